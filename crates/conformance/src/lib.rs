@@ -1,0 +1,1 @@
+//! TODO(owner): this crate is being written.

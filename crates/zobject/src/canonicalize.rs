@@ -1,0 +1,70 @@
+//! `canonicalize`: any form to canonical form (spec §1.3).
+
+use crate::ident::is_reference;
+use crate::normalize::normalize;
+use crate::{Map, Value};
+
+/// Canonicalizes a ZObject in any form: normalizes it first (forwarding any error), then
+/// compacts it.
+pub fn canonicalize(value: &Value) -> Result<Value, Value> {
+    let normal = normalize(value)?;
+    Ok(canonicalize_normal(&normal))
+}
+
+/// Compacts a normal-form value without validating it.
+pub fn canonicalize_normal(value: &Value) -> Value {
+    let Value::Object(m) = value else {
+        return value.clone();
+    };
+    match (m.get("Z1K1").and_then(Value::as_str), m.len()) {
+        (Some("Z9"), 2) => {
+            if let Some(Value::String(id)) = m.get("Z9K1") {
+                if is_reference(id) {
+                    return Value::String(id.clone());
+                }
+            }
+        }
+        (Some("Z6"), 2) => {
+            if let Some(Value::String(s)) = m.get("Z6K1") {
+                if !is_reference(s) {
+                    return Value::String(s.clone());
+                }
+                return value.clone();
+            }
+        }
+        _ => {}
+    }
+    if let Some(item_type) = m.get("Z1K1").and_then(list_item_type) {
+        let mut items = vec![canonicalize_normal(item_type)];
+        let mut cell = m;
+        while let Some(head) = cell.get("K1") {
+            items.push(canonicalize_normal(head));
+            match cell.get("K2").and_then(Value::as_object) {
+                Some(next) => cell = next,
+                None => break,
+            }
+        }
+        return Value::Array(items);
+    }
+    Value::Object(m.iter().map(|(k, v)| (k.clone(), canonicalize_normal(v))).collect::<Map<_, _>>())
+}
+
+/// The item type of a typed-list type: `Z881K1` of a Z7 call to Z881, or of the `Z4K1`
+/// identity of a Z4 literal.
+fn list_item_type(ty: &Value) -> Option<&Value> {
+    let is_z881_call = |t: &Value| -> Option<bool> {
+        Some(
+            crate::build::ref_zid(t.get("Z1K1")?) == Some("Z7")
+                && crate::build::ref_zid(t.get("Z7K1")?) == Some("Z881")
+                && t.get("Z881K1").is_some(),
+        )
+    };
+    if is_z881_call(ty) == Some(true) {
+        return ty.get("Z881K1");
+    }
+    let identity = ty.get("Z4K1")?;
+    if crate::build::ref_zid(ty.get("Z1K1")?) == Some("Z4") && is_z881_call(identity) == Some(true) {
+        return identity.get("Z881K1");
+    }
+    None
+}

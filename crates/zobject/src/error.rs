@@ -1,0 +1,40 @@
+//! Typed Z5 errors (spec §1.8), built in normal form.
+//!
+//! A typed error is `{Z1K1: Z5, Z5K1: Z5xx, Z5K2: <instance of Z885(Z5xx)>}`, whose keys
+//! are the error type's positional arguments `Z5xxK1`, `Z5xxK2`, …
+
+use crate::Value;
+use crate::build::{call, obj, z6, z9};
+
+/// A typed Z5 of error type `code` (e.g. `"Z507"`) with positional arguments, which must be
+/// normal-form ZObjects.
+pub fn z5(code: &str, args: impl IntoIterator<Item = Value>) -> Value {
+    let mut value = obj([("Z1K1", call("Z885", [("Z885K1", z9(code))]))]);
+    if let Value::Object(m) = &mut value {
+        for (i, arg) in args.into_iter().enumerate() {
+            m.insert(format!("{code}K{}", i + 1), arg);
+        }
+    }
+    obj([("Z1K1", z9("Z5")), ("Z5K1", z9(code)), ("Z5K2", value)])
+}
+
+/// A typed Z5 whose arguments are all strings.
+pub fn z5_str(code: &str, args: &[&str]) -> Value {
+    z5(code, args.iter().map(|s| z6(*s)))
+}
+
+/// The legacy untyped shape `{Z1K1: Z5, Z5K1: code, Z5K2: Z6 message}`, which the original
+/// uses for timeouts and evaluator dispatch errors.
+pub fn z5_untyped(code: &str, message: &str) -> Value {
+    obj([("Z1K1", z9("Z5")), ("Z5K1", z9(code)), ("Z5K2", z6(message))])
+}
+
+/// A Z99 quote of `value`, whose content is never evaluated.
+pub fn quote(value: Value) -> Value {
+    obj([("Z1K1", z9("Z99")), ("Z99K1", value)])
+}
+
+/// The error type code (`Z5K1`) of a Z5, in either form.
+pub fn error_code(z5: &Value) -> Option<&str> {
+    crate::build::ref_zid(z5.get("Z5K1")?)
+}

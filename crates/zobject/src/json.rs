@@ -1,0 +1,164 @@
+//! Parsing JSON text into ZObject values.
+//!
+//! Limit: nesting deeper than [`MAX_DEPTH`] arrays/objects is rejected before any value is
+//! built. The depth is measured by a flat scan over the bytes, so hostile input (a million
+//! `[`) costs one pass and no recursion. Within the limit, values are parsed by serde_json.
+
+use crate::Value;
+
+/// The deepest nesting of arrays and objects accepted in JSON text.
+///
+/// Canonical ZObjects from the wiki nest a few dozen levels; normal-form typed lists nest two
+/// levels per element, so this admits normal lists of a few thousand elements.
+pub const MAX_DEPTH: usize = 10_000;
+
+/// Why JSON text could not be turned into a value.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum JsonError {
+    /// The text is not valid JSON.
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Syntax {
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// What the parser expected.
+        message: String,
+    },
+    /// The text nests deeper than [`MAX_DEPTH`].
+    #[error("JSON nested deeper than {max} levels at line {line}, column {column}")]
+    TooDeep {
+        /// The limit that was hit.
+        max: usize,
+        /// 1-based line where the limit was crossed.
+        line: usize,
+        /// 1-based column where the limit was crossed.
+        column: usize,
+    },
+}
+
+/// Parses JSON text, rejecting nesting deeper than [`MAX_DEPTH`].
+pub fn parse(text: &str) -> Result<Value, JsonError> {
+    parse_with_max_depth(text, MAX_DEPTH)
+}
+
+/// Parses JSON bytes (which must be UTF-8), rejecting nesting deeper than [`MAX_DEPTH`].
+pub fn parse_slice(bytes: &[u8]) -> Result<Value, JsonError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text),
+        Err(e) => {
+            let (line, column) = position(bytes, e.valid_up_to());
+            Err(JsonError::Syntax { line, column, message: "invalid UTF-8".into() })
+        }
+    }
+}
+
+/// Parses JSON text with a caller-chosen nesting limit.
+pub fn parse_with_max_depth(text: &str, max: usize) -> Result<Value, JsonError> {
+    if let Some(offset) = depth_violation(text.as_bytes(), max) {
+        let (line, column) = position(text.as_bytes(), offset);
+        return Err(JsonError::TooDeep { max, line, column });
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    // The pre-scan bounds the depth; serde_json's own limit (128) is too low for normal form.
+    de.disable_recursion_limit();
+    // serde_stacker grows the stack on the heap as the parser recurses, so even MAX_DEPTH
+    // levels parse on a small thread stack.
+    let value = serde::de::Deserialize::deserialize(serde_stacker::Deserializer::new(&mut de))
+        .and_then(|v: Value| de.end().map(|()| v))
+        .map_err(|e| JsonError::Syntax {
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        })?;
+    Ok(value)
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The byte offset where nesting first exceeds `max`, skipping brackets inside strings.
+fn depth_violation(bytes: &[u8], max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn position(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn million_deep_arrays_and_objects_are_rejected() {
+        let arrays = "[".repeat(1_000_000) + &"]".repeat(1_000_000);
+        assert!(matches!(parse(&arrays), Err(JsonError::TooDeep { .. })));
+        let objects = "{\"K1\":".repeat(1_000_000) + &"}".repeat(1_000_000);
+        assert!(matches!(parse(&objects), Err(JsonError::TooDeep { .. })));
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let err = parse("{\n  \"Z1K1\": \"Z6\",\n  oops\n}").unwrap_err();
+        let JsonError::Syntax { line, .. } = &err else { panic!("{err}") };
+        assert_eq!(*line, 3);
+        assert!(err.to_string().contains("line 3"));
+    }
+
+    #[test]
+    fn unicode_round_trips() {
+        let text = r#"{"Z1K1":"Z6","Z6K1":"\ud83d\udc69\ud83c\udfff x 𝄞"}"#;
+        let v = parse(text).unwrap();
+        assert_eq!(v["Z6K1"], "👩🏿 x 𝄞");
+        let again = parse(&serde_json::to_string(&v).unwrap()).unwrap();
+        assert_eq!(v, again);
+    }
+
+    #[test]
+    fn key_order_is_kept() {
+        let v = parse(r#"{"b":"1","a":"2","Z1K1":"Z6"}"#).unwrap();
+        let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["b", "a", "Z1K1"]);
+    }
+
+    #[test]
+    fn fifty_megabyte_string() {
+        let big = "x".repeat(50 * 1024 * 1024);
+        let v = parse(&format!("{{\"Z1K1\":\"Z6\",\"Z6K1\":\"{big}\"}}")).unwrap();
+        assert_eq!(v["Z6K1"].as_str().unwrap().len(), big.len());
+    }
+}

@@ -1,0 +1,24 @@
+//! The ZObject data model of Wikifunctions, with no I/O.
+//!
+//! A ZObject is a JSON value ([`Value`], with object key order preserved). This crate owns:
+//! - [`json`]: parsing JSON text into a [`Value`] with a nesting limit, so hostile input gives
+//!   an error and never a stack overflow;
+//! - [`ident`]: ZIDs, keys and the "reference-like" test;
+//! - [`normalize()`](normalize::normalize) and [`canonicalize()`](canonicalize::canonicalize),
+//!   the three forms (canonical, normal, mixed) and the conversions between them;
+//! - [`build`]: builders and accessors for Z6, Z9, typed lists, the Z22 envelope and its
+//!   `Z883(Z6, Z1)` metadata map;
+//! - [`error`]: typed Z5 errors (`Z5K2` an instance of `Z885(Z5xx)`).
+//!
+//! Every function here returns normal-form ZObjects unless its name says otherwise.
+
+pub mod build;
+pub mod canonicalize;
+pub mod error;
+pub mod ident;
+pub mod json;
+pub mod normalize;
+
+pub use canonicalize::canonicalize;
+pub use normalize::normalize;
+pub use serde_json::{Map, Value};

@@ -1,0 +1,4 @@
+//! The `zeval` command line.
+fn main() {
+    println!("zeval");
+}
