@@ -1,0 +1,9 @@
+//! One module per subcommand.
+
+pub(crate) mod bench;
+pub(crate) mod call;
+pub(crate) mod conformance;
+pub(crate) mod evaluate;
+pub(crate) mod forms;
+pub(crate) mod io;
+pub(crate) mod serve;
