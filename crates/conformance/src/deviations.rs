@@ -1,0 +1,36 @@
+//! The conformance cases that `docs/deviations.md` admits failing.
+//!
+//! A listed case is a bullet line that starts with the suite and case id in backticks:
+//! ``- `orchestrator:<case id>` — reason``. Anything else in the file is prose.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Reads the case ids listed for `suite` (e.g. `"schemata"`) in a deviations file.
+pub fn listed(deviations_md: &Path, suite: &str) -> std::io::Result<BTreeSet<String>> {
+    Ok(parse(&std::fs::read_to_string(deviations_md)?, suite))
+}
+
+/// The case ids listed for `suite` in the text of a deviations file.
+pub fn parse(text: &str, suite: &str) -> BTreeSet<String> {
+    let prefix = format!("- `{suite}:");
+    text.lines()
+        .filter_map(|line| line.trim_start().strip_prefix(&prefix))
+        .filter_map(|rest| rest.split_once('`').map(|(id, _)| id.to_string()))
+        .collect()
+}
+
+/// The default deviations file of this workspace.
+pub fn default_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/deviations.md")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_listed_cases() {
+        let text = "# x\n- `schemata:a/b.yaml#failure/1` — reason\n- `orchestrator:7` x\nprose `schemata:no`\n";
+        let ids = super::parse(text, "schemata");
+        assert_eq!(ids.into_iter().collect::<Vec<_>>(), ["a/b.yaml#failure/1"]);
+    }
+}
