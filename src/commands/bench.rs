@@ -1,13 +1,31 @@
-//! `zeval bench` (being written).
+//! `zeval bench <target>`: in-process benchmarks that report medians and p90s against
+//! baselines measured in the same run.
+
+mod evaluator;
+mod orchestrator;
 
 use std::process::ExitCode;
 
-/// (being written)
+/// Run a benchmark and print its figures.
 #[derive(clap::Args)]
-pub(crate) struct BenchCommand {}
+pub(crate) struct BenchCommand {
+    #[command(subcommand)]
+    target: Target,
+}
+
+#[derive(clap::Subcommand)]
+enum Target {
+    /// Per-call cost of the evaluator against its baselines.
+    Evaluator(evaluator::EvaluatorBench),
+    /// Per-case cost of the orchestrator conformance cases.
+    Orchestrator(orchestrator::OrchestratorBench),
+}
 
 impl BenchCommand {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
-        anyhow::bail!("zeval bench is being written")
+        match self.target {
+            Target::Evaluator(b) => b.execute(),
+            Target::Orchestrator(b) => b.execute(),
+        }
     }
 }
