@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Every check CI runs: formatting, clippy with warnings as errors, and every test (unit,
+# integration, conformance suites, hostile guests, end-to-end). Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace --no-fail-fast
