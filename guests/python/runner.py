@@ -1,0 +1,275 @@
+"""The Python runner of the zeval evaluator, loaded into the CPython guest's snapshot.
+
+Contract with the guest (guests/python/driver.c): ``__zeval_run(input_text: str) -> str``
+receives the call's stdin and returns the text written to stdout.
+
+Protocol with the host (crates/evaluator/src/runner.rs):
+  input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
+         (the original executor's request; ZObjects in normal form)
+  output {"result": <normal ZObject>} or {"error": "<message>"}
+
+Behaviour follows the original Python executor (spec §3.3, §3.4): the code string is run with
+``exec`` (globals ``ZPair``, ``ZObject``, ``W``), the function is called with keyword arguments
+named by their full keys, values are (de)serialized by type as in the original's
+serialization.py, and any exception becomes {"error": e.args[0]}.
+Every call runs in a fresh instance of the snapshot, so nothing here needs resetting.
+"""
+
+import json as _json
+
+
+class ZPair:
+    """A typed pair (Z882): ``K1``, ``K2`` and the original ``Z1K1`` (None for a new pair)."""
+
+    def __init__(self, K1, K2, Z1K1=None):
+        self.K1 = K1
+        self.K2 = K2
+        self.Z1K1 = Z1K1
+
+    def __eq__(self, other):
+        return isinstance(other, ZPair) and (self.K1, self.K2) == (other.K1, other.K2)
+
+    def __hash__(self):
+        return hash((ZPair, _hashable(self.K1), _hashable(self.K2)))
+
+    def __repr__(self):
+        return "ZPair(%r, %r)" % (self.K1, self.K2)
+
+
+class ZObject:
+    """Any other ZObject: ``Z1K1`` kept as given, every other key an attribute."""
+
+    def __init__(self, Z1K1=None, **kwargs):
+        self.Z1K1 = Z1K1
+        self._keys = sorted(kwargs)
+        for key in self._keys:
+            setattr(self, key, kwargs[key])
+
+    def keys(self):
+        return list(self._keys)
+
+    def items(self):
+        return [(key, getattr(self, key)) for key in self._keys]
+
+    def __eq__(self, other):
+        return isinstance(other, ZObject) and self.items() == other.items()
+
+    def __hash__(self):
+        return hash(tuple((key, _hashable(value)) for key, value in self.items()))
+
+    def __repr__(self):
+        inner = ", ".join("%s=%r" % item for item in self.items())
+        return "ZObject(%s)" % inner
+
+
+def _hashable(value):
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return id(value)
+
+
+class _Reentrance:
+    """``W.Call(zid, **kwargs)``: calls back to the orchestrator in the original. zeval's
+    evaluator is not reentrant, so a callback fails as the original's non-reentrant mode does."""
+
+    @staticmethod
+    def Call(*_args, **_kwargs):  # noqa: N802 - the original's name
+        raise RuntimeError("Non-reentrant executor tried to call back to the orchestrator")
+
+
+W = _Reentrance()
+
+
+# ---- deserialization: normal ZObject -> Python ----------------------------------------------
+
+
+def _get_zid(ztype):
+    """The ZID naming a type: follows references, calls, Z4s and Z8s."""
+    for _ in range(1000):
+        if isinstance(ztype, str):
+            return ztype
+        if not isinstance(ztype, dict):
+            break
+        kind = ztype.get("Z1K1")
+        kind_zid = kind if isinstance(kind, str) else (kind or {}).get("Z9K1") if isinstance(kind, dict) else None
+        if kind_zid == "Z8":
+            ztype = ztype.get("Z8K5")
+        elif kind == "Z9" and isinstance(ztype.get("Z9K1"), str):
+            return ztype["Z9K1"]
+        elif kind_zid == "Z7":
+            ztype = ztype.get("Z7K1")
+        elif kind_zid == "Z4":
+            ztype = ztype.get("Z4K1")
+        else:
+            break
+    raise ValueError("Could not determine type for %s" % (ztype,))
+
+
+def _deserialize_list(zlist):
+    result = []
+    cell = zlist
+    while isinstance(cell, dict) and "K1" in cell:
+        result.append(deserialize(cell["K1"]))
+        cell = cell.get("K2")
+    return result
+
+
+def deserialize(zobject):
+    # Bare strings only occur as the values of Z6K1/Z9K1 in normal form.
+    if not isinstance(zobject, dict):
+        return zobject
+    zid = _get_zid(zobject.get("Z1K1"))
+    if zid == "Z6":
+        return zobject["Z6K1"]
+    if zid == "Z21":
+        return None
+    if zid == "Z40":
+        value = zobject.get("Z40K1")
+        return (value if isinstance(value, str) else (value or {}).get("Z9K1")) == "Z41"
+    if zid == "Z881":
+        return _deserialize_list(zobject)
+    if zid == "Z882":
+        return ZPair(deserialize(zobject.get("K1")), deserialize(zobject.get("K2")), zobject["Z1K1"])
+    if zid == "Z883":
+        return {pair.K1: pair.K2 for pair in deserialize(zobject.get("K1"))}
+    kwargs = {key: deserialize(value) for key, value in zobject.items() if key != "Z1K1"}
+    return ZObject(zobject["Z1K1"], **kwargs)
+
+
+# ---- serialization: Python -> normal ZObject ------------------------------------------------
+
+
+def _ref(zid):
+    return {"Z1K1": "Z9", "Z9K1": zid}
+
+
+def _soup_up(ztype):
+    return _ref(ztype) if isinstance(ztype, str) else ztype
+
+
+def _list_type(item_type):
+    return {"Z1K1": _ref("Z7"), "Z7K1": _ref("Z881"), "Z881K1": item_type}
+
+
+def _pair_type(first, second):
+    return {"Z1K1": _ref("Z7"), "Z7K1": _ref("Z882"), "Z882K1": first, "Z882K2": second}
+
+
+def _map_type(key, value):
+    return {"Z1K1": _ref("Z7"), "Z7K1": _ref("Z883"), "Z883K1": key, "Z883K2": value}
+
+
+def _typed_list(item_type, elements):
+    ztype = _list_type(item_type)
+    zlist = {"Z1K1": ztype}
+    for element in reversed(elements):
+        zlist = {"Z1K1": ztype, "K1": element, "K2": zlist}
+    return zlist
+
+
+def _common_item_type(elements):
+    if not elements:
+        return _ref("Z1")
+    first = elements[0].get("Z1K1")
+    if all(element.get("Z1K1") == first for element in elements):
+        return _soup_up(first)
+    return _ref("Z1")
+
+
+def _serialize_pair(pair):
+    first = serialize(pair.K1)
+    second = serialize(pair.K2)
+    ztype = pair.Z1K1
+    if ztype is None:
+        ztype = _pair_type(_soup_up(first["Z1K1"]), _soup_up(second["Z1K1"]))
+    return {"Z1K1": ztype, "K1": first, "K2": second}
+
+
+def _serialize_map(mapping):
+    pairs = [_serialize_pair(ZPair(key, value)) for key, value in mapping.items()]
+    key_type = value_type = _ref("Z1")
+    if pairs:
+        key_type = _soup_up(pairs[0]["K1"]["Z1K1"])
+        value_type = _soup_up(pairs[0]["K2"]["Z1K1"])
+    return {
+        "Z1K1": _map_type(key_type, value_type),
+        "K1": _typed_list(_pair_type(key_type, value_type), pairs),
+    }
+
+
+def _serialize_generic(zobject):
+    result = {"Z1K1": zobject.Z1K1}
+    for key, value in zobject.items():
+        # Z6K1/Z9K1 hold bare strings in normal form (deserialize kept them bare).
+        if key in ("Z6K1", "Z9K1") and isinstance(value, str):
+            result[key] = value
+        else:
+            result[key] = serialize(value)
+    return result
+
+
+def serialize(value):
+    if isinstance(value, str):
+        return {"Z1K1": "Z6", "Z6K1": value}
+    if value is None:
+        return {"Z1K1": _ref("Z21")}
+    if isinstance(value, bool):
+        return {"Z1K1": _ref("Z40"), "Z40K1": _ref("Z41" if value else "Z42")}
+    if isinstance(value, ZPair):
+        return _serialize_pair(value)
+    if isinstance(value, dict):
+        return _serialize_map(value)
+    if isinstance(value, ZObject):
+        return _serialize_generic(value)
+    try:
+        iterator = iter(value)
+    except TypeError:
+        iterator = None
+    if iterator is not None:
+        elements = [serialize(item) for item in iterator]
+        return _typed_list(_common_item_type(elements), elements)
+    raise ValueError("Could not serialize input Python object: %r" % (value,))
+
+
+# ---- the call --------------------------------------------------------------------------------
+
+
+def _execute(request):
+    function_name = request.get("functionName")
+    if function_name is None:
+        raise ValueError("Function call did not provide functionName.")
+    code_string = request.get("codeString")
+    if code_string is None:
+        raise ValueError("Function call did not provide codeString.")
+    arguments = request.get("functionArguments") or {}
+    kwargs = {key: deserialize(value) for key, value in arguments.items()}
+    scope = {"__name__": "__main__", "ZPair": ZPair, "ZObject": ZObject, "W": W}
+    exec(code_string, scope)  # noqa: S102 - running user code is the point; the sandbox bounds it
+    if function_name not in scope:
+        raise NameError("name '%s' is not defined" % (function_name,))
+    return serialize(scope[function_name](**kwargs))
+
+
+def _message(error):
+    # The original reports e.args[0]; an exception without arguments crashed it (which the
+    # service then reported as an empty response), so name the exception instead.
+    if error.args:
+        first = error.args[0]
+        return first if isinstance(first, str) else str(first)
+    return type(error).__name__
+
+
+def __zeval_run(input_text):
+    try:
+        request = _json.loads(input_text)
+    except ValueError as error:
+        return _json.dumps({"error": "The request is not JSON: %s" % (error,)})
+    try:
+        return _json.dumps({"result": _execute(request)}, ensure_ascii=False)
+    except BaseException as error:  # noqa: BLE001 - every failure is reported to the caller
+        try:
+            return _json.dumps({"error": _message(error)}, ensure_ascii=False)
+        except BaseException:  # noqa: BLE001
+            return _json.dumps({"error": "The error could not be described."})

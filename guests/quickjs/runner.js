@@ -1,0 +1,413 @@
+// The JavaScript runner of the zeval evaluator, loaded into the QuickJS guest's snapshot.
+//
+// Contract with the guest (guests/quickjs/src/main.rs): `globalThis.__zeval_run(inputText)`
+// receives the call's stdin and returns the text written to stdout.
+//
+// Protocol with the host (crates/evaluator/src/runner.rs):
+//   input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
+//          (the original executor's request; ZObjects in normal form)
+//   output {"result": <normal ZObject>} or {"error": "<message>"}
+//
+// Behaviour follows the original JavaScript executor (spec §3.3, §3.4):
+// - the code string runs in strict mode inside a wrapper function, as the original's
+//   eval inside its async wrapper; the function is then called synchronously;
+// - arguments are sorted by key as strings and passed positionally;
+// - values are (de)serialized by type as in the original's serialization.js;
+// - any exception becomes {"error": e.message}.
+// Every call runs in a fresh instance of the snapshot, so nothing here needs resetting.
+'use strict';
+
+(function () {
+	const hasOwn = Object.prototype.hasOwnProperty;
+
+	class ZPair {
+		constructor(K1, K2, originalZ1K1 = null) {
+			this.K1 = K1;
+			this.K2 = K2;
+			// Not enumerable, so that user code iterating a pair sees K1 and K2 only.
+			Object.defineProperty(this, 'Z1K1_', { value: originalZ1K1, writable: true });
+		}
+	}
+
+	class ZObject {
+		// kwargs: a Map (as in the original) or a plain object of keys to values.
+		constructor(kwargs = new Map(), originalZ1K1 = null) {
+			this.Z1K1 = originalZ1K1;
+			const entries = kwargs instanceof Map ? kwargs.entries() : Object.entries(kwargs);
+			for (const [key, value] of entries) {
+				this[key] = value;
+			}
+		}
+	}
+
+	// ---- inspect: the subset of node's util.inspect that error messages show ----------------
+
+	function inspect(value, depth = 0) {
+		if (value === null) {
+			return 'null';
+		}
+		switch (typeof value) {
+			case 'undefined':
+				return 'undefined';
+			case 'string':
+				return depth === 0 ? value : "'" + value.replace(/'/g, "\\'") + "'";
+			case 'number':
+				return Object.is(value, -0) ? '-0' : String(value);
+			case 'bigint':
+				return String(value) + 'n';
+			case 'boolean':
+				return String(value);
+			case 'symbol':
+				return value.toString();
+			case 'function': {
+				const name = value.name ? ': ' + value.name : ' (anonymous)';
+				const kind = /^class\b/.test(Function.prototype.toString.call(value)) ?
+					'[class' : '[Function';
+				return kind + name + ']';
+			}
+			default:
+				return inspectObject(value, depth);
+		}
+	}
+
+	function inspectObject(value, depth) {
+		if (depth > 2) {
+			return Array.isArray(value) ? '[Array]' : '[Object]';
+		}
+		if (value instanceof Promise) {
+			return 'Promise { <pending> }';
+		}
+		if (value instanceof Error) {
+			return value.stack ? String(value.stack).trim() || String(value) : String(value);
+		}
+		if (Array.isArray(value)) {
+			const items = value.map((item) => inspect(item, depth + 1));
+			return items.length === 0 ? '[]' : '[ ' + items.join(', ') + ' ]';
+		}
+		if (value instanceof Map) {
+			const items = [...value.entries()].map(
+				([k, v]) => inspect(k, depth + 1) + ' => ' + inspect(v, depth + 1));
+			return 'Map(' + value.size + ') ' + (items.length ? '{ ' + items.join(', ') + ' }' : '{}');
+		}
+		if (value instanceof Set) {
+			const items = [...value].map((item) => inspect(item, depth + 1));
+			return 'Set(' + value.size + ') ' + (items.length ? '{ ' + items.join(', ') + ' }' : '{}');
+		}
+		if (value instanceof Date) {
+			return isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+		}
+		if (value instanceof RegExp) {
+			return String(value);
+		}
+		const proto = Object.getPrototypeOf(value);
+		let prefix = '';
+		if (proto === null) {
+			prefix = '[Object: null prototype] ';
+		} else if (proto !== Object.prototype) {
+			const ctor = proto.constructor;
+			prefix = (ctor && ctor.name ? ctor.name : 'Object') + ' ';
+		}
+		const fields = Object.keys(value).map((key) => {
+			const shown = /^[A-Za-z_$][\w$]*$/.test(key) ? key : "'" + key + "'";
+			return shown + ': ' + inspect(value[key], depth + 1);
+		});
+		return prefix + (fields.length ? '{ ' + fields.join(', ') + ' }' : '{}');
+	}
+
+	// ---- deserialization: normal ZObject -> JavaScript ----------------------------------------
+
+	function isString(value) {
+		return typeof value === 'string' || value instanceof String;
+	}
+
+	function typeOfType(Z1K1) {
+		return Z1K1 !== null && typeof Z1K1 === 'object' ? Z1K1.Z1K1 : undefined;
+	}
+
+	// The ZID that names a type: follows references, calls, Z4s and Z8s (the original's getZID).
+	function getZID(type) {
+		for (let hops = 0; hops < 1000; hops++) {
+			if (isString(type)) {
+				return String(type);
+			}
+			const kind = typeOfType(type);
+			const kindZID = isString(kind) ? kind : (kind && kind.Z9K1);
+			if (kindZID === 'Z8') {
+				type = type.Z8K5;
+			} else if (kind === 'Z9' && isString(type.Z9K1)) {
+				return String(type.Z9K1);
+			} else if (kindZID === 'Z7') {
+				type = type.Z7K1;
+			} else if (kindZID === 'Z4') {
+				type = type.Z4K1;
+			} else {
+				break;
+			}
+		}
+		throw new Error('Could not determine type for ' + inspect(type));
+	}
+
+	function deserializeList(list) {
+		const result = [];
+		let cell = list;
+		while (cell !== null && typeof cell === 'object' && cell.K1 !== undefined) {
+			result.push(deserialize(cell.K1));
+			cell = cell.K2;
+		}
+		return result;
+	}
+
+	function deserializeMap(map) {
+		const result = new Map();
+		for (const pair of deserialize(map.K1)) {
+			result.set(pair.K1, pair.K2);
+		}
+		return result;
+	}
+
+	function deserializeGeneric(object) {
+		const kwargs = new Map();
+		for (const key of Object.keys(object)) {
+			if (key !== 'Z1K1') {
+				kwargs.set(key, deserialize(object[key]));
+			}
+		}
+		return new ZObject(kwargs, object.Z1K1);
+	}
+
+	function deserialize(object) {
+		// Bare strings only occur as the values of Z6K1/Z9K1 in normal form.
+		if (object === null || typeof object !== 'object') {
+			return object;
+		}
+		switch (getZID(object.Z1K1)) {
+			case 'Z6':
+				return object.Z6K1;
+			case 'Z21':
+				return null;
+			case 'Z40': {
+				const value = object.Z40K1;
+				return (isString(value) ? value : value && value.Z9K1) === 'Z41';
+			}
+			case 'Z881':
+				return deserializeList(object);
+			case 'Z882':
+				return new ZPair(deserialize(object.K1), deserialize(object.K2), object.Z1K1);
+			case 'Z883':
+				return deserializeMap(object);
+			default:
+				return deserializeGeneric(object);
+		}
+	}
+
+	// ---- serialization: JavaScript -> normal ZObject -------------------------------------------
+
+	function ref(zid) {
+		return { Z1K1: 'Z9', Z9K1: zid };
+	}
+
+	// A type as it appears in a Z1K1 slot of a generic: bare ZIDs become references.
+	function soupUp(type) {
+		return isString(type) ? ref(String(type)) : type;
+	}
+
+	function listType(itemType) {
+		return { Z1K1: ref('Z7'), Z7K1: ref('Z881'), Z881K1: itemType };
+	}
+
+	function pairType(first, second) {
+		return { Z1K1: ref('Z7'), Z7K1: ref('Z882'), Z882K1: first, Z882K2: second };
+	}
+
+	function mapType(key, value) {
+		return { Z1K1: ref('Z7'), Z7K1: ref('Z883'), Z883K1: key, Z883K2: value };
+	}
+
+	function stableStringify(value) {
+		if (value === null || typeof value !== 'object') {
+			return JSON.stringify(value);
+		}
+		if (Array.isArray(value)) {
+			return '[' + value.map(stableStringify).join(',') + ']';
+		}
+		return '{' + Object.keys(value).sort().map(
+			(key) => JSON.stringify(key) + ':' + stableStringify(value[key])).join(',') + '}';
+	}
+
+	// The key that decides whether list elements share a type (function-schemata's rule):
+	// references and calls that are still unresolved (Z9, Z7, Z18) never give a common type.
+	function typeKey(Z1K1) {
+		if (isString(Z1K1)) {
+			return String(Z1K1);
+		}
+		if (Z1K1 && Z1K1.Z1K1 === 'Z9' && isString(Z1K1.Z9K1)) {
+			return String(Z1K1.Z9K1);
+		}
+		return stableStringify(Z1K1);
+	}
+
+	function commonItemType(elements) {
+		if (elements.length === 0) {
+			return ref('Z1');
+		}
+		const first = typeKey(elements[0].Z1K1);
+		if (first === 'Z9' || first === 'Z7' || first === 'Z18') {
+			return ref('Z1');
+		}
+		for (const element of elements) {
+			if (typeKey(element.Z1K1) !== first) {
+				return ref('Z1');
+			}
+		}
+		return soupUp(elements[0].Z1K1);
+	}
+
+	function typedList(itemType, elements) {
+		const type = listType(itemType);
+		let list = { Z1K1: type };
+		for (let i = elements.length - 1; i >= 0; i--) {
+			list = { Z1K1: type, K1: elements[i], K2: list };
+		}
+		return list;
+	}
+
+	function serializeList(array) {
+		const elements = [];
+		for (const item of array) {
+			elements.push(serialize(item));
+		}
+		return typedList(commonItemType(elements), elements);
+	}
+
+	function serializePair(pair) {
+		const K1 = serialize(pair.K1);
+		const K2 = serialize(pair.K2);
+		const Z1K1 = pair.Z1K1_ !== null && pair.Z1K1_ !== undefined ?
+			pair.Z1K1_ : pairType(soupUp(K1.Z1K1), soupUp(K2.Z1K1));
+		return { Z1K1, K1, K2 };
+	}
+
+	function serializeMap(map) {
+		const pairs = [];
+		for (const [key, value] of map.entries()) {
+			pairs.push(serializePair(new ZPair(key, value)));
+		}
+		let keyType = ref('Z1');
+		let valueType = ref('Z1');
+		if (pairs.length > 0) {
+			keyType = soupUp(pairs[0].K1.Z1K1);
+			valueType = soupUp(pairs[0].K2.Z1K1);
+		}
+		return {
+			Z1K1: mapType(keyType, valueType),
+			K1: typedList(pairType(keyType, valueType), pairs)
+		};
+	}
+
+	function serializeGeneric(object) {
+		const result = { Z1K1: object.Z1K1 };
+		for (const key of Object.keys(object)) {
+			if (key === 'Z1K1') {
+				continue;
+			}
+			const value = object[key];
+			// Z6K1/Z9K1 hold bare strings in normal form (deserialize kept them bare).
+			result[key] = (key === 'Z6K1' || key === 'Z9K1') && isString(value) ?
+				String(value) : serialize(value);
+		}
+		return result;
+	}
+
+	function serialize(value) {
+		if (isString(value)) {
+			return { Z1K1: 'Z6', Z6K1: String(value) };
+		}
+		if (value === null) {
+			return { Z1K1: ref('Z21') };
+		}
+		if (typeof value === 'boolean') {
+			return { Z1K1: ref('Z40'), Z40K1: ref(value ? 'Z41' : 'Z42') };
+		}
+		if (Array.isArray(value)) {
+			return serializeList(value);
+		}
+		if (value instanceof ZPair) {
+			return serializePair(value);
+		}
+		if (value instanceof Map) {
+			return serializeMap(value);
+		}
+		if (value instanceof ZObject ||
+			(value !== undefined && typeof value === 'object' && hasOwn.call(value, 'Z1K1'))) {
+			return serializeGeneric(value);
+		}
+		throw new Error('Could not serialize input JS object: ' + inspect(value));
+	}
+
+	// ---- the call ------------------------------------------------------------------------------
+
+	// Indirect eval of a function declaration: the code sees only globals, and runs in
+	// strict mode as in the original (whose executor module is strict).
+	function compile(codeString, functionName) {
+		(0, eval)('function __zeval_wrapper(ZPair, ZObject) {\'use strict\';\n' + codeString +
+			'\nreturn ' + functionName + ';}');
+		// eslint-disable-next-line no-undef
+		const wrapper = globalThis.__zeval_wrapper;
+		delete globalThis.__zeval_wrapper;
+		return wrapper(ZPair, ZObject);
+	}
+
+	function execute(request) {
+		const functionName = request.functionName;
+		if (functionName === undefined || functionName === null) {
+			throw new Error('Function call did not provide functionName.');
+		}
+		const codeString = request.codeString;
+		if (codeString === undefined || codeString === null) {
+			throw new Error('Function call did not provide codeString.');
+		}
+		const argumentsByKey = request.functionArguments || {};
+		const keys = Object.keys(argumentsByKey).sort();
+		const args = keys.map((key) => deserialize(argumentsByKey[key]));
+		const fn = compile(String(codeString), String(functionName));
+		return serialize(fn.apply(null, args));
+	}
+
+	function messageOf(error) {
+		if (error !== null && typeof error === 'object' && 'message' in error) {
+			return String(error.message);
+		}
+		// A thrown non-Error has no message; node prints it, so show what it was.
+		return inspect(error);
+	}
+
+	const stringify = JSON.stringify;
+	const parse = JSON.parse;
+
+	globalThis.__zeval_run = function (inputText) {
+		let request;
+		try {
+			request = parse(inputText);
+		} catch (e) {
+			return stringify({ error: 'The request is not JSON: ' + messageOf(e) });
+		}
+		try {
+			return stringify({ result: execute(request) });
+		} catch (e) {
+			try {
+				return stringify({ error: messageOf(e) });
+			} catch (inner) {
+				return stringify({ error: 'The error could not be described.' });
+			}
+		}
+	};
+	globalThis.ZPair = ZPair;
+	globalThis.ZObject = ZObject;
+	// Output from user code has nowhere to go (stdout carries the protocol); accept and drop.
+	if (typeof globalThis.console === 'undefined') {
+		const ignore = function () {};
+		globalThis.console = {
+			log: ignore, info: ignore, warn: ignore, error: ignore, debug: ignore, trace: ignore
+		};
+	}
+}());
