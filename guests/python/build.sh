@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Builds zeval's CPython guest from Debian source packages (see README.md):
+#   guests/python/build.sh OUTDIR
+# writes OUTDIR/python.wasm (wizer snapshot), OUTDIR/python.raw.wasm, OUTDIR/python-stdlib/ and
+# OUTDIR/python.version.
+# Downloads and build trees live in $ZEVAL_CPYTHON_CACHE (default /var/cache/zeval/cpython-build).
+# The snapshot tool is $ZEVAL_WIZER if set, else `cargo run -p zeval-sandbox --bin zeval-wizer`.
+set -euo pipefail
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 OUTDIR" >&2
+    exit 2
+fi
+
+# --- Pinned inputs -------------------------------------------------------------------------
+PY_SRC_PACKAGE=python3.13
+PY_SRC_VERSION=3.13.5-2+deb13u5 # Debian trixie (13), source package
+PY_VERSION=3.13.5
+PY_MAJMIN=3.13
+PY_ORIG=python3.13_3.13.5.orig.tar.xz
+ZLIB_SRC_VERSION=1:1.2.13.dfsg-1 # Debian bookworm (12)
+ZLIB_ORIG=zlib_1.2.13.dfsg.orig.tar.bz2
+# Source-only apt sources, used through a private apt state: the system's apt sources and
+# package lists are never touched.
+APT_SOURCES='deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security trixie-security main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main'
+APT_PACKAGES="clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wasi-libc gcc make pkg-config xz-utils bzip2 debian-archive-keyring"
+# Stdlib modules imported during the snapshot: a call can use them without any file access.
+# Built-in C modules (math, _json, unicodedata, ...) import at call time anyway.
+PREIMPORTS="json re math cmath datetime collections itertools functools random decimal fractions
+statistics string unicodedata operator heapq bisect copy dataclasses enum typing base64 hashlib
+textwrap struct"
+# Where the guest sees its stdlib while being snapshotted (and the raw guest at every call).
+GUEST_STDLIB=/usr/local/lib/python$PY_MAJMIN
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+mkdir -p "$1"
+OUT=$(cd "$1" && pwd)
+CACHE=${ZEVAL_CPYTHON_CACHE:-/var/cache/zeval/cpython-build}
+JOBS=${JOBS:-$(nproc)}
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+log() { echo "[guests/python] $*" >&2; }
+
+# --- Up to date? ---------------------------------------------------------------------------
+INPUTS_HASH=$(
+    {
+        cat "$HERE/build.sh" "$HERE/driver.c" "$HERE/runner.py"
+    } | sha256sum | cut -d' ' -f1
+)
+STAMP="$OUT/.python.stamp"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$INPUTS_HASH" ] && [ -f "$OUT/python.wasm" ] &&
+    [ -f "$OUT/python.raw.wasm" ] && [ -d "$OUT/python-stdlib" ] && [ -f "$OUT/python.version" ]; then
+    log "up to date ($OUT/python.wasm)"
+    exit 0
+fi
+
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9
+
+# --- Debian packages -----------------------------------------------------------------------
+missing=
+for package in $APT_PACKAGES; do
+    dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q '^install ok installed$' ||
+        missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+    log "installing Debian packages:$missing"
+    $SUDO apt-get update
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends $missing
+fi
+
+# --- Sources (pinned versions, hash-checked by apt against the signed Sources index) ---------
+APT_DIR="$CACHE/apt"
+SRC_DIR="$CACHE/src"
+apt_private=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=$APT_DIR/sources.list.d"
+    -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o "APT::Sandbox::User=root")
+fetch_source() { # PACKAGE VERSION ORIG_FILE
+    local package=$1 version=$2 orig=$3
+    local dsc="$SRC_DIR/${package}_${version#*:}.dsc"
+    if [ -f "$SRC_DIR/$orig" ] && [ -f "$dsc.fetched" ]; then
+        return
+    fi
+    mkdir -p "$APT_DIR/sources.list.d" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$SRC_DIR"
+    printf '%s\n' "$APT_SOURCES" >"$APT_DIR/sources.list"
+    if [ ! -f "$APT_DIR/updated" ] || ! apt-cache "${apt_private[@]}" showsrc "$package" 2>/dev/null |
+        grep -qx "Version: $version"; then
+        log "refreshing the private deb-src index"
+        apt-get "${apt_private[@]}" -qq update >&2
+        touch "$APT_DIR/updated"
+    fi
+    if ! apt-cache "${apt_private[@]}" showsrc "$package" 2>/dev/null | grep -qx "Version: $version"; then
+        echo "error: Debian no longer serves source package $package=$version. It serves:" >&2
+        apt-cache "${apt_private[@]}" showsrc "$package" 2>/dev/null | grep '^Version:' | sort -u >&2 || true
+        echo "Update the pinned version in $HERE/build.sh (and test the guest)." >&2
+        exit 1
+    fi
+    log "downloading source package $package=$version"
+    (cd "$SRC_DIR" && apt-get "${apt_private[@]}" -qq source --download-only "$package=$version" >&2)
+    [ -f "$SRC_DIR/$orig" ] || {
+        echo "error: $orig missing after apt-get source" >&2
+        exit 1
+    }
+    touch "$dsc.fetched"
+}
+fetch_source "$PY_SRC_PACKAGE" "$PY_SRC_VERSION" "$PY_ORIG"
+fetch_source zlib "$ZLIB_SRC_VERSION" "$ZLIB_ORIG"
+
+# The pristine upstream tarballs are built; Debian's patches target Debian's own packaging.
+PY_SRC="$CACHE/Python-$PY_VERSION"
+if [ ! -f "$PY_SRC/.extracted" ]; then
+    rm -rf "$PY_SRC"
+    tar -C "$CACHE" -xf "$SRC_DIR/$PY_ORIG"
+    touch "$PY_SRC/.extracted"
+fi
+ZLIB_SRC="$CACHE/zlib-src"
+if [ ! -f "$ZLIB_SRC/.extracted" ]; then
+    rm -rf "$ZLIB_SRC" && mkdir -p "$ZLIB_SRC"
+    tar -C "$ZLIB_SRC" --strip-components=1 -xf "$SRC_DIR/$ZLIB_ORIG"
+    touch "$ZLIB_SRC/.extracted"
+fi
+
+# --- Native build Python (the cross build runs it for code generation) ----------------------
+NATIVE="$CACHE/build-native"
+native_key="$PY_VERSION --without-ensurepip"
+if [ "$(cat "$NATIVE/.built" 2>/dev/null)" != "$native_key" ]; then
+    log "building native Python $PY_VERSION (about 2 minutes)"
+    rm -rf "$NATIVE" && mkdir -p "$NATIVE"
+    (cd "$NATIVE" && "$PY_SRC/configure" -q --without-ensurepip >configure.log 2>&1 &&
+        make -j"$JOBS" >make.log 2>&1) || {
+        tail -n 30 "$NATIVE"/*.log >&2
+        exit 1
+    }
+    echo "$native_key" >"$NATIVE/.built"
+fi
+BUILD_PYTHON="$NATIVE/python"
+
+# --- wasm32-wasi toolchain from Debian's clang-19 and wasi-libc -----------------------------
+# A sysroot holding only wasi-libc (--sysroot=/usr would also pull in glibc's headers). clang
+# finds libclang_rt.builtins-wasm32.a by itself for --target=wasm32-wasi.
+TOOLS="$CACHE/toolchain"
+mkdir -p "$TOOLS/bin" "$TOOLS/sysroot/include" "$TOOLS/sysroot/lib"
+ln -sfn /usr/include/wasm32-wasi "$TOOLS/sysroot/include/wasm32-wasi"
+ln -sfn /usr/lib/wasm32-wasi "$TOOLS/sysroot/lib/wasm32-wasi"
+# clang-19 makes these warnings errors; wasi-libc's CLOCK_*_CPUTIME_ID are pointers, which
+# trips timemodule.c.
+cat >"$TOOLS/bin/clang.new" <<EOF
+#!/bin/sh
+exec clang-19 --target=wasm32-wasi --sysroot=$TOOLS/sysroot -Wno-error=int-conversion -Wno-error=incompatible-function-pointer-types "\$@"
+EOF
+chmod +x "$TOOLS/bin/clang.new"
+if cmp -s "$TOOLS/bin/clang.new" "$TOOLS/bin/clang"; then rm "$TOOLS/bin/clang.new"; else mv "$TOOLS/bin/clang.new" "$TOOLS/bin/clang"; fi
+WASI_CC="$TOOLS/bin/clang"
+TOOLCHAIN_KEY="$(cat "$WASI_CC") $(clang-19 --version | head -n1) $(dpkg-query -W -f='${Version}' wasi-libc)"
+
+# --- zlib for the zlib module (a static libz.a) ---------------------------------------------
+ZLIB="$CACHE/zlib-wasi"
+ZLIB_BUILD_FLAGS="-O2 -w"
+zlib_key="$ZLIB_SRC_VERSION $ZLIB_BUILD_FLAGS $TOOLCHAIN_KEY"
+if [ "$(cat "$ZLIB/.built" 2>/dev/null)" != "$zlib_key" ]; then
+    log "building zlib for wasm32-wasi"
+    rm -rf "$ZLIB" && mkdir -p "$ZLIB/obj" "$ZLIB/lib" "$ZLIB/include"
+    for source in adler32 compress crc32 deflate infback inffast inflate inftrees trees uncompr zutil; do
+        "$WASI_CC" $ZLIB_BUILD_FLAGS -c "$ZLIB_SRC/$source.c" -o "$ZLIB/obj/$source.o"
+    done
+    llvm-ar-19 rcs "$ZLIB/lib/libz.a" "$ZLIB"/obj/*.o
+    cp "$ZLIB_SRC/zlib.h" "$ZLIB_SRC/zconf.h" "$ZLIB/include/"
+    echo "$zlib_key" >"$ZLIB/.built"
+fi
+
+# --- CPython for wasm32-wasip1 --------------------------------------------------------------
+CROSS="$CACHE/build-wasi"
+cross_key="$PY_VERSION $TOOLCHAIN_KEY $zlib_key"
+if [ "$(cat "$CROSS/.built" 2>/dev/null)" != "$cross_key" ]; then
+    log "cross-building CPython $PY_VERSION for wasm32-wasip1 (about 2 minutes)"
+    rm -rf "$CROSS" && mkdir -p "$CROSS"
+    (
+        cd "$CROSS"
+        export CONFIG_SITE="$PY_SRC/Tools/wasm/config.site-wasm32-wasi"
+        export CC="$WASI_CC" CPP="$WASI_CC -E" CXX=false AR=llvm-ar-19 RANLIB=llvm-ranlib-19
+        # Keep pkg-config away from the host's libraries.
+        export PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR="$TOOLS/sysroot/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$TOOLS/sysroot"
+        export ZLIB_CFLAGS="-I$ZLIB/include" ZLIB_LIBS="-L$ZLIB/lib -lz"
+        "$PY_SRC/configure" -C --host=wasm32-wasip1 --build="$("$PY_SRC/config.guess")" \
+            --with-build-python="$BUILD_PYTHON" --without-ensurepip --disable-test-modules \
+            >configure.log 2>&1
+        # The 2022 wasi-libc has no pthread.h, so configure cannot size pthread_t; CPython's
+        # pthread_stubs.h defines it as `unsigned`.
+        grep -q '^#define SIZEOF_PTHREAD_T' pyconfig.h ||
+            sed -i 's|^/\* #undef SIZEOF_PTHREAD_T \*/|#define SIZEOF_PTHREAD_T 4|' pyconfig.h
+        grep -q '^#define SIZEOF_PTHREAD_T 4' pyconfig.h
+        make -j"$JOBS" >make.log 2>&1
+    ) || {
+        tail -n 40 "$CROSS"/*.log >&2
+        exit 1
+    }
+    echo "$cross_key" >"$CROSS/.built"
+fi
+
+# --- The driver ----------------------------------------------------------------------------
+GEN="$CACHE/driver"
+rm -rf "$GEN" && mkdir -p "$GEN"
+cp "$HERE/driver.c" "$GEN/driver.c"
+"$BUILD_PYTHON" - "$HERE/runner.py" "$GEN/guest_config.h" "$PREIMPORTS" <<'EOF'
+import sys
+runner, header, preimports = sys.argv[1], sys.argv[2], sys.argv[3].split()
+data = open(runner, "rb").read()
+compile(data, runner, "exec")  # a syntax error should fail the build, not the snapshot
+lines = ["/* Generated by guests/python/build.sh. */"]
+lines.append("#define ZEVAL_PREIMPORTS " + ", ".join('"%s"' % name for name in preimports))
+lines.append("static const char RUNNER_SOURCE[] = {")
+for start in range(0, len(data), 16):
+    lines.append("  " + ", ".join(str(byte) for byte in data[start:start + 16]) + ",")
+lines.append("  0};")
+open(header, "w").write("\n".join(lines) + "\n")
+EOF
+cat >"$GEN/driver.mk" <<EOF
+include Makefile
+$GEN/driver.o: $GEN/driver.c $GEN/guest_config.h
+	\$(CC) -c \$(PY_STDMODULE_CFLAGS) -I$GEN -DZEVAL_STDLIB_DIR='L"$GUEST_STDLIB"' -o \$@ $GEN/driver.c
+$GEN/python.wasm: $GEN/driver.o \$(LINK_PYTHON_DEPS)
+	\$(LINKCC) \$(PY_CORE_LDFLAGS) \$(LINKFORSHARED) -Wl,--strip-debug -o \$@ $GEN/driver.o \$(LINK_PYTHON_OBJS) \$(LIBS) \$(MODLIBS) \$(SYSLIBS)
+EOF
+log "linking the driver"
+make -s -C "$CROSS" -f "$GEN/driver.mk" "$GEN/python.wasm" >&2
+
+# --- Stdlib (read-only; the snapshot step and the raw guest need it) ------------------------
+log "assembling the stdlib"
+rm -rf "$OUT/python-stdlib.new"
+mkdir -p "$OUT/python-stdlib.new"
+(cd "$PY_SRC/Lib" && tar --exclude=__pycache__ --exclude=./test --exclude=./idlelib --exclude=./tkinter \
+    --exclude=./turtledemo --exclude=./ensurepip --exclude=./lib2to3 -cf - .) |
+    tar -C "$OUT/python-stdlib.new" -xf -
+cp "$CROSS"/build/lib.wasi-wasm32-"$PY_MAJMIN"/_sysconfigdata_*.py "$OUT/python-stdlib.new/"
+mkdir -p "$OUT/python-stdlib.new/lib-dynload"
+"$BUILD_PYTHON" -I -m compileall -q -j0 --invalidation-mode unchecked-hash "$OUT/python-stdlib.new" >/dev/null
+rm -rf "$OUT/python-stdlib"
+mv "$OUT/python-stdlib.new" "$OUT/python-stdlib"
+
+# --- Snapshot ------------------------------------------------------------------------------
+cp "$GEN/python.wasm" "$OUT/python.raw.wasm"
+log "snapshotting with zeval-wizer"
+if [ -n "${ZEVAL_WIZER:-}" ]; then
+    wizer=("$ZEVAL_WIZER")
+else
+    wizer=(cargo run -q --manifest-path "$REPO/Cargo.toml" -p zeval-sandbox --bin zeval-wizer --)
+fi
+"${wizer[@]}" "$OUT/python.raw.wasm" "$OUT/python.wasm.new" --preopen "$OUT/python-stdlib::$GUEST_STDLIB"
+mv "$OUT/python.wasm.new" "$OUT/python.wasm"
+# The version users see (the guest also reports Py_GetVersion() on empty stdin, see README.md).
+grep -q "^#define PY_VERSION *\"$PY_VERSION\"" "$PY_SRC/Include/patchlevel.h"
+echo "CPython $PY_VERSION" >"$OUT/python.version"
+echo "$INPUTS_HASH" >"$STAMP"
+log "built $OUT/python.wasm ($(du -h "$OUT/python.wasm" | cut -f1)), CPython $PY_VERSION"
