@@ -1,12 +1,20 @@
 //! Where ZObjects come from.
 //!
 //! [`ObjectSource`] is the one interface the orchestrator fetches through. Sources are
-//! layered catalogue → local (directory or SQLite) → wiki, with a cache per request and one
-//! shared between requests.
+//! layered catalogue → local (directory or SQLite) → wiki ([`Layered`]), with a cache per
+//! request (the orchestrator's) and one shared between requests ([`SharedCache`]).
+//!
+//! - [`DirSource`]: a directory of canonical Z2 files, one per ZID.
+//! - [`SqliteStore`]: the embedded store with revision history, users and approvals.
+//! - [`WikiSource`]: a MediaWiki API serving `action=wikilambda_fetch`.
 
 use std::collections::HashMap;
 
 use zeval_zobject::Value;
+
+mod dir;
+
+pub use dir::{DirSource, read_object_file};
 
 /// Why a fetch failed as a whole (as opposed to a ZID that simply does not exist, which is
 /// left out of the answer).
@@ -27,6 +35,14 @@ pub enum StoreError {
     /// An object is not valid for the operation.
     #[error("invalid object: {0}")]
     Invalid(String),
+    /// A file or directory could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// A source of persistent objects (canonical Z2s), looked up by ZID.
@@ -34,4 +50,31 @@ pub trait ObjectSource: Send + Sync {
     /// Fetches the canonical Z2 of each ZID. ZIDs that do not exist are left out of the map;
     /// an `Err` means the source itself failed.
     fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError>;
+}
+
+/// The ZID a Z2 names in `Z2K1`: canonical `{"Z1K1":"Z6","Z6K1":"Z123"}` or a bare `"Z123"`.
+pub fn z2_id(z2: &Value) -> Option<&str> {
+    match z2.get("Z2K1")? {
+        Value::String(s) => Some(s),
+        Value::Object(m) => m.get("Z6K1")?.as_str(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn z2_id_reads_both_forms() {
+        assert_eq!(
+            z2_id(&json!({"Z2K1": {"Z1K1": "Z6", "Z6K1": "Z12"}})),
+            Some("Z12")
+        );
+        assert_eq!(z2_id(&json!({"Z2K1": "Z12"})), Some("Z12"));
+        assert_eq!(z2_id(&json!({"Z2K1": 12})), None);
+        assert_eq!(z2_id(&json!({})), None);
+    }
 }
