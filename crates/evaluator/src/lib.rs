@@ -1,1 +1,3 @@
-//! TODO(owner): this crate is being written.
+//! The evaluator of zeval (being written).
+pub mod language;
+pub mod wire;
