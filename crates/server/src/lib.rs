@@ -1,6 +1,128 @@
-//! The HTTP services of zeval, as axum routers: the orchestrator API, the evaluator API, the
-//! objects and testers APIs, `/metrics`, and the health and `/_info` routes.
+//! The HTTP services of zeval, as axum routers: the orchestrator API (with the objects,
+//! testers and MediaWiki-compatible APIs, `/metrics`, health and `/_info`), and the evaluator
+//! API; plus [`serve`], which runs them with graceful shutdown.
 //!
-//! Handlers hold no business logic: they decode, call the library crates, and encode.
+//! Handlers hold no business logic: they check access, decode, call the library crates
+//! through [`CallEngine`] and [`Repository`] (implemented over the orchestrator, evaluator and
+//! store crates by the binary's backends), and encode. Every refusal is an [`ApiError`] (one table of
+//! statuses in [`problem`]).
+//!
+//! Limits enforced here (all in [`Config`]): body sizes (413), concurrent work (503 with
+//! `Retry-After`), and the call time budget (passed to the orchestrator).
 
+pub mod access;
+pub mod config;
 pub mod evaluator_api;
+pub mod limits;
+pub mod metrics;
+pub mod narrow;
+pub mod objects_api;
+mod orchestrator_api;
+pub mod problem;
+mod serve;
+pub mod testers;
+
+use std::sync::Arc;
+
+pub use access::{Caller, UserRole};
+pub use config::Config;
+pub use metrics::Metrics;
+pub use problem::ApiError;
+pub use serve::{ServeError, Services, evaluator_app, serve};
+use zeval_zobject::Value;
+
+/// Runs function calls: the seam between the HTTP layer and the orchestrator.
+pub trait CallEngine: Send + Sync {
+    /// Orchestrates `zobject` (a Z7 in any form) and returns the canonical Z22 (the normal
+    /// one when canonicalization fails, as the original does).
+    fn orchestrate(&self, zobject: Value, do_validate: bool) -> Value;
+}
+
+/// One revision of a stored object.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RevisionInfo {
+    /// 1 for the first revision.
+    pub revision: u64,
+    /// Who wrote it.
+    pub author: String,
+    /// When, as RFC 3339.
+    pub timestamp: String,
+    /// The canonical Z2 as written.
+    pub object: Value,
+}
+
+/// One search hit.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SearchHit {
+    /// Its ZID.
+    pub zid: String,
+    /// The ZID of its type (`Z2K2.Z1K1` when a reference).
+    #[serde(rename = "type")]
+    pub type_zid: Option<String>,
+    /// Its English label, if any.
+    pub label: Option<String>,
+}
+
+/// Why a repository operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepositoryError {
+    /// The object does not exist.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// The object is part of the built-in catalogue and cannot be written.
+    #[error("{0} is built in and cannot be changed")]
+    BuiltIn(String),
+    /// The store failed.
+    #[error("{0}")]
+    Store(String),
+}
+
+/// The objects, users and approvals: the seam between the HTTP layer and the store.
+pub trait Repository: Send + Sync {
+    /// The canonical Z2 of `zid`: the built-in catalogue's, else the store's latest revision.
+    fn get(&self, zid: &str) -> Result<Option<Value>, RepositoryError>;
+    /// Every revision of a stored object, oldest first (empty for a built-in).
+    fn history(&self, zid: &str) -> Result<Vec<RevisionInfo>, RepositoryError>;
+    /// Stores a new revision of `zid` (a validated canonical Z2) and returns its number.
+    fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, RepositoryError>;
+    /// Allocates the next free ZID from Z10000 up, stores `z2` under it with every `Z0`
+    /// placeholder replaced by the new ZID (after `check` accepts the result), and returns it.
+    fn create(
+        &self,
+        z2: &Value,
+        author: &str,
+        check: &dyn Fn(&Value) -> Result<(), Value>,
+    ) -> Result<Result<String, Value>, RepositoryError>;
+    /// Stored objects whose type is `type_zid` (when given) and whose ZID or labels contain
+    /// `text` (case-insensitive, when given), at most `limit`.
+    fn search(
+        &self,
+        type_zid: Option<&str>,
+        text: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, RepositoryError>;
+    /// Marks an implementation approved.
+    fn approve(&self, zid: &str, by: &str) -> Result<(), RepositoryError>;
+    /// Whether an implementation is approved (built-ins always are).
+    fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError>;
+    /// The user a bearer token belongs to.
+    fn authenticate(&self, token: &str) -> Result<Option<Caller>, RepositoryError>;
+    /// How many objects the store holds (for `/metrics`).
+    fn object_count(&self) -> Result<u64, RepositoryError>;
+}
+
+/// What every orchestrator-side handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration in effect.
+    pub config: Arc<Config>,
+    /// The process's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Function calls.
+    pub engine: Arc<dyn CallEngine>,
+    /// Objects, users, approvals.
+    pub repository: Arc<dyn Repository>,
+}
+
+pub use orchestrator_api::router as orchestrator_router;

@@ -1,0 +1,94 @@
+//! Who may do what.
+//!
+//! - Writes (`PUT`/`POST /v1/objects`) need `Authorization: Bearer <token>` of an editor or
+//!   admin; approving (`POST /v1/objects/{zid}/approve`) needs an admin.
+//! - Calls follow `access.calls`: `open` (anybody), `users` (a valid token), `approved`
+//!   (anybody, but an anonymous call only runs approved implementations, see [`crate::narrow`]).
+//! - A token that is sent but wrong is 401 under every setting, even for routes that need
+//!   none: a client that believes it is logged in must learn that it is not.
+
+use axum::http::{HeaderMap, header};
+use zeval_zobject::build::z6;
+use zeval_zobject::error::z5;
+
+use crate::problem::ApiError;
+use crate::{AppState, Repository};
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserRole {
+    /// May write objects.
+    Editor,
+    /// May also approve implementations.
+    Admin,
+}
+
+/// An authenticated user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The user's name.
+    pub name: String,
+    /// The user's role.
+    pub role: UserRole,
+}
+
+/// The caller of a request: `None` when anonymous; 401 when a token is sent but not valid.
+pub fn caller(
+    repository: &dyn Repository,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("expected `Authorization: Bearer <token>`".into()))?;
+    match repository.authenticate(token) {
+        Ok(Some(user)) => Ok(Some(user)),
+        Ok(None) => Err(ApiError::Unauthorized(
+            "the bearer token is not valid".into(),
+        )),
+        Err(e) => Err(ApiError::Internal(format!(
+            "checking the token failed: {e}"
+        ))),
+    }
+}
+
+/// The caller of a write: an editor or admin (`need_admin` for admins only).
+pub fn writer(state: &AppState, headers: &HeaderMap, need_admin: bool) -> Result<Caller, ApiError> {
+    let who = caller(state.repository.as_ref(), headers)?;
+    let Some(who) = who else {
+        count_rejection(state, "unauthenticated");
+        return Err(ApiError::Unauthorized(
+            "this needs `Authorization: Bearer <token>` of a user (see `zeval user add`)".into(),
+        ));
+    };
+    if need_admin && who.role != UserRole::Admin {
+        count_rejection(state, "forbidden");
+        return Err(ApiError::Forbidden(permission_error(&format!(
+            "User {} is an editor; only an admin may approve implementations.",
+            who.name
+        ))));
+    }
+    Ok(who)
+}
+
+/// Counts a refused request in `/metrics`.
+pub fn count_rejection(state: &AppState, reason: &str) {
+    state
+        .metrics
+        .inc("zeval_requests_rejected_total", &[("reason", reason)]);
+}
+
+/// Z559 "No permission to run functions" with a message saying why. (Z559 is WikiLambda's
+/// own error type for this; it is not in the pinned definitions, the catalogue adds it.)
+pub fn permission_error(message: &str) -> zeval_zobject::Value {
+    z5("Z559", [z6(message)])
+}

@@ -1,0 +1,448 @@
+//! The one configuration struct of `zeval serve`, filled in three layers: the TOML file, then
+//! `ZEVAL_*` environment variables, then command-line flags (each layer overrides the one
+//! before). `zeval.toml` at the repository root lists every setting with its default; a test
+//! checks that it parses to exactly [`Config::default`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML for [`Config`].
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// An environment variable has a value of the wrong shape.
+    #[error("environment variable {name}={value:?}: {message}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Which services a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The orchestrator API (with objects, testers, metrics) and the evaluator API.
+    #[default]
+    All,
+    /// Only the orchestrator API (code runs in process or on the configured evaluators).
+    Orchestrator,
+    /// Only the evaluator API.
+    Evaluator,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(Role::All),
+            "orchestrator" => Ok(Role::Orchestrator),
+            "evaluator" => Ok(Role::Evaluator),
+            _ => Err(format!(
+                "expected all, orchestrator or evaluator, got {s:?}"
+            )),
+        }
+    }
+}
+
+/// Who may run function calls (Wikifunctions limited calls to logged-in users after its 2023
+/// security report, then opened community-approved functions to everybody).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CallPolicy {
+    /// Anybody may call anything.
+    #[default]
+    Open,
+    /// Only requests with a valid token may call.
+    Users,
+    /// Anybody may call a function whose chosen implementation is approved; other calls
+    /// need a valid token.
+    Approved,
+}
+
+impl std::str::FromStr for CallPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "open" => Ok(CallPolicy::Open),
+            "users" => Ok(CallPolicy::Users),
+            "approved" => Ok(CallPolicy::Approved),
+            _ => Err(format!("expected open, users or approved, got {s:?}")),
+        }
+    }
+}
+
+/// The wire format spoken to a remote evaluator (spec §2.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WireFormat {
+    /// `{reentrant, zobject}` JSON.
+    Json,
+    /// Versioned Avro 0.0.4, as the original orchestrator sends.
+    #[default]
+    Avro,
+}
+
+/// Where the code of one programming language runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EvaluatorEndpoint {
+    /// The string `"in-process"`: this process's own sandbox.
+    Named(InProcess),
+    /// An evaluator service (e.g. another `zeval serve --role evaluator`).
+    Remote {
+        /// Its evaluate route, e.g. `http://127.0.0.1:6927/wikifunctions.org/v1/evaluate/`.
+        url: String,
+        /// The wire format.
+        #[serde(default)]
+        format: WireFormat,
+    },
+}
+
+/// The only named endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InProcess {
+    /// Run in this process.
+    #[serde(rename = "in-process")]
+    InProcess,
+}
+
+impl EvaluatorEndpoint {
+    /// This process's sandbox.
+    pub const IN_PROCESS: EvaluatorEndpoint = EvaluatorEndpoint::Named(InProcess::InProcess);
+}
+
+/// Size and concurrency limits of the HTTP services.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest orchestrator request body in bytes. The original's body-parser default is
+    /// "100kb" = 102400 bytes.
+    pub orchestrator_body_bytes: usize,
+    /// Largest evaluator request body in bytes. The original sets "2mb" = 2097152 bytes.
+    pub evaluator_body_bytes: usize,
+    /// Requests doing work (calls, tests, writes) at once per service; beyond it the answer
+    /// is 503 with `Retry-After` rather than a queue without bound.
+    pub max_concurrent_requests: usize,
+    /// The `Retry-After` value (seconds) sent with those 503s.
+    pub retry_after_seconds: u64,
+    /// Time budget of one function call in milliseconds; the original answers Z558 "Function
+    /// call timed out" after 20 s.
+    pub call_timeout_ms: u64,
+    /// Stack size of the threads that orchestrate (ZObject code recurses over deep values).
+    pub worker_stack_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            orchestrator_body_bytes: 100 * 1024,
+            evaluator_body_bytes: 2 * 1024 * 1024,
+            max_concurrent_requests: 64,
+            retry_after_seconds: 1,
+            call_timeout_ms: 20_000,
+            worker_stack_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Who may do what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Access {
+    /// Who may run calls: `open`, `users` or `approved`.
+    pub calls: CallPolicy,
+}
+
+/// Everything `zeval serve` can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Which services to run.
+    pub role: Role,
+    /// Address of the orchestrator API (the original's port 6254).
+    pub listen: SocketAddr,
+    /// Address of the evaluator API (the original's port 6927).
+    pub evaluator_listen: SocketAddr,
+    /// Directory of the embedded store (`zeval.sqlite`), created on the first run.
+    pub data_dir: PathBuf,
+    /// A MediaWiki `api.php` consulted for ZIDs neither the catalogue nor the store has.
+    pub wiki_url: Option<String>,
+    /// Directory of the guest interpreters built by `guests/build.sh` (default:
+    /// `$ZEVAL_GUEST_DIR`, else `/var/cache/zeval/guests`).
+    pub guest_dir: Option<PathBuf>,
+    /// Size, time and concurrency limits.
+    pub limits: Limits,
+    /// Access rules.
+    pub access: Access,
+    /// Where each programming language runs, keyed by the `Z61K1` code. A key matches a code
+    /// equal to it or starting with `<key>-` (so `python` covers `python-3-9`); `*` matches
+    /// every language. Languages not matched run in process.
+    pub evaluators: BTreeMap<String, EvaluatorEndpoint>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            role: Role::All,
+            listen: SocketAddr::from(([127, 0, 0, 1], 6254)),
+            evaluator_listen: SocketAddr::from(([127, 0, 0, 1], 6927)),
+            data_dir: PathBuf::from("./zeval-data"),
+            wiki_url: None,
+            guest_dir: None,
+            limits: Limits::default(),
+            access: Access::default(),
+            evaluators: BTreeMap::new(),
+        }
+    }
+}
+
+/// The `ZEVAL_*` variables that [`Config::apply_env`] reads, with the field each sets.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("ZEVAL_ROLE", "role"),
+    ("ZEVAL_LISTEN", "listen"),
+    ("ZEVAL_EVALUATOR_LISTEN", "evaluator_listen"),
+    ("ZEVAL_DATA_DIR", "data_dir"),
+    ("ZEVAL_WIKI_URL", "wiki_url"),
+    ("ZEVAL_GUEST_DIR", "guest_dir"),
+    ("ZEVAL_CALLS", "access.calls"),
+    (
+        "ZEVAL_ORCHESTRATOR_BODY_BYTES",
+        "limits.orchestrator_body_bytes",
+    ),
+    ("ZEVAL_EVALUATOR_BODY_BYTES", "limits.evaluator_body_bytes"),
+    (
+        "ZEVAL_MAX_CONCURRENT_REQUESTS",
+        "limits.max_concurrent_requests",
+    ),
+    ("ZEVAL_CALL_TIMEOUT_MS", "limits.call_timeout_ms"),
+    ("ZEVAL_EVALUATOR_URL", "evaluators.\"*\" (remote, Avro)"),
+];
+
+impl Config {
+    /// Parses TOML text.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Overrides fields from `ZEVAL_*` variables, read through `get` (so tests need not touch
+    /// the process environment). Empty values are ignored.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parsed<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e: T::Err| ConfigError::Env {
+                name: name.into(),
+                value: value.into(),
+                message: e.to_string(),
+            })
+        }
+        for &(name, _) in ENV_VARS {
+            let Some(value) = get(name).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let v = value.as_str();
+            match name {
+                "ZEVAL_ROLE" => self.role = parsed(name, v)?,
+                "ZEVAL_LISTEN" => self.listen = parsed(name, v)?,
+                "ZEVAL_EVALUATOR_LISTEN" => self.evaluator_listen = parsed(name, v)?,
+                "ZEVAL_DATA_DIR" => self.data_dir = PathBuf::from(v),
+                "ZEVAL_WIKI_URL" => self.wiki_url = Some(value.clone()),
+                "ZEVAL_GUEST_DIR" => self.guest_dir = Some(PathBuf::from(v)),
+                "ZEVAL_CALLS" => self.access.calls = parsed(name, v)?,
+                "ZEVAL_ORCHESTRATOR_BODY_BYTES" => {
+                    self.limits.orchestrator_body_bytes = parsed(name, v)?
+                }
+                "ZEVAL_EVALUATOR_BODY_BYTES" => self.limits.evaluator_body_bytes = parsed(name, v)?,
+                "ZEVAL_MAX_CONCURRENT_REQUESTS" => {
+                    self.limits.max_concurrent_requests = parsed(name, v)?
+                }
+                "ZEVAL_CALL_TIMEOUT_MS" => self.limits.call_timeout_ms = parsed(name, v)?,
+                "ZEVAL_EVALUATOR_URL" => {
+                    self.evaluators.insert(
+                        "*".into(),
+                        EvaluatorEndpoint::Remote {
+                            url: value.clone(),
+                            format: WireFormat::Avro,
+                        },
+                    );
+                }
+                _ => unreachable!("ENV_VARS and apply_env disagree about {name}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The endpoint for a programming-language code (`Z61K1`): the longest matching key, else
+    /// `*`, else in process.
+    pub fn evaluator_for(&self, language: &str) -> &EvaluatorEndpoint {
+        self.evaluators
+            .iter()
+            .filter(|(key, _)| {
+                language == key.as_str()
+                    || language
+                        .strip_prefix(key.as_str())
+                        .is_some_and(|rest| rest.starts_with('-'))
+            })
+            .max_by_key(|(key, _)| key.len())
+            .map(|(_, endpoint)| endpoint)
+            .or_else(|| self.evaluators.get("*"))
+            .unwrap_or(&EvaluatorEndpoint::IN_PROCESS)
+    }
+
+    /// The guest directory in effect.
+    pub fn guest_dir(&self) -> PathBuf {
+        self.guest_dir.clone().unwrap_or_else(default_guest_dir)
+    }
+
+    /// The SQLite file of the embedded store.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("zeval.sqlite")
+    }
+}
+
+fn default_guest_dir() -> PathBuf {
+    std::env::var_os("ZEVAL_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/zeval/guests"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_example_parses_to_the_defaults() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../zeval.toml"));
+        let config = Config::from_file(path).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn every_field_of_the_example_is_commented_out_or_a_default() {
+        // The example must mention every field, so that it documents them all.
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../zeval.toml"))
+                .unwrap();
+        for field in [
+            "role",
+            "listen",
+            "evaluator_listen",
+            "data_dir",
+            "wiki_url",
+            "guest_dir",
+            "orchestrator_body_bytes",
+            "evaluator_body_bytes",
+            "max_concurrent_requests",
+            "retry_after_seconds",
+            "call_timeout_ms",
+            "worker_stack_bytes",
+            "calls",
+            "[evaluators]",
+        ] {
+            assert!(text.contains(field), "zeval.toml does not mention {field}");
+        }
+        for (name, _) in ENV_VARS {
+            assert!(text.contains(name), "zeval.toml does not mention {name}");
+        }
+    }
+
+    #[test]
+    fn env_overrides_the_file_and_bad_values_are_errors() {
+        let mut config = Config::from_toml(
+            "listen = \"127.0.0.1:1\"\n[access]\ncalls = \"users\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(config.access.calls, CallPolicy::Users);
+        config
+            .apply_env(|name| match name {
+                "ZEVAL_LISTEN" => Some("0.0.0.0:7000".into()),
+                "ZEVAL_CALLS" => Some("approved".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.listen, "0.0.0.0:7000".parse().unwrap());
+        assert_eq!(config.access.calls, CallPolicy::Approved);
+        let err = config
+            .apply_env(|name| (name == "ZEVAL_ROLE").then(|| "everything".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("ZEVAL_ROLE"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::from_toml("lisen = \"127.0.0.1:1\"", Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn evaluators_match_by_language_family() {
+        let config = Config::from_toml(
+            r#"
+            [evaluators]
+            python = { url = "http://py/", format = "json" }
+            "python-3-9" = "in-process"
+            "*" = { url = "http://all/" }
+            "#,
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let remote = |url: &str, format| EvaluatorEndpoint::Remote {
+            url: url.into(),
+            format,
+        };
+        assert_eq!(
+            config.evaluator_for("python-3"),
+            &remote("http://py/", WireFormat::Json)
+        );
+        assert_eq!(
+            config.evaluator_for("python-3-9"),
+            &EvaluatorEndpoint::IN_PROCESS
+        );
+        assert_eq!(
+            config.evaluator_for("pythonic"),
+            &remote("http://all/", WireFormat::Avro)
+        );
+        assert_eq!(
+            Config::default().evaluator_for("javascript"),
+            &EvaluatorEndpoint::IN_PROCESS
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! Prometheus metrics, in the text exposition format (version 0.0.4), written by hand: a few
+//! labelled counters, gauges and histograms need no registry crate.
+//!
+//! What is counted:
+//! - `zeval_calls_total{function,implementation_type,outcome}`: orchestrator calls;
+//! - `zeval_call_duration_seconds{implementation_type}`: their latency (histogram);
+//! - `zeval_code_runs_total{language,outcome}` and `zeval_code_run_duration_seconds{language}`:
+//!   code handed to an evaluator (in process or remote);
+//! - `zeval_sandbox_limit_hits_total{kind}`: calls cut by a sandbox limit (timeout, fuel,
+//!   memory, stack, output);
+//! - `zeval_calls_in_flight`: calls being orchestrated now;
+//! - `zeval_requests_rejected_total{reason}`: 503 (busy), 413 (too large), 401/403 (access);
+//! - gauges sampled at scrape time through [`Metrics::add_sampler`]: objects in the store,
+//!   cache hits and misses.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency buckets: 100 µs to 30 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; LATENCY_BUCKETS.len()];
+        }
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|&b| seconds <= b) {
+            self.counts[i] += 1;
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+}
+
+/// A value read when `/metrics` is scraped.
+pub type Sampler = Box<dyn Fn() -> Vec<Sample> + Send + Sync>;
+
+/// One sampled value.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Metric name, e.g. `zeval_store_objects`.
+    pub name: &'static str,
+    /// `gauge` or `counter`.
+    pub kind: &'static str,
+    /// The HELP line.
+    pub help: &'static str,
+    /// The value.
+    pub value: f64,
+}
+
+/// The process's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<&'static str, BTreeMap<Labels, u64>>>,
+    histograms: Mutex<BTreeMap<&'static str, BTreeMap<Labels, Histogram>>>,
+    in_flight: AtomicI64,
+    samplers: Mutex<Vec<Sampler>>,
+}
+
+/// Decrements the in-flight gauge when dropped.
+pub struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn help(name: &str) -> &'static str {
+    match name {
+        "zeval_calls_total" => {
+            "Function calls orchestrated, by function, implementation type and outcome."
+        }
+        "zeval_call_duration_seconds" => "Latency of orchestrated function calls.",
+        "zeval_code_runs_total" => {
+            "Code implementations run by an evaluator, by language and outcome."
+        }
+        "zeval_code_run_duration_seconds" => "Latency of code runs, by language.",
+        "zeval_sandbox_limit_hits_total" => "Code runs cut by a sandbox limit, by kind.",
+        "zeval_requests_rejected_total" => "HTTP requests refused before any work, by reason.",
+        "zeval_tester_runs_total" => "Tester runs, by outcome.",
+        _ => "",
+    }
+}
+
+impl Metrics {
+    /// Adds 1 to a counter.
+    pub fn inc(&self, name: &'static str, labels: &[(&'static str, &str)]) {
+        let labels = labels.iter().map(|&(k, v)| (k, v.to_string())).collect();
+        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        *counters.entry(name).or_default().entry(labels).or_default() += 1;
+    }
+
+    /// Records one latency.
+    pub fn observe(&self, name: &'static str, labels: &[(&'static str, &str)], took: Duration) {
+        let labels = labels.iter().map(|&(k, v)| (k, v.to_string())).collect();
+        let mut histograms = self.histograms.lock().unwrap_or_else(|e| e.into_inner());
+        histograms
+            .entry(name)
+            .or_default()
+            .entry(labels)
+            .or_default()
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a call in flight until the guard drops.
+    pub fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    /// Adds values read at every scrape.
+    pub fn add_sampler(&self, sampler: Sampler) {
+        self.samplers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sampler);
+    }
+
+    /// The current value of a counter (for tests and the CLI).
+    pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        counters
+            .get(name)
+            .into_iter()
+            .flat_map(|series| series.iter())
+            .filter(|(l, _)| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        {
+            let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, series) in counters.iter() {
+                let _ = writeln!(out, "# HELP {name} {}", help(name));
+                let _ = writeln!(out, "# TYPE {name} counter");
+                for (labels, value) in series {
+                    let _ = writeln!(out, "{name}{} {value}", label_text(labels, None));
+                }
+            }
+        }
+        {
+            let histograms = self.histograms.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, series) in histograms.iter() {
+                let _ = writeln!(out, "# HELP {name} {}", help(name));
+                let _ = writeln!(out, "# TYPE {name} histogram");
+                for (labels, h) in series {
+                    let mut cumulative = 0;
+                    for (bound, n) in LATENCY_BUCKETS.iter().zip(&h.counts) {
+                        cumulative += n;
+                        let le = format!("{bound}");
+                        let _ = writeln!(
+                            out,
+                            "{name}_bucket{} {cumulative}",
+                            label_text(labels, Some(&le))
+                        );
+                    }
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{} {}",
+                        label_text(labels, Some("+Inf")),
+                        h.count
+                    );
+                    let _ = writeln!(out, "{name}_sum{} {}", label_text(labels, None), h.sum);
+                    let _ = writeln!(out, "{name}_count{} {}", label_text(labels, None), h.count);
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP zeval_calls_in_flight Function calls being orchestrated now."
+        );
+        let _ = writeln!(out, "# TYPE zeval_calls_in_flight gauge");
+        let _ = writeln!(
+            out,
+            "zeval_calls_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
+        let samplers = self.samplers.lock().unwrap_or_else(|e| e.into_inner());
+        for sample in samplers.iter().flat_map(|s| s()) {
+            let _ = writeln!(out, "# HELP {} {}", sample.name, sample.help);
+            let _ = writeln!(out, "# TYPE {} {}", sample.name, sample.kind);
+            let _ = writeln!(out, "{} {}", sample.name, sample.value);
+        }
+        out
+    }
+}
+
+fn label_text(labels: &Labels, le: Option<&str>) -> String {
+    if labels.is_empty() && le.is_none() {
+        return String::new();
+    }
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    format!("{{{}}}", parts.join(","))
+}
+
+/// Label values escape backslash, double quote and newline.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_samples() {
+        let m = Metrics::default();
+        m.inc(
+            "zeval_calls_total",
+            &[("function", "Z10000"), ("outcome", "success")],
+        );
+        m.inc(
+            "zeval_calls_total",
+            &[("function", "Z10000"), ("outcome", "success")],
+        );
+        m.inc(
+            "zeval_calls_total",
+            &[("function", "a\"b"), ("outcome", "error")],
+        );
+        m.observe(
+            "zeval_call_duration_seconds",
+            &[("implementation_type", "BuiltIn")],
+            Duration::from_millis(3),
+        );
+        m.add_sampler(Box::new(|| {
+            vec![Sample {
+                name: "zeval_store_objects",
+                kind: "gauge",
+                help: "Objects.",
+                value: 7.0,
+            }]
+        }));
+        let _guard = m.in_flight();
+        let text = m.render();
+        assert!(
+            text.contains("zeval_calls_total{function=\"Z10000\",outcome=\"success\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("zeval_calls_total{function=\"a\\\"b\",outcome=\"error\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("zeval_call_duration_seconds_bucket{implementation_type=\"BuiltIn\",le=\"0.0025\"} 0\n"), "{text}");
+        assert!(text.contains("zeval_call_duration_seconds_bucket{implementation_type=\"BuiltIn\",le=\"0.005\"} 1\n"), "{text}");
+        assert!(text.contains("zeval_call_duration_seconds_bucket{implementation_type=\"BuiltIn\",le=\"+Inf\"} 1\n"), "{text}");
+        assert!(
+            text.contains("zeval_call_duration_seconds_count{implementation_type=\"BuiltIn\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("zeval_calls_in_flight 1\n"), "{text}");
+        assert!(text.contains("zeval_store_objects 7\n"), "{text}");
+        assert_eq!(m.counter("zeval_calls_total", &[("function", "Z10000")]), 2);
+    }
+}

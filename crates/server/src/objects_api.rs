@@ -1,0 +1,326 @@
+//! The objects API (`/v1/objects…`) and the MediaWiki-compatible `GET /w/api.php?action=
+//! wikilambda_fetch`, so that the original orchestrator could use zeval as its wiki.
+//!
+//! Writes are validated before anything is stored: the body must be a canonical Z2 (schema
+//! Z2), its `Z2K1` must name the ZID being written, and its value `Z2K2` must be valid for its
+//! type (a built-in type's schema, or a user-defined Z4 from the store). A bad object gets
+//! 400 with the Z5 as JSON.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use zeval_zobject::build::{ref_zid, type_zid, z6};
+use zeval_zobject::error::z5;
+use zeval_zobject::ident::is_zid;
+use zeval_zobject::{Form, Value};
+
+use crate::access::{count_rejection, writer};
+use crate::limits::read_body;
+use crate::problem::ApiError;
+use crate::{AppState, Repository, RepositoryError, narrow};
+
+/// Most search hits returned at once.
+const MAX_SEARCH_RESULTS: usize = 500;
+
+pub(crate) fn read_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/objects", get(search))
+        .route("/v1/objects/{zid}", get(fetch))
+        .route("/v1/objects/{zid}/history", get(history))
+        .route("/w/api.php", get(mediawiki_api))
+}
+
+pub(crate) fn write_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/objects", post(create))
+        .route("/v1/objects/{zid}", axum::routing::put(put))
+        .route("/v1/objects/{zid}/approve", post(approve))
+}
+
+impl From<RepositoryError> for ApiError {
+    fn from(e: RepositoryError) -> Self {
+        match e {
+            RepositoryError::NotFound(zid) => ApiError::NotFound(format!("{zid} does not exist")),
+            RepositoryError::BuiltIn(zid) => {
+                ApiError::Conflict(format!("{zid} is built in and cannot be changed"))
+            }
+            RepositoryError::Store(message) => ApiError::Internal(message),
+        }
+    }
+}
+
+fn checked_zid(zid: &str) -> Result<(), ApiError> {
+    if is_zid(zid) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!("{zid:?} is not a ZID")))
+    }
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    Path(zid): Path<String>,
+) -> Result<Response, ApiError> {
+    checked_zid(&zid)?;
+    let repository = state.repository.clone();
+    let object = blocking(move || {
+        Ok(repository
+            .get(&zid)?
+            .ok_or(RepositoryError::NotFound(zid))?)
+    })
+    .await?;
+    Ok(axum::Json(object).into_response())
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Path(zid): Path<String>,
+) -> Result<Response, ApiError> {
+    checked_zid(&zid)?;
+    let repository = state.repository.clone();
+    let revisions = blocking(move || {
+        let revisions = repository.history(&zid)?;
+        if revisions.is_empty() && repository.get(&zid)?.is_none() {
+            return Err(RepositoryError::NotFound(zid).into());
+        }
+        Ok(revisions)
+    })
+    .await?;
+    Ok(axum::Json(json!({ "revisions": revisions })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct SearchQuery {
+    #[serde(rename = "type")]
+    type_zid: Option<String>,
+    search: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    Query(query): Query<SearchQuery>,
+) -> Result<Response, ApiError> {
+    let repository = state.repository.clone();
+    let limit = query.limit.unwrap_or(100).min(MAX_SEARCH_RESULTS);
+    let hits = blocking(move || {
+        Ok(repository.search(query.type_zid.as_deref(), query.search.as_deref(), limit)?)
+    })
+    .await?;
+    Ok(axum::Json(json!({ "objects": hits })).into_response())
+}
+
+async fn read_object(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
+    let bytes = read_body(headers, body, state.config.limits.orchestrator_body_bytes)
+        .await
+        .inspect_err(|e| {
+            if matches!(e, ApiError::PayloadTooLarge { .. }) {
+                count_rejection(state, "too_large");
+            }
+        })?;
+    zeval_zobject::json::parse_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+}
+
+async fn put(
+    State(state): State<AppState>,
+    Path(zid): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let who = writer(&state, &headers, false)?;
+    checked_zid(&zid)?;
+    let z2 = read_object(&state, &headers, body).await?;
+    let repository = state.repository.clone();
+    let (zid, revision) = blocking(move || {
+        if zeval_catalogue::get(&zid).is_some() {
+            return Err(RepositoryError::BuiltIn(zid).into());
+        }
+        check_object(repository.as_ref(), &zid, &z2).map_err(ApiError::InvalidObject)?;
+        let revision = repository.put(&zid, &z2, &who.name)?;
+        Ok((zid, revision))
+    })
+    .await?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({ "zid": zid, "revision": revision })),
+    )
+        .into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let who = writer(&state, &headers, false)?;
+    let z2 = read_object(&state, &headers, body).await?;
+    let repository = state.repository.clone();
+    let zid = blocking(move || {
+        let check = |candidate: &Value| {
+            let zid = zeval_store_z2_id(candidate).unwrap_or_default();
+            check_object(repository.as_ref(), &zid, candidate)
+        };
+        repository
+            .create(&z2, &who.name, &check)?
+            .map_err(ApiError::InvalidObject)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "zid": zid, "revision": 1 })),
+    )
+        .into_response())
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    Path(zid): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = writer(&state, &headers, true)?;
+    checked_zid(&zid)?;
+    let repository = state.repository.clone();
+    let by = who.name.clone();
+    let zid = blocking(move || {
+        let z2 = repository
+            .get(&zid)?
+            .ok_or_else(|| RepositoryError::NotFound(zid.clone()))?;
+        if z2.get("Z2K2").and_then(type_zid) != Some("Z14") {
+            return Err(ApiError::BadRequest(format!(
+                "{zid} is not an implementation (Z14)"
+            )));
+        }
+        repository.approve(&zid, &by)?;
+        Ok(zid)
+    })
+    .await?;
+    Ok(axum::Json(json!({ "zid": zid, "approved": true, "by": who.name })).into_response())
+}
+
+fn zeval_store_z2_id(z2: &Value) -> Option<String> {
+    match z2.get("Z2K1")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(m) => m.get("Z6K1")?.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// The checks a written object must pass, giving the Z5 of the first failure.
+pub fn check_object(repository: &dyn Repository, zid: &str, z2: &Value) -> Result<(), Value> {
+    zeval_zobject::validate(z2, "Z2", Form::Canonical)?;
+    let named = zeval_store_z2_id(z2).unwrap_or_default();
+    if named != zid {
+        return Err(z5(
+            "Z500",
+            [z6(format!(
+                "Z2K1 names {named:?}, but the object is written as {zid}"
+            ))],
+        ));
+    }
+    let Some(value) = z2.get("Z2K2") else {
+        return Ok(());
+    };
+    let Some(type_ref) = value.get("Z1K1").and_then(ref_zid) else {
+        // A generic type (a Z7) is not checked, as in the original.
+        return Ok(());
+    };
+    if zeval_zobject::validate::has_schema(type_ref, Form::Canonical) {
+        return zeval_zobject::validate(value, type_ref, Form::Canonical);
+    }
+    let type_z4 = if type_ref == zid {
+        value.clone()
+    } else {
+        match narrow::stored_value(repository, type_ref) {
+            Ok(Some(z4)) => z4,
+            Ok(None) => return Err(z5("Z504", [z6(type_ref)])),
+            Err(e) => return Err(z5("Z500", [z6(e.to_string())])),
+        }
+    };
+    let normal_z4 = zeval_zobject::normalize(&type_z4)?;
+    zeval_zobject::validate::validate_with_type(value, &normal_z4, Form::Canonical)
+}
+
+#[derive(serde::Deserialize)]
+struct ApiQuery {
+    action: Option<String>,
+    format: Option<String>,
+    zids: Option<String>,
+}
+
+/// `GET /w/api.php?action=wikilambda_fetch&format=json&zids=A|B`: answers
+/// `{"A": {"wikilambda_fetch": "<JSON text of the Z2>"}, …}` as WikiLambda does. A ZID that
+/// does not exist makes the whole answer a MediaWiki error (HTTP 200) naming it, with the Z504.
+async fn mediawiki_api(
+    State(state): State<AppState>,
+    Query(query): Query<ApiQuery>,
+) -> Result<Response, ApiError> {
+    let error = |code: &str, info: String| {
+        axum::Json(json!({ "error": { "code": code, "info": info } })).into_response()
+    };
+    if query.action.as_deref() != Some("wikilambda_fetch") {
+        return Ok(error(
+            "badvalue",
+            format!(
+                "Unrecognized value for parameter \"action\": {}.",
+                query.action.unwrap_or_default()
+            ),
+        ));
+    }
+    if query.format.as_deref().is_some_and(|f| f != "json") {
+        return Ok(error("badvalue", "Only format=json is supported.".into()));
+    }
+    let zids: Vec<String> = query
+        .zids
+        .unwrap_or_default()
+        .split('|')
+        .filter(|z| !z.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if zids.is_empty() {
+        return Ok(error(
+            "nozids",
+            "The \"zids\" parameter must be set.".into(),
+        ));
+    }
+    let repository = state.repository.clone();
+    let found = blocking(move || {
+        let mut found = Vec::new();
+        for zid in zids {
+            match repository.get(&zid)? {
+                Some(z2) => found.push((zid, Some(z2))),
+                None => found.push((zid, None)),
+            }
+        }
+        Ok(found)
+    })
+    .await?;
+    let mut answer = serde_json::Map::new();
+    for (zid, z2) in found {
+        let Some(z2) = z2 else {
+            let z504 =
+                zeval_zobject::canonicalize(&z5("Z504", [z6(zid.clone())])).unwrap_or(Value::Null);
+            return Ok(axum::Json(json!({ "error": {
+                "code": "wikilambda-zerror",
+                "info": format!("ZID not found: {zid}"),
+                "zerror": z504,
+            }}))
+            .into_response());
+        };
+        answer.insert(zid, json!({ "wikilambda_fetch": z2.to_string() }));
+    }
+    Ok(axum::Json(Value::Object(answer)).into_response())
+}

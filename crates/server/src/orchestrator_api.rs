@@ -1,0 +1,204 @@
+//! The orchestrator API (the original's routes, spec §2.1) and the routes that live beside it
+//! on the same port: objects, testers, MediaWiki `api.php`, `/metrics`, health and `/_info`.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use zeval_zobject::Value;
+use zeval_zobject::build::{envelope_error, get_metadata, string_value};
+
+use crate::access::{caller, count_rejection};
+use crate::config::CallPolicy;
+use crate::limits::{WorkSlots, limit_concurrency, read_body};
+use crate::problem::ApiError;
+use crate::{AppState, narrow};
+
+/// The name `/_info` reports.
+const SERVICE_NAME: &str = "zeval";
+/// Where `/_info/home` points.
+const HOME: &str = "/_info";
+
+/// The orchestrator port's router. Work routes (calls, tests, writes) share one concurrency
+/// limit; reads, health and metrics are never refused for load.
+pub fn router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
+    let slots = WorkSlots::new(
+        state.config.limits.max_concurrent_requests,
+        state.config.limits.retry_after_seconds,
+        std::sync::Arc::new(move || {
+            metrics.inc("zeval_requests_rejected_total", &[("reason", "busy")])
+        }),
+    );
+    let work = Router::new()
+        .route("/{domain}/v1/evaluate/", post(evaluate))
+        .route("/{domain}/v1/evaluate", post(evaluate))
+        .merge(crate::objects_api::write_routes())
+        .route("/v1/test", post(crate::testers::http::run))
+        .layer(middleware::from_fn_with_state(slots, limit_concurrency));
+    Router::new()
+        .merge(work)
+        .route("/{domain}/v1/evaluate/", get(healthy))
+        .route("/{domain}/v1/evaluate", get(healthy))
+        .merge(crate::objects_api::read_routes())
+        .route("/healthz", get(healthy))
+        .route("/_info", get(info))
+        .route("/_info/name", get(info_name))
+        .route("/_info/version", get(info_version))
+        .route("/_info/home", get(|| async { Redirect::permanent(HOME) }))
+        .route(
+            "/robots.txt",
+            get(|| async { "User-agent: *\nDisallow: /\n" }),
+        )
+        .route("/metrics", get(render_metrics))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .with_state(state)
+}
+
+async fn healthy() -> &'static str {
+    "ok\n"
+}
+
+async fn info() -> axum::Json<Value> {
+    axum::Json(json!({
+        "name": SERVICE_NAME,
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": "A Wikifunctions-compatible function orchestrator and evaluator",
+        "home": HOME,
+    }))
+}
+
+async fn info_name() -> axum::Json<Value> {
+    axum::Json(json!({ "name": SERVICE_NAME }))
+}
+
+async fn info_version() -> axum::Json<Value> {
+    axum::Json(json!({ "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// `POST /{domain}/v1/evaluate/`: body `{zobject, doValidate}`, answer always 200 with the
+/// canonical Z22, except for requests refused before orchestration (syntax, size, access).
+async fn evaluate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let who = caller(state.repository.as_ref(), &headers)?;
+    let bytes = read_body(&headers, body, state.config.limits.orchestrator_body_bytes)
+        .await
+        .inspect_err(|e| {
+            if matches!(e, ApiError::PayloadTooLarge { .. }) {
+                count_rejection(&state, "too_large");
+            }
+        })?;
+    let request = zeval_zobject::json::parse_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(mut request) = request else {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object {zobject, doValidate}".into(),
+        ));
+    };
+    let do_validate = request
+        .get("doValidate")
+        .is_some_and(|v| v == &Value::Bool(true));
+    let mut zobject = request.remove("zobject").unwrap_or(Value::Null);
+    if who.is_none() {
+        match state.config.access.calls {
+            CallPolicy::Open => {}
+            CallPolicy::Users => {
+                count_rejection(&state, "unauthenticated");
+                return Err(ApiError::Unauthorized(
+                    "calls need `Authorization: Bearer <token>` (calls = \"users\")".into(),
+                ));
+            }
+            CallPolicy::Approved => {
+                let repository = state.repository.clone();
+                let checked = tokio::task::spawn_blocking(move || {
+                    narrow::approved_only(repository.as_ref(), &zobject)
+                })
+                .await
+                .map_err(|e| ApiError::Internal(format!("the approval check failed: {e}")))?
+                .map_err(|e| ApiError::Internal(format!("the approval check failed: {e}")))?;
+                match checked {
+                    Ok(call) => zobject = call,
+                    Err(why) => {
+                        count_rejection(&state, "not_approved");
+                        return Err(ApiError::Forbidden(why));
+                    }
+                }
+            }
+        }
+    }
+    let z22 = run_call(&state, zobject, do_validate).await?;
+    Ok((StatusCode::OK, axum::Json(z22)).into_response())
+}
+
+/// Orchestrates on a blocking thread (the runtime gives those a large stack), counting the
+/// call in `/metrics`.
+pub(crate) async fn run_call(
+    state: &AppState,
+    zobject: Value,
+    do_validate: bool,
+) -> Result<Value, ApiError> {
+    let function = narrow::called_function(&zobject)
+        .map(str::to_owned)
+        .or_else(|| {
+            zobject
+                .get("Z7K1")
+                .and_then(|f| f.get("Z8K5"))
+                .and_then(zeval_zobject::build::ref_zid)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "(inline)".into());
+    let engine = state.engine.clone();
+    let metrics = state.metrics.clone();
+    let started = Instant::now();
+    let z22 = tokio::task::spawn_blocking(move || {
+        let _in_flight = metrics.in_flight();
+        engine.orchestrate(zobject, do_validate)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the call failed: {e}")))?;
+    let took = started.elapsed();
+    let metadata = z22.get("Z22K2");
+    let implementation_type = metadata
+        .and_then(|m| get_metadata(m, "implementationType"))
+        .and_then(string_value)
+        .unwrap_or("none")
+        .to_owned();
+    let outcome = match envelope_error(&z22) {
+        Some(error) if !zeval_zobject::build::is_void(error) => "error",
+        _ => "success",
+    };
+    state.metrics.inc(
+        "zeval_calls_total",
+        &[
+            ("function", &function),
+            ("implementation_type", &implementation_type),
+            ("outcome", outcome),
+        ],
+    );
+    state.metrics.observe(
+        "zeval_call_duration_seconds",
+        &[("implementation_type", &implementation_type)],
+        took,
+    );
+    Ok(z22)
+}

@@ -1,0 +1,286 @@
+//! Running testers: every tester (Z20) of a function against every implementation, as a
+//! pass/fail matrix.
+//!
+//! A tester's `Z20K2` is the call and `Z20K3` the result validator: a call whose first
+//! argument is left out and filled with the call's result (spec §1.5 Z20). Each cell runs the
+//! tester's call narrowed to one implementation ([`crate::narrow::with_implementations`]),
+//! then the validator; it passes when the validator returns true (Z41). A failing cell keeps
+//! its Z5: the call's error, the validator's error, or Z512 "Test failed" with the result.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use zeval_zobject::Value;
+use zeval_zobject::build::{envelope_error, is_void, ref_zid, z6};
+use zeval_zobject::error::{quote, z5};
+
+use crate::narrow::{implementations, stored_value, testers, with_implementations};
+use crate::{CallEngine, Repository, RepositoryError};
+
+/// What to test.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// The function's ZID.
+    pub function: String,
+    /// Only these implementations (default: all of the function's `Z8K4`).
+    #[serde(default)]
+    pub implementations: Option<Vec<String>>,
+    /// Only these testers (default: all of the function's `Z8K3`).
+    #[serde(default)]
+    pub testers: Option<Vec<String>>,
+}
+
+/// One tester against one implementation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    /// The implementation's ZID.
+    pub implementation: String,
+    /// The tester's ZID.
+    pub tester: String,
+    /// Whether the validator said true.
+    pub passed: bool,
+    /// Time for the call and the validator, in milliseconds.
+    pub duration_ms: f64,
+    /// Why it failed (canonical Z5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+/// The whole matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Matrix {
+    /// The function tested.
+    pub function: String,
+    /// Its implementations (columns).
+    pub implementations: Vec<String>,
+    /// Its testers (rows).
+    pub testers: Vec<String>,
+    /// One per tester × implementation, row by row.
+    pub cells: Vec<Cell>,
+    /// Cells that passed.
+    pub passed: usize,
+    /// All cells.
+    pub total: usize,
+}
+
+/// Why a test run could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestError {
+    /// The function does not exist or is not a Z8.
+    #[error("{0}")]
+    NotAFunction(String),
+    /// A named implementation or tester is not the function's.
+    #[error("{0}")]
+    NotOfFunction(String),
+    /// The store failed.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Runs the matrix; `progress(done, total)` is called after each cell.
+pub fn run(
+    repository: &dyn Repository,
+    engine: &dyn CallEngine,
+    request: &TestRequest,
+    progress: &dyn Fn(usize, usize),
+) -> Result<Matrix, TestError> {
+    let function = &request.function;
+    let z8 = stored_value(repository, function)?
+        .filter(|v| zeval_zobject::build::type_zid(v) == Some("Z8"))
+        .ok_or_else(|| {
+            TestError::NotAFunction(format!("{function} is not a stored function (Z8)"))
+        })?;
+    let all_implementations = zids(&implementations(&z8));
+    let all_testers = zids(&testers(&z8));
+    let chosen_implementations = choose(
+        &all_implementations,
+        request.implementations.as_deref(),
+        "implementation",
+        function,
+    )?;
+    let chosen_testers = choose(&all_testers, request.testers.as_deref(), "tester", function)?;
+    let total = chosen_implementations.len() * chosen_testers.len();
+    let mut cells = Vec::with_capacity(total);
+    for tester in &chosen_testers {
+        let z20 = stored_value(repository, tester)?;
+        for implementation in &chosen_implementations {
+            let started = Instant::now();
+            let outcome = match &z20 {
+                Some(z20) => run_cell(repository, engine, function, &z8, implementation, z20),
+                None => Err(z5("Z504", [z6(tester.clone())])),
+            };
+            let error = outcome
+                .err()
+                .map(|e| zeval_zobject::canonicalize(&e).unwrap_or(e));
+            cells.push(Cell {
+                implementation: implementation.clone(),
+                tester: tester.clone(),
+                passed: error.is_none(),
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                error,
+            });
+            progress(cells.len(), total);
+        }
+    }
+    let passed = cells.iter().filter(|c| c.passed).count();
+    Ok(Matrix {
+        function: function.clone(),
+        implementations: chosen_implementations,
+        testers: chosen_testers,
+        cells,
+        passed,
+        total,
+    })
+}
+
+fn zids(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|v| ref_zid(v).map(str::to_owned))
+        .collect()
+}
+
+fn choose(
+    all: &[String],
+    wanted: Option<&[String]>,
+    what: &str,
+    function: &str,
+) -> Result<Vec<String>, TestError> {
+    let Some(wanted) = wanted else {
+        return Ok(all.to_vec());
+    };
+    for zid in wanted {
+        if !all.contains(zid) {
+            return Err(TestError::NotOfFunction(format!(
+                "{zid} is not a {what} of {function}"
+            )));
+        }
+    }
+    Ok(wanted.to_vec())
+}
+
+/// One cell: `Ok` when the validator returns true, else the Z5 (normal or canonical).
+fn run_cell(
+    repository: &dyn Repository,
+    engine: &dyn CallEngine,
+    function: &str,
+    z8: &Value,
+    implementation: &str,
+    z20: &Value,
+) -> Result<(), Value> {
+    let call = z20
+        .get("Z20K2")
+        .ok_or_else(|| message("the tester has no call (Z20K2)"))?;
+    let validator = z20
+        .get("Z20K3")
+        .ok_or_else(|| message("the tester has no result validator (Z20K3)"))?;
+    let call = if ref_zid(call.get("Z7K1").unwrap_or(&Value::Null)) == Some(function) {
+        with_implementations(call, z8, &[Value::String(implementation.into())])
+    } else {
+        call.clone()
+    };
+    let result = value_or_error(engine.orchestrate(call, false))?;
+    let validator_function = validator
+        .get("Z7K1")
+        .and_then(ref_zid)
+        .ok_or_else(|| message("the result validator (Z20K3) does not call a function by ZID"))?;
+    let validator_z8 = stored_value(repository, validator_function)
+        .map_err(|e| message(&e.to_string()))?
+        .ok_or_else(|| z5("Z504", [z6(validator_function)]))?;
+    let first_key = crate::narrow::list(validator_z8.get("Z8K1"))
+        .first()
+        .and_then(|arg| arg.get("Z17K2"))
+        .and_then(zeval_zobject::build::string_value)
+        .map(str::to_owned)
+        .ok_or_else(|| message(&format!("{validator_function} takes no argument")))?;
+    // The result goes in normal form, so a string that looks like a ZID stays a string.
+    let normal_result = zeval_zobject::normalize(&result).unwrap_or_else(|_| result.clone());
+    let mut validation = validator.clone();
+    if let Value::Object(m) = &mut validation {
+        m.insert(first_key, normal_result);
+    }
+    let verdict = value_or_error(engine.orchestrate(validation, false))?;
+    if is_true(&verdict) {
+        Ok(())
+    } else {
+        Err(z5("Z512", [quote(validator.clone()), quote(result)]))
+    }
+}
+
+fn value_or_error(z22: Value) -> Result<Value, Value> {
+    if let Some(error) = envelope_error(&z22)
+        && !is_void(error)
+    {
+        return Err(error.clone());
+    }
+    match z22 {
+        Value::Object(mut m) => Ok(m.remove("Z22K1").unwrap_or(Value::Null)),
+        _ => Err(message("the call returned no Z22")),
+    }
+}
+
+fn is_true(v: &Value) -> bool {
+    ref_zid(v) == Some("Z41") || v.get("Z40K1").and_then(ref_zid) == Some("Z41")
+}
+
+fn message(text: &str) -> Value {
+    z5("Z500", [z6(text)])
+}
+
+/// `POST /v1/test`.
+pub(crate) mod http {
+    use axum::body::Body;
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    use axum::response::{IntoResponse, Response};
+
+    use super::{TestError, TestRequest};
+    use crate::AppState;
+    use crate::access::caller;
+    use crate::config::CallPolicy;
+    use crate::limits::read_body;
+    use crate::problem::ApiError;
+
+    pub(crate) async fn run(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Result<Response, ApiError> {
+        let who = caller(state.repository.as_ref(), &headers)?;
+        // Testers run arbitrary implementations, so only "open" lets anonymous users run them.
+        if who.is_none() && state.config.access.calls != CallPolicy::Open {
+            crate::access::count_rejection(&state, "unauthenticated");
+            return Err(ApiError::Unauthorized(
+                "running testers needs `Authorization: Bearer <token>`".into(),
+            ));
+        }
+        let bytes = read_body(&headers, body, state.config.limits.orchestrator_body_bytes).await?;
+        let request: TestRequest = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "expected {{function, implementations?, testers?}}: {e}"
+            ))
+        })?;
+        let repository = state.repository.clone();
+        let engine = state.engine.clone();
+        let metrics = state.metrics.clone();
+        let matrix = tokio::task::spawn_blocking(move || {
+            super::run(repository.as_ref(), engine.as_ref(), &request, &|_, _| {})
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("the test run failed: {e}")))?
+        .map_err(|e| match e {
+            TestError::NotAFunction(m) => ApiError::NotFound(m),
+            TestError::NotOfFunction(m) => ApiError::BadRequest(m),
+            TestError::Repository(e) => e.into(),
+        })?;
+        for cell in &matrix.cells {
+            metrics.inc(
+                "zeval_tester_runs_total",
+                &[("outcome", if cell.passed { "pass" } else { "fail" })],
+            );
+        }
+        Ok(axum::Json(matrix).into_response())
+    }
+}
