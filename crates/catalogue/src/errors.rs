@@ -1,0 +1,90 @@
+//! The error types (Z50) Z500–Z559, without Z527–Z530 (which do not exist). Their keys
+//! `<zid>K1…` are the arguments of a Z5 of that type, through `Z885(<zid>)` (spec §1.8).
+
+use serde_json::json;
+
+use crate::canon::{keys, persistent};
+use zeval_zobject::Value;
+
+/// `(zid, label, keys as (type expression, label))`.
+type ErrorTypeDef = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// Error types only the wiki front end uses and the pinned definitions lack (spec §0, §1.8).
+pub const NOT_IN_PINNED_DEFINITIONS: &[&str] = &["Z559"];
+
+#[rustfmt::skip]
+pub(crate) const ERROR_TYPES: &[ErrorTypeDef] = &[
+    ("Z500", "Unspecified error", &[("Z1", "details")]),
+    ("Z501", "JSON syntax error", &[("Z6", "message"), ("Z6", "input")]),
+    ("Z502", "Not well-formed", &[("Z50", "subtype"), ("Z5", "cause")]),
+    ("Z503", "Not implemented yet", &[("Z6", "feature")]),
+    ("Z504", "ZID not found", &[("Z6", "ZID")]),
+    ("Z505", "Wrong number of arguments",
+        &[("Z6", "expected count"), ("Z6", "actual count"), ("[Z1]", "arguments")]),
+    ("Z506", "Argument type mismatch",
+        &[("Z4", "expected type"), ("Z4", "actual type"), ("Z1", "argument"), ("Z5", "cause")]),
+    ("Z507", "Error in evaluation", &[("Z7", "function call"), ("Z5", "cause")]),
+    ("Z508", "Competing keys", &[("Z39", "key"), ("Z99", "object")]),
+    ("Z509", "List of errors", &[("[Z5]", "errors")]),
+    ("Z510", "Nil", &[]),
+    ("Z511", "Key not found", &[("Z39", "key"), ("Z99", "object")]),
+    ("Z512", "Test failed", &[("Z99", "expected"), ("Z99", "actual")]),
+    ("Z513", "Persistent object without a value", &[("Z99", "object")]),
+    ("Z514", "No such built-in", &[("Z14", "implementation")]),
+    ("Z515", "Bad built-in ID", &[("Z14", "implementation")]),
+    ("Z516", "Bad argument value", &[("Z18", "argument"), ("Z99", "value")]),
+    ("Z517", "Return type mismatch",
+        &[("Z4", "expected type"), ("Z4", "actual type"), ("Z1", "value"), ("Z5", "cause")]),
+    ("Z518", "Object type mismatch", &[("Z4", "expected type"), ("Z1", "object"), ("Z5", "cause")]),
+    ("Z519", "Benjamin array without a list type", &[("Z99", "value")]),
+    ("Z520", "Benjamin array with a wrong list type", &[("Z99", "value")]),
+    ("Z521", "Number, Boolean or null is not a ZObject", &[("Z99", "value")]),
+    ("Z522", "Bad array element", &[("Z6", "index"), ("Z5", "cause")]),
+    ("Z523", "Z1K1 missing", &[("Z99", "object")]),
+    ("Z524", "Z1K1 is a string or an array", &[("Z99", "value")]),
+    ("Z525", "Invalid key", &[("Z6", "key")]),
+    ("Z526", "Bad key value", &[("Z39", "key"), ("Z5", "cause")]),
+    ("Z531", "A Z6 has exactly two keys", &[("Z99", "object")]),
+    ("Z532", "Z6K1 missing", &[("Z99", "object")]),
+    ("Z533", "Z6K1 is not a string", &[("Z99", "Z6K1 value")]),
+    ("Z534", "A Z9 has exactly two keys", &[("Z99", "object")]),
+    ("Z535", "Z9K1 missing", &[("Z99", "object")]),
+    ("Z536", "Z9K1 is not a string", &[("Z99", "Z9K1 value")]),
+    ("Z537", "Z9K1 is not a reference", &[("Z6", "Z9K1 value")]),
+    ("Z538", "Wrong namespace", &[("Z6", "page title")]),
+    ("Z539", "Wrong content type", &[("Z6", "page title")]),
+    ("Z540", "Invalid language code", &[("Z6", "code")]),
+    ("Z541", "Unknown language code", &[("Z6", "code")]),
+    ("Z542", "Unexpected type", &[("Z4", "expected type"), ("Z4", "actual type")]),
+    ("Z543", "Type not found", &[("Z6", "type name")]),
+    ("Z544", "Type name already taken",
+        &[("Z6", "type ZID"), ("Z6", "type name"), ("Z6", "existing name")]),
+    ("Z545", "Type ZID already taken",
+        &[("Z6", "type ZID"), ("Z6", "type name"), ("Z6", "existing ZID")]),
+    ("Z546", "Built-in type not found", &[("Z6", "type ZID"), ("Z6", "type name")]),
+    ("Z547", "Invalid format", &[("Z99", "input")]),
+    ("Z548", "Invalid JSON", &[("Z6", "message"), ("Z99", "input")]),
+    ("Z549", "Invalid reference", &[("Z6", "reference")]),
+    ("Z550", "Unknown reference", &[("Z6", "reference")]),
+    ("Z551", "Key type does not match the schema",
+        &[("Z39", "key"), ("Z6", "expected type"), ("Z6", "actual type")]),
+    ("Z552", "Array element of the wrong type",
+        &[("Z6", "index"), ("Z4", "expected type"), ("Z99", "element")]),
+    ("Z553", "Root type not allowed", &[("Z99", "object")]),
+    ("Z554", "Label already used by another object", &[("Z6", "other ZID"), ("Z6", "language")]),
+    ("Z555", "ZID does not match the page title", &[("Z6", "ZID"), ("Z6", "page title")]),
+    ("Z556", "Invalid page title", &[("Z6", "title")]),
+    ("Z557", "No permission to edit", &[("Z6", "message")]),
+    ("Z558", "Invalid programming language", &[("Z6", "language")]),
+    ("Z559", "No permission to run functions", &[]),
+];
+
+/// The canonical Z2 of an error type.
+pub(crate) fn build(&(zid, label, key_list): &ErrorTypeDef) -> (String, Value) {
+    let value = json!({"Z1K1": "Z50", "Z50K1": keys(zid, key_list)});
+    (zid.to_string(), persistent(zid, value, label, &[]))
+}
