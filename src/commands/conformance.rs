@@ -17,6 +17,8 @@ pub(crate) struct ConformanceCommand {
 enum Suite {
     /// The function-schemata fixtures (normalization, canonicalization, validation).
     Schemata(SuiteArgs),
+    /// The orchestrator suite (in process, with the suite's mock wiki and evaluator).
+    Orchestrator(SuiteArgs),
 }
 
 #[derive(clap::Args)]
@@ -38,6 +40,11 @@ impl ConformanceCommand {
             Suite::Schemata(args) => {
                 let _ = &args;
                 anyhow::bail!("the schemata runner is being written")
+            }
+            Suite::Orchestrator(args) => {
+                let dir = args.suite.clone().unwrap_or_else(|| zeval_conformance::default_shared_dir().join("orchestrator"));
+                let report = zeval_conformance::orchestrator::run(&dir, args.cases.as_deref())?;
+                (args, report)
             }
         };
         #[allow(unreachable_code)]

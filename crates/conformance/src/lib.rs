@@ -7,6 +7,7 @@
 
 pub mod deviations;
 pub mod manifest;
+pub mod orchestrator;
 pub mod report;
 
 pub use report::{CaseResult, Report};

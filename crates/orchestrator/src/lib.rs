@@ -1,1 +1,235 @@
-//! TODO(owner): this crate is being written.
+//! The orchestrator: resolves a Wikifunctions function call (Z7) to a Z22 result (spec §2).
+//!
+//! It owns request checks (normalization, the Z7 check, static validation), argument
+//! binding, the evaluation strategy (frames, call-by-need, lexical closures, eager deep
+//! evaluation), the 28 built-in functions and the built-in validators, type checks, and the
+//! result's metadata. Objects come from a [`zeval_store::ObjectSource`]; code
+//! implementations go to a [`CodeEvaluator`] chosen per programming language. It runs no
+//! code and serves no HTTP itself.
+//!
+//! Limits (see [`OrchestratorConfig`]): a per-request deadline (default 20 s) and a maximum
+//! depth of nested function calls (default [`DEFAULT_MAX_DEPTH`]), so a user's recursion can
+//! never overflow the Rust stack.
+
+mod args;
+mod builtins;
+mod cache;
+mod call;
+pub mod code;
+mod engine;
+mod evaluated;
+mod frame;
+mod metadata;
+mod node;
+mod resolver;
+mod types;
+mod validation;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zeval_store::ObjectSource;
+use zeval_zobject::Value;
+use zeval_zobject::build::{failure, set_envelope_metadata, type_zid, z6, z22};
+use zeval_zobject::error::{quote, z5, z5_untyped};
+
+pub use cache::SharedCache;
+pub use code::{
+    CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, FirstImplementationSelector,
+    ImplementationInfo, ImplementationSelector, SecondImplementationSelector,
+};
+
+use engine::{Engine, Fail};
+use node::Node;
+
+/// The default deepest nesting of function calls one request may reach. Each level costs a
+/// few kilobytes of (heap-grown) stack, so this bounds a runaway recursion to tens of MiB.
+pub const DEFAULT_MAX_DEPTH: usize = 3_000;
+
+/// The default per-request deadline: the original's route timer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Settings shared by every request.
+#[derive(Debug, Clone)]
+pub struct OrchestratorConfig {
+    /// The per-request deadline; past it the answer is Z558 "Function call timed out".
+    pub timeout: Duration,
+    /// The deepest nesting of function calls; past it the request fails with a Z507.
+    pub max_depth: usize,
+}
+
+impl Default for OrchestratorConfig {
+    fn default() -> Self {
+        OrchestratorConfig {
+            timeout: DEFAULT_TIMEOUT,
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+/// Per-request options.
+#[derive(Clone, Default)]
+pub struct CallOptions {
+    /// Run static validation first (the request's `doValidate`).
+    pub do_validate: bool,
+    /// Answer in normal form instead of canonical form.
+    pub return_normal: bool,
+    /// The implementation selector (default: list order).
+    pub selector: Option<Arc<dyn ImplementationSelector>>,
+    /// A deadline shorter or longer than the configured one.
+    pub timeout: Option<Duration>,
+}
+
+/// The orchestrator: an object source, the evaluators, and the limits.
+pub struct Orchestrator {
+    source: Arc<dyn ObjectSource>,
+    evaluators: EvaluatorRegistry,
+    config: OrchestratorConfig,
+}
+
+impl Orchestrator {
+    /// An orchestrator fetching objects from `source` and running code through
+    /// `evaluators`.
+    pub fn new(
+        source: Arc<dyn ObjectSource>,
+        evaluators: EvaluatorRegistry,
+        config: OrchestratorConfig,
+    ) -> Self {
+        Orchestrator {
+            source,
+            evaluators,
+            config,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &OrchestratorConfig {
+        &self.config
+    }
+
+    /// Orchestrates one request (spec §2.2) and returns its Z22: canonical, unless
+    /// `return_normal` is set or canonicalization fails.
+    pub fn orchestrate(&self, input: &Value, options: &CallOptions) -> Value {
+        let start = metadata::Start::now();
+        let deadline = Instant::now() + options.timeout.unwrap_or(self.config.timeout);
+        let default_selector = FirstImplementationSelector;
+        let selector: &dyn ImplementationSelector = match &options.selector {
+            Some(s) => s.as_ref(),
+            None => &default_selector,
+        };
+        let engine = Engine::new(self, selector, options.do_validate, deadline);
+        let Some(mut result) = engine.run_request(input) else {
+            return timed_out();
+        };
+        drop(engine);
+        for (key, value) in start.entries() {
+            set_envelope_metadata(&mut result, key, value);
+        }
+        if options.return_normal {
+            return result;
+        }
+        zeval_zobject::canonicalize(&result).unwrap_or(result)
+    }
+}
+
+/// The original's timeout answer: normal form, no orchestration metadata.
+fn timed_out() -> Value {
+    failure(z5_untyped("Z558", "Function call timed out"))
+}
+
+impl Engine<'_> {
+    /// The request pipeline; `None` when the deadline passed.
+    fn run_request(&self, input: &Value) -> Option<Value> {
+        if type_zid(input) == Some("Z5") {
+            return Some(z22(zeval_zobject::build::void(), input.clone()));
+        }
+        let normal = match zeval_zobject::normalize(input) {
+            Ok(n) => n,
+            Err(e) => return Some(failure(e)),
+        };
+        if !is_function_call(&normal) {
+            return Some(failure(z5(
+                "Z539",
+                [z6("The provided object is not a function call")],
+            )));
+        }
+        let call = Node::from_json(&normal, &None);
+        let outcome = (|| {
+            if self.do_validate() {
+                if let Some(error) = self.static_validation(&call)? {
+                    return Ok(failure(error));
+                }
+            }
+            let env = self.execute(&call, true, true)?;
+            let meta = env.meta.unwrap_or_else(zeval_zobject::build::void);
+            Ok(z22(env.value.to_json(), meta))
+        })();
+        match outcome {
+            Ok(z22) => Some(z22),
+            Err(Fail::Error(e)) => Some(failure(e)),
+            Err(Fail::Crash(message)) | Err(Fail::Evaluator(message)) => {
+                Some(failure(crash_error(input, &message)))
+            }
+            Err(Fail::Timeout) => None,
+        }
+    }
+
+    /// Orchestrates a call inside this request (Z823), with the same source, evaluators,
+    /// deadline and validation flag; the answer is the normal Z22 with its metadata.
+    pub(crate) fn orchestrate_nested(&self, call: &Value) -> engine::R<Value> {
+        let start = metadata::Start::now();
+        let nested = Engine::new(
+            self.orchestrator,
+            self.selector,
+            self.do_validate(),
+            Instant::now() + self.remaining(),
+        );
+        let Some(mut result) = nested.run_request(call) else {
+            return Err(Fail::Timeout);
+        };
+        for (key, value) in start.entries() {
+            set_envelope_metadata(&mut result, key, value);
+        }
+        Ok(result)
+    }
+
+    /// The whole persistent object of a built-in (labels included), as Z828 returns it:
+    /// from the object source when it has it, else from the catalogue.
+    pub(crate) fn full_definition(&self, zid: &str) -> Option<Node> {
+        let from_source = self
+            .orchestrator
+            .source
+            .fetch(&[zid.to_string()])
+            .ok()
+            .and_then(|mut m| m.remove(zid));
+        let z2 = from_source.or_else(|| zeval_catalogue::get(zid).cloned())?;
+        zeval_zobject::normalize(&z2)
+            .ok()
+            .map(|n| Node::from_json(&n, &None))
+    }
+}
+
+/// The Z7 check of the pipeline: a normal Z7 whose `Z7K1` is a Z8 literal, reference, call
+/// or argument reference, with only key-shaped keys.
+fn is_function_call(v: &Value) -> bool {
+    let Some(m) = v.as_object() else { return false };
+    if type_zid(v) != Some("Z7") || m.get("Z1K1").is_some_and(Value::is_string) {
+        return false;
+    }
+    let Some(f) = m.get("Z7K1") else { return false };
+    let function_ok = matches!(type_zid(f), Some("Z8" | "Z9" | "Z7" | "Z18"));
+    function_ok
+        && m.keys()
+            .all(|k| k == "Z1K1" || zeval_zobject::ident::is_key(k))
+}
+
+/// What the original answers when orchestration throws.
+fn crash_error(input: &Value, message: &str) -> Value {
+    let inner = z5(
+        "Z500",
+        [z6(format!(
+            "Call tuples failed in returnOnFirstError. Error: {message}"
+        ))],
+    );
+    z5("Z507", [quote(input.clone()), quote(inner)])
+}

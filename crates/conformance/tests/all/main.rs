@@ -1,0 +1,3 @@
+//! Conformance suites run as one integration test binary, one module per suite.
+
+mod orchestrator;

@@ -1,0 +1,55 @@
+//! The orchestrator suite: fails on any failing case that `docs/deviations.md` does not list.
+
+use zeval_conformance::{default_shared_dir, deviations, orchestrator};
+
+#[test]
+fn orchestrator_suite_passes_except_listed_deviations() {
+    let dir = default_shared_dir().join("orchestrator");
+    let report = orchestrator::run(&dir, None).expect("the suite loads");
+    let listed =
+        deviations::listed(&deviations::default_path(), "orchestrator").expect("deviations.md");
+    println!("{}", report.summary());
+    let unexpected: Vec<String> = report
+        .failures()
+        .filter(|c| !listed.contains(&c.id))
+        .map(|c| {
+            format!(
+                "{} ({}): {}",
+                c.id,
+                c.name,
+                c.detail.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "failing cases not in docs/deviations.md:\n{}",
+        unexpected.join("\n")
+    );
+    assert!(
+        report.cases.len() >= 126,
+        "only {} cases ran",
+        report.cases.len()
+    );
+}
+
+/// Prints the result of the cases named in `ORCHESTRATOR_CASES` (comma-separated indices).
+#[test]
+#[ignore = "a debugging aid: ORCHESTRATOR_CASES=12,20 cargo test -- --ignored --nocapture"]
+fn print_orchestrator_cases() {
+    let dir = default_shared_dir().join("orchestrator");
+    let suite = orchestrator::Suite::load(&dir, None).expect("the suite loads");
+    let wanted = std::env::var("ORCHESTRATOR_CASES").unwrap_or_default();
+    for case in suite
+        .cases
+        .iter()
+        .filter(|c| wanted.split(',').any(|w| w == c.index.to_string()))
+    {
+        println!(
+            "{} {}\n{}",
+            case.index,
+            case.name,
+            serde_json::to_string(&suite.result(case)).unwrap()
+        );
+    }
+}

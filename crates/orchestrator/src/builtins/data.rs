@@ -1,0 +1,116 @@
+//! Builtins over objects: value by key (Z903), values by keys (Z904), reify (Z905),
+//! abstract (Z908).
+
+use crate::engine::R;
+use crate::node::{Node, call_node, key, typed_list};
+
+use super::reject;
+
+fn key_name(z39: &Node) -> String {
+    z39.get("Z39K1")
+        .map(crate::engine::arg_name)
+        .unwrap_or_default()
+}
+
+fn z39(name: &str) -> Node {
+    Node::object(
+        vec![
+            (key("Z1K1"), Node::z9("Z39")),
+            (key("Z39K1"), Node::z6(name)),
+        ],
+        None,
+    )
+}
+
+fn key_value_pair_type() -> Node {
+    call_node(
+        "Z882",
+        vec![("Z882K1", Node::z9("Z39")), ("Z882K2", Node::z9("Z1"))],
+    )
+}
+
+fn pair(first: Node, second: Node) -> Node {
+    Node::object(
+        vec![
+            (key("Z1K1"), key_value_pair_type()),
+            (key("K1"), first),
+            (key("K2"), second),
+        ],
+        None,
+    )
+}
+
+/// Z903: `object[key]`.
+pub(super) fn value_by_key(key_ref: &Node, object: &Node) -> R<Node> {
+    let name = key_name(key_ref);
+    match object.get(&name) {
+        Some(v) => Ok(v.clone()),
+        None => reject(format!("Object did not contain key \"{name}\"")),
+    }
+}
+
+/// Z904: a `Z883(Z39, Z1)` map of the requested keys.
+pub(super) fn values_by_keys(keys: &Node, object: &Node) -> R<Node> {
+    let mut pairs = Vec::new();
+    let mut missing = Vec::new();
+    for k in keys.list_items().unwrap_or_default() {
+        let name = key_name(&k);
+        match object.get(&name) {
+            Some(v) => pairs.push(pair(k.clone(), v.clone())),
+            None => missing.push(name),
+        }
+    }
+    if !missing.is_empty() {
+        return reject(format!(
+            "Object did not contain key(s): {}",
+            missing.join(",")
+        ));
+    }
+    let map_type = call_node(
+        "Z883",
+        vec![("Z883K1", Node::z9("Z39")), ("Z883K2", Node::z9("Z1"))],
+    );
+    Ok(Node::object(
+        vec![
+            (key("Z1K1"), map_type),
+            (key("K1"), typed_list(key_value_pair_type(), pairs)),
+        ],
+        None,
+    ))
+}
+
+/// Z905: an object as a list of `(key, reified value)` pairs; a raw string as a Z6.
+pub(super) fn reify(value: &Node) -> Node {
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, || match value {
+        Node::Str(s) => Node::z6(s),
+        Node::Obj(o) => {
+            let pairs = o
+                .entries
+                .iter()
+                .map(|(k, v)| pair(z39(k), reify(v)))
+                .collect();
+            typed_list(key_value_pair_type(), pairs)
+        }
+        Node::Raw(v) => Node::z6(&v.to_string()),
+    })
+}
+
+/// Z908: the inverse of reify.
+pub(super) fn abstract_value(reified: &Node) -> R<Node> {
+    if let Some(s) = reified.string_value() {
+        return Ok(Node::Str(std::rc::Rc::from(s)));
+    }
+    let Some(items) = reified.list_items() else {
+        return Ok(reified.clone());
+    };
+    let mut entries = Vec::with_capacity(items.len());
+    for item in items {
+        let name = item.get("K1").map(key_name).unwrap_or_default();
+        let value = match item.get("K2") {
+            Some(v) => stacker::maybe_grow(64 * 1024, 1024 * 1024, || abstract_value(v))?,
+            None => Node::void(),
+        };
+        entries.push((key(&name), value));
+    }
+    Ok(Node::object(entries, None))
+}

@@ -1,0 +1,101 @@
+//! Builtins that reach outside the value: metadata (Z920), envelopes (Z923), fetching
+//! (Z928), schema validation (Z931) and language lookup (Z960).
+
+use zeval_zobject::build::z6;
+use zeval_zobject::error::z5;
+
+use crate::engine::{Engine, Env, Fail, R, error};
+use crate::node::{Node, call_node, key};
+use crate::resolver::DerefError;
+
+/// Z920: a void result carrying one metadata entry.
+pub(super) fn trigger_metadata(name: &Node, value: &Node) -> R<Env> {
+    let name = name.string_value().unwrap_or_default();
+    let meta = crate::metadata::set(None, name, value.to_json());
+    Ok(Env {
+        value: Node::void(),
+        meta: Some(meta),
+    })
+}
+
+/// Z923: orchestrates the quoted call and returns `(value, metadata)` as a pair.
+pub(super) fn envelope(engine: &Engine<'_>, quoted: &Node) -> R<Node> {
+    let call = quoted.get("Z99K1").cloned().unwrap_or_else(Node::void);
+    let z22 = engine.orchestrate_nested(&call.to_json())?;
+    let value = Node::from_json(&z22["Z22K1"], &None);
+    let meta = Node::from_json(&z22["Z22K2"], &None);
+    let ty = call_node(
+        "Z882",
+        vec![("Z882K1", Node::z9("Z1")), ("Z882K2", Node::z9("Z1"))],
+    );
+    Ok(Node::object(
+        vec![(key("Z1K1"), ty), (key("K1"), value), (key("K2"), meta)],
+        None,
+    ))
+}
+
+/// Z928: the persistent object behind a quoted reference.
+pub(super) fn fetch(engine: &Engine<'_>, quoted: &Node) -> R<Env> {
+    let inner = quoted.get("Z99K1").cloned().unwrap_or_else(Node::void);
+    let zid = inner
+        .ref_zid()
+        .or_else(|| inner.as_str())
+        .unwrap_or_default()
+        .to_string();
+    if crate::resolver::preloaded(&zid).is_some() {
+        // The original answers a built-in with its whole definition file, labels included.
+        if let Some(full) = engine.full_definition(&zid) {
+            return Ok(Env::ok(full));
+        }
+    }
+    match engine.resolver.lookup(&zid) {
+        Ok(z2) => Ok(Env::ok(z2)),
+        Err(DerefError::Missing(e)) => Err(Fail::Error(e)),
+        Err(DerefError::Fetch(message)) => error(
+            "Z500",
+            [z6(format!(
+                "Error thrown by dereference(): FetchError: {message}"
+            ))],
+        ),
+    }
+}
+
+/// Z931: validates a quoted object against a quoted type with the schema validator.
+pub(super) fn validate_against_schema(
+    engine: &Engine<'_>,
+    quoted_object: &Node,
+    quoted_type: &Node,
+) -> R<Node> {
+    let object = quoted_object
+        .get("Z99K1")
+        .cloned()
+        .unwrap_or_else(Node::void);
+    let ty = quoted_type.get("Z99K1").cloned().unwrap_or_else(Node::void);
+    let ty = match ty.ref_zid() {
+        Some(zid) if !zeval_zobject::ident::is_built_in_type(zid) => {
+            engine.resolve(&ty, false, false)?
+        }
+        _ => ty,
+    };
+    let result = match ty.ref_zid() {
+        Some(zid) => crate::validation::check_schema(&object.to_json(), zid),
+        None => crate::validation::check_user_type(&object.to_json(), &ty.to_json()),
+    };
+    match result {
+        Ok(()) => Ok(object),
+        Err(e) => Err(Fail::Error(e)),
+    }
+}
+
+/// Z960: the natural language with this code, or (as the original does) the Z525 error as
+/// the value.
+pub(super) fn language(engine: &Engine<'_>, code: &Node) -> R<Node> {
+    let code = code.string_value().unwrap_or_default();
+    match zeval_catalogue::language_zid(code) {
+        Some(zid) => engine.resolve(&Node::z9(zid), true, true),
+        None => Ok(Node::from_json(
+            &z5("Z525", [z6(format!("Invalid language code: {code}"))]),
+            &None,
+        )),
+    }
+}

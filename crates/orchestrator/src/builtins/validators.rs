@@ -1,0 +1,210 @@
+//! The built-in type validators Z201–Z299 (spec §2.5). Most accept everything; Z204
+//! (types), Z207 (function calls), Z208 (functions), Z212 and Z232 (multilingual texts and
+//! stringsets) check what the schemas cannot.
+
+use zeval_zobject::Value;
+use zeval_zobject::build::z6;
+use zeval_zobject::error::z5;
+use zeval_zobject::ident::parse_key;
+use zeval_zobject::validate::list_of_errors;
+
+use crate::engine::{Engine, Fail, R};
+use crate::node::Node;
+
+/// Runs validator builtin `id` at run time: the checking ones fail with their finding;
+/// every validator returns its argument. `None` if `id` is not a validator builtin.
+pub(super) fn run(engine: &Engine<'_>, id: &str, args: &[Node]) -> R<Option<Node>> {
+    let Some(n) = zeval_zobject::ident::zid_number(id) else {
+        return Ok(None);
+    };
+    if !(201..=299).contains(&n) || zeval_catalogue::get(id).is_none() {
+        return Ok(None);
+    }
+    let Some(arg) = args.first() else {
+        return Ok(Some(Node::void()));
+    };
+    let subject = arg.get("Z99K1").unwrap_or(arg);
+    if let Some(error) = check(engine, id, subject)? {
+        return Err(Fail::Error(error));
+    }
+    Ok(Some(arg.clone()))
+}
+
+/// The finding of validator `id` on `subject` (one Z5, or a Z509 of several), if any.
+pub(crate) fn check(engine: &Engine<'_>, id: &str, subject: &Node) -> R<Option<Value>> {
+    let findings = match id {
+        "Z204" => sequential_keys(
+            subject
+                .get("Z4K2")
+                .and_then(Node::list_items)
+                .unwrap_or_default()
+                .iter()
+                .map(|k| key_of(k, "Z3K2"))
+                .collect(),
+            subject
+                .get("Z4K1")
+                .and_then(Node::ref_zid)
+                .unwrap_or_default(),
+        ),
+        "Z208" => sequential_keys(
+            subject
+                .get("Z8K1")
+                .and_then(Node::list_items)
+                .unwrap_or_default()
+                .iter()
+                .map(|k| key_of(k, "Z17K2"))
+                .collect(),
+            subject
+                .get("Z8K5")
+                .and_then(Node::ref_zid)
+                .unwrap_or_default(),
+        ),
+        "Z207" => function_call(engine, subject)?,
+        "Z212" => duplicate_languages(
+            subject,
+            "Z12K1",
+            "Z11K1",
+            "Z11K1/language element in Z12/Multilingual text",
+        ),
+        "Z232" => duplicate_languages(
+            subject,
+            "Z32K1",
+            "Z31K1",
+            "Z31K1/language element in Z32/Multilingual stringset",
+        ),
+        _ => Vec::new(),
+    };
+    Ok(match findings.len() {
+        0 => None,
+        1 => findings.into_iter().next(),
+        _ => Some(list_of_errors(findings)),
+    })
+}
+
+fn key_of(declaration: &Node, key: &str) -> String {
+    declaration
+        .get(key)
+        .map(crate::engine::arg_name)
+        .unwrap_or_default()
+}
+
+fn z522(message: String) -> Value {
+    z5("Z522", [z6(message)])
+}
+
+/// Keys must be `K1`/`<identity>K1`, `K2`/…, in order, without repeats.
+fn sequential_keys(keys: Vec<String>, identity: &str) -> Vec<Value> {
+    let mut findings = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let parsed = parse_key(k);
+        if let Some((Some(zid), _)) = parsed {
+            if zid != identity {
+                findings.push(z522(format!(
+                    "Invalid key at index {i}: string should start with {identity}"
+                )));
+                continue;
+            }
+        }
+        if keys[..i].contains(k) {
+            findings.push(z522(format!("Duplicated key at index {i}: {k}")));
+        }
+        let number = parsed.map(|(_, n)| n);
+        if i == 0 {
+            if number != Some(1) {
+                findings.push(z522(format!(
+                    "Invalid key at index 0: {k} (should be K1 or {identity}K1)"
+                )));
+            }
+        } else if number != Some(i as u64 + 1) {
+            findings.push(z522(format!("Non-sequential key at index {i}: {k}")));
+        }
+    }
+    findings
+}
+
+fn duplicate_languages(
+    subject: &Node,
+    list_key: &str,
+    language_key: &str,
+    what: &str,
+) -> Vec<Value> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut findings = Vec::new();
+    for item in subject
+        .get(list_key)
+        .and_then(Node::list_items)
+        .unwrap_or_default()
+    {
+        let Some(language) = item.get(language_key) else {
+            continue;
+        };
+        let code = match language.ref_zid() {
+            Some(zid) => zeval_catalogue::language_code(zid)
+                .map(str::to_string)
+                .unwrap_or_else(|| zid.to_string()),
+            None => language
+                .get("Z60K1")
+                .and_then(Node::string_value)
+                .unwrap_or_default()
+                .to_string(),
+        };
+        if seen.contains(&code) {
+            findings.push(z522(format!("Duplicate {what}: '{code}'")));
+        } else {
+            seen.push(code);
+        }
+    }
+    findings
+}
+
+/// Z207: binds the call's arguments; when binding works, each argument whose declared type
+/// is a reference (other than Z1) must have that type, or be a reference, call or argument
+/// reference.
+fn function_call(engine: &Engine<'_>, call: &Node) -> R<Vec<Value>> {
+    let Some(z7k1) = call.get("Z7K1") else {
+        return Ok(Vec::new());
+    };
+    let function = match engine.resolve(z7k1, false, false) {
+        Ok(f) if f.is_type("Z8") => f,
+        Ok(_) | Err(Fail::Error(_)) => return Ok(Vec::new()),
+        Err(other) => return Err(other),
+    };
+    let declarations = match engine.declarations(&function) {
+        Ok(d) => d,
+        Err(Fail::Error(_)) => return Ok(Vec::new()),
+        Err(other) => return Err(other),
+    };
+    let mut found = Vec::new();
+    for (name, declared) in &declarations {
+        let local = zeval_zobject::ident::local_key(name).unwrap_or(name);
+        match call.get(name).or_else(|| call.get(local)) {
+            Some(arg) => found.push((declared.clone(), arg.clone())),
+            None => return Ok(Vec::new()),
+        }
+    }
+    let used = declarations.len();
+    if call.keys().iter().filter(|k| &***k != "Z7K1").count() != used {
+        return Ok(Vec::new());
+    }
+    let mut findings = Vec::new();
+    for (declared, arg) in found {
+        let Some(expected) = declared.ref_zid() else {
+            continue;
+        };
+        if expected == "Z1" {
+            continue;
+        }
+        let Some(actual) = arg.type_zid() else {
+            continue;
+        };
+        if actual != expected && !matches!(actual, "Z18" | "Z9" | "Z7") {
+            findings.push(z5(
+                "Z506",
+                [z6(format!(
+                    "Invalid argument type: expected {expected}, got {actual}"
+                ))],
+            ));
+        }
+    }
+    Ok(findings)
+}

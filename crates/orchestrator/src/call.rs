@@ -1,0 +1,387 @@
+//! `execute`: binding a call's arguments, choosing an implementation and running it
+//! (spec §2.4).
+
+use zeval_zobject::Value;
+use zeval_zobject::build::z6;
+use zeval_zobject::ident::{is_built_in_type, local_key};
+
+use crate::code::ImplementationInfo;
+use crate::engine::{Engine, Env, Fail, R, arg_name, z507};
+use crate::frame::ArgState;
+use crate::node::{Node, STACK_RED_ZONE, STACK_SEGMENT};
+
+/// One bound argument: its declared name, the expression given for it and its declared type.
+pub(crate) struct Binding {
+    pub(crate) name: String,
+    pub(crate) expr: Node,
+    pub(crate) declared: Node,
+}
+
+/// What an implementation is.
+#[derive(Clone)]
+pub(crate) enum Kind {
+    BuiltIn(String),
+    Composition,
+    Evaluated,
+}
+
+impl Kind {
+    fn label(&self) -> &'static str {
+        match self {
+            Kind::BuiltIn(_) => "BuiltIn",
+            Kind::Composition => "Composition",
+            Kind::Evaluated => "Evaluated",
+        }
+    }
+}
+
+/// One implementation of the function being called.
+pub(crate) struct Implementation {
+    pub(crate) node: Node,
+    pub(crate) zid: Option<String>,
+    pub(crate) kind: Kind,
+}
+
+impl Engine<'_> {
+    /// Executes a function call. `top` adds implementation metadata and checks the return
+    /// type; `internals` is the original's `resolveInternals`.
+    pub(crate) fn execute(&self, call: &Node, top: bool, internals: bool) -> R<Env> {
+        let _level = self.enter()?;
+        if !internals && call.is_call_to("Z881") {
+            if let Some(item) = call.get("Z881K1") {
+                return Ok(Env::ok(crate::types::list_type_z4(call, item.clone())));
+            }
+        }
+        let function = self.function_of(call)?;
+        let bindings = self.bind_arguments(call, &function)?;
+        let implementations = self.implementations(&function)?;
+        let implementations = match implementations {
+            Ok(list) => list,
+            Err(not_an_implementation) => return Ok(Env::ok(not_an_implementation)),
+        };
+        let function_zid = function
+            .get("Z8K5")
+            .and_then(Node::ref_zid)
+            .unwrap_or_default()
+            .to_string();
+        if implementations.is_empty() {
+            return z507(format!(
+                "Could not find any implementations for {function_zid}."
+            ));
+        }
+        let infos: Vec<ImplementationInfo> = implementations
+            .iter()
+            .map(|i| ImplementationInfo {
+                zid: i.zid.clone(),
+                kind: i.kind.label(),
+            })
+            .collect();
+        let mut last_failure = None;
+        for index in self.selector.order(&function_zid, &infos) {
+            let Some(implementation) = implementations.get(index) else {
+                continue;
+            };
+            match self.run_implementation(&function, implementation, &bindings) {
+                Err(Fail::Evaluator(message)) => last_failure = Some(message),
+                Err(Fail::Error(e)) if top => {
+                    let env = Env {
+                        value: Node::void(),
+                        meta: Some(crate::metadata::set(None, "errors", e)),
+                    };
+                    return self.finish_top_level(env, &function, implementation);
+                }
+                Err(other) => return Err(other),
+                Ok(env) if top => return self.finish_top_level(env, &function, implementation),
+                Ok(env) => return Ok(env),
+            }
+        }
+        match last_failure {
+            Some(message) => z507(message),
+            None => z507(format!(
+                "Could not find any implementations for {function_zid}."
+            )),
+        }
+    }
+
+    /// Resolves `Z7K1` to a Z8 (ephemerally).
+    pub(crate) fn function_of(&self, call: &Node) -> R<Node> {
+        let Some(z7k1) = call.get("Z7K1") else {
+            return z507("Could not dereference Z7K1");
+        };
+        match self.resolve(z7k1, false, true) {
+            Ok(f) if f.is_type("Z8") => Ok(f),
+            Ok(_) | Err(Fail::Error(_)) => z507("Could not dereference Z7K1"),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The declared arguments of a function: `(name, declared type)`.
+    pub(crate) fn declarations(&self, function: &Node) -> R<Vec<(String, Node)>> {
+        let Some(z8k1) = function.get("Z8K1") else {
+            return z507("Could not dereference Z8K1");
+        };
+        let list = match self.resolve(z8k1, false, false) {
+            Ok(l) => l,
+            Err(Fail::Error(_)) => return z507("Could not dereference Z8K1"),
+            Err(other) => return Err(other),
+        };
+        let Some(items) = list.list_items() else {
+            return z507("Could not dereference Z8K1");
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for declaration in items {
+            let name = declaration.get("Z17K2").map(arg_name).unwrap_or_default();
+            let declared = declaration
+                .get("Z17K1")
+                .cloned()
+                .unwrap_or_else(|| Node::z9("Z1"));
+            out.push((name, declared));
+        }
+        Ok(out)
+    }
+
+    /// Argument binding (`getArgumentStates`), with the original's Z507 messages.
+    fn bind_arguments(&self, call: &Node, function: &Node) -> R<Vec<Binding>> {
+        let declarations = self.declarations(function)?;
+        let mut bindings = Vec::with_capacity(declarations.len());
+        let mut used: Vec<&str> = Vec::new();
+        for (name, declared) in declarations {
+            let local = local_key(&name).unwrap_or(&name).to_string();
+            let (key, expr) = match call.get(&name) {
+                Some(e) => (name.clone(), e.clone()),
+                None => match call.get(&local) {
+                    Some(e) => (local, e.clone()),
+                    None => return z507(format!("Could not find argument {name}.")),
+                },
+            };
+            let declared = match declared.ref_zid() {
+                Some(zid) if !is_built_in_type(zid) => {
+                    match self.resolve(&declared, false, false) {
+                        Ok(t) => t,
+                        Err(Fail::Error(e)) => return Err(Fail::Error(e)),
+                        Err(other) => return Err(other),
+                    }
+                }
+                _ => declared,
+            };
+            used.push(call_key(call, &key));
+            bindings.push(Binding {
+                name,
+                expr,
+                declared,
+            });
+        }
+        for key in call.keys() {
+            if &*key != "Z7K1" && !used.contains(&&*key) {
+                return z507(format!("Invalid key for function call: {key}."));
+            }
+        }
+        Ok(bindings)
+    }
+
+    /// The implementations of `Z8K4`, classified; or, when an element is not an
+    /// implementation at all, that element (which the original returns as the result).
+    fn implementations(&self, function: &Node) -> R<Result<Vec<Implementation>, Node>> {
+        let Some(z8k4) = function.get("Z8K4") else {
+            return Ok(Ok(Vec::new()));
+        };
+        let list = self.resolve(z8k4, false, false)?;
+        let items = list.list_items().unwrap_or_default();
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let zid = item.ref_zid().map(str::to_string);
+            let node = self.resolve(&item, false, false)?;
+            let kind = if let Some(builtin) = node.get("Z14K4") {
+                let id = builtin
+                    .string_value()
+                    .or_else(|| builtin.ref_zid())
+                    .unwrap_or_default();
+                Kind::BuiltIn(id.to_string())
+            } else if node.get("Z14K2").is_some() {
+                Kind::Composition
+            } else if node.get("Z14K3").is_some() {
+                Kind::Evaluated
+            } else {
+                return Ok(Err(node));
+            };
+            out.push(Implementation { node, zid, kind });
+        }
+        Ok(Ok(out))
+    }
+
+    fn run_implementation(
+        &self,
+        function: &Node,
+        implementation: &Implementation,
+        bindings: &[Binding],
+    ) -> R<Env> {
+        let frame = self.new_frame(implementation.node.scope());
+        for b in bindings {
+            frame.set(
+                &b.name,
+                ArgState::Unevaluated {
+                    expr: b.expr.clone(),
+                    declared: b.declared.clone(),
+                },
+            );
+        }
+        let scope = Some(frame);
+        match &implementation.kind {
+            Kind::Composition => {
+                let body = implementation
+                    .node
+                    .get("Z14K2")
+                    .cloned()
+                    .unwrap_or_else(Node::void);
+                let body = body.rescoped(&scope);
+                let value = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+                    self.resolve(&body, false, true)
+                })?;
+                Ok(Env::ok(value))
+            }
+            Kind::BuiltIn(id) => {
+                let lazy = crate::builtins::lazy_parameters(id);
+                let mut names: Vec<&str> = bindings.iter().map(|b| b.name.as_str()).collect();
+                names.sort_unstable();
+                let mut args = Vec::with_capacity(names.len());
+                for name in names {
+                    args.push(self.retrieve_argument(&scope, name, lazy.contains(&name))?);
+                }
+                let env = crate::builtins::run(self, id, function, args)?;
+                if !crate::builtins::lazy_return(id) {
+                    return Ok(env);
+                }
+                let value = env.into_value()?;
+                let value = self.resolve(&value, false, true)?;
+                Ok(Env::ok(self.deep_evaluate(&value)?))
+            }
+            Kind::Evaluated => {
+                let mut args = Vec::with_capacity(bindings.len());
+                for b in bindings {
+                    args.push((
+                        b.name.clone(),
+                        self.retrieve_argument(&scope, &b.name, false)?,
+                    ));
+                }
+                self.run_code(function, &implementation.node, args)
+            }
+        }
+    }
+
+    /// Top-level only: implementation metadata, dangling argument references, the return
+    /// check (spec §2.4 step 7).
+    fn finish_top_level(
+        &self,
+        env: Env,
+        function: &Node,
+        implementation: &Implementation,
+    ) -> R<Env> {
+        let mut meta = env.meta.clone();
+        let id = match &implementation.kind {
+            Kind::BuiltIn(id) => Some(id.clone()),
+            _ => implementation.zid.clone(),
+        };
+        let mut metadata: Vec<(&str, Value)> = Vec::new();
+        if let Some(id) = id {
+            metadata.push(("implementationId", z6(id)));
+        }
+        metadata.push(("implementationType", z6(implementation.kind.label())));
+        for (k, v) in metadata {
+            meta = Some(crate::metadata::set(meta, k, v));
+        }
+        let env = Env {
+            value: env.value,
+            meta,
+        };
+        let has_error = env.error().is_some();
+        let is_void = is_void_node(&env.value);
+        if has_error && !is_void {
+            return Ok(with_error(
+                env,
+                zeval_zobject::error::z5_str(
+                    "Z526",
+                    &["Function evaluation returned both a value and an error."],
+                ),
+            ));
+        }
+        if has_error {
+            return Ok(env);
+        }
+        if is_void {
+            return Ok(with_error(
+                env,
+                zeval_zobject::error::z5_str(
+                    "Z526",
+                    &["Function evaluation returned an empty object."],
+                ),
+            ));
+        }
+        let value = self.replace_dangling(&env.value)?;
+        let declared = function
+            .get("Z8K2")
+            .cloned()
+            .unwrap_or_else(|| Node::z9("Z1"));
+        match self.check_type(&value, &declared, "Z517") {
+            Ok(()) => Ok(Env {
+                value,
+                meta: env.meta,
+            }),
+            Err(Fail::Error(e)) => Ok(Env {
+                value: Node::void(),
+                meta: Some(crate::metadata::set(None, "errors", e)),
+            }),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Replaces argument references left in a top-level result by their values, where they
+    /// are bound; references, calls and generic instances are left alone.
+    fn replace_dangling(&self, node: &Node) -> R<Node> {
+        let Some(obj) = node.as_obj() else {
+            return Ok(node.clone());
+        };
+        if node.is_type("Z18") {
+            let name = node.get("Z18K1").map(arg_name).unwrap_or_default();
+            if crate::frame::is_bound(&node.scope(), &name) {
+                return self.retrieve_argument(&node.scope(), &name, false);
+            }
+            return Ok(node.clone());
+        }
+        if node.ref_zid().is_some()
+            || node.is_type("Z7")
+            || crate::engine::is_generic_instance(node)
+        {
+            return Ok(node.clone());
+        }
+        let mut entries = Vec::with_capacity(obj.entries.len());
+        for (k, v) in &obj.entries {
+            let v = if &**k == "Z1K1" {
+                v.clone()
+            } else {
+                stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.replace_dangling(v))?
+            };
+            entries.push((k.clone(), v));
+        }
+        Ok(Node::object(entries, obj.scope.clone()))
+    }
+}
+
+/// The key of `call` spelled `key` (borrowed from the call so it outlives the loop).
+fn call_key<'a>(call: &'a Node, key: &str) -> &'a str {
+    call.as_obj()
+        .and_then(|o| o.entries.iter().find(|(k, _)| &**k == key))
+        .map(|(k, _)| &**k)
+        .unwrap_or("")
+}
+
+fn with_error(env: Env, error: Value) -> Env {
+    Env {
+        value: env.value,
+        meta: Some(crate::metadata::set(env.meta, "errors", error)),
+    }
+}
+
+/// Whether a node is void (Z24 or a Z21 instance).
+pub(crate) fn is_void_node(node: &Node) -> bool {
+    node.ref_zid() == Some("Z24") || node.is_type("Z21")
+}

@@ -1,0 +1,134 @@
+//! Code implementations (Z14K3): the interface to evaluators (spec §2.7).
+//!
+//! The orchestrator does not run code itself. It hands a [`CodeCall`] to the
+//! [`CodeEvaluator`] registered for the call's programming language (the `Z61K1` string,
+//! matched exactly, as the original does). An [`EvaluatorFailure`] means "this evaluator could
+//! not be reached or has no such language": the orchestrator then tries the next
+//! implementation (§2.4 step 4). Any answer is final, including an error envelope.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeval_zobject::Value;
+
+/// One call of a code implementation.
+#[derive(Debug, Clone)]
+pub struct CodeCall {
+    /// The programming language, as written in `Z61K1` (e.g. `javascript`, `python-3`).
+    pub language: String,
+    /// The function's ZID (`Z8K5`), which is also the name the code must define.
+    pub function_name: String,
+    /// The code (`Z16K2`).
+    pub code: String,
+    /// The evaluated arguments in normal form, by their full key (`Z1000K1`), in declaration
+    /// order.
+    pub arguments: Vec<(String, Value)>,
+    /// The whole request in the original's JSON shape: a normal Z7 whose `Z7K1` is the
+    /// function with only this implementation in `Z8K4`, plus the arguments.
+    pub zobject: Value,
+    /// Time left before the orchestration deadline.
+    pub remaining_time: Duration,
+}
+
+/// The evaluator could not be used; the orchestrator tries the next implementation. The
+/// message becomes the Z507 text when every implementation fails.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct EvaluatorFailure(pub String);
+
+/// Something that runs code implementations.
+pub trait CodeEvaluator: Send + Sync {
+    /// Runs the call and returns the evaluator's Z22 in normal form, used as it is
+    /// (metadata included).
+    fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure>;
+}
+
+/// Which evaluator handles which programming language.
+#[derive(Clone, Default)]
+pub struct EvaluatorRegistry {
+    by_language: HashMap<String, Arc<dyn CodeEvaluator>>,
+}
+
+impl EvaluatorRegistry {
+    /// An empty registry: every code implementation is an evaluator failure.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Routes each of `languages` (exact `Z61K1` strings) to `evaluator`.
+    pub fn register<S: AsRef<str>>(
+        &mut self,
+        languages: impl IntoIterator<Item = S>,
+        evaluator: Arc<dyn CodeEvaluator>,
+    ) -> &mut Self {
+        for language in languages {
+            self.by_language
+                .insert(language.as_ref().to_string(), evaluator.clone());
+        }
+        self
+    }
+
+    /// The evaluator for `language`, if any.
+    pub fn get(&self, language: &str) -> Option<&Arc<dyn CodeEvaluator>> {
+        self.by_language.get(language)
+    }
+
+    /// The languages the original's default configuration routes to its evaluator
+    /// (spec §2.1): the JavaScript and Python strings.
+    pub const DEFAULT_LANGUAGES: [&'static str; 12] = [
+        "javascript-es2020",
+        "javascript-es2019",
+        "javascript-es2018",
+        "javascript-es2017",
+        "javascript-es2016",
+        "javascript-es2015",
+        "javascript",
+        "python-3-9",
+        "python-3-8",
+        "python-3-7",
+        "python-3",
+        "python",
+    ];
+}
+
+/// In which order to try a function's implementations.
+pub trait ImplementationSelector: Send + Sync {
+    /// The indices of `implementations` (each a normal Z14, with its ZID when it was given
+    /// by reference) in the order to try them. Indices left out are never tried.
+    fn order(&self, function_zid: &str, implementations: &[ImplementationInfo]) -> Vec<usize>;
+}
+
+/// What a selector knows about one implementation.
+#[derive(Debug, Clone)]
+pub struct ImplementationInfo {
+    /// The Z14's ZID when `Z8K4` listed it by reference.
+    pub zid: Option<String>,
+    /// `BuiltIn`, `Composition` or `Evaluated`.
+    pub kind: &'static str,
+}
+
+/// The original's default: list order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FirstImplementationSelector;
+
+impl ImplementationSelector for FirstImplementationSelector {
+    fn order(&self, _: &str, implementations: &[ImplementationInfo]) -> Vec<usize> {
+        (0..implementations.len()).collect()
+    }
+}
+
+/// The conformance suite's selector: the second implementation first, then the first, then
+/// the rest in order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SecondImplementationSelector;
+
+impl ImplementationSelector for SecondImplementationSelector {
+    fn order(&self, _: &str, implementations: &[ImplementationInfo]) -> Vec<usize> {
+        let n = implementations.len();
+        if n < 2 {
+            return (0..n).collect();
+        }
+        [1, 0].into_iter().chain(2..n).collect()
+    }
+}

@@ -1,0 +1,93 @@
+//! Running a code implementation through the evaluator registered for its language
+//! (spec §2.7).
+
+use zeval_zobject::Value;
+use zeval_zobject::build::{obj, typed_list, z9};
+
+use crate::code::CodeCall;
+use crate::engine::{Engine, Env, Fail, R};
+use crate::node::Node;
+
+impl Engine<'_> {
+    /// Builds the evaluator request for `implementation` and runs it. An unusable evaluator
+    /// is a [`Fail::Evaluator`], so the next implementation is tried.
+    pub(crate) fn run_code(
+        &self,
+        function: &Node,
+        implementation: &Node,
+        args: Vec<(String, Node)>,
+    ) -> R<Env> {
+        let code = match implementation.get("Z14K3") {
+            Some(c) => self.resolve(c, false, false)?,
+            None => return Err(Fail::Evaluator("The implementation has no code.".into())),
+        };
+        let language_node = match code.get("Z16K1") {
+            Some(l) if l.ref_zid().is_some() => self.resolve(l, true, false)?,
+            Some(l) => l.clone(),
+            None => Node::void(),
+        };
+        let language = language_node
+            .get("Z61K1")
+            .and_then(Node::string_value)
+            .unwrap_or_default()
+            .to_string();
+        let source = match code.get("Z16K2") {
+            Some(s) => self.resolve(s, false, false)?,
+            None => Node::z6(""),
+        };
+        let source_text = source.string_value().unwrap_or_default().to_string();
+        let function_name = function
+            .get("Z8K5")
+            .and_then(Node::ref_zid)
+            .unwrap_or_default()
+            .to_string();
+        let Some(evaluator) = self.orchestrator.evaluators.get(&language) else {
+            return Err(Fail::Evaluator(format!(
+                "No evaluator is available for {language}"
+            )));
+        };
+        let resolved_code = code
+            .with("Z16K1", language_node)
+            .with("Z16K2", source)
+            .to_json();
+        let mut z14 = implementation.to_json();
+        z14["Z14K3"] = resolved_code;
+        let mut z8 = function.to_json();
+        let item_type = z8["Z8K4"]["Z1K1"]["Z881K1"].clone();
+        z8["Z8K4"] = typed_list(
+            if item_type.is_null() {
+                z9("Z14")
+            } else {
+                item_type
+            },
+            [z14],
+        );
+        let arguments: Vec<(String, Value)> =
+            args.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        let mut zobject = obj([("Z1K1", z9("Z7")), ("Z7K1", z8)]);
+        for (k, v) in &arguments {
+            zobject[k.as_str()] = v.clone();
+        }
+        let call = CodeCall {
+            language,
+            function_name,
+            code: source_text,
+            arguments,
+            zobject,
+            remaining_time: self.remaining(),
+        };
+        let z22 = evaluator
+            .evaluate(&call)
+            .map_err(|e| Fail::Evaluator(e.0))?;
+        let nothing = |v: &Value| zeval_zobject::build::ref_zid(v) == Some("Z23");
+        let value = match z22.get("Z22K1") {
+            Some(v) if !nothing(v) => Node::from_json(v, &None),
+            _ => Node::void(),
+        };
+        let meta = match z22.get("Z22K2") {
+            Some(m) if !nothing(m) && !zeval_zobject::build::is_void(m) => Some(m.clone()),
+            _ => None,
+        };
+        Ok(Env { value, meta })
+    }
+}

@@ -1,0 +1,95 @@
+//! Frames: the lexical scopes of argument bindings (spec §2.3–§2.4).
+//!
+//! A frame maps argument names to their state: unevaluated (the expression, in its own
+//! scope, and the declared type), evaluated (call-by-need memoization) or an error. The
+//! empty scope (`None`) answers every lookup with Z525.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use zeval_zobject::Value;
+
+use crate::node::Node;
+
+/// A scope: `None` is the empty frame.
+pub(crate) type Scope = Option<Rc<Frame>>;
+
+/// The state of one bound argument.
+#[derive(Clone)]
+pub(crate) enum ArgState {
+    /// Not evaluated yet: the argument expression (carrying its own scope) and the type the
+    /// function declares for it.
+    Unevaluated { expr: Node, declared: Node },
+    /// Evaluated once; later lookups reuse it.
+    Evaluated(Node),
+    /// Evaluation failed with this (normal) Z5.
+    Error(Value),
+}
+
+/// One frame of bindings.
+pub(crate) struct Frame {
+    parent: Scope,
+    bindings: RefCell<Vec<(Rc<str>, ArgState)>>,
+}
+
+impl Frame {
+    /// A new frame below `parent`.
+    pub(crate) fn new(parent: Scope) -> Rc<Frame> {
+        Rc::new(Frame {
+            parent,
+            bindings: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// Binds or rebinds `name`.
+    pub(crate) fn set(&self, name: &str, state: ArgState) {
+        let mut bindings = self.bindings.borrow_mut();
+        match bindings.iter_mut().find(|(k, _)| &**k == name) {
+            Some(slot) => slot.1 = state,
+            None => bindings.push((Rc::from(name), state)),
+        }
+    }
+
+    /// The state of `name` in this frame only.
+    pub(crate) fn own(&self, name: &str) -> Option<ArgState> {
+        self.bindings
+            .borrow()
+            .iter()
+            .find(|(k, _)| &**k == name)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// The state of `name` here or in the nearest parent that binds it.
+    pub(crate) fn lookup(&self, name: &str) -> Option<ArgState> {
+        if let Some(state) = self.own(name) {
+            return Some(state);
+        }
+        let mut frame = self.parent.clone();
+        while let Some(f) = frame {
+            if let Some(state) = f.own(name) {
+                return Some(state);
+            }
+            frame = f.parent.clone();
+        }
+        None
+    }
+}
+
+/// Whether `name` is bound anywhere in `scope`.
+pub(crate) fn is_bound(scope: &Scope, name: &str) -> bool {
+    scope.as_ref().is_some_and(|f| f.lookup(name).is_some())
+}
+
+impl Frame {
+    /// Forgets every binding. Frames and the values they memoize can reference each other
+    /// (a closure stored in the frame it captures), so a request clears its frames at the
+    /// end to break those cycles.
+    pub(crate) fn clear(&self) {
+        let bindings = std::mem::take(&mut *self.bindings.borrow_mut());
+        for (_, state) in bindings {
+            if let ArgState::Evaluated(node) | ArgState::Unevaluated { expr: node, .. } = state {
+                crate::node::drop_deep(node);
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Result metadata: setting keys on a `Z22K2`, and the six `orchestration*` keys with real
+//! measurements (spec §1.7).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use zeval_zobject::Value;
+use zeval_zobject::build::{empty_metadata, is_map, set_metadata, type_zid, z6};
+
+/// Sets `key` on metadata that may be absent, void, a bare Z5 or a map (the original's
+/// `makeMappedResultEnvelope` rules), returning the map.
+pub(crate) fn set(meta: Option<Value>, key: &str, value: Value) -> Value {
+    let mut map = match meta {
+        Some(m) if is_map(&m) => m,
+        Some(m) if type_zid(&m) == Some("Z5") => {
+            let mut map = empty_metadata();
+            set_metadata(&mut map, "errors", m);
+            map
+        }
+        _ => empty_metadata(),
+    };
+    set_metadata(&mut map, key, value);
+    map
+}
+
+/// What the process measured when an orchestration started.
+pub(crate) struct Start {
+    wall: SystemTime,
+    cpu: Duration,
+}
+
+impl Start {
+    pub(crate) fn now() -> Start {
+        Start {
+            wall: SystemTime::now(),
+            cpu: cpu_time(),
+        }
+    }
+
+    /// The six `orchestration*` entries, in the original's order.
+    pub(crate) fn entries(&self) -> Vec<(&'static str, Value)> {
+        let end = SystemTime::now();
+        let cpu = cpu_time().saturating_sub(self.cpu);
+        let duration = end.duration_since(self.wall).unwrap_or_default();
+        vec![
+            (
+                "orchestrationMemoryUsage",
+                z6(format!("{:.2} MiB", rss_bytes() as f64 / 1024.0 / 1024.0)),
+            ),
+            (
+                "orchestrationCpuUsage",
+                z6(format!("{} ms", cpu.as_micros() as f64 / 1000.0)),
+            ),
+            ("orchestrationStartTime", z6(iso_time(self.wall))),
+            ("orchestrationEndTime", z6(iso_time(end))),
+            (
+                "orchestrationDuration",
+                z6(format!("{} ms", duration.as_millis())),
+            ),
+            ("orchestrationHostname", z6(hostname())),
+        ]
+    }
+}
+
+/// Resident set size, from `/proc/self/statm` (0 where that does not exist).
+fn rss_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// User + system CPU time of the process, from `/proc/self/stat` (clock ticks of 10 ms).
+fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    let Some(after_name) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// `toISOString()`: `2023-04-17T12:34:56.789Z`.
+pub(crate) fn iso_time(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso_time(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_681_734_896_789);
+        assert_eq!(iso_time(t), "2023-04-17T12:34:56.789Z");
+    }
+
+    #[test]
+    fn measurements_are_real() {
+        assert!(rss_bytes() > 0);
+        assert!(!hostname().is_empty());
+        let keys: Vec<_> = Start::now().entries().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys.len(), 6);
+    }
+}

@@ -1,0 +1,277 @@
+//! Values in flight: normal-form ZObjects whose every object remembers the scope (frame) it
+//! was created in (spec §2.3 "scoped nodes").
+//!
+//! Nodes are immutable and shared (`Rc`), so copying a fetched object or a memoized argument
+//! is free; "replacing a key" builds a new parent. A value's subtrees may come from different
+//! scopes (a builtin may put an argument from one frame inside a list from another), which is
+//! why the scope lives on each object rather than on the whole value.
+
+use std::rc::Rc;
+
+use zeval_zobject::{Map, Value};
+
+use crate::frame::Scope;
+
+/// Stack kept free before recursing over a value, and the size of each extra segment:
+/// values nest two levels per list element, so walks grow the stack on the heap.
+pub(crate) const STACK_RED_ZONE: usize = 64 * 1024;
+pub(crate) const STACK_SEGMENT: usize = 1024 * 1024;
+
+/// One node of a normal-form ZObject.
+#[derive(Clone)]
+pub(crate) enum Node {
+    /// A bare string: the `Z1K1` of a Z6/Z9, or the content of `Z6K1`/`Z9K1`.
+    Str(Rc<str>),
+    /// An object with its keys in order and the scope it lives in.
+    Obj(Rc<Obj>),
+    /// Anything else JSON allows (numbers, arrays): only inside quirky inputs that normalize
+    /// keeps verbatim.
+    Raw(Rc<Value>),
+}
+
+/// An object node.
+pub(crate) struct Obj {
+    pub(crate) entries: Vec<(Rc<str>, Node)>,
+    pub(crate) scope: Scope,
+}
+
+impl Node {
+    /// Wraps a normal-form JSON value; every object gets `scope`.
+    pub(crate) fn from_json(value: &Value, scope: &Scope) -> Node {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match value {
+            Value::String(s) => Node::Str(Rc::from(s.as_str())),
+            Value::Object(m) => Node::Obj(Rc::new(Obj {
+                entries: m
+                    .iter()
+                    .map(|(k, v)| (Rc::from(k.as_str()), Node::from_json(v, scope)))
+                    .collect(),
+                scope: scope.clone(),
+            })),
+            other => Node::Raw(Rc::new(other.clone())),
+        })
+    }
+
+    /// The JSON of this node (scopes are dropped).
+    pub(crate) fn to_json(&self) -> Value {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match self {
+            Node::Str(s) => Value::String(s.to_string()),
+            Node::Raw(v) => (**v).clone(),
+            Node::Obj(o) => Value::Object(
+                o.entries
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect::<Map<_, _>>(),
+            ),
+        })
+    }
+
+    /// A new object node.
+    pub(crate) fn object(entries: Vec<(Rc<str>, Node)>, scope: Scope) -> Node {
+        Node::Obj(Rc::new(Obj { entries, scope }))
+    }
+
+    /// A normal Z9 reference in the empty scope.
+    pub(crate) fn z9(zid: &str) -> Node {
+        Node::object(
+            vec![
+                (key("Z1K1"), Node::Str(Rc::from("Z9"))),
+                (key("Z9K1"), Node::Str(Rc::from(zid))),
+            ],
+            None,
+        )
+    }
+
+    /// A normal Z6 string in the empty scope.
+    pub(crate) fn z6(s: &str) -> Node {
+        Node::object(
+            vec![
+                (key("Z1K1"), Node::Str(Rc::from("Z6"))),
+                (key("Z6K1"), Node::Str(Rc::from(s))),
+            ],
+            None,
+        )
+    }
+
+    /// Void (Z24).
+    pub(crate) fn void() -> Node {
+        Node::z9("Z24")
+    }
+
+    /// A Boolean value `{Z1K1: Z40, Z40K1: Z41|Z42}`.
+    pub(crate) fn boolean(value: bool) -> Node {
+        let zid = if value { "Z41" } else { "Z42" };
+        Node::object(
+            vec![
+                (key("Z1K1"), Node::z9("Z40")),
+                (key("Z40K1"), Node::z9(zid)),
+            ],
+            None,
+        )
+    }
+
+    pub(crate) fn as_obj(&self) -> Option<&Obj> {
+        match self {
+            Node::Obj(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value of `key`, if this is an object that has it.
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
+        self.as_obj()?
+            .entries
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The scope of this node (the empty scope for strings).
+    pub(crate) fn scope(&self) -> Scope {
+        self.as_obj().and_then(|o| o.scope.clone())
+    }
+
+    /// The same object with `key` set to `value` (appended when absent).
+    pub(crate) fn with(&self, key_name: &str, value: Node) -> Node {
+        let Some(o) = self.as_obj() else {
+            return self.clone();
+        };
+        let mut entries = o.entries.clone();
+        match entries.iter_mut().find(|(k, _)| &**k == key_name) {
+            Some(slot) => slot.1 = value,
+            None => entries.push((key(key_name), value)),
+        }
+        Node::object(entries, o.scope.clone())
+    }
+
+    /// The ZID of a normal reference `{Z1K1: Z9, Z9K1: zid}`.
+    pub(crate) fn ref_zid(&self) -> Option<&str> {
+        if self.get("Z1K1")?.as_str() == Some("Z9") {
+            return self.get("Z9K1")?.as_str();
+        }
+        None
+    }
+
+    /// The text of a normal string `{Z1K1: Z6, Z6K1: s}`.
+    pub(crate) fn string_value(&self) -> Option<&str> {
+        if self.get("Z1K1")?.as_str() == Some("Z6") {
+            return self.get("Z6K1")?.as_str();
+        }
+        None
+    }
+
+    /// The type key `Z1K1`.
+    pub(crate) fn type_node(&self) -> Option<&Node> {
+        self.get("Z1K1")
+    }
+
+    /// The ZID of this object's type when `Z1K1` is a reference (or the bare `Z6`/`Z9`).
+    pub(crate) fn type_zid(&self) -> Option<&str> {
+        match self.type_node()? {
+            Node::Str(s) => Some(s),
+            t => t.ref_zid(),
+        }
+    }
+
+    /// Whether this object's type is the reference `zid`.
+    pub(crate) fn is_type(&self, zid: &str) -> bool {
+        self.type_zid() == Some(zid)
+    }
+
+    /// Whether this is a normal Z7 whose `Z7K1` names `function` by reference.
+    pub(crate) fn is_call_to(&self, function: &str) -> bool {
+        self.is_type("Z7") && self.get("Z7K1").and_then(Node::ref_zid) == Some(function)
+    }
+
+    /// The object's keys other than `Z1K1`.
+    pub(crate) fn keys(&self) -> Vec<Rc<str>> {
+        self.as_obj()
+            .map(|o| {
+                o.entries
+                    .iter()
+                    .map(|(k, _)| k.clone())
+                    .filter(|k| &**k != "Z1K1")
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The elements of a typed list (walking `K1`/`K2` cells).
+    pub(crate) fn list_items(&self) -> Option<Vec<Node>> {
+        let mut items = Vec::new();
+        let mut cell = self;
+        loop {
+            cell.as_obj()?;
+            match cell.get("K1") {
+                Some(head) => items.push(head.clone()),
+                None => return Some(items),
+            }
+            cell = cell.get("K2")?;
+        }
+    }
+
+    /// Gives every object in this tree the scope `scope` (the original re-wraps a
+    /// composition's JSON in the new frame).
+    pub(crate) fn rescoped(&self, scope: &Scope) -> Node {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match self {
+            Node::Obj(o) => Node::object(
+                o.entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.rescoped(scope)))
+                    .collect(),
+                scope.clone(),
+            ),
+            other => other.clone(),
+        })
+    }
+}
+
+/// A key name.
+pub(crate) fn key(name: &str) -> Rc<str> {
+    Rc::from(name)
+}
+
+/// A normal typed list of `item_type` holding `items`, all in the empty scope.
+pub(crate) fn typed_list(item_type: Node, items: Vec<Node>) -> Node {
+    let ty = call_node("Z881", vec![("Z881K1", item_type)]);
+    let mut list = Node::object(vec![(key("Z1K1"), ty.clone())], None);
+    for item in items.into_iter().rev() {
+        list = Node::object(
+            vec![
+                (key("Z1K1"), ty.clone()),
+                (key("K1"), item),
+                (key("K2"), list),
+            ],
+            None,
+        );
+    }
+    list
+}
+
+/// A normal call `{Z1K1: Z7, Z7K1: function, …args}` in the empty scope.
+pub(crate) fn call_node(function: &str, args: Vec<(&str, Node)>) -> Node {
+    let mut entries = vec![
+        (key("Z1K1"), Node::z9("Z7")),
+        (key("Z7K1"), Node::z9(function)),
+    ];
+    entries.extend(args.into_iter().map(|(k, v)| (key(k), v)));
+    Node::object(entries, None)
+}
+
+/// Iteratively drops a value that may be nested very deeply (a long list built at run time).
+pub(crate) fn drop_deep(node: Node) {
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        if let Node::Obj(rc) = n {
+            if let Ok(obj) = Rc::try_unwrap(rc) {
+                stack.extend(obj.entries.into_iter().map(|(_, v)| v));
+            }
+        }
+    }
+}

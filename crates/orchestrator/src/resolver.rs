@@ -1,0 +1,121 @@
+//! Dereferencing ZIDs for one request (the original's `ReferenceResolver`, spec §2.3).
+//!
+//! Order: the built-in preload map (the catalogue's objects the original preloads, §2.6),
+//! then this request's cache, then one fetch from the [`ObjectSource`] for the ZID. A ZID
+//! the source does not have is a Z504 (cached); a failing source is what the original
+//! reports as a thrown fetch error.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
+
+use zeval_store::{ObjectSource, StoreError};
+use zeval_zobject::Value;
+use zeval_zobject::build::{list_items, obj, ref_zid, z6};
+use zeval_zobject::error::z5;
+
+use crate::engine::{Fail, R};
+use crate::node::Node;
+
+/// The normalized preload objects, built once per process on first use.
+static PRELOADED: LazyLock<RwLock<HashMap<String, Value>>> = LazyLock::new(Default::default);
+
+/// Why a dereference failed, as the original distinguishes them.
+pub(crate) enum DerefError {
+    /// The ZID does not exist: a Z504.
+    Missing(Value),
+    /// The source failed; the text is what the original's fetch error says.
+    Fetch(String),
+}
+
+/// The per-request resolver and cache.
+pub(crate) struct Resolver<'s> {
+    source: &'s dyn ObjectSource,
+    cache: RefCell<HashMap<String, Result<Node, Value>>>,
+}
+
+impl<'s> Resolver<'s> {
+    pub(crate) fn new(source: &'s dyn ObjectSource) -> Self {
+        Resolver {
+            source,
+            cache: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The persistent object (a normal Z2 node) for `zid`.
+    pub(crate) fn dereference(&self, zid: &str) -> R<Node> {
+        match self.lookup(zid) {
+            Ok(node) => Ok(node),
+            Err(DerefError::Missing(z5)) => Err(Fail::Error(z5)),
+            Err(DerefError::Fetch(message)) => Err(Fail::Crash(format!("FetchError: {message}"))),
+        }
+    }
+
+    /// Like [`Self::dereference`], keeping the two failure kinds apart (for Z828).
+    pub(crate) fn lookup(&self, zid: &str) -> Result<Node, DerefError> {
+        if let Some(value) = preloaded(zid) {
+            return Ok(Node::from_json(&value, &None));
+        }
+        if let Some(cached) = self.cache.borrow().get(zid) {
+            return cached.clone().map_err(DerefError::Missing);
+        }
+        let fetched = self
+            .source
+            .fetch(&[zid.to_string()])
+            .map_err(|e| DerefError::Fetch(fetch_message(&e)))?;
+        let entry = match fetched.get(zid) {
+            Some(z2) => match zeval_zobject::normalize(z2) {
+                Ok(normal) => Ok(Node::from_json(&normal, &None)),
+                Err(e) => Err(e),
+            },
+            None => Err(z5("Z504", [z6(zid)])),
+        };
+        self.cache
+            .borrow_mut()
+            .insert(zid.to_string(), entry.clone());
+        entry.map_err(DerefError::Missing)
+    }
+}
+
+fn fetch_message(e: &StoreError) -> String {
+    match e {
+        StoreError::Fetch { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The preload-map entry for `zid`: `{Z2K1: Z6(zid), Z2K2: normalized definition}` (no
+/// `Z1K1`, as in the original), with a function's `Z8K4` references replaced by the
+/// implementation objects.
+pub(crate) fn preloaded(zid: &str) -> Option<Value> {
+    if !zeval_catalogue::is_preloaded(zid) {
+        return None;
+    }
+    if let Some(v) = PRELOADED.read().ok()?.get(zid) {
+        return Some(v.clone());
+    }
+    let built = build_preloaded(zid)?;
+    if let Ok(mut map) = PRELOADED.write() {
+        map.insert(zid.to_string(), built.clone());
+    }
+    Some(built)
+}
+
+fn build_preloaded(zid: &str) -> Option<Value> {
+    let z2 = zeval_catalogue::get(zid)?;
+    let mut value = zeval_zobject::normalize(z2.get("Z2K2")?).ok()?;
+    if let Some(impls) = value.get("Z8K4").and_then(list_items) {
+        let inlined: Vec<Value> = impls
+            .into_iter()
+            .map(|item| match ref_zid(item).and_then(zeval_catalogue::get) {
+                Some(impl_z2) => {
+                    zeval_zobject::normalize(&impl_z2["Z2K2"]).unwrap_or_else(|_| item.clone())
+                }
+                None => item.clone(),
+            })
+            .collect();
+        let item_type = value["Z8K4"]["Z1K1"]["Z881K1"].clone();
+        value["Z8K4"] = zeval_zobject::build::typed_list(item_type, inlined);
+    }
+    Some(obj([("Z2K1", z6(zid)), ("Z2K2", value)]))
+}

@@ -1,0 +1,138 @@
+//! Type identities, `compareTypes`, and the Z4s the generic type functions Z881/Z882/Z883
+//! return (spec §1.4, §1.5).
+
+use crate::node::{Node, call_node, key, typed_list};
+
+/// The identity of a type (`findIdentity`): a call or reference is its own identity; a Z4
+/// has the identity of its `Z4K1`, except when that is a reference to a user-defined type,
+/// where the Z4 itself is the identity.
+pub(crate) fn identity(ty: &Node) -> Node {
+    if ty.is_type("Z4") {
+        if let Some(inner) = ty.get("Z4K1") {
+            let id = identity(inner);
+            return match id.ref_zid() {
+                Some(zid) if !zeval_zobject::ident::is_built_in_type(zid) => ty.clone(),
+                _ => id,
+            };
+        }
+    }
+    ty.clone()
+}
+
+/// The ZID naming a type, when it has one: a reference, or a Z4 whose identity is one.
+fn named(ty: &Node) -> Option<String> {
+    if let Some(z) = ty.as_str().or_else(|| ty.ref_zid()) {
+        return Some(z.to_string());
+    }
+    if ty.is_type("Z4") {
+        return ty.get("Z4K1").and_then(Node::ref_zid).map(str::to_string);
+    }
+    None
+}
+
+/// Whether a value of type `actual` may be used where `declared` is expected.
+pub(crate) fn compare_types(actual: &Node, declared: &Node) -> bool {
+    let a = identity(actual);
+    let d = identity(declared);
+    if a.is_type("Z7") || d.is_type("Z7") {
+        return true;
+    }
+    if d.as_str().or_else(|| d.ref_zid()) == Some("Z1") {
+        return true;
+    }
+    if let (Some(x), Some(y)) = (named(&a), named(&d)) {
+        if x == y {
+            return true;
+        }
+    }
+    if a.is_type("Z4") && d.is_type("Z4") {
+        let keys = |t: &Node| t.get("Z4K2").and_then(Node::list_items).unwrap_or_default();
+        let (ka, kd) = (keys(&a), keys(&d));
+        return ka.len() == kd.len()
+            && ka
+                .iter()
+                .zip(&kd)
+                .all(|(x, y)| match (x.get("Z3K1"), y.get("Z3K1")) {
+                    (Some(tx), Some(ty)) => {
+                        stacker::maybe_grow(64 * 1024, 1024 * 1024, || compare_types(tx, ty))
+                    }
+                    _ => false,
+                });
+    }
+    false
+}
+
+/// A key declaration `Z3(type, id, English label)`.
+fn key_declaration(ty: Node, id: &str, label: &str) -> Node {
+    let text = Node::object(
+        vec![
+            (key("Z1K1"), Node::z9("Z11")),
+            (key("Z11K1"), Node::z9("Z1002")),
+            (key("Z11K2"), Node::z6(label)),
+        ],
+        None,
+    );
+    let labels = Node::object(
+        vec![
+            (key("Z1K1"), Node::z9("Z12")),
+            (key("Z12K1"), typed_list(Node::z9("Z11"), vec![text])),
+        ],
+        None,
+    );
+    Node::object(
+        vec![
+            (key("Z1K1"), Node::z9("Z3")),
+            (key("Z3K1"), ty),
+            (key("Z3K2"), Node::z6(id)),
+            (key("Z3K3"), labels),
+        ],
+        None,
+    )
+}
+
+fn type_z4(identity: Node, keys: Vec<Node>) -> Node {
+    Node::object(
+        vec![
+            (key("Z1K1"), Node::z9("Z4")),
+            (key("Z4K1"), identity),
+            (key("Z4K2"), typed_list(Node::z9("Z3"), keys)),
+            (key("Z4K3"), Node::z9("Z831")),
+        ],
+        None,
+    )
+}
+
+/// The Z4 of `Z881(item)`, whose identity is `call` (the call itself, "itsMe").
+pub(crate) fn list_type_z4(call: &Node, item: Node) -> Node {
+    let tail = call_node("Z881", vec![("Z881K1", item.clone())]);
+    type_z4(
+        call.clone(),
+        vec![
+            key_declaration(item, "K1", "head"),
+            key_declaration(tail, "K2", "tail"),
+        ],
+    )
+}
+
+/// The Z4 of `Z882(first, second)`.
+pub(crate) fn pair_type_z4(call: &Node, first: Node, second: Node) -> Node {
+    type_z4(
+        call.clone(),
+        vec![
+            key_declaration(first, "K1", "first"),
+            key_declaration(second, "K2", "second"),
+        ],
+    )
+}
+
+/// The Z4 of `Z883(key, value)`.
+pub(crate) fn map_type_z4(call: &Node, key_type: Node, value_type: Node) -> Node {
+    let pair_call = call_node(
+        "Z882",
+        vec![("Z882K1", key_type.clone()), ("Z882K2", value_type.clone())],
+    );
+    let pair = pair_type_z4(&pair_call, key_type, value_type);
+    let list_call = call_node("Z881", vec![("Z881K1", pair.clone())]);
+    let list = list_type_z4(&list_call, pair);
+    type_z4(call.clone(), vec![key_declaration(list, "K1", "elements")])
+}
