@@ -1,3 +1,30 @@
-//! The evaluator of zeval (being written).
+//! The evaluator of zeval: runs user-written JavaScript and Python functions inside the wasm
+//! sandbox, compatible with the Wikifunctions function-evaluator service (spec §3).
+//!
+//! It owns:
+//! - [`wire`]: the request bodies the original accepts (JSON, the executor form, Avro
+//!   0.0.1–0.0.4), decoding and encoding;
+//! - [`language`]: which guest runs a language string or ZID, per deployment [`Variant`];
+//! - [`plan`]: the service's checks before anything runs (language, legacy Z7 validation);
+//! - [`Evaluator`]: the guests (QuickJS and CPython, loaded once from the guest directory),
+//!   one fresh sandboxed instance per call, and the Z22 with its metadata map;
+//! - [`client`]: a blocking HTTP client of a remote evaluator (the orchestrator's remote path).
+//!
+//! The calling convention and (de)serialization live in the runner scripts inside the guests
+//! (`guests/quickjs/runner.js`, `guests/python/runner.py`); the protocol between host and
+//! runner is documented at the top of each.
+
+pub mod client;
+pub mod config;
+pub mod error;
+mod evaluator;
 pub mod language;
+pub mod plan;
+mod system;
 pub mod wire;
+
+pub use config::EvaluatorConfig;
+pub use error::EvaluatorError;
+pub use evaluator::{Evaluator, Execution, RunStats};
+pub use language::{Family, Variant};
+pub use wire::{Encoding, ExecutorRequest, Request};

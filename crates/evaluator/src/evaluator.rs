@@ -1,0 +1,346 @@
+//! The [`Evaluator`]: loads the guests once, and answers each request with a normal Z22.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use zeval_sandbox::{Guest, GuestOptions, Limits, RunOutput, Sandbox, SandboxError};
+use zeval_zobject::build::{failure, set_envelope_metadata, z22, z6, void};
+use zeval_zobject::error::z5_untyped;
+use zeval_zobject::{Map, Value};
+
+use crate::config::EvaluatorConfig;
+use crate::error::EvaluatorError;
+use crate::language::{Family, Variant};
+use crate::plan::{executor_error, plan};
+use crate::system;
+use crate::wire::{self, ExecutorRequest, Request};
+
+/// Where the unsnapshotted CPython guest expects its stdlib (see guests/python/README.md).
+const PYTHON_STDLIB_GUEST_PATH: &str = "/usr/local/lib/python3.13";
+
+/// One guest interpreter, loaded and linked.
+struct Runtime {
+    guest: Guest,
+    /// e.g. "QuickJS-ng 0.10.1 (wasmtime 48.0.8)".
+    version: String,
+}
+
+/// What one run of a guest cost, for the metadata map.
+#[derive(Debug, Clone)]
+pub struct RunStats {
+    /// The guest's language version and the runtime, e.g. "CPython 3.13.5 (wasmtime 48.0.8)".
+    pub language_version: String,
+    /// CPU time of the calling thread during the run (the guest runs on it).
+    pub cpu_time: std::time::Duration,
+    /// Wall time of the run, instantiation included.
+    pub duration: std::time::Duration,
+    /// Fuel burnt (about one unit per wasm instruction), when metered.
+    pub fuel_consumed: Option<u64>,
+    /// Largest linear memory the guest reached.
+    pub peak_memory_bytes: u64,
+}
+
+/// The executor-level result of one call: the Z22 the original executor would print (no
+/// service metadata), and the run's cost when the guest ran.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    /// `Z22(value, Z24)` or `Z22(Z24, {errors: Z5})`.
+    pub z22: Value,
+    /// `None` when the guest did not run at all.
+    pub stats: Option<RunStats>,
+}
+
+/// Runs user functions in the wasm guests. Cheap to share between threads (`&self`
+/// methods); each call blocks its thread while the guest runs.
+pub struct Evaluator {
+    variant: Variant,
+    limits: Limits,
+    runtimes: HashMap<Family, Runtime>,
+    hostname: String,
+}
+
+impl Evaluator {
+    /// Loads the guests the variant needs from `config.guest_dir` into a new sandbox.
+    pub fn new(config: EvaluatorConfig) -> Result<Self, EvaluatorError> {
+        let sandbox = Sandbox::new(config.sandbox.clone())?;
+        let mut runtimes = HashMap::new();
+        for family in [Family::JavaScript, Family::Python] {
+            if config.variant.has(family) {
+                runtimes.insert(family, load(&sandbox, &config, family)?);
+            }
+        }
+        Ok(Self {
+            variant: config.variant,
+            limits: config.limits,
+            runtimes,
+            hostname: system::hostname(),
+        })
+    }
+
+    /// The deployment variant (which languages have an executor).
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    /// The limits each call runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The language version reported for `family`, when its guest is loaded.
+    pub fn language_version(&self, family: Family) -> Option<&str> {
+        self.runtimes.get(&family).map(|runtime| runtime.version.as_str())
+    }
+
+    /// Answers a request body in any encoding the original accepts (spec §3.1): always a
+    /// normal-form Z22, with the `evaluation*`/`execution*` metadata.
+    pub fn evaluate_body(&self, body: &[u8], content_type: Option<&str>) -> Value {
+        let started = Started::now();
+        match wire::decode(body, content_type) {
+            Ok(request) => self.evaluate_from(request, started),
+            Err(error) => self.finish(
+                failure(z5_untyped("Z507", &format!("Unable to read the request: {error}"))),
+                None,
+                &started,
+            ),
+        }
+    }
+
+    /// Answers a decoded request: a normal-form Z22 with metadata.
+    pub fn evaluate(&self, request: Request) -> Value {
+        self.evaluate_from(request, Started::now())
+    }
+
+    fn evaluate_from(&self, request: Request, started: Started) -> Value {
+        match plan(request, self.variant) {
+            Ok(plan) => {
+                let execution = self.execute(plan.family, &plan.request);
+                self.finish(execution.z22, execution.stats.as_ref(), &started)
+            }
+            Err(error) => self.finish(failure(error), None, &started),
+        }
+    }
+
+    /// Runs an executor request in the guest of `family`, as the original's executor does:
+    /// the Z22 has no service metadata. A family that is not loaded gives the Z558 "No
+    /// executor found" error.
+    pub fn execute(&self, family: Family, request: &ExecutorRequest) -> Execution {
+        let Some(runtime) = self.runtimes.get(&family) else {
+            let message = format!("No executor found for programming language {family}.");
+            return Execution { z22: failure(z5_untyped("Z558", &message)), stats: None };
+        };
+        let input = runner_input(request);
+        let cpu_before = system::thread_cpu_time();
+        let outcome = runtime.guest.run(&input, &self.limits);
+        let cpu_time = system::thread_cpu_time().saturating_sub(cpu_before);
+        match outcome {
+            Ok(output) => {
+                let stats = run_stats(runtime, &output, cpu_time);
+                Execution { z22: runner_output(&output.stdout), stats: Some(stats) }
+            }
+            Err(error) => {
+                tracing::debug!(guest = runtime.guest.name(), %error, "guest call failed");
+                Execution { z22: failure(limit_error(&error)), stats: None }
+            }
+        }
+    }
+
+    /// Adds the service's metadata to an executor-level Z22 (`errors`, when present, stays
+    /// the first entry).
+    fn finish(&self, mut z22: Value, stats: Option<&RunStats>, started: &Started) -> Value {
+        let end = SystemTime::now();
+        let cpu = system::thread_cpu_time().saturating_sub(started.cpu);
+        let entries = [
+            ("evaluationMemoryUsage", system::mebibytes(system::resident_bytes())),
+            ("evaluationCpuUsage", system::cpu_millis(cpu)),
+            ("evaluationStartTime", system::iso8601(started.wall)),
+            ("evaluationEndTime", system::iso8601(end)),
+            ("evaluationDuration", format!("{} ms", started.instant.elapsed().as_millis())),
+            ("evaluationHostname", self.hostname.clone()),
+        ];
+        for (key, value) in entries {
+            set_envelope_metadata(&mut z22, key, z6(value));
+        }
+        if let Some(stats) = stats {
+            let entries = [
+                ("executionMemoryUsage", system::mebibytes(stats.peak_memory_bytes)),
+                ("executionCpuUsage", format!("{} μs", stats.cpu_time.as_micros())),
+                ("programmingLanguageVersion", stats.language_version.clone()),
+                ("executionDuration", format!("{} μs", stats.duration.as_micros())),
+                ("executionPeakLinearMemory", format!("{} bytes", stats.peak_memory_bytes)),
+            ];
+            for (key, value) in entries {
+                set_envelope_metadata(&mut z22, key, z6(value));
+            }
+            if let Some(fuel) = stats.fuel_consumed {
+                set_envelope_metadata(&mut z22, "executionFuelConsumed", z6(fuel.to_string()));
+            }
+        }
+        z22
+    }
+}
+
+/// When handling of a request began.
+struct Started {
+    wall: SystemTime,
+    instant: Instant,
+    cpu: std::time::Duration,
+}
+
+impl Started {
+    fn now() -> Self {
+        Self { wall: SystemTime::now(), instant: Instant::now(), cpu: system::thread_cpu_time() }
+    }
+}
+
+fn load(sandbox: &Sandbox, config: &EvaluatorConfig, family: Family) -> Result<Runtime, EvaluatorError> {
+    let stem = family.guest_name();
+    let (name, file) = if config.unsnapshotted {
+        (format!("{stem}.raw"), format!("{stem}.raw.wasm"))
+    } else {
+        (stem.to_owned(), format!("{stem}.wasm"))
+    };
+    let path = config.guest_dir.join(&file);
+    let wasm = std::fs::read(&path).map_err(|_| EvaluatorError::GuestMissing {
+        path: path.clone(),
+        dir: config.guest_dir.clone(),
+    })?;
+    let guest = if config.unsnapshotted && family == Family::Python {
+        let options = GuestOptions {
+            preopen_readonly: Some((
+                config.guest_dir.join("python-stdlib"),
+                PYTHON_STDLIB_GUEST_PATH.to_owned(),
+            )),
+            env: Vec::new(),
+        };
+        sandbox.load_guest_with_options(&name, &wasm, options)?
+    } else {
+        sandbox.load_guest(&name, &wasm)?
+    };
+    let language = language_version(&config.guest_dir, family);
+    Ok(Runtime { guest, version: format!("{language} ({})", zeval_sandbox::runtime_version()) })
+}
+
+/// The interpreter's version as `guests/build.sh` recorded it (`<stem>.version`).
+fn language_version(guest_dir: &Path, family: Family) -> String {
+    let recorded = std::fs::read_to_string(guest_dir.join(format!("{}.version", family.guest_name())))
+        .map(|text| text.trim().to_owned())
+        .unwrap_or_default();
+    match (recorded.is_empty(), family) {
+        (false, Family::Python) if !recorded.starts_with("CPython") => format!("CPython {recorded}"),
+        (false, _) => recorded,
+        (true, Family::JavaScript) => "QuickJS".to_owned(),
+        (true, Family::Python) => "CPython".to_owned(),
+    }
+}
+
+/// The runner's input: the executor request without the routing fields.
+fn runner_input(request: &ExecutorRequest) -> Vec<u8> {
+    let mut object = Map::new();
+    if let Some(name) = &request.function_name {
+        object.insert("functionName".into(), Value::String(name.clone()));
+    }
+    if let Some(code) = &request.code_string {
+        object.insert("codeString".into(), Value::String(code.clone()));
+    }
+    object.insert("functionArguments".into(), Value::Object(request.function_arguments.clone()));
+    serde_json::to_vec(&Value::Object(object)).unwrap_or_default()
+}
+
+/// The runner's answer as an executor-level Z22 (spec §3.2 for empty or unparsable output).
+fn runner_output(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    if text.trim().is_empty() {
+        return failure(z5_untyped("Z507", "Executor returned an empty response."));
+    }
+    let nonsense = || failure(z5_untyped("Z507", &format!("Executor returned some nonsense: {text}.")));
+    let Ok(Value::Object(mut answer)) = zeval_zobject::json::parse(&text) else {
+        return nonsense();
+    };
+    if let Some(result) = answer.remove("result") {
+        return z22(result, void());
+    }
+    match answer.remove("error") {
+        Some(Value::String(message)) => failure(executor_error(&message)),
+        _ => nonsense(),
+    }
+}
+
+fn run_stats(runtime: &Runtime, output: &RunOutput, cpu_time: std::time::Duration) -> RunStats {
+    RunStats {
+        language_version: runtime.version.clone(),
+        cpu_time,
+        duration: output.duration,
+        fuel_consumed: output.fuel_consumed,
+        peak_memory_bytes: output.peak_memory_bytes,
+    }
+}
+
+/// `"128 MiB"` for whole mebibytes, else `"<n> bytes"`.
+fn size(bytes: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if bytes >= MIB && bytes % MIB == 0 { format!("{} MiB", bytes / MIB) } else { format!("{bytes} bytes") }
+}
+
+/// The Z5 for a call the sandbox stopped. A timeout is the original's Z558; every other
+/// limit names itself and its value.
+fn limit_error(error: &SandboxError) -> Value {
+    let message = match error {
+        SandboxError::Timeout { .. } => return z5_untyped("Z558", "Function call timed out"),
+        SandboxError::OutOfFuel { limit } => {
+            format!("Function call exceeded the fuel limit of {limit} units")
+        }
+        SandboxError::MemoryLimit { limit } => {
+            format!("Function call exceeded the memory limit of {}", size(*limit))
+        }
+        SandboxError::StackOverflow { limit } => {
+            format!("Function call exceeded the stack limit of {}", size(*limit))
+        }
+        SandboxError::OutputLimit { limit } => {
+            format!("Function call exceeded the output limit of {}", size(*limit))
+        }
+        SandboxError::InputLimit { limit } => {
+            format!("The function call exceeds the input limit of {}", size(*limit))
+        }
+        other => format!("The executor failed: {other}"),
+    };
+    z5_untyped("Z507", &message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn runner_answers_become_executor_z22s() {
+        let ok = runner_output(br#"{"result": {"Z1K1": "Z6", "Z6K1": "13"}}"#);
+        assert_eq!(ok["Z22K1"]["Z6K1"], "13");
+        assert!(zeval_zobject::build::is_void(&ok["Z22K2"]));
+        let error = runner_output(br#"{"error": "boom"}"#);
+        let z5 = zeval_zobject::build::envelope_error(&error).unwrap();
+        assert_eq!(z5["Z5K2"]["Z6K1"], "boom");
+        assert!(z5.get("Z5K1").is_none());
+    }
+
+    #[test]
+    fn empty_and_nonsense_output() {
+        let empty = runner_output(b"  \n");
+        let z5 = zeval_zobject::build::envelope_error(&empty).unwrap();
+        assert_eq!(z5["Z5K2"]["Z6K1"], "Executor returned an empty response.");
+        let nonsense = runner_output(b"hello");
+        let z5 = zeval_zobject::build::envelope_error(&nonsense).unwrap();
+        assert_eq!(z5["Z5K2"]["Z6K1"], "Executor returned some nonsense: hello.");
+    }
+
+    #[test]
+    fn limits_name_themselves() {
+        let timeout = limit_error(&SandboxError::Timeout { limit: Duration::from_secs(1) });
+        assert_eq!(timeout, z5_untyped("Z558", "Function call timed out"));
+        let memory = limit_error(&SandboxError::MemoryLimit { limit: 128 * 1024 * 1024 });
+        assert_eq!(memory["Z5K2"]["Z6K1"], "Function call exceeded the memory limit of 128 MiB");
+        let output = limit_error(&SandboxError::OutputLimit { limit: 1000 });
+        assert_eq!(output["Z5K2"]["Z6K1"], "Function call exceeded the output limit of 1000 bytes");
+    }
+}
