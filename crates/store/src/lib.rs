@@ -14,8 +14,16 @@ use zeval_zobject::Value;
 
 pub mod catalogue;
 mod dir;
+mod sqlite;
+mod wiki;
 
 pub use dir::{DirSource, read_object_file};
+pub use sqlite::users::{Approval, MAX_USER_NAME_CHARS, Role, User};
+pub use sqlite::{
+    CATALOGUE_AUTHOR, DATABASE_FILE, FIRST_USER_ZID, MAX_OBJECT_DEPTH, MAX_SEARCH_RESULTS,
+    ObjectSummary, Revision, SqliteStore,
+};
+pub use wiki::{DEFAULT_WIKI_TIMEOUT, MAX_RESPONSE_BYTES, MAX_ZIDS_PER_REQUEST, WikiSource};
 
 /// Why a fetch failed as a whole (as opposed to a ZID that simply does not exist, which is
 /// left out of the answer).
@@ -36,6 +44,9 @@ pub enum StoreError {
     /// An object is not valid for the operation.
     #[error("invalid object: {0}")]
     Invalid(String),
+    /// The user may not do this (e.g. an editor approving an implementation).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// A file or directory could not be read or written.
     #[error("{path}: {message}")]
     Io {

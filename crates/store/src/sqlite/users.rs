@@ -1,0 +1,259 @@
+//! Users with bearer tokens, and approvals of implementations.
+//!
+//! A token is 32 random bytes from the operating system, shown once in hex (64 characters).
+//! Only its SHA-256 is stored, so the database file never holds a usable token.
+
+use rusqlite::{OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use super::{SqliteStore, current_revision, db_error, immediate, now_ms};
+use crate::StoreError;
+
+/// Bytes of randomness in a token.
+const TOKEN_BYTES: usize = 32;
+
+/// The longest user name accepted.
+pub const MAX_USER_NAME_CHARS: usize = 100;
+
+/// What a user may do. Editors write objects; admins also approve implementations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Writes objects and approves implementations.
+    Admin,
+    /// Writes objects.
+    Editor,
+}
+
+impl Role {
+    /// `"admin"` or `"editor"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "editor" => Ok(Role::Editor),
+            other => Err(StoreError::Invalid(format!(
+                "unknown role {other:?} (admin or editor)"
+            ))),
+        }
+    }
+}
+
+/// A user known to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The unique name.
+    pub name: String,
+    /// What the user may do.
+    pub role: Role,
+}
+
+/// An implementation's approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// The revision that was approved.
+    pub revision: u64,
+    /// The admin who approved it.
+    pub approved_by: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+impl SqliteStore {
+    /// Adds a user and returns their new token (the only time it is available in plain text).
+    /// A name that already exists is refused.
+    pub fn add_user(&self, name: &str, role: Role) -> Result<String, StoreError> {
+        let name_is_fine = !name.trim().is_empty()
+            && name.chars().count() <= MAX_USER_NAME_CHARS
+            && !name.chars().any(char::is_control);
+        if !name_is_fine {
+            return Err(StoreError::Invalid(format!(
+                "a user name must be 1 to {MAX_USER_NAME_CHARS} printable characters"
+            )));
+        }
+        let mut bytes = [0u8; TOKEN_BYTES];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| StoreError::Database(format!("no randomness for a token: {e}")))?;
+        let token = hex::encode(bytes);
+        let mut conn = self.conn();
+        let tx = immediate(&mut conn)?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)",
+                [name],
+                |r| r.get(0),
+            )
+            .map_err(db_error)?;
+        if exists {
+            return Err(StoreError::Invalid(format!(
+                "a user named {name:?} already exists"
+            )));
+        }
+        tx.execute(
+            "INSERT INTO users (name, role, token_sha256, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![name, role.as_str(), token_hash(&token), now_ms()],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(token)
+    }
+
+    /// The user a bearer token belongs to, or `None` for an unknown token.
+    pub fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError> {
+        let conn = self.conn();
+        let row: Option<(String, String)> = conn
+            .prepare_cached("SELECT name, role FROM users WHERE token_sha256 = ?1")
+            .and_then(|mut s| {
+                s.query_row([token_hash(token)], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(db_error)?;
+        row.map(|(name, role)| {
+            Ok(User {
+                name,
+                role: role.parse()?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every user, by name.
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached("SELECT name, role FROM users ORDER BY name")
+            .map_err(db_error)?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(db_error)?;
+        rows.map(|row| {
+            let (name, role) = row.map_err(db_error)?;
+            Ok(User {
+                name,
+                role: role.parse()?,
+            })
+        })
+        .collect()
+    }
+
+    /// Approves the current revision of the implementation `zid`. Only an admin may
+    /// ([`StoreError::Forbidden`] otherwise); the object must be a stored Z14.
+    ///
+    /// An approval covers one revision: writing the implementation again withdraws it, so an
+    /// approved implementation cannot be swapped for other code without a new approval.
+    pub fn approve(&self, zid: &str, by: &User) -> Result<u64, StoreError> {
+        if by.role != Role::Admin {
+            return Err(StoreError::Forbidden(format!(
+                "{} is not an admin",
+                by.name
+            )));
+        }
+        let mut conn = self.conn();
+        let tx = immediate(&mut conn)?;
+        let row: Option<(i64, Option<String>)> = tx
+            .query_row(
+                "SELECT revision, type FROM objects WHERE zid = ?1",
+                [zid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_error)?;
+        let revision = match row {
+            None => return Err(StoreError::Invalid(format!("{zid} is not in the store"))),
+            Some((_, ty)) if ty.as_deref() != Some("Z14") => {
+                return Err(StoreError::Invalid(format!(
+                    "{zid} is not an implementation (Z14)"
+                )));
+            }
+            Some((revision, _)) => revision,
+        };
+        tx.execute(
+            "INSERT OR REPLACE INTO approvals (zid, revision, approved_by, timestamp_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![zid, revision, by.name, now_ms()],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(revision as u64)
+    }
+
+    /// Whether the current revision of `zid` is approved.
+    pub fn is_approved(&self, zid: &str) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let Some(current) = current_revision(&conn, zid)? else {
+            return Ok(false);
+        };
+        Ok(approval(&conn, zid)?.is_some_and(|a| a.revision == current))
+    }
+
+    /// The latest approval of `zid`, which may be of an older revision.
+    pub fn approval(&self, zid: &str) -> Result<Option<Approval>, StoreError> {
+        approval(&self.conn(), zid)
+    }
+}
+
+fn approval(conn: &rusqlite::Connection, zid: &str) -> Result<Option<Approval>, StoreError> {
+    conn.prepare_cached("SELECT revision, approved_by, timestamp_ms FROM approvals WHERE zid = ?1")
+        .and_then(|mut s| {
+            s.query_row([zid], |r| {
+                Ok(Approval {
+                    revision: r.get::<_, i64>(0)? as u64,
+                    approved_by: r.get(1)?,
+                    timestamp_ms: r.get(2)?,
+                })
+            })
+            .optional()
+        })
+        .map_err(db_error)
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_and_unknown_ones_are_refused() {
+        for role in [Role::Admin, Role::Editor] {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn tokens_are_64_hex_characters_and_differ() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let a = store.add_user("a", Role::Editor).unwrap();
+        let b = store.add_user("b", Role::Editor).unwrap();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert_eq!(store.authenticate(&b).unwrap().unwrap().name, "b");
+        assert_eq!(store.authenticate("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn bad_user_names_are_refused() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        assert!(store.add_user(" ", Role::Editor).is_err());
+        assert!(store.add_user("a\nb", Role::Editor).is_err());
+        assert!(store.add_user(&"x".repeat(101), Role::Editor).is_err());
+    }
+}

@@ -1,0 +1,286 @@
+use serde_json::json;
+use zeval_store::{FIRST_USER_ZID, ObjectSource, SqliteStore, StoreError};
+
+use crate::{function, z2};
+
+#[test]
+fn every_put_adds_a_revision_with_author_and_time() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    assert_eq!(
+        store
+            .put("Z10001", &z2("Z10001", "one", "first"), "alice")
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .put("Z10001", &z2("Z10001", "two", "second"), "bob")
+            .unwrap(),
+        2
+    );
+    let history = store.history("Z10001").unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|r| (r.revision, r.author.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "alice"), (2, "bob")]
+    );
+    assert_eq!(history[0].object["Z2K2"], "one");
+    assert!(
+        history[1].timestamp_ms >= history[0].timestamp_ms
+            && history[0].timestamp_ms > 1_700_000_000_000
+    );
+    assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "two");
+    assert_eq!(store.current_revision("Z10001").unwrap(), Some(2));
+    assert!(store.history("Z10002").unwrap().is_empty());
+    assert_eq!(store.get("Z10002").unwrap(), None);
+}
+
+#[test]
+fn a_z2_whose_z2k1_does_not_match_is_refused_and_nothing_is_stored() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let err = store
+        .put("Z10001", &z2("Z10002", "x", "x"), "alice")
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid(ref m) if m.contains("Z10002")),
+        "{err}"
+    );
+    assert!(matches!(
+        store.put("Z10001", &json!({"Z1K1": "Z6"}), "a"),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.put("nonsense", &z2("nonsense", "x", "x"), "a"),
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.count().unwrap(), 0);
+    assert!(store.history("Z10001").unwrap().is_empty());
+}
+
+#[test]
+fn a_failed_batch_leaves_nothing() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    store
+        .put("Z10001", &z2("Z10001", "before", "l"), "alice")
+        .unwrap();
+    let batch = vec![
+        ("Z10001".to_string(), z2("Z10001", "after", "l")),
+        ("Z10002".to_string(), z2("Z10002", "new", "l")),
+        ("Z10003".to_string(), z2("Z99999", "mismatch", "l")),
+    ];
+    assert!(store.put_all(&batch, "bob").is_err());
+    assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "before");
+    assert_eq!(store.history("Z10001").unwrap().len(), 1);
+    assert_eq!(store.get("Z10002").unwrap(), None);
+    assert_eq!(store.put_all(&batch[..2], "bob").unwrap(), [2, 1]);
+}
+
+#[test]
+fn create_allocates_from_z10000_and_rewrites_the_placeholder() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    store
+        .put("Z802", &z2("Z802", "built-in", "l"), "seed")
+        .unwrap();
+    let mut new = function("Z0", "Reverse");
+    new.as_object_mut().unwrap().remove("Z2K1");
+    new["Z2K2"]["Z8K1"] = json!(["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z0K1"}]);
+    let first = store.create(&new, "alice").unwrap();
+    assert_eq!(first, format!("Z{FIRST_USER_ZID}"));
+    let stored = store.get(&first).unwrap().unwrap();
+    assert_eq!(stored["Z2K1"], json!({"Z1K1": "Z6", "Z6K1": "Z10000"}));
+    assert_eq!(stored["Z2K2"]["Z8K5"], "Z10000");
+    assert_eq!(stored["Z2K2"]["Z8K1"][1]["Z17K2"], "Z10000K1");
+    assert_eq!(
+        stored
+            .as_object()
+            .unwrap()
+            .keys()
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["Z1K1", "Z2K1"]
+    );
+
+    assert_eq!(
+        store.create(&function("Z0", "Second"), "alice").unwrap(),
+        "Z10001"
+    );
+    store
+        .put("Z10050", &z2("Z10050", "far", "l"), "bob")
+        .unwrap();
+    assert_eq!(store.next_zid().unwrap(), "Z10051");
+    assert_eq!(
+        store.create(&function("Z0", "Third"), "alice").unwrap(),
+        "Z10051"
+    );
+    assert!(matches!(
+        store.create(&function("Z12345", "named"), "alice"),
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.count().unwrap(), 5);
+}
+
+#[test]
+fn concurrent_creates_never_share_a_zid() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SqliteStore::open_in(dir.path()).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|_| store.create(&function("Z0", "f"), "a").unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut zids: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    zids.sort();
+    zids.dedup();
+    assert_eq!(zids.len(), 40);
+}
+
+#[test]
+fn search_by_type_and_label() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    store
+        .put("Z10001", &function("Z10001", "Reverse a String"), "a")
+        .unwrap();
+    store
+        .put("Z10002", &function("Z10002", "Join 100% strings"), "a")
+        .unwrap();
+    store
+        .put("Z10003", &z2("Z10003", "text", "reverse text"), "a")
+        .unwrap();
+    let zids =
+        |hits: Vec<zeval_store::ObjectSummary>| hits.into_iter().map(|h| h.zid).collect::<Vec<_>>();
+    assert_eq!(
+        zids(store.search(Some("Z8"), None, 10).unwrap()),
+        ["Z10001", "Z10002"]
+    );
+    assert_eq!(
+        zids(store.search(None, Some("REVERSE"), 10).unwrap()),
+        ["Z10001", "Z10003"]
+    );
+    assert_eq!(
+        zids(store.search(Some("Z8"), Some("reverse"), 10).unwrap()),
+        ["Z10001"]
+    );
+    assert_eq!(
+        zids(store.search(None, Some("100%"), 10).unwrap()),
+        ["Z10002"]
+    );
+    assert_eq!(
+        zids(store.search(None, Some("0%"), 10).unwrap()),
+        ["Z10002"]
+    );
+    assert!(store.search(None, Some("%"), 10).unwrap().len() == 1);
+    assert_eq!(
+        zids(store.search(None, Some("Z10003"), 10).unwrap()),
+        ["Z10003"]
+    );
+    assert_eq!(store.search(None, None, 2).unwrap().len(), 2);
+    let hit = &store.search(None, Some("join"), 1).unwrap()[0];
+    assert_eq!(
+        (hit.type_zid.as_deref(), hit.label.as_deref(), hit.revision),
+        (Some("Z8"), Some("Join 100% strings"), 1)
+    );
+    let by_type = store.count_by_type().unwrap();
+    assert_eq!((by_type["Z8"], by_type["Z6"]), (2, 1));
+}
+
+#[test]
+fn seeding_is_idempotent_and_keeps_edits() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let objects = [("Z1", z2("Z1", "a", "one")), ("Z2", z2("Z2", "b", "two"))];
+    assert_eq!(store.seed(objects.iter().map(|(z, v)| (*z, v))).unwrap(), 2);
+    store
+        .put("Z1", &z2("Z1", "edited", "one"), "alice")
+        .unwrap();
+    assert_eq!(store.seed(objects.iter().map(|(z, v)| (*z, v))).unwrap(), 0);
+    assert_eq!(store.get("Z1").unwrap().unwrap()["Z2K2"], "edited");
+    assert_eq!(
+        store.history("Z2").unwrap()[0].author,
+        zeval_store::CATALOGUE_AUTHOR
+    );
+}
+
+#[test]
+fn a_failed_seed_leaves_nothing() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let objects = [
+        ("Z1", z2("Z1", "a", "one")),
+        ("Z2", z2("Z3", "b", "mismatch")),
+    ];
+    assert!(store.seed(objects.iter().map(|(z, v)| (*z, v))).is_err());
+    assert_eq!(store.count().unwrap(), 0);
+}
+
+#[test]
+fn data_survives_reopening_and_the_file_uses_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SqliteStore::open_in(dir.path().join("nested")).unwrap();
+        store
+            .put("Z10001", &z2("Z10001", "kept", "l"), "alice")
+            .unwrap();
+        store
+            .put("Z10001", &z2("Z10001", "kept 2", "l"), "alice")
+            .unwrap();
+    }
+    let store = SqliteStore::open_in(dir.path().join("nested")).unwrap();
+    assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "kept 2");
+    assert_eq!(store.history("Z10001").unwrap().len(), 2);
+    let path = store.path().unwrap().to_path_buf();
+    drop(store);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((mode.as_str(), version), ("wal", 1));
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zeval.sqlite");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[test]
+fn fetch_returns_only_stored_zids() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    store.put("Z10001", &z2("Z10001", "x", "l"), "a").unwrap();
+    let found = store
+        .fetch(&["Z10001".into(), "Z10002".into(), "Z10001".into()])
+        .unwrap();
+    assert_eq!(found.keys().collect::<Vec<_>>(), ["Z10001"]);
+}
+
+#[test]
+fn hostile_nesting_is_refused() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let mut deep = json!("x");
+    for _ in 0..2_000 {
+        deep = zeval_zobject::Value::Array(vec![deep]);
+    }
+    let mut object = z2("Z10001", "x", "l");
+    object["Z2K2"] = deep;
+    assert!(matches!(
+        store.put("Z10001", &object, "a"),
+        Err(StoreError::Invalid(_))
+    ));
+    zeval_zobject::depth::drop_iteratively(object);
+}

@@ -1,0 +1,196 @@
+//! The wiki source against a stub HTTP server on 127.0.0.1 (never the network).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use zeval_store::{MAX_ZIDS_PER_REQUEST, ObjectSource, StoreError, WikiSource};
+
+use crate::z2;
+
+/// What the stub answers for the `zids` of a request: status, body, and a delay first.
+type Answer = dyn Fn(&[String]) -> (u16, String, Duration) + Send + Sync;
+
+/// A stub wiki that records the `zids` of every request it gets.
+struct StubWiki {
+    url: String,
+    requests: Arc<Mutex<Vec<Vec<String>>>>,
+}
+
+impl StubWiki {
+    fn start(
+        answer: impl Fn(&[String]) -> (u16, String, Duration) + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/w/api.php", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let recorded = requests.clone();
+        let answer: Arc<Answer> = Arc::new(answer);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let (recorded, answer) = (recorded.clone(), answer.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut request_line = String::new();
+                    reader.read_line(&mut request_line).unwrap();
+                    let mut header = String::new();
+                    while reader.read_line(&mut header).unwrap() > 2 {
+                        header.clear();
+                    }
+                    let zids = zids_of(&request_line);
+                    recorded.lock().unwrap().push(zids.clone());
+                    let (status, body, delay) = answer(&zids);
+                    std::thread::sleep(delay);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        Self { url, requests }
+    }
+
+    fn requests(&self) -> Vec<Vec<String>> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// The `zids` parameter of `GET /w/api.php?action=wikilambda_fetch&format=json&zids=A%7CB`.
+fn zids_of(request_line: &str) -> Vec<String> {
+    let target = request_line.split(' ').nth(1).unwrap();
+    let query = target.split_once('?').unwrap().1;
+    let params: HashMap<_, _> = query.split('&').filter_map(|p| p.split_once('=')).collect();
+    assert_eq!(
+        (params["action"], params["format"]),
+        ("wikilambda_fetch", "json")
+    );
+    params["zids"]
+        .replace("%7C", "|")
+        .split('|')
+        .map(String::from)
+        .collect()
+}
+
+/// Answers every ZID from `Z10000` up that is in `known`, as the wiki does.
+fn serve_known(
+    known: Vec<&'static str>,
+) -> impl Fn(&[String]) -> (u16, String, Duration) + Send + Sync {
+    move |zids| {
+        let mut answer = serde_json::Map::new();
+        for zid in zids.iter().filter(|z| known.contains(&z.as_str())) {
+            let text = serde_json::to_string(&z2(zid, "from the wiki", "l")).unwrap();
+            answer.insert(zid.clone(), serde_json::json!({"wikilambda_fetch": text}));
+        }
+        (
+            200,
+            serde_json::Value::Object(answer).to_string(),
+            Duration::ZERO,
+        )
+    }
+}
+
+fn strings(zids: &[&str]) -> Vec<String> {
+    zids.iter().map(|z| z.to_string()).collect()
+}
+
+#[test]
+fn fetches_all_zids_in_one_request_and_leaves_out_missing_ones() {
+    let wiki = StubWiki::start(serve_known(vec!["Z10001", "Z10002"]));
+    let source = WikiSource::new(&wiki.url);
+    let found = source
+        .fetch(&strings(&["Z10001", "Z10002", "Z10003", "Z10001", "../x"]))
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found["Z10002"]["Z2K2"], "from the wiki");
+    assert_eq!(found["Z10002"]["Z2K1"]["Z6K1"], "Z10002");
+    assert_eq!(wiki.requests(), [strings(&["Z10001", "Z10002", "Z10003"])]);
+}
+
+#[test]
+fn more_zids_than_a_request_takes_are_split_into_batches() {
+    let wiki = StubWiki::start(serve_known(vec!["Z10000", "Z10100"]));
+    let zids: Vec<String> = (10_000..10_000 + 2 * MAX_ZIDS_PER_REQUEST + 1)
+        .map(|n| format!("Z{n}"))
+        .collect();
+    let found = WikiSource::new(&wiki.url).fetch(&zids).unwrap();
+    assert_eq!(found.len(), 2);
+    let sizes: Vec<usize> = wiki.requests().iter().map(Vec::len).collect();
+    assert_eq!(sizes, [MAX_ZIDS_PER_REQUEST, MAX_ZIDS_PER_REQUEST, 1]);
+}
+
+#[test]
+fn an_error_answer_means_every_zid_is_missing() {
+    let wiki = StubWiki::start(|_| (200, r#"{"problem":"bad"}"#.into(), Duration::ZERO));
+    assert!(
+        WikiSource::new(&wiki.url)
+            .fetch(&strings(&["Z1010101"]))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn http_errors_and_nonsense_are_fetch_errors() {
+    let wiki = StubWiki::start(|zids| match zids[0].as_str() {
+        "Z1" => (500, "oops".into(), Duration::ZERO),
+        "Z2" => (200, "<html>".into(), Duration::ZERO),
+        _ => (
+            200,
+            r#"{"Z3":{"wikilambda_fetch":"{broken"}}"#.into(),
+            Duration::ZERO,
+        ),
+    });
+    let source = WikiSource::new(&wiki.url);
+    for zid in ["Z1", "Z2", "Z3"] {
+        let err = source.fetch(&strings(&[zid])).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Fetch { zids, .. } if zids == zid),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_slow_wiki_times_out() {
+    let wiki = StubWiki::start(|_| (200, "{}".into(), Duration::from_secs(5)));
+    let source = WikiSource::with_timeout(&wiki.url, Duration::from_millis(300));
+    let started = Instant::now();
+    let err = source.fetch(&strings(&["Z10001"])).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, StoreError::Fetch { .. }), "{err}");
+}
+
+#[test]
+fn an_unreachable_wiki_is_a_fetch_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let source = WikiSource::new(format!("http://127.0.0.1:{port}/w/api.php"));
+    assert!(matches!(
+        source.fetch(&strings(&["Z10001"])),
+        Err(StoreError::Fetch { .. })
+    ));
+}
+
+#[test]
+fn nothing_to_ask_makes_no_request() {
+    let wiki = StubWiki::start(serve_known(vec![]));
+    assert!(
+        WikiSource::new(&wiki.url)
+            .fetch(&strings(&["not a zid"]))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(wiki.requests().is_empty());
+}
