@@ -10,7 +10,10 @@ pub fn z6(s: impl Into<String>) -> Value {
 
 /// A normal Z9 reference `{"Z1K1":"Z9","Z9K1":zid}`.
 pub fn z9(zid: impl Into<String>) -> Value {
-    obj([("Z1K1", Value::from("Z9")), ("Z9K1", Value::from(zid.into()))])
+    obj([
+        ("Z1K1", Value::from("Z9")),
+        ("Z9K1", Value::from(zid.into())),
+    ])
 }
 
 /// The void value Z24, as a normal reference.
@@ -20,7 +23,12 @@ pub fn void() -> Value {
 
 /// Builds a JSON object from key/value pairs, keeping their order.
 pub fn obj<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect::<Map<_, _>>())
+    Value::Object(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 /// A normal function call `{"Z1K1":Z9 Z7,"Z7K1":Z9 function, …arguments}`.
@@ -75,7 +83,11 @@ pub fn list_items(list: &Value) -> Option<Vec<&Value>> {
 
 /// A normal typed pair.
 pub fn pair(first_type: Value, second_type: Value, first: Value, second: Value) -> Value {
-    obj([("Z1K1", pair_type(first_type, second_type)), ("K1", first), ("K2", second)])
+    obj([
+        ("Z1K1", pair_type(first_type, second_type)),
+        ("K1", first),
+        ("K2", second),
+    ])
 }
 
 /// A Z22 evaluation result `{Z22K1: value, Z22K2: metadata}` in normal form.
@@ -147,7 +159,9 @@ pub fn type_zid(v: &Value) -> Option<&str> {
 
 /// Whether a metadata value is a typed map (its `Z1K1` names Z883, in either form).
 pub fn is_map(v: &Value) -> bool {
-    let Some(ty) = v.get("Z1K1") else { return false };
+    let Some(ty) = v.get("Z1K1") else {
+        return false;
+    };
     ty.get("Z7K1").and_then(ref_zid) == Some("Z883")
 }
 
@@ -165,7 +179,12 @@ pub fn map_entries(map: &Value) -> Option<Vec<(&Value, &Value)>> {
         Value::Array(items) => items.iter().skip(1).collect(),
         list => list_items(list)?,
     };
-    Some(pairs.into_iter().filter_map(|p| Some((p.get("K1")?, p.get("K2")?))).collect())
+    Some(
+        pairs
+            .into_iter()
+            .filter_map(|p| Some((p.get("K1")?, p.get("K2")?)))
+            .collect(),
+    )
 }
 
 /// Sets `key` in a normal metadata map: overwrites an existing entry in place, otherwise
@@ -173,7 +192,9 @@ pub fn map_entries(map: &Value) -> Option<Vec<(&Value, &Value)>> {
 pub fn set_metadata(map: &mut Value, key: &str, value: Value) {
     let pair_ty = pair_type(z9("Z6"), z9("Z1"));
     let list_ty = list_type(pair_ty.clone());
-    let Some(mut cell) = map.get_mut("K1") else { return };
+    let Some(mut cell) = map.get_mut("K1") else {
+        return;
+    };
     loop {
         let is_last = cell.get("K1").is_none();
         if is_last {
@@ -185,7 +206,12 @@ pub fn set_metadata(map: &mut Value, key: &str, value: Value) {
             }
             return;
         }
-        if cell.get("K1").and_then(|p| p.get("K1")).and_then(string_value) == Some(key) {
+        if cell
+            .get("K1")
+            .and_then(|p| p.get("K1"))
+            .and_then(string_value)
+            == Some(key)
+        {
             if let Some(entry) = cell.get_mut("K1") {
                 entry["K2"] = value;
             }
@@ -201,7 +227,9 @@ pub fn set_metadata(map: &mut Value, key: &str, value: Value) {
 /// Sets a metadata key on a Z22, turning void or bare-Z5 metadata into a map first (the
 /// original's `makeMappedResultEnvelope` rules).
 pub fn set_envelope_metadata(z22: &mut Value, key: &str, value: Value) {
-    let Some(meta) = z22.get_mut("Z22K2") else { return };
+    let Some(meta) = z22.get_mut("Z22K2") else {
+        return;
+    };
     if !is_map(meta) {
         let previous = std::mem::replace(meta, empty_metadata());
         if type_zid(&previous) == Some("Z5") {
@@ -215,7 +243,11 @@ pub fn set_envelope_metadata(z22: &mut Value, key: &str, value: Value) {
 /// or `None` when there is no error (void).
 pub fn envelope_error(z22: &Value) -> Option<&Value> {
     let meta = z22.get("Z22K2")?;
-    let err = if is_map(meta) { get_metadata(meta, "errors")? } else { meta };
+    let err = if is_map(meta) {
+        get_metadata(meta, "errors")?
+    } else {
+        meta
+    };
     (!is_void(err)).then_some(err)
 }
 
@@ -229,8 +261,11 @@ mod tests {
         set_metadata(&mut meta, "a", z6("1"));
         set_metadata(&mut meta, "b", z6("2"));
         set_metadata(&mut meta, "a", z6("3"));
-        let keys: Vec<_> =
-            map_entries(&meta).unwrap().iter().map(|(k, _)| string_value(k).unwrap()).collect();
+        let keys: Vec<_> = map_entries(&meta)
+            .unwrap()
+            .iter()
+            .map(|(k, _)| string_value(k).unwrap())
+            .collect();
         assert_eq!(keys, ["a", "b"]);
         assert_eq!(get_metadata(&meta, "a"), Some(&z6("3")));
     }

@@ -4,15 +4,25 @@ use crate::ident::is_reference;
 use crate::normalize::normalize;
 use crate::{Map, Value};
 
-/// Canonicalizes a ZObject in any form: normalizes it first (forwarding any error), then
-/// compacts it.
+/// Canonicalizes a ZObject in any form: normalizes it (forwarding any error), validates the
+/// result as a normal-form Z1 (a Z502 tree if it is not one, e.g. a Z6 whose `Z1K1` is a
+/// Z9), then compacts it.
 pub fn canonicalize(value: &Value) -> Result<Value, Value> {
     let normal = normalize(value)?;
-    Ok(canonicalize_normal(&normal))
+    let result = crate::validate::validate(&normal, "Z1", crate::Form::Normal)
+        .map(|()| canonicalize_normal(&normal));
+    // Dropping a `Value` recurses once per level; the normal form nests twice as deep as
+    // the input.
+    crate::depth::drop_iteratively(normal);
+    result
 }
 
 /// Compacts a normal-form value without validating it.
 pub fn canonicalize_normal(value: &Value) -> Value {
+    stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, || compact(value))
+}
+
+fn compact(value: &Value) -> Value {
     let Value::Object(m) = value else {
         return value.clone();
     };
@@ -46,7 +56,11 @@ pub fn canonicalize_normal(value: &Value) -> Value {
         }
         return Value::Array(items);
     }
-    Value::Object(m.iter().map(|(k, v)| (k.clone(), canonicalize_normal(v))).collect::<Map<_, _>>())
+    Value::Object(
+        m.iter()
+            .map(|(k, v)| (k.clone(), canonicalize_normal(v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 /// The item type of a typed-list type: `Z881K1` of a Z7 call to Z881, or of the `Z4K1`
@@ -63,7 +77,8 @@ fn list_item_type(ty: &Value) -> Option<&Value> {
         return ty.get("Z881K1");
     }
     let identity = ty.get("Z4K1")?;
-    if crate::build::ref_zid(ty.get("Z1K1")?) == Some("Z4") && is_z881_call(identity) == Some(true) {
+    if crate::build::ref_zid(ty.get("Z1K1")?) == Some("Z4") && is_z881_call(identity) == Some(true)
+    {
         return identity.get("Z881K1");
     }
     None

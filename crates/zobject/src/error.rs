@@ -26,7 +26,11 @@ pub fn z5_str(code: &str, args: &[&str]) -> Value {
 /// The legacy untyped shape `{Z1K1: Z5, Z5K1: code, Z5K2: Z6 message}`, which the original
 /// uses for timeouts and evaluator dispatch errors.
 pub fn z5_untyped(code: &str, message: &str) -> Value {
-    obj([("Z1K1", z9("Z5")), ("Z5K1", z9(code)), ("Z5K2", z6(message))])
+    obj([
+        ("Z1K1", z9("Z5")),
+        ("Z5K1", z9(code)),
+        ("Z5K2", z6(message)),
+    ])
 }
 
 /// A Z99 quote of `value`, whose content is never evaluated.
@@ -37,4 +41,12 @@ pub fn quote(value: Value) -> Value {
 /// The error type code (`Z5K1`) of a Z5, in either form.
 pub fn error_code(z5: &Value) -> Option<&str> {
     crate::build::ref_zid(z5.get("Z5K1")?)
+}
+
+/// The original's `wrapMessageInEvaluationError`: a normal Z507 whose `Z507K1` quotes the
+/// call as given (not normalized) and whose `Z507K2` quotes a Z500 with the bare message
+/// string as `Z500K1`.
+pub fn wrap_in_evaluation_error(call: Value, message: &str) -> Value {
+    let inner = z5("Z500", [Value::from(message)]);
+    z5("Z507", [quote(call), quote(inner)])
 }

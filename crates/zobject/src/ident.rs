@@ -46,7 +46,10 @@ pub fn local_key(s: &str) -> Option<&str> {
 
 /// The numeric part of a ZID (`Z10000` → 10000).
 pub fn zid_number(s: &str) -> Option<u64> {
-    s.strip_prefix('Z').filter(|n| is_positive_number(n))?.parse().ok()
+    s.strip_prefix('Z')
+        .filter(|n| is_positive_number(n))?
+        .parse()
+        .ok()
 }
 
 fn is_positive_number(s: &str) -> bool {

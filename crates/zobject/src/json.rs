@@ -48,7 +48,11 @@ pub fn parse_slice(bytes: &[u8]) -> Result<Value, JsonError> {
         Ok(text) => parse(text),
         Err(e) => {
             let (line, column) = position(bytes, e.valid_up_to());
-            Err(JsonError::Syntax { line, column, message: "invalid UTF-8".into() })
+            Err(JsonError::Syntax {
+                line,
+                column,
+                message: "invalid UTF-8".into(),
+            })
         }
     }
 }
@@ -114,8 +118,14 @@ fn depth_violation(bytes: &[u8], max: usize) -> Option<usize> {
 fn position(bytes: &[u8], offset: usize) -> (usize, usize) {
     let before = &bytes[..offset.min(bytes.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (line, column)
 }
 
@@ -134,7 +144,9 @@ mod tests {
     #[test]
     fn syntax_errors_say_where() {
         let err = parse("{\n  \"Z1K1\": \"Z6\",\n  oops\n}").unwrap_err();
-        let JsonError::Syntax { line, .. } = &err else { panic!("{err}") };
+        let JsonError::Syntax { line, .. } = &err else {
+            panic!("{err}")
+        };
         assert_eq!(*line, 3);
         assert!(err.to_string().contains("line 3"));
     }

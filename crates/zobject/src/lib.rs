@@ -8,17 +8,23 @@
 //!   the three forms (canonical, normal, mixed) and the conversions between them;
 //! - [`build`]: builders and accessors for Z6, Z9, typed lists, the Z22 envelope and its
 //!   `Z883(Z6, Z1)` metadata map;
-//! - [`error`]: typed Z5 errors (`Z5K2` an instance of `Z885(Z5xx)`).
+//! - [`error`]: typed Z5 errors (`Z5K2` an instance of `Z885(Z5xx)`);
+//! - [`validate`]: schema validation of normal, canonical and mixed forms with the
+//!   original's Z5xx error trees, for built-in and user-defined types;
+//! - [`depth`]: the nesting limit for values built in memory.
 //!
 //! Every function here returns normal-form ZObjects unless its name says otherwise.
 
 pub mod build;
 pub mod canonicalize;
+pub mod depth;
 pub mod error;
 pub mod ident;
 pub mod json;
 pub mod normalize;
+pub mod validate;
 
 pub use canonicalize::canonicalize;
 pub use normalize::normalize;
 pub use serde_json::{Map, Value};
+pub use validate::{Form, validate, validate_key, validate_with_type};

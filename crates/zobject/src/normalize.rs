@@ -1,21 +1,27 @@
 //! `normalize`: any form (canonical, normal or mixed) to normal form (spec §1.3).
 
-use crate::build::{list_type, obj, typed_list, z6, z9};
-use crate::error::z5;
-use crate::ident::{is_key, is_reference};
+use crate::build::{list_type, typed_list, z6, z9};
+use crate::ident::is_reference;
 use crate::{Map, Value};
 
-/// Normalizes a ZObject in any form. On failure returns the Z5 (normal form), a Z502 tree
-/// whose leaves say what was wrong (Z521 number/boolean/null, Z523 missing `Z1K1`, Z525 bad
-/// key).
+/// Stack kept free before recursing, and the size of each extra stack segment.
+const STACK_RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+
+/// Normalizes a ZObject in any form.
+///
+/// The input must first be a well-formed mixed ZObject (the MIXED schema): on failure this
+/// returns the Z5 (normal form), a Z502 tree whose leaves say what was wrong (Z521 number,
+/// Boolean or null; Z523 missing `Z1K1`; Z525 bad key). Values nested deeper than
+/// [`crate::depth::MAX_DEPTH`] give a Z502 around a Z500.
 pub fn normalize(value: &Value) -> Result<Value, Value> {
-    check_mixed(value)?;
+    crate::validate::validate_mixed(value)?;
     Ok(normalize_unchecked(value))
 }
 
 /// Normalizes a value already known to be a well-formed mixed ZObject.
 pub fn normalize_unchecked(value: &Value) -> Value {
-    match value {
+    stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match value {
         Value::String(s) if is_reference(s) => z9(s.as_str()),
         Value::String(s) => z6(s.as_str()),
         Value::Array(items) => {
@@ -33,69 +39,36 @@ pub fn normalize_unchecked(value: &Value) -> Value {
                     ("Z6K1" | "Z9K1", Value::String(_)) => true,
                     _ => false,
                 };
-                let v = if verbatim { v.clone() } else { normalize_unchecked(v) };
+                let v = if verbatim {
+                    v.clone()
+                } else {
+                    normalize_unchecked(v)
+                };
                 out.insert(k.clone(), v);
             }
             Value::Object(out)
         }
         other => other.clone(),
-    }
+    })
 }
 
-/// The original returns Z5s of type Z501/Z502 untouched (`normalize.js`).
+/// The original returns Z5s whose `Z5K1.Z1K1` is Z501 or Z502 untouched (`normalize.js`).
 fn is_error_quirk(m: &Map<String, Value>) -> bool {
     m.get("Z1K1").and_then(Value::as_str) == Some("Z5")
         && matches!(
-            m.get("Z5K1").and_then(|k| k.get("Z1K1")).and_then(Value::as_str),
+            m.get("Z5K1")
+                .and_then(|k| k.get("Z1K1"))
+                .and_then(Value::as_str),
             Some("Z501" | "Z502")
         )
 }
 
-/// The MIXED schema: a string, an array of mixed objects, or an object with `Z1K1` whose keys
-/// all match the key pattern.
-fn check_mixed(value: &Value) -> Result<(), Value> {
-    match mixed_error(value) {
-        None => Ok(()),
-        Some(inner) => Err(not_wellformed(inner)),
-    }
-}
-
-fn mixed_error(value: &Value) -> Option<Value> {
-    match value {
-        Value::String(_) => None,
-        Value::Array(items) => items.iter().find_map(mixed_error),
-        Value::Object(m) => {
-            if !m.contains_key("Z1K1") {
-                return Some(z5("Z523", [crate::error::quote(value.clone())]));
-            }
-            for (k, v) in m {
-                if k != "Z1K1" && !is_key(k) {
-                    return Some(z5("Z525", [z6(k.as_str()), crate::error::quote(value.clone())]));
-                }
-                if let Some(inner) = mixed_error(v) {
-                    return Some(key_error(k, inner));
-                }
-            }
-            None
-        }
-        other => Some(z5("Z521", [crate::error::quote(json_as_string(other))])),
-    }
-}
-
-fn json_as_string(v: &Value) -> Value {
-    z6(v.to_string())
-}
-
 /// Wraps an inner error in the per-key Z526.
 pub fn key_error(key: &str, inner: Value) -> Value {
-    z5("Z526", [obj([("Z1K1", z9("Z39")), ("Z39K1", z6(key))]), inner])
+    crate::error::z5("Z526", [crate::validate::key_reference(key), inner])
 }
 
-/// Wraps an inner error in the Z502 "not wellformed" root.
-pub fn not_wellformed(inner: Value) -> Value {
-    let subtype = inner.get("Z5K1").cloned().unwrap_or_else(|| z9("Z500"));
-    z5("Z502", [subtype, inner])
-}
+pub use crate::validate::not_wellformed;
 
 /// The normal type of a typed list of `item`.
 pub fn normal_list_type(item: Value) -> Value {
@@ -114,8 +87,69 @@ mod tests {
     }
 
     #[test]
-    fn numbers_fail() {
+    fn numbers_fail_with_z521_under_the_key() {
         let err = normalize(&json!({"Z1K1": "Z6", "Z6K1": 2})).unwrap_err();
-        assert!(err.to_string().contains("Z521"));
+        let text = err.to_string();
+        assert!(
+            text.contains("Z502") && text.contains("Z526") && text.contains("Z521"),
+            "{text}"
+        );
+        crate::validate::validate(&err, "Z5", crate::Form::Normal).unwrap();
+    }
+
+    #[test]
+    fn million_deep_array_gives_a_z5() {
+        let mut v = Value::String("Z6".into());
+        for _ in 0..1_000_000 {
+            v = Value::Array(vec![v]);
+        }
+        let err = normalize(&v).unwrap_err();
+        assert_eq!(crate::error::error_code(&err), Some("Z502"));
+        crate::depth::drop_iteratively(v);
+    }
+
+    /// `==` on `Value` recurses, so deep values are compared with an explicit stack.
+    fn iterative_eq(a: &Value, b: &Value) -> bool {
+        let mut stack = vec![(a, b)];
+        while let Some((a, b)) = stack.pop() {
+            match (a, b) {
+                (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                    stack.extend(x.iter().zip(y));
+                }
+                (Value::Object(x), Value::Object(y)) if x.len() == y.len() => {
+                    for (k, v) in x {
+                        match y.get(k) {
+                            Some(w) => stack.push((v, w)),
+                            None => return false,
+                        }
+                    }
+                }
+                (Value::Array(_) | Value::Object(_), _) => return false,
+                (x, y) if x != y => return false,
+                _ => {}
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn deep_but_allowed_list_normalizes_on_a_small_stack() {
+        // 4,000 nested benjamin arrays: 4,000 levels in, 8,000 levels out.
+        let worker = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut v = json!(["Z6"]);
+                for _ in 0..4_000 {
+                    v = Value::Array(vec![Value::from("Z1"), v]);
+                }
+                let normal = normalize(&v).unwrap();
+                let canonical = crate::canonicalize(&normal).unwrap();
+                let equal = iterative_eq(&canonical, &v);
+                crate::depth::drop_iteratively(v);
+                crate::depth::drop_iteratively(normal);
+                crate::depth::drop_iteratively(canonical);
+                equal
+            });
+        assert!(worker.unwrap().join().unwrap());
     }
 }

@@ -1,0 +1,323 @@
+//! A small evaluator for the subset of JSON Schema (draft-07) that the ZObject schemas use.
+//!
+//! It reproduces Ajv 8's behaviour without `allErrors`, because the original's error codes
+//! are derived from Ajv's error list:
+//! - keywords run in Ajv's order: `$ref`, `enum`, `not`, `anyOf`, `oneOf`, `allOf`, then the
+//!   string keywords (`pattern`), the array keywords (`minItems`, `additionalItems`,
+//!   `items`), the object keywords (`required`, `additionalProperties`, `properties`,
+//!   `patternProperties`);
+//! - a `type` is checked first unless the schema has keywords for that type, in which case
+//!   it is checked when that group runs;
+//! - evaluation of a schema stops at its first failing keyword;
+//! - `anyOf`/`oneOf` keep the errors of every failed branch, followed by their own error.
+
+use std::collections::HashMap;
+
+use crate::Value;
+
+use super::patterns::Pattern;
+
+/// A schema: a reference to a named definition, or inline keywords.
+pub(crate) enum Node {
+    /// `$ref` to a definition of the same registry.
+    Ref(&'static str),
+    /// Inline keywords.
+    Inline(Box<Keywords>),
+}
+
+/// The JSON types the schemas name.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum JsonType {
+    Object,
+    String,
+    Array,
+}
+
+impl JsonType {
+    fn name(self) -> &'static str {
+        match self {
+            JsonType::Object => "object",
+            JsonType::String => "string",
+            JsonType::Array => "array",
+        }
+    }
+
+    fn matches(self, v: &Value) -> bool {
+        match self {
+            JsonType::Object => v.is_object(),
+            JsonType::String => v.is_string(),
+            JsonType::Array => v.is_array(),
+        }
+    }
+}
+
+/// The keywords of one schema object. Unset keywords are absent.
+#[derive(Default)]
+pub(crate) struct Keywords {
+    pub(crate) reference: Option<&'static str>,
+    pub(crate) enumeration: Option<Vec<&'static str>>,
+    pub(crate) not: Option<Node>,
+    pub(crate) any_of: Vec<Node>,
+    pub(crate) one_of: Vec<Node>,
+    pub(crate) all_of: Vec<Node>,
+    pub(crate) ty: Option<JsonType>,
+    pub(crate) pattern: Option<Pattern>,
+    pub(crate) min_items: Option<usize>,
+    pub(crate) tuple_items: Vec<Node>,
+    pub(crate) additional_items: Option<Node>,
+    pub(crate) all_items: Option<Node>,
+    pub(crate) required: Vec<&'static str>,
+    pub(crate) closed: bool,
+    pub(crate) properties: Vec<(&'static str, Node)>,
+    pub(crate) pattern_properties: Vec<(Pattern, Node)>,
+}
+
+/// The named definitions of one form (NORMAL, CANONICAL or MIXED).
+pub(crate) type Registry = HashMap<&'static str, Node>;
+
+/// What failed, in Ajv's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Keyword {
+    Type(&'static str),
+    Required(&'static str),
+    AdditionalProperty(String),
+    Pattern,
+    Enum,
+    Not,
+    AnyOf,
+    OneOf,
+    MinItems,
+}
+
+/// One Ajv-style error: the keyword, where in the data (`/Z2K2/Z6K1`), and the data there.
+#[derive(Debug, Clone)]
+pub(crate) struct SchemaError<'a> {
+    pub(crate) keyword: Keyword,
+    pub(crate) instance_path: String,
+    pub(crate) data: &'a Value,
+}
+
+/// Evaluation state: the registry and the current instance path.
+pub(crate) struct Evaluator<'r> {
+    registry: &'r Registry,
+    path: Vec<String>,
+}
+
+type Outcome<'a> = Result<(), Vec<SchemaError<'a>>>;
+
+/// Stack kept free before recursing, and the size of each extra stack segment; deep
+/// ZObjects (normal-form lists nest two levels per element) recurse once per level.
+const STACK_RED_ZONE: usize = 128 * 1024;
+const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+
+impl<'r> Evaluator<'r> {
+    pub(crate) fn new(registry: &'r Registry) -> Self {
+        Evaluator {
+            registry,
+            path: Vec::new(),
+        }
+    }
+
+    /// Validates `data` against the definition `name`.
+    pub(crate) fn check_named<'a>(&mut self, name: &str, data: &'a Value) -> Outcome<'a> {
+        match self.registry.get(name) {
+            Some(node) => self.check(node, data),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn check<'a>(&mut self, node: &Node, data: &'a Value) -> Outcome<'a> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match node {
+            Node::Ref(name) => self.check_named(name, data),
+            Node::Inline(k) => self.check_keywords(k, data),
+        })
+    }
+
+    fn error<'a>(&self, keyword: Keyword, data: &'a Value) -> SchemaError<'a> {
+        let mut instance_path = String::new();
+        for seg in &self.path {
+            instance_path.push('/');
+            instance_path.push_str(seg);
+        }
+        SchemaError {
+            keyword,
+            instance_path,
+            data,
+        }
+    }
+
+    fn fail<'a>(&self, keyword: Keyword, data: &'a Value) -> Outcome<'a> {
+        Err(vec![self.error(keyword, data)])
+    }
+
+    fn check_keywords<'a>(&mut self, k: &Keywords, data: &'a Value) -> Outcome<'a> {
+        let has_rules_for = |t: JsonType| match t {
+            JsonType::String => k.pattern.is_some(),
+            JsonType::Array => {
+                k.min_items.is_some()
+                    || !k.tuple_items.is_empty()
+                    || k.additional_items.is_some()
+                    || k.all_items.is_some()
+            }
+            JsonType::Object => {
+                !k.required.is_empty()
+                    || k.closed
+                    || !k.properties.is_empty()
+                    || !k.pattern_properties.is_empty()
+            }
+        };
+        if let Some(t) = k.ty {
+            if !has_rules_for(t) && !t.matches(data) {
+                return self.fail(Keyword::Type(t.name()), data);
+            }
+        }
+        if let Some(name) = k.reference {
+            self.check_named(name, data)?;
+        }
+        if let Some(allowed) = &k.enumeration {
+            if !data.as_str().is_some_and(|s| allowed.contains(&s)) {
+                return self.fail(Keyword::Enum, data);
+            }
+        }
+        if let Some(inner) = &k.not {
+            if self.check(inner, data).is_ok() {
+                return self.fail(Keyword::Not, data);
+            }
+        }
+        if !k.any_of.is_empty() {
+            let mut errors = Vec::new();
+            let mut passed = false;
+            for branch in &k.any_of {
+                match self.check(branch, data) {
+                    Ok(()) => {
+                        passed = true;
+                        break;
+                    }
+                    Err(e) => errors.extend(e),
+                }
+            }
+            if !passed {
+                errors.push(self.error(Keyword::AnyOf, data));
+                return Err(errors);
+            }
+        }
+        if !k.one_of.is_empty() {
+            let mut errors = Vec::new();
+            let mut passing = 0;
+            for branch in &k.one_of {
+                match self.check(branch, data) {
+                    Ok(()) => passing += 1,
+                    Err(e) => errors.extend(e),
+                }
+            }
+            if passing != 1 {
+                errors.push(self.error(Keyword::OneOf, data));
+                return Err(errors);
+            }
+        }
+        for part in &k.all_of {
+            self.check(part, data)?;
+        }
+        let typed_group = |t: JsonType| k.ty == Some(t) && has_rules_for(t);
+        if let Some(pattern) = &k.pattern {
+            match data.as_str() {
+                Some(s) if !pattern.is_match(s) => return self.fail(Keyword::Pattern, data),
+                Some(_) => {}
+                None if typed_group(JsonType::String) => {
+                    return self.fail(Keyword::Type("string"), data);
+                }
+                None => {}
+            }
+        }
+        if has_rules_for(JsonType::Array) {
+            match data.as_array() {
+                Some(items) => self.check_array(k, items, data)?,
+                None if typed_group(JsonType::Array) => {
+                    return self.fail(Keyword::Type("array"), data);
+                }
+                None => {}
+            }
+        }
+        if has_rules_for(JsonType::Object) {
+            match data.as_object() {
+                Some(map) => self.check_object(k, map, data)?,
+                None if typed_group(JsonType::Object) => {
+                    return self.fail(Keyword::Type("object"), data);
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn check_array<'a>(
+        &mut self,
+        k: &Keywords,
+        items: &'a [Value],
+        data: &'a Value,
+    ) -> Outcome<'a> {
+        if let Some(min) = k.min_items {
+            if items.len() < min {
+                return self.fail(Keyword::MinItems, data);
+            }
+        }
+        if let Some(rest) = &k.additional_items {
+            if !k.tuple_items.is_empty() {
+                for (i, item) in items.iter().enumerate().skip(k.tuple_items.len()) {
+                    self.at(i.to_string(), |ev| ev.check(rest, item))?;
+                }
+            }
+        }
+        for (i, (schema, item)) in k.tuple_items.iter().zip(items).enumerate() {
+            self.at(i.to_string(), |ev| ev.check(schema, item))?;
+        }
+        if let Some(each) = &k.all_items {
+            for (i, item) in items.iter().enumerate() {
+                self.at(i.to_string(), |ev| ev.check(each, item))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_object<'a>(
+        &mut self,
+        k: &Keywords,
+        map: &'a crate::Map<String, Value>,
+        data: &'a Value,
+    ) -> Outcome<'a> {
+        for key in &k.required {
+            if !map.contains_key(*key) {
+                return self.fail(Keyword::Required(key), data);
+            }
+        }
+        if k.closed {
+            for key in map.keys() {
+                let known = k.properties.iter().any(|(p, _)| p == key)
+                    || k.pattern_properties.iter().any(|(p, _)| p.is_match(key));
+                if !known {
+                    return self.fail(Keyword::AdditionalProperty(key.clone()), data);
+                }
+            }
+        }
+        for (name, schema) in &k.properties {
+            if let Some(value) = map.get(*name) {
+                self.at((*name).to_string(), |ev| ev.check(schema, value))?;
+            }
+        }
+        for (pattern, schema) in &k.pattern_properties {
+            for (key, value) in map {
+                if pattern.is_match(key) {
+                    self.at(key.clone(), |ev| ev.check(schema, value))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn at<'a>(&mut self, seg: String, f: impl FnOnce(&mut Self) -> Outcome<'a>) -> Outcome<'a> {
+        self.path.push(seg);
+        let out = f(self);
+        self.path.pop();
+        out
+    }
+}
