@@ -1,0 +1,109 @@
+//! The wasmtime engine of one guest, and the epoch ticker shared by all engines.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+use crate::{SandboxConfig, SandboxError};
+
+/// How often the ticker advances every engine's epoch. A call's deadline is its wall time in
+/// ticks plus one, so a CPU-bound guest is stopped at most about one tick (plus scheduling
+/// delay) after its limit.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Room on the fiber stack above `max_wasm_stack` for host functions (WASI calls).
+const HOST_STACK_HEADROOM: usize = 1024 * 1024;
+
+/// Builds the engine for a guest named `guest`.
+pub(crate) fn build_engine(config: &SandboxConfig, guest: &str) -> Result<Engine, SandboxError> {
+    let mut wasm = Config::new();
+    wasm.cranelift_opt_level(OptLevel::Speed)
+        .epoch_interruption(true)
+        .consume_fuel(config.fuel_metering)
+        .max_wasm_stack(config.max_wasm_stack)
+        .async_stack_size(config.max_wasm_stack + HOST_STACK_HEADROOM)
+        // Snapshots are large data segments: map them copy-on-write instead of copying.
+        .memory_init_cow(true);
+    if config.pool.enabled {
+        let pool = &config.pool;
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .total_core_instances(pool.max_instances)
+            .total_memories(pool.max_instances)
+            .total_tables(pool.max_instances)
+            .total_stacks(pool.max_instances)
+            .total_component_instances(0)
+            .total_gc_heaps(0)
+            .max_memory_size(pool.max_memory_bytes)
+            .table_elements(pool.max_table_elements)
+            .linear_memory_keep_resident(pool.keep_resident_for(guest))
+            .table_keep_resident(64 * 1024);
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    }
+    Engine::new(&wasm).map_err(|e| SandboxError::Setup(format!("engine for {guest}: {e:#}")))
+}
+
+/// A hex digest of everything in `engine`'s configuration that a precompiled module depends
+/// on, for the module cache key.
+pub(crate) fn compatibility_digest(engine: &Engine) -> String {
+    use sha2::Digest;
+    use std::hash::Hash;
+
+    /// Feeds `Hash` output into SHA-256, which (unlike `DefaultHasher`) is stable across
+    /// Rust releases and processes.
+    struct Sha256Hasher(sha2::Sha256);
+    impl std::hash::Hasher for Sha256Hasher {
+        fn finish(&self) -> u64 {
+            unreachable!("only the SHA-256 digest is read")
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut hasher = Sha256Hasher(sha2::Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hex::encode(hasher.0.finalize())
+}
+
+/// The engines whose epochs the ticker thread advances.
+#[derive(Default)]
+pub(crate) struct EngineRegistry {
+    engines: Mutex<Vec<Engine>>,
+}
+
+impl EngineRegistry {
+    pub(crate) fn register(&self, engine: &Engine) {
+        self.engines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(engine.clone());
+    }
+
+    fn tick(&self) {
+        for engine in self
+            .engines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            engine.increment_epoch();
+        }
+    }
+}
+
+/// Starts the ticker thread; it ends by itself once `registry` is dropped.
+pub(crate) fn start_ticker(registry: &Arc<EngineRegistry>) -> Result<(), SandboxError> {
+    let weak: Weak<EngineRegistry> = Arc::downgrade(registry);
+    std::thread::Builder::new()
+        .name("zeval-epoch".to_owned())
+        .spawn(move || {
+            while let Some(registry) = weak.upgrade() {
+                registry.tick();
+                drop(registry);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+        .map_err(|e| SandboxError::Setup(format!("epoch ticker thread: {e}")))
+}

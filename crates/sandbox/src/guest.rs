@@ -1,0 +1,362 @@
+//! A loaded guest and one call of it.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, InstancePre, Store, Trap};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use crate::limiter::CallLimiter;
+use crate::output::CappedPipe;
+use crate::{GuestOptions, Limits, SandboxError, engine::EngineRegistry};
+
+/// How much of the guest's stderr a trap message quotes.
+const STDERR_TAIL_BYTES: usize = 2048;
+
+/// What a successful call produced.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Fuel burnt by the call (instantiation included); `None` when fuel metering is off.
+    pub fuel_consumed: Option<u64>,
+    /// Largest size the guest's linear memory reached, snapshot heap included.
+    pub peak_memory_bytes: u64,
+    /// Wall time from just before instantiation to the end of the call.
+    pub duration: Duration,
+}
+
+/// A compiled, linked guest, ready to run. Cheap to clone; every [`Guest::run`] gets a fresh
+/// store and instance, so nothing a call does is visible to the next.
+#[derive(Clone)]
+pub struct Guest {
+    inner: Arc<GuestInner>,
+}
+
+struct GuestInner {
+    name: String,
+    sha256: String,
+    engine: Engine,
+    pre: InstancePre<CallState>,
+    options: GuestOptions,
+    slots: Slots,
+    max_wasm_stack: usize,
+    max_memory_bytes: usize,
+    max_table_elements: usize,
+    fuel_metering: bool,
+    /// Keeps the epoch ticker running while any guest is alive.
+    _registry: Arc<EngineRegistry>,
+}
+
+/// The store data of one call.
+pub(crate) struct CallState {
+    wasi: WasiP1Ctx,
+    limiter: CallLimiter,
+}
+
+pub(crate) struct GuestParts {
+    pub(crate) name: String,
+    pub(crate) sha256: String,
+    pub(crate) engine: Engine,
+    pub(crate) pre: InstancePre<CallState>,
+    pub(crate) options: GuestOptions,
+    pub(crate) capacity: usize,
+    pub(crate) max_wasm_stack: usize,
+    pub(crate) max_memory_bytes: usize,
+    pub(crate) max_table_elements: usize,
+    pub(crate) fuel_metering: bool,
+    pub(crate) registry: Arc<EngineRegistry>,
+}
+
+pub(crate) fn add_wasi_to_linker(linker: &mut wasmtime::Linker<CallState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p1::add_to_linker_async(linker, |state: &mut CallState| &mut state.wasi)
+}
+
+impl Guest {
+    pub(crate) fn from_parts(parts: GuestParts) -> Self {
+        Self {
+            inner: Arc::new(GuestInner {
+                name: parts.name,
+                sha256: parts.sha256,
+                engine: parts.engine,
+                pre: parts.pre,
+                options: parts.options,
+                slots: Slots::new(parts.capacity),
+                max_wasm_stack: parts.max_wasm_stack,
+                max_memory_bytes: parts.max_memory_bytes,
+                max_table_elements: parts.max_table_elements,
+                fuel_metering: parts.fuel_metering,
+                _registry: parts.registry,
+            }),
+        }
+    }
+
+    /// The name the guest was loaded under.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Hex sha256 of the guest's `.wasm` as loaded.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// Runs the guest's `_start` once with `stdin` as its standard input, in a fresh store
+    /// and instance, under `limits`. Blocks the calling thread (call it from a blocking
+    /// context such as `tokio::task::spawn_blocking`, not from inside an async task); the
+    /// wasm runs on its own fiber stack, so the caller's stack size does not matter.
+    ///
+    /// Exit status 0 is success. A trap, a non-zero exit status or any limit is an error;
+    /// partial output is dropped with it.
+    pub fn run(&self, stdin: &[u8], limits: &Limits) -> Result<RunOutput, SandboxError> {
+        self.check_limits(stdin, limits)?;
+        let _slot =
+            self.inner
+                .slots
+                .acquire(limits.wall_time)
+                .ok_or_else(|| SandboxError::Busy {
+                    guest: self.inner.name.clone(),
+                    capacity: self.inner.slots.capacity,
+                    waited: limits.wall_time,
+                })?;
+        let started = Instant::now();
+        let stdout = CappedPipe::new(limits.max_output_bytes);
+        let stderr = CappedPipe::new(limits.max_output_bytes);
+        let mut store = self.new_store(stdin, limits, &stdout, &stderr)?;
+        let fuel_limit = limits.fuel.unwrap_or(u64::MAX);
+
+        let pre = &self.inner.pre;
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call_async(&mut store, ()).await
+        };
+        let outcome = crate::block_on::block_on_with_timeout(limits.wall_time, call);
+        let duration = started.elapsed();
+        let fuel_consumed = if self.inner.fuel_metering {
+            store.get_fuel().ok().map(|left| fuel_limit - left)
+        } else {
+            None
+        };
+        let limiter = &store.data().limiter;
+        let peak_memory_bytes = limiter.peak_memory as u64;
+        let memory_limit_hit = limiter.memory_limit_hit;
+        drop(store);
+
+        let result = match outcome {
+            None => Err(SandboxError::Timeout {
+                limit: limits.wall_time,
+            }),
+            Some(Ok(())) => Ok(()),
+            Some(Err(error)) => self.classify(error, limits, memory_limit_hit, &stdout, &stderr),
+        };
+        result.map(|()| RunOutput {
+            stdout: stdout.take(),
+            stderr: stderr.take(),
+            fuel_consumed,
+            peak_memory_bytes,
+            duration,
+        })
+    }
+
+    fn check_limits(&self, stdin: &[u8], limits: &Limits) -> Result<(), SandboxError> {
+        if stdin.len() > limits.max_input_bytes {
+            return Err(SandboxError::InputLimit {
+                limit: limits.max_input_bytes,
+            });
+        }
+        if limits.memory_bytes > self.inner.max_memory_bytes {
+            return Err(SandboxError::InvalidLimits(format!(
+                "memory_bytes {} is above the pool slot size of {} bytes",
+                limits.memory_bytes, self.inner.max_memory_bytes
+            )));
+        }
+        if limits.fuel.is_some() && !self.inner.fuel_metering {
+            return Err(SandboxError::InvalidLimits(
+                "a fuel limit needs fuel_metering in the sandbox configuration".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn new_store(
+        &self,
+        stdin: &[u8],
+        limits: &Limits,
+        stdout: &CappedPipe,
+        stderr: &CappedPipe,
+    ) -> Result<Store<CallState>, SandboxError> {
+        let mut wasi = WasiCtxBuilder::new();
+        // argv[0] only; no environment, no preopens, no sockets (WASI preview 1 cannot open
+        // any), no name lookup. Clocks and randomness are wasmtime-wasi's defaults (see the
+        // crate docs).
+        wasi.arg(&self.inner.name)
+            .stdin(MemoryInputPipe::new(stdin.to_vec()))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone());
+        if let Some((host, guest)) = &self.inner.options.preopen_readonly {
+            // File reads then run inline instead of on tokio's blocking pool (an interpreter
+            // loading its stdlib does thousands). This also makes a sleep block the thread
+            // past the wall-time limit, which is acceptable for benchmark-only guests and
+            // why it is not on by default.
+            wasi.allow_blocking_current_thread(true);
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|e| SandboxError::Setup(format!("preopen {}: {e:#}", host.display())))?;
+        }
+        for (key, value) in &self.inner.options.env {
+            wasi.env(key, value);
+        }
+        let state = CallState {
+            wasi: wasi.build_p1(),
+            limiter: CallLimiter::new(limits.memory_bytes, self.inner.max_table_elements),
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        if self.inner.fuel_metering {
+            store
+                .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+                .map_err(|e| SandboxError::Setup(format!("set fuel: {e:#}")))?;
+        }
+        store.set_epoch_deadline(deadline_ticks(limits.wall_time));
+        store.epoch_deadline_trap();
+        Ok(store)
+    }
+
+    fn classify(
+        &self,
+        error: wasmtime::Error,
+        limits: &Limits,
+        memory_limit_hit: bool,
+        stdout: &CappedPipe,
+        stderr: &CappedPipe,
+    ) -> Result<(), SandboxError> {
+        if let Some(exit) = error.downcast_ref::<I32Exit>() {
+            return match exit.0 {
+                0 => Ok(()),
+                code => Err(SandboxError::Trap(format!(
+                    "exit status {code}{}",
+                    stderr_tail(&stderr.take())
+                ))),
+            };
+        }
+        // The flags are checked first: the error that reaches us may be a secondary one
+        // (e.g. the guest aborting after a failed write).
+        if stdout.overflowed() || stderr.overflowed() {
+            return Err(SandboxError::OutputLimit {
+                limit: limits.max_output_bytes,
+            });
+        }
+        if memory_limit_hit {
+            return Err(SandboxError::MemoryLimit {
+                limit: limits.memory_bytes,
+            });
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Err(SandboxError::Timeout {
+                limit: limits.wall_time,
+            }),
+            Some(Trap::OutOfFuel) => Err(SandboxError::OutOfFuel {
+                limit: limits.fuel.unwrap_or(u64::MAX),
+            }),
+            Some(Trap::StackOverflow) => Err(SandboxError::StackOverflow {
+                limit: self.inner.max_wasm_stack,
+            }),
+            _ => Err(SandboxError::Trap(format!(
+                "{error:#}{}",
+                stderr_tail(&stderr.take())
+            ))),
+        }
+    }
+}
+
+/// The epoch deadline for `wall_time`: whole ticks, rounded up, plus one because the
+/// current tick may be nearly over when the call starts.
+fn deadline_ticks(wall_time: Duration) -> u64 {
+    let tick = crate::EPOCH_TICK.as_nanos();
+    u64::try_from(wall_time.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX - 1) + 1
+}
+
+fn stderr_tail(stderr: &[u8]) -> String {
+    if stderr.is_empty() {
+        return String::new();
+    }
+    let start = stderr.len().saturating_sub(STDERR_TAIL_BYTES);
+    format!(
+        "; stderr: {}",
+        String::from_utf8_lossy(&stderr[start..]).trim_end()
+    )
+}
+
+/// A counting semaphore over the guest's pool slots.
+struct Slots {
+    capacity: usize,
+    in_use: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Slots {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            in_use: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self, patience: Duration) -> Option<SlotGuard<'_>> {
+        let deadline = Instant::now() + patience;
+        let mut in_use = self.in_use.lock().unwrap_or_else(|p| p.into_inner());
+        while *in_use >= self.capacity {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            in_use = self
+                .freed
+                .wait_timeout(in_use, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *in_use += 1;
+        Some(SlotGuard(self))
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.in_use.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_rounds_up_and_adds_a_tick() {
+        assert_eq!(deadline_ticks(Duration::from_millis(100)), 101);
+        assert_eq!(deadline_ticks(Duration::from_micros(100_500)), 102);
+        assert_eq!(deadline_ticks(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn stderr_tail_keeps_the_end() {
+        let long = vec![b'x'; STDERR_TAIL_BYTES + 10];
+        assert_eq!(
+            stderr_tail(&long).len(),
+            "; stderr: ".len() + STDERR_TAIL_BYTES
+        );
+        assert_eq!(stderr_tail(b""), "");
+    }
+
+    #[test]
+    fn slots_block_when_full_and_free_on_drop() {
+        let slots = Slots::new(1);
+        let first = slots.acquire(Duration::from_millis(10)).unwrap();
+        assert!(slots.acquire(Duration::from_millis(10)).is_none());
+        drop(first);
+        assert!(slots.acquire(Duration::from_millis(10)).is_some());
+    }
+}

@@ -1,0 +1,95 @@
+//! The [`Sandbox`]: configuration, the epoch ticker and guest loading.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Linker;
+
+use crate::engine::{EngineRegistry, build_engine, start_ticker};
+use crate::guest::{GuestParts, add_wasi_to_linker};
+use crate::{Guest, GuestOptions, SandboxConfig, SandboxError};
+
+/// The wasm runtime of zeval. Cheap to clone. Owns the epoch ticker thread (which stops when
+/// the sandbox and every guest loaded from it are dropped) and the module cache.
+#[derive(Clone)]
+pub struct Sandbox {
+    config: Arc<SandboxConfig>,
+    registry: Arc<EngineRegistry>,
+}
+
+impl Sandbox {
+    /// Validates `config` and starts the epoch ticker.
+    pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
+        if config.pool.enabled && config.pool.max_instances == 0 {
+            return Err(SandboxError::Setup(
+                "pool.max_instances must be at least 1".to_owned(),
+            ));
+        }
+        let registry = Arc::new(EngineRegistry::default());
+        start_ticker(&registry)?;
+        Ok(Self {
+            config: Arc::new(config),
+            registry,
+        })
+    }
+
+    /// The configuration this sandbox was built with.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// Loads the guest `name` from the module bytes `wasm`, granting it nothing but its
+    /// standard streams. Compiles it (or loads the cached compilation) and links it once;
+    /// calls then only instantiate.
+    pub fn load_guest(&self, name: &str, wasm: &[u8]) -> Result<Guest, SandboxError> {
+        self.load_guest_with_options(name, wasm, GuestOptions::default())
+    }
+
+    /// Reads `path` and loads it as [`Sandbox::load_guest`] does.
+    pub fn load_guest_file(&self, name: &str, path: &Path) -> Result<Guest, SandboxError> {
+        let wasm = std::fs::read(path).map_err(|source| SandboxError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load_guest(name, &wasm)
+    }
+
+    /// Like [`Sandbox::load_guest`], with extra grants. **Benchmarks only**: this is how an
+    /// interpreter is run without its snapshot (CPython then needs its stdlib preopened).
+    pub fn load_guest_with_options(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        options: GuestOptions,
+    ) -> Result<Guest, SandboxError> {
+        let engine = build_engine(&self.config, name)?;
+        let module = crate::cache::load_module(&engine, &self.config.cache_dir, name, wasm)?;
+        let load_error = |e: wasmtime::Error| SandboxError::Load {
+            guest: name.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let mut linker = Linker::new(&engine);
+        add_wasi_to_linker(&mut linker).map_err(load_error)?;
+        let pre = linker.instantiate_pre(&module).map_err(load_error)?;
+        self.registry.register(&engine);
+        let pool = &self.config.pool;
+        Ok(Guest::from_parts(GuestParts {
+            name: name.to_owned(),
+            sha256: hex::encode(Sha256::digest(wasm)),
+            engine,
+            pre,
+            options,
+            capacity: pool.max_instances.max(1) as usize,
+            max_wasm_stack: self.config.max_wasm_stack,
+            max_memory_bytes: if pool.enabled {
+                pool.max_memory_bytes
+            } else {
+                usize::MAX
+            },
+            max_table_elements: pool.max_table_elements,
+            fuel_metering: self.config.fuel_metering,
+            registry: Arc::clone(&self.registry),
+        }))
+    }
+}

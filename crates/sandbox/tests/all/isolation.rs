@@ -1,0 +1,91 @@
+use std::time::Duration;
+
+use zeval_sandbox::{Limits, SandboxError};
+
+use crate::common::{js_request, limits_with_wall_time, quickjs, run_js};
+
+#[test]
+fn globals_and_prototypes_do_not_leak_between_calls() {
+    let polluted = run_js(
+        "function Z1() { Object.prototype.polluted = 1; globalThis.leak = 2; return 'done'; }",
+        "Z1",
+        &[],
+        &Limits::default(),
+    );
+    assert_eq!(polluted, "done");
+    let checked = run_js(
+        "function Z1() { return [typeof ({}).polluted, typeof globalThis.leak].join(); }",
+        "Z1",
+        &[],
+        &Limits::default(),
+    );
+    assert_eq!(checked, "undefined,undefined");
+}
+
+#[test]
+fn math_random_differs_between_calls() {
+    let code = "function Z1() { return [Math.random(), Math.random()].join(); }";
+    let numbers =
+        |text: String| -> Vec<f64> { text.split(',').map(|n| n.parse().unwrap()).collect() };
+    let first = numbers(run_js(code, "Z1", &[], &Limits::default()));
+    let second = numbers(run_js(code, "Z1", &[], &Limits::default()));
+    assert_ne!(first, second);
+    assert_ne!(first[0], first[1]);
+    assert!(first.iter().chain(&second).all(|n| (0.0..1.0).contains(n)));
+}
+
+#[test]
+fn a_normal_call_succeeds_beside_hostile_ones() {
+    let hostile = std::thread::spawn(|| {
+        let request = js_request("function Z1() { for (;;) {} }", "Z1", &[]);
+        quickjs().run(&request, &limits_with_wall_time(Duration::from_secs(2)))
+    });
+    let bomb = std::thread::spawn(|| {
+        let request = js_request(
+            "function Z1() { const k = []; for (;;) k.push(new Array(1e5).fill(1)); }",
+            "Z1",
+            &[],
+        );
+        quickjs().run(&request, &Limits::default())
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    for _ in 0..20 {
+        let sum = run_js(
+            "function Z1(a, b) { return a + b; }",
+            "Z1",
+            &["2", "3"],
+            &Limits::default(),
+        );
+        assert_eq!(sum, "23");
+    }
+    assert!(matches!(
+        hostile.join().unwrap(),
+        Err(SandboxError::Timeout { .. })
+    ));
+    assert!(matches!(
+        bomb.join().unwrap(),
+        Err(SandboxError::MemoryLimit { .. })
+    ));
+}
+
+#[test]
+fn the_guest_is_reusable_across_threads_and_many_calls() {
+    let handles: Vec<_> = (0..4)
+        .map(|n| {
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let value = run_js(
+                        &format!("function Z1() {{ return String({n} * 100 + {i}); }}"),
+                        "Z1",
+                        &[],
+                        &Limits::default(),
+                    );
+                    assert_eq!(value, (n * 100 + i).to_string());
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+}

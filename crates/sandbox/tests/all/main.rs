@@ -1,0 +1,11 @@
+//! Integration tests of the sandbox: limits and isolation with small WAT modules and with the
+//! real QuickJS guest (built by `guests/build.sh` into `$ZEVAL_GUEST_DIR` or
+//! `/var/cache/zeval/guests`).
+
+mod common;
+mod isolation;
+mod memory;
+mod output;
+mod stack;
+mod time;
+mod wasi;
