@@ -174,8 +174,11 @@ if [ "$(cat "$ZLIB/.built" 2>/dev/null)" != "$zlib_key" ]; then
 fi
 
 # --- CPython for wasm32-wasip1 --------------------------------------------------------------
+# __DATE__/__TIME__ (in sys.version) from the source release, so rebuilds are byte-identical.
+SOURCE_DATE_EPOCH=$(stat -c %Y "$PY_SRC/Include/patchlevel.h")
+export SOURCE_DATE_EPOCH
 CROSS="$CACHE/build-wasi"
-cross_key="$PY_VERSION $TOOLCHAIN_KEY $zlib_key"
+cross_key="$PY_VERSION $TOOLCHAIN_KEY $zlib_key SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
 if [ "$(cat "$CROSS/.built" 2>/dev/null)" != "$cross_key" ]; then
     log "cross-building CPython $PY_VERSION for wasm32-wasip1 (about 2 minutes)"
     rm -rf "$CROSS" && mkdir -p "$CROSS"
