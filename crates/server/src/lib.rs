@@ -11,6 +11,8 @@
 //! `Retry-After`), and the call time budget (passed to the orchestrator).
 
 pub mod access;
+pub mod backends;
+pub mod evaluators;
 pub mod config;
 pub mod evaluator_api;
 pub mod limits;
@@ -73,6 +75,9 @@ pub enum RepositoryError {
     /// The object is part of the built-in catalogue and cannot be written.
     #[error("{0} is built in and cannot be changed")]
     BuiltIn(String),
+    /// The store refused the object or operation.
+    #[error("{0}")]
+    Invalid(String),
     /// The store failed.
     #[error("{0}")]
     Store(String),
@@ -86,14 +91,11 @@ pub trait Repository: Send + Sync {
     fn history(&self, zid: &str) -> Result<Vec<RevisionInfo>, RepositoryError>;
     /// Stores a new revision of `zid` (a validated canonical Z2) and returns its number.
     fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, RepositoryError>;
-    /// Allocates the next free ZID from Z10000 up, stores `z2` under it with every `Z0`
-    /// placeholder replaced by the new ZID (after `check` accepts the result), and returns it.
-    fn create(
-        &self,
-        z2: &Value,
-        author: &str,
-        check: &dyn Fn(&Value) -> Result<(), Value>,
-    ) -> Result<Result<String, Value>, RepositoryError>;
+    /// The ZID [`Repository::create`] would allocate now.
+    fn next_zid(&self) -> Result<String, RepositoryError>;
+    /// Stores `z2` under the next free ZID from Z10000 up, with every `Z0` placeholder
+    /// replaced by that ZID, and returns the ZID.
+    fn create(&self, z2: &Value, author: &str) -> Result<String, RepositoryError>;
     /// Stored objects whose type is `type_zid` (when given) and whose ZID or labels contain
     /// `text` (case-insensitive, when given), at most `limit`.
     fn search(
@@ -103,7 +105,7 @@ pub trait Repository: Send + Sync {
         limit: usize,
     ) -> Result<Vec<SearchHit>, RepositoryError>;
     /// Marks an implementation approved.
-    fn approve(&self, zid: &str, by: &str) -> Result<(), RepositoryError>;
+    fn approve(&self, zid: &str, by: &Caller) -> Result<(), RepositoryError>;
     /// Whether an implementation is approved (built-ins always are).
     fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError>;
     /// The user a bearer token belongs to.

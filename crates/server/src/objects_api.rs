@@ -48,6 +48,7 @@ impl From<RepositoryError> for ApiError {
             RepositoryError::BuiltIn(zid) => {
                 ApiError::Conflict(format!("{zid} is built in and cannot be changed"))
             }
+            RepositoryError::Invalid(message) => ApiError::BadRequest(message),
             RepositoryError::Store(message) => ApiError::Internal(message),
         }
     }
@@ -170,13 +171,17 @@ async fn create(
     let z2 = read_object(&state, &headers, body).await?;
     let repository = state.repository.clone();
     let zid = blocking(move || {
-        let check = |candidate: &Value| {
-            let zid = zeval_store_z2_id(candidate).unwrap_or_default();
-            check_object(repository.as_ref(), &zid, candidate)
-        };
-        repository
-            .create(&z2, &who.name, &check)?
-            .map_err(ApiError::InvalidObject)
+        // Validate with the ZID the object would get; the store rewrites the placeholder
+        // the same way when it allocates (a concurrent create may take that ZID first, which
+        // changes only the number).
+        let candidate_zid = repository.next_zid()?;
+        let mut candidate = narrow::replace_placeholder(&z2, &candidate_zid);
+        if let Value::Object(m) = &mut candidate {
+            m.insert("Z2K1".into(), json!({"Z1K1": "Z6", "Z6K1": candidate_zid}));
+        }
+        check_object(repository.as_ref(), &candidate_zid, &candidate)
+            .map_err(ApiError::InvalidObject)?;
+        Ok(repository.create(&z2, &who.name)?)
     })
     .await?;
     Ok((
@@ -194,7 +199,7 @@ async fn approve(
     let who = writer(&state, &headers, true)?;
     checked_zid(&zid)?;
     let repository = state.repository.clone();
-    let by = who.name.clone();
+    let approver = who.clone();
     let zid = blocking(move || {
         let z2 = repository
             .get(&zid)?
@@ -204,7 +209,7 @@ async fn approve(
                 "{zid} is not an implementation (Z14)"
             )));
         }
-        repository.approve(&zid, &by)?;
+        repository.approve(&zid, &approver)?;
         Ok(zid)
     })
     .await?;

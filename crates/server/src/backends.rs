@@ -1,0 +1,322 @@
+//! The real backends behind the HTTP seams: the store ([`StoreRepository`] over
+//! [`SqliteStore`]), the object source the orchestrator reads (catalogue → SQLite store → wiki,
+//! behind a [`CountingCache`] shared between requests), the orchestrator ([`OrchestratorEngine`]),
+//! and the evaluators it hands code to, in process or remote (see [`crate::evaluators`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use zeval_orchestrator::{CallOptions, Orchestrator, OrchestratorConfig};
+use zeval_store::{ObjectSource, SqliteStore, StoreError};
+use zeval_zobject::Value;
+
+use crate::access::{Caller, UserRole};
+use crate::config::Config;
+use crate::metrics::{Metrics, Sample};
+use crate::{CallEngine, Repository, RepositoryError, RevisionInfo, SearchHit};
+
+/// Objects kept by the shared cache before it starts over.
+const CACHE_CAPACITY: usize = 50_000;
+
+/// Opens `<data_dir>/zeval.sqlite`, creating it on the first run, and seeds it with the
+/// built-in catalogue (objects already there are left alone).
+pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, StoreError> {
+    let store = SqliteStore::open(config.store_path())?;
+    let added = store.seed(zeval_catalogue::zids().filter_map(|z| Some((z, zeval_catalogue::get(z)?))))?;
+    if added > 0 {
+        tracing::info!(added, path = %config.store_path().display(), "seeded the store with the built-in catalogue");
+    }
+    Ok(Arc::new(store))
+}
+
+/// Sources asked in order; each ZID comes from the first source that has it.
+pub struct Layers(pub Vec<Arc<dyn ObjectSource>>);
+
+impl ObjectSource for Layers {
+    fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        let mut found = HashMap::new();
+        let mut missing: Vec<String> = zids.to_vec();
+        for layer in &self.0 {
+            if missing.is_empty() {
+                break;
+            }
+            found.extend(layer.fetch(&missing)?);
+            missing.retain(|z| !found.contains_key(z));
+        }
+        Ok(found)
+    }
+}
+
+/// A cache shared between requests, with hit/miss counts for `/metrics` and invalidation on
+/// writes (so a `PUT` is seen by the next call). Limit: [`CACHE_CAPACITY`] objects, then it
+/// starts over. Missing ZIDs are not cached.
+pub struct CountingCache {
+    inner: Arc<dyn ObjectSource>,
+    objects: Mutex<HashMap<String, Value>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl CountingCache {
+    /// Caches `inner`.
+    pub fn new(inner: Arc<dyn ObjectSource>) -> Self {
+        CountingCache { inner, objects: Mutex::default(), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+    }
+
+    /// Forgets `zid` (after a write).
+    pub fn invalidate(&self, zid: &str) {
+        self.objects.lock().unwrap_or_else(|e| e.into_inner()).remove(zid);
+    }
+
+    /// (hits, misses) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    }
+}
+
+impl ObjectSource for CountingCache {
+    fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+            for zid in zids {
+                match objects.get(zid) {
+                    Some(v) => {
+                        found.insert(zid.clone(), v.clone());
+                    }
+                    None => missing.push(zid.clone()),
+                }
+            }
+        }
+        self.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
+        self.misses.fetch_add(missing.len() as u64, Ordering::Relaxed);
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let fetched = self.inner.fetch(&missing)?;
+        let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        if objects.len() + fetched.len() > CACHE_CAPACITY {
+            objects.clear();
+        }
+        for (zid, v) in fetched {
+            objects.insert(zid.clone(), v.clone());
+            found.insert(zid, v);
+        }
+        Ok(found)
+    }
+}
+
+fn repo_error(e: StoreError) -> RepositoryError {
+    RepositoryError::Store(e.to_string())
+}
+
+/// The objects API over the SQLite store.
+pub struct StoreRepository {
+    store: Arc<SqliteStore>,
+    cache: Arc<CountingCache>,
+}
+
+impl StoreRepository {
+    /// Writes go to `store` and invalidate `cache`.
+    pub fn new(store: Arc<SqliteStore>, cache: Arc<CountingCache>) -> Self {
+        StoreRepository { store, cache }
+    }
+}
+
+impl Repository for StoreRepository {
+    fn get(&self, zid: &str) -> Result<Option<Value>, RepositoryError> {
+        if let Some(builtin) = zeval_catalogue::get(zid) {
+            return Ok(Some(builtin.clone()));
+        }
+        self.store.get(zid).map_err(repo_error)
+    }
+
+    fn history(&self, zid: &str) -> Result<Vec<RevisionInfo>, RepositoryError> {
+        Ok(self
+            .store
+            .history(zid)
+            .map_err(repo_error)?
+            .into_iter()
+            .map(|r| RevisionInfo {
+                revision: r.revision,
+                author: r.author,
+                timestamp: rfc3339(r.timestamp_ms),
+                object: r.object,
+            })
+            .collect())
+    }
+
+    fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, RepositoryError> {
+        let revision = self.store.put(zid, z2, author).map_err(repo_error)?;
+        self.cache.invalidate(zid);
+        Ok(revision)
+    }
+
+    fn next_zid(&self) -> Result<String, RepositoryError> {
+        self.store.next_zid().map_err(repo_error)
+    }
+
+    fn create(&self, z2: &Value, author: &str) -> Result<String, RepositoryError> {
+        let zid = self.store.create(z2, author).map_err(|e| match e {
+            StoreError::Invalid(m) => RepositoryError::Invalid(m),
+            other => repo_error(other),
+        })?;
+        self.cache.invalidate(&zid);
+        Ok(zid)
+    }
+
+    fn search(&self, type_zid: Option<&str>, text: Option<&str>, limit: usize) -> Result<Vec<SearchHit>, RepositoryError> {
+        Ok(self
+            .store
+            .search(type_zid, text, limit)
+            .map_err(repo_error)?
+            .into_iter()
+            .map(|s| SearchHit { zid: s.zid, type_zid: s.type_zid, label: s.label })
+            .collect())
+    }
+
+    fn approve(&self, zid: &str, by: &Caller) -> Result<(), RepositoryError> {
+        let user = zeval_store::User {
+            name: by.name.clone(),
+            role: match by.role {
+                UserRole::Admin => zeval_store::Role::Admin,
+                UserRole::Editor => zeval_store::Role::Editor,
+            },
+        };
+        self.store.approve(zid, &user).map(|_| ()).map_err(|e| match e {
+            StoreError::Invalid(m) => RepositoryError::Invalid(m),
+            other => repo_error(other),
+        })
+    }
+
+    fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError> {
+        if zeval_catalogue::get(zid).is_some() {
+            return Ok(true);
+        }
+        self.store.is_approved(zid).map_err(repo_error)
+    }
+
+    fn authenticate(&self, token: &str) -> Result<Option<Caller>, RepositoryError> {
+        Ok(self.store.authenticate(token).map_err(repo_error)?.map(|u| Caller {
+            name: u.name,
+            role: match u.role {
+                zeval_store::Role::Admin => UserRole::Admin,
+                zeval_store::Role::Editor => UserRole::Editor,
+            },
+        }))
+    }
+
+    fn object_count(&self) -> Result<u64, RepositoryError> {
+        self.store.count().map_err(repo_error)
+    }
+}
+
+/// `2026-11-26T13:05:00.123Z` from milliseconds since the epoch (UTC, proleptic Gregorian).
+fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Calls through the orchestrator crate.
+pub struct OrchestratorEngine {
+    orchestrator: Orchestrator,
+}
+
+impl OrchestratorEngine {
+    /// Wraps an orchestrator.
+    pub fn new(orchestrator: Orchestrator) -> Self {
+        OrchestratorEngine { orchestrator }
+    }
+}
+
+impl CallEngine for OrchestratorEngine {
+    fn orchestrate(&self, zobject: Value, do_validate: bool) -> Value {
+        let options = CallOptions { do_validate, ..CallOptions::default() };
+        self.orchestrator.orchestrate(&zobject, &options)
+    }
+}
+
+/// The orchestrator's object source for `config`: catalogue → store → wiki (when
+/// configured), behind one shared counting cache.
+pub fn object_source(config: &Config, store: Arc<SqliteStore>) -> Result<Arc<CountingCache>, StoreError> {
+    let mut layers: Vec<Arc<dyn ObjectSource>> = vec![Arc::new(zeval_store::catalogue::CatalogueSource), store];
+    if let Some(url) = &config.wiki_url {
+        layers.push(crate::evaluators::wiki_source(url)?);
+    }
+    Ok(Arc::new(CountingCache::new(Arc::new(Layers(layers)))))
+}
+
+/// Everything the orchestrator side needs, built from `config`.
+///
+/// `shared` is the evaluator of this process's evaluator API, if it has one (see
+/// [`crate::evaluators::registry`]).
+pub fn orchestrator_state(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    shared: Option<Arc<zeval_evaluator::Evaluator>>,
+) -> Result<crate::AppState, crate::ServeError> {
+    let setup = |e: &dyn std::fmt::Display| crate::ServeError::Setup(e.to_string());
+    let store = open_store(config).map_err(|e| setup(&e))?;
+    let cache = object_source(config, store.clone()).map_err(|e| setup(&e))?;
+    let evaluators = crate::evaluators::registry(config, metrics, shared).map_err(|e| setup(&e))?;
+    let orchestrator = Orchestrator::new(
+        cache.clone(),
+        evaluators,
+        OrchestratorConfig {
+            timeout: Duration::from_millis(config.limits.call_timeout_ms),
+            ..OrchestratorConfig::default()
+        },
+    );
+    let repository = Arc::new(StoreRepository::new(store.clone(), cache.clone()));
+    let sampled_store = store.clone();
+    let sampled_cache = cache.clone();
+    metrics.add_sampler(Box::new(move || {
+        let (hits, misses) = sampled_cache.counts();
+        let mut samples = vec![
+            Sample { name: "zeval_cache_hits_total", kind: "counter", help: "Object lookups served by the shared cache.", value: hits as f64 },
+            Sample { name: "zeval_cache_misses_total", kind: "counter", help: "Object lookups the shared cache passed on to the sources.", value: misses as f64 },
+        ];
+        if let Ok(n) = sampled_store.count() {
+            samples.push(Sample { name: "zeval_store_objects", kind: "gauge", help: "Objects in the embedded store.", value: n as f64 });
+        }
+        samples
+    }));
+    Ok(crate::AppState {
+        config: Arc::new(config.clone()),
+        metrics: metrics.clone(),
+        engine: Arc::new(OrchestratorEngine::new(orchestrator)),
+        repository,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T08:26:40.123Z");
+    }
+}

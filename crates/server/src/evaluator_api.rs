@@ -1,0 +1,69 @@
+//! The evaluator API, compatible with the original function-evaluator service (spec §3.1):
+//! - `POST /{domain}/v1/evaluate/`: any body the original accepts (JSON `{reentrant,
+//!   zobject}`, the JSON executor form, Avro 0.0.1–0.0.4); always HTTP 200 with a normal-form
+//!   Z22 as JSON. Errors of the call are Z5s inside the Z22.
+//! - `GET /{domain}/v1/evaluate/`: health, with the loaded languages.
+//!
+//! Limits: the body size is axum's `DefaultBodyLimit`, 2 MiB unless the app around this
+//! router sets another ([`crate::evaluator_app`] sets `limits.evaluator_body_bytes`); the
+//! guest work runs on tokio's blocking threads (`spawn_blocking`), never on the async
+//! runtime, under the evaluator's per-call limits.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use zeval_evaluator::{Evaluator, Family};
+
+/// The evaluator API over `evaluator`.
+pub fn router(evaluator: Arc<Evaluator>) -> Router {
+    Router::new()
+        .route("/{domain}/v1/evaluate/", get(health).post(evaluate))
+        .route("/{domain}/v1/evaluate", get(health).post(evaluate))
+        .with_state(evaluator)
+}
+
+async fn evaluate(
+    State(evaluator): State<Arc<Evaluator>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let work = tokio::task::spawn_blocking(move || {
+        evaluator.evaluate_body(&body, content_type.as_deref())
+    });
+    match work.await {
+        Ok(z22) => json_response(StatusCode::OK, serde_json::to_vec(&z22).unwrap_or_default()),
+        Err(error) => {
+            tracing::error!(%error, "an evaluation task failed");
+            let body = serde_json::json!({"error": "the evaluation failed unexpectedly"});
+            json_response(StatusCode::INTERNAL_SERVER_ERROR, body.to_string().into_bytes())
+        }
+    }
+}
+
+async fn health(State(evaluator): State<Arc<Evaluator>>) -> Response {
+    let mut languages = serde_json::Map::new();
+    for family in [Family::JavaScript, Family::Python] {
+        if let Some(version) = evaluator.language_version(family) {
+            languages.insert(family.to_string(), version.into());
+        }
+    }
+    let body = serde_json::json!({
+        "status": "ok",
+        "variant": evaluator.variant().name(),
+        "languages": languages,
+    });
+    json_response(StatusCode::OK, body.to_string().into_bytes())
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response()
+}

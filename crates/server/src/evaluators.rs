@@ -1,0 +1,219 @@
+//! The adapters from the orchestrator to evaluators: [`InProcess`] (this process's sandbox,
+//! through `zeval_evaluator::Evaluator`) and [`Remote`] (an evaluator service over HTTP, JSON
+//! or Avro 0.0.4), both [`CodeEvaluator`]s, each wrapped in [`Metered`] for `/metrics`.
+//!
+//! Which one runs a language follows `[evaluators]` in the configuration
+//! ([`Config::evaluator_for`]). The orchestrator matches the `Z61K1` string exactly, so every
+//! known language string is registered: the original's default list plus the codes of the
+//! catalogue's programming languages (Z600–Z620).
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use zeval_evaluator::{Encoding, Evaluator, EvaluatorConfig, ExecutorRequest, Request};
+use zeval_orchestrator::{CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry};
+use zeval_store::{ObjectSource, StoreError, WikiSource};
+use zeval_zobject::Value;
+use zeval_zobject::build::{envelope_error, is_void, string_value};
+
+use crate::config::{Config, EvaluatorEndpoint, WireFormat};
+use crate::metrics::Metrics;
+
+/// Why the evaluators could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvaluatorSetupError {
+    /// The in-process evaluator could not load its guests.
+    #[error("the in-process evaluator could not start: {0}")]
+    InProcess(#[from] zeval_evaluator::EvaluatorError),
+}
+
+/// The wiki layer of the object source.
+pub fn wiki_source(url: &str) -> Result<Arc<dyn ObjectSource>, StoreError> {
+    Ok(Arc::new(WikiSource::new(url)))
+}
+
+/// The in-process evaluator for `config` (the guests loaded once).
+pub fn in_process_evaluator(config: &Config) -> Result<Evaluator, zeval_evaluator::EvaluatorError> {
+    Evaluator::new(EvaluatorConfig::new(config.guest_dir()))
+}
+
+/// Every language string the registry routes.
+fn language_strings() -> Vec<String> {
+    let mut languages: Vec<String> =
+        EvaluatorRegistry::DEFAULT_LANGUAGES.iter().map(|s| s.to_string()).collect();
+    for number in 600..=620 {
+        if let Some(code) = zeval_catalogue::programming_language_code(&format!("Z{number}"))
+            && !languages.iter().any(|l| l == code)
+        {
+            languages.push(code.to_owned());
+        }
+    }
+    languages
+}
+
+/// The orchestrator's evaluators for `config`. The in-process evaluator (and its guests) is
+/// loaded on first use, so an orchestrator whose languages all run remotely, or that only
+/// runs built-ins and compositions, never needs the guests.
+///
+/// `shared` is an evaluator already loaded (the one the evaluator API of the same process
+/// uses), so the guests are loaded once.
+pub fn registry(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    shared: Option<Arc<Evaluator>>,
+) -> Result<EvaluatorRegistry, EvaluatorSetupError> {
+    let loaded = OnceLock::new();
+    if let Some(evaluator) = shared {
+        let _ = loaded.set(Ok(evaluator));
+    }
+    let shared_in_process = Arc::new(InProcess { config: config.clone(), evaluator: loaded });
+    let timeout = Duration::from_millis(config.limits.call_timeout_ms);
+    let mut registry = EvaluatorRegistry::new();
+    for language in language_strings() {
+        let inner: Arc<dyn CodeEvaluator> = match config.evaluator_for(&language) {
+            EvaluatorEndpoint::Named(_) => shared_in_process.clone(),
+            EvaluatorEndpoint::Remote { url, format } => Arc::new(Remote {
+                client: zeval_evaluator::client::RemoteEvaluator::new(url.clone(), encoding(*format), timeout),
+                format: *format,
+            }),
+        };
+        let metered: Arc<dyn CodeEvaluator> = Arc::new(Metered { inner, metrics: metrics.clone() });
+        registry.register([language.as_str()], metered);
+    }
+    Ok(registry)
+}
+
+fn encoding(format: WireFormat) -> Encoding {
+    match format {
+        WireFormat::Json => Encoding::Json,
+        WireFormat::Avro => Encoding::Avro004,
+    }
+}
+
+fn executor_request(call: &CodeCall) -> ExecutorRequest {
+    ExecutorRequest {
+        reentrant: false,
+        remaining_time: Some(call.remaining_time.as_secs_f64() * 1000.0),
+        coding_language: Some(call.language.clone()),
+        code_string: Some(call.code.clone()),
+        function_name: Some(call.function_name.clone()),
+        function_arguments: call.arguments.iter().cloned().collect(),
+    }
+}
+
+/// This process's sandbox.
+pub struct InProcess {
+    config: Config,
+    evaluator: OnceLock<Result<Arc<Evaluator>, String>>,
+}
+
+impl InProcess {
+    fn evaluator(&self) -> Result<&Evaluator, EvaluatorFailure> {
+        self.evaluator
+            .get_or_init(|| in_process_evaluator(&self.config).map(Arc::new).map_err(|e| e.to_string()))
+            .as_ref()
+            .map(Arc::as_ref)
+            .map_err(|e| EvaluatorFailure(e.clone()))
+    }
+}
+
+impl CodeEvaluator for InProcess {
+    fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure> {
+        let evaluator = self.evaluator()?;
+        if zeval_evaluator::language::family_for(&call.language, evaluator.variant()).is_none() {
+            // As the original orchestrator: no evaluator for the language is a failure, so
+            // the next implementation is tried.
+            return Err(EvaluatorFailure(format!("No evaluator is available for {}", call.language)));
+        }
+        Ok(evaluator.evaluate(Request::Executor(executor_request(call))))
+    }
+}
+
+/// An evaluator service over HTTP.
+pub struct Remote {
+    client: zeval_evaluator::client::RemoteEvaluator,
+    format: WireFormat,
+}
+
+impl CodeEvaluator for Remote {
+    fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure> {
+        let request = match self.format {
+            WireFormat::Json => Request::FunctionCall { reentrant: false, zobject: call.zobject.clone() },
+            WireFormat::Avro => Request::Executor(executor_request(call)),
+        };
+        self.client.evaluate(&request).map_err(EvaluatorFailure)
+    }
+}
+
+/// Counts code runs by language and outcome, their latency, and the sandbox limits hit.
+pub struct Metered {
+    inner: Arc<dyn CodeEvaluator>,
+    metrics: Arc<Metrics>,
+}
+
+impl CodeEvaluator for Metered {
+    fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure> {
+        let started = Instant::now();
+        let result = self.inner.evaluate(call);
+        let language = call.language.as_str();
+        let outcome = match &result {
+            Err(_) => "unavailable",
+            Ok(z22) => match envelope_error(z22).filter(|e| !is_void(e)) {
+                None => "success",
+                Some(error) => {
+                    if let Some(kind) = limit_kind(error) {
+                        self.metrics.inc("zeval_sandbox_limit_hits_total", &[("kind", kind)]);
+                    }
+                    "error"
+                }
+            },
+        };
+        self.metrics.inc("zeval_code_runs_total", &[("language", language), ("outcome", outcome)]);
+        self.metrics.observe("zeval_code_run_duration_seconds", &[("language", language)], started.elapsed());
+        result
+    }
+}
+
+/// Which sandbox limit an evaluator error reports, from its message (the evaluator's limit
+/// messages name the limit: "Function call timed out", "… exceeded the memory limit of …").
+pub fn limit_kind(error: &Value) -> Option<&'static str> {
+    let message = error.get("Z5K2").and_then(|m| string_value(m).map(str::to_owned).or_else(|| {
+        m.as_object()?.iter().find(|(k, _)| k.as_str() != "Z1K1").and_then(|(_, v)| string_value(v)).map(str::to_owned)
+    }))?;
+    if message == "Function call timed out" {
+        return Some("timeout");
+    }
+    let limit = message.split("exceeded the ").nth(1)?.split(" limit").next()?;
+    match limit {
+        "fuel" => Some("fuel"),
+        "memory" => Some("memory"),
+        "stack" => Some("stack"),
+        "output" => Some("output"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn limit_kinds_come_from_the_messages() {
+        let z5 = |m: &str| json!({"Z1K1": "Z5", "Z5K1": "Z507", "Z5K2": {"Z1K1": "Z6", "Z6K1": m}});
+        assert_eq!(limit_kind(&z5("Function call timed out")), Some("timeout"));
+        assert_eq!(limit_kind(&z5("Function call exceeded the memory limit of 128 MiB")), Some("memory"));
+        assert_eq!(limit_kind(&z5("Function call exceeded the stack limit of 8 MiB")), Some("stack"));
+        assert_eq!(limit_kind(&z5("TypeError: x is undefined")), None);
+    }
+
+    #[test]
+    fn every_default_language_is_routed() {
+        let languages = language_strings();
+        for l in ["javascript", "javascript-es2020", "python-3-9", "python", "python-3-7"] {
+            assert!(languages.iter().any(|x| x == l), "{l} missing from {languages:?}");
+        }
+    }
+}
