@@ -88,6 +88,14 @@ static void initialize(void) {
     run_fn = PyDict_GetItemString(main_dict, "__zeval_run");
     if (!run_fn || !PyCallable_Check(run_fn)) die("runner.py defines no __zeval_run");
     Py_INCREF(run_fn);
+    /* Optional: runner.py may exercise itself so the snapshot holds specialised bytecode and
+     * filled caches (a trivial call then costs ~13 % less). Runs before the GC freeze. */
+    PyObject *warmup = PyDict_GetItemString(main_dict, "__zeval_warmup");
+    if (warmup) {
+        PyObject *warmed = PyObject_CallNoArgs(warmup);
+        if (!warmed) die("__zeval_warmup raised");
+        Py_DECREF(warmed);
+    }
 
     /* Seal imports: later imports of non-built-in modules fail with ModuleNotFoundError instead
      * of touching the stale init-time preopen. stdout carries only the protocol, so a stray
