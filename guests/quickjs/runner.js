@@ -346,11 +346,15 @@
 
 	// ---- the call ------------------------------------------------------------------------------
 
+	// The text last given to eval, so that a syntax error can tell whether it is at the end.
+	let lastSource;
+
 	// Indirect eval of a function declaration: the code sees only globals, and runs in
 	// strict mode as in the original (whose executor module is strict).
 	function compile(codeString, functionName) {
-		(0, eval)('function __zeval_wrapper(ZPair, ZObject) {\'use strict\';\n' + codeString +
-			'\nreturn ' + functionName + ';}');
+		lastSource = 'function __zeval_wrapper(ZPair, ZObject) {\'use strict\';\n' + codeString +
+			'\nreturn ' + functionName + ';}';
+		(0, eval)(lastSource);
 		// eslint-disable-next-line no-undef
 		const wrapper = globalThis.__zeval_wrapper;
 		delete globalThis.__zeval_wrapper;
@@ -373,7 +377,26 @@
 		return serialize(fn.apply(null, args));
 	}
 
-	function messageOf(error) {
+	// QuickJS names the token a syntax error stopped at; at the end of the input that token
+	// is empty ("unexpected token in expression: ''", "expecting '}'" at EOF). V8, which the
+	// original ran, says "Unexpected end of input" for all of these.
+	function syntaxMessage(error, source) {
+		const message = String(error.message);
+		const atEnd = /: ''$/.test(message) ||
+			(typeof error.lineNumber === 'number' && source !== undefined &&
+				error.lineNumber >= source.split('\n').length && /^expecting /.test(message));
+		return atEnd ? 'Unexpected end of input' : message;
+	}
+
+	function messageOf(error, source) {
+		if (error instanceof SyntaxError) {
+			return syntaxMessage(error, source);
+		}
+		// QuickJS's InternalError "stack overflow" is V8's RangeError with this message.
+		if (error !== null && typeof error === 'object' && error.name === 'InternalError' &&
+			/stack overflow/.test(String(error.message))) {
+			return 'Maximum call stack size exceeded';
+		}
 		if (error !== null && typeof error === 'object' && 'message' in error) {
 			return String(error.message);
 		}
@@ -395,7 +418,7 @@
 			return stringify({ result: execute(request) });
 		} catch (e) {
 			try {
-				return stringify({ error: messageOf(e) });
+				return stringify({ error: messageOf(e, lastSource) });
 			} catch (inner) {
 				return stringify({ error: 'The error could not be described.' });
 			}

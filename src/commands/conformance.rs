@@ -19,6 +19,8 @@ enum Suite {
     Schemata(SuiteArgs),
     /// The orchestrator suite (in process, with the suite's mock wiki and evaluator).
     Orchestrator(SuiteArgs),
+    /// The evaluator suite (the HTTP router in process, the real wasm guests).
+    Evaluator(SuiteArgs),
 }
 
 #[derive(clap::Args)]
@@ -44,6 +46,11 @@ impl ConformanceCommand {
             Suite::Orchestrator(args) => {
                 let dir = args.suite.clone().unwrap_or_else(|| zeval_conformance::default_shared_dir().join("orchestrator"));
                 let report = zeval_conformance::orchestrator::run(&dir, args.cases.as_deref())?;
+                (args, report)
+            }
+            Suite::Evaluator(args) => {
+                let dir = args.suite.clone().unwrap_or_else(|| zeval_conformance::default_shared_dir().join("evaluator"));
+                let report = zeval_conformance::evaluator::run(&dir, args.cases.as_deref())?;
                 (args, report)
             }
         };

@@ -6,6 +6,7 @@
 //! the CI test can fail on any other failure.
 
 pub mod deviations;
+pub mod evaluator;
 pub mod manifest;
 pub mod orchestrator;
 pub mod report;

@@ -29,7 +29,11 @@ impl RemoteEvaluator {
             .timeout_global(Some(timeout))
             .build()
             .into();
-        Self { url: url.into(), encoding, agent }
+        Self {
+            url: url.into(),
+            encoding,
+            agent,
+        }
     }
 
     /// The URL requests go to.
@@ -40,9 +44,8 @@ impl RemoteEvaluator {
     /// Posts `request` and returns the result Z22, or the failure message the original
     /// orchestrator would record for this evaluator.
     pub fn evaluate(&self, request: &Request) -> Result<Value, String> {
-        let body = wire::encode(request, self.encoding).ok_or_else(|| {
-            format!("The request cannot be encoded as {:?}.", self.encoding)
-        })?;
+        let body = wire::encode(request, self.encoding)
+            .ok_or_else(|| format!("The request cannot be encoded as {:?}.", self.encoding))?;
         let response = self
             .agent
             .post(&self.url)
@@ -59,7 +62,9 @@ impl RemoteEvaluator {
             .read_to_string()
             .map_err(|error| format!("request to {} failed, reason: {error}", self.url))?;
         if !(200..300).contains(&status) {
-            return Err(format!("Function evaluation failed with status {status}: {text}"));
+            return Err(format!(
+                "Function evaluation failed with status {status}: {text}"
+            ));
         }
         let mut z22 = zeval_zobject::json::parse(&text)
             .map_err(|error| format!("The evaluator returned invalid JSON: {error}"))?;

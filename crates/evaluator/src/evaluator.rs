@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use zeval_sandbox::{Guest, GuestOptions, Limits, RunOutput, Sandbox, SandboxError};
-use zeval_zobject::build::{failure, set_envelope_metadata, z22, z6, void};
+use zeval_zobject::build::{failure, set_envelope_metadata, void, z6, z22};
 use zeval_zobject::error::z5_untyped;
 use zeval_zobject::{Map, Value};
 
@@ -20,6 +20,7 @@ use crate::wire::{self, ExecutorRequest, Request};
 const PYTHON_STDLIB_GUEST_PATH: &str = "/usr/local/lib/python3.13";
 
 /// One guest interpreter, loaded and linked.
+#[derive(Clone)]
 struct Runtime {
     guest: Guest,
     /// e.g. "QuickJS-ng 0.10.1 (wasmtime 48.0.8)".
@@ -78,6 +79,31 @@ impl Evaluator {
         })
     }
 
+    /// An evaluator sharing this one's loaded guests, registering only the languages of
+    /// `variant` (e.g. to serve the original's single-language deployments side by side).
+    pub fn restricted_to(&self, variant: Variant) -> Evaluator {
+        let runtimes = self
+            .runtimes
+            .iter()
+            .filter(|(family, _)| variant.has(**family))
+            .map(|(family, runtime)| (*family, runtime.clone()))
+            .collect();
+        Evaluator {
+            variant,
+            limits: self.limits.clone(),
+            runtimes,
+            hostname: self.hostname.clone(),
+        }
+    }
+
+    /// The same evaluator with other per-call limits (sharing the loaded guests).
+    pub fn with_limits(&self, limits: Limits) -> Evaluator {
+        Evaluator {
+            limits,
+            ..self.restricted_to(self.variant)
+        }
+    }
+
     /// The deployment variant (which languages have an executor).
     pub fn variant(&self) -> Variant {
         self.variant
@@ -90,7 +116,9 @@ impl Evaluator {
 
     /// The language version reported for `family`, when its guest is loaded.
     pub fn language_version(&self, family: Family) -> Option<&str> {
-        self.runtimes.get(&family).map(|runtime| runtime.version.as_str())
+        self.runtimes
+            .get(&family)
+            .map(|runtime| runtime.version.as_str())
     }
 
     /// Answers a request body in any encoding the original accepts (spec §3.1): always a
@@ -100,7 +128,10 @@ impl Evaluator {
         match wire::decode(body, content_type) {
             Ok(request) => self.evaluate_from(request, started),
             Err(error) => self.finish(
-                failure(z5_untyped("Z507", &format!("Unable to read the request: {error}"))),
+                failure(z5_untyped(
+                    "Z507",
+                    &format!("Unable to read the request: {error}"),
+                )),
                 None,
                 &started,
             ),
@@ -128,7 +159,10 @@ impl Evaluator {
     pub fn execute(&self, family: Family, request: &ExecutorRequest) -> Execution {
         let Some(runtime) = self.runtimes.get(&family) else {
             let message = format!("No executor found for programming language {family}.");
-            return Execution { z22: failure(z5_untyped("Z558", &message)), stats: None };
+            return Execution {
+                z22: failure(z5_untyped("Z558", &message)),
+                stats: None,
+            };
         };
         let input = runner_input(request);
         let cpu_before = system::thread_cpu_time();
@@ -137,11 +171,17 @@ impl Evaluator {
         match outcome {
             Ok(output) => {
                 let stats = run_stats(runtime, &output, cpu_time);
-                Execution { z22: runner_output(&output.stdout), stats: Some(stats) }
+                Execution {
+                    z22: runner_output(&output.stdout),
+                    stats: Some(stats),
+                }
             }
             Err(error) => {
                 tracing::debug!(guest = runtime.guest.name(), %error, "guest call failed");
-                Execution { z22: failure(limit_error(&error)), stats: None }
+                Execution {
+                    z22: failure(limit_error(&error)),
+                    stats: None,
+                }
             }
         }
     }
@@ -152,11 +192,17 @@ impl Evaluator {
         let end = SystemTime::now();
         let cpu = system::thread_cpu_time().saturating_sub(started.cpu);
         let entries = [
-            ("evaluationMemoryUsage", system::mebibytes(system::resident_bytes())),
+            (
+                "evaluationMemoryUsage",
+                system::mebibytes(system::resident_bytes()),
+            ),
             ("evaluationCpuUsage", system::cpu_millis(cpu)),
             ("evaluationStartTime", system::iso8601(started.wall)),
             ("evaluationEndTime", system::iso8601(end)),
-            ("evaluationDuration", format!("{} ms", started.instant.elapsed().as_millis())),
+            (
+                "evaluationDuration",
+                format!("{} ms", started.instant.elapsed().as_millis()),
+            ),
             ("evaluationHostname", self.hostname.clone()),
         ];
         for (key, value) in entries {
@@ -164,11 +210,23 @@ impl Evaluator {
         }
         if let Some(stats) = stats {
             let entries = [
-                ("executionMemoryUsage", system::mebibytes(stats.peak_memory_bytes)),
-                ("executionCpuUsage", format!("{} μs", stats.cpu_time.as_micros())),
+                (
+                    "executionMemoryUsage",
+                    system::mebibytes(stats.peak_memory_bytes),
+                ),
+                (
+                    "executionCpuUsage",
+                    format!("{} μs", stats.cpu_time.as_micros()),
+                ),
                 ("programmingLanguageVersion", stats.language_version.clone()),
-                ("executionDuration", format!("{} μs", stats.duration.as_micros())),
-                ("executionPeakLinearMemory", format!("{} bytes", stats.peak_memory_bytes)),
+                (
+                    "executionDuration",
+                    format!("{} μs", stats.duration.as_micros()),
+                ),
+                (
+                    "executionPeakLinearMemory",
+                    format!("{} bytes", stats.peak_memory_bytes),
+                ),
             ];
             for (key, value) in entries {
                 set_envelope_metadata(&mut z22, key, z6(value));
@@ -190,11 +248,19 @@ struct Started {
 
 impl Started {
     fn now() -> Self {
-        Self { wall: SystemTime::now(), instant: Instant::now(), cpu: system::thread_cpu_time() }
+        Self {
+            wall: SystemTime::now(),
+            instant: Instant::now(),
+            cpu: system::thread_cpu_time(),
+        }
     }
 }
 
-fn load(sandbox: &Sandbox, config: &EvaluatorConfig, family: Family) -> Result<Runtime, EvaluatorError> {
+fn load(
+    sandbox: &Sandbox,
+    config: &EvaluatorConfig,
+    family: Family,
+) -> Result<Runtime, EvaluatorError> {
     let stem = family.guest_name();
     let (name, file) = if config.unsnapshotted {
         (format!("{stem}.raw"), format!("{stem}.raw.wasm"))
@@ -219,16 +285,22 @@ fn load(sandbox: &Sandbox, config: &EvaluatorConfig, family: Family) -> Result<R
         sandbox.load_guest(&name, &wasm)?
     };
     let language = language_version(&config.guest_dir, family);
-    Ok(Runtime { guest, version: format!("{language} ({})", zeval_sandbox::runtime_version()) })
+    Ok(Runtime {
+        guest,
+        version: format!("{language} ({})", zeval_sandbox::runtime_version()),
+    })
 }
 
 /// The interpreter's version as `guests/build.sh` recorded it (`<stem>.version`).
 fn language_version(guest_dir: &Path, family: Family) -> String {
-    let recorded = std::fs::read_to_string(guest_dir.join(format!("{}.version", family.guest_name())))
-        .map(|text| text.trim().to_owned())
-        .unwrap_or_default();
+    let recorded =
+        std::fs::read_to_string(guest_dir.join(format!("{}.version", family.guest_name())))
+            .map(|text| text.trim().to_owned())
+            .unwrap_or_default();
     match (recorded.is_empty(), family) {
-        (false, Family::Python) if !recorded.starts_with("CPython") => format!("CPython {recorded}"),
+        (false, Family::Python) if !recorded.starts_with("CPython") => {
+            format!("CPython {recorded}")
+        }
         (false, _) => recorded,
         (true, Family::JavaScript) => "QuickJS".to_owned(),
         (true, Family::Python) => "CPython".to_owned(),
@@ -244,7 +316,10 @@ fn runner_input(request: &ExecutorRequest) -> Vec<u8> {
     if let Some(code) = &request.code_string {
         object.insert("codeString".into(), Value::String(code.clone()));
     }
-    object.insert("functionArguments".into(), Value::Object(request.function_arguments.clone()));
+    object.insert(
+        "functionArguments".into(),
+        Value::Object(request.function_arguments.clone()),
+    );
     serde_json::to_vec(&Value::Object(object)).unwrap_or_default()
 }
 
@@ -254,7 +329,12 @@ fn runner_output(stdout: &[u8]) -> Value {
     if text.trim().is_empty() {
         return failure(z5_untyped("Z507", "Executor returned an empty response."));
     }
-    let nonsense = || failure(z5_untyped("Z507", &format!("Executor returned some nonsense: {text}.")));
+    let nonsense = || {
+        failure(z5_untyped(
+            "Z507",
+            &format!("Executor returned some nonsense: {text}."),
+        ))
+    };
     let Ok(Value::Object(mut answer)) = zeval_zobject::json::parse(&text) else {
         return nonsense();
     };
@@ -280,7 +360,11 @@ fn run_stats(runtime: &Runtime, output: &RunOutput, cpu_time: std::time::Duratio
 /// `"128 MiB"` for whole mebibytes, else `"<n> bytes"`.
 fn size(bytes: usize) -> String {
     const MIB: usize = 1024 * 1024;
-    if bytes >= MIB && bytes % MIB == 0 { format!("{} MiB", bytes / MIB) } else { format!("{bytes} bytes") }
+    if bytes >= MIB && bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// The Z5 for a call the sandbox stopped. A timeout is the original's Z558; every other
@@ -292,16 +376,25 @@ fn limit_error(error: &SandboxError) -> Value {
             format!("Function call exceeded the fuel limit of {limit} units")
         }
         SandboxError::MemoryLimit { limit } => {
-            format!("Function call exceeded the memory limit of {}", size(*limit))
+            format!(
+                "Function call exceeded the memory limit of {}",
+                size(*limit)
+            )
         }
         SandboxError::StackOverflow { limit } => {
             format!("Function call exceeded the stack limit of {}", size(*limit))
         }
         SandboxError::OutputLimit { limit } => {
-            format!("Function call exceeded the output limit of {}", size(*limit))
+            format!(
+                "Function call exceeded the output limit of {}",
+                size(*limit)
+            )
         }
         SandboxError::InputLimit { limit } => {
-            format!("The function call exceeds the input limit of {}", size(*limit))
+            format!(
+                "The function call exceeds the input limit of {}",
+                size(*limit)
+            )
         }
         other => format!("The executor failed: {other}"),
     };
@@ -331,16 +424,29 @@ mod tests {
         assert_eq!(z5["Z5K2"]["Z6K1"], "Executor returned an empty response.");
         let nonsense = runner_output(b"hello");
         let z5 = zeval_zobject::build::envelope_error(&nonsense).unwrap();
-        assert_eq!(z5["Z5K2"]["Z6K1"], "Executor returned some nonsense: hello.");
+        assert_eq!(
+            z5["Z5K2"]["Z6K1"],
+            "Executor returned some nonsense: hello."
+        );
     }
 
     #[test]
     fn limits_name_themselves() {
-        let timeout = limit_error(&SandboxError::Timeout { limit: Duration::from_secs(1) });
+        let timeout = limit_error(&SandboxError::Timeout {
+            limit: Duration::from_secs(1),
+        });
         assert_eq!(timeout, z5_untyped("Z558", "Function call timed out"));
-        let memory = limit_error(&SandboxError::MemoryLimit { limit: 128 * 1024 * 1024 });
-        assert_eq!(memory["Z5K2"]["Z6K1"], "Function call exceeded the memory limit of 128 MiB");
+        let memory = limit_error(&SandboxError::MemoryLimit {
+            limit: 128 * 1024 * 1024,
+        });
+        assert_eq!(
+            memory["Z5K2"]["Z6K1"],
+            "Function call exceeded the memory limit of 128 MiB"
+        );
         let output = limit_error(&SandboxError::OutputLimit { limit: 1000 });
-        assert_eq!(output["Z5K2"]["Z6K1"], "Function call exceeded the output limit of 1000 bytes");
+        assert_eq!(
+            output["Z5K2"]["Z6K1"],
+            "Function call exceeded the output limit of 1000 bytes"
+        );
     }
 }

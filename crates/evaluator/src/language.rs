@@ -67,7 +67,11 @@ pub enum Variant {
 
 impl Variant {
     /// Every variant, in the suite's naming order.
-    pub const ALL: [Variant; 3] = [Variant::Omnibus, Variant::JavascriptAll, Variant::Python3All];
+    pub const ALL: [Variant; 3] = [
+        Variant::Omnibus,
+        Variant::JavascriptAll,
+        Variant::Python3All,
+    ];
 
     /// Whether this variant registers `family`.
     pub fn has(self, family: Family) -> bool {
@@ -125,10 +129,22 @@ mod tests {
 
     #[test]
     fn strings_and_zids_resolve() {
-        assert_eq!(family_for("javascript", Variant::Omnibus), Some(Family::JavaScript));
-        assert_eq!(family_for("Z608", Variant::Omnibus), Some(Family::JavaScript));
-        assert_eq!(family_for("python-3", Variant::Omnibus), Some(Family::Python));
-        assert_eq!(family_for("Z615", Variant::Python3All), Some(Family::Python));
+        assert_eq!(
+            family_for("javascript", Variant::Omnibus),
+            Some(Family::JavaScript)
+        );
+        assert_eq!(
+            family_for("Z608", Variant::Omnibus),
+            Some(Family::JavaScript)
+        );
+        assert_eq!(
+            family_for("python-3", Variant::Omnibus),
+            Some(Family::Python)
+        );
+        assert_eq!(
+            family_for("Z615", Variant::Python3All),
+            Some(Family::Python)
+        );
     }
 
     #[test]
@@ -151,7 +167,11 @@ mod tests {
             serde_json::from_str(&text).unwrap();
         assert_eq!(shared.len(), SOFTWARE_LANGUAGES.len());
         for (code, zid) in SOFTWARE_LANGUAGES {
-            assert_eq!(shared.get(*code).and_then(|v| v.as_str()), Some(*zid), "{code}");
+            assert_eq!(
+                shared.get(*code).and_then(|v| v.as_str()),
+                Some(*zid),
+                "{code}"
+            );
         }
     }
 }

@@ -48,9 +48,15 @@ pub fn plan(request: Request, variant: Variant) -> Result<Plan, Value> {
         }
     };
     let family = family_for(&language, variant).ok_or_else(|| {
-        z5_untyped("Z558", &format!("No executor found for programming language {language}."))
+        z5_untyped(
+            "Z558",
+            &format!("No executor found for programming language {language}."),
+        )
     })?;
-    Ok(Plan { family, request: executor })
+    Ok(Plan {
+        family,
+        request: executor,
+    })
 }
 
 /// `Z7K1.Z8K4.K1.Z14K3.Z16K1.Z61K1.Z6K1`, or the message JavaScript gives for the first
@@ -62,7 +68,11 @@ fn legacy_language(zobject: &Value) -> Result<String, String> {
         match current {
             Some(Value::Object(object)) => current = object.get(key),
             Some(Value::String(_)) => current = None,
-            _ => return Err(format!("Cannot read properties of undefined (reading '{key}')")),
+            _ => {
+                return Err(format!(
+                    "Cannot read properties of undefined (reading '{key}')"
+                ));
+            }
         }
     }
     match current {
@@ -77,7 +87,13 @@ fn legacy_executor_request(zobject: Value, reentrant: bool) -> ExecutorRequest {
     let function = zobject.get("Z7K1");
     let code_string = function
         .and_then(first_implementation)
-        .and_then(|implementation| implementation.get("Z14K3")?.get("Z16K2")?.get("Z6K1")?.as_str())
+        .and_then(|implementation| {
+            implementation
+                .get("Z14K3")?
+                .get("Z16K2")?
+                .get("Z6K1")?
+                .as_str()
+        })
         .map(str::to_owned);
     let function_name = function
         .and_then(|function| function.get("Z8K5")?.get("Z9K1")?.as_str())
@@ -121,7 +137,10 @@ mod tests {
     }
 
     fn call(file: &str) -> Request {
-        Request::FunctionCall { reentrant: false, zobject: suite_request(file) }
+        Request::FunctionCall {
+            reentrant: false,
+            zobject: suite_request(file),
+        }
     }
 
     #[test]
@@ -138,34 +157,59 @@ mod tests {
     fn the_suites_error_cases() {
         let cases = [
             ("python3_no_Z8.json", "Unable to find programming language"),
-            ("javascript_no_Z8.json", "Unable to find programming language"),
+            (
+                "javascript_no_Z8.json",
+                "Unable to find programming language",
+            ),
             ("python3_no_Z14.json", "Unable to find programming language"),
-            ("no_implementation_throw.json", "Unable to find programming language"),
-            ("python_unsupported_version_throw.json", "No executor found for programming language"),
-            ("unsupported_language_java_throw.json", "No executor found for programming language"),
+            (
+                "no_implementation_throw.json",
+                "Unable to find programming language",
+            ),
+            (
+                "python_unsupported_version_throw.json",
+                "No executor found for programming language",
+            ),
+            (
+                "unsupported_language_java_throw.json",
+                "No executor found for programming language",
+            ),
         ];
         for (file, phrase) in cases {
             let error = plan(call(file), Variant::Omnibus).unwrap_err();
-            assert!(message(&error).contains(phrase), "{file}: {}", message(&error));
+            assert!(
+                message(&error).contains(phrase),
+                "{file}: {}",
+                message(&error)
+            );
         }
     }
 
     #[test]
     fn a_degenerate_function_fails_validation() {
         let error = plan(call("degenerate_Z8.json"), Variant::Omnibus).unwrap_err();
-        assert!(message(&error).starts_with("Unable to validate function call."), "{error}");
+        assert!(
+            message(&error).starts_with("Unable to validate function call."),
+            "{error}"
+        );
     }
 
     #[test]
     fn single_language_variants_refuse_the_other_language() {
         let error = plan(call("javascript_add_Z7.json"), Variant::Python3All).unwrap_err();
-        assert_eq!(message(&error), "No executor found for programming language javascript.");
+        assert_eq!(
+            message(&error),
+            "No executor found for programming language javascript."
+        );
         assert!(plan(call("javascript_add_Z7.json"), Variant::JavascriptAll).is_ok());
     }
 
     #[test]
     fn executor_form_needs_language_and_code() {
-        let mut request = ExecutorRequest { code_string: Some("x".into()), ..Default::default() };
+        let mut request = ExecutorRequest {
+            code_string: Some("x".into()),
+            ..Default::default()
+        };
         let error = plan(Request::Executor(request.clone()), Variant::Omnibus).unwrap_err();
         assert!(message(&error).starts_with("Unable to find programming language"));
         request.coding_language = Some("Z600".into());

@@ -6,8 +6,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Resident set size of this process in bytes.
 pub(crate) fn resident_bytes() -> u64 {
-    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else { return 0 };
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -16,7 +22,11 @@ pub(crate) fn thread_cpu_time() -> Duration {
     let Ok(stat) = std::fs::read_to_string("/proc/thread-self/schedstat") else {
         return Duration::ZERO;
     };
-    let nanos: u64 = stat.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let nanos: u64 = stat
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     Duration::from_nanos(nanos)
 }
 

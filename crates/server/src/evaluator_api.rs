@@ -44,7 +44,10 @@ async fn evaluate(
         Err(error) => {
             tracing::error!(%error, "an evaluation task failed");
             let body = serde_json::json!({"error": "the evaluation failed unexpectedly"});
-            json_response(StatusCode::INTERNAL_SERVER_ERROR, body.to_string().into_bytes())
+            json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                body.to_string().into_bytes(),
+            )
         }
     }
 }
@@ -65,5 +68,10 @@ async fn health(State(evaluator): State<Arc<Evaluator>>) -> Response {
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }

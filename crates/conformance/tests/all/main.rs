@@ -1,3 +1,4 @@
 //! Conformance suites run as one integration test binary, one module per suite.
 
+mod evaluator;
 mod orchestrator;

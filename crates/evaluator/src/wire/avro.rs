@@ -70,7 +70,11 @@ fn schema(version: &str) -> Option<&'static Schema> {
                {{"name": "codeString", "type": "string"}},
                {{"name": "functionName", "type": "string"}},
                {{"name": "functionArguments", "type": {{"type": "map", "values": {ZOBJECT_UNION}}}}}"#,
-            if remaining_time { r#"{"name": "remainingTime", "type": "double"},"# } else { "" }
+            if remaining_time {
+                r#"{"name": "remainingTime", "type": "double"},"#
+            } else {
+                ""
+            }
         )
     };
     Some(match version {
@@ -93,19 +97,25 @@ pub fn decode(body: &[u8]) -> Result<Request, WireError> {
     let schema = schema(version).ok_or_else(|| {
         WireError::Unrecognised(format!("unknown serialization version {version:?}"))
     })?;
-    let error = |message: String| WireError::Avro { version: version.to_owned(), message };
+    let error = |message: String| WireError::Avro {
+        version: version.to_owned(),
+        message,
+    };
     let levels = depth::check(version, data, zeval_zobject::json::MAX_DEPTH).map_err(error)?;
     let decode = || -> Result<Request, String> {
         let mut reader = data;
-        let value = apache_avro::from_avro_datum(schema, &mut reader, None)
-            .map_err(|e| e.to_string())?;
+        let value =
+            apache_avro::from_avro_datum(schema, &mut reader, None).map_err(|e| e.to_string())?;
         if !reader.is_empty() {
             return Err(format!("{} bytes left after the record", reader.len()));
         }
         to_request(version, value)
     };
-    let result =
-        if levels < SHALLOW_DEPTH { decode() } else { stacker::grow(DEEP_STACK_BYTES, decode) };
+    let result = if levels < SHALLOW_DEPTH {
+        decode()
+    } else {
+        stacker::grow(DEEP_STACK_BYTES, decode)
+    };
     result.map_err(error)
 }
 
@@ -126,14 +136,22 @@ fn split_version(body: &[u8]) -> (&str, &[u8]) {
 
 fn to_request(version: &str, value: Avro) -> Result<Request, String> {
     if version == "0.0.1" {
-        return Ok(Request::FunctionCall { reentrant: false, zobject: from_union(value, false)? });
+        return Ok(Request::FunctionCall {
+            reentrant: false,
+            zobject: from_union(value, false)?,
+        });
     }
-    let Avro::Record(fields) = value else { return Err("not a record".to_owned()) };
+    let Avro::Record(fields) = value else {
+        return Err("not a record".to_owned());
+    };
     let mut fields: HashMap<String, Avro> = fields.into_iter().collect();
     let reentrant = matches!(fields.remove("reentrant"), Some(Avro::Boolean(true)));
     if version == "0.0.2" {
         let zobject = fields.remove("zobject").ok_or("no zobject field")?;
-        return Ok(Request::FunctionCall { reentrant, zobject: from_union(zobject, false)? });
+        return Ok(Request::FunctionCall {
+            reentrant,
+            zobject: from_union(zobject, false)?,
+        });
     }
     let mut text = |key: &str| match fields.remove(key) {
         Some(Avro::String(s)) => Ok(s),
@@ -172,11 +190,20 @@ fn sorted(map: HashMap<String, Avro>) -> Vec<(String, Avro)> {
 }
 
 fn from_union(value: Avro, inner: bool) -> Result<Value, String> {
-    let Avro::Union(index, value) = value else { return Err("expected a union".to_owned()) };
-    let (z6, z9, z99, z1) =
-        if inner { (INNER_Z6, INNER_Z9, INNER_Z99, INNER_Z1) } else { (TOP_Z6, TOP_Z9, TOP_Z99, TOP_Z1) };
-    let Avro::Record(mut fields) = *value else { return Err("expected a record".to_owned()) };
-    let Some((_, field)) = fields.pop() else { return Err("empty record".to_owned()) };
+    let Avro::Union(index, value) = value else {
+        return Err("expected a union".to_owned());
+    };
+    let (z6, z9, z99, z1) = if inner {
+        (INNER_Z6, INNER_Z9, INNER_Z99, INNER_Z1)
+    } else {
+        (TOP_Z6, TOP_Z9, TOP_Z99, TOP_Z1)
+    };
+    let Avro::Record(mut fields) = *value else {
+        return Err("expected a record".to_owned());
+    };
+    let Some((_, field)) = fields.pop() else {
+        return Err("empty record".to_owned());
+    };
     match (index, field) {
         (i, Avro::String(s)) if i == z6 => Ok(zeval_zobject::build::z6(s)),
         (i, Avro::String(s)) if i == z9 => Ok(zeval_zobject::build::z9(s)),
@@ -191,7 +218,9 @@ fn from_union(value: Avro, inner: bool) -> Result<Value, String> {
             }
             Ok(Value::Object(object))
         }
-        (i, _) => Err(format!("union branch {i} does not hold the expected record")),
+        (i, _) => Err(format!(
+            "union branch {i} does not hold the expected record"
+        )),
     }
 }
 
@@ -207,9 +236,13 @@ pub enum EncodeError {
 }
 
 fn to_union(value: &Value, inner: bool) -> Result<Avro, EncodeError> {
-    let (z6, z9, z99, z1) =
-        if inner { (INNER_Z6, INNER_Z9, INNER_Z99, INNER_Z1) } else { (TOP_Z6, TOP_Z9, TOP_Z99, TOP_Z1) };
-    let record = |name: &str, text: String| Avro::Record(vec![(name.to_owned(), Avro::String(text))]);
+    let (z6, z9, z99, z1) = if inner {
+        (INNER_Z6, INNER_Z9, INNER_Z99, INNER_Z1)
+    } else {
+        (TOP_Z6, TOP_Z9, TOP_Z99, TOP_Z1)
+    };
+    let record =
+        |name: &str, text: String| Avro::Record(vec![(name.to_owned(), Avro::String(text))]);
     let branch = |index: u32, value: Avro| Ok(Avro::Union(index, Box::new(value)));
     let object = match value {
         Value::Object(object) => object,
@@ -237,11 +270,15 @@ fn to_union(value: &Value, inner: bool) -> Result<Avro, EncodeError> {
     for (key, value) in object {
         entries.insert(key.clone(), to_union(value, true)?);
     }
-    branch(z1, Avro::Record(vec![("valueMap".to_owned(), Avro::Map(entries))]))
+    branch(
+        z1,
+        Avro::Record(vec![("valueMap".to_owned(), Avro::Map(entries))]),
+    )
 }
 
 fn versioned(version: &str, schema: &Schema, value: Avro) -> Result<Vec<u8>, EncodeError> {
-    let data = apache_avro::to_avro_datum(schema, value).map_err(|e| EncodeError::Avro(e.to_string()))?;
+    let data =
+        apache_avro::to_avro_datum(schema, value).map_err(|e| EncodeError::Avro(e.to_string()))?;
     let mut body = Vec::with_capacity(1 + version.len() + data.len());
     body.push(version.len() as u8);
     body.extend_from_slice(version.as_bytes());
@@ -270,7 +307,10 @@ pub fn encode_v004(request: &ExecutorRequest) -> Result<Vec<u8>, EncodeError> {
     }
     let record = Avro::Record(vec![
         ("reentrant".to_owned(), Avro::Boolean(request.reentrant)),
-        ("remainingTime".to_owned(), Avro::Double(request.remaining_time.unwrap_or(0.0))),
+        (
+            "remainingTime".to_owned(),
+            Avro::Double(request.remaining_time.unwrap_or(0.0)),
+        ),
         ("codingLanguage".to_owned(), text(&request.coding_language)),
         ("codeString".to_owned(), text(&request.code_string)),
         ("functionName".to_owned(), text(&request.function_name)),
@@ -294,7 +334,13 @@ mod tests {
     fn v002_round_trips() {
         let body = encode_v002(false, &add_call()).unwrap();
         assert_eq!(&body[..6], b"\x050.0.2");
-        assert_eq!(decode(&body).unwrap(), Request::FunctionCall { reentrant: false, zobject: add_call() });
+        assert_eq!(
+            decode(&body).unwrap(),
+            Request::FunctionCall {
+                reentrant: false,
+                zobject: add_call()
+            }
+        );
     }
 
     #[test]
@@ -317,8 +363,15 @@ mod tests {
     #[test]
     fn bare_union_is_v001() {
         let schema = schema("0.0.1").unwrap();
-        let data = apache_avro::to_avro_datum(schema, to_union(&add_call(), false).unwrap()).unwrap();
-        assert_eq!(decode(&data).unwrap(), Request::FunctionCall { reentrant: false, zobject: add_call() });
+        let data =
+            apache_avro::to_avro_datum(schema, to_union(&add_call(), false).unwrap()).unwrap();
+        assert_eq!(
+            decode(&data).unwrap(),
+            Request::FunctionCall {
+                reentrant: false,
+                zobject: add_call()
+            }
+        );
     }
 
     #[test]

@@ -15,16 +15,27 @@ pub fn decode(body: &[u8]) -> Result<Request, WireError> {
     let Value::Object(mut object) = value else {
         return Err(WireError::Json("the body is not a JSON object".to_owned()));
     };
-    let reentrant = object.get("reentrant").and_then(Value::as_bool).unwrap_or(false);
+    let reentrant = object
+        .get("reentrant")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if let Some(zobject) = object.remove("zobject") {
         return Ok(Request::FunctionCall { reentrant, zobject });
     }
-    let executor_keys = ["codingLanguage", "codeString", "functionName", "functionArguments"];
+    let executor_keys = [
+        "codingLanguage",
+        "codeString",
+        "functionName",
+        "functionArguments",
+    ];
     if executor_keys.iter().any(|key| object.contains_key(*key)) {
         return executor(object, reentrant).map(Request::Executor);
     }
     if object.contains_key("Z1K1") {
-        return Ok(Request::FunctionCall { reentrant, zobject: Value::Object(object) });
+        return Ok(Request::FunctionCall {
+            reentrant,
+            zobject: Value::Object(object),
+        });
     }
     Err(WireError::Json(
         "expected {\"zobject\": …} or {codingLanguage, codeString, functionName, functionArguments}"
@@ -37,7 +48,9 @@ fn executor(mut object: Map<String, Value>, reentrant: bool) -> Result<ExecutorR
         match object.remove(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(WireError::Json(format!("{key} must be a string, not {other}"))),
+            Some(other) => Err(WireError::Json(format!(
+                "{key} must be a string, not {other}"
+            ))),
         }
     };
     let coding_language = text("codingLanguage")?;
@@ -46,7 +59,11 @@ fn executor(mut object: Map<String, Value>, reentrant: bool) -> Result<ExecutorR
     let function_arguments = match object.remove("functionArguments") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(arguments)) => arguments,
-        Some(_) => return Err(WireError::Json("functionArguments must be an object".to_owned())),
+        Some(_) => {
+            return Err(WireError::Json(
+                "functionArguments must be an object".to_owned(),
+            ));
+        }
     };
     let remaining_time = object.get("remainingTime").and_then(Value::as_f64);
     Ok(ExecutorRequest {
@@ -76,7 +93,10 @@ pub fn encode_executor(request: &ExecutorRequest) -> Vec<u8> {
             object.insert(key.into(), Value::String(value.clone()));
         }
     }
-    object.insert("functionArguments".into(), Value::Object(request.function_arguments.clone()));
+    object.insert(
+        "functionArguments".into(),
+        Value::Object(request.function_arguments.clone()),
+    );
     serde_json::to_vec(&Value::Object(object)).unwrap_or_default()
 }
 
@@ -87,17 +107,31 @@ mod tests {
     #[test]
     fn full_call_and_executor_forms() {
         let call = decode(br#"{"reentrant":false,"zobject":{"Z1K1":"Z7"}}"#).unwrap();
-        assert!(matches!(call, Request::FunctionCall { reentrant: false, .. }));
-        let executor = decode(br#"{"codeString":"x","functionName":"Z1","functionArguments":{}}"#)
-            .unwrap();
-        let Request::Executor(executor) = executor else { panic!("not the executor form") };
+        assert!(matches!(
+            call,
+            Request::FunctionCall {
+                reentrant: false,
+                ..
+            }
+        ));
+        let executor =
+            decode(br#"{"codeString":"x","functionName":"Z1","functionArguments":{}}"#).unwrap();
+        let Request::Executor(executor) = executor else {
+            panic!("not the executor form")
+        };
         assert_eq!(executor.code_string.as_deref(), Some("x"));
         assert_eq!(executor.coding_language, None);
     }
 
     #[test]
     fn malformed_bodies_are_errors() {
-        for body in [&b"[]"[..], b"{\"codeString\": 5}", b"{}", b"{", b"{\"functionArguments\": 1}"] {
+        for body in [
+            &b"[]"[..],
+            b"{\"codeString\": 5}",
+            b"{}",
+            b"{",
+            b"{\"functionArguments\": 1}",
+        ] {
             assert!(decode(body).is_err(), "{}", String::from_utf8_lossy(body));
         }
     }
@@ -110,6 +144,9 @@ mod tests {
             function_name: Some("Z1".into()),
             ..ExecutorRequest::default()
         };
-        assert_eq!(decode(&encode_executor(&request)).unwrap(), Request::Executor(request));
+        assert_eq!(
+            decode(&encode_executor(&request)).unwrap(),
+            Request::Executor(request)
+        );
     }
 }

@@ -91,7 +91,9 @@ impl std::str::FromStr for Encoding {
             "json" => Ok(Encoding::Json),
             "avro-0.0.2" => Ok(Encoding::Avro002),
             "avro-0.0.4" => Ok(Encoding::Avro004),
-            other => Err(format!("unknown encoding {other:?} (json, avro-0.0.2 or avro-0.0.4)")),
+            other => Err(format!(
+                "unknown encoding {other:?} (json, avro-0.0.2 or avro-0.0.4)"
+            )),
         }
     }
 }
@@ -188,28 +190,55 @@ mod tests {
     /// encoders reproduce the Avro 0.0.4 bodies byte for byte.
     #[test]
     fn the_suite_bodies_decode() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/wikifunctions/evaluator/cases.json");
-        let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/wikifunctions/evaluator/cases.json"
+        );
+        let cases: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut checked = 0;
         for case in &cases {
             let bodies = &case["posted_bodies"];
             let json_body = bodies["json"]["body_text"].as_str().unwrap();
-            let Request::FunctionCall { zobject, .. } = decode(json_body.as_bytes(), Some("application/json")).unwrap() else {
+            let Request::FunctionCall { zobject, .. } =
+                decode(json_body.as_bytes(), Some("application/json")).unwrap()
+            else {
                 panic!("json body is not a full call")
             };
             let v002 = base64(bodies["avro-0.0.2"]["body_base64"].as_str().unwrap());
             assert_eq!(
                 decode(&v002, Some("application/octet-stream")).unwrap(),
-                Request::FunctionCall { reentrant: false, zobject: zobject.clone() }
+                Request::FunctionCall {
+                    reentrant: false,
+                    zobject: zobject.clone()
+                }
             );
             if let Some(v004) = bodies.get("avro-0.0.4") {
                 let body = base64(v004["body_base64"].as_str().unwrap());
-                let Request::Executor(executor) = decode(&body, None).unwrap() else { panic!() };
+                let Request::Executor(executor) = decode(&body, None).unwrap() else {
+                    panic!()
+                };
                 let decoded = &v004["decoded"];
-                assert_eq!(executor.code_string.as_deref(), decoded["codeString"].as_str());
-                assert_eq!(executor.coding_language.as_deref(), decoded["codingLanguage"].as_str());
-                assert_eq!(Value::Object(executor.function_arguments.clone()), decoded["functionArguments"]);
-                let ours = encode(&Request::FunctionCall { reentrant: false, zobject }, Encoding::Avro004).unwrap();
+                assert_eq!(
+                    executor.code_string.as_deref(),
+                    decoded["codeString"].as_str()
+                );
+                assert_eq!(
+                    executor.coding_language.as_deref(),
+                    decoded["codingLanguage"].as_str()
+                );
+                assert_eq!(
+                    Value::Object(executor.function_arguments.clone()),
+                    decoded["functionArguments"]
+                );
+                let ours = encode(
+                    &Request::FunctionCall {
+                        reentrant: false,
+                        zobject,
+                    },
+                    Encoding::Avro004,
+                )
+                .unwrap();
                 assert_eq!(decode(&ours, None).unwrap(), Request::Executor(executor));
             }
             checked += 1;

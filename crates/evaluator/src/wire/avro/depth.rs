@@ -5,7 +5,12 @@
 /// Scans the record of `version` in `data` and returns its deepest `Z1` nesting, or an error
 /// when the data is truncated, malformed, or nests deeper than `max_depth`.
 pub(super) fn check(version: &str, data: &[u8], max_depth: usize) -> Result<usize, String> {
-    let mut scanner = Scanner { data, pos: 0, max_depth, deepest: 0 };
+    let mut scanner = Scanner {
+        data,
+        pos: 0,
+        max_depth,
+        deepest: 0,
+    };
     match version {
         "0.0.1" => scanner.value(false)?,
         "0.0.2" => {
@@ -81,12 +86,19 @@ impl Scanner<'_> {
     }
 
     fn value(&mut self, inner: bool) -> Result<(), String> {
-        if self.branch(inner)? { self.map(true) } else { Ok(()) }
+        if self.branch(inner)? {
+            self.map(true)
+        } else {
+            Ok(())
+        }
     }
 
     /// A map of union values, and every `Z1` map nested in it, iteratively.
     fn map(&mut self, inner: bool) -> Result<(), String> {
-        let mut open = vec![OpenMap { remaining: 0, inner }];
+        let mut open = vec![OpenMap {
+            remaining: 0,
+            inner,
+        }];
         while let Some(current) = open.last_mut() {
             if current.remaining == 0 {
                 let count = self.long()?;
@@ -104,10 +116,16 @@ impl Scanner<'_> {
             self.string()?;
             if self.branch(inner)? {
                 // Values inside a Z1's valueMap use the inner order.
-                open.push(OpenMap { remaining: 0, inner: true });
+                open.push(OpenMap {
+                    remaining: 0,
+                    inner: true,
+                });
                 let depth = open.len() - 1;
                 if depth > self.max_depth {
-                    return Err(format!("the ZObject nests deeper than {} levels", self.max_depth));
+                    return Err(format!(
+                        "the ZObject nests deeper than {} levels",
+                        self.max_depth
+                    ));
                 }
                 self.deepest = self.deepest.max(depth);
             }

@@ -1,0 +1,58 @@
+//! Whole requests through `evaluate_body`: the metadata map and its order.
+
+use zeval_evaluator::Family;
+use zeval_zobject::build::{get_metadata, map_entries, string_value};
+
+use crate::{evaluator, request};
+
+#[test]
+fn success_carries_the_metadata() {
+    let code = "function Z1000(a, b) { return String(Number(a) + Number(b)); }";
+    let z22 = evaluator().evaluate(request(Family::JavaScript, code, &["5", "8"]));
+    assert_eq!(z22["Z22K1"]["Z6K1"], "13");
+    let meta = &z22["Z22K2"];
+    for key in [
+        "evaluationMemoryUsage",
+        "evaluationCpuUsage",
+        "evaluationStartTime",
+        "evaluationEndTime",
+        "evaluationDuration",
+        "evaluationHostname",
+        "executionMemoryUsage",
+        "executionCpuUsage",
+        "programmingLanguageVersion",
+        "executionFuelConsumed",
+    ] {
+        assert!(get_metadata(meta, key).is_some(), "no {key} in {meta}");
+    }
+    let version = get_metadata(meta, "programmingLanguageVersion")
+        .and_then(string_value)
+        .unwrap();
+    assert!(version.contains("(wasmtime 48.0.8)"), "{version}");
+    assert!(get_metadata(meta, "errors").is_none());
+}
+
+#[test]
+fn errors_are_the_first_entry() {
+    let code = "def Z1000():\n    raise ValueError('Hello, this is a good day to die')";
+    let z22 = evaluator().evaluate(request(Family::Python, code, &[]));
+    let entries = map_entries(&z22["Z22K2"]).unwrap();
+    assert_eq!(string_value(entries[0].0), Some("errors"));
+    assert_eq!(
+        entries[0].1["Z5K2"]["Z6K1"],
+        "Hello, this is a good day to die"
+    );
+    assert!(entries.len() > 6);
+}
+
+#[test]
+fn a_bad_body_is_a_z5_not_a_crash() {
+    let z22 = evaluator().evaluate_body(b"\x05garbage-and-more", None);
+    let error = zeval_zobject::build::envelope_error(&z22).expect("an error");
+    assert!(
+        error["Z5K2"]["Z6K1"]
+            .as_str()
+            .unwrap()
+            .contains("Unable to read the request")
+    );
+}
