@@ -57,6 +57,20 @@ impl Engine<'_> {
         let implementations = self.implementations(&function)?;
         let implementations = match implementations {
             Ok(list) => list,
+            Err(not_an_implementation) if top => {
+                let declared = function
+                    .get("Z8K2")
+                    .cloned()
+                    .unwrap_or_else(|| Node::z9("Z1"));
+                return match self.check_type(&not_an_implementation, &declared, "Z517") {
+                    Ok(()) => Ok(Env::ok(not_an_implementation)),
+                    Err(Fail::Error(e)) => Ok(Env {
+                        value: Node::void(),
+                        meta: Some(crate::metadata::set(None, "errors", e)),
+                    }),
+                    Err(other) => Err(other),
+                };
+            }
             Err(not_an_implementation) => return Ok(Env::ok(not_an_implementation)),
         };
         let function_zid = function
@@ -342,24 +356,16 @@ impl Engine<'_> {
         };
         if node.is_type("Z18") {
             let name = node.get("Z18K1").map(arg_name).unwrap_or_default();
-            if crate::frame::is_bound(&node.scope(), &name) {
-                return self.retrieve_argument(&node.scope(), &name, false);
-            }
-            return Ok(node.clone());
-        }
-        if node.ref_zid().is_some()
-            || node.is_type("Z7")
-            || crate::engine::is_generic_instance(node)
-        {
-            return Ok(node.clone());
+            return Ok(match node.scope().and_then(|f| f.lookup(&name)) {
+                Some(ArgState::Evaluated(v)) => v,
+                Some(ArgState::Unevaluated { expr, .. }) => expr,
+                _ => node.clone(),
+            });
         }
         let mut entries = Vec::with_capacity(obj.entries.len());
         for (k, v) in &obj.entries {
-            let v = if &**k == "Z1K1" {
-                v.clone()
-            } else {
-                stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.replace_dangling(v))?
-            };
+            let v =
+                stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.replace_dangling(v))?;
             entries.push((k.clone(), v));
         }
         Ok(Node::object(entries, obj.scope.clone()))

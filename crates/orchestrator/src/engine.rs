@@ -247,18 +247,32 @@ impl<'o> Engine<'o> {
         let Some(obj) = node.as_obj() else {
             return Ok(node.clone());
         };
-        if node.as_obj().is_some_and(|o| o.entries.len() == 2)
+        if obj.entries.len() == 2
             && matches!(node.type_node().and_then(Node::as_str), Some("Z6" | "Z9"))
         {
             return Ok(node.clone());
         }
         self.check_time()?;
+        let identity = type_identity_key(node);
         let mut entries = Vec::with_capacity(obj.entries.len());
         let mut changed = false;
         for (k, child) in &obj.entries {
-            if SKIP_KEYS.contains(&&**k) {
+            if SKIP_KEYS.contains(&&**k) || path.iter().any(|(pk, pt)| pk == k && *pt == identity) {
                 entries.push((k.clone(), child.clone()));
                 continue;
+            }
+            if path.len() > CYCLE_DEPTH && path.iter().any(|(pk, _)| pk == k) {
+                let text = path
+                    .iter()
+                    .map(|(k, _)| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return error(
+                    "Z516",
+                    [z6(format!(
+                        "Aborting because argument resolution contains cyclical references: {text}"
+                    ))],
+                );
             }
             let mut child = child.clone();
             let resolvable = (child.is_type("Z18")
@@ -272,34 +286,13 @@ impl<'o> Engine<'o> {
                 child = self.resolve(&child, false, true)?;
                 changed = true;
             }
-            let identity = type_identity_key(&child);
-            let seen_same = path.iter().any(|(pk, pt)| pk == k && *pt == identity);
-            if seen_same {
-                entries.push((k.clone(), child));
-                continue;
-            }
-            if path.iter().any(|(pk, _)| pk == k) && path.len() > CYCLE_DEPTH {
-                let text = path
-                    .iter()
-                    .map(|(k, _)| k.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return error(
-                    "Z516",
-                    [z6(format!(
-                        "Aborting because argument resolution contains cyclical references: {text}"
-                    ))],
-                );
-            }
-            path.push((k.clone(), identity));
+            path.push((k.clone(), identity.clone()));
             let walked = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
                 self.deep_walk(&child, path)
             });
             path.pop();
             let walked = walked?;
-            if !changed && !same_node(&walked, &child) {
-                changed = true;
-            }
+            changed |= !same_node(&walked, &child);
             entries.push((k.clone(), walked));
         }
         if !changed {

@@ -86,10 +86,6 @@ impl Frame {
     /// end to break those cycles.
     pub(crate) fn clear(&self) {
         let bindings = std::mem::take(&mut *self.bindings.borrow_mut());
-        for (_, state) in bindings {
-            if let ArgState::Evaluated(node) | ArgState::Unevaluated { expr: node, .. } = state {
-                crate::node::drop_deep(node);
-            }
-        }
+        drop(bindings);
     }
 }

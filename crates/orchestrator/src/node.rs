@@ -264,13 +264,19 @@ pub(crate) fn call_node(function: &str, args: Vec<(&str, Node)>) -> Node {
     Node::object(entries, None)
 }
 
-/// Iteratively drops a value that may be nested very deeply (a long list built at run time).
-pub(crate) fn drop_deep(node: Node) {
-    let mut stack = vec![node];
-    while let Some(n) = stack.pop() {
-        if let Node::Obj(rc) = n {
-            if let Ok(obj) = Rc::try_unwrap(rc) {
-                stack.extend(obj.entries.into_iter().map(|(_, v)| v));
+/// Dropping a node tree nested very deeply (a long list built at run time) must not recurse
+/// once per level, so objects hand their children to a local stack.
+impl Drop for Obj {
+    fn drop(&mut self) {
+        let mut stack: Vec<Node> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        while let Some(node) = stack.pop() {
+            if let Node::Obj(rc) = node {
+                if let Ok(mut obj) = Rc::try_unwrap(rc) {
+                    stack.extend(std::mem::take(&mut obj.entries).into_iter().map(|(_, v)| v));
+                }
             }
         }
     }

@@ -1,0 +1,72 @@
+//! The depth limit and the deadline.
+
+use std::time::Duration;
+
+use serde_json::json;
+use zeval_orchestrator::{CallOptions, OrchestratorConfig};
+
+use crate::{error_code, orchestrator};
+
+/// `Z10000(list)`: If(is empty(list), "done", Z10000(tail(list))). Given the code points of
+/// a 100,000-character string it would recurse 100,000 deep.
+fn countdown() -> serde_json::Value {
+    let arg = json!({"Z1K1": "Z18", "Z18K1": "Z10000K1"});
+    json!({"Z1K1": "Z8",
+        "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": {"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z86"}, "Z17K2": "Z10000K1",
+                 "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z6", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K2": {
+            "Z1K1": "Z7", "Z7K1": "Z802",
+            "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": arg},
+            "Z802K2": "done",
+            "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": arg}}}}],
+        "Z8K5": "Z10000"})
+}
+
+fn countdown_call(n: usize) -> serde_json::Value {
+    json!({"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(n)}})
+}
+
+#[test]
+fn shallow_recursion_finishes() {
+    let o = orchestrator(&[("Z10000", countdown())], OrchestratorConfig::default());
+    let result = o.orchestrate(&countdown_call(50), &CallOptions::default());
+    assert_eq!(result["Z22K1"], "done", "{result}");
+}
+
+#[test]
+fn recursion_100_000_deep_is_a_z5_not_a_crash() {
+    // On a thread with a small stack: the limit, not the stack, must stop the recursion.
+    let worker = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(|| {
+            let o = orchestrator(&[("Z10000", countdown())], OrchestratorConfig::default());
+            o.orchestrate(&countdown_call(100_000), &CallOptions::default())
+        })
+        .unwrap();
+    let result = worker.join().expect("no stack overflow");
+    assert_eq!(error_code(&result).as_deref(), Some("Z507"), "{result}");
+    let text = result.to_string();
+    assert!(text.contains("Maximum call depth exceeded"), "{text}");
+}
+
+#[test]
+fn deadline_gives_z558() {
+    let o = orchestrator(
+        &[("Z10000", countdown())],
+        OrchestratorConfig {
+            max_depth: 1_000_000,
+            ..OrchestratorConfig::default()
+        },
+    );
+    let options = CallOptions {
+        timeout: Some(Duration::from_millis(200)),
+        ..CallOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let result = o.orchestrate(&countdown_call(100_000), &options);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let error = zeval_zobject::build::get_metadata(&result["Z22K2"], "errors").expect("an error");
+    assert_eq!(error["Z5K1"]["Z9K1"], "Z558", "{result}");
+    assert_eq!(error["Z5K2"]["Z6K1"], "Function call timed out");
+}
