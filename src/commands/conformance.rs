@@ -40,16 +40,26 @@ impl ConformanceCommand {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
         let (args, report) = match self.suite {
             Suite::Schemata(args) => {
-                let _ = &args;
-                anyhow::bail!("the schemata runner is being written")
+                let shared = zeval_conformance::default_shared_dir();
+                let dir = args
+                    .suite
+                    .clone()
+                    .unwrap_or_else(|| shared.join("schemata"));
+                let report = zeval_conformance::schemata::run(&dir, &shared.join("definitions"))?;
+                (args, report)
             }
             Suite::Orchestrator(args) => {
-                let dir = args.suite.clone().unwrap_or_else(|| zeval_conformance::default_shared_dir().join("orchestrator"));
+                let dir = args.suite.clone().unwrap_or_else(|| {
+                    zeval_conformance::default_shared_dir().join("orchestrator")
+                });
                 let report = zeval_conformance::orchestrator::run(&dir, args.cases.as_deref())?;
                 (args, report)
             }
             Suite::Evaluator(args) => {
-                let dir = args.suite.clone().unwrap_or_else(|| zeval_conformance::default_shared_dir().join("evaluator"));
+                let dir = args
+                    .suite
+                    .clone()
+                    .unwrap_or_else(|| zeval_conformance::default_shared_dir().join("evaluator"));
                 let report = zeval_conformance::evaluator::run(&dir, args.cases.as_deref())?;
                 (args, report)
             }
@@ -65,5 +75,9 @@ fn finish(args: &SuiteArgs, report: &zeval_conformance::Report) -> anyhow::Resul
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     println!("{}", report.summary());
-    Ok(if report.failures().next().is_none() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.failures().next().is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

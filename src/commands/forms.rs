@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::io::{print_json, read_json};
+use zeval_zobject::build::z6;
+use zeval_zobject::{Form, Value};
+
+use super::io::{print_json, read_input};
 
 /// Print the normal form of a ZObject (exit 1 with the Z5 if it is not well-formed).
 #[derive(clap::Args)]
@@ -27,12 +30,13 @@ pub(crate) struct ValidateCommand {
     /// The type to validate against (default Z1).
     #[arg(long = "type", default_value = "Z1")]
     type_zid: String,
-    /// Which form the input must be in.
+    /// Which form the input must be in: normal or canonical.
     #[arg(long, default_value = "canonical")]
-    form: String,
+    form: Form,
 }
 
-fn report(result: Result<zeval_zobject::Value, zeval_zobject::Value>) -> anyhow::Result<ExitCode> {
+/// Prints the result or the Z5; exit status 0 for a result, 1 for a Z5.
+fn report(result: Result<Value, Value>) -> anyhow::Result<ExitCode> {
     match result {
         Ok(v) => print_json(&v).map(|()| ExitCode::SUCCESS),
         Err(z5) => print_json(&z5).map(|()| ExitCode::FAILURE),
@@ -41,19 +45,33 @@ fn report(result: Result<zeval_zobject::Value, zeval_zobject::Value>) -> anyhow:
 
 impl NormalizeCommand {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
-        report(zeval_zobject::normalize(&read_json(self.file.as_deref())?))
+        report(input(self.file.as_deref())?.and_then(|v| zeval_zobject::normalize(&v)))
     }
 }
 
 impl CanonicalizeCommand {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
-        report(zeval_zobject::canonicalize(&read_json(self.file.as_deref())?))
+        report(input(self.file.as_deref())?.and_then(|v| zeval_zobject::canonicalize(&v)))
     }
 }
 
 impl ValidateCommand {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
-        let _ = (&self.type_zid, &self.form, read_json(self.file.as_deref())?);
-        anyhow::bail!("validation is being written (crates/zobject/src/validate)")
+        let value = match input(self.file.as_deref())? {
+            Ok(value) => value,
+            Err(z5) => return report(Err(z5)),
+        };
+        let result = zeval_zobject::validate(&value, &self.type_zid, self.form).map(|()| value);
+        report(result)
     }
+}
+
+/// The parsed input, or the Z5 for input that is not JSON (a Z501 "JSON syntax error" whose
+/// message says where, including nesting deeper than the parser's limit).
+fn input(path: Option<&std::path::Path>) -> anyhow::Result<Result<Value, Value>> {
+    let text = read_input(path)?;
+    Ok(zeval_zobject::json::parse(&text).map_err(|e| {
+        let preview: String = text.chars().take(200).collect();
+        zeval_zobject::error::z5("Z501", [z6(e.to_string()), z6(preview)])
+    }))
 }

@@ -10,6 +10,7 @@ pub mod evaluator;
 pub mod manifest;
 pub mod orchestrator;
 pub mod report;
+pub mod schemata;
 
 pub use report::{CaseResult, Report};
 

@@ -2,3 +2,4 @@
 
 mod evaluator;
 mod orchestrator;
+mod schemata;
