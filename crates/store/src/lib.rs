@@ -14,10 +14,12 @@ use zeval_zobject::Value;
 
 pub mod catalogue;
 mod dir;
+mod layered;
 mod sqlite;
 mod wiki;
 
 pub use dir::{DirSource, read_object_file};
+pub use layered::{CacheStats, DEFAULT_CACHE_ENTRIES, Layered, SharedCache};
 pub use sqlite::users::{Approval, MAX_USER_NAME_CHARS, Role, User};
 pub use sqlite::{
     CATALOGUE_AUTHOR, DATABASE_FILE, FIRST_USER_ZID, MAX_OBJECT_DEPTH, MAX_SEARCH_RESULTS,

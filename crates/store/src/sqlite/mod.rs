@@ -90,6 +90,23 @@ impl SqliteStore {
         Self::open(data_dir.as_ref().join(DATABASE_FILE))
     }
 
+    /// Opens `<data_dir>/zeval.sqlite` like [`Self::open_in`] and seeds it with the built-in
+    /// catalogue ([`Self::seed_catalogue`]): a new store starts with every built-in object.
+    pub fn open_seeded(data_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let store = Self::open_in(data_dir)?;
+        let added = store.seed_catalogue()?;
+        if added > 0 {
+            tracing::info!(added, "seeded the store with the built-in catalogue");
+        }
+        Ok(store)
+    }
+
+    /// Adds every object of the built-in catalogue the store does not hold yet (see
+    /// [`Self::seed`]) and returns how many were added.
+    pub fn seed_catalogue(&self) -> Result<usize, StoreError> {
+        self.seed(zeval_catalogue::zids().filter_map(|zid| Some((zid, zeval_catalogue::get(zid)?))))
+    }
+
     /// A private in-memory database (for tests and throwaway runs).
     pub fn open_in_memory() -> Result<Self, StoreError> {
         Self::with_connection(Connection::open_in_memory().map_err(db_error)?, None)

@@ -148,7 +148,10 @@ mod tests {
         assert_eq!(value_type(&z2).as_deref(), Some("Z881"));
         assert_eq!(value_type(&json!({"Z2K2": "text"})).as_deref(), Some("Z6"));
         assert_eq!(value_type(&json!({"Z2K2": "Z41"})).as_deref(), Some("Z9"));
-        assert_eq!(value_type(&json!({"Z2K2": ["Z6"]})).as_deref(), Some("Z881"));
+        assert_eq!(
+            value_type(&json!({"Z2K2": ["Z6"]})).as_deref(),
+            Some("Z881")
+        );
     }
 
     #[test]

@@ -284,3 +284,29 @@ fn hostile_nesting_is_refused() {
     ));
     zeval_zobject::depth::drop_iteratively(object);
 }
+
+#[test]
+fn a_new_data_dir_is_seeded_with_the_catalogue_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_seeded(dir.path()).unwrap();
+    let count = store.count().unwrap();
+    assert_eq!(count as usize, zeval_catalogue::zids().count());
+    assert_eq!(
+        store.get("Z802").unwrap().as_ref(),
+        zeval_catalogue::get("Z802")
+    );
+    assert!(store.count_by_type().unwrap()["Z14"] > 50);
+    assert_eq!(
+        store
+            .search(Some("Z8"), Some("if"), 1000)
+            .unwrap()
+            .iter()
+            .filter(|h| h.zid == "Z802")
+            .count(),
+        1
+    );
+    drop(store);
+    let store = SqliteStore::open_seeded(dir.path()).unwrap();
+    assert_eq!(store.count().unwrap(), count);
+    assert_eq!(store.history("Z802").unwrap().len(), 1);
+}

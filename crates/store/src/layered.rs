@@ -1,0 +1,285 @@
+//! [`Layered`]: several sources asked in order; [`SharedCache`]: a bounded cache in front of
+//! a source, shared between requests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use zeval_zobject::Value;
+
+use crate::{ObjectSource, StoreError};
+
+/// Sources asked in order (catalogue → local → wiki): the first that has a ZID wins, and each
+/// later source is asked only for the ZIDs still missing (and not at all once none are).
+/// A failing source fails the whole fetch, as the original's failing wiki fetch does.
+#[derive(Clone, Default)]
+pub struct Layered {
+    layers: Vec<Arc<dyn ObjectSource>>,
+}
+
+impl Layered {
+    /// No layers yet; add them in priority order with [`Self::with`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a layer below the existing ones.
+    #[must_use]
+    pub fn with(self, source: impl ObjectSource + 'static) -> Self {
+        self.with_shared(Arc::new(source))
+    }
+
+    /// Adds a layer that is also used elsewhere (e.g. the SQLite store the server writes to).
+    #[must_use]
+    pub fn with_shared(mut self, source: Arc<dyn ObjectSource>) -> Self {
+        self.layers.push(source);
+        self
+    }
+
+    /// How many layers there are.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether there are no layers (every fetch then finds nothing).
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Layered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layered")
+            .field("layers", &self.layers.len())
+            .finish()
+    }
+}
+
+impl ObjectSource for Layered {
+    fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        let mut missing = unique(zids);
+        let mut found = HashMap::with_capacity(missing.len());
+        for layer in &self.layers {
+            if missing.is_empty() {
+                break;
+            }
+            let mut answer = layer.fetch(&missing)?;
+            missing.retain(|zid| match answer.remove(zid) {
+                Some(object) => {
+                    found.insert(zid.clone(), object);
+                    false
+                }
+                None => true,
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// The default capacity of a [`SharedCache`], in objects.
+///
+/// Canonical Z2s are typically 1–20 kB in memory, so 10,000 entries stay within a few
+/// hundred MB at worst and hold every built-in plus the working set of a busy wiki mirror.
+pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
+
+/// Hit and miss counts of a [`SharedCache`], for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    /// ZIDs answered from the cache.
+    pub hits: u64,
+    /// ZIDs passed on to the source (found there or not).
+    pub misses: u64,
+    /// Objects held now.
+    pub entries: usize,
+}
+
+/// A cache in front of a source, shared between requests: at most `capacity` objects, the
+/// least recently used evicted first. Missing ZIDs are not cached (a later write or a wiki
+/// edit may create them).
+///
+/// Whoever writes to the source underneath must call [`Self::invalidate`] for the ZID it
+/// wrote. A fetch that was already running when an invalidation happened does not cache
+/// what it read, so a stale object cannot slip back in.
+pub struct SharedCache<S> {
+    source: S,
+    capacity: usize,
+    state: Mutex<LruState>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+#[derive(Default)]
+struct LruState {
+    /// ZID → (object, last-use tick).
+    entries: HashMap<String, (Value, u64)>,
+    /// Last-use tick → ZID, oldest first.
+    by_age: BTreeMap<u64, String>,
+    tick: u64,
+    /// Bumped by every invalidation.
+    generation: u64,
+}
+
+impl LruState {
+    fn touch(&mut self, zid: &str) -> Option<Value> {
+        self.tick += 1;
+        let tick = self.tick;
+        let (object, used) = self.entries.get_mut(zid)?;
+        self.by_age.remove(used);
+        *used = tick;
+        self.by_age.insert(tick, zid.to_string());
+        Some(object.clone())
+    }
+
+    fn insert(&mut self, zid: String, object: Value, capacity: usize) {
+        self.remove(&zid);
+        while self.entries.len() >= capacity {
+            let Some((_, oldest)) = self.by_age.pop_first() else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+        if capacity == 0 {
+            return;
+        }
+        self.tick += 1;
+        self.by_age.insert(self.tick, zid.clone());
+        self.entries.insert(zid, (object, self.tick));
+    }
+
+    fn remove(&mut self, zid: &str) {
+        if let Some((_, used)) = self.entries.remove(zid) {
+            self.by_age.remove(&used);
+        }
+    }
+}
+
+impl<S: ObjectSource> SharedCache<S> {
+    /// A cache of at most `capacity` objects in front of `source`.
+    pub fn new(source: S, capacity: usize) -> Self {
+        Self {
+            source,
+            capacity,
+            state: Mutex::new(LruState::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The source behind the cache.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// Forgets `zid` (call it after writing `zid` to a source underneath).
+    pub fn invalidate(&self, zid: &str) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.remove(zid);
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.entries.clear();
+        state.by_age.clear();
+    }
+
+    /// Hits, misses and size so far.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: self.lock().entries.len(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LruState> {
+        // The state is consistent between statements, so a panic elsewhere cannot break it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<S: ObjectSource> ObjectSource for SharedCache<S> {
+    fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        let generation = {
+            let mut state = self.lock();
+            for zid in unique(zids) {
+                match state.touch(&zid) {
+                    Some(object) => {
+                        found.insert(zid, object);
+                    }
+                    None => missing.push(zid),
+                }
+            }
+            state.generation
+        };
+        self.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        self.misses
+            .fetch_add(missing.len() as u64, Ordering::Relaxed);
+        let fetched = self.source.fetch(&missing)?;
+        let mut state = self.lock();
+        let cacheable = state.generation == generation;
+        for zid in missing {
+            if let Some(object) = fetched.get(&zid) {
+                if cacheable {
+                    state.insert(zid.clone(), object.clone(), self.capacity);
+                }
+                found.insert(zid, object.clone());
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl<S> std::fmt::Debug for SharedCache<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedCache")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `zids` without repeats, in order.
+fn unique(zids: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::with_capacity(zids.len());
+    zids.iter()
+        .filter(|z| seen.insert(z.as_str()))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_least_recently_used_entry_is_evicted_first() {
+        let mut state = LruState::default();
+        for zid in ["Z1", "Z2", "Z3"] {
+            state.insert(zid.into(), json!(zid), 3);
+        }
+        assert!(state.touch("Z1").is_some());
+        state.insert("Z4".into(), json!("Z4"), 3);
+        let mut held: Vec<_> = state.entries.keys().cloned().collect();
+        held.sort();
+        assert_eq!(held, ["Z1", "Z3", "Z4"]);
+        assert_eq!(state.by_age.len(), 3);
+    }
+
+    #[test]
+    fn capacity_zero_holds_nothing() {
+        let mut state = LruState::default();
+        state.insert("Z1".into(), json!(1), 0);
+        assert!(state.entries.is_empty() && state.by_age.is_empty());
+    }
+}
