@@ -92,3 +92,26 @@ pub fn count_rejection(state: &AppState, reason: &str) {
 pub fn permission_error(message: &str) -> zeval_zobject::Value {
     z5("Z559", [z6(message)])
 }
+
+/// Middleware: a request that sends a token must send a valid one, whatever the route (the
+/// routes that need a user check the role themselves).
+pub async fn reject_wrong_tokens(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.headers().contains_key(header::AUTHORIZATION) {
+        let headers = request.headers().clone();
+        let repository = state.repository.clone();
+        let checked =
+            tokio::task::spawn_blocking(move || caller(repository.as_ref(), &headers).map(|_| ()))
+                .await
+                .unwrap_or_else(|e| Err(ApiError::Internal(format!("token check failed: {e}"))));
+        if let Err(refusal) = checked {
+            count_rejection(&state, "bad_token");
+            return refusal.into_response();
+        }
+    }
+    next.run(request).await
+}

@@ -24,7 +24,8 @@ const CACHE_CAPACITY: usize = 50_000;
 /// built-in catalogue (objects already there are left alone).
 pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, StoreError> {
     let store = SqliteStore::open(config.store_path())?;
-    let added = store.seed(zeval_catalogue::zids().filter_map(|z| Some((z, zeval_catalogue::get(z)?))))?;
+    let added =
+        store.seed(zeval_catalogue::zids().filter_map(|z| Some((z, zeval_catalogue::get(z)?))))?;
     if added > 0 {
         tracing::info!(added, path = %config.store_path().display(), "seeded the store with the built-in catalogue");
     }
@@ -62,17 +63,28 @@ pub struct CountingCache {
 impl CountingCache {
     /// Caches `inner`.
     pub fn new(inner: Arc<dyn ObjectSource>) -> Self {
-        CountingCache { inner, objects: Mutex::default(), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+        CountingCache {
+            inner,
+            objects: Mutex::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
     }
 
     /// Forgets `zid` (after a write).
     pub fn invalidate(&self, zid: &str) {
-        self.objects.lock().unwrap_or_else(|e| e.into_inner()).remove(zid);
+        self.objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(zid);
     }
 
     /// (hits, misses) so far.
     pub fn counts(&self) -> (u64, u64) {
-        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -92,7 +104,8 @@ impl ObjectSource for CountingCache {
             }
         }
         self.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
-        self.misses.fetch_add(missing.len() as u64, Ordering::Relaxed);
+        self.misses
+            .fetch_add(missing.len() as u64, Ordering::Relaxed);
         if missing.is_empty() {
             return Ok(found);
         }
@@ -168,13 +181,22 @@ impl Repository for StoreRepository {
         Ok(zid)
     }
 
-    fn search(&self, type_zid: Option<&str>, text: Option<&str>, limit: usize) -> Result<Vec<SearchHit>, RepositoryError> {
+    fn search(
+        &self,
+        type_zid: Option<&str>,
+        text: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, RepositoryError> {
         Ok(self
             .store
             .search(type_zid, text, limit)
             .map_err(repo_error)?
             .into_iter()
-            .map(|s| SearchHit { zid: s.zid, type_zid: s.type_zid, label: s.label })
+            .map(|s| SearchHit {
+                zid: s.zid,
+                type_zid: s.type_zid,
+                label: s.label,
+            })
             .collect())
     }
 
@@ -186,10 +208,13 @@ impl Repository for StoreRepository {
                 UserRole::Editor => zeval_store::Role::Editor,
             },
         };
-        self.store.approve(zid, &user).map(|_| ()).map_err(|e| match e {
-            StoreError::Invalid(m) => RepositoryError::Invalid(m),
-            other => repo_error(other),
-        })
+        self.store
+            .approve(zid, &user)
+            .map(|_| ())
+            .map_err(|e| match e {
+                StoreError::Invalid(m) => RepositoryError::Invalid(m),
+                other => repo_error(other),
+            })
     }
 
     fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError> {
@@ -200,13 +225,17 @@ impl Repository for StoreRepository {
     }
 
     fn authenticate(&self, token: &str) -> Result<Option<Caller>, RepositoryError> {
-        Ok(self.store.authenticate(token).map_err(repo_error)?.map(|u| Caller {
-            name: u.name,
-            role: match u.role {
-                zeval_store::Role::Admin => UserRole::Admin,
-                zeval_store::Role::Editor => UserRole::Editor,
-            },
-        }))
+        Ok(self
+            .store
+            .authenticate(token)
+            .map_err(repo_error)?
+            .map(|u| Caller {
+                name: u.name,
+                role: match u.role {
+                    zeval_store::Role::Admin => UserRole::Admin,
+                    zeval_store::Role::Editor => UserRole::Editor,
+                },
+            }))
     }
 
     fn object_count(&self) -> Result<u64, RepositoryError> {
@@ -252,15 +281,22 @@ impl OrchestratorEngine {
 
 impl CallEngine for OrchestratorEngine {
     fn orchestrate(&self, zobject: Value, do_validate: bool) -> Value {
-        let options = CallOptions { do_validate, ..CallOptions::default() };
+        let options = CallOptions {
+            do_validate,
+            ..CallOptions::default()
+        };
         self.orchestrator.orchestrate(&zobject, &options)
     }
 }
 
 /// The orchestrator's object source for `config`: catalogue → store → wiki (when
 /// configured), behind one shared counting cache.
-pub fn object_source(config: &Config, store: Arc<SqliteStore>) -> Result<Arc<CountingCache>, StoreError> {
-    let mut layers: Vec<Arc<dyn ObjectSource>> = vec![Arc::new(zeval_store::catalogue::CatalogueSource), store];
+pub fn object_source(
+    config: &Config,
+    store: Arc<SqliteStore>,
+) -> Result<Arc<CountingCache>, StoreError> {
+    let mut layers: Vec<Arc<dyn ObjectSource>> =
+        vec![Arc::new(zeval_store::catalogue::CatalogueSource), store];
     if let Some(url) = &config.wiki_url {
         layers.push(crate::evaluators::wiki_source(url)?);
     }
@@ -294,11 +330,26 @@ pub fn orchestrator_state(
     metrics.add_sampler(Box::new(move || {
         let (hits, misses) = sampled_cache.counts();
         let mut samples = vec![
-            Sample { name: "zeval_cache_hits_total", kind: "counter", help: "Object lookups served by the shared cache.", value: hits as f64 },
-            Sample { name: "zeval_cache_misses_total", kind: "counter", help: "Object lookups the shared cache passed on to the sources.", value: misses as f64 },
+            Sample {
+                name: "zeval_cache_hits_total",
+                kind: "counter",
+                help: "Object lookups served by the shared cache.",
+                value: hits as f64,
+            },
+            Sample {
+                name: "zeval_cache_misses_total",
+                kind: "counter",
+                help: "Object lookups the shared cache passed on to the sources.",
+                value: misses as f64,
+            },
         ];
         if let Ok(n) = sampled_store.count() {
-            samples.push(Sample { name: "zeval_store_objects", kind: "gauge", help: "Objects in the embedded store.", value: n as f64 });
+            samples.push(Sample {
+                name: "zeval_store_objects",
+                kind: "gauge",
+                help: "Objects in the embedded store.",
+                value: n as f64,
+            });
         }
         samples
     }));
@@ -317,6 +368,6 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T08:26:40.123Z");
+        assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
     }
 }

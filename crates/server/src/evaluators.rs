@@ -40,8 +40,10 @@ pub fn in_process_evaluator(config: &Config) -> Result<Evaluator, zeval_evaluato
 
 /// Every language string the registry routes.
 fn language_strings() -> Vec<String> {
-    let mut languages: Vec<String> =
-        EvaluatorRegistry::DEFAULT_LANGUAGES.iter().map(|s| s.to_string()).collect();
+    let mut languages: Vec<String> = EvaluatorRegistry::DEFAULT_LANGUAGES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     for number in 600..=620 {
         if let Some(code) = zeval_catalogue::programming_language_code(&format!("Z{number}"))
             && !languages.iter().any(|l| l == code)
@@ -67,18 +69,28 @@ pub fn registry(
     if let Some(evaluator) = shared {
         let _ = loaded.set(Ok(evaluator));
     }
-    let shared_in_process = Arc::new(InProcess { config: config.clone(), evaluator: loaded });
+    let shared_in_process = Arc::new(InProcess {
+        config: config.clone(),
+        evaluator: loaded,
+    });
     let timeout = Duration::from_millis(config.limits.call_timeout_ms);
     let mut registry = EvaluatorRegistry::new();
     for language in language_strings() {
         let inner: Arc<dyn CodeEvaluator> = match config.evaluator_for(&language) {
             EvaluatorEndpoint::Named(_) => shared_in_process.clone(),
             EvaluatorEndpoint::Remote { url, format } => Arc::new(Remote {
-                client: zeval_evaluator::client::RemoteEvaluator::new(url.clone(), encoding(*format), timeout),
+                client: zeval_evaluator::client::RemoteEvaluator::new(
+                    url.clone(),
+                    encoding(*format),
+                    timeout,
+                ),
                 format: *format,
             }),
         };
-        let metered: Arc<dyn CodeEvaluator> = Arc::new(Metered { inner, metrics: metrics.clone() });
+        let metered: Arc<dyn CodeEvaluator> = Arc::new(Metered {
+            inner,
+            metrics: metrics.clone(),
+        });
         registry.register([language.as_str()], metered);
     }
     Ok(registry)
@@ -111,7 +123,11 @@ pub struct InProcess {
 impl InProcess {
     fn evaluator(&self) -> Result<&Evaluator, EvaluatorFailure> {
         self.evaluator
-            .get_or_init(|| in_process_evaluator(&self.config).map(Arc::new).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                in_process_evaluator(&self.config)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
             .as_ref()
             .map(Arc::as_ref)
             .map_err(|e| EvaluatorFailure(e.clone()))
@@ -124,7 +140,10 @@ impl CodeEvaluator for InProcess {
         if zeval_evaluator::language::family_for(&call.language, evaluator.variant()).is_none() {
             // As the original orchestrator: no evaluator for the language is a failure, so
             // the next implementation is tried.
-            return Err(EvaluatorFailure(format!("No evaluator is available for {}", call.language)));
+            return Err(EvaluatorFailure(format!(
+                "No evaluator is available for {}",
+                call.language
+            )));
         }
         Ok(evaluator.evaluate(Request::Executor(executor_request(call))))
     }
@@ -139,7 +158,10 @@ pub struct Remote {
 impl CodeEvaluator for Remote {
     fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure> {
         let request = match self.format {
-            WireFormat::Json => Request::FunctionCall { reentrant: false, zobject: call.zobject.clone() },
+            WireFormat::Json => Request::FunctionCall {
+                reentrant: false,
+                zobject: call.zobject.clone(),
+            },
             WireFormat::Avro => Request::Executor(executor_request(call)),
         };
         self.client.evaluate(&request).map_err(EvaluatorFailure)
@@ -163,14 +185,22 @@ impl CodeEvaluator for Metered {
                 None => "success",
                 Some(error) => {
                     if let Some(kind) = limit_kind(error) {
-                        self.metrics.inc("zeval_sandbox_limit_hits_total", &[("kind", kind)]);
+                        self.metrics
+                            .inc("zeval_sandbox_limit_hits_total", &[("kind", kind)]);
                     }
                     "error"
                 }
             },
         };
-        self.metrics.inc("zeval_code_runs_total", &[("language", language), ("outcome", outcome)]);
-        self.metrics.observe("zeval_code_run_duration_seconds", &[("language", language)], started.elapsed());
+        self.metrics.inc(
+            "zeval_code_runs_total",
+            &[("language", language), ("outcome", outcome)],
+        );
+        self.metrics.observe(
+            "zeval_code_run_duration_seconds",
+            &[("language", language)],
+            started.elapsed(),
+        );
         result
     }
 }
@@ -178,13 +208,23 @@ impl CodeEvaluator for Metered {
 /// Which sandbox limit an evaluator error reports, from its message (the evaluator's limit
 /// messages name the limit: "Function call timed out", "… exceeded the memory limit of …").
 pub fn limit_kind(error: &Value) -> Option<&'static str> {
-    let message = error.get("Z5K2").and_then(|m| string_value(m).map(str::to_owned).or_else(|| {
-        m.as_object()?.iter().find(|(k, _)| k.as_str() != "Z1K1").and_then(|(_, v)| string_value(v)).map(str::to_owned)
-    }))?;
+    let message = error.get("Z5K2").and_then(|m| {
+        string_value(m).map(str::to_owned).or_else(|| {
+            m.as_object()?
+                .iter()
+                .find(|(k, _)| k.as_str() != "Z1K1")
+                .and_then(|(_, v)| string_value(v))
+                .map(str::to_owned)
+        })
+    })?;
     if message == "Function call timed out" {
         return Some("timeout");
     }
-    let limit = message.split("exceeded the ").nth(1)?.split(" limit").next()?;
+    let limit = message
+        .split("exceeded the ")
+        .nth(1)?
+        .split(" limit")
+        .next()?;
     match limit {
         "fuel" => Some("fuel"),
         "memory" => Some("memory"),
@@ -204,16 +244,31 @@ mod tests {
     fn limit_kinds_come_from_the_messages() {
         let z5 = |m: &str| json!({"Z1K1": "Z5", "Z5K1": "Z507", "Z5K2": {"Z1K1": "Z6", "Z6K1": m}});
         assert_eq!(limit_kind(&z5("Function call timed out")), Some("timeout"));
-        assert_eq!(limit_kind(&z5("Function call exceeded the memory limit of 128 MiB")), Some("memory"));
-        assert_eq!(limit_kind(&z5("Function call exceeded the stack limit of 8 MiB")), Some("stack"));
+        assert_eq!(
+            limit_kind(&z5("Function call exceeded the memory limit of 128 MiB")),
+            Some("memory")
+        );
+        assert_eq!(
+            limit_kind(&z5("Function call exceeded the stack limit of 8 MiB")),
+            Some("stack")
+        );
         assert_eq!(limit_kind(&z5("TypeError: x is undefined")), None);
     }
 
     #[test]
     fn every_default_language_is_routed() {
         let languages = language_strings();
-        for l in ["javascript", "javascript-es2020", "python-3-9", "python", "python-3-7"] {
-            assert!(languages.iter().any(|x| x == l), "{l} missing from {languages:?}");
+        for l in [
+            "javascript",
+            "javascript-es2020",
+            "python-3-9",
+            "python",
+            "python-3-7",
+        ] {
+            assert!(
+                languages.iter().any(|x| x == l),
+                "{l} missing from {languages:?}"
+            );
         }
     }
 }

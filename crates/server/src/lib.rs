@@ -12,9 +12,9 @@
 
 pub mod access;
 pub mod backends;
-pub mod evaluators;
 pub mod config;
 pub mod evaluator_api;
+pub mod evaluators;
 pub mod limits;
 pub mod metrics;
 pub mod narrow;

@@ -58,6 +58,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/metrics", get(render_metrics))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::access::reject_wrong_tokens,
+        ))
         .with_state(state)
 }
 

@@ -12,12 +12,24 @@ const EVALUATE: &str = "/wikifunctions.org/v1/evaluate/";
 async fn writes_need_a_token_and_wrong_tokens_are_401() {
     let server = server(|_| {});
     let object = z2("Z10000", serde_json::json!("text")).to_string();
-    let answer = send(&server, "PUT", "/v1/objects/Z10000", None, Some(object.clone())).await;
+    let answer = send(
+        &server,
+        "PUT",
+        "/v1/objects/Z10000",
+        None,
+        Some(object.clone()),
+    )
+    .await;
     assert_eq!(answer.status, 401, "{}", answer.text);
     assert_eq!(answer.headers["www-authenticate"], "Bearer");
     let answer = send(&server, "POST", "/v1/objects", None, Some(object.clone())).await;
     assert_eq!(answer.status, 401);
-    assert_eq!(send(&server, "GET", "/v1/objects/Z10000", None, None).await.status, 404);
+    assert_eq!(
+        send(&server, "GET", "/v1/objects/Z10000", None, None)
+            .await
+            .status,
+        404
+    );
     for (method, path, body) in [
         ("PUT", "/v1/objects/Z10000", Some(object.clone())),
         ("POST", EVALUATE, Some(call_body("x"))),
@@ -34,12 +46,37 @@ async fn only_admins_approve() {
     let editor = token(&server, "ed", Role::Editor);
     let admin = token(&server, "root", Role::Admin);
     put_composition(&server, &editor).await;
-    let answer = send(&server, "POST", "/v1/objects/Z10001/approve", Some(&editor), None).await;
+    let answer = send(
+        &server,
+        "POST",
+        "/v1/objects/Z10001/approve",
+        Some(&editor),
+        None,
+    )
+    .await;
     assert_eq!(answer.status, 403, "{}", answer.text);
     assert_eq!(answer.json()["Z5K1"], "Z559");
-    let answer = send(&server, "POST", "/v1/objects/Z10000/approve", Some(&admin), None).await;
-    assert_eq!(answer.status, 400, "a function is not an implementation: {}", answer.text);
-    let answer = send(&server, "POST", "/v1/objects/Z10001/approve", Some(&admin), None).await;
+    let answer = send(
+        &server,
+        "POST",
+        "/v1/objects/Z10000/approve",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        answer.status, 400,
+        "a function is not an implementation: {}",
+        answer.text
+    );
+    let answer = send(
+        &server,
+        "POST",
+        "/v1/objects/Z10001/approve",
+        Some(&admin),
+        None,
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
 }
 
@@ -53,20 +90,65 @@ async fn approved_mode_runs_only_approved_implementations_for_anonymous_callers(
     assert_eq!(refused.status, 403, "{}", refused.text);
     let z5 = refused.json();
     assert_eq!(z5["Z5K1"], "Z559", "{z5}");
-    assert!(z5.to_string().contains("No implementation of Z10000 is approved"), "{z5}");
+    assert!(
+        z5.to_string()
+            .contains("No implementation of Z10000 is approved"),
+        "{z5}"
+    );
     // A user may run it; built-ins are always allowed.
-    let with_token = send(&server, "POST", EVALUATE, Some(&editor), Some(call_body("hi"))).await;
+    let with_token = send(
+        &server,
+        "POST",
+        EVALUATE,
+        Some(&editor),
+        Some(call_body("hi")),
+    )
+    .await;
     assert_eq!(with_token.json()["Z22K1"], "hi", "{}", with_token.text);
     let builtin = serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z802", "Z802K1": "Z42", "Z802K2": "a", "Z802K3": "b"}});
-    assert_eq!(send(&server, "POST", EVALUATE, None, Some(builtin.to_string())).await.json()["Z22K1"], "b");
-    assert_eq!(send(&server, "POST", "/v1/objects/Z10001/approve", Some(&admin), None).await.status, 200);
+    assert_eq!(
+        send(&server, "POST", EVALUATE, None, Some(builtin.to_string()))
+            .await
+            .json()["Z22K1"],
+        "b"
+    );
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            "/v1/objects/Z10001/approve",
+            Some(&admin),
+            None
+        )
+        .await
+        .status,
+        200
+    );
     let allowed = send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await;
     assert_eq!(allowed.status, 200, "{}", allowed.text);
     assert_eq!(allowed.json()["Z22K1"], "hi", "{}", allowed.text);
     // Writing the implementation again withdraws the approval.
-    let implementation = send(&server, "GET", "/v1/objects/Z10001", None, None).await.text;
-    assert_eq!(send(&server, "PUT", "/v1/objects/Z10001", Some(&editor), Some(implementation)).await.status, 200);
-    assert_eq!(send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await.status, 403);
+    let implementation = send(&server, "GET", "/v1/objects/Z10001", None, None)
+        .await
+        .text;
+    assert_eq!(
+        send(
+            &server,
+            "PUT",
+            "/v1/objects/Z10001",
+            Some(&editor),
+            Some(implementation)
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        send(&server, "POST", EVALUATE, None, Some(call_body("hi")))
+            .await
+            .status,
+        403
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,6 +156,22 @@ async fn users_mode_needs_a_token_to_call() {
     let server = server(|c| c.access.calls = CallPolicy::Users);
     let editor = token(&server, "ed", Role::Editor);
     put_composition(&server, &editor).await;
-    assert_eq!(send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await.status, 401);
-    assert_eq!(send(&server, "POST", EVALUATE, Some(&editor), Some(call_body("hi"))).await.json()["Z22K1"], "hi");
+    assert_eq!(
+        send(&server, "POST", EVALUATE, None, Some(call_body("hi")))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            EVALUATE,
+            Some(&editor),
+            Some(call_body("hi"))
+        )
+        .await
+        .json()["Z22K1"],
+        "hi"
+    );
 }

@@ -33,7 +33,14 @@ async fn all_five_http_cases_pass() {
         let name = case["name"].as_str().unwrap();
         let mut body = case["request_body"].clone();
         body["zobject"] = resolve(&body["zobject"]);
-        let answer = send(&server, "POST", "/wikifunctions.org/v1/evaluate/", None, Some(body.to_string())).await;
+        let answer = send(
+            &server,
+            "POST",
+            "/wikifunctions.org/v1/evaluate/",
+            None,
+            Some(body.to_string()),
+        )
+        .await;
         assert_eq!(answer.status, 200, "{name}: {}", answer.text);
         let content_type = answer.headers["content-type"].to_str().unwrap();
         assert!(content_type.contains("json"), "{name}: {content_type}");
@@ -43,20 +50,33 @@ async fn all_five_http_cases_pass() {
                 let mut found = Vec::new();
                 collect_z9k1(&e, &mut found);
                 for code in case["codes"].as_array().unwrap() {
-                    assert!(found.iter().any(|c| c == code.as_str().unwrap()), "{name}: no Z9K1 {code} in {e}");
+                    assert!(
+                        found.iter().any(|c| c == code.as_str().unwrap()),
+                        "{name}: no Z9K1 {code} in {e}"
+                    );
                 }
             }
             "z823_envelope" => {
-                let expected_type = serde_json::json!({"Z1K1":"Z7","Z7K1":"Z882","Z882K1":"Z1","Z882K2":"Z1"});
+                let expected_type =
+                    serde_json::json!({"Z1K1":"Z7","Z7K1":"Z882","Z882K1":"Z1","Z882K2":"Z1"});
                 for key in ["Z1K1", "Z882K1", "Z882K2"] {
                     assert_eq!(e["Z22K1"]["Z1K1"][key], expected_type[key], "{name}: {e}");
                 }
                 let first = zeval_zobject::canonicalize(&case["expected_pair_first"]).unwrap();
                 assert_eq!(e["Z22K1"]["K1"], first, "{name}");
                 assert!(zeval_zobject::build::is_map(&e["Z22K2"]), "{name}: {e}");
-                assert!(zeval_zobject::build::is_map(&e["Z22K1"]["K2"]), "{name}: {e}");
-                assert!(zeval_zobject::build::envelope_error(&e).is_none_or(|x| x == "Z24"), "{name}: {e}");
-                assert!(zeval_zobject::build::get_metadata(&e["Z22K1"]["K2"], "errors").is_none(), "{name}: {e}");
+                assert!(
+                    zeval_zobject::build::is_map(&e["Z22K1"]["K2"]),
+                    "{name}: {e}"
+                );
+                assert!(
+                    zeval_zobject::build::envelope_error(&e).is_none_or(|x| x == "Z24"),
+                    "{name}: {e}"
+                );
+                assert!(
+                    zeval_zobject::build::get_metadata(&e["Z22K1"]["K2"], "errors").is_none(),
+                    "{name}: {e}"
+                );
             }
             other => panic!("unknown check {other}"),
         }
@@ -85,21 +105,51 @@ fn collect_z9k1(v: &Value, out: &mut Vec<String>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn syntax_errors_are_problems_and_health_answers() {
     let server = server(|_| {});
-    let answer = send(&server, "POST", "/wikifunctions.org/v1/evaluate/", None, Some("{\"zobject\": ".into())).await;
+    let answer = send(
+        &server,
+        "POST",
+        "/wikifunctions.org/v1/evaluate/",
+        None,
+        Some("{\"zobject\": ".into()),
+    )
+    .await;
     assert_eq!(answer.status, 400, "{}", answer.text);
-    assert!(answer.json()["detail"].as_str().unwrap().contains("not valid JSON"), "{}", answer.text);
-    for path in ["/wikifunctions.org/v1/evaluate/", "/healthz", "/_info", "/_info/name", "/_info/version"] {
+    assert!(
+        answer.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{}",
+        answer.text
+    );
+    for path in [
+        "/wikifunctions.org/v1/evaluate/",
+        "/healthz",
+        "/_info",
+        "/_info/name",
+        "/_info/version",
+    ] {
         let answer = send(&server, "GET", path, None, None).await;
         assert_eq!(answer.status, 200, "{path}");
     }
-    assert_eq!(send(&server, "GET", "/_info/name", None, None).await.json()["name"], "zeval");
+    assert_eq!(
+        send(&server, "GET", "/_info/name", None, None).await.json()["name"],
+        "zeval"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_built_in_call_is_counted_in_metrics() {
     let server = server(|_| {});
     let call = serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z802", "Z802K1": "Z41", "Z802K2": "yes", "Z802K3": "no"}});
-    let answer = send(&server, "POST", "/wikifunctions.org/v1/evaluate/", None, Some(call.to_string())).await;
+    let answer = send(
+        &server,
+        "POST",
+        "/wikifunctions.org/v1/evaluate/",
+        None,
+        Some(call.to_string()),
+    )
+    .await;
     assert_eq!(answer.json()["Z22K1"], "yes", "{}", answer.text);
     let metrics = send(&server, "GET", "/metrics", None, None).await.text;
     assert!(

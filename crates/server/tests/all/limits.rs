@@ -9,11 +9,28 @@ use crate::common::{send, server};
 async fn bodies_over_the_limit_get_413_with_a_message() {
     let server = server(|c| c.limits.orchestrator_body_bytes = 1000);
     let big = format!("{{\"zobject\": \"{}\"}}", "x".repeat(2000));
-    let answer = send(&server, "POST", "/wikifunctions.org/v1/evaluate/", None, Some(big)).await;
+    let answer = send(
+        &server,
+        "POST",
+        "/wikifunctions.org/v1/evaluate/",
+        None,
+        Some(big),
+    )
+    .await;
     assert_eq!(answer.status, 413, "{}", answer.text);
-    assert!(answer.json()["detail"].as_str().unwrap().contains("1000 bytes"), "{}", answer.text);
+    assert!(
+        answer.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1000 bytes"),
+        "{}",
+        answer.text
+    );
     let metrics = send(&server, "GET", "/metrics", None, None).await.text;
-    assert!(metrics.contains("zeval_requests_rejected_total{reason=\"too_large\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("zeval_requests_rejected_total{reason=\"too_large\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -33,12 +50,24 @@ async fn work_beyond_the_concurrency_limit_gets_503_with_retry_after() {
     let router = server.router.clone();
     let slow = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let answer = send(&server, "POST", "/wikifunctions.org/v1/evaluate/", None, Some("{}".into())).await;
+    let answer = send(
+        &server,
+        "POST",
+        "/wikifunctions.org/v1/evaluate/",
+        None,
+        Some("{}".into()),
+    )
+    .await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.headers["retry-after"], "7");
     // Reads are never refused for load.
-    assert_eq!(send(&server, "GET", "/healthz", None, None).await.status, 200);
-    sender.try_send(Ok(axum::body::Bytes::from_static(b"{\"zobject\": null}"))).unwrap();
+    assert_eq!(
+        send(&server, "GET", "/healthz", None, None).await.status,
+        200
+    );
+    sender
+        .try_send(Ok(axum::body::Bytes::from_static(b"{\"zobject\": null}")))
+        .unwrap();
     drop(sender);
     let finished = slow.await.unwrap().unwrap();
     assert_eq!(finished.status(), 200);
