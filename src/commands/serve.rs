@@ -1,13 +1,86 @@
-//! `zeval serve` (being written).
+//! `zeval serve`: the orchestrator API (with objects, testers, metrics) and the evaluator API,
+//! in one process or split by `--role`.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-/// (being written)
+use anyhow::Context;
+use zeval_server::config::{Config, Role};
+use zeval_server::{Metrics, ServeError, Services};
+
+/// Run the services. Settings come from `--config FILE` (see zeval.toml), then `ZEVAL_*`
+/// environment variables, then these flags.
 #[derive(clap::Args)]
-pub(crate) struct ServeCommand {}
+pub(crate) struct ServeCommand {
+    /// Which services to run: all (default), orchestrator or evaluator.
+    #[arg(long)]
+    role: Option<Role>,
+    /// Address of the orchestrator API (default 127.0.0.1:6254).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Address of the evaluator API (default 127.0.0.1:6927).
+    #[arg(long, value_name = "ADDR")]
+    evaluator_listen: Option<SocketAddr>,
+    /// Directory of the embedded store (default ./zeval-data).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A TOML configuration file (see zeval.toml at the repository root).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
 
 impl ServeCommand {
-    pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
-        anyhow::bail!("zeval serve is being written")
+    /// The configuration in effect: file, then environment, then flags.
+    pub(crate) fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        if let Some(role) = self.role {
+            config.role = role;
+        }
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(listen) = self.evaluator_listen {
+            config.evaluator_listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
     }
+
+    pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
+        let config = self.config()?;
+        zeval_server::serve(config, build).context("zeval serve")?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The backends of each role: the store and orchestrator for the orchestrator side, the
+/// sandboxed evaluator for the evaluator side.
+fn build(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, ServeError> {
+    let evaluator = match config.role {
+        Role::All | Role::Evaluator => Some(Arc::new(
+            zeval_server::evaluators::in_process_evaluator(config)
+                .map_err(|e| ServeError::Setup(e.to_string()))?,
+        )),
+        Role::Orchestrator => None,
+    };
+    let orchestrator = match config.role {
+        Role::All | Role::Orchestrator => Some(zeval_server::backends::orchestrator_state(
+            config,
+            metrics,
+            evaluator.clone(),
+        )?),
+        Role::Evaluator => None,
+    };
+    Ok(Services {
+        orchestrator,
+        evaluator: evaluator.map(zeval_server::evaluator_api::router),
+    })
 }

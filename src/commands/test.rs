@@ -1,0 +1,144 @@
+//! `zeval test ZID`: runs a function's testers against each of its implementations, on the
+//! local store, and prints the pass/fail matrix.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use zeval_server::Metrics;
+use zeval_server::config::Config;
+use zeval_server::testers::{Matrix, TestRequest};
+
+/// Cells above which a progress bar is drawn (when stderr is a terminal).
+const PROGRESS_FROM_CELLS: usize = 4;
+
+/// Run the testers (Z20) of a function against its implementations (Z14) and print the
+/// matrix. Exits 0 when every cell passes, 1 otherwise.
+#[derive(clap::Args)]
+pub(crate) struct TestCommand {
+    /// The function's ZID, e.g. Z10000.
+    function: String,
+    /// Only this implementation (repeatable).
+    #[arg(long = "implementation", value_name = "ZID")]
+    implementations: Vec<String>,
+    /// Only this tester (repeatable).
+    #[arg(long = "tester", value_name = "ZID")]
+    testers: Vec<String>,
+    /// Directory of the embedded store (default ./zeval-data, or $ZEVAL_DATA_DIR).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print the matrix as JSON (the `POST /v1/test` answer) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl TestCommand {
+    pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
+        let mut config = Config::default();
+        config.apply_env(|name| std::env::var(name).ok())?;
+        if let Some(dir) = self.data_dir {
+            config.data_dir = dir;
+        }
+        let metrics = Arc::new(Metrics::default());
+        let state = zeval_server::backends::orchestrator_state(&config, &metrics, None)
+            .context("opening the store")?;
+        let request = TestRequest {
+            function: self.function,
+            implementations: (!self.implementations.is_empty()).then_some(self.implementations),
+            testers: (!self.testers.is_empty()).then_some(self.testers),
+        };
+        let show_progress = std::io::stderr().is_terminal();
+        let progress = |done: usize, total: usize| {
+            if show_progress && total >= PROGRESS_FROM_CELLS {
+                let width = 30;
+                let filled = done * width / total.max(1);
+                eprint!(
+                    "\r[{}{}] {done}/{total}",
+                    "#".repeat(filled),
+                    " ".repeat(width - filled)
+                );
+                if done == total {
+                    eprintln!();
+                }
+                let _ = std::io::stderr().flush();
+            }
+        };
+        let matrix = zeval_server::testers::run(
+            state.repository.as_ref(),
+            state.engine.as_ref(),
+            &request,
+            &progress,
+        )?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&matrix)?);
+        } else {
+            print!("{}", table(&matrix));
+        }
+        Ok(if matrix.passed == matrix.total {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    }
+}
+
+/// The matrix as text: one row per tester, one column per implementation.
+fn table(matrix: &Matrix) -> String {
+    let mut out = String::new();
+    let cell_text = |tester: &str, implementation: &str| {
+        matrix
+            .cells
+            .iter()
+            .find(|c| c.tester == tester && c.implementation == implementation)
+            .map(|c| {
+                format!(
+                    "{} {:.1} ms",
+                    if c.passed { "pass" } else { "FAIL" },
+                    c.duration_ms
+                )
+            })
+            .unwrap_or_default()
+    };
+    let first_width = matrix
+        .testers
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max("tester".len());
+    let width = 16;
+    out.push_str(&format!("{:first_width$}", "tester"));
+    for implementation in &matrix.implementations {
+        out.push_str(&format!("  {implementation:width$}"));
+    }
+    out.push('\n');
+    for tester in &matrix.testers {
+        out.push_str(&format!("{tester:first_width$}"));
+        for implementation in &matrix.implementations {
+            out.push_str(&format!("  {:width$}", cell_text(tester, implementation)));
+        }
+        out.push('\n');
+    }
+    let failures: Vec<_> = matrix.cells.iter().filter(|c| !c.passed).collect();
+    if !failures.is_empty() {
+        out.push_str("\nfailures:\n");
+        for cell in failures {
+            let error = cell
+                .error
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  {} on {}: {error}\n",
+                cell.tester, cell.implementation
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "\n{}: {}/{} pass\n",
+        matrix.function, matrix.passed, matrix.total
+    ));
+    out
+}
