@@ -25,7 +25,7 @@ ZLIB_ORIG=zlib_1.2.13.dfsg.orig.tar.bz2
 APT_SOURCES='deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security trixie-security main
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main'
-APT_PACKAGES="clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wasi-libc gcc make pkg-config xz-utils bzip2 debian-archive-keyring"
+APT_PACKAGES="clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wasi-libc gcc libc6-dev make pkg-config xz-utils bzip2 debian-archive-keyring"
 # Stdlib modules imported during the snapshot: a call can use them without any file access.
 # Built-in C modules (math, _json, unicodedata, ...) import at call time anyway.
 PREIMPORTS="json re math cmath datetime collections itertools functools random decimal fractions
