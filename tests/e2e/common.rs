@@ -1,0 +1,223 @@
+//! Starting and stopping `zeval serve`, and a small HTTP client.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const ZEVAL: &str = env!("CARGO_BIN_EXE_zeval");
+
+/// A running `zeval serve`, stopped (SIGTERM, then wait) when dropped.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT` of the orchestrator API, when this role serves it.
+    pub orchestrator: Option<String>,
+    /// `http://127.0.0.1:PORT` of the evaluator API, when this role serves it.
+    pub evaluator: Option<String>,
+}
+
+impl Server {
+    /// Starts `zeval serve --data-dir DIR` on port 0 for both APIs with `args` and `env`
+    /// added, and waits for the listeners it prints.
+    pub fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(ZEVAL);
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--evaluator-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start zeval serve");
+        let stdout = child.stdout.take().unwrap();
+        let role_all = !args.contains(&"--role");
+        let wanted = if role_all { 2 } else { 1 };
+        let mut server = Server {
+            child,
+            orchestrator: None,
+            evaluator: None,
+        };
+        let mut lines = BufReader::new(stdout).lines();
+        let mut seen = 0;
+        while seen < wanted {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("zeval serve exited before listening"))
+                .unwrap();
+            if let Some(url) = line.strip_prefix("orchestrator API on ") {
+                server.orchestrator = Some(url.to_owned());
+                seen += 1;
+            } else if let Some(url) = line.strip_prefix("evaluator API on ") {
+                server.evaluator = Some(url.to_owned());
+                seen += 1;
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        server
+    }
+
+    pub fn orch(&self) -> &str {
+        self.orchestrator.as_deref().expect("no orchestrator API")
+    }
+
+    /// Sends SIGTERM and waits; returns whether it exited successfully (graceful shutdown).
+    pub fn stop(mut self) -> bool {
+        terminate(&mut self.child)
+    }
+}
+
+fn terminate(child: &mut Child) -> bool {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    for _ in 0..100 {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.success();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            terminate(&mut self.child);
+        }
+    }
+}
+
+/// A user's token from `zeval user add`.
+pub fn add_user(data_dir: &Path, name: &str, role: &str) -> String {
+    let output = Command::new(ZEVAL)
+        .args(["user", "add", name, "--role", role, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "zeval user add: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+}
+
+pub fn request(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut response = match (method, body) {
+        ("GET", _) => {
+            let mut r = agent.get(url);
+            if let Some(a) = &auth {
+                r = r.header("Authorization", a);
+            }
+            r.call().unwrap()
+        }
+        (_, body) => {
+            let mut r = match method {
+                "PUT" => agent.put(url),
+                _ => agent.post(url),
+            };
+            if let Some(a) = &auth {
+                r = r.header("Authorization", a);
+            }
+            let text = body.map(Value::to_string).unwrap_or_default();
+            r.header("Content-Type", "application/json")
+                .send(text.as_bytes())
+                .unwrap()
+        }
+    };
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    Answer { status, text }
+}
+
+/// A canonical Z2 with an English label.
+pub fn z2(zid: &str, value: Value) -> Value {
+    serde_json::json!({
+        "Z1K1": "Z2",
+        "Z2K1": {"Z1K1": "Z6", "Z6K1": zid},
+        "Z2K2": value,
+        "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11", {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": format!("object {zid}")}]},
+    })
+}
+
+/// Stores (as `token`) Z10000 "upper case" with one JavaScript implementation Z10001.
+pub fn put_js_function(orch: &str, token: &str) {
+    let function = z2(
+        "Z10000",
+        serde_json::json!({
+            "Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10000K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10001"], "Z8K5": "Z10000",
+        }),
+    );
+    let implementation = z2(
+        "Z10001",
+        serde_json::json!({
+            "Z1K1": "Z14", "Z14K1": "Z10000",
+            "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
+                      "Z16K2": "function Z10000( Z10000K1 ) { return Z10000K1.toUpperCase(); }"},
+        }),
+    );
+    for (zid, object) in [("Z10000", function), ("Z10001", implementation)] {
+        let answer = request(
+            "PUT",
+            &format!("{orch}/v1/objects/{zid}"),
+            Some(token),
+            Some(&object),
+        );
+        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+    }
+}
+
+pub fn call(orch: &str, token: Option<&str>, text: &str) -> Answer {
+    let body = serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": text}});
+    request(
+        "POST",
+        &format!("{orch}/wikifunctions.org/v1/evaluate/"),
+        token,
+        Some(&body),
+    )
+}
+
+/// A metadata value of a canonical Z22.
+pub fn metadata<'a>(z22: &'a Value, key: &str) -> Option<&'a Value> {
+    z22["Z22K2"]["K1"]
+        .as_array()?
+        .iter()
+        .skip(1)
+        .find(|p| p["K1"] == key)
+        .map(|p| &p["K2"])
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: `zeval serve` started as a real process (on free ports, with a temporary
+//! data directory) and driven over HTTP. Code implementations need the guests built by
+//! `guests/build.sh` (in `$ZEVAL_GUEST_DIR`, else `/var/cache/zeval/guests`).
+
+mod access;
+mod common;
+mod readme;
+mod two_processes;

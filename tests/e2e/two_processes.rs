@@ -1,0 +1,63 @@
+//! `--role evaluator` and `--role orchestrator` as two processes: the orchestrator reaches
+//! the evaluator over HTTP (Avro 0.0.4, from `ZEVAL_EVALUATOR_URL`, and JSON from a config
+//! file), and a call fails over to an error once the evaluator is gone.
+
+use crate::common::{Server, add_user, call, metadata, put_js_function, request};
+
+#[test]
+fn orchestrator_and_evaluator_talk_over_http() {
+    let evaluator_data = tempfile::tempdir().unwrap();
+    let evaluator = Server::start(evaluator_data.path(), &["--role", "evaluator"], &[]);
+    let evaluate_url = format!(
+        "{}/wikifunctions.org/v1/evaluate/",
+        evaluator.evaluator.as_deref().unwrap()
+    );
+    assert_eq!(request("GET", &evaluate_url, None, None).status, 200);
+
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "alice", "editor");
+    let avro = Server::start(
+        data.path(),
+        &["--role", "orchestrator"],
+        &[("ZEVAL_EVALUATOR_URL", &evaluate_url)],
+    );
+    assert!(avro.evaluator.is_none());
+    put_js_function(avro.orch(), &token);
+    let answer = call(avro.orch(), None, "remote");
+    let z22 = answer.json();
+    assert_eq!(z22["Z22K1"], "REMOTE", "{}", answer.text);
+    // The evaluator's own metadata came back over the wire.
+    assert!(metadata(&z22, "evaluationDuration").is_some(), "{z22}");
+    assert!(
+        metadata(&z22, "programmingLanguageVersion").is_some(),
+        "{z22}"
+    );
+    drop(avro);
+
+    let config = data.path().join("zeval.toml");
+    std::fs::write(
+        &config,
+        format!("[evaluators]\njavascript = {{ url = \"{evaluate_url}\", format = \"json\" }}\n"),
+    )
+    .unwrap();
+    let json = Server::start(
+        data.path(),
+        &[
+            "--role",
+            "orchestrator",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(call(json.orch(), None, "json").json()["Z22K1"], "JSON");
+
+    assert!(evaluator.stop(), "the evaluator did not shut down cleanly");
+    let answer = call(json.orch(), None, "gone");
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer.text.contains("request to http://127.0.0.1:"),
+        "{}",
+        answer.text
+    );
+}
