@@ -23,6 +23,9 @@ enum Command {
     Call(commands::call::CallCommand),
     Bench(commands::bench::BenchCommand),
     Serve(commands::serve::ServeCommand),
+    Import(commands::import::ImportCommand),
+    Export(commands::export::ExportCommand),
+    User(commands::user::UserCommand),
 }
 
 /// Stack size of the thread that runs a command. ZObject code recurses over the value tree,
@@ -63,6 +66,9 @@ impl Command {
             Command::Call(c) => c.execute(),
             Command::Bench(c) => c.execute(),
             Command::Serve(c) => c.execute(),
+            Command::Import(c) => c.execute(),
+            Command::Export(c) => c.execute(),
+            Command::User(c) => c.execute(),
         }
     }
 }
