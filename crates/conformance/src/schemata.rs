@@ -13,6 +13,7 @@ use zeval_zobject::{Value, canonicalize, normalize, validate, validate_with_type
 
 use crate::{ConformanceError, Report};
 
+mod avro;
 mod definitions;
 mod function_call;
 

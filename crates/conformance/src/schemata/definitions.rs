@@ -121,29 +121,26 @@ fn index_checks(
     for (number, zid, text, object) in objects {
         let label = object.get("Z2K1").and_then(|k| k.get("Z6K1")).cloned();
         let inner = object.get("Z2K2");
-        if (1001..=1999).contains(number) {
-            if let (Some(label), Some(inner)) = (&label, inner) {
-                if let Some(code) = inner.get("Z60K1").and_then(Value::as_str) {
-                    natural.insert(code.to_string(), label.clone());
-                }
-                let aliases = inner.get("Z60K2").and_then(Value::as_array);
-                for alias in aliases
-                    .into_iter()
-                    .flatten()
-                    .skip(1)
-                    .filter_map(Value::as_str)
-                {
-                    natural.insert(alias.to_string(), label.clone());
-                }
+        if let (true, Some(label), Some(inner)) = ((1001..=1999).contains(number), &label, inner) {
+            if let Some(code) = inner.get("Z60K1").and_then(Value::as_str) {
+                natural.insert(code.to_string(), label.clone());
+            }
+            let aliases = inner.get("Z60K2").and_then(Value::as_array);
+            // The first element of a benjamin array is the item type, not an alias.
+            for alias in aliases
+                .into_iter()
+                .flatten()
+                .skip(1)
+                .filter_map(Value::as_str)
+            {
+                natural.insert(alias.to_string(), label.clone());
             }
         }
-        if (600..=699).contains(number) {
-            if let (Some(label), Some(code)) = (
-                &label,
-                inner.and_then(|i| i.get("Z61K1")).and_then(Value::as_str),
-            ) {
-                software.insert(code.to_string(), label.clone());
-            }
+        let software_code = inner.and_then(|i| i.get("Z61K1")).and_then(Value::as_str);
+        if let (true, Some(label), Some(code)) =
+            ((600..=699).contains(number), &label, software_code)
+        {
+            software.insert(code.to_string(), label.clone());
         }
         let deps = dependencies_of(text, zid);
         if !deps.is_empty() {

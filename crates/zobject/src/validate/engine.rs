@@ -166,24 +166,21 @@ impl<'r> Evaluator<'r> {
                     || !k.pattern_properties.is_empty()
             }
         };
-        if let Some(t) = k.ty {
-            if !has_rules_for(t) && !t.matches(data) {
+        if let Some(t) = k.ty
+            && !has_rules_for(t) && !t.matches(data) {
                 return self.fail(Keyword::Type(t.name()), data);
             }
-        }
         if let Some(name) = k.reference {
             self.check_named(name, data)?;
         }
-        if let Some(allowed) = &k.enumeration {
-            if !data.as_str().is_some_and(|s| allowed.contains(&s)) {
+        if let Some(allowed) = &k.enumeration
+            && !data.as_str().is_some_and(|s| allowed.contains(&s)) {
                 return self.fail(Keyword::Enum, data);
             }
-        }
-        if let Some(inner) = &k.not {
-            if self.check(inner, data).is_ok() {
+        if let Some(inner) = &k.not
+            && self.check(inner, data).is_ok() {
                 return self.fail(Keyword::Not, data);
             }
-        }
         if !k.any_of.is_empty() {
             let mut errors = Vec::new();
             let mut passed = false;
@@ -256,18 +253,16 @@ impl<'r> Evaluator<'r> {
         items: &'a [Value],
         data: &'a Value,
     ) -> Outcome<'a> {
-        if let Some(min) = k.min_items {
-            if items.len() < min {
+        if let Some(min) = k.min_items
+            && items.len() < min {
                 return self.fail(Keyword::MinItems, data);
             }
-        }
-        if let Some(rest) = &k.additional_items {
-            if !k.tuple_items.is_empty() {
+        if let Some(rest) = &k.additional_items
+            && !k.tuple_items.is_empty() {
                 for (i, item) in items.iter().enumerate().skip(k.tuple_items.len()) {
                     self.at(i.to_string(), |ev| ev.check(rest, item))?;
                 }
             }
-        }
         for (i, (schema, item)) in k.tuple_items.iter().zip(items).enumerate() {
             self.at(i.to_string(), |ev| ev.check(schema, item))?;
         }
