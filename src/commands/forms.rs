@@ -75,3 +75,47 @@ fn input(path: Option<&std::path::Path>) -> anyhow::Result<Result<Value, Value>>
         zeval_zobject::error::z5("Z501", [z6(e.to_string()), z6(preview)])
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn million_deep_input_gives_a_z5_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = 1_000_000;
+        let inputs = [
+            ("arrays.json", "[".repeat(deep) + &"]".repeat(deep)),
+            (
+                "objects.json",
+                "{\"Z1K1\":".repeat(deep) + "\"Z6\"" + &"}".repeat(deep),
+            ),
+        ];
+        for (name, text) in inputs {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let z5 = input(Some(&path))
+                .unwrap()
+                .and_then(|v| zeval_zobject::normalize(&v))
+                .unwrap_err();
+            assert_eq!(
+                zeval_zobject::error::error_code(&z5),
+                Some("Z501"),
+                "{name}"
+            );
+            assert!(
+                z5.to_string().contains("nested deeper than"),
+                "{name}: {z5}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_json_says_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.json");
+        std::fs::write(&path, "{\n  \"Z1K1\": \"Z6\",\n  oops\n}").unwrap();
+        let z5 = input(Some(&path)).unwrap().unwrap_err();
+        assert!(z5.to_string().contains("line 3"), "{z5}");
+    }
+}
