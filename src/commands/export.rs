@@ -26,13 +26,16 @@ impl ExportCommand {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
         let store = SqliteStore::open_seeded(&self.data_dir)
             .with_context(|| format!("opening the store in {}", self.data_dir.display()))?;
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
         let zids = store.zids()?;
         let progress = progress_bar(zids.len() as u64, "exporting");
         let mut written = 0;
         for zid in &zids {
             progress.inc(1);
-            let Some(object) = store.get(zid)? else { continue };
+            let Some(object) = store.get(zid)? else {
+                continue;
+            };
             if self.no_catalogue && zeval_catalogue::get(zid) == Some(&object) {
                 continue;
             }

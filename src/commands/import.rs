@@ -58,24 +58,35 @@ impl ImportCommand {
             for problem in &problems {
                 eprintln!("{problem}");
             }
-            eprintln!("nothing imported: {} of {} files are bad", problems.len(), files.len());
+            eprintln!(
+                "nothing imported: {} of {} files are bad",
+                problems.len(),
+                files.len()
+            );
             return Ok(ExitCode::FAILURE);
         }
-        store.put_all(&objects, &self.author).context("writing the objects")?;
+        store
+            .put_all(&objects, &self.author)
+            .context("writing the objects")?;
         println!(
             "imported {} objects ({unchanged} unchanged) into {}",
             objects.len(),
-            store.path().map_or_else(String::new, |p| p.display().to_string())
+            store
+                .path()
+                .map_or_else(String::new, |p| p.display().to_string())
         );
         Ok(ExitCode::SUCCESS)
     }
 
     fn read_object(&self, file: &Path) -> anyhow::Result<(String, Value)> {
         let object = zeval_store::read_object_file(file)?.context("the file disappeared")?;
-        let zid = z2_id(&object).context("not a Z2 with a ZID in Z2K1")?.to_string();
+        let zid = z2_id(&object)
+            .context("not a Z2 with a ZID in Z2K1")?
+            .to_string();
         if !self.no_validate {
-            zeval_zobject::validate(&object, "Z2", Form::Canonical)
-                .map_err(|z5| anyhow::anyhow!("not a valid canonical Z2 ({})", summarize_error(&z5)))?;
+            zeval_zobject::validate(&object, "Z2", Form::Canonical).map_err(|z5| {
+                anyhow::anyhow!("not a valid canonical Z2 ({})", summarize_error(&z5))
+            })?;
         }
         Ok((zid, object))
     }

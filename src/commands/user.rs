@@ -12,7 +12,12 @@ pub(crate) struct UserCommand {
     #[command(subcommand)]
     action: UserAction,
     /// The data directory holding the store.
-    #[arg(long, global = true, env = "ZEVAL_DATA_DIR", default_value = "./zeval-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "ZEVAL_DATA_DIR",
+        default_value = "./zeval-data"
+    )]
     data_dir: PathBuf,
 }
 
