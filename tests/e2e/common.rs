@@ -7,21 +7,21 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub const ZEVAL: &str = env!("CARGO_BIN_EXE_zeval");
+pub(crate) const ZEVAL: &str = env!("CARGO_BIN_EXE_zeval");
 
 /// A running `zeval serve`, stopped (SIGTERM, then wait) when dropped.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT` of the orchestrator API, when this role serves it.
-    pub orchestrator: Option<String>,
+    pub(crate) orchestrator: Option<String>,
     /// `http://127.0.0.1:PORT` of the evaluator API, when this role serves it.
-    pub evaluator: Option<String>,
+    pub(crate) evaluator: Option<String>,
 }
 
 impl Server {
     /// Starts `zeval serve --data-dir DIR` on port 0 for both APIs with `args` and `env`
     /// added, and waits for the listeners it prints.
-    pub fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(ZEVAL);
         command
             .args([
@@ -68,12 +68,12 @@ impl Server {
         server
     }
 
-    pub fn orch(&self) -> &str {
+    pub(crate) fn orch(&self) -> &str {
         self.orchestrator.as_deref().expect("no orchestrator API")
     }
 
     /// Sends SIGTERM and waits; returns whether it exited successfully (graceful shutdown).
-    pub fn stop(mut self) -> bool {
+    pub(crate) fn stop(mut self) -> bool {
         terminate(&mut self.child)
     }
 }
@@ -103,7 +103,7 @@ impl Drop for Server {
 }
 
 /// A user's token from `zeval user add`.
-pub fn add_user(data_dir: &Path, name: &str, role: &str) -> String {
+pub(crate) fn add_user(data_dir: &Path, name: &str, role: &str) -> String {
     let output = Command::new(ZEVAL)
         .args(["user", "add", name, "--role", role, "--data-dir"])
         .arg(data_dir)
@@ -117,18 +117,23 @@ pub fn add_user(data_dir: &Path, name: &str, role: &str) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-pub struct Answer {
-    pub status: u16,
-    pub text: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) text: String,
 }
 
 impl Answer {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 }
 
-pub fn request(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
+pub(crate) fn request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Answer {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(60)))
@@ -163,7 +168,7 @@ pub fn request(method: &str, url: &str, token: Option<&str>, body: Option<&Value
 }
 
 /// A canonical Z2 with an English label.
-pub fn z2(zid: &str, value: Value) -> Value {
+pub(crate) fn z2(zid: &str, value: Value) -> Value {
     serde_json::json!({
         "Z1K1": "Z2",
         "Z2K1": {"Z1K1": "Z6", "Z6K1": zid},
@@ -173,7 +178,7 @@ pub fn z2(zid: &str, value: Value) -> Value {
 }
 
 /// Stores (as `token`) Z10000 "upper case" with one JavaScript implementation Z10001.
-pub fn put_js_function(orch: &str, token: &str) {
+pub(crate) fn put_js_function(orch: &str, token: &str) {
     let function = z2(
         "Z10000",
         serde_json::json!({
@@ -202,7 +207,7 @@ pub fn put_js_function(orch: &str, token: &str) {
     }
 }
 
-pub fn call(orch: &str, token: Option<&str>, text: &str) -> Answer {
+pub(crate) fn call(orch: &str, token: Option<&str>, text: &str) -> Answer {
     let body = serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": text}});
     request(
         "POST",
@@ -213,7 +218,7 @@ pub fn call(orch: &str, token: Option<&str>, text: &str) -> Answer {
 }
 
 /// A metadata value of a canonical Z22.
-pub fn metadata<'a>(z22: &'a Value, key: &str) -> Option<&'a Value> {
+pub(crate) fn metadata<'a>(z22: &'a Value, key: &str) -> Option<&'a Value> {
     z22["Z22K2"]["K1"]
         .as_array()?
         .iter()

@@ -13,6 +13,15 @@ fn orchestrator_and_evaluator_talk_over_http() {
         evaluator.evaluator.as_deref().unwrap()
     );
     assert_eq!(request("GET", &evaluate_url, None, None).status, 200);
+    // The evaluator's body limit (2 MiB by default) answers 413 with the limit.
+    let big = serde_json::json!({"zobject": "x".repeat(3 * 1024 * 1024)});
+    let too_large = request("POST", &evaluate_url, None, Some(&big));
+    assert_eq!(too_large.status, 413, "{}", too_large.text);
+    assert!(
+        too_large.text.contains("2097152 bytes"),
+        "{}",
+        too_large.text
+    );
 
     let data = tempfile::tempdir().unwrap();
     let token = add_user(data.path(), "alice", "editor");

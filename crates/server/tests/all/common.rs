@@ -7,16 +7,15 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
+use zeval_server::Metrics;
 use zeval_server::config::Config;
-use zeval_server::{AppState, Metrics};
 
-pub struct Server {
-    pub router: Router,
-    pub state: AppState,
-    pub data_dir: tempfile::TempDir,
+pub(crate) struct Server {
+    pub(crate) router: Router,
+    pub(crate) data_dir: tempfile::TempDir,
 }
 
-pub fn server(adjust: impl FnOnce(&mut Config)) -> Server {
+pub(crate) fn server(adjust: impl FnOnce(&mut Config)) -> Server {
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data_dir: data_dir.path().to_path_buf(),
@@ -26,31 +25,30 @@ pub fn server(adjust: impl FnOnce(&mut Config)) -> Server {
     let metrics = Arc::new(Metrics::default());
     let state = zeval_server::backends::orchestrator_state(&config, &metrics, None).unwrap();
     Server {
-        router: zeval_server::orchestrator_router(state.clone()),
-        state,
+        router: zeval_server::orchestrator_router(state),
         data_dir,
     }
 }
 
 /// A user's token, added straight to the store the server uses.
-pub fn token(server: &Server, name: &str, role: zeval_store::Role) -> String {
+pub(crate) fn token(server: &Server, name: &str, role: zeval_store::Role) -> String {
     let store = zeval_store::SqliteStore::open_in(server.data_dir.path()).unwrap();
     store.add_user(name, role).unwrap()
 }
 
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: axum::http::HeaderMap,
-    pub text: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) text: String,
 }
 
 impl Answer {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 }
 
-pub async fn send(
+pub(crate) async fn send(
     server: &Server,
     method: &str,
     uri: &str,
@@ -81,7 +79,7 @@ pub async fn send(
 }
 
 /// A canonical Z2 with an English label.
-pub fn z2(zid: &str, value: Value) -> Value {
+pub(crate) fn z2(zid: &str, value: Value) -> Value {
     serde_json::json!({
         "Z1K1": "Z2",
         "Z2K1": {"Z1K1": "Z6", "Z6K1": zid},
@@ -92,7 +90,7 @@ pub fn z2(zid: &str, value: Value) -> Value {
 
 /// Stores (by PUT, as `token`) a function Z10000 "yes if true" over a string, with one
 /// composition implementation Z10001 (If(true, argument, "no")): no guest needed.
-pub async fn put_composition(server: &Server, token: &str) {
+pub(crate) async fn put_composition(server: &Server, token: &str) {
     let function = z2(
         "Z10000",
         serde_json::json!({
@@ -128,6 +126,6 @@ pub async fn put_composition(server: &Server, token: &str) {
 }
 
 /// The body of a call of Z10000 with `text`.
-pub fn call_body(text: &str) -> String {
+pub(crate) fn call_body(text: &str) -> String {
     serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": text}}).to_string()
 }
