@@ -9,4 +9,5 @@ pub(crate) mod forms;
 pub(crate) mod import;
 pub(crate) mod io;
 pub(crate) mod serve;
+pub(crate) mod test;
 pub(crate) mod user;

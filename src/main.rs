@@ -26,6 +26,7 @@ enum Command {
     Import(commands::import::ImportCommand),
     Export(commands::export::ExportCommand),
     User(commands::user::UserCommand),
+    Test(commands::test::TestCommand),
 }
 
 /// Stack size of the thread that runs a command. ZObject code recurses over the value tree,
@@ -69,6 +70,7 @@ impl Command {
             Command::Import(c) => c.execute(),
             Command::Export(c) => c.execute(),
             Command::User(c) => c.execute(),
+            Command::Test(c) => c.execute(),
         }
     }
 }
