@@ -4,5 +4,6 @@
 
 mod access;
 mod common;
+mod metrics;
 mod readme;
 mod two_processes;
