@@ -8,3 +8,4 @@ mod common;
 mod http_cases;
 mod limits;
 mod objects;
+mod testers;

@@ -1,0 +1,95 @@
+//! `POST /v1/test`: the matrix of testers × implementations, with a failing cell's Z5.
+
+use serde_json::json;
+use zeval_store::Role;
+
+use crate::common::{put_composition, send, server, token, z2};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn testers_give_a_matrix_with_failures_explained() {
+    let server = server(|_| {});
+    let editor = token(&server, "ed", Role::Editor);
+    put_composition(&server, &editor).await;
+    // A second implementation that always answers "no", and two testers.
+    let always_no = z2(
+        "Z10002",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10000",
+        "Z14K2": {"Z1K1": "Z7", "Z7K1": "Z802", "Z802K1": "Z42", "Z802K2": "yes", "Z802K3": "no"}}),
+    );
+    let tester = |zid: &str, input: &str, expected: &str| {
+        z2(
+            zid,
+            json!({"Z1K1": "Z20", "Z20K1": "Z10000",
+            "Z20K2": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": input},
+            "Z20K3": {"Z1K1": "Z7", "Z7K1": "Z866", "Z866K2": expected}}),
+        )
+    };
+    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
+        .await
+        .json();
+    function["Z2K2"]["Z8K4"] = json!(["Z14", "Z10001", "Z10002"]);
+    function["Z2K2"]["Z8K3"] = json!(["Z20", "Z10003", "Z10004"]);
+    for (zid, object) in [
+        ("Z10002", always_no),
+        ("Z10003", tester("Z10003", "hi", "hi")),
+        ("Z10004", tester("Z10004", "no", "no")),
+        ("Z10000", function),
+    ] {
+        let answer = send(
+            &server,
+            "PUT",
+            &format!("/v1/objects/{zid}"),
+            Some(&editor),
+            Some(object.to_string()),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{zid}: {}", answer.text);
+    }
+    let answer = send(
+        &server,
+        "POST",
+        "/v1/test",
+        None,
+        Some(json!({"function": "Z10000"}).to_string()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let matrix = answer.json();
+    assert_eq!(matrix["total"], 4, "{matrix}");
+    assert_eq!(matrix["passed"], 3, "{matrix}");
+    let failed: Vec<_> = matrix["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["tester"], "Z10003");
+    assert_eq!(failed[0]["implementation"], "Z10002");
+    assert_eq!(failed[0]["error"]["Z5K1"], "Z512", "{matrix}");
+    assert!(failed[0]["duration_ms"].as_f64().unwrap() > 0.0);
+    // Narrowed to one implementation and one tester.
+    let body = json!({"function": "Z10000", "implementations": ["Z10001"], "testers": ["Z10003"]});
+    let narrowed = send(&server, "POST", "/v1/test", None, Some(body.to_string()))
+        .await
+        .json();
+    assert_eq!(
+        (narrowed["total"].as_u64(), narrowed["passed"].as_u64()),
+        (Some(1), Some(1)),
+        "{narrowed}"
+    );
+    let body = json!({"function": "Z10000", "implementations": ["Z902"]});
+    assert_eq!(
+        send(&server, "POST", "/v1/test", None, Some(body.to_string()))
+            .await
+            .status,
+        400
+    );
+    let body = json!({"function": "Z10003"});
+    assert_eq!(
+        send(&server, "POST", "/v1/test", None, Some(body.to_string()))
+            .await
+            .status,
+        404
+    );
+}
