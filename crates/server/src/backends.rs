@@ -1,15 +1,16 @@
 //! The real backends behind the HTTP seams: the store ([`StoreRepository`] over
 //! [`SqliteStore`]), the object source the orchestrator reads (catalogue → SQLite store → wiki,
-//! behind a [`CountingCache`] shared between requests), the orchestrator ([`OrchestratorEngine`]),
+//! behind the store's [`SharedCache`], shared between requests), the orchestrator ([`OrchestratorEngine`]),
 //! and the evaluators it hands code to, in process or remote (see [`crate::evaluators`]).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use zeval_orchestrator::{CallOptions, Orchestrator, OrchestratorConfig};
-use zeval_store::{ObjectSource, SqliteStore, StoreError};
+use zeval_store::catalogue::CatalogueSource;
+use zeval_store::{
+    DEFAULT_CACHE_ENTRIES, Layered, SharedCache, SqliteStore, StoreError, WikiSource,
+};
 use zeval_zobject::Value;
 
 use crate::access::{Caller, UserRole};
@@ -17,110 +18,15 @@ use crate::config::Config;
 use crate::metrics::{Metrics, Sample};
 use crate::{CallEngine, Repository, RepositoryError, RevisionInfo, SearchHit};
 
-/// Objects kept by the shared cache before it starts over.
-const CACHE_CAPACITY: usize = 50_000;
-
 /// Opens `<data_dir>/zeval.sqlite`, creating it on the first run, and seeds it with the
 /// built-in catalogue (objects already there are left alone).
 pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, StoreError> {
-    let store = SqliteStore::open(config.store_path())?;
-    let added =
-        store.seed(zeval_catalogue::zids().filter_map(|z| Some((z, zeval_catalogue::get(z)?))))?;
-    if added > 0 {
-        tracing::info!(added, path = %config.store_path().display(), "seeded the store with the built-in catalogue");
-    }
-    Ok(Arc::new(store))
+    Ok(Arc::new(SqliteStore::open_seeded(&config.data_dir)?))
 }
 
-/// Sources asked in order; each ZID comes from the first source that has it.
-pub struct Layers(pub Vec<Arc<dyn ObjectSource>>);
-
-impl ObjectSource for Layers {
-    fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
-        let mut found = HashMap::new();
-        let mut missing: Vec<String> = zids.to_vec();
-        for layer in &self.0 {
-            if missing.is_empty() {
-                break;
-            }
-            found.extend(layer.fetch(&missing)?);
-            missing.retain(|z| !found.contains_key(z));
-        }
-        Ok(found)
-    }
-}
-
-/// A cache shared between requests, with hit/miss counts for `/metrics` and invalidation on
-/// writes (so a `PUT` is seen by the next call). Limit: [`CACHE_CAPACITY`] objects, then it
-/// starts over. Missing ZIDs are not cached.
-pub struct CountingCache {
-    inner: Arc<dyn ObjectSource>,
-    objects: Mutex<HashMap<String, Value>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
-
-impl CountingCache {
-    /// Caches `inner`.
-    pub fn new(inner: Arc<dyn ObjectSource>) -> Self {
-        CountingCache {
-            inner,
-            objects: Mutex::default(),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
-    }
-
-    /// Forgets `zid` (after a write).
-    pub fn invalidate(&self, zid: &str) {
-        self.objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(zid);
-    }
-
-    /// (hits, misses) so far.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
-    }
-}
-
-impl ObjectSource for CountingCache {
-    fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
-        let mut found = HashMap::new();
-        let mut missing = Vec::new();
-        {
-            let objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
-            for zid in zids {
-                match objects.get(zid) {
-                    Some(v) => {
-                        found.insert(zid.clone(), v.clone());
-                    }
-                    None => missing.push(zid.clone()),
-                }
-            }
-        }
-        self.hits.fetch_add(found.len() as u64, Ordering::Relaxed);
-        self.misses
-            .fetch_add(missing.len() as u64, Ordering::Relaxed);
-        if missing.is_empty() {
-            return Ok(found);
-        }
-        let fetched = self.inner.fetch(&missing)?;
-        let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
-        if objects.len() + fetched.len() > CACHE_CAPACITY {
-            objects.clear();
-        }
-        for (zid, v) in fetched {
-            objects.insert(zid.clone(), v.clone());
-            found.insert(zid, v);
-        }
-        Ok(found)
-    }
-}
+/// The object source shared by every request: catalogue → store → wiki, behind an LRU cache
+/// that writes invalidate.
+pub type ObjectCache = SharedCache<Layered>;
 
 fn repo_error(e: StoreError) -> RepositoryError {
     RepositoryError::Store(e.to_string())
@@ -129,12 +35,12 @@ fn repo_error(e: StoreError) -> RepositoryError {
 /// The objects API over the SQLite store.
 pub struct StoreRepository {
     store: Arc<SqliteStore>,
-    cache: Arc<CountingCache>,
+    cache: Arc<ObjectCache>,
 }
 
 impl StoreRepository {
     /// Writes go to `store` and invalidate `cache`.
-    pub fn new(store: Arc<SqliteStore>, cache: Arc<CountingCache>) -> Self {
+    pub fn new(store: Arc<SqliteStore>, cache: Arc<ObjectCache>) -> Self {
         StoreRepository { store, cache }
     }
 }
@@ -290,17 +196,13 @@ impl CallEngine for OrchestratorEngine {
 }
 
 /// The orchestrator's object source for `config`: catalogue → store → wiki (when
-/// configured), behind one shared counting cache.
-pub fn object_source(
-    config: &Config,
-    store: Arc<SqliteStore>,
-) -> Result<Arc<CountingCache>, StoreError> {
-    let mut layers: Vec<Arc<dyn ObjectSource>> =
-        vec![Arc::new(zeval_store::catalogue::CatalogueSource), store];
+/// configured), behind one shared cache of [`DEFAULT_CACHE_ENTRIES`] objects.
+pub fn object_source(config: &Config, store: Arc<SqliteStore>) -> Arc<ObjectCache> {
+    let mut layers = Layered::new().with(CatalogueSource).with_shared(store);
     if let Some(url) = &config.wiki_url {
-        layers.push(crate::evaluators::wiki_source(url)?);
+        layers = layers.with(WikiSource::new(url.clone()));
     }
-    Ok(Arc::new(CountingCache::new(Arc::new(Layers(layers)))))
+    Arc::new(SharedCache::new(layers, DEFAULT_CACHE_ENTRIES))
 }
 
 /// Everything the orchestrator side needs, built from `config`.
@@ -314,7 +216,7 @@ pub fn orchestrator_state(
 ) -> Result<crate::AppState, crate::ServeError> {
     let setup = |e: &dyn std::fmt::Display| crate::ServeError::Setup(e.to_string());
     let store = open_store(config).map_err(|e| setup(&e))?;
-    let cache = object_source(config, store.clone()).map_err(|e| setup(&e))?;
+    let cache = object_source(config, store.clone());
     let evaluators = crate::evaluators::registry(config, metrics, shared).map_err(|e| setup(&e))?;
     let orchestrator = Orchestrator::new(
         cache.clone(),
@@ -328,7 +230,8 @@ pub fn orchestrator_state(
     let sampled_store = store.clone();
     let sampled_cache = cache.clone();
     metrics.add_sampler(Box::new(move || {
-        let (hits, misses) = sampled_cache.counts();
+        let stats = sampled_cache.stats();
+        let (hits, misses) = (stats.hits, stats.misses);
         let mut samples = vec![
             Sample {
                 name: "zeval_cache_hits_total",

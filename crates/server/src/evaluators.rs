@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use zeval_evaluator::{Encoding, Evaluator, EvaluatorConfig, ExecutorRequest, Request};
 use zeval_orchestrator::{CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry};
-use zeval_store::{ObjectSource, StoreError, WikiSource};
 use zeval_zobject::Value;
 use zeval_zobject::build::{envelope_error, is_void, string_value};
 
@@ -26,11 +25,6 @@ pub enum EvaluatorSetupError {
     /// The in-process evaluator could not load its guests.
     #[error("the in-process evaluator could not start: {0}")]
     InProcess(#[from] zeval_evaluator::EvaluatorError),
-}
-
-/// The wiki layer of the object source.
-pub fn wiki_source(url: &str) -> Result<Arc<dyn ObjectSource>, StoreError> {
-    Ok(Arc::new(WikiSource::new(url)))
 }
 
 /// The in-process evaluator for `config` (the guests loaded once).
