@@ -4,6 +4,8 @@
 //!   admin; approving (`POST /v1/objects/{zid}/approve`) needs an admin.
 //! - Calls follow `access.calls`: `open` (anybody), `users` (a valid token), `approved`
 //!   (anybody, but an anonymous call only runs approved implementations, see [`crate::narrow`]).
+//! - Running testers (`POST /v1/test`) runs every implementation, approved or not, so it
+//!   needs a token unless `calls = "open"`.
 //! - A token that is sent but wrong is 401 under every setting, even for routes that need
 //!   none: a client that believes it is logged in must learn that it is not.
 
