@@ -29,9 +29,10 @@ fn compact(value: &Value) -> Value {
     match (m.get("Z1K1").and_then(Value::as_str), m.len()) {
         (Some("Z9"), 2) => {
             if let Some(Value::String(id)) = m.get("Z9K1")
-                && is_reference(id) {
-                    return Value::String(id.clone());
-                }
+                && is_reference(id)
+            {
+                return Value::String(id.clone());
+            }
         }
         (Some("Z6"), 2) => {
             if let Some(Value::String(s)) = m.get("Z6K1") {

@@ -12,6 +12,7 @@
 //! - `anyOf`/`oneOf` keep the errors of every failed branch, followed by their own error.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::Value;
 
@@ -93,14 +94,57 @@ pub(crate) enum Keyword {
 #[derive(Debug, Clone)]
 pub(crate) struct SchemaError<'a> {
     pub(crate) keyword: Keyword,
-    pub(crate) instance_path: String,
+    pub(crate) path: Path,
     pub(crate) data: &'a Value,
+}
+
+/// Where in the data an error is: a shared, immutable list of segments from the innermost
+/// outwards, so recording an error costs O(1) however deep it is (a deep value records
+/// errors at every level of failed `anyOf` branches).
+pub(crate) type Path = Option<Rc<PathNode>>;
+
+/// One segment of a [`Path`].
+#[derive(Debug)]
+pub(crate) struct PathNode {
+    segment: String,
+    parent: Path,
+}
+
+impl Drop for PathNode {
+    /// Unlinks the chain iteratively: a recursive drop of a path thousands of segments long
+    /// would overflow the stack.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(node) = next {
+            match Rc::try_unwrap(node) {
+                Ok(mut node) => next = node.parent.take(),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl SchemaError<'_> {
+    /// The JSON pointer of the error's location, e.g. `/Z2K2/Z6K1` (Ajv's `instancePath`).
+    pub(crate) fn instance_path(&self) -> String {
+        let mut segments = Vec::new();
+        let mut node = self.path.as_deref();
+        while let Some(n) = node {
+            segments.push(n.segment.as_str());
+            node = n.parent.as_deref();
+        }
+        segments.iter().rev().fold(String::new(), |mut out, s| {
+            out.push('/');
+            out.push_str(s);
+            out
+        })
+    }
 }
 
 /// Evaluation state: the registry and the current instance path.
 pub(crate) struct Evaluator<'r> {
     registry: &'r Registry,
-    path: Vec<String>,
+    path: Path,
 }
 
 type Outcome<'a> = Result<(), Vec<SchemaError<'a>>>;
@@ -114,7 +158,7 @@ impl<'r> Evaluator<'r> {
     pub(crate) fn new(registry: &'r Registry) -> Self {
         Evaluator {
             registry,
-            path: Vec::new(),
+            path: None,
         }
     }
 
@@ -134,14 +178,9 @@ impl<'r> Evaluator<'r> {
     }
 
     fn error<'a>(&self, keyword: Keyword, data: &'a Value) -> SchemaError<'a> {
-        let mut instance_path = String::new();
-        for seg in &self.path {
-            instance_path.push('/');
-            instance_path.push_str(seg);
-        }
         SchemaError {
             keyword,
-            instance_path,
+            path: self.path.clone(),
             data,
         }
     }
@@ -167,20 +206,24 @@ impl<'r> Evaluator<'r> {
             }
         };
         if let Some(t) = k.ty
-            && !has_rules_for(t) && !t.matches(data) {
-                return self.fail(Keyword::Type(t.name()), data);
-            }
+            && !has_rules_for(t)
+            && !t.matches(data)
+        {
+            return self.fail(Keyword::Type(t.name()), data);
+        }
         if let Some(name) = k.reference {
             self.check_named(name, data)?;
         }
         if let Some(allowed) = &k.enumeration
-            && !data.as_str().is_some_and(|s| allowed.contains(&s)) {
-                return self.fail(Keyword::Enum, data);
-            }
+            && !data.as_str().is_some_and(|s| allowed.contains(&s))
+        {
+            return self.fail(Keyword::Enum, data);
+        }
         if let Some(inner) = &k.not
-            && self.check(inner, data).is_ok() {
-                return self.fail(Keyword::Not, data);
-            }
+            && self.check(inner, data).is_ok()
+        {
+            return self.fail(Keyword::Not, data);
+        }
         if !k.any_of.is_empty() {
             let mut errors = Vec::new();
             let mut passed = false;
@@ -254,15 +297,17 @@ impl<'r> Evaluator<'r> {
         data: &'a Value,
     ) -> Outcome<'a> {
         if let Some(min) = k.min_items
-            && items.len() < min {
-                return self.fail(Keyword::MinItems, data);
-            }
+            && items.len() < min
+        {
+            return self.fail(Keyword::MinItems, data);
+        }
         if let Some(rest) = &k.additional_items
-            && !k.tuple_items.is_empty() {
-                for (i, item) in items.iter().enumerate().skip(k.tuple_items.len()) {
-                    self.at(i.to_string(), |ev| ev.check(rest, item))?;
-                }
+            && !k.tuple_items.is_empty()
+        {
+            for (i, item) in items.iter().enumerate().skip(k.tuple_items.len()) {
+                self.at(i.to_string(), |ev| ev.check(rest, item))?;
             }
+        }
         for (i, (schema, item)) in k.tuple_items.iter().zip(items).enumerate() {
             self.at(i.to_string(), |ev| ev.check(schema, item))?;
         }
@@ -310,9 +355,13 @@ impl<'r> Evaluator<'r> {
     }
 
     fn at<'a>(&mut self, seg: String, f: impl FnOnce(&mut Self) -> Outcome<'a>) -> Outcome<'a> {
-        self.path.push(seg);
+        let parent = self.path.take();
+        self.path = Some(Rc::new(PathNode {
+            segment: seg,
+            parent: parent.clone(),
+        }));
         let out = f(self);
-        self.path.pop();
+        self.path = parent;
         out
     }
 }

@@ -15,8 +15,7 @@ use crate::error::{quote, z5};
 use super::engine::{Keyword, SchemaError};
 
 /// The leaf error code of one schema error, if the original maps it to one.
-fn code_of(e: &SchemaError<'_>) -> Option<&'static str> {
-    let path = e.instance_path.as_str();
+fn code_of(e: &SchemaError<'_>, path: &str) -> Option<&'static str> {
     match &e.keyword {
         Keyword::Type(expected) => {
             if path.ends_with("Z6K1") && *expected == "string" {
@@ -77,15 +76,17 @@ pub(crate) fn root_error(errors: &[SchemaError<'_>]) -> Option<Value> {
         key: String::new(),
         ..TreeNode::default()
     };
-    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut seen: Vec<(String, &str)> = Vec::new();
     for e in errors {
-        let Some(code) = code_of(e) else { continue };
-        if seen.contains(&(e.instance_path.as_str(), code)) {
+        let path = e.instance_path();
+        let Some(code) = code_of(e, &path) else {
+            continue;
+        };
+        if seen.iter().any(|(p, c)| *p == path && *c == code) {
             continue;
         }
-        seen.push((e.instance_path.as_str(), code));
         let mut node = &mut root;
-        for key in e.instance_path.split('/').filter(|s| is_global_key(s)) {
+        for key in path.split('/').filter(|s| is_global_key(s)) {
             let i = match node.children.iter().position(|c| c.key == key) {
                 Some(i) => i,
                 None => {
@@ -99,6 +100,7 @@ pub(crate) fn root_error(errors: &[SchemaError<'_>]) -> Option<Value> {
             node = &mut node.children[i];
         }
         node.errors.push(leaf(code, e));
+        seen.push((path, code));
     }
     if root.children.is_empty() && root.errors.is_empty() {
         return None;
