@@ -76,8 +76,9 @@ impl IntoResponse for ApiError {
                 if status.is_server_error() && !matches!(self, ApiError::Busy { .. }) {
                     tracing::error!(error = %self, "request failed");
                 }
+                // RFC 9457: with "about:blank" the title is the status's reason phrase.
                 let body = json!({
-                    "type": format!("https://zeval.invalid/errors/{}", status.as_u16()),
+                    "type": "about:blank",
                     "title": status.canonical_reason().unwrap_or("Error"),
                     "status": status.as_u16(),
                     "detail": self.to_string(),
