@@ -46,6 +46,15 @@ pub enum StoreError {
     /// An object is not valid for the operation.
     #[error("invalid object: {0}")]
     Invalid(String),
+    /// The object is not in the store (e.g. approving a ZID nobody wrote).
+    #[error("{0} is not in the store")]
+    NotFound(String),
+    /// A user name or role is not acceptable.
+    #[error("invalid user: {0}")]
+    InvalidUser(String),
+    /// `add_user` with a name that is taken.
+    #[error("a user named {0:?} already exists")]
+    UserExists(String),
     /// The user may not do this (e.g. an editor approving an implementation).
     #[error("forbidden: {0}")]
     Forbidden(String),

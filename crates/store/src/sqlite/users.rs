@@ -47,7 +47,7 @@ impl std::str::FromStr for Role {
         match s {
             "admin" => Ok(Role::Admin),
             "editor" => Ok(Role::Editor),
-            other => Err(StoreError::Invalid(format!(
+            other => Err(StoreError::InvalidUser(format!(
                 "unknown role {other:?} (admin or editor)"
             ))),
         }
@@ -82,7 +82,7 @@ impl SqliteStore {
             && name.chars().count() <= MAX_USER_NAME_CHARS
             && !name.chars().any(char::is_control);
         if !name_is_fine {
-            return Err(StoreError::Invalid(format!(
+            return Err(StoreError::InvalidUser(format!(
                 "a user name must be 1 to {MAX_USER_NAME_CHARS} printable characters"
             )));
         }
@@ -100,9 +100,7 @@ impl SqliteStore {
             )
             .map_err(db_error)?;
         if exists {
-            return Err(StoreError::Invalid(format!(
-                "a user named {name:?} already exists"
-            )));
+            return Err(StoreError::UserExists(name.to_string()));
         }
         tx.execute(
             "INSERT INTO users (name, role, token_sha256, created_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -174,7 +172,7 @@ impl SqliteStore {
             .optional()
             .map_err(db_error)?;
         let revision = match row {
-            None => return Err(StoreError::Invalid(format!("{zid} is not in the store"))),
+            None => return Err(StoreError::NotFound(zid.to_string())),
             Some((_, ty)) if ty.as_deref() != Some("Z14") => {
                 return Err(StoreError::Invalid(format!(
                     "{zid} is not an implementation (Z14)"

@@ -310,3 +310,73 @@ fn a_new_data_dir_is_seeded_with_the_catalogue_once() {
     assert_eq!(store.count().unwrap(), count);
     assert_eq!(store.history("Z802").unwrap().len(), 1);
 }
+
+/// Where [`killed_writer_child`] writes; set only when the parent test runs it.
+const CRASH_DIR_VARIABLE: &str = "ZEVAL_STORE_CRASH_TEST_DIR";
+
+#[test]
+fn a_killed_writer_loses_nothing_it_acknowledged() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sqlite::killed_writer_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_DIR_VARIABLE, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut acknowledged = 0u64;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        if let Some(n) = line.unwrap().strip_prefix("acknowledged ") {
+            acknowledged = n.parse().unwrap();
+            if acknowledged == 30 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(acknowledged, 30);
+
+    let store = SqliteStore::open_in(dir.path()).unwrap();
+    let history = store.history("Z10001").unwrap();
+    let current = store.current_revision("Z10001").unwrap().unwrap();
+    assert!(
+        current >= acknowledged,
+        "revision {current} < acknowledged {acknowledged}"
+    );
+    assert_eq!(history.len() as u64, current);
+    assert!(
+        history
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.revision == i as u64 + 1)
+    );
+    assert_eq!(
+        store.get("Z10001").unwrap().unwrap(),
+        history.last().unwrap().object
+    );
+}
+
+#[test]
+#[ignore = "the writer process of a_killed_writer_loses_nothing_it_acknowledged"]
+fn killed_writer_child() {
+    let dir = std::env::var(CRASH_DIR_VARIABLE)
+        .expect("run by a_killed_writer_loses_nothing_it_acknowledged");
+    let store = SqliteStore::open_in(dir).unwrap();
+    for n in 1.. {
+        let revision = store
+            .put(
+                "Z10001",
+                &z2("Z10001", &"x".repeat(n % 5000), "l"),
+                "writer",
+            )
+            .unwrap();
+        println!("acknowledged {revision}");
+    }
+}

@@ -18,7 +18,7 @@ fn tokens_authenticate_and_only_their_hash_is_stored() {
     assert_eq!(store.authenticate("").unwrap(), None);
     assert!(matches!(
         store.add_user("ada", Role::Editor),
-        Err(StoreError::Invalid(_))
+        Err(StoreError::UserExists(_))
     ));
     drop(store);
 
@@ -68,7 +68,7 @@ fn only_admins_approve_and_a_new_revision_needs_a_new_approval() {
     ));
     assert!(matches!(
         store.approve("Z10009", &admin),
-        Err(StoreError::Invalid(_))
+        Err(StoreError::NotFound(_))
     ));
 
     assert_eq!(store.approve("Z10001", &admin).unwrap(), 1);
