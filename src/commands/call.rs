@@ -1,13 +1,79 @@
-//! `zeval call` (being written).
+//! `zeval call`: orchestrate one function call and print its canonical Z22.
+//!
+//! Objects come from the built-in catalogue, then `--objects DIR` (one canonical Z2 file per
+//! ZID), then `--store PATH` (the embedded SQLite store), then `--wiki URL` (a MediaWiki API),
+//! in that order. Code implementations run in this process's sandbox (or wherever the default
+//! configuration routes their language).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// (being written)
+use anyhow::Context;
+use zeval_orchestrator::{CallOptions, Orchestrator, OrchestratorConfig};
+use zeval_store::catalogue::CatalogueSource;
+use zeval_store::{DirSource, Layered, SqliteStore, WikiSource};
+
+use super::io::{print_json, read_json};
+
+/// Evaluate a function call (a Z7 in any form) and print the canonical Z22 result.
 #[derive(clap::Args)]
-pub(crate) struct CallCommand {}
+pub(crate) struct CallCommand {
+    /// The call as JSON (a file; `-` or nothing reads standard input).
+    file: Option<PathBuf>,
+    /// Skip static validation of the call (the request's doValidate = false).
+    #[arg(long)]
+    no_validate: bool,
+    /// A directory of canonical Z2 files named <ZID>.json.
+    #[arg(long, value_name = "DIR")]
+    objects: Option<PathBuf>,
+    /// An embedded SQLite store (zeval.sqlite) to read objects from.
+    #[arg(long, value_name = "PATH")]
+    store: Option<PathBuf>,
+    /// A MediaWiki API (api.php) to fetch the remaining objects from.
+    #[arg(long, value_name = "URL")]
+    wiki: Option<String>,
+    /// The deadline in milliseconds (default 20000).
+    #[arg(long, value_name = "MS")]
+    timeout_ms: Option<u64>,
+    /// The deepest nesting of function calls (default 3000).
+    #[arg(long, value_name = "N")]
+    max_depth: Option<usize>,
+}
 
 impl CallCommand {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
-        anyhow::bail!("zeval call is being written")
+        let input = read_json(self.file.as_deref())?;
+        let mut source = Layered::new().with(CatalogueSource);
+        if let Some(dir) = &self.objects {
+            let dir_source = DirSource::new(dir).with_context(|| format!("opening {}", dir.display()))?;
+            source = source.with(dir_source);
+        }
+        if let Some(path) = &self.store {
+            let store = SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?;
+            source = source.with(store);
+        }
+        if let Some(url) = &self.wiki {
+            source = source.with(WikiSource::new(url.as_str()));
+        }
+        let server_config = zeval_server::Config::default();
+        let metrics = Arc::new(zeval_server::Metrics::default());
+        let evaluators = zeval_server::evaluators::registry(&server_config, &metrics, None)
+            .context("setting up the evaluators")?;
+        let mut config = OrchestratorConfig::default();
+        if let Some(ms) = self.timeout_ms {
+            config.timeout = Duration::from_millis(ms);
+        }
+        if let Some(depth) = self.max_depth {
+            config.max_depth = depth;
+        }
+        let orchestrator = Orchestrator::new(Arc::new(source), evaluators, config);
+        let options = CallOptions { do_validate: !self.no_validate, ..CallOptions::default() };
+        let result = orchestrator.orchestrate(&input, &options);
+        print_json(&result)?;
+        let failed = zeval_zobject::build::get_metadata(&result["Z22K2"], "errors")
+            .is_some_and(|e| !zeval_zobject::build::is_void(e));
+        Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
     }
 }

@@ -67,17 +67,17 @@ impl Engine<'_> {
             Err(Fail::Error(_)) => actual.clone(),
             Err(other) => return Err(other),
         };
-        if self.do_validate() {
-            if let Err(inner) = self.run_type_validator(value, &actual, &resolved_actual)? {
-                let z518 = z5("Z518", [actual.to_json(), value.to_json(), inner]);
-                if code == "Z506" {
-                    return Err(Fail::Error(z518));
-                }
-                return Err(Fail::Error(z5(
-                    code,
-                    [declared.to_json(), actual.to_json(), value.to_json(), z518],
-                )));
+        if self.do_validate()
+            && let Err(inner) = self.run_type_validator(value, &actual, &resolved_actual)?
+        {
+            let z518 = z5("Z518", [actual.to_json(), value.to_json(), inner]);
+            if code == "Z506" {
+                return Err(Fail::Error(z518));
             }
+            return Err(Fail::Error(z5(
+                code,
+                [declared.to_json(), actual.to_json(), value.to_json(), z518],
+            )));
         }
         let resolved_declared = match self.resolve_type_for_check(declared) {
             Ok(t) => t,

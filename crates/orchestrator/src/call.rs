@@ -47,10 +47,11 @@ impl Engine<'_> {
     /// type; `internals` is the original's `resolveInternals`.
     pub(crate) fn execute(&self, call: &Node, top: bool, internals: bool) -> R<Env> {
         let _level = self.enter()?;
-        if !internals && call.is_call_to("Z881") {
-            if let Some(item) = call.get("Z881K1") {
-                return Ok(Env::ok(crate::types::list_type_z4(call, item.clone())));
-            }
+        if !internals
+            && call.is_call_to("Z881")
+            && let Some(item) = call.get("Z881K1")
+        {
+            return Ok(Env::ok(crate::types::list_type_z4(call, item.clone())));
         }
         let function = self.function_of(call)?;
         let bindings = self.bind_arguments(call, &function)?;

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use zeval_zobject::Value;
-use zeval_zobject::build::{string_value, z6};
+use zeval_zobject::build::z6;
 use zeval_zobject::error::z5;
 use zeval_zobject::ident::is_built_in_type;
 
@@ -226,15 +226,6 @@ impl<'o> Engine<'o> {
         }
     }
 
-    /// Resolves `Z1K1` of every nested object for type checks, without touching the value
-    /// the output is built from (ephemeral resolution).
-    pub(crate) fn resolve_type(&self, ty: &Node) -> R<Node> {
-        if ty.is_type("Z4") {
-            return Ok(ty.clone());
-        }
-        self.resolve(ty, false, false)
-    }
-
     /// Eager deep evaluation of an argument (spec §2.4 step 5): resolves nested argument
     /// references, references (not to built-in types) and calls, persistently, skipping
     /// the keys whose content is never evaluated; with the original's cycle guard.
@@ -371,9 +362,4 @@ fn ends_with_key_suffix(k: &str) -> bool {
         }
         None => false,
     }
-}
-
-/// The text of a Z6 in JSON (normal or bare string).
-pub(crate) fn json_string(v: &Value) -> Option<&str> {
-    string_value(v)
 }

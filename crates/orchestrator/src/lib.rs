@@ -155,10 +155,10 @@ impl Engine<'_> {
         }
         let call = Node::from_json(&normal, &None);
         let outcome = (|| {
-            if self.do_validate() {
-                if let Some(error) = self.static_validation(&call)? {
-                    return Ok(failure(error));
-                }
+            if self.do_validate()
+                && let Some(error) = self.static_validation(&call)?
+            {
+                return Ok(failure(error));
             }
             let env = self.execute(&call, true, true)?;
             let meta = env.meta.unwrap_or_else(zeval_zobject::build::void);

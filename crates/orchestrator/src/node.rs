@@ -273,10 +273,10 @@ impl Drop for Obj {
             .map(|(_, v)| v)
             .collect();
         while let Some(node) = stack.pop() {
-            if let Node::Obj(rc) = node {
-                if let Ok(mut obj) = Rc::try_unwrap(rc) {
-                    stack.extend(std::mem::take(&mut obj.entries).into_iter().map(|(_, v)| v));
-                }
+            if let Node::Obj(rc) = node
+                && let Ok(mut obj) = Rc::try_unwrap(rc)
+            {
+                stack.extend(std::mem::take(&mut obj.entries).into_iter().map(|(_, v)| v));
             }
         }
     }

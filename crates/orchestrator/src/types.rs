@@ -7,14 +7,14 @@ use crate::node::{Node, call_node, key, typed_list};
 /// has the identity of its `Z4K1`, except when that is a reference to a user-defined type,
 /// where the Z4 itself is the identity.
 pub(crate) fn identity(ty: &Node) -> Node {
-    if ty.is_type("Z4") {
-        if let Some(inner) = ty.get("Z4K1") {
-            let id = identity(inner);
-            return match id.ref_zid() {
-                Some(zid) if !zeval_zobject::ident::is_built_in_type(zid) => ty.clone(),
-                _ => id,
-            };
-        }
+    if ty.is_type("Z4")
+        && let Some(inner) = ty.get("Z4K1")
+    {
+        let id = identity(inner);
+        return match id.ref_zid() {
+            Some(zid) if !zeval_zobject::ident::is_built_in_type(zid) => ty.clone(),
+            _ => id,
+        };
     }
     ty.clone()
 }
@@ -40,10 +40,10 @@ pub(crate) fn compare_types(actual: &Node, declared: &Node) -> bool {
     if d.as_str().or_else(|| d.ref_zid()) == Some("Z1") {
         return true;
     }
-    if let (Some(x), Some(y)) = (named(&a), named(&d)) {
-        if x == y {
-            return true;
-        }
+    if let (Some(x), Some(y)) = (named(&a), named(&d))
+        && x == y
+    {
+        return true;
     }
     if a.is_type("Z4") && d.is_type("Z4") {
         let keys = |t: &Node| t.get("Z4K2").and_then(Node::list_items).unwrap_or_default();

@@ -12,19 +12,18 @@ fn item_type(list: &Node) -> Node {
     let Some(ty) = list.type_node() else {
         return Node::z9("Z1");
     };
-    if ty.is_call_to("Z881") {
-        if let Some(t) = ty.get("Z881K1") {
-            return t.clone();
-        }
+    if ty.is_call_to("Z881")
+        && let Some(t) = ty.get("Z881K1")
+    {
+        return t.clone();
     }
-    if ty.is_type("Z4") {
-        if let Some(t) = ty
+    if ty.is_type("Z4")
+        && let Some(t) = ty
             .get("Z4K1")
             .filter(|i| i.is_call_to("Z881"))
             .and_then(|i| i.get("Z881K1"))
-        {
-            return t.clone();
-        }
+    {
+        return t.clone();
     }
     Node::z9("Z1")
 }

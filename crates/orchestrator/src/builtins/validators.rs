@@ -97,13 +97,13 @@ fn sequential_keys(keys: Vec<String>, identity: &str) -> Vec<Value> {
     let mut findings = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         let parsed = parse_key(k);
-        if let Some((Some(zid), _)) = parsed {
-            if zid != identity {
-                findings.push(z522(format!(
-                    "Invalid key at index {i}: string should start with {identity}"
-                )));
-                continue;
-            }
+        if let Some((Some(zid), _)) = parsed
+            && zid != identity
+        {
+            findings.push(z522(format!(
+                "Invalid key at index {i}: string should start with {identity}"
+            )));
+            continue;
         }
         if keys[..i].contains(k) {
             findings.push(z522(format!("Duplicated key at index {i}: {k}")));
