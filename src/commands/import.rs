@@ -151,3 +151,70 @@ pub(crate) fn progress_bar(length: u64, verb: &str) -> indicatif::ProgressBar {
     }
     bar
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn z2(zid: &str, label: &str) -> String {
+        serde_json::json!({
+            "Z1K1": "Z2",
+            "Z2K1": {"Z1K1": "Z6", "Z6K1": zid},
+            "Z2K2": "text",
+            "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11", {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": label}]}
+        })
+        .to_string()
+    }
+
+    fn import(paths: Vec<PathBuf>, data_dir: &Path) -> ExitCode {
+        let command = ImportCommand {
+            paths,
+            data_dir: data_dir.to_path_buf(),
+            author: "test".into(),
+            no_validate: false,
+        };
+        command.execute().unwrap()
+    }
+
+    #[test]
+    fn one_bad_file_imports_nothing_and_good_files_import_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        std::fs::create_dir(&input).unwrap();
+        std::fs::write(input.join("Z10001.json"), z2("Z10001", "one")).unwrap();
+        std::fs::write(input.join("notes.txt"), "ignored").unwrap();
+        let bad = dir.path().join("bad.json");
+        std::fs::write(
+            &bad,
+            r#"{"Z1K1":"Z2","Z2K1":{"Z1K1":"Z6","Z6K1":"Z10002"},"Z2K2":"x"}"#,
+        )
+        .unwrap();
+        let data = dir.path().join("data");
+
+        assert_eq!(import(vec![input.clone(), bad], &data), ExitCode::FAILURE);
+        let store = SqliteStore::open_in(&data).unwrap();
+        assert_eq!(store.get("Z10001").unwrap(), None);
+        assert_eq!(store.get("Z10002").unwrap(), None);
+
+        assert_eq!(import(vec![input.clone()], &data), ExitCode::SUCCESS);
+        assert_eq!(import(vec![input], &data), ExitCode::SUCCESS);
+        let history = store.history("Z10001").unwrap();
+        assert_eq!(history.len(), 1, "an unchanged object adds no revision");
+        assert_eq!(history[0].author, "test");
+    }
+
+    #[test]
+    fn schema_errors_are_summarized_by_code_and_key() {
+        let object: Value =
+            serde_json::from_str(r#"{"Z1K1":"Z2","Z2K1":{"Z1K1":"Z6","Z6K1":"Z1"},"Z2K2":"x"}"#)
+                .unwrap();
+        let z5 = zeval_zobject::validate(&object, "Z2", Form::Canonical).unwrap_err();
+        assert_eq!(summarize_error(&z5), "Z502, Z511; key Z2K3");
+    }
+
+    #[test]
+    fn a_missing_path_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(collect_files(&[dir.path().join("nope")]).is_err());
+    }
+}
