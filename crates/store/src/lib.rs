@@ -27,8 +27,8 @@ pub use sqlite::{
 };
 pub use wiki::{DEFAULT_WIKI_TIMEOUT, MAX_RESPONSE_BYTES, MAX_ZIDS_PER_REQUEST, WikiSource};
 
-/// Why a fetch failed as a whole (as opposed to a ZID that simply does not exist, which is
-/// left out of the answer).
+/// Why a store operation failed. (A ZID that simply does not exist is not an error: a fetch
+/// leaves it out of the answer.)
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
