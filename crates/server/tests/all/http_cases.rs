@@ -122,6 +122,20 @@ async fn syntax_errors_are_problems_and_health_answers() {
         "{}",
         answer.text
     );
+    let answer = send(
+        &server,
+        "POST",
+        "/wikifunctions.org/v1/evaluate/",
+        None,
+        Some("[2]".into()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(
+        zeval_zobject::build::envelope_error(&answer.json()).is_some(),
+        "{}",
+        answer.text
+    );
     for path in [
         "/wikifunctions.org/v1/evaluate/",
         "/healthz",
