@@ -49,15 +49,24 @@ async fn work_beyond_the_concurrency_limit_gets_503_with_retry_after() {
         .unwrap();
     let router = server.router.clone();
     let slow = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let answer = send(
-        &server,
-        "POST",
-        "/wikifunctions.org/v1/evaluate/",
-        None,
-        Some("{}".into()),
-    )
-    .await;
+    // Until the slow request holds the slot, quick requests still pass; then they get 503.
+    let mut answer = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let quick = send(
+            &server,
+            "POST",
+            "/wikifunctions.org/v1/evaluate/",
+            None,
+            Some("{}".into()),
+        )
+        .await;
+        if quick.status != 200 {
+            answer = Some(quick);
+            break;
+        }
+    }
+    let answer = answer.expect("the slot was never taken");
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.headers["retry-after"], "7");
     // Reads are never refused for load.
