@@ -59,8 +59,9 @@ pub struct PoolConfig {
     /// for guests not listed in [`Self::keep_resident`]. Default 1 MiB.
     pub keep_resident_default: usize,
     /// Per-guest override of [`Self::keep_resident_default`], by guest name. Default:
-    /// `quickjs` and `quickjs.raw` 16 MiB (measured: the trivial call drops from ~120 µs to
-    /// ~45 µs because the snapshot heap is not page-faulted in again). A large heap that a
+    /// `quickjs` and `quickjs.raw` 16 MiB (measured: the trivial call drops from 166 µs to
+    /// 65 µs, because the snapshot heap and the shadow stack are not page-faulted in again;
+    /// 4 MiB is not enough, 64 MiB gains nothing). A large heap that a
     /// call touches sparsely (RustPython, CPython) does better with the default.
     pub keep_resident: BTreeMap<String, usize>,
 }

@@ -42,9 +42,23 @@
 //! [`SandboxError::Busy`]; it never falls back to unpooled allocation.
 //!
 //! # Epoch versus fuel
-//! Measured with the real QuickJS guest (snapshot, pooled; see `benches/instantiate.rs`):
-//! MEASUREMENTS. Epoch interruption enforces the wall-time limit (always on); fuel metering
-//! is on by default because the evaluator reports the fuel each call burnt.
+//! Measured with the real QuickJS guest (snapshot, pooled, keep-resident 16 MiB), release
+//! build, one thread, p50 per call, on the 2-core machine while other builds ran (load ~5):
+//!
+//! | call | epoch only | epoch + fuel metering | fuel burnt |
+//! |---|---|---|---|
+//! | trivial (`return 'a'`) | 61 µs | 65 µs | 169 k |
+//! | `fib(25)` | 15.4 ms | 15.4 ms | 221 M |
+//!
+//! Fuel metering costs 0–7 %, within noise on compute. Choice: the wall-time limit is always
+//! enforced by epoch interruption (it also covers time spent outside wasm); fuel metering is
+//! on by default ([`SandboxConfig::fuel_metering`]) because the evaluator reports the fuel each
+//! call burnt, and [`Limits::fuel`] can add a deterministic CPU cap (off by default).
+//!
+//! Other per-call figures from the same run: an empty WAT module 3 µs (the host's own
+//! overhead: store, WASI context, fiber, pool slot); QuickJS without the snapshot ~1.2 ms
+//! (it compiles the runner every call); keep-resident 1 MiB instead of 16 MiB 166 µs
+//! instead of 65 µs.
 
 mod block_on;
 mod cache;
