@@ -47,11 +47,13 @@ impl CallCommand {
         let input = read_json(self.file.as_deref())?;
         let mut source = Layered::new().with(CatalogueSource);
         if let Some(dir) = &self.objects {
-            let dir_source = DirSource::new(dir).with_context(|| format!("opening {}", dir.display()))?;
+            let dir_source =
+                DirSource::new(dir).with_context(|| format!("opening {}", dir.display()))?;
             source = source.with(dir_source);
         }
         if let Some(path) = &self.store {
-            let store = SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let store =
+                SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?;
             source = source.with(store);
         }
         if let Some(url) = &self.wiki {
@@ -69,11 +71,18 @@ impl CallCommand {
             config.max_depth = depth;
         }
         let orchestrator = Orchestrator::new(Arc::new(source), evaluators, config);
-        let options = CallOptions { do_validate: !self.no_validate, ..CallOptions::default() };
+        let options = CallOptions {
+            do_validate: !self.no_validate,
+            ..CallOptions::default()
+        };
         let result = orchestrator.orchestrate(&input, &options);
         print_json(&result)?;
         let failed = zeval_zobject::build::get_metadata(&result["Z22K2"], "errors")
             .is_some_and(|e| !zeval_zobject::build::is_void(e));
-        Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        Ok(if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
     }
 }

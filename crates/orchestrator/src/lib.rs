@@ -128,8 +128,32 @@ impl Orchestrator {
         if options.return_normal {
             return result;
         }
-        zeval_zobject::canonicalize(&result).unwrap_or(result)
+        canonical_result(result)
     }
+}
+
+/// Canonicalizes the final Z22, falling back to normal form when that fails (spec §2.2).
+///
+/// A result made only of objects and strings was built from normalized input by this
+/// orchestrator, so it is compacted directly; anything else (numbers, Booleans, arrays quoted
+/// in an error about malformed input) goes through the full validating canonicalize.
+fn canonical_result(result: Value) -> Value {
+    if only_objects_and_strings(&result) {
+        return zeval_zobject::canonicalize::canonicalize_normal(&result);
+    }
+    zeval_zobject::canonicalize(&result).unwrap_or(result)
+}
+
+fn only_objects_and_strings(value: &Value) -> bool {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(m) => stack.extend(m.values()),
+            Value::String(_) => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The original's timeout answer: normal form, no orchestration metadata.

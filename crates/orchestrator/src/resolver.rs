@@ -53,11 +53,15 @@ impl<'s> Resolver<'s> {
 
     /// Like [`Self::dereference`], keeping the two failure kinds apart (for Z828).
     pub(crate) fn lookup(&self, zid: &str) -> Result<Node, DerefError> {
-        if let Some(value) = preloaded(zid) {
-            return Ok(Node::from_json(&value, &None));
-        }
         if let Some(cached) = self.cache.borrow().get(zid) {
             return cached.clone().map_err(DerefError::Missing);
+        }
+        if let Some(value) = preloaded(zid) {
+            let node = Node::from_json(&value, &None);
+            self.cache
+                .borrow_mut()
+                .insert(zid.to_string(), Ok(node.clone()));
+            return Ok(node);
         }
         let fetched = self
             .source

@@ -23,6 +23,9 @@ pub(crate) struct OrchestratorBench {
     /// The suite directory (default ../shared/wikifunctions/orchestrator).
     #[arg(long)]
     suite: Option<PathBuf>,
+    /// Only time the cases whose name contains this text.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 /// The original orchestrator's times on the same machine (issue 4), in ms:
@@ -31,7 +34,11 @@ const ORIGINAL: [(&str, Option<f64>, Option<f64>); 4] = [
     ("Scott numeral Ackermann(1, 1)", Some(403.0), Some(194.0)),
     ("curry", Some(37.0), None),
     ("bind binary function", Some(16.0), None),
-    ("function call for the true Z902 (if), the good if", Some(148.0), Some(15.0)),
+    (
+        "function call for the true Z902 (if), the good if",
+        Some(148.0),
+        Some(15.0),
+    ),
 ];
 
 /// The original's median over all cases, validation on.
@@ -53,7 +60,12 @@ impl OrchestratorBench {
             .unwrap_or_else(|| zeval_conformance::default_shared_dir().join("orchestrator"));
         let suite = Suite::load(&dir, None).context("loading the orchestrator suite")?;
         let mut rows = Vec::new();
-        for case in &suite.cases {
+        let selected = suite.cases.iter().filter(|c| {
+            self.only
+                .as_ref()
+                .is_none_or(|o| c.name.contains(o.as_str()))
+        });
+        for case in selected {
             for validate in [true, false] {
                 let options = suite.options(case, validate);
                 let mut times = Vec::with_capacity(runs);
@@ -94,14 +106,22 @@ fn write_csv(path: &PathBuf, rows: &[Row]) -> std::io::Result<()> {
     writeln!(file, "title,median_ms,p90_ms,validate")?;
     for row in rows {
         let title = format!("\"{}\"", row.title.replace('"', "\"\""));
-        writeln!(file, "{title},{:.4},{:.4},{}", row.median, row.p90, row.validate)?;
+        writeln!(
+            file,
+            "{title},{:.4},{:.4},{}",
+            row.median, row.p90, row.validate
+        )?;
     }
     file.flush()
 }
 
 fn print_summary(rows: &[Row], cases: usize, runs: usize) {
     println!("{cases} cases, {runs} runs each, validation on and off");
-    let mut medians: Vec<f64> = rows.iter().filter(|r| r.validate).map(|r| r.median).collect();
+    let mut medians: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.validate)
+        .map(|r| r.median)
+        .collect();
     medians.sort_by(f64::total_cmp);
     let overall = percentile(&medians, 0.5);
     println!(
@@ -112,7 +132,10 @@ fn print_summary(rows: &[Row], cases: usize, runs: usize) {
         for (validate, original) in [(true, on), (false, off)] {
             let Some(original) = original else { continue };
             let setting = if validate { "on" } else { "off" };
-            match rows.iter().find(|r| r.title == name && r.validate == validate) {
+            match rows
+                .iter()
+                .find(|r| r.title == name && r.validate == validate)
+            {
                 Some(r) => println!(
                     "{name} (validation {setting}): {:.3} ms; original {original} ms; {:.0}x faster",
                     r.median,
