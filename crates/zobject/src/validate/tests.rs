@@ -71,3 +71,90 @@ fn unknown_schema_is_z543() {
     let err = validate(&json!("x"), "Z10001", Form::Normal).unwrap_err();
     assert_eq!(error_code(&err), Some("Z543"));
 }
+
+/// The normal Z4 of the schemata fixture's user-defined type: a list-like type whose `K1`
+/// is a Z6 and whose `K2` is the type itself.
+fn list_like_z4() -> Value {
+    crate::normalize(&json!({
+        "Z1K1": "Z4",
+        "Z4K1": {"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z6"},
+        "Z4K2": ["Z3",
+            {"Z1K1": "Z3", "Z3K1": "Z6", "Z3K2": {"Z1K1": "Z6", "Z6K1": "K1"},
+             "Z3K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}},
+            {"Z1K1": "Z3", "Z3K1": {"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z6"},
+             "Z3K2": {"Z1K1": "Z6", "Z6K1": "K2"},
+             "Z3K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z4K3": "Z831"
+    }))
+    .unwrap()
+}
+
+#[test]
+fn user_defined_types_recurse_into_their_own_keys() {
+    let z4 = list_like_z4();
+    let cell = |head: Value, tail: Value| json!({"Z1K1": {"Z1K1": "Z9", "Z9K1": "Z10001"}, "K1": head, "K2": tail});
+    let end = json!({"Z1K1": {"Z1K1": "Z9", "Z9K1": "Z10001"}});
+    let good = cell(
+        json!({"Z1K1": "Z6", "Z6K1": "a"}),
+        cell(json!({"Z1K1": "Z6", "Z6K1": "b"}), end.clone()),
+    );
+    assert!(validate_with_type(&good, &z4, Form::Normal).is_ok());
+    let wrong_inner =
+        json!({"Z1K1": {"Z1K1": "Z9", "Z9K1": "Z39"}, "Z39K1": {"Z1K1": "Z6", "Z6K1": "x"}});
+    let bad = cell(json!({"Z1K1": "Z6", "Z6K1": "a"}), cell(wrong_inner, end));
+    let err = validate_with_type(&bad, &z4, Form::Normal).unwrap_err();
+    assert_eq!(error_code(&err), Some("Z502"));
+}
+
+#[test]
+fn mixed_form_accepts_any_form_and_rejects_numbers_and_bad_keys() {
+    assert!(validate_mixed(&json!(["Z6", {"Z1K1": "Z6", "Z6K1": "a"}, "b"])).is_ok());
+    assert!(validate_mixed(&json!({"Z1K1": "Z2", "Z2K1": {"Z1K1": "Z2", "K7": "x"}})).is_ok());
+    let bad_key = validate_mixed(&json!({"Z1K1": "Z2", "4K4": "Z3"})).unwrap_err();
+    assert!(codes(&bad_key).contains(&"Z525".to_string()));
+    let missing_type = validate_mixed(&json!({"Z4K4": "Z3"})).unwrap_err();
+    assert!(codes(&missing_type).contains(&"Z523".to_string()));
+    let number = validate_mixed(&json!([1])).unwrap_err();
+    assert!(codes(&number).contains(&"Z521".to_string()));
+}
+
+#[test]
+fn sibling_errors_are_listed_in_a_z509_of_z5s() {
+    // As with Ajv, the Z2 literal stops at its first bad key (Z2K1), and the resolver
+    // branches (Z18, Z7) add a root-level Z511: two siblings under the root, in a Z509.
+    let z2 = json!({
+        "Z1K1": "Z2",
+        "Z2K1": {"Z1K1": "Z6", "Z6K1": 1},
+        "Z2K2": {"Z1K1": "Z6", "Z6K1": 2},
+        "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]},
+    });
+    let err = validate(&z2, "Z2", Form::Canonical).unwrap_err();
+    validate(&err, "Z5", Form::Normal).unwrap();
+    assert_eq!(err["Z5K2"]["Z502K1"]["Z9K1"], "Z509");
+    let siblings = crate::build::list_items(&err["Z5K2"]["Z502K2"]["Z5K2"]["Z509K1"]).unwrap();
+    let first = siblings[0];
+    assert_eq!(error_code(first), Some("Z526"), "{err}");
+    assert_eq!(first["Z5K2"]["Z526K1"]["Z39K1"]["Z6K1"], "Z2K1");
+    assert!(codes(first).contains(&"Z533".to_string()));
+    assert!(
+        !codes(&err).iter().any(|c| c == "Z553"),
+        "Z2K2 is never reached"
+    );
+    assert_eq!(error_code(siblings[siblings.len() - 1]), Some("Z511"));
+}
+
+#[test]
+fn normal_typed_lists_check_their_items() {
+    let list = crate::normalize(&json!(["Z6", "a", "b"])).unwrap();
+    assert!(validate(&list, "LIST", Form::Normal).is_ok());
+    assert!(validate(&list, "LIST_OF_Z6", Form::Normal).is_ok());
+    let refs = crate::normalize(&json!(["Z6", "Z1", "b"])).unwrap();
+    assert!(
+        validate(&refs, "LIST_OF_Z6", Form::Normal).is_ok(),
+        "a reference resolves to a Z6"
+    );
+    let z40s = crate::normalize(&json!(["Z40", {"Z1K1": "Z40", "Z40K1": "Z41"}])).unwrap();
+    assert!(validate(&z40s, "LIST_OF_Z6", Form::Normal).is_err());
+    assert!(validate(&json!(["Z6", "a"]), "LIST", Form::Canonical).is_ok());
+    assert!(validate(&json!([]), "LIST", Form::Canonical).is_err());
+}
