@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use zeval_sandbox::{Guest, GuestOptions, Limits, RunOutput, Sandbox, SandboxError};
-use zeval_zobject::build::{failure, set_envelope_metadata, void, z6, z22};
+use zeval_zobject::build::{envelope_error, failure, obj, void, z6, z9, z22};
 use zeval_zobject::error::z5_untyped;
 use zeval_zobject::{Map, Value};
 
@@ -191,7 +191,7 @@ impl Evaluator {
     fn finish(&self, mut z22: Value, stats: Option<&RunStats>, started: &Started) -> Value {
         let end = SystemTime::now();
         let cpu = system::thread_cpu_time().saturating_sub(started.cpu);
-        let entries = [
+        let mut entries = vec![
             (
                 "evaluationMemoryUsage",
                 system::mebibytes(system::resident_bytes()),
@@ -205,11 +205,8 @@ impl Evaluator {
             ),
             ("evaluationHostname", self.hostname.clone()),
         ];
-        for (key, value) in entries {
-            set_envelope_metadata(&mut z22, key, z6(value));
-        }
         if let Some(stats) = stats {
-            let entries = [
+            entries.extend([
                 (
                     "executionMemoryUsage",
                     system::mebibytes(stats.peak_memory_bytes),
@@ -227,16 +224,36 @@ impl Evaluator {
                     "executionPeakLinearMemory",
                     format!("{} bytes", stats.peak_memory_bytes),
                 ),
-            ];
-            for (key, value) in entries {
-                set_envelope_metadata(&mut z22, key, z6(value));
-            }
+            ]);
             if let Some(fuel) = stats.fuel_consumed {
-                set_envelope_metadata(&mut z22, "executionFuelConsumed", z6(fuel.to_string()));
+                entries.push(("executionFuelConsumed", fuel.to_string()));
             }
         }
+        // One map built at once (setting keys one by one rebuilds the list types each time).
+        let error = envelope_error(&z22).cloned();
+        let pairs = error
+            .map(|error| ("errors".to_owned(), error))
+            .into_iter()
+            .chain(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key.to_owned(), z6(value))),
+            );
+        z22["Z22K2"] = metadata_map(pairs);
         z22
     }
+}
+
+/// A normal `Z883(Z6, Z1)` map of `pairs`, in order.
+fn metadata_map(pairs: impl Iterator<Item = (String, Value)>) -> Value {
+    let pair_type = zeval_zobject::build::pair_type(z9("Z6"), z9("Z1"));
+    let cells = pairs
+        .map(|(key, value)| obj([("Z1K1", pair_type.clone()), ("K1", z6(key)), ("K2", value)]));
+    let list = zeval_zobject::build::typed_list(pair_type.clone(), cells);
+    obj([
+        ("Z1K1", zeval_zobject::build::map_type(z9("Z6"), z9("Z1"))),
+        ("K1", list),
+    ])
 }
 
 /// When handling of a request began.
@@ -360,7 +377,7 @@ fn run_stats(runtime: &Runtime, output: &RunOutput, cpu_time: std::time::Duratio
 /// `"128 MiB"` for whole mebibytes, else `"<n> bytes"`.
 fn size(bytes: usize) -> String {
     const MIB: usize = 1024 * 1024;
-    if bytes >= MIB && bytes % MIB == 0 {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else {
         format!("{bytes} bytes")

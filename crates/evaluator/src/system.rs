@@ -1,11 +1,30 @@
-//! Readings of this process for the metadata map (spec §1.7): resident memory, the calling
-//! thread's CPU time, wall-clock timestamps, and the host name. Linux `/proc`; elsewhere the
-//! readings are zero or empty.
+//! Readings of this process for the metadata map (spec §1.7): resident memory (Linux
+//! `/proc`; zero elsewhere), the calling thread's CPU time, wall-clock timestamps, and the
+//! host name.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Resident set size of this process in bytes.
+/// How long a resident-memory reading is reused: reading `/proc/self/statm` costs a few
+/// microseconds, a noticeable share of a trivial call, while RSS changes slowly.
+const RESIDENT_READING_TTL: Duration = Duration::from_millis(20);
+
+/// Resident set size of this process in bytes (a reading at most
+/// [`RESIDENT_READING_TTL`] old).
 pub(crate) fn resident_bytes() -> u64 {
+    static LAST: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((at, bytes)) = *last
+        && at.elapsed() < RESIDENT_READING_TTL
+    {
+        return bytes;
+    }
+    let bytes = read_resident_bytes();
+    *last = Some((Instant::now(), bytes));
+    bytes
+}
+
+fn read_resident_bytes() -> u64 {
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
         return 0;
     };
@@ -17,17 +36,11 @@ pub(crate) fn resident_bytes() -> u64 {
     pages * 4096
 }
 
-/// CPU time the calling thread has used so far (nanosecond resolution from schedstat).
+/// CPU time the calling thread has used so far (`CLOCK_THREAD_CPUTIME_ID`).
 pub(crate) fn thread_cpu_time() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/schedstat") else {
-        return Duration::ZERO;
-    };
-    let nanos: u64 = stat
-        .split_whitespace()
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(nanos)
+    cpu_time::ThreadTime::try_now()
+        .map(|time| time.as_duration())
+        .unwrap_or_default()
 }
 
 /// The host name, as `os.hostname()` gives it.

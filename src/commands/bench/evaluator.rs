@@ -1,13 +1,352 @@
-//! `zeval bench evaluator` (being written).
+//! `zeval bench evaluator`: per-call cost of the evaluator in process (snapshotted guests),
+//! side by side in the same run with its baselines:
+//! - (a) the same guests without their snapshot (`*.raw.wasm`);
+//! - (b) one new OS process per call (`zeval evaluate -`), the Wikifunctions model;
+//! - (c) native `node` / `python3`: the function's own time inside one long-lived process
+//!   (heavy cases), and one interpreter process per call (trivial cases, the model of the
+//!   original executors).
+//!
+//! `--http` instead measures throughput: trivial JavaScript calls over HTTP on loopback from
+//! `--clients` concurrent clients for `--seconds`.
 
-use std::process::ExitCode;
+use std::io::Write;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-/// (being written)
+use anyhow::{Context, bail};
+use zeval_evaluator::client::RemoteEvaluator;
+use zeval_evaluator::{Encoding, Evaluator, EvaluatorConfig, ExecutorRequest, Family, Request};
+use zeval_zobject::Value;
+use zeval_zobject::build::{envelope_error, z6};
+
+/// Measure the evaluator's per-call cost against its baselines.
 #[derive(clap::Args)]
-pub(crate) struct EvaluatorBench {}
+pub(crate) struct EvaluatorBench {
+    /// Calls per case in process (the baselines that start a process per call use a fifth).
+    #[arg(long, default_value_t = 200)]
+    iterations: usize,
+    /// Measure HTTP throughput instead (trivial JavaScript calls on 127.0.0.1).
+    #[arg(long)]
+    http: bool,
+    /// Concurrent HTTP clients (with --http).
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// How long to drive the HTTP clients, in seconds (with --http).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+struct Case {
+    name: &'static str,
+    family: Family,
+    code: &'static str,
+    args: &'static [&'static str],
+    expected: &'static str,
+    /// A native program printing one line of JSON `[nanoseconds per call, …]` for the
+    /// function's own time, or `None` to time one interpreter process per call instead.
+    native_loop: Option<&'static str>,
+    /// The native program run once per call (trivial cases).
+    native_once: Option<&'static str>,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "JS add",
+        family: Family::JavaScript,
+        code: "function Z1000(Z1000K1, Z1000K2) { return String(Number(Z1000K1) + Number(Z1000K2)); }",
+        args: &["5", "8"],
+        expected: "13",
+        native_loop: None,
+        native_once: Some("node -e console.log(String(Number('5')+Number('8')))"),
+    },
+    Case {
+        name: "Python add",
+        family: Family::Python,
+        code: "def Z1000(Z1000K1, Z1000K2):\n    return str(int(Z1000K1) + int(Z1000K2))",
+        args: &["5", "8"],
+        expected: "13",
+        native_loop: None,
+        native_once: Some("python3 -c print(str(int('5')+int('8')))"),
+    },
+    Case {
+        name: "JS fib(25)",
+        family: Family::JavaScript,
+        code: "function Z1000(Z1000K1) { function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); } return String(fib(Number(Z1000K1))); }",
+        args: &["25"],
+        expected: "75025",
+        native_loop: Some(
+            "node -e function fib(n){return n<2?n:fib(n-1)+fib(n-2)} const t=[];for(let i=0;i<ITER;i++){const s=process.hrtime.bigint();if(fib(25)!==75025)throw 1;t.push(Number(process.hrtime.bigint()-s))}console.log(JSON.stringify(t))",
+        ),
+        native_once: None,
+    },
+    Case {
+        name: "Python fib(20)",
+        family: Family::Python,
+        code: "def Z1000(Z1000K1):\n    def fib(n):\n        return n if n < 2 else fib(n - 1) + fib(n - 2)\n    return str(fib(int(Z1000K1)))",
+        args: &["20"],
+        expected: "6765",
+        native_loop: Some(
+            "python3 -c import time,json\ndef fib(n):\n    return n if n<2 else fib(n-1)+fib(n-2)\nt=[]\nfor _ in range(ITER):\n    s=time.perf_counter_ns(); assert fib(20)==6765; t.append(time.perf_counter_ns()-s)\nprint(json.dumps(t))",
+        ),
+        native_once: None,
+    },
+];
 
 impl EvaluatorBench {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
-        anyhow::bail!("zeval bench evaluator is being written")
+        if self.http {
+            return self.http_throughput();
+        }
+        let snapshot = Evaluator::new(EvaluatorConfig::default()).context("loading the guests")?;
+        let raw = Evaluator::new(EvaluatorConfig {
+            unsnapshotted: true,
+            ..EvaluatorConfig::default()
+        })
+        .context("loading the unsnapshotted guests")?;
+        let few = (self.iterations / 5).max(5);
+        println!(
+            "zeval bench evaluator: {} calls per case in process, {few} per process-per-call baseline",
+            self.iterations
+        );
+        println!(
+            "{:<15} {:>20} {:>26} {:>26} {:>26}",
+            "case",
+            "in process p50/p90",
+            "(a) no snapshot p50 (×)",
+            "(b) zeval process (×)",
+            "(c) native p50 (×)"
+        );
+        let mut rows = Vec::new();
+        for case in CASES {
+            let ours = measure(self.iterations, || call(&snapshot, case))?;
+            let unsnapshotted = measure(few, || call(&raw, case))?;
+            let process = measure(few, || call_in_new_process(case))?;
+            let native = native(case, few)?;
+            let ratio = |other: &Stats| other.p50.as_secs_f64() / ours.p50.as_secs_f64();
+            println!(
+                "{:<15} {:>20} {:>26} {:>26} {:>26}",
+                case.name,
+                format!("{} / {}", show(ours.p50), show(ours.p90)),
+                format!(
+                    "{} ({:.0}×)",
+                    show(unsnapshotted.p50),
+                    ratio(&unsnapshotted)
+                ),
+                format!("{} ({:.0}×)", show(process.p50), ratio(&process)),
+                format!(
+                    "{} ({:.2}×) {}",
+                    show(native.1.p50),
+                    ratio(&native.1),
+                    native.0
+                ),
+            );
+            rows.push((case.name, ours, unsnapshotted, process, native));
+        }
+        println!();
+        println!(
+            "| case | in process p50 / p90 | (a) no snapshot p50 | (b) process per call p50 | (c) native p50 |"
+        );
+        println!("|---|---|---|---|---|");
+        for (name, ours, a, b, (kind, c)) in &rows {
+            let ratio = |other: &Stats| other.p50.as_secs_f64() / ours.p50.as_secs_f64();
+            println!(
+                "| {name} | {} / {} | {} ({:.0}×) | {} ({:.0}×) | {} ({:.2}×, {kind}) |",
+                show(ours.p50),
+                show(ours.p90),
+                show(a.p50),
+                ratio(a),
+                show(b.p50),
+                ratio(b),
+                show(c.p50),
+                ratio(c)
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn http_throughput(&self) -> anyhow::Result<ExitCode> {
+        let evaluator =
+            Arc::new(Evaluator::new(EvaluatorConfig::default()).context("loading the guests")?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let address = listener.local_addr()?;
+        let router = zeval_server::evaluator_api::router(evaluator);
+        runtime.spawn(async move { axum::serve(listener, router).await });
+        let url = format!("http://{address}/wikifunctions.org/v1/evaluate/");
+        let case = &CASES[0];
+        let request = request(case);
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let clients: Vec<_> = (0..self.clients)
+            .map(|_| {
+                let client =
+                    RemoteEvaluator::new(url.clone(), Encoding::Json, Duration::from_secs(30));
+                let (stop, done, failed, request) =
+                    (stop.clone(), done.clone(), failed.clone(), request.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        match client.evaluate(&request) {
+                            Ok(z22) if outcome(&z22).as_deref() == Ok("13") => {
+                                done.fetch_add(1, Ordering::Relaxed)
+                            }
+                            _ => failed.fetch_add(1, Ordering::Relaxed),
+                        };
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(self.seconds));
+        stop.store(true, Ordering::Relaxed);
+        for client in clients {
+            let _ = client.join();
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let done = done.load(Ordering::Relaxed);
+        println!(
+            "zeval bench evaluator --http: {} clients, {:.1} s: {done} trivial JS calls ({:.0} calls/s), {} failed",
+            self.clients,
+            elapsed,
+            done as f64 / elapsed,
+            failed.load(Ordering::Relaxed)
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn request(case: &Case) -> Request {
+    let function_arguments = case
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, value)| (format!("Z1000K{}", i + 1), z6(*value)))
+        .collect();
+    Request::Executor(ExecutorRequest {
+        coding_language: Some(match case.family {
+            Family::JavaScript => "javascript".to_owned(),
+            Family::Python => "python-3".to_owned(),
+        }),
+        code_string: Some(case.code.to_owned()),
+        function_name: Some("Z1000".to_owned()),
+        function_arguments,
+        ..ExecutorRequest::default()
+    })
+}
+
+fn outcome(z22: &Value) -> Result<String, String> {
+    if let Some(error) = envelope_error(z22) {
+        return Err(error.to_string());
+    }
+    z22["Z22K1"]["Z6K1"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| z22.to_string())
+}
+
+fn check(case: &Case, z22: &Value) -> anyhow::Result<()> {
+    match outcome(z22) {
+        Ok(value) if value == case.expected => Ok(()),
+        other => bail!("{}: unexpected result {other:?}", case.name),
+    }
+}
+
+fn call(evaluator: &Evaluator, case: &Case) -> anyhow::Result<()> {
+    let z22 = evaluator.evaluate(request(case));
+    check(case, &z22)
+}
+
+fn call_in_new_process(case: &Case) -> anyhow::Result<()> {
+    let body = zeval_evaluator::wire::encode(&request(case), Encoding::Json).context("encoding")?;
+    // Only the guest the call needs, as a per-language deployment would load.
+    let variant = match case.family {
+        Family::JavaScript => "javascript-all",
+        Family::Python => "python3-all",
+    };
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["evaluate", "--variant", variant, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting zeval evaluate")?;
+    child.stdin.take().context("stdin")?.write_all(&body)?;
+    let output = child.wait_with_output()?;
+    let z22 = zeval_zobject::json::parse_slice(&output.stdout)?;
+    check(case, &z22)
+}
+
+/// The native baseline: `("in-process loop" | "process per call", stats)`.
+fn native(case: &Case, iterations: usize) -> anyhow::Result<(&'static str, Stats)> {
+    if let Some(program) = case.native_loop {
+        let program = program.replace("ITER", &iterations.to_string());
+        let (interpreter, rest) = program.split_once(' ').context("program")?;
+        let (flag, source) = rest.split_once(' ').context("program")?;
+        let output = Command::new(interpreter)
+            .args([flag, source])
+            .output()
+            .context(interpreter.to_owned())?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let nanos: Vec<u64> =
+            serde_json::from_str(text.trim()).with_context(|| format!("{interpreter}: {text}"))?;
+        let mut samples: Vec<Duration> = nanos.into_iter().map(Duration::from_nanos).collect();
+        return Ok(("function only, in one process", Stats::from(&mut samples)));
+    }
+    let program = case.native_once.context("no native baseline")?;
+    let (interpreter, rest) = program.split_once(' ').context("program")?;
+    let (flag, source) = rest.split_once(' ').context("program")?;
+    let stats = measure(iterations, || {
+        let output = Command::new(interpreter).args([flag, source]).output()?;
+        if String::from_utf8_lossy(&output.stdout).trim() != case.expected {
+            bail!(
+                "{interpreter} printed {:?}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        Ok(())
+    })?;
+    Ok(("one process per call", stats))
+}
+
+struct Stats {
+    p50: Duration,
+    p90: Duration,
+}
+
+impl Stats {
+    fn from(samples: &mut [Duration]) -> Self {
+        samples.sort();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        Stats {
+            p50: at(0.5),
+            p90: at(0.9),
+        }
+    }
+}
+
+/// Times `iterations` calls after a few warm-up calls.
+fn measure(iterations: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Stats> {
+    for _ in 0..3 {
+        f()?;
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations.max(1) {
+        let started = Instant::now();
+        f()?;
+        samples.push(started.elapsed());
+    }
+    Ok(Stats::from(&mut samples))
+}
+
+fn show(duration: Duration) -> String {
+    let micros = duration.as_secs_f64() * 1e6;
+    if micros < 1000.0 {
+        format!("{micros:.0} µs")
+    } else {
+        format!("{:.1} ms", micros / 1000.0)
     }
 }

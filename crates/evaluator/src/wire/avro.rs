@@ -123,12 +123,12 @@ pub fn decode(body: &[u8]) -> Result<Request, WireError> {
 fn split_version(body: &[u8]) -> (&str, &[u8]) {
     if let Some((&length, rest)) = body.split_first() {
         let length = usize::from(length);
-        if (5..=16).contains(&length) && rest.len() >= length {
-            if let Ok(version) = std::str::from_utf8(&rest[..length]) {
-                if version.starts_with("0.0.") {
-                    return (version, &rest[length..]);
-                }
-            }
+        if (5..=16).contains(&length)
+            && rest.len() >= length
+            && let Ok(version) = std::str::from_utf8(&rest[..length])
+            && version.starts_with("0.0.")
+        {
+            return (version, &rest[length..]);
         }
     }
     ("0.0.1", body)
@@ -250,21 +250,22 @@ fn to_union(value: &Value, inner: bool) -> Result<Avro, EncodeError> {
         other => return Err(EncodeError::NotNormal(other.to_string())),
     };
     let type_zid = object.get("Z1K1").and_then(zeval_zobject::build::ref_zid);
-    if type_zid == Some("Z99") && object.get("Z1K1").is_some_and(Value::is_object) {
-        if let Some(quoted) = object.get("Z99K1") {
-            return branch(z99, record("Z99K1", quoted.to_string()));
-        }
+    if type_zid == Some("Z99")
+        && object.get("Z1K1").is_some_and(Value::is_object)
+        && let Some(quoted) = object.get("Z99K1")
+    {
+        return branch(z99, record("Z99K1", quoted.to_string()));
     }
     let raw_type = object.get("Z1K1").and_then(Value::as_str);
-    if raw_type == Some("Z9") {
-        if let Some(zid) = object.get("Z9K1").and_then(Value::as_str) {
-            return branch(z9, record("Z9K1", zid.to_owned()));
-        }
+    if raw_type == Some("Z9")
+        && let Some(zid) = object.get("Z9K1").and_then(Value::as_str)
+    {
+        return branch(z9, record("Z9K1", zid.to_owned()));
     }
-    if raw_type == Some("Z6") {
-        if let Some(text) = object.get("Z6K1").and_then(Value::as_str) {
-            return branch(z6, record("Z6K1", text.to_owned()));
-        }
+    if raw_type == Some("Z6")
+        && let Some(text) = object.get("Z6K1").and_then(Value::as_str)
+    {
+        return branch(z6, record("Z6K1", text.to_owned()));
     }
     let mut entries = HashMap::with_capacity(object.len());
     for (key, value) in object {
