@@ -46,6 +46,12 @@ impl Engine<'_> {
     /// Executes a function call. `top` adds implementation metadata and checks the return
     /// type; `internals` is the original's `resolveInternals`.
     pub(crate) fn execute(&self, call: &Node, top: bool, internals: bool) -> R<Env> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+            self.execute_level(call, top, internals)
+        })
+    }
+
+    fn execute_level(&self, call: &Node, top: bool, internals: bool) -> R<Env> {
         let _level = self.enter()?;
         if !internals
             && call.is_call_to("Z881")

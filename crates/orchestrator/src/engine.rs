@@ -118,6 +118,11 @@ impl<'o> Engine<'o> {
         }
     }
 
+    /// Starts counting depth where `parent` is (for requests nested through Z823).
+    pub(crate) fn inherit_depth(&self, parent: &Engine<'_>) {
+        self.depth.set(parent.depth.get());
+    }
+
     pub(crate) fn do_validate(&self) -> bool {
         self.do_validate.get()
     }

@@ -138,10 +138,24 @@ impl Orchestrator {
 /// orchestrator, so it is compacted directly; anything else (numbers, Booleans, arrays quoted
 /// in an error about malformed input) goes through the full validating canonicalize.
 fn canonical_result(result: Value) -> Value {
+    use zeval_zobject::depth::drop_iteratively;
+    // The normal form of a long list nests two levels per element; dropping it must not
+    // recurse on a small server-thread stack.
     if only_objects_and_strings(&result) {
-        return zeval_zobject::canonicalize::canonicalize_normal(&result);
+        let canonical = zeval_zobject::canonicalize::canonicalize_normal(&result);
+        drop_iteratively(result);
+        return canonical;
     }
-    zeval_zobject::canonicalize(&result).unwrap_or(result)
+    match zeval_zobject::canonicalize(&result) {
+        Ok(canonical) => {
+            drop_iteratively(result);
+            canonical
+        }
+        Err(error) => {
+            drop_iteratively(error);
+            result
+        }
+    }
 }
 
 fn only_objects_and_strings(value: &Value) -> bool {
@@ -208,6 +222,8 @@ impl Engine<'_> {
             self.do_validate(),
             Instant::now() + self.remaining(),
         );
+        // A call nested through Z823 counts towards the same depth limit.
+        nested.inherit_depth(self);
         let Some(mut result) = nested.run_request(call) else {
             return Err(Fail::Timeout);
         };

@@ -70,3 +70,50 @@ fn deadline_gives_z558() {
     assert_eq!(error["Z5K1"]["Z9K1"], "Z558", "{result}");
     assert_eq!(error["Z5K2"]["Z6K1"], "Function call timed out");
 }
+
+#[test]
+fn long_list_result_on_a_small_stack() {
+    // 100,000 code points: 200,000 levels in normal form, built, returned and dropped on a
+    // thread with a 512 KiB stack.
+    let worker = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(|| {
+            let o = orchestrator(&[], OrchestratorConfig::default());
+            let input = json!({"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "b".repeat(100_000)});
+            let result = o.orchestrate(&input, &CallOptions::default());
+            result["Z22K1"].as_array().map(Vec::len)
+        })
+        .unwrap();
+    assert_eq!(worker.join().expect("no stack overflow"), Some(100_001));
+}
+
+#[test]
+fn recursion_through_z823_is_bounded_too() {
+    // Z10005() = Z823(quote(Z10005())): every level orchestrates a nested request.
+    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10005"});
+    let function = json!({"Z1K1": "Z8", "Z8K1": ["Z17"], "Z8K2": "Z1", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10005", "Z14K2": {"Z1K1": "Z7", "Z7K1": "Z823",
+            "Z823K1": {"Z1K1": "Z99", "Z99K1": again}}}],
+        "Z8K5": "Z10005"});
+    let worker = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            let o = orchestrator(
+                &[("Z10005", function)],
+                OrchestratorConfig {
+                    max_depth: 100,
+                    ..OrchestratorConfig::default()
+                },
+            );
+            o.orchestrate(
+                &json!({"Z1K1": "Z7", "Z7K1": "Z10005"}),
+                &CallOptions::default(),
+            )
+        })
+        .unwrap();
+    let result = worker.join().expect("no stack overflow");
+    assert!(
+        result.to_string().contains("Maximum call depth exceeded"),
+        "{result}"
+    );
+}
