@@ -136,3 +136,40 @@ pub(crate) fn map_type_z4(call: &Node, key_type: Node, value_type: Node) -> Node
     let list = list_type_z4(&list_call, pair);
     type_z4(call.clone(), vec![key_declaration(list, "K1", "elements")])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(v: serde_json::Value) -> Node {
+        Node::from_json(&zeval_zobject::normalize(&v).unwrap(), &None)
+    }
+
+    #[test]
+    fn compare_types_rules() {
+        let z6 = node(serde_json::json!("Z6"));
+        let z40 = node(serde_json::json!("Z40"));
+        let z1 = node(serde_json::json!("Z1"));
+        let list = node(serde_json::json!({"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z6"}));
+        assert!(compare_types(&z6, &z6));
+        assert!(!compare_types(&z6, &z40));
+        assert!(compare_types(&z40, &z1));
+        assert!(compare_types(&z6, &list), "generic types are never checked");
+        let user = node(
+            serde_json::json!({"Z1K1": "Z4", "Z4K1": "Z10081", "Z4K2": ["Z3"], "Z4K3": "Z101"}),
+        );
+        let reference = node(serde_json::json!("Z10081"));
+        assert!(compare_types(&reference, &user));
+    }
+
+    #[test]
+    fn list_type_has_head_and_tail_keys() {
+        let call = call_node("Z881", vec![("Z881K1", Node::z9("Z6"))]);
+        let z4 = list_type_z4(&call, Node::z9("Z6")).to_json();
+        let canonical = zeval_zobject::canonicalize(&z4).unwrap();
+        assert_eq!(canonical["Z4K1"]["Z7K1"], "Z881");
+        assert_eq!(canonical["Z4K2"][1]["Z3K2"], "K1");
+        assert_eq!(canonical["Z4K2"][2]["Z3K1"]["Z881K1"], "Z6");
+        assert_eq!(canonical["Z4K3"], "Z831");
+    }
+}

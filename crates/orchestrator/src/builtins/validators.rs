@@ -208,3 +208,35 @@ fn function_call(engine: &Engine<'_>, call: &Node) -> R<Vec<Value>> {
     }
     Ok(findings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(keys: &[&str], identity: &str) -> Vec<String> {
+        sequential_keys(keys.iter().map(|k| k.to_string()).collect(), identity)
+            .iter()
+            .map(|e| e["Z5K2"]["Z522K1"]["Z6K1"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn key_sequence_findings() {
+        assert!(messages(&["Z803K1", "K2"], "Z803").is_empty());
+        assert_eq!(
+            messages(&["Z803K1", "Z803K1"], "Z803"),
+            [
+                "Duplicated key at index 1: Z803K1",
+                "Non-sequential key at index 1: Z803K1"
+            ]
+        );
+        assert_eq!(
+            messages(&["Z803K1", "Z83333K2"], "Z803"),
+            ["Invalid key at index 1: string should start with Z803"]
+        );
+        assert_eq!(
+            messages(&["Z803K2"], "Z803"),
+            ["Invalid key at index 0: Z803K2 (should be K1 or Z803K1)"]
+        );
+    }
+}
