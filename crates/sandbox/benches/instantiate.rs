@@ -8,7 +8,18 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use zeval_sandbox::{Guest, Limits, PoolConfig, Sandbox, SandboxConfig};
 
-fn request(code: &str, arguments: serde_json::Value) -> Vec<u8> {
+/// A request in the protocol of `guests/quickjs/runner.js`: string (Z6) arguments.
+fn request(code: &str, arguments: &[&str]) -> Vec<u8> {
+    let arguments: serde_json::Map<String, serde_json::Value> = arguments
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            (
+                format!("Z1K{}", i + 1),
+                serde_json::json!({"Z1K1": "Z6", "Z6K1": value}),
+            )
+        })
+        .collect();
     serde_json::json!({"codeString": code, "functionName": "Z1", "functionArguments": arguments})
         .to_string()
         .into_bytes()
@@ -33,12 +44,12 @@ fn calls(c: &mut Criterion) {
     let cache = tempfile::tempdir().expect("cache dir");
     let limits = Limits::default();
     let add = request(
-        "function Z1(a, b) { return a + b; }",
-        serde_json::json!([2, 3]),
+        "function Z1(a, b) { return String(Number(a) + Number(b)); }",
+        &["2", "3"],
     );
     let fib = request(
-        "function Z1(n) { return n < 2 ? n : Z1(n - 1) + Z1(n - 2); }",
-        serde_json::json!([25]),
+        "function Z1(n) { const f = (k) => (k < 2 ? k : f(k - 1) + f(k - 2)); return String(f(Number(n))); }",
+        &["25"],
     );
 
     let mut group = c.benchmark_group("quickjs add");
