@@ -2,6 +2,7 @@
 //! real QuickJS guest (built by `guests/build.sh` into `$ZEVAL_GUEST_DIR` or
 //! `/var/cache/zeval/guests`).
 
+mod blocking;
 mod common;
 mod isolation;
 mod memory;
