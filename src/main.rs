@@ -41,7 +41,9 @@ fn main() -> ExitCode {
         .stack_size(COMMAND_STACK_BYTES)
         .spawn(move || command.execute());
     let result = match worker {
-        Ok(handle) => handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the command panicked"))),
+        Ok(handle) => handle
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the command panicked"))),
         Err(e) => Err(anyhow::Error::from(e).context("could not start the command thread")),
     };
     match result {

@@ -13,7 +13,9 @@ pub(crate) fn read_input(path: Option<&Path>) -> anyhow::Result<String> {
         }
         _ => {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading standard input")?;
             Ok(text)
         }
     }
