@@ -64,7 +64,7 @@ pub(crate) const TYPES: &[TypeDef] = &[
     ty("Z23", "Nothing", "Z123", &[]),
     ty("Z31", "Monolingual stringset", "Z131", &[("Z60", "language"), ("[Z6]", "strings")]),
     ty("Z32", "Multilingual stringset", "Z132", &[("[Z31]", "stringsets")]),
-    ty("Z39", "Key reference", "Z139", &[("Z6", "key ID")]),
+    ty("Z39", "Key reference", "Z139", &[("Z6", "reference")]),
     ty("Z40", "Boolean", "Z140", &[("Z40", "identity")]),
     ty("Z50", "Error type", "Z150", &[("[Z3]", "keys")]),
     ty("Z60", "Natural language", "Z160", &[("Z6", "language code"), ("[Z6]", "other codes")]),
