@@ -11,7 +11,7 @@
 //! - evaluation of a schema stops at its first failing keyword;
 //! - `anyOf`/`oneOf` keep the errors of every failed branch, followed by their own error.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use crate::Value;
@@ -145,6 +145,11 @@ impl SchemaError<'_> {
 pub(crate) struct Evaluator<'r> {
     registry: &'r Registry,
     path: Path,
+    /// `(schema, object)` pairs already found valid, by address. Validity does not depend
+    /// on the path, and the schemas re-validate the rest of a typed list at every cell
+    /// (`LIST_OF_Zn` checks `LIST`, then recurses into `K2`), which without this is
+    /// quadratic in the list's length.
+    valid: HashSet<(usize, usize)>,
 }
 
 type Outcome<'a> = Result<(), Vec<SchemaError<'a>>>;
@@ -159,6 +164,7 @@ impl<'r> Evaluator<'r> {
         Evaluator {
             registry,
             path: None,
+            valid: HashSet::new(),
         }
     }
 
@@ -173,6 +179,20 @@ impl<'r> Evaluator<'r> {
     pub(crate) fn check<'a>(&mut self, node: &Node, data: &'a Value) -> Outcome<'a> {
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match node {
             Node::Ref(name) => self.check_named(name, data),
+            Node::Inline(k) if data.is_object() => {
+                let key = (
+                    &**k as *const Keywords as usize,
+                    data as *const Value as usize,
+                );
+                if self.valid.contains(&key) {
+                    return Ok(());
+                }
+                let outcome = self.check_keywords(k, data);
+                if outcome.is_ok() {
+                    self.valid.insert(key);
+                }
+                outcome
+            }
             Node::Inline(k) => self.check_keywords(k, data),
         })
     }
