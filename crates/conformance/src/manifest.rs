@@ -8,10 +8,14 @@ use crate::ConformanceError;
 
 /// Reads and parses a JSON file.
 pub fn read_json(path: &Path) -> Result<Value, ConformanceError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConformanceError::Io { path: path.to_path_buf(), source })?;
-    zeval_zobject::json::parse(&text)
-        .map_err(|e| ConformanceError::Format { path: path.to_path_buf(), message: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|source| ConformanceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    zeval_zobject::json::parse(&text).map_err(|e| ConformanceError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Replaces a value that is exactly `{"file": "<relative path>"}` by the contents of that file

@@ -31,7 +31,10 @@ pub struct Report {
 impl Report {
     /// A report with no cases yet.
     pub fn new(suite: &str) -> Self {
-        Report { suite: suite.to_string(), cases: Vec::new() }
+        Report {
+            suite: suite.to_string(),
+            cases: Vec::new(),
+        }
     }
 
     /// Records one case.
@@ -40,7 +43,13 @@ impl Report {
             Ok(()) => (true, None),
             Err(d) => (false, Some(d)),
         };
-        self.cases.push(CaseResult { id, name, group: group.to_string(), passed, detail });
+        self.cases.push(CaseResult {
+            id,
+            name,
+            group: group.to_string(),
+            passed,
+            detail,
+        });
     }
 
     /// Number of passing cases.
@@ -72,7 +81,12 @@ impl Report {
         }
         for c in self.failures() {
             let detail = c.detail.as_deref().unwrap_or("");
-            out.push_str(&format!("FAIL {} ({}): {}\n", c.id, c.name, truncate(detail, 400)));
+            out.push_str(&format!(
+                "FAIL {} ({}): {}\n",
+                c.id,
+                c.name,
+                truncate(detail, 400)
+            ));
         }
         out.push_str(&format!(
             "conformance {}: {}/{} cases pass",
