@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wasi-libc; do
+# curl and jq are used by the README example, which the tests run verbatim.
+for pkg in clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wasi-libc curl jq; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
