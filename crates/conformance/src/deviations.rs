@@ -20,6 +20,27 @@ pub fn parse(text: &str, suite: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The failures of `report` that the deviations file does not list for its suite, one line
+/// each (id, name, what differed): what the CI tests fail on.
+pub fn unlisted_failures(
+    report: &crate::Report,
+    deviations_md: &Path,
+) -> std::io::Result<Vec<String>> {
+    let listed = listed(deviations_md, &report.suite)?;
+    Ok(report
+        .failures()
+        .filter(|c| !listed.contains(&c.id))
+        .map(|c| {
+            format!(
+                "{} ({}): {}",
+                c.id,
+                c.name,
+                c.detail.as_deref().unwrap_or("")
+            )
+        })
+        .collect())
+}
+
 /// The default deviations file of this workspace.
 pub fn default_path() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/deviations.md")

@@ -6,21 +6,9 @@ use zeval_conformance::{default_shared_dir, deviations, orchestrator};
 fn orchestrator_suite_passes_except_listed_deviations() {
     let dir = default_shared_dir().join("orchestrator");
     let report = orchestrator::run(&dir, None).expect("the suite loads");
-    let listed =
-        deviations::listed(&deviations::default_path(), "orchestrator").expect("deviations.md");
     println!("{}", report.summary());
-    let unexpected: Vec<String> = report
-        .failures()
-        .filter(|c| !listed.contains(&c.id))
-        .map(|c| {
-            format!(
-                "{} ({}): {}",
-                c.id,
-                c.name,
-                c.detail.as_deref().unwrap_or("")
-            )
-        })
-        .collect();
+    let unexpected = deviations::unlisted_failures(&report, &deviations::default_path())
+        .expect("docs/deviations.md");
     assert!(
         unexpected.is_empty(),
         "failing cases not in docs/deviations.md:\n{}",
