@@ -28,3 +28,5 @@ pub use error::EvaluatorError;
 pub use evaluator::{Evaluator, Execution, RunStats};
 pub use language::{Family, Variant};
 pub use wire::{Encoding, ExecutorRequest, Request};
+/// Where the guests are by default (`$ZEVAL_GUEST_DIR`, else `/var/cache/zeval/guests`).
+pub use zeval_sandbox::default_guest_dir;

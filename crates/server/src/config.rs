@@ -328,19 +328,15 @@ impl Config {
 
     /// The guest directory in effect.
     pub fn guest_dir(&self) -> PathBuf {
-        self.guest_dir.clone().unwrap_or_else(default_guest_dir)
+        self.guest_dir
+            .clone()
+            .unwrap_or_else(zeval_evaluator::default_guest_dir)
     }
 
     /// The SQLite file of the embedded store.
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("zeval.sqlite")
     }
-}
-
-fn default_guest_dir() -> PathBuf {
-    std::env::var_os("ZEVAL_GUEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/zeval/guests"))
 }
 
 #[cfg(test)]
