@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime};
 use zeval_sandbox::{Guest, GuestOptions, Limits, RunOutput, Sandbox, SandboxError};
 use zeval_zobject::build::{envelope_error, failure, obj, void, z6, z9, z22};
 use zeval_zobject::error::z5_untyped;
+use zeval_zobject::metadata_format::{iso8601, mebibytes};
 use zeval_zobject::{Map, Value};
 
 use crate::config::EvaluatorConfig;
@@ -192,13 +193,10 @@ impl Evaluator {
         let end = SystemTime::now();
         let cpu = system::thread_cpu_time().saturating_sub(started.cpu);
         let mut entries = vec![
-            (
-                "evaluationMemoryUsage",
-                system::mebibytes(system::resident_bytes()),
-            ),
+            ("evaluationMemoryUsage", mebibytes(system::resident_bytes())),
             ("evaluationCpuUsage", system::cpu_millis(cpu)),
-            ("evaluationStartTime", system::iso8601(started.wall)),
-            ("evaluationEndTime", system::iso8601(end)),
+            ("evaluationStartTime", iso8601(started.wall)),
+            ("evaluationEndTime", iso8601(end)),
             (
                 "evaluationDuration",
                 format!("{} ms", started.instant.elapsed().as_millis()),
@@ -207,10 +205,7 @@ impl Evaluator {
         ];
         if let Some(stats) = stats {
             entries.extend([
-                (
-                    "executionMemoryUsage",
-                    system::mebibytes(stats.peak_memory_bytes),
-                ),
+                ("executionMemoryUsage", mebibytes(stats.peak_memory_bytes)),
                 (
                     "executionCpuUsage",
                     format!("{} μs", stats.cpu_time.as_micros()),

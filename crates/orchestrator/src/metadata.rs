@@ -1,10 +1,11 @@
 //! Result metadata: setting keys on a `Z22K2`, and the six `orchestration*` keys with real
 //! measurements (spec §1.7).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use zeval_zobject::Value;
 use zeval_zobject::build::{empty_metadata, is_map, set_metadata, type_zid, z6};
+use zeval_zobject::metadata_format::{iso8601, mebibytes};
 
 /// Sets `key` on metadata that may be absent, void, a bare Z5 or a map (the original's
 /// `makeMappedResultEnvelope` rules), returning the map.
@@ -42,16 +43,13 @@ impl Start {
         let cpu = cpu_time().saturating_sub(self.cpu);
         let duration = end.duration_since(self.wall).unwrap_or_default();
         vec![
-            (
-                "orchestrationMemoryUsage",
-                z6(format!("{:.2} MiB", rss_bytes() as f64 / 1024.0 / 1024.0)),
-            ),
+            ("orchestrationMemoryUsage", z6(mebibytes(rss_bytes()))),
             (
                 "orchestrationCpuUsage",
                 z6(format!("{} ms", cpu.as_micros() as f64 / 1000.0)),
             ),
-            ("orchestrationStartTime", z6(iso_time(self.wall))),
-            ("orchestrationEndTime", z6(iso_time(end))),
+            ("orchestrationStartTime", z6(iso8601(self.wall))),
+            ("orchestrationEndTime", z6(iso8601(end))),
             (
                 "orchestrationDuration",
                 z6(format!("{} ms", duration.as_millis())),
@@ -106,45 +104,9 @@ fn hostname() -> String {
         .clone()
 }
 
-/// `toISOString()`: `2023-04-17T12:34:56.789Z`.
-pub(crate) fn iso_time(t: SystemTime) -> String {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn iso_dates() {
-        assert_eq!(iso_time(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        let t = UNIX_EPOCH + Duration::from_millis(1_681_734_896_789);
-        assert_eq!(iso_time(t), "2023-04-17T12:34:56.789Z");
-    }
 
     #[test]
     fn measurements_are_real() {

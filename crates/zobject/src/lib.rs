@@ -8,6 +8,7 @@
 //!   the three forms (canonical, normal, mixed) and the conversions between them;
 //! - [`build`]: builders and accessors for Z6, Z9, typed lists, the Z22 envelope and its
 //!   `Z883(Z6, Z1)` metadata map;
+//! - [`metadata_format`]: how metadata values (times, memory) are written;
 //! - [`error`]: typed Z5 errors (`Z5K2` an instance of `Z885(Z5xx)`);
 //! - [`validate`]: schema validation of normal, canonical and mixed forms with the
 //!   original's Z5xx error trees, for built-in and user-defined types;
@@ -21,6 +22,7 @@ pub mod depth;
 pub mod error;
 pub mod ident;
 pub mod json;
+pub mod metadata_format;
 pub mod normalize;
 pub mod validate;
 
