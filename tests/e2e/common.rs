@@ -9,6 +9,12 @@ use serde_json::Value;
 
 pub(crate) const ZEVAL: &str = env!("CARGO_BIN_EXE_zeval");
 
+/// The binary the tests run: `$ZEVAL_E2E_BINARY` when set (to run the suite against another
+/// build, e.g. the last commit's, to see which tests fail without a change), else [`ZEVAL`].
+pub(crate) fn zeval_binary() -> String {
+    std::env::var("ZEVAL_E2E_BINARY").unwrap_or_else(|_| ZEVAL.to_owned())
+}
+
 /// A running `zeval serve`, stopped (SIGTERM, then wait) when dropped.
 pub(crate) struct Server {
     child: Child,
@@ -22,7 +28,7 @@ impl Server {
     /// Starts `zeval serve --data-dir DIR` on port 0 for both APIs with `args` and `env`
     /// added, and waits for the listeners it prints.
     pub(crate) fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(ZEVAL);
+        let mut command = Command::new(zeval_binary());
         command
             .args([
                 "serve",
@@ -68,6 +74,11 @@ impl Server {
         server
     }
 
+    /// The process id of `zeval serve` (to read its memory from `/proc`).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn orch(&self) -> &str {
         self.orchestrator.as_deref().expect("no orchestrator API")
     }
@@ -104,7 +115,7 @@ impl Drop for Server {
 
 /// A user's token from `zeval user add`.
 pub(crate) fn add_user(data_dir: &Path, name: &str, role: &str) -> String {
-    let output = Command::new(ZEVAL)
+    let output = Command::new(zeval_binary())
         .args(["user", "add", name, "--role", role, "--data-dir"])
         .arg(data_dir)
         .output()

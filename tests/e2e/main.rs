@@ -4,6 +4,7 @@
 
 mod access;
 mod common;
+mod hostile;
 mod metrics;
 mod readme;
 mod two_processes;

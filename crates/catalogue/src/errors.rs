@@ -1,4 +1,5 @@
-//! The error types (Z50) Z500–Z559, without Z527–Z530 (which do not exist). Their keys
+//! The error types (Z50) Z500–Z559, without Z527–Z530 (which do not exist), and zeval's
+//! Z590. Their keys
 //! `<zid>K1…` are the arguments of a Z5 of that type, through `Z885(<zid>)` (spec §1.8).
 
 use serde_json::json;
@@ -14,7 +15,10 @@ type ErrorTypeDef = (
 );
 
 /// Error types only the wiki front end uses and the pinned definitions lack (spec §0, §1.8).
-pub const NOT_IN_PINNED_DEFINITIONS: &[&str] = &["Z559"];
+///
+/// Z590 "Request budget exceeded" is zeval's own: the orchestrator's per-request budget
+/// (deadline aside) has no counterpart in the original.
+pub const NOT_IN_PINNED_DEFINITIONS: &[&str] = &["Z559", "Z590"];
 
 #[rustfmt::skip]
 pub(crate) const ERROR_TYPES: &[ErrorTypeDef] = &[
@@ -81,6 +85,7 @@ pub(crate) const ERROR_TYPES: &[ErrorTypeDef] = &[
     ("Z557", "No permission to edit", &[("Z6", "message")]),
     ("Z558", "Invalid programming language", &[("Z6", "language")]),
     ("Z559", "No permission to run functions", &[]),
+    ("Z590", "Request budget exceeded", &[("Z6", "limit"), ("Z6", "message")]),
 ];
 
 /// The canonical Z2 of an error type.

@@ -9,7 +9,7 @@
 //! `Z17K3` of arguments), are compared only for being present and well-formed.
 //!
 //! The reverse holds too: the catalogue has nothing the definitions lack, except the objects
-//! in [`zeval_catalogue::NOT_IN_PINNED_DEFINITIONS`] (Z559). Every catalogue object is a
+//! in [`zeval_catalogue::NOT_IN_PINNED_DEFINITIONS`] (Z559, Z590). Every catalogue object is a
 //! canonical Z2 that the schema validator accepts, and the language indexes
 //! (`naturalLanguages.json`, `softwareLanguages.json`) agree with the lookup functions.
 

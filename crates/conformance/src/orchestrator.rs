@@ -144,6 +144,7 @@ impl Suite {
             return_normal: false,
             selector,
             timeout: None,
+            policy: None,
         }
     }
 

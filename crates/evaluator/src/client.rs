@@ -12,17 +12,22 @@ use crate::wire::{self, Encoding, Request};
 /// The largest response body read (the service answers a Z22, usually a few kilobytes).
 const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// The most characters of a failed response's body that a failure message quotes.
+const MAX_QUOTED_BODY_CHARS: usize = 200;
+
 /// An evaluator service reached over HTTP.
 #[derive(Clone)]
 pub struct RemoteEvaluator {
     url: String,
     encoding: Encoding,
+    timeout: Duration,
     agent: ureq::Agent,
 }
 
 impl RemoteEvaluator {
     /// A client posting to `url` (e.g. `http://localhost:6927/wikifunctions.org/v1/evaluate/`)
-    /// in `encoding`, giving up after `timeout`.
+    /// in `encoding`, giving up after `timeout` at most (each call may give up sooner, see
+    /// [`RemoteEvaluator::evaluate_within`]).
     pub fn new(url: impl Into<String>, encoding: Encoding, timeout: Duration) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -32,6 +37,7 @@ impl RemoteEvaluator {
         Self {
             url: url.into(),
             encoding,
+            timeout,
             agent,
         }
     }
@@ -42,13 +48,32 @@ impl RemoteEvaluator {
     }
 
     /// Posts `request` and returns the result Z22, or the failure message the original
-    /// orchestrator would record for this evaluator.
+    /// orchestrator would record for this evaluator. Waits up to the configured timeout.
     pub fn evaluate(&self, request: &Request) -> Result<Value, String> {
-        let body = wire::encode(request, self.encoding)
+        self.evaluate_within(request, self.timeout)
+    }
+
+    /// [`RemoteEvaluator::evaluate`] for a caller with `remaining` time left on its
+    /// deadline: the call gives up after the smaller of the configured timeout and
+    /// `remaining`, and the remaining time is sent as `remainingTime` (milliseconds) so that
+    /// the evaluator caps the guest's wall time too.
+    pub fn evaluate_within(&self, request: &Request, remaining: Duration) -> Result<Value, String> {
+        let timeout = self.timeout.min(remaining);
+        if timeout.is_zero() {
+            return Err(format!(
+                "request to {} not sent, reason: no time left",
+                self.url
+            ));
+        }
+        let remaining_time = remaining.as_secs_f64() * 1000.0;
+        let body = wire::encode_with_remaining_time(request, self.encoding, Some(remaining_time))
             .ok_or_else(|| format!("The request cannot be encoded as {:?}.", self.encoding))?;
         let response = self
             .agent
             .post(&self.url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .header("Content-Type", self.encoding.content_type())
             .send(&body[..])
             .map_err(|error| format!("request to {} failed, reason: {error}", self.url))?;
@@ -62,8 +87,9 @@ impl RemoteEvaluator {
             .read_to_string()
             .map_err(|error| format!("request to {} failed, reason: {error}", self.url))?;
         if !(200..300).contains(&status) {
+            let quoted: String = text.chars().take(MAX_QUOTED_BODY_CHARS).collect();
             return Err(format!(
-                "Function evaluation failed with status {status}: {text}"
+                "Function evaluation failed with status {status}: {quoted}"
             ));
         }
         let mut z22 = zeval_zobject::json::parse(&text)

@@ -1,6 +1,7 @@
 //! Configuration of an [`crate::Evaluator`].
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use zeval_sandbox::{Limits, SandboxConfig};
 
@@ -24,6 +25,28 @@ pub struct EvaluatorConfig {
     /// Load the guests without their snapshot (`*.raw.wasm`). Benchmarks only: every call
     /// then boots the interpreter and loads the runner.
     pub unsnapshotted: bool,
+    /// The name reported in the `evaluationHostname` metadata key, instead of the machine's
+    /// host name (which would tell every caller something about the deployment). Default
+    /// [`default_instance_name`]: `zeval-` and 8 random hex digits, drawn once per process.
+    pub instance_name: String,
+}
+
+/// `zeval-` and 8 random hex digits, the same for the whole process (so the calls one
+/// process answers can be told apart from another's without naming the machine).
+pub fn default_instance_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let mut bytes = [0u8; 4];
+        if getrandom::fill(&mut bytes).is_err() {
+            // No OS randomness: any per-process value will do for a name.
+            bytes = std::process::id().to_le_bytes();
+        }
+        format!("zeval-{}", hex_digits(&bytes))
+    })
+}
+
+fn hex_digits(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 impl Default for EvaluatorConfig {
@@ -47,6 +70,22 @@ impl EvaluatorConfig {
             sandbox: SandboxConfig::new(cache_dir),
             limits: Limits::default(),
             unsnapshotted: false,
+            instance_name: default_instance_name().to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_instance_name_is_random_per_process_and_stable() {
+        let name = default_instance_name();
+        assert_eq!(name.len(), "zeval-".len() + 8, "{name}");
+        assert!(name.starts_with("zeval-"));
+        assert!(name[6..].chars().all(|c| c.is_ascii_hexdigit()), "{name}");
+        assert_eq!(default_instance_name(), name);
+        assert_eq!(EvaluatorConfig::new("/nowhere").instance_name, name);
     }
 }

@@ -1,8 +1,9 @@
 //! The [`Evaluator`]: loads the guests once, and answers each request with a normal Z22.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use zeval_sandbox::{Guest, GuestOptions, Limits, RunOutput, Sandbox, SandboxError};
 use zeval_zobject::build::{envelope_error, failure, obj, void, z6, z9, z22};
@@ -19,6 +20,19 @@ use crate::wire::{self, ExecutorRequest, Request};
 
 /// Where the unsnapshotted CPython guest expects its stdlib (see guests/python/README.md).
 const PYTHON_STDLIB_GUEST_PATH: &str = "/usr/local/lib/python3.13";
+
+/// The most characters of guest output (stdout, stderr) an error message quotes: enough to
+/// recognise what went wrong, never bulk output echoed back to the caller.
+pub const MAX_QUOTED_OUTPUT_CHARS: usize = 200;
+
+/// The most JSON structural tokens (`[`, `{`, `,` and `:` outside strings, plus one) the
+/// runner's answer may have; it is counted on the bytes before anything is parsed. With the
+/// output itself capped by [`Limits::max_output_bytes`] (8 MiB by default) while the guest
+/// writes it, the parsed answer stays under that many bytes plus about 128 bytes per token
+/// (a `Value`, a map entry, vector slack): 262 144 tokens, so at most ~40 MiB of host memory
+/// per call beside the guest's own limit, however the answer is shaped. A deep normal-form
+/// list is cut earlier by the parser's depth limit (`zeval_zobject::json::MAX_DEPTH`).
+pub const MAX_ANSWER_TOKENS: usize = 256 * 1024;
 
 /// One guest interpreter, loaded and linked.
 #[derive(Clone)]
@@ -59,7 +73,7 @@ pub struct Evaluator {
     variant: Variant,
     limits: Limits,
     runtimes: HashMap<Family, Runtime>,
-    hostname: String,
+    instance_name: String,
 }
 
 impl Evaluator {
@@ -76,7 +90,7 @@ impl Evaluator {
             variant: config.variant,
             limits: config.limits,
             runtimes,
-            hostname: system::hostname(),
+            instance_name: config.instance_name,
         })
     }
 
@@ -93,7 +107,7 @@ impl Evaluator {
             variant,
             limits: self.limits.clone(),
             runtimes,
-            hostname: self.hostname.clone(),
+            instance_name: self.instance_name.clone(),
         }
     }
 
@@ -122,12 +136,21 @@ impl Evaluator {
             .map(|runtime| runtime.version.as_str())
     }
 
+    /// The name reported as `evaluationHostname`.
+    pub fn instance_name(&self) -> &str {
+        &self.instance_name
+    }
+
     /// Answers a request body in any encoding the original accepts (spec §3.1): always a
-    /// normal-form Z22, with the `evaluation*`/`execution*` metadata.
+    /// normal-form Z22, with the `evaluation*`/`execution*` metadata. A `remainingTime`
+    /// (milliseconds, in any form that carries it) caps the call's wall time from the moment
+    /// the body arrived.
     pub fn evaluate_body(&self, body: &[u8], content_type: Option<&str>) -> Value {
         let started = Started::now();
-        match wire::decode(body, content_type) {
-            Ok(request) => self.evaluate_from(request, started),
+        match wire::decode_with_remaining_time(body, content_type) {
+            Ok((request, remaining_time)) => {
+                self.evaluate_from(request, remaining_time, started)
+            }
             Err(error) => self.finish(
                 failure(z5_untyped(
                     "Z507",
@@ -139,15 +162,19 @@ impl Evaluator {
         }
     }
 
-    /// Answers a decoded request: a normal-form Z22 with metadata.
+    /// Answers a decoded request: a normal-form Z22 with metadata. The executor form's
+    /// `remaining_time` caps the call's wall time.
     pub fn evaluate(&self, request: Request) -> Value {
-        self.evaluate_from(request, Started::now())
+        self.evaluate_from(request, None, Started::now())
     }
 
-    fn evaluate_from(&self, request: Request, started: Started) -> Value {
+    fn evaluate_from(&self, request: Request, remaining_time: Option<f64>, started: Started) -> Value {
         match plan(request, self.variant) {
-            Ok(plan) => {
-                let execution = self.execute(plan.family, &plan.request);
+            Ok(mut plan) => {
+                if plan.request.remaining_time.is_none() {
+                    plan.request.remaining_time = remaining_time;
+                }
+                let execution = self.execute_from(plan.family, &plan.request, started.instant);
                 self.finish(execution.z22, execution.stats.as_ref(), &started)
             }
             Err(error) => self.finish(failure(error), None, &started),
@@ -157,7 +184,22 @@ impl Evaluator {
     /// Runs an executor request in the guest of `family`, as the original's executor does:
     /// the Z22 has no service metadata. A family that is not loaded gives the Z558 "No
     /// executor found" error.
+    ///
+    /// The call's wall time is the smaller of the configured limit and the request's
+    /// `remaining_time` (milliseconds left on the caller's deadline), counted from now; pool
+    /// slot waits count against it. A request with no time left answers the timeout Z558 at
+    /// once, without running anything.
     pub fn execute(&self, family: Family, request: &ExecutorRequest) -> Execution {
+        self.execute_from(family, request, Instant::now())
+    }
+
+    /// [`Evaluator::execute`] for a request that arrived at `received`.
+    fn execute_from(
+        &self,
+        family: Family,
+        request: &ExecutorRequest,
+        received: Instant,
+    ) -> Execution {
         let Some(runtime) = self.runtimes.get(&family) else {
             let message = format!("No executor found for programming language {family}.");
             return Execution {
@@ -165,9 +207,15 @@ impl Evaluator {
                 stats: None,
             };
         };
+        let Some(limits) = limits_within(&self.limits, request.remaining_time, received) else {
+            return Execution {
+                z22: failure(timeout_error()),
+                stats: None,
+            };
+        };
         let input = runner_input(request);
         let cpu_before = system::thread_cpu_time();
-        let outcome = runtime.guest.run(&input, &self.limits);
+        let outcome = runtime.guest.run(&input, &limits);
         let cpu_time = system::thread_cpu_time().saturating_sub(cpu_before);
         match outcome {
             Ok(output) => {
@@ -193,7 +241,11 @@ impl Evaluator {
         let end = SystemTime::now();
         let cpu = system::thread_cpu_time().saturating_sub(started.cpu);
         let mut entries = vec![
-            ("evaluationMemoryUsage", mebibytes(system::resident_bytes())),
+            // What this call used (the guest's peak linear memory), not the process's RSS.
+            (
+                "evaluationMemoryUsage",
+                mebibytes(stats.map_or(0, |stats| stats.peak_memory_bytes)),
+            ),
             ("evaluationCpuUsage", system::cpu_millis(cpu)),
             ("evaluationStartTime", iso8601(started.wall)),
             ("evaluationEndTime", iso8601(end)),
@@ -201,7 +253,7 @@ impl Evaluator {
                 "evaluationDuration",
                 format!("{} ms", started.instant.elapsed().as_millis()),
             ),
-            ("evaluationHostname", self.hostname.clone()),
+            ("evaluationHostname", self.instance_name.clone()),
         ];
         if let Some(stats) = stats {
             entries.extend([
@@ -335,16 +387,96 @@ fn runner_input(request: &ExecutorRequest) -> Vec<u8> {
     serde_json::to_vec(&Value::Object(object)).unwrap_or_default()
 }
 
+/// The limits of a call with `remaining_time` milliseconds left since `received`: the
+/// configured wall time capped by what is left, or `None` when nothing is left (zero,
+/// negative or NaN). An unusable value (infinite) leaves the configured limit.
+fn limits_within(
+    limits: &Limits,
+    remaining_time: Option<f64>,
+    received: Instant,
+) -> Option<Cow<'_, Limits>> {
+    let Some(milliseconds) = remaining_time else {
+        return Some(Cow::Borrowed(limits));
+    };
+    if milliseconds.is_nan() || milliseconds <= 0.0 {
+        return None;
+    }
+    let Ok(remaining) = Duration::try_from_secs_f64(milliseconds / 1000.0) else {
+        return Some(Cow::Borrowed(limits));
+    };
+    let left = remaining.checked_sub(received.elapsed())?;
+    if left.is_zero() {
+        return None;
+    }
+    if left >= limits.wall_time {
+        return Some(Cow::Borrowed(limits));
+    }
+    Some(Cow::Owned(Limits {
+        wall_time: left,
+        ..limits.clone()
+    }))
+}
+
+/// At most [`MAX_QUOTED_OUTPUT_CHARS`] characters of `text`, marked when cut.
+fn quote(text: &str) -> Cow<'_, str> {
+    quote_at_most(text, MAX_QUOTED_OUTPUT_CHARS)
+}
+
+/// At most `limit` characters of `text`, marked when cut.
+fn quote_at_most(text: &str, limit: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(limit) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+    }
+}
+
+/// The JSON structural tokens of `bytes` (see [`MAX_ANSWER_TOKENS`]), counting no further
+/// than `limit + 1`.
+fn answer_tokens(bytes: &[u8], limit: usize) -> usize {
+    let mut tokens = 1;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' | b',' | b':' => {
+                tokens += 1;
+                if tokens > limit {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    tokens
+}
+
 /// The runner's answer as an executor-level Z22 (spec §3.2 for empty or unparsable output).
+/// Its size is bounded before it is parsed (see [`MAX_ANSWER_TOKENS`]); error messages
+/// quote at most [`MAX_QUOTED_OUTPUT_CHARS`] of it.
 fn runner_output(stdout: &[u8]) -> Value {
     let text = String::from_utf8_lossy(stdout);
     if text.trim().is_empty() {
         return failure(z5_untyped("Z507", "Executor returned an empty response."));
     }
+    if answer_tokens(stdout, MAX_ANSWER_TOKENS) > MAX_ANSWER_TOKENS {
+        let message =
+            format!("Function call exceeded the output limit of {MAX_ANSWER_TOKENS} JSON tokens");
+        return failure(z5_untyped("Z507", &message));
+    }
     let nonsense = || {
         failure(z5_untyped(
             "Z507",
-            &format!("Executor returned some nonsense: {text}."),
+            &format!("Executor returned some nonsense: {}.", quote(&text)),
         ))
     };
     let Ok(Value::Object(mut answer)) = zeval_zobject::json::parse(&text) else {
@@ -379,11 +511,19 @@ fn size(bytes: usize) -> String {
     }
 }
 
-/// The Z5 for a call the sandbox stopped. A timeout is the original's Z558; every other
-/// limit names itself and its value.
+/// The original's Z558 "Function call timed out".
+fn timeout_error() -> Value {
+    z5_untyped("Z558", "Function call timed out")
+}
+
+/// The Z5 for a call the sandbox stopped. A timeout, or a pool slot that stayed busy until
+/// the deadline, is the original's Z558; every other limit names itself and its value. A
+/// guest failure quotes the sandbox's short description (the trap and at most 200 bytes of
+/// stderr); other sandbox failures (setup, I/O) are logged and not described, since their
+/// details name host paths.
 fn limit_error(error: &SandboxError) -> Value {
     let message = match error {
-        SandboxError::Timeout { .. } => return z5_untyped("Z558", "Function call timed out"),
+        SandboxError::Timeout { .. } | SandboxError::Busy { .. } => return timeout_error(),
         SandboxError::OutOfFuel { limit } => {
             format!("Function call exceeded the fuel limit of {limit} units")
         }
@@ -408,7 +548,16 @@ fn limit_error(error: &SandboxError) -> Value {
                 size(*limit)
             )
         }
-        other => format!("The executor failed: {other}"),
+        SandboxError::Trap(message) => {
+            // The sandbox's message is the trap (a short host text) and at most 200 bytes of
+            // stderr; the cap here keeps it short whatever the sandbox says.
+            let message = quote_at_most(message, 2 * MAX_QUOTED_OUTPUT_CHARS);
+            format!("The executor failed: the guest failed: {message}")
+        }
+        other => {
+            tracing::warn!(error = %other, "the sandbox could not run a call");
+            "The executor failed: the sandbox could not run the call.".to_owned()
+        }
     };
     z5_untyped("Z507", &message)
 }

@@ -23,9 +23,9 @@ pub mod plan;
 mod system;
 pub mod wire;
 
-pub use config::EvaluatorConfig;
+pub use config::{EvaluatorConfig, default_instance_name};
 pub use error::EvaluatorError;
-pub use evaluator::{Evaluator, Execution, RunStats};
+pub use evaluator::{Evaluator, Execution, MAX_ANSWER_TOKENS, MAX_QUOTED_OUTPUT_CHARS, RunStats};
 pub use language::{Family, Variant};
 pub use wire::{Encoding, ExecutorRequest, Request};
 /// Where the guests are by default (`$ZEVAL_GUEST_DIR`, else `/var/cache/zeval/guests`).

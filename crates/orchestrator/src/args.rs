@@ -70,13 +70,13 @@ impl Engine<'_> {
         if self.do_validate()
             && let Err(inner) = self.run_type_validator(value, &actual, &resolved_actual)?
         {
-            let z518 = z5("Z518", [actual.to_json(), value.to_json(), inner]);
+            let z518 = z5("Z518", [actual.to_json()?, value.to_json()?, inner]);
             if code == "Z506" {
                 return Err(Fail::Error(z518));
             }
             return Err(Fail::Error(z5(
                 code,
-                [declared.to_json(), actual.to_json(), value.to_json(), z518],
+                [declared.to_json()?, actual.to_json()?, value.to_json()?, z518],
             )));
         }
         let resolved_declared = match self.resolve_type_for_check(declared) {
@@ -84,13 +84,13 @@ impl Engine<'_> {
             Err(Fail::Error(_)) => declared.clone(),
             Err(other) => return Err(other),
         };
-        if compare_types(&resolved_actual, &resolved_declared) {
+        if compare_types(&resolved_actual, &resolved_declared)? {
             return Ok(());
         }
-        let z518 = z5("Z518", [actual.to_json()]);
+        let z518 = z5("Z518", [actual.to_json()?]);
         Err(Fail::Error(z5(
             code,
-            [declared.to_json(), actual.to_json(), value.to_json(), z518],
+            [declared.to_json()?, actual.to_json()?, value.to_json()?, z518],
         )))
     }
 

@@ -1,6 +1,8 @@
 //! `execute`: binding a call's arguments, choosing an implementation and running it
 //! (spec §2.4).
 
+use std::collections::HashMap;
+
 use zeval_zobject::Value;
 use zeval_zobject::build::z6;
 use zeval_zobject::ident::{is_built_in_type, local_key};
@@ -8,7 +10,7 @@ use zeval_zobject::ident::{is_built_in_type, local_key};
 use crate::code::ImplementationInfo;
 use crate::engine::{Engine, Env, Fail, R, arg_name, z507};
 use crate::frame::ArgState;
-use crate::node::{Node, STACK_RED_ZONE, STACK_SEGMENT};
+use crate::node::{Node, Obj, STACK_RED_ZONE, STACK_SEGMENT};
 
 /// One bound argument: its declared name, the expression given for it and its declared type.
 pub(crate) struct Binding {
@@ -98,10 +100,17 @@ impl Engine<'_> {
             })
             .collect();
         let mut last_failure = None;
+        let mut refusals = Vec::new();
         for index in self.selector.order(&function_zid, &infos) {
             let Some(implementation) = implementations.get(index) else {
                 continue;
             };
+            if let Some(policy) = self.policy
+                && let Err(why) = policy.allows(&function_zid, &infos[index])
+            {
+                refusals.push(why);
+                continue;
+            }
             match self.run_implementation(&function, implementation, &bindings) {
                 Err(Fail::Evaluator(message)) => last_failure = Some(message),
                 Err(Fail::Error(e)) if top => {
@@ -115,6 +124,21 @@ impl Engine<'_> {
                 Ok(env) if top => return self.finish_top_level(env, &function, implementation),
                 Ok(env) => return Ok(env),
             }
+        }
+        if last_failure.is_none() && !refusals.is_empty() {
+            let why = format!(
+                "No implementation of {function_zid} may run: {}",
+                refusals.join("; ")
+            );
+            let error = zeval_zobject::error::z5("Z559", [z6(why)]);
+            if top {
+                let env = Env {
+                    value: Node::void(),
+                    meta: Some(crate::metadata::set(None, "errors", error)),
+                };
+                return Ok(env);
+            }
+            return Err(Fail::Error(error));
         }
         match last_failure {
             Some(message) => z507(message),
@@ -337,7 +361,7 @@ impl Engine<'_> {
                 ),
             ));
         }
-        let value = self.replace_dangling(&env.value)?;
+        let value = self.replace_dangling(&env.value, &mut HashMap::new())?;
         let declared = function
             .get("Z8K2")
             .cloned()
@@ -357,10 +381,30 @@ impl Engine<'_> {
 
     /// Replaces argument references left in a top-level result by their values, where they
     /// are bound; references, calls and generic instances are left alone.
-    fn replace_dangling(&self, node: &Node) -> R<Node> {
+    ///
+    /// A result may share subtrees (a list of one value twice, forty levels deep, is small
+    /// but stands for 2^40 nodes): each shared object is rewritten once (`done`), so the walk
+    /// costs what the value holds, and every node is a step of the request's budget.
+    fn replace_dangling(&self, node: &Node, done: &mut HashMap<*const Obj, Node>) -> R<Node> {
         let Some(obj) = node.as_obj() else {
             return Ok(node.clone());
         };
+        let identity: *const Obj = obj;
+        if let Some(replaced) = done.get(&identity) {
+            return Ok(replaced.clone());
+        }
+        crate::budget::step()?;
+        let replaced = self.replace_dangling_in(node, obj, done)?;
+        done.insert(identity, replaced.clone());
+        Ok(replaced)
+    }
+
+    fn replace_dangling_in(
+        &self,
+        node: &Node,
+        obj: &Obj,
+        done: &mut HashMap<*const Obj, Node>,
+    ) -> R<Node> {
         if node.is_type("Z18") {
             let name = node.get("Z18K1").map(arg_name).unwrap_or_default();
             return Ok(match node.scope().and_then(|f| f.lookup(&name)) {
@@ -371,8 +415,9 @@ impl Engine<'_> {
         }
         let mut entries = Vec::with_capacity(obj.entries.len());
         for (k, v) in &obj.entries {
-            let v =
-                stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.replace_dangling(v))?;
+            let v = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+                self.replace_dangling(v, done)
+            })?;
             entries.push((k.clone(), v));
         }
         Ok(Node::object(entries, obj.scope.clone()))

@@ -99,6 +99,17 @@ pub trait ImplementationSelector: Send + Sync {
     fn order(&self, function_zid: &str, implementations: &[ImplementationInfo]) -> Vec<usize>;
 }
 
+/// Whether an implementation may run in this request: the access rules, checked by the
+/// orchestrator each time it is about to run an implementation, whatever reached it (the
+/// top-level call, a nested call, an inline function, a type validator, a call that code
+/// returned, an object fetched from the wiki). The server hands one in per request
+/// ([`crate::CallOptions::policy`]); without one everything may run.
+pub trait ImplementationPolicy: Send + Sync {
+    /// `Ok` if `implementation` of `function_zid` may run; else the message of the Z559
+    /// "No permission to run functions" the call fails with.
+    fn allows(&self, function_zid: &str, implementation: &ImplementationInfo) -> Result<(), String>;
+}
+
 /// What a selector knows about one implementation.
 #[derive(Debug, Clone)]
 pub struct ImplementationInfo {

@@ -18,12 +18,13 @@ use zeval_zobject::error::z5;
 use zeval_zobject::ident::is_built_in_type;
 
 use crate::Orchestrator;
-use crate::code::ImplementationSelector;
+use crate::code::{ImplementationPolicy, ImplementationSelector};
 use crate::frame::{Frame, Scope};
 use crate::node::{Node, STACK_RED_ZONE, STACK_SEGMENT};
 use crate::resolver::Resolver;
 
 /// Why a step did not produce a value.
+#[derive(Debug)]
 pub(crate) enum Fail {
     /// A Z5 (normal form) that propagates as the call's error.
     Error(Value),
@@ -85,6 +86,7 @@ pub(crate) struct Engine<'o> {
     pub(crate) orchestrator: &'o Orchestrator,
     pub(crate) resolver: Resolver<'o>,
     pub(crate) selector: &'o dyn ImplementationSelector,
+    pub(crate) policy: Option<&'o dyn ImplementationPolicy>,
     do_validate: Cell<bool>,
     deadline: Instant,
     depth: Cell<usize>,
@@ -104,13 +106,15 @@ impl<'o> Engine<'o> {
     pub(crate) fn new(
         orchestrator: &'o Orchestrator,
         selector: &'o dyn ImplementationSelector,
+        policy: Option<&'o dyn ImplementationPolicy>,
         do_validate: bool,
         deadline: Instant,
     ) -> Self {
         Engine {
             orchestrator,
-            resolver: Resolver::new(orchestrator.source.as_ref()),
+            resolver: Resolver::new(orchestrator.source.as_ref(), deadline),
             selector,
+            policy,
             do_validate: Cell::new(do_validate),
             deadline,
             depth: Cell::new(0),
@@ -135,13 +139,19 @@ impl<'o> Engine<'o> {
         out
     }
 
+    /// When the request's time is up.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     /// Time left before the deadline.
     pub(crate) fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
-    /// Fails once the deadline has passed.
+    /// Takes one step of the request's budget; fails once the deadline has passed.
     pub(crate) fn check_time(&self) -> R<()> {
+        crate::budget::step()?;
         if Instant::now() >= self.deadline {
             Err(Fail::Timeout)
         } else {
@@ -216,7 +226,7 @@ impl<'o> Engine<'o> {
                 })?;
                 let resolved = env.into_value()?;
                 if !resolved.is_type("Z4") {
-                    let text = serde_json::to_string(&resolved.to_json()).unwrap_or_default();
+                    let text = resolved.quoted_text(QUOTE_CHARS);
                     return error(
                         "Z506",
                         [z6(format!(
@@ -306,6 +316,9 @@ impl Drop for Engine<'_> {
     }
 }
 
+/// The most characters of a value an error message quotes.
+pub(crate) const QUOTE_CHARS: usize = 200;
+
 /// Keys whose content eager evaluation leaves alone (spec §2.4).
 const SKIP_KEYS: [&str; 11] = [
     "Z1K1", "Z4K1", "Z4K2", "Z4K3", "Z8K1", "Z8K2", "Z8K3", "Z8K4", "Z8K5", "Z40K1", "Z99K1",
@@ -330,8 +343,8 @@ fn type_identity_key(node: &Node) -> Option<String> {
         t => match t.ref_zid() {
             Some(z) => z.to_string(),
             None => match t.get("Z4K1") {
-                Some(id) => serde_json::to_string(&id.to_json()).unwrap_or_default(),
-                None => serde_json::to_string(&t.to_json()).unwrap_or_default(),
+                Some(id) => id.quoted_text(usize::MAX),
+                None => t.quoted_text(usize::MAX),
             },
         },
     })

@@ -49,10 +49,10 @@ impl Engine<'_> {
         let resolved_code = code
             .with("Z16K1", language_node)
             .with("Z16K2", source)
-            .to_json();
-        let mut z14 = implementation.to_json();
+            .to_json()?;
+        let mut z14 = implementation.to_json()?;
         z14["Z14K3"] = resolved_code;
-        let mut z8 = function.to_json();
+        let mut z8 = function.to_json()?;
         let item_type = z8["Z8K4"]["Z1K1"]["Z881K1"].clone();
         z8["Z8K4"] = typed_list(
             if item_type.is_null() {
@@ -62,8 +62,10 @@ impl Engine<'_> {
             },
             [z14],
         );
-        let arguments: Vec<(String, Value)> =
-            args.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        let arguments = args
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), v.to_json()?)))
+            .collect::<R<Vec<(String, Value)>>>()?;
         let mut zobject = obj([("Z1K1", z9("Z7")), ("Z7K1", z8)]);
         for (k, v) in &arguments {
             zobject[k.as_str()] = v.clone();
@@ -80,10 +82,13 @@ impl Engine<'_> {
             .evaluate(&call)
             .map_err(|e| Fail::Evaluator(e.0))?;
         let nothing = |v: &Value| zeval_zobject::build::ref_zid(v) == Some("Z23");
+        // What code returns is request data like any other: bounded before it is taken in.
+        crate::budget::check_received(&z22)?;
         let value = match z22.get("Z22K1") {
             Some(v) if !nothing(v) => Node::from_json(v, &None),
             _ => Node::void(),
         };
+        crate::budget::step()?;
         let meta = match z22.get("Z22K2") {
             Some(m) if !nothing(m) && !zeval_zobject::build::is_void(m) => Some(m.clone()),
             _ => None,

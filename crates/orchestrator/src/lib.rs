@@ -12,6 +12,7 @@
 //! never overflow the Rust stack.
 
 mod args;
+mod budget;
 mod builtins;
 mod cache;
 mod call;
@@ -33,10 +34,15 @@ use zeval_zobject::Value;
 use zeval_zobject::build::{failure, set_envelope_metadata, type_zid, z6, z22};
 use zeval_zobject::error::{quote, z5, z5_untyped};
 
+pub use budget::{
+    BudgetLimits, DEFAULT_MAX_REQUEST_MEMORY_BYTES, DEFAULT_MAX_STEPS, DEFAULT_MAX_VALUE_DEPTH,
+    DEFAULT_MAX_VALUE_NODES,
+};
 pub use cache::SharedCache;
 pub use code::{
     CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, FirstImplementationSelector,
-    ImplementationInfo, ImplementationSelector, SecondImplementationSelector,
+    ImplementationInfo, ImplementationPolicy, ImplementationSelector,
+    SecondImplementationSelector,
 };
 
 use engine::{Engine, Fail};
@@ -56,6 +62,11 @@ pub struct OrchestratorConfig {
     pub timeout: Duration,
     /// The deepest nesting of function calls; past it the request fails with a Z507.
     pub max_depth: usize,
+    /// The rest of each request's budget: value size and depth, steps, memory.
+    pub budget: BudgetLimits,
+    /// The name `orchestrationHostname` reports (not the machine's host name, which says
+    /// more about the deployment than a caller needs to know).
+    pub instance_name: String,
 }
 
 impl Default for OrchestratorConfig {
@@ -63,8 +74,28 @@ impl Default for OrchestratorConfig {
         OrchestratorConfig {
             timeout: DEFAULT_TIMEOUT,
             max_depth: DEFAULT_MAX_DEPTH,
+            budget: BudgetLimits::default(),
+            instance_name: default_instance_name(),
         }
     }
+}
+
+/// A name for this process, chosen at random once: `zeval-` and 8 hex digits.
+pub fn default_instance_name() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded from the OS's randomness once per process.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        format!("zeval-{:08x}", hasher.finish() as u32)
+    })
+    .clone()
 }
 
 /// Per-request options.
@@ -78,6 +109,8 @@ pub struct CallOptions {
     pub selector: Option<Arc<dyn ImplementationSelector>>,
     /// A deadline shorter or longer than the configured one.
     pub timeout: Option<Duration>,
+    /// The access rules for this request; `None` lets every implementation run.
+    pub policy: Option<Arc<dyn ImplementationPolicy>>,
 }
 
 /// The orchestrator: an object source, the evaluators, and the limits.
@@ -117,14 +150,17 @@ impl Orchestrator {
             Some(s) => s.as_ref(),
             None => &default_selector,
         };
-        let engine = Engine::new(self, selector, options.do_validate, deadline);
+        let budget = budget::install_or_share(self.config.budget, deadline);
+        let policy = options.policy.as_deref();
+        let engine = Engine::new(self, selector, policy, options.do_validate, deadline);
         let Some(mut result) = engine.run_request(input) else {
             return timed_out();
         };
         drop(engine);
-        for (key, value) in start.entries() {
+        for (key, value) in start.entries(budget.peak_bytes(), &self.config.instance_name) {
             set_envelope_metadata(&mut result, key, value);
         }
+        drop(budget);
         if options.return_normal {
             return result;
         }
@@ -210,7 +246,7 @@ impl Engine<'_> {
             }
             let env = self.execute(&call, true, true)?;
             let meta = env.meta.unwrap_or_else(zeval_zobject::build::void);
-            Ok(z22(env.value.to_json(), meta))
+            Ok(z22(env.value.to_json()?, meta))
         })();
         match outcome {
             Ok(z22) => Some(z22),
@@ -229,15 +265,18 @@ impl Engine<'_> {
         let nested = Engine::new(
             self.orchestrator,
             self.selector,
+            self.policy,
             self.do_validate(),
             Instant::now() + self.remaining(),
         );
         // A call nested through Z823 counts towards the same depth limit.
         nested.inherit_depth(self);
+        let budget = budget::install_or_share(self.orchestrator.config.budget, self.deadline());
         let Some(mut result) = nested.run_request(call) else {
             return Err(Fail::Timeout);
         };
-        for (key, value) in start.entries() {
+        let instance = &self.orchestrator.config.instance_name;
+        for (key, value) in start.entries(budget.peak_bytes(), instance) {
             set_envelope_metadata(&mut result, key, value);
         }
         Ok(result)
@@ -246,12 +285,7 @@ impl Engine<'_> {
     /// The whole persistent object of a built-in (labels included), as Z828 returns it:
     /// from the object source when it has it, else from the catalogue.
     pub(crate) fn full_definition(&self, zid: &str) -> Option<Node> {
-        let from_source = self
-            .orchestrator
-            .source
-            .fetch(&[zid.to_string()])
-            .ok()
-            .and_then(|mut m| m.remove(zid));
+        let from_source = self.resolver.fetch_one(zid).ok().flatten();
         let z2 = from_source.or_else(|| zeval_catalogue::get(zid).cloned())?;
         zeval_zobject::normalize(&z2)
             .ok()

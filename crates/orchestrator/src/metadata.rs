@@ -1,5 +1,5 @@
 //! Result metadata: setting keys on a `Z22K2`, and the six `orchestration*` keys with real
-//! measurements (spec §1.7).
+//! measurements of the request (spec §1.7).
 
 use std::time::{Duration, SystemTime};
 
@@ -37,13 +37,15 @@ impl Start {
         }
     }
 
-    /// The six `orchestration*` entries, in the original's order.
-    pub(crate) fn entries(&self) -> Vec<(&'static str, Value)> {
+    /// The six `orchestration*` entries, in the original's order. Memory is what the
+    /// request's values held at most (`peak_bytes`), not the server's RSS, and the host name
+    /// is this instance's configured name.
+    pub(crate) fn entries(&self, peak_bytes: u64, instance: &str) -> Vec<(&'static str, Value)> {
         let end = SystemTime::now();
         let cpu = cpu_time().saturating_sub(self.cpu);
         let duration = end.duration_since(self.wall).unwrap_or_default();
         vec![
-            ("orchestrationMemoryUsage", z6(mebibytes(rss_bytes()))),
+            ("orchestrationMemoryUsage", z6(mebibytes(peak_bytes))),
             (
                 "orchestrationCpuUsage",
                 z6(format!("{} ms", cpu.as_micros() as f64 / 1000.0)),
@@ -54,22 +56,9 @@ impl Start {
                 "orchestrationDuration",
                 z6(format!("{} ms", duration.as_millis())),
             ),
-            ("orchestrationHostname", z6(hostname())),
+            ("orchestrationHostname", z6(instance)),
         ]
     }
-}
-
-/// Resident set size, from `/proc/self/statm` (0 where that does not exist).
-fn rss_bytes() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    pages * 4096
 }
 
 /// User + system CPU time of the process, from `/proc/self/stat` (clock ticks of 10 ms).
@@ -91,28 +80,16 @@ fn cpu_time() -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
-/// The host name, read once per process.
-fn hostname() -> String {
-    static HOSTNAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOSTNAME
-        .get_or_init(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "localhost".into())
-        })
-        .clone()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn measurements_are_real() {
-        assert!(rss_bytes() > 0);
-        assert!(!hostname().is_empty());
-        let keys: Vec<_> = Start::now().entries().into_iter().map(|(k, _)| k).collect();
+        let entries = Start::now().entries(3 * 1024 * 1024, "zeval-test");
+        let keys: Vec<_> = entries.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys.len(), 6);
+        assert_eq!(entries[5].1, z6("zeval-test"));
+        assert_eq!(entries[0].1, z6(mebibytes(3 * 1024 * 1024)));
     }
 }

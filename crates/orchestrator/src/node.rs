@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use zeval_zobject::{Map, Value};
 
+use crate::engine::R;
 use crate::frame::Scope;
 
 /// Stack kept free before recursing over a value, and the size of each extra segment:
@@ -36,37 +37,66 @@ pub(crate) struct Obj {
 }
 
 impl Node {
-    /// Wraps a normal-form JSON value; every object gets `scope`.
+    /// Wraps a normal-form JSON value; every object gets `scope`. The nodes are charged to
+    /// the request's memory budget (see [`crate::budget`]).
     pub(crate) fn from_json(value: &Value, scope: &Scope) -> Node {
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match value {
             Value::String(s) => Node::Str(Rc::from(s.as_str())),
-            Value::Object(m) => Node::Obj(Rc::new(Obj {
-                entries: m
-                    .iter()
+            Value::Object(m) => Node::object(
+                m.iter()
                     .map(|(k, v)| (Rc::from(k.as_str()), Node::from_json(v, scope)))
                     .collect(),
-                scope: scope.clone(),
-            })),
+                scope.clone(),
+            ),
             other => Node::Raw(Rc::new(other.clone())),
         })
     }
 
-    /// The JSON of this node (scopes are dropped).
-    pub(crate) fn to_json(&self) -> Value {
+    /// The JSON of this node (scopes are dropped): the tree this (possibly shared) node
+    /// stands for, bounded by the request's budget for one value's size and depth, so a
+    /// small shared structure cannot expand into an unbounded tree.
+    pub(crate) fn to_json(&self) -> R<Value> {
+        let mut counter = crate::budget::Materialisation::new();
+        self.to_json_counted(&mut counter, 0)
+    }
+
+    fn to_json_counted(
+        &self,
+        counter: &mut crate::budget::Materialisation,
+        depth: usize,
+    ) -> R<Value> {
+        counter.node(depth)?;
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match self {
-            Node::Str(s) => Value::String(s.to_string()),
-            Node::Raw(v) => (**v).clone(),
-            Node::Obj(o) => Value::Object(
-                o.entries
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_json()))
-                    .collect::<Map<_, _>>(),
-            ),
+            Node::Str(s) => Ok(Value::String(s.to_string())),
+            Node::Raw(v) => Ok((**v).clone()),
+            Node::Obj(o) => {
+                let mut map = Map::with_capacity(o.entries.len());
+                for (k, v) in &o.entries {
+                    map.insert(k.to_string(), v.to_json_counted(counter, depth + 1)?);
+                }
+                Ok(Value::Object(map))
+            }
         })
     }
 
-    /// A new object node.
+    /// A short JSON text of this node for an error message: at most `max_chars`
+    /// characters, never more work than the budget allows.
+    pub(crate) fn quoted_text(&self, max_chars: usize) -> String {
+        let text = match self.to_json() {
+            Ok(json) => serde_json::to_string(&json).unwrap_or_default(),
+            Err(_) => return "(a value too large to quote)".to_string(),
+        };
+        if text.chars().count() <= max_chars {
+            return text;
+        }
+        let mut short: String = text.chars().take(max_chars).collect();
+        short.push('…');
+        short
+    }
+
+    /// A new object node, charged to the request's memory budget.
     pub(crate) fn object(entries: Vec<(Rc<str>, Node)>, scope: Scope) -> Node {
+        crate::budget::charge(estimated_bytes(&entries));
         Node::Obj(Rc::new(Obj { entries, scope }))
     }
 
@@ -202,7 +232,8 @@ impl Node {
             .unwrap_or_default()
     }
 
-    /// The elements of a typed list (walking `K1`/`K2` cells).
+    /// The elements of a typed list (walking `K1`/`K2` cells). Lists are as long as the
+    /// steps that built them, so this walk is bounded by the request's budget already.
     pub(crate) fn list_items(&self) -> Option<Vec<Node>> {
         let mut items = Vec::new();
         let mut cell = self;
@@ -268,6 +299,7 @@ pub(crate) fn call_node(function: &str, args: Vec<(&str, Node)>) -> Node {
 /// once per level, so objects hand their children to a local stack.
 impl Drop for Obj {
     fn drop(&mut self) {
+        crate::budget::release(estimated_bytes(&self.entries));
         let mut stack: Vec<Node> = std::mem::take(&mut self.entries)
             .into_iter()
             .map(|(_, v)| v)
@@ -276,8 +308,25 @@ impl Drop for Obj {
             if let Node::Obj(rc) = node
                 && let Ok(mut obj) = Rc::try_unwrap(rc)
             {
+                crate::budget::release(estimated_bytes(&obj.entries));
                 stack.extend(std::mem::take(&mut obj.entries).into_iter().map(|(_, v)| v));
             }
         }
     }
+}
+
+/// What an object node holds on the host, as the memory budget counts it: the node, its key
+/// slots and the bytes of the strings it holds directly. A string shared by many objects is
+/// counted once per object: that is what materialising them would cost.
+fn estimated_bytes(entries: &[(Rc<str>, Node)]) -> usize {
+    const NODE: usize = std::mem::size_of::<Obj>() + 2 * std::mem::size_of::<usize>();
+    const SLOT: usize = std::mem::size_of::<(Rc<str>, Node)>();
+    let strings: usize = entries
+        .iter()
+        .map(|(_, v)| match v {
+            Node::Str(s) => s.len(),
+            _ => 0,
+        })
+        .sum();
+    NODE + entries.len() * SLOT + strings
 }

@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{LazyLock, RwLock};
+use std::time::Instant;
 
 use zeval_store::{ObjectSource, StoreError};
 use zeval_zobject::Value;
@@ -26,19 +27,40 @@ pub(crate) enum DerefError {
     Missing(Value),
     /// The source failed; the text is what the original's fetch error says.
     Fetch(String),
+    /// The request's deadline passed before the source answered.
+    Timeout,
 }
 
 /// The per-request resolver and cache.
 pub(crate) struct Resolver<'s> {
     source: &'s dyn ObjectSource,
     cache: RefCell<HashMap<String, Result<Node, Value>>>,
+    /// Fetches (from the wiki, say) give up here: they count against the request's time.
+    deadline: Instant,
 }
 
 impl<'s> Resolver<'s> {
-    pub(crate) fn new(source: &'s dyn ObjectSource) -> Self {
+    pub(crate) fn new(source: &'s dyn ObjectSource, deadline: Instant) -> Self {
         Resolver {
             source,
             cache: RefCell::new(HashMap::new()),
+            deadline,
+        }
+    }
+
+    /// One fetch from the source, bounded by the request's deadline.
+    pub(crate) fn fetch_one(&self, zid: &str) -> Result<Option<Value>, DerefError> {
+        match self
+            .source
+            .fetch_before(&[zid.to_string()], Some(self.deadline))
+        {
+            Ok(mut fetched) => Ok(fetched.remove(zid)),
+            Err(StoreError::DeadlineExceeded { .. }) => Err(DerefError::Timeout),
+            Err(e) if Instant::now() >= self.deadline => {
+                tracing::debug!(%zid, error = %e, "a fetch failed at the deadline");
+                Err(DerefError::Timeout)
+            }
+            Err(e) => Err(DerefError::Fetch(fetch_message(&e))),
         }
     }
 
@@ -48,6 +70,7 @@ impl<'s> Resolver<'s> {
             Ok(node) => Ok(node),
             Err(DerefError::Missing(z5)) => Err(Fail::Error(z5)),
             Err(DerefError::Fetch(message)) => Err(Fail::Crash(format!("FetchError: {message}"))),
+            Err(DerefError::Timeout) => Err(Fail::Timeout),
         }
     }
 
@@ -63,11 +86,8 @@ impl<'s> Resolver<'s> {
                 .insert(zid.to_string(), Ok(node.clone()));
             return Ok(node);
         }
-        let fetched = self
-            .source
-            .fetch(&[zid.to_string()])
-            .map_err(|e| DerefError::Fetch(fetch_message(&e)))?;
-        let entry = match fetched.get(zid) {
+        let fetched = self.fetch_one(zid)?;
+        let entry = match fetched.as_ref() {
             Some(z2) => match zeval_zobject::normalize(z2) {
                 Ok(normal) => Ok(Node::from_json(&normal, &None)),
                 Err(e) => Err(e),

@@ -1,6 +1,7 @@
 //! Type identities, `compareTypes`, and the Z4s the generic type functions Z881/Z882/Z883
 //! return (spec §1.4, §1.5).
 
+use crate::engine::R;
 use crate::node::{Node, call_node, key, typed_list};
 
 /// The identity of a type (`findIdentity`): a call or reference is its own identity; a Z4
@@ -30,36 +31,43 @@ fn named(ty: &Node) -> Option<String> {
     None
 }
 
-/// Whether a value of type `actual` may be used where `declared` is expected.
-pub(crate) fn compare_types(actual: &Node, declared: &Node) -> bool {
+/// Whether a value of type `actual` may be used where `declared` is expected. Each
+/// comparison is a step of the request's budget (types may share subtrees).
+pub(crate) fn compare_types(actual: &Node, declared: &Node) -> R<bool> {
+    crate::budget::step()?;
     let a = identity(actual);
     let d = identity(declared);
     if a.is_type("Z7") || d.is_type("Z7") {
-        return true;
+        return Ok(true);
     }
     if d.as_str().or_else(|| d.ref_zid()) == Some("Z1") {
-        return true;
+        return Ok(true);
     }
     if let (Some(x), Some(y)) = (named(&a), named(&d))
         && x == y
     {
-        return true;
+        return Ok(true);
     }
     if a.is_type("Z4") && d.is_type("Z4") {
         let keys = |t: &Node| t.get("Z4K2").and_then(Node::list_items).unwrap_or_default();
         let (ka, kd) = (keys(&a), keys(&d));
-        return ka.len() == kd.len()
-            && ka
-                .iter()
-                .zip(&kd)
-                .all(|(x, y)| match (x.get("Z3K1"), y.get("Z3K1")) {
-                    (Some(tx), Some(ty)) => {
-                        stacker::maybe_grow(64 * 1024, 1024 * 1024, || compare_types(tx, ty))
-                    }
-                    _ => false,
-                });
+        if ka.len() != kd.len() {
+            return Ok(false);
+        }
+        for (x, y) in ka.iter().zip(&kd) {
+            let same = match (x.get("Z3K1"), y.get("Z3K1")) {
+                (Some(tx), Some(ty)) => {
+                    stacker::maybe_grow(64 * 1024, 1024 * 1024, || compare_types(tx, ty))?
+                }
+                _ => false,
+            };
+            if !same {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
     }
-    false
+    Ok(false)
 }
 
 /// A key declaration `Z3(type, id, English label)`.
@@ -151,21 +159,22 @@ mod tests {
         let z40 = node(serde_json::json!("Z40"));
         let z1 = node(serde_json::json!("Z1"));
         let list = node(serde_json::json!({"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z6"}));
-        assert!(compare_types(&z6, &z6));
-        assert!(!compare_types(&z6, &z40));
-        assert!(compare_types(&z40, &z1));
-        assert!(compare_types(&z6, &list), "generic types are never checked");
+        let compare = |a: &Node, b: &Node| compare_types(a, b).ok().unwrap();
+        assert!(compare(&z6, &z6));
+        assert!(!compare(&z6, &z40));
+        assert!(compare(&z40, &z1));
+        assert!(compare(&z6, &list), "generic types are never checked");
         let user = node(
             serde_json::json!({"Z1K1": "Z4", "Z4K1": "Z10081", "Z4K2": ["Z3"], "Z4K3": "Z101"}),
         );
         let reference = node(serde_json::json!("Z10081"));
-        assert!(compare_types(&reference, &user));
+        assert!(compare(&reference, &user));
     }
 
     #[test]
     fn list_type_has_head_and_tail_keys() {
         let call = call_node("Z881", vec![("Z881K1", Node::z9("Z6"))]);
-        let z4 = list_type_z4(&call, Node::z9("Z6")).to_json();
+        let z4 = list_type_z4(&call, Node::z9("Z6")).to_json().unwrap();
         let canonical = zeval_zobject::canonicalize(&z4).unwrap();
         assert_eq!(canonical["Z4K1"]["Z7K1"], "Z881");
         assert_eq!(canonical["Z4K2"][1]["Z3K2"], "K1");

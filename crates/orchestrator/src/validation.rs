@@ -36,6 +36,7 @@ impl Engine<'_> {
         let Some(obj) = node.as_obj() else {
             return Ok(());
         };
+        crate::budget::step()?;
         let Some(ty) = node.type_node() else {
             return Ok(());
         };
@@ -64,7 +65,7 @@ impl Engine<'_> {
                 "TypeError: Cannot read properties of undefined (reading 'validate') for {zid}"
             )));
         }
-        if let Err(e) = check_schema(&node.to_json(), zid) {
+        if let Err(e) = check_schema(&node.to_json()?, zid) {
             errors.push(e);
             return Ok(());
         }

@@ -1,7 +1,7 @@
 //! Driving a call's future to completion on the calling thread.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::Instant;
 
 thread_local! {
     /// One single-threaded runtime per calling thread, created on first use: its timer
@@ -13,9 +13,11 @@ thread_local! {
         .expect("a current-thread tokio runtime");
 }
 
-/// Runs `future` to completion, or returns `None` once `limit` has passed while it was
-/// waiting. (Wasm that computes without waiting is stopped by the epoch deadline instead.)
-pub(crate) fn block_on_with_timeout<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
-    RUNTIME
-        .with(|runtime| runtime.block_on(async { tokio::time::timeout(limit, future).await.ok() }))
+/// Runs `future` to completion, or returns `None` once `deadline` has passed while it was
+/// waiting. (Wasm that computes without waiting is stopped by the epoch callback instead.)
+pub(crate) fn block_on_until<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
+    let deadline = tokio::time::Instant::from_std(deadline);
+    RUNTIME.with(|runtime| {
+        runtime.block_on(async { tokio::time::timeout_at(deadline, future).await.ok() })
+    })
 }

@@ -1,5 +1,21 @@
-//! The on-disk cache of precompiled modules.
+//! The on-disk cache of precompiled modules, verified before it is trusted.
+//!
+//! A `.cwasm` file is native code: loading it runs whatever it holds. So a cached file is
+//! loaded only when
+//! - the cache directory, the `.cwasm` and its manifest entry (`<file>.cwasm.sha256`) are
+//!   owned by this process's effective uid and writable by nobody else (no group or other
+//!   write bit; the files are opened without following symlinks), and
+//! - the SHA-256 of the bytes read matches the manifest entry, which this module wrote when
+//!   it compiled the file.
+//!
+//! Otherwise the entry is logged, removed and compiled again. The bytes that were hashed are
+//! the bytes deserialised (read into memory, not mapped), so the file cannot change in
+//! between. A cache directory that fails the check is not used at all: the module is
+//! compiled in memory, every time, until the directory is fixed.
 
+use std::fs::{DirBuilder, File, Metadata, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -7,38 +23,54 @@ use wasmtime::{Engine, Module};
 
 use crate::SandboxError;
 
-/// Returns `wasm` compiled for `engine`, from `cache_dir` when a compatible precompiled copy
-/// is there, otherwise compiling it and storing the result (atomically, via rename).
+/// Permission bits that let someone other than the owner write.
+const WRITABLE_BY_OTHERS: u32 = 0o022;
+
+/// Returns `wasm` compiled for `engine`, from `cache_dir` when a verified precompiled copy is
+/// there, otherwise compiling it and storing the result with its manifest entry.
 pub(crate) fn load_module(
     engine: &Engine,
     cache_dir: &Path,
     guest: &str,
     wasm: &[u8],
 ) -> Result<Module, SandboxError> {
+    let load_error = |message: String| SandboxError::Load {
+        guest: guest.to_owned(),
+        message,
+    };
     let path = cache_path(engine, cache_dir, guest, wasm);
-    if path.exists() {
-        match deserialize(engine, &path) {
-            Ok(module) => return Ok(module),
-            // A stale or damaged file is replaced below rather than trusted.
-            Err(e) => tracing::warn!(path = %path.display(), "recompiling: {e:#}"),
+    let manifest = manifest_path(&path);
+    let directory_usable = match prepare_directory(cache_dir) {
+        Ok(()) => true,
+        Err(reason) => {
+            tracing::warn!(dir = %cache_dir.display(), "not using the module cache: {reason}");
+            false
         }
+    };
+    if directory_usable && path.exists() {
+        match read_verified(&path, &manifest) {
+            Ok(bytes) => match deserialize(engine, &bytes) {
+                Ok(module) => return Ok(module),
+                // A stale file (another wasmtime build) is replaced below.
+                Err(e) => tracing::warn!(path = %path.display(), "recompiling: {e:#}"),
+            },
+            Err(reason) => {
+                tracing::warn!(path = %path.display(), "recompiling, not loading: {reason}");
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&manifest);
     }
     let started = std::time::Instant::now();
     let compiled = engine
         .precompile_module(wasm)
-        .map_err(|e| SandboxError::Load {
-            guest: guest.to_owned(),
-            message: format!("{e:#}"),
-        })?;
+        .map_err(|e| load_error(format!("{e:#}")))?;
     tracing::info!(guest, elapsed = ?started.elapsed(), "precompiled guest");
-    std::fs::create_dir_all(cache_dir).map_err(|source| io(cache_dir, source))?;
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&temporary, &compiled).map_err(|source| io(&temporary, source))?;
-    std::fs::rename(&temporary, &path).map_err(|source| io(&path, source))?;
-    deserialize(engine, &path).map_err(|e| SandboxError::Load {
-        guest: guest.to_owned(),
-        message: format!("loading the module just compiled: {e:#}"),
-    })
+    if directory_usable {
+        store_entry(&path, &manifest, &compiled)?;
+    }
+    deserialize(engine, &compiled)
+        .map_err(|e| load_error(format!("loading the module just compiled: {e:#}")))
 }
 
 /// `<cache_dir>/<guest>-<module sha256>-<wasmtime version>-<engine config digest>.cwasm`.
@@ -63,14 +95,122 @@ pub(crate) fn cache_path(engine: &Engine, cache_dir: &Path, guest: &str, wasm: &
     ))
 }
 
-// Loading precompiled code is unsafe because wasmtime must trust the file to be its own
-// output. Only files this module wrote into the cache directory are loaded (the directory
-// must be writable only by zeval), and wasmtime still checks the version and engine
-// configuration recorded in the file.
+/// The manifest entry of a `.cwasm`: its hex SHA-256, beside it.
+fn manifest_path(cwasm: &Path) -> PathBuf {
+    let mut name = cwasm.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// Creates the cache directory (owner-writable only) if missing, and checks it.
+fn prepare_directory(dir: &Path) -> Result<(), String> {
+    if !dir.exists() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|e| format!("cannot create it: {e}"))?;
+    }
+    let metadata = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot stat it: {e}"))?;
+    if !metadata.is_dir() {
+        return Err("it is not a directory".to_owned());
+    }
+    check_owner_and_mode(&metadata)
+}
+
+/// Owned by our effective uid and not writable by group or others.
+fn check_owner_and_mode(metadata: &Metadata) -> Result<(), String> {
+    let euid = rustix::process::geteuid().as_raw();
+    if metadata.uid() != euid {
+        return Err(format!(
+            "owned by uid {}, not by this process's uid {euid}",
+            metadata.uid()
+        ));
+    }
+    if metadata.mode() & WRITABLE_BY_OTHERS != 0 {
+        return Err(format!(
+            "writable by group or others (mode {:o})",
+            metadata.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a regular file without following symlinks, after checking its owner and mode on
+/// the opened file itself.
+fn read_checked(path: &Path) -> Result<Vec<u8>, String> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", file_name(path)))?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("cannot stat {}: {e}", file_name(path)))?;
+    if !metadata.is_file() {
+        return Err(format!("{} is not a regular file", file_name(path)));
+    }
+    check_owner_and_mode(&metadata).map_err(|e| format!("{} is {e}", file_name(path)))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", file_name(path)))?;
+    Ok(bytes)
+}
+
+/// The `.cwasm` bytes, when the file and its manifest entry pass every check.
+fn read_verified(path: &Path, manifest: &Path) -> Result<Vec<u8>, String> {
+    let expected = read_checked(manifest)?;
+    let expected = std::str::from_utf8(&expected)
+        .map(str::trim)
+        .map_err(|_| "the manifest entry is not text".to_owned())?;
+    let bytes = read_checked(path)?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != expected {
+        return Err(format!(
+            "its SHA-256 {actual} does not match the manifest entry {expected:.64}"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Writes the `.cwasm`, then its manifest entry, each atomically (a temporary file renamed
+/// over the final name), owner-writable only whatever the umask.
+fn store_entry(path: &Path, manifest: &Path, compiled: &[u8]) -> Result<(), SandboxError> {
+    write_atomically(path, compiled)?;
+    write_atomically(manifest, hex::encode(Sha256::digest(compiled)).as_bytes())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let _ = std::fs::remove_file(&temporary);
+        let mut file: File = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    write().map_err(|source| io(&temporary, source))?;
+    std::fs::rename(&temporary, path).map_err(|source| io(path, source))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+// Loading precompiled code is unsafe because wasmtime must trust the bytes to be its own
+// output. Only bytes that this module compiled itself, or read back from a file that passed
+// `read_verified` (owner, mode, and the SHA-256 recorded when this module wrote it), are
+// deserialised; wasmtime still checks the version and engine configuration they record.
 #[allow(unsafe_code)]
-fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
-    // SAFETY: see the comment above; the file is not modified while mapped.
-    unsafe { Module::deserialize_file(engine, path) }
+fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Module> {
+    // SAFETY: see the comment above; the bytes are in memory, so they cannot change after
+    // they were verified.
+    unsafe { Module::deserialize(engine, bytes) }
 }
 
 fn io(path: &Path, source: std::io::Error) -> SandboxError {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 const MIB: usize = 1024 * 1024;
 
@@ -9,8 +10,11 @@ const MIB: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     /// Where precompiled modules (`.cwasm`) are cached, keyed by module sha256, wasmtime
-    /// version and engine configuration. Must be writable only by the zeval user: cached
-    /// files are loaded as native code.
+    /// version and engine configuration. Cached files are loaded as native code, so they are
+    /// verified first: the directory and files must be owned by the server's effective uid
+    /// and not writable by group or others, and each file must match the SHA-256 manifest
+    /// entry written when it was compiled (otherwise it is compiled again; a directory that
+    /// fails the check is not used).
     pub cache_dir: PathBuf,
     /// Instance pool sizing.
     pub pool: PoolConfig,
@@ -21,6 +25,15 @@ pub struct SandboxConfig {
     /// Count wasm fuel in every call, enabling [`crate::Limits::fuel`] and
     /// [`crate::RunOutput::fuel_consumed`]. Default on; see the crate docs for what it costs.
     pub fuel_metering: bool,
+    /// Wall time after which a call's thread is lowered to nice 19 (the lowest OS scheduling
+    /// priority) until the call ends, so that many long calls (`while (true) {}` up to their
+    /// deadline) cannot delay the short calls of other users: the kernel then runs those
+    /// first. Default 50 ms: well above an ordinary call (QuickJS ~0.1 ms, CPython a few ms),
+    /// well below the default 10 s deadline. `None` never lowers. Lowering is skipped
+    /// (with one warning in the log) when the process cannot raise the priority back
+    /// afterwards, i.e. lacks `CAP_SYS_NICE` and a sufficient `RLIMIT_NICE`; see "Fairness"
+    /// in the crate docs.
+    pub lower_priority_after: Option<Duration>,
 }
 
 impl SandboxConfig {
@@ -31,6 +44,7 @@ impl SandboxConfig {
             pool: PoolConfig::default(),
             max_wasm_stack: 8 * MIB,
             fuel_metering: true,
+            lower_priority_after: Some(Duration::from_millis(50)),
         }
     }
 }

@@ -7,9 +7,10 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllo
 
 use crate::{SandboxConfig, SandboxError};
 
-/// How often the ticker advances every engine's epoch. A call's deadline is its wall time in
-/// ticks plus one, so a CPU-bound guest is stopped at most about one tick (plus scheduling
-/// delay) after its limit.
+/// How often the ticker advances every engine's epoch. On every tick a running call compares
+/// the real clock with its deadline, so a CPU-bound guest is stopped at most about one tick
+/// (plus scheduling delay of the ticker and of the call's thread) after its limit, however
+/// late the ticks come.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Room on the fiber stack above `max_wasm_stack` for host functions (WASI calls).

@@ -3,17 +3,19 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use wasmtime::{Engine, InstancePre, Store, Trap};
+use wasmtime::{Engine, InstancePre, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::limiter::CallLimiter;
 use crate::output::CappedPipe;
+use crate::priority::CallPriority;
 use crate::{GuestOptions, Limits, SandboxError, engine::EngineRegistry};
 
-/// How much of the guest's stderr a trap message quotes.
-const STDERR_TAIL_BYTES: usize = 2048;
+/// How much of the guest's stderr a trap message quotes: enough for the last line of a
+/// traceback, short enough that an error message never carries bulk guest output.
+const STDERR_TAIL_BYTES: usize = 200;
 
 /// What a successful call produced.
 #[derive(Debug, Clone)]
@@ -46,6 +48,7 @@ struct GuestInner {
     max_memory_bytes: usize,
     max_table_elements: usize,
     fuel_metering: bool,
+    lower_priority_after: Option<Duration>,
     /// Keeps the epoch ticker running while any guest is alive.
     _registry: Arc<EngineRegistry>,
 }
@@ -54,6 +57,8 @@ struct GuestInner {
 pub(crate) struct CallState {
     wasi: WasiP1Ctx,
     limiter: CallLimiter,
+    /// Dropped with the store, on the calling thread, which restores its priority.
+    priority: CallPriority,
 }
 
 pub(crate) struct GuestParts {
@@ -67,6 +72,7 @@ pub(crate) struct GuestParts {
     pub(crate) max_memory_bytes: usize,
     pub(crate) max_table_elements: usize,
     pub(crate) fuel_metering: bool,
+    pub(crate) lower_priority_after: Option<Duration>,
     pub(crate) registry: Arc<EngineRegistry>,
 }
 
@@ -88,6 +94,7 @@ impl Guest {
                 max_memory_bytes: parts.max_memory_bytes,
                 max_table_elements: parts.max_table_elements,
                 fuel_metering: parts.fuel_metering,
+                lower_priority_after: parts.lower_priority_after,
                 _registry: parts.registry,
             }),
         }
@@ -110,21 +117,26 @@ impl Guest {
     ///
     /// Exit status 0 is success. A trap, a non-zero exit status or any limit is an error;
     /// partial output is dropped with it.
+    ///
+    /// [`Limits::wall_time`] covers the whole call from here: waiting for a pool slot, then
+    /// instantiating and running, against one deadline measured with the real clock.
     pub fn run(&self, stdin: &[u8], limits: &Limits) -> Result<RunOutput, SandboxError> {
+        let called = Instant::now();
+        let deadline = called + limits.wall_time;
         self.check_limits(stdin, limits)?;
-        let _slot =
-            self.inner
-                .slots
-                .acquire(limits.wall_time)
-                .ok_or_else(|| SandboxError::Busy {
-                    guest: self.inner.name.clone(),
-                    capacity: self.inner.slots.capacity,
-                    waited: limits.wall_time,
-                })?;
+        let _slot = self
+            .inner
+            .slots
+            .acquire(deadline)
+            .ok_or_else(|| SandboxError::Busy {
+                guest: self.inner.name.clone(),
+                capacity: self.inner.slots.capacity,
+                waited: called.elapsed(),
+            })?;
         let started = Instant::now();
         let stdout = CappedPipe::new(limits.max_output_bytes);
         let stderr = CappedPipe::new(limits.max_output_bytes);
-        let mut store = self.new_store(stdin, limits, &stdout, &stderr)?;
+        let mut store = self.new_store(stdin, limits, deadline, started, &stdout, &stderr)?;
         let fuel_limit = limits.fuel.unwrap_or(u64::MAX);
 
         let pre = &self.inner.pre;
@@ -133,7 +145,7 @@ impl Guest {
             let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
             start.call_async(&mut store, ()).await
         };
-        let outcome = crate::block_on::block_on_with_timeout(limits.wall_time, call);
+        let outcome = crate::block_on::block_on_until(deadline, call);
         let duration = started.elapsed();
         let fuel_consumed = if self.inner.fuel_metering {
             store.get_fuel().ok().map(|left| fuel_limit - left)
@@ -185,6 +197,8 @@ impl Guest {
         &self,
         stdin: &[u8],
         limits: &Limits,
+        deadline: Instant,
+        started: Instant,
         stdout: &CappedPipe,
         stderr: &CappedPipe,
     ) -> Result<Store<CallState>, SandboxError> {
@@ -211,6 +225,7 @@ impl Guest {
         let state = CallState {
             wasi: wasi.build_p1(),
             limiter: CallLimiter::new(limits.memory_bytes, self.inner.max_table_elements),
+            priority: CallPriority::new(started, self.inner.lower_priority_after),
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -219,8 +234,16 @@ impl Guest {
                 .set_fuel(limits.fuel.unwrap_or(u64::MAX))
                 .map_err(|e| SandboxError::Setup(format!("set fuel: {e:#}")))?;
         }
-        store.set_epoch_deadline(deadline_ticks(limits.wall_time));
-        store.epoch_deadline_trap();
+        // Epochs are the cheap interruption: wasm only checks a counter. Each tick then asks
+        // the real clock, because ticks stretch when the ticker thread is starved of CPU.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut context| {
+            if Instant::now() >= deadline {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            context.data_mut().priority.lower_if_due();
+            Ok(UpdateDeadline::Continue(1))
+        });
         Ok(store)
     }
 
@@ -263,19 +286,21 @@ impl Guest {
             Some(Trap::StackOverflow) => Err(SandboxError::StackOverflow {
                 limit: self.inner.max_wasm_stack,
             }),
-            _ => Err(SandboxError::Trap(format!(
-                "{error:#}{}",
-                stderr_tail(&stderr.take())
-            ))),
+            trap => {
+                // The message names the trap (or the innermost cause) only: the full chain
+                // carries a wasm backtrace, which is for the log, not for callers.
+                tracing::debug!(guest = %self.inner.name, "guest trapped: {error:?}");
+                let cause = match trap {
+                    Some(trap) => trap.to_string(),
+                    None => error.root_cause().to_string(),
+                };
+                Err(SandboxError::Trap(format!(
+                    "{cause}{}",
+                    stderr_tail(&stderr.take())
+                )))
+            }
         }
     }
-}
-
-/// The epoch deadline for `wall_time`: whole ticks, rounded up, plus one because the
-/// current tick may be nearly over when the call starts.
-fn deadline_ticks(wall_time: Duration) -> u64 {
-    let tick = crate::EPOCH_TICK.as_nanos();
-    u64::try_from(wall_time.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX - 1) + 1
 }
 
 fn stderr_tail(stderr: &[u8]) -> String {
@@ -307,8 +332,8 @@ impl Slots {
         }
     }
 
-    fn acquire(&self, patience: Duration) -> Option<SlotGuard<'_>> {
-        let deadline = Instant::now() + patience;
+    /// Takes a slot, waiting for one until `deadline` at the latest.
+    fn acquire(&self, deadline: Instant) -> Option<SlotGuard<'_>> {
         let mut in_use = self.in_use.lock().unwrap_or_else(|p| p.into_inner());
         while *in_use >= self.capacity {
             let left = deadline.checked_duration_since(Instant::now())?;
@@ -335,13 +360,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deadline_rounds_up_and_adds_a_tick() {
-        assert_eq!(deadline_ticks(Duration::from_millis(100)), 101);
-        assert_eq!(deadline_ticks(Duration::from_micros(100_500)), 102);
-        assert_eq!(deadline_ticks(Duration::ZERO), 1);
-    }
-
-    #[test]
     fn stderr_tail_keeps_the_end() {
         let long = vec![b'x'; STDERR_TAIL_BYTES + 10];
         assert_eq!(
@@ -353,10 +371,11 @@ mod tests {
 
     #[test]
     fn slots_block_when_full_and_free_on_drop() {
+        let soon = || Instant::now() + Duration::from_millis(10);
         let slots = Slots::new(1);
-        let first = slots.acquire(Duration::from_millis(10)).unwrap();
-        assert!(slots.acquire(Duration::from_millis(10)).is_none());
+        let first = slots.acquire(soon()).unwrap();
+        assert!(slots.acquire(soon()).is_none());
         drop(first);
-        assert!(slots.acquire(Duration::from_millis(10)).is_some());
+        assert!(slots.acquire(soon()).is_some());
     }
 }

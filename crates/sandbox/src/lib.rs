@@ -23,9 +23,12 @@
 //!   `Math.random` from `random_get` at every call).
 //!
 //! # Limits ([`Limits`])
-//! - wall time: epoch interruption; a ticker thread advances every engine's epoch every
-//!   [`EPOCH_TICK`] (1 ms) and each call's deadline is its wall time in ticks + 1. A guest
-//!   waiting in a host call is cut by a host timer with the same limit;
+//! - wall time: one real-clock deadline per call, slot wait included. Epoch interruption is
+//!   the cheap mechanism: a ticker thread advances every engine's epoch every [`EPOCH_TICK`]
+//!   (1 ms), and at each tick the call's epoch callback compares `Instant::now()` with the
+//!   deadline and traps once it has passed. (Counting ticks alone would stretch the limit
+//!   when the ticker is starved of CPU.) A guest waiting in a host call is cut by a host
+//!   timer at the same deadline;
 //! - fuel: optional, counted when [`SandboxConfig::fuel_metering`] is on (default);
 //! - linear memory: a `ResourceLimiter` that traps when memory would grow past the limit
 //!   (so allocation failure inside an interpreter is [`SandboxError::MemoryLimit`], not a
@@ -38,8 +41,32 @@
 //! # Pool
 //! Each guest has its own engine and pooling allocator ([`PoolConfig`]), with
 //! `max_instances` slots (default 32 per guest on this 2-core machine). A call that finds
-//! every slot busy waits for one up to its wall-time limit, then fails with
-//! [`SandboxError::Busy`]; it never falls back to unpooled allocation.
+//! every slot busy waits for one until its deadline (the wait counts against its wall time),
+//! then fails with [`SandboxError::Busy`]; it never falls back to unpooled allocation.
+//!
+//! # Fairness
+//! A call that has run longer than [`SandboxConfig::lower_priority_after`] (default 50 ms of
+//! wall time) has its thread lowered to nice [`LOWERED_NICE`] (19) by the epoch callback,
+//! and restored when the call ends (when its store is dropped, on the same thread). Linux
+//! keeps nice values per thread, and the call runs on its caller's thread, so only that call
+//! is affected: 32 `while (true) {}` calls then share what the short calls of other users
+//! leave, instead of delaying them for their whole deadline. Ordinary calls finish long
+//! before the threshold and never change priority.
+//!
+//! Raising the priority back needs `CAP_SYS_NICE` (or `RLIMIT_NICE` of at least 20 - the
+//! original nice value). A process without it cannot restore, so it does not lower either:
+//! calling threads are pooled, and a thread left at nice 19 would slow every later call
+//! landing on it. This is probed once per process on a throwaway thread and logged once
+//! as a warning; such a deployment gets deadlines but not this fairness (grant
+//! `CAP_SYS_NICE`, e.g. `AmbientCapabilities=CAP_SYS_NICE` in a systemd unit, or
+//! `LimitNICE=40`). A guest past its deadline at nice 19 can overshoot it by how long
+//! nice-0 work keeps the cores busy.
+//!
+//! # Module cache
+//! Precompiled modules are native code, so a cached `.cwasm` is loaded only when it, its
+//! directory and its manifest entry are owned by the effective uid and not writable by group
+//! or others, and its SHA-256 matches the manifest entry written when it was compiled;
+//! anything else is logged, removed and compiled again (see `cache.rs`).
 //!
 //! # Epoch versus fuel
 //! Measured with the real QuickJS guest (snapshot, pooled, keep-resident 16 MiB), release
@@ -69,6 +96,7 @@ mod guest;
 mod limiter;
 mod limits;
 mod output;
+mod priority;
 mod sandbox;
 pub mod wizer;
 
@@ -79,6 +107,7 @@ pub use engine::EPOCH_TICK;
 pub use error::SandboxError;
 pub use guest::{Guest, RunOutput};
 pub use limits::Limits;
+pub use priority::LOWERED_NICE;
 pub use sandbox::Sandbox;
 
 /// The wasmtime release this crate is built against (pinned with `=` in the workspace

@@ -10,9 +10,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Wall-clock time for the whole call (instantiate + run), enforced by epoch interruption
-    /// (a ticker thread advances the epoch every [`crate::EPOCH_TICK`]) and, for a guest that
-    /// is blocked in a host call such as `poll_oneoff` (sleep), by a host timer.
+    /// Wall-clock time for the whole call (waiting for a pool slot, instantiating, running),
+    /// measured with the real clock from the start of [`crate::Guest::run`]. Enforced by
+    /// epoch interruption (a ticker thread advances the epoch every [`crate::EPOCH_TICK`],
+    /// and on each tick the call checks its deadline against the clock) and, for a guest that
+    /// is blocked in a host call such as `poll_oneoff` (sleep), by a host timer. Callers with
+    /// a request deadline pass the smaller of this limit and the time left.
     /// Default 10 s: the original Wikifunctions evaluator gives a call about that long, and
     /// the timeout is reported to users as Z558 "Function call timed out".
     #[serde(

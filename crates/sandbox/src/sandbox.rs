@@ -89,6 +89,7 @@ impl Sandbox {
             },
             max_table_elements: pool.max_table_elements,
             fuel_metering: self.config.fuel_metering,
+            lower_priority_after: self.config.lower_priority_after,
             registry: Arc::clone(&self.registry),
         }))
     }

@@ -8,11 +8,17 @@
 //!   needs a token unless `calls = "open"`.
 //! - A token that is sent but wrong is 401 under every setting, even for routes that need
 //!   none: a client that believes it is logged in must learn that it is not.
+//!
+//! Checking a token reads the store, which blocks: async code uses [`caller_async`], which
+//! does it on tokio's blocking pool.
+
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
 use zeval_zobject::build::z6;
 use zeval_zobject::error::z5;
 
+use crate::objects_api::store_failed;
 use crate::problem::ApiError;
 use crate::{AppState, Repository};
 
@@ -36,6 +42,8 @@ pub struct Caller {
 }
 
 /// The caller of a request: `None` when anonymous; 401 when a token is sent but not valid.
+///
+/// This blocks on the store: call it from a blocking thread, or use [`caller_async`].
 pub fn caller(
     repository: &dyn Repository,
     headers: &HeaderMap,
@@ -57,15 +65,33 @@ pub fn caller(
         Ok(None) => Err(ApiError::Unauthorized(
             "the bearer token is not valid".into(),
         )),
-        Err(e) => Err(ApiError::Internal(format!(
-            "checking the token failed: {e}"
-        ))),
+        Err(e) => Err(store_failed(&format_args!("checking a token failed: {e}"))),
     }
 }
 
+/// [`caller`] for async code: the store lookup runs on tokio's blocking pool, so a slow
+/// store never holds up the async worker threads. Anonymous requests touch no store.
+pub async fn caller_async(
+    repository: Arc<dyn Repository>,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, ApiError> {
+    let Some(authorization) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let mut only_authorization = HeaderMap::new();
+    only_authorization.insert(header::AUTHORIZATION, authorization.clone());
+    tokio::task::spawn_blocking(move || caller(repository.as_ref(), &only_authorization))
+        .await
+        .unwrap_or_else(|e| Err(store_failed(&format_args!("the token check stopped: {e}"))))
+}
+
 /// The caller of a write: an editor or admin (`need_admin` for admins only).
-pub fn writer(state: &AppState, headers: &HeaderMap, need_admin: bool) -> Result<Caller, ApiError> {
-    let who = caller(state.repository.as_ref(), headers)?;
+pub async fn writer(
+    state: &AppState,
+    headers: &HeaderMap,
+    need_admin: bool,
+) -> Result<Caller, ApiError> {
+    let who = caller_async(state.repository.clone(), headers).await?;
     let Some(who) = who else {
         count_rejection(state, "unauthenticated");
         return Err(ApiError::Unauthorized(
@@ -104,12 +130,7 @@ pub async fn reject_wrong_tokens(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     if request.headers().contains_key(header::AUTHORIZATION) {
-        let headers = request.headers().clone();
-        let repository = state.repository.clone();
-        let checked =
-            tokio::task::spawn_blocking(move || caller(repository.as_ref(), &headers).map(|_| ()))
-                .await
-                .unwrap_or_else(|e| Err(ApiError::Internal(format!("token check failed: {e}"))));
+        let checked = caller_async(state.repository.clone(), request.headers()).await;
         if let Err(refusal) = checked {
             count_rejection(&state, "bad_token");
             return refusal.into_response();

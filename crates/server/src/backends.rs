@@ -28,8 +28,16 @@ pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, StoreError> {
 /// that writes invalidate.
 pub type ObjectCache = SharedCache<Layered>;
 
+/// What the HTTP layer makes of a store error: the caller's mistakes (a bad object, a ZID
+/// past [`zeval_store::MAX_ZID_NUMBER`], a missing object) are theirs to see; anything else
+/// is a store failure, whose text only reaches the log.
 fn repo_error(e: StoreError) -> RepositoryError {
-    RepositoryError::Store(e.to_string())
+    match e {
+        StoreError::Invalid(message) => RepositoryError::Invalid(message),
+        StoreError::ZidOutOfRange { .. } => RepositoryError::Invalid(e.to_string()),
+        StoreError::NotFound(zid) => RepositoryError::NotFound(zid),
+        other => RepositoryError::Store(other.to_string()),
+    }
 }
 
 /// The objects API over the SQLite store.
@@ -79,10 +87,7 @@ impl Repository for StoreRepository {
     }
 
     fn create(&self, z2: &Value, author: &str) -> Result<String, RepositoryError> {
-        let zid = self.store.create(z2, author).map_err(|e| match e {
-            StoreError::Invalid(m) => RepositoryError::Invalid(m),
-            other => repo_error(other),
-        })?;
+        let zid = self.store.create(z2, author).map_err(repo_error)?;
         self.cache.invalidate(&zid);
         Ok(zid)
     }
@@ -117,10 +122,7 @@ impl Repository for StoreRepository {
         self.store
             .approve(zid, &user)
             .map(|_| ())
-            .map_err(|e| match e {
-                StoreError::Invalid(m) => RepositoryError::Invalid(m),
-                other => repo_error(other),
-            })
+            .map_err(repo_error)
     }
 
     fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError> {
@@ -186,9 +188,15 @@ impl OrchestratorEngine {
 }
 
 impl CallEngine for OrchestratorEngine {
-    fn orchestrate(&self, zobject: Value, do_validate: bool) -> Value {
+    fn orchestrate_as(
+        &self,
+        zobject: Value,
+        do_validate: bool,
+        policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
+    ) -> Value {
         let options = CallOptions {
             do_validate,
+            policy,
             ..CallOptions::default()
         };
         self.orchestrator.orchestrate(&zobject, &options)
@@ -223,6 +231,8 @@ pub fn orchestrator_state(
         evaluators,
         OrchestratorConfig {
             timeout: Duration::from_millis(config.limits.call_timeout_ms),
+            budget: config.limits.budget(),
+            instance_name: config.instance_name(),
             ..OrchestratorConfig::default()
         },
     );

@@ -29,6 +29,9 @@ pub enum ConfigError {
         /// What the TOML parser said.
         message: String,
     },
+    /// A combination of settings that would leave the service open to abuse.
+    #[error("unsafe configuration: {0}")]
+    Unsafe(String),
     /// An environment variable has a value of the wrong shape.
     #[error("environment variable {name}={value:?}: {message}")]
     Env {
@@ -144,9 +147,36 @@ pub struct Limits {
     pub orchestrator_body_bytes: usize,
     /// Largest evaluator request body in bytes. The original sets "2mb" = 2097152 bytes.
     pub evaluator_body_bytes: usize,
-    /// Requests doing work (calls, tests, writes) at once per service; beyond it the answer
-    /// is 503 with `Retry-After` rather than a queue without bound.
+    /// Requests doing work (calls, tests, writes) at once on the orchestrator API; beyond it
+    /// the answer is 503 with `Retry-After` rather than a queue without bound.
     pub max_concurrent_requests: usize,
+    /// Work slots of the evaluator API, separate from the orchestrator's so that neither
+    /// side can starve the other (default 32).
+    pub evaluator_max_concurrent_requests: usize,
+    /// Work slots one client may hold at once on the orchestrator API (default 8); beyond it
+    /// the answer is 429 with `Retry-After`. A client is its bearer token when it sends one,
+    /// else its IP address.
+    pub per_client_concurrent_requests: usize,
+    /// Time a client has to send a whole request body once its headers are in, in
+    /// milliseconds (default 10000); past it the answer is 408. Bodies are read before a
+    /// work slot is taken, so a slow sender holds no slot while it sends.
+    pub body_timeout_ms: u64,
+    /// Time a client has to send a request's headers, in milliseconds (default 5000): from
+    /// the moment it connects for the first request, from its first byte for later ones.
+    /// Past it the connection is closed.
+    pub header_timeout_ms: u64,
+    /// Time a keep-alive connection may stay idle between requests, in milliseconds
+    /// (default 60000); past it the connection is closed.
+    pub idle_timeout_ms: u64,
+    /// Open connections per listener (default 1024). Past it new connections are not
+    /// accepted: they wait in the kernel's accept queue until a connection closes.
+    pub max_connections: usize,
+    /// Cells (testers × implementations) one `POST /v1/test` may ask for (default 200);
+    /// more is 400.
+    pub max_test_cells: usize,
+    /// Time budget of one `POST /v1/test`, in milliseconds (default 60000): cells not started
+    /// before it are reported as not run.
+    pub test_timeout_ms: u64,
     /// The `Retry-After` value (seconds) sent with those 503s.
     pub retry_after_seconds: u64,
     /// Time budget of one function call in milliseconds; the original answers Z558 "Function
@@ -154,6 +184,30 @@ pub struct Limits {
     pub call_timeout_ms: u64,
     /// Stack size of the threads that orchestrate (ZObject code recurses over deep values).
     pub worker_stack_bytes: usize,
+    /// The orchestrator's per-request budget (`zeval_orchestrator::BudgetLimits`): largest
+    /// value, in nodes, any stage materialises (default 2,000,000); past it Z590.
+    pub max_value_nodes: usize,
+    /// Deepest value any stage materialises or a built-in builds (default 20,000: a normal
+    /// list nests one level per element); past it Z590.
+    pub max_value_depth: usize,
+    /// Most steps (resolve iterations, call levels, nodes walked) of one request (default
+    /// 50,000,000); past it Z590.
+    pub max_steps: u64,
+    /// Most host memory one request's live values may hold, in bytes (default 256 MiB); past
+    /// it Z590.
+    pub max_request_memory_bytes: usize,
+}
+
+impl Limits {
+    /// The orchestrator's per-request budget these limits set.
+    pub fn budget(&self) -> zeval_orchestrator::BudgetLimits {
+        zeval_orchestrator::BudgetLimits {
+            max_value_nodes: self.max_value_nodes,
+            max_value_depth: self.max_value_depth,
+            max_steps: self.max_steps,
+            max_request_memory_bytes: self.max_request_memory_bytes,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -162,9 +216,21 @@ impl Default for Limits {
             orchestrator_body_bytes: 100 * 1024,
             evaluator_body_bytes: 2 * 1024 * 1024,
             max_concurrent_requests: 64,
+            evaluator_max_concurrent_requests: 32,
+            per_client_concurrent_requests: 8,
+            body_timeout_ms: 10_000,
+            header_timeout_ms: 5_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 1024,
+            max_test_cells: 200,
+            test_timeout_ms: 60_000,
             retry_after_seconds: 1,
             call_timeout_ms: 20_000,
             worker_stack_bytes: 64 * 1024 * 1024,
+            max_value_nodes: zeval_orchestrator::DEFAULT_MAX_VALUE_NODES,
+            max_value_depth: zeval_orchestrator::DEFAULT_MAX_VALUE_DEPTH,
+            max_steps: zeval_orchestrator::DEFAULT_MAX_STEPS,
+            max_request_memory_bytes: zeval_orchestrator::DEFAULT_MAX_REQUEST_MEMORY_BYTES,
         }
     }
 }
@@ -198,6 +264,13 @@ pub struct Config {
     pub limits: Limits,
     /// Access rules.
     pub access: Access,
+    /// The secret an orchestrator sends to the evaluator API in `X-Zeval-Evaluator-Secret`.
+    /// When set, evaluate requests without it are 401; when unset, the evaluator API must
+    /// listen on a loopback address (`zeval serve` refuses to start otherwise).
+    pub evaluator_secret: Option<String>,
+    /// The name this instance reports in call metadata instead of the machine's host name
+    /// (unset: a random name per process).
+    pub instance_name: Option<String>,
     /// Where each programming language runs, keyed by the `Z61K1` code. A key matches a code
     /// equal to it or starting with `<key>-` (so `python` covers `python-3-9`); `*` matches
     /// every language. Languages not matched run in process.
@@ -215,6 +288,8 @@ impl Default for Config {
             guest_dir: None,
             limits: Limits::default(),
             access: Access::default(),
+            evaluator_secret: None,
+            instance_name: None,
             evaluators: BTreeMap::new(),
         }
     }
@@ -239,6 +314,29 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "limits.max_concurrent_requests",
     ),
     ("ZEVAL_CALL_TIMEOUT_MS", "limits.call_timeout_ms"),
+    ("ZEVAL_MAX_VALUE_NODES", "limits.max_value_nodes"),
+    ("ZEVAL_MAX_VALUE_DEPTH", "limits.max_value_depth"),
+    ("ZEVAL_MAX_STEPS", "limits.max_steps"),
+    (
+        "ZEVAL_MAX_REQUEST_MEMORY_BYTES",
+        "limits.max_request_memory_bytes",
+    ),
+    (
+        "ZEVAL_EVALUATOR_MAX_CONCURRENT_REQUESTS",
+        "limits.evaluator_max_concurrent_requests",
+    ),
+    (
+        "ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS",
+        "limits.per_client_concurrent_requests",
+    ),
+    ("ZEVAL_BODY_TIMEOUT_MS", "limits.body_timeout_ms"),
+    ("ZEVAL_HEADER_TIMEOUT_MS", "limits.header_timeout_ms"),
+    ("ZEVAL_IDLE_TIMEOUT_MS", "limits.idle_timeout_ms"),
+    ("ZEVAL_MAX_CONNECTIONS", "limits.max_connections"),
+    ("ZEVAL_MAX_TEST_CELLS", "limits.max_test_cells"),
+    ("ZEVAL_TEST_TIMEOUT_MS", "limits.test_timeout_ms"),
+    ("ZEVAL_EVALUATOR_SECRET", "evaluator_secret"),
+    ("ZEVAL_INSTANCE_NAME", "instance_name"),
     ("ZEVAL_EVALUATOR_URL", "evaluators.\"*\" (remote, Avro)"),
 ];
 
@@ -294,6 +392,26 @@ impl Config {
                     self.limits.max_concurrent_requests = parsed(name, v)?
                 }
                 "ZEVAL_CALL_TIMEOUT_MS" => self.limits.call_timeout_ms = parsed(name, v)?,
+                "ZEVAL_MAX_VALUE_NODES" => self.limits.max_value_nodes = parsed(name, v)?,
+                "ZEVAL_MAX_VALUE_DEPTH" => self.limits.max_value_depth = parsed(name, v)?,
+                "ZEVAL_MAX_STEPS" => self.limits.max_steps = parsed(name, v)?,
+                "ZEVAL_MAX_REQUEST_MEMORY_BYTES" => {
+                    self.limits.max_request_memory_bytes = parsed(name, v)?
+                }
+                "ZEVAL_EVALUATOR_MAX_CONCURRENT_REQUESTS" => {
+                    self.limits.evaluator_max_concurrent_requests = parsed(name, v)?
+                }
+                "ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS" => {
+                    self.limits.per_client_concurrent_requests = parsed(name, v)?
+                }
+                "ZEVAL_BODY_TIMEOUT_MS" => self.limits.body_timeout_ms = parsed(name, v)?,
+                "ZEVAL_HEADER_TIMEOUT_MS" => self.limits.header_timeout_ms = parsed(name, v)?,
+                "ZEVAL_IDLE_TIMEOUT_MS" => self.limits.idle_timeout_ms = parsed(name, v)?,
+                "ZEVAL_MAX_CONNECTIONS" => self.limits.max_connections = parsed(name, v)?,
+                "ZEVAL_MAX_TEST_CELLS" => self.limits.max_test_cells = parsed(name, v)?,
+                "ZEVAL_TEST_TIMEOUT_MS" => self.limits.test_timeout_ms = parsed(name, v)?,
+                "ZEVAL_EVALUATOR_SECRET" => self.evaluator_secret = Some(value.clone()),
+                "ZEVAL_INSTANCE_NAME" => self.instance_name = Some(value.clone()),
                 "ZEVAL_EVALUATOR_URL" => {
                     self.evaluators.insert(
                         "*".into(),
@@ -305,6 +423,31 @@ impl Config {
                 }
                 _ => unreachable!("ENV_VARS and apply_env disagree about {name}"),
             }
+        }
+        Ok(())
+    }
+
+    /// The name metadata reports for this instance: `instance_name`, else one random name
+    /// per process (the same for the orchestrator and the evaluator).
+    pub fn instance_name(&self) -> String {
+        self.instance_name
+            .clone()
+            .unwrap_or_else(zeval_orchestrator::default_instance_name)
+    }
+
+    /// Refuses settings that would expose the service: an evaluator API listening anywhere
+    /// but loopback without `evaluator_secret` would run code for anybody who can reach it.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.role != Role::Orchestrator
+            && !self.evaluator_listen.ip().is_loopback()
+            && self.evaluator_secret.as_deref().is_none_or(str::is_empty)
+        {
+            return Err(ConfigError::Unsafe(format!(
+                "the evaluator API would listen on {} (not a loopback address) without a \
+                 secret: set evaluator_secret (env ZEVAL_EVALUATOR_SECRET) so that only your \
+                 orchestrator can call it, or listen on 127.0.0.1",
+                self.evaluator_listen
+            )));
         }
         Ok(())
     }
@@ -369,6 +512,20 @@ mod tests {
             "retry_after_seconds",
             "call_timeout_ms",
             "worker_stack_bytes",
+            "max_value_nodes",
+            "max_value_depth",
+            "max_steps",
+            "max_request_memory_bytes",
+            "evaluator_max_concurrent_requests",
+            "per_client_concurrent_requests",
+            "body_timeout_ms",
+            "header_timeout_ms",
+            "idle_timeout_ms",
+            "max_connections",
+            "max_test_cells",
+            "test_timeout_ms",
+            "evaluator_secret",
+            "instance_name",
             "calls",
             "[evaluators]",
         ] {
@@ -400,6 +557,28 @@ mod tests {
             .apply_env(|name| (name == "ZEVAL_ROLE").then(|| "everything".into()))
             .unwrap_err();
         assert!(err.to_string().contains("ZEVAL_ROLE"), "{err}");
+    }
+
+    #[test]
+    fn an_exposed_evaluator_api_needs_a_secret() {
+        assert!(Config::default().check().is_ok());
+        let mut exposed = Config {
+            evaluator_listen: "0.0.0.0:6927".parse().unwrap(),
+            ..Config::default()
+        };
+        let err = exposed.check().unwrap_err();
+        assert!(err.to_string().contains("ZEVAL_EVALUATOR_SECRET"), "{err}");
+        exposed.evaluator_secret = Some(String::new());
+        assert!(exposed.check().is_err(), "an empty secret is no secret");
+        exposed.evaluator_secret = Some("s3cret".into());
+        assert!(exposed.check().is_ok());
+        // An orchestrator alone does not serve the evaluator API.
+        let orchestrator_only = Config {
+            role: Role::Orchestrator,
+            evaluator_listen: "0.0.0.0:6927".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(orchestrator_only.check().is_ok());
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! router sets another ([`crate::evaluator_app`] sets `limits.evaluator_body_bytes`); the
 //! guest work runs on tokio's blocking threads (`spawn_blocking`), never on the async
 //! runtime, under the evaluator's per-call limits.
+//!
+//! Access: when `evaluator_secret` is configured, every request but health must carry it in
+//! [`EVALUATOR_SECRET_HEADER`] (401 otherwise; checked by [`crate::evaluator_app`]); without
+//! one, `zeval serve` listens for this API only on loopback ([`crate::Config::check`]).
 
 use std::sync::Arc;
 
@@ -18,6 +22,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use zeval_evaluator::{Evaluator, Family};
+
+/// The header in which an orchestrator sends `evaluator_secret` to the evaluator API.
+pub const EVALUATOR_SECRET_HEADER: &str = "x-zeval-evaluator-secret";
 
 /// The evaluator API over `evaluator`.
 pub fn router(evaluator: Arc<Evaluator>) -> Router {

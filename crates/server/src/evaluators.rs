@@ -158,7 +158,10 @@ impl CodeEvaluator for Remote {
             },
             WireFormat::Avro => Request::Executor(executor_request(call)),
         };
-        self.client.evaluate(&request).map_err(EvaluatorFailure)
+        // The call's remaining time bounds the HTTP call and travels as `remainingTime`.
+        self.client
+            .evaluate_within(&request, call.remaining_time)
+            .map_err(EvaluatorFailure)
     }
 }
 
@@ -172,7 +175,7 @@ impl CodeEvaluator for Metered {
     fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure> {
         let started = Instant::now();
         let result = self.inner.evaluate(call);
-        let language = call.language.as_str();
+        let language = crate::metrics::language_label(call.language.as_str());
         let outcome = match &result {
             Err(_) => "unavailable",
             Ok(z22) => match envelope_error(z22).filter(|e| !is_void(e)) {

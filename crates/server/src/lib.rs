@@ -7,8 +7,11 @@
 //! store crates by the binary's backends), and encode. Every refusal is an [`ApiError`] (one table of
 //! statuses in [`problem`]).
 //!
-//! Limits enforced here (all in [`Config`]): body sizes (413), concurrent work (503 with
-//! `Retry-After`), and the call time budget (passed to the orchestrator).
+//! Limits enforced here (all in [`Config`]): connections, header and idle timeouts
+//! ([`serve_listener`]); body sizes (413) and body time (408), work slots per client (429)
+//! and per service (503 with `Retry-After`) ([`limits`]); cells and time of a test run
+//! ([`testers`]); series per metric ([`metrics`]); and the call time budget (passed to the
+//! orchestrator).
 
 pub mod access;
 pub mod backends;
@@ -30,14 +33,25 @@ pub use access::{Caller, UserRole};
 pub use config::Config;
 pub use metrics::Metrics;
 pub use problem::ApiError;
-pub use serve::{ServeError, Services, evaluator_app, serve};
+pub use serve::{ServeError, Services, evaluator_app, serve, serve_listener};
 use zeval_zobject::Value;
 
 /// Runs function calls: the seam between the HTTP layer and the orchestrator.
 pub trait CallEngine: Send + Sync {
     /// Orchestrates `zobject` (a Z7 in any form) and returns the canonical Z22 (the normal
-    /// one when canonicalization fails, as the original does).
-    fn orchestrate(&self, zobject: Value, do_validate: bool) -> Value;
+    /// one when canonicalization fails, as the original does), asking `policy` (when given)
+    /// before every implementation runs.
+    fn orchestrate_as(
+        &self,
+        zobject: Value,
+        do_validate: bool,
+        policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
+    ) -> Value;
+
+    /// [`CallEngine::orchestrate_as`] with no access policy (every implementation may run).
+    fn orchestrate(&self, zobject: Value, do_validate: bool) -> Value {
+        self.orchestrate_as(zobject, do_validate, None)
+    }
 }
 
 /// One revision of a stored object.

@@ -1,73 +1,199 @@
-//! Admission control: request bodies have a size limit, and work has a concurrency limit.
+//! Admission control for work (calls, tests, writes), in the order [`admit`] applies it:
 //!
-//! - Bodies are read with [`read_body`], which stops at the configured limit and answers 413
-//!   with the limit in the message (a `Content-Length` over the limit is refused before
-//!   reading anything).
-//! - Work (calls, tests, writes) holds a permit of a semaphore sized
-//!   `limits.max_concurrent_requests`. When none is free the answer is at once 503 with
-//!   `Retry-After`: a queue without bound would only turn overload into timeouts for everyone.
+//! 1. The whole body is read first, at most the route's size limit (413 with the limit; a
+//!    `Content-Length` over it is refused before reading anything) and within
+//!    `limits.body_timeout_ms` (default 10 s; 408 past it). Nothing is held meanwhile, so a
+//!    client that sends slowly costs a connection, never a work slot.
+//! 2. The client may hold at most `limits.per_client_concurrent_requests` (default 8) work
+//!    slots at once: past it 429 with `Retry-After`, so one caller cannot take every slot. A
+//!    client is its bearer token when it sends one (the token was checked by
+//!    [`crate::access::reject_wrong_tokens`] before), else its IP address. The evaluator API
+//!    has no per-client limit: its one legitimate client is the orchestrator.
+//! 3. A work slot of the service (`limits.max_concurrent_requests`, default 64, on the
+//!    orchestrator API; `limits.evaluator_max_concurrent_requests`, default 32, on the
+//!    evaluator API). When none is free the answer is at once 503 with `Retry-After`: a queue
+//!    without bound would only turn overload into timeouts for everyone.
+//!
+//! Each refusal is counted through the `on_reject` hook with its reason (`too_large`,
+//! `slow_body`, `client_busy`, `busy`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::header;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use crate::problem::ApiError;
 
-/// The work slots of one service.
+/// Counts a refusal by reason.
+pub type OnReject = Arc<dyn Fn(&'static str) + Send + Sync>;
+
+/// The admission rules of one group of routes: body size and time, per-client and total
+/// work slots.
 #[derive(Clone)]
-pub struct WorkSlots {
-    semaphore: Arc<Semaphore>,
+pub struct Admission {
+    slots: Arc<Semaphore>,
     limit: usize,
+    body_limit: usize,
+    body_timeout: Duration,
+    per_client: Option<ClientSlots>,
     retry_after: u64,
-    on_reject: Arc<dyn Fn() + Send + Sync>,
+    on_reject: OnReject,
 }
 
-impl WorkSlots {
-    /// `limit` slots; `on_reject` runs for each 503 (to count it).
-    pub fn new(limit: usize, retry_after: u64, on_reject: Arc<dyn Fn() + Send + Sync>) -> Self {
-        WorkSlots {
-            semaphore: Arc::new(Semaphore::new(limit.max(1))),
+impl Admission {
+    /// `limit` work slots for requests whose bodies are at most `body_limit` bytes and
+    /// arrive within `body_timeout`; `on_reject` runs for each refusal with its reason.
+    pub fn new(
+        limit: usize,
+        body_limit: usize,
+        body_timeout: Duration,
+        retry_after: u64,
+        on_reject: OnReject,
+    ) -> Self {
+        Admission {
+            slots: Arc::new(Semaphore::new(limit.max(1))),
             limit,
+            body_limit,
+            body_timeout,
+            per_client: None,
             retry_after,
             on_reject,
         }
     }
+
+    /// Also limits each client to `limit` slots at once.
+    pub fn per_client(mut self, limit: usize) -> Self {
+        self.per_client = Some(ClientSlots {
+            limit: limit.max(1),
+            held: Arc::new(Mutex::new(HashMap::new())),
+        });
+        self
+    }
 }
 
-/// Middleware: holds a slot while the inner service runs, or answers 503.
-pub async fn limit_concurrency(
-    State(slots): State<WorkSlots>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match slots.semaphore.clone().try_acquire_owned() {
-        Ok(permit) => {
-            let response = next.run(request).await;
-            drop(permit);
-            response
+/// The slots each client holds now (entries exist only while held, so the map is bounded by
+/// the work in progress).
+#[derive(Clone)]
+struct ClientSlots {
+    limit: usize,
+    held: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One slot of one client, given back when dropped.
+struct ClientSlot {
+    held: Arc<Mutex<HashMap<String, usize>>>,
+    client: String,
+}
+
+impl ClientSlots {
+    fn try_take(&self, client: String) -> Option<ClientSlot> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(client.clone()).or_default();
+        if *count >= self.limit {
+            return None;
         }
-        Err(_) => {
-            (slots.on_reject)();
-            ApiError::Busy {
-                limit: slots.limit,
-                retry_after: slots.retry_after,
+        *count += 1;
+        Some(ClientSlot {
+            held: self.held.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.client);
             }
-            .into_response()
         }
     }
 }
 
+/// Who a request counts against: its bearer token, else its peer's IP address (`unknown`
+/// when served without a connection, as in tests that call the router directly).
+fn client_of(request: &Request) -> String {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if let Some(token) = token {
+        return format!("token {token}");
+    }
+    match request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => format!("ip {}", peer.ip()),
+        None => "ip unknown".into(),
+    }
+}
+
+/// Middleware: reads the body, then takes the client's and the service's slots and holds
+/// them while the inner service runs (see the module documentation for the order).
+pub async fn admit(State(admission): State<Admission>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match read_body_within(
+        &parts.headers,
+        body,
+        admission.body_limit,
+        admission.body_timeout,
+    )
+    .await
+    {
+        Ok(bytes) => bytes,
+        Err(refusal) => {
+            match refusal {
+                ApiError::PayloadTooLarge { .. } => (admission.on_reject)("too_large"),
+                ApiError::BodyTimeout { .. } => (admission.on_reject)("slow_body"),
+                _ => {}
+            }
+            return refusal.into_response();
+        }
+    };
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let client_slot = match &admission.per_client {
+        Some(clients) => match clients.try_take(client_of(&request)) {
+            Some(slot) => Some(slot),
+            None => {
+                (admission.on_reject)("client_busy");
+                return ApiError::TooManyRequests {
+                    limit: clients.limit,
+                    retry_after: admission.retry_after,
+                }
+                .into_response();
+            }
+        },
+        None => None,
+    };
+    let Ok(permit) = admission.slots.clone().try_acquire_owned() else {
+        (admission.on_reject)("busy");
+        return ApiError::Busy {
+            limit: admission.limit,
+            retry_after: admission.retry_after,
+        }
+        .into_response();
+    };
+    let response = next.run(request).await;
+    drop(permit);
+    drop(client_slot);
+    response
+}
+
 /// Reads a whole body of at most `limit` bytes.
-pub async fn read_body(
-    headers: &axum::http::HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -85,6 +211,21 @@ pub async fn read_body(
             ApiError::BadRequest(format!("could not read the request body: {e}"))
         }
     })
+}
+
+/// [`read_body`] that gives up with 408 when the whole body has not arrived within
+/// `timeout` (one deadline for the whole body, so trickling bytes does not extend it).
+pub async fn read_body_within(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    tokio::time::timeout(timeout, read_body(headers, body, limit))
+        .await
+        .unwrap_or(Err(ApiError::BodyTimeout {
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        }))
 }
 
 /// Middleware turning a bare 413 from an inner router (e.g. axum's `DefaultBodyLimit`) into

@@ -12,8 +12,15 @@
 //! - `zeval_requests_rejected_total{reason}`: 503 (busy), 413 (too large), 401/403 (access);
 //! - gauges sampled at scrape time through [`Metrics::add_sampler`]: objects in the store,
 //!   cache hits and misses.
+//!
+//! Label values never take raw request data, so a client cannot grow `/metrics` without
+//! bound: `function` is a ZID that exists in the catalogue or the store, else `other`
+//! ([`Metrics::function_label`]); `language` is a known language code, else `other`
+//! ([`language_label`]); `implementation_type` is one of the orchestrator's kinds, else
+//! `other`. As a second line, each metric holds at most [`MAX_SERIES_PER_METRIC`] label sets;
+//! past it a new one is counted under every label set to `other`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -26,6 +33,56 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 type Labels = Vec<(&'static str, String)>;
+
+/// Label sets one metric may hold (default 1000); past it new ones fold into `other`.
+pub const MAX_SERIES_PER_METRIC: usize = 1000;
+
+/// The label value standing for everything not worth its own series.
+pub const OTHER: &str = "other";
+
+/// `labels` as stored: as given while `series` has room for it, else with every value
+/// `other`.
+fn bounded<V>(series: &BTreeMap<Labels, V>, labels: &[(&'static str, &str)]) -> Labels {
+    let labels: Labels = labels.iter().map(|&(k, v)| (k, v.to_string())).collect();
+    if series.len() < MAX_SERIES_PER_METRIC || series.contains_key(&labels) {
+        labels
+    } else {
+        labels.into_iter().map(|(k, _)| (k, OTHER.into())).collect()
+    }
+}
+
+/// The `language` label of a programming-language code: the code when zeval knows it
+/// (the orchestrator's default languages and the catalogue's Z600–Z620), else `other`.
+pub fn language_label(code: &str) -> &str {
+    let known = zeval_orchestrator::EvaluatorRegistry::DEFAULT_LANGUAGES.contains(&code)
+        || (600..=620).any(|number| {
+            zeval_catalogue::programming_language_code(&format!("Z{number}")) == Some(code)
+        });
+    if known { code } else { OTHER }
+}
+
+/// The `implementation_type` label: one of the orchestrator's kinds, `none` when the answer
+/// has none, else `other`.
+pub fn implementation_type_label(kind: Option<&str>) -> &'static str {
+    match kind {
+        None => "none",
+        Some("BuiltIn") => "BuiltIn",
+        Some("Composition") => "Composition",
+        Some("Evaluated") => "Evaluated",
+        Some("Code") => "Code",
+        Some(_) => OTHER,
+    }
+}
+
+/// Whether `text` has the shape of a ZID (`Z` and a number without leading zero).
+fn is_zid(text: &str) -> bool {
+    text.strip_prefix('Z').is_some_and(|digits| {
+        !digits.is_empty()
+            && digits.len() <= 19
+            && !digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
 
 #[derive(Default)]
 struct Histogram {
@@ -70,6 +127,8 @@ pub struct Metrics {
     histograms: Mutex<BTreeMap<&'static str, BTreeMap<Labels, Histogram>>>,
     in_flight: AtomicI64,
     samplers: Mutex<Vec<Sampler>>,
+    /// ZIDs found to exist, so each is looked up once (at most [`MAX_SERIES_PER_METRIC`]).
+    known_functions: Mutex<HashSet<String>>,
 }
 
 /// Decrements the in-flight gauge when dropped.
@@ -101,21 +160,53 @@ fn help(name: &str) -> &'static str {
 impl Metrics {
     /// Adds 1 to a counter.
     pub fn inc(&self, name: &'static str, labels: &[(&'static str, &str)]) {
-        let labels = labels.iter().map(|&(k, v)| (k, v.to_string())).collect();
         let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        *counters.entry(name).or_default().entry(labels).or_default() += 1;
+        let series = counters.entry(name).or_default();
+        let labels = bounded(series, labels);
+        *series.entry(labels).or_default() += 1;
     }
 
     /// Records one latency.
     pub fn observe(&self, name: &'static str, labels: &[(&'static str, &str)], took: Duration) {
-        let labels = labels.iter().map(|&(k, v)| (k, v.to_string())).collect();
         let mut histograms = self.histograms.lock().unwrap_or_else(|e| e.into_inner());
-        histograms
-            .entry(name)
-            .or_default()
+        let series = histograms.entry(name).or_default();
+        let labels = bounded(series, labels);
+        series
             .entry(labels)
             .or_default()
             .observe(took.as_secs_f64());
+    }
+
+    /// The `function` label of a call of `function` (a ZID, or a fixed word such as
+    /// `(inline)`): the ZID when the catalogue or the store has it, else `other`. Looks the
+    /// ZID up in `repository` the first time, so call it from a blocking context.
+    pub fn function_label(&self, repository: &dyn crate::Repository, function: &str) -> String {
+        if function == "(inline)" {
+            return function.into();
+        }
+        if !is_zid(function) {
+            return OTHER.into();
+        }
+        let known = |set: &HashSet<String>| set.contains(function);
+        if known(
+            &self
+                .known_functions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        ) {
+            return function.into();
+        }
+        if !matches!(repository.get(function), Ok(Some(_))) {
+            return OTHER.into();
+        }
+        let mut set = self
+            .known_functions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if set.len() < MAX_SERIES_PER_METRIC {
+            set.insert(function.to_owned());
+        }
+        function.into()
     }
 
     /// Counts a call in flight until the guard drops.
@@ -281,5 +372,58 @@ mod tests {
         assert!(text.contains("zeval_calls_in_flight 1\n"), "{text}");
         assert!(text.contains("zeval_store_objects 7\n"), "{text}");
         assert_eq!(m.counter("zeval_calls_total", &[("function", "Z10000")]), 2);
+    }
+
+    #[test]
+    fn series_past_the_cap_fold_into_other() {
+        let m = Metrics::default();
+        for i in 0..MAX_SERIES_PER_METRIC + 50 {
+            let function = format!("Z{}", 10_000 + i);
+            m.inc(
+                "zeval_calls_total",
+                &[("function", &function), ("outcome", "success")],
+            );
+            m.observe(
+                "zeval_call_duration_seconds",
+                &[("function", &function)],
+                Duration::from_millis(1),
+            );
+        }
+        let text = m.render();
+        let calls = text
+            .lines()
+            .filter(|l| l.starts_with("zeval_calls_total{"))
+            .count();
+        assert_eq!(calls, MAX_SERIES_PER_METRIC + 1, "one extra series: other");
+        assert_eq!(
+            m.counter(
+                "zeval_calls_total",
+                &[("function", OTHER), ("outcome", OTHER)]
+            ),
+            50
+        );
+        let histograms = text
+            .lines()
+            .filter(|l| l.starts_with("zeval_call_duration_seconds_count{"))
+            .count();
+        assert_eq!(histograms, MAX_SERIES_PER_METRIC + 1);
+        // A label set that already has its series keeps it.
+        m.inc(
+            "zeval_calls_total",
+            &[("function", "Z10000"), ("outcome", "success")],
+        );
+        assert_eq!(m.counter("zeval_calls_total", &[("function", "Z10000")]), 2);
+    }
+
+    #[test]
+    fn labels_take_only_known_values() {
+        assert_eq!(language_label("python-3-9"), "python-3-9");
+        assert_eq!(language_label("javascript"), "javascript");
+        assert_eq!(language_label("python-4-evil"), OTHER);
+        assert_eq!(implementation_type_label(Some("BuiltIn")), "BuiltIn");
+        assert_eq!(implementation_type_label(Some("x\ny")), OTHER);
+        assert_eq!(implementation_type_label(None), "none");
+        assert!(is_zid("Z10000") && is_zid("Z1"));
+        assert!(!is_zid("Z0") && !is_zid("Z01") && !is_zid("Z") && !is_zid("Z1K1"));
     }
 }

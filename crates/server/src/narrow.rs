@@ -3,17 +3,18 @@
 //! `Z8K5` (the identity) still names the function, so evaluators see the same function name
 //! and the metadata the same implementation IDs.
 //!
-//! Two users:
-//! - testers run each tester once per implementation ([`crate::testers`]);
-//! - under `calls = "approved"`, an anonymous call keeps only approved implementations
-//!   ([`approved_only`]). Only the top-level function is checked: a composition that an admin
-//!   approved may call other functions, as on Wikifunctions, where approving a composition
-//!   vouches for what it calls.
+//! Testers run each tester once per implementation this way ([`crate::testers`]).
+//!
+//! Also here: [`ApprovedOnly`], the access rule of `calls = "approved"` for anonymous callers,
+//! which the orchestrator applies to every implementation it is about to run.
 
 use zeval_zobject::build::ref_zid;
 use zeval_zobject::{Map, Value};
 
-use crate::access::permission_error;
+use std::sync::Arc;
+
+use zeval_orchestrator::{ImplementationInfo, ImplementationPolicy};
+
 use crate::{Repository, RepositoryError};
 
 /// The implementations of a canonical or normal Z8 (`Z8K4`), in list order.
@@ -68,57 +69,76 @@ pub fn stored_value(
     }))
 }
 
-/// For an anonymous call under `calls = "approved"`: the call narrowed to the approved
-/// implementations of its function, or the Z5 (Z559) that says why it may not run.
+/// The access rule for an anonymous caller under `calls = "approved"`, handed to the
+/// orchestrator, which asks it before it runs any implementation, however the call reached
+/// it (nested calls, inline functions, type validators, calls that code returned, objects
+/// fetched from the wiki):
 ///
-/// Built-in functions (the catalogue) are always allowed. A call whose `Z7K1` is not a
-/// reference cannot be checked, so it is refused.
-pub fn approved_only(
-    repository: &dyn Repository,
-    call: &Value,
-) -> Result<Result<Value, Value>, RepositoryError> {
-    let Some(function) = called_function(call).map(str::to_owned) else {
-        return Ok(Err(permission_error(
-            "Anonymous calls may only call a stored function by its ZID (calls = \"approved\"); \
-             send a bearer token to call anything else.",
-        )));
-    };
-    if zeval_catalogue::get(&function).is_some() {
-        return Ok(Ok(call.clone()));
+/// - built-in implementations always run (they are this program's own code);
+/// - any other implementation runs only when it is a stored object (given by ZID), it is an
+///   implementation of the function being called (`Z14K1`), and an admin approved its
+///   current revision (editing it withdraws the approval);
+/// - so inline implementations (code or compositions written into the request) and objects
+///   that only exist on the wiki never run for an anonymous caller.
+pub struct ApprovedOnly {
+    repository: Arc<dyn Repository>,
+}
+
+impl ApprovedOnly {
+    /// The rule over `repository`'s approvals.
+    pub fn new(repository: Arc<dyn Repository>) -> Self {
+        ApprovedOnly { repository }
     }
-    // A function that does not exist runs nothing: let the orchestrator report it.
-    let Some(z8) = stored_value(repository, &function)? else {
-        return Ok(Ok(call.clone()));
-    };
-    let all = implementations(&z8);
-    let mut approved = Vec::new();
-    for implementation in &all {
-        if let Some(zid) = ref_zid(implementation)
-            && repository.is_approved(zid)?
-        {
-            approved.push(implementation.clone());
+}
+
+impl ImplementationPolicy for ApprovedOnly {
+    fn allows(
+        &self,
+        function_zid: &str,
+        implementation: &ImplementationInfo,
+    ) -> Result<(), String> {
+        if implementation.kind == "BuiltIn" {
+            return Ok(());
         }
-    }
-    if approved.is_empty() {
-        let names: Vec<String> = all
-            .iter()
-            .map(|i| ref_zid(i).unwrap_or("an inline implementation").to_owned())
-            .collect();
-        return Ok(Err(permission_error(&format!(
-            "No implementation of {function} is approved ({}), and anonymous calls may only run \
-             approved implementations (calls = \"approved\"). Send a bearer token, or ask an \
-             admin to approve one.",
-            if names.is_empty() {
-                "it has none".to_owned()
-            } else {
-                names.join(", ")
+        let Some(zid) = implementation.zid.as_deref() else {
+            return Err(format!(
+                "an inline implementation of {function_zid} cannot be approved; anonymous calls \
+                 may only run approved implementations (calls = \"approved\"): send a bearer \
+                 token"
+            ));
+        };
+        let refused = |why: &str| {
+            Err(format!(
+                "{zid} {why}; anonymous calls may only run approved implementations \
+                 (calls = \"approved\"): send a bearer token, or ask an admin to approve it"
+            ))
+        };
+        let approved = match self.repository.is_approved(zid) {
+            Ok(approved) => approved,
+            Err(e) => {
+                tracing::error!(%zid, error = %e, "checking an approval failed");
+                return refused("could not be checked");
             }
-        ))));
+        };
+        if !approved {
+            return refused("is not approved");
+        }
+        if zeval_catalogue::get(zid).is_some() {
+            return Ok(());
+        }
+        let implements = match stored_value(self.repository.as_ref(), zid) {
+            Ok(Some(z14)) => z14.get("Z14K1").and_then(ref_zid) == Some(function_zid),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::error!(%zid, error = %e, "reading an implementation failed");
+                return refused("could not be checked");
+            }
+        };
+        if !implements {
+            return refused(&format!("is not an implementation of {function_zid}"));
+        }
+        Ok(())
     }
-    if approved.len() == all.len() {
-        return Ok(Ok(call.clone()));
-    }
-    Ok(Ok(with_implementations(call, &z8, &approved)))
 }
 
 /// Replaces every `Z0` placeholder (a string `Z0`, or a key or string starting `Z0K`) by

@@ -4,7 +4,14 @@
 //! Writes are validated before anything is stored: the body must be a canonical Z2 (schema
 //! Z2), its `Z2K1` must name the ZID being written, and its value `Z2K2` must be valid for its
 //! type (a built-in type's schema, or a user-defined Z4 from the store). A bad object gets
-//! 400 with the Z5 as JSON.
+//! 400 with the Z5 as JSON. ZIDs past [`zeval_store::MAX_ZID_NUMBER`] are refused (400).
+//!
+//! Every store access runs on tokio's blocking pool ([`blocking`], and
+//! [`crate::access::caller_async`] for tokens). When the store fails, its text (database
+//! messages, file paths) goes to the log under an id ([`store_failed`]); the client gets a
+//! generic 500, or, where validation quotes the failure in a Z5, only the id.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::Body;
@@ -25,6 +32,10 @@ use crate::{AppState, Repository, RepositoryError, narrow};
 
 /// Most search hits returned at once.
 const MAX_SEARCH_RESULTS: usize = 500;
+
+/// Most ZIDs one `wikilambda_fetch` may ask for: MediaWiki's limit for a multi-value
+/// parameter (for clients without `apihighlimits`); more is its `toomanyvalues` error.
+const MAX_FETCH_ZIDS: usize = 50;
 
 pub(crate) fn read_routes() -> Router<AppState> {
     Router::new()
@@ -49,26 +60,50 @@ impl From<RepositoryError> for ApiError {
                 ApiError::Conflict(format!("{zid} is built in and cannot be changed"))
             }
             RepositoryError::Invalid(message) => ApiError::BadRequest(message),
-            RepositoryError::Store(message) => ApiError::Internal(message),
+            RepositoryError::Store(message) => store_failed(&message),
         }
     }
 }
 
+/// The answer to a store failure: a generic 500 that quotes an id, while the detail (database
+/// text, file paths) goes to the log under that id, never to the client.
+pub(crate) fn store_failed(detail: &dyn std::fmt::Display) -> ApiError {
+    ApiError::InternalLogged(logged_store_failure(detail))
+}
+
+/// Logs `detail` under a new id and returns the generic message that quotes it.
+fn logged_store_failure(detail: &dyn std::fmt::Display) -> String {
+    static FAILURES: AtomicU64 = AtomicU64::new(0);
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let id = format!("{seconds:x}-{}", FAILURES.fetch_add(1, Ordering::Relaxed));
+    tracing::error!(error_id = %id, detail = %detail, "the store failed");
+    format!("the store failed; see the server log (error {id})")
+}
+
+/// A ZID the objects API may address: well-formed and at most
+/// [`zeval_store::MAX_ZID_NUMBER`].
 fn checked_zid(zid: &str) -> Result<(), ApiError> {
-    if is_zid(zid) {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(format!("{zid:?} is not a ZID")))
+    if !is_zid(zid) {
+        return Err(ApiError::BadRequest(format!("{zid:?} is not a ZID")));
+    }
+    match zeval_zobject::ident::zid_number(zid) {
+        Some(number) if number <= zeval_store::MAX_ZID_NUMBER => Ok(()),
+        _ => Err(ApiError::BadRequest(format!(
+            "{zid} is past the largest ZID this server accepts (Z{})",
+            zeval_store::MAX_ZID_NUMBER
+        ))),
     }
 }
 
-/// Runs blocking store work off the async threads.
+/// Runs blocking store work on tokio's blocking pool, off the async worker threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+        .map_err(|e| store_failed(&format_args!("a store task stopped: {e}")))?
 }
 
 async fn fetch(
@@ -142,7 +177,7 @@ async fn put(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let who = writer(&state, &headers, false)?;
+    let who = writer(&state, &headers, false).await?;
     checked_zid(&zid)?;
     let z2 = read_object(&state, &headers, body).await?;
     let repository = state.repository.clone();
@@ -167,7 +202,7 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let who = writer(&state, &headers, false)?;
+    let who = writer(&state, &headers, false).await?;
     let z2 = read_object(&state, &headers, body).await?;
     let repository = state.repository.clone();
     let zid = blocking(move || {
@@ -196,7 +231,7 @@ async fn approve(
     Path(zid): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = writer(&state, &headers, true)?;
+    let who = writer(&state, &headers, true).await?;
     checked_zid(&zid)?;
     let repository = state.repository.clone();
     let approver = who.clone();
@@ -252,7 +287,8 @@ pub fn check_object(repository: &dyn Repository, zid: &str, z2: &Value) -> Resul
         match narrow::stored_value(repository, type_ref) {
             Ok(Some(z4)) => z4,
             Ok(None) => return Err(z5("Z504", [z6(type_ref)])),
-            Err(e) => return Err(z5("Z500", [z6(e.to_string())])),
+            // The client learns that the type could not be read, not why.
+            Err(e) => return Err(z5("Z500", [z6(logged_store_failure(&e))])),
         }
     };
     let normal_z4 = zeval_zobject::normalize(&type_z4)?;
@@ -299,6 +335,14 @@ async fn mediawiki_api(
         return Ok(error(
             "nozids",
             "The \"zids\" parameter must be set.".into(),
+        ));
+    }
+    if zids.len() > MAX_FETCH_ZIDS {
+        return Ok(error(
+            "toomanyvalues",
+            format!(
+                "Too many values supplied for parameter \"zids\". The limit is {MAX_FETCH_ZIDS}."
+            ),
         ));
     }
     let repository = state.repository.clone();

@@ -1,6 +1,7 @@
 //! The orchestrator API (the original's routes, spec §2.1) and the routes that live beside it
 //! on the same port: objects, testers, MediaWiki `api.php`, `/metrics`, health and `/_info`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -11,12 +12,13 @@ use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::json;
+use zeval_orchestrator::ImplementationPolicy;
 use zeval_zobject::Value;
 use zeval_zobject::build::{envelope_error, get_metadata, string_value};
 
 use crate::access::{caller, count_rejection};
 use crate::config::CallPolicy;
-use crate::limits::{WorkSlots, limit_concurrency, read_body};
+use crate::limits::{Admission, admit, read_body};
 use crate::problem::ApiError;
 use crate::{AppState, narrow};
 
@@ -25,23 +27,28 @@ const SERVICE_NAME: &str = "zeval";
 /// Where `/_info/home` points.
 const HOME: &str = "/_info";
 
-/// The orchestrator port's router. Work routes (calls, tests, writes) share one concurrency
-/// limit; reads, health and metrics are never refused for load.
+/// The orchestrator port's router. Work routes (calls, tests, writes) go through
+/// [`admit`]: body read first, then per-client and total work slots; reads, health and
+/// metrics are never refused for load.
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
-    let slots = WorkSlots::new(
-        state.config.limits.max_concurrent_requests,
-        state.config.limits.retry_after_seconds,
-        std::sync::Arc::new(move || {
-            metrics.inc("zeval_requests_rejected_total", &[("reason", "busy")])
+    let limits = &state.config.limits;
+    let slots = Admission::new(
+        limits.max_concurrent_requests,
+        limits.orchestrator_body_bytes,
+        std::time::Duration::from_millis(limits.body_timeout_ms),
+        limits.retry_after_seconds,
+        std::sync::Arc::new(move |reason| {
+            metrics.inc("zeval_requests_rejected_total", &[("reason", reason)])
         }),
-    );
+    )
+    .per_client(limits.per_client_concurrent_requests);
     let work = Router::new()
         .route("/{domain}/v1/evaluate/", post(evaluate))
         .route("/{domain}/v1/evaluate", post(evaluate))
         .merge(crate::objects_api::write_routes())
         .route("/v1/test", post(crate::testers::http::run))
-        .layer(middleware::from_fn_with_state(slots, limit_concurrency));
+        .layer(middleware::from_fn_with_state(slots, admit));
     Router::new()
         .merge(work)
         .route("/{domain}/v1/evaluate/", get(healthy))
@@ -123,7 +130,8 @@ async fn evaluate(
     let do_validate = request
         .get("doValidate")
         .is_some_and(|v| v == &Value::Bool(true));
-    let mut zobject = request.remove("zobject").unwrap_or(Value::Null);
+    let zobject = request.remove("zobject").unwrap_or(Value::Null);
+    let mut policy: Option<Arc<dyn ImplementationPolicy>> = None;
     if who.is_none() {
         match state.config.access.calls {
             CallPolicy::Open => {}
@@ -133,25 +141,24 @@ async fn evaluate(
                     "calls need `Authorization: Bearer <token>` (calls = \"users\")".into(),
                 ));
             }
+            // Checked where the orchestrator chooses each implementation, so no route
+            // (nested calls, inline functions, validators, returned calls) escapes it.
             CallPolicy::Approved => {
-                let repository = state.repository.clone();
-                let checked = tokio::task::spawn_blocking(move || {
-                    narrow::approved_only(repository.as_ref(), &zobject)
-                })
-                .await
-                .map_err(|e| ApiError::Internal(format!("the approval check failed: {e}")))?
-                .map_err(|e| ApiError::Internal(format!("the approval check failed: {e}")))?;
-                match checked {
-                    Ok(call) => zobject = call,
-                    Err(why) => {
-                        count_rejection(&state, "not_approved");
-                        return Err(ApiError::Forbidden(why));
-                    }
-                }
+                policy = Some(Arc::new(narrow::ApprovedOnly::new(
+                    state.repository.clone(),
+                )));
             }
         }
     }
-    let z22 = run_call(&state, zobject, do_validate).await?;
+    let z22 = run_call(&state, zobject, do_validate, policy).await?;
+    // A call the access rules refused at its top level answers 403 with the Z559, as
+    // before the rules moved into the orchestrator; a refusal deeper down is the Z22's error.
+    if let Some(error) = envelope_error(&z22)
+        && (error.get("Z5K1") == Some(&Value::String("Z559".into())))
+    {
+        count_rejection(&state, "not_approved");
+        return Err(ApiError::Forbidden(error.clone()));
+    }
     Ok((StatusCode::OK, axum::Json(z22)).into_response())
 }
 
@@ -161,6 +168,7 @@ pub(crate) async fn run_call(
     state: &AppState,
     zobject: Value,
     do_validate: bool,
+    policy: Option<Arc<dyn ImplementationPolicy>>,
 ) -> Result<Value, ApiError> {
     let function = narrow::called_function(&zobject)
         .map(str::to_owned)
@@ -173,21 +181,25 @@ pub(crate) async fn run_call(
         })
         .unwrap_or_else(|| "(inline)".into());
     let engine = state.engine.clone();
+    let repository = state.repository.clone();
     let metrics = state.metrics.clone();
     let started = Instant::now();
-    let z22 = tokio::task::spawn_blocking(move || {
+    let (z22, function) = tokio::task::spawn_blocking(move || {
         let _in_flight = metrics.in_flight();
-        engine.orchestrate(zobject, do_validate)
+        let z22 = engine.orchestrate_as(zobject, do_validate, policy);
+        // Only functions that exist get their own series (see `crate::metrics`).
+        let function = metrics.function_label(repository.as_ref(), &function);
+        (z22, function)
     })
     .await
     .map_err(|e| ApiError::Internal(format!("the call failed: {e}")))?;
     let took = started.elapsed();
     let metadata = z22.get("Z22K2");
-    let implementation_type = metadata
-        .and_then(|m| get_metadata(m, "implementationType"))
-        .and_then(string_value)
-        .unwrap_or("none")
-        .to_owned();
+    let implementation_type = crate::metrics::implementation_type_label(
+        metadata
+            .and_then(|m| get_metadata(m, "implementationType"))
+            .and_then(string_value),
+    );
     let outcome = match envelope_error(&z22) {
         Some(error) if !zeval_zobject::build::is_void(error) => "error",
         _ => "success",
@@ -196,13 +208,13 @@ pub(crate) async fn run_call(
         "zeval_calls_total",
         &[
             ("function", &function),
-            ("implementation_type", &implementation_type),
+            ("implementation_type", implementation_type),
             ("outcome", outcome),
         ],
     );
     state.metrics.observe(
         "zeval_call_duration_seconds",
-        &[("implementation_type", &implementation_type)],
+        &[("implementation_type", implementation_type)],
         took,
     );
     Ok(z22)

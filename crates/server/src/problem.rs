@@ -1,11 +1,32 @@
 //! The HTTP error contract, in one table: every refusal is an [`ApiError`], and each variant
 //! has one status. Plain errors answer `application/problem+json` (RFC 9457, the shape the
 //! original's service-template also answers); errors about ZObjects answer the Z5 itself.
+//!
+//! Internal errors (500) answer a fixed message naming a log entry and log the detail there
+//! with `tracing::error!`: their detail (database text, host paths, panics) is for the
+//! operator, not the client.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use zeval_zobject::Value;
+
+/// What a client is told about an internal error, followed by the id of its log entry.
+const GENERIC_INTERNAL_ERROR: &str = "the server failed to handle this request; see the server log";
+
+/// A new id for a logged error: the process start in seconds (hex) and a counter, so ids are
+/// unique across restarts in practice without randomness.
+pub fn next_error_id() -> String {
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STARTED: LazyLock<u64> = LazyLock::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    });
+    static ERRORS: AtomicU64 = AtomicU64::new(0);
+    format!("{:x}-{}", *STARTED, ERRORS.fetch_add(1, Ordering::Relaxed))
+}
 
 /// A request the server refuses or could not serve.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +64,31 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after: u64,
     },
-    /// Something failed inside the server.
+    /// The client already holds its limit of work slots; try again after `retry_after`
+    /// seconds.
+    #[error(
+        "you already have {limit} requests in progress, the limit per client; retry when one has finished"
+    )]
+    TooManyRequests {
+        /// The configured limit per client.
+        limit: usize,
+        /// Seconds for `Retry-After`.
+        retry_after: u64,
+    },
+    /// The body did not arrive within the time allowed.
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    BodyTimeout {
+        /// The limit in milliseconds.
+        timeout_ms: u64,
+    },
+    /// Something failed inside the server. The text is logged, never sent: the client gets
+    /// a fixed message with the id of the log entry.
     #[error("{0}")]
     Internal(String),
+    /// Something failed inside the server and was already logged; the text is what the
+    /// client may see (a summary naming the log entry, no detail).
+    #[error("{0}")]
+    InternalLogged(String),
 }
 
 impl ApiError {
@@ -59,7 +102,11 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Internal(_) | ApiError::InternalLogged(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }
@@ -73,15 +120,20 @@ impl IntoResponse for ApiError {
                 (status, axum::Json(body)).into_response()
             }
             _ => {
-                if status.is_server_error() && !matches!(self, ApiError::Busy { .. }) {
-                    tracing::error!(error = %self, "request failed");
-                }
+                let detail = match &self {
+                    ApiError::Internal(detail) => {
+                        let id = next_error_id();
+                        tracing::error!(error_id = %id, error = %detail, "request failed");
+                        format!("{GENERIC_INTERNAL_ERROR} (error {id})")
+                    }
+                    _ => self.to_string(),
+                };
                 // RFC 9457: with "about:blank" the title is the status's reason phrase.
                 let body = json!({
                     "type": "about:blank",
                     "title": status.canonical_reason().unwrap_or("Error"),
                     "status": status.as_u16(),
-                    "detail": self.to_string(),
+                    "detail": detail,
                 });
                 let mut r = (status, axum::Json(body)).into_response();
                 r.headers_mut().insert(
@@ -92,7 +144,7 @@ impl IntoResponse for ApiError {
             }
         };
         match &self {
-            ApiError::Busy { retry_after, .. } => {
+            ApiError::Busy { retry_after, .. } | ApiError::TooManyRequests { retry_after, .. } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
@@ -105,5 +157,37 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn internal_errors_do_not_leak_their_detail() {
+        let error = ApiError::Internal(
+            "/home/zeval/data/zeval.sqlite: database disk image is malformed".into(),
+        );
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains("sqlite"), "{text}");
+        assert!(!text.contains("/home"), "{text}");
+        assert!(text.contains(GENERIC_INTERNAL_ERROR), "{text}");
+    }
+
+    #[test]
+    fn too_many_requests_is_429_with_retry_after() {
+        let response = ApiError::TooManyRequests {
+            limit: 8,
+            retry_after: 3,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
     }
 }

@@ -2,17 +2,46 @@
 //! blocking pool where calls are orchestrated) get `limits.worker_stack_bytes` of stack, one
 //! listener per role, and graceful shutdown on SIGINT/SIGTERM (listeners stop accepting,
 //! requests in progress finish).
+//!
+//! Connections are served by [`serve_listener`] (HTTP/1.1 through hyper) under three limits,
+//! so that clients which hold connections without using them cannot lock others out:
+//! - `limits.max_connections` (default 1024) open connections per listener; past it new
+//!   connections are not accepted and wait in the kernel's accept queue until one closes;
+//! - `limits.header_timeout_ms` (default 5 s) to send a request's headers, counted from the
+//!   connection's start for its first request and from the first byte for later ones; past
+//!   it the connection is closed without an answer;
+//! - `limits.idle_timeout_ms` (default 60 s) between the end of one request (its response is
+//!   ready) and the first byte of the next; past it the connection is closed.
+//!
+//! While a request is in a handler neither timeout runs: the body has its own deadline
+//! (`limits.body_timeout_ms`, [`crate::limits`]) and calls theirs.
 
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::middleware;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
 
-use crate::config::{Config, Role};
-use crate::limits::{WorkSlots, explain_too_large, limit_concurrency};
+use crate::config::{Config, ConfigError, Limits, Role};
+use crate::evaluator_api::EVALUATOR_SECRET_HEADER;
+use crate::limits::{Admission, admit, explain_too_large};
+use crate::problem::ApiError;
 use crate::{AppState, Metrics};
 
 /// Why the services could not run.
@@ -41,6 +70,9 @@ pub enum ServeError {
     /// Building the backends (store, evaluator, orchestrator) failed.
     #[error("{0}")]
     Setup(String),
+    /// The configuration is refused (see [`Config::check`]).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// The routers one process serves.
@@ -54,11 +86,12 @@ pub struct Services {
 /// Builds the runtime, then the services with `build` (inside the runtime, so backends may
 /// spawn tasks), binds, prints one line per listener on stdout (`orchestrator API on
 /// http://ADDR`, `evaluator API on http://ADDR`; tests start with port 0 and read them), and
-/// serves until SIGINT or SIGTERM.
+/// serves until SIGINT or SIGTERM. Refuses a configuration that [`Config::check`] refuses.
 pub fn serve(
     config: Config,
     build: impl FnOnce(&Config, &std::sync::Arc<Metrics>) -> Result<Services, ServeError>,
 ) -> Result<(), ServeError> {
+    config.check()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(config.limits.worker_stack_bytes)
@@ -89,9 +122,9 @@ async fn run(
         let app =
             crate::orchestrator_router(state).layer(tower_http::trace::TraceLayer::new_for_http());
         servers.push(tokio::spawn(run_one(
-            "orchestrator",
             listener,
             app,
+            config.limits.clone(),
             stop_rx.clone(),
         )));
     }
@@ -102,9 +135,9 @@ async fn run(
         announce("evaluator API", &listener);
         let app = evaluator_app(router, &config, &metrics);
         servers.push(tokio::spawn(run_one(
-            "evaluator",
             listener,
             app,
+            config.limits.clone(),
             stop_rx.clone(),
         )));
     }
@@ -114,28 +147,83 @@ async fn run(
     for server in servers {
         server
             .await
-            .map_err(|e| ServeError::Setup(format!("a server task failed: {e}")))??;
+            .map_err(|e| ServeError::Setup(format!("a server task failed: {e}")))?;
     }
     Ok(())
 }
 
-/// The evaluator router with this process's limits around it: body size (413 with the
-/// limit), concurrency (503 with `Retry-After`), tracing.
+/// The evaluator router with this process's limits around it, outermost first: the
+/// orchestrator's secret when `evaluator_secret` is set (401 without it, before the body is
+/// read), then admission ([`crate::limits`]: body size within `limits.body_timeout_ms`, then
+/// one of `limits.evaluator_max_concurrent_requests` slots, its own and not the
+/// orchestrator's), tracing.
 pub fn evaluator_app(router: Router, config: &Config, metrics: &std::sync::Arc<Metrics>) -> Router {
-    let limit = config.limits.evaluator_body_bytes;
+    let limits = &config.limits;
+    let limit = limits.evaluator_body_bytes;
     let counted = metrics.clone();
-    let slots = WorkSlots::new(
-        config.limits.max_concurrent_requests,
-        config.limits.retry_after_seconds,
-        std::sync::Arc::new(move || {
-            counted.inc("zeval_requests_rejected_total", &[("reason", "busy")])
-        }),
+    let slots = Admission::new(
+        limits.evaluator_max_concurrent_requests,
+        limit,
+        Duration::from_millis(limits.body_timeout_ms),
+        limits.retry_after_seconds,
+        Arc::new(move |reason| counted.inc("zeval_requests_rejected_total", &[("reason", reason)])),
     );
-    router
+    let app = router
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(limit, explain_too_large))
-        .layer(middleware::from_fn_with_state(slots, limit_concurrency))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(slots, admit));
+    let app = match config.evaluator_secret.as_deref().filter(|s| !s.is_empty()) {
+        Some(secret) => app.layer(middleware::from_fn_with_state(
+            OrchestratorSecret {
+                secret: Arc::from(secret.as_bytes()),
+                metrics: metrics.clone(),
+            },
+            require_orchestrator_secret,
+        )),
+        None => app,
+    };
+    app.layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// What the evaluator API expects in [`EVALUATOR_SECRET_HEADER`].
+#[derive(Clone)]
+struct OrchestratorSecret {
+    secret: Arc<[u8]>,
+    metrics: Arc<Metrics>,
+}
+
+/// Middleware: every request but `GET`/`HEAD` (health) must carry the configured secret.
+async fn require_orchestrator_secret(
+    State(expected): State<OrchestratorSecret>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        let given = request.headers().get(EVALUATOR_SECRET_HEADER);
+        if !given.is_some_and(|given| same_secret(given.as_bytes(), &expected.secret)) {
+            expected
+                .metrics
+                .inc("zeval_requests_rejected_total", &[("reason", "bad_secret")]);
+            return ApiError::Unauthorized(format!(
+                "the evaluator API answers only its orchestrator: send the configured secret in \
+                 `{EVALUATOR_SECRET_HEADER}`"
+            ))
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares secrets in time that depends on their length only, not on where they differ.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    if given.len() != expected.len() {
+        return false;
+    }
+    let difference = given
+        .iter()
+        .zip(expected)
+        .fold(0u8, |acc, (a, b)| std::hint::black_box(acc | (a ^ b)));
+    difference == 0
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
@@ -155,17 +243,256 @@ fn announce(what: &str, listener: &TcpListener) {
 }
 
 async fn run_one(
-    service: &'static str,
     listener: TcpListener,
     app: Router,
+    limits: Limits,
     mut stop: watch::Receiver<bool>,
-) -> Result<(), ServeError> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        })
-        .await
-        .map_err(|source| ServeError::Server { service, source })
+) {
+    serve_listener(listener, app, &limits, async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    })
+    .await;
+}
+
+/// Serves `app` on `listener` under the connection limits of `limits` (see the module
+/// documentation) until `shutdown` completes; then stops accepting, lets every request in
+/// progress finish, closes idle connections, and returns once all connections are closed.
+/// Handlers can read the peer's address as `ConnectInfo<SocketAddr>`.
+pub async fn serve_listener(
+    listener: TcpListener,
+    app: Router,
+    limits: &Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let connections = Arc::new(Semaphore::new(max_connections));
+    let timeouts = Timeouts {
+        header: Duration::from_millis(limits.header_timeout_ms),
+        idle: Duration::from_millis(limits.idle_timeout_ms),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        // The permit comes first: at the cap, connections wait in the accept queue.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) if is_connection_error(&error) => continue,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::error!(%error, "cannot accept connections");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        tokio::spawn(serve_connection(
+            stream,
+            peer,
+            app.clone(),
+            timeouts,
+            stop_rx.clone(),
+            permit,
+        ));
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Every connection holds a permit until it closes.
+    let permits = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    let _all_closed = connections.acquire_many(permits).await;
+}
+
+fn is_connection_error(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    header: Duration,
+    idle: Duration,
+}
+
+/// When a connection is closed if nothing happens: set on connect (the header timeout), cleared
+/// while a request is in a handler, set to the idle timeout when the last one finishes, and
+/// to the header timeout again at the first byte of the next request.
+struct ConnectionClock {
+    deadline: watch::Sender<Option<Instant>>,
+    requests_in_progress: AtomicUsize,
+    between_requests: AtomicBool,
+    timeouts: Timeouts,
+}
+
+impl ConnectionClock {
+    fn new(timeouts: Timeouts) -> Self {
+        ConnectionClock {
+            deadline: watch::Sender::new(Some(Instant::now() + timeouts.header)),
+            requests_in_progress: AtomicUsize::new(0),
+            between_requests: AtomicBool::new(false),
+            timeouts,
+        }
+    }
+
+    fn bytes_arrived(&self) {
+        if self.between_requests.swap(false, Ordering::SeqCst)
+            && self.requests_in_progress.load(Ordering::SeqCst) == 0
+        {
+            self.deadline
+                .send_replace(Some(Instant::now() + self.timeouts.header));
+        }
+    }
+
+    fn request_started(self: &Arc<Self>) -> RequestInProgress {
+        self.requests_in_progress.fetch_add(1, Ordering::SeqCst);
+        self.between_requests.store(false, Ordering::SeqCst);
+        self.deadline.send_replace(None);
+        RequestInProgress(self.clone())
+    }
+}
+
+/// Restarts the idle clock when the last request of a connection finishes (or is dropped).
+struct RequestInProgress(Arc<ConnectionClock>);
+
+impl Drop for RequestInProgress {
+    fn drop(&mut self) {
+        let clock = &self.0;
+        if clock.requests_in_progress.fetch_sub(1, Ordering::SeqCst) == 1 {
+            clock
+                .deadline
+                .send_replace(Some(Instant::now() + clock.timeouts.idle));
+            clock.between_requests.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A TCP stream that tells its clock when bytes arrive.
+struct WatchedStream {
+    stream: TcpStream,
+    clock: Arc<ConnectionClock>,
+}
+
+impl AsyncRead for WatchedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.clock.bytes_arrived();
+        }
+        read
+    }
+}
+
+impl AsyncWrite for WatchedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// Serves one connection until it ends, its clock runs out, or shutdown (then requests in
+/// progress finish first). Holds `_permit` (one of the listener's connections) throughout.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    timeouts: Timeouts,
+    mut stop: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let clock = Arc::new(ConnectionClock::new(timeouts));
+    let io = TokioIo::new(WatchedStream {
+        stream,
+        clock: clock.clone(),
+    });
+    let app = TowerToHyperService::new(app);
+    let request_clock = clock.clone();
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let in_progress = request_clock.request_started();
+        let response = hyper::service::Service::call(&app, request);
+        async move {
+            let response = response.await;
+            drop(in_progress);
+            response
+        }
+    });
+    let mut connection = pin!(
+        hyper::server::conn::http1::Builder::new()
+            // The clock above does this job, with a separate idle timeout.
+            .header_read_timeout(None)
+            .serve_connection(io, service)
+    );
+    let mut deadline = clock.deadline.subscribe();
+    let mut stopping = false;
+    loop {
+        let next_deadline = *deadline.borrow_and_update();
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+                return;
+            }
+            _ = stop.wait_for(|stopped| *stopped), if !stopping => {
+                connection.as_mut().graceful_shutdown();
+                stopping = true;
+            }
+            _ = deadline.changed() => {}
+            () = sleep_until(next_deadline) => {
+                if clock.deadline.borrow().is_some_and(|d| d <= Instant::now()) {
+                    tracing::debug!(%peer, "closing a connection that sent no request in time");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn wait_for_signal() {

@@ -6,6 +6,14 @@
 //! tester's call narrowed to one implementation ([`crate::narrow::with_implementations`]),
 //! then the validator; it passes when the validator returns true (Z41). A failing cell keeps
 //! its Z5: the call's error, the validator's error, or Z512 "Test failed" with the result.
+//!
+//! Limits ([`TestBounds`]; `POST /v1/test` takes them from `[limits]`, the CLI runs
+//! unbounded): a request naming an implementation or tester twice is refused (the function's
+//! own lists are used without their repeats); at most `limits.max_test_cells` (default 200)
+//! cells, else refused before any runs; and one deadline for the whole run,
+//! `limits.test_timeout_ms` (default 60 s): a cell not started by then, or whose validator
+//! would start after it, is reported as not run. A cell started before the deadline runs
+//! under the call time budget, so the run ends at most one call budget after its deadline.
 
 use std::time::Instant;
 
@@ -45,6 +53,9 @@ pub struct Cell {
     /// Why it failed (canonical Z5).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// Whether it was left out because the run's deadline had passed (then it has not
+    /// passed either).
+    pub not_run: bool,
 }
 
 /// The whole matrix.
@@ -60,8 +71,19 @@ pub struct Matrix {
     pub cells: Vec<Cell>,
     /// Cells that passed.
     pub passed: usize,
+    /// Cells not run because the deadline passed.
+    pub not_run: usize,
     /// All cells.
     pub total: usize,
+}
+
+/// The bounds of one test run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestBounds {
+    /// The most cells a run may ask for (`None`: no limit).
+    pub max_cells: Option<usize>,
+    /// When cells stop being started (`None`: never).
+    pub deadline: Option<Instant>,
 }
 
 /// Why a test run could not start.
@@ -74,16 +96,46 @@ pub enum TestError {
     /// A named implementation or tester is not the function's.
     #[error("{0}")]
     NotOfFunction(String),
+    /// An implementation or tester is named twice.
+    #[error("{0}")]
+    Duplicate(String),
+    /// The run asks for more cells than allowed.
+    #[error(
+        "{cells} cells (testers × implementations) is more than the limit of {limit} per run; ask for fewer testers or implementations"
+    )]
+    TooManyCells {
+        /// Cells asked for.
+        cells: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The store failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
 
-/// Runs the matrix; `progress(done, total)` is called after each cell.
+/// Runs the matrix without bounds; `progress(done, total)` is called after each cell.
 pub fn run(
     repository: &dyn Repository,
     engine: &dyn CallEngine,
     request: &TestRequest,
+    progress: &dyn Fn(usize, usize),
+) -> Result<Matrix, TestError> {
+    run_within(
+        repository,
+        engine,
+        request,
+        &TestBounds::default(),
+        progress,
+    )
+}
+
+/// Runs the matrix within `bounds`; `progress(done, total)` is called after each cell.
+pub fn run_within(
+    repository: &dyn Repository,
+    engine: &dyn CallEngine,
+    request: &TestRequest,
+    bounds: &TestBounds,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Matrix, TestError> {
     let function = &request.function;
@@ -102,43 +154,95 @@ pub fn run(
     )?;
     let chosen_testers = choose(&all_testers, request.testers.as_deref(), "tester", function)?;
     let total = chosen_implementations.len() * chosen_testers.len();
+    if let Some(limit) = bounds.max_cells
+        && total > limit
+    {
+        return Err(TestError::TooManyCells {
+            cells: total,
+            limit,
+        });
+    }
+    let out_of_time = || bounds.deadline.is_some_and(|d| Instant::now() >= d);
     let mut cells = Vec::with_capacity(total);
     for tester in &chosen_testers {
-        let z20 = stored_value(repository, tester)?;
+        let z20 = if out_of_time() {
+            None
+        } else {
+            stored_value(repository, tester)?
+        };
         for implementation in &chosen_implementations {
             let started = Instant::now();
-            let outcome = match &z20 {
-                Some(z20) => run_cell(repository, engine, function, &z8, implementation, z20),
-                None => Err(z5("Z504", [z6(tester.clone())])),
+            let outcome = if out_of_time() {
+                Err(CellFailure::NotRun)
+            } else {
+                match &z20 {
+                    Some(z20) => run_cell(
+                        repository,
+                        engine,
+                        function,
+                        &z8,
+                        implementation,
+                        z20,
+                        &out_of_time,
+                    ),
+                    None => Err(CellFailure::Failed(z5("Z504", [z6(tester.clone())]))),
+                }
             };
-            let error = outcome
-                .err()
-                .map(|e| zeval_zobject::canonicalize(&e).unwrap_or(e));
+            let (not_run, error) = match outcome {
+                Ok(()) => (false, None),
+                Err(CellFailure::Failed(e)) => (false, Some(e)),
+                Err(CellFailure::NotRun) => (true, Some(not_run_error())),
+            };
+            let error = error.map(|e| zeval_zobject::canonicalize(&e).unwrap_or(e));
             cells.push(Cell {
                 implementation: implementation.clone(),
                 tester: tester.clone(),
                 passed: error.is_none(),
                 duration_ms: started.elapsed().as_secs_f64() * 1000.0,
                 error,
+                not_run,
             });
             progress(cells.len(), total);
         }
     }
     let passed = cells.iter().filter(|c| c.passed).count();
+    let not_run = cells.iter().filter(|c| c.not_run).count();
     Ok(Matrix {
         function: function.clone(),
         implementations: chosen_implementations,
         testers: chosen_testers,
         cells,
         passed,
+        not_run,
         total,
     })
 }
 
+/// Why a cell did not pass.
+enum CellFailure {
+    /// It ran and failed with this Z5.
+    Failed(Value),
+    /// The deadline passed before it (or its validator) could start.
+    NotRun,
+}
+
+impl From<Value> for CellFailure {
+    fn from(z5: Value) -> Self {
+        CellFailure::Failed(z5)
+    }
+}
+
+fn not_run_error() -> Value {
+    message("not run: the test run's time budget ran out before this cell")
+}
+
+/// The ZIDs of a list, each once (a function's list may repeat one).
 fn zids(items: &[Value]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
     items
         .iter()
         .filter_map(|v| ref_zid(v).map(str::to_owned))
+        .filter(|zid| seen.insert(zid.clone()))
         .collect()
 }
 
@@ -151,7 +255,13 @@ fn choose(
     let Some(wanted) = wanted else {
         return Ok(all.to_vec());
     };
+    let mut seen = std::collections::HashSet::new();
     for zid in wanted {
+        if !seen.insert(zid) {
+            return Err(TestError::Duplicate(format!(
+                "{zid} is listed twice in the {what}s to test"
+            )));
+        }
         if !all.contains(zid) {
             return Err(TestError::NotOfFunction(format!(
                 "{zid} is not a {what} of {function}"
@@ -161,7 +271,8 @@ fn choose(
     Ok(wanted.to_vec())
 }
 
-/// One cell: `Ok` when the validator returns true, else the Z5 (normal or canonical).
+/// One cell: `Ok` when the validator returns true, else the Z5 (normal or canonical), or
+/// not run when `out_of_time` says so before the validator.
 fn run_cell(
     repository: &dyn Repository,
     engine: &dyn CallEngine,
@@ -169,7 +280,8 @@ fn run_cell(
     z8: &Value,
     implementation: &str,
     z20: &Value,
-) -> Result<(), Value> {
+    out_of_time: &dyn Fn() -> bool,
+) -> Result<(), CellFailure> {
     let call = z20
         .get("Z20K2")
         .ok_or_else(|| message("the tester has no call (Z20K2)"))?;
@@ -186,6 +298,9 @@ fn run_cell(
         .get("Z7K1")
         .and_then(ref_zid)
         .ok_or_else(|| message("the result validator (Z20K3) does not call a function by ZID"))?;
+    if out_of_time() {
+        return Err(CellFailure::NotRun);
+    }
     let validator_z8 = stored_value(repository, validator_function)
         .map_err(|e| message(&e.to_string()))?
         .ok_or_else(|| z5("Z504", [z6(validator_function)]))?;
@@ -205,7 +320,7 @@ fn run_cell(
     if is_true(&verdict) {
         Ok(())
     } else {
-        Err(z5("Z512", [quote(validator.clone()), quote(result)]))
+        Err(z5("Z512", [quote(validator.clone()), quote(result)]).into())
     }
 }
 
@@ -236,7 +351,7 @@ pub(crate) mod http {
     use axum::http::HeaderMap;
     use axum::response::{IntoResponse, Response};
 
-    use super::{TestError, TestRequest};
+    use super::{TestBounds, TestError, TestRequest};
     use crate::AppState;
     use crate::access::caller;
     use crate::config::CallPolicy;
@@ -262,24 +377,41 @@ pub(crate) mod http {
                 "expected {{function, implementations?, testers?}}: {e}"
             ))
         })?;
+        let limits = &state.config.limits;
+        let bounds = TestBounds {
+            max_cells: Some(limits.max_test_cells),
+            deadline: Some(
+                std::time::Instant::now()
+                    + std::time::Duration::from_millis(limits.test_timeout_ms),
+            ),
+        };
         let repository = state.repository.clone();
         let engine = state.engine.clone();
         let metrics = state.metrics.clone();
         let matrix = tokio::task::spawn_blocking(move || {
-            super::run(repository.as_ref(), engine.as_ref(), &request, &|_, _| {})
+            super::run_within(
+                repository.as_ref(),
+                engine.as_ref(),
+                &request,
+                &bounds,
+                &|_, _| {},
+            )
         })
         .await
         .map_err(|e| ApiError::Internal(format!("the test run failed: {e}")))?
         .map_err(|e| match e {
             TestError::NotAFunction(m) => ApiError::NotFound(m),
-            TestError::NotOfFunction(m) => ApiError::BadRequest(m),
+            TestError::NotOfFunction(m) | TestError::Duplicate(m) => ApiError::BadRequest(m),
+            e @ TestError::TooManyCells { .. } => ApiError::BadRequest(e.to_string()),
             TestError::Repository(e) => e.into(),
         })?;
         for cell in &matrix.cells {
-            metrics.inc(
-                "zeval_tester_runs_total",
-                &[("outcome", if cell.passed { "pass" } else { "fail" })],
-            );
+            let outcome = match (cell.passed, cell.not_run) {
+                (true, _) => "pass",
+                (false, true) => "not_run",
+                (false, false) => "fail",
+            };
+            metrics.inc("zeval_tester_runs_total", &[("outcome", outcome)]);
         }
         Ok(axum::Json(matrix).into_response())
     }

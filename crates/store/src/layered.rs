@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use zeval_zobject::Value;
 
@@ -57,13 +58,22 @@ impl std::fmt::Debug for Layered {
 
 impl ObjectSource for Layered {
     fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        self.fetch_before(zids, None)
+    }
+
+    /// Every layer is asked with the same deadline.
+    fn fetch_before(
+        &self,
+        zids: &[String],
+        deadline: Option<Instant>,
+    ) -> Result<HashMap<String, Value>, StoreError> {
         let mut missing = unique(zids);
         let mut found = HashMap::with_capacity(missing.len());
         for layer in &self.layers {
             if missing.is_empty() {
                 break;
             }
-            let mut answer = layer.fetch(&missing)?;
+            let mut answer = layer.fetch_before(&missing, deadline)?;
             missing.retain(|zid| match answer.remove(zid) {
                 Some(object) => {
                     found.insert(zid.clone(), object);
@@ -204,6 +214,15 @@ impl<S: ObjectSource> SharedCache<S> {
 
 impl<S: ObjectSource> ObjectSource for SharedCache<S> {
     fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        self.fetch_before(zids, None)
+    }
+
+    /// Cached objects answer at once; the rest are fetched from the source with `deadline`.
+    fn fetch_before(
+        &self,
+        zids: &[String],
+        deadline: Option<Instant>,
+    ) -> Result<HashMap<String, Value>, StoreError> {
         let mut found = HashMap::new();
         let mut missing = Vec::new();
         let generation = {
@@ -224,7 +243,7 @@ impl<S: ObjectSource> ObjectSource for SharedCache<S> {
         }
         self.misses
             .fetch_add(missing.len() as u64, Ordering::Relaxed);
-        let fetched = self.source.fetch(&missing)?;
+        let fetched = self.source.fetch_before(&missing, deadline)?;
         let mut state = self.lock();
         let cacheable = state.generation == generation;
         for zid in missing {

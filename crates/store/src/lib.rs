@@ -9,6 +9,7 @@
 //! - [`WikiSource`]: a MediaWiki API serving `action=wikilambda_fetch`.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use zeval_zobject::Value;
 
@@ -22,10 +23,13 @@ pub use dir::{DirSource, read_object_file};
 pub use layered::{CacheStats, DEFAULT_CACHE_ENTRIES, Layered, SharedCache};
 pub use sqlite::users::{Approval, MAX_USER_NAME_CHARS, Role, User};
 pub use sqlite::{
-    CATALOGUE_AUTHOR, DATABASE_FILE, FIRST_USER_ZID, MAX_OBJECT_DEPTH, MAX_SEARCH_RESULTS,
-    ObjectSummary, Revision, SqliteStore,
+    BUSY_TIMEOUT, CATALOGUE_AUTHOR, DATABASE_FILE, FIRST_USER_ZID, MAX_OBJECT_DEPTH,
+    MAX_SEARCH_RESULTS, MAX_ZID_NUMBER, ObjectSummary, READ_CONNECTIONS, Revision, SqliteStore,
 };
-pub use wiki::{DEFAULT_WIKI_TIMEOUT, MAX_RESPONSE_BYTES, MAX_ZIDS_PER_REQUEST, WikiSource};
+pub use wiki::{
+    DEFAULT_MISSING_TTL, DEFAULT_WIKI_TIMEOUT, MAX_MISSING_ENTRIES, MAX_RESPONSE_BYTES,
+    MAX_ZIDS_PER_REQUEST, WikiSource,
+};
 
 /// Why a store operation failed. (A ZID that simply does not exist is not an error: a fetch
 /// leaves it out of the answer.)
@@ -58,6 +62,25 @@ pub enum StoreError {
     /// The user may not do this (e.g. an editor approving an implementation).
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A ZID past [`MAX_ZID_NUMBER`]: no write path (put, create, import, seed) stores one.
+    #[error("{zid} is past the largest ZID the store accepts (Z{max})")]
+    ZidOutOfRange {
+        /// The refused ZID.
+        zid: String,
+        /// [`MAX_ZID_NUMBER`].
+        max: u64,
+    },
+    /// A new object could not get a ZID: every number from [`FIRST_USER_ZID`] to
+    /// [`MAX_ZID_NUMBER`] is taken, or the chosen one is already stored (never overwritten).
+    #[error("no ZID could be allocated: {0}")]
+    Allocation(String),
+    /// The caller's deadline passed before (or while) the source was asked; no request was
+    /// started after it.
+    #[error("the deadline passed before {zids} could be fetched")]
+    DeadlineExceeded {
+        /// The ZIDs still wanted, joined by `|`.
+        zids: String,
+    },
     /// A file or directory could not be read or written.
     #[error("{path}: {message}")]
     Io {
@@ -73,6 +96,19 @@ pub trait ObjectSource: Send + Sync {
     /// Fetches the canonical Z2 of each ZID. ZIDs that do not exist are left out of the map;
     /// an `Err` means the source itself failed.
     fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError>;
+
+    /// [`Self::fetch`], giving up at `deadline` (`None`: no deadline beyond the source's own
+    /// timeouts). A remote source bounds each request by the time left and answers
+    /// [`StoreError::DeadlineExceeded`] without a request once none is; wrappers pass the
+    /// deadline on. Local sources answer at once, so the default simply calls `fetch`.
+    fn fetch_before(
+        &self,
+        zids: &[String],
+        deadline: Option<Instant>,
+    ) -> Result<HashMap<String, Value>, StoreError> {
+        let _ = deadline;
+        self.fetch(zids)
+    }
 }
 
 /// The ZID a Z2 names in `Z2K1`: canonical `{"Z1K1":"Z6","Z6K1":"Z123"}` or a bare `"Z123"`.

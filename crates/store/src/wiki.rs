@@ -1,8 +1,9 @@
 //! [`WikiSource`]: objects from a MediaWiki API with WikiLambda
 //! (`?action=wikilambda_fetch&format=json&zids=A|B`).
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use zeval_zobject::Value;
 use zeval_zobject::ident::is_zid;
@@ -21,16 +22,77 @@ pub const MAX_ZIDS_PER_REQUEST: usize = 50;
 /// hundred kB each fit.
 pub const MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
 
+/// How long a ZID the wiki did not have is remembered as missing, unless configured
+/// otherwise ([`WikiSource::with_missing_ttl`]): asking again within that time answers
+/// "missing" without a request, so a flood of made-up ZIDs does not become a flood of wiki
+/// requests. Short, because a ZID created on the wiki meanwhile is found only after it.
+pub const DEFAULT_MISSING_TTL: Duration = Duration::from_secs(60);
+
+/// The most ZIDs remembered as missing; past it the oldest are forgotten first (so the
+/// memory held is bounded: a ZID is at most a few dozen bytes).
+pub const MAX_MISSING_ENTRIES: usize = 10_000;
+
 /// Fetches canonical Z2s from a wiki over HTTP (blocking).
 ///
 /// A ZID the wiki does not return is absent from the answer (the orchestrator turns that
 /// into Z504, as the original does), including when the wiki answers with an error object
 /// instead of objects. Transport failures, non-200 answers, and bodies that are not JSON are
 /// [`StoreError::Fetch`]. Only well-formed ZIDs are sent; others are simply absent.
+///
+/// ZIDs the wiki answered without are remembered as missing for [`DEFAULT_MISSING_TTL`] (at
+/// most [`MAX_MISSING_ENTRIES`] of them). Only a plain answer counts: when the wiki answers
+/// an error object for a batch of several ZIDs, it does not say which of them is missing,
+/// so none is remembered. Clones share the memory.
 #[derive(Debug, Clone)]
 pub struct WikiSource {
     api_url: String,
     agent: ureq::Agent,
+    timeout: Duration,
+    missing: Arc<Mutex<MissingZids>>,
+}
+
+/// ZIDs the wiki did not have, each until it expires; expiry order is insertion order since
+/// every entry lives equally long.
+#[derive(Debug)]
+struct MissingZids {
+    ttl: Duration,
+    until: HashMap<String, Instant>,
+    /// (ZID, expiry), oldest first. A ZID remembered again appears twice; only the entry
+    /// matching `until` counts.
+    order: VecDeque<(String, Instant)>,
+}
+
+impl MissingZids {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            until: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    fn contains(&self, zid: &str, now: Instant) -> bool {
+        self.until.get(zid).is_some_and(|until| *until > now)
+    }
+
+    fn remember(&mut self, zid: &str, now: Instant) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let until = now + self.ttl;
+        self.until.insert(zid.to_string(), until);
+        self.order.push_back((zid.to_string(), until));
+        while let Some((oldest, oldest_until)) = self.order.front() {
+            let expired = *oldest_until <= now;
+            if !expired && self.until.len() <= MAX_MISSING_ENTRIES {
+                break;
+            }
+            if self.until.get(oldest) == Some(oldest_until) {
+                self.until.remove(oldest);
+            }
+            self.order.pop_front();
+        }
+    }
 }
 
 impl WikiSource {
@@ -40,7 +102,8 @@ impl WikiSource {
         Self::with_timeout(api_url, DEFAULT_WIKI_TIMEOUT)
     }
 
-    /// A source whose every request gives up after `timeout`.
+    /// A source whose every request gives up after `timeout` (or sooner, at the deadline
+    /// given to [`ObjectSource::fetch_before`]).
     pub fn with_timeout(api_url: impl Into<String>, timeout: Duration) -> Self {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
@@ -50,7 +113,24 @@ impl WikiSource {
         Self {
             api_url: api_url.into(),
             agent: ureq::Agent::new_with_config(config),
+            timeout,
+            missing: Arc::new(Mutex::new(MissingZids::new(DEFAULT_MISSING_TTL))),
         }
+    }
+
+    /// Remembers missing ZIDs for `ttl` instead of [`DEFAULT_MISSING_TTL`] (zero: not at all).
+    /// Starts with an empty memory.
+    #[must_use]
+    pub fn with_missing_ttl(mut self, ttl: Duration) -> Self {
+        self.missing = Arc::new(Mutex::new(MissingZids::new(ttl)));
+        self
+    }
+
+    fn missing(&self) -> MutexGuard<'_, MissingZids> {
+        // Each method leaves the memory consistent, so a panic elsewhere cannot break it.
+        self.missing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The API URL requests go to.
@@ -58,9 +138,11 @@ impl WikiSource {
         &self.api_url
     }
 
+    /// Asks for one batch, within `timeout`, adding what the wiki has to `found`.
     fn fetch_batch(
         &self,
         zids: &[&str],
+        timeout: Duration,
         found: &mut HashMap<String, Value>,
     ) -> Result<(), StoreError> {
         let joined = zids.join("|");
@@ -72,6 +154,9 @@ impl WikiSource {
         let mut response = self
             .agent
             .get(&self.api_url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .query("action", "wikilambda_fetch")
             .query("format", "json")
             .query("zids", &joined)
@@ -97,15 +182,22 @@ impl WikiSource {
         let Value::Object(entries) = answer else {
             return Err(fail("the answer is not a JSON object".into()));
         };
-        if let Some(error) = entries.get("error") {
+        let error = entries.get("error");
+        if let Some(error) = error {
             tracing::debug!(%error, "the wiki answered with an error; its ZIDs count as missing");
         }
+        // An error answer for several ZIDs does not say which one is missing.
+        let remember_missing = error.is_none() || zids.len() == 1;
+        let now = Instant::now();
         for zid in zids {
             let Some(text) = entries
                 .get(*zid)
                 .and_then(|e| e.get("wikilambda_fetch"))
                 .and_then(Value::as_str)
             else {
+                if remember_missing {
+                    self.missing().remember(zid, now);
+                }
                 continue;
             };
             let object = zeval_zobject::json::parse(text)
@@ -118,15 +210,44 @@ impl WikiSource {
 
 impl ObjectSource for WikiSource {
     fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        self.fetch_before(zids, None)
+    }
+
+    /// Each batch's request is bounded by the time left (and by the source's own timeout);
+    /// once none is left, the ZIDs still wanted are [`StoreError::DeadlineExceeded`] and no
+    /// request is made.
+    fn fetch_before(
+        &self,
+        zids: &[String],
+        deadline: Option<Instant>,
+    ) -> Result<HashMap<String, Value>, StoreError> {
         let mut wanted: Vec<&str> = Vec::with_capacity(zids.len());
-        for zid in zids {
-            if is_zid(zid) && !wanted.contains(&zid.as_str()) {
-                wanted.push(zid);
+        {
+            let missing = self.missing();
+            let now = Instant::now();
+            let mut seen = std::collections::HashSet::with_capacity(zids.len());
+            for zid in zids {
+                if is_zid(zid) && seen.insert(zid.as_str()) && !missing.contains(zid, now) {
+                    wanted.push(zid);
+                }
             }
         }
         let mut found = HashMap::new();
-        for batch in wanted.chunks(MAX_ZIDS_PER_REQUEST) {
-            self.fetch_batch(batch, &mut found)?;
+        for (index, batch) in wanted.chunks(MAX_ZIDS_PER_REQUEST).enumerate() {
+            let timeout = match deadline {
+                None => self.timeout,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        let unasked = &wanted[index * MAX_ZIDS_PER_REQUEST..];
+                        return Err(StoreError::DeadlineExceeded {
+                            zids: unasked.join("|"),
+                        });
+                    }
+                    left.min(self.timeout)
+                }
+            };
+            self.fetch_batch(batch, timeout, &mut found)?;
         }
         Ok(found)
     }

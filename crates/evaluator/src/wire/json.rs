@@ -10,6 +10,13 @@ use super::{ExecutorRequest, Request, WireError};
 /// `codeString`, `functionName`, `functionArguments` is the executor form; a bare object with
 /// `Z1K1` is taken as the Z7 itself.
 pub fn decode(body: &[u8]) -> Result<Request, WireError> {
+    decode_with_remaining_time(body).map(|(request, _)| request)
+}
+
+/// [`decode`], also returning a top-level `remainingTime` (milliseconds; in the executor form
+/// it is also in the request). The full-call form carries one only when zeval's client sent
+/// it: the original orchestrator sends the remaining time in Avro 0.0.4 only.
+pub fn decode_with_remaining_time(body: &[u8]) -> Result<(Request, Option<f64>), WireError> {
     let value =
         zeval_zobject::json::parse_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
     let Value::Object(mut object) = value else {
@@ -19,8 +26,9 @@ pub fn decode(body: &[u8]) -> Result<Request, WireError> {
         .get("reentrant")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let remaining_time = object.get("remainingTime").and_then(Value::as_f64);
     if let Some(zobject) = object.remove("zobject") {
-        return Ok(Request::FunctionCall { reentrant, zobject });
+        return Ok((Request::FunctionCall { reentrant, zobject }, remaining_time));
     }
     let executor_keys = [
         "codingLanguage",
@@ -29,13 +37,11 @@ pub fn decode(body: &[u8]) -> Result<Request, WireError> {
         "functionArguments",
     ];
     if executor_keys.iter().any(|key| object.contains_key(*key)) {
-        return executor(object, reentrant).map(Request::Executor);
+        return executor(object, reentrant).map(|request| (Request::Executor(request), remaining_time));
     }
     if object.contains_key("Z1K1") {
-        return Ok(Request::FunctionCall {
-            reentrant,
-            zobject: Value::Object(object),
-        });
+        let zobject = Value::Object(object);
+        return Ok((Request::FunctionCall { reentrant, zobject }, None));
     }
     Err(WireError::Json(
         "expected {\"zobject\": …} or {codingLanguage, codeString, functionName, functionArguments}"
@@ -74,6 +80,18 @@ fn executor(mut object: Map<String, Value>, reentrant: bool) -> Result<ExecutorR
         function_name,
         function_arguments,
     })
+}
+
+/// The full-call form as JSON, with `remainingTime` (milliseconds) beside `zobject` when
+/// given (see [`decode_with_remaining_time`]).
+pub fn encode_call(reentrant: bool, zobject: &Value, remaining_time: Option<f64>) -> Vec<u8> {
+    let mut object = Map::new();
+    object.insert("reentrant".into(), Value::Bool(reentrant));
+    if let Some(time) = remaining_time {
+        object.insert("remainingTime".into(), serde_json::json!(time));
+    }
+    object.insert("zobject".into(), zobject.clone());
+    serde_json::to_vec(&Value::Object(object)).unwrap_or_default()
 }
 
 /// The executor form as JSON (fields that are `None` are left out).
@@ -121,6 +139,28 @@ mod tests {
         };
         assert_eq!(executor.code_string.as_deref(), Some("x"));
         assert_eq!(executor.coding_language, None);
+    }
+
+    #[test]
+    fn the_remaining_time_travels_in_both_forms() {
+        let zobject = serde_json::json!({"Z1K1": "Z7", "Z7K1": "Z801"});
+        let body = encode_call(false, &zobject, Some(1234.5));
+        let (request, remaining) = decode_with_remaining_time(&body).unwrap();
+        assert_eq!(remaining, Some(1234.5));
+        assert_eq!(
+            request,
+            Request::FunctionCall {
+                reentrant: false,
+                zobject
+            }
+        );
+        let body = br#"{"codeString":"x","functionArguments":{},"remainingTime":20}"#;
+        let (request, remaining) = decode_with_remaining_time(body).unwrap();
+        assert_eq!(remaining, Some(20.0));
+        let Request::Executor(executor) = request else {
+            panic!("not the executor form")
+        };
+        assert_eq!(executor.remaining_time, Some(20.0));
     }
 
     #[test]

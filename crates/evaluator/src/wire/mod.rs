@@ -32,7 +32,9 @@ pub enum Request {
 pub struct ExecutorRequest {
     /// Whether the caller offered to answer callbacks.
     pub reentrant: bool,
-    /// Milliseconds left on the orchestrator's timer (Avro 0.0.4); informational.
+    /// Milliseconds left on the caller's deadline (Avro 0.0.4, JSON `remainingTime`). The
+    /// evaluator caps the call's wall time with it; zero or less answers the timeout Z558
+    /// without running.
     pub remaining_time: Option<f64>,
     /// `Z61K1` of the implementation's language: a language string or ZID.
     pub coding_language: Option<String>,
@@ -101,12 +103,27 @@ impl std::str::FromStr for Encoding {
 /// Decodes a request body. `content_type` is a hint: JSON content types are parsed as JSON;
 /// anything else is tried as Avro first when it does not look like JSON text.
 pub fn decode(body: &[u8], content_type: Option<&str>) -> Result<Request, WireError> {
+    decode_with_remaining_time(body, content_type).map(|(request, _)| request)
+}
+
+/// [`decode`], also returning the caller's remaining time in milliseconds when the body
+/// carries one: `remainingTime` of the executor form (JSON, Avro 0.0.4), or beside `zobject`
+/// in the JSON full-call form ([`json::decode_with_remaining_time`]).
+pub fn decode_with_remaining_time(
+    body: &[u8],
+    content_type: Option<&str>,
+) -> Result<(Request, Option<f64>), WireError> {
     let declared_json = content_type.is_some_and(|t| t.contains("json"));
     let looks_like_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if declared_json || looks_like_json {
-        return json::decode(body);
+        return json::decode_with_remaining_time(body);
     }
-    avro::decode(body)
+    let request = avro::decode(body)?;
+    let remaining_time = match &request {
+        Request::Executor(executor) => executor.remaining_time,
+        Request::FunctionCall { .. } => None,
+    };
+    Ok((request, remaining_time))
 }
 
 /// Builds the executor form of a whole Z7 as the original client does for Avro 0.0.3/0.0.4:
@@ -146,22 +163,41 @@ pub(crate) fn first_implementation(function: &Value) -> Option<&Value> {
 /// Encodes `request` in `encoding`. The Avro 0.0.4 form needs the executor fields, which a
 /// [`Request::FunctionCall`] provides through [`executor_form`]; `None` when it cannot.
 pub fn encode(request: &Request, encoding: Encoding) -> Option<Vec<u8>> {
+    encode_with_remaining_time(request, encoding, None)
+}
+
+/// [`encode`], sending `remaining_time` (milliseconds) where the encoding has room for it:
+/// the executor form (JSON, Avro 0.0.4; it replaces the request's own) and the JSON
+/// full-call form (beside `zobject`). Avro 0.0.2 has no such field. An Avro 0.0.4 body built
+/// from a full call without one sends 15, as the original's tests do.
+pub fn encode_with_remaining_time(
+    request: &Request,
+    encoding: Encoding,
+    remaining_time: Option<f64>,
+) -> Option<Vec<u8>> {
+    let with_time = |executor: &ExecutorRequest| ExecutorRequest {
+        remaining_time: remaining_time.or(executor.remaining_time),
+        ..executor.clone()
+    };
     match (encoding, request) {
-        (Encoding::Json, Request::FunctionCall { reentrant, zobject }) => Some(
-            serde_json::to_vec(&serde_json::json!({"reentrant": reentrant, "zobject": zobject}))
-                .ok()?,
-        ),
-        (Encoding::Json, Request::Executor(executor)) => Some(json::encode_executor(executor)),
+        (Encoding::Json, Request::FunctionCall { reentrant, zobject }) => {
+            Some(json::encode_call(*reentrant, zobject, remaining_time))
+        }
+        (Encoding::Json, Request::Executor(executor)) => {
+            Some(json::encode_executor(&with_time(executor)))
+        }
         (Encoding::Avro002, Request::FunctionCall { reentrant, zobject }) => {
             avro::encode_v002(*reentrant, zobject).ok()
         }
         (Encoding::Avro002, Request::Executor(_)) => None,
         (Encoding::Avro004, Request::FunctionCall { reentrant, zobject }) => {
             let mut executor = executor_form(zobject, *reentrant)?;
-            executor.remaining_time.get_or_insert(15.0);
+            executor.remaining_time = remaining_time.or(Some(15.0));
             avro::encode_v004(&executor).ok()
         }
-        (Encoding::Avro004, Request::Executor(executor)) => avro::encode_v004(executor).ok(),
+        (Encoding::Avro004, Request::Executor(executor)) => {
+            avro::encode_v004(&with_time(executor)).ok()
+        }
     }
 }
 

@@ -56,3 +56,38 @@ fn a_bad_body_is_a_z5_not_a_crash() {
             .contains("Unable to read the request")
     );
 }
+
+#[test]
+fn the_metadata_names_the_instance_and_the_calls_own_memory() {
+    let code = "function Z1000(a, b) { return String(Number(a) + Number(b)); }";
+    let z22 = evaluator().evaluate(request(Family::JavaScript, code, &["5", "8"]));
+    let meta = &z22["Z22K2"];
+    let text = |key: &str| {
+        get_metadata(meta, key)
+            .and_then(string_value)
+            .unwrap_or_else(|| panic!("no {key}"))
+            .to_owned()
+    };
+    let host = text("evaluationHostname");
+    assert_eq!(host, zeval_evaluator::default_instance_name());
+    assert_eq!(host, evaluator().instance_name());
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    assert_ne!(host, machine.trim(), "the machine's host name");
+    // The call's guest memory (a few MiB for QuickJS), not the test process's RSS, which
+    // holds both interpreters' compiled code and is far larger.
+    assert_eq!(text("evaluationMemoryUsage"), text("executionMemoryUsage"));
+    let peak: u64 = text("executionPeakLinearMemory")
+        .trim_end_matches(" bytes")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        text("evaluationMemoryUsage"),
+        zeval_zobject::metadata_format::mebibytes(peak)
+    );
+    // A request that runs nothing used nothing.
+    let z22 = evaluator().evaluate_body(b"\x05garbage-and-more", None);
+    assert_eq!(
+        get_metadata(&z22["Z22K2"], "evaluationMemoryUsage").and_then(string_value),
+        Some("0.00 MiB")
+    );
+}

@@ -79,24 +79,26 @@ pub(super) fn values_by_keys(keys: &Node, object: &Node) -> R<Node> {
     ))
 }
 
-/// Z905: an object as a list of `(key, reified value)` pairs; a raw string as a Z6.
-pub(super) fn reify(value: &Node) -> Node {
+/// Z905: an object as a list of `(key, reified value)` pairs; a raw string as a Z6. Every
+/// node is a step of the request's budget: a shared value reifies into a tree.
+pub(super) fn reify(value: &Node) -> R<Node> {
+    crate::budget::step()?;
     stacker::maybe_grow(64 * 1024, 1024 * 1024, || match value {
-        Node::Str(s) => Node::z6(s),
+        Node::Str(s) => Ok(Node::z6(s)),
         Node::Obj(o) => {
-            let pairs = o
-                .entries
-                .iter()
-                .map(|(k, v)| pair(z39(k), reify(v)))
-                .collect();
-            typed_list(key_value_pair_type(), pairs)
+            let mut pairs = Vec::with_capacity(o.entries.len());
+            for (k, v) in &o.entries {
+                pairs.push(pair(z39(k), reify(v)?));
+            }
+            Ok(typed_list(key_value_pair_type(), pairs))
         }
-        Node::Raw(v) => Node::z6(&v.to_string()),
+        Node::Raw(v) => Ok(Node::z6(&v.to_string())),
     })
 }
 
 /// Z908: the inverse of reify.
 pub(super) fn abstract_value(reified: &Node) -> R<Node> {
+    crate::budget::step()?;
     if let Some(s) = reified.string_value() {
         return Ok(Node::Str(std::rc::Rc::from(s)));
     }

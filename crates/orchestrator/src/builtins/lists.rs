@@ -57,9 +57,14 @@ pub(super) fn tail(list: &Node) -> R<Node> {
     }
 }
 
-/// Z968: a string as a list of code points (Unicode scalar values).
-pub(super) fn code_points(string: &Node) -> Node {
+/// Z968: a string as a list of code points (Unicode scalar values). The list nests one level
+/// per code point, so its length is checked against the request's depth budget before
+/// anything is built, and each code point is a step.
+pub(super) fn code_points(string: &Node) -> R<Node> {
     let text = string.string_value().unwrap_or_default();
+    let count = text.chars().count();
+    crate::budget::check_depth(count)?;
+    crate::budget::steps(count as u64)?;
     let items = text
         .chars()
         .map(|c| {
@@ -72,18 +77,22 @@ pub(super) fn code_points(string: &Node) -> Node {
             )
         })
         .collect();
-    typed_list(Node::z9("Z86"), items)
+    Ok(typed_list(Node::z9("Z86"), items))
 }
 
 /// Z986: concatenates code points (or strings).
 pub(super) fn code_points_to_string(list: &Node) -> R<Node> {
     let mut text = String::new();
     for item in list.list_items().unwrap_or_default() {
-        if let Some(s) = item.string_value() {
-            text.push_str(s);
-        } else if let Some(s) = item.get("Z86K1").and_then(Node::string_value) {
-            text.push_str(s);
-        }
+        let piece = item
+            .string_value()
+            .or_else(|| item.get("Z86K1").and_then(Node::string_value))
+            .unwrap_or_default();
+        // One shared long string repeated in a list would otherwise concatenate past any
+        // memory bound.
+        crate::budget::check_reserve(text.len() + piece.len())?;
+        crate::budget::step()?;
+        text.push_str(piece);
     }
     Ok(Node::z6(&text))
 }

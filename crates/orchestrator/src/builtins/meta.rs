@@ -11,7 +11,7 @@ use crate::resolver::DerefError;
 /// Z920: a void result carrying one metadata entry.
 pub(super) fn trigger_metadata(name: &Node, value: &Node) -> R<Env> {
     let name = name.string_value().unwrap_or_default();
-    let meta = crate::metadata::set(None, name, value.to_json());
+    let meta = crate::metadata::set(None, name, value.to_json()?);
     Ok(Env {
         value: Node::void(),
         meta: Some(meta),
@@ -21,7 +21,7 @@ pub(super) fn trigger_metadata(name: &Node, value: &Node) -> R<Env> {
 /// Z923: orchestrates the quoted call and returns `(value, metadata)` as a pair.
 pub(super) fn envelope(engine: &Engine<'_>, quoted: &Node) -> R<Node> {
     let call = quoted.get("Z99K1").cloned().unwrap_or_else(Node::void);
-    let z22 = engine.orchestrate_nested(&call.to_json())?;
+    let z22 = engine.orchestrate_nested(&call.to_json()?)?;
     let value = Node::from_json(&z22["Z22K1"], &None);
     let meta = Node::from_json(&z22["Z22K2"], &None);
     let ty = call_node(
@@ -51,6 +51,7 @@ pub(super) fn fetch(engine: &Engine<'_>, quoted: &Node) -> R<Env> {
     match engine.resolver.lookup(&zid) {
         Ok(z2) => Ok(Env::ok(z2)),
         Err(DerefError::Missing(e)) => Err(Fail::Error(e)),
+        Err(DerefError::Timeout) => Err(Fail::Timeout),
         Err(DerefError::Fetch(message)) => error(
             "Z500",
             [z6(format!(
@@ -78,8 +79,8 @@ pub(super) fn validate_against_schema(
         _ => ty,
     };
     let result = match ty.ref_zid() {
-        Some(zid) => crate::validation::check_schema(&object.to_json(), zid),
-        None => crate::validation::check_user_type(&object.to_json(), &ty.to_json()),
+        Some(zid) => crate::validation::check_schema(&object.to_json()?, zid),
+        None => crate::validation::check_user_type(&object.to_json()?, &ty.to_json()?),
     };
     match result {
         Ok(()) => Ok(object),

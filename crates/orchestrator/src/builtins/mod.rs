@@ -46,7 +46,7 @@ pub(crate) fn run(engine: &Engine<'_>, id: &str, function: &Node, args: Vec<Node
         }
         "Z903" => data::value_by_key(arg(0)?, arg(1)?)?,
         "Z904" => data::values_by_keys(arg(0)?, arg(1)?)?,
-        "Z905" => data::reify(arg(0)?),
+        "Z905" => data::reify(arg(0)?)?,
         "Z908" => data::abstract_value(arg(0)?)?,
         "Z910" => lists::prepend(arg(0)?, arg(1)?),
         "Z911" => lists::head(arg(0)?)?,
@@ -64,7 +64,7 @@ pub(crate) fn run(engine: &Engine<'_>, id: &str, function: &Node, args: Vec<Node
         ),
         "Z960" => meta::language(engine, arg(0)?)?,
         "Z966" => Node::boolean(arg(0)?.string_value() == arg(1)?.string_value()),
-        "Z968" => lists::code_points(arg(0)?),
+        "Z968" => lists::code_points(arg(0)?)?,
         "Z981" => crate::types::list_type_z4(&itself(function, &args, "Z881"), arg(0)?.clone()),
         "Z982" => crate::types::pair_type_z4(
             &itself(function, &args, "Z882"),
@@ -75,7 +75,7 @@ pub(crate) fn run(engine: &Engine<'_>, id: &str, function: &Node, args: Vec<Node
             let key_type = arg(0)?;
             let identity = crate::types::identity(key_type);
             if !matches!(identity.ref_zid(), Some("Z6" | "Z39")) {
-                return error("Z516", [z6("Z883K1"), key_type.to_json()]);
+                return error("Z516", [z6("Z883K1"), key_type.to_json()?]);
             }
             crate::types::map_type_z4(
                 &itself(function, &args, "Z883"),

@@ -1,9 +1,9 @@
-//! The depth limit and the deadline.
+//! The depth limit, the deadline and the rest of the per-request budget.
 
 use std::time::Duration;
 
 use serde_json::json;
-use zeval_orchestrator::{CallOptions, OrchestratorConfig};
+use zeval_orchestrator::{BudgetLimits, CallOptions, OrchestratorConfig};
 
 use crate::{error_code, orchestrator};
 
@@ -23,6 +23,18 @@ fn countdown() -> serde_json::Value {
         "Z8K5": "Z10000"})
 }
 
+/// A budget that admits the 100,000-element lists these tests build, so that the limit under
+/// test (call depth, deadline, stack) is the one that stops them.
+fn deep_lists() -> OrchestratorConfig {
+    OrchestratorConfig {
+        budget: BudgetLimits {
+            max_value_depth: 200_000,
+            ..BudgetLimits::default()
+        },
+        ..OrchestratorConfig::default()
+    }
+}
+
 fn countdown_call(n: usize) -> serde_json::Value {
     json!({"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(n)}})
 }
@@ -40,7 +52,7 @@ fn recursion_100_000_deep_is_a_z5_not_a_crash() {
     let worker = std::thread::Builder::new()
         .stack_size(512 * 1024)
         .spawn(|| {
-            let o = orchestrator(&[("Z10000", countdown())], OrchestratorConfig::default());
+            let o = orchestrator(&[("Z10000", countdown())], deep_lists());
             o.orchestrate(&countdown_call(100_000), &CallOptions::default())
         })
         .unwrap();
@@ -56,7 +68,7 @@ fn deadline_gives_z558() {
         &[("Z10000", countdown())],
         OrchestratorConfig {
             max_depth: 1_000_000,
-            ..OrchestratorConfig::default()
+            ..deep_lists()
         },
     );
     let options = CallOptions {
@@ -78,7 +90,7 @@ fn long_list_result_on_a_small_stack() {
     let worker = std::thread::Builder::new()
         .stack_size(512 * 1024)
         .spawn(|| {
-            let o = orchestrator(&[], OrchestratorConfig::default());
+            let o = orchestrator(&[], deep_lists());
             let input = json!({"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "b".repeat(100_000)});
             let result = o.orchestrate(&input, &CallOptions::default());
             result["Z22K1"].as_array().map(Vec::len)

@@ -1,6 +1,7 @@
 //! Integration tests of the orchestrator against an in-memory object source.
 
 mod basics;
+mod budget;
 mod limits;
 
 use std::collections::HashMap;

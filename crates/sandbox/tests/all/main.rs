@@ -3,6 +3,7 @@
 //! `/var/cache/zeval/guests`).
 
 mod blocking;
+mod cache;
 mod common;
 mod isolation;
 mod memory;

@@ -92,7 +92,7 @@ async fn approved_mode_runs_only_approved_implementations_for_anonymous_callers(
     assert_eq!(z5["Z5K1"], "Z559", "{z5}");
     assert!(
         z5.to_string()
-            .contains("No implementation of Z10000 is approved"),
+            .contains("No implementation of Z10000 may run"),
         "{z5}"
     );
     // A user may run it; built-ins are always allowed.

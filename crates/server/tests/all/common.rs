@@ -1,14 +1,18 @@
 //! A router over a fresh store, and request helpers.
 
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
-use zeval_server::Metrics;
-use zeval_server::config::Config;
+use zeval_orchestrator::ImplementationPolicy;
+use zeval_server::config::{Config, Limits};
+use zeval_server::{CallEngine, Metrics};
 
 pub(crate) struct Server {
     pub(crate) router: Router,
@@ -55,6 +59,17 @@ pub(crate) async fn send(
     token: Option<&str>,
     body: Option<String>,
 ) -> Answer {
+    send_to(server.router.clone(), method, uri, token, body).await
+}
+
+/// [`send`] to a router (owned, so that the request can run in a spawned task).
+pub(crate) async fn send_to(
+    router: Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<String>,
+) -> Answer {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(token) = token {
         request = request.header("Authorization", format!("Bearer {token}"));
@@ -65,7 +80,7 @@ pub(crate) async fn send(
     let request = request
         .body(body.map(Body::from).unwrap_or_else(Body::empty))
         .unwrap();
-    let response = server.router.clone().oneshot(request).await.unwrap();
+    let response = router.oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -128,4 +143,169 @@ pub(crate) async fn put_composition(server: &Server, token: &str) {
 /// The body of a call of Z10000 with `text`.
 pub(crate) fn call_body(text: &str) -> String {
     serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": text}}).to_string()
+}
+
+/// A router over a fresh store whose call engine is `wrap` of the real one.
+pub(crate) fn server_with_engine(
+    adjust: impl FnOnce(&mut Config),
+    wrap: impl FnOnce(Arc<dyn CallEngine>) -> Arc<dyn CallEngine>,
+) -> Server {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: data_dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let metrics = Arc::new(Metrics::default());
+    let mut state = zeval_server::backends::orchestrator_state(&config, &metrics, None).unwrap();
+    state.engine = wrap(state.engine);
+    Server {
+        router: zeval_server::orchestrator_router(state),
+        data_dir,
+    }
+}
+
+/// Holds every call of Z10000 with the argument "wait" until opened; other calls run at once.
+pub(crate) struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+    /// Calls waiting now.
+    pub(crate) waiting: AtomicUsize,
+}
+
+impl Gate {
+    pub(crate) fn new() -> Arc<Gate> {
+        Arc::new(Gate {
+            open: Mutex::new(false),
+            opened: Condvar::new(),
+            waiting: AtomicUsize::new(0),
+        })
+    }
+
+    pub(crate) fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+
+    /// Waits (polling, up to 10 s) until `n` calls are held.
+    pub(crate) async fn until_waiting(&self, n: usize) {
+        for _ in 0..1000 {
+            if self.waiting.load(Ordering::SeqCst) >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{n} calls never reached the gate");
+    }
+}
+
+pub(crate) struct GatedEngine {
+    pub(crate) inner: Arc<dyn CallEngine>,
+    pub(crate) gate: Arc<Gate>,
+}
+
+impl CallEngine for GatedEngine {
+    fn orchestrate_as(
+        &self,
+        zobject: Value,
+        do_validate: bool,
+        policy: Option<Arc<dyn ImplementationPolicy>>,
+    ) -> Value {
+        if zobject.get("Z10000K1").and_then(Value::as_str) == Some("wait") {
+            self.gate.waiting.fetch_add(1, Ordering::SeqCst);
+            let mut open = self.gate.open.lock().unwrap();
+            while !*open {
+                open = self.gate.opened.wait(open).unwrap();
+            }
+            drop(open);
+            self.gate.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.inner.orchestrate_as(zobject, do_validate, policy)
+    }
+}
+
+/// Takes `delay` for every call.
+pub(crate) struct SlowEngine {
+    pub(crate) inner: Arc<dyn CallEngine>,
+    pub(crate) delay: Duration,
+}
+
+impl CallEngine for SlowEngine {
+    fn orchestrate_as(
+        &self,
+        zobject: Value,
+        do_validate: bool,
+        policy: Option<Arc<dyn ImplementationPolicy>>,
+    ) -> Value {
+        std::thread::sleep(self.delay);
+        self.inner.orchestrate_as(zobject, do_validate, policy)
+    }
+}
+
+/// Serves `router` on a fresh loopback port as `zeval serve` does, with `limits`, until the
+/// test's runtime ends.
+pub(crate) async fn listen(router: Router, limits: &Limits) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = limits.clone();
+    tokio::spawn(async move {
+        zeval_server::serve_listener(listener, router, &limits, std::future::pending()).await;
+    });
+    addr
+}
+
+/// Sends raw bytes on a new connection and returns it.
+pub(crate) async fn connect(addr: SocketAddr, bytes: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
+/// Reads one HTTP/1.1 response (headers and a `Content-Length` body) from `stream`: status
+/// and body text. `None` when the connection closes first.
+pub(crate) async fn read_response(stream: &mut tokio::net::TcpStream) -> Option<(u16, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&received[..end]).into_owned();
+            let status = head.split(' ').nth(1)?.parse().ok()?;
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while received.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                received.extend_from_slice(&chunk[..n]);
+            }
+            let body = String::from_utf8_lossy(&received[end + 4..end + 4 + length]).into_owned();
+            return Some((status, body));
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        received.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A POST request with `body` and `Content-Length`, as raw bytes.
+pub(crate) fn post_request(path: &str, token: Option<&str>, body: &str) -> Vec<u8> {
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }

@@ -1,9 +1,13 @@
-//! Body limits (413 with the limit in the message) and the concurrency limit (503 with
-//! `Retry-After`).
+//! Admission: body limits (413 with the limit in the message), work slots per service (503
+//! with `Retry-After`) and per client (429 with `Retry-After`).
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use crate::common::{send, server};
+use zeval_store::Role;
+
+use crate::common::{
+    Gate, GatedEngine, call_body, put_composition, send, send_to, server, server_with_engine, token,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bodies_over_the_limit_get_413_with_a_message() {
@@ -35,38 +39,38 @@ async fn bodies_over_the_limit_get_413_with_a_message() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn work_beyond_the_concurrency_limit_gets_503_with_retry_after() {
-    let server = server(|c| {
-        c.limits.max_concurrent_requests = 1;
-        c.limits.retry_after_seconds = 7;
-    });
-    // Hold the only slot with a request whose body has not finished arriving.
-    let (sender, body) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
-    let stream = tokio_stream_from(body);
-    let request = axum::http::Request::builder()
-        .method("POST")
-        .uri("/wikifunctions.org/v1/evaluate/")
-        .body(axum::body::Body::from_stream(stream))
-        .unwrap();
+    let gate = Gate::new();
+    let held = gate.clone();
+    let server = server_with_engine(
+        |c| {
+            c.limits.max_concurrent_requests = 1;
+            c.limits.retry_after_seconds = 7;
+        },
+        move |inner| Arc::new(GatedEngine { inner, gate: held }),
+    );
+    let editor = token(&server, "ed", Role::Editor);
+    put_composition(&server, &editor).await;
+    // A call held at the gate keeps the only slot.
     let router = server.router.clone();
-    let slow = tokio::spawn(async move { tower::ServiceExt::oneshot(router, request).await });
-    // Until the slow request holds the slot, quick requests still pass; then they get 503.
-    let mut answer = None;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let quick = send(
-            &server,
+    let slow = tokio::spawn(async move {
+        send_to(
+            router,
             "POST",
             "/wikifunctions.org/v1/evaluate/",
             None,
-            Some("{}".into()),
+            Some(call_body("wait")),
         )
-        .await;
-        if quick.status != 200 {
-            answer = Some(quick);
-            break;
-        }
-    }
-    let answer = answer.expect("the slot was never taken");
+        .await
+    });
+    gate.until_waiting(1).await;
+    let answer = send(
+        &server,
+        "POST",
+        "/wikifunctions.org/v1/evaluate/",
+        None,
+        Some(call_body("hi")),
+    )
+    .await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.headers["retry-after"], "7");
     // Reads are never refused for load.
@@ -74,16 +78,89 @@ async fn work_beyond_the_concurrency_limit_gets_503_with_retry_after() {
         send(&server, "GET", "/healthz", None, None).await.status,
         200
     );
-    sender
-        .try_send(Ok(axum::body::Bytes::from_static(b"{\"zobject\": null}")))
-        .unwrap();
-    drop(sender);
-    let finished = slow.await.unwrap().unwrap();
-    assert_eq!(finished.status(), 200);
+    gate.open();
+    let finished = slow.await.unwrap();
+    assert_eq!(finished.status, 200, "{}", finished.text);
 }
 
-fn tokio_stream_from(
-    mut receiver: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
-    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+#[tokio::test(flavor = "multi_thread")]
+async fn one_client_cannot_take_every_slot() {
+    let gate = Gate::new();
+    let held = gate.clone();
+    let server = server_with_engine(
+        |c| {
+            c.limits.per_client_concurrent_requests = 2;
+            c.limits.retry_after_seconds = 3;
+        },
+        move |inner| Arc::new(GatedEngine { inner, gate: held }),
+    );
+    let greedy = token(&server, "greedy", Role::Editor);
+    let other = token(&server, "other", Role::Editor);
+    put_composition(&server, &greedy).await;
+    let mut held_calls = Vec::new();
+    for _ in 0..2 {
+        let router = server.router.clone();
+        let greedy = greedy.clone();
+        held_calls.push(tokio::spawn(async move {
+            send_to(
+                router,
+                "POST",
+                "/wikifunctions.org/v1/evaluate/",
+                Some(&greedy),
+                Some(call_body("wait")),
+            )
+            .await
+        }));
+    }
+    gate.until_waiting(2).await;
+    let refused = send(
+        &server,
+        "POST",
+        "/wikifunctions.org/v1/evaluate/",
+        Some(&greedy),
+        Some(call_body("hi")),
+    )
+    .await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_eq!(refused.headers["retry-after"], "3");
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 requests in progress"),
+        "{}",
+        refused.text
+    );
+    // Another user, and an anonymous caller, still get through.
+    for token in [Some(other.as_str()), None] {
+        let answer = send(
+            &server,
+            "POST",
+            "/wikifunctions.org/v1/evaluate/",
+            token,
+            Some(call_body("hi")),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.json()["Z22K1"], "hi", "{}", answer.text);
+    }
+    let metrics = send(&server, "GET", "/metrics", None, None).await.text;
+    assert!(
+        metrics.contains("zeval_requests_rejected_total{reason=\"client_busy\"} 1"),
+        "{metrics}"
+    );
+    gate.open();
+    for call in held_calls {
+        assert_eq!(call.await.unwrap().status, 200);
+    }
+    // The slots are given back.
+    let again = send(
+        &server,
+        "POST",
+        "/wikifunctions.org/v1/evaluate/",
+        Some(&greedy),
+        Some(call_body("hi")),
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.text);
 }

@@ -5,7 +5,10 @@
 
 mod access;
 mod common;
+mod connections;
+mod evaluator_api;
 mod http_cases;
 mod limits;
+mod metrics;
 mod objects;
 mod testers;

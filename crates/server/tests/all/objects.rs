@@ -1,10 +1,17 @@
 //! The objects API: write, read, history, search, create with allocation, the MediaWiki
 //! route, and a bad PUT that leaves the store unchanged.
 
-use serde_json::json;
-use zeval_store::Role;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::common::{call_body, put_composition, send, server, token, z2};
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::json;
+use tower::ServiceExt;
+use zeval_server::{Caller, Metrics, Repository, RepositoryError, RevisionInfo, SearchHit};
+use zeval_store::{MAX_ZID_NUMBER, Role};
+
+use crate::common::{Server, call_body, put_composition, send, server, token, z2};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn written_objects_are_served_and_callable() {
@@ -170,4 +177,237 @@ async fn post_allocates_from_z10000_and_replaces_the_placeholder() {
             .status,
         404
     );
+}
+
+/// The attack: a PUT at the largest `i64` made the next allocation overflow, and every
+/// later POST landed on one ZID, each overwriting the previous creator's object.
+#[tokio::test(flavor = "multi_thread")]
+async fn zids_past_the_maximum_are_refused_and_creates_never_overwrite() {
+    let server = server(|_| {});
+    let (ann, bob) = (
+        token(&server, "ann", Role::Editor),
+        token(&server, "bob", Role::Editor),
+    );
+    for zid in [
+        "Z9223372036854775807".to_string(),
+        format!("Z{}", MAX_ZID_NUMBER + 1),
+    ] {
+        let answer = send(
+            &server,
+            "PUT",
+            &format!("/v1/objects/{zid}"),
+            Some(&ann),
+            Some(z2(&zid, json!("x")).to_string()),
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{}", answer.text);
+        assert!(
+            answer.json()["detail"].as_str().unwrap().contains(&format!(
+                "past the largest ZID this server accepts (Z{MAX_ZID_NUMBER})"
+            )),
+            "{}",
+            answer.text
+        );
+    }
+    let mut created = Vec::new();
+    for (who, text) in [(&ann, "ann's"), (&bob, "bob's")] {
+        let answer = send(
+            &server,
+            "POST",
+            "/v1/objects",
+            Some(who),
+            Some(z2("Z0", json!(text)).to_string()),
+        )
+        .await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        created.push(answer.json()["zid"].as_str().unwrap().to_string());
+    }
+    assert_eq!(created, ["Z10000", "Z10001"]);
+    for (zid, text) in created.iter().zip(["ann's", "bob's"]) {
+        let history = send(
+            &server,
+            "GET",
+            &format!("/v1/objects/{zid}/history"),
+            None,
+            None,
+        )
+        .await
+        .json();
+        let revisions = history["revisions"].as_array().unwrap();
+        assert_eq!(revisions.len(), 1, "{history}");
+        assert_eq!(revisions[0]["object"]["Z2K2"], text);
+    }
+}
+
+/// A write that waits for the database (another process holds its write lock, as `zeval
+/// import` may) holds up neither reads nor token checks nor health.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_answer_while_a_write_waits_for_the_database() {
+    let server = server(|_| {});
+    let editor = token(&server, "ed", Role::Editor);
+    let object = z2("Z10000", json!("before"));
+    let put = |object: serde_json::Value| {
+        Request::builder()
+            .method("PUT")
+            .uri("/v1/objects/Z10000")
+            .header("Authorization", format!("Bearer {editor}"))
+            .header("Content-Type", "application/json")
+            .body(Body::from(object.to_string()))
+            .unwrap()
+    };
+    let first = server.router.clone().oneshot(put(object)).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let other_process =
+        rusqlite::Connection::open(server.data_dir.path().join(zeval_store::DATABASE_FILE))
+            .unwrap();
+    other_process.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let router = server.router.clone();
+    let waiting = tokio::spawn(router.oneshot(put(z2("Z10000", json!("after")))));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the write waits for the lock");
+    let started = Instant::now();
+    for (path, token) in [
+        ("/v1/objects/Z10000", None),
+        ("/v1/objects/Z10000", Some(editor.as_str())),
+        ("/v1/objects?search=Z10000", None),
+        ("/healthz", None),
+    ] {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(2),
+            send(&server, "GET", path, token, None),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("GET {path} waited for the blocked write"));
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(
+        !waiting.is_finished(),
+        "the reads ran while the write waited"
+    );
+    other_process.execute_batch("COMMIT").unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap().status(), 200);
+    let now = send(&server, "GET", "/v1/objects/Z10000", None, None).await;
+    assert_eq!(now.json()["Z2K2"], "after");
+}
+
+/// A repository whose every operation but the token check fails with text that must stay
+/// in the log.
+struct BrokenStore;
+
+const SECRET: &str = "disk I/O error at /var/lib/zeval/zeval.sqlite";
+
+impl Repository for BrokenStore {
+    fn get(&self, _: &str) -> Result<Option<serde_json::Value>, RepositoryError> {
+        Err(RepositoryError::Store(SECRET.into()))
+    }
+    fn history(&self, _: &str) -> Result<Vec<RevisionInfo>, RepositoryError> {
+        Err(RepositoryError::Store(SECRET.into()))
+    }
+    fn put(&self, _: &str, _: &serde_json::Value, _: &str) -> Result<u64, RepositoryError> {
+        Err(RepositoryError::Store(SECRET.into()))
+    }
+    fn next_zid(&self) -> Result<String, RepositoryError> {
+        Err(RepositoryError::Store(SECRET.into()))
+    }
+    fn create(&self, _: &serde_json::Value, _: &str) -> Result<String, RepositoryError> {
+        Err(RepositoryError::Store(SECRET.into()))
+    }
+    fn search(
+        &self,
+        _: Option<&str>,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<Vec<SearchHit>, RepositoryError> {
+        Err(RepositoryError::Store(SECRET.into()))
+    }
+    fn approve(&self, _: &str, _: &Caller) -> Result<(), RepositoryError> {
+        Err(RepositoryError::Store(SECRET.into()))
+    }
+    fn is_approved(&self, _: &str) -> Result<bool, RepositoryError> {
+        Err(RepositoryError::Store(SECRET.into()))
+    }
+    fn authenticate(&self, _: &str) -> Result<Option<Caller>, RepositoryError> {
+        Ok(Some(Caller {
+            name: "ed".into(),
+            role: zeval_server::UserRole::Editor,
+        }))
+    }
+    fn object_count(&self) -> Result<u64, RepositoryError> {
+        Err(RepositoryError::Store(SECRET.into()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_failures_answer_a_generic_500_without_the_database_text() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = zeval_server::Config {
+        data_dir: data_dir.path().to_path_buf(),
+        ..zeval_server::Config::default()
+    };
+    let metrics = Arc::new(Metrics::default());
+    let mut state = zeval_server::backends::orchestrator_state(&config, &metrics, None).unwrap();
+    state.repository = Arc::new(BrokenStore);
+    let server = Server {
+        router: zeval_server::orchestrator_router(state),
+        data_dir,
+    };
+    for path in [
+        "/v1/objects/Z10000",
+        "/v1/objects?search=x",
+        "/v1/objects/Z10000/history",
+    ] {
+        let answer = send(&server, "GET", path, None, None).await;
+        assert_eq!(answer.status, 500, "{path}: {}", answer.text);
+        assert!(!answer.text.contains("disk I/O"), "{path}: {}", answer.text);
+        assert!(!answer.text.contains("/var/lib"), "{path}: {}", answer.text);
+    }
+    // Validating an object of a user-defined type reads the type from the store; its failure
+    // is quoted in the Z5 of a 400, so the Z5 must not carry the database's text either.
+    let object = z2("Z10000", json!({"Z1K1": "Z10050", "Z10050K1": "x"}));
+    let answer = send(
+        &server,
+        "PUT",
+        "/v1/objects/Z10000",
+        Some("a-token"),
+        Some(object.to_string()),
+    )
+    .await;
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert!(!answer.text.contains("disk I/O"), "{}", answer.text);
+    assert!(!answer.text.contains("/var/lib"), "{}", answer.text);
+    assert!(
+        answer
+            .text
+            .contains("the store failed; see the server log (error "),
+        "{}",
+        answer.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mediawiki_route_takes_at_most_fifty_zids() {
+    let server = server(|_| {});
+    let zids = vec!["Z801"; 51].join("|");
+    let answer = send(
+        &server,
+        "GET",
+        &format!("/w/api.php?action=wikilambda_fetch&format=json&zids={zids}"),
+        None,
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(answer["error"]["code"], "toomanyvalues", "{answer}");
+    let fifty = vec!["Z801"; 50].join("|");
+    let answer = send(
+        &server,
+        "GET",
+        &format!("/w/api.php?action=wikilambda_fetch&format=json&zids={fifty}"),
+        None,
+        None,
+    )
+    .await
+    .json();
+    assert!(answer["Z801"]["wikilambda_fetch"].is_string(), "{answer}");
 }

@@ -3,13 +3,18 @@
 use serde_json::json;
 use zeval_store::Role;
 
-use crate::common::{put_composition, send, server, token, z2};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn testers_give_a_matrix_with_failures_explained() {
-    let server = server(|_| {});
-    let editor = token(&server, "ed", Role::Editor);
-    put_composition(&server, &editor).await;
+use crate::common::{
+    Server, SlowEngine, put_composition, send, server, server_with_engine, token, z2,
+};
+
+/// Stores Z10000 with two implementations (Z10001 passes both testers, Z10002 fails
+/// Z10003) and two testers (Z10003, Z10004).
+async fn put_two_by_two(server: &Server) {
+    let editor = token(server, "ed", Role::Editor);
+    put_composition(server, &editor).await;
     // A second implementation that always answers "no", and two testers.
     let always_no = z2(
         "Z10002",
@@ -24,7 +29,7 @@ async fn testers_give_a_matrix_with_failures_explained() {
             "Z20K3": {"Z1K1": "Z7", "Z7K1": "Z866", "Z866K2": expected}}),
         )
     };
-    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
+    let mut function = send(server, "GET", "/v1/objects/Z10000", None, None)
         .await
         .json();
     function["Z2K2"]["Z8K4"] = json!(["Z14", "Z10001", "Z10002"]);
@@ -36,7 +41,7 @@ async fn testers_give_a_matrix_with_failures_explained() {
         ("Z10000", function),
     ] {
         let answer = send(
-            &server,
+            server,
             "PUT",
             &format!("/v1/objects/{zid}"),
             Some(&editor),
@@ -45,6 +50,12 @@ async fn testers_give_a_matrix_with_failures_explained() {
         .await;
         assert_eq!(answer.status, 200, "{zid}: {}", answer.text);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn testers_give_a_matrix_with_failures_explained() {
+    let server = server(|_| {});
+    put_two_by_two(&server).await;
     let answer = send(
         &server,
         "POST",
@@ -91,5 +102,90 @@ async fn testers_give_a_matrix_with_failures_explained() {
             .await
             .status,
         404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicates_and_too_many_cells_are_refused() {
+    let server = server(|c| c.limits.max_test_cells = 3);
+    put_two_by_two(&server).await;
+    let refused = |body: serde_json::Value, expected: &'static str| {
+        let server = &server;
+        async move {
+            let answer = send(server, "POST", "/v1/test", None, Some(body.to_string())).await;
+            assert_eq!(answer.status, 400, "{body}: {}", answer.text);
+            assert!(answer.text.contains(expected), "{body}: {}", answer.text);
+        }
+    };
+    refused(
+        json!({"function": "Z10000", "implementations": ["Z10001", "Z10001"]}),
+        "Z10001 is listed twice",
+    )
+    .await;
+    refused(
+        json!({"function": "Z10000", "testers": ["Z10004", "Z10003", "Z10004"]}),
+        "Z10004 is listed twice",
+    )
+    .await;
+    // 2 testers × 2 implementations = 4 cells > 3.
+    refused(json!({"function": "Z10000"}), "limit of 3").await;
+    let narrowed = json!({"function": "Z10000", "testers": ["Z10003"]});
+    let answer = send(
+        &server,
+        "POST",
+        "/v1/test",
+        None,
+        Some(narrowed.to_string()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["total"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_test_run_ends_at_its_deadline() {
+    let server = server_with_engine(
+        |c| c.limits.test_timeout_ms = 500,
+        |inner| {
+            Arc::new(SlowEngine {
+                inner,
+                delay: Duration::from_millis(300),
+            })
+        },
+    );
+    put_two_by_two(&server).await;
+    let started = Instant::now();
+    let answer = send(
+        &server,
+        "POST",
+        "/v1/test",
+        None,
+        Some(json!({"function": "Z10000"}).to_string()),
+    )
+    .await;
+    // Unbounded, 4 cells of 2 calls of 300 ms each would take 2.4 s.
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let matrix = answer.json();
+    assert_eq!(matrix["total"], 4, "{matrix}");
+    let not_run = matrix["not_run"].as_u64().unwrap();
+    assert!((2..=4).contains(&not_run), "{matrix}");
+    let cells = matrix["cells"].as_array().unwrap();
+    let skipped: Vec<_> = cells.iter().filter(|c| c["not_run"] == true).collect();
+    assert_eq!(skipped.len() as u64, not_run);
+    for cell in skipped {
+        assert_eq!(cell["passed"], false);
+        assert!(cell["error"].to_string().contains("time budget"), "{cell}");
+    }
+    let metrics = send(&server, "GET", "/metrics", None, None).await.text;
+    assert!(
+        metrics.contains(&format!(
+            "zeval_tester_runs_total{{outcome=\"not_run\"}} {not_run}"
+        )),
+        "{metrics}"
     );
 }

@@ -1,13 +1,17 @@
 //! [`SqliteStore`]: the embedded store. ZObjects by ZID with their revision history, ZID
 //! allocation, search, users with hashed tokens, and implementation approvals.
 //!
-//! One connection behind a mutex: store operations are short (a lookup, or one small
-//! transaction), so serializing them costs little and keeps every write trivially atomic.
+//! Writes go through one connection behind a mutex: they are short (one small transaction),
+//! so serializing them costs little and keeps every write trivially atomic. Reads of a store
+//! on disk use a few read-only connections of their own ([`READ_CONNECTIONS`]): in WAL mode
+//! a reader never waits for a writer, so a write held up by another process (say `zeval
+//! import`, for up to [`BUSY_TIMEOUT`]) does not hold up lookups and token checks.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use zeval_zobject::Value;
@@ -24,6 +28,20 @@ pub const DATABASE_FILE: &str = "zeval.sqlite";
 
 /// The first ZID [`SqliteStore::create`] hands out; lower ZIDs are the built-ins' range.
 pub const FIRST_USER_ZID: u64 = 10_000;
+
+/// The largest ZID number the store accepts: Z999999999. Every write path (put, create,
+/// import, seed) refuses a larger one with [`StoreError::ZidOutOfRange`], so ZID numbers fit
+/// an `i64` column with room to spare and allocation can never run past them. (Wikifunctions
+/// itself is below Z40000.)
+pub const MAX_ZID_NUMBER: u64 = 999_999_999;
+
+/// How many read-only connections a store on disk keeps for lookups, search and token
+/// checks (an in-memory store reads through its one connection).
+pub const READ_CONNECTIONS: usize = 4;
+
+/// How long a connection waits for a lock another process holds (e.g. `zeval import`
+/// writing while `zeval serve` runs) before failing with a database error.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The most results [`SqliteStore::search`] returns, whatever limit is asked for.
 pub const MAX_SEARCH_RESULTS: usize = 1_000;
@@ -67,7 +85,11 @@ pub struct ObjectSummary {
 /// acknowledged and leaves no partial write.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    /// Read-only connections to the same file; empty in memory.
+    readers: Vec<Mutex<Connection>>,
+    /// Where the search for a free reader starts next, spreading the load.
+    next_reader: AtomicUsize,
     path: Option<PathBuf>,
 }
 
@@ -82,7 +104,12 @@ impl SqliteStore {
             })?;
         }
         let conn = Connection::open(path).map_err(db_error)?;
-        Self::with_connection(conn, Some(path.to_path_buf()))
+        let mut store = Self::with_connection(conn, Some(path.to_path_buf()))?;
+        // Opened after the writer set WAL mode and migrated, so readers see the schema.
+        store.readers = (0..READ_CONNECTIONS)
+            .map(|_| schema::open_reader(path).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        Ok(store)
     }
 
     /// Opens `<data_dir>/zeval.sqlite` (creating the directory and the file if needed).
@@ -116,7 +143,9 @@ impl SqliteStore {
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            writer: Mutex::new(conn),
+            readers: Vec::new(),
+            next_reader: AtomicUsize::new(0),
             path,
         })
     }
@@ -126,17 +155,37 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    /// The connection writes go through.
+    fn writer(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a transaction open: dropping a
         // `Transaction` rolls it back. So the connection is still consistent.
-        self.conn
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A connection for reads: a free reader if there is one, else waits for one (in memory,
+    /// the writer's connection).
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        if self.readers.is_empty() {
+            return self.writer();
+        }
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        for offset in 0..self.readers.len() {
+            match self.readers[(start + offset) % self.readers.len()].try_lock() {
+                Ok(guard) => return guard,
+                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        self.readers[start]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The current version of `zid`.
     pub fn get(&self, zid: &str) -> Result<Option<Value>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let json: Option<String> = conn
             .prepare_cached("SELECT json FROM objects WHERE zid = ?1")
             .and_then(|mut s| s.query_row([zid], |row| row.get(0)).optional())
@@ -146,12 +195,12 @@ impl SqliteStore {
 
     /// The current revision number of `zid`.
     pub fn current_revision(&self, zid: &str) -> Result<Option<u64>, StoreError> {
-        current_revision(&self.conn(), zid)
+        current_revision(&self.reader(), zid)
     }
 
     /// Every revision of `zid`, oldest first (empty if it does not exist).
     pub fn history(&self, zid: &str) -> Result<Vec<Revision>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut statement = conn
             .prepare_cached(
                 "SELECT revision, timestamp_ms, author, json FROM revisions
@@ -185,9 +234,9 @@ impl SqliteStore {
     /// The object is stored as given (validating it is the caller's job), except that it must
     /// be a Z2 whose `Z2K1` names `zid` ([`StoreError::Invalid`] otherwise).
     pub fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, StoreError> {
-        let mut conn = self.conn();
+        let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
-        let revision = write(&tx, zid, z2, author, now_ms())?;
+        let revision = write(&tx, zid, z2, author, now_ms(), Write::NewOrRevision)?;
         tx.commit().map_err(db_error)?;
         Ok(revision)
     }
@@ -199,12 +248,12 @@ impl SqliteStore {
         objects: &[(String, Value)],
         author: &str,
     ) -> Result<Vec<u64>, StoreError> {
-        let mut conn = self.conn();
+        let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
         let timestamp = now_ms();
         let revisions = objects
             .iter()
-            .map(|(zid, z2)| write(&tx, zid, z2, author, timestamp))
+            .map(|(zid, z2)| write(&tx, zid, z2, author, timestamp, Write::NewOrRevision))
             .collect::<Result<Vec<_>, _>>()?;
         tx.commit().map_err(db_error)?;
         Ok(revisions)
@@ -215,7 +264,10 @@ impl SqliteStore {
     /// The object names itself with the placeholder `Z0` (the Wikifunctions convention):
     /// `Z2K1` is `Z0` or absent, and every string `Z0` and every key `Z0K<n>` (as a string,
     /// e.g. in `Z3K2`/`Z17K2`, or as an object key) is rewritten to the new ZID. Allocation and
-    /// insert are one transaction, so two concurrent creates never get the same ZID.
+    /// insert are one write transaction (which excludes other writers, other processes
+    /// included), so two concurrent creates never get the same ZID; and the insert is a
+    /// plain insert, so even a ZID that turned out to be taken is an error
+    /// ([`StoreError::Allocation`]), never an overwrite.
     pub fn create(&self, z2: &Value, author: &str) -> Result<String, StoreError> {
         check_depth(z2)?;
         match z2_id(z2) {
@@ -227,7 +279,7 @@ impl SqliteStore {
                 ));
             }
         }
-        let mut conn = self.conn();
+        let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
         let zid = next_zid(&tx)?;
         let mut object = z2.clone();
@@ -240,17 +292,17 @@ impl SqliteStore {
             // Keep the conventional key order Z1K1, Z2K1, Z2K2, … when Z2K1 was absent.
             map.sort_keys();
         }
-        write(&tx, &zid, &object, author, now_ms())?;
+        write(&tx, &zid, &object, author, now_ms(), Write::NewOnly)?;
         tx.commit().map_err(db_error)?;
         Ok(zid)
     }
 
     /// The ZID [`Self::create`] would hand out now: one more than the highest stored ZID from
-    /// Z10000 up (gaps left by objects `put` at arbitrary ZIDs are not refilled).
+    /// Z10000 up (gaps left by objects `put` at arbitrary ZIDs are not refilled), or, once
+    /// [`MAX_ZID_NUMBER`] itself is taken, the lowest free one from Z10000 up.
+    /// [`StoreError::Allocation`] when none is left.
     pub fn next_zid(&self) -> Result<String, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(db_error)?;
-        next_zid(&tx)
+        next_zid(&self.reader())
     }
 
     /// Objects whose value has type `type_zid` and/or whose labels or aliases contain `text`
@@ -264,7 +316,7 @@ impl SqliteStore {
     ) -> Result<Vec<ObjectSummary>, StoreError> {
         let limit = limit.min(MAX_SEARCH_RESULTS) as i64;
         let pattern = text.map(|t| format!("%{}%", escape_like(&t.to_lowercase())));
-        let conn = self.conn();
+        let conn = self.reader();
         let mut statement = conn
             .prepare_cached(
                 "SELECT zid, type, label, revision FROM objects
@@ -288,7 +340,7 @@ impl SqliteStore {
 
     /// How many objects the store holds.
     pub fn count(&self) -> Result<u64, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let n: i64 = conn
             .query_row("SELECT COUNT(*) FROM objects", [], |r| r.get(0))
             .map_err(db_error)?;
@@ -297,7 +349,7 @@ impl SqliteStore {
 
     /// How many objects have each value type (objects without one are counted under `""`).
     pub fn count_by_type(&self) -> Result<HashMap<String, u64>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut statement = conn
             .prepare_cached("SELECT COALESCE(type, ''), COUNT(*) FROM objects GROUP BY 1")
             .map_err(db_error)?;
@@ -311,7 +363,7 @@ impl SqliteStore {
 
     /// Every stored ZID in numeric order.
     pub fn zids(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut statement = conn
             .prepare_cached("SELECT zid FROM objects ORDER BY number")
             .map_err(db_error)?;
@@ -329,13 +381,13 @@ impl SqliteStore {
         &self,
         objects: impl IntoIterator<Item = (&'a str, &'a Value)>,
     ) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
+        let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
         let timestamp = now_ms();
         let mut added = 0;
         for (zid, z2) in objects {
             if current_revision(&tx, zid)?.is_none() {
-                write(&tx, zid, z2, CATALOGUE_AUTHOR, timestamp)?;
+                write(&tx, zid, z2, CATALOGUE_AUTHOR, timestamp, Write::NewOnly)?;
                 added += 1;
             }
         }
@@ -358,18 +410,41 @@ impl ObjectSource for SqliteStore {
     }
 }
 
-/// Writes one revision inside `tx`: checks the object, appends to the history and replaces
-/// the current version.
+/// Whether a write may add a revision to an object that exists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Only a new object: an existing one is [`StoreError::Allocation`].
+    NewOnly,
+    /// A new object, or the next revision of an existing one.
+    NewOrRevision,
+}
+
+/// The number of `zid`, if it is a ZID the store accepts (at most [`MAX_ZID_NUMBER`]).
+fn stored_number(zid: &str) -> Result<u64, StoreError> {
+    let number = zid_number(zid)
+        .filter(|_| is_zid(zid))
+        .ok_or_else(|| StoreError::Invalid(format!("{zid:?} is not a ZID")))?;
+    if number > MAX_ZID_NUMBER {
+        return Err(StoreError::ZidOutOfRange {
+            zid: zid.to_string(),
+            max: MAX_ZID_NUMBER,
+        });
+    }
+    Ok(number)
+}
+
+/// Writes one revision inside `tx`: checks the object, appends to the history and inserts or
+/// updates the current version. Nothing is ever replaced wholesale: a new object is a plain
+/// insert (which fails rather than overwrite), an existing one gets its next revision.
 fn write(
     tx: &Transaction<'_>,
     zid: &str,
     z2: &Value,
     author: &str,
     timestamp_ms: i64,
+    mode: Write,
 ) -> Result<u64, StoreError> {
-    let number = zid_number(zid)
-        .filter(|_| is_zid(zid))
-        .ok_or_else(|| StoreError::Invalid(format!("{zid:?} is not a ZID")))?;
+    let number = stored_number(zid)?;
     if z2.get("Z1K1").and_then(Value::as_str) != Some("Z2") {
         return Err(StoreError::Invalid(format!(
             "the object for {zid} is not a Z2 (Z1K1 must be \"Z2\")"
@@ -386,26 +461,60 @@ fn write(
     }
     check_depth(z2)?;
     let json = serde_json::to_string(z2).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let revision = current_revision(tx, zid)?.unwrap_or(0) + 1;
+    let previous = current_revision(tx, zid)?;
+    if previous.is_some() && mode == Write::NewOnly {
+        return Err(StoreError::Allocation(format!(
+            "{zid} is already stored and is not overwritten"
+        )));
+    }
+    let revision = previous.unwrap_or(0) + 1;
     tx.prepare_cached("INSERT INTO revisions (zid, revision, timestamp_ms, author, json) VALUES (?1, ?2, ?3, ?4, ?5)")
         .and_then(|mut s| s.execute(params![zid, revision as i64, timestamp_ms, author, json]))
         .map_err(db_error)?;
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO objects (zid, number, type, label, search_text, revision, json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            zid,
-            number as i64,
-            summary::value_type(z2),
-            summary::display_label(z2),
-            summary::search_text(z2),
-            revision as i64,
-            json
-        ])
-    })
+    let (value_type, label, search_text) = (
+        summary::value_type(z2),
+        summary::display_label(z2),
+        summary::search_text(z2),
+    );
+    let changed = match previous {
+        None => tx
+            .prepare_cached(
+                "INSERT INTO objects (zid, number, type, label, search_text, revision, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    zid,
+                    number as i64,
+                    value_type,
+                    label,
+                    search_text,
+                    revision as i64,
+                    json
+                ])
+            }),
+        Some(_) => tx
+            .prepare_cached(
+                "UPDATE objects SET type = ?2, label = ?3, search_text = ?4, revision = ?5,
+                 json = ?6 WHERE zid = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    zid,
+                    value_type,
+                    label,
+                    search_text,
+                    revision as i64,
+                    json
+                ])
+            }),
+    }
     .map_err(db_error)?;
+    if changed != 1 {
+        return Err(StoreError::Database(format!(
+            "writing {zid} changed {changed} rows instead of one"
+        )));
+    }
     Ok(revision)
 }
 
@@ -416,18 +525,35 @@ fn current_revision(conn: &Connection, zid: &str) -> Result<Option<u64>, StoreEr
         .map_err(db_error)
 }
 
+/// See [`SqliteStore::next_zid`]. Rows past [`MAX_ZID_NUMBER`] (written by versions that did
+/// not bound ZIDs) are ignored, so they cannot push allocation out of range.
 fn next_zid(conn: &Connection) -> Result<String, StoreError> {
+    let (first, max) = (FIRST_USER_ZID as i64, MAX_ZID_NUMBER as i64);
     let highest: Option<i64> = conn
-        .query_row(
-            "SELECT MAX(number) FROM objects WHERE number >= ?1",
-            [FIRST_USER_ZID as i64],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT MAX(number) FROM objects WHERE number BETWEEN ?1 AND ?2")
+        .and_then(|mut s| s.query_row([first, max], |r| r.get(0)))
         .map_err(db_error)?;
-    Ok(format!(
-        "Z{}",
-        highest.map_or(FIRST_USER_ZID, |n| n as u64 + 1)
-    ))
+    let number = match highest {
+        None => first,
+        Some(n) if n < max => n + 1,
+        // The top is taken (someone wrote Z999999999): the lowest gap instead.
+        Some(_) => conn
+            .prepare_cached(
+                "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM objects WHERE number = ?1) THEN ?1
+                 ELSE (SELECT MIN(a.number) + 1 FROM objects a
+                       WHERE a.number BETWEEN ?1 AND ?2 - 1
+                         AND NOT EXISTS (SELECT 1 FROM objects b WHERE b.number = a.number + 1))
+                 END",
+            )
+            .and_then(|mut s| s.query_row([first, max], |r| r.get::<_, Option<i64>>(0)))
+            .map_err(db_error)?
+            .ok_or_else(|| {
+                StoreError::Allocation(format!(
+                    "every ZID from Z{FIRST_USER_ZID} to Z{MAX_ZID_NUMBER} is taken"
+                ))
+            })?,
+    };
+    Ok(format!("Z{number}"))
 }
 
 /// A write transaction that takes the write lock at once, so its reads (the next ZID, the

@@ -1,10 +1,12 @@
 //! The database schema, its migrations (`PRAGMA user_version`) and connection settings.
 
-use rusqlite::Connection;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
 
 use crate::StoreError;
 
-use super::db_error;
+use super::{BUSY_TIMEOUT, db_error};
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only; never edit a
 /// migration that has shipped.
@@ -54,8 +56,9 @@ pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 ///   `Ok` survives a process crash *and* a power loss. (`NORMAL` would survive a process crash
 ///   but could lose the last commits on power loss; the store's writes are rare, so the extra
 ///   fsync is cheap.)
-/// - `busy_timeout=5s`: another process (`zeval import` while `zeval serve` runs) holding the
-///   write lock makes us wait up to 5 s before failing with a database error.
+/// - `busy_timeout` ([`BUSY_TIMEOUT`], 5 s): another process (`zeval import` while `zeval
+///   serve` runs) holding the write lock makes us wait that long before failing with a
+///   database error.
 pub(super) fn configure(conn: &Connection) -> Result<(), StoreError> {
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
@@ -68,9 +71,21 @@ pub(super) fn configure(conn: &Connection) -> Result<(), StoreError> {
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(db_error)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(db_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_error)?;
     Ok(())
+}
+
+/// A read-only connection to the (already configured and migrated) database at `path`. The
+/// journal mode is a property of the file, so it reads in WAL mode and never waits for a
+/// writer; the busy timeout covers the short moments a checkpoint or recovery holds a lock.
+pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_error)?;
+    Ok(conn)
 }
 
 /// Brings the schema up to [`SCHEMA_VERSION`], each migration in its own transaction.

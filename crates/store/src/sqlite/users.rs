@@ -90,7 +90,7 @@ impl SqliteStore {
         getrandom::fill(&mut bytes)
             .map_err(|e| StoreError::Database(format!("no randomness for a token: {e}")))?;
         let token = hex::encode(bytes);
-        let mut conn = self.conn();
+        let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
         let exists: bool = tx
             .query_row(
@@ -113,7 +113,7 @@ impl SqliteStore {
 
     /// The user a bearer token belongs to, or `None` for an unknown token.
     pub fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let row: Option<(String, String)> = conn
             .prepare_cached("SELECT name, role FROM users WHERE token_sha256 = ?1")
             .and_then(|mut s| {
@@ -132,7 +132,7 @@ impl SqliteStore {
 
     /// Every user, by name.
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut statement = conn
             .prepare_cached("SELECT name, role FROM users ORDER BY name")
             .map_err(db_error)?;
@@ -161,7 +161,7 @@ impl SqliteStore {
                 by.name
             )));
         }
-        let mut conn = self.conn();
+        let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
         let row: Option<(i64, Option<String>)> = tx
             .query_row(
@@ -191,16 +191,18 @@ impl SqliteStore {
 
     /// Whether the current revision of `zid` is approved.
     pub fn is_approved(&self, zid: &str) -> Result<bool, StoreError> {
-        let conn = self.conn();
-        let Some(current) = current_revision(&conn, zid)? else {
+        // One read transaction, so the revision and the approval are of the same moment.
+        let mut conn = self.reader();
+        let tx = conn.transaction().map_err(db_error)?;
+        let Some(current) = current_revision(&tx, zid)? else {
             return Ok(false);
         };
-        Ok(approval(&conn, zid)?.is_some_and(|a| a.revision == current))
+        Ok(approval(&tx, zid)?.is_some_and(|a| a.revision == current))
     }
 
     /// The latest approval of `zid`, which may be of an older revision.
     pub fn approval(&self, zid: &str) -> Result<Option<Approval>, StoreError> {
-        approval(&self.conn(), zid)
+        approval(&self.reader(), zid)
     }
 }
 

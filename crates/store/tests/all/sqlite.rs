@@ -1,5 +1,5 @@
 use serde_json::json;
-use zeval_store::{FIRST_USER_ZID, ObjectSource, SqliteStore, StoreError};
+use zeval_store::{FIRST_USER_ZID, MAX_ZID_NUMBER, ObjectSource, SqliteStore, StoreError};
 
 use crate::{function, z2};
 
@@ -379,4 +379,114 @@ fn killed_writer_child() {
             .unwrap();
         println!("acknowledged {revision}");
     }
+}
+
+#[test]
+fn zids_past_the_maximum_are_refused_on_every_write_path() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let too_large = format!("Z{}", MAX_ZID_NUMBER + 1);
+    let refused = |result: Result<(), StoreError>| {
+        matches!(result, Err(StoreError::ZidOutOfRange { zid, max })
+            if zid == too_large && max == MAX_ZID_NUMBER)
+    };
+    assert!(refused(
+        store
+            .put(&too_large, &z2(&too_large, "x", "l"), "a")
+            .map(drop)
+    ));
+    let batch = [
+        ("Z10001".to_string(), z2("Z10001", "ok", "l")),
+        (too_large.clone(), z2(&too_large, "x", "l")),
+    ];
+    assert!(refused(store.put_all(&batch, "import").map(drop)));
+    let seeded = z2(&too_large, "x", "l");
+    assert!(refused(
+        store.seed([(too_large.as_str(), &seeded)]).map(drop)
+    ));
+    assert_eq!(
+        store.count().unwrap(),
+        0,
+        "nothing of a refused batch is written"
+    );
+    let largest = format!("Z{MAX_ZID_NUMBER}");
+    assert_eq!(
+        store.put(&largest, &z2(&largest, "x", "l"), "a").unwrap(),
+        1
+    );
+}
+
+#[test]
+fn allocation_after_the_largest_zid_takes_the_lowest_free_one() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let largest = format!("Z{MAX_ZID_NUMBER}");
+    store.put(&largest, &z2(&largest, "top", "l"), "a").unwrap();
+    store.put("Z10001", &z2("Z10001", "one", "l"), "a").unwrap();
+    assert_eq!(store.next_zid().unwrap(), "Z10000");
+    assert_eq!(store.create(&function("Z0", "f"), "a").unwrap(), "Z10000");
+    assert_eq!(store.create(&function("Z0", "g"), "a").unwrap(), "Z10002");
+    assert_eq!(store.get(&largest).unwrap().unwrap()["Z2K2"], "top");
+    assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "one");
+    assert_eq!(store.current_revision(&largest).unwrap(), Some(1));
+}
+
+/// A store written by a version without the bound may hold a ZID past `i64`'s range; the
+/// next allocations then overflowed onto one ZID and overwrote each other.
+#[test]
+fn a_stored_zid_past_the_maximum_never_makes_creates_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        store.put("Z10000", &z2("Z10000", "x", "l"), "a").unwrap();
+        let legacy = rusqlite::Connection::open(store.path().unwrap()).unwrap();
+        legacy
+            .execute(
+                "INSERT INTO objects (zid, number, search_text, revision, json)
+                 VALUES ('Z9223372036854775807', 9223372036854775807, '', 1, ?1)",
+                [z2("Z9223372036854775807", "legacy", "l").to_string()],
+            )
+            .unwrap();
+    }
+    let store = SqliteStore::open_in(dir.path()).unwrap();
+    let first = store.create(&function("Z0", "first"), "alice").unwrap();
+    let second = store.create(&function("Z0", "second"), "bob").unwrap();
+    assert_eq!((first.as_str(), second.as_str()), ("Z10001", "Z10002"));
+    for (zid, author) in [(&first, "alice"), (&second, "bob")] {
+        let history = store.history(zid).unwrap();
+        assert_eq!(history.len(), 1, "{zid} was written once");
+        assert_eq!(history[0].author, author);
+    }
+}
+
+/// Another process holding the write lock stalls our writes for up to the busy timeout, but
+/// reads and token checks go on meanwhile.
+#[test]
+fn reads_do_not_wait_for_a_write_held_up_by_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SqliteStore::open_in(dir.path()).unwrap());
+    store.put("Z10000", &z2("Z10000", "x", "l"), "a").unwrap();
+    let token = store.add_user("ann", zeval_store::Role::Editor).unwrap();
+    let other_process = rusqlite::Connection::open(store.path().unwrap()).unwrap();
+    other_process.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || store.put("Z10000", &z2("Z10000", "y", "l"), "a"))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!writer.is_finished(), "the write waits for the lock");
+    let started = std::time::Instant::now();
+    assert_eq!(store.get("Z10000").unwrap().unwrap()["Z2K2"], "x");
+    assert_eq!(store.authenticate(&token).unwrap().unwrap().name, "ann");
+    assert_eq!(store.search(None, Some("l"), 10).unwrap().len(), 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "reads took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !writer.is_finished(),
+        "the reads ran while the write waited"
+    );
+    other_process.execute_batch("COMMIT").unwrap();
+    assert_eq!(writer.join().unwrap().unwrap(), 2);
+    assert_eq!(store.get("Z10000").unwrap().unwrap()["Z2K2"], "y");
 }

@@ -194,3 +194,102 @@ fn nothing_to_ask_makes_no_request() {
     );
     assert!(wiki.requests().is_empty());
 }
+
+#[test]
+fn missing_zids_are_remembered_for_a_while() {
+    let wiki = StubWiki::start(serve_known(vec!["Z10001"]));
+    let source = WikiSource::new(&wiki.url);
+    for _ in 0..3 {
+        let found = source.fetch(&strings(&["Z10001", "Z10002"])).unwrap();
+        assert_eq!(found.keys().collect::<Vec<_>>(), ["Z10001"]);
+    }
+    // Found objects are not this source's to cache; the missing one is asked only once.
+    assert_eq!(
+        wiki.requests(),
+        [
+            strings(&["Z10001", "Z10002"]),
+            strings(&["Z10001"]),
+            strings(&["Z10001"])
+        ]
+    );
+    let forgetful = WikiSource::new(&wiki.url).with_missing_ttl(Duration::from_millis(50));
+    forgetful.fetch(&strings(&["Z10003"])).unwrap();
+    forgetful.fetch(&strings(&["Z10003"])).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    forgetful.fetch(&strings(&["Z10003"])).unwrap();
+    assert_eq!(wiki.requests().len(), 5, "{:?}", wiki.requests());
+}
+
+#[test]
+fn an_error_answer_for_several_zids_is_not_remembered_as_missing() {
+    let wiki = StubWiki::start(|_| (200, r#"{"error":{"code":"x"}}"#.into(), Duration::ZERO));
+    let source = WikiSource::new(&wiki.url);
+    source.fetch(&strings(&["Z10001", "Z10002"])).unwrap();
+    source.fetch(&strings(&["Z10001", "Z10002"])).unwrap();
+    source.fetch(&strings(&["Z10003"])).unwrap();
+    source.fetch(&strings(&["Z10003"])).unwrap();
+    assert_eq!(wiki.requests().len(), 3, "{:?}", wiki.requests());
+}
+
+#[test]
+fn no_time_left_means_no_request() {
+    let wiki = StubWiki::start(serve_known(vec!["Z10001"]));
+    let source = WikiSource::new(&wiki.url);
+    let err = source
+        .fetch_before(&strings(&["Z10001"]), Some(Instant::now()))
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::DeadlineExceeded { zids } if zids == "Z10001"),
+        "{err}"
+    );
+    assert!(wiki.requests().is_empty());
+}
+
+#[test]
+fn a_request_ends_at_the_deadline_not_at_the_timeout() {
+    let wiki = StubWiki::start(|_| (200, "{}".into(), Duration::from_secs(5)));
+    let source = WikiSource::new(&wiki.url);
+    let started = Instant::now();
+    let err = source
+        .fetch_before(
+            &strings(&["Z10001"]),
+            Some(started + Duration::from_millis(300)),
+        )
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, StoreError::Fetch { .. }), "{err}");
+}
+
+#[test]
+fn layers_and_the_shared_cache_pass_the_deadline_on() {
+    let wiki = StubWiki::start(serve_known(vec!["Z10001"]));
+    let source = zeval_store::SharedCache::new(
+        zeval_store::Layered::new()
+            .with(zeval_store::catalogue::CatalogueSource)
+            .with(WikiSource::new(&wiki.url)),
+        100,
+    );
+    // Built-ins answer without asking the wiki, deadline or not.
+    assert!(
+        source
+            .fetch_before(&strings(&["Z801"]), Some(Instant::now()))
+            .unwrap()
+            .contains_key("Z801")
+    );
+    let err = source
+        .fetch_before(&strings(&["Z10001"]), Some(Instant::now()))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DeadlineExceeded { .. }), "{err}");
+    assert!(wiki.requests().is_empty());
+    let far = Instant::now() + Duration::from_secs(30);
+    assert!(
+        source
+            .fetch_before(&strings(&["Z10001"]), Some(far))
+            .unwrap()
+            .contains_key("Z10001")
+    );
+}

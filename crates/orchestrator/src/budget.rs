@@ -1,0 +1,356 @@
+//! One budget per request: every stage of an orchestration draws on it and checks it.
+//!
+//! Values in flight are shared (`Rc`), so a few kilobytes of request can describe a value whose
+//! tree is astronomically large (`Z810(a, a)` forty levels deep is 2^40 nodes in 18 KB). Every
+//! walk over request-derived data therefore pays for what it visits, not for what it holds:
+//!
+//! | bound | default | enforced where | on breach |
+//! |---|---|---|---|
+//! | wall-clock deadline | 20 s ([`crate::DEFAULT_TIMEOUT`]) | every step (a real clock, read every 256 steps) | Z558 "Function call timed out" |
+//! | steps | [`DEFAULT_MAX_STEPS`] | each resolve iteration, call level, and node of every walk (eager evaluation, dangling references, reify, validators, type comparison, materialisation) | Z590 `steps` |
+//! | value size | [`DEFAULT_MAX_VALUE_NODES`] nodes | every materialisation of a value as JSON (results, evaluator arguments, quoted values) | Z590 `value size` |
+//! | value depth | [`DEFAULT_MAX_VALUE_DEPTH`] levels | the same, and lists built by built-ins (Z868 one level per code point) | Z590 `value depth` |
+//! | host memory | [`DEFAULT_MAX_REQUEST_MEMORY_BYTES`] | live value nodes of the request (charged when built, released when dropped), checked at every step | Z590 `memory` |
+//!
+//! The budget is per thread: an orchestration runs on one thread from start to end (values
+//! are `Rc`, so they cannot leave it), and a call nested through Z823 shares its parent's
+//! budget. Z590 "Request budget exceeded" is zeval's own error type (the original has none);
+//! `docs/deviations.md` lists it.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Instant;
+
+use zeval_zobject::build::z6;
+use zeval_zobject::error::z5;
+
+use crate::engine::{Fail, R};
+
+/// Default bound on the nodes (objects and strings) of one value turned into JSON. A node of
+/// JSON costs roughly 100–200 bytes on the host, so this keeps one materialised value under
+/// a few hundred MiB.
+pub const DEFAULT_MAX_VALUE_NODES: usize = 2_000_000;
+
+/// Default bound on the nesting of one value turned into JSON. A normal-form list nests one
+/// level per element, so this admits lists of about 20,000 elements; JSON serialisers and
+/// guest parsers recurse per level, and this keeps them within a thread's stack.
+pub const DEFAULT_MAX_VALUE_DEPTH: usize = 20_000;
+
+/// Default bound on the steps of one request (resolve iterations, call levels, nodes walked):
+/// at tens of nanoseconds a step, a few seconds of work.
+pub const DEFAULT_MAX_STEPS: u64 = 50_000_000;
+
+/// Default bound on the host memory of one request's live values (an estimate: node headers,
+/// key slots and the bytes of the strings objects hold).
+pub const DEFAULT_MAX_REQUEST_MEMORY_BYTES: usize = 256 * 1024 * 1024;
+
+/// The bounds of one request's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetLimits {
+    /// Largest value (in nodes) any stage materialises.
+    pub max_value_nodes: usize,
+    /// Deepest value any stage materialises or a built-in builds.
+    pub max_value_depth: usize,
+    /// Most steps a request may take.
+    pub max_steps: u64,
+    /// Most host memory (estimated) the request's live values may hold.
+    pub max_request_memory_bytes: usize,
+}
+
+impl Default for BudgetLimits {
+    fn default() -> Self {
+        BudgetLimits {
+            max_value_nodes: DEFAULT_MAX_VALUE_NODES,
+            max_value_depth: DEFAULT_MAX_VALUE_DEPTH,
+            max_steps: DEFAULT_MAX_STEPS,
+            max_request_memory_bytes: DEFAULT_MAX_REQUEST_MEMORY_BYTES,
+        }
+    }
+}
+
+/// The budget of the request running on this thread.
+struct Active {
+    limits: BudgetLimits,
+    deadline: Instant,
+    steps: Cell<u64>,
+    /// Live bytes when the request started (values of an enclosing request, if any).
+    baseline: isize,
+    peak: Cell<isize>,
+}
+
+thread_local! {
+    static ACTIVE: RefCell<Option<Rc<Active>>> = const { RefCell::new(None) };
+    /// Estimated bytes of value nodes alive on this thread.
+    static LIVE_BYTES: Cell<isize> = const { Cell::new(0) };
+}
+
+/// Keeps a request's budget installed on this thread; the previous one comes back on drop.
+pub(crate) struct BudgetGuard {
+    previous: Option<Rc<Active>>,
+    this: Rc<Active>,
+}
+
+impl BudgetGuard {
+    /// The most memory the request's values held at once, in bytes (an estimate).
+    pub(crate) fn peak_bytes(&self) -> u64 {
+        let live = LIVE_BYTES.with(Cell::get);
+        let peak = self.this.peak.get().max(live - self.this.baseline);
+        peak.max(0) as u64
+    }
+}
+
+impl Drop for BudgetGuard {
+    fn drop(&mut self) {
+        ACTIVE.with(|a| *a.borrow_mut() = self.previous.take());
+    }
+}
+
+/// Installs a budget for a top-level request. A nested request (Z823) keeps using the
+/// enclosing one: call [`install`] only where no budget is active, or use [`install_or_share`].
+pub(crate) fn install_or_share(limits: BudgetLimits, deadline: Instant) -> BudgetGuard {
+    let previous = ACTIVE.with(|a| a.borrow().clone());
+    let this = match &previous {
+        Some(active) => active.clone(),
+        None => Rc::new(Active {
+            limits,
+            deadline,
+            steps: Cell::new(0),
+            baseline: LIVE_BYTES.with(Cell::get),
+            peak: Cell::new(0),
+        }),
+    };
+    ACTIVE.with(|a| *a.borrow_mut() = Some(this.clone()));
+    BudgetGuard { previous, this }
+}
+
+fn with_active<T>(f: impl FnOnce(&Active) -> T) -> Option<T> {
+    ACTIVE.with(|a| a.borrow().as_deref().map(f))
+}
+
+/// The limits in force on this thread (the defaults outside a request).
+pub(crate) fn limits() -> BudgetLimits {
+    with_active(|a| a.limits).unwrap_or_default()
+}
+
+/// The Z590 of a breached bound.
+pub(crate) fn exceeded<T>(limit: &str, message: String) -> R<T> {
+    Err(Fail::Error(z5("Z590", [z6(limit), z6(message)])))
+}
+
+/// Takes `n` steps: fails when the step budget, the memory budget or (every 256 steps) the
+/// deadline is exhausted.
+pub(crate) fn steps(n: u64) -> R<()> {
+    let outcome = with_active(|a| {
+        let before = a.steps.get();
+        let now = before + n;
+        a.steps.set(now);
+        if now > a.limits.max_steps {
+            return exceeded(
+                "steps",
+                format!(
+                    "The request took more than {} steps (orchestrator budget `max_steps`).",
+                    a.limits.max_steps
+                ),
+            );
+        }
+        let live = LIVE_BYTES.with(Cell::get) - a.baseline;
+        if live > a.peak.get() {
+            a.peak.set(live);
+        }
+        if live > a.limits.max_request_memory_bytes as isize {
+            return exceeded(
+                "memory",
+                format!(
+                    "The request's values need more than {} MiB of memory (orchestrator budget \
+                     `max_request_memory_bytes`).",
+                    a.limits.max_request_memory_bytes / (1024 * 1024)
+                ),
+            );
+        }
+        if (before >> 8) != (now >> 8) && Instant::now() >= a.deadline {
+            return Err(Fail::Timeout);
+        }
+        Ok(())
+    });
+    outcome.unwrap_or(Ok(()))
+}
+
+/// One step.
+pub(crate) fn step() -> R<()> {
+    steps(1)
+}
+
+/// Fails when a value `depth` levels deep may not be built.
+pub(crate) fn check_depth(depth: usize) -> R<()> {
+    let max = limits().max_value_depth;
+    if depth > max {
+        return exceeded(
+            "value depth",
+            format!(
+                "A value would nest {depth} levels deep, more than the {max} allowed \
+                 (orchestrator budget `max_value_depth`)."
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Fails when `bytes` more would exceed the memory budget (for builders that know their size
+/// before they allocate, e.g. string concatenation).
+pub(crate) fn check_reserve(bytes: usize) -> R<()> {
+    let outcome = with_active(|a| {
+        let live = LIVE_BYTES.with(Cell::get) - a.baseline;
+        if live.saturating_add(bytes as isize) > a.limits.max_request_memory_bytes as isize {
+            return exceeded(
+                "memory",
+                format!(
+                    "The request's values would need more than {} MiB of memory (orchestrator \
+                     budget `max_request_memory_bytes`).",
+                    a.limits.max_request_memory_bytes / (1024 * 1024)
+                ),
+            );
+        }
+        Ok(())
+    });
+    outcome.unwrap_or(Ok(()))
+}
+
+/// Records `bytes` of new value nodes on this thread.
+pub(crate) fn charge(bytes: usize) {
+    LIVE_BYTES.with(|l| l.set(l.get().saturating_add(bytes as isize)));
+}
+
+/// Records `bytes` of value nodes freed on this thread.
+pub(crate) fn release(bytes: usize) {
+    LIVE_BYTES.with(|l| l.set(l.get().saturating_sub(bytes as isize)));
+}
+
+/// Counts the nodes of one materialisation against `max_value_nodes` and `max_value_depth`.
+pub(crate) struct Materialisation {
+    nodes: usize,
+    max_nodes: usize,
+    max_depth: usize,
+}
+
+impl Materialisation {
+    pub(crate) fn new() -> Self {
+        let limits = limits();
+        Materialisation {
+            nodes: 0,
+            max_nodes: limits.max_value_nodes,
+            max_depth: limits.max_value_depth,
+        }
+    }
+
+    /// One more node at `depth`.
+    pub(crate) fn node(&mut self, depth: usize) -> R<()> {
+        self.nodes += 1;
+        if self.nodes > self.max_nodes {
+            return exceeded(
+                "value size",
+                format!(
+                    "A value has more than {} nodes (orchestrator budget `max_value_nodes`).",
+                    self.max_nodes
+                ),
+            );
+        }
+        if depth > self.max_depth {
+            return check_depth(depth);
+        }
+        if self.nodes & 63 == 0 {
+            return steps(64);
+        }
+        Ok(())
+    }
+}
+
+/// Checks a value received from outside the orchestrator (an evaluator's answer) against the
+/// size and depth bounds, without recursion, before it becomes part of the request.
+pub(crate) fn check_received(value: &serde_json::Value) -> R<()> {
+    let mut counter = Materialisation::new();
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        counter.node(depth)?;
+        match v {
+            serde_json::Value::Object(m) => stack.extend(m.values().map(|c| (c, depth + 1))),
+            serde_json::Value::Array(a) => stack.extend(a.iter().map(|c| (c, depth + 1))),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn code(r: R<()>) -> Option<String> {
+        match r {
+            Err(Fail::Error(e)) => Some(e["Z5K2"]["Z590K1"]["Z6K1"].as_str()?.to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn steps_run_out() {
+        let limits = BudgetLimits {
+            max_steps: 10,
+            ..BudgetLimits::default()
+        };
+        let _guard = install_or_share(limits, Instant::now() + Duration::from_secs(60));
+        assert!(steps(10).is_ok());
+        assert_eq!(code(step()).as_deref(), Some("steps"));
+    }
+
+    #[test]
+    fn memory_is_charged_and_released() {
+        let limits = BudgetLimits {
+            max_request_memory_bytes: 1000,
+            ..BudgetLimits::default()
+        };
+        let guard = install_or_share(limits, Instant::now() + Duration::from_secs(60));
+        charge(2000);
+        assert_eq!(code(step()).as_deref(), Some("memory"));
+        release(2000);
+        assert!(step().is_ok());
+        assert!(guard.peak_bytes() >= 2000);
+        assert_eq!(code(check_reserve(1001)).as_deref(), Some("memory"));
+    }
+
+    #[test]
+    fn the_deadline_is_a_real_clock() {
+        let _guard = install_or_share(BudgetLimits::default(), Instant::now());
+        assert!(matches!(steps(300), Err(Fail::Timeout)));
+    }
+
+    #[test]
+    fn nested_requests_share_the_budget() {
+        let limits = BudgetLimits {
+            max_steps: 5,
+            ..BudgetLimits::default()
+        };
+        let _outer = install_or_share(limits, Instant::now() + Duration::from_secs(60));
+        steps(4).unwrap();
+        let _inner = install_or_share(BudgetLimits::default(), Instant::now());
+        assert_eq!(code(steps(2)).as_deref(), Some("steps"));
+    }
+
+    #[test]
+    fn materialisation_bounds_size_and_depth() {
+        let limits = BudgetLimits {
+            max_value_nodes: 3,
+            max_value_depth: 2,
+            ..BudgetLimits::default()
+        };
+        let _guard = install_or_share(limits, Instant::now() + Duration::from_secs(60));
+        let mut m = Materialisation::new();
+        assert_eq!(code(m.node(3)).as_deref(), Some("value depth"));
+        let mut m = Materialisation::new();
+        for _ in 0..3 {
+            m.node(0).unwrap();
+        }
+        assert_eq!(code(m.node(0)).as_deref(), Some("value size"));
+    }
+}

@@ -1,0 +1,208 @@
+//! The per-request budget: values the orchestrator builds itself (not only its input) are
+//! bounded in size, depth, steps and memory, and the access policy is asked before every
+//! implementation runs, however it was reached.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use zeval_orchestrator::{
+    BudgetLimits, CallOptions, ImplementationInfo, ImplementationPolicy, OrchestratorConfig,
+};
+
+use crate::{error_code, orchestrator};
+
+/// Runs `f` on a thread with a 512 KiB stack: no bound may rely on a large stack.
+fn on_small_stack(f: impl FnOnce() -> Value + Send + 'static) -> Value {
+    std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .expect("no stack overflow")
+}
+
+/// The budget error's limit name (`Z590K1`), if the result failed with a Z590.
+fn budget_limit(result: &Value) -> Option<String> {
+    let error = zeval_zobject::build::get_metadata(&result["Z22K2"], "errors")?;
+    (error["Z5K1"] == "Z590").then(|| error["Z5K2"]["Z590K1"].as_str().unwrap_or("").to_owned())
+}
+
+/// `Z10001(x)` = `[x, x]` (Z810 twice): the argument is evaluated once and shared.
+fn duplicate() -> Value {
+    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10001K1"});
+    json!({"Z1K1": "Z8",
+        "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10001K1",
+                 "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z1", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10001", "Z14K2": {
+            "Z1K1": "Z7", "Z7K1": "Z810", "Z810K1": x,
+            "Z810K2": {"Z1K1": "Z7", "Z7K1": "Z810", "Z810K1": x, "Z810K2": ["Z1"]}}}],
+        "Z8K5": "Z10001"})
+}
+
+/// `Z10001` applied `levels` times to "a": 2^levels leaves in a few kilobytes of request.
+fn duplicated(levels: usize) -> Value {
+    let mut call = json!("a");
+    for _ in 0..levels {
+        call = json!({"Z1K1": "Z7", "Z7K1": "Z10001", "Z10001K1": call});
+    }
+    call
+}
+
+#[test]
+fn a_million_code_points_are_refused_before_they_are_built() {
+    let result = on_small_stack(|| {
+        let o = orchestrator(&[], OrchestratorConfig::default());
+        let input = json!({"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "x".repeat(1_000_000)});
+        o.orchestrate(&input, &CallOptions::default())
+    });
+    assert_eq!(budget_limit(&result).as_deref(), Some("value depth"), "{result}");
+}
+
+#[test]
+fn forty_levels_of_sharing_do_not_expand() {
+    let started = Instant::now();
+    let result = on_small_stack(|| {
+        let o = orchestrator(&[("Z10001", duplicate())], OrchestratorConfig::default());
+        o.orchestrate(&duplicated(40), &CallOptions::default())
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    let limit = budget_limit(&result);
+    assert!(
+        matches!(limit.as_deref(), Some("value size" | "steps" | "memory")),
+        "{result}"
+    );
+}
+
+#[test]
+fn sharing_within_the_budget_still_answers() {
+    let o = orchestrator(&[("Z10001", duplicate())], OrchestratorConfig::default());
+    let result = o.orchestrate(&duplicated(3), &CallOptions::default());
+    assert_eq!(error_code(&result), None, "{result}");
+    // [[[a,a],[a,a]],[[a,a],[a,a]]]: 8 leaves.
+    assert_eq!(result["Z22K1"].to_string().matches("\"a\"").count(), 8);
+}
+
+#[test]
+fn reifying_a_shared_value_is_bounded() {
+    let result = on_small_stack(|| {
+        let o = orchestrator(&[("Z10001", duplicate())], OrchestratorConfig::default());
+        let input = json!({"Z1K1": "Z7", "Z7K1": "Z805", "Z805K1": duplicated(40)});
+        o.orchestrate(&input, &CallOptions::default())
+    });
+    assert!(budget_limit(&result).is_some(), "{result}");
+}
+
+#[test]
+fn steps_are_bounded() {
+    let config = OrchestratorConfig {
+        budget: BudgetLimits {
+            max_steps: 2_000,
+            ..BudgetLimits::default()
+        },
+        ..OrchestratorConfig::default()
+    };
+    let o = orchestrator(&[("Z10001", duplicate())], config);
+    let result = o.orchestrate(&duplicated(12), &CallOptions::default());
+    assert_eq!(budget_limit(&result).as_deref(), Some("steps"), "{result}");
+}
+
+#[test]
+fn memory_is_bounded() {
+    let config = OrchestratorConfig {
+        budget: BudgetLimits {
+            max_request_memory_bytes: 1024 * 1024,
+            ..BudgetLimits::default()
+        },
+        ..OrchestratorConfig::default()
+    };
+    let o = orchestrator(&[], config);
+    // 10,000 code points build about 3 MiB of nodes.
+    let input = json!({"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "m".repeat(10_000)});
+    let result = o.orchestrate(&input, &CallOptions::default());
+    assert_eq!(budget_limit(&result).as_deref(), Some("memory"), "{result}");
+}
+
+#[test]
+fn metadata_names_the_instance_and_the_request_memory() {
+    let config = OrchestratorConfig {
+        instance_name: "node-under-test".into(),
+        ..OrchestratorConfig::default()
+    };
+    let o = orchestrator(&[], config);
+    let input = json!({"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": "hello"});
+    let result = o.orchestrate(&input, &CallOptions::default());
+    let meta = &result["Z22K2"];
+    let get = |key: &str| zeval_zobject::build::get_metadata(meta, key).cloned();
+    assert_eq!(get("orchestrationHostname"), Some(json!("node-under-test")));
+    let memory = get("orchestrationMemoryUsage").unwrap();
+    let mib: f64 = memory.as_str().unwrap().trim_end_matches(" MiB").parse().unwrap();
+    assert!(mib < 1.0, "a trivial call reports {memory}, not the server's RSS");
+}
+
+/// Refuses every implementation that is not a built-in (as `calls = "approved"` does for an
+/// anonymous caller and an unapproved implementation), and remembers what it was asked.
+#[derive(Default)]
+struct BuiltInsOnly {
+    asked: std::sync::Mutex<Vec<(String, &'static str)>>,
+}
+
+impl ImplementationPolicy for BuiltInsOnly {
+    fn allows(&self, function_zid: &str, implementation: &ImplementationInfo) -> Result<(), String> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((function_zid.to_owned(), implementation.kind));
+        if implementation.kind == "BuiltIn" {
+            Ok(())
+        } else {
+            Err(format!("{function_zid} is not approved"))
+        }
+    }
+}
+
+fn with_policy(policy: &Arc<BuiltInsOnly>) -> CallOptions {
+    CallOptions {
+        policy: Some(policy.clone()),
+        ..CallOptions::default()
+    }
+}
+
+#[test]
+fn a_nested_inline_function_is_checked_too() {
+    // A built-in at the top (always allowed) whose argument calls an inline composition.
+    let inline = json!({"Z1K1": "Z8", "Z8K1": ["Z17"], "Z8K2": "Z6", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10002", "Z14K2": "ran"}], "Z8K5": "Z10002"});
+    let input = json!({"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": {"Z1K1": "Z7", "Z7K1": inline}});
+    let policy = Arc::new(BuiltInsOnly::default());
+    let o = orchestrator(&[], OrchestratorConfig::default());
+    let result = o.orchestrate(&input, &with_policy(&policy));
+    assert_eq!(error_code(&result).as_deref(), Some("Z559"), "{result}");
+    assert!(!result["Z22K1"].to_string().contains("ran"), "{result}");
+    let asked = policy.asked.lock().unwrap().clone();
+    assert!(asked.contains(&("Z801".to_owned(), "BuiltIn")), "{asked:?}");
+    assert!(asked.contains(&("Z10002".to_owned(), "Composition")), "{asked:?}");
+}
+
+#[test]
+fn a_stored_function_reached_from_a_composition_is_checked() {
+    let o = orchestrator(&[("Z10001", duplicate())], OrchestratorConfig::default());
+    let policy = Arc::new(BuiltInsOnly::default());
+    let input = json!({"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": duplicated(1)});
+    let result = o.orchestrate(&input, &with_policy(&policy));
+    assert_eq!(error_code(&result).as_deref(), Some("Z559"), "{result}");
+}
+
+#[test]
+fn built_ins_run_under_a_policy() {
+    let policy = Arc::new(BuiltInsOnly::default());
+    let o = orchestrator(&[], OrchestratorConfig::default());
+    let input = json!({"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": "hello"});
+    let result = o.orchestrate(&input, &with_policy(&policy));
+    assert_eq!(result["Z22K1"], "hello", "{result}");
+}

@@ -1,0 +1,154 @@
+//! Connections over real TCP, served as `zeval serve` serves them: slow senders hold no work
+//! slot, silent and idle connections are closed, and the connection cap makes new
+//! connections wait.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use zeval_server::config::Limits;
+
+use crate::common::{connect, listen, post_request, read_response, server};
+
+const EVALUATE: &str = "/wikifunctions.org/v1/evaluate/";
+
+/// A call of the built-in echo (Z801).
+fn echo_body() -> String {
+    serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": "hi"}}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_body_senders_hold_no_work_slot() {
+    let server = server(|_| {});
+    let limits = Limits::default();
+    let addr = listen(server.router.clone(), &limits).await;
+    // More unfinished bodies than work slots (64), all from the same address.
+    let mut slow = Vec::new();
+    for _ in 0..limits.max_concurrent_requests + 6 {
+        let head = format!(
+            "POST {EVALUATE} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"zob"
+        );
+        slow.push(connect(addr, head.as_bytes()).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut normal = connect(addr, &post_request(EVALUATE, None, &echo_body())).await;
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), read_response(&mut normal))
+        .await
+        .expect("no answer")
+        .expect("connection closed");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"hi\""), "{body}");
+    drop(slow);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_does_not_arrive_in_time_gets_408() {
+    let server = server(|c| c.limits.body_timeout_ms = 300);
+    let addr = listen(
+        server.router.clone(),
+        &server_limits(|l| l.body_timeout_ms = 300),
+    )
+    .await;
+    let head = format!(
+        "POST {EVALUATE} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{{\"zob"
+    );
+    let mut stream = connect(addr, head.as_bytes()).await;
+    let started = Instant::now();
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), read_response(&mut stream))
+        .await
+        .expect("no answer")
+        .expect("connection closed");
+    assert_eq!(status, 408, "{body}");
+    assert!(body.contains("300 ms"), "{body}");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let metrics = crate::common::send(&server, "GET", "/metrics", None, None)
+        .await
+        .text;
+    assert!(
+        metrics.contains("zeval_requests_rejected_total{reason=\"slow_body\"} 1"),
+        "{metrics}"
+    );
+}
+
+fn server_limits(adjust: impl FnOnce(&mut Limits)) -> Limits {
+    let mut limits = Limits::default();
+    adjust(&mut limits);
+    limits
+}
+
+/// Whether the server closes `stream` within `within` (reads until EOF or error).
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_header_timeout_closes_silent_and_slow_connections() {
+    let server = server(|_| {});
+    let addr = listen(
+        server.router.clone(),
+        &server_limits(|l| l.header_timeout_ms = 300),
+    )
+    .await;
+    let started = Instant::now();
+    let mut silent = connect(addr, b"").await;
+    let mut partial = connect(addr, b"GET /healthz HTTP/1.1\r\nHost: local").await;
+    assert!(closed_within(&mut silent, Duration::from_secs(5)).await);
+    assert!(closed_within(&mut partial, Duration::from_secs(5)).await);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_keep_alive_connections_have_their_own_timeout() {
+    let server = server(|_| {});
+    let addr = listen(
+        server.router.clone(),
+        &server_limits(|l| {
+            l.header_timeout_ms = 300;
+            l.idle_timeout_ms = 1500;
+        }),
+    )
+    .await;
+    let get = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut stream = connect(addr, get).await;
+    assert_eq!(read_response(&mut stream).await.unwrap().0, 200);
+    // Idle for longer than the header timeout but within the idle timeout: still open.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stream.write_all(get).await.unwrap();
+    assert_eq!(read_response(&mut stream).await.unwrap().0, 200);
+    // Idle past the idle timeout: closed.
+    let idle_from = Instant::now();
+    assert!(closed_within(&mut stream, Duration::from_secs(5)).await);
+    assert!(idle_from.elapsed() >= Duration::from_millis(1300));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_past_the_cap_wait_until_one_closes() {
+    let server = server(|_| {});
+    let addr = listen(
+        server.router.clone(),
+        &server_limits(|l| l.max_connections = 2),
+    )
+    .await;
+    let first = connect(addr, b"").await;
+    let _second = connect(addr, b"").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = connect(addr, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    let waited = tokio::time::timeout(Duration::from_millis(500), read_response(&mut third)).await;
+    assert!(waited.is_err(), "a third connection was served: {waited:?}");
+    drop(first);
+    let (status, _) = tokio::time::timeout(Duration::from_secs(5), read_response(&mut third))
+        .await
+        .expect("the third connection was never served")
+        .unwrap();
+    assert_eq!(status, 200);
+}
