@@ -22,7 +22,12 @@ pub struct RemoteEvaluator {
     encoding: Encoding,
     timeout: Duration,
     agent: ureq::Agent,
+    secret: Option<String>,
 }
+
+/// The header that carries the shared secret an evaluator service may require of its
+/// orchestrators (`zeval serve`'s `evaluator_secret`).
+pub const SECRET_HEADER: &str = "x-zeval-evaluator-secret";
 
 impl RemoteEvaluator {
     /// A client posting to `url` (e.g. `http://localhost:6927/wikifunctions.org/v1/evaluate/`)
@@ -39,7 +44,14 @@ impl RemoteEvaluator {
             encoding,
             timeout,
             agent,
+            secret: None,
         }
+    }
+
+    /// The same client, sending `secret` in [`SECRET_HEADER`] with every request.
+    pub fn with_secret(mut self, secret: Option<String>) -> Self {
+        self.secret = secret.filter(|s| !s.is_empty());
+        self
     }
 
     /// The URL requests go to.
@@ -55,7 +67,7 @@ impl RemoteEvaluator {
 
     /// [`RemoteEvaluator::evaluate`] for a caller with `remaining` time left on its
     /// deadline: the call gives up after the smaller of the configured timeout and
-    /// `remaining`, and the remaining time is sent as `remainingTime` (milliseconds) so that
+    /// `remaining`, and the remaining time is sent as `remainingTime` (seconds) so that
     /// the evaluator caps the guest's wall time too.
     pub fn evaluate_within(&self, request: &Request, remaining: Duration) -> Result<Value, String> {
         let timeout = self.timeout.min(remaining);
@@ -65,16 +77,21 @@ impl RemoteEvaluator {
                 self.url
             ));
         }
-        let remaining_time = remaining.as_secs_f64() * 1000.0;
-        let body = wire::encode_with_remaining_time(request, self.encoding, Some(remaining_time))
-            .ok_or_else(|| format!("The request cannot be encoded as {:?}.", self.encoding))?;
-        let response = self
+        let remaining_time = remaining.as_secs_f64();
+        let body =
+            wire::encode_with_remaining_time(request, self.encoding, Some(remaining_time))
+                .ok_or_else(|| format!("The request cannot be encoded as {:?}.", self.encoding))?;
+        let mut post = self
             .agent
             .post(&self.url)
             .config()
             .timeout_global(Some(timeout))
             .build()
-            .header("Content-Type", self.encoding.content_type())
+            .header("Content-Type", self.encoding.content_type());
+        if let Some(secret) = &self.secret {
+            post = post.header(SECRET_HEADER, secret);
+        }
+        let response = post
             .send(&body[..])
             .map_err(|error| format!("request to {} failed, reason: {error}", self.url))?;
         let status = response.status().as_u16();

@@ -148,9 +148,7 @@ impl Evaluator {
     pub fn evaluate_body(&self, body: &[u8], content_type: Option<&str>) -> Value {
         let started = Started::now();
         match wire::decode_with_remaining_time(body, content_type) {
-            Ok((request, remaining_time)) => {
-                self.evaluate_from(request, remaining_time, started)
-            }
+            Ok((request, remaining_time)) => self.evaluate_from(request, remaining_time, started),
             Err(error) => self.finish(
                 failure(z5_untyped(
                     "Z507",
@@ -168,7 +166,12 @@ impl Evaluator {
         self.evaluate_from(request, None, Started::now())
     }
 
-    fn evaluate_from(&self, request: Request, remaining_time: Option<f64>, started: Started) -> Value {
+    fn evaluate_from(
+        &self,
+        request: Request,
+        remaining_time: Option<f64>,
+        started: Started,
+    ) -> Value {
         match plan(request, self.variant) {
             Ok(mut plan) => {
                 if plan.request.remaining_time.is_none() {
@@ -186,7 +189,7 @@ impl Evaluator {
     /// executor found" error.
     ///
     /// The call's wall time is the smaller of the configured limit and the request's
-    /// `remaining_time` (milliseconds left on the caller's deadline), counted from now; pool
+    /// `remaining_time` (seconds left on the caller's deadline), counted from now; pool
     /// slot waits count against it. A request with no time left answers the timeout Z558 at
     /// once, without running anything.
     pub fn execute(&self, family: Family, request: &ExecutorRequest) -> Execution {
@@ -387,21 +390,24 @@ fn runner_input(request: &ExecutorRequest) -> Vec<u8> {
     serde_json::to_vec(&Value::Object(object)).unwrap_or_default()
 }
 
-/// The limits of a call with `remaining_time` milliseconds left since `received`: the
-/// configured wall time capped by what is left, or `None` when nothing is left (zero,
-/// negative or NaN). An unusable value (infinite) leaves the configured limit.
+/// The limits of a call with `remaining_time` seconds left since `received`: the configured
+/// wall time capped by what is left, or `None` when nothing is left (zero, negative or NaN).
+/// An unusable value (infinite) leaves the configured limit.
+///
+/// `remainingTime` is in seconds: the original's suites send 15, the original evaluator's own
+/// limit in seconds, and its Python cases take far longer than 15 ms.
 fn limits_within(
     limits: &Limits,
     remaining_time: Option<f64>,
     received: Instant,
 ) -> Option<Cow<'_, Limits>> {
-    let Some(milliseconds) = remaining_time else {
+    let Some(seconds) = remaining_time else {
         return Some(Cow::Borrowed(limits));
     };
-    if milliseconds.is_nan() || milliseconds <= 0.0 {
+    if seconds.is_nan() || seconds <= 0.0 {
         return None;
     }
-    let Ok(remaining) = Duration::try_from_secs_f64(milliseconds / 1000.0) else {
+    let Ok(remaining) = Duration::try_from_secs_f64(seconds) else {
         return Some(Cow::Borrowed(limits));
     };
     let left = remaining.checked_sub(received.elapsed())?;
@@ -589,6 +595,71 @@ mod tests {
             z5["Z5K2"]["Z6K1"],
             "Executor returned some nonsense: hello."
         );
+    }
+
+    #[test]
+    fn sandbox_failures_name_no_host_path() {
+        let failures = [
+            SandboxError::Setup(
+                "preopen /var/cache/zeval/guests/python-stdlib: No such file".to_owned(),
+            ),
+            SandboxError::Io {
+                path: "/var/cache/zeval/module-cache/python.cwasm".into(),
+                source: std::io::Error::other("denied"),
+            },
+            SandboxError::Load {
+                guest: "python".to_owned(),
+                message: "/root/.cache/x.cwasm: bad".to_owned(),
+            },
+        ];
+        for failure in failures {
+            let z5 = limit_error(&failure);
+            let message = z5["Z5K2"]["Z6K1"].as_str().unwrap();
+            assert!(message.starts_with("The executor failed: "), "{message}");
+            assert!(!message.contains('/'), "{message}");
+        }
+    }
+
+    #[test]
+    fn guest_output_is_quoted_short() {
+        let nonsense = runner_output("é".repeat(100_000).as_bytes());
+        let z5 = zeval_zobject::build::envelope_error(&nonsense).unwrap();
+        let message = z5["Z5K2"]["Z6K1"].as_str().unwrap();
+        assert_eq!(
+            message.chars().count(),
+            "Executor returned some nonsense: ".len() + MAX_QUOTED_OUTPUT_CHARS + "….".chars().count()
+        );
+        let trap = limit_error(&SandboxError::Trap("x".repeat(10_000)));
+        assert!(trap["Z5K2"]["Z6K1"].as_str().unwrap().chars().count() < 500);
+    }
+
+    #[test]
+    fn answer_tokens_skip_strings_and_stop_past_the_limit() {
+        assert_eq!(answer_tokens(br#"{"a": [1, 2]}"#, 100), 5);
+        assert_eq!(answer_tokens(br#"{"a,b:[{": "x\"[,"}"#, 100), 3);
+        assert_eq!(answer_tokens(&b"[0,".repeat(1000), 10), 11);
+    }
+
+    #[test]
+    fn remaining_time_caps_the_wall_time() {
+        let limits = Limits::default();
+        let now = Instant::now();
+        assert_eq!(
+            limits_within(&limits, None, now).unwrap().wall_time,
+            limits.wall_time
+        );
+        let capped = limits_within(&limits, Some(0.25), now).unwrap();
+        assert!(capped.wall_time <= Duration::from_millis(250));
+        assert!(capped.wall_time > Duration::from_millis(200));
+        for none_left in [0.0, -1.0, f64::NAN] {
+            assert!(limits_within(&limits, Some(none_left), now).is_none());
+        }
+        let long_ago = now - Duration::from_secs(1);
+        assert!(limits_within(&limits, Some(0.5), long_ago).is_none());
+        for plenty in [1e9, f64::INFINITY, f64::MAX] {
+            let kept = limits_within(&limits, Some(plenty), now).unwrap();
+            assert_eq!(kept.wall_time, limits.wall_time);
+        }
     }
 
     #[test]

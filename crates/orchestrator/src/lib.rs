@@ -14,7 +14,6 @@
 mod args;
 mod budget;
 mod builtins;
-mod cache;
 mod call;
 pub mod code;
 mod engine;
@@ -38,7 +37,6 @@ pub use budget::{
     BudgetLimits, DEFAULT_MAX_REQUEST_MEMORY_BYTES, DEFAULT_MAX_STEPS, DEFAULT_MAX_VALUE_DEPTH,
     DEFAULT_MAX_VALUE_NODES,
 };
-pub use cache::SharedCache;
 pub use code::{
     CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, FirstImplementationSelector,
     ImplementationInfo, ImplementationPolicy, ImplementationSelector,

@@ -24,7 +24,7 @@ use axum::routing::get;
 use zeval_evaluator::{Evaluator, Family};
 
 /// The header in which an orchestrator sends `evaluator_secret` to the evaluator API.
-pub const EVALUATOR_SECRET_HEADER: &str = "x-zeval-evaluator-secret";
+pub const EVALUATOR_SECRET_HEADER: &str = zeval_evaluator::client::SECRET_HEADER;
 
 /// The evaluator API over `evaluator`.
 pub fn router(evaluator: Arc<Evaluator>) -> Router {

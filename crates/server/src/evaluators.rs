@@ -29,7 +29,10 @@ pub enum EvaluatorSetupError {
 
 /// The in-process evaluator for `config` (the guests loaded once).
 pub fn in_process_evaluator(config: &Config) -> Result<Evaluator, zeval_evaluator::EvaluatorError> {
-    Evaluator::new(EvaluatorConfig::new(config.guest_dir()))
+    Evaluator::new(EvaluatorConfig {
+        instance_name: config.instance_name(),
+        ..EvaluatorConfig::new(config.guest_dir())
+    })
 }
 
 /// Every language string the registry routes.
@@ -77,7 +80,8 @@ pub fn registry(
                     url.clone(),
                     encoding(*format),
                     timeout,
-                ),
+                )
+                .with_secret(config.evaluator_secret.clone()),
                 format: *format,
             }),
         };
@@ -100,7 +104,7 @@ fn encoding(format: WireFormat) -> Encoding {
 fn executor_request(call: &CodeCall) -> ExecutorRequest {
     ExecutorRequest {
         reentrant: false,
-        remaining_time: Some(call.remaining_time.as_secs_f64() * 1000.0),
+        remaining_time: Some(call.remaining_time.as_secs_f64()),
         coding_language: Some(call.language.clone()),
         code_string: Some(call.code.clone()),
         function_name: Some(call.function_name.clone()),
@@ -120,7 +124,13 @@ impl InProcess {
             .get_or_init(|| {
                 in_process_evaluator(&self.config)
                     .map(Arc::new)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| {
+                        // The detail names host paths (the guest directory): the log gets it,
+                        // callers get a message that says what failed without them.
+                        tracing::error!(error = %e, "the in-process evaluator could not start");
+                        "The evaluator of this server could not start; see the server log."
+                            .to_owned()
+                    })
             })
             .as_ref()
             .map(Arc::as_ref)

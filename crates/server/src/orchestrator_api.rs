@@ -16,7 +16,7 @@ use zeval_orchestrator::ImplementationPolicy;
 use zeval_zobject::Value;
 use zeval_zobject::build::{envelope_error, get_metadata, string_value};
 
-use crate::access::{caller, count_rejection};
+use crate::access::{caller_async, count_rejection};
 use crate::config::CallPolicy;
 use crate::limits::{Admission, admit, read_body};
 use crate::problem::ApiError;
@@ -94,12 +94,18 @@ async fn info_version() -> axum::Json<Value> {
 }
 
 async fn render_metrics(State(state): State<AppState>) -> Response {
+    // The samplers read the store: keep that file I/O off the async threads.
+    let metrics = state.metrics.clone();
+    let text = match tokio::task::spawn_blocking(move || metrics.render()).await {
+        Ok(text) => text,
+        Err(e) => return ApiError::Internal(format!("rendering metrics failed: {e}")).into_response(),
+    };
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
         .into_response()
 }
@@ -111,7 +117,7 @@ async fn evaluate(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let who = caller(state.repository.as_ref(), &headers)?;
+    let who = caller_async(state.repository.clone(), &headers).await?;
     let bytes = read_body(&headers, body, state.config.limits.orchestrator_body_bytes)
         .await
         .inspect_err(|e| {

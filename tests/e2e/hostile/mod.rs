@@ -325,13 +325,19 @@ pub(crate) fn timed_call(
     }
 }
 
-/// The Z5 code of a Z22's error (`Z22K2` metadata "errors"), if it has one.
+/// The Z5 code of a Z22's error (`Z22K2` metadata "errors"), if it has one: canonical or
+/// normal form (the timeout answer is normal, as the original's), and `Z5` for an error
+/// without a `Z5K1` (what code's own exceptions give, as in the original executors).
 pub(crate) fn error_code(z22: &Value) -> Option<String> {
-    let error = metadata(z22, "errors")?;
-    match &error["Z5K1"] {
-        Value::String(code) => Some(code.clone()),
-        other => other["Z9K1"].as_str().map(str::to_owned),
+    let error = zeval_zobject::build::get_metadata(&z22["Z22K2"], "errors")?;
+    if zeval_zobject::build::is_void(error) {
+        return None;
     }
+    Some(match &error["Z5K1"] {
+        Value::String(code) => code.clone(),
+        Value::Null => "Z5".to_owned(),
+        other => other["Z9K1"].as_str().unwrap_or("Z5").to_owned(),
+    })
 }
 
 /// The hostile call was refused: a 4xx/503 status, or a Z22 carrying a Z5, answered within

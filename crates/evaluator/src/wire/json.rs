@@ -13,7 +13,7 @@ pub fn decode(body: &[u8]) -> Result<Request, WireError> {
     decode_with_remaining_time(body).map(|(request, _)| request)
 }
 
-/// [`decode`], also returning a top-level `remainingTime` (milliseconds; in the executor form
+/// [`decode`], also returning a top-level `remainingTime` (seconds; in the executor form
 /// it is also in the request). The full-call form carries one only when zeval's client sent
 /// it: the original orchestrator sends the remaining time in Avro 0.0.4 only.
 pub fn decode_with_remaining_time(body: &[u8]) -> Result<(Request, Option<f64>), WireError> {
@@ -37,7 +37,8 @@ pub fn decode_with_remaining_time(body: &[u8]) -> Result<(Request, Option<f64>),
         "functionArguments",
     ];
     if executor_keys.iter().any(|key| object.contains_key(*key)) {
-        return executor(object, reentrant).map(|request| (Request::Executor(request), remaining_time));
+        return executor(object, reentrant)
+            .map(|request| (Request::Executor(request), remaining_time));
     }
     if object.contains_key("Z1K1") {
         let zobject = Value::Object(object);
@@ -82,7 +83,7 @@ fn executor(mut object: Map<String, Value>, reentrant: bool) -> Result<ExecutorR
     })
 }
 
-/// The full-call form as JSON, with `remainingTime` (milliseconds) beside `zobject` when
+/// The full-call form as JSON, with `remainingTime` (seconds) beside `zobject` when
 /// given (see [`decode_with_remaining_time`]).
 pub fn encode_call(reentrant: bool, zobject: &Value, remaining_time: Option<f64>) -> Vec<u8> {
     let mut object = Map::new();

@@ -32,7 +32,7 @@ pub enum Request {
 pub struct ExecutorRequest {
     /// Whether the caller offered to answer callbacks.
     pub reentrant: bool,
-    /// Milliseconds left on the caller's deadline (Avro 0.0.4, JSON `remainingTime`). The
+    /// Seconds left on the caller's deadline (Avro 0.0.4, JSON `remainingTime`). The
     /// evaluator caps the call's wall time with it; zero or less answers the timeout Z558
     /// without running.
     pub remaining_time: Option<f64>,

@@ -74,7 +74,7 @@ fn a_one_megabyte_argument_is_fine() {
     assert_eq!(hostile(Python, py, &[&big]), Ok((1024 * 1024).to_string()));
 }
 
-/// An executor request for a busy loop with `remaining_time` milliseconds left.
+/// An executor request for a busy loop with `remaining_time` seconds left.
 fn busy_loop_with(remaining_time: Option<f64>) -> zeval_evaluator::Request {
     let mut request = crate::request(JavaScript, "function Z1000() { while (true) {} }", &[]);
     if let zeval_evaluator::Request::Executor(executor) = &mut request {
@@ -86,23 +86,35 @@ fn busy_loop_with(remaining_time: Option<f64>) -> zeval_evaluator::Request {
 #[test]
 fn the_callers_remaining_time_caps_the_wall_time() {
     let started = Instant::now();
-    let z22 = evaluator().evaluate(busy_loop_with(Some(300.0)));
+    let z22 = evaluator().evaluate(busy_loop_with(Some(0.3)));
     let elapsed = started.elapsed();
     assert_fails_with(outcome(&z22), "Function call timed out");
     assert!(
         elapsed < Duration::from_millis(700),
         "took {elapsed:?}: the configured {WALL_TIME:?} instead of the 300 ms left"
     );
+    // More time left than the limit (or an unusable amount) keeps the limit.
+    for remaining in [3_600.0, f64::INFINITY, f64::MAX] {
+        let started = Instant::now();
+        let z22 = evaluator().evaluate(busy_loop_with(Some(remaining)));
+        assert_fails_with(outcome(&z22), "Function call timed out");
+        assert!(started.elapsed() < 2 * WALL_TIME);
+    }
 }
 
 #[test]
 fn the_remaining_time_in_a_json_body_caps_the_wall_time() {
-    let body = br#"{"codingLanguage": "javascript", "codeString": "function Z1000() { while (true) {} }",
-        "functionName": "Z1000", "functionArguments": {}, "remainingTime": 250}"#;
+    let body =
+        br#"{"codingLanguage": "javascript", "codeString": "function Z1000() { while (true) {} }",
+        "functionName": "Z1000", "functionArguments": {}, "remainingTime": 0.25}"#;
     let started = Instant::now();
     let z22 = evaluator().evaluate_body(body, Some("application/json"));
     assert_fails_with(outcome(&z22), "Function call timed out");
-    assert!(started.elapsed() < Duration::from_millis(650), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(650),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -115,24 +127,17 @@ fn no_time_left_times_out_at_once_without_running() {
         executor.remaining_time = Some(remaining);
         let execution = evaluator().execute(JavaScript, &executor);
         assert_fails_with(outcome(&execution.z22), "Function call timed out");
-        assert!(execution.stats.is_none(), "the guest ran with {remaining} ms left");
+        assert!(
+            execution.stats.is_none(),
+            "the guest ran with {remaining} s left"
+        );
     }
-}
-
-#[test]
-fn more_time_left_than_the_limit_keeps_the_limit() {
-    let started = Instant::now();
-    let z22 = evaluator().evaluate(busy_loop_with(Some(3_600_000.0)));
-    assert_fails_with(outcome(&z22), "Function call timed out");
-    assert!(started.elapsed() < 2 * WALL_TIME);
 }
 
 /// Python writing `bytes` straight to file descriptor `fd`, then exiting with `status`
 /// before the runner answers.
 fn python_writing(fd: u8, bytes: &str, status: u8) -> String {
-    format!(
-        "import os\ndef Z1000():\n    os.write({fd}, {bytes})\n    os._exit({status})"
-    )
+    format!("import os\ndef Z1000():\n    os.write({fd}, {bytes})\n    os._exit({status})")
 }
 
 #[test]
@@ -142,7 +147,10 @@ fn nonsense_on_stdout_is_quoted_short() {
     let Err(message) = result else {
         panic!("succeeded")
     };
-    assert!(message.starts_with("Executor returned some nonsense: nonsense"), "{message:.300}");
+    assert!(
+        message.starts_with("Executor returned some nonsense: nonsense"),
+        "{message:.300}"
+    );
     assert!(
         message.chars().count() <= "Executor returned some nonsense: ".len() + 205,
         "{} characters echoed",
@@ -155,7 +163,10 @@ fn an_answer_with_too_many_values_is_refused_before_parsing() {
     // 600 KB (under the 1 MiB output limit) holding 300 000 values, which a host-side parse
     // would turn into ~10 MB of `Value`s; refused on a count of its tokens instead.
     let code = python_writing(1, "b'{\"result\": [' + b'0,' * 300000 + b'0]}'", 0);
-    assert_fails_with(hostile(Python, &code, &[]), "exceeded the output limit of 262144 JSON tokens");
+    assert_fails_with(
+        hostile(Python, &code, &[]),
+        "exceeded the output limit of 262144 JSON tokens",
+    );
 }
 
 #[test]
@@ -165,20 +176,15 @@ fn a_crash_with_a_flood_of_stderr_is_quoted_short() {
     let Err(message) = result else {
         panic!("succeeded")
     };
-    assert!(message.starts_with("The executor failed: the guest failed: exit status 3"), "{message:.500}");
-    assert!(message.chars().count() < 450, "{} characters: {message:.500}", message.chars().count());
-}
-
-#[test]
-fn executor_failures_name_no_host_path() {
-    let code = python_writing(2, "b'boom'", 3);
-    let Err(message) = hostile(Python, &code, &[]) else {
-        panic!("succeeded")
-    };
-    let guest_dir = zeval_evaluator::default_guest_dir();
-    for path in [guest_dir.to_string_lossy().into_owned(), "/var/cache".to_owned(), "/root".to_owned()] {
-        assert!(!message.contains(&path), "{message} names {path}");
-    }
+    assert!(
+        message.starts_with("The executor failed: the guest failed: exit status 3"),
+        "{message:.500}"
+    );
+    assert!(
+        message.chars().count() < 450,
+        "{} characters: {message:.500}",
+        message.chars().count()
+    );
 }
 
 #[test]
@@ -186,7 +192,10 @@ fn a_remote_call_gives_up_when_the_callers_time_is_up_and_sends_it() {
     use std::io::{Read, Write};
     // An evaluator that reads the request and never answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/wikifunctions.org/v1/evaluate/", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/wikifunctions.org/v1/evaluate/",
+        listener.local_addr().unwrap()
+    );
     let server = std::thread::spawn(move || {
         let (mut connection, _) = listener.accept().unwrap();
         connection
@@ -204,7 +213,8 @@ fn a_remote_call_gives_up_when_the_callers_time_is_up_and_sends_it() {
             }
         }
         std::thread::sleep(Duration::from_millis(1500));
-        let _ = connection.write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n");
+        let _ = connection
+            .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n");
         String::from_utf8_lossy(&received).into_owned()
     });
     let client = zeval_evaluator::client::RemoteEvaluator::new(
@@ -217,7 +227,10 @@ fn a_remote_call_gives_up_when_the_callers_time_is_up_and_sends_it() {
     let result = client.evaluate_within(&request, Duration::from_millis(300));
     let elapsed = started.elapsed();
     assert!(result.is_err(), "{result:?}");
-    assert!(elapsed < Duration::from_millis(900), "waited {elapsed:?}, not the 300 ms left");
+    assert!(
+        elapsed < Duration::from_millis(900),
+        "waited {elapsed:?}, not the 300 ms left"
+    );
     let received = server.join().unwrap();
-    assert!(received.contains("\"remainingTime\":300"), "{received}");
+    assert!(received.contains("\"remainingTime\":0.3"), "{received}");
 }

@@ -61,9 +61,16 @@ fn a_compiled_module_is_cached_with_its_manifest_entry_and_reused() {
     let recorded = std::fs::read_to_string(manifest(&a)).unwrap();
     let modified = std::fs::metadata(&a).unwrap().modified().unwrap();
     assert_eq!(recorded.trim().len(), 64);
-    assert_eq!(std::fs::metadata(&a).unwrap().permissions().mode() & 0o022, 0);
+    assert_eq!(
+        std::fs::metadata(&a).unwrap().permissions().mode() & 0o022,
+        0
+    );
     assert!(exit_status(cache.path(), "a", &exit_wat(1)).starts_with("exit status 1"));
-    assert_eq!(std::fs::metadata(&a).unwrap().modified().unwrap(), modified, "recompiled");
+    assert_eq!(
+        std::fs::metadata(&a).unwrap().modified().unwrap(),
+        modified,
+        "recompiled"
+    );
 }
 
 #[test]
