@@ -20,17 +20,29 @@ PY_MAJMIN=3.13
 PY_ORIG=python3.13_3.13.5.orig.tar.xz
 ZLIB_SRC_VERSION=1:1.2.13.dfsg-1 # Debian bookworm (12)
 ZLIB_ORIG=zlib_1.2.13.dfsg.orig.tar.bz2
+SQLITE_SRC_VERSION=3.46.1-7+deb13u2 # Debian trixie; the amalgamation is generated from it
+SQLITE_ORIG=sqlite3_3.46.1.orig.tar.xz
+BZIP2_SRC_VERSION=1.0.8-6 # Debian trixie
+BZIP2_ORIG=bzip2_1.0.8.orig.tar.gz
+XZ_SRC_VERSION=5.8.1-1+deb13u1 # Debian trixie (liblzma)
+XZ_ORIG=xz-utils_5.8.1.orig.tar.xz
+TZDATA_SRC_VERSION=2026b-0+deb12u1 # Debian bookworm; compiled with the host's zic
+TZDATA_ORIG=tzdata_2026b.orig.tar.gz
 # Source-only apt sources, used through a private apt state: the system's apt sources and
 # package lists are never touched.
 APT_SOURCES='deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security trixie-security main
 deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main'
-APT_PACKAGES="clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wasi-libc gcc libc6-dev make pkg-config xz-utils bzip2 debian-archive-keyring"
-# Stdlib modules imported during the snapshot: a call can use them without any file access.
-# Built-in C modules (math, _json, unicodedata, ...) import at call time anyway.
+# tcl: SQLite's build generates its amalgamation with tclsh. zic (libc-bin) is always installed.
+APT_PACKAGES="clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wasi-libc gcc libc6-dev make pkg-config xz-utils bzip2 tcl debian-archive-keyring"
+# Stdlib modules imported during the snapshot, so a call that uses them pays nothing for the
+# import. Every other stdlib module imports from the in-memory bundle at call time
+# (stdlib_importer.py). importlib.resources(._adapters) is what zoneinfo reads tzdata with.
 PREIMPORTS="json re math cmath datetime collections itertools functools random decimal fractions
 statistics string unicodedata operator heapq bisect copy dataclasses enum typing base64 hashlib
-textwrap struct"
+textwrap struct calendar csv difflib html html.parser urllib.parse pprint fnmatch shlex ipaddress
+secrets graphlib uuid locale zoneinfo importlib.resources importlib.resources._adapters
+encodings.rot_13 encodings.idna"
 # Where the guest sees its stdlib while being snapshotted (and the raw guest at every call).
 GUEST_STDLIB=/usr/local/lib/python$PY_MAJMIN
 
@@ -48,7 +60,8 @@ log() { echo "[guests/python] $*" >&2; }
 # --- Up to date? ---------------------------------------------------------------------------
 INPUTS_HASH=$(
     {
-        cat "$HERE/build.sh" "$HERE/driver.c" "$HERE/runner.py"
+        cat "$HERE/build.sh" "$HERE/driver.c" "$HERE/runner.py" "$HERE/stdlib_importer.py" \
+            "$HERE/make_stdlib_bundle.py" "$HERE/sqlite_vfs.c"
     } | sha256sum | cut -d' ' -f1
 )
 STAMP="$OUT/.python.stamp"
@@ -89,12 +102,12 @@ fetch_source() { # PACKAGE VERSION ORIG_FILE
     mkdir -p "$APT_DIR/sources.list.d" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$SRC_DIR"
     printf '%s\n' "$APT_SOURCES" >"$APT_DIR/sources.list"
     if [ ! -f "$APT_DIR/updated" ] || ! apt-cache "${apt_private[@]}" showsrc "$package" 2>/dev/null |
-        grep -qx "Version: $version"; then
+        grep -x "Version: $version" >/dev/null; then
         log "refreshing the private deb-src index"
         apt-get "${apt_private[@]}" -qq update >&2
         touch "$APT_DIR/updated"
     fi
-    if ! apt-cache "${apt_private[@]}" showsrc "$package" 2>/dev/null | grep -qx "Version: $version"; then
+    if ! apt-cache "${apt_private[@]}" showsrc "$package" 2>/dev/null | grep -x "Version: $version" >/dev/null; then
         echo "error: Debian no longer serves source package $package=$version. It serves:" >&2
         apt-cache "${apt_private[@]}" showsrc "$package" 2>/dev/null | grep '^Version:' | sort -u >&2 || true
         echo "Update the pinned version in $HERE/build.sh (and test the guest)." >&2
@@ -110,6 +123,10 @@ fetch_source() { # PACKAGE VERSION ORIG_FILE
 }
 fetch_source "$PY_SRC_PACKAGE" "$PY_SRC_VERSION" "$PY_ORIG"
 fetch_source zlib "$ZLIB_SRC_VERSION" "$ZLIB_ORIG"
+fetch_source sqlite3 "$SQLITE_SRC_VERSION" "$SQLITE_ORIG"
+fetch_source bzip2 "$BZIP2_SRC_VERSION" "$BZIP2_ORIG"
+fetch_source xz-utils "$XZ_SRC_VERSION" "$XZ_ORIG"
+fetch_source tzdata "$TZDATA_SRC_VERSION" "$TZDATA_ORIG"
 
 # The pristine upstream tarballs are built; Debian's patches target Debian's own packaging.
 PY_SRC="$CACHE/Python-$PY_VERSION"
@@ -118,11 +135,36 @@ if [ ! -f "$PY_SRC/.extracted" ]; then
     tar -C "$CACHE" -xf "$SRC_DIR/$PY_ORIG"
     touch "$PY_SRC/.extracted"
 fi
+extract() { # ORIG_FILE DIR STRIP_COMPONENTS: unpacks once per tarball
+    local orig=$1 dir=$2 strip=$3
+    if [ "$(cat "$dir/.extracted" 2>/dev/null)" != "$orig" ]; then
+        rm -rf "$dir" && mkdir -p "$dir"
+        tar -C "$dir" --strip-components="$strip" -xf "$SRC_DIR/$orig"
+        echo "$orig" >"$dir/.extracted"
+    fi
+}
 ZLIB_SRC="$CACHE/zlib-src"
-if [ ! -f "$ZLIB_SRC/.extracted" ]; then
-    rm -rf "$ZLIB_SRC" && mkdir -p "$ZLIB_SRC"
-    tar -C "$ZLIB_SRC" --strip-components=1 -xf "$SRC_DIR/$ZLIB_ORIG"
-    touch "$ZLIB_SRC/.extracted"
+extract "$ZLIB_ORIG" "$ZLIB_SRC" 1
+SQLITE_SRC="$CACHE/sqlite-src"
+extract "$SQLITE_ORIG" "$SQLITE_SRC" 1
+BZIP2_SRC="$CACHE/bzip2-src"
+extract "$BZIP2_ORIG" "$BZIP2_SRC" 1
+XZ_SRC="$CACHE/xz-src"
+extract "$XZ_ORIG" "$XZ_SRC" 1
+TZDATA_SRC="$CACHE/tzdata-src"
+extract "$TZDATA_ORIG" "$TZDATA_SRC" 0
+
+# --- The tz database for zoneinfo (bundled as the package tzdata, see make_stdlib_bundle.py) --
+ZONEINFO="$CACHE/zoneinfo"
+TZ_VERSION=$(cat "$TZDATA_SRC/version")
+TZ_SOURCES="africa antarctica asia australasia etcetera europe factory northamerica southamerica backward"
+zoneinfo_key="$TZDATA_SRC_VERSION $TZ_SOURCES $(zic --version)"
+if [ "$(cat "$ZONEINFO/.built" 2>/dev/null)" != "$zoneinfo_key" ]; then
+    log "compiling the tz database $TZ_VERSION"
+    rm -rf "$ZONEINFO" && mkdir -p "$ZONEINFO/zones"
+    # shellcheck disable=SC2086
+    (cd "$TZDATA_SRC" && zic -d "$ZONEINFO/zones" $TZ_SOURCES)
+    echo "$zoneinfo_key" >"$ZONEINFO/.built"
 fi
 
 # --- Native build Python (the cross build runs it for code generation) ----------------------
@@ -173,12 +215,74 @@ if [ "$(cat "$ZLIB/.built" 2>/dev/null)" != "$zlib_key" ]; then
     echo "$zlib_key" >"$ZLIB/.built"
 fi
 
+# --- bzip2 for _bz2 (a static libbz2.a) ------------------------------------------------------
+BZIP2="$CACHE/bzip2-wasi"
+bzip2_key="$BZIP2_SRC_VERSION $ZLIB_BUILD_FLAGS $TOOLCHAIN_KEY"
+if [ "$(cat "$BZIP2/.built" 2>/dev/null)" != "$bzip2_key" ]; then
+    log "building bzip2 for wasm32-wasi"
+    rm -rf "$BZIP2" && mkdir -p "$BZIP2/obj" "$BZIP2/lib" "$BZIP2/include"
+    for source in blocksort huffman crctable randtable compress decompress bzlib; do
+        "$WASI_CC" $ZLIB_BUILD_FLAGS -c "$BZIP2_SRC/$source.c" -o "$BZIP2/obj/$source.o"
+    done
+    llvm-ar-19 rcs "$BZIP2/lib/libbz2.a" "$BZIP2"/obj/*.o
+    cp "$BZIP2_SRC/bzlib.h" "$BZIP2/include/"
+    echo "$bzip2_key" >"$BZIP2/.built"
+fi
+
+# --- liblzma for _lzma (xz-utils' own build, library only, no threads) ----------------------
+XZ="$CACHE/xz-wasi"
+xz_key="$XZ_SRC_VERSION $TOOLCHAIN_KEY"
+if [ "$(cat "$XZ/.built" 2>/dev/null)" != "$xz_key" ]; then
+    log "building liblzma for wasm32-wasi"
+    rm -rf "$XZ" && mkdir -p "$XZ/build"
+    (
+        cd "$XZ/build"
+        CC="$WASI_CC" AR=llvm-ar-19 RANLIB=llvm-ranlib-19 CFLAGS="-O2" "$XZ_SRC/configure" -q \
+            --host=wasm32-wasi --build="$("$XZ_SRC/build-aux/config.guess")" --prefix="$XZ" \
+            --disable-shared --enable-static --disable-threads --disable-xz --disable-xzdec \
+            --disable-lzmadec --disable-lzmainfo --disable-lzma-links --disable-scripts --disable-doc \
+            --disable-nls --disable-sandbox >configure.log 2>&1
+        make -C src/liblzma -j"$JOBS" install >make.log 2>&1
+    ) || {
+        tail -n 30 "$XZ"/build/*.log >&2
+        exit 1
+    }
+    echo "$xz_key" >"$XZ/.built"
+fi
+
+# --- SQLite for _sqlite3: the amalgamation, with a VFS that opens no files (sqlite_vfs.c) ----
+SQLITE="$CACHE/sqlite-wasi"
+SQLITE_DEFINES="-DSQLITE_OS_OTHER=1 -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_TEMP_STORE=3
+-DSQLITE_ENABLE_FTS4 -DSQLITE_ENABLE_FTS5 -DSQLITE_ENABLE_RTREE -DSQLITE_ENABLE_MATH_FUNCTIONS
+-DSQLITE_ENABLE_COLUMN_METADATA"
+sqlite_key="$SQLITE_SRC_VERSION $SQLITE_DEFINES $(sha256sum <"$HERE/sqlite_vfs.c") $TOOLCHAIN_KEY"
+if [ "$(cat "$SQLITE/.built" 2>/dev/null)" != "$sqlite_key" ]; then
+    log "building SQLite for wasm32-wasi"
+    rm -rf "$SQLITE" && mkdir -p "$SQLITE/amalgamation" "$SQLITE/lib" "$SQLITE/include"
+    (
+        cd "$SQLITE/amalgamation"
+        "$SQLITE_SRC/configure" --disable-tcl >configure.log 2>&1
+        make sqlite3.c >make.log 2>&1
+        # shellcheck disable=SC2086
+        "$WASI_CC" -O2 -w $SQLITE_DEFINES -c sqlite3.c -o sqlite3.o
+        # shellcheck disable=SC2086
+        "$WASI_CC" -O2 -Wall -Werror $SQLITE_DEFINES -I. -c "$HERE/sqlite_vfs.c" -o sqlite_vfs.o
+        llvm-ar-19 rcs "$SQLITE/lib/libsqlite3.a" sqlite3.o sqlite_vfs.o
+        cp sqlite3.h "$SQLITE/include/"
+    ) || {
+        tail -n 30 "$SQLITE"/amalgamation/*.log >&2
+        exit 1
+    }
+    echo "$sqlite_key" >"$SQLITE/.built"
+fi
+
 # --- CPython for wasm32-wasip1 --------------------------------------------------------------
 # __DATE__/__TIME__ (in sys.version) from the source release, so rebuilds are byte-identical.
 SOURCE_DATE_EPOCH=$(stat -c %Y "$PY_SRC/Include/patchlevel.h")
 export SOURCE_DATE_EPOCH
 CROSS="$CACHE/build-wasi"
-cross_key="$PY_VERSION $TOOLCHAIN_KEY $zlib_key SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
+CROSS_CONFIGURE_FLAGS="--without-ensurepip --disable-test-modules --with-tzpath="
+cross_key="$PY_VERSION $CROSS_CONFIGURE_FLAGS $TOOLCHAIN_KEY $zlib_key $bzip2_key $xz_key $sqlite_key SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
 if [ "$(cat "$CROSS/.built" 2>/dev/null)" != "$cross_key" ]; then
     log "cross-building CPython $PY_VERSION for wasm32-wasip1 (about 2 minutes)"
     rm -rf "$CROSS" && mkdir -p "$CROSS"
@@ -189,9 +293,13 @@ if [ "$(cat "$CROSS/.built" 2>/dev/null)" != "$cross_key" ]; then
         # Keep pkg-config away from the host's libraries.
         export PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR="$TOOLS/sysroot/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$TOOLS/sysroot"
         export ZLIB_CFLAGS="-I$ZLIB/include" ZLIB_LIBS="-L$ZLIB/lib -lz"
+        export BZIP2_CFLAGS="-I$BZIP2/include" BZIP2_LIBS="-L$BZIP2/lib -lbz2"
+        export LIBLZMA_CFLAGS="-I$XZ/include" LIBLZMA_LIBS="-L$XZ/lib -llzma"
+        export LIBSQLITE3_CFLAGS="-I$SQLITE/include" LIBSQLITE3_LIBS="-L$SQLITE/lib -lsqlite3"
+        # --with-tzpath= (empty): no system tz directories; zoneinfo reads the bundled tzdata.
+        # shellcheck disable=SC2086
         "$PY_SRC/configure" -C --host=wasm32-wasip1 --build="$("$PY_SRC/config.guess")" \
-            --with-build-python="$BUILD_PYTHON" --without-ensurepip --disable-test-modules \
-            >configure.log 2>&1
+            --with-build-python="$BUILD_PYTHON" $CROSS_CONFIGURE_FLAGS >configure.log 2>&1
         # The 2022 wasi-libc has no pthread.h, so configure cannot size pthread_t; CPython's
         # pthread_stubs.h defines it as `unsigned`.
         grep -q '^#define SIZEOF_PTHREAD_T' pyconfig.h ||
@@ -209,17 +317,18 @@ fi
 GEN="$CACHE/driver"
 rm -rf "$GEN" && mkdir -p "$GEN"
 cp "$HERE/driver.c" "$GEN/driver.c"
-"$BUILD_PYTHON" - "$HERE/runner.py" "$GEN/guest_config.h" "$PREIMPORTS" <<'EOF'
+"$BUILD_PYTHON" - "$HERE/runner.py" "$HERE/stdlib_importer.py" "$GEN/guest_config.h" "$PREIMPORTS" <<'EOF'
 import sys
-runner, header, preimports = sys.argv[1], sys.argv[2], sys.argv[3].split()
-data = open(runner, "rb").read()
-compile(data, runner, "exec")  # a syntax error should fail the build, not the snapshot
+runner, importer, header, preimports = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split()
 lines = ["/* Generated by guests/python/build.sh. */"]
 lines.append("#define ZEVAL_PREIMPORTS " + ", ".join('"%s"' % name for name in preimports))
-lines.append("static const char RUNNER_SOURCE[] = {")
-for start in range(0, len(data), 16):
-    lines.append("  " + ", ".join(str(byte) for byte in data[start:start + 16]) + ",")
-lines.append("  0};")
+for name, path in (("RUNNER_SOURCE", runner), ("STDLIB_IMPORTER_SOURCE", importer)):
+    data = open(path, "rb").read()
+    compile(data, path, "exec")  # a syntax error should fail the build, not the snapshot
+    lines.append("static const char %s[] = {" % name)
+    for start in range(0, len(data), 16):
+        lines.append("  " + ", ".join(str(byte) for byte in data[start:start + 16]) + ",")
+    lines.append("  0};")
 open(header, "w").write("\n".join(lines) + "\n")
 EOF
 cat >"$GEN/driver.mk" <<EOF
@@ -237,10 +346,12 @@ log "assembling the stdlib"
 rm -rf "$OUT/python-stdlib.new"
 mkdir -p "$OUT/python-stdlib.new"
 (cd "$PY_SRC/Lib" && tar --exclude=__pycache__ --exclude=./test --exclude=./idlelib --exclude=./tkinter \
-    --exclude=./turtledemo --exclude=./ensurepip --exclude=./lib2to3 -cf - .) |
+    --exclude=./turtledemo --exclude=./ensurepip/_bundled -cf - .) |
     tar -C "$OUT/python-stdlib.new" -xf -
 cp "$CROSS"/build/lib.wasi-wasm32-"$PY_MAJMIN"/_sysconfigdata_*.py "$OUT/python-stdlib.new/"
 mkdir -p "$OUT/python-stdlib.new/lib-dynload"
+"$BUILD_PYTHON" -I "$HERE/make_stdlib_bundle.py" "$OUT/python-stdlib.new" "$ZONEINFO/zones" "$TZ_VERSION" \
+    "$GUEST_STDLIB" "$OUT/python-stdlib.new/zeval-stdlib.bundle" >&2
 "$BUILD_PYTHON" -I -m compileall -q -j0 --invalidation-mode unchecked-hash "$OUT/python-stdlib.new" >/dev/null
 rm -rf "$OUT/python-stdlib"
 mv "$OUT/python-stdlib.new" "$OUT/python-stdlib"

@@ -6,5 +6,6 @@ mod access;
 mod common;
 mod hostile;
 mod metrics;
+mod python_stdlib_call;
 mod readme;
 mod two_processes;

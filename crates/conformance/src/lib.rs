@@ -8,6 +8,7 @@
 pub mod deviations;
 pub mod evaluator;
 pub mod manifest;
+pub mod mock_evaluator_service;
 pub mod orchestrator;
 pub mod report;
 pub mod schemata;

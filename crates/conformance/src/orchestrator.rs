@@ -1,6 +1,10 @@
 //! The orchestrator suite (`orchestrator/README.md`): each case runs in process against the
 //! real orchestrator, with the suite's own mocks of the wiki and the evaluator (the only
 //! things outside the project), fresh for every case.
+//!
+//! The evaluator mock is called in process ([`run`]), or over HTTP with Avro 0.0.4 through
+//! the orchestrator's remote evaluator path ([`run_through_remote_evaluator`], the mock
+//! then served by [`MockEvaluatorService`]), so that the wire is covered too.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,7 @@ use zeval_zobject::Value;
 use zeval_zobject::build::{get_metadata, is_void, map_entries, string_value};
 
 use crate::manifest::{read_json, resolve_file_ref};
+use crate::mock_evaluator_service::MockEvaluatorService;
 use crate::{ConformanceError, Report};
 
 /// The eight metadata keys every result must carry unless a case says otherwise.
@@ -54,6 +59,9 @@ pub struct Suite {
     /// The runnable cases (skipped ones left out).
     pub cases: Vec<Case>,
     presets: Arc<HashMap<String, Value>>,
+    /// The evaluate URL of a remote evaluator to send code calls to, instead of calling the
+    /// mock evaluator in process.
+    remote_evaluator: Option<String>,
 }
 
 impl Suite {
@@ -112,7 +120,21 @@ impl Suite {
             dir: dir.to_path_buf(),
             cases,
             presets: Arc::new(presets),
+            remote_evaluator: None,
         })
+    }
+
+    /// The same suite, its code calls sent to the evaluator service at `url` (Avro 0.0.4
+    /// over HTTP, through the server's remote evaluator adapter) instead of the in-process
+    /// mock.
+    pub fn through_remote_evaluator(mut self, url: String) -> Suite {
+        self.remote_evaluator = Some(url);
+        self
+    }
+
+    /// The suite's evaluator presets, keyed by function name.
+    pub fn presets(&self) -> Arc<HashMap<String, Value>> {
+        self.presets.clone()
     }
 
     /// A fresh orchestrator with the suite's mocks, as the original builds per case.
@@ -120,13 +142,19 @@ impl Suite {
         let wiki = Arc::new(MockWiki {
             dir: self.dir.clone(),
         });
-        let mut evaluators = EvaluatorRegistry::new();
-        evaluators.register(
-            EvaluatorRegistry::DEFAULT_LANGUAGES,
-            Arc::new(MockEvaluator {
-                presets: self.presets.clone(),
-            }),
-        );
+        let evaluators = match &self.remote_evaluator {
+            None => {
+                let mut evaluators = EvaluatorRegistry::new();
+                evaluators.register(
+                    EvaluatorRegistry::DEFAULT_LANGUAGES,
+                    Arc::new(MockEvaluator {
+                        presets: self.presets.clone(),
+                    }),
+                );
+                evaluators
+            }
+            Some(url) => remote_evaluators(url),
+        };
         Orchestrator::new(wiki, evaluators, OrchestratorConfig::default())
     }
 
@@ -156,9 +184,44 @@ impl Suite {
     }
 }
 
-/// Runs the suite in `suite_dir`.
+/// The evaluators `zeval serve` sets up when every language runs at `url` in Avro 0.0.4.
+fn remote_evaluators(url: &str) -> EvaluatorRegistry {
+    let mut config = zeval_server::Config::default();
+    config.evaluators.insert(
+        "*".to_owned(),
+        zeval_server::config::EvaluatorEndpoint::Remote {
+            url: url.to_owned(),
+            format: zeval_server::config::WireFormat::Avro,
+        },
+    );
+    let metrics = Arc::new(zeval_server::Metrics::default());
+    zeval_server::evaluators::registry(&config, &metrics, None)
+        .expect("remote evaluators need no guests")
+}
+
+/// Runs the suite in `suite_dir`, calling the evaluator mock in process.
 pub fn run(suite_dir: &Path, cases_override: Option<&Path>) -> Result<Report, ConformanceError> {
+    run_suite(Suite::load(suite_dir, cases_override)?)
+}
+
+/// Runs the suite in `suite_dir` with its code calls sent over HTTP in Avro 0.0.4 to the
+/// evaluator mock served on a loopback port ([`MockEvaluatorService`]). Returns the report
+/// and how many requests reached the service.
+pub fn run_through_remote_evaluator(
+    suite_dir: &Path,
+    cases_override: Option<&Path>,
+) -> Result<(Report, usize), ConformanceError> {
     let suite = Suite::load(suite_dir, cases_override)?;
+    let service =
+        MockEvaluatorService::start(suite.presets()).map_err(|source| ConformanceError::Io {
+            path: suite_dir.join("evaluator-mock.json"),
+            source,
+        })?;
+    let report = run_suite(suite.through_remote_evaluator(service.url()))?;
+    Ok((report, service.requests()))
+}
+
+fn run_suite(suite: Suite) -> Result<Report, ConformanceError> {
     let mut report = Report::new("orchestrator");
     for case in &suite.cases {
         let outcome = suite.run_case(case);
@@ -291,36 +354,62 @@ struct MockEvaluator {
 
 impl CodeEvaluator for MockEvaluator {
     fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure> {
-        let name = &call.function_name;
-        let Some(preset) = self.presets.get(name) else {
-            return Err(EvaluatorFailure(format!(
-                "request to http://theevaluator/ failed, reason: The evaluator for ZID {name} was never set!"
-            )));
+        let argument = |key: &str| {
+            call.arguments
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.clone())
         };
-        let status = preset.get("status").and_then(Value::as_u64).unwrap_or(200);
-        let body = match preset.get("reply_body") {
-            Some(Value::Null) | None => computed_reply(name, call),
-            Some(body) => body.clone(),
-        };
-        if !(200..300).contains(&status) {
+        let reply =
+            preset_reply(&self.presets, &call.function_name, argument).map_err(|reason| {
+                EvaluatorFailure(format!(
+                    "request to http://theevaluator/ failed, reason: {reason}"
+                ))
+            })?;
+        if !(200..300).contains(&reply.status) {
             return Err(EvaluatorFailure(format!(
-                "Function evaluation failed with status {status}: {}",
-                compact(&body)
+                "Function evaluation failed with status {}: {}",
+                reply.status,
+                compact(&reply.body)
             )));
         }
-        Ok(body)
+        Ok(reply.body)
     }
 }
 
-/// The two presets whose reply the suite computes from the request.
-fn computed_reply(name: &str, call: &CodeCall) -> Value {
-    let argument = |k: &str| {
-        call.arguments
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or(Value::Null)
+/// What the mock evaluator answers: an HTTP status and a JSON body.
+pub(crate) struct PresetReply {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+}
+
+/// The mock's answer to a call of `function_name` whose arguments `argument` gives by full
+/// key, or the reason the request fails at the network level (no preset for the name).
+pub(crate) fn preset_reply(
+    presets: &HashMap<String, Value>,
+    function_name: &str,
+    argument: impl Fn(&str) -> Option<Value>,
+) -> Result<PresetReply, String> {
+    let Some(preset) = presets.get(function_name) else {
+        return Err(format!(
+            "The evaluator for ZID {function_name} was never set!"
+        ));
     };
+    let status = preset
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(200);
+    let body = match preset.get("reply_body") {
+        Some(Value::Null) | None => computed_reply(function_name, argument),
+        Some(body) => body.clone(),
+    };
+    Ok(PresetReply { status, body })
+}
+
+/// The two presets whose reply the suite computes from the request.
+fn computed_reply(name: &str, argument: impl Fn(&str) -> Option<Value>) -> Value {
+    let argument = |key: &str| argument(key).unwrap_or(Value::Null);
     let text = match name {
         "Z40002" => {
             let n: i64 = string_value(&argument("Z40002K1"))

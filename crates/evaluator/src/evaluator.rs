@@ -627,7 +627,9 @@ mod tests {
         let message = z5["Z5K2"]["Z6K1"].as_str().unwrap();
         assert_eq!(
             message.chars().count(),
-            "Executor returned some nonsense: ".len() + MAX_QUOTED_OUTPUT_CHARS + "….".chars().count()
+            "Executor returned some nonsense: ".len()
+                + MAX_QUOTED_OUTPUT_CHARS
+                + "….".chars().count()
         );
         let trap = limit_error(&SandboxError::Trap("x".repeat(10_000)));
         assert!(trap["Z5K2"]["Z6K1"].as_str().unwrap().chars().count() < 500);

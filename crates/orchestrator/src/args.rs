@@ -10,6 +10,18 @@ use crate::frame::{ArgState, Scope};
 use crate::node::{Node, call_node, key};
 use crate::types::compare_types;
 
+/// A value's type as a type-mismatch error reports it: its `Z1K1` as written in normal form.
+/// That is a reference for most values, but the bare string `"Z6"`/`"Z9"` for a string or a
+/// reference, which the original puts in the error as it is, so that it reads as the string
+/// `{"Z1K1": "Z6", "Z6K1": "Z6"}` (the original's Z506 for a string where a Boolean is
+/// declared has `Z506K2` and `Z518K1` so).
+fn reported_type(actual: &Node) -> R<Value> {
+    match actual {
+        Node::Str(bare) => Ok(z6(bare.to_string())),
+        other => other.to_json(),
+    }
+}
+
 impl Engine<'_> {
     /// Looks `name` up from `scope` outwards. An unevaluated argument is evaluated (unless
     /// `lazy`), type-checked and deep-evaluated, and the outcome is memoized in the frame
@@ -70,13 +82,18 @@ impl Engine<'_> {
         if self.do_validate()
             && let Err(inner) = self.run_type_validator(value, &actual, &resolved_actual)?
         {
-            let z518 = z5("Z518", [actual.to_json()?, value.to_json()?, inner]);
+            let z518 = z5("Z518", [reported_type(&actual)?, value.to_json()?, inner]);
             if code == "Z506" {
                 return Err(Fail::Error(z518));
             }
             return Err(Fail::Error(z5(
                 code,
-                [declared.to_json()?, actual.to_json()?, value.to_json()?, z518],
+                [
+                    declared.to_json()?,
+                    reported_type(&actual)?,
+                    value.to_json()?,
+                    z518,
+                ],
             )));
         }
         let resolved_declared = match self.resolve_type_for_check(declared) {
@@ -87,10 +104,15 @@ impl Engine<'_> {
         if compare_types(&resolved_actual, &resolved_declared)? {
             return Ok(());
         }
-        let z518 = z5("Z518", [actual.to_json()?]);
+        let z518 = z5("Z518", [reported_type(&actual)?]);
         Err(Fail::Error(z5(
             code,
-            [declared.to_json()?, actual.to_json()?, value.to_json()?, z518],
+            [
+                declared.to_json()?,
+                reported_type(&actual)?,
+                value.to_json()?,
+                z518,
+            ],
         )))
     }
 

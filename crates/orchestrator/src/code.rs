@@ -107,7 +107,8 @@ pub trait ImplementationSelector: Send + Sync {
 pub trait ImplementationPolicy: Send + Sync {
     /// `Ok` if `implementation` of `function_zid` may run; else the message of the Z559
     /// "No permission to run functions" the call fails with.
-    fn allows(&self, function_zid: &str, implementation: &ImplementationInfo) -> Result<(), String>;
+    fn allows(&self, function_zid: &str, implementation: &ImplementationInfo)
+    -> Result<(), String>;
 }
 
 /// What a selector knows about one implementation.

@@ -39,8 +39,7 @@ pub use budget::{
 };
 pub use code::{
     CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, FirstImplementationSelector,
-    ImplementationInfo, ImplementationPolicy, ImplementationSelector,
-    SecondImplementationSelector,
+    ImplementationInfo, ImplementationPolicy, ImplementationSelector, SecondImplementationSelector,
 };
 
 use engine::{Engine, Fail};

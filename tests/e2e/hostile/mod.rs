@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::common::{Answer, Server, add_user, metadata, put_js_function, request};
+use crate::common::{Answer, Server, add_user, put_js_function, request};
 
 /// The call deadline most hostile servers get (`ZEVAL_CALL_TIMEOUT_MS`): short, so the suite
 /// is quick, and long enough for a debug build's normal calls.

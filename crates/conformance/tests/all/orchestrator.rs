@@ -41,3 +41,31 @@ fn print_orchestrator_cases() {
         );
     }
 }
+
+/// The suite once more with every code call sent over HTTP in Avro 0.0.4 through the
+/// server's remote evaluator adapter, to the suite's evaluator mock served on a loopback
+/// port: the wire must not change any result.
+#[test]
+fn orchestrator_suite_passes_through_a_remote_avro_evaluator() {
+    let dir = default_shared_dir().join("orchestrator");
+    let (report, requests) =
+        orchestrator::run_through_remote_evaluator(&dir, None).expect("the suite loads");
+    println!("{} ({requests} evaluator requests)", report.summary());
+    let unexpected = deviations::unlisted_failures(&report, &deviations::default_path())
+        .expect("docs/deviations.md");
+    assert!(
+        unexpected.is_empty(),
+        "failing cases not in docs/deviations.md:\n{}",
+        unexpected.join("\n")
+    );
+    assert!(
+        report.cases.len() >= 126,
+        "only {} cases ran",
+        report.cases.len()
+    );
+    // The suite's cases call the evaluator 13 times in the original (observed).
+    assert!(
+        requests >= 13,
+        "only {requests} requests reached the evaluator"
+    );
+}

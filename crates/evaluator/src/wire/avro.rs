@@ -1,5 +1,7 @@
 //! The Avro encodings of evaluation requests (spec §2.7), with the schemas of
-//! `function-schemata/data/avro` and the `apache-avro` crate.
+//! `function-schemata/data/avro`, read and written by hand: the schemas are fixed and small,
+//! and a generic Avro library decodes maps into hash maps, which loses the order of their
+//! entries.
 //!
 //! A ZObject value is a union of four records. The trap: the branch order differs by place.
 //! - `[Z6, Z9, Z99, Z1]` for a top-level value (the `zobject` field, `functionArguments`
@@ -9,107 +11,88 @@
 //! Encoding of a normal value, tested in this order: a Z99 quote → `Z99 {Z99K1: JSON text}`;
 //! a Z9 → `Z9`; a Z6 → `Z6`; anything else → `Z1` with every key, `Z1K1` included.
 //!
-//! Limits: nesting is checked by [`depth::check`] before `apache-avro` decodes (its decoder
-//! recurses), against [`zeval_zobject::json::MAX_DEPTH`] levels of `Z1`; the decode then
-//! runs on a stack big enough for that depth.
+//! Maps (`valueMap`, `functionArguments`) are written in the key order of the normal-form
+//! value, which is the order of its JSON text, and read back in the order they were sent
+//! (as the original's decoder builds a JavaScript object), so a value crosses the wire
+//! unchanged, key order included.
+//!
+//! Limits: nesting is checked by [`depth::check`] before decoding (the decoder recurses),
+//! against [`zeval_zobject::json::MAX_DEPTH`] levels of `Z1`; the decode then runs on a
+//! stack big enough for that depth.
 
 mod depth;
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
-
-use apache_avro::Schema;
-use apache_avro::types::Value as Avro;
 use zeval_zobject::{Map, Value};
 
 use super::{ExecutorRequest, Request, WireError};
 
-/// The union of the four ZObject records, defined in top-level order.
-const ZOBJECT_UNION: &str = r#"[
-  {"type": "record", "namespace": "ztypes", "name": "Z6", "fields": [{"name": "Z6K1", "type": "string"}]},
-  {"type": "record", "namespace": "ztypes", "name": "Z9", "fields": [{"name": "Z9K1", "type": "string"}]},
-  {"type": "record", "namespace": "ztypes", "name": "Z99", "fields": [{"name": "Z99K1", "type": "string"}]},
-  {"type": "record", "namespace": "ztypes", "name": "Z1", "fields": [
-    {"name": "valueMap", "type": {"type": "map", "values": ["ztypes.Z1", "ztypes.Z6", "ztypes.Z9", "ztypes.Z99"]}}
-  ]}
-]"#;
-
 /// Top-level union branch indices.
-const TOP_Z6: u32 = 0;
-const TOP_Z9: u32 = 1;
-const TOP_Z99: u32 = 2;
-const TOP_Z1: u32 = 3;
+const TOP_Z6: i64 = 0;
+const TOP_Z9: i64 = 1;
+const TOP_Z99: i64 = 2;
+const TOP_Z1: i64 = 3;
 /// `valueMap` union branch indices.
-const INNER_Z1: u32 = 0;
-const INNER_Z6: u32 = 1;
-const INNER_Z9: u32 = 2;
-const INNER_Z99: u32 = 3;
+const INNER_Z1: i64 = 0;
+const INNER_Z6: i64 = 1;
+const INNER_Z9: i64 = 2;
+const INNER_Z99: i64 = 3;
 
-/// Stack given to the decoder and converters for deeply nested requests: `apache-avro`
-/// recurses a few frames per `Z1` level.
+/// The versions whose records this module reads.
+const VERSIONS: [&str; 4] = ["0.0.1", "0.0.2", "0.0.3", "0.0.4"];
+
+/// Stack given to the decoder for deeply nested requests: it recurses once per `Z1` level.
 const DEEP_STACK_BYTES: usize = 256 * 1024 * 1024;
 /// Below this many `Z1` levels the caller's stack is enough.
 const SHALLOW_DEPTH: usize = 64;
 
-fn record_schema(fields: &str) -> String {
-    format!(
-        r#"{{"type": "record", "namespace": "ztypes", "name": "ZOBJECT", "fields": [{fields}]}}"#
-    )
+/// The union branches of one place (top level or inside `valueMap`).
+struct Branches {
+    z6: i64,
+    z9: i64,
+    z99: i64,
+    z1: i64,
 }
 
-fn schema(version: &str) -> Option<&'static Schema> {
-    static V001: OnceLock<Schema> = OnceLock::new();
-    static V002: OnceLock<Schema> = OnceLock::new();
-    static V003: OnceLock<Schema> = OnceLock::new();
-    static V004: OnceLock<Schema> = OnceLock::new();
-    let parse = |text: String| Schema::parse_str(&text).expect("the built-in Avro schemas parse");
-    let executor_fields = |remaining_time: bool| {
-        format!(
-            r#"{{"name": "reentrant", "type": "boolean"}},{}
-               {{"name": "codingLanguage", "type": "string"}},
-               {{"name": "codeString", "type": "string"}},
-               {{"name": "functionName", "type": "string"}},
-               {{"name": "functionArguments", "type": {{"type": "map", "values": {ZOBJECT_UNION}}}}}"#,
-            if remaining_time {
-                r#"{"name": "remainingTime", "type": "double"},"#
-            } else {
-                ""
-            }
-        )
-    };
-    Some(match version {
-        "0.0.1" => V001.get_or_init(|| parse(ZOBJECT_UNION.to_owned())),
-        "0.0.2" => V002.get_or_init(|| {
-            parse(record_schema(&format!(
-                r#"{{"name": "reentrant", "type": "boolean"}}, {{"name": "zobject", "type": {ZOBJECT_UNION}}}"#
-            )))
-        }),
-        "0.0.3" => V003.get_or_init(|| parse(record_schema(&executor_fields(false)))),
-        "0.0.4" => V004.get_or_init(|| parse(record_schema(&executor_fields(true)))),
-        _ => return None,
-    })
+fn branches(inner: bool) -> Branches {
+    if inner {
+        Branches {
+            z6: INNER_Z6,
+            z9: INNER_Z9,
+            z99: INNER_Z99,
+            z1: INNER_Z1,
+        }
+    } else {
+        Branches {
+            z6: TOP_Z6,
+            z9: TOP_Z9,
+            z99: TOP_Z99,
+            z1: TOP_Z1,
+        }
+    }
 }
 
 /// Decodes an Avro body: versioned (one length byte, the version, the record) or the bare
 /// 0.0.1 union.
 pub fn decode(body: &[u8]) -> Result<Request, WireError> {
     let (version, data) = split_version(body);
-    let schema = schema(version).ok_or_else(|| {
-        WireError::Unrecognised(format!("unknown serialization version {version:?}"))
-    })?;
+    if !VERSIONS.contains(&version) {
+        return Err(WireError::Unrecognised(format!(
+            "unknown serialization version {version:?}"
+        )));
+    }
     let error = |message: String| WireError::Avro {
         version: version.to_owned(),
         message,
     };
     let levels = depth::check(version, data, zeval_zobject::json::MAX_DEPTH).map_err(error)?;
     let decode = || -> Result<Request, String> {
-        let mut reader = data;
-        let value =
-            apache_avro::from_avro_datum(schema, &mut reader, None).map_err(|e| e.to_string())?;
-        if !reader.is_empty() {
-            return Err(format!("{} bytes left after the record", reader.len()));
+        let mut reader = Reader { data, pos: 0 };
+        let request = reader.request(version)?;
+        let left = data.len() - reader.pos;
+        if left > 0 {
+            return Err(format!("{left} bytes left after the record"));
         }
-        to_request(version, value)
+        Ok(request)
     };
     let result = if levels < SHALLOW_DEPTH {
         decode()
@@ -134,93 +117,124 @@ fn split_version(body: &[u8]) -> (&str, &[u8]) {
     ("0.0.1", body)
 }
 
-fn to_request(version: &str, value: Avro) -> Result<Request, String> {
-    if version == "0.0.1" {
-        return Ok(Request::FunctionCall {
-            reentrant: false,
-            zobject: from_union(value, false)?,
-        });
+/// Reads Avro binary data of the request schemas.
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn bytes(&mut self, n: usize) -> Result<&[u8], String> {
+        if self.data.len() - self.pos < n {
+            return Err("the data ends early".to_owned());
+        }
+        let bytes = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(bytes)
     }
-    let Avro::Record(fields) = value else {
-        return Err("not a record".to_owned());
-    };
-    let mut fields: HashMap<String, Avro> = fields.into_iter().collect();
-    let reentrant = matches!(fields.remove("reentrant"), Some(Avro::Boolean(true)));
-    if version == "0.0.2" {
-        let zobject = fields.remove("zobject").ok_or("no zobject field")?;
-        return Ok(Request::FunctionCall {
+
+    fn long(&mut self) -> Result<i64, String> {
+        let mut value: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = self.bytes(1)?[0];
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok((value >> 1) as i64 ^ -((value & 1) as i64));
+            }
+        }
+        Err("a varint is longer than 10 bytes".to_owned())
+    }
+
+    fn boolean(&mut self) -> Result<bool, String> {
+        match self.bytes(1)?[0] {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(format!("{other} is not a boolean")),
+        }
+    }
+
+    fn double(&mut self) -> Result<f64, String> {
+        let bytes: [u8; 8] = self.bytes(8)?.try_into().expect("eight bytes");
+        Ok(f64::from_le_bytes(bytes))
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        let length = usize::try_from(self.long()?).map_err(|_| "a negative string length")?;
+        let bytes = self.bytes(length)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| "a string is not UTF-8".to_owned())
+    }
+
+    fn request(&mut self, version: &str) -> Result<Request, String> {
+        if version == "0.0.1" {
+            return Ok(Request::FunctionCall {
+                reentrant: false,
+                zobject: self.value(false)?,
+            });
+        }
+        let reentrant = self.boolean()?;
+        if version == "0.0.2" {
+            return Ok(Request::FunctionCall {
+                reentrant,
+                zobject: self.value(false)?,
+            });
+        }
+        let remaining_time = if version == "0.0.4" {
+            Some(self.double()?)
+        } else {
+            None
+        };
+        let coding_language = self.string()?;
+        let code_string = self.string()?;
+        let function_name = self.string()?;
+        let function_arguments = self.map(false)?;
+        Ok(Request::Executor(ExecutorRequest {
             reentrant,
-            zobject: from_union(zobject, false)?,
-        });
+            remaining_time,
+            coding_language: Some(coding_language),
+            code_string: Some(code_string),
+            function_name: Some(function_name),
+            function_arguments,
+        }))
     }
-    let mut text = |key: &str| match fields.remove(key) {
-        Some(Avro::String(s)) => Ok(s),
-        _ => Err(format!("no string field {key}")),
-    };
-    let coding_language = text("codingLanguage")?;
-    let code_string = text("codeString")?;
-    let function_name = text("functionName")?;
-    let remaining_time = match fields.remove("remainingTime") {
-        Some(Avro::Double(time)) => Some(time),
-        _ => None,
-    };
-    let Some(Avro::Map(arguments)) = fields.remove("functionArguments") else {
-        return Err("no functionArguments map".to_owned());
-    };
-    let mut function_arguments = Map::new();
-    for (key, value) in sorted(arguments) {
-        function_arguments.insert(key, from_union(value, false)?);
+
+    /// A map of union values, its entries in the order sent (a key sent twice keeps its
+    /// first place and its last value, as in a JavaScript object).
+    fn map(&mut self, inner: bool) -> Result<Map<String, Value>, String> {
+        let mut map = Map::new();
+        loop {
+            let count = self.long()?;
+            if count == 0 {
+                return Ok(map);
+            }
+            if count < 0 {
+                self.long()?; // the block's byte size
+            }
+            for _ in 0..count.unsigned_abs() {
+                let key = self.string()?;
+                let value = self.value(inner)?;
+                map.insert(key, value);
+            }
+        }
     }
-    Ok(Request::Executor(ExecutorRequest {
-        reentrant,
-        remaining_time,
-        coding_language: Some(coding_language),
-        code_string: Some(code_string),
-        function_name: Some(function_name),
-        function_arguments,
-    }))
-}
 
-/// Map entries in a stable order (`apache-avro` decodes maps into a `HashMap`): `Z1K1`
-/// first, then by key.
-fn sorted(map: HashMap<String, Avro>) -> Vec<(String, Avro)> {
-    let mut entries: Vec<_> = map.into_iter().collect();
-    entries.sort_by(|(a, _), (b, _)| (a != "Z1K1", a).cmp(&(b != "Z1K1", b)));
-    entries
-}
-
-fn from_union(value: Avro, inner: bool) -> Result<Value, String> {
-    let Avro::Union(index, value) = value else {
-        return Err("expected a union".to_owned());
-    };
-    let (z6, z9, z99, z1) = if inner {
-        (INNER_Z6, INNER_Z9, INNER_Z99, INNER_Z1)
-    } else {
-        (TOP_Z6, TOP_Z9, TOP_Z99, TOP_Z1)
-    };
-    let Avro::Record(mut fields) = *value else {
-        return Err("expected a record".to_owned());
-    };
-    let Some((_, field)) = fields.pop() else {
-        return Err("empty record".to_owned());
-    };
-    match (index, field) {
-        (i, Avro::String(s)) if i == z6 => Ok(zeval_zobject::build::z6(s)),
-        (i, Avro::String(s)) if i == z9 => Ok(zeval_zobject::build::z9(s)),
-        (i, Avro::String(text)) if i == z99 => {
+    fn value(&mut self, inner: bool) -> Result<Value, String> {
+        let branch = self.long()?;
+        let Branches { z6, z9, z99, z1 } = branches(inner);
+        if branch == z1 {
+            return self.map(true).map(Value::Object);
+        }
+        if ![z6, z9, z99].contains(&branch) {
+            return Err(format!("union branch {branch} does not exist"));
+        }
+        let text = self.string()?;
+        if branch == z6 {
+            Ok(zeval_zobject::build::z6(text))
+        } else if branch == z9 {
+            Ok(zeval_zobject::build::z9(text))
+        } else {
             let quoted = zeval_zobject::json::parse(&text).map_err(|e| format!("Z99K1: {e}"))?;
             Ok(zeval_zobject::error::quote(quoted))
         }
-        (i, Avro::Map(entries)) if i == z1 => {
-            let mut object = Map::new();
-            for (key, value) in sorted(entries) {
-                object.insert(key, from_union(value, true)?);
-            }
-            Ok(Value::Object(object))
-        }
-        (i, _) => Err(format!(
-            "union branch {i} does not hold the expected record"
-        )),
     }
 }
 
@@ -230,94 +244,125 @@ pub enum EncodeError {
     /// Arrays, numbers, booleans and null have no branch.
     #[error("not a normal-form ZObject: {0}")]
     NotNormal(String),
-    /// The crate refused the value.
-    #[error("{0}")]
-    Avro(String),
 }
 
-fn to_union(value: &Value, inner: bool) -> Result<Avro, EncodeError> {
-    let (z6, z9, z99, z1) = if inner {
-        (INNER_Z6, INNER_Z9, INNER_Z99, INNER_Z1)
-    } else {
-        (TOP_Z6, TOP_Z9, TOP_Z99, TOP_Z1)
-    };
-    let record =
-        |name: &str, text: String| Avro::Record(vec![(name.to_owned(), Avro::String(text))]);
-    let branch = |index: u32, value: Avro| Ok(Avro::Union(index, Box::new(value)));
-    let object = match value {
-        Value::Object(object) => object,
-        Value::String(s) => return branch(z6, record("Z6K1", s.clone())),
-        other => return Err(EncodeError::NotNormal(other.to_string())),
-    };
-    let type_zid = object.get("Z1K1").and_then(zeval_zobject::build::ref_zid);
-    if type_zid == Some("Z99")
-        && object.get("Z1K1").is_some_and(Value::is_object)
-        && let Some(quoted) = object.get("Z99K1")
-    {
-        return branch(z99, record("Z99K1", quoted.to_string()));
-    }
-    let raw_type = object.get("Z1K1").and_then(Value::as_str);
-    if raw_type == Some("Z9")
-        && let Some(zid) = object.get("Z9K1").and_then(Value::as_str)
-    {
-        return branch(z9, record("Z9K1", zid.to_owned()));
-    }
-    if raw_type == Some("Z6")
-        && let Some(text) = object.get("Z6K1").and_then(Value::as_str)
-    {
-        return branch(z6, record("Z6K1", text.to_owned()));
-    }
-    let mut entries = HashMap::with_capacity(object.len());
-    for (key, value) in object {
-        entries.insert(key.clone(), to_union(value, true)?);
-    }
-    branch(
-        z1,
-        Avro::Record(vec![("valueMap".to_owned(), Avro::Map(entries))]),
-    )
+/// Writes Avro binary data of the request schemas.
+#[derive(Default)]
+struct Writer {
+    out: Vec<u8>,
 }
 
-fn versioned(version: &str, schema: &Schema, value: Avro) -> Result<Vec<u8>, EncodeError> {
-    let data =
-        apache_avro::to_avro_datum(schema, value).map_err(|e| EncodeError::Avro(e.to_string()))?;
-    let mut body = Vec::with_capacity(1 + version.len() + data.len());
-    body.push(version.len() as u8);
-    body.extend_from_slice(version.as_bytes());
-    body.extend_from_slice(&data);
-    Ok(body)
+impl Writer {
+    fn long(&mut self, n: i64) {
+        let mut zigzag = ((n << 1) ^ (n >> 63)) as u64;
+        loop {
+            let byte = (zigzag & 0x7f) as u8;
+            zigzag >>= 7;
+            if zigzag == 0 {
+                self.out.push(byte);
+                return;
+            }
+            self.out.push(byte | 0x80);
+        }
+    }
+
+    fn boolean(&mut self, value: bool) {
+        self.out.push(u8::from(value));
+    }
+
+    fn double(&mut self, value: f64) {
+        self.out.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn string(&mut self, text: &str) {
+        self.long(text.len() as i64);
+        self.out.extend_from_slice(text.as_bytes());
+    }
+
+    /// A map as one block, entries in `entries`' order.
+    fn map(&mut self, entries: &Map<String, Value>, inner: bool) -> Result<(), EncodeError> {
+        if !entries.is_empty() {
+            self.long(entries.len() as i64);
+            for (key, value) in entries {
+                self.string(key);
+                self.value(value, inner)?;
+            }
+        }
+        self.long(0);
+        Ok(())
+    }
+
+    fn value(&mut self, value: &Value, inner: bool) -> Result<(), EncodeError> {
+        let Branches { z6, z9, z99, z1 } = branches(inner);
+        let object = match value {
+            Value::Object(object) => object,
+            Value::String(text) => {
+                self.long(z6);
+                self.string(text);
+                return Ok(());
+            }
+            other => return Err(EncodeError::NotNormal(other.to_string())),
+        };
+        let type_zid = object.get("Z1K1").and_then(zeval_zobject::build::ref_zid);
+        if type_zid == Some("Z99")
+            && object.get("Z1K1").is_some_and(Value::is_object)
+            && let Some(quoted) = object.get("Z99K1")
+        {
+            self.long(z99);
+            self.string(&quoted.to_string());
+            return Ok(());
+        }
+        let raw_type = object.get("Z1K1").and_then(Value::as_str);
+        if raw_type == Some("Z9")
+            && let Some(zid) = object.get("Z9K1").and_then(Value::as_str)
+        {
+            self.long(z9);
+            self.string(zid);
+            return Ok(());
+        }
+        if raw_type == Some("Z6")
+            && let Some(text) = object.get("Z6K1").and_then(Value::as_str)
+        {
+            self.long(z6);
+            self.string(text);
+            return Ok(());
+        }
+        self.long(z1);
+        self.map(object, true)
+    }
+
+    fn versioned(version: &str) -> Writer {
+        let mut writer = Writer::default();
+        writer.out.push(version.len() as u8);
+        writer.out.extend_from_slice(version.as_bytes());
+        writer
+    }
 }
 
 /// Encodes `{reentrant, zobject}` as versioned Avro 0.0.2.
 pub fn encode_v002(reentrant: bool, zobject: &Value) -> Result<Vec<u8>, EncodeError> {
-    let schema = schema("0.0.2").expect("built-in schema");
-    let record = Avro::Record(vec![
-        ("reentrant".to_owned(), Avro::Boolean(reentrant)),
-        ("zobject".to_owned(), to_union(zobject, false)?),
-    ]);
-    versioned("0.0.2", schema, record)
+    let mut writer = Writer::versioned("0.0.2");
+    writer.boolean(reentrant);
+    writer.value(zobject, false)?;
+    Ok(writer.out)
 }
 
 /// Encodes the executor form as versioned Avro 0.0.4 (missing strings are sent empty, and a
-/// missing remaining time as 0).
+/// missing remaining time as 0). `functionArguments` and every `valueMap` keep the key order
+/// of the request.
 pub fn encode_v004(request: &ExecutorRequest) -> Result<Vec<u8>, EncodeError> {
-    let schema = schema("0.0.4").expect("built-in schema");
-    let text = |value: &Option<String>| Avro::String(value.clone().unwrap_or_default());
-    let mut arguments = HashMap::with_capacity(request.function_arguments.len());
-    for (key, value) in &request.function_arguments {
-        arguments.insert(key.clone(), to_union(value, false)?);
+    let mut writer = Writer::versioned("0.0.4");
+    writer.boolean(request.reentrant);
+    writer.double(request.remaining_time.unwrap_or(0.0));
+    for text in [
+        &request.coding_language,
+        &request.code_string,
+        &request.function_name,
+    ] {
+        writer.string(text.as_deref().unwrap_or_default());
     }
-    let record = Avro::Record(vec![
-        ("reentrant".to_owned(), Avro::Boolean(request.reentrant)),
-        (
-            "remainingTime".to_owned(),
-            Avro::Double(request.remaining_time.unwrap_or(0.0)),
-        ),
-        ("codingLanguage".to_owned(), text(&request.coding_language)),
-        ("codeString".to_owned(), text(&request.code_string)),
-        ("functionName".to_owned(), text(&request.function_name)),
-        ("functionArguments".to_owned(), Avro::Map(arguments)),
-    ]);
-    versioned("0.0.4", schema, record)
+    writer.map(&request.function_arguments, false)?;
+    Ok(writer.out)
 }
 
 #[cfg(test)]
@@ -329,6 +374,33 @@ mod tests {
         json!({"Z1K1": {"Z1K1": "Z9", "Z9K1": "Z7"}, "Z7K1": {"Z1K1": "Z9", "Z9K1": "Z801"},
                "Z801K1": {"Z1K1": "Z6", "Z6K1": "5"},
                "Z801K2": {"Z1K1": {"Z1K1": "Z9", "Z9K1": "Z99"}, "Z99K1": {"Z1K1": "Z6", "Z6K1": "q"}}})
+    }
+
+    /// An executor request whose arguments and nested `valueMap` are in no sorted order.
+    fn unsorted_request() -> ExecutorRequest {
+        let mut nested = Map::new();
+        for key in ["K9", "Z1K1", "K10", "K2", "b", "a"] {
+            nested.insert(key.to_owned(), json!({"Z1K1": "Z6", "Z6K1": key}));
+        }
+        for i in (0..24).rev() {
+            nested.insert(format!("Z1000K{i}x"), json!({"Z1K1": "Z9", "Z9K1": "Z41"}));
+        }
+        let mut arguments = Map::new();
+        for i in [3, 1, 10, 2] {
+            arguments.insert(format!("Z1000K{i}"), Value::Object(nested.clone()));
+        }
+        ExecutorRequest {
+            reentrant: false,
+            remaining_time: Some(15.0),
+            coding_language: Some("javascript".into()),
+            code_string: Some("function Z1000() {}".into()),
+            function_name: Some("Z1000".into()),
+            function_arguments: arguments,
+        }
+    }
+
+    fn keys(map: &Map<String, Value>) -> Vec<&str> {
+        map.keys().map(String::as_str).collect()
     }
 
     #[test]
@@ -361,13 +433,99 @@ mod tests {
         assert_eq!(decode(&body).unwrap(), Request::Executor(request));
     }
 
+    /// Maps go on the wire in the request's key order, the same bytes every time, and come
+    /// back in that order.
+    #[test]
+    fn maps_keep_their_key_order() {
+        let request = unsorted_request();
+        let body = encode_v004(&request).unwrap();
+        for _ in 0..8 {
+            assert_eq!(encode_v004(&unsorted_request()).unwrap(), body);
+        }
+        let Request::Executor(decoded) = decode(&body).unwrap() else {
+            panic!("not the executor form")
+        };
+        assert_eq!(
+            keys(&decoded.function_arguments),
+            keys(&request.function_arguments)
+        );
+        for (ours, sent) in decoded
+            .function_arguments
+            .values()
+            .zip(request.function_arguments.values())
+        {
+            let (Value::Object(ours), Value::Object(sent)) = (ours, sent) else {
+                panic!("not objects")
+            };
+            assert_eq!(keys(ours), keys(sent));
+        }
+        let zobject = request.function_arguments["Z1000K3"].clone();
+        let Request::FunctionCall { zobject: read, .. } =
+            decode(&encode_v002(false, &zobject).unwrap()).unwrap()
+        else {
+            panic!("not a full call")
+        };
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            serde_json::to_string(&zobject).unwrap()
+        );
+    }
+
+    /// What the hand-written encoder writes is what the Avro library reads with the
+    /// schema, and the other way round.
+    #[test]
+    fn the_avro_library_agrees() {
+        use apache_avro::types::Value as Avro;
+        let union = r#"[
+          {"type": "record", "namespace": "ztypes", "name": "Z6", "fields": [{"name": "Z6K1", "type": "string"}]},
+          {"type": "record", "namespace": "ztypes", "name": "Z9", "fields": [{"name": "Z9K1", "type": "string"}]},
+          {"type": "record", "namespace": "ztypes", "name": "Z99", "fields": [{"name": "Z99K1", "type": "string"}]},
+          {"type": "record", "namespace": "ztypes", "name": "Z1", "fields": [
+            {"name": "valueMap", "type": {"type": "map", "values": ["ztypes.Z1", "ztypes.Z6", "ztypes.Z9", "ztypes.Z99"]}}
+          ]}
+        ]"#;
+        let schema = apache_avro::Schema::parse_str(&format!(
+            r#"{{"type": "record", "namespace": "ztypes", "name": "ZOBJECT", "fields": [
+                {{"name": "reentrant", "type": "boolean"}},
+                {{"name": "remainingTime", "type": "double"}},
+                {{"name": "codingLanguage", "type": "string"}},
+                {{"name": "codeString", "type": "string"}},
+                {{"name": "functionName", "type": "string"}},
+                {{"name": "functionArguments", "type": {{"type": "map", "values": {union}}}}}]}}"#
+        ))
+        .unwrap();
+        let mut request = unsorted_request();
+        request
+            .function_arguments
+            .insert("Z1000K4".into(), add_call());
+        let body = encode_v004(&request).unwrap();
+        let mut data = &body[6..];
+        let read = apache_avro::from_avro_datum(&schema, &mut data, None).unwrap();
+        assert!(data.is_empty());
+        let Avro::Record(fields) = &read else {
+            panic!("not a record")
+        };
+        assert_eq!(fields[1], ("remainingTime".to_owned(), Avro::Double(15.0)));
+        assert_eq!(
+            fields[4],
+            ("functionName".to_owned(), Avro::String("Z1000".into()))
+        );
+        let written = apache_avro::to_avro_datum(&schema, read).unwrap();
+        let mut library_body = body[..6].to_vec();
+        library_body.extend_from_slice(&written);
+        let Request::Executor(decoded) = decode(&library_body).unwrap() else {
+            panic!("not the executor form")
+        };
+        // The library's maps are unordered: compare without order.
+        assert_eq!(decoded, request);
+    }
+
     #[test]
     fn bare_union_is_v001() {
-        let schema = schema("0.0.1").unwrap();
-        let data =
-            apache_avro::to_avro_datum(schema, to_union(&add_call(), false).unwrap()).unwrap();
+        let mut writer = Writer::default();
+        writer.value(&add_call(), false).unwrap();
         assert_eq!(
-            decode(&data).unwrap(),
+            decode(&writer.out).unwrap(),
             Request::FunctionCall {
                 reentrant: false,
                 zobject: add_call()
@@ -381,6 +539,9 @@ mod tests {
         assert!(decode(&body[..body.len() - 3]).is_err());
         assert!(decode(b"\x050.0.9xyz").is_err());
         assert!(decode(&[0xff; 64]).is_err());
+        let mut trailing = body.clone();
+        trailing.push(0);
+        assert!(decode(&trailing).is_err());
     }
 
     #[test]

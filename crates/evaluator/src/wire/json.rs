@@ -6,8 +6,9 @@ use super::{ExecutorRequest, Request, WireError};
 
 /// Decodes a JSON body (nesting bounded by [`zeval_zobject::json::MAX_DEPTH`]).
 ///
-/// An object with `zobject` is the full-call form; one with any of `codingLanguage`,
-/// `codeString`, `functionName`, `functionArguments` is the executor form; a bare object with
+/// An object with `zobject` is the full-call form, unless `zobject` holds the executor form
+/// (any of `codingLanguage`, `codeString`, `functionName`, `functionArguments`, and no
+/// `Z1K1`); an object with any of those fields is the executor form; a bare object with
 /// `Z1K1` is taken as the Z7 itself.
 pub fn decode(body: &[u8]) -> Result<Request, WireError> {
     decode_with_remaining_time(body).map(|(request, _)| request)
@@ -27,16 +28,23 @@ pub fn decode_with_remaining_time(body: &[u8]) -> Result<(Request, Option<f64>),
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let remaining_time = object.get("remainingTime").and_then(Value::as_f64);
-    if let Some(zobject) = object.remove("zobject") {
-        return Ok((Request::FunctionCall { reentrant, zobject }, remaining_time));
+    match object.remove("zobject") {
+        // The original unwraps `zobject` and then looks for `codingLanguage` in what it
+        // holds, so the executor form is accepted there too (without `Z1K1`, which would
+        // make it a ZObject).
+        Some(Value::Object(inner)) if is_executor_form(&inner) && !inner.contains_key("Z1K1") => {
+            return executor(inner, reentrant).map(|mut request| {
+                request.remaining_time = request.remaining_time.or(remaining_time);
+                let remaining_time = request.remaining_time;
+                (Request::Executor(request), remaining_time)
+            });
+        }
+        Some(zobject) => {
+            return Ok((Request::FunctionCall { reentrant, zobject }, remaining_time));
+        }
+        None => {}
     }
-    let executor_keys = [
-        "codingLanguage",
-        "codeString",
-        "functionName",
-        "functionArguments",
-    ];
-    if executor_keys.iter().any(|key| object.contains_key(*key)) {
+    if is_executor_form(&object) {
         return executor(object, reentrant)
             .map(|request| (Request::Executor(request), remaining_time));
     }
@@ -48,6 +56,18 @@ pub fn decode_with_remaining_time(body: &[u8]) -> Result<(Request, Option<f64>),
         "expected {\"zobject\": …} or {codingLanguage, codeString, functionName, functionArguments}"
             .to_owned(),
     ))
+}
+
+/// Whether `object` has any field of the executor form.
+fn is_executor_form(object: &Map<String, Value>) -> bool {
+    [
+        "codingLanguage",
+        "codeString",
+        "functionName",
+        "functionArguments",
+    ]
+    .iter()
+    .any(|key| object.contains_key(*key))
 }
 
 fn executor(mut object: Map<String, Value>, reentrant: bool) -> Result<ExecutorRequest, WireError> {
@@ -162,6 +182,30 @@ mod tests {
             panic!("not the executor form")
         };
         assert_eq!(executor.remaining_time, Some(20.0));
+    }
+
+    /// The original evaluator unwraps `zobject` first, so the executor form inside it is a
+    /// request like the top-level one.
+    #[test]
+    fn the_executor_form_inside_zobject() {
+        let body = br#"{"reentrant": false, "remainingTime": 9, "zobject": {"codingLanguage": "javascript",
+            "codeString": "function Z1000(Z1000K1) { return Z1000K1; }", "functionName": "Z1000",
+            "functionArguments": {"Z1000K1": {"Z1K1": "Z6", "Z6K1": "x"}}}}"#;
+        let (request, remaining) = decode_with_remaining_time(body).unwrap();
+        let Request::Executor(executor) = request else {
+            panic!("not the executor form: {request:?}")
+        };
+        assert_eq!(executor.coding_language.as_deref(), Some("javascript"));
+        assert_eq!(executor.function_name.as_deref(), Some("Z1000"));
+        assert_eq!(executor.remaining_time, Some(9.0));
+        assert_eq!(remaining, Some(9.0));
+        assert_eq!(
+            executor.function_arguments["Z1000K1"],
+            serde_json::json!({"Z1K1": "Z6", "Z6K1": "x"})
+        );
+        // A Z7 that happens to have such a key stays a full call.
+        let call = decode(br#"{"zobject": {"Z1K1": "Z7", "Z7K1": "Z801", "codeString": "x"}}"#);
+        assert!(matches!(call, Ok(Request::FunctionCall { .. })), "{call:?}");
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub fn decode(body: &[u8], content_type: Option<&str>) -> Result<Request, WireEr
     decode_with_remaining_time(body, content_type).map(|(request, _)| request)
 }
 
-/// [`decode`], also returning the caller's remaining time in milliseconds when the body
+/// [`decode`], also returning the caller's remaining time in seconds when the body
 /// carries one: `remainingTime` of the executor form (JSON, Avro 0.0.4), or beside `zobject`
 /// in the JSON full-call form ([`json::decode_with_remaining_time`]).
 pub fn decode_with_remaining_time(
@@ -166,7 +166,7 @@ pub fn encode(request: &Request, encoding: Encoding) -> Option<Vec<u8>> {
     encode_with_remaining_time(request, encoding, None)
 }
 
-/// [`encode`], sending `remaining_time` (milliseconds) where the encoding has room for it:
+/// [`encode`], sending `remaining_time` (seconds) where the encoding has room for it:
 /// the executor form (JSON, Avro 0.0.4; it replaces the request's own) and the JSON
 /// full-call form (beside `zobject`). Avro 0.0.2 has no such field. An Avro 0.0.4 body built
 /// from a full call without one sends 15, as the original's tests do.
@@ -223,7 +223,7 @@ mod tests {
     }
 
     /// Every body the original's tests POSTed decodes to the request they describe, and our
-    /// encoders reproduce the Avro 0.0.4 bodies byte for byte.
+    /// encoder reproduces the Avro 0.0.4 bodies byte for byte (key order included).
     #[test]
     fn the_suite_bodies_decode() {
         let path = concat!(
@@ -276,6 +276,7 @@ mod tests {
                 )
                 .unwrap();
                 assert_eq!(decode(&ours, None).unwrap(), Request::Executor(executor));
+                assert_eq!(ours, body, "{}", case["name"]);
             }
             checked += 1;
         }

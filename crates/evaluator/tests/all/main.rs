@@ -11,6 +11,8 @@ mod hostile_isolation;
 mod hostile_limits;
 mod hostile_network;
 mod hostile_processes;
+mod python_stdlib;
+mod javascript_locale;
 mod suite_requests;
 
 use std::sync::OnceLock;
@@ -21,7 +23,7 @@ use zeval_zobject::Value;
 use zeval_zobject::build::{envelope_error, z6};
 
 /// The wall-time limit of the hostile tests.
-pub(crate) const WALL_TIME: Duration = Duration::from_millis(1500);
+pub(crate) const WALL_TIME: Duration = Duration::from_millis(3000);
 /// The linear-memory limit of the hostile tests.
 pub(crate) const MEMORY_BYTES: usize = 96 * 1024 * 1024;
 /// The output limit of the hostile tests.

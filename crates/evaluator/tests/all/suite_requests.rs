@@ -91,3 +91,37 @@ fn the_metadata_names_the_instance_and_the_calls_own_memory() {
         Some("0.00 MiB")
     );
 }
+
+/// The original evaluator unwraps `zobject` and reads `codingLanguage` from it, so the
+/// executor form inside `zobject` runs like the top-level one (JavaScript and Python).
+#[test]
+fn the_executor_form_inside_zobject_runs() {
+    for (language, code) in [
+        (
+            "javascript",
+            "function Z1000( Z1000K1, Z1000K2 ) { return String( Number( Z1000K1 ) * Number( Z1000K2 ) ); }",
+        ),
+        (
+            "python-3",
+            "def Z1000(Z1000K1, Z1000K2):\n    return str(int(Z1000K1) * int(Z1000K2))",
+        ),
+    ] {
+        let body = serde_json::json!({
+            "reentrant": false,
+            "zobject": {
+                "codingLanguage": language,
+                "codeString": code,
+                "functionName": "Z1000",
+                "functionArguments": {
+                    "Z1000K1": {"Z1K1": "Z6", "Z6K1": "6"},
+                    "Z1000K2": {"Z1K1": "Z6", "Z6K1": "7"}
+                }
+            }
+        });
+        let z22 = evaluator().evaluate_body(
+            serde_json::to_string(&body).unwrap().as_bytes(),
+            Some("application/json"),
+        );
+        assert_eq!(z22["Z22K1"]["Z6K1"], "42", "{language}: {z22}");
+    }
+}

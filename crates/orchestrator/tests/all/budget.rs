@@ -57,7 +57,11 @@ fn a_million_code_points_are_refused_before_they_are_built() {
         let input = json!({"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "x".repeat(1_000_000)});
         o.orchestrate(&input, &CallOptions::default())
     });
-    assert_eq!(budget_limit(&result).as_deref(), Some("value depth"), "{result}");
+    assert_eq!(
+        budget_limit(&result).as_deref(),
+        Some("value depth"),
+        "{result}"
+    );
 }
 
 #[test]
@@ -141,8 +145,16 @@ fn metadata_names_the_instance_and_the_request_memory() {
     let get = |key: &str| zeval_zobject::build::get_metadata(meta, key).cloned();
     assert_eq!(get("orchestrationHostname"), Some(json!("node-under-test")));
     let memory = get("orchestrationMemoryUsage").unwrap();
-    let mib: f64 = memory.as_str().unwrap().trim_end_matches(" MiB").parse().unwrap();
-    assert!(mib < 1.0, "a trivial call reports {memory}, not the server's RSS");
+    let mib: f64 = memory
+        .as_str()
+        .unwrap()
+        .trim_end_matches(" MiB")
+        .parse()
+        .unwrap();
+    assert!(
+        mib < 1.0,
+        "a trivial call reports {memory}, not the server's RSS"
+    );
 }
 
 /// Refuses every implementation that is not a built-in (as `calls = "approved"` does for an
@@ -153,7 +165,11 @@ struct BuiltInsOnly {
 }
 
 impl ImplementationPolicy for BuiltInsOnly {
-    fn allows(&self, function_zid: &str, implementation: &ImplementationInfo) -> Result<(), String> {
+    fn allows(
+        &self,
+        function_zid: &str,
+        implementation: &ImplementationInfo,
+    ) -> Result<(), String> {
         self.asked
             .lock()
             .unwrap()
@@ -186,7 +202,10 @@ fn a_nested_inline_function_is_checked_too() {
     assert!(!result["Z22K1"].to_string().contains("ran"), "{result}");
     let asked = policy.asked.lock().unwrap().clone();
     assert!(asked.contains(&("Z801".to_owned(), "BuiltIn")), "{asked:?}");
-    assert!(asked.contains(&("Z10002".to_owned(), "Composition")), "{asked:?}");
+    assert!(
+        asked.contains(&("Z10002".to_owned(), "Composition")),
+        "{asked:?}"
+    );
 }
 
 #[test]
@@ -205,4 +224,53 @@ fn built_ins_run_under_a_policy() {
     let input = json!({"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": "hello"});
     let result = o.orchestrate(&input, &with_policy(&policy));
     assert_eq!(result["Z22K1"], "hello", "{result}");
+}
+
+/// Refuses the implementations of one function and lets everything else run.
+struct Refuse(&'static str);
+
+impl ImplementationPolicy for Refuse {
+    fn allows(&self, function_zid: &str, _: &ImplementationInfo) -> Result<(), String> {
+        if function_zid == self.0 {
+            Err(format!("{function_zid} is not approved"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn a_type_validator_is_checked_before_it_runs() {
+    // Type Z10010 whose validator Z10011 is a composition (it would accept everything).
+    let validator = json!({"Z1K1": "Z8",
+        "Z8K1": ["Z17",
+            {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10011K1", "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}},
+            {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10011K2", "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z1", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10011", "Z14K2": {"Z1K1": "Z18", "Z18K1": "Z10011K1"}}],
+        "Z8K5": "Z10011"});
+    let ty = json!({"Z1K1": "Z4", "Z4K1": "Z10010",
+        "Z4K2": ["Z3", {"Z1K1": "Z3", "Z3K1": "Z6", "Z3K2": "Z10010K1", "Z3K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z4K3": "Z10011"});
+    let o = orchestrator(
+        &[("Z10010", ty), ("Z10011", validator)],
+        OrchestratorConfig::default(),
+    );
+    let input = json!({"Z1K1": "Z7", "Z7K1": "Z801",
+        "Z801K1": {"Z1K1": "Z10010", "Z10010K1": "x"}});
+    let validating = CallOptions {
+        do_validate: true,
+        ..CallOptions::default()
+    };
+    let allowed = o.orchestrate(&input, &validating);
+    assert_eq!(error_code(&allowed), None, "{allowed}");
+    let refused = o.orchestrate(
+        &input,
+        &CallOptions {
+            policy: Some(Arc::new(Refuse("Z10011"))),
+            ..validating
+        },
+    );
+    assert!(error_code(&refused).is_some(), "{refused}");
+    assert!(refused.to_string().contains("Z559"), "{refused}");
 }

@@ -2,6 +2,7 @@
 
 mod basics;
 mod budget;
+mod corners;
 mod limits;
 
 use std::collections::HashMap;
