@@ -15,8 +15,10 @@ fn call_python(code: &str, args: &[&str]) -> Value {
     let label = |text: &str| json!({"Z1K1": "Z12", "Z12K1": ["Z11", {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": text}]});
     let mut arguments = vec![json!("Z17")];
     for index in 1..=args.len() {
-        arguments.push(json!({"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": format!("Z10000K{index}"),
-                              "Z17K3": label(&format!("argument {index}"))}));
+        arguments.push(
+            json!({"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": format!("Z10000K{index}"),
+                              "Z17K3": label(&format!("argument {index}"))}),
+        );
     }
     let function = json!({"Z1K1": "Z2", "Z2K1": {"Z1K1": "Z6", "Z6K1": "Z10000"},
         "Z2K3": label("a function using the standard library"),
@@ -56,7 +58,8 @@ fn assert_result(z22: &Value, expected: &str) {
 
 #[test]
 fn rot13_through_codecs() {
-    let code = "import codecs\n\ndef Z10000(Z10000K1):\n    return codecs.encode(Z10000K1, 'rot13')\n";
+    let code =
+        "import codecs\n\ndef Z10000(Z10000K1):\n    return codecs.encode(Z10000K1, 'rot13')\n";
     assert_result(&call_python(code, &["Hello, World!"]), "Uryyb, Jbeyq!");
 }
 

@@ -98,7 +98,9 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
     let metrics = state.metrics.clone();
     let text = match tokio::task::spawn_blocking(move || metrics.render()).await {
         Ok(text) => text,
-        Err(e) => return ApiError::Internal(format!("rendering metrics failed: {e}")).into_response(),
+        Err(e) => {
+            return ApiError::Internal(format!("rendering metrics failed: {e}")).into_response();
+        }
     };
     (
         [(

@@ -11,8 +11,8 @@ mod hostile_isolation;
 mod hostile_limits;
 mod hostile_network;
 mod hostile_processes;
-mod python_stdlib;
 mod javascript_locale;
+mod python_stdlib;
 mod suite_requests;
 
 use std::sync::OnceLock;
