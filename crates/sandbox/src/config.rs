@@ -25,10 +25,11 @@ pub struct SandboxConfig {
     /// Count wasm fuel in every call, enabling [`crate::Limits::fuel`] and
     /// [`crate::RunOutput::fuel_consumed`]. Default on; see the crate docs for what it costs.
     pub fuel_metering: bool,
-    /// Wall time after which a call's thread is lowered to nice 19 (the lowest OS scheduling
-    /// priority) until the call ends, so that many long calls (`while (true) {}` up to their
-    /// deadline) cannot delay the short calls of other users: the kernel then runs those
-    /// first. Default 50 ms: well above an ordinary call (QuickJS ~0.1 ms, CPython a few ms),
+    /// Wall time after which a call's thread is lowered to nice 19 and `SCHED_IDLE` (the
+    /// lowest OS scheduling priority) until the call ends, so that many long calls
+    /// (`while (true) {}` up to their deadline) cannot delay the short calls of other users:
+    /// the kernel then runs those first. Default 10 ms: well above an ordinary call (QuickJS
+    /// ~0.1 ms, CPython about 1 ms),
     /// well below the default 10 s deadline. `None` never lowers. Lowering is skipped
     /// (with one warning in the log) when the process cannot raise the priority back
     /// afterwards, i.e. lacks `CAP_SYS_NICE` and a sufficient `RLIMIT_NICE`; see "Fairness"
@@ -44,7 +45,7 @@ impl SandboxConfig {
             pool: PoolConfig::default(),
             max_wasm_stack: 8 * MIB,
             fuel_metering: true,
-            lower_priority_after: Some(Duration::from_millis(50)),
+            lower_priority_after: Some(Duration::from_millis(10)),
         }
     }
 }

@@ -45,10 +45,13 @@
 //! then fails with [`SandboxError::Busy`]; it never falls back to unpooled allocation.
 //!
 //! # Fairness
-//! A call that has run longer than [`SandboxConfig::lower_priority_after`] (default 50 ms of
-//! wall time) has its thread lowered to nice [`LOWERED_NICE`] (19) by the epoch callback,
-//! and restored when the call ends (when its store is dropped, on the same thread). Linux
-//! keeps nice values per thread, and the call runs on its caller's thread, so only that call
+//! A call that has run longer than [`SandboxConfig::lower_priority_after`] (default 10 ms of
+//! wall time) has its thread lowered to nice [`LOWERED_NICE`] (19) and the `SCHED_IDLE`
+//! policy by the epoch callback, and restored when the call ends (when its store is dropped,
+//! on the same thread). `SCHED_IDLE` matters: under the kernel's EEVDF scheduler a nice-19
+//! thread still finishes its slice before a waking normal thread runs, which costs other
+//! callers milliseconds of tail latency; a `SCHED_IDLE` thread gives way at once. Linux
+//! keeps nice values and policies per thread, and the call runs on its caller's thread, so only that call
 //! is affected: 32 `while (true) {}` calls then share what the short calls of other users
 //! leave, instead of delaying them for their whole deadline. Ordinary calls finish long
 //! before the threshold and never change priority.
@@ -59,8 +62,9 @@
 //! landing on it. This is probed once per process on a throwaway thread and logged once
 //! as a warning; such a deployment gets deadlines but not this fairness (grant
 //! `CAP_SYS_NICE`, e.g. `AmbientCapabilities=CAP_SYS_NICE` in a systemd unit, or
-//! `LimitNICE=40`). A guest past its deadline at nice 19 can overshoot it by how long
-//! nice-0 work keeps the cores busy.
+//! `LimitNICE=40`). A lowered guest past its deadline can overshoot it by how long normal
+//! work keeps every core busy: the epoch callback that stops it runs only when it gets a
+//! core.
 //!
 //! # Module cache
 //! Precompiled modules are native code, so a cached `.cwasm` is loaded only when it, its

@@ -1,9 +1,15 @@
 //! Lowering the OS scheduling priority of a long guest call (see "Fairness" in the crate
 //! docs).
 //!
-//! Linux keeps the nice value per thread, and a guest call runs entirely on its calling
-//! thread (the fiber stack is switched on that thread), so renicing the thread renices the
-//! call and nothing else.
+//! Linux keeps the nice value and the scheduling policy per thread, and a guest call runs
+//! entirely on its calling thread (the fiber stack is switched on that thread), so lowering
+//! the thread lowers the call and nothing else.
+//!
+//! A long call is lowered twice: to nice 19, and to the `SCHED_IDLE` policy. Nice 19 alone
+//! gives the call a small share of the CPU, but the kernel's EEVDF scheduler still lets it
+//! finish its time slice before a waking short call runs, which shows as milliseconds in
+//! other callers' tail latency; a `SCHED_IDLE` thread is preempted at once by any normal
+//! thread that wakes.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -24,21 +30,26 @@ fn can_restore() -> bool {
     *CAN_RESTORE.get_or_init(|| {
         let probe = std::thread::Builder::new()
             .name("zeval-nice-probe".to_owned())
-            .spawn(|| -> rustix::io::Result<()> {
+            .spawn(|| -> std::io::Result<()> {
                 let tid = Some(gettid());
                 let original = getpriority_process(tid)?;
                 setpriority_process(tid, LOWERED_NICE)?;
-                setpriority_process(tid, original)
+                set_policy(libc::SCHED_IDLE)?;
+                set_policy(libc::SCHED_OTHER)?;
+                setpriority_process(tid, original)?;
+                Ok(())
             });
         let result = match probe {
-            Ok(handle) => handle.join().unwrap_or(Err(rustix::io::Errno::INVAL)),
-            Err(_) => Err(rustix::io::Errno::AGAIN),
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::Other.into())),
+            Err(e) => Err(e),
         };
         match result {
             Ok(()) => true,
-            Err(errno) => {
+            Err(error) => {
                 tracing::warn!(
-                    %errno,
+                    %error,
                     "long guest calls will not be lowered in priority: this process cannot \
                      raise a thread's priority back (it needs CAP_SYS_NICE or RLIMIT_NICE)"
                 );
@@ -89,6 +100,11 @@ impl CallPriority {
                     Ok(()) => self.lowered_from = Some(original),
                     Err(errno) => tracing::debug!(%errno, "could not lower a long call"),
                 }
+                if self.lowered_from.is_some()
+                    && let Err(error) = set_policy(libc::SCHED_IDLE)
+                {
+                    tracing::debug!(%error, "could not make a long call SCHED_IDLE");
+                }
             }
             Ok(_) => {}
             Err(errno) => tracing::debug!(%errno, "could not read the thread's priority"),
@@ -101,14 +117,46 @@ impl Drop for CallPriority {
         let Some(original) = self.lowered_from.take() else {
             return;
         };
-        if let Err(errno) = setpriority_process(Some(gettid()), original) {
+        let restored = set_policy(libc::SCHED_OTHER).and_then(|()| {
+            setpriority_process(Some(gettid()), original).map_err(std::io::Error::from)
+        });
+        if let Err(error) = restored {
             // The probe said this works; log it once if the system changed its mind.
             static LOGGED: OnceLock<()> = OnceLock::new();
             LOGGED.get_or_init(|| {
-                tracing::warn!(%errno, "could not restore the priority of a guest thread");
+                tracing::warn!(%error, "could not restore the priority of a guest thread");
             });
         }
     }
+}
+
+/// Sets the scheduling policy of the calling thread (`SCHED_IDLE` or `SCHED_OTHER`, both
+/// with static priority 0).
+#[allow(unsafe_code)]
+fn set_policy(policy: libc::c_int) -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid, initialised `sched_param` that outlives the call, and pid 0
+    // names the calling thread; the call reads nothing else from this process's memory.
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The scheduling policy of the calling thread.
+#[cfg(test)]
+fn policy() -> libc::c_int {
+    std::fs::read_to_string("/proc/thread-self/sched")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("policy"))
+                .and_then(|l| l.split(':').nth(1))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(-1)
 }
 
 #[cfg(test)]
@@ -130,9 +178,11 @@ mod tests {
             priority.lower_if_due();
             if can_restore() {
                 assert_eq!(nice(), LOWERED_NICE);
+                assert_eq!(policy(), libc::SCHED_IDLE);
             }
             drop(priority);
             assert_eq!(nice(), before);
+            assert_eq!(policy(), libc::SCHED_OTHER);
         })
         .join()
         .unwrap();

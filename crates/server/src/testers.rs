@@ -353,7 +353,7 @@ pub(crate) mod http {
 
     use super::{TestBounds, TestError, TestRequest};
     use crate::AppState;
-    use crate::access::caller;
+    use crate::access::caller_async;
     use crate::config::CallPolicy;
     use crate::limits::read_body;
     use crate::problem::ApiError;
@@ -363,7 +363,7 @@ pub(crate) mod http {
         headers: HeaderMap,
         body: Body,
     ) -> Result<Response, ApiError> {
-        let who = caller(state.repository.as_ref(), &headers)?;
+        let who = caller_async(state.repository.clone(), &headers).await?;
         // Testers run arbitrary implementations, so only "open" lets anonymous users run them.
         if who.is_none() && state.config.access.calls != CallPolicy::Open {
             crate::access::count_rejection(&state, "unauthenticated");

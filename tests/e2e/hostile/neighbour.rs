@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Client, MARGIN, SlowConnections, Target, busy_loop_call, one_at_a_time};
 
 /// Calls measured per phase.
-const CALLS: usize = 200;
+const CALLS: usize = 400;
 /// Calls made (and not measured) before the idle phase, to warm the guest and the pools.
 const WARM_UP: usize = 20;
 /// The call deadline of this server (the busy loops end at it).
