@@ -4,6 +4,7 @@
 
 mod access;
 mod common;
+mod corpus;
 mod hostile;
 mod metrics;
 mod python_stdlib_call;

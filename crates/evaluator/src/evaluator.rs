@@ -466,6 +466,12 @@ fn answer_tokens(bytes: &[u8], limit: usize) -> usize {
     tokens
 }
 
+/// [`runner_output`] for the fuzz targets (`fuzz/`): guest stdout → executor-level Z22.
+#[doc(hidden)]
+pub fn parse_runner_output(stdout: &[u8]) -> Value {
+    runner_output(stdout)
+}
+
 /// The runner's answer as an executor-level Z22 (spec §3.2 for empty or unparsable output).
 /// Its size is bounded before it is parsed (see [`MAX_ANSWER_TOKENS`]); error messages
 /// quote at most [`MAX_QUOTED_OUTPUT_CHARS`] of it.

@@ -1,0 +1,1 @@
+function Z10500( Z10500K1 ) { return String( Math.random() ); }

@@ -1,0 +1,3 @@
+def Z10500(Z10500K1):
+    while True:
+        pass

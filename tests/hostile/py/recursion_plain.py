@@ -1,0 +1,4 @@
+def Z10500(Z10500K1):
+    def down(n):
+        return down(n + 1) + 1
+    return str(down(0))

@@ -1,0 +1,3 @@
+import re
+def Z10500(Z10500K1):
+    return str(bool(re.match(r'^(a+)+$', 'a' * 40 + '!')))
