@@ -25,9 +25,9 @@ pub mod wire;
 
 pub use config::{EvaluatorConfig, default_instance_name};
 pub use error::EvaluatorError;
-pub use evaluator::{Evaluator, Execution, MAX_ANSWER_TOKENS, MAX_QUOTED_OUTPUT_CHARS, RunStats};
 #[doc(hidden)]
 pub use evaluator::parse_runner_output;
+pub use evaluator::{Evaluator, Execution, MAX_ANSWER_TOKENS, MAX_QUOTED_OUTPUT_CHARS, RunStats};
 pub use language::{Family, Variant};
 pub use wire::{Encoding, ExecutorRequest, Request};
 /// Where the guests are by default (`$ZEVAL_GUEST_DIR`, else `/var/cache/zeval/guests`).

@@ -61,12 +61,18 @@ pub fn map_type(key: Value, value: Value) -> Value {
 /// typed `Z881(item_type)`, ending in an empty cell.
 pub fn typed_list(item_type: Value, items: impl IntoIterator<Item = Value>) -> Value {
     let ty = list_type(item_type);
-    let items: Vec<Value> = items.into_iter().collect();
+    let mut items: Vec<Value> = items.into_iter().collect();
+    // The first cell takes the type itself: copying a large type once more per list would
+    // make nested lists cost the square of their depth.
+    if items.is_empty() {
+        return obj([("Z1K1", ty)]);
+    }
+    let first = items.remove(0);
     let mut list = obj([("Z1K1", ty.clone())]);
     for item in items.into_iter().rev() {
         list = obj([("Z1K1", ty.clone()), ("K1", item), ("K2", list)]);
     }
-    list
+    obj([("Z1K1", ty), ("K1", first), ("K2", list)])
 }
 
 /// The elements of a normal typed list, walking `K1`/`K2` cells without recursion. Returns

@@ -16,7 +16,84 @@ const STACK_SEGMENT: usize = 2 * 1024 * 1024;
 /// [`crate::depth::MAX_DEPTH`] give a Z502 around a Z500.
 pub fn normalize(value: &Value) -> Result<Value, Value> {
     crate::validate::validate_mixed(value)?;
+    check_normal_size(value)?;
     Ok(normalize_unchecked(value))
+}
+
+/// The most nodes (objects, strings) a normal form may have. Normal form repeats a list's
+/// item type in every cell, so a small canonical input (a large type, then many items) can
+/// stand for a normal form many times its size; this bounds what normalizing may build.
+pub const MAX_NORMAL_NODES: u64 = 4_000_000;
+
+/// Fails with a Z590 ("value size") when the normal form of `value` would have more than
+/// [`MAX_NORMAL_NODES`] nodes, computed from the input without building anything (and
+/// without recursion, so any depth the parser admitted is fine).
+fn check_normal_size(value: &Value) -> Result<(), Value> {
+    let nodes = normal_nodes(value);
+    if nodes > MAX_NORMAL_NODES {
+        return Err(crate::error::z5(
+            "Z590",
+            [
+                z6("value size"),
+                z6(format!(
+                    "The normal form of this object would have about {nodes} nodes, more than \
+                     the {MAX_NORMAL_NODES} allowed."
+                )),
+            ],
+        ));
+    }
+    Ok(())
+}
+
+/// An upper estimate of the nodes of `value`'s normal form: a string becomes a Z6 or Z9
+/// (3 nodes); an object is itself plus its values; a list is one cell per item plus the
+/// empty cell, each holding a copy of the list type (`Z881` around the item type).
+fn normal_nodes(value: &Value) -> u64 {
+    const STRING: u64 = 3;
+    const LIST_TYPE: u64 = 7;
+    enum Step<'a> {
+        Visit(&'a Value),
+        Object(usize),
+        Array(usize),
+    }
+    let mut steps = vec![Step::Visit(value)];
+    let mut sizes: Vec<u64> = Vec::new();
+    while let Some(step) = steps.pop() {
+        match step {
+            Step::Visit(Value::Object(m)) => {
+                steps.push(Step::Object(m.len()));
+                steps.extend(m.values().rev().map(Step::Visit));
+            }
+            Step::Visit(Value::Array(items)) => {
+                steps.push(Step::Array(items.len()));
+                // In reverse, so the children's sizes come out in order.
+                steps.extend(items.iter().rev().map(Step::Visit));
+            }
+            Step::Visit(_) => sizes.push(STRING),
+            Step::Object(n) => {
+                let total = sizes
+                    .drain(sizes.len() - n..)
+                    .fold(1u64, u64::saturating_add);
+                sizes.push(total);
+            }
+            Step::Array(n) => {
+                let children: Vec<u64> = sizes.drain(sizes.len() - n..).collect();
+                // Children were pushed in order, so the first is the item type.
+                let ty = LIST_TYPE.saturating_add(children.first().copied().unwrap_or(STRING));
+                let cells = n.max(1) as u64;
+                let items = children
+                    .iter()
+                    .skip(1)
+                    .fold(0u64, |a, &b| a.saturating_add(b));
+                sizes.push(
+                    cells
+                        .saturating_mul(ty.saturating_add(1))
+                        .saturating_add(items),
+                );
+            }
+        }
+    }
+    sizes.pop().unwrap_or(0)
 }
 
 /// Normalizes a value already known to be a well-formed mixed ZObject.
@@ -79,6 +156,59 @@ pub fn normal_list_type(item: Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn nested_lists_cost_their_size_not_its_square() {
+        // Found by the fuzzer: each level used to copy the whole list type below it.
+        let mut value = json!("Z6");
+        for _ in 0..8_000 {
+            value = Value::Array(vec![value]);
+        }
+        // On a server-sized stack (`limits.worker_stack_bytes`): the point is the time.
+        let took = std::thread::Builder::new()
+            .stack_size(64 * 1024 * 1024)
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let normal = normalize(&value).expect("well-formed");
+                let took = started.elapsed();
+                crate::depth::drop_iteratively(normal);
+                crate::depth::drop_iteratively(value);
+                took
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        eprintln!("8,000 nested lists normalized in {took:?}");
+        assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+    }
+
+    #[test]
+    fn a_large_type_repeated_in_many_cells_is_refused() {
+        // A 20,000-key type and 5,000 items: a few hundred KB that would normalize to a type
+        // copy per cell, about 10^8 nodes.
+        let ty: Map<String, Value> = std::iter::once(("Z1K1".to_owned(), json!("Z4")))
+            .chain((1..20_000).map(|i| (format!("K{i}"), json!("x"))))
+            .collect();
+        let mut items = vec![Value::Object(ty)];
+        items.extend((0..5_000).map(|_| json!("a")));
+        let error = normalize(&Value::Array(items)).unwrap_err();
+        assert_eq!(error["Z5K1"]["Z9K1"], "Z590", "{error}");
+        assert_eq!(error["Z5K2"]["Z590K1"]["Z6K1"], "value size");
+    }
+
+    #[test]
+    fn the_size_estimate_bounds_the_real_normal_form() {
+        let value = json!(["Z6", "a", ["Z1", "b", {"Z1K1": "Z60", "Z60K1": "en"}], "c"]);
+        let normal = normalize(&value).unwrap();
+        fn count(v: &Value) -> u64 {
+            match v {
+                Value::Object(m) => 1 + m.values().map(count).sum::<u64>(),
+                Value::Array(a) => 1 + a.iter().map(count).sum::<u64>(),
+                _ => 1,
+            }
+        }
+        assert!(normal_nodes(&value) >= count(&normal), "{normal}");
+    }
 
     #[test]
     fn strings_and_references() {
