@@ -1,7 +1,6 @@
 //! Configuration of an [`crate::Evaluator`].
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use zeval_sandbox::{Limits, SandboxConfig};
 
@@ -31,23 +30,7 @@ pub struct EvaluatorConfig {
     pub instance_name: String,
 }
 
-/// `zeval-` and 8 random hex digits, the same for the whole process (so the calls one
-/// process answers can be told apart from another's without naming the machine).
-pub fn default_instance_name() -> &'static str {
-    static NAME: OnceLock<String> = OnceLock::new();
-    NAME.get_or_init(|| {
-        let mut bytes = [0u8; 4];
-        if getrandom::fill(&mut bytes).is_err() {
-            // No OS randomness: any per-process value will do for a name.
-            bytes = std::process::id().to_le_bytes();
-        }
-        format!("zeval-{}", hex_digits(&bytes))
-    })
-}
-
-fn hex_digits(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
+pub use zeval_zobject::metadata_format::default_instance_name;
 
 impl Default for EvaluatorConfig {
     fn default() -> Self {

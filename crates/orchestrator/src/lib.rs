@@ -72,28 +72,12 @@ impl Default for OrchestratorConfig {
             timeout: DEFAULT_TIMEOUT,
             max_depth: DEFAULT_MAX_DEPTH,
             budget: BudgetLimits::default(),
-            instance_name: default_instance_name(),
+            instance_name: default_instance_name().to_owned(),
         }
     }
 }
 
-/// A name for this process, chosen at random once: `zeval-` and 8 hex digits.
-pub fn default_instance_name() -> String {
-    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NAME.get_or_init(|| {
-        use std::hash::{BuildHasher, Hasher};
-        // RandomState is seeded from the OS's randomness once per process.
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos(),
-        );
-        format!("zeval-{:08x}", hasher.finish() as u32)
-    })
-    .clone()
-}
+pub use zeval_zobject::metadata_format::default_instance_name;
 
 /// Per-request options.
 #[derive(Clone, Default)]

@@ -432,7 +432,7 @@ impl Config {
     pub fn instance_name(&self) -> String {
         self.instance_name
             .clone()
-            .unwrap_or_else(zeval_orchestrator::default_instance_name)
+            .unwrap_or_else(|| zeval_orchestrator::default_instance_name().to_owned())
     }
 
     /// Refuses settings that would expose the service: an evaluator API listening anywhere

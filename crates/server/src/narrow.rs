@@ -11,6 +11,7 @@
 use zeval_zobject::build::ref_zid;
 use zeval_zobject::{Map, Value};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use zeval_orchestrator::{ImplementationInfo, ImplementationPolicy};
@@ -80,14 +81,22 @@ pub fn stored_value(
 ///   current revision (editing it withdraws the approval);
 /// - so inline implementations (code or compositions written into the request) and objects
 ///   that only exist on the wiki never run for an anonymous caller.
+///
+/// One is made per request, and it remembers its answers: a recursive composition runs the
+/// same implementation thousands of times, and the store is asked once.
 pub struct ApprovedOnly {
     repository: Arc<dyn Repository>,
+    /// `(function, implementation)` → the answer.
+    decided: std::sync::Mutex<HashMap<(String, String), Result<(), String>>>,
 }
 
 impl ApprovedOnly {
-    /// The rule over `repository`'s approvals.
+    /// The rule over `repository`'s approvals, for one request.
     pub fn new(repository: Arc<dyn Repository>) -> Self {
-        ApprovedOnly { repository }
+        ApprovedOnly {
+            repository,
+            decided: Default::default(),
+        }
     }
 }
 
@@ -107,6 +116,18 @@ impl ImplementationPolicy for ApprovedOnly {
                  token"
             ));
         };
+        let key = (function_zid.to_owned(), zid.to_owned());
+        let mut decided = self.decided.lock().unwrap_or_else(|e| e.into_inner());
+        decided
+            .entry(key)
+            .or_insert_with(|| self.check_stored(function_zid, zid))
+            .clone()
+    }
+}
+
+impl ApprovedOnly {
+    /// What the store says about stored implementation `zid` of `function_zid`.
+    fn check_stored(&self, function_zid: &str, zid: &str) -> Result<(), String> {
         let refused = |why: &str| {
             Err(format!(
                 "{zid} {why}; anonymous calls may only run approved implementations \

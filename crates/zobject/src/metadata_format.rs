@@ -1,8 +1,23 @@
 //! How the original writes metadata values (spec §1.7): times as JavaScript's
-//! `toISOString()` and memory as `"<x.yy> MiB"`. Pure formatting; the readings are the
-//! services' own.
+//! `toISOString()` and memory as `"<x.yy> MiB"`, and the instance name the host-name keys
+//! report. Pure formatting; the readings are the services' own.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The name the `orchestrationHostname` and `evaluationHostname` keys report when none is
+/// configured: `zeval-` and 8 hex digits, drawn once per process (so the calls of one process
+/// can be told apart from another's without naming the machine). The digits come from the
+/// standard library's per-process random hash seed.
+pub fn default_instance_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        format!("zeval-{:08x}", hasher.finish() as u32)
+    })
+}
 
 /// `Date.prototype.toISOString()` of a time: `2021-06-01T12:34:56.789Z`.
 pub fn iso8601(time: SystemTime) -> String {
