@@ -11,3 +11,4 @@ pub(crate) mod io;
 pub(crate) mod serve;
 pub(crate) mod test;
 pub(crate) mod user;
+pub(crate) mod worker;

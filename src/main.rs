@@ -27,6 +27,8 @@ enum Command {
     Export(commands::export::ExportCommand),
     User(commands::user::UserCommand),
     Test(commands::test::TestCommand),
+    #[command(hide = true)]
+    Worker(commands::worker::WorkerCommand),
 }
 
 /// Stack size of the thread that runs a command. ZObject code recurses over the value tree,
@@ -73,6 +75,7 @@ impl Command {
             Command::Export(c) => c.execute(),
             Command::User(c) => c.execute(),
             Command::Test(c) => c.execute(),
+            Command::Worker(c) => c.execute(),
         }
     }
 }

@@ -51,6 +51,7 @@ pub fn seeds(target: Target, dir: &Path) -> Vec<Vec<u8>> {
                 }
             }
         }
+        Target::WorkerResponse => seeds.extend(worker_response_seeds()),
         // Its input is a recipe of choices, not a document: random bytes are the right seeds.
         Target::Orchestrator => {
             let mut rng = crate::rng::Rng::new(0x5eed);
@@ -74,7 +75,7 @@ fn built_in_seeds(target: Target) -> Vec<Vec<u8>> {
             "[1, 2, 3]",
             "nonsense",
         ],
-        Target::Orchestrator => &[],
+        Target::Orchestrator | Target::WorkerResponse => &[],
         _ => &[
             r#"{"zobject": {"Z1K1": "Z7", "Z7K1": "Z802", "Z802K1": {"Z1K1": "Z40", "Z40K1": "Z41"}, "Z802K2": "a", "Z802K3": "b"}, "doValidate": true}"#,
             r#"{"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z6"}"#,
@@ -85,6 +86,39 @@ fn built_in_seeds(target: Target) -> Vec<Vec<u8>> {
         ],
     };
     texts.iter().map(|t| t.as_bytes().to_vec()).collect()
+}
+
+/// Framed responses of every kind a worker sends.
+fn worker_response_seeds() -> Vec<Vec<u8>> {
+    use std::time::Duration;
+    use zeval_sandbox::{RunOutput, SandboxError};
+    use zeval_worker::protocol::{Response, write_frame};
+    let responses = [
+        Response::Ran {
+            output: RunOutput {
+                stdout: br#"{"result": "x"}"#.to_vec(),
+                stderr: b"warning".to_vec(),
+                fuel_consumed: Some(1234),
+                peak_memory_bytes: 1 << 20,
+                duration: Duration::from_micros(80),
+            },
+            cpu_time: Duration::from_micros(70),
+        },
+        Response::Failed(SandboxError::Timeout {
+            limit: Duration::from_secs(1),
+        }),
+        Response::Failed(SandboxError::MemoryLimit { limit: 1 << 27 }),
+        Response::Failed(SandboxError::Trap("unreachable; stderr: boom".to_owned())),
+        Response::Failed(SandboxError::InvalidLimits("no".to_owned())),
+    ];
+    responses
+        .iter()
+        .map(|response| {
+            let mut framed = Vec::new();
+            write_frame(&mut framed, &response.encode()).expect("a small frame");
+            framed
+        })
+        .collect()
 }
 
 /// The JSON files under `dir`, in path order, up to the limits above.

@@ -31,16 +31,20 @@ pub enum Target {
     HttpBody,
     /// The orchestrator on small random well-formed calls of built-in functions.
     Orchestrator,
+    /// What the server reads from a worker process (which runs untrusted code): frames and
+    /// responses (`zeval_worker::protocol`).
+    WorkerResponse,
 }
 
 impl Target {
     /// Every target, in the order the smoke test runs them.
-    pub const ALL: [Target; 5] = [
+    pub const ALL: [Target; 6] = [
         Target::Zobject,
         Target::Wire,
         Target::GuestOutput,
         Target::HttpBody,
         Target::Orchestrator,
+        Target::WorkerResponse,
     ];
 
     /// The command-line name.
@@ -51,6 +55,7 @@ impl Target {
             Target::GuestOutput => "guest-output",
             Target::HttpBody => "http-body",
             Target::Orchestrator => "orchestrator",
+            Target::WorkerResponse => "worker-response",
         }
     }
 
@@ -62,6 +67,7 @@ impl Target {
             Target::GuestOutput => guest_output(data),
             Target::HttpBody => http_body(data),
             Target::Orchestrator => orchestrator(data),
+            Target::WorkerResponse => worker_response(data),
         }
     }
 }
@@ -120,6 +126,41 @@ pub fn wire_decode(data: &[u8]) -> Result<(), String> {
     let _ = wire::avro::decode(data);
     let _ = wire::json::decode_with_remaining_time(data);
     Ok(())
+}
+
+/// Target 6: a worker's answer as the parent reads it: a frame off the socket (bounded by
+/// the call's output limits), then the response decoder. Oracle: a decoded answer never
+/// carries more output than the frame that brought it, and re-encodes to a frame that
+/// decodes again.
+pub fn worker_response(data: &[u8]) -> Result<(), String> {
+    use zeval_worker::protocol::{Response, max_response_frame, read_frame};
+    let limits = zeval_sandbox::Limits {
+        max_output_bytes: 4096,
+        ..zeval_sandbox::Limits::default()
+    };
+    let Ok(frame) = read_frame(&mut &data[..], max_response_frame(&limits)) else {
+        // The same bytes as a bare payload, so mutations reach the decoder.
+        let _ = Response::decode(data);
+        return Ok(());
+    };
+    if frame.len() + 4 > data.len() {
+        return Err(format!(
+            "a frame of {} bytes from {} bytes of input",
+            frame.len(),
+            data.len()
+        ));
+    }
+    let Ok(response) = Response::decode(&frame) else {
+        return Ok(());
+    };
+    if let Response::Ran { output, .. } = &response
+        && output.stdout.len() + output.stderr.len() > frame.len()
+    {
+        return Err("decoded more output than the frame holds".to_owned());
+    }
+    Response::decode(&response.encode())
+        .map(drop)
+        .map_err(|e| format!("a decoded response does not decode again: {e}"))
 }
 
 /// Target 3: the guest runner's stdout; the answer must be a Z22 in every case.

@@ -60,6 +60,11 @@ fn orchestrator_http_body() {
 }
 
 #[test]
+fn worker_responses() {
+    smoke(Target::WorkerResponse);
+}
+
+#[test]
 fn orchestrator_on_random_built_in_calls() {
     smoke(Target::Orchestrator);
 }

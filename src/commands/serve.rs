@@ -66,7 +66,7 @@ impl ServeCommand {
 fn build(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, ServeError> {
     let evaluator = match config.role {
         Role::All | Role::Evaluator => Some(Arc::new(
-            zeval_server::evaluators::in_process_evaluator(config)
+            zeval_server::evaluators::in_process_evaluator(config, worker_program().as_deref())
                 .map_err(|e| ServeError::Setup(e.to_string()))?,
         )),
         Role::Orchestrator => None,
@@ -83,4 +83,15 @@ fn build(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, ServeError
         orchestrator,
         evaluator: evaluator.map(zeval_server::evaluator_api::router),
     })
+}
+
+/// This binary, which serves as a worker process with the argument `worker`.
+fn worker_program() -> Option<std::path::PathBuf> {
+    match std::env::current_exe() {
+        Ok(path) => Some(path),
+        Err(error) => {
+            tracing::error!(%error, "cannot find this program to start workers; guests run in process");
+            None
+        }
+    }
 }

@@ -10,3 +10,4 @@ mod metrics;
 mod python_stdlib_call;
 mod readme;
 mod two_processes;
+mod workers;

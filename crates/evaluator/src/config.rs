@@ -1,6 +1,8 @@
 //! Configuration of an [`crate::Evaluator`].
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use zeval_sandbox::{Limits, SandboxConfig};
 
@@ -28,6 +30,55 @@ pub struct EvaluatorConfig {
     /// host name (which would tell every caller something about the deployment). Default
     /// [`default_instance_name`]: `zeval-` and 8 random hex digits, drawn once per process.
     pub instance_name: String,
+    /// Where guests run. Default [`Isolation::InProcess`] for the library; `zeval serve`
+    /// defaults to worker processes.
+    pub isolation: Isolation,
+}
+
+/// Where an evaluator runs its guests.
+#[derive(Debug, Clone, Default)]
+pub enum Isolation {
+    /// In this process's sandbox, on the calling thread: one wall (wasmtime). For
+    /// benchmarks, tests and embedding.
+    #[default]
+    InProcess,
+    /// In confined worker processes (`zeval_worker`): two walls.
+    Workers(WorkerSettings),
+}
+
+/// How the evaluator's worker processes are started and supervised
+/// (see `zeval_worker::WorkerPoolConfig` for what each limit bounds).
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// The program that serves as a worker (the server's own binary) and its arguments.
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    /// Most worker processes (calls in flight). Default 32.
+    pub max_workers: usize,
+    /// Workers kept ready. Default 2.
+    pub min_workers: usize,
+    /// How long past a call's deadline a silent worker is given before it is killed.
+    /// Default 1 s.
+    pub kill_margin: Duration,
+    /// The user workers run as when the server runs as root (`None`: `nobody`).
+    pub user: Option<String>,
+    /// Accept the test hook that issues a forbidden system call. Tests only.
+    pub test_hooks: bool,
+}
+
+impl WorkerSettings {
+    /// The defaults, running `program args` as a worker.
+    pub fn new(program: impl Into<PathBuf>, args: Vec<OsString>) -> Self {
+        Self {
+            program: program.into(),
+            args,
+            max_workers: 32,
+            min_workers: 2,
+            kill_margin: Duration::from_secs(1),
+            user: None,
+            test_hooks: false,
+        }
+    }
 }
 
 pub use zeval_zobject::metadata_format::default_instance_name;
@@ -54,6 +105,7 @@ impl EvaluatorConfig {
             limits: Limits::default(),
             unsnapshotted: false,
             instance_name: default_instance_name().to_owned(),
+            isolation: Isolation::InProcess,
         }
     }
 }

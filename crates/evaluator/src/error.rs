@@ -25,4 +25,7 @@ pub enum EvaluatorError {
         /// What went wrong.
         message: String,
     },
+    /// The worker pool could not start its first worker.
+    #[error("the evaluator's worker processes could not start: {0}")]
+    Workers(#[from] zeval_worker::WorkerError),
 }

@@ -11,7 +11,9 @@ use zeval_zobject::error::z5_untyped;
 use zeval_zobject::metadata_format::{iso8601, mebibytes};
 use zeval_zobject::{Map, Value};
 
-use crate::config::EvaluatorConfig;
+use zeval_worker::{GuestSpec, RunError, WorkerPool, WorkerPoolConfig, WorkerSpec};
+
+use crate::config::{EvaluatorConfig, Isolation, WorkerSettings};
 use crate::error::EvaluatorError;
 use crate::language::{Family, Variant};
 use crate::plan::{executor_error, plan};
@@ -37,9 +39,46 @@ pub const MAX_ANSWER_TOKENS: usize = 256 * 1024;
 /// One guest interpreter, loaded and linked.
 #[derive(Clone)]
 struct Runtime {
-    guest: Guest,
+    runner: Runner,
     /// e.g. "QuickJS-ng 0.10.1 (wasmtime 48.0.8)".
     version: String,
+}
+
+/// Where a guest runs (see [`Isolation`]).
+#[derive(Clone)]
+enum Runner {
+    /// In this process's sandbox, on the calling thread.
+    InProcess(Guest),
+    /// In a confined worker process: guest number `index` of the pool's spec.
+    Worker {
+        pool: WorkerPool,
+        index: u32,
+        name: String,
+    },
+}
+
+impl Runner {
+    fn name(&self) -> &str {
+        match self {
+            Runner::InProcess(guest) => guest.name(),
+            Runner::Worker { name, .. } => name,
+        }
+    }
+
+    /// Runs the guest once: its output and the CPU time it used (the calling thread's, or
+    /// the worker's).
+    fn run(&self, input: &[u8], limits: &Limits) -> Result<(RunOutput, Duration), RunError> {
+        match self {
+            Runner::InProcess(guest) => {
+                let cpu_before = system::thread_cpu_time();
+                let output = guest.run(input, limits)?;
+                Ok((output, system::thread_cpu_time().saturating_sub(cpu_before)))
+            }
+            Runner::Worker { pool, index, .. } => pool
+                .run(*index, input, limits)
+                .map(|done| (done.output, done.cpu_time)),
+        }
+    }
 }
 
 /// What one run of a guest cost, for the metadata map.
@@ -74,24 +113,53 @@ pub struct Evaluator {
     limits: Limits,
     runtimes: HashMap<Family, Runtime>,
     instance_name: String,
+    /// The worker pool, when guests run in worker processes.
+    workers: Option<WorkerPool>,
 }
 
 impl Evaluator {
     /// Loads the guests the variant needs from `config.guest_dir` into a new sandbox.
+    ///
+    /// With [`Isolation::Workers`], this process loads no guest itself: it starts the worker
+    /// pool, whose workers load the guests and confine themselves. (Unsnapshotted guests,
+    /// a benchmark mode that reads the stdlib from disk at every call, always run in
+    /// process.)
     pub fn new(config: EvaluatorConfig) -> Result<Self, EvaluatorError> {
-        let sandbox = Sandbox::new(config.sandbox.clone())?;
-        let mut runtimes = HashMap::new();
-        for family in [Family::JavaScript, Family::Python] {
-            if config.variant.has(family) {
-                runtimes.insert(family, load(&sandbox, &config, family)?);
+        let families: Vec<Family> = [Family::JavaScript, Family::Python]
+            .into_iter()
+            .filter(|family| config.variant.has(*family))
+            .collect();
+        let (runtimes, workers) = match &config.isolation {
+            Isolation::Workers(settings) if !config.unsnapshotted => {
+                let (runtimes, pool) = start_workers(&config, settings, &families)?;
+                (runtimes, Some(pool))
             }
-        }
+            _ => {
+                let sandbox = Sandbox::new(config.sandbox.clone())?;
+                let mut runtimes = HashMap::new();
+                for family in &families {
+                    runtimes.insert(*family, load(&sandbox, &config, *family)?);
+                }
+                (runtimes, None)
+            }
+        };
         Ok(Self {
             variant: config.variant,
             limits: config.limits,
             runtimes,
             instance_name: config.instance_name,
+            workers,
         })
+    }
+
+    /// The worker pool's state, when guests run in worker processes.
+    pub fn worker_status(&self) -> Option<zeval_worker::PoolStatus> {
+        self.workers.as_ref().map(WorkerPool::status)
+    }
+
+    /// The worker pool, when guests run in worker processes (tests drive its hooks).
+    pub fn worker_pool(&self) -> Option<&WorkerPool> {
+        self.workers.as_ref()
     }
 
     /// An evaluator sharing this one's loaded guests, registering only the languages of
@@ -108,6 +176,7 @@ impl Evaluator {
             limits: self.limits.clone(),
             runtimes,
             instance_name: self.instance_name.clone(),
+            workers: self.workers.clone(),
         }
     }
 
@@ -217,11 +286,8 @@ impl Evaluator {
             };
         };
         let input = runner_input(request);
-        let cpu_before = system::thread_cpu_time();
-        let outcome = runtime.guest.run(&input, &limits);
-        let cpu_time = system::thread_cpu_time().saturating_sub(cpu_before);
-        match outcome {
-            Ok(output) => {
+        match runtime.runner.run(&input, &limits) {
+            Ok((output, cpu_time)) => {
                 let stats = run_stats(runtime, &output, cpu_time);
                 Execution {
                     z22: runner_output(&output.stdout),
@@ -229,9 +295,9 @@ impl Evaluator {
                 }
             }
             Err(error) => {
-                tracing::debug!(guest = runtime.guest.name(), %error, "guest call failed");
+                tracing::debug!(guest = runtime.runner.name(), %error, "guest call failed");
                 Execution {
-                    z22: failure(limit_error(&error)),
+                    z22: failure(run_error(&error)),
                     stats: None,
                 }
             }
@@ -242,7 +308,11 @@ impl Evaluator {
     /// the first entry).
     fn finish(&self, mut z22: Value, stats: Option<&RunStats>, started: &Started) -> Value {
         let end = SystemTime::now();
-        let cpu = system::thread_cpu_time().saturating_sub(started.cpu);
+        let mut cpu = system::thread_cpu_time().saturating_sub(started.cpu);
+        if self.workers.is_some() {
+            // The guest ran in a worker: its CPU time is not this thread's.
+            cpu += stats.map_or(Duration::ZERO, |stats| stats.cpu_time);
+        }
         let mut entries = vec![
             // What this call used (the guest's peak linear memory), not the process's RSS.
             (
@@ -351,11 +421,88 @@ fn load(
     } else {
         sandbox.load_guest(&name, &wasm)?
     };
-    let language = language_version(&config.guest_dir, family);
     Ok(Runtime {
-        guest,
-        version: format!("{language} ({})", zeval_sandbox::runtime_version()),
+        runner: Runner::InProcess(guest),
+        version: runtime_version(&config.guest_dir, family),
     })
+}
+
+/// "QuickJS-ng 0.10.1 (wasmtime 48.0.8)".
+fn runtime_version(guest_dir: &Path, family: Family) -> String {
+    let language = language_version(guest_dir, family);
+    format!("{language} ({})", zeval_sandbox::runtime_version())
+}
+
+/// A call each guest runs once in a new worker before it is confined: the smallest
+/// function of its language, through the same runner as every call.
+fn warm_up_input(family: Family) -> Vec<u8> {
+    let code = match family {
+        Family::JavaScript => "function Z1000001() { return 'ready'; }",
+        Family::Python => "def Z1000001():\n    return 'ready'",
+    };
+    runner_input(&ExecutorRequest {
+        reentrant: false,
+        remaining_time: None,
+        coding_language: None,
+        code_string: Some(code.to_owned()),
+        function_name: Some("Z1000001".to_owned()),
+        function_arguments: Map::new(),
+    })
+}
+
+/// Starts the worker pool for `families`: every worker loads their guests.
+fn start_workers(
+    config: &EvaluatorConfig,
+    settings: &WorkerSettings,
+    families: &[Family],
+) -> Result<(HashMap<Family, Runtime>, WorkerPool), EvaluatorError> {
+    let mut guests = Vec::new();
+    for family in families {
+        let name = family.guest_name().to_owned();
+        let path = config.guest_dir.join(format!("{name}.wasm"));
+        if !path.is_file() {
+            return Err(EvaluatorError::GuestMissing {
+                path,
+                dir: config.guest_dir.clone(),
+            });
+        }
+        guests.push(GuestSpec {
+            name,
+            path,
+            warm_up_input: warm_up_input(*family),
+        });
+    }
+    let mut sandbox = config.sandbox.clone();
+    // A worker holds one call at a time, so one pool slot per guest is all it uses.
+    sandbox.pool.max_instances = 1;
+    let spec = WorkerSpec {
+        guests,
+        sandbox,
+        user: settings.user.clone(),
+        test_hooks: settings.test_hooks,
+    };
+    let pool = WorkerPool::start(WorkerPoolConfig {
+        max_workers: settings.max_workers.max(1),
+        min_workers: settings.min_workers,
+        kill_margin: settings.kill_margin,
+        ..WorkerPoolConfig::new(&settings.program, settings.args.clone(), spec)
+    })?;
+    let runtimes = families
+        .iter()
+        .enumerate()
+        .map(|(index, family)| {
+            let runtime = Runtime {
+                runner: Runner::Worker {
+                    pool: pool.clone(),
+                    index: index as u32,
+                    name: family.guest_name().to_owned(),
+                },
+                version: runtime_version(&config.guest_dir, *family),
+            };
+            (*family, runtime)
+        })
+        .collect();
+    Ok((runtimes, pool))
 }
 
 /// The interpreter's version as `guests/build.sh` recorded it (`<stem>.version`).
@@ -526,6 +673,27 @@ fn size(bytes: usize) -> String {
 /// The original's Z558 "Function call timed out".
 fn timeout_error() -> Value {
     z5_untyped("Z558", "Function call timed out")
+}
+
+/// The Z5 for a call that failed in the sandbox or lost its worker process.
+fn run_error(error: &RunError) -> Value {
+    match error {
+        RunError::Sandbox(error) => limit_error(error),
+        RunError::WorkerLost(status) => {
+            tracing::warn!(status, "a worker process died during a call");
+            z5_untyped(
+                "Z507",
+                "The executor failed: the process running the call stopped before it answered.",
+            )
+        }
+        RunError::Unavailable(reason) => {
+            tracing::error!(reason, "no worker process for a call");
+            z5_untyped(
+                "Z507",
+                "The executor failed: no process was available to run the call.",
+            )
+        }
+    }
 }
 
 /// The Z5 for a call the sandbox stopped. A timeout, or a pool slot that stayed busy until

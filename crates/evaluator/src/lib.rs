@@ -23,7 +23,7 @@ pub mod plan;
 mod system;
 pub mod wire;
 
-pub use config::{EvaluatorConfig, default_instance_name};
+pub use config::{EvaluatorConfig, Isolation, WorkerSettings, default_instance_name};
 pub use error::EvaluatorError;
 #[doc(hidden)]
 pub use evaluator::parse_runner_output;

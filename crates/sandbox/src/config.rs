@@ -4,10 +4,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 const MIB: usize = 1024 * 1024;
 
-/// Configuration of a [`crate::Sandbox`].
-#[derive(Debug, Clone)]
+/// Configuration of a [`crate::Sandbox`]. Serializable so that the evaluator can hand it to
+/// its worker processes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SandboxConfig {
     /// Where precompiled modules (`.cwasm`) are cached, keyed by module sha256, wasmtime
     /// version and engine configuration. Cached files are loaded as native code, so they are
@@ -52,7 +55,7 @@ impl SandboxConfig {
 
 /// Sizing of the pooling instance allocator. Each guest gets its own pool (its own engine),
 /// so one guest's slots cannot be taken by another, and memory residency is tuned per guest.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PoolConfig {
     /// Use the pooling allocator with copy-on-write memory images. Default on. Off allocates
     /// every instance on demand (mmap per call), which is slower but has no fixed capacity.

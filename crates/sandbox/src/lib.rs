@@ -118,6 +118,19 @@ pub use sandbox::Sandbox;
 /// `Cargo.toml`; a unit test checks the two agree).
 pub const WASMTIME_VERSION: &str = "48.0.8";
 
+/// Whether long calls will be lowered in priority (see "Fairness"): probes it now, once per
+/// process, on a throwaway thread. A process that is about to forbid itself new threads
+/// (a confined worker) calls this first, so the probe never runs under the confinement.
+pub fn priority_lowering_available() -> bool {
+    priority::can_restore()
+}
+
+/// Turns off the lowering of long calls' priority for the rest of the process: for a process
+/// that has since lost the right to raise a priority back (see "Fairness").
+pub fn turn_priority_lowering_off() {
+    priority::turn_lowering_off();
+}
+
 /// "wasmtime 48.0.8", for reports and metadata.
 pub fn runtime_version() -> &'static str {
     concat!("wasmtime ", "48.0.8")

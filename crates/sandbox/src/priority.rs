@@ -12,6 +12,7 @@
 //! thread that wakes.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::process::{getpriority_process, setpriority_process};
@@ -25,7 +26,19 @@ pub const LOWERED_NICE: i32 = 19;
 /// thread, so a failed probe leaves no thread lowered. Without it, lowering is skipped
 /// altogether: the calling threads are pooled, and a thread left at nice 19 would slow every
 /// later call that lands on it.
-fn can_restore() -> bool {
+/// Set when the process learns, after the probe, that it can no longer restore priorities
+/// (a worker that gave up its privileges without keeping `CAP_SYS_NICE`).
+static LOWERING_OFF: AtomicBool = AtomicBool::new(false);
+
+/// Turns priority lowering off for the rest of the process's life.
+pub(crate) fn turn_lowering_off() {
+    LOWERING_OFF.store(true, Ordering::Relaxed);
+}
+
+pub(crate) fn can_restore() -> bool {
+    if LOWERING_OFF.load(Ordering::Relaxed) {
+        return false;
+    }
     static CAN_RESTORE: OnceLock<bool> = OnceLock::new();
     *CAN_RESTORE.get_or_init(|| {
         let probe = std::thread::Builder::new()

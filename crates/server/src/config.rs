@@ -235,6 +235,39 @@ impl Default for Limits {
     }
 }
 
+/// Where guest code runs (see `zeval_worker`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Workers {
+    /// Run guests in confined worker processes (default true): a seccomp allowlist,
+    /// landlock, no new privileges, an unprivileged user, around the wasm sandbox. `false`
+    /// runs them on the server's own threads, behind the wasm sandbox alone (for
+    /// benchmarks and debugging).
+    pub enabled: bool,
+    /// Most worker processes, i.e. guest calls in flight (default 32).
+    pub max_workers: usize,
+    /// Workers kept started while idle (default 2).
+    pub min_workers: usize,
+    /// How long past a call's deadline a silent worker is given before it is killed, in
+    /// milliseconds (default 1000).
+    pub kill_margin_ms: u64,
+    /// The user workers run as when the server runs as root: a name or `uid:gid`
+    /// (default: `nobody`).
+    pub user: Option<String>,
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Workers {
+            enabled: true,
+            max_workers: 32,
+            min_workers: 2,
+            kill_margin_ms: 1000,
+            user: None,
+        }
+    }
+}
+
 /// Who may do what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -264,6 +297,8 @@ pub struct Config {
     pub limits: Limits,
     /// Access rules.
     pub access: Access,
+    /// Where guest code runs.
+    pub workers: Workers,
     /// The secret an orchestrator sends to the evaluator API in `X-Zeval-Evaluator-Secret`.
     /// When set, evaluate requests without it are 401; when unset, the evaluator API must
     /// listen on a loopback address (`zeval serve` refuses to start otherwise).
@@ -288,6 +323,7 @@ impl Default for Config {
             guest_dir: None,
             limits: Limits::default(),
             access: Access::default(),
+            workers: Workers::default(),
             evaluator_secret: None,
             instance_name: None,
             evaluators: BTreeMap::new(),
@@ -335,6 +371,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_MAX_CONNECTIONS", "limits.max_connections"),
     ("ZEVAL_MAX_TEST_CELLS", "limits.max_test_cells"),
     ("ZEVAL_TEST_TIMEOUT_MS", "limits.test_timeout_ms"),
+    ("ZEVAL_WORKERS", "workers.enabled"),
+    ("ZEVAL_MAX_WORKERS", "workers.max_workers"),
+    ("ZEVAL_WORKER_USER", "workers.user"),
     ("ZEVAL_EVALUATOR_SECRET", "evaluator_secret"),
     ("ZEVAL_INSTANCE_NAME", "instance_name"),
     ("ZEVAL_EVALUATOR_URL", "evaluators.\"*\" (remote, Avro)"),
@@ -410,6 +449,9 @@ impl Config {
                 "ZEVAL_MAX_CONNECTIONS" => self.limits.max_connections = parsed(name, v)?,
                 "ZEVAL_MAX_TEST_CELLS" => self.limits.max_test_cells = parsed(name, v)?,
                 "ZEVAL_TEST_TIMEOUT_MS" => self.limits.test_timeout_ms = parsed(name, v)?,
+                "ZEVAL_WORKERS" => self.workers.enabled = parsed(name, v)?,
+                "ZEVAL_MAX_WORKERS" => self.workers.max_workers = parsed(name, v)?,
+                "ZEVAL_WORKER_USER" => self.workers.user = Some(value.clone()),
                 "ZEVAL_EVALUATOR_SECRET" => self.evaluator_secret = Some(value.clone()),
                 "ZEVAL_INSTANCE_NAME" => self.instance_name = Some(value.clone()),
                 "ZEVAL_EVALUATOR_URL" => {

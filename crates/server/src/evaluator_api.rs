@@ -3,6 +3,9 @@
 //!   zobject}`, the JSON executor form, Avro 0.0.1–0.0.4); always HTTP 200 with a normal-form
 //!   Z22 as JSON. Errors of the call are Z5s inside the Z22.
 //! - `GET /{domain}/v1/evaluate/`: health, with the loaded languages.
+//! - `GET /_info`: the service, and where guests run: with worker processes, their pids and
+//!   what confinement the kernel granted them (a feature the kernel lacks shows as
+//!   `unavailable` with the reason).
 //!
 //! Limits: the body size is axum's `DefaultBodyLimit`, 2 MiB unless the app around this
 //! router sets another ([`crate::evaluator_app`] sets `limits.evaluator_body_bytes`); the
@@ -31,6 +34,7 @@ pub fn router(evaluator: Arc<Evaluator>) -> Router {
     Router::new()
         .route("/{domain}/v1/evaluate/", get(health).post(evaluate))
         .route("/{domain}/v1/evaluate", get(health).post(evaluate))
+        .route("/_info", get(info))
         .with_state(evaluator)
 }
 
@@ -70,6 +74,23 @@ async fn health(State(evaluator): State<Arc<Evaluator>>) -> Response {
         "status": "ok",
         "variant": evaluator.variant().name(),
         "languages": languages,
+    });
+    json_response(StatusCode::OK, body.to_string().into_bytes())
+}
+
+async fn info(State(evaluator): State<Arc<Evaluator>>) -> Response {
+    let (isolation, workers) = match evaluator.worker_status() {
+        Some(status) => (
+            "worker processes",
+            serde_json::to_value(status).unwrap_or_default(),
+        ),
+        None => ("in process (wasm sandbox only)", serde_json::Value::Null),
+    };
+    let body = serde_json::json!({
+        "name": "zeval evaluator",
+        "version": env!("CARGO_PKG_VERSION"),
+        "isolation": isolation,
+        "workers": workers,
     });
     json_response(StatusCode::OK, body.to_string().into_bytes())
 }

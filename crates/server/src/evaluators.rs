@@ -10,7 +10,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use zeval_evaluator::{Encoding, Evaluator, EvaluatorConfig, ExecutorRequest, Request};
+use zeval_evaluator::{
+    Encoding, Evaluator, EvaluatorConfig, ExecutorRequest, Isolation, Request, WorkerSettings,
+};
 use zeval_orchestrator::{CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry};
 use zeval_zobject::Value;
 use zeval_zobject::build::{envelope_error, is_void, string_value};
@@ -27,10 +29,30 @@ pub enum EvaluatorSetupError {
     InProcess(#[from] zeval_evaluator::EvaluatorError),
 }
 
-/// The in-process evaluator for `config` (the guests loaded once).
-pub fn in_process_evaluator(config: &Config) -> Result<Evaluator, zeval_evaluator::EvaluatorError> {
+/// This process's evaluator for `config` (the guests loaded once). With `[workers]`
+/// enabled and a `worker_program` (the server's own binary, which serves as a worker with
+/// the argument `worker`), guests run in confined worker processes; otherwise on this
+/// process's threads.
+pub fn in_process_evaluator(
+    config: &Config,
+    worker_program: Option<&std::path::Path>,
+) -> Result<Evaluator, zeval_evaluator::EvaluatorError> {
+    let isolation = match worker_program {
+        Some(program) if config.workers.enabled => {
+            let workers = &config.workers;
+            Isolation::Workers(WorkerSettings {
+                max_workers: workers.max_workers,
+                min_workers: workers.min_workers,
+                kill_margin: Duration::from_millis(workers.kill_margin_ms),
+                user: workers.user.clone(),
+                ..WorkerSettings::new(program, vec!["worker".into()])
+            })
+        }
+        _ => Isolation::InProcess,
+    };
     Evaluator::new(EvaluatorConfig {
         instance_name: config.instance_name(),
+        isolation,
         ..EvaluatorConfig::new(config.guest_dir())
     })
 }
@@ -122,7 +144,7 @@ impl InProcess {
     fn evaluator(&self) -> Result<&Evaluator, EvaluatorFailure> {
         self.evaluator
             .get_or_init(|| {
-                in_process_evaluator(&self.config)
+                in_process_evaluator(&self.config, None)
                     .map(Arc::new)
                     .map_err(|e| {
                         // The detail names host paths (the guest directory): the log gets it,

@@ -192,13 +192,16 @@ struct OrchestratorSecret {
     metrics: Arc<Metrics>,
 }
 
-/// Middleware: every request but `GET`/`HEAD` (health) must carry the configured secret.
+/// Middleware: every request but `GET`/`HEAD` of health must carry the configured secret
+/// (`/_info`, which names the worker processes, needs it too).
 async fn require_orchestrator_secret(
     State(expected): State<OrchestratorSecret>,
     request: Request,
     next: Next,
 ) -> Response {
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+    let health = matches!(*request.method(), Method::GET | Method::HEAD)
+        && !request.uri().path().starts_with("/_info");
+    if !health {
         let given = request.headers().get(EVALUATOR_SECRET_HEADER);
         if !given.is_some_and(|given| same_secret(given.as_bytes(), &expected.secret)) {
             expected

@@ -36,6 +36,10 @@ pub(crate) struct EvaluatorBench {
     /// How long to drive the HTTP clients, in seconds (with --http).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Measure the cost of the worker-process hop instead: every case in process and through
+    /// a confined worker (`zeval worker`), alternating, in the same run.
+    #[arg(long)]
+    hop: bool,
 }
 
 struct Case {
@@ -99,6 +103,9 @@ impl EvaluatorBench {
         if self.http {
             return self.http_throughput();
         }
+        if self.hop {
+            return self.worker_hop();
+        }
         let snapshot = Evaluator::new(EvaluatorConfig::default()).context("loading the guests")?;
         let raw = Evaluator::new(EvaluatorConfig {
             unsnapshotted: true,
@@ -161,6 +168,57 @@ impl EvaluatorBench {
                 ratio(b),
                 show(c.p50),
                 ratio(c)
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// The process hop: each case's p50 in process and through one worker, measured in
+    /// alternating batches so that both see the same machine load.
+    fn worker_hop(&self) -> anyhow::Result<ExitCode> {
+        let in_process =
+            Evaluator::new(EvaluatorConfig::default()).context("loading the guests")?;
+        let program = std::env::current_exe().context("finding this program")?;
+        let workers = Evaluator::new(EvaluatorConfig {
+            isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
+                min_workers: 1,
+                max_workers: 1,
+                ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
+            }),
+            ..EvaluatorConfig::default()
+        })
+        .context("starting a worker")?;
+        println!(
+            "zeval bench evaluator --hop: {} calls per case and side, in batches of 10, one caller",
+            self.iterations
+        );
+        println!("| case | in process p50 / p90 | worker p50 / p90 | added p50 | ratio |");
+        println!("|---|---|---|---|---|");
+        for case in CASES {
+            let mut ours = Vec::with_capacity(self.iterations);
+            let mut hop = Vec::with_capacity(self.iterations);
+            call(&in_process, case)?;
+            call(&workers, case)?;
+            while ours.len() < self.iterations {
+                for (evaluator, samples) in [(&in_process, &mut ours), (&workers, &mut hop)] {
+                    for _ in 0..10 {
+                        let started = Instant::now();
+                        call(evaluator, case)?;
+                        samples.push(started.elapsed());
+                    }
+                }
+            }
+            let (ours, hop) = (Stats::from(&mut ours), Stats::from(&mut hop));
+            let added = hop.p50.as_secs_f64() - ours.p50.as_secs_f64();
+            println!(
+                "| {} | {} / {} | {} / {} | {:.1} µs | {:.2}× |",
+                case.name,
+                show(ours.p50),
+                show(ours.p90),
+                show(hop.p50),
+                show(hop.p90),
+                added * 1e6,
+                hop.p50.as_secs_f64() / ours.p50.as_secs_f64()
             );
         }
         Ok(ExitCode::SUCCESS)

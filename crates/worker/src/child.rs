@@ -1,0 +1,152 @@
+//! The worker's side: load the guests, warm them up, confine the process, then serve calls
+//! one at a time on descriptor 0 until the parent closes it.
+//!
+//! Nothing untrusted is read before [`crate::confine::confine`] has run: the spec comes from
+//! the parent, and the warm-up calls are the parent's own inputs. The first request frame
+//! (which carries user code) is read after the filter is in place.
+
+use std::io::{BufReader, BufWriter, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use zeval_sandbox::{Guest, Limits, Sandbox};
+
+use crate::WorkerError;
+use crate::confine::{ConfineOptions, confine};
+use crate::protocol::{
+    Hello, MAX_REQUEST_FRAME, Request, Response, WorkerSpec, read_frame, read_json, write_frame,
+    write_json,
+};
+
+/// Wall time of one warm-up call: generous, since a cold machine may be busy compiling.
+const WARM_UP_WALL_TIME: Duration = Duration::from_secs(60);
+
+/// Runs a worker on the socket the parent passed as descriptor 0. Returns when the parent
+/// closes the socket; any error before the first request is also reported to the parent
+/// (as [`Hello::Failed`]) when possible.
+pub fn serve_on_stdin() -> Result<(), WorkerError> {
+    // The parent's death ends the worker, whatever state it is in.
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| WorkerError::Setup(format!("PR_SET_PDEATHSIG: {e}")))?;
+    // One descriptor for both directions: the filter allows reads and writes on 0–2 only, so
+    // the socket must not be duplicated.
+    let socket = UnixStream::from(take_stdin());
+    let mut reader = BufReader::new(&socket);
+    let mut writer = BufWriter::new(&socket);
+
+    let spec: WorkerSpec = read_json(&mut reader)?;
+    let guests = match prepare(&spec) {
+        Ok(guests) => guests,
+        Err(error) => {
+            let _ = write_json(
+                &mut writer,
+                &Hello::Failed {
+                    message: error.to_string(),
+                },
+            );
+            let _ = writer.flush();
+            return Err(error);
+        }
+    };
+    if !guests.1.priority_restorable {
+        // The probe ran while privileged; since then the process lost the right to raise a
+        // lowered thread back, so it must not lower one.
+        zeval_sandbox::turn_priority_lowering_off();
+    }
+    write_json(
+        &mut writer,
+        &Hello::Ready {
+            confinement: guests.1,
+        },
+    )?;
+    writer.flush()?;
+    serve(&guests.0, spec.test_hooks, &mut reader, &mut writer)
+}
+
+/// Descriptor 0 as an owned descriptor (the parent made it a socket).
+#[allow(unsafe_code)]
+fn take_stdin() -> OwnedFd {
+    // SAFETY: descriptor 0 is open (the parent passed the socket there) and nothing else in
+    // this process owns it: std never closes or uses stdin by itself.
+    unsafe { OwnedFd::from_raw_fd(0) }
+}
+
+/// Loads, warms up and confines; the guests and what the kernel granted.
+fn prepare(
+    spec: &WorkerSpec,
+) -> Result<(Vec<Guest>, crate::confine::ConfinementReport), WorkerError> {
+    let sandbox = Sandbox::new(spec.sandbox.clone())?;
+    let mut guests = Vec::with_capacity(spec.guests.len());
+    for guest in &spec.guests {
+        let loaded = sandbox.load_guest_file(&guest.name, &guest.path)?;
+        let limits = Limits {
+            wall_time: WARM_UP_WALL_TIME,
+            ..Limits::default()
+        };
+        loaded
+            .run(&guest.warm_up_input, &limits)
+            .map_err(|e| WorkerError::Setup(format!("warm-up call of {}: {e}", guest.name)))?;
+        guests.push(loaded);
+    }
+    // Probed now: the probe starts a thread, which the confinement forbids.
+    zeval_sandbox::priority_lowering_available();
+    // The first clock read locates the vDSO through the auxiliary vector (rustix asks
+    // `prctl(PR_GET_AUXV)`), which the filter forbids: read it once now.
+    thread_cpu_time();
+    let report = confine(&ConfineOptions {
+        user: spec.user.clone(),
+    })?;
+    Ok((guests, report))
+}
+
+fn serve(
+    guests: &[Guest],
+    test_hooks: bool,
+    reader: &mut impl std::io::Read,
+    writer: &mut impl Write,
+) -> Result<(), WorkerError> {
+    loop {
+        let frame = match read_frame(reader, MAX_REQUEST_FRAME) {
+            Ok(frame) => frame,
+            Err(crate::protocol::FrameError::Closed) => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
+        let response = match Request::decode(&frame)? {
+            Request::Run {
+                guest,
+                limits,
+                stdin,
+            } => {
+                let Some(guest) = guests.get(guest as usize) else {
+                    return Err(WorkerError::Protocol(format!("no guest number {guest}")));
+                };
+                drop(frame);
+                let cpu_before = thread_cpu_time();
+                let outcome = guest.run(&stdin, &limits);
+                let cpu_time = thread_cpu_time().saturating_sub(cpu_before);
+                match outcome {
+                    Ok(output) => Response::Ran { output, cpu_time },
+                    Err(error) => Response::Failed(error),
+                }
+            }
+            Request::ForbiddenSyscall if test_hooks => {
+                crate::confine::issue_forbidden_syscall()?;
+                return Err(WorkerError::Setup(
+                    "the forbidden system call was allowed".to_owned(),
+                ));
+            }
+            Request::ForbiddenSyscall => {
+                return Err(WorkerError::Protocol("test hooks are off".to_owned()));
+            }
+        };
+        write_frame(writer, &response.encode())?;
+        writer.flush()?;
+    }
+}
+
+/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu_time() -> Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
+}

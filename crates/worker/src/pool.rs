@@ -1,0 +1,554 @@
+//! The parent's side: a pool of worker processes, each running one call at a time, and their
+//! supervision.
+//!
+//! # Supervision
+//! - A call takes an idle worker, or starts one while fewer than
+//!   [`WorkerPoolConfig::max_workers`] are alive, or waits for one until its deadline
+//!   (then [`SandboxError::Busy`], which callers report as a timeout).
+//! - The parent waits for the answer until the call's deadline plus
+//!   [`WorkerPoolConfig::kill_margin`]. A worker still silent then is killed (`SIGKILL`) and
+//!   the call fails with [`SandboxError::Timeout`]. The margin lets the worker's own epoch
+//!   deadline answer first, which it does in all but pathological cases.
+//! - A worker that dies (a signal, the seccomp filter, an exit) or answers something that
+//!   does not decode is reaped and dropped; its call fails with [`RunError::WorkerLost`]. No
+//!   other call is affected: each worker holds one call.
+//! - Whenever fewer than [`WorkerPoolConfig::min_workers`] are alive, a replacement is
+//!   started in the background, so the next call finds a warm worker.
+//!
+//! # What the parent trusts
+//! Nothing a worker sends: frames are bounded by the call's output limits before anything
+//! is allocated ([`crate::protocol::max_response_frame`]), decoded defensively, and a worker
+//! that breaks the protocol is killed.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use zeval_sandbox::{Limits, RunOutput, SandboxError};
+
+use crate::WorkerError;
+use crate::confine::ConfinementReport;
+use crate::protocol::{
+    Hello, Request, Response, WorkerSpec, max_response_frame, read_frame, read_json, write_frame,
+    write_json,
+};
+
+/// How a pool starts and supervises its workers.
+#[derive(Debug, Clone)]
+pub struct WorkerPoolConfig {
+    /// The program to run (the server's own binary) and its arguments (e.g. `worker`).
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    /// What every worker loads and how it confines itself.
+    pub spec: WorkerSpec,
+    /// Most workers alive at once, i.e. most guest calls in flight. Default 32: what the
+    /// in-process sandbox allowed per guest; more calls than that on a small machine only
+    /// queue longer, and each worker holds its own guest memory (measured in
+    /// `docs/benchmarks.md`).
+    pub max_workers: usize,
+    /// Workers kept alive even when idle (started with the pool, replaced when they die).
+    /// Default 2.
+    pub min_workers: usize,
+    /// How long past a call's deadline the parent waits before it kills the worker.
+    /// Default 1 s: the worker's own epoch deadline answers within milliseconds; a guest
+    /// lowered to `SCHED_IDLE` on busy cores can be later, and killing it costs a restart.
+    pub kill_margin: Duration,
+    /// How long a starting worker may take to load, warm up and confine itself. Default
+    /// 10 minutes: the first worker on a cold machine compiles the guests (CPython's takes
+    /// minutes in a debug build).
+    pub start_timeout: Duration,
+}
+
+impl WorkerPoolConfig {
+    /// The defaults for `spec`, running `program args`.
+    pub fn new(program: impl Into<PathBuf>, args: Vec<OsString>, spec: WorkerSpec) -> Self {
+        Self {
+            program: program.into(),
+            args,
+            spec,
+            max_workers: 32,
+            min_workers: 2,
+            kill_margin: Duration::from_secs(1),
+            start_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Why a call through the pool failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The guest failed or hit a limit, as the sandbox reported it.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The worker running the call died or broke the protocol; the call is lost, and the
+    /// worker is replaced.
+    #[error("the worker process running the call was lost: {0}")]
+    WorkerLost(String),
+    /// No worker could be started.
+    #[error("no worker process could be started: {0}")]
+    Unavailable(String),
+}
+
+/// A successful call: the guest's output and the CPU time it used in the worker.
+#[derive(Debug, Clone)]
+pub struct WorkerOutput {
+    pub output: RunOutput,
+    pub cpu_time: Duration,
+}
+
+/// What `/_info` shows of the pool.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolStatus {
+    pub max_workers: usize,
+    pub alive: usize,
+    pub idle_pids: Vec<u32>,
+    /// In the order their calls started.
+    pub busy_pids: Vec<u32>,
+    /// Workers that died or were killed since the start.
+    pub lost: u64,
+    /// What the kernel granted the newest worker.
+    pub confinement: Option<ConfinementReport>,
+}
+
+/// A pool of confined worker processes. Cheap to clone.
+#[derive(Clone)]
+pub struct WorkerPool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    config: WorkerPoolConfig,
+    state: Mutex<PoolState>,
+    returned: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    idle: Vec<Worker>,
+    /// Idle, busy and starting workers.
+    alive: usize,
+    /// Pids of workers running a call, in the order the calls took them.
+    busy: Vec<u32>,
+    lost: u64,
+    confinement: Option<ConfinementReport>,
+    /// Set when the pool is dropped: no more replacements.
+    closed: bool,
+}
+
+struct Worker {
+    child: Child,
+    socket: UnixStream,
+}
+
+impl Worker {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl WorkerPool {
+    /// Starts [`WorkerPoolConfig::min_workers`] workers (at least one: a pool that cannot
+    /// start one fails here, not at the first call). The first is started alone, so that a
+    /// cold module cache is compiled once.
+    pub fn start(config: WorkerPoolConfig) -> Result<Self, WorkerError> {
+        let pool = WorkerPool {
+            inner: Arc::new(PoolInner {
+                config,
+                state: Mutex::new(PoolState::default()),
+                returned: Condvar::new(),
+            }),
+        };
+        let first = pool.inner.spawn()?;
+        {
+            let mut state = pool.inner.lock();
+            state.alive += 1;
+            state.idle.push(first);
+        }
+        pool.inner.replenish();
+        Ok(pool)
+    }
+
+    /// The pool's configuration.
+    pub fn config(&self) -> &WorkerPoolConfig {
+        &self.inner.config
+    }
+
+    /// Runs guest number `guest` of the spec once with `stdin` under `limits`, in a worker.
+    /// Blocks the calling thread. [`Limits::wall_time`] covers the wait for a worker too.
+    pub fn run(&self, guest: u32, stdin: &[u8], limits: &Limits) -> Result<WorkerOutput, RunError> {
+        let called = Instant::now();
+        let deadline = called + limits.wall_time;
+        if stdin.len() > limits.max_input_bytes {
+            return Err(SandboxError::InputLimit {
+                limit: limits.max_input_bytes,
+            }
+            .into());
+        }
+        let mut worker = self.inner.acquire(deadline, called)?;
+        let pid = worker.pid();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let request = Request::Run {
+            guest,
+            limits: Limits {
+                wall_time: remaining,
+                ..limits.clone()
+            },
+            stdin: stdin.to_vec(),
+        };
+        let outcome = exchange(
+            &mut worker,
+            &request,
+            deadline + self.inner.config.kill_margin,
+            max_response_frame(limits),
+        );
+        match outcome {
+            Ok(Response::Ran { output, cpu_time }) => {
+                self.inner.release(worker);
+                Ok(WorkerOutput { output, cpu_time })
+            }
+            Ok(Response::Failed(error)) => {
+                self.inner.release(worker);
+                Err(error.into())
+            }
+            Err(Exchange::TimedOut) => {
+                let status = self.inner.discard(worker);
+                tracing::warn!(
+                    pid,
+                    status,
+                    "killed a worker that overran its call's deadline"
+                );
+                Err(SandboxError::Timeout {
+                    limit: limits.wall_time,
+                }
+                .into())
+            }
+            Err(Exchange::Broken(reason)) => {
+                let status = self.inner.discard(worker);
+                tracing::warn!(pid, %reason, status, "lost a worker during a call");
+                Err(RunError::WorkerLost(status))
+            }
+        }
+    }
+
+    /// Test hook: asks a worker to issue a forbidden system call, and reports how that
+    /// worker ended (`"killed by signal 31"` for `SIGSYS`). The worker is replaced.
+    pub fn issue_forbidden_syscall(&self) -> Result<String, RunError> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut worker = self.inner.acquire(deadline, Instant::now())?;
+        match exchange(&mut worker, &Request::ForbiddenSyscall, deadline, 1024) {
+            Ok(_) => {
+                self.inner.release(worker);
+                Err(RunError::WorkerLost(
+                    "the worker answered instead of dying".to_owned(),
+                ))
+            }
+            Err(_) => Ok(self.inner.discard(worker)),
+        }
+    }
+
+    /// The pool's current state.
+    pub fn status(&self) -> PoolStatus {
+        let state = self.inner.lock();
+        PoolStatus {
+            max_workers: self.inner.config.max_workers,
+            alive: state.alive,
+            idle_pids: state.idle.iter().map(Worker::pid).collect(),
+            busy_pids: state.busy.clone(),
+            lost: state.lost,
+            confinement: state.confinement.clone(),
+        }
+    }
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        state.closed = true;
+        for mut worker in state.idle.drain(..) {
+            let _ = worker.child.kill();
+            let _ = worker.child.wait();
+        }
+    }
+}
+
+impl PoolInner {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle worker, a new one, or the first one returned before `deadline`.
+    fn acquire(&self, deadline: Instant, called: Instant) -> Result<Worker, RunError> {
+        let mut state = self.lock();
+        loop {
+            if let Some(worker) = state.idle.pop() {
+                state.busy.push(worker.pid());
+                return Ok(worker);
+            }
+            if state.alive < self.config.max_workers {
+                state.alive += 1;
+                drop(state);
+                return match self.spawn() {
+                    Ok(worker) => {
+                        self.lock().busy.push(worker.pid());
+                        Ok(worker)
+                    }
+                    Err(error) => {
+                        self.lock().alive -= 1;
+                        self.returned.notify_one();
+                        tracing::error!(%error, "could not start a worker");
+                        Err(RunError::Unavailable(error.to_string()))
+                    }
+                };
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return Err(SandboxError::Busy {
+                    guest: "worker pool".to_owned(),
+                    capacity: self.config.max_workers,
+                    waited: called.elapsed(),
+                }
+                .into());
+            };
+            state = self
+                .returned
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn release(&self, worker: Worker) {
+        let mut state = self.lock();
+        let pid = worker.pid();
+        state.busy.retain(|busy| *busy != pid);
+        state.idle.push(worker);
+        drop(state);
+        self.returned.notify_one();
+    }
+
+    /// Kills and reaps `worker`, counts it lost, starts a replacement if the pool is below
+    /// its minimum; how the worker ended.
+    fn discard(self: &Arc<Self>, mut worker: Worker) -> String {
+        let pid = worker.pid();
+        let _ = worker.child.kill();
+        let status = match worker.child.wait() {
+            Ok(status) => describe(status),
+            Err(error) => format!("could not be reaped: {error}"),
+        };
+        {
+            let mut state = self.lock();
+            state.busy.retain(|busy| *busy != pid);
+            state.alive -= 1;
+            state.lost += 1;
+        }
+        self.returned.notify_one();
+        self.replenish();
+        status
+    }
+
+    /// Starts workers in the background until [`WorkerPoolConfig::min_workers`] are alive.
+    fn replenish(self: &Arc<Self>) {
+        let missing = {
+            let mut state = self.lock();
+            if state.closed {
+                return;
+            }
+            let missing = self.config.min_workers.saturating_sub(state.alive);
+            state.alive += missing;
+            missing
+        };
+        for _ in 0..missing {
+            let pool = Arc::downgrade(self);
+            let started = std::thread::Builder::new()
+                .name("zeval-worker-start".to_owned())
+                .spawn(move || {
+                    let Some(pool) = pool.upgrade() else { return };
+                    match pool.spawn() {
+                        Ok(worker) => pool.release(worker),
+                        Err(error) => {
+                            tracing::error!(%error, "could not start a replacement worker");
+                            pool.lock().alive -= 1;
+                            pool.returned.notify_one();
+                        }
+                    }
+                });
+            if started.is_err() {
+                self.lock().alive -= 1;
+            }
+        }
+    }
+
+    /// Starts one worker and waits for it to be confined and ready.
+    fn spawn(&self) -> Result<Worker, WorkerError> {
+        let (parent_end, child_end) = UnixStream::pair()?;
+        let mut command = Command::new(&self.config.program);
+        command
+            .args(&self.config.args)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(child_end)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            // The worker sees no environment but what its logging needs.
+            .env_clear();
+        for key in ["RUST_LOG", "ZEVAL_LOG"] {
+            if let Some(value) = std::env::var_os(key) {
+                command.env(key, value);
+            }
+        }
+        let mut child = command.spawn().map_err(|e| {
+            WorkerError::Setup(format!("starting {}: {e}", self.config.program.display()))
+        })?;
+        let deadline = Instant::now() + self.config.start_timeout;
+        let started = (|| -> Result<Hello, WorkerError> {
+            let mut socket = Deadlined::new(&parent_end, deadline);
+            write_json(&mut socket, &self.config.spec)?;
+            Ok(read_json(&mut socket)?)
+        })();
+        let confinement = match started {
+            Ok(Hello::Ready { confinement }) => confinement,
+            Ok(Hello::Failed { message }) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(WorkerError::Setup(message));
+            }
+            Err(error) => {
+                let _ = child.kill();
+                let status = child.wait().map(describe).unwrap_or_default();
+                return Err(WorkerError::Setup(format!(
+                    "the worker did not start ({status}): {error}"
+                )));
+            }
+        };
+        tracing::debug!(pid = child.id(), "worker ready");
+        let first = self
+            .lock()
+            .confinement
+            .replace(confinement.clone())
+            .is_none();
+        if first {
+            log_confinement(&confinement);
+        }
+        Ok(Worker {
+            child,
+            socket: parent_end,
+        })
+    }
+}
+
+/// Logs, once per pool, what the kernel granted the workers: every step not fully enforced
+/// is a warning with its reason, so an operator never runs with less than they think.
+fn log_confinement(report: &ConfinementReport) {
+    tracing::info!(
+        seccomp = report.seccomp.detail(),
+        landlock = report.landlock.detail(),
+        user = report.user.detail(),
+        "guests run in confined worker processes"
+    );
+    for (step, feature) in [
+        ("seccomp", &report.seccomp),
+        ("landlock", &report.landlock),
+        ("user", &report.user),
+        ("resource limits", &report.rlimits),
+        ("memory cgroup", &report.memory_cgroup),
+    ] {
+        if !feature.is_on() {
+            tracing::warn!(
+                step,
+                detail = feature.detail(),
+                "worker confinement is not complete"
+            );
+        }
+    }
+}
+
+enum Exchange {
+    /// The worker did not answer by the deadline.
+    TimedOut,
+    /// The worker closed the socket, or sent something that is not a response.
+    Broken(String),
+}
+
+/// Sends `request` and reads the response until `deadline`, reading at most `max_frame`.
+fn exchange(
+    worker: &mut Worker,
+    request: &Request,
+    deadline: Instant,
+    max_frame: usize,
+) -> Result<Response, Exchange> {
+    let mut socket = Deadlined::new(&worker.socket, deadline);
+    write_frame(&mut socket, &request.encode()).map_err(frame_error)?;
+    let frame = read_frame(&mut socket, max_frame).map_err(frame_error)?;
+    Response::decode(&frame).map_err(|e| Exchange::Broken(e.to_string()))
+}
+
+/// The socket with one deadline for a whole exchange: every read and write is given only
+/// the time left, so a worker that trickles its answer a byte at a time (or stops reading)
+/// cannot stretch the call past the deadline.
+struct Deadlined<'a> {
+    socket: &'a UnixStream,
+    deadline: Instant,
+}
+
+impl<'a> Deadlined<'a> {
+    fn new(socket: &'a UnixStream, deadline: Instant) -> Self {
+        Self { socket, deadline }
+    }
+
+    fn arm(
+        &self,
+        set: impl FnOnce(Option<Duration>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        match self
+            .deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+        {
+            Some(left) => set(Some(left)),
+            None => Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+}
+
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.arm(|left| self.socket.set_read_timeout(left))?;
+        (&*self.socket).read(buf)
+    }
+}
+
+impl Write for Deadlined<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.arm(|left| self.socket.set_write_timeout(left))?;
+        (&*self.socket).write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn frame_error(error: crate::protocol::FrameError) -> Exchange {
+    match error {
+        crate::protocol::FrameError::Io(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Exchange::TimedOut
+        }
+        other => Exchange::Broken(other.to_string()),
+    }
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => status.to_string(),
+    }
+}

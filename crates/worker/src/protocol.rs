@@ -1,0 +1,493 @@
+//! The wire between the parent and a worker: length-prefixed frames on one Unix stream
+//! socket (the worker's descriptor 0).
+//!
+//! 1. The parent sends the [`WorkerSpec`] as one JSON frame.
+//! 2. The worker loads its guests, confines itself and answers one JSON [`Hello`] frame.
+//! 3. Then, one call at a time: a binary [`Request`] frame, a binary [`Response`] frame.
+//!
+//! A frame is a little-endian `u32` length and that many bytes. The two sides do not trust
+//! each other's frames equally: the worker runs untrusted code, so the parent treats every
+//! byte it reads as hostile. Its decoder ([`Response::decode`]) bounds the frame length
+//! before allocating ([`max_response_frame`]), checks every field against the buffer, and
+//! any failure ends that worker. It is a fuzz target (`fuzz/`).
+
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use zeval_sandbox::{Limits, RunOutput, SandboxConfig, SandboxError};
+
+use crate::confine::ConfinementReport;
+
+/// Largest request frame a worker reads: the input limit is at most this (the parent's
+/// [`Limits::max_input_bytes`] is checked before sending), plus the header.
+pub const MAX_REQUEST_FRAME: usize = 256 * 1024 * 1024;
+
+/// Bytes of a response besides stdout and stderr (header and error message), at most.
+const RESPONSE_OVERHEAD: usize = 64 * 1024;
+
+/// Largest JSON frame (spec, hello).
+pub const MAX_JSON_FRAME: usize = 1024 * 1024;
+
+/// The largest response frame the parent accepts for a call under `limits`: both output
+/// streams at their cap, plus [`RESPONSE_OVERHEAD`].
+pub fn max_response_frame(limits: &Limits) -> usize {
+    limits
+        .max_output_bytes
+        .saturating_mul(2)
+        .saturating_add(RESPONSE_OVERHEAD)
+}
+
+/// One guest a worker loads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GuestSpec {
+    /// The name the sandbox loads it under (e.g. `quickjs`).
+    pub name: String,
+    /// Its `.wasm` file.
+    pub path: std::path::PathBuf,
+    /// A call run once after loading and before confinement, so that everything a call
+    /// needs (the pool slot, the thread's async runtime, lazily built tables) exists before
+    /// the system calls that build it are forbidden. Must succeed.
+    pub warm_up_input: Vec<u8>,
+}
+
+/// Everything a worker needs, sent by the parent as the first frame.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerSpec {
+    pub guests: Vec<GuestSpec>,
+    pub sandbox: SandboxConfig,
+    /// The user to run as when started as root (`None`: `nobody`); see
+    /// [`crate::confine::ConfineOptions::user`].
+    pub user: Option<String>,
+    /// Accept [`Request::ForbiddenSyscall`]. Tests only.
+    pub test_hooks: bool,
+}
+
+/// The worker's first answer: confined and ready, or why not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Hello {
+    Ready { confinement: ConfinementReport },
+    Failed { message: String },
+}
+
+/// What the parent asks of a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Run guest number `guest` (in [`WorkerSpec::guests`]) once.
+    Run {
+        guest: u32,
+        limits: Limits,
+        stdin: Vec<u8>,
+    },
+    /// Test hook: issue a system call the filter forbids.
+    ForbiddenSyscall,
+}
+
+/// A call's result, as the worker reports it.
+#[derive(Debug)]
+pub enum Response {
+    Ran {
+        output: RunOutput,
+        /// CPU time of the worker's thread during the call.
+        cpu_time: Duration,
+    },
+    Failed(SandboxError),
+}
+
+const RUN: u8 = 1;
+const FORBIDDEN_SYSCALL: u8 = 2;
+const RAN: u8 = 0;
+const FAILED: u8 = 1;
+const NONE: u64 = u64::MAX;
+
+/// Why a frame could not be read or understood.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("the peer closed the connection")]
+    Closed,
+    #[error("a frame of {len} bytes is over the limit of {limit}")]
+    TooLarge { len: usize, limit: usize },
+    #[error("malformed frame: {0}")]
+    Malformed(&'static str),
+    #[error("malformed JSON frame: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Writes one frame.
+pub fn write_frame(writer: &mut impl Write, payload: &[u8]) -> Result<(), FrameError> {
+    let len = u32::try_from(payload.len()).map_err(|_| FrameError::TooLarge {
+        len: payload.len(),
+        limit: u32::MAX as usize,
+    })?;
+    let mut frame = Vec::with_capacity(4 + payload.len());
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(payload);
+    writer.write_all(&frame)?;
+    Ok(())
+}
+
+/// Reads one frame of at most `limit` bytes. The length is checked before anything is
+/// allocated, and the buffer grows only as bytes arrive.
+pub fn read_frame(reader: &mut impl Read, limit: usize) -> Result<Vec<u8>, FrameError> {
+    let mut header = [0u8; 4];
+    match reader.read_exact(&mut header) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        other => other?,
+    }
+    let len = u32::from_le_bytes(header) as usize;
+    if len > limit {
+        return Err(FrameError::TooLarge { len, limit });
+    }
+    let mut payload = Vec::with_capacity(len.min(1024 * 1024));
+    let read = reader.take(len as u64).read_to_end(&mut payload)?;
+    if read != len {
+        return Err(FrameError::Closed);
+    }
+    Ok(payload)
+}
+
+/// Writes `value` as a JSON frame.
+pub fn write_json(writer: &mut impl Write, value: &impl Serialize) -> Result<(), FrameError> {
+    write_frame(writer, &serde_json::to_vec(value)?)
+}
+
+/// Reads a JSON frame of at most [`MAX_JSON_FRAME`] bytes.
+pub fn read_json<T: for<'de> Deserialize<'de>>(reader: &mut impl Read) -> Result<T, FrameError> {
+    Ok(serde_json::from_slice(&read_frame(
+        reader,
+        MAX_JSON_FRAME,
+    )?)?)
+}
+
+impl Request {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Request::ForbiddenSyscall => vec![FORBIDDEN_SYSCALL],
+            Request::Run {
+                guest,
+                limits,
+                stdin,
+            } => {
+                let mut out = Vec::with_capacity(1 + 4 + 5 * 8 + stdin.len());
+                out.push(RUN);
+                out.extend_from_slice(&guest.to_le_bytes());
+                put_u64(&mut out, micros(limits.wall_time));
+                put_u64(&mut out, limits.fuel.unwrap_or(NONE));
+                put_u64(&mut out, limits.memory_bytes as u64);
+                put_u64(&mut out, limits.max_input_bytes as u64);
+                put_u64(&mut out, limits.max_output_bytes as u64);
+                out.extend_from_slice(stdin);
+                out
+            }
+        }
+    }
+
+    pub fn decode(frame: &[u8]) -> Result<Self, FrameError> {
+        let mut cursor = Cursor(frame);
+        match cursor.u8()? {
+            FORBIDDEN_SYSCALL => Ok(Request::ForbiddenSyscall),
+            RUN => {
+                let guest = cursor.u32()?;
+                let wall_time = Duration::from_micros(cursor.u64()?);
+                let fuel = Some(cursor.u64()?).filter(|&fuel| fuel != NONE);
+                let limits = Limits {
+                    wall_time,
+                    fuel,
+                    memory_bytes: cursor.usize()?,
+                    max_input_bytes: cursor.usize()?,
+                    max_output_bytes: cursor.usize()?,
+                };
+                Ok(Request::Run {
+                    guest,
+                    limits,
+                    stdin: cursor.0.to_vec(),
+                })
+            }
+            _ => Err(FrameError::Malformed("unknown request kind")),
+        }
+    }
+}
+
+/// Error codes of [`Response::Failed`].
+mod code {
+    pub(super) const TIMEOUT: u8 = 1;
+    pub(super) const OUT_OF_FUEL: u8 = 2;
+    pub(super) const MEMORY: u8 = 3;
+    pub(super) const STACK: u8 = 4;
+    pub(super) const OUTPUT: u8 = 5;
+    pub(super) const INPUT: u8 = 6;
+    pub(super) const BUSY: u8 = 7;
+    pub(super) const TRAP: u8 = 8;
+    pub(super) const INVALID_LIMITS: u8 = 9;
+    pub(super) const OTHER: u8 = 10;
+}
+
+/// Longest error message a response carries; the sandbox's own messages are far shorter.
+const MAX_MESSAGE_BYTES: usize = 4096;
+
+impl Response {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Response::Ran { output, cpu_time } => {
+                out.reserve(1 + 5 * 8 + 4 + output.stdout.len() + output.stderr.len());
+                out.push(RAN);
+                put_u64(&mut out, output.fuel_consumed.unwrap_or(NONE));
+                put_u64(&mut out, output.peak_memory_bytes);
+                put_u64(&mut out, nanos(output.duration));
+                put_u64(&mut out, nanos(*cpu_time));
+                let stdout_len = u32::try_from(output.stdout.len()).unwrap_or(u32::MAX);
+                out.extend_from_slice(&stdout_len.to_le_bytes());
+                out.extend_from_slice(&output.stdout[..stdout_len as usize]);
+                out.extend_from_slice(&output.stderr);
+            }
+            Response::Failed(error) => {
+                out.push(FAILED);
+                let (kind, param, message): (u8, u64, String) = match error {
+                    SandboxError::Timeout { limit } => {
+                        (code::TIMEOUT, micros(*limit), String::new())
+                    }
+                    SandboxError::OutOfFuel { limit } => (code::OUT_OF_FUEL, *limit, String::new()),
+                    SandboxError::MemoryLimit { limit } => {
+                        (code::MEMORY, *limit as u64, String::new())
+                    }
+                    SandboxError::StackOverflow { limit } => {
+                        (code::STACK, *limit as u64, String::new())
+                    }
+                    SandboxError::OutputLimit { limit } => {
+                        (code::OUTPUT, *limit as u64, String::new())
+                    }
+                    SandboxError::InputLimit { limit } => {
+                        (code::INPUT, *limit as u64, String::new())
+                    }
+                    SandboxError::Busy { waited, .. } => {
+                        (code::BUSY, micros(*waited), String::new())
+                    }
+                    SandboxError::Trap(message) => (code::TRAP, 0, message.clone()),
+                    SandboxError::InvalidLimits(message) => {
+                        (code::INVALID_LIMITS, 0, message.clone())
+                    }
+                    other => (code::OTHER, 0, other.to_string()),
+                };
+                out.push(kind);
+                put_u64(&mut out, param);
+                let message = truncate_utf8(&message, MAX_MESSAGE_BYTES);
+                out.extend_from_slice(message.as_bytes());
+            }
+        }
+        out
+    }
+
+    /// Decodes a worker's response. Every length is checked against the frame; a message
+    /// that is not UTF-8 is replaced, one that is too long is refused.
+    pub fn decode(frame: &[u8]) -> Result<Self, FrameError> {
+        let mut cursor = Cursor(frame);
+        match cursor.u8()? {
+            RAN => {
+                let fuel_consumed = Some(cursor.u64()?).filter(|&fuel| fuel != NONE);
+                let peak_memory_bytes = cursor.u64()?;
+                let duration = Duration::from_nanos(cursor.u64()?);
+                let cpu_time = Duration::from_nanos(cursor.u64()?);
+                let stdout_len = cursor.u32()? as usize;
+                let stdout = cursor.bytes(stdout_len)?.to_vec();
+                let stderr = cursor.0.to_vec();
+                Ok(Response::Ran {
+                    output: RunOutput {
+                        stdout,
+                        stderr,
+                        fuel_consumed,
+                        peak_memory_bytes,
+                        duration,
+                    },
+                    cpu_time,
+                })
+            }
+            FAILED => {
+                let kind = cursor.u8()?;
+                let param = cursor.u64()?;
+                if cursor.0.len() > MAX_MESSAGE_BYTES {
+                    return Err(FrameError::Malformed("error message too long"));
+                }
+                let message = String::from_utf8_lossy(cursor.0).into_owned();
+                let size = usize::try_from(param).unwrap_or(usize::MAX);
+                let error = match kind {
+                    code::TIMEOUT => SandboxError::Timeout {
+                        limit: Duration::from_micros(param),
+                    },
+                    code::OUT_OF_FUEL => SandboxError::OutOfFuel { limit: param },
+                    code::MEMORY => SandboxError::MemoryLimit { limit: size },
+                    code::STACK => SandboxError::StackOverflow { limit: size },
+                    code::OUTPUT => SandboxError::OutputLimit { limit: size },
+                    code::INPUT => SandboxError::InputLimit { limit: size },
+                    code::BUSY => SandboxError::Busy {
+                        guest: "worker".to_owned(),
+                        capacity: 1,
+                        waited: Duration::from_micros(param),
+                    },
+                    code::TRAP => SandboxError::Trap(message),
+                    code::INVALID_LIMITS => SandboxError::InvalidLimits(message),
+                    code::OTHER => SandboxError::Setup(message),
+                    _ => return Err(FrameError::Malformed("unknown error code")),
+                };
+                Ok(Response::Failed(error))
+            }
+            _ => Err(FrameError::Malformed("unknown response kind")),
+        }
+    }
+}
+
+fn truncate_utf8(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn put_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Reads fields off the front of a frame.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn bytes(&mut self, len: usize) -> Result<&'a [u8], FrameError> {
+        if self.0.len() < len {
+            return Err(FrameError::Malformed(
+                "a field runs past the end of the frame",
+            ));
+        }
+        let (head, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, FrameError> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, FrameError> {
+        let bytes = self.bytes(4)?;
+        Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+    }
+
+    fn u64(&mut self) -> Result<u64, FrameError> {
+        let bytes = self.bytes(8)?;
+        Ok(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+    }
+
+    fn usize(&mut self) -> Result<usize, FrameError> {
+        usize::try_from(self.u64()?).map_err(|_| FrameError::Malformed("size out of range"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        let run = Request::Run {
+            guest: 1,
+            limits: Limits {
+                fuel: Some(7),
+                wall_time: Duration::from_millis(1500),
+                ..Limits::default()
+            },
+            stdin: b"{\"x\":1}".to_vec(),
+        };
+        assert_eq!(Request::decode(&run.encode()).unwrap(), run);
+        assert_eq!(
+            Request::decode(&Request::ForbiddenSyscall.encode()).unwrap(),
+            Request::ForbiddenSyscall
+        );
+        assert!(Request::decode(&[]).is_err());
+        assert!(Request::decode(&[RUN, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let ran = Response::Ran {
+            output: RunOutput {
+                stdout: b"out".to_vec(),
+                stderr: b"err".to_vec(),
+                fuel_consumed: None,
+                peak_memory_bytes: 4096,
+                duration: Duration::from_micros(55),
+            },
+            cpu_time: Duration::from_micros(50),
+        };
+        let Response::Ran { output, cpu_time } = Response::decode(&ran.encode()).unwrap() else {
+            panic!("not ran");
+        };
+        assert_eq!(output.stdout, b"out");
+        assert_eq!(output.stderr, b"err");
+        assert_eq!(output.fuel_consumed, None);
+        assert_eq!(output.peak_memory_bytes, 4096);
+        assert_eq!(cpu_time, Duration::from_micros(50));
+
+        let failed = Response::Failed(SandboxError::MemoryLimit { limit: 1 << 20 });
+        assert!(matches!(
+            Response::decode(&failed.encode()).unwrap(),
+            Response::Failed(SandboxError::MemoryLimit { limit }) if limit == 1 << 20
+        ));
+        let trap = Response::Failed(SandboxError::Trap("x".repeat(10_000)));
+        let Response::Failed(SandboxError::Trap(message)) =
+            Response::decode(&trap.encode()).unwrap()
+        else {
+            panic!("not a trap");
+        };
+        assert_eq!(message.len(), MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn hostile_responses_are_refused_not_trusted() {
+        // A stdout length past the end of the frame.
+        let mut frame = vec![RAN];
+        frame.extend_from_slice(&[0; 32]);
+        frame.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Response::decode(&frame).is_err());
+        // An unknown error code, a message over the cap.
+        assert!(Response::decode(&[FAILED, 99, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        let mut long = vec![FAILED, code::TRAP];
+        long.extend_from_slice(&[0; 8]);
+        long.extend(std::iter::repeat_n(b'x', MAX_MESSAGE_BYTES + 1));
+        assert!(Response::decode(&long).is_err());
+    }
+
+    #[test]
+    fn frames_are_bounded_before_allocation() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, b"hello").unwrap();
+        assert_eq!(read_frame(&mut wire.as_slice(), 5).unwrap(), b"hello");
+        assert!(matches!(
+            read_frame(&mut wire.as_slice(), 4),
+            Err(FrameError::TooLarge { len: 5, limit: 4 })
+        ));
+        // A length announcing 4 GiB with nothing behind it: refused by the limit, and with
+        // a large limit the short read is a closed connection, not an allocation.
+        let lying = u32::MAX.to_le_bytes();
+        assert!(matches!(
+            read_frame(&mut lying.as_slice(), usize::MAX),
+            Err(FrameError::Closed)
+        ));
+        assert!(matches!(
+            read_frame(&mut [1u8, 0].as_slice(), 10),
+            Err(FrameError::Closed)
+        ));
+    }
+}

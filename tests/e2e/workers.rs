@@ -1,0 +1,340 @@
+//! The second wall (issue 9): guests run in confined worker processes of `zeval serve`.
+//!
+//! - every worker shows `Seccomp: 2` and `NoNewPrivs: 1` in `/proc/<pid>/status` (and runs
+//!   as `nobody` when the server runs as root);
+//! - a forbidden system call (the test-only hook) kills the worker with `SIGSYS`, the pool
+//!   replaces it, and the next call succeeds;
+//! - `SIGKILL` of a worker in the middle of a call gives that call a Z5 and loses no other
+//!   call;
+//! - the evaluator conformance suite passes through the workers as it does in process.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use zeval_evaluator::{
+    Evaluator, EvaluatorConfig, ExecutorRequest, Family, Isolation, WorkerSettings,
+};
+
+use crate::common::zeval_binary;
+use crate::hostile::{
+    Client, JAVASCRIPT, Target, call_of, code_function, error_code, one_at_a_time,
+};
+
+/// The evaluator API's `/_info` of `target`.
+fn info(target: &Target) -> Value {
+    let evaluator = target.server.evaluator.as_deref().expect("evaluator API");
+    crate::common::request("GET", &format!("{evaluator}/_info"), None, None).json()
+}
+
+fn pids(list: &Value) -> Vec<u32> {
+    list.as_array()
+        .map(|pids| {
+            pids.iter()
+                .filter_map(|p| p.as_u64())
+                .map(|p| p as u32)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A `/proc/<pid>/status` field, e.g. `Seccomp`.
+fn status_field(pid: u32, field: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+        .trim()
+        .to_owned()
+}
+
+/// Waits until the pool has at least `alive` idle workers (replacements start in the
+/// background).
+fn idle_workers(target: &Target, at_least: usize) -> Vec<u32> {
+    let started = Instant::now();
+    loop {
+        let idle = pids(&info(target)["workers"]["idle_pids"]);
+        if idle.len() >= at_least {
+            return idle;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "fewer than {at_least} idle workers after 60 s: {}",
+            info(target)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn is_root() -> bool {
+    status_field(std::process::id(), "Uid")
+        .split_whitespace()
+        .next()
+        == Some("0")
+}
+
+#[test]
+fn every_worker_is_confined() {
+    let _serial = one_at_a_time();
+    let target = Target::start(&[]);
+    let workers = idle_workers(&target, 2);
+    let info = info(&target);
+    assert_eq!(info["isolation"], "worker processes", "{info}");
+    for pid in workers {
+        assert_eq!(status_field(pid, "Seccomp"), "2", "worker {pid}");
+        assert_eq!(status_field(pid, "NoNewPrivs"), "1", "worker {pid}");
+        // No capability but CAP_SYS_NICE (bit 23), kept by the one thread that runs guests
+        // so that it can raise a long call's priority back (the filter bounds its use).
+        let mut nice_threads = 0;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+            let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+            let capabilities = |field: &str| {
+                status
+                    .lines()
+                    .find_map(|line| line.strip_prefix(field))
+                    .map(|value| value.trim().to_owned())
+                    .unwrap()
+            };
+            for field in ["CapEff:", "CapPrm:"] {
+                match capabilities(field).as_str() {
+                    "0000000000000000" => {}
+                    "0000000000800000" if field == "CapEff:" => nice_threads += 1,
+                    "0000000000800000" => {}
+                    other => panic!("worker {pid} has capabilities {field} {other}"),
+                }
+            }
+            assert_eq!(capabilities("Seccomp:"), "2", "a thread of worker {pid}");
+        }
+        assert!(
+            nice_threads <= 1,
+            "worker {pid}: {nice_threads} threads keep CAP_SYS_NICE"
+        );
+        if is_root() {
+            let uid = status_field(pid, "Uid");
+            assert!(
+                uid.split_whitespace().all(|id| id == "65534"),
+                "worker {pid} runs as {uid}, not nobody"
+            );
+        }
+        // A worker is a child of the server, not of anything else.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let parent: u32 = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(parent, target.server.pid());
+    }
+    let confinement = &info["workers"]["confinement"];
+    assert_eq!(confinement["seccomp"]["state"], "on", "{info}");
+    // "partial" on kernels before landlock ABI 8 (this machine has 7): the ruleset then holds
+    // the thread that runs guests, and seccomp every thread.
+    let landlock = confinement["landlock"]["state"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(landlock == "on" || landlock == "partial", "{info}");
+    assert_eq!(confinement["no_new_privs"], true, "{info}");
+    // And the workers still run code.
+    let client = Client::new(target.orch(), None, Duration::from_secs(30));
+    let answer = client.evaluate(&upper_case_call("wall")).unwrap();
+    assert_eq!(answer.json()["Z22K1"], "WALL", "{}", answer.text);
+}
+
+fn upper_case_call(text: &str) -> Value {
+    call_of(
+        code_function(
+            "Z10600",
+            json!("Z6"),
+            "Z6",
+            JAVASCRIPT,
+            "function Z10600( Z10600K1 ) { return Z10600K1.toUpperCase(); }",
+        ),
+        "Z10600",
+        json!(text),
+    )
+}
+
+/// A JavaScript call that computes for about `millis` and then answers "done".
+fn slow_call(millis: u64) -> Value {
+    call_of(
+        code_function(
+            "Z10601",
+            json!("Z6"),
+            "Z6",
+            JAVASCRIPT,
+            &format!(
+                "function Z10601( Z10601K1 ) {{ const end = Date.now() + {millis}; \
+                 while ( Date.now() < end ) {{}} return 'done'; }}"
+            ),
+        ),
+        "Z10601",
+        json!("x"),
+    )
+}
+
+#[test]
+fn sigkill_of_a_worker_mid_call_fails_that_call_only() {
+    let _serial = one_at_a_time();
+    let target = Target::start(&[]);
+    idle_workers(&target, 2);
+    let orch = target.orch().to_owned();
+
+    // The victim: a call that computes for 3 s. Its worker is the first busy one.
+    let victim = {
+        let orch = orch.clone();
+        std::thread::spawn(move || {
+            Client::new(&orch, None, Duration::from_secs(30))
+                .evaluate(&slow_call(3_000))
+                .map(|answer| answer.json())
+        })
+    };
+    let victim_pid = loop {
+        if let Some(&pid) = pids(&info(&target)["workers"]["busy_pids"]).first() {
+            break pid;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // Other callers, in flight while the victim's worker dies: a slow one on another worker
+    // and a burst of short ones.
+    let bystander = {
+        let orch = orch.clone();
+        std::thread::spawn(move || {
+            Client::new(&orch, None, Duration::from_secs(30))
+                .evaluate(&slow_call(1_000))
+                .map(|answer| answer.json())
+        })
+    };
+    let short: Vec<_> = (0..6)
+        .map(|i| {
+            let orch = orch.clone();
+            std::thread::spawn(move || {
+                Client::new(&orch, None, Duration::from_secs(30))
+                    .evaluate(&upper_case_call(&format!("n{i}")))
+                    .map(|answer| (i, answer.json()))
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &victim_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    let z22 = victim
+        .join()
+        .unwrap()
+        .expect("the victim's call is answered");
+    assert_eq!(error_code(&z22).as_deref(), Some("Z507"), "{z22}");
+    assert!(
+        z22.to_string().contains("stopped before it answered"),
+        "{z22}"
+    );
+    let z22 = bystander
+        .join()
+        .unwrap()
+        .expect("the bystander is answered");
+    assert_eq!(z22["Z22K1"], "done", "{z22}");
+    for call in short {
+        let (i, z22) = call.join().unwrap().expect("short calls are answered");
+        assert_eq!(z22["Z22K1"], format!("N{i}"), "{z22}");
+    }
+    // The pool counted the loss, replaced the worker, and the next call succeeds.
+    let after = info(&target);
+    assert!(after["workers"]["lost"].as_u64() >= Some(1), "{after}");
+    assert!(!pids(&after["workers"]["idle_pids"]).contains(&victim_pid));
+    let answer = Client::new(&orch, None, Duration::from_secs(30))
+        .evaluate(&upper_case_call("next"))
+        .unwrap();
+    assert_eq!(answer.json()["Z22K1"], "NEXT", "{}", answer.text);
+}
+
+/// An evaluator whose workers are this build's `zeval worker`, with the test hooks on.
+fn worker_evaluator(test_hooks: bool) -> Evaluator {
+    Evaluator::new(EvaluatorConfig {
+        isolation: Isolation::Workers(WorkerSettings {
+            min_workers: 1,
+            max_workers: 4,
+            test_hooks,
+            ..WorkerSettings::new(zeval_binary(), vec!["worker".into()])
+        }),
+        ..EvaluatorConfig::default()
+    })
+    .expect("the workers start")
+}
+
+fn javascript_upper(text: &str) -> ExecutorRequest {
+    let mut arguments = serde_json::Map::new();
+    arguments.insert("Z10600K1".into(), json!({"Z1K1": "Z6", "Z6K1": text}));
+    ExecutorRequest {
+        reentrant: false,
+        remaining_time: None,
+        coding_language: Some("javascript".into()),
+        code_string: Some("function Z10600( Z10600K1 ) { return Z10600K1.toUpperCase(); }".into()),
+        function_name: Some("Z10600".into()),
+        function_arguments: arguments,
+    }
+}
+
+#[test]
+fn a_forbidden_system_call_kills_the_worker_and_the_next_call_succeeds() {
+    let _serial = one_at_a_time();
+    let evaluator = worker_evaluator(true);
+    let pool = evaluator.worker_pool().expect("workers");
+    let ended = pool.issue_forbidden_syscall().expect("the hook ran");
+    assert_eq!(
+        ended,
+        format!("killed by signal {}", libc_sigsys()),
+        "the seccomp filter did not kill the worker"
+    );
+    assert_eq!(pool.status().lost, 1);
+    let execution = evaluator.execute(Family::JavaScript, &javascript_upper("after"));
+    assert_eq!(execution.z22["Z22K1"]["Z6K1"], "AFTER", "{}", execution.z22);
+}
+
+#[test]
+fn the_hook_is_refused_when_test_hooks_are_off() {
+    let _serial = one_at_a_time();
+    let evaluator = worker_evaluator(false);
+    let pool = evaluator.worker_pool().expect("workers");
+    // The worker treats the request as a protocol error and exits without issuing the call.
+    let ended = pool.issue_forbidden_syscall().expect("the worker ended");
+    assert!(ended.starts_with("exited with status"), "{ended}");
+}
+
+/// `SIGSYS`, the signal seccomp's kill action reports.
+fn libc_sigsys() -> i32 {
+    31
+}
+
+#[test]
+fn the_evaluator_conformance_suite_passes_through_the_workers() {
+    let _serial = one_at_a_time();
+    let evaluator = worker_evaluator(false);
+    let dir = zeval_conformance::default_shared_dir().join("evaluator");
+    let report =
+        zeval_conformance::evaluator::run_with(&evaluator, &dir, None).expect("the suite loads");
+    println!("{}", report.summary());
+    let unexpected = zeval_conformance::deviations::unlisted_failures(
+        &report,
+        &zeval_conformance::deviations::default_path(),
+    )
+    .expect("docs/deviations.md");
+    assert!(
+        unexpected.is_empty(),
+        "failing cases not in docs/deviations.md:\n{}",
+        unexpected.join("\n")
+    );
+    assert!(
+        report.cases.len() >= 120,
+        "only {} cases ran",
+        report.cases.len()
+    );
+    // Every call went through a worker: none ran in this process.
+    assert!(evaluator.worker_status().is_some());
+}
