@@ -9,7 +9,6 @@ pub(crate) struct WorkerCommand {}
 
 impl WorkerCommand {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
-        zeval_worker::child::serve_on_stdin()?;
-        Ok(ExitCode::SUCCESS)
+        zeval_worker::child::run()
     }
 }

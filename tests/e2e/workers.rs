@@ -214,7 +214,7 @@ fn sigkill_of_a_worker_mid_call_fails_that_call_only() {
             let orch = orch.clone();
             std::thread::spawn(move || {
                 Client::new(&orch, None, Duration::from_secs(30))
-                    .evaluate(&upper_case_call(&format!("n{i}")))
+                    .evaluate(&upper_case_call(&format!("item-{i}")))
                     .map(|answer| (i, answer.json()))
             })
         })
@@ -242,7 +242,7 @@ fn sigkill_of_a_worker_mid_call_fails_that_call_only() {
     assert_eq!(z22["Z22K1"], "done", "{z22}");
     for call in short {
         let (i, z22) = call.join().unwrap().expect("short calls are answered");
-        assert_eq!(z22["Z22K1"], format!("N{i}"), "{z22}");
+        assert_eq!(z22["Z22K1"], format!("ITEM-{i}"), "{z22}");
     }
     // The pool counted the loss, replaced the worker, and the next call succeeds.
     let after = info(&target);

@@ -22,6 +22,28 @@ use crate::protocol::{
 /// Wall time of one warm-up call: generous, since a cold machine may be busy compiling.
 const WARM_UP_WALL_TIME: Duration = Duration::from_secs(60);
 
+/// The whole life of a worker process: serves, then ends the process at once, from the
+/// thread that ran the guests. Nothing else runs after confinement: no destructors of
+/// thread-locals, no exit handlers, whose system calls the filter may not allow. An error is
+/// one line on standard error and exit status 3.
+pub fn run() -> ! {
+    let code = match serve_on_stdin() {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("zeval worker: {error}");
+            3
+        }
+    };
+    exit_now(code)
+}
+
+#[allow(unsafe_code)]
+fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` ends the process without running any code of this process; nothing is
+    // left to observe a broken invariant.
+    unsafe { libc::_exit(code) }
+}
+
 /// Runs a worker on the socket the parent passed as descriptor 0. Returns when the parent
 /// closes the socket; any error before the first request is also reported to the parent
 /// (as [`Hello::Failed`]) when possible.
@@ -61,7 +83,14 @@ pub fn serve_on_stdin() -> Result<(), WorkerError> {
         },
     )?;
     writer.flush()?;
-    serve(&guests.0, spec.test_hooks, &mut reader, &mut writer)
+    let served = serve(&guests.0, spec.test_hooks, &mut reader, &mut writer);
+    // Not dropped: the process ends right after ([`run`]), and dropping the guests and the
+    // socket would make system calls (closing memfds, debug checks of descriptors) that the
+    // filter does not allow.
+    drop((reader, writer));
+    std::mem::forget(guests.0);
+    std::mem::forget(socket);
+    served
 }
 
 /// Descriptor 0 as an owned descriptor (the parent made it a socket).
