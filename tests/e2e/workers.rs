@@ -254,6 +254,42 @@ fn sigkill_of_a_worker_mid_call_fails_that_call_only() {
     assert_eq!(answer.json()["Z22K1"], "NEXT", "{}", answer.text);
 }
 
+#[test]
+fn a_worker_that_dies_idle_is_replaced_and_its_replacements_live_on() {
+    let _serial = one_at_a_time();
+    let target = Target::start(&[]);
+    let idle = idle_workers(&target, 2);
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &idle[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(200));
+    // Every call succeeds, whichever worker it is handed; the dead one is never used.
+    let client = Client::new(target.orch(), None, Duration::from_secs(30));
+    for i in 0..4 {
+        let answer = client
+            .evaluate(&upper_case_call(&format!("call-{i}")))
+            .unwrap();
+        assert_eq!(
+            answer.json()["Z22K1"],
+            format!("CALL-{i}"),
+            "{}",
+            answer.text
+        );
+    }
+    // Replacements are started by short-lived threads, and a worker dies with the thread
+    // that forked it (PR_SET_PDEATHSIG): they must outlive those threads, so that a second
+    // later the pool has lost the one worker killed above and no other.
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = idle_workers(&target, 2);
+    for pid in &idle {
+        let state = status_field(*pid, "State");
+        assert!(!state.starts_with('Z'), "worker {pid} is a zombie: {state}");
+    }
+    assert_eq!(info(&target)["workers"]["lost"], 1, "{}", info(&target));
+}
+
 /// An evaluator whose workers are this build's `zeval worker`, with the test hooks on.
 fn worker_evaluator(test_hooks: bool) -> Evaluator {
     Evaluator::new(EvaluatorConfig {

@@ -126,6 +126,50 @@ struct PoolInner {
     config: WorkerPoolConfig,
     state: Mutex<PoolState>,
     returned: Condvar,
+    spawner: Spawner,
+}
+
+/// The one thread that starts worker processes. A worker asks the kernel to kill it when its
+/// parent goes (`PR_SET_PDEATHSIG`), and for the kernel the parent is the *thread* that
+/// forked it: a worker forked from a short-lived thread (a request's blocking thread, a
+/// background replacement) would die with that thread. So every fork happens here, on a
+/// thread that lives exactly as long as the pool; when the pool is dropped the thread ends,
+/// and every worker with it.
+struct Spawner {
+    requests: Mutex<std::sync::mpsc::Sender<SpawnRequest>>,
+}
+
+type SpawnRequest = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
+
+impl Spawner {
+    fn start() -> std::io::Result<Self> {
+        let (requests, incoming) = std::sync::mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("zeval-worker-spawner".to_owned())
+            .spawn(move || {
+                for (mut command, answer) in incoming {
+                    let _ = answer.send(command.spawn());
+                }
+            })?;
+        Ok(Self {
+            requests: Mutex::new(requests),
+        })
+    }
+
+    fn spawn(&self, command: Command) -> std::io::Result<Child> {
+        let (answer, answered) = std::sync::mpsc::channel();
+        let sent = self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send((command, answer));
+        if sent.is_err() {
+            return Err(std::io::Error::other("the worker spawner thread has ended"));
+        }
+        answered
+            .recv()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the worker spawner thread has ended")))
+    }
 }
 
 #[derive(Default)]
@@ -162,6 +206,7 @@ impl WorkerPool {
                 config,
                 state: Mutex::new(PoolState::default()),
                 returned: Condvar::new(),
+                spawner: Spawner::start()?,
             }),
         };
         let first = pool.inner.spawn()?;
@@ -171,6 +216,7 @@ impl WorkerPool {
             state.idle.push(first);
         }
         pool.inner.replenish();
+        watch(&pool.inner)?;
         Ok(pool)
     }
 
@@ -283,12 +329,35 @@ impl PoolInner {
     }
 
     /// An idle worker, a new one, or the first one returned before `deadline`.
-    fn acquire(&self, deadline: Instant, called: Instant) -> Result<Worker, RunError> {
+    fn acquire(self: &Arc<Self>, deadline: Instant, called: Instant) -> Result<Worker, RunError> {
         let mut state = self.lock();
         loop {
-            if let Some(worker) = state.idle.pop() {
-                state.busy.push(worker.pid());
-                return Ok(worker);
+            if let Some(mut worker) = state.idle.pop() {
+                // A worker that died while idle (killed from outside, the OOM killer) is
+                // reaped here and replaced; it is never handed a call.
+                match worker.child.try_wait() {
+                    Ok(None) => {
+                        state.busy.push(worker.pid());
+                        return Ok(worker);
+                    }
+                    ended => {
+                        state.alive -= 1;
+                        state.lost += 1;
+                        drop(state);
+                        let status = match ended {
+                            Ok(Some(status)) => describe(status),
+                            _ => {
+                                let _ = worker.child.kill();
+                                let _ = worker.child.wait();
+                                "could not be checked, killed".to_owned()
+                            }
+                        };
+                        tracing::warn!(pid = worker.pid(), status, "an idle worker died");
+                        self.replenish();
+                        state = self.lock();
+                        continue;
+                    }
+                }
             }
             if state.alive < self.config.max_workers {
                 state.alive += 1;
@@ -399,7 +468,7 @@ impl PoolInner {
                 command.env(key, value);
             }
         }
-        let mut child = command.spawn().map_err(|e| {
+        let mut child = self.spawner.spawn(command).map_err(|e| {
             WorkerError::Setup(format!("starting {}: {e}", self.config.program.display()))
         })?;
         let deadline = Instant::now() + self.config.start_timeout;
@@ -436,6 +505,64 @@ impl PoolInner {
             child,
             socket: parent_end,
         })
+    }
+}
+
+/// How often idle workers are checked for having died.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Starts the thread that reaps idle workers that died (killed from outside, the OOM killer)
+/// and has them replaced, so the pool's count and `/_info` stay true even when no call comes.
+/// (A call also checks the worker it takes.) The thread ends with the pool.
+fn watch(pool: &Arc<PoolInner>) -> std::io::Result<()> {
+    let pool = Arc::downgrade(pool);
+    std::thread::Builder::new()
+        .name("zeval-worker-watch".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(WATCH_INTERVAL);
+                let Some(pool) = pool.upgrade() else { return };
+                pool.prune_idle();
+            }
+        })
+        .map(drop)
+}
+
+impl PoolInner {
+    /// Reaps the idle workers that have ended, and starts replacements.
+    fn prune_idle(self: &Arc<Self>) {
+        let mut ended = Vec::new();
+        {
+            let mut state = self.lock();
+            let mut index = 0;
+            while index < state.idle.len() {
+                match state.idle[index].child.try_wait() {
+                    Ok(None) => index += 1,
+                    outcome => {
+                        let mut worker = state.idle.swap_remove(index);
+                        state.alive -= 1;
+                        state.lost += 1;
+                        if outcome.is_err() {
+                            let _ = worker.child.kill();
+                            let _ = worker.child.wait();
+                        }
+                        ended.push((worker.pid(), outcome.ok().flatten().map(describe)));
+                    }
+                }
+            }
+        }
+        if ended.is_empty() {
+            return;
+        }
+        for (pid, status) in ended {
+            tracing::warn!(
+                pid,
+                status = status.unwrap_or_default(),
+                "an idle worker died"
+            );
+        }
+        self.returned.notify_all();
+        self.replenish();
     }
 }
 
