@@ -1,0 +1,81 @@
+"""A stand-in for `zeval worker` that misbehaves on purpose (see hostile_worker.rs).
+
+It reads the spec frame, answers a valid Hello, then for each request frame behaves as the
+first argument says: ok | huge | trickle | garbage | die | silent.
+"""
+import json
+import os
+import struct
+import sys
+import time
+
+MODE = sys.argv[1]
+sock = os.fdopen(0, "r+b", buffering=0)
+
+
+def read_frame():
+    header = b""
+    while len(header) < 4:
+        chunk = sock.read(4 - len(header))
+        if not chunk:
+            sys.exit(0)
+        header += chunk
+    (length,) = struct.unpack("<I", header)
+    data = b""
+    while len(data) < length:
+        chunk = sock.read(length - len(data))
+        if not chunk:
+            sys.exit(0)
+        data += chunk
+    return data
+
+
+def write_frame(payload):
+    sock.write(struct.pack("<I", len(payload)) + payload)
+
+
+def feature(state, detail):
+    return {"state": state, "detail": detail}
+
+
+read_frame()
+hello = {
+    "Ready": {
+        "confinement": {
+            "seccomp": feature("unavailable", "a test stand-in"),
+            "landlock": feature("unavailable", "a test stand-in"),
+            "no_new_privs": False,
+            "user": feature("unavailable", "a test stand-in"),
+            "rlimits": feature("unavailable", "a test stand-in"),
+            "memory_cgroup": feature("unavailable", "a test stand-in"),
+        }
+    }
+}
+write_frame(json.dumps(hello).encode())
+
+while True:
+    request = read_frame()
+    stdin = request[1 + 4 + 5 * 8:]
+    # A successful answer: fuel none, peak memory, duration, cpu, stdout length, stdout.
+    ok = (
+        b"\x00"
+        + struct.pack("<QQQQ", 2**64 - 1, 4096, 1000, 1000)
+        + struct.pack("<I", len(stdin))
+        + stdin
+    )
+    if MODE == "ok":
+        write_frame(ok)
+    elif MODE == "huge":
+        sock.write(struct.pack("<I", 2**32 - 1))
+        time.sleep(30)
+    elif MODE == "trickle":
+        frame = struct.pack("<I", len(ok)) + ok
+        for byte in frame:
+            sock.write(bytes([byte]))
+            time.sleep(0.2)
+    elif MODE == "garbage":
+        write_frame(b"\x07nonsense")
+    elif MODE == "die":
+        os._exit(9)
+    elif MODE == "silent":
+        time.sleep(60)

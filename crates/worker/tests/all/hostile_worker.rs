@@ -1,0 +1,109 @@
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use zeval_sandbox::{Limits, SandboxConfig, SandboxError};
+use zeval_worker::{RunError, WorkerPool, WorkerPoolConfig, WorkerSpec};
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/all/hostile_worker.py")
+}
+
+/// A pool of one stand-in worker behaving as `mode`, killed 300 ms past a call's deadline.
+fn pool(mode: &str) -> WorkerPool {
+    let spec = WorkerSpec {
+        guests: Vec::new(),
+        sandbox: SandboxConfig::new("/nonexistent"),
+        user: None,
+        test_hooks: false,
+    };
+    let args = vec![script().into_os_string(), mode.into()];
+    WorkerPool::start(WorkerPoolConfig {
+        max_workers: 1,
+        min_workers: 1,
+        kill_margin: Duration::from_millis(300),
+        ..WorkerPoolConfig::new("python3", args, spec)
+    })
+    .expect("the stand-in worker starts")
+}
+
+fn limits(wall_time: Duration) -> Limits {
+    Limits {
+        wall_time,
+        max_output_bytes: 4096,
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn a_well_behaved_worker_answers() {
+    let pool = pool("ok");
+    let done = pool
+        .run(0, b"echo", &limits(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(done.output.stdout, b"echo");
+    assert_eq!(pool.status().lost, 0);
+}
+
+/// Runs one call against `mode` and checks: it fails as `expected` says, within the deadline
+/// plus the margin (and some slack for a loaded machine), and the worker was replaced.
+fn misbehaves(mode: &str, expected: fn(&RunError) -> bool) {
+    let pool = pool(mode);
+    let first = pool.status().idle_pids;
+    let deadline = Duration::from_millis(700);
+    let started = Instant::now();
+    let outcome = pool.run(0, b"x", &limits(deadline));
+    let took = started.elapsed();
+    let error = outcome
+        .err()
+        .unwrap_or_else(|| panic!("{mode}: the call succeeded"));
+    assert!(expected(&error), "{mode}: unexpected error {error:?}");
+    assert!(
+        took < deadline + Duration::from_millis(300) + Duration::from_secs(2),
+        "{mode}: the call took {took:?}"
+    );
+    let status = pool.status();
+    assert_eq!(status.lost, 1, "{mode}: {status:?}");
+    // The replacement is started in the background; it is a new process.
+    let started = Instant::now();
+    while pool.status().idle_pids.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{mode}: no replacement"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_ne!(
+        pool.status().idle_pids,
+        first,
+        "{mode}: the same worker is still used"
+    );
+}
+
+#[test]
+fn a_worker_announcing_a_huge_frame_is_killed_without_the_allocation() {
+    misbehaves("huge", |e| matches!(e, RunError::WorkerLost(_)));
+}
+
+#[test]
+fn a_worker_trickling_its_answer_is_killed_at_the_deadline() {
+    misbehaves("trickle", |e| {
+        matches!(e, RunError::Sandbox(SandboxError::Timeout { .. }))
+    });
+}
+
+#[test]
+fn a_worker_sending_nonsense_is_killed() {
+    misbehaves("garbage", |e| matches!(e, RunError::WorkerLost(_)));
+}
+
+#[test]
+fn a_worker_that_dies_mid_call_fails_that_call() {
+    misbehaves("die", |e| matches!(e, RunError::WorkerLost(_)));
+}
+
+#[test]
+fn a_silent_worker_is_killed_at_the_deadline_plus_the_margin() {
+    misbehaves("silent", |e| {
+        matches!(e, RunError::Sandbox(SandboxError::Timeout { .. }))
+    });
+}
