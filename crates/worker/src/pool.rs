@@ -589,41 +589,6 @@ fn relay_lines(pid: u32, log: impl Read, mut emit: impl FnMut(&str)) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_flooding_worker_log_is_cut_and_rate_limited() {
-        let mut log = Vec::new();
-        log.extend(std::iter::repeat_n(b'x', 1024 * 1024));
-        log.push(b'\n');
-        for i in 0..5_000 {
-            log.extend_from_slice(format!("line {i}\n").as_bytes());
-        }
-        let mut lines = Vec::new();
-        relay_lines(1, log.as_slice(), |line| lines.push(line.to_owned()));
-        assert_eq!(lines.len(), MAX_LOG_LINES_PER_MINUTE as usize);
-        assert!(
-            lines[0].len() <= MAX_LOG_LINE_BYTES + " …".len(),
-            "{}",
-            lines[0].len()
-        );
-        assert!(lines[0].ends_with(" …"));
-        // The rest of the long line was dropped, not relayed as lines of its own.
-        assert_eq!(lines[1], "line 0");
-    }
-
-    #[test]
-    fn ordinary_lines_pass_unchanged() {
-        let mut lines = Vec::new();
-        relay_lines(1, b"one\ntwo\nthree".as_slice(), |line| {
-            lines.push(line.to_owned())
-        });
-        assert_eq!(lines, ["one", "two", "three"]);
-    }
-}
-
 /// How often idle workers are checked for having died.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -793,5 +758,40 @@ fn describe(status: std::process::ExitStatus) -> String {
         (Some(code), _) => format!("exited with status {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),
         _ => status.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flooding_worker_log_is_cut_and_rate_limited() {
+        let mut log = Vec::new();
+        log.extend(std::iter::repeat_n(b'x', 1024 * 1024));
+        log.push(b'\n');
+        for i in 0..5_000 {
+            log.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        let mut lines = Vec::new();
+        relay_lines(1, log.as_slice(), |line| lines.push(line.to_owned()));
+        assert_eq!(lines.len(), MAX_LOG_LINES_PER_MINUTE as usize);
+        assert!(
+            lines[0].len() <= MAX_LOG_LINE_BYTES + " …".len(),
+            "{}",
+            lines[0].len()
+        );
+        assert!(lines[0].ends_with(" …"));
+        // The rest of the long line was dropped, not relayed as lines of its own.
+        assert_eq!(lines[1], "line 0");
+    }
+
+    #[test]
+    fn ordinary_lines_pass_unchanged() {
+        let mut lines = Vec::new();
+        relay_lines(1, b"one\ntwo\nthree".as_slice(), |line| {
+            lines.push(line.to_owned())
+        });
+        assert_eq!(lines, ["one", "two", "three"]);
     }
 }
