@@ -117,6 +117,17 @@ fn every_worker_is_confined() {
                 "worker {pid} runs as {uid}, not nobody"
             );
         }
+        // Its address space is bounded (no cgroup memory controller here to do it).
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let address_space = limits
+            .lines()
+            .find(|line| line.starts_with("Max address space"))
+            .unwrap()
+            .to_owned();
+        assert!(
+            !address_space.contains("unlimited"),
+            "worker {pid}: {address_space}"
+        );
         // A worker is a child of the server, not of anything else.
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         let parent: u32 = stat

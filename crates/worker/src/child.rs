@@ -80,6 +80,7 @@ pub fn serve_on_stdin() -> Result<(), WorkerError> {
         &mut writer,
         &Hello::Ready {
             confinement: guests.1,
+            address_space_limit: Some(guests.2),
         },
     )?;
     writer.flush()?;
@@ -101,10 +102,40 @@ fn take_stdin() -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(0) }
 }
 
-/// Loads, warms up and confines; the guests and what the kernel granted.
+/// Room above the address space a worker has mapped once it is warm: the host side of a call
+/// (the output pipes up to twice [`Limits::max_output_bytes`], the parsed input, the
+/// runner's answer) allocates well under this, while the guests' own memory grows inside
+/// regions wasmtime reserved at load time.
+const ADDRESS_SPACE_HEADROOM: u64 = 1024 * 1024 * 1024;
+
+/// Caps the worker's address space (`RLIMIT_AS`) at what it has mapped now plus
+/// [`ADDRESS_SPACE_HEADROOM`]; the limit it set. Where no cgroup bounds a worker's memory
+/// (this machine has no cgroup v2 memory controller), this does: code that escaped the
+/// sandbox cannot map more than that, however it asks (its `mmap` fails).
+fn limit_address_space() -> Result<u64, WorkerError> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let mapped_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmSize:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| WorkerError::Setup("no VmSize in /proc/self/status".to_owned()))?;
+    let limit = mapped_kib * 1024 + ADDRESS_SPACE_HEADROOM;
+    rustix::process::setrlimit(
+        rustix::process::Resource::As,
+        rustix::process::Rlimit {
+            current: Some(limit),
+            maximum: Some(limit),
+        },
+    )
+    .map_err(|e| WorkerError::Setup(format!("RLIMIT_AS: {e}")))?;
+    Ok(limit)
+}
+
+/// Loads, warms up and confines; the guests, what the kernel granted, and the address-space
+/// limit.
 fn prepare(
     spec: &WorkerSpec,
-) -> Result<(Vec<Guest>, crate::confine::ConfinementReport), WorkerError> {
+) -> Result<(Vec<Guest>, crate::confine::ConfinementReport, u64), WorkerError> {
     let sandbox = Sandbox::new(spec.sandbox.clone())?;
     let mut guests = Vec::with_capacity(spec.guests.len());
     for guest in &spec.guests {
@@ -123,10 +154,11 @@ fn prepare(
     // The first clock read locates the vDSO through the auxiliary vector (rustix asks
     // `prctl(PR_GET_AUXV)`), which the filter forbids: read it once now.
     thread_cpu_time();
+    let address_space_limit = limit_address_space()?;
     let report = confine(&ConfineOptions {
         user: spec.user.clone(),
     })?;
-    Ok((guests, report))
+    Ok((guests, report, address_space_limit))
 }
 
 fn serve(

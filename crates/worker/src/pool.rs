@@ -114,6 +114,8 @@ pub struct PoolStatus {
     pub lost: u64,
     /// What the kernel granted the newest worker.
     pub confinement: Option<ConfinementReport>,
+    /// The newest worker's address-space limit (`RLIMIT_AS`), in bytes.
+    pub address_space_limit_bytes: Option<u64>,
 }
 
 /// A pool of confined worker processes. Cheap to clone.
@@ -181,6 +183,7 @@ struct PoolState {
     busy: Vec<u32>,
     lost: u64,
     confinement: Option<ConfinementReport>,
+    address_space_limit: Option<u64>,
     /// Set when the pool is dropped: no more replacements.
     closed: bool,
 }
@@ -308,6 +311,7 @@ impl WorkerPool {
             busy_pids: state.busy.clone(),
             lost: state.lost,
             confinement: state.confinement.clone(),
+            address_space_limit_bytes: state.address_space_limit,
         }
     }
 }
@@ -489,7 +493,13 @@ impl PoolInner {
             Ok(read_json(&mut socket)?)
         })();
         let confinement = match started {
-            Ok(Hello::Ready { confinement }) => confinement,
+            Ok(Hello::Ready {
+                confinement,
+                address_space_limit,
+            }) => {
+                self.lock().address_space_limit = address_space_limit;
+                confinement
+            }
             Ok(Hello::Failed { message }) => {
                 let _ = child.kill();
                 let _ = child.wait();

@@ -66,8 +66,15 @@ pub struct WorkerSpec {
 /// The worker's first answer: confined and ready, or why not.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Hello {
-    Ready { confinement: ConfinementReport },
-    Failed { message: String },
+    Ready {
+        confinement: ConfinementReport,
+        /// The worker's `RLIMIT_AS` (see `child::limit_address_space`), when set.
+        #[serde(default)]
+        address_space_limit: Option<u64>,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 /// What the parent asks of a worker.
