@@ -21,7 +21,6 @@
 //! that breaks the protocol is killed.
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -32,11 +31,18 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use zeval_sandbox::{Limits, RunOutput, SandboxError};
 
+mod exchange;
+mod log_relay;
+mod spawner;
+
+use exchange::{Deadlined, Exchange, exchange};
+use log_relay::relay_log;
+use spawner::Spawner;
+
 use crate::WorkerError;
 use crate::confine::ConfinementReport;
 use crate::protocol::{
-    Hello, Request, Response, WorkerSpec, max_response_frame, read_frame, read_json, write_frame,
-    write_json,
+    Hello, Request, Response, WorkerSpec, max_response_frame, read_json, write_json,
 };
 
 /// How a pool starts and supervises its workers.
@@ -129,49 +135,6 @@ struct PoolInner {
     state: Mutex<PoolState>,
     returned: Condvar,
     spawner: Spawner,
-}
-
-/// The one thread that starts worker processes. A worker asks the kernel to kill it when its
-/// parent goes (`PR_SET_PDEATHSIG`), and for the kernel the parent is the *thread* that
-/// forked it: a worker forked from a short-lived thread (a request's blocking thread, a
-/// background replacement) would die with that thread. So every fork happens here, on a
-/// thread that lives exactly as long as the pool; when the pool is dropped the thread ends,
-/// and every worker with it.
-struct Spawner {
-    requests: Mutex<std::sync::mpsc::Sender<SpawnRequest>>,
-}
-
-type SpawnRequest = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
-
-impl Spawner {
-    fn start() -> std::io::Result<Self> {
-        let (requests, incoming) = std::sync::mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name("zeval-worker-spawner".to_owned())
-            .spawn(move || {
-                for (mut command, answer) in incoming {
-                    let _ = answer.send(command.spawn());
-                }
-            })?;
-        Ok(Self {
-            requests: Mutex::new(requests),
-        })
-    }
-
-    fn spawn(&self, command: Command) -> std::io::Result<Child> {
-        let (answer, answered) = std::sync::mpsc::channel();
-        let sent = self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send((command, answer));
-        if sent.is_err() {
-            return Err(std::io::Error::other("the worker spawner thread has ended"));
-        }
-        answered
-            .recv()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the worker spawner thread has ended")))
-    }
 }
 
 #[derive(Default)]
@@ -529,76 +492,6 @@ impl PoolInner {
     }
 }
 
-/// The longest worker log line relayed; the rest of the line is dropped.
-const MAX_LOG_LINE_BYTES: usize = 2048;
-
-/// Lines a worker may log per minute; past it, lines are dropped until the minute is over
-/// (with one notice). A worker runs untrusted code, and its log must not become a way to
-/// fill the server's disk.
-const MAX_LOG_LINES_PER_MINUTE: u32 = 600;
-
-/// Forwards a worker's standard error to the server's, line by line, within the bounds
-/// above, until the worker ends.
-fn relay_log(pid: u32, log: std::process::ChildStderr) {
-    // Written as they came (already formatted by the worker's subscriber), with the pid so
-    // they are told apart.
-    relay_lines(pid, log, |line| eprintln!("[worker {pid}] {line}"));
-}
-
-/// [`relay_log`]'s bounds, over any reader and sink.
-fn relay_lines(pid: u32, log: impl Read, mut emit: impl FnMut(&str)) {
-    use std::io::{BufRead, BufReader};
-    let mut reader = BufReader::new(log);
-    let mut line = Vec::new();
-    let mut window = Instant::now();
-    let mut lines_in_window = 0u32;
-    loop {
-        line.clear();
-        // Reads at most one bounded line; a longer one is cut, its rest read and dropped.
-        let read = (&mut reader)
-            .take(MAX_LOG_LINE_BYTES as u64)
-            .read_until(b'\n', &mut line);
-        match read {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        // Only a line that filled the bound is cut; a last line without a newline is whole.
-        let cut = !line.ends_with(b"\n") && line.len() >= MAX_LOG_LINE_BYTES;
-        if cut {
-            let mut rest = Vec::new();
-            loop {
-                rest.clear();
-                match (&mut reader).take(64 * 1024).read_until(b'\n', &mut rest) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) if rest.ends_with(b"\n") => break,
-                    Ok(_) => {}
-                }
-            }
-        }
-        if window.elapsed() >= Duration::from_secs(60) {
-            window = Instant::now();
-            lines_in_window = 0;
-        }
-        lines_in_window += 1;
-        if lines_in_window > MAX_LOG_LINES_PER_MINUTE {
-            if lines_in_window == MAX_LOG_LINES_PER_MINUTE + 1 {
-                tracing::warn!(
-                    pid,
-                    "a worker logs too much; its lines are dropped for a minute"
-                );
-            }
-            continue;
-        }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end();
-        if cut {
-            emit(&format!("{text} …"));
-        } else {
-            emit(text);
-        }
-    }
-}
-
 /// How often idle workers are checked for having died.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -683,125 +576,10 @@ fn log_confinement(report: &ConfinementReport) {
     }
 }
 
-enum Exchange {
-    /// The worker did not answer by the deadline.
-    TimedOut,
-    /// The worker closed the socket, or sent something that is not a response.
-    Broken(String),
-}
-
-/// Sends `request` and reads the response until `deadline`, reading at most `max_frame`.
-fn exchange(
-    worker: &mut Worker,
-    request: &Request,
-    deadline: Instant,
-    max_frame: usize,
-) -> Result<Response, Exchange> {
-    let mut socket = Deadlined::new(&worker.socket, deadline);
-    write_frame(&mut socket, &request.encode()).map_err(frame_error)?;
-    let frame = read_frame(&mut socket, max_frame).map_err(frame_error)?;
-    Response::decode(&frame).map_err(|e| Exchange::Broken(e.to_string()))
-}
-
-/// The socket with one deadline for a whole exchange: every read and write is given only
-/// the time left, so a worker that trickles its answer a byte at a time (or stops reading)
-/// cannot stretch the call past the deadline.
-struct Deadlined<'a> {
-    socket: &'a UnixStream,
-    deadline: Instant,
-}
-
-impl<'a> Deadlined<'a> {
-    fn new(socket: &'a UnixStream, deadline: Instant) -> Self {
-        Self { socket, deadline }
-    }
-
-    fn arm(
-        &self,
-        set: impl FnOnce(Option<Duration>) -> std::io::Result<()>,
-    ) -> std::io::Result<()> {
-        match self
-            .deadline
-            .checked_duration_since(Instant::now())
-            .filter(|left| !left.is_zero())
-        {
-            Some(left) => set(Some(left)),
-            None => Err(std::io::ErrorKind::TimedOut.into()),
-        }
-    }
-}
-
-impl Read for Deadlined<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.arm(|left| self.socket.set_read_timeout(left))?;
-        (&*self.socket).read(buf)
-    }
-}
-
-impl Write for Deadlined<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.arm(|left| self.socket.set_write_timeout(left))?;
-        (&*self.socket).write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn frame_error(error: crate::protocol::FrameError) -> Exchange {
-    match error {
-        crate::protocol::FrameError::Io(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) =>
-        {
-            Exchange::TimedOut
-        }
-        other => Exchange::Broken(other.to_string()),
-    }
-}
-
 fn describe(status: std::process::ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with status {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),
         _ => status.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_flooding_worker_log_is_cut_and_rate_limited() {
-        let mut log = Vec::new();
-        log.extend(std::iter::repeat_n(b'x', 1024 * 1024));
-        log.push(b'\n');
-        for i in 0..5_000 {
-            log.extend_from_slice(format!("line {i}\n").as_bytes());
-        }
-        let mut lines = Vec::new();
-        relay_lines(1, log.as_slice(), |line| lines.push(line.to_owned()));
-        assert_eq!(lines.len(), MAX_LOG_LINES_PER_MINUTE as usize);
-        assert!(
-            lines[0].len() <= MAX_LOG_LINE_BYTES + " …".len(),
-            "{}",
-            lines[0].len()
-        );
-        assert!(lines[0].ends_with(" …"));
-        // The rest of the long line was dropped, not relayed as lines of its own.
-        assert_eq!(lines[1], "line 0");
-    }
-
-    #[test]
-    fn ordinary_lines_pass_unchanged() {
-        let mut lines = Vec::new();
-        relay_lines(1, b"one\ntwo\nthree".as_slice(), |line| {
-            lines.push(line.to_owned())
-        });
-        assert_eq!(lines, ["one", "two", "three"]);
     }
 }
