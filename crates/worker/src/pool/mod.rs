@@ -2,9 +2,10 @@
 //! supervision.
 //!
 //! # Supervision
-//! - A call takes an idle worker, or starts one while fewer than
-//!   [`WorkerPoolConfig::max_workers`] are alive, or waits for one until its deadline
-//!   (then [`SandboxError::Busy`], which callers report as a timeout).
+//! - A call takes an idle worker. When there is none, it asks for one more (while fewer than
+//!   [`WorkerPoolConfig::max_workers`] are alive), started in the background, and waits for
+//!   any worker to come free until its deadline (then [`SandboxError::Busy`], which callers
+//!   report as a timeout). A worker that starts too late for that call serves the next one.
 //! - The parent waits for the answer until the call's deadline plus
 //!   [`WorkerPoolConfig::kill_margin`]. A worker still silent then is killed (`SIGKILL`) and
 //!   the call fails with [`SandboxError::Timeout`]. The margin lets the worker's own epoch
@@ -147,6 +148,9 @@ struct PoolState {
     lost: u64,
     confinement: Option<ConfinementReport>,
     address_space_limit: Option<u64>,
+    /// When a worker last failed to start, and why: callers waiting for a worker then give
+    /// up with that reason instead of waiting out their deadline.
+    start_failure: Option<(Instant, String)>,
     /// Set when the pool is dropped: no more replacements.
     closed: bool,
 }
@@ -298,6 +302,7 @@ impl PoolInner {
     /// An idle worker, a new one, or the first one returned before `deadline`.
     fn acquire(self: &Arc<Self>, deadline: Instant, called: Instant) -> Result<Worker, RunError> {
         let mut state = self.lock();
+        let mut asked_for_one = false;
         loop {
             if let Some(mut worker) = state.idle.pop() {
                 // A worker that died while idle (killed from outside, the OOM killer) is
@@ -326,21 +331,23 @@ impl PoolInner {
                     }
                 }
             }
-            if state.alive < self.config.max_workers {
+            // No idle worker: start one (at most one per caller), in the background, and wait
+            // for any worker to come free. The wait is bounded by the call's deadline, not by
+            // how long a worker takes to start; a worker that starts too late for this call
+            // serves the next one.
+            if !asked_for_one && state.alive < self.config.max_workers {
+                asked_for_one = true;
                 state.alive += 1;
                 drop(state);
-                return match self.spawn() {
-                    Ok(worker) => {
-                        self.lock().busy.push(worker.pid());
-                        Ok(worker)
-                    }
-                    Err(error) => {
-                        self.lock().alive -= 1;
-                        self.returned.notify_one();
-                        tracing::error!(%error, "could not start a worker");
-                        Err(RunError::Unavailable(error.to_string()))
-                    }
-                };
+                self.start_in_background();
+                state = self.lock();
+                continue;
+            }
+            if let Some((failed_at, reason)) = &state.start_failure
+                && *failed_at >= called
+                && asked_for_one
+            {
+                return Err(RunError::Unavailable(reason.clone()));
             }
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return Err(SandboxError::Busy {
@@ -399,23 +406,36 @@ impl PoolInner {
             missing
         };
         for _ in 0..missing {
-            let pool = Arc::downgrade(self);
-            let started = std::thread::Builder::new()
-                .name("zeval-worker-start".to_owned())
-                .spawn(move || {
-                    let Some(pool) = pool.upgrade() else { return };
-                    match pool.spawn() {
-                        Ok(worker) => pool.release(worker),
-                        Err(error) => {
-                            tracing::error!(%error, "could not start a replacement worker");
-                            pool.lock().alive -= 1;
-                            pool.returned.notify_one();
-                        }
+            self.start_in_background();
+        }
+    }
+
+    /// Starts one worker on a thread of its own; it joins the idle workers when ready. The
+    /// caller has counted it in `alive` already.
+    fn start_in_background(self: &Arc<Self>) {
+        let pool = Arc::downgrade(self);
+        let started = std::thread::Builder::new()
+            .name("zeval-worker-start".to_owned())
+            .spawn(move || {
+                let Some(pool) = pool.upgrade() else { return };
+                match pool.spawn() {
+                    Ok(worker) => pool.release(worker),
+                    Err(error) => {
+                        tracing::error!(%error, "could not start a worker");
+                        let mut state = pool.lock();
+                        state.alive -= 1;
+                        state.start_failure = Some((Instant::now(), error.to_string()));
+                        drop(state);
+                        pool.returned.notify_all();
                     }
-                });
-            if started.is_err() {
-                self.lock().alive -= 1;
-            }
+                }
+            });
+        if let Err(error) = started {
+            let mut state = self.lock();
+            state.alive -= 1;
+            state.start_failure = Some((Instant::now(), error.to_string()));
+            drop(state);
+            self.returned.notify_all();
         }
     }
 

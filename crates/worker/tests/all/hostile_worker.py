@@ -1,7 +1,8 @@
 """A stand-in for `zeval worker` that misbehaves on purpose (see hostile_worker.rs).
 
 It reads the spec frame, answers a valid Hello, then for each request frame behaves as the
-first argument says: ok | huge | trickle | garbage | die | silent.
+first argument says: ok | huge | trickle | garbage | die | silent | slow (starts in 1.5 s,
+answers in 1 s).
 """
 import json
 import os
@@ -39,6 +40,8 @@ def feature(state, detail):
 
 
 read_frame()
+if MODE == "slow":
+    time.sleep(1.5)
 hello = {
     "Ready": {
         "confinement": {
@@ -64,6 +67,9 @@ while True:
         + stdin
     )
     if MODE == "ok":
+        write_frame(ok)
+    elif MODE == "slow":
+        time.sleep(1.0)
         write_frame(ok)
     elif MODE == "huge":
         sock.write(struct.pack("<I", 2**32 - 1))

@@ -10,6 +10,10 @@ fn script() -> PathBuf {
 
 /// A pool of one stand-in worker behaving as `mode`, killed 300 ms past a call's deadline.
 fn pool(mode: &str) -> WorkerPool {
+    pool_of(mode, 1)
+}
+
+fn pool_of(mode: &str, max_workers: usize) -> WorkerPool {
     let spec = WorkerSpec {
         guests: Vec::new(),
         sandbox: SandboxConfig::new("/nonexistent"),
@@ -18,7 +22,7 @@ fn pool(mode: &str) -> WorkerPool {
     };
     let args = vec![script().into_os_string(), mode.into()];
     WorkerPool::start(WorkerPoolConfig {
-        max_workers: 1,
+        max_workers,
         min_workers: 1,
         kill_margin: Duration::from_millis(300),
         ..WorkerPoolConfig::new("python3", args, spec)
@@ -106,4 +110,37 @@ fn a_silent_worker_is_killed_at_the_deadline_plus_the_margin() {
     misbehaves("silent", |e| {
         matches!(e, RunError::Sandbox(SandboxError::Timeout { .. }))
     });
+}
+
+#[test]
+fn a_call_does_not_wait_past_its_deadline_for_a_worker_to_start() {
+    // Workers take 1.5 s to start and 1 s to answer. One is busy; the second call may not
+    // wait the 1.5 s its new worker needs when its own deadline is 300 ms.
+    let pool = pool_of("slow", 2);
+    let busy = {
+        let pool = pool.clone();
+        std::thread::spawn(move || pool.run(0, b"first", &limits(Duration::from_secs(5))))
+    };
+    while pool.status().busy_pids.is_empty() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    let outcome = pool.run(0, b"second", &limits(Duration::from_millis(300)));
+    let took = started.elapsed();
+    assert!(
+        matches!(outcome, Err(RunError::Sandbox(SandboxError::Busy { .. }))),
+        "{outcome:?}"
+    );
+    assert!(took < Duration::from_millis(1_000), "waited {took:?}");
+    assert_eq!(busy.join().unwrap().unwrap().output.stdout, b"first");
+    // The worker started for the second call joins the pool for later calls.
+    let started = Instant::now();
+    while pool.status().idle_pids.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            pool.status()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
