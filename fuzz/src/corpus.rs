@@ -92,18 +92,16 @@ fn built_in_seeds(target: Target) -> Vec<Vec<u8>> {
 fn worker_response_seeds() -> Vec<Vec<u8>> {
     use std::time::Duration;
     use zeval_sandbox::{RunOutput, SandboxError};
-    use zeval_worker::protocol::{Response, write_frame};
+    use zeval_worker::protocol::Response;
     let responses = [
-        Response::Ran {
-            output: RunOutput {
-                stdout: br#"{"result": "x"}"#.to_vec(),
-                stderr: b"warning".to_vec(),
-                fuel_consumed: Some(1234),
-                peak_memory_bytes: 1 << 20,
-                duration: Duration::from_micros(80),
-            },
+        Response::Ran(RunOutput {
+            stdout: br#"{"result": "x"}"#.to_vec(),
+            stderr: b"warning".to_vec(),
+            fuel_consumed: Some(1234),
+            peak_memory_bytes: 1 << 20,
+            duration: Duration::from_micros(80),
             cpu_time: Duration::from_micros(70),
-        },
+        }),
         Response::Failed(SandboxError::Timeout {
             limit: Duration::from_secs(1),
         }),
@@ -111,14 +109,7 @@ fn worker_response_seeds() -> Vec<Vec<u8>> {
         Response::Failed(SandboxError::Trap("unreachable; stderr: boom".to_owned())),
         Response::Failed(SandboxError::InvalidLimits("no".to_owned())),
     ];
-    responses
-        .iter()
-        .map(|response| {
-            let mut framed = Vec::new();
-            write_frame(&mut framed, &response.encode()).expect("a small frame");
-            framed
-        })
-        .collect()
+    responses.iter().map(Response::to_frame).collect()
 }
 
 /// The JSON files under `dir`, in path order, up to the limits above.

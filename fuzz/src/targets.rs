@@ -153,12 +153,14 @@ pub fn worker_response(data: &[u8]) -> Result<(), String> {
     let Ok(response) = Response::decode(&frame) else {
         return Ok(());
     };
-    if let Response::Ran { output, .. } = &response
+    if let Response::Ran(output) = &response
         && output.stdout.len() + output.stderr.len() > frame.len()
     {
         return Err("decoded more output than the frame holds".to_owned());
     }
-    Response::decode(&response.encode())
+    let again = read_frame(&mut &response.to_frame()[..], usize::MAX)
+        .map_err(|e| format!("a decoded response does not frame again: {e}"))?;
+    Response::decode(&again)
         .map(drop)
         .map_err(|e| format!("a decoded response does not decode again: {e}"))
 }

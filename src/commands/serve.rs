@@ -66,7 +66,7 @@ impl ServeCommand {
 fn build(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, ServeError> {
     let evaluator = match config.role {
         Role::All | Role::Evaluator => Some(Arc::new(
-            zeval_server::evaluators::in_process_evaluator(config, worker_program().as_deref())
+            zeval_server::evaluators::local_evaluator(config, worker_program().as_deref())
                 .map_err(|e| ServeError::Setup(e.to_string()))?,
         )),
         Role::Orchestrator => None,

@@ -41,6 +41,21 @@ pub fn unlisted_failures(
         .collect())
 }
 
+/// `Err` naming every failure of `report` that this workspace's deviations file does not
+/// list (or why the file could not be read): the check every conformance test makes.
+pub fn check_listed(report: &crate::Report) -> Result<(), String> {
+    let unexpected = unlisted_failures(report, &default_path())
+        .map_err(|e| format!("docs/deviations.md: {e}"))?;
+    if unexpected.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "failing cases not in docs/deviations.md:\n{}",
+            unexpected.join("\n")
+        ))
+    }
+}
+
 /// The default deviations file of this workspace.
 pub fn default_path() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/deviations.md")

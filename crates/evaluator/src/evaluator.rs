@@ -65,18 +65,11 @@ impl Runner {
         }
     }
 
-    /// Runs the guest once: its output and the CPU time it used (the calling thread's, or
-    /// the worker's).
-    fn run(&self, input: &[u8], limits: &Limits) -> Result<(RunOutput, Duration), RunError> {
+    /// Runs the guest once, here or in a worker.
+    fn run(&self, input: &[u8], limits: &Limits) -> Result<RunOutput, RunError> {
         match self {
-            Runner::InProcess(guest) => {
-                let cpu_before = system::thread_cpu_time();
-                let output = guest.run(input, limits)?;
-                Ok((output, system::thread_cpu_time().saturating_sub(cpu_before)))
-            }
-            Runner::Worker { pool, index, .. } => pool
-                .run(*index, input, limits)
-                .map(|done| (done.output, done.cpu_time)),
+            Runner::InProcess(guest) => Ok(guest.run(input, limits)?),
+            Runner::Worker { pool, index, .. } => pool.run(*index, input, limits),
         }
     }
 }
@@ -287,8 +280,8 @@ impl Evaluator {
         };
         let input = runner_input(request);
         match runtime.runner.run(&input, &limits) {
-            Ok((output, cpu_time)) => {
-                let stats = run_stats(runtime, &output, cpu_time);
+            Ok(output) => {
+                let stats = run_stats(runtime, &output);
                 Execution {
                     z22: runner_output(&output.stdout),
                     stats: Some(stats),
@@ -650,10 +643,10 @@ fn runner_output(stdout: &[u8]) -> Value {
     }
 }
 
-fn run_stats(runtime: &Runtime, output: &RunOutput, cpu_time: std::time::Duration) -> RunStats {
+fn run_stats(runtime: &Runtime, output: &RunOutput) -> RunStats {
     RunStats {
         language_version: runtime.version.clone(),
-        cpu_time,
+        cpu_time: output.cpu_time,
         duration: output.duration,
         fuel_consumed: output.fuel_consumed,
         peak_memory_bytes: output.peak_memory_bytes,

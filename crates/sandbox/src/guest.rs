@@ -28,6 +28,8 @@ pub struct RunOutput {
     pub peak_memory_bytes: u64,
     /// Wall time from just before instantiation to the end of the call.
     pub duration: Duration,
+    /// CPU time the calling thread spent from then on (the guest runs on it).
+    pub cpu_time: Duration,
 }
 
 /// A compiled, linked guest, ready to run. Cheap to clone; every [`Guest::run`] gets a fresh
@@ -134,6 +136,7 @@ impl Guest {
                 waited: called.elapsed(),
             })?;
         let started = Instant::now();
+        let cpu_started = thread_cpu_time();
         let stdout = CappedPipe::new(limits.max_output_bytes);
         let stderr = CappedPipe::new(limits.max_output_bytes);
         let mut store = self.new_store(stdin, limits, deadline, started, &stdout, &stderr)?;
@@ -147,6 +150,7 @@ impl Guest {
         };
         let outcome = crate::block_on::block_on_until(deadline, call);
         let duration = started.elapsed();
+        let cpu_time = thread_cpu_time().saturating_sub(cpu_started);
         let fuel_consumed = if self.inner.fuel_metering {
             store.get_fuel().ok().map(|left| fuel_limit - left)
         } else {
@@ -170,6 +174,7 @@ impl Guest {
             fuel_consumed,
             peak_memory_bytes,
             duration,
+            cpu_time,
         })
     }
 
@@ -301,6 +306,12 @@ impl Guest {
             }
         }
     }
+}
+
+/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu_time() -> Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
 }
 
 fn stderr_tail(stderr: &[u8]) -> String {

@@ -33,7 +33,7 @@ pub enum EvaluatorSetupError {
 /// enabled and a `worker_program` (the server's own binary, which serves as a worker with
 /// the argument `worker`), guests run in confined worker processes; otherwise on this
 /// process's threads.
-pub fn in_process_evaluator(
+pub fn local_evaluator(
     config: &Config,
     worker_program: Option<&std::path::Path>,
 ) -> Result<Evaluator, zeval_evaluator::EvaluatorError> {
@@ -144,7 +144,7 @@ impl InProcess {
     fn evaluator(&self) -> Result<&Evaluator, EvaluatorFailure> {
         self.evaluator
             .get_or_init(|| {
-                in_process_evaluator(&self.config, None)
+                local_evaluator(&self.config, None)
                     .map(Arc::new)
                     .map_err(|e| {
                         // The detail names host paths (the guest directory): the log gets it,

@@ -13,10 +13,9 @@ use std::time::Duration;
 use zeval_sandbox::{Guest, Limits, Sandbox};
 
 use crate::WorkerError;
-use crate::confine::{ConfineOptions, confine};
+use crate::confine::{ConfineOptions, ConfinementReport, confine};
 use crate::protocol::{
-    Hello, MAX_REQUEST_FRAME, Request, Response, WorkerSpec, read_frame, read_json, write_frame,
-    write_json,
+    Hello, MAX_REQUEST_FRAME, Request, Response, WorkerSpec, read_frame, read_json, write_json,
 };
 
 /// Wall time of one warm-up call: generous, since a cold machine may be busy compiling.
@@ -58,8 +57,8 @@ pub fn serve_on_stdin() -> Result<(), WorkerError> {
     let mut writer = BufWriter::new(&socket);
 
     let spec: WorkerSpec = read_json(&mut reader)?;
-    let guests = match prepare(&spec) {
-        Ok(guests) => guests,
+    let prepared = match prepare(&spec) {
+        Ok(prepared) => prepared,
         Err(error) => {
             let _ = write_json(
                 &mut writer,
@@ -71,7 +70,7 @@ pub fn serve_on_stdin() -> Result<(), WorkerError> {
             return Err(error);
         }
     };
-    if !guests.1.priority_restorable {
+    if !prepared.confinement.priority_restorable {
         // The probe ran while privileged; since then the process lost the right to raise a
         // lowered thread back, so it must not lower one.
         zeval_sandbox::turn_priority_lowering_off();
@@ -79,17 +78,17 @@ pub fn serve_on_stdin() -> Result<(), WorkerError> {
     write_json(
         &mut writer,
         &Hello::Ready {
-            confinement: guests.1,
-            address_space_limit: Some(guests.2),
+            confinement: prepared.confinement,
+            address_space_limit: Some(prepared.address_space_limit),
         },
     )?;
     writer.flush()?;
-    let served = serve(&guests.0, spec.test_hooks, &mut reader, &mut writer);
+    let served = serve(&prepared.guests, spec.test_hooks, &mut reader, &mut writer);
     // Not dropped: the process ends right after ([`run`]), and dropping the guests and the
     // socket would make system calls (closing memfds, debug checks of descriptors) that the
     // filter does not allow.
     drop((reader, writer));
-    std::mem::forget(guests.0);
+    std::mem::forget(prepared.guests);
     std::mem::forget(socket);
     served
 }
@@ -131,11 +130,17 @@ fn limit_address_space() -> Result<u64, WorkerError> {
     Ok(limit)
 }
 
-/// Loads, warms up and confines; the guests, what the kernel granted, and the address-space
-/// limit.
-fn prepare(
-    spec: &WorkerSpec,
-) -> Result<(Vec<Guest>, crate::confine::ConfinementReport, u64), WorkerError> {
+/// A worker ready to serve: what [`prepare`] made.
+struct Prepared {
+    guests: Vec<Guest>,
+    /// What the kernel granted.
+    confinement: ConfinementReport,
+    /// The `RLIMIT_AS` it set, in bytes.
+    address_space_limit: u64,
+}
+
+/// Loads, warms up and confines.
+fn prepare(spec: &WorkerSpec) -> Result<Prepared, WorkerError> {
     let sandbox = Sandbox::new(spec.sandbox.clone())?;
     let mut guests = Vec::with_capacity(spec.guests.len());
     for guest in &spec.guests {
@@ -149,16 +154,19 @@ fn prepare(
             .map_err(|e| WorkerError::Setup(format!("warm-up call of {}: {e}", guest.name)))?;
         guests.push(loaded);
     }
-    // Probed now: the probe starts a thread, which the confinement forbids.
+    // Probed now: the probe starts a thread, which the confinement forbids. (The warm-up
+    // calls did the same for the first clock reads, which locate the vDSO with
+    // `prctl(PR_GET_AUXV)`.)
     zeval_sandbox::priority_lowering_available();
-    // The first clock read locates the vDSO through the auxiliary vector (rustix asks
-    // `prctl(PR_GET_AUXV)`), which the filter forbids: read it once now.
-    thread_cpu_time();
     let address_space_limit = limit_address_space()?;
-    let report = confine(&ConfineOptions {
+    let confinement = confine(&ConfineOptions {
         user: spec.user.clone(),
     })?;
-    Ok((guests, report, address_space_limit))
+    Ok(Prepared {
+        guests,
+        confinement,
+        address_space_limit,
+    })
 }
 
 fn serve(
@@ -182,12 +190,8 @@ fn serve(
                 let Some(guest) = guests.get(guest as usize) else {
                     return Err(WorkerError::Protocol(format!("no guest number {guest}")));
                 };
-                drop(frame);
-                let cpu_before = thread_cpu_time();
-                let outcome = guest.run(&stdin, &limits);
-                let cpu_time = thread_cpu_time().saturating_sub(cpu_before);
-                match outcome {
-                    Ok(output) => Response::Ran { output, cpu_time },
+                match guest.run(stdin, &limits) {
+                    Ok(output) => Response::Ran(output),
                     Err(error) => Response::Failed(error),
                 }
             }
@@ -201,13 +205,7 @@ fn serve(
                 return Err(WorkerError::Protocol("test hooks are off".to_owned()));
             }
         };
-        write_frame(writer, &response.encode())?;
+        writer.write_all(&response.to_frame())?;
         writer.flush()?;
     }
-}
-
-/// CPU time of the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
-fn thread_cpu_time() -> Duration {
-    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
 }

@@ -21,7 +21,7 @@ pub mod confine;
 pub mod pool;
 pub mod protocol;
 
-pub use pool::{PoolStatus, RunError, WorkerOutput, WorkerPool, WorkerPoolConfig};
+pub use pool::{PoolStatus, RunError, WorkerPool, WorkerPoolConfig};
 pub use protocol::{GuestSpec, WorkerSpec};
 
 /// Why a worker could not be started or could not go on.

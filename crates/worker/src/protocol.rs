@@ -77,14 +77,15 @@ pub enum Hello {
     },
 }
 
-/// What the parent asks of a worker.
+/// What the parent asks of a worker. It borrows the call's input, so the input is copied
+/// once, into the frame, on each side.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Request {
+pub enum Request<'a> {
     /// Run guest number `guest` (in [`WorkerSpec::guests`]) once.
     Run {
         guest: u32,
         limits: Limits,
-        stdin: Vec<u8>,
+        stdin: &'a [u8],
     },
     /// Test hook: issue a system call the filter forbids.
     ForbiddenSyscall,
@@ -93,11 +94,7 @@ pub enum Request {
 /// A call's result, as the worker reports it.
 #[derive(Debug)]
 pub enum Response {
-    Ran {
-        output: RunOutput,
-        /// CPU time of the worker's thread during the call.
-        cpu_time: Duration,
-    },
+    Ran(RunOutput),
     Failed(SandboxError),
 }
 
@@ -122,16 +119,21 @@ pub enum FrameError {
     Json(#[from] serde_json::Error),
 }
 
+/// A frame whose payload `build` writes, in one buffer (written with one `write_all`).
+/// Payloads are bounded far below 4 GiB by the limits; a larger one would get a wrong
+/// length, which the reader refuses.
+fn framed(payload_capacity: usize, build: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(4 + payload_capacity);
+    frame.extend_from_slice(&[0; 4]);
+    build(&mut frame);
+    let len = u32::try_from(frame.len() - 4).unwrap_or(u32::MAX);
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    frame
+}
+
 /// Writes one frame.
 pub fn write_frame(writer: &mut impl Write, payload: &[u8]) -> Result<(), FrameError> {
-    let len = u32::try_from(payload.len()).map_err(|_| FrameError::TooLarge {
-        len: payload.len(),
-        limit: u32::MAX as usize,
-    })?;
-    let mut frame = Vec::with_capacity(4 + payload.len());
-    frame.extend_from_slice(&len.to_le_bytes());
-    frame.extend_from_slice(payload);
-    writer.write_all(&frame)?;
+    writer.write_all(&framed(payload.len(), |out| out.extend_from_slice(payload)))?;
     Ok(())
 }
 
@@ -168,30 +170,30 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(reader: &mut impl Read) -> Result
     )?)?)
 }
 
-impl Request {
-    pub fn encode(&self) -> Vec<u8> {
+impl<'a> Request<'a> {
+    /// The whole frame, length included.
+    pub fn to_frame(&self) -> Vec<u8> {
         match self {
-            Request::ForbiddenSyscall => vec![FORBIDDEN_SYSCALL],
+            Request::ForbiddenSyscall => framed(1, |out| out.push(FORBIDDEN_SYSCALL)),
             Request::Run {
                 guest,
                 limits,
                 stdin,
-            } => {
-                let mut out = Vec::with_capacity(1 + 4 + 5 * 8 + stdin.len());
+            } => framed(1 + 4 + 5 * 8 + stdin.len(), |out| {
                 out.push(RUN);
                 out.extend_from_slice(&guest.to_le_bytes());
-                put_u64(&mut out, micros(limits.wall_time));
-                put_u64(&mut out, limits.fuel.unwrap_or(NONE));
-                put_u64(&mut out, limits.memory_bytes as u64);
-                put_u64(&mut out, limits.max_input_bytes as u64);
-                put_u64(&mut out, limits.max_output_bytes as u64);
+                put_u64(out, micros(limits.wall_time));
+                put_u64(out, limits.fuel.unwrap_or(NONE));
+                put_u64(out, limits.memory_bytes as u64);
+                put_u64(out, limits.max_input_bytes as u64);
+                put_u64(out, limits.max_output_bytes as u64);
                 out.extend_from_slice(stdin);
-                out
-            }
+            }),
         }
     }
 
-    pub fn decode(frame: &[u8]) -> Result<Self, FrameError> {
+    /// Decodes a frame's payload (as [`read_frame`] returns it); the input is borrowed.
+    pub fn decode(frame: &'a [u8]) -> Result<Self, FrameError> {
         let mut cursor = Cursor(frame);
         match cursor.u8()? {
             FORBIDDEN_SYSCALL => Ok(Request::ForbiddenSyscall),
@@ -209,7 +211,7 @@ impl Request {
                 Ok(Request::Run {
                     guest,
                     limits,
-                    stdin: cursor.0.to_vec(),
+                    stdin: cursor.0,
                 })
             }
             _ => Err(FrameError::Malformed("unknown request kind")),
@@ -235,22 +237,24 @@ mod code {
 const MAX_MESSAGE_BYTES: usize = 4096;
 
 impl Response {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+    /// The whole frame, length included.
+    pub fn to_frame(&self) -> Vec<u8> {
         match self {
-            Response::Ran { output, cpu_time } => {
-                out.reserve(1 + 5 * 8 + 4 + output.stdout.len() + output.stderr.len());
-                out.push(RAN);
-                put_u64(&mut out, output.fuel_consumed.unwrap_or(NONE));
-                put_u64(&mut out, output.peak_memory_bytes);
-                put_u64(&mut out, nanos(output.duration));
-                put_u64(&mut out, nanos(*cpu_time));
-                let stdout_len = u32::try_from(output.stdout.len()).unwrap_or(u32::MAX);
-                out.extend_from_slice(&stdout_len.to_le_bytes());
-                out.extend_from_slice(&output.stdout[..stdout_len as usize]);
-                out.extend_from_slice(&output.stderr);
-            }
-            Response::Failed(error) => {
+            Response::Ran(output) => framed(
+                1 + 4 * 8 + 4 + output.stdout.len() + output.stderr.len(),
+                |out| {
+                    out.push(RAN);
+                    put_u64(out, output.fuel_consumed.unwrap_or(NONE));
+                    put_u64(out, output.peak_memory_bytes);
+                    put_u64(out, nanos(output.duration));
+                    put_u64(out, nanos(output.cpu_time));
+                    let stdout_len = u32::try_from(output.stdout.len()).unwrap_or(u32::MAX);
+                    out.extend_from_slice(&stdout_len.to_le_bytes());
+                    out.extend_from_slice(&output.stdout[..stdout_len as usize]);
+                    out.extend_from_slice(&output.stderr);
+                },
+            ),
+            Response::Failed(error) => framed(1 + 1 + 8 + MAX_MESSAGE_BYTES, |out| {
                 out.push(FAILED);
                 let (kind, param, message): (u8, u64, String) = match error {
                     SandboxError::Timeout { limit } => {
@@ -279,12 +283,11 @@ impl Response {
                     other => (code::OTHER, 0, other.to_string()),
                 };
                 out.push(kind);
-                put_u64(&mut out, param);
+                put_u64(out, param);
                 let message = truncate_utf8(&message, MAX_MESSAGE_BYTES);
                 out.extend_from_slice(message.as_bytes());
-            }
+            }),
         }
-        out
     }
 
     /// Decodes a worker's response. Every length is checked against the frame; a message
@@ -300,16 +303,14 @@ impl Response {
                 let stdout_len = cursor.u32()? as usize;
                 let stdout = cursor.bytes(stdout_len)?.to_vec();
                 let stderr = cursor.0.to_vec();
-                Ok(Response::Ran {
-                    output: RunOutput {
-                        stdout,
-                        stderr,
-                        fuel_consumed,
-                        peak_memory_bytes,
-                        duration,
-                    },
+                Ok(Response::Ran(RunOutput {
+                    stdout,
+                    stderr,
+                    fuel_consumed,
+                    peak_memory_bytes,
+                    duration,
                     cpu_time,
-                })
+                }))
             }
             FAILED => {
                 let kind = cursor.u8()?;
@@ -406,6 +407,11 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
 
+    /// The payload of a whole frame, as the other side reads it.
+    fn payload(frame: &[u8]) -> Vec<u8> {
+        read_frame(&mut &frame[..], usize::MAX).unwrap()
+    }
+
     #[test]
     fn requests_round_trip() {
         let run = Request::Run {
@@ -415,11 +421,11 @@ mod tests {
                 wall_time: Duration::from_millis(1500),
                 ..Limits::default()
             },
-            stdin: b"{\"x\":1}".to_vec(),
+            stdin: b"{\"x\":1}",
         };
-        assert_eq!(Request::decode(&run.encode()).unwrap(), run);
+        assert_eq!(Request::decode(&payload(&run.to_frame())).unwrap(), run);
         assert_eq!(
-            Request::decode(&Request::ForbiddenSyscall.encode()).unwrap(),
+            Request::decode(&payload(&Request::ForbiddenSyscall.to_frame())).unwrap(),
             Request::ForbiddenSyscall
         );
         assert!(Request::decode(&[]).is_err());
@@ -428,33 +434,31 @@ mod tests {
 
     #[test]
     fn responses_round_trip() {
-        let ran = Response::Ran {
-            output: RunOutput {
-                stdout: b"out".to_vec(),
-                stderr: b"err".to_vec(),
-                fuel_consumed: None,
-                peak_memory_bytes: 4096,
-                duration: Duration::from_micros(55),
-            },
+        let ran = Response::Ran(RunOutput {
+            stdout: b"out".to_vec(),
+            stderr: b"err".to_vec(),
+            fuel_consumed: None,
+            peak_memory_bytes: 4096,
+            duration: Duration::from_micros(55),
             cpu_time: Duration::from_micros(50),
-        };
-        let Response::Ran { output, cpu_time } = Response::decode(&ran.encode()).unwrap() else {
+        });
+        let Response::Ran(output) = Response::decode(&payload(&ran.to_frame())).unwrap() else {
             panic!("not ran");
         };
         assert_eq!(output.stdout, b"out");
         assert_eq!(output.stderr, b"err");
         assert_eq!(output.fuel_consumed, None);
         assert_eq!(output.peak_memory_bytes, 4096);
-        assert_eq!(cpu_time, Duration::from_micros(50));
+        assert_eq!(output.cpu_time, Duration::from_micros(50));
 
         let failed = Response::Failed(SandboxError::MemoryLimit { limit: 1 << 20 });
         assert!(matches!(
-            Response::decode(&failed.encode()).unwrap(),
+            Response::decode(&payload(&failed.to_frame())).unwrap(),
             Response::Failed(SandboxError::MemoryLimit { limit }) if limit == 1 << 20
         ));
         let trap = Response::Failed(SandboxError::Trap("x".repeat(10_000)));
         let Response::Failed(SandboxError::Trap(message)) =
-            Response::decode(&trap.encode()).unwrap()
+            Response::decode(&payload(&trap.to_frame())).unwrap()
         else {
             panic!("not a trap");
         };

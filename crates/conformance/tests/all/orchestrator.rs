@@ -7,13 +7,7 @@ fn orchestrator_suite_passes_except_listed_deviations() {
     let dir = default_shared_dir().join("orchestrator");
     let report = orchestrator::run(&dir, None).expect("the suite loads");
     println!("{}", report.summary());
-    let unexpected = deviations::unlisted_failures(&report, &deviations::default_path())
-        .expect("docs/deviations.md");
-    assert!(
-        unexpected.is_empty(),
-        "failing cases not in docs/deviations.md:\n{}",
-        unexpected.join("\n")
-    );
+    deviations::check_listed(&report).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         report.cases.len() >= 126,
         "only {} cases ran",
@@ -51,13 +45,7 @@ fn orchestrator_suite_passes_through_a_remote_avro_evaluator() {
     let (report, requests) =
         orchestrator::run_through_remote_evaluator(&dir, None).expect("the suite loads");
     println!("{} ({requests} evaluator requests)", report.summary());
-    let unexpected = deviations::unlisted_failures(&report, &deviations::default_path())
-        .expect("docs/deviations.md");
-    assert!(
-        unexpected.is_empty(),
-        "failing cases not in docs/deviations.md:\n{}",
-        unexpected.join("\n")
-    );
+    deviations::check_listed(&report).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         report.cases.len() >= 126,
         "only {} cases ran",

@@ -24,7 +24,7 @@ use super::{ConfineError, Feature};
 pub(crate) const REQUESTED_ABI: ABI = ABI::V10;
 
 /// Applies the ruleset and describes what the kernel enforced. Never fails silently: a
-/// kernel without landlock yields [`Feature::Unavailable`] and a warning in the log.
+/// kernel without landlock yields [`Feature::Unavailable`], which the pool logs as a warning once.
 pub(crate) fn restrict_self() -> Result<Feature, ConfineError> {
     let status = Ruleset::default()
         .handle_access(AccessFs::from_all(REQUESTED_ABI))?
@@ -34,16 +34,7 @@ pub(crate) fn restrict_self() -> Result<Feature, ConfineError> {
         .all_threads(true)?
         .restrict_self()?;
     let feature = describe(&status);
-    match &feature {
-        Feature::On(_) => {}
-        Feature::Partial(detail) => {
-            tracing::info!(detail = %detail, "landlock is only partly enforced on this kernel")
-        }
-        Feature::Unavailable(reason) => tracing::warn!(
-            reason = %reason,
-            "landlock is not enforced: the worker relies on seccomp and its user alone"
-        ),
-    }
+    // Not logged here: every worker would repeat it. The pool logs the report once.
     Ok(feature)
 }
 

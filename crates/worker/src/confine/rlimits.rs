@@ -53,11 +53,9 @@ pub(crate) fn set_before_drop() -> Result<EarlyLimits, ConfineError> {
     // A write past the limit to a regular file raises SIGXFSZ, which kills the process; a
     // worker whose stderr (its log) was redirected to a file would die at its first log line.
     let fsize_skipped = stdio_regular_file();
-    match &fsize_skipped {
-        None => set(Resource::Fsize, "RLIMIT_FSIZE", FSIZE_LIMIT)?,
-        Some(reason) => {
-            tracing::warn!(reason = %reason, "the worker's file-size limit is left unchanged")
-        }
+    // When skipped, the confinement report says why (the pool logs it once).
+    if fsize_skipped.is_none() {
+        set(Resource::Fsize, "RLIMIT_FSIZE", FSIZE_LIMIT)?;
     }
 
     let nice = set_nice_limit()?;

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::protocol::{Request, Response, read_frame, write_frame};
+use crate::protocol::{Request, Response, read_frame};
 
 use super::Worker;
 
@@ -18,12 +18,14 @@ pub(super) enum Exchange {
 /// Sends `request` and reads the response until `deadline`, reading at most `max_frame`.
 pub(super) fn exchange(
     worker: &mut Worker,
-    request: &Request,
+    request: &Request<'_>,
     deadline: Instant,
     max_frame: usize,
 ) -> Result<Response, Exchange> {
     let mut socket = Deadlined::new(&worker.socket, deadline);
-    write_frame(&mut socket, &request.encode()).map_err(frame_error)?;
+    socket
+        .write_all(&request.to_frame())
+        .map_err(|e| frame_error(e.into()))?;
     let frame = read_frame(&mut socket, max_frame).map_err(frame_error)?;
     Response::decode(&frame).map_err(|e| Exchange::Broken(e.to_string()))
 }

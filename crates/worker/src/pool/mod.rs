@@ -102,13 +102,6 @@ pub enum RunError {
     Unavailable(String),
 }
 
-/// A successful call: the guest's output and the CPU time it used in the worker.
-#[derive(Debug, Clone)]
-pub struct WorkerOutput {
-    pub output: RunOutput,
-    pub cpu_time: Duration,
-}
-
 /// What `/_info` shows of the pool.
 #[derive(Debug, Clone, Serialize)]
 pub struct PoolStatus {
@@ -197,7 +190,7 @@ impl WorkerPool {
 
     /// Runs guest number `guest` of the spec once with `stdin` under `limits`, in a worker.
     /// Blocks the calling thread. [`Limits::wall_time`] covers the wait for a worker too.
-    pub fn run(&self, guest: u32, stdin: &[u8], limits: &Limits) -> Result<WorkerOutput, RunError> {
+    pub fn run(&self, guest: u32, stdin: &[u8], limits: &Limits) -> Result<RunOutput, RunError> {
         let called = Instant::now();
         let deadline = called + limits.wall_time;
         if stdin.len() > limits.max_input_bytes {
@@ -215,7 +208,7 @@ impl WorkerPool {
                 wall_time: remaining,
                 ..limits.clone()
             },
-            stdin: stdin.to_vec(),
+            stdin,
         };
         let outcome = exchange(
             &mut worker,
@@ -224,9 +217,9 @@ impl WorkerPool {
             max_response_frame(limits),
         );
         match outcome {
-            Ok(Response::Ran { output, cpu_time }) => {
+            Ok(Response::Ran(output)) => {
                 self.inner.release(worker);
-                Ok(WorkerOutput { output, cpu_time })
+                Ok(output)
             }
             Ok(Response::Failed(error)) => {
                 self.inner.release(worker);

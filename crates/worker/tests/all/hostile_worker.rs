@@ -44,7 +44,7 @@ fn a_well_behaved_worker_answers() {
     let done = pool
         .run(0, b"echo", &limits(Duration::from_secs(5)))
         .unwrap();
-    assert_eq!(done.output.stdout, b"echo");
+    assert_eq!(done.stdout, b"echo");
     assert_eq!(pool.status().lost, 0);
 }
 
@@ -132,7 +132,7 @@ fn a_call_does_not_wait_past_its_deadline_for_a_worker_to_start() {
         "{outcome:?}"
     );
     assert!(took < Duration::from_millis(1_000), "waited {took:?}");
-    assert_eq!(busy.join().unwrap().unwrap().output.stdout, b"first");
+    assert_eq!(busy.join().unwrap().unwrap().stdout, b"first");
     // The worker started for the second call joins the pool for later calls.
     let started = Instant::now();
     while pool.status().idle_pids.len() < 2 {
