@@ -68,6 +68,8 @@ impl ImportCommand {
         store
             .put_all(&objects, &self.author)
             .context("writing the objects")?;
+        let store = std::sync::Arc::new(store);
+        compile_implementations(&store, &objects);
         println!(
             "imported {} objects ({unchanged} unchanged) into {}",
             objects.len(),
@@ -89,6 +91,56 @@ impl ImportCommand {
             })?;
         }
         Ok((zid, object))
+    }
+}
+
+/// Compiles the imported implementations in compiled languages (C, Rust) into the store's
+/// artifacts, as a write through the objects API does, and says how each went. A compile
+/// error does not fail the import: broken code can be saved, and its calls report the error.
+fn compile_implementations(store: &std::sync::Arc<SqliteStore>, objects: &[(String, Value)]) {
+    let lookup = |zid: &str| -> Option<Value> {
+        objects
+            .iter()
+            .find(|(z, _)| z == zid)
+            .map(|(_, object)| object.clone())
+            .or_else(|| store.get(zid).ok().flatten())
+            .or_else(|| zeval_catalogue::get(zid).cloned())
+    };
+    let units: Vec<(&String, zeval_compiler::Unit)> = objects
+        .iter()
+        .filter_map(|(zid, object)| {
+            Some((zid, zeval_server::compilation::unit_of(object, lookup)?))
+        })
+        .collect();
+    if units.is_empty() {
+        return;
+    }
+    let Some(artifacts) = zeval_server::compilation::artifacts(
+        &zeval_server::Config::default(),
+        Some(std::sync::Arc::new(
+            zeval_server::compilation::SqliteArtifacts(store.clone()),
+        )),
+    ) else {
+        eprintln!(
+            "no compiler found: {} implementations not compiled",
+            units.len()
+        );
+        return;
+    };
+    for (zid, unit) in units {
+        let revision = store.current_revision(zid).ok().flatten().unwrap_or(1);
+        let Some(report) =
+            zeval_server::compilation::compile_revision(&artifacts, store, zid, revision, &unit)
+        else {
+            continue;
+        };
+        match report["status"].as_str() {
+            Some("compiled") => println!("compiled {zid} ({})", unit.language.label()),
+            _ => eprintln!(
+                "{zid} does not compile: {}",
+                report["error"]["Z5K2"].as_str().unwrap_or("unknown error")
+            ),
+        }
     }
 }
 

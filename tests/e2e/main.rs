@@ -4,6 +4,7 @@
 
 mod access;
 mod common;
+mod compiled;
 mod corpus;
 mod hostile;
 mod metrics;

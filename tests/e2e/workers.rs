@@ -325,6 +325,7 @@ fn javascript_upper(text: &str) -> ExecutorRequest {
         code_string: Some("function Z10600( Z10600K1 ) { return Z10600K1.toUpperCase(); }".into()),
         function_name: Some("Z10600".into()),
         function_arguments: arguments,
+        signature: None,
     }
 }
 

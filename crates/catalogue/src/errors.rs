@@ -14,11 +14,13 @@ type ErrorTypeDef = (
     &'static [(&'static str, &'static str)],
 );
 
-/// Error types only the wiki front end uses and the pinned definitions lack (spec §0, §1.8).
+/// Catalogue objects the pinned definitions lack: error types only the wiki front end uses
+/// (spec §0, §1.8), and zeval's own additions.
 ///
 /// Z590 "Request budget exceeded" is zeval's own: the orchestrator's per-request budget
-/// (deadline aside) has no counterpart in the original.
-pub const NOT_IN_PINNED_DEFINITIONS: &[&str] = &["Z559", "Z590"];
+/// (deadline aside) has no counterpart in the original. Z630 (C) and Z640 (Rust) are the
+/// compiled programming languages zeval adds.
+pub const NOT_IN_PINNED_DEFINITIONS: &[&str] = &["Z559", "Z590", "Z630", "Z640"];
 
 #[rustfmt::skip]
 pub(crate) const ERROR_TYPES: &[ErrorTypeDef] = &[

@@ -1,4 +1,5 @@
-//! Natural languages (Z60, Z1001–Z1889) and programming languages (Z61, Z600–Z620).
+//! Natural languages (Z60, Z1001–Z1889) and programming languages (Z61, Z600–Z620, and
+//! zeval's compiled languages Z630 C and Z640 Rust).
 //!
 //! A natural language is its code (`Z60K1`) plus any other codes it is also known by
 //! (`Z60K2`); each catalogue object is labelled with its code. The ZIDs are those the
@@ -28,6 +29,9 @@ pub(crate) const PROGRAMMING_LANGUAGES: &[(&str, &str, &str, &[&str])] = &[
     ("Z614", "python-3-8", "Python 3.8", &[]),
     ("Z615", "python-3-9", "Python 3.9", &[]),
     ("Z620", "lua", "Lua", &[]),
+    // zeval's additions (docs/deviations.md): compiled languages, run as wasm modules.
+    ("Z630", "c", "C", &[]),
+    ("Z640", "rust", "Rust", &[]),
 ];
 
 /// The canonical Z2 of a programming language.

@@ -3,9 +3,12 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use zeval_sandbox::{Guest, GuestOptions, Limits, RunOutput, Sandbox, SandboxError};
+use zeval_sandbox::{
+    Guest, GuestOptions, Limits, ModuleHost, ModuleHostConfig, RunOutput, Sandbox, SandboxError,
+};
 use zeval_zobject::build::{envelope_error, failure, obj, void, z6, z9, z22};
 use zeval_zobject::error::z5_untyped;
 use zeval_zobject::metadata_format::{iso8601, mebibytes};
@@ -13,6 +16,7 @@ use zeval_zobject::{Map, Value};
 
 use zeval_worker::{GuestSpec, RunError, WorkerPool, WorkerPoolConfig, WorkerSpec};
 
+use crate::artifacts::{Artifacts, Ready};
 use crate::config::{EvaluatorConfig, Isolation, WorkerSettings};
 use crate::error::EvaluatorError;
 use crate::language::{Family, Variant};
@@ -74,6 +78,25 @@ impl Runner {
     }
 }
 
+/// Where compiled modules run: this process's module host, or the worker pool.
+#[derive(Clone)]
+enum ModuleRunner {
+    InProcess(ModuleHost),
+    Worker(WorkerPool),
+}
+
+impl ModuleRunner {
+    fn run(&self, module: &Ready, input: &[u8], limits: &Limits) -> Result<RunOutput, RunError> {
+        let key = module.key.to_string();
+        match self {
+            ModuleRunner::InProcess(host) => {
+                Ok(host.load(&key, &module.wasm)?.run(input, limits)?)
+            }
+            ModuleRunner::Worker(pool) => pool.run_module(&key, &module.wasm, input, limits),
+        }
+    }
+}
+
 /// What one run of a guest cost, for the metadata map.
 #[derive(Debug, Clone)]
 pub struct RunStats {
@@ -108,6 +131,11 @@ pub struct Evaluator {
     instance_name: String,
     /// The worker pool, when guests run in worker processes.
     workers: Option<WorkerPool>,
+    /// Where compiled modules run.
+    modules: ModuleRunner,
+    /// Compiled implementations' artifacts; without them, compiled languages have no
+    /// executor.
+    artifacts: Option<Arc<Artifacts>>,
 }
 
 impl Evaluator {
@@ -118,14 +146,15 @@ impl Evaluator {
     /// a benchmark mode that reads the stdlib from disk at every call, always run in
     /// process.)
     pub fn new(config: EvaluatorConfig) -> Result<Self, EvaluatorError> {
-        let families: Vec<Family> = [Family::JavaScript, Family::Python]
+        let families: Vec<Family> = Family::INTERPRETED
             .into_iter()
             .filter(|family| config.variant.has(*family))
             .collect();
-        let (runtimes, workers) = match &config.isolation {
+        let (runtimes, workers, modules) = match &config.isolation {
             Isolation::Workers(settings) if !config.unsnapshotted => {
                 let (runtimes, pool) = start_workers(&config, settings, &families)?;
-                (runtimes, Some(pool))
+                let modules = ModuleRunner::Worker(pool.clone());
+                (runtimes, Some(pool), modules)
             }
             _ => {
                 let sandbox = Sandbox::new(config.sandbox.clone())?;
@@ -133,7 +162,9 @@ impl Evaluator {
                 for family in &families {
                     runtimes.insert(*family, load(&sandbox, &config, *family)?);
                 }
-                (runtimes, None)
+                let modules =
+                    ModuleRunner::InProcess(sandbox.module_host(ModuleHostConfig::default())?);
+                (runtimes, None, modules)
             }
         };
         Ok(Self {
@@ -142,7 +173,20 @@ impl Evaluator {
             runtimes,
             instance_name: config.instance_name,
             workers,
+            modules,
+            artifacts: None,
         })
+    }
+
+    /// This evaluator, running compiled languages (C, Rust) with `artifacts`.
+    pub fn with_artifacts(mut self, artifacts: Arc<Artifacts>) -> Self {
+        self.artifacts = Some(artifacts);
+        self
+    }
+
+    /// The artifacts of compiled implementations, when compiled languages are on.
+    pub fn artifacts(&self) -> Option<&Arc<Artifacts>> {
+        self.artifacts.as_ref()
     }
 
     /// The worker pool's state, when guests run in worker processes.
@@ -170,6 +214,8 @@ impl Evaluator {
             runtimes,
             instance_name: self.instance_name.clone(),
             workers: self.workers.clone(),
+            modules: self.modules.clone(),
+            artifacts: self.artifacts.clone(),
         }
     }
 
@@ -265,6 +311,9 @@ impl Evaluator {
         request: &ExecutorRequest,
         received: Instant,
     ) -> Execution {
+        if family.is_compiled() {
+            return self.execute_compiled(family, request, received);
+        }
         let Some(runtime) = self.runtimes.get(&family) else {
             let message = format!("No executor found for programming language {family}.");
             return Execution {
@@ -293,6 +342,91 @@ impl Evaluator {
                     z22: failure(run_error(&error)),
                     stats: None,
                 }
+            }
+        }
+    }
+
+    /// [`Evaluator::execute_from`] for a compiled language: the artifact (compiled now
+    /// only if the implementation was never saved through this server, e.g. `zeval call
+    /// --objects`; the compilation counts against the call's time), then one run of it.
+    fn execute_compiled(
+        &self,
+        family: Family,
+        request: &ExecutorRequest,
+        received: Instant,
+    ) -> Execution {
+        let not_run = |z5: Value| Execution {
+            z22: failure(z5),
+            stats: None,
+        };
+        let (Some(language), Some(artifacts)) = (family.compiled_language(), &self.artifacts)
+        else {
+            let message = format!("No executor found for programming language {family}.");
+            return not_run(z5_untyped("Z558", &message));
+        };
+        if !self.variant.has(family) || !artifacts.toolchain().has(language) {
+            let message = format!("No executor found for programming language {family}.");
+            return not_run(z5_untyped("Z558", &message));
+        }
+        let Some(signature) = &request.signature else {
+            return not_run(executor_error(
+                "A compiled implementation needs its function's argument and return types: send the whole function call, with its Z8.",
+            ));
+        };
+        let unit = zeval_compiler::Unit {
+            language,
+            function_name: request.function_name.clone().unwrap_or_default(),
+            signature: signature.clone(),
+            source: request.code_string.clone().unwrap_or_default(),
+        };
+        let module = match artifacts.artifact(&unit) {
+            Ok(module) => module,
+            Err(error) => return not_run(executor_error(&error.to_string())),
+        };
+        let arguments: Vec<(String, Value)> = request
+            .function_arguments
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let input = match zeval_compiler::encode_arguments(signature, &arguments) {
+            Ok(input) => input,
+            Err(error) => return not_run(executor_error(&error.to_string())),
+        };
+        let Some(limits) = limits_within(&self.limits, request.remaining_time, received) else {
+            return not_run(timeout_error());
+        };
+        match self.modules.run(&module, &input, &limits) {
+            Ok(output) => {
+                let z22 = match zeval_compiler::decode_result(signature, &output.stdout) {
+                    Ok(zeval_compiler::Answer::Value(value)) => z22(value, void()),
+                    Ok(zeval_compiler::Answer::Failure(message)) => {
+                        failure(executor_error(&message))
+                    }
+                    Err(error) => failure(executor_error(&error.to_string())),
+                };
+                let stats = RunStats {
+                    language_version: format!(
+                        "{} ({}, {})",
+                        match language {
+                            zeval_compiler::Language::C => "C17",
+                            zeval_compiler::Language::Rust => "Rust 2021",
+                        },
+                        module.compiler,
+                        zeval_sandbox::runtime_version()
+                    ),
+                    cpu_time: output.cpu_time,
+                    duration: output.duration,
+                    fuel_consumed: output.fuel_consumed,
+                    peak_memory_bytes: output.peak_memory_bytes,
+                };
+                Execution {
+                    z22,
+                    stats: Some(stats),
+                }
+            }
+            Err(error) => {
+                tracing::debug!(module = %module.key, %error, "compiled call failed");
+                not_run(run_error(&error))
             }
         }
     }
@@ -432,6 +566,8 @@ fn warm_up_input(family: Family) -> Vec<u8> {
     let code = match family {
         Family::JavaScript => "function Z1000001() { return 'ready'; }",
         Family::Python => "def Z1000001():\n    return 'ready'",
+        // Compiled families have no interpreter guest to warm up.
+        Family::C | Family::Rust => "",
     };
     runner_input(&ExecutorRequest {
         reentrant: false,
@@ -440,6 +576,7 @@ fn warm_up_input(family: Family) -> Vec<u8> {
         code_string: Some(code.to_owned()),
         function_name: Some("Z1000001".to_owned()),
         function_arguments: Map::new(),
+        signature: None,
     })
 }
 
@@ -511,6 +648,7 @@ fn language_version(guest_dir: &Path, family: Family) -> String {
         (false, _) => recorded,
         (true, Family::JavaScript) => "QuickJS".to_owned(),
         (true, Family::Python) => "CPython".to_owned(),
+        (true, family) => family.to_string(),
     }
 }
 

@@ -11,14 +11,38 @@ pub enum Family {
     JavaScript,
     /// CPython (`python.wasm`).
     Python,
+    /// C17, compiled by clang to a wasm module per implementation (`zeval_compiler`).
+    C,
+    /// Rust, compiled by rustc to a wasm module per implementation (`zeval_compiler`).
+    Rust,
 }
 
 impl Family {
-    /// The guest file stem in the guest directory.
+    /// The families run by an interpreter guest, loaded once per evaluator.
+    pub const INTERPRETED: [Family; 2] = [Family::JavaScript, Family::Python];
+
+    /// The guest file stem in the guest directory (compiled families have none: their
+    /// name).
     pub fn guest_name(self) -> &'static str {
         match self {
             Family::JavaScript => "quickjs",
             Family::Python => "python",
+            Family::C => "c",
+            Family::Rust => "rust",
+        }
+    }
+
+    /// Whether implementations of this family are compiled ahead of the call.
+    pub fn is_compiled(self) -> bool {
+        self.compiled_language().is_some()
+    }
+
+    /// The compiler's language of a compiled family.
+    pub fn compiled_language(self) -> Option<zeval_compiler::Language> {
+        match self {
+            Family::C => Some(zeval_compiler::Language::C),
+            Family::Rust => Some(zeval_compiler::Language::Rust),
+            Family::JavaScript | Family::Python => None,
         }
     }
 }
@@ -28,6 +52,8 @@ impl fmt::Display for Family {
         f.write_str(match self {
             Family::JavaScript => "javascript",
             Family::Python => "python",
+            Family::C => "c",
+            Family::Rust => "rust",
         })
     }
 }
@@ -56,7 +82,7 @@ const SOFTWARE_LANGUAGES: &[(&str, &str)] = &[
 /// Which executors a deployment registers, as the original's three builds do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Variant {
-    /// Every `javascript*` and `python*` language.
+    /// Every `javascript*` and `python*` language, and the compiled ones (`c`, `rust`).
     #[default]
     Omnibus,
     /// Only the `javascript*` languages.
@@ -110,6 +136,13 @@ impl fmt::Display for Variant {
 /// The family registered for a language string or ZID in `variant`, or `None` when the
 /// variant has no executor for it (the caller answers Z558 "No executor found …").
 pub fn family_for(language: &str, variant: Variant) -> Option<Family> {
+    if let Some(compiled) = zeval_compiler::Language::from_code(language) {
+        let family = match compiled {
+            zeval_compiler::Language::C => Family::C,
+            zeval_compiler::Language::Rust => Family::Rust,
+        };
+        return variant.has(family).then_some(family);
+    }
     let (code, _) = SOFTWARE_LANGUAGES
         .iter()
         .find(|(code, zid)| *code == language || *zid == language)?;
@@ -148,11 +181,21 @@ mod tests {
     }
 
     #[test]
+    fn compiled_languages_resolve_by_code_and_zid() {
+        assert_eq!(family_for("c", Variant::Omnibus), Some(Family::C));
+        assert_eq!(family_for("Z630", Variant::Omnibus), Some(Family::C));
+        assert_eq!(family_for("rust", Variant::Omnibus), Some(Family::Rust));
+        assert_eq!(family_for("Z640", Variant::Omnibus), Some(Family::Rust));
+        assert!(Family::Rust.is_compiled() && !Family::Python.is_compiled());
+    }
+
+    #[test]
     fn unknown_and_unregistered_languages_have_no_executor() {
         for language in ["python-1", "Java", "lua", "Z620", "python3", ""] {
             assert_eq!(family_for(language, Variant::Omnibus), None, "{language}");
         }
         assert_eq!(family_for("python", Variant::JavascriptAll), None);
+        assert_eq!(family_for("c", Variant::JavascriptAll), None);
         assert_eq!(family_for("javascript", Variant::Python3All), None);
     }
 

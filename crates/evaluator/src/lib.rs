@@ -8,12 +8,16 @@
 //! - [`plan`]: the service's checks before anything runs (language, legacy Z7 validation);
 //! - [`Evaluator`]: the guests (QuickJS and CPython, loaded once from the guest directory),
 //!   one fresh sandboxed instance per call, and the Z22 with its metadata map;
+//! - [`artifacts`]: compiled implementations (C, Rust): their artifacts in memory, in a
+//!   persistent store, or compiled once by `zeval_compiler`, and run as modules of the
+//!   sandbox (in process or in the worker processes, like the interpreters);
 //! - [`client`]: a blocking HTTP client of a remote evaluator (the orchestrator's remote path).
 //!
-//! The calling convention and (de)serialization live in the runner scripts inside the guests
+//! For the interpreted languages, the calling convention and (de)serialization live in the runner scripts inside the guests
 //! (`guests/quickjs/runner.js`, `guests/python/runner.py`); the protocol between host and
 //! runner is documented at the top of each.
 
+pub mod artifacts;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -23,6 +27,7 @@ pub mod plan;
 mod system;
 pub mod wire;
 
+pub use artifacts::{ArtifactRecord, ArtifactStore, Artifacts, DirArtifactStore};
 pub use config::{EvaluatorConfig, Isolation, WorkerSettings, default_instance_name};
 pub use error::EvaluatorError;
 #[doc(hidden)]

@@ -98,6 +98,8 @@ fn legacy_executor_request(zobject: Value, reentrant: bool) -> ExecutorRequest {
     let function_name = function
         .and_then(|function| function.get("Z8K5")?.get("Z9K1")?.as_str())
         .map(str::to_owned);
+    let signature =
+        function.and_then(|function| zeval_compiler::Signature::from_function(function).ok());
     let function_arguments: Map<String, Value> = match zobject {
         Value::Object(object) => object
             .into_iter()
@@ -112,6 +114,7 @@ fn legacy_executor_request(zobject: Value, reentrant: bool) -> ExecutorRequest {
         code_string,
         function_name,
         function_arguments,
+        signature,
     }
 }
 

@@ -18,14 +18,28 @@ const HOST_STACK_HEADROOM: usize = 1024 * 1024;
 
 /// Builds the engine for a guest named `guest`.
 pub(crate) fn build_engine(config: &SandboxConfig, guest: &str) -> Result<Engine, SandboxError> {
+    build_engine_with(config, guest, true, true)
+}
+
+/// [`build_engine`], choosing whether Cranelift may compile on a thread pool (a confined
+/// worker may start no thread, so its engine compiles on the calling thread) and whether
+/// memory images are mapped copy-on-write (which needs a `memfd` per module compiled in
+/// memory: a confined worker can create none).
+pub(crate) fn build_engine_with(
+    config: &SandboxConfig,
+    guest: &str,
+    parallel_compilation: bool,
+    copy_on_write_images: bool,
+) -> Result<Engine, SandboxError> {
     let mut wasm = Config::new();
+    wasm.parallel_compilation(parallel_compilation);
     wasm.cranelift_opt_level(OptLevel::Speed)
         .epoch_interruption(true)
         .consume_fuel(config.fuel_metering)
         .max_wasm_stack(config.max_wasm_stack)
         .async_stack_size(config.max_wasm_stack + HOST_STACK_HEADROOM)
         // Snapshots are large data segments: map them copy-on-write instead of copying.
-        .memory_init_cow(true);
+        .memory_init_cow(copy_on_write_images);
     if config.pool.enabled {
         let pool = &config.pool;
         let mut pooling = PoolingAllocationConfig::default();

@@ -45,7 +45,8 @@ struct GuestInner {
     engine: Engine,
     pre: InstancePre<CallState>,
     options: GuestOptions,
-    slots: Slots,
+    /// Shared by every module of one [`crate::ModuleHost`]; a guest's own otherwise.
+    slots: Arc<Slots>,
     max_wasm_stack: usize,
     max_memory_bytes: usize,
     max_table_elements: usize,
@@ -69,7 +70,7 @@ pub(crate) struct GuestParts {
     pub(crate) engine: Engine,
     pub(crate) pre: InstancePre<CallState>,
     pub(crate) options: GuestOptions,
-    pub(crate) capacity: usize,
+    pub(crate) slots: Arc<Slots>,
     pub(crate) max_wasm_stack: usize,
     pub(crate) max_memory_bytes: usize,
     pub(crate) max_table_elements: usize,
@@ -91,7 +92,7 @@ impl Guest {
                 engine: parts.engine,
                 pre: parts.pre,
                 options: parts.options,
-                slots: Slots::new(parts.capacity),
+                slots: parts.slots,
                 max_wasm_stack: parts.max_wasm_stack,
                 max_memory_bytes: parts.max_memory_bytes,
                 max_table_elements: parts.max_table_elements,
@@ -326,7 +327,7 @@ fn stderr_tail(stderr: &[u8]) -> String {
 }
 
 /// A counting semaphore over the guest's pool slots.
-struct Slots {
+pub(crate) struct Slots {
     capacity: usize,
     in_use: Mutex<usize>,
     freed: Condvar,
@@ -335,7 +336,7 @@ struct Slots {
 struct SlotGuard<'a>(&'a Slots);
 
 impl Slots {
-    fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity,
             in_use: Mutex::new(0),

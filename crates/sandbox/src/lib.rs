@@ -99,6 +99,7 @@ mod error;
 mod guest;
 mod limiter;
 mod limits;
+mod modules;
 mod output;
 mod priority;
 mod sandbox;
@@ -111,6 +112,7 @@ pub use engine::EPOCH_TICK;
 pub use error::SandboxError;
 pub use guest::{Guest, RunOutput};
 pub use limits::Limits;
+pub use modules::{MODULE_ENGINE_NAME, ModuleHost, ModuleHostConfig};
 pub use priority::LOWERED_NICE;
 pub use sandbox::Sandbox;
 

@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::Linker;
 
 use crate::engine::{EngineRegistry, build_engine, start_ticker};
-use crate::guest::{GuestParts, add_wasi_to_linker};
-use crate::{Guest, GuestOptions, SandboxConfig, SandboxError};
+use crate::guest::{GuestParts, Slots, add_wasi_to_linker};
+use crate::{Guest, GuestOptions, ModuleHost, ModuleHostConfig, SandboxConfig, SandboxError};
 
 /// The wasm runtime of zeval. Cheap to clone. Owns the epoch ticker thread (which stops when
 /// the sandbox and every guest loaded from it are dropped) and the module cache.
@@ -46,6 +46,11 @@ impl Sandbox {
         self.load_guest_with_options(name, wasm, GuestOptions::default())
     }
 
+    /// A host for compiled modules (see [`ModuleHost`]): one engine and pool for all of them.
+    pub fn module_host(&self, config: ModuleHostConfig) -> Result<ModuleHost, SandboxError> {
+        ModuleHost::new(Arc::clone(&self.config), Arc::clone(&self.registry), config)
+    }
+
     /// Reads `path` and loads it as [`Sandbox::load_guest`] does.
     pub fn load_guest_file(&self, name: &str, path: &Path) -> Result<Guest, SandboxError> {
         let wasm = std::fs::read(path).map_err(|source| SandboxError::Io {
@@ -80,7 +85,7 @@ impl Sandbox {
             engine,
             pre,
             options,
-            capacity: pool.max_instances.max(1) as usize,
+            slots: Arc::new(Slots::new(pool.max_instances.max(1) as usize)),
             max_wasm_stack: self.config.max_wasm_stack,
             max_memory_bytes: if pool.enabled {
                 pool.max_memory_bytes

@@ -44,12 +44,39 @@ fn repo_error(e: StoreError) -> RepositoryError {
 pub struct StoreRepository {
     store: Arc<SqliteStore>,
     cache: Arc<ObjectCache>,
+    /// Compiles implementations in compiled languages when they are written.
+    artifacts: Option<Arc<zeval_evaluator::Artifacts>>,
 }
 
 impl StoreRepository {
     /// Writes go to `store` and invalidate `cache`.
     pub fn new(store: Arc<SqliteStore>, cache: Arc<ObjectCache>) -> Self {
-        StoreRepository { store, cache }
+        StoreRepository {
+            store,
+            cache,
+            artifacts: None,
+        }
+    }
+
+    /// Compiles implementations in compiled languages with `artifacts` when they are written.
+    pub fn with_artifacts(mut self, artifacts: Option<Arc<zeval_evaluator::Artifacts>>) -> Self {
+        self.artifacts = artifacts;
+        self
+    }
+
+    /// The compilation unit of `z2` when it is a compiled implementation.
+    fn unit_of(&self, z2: &Value) -> Option<zeval_compiler::Unit> {
+        crate::compilation::unit_of(z2, |zid| self.get(zid).ok().flatten())
+    }
+
+    /// Compiles revision `revision` of `zid` when it is a compiled implementation.
+    fn compile(&self, zid: &str, revision: u64, z2: &Value) {
+        let Some(artifacts) = &self.artifacts else {
+            return;
+        };
+        if let Some(unit) = self.unit_of(z2) {
+            crate::compilation::compile_revision(artifacts, &self.store, zid, revision, &unit);
+        }
     }
 }
 
@@ -79,6 +106,7 @@ impl Repository for StoreRepository {
     fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, RepositoryError> {
         let revision = self.store.put(zid, z2, author).map_err(repo_error)?;
         self.cache.invalidate(zid);
+        self.compile(zid, revision, z2);
         Ok(revision)
     }
 
@@ -89,6 +117,11 @@ impl Repository for StoreRepository {
     fn create(&self, z2: &Value, author: &str) -> Result<String, RepositoryError> {
         let zid = self.store.create(z2, author).map_err(repo_error)?;
         self.cache.invalidate(&zid);
+        if self.artifacts.is_some()
+            && let Ok(Some(stored)) = self.store.get(&zid)
+        {
+            self.compile(&zid, 1, &stored);
+        }
         Ok(zid)
     }
 
@@ -109,6 +142,26 @@ impl Repository for StoreRepository {
                 label: s.label,
             })
             .collect())
+    }
+
+    fn compilation(&self, zid: &str) -> Result<Option<Value>, RepositoryError> {
+        let (Some(artifacts), Some(z2)) =
+            (&self.artifacts, self.store.get(zid).map_err(repo_error)?)
+        else {
+            return Ok(None);
+        };
+        let Some(unit) = self.unit_of(&z2) else {
+            return Ok(None);
+        };
+        let revision = self
+            .store
+            .current_revision(zid)
+            .map_err(repo_error)?
+            .unwrap_or(0);
+        Ok(artifacts
+            .toolchain()
+            .key(&unit)
+            .map(|key| crate::compilation::report(artifacts, zid, revision, unit.language, &key)))
     }
 
     fn approve(&self, zid: &str, by: &Caller) -> Result<(), RepositoryError> {
@@ -224,6 +277,15 @@ pub fn orchestrator_state(
 ) -> Result<crate::AppState, crate::ServeError> {
     let setup = |e: &dyn std::fmt::Display| crate::ServeError::Setup(e.to_string());
     let store = open_store(config).map_err(|e| setup(&e))?;
+    // The evaluator's artifacts when it runs here, so that a write compiles into the same
+    // memory cache the calls read; else artifacts of this store.
+    let artifacts = match shared.as_ref().and_then(|e| e.artifacts().cloned()) {
+        Some(artifacts) => Some(artifacts),
+        None => crate::compilation::artifacts(
+            config,
+            Some(Arc::new(crate::compilation::SqliteArtifacts(store.clone()))),
+        ),
+    };
     let cache = object_source(config, store.clone());
     let evaluators = crate::evaluators::registry(config, metrics, shared).map_err(|e| setup(&e))?;
     let orchestrator = Orchestrator::new(
@@ -236,7 +298,8 @@ pub fn orchestrator_state(
             ..OrchestratorConfig::default()
         },
     );
-    let repository = Arc::new(StoreRepository::new(store.clone(), cache.clone()));
+    let repository =
+        Arc::new(StoreRepository::new(store.clone(), cache.clone()).with_artifacts(artifacts));
     let sampled_store = store.clone();
     let sampled_cache = cache.clone();
     metrics.add_sampler(Box::new(move || {

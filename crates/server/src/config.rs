@@ -293,6 +293,10 @@ pub struct Config {
     /// Directory of the guest interpreters built by `guests/build.sh` (default:
     /// `$ZEVAL_GUEST_DIR`, else `/var/cache/zeval/guests`).
     pub guest_dir: Option<PathBuf>,
+    /// A private directory for compiled implementations' artifacts, used instead of the
+    /// object store (commands without a store, such as `zeval call`). Default unset: the
+    /// store keeps them (an evaluator-only node: `<data_dir>/artifacts`).
+    pub artifact_dir: Option<PathBuf>,
     /// Size, time and concurrency limits.
     pub limits: Limits,
     /// Access rules.
@@ -321,6 +325,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./zeval-data"),
             wiki_url: None,
             guest_dir: None,
+            artifact_dir: None,
             limits: Limits::default(),
             access: Access::default(),
             workers: Workers::default(),

@@ -50,10 +50,15 @@ pub fn local_evaluator(
         }
         _ => Isolation::InProcess,
     };
-    Evaluator::new(EvaluatorConfig {
+    let evaluator = Evaluator::new(EvaluatorConfig {
         instance_name: config.instance_name(),
         isolation,
         ..EvaluatorConfig::new(config.guest_dir())
+    })?;
+    let store = crate::compilation::artifact_store(config);
+    Ok(match crate::compilation::artifacts(config, store) {
+        Some(artifacts) => evaluator.with_artifacts(artifacts),
+        None => evaluator,
     })
 }
 
@@ -63,7 +68,7 @@ fn language_strings() -> Vec<String> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    for number in 600..=620 {
+    for number in 600..=640 {
         if let Some(code) = zeval_catalogue::programming_language_code(&format!("Z{number}"))
             && !languages.iter().any(|l| l == code)
         {
@@ -131,6 +136,10 @@ fn executor_request(call: &CodeCall) -> ExecutorRequest {
         code_string: Some(call.code.clone()),
         function_name: Some(call.function_name.clone()),
         function_arguments: call.arguments.iter().cloned().collect(),
+        // Only compiled code needs the types (its calling convention is typed).
+        signature: zeval_compiler::Language::from_code(&call.language)
+            .and_then(|_| call.zobject.get("Z7K1"))
+            .and_then(|function| zeval_compiler::Signature::from_function(function).ok()),
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod backends;
+pub mod compilation;
 pub mod config;
 pub mod evaluator_api;
 pub mod evaluators;
@@ -118,6 +119,11 @@ pub trait Repository: Send + Sync {
         text: Option<&str>,
         limit: usize,
     ) -> Result<Vec<SearchHit>, RepositoryError>;
+    /// How the current revision of `zid` compiled, when it is an implementation in a
+    /// compiled language (see [`compilation::report`]).
+    fn compilation(&self, _zid: &str) -> Result<Option<Value>, RepositoryError> {
+        Ok(None)
+    }
     /// Marks an implementation approved.
     fn approve(&self, zid: &str, by: &Caller) -> Result<(), RepositoryError>;
     /// Whether an implementation is approved (built-ins always are).

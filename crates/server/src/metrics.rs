@@ -52,10 +52,10 @@ fn bounded<V>(series: &BTreeMap<Labels, V>, labels: &[(&'static str, &str)]) -> 
 }
 
 /// The `language` label of a programming-language code: the code when zeval knows it
-/// (the orchestrator's default languages and the catalogue's Z600–Z620), else `other`.
+/// (the orchestrator's default languages and the catalogue's Z600–Z640), else `other`.
 pub fn language_label(code: &str) -> &str {
     let known = zeval_orchestrator::EvaluatorRegistry::DEFAULT_LANGUAGES.contains(&code)
-        || (600..=620).any(|number| {
+        || (600..=640).any(|number| {
             zeval_catalogue::programming_language_code(&format!("Z{number}")) == Some(code)
         });
     if known { code } else { OTHER }

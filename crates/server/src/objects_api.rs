@@ -42,6 +42,7 @@ pub(crate) fn read_routes() -> Router<AppState> {
         .route("/v1/objects", get(search))
         .route("/v1/objects/{zid}", get(fetch))
         .route("/v1/objects/{zid}/history", get(history))
+        .route("/v1/objects/{zid}/compilation", get(compilation))
         .route("/w/api.php", get(mediawiki_api))
 }
 
@@ -169,6 +170,22 @@ async fn read_object(state: &AppState, headers: &HeaderMap, body: Body) -> Resul
         })?;
     zeval_zobject::json::parse_slice(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+}
+
+/// How the current revision of a compiled implementation compiled (404 for anything else).
+async fn compilation(
+    State(state): State<AppState>,
+    Path(zid): Path<String>,
+) -> Result<Response, ApiError> {
+    checked_zid(&zid)?;
+    let repository = state.repository.clone();
+    let report = blocking(move || Ok(repository.compilation(&zid)?.ok_or(zid))).await?;
+    match report {
+        Ok(report) => Ok(axum::Json(report).into_response()),
+        Err(zid) => Err(ApiError::NotFound(format!(
+            "{zid} is not an implementation in a compiled language"
+        ))),
+    }
 }
 
 async fn put(

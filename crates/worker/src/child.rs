@@ -10,13 +10,21 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use zeval_sandbox::{Guest, Limits, Sandbox};
+use zeval_sandbox::{Guest, Limits, ModuleHost, ModuleHostConfig, Sandbox};
 
 use crate::WorkerError;
 use crate::confine::{ConfineOptions, ConfinementReport, confine};
 use crate::protocol::{
     Hello, MAX_REQUEST_FRAME, Request, Response, WorkerSpec, read_frame, read_json, write_json,
 };
+
+/// Compiled modules a worker keeps in memory (most recently used): with 32 workers, each
+/// holding up to this many modules of a few hundred KiB of native code, the total stays in
+/// the hundreds of MiB at worst.
+const MAX_LOADED_MODULES: usize = 16;
+
+/// The smallest WASI command: compiled and run once before confinement.
+const WARM_UP_MODULE: &[u8] = b"(module (func (export \"_start\")))";
 
 /// Wall time of one warm-up call: generous, since a cold machine may be busy compiling.
 const WARM_UP_WALL_TIME: Duration = Duration::from_secs(60);
@@ -78,17 +86,17 @@ pub fn serve_on_stdin() -> Result<(), WorkerError> {
     write_json(
         &mut writer,
         &Hello::Ready {
-            confinement: prepared.confinement,
+            confinement: prepared.confinement.clone(),
             address_space_limit: Some(prepared.address_space_limit),
         },
     )?;
     writer.flush()?;
-    let served = serve(&prepared.guests, spec.test_hooks, &mut reader, &mut writer);
+    let served = serve(&prepared, spec.test_hooks, &mut reader, &mut writer);
     // Not dropped: the process ends right after ([`run`]), and dropping the guests and the
     // socket would make system calls (closing memfds, debug checks of descriptors) that the
     // filter does not allow.
     drop((reader, writer));
-    std::mem::forget(prepared.guests);
+    std::mem::forget(prepared);
     std::mem::forget(socket);
     served
 }
@@ -133,6 +141,8 @@ fn limit_address_space() -> Result<u64, WorkerError> {
 /// A worker ready to serve: what [`prepare`] made.
 struct Prepared {
     guests: Vec<Guest>,
+    /// Compiled modules, compiled in memory on first use.
+    modules: ModuleHost,
     /// What the kernel granted.
     confinement: ConfinementReport,
     /// The `RLIMIT_AS` it set, in bytes.
@@ -154,6 +164,24 @@ fn prepare(spec: &WorkerSpec) -> Result<Prepared, WorkerError> {
             .map_err(|e| WorkerError::Setup(format!("warm-up call of {}: {e}", guest.name)))?;
         guests.push(loaded);
     }
+    let modules = sandbox.module_host(ModuleHostConfig {
+        max_loaded: MAX_LOADED_MODULES,
+        // No file can be opened and no thread started once confined.
+        disk_cache: false,
+        parallel_compilation: false,
+    })?;
+    // One module compiled and run now, so that whatever Cranelift and the module engine set
+    // up on first use happens before the filter is in place.
+    modules
+        .load("warm-up", WARM_UP_MODULE)?
+        .run(
+            b"",
+            &Limits {
+                wall_time: WARM_UP_WALL_TIME,
+                ..Limits::default()
+            },
+        )
+        .map_err(|e| WorkerError::Setup(format!("warm-up call of a module: {e}")))?;
     // Probed now: the probe starts a thread, which the confinement forbids. (The warm-up
     // calls did the same for the first clock reads, which locate the vDSO with
     // `prctl(PR_GET_AUXV)`.)
@@ -164,13 +192,14 @@ fn prepare(spec: &WorkerSpec) -> Result<Prepared, WorkerError> {
     })?;
     Ok(Prepared {
         guests,
+        modules,
         confinement,
         address_space_limit,
     })
 }
 
 fn serve(
-    guests: &[Guest],
+    prepared: &Prepared,
     test_hooks: bool,
     reader: &mut impl std::io::Read,
     writer: &mut impl Write,
@@ -187,7 +216,7 @@ fn serve(
                 limits,
                 stdin,
             } => {
-                let Some(guest) = guests.get(guest as usize) else {
+                let Some(guest) = prepared.guests.get(guest as usize) else {
                     return Err(WorkerError::Protocol(format!("no guest number {guest}")));
                 };
                 match guest.run(stdin, &limits) {
@@ -195,6 +224,19 @@ fn serve(
                     Err(error) => Response::Failed(error),
                 }
             }
+            Request::RunModule {
+                key,
+                wasm,
+                limits,
+                stdin,
+            } => match prepared
+                .modules
+                .load(key, wasm)
+                .and_then(|module| module.run(stdin, &limits))
+            {
+                Ok(output) => Response::Ran(output),
+                Err(error) => Response::Failed(error),
+            },
             Request::ForbiddenSyscall if test_hooks => {
                 crate::confine::issue_forbidden_syscall()?;
                 return Err(WorkerError::Setup(

@@ -87,6 +87,15 @@ pub enum Request<'a> {
         limits: Limits,
         stdin: &'a [u8],
     },
+    /// Run a compiled module (an artifact) once. The worker compiles `wasm` the first time
+    /// it sees `key` and keeps it among its most recently used modules; the parent vouches
+    /// that one key always comes with the same bytes (keys are content hashes).
+    RunModule {
+        key: &'a str,
+        wasm: &'a [u8],
+        limits: Limits,
+        stdin: &'a [u8],
+    },
     /// Test hook: issue a system call the filter forbids.
     ForbiddenSyscall,
 }
@@ -99,6 +108,9 @@ pub enum Response {
 }
 
 const RUN: u8 = 1;
+const RUN_MODULE: u8 = 3;
+/// Longest module key in a [`Request::RunModule`] (a hex SHA-256 is 64 bytes).
+const MAX_KEY_BYTES: usize = 255;
 const FORBIDDEN_SYSCALL: u8 = 2;
 const RAN: u8 = 0;
 const FAILED: u8 = 1;
@@ -182,13 +194,28 @@ impl<'a> Request<'a> {
             } => framed(1 + 4 + 5 * 8 + stdin.len(), |out| {
                 out.push(RUN);
                 out.extend_from_slice(&guest.to_le_bytes());
-                put_u64(out, micros(limits.wall_time));
-                put_u64(out, limits.fuel.unwrap_or(NONE));
-                put_u64(out, limits.memory_bytes as u64);
-                put_u64(out, limits.max_input_bytes as u64);
-                put_u64(out, limits.max_output_bytes as u64);
+                put_limits(out, limits);
                 out.extend_from_slice(stdin);
             }),
+            Request::RunModule {
+                key,
+                wasm,
+                limits,
+                stdin,
+            } => framed(
+                1 + 1 + key.len() + 4 + wasm.len() + 5 * 8 + stdin.len(),
+                |out| {
+                    out.push(RUN_MODULE);
+                    let key = truncate_utf8(key, MAX_KEY_BYTES);
+                    out.push(key.len() as u8);
+                    out.extend_from_slice(key.as_bytes());
+                    let wasm_len = u32::try_from(wasm.len()).unwrap_or(u32::MAX);
+                    out.extend_from_slice(&wasm_len.to_le_bytes());
+                    out.extend_from_slice(&wasm[..wasm_len as usize]);
+                    put_limits(out, limits);
+                    out.extend_from_slice(stdin);
+                },
+            ),
         }
     }
 
@@ -199,17 +226,23 @@ impl<'a> Request<'a> {
             FORBIDDEN_SYSCALL => Ok(Request::ForbiddenSyscall),
             RUN => {
                 let guest = cursor.u32()?;
-                let wall_time = Duration::from_micros(cursor.u64()?);
-                let fuel = Some(cursor.u64()?).filter(|&fuel| fuel != NONE);
-                let limits = Limits {
-                    wall_time,
-                    fuel,
-                    memory_bytes: cursor.usize()?,
-                    max_input_bytes: cursor.usize()?,
-                    max_output_bytes: cursor.usize()?,
-                };
+                let limits = cursor.limits()?;
                 Ok(Request::Run {
                     guest,
+                    limits,
+                    stdin: cursor.0,
+                })
+            }
+            RUN_MODULE => {
+                let key_len = cursor.u8()? as usize;
+                let key = std::str::from_utf8(cursor.bytes(key_len)?)
+                    .map_err(|_| FrameError::Malformed("module key is not UTF-8"))?;
+                let wasm_len = cursor.u32()? as usize;
+                let wasm = cursor.bytes(wasm_len)?;
+                let limits = cursor.limits()?;
+                Ok(Request::RunModule {
+                    key,
+                    wasm,
                     limits,
                     stdin: cursor.0,
                 })
@@ -357,6 +390,14 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+fn put_limits(out: &mut Vec<u8>, limits: &Limits) {
+    put_u64(out, micros(limits.wall_time));
+    put_u64(out, limits.fuel.unwrap_or(NONE));
+    put_u64(out, limits.memory_bytes as u64);
+    put_u64(out, limits.max_input_bytes as u64);
+    put_u64(out, limits.max_output_bytes as u64);
+}
+
 fn put_u64(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(&value.to_le_bytes());
 }
@@ -386,6 +427,18 @@ impl<'a> Cursor<'a> {
 
     fn u8(&mut self) -> Result<u8, FrameError> {
         Ok(self.bytes(1)?[0])
+    }
+
+    fn limits(&mut self) -> Result<Limits, FrameError> {
+        let wall_time = Duration::from_micros(self.u64()?);
+        let fuel = Some(self.u64()?).filter(|&fuel| fuel != NONE);
+        Ok(Limits {
+            wall_time,
+            fuel,
+            memory_bytes: self.usize()?,
+            max_input_bytes: self.usize()?,
+            max_output_bytes: self.usize()?,
+        })
     }
 
     fn u32(&mut self) -> Result<u32, FrameError> {
@@ -430,6 +483,18 @@ mod tests {
         );
         assert!(Request::decode(&[]).is_err());
         assert!(Request::decode(&[RUN, 0, 0]).is_err());
+        let module = Request::RunModule {
+            key: "ab12",
+            wasm: b"\0asm\x01\0\0\0",
+            limits: Limits::default(),
+            stdin: b"args",
+        };
+        assert_eq!(
+            Request::decode(&payload(&module.to_frame())).unwrap(),
+            module
+        );
+        assert!(Request::decode(&[RUN_MODULE, 5, b'a']).is_err());
+        assert!(Request::decode(&[RUN_MODULE, 1, b'a', 9, 0, 0, 0, 1]).is_err());
     }
 
     #[test]

@@ -288,6 +288,7 @@ fn request(case: &Case) -> Request {
         coding_language: Some(match case.family {
             Family::JavaScript => "javascript".to_owned(),
             Family::Python => "python-3".to_owned(),
+            compiled => compiled.to_string(),
         }),
         code_string: Some(case.code.to_owned()),
         function_name: Some("Z1000".to_owned()),
@@ -324,6 +325,7 @@ fn call_in_new_process(case: &Case) -> anyhow::Result<()> {
     let variant = match case.family {
         Family::JavaScript => "javascript-all",
         Family::Python => "python3-all",
+        Family::C | Family::Rust => "omnibus",
     };
     let mut child = Command::new(std::env::current_exe()?)
         .args(["evaluate", "--variant", variant, "-"])

@@ -194,6 +194,7 @@ impl Reader<'_> {
             code_string: Some(code_string),
             function_name: Some(function_name),
             function_arguments,
+            signature: None,
         }))
     }
 
@@ -396,6 +397,7 @@ mod tests {
             code_string: Some("function Z1000() {}".into()),
             function_name: Some("Z1000".into()),
             function_arguments: arguments,
+            signature: None,
         }
     }
 
@@ -428,6 +430,7 @@ mod tests {
             code_string: Some("def Z1000(Z1000K1, Z1000K2): return Z1000K1".into()),
             function_name: Some("Z1000".into()),
             function_arguments: arguments,
+            signature: None,
         };
         let body = encode_v004(&request).unwrap();
         assert_eq!(decode(&body).unwrap(), Request::Executor(request));

@@ -100,6 +100,7 @@ fn executor(mut object: Map<String, Value>, reentrant: bool) -> Result<ExecutorR
         code_string,
         function_name,
         function_arguments,
+        signature: None,
     })
 }
 

@@ -44,6 +44,10 @@ pub struct ExecutorRequest {
     pub function_name: Option<String>,
     /// The arguments by full key, as normal ZObjects.
     pub function_arguments: Map<String, Value>,
+    /// The function's argument and return types, as a compiled implementation's calling
+    /// convention needs them (zeval only: read from the `Z8` of a whole function call; the
+    /// executor form and Avro do not carry it).
+    pub signature: Option<zeval_compiler::Signature>,
 }
 
 /// Why a body could not be decoded. The service answers these with a Z5 in a Z22.
@@ -149,6 +153,7 @@ pub fn executor_form(zobject: &Value, reentrant: bool) -> Option<ExecutorRequest
         code_string: Some(code_string.to_owned()),
         function_name: Some(function_name.to_owned()),
         function_arguments: arguments,
+        signature: None,
     })
 }
 

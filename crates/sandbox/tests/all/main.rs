@@ -7,6 +7,7 @@ mod cache;
 mod common;
 mod isolation;
 mod memory;
+mod modules;
 mod output;
 mod stack;
 mod time;

@@ -43,6 +43,23 @@ const MIGRATIONS: &[&str] = &[
         approved_by TEXT NOT NULL,
         timestamp_ms INTEGER NOT NULL
     );",
+    // 2: compiled artifacts (content-addressed), and which artifact each revision of a
+    // compiled implementation has.
+    "CREATE TABLE artifacts (
+        key TEXT PRIMARY KEY,
+        language TEXT NOT NULL,
+        compiler TEXT NOT NULL,
+        wasm BLOB,
+        error TEXT,
+        created_ms INTEGER NOT NULL,
+        CHECK ((wasm IS NULL) <> (error IS NULL))
+    ) WITHOUT ROWID;
+    CREATE TABLE compilations (
+        zid TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        PRIMARY KEY (zid, revision)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

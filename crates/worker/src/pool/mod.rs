@@ -191,6 +191,40 @@ impl WorkerPool {
     /// Runs guest number `guest` of the spec once with `stdin` under `limits`, in a worker.
     /// Blocks the calling thread. [`Limits::wall_time`] covers the wait for a worker too.
     pub fn run(&self, guest: u32, stdin: &[u8], limits: &Limits) -> Result<RunOutput, RunError> {
+        self.call(stdin, limits, |limits| Request::Run {
+            guest,
+            limits,
+            stdin,
+        })
+    }
+
+    /// Runs the compiled module `key` (whose bytes are `wasm`) once with `stdin` under
+    /// `limits`, in a worker, as [`WorkerPool::run`] runs a guest. A worker compiles a module
+    /// the first time it sees its key (within the call's wall time) and keeps the most
+    /// recently used ones.
+    pub fn run_module(
+        &self,
+        key: &str,
+        wasm: &[u8],
+        stdin: &[u8],
+        limits: &Limits,
+    ) -> Result<RunOutput, RunError> {
+        self.call(stdin, limits, |limits| Request::RunModule {
+            key,
+            wasm,
+            limits,
+            stdin,
+        })
+    }
+
+    /// One call in a worker: `request` builds the request for the limits left once a worker
+    /// is found.
+    fn call<'a>(
+        &self,
+        stdin: &[u8],
+        limits: &Limits,
+        request: impl FnOnce(Limits) -> Request<'a>,
+    ) -> Result<RunOutput, RunError> {
         let called = Instant::now();
         let deadline = called + limits.wall_time;
         if stdin.len() > limits.max_input_bytes {
@@ -202,14 +236,10 @@ impl WorkerPool {
         let mut worker = self.inner.acquire(deadline, called)?;
         let pid = worker.pid();
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let request = Request::Run {
-            guest,
-            limits: Limits {
-                wall_time: remaining,
-                ..limits.clone()
-            },
-            stdin,
-        };
+        let request = request(Limits {
+            wall_time: remaining,
+            ..limits.clone()
+        });
         let outcome = exchange(
             &mut worker,
             &request,

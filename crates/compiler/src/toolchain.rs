@@ -1,0 +1,663 @@
+//! Finding the compilers ([`Toolchain::discover`]) and compiling a [`Unit`] with them
+//! ([`Toolchain::compile`]): the source check, the bound on concurrent compilations, the
+//! generated files, the confined compiler process and the mapping of how it ended.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::check;
+use crate::confine::{self, Limits, Walls};
+use crate::convention::is_identifier;
+use crate::glue;
+use crate::language::{ArtifactKey, Language, Unit};
+
+/// Diagnostics kept in a [`CompileFailure::Diagnostics`] (and in [`Compiled::warnings`]):
+/// 8 KiB, cut at a character boundary.
+pub const MAX_DIAGNOSTICS_BYTES: usize = 8 << 10;
+
+/// How to find and run the compilers.
+#[derive(Debug, Clone)]
+pub struct CompilerConfig {
+    /// The directory whose `rust-toolchain.toml` picks the Rust toolchain: `rustc --print
+    /// sysroot` runs there. `None`: the current directory.
+    pub rust_toolchain_dir: Option<PathBuf>,
+    /// The Rust sysroot to use, instead of asking `rustc`.
+    pub rust_sysroot: Option<PathBuf>,
+    /// The clang to use, instead of `clang-19` or `clang` from `PATH`.
+    pub clang: Option<PathBuf>,
+    /// Largest source accepted (default 256 KiB).
+    pub max_source_bytes: usize,
+    /// CPU time per compiler process (default 20 s; a small function takes 0.1–0.3 s).
+    pub cpu_time: Duration,
+    /// Address space per compiler process (default 4 GiB; rustc needs more than 384 MiB
+    /// just to map its libraries and std's metadata, and fails with odd errors below that).
+    pub address_space: u64,
+    /// Largest file the compiler may write, hence largest artifact (default 32 MiB).
+    pub max_output_bytes: u64,
+    /// Wall-clock time per compilation (default 30 s).
+    pub wall_time: Duration,
+    /// Bytes of the compiler's stdout and stderr kept (default 64 KiB each).
+    pub captured_bytes: usize,
+    /// Compilations running at once, per [`Toolchain`] and its clones (default 2).
+    pub max_concurrent: usize,
+    /// How long a compilation waits for a slot before failing as busy (default 60 s).
+    pub queue_timeout: Duration,
+    /// Where the per-compilation temp dirs are made (`None`: the system temp dir).
+    pub temp_root: Option<PathBuf>,
+}
+
+impl Default for CompilerConfig {
+    fn default() -> Self {
+        CompilerConfig {
+            rust_toolchain_dir: None,
+            rust_sysroot: None,
+            clang: None,
+            max_source_bytes: 256 << 10,
+            cpu_time: Duration::from_secs(20),
+            address_space: 4 << 30,
+            max_output_bytes: 32 << 20,
+            wall_time: Duration::from_secs(30),
+            captured_bytes: 64 << 10,
+            max_concurrent: 2,
+            queue_timeout: Duration::from_secs(60),
+            temp_root: None,
+        }
+    }
+}
+
+/// Why the toolchain could not be set up (a missing compiler is not an error: see
+/// [`Toolchain::has`]).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CompilerError {
+    /// A path given in the configuration is unusable.
+    #[error("compiler configuration: {0}")]
+    Config(String),
+}
+
+/// Why a unit did not compile. The `Display` text is meant for the implementation's author.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileFailure {
+    /// The source check refused the source (see the check's rules in the crate docs).
+    #[error("the source was refused: {0}")]
+    Refused(String),
+    /// The compiler rejected the source; the text is its diagnostics (at most
+    /// [`MAX_DIAGNOSTICS_BYTES`], with no host paths).
+    #[error("the compiler reported errors:\n{0}")]
+    Diagnostics(String),
+    /// A limit stopped the compilation. `what` is "CPU time", "memory", "wall time",
+    /// "output size" or "queue wait".
+    #[error("compilation stopped: the {what} limit was exceeded ({detail})")]
+    Limit { what: &'static str, detail: String },
+    /// This server has no compiler for the language.
+    #[error("no {0} compiler is available on this server")]
+    Unavailable(Language),
+    /// Something went wrong on the server's side.
+    #[error("internal error while compiling: {0}")]
+    Internal(String),
+}
+
+impl CompileFailure {
+    /// Whether trying again later may succeed: a wall-time limit or a full queue (the
+    /// machine was busy) and internal errors.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            CompileFailure::Limit {
+                what: "wall time" | "queue wait",
+                ..
+            } | CompileFailure::Internal(_)
+        )
+    }
+}
+
+/// A compiled artifact.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub key: ArtifactKey,
+    /// A wasm32-wasip1 command module.
+    pub wasm: Vec<u8>,
+    /// The compiler's identity, as in [`Toolchain::identity`].
+    pub compiler: String,
+    /// Wall time of the compiler process.
+    pub duration: Duration,
+    /// The compiler's warnings, if any (capped and cleaned as diagnostics are).
+    pub warnings: String,
+}
+
+#[derive(Debug)]
+struct Clang {
+    path: PathBuf,
+    identity: String,
+}
+
+#[derive(Debug)]
+struct Rustc {
+    path: PathBuf,
+    sysroot: PathBuf,
+    identity: String,
+}
+
+/// The compilers found on this machine, and the bound on concurrent compilations (shared by
+/// clones).
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    config: CompilerConfig,
+    clang: Option<Arc<Clang>>,
+    rustc: Option<Arc<Rustc>>,
+    missing: Vec<(Language, String)>,
+    gate: Arc<Gate>,
+}
+
+/// The flags of every C compilation (hashed into the key; the file names are fixed).
+const C_FLAGS: &[&str] = &[
+    "--target=wasm32-wasi",
+    "-std=c17",
+    "-O2",
+    "-fno-trigraphs",
+    "-fno-crash-diagnostics",
+    "-Wall",
+    "-Iinclude",
+    "-s",
+    "-Wl,--fatal-warnings",
+    "-o",
+    "out.wasm",
+    "main.c",
+    "glue.c",
+];
+
+/// The flags of every Rust compilation.
+const RUST_FLAGS: &[&str] = &[
+    "--edition=2021",
+    "--crate-type=bin",
+    "--crate-name=zeval_function",
+    "--target=wasm32-wasip1",
+    "-O",
+    "-Cpanic=abort",
+    "-Cstrip=symbols",
+    "-Anon_snake_case",
+    "--color=never",
+    "-o",
+    "out.wasm",
+    "main.rs",
+];
+
+impl Toolchain {
+    /// Finds clang (`config.clang`, else `clang-19` then `clang` on `PATH`) with the wasi-libc
+    /// headers and libraries (Debian's layout, target `wasm32-wasi`), and rustc (the real
+    /// binary of the sysroot `rustc --print sysroot` reports in `config.rust_toolchain_dir`,
+    /// or `config.rust_sysroot`) with the `wasm32-wasip1` standard library. A compiler that
+    /// is missing is logged and reported by [`Toolchain::has`]; only unusable configured
+    /// paths are errors.
+    pub fn discover(config: &CompilerConfig) -> Result<Toolchain, CompilerError> {
+        let mut missing = Vec::new();
+        let clang = match find_clang(config) {
+            Ok(clang) => Some(Arc::new(clang)),
+            Err(why) if config.clang.is_some() => return Err(CompilerError::Config(why)),
+            Err(why) => {
+                missing.push((Language::C, why));
+                None
+            }
+        };
+        let rustc = match find_rustc(config) {
+            Ok(rustc) => Some(Arc::new(rustc)),
+            Err(why) if config.rust_sysroot.is_some() => return Err(CompilerError::Config(why)),
+            Err(why) => {
+                missing.push((Language::Rust, why));
+                None
+            }
+        };
+        for (language, why) in &missing {
+            tracing::warn!(language = language.code(), "{language} implementations cannot be compiled: {why}");
+        }
+        Ok(Toolchain {
+            config: config.clone(),
+            clang,
+            rustc,
+            missing,
+            gate: Arc::new(Gate::new(config.max_concurrent.max(1))),
+        })
+    }
+
+    /// Whether `language` can be compiled here.
+    pub fn has(&self, language: Language) -> bool {
+        self.identity(language).is_some()
+    }
+
+    /// The compiler's identity (`clang --version`'s first line; `rustc <release>
+    /// (<commit hash>)`), which is part of every artifact key.
+    pub fn identity(&self, language: Language) -> Option<&str> {
+        match language {
+            Language::C => self.clang.as_ref().map(|c| c.identity.as_str()),
+            Language::Rust => self.rustc.as_ref().map(|r| r.identity.as_str()),
+        }
+    }
+
+    /// Why `language` is missing, if it is.
+    pub fn unavailable_reason(&self, language: Language) -> Option<&str> {
+        self.missing
+            .iter()
+            .find(|(missing, _)| *missing == language)
+            .map(|(_, why)| why.as_str())
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &CompilerConfig {
+        &self.config
+    }
+
+    /// The key `unit`'s artifact will have, if its compiler is here.
+    pub fn key(&self, unit: &Unit) -> Option<ArtifactKey> {
+        let identity = self.identity(unit.language)?;
+        Some(ArtifactKey::compute(unit, identity, flags(unit.language)))
+    }
+
+    /// What the confinement of a compiler process achieves on this machine.
+    pub fn confinement(&self) -> Result<confine::Confinement, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        Walls::prepare(dir.path(), &self.read_only_paths(), self.limits()).map(|w| w.confinement().clone())
+    }
+
+    /// Checks and compiles `unit`, waiting for a slot if [`CompilerConfig::max_concurrent`]
+    /// compilations are running. Blocks the calling thread (up to the queue timeout plus the
+    /// wall-time limit): call it from a blocking context.
+    pub fn compile(&self, unit: &Unit) -> Result<Compiled, CompileFailure> {
+        self.check(unit)?;
+        let identity = self
+            .identity(unit.language)
+            .ok_or(CompileFailure::Unavailable(unit.language))?
+            .to_owned();
+        let key = ArtifactKey::compute(unit, &identity, flags(unit.language));
+        let _slot = self.gate.acquire(self.config.queue_timeout).ok_or_else(|| {
+            CompileFailure::Limit {
+                what: "queue wait",
+                detail: format!(
+                    "{} compilations were running for {} s",
+                    self.config.max_concurrent,
+                    self.config.queue_timeout.as_secs()
+                ),
+            }
+        })?;
+        let dir = match &self.config.temp_root {
+            Some(root) => tempfile::Builder::new().prefix("zeval-compile-").tempdir_in(root),
+            None => tempfile::Builder::new().prefix("zeval-compile-").tempdir(),
+        }
+        .map_err(|e| CompileFailure::Internal(format!("temp dir: {e}")))?;
+        let (program, env) = self.write_files(unit, dir.path())?;
+        let walls = Walls::prepare(dir.path(), &self.read_only_paths(), self.limits())
+            .map_err(CompileFailure::Internal)?;
+        let args: Vec<String> = flags(unit.language).iter().map(|f| (*f).to_owned()).collect();
+        let outcome = confine::run(&program, &args, dir.path(), &env, &walls)
+            .map_err(|e| CompileFailure::Internal(format!("could not run the compiler: {e}")))?;
+        let clean = |bytes: &[u8]| self.clean_diagnostics(bytes, dir.path());
+        let mut text = clean(&outcome.stderr);
+        if !outcome.stdout.is_empty() {
+            text = format!("{}\n{text}", clean(&outcome.stdout)).trim().to_owned();
+        }
+        tracing::debug!(
+            language = unit.language.code(),
+            key = %key,
+            elapsed_ms = outcome.elapsed.as_millis() as u64,
+            status = %outcome.status,
+            "compiler finished"
+        );
+        if let Some(limit) = self.limit_hit(&outcome, &text) {
+            return Err(limit);
+        }
+        if !outcome.status.success() {
+            return Err(CompileFailure::Diagnostics(if text.is_empty() {
+                format!("the compiler failed ({}) without saying why", outcome.status)
+            } else {
+                text
+            }));
+        }
+        let wasm = read_artifact(&dir.path().join("out.wasm"), self.config.max_output_bytes)?;
+        Ok(Compiled {
+            key,
+            wasm,
+            compiler: identity,
+            duration: outcome.elapsed,
+            warnings: text,
+        })
+    }
+
+    /// Runs the source check alone (also part of [`Toolchain::compile`]).
+    pub fn check(&self, unit: &Unit) -> Result<(), CompileFailure> {
+        check_unit(unit, self.config.max_source_bytes).map_err(CompileFailure::Refused)
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            cpu: self.config.cpu_time,
+            address_space: self.config.address_space,
+            output_bytes: self.config.max_output_bytes,
+            wall: self.config.wall_time,
+            captured_bytes: self.config.captured_bytes,
+        }
+    }
+
+    fn read_only_paths(&self) -> Vec<PathBuf> {
+        let mut paths = Vec::new();
+        if let Some(rustc) = &self.rustc {
+            paths.push(rustc.sysroot.clone());
+        }
+        if let Some(clang) = &self.clang
+            && let Ok(real) = clang.path.canonicalize()
+            && let Some(dir) = real.parent()
+        {
+            paths.push(dir.to_owned());
+        }
+        paths
+    }
+
+    /// Writes the unit's files into `dir`; returns the compiler and its environment.
+    fn write_files(
+        &self,
+        unit: &Unit,
+        dir: &Path,
+    ) -> Result<(PathBuf, Vec<(&'static str, String)>, ), CompileFailure> {
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.join(name), text)
+                .map_err(|e| CompileFailure::Internal(format!("writing {name}: {e}")))
+        };
+        let tmp = ("TMPDIR", dir.display().to_string());
+        match unit.language {
+            Language::C => {
+                let clang = self.clang.as_ref().ok_or(CompileFailure::Unavailable(Language::C))?;
+                std::fs::create_dir(dir.join("include"))
+                    .map_err(|e| CompileFailure::Internal(format!("include dir: {e}")))?;
+                write("include/zeval.h", glue::ZEVAL_H)?;
+                write("main.c", &unit.source)?;
+                write("glue.c", &glue::c_glue(&unit.function_name, &unit.signature))?;
+                // The driver finds wasm-ld through PATH.
+                Ok((clang.path.clone(), vec![("PATH", "/usr/bin:/bin".to_owned()), tmp]))
+            }
+            Language::Rust => {
+                let rustc = self.rustc.as_ref().ok_or(CompileFailure::Unavailable(Language::Rust))?;
+                let mut source = unit.source.clone();
+                source.push_str(&glue::rust_glue(&unit.function_name, &unit.signature));
+                write("main.rs", &source)?;
+                Ok((rustc.path.clone(), vec![("PATH", "/usr/bin:/bin".to_owned()), tmp]))
+            }
+        }
+    }
+
+    /// Diagnostics without host paths, capped at [`MAX_DIAGNOSTICS_BYTES`].
+    fn clean_diagnostics(&self, bytes: &[u8], dir: &Path) -> String {
+        let mut text = String::from_utf8_lossy(bytes).into_owned();
+        let dir = dir.display().to_string();
+        text = text.replace(&format!("{dir}/"), "").replace(&dir, "");
+        if let Some(rustc) = &self.rustc {
+            text = text.replace(&rustc.sysroot.display().to_string(), "<sysroot>");
+        }
+        let text = text.trim();
+        if text.len() <= MAX_DIAGNOSTICS_BYTES {
+            return text.to_owned();
+        }
+        let mut cut = MAX_DIAGNOSTICS_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}\n... (diagnostics cut at {MAX_DIAGNOSTICS_BYTES} bytes)", &text[..cut])
+    }
+
+    /// The limit that ended the compiler, if one did.
+    fn limit_hit(&self, outcome: &confine::Outcome, text: &str) -> Option<CompileFailure> {
+        let limit = |what: &'static str, detail: String| Some(CompileFailure::Limit { what, detail });
+        if outcome.timed_out {
+            return limit("wall time", format!("{} s", self.config.wall_time.as_secs()));
+        }
+        let cpu = format!("{} s", self.config.cpu_time.as_secs().max(1));
+        // A compiler that reached RLIMIT_CPU got SIGXCPU, but LLVM catches it and may exit
+        // with an unrelated error; the CPU time it used tells the truth.
+        if !outcome.status.success() && outcome.cpu_time >= self.config.cpu_time.max(Duration::from_secs(1)) {
+            return limit("CPU time", cpu);
+        }
+        let memory = format!("{} MiB", self.config.address_space >> 20);
+        let output = format!("{} MiB", self.config.max_output_bytes >> 20);
+        match confine::signal_of(&outcome.status) {
+            Some(libc::SIGXCPU) => return limit("CPU time", cpu),
+            Some(libc::SIGXFSZ) => return limit("output size", output),
+            // Not from the parent (that is `timed_out`): the CPU hard limit, or the kernel's
+            // OOM killer.
+            Some(libc::SIGKILL) => {
+                return if outcome.elapsed >= self.config.cpu_time {
+                    limit("CPU time", cpu)
+                } else {
+                    limit("memory", memory)
+                };
+            }
+            _ => {}
+        }
+        // A helper process (the linker) hit a limit and the driver reported it, or the
+        // compiler caught an allocation failure. Only the tools' own message lines count
+        // (they start with a letter: "error…", "clang: error…", "LLVM ERROR…"); the quoted
+        // source lines of a diagnostic start with a space or a line number, so text in the
+        // user's code cannot pass for a limit. Every pattern has spaces, which no identifier has.
+        for line in text.lines().filter(|line| line.starts_with(|c: char| c.is_ascii_alphabetic())) {
+            let lower = line.to_ascii_lowercase();
+            let has = |patterns: &[&str]| patterns.iter().any(|p| lower.contains(p));
+            if has(&["(sigxcpu)", "cpu time limit exceeded"]) {
+                return limit("CPU time", cpu);
+            }
+            if has(&["(sigxfsz)", "file size limit exceeded", "file too large"]) {
+                return limit("output size", output);
+            }
+            if has(&[
+                "memory allocation of ",
+                "llvm error: out of memory",
+                "cannot allocate memory",
+                "more memory than available to compiler",
+                "std::bad_alloc",
+            ]) {
+                return limit("memory", memory);
+            }
+        }
+        None
+    }
+}
+
+fn flags(language: Language) -> &'static [&'static str] {
+    match language {
+        Language::C => C_FLAGS,
+        Language::Rust => RUST_FLAGS,
+    }
+}
+
+/// The checks before compiling: size, names, and the language's source rules.
+fn check_unit(unit: &Unit, max_source_bytes: usize) -> Result<(), String> {
+    if unit.source.len() > max_source_bytes {
+        return Err(format!(
+            "the source has {} bytes, more than the {max_source_bytes} allowed",
+            unit.source.len()
+        ));
+    }
+    if unit.source.contains('\0') {
+        return Err("the source contains a NUL character".to_owned());
+    }
+    if !is_identifier(&unit.function_name) {
+        return Err(format!("{:?} is not a usable function name", unit.function_name));
+    }
+    for (key, _) in &unit.signature.parameters {
+        if !is_identifier(key) {
+            return Err(format!("{key:?} is not a usable argument name"));
+        }
+    }
+    match unit.language {
+        Language::C => check::check_c(&unit.source),
+        Language::Rust => check::check_rust(&unit.source),
+    }
+}
+
+fn read_artifact(path: &Path, max: u64) -> Result<Vec<u8>, CompileFailure> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| CompileFailure::Internal(format!("the compiler wrote no artifact: {e}")))?
+        .len();
+    if size > max {
+        return Err(CompileFailure::Limit {
+            what: "output size",
+            detail: format!("{} MiB", max >> 20),
+        });
+    }
+    std::fs::read(path).map_err(|e| CompileFailure::Internal(format!("reading the artifact: {e}")))
+}
+
+fn find_clang(config: &CompilerConfig) -> Result<Clang, String> {
+    let path = match &config.clang {
+        Some(path) => path.clone(),
+        None => ["clang-19", "clang"]
+            .iter()
+            .find_map(|name| search_path(name))
+            .ok_or("neither clang-19 nor clang is on PATH")?,
+    };
+    for needed in ["/usr/include/wasm32-wasi/stdio.h", "/usr/lib/wasm32-wasi/libc.a"] {
+        if !Path::new(needed).exists() {
+            return Err(format!("wasi-libc is not installed ({needed} is missing)"));
+        }
+    }
+    let output = Command::new(&path)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let identity = text
+        .lines()
+        .next()
+        .filter(|line| output.status.success() && !line.is_empty())
+        .ok_or_else(|| format!("{} --version said nothing", path.display()))?
+        .trim()
+        .to_owned();
+    Ok(Clang { path, identity })
+}
+
+fn search_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+fn find_rustc(config: &CompilerConfig) -> Result<Rustc, String> {
+    let sysroot = match &config.rust_sysroot {
+        Some(sysroot) => sysroot.clone(),
+        None => {
+            let mut command = Command::new("rustc");
+            command.args(["--print", "sysroot"]);
+            if let Some(dir) = &config.rust_toolchain_dir {
+                command.current_dir(dir);
+            }
+            let output = command.output().map_err(|e| format!("rustc: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "rustc --print sysroot failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
+            PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+        }
+    };
+    let path = sysroot.join("bin/rustc");
+    if !path.is_file() {
+        return Err(format!("{} does not exist", path.display()));
+    }
+    let target = sysroot.join("lib/rustlib/wasm32-wasip1");
+    if !target.is_dir() {
+        return Err(format!(
+            "the wasm32-wasip1 standard library is not installed ({} is missing)",
+            target.display()
+        ));
+    }
+    let output = Command::new(&path)
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    };
+    let release = field("release:").ok_or("rustc -vV names no release")?;
+    let commit = field("commit-hash:").unwrap_or("unknown");
+    Ok(Rustc {
+        path,
+        sysroot,
+        identity: format!("rustc {release} ({commit})"),
+    })
+}
+
+/// A counting semaphore with a timeout.
+#[derive(Debug)]
+struct Gate {
+    running: Mutex<usize>,
+    freed: Condvar,
+    capacity: usize,
+}
+
+struct Slot<'a>(&'a Gate);
+
+impl Gate {
+    fn new(capacity: usize) -> Gate {
+        Gate {
+            running: Mutex::new(0),
+            freed: Condvar::new(),
+            capacity,
+        }
+    }
+
+    fn acquire(&self, timeout: Duration) -> Option<Slot<'_>> {
+        let deadline = Instant::now() + timeout;
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= self.capacity {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            running = self
+                .freed
+                .wait_timeout(running, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *running += 1;
+        Some(Slot(self))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut running = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+        *running -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_bounds_and_times_out() {
+        let gate = Gate::new(2);
+        let a = gate.acquire(Duration::ZERO).unwrap();
+        let _b = gate.acquire(Duration::ZERO).unwrap();
+        let started = Instant::now();
+        assert!(gate.acquire(Duration::from_millis(50)).is_none());
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        drop(a);
+        assert!(gate.acquire(Duration::ZERO).is_some());
+    }
+
+    #[test]
+    fn transient_failures_are_the_ones_worth_retrying() {
+        let limit = |what| CompileFailure::Limit { what, detail: String::new() };
+        assert!(limit("wall time").is_transient());
+        assert!(limit("queue wait").is_transient());
+        assert!(!limit("CPU time").is_transient());
+        assert!(!limit("memory").is_transient());
+        assert!(CompileFailure::Internal("x".to_owned()).is_transient());
+        assert!(!CompileFailure::Refused("x".to_owned()).is_transient());
+        assert!(!CompileFailure::Diagnostics("x".to_owned()).is_transient());
+    }
+}

@@ -1,0 +1,327 @@
+//! Compiled implementations' artifacts: found in memory, then in a persistent store, else
+//! compiled once (concurrent requests for the same key wait for one compilation).
+//!
+//! [`Artifacts`] is what both the write path (an implementation is saved: compile now) and
+//! the call path (an artifact is needed: it is almost always there already) go through, so
+//! the same key always means the same bytes and identical code is compiled once.
+
+use std::collections::HashMap;
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use zeval_compiler::{ArtifactKey, CompileFailure, Toolchain, Unit};
+
+/// Bytes of artifacts kept in memory (least recently used dropped first): 256 MiB. A C
+/// artifact is tens of KiB, a Rust one a few hundred.
+pub const MEMORY_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+/// What compiling a unit gave, as stored.
+#[derive(Debug, Clone)]
+pub enum ArtifactRecord {
+    /// The module, and the compiler that made it.
+    Compiled { wasm: Arc<[u8]>, compiler: String },
+    /// The compiler's (or the source check's) refusal, shown to callers as it is.
+    Failed { message: String },
+}
+
+impl ArtifactRecord {
+    fn bytes(&self) -> usize {
+        match self {
+            ArtifactRecord::Compiled { wasm, compiler } => wasm.len() + compiler.len(),
+            ArtifactRecord::Failed { message } => message.len(),
+        }
+    }
+}
+
+/// Where artifacts persist (the server's database, a cache directory). Implementations log
+/// their own failures: a store that cannot be read is a miss, one that cannot be written
+/// only costs a compilation later.
+pub trait ArtifactStore: Send + Sync {
+    /// The record stored under `key`.
+    fn get(&self, key: &ArtifactKey) -> Option<ArtifactRecord>;
+    /// Stores `record` under `key` (for a `language`), keeping any record already there.
+    fn put(&self, key: &ArtifactKey, language: &str, record: &ArtifactRecord);
+}
+
+/// A compiled unit, ready to run.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub key: ArtifactKey,
+    pub wasm: Arc<[u8]>,
+    pub compiler: String,
+}
+
+/// Why a unit has no artifact.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ArtifactError {
+    /// No compiler for the language on this machine.
+    #[error("no compiler for {0} is installed on this server")]
+    NoCompiler(&'static str),
+    /// The compiler (or the source check) refused the code; stored, so it is not retried.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The toolchain, the memory cache, the persistent store and the compilations in flight.
+pub struct Artifacts {
+    toolchain: Toolchain,
+    store: Option<Arc<dyn ArtifactStore>>,
+    memory: Mutex<MemoryCache>,
+    /// One lock per key being compiled, so concurrent callers wait for one compilation.
+    building: Mutex<HashMap<ArtifactKey, Arc<Mutex<()>>>>,
+}
+
+impl Artifacts {
+    /// Artifacts compiled by `toolchain`, persisted in `store` when there is one.
+    pub fn new(toolchain: Toolchain, store: Option<Arc<dyn ArtifactStore>>) -> Self {
+        Self {
+            toolchain,
+            store,
+            memory: Mutex::new(MemoryCache::default()),
+            building: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The compilers.
+    pub fn toolchain(&self) -> &Toolchain {
+        &self.toolchain
+    }
+
+    /// The artifact of `unit`: from memory, the store, or compiled now (and stored).
+    pub fn artifact(&self, unit: &Unit) -> Result<Ready, ArtifactError> {
+        let key = self
+            .toolchain
+            .key(unit)
+            .ok_or(ArtifactError::NoCompiler(unit.language.label()))?;
+        if let Some(record) = self.lookup(&key) {
+            return ready(key, record);
+        }
+        let lock = {
+            let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(building.entry(key).or_default())
+        };
+        let result = {
+            let _compiling = lock.lock().unwrap_or_else(|p| p.into_inner());
+            match self.lookup(&key) {
+                Some(record) => ready(key, record),
+                None => self.compile(key, unit),
+            }
+        };
+        let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&lock) <= 2 {
+            building.remove(&key);
+        }
+        result
+    }
+
+    /// The record of `key` from memory, else from the store (then kept in memory).
+    pub fn lookup(&self, key: &ArtifactKey) -> Option<ArtifactRecord> {
+        if let Some(record) = self
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+        {
+            return Some(record);
+        }
+        let record = self.store.as_ref()?.get(key)?;
+        self.remember(*key, record.clone());
+        Some(record)
+    }
+
+    fn compile(&self, key: ArtifactKey, unit: &Unit) -> Result<Ready, ArtifactError> {
+        let record = match self.toolchain.compile(unit) {
+            Ok(compiled) => {
+                tracing::info!(
+                    language = unit.language.code(),
+                    key = %key,
+                    bytes = compiled.wasm.len(),
+                    elapsed = ?compiled.duration,
+                    "compiled an implementation"
+                );
+                ArtifactRecord::Compiled {
+                    wasm: compiled.wasm.into(),
+                    compiler: compiled.compiler,
+                }
+            }
+            Err(failure) if failure.is_transient() => {
+                // Not remembered: the next attempt may succeed.
+                tracing::warn!(key = %key, %failure, "a compilation failed for now");
+                return Err(ArtifactError::Failed(failure_message(&failure)));
+            }
+            Err(failure) => ArtifactRecord::Failed {
+                message: failure_message(&failure),
+            },
+        };
+        if let Some(store) = &self.store {
+            store.put(&key, unit.language.code(), &record);
+        }
+        self.remember(key, record.clone());
+        ready(key, record)
+    }
+
+    fn remember(&self, key: ArtifactKey, record: ArtifactRecord) {
+        self.memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, record);
+    }
+}
+
+fn ready(key: ArtifactKey, record: ArtifactRecord) -> Result<Ready, ArtifactError> {
+    match record {
+        ArtifactRecord::Compiled { wasm, compiler } => Ok(Ready {
+            key,
+            wasm,
+            compiler,
+        }),
+        ArtifactRecord::Failed { message } => Err(ArtifactError::Failed(message)),
+    }
+}
+
+/// The text callers see for a failed compilation.
+fn failure_message(failure: &CompileFailure) -> String {
+    format!("Compilation failed: {failure}")
+}
+
+/// Records by key, least recently used first, bounded by [`MEMORY_CACHE_BYTES`].
+#[derive(Default)]
+struct MemoryCache {
+    entries: Vec<(ArtifactKey, ArtifactRecord)>,
+    bytes: usize,
+}
+
+impl MemoryCache {
+    fn get(&mut self, key: &ArtifactKey) -> Option<ArtifactRecord> {
+        let position = self.entries.iter().position(|(k, _)| k == key)?;
+        let entry = self.entries.remove(position);
+        let record = entry.1.clone();
+        self.entries.push(entry);
+        Some(record)
+    }
+
+    fn insert(&mut self, key: ArtifactKey, record: ArtifactRecord) {
+        if let Some(position) = self.entries.iter().position(|(k, _)| *k == key) {
+            let (_, old) = self.entries.remove(position);
+            self.bytes -= old.bytes();
+        }
+        self.bytes += record.bytes();
+        self.entries.push((key, record));
+        while self.bytes > MEMORY_CACHE_BYTES && self.entries.len() > 1 {
+            let (_, old) = self.entries.remove(0);
+            self.bytes -= old.bytes();
+        }
+    }
+}
+
+/// Artifacts in a directory (`zeval call --objects DIR`): `<key>.wasm` or `<key>.error`,
+/// beside `<key>.compiler`.
+///
+/// The directory is a cache that other local users must not be able to poison: it is used
+/// only when it and each file are owned by this process's effective uid and writable by
+/// nobody else (files are opened without following symlinks). A module from it runs in the
+/// sandbox like any user code, and its precompiled native form is the sandbox's own verified
+/// cache, so a file that passed these checks can at worst be wrong code for its key, which
+/// only its owner could have written. Anything else is ignored (and compiled again).
+pub struct DirArtifactStore {
+    dir: PathBuf,
+}
+
+/// Largest file read from a [`DirArtifactStore`] (the store's own artifact limit).
+const MAX_DIR_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+impl DirArtifactStore {
+    /// A store in `dir`, created (mode 0700) when missing.
+    pub fn open(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let dir = dir.into();
+        DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        check_private(&dir)?;
+        Ok(Self { dir })
+    }
+
+    fn path(&self, key: &ArtifactKey, extension: &str) -> PathBuf {
+        self.dir.join(format!("{key}.{extension}"))
+    }
+}
+
+/// Owned by the effective uid, writable by nobody else.
+fn check_private(path: &Path) -> std::io::Result<()> {
+    let metadata = std::fs::symlink_metadata(path)?;
+    let euid = rustix::process::geteuid().as_raw();
+    if metadata.uid() != euid || metadata.mode() & 0o022 != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not owned by uid {euid} or is writable by others",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn read_private(path: &Path) -> Option<Vec<u8>> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let metadata = file.metadata().ok()?;
+    let euid = rustix::process::geteuid().as_raw();
+    if metadata.uid() != euid || metadata.mode() & 0o022 != 0 || !metadata.is_file() {
+        tracing::warn!(path = %path.display(), "ignoring an artifact file others could have written");
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_DIR_FILE_BYTES).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+impl ArtifactStore for DirArtifactStore {
+    fn get(&self, key: &ArtifactKey) -> Option<ArtifactRecord> {
+        if check_private(&self.dir).is_err() {
+            return None;
+        }
+        let compiler = String::from_utf8(read_private(&self.path(key, "compiler"))?).ok()?;
+        if let Some(wasm) = read_private(&self.path(key, "wasm")) {
+            return Some(ArtifactRecord::Compiled {
+                wasm: wasm.into(),
+                compiler,
+            });
+        }
+        let message = String::from_utf8(read_private(&self.path(key, "error"))?).ok()?;
+        Some(ArtifactRecord::Failed { message })
+    }
+
+    fn put(&self, key: &ArtifactKey, _language: &str, record: &ArtifactRecord) {
+        let written = match record {
+            ArtifactRecord::Compiled { wasm, compiler } => {
+                write_private(&self.path(key, "wasm"), wasm)
+                    .and_then(|()| write_private(&self.path(key, "compiler"), compiler.as_bytes()))
+            }
+            ArtifactRecord::Failed { message } => {
+                write_private(&self.path(key, "error"), message.as_bytes())
+                    .and_then(|()| write_private(&self.path(key, "compiler"), b""))
+            }
+        };
+        if let Err(error) = written {
+            tracing::warn!(dir = %self.dir.display(), %error, "could not keep an artifact");
+        }
+    }
+}

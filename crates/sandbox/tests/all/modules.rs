@@ -1,0 +1,121 @@
+//! Compiled modules: one engine and pool shared by many modules, kept most-recently-used.
+
+use std::time::Duration;
+
+use zeval_sandbox::{Limits, ModuleHostConfig, SandboxError};
+
+use crate::common::sandbox;
+
+/// A WASI command that writes `text` to stdout.
+fn printer(text: &str) -> String {
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{text}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const {len}))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        len = text.len()
+    )
+}
+
+const SPIN: &str = r#"(module (func (export "_start") (loop (br 0))))"#;
+
+fn quick() -> Limits {
+    Limits {
+        wall_time: Duration::from_millis(300),
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn modules_run_and_are_reused_by_key() {
+    let host = sandbox().module_host(ModuleHostConfig::default()).unwrap();
+    let first = host.load("a", printer("first").as_bytes()).unwrap();
+    let second = host.load("b", printer("second").as_bytes()).unwrap();
+    assert_eq!(first.run(b"", &quick()).unwrap().stdout, b"first");
+    assert_eq!(second.run(b"", &quick()).unwrap().stdout, b"second");
+    // The key decides: other bytes under a known key are not compiled again.
+    let again = host.load("a", b"not wasm").unwrap();
+    assert_eq!(again.run(b"", &quick()).unwrap().stdout, b"first");
+    assert_eq!(host.loaded(), 2);
+}
+
+#[test]
+fn the_least_recently_used_module_is_dropped() {
+    let host = sandbox()
+        .module_host(ModuleHostConfig {
+            max_loaded: 2,
+            ..ModuleHostConfig::default()
+        })
+        .unwrap();
+    host.load("a", printer("a").as_bytes()).unwrap();
+    host.load("b", printer("b").as_bytes()).unwrap();
+    assert!(host.get("a").is_some()); // a is now the most recent
+    host.load("c", printer("c").as_bytes()).unwrap();
+    assert_eq!(host.loaded(), 2);
+    assert!(host.get("b").is_none());
+    assert!(host.get("a").is_some() && host.get("c").is_some());
+}
+
+#[test]
+fn invalid_modules_fail_to_load_and_are_not_kept() {
+    let host = sandbox().module_host(ModuleHostConfig::default()).unwrap();
+    let error = host.load("bad", b"\0asm garbage").err().expect("an error");
+    assert!(matches!(error, SandboxError::Load { .. }), "{error}");
+    assert_eq!(host.loaded(), 0);
+    // Importing anything beyond WASI cannot link.
+    let needs_env = r#"(module (import "env" "f" (func)) (func (export "_start")))"#;
+    assert!(host.load("env", needs_env.as_bytes()).is_err());
+}
+
+#[test]
+fn modules_have_the_limits_of_guests() {
+    let host = sandbox().module_host(ModuleHostConfig::default()).unwrap();
+    let spin = host.load("spin", SPIN.as_bytes()).unwrap();
+    let error = spin.run(b"", &quick()).unwrap_err();
+    assert!(matches!(error, SandboxError::Timeout { .. }), "{error}");
+}
+
+#[test]
+fn modules_share_one_pool() {
+    let mut config = zeval_sandbox::SandboxConfig::new(tempfile::tempdir().unwrap().keep());
+    config.pool.max_instances = 1;
+    let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
+    let host = sandbox.module_host(ModuleHostConfig::default()).unwrap();
+    let spin = host.load("spin", SPIN.as_bytes()).unwrap();
+    let print = host.load("print", printer("x").as_bytes()).unwrap();
+    let busy = std::thread::spawn(move || spin.run(b"", &quick()));
+    std::thread::sleep(Duration::from_millis(100));
+    // The only slot is taken by the other module until its deadline.
+    let limits = Limits {
+        wall_time: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let error = print.run(b"", &limits).unwrap_err();
+    assert!(matches!(error, SandboxError::Busy { .. }), "{error}");
+    assert!(busy.join().unwrap().is_err());
+    assert_eq!(print.run(b"", &quick()).unwrap().stdout, b"x");
+}
+
+#[test]
+fn without_the_disk_cache_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox =
+        zeval_sandbox::Sandbox::new(zeval_sandbox::SandboxConfig::new(dir.path())).unwrap();
+    let host = sandbox
+        .module_host(ModuleHostConfig {
+            disk_cache: false,
+            parallel_compilation: false,
+            ..ModuleHostConfig::default()
+        })
+        .unwrap();
+    let guest = host.load("k", printer("mem").as_bytes()).unwrap();
+    assert_eq!(guest.run(b"", &quick()).unwrap().stdout, b"mem");
+    let written = std::fs::read_dir(dir.path())
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(written, 0);
+}

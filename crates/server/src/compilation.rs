@@ -1,0 +1,196 @@
+//! Compiled implementations on the write path: when a Z14 whose code is in a compiled
+//! language (C, Rust) is saved, it is compiled at once, in the confined compiler, and the
+//! artifact (or the compiler's refusal) is stored content-addressed beside the revision. The
+//! write itself succeeds either way, as on Wikifunctions, where broken code can be saved;
+//! `GET /v1/objects/{zid}/compilation` and every call of it report the error.
+//!
+//! Calls find the artifact through the same [`Artifacts`] (memory, then the store), so they
+//! do not compile: only a unit never saved here (e.g. after the function's signature
+//! changed) is compiled at call time, within the call's deadline.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use zeval_compiler::{Language, Signature, Unit};
+use zeval_evaluator::{ArtifactRecord, ArtifactStore, Artifacts};
+use zeval_store::{ArtifactOutcome, SqliteStore, StoredArtifact};
+use zeval_zobject::Value;
+use zeval_zobject::build::ref_zid;
+
+/// The SQLite store as the artifacts' persistent store.
+pub struct SqliteArtifacts(pub Arc<SqliteStore>);
+
+impl ArtifactStore for SqliteArtifacts {
+    fn get(&self, key: &zeval_compiler::ArtifactKey) -> Option<ArtifactRecord> {
+        match self.0.artifact(&key.to_hex()) {
+            Ok(Some(stored)) => Some(match stored.outcome {
+                ArtifactOutcome::Compiled(wasm) => ArtifactRecord::Compiled {
+                    wasm: wasm.into(),
+                    compiler: stored.compiler,
+                },
+                ArtifactOutcome::Failed(message) => ArtifactRecord::Failed { message },
+            }),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::error!(%error, "reading an artifact failed");
+                None
+            }
+        }
+    }
+
+    fn put(&self, key: &zeval_compiler::ArtifactKey, language: &str, record: &ArtifactRecord) {
+        let (compiler, outcome) = match record {
+            ArtifactRecord::Compiled { wasm, compiler } => {
+                (compiler.clone(), ArtifactOutcome::Compiled(wasm.to_vec()))
+            }
+            ArtifactRecord::Failed { message } => {
+                (String::new(), ArtifactOutcome::Failed(message.clone()))
+            }
+        };
+        let stored = StoredArtifact {
+            language: language.to_owned(),
+            compiler,
+            outcome,
+        };
+        if let Err(error) = self.0.put_artifact(&key.to_hex(), &stored) {
+            tracing::error!(%error, "storing an artifact failed");
+        }
+    }
+}
+
+/// The compilation unit of a canonical Z2 holding a compiled Z14, with `function` the
+/// function's Z8 (any form `Signature::from_function` reads). `None` for anything else.
+pub fn unit_of(z2: &Value, function: impl FnOnce(&str) -> Option<Value>) -> Option<Unit> {
+    let implementation = z2.get("Z2K2")?;
+    if ref_zid(implementation.get("Z1K1")?) != Some("Z14") {
+        return None;
+    }
+    let code = implementation.get("Z14K3")?;
+    let language = language_of(code.get("Z16K1")?)?;
+    let source = string_of(code.get("Z16K2")?)?;
+    let function_zid = match implementation.get("Z14K1")? {
+        Value::String(zid) => zid.clone(),
+        other => string_of(other.get("Z9K1")?)?,
+    };
+    let z8 = function(&function_zid)?;
+    let z8 = z8.get("Z2K2").cloned().unwrap_or(z8);
+    let signature = Signature::from_function(&zeval_zobject::normalize(&z8).ok()?).ok()?;
+    Some(Unit {
+        language,
+        function_name: function_zid,
+        signature,
+        source,
+    })
+}
+
+/// A compiled language named by a `Z16K1`: a reference (`Z630`), a Z61 literal (`Z61K1`
+/// `c`), in canonical or normal form.
+fn language_of(value: &Value) -> Option<Language> {
+    if let Some(zid) = ref_zid(value) {
+        return Language::from_code(zid);
+    }
+    if let Value::String(code) = value {
+        return Language::from_code(code);
+    }
+    Language::from_code(&string_of(value.get("Z61K1")?)?)
+}
+
+/// A canonical (`"abc"`) or normal (`{"Z1K1":"Z6","Z6K1":"abc"}`) string.
+fn string_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        other => other.get("Z6K1")?.as_str().map(str::to_owned),
+    }
+}
+
+/// Compiles `unit` (or finds it compiled) and records it for revision `revision` of `zid`;
+/// the report [`report`] shows.
+pub fn compile_revision(
+    artifacts: &Artifacts,
+    store: &SqliteStore,
+    zid: &str,
+    revision: u64,
+    unit: &Unit,
+) -> Option<Value> {
+    let key = artifacts.toolchain().key(unit)?;
+    let result = artifacts.artifact(unit);
+    if let Err(error) = store.record_compilation(zid, revision, &key.to_hex()) {
+        tracing::error!(%error, zid, "recording a compilation failed");
+    }
+    if let Err(error) = &result {
+        tracing::info!(zid, revision, %error, "an implementation does not compile");
+    }
+    Some(report(artifacts, zid, revision, unit.language, &key))
+}
+
+/// What `GET /v1/objects/{zid}/compilation` shows: the artifact's key, and its size and
+/// compiler, or the Z5 every call of the implementation fails with.
+pub fn report(
+    artifacts: &Artifacts,
+    zid: &str,
+    revision: u64,
+    language: Language,
+    key: &zeval_compiler::ArtifactKey,
+) -> Value {
+    let mut report = json!({
+        "zid": zid,
+        "revision": revision,
+        "language": language.code(),
+        "key": key.to_hex(),
+    });
+    match artifacts.lookup(key) {
+        Some(ArtifactRecord::Compiled { wasm, compiler }) => {
+            report["status"] = json!("compiled");
+            report["compiler"] = json!(compiler);
+            report["bytes"] = json!(wasm.len());
+        }
+        Some(ArtifactRecord::Failed { message }) => {
+            report["status"] = json!("failed");
+            report["error"] = json!({"Z1K1": "Z5", "Z5K2": message});
+        }
+        None => report["status"] = json!("not compiled"),
+    }
+    report
+}
+
+/// The artifacts of this server: the compilers found on this machine, persisted in `store`.
+/// `None` (compiled languages then have no executor, with one warning in the log) when no
+/// compiler is usable.
+pub fn artifacts(
+    _config: &crate::Config,
+    store: Option<Arc<dyn ArtifactStore>>,
+) -> Option<Arc<Artifacts>> {
+    match zeval_compiler::Toolchain::discover(&zeval_compiler::CompilerConfig::default()) {
+        Ok(toolchain) => Some(Arc::new(Artifacts::new(toolchain, store))),
+        Err(error) => {
+            tracing::warn!(%error, "no compiler for C or Rust: compiled languages are off");
+            None
+        }
+    }
+}
+
+/// Where a server's artifacts persist: the object store when this process has one (the
+/// orchestrator roles), else a private directory under the data directory (an evaluator-only
+/// node, which compiles what it is sent on first use).
+pub fn artifact_store(config: &crate::Config) -> Option<Arc<dyn ArtifactStore>> {
+    let directory = match (&config.artifact_dir, config.role) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, crate::config::Role::Evaluator) => Some(config.data_dir.join("artifacts")),
+        (None, _) => None,
+    };
+    let opened: Result<Arc<dyn ArtifactStore>, String> = match directory {
+        Some(directory) => zeval_evaluator::DirArtifactStore::open(directory)
+            .map(|store| Arc::new(store) as Arc<dyn ArtifactStore>)
+            .map_err(|e| e.to_string()),
+        None => SqliteStore::open_in(&config.data_dir)
+            .map(|store| Arc::new(SqliteArtifacts(Arc::new(store))) as Arc<dyn ArtifactStore>)
+            .map_err(|e| e.to_string()),
+    };
+    match opened {
+        Ok(store) => Some(store),
+        Err(error) => {
+            tracing::warn!(%error, "artifacts are kept in memory only");
+            None
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Compiled languages end to end: one function with JavaScript, Python, C and Rust
+//! implementations passes the same testers through `zeval serve` (objects and testers APIs;
+//! compiled code runs in the confined workers) and through `zeval call --objects DIR`;
+//! compile errors are stored and reported; hostile sources are refused.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::common::{Server, add_user, request, z2, zeval_binary};
+
+const JS: &str =
+    "function Z10000( Z10000K1 ) { return Array.from( Z10000K1 ).reverse().join( '' ); }";
+const PYTHON: &str = "def Z10000(Z10000K1):\n    return Z10000K1[::-1]";
+const C: &str = r#"#include <stdlib.h>
+#include <string.h>
+
+/* Reverses UTF-8 text code point by code point. */
+char *Z10000(const char *Z10000K1) {
+    size_t length = strlen(Z10000K1);
+    char *reversed = malloc(length + 1);
+    size_t out = length;
+    for (size_t i = 0; i < length;) {
+        size_t width = 1;
+        while (i + width < length && (Z10000K1[i + width] & 0xC0) == 0x80) width++;
+        out -= width;
+        memcpy(reversed + out, Z10000K1 + i, width);
+        i += width;
+    }
+    reversed[length] = '\0';
+    return reversed;
+}
+"#;
+const RUST: &str =
+    "fn Z10000(Z10000K1: &str) -> String {\n    Z10000K1.chars().rev().collect()\n}\n";
+
+/// `(zid, language, code)` of the four implementations.
+const IMPLEMENTATIONS: [(&str, &str, &str); 4] = [
+    ("Z10001", "Z600", JS),
+    ("Z10002", "Z610", PYTHON),
+    ("Z10003", "Z630", C),
+    ("Z10004", "Z640", RUST),
+];
+
+fn function(implementations: &[&str]) -> Value {
+    let mut list = vec![json!("Z14")];
+    list.extend(implementations.iter().map(|zid| json!(zid)));
+    z2(
+        "Z10000",
+        json!({
+            "Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10000K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6", "Z8K3": ["Z20", "Z10005", "Z10006"], "Z8K4": list, "Z8K5": "Z10000",
+        }),
+    )
+}
+
+fn implementation(zid: &str, language: &str, code: &str) -> Value {
+    z2(
+        zid,
+        json!({"Z1K1": "Z14", "Z14K1": "Z10000",
+               "Z14K3": {"Z1K1": "Z16", "Z16K1": language, "Z16K2": code}}),
+    )
+}
+
+fn tester(zid: &str, input: &str, expected: &str) -> Value {
+    z2(
+        zid,
+        json!({"Z1K1": "Z20", "Z20K1": "Z10000",
+               "Z20K2": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": input},
+               "Z20K3": {"Z1K1": "Z7", "Z7K1": "Z866", "Z866K2": expected}}),
+    )
+}
+
+fn testers() -> [(&'static str, Value); 2] {
+    [
+        ("Z10005", tester("Z10005", "abc", "cba")),
+        ("Z10006", tester("Z10006", "héllo, 世界", "界世 ,olléh")),
+    ]
+}
+
+fn put(orch: &str, token: &str, zid: &str, object: &Value) {
+    let answer = request(
+        "PUT",
+        &format!("{orch}/v1/objects/{zid}"),
+        Some(token),
+        Some(object),
+    );
+    assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+}
+
+fn call(orch: &str, z7: Value) -> Value {
+    let answer = request(
+        "POST",
+        &format!("{orch}/wikifunctions.org/v1/evaluate/"),
+        None,
+        Some(&json!({"zobject": z7, "doValidate": true})),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()
+}
+
+#[test]
+fn four_languages_pass_the_same_testers_through_the_server() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "editor", "editor");
+    let server = Server::start(data.path(), &[], &[]);
+    let orch = server.orch();
+    let zids: Vec<&str> = IMPLEMENTATIONS.iter().map(|(zid, ..)| *zid).collect();
+    put(orch, &token, "Z10000", &function(&zids));
+    for (zid, language, code) in IMPLEMENTATIONS {
+        put(orch, &token, zid, &implementation(zid, language, code));
+    }
+    for (zid, object) in testers() {
+        put(orch, &token, zid, &object);
+    }
+    // Compiled when written.
+    for zid in ["Z10003", "Z10004"] {
+        let report = request(
+            "GET",
+            &format!("{orch}/v1/objects/{zid}/compilation"),
+            None,
+            None,
+        );
+        assert_eq!(report.status, 200, "{}", report.text);
+        let report = report.json();
+        assert_eq!(report["status"], "compiled", "{report}");
+        assert!(report["bytes"].as_u64().unwrap() > 0, "{report}");
+    }
+    let not_compiled = request(
+        "GET",
+        &format!("{orch}/v1/objects/Z10001/compilation"),
+        None,
+        None,
+    );
+    assert_eq!(not_compiled.status, 404);
+
+    let matrix = request(
+        "POST",
+        &format!("{orch}/v1/test"),
+        None,
+        Some(&json!({"function": "Z10000"})),
+    );
+    assert_eq!(matrix.status, 200, "{}", matrix.text);
+    let matrix = matrix.json();
+    assert_eq!(matrix["total"], 8, "{matrix}");
+    assert_eq!(matrix["passed"], 8, "{matrix}");
+
+    // The metadata names the compiler and the runtime.
+    let mut only_c = function(&["Z10003"]);
+    only_c["Z2K1"] = json!({"Z1K1": "Z6", "Z6K1": "Z10000"});
+    let z22 = call(
+        orch,
+        json!({"Z1K1": "Z7", "Z7K1": only_c["Z2K2"].clone(), "Z10000K1": "zeval"}),
+    );
+    assert_eq!(z22["Z22K1"], "lavez", "{z22}");
+    let version = crate::common::metadata(&z22, "programmingLanguageVersion").unwrap();
+    let version = version.as_str().unwrap();
+    assert!(
+        version.starts_with("C17 (") && version.contains("clang"),
+        "{version}"
+    );
+    assert!(server.stop());
+}
+
+#[test]
+fn compile_errors_are_stored_reported_and_answered() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "editor", "editor");
+    let server = Server::start(data.path(), &[], &[]);
+    let orch = server.orch();
+    put(orch, &token, "Z10000", &function(&["Z10003", "Z10004"]));
+    let broken_c = "char *Z10000(const char *Z10000K1) {\n    return Z10000K1 +;\n}\n";
+    put(
+        orch,
+        &token,
+        "Z10003",
+        &implementation("Z10003", "Z630", broken_c),
+    );
+    let passwd = "#include \"/etc/passwd\"\nchar *Z10000(const char *Z10000K1) { return 0; }\n";
+    put(
+        orch,
+        &token,
+        "Z10004",
+        &implementation("Z10004", "Z630", passwd),
+    );
+
+    let report = request(
+        "GET",
+        &format!("{orch}/v1/objects/Z10003/compilation"),
+        None,
+        None,
+    )
+    .json();
+    assert_eq!(report["status"], "failed", "{report}");
+    let message = report["error"]["Z5K2"].as_str().unwrap();
+    assert!(message.contains(":2:"), "the user's line number: {message}");
+    assert!(!message.contains("/tmp"), "no host path: {message}");
+
+    let refused = request(
+        "GET",
+        &format!("{orch}/v1/objects/Z10004/compilation"),
+        None,
+        None,
+    )
+    .json();
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(
+        !refused["error"]["Z5K2"].as_str().unwrap().contains("root:"),
+        "{refused}"
+    );
+
+    // A call answers with the stored error, for each implementation in turn.
+    let z22 = call(
+        orch,
+        json!({"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": "abc"}),
+    );
+    let text = z22.to_string();
+    assert!(text.contains("Compilation failed"), "{text}");
+
+    // The same source saved twice is one artifact.
+    put(
+        orch,
+        &token,
+        "Z10004",
+        &implementation("Z10004", "Z630", broken_c),
+    );
+    let again = request(
+        "GET",
+        &format!("{orch}/v1/objects/Z10004/compilation"),
+        None,
+        None,
+    )
+    .json();
+    assert_eq!(again["key"], report["key"], "{again}");
+    assert!(server.stop());
+}
+
+/// Writes every object as `<zid>.json` into `dir`.
+fn write_objects(dir: &Path, objects: &[(&str, Value)]) {
+    for (zid, object) in objects {
+        std::fs::write(dir.join(format!("{zid}.json")), object.to_string()).unwrap();
+    }
+}
+
+#[test]
+fn zeval_call_compiles_on_first_use() {
+    let artifacts = tempfile::tempdir().unwrap();
+    for (zid, language, code) in IMPLEMENTATIONS {
+        let objects = tempfile::tempdir().unwrap();
+        write_objects(
+            objects.path(),
+            &[
+                ("Z10000", function(&[zid])),
+                (zid, implementation(zid, language, code)),
+            ],
+        );
+        for (input, expected) in [("abc", "cba"), ("héllo, 世界", "界世 ,olléh")] {
+            let output = Command::new(zeval_binary())
+                .args(["call", "--objects"])
+                .arg(objects.path())
+                .env("ZEVAL_ARTIFACT_DIR", artifacts.path())
+                .arg("-")
+                .stdin_bytes(
+                    json!({"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": input}).to_string(),
+                );
+            let z22: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+                panic!("{zid}: {e}: {}", String::from_utf8_lossy(&output.stderr))
+            });
+            assert_eq!(z22["Z22K1"], expected, "{language}: {z22}");
+        }
+    }
+    // One artifact per compiled language, kept under its key.
+    let kept = std::fs::read_dir(artifacts.path())
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "wasm")
+        })
+        .count();
+    assert_eq!(kept, 2);
+}
+
+/// Runs a command with `input` on its standard input.
+trait StdinBytes {
+    fn stdin_bytes(&mut self, input: String) -> std::process::Output;
+}
+
+impl StdinBytes for Command {
+    fn stdin_bytes(&mut self, input: String) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
