@@ -1,6 +1,7 @@
 //! `zeval bench <target>`: in-process benchmarks that report medians and p90s against
 //! baselines measured in the same run.
 
+mod compiled;
 mod evaluator;
 mod orchestrator;
 
@@ -17,6 +18,9 @@ pub(crate) struct BenchCommand {
 enum Target {
     /// Per-call cost of the evaluator against its baselines.
     Evaluator(evaluator::EvaluatorBench),
+    /// Compiled languages: the same functions in C, Rust, JavaScript and Python through the
+    /// evaluator, against the C and Rust compiled natively.
+    Compiled(compiled::CompiledBench),
     /// Per-case cost of the orchestrator conformance cases.
     Orchestrator(orchestrator::OrchestratorBench),
 }
@@ -25,6 +29,7 @@ impl BenchCommand {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
         match self.target {
             Target::Evaluator(b) => b.execute(),
+            Target::Compiled(b) => b.execute(),
             Target::Orchestrator(b) => b.execute(),
         }
     }

@@ -32,6 +32,10 @@ const MARGIN: Duration = Duration::from_millis(3_000);
 /// no call is refused with 429, and enough to keep two cores busy.
 const CLIENT_THREADS: usize = 4;
 
+/// The compiled languages' ZIDs (`c`, `rust`): their programs are compiled within the call.
+const C: &str = "Z630";
+const RUST: &str = "Z640";
+
 /// The name every corpus program gives its function; its one argument is `Z10500K1`.
 const FUNCTION: &str = "Z10500";
 
@@ -101,6 +105,8 @@ fn call_for(program: &Program, code: &str) -> Value {
     let language = match program.language.as_str() {
         "javascript" => JAVASCRIPT,
         "python" => PYTHON,
+        "c" => C,
+        "rust" => RUST,
         other => panic!("{}: unknown language {other}", program.file),
     };
     let argument = match &program.argument_repeat {
@@ -218,7 +224,7 @@ fn the_hostile_corpus_gets_its_expected_outcomes() {
     let text = std::fs::read_to_string(corpus_dir().join("manifest.json")).unwrap();
     let manifest: Manifest = serde_json::from_str(&text).unwrap();
     assert!(
-        manifest.programs.len() >= 100,
+        manifest.programs.len() >= 150,
         "the corpus has only {} programs",
         manifest.programs.len()
     );

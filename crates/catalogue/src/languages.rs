@@ -30,7 +30,8 @@ pub(crate) const PROGRAMMING_LANGUAGES: &[(&str, &str, &str, &[&str])] = &[
     ("Z615", "python-3-9", "Python 3.9", &[]),
     ("Z620", "lua", "Lua", &[]),
     // zeval's additions (docs/deviations.md): compiled languages, run as wasm modules.
-    ("Z630", "c", "C", &[]),
+    // `c17`, not `c`: the schema wants codes of at least three characters.
+    ("Z630", "c17", "C17", &[]),
     ("Z640", "rust", "Rust", &[]),
 ];
 

@@ -45,9 +45,7 @@ pub(crate) fn check_c(source: &str) -> Result<(), String> {
     let text = strip_c_comments(&remove_splices(&replace_trigraphs(source)));
     for line in text.lines() {
         let rest = line.trim_start();
-        let after_hash = rest
-            .strip_prefix('#')
-            .or_else(|| rest.strip_prefix("%:"));
+        let after_hash = rest.strip_prefix('#').or_else(|| rest.strip_prefix("%:"));
         if let Some(after_hash) = after_hash {
             check_c_directive(after_hash.trim_start())?;
         }
@@ -95,7 +93,10 @@ fn remove_splices(source: &str) -> String {
     while let Some(at) = rest.find('\\') {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
-        if let Some(next) = after.strip_prefix("\r\n").or_else(|| after.strip_prefix('\n')) {
+        if let Some(next) = after
+            .strip_prefix("\r\n")
+            .or_else(|| after.strip_prefix('\n'))
+        {
             rest = next;
         } else {
             out.push('\\');
@@ -143,7 +144,11 @@ fn strip_c_comments(source: &str) -> String {
 
 /// Copies a literal up to its closing quote (or the end of the line, where an unterminated
 /// literal ends).
-fn copy_c_literal(quote: char, chars: &mut std::iter::Peekable<std::str::Chars<'_>>, out: &mut String) {
+fn copy_c_literal(
+    quote: char,
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    out: &mut String,
+) {
     while let Some(&c) = chars.peek() {
         if c == '\n' {
             return;
@@ -169,7 +174,9 @@ fn check_c_directive(directive: &str) -> Result<(), String> {
         "include" | "include_next" | "import" => {
             let rest = check_header_operand(operand.trim_start(), &format!("#{name}"))?;
             if !rest.trim().is_empty() {
-                return Err(format!("#{name} must name one plain header and nothing else"));
+                return Err(format!(
+                    "#{name} must name one plain header and nothing else"
+                ));
             }
             Ok(())
         }
@@ -203,10 +210,14 @@ fn check_header_operand<'a>(operand: &'a str, what: &str) -> Result<&'a str, Str
         return Err(format!("{what} may not use an absolute path ({path})"));
     }
     if path.contains('\\') {
-        return Err(format!("{what} may not use a backslash in a header name ({path})"));
+        return Err(format!(
+            "{what} may not use a backslash in a header name ({path})"
+        ));
     }
     if path.split('/').any(|segment| segment == "..") {
-        return Err(format!("{what} may not use \"..\" in a header name ({path})"));
+        return Err(format!(
+            "{what} may not use \"..\" in a header name ({path})"
+        ));
     }
     Ok(&inner[end + 1..])
 }
@@ -218,7 +229,9 @@ fn check_pragma_text(text: &str) -> Result<(), String> {
     let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
     for word in words {
         if FILE_PRAGMAS.contains(&word) {
-            return Err(format!("#pragma ... {word} is not allowed: it makes the compiler read files"));
+            return Err(format!(
+                "#pragma ... {word} is not allowed: it makes the compiler read files"
+            ));
         }
     }
     Ok(())
@@ -289,8 +302,7 @@ fn tests_definition(line_before: &str) -> bool {
     let before = line_before.trim_end();
     let before = before.strip_suffix('(').unwrap_or(before).trim_end();
     let directive = before.trim_start().trim_start_matches('#').trim();
-    before.ends_with("defined")
-        || ["ifdef", "ifndef", "elifdef", "elifndef"].contains(&directive)
+    before.ends_with("defined") || ["ifdef", "ifndef", "elifdef", "elifndef"].contains(&directive)
 }
 
 /// The index after a C literal whose body starts at `i`: after its closing `quote`, or at
@@ -311,11 +323,15 @@ fn check_c_identifier(word: &str, line_before: &str, after: &[char]) -> Result<(
     let rest: String = after.iter().take(4096).collect();
     let rest = rest.trim_start();
     match word {
-        "asm" | "__asm" | "__asm__" => {
-            Err(format!("inline assembly ({word}) is not allowed: it can read files"))
-        }
+        "asm" | "__asm" | "__asm__" => Err(format!(
+            "inline assembly ({word}) is not allowed: it can read files"
+        )),
         "__has_embed" => Err("__has_embed is not allowed".to_owned()),
-        "__has_include" | "__has_include_next" if !rest.starts_with('(') && tests_definition(line_before) => Ok(()),
+        "__has_include" | "__has_include_next"
+            if !rest.starts_with('(') && tests_definition(line_before) =>
+        {
+            Ok(())
+        }
         "__has_include" | "__has_include_next" => {
             let operand = rest
                 .strip_prefix('(')
@@ -405,7 +421,9 @@ pub(crate) fn check_rust(source: &str) -> Result<(), String> {
                         }
                     }
                     "debugger_visualizer" => {
-                        return Err("debugger_visualizer is not allowed: it reads a file".to_owned());
+                        return Err(
+                            "debugger_visualizer is not allowed: it reads a file".to_owned()
+                        );
                     }
                     "path" if in_attribute => {
                         return Err("#[path] is not allowed: it names another file".to_owned());
@@ -536,7 +554,13 @@ fn skip_quoted(chars: &[char], mut i: usize, quote: char) -> usize {
 /// at `i`.
 fn skip_raw(chars: &[char], mut i: usize, hashes: usize) -> usize {
     while i < chars.len() {
-        if chars[i] == '"' && chars[i + 1..].iter().take(hashes).filter(|c| **c == '#').count() == hashes
+        if chars[i] == '"'
+            && chars[i + 1..]
+                .iter()
+                .take(hashes)
+                .filter(|c| **c == '#')
+                .count()
+                == hashes
         {
             return i + 1 + hashes;
         }
@@ -615,11 +639,18 @@ char *Z1(const char *Z1K1) { return (char *) Z1K1; }
         assert!(refused_c("#if __has_embed(\"x\")\n#endif").contains("__has_embed"));
         assert!(refused_c("#if __has_include(\"/etc/passwd\")\n#endif").contains("absolute"));
         assert!(refused_c("#if __has_include(X)\n#endif").contains("__has_include"));
-        assert!(refused_c("#define H __has_include\n#if H(\"/etc/passwd\")\n#endif").contains("__has_include"));
+        assert!(
+            refused_c("#define H __has_include\n#if H(\"/etc/passwd\")\n#endif")
+                .contains("__has_include")
+        );
         check_c("#ifdef __has_include\n#endif\n#if defined __has_include_next\n#endif").unwrap();
         assert!(refused_c("#pragma GCC dependency \"/etc/passwd\"").contains("dependency"));
-        assert!(refused_c("_Pragma(\"GCC dependency \\\"/etc/passwd\\\"\")").contains("dependency"));
-        assert!(refused_c("#define P(x) _Pragma(#x)\nP(GCC dependency \"a\")").contains("plain string"));
+        assert!(
+            refused_c("_Pragma(\"GCC dependency \\\"/etc/passwd\\\"\")").contains("dependency")
+        );
+        assert!(
+            refused_c("#define P(x) _Pragma(#x)\nP(GCC dependency \"a\")").contains("plain string")
+        );
         assert!(refused_c("__asm__(\".incbin \\\"/etc/passwd\\\"\");").contains("assembly"));
         assert!(refused_c("asm(\"\");").contains("assembly"));
         assert!(refused_c("#define J(a, b) a ## b\nJ(__a, sm__)(\"\");").contains("pasting"));
@@ -649,12 +680,19 @@ fn Z1<'a>(Z1K1: &'a str) -> String {
 
     #[test]
     fn rust_file_reading_is_refused() {
-        assert!(refused_rust("const S: &str = include_str!(\"/etc/passwd\");").contains("include_str"));
+        assert!(
+            refused_rust("const S: &str = include_str!(\"/etc/passwd\");").contains("include_str")
+        );
         assert!(refused_rust("const S: &[u8] = include_bytes!(\"x\");").contains("include_bytes"));
         assert!(refused_rust("include!(\"x.rs\");").contains("include"));
-        assert!(refused_rust("const S: &str = r#include_str!(\"/etc/passwd\");").contains("include_str"));
+        assert!(
+            refused_rust("const S: &str = r#include_str!(\"/etc/passwd\");")
+                .contains("include_str")
+        );
         assert!(refused_rust("use std::include_str as inc;").contains("include_str"));
-        assert!(refused_rust("const S: &str = std::include_str ! (\"x\");").contains("include_str"));
+        assert!(
+            refused_rust("const S: &str = std::include_str ! (\"x\");").contains("include_str")
+        );
         assert!(refused_rust("extern crate core;").contains("extern crate"));
         assert!(refused_rust("extern /* */ crate alloc;").contains("extern crate"));
         assert!(refused_rust("#[path = \"/etc/passwd\"] mod x;").contains("path"));
@@ -663,23 +701,39 @@ fn Z1<'a>(Z1K1: &'a str) -> String {
         assert!(refused_rust("#[cfg_attr(all(), path = \"x\")] mod x {}").contains("path"));
         assert!(refused_rust("mod x;").contains("out-of-line"));
         assert!(refused_rust("pub mod r#x;").contains("out-of-line"));
-        assert!(refused_rust("macro_rules! m { ($n:ident) => { mod $n; } }").contains("out-of-line"));
+        assert!(
+            refused_rust("macro_rules! m { ($n:ident) => { mod $n; } }").contains("out-of-line")
+        );
         assert!(refused_rust("m!(mod);").contains("out-of-line"));
         assert!(
             refused_rust("#[link(name = \"/etc/passwd\", kind = \"static\", modifiers = \"+verbatim\")] extern \"C\" {}")
                 .contains("link")
         );
-        assert!(refused_rust("macro_rules! l { ($a:ident) => { #[$a(name = \"x\")] extern \"C\" {} } }").contains("macro variables"));
+        assert!(
+            refused_rust(
+                "macro_rules! l { ($a:ident) => { #[$a(name = \"x\")] extern \"C\" {} } }"
+            )
+            .contains("macro variables")
+        );
         assert!(refused_rust("m!(link(name = \"x\"));").contains("link"));
-        assert!(refused_rust("#![debugger_visualizer(gdb_script_file = \"/etc/passwd\")]").contains("debugger_visualizer"));
+        assert!(
+            refused_rust("#![debugger_visualizer(gdb_script_file = \"/etc/passwd\")]")
+                .contains("debugger_visualizer")
+        );
     }
 
     #[test]
     fn rust_literals_and_lifetimes_do_not_hide_code() {
         // A lifetime is not the start of a char literal that would swallow the include.
-        assert!(refused_rust("fn f<'a>(x: &'a str) -> &'a str { include_str!(\"x\") }").contains("include_str"));
+        assert!(
+            refused_rust("fn f<'a>(x: &'a str) -> &'a str { include_str!(\"x\") }")
+                .contains("include_str")
+        );
         // A string ends where it ends, also after an escaped quote.
-        assert!(refused_rust("const A: &str = \"\\\"\"; const B: &str = include_str!(\"x\");").contains("include_str"));
+        assert!(
+            refused_rust("const A: &str = \"\\\"\"; const B: &str = include_str!(\"x\");")
+                .contains("include_str")
+        );
         // A raw string ends at its own number of hashes.
         assert!(refused_rust("const A: &str = r##\"\"#\"##; include!(\"x\");").contains("include"));
         // A nested block comment ends only at its outer end; after it, code counts again.

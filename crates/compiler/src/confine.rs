@@ -101,7 +101,9 @@ impl Walls {
         let root = rustix::process::geteuid().is_root();
         let abi = kernel_landlock_abi();
         let ruleset = match abi {
-            Some(_) => Some(build_ruleset(workdir, read_only).map_err(|e| format!("landlock: {e}"))?),
+            Some(_) => {
+                Some(build_ruleset(workdir, read_only).map_err(|e| format!("landlock: {e}"))?)
+            }
             None => None,
         };
         let landlock = match abi {
@@ -114,7 +116,11 @@ impl Walls {
             Some(v) => format!(
                 "kernel ABI v{v} (partial: {}): file system limited to the toolchains and the temp \
                  dir",
-                if v >= 4 { "signals and abstract sockets not scoped" } else { "TCP not restricted, signals not scoped" }
+                if v >= 4 {
+                    "signals and abstract sockets not scoped"
+                } else {
+                    "TCP not restricted, signals not scoped"
+                }
             ),
         };
         let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
@@ -164,13 +170,11 @@ fn kernel_landlock_abi() -> Option<i64> {
 }
 
 fn build_ruleset(workdir: &Path, read_only: &[PathBuf]) -> Result<OwnedFd, String> {
-    build_ruleset_inner(workdir, read_only)?.ok_or_else(|| "the kernel created no ruleset".to_owned())
+    build_ruleset_inner(workdir, read_only)?
+        .ok_or_else(|| "the kernel created no ruleset".to_owned())
 }
 
-fn build_ruleset_inner(
-    workdir: &Path,
-    read_only: &[PathBuf],
-) -> Result<Option<OwnedFd>, String> {
+fn build_ruleset_inner(workdir: &Path, read_only: &[PathBuf]) -> Result<Option<OwnedFd>, String> {
     let e = |e: landlock::RulesetError| e.to_string();
     let read = AccessFs::from_read(REQUESTED_ABI);
     let file_read = read & AccessFs::from_file(REQUESTED_ABI);
@@ -181,7 +185,11 @@ fn build_ruleset_inner(
         .and_then(|r| r.create())
         .map_err(e)?;
     let mut dirs: Vec<PathBuf> = vec![PathBuf::from("/usr")];
-    for path in ["/lib", "/lib64", "/bin"].iter().map(Path::new).chain(read_only.iter().map(PathBuf::as_path)) {
+    for path in ["/lib", "/lib64", "/bin"]
+        .iter()
+        .map(Path::new)
+        .chain(read_only.iter().map(PathBuf::as_path))
+    {
         // Landlock ties rules to inodes: a symlink must be resolved to what it names.
         if let Ok(real) = path.canonicalize()
             && !dirs.iter().any(|dir| real.starts_with(dir))
@@ -258,8 +266,14 @@ pub(crate) fn run(
     let mut child = command.spawn()?;
     let pid = child.id();
     let cap = walls.limits.captured_bytes;
-    let stdout = child.stdout.take().map(|pipe| std::thread::spawn(move || read_capped(pipe, cap)));
-    let stderr = child.stderr.take().map(|pipe| std::thread::spawn(move || read_capped(pipe, cap)));
+    let stdout = child
+        .stdout
+        .take()
+        .map(|pipe| std::thread::spawn(move || read_capped(pipe, cap)));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|pipe| std::thread::spawn(move || read_capped(pipe, cap)));
     let pidfd = rustix::process::pidfd_open(
         rustix::process::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX))
             .ok_or_else(|| io::Error::other("child has no pid"))?,
@@ -274,11 +288,15 @@ pub(crate) fn run(
                 timed_out = true;
                 break;
             }
-            let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
-            let timeout = rustix::event::Timespec::try_from(left).unwrap_or(rustix::event::Timespec {
-                tv_sec: 1,
-                tv_nsec: 0,
-            });
+            let mut fds = [rustix::event::PollFd::new(
+                &pidfd,
+                rustix::event::PollFlags::IN,
+            )];
+            let timeout =
+                rustix::event::Timespec::try_from(left).unwrap_or(rustix::event::Timespec {
+                    tv_sec: 1,
+                    tv_nsec: 0,
+                });
             match rustix::event::poll(&mut fds, Some(&timeout)) {
                 Ok(0) => {}
                 Ok(_) => break,
@@ -411,7 +429,16 @@ fn confine_child(walls: &ChildWalls) -> io::Result<()> {
     // none allocates, so they are safe between fork and exec.
     unsafe {
         check(libc::setpgid(0, 0).into())?;
-        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0).into())?;
+        check(
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+            .into(),
+        )?;
         // The parent may have died before PDEATHSIG was armed.
         if libc::getppid() != walls.parent {
             return Err(io::Error::from_raw_os_error(libc::ESRCH));
@@ -506,11 +533,18 @@ pub fn run_confined_for_test(
 ) -> io::Result<(ExitStatus, Vec<u8>, Vec<u8>, Confinement)> {
     let dir = tempfile::tempdir()?;
     let walls = Walls::prepare(dir.path(), &[], limits).map_err(io::Error::other)?;
-    let (program, args) = argv.split_first().ok_or_else(|| io::Error::other("empty argv"))?;
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| io::Error::other("empty argv"))?;
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let env = [("PATH", "/usr/bin:/bin".to_owned())];
     let outcome = run(Path::new(program), &args, dir.path(), &env, &walls)?;
-    Ok((outcome.status, outcome.stdout, outcome.stderr, walls.confinement().clone()))
+    Ok((
+        outcome.status,
+        outcome.stdout,
+        outcome.stderr,
+        walls.confinement().clone(),
+    ))
 }
 
 /// The signal that ended a process, if one did.

@@ -73,7 +73,9 @@ impl Signature {
     /// form (`K1`/`K2` cells, `{"Z1K1":"Z6","Z6K1":...}` keys) or canonical form (an array
     /// whose first element is the item type, bare strings). The error says what is wrong.
     pub fn from_function(z8: &Value) -> Result<Signature, String> {
-        let list = z8.get("Z8K1").ok_or("the function has no Z8K1 (arguments)")?;
+        let list = z8
+            .get("Z8K1")
+            .ok_or("the function has no Z8K1 (arguments)")?;
         let items: Vec<&Value> = match list {
             Value::Array(items) => items.iter().skip(1).collect(),
             Value::Object(_) => {
@@ -102,7 +104,9 @@ impl Signature {
                 .ok_or_else(|| format!("argument {key} has no type (Z17K1)"))?;
             parameters.push((key.to_owned(), Kind::for_type(ty)));
         }
-        let result = z8.get("Z8K2").ok_or("the function has no Z8K2 (return type)")?;
+        let result = z8
+            .get("Z8K2")
+            .ok_or("the function has no Z8K2 (return type)")?;
         Ok(Signature {
             parameters,
             result: Kind::for_type(result),
@@ -173,11 +177,13 @@ pub fn encode_arguments(
                 .ok_or_else(|| wrong("string (Z6)"))?
                 .as_bytes()
                 .to_vec(),
-            Kind::Boolean => vec![u8::from(boolean_value(value).ok_or_else(|| wrong("Boolean (Z40)"))?)],
+            Kind::Boolean => vec![u8::from(
+                boolean_value(value).ok_or_else(|| wrong("Boolean (Z40)"))?,
+            )],
             Kind::Json => serde_json::to_vec(value).map_err(|_| wrong("JSON value"))?,
         };
-        let length =
-            u32::try_from(bytes.len()).map_err(|_| ConventionError::ArgumentTooLarge(key.clone()))?;
+        let length = u32::try_from(bytes.len())
+            .map_err(|_| ConventionError::ArgumentTooLarge(key.clone()))?;
         out.extend_from_slice(&length.to_le_bytes());
         out.extend_from_slice(&bytes);
     }
@@ -227,7 +233,9 @@ pub fn decode_result(signature: &Signature, stdout: &[u8]) -> Result<Answer, Con
             .map_err(|_| ConventionError::Malformed("the text is not valid UTF-8".to_owned()))
     };
     match tag {
-        TAG_FAILURE => Ok(Answer::Failure(String::from_utf8_lossy(payload).into_owned())),
+        TAG_FAILURE => Ok(Answer::Failure(
+            String::from_utf8_lossy(payload).into_owned(),
+        )),
         TAG_RESULT => match signature.result {
             Kind::String => Ok(Answer::Value(z6(text()?))),
             Kind::Boolean => match payload {
@@ -297,10 +305,16 @@ mod tests {
 
     #[test]
     fn kinds_follow_the_type_reference() {
-        assert_eq!(Kind::for_type(&json!({"Z1K1": "Z9", "Z9K1": "Z6"})), Kind::String);
+        assert_eq!(
+            Kind::for_type(&json!({"Z1K1": "Z9", "Z9K1": "Z6"})),
+            Kind::String
+        );
         assert_eq!(Kind::for_type(&json!("Z6")), Kind::String);
         assert_eq!(Kind::for_type(&json!("Z40")), Kind::Boolean);
-        assert_eq!(Kind::for_type(&json!({"Z1K1": "Z9", "Z9K1": "Z40"})), Kind::Boolean);
+        assert_eq!(
+            Kind::for_type(&json!({"Z1K1": "Z9", "Z9K1": "Z40"})),
+            Kind::Boolean
+        );
         assert_eq!(Kind::for_type(&json!("Z13518")), Kind::Json);
         let call = json!({"Z1K1": {"Z1K1": "Z9", "Z9K1": "Z7"}, "Z7K1": {"Z1K1": "Z9", "Z9K1": "Z881"},
             "Z881K1": {"Z1K1": "Z9", "Z9K1": "Z6"}});
@@ -331,27 +345,45 @@ mod tests {
             {"Z1K1": "Z17", "Z17K1": "Z40", "Z17K2": "Z10000K2"}], "Z8K2": "Z6"});
         assert_eq!(Signature::from_function(&canonical).unwrap(), expected);
         let empty = json!({"Z1K1": "Z8", "Z8K1": ["Z17"], "Z8K2": "Z40"});
-        assert_eq!(Signature::from_function(&empty).unwrap(), sig(&[], Kind::Boolean));
+        assert_eq!(
+            Signature::from_function(&empty).unwrap(),
+            sig(&[], Kind::Boolean)
+        );
         let bad_key = json!({"Z1K1": "Z8", "Z8K1": ["Z17",
             {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "a;b"}], "Z8K2": "Z6"});
-        assert!(Signature::from_function(&bad_key).unwrap_err().contains("unusable key"));
+        assert!(
+            Signature::from_function(&bad_key)
+                .unwrap_err()
+                .contains("unusable key")
+        );
         let twice = json!({"Z1K1": "Z8", "Z8K1": ["Z17",
             {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "K1"},
             {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "K1"}], "Z8K2": "Z6"});
-        assert!(Signature::from_function(&twice).unwrap_err().contains("twice"));
+        assert!(
+            Signature::from_function(&twice)
+                .unwrap_err()
+                .contains("twice")
+        );
         assert!(Signature::from_function(&json!({"Z8K2": "Z6"})).is_err());
     }
 
     #[test]
     fn arguments_are_encoded_in_signature_order_by_key() {
         let signature = sig(
-            &[("K1", Kind::String), ("K2", Kind::Boolean), ("K3", Kind::Json)],
+            &[
+                ("K1", Kind::String),
+                ("K2", Kind::Boolean),
+                ("K3", Kind::Json),
+            ],
             Kind::String,
         );
         let json_value = json!({"Z1K1": "Z6", "Z6K1": "x"});
         let args = vec![
             ("K3".to_owned(), json_value.clone()),
-            ("K2".to_owned(), json!({"Z1K1": "Z40", "Z40K1": {"Z1K1": "Z9", "Z9K1": "Z41"}})),
+            (
+                "K2".to_owned(),
+                json!({"Z1K1": "Z40", "Z40K1": {"Z1K1": "Z9", "Z9K1": "Z41"}}),
+            ),
             ("K1".to_owned(), json!({"Z1K1": "Z6", "Z6K1": "héllo"})),
         ];
         let bytes = encode_arguments(&signature, &args).unwrap();
@@ -383,7 +415,9 @@ mod tests {
             })
         );
         let not_bool = [("K1".to_owned(), json!({"Z1K1": "Z6", "Z6K1": "Z41"}))];
-        assert!(encode_arguments(&sig(&[("K1", Kind::Boolean)], Kind::Boolean), &not_bool).is_err());
+        assert!(
+            encode_arguments(&sig(&[("K1", Kind::Boolean)], Kind::Boolean), &not_bool).is_err()
+        );
     }
 
     #[test]
@@ -410,8 +444,11 @@ mod tests {
         assert!(decode_result(&boolean, &encode_record(TAG_RESULT, &[2])).is_err());
         let json_kind = sig(&[], Kind::Json);
         assert_eq!(
-            decode_result(&json_kind, &encode_record(TAG_RESULT, br#"{"Z1K1":"Z6","Z6K1":"7"}"#))
-                .unwrap(),
+            decode_result(
+                &json_kind,
+                &encode_record(TAG_RESULT, br#"{"Z1K1":"Z6","Z6K1":"7"}"#)
+            )
+            .unwrap(),
             Answer::Value(z6("7"))
         );
         assert!(decode_result(&json_kind, &encode_record(TAG_RESULT, b"7")).is_err());
@@ -424,16 +461,25 @@ mod tests {
     fn truncated_or_missing_records_are_errors() {
         let string = sig(&[], Kind::String);
         assert_eq!(decode_result(&string, b""), Err(ConventionError::NoRecord));
-        assert_eq!(decode_result(&string, b"hello"), Err(ConventionError::NoRecord));
+        assert_eq!(
+            decode_result(&string, b"hello"),
+            Err(ConventionError::NoRecord)
+        );
         let record = encode_record(TAG_RESULT, b"abc");
         for cut in 0..record.len() {
-            assert!(decode_result(&string, &record[cut + 1..]).is_err(), "cut {cut}");
+            assert!(
+                decode_result(&string, &record[cut + 1..]).is_err(),
+                "cut {cut}"
+            );
             assert!(decode_result(&string, &record[..cut]).is_err(), "cut {cut}");
         }
         // A length larger than stdout.
         let mut lying = record.clone();
         let at = lying.len() - RECORD_MARKER.len() - 4;
         lying[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(decode_result(&string, &lying), Err(ConventionError::NoRecord));
+        assert_eq!(
+            decode_result(&string, &lying),
+            Err(ConventionError::NoRecord)
+        );
     }
 }

@@ -20,10 +20,12 @@ impl Language {
     /// Every language, in a stable order.
     pub const ALL: [Language; 2] = [Language::C, Language::Rust];
 
-    /// The language for a Z61K1 code (`"c"`, `"rust"`) or a Z61 ZID (`"Z630"`, `"Z640"`).
+    /// The language for a Z61K1 code (`"c17"`, `"rust"`) or a Z61 ZID (`"Z630"`, `"Z640"`).
+    /// `"c"` is accepted too in code strings, though a Z61 cannot carry it: the original's
+    /// schema wants a programming-language code of at least three characters.
     pub fn from_code(code: &str) -> Option<Language> {
         match code {
-            "c" | "Z630" => Some(Language::C),
+            "c17" | "c" | "Z630" => Some(Language::C),
             "rust" | "Z640" => Some(Language::Rust),
             _ => None,
         }
@@ -32,7 +34,7 @@ impl Language {
     /// The Z61K1 code.
     pub fn code(self) -> &'static str {
         match self {
-            Language::C => "c",
+            Language::C => "c17",
             Language::Rust => "rust",
         }
     }
@@ -149,7 +151,10 @@ mod tests {
             source: "x".to_owned(),
         };
         let key = ArtifactKey::compute(&unit, "clang 19", &["-O2"]);
-        assert_eq!(key, ArtifactKey::compute(&unit.clone(), "clang 19", &["-O2"]));
+        assert_eq!(
+            key,
+            ArtifactKey::compute(&unit.clone(), "clang 19", &["-O2"])
+        );
         assert_eq!(ArtifactKey::from_hex(&key.to_hex()), Some(key));
         assert_eq!(key.to_string().len(), 64);
         assert_eq!(ArtifactKey::from_hex("zz"), None);

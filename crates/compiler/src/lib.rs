@@ -77,7 +77,20 @@
 //! output. At most [`CompilerConfig::max_concurrent`] compilations run at once.
 //!
 //! # Measurements
-//! MEASUREMENTS
+//! A small string-reversal function, release build, confined as in production, on the 2-core
+//! development machine (median of 5, `cargo run --release -p zeval-compiler --example
+//! measure` from the workspace root):
+//!
+//! | language | compiler | compile time | artifact |
+//! |---|---|---|---|
+//! | C | Debian clang 19.1.7, `-O2 -s` | 135 ms (109–143) | 16.0 KiB |
+//! | Rust | rustc 1.95.0, `-O -C strip=symbols` | 237 ms (209–292) | 47.3 KiB |
+//!
+//! Unconfined, the same compilations take about 95 ms (clang) and 180 ms (rustc): the
+//! confinement (a network namespace, the landlock ruleset, a fresh temp dir) costs some tens
+//! of milliseconds. rustc peaks at about 105 MiB resident; it needs an address space above
+//! 384 MiB to start at all, so the 4 GiB default of [`CompilerConfig::address_space`] is
+//! generous. The CPU default (20 s) is about 100 times what a small function needs.
 
 mod check;
 mod confine;
@@ -86,12 +99,13 @@ mod glue;
 mod language;
 mod toolchain;
 
-pub use confine::{Confinement, Limits};
 #[doc(hidden)]
 pub use confine::run_confined_for_test;
+pub use confine::{Confinement, Limits};
 pub use convention::{
-    Answer, CONVENTION_VERSION, ConventionError, Kind, MAX_PAYLOAD_BYTES, RECORD_MARKER, RECORD_OVERHEAD,
-    Signature, TAG_FAILURE, TAG_RESULT, decode_result, encode_arguments, encode_record, z40,
+    Answer, CONVENTION_VERSION, ConventionError, Kind, MAX_PAYLOAD_BYTES, RECORD_MARKER,
+    RECORD_OVERHEAD, Signature, TAG_FAILURE, TAG_RESULT, decode_result, encode_arguments,
+    encode_record, z40,
 };
 pub use language::{ArtifactKey, Language, Unit};
 pub use toolchain::{

@@ -31,7 +31,9 @@ pub struct CompilerConfig {
     pub max_source_bytes: usize,
     /// CPU time per compiler process (default 20 s; a small function takes 0.1–0.3 s).
     pub cpu_time: Duration,
-    /// Address space per compiler process (default 4 GiB; rustc needs more than 384 MiB
+    /// Address space per compiler process (default 2 GiB, so two compilations cannot take
+    /// more than 4 GiB of the machine; a small function peaks at about 105 MiB resident;
+    /// rustc needs more than 384 MiB
     /// just to map its libraries and std's metadata, and fails with odd errors below that).
     pub address_space: u64,
     /// Largest file the compiler may write, hence largest artifact (default 32 MiB).
@@ -56,7 +58,7 @@ impl Default for CompilerConfig {
             clang: None,
             max_source_bytes: 256 << 10,
             cpu_time: Duration::from_secs(20),
-            address_space: 4 << 30,
+            address_space: 2 << 30,
             max_output_bytes: 32 << 20,
             wall_time: Duration::from_secs(30),
             captured_bytes: 64 << 10,
@@ -161,6 +163,10 @@ const C_FLAGS: &[&str] = &[
     "-Iinclude",
     "-s",
     "-Wl,--fatal-warnings",
+    // The stack below the static data (as Rust links it), so that an overflow traps at
+    // address 0 instead of silently overwriting statics; 1 MiB, as Rust's.
+    "-Wl,--stack-first",
+    "-Wl,-z,stack-size=1048576",
     "-o",
     "out.wasm",
     "main.c",
@@ -209,7 +215,10 @@ impl Toolchain {
             }
         };
         for (language, why) in &missing {
-            tracing::warn!(language = language.code(), "{language} implementations cannot be compiled: {why}");
+            tracing::warn!(
+                language = language.code(),
+                "{language} implementations cannot be compiled: {why}"
+            );
         }
         Ok(Toolchain {
             config: config.clone(),
@@ -256,44 +265,79 @@ impl Toolchain {
     /// What the confinement of a compiler process achieves on this machine.
     pub fn confinement(&self) -> Result<confine::Confinement, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        Walls::prepare(dir.path(), &self.read_only_paths(), self.limits()).map(|w| w.confinement().clone())
+        Walls::prepare(dir.path(), &self.read_only_paths(), self.limits())
+            .map(|w| w.confinement().clone())
     }
 
     /// Checks and compiles `unit`, waiting for a slot if [`CompilerConfig::max_concurrent`]
     /// compilations are running. Blocks the calling thread (up to the queue timeout plus the
     /// wall-time limit): call it from a blocking context.
     pub fn compile(&self, unit: &Unit) -> Result<Compiled, CompileFailure> {
+        self.compile_within(unit, None)
+    }
+
+    /// [`Toolchain::compile`] within `budget` when one is given: the queue wait, the wall
+    /// time and the CPU time of the compilation are each cut to it. For compilations a
+    /// function call waits for (inline code, or code saved before its function's
+    /// signature changed), so that a compiler bomb sent anonymously holds a slot and the
+    /// machine no longer than the call's own deadline.
+    pub fn compile_within(
+        &self,
+        unit: &Unit,
+        budget: Option<Duration>,
+    ) -> Result<Compiled, CompileFailure> {
+        let mut limits = self.limits();
+        let mut queue_timeout = self.config.queue_timeout;
+        if let Some(budget) = budget {
+            limits.wall = limits.wall.min(budget);
+            // RLIMIT_CPU counts whole seconds.
+            limits.cpu = limits.cpu.min(budget.max(Duration::from_secs(1)));
+            queue_timeout = queue_timeout.min(budget);
+        }
         self.check(unit)?;
         let identity = self
             .identity(unit.language)
             .ok_or(CompileFailure::Unavailable(unit.language))?
             .to_owned();
         let key = ArtifactKey::compute(unit, &identity, flags(unit.language));
-        let _slot = self.gate.acquire(self.config.queue_timeout).ok_or_else(|| {
-            CompileFailure::Limit {
+        let _slot = self
+            .gate
+            .acquire(queue_timeout)
+            .ok_or_else(|| CompileFailure::Limit {
                 what: "queue wait",
                 detail: format!(
-                    "{} compilations were running for {} s",
+                    "{} compilations were running for {} ms",
                     self.config.max_concurrent,
-                    self.config.queue_timeout.as_secs()
+                    queue_timeout.as_millis()
                 ),
-            }
-        })?;
+            })?;
         let dir = match &self.config.temp_root {
-            Some(root) => tempfile::Builder::new().prefix("zeval-compile-").tempdir_in(root),
+            Some(root) => tempfile::Builder::new()
+                .prefix("zeval-compile-")
+                .tempdir_in(root),
             None => tempfile::Builder::new().prefix("zeval-compile-").tempdir(),
         }
         .map_err(|e| CompileFailure::Internal(format!("temp dir: {e}")))?;
-        let (program, env) = self.write_files(unit, dir.path())?;
-        let walls = Walls::prepare(dir.path(), &self.read_only_paths(), self.limits())
+        let program = self.write_files(unit, dir.path())?;
+        // The clang driver finds wasm-ld through PATH; temporary files stay in the temp dir.
+        let env = [
+            ("PATH", "/usr/bin:/bin".to_owned()),
+            ("TMPDIR", dir.path().display().to_string()),
+        ];
+        let walls = Walls::prepare(dir.path(), &self.read_only_paths(), limits)
             .map_err(CompileFailure::Internal)?;
-        let args: Vec<String> = flags(unit.language).iter().map(|f| (*f).to_owned()).collect();
+        let args: Vec<String> = flags(unit.language)
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect();
         let outcome = confine::run(&program, &args, dir.path(), &env, &walls)
             .map_err(|e| CompileFailure::Internal(format!("could not run the compiler: {e}")))?;
         let clean = |bytes: &[u8]| self.clean_diagnostics(bytes, dir.path());
         let mut text = clean(&outcome.stderr);
         if !outcome.stdout.is_empty() {
-            text = format!("{}\n{text}", clean(&outcome.stdout)).trim().to_owned();
+            text = format!("{}\n{text}", clean(&outcome.stdout))
+                .trim()
+                .to_owned();
         }
         tracing::debug!(
             language = unit.language.code(),
@@ -302,12 +346,15 @@ impl Toolchain {
             status = %outcome.status,
             "compiler finished"
         );
-        if let Some(limit) = self.limit_hit(&outcome, &text) {
+        if let Some(limit) = self.limit_hit(&outcome, &text, &limits) {
             return Err(limit);
         }
         if !outcome.status.success() {
             return Err(CompileFailure::Diagnostics(if text.is_empty() {
-                format!("the compiler failed ({}) without saying why", outcome.status)
+                format!(
+                    "the compiler failed ({}) without saying why",
+                    outcome.status
+                )
             } else {
                 text
             }));
@@ -351,34 +398,37 @@ impl Toolchain {
         paths
     }
 
-    /// Writes the unit's files into `dir`; returns the compiler and its environment.
-    fn write_files(
-        &self,
-        unit: &Unit,
-        dir: &Path,
-    ) -> Result<(PathBuf, Vec<(&'static str, String)>, ), CompileFailure> {
+    /// Writes the unit's files into `dir`; returns the compiler to run.
+    fn write_files(&self, unit: &Unit, dir: &Path) -> Result<PathBuf, CompileFailure> {
         let write = |name: &str, text: &str| {
             std::fs::write(dir.join(name), text)
                 .map_err(|e| CompileFailure::Internal(format!("writing {name}: {e}")))
         };
-        let tmp = ("TMPDIR", dir.display().to_string());
         match unit.language {
             Language::C => {
-                let clang = self.clang.as_ref().ok_or(CompileFailure::Unavailable(Language::C))?;
+                let clang = self
+                    .clang
+                    .as_ref()
+                    .ok_or(CompileFailure::Unavailable(Language::C))?;
                 std::fs::create_dir(dir.join("include"))
                     .map_err(|e| CompileFailure::Internal(format!("include dir: {e}")))?;
                 write("include/zeval.h", glue::ZEVAL_H)?;
                 write("main.c", &unit.source)?;
-                write("glue.c", &glue::c_glue(&unit.function_name, &unit.signature))?;
-                // The driver finds wasm-ld through PATH.
-                Ok((clang.path.clone(), vec![("PATH", "/usr/bin:/bin".to_owned()), tmp]))
+                write(
+                    "glue.c",
+                    &glue::c_glue(&unit.function_name, &unit.signature),
+                )?;
+                Ok(clang.path.clone())
             }
             Language::Rust => {
-                let rustc = self.rustc.as_ref().ok_or(CompileFailure::Unavailable(Language::Rust))?;
+                let rustc = self
+                    .rustc
+                    .as_ref()
+                    .ok_or(CompileFailure::Unavailable(Language::Rust))?;
                 let mut source = unit.source.clone();
                 source.push_str(&glue::rust_glue(&unit.function_name, &unit.signature));
                 write("main.rs", &source)?;
-                Ok((rustc.path.clone(), vec![("PATH", "/usr/bin:/bin".to_owned()), tmp]))
+                Ok(rustc.path.clone())
             }
         }
     }
@@ -399,30 +449,39 @@ impl Toolchain {
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
-        format!("{}\n... (diagnostics cut at {MAX_DIAGNOSTICS_BYTES} bytes)", &text[..cut])
+        format!(
+            "{}\n... (diagnostics cut at {MAX_DIAGNOSTICS_BYTES} bytes)",
+            &text[..cut]
+        )
     }
 
     /// The limit that ended the compiler, if one did.
-    fn limit_hit(&self, outcome: &confine::Outcome, text: &str) -> Option<CompileFailure> {
-        let limit = |what: &'static str, detail: String| Some(CompileFailure::Limit { what, detail });
+    fn limit_hit(
+        &self,
+        outcome: &confine::Outcome,
+        text: &str,
+        limits: &Limits,
+    ) -> Option<CompileFailure> {
+        let limit =
+            |what: &'static str, detail: String| Some(CompileFailure::Limit { what, detail });
         if outcome.timed_out {
-            return limit("wall time", format!("{} s", self.config.wall_time.as_secs()));
+            return limit("wall time", format!("{} ms", limits.wall.as_millis()));
         }
-        let cpu = format!("{} s", self.config.cpu_time.as_secs().max(1));
+        let cpu = format!("{} s", limits.cpu.as_secs().max(1));
         // A compiler that reached RLIMIT_CPU got SIGXCPU, but LLVM catches it and may exit
         // with an unrelated error; the CPU time it used tells the truth.
-        if !outcome.status.success() && outcome.cpu_time >= self.config.cpu_time.max(Duration::from_secs(1)) {
+        if !outcome.status.success() && outcome.cpu_time >= limits.cpu.max(Duration::from_secs(1)) {
             return limit("CPU time", cpu);
         }
-        let memory = format!("{} MiB", self.config.address_space >> 20);
-        let output = format!("{} MiB", self.config.max_output_bytes >> 20);
+        let memory = format!("{} MiB", limits.address_space >> 20);
+        let output = format!("{} MiB", limits.output_bytes >> 20);
         match confine::signal_of(&outcome.status) {
             Some(libc::SIGXCPU) => return limit("CPU time", cpu),
             Some(libc::SIGXFSZ) => return limit("output size", output),
             // Not from the parent (that is `timed_out`): the CPU hard limit, or the kernel's
             // OOM killer.
             Some(libc::SIGKILL) => {
-                return if outcome.elapsed >= self.config.cpu_time {
+                return if outcome.elapsed >= limits.cpu {
                     limit("CPU time", cpu)
                 } else {
                     limit("memory", memory)
@@ -435,7 +494,10 @@ impl Toolchain {
         // (they start with a letter: "error…", "clang: error…", "LLVM ERROR…"); the quoted
         // source lines of a diagnostic start with a space or a line number, so text in the
         // user's code cannot pass for a limit. Every pattern has spaces, which no identifier has.
-        for line in text.lines().filter(|line| line.starts_with(|c: char| c.is_ascii_alphabetic())) {
+        for line in text
+            .lines()
+            .filter(|line| line.starts_with(|c: char| c.is_ascii_alphabetic()))
+        {
             let lower = line.to_ascii_lowercase();
             let has = |patterns: &[&str]| patterns.iter().any(|p| lower.contains(p));
             if has(&["(sigxcpu)", "cpu time limit exceeded"]) {
@@ -477,7 +539,10 @@ fn check_unit(unit: &Unit, max_source_bytes: usize) -> Result<(), String> {
         return Err("the source contains a NUL character".to_owned());
     }
     if !is_identifier(&unit.function_name) {
-        return Err(format!("{:?} is not a usable function name", unit.function_name));
+        return Err(format!(
+            "{:?} is not a usable function name",
+            unit.function_name
+        ));
     }
     for (key, _) in &unit.signature.parameters {
         if !is_identifier(key) {
@@ -511,7 +576,10 @@ fn find_clang(config: &CompilerConfig) -> Result<Clang, String> {
             .find_map(|name| search_path(name))
             .ok_or("neither clang-19 nor clang is on PATH")?,
     };
-    for needed in ["/usr/include/wasm32-wasi/stdio.h", "/usr/lib/wasm32-wasi/libc.a"] {
+    for needed in [
+        "/usr/include/wasm32-wasi/stdio.h",
+        "/usr/lib/wasm32-wasi/libc.a",
+    ] {
         if !Path::new(needed).exists() {
             return Err(format!("wasi-libc is not installed ({needed} is missing)"));
         }
@@ -651,7 +719,10 @@ mod tests {
 
     #[test]
     fn transient_failures_are_the_ones_worth_retrying() {
-        let limit = |what| CompileFailure::Limit { what, detail: String::new() };
+        let limit = |what| CompileFailure::Limit {
+            what,
+            detail: String::new(),
+        };
         assert!(limit("wall time").is_transient());
         assert!(limit("queue wait").is_transient());
         assert!(!limit("CPU time").is_transient());

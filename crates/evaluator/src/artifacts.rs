@@ -92,6 +92,19 @@ impl Artifacts {
 
     /// The artifact of `unit`: from memory, the store, or compiled now (and stored).
     pub fn artifact(&self, unit: &Unit) -> Result<Ready, ArtifactError> {
+        self.artifact_within(unit, None)
+    }
+
+    /// [`Artifacts::artifact`], compiling (when it must) within `budget`: a call that needs
+    /// a compilation gives it only the time the call has left (see
+    /// `zeval_compiler::Toolchain::compile_within`). A compilation stopped by that budget
+    /// rather than by the compiler's own limits is not remembered: it says nothing about the
+    /// code.
+    pub fn artifact_within(
+        &self,
+        unit: &Unit,
+        budget: Option<std::time::Duration>,
+    ) -> Result<Ready, ArtifactError> {
         let key = self
             .toolchain
             .key(unit)
@@ -107,7 +120,7 @@ impl Artifacts {
             let _compiling = lock.lock().unwrap_or_else(|p| p.into_inner());
             match self.lookup(&key) {
                 Some(record) => ready(key, record),
-                None => self.compile(key, unit),
+                None => self.compile(key, unit, budget),
             }
         };
         let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
@@ -132,8 +145,13 @@ impl Artifacts {
         Some(record)
     }
 
-    fn compile(&self, key: ArtifactKey, unit: &Unit) -> Result<Ready, ArtifactError> {
-        let record = match self.toolchain.compile(unit) {
+    fn compile(
+        &self,
+        key: ArtifactKey,
+        unit: &Unit,
+        budget: Option<std::time::Duration>,
+    ) -> Result<Ready, ArtifactError> {
+        let record = match self.toolchain.compile_within(unit, budget) {
             Ok(compiled) => {
                 tracing::info!(
                     language = unit.language.code(),
@@ -147,7 +165,10 @@ impl Artifacts {
                     compiler: compiled.compiler,
                 }
             }
-            Err(failure) if failure.is_transient() => {
+            Err(failure)
+                if failure.is_transient()
+                    || (budget.is_some() && matches!(failure, CompileFailure::Limit { .. })) =>
+            {
                 // Not remembered: the next attempt may succeed.
                 tracing::warn!(key = %key, %failure, "a compilation failed for now");
                 return Err(ArtifactError::Failed(failure_message(&failure)));

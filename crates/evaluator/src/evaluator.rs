@@ -379,7 +379,13 @@ impl Evaluator {
             signature: signature.clone(),
             source: request.code_string.clone().unwrap_or_default(),
         };
-        let module = match artifacts.artifact(&unit) {
+        // A compilation (rare: saving compiles) gets only the time the call has left.
+        let Some(budget) = limits_within(&self.limits, request.remaining_time, received)
+            .map(|limits| limits.wall_time)
+        else {
+            return not_run(timeout_error());
+        };
+        let module = match artifacts.artifact_within(&unit, Some(budget)) {
             Ok(module) => module,
             Err(error) => return not_run(executor_error(&error.to_string())),
         };

@@ -35,6 +35,11 @@ pub struct ModuleHostConfig {
     /// Let Cranelift compile on a thread pool. Off in a confined worker, which can start no
     /// thread.
     pub parallel_compilation: bool,
+    /// Count fuel in compiled modules. Default off: compiled code is what metering slows
+    /// most (every basic block updates the counter), and the wall-time deadline (epoch
+    /// interruption) bounds a call without it. With it off, a call reports no fuel and a
+    /// [`crate::Limits::fuel`] is refused as for a guest without metering.
+    pub fuel_metering: bool,
 }
 
 impl Default for ModuleHostConfig {
@@ -43,6 +48,7 @@ impl Default for ModuleHostConfig {
             max_loaded: 64,
             disk_cache: true,
             parallel_compilation: true,
+            fuel_metering: false,
         }
     }
 }
@@ -72,8 +78,10 @@ impl ModuleHost {
         // Compiled programs have small data segments, so they are copied into each instance
         // rather than mapped copy-on-write: that needs no memfd per module, which a
         // confined worker could not create.
+        let mut engine_config = (*sandbox).clone();
+        engine_config.fuel_metering = config.fuel_metering;
         let engine = build_engine_with(
-            &sandbox,
+            &engine_config,
             MODULE_ENGINE_NAME,
             config.parallel_compilation,
             false,
@@ -166,7 +174,7 @@ impl ModuleHost {
                 usize::MAX
             },
             max_table_elements: pool.max_table_elements,
-            fuel_metering: inner.sandbox.fuel_metering,
+            fuel_metering: inner.config.fuel_metering,
             lower_priority_after: inner.sandbox.lower_priority_after,
             registry: Arc::clone(&inner.registry),
         }))

@@ -169,6 +169,7 @@ fn prepare(spec: &WorkerSpec) -> Result<Prepared, WorkerError> {
         // No file can be opened and no thread started once confined.
         disk_cache: false,
         parallel_compilation: false,
+        ..ModuleHostConfig::default()
     })?;
     // One module compiled and run now, so that whatever Cranelift and the module engine set
     // up on first use happens before the filter is in place.

@@ -33,11 +33,18 @@ fn the_walls_let_ordinary_programs_run() {
 
 #[test]
 fn files_outside_the_toolchains_cannot_be_read() {
-    for path in ["/etc/passwd", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"), "/proc/1/environ"] {
+    for path in [
+        "/etc/passwd",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+        "/proc/1/environ",
+    ] {
         let (ok, stdout, stderr) = run(&["/usr/bin/cat", path]);
         assert!(!ok, "{path} was readable: {stdout}");
         assert!(stdout.is_empty());
-        assert!(stderr.contains("Permission denied") || stderr.contains("No such"), "{stderr}");
+        assert!(
+            stderr.contains("Permission denied") || stderr.contains("No such"),
+            "{stderr}"
+        );
     }
     let (ok, _, _) = run(&["/bin/sh", "-c", "echo x > /tmp/zeval-compiler-escape-test"]);
     assert!(!ok);
@@ -71,7 +78,10 @@ fn no_capabilities_survive_and_the_server_cannot_be_signalled() {
     }
     let parent = std::process::id().to_string();
     let (ok, _, stderr) = run(&["/bin/kill", "-0", &parent]);
-    assert!(!ok, "the confined process could signal the server: {stderr}");
+    assert!(
+        !ok,
+        "the confined process could signal the server: {stderr}"
+    );
 }
 
 fn rustix_root() -> bool {
@@ -84,11 +94,23 @@ fn rustix_root() -> bool {
 fn limits_apply_to_the_child() {
     let (ok, _, _) = run(&["/bin/sh", "-c", "head -c 2000000 /dev/zero > big"]);
     assert!(!ok, "a file over RLIMIT_FSIZE was written");
-    let (status, _, _, confinement) =
-        run_confined_for_test(&["/bin/sh", "-c", "while :; do :; done"], Limits { cpu: Duration::from_secs(1), ..limits() })
-            .expect("spawn");
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc_sigxcpu()));
-    assert!(confinement.landlock.contains("ABI"), "{}", confinement.landlock);
+    let (status, _, _, confinement) = run_confined_for_test(
+        &["/bin/sh", "-c", "while :; do :; done"],
+        Limits {
+            cpu: Duration::from_secs(1),
+            ..limits()
+        },
+    )
+    .expect("spawn");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc_sigxcpu())
+    );
+    assert!(
+        confinement.landlock.contains("ABI"),
+        "{}",
+        confinement.landlock
+    );
 }
 
 fn libc_sigxcpu() -> i32 {

@@ -51,11 +51,20 @@ fn rust_errors_name_the_users_line() {
 
 #[test]
 fn rust_wrong_return_type_is_a_compile_error() {
-    let text = diagnostics(Language::Rust, "fn Z10030(Z10030K1: &str) -> bool { Z10030K1.is_empty() }");
+    let text = diagnostics(
+        Language::Rust,
+        "fn Z10030(Z10030K1: &str) -> bool { Z10030K1.is_empty() }",
+    );
     assert!(text.contains("not a valid return type"), "{text}");
-    let text = diagnostics(Language::Rust, "fn Z10030(Z10030K1: String) -> String { Z10030K1 }");
+    let text = diagnostics(
+        Language::Rust,
+        "fn Z10030(Z10030K1: String) -> String { Z10030K1 }",
+    );
     assert!(text.contains("mismatched types"), "{text}");
-    let text = diagnostics(Language::Rust, "fn main() {}\nfn Z10030(x: &str) -> String { x.into() }");
+    let text = diagnostics(
+        Language::Rust,
+        "fn main() {}\nfn Z10030(x: &str) -> String { x.into() }",
+    );
     assert!(text.contains("main"), "{text}");
     assert_clean(&text);
 }

@@ -13,8 +13,15 @@ fn same_unit_same_key_and_changes_change_it() {
     let second = compile(&base.clone());
     assert_eq!(first.key, second.key);
     assert_eq!(toolchain().key(&base), Some(first.key));
-    assert_eq!(first.compiler, toolchain().identity(Language::Rust).unwrap());
-    assert!(first.compiler.starts_with("rustc 1.95.0 ("), "{}", first.compiler);
+    assert_eq!(
+        first.compiler,
+        toolchain().identity(Language::Rust).unwrap()
+    );
+    assert!(
+        first.compiler.starts_with("rustc 1.95.0 ("),
+        "{}",
+        first.compiler
+    );
     // The build is reproducible, so the key really stands for the bytes.
     assert_eq!(first.wasm, second.wasm);
 
@@ -28,8 +35,18 @@ fn same_unit_same_key_and_changes_change_it() {
         assert_ne!(toolchain().key(&other), Some(first.key));
     }
     // Other flags: the same unit under another compiler identity (as a flag change would).
-    let c = unit(Language::C, "Z10010", &sig, "const char *Z10010(const char *Z10010K1) { return Z10010K1; }");
+    let c = unit(
+        Language::C,
+        "Z10010",
+        &sig,
+        "const char *Z10010(const char *Z10010K1) { return Z10010K1; }",
+    );
     let c_key = toolchain().key(&c).unwrap();
     assert_eq!(compile(&c).key, c_key);
-    assert!(toolchain().identity(Language::C).unwrap().contains("clang version"));
+    assert!(
+        toolchain()
+            .identity(Language::C)
+            .unwrap()
+            .contains("clang version")
+    );
 }

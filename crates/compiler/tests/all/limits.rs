@@ -24,7 +24,11 @@ fn rust_const_eval_loop_hits_cpu_time() {
     let started = Instant::now();
     let what = limit_of(toolchain.compile(&unit(Language::Rust, "Z10040", &sig, source)));
     assert_eq!(what, "CPU time");
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -39,8 +43,14 @@ fn c_macro_bomb_hits_a_limit() {
     source.push_str("int z[] = { A39 };\nconst char *Z10041(void) { return \"x\"; }\n");
     let started = Instant::now();
     let what = limit_of(toolchain.compile(&unit(Language::C, "Z10041", &sig, &source)));
-    assert_eq!(what, "CPU time");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    // The expansion grows the token buffer as fast as it burns CPU: which limit comes first
+    // depends on the machine's load.
+    assert!(["CPU time", "memory"].contains(&what), "{what}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -49,7 +59,10 @@ fn rust_huge_static_hits_memory() {
     let sig = signature(&[], Kind::String, "Z10042");
     let source = "static BIG: [u8; 1 << 30] = [1; 1 << 30];\n\
         fn Z10042() -> String { BIG[12345].to_string() }";
-    assert_eq!(limit_of(toolchain.compile(&unit(Language::Rust, "Z10042", &sig, source))), "memory");
+    assert_eq!(
+        limit_of(toolchain.compile(&unit(Language::Rust, "Z10042", &sig, source))),
+        "memory"
+    );
 }
 
 #[test]
@@ -59,7 +72,10 @@ fn big_artifacts_hit_output_size() {
     let sig = signature(&[Kind::String], Kind::String, "Z10042");
     let rust = "static BIG: [u8; 1 << 25] = [1; 1 << 25];\n\
         fn Z10042(Z10042K1: &str) -> String { BIG[Z10042K1.len()].to_string() }";
-    assert_eq!(limit_of(toolchain.compile(&unit(Language::Rust, "Z10042", &sig, rust))), "output size");
+    assert_eq!(
+        limit_of(toolchain.compile(&unit(Language::Rust, "Z10042", &sig, rust))),
+        "output size"
+    );
     // 64 bytes doubled 18 times by string concatenation: 16 MiB of data, compiled in 0.3 s.
     let mut c = String::from("#include <string.h>\n#define S0 \"");
     c.push_str(&"x".repeat(64));
@@ -71,7 +87,10 @@ fn big_artifacts_hit_output_size() {
         "static const char big[] = S18;\n\
          const char *Z10042(const char *Z10042K1) { return big[strlen(Z10042K1)] ? \"a\" : \"b\"; }",
     );
-    assert_eq!(limit_of(toolchain.compile(&unit(Language::C, "Z10042", &sig, &c))), "output size");
+    assert_eq!(
+        limit_of(toolchain.compile(&unit(Language::C, "Z10042", &sig, &c))),
+        "output size"
+    );
 }
 
 #[test]
@@ -85,10 +104,25 @@ fn wall_time_kills_the_process_group() {
         const X: u64 = { let mut i = 0u64; loop { i = i.wrapping_add(1); if i == 0 { break i; } } };\n\
         fn Z10043() -> String { X.to_string() }";
     let started = Instant::now();
-    let failure = toolchain.compile(&unit(Language::Rust, "Z10043", &sig, source)).unwrap_err();
-    assert!(matches!(failure, CompileFailure::Limit { what: "wall time", .. }), "{failure}");
+    let failure = toolchain
+        .compile(&unit(Language::Rust, "Z10043", &sig, source))
+        .unwrap_err();
+    assert!(
+        matches!(
+            failure,
+            CompileFailure::Limit {
+                what: "wall time",
+                ..
+            }
+        ),
+        "{failure}"
+    );
     assert!(failure.is_transient());
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -107,9 +141,23 @@ fn a_full_queue_fails_as_busy() {
     let slow_unit = unit(Language::Rust, "Z10044", &sig, slow);
     let holder = std::thread::spawn(move || busy.compile(&slow_unit));
     std::thread::sleep(Duration::from_millis(300));
-    let quick = unit(Language::Rust, "Z10044", &sig, "fn Z10044() -> String { String::new() }");
+    let quick = unit(
+        Language::Rust,
+        "Z10044",
+        &sig,
+        "fn Z10044() -> String { String::new() }",
+    );
     let failure = toolchain.compile(&quick).unwrap_err();
-    assert!(matches!(failure, CompileFailure::Limit { what: "queue wait", .. }), "{failure}");
+    assert!(
+        matches!(
+            failure,
+            CompileFailure::Limit {
+                what: "queue wait",
+                ..
+            }
+        ),
+        "{failure}"
+    );
     assert!(failure.is_transient());
     assert!(holder.join().unwrap().is_err());
 }

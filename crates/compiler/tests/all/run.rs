@@ -70,7 +70,12 @@ bool Z10001(const char *Z10001K1, bool Z10001K2) {
     for (language, source) in [(Language::C, c), (Language::Rust, rust)] {
         let unit = unit(language, "Z10001", &sig, source);
         let compiled = compile(&unit);
-        for (text, flag, expected) in [("ab", false, true), ("ab", true, false), ("abc", false, false), ("abc", true, true)] {
+        for (text, flag, expected) in [
+            ("ab", false, true),
+            ("ab", true, false),
+            ("abc", false, false),
+            ("abc", true, true),
+        ] {
             assert_eq!(
                 call(&compiled, &unit, &[z6(text), z40(flag)]),
                 Answer::Value(z40(expected)),
@@ -118,7 +123,10 @@ fn Z10002(Z10002K1: &str) -> Result<String, std::num::ParseIntError> {
             Answer::Value(z6("42")),
             "{language}"
         );
-        assert_eq!(call(&compiled, &unit, &[string_list(&[])]), Answer::Value(z6("0")));
+        assert_eq!(
+            call(&compiled, &unit, &[string_list(&[])]),
+            Answer::Value(z6("0"))
+        );
     }
     // The Rust version's Err is a failure with the error's message.
     let unit = unit(Language::Rust, "Z10002", &sig, rust);
@@ -206,8 +214,14 @@ fn failures_reach_the_caller() {
 fn no_parameters_and_static_strings() {
     let sig = signature(&[], Kind::String, "Z10005");
     for (language, source) in [
-        (Language::C, "const char *Z10005(void) { return \"constant\"; }"),
-        (Language::Rust, "fn Z10005() -> &'static str { \"constant\" }"),
+        (
+            Language::C,
+            "const char *Z10005(void) { return \"constant\"; }",
+        ),
+        (
+            Language::Rust,
+            "fn Z10005() -> &'static str { \"constant\" }",
+        ),
     ] {
         let unit = unit(language, "Z10005", &sig, source);
         let compiled = compile(&unit);

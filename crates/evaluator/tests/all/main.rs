@@ -5,6 +5,7 @@
 //! it ends in the right Z5 within twice the wall-time limit, and run a normal call on another
 //! thread meanwhile, which must still succeed.
 
+mod compiled;
 mod hostile_env;
 mod hostile_files;
 mod hostile_isolation;
@@ -37,7 +38,14 @@ pub(crate) fn evaluator() -> &'static Evaluator {
         config.limits.wall_time = WALL_TIME;
         config.limits.memory_bytes = MEMORY_BYTES;
         config.limits.max_output_bytes = OUTPUT_BYTES;
-        Evaluator::new(config).unwrap_or_else(|e| panic!("{e}"))
+        let evaluator = Evaluator::new(config).unwrap_or_else(|e| panic!("{e}"));
+        // Compiled languages, with artifacts in memory only.
+        let toolchain =
+            zeval_compiler::Toolchain::discover(&zeval_compiler::CompilerConfig::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+        evaluator.with_artifacts(std::sync::Arc::new(zeval_evaluator::Artifacts::new(
+            toolchain, None,
+        )))
     })
 }
 
@@ -48,14 +56,23 @@ pub(crate) fn request(family: Family, code: &str, args: &[&str]) -> Request {
         .enumerate()
         .map(|(i, value)| (format!("Z1000K{}", i + 1), z6(*value)))
         .collect();
+    // Compiled code needs the types: every argument and the result are strings here.
+    let signature = family.is_compiled().then(|| zeval_compiler::Signature {
+        parameters: (1..=args.len())
+            .map(|i| (format!("Z1000K{i}"), zeval_compiler::Kind::String))
+            .collect(),
+        result: zeval_compiler::Kind::String,
+    });
     Request::Executor(ExecutorRequest {
         coding_language: Some(match family {
             Family::JavaScript => "javascript".to_owned(),
             Family::Python => "python-3".to_owned(),
+            compiled => compiled.to_string(),
         }),
         code_string: Some(code.to_owned()),
         function_name: Some("Z1000".to_owned()),
         function_arguments,
+        signature,
         ..ExecutorRequest::default()
     })
 }
@@ -84,7 +101,7 @@ pub(crate) fn hostile(family: Family, code: &str, args: &[&str]) -> Result<Strin
                 Family::JavaScript => {
                     "function Z1000(a, b) { return String(Number(a) + Number(b)); }"
                 }
-                Family::Python => {
+                Family::Python | Family::C | Family::Rust => {
                     "def Z1000(Z1000K1, Z1000K2):\n    return str(int(Z1000K1) + int(Z1000K2))"
                 }
             };

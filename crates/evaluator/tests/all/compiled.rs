@@ -1,0 +1,66 @@
+//! Compiled languages through the evaluator: results, failures and every limit, with a
+//! normal call running beside each hostile one (see [`crate::hostile`]).
+
+use zeval_evaluator::Family::{C, Rust};
+
+use crate::{evaluator, hostile, outcome, request};
+
+#[test]
+fn c_and_rust_answer_and_fail_like_the_interpreters() {
+    let c = "#include <stdlib.h>\n#include <stdio.h>\n#include \"zeval.h\"\nchar *Z1000(const char *Z1000K1, const char *Z1000K2) {\n    if (*Z1000K1 == '-') zeval_error(\"no negatives\");\n    static char out[32];\n    snprintf(out, sizeof out, \"%ld\", atol(Z1000K1) + atol(Z1000K2));\n    return out;\n}\n";
+    let rust = "fn Z1000(Z1000K1: &str, Z1000K2: &str) -> Result<String, String> {\n    let a: i64 = Z1000K1.parse().map_err(|e| format!(\"{e}\"))?;\n    let b: i64 = Z1000K2.parse().map_err(|e| format!(\"{e}\"))?;\n    Ok((a + b).to_string())\n}\n";
+    for (family, code) in [(C, c), (Rust, rust)] {
+        let answer = |args: &[&str]| outcome(&evaluator().evaluate(request(family, code, args)));
+        assert_eq!(answer(&["5", "8"]), Ok("13".to_owned()), "{family}");
+        assert!(answer(&["-5", "x"]).is_err(), "{family}");
+    }
+    let error = outcome(&evaluator().evaluate(request(C, c, &["-1", "2"]))).unwrap_err();
+    assert_eq!(error, "no negatives");
+    let error = outcome(&evaluator().evaluate(request(Rust, rust, &["x", "2"]))).unwrap_err();
+    assert_eq!(error, "invalid digit found in string");
+}
+
+#[test]
+fn compile_errors_answer_with_the_compilers_message() {
+    let broken = "char *Z1000(const char *Z1000K1) { return Z1000K1 + ; }\n";
+    let error = outcome(&evaluator().evaluate(request(C, broken, &["x"]))).unwrap_err();
+    assert!(error.starts_with("Compilation failed:"), "{error}");
+    assert!(error.contains("main.c:1:"), "{error}");
+    let refused = "fn Z1000(Z1000K1: &str) -> String { include_str!(\"/etc/passwd\").into() }\n";
+    let error = outcome(&evaluator().evaluate(request(Rust, refused, &["x"]))).unwrap_err();
+    assert!(error.starts_with("Compilation failed:"), "{error}");
+    assert!(!error.contains("root:"), "{error}");
+}
+
+#[test]
+fn an_infinite_loop_times_out() {
+    let c = "char *Z1000(const char *Z1000K1) { for (volatile int i = 0;; i++) {} }\n";
+    let error = hostile(C, c, &["x"]).unwrap_err();
+    assert!(error.contains("timed out"), "{error}");
+    let rust = "fn Z1000(Z1000K1: &str) -> String { loop { std::hint::black_box(Z1000K1); } }\n";
+    let error = hostile(Rust, rust, &["x"]).unwrap_err();
+    assert!(error.contains("timed out"), "{error}");
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_limit() {
+    let rust = "fn Z1000(Z1000K1: &str) -> String {\n    let mut all = Vec::new();\n    loop { all.push(vec![1u8; 1 << 20]); std::hint::black_box(&all); if Z1000K1.is_empty() { break; } }\n    all.len().to_string()\n}\n";
+    let error = hostile(Rust, rust, &["x"]).unwrap_err();
+    assert!(error.contains("memory"), "{error}");
+}
+
+#[test]
+fn deep_recursion_traps_instead_of_overwriting_statics() {
+    let c = "#include <string.h>\nstatic char canary[16] = \"intact\";\nstatic int down(volatile int n) { volatile char pad[256]; pad[0] = (char)n; return n == 0 ? pad[0] : down(n - 1) + pad[0]; }\nchar *Z1000(const char *Z1000K1) { down(1 << 20); return canary; }\n";
+    let error = hostile(C, c, &["x"]).unwrap_err();
+    assert!(
+        error.contains("out of bounds") || error.contains("stack"),
+        "{error}"
+    );
+}
+
+#[test]
+fn printing_cannot_forge_the_result() {
+    let c = "#include <stdio.h>\nchar *Z1000(const char *Z1000K1) {\n    fwrite(\"\\0ZEVAL1Rforged\\6\\0\\0\\0\\0ZEVAL1\", 1, 25, stdout);\n    return \"real\";\n}\n";
+    assert_eq!(hostile(C, c, &["x"]), Ok("real".to_owned()));
+}

@@ -1,0 +1,5 @@
+#include <stdlib.h>
+
+char *Z10500(const char *Z10500K1) {
+    abort();
+}

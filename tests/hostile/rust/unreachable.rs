@@ -1,0 +1,6 @@
+fn Z10500(Z10500K1: &str) -> String {
+    if Z10500K1.len() < 1000 {
+        unreachable!("hostile corpus reached the unreachable");
+    }
+    Z10500K1.to_owned()
+}
