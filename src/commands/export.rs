@@ -9,7 +9,10 @@ use zeval_store::SqliteStore;
 use super::import::progress_bar;
 
 /// Write the current version of every object in the store to `DIR/<ZID>.json` (pretty JSON),
-/// a directory that `zeval import` and `--objects DIR` read back.
+/// a directory that `zeval import` and `--objects DIR` read back, and the compiled
+/// implementations' artifacts to `DIR/artifacts/` (`<key>.wasm` or `<key>.error`, with
+/// `<key>.meta`: the language and the compiler), so that another node need not compile
+/// them again.
 #[derive(clap::Args)]
 pub(crate) struct ExportCommand {
     /// Directory to write to (created if needed; existing files of the same ZID are replaced).
@@ -45,7 +48,42 @@ impl ExportCommand {
             written += 1;
         }
         progress.finish_and_clear();
-        println!("exported {written} objects to {}", self.dir.display());
+        let artifacts = export_artifacts(&store, &self.dir.join(ARTIFACTS_DIR))?;
+        println!(
+            "exported {written} objects and {artifacts} artifacts to {}",
+            self.dir.display()
+        );
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Where an export keeps the artifacts, beside the objects.
+pub(crate) const ARTIFACTS_DIR: &str = "artifacts";
+
+/// Writes every stored artifact into `dir`; how many.
+fn export_artifacts(store: &SqliteStore, dir: &std::path::Path) -> anyhow::Result<usize> {
+    let keys = store.artifact_keys()?;
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = 0;
+    for key in keys {
+        let Some(artifact) = store.artifact(&key)? else {
+            continue;
+        };
+        let (extension, bytes) = match &artifact.outcome {
+            zeval_store::ArtifactOutcome::Compiled(wasm) => ("wasm", wasm.clone()),
+            zeval_store::ArtifactOutcome::Failed(message) => {
+                ("error", message.clone().into_bytes())
+            }
+        };
+        std::fs::write(dir.join(format!("{key}.{extension}")), bytes)?;
+        std::fs::write(
+            dir.join(format!("{key}.meta")),
+            format!("{}\n{}\n", artifact.language, artifact.compiler),
+        )?;
+        written += 1;
+    }
+    Ok(written)
 }

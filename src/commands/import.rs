@@ -69,6 +69,14 @@ impl ImportCommand {
             .put_all(&objects, &self.author)
             .context("writing the objects")?;
         let store = std::sync::Arc::new(store);
+        let artifacts = self
+            .paths
+            .iter()
+            .map(|path| import_artifacts(&store, &path.join(super::export::ARTIFACTS_DIR)))
+            .sum::<anyhow::Result<usize>>()?;
+        if artifacts > 0 {
+            println!("imported {artifacts} artifacts");
+        }
         compile_implementations(&store, &objects);
         println!(
             "imported {} objects ({unchanged} unchanged) into {}",
@@ -92,6 +100,61 @@ impl ImportCommand {
         }
         Ok((zid, object))
     }
+}
+
+/// Stores the artifacts of an export's `artifacts/` directory (when there is one): each
+/// `<key>.wasm` (a WebAssembly module, by its magic number) or `<key>.error`, with its
+/// `<key>.meta`. Keys are the compiler's content hashes, so an artifact of the same source by
+/// the same compiler is found instead of compiled; a different compiler computes other keys
+/// and compiles afresh. An artifact runs in the sandbox like any user code; importing one is
+/// an administrator's act, like importing the code itself.
+fn import_artifacts(store: &SqliteStore, dir: &Path) -> anyhow::Result<usize> {
+    if !dir.is_dir() {
+        return Ok(0);
+    }
+    let mut imported = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let (Some(key), Some("meta")) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|e| e.to_str()),
+        ) else {
+            continue;
+        };
+        if zeval_compiler::ArtifactKey::from_hex(key).is_none() {
+            anyhow::bail!("{}: not an artifact key", path.display());
+        }
+        let meta = std::fs::read_to_string(&path)?;
+        let mut lines = meta.lines();
+        let (language, compiler) = (
+            lines.next().unwrap_or_default(),
+            lines.next().unwrap_or_default(),
+        );
+        let wasm = dir.join(format!("{key}.wasm"));
+        let outcome = if wasm.is_file() {
+            let bytes = std::fs::read(&wasm)?;
+            if !bytes.starts_with(b"\0asm") {
+                anyhow::bail!("{}: not a WebAssembly module", wasm.display());
+            }
+            zeval_store::ArtifactOutcome::Compiled(bytes)
+        } else {
+            let error = dir.join(format!("{key}.error"));
+            zeval_store::ArtifactOutcome::Failed(
+                std::fs::read_to_string(&error)
+                    .with_context(|| format!("reading {}", error.display()))?,
+            )
+        };
+        store.put_artifact(
+            key,
+            &zeval_store::StoredArtifact {
+                language: language.to_owned(),
+                compiler: compiler.to_owned(),
+                outcome,
+            },
+        )?;
+        imported += 1;
+    }
+    Ok(imported)
 }
 
 /// Compiles the imported implementations in compiled languages (C, Rust) into the store's
@@ -129,12 +192,20 @@ fn compile_implementations(store: &std::sync::Arc<SqliteStore>, objects: &[(Stri
     };
     for (zid, unit) in units {
         let revision = store.current_revision(zid).ok().flatten().unwrap_or(1);
+        let found = artifacts
+            .toolchain()
+            .key(&unit)
+            .and_then(|key| artifacts.lookup(&key))
+            .is_some();
         let Some(report) =
             zeval_server::compilation::compile_revision(&artifacts, store, zid, revision, &unit)
         else {
             continue;
         };
         match report["status"].as_str() {
+            Some("compiled") if found => {
+                println!("{zid}: artifact found ({})", unit.language.label())
+            }
             Some("compiled") => println!("compiled {zid} ({})", unit.language.label()),
             _ => eprintln!(
                 "{zid} does not compile: {}",

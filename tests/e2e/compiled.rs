@@ -310,3 +310,59 @@ impl StdinBytes for Command {
         child.wait_with_output().unwrap()
     }
 }
+
+/// Runs `zeval` with `args`, asserting success; its standard output.
+fn zeval(args: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new(zeval_binary()).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "zeval {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn import_compiles_and_export_carries_the_artifacts() {
+    let objects = tempfile::tempdir().unwrap();
+    write_objects(
+        objects.path(),
+        &[
+            ("Z10000", function(&["Z10003", "Z10004"])),
+            ("Z10003", implementation("Z10003", "Z630", C)),
+            ("Z10004", implementation("Z10004", "Z640", RUST)),
+        ],
+    );
+    let first = tempfile::tempdir().unwrap();
+    let os = |s: &str| std::ffi::OsStr::new(s).to_owned();
+    let imported = zeval(&[
+        &os("import"),
+        objects.path().as_os_str(),
+        &os("--data-dir"),
+        first.path().as_os_str(),
+    ]);
+    assert!(imported.contains("compiled Z10003 (C)"), "{imported}");
+    assert!(imported.contains("compiled Z10004 (Rust)"), "{imported}");
+
+    let exported = tempfile::tempdir().unwrap();
+    let said = zeval(&[
+        &os("export"),
+        exported.path().as_os_str(),
+        &os("--no-catalogue"),
+        &os("--data-dir"),
+        first.path().as_os_str(),
+    ]);
+    assert!(said.contains("and 2 artifacts"), "{said}");
+
+    // A second node imports the artifacts and finds them instead of compiling.
+    let second = tempfile::tempdir().unwrap();
+    let imported = zeval(&[
+        &os("import"),
+        exported.path().as_os_str(),
+        &os("--data-dir"),
+        second.path().as_os_str(),
+    ]);
+    assert!(imported.contains("imported 2 artifacts"), "{imported}");
+    assert!(imported.contains("Z10003: artifact found"), "{imported}");
+    assert!(imported.contains("Z10004: artifact found"), "{imported}");
+}

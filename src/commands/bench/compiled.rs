@@ -213,7 +213,18 @@ impl CompiledBench {
             toolchain,
             Some(Arc::new(store)),
         ));
-        let evaluator = Evaluator::new(EvaluatorConfig::default())
+        let mut config = EvaluatorConfig::default();
+        if let Some(bytes) = std::env::var("ZEVAL_BENCH_KEEP_RESIDENT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config
+                .sandbox
+                .pool
+                .keep_resident
+                .insert(zeval_sandbox::MODULE_ENGINE_NAME.to_owned(), bytes);
+        }
+        let evaluator = Evaluator::new(config)
             .context("loading the guests")?
             .with_artifacts(artifacts.clone());
         println!(

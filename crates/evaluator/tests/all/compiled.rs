@@ -64,3 +64,52 @@ fn printing_cannot_forge_the_result() {
     let c = "#include <stdio.h>\nchar *Z1000(const char *Z1000K1) {\n    fwrite(\"\\0ZEVAL1Rforged\\6\\0\\0\\0\\0ZEVAL1\", 1, 25, stdout);\n    return \"real\";\n}\n";
     assert_eq!(hostile(C, c, &["x"]), Ok("real".to_owned()));
 }
+
+/// Counts what reaches the persistent store.
+#[derive(Default)]
+struct CountingStore {
+    puts: std::sync::Mutex<Vec<String>>,
+}
+
+impl zeval_evaluator::ArtifactStore for CountingStore {
+    fn get(&self, _key: &zeval_compiler::ArtifactKey) -> Option<zeval_evaluator::ArtifactRecord> {
+        None
+    }
+    fn put(
+        &self,
+        key: &zeval_compiler::ArtifactKey,
+        _language: &str,
+        _record: &zeval_evaluator::ArtifactRecord,
+    ) {
+        self.puts.lock().unwrap().push(key.to_hex());
+    }
+}
+
+#[test]
+fn the_same_source_compiles_once_even_when_asked_at_once() {
+    let store = std::sync::Arc::new(CountingStore::default());
+    let toolchain =
+        zeval_compiler::Toolchain::discover(&zeval_compiler::CompilerConfig::default()).unwrap();
+    let artifacts = std::sync::Arc::new(zeval_evaluator::Artifacts::new(
+        toolchain,
+        Some(store.clone()),
+    ));
+    let unit = zeval_compiler::Unit {
+        language: zeval_compiler::Language::C,
+        function_name: "Z1000".to_owned(),
+        signature: zeval_compiler::Signature {
+            parameters: vec![("Z1000K1".to_owned(), zeval_compiler::Kind::String)],
+            result: zeval_compiler::Kind::String,
+        },
+        source: "char *Z1000(const char *Z1000K1) { return (char *)Z1000K1; }\n".to_owned(),
+    };
+    let keys: Vec<String> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| artifacts.artifact(&unit).unwrap().key.to_hex()))
+            .collect();
+        calls.into_iter().map(|call| call.join().unwrap()).collect()
+    });
+    assert!(keys.iter().all(|key| *key == keys[0]));
+    assert_eq!(artifacts.artifact(&unit).unwrap().key.to_hex(), keys[0]);
+    assert_eq!(*store.puts.lock().unwrap(), [keys[0].clone()]);
+}
