@@ -161,13 +161,30 @@ pub fn encode_arguments(
     signature: &Signature,
     arguments: &[(String, Value)],
 ) -> Result<Vec<u8>, ConventionError> {
-    let mut out = Vec::new();
-    for (key, kind) in &signature.parameters {
-        let value = arguments
+    encode_with(signature, |key| {
+        arguments
             .iter()
             .find(|(given, _)| given == key)
             .map(|(_, value)| value)
-            .ok_or_else(|| ConventionError::MissingArgument(key.clone()))?;
+    })
+}
+
+/// [`encode_arguments`] from a map of arguments by key (as requests carry them), without
+/// copying the values.
+pub fn encode_argument_map(
+    signature: &Signature,
+    arguments: &serde_json::Map<String, Value>,
+) -> Result<Vec<u8>, ConventionError> {
+    encode_with(signature, |key| arguments.get(key))
+}
+
+fn encode_with<'a>(
+    signature: &Signature,
+    argument: impl Fn(&str) -> Option<&'a Value>,
+) -> Result<Vec<u8>, ConventionError> {
+    let mut out = Vec::new();
+    for (key, kind) in &signature.parameters {
+        let value = argument(key).ok_or_else(|| ConventionError::MissingArgument(key.clone()))?;
         let wrong = |expected| ConventionError::WrongArgument {
             key: key.clone(),
             expected,

@@ -104,8 +104,8 @@ pub use confine::run_confined_for_test;
 pub use confine::{Confinement, Limits};
 pub use convention::{
     Answer, CONVENTION_VERSION, ConventionError, Kind, MAX_PAYLOAD_BYTES, RECORD_MARKER,
-    RECORD_OVERHEAD, Signature, TAG_FAILURE, TAG_RESULT, decode_result, encode_arguments,
-    encode_record, z40,
+    RECORD_OVERHEAD, Signature, TAG_FAILURE, TAG_RESULT, decode_result, encode_argument_map,
+    encode_arguments, encode_record, z40,
 };
 pub use language::{ArtifactKey, Language, Unit};
 pub use toolchain::{

@@ -389,15 +389,11 @@ impl Evaluator {
             Ok(module) => module,
             Err(error) => return not_run(executor_error(&error.to_string())),
         };
-        let arguments: Vec<(String, Value)> = request
-            .function_arguments
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
-        let input = match zeval_compiler::encode_arguments(signature, &arguments) {
-            Ok(input) => input,
-            Err(error) => return not_run(executor_error(&error.to_string())),
-        };
+        let input =
+            match zeval_compiler::encode_argument_map(signature, &request.function_arguments) {
+                Ok(input) => input,
+                Err(error) => return not_run(executor_error(&error.to_string())),
+            };
         let Some(limits) = limits_within(&self.limits, request.remaining_time, received) else {
             return not_run(timeout_error());
         };
