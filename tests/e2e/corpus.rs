@@ -1,5 +1,5 @@
-//! The hostile corpus (issue 9, part 4): every program of `tests/hostile/` (JavaScript and
-//! Python) run as inline code by an anonymous client through one real `zeval serve`, each
+//! The hostile corpus (issue 9, part 4): every program of `tests/hostile/` (JavaScript,
+//! Python, C and Rust) run as inline code by an anonymous client through one real `zeval serve`, each
 //! answer compared with the outcome `tests/hostile/manifest.json` expects of it: an exact
 //! result, or a Z5 whose texts contain a given text ("Function call timed out", "memory
 //! limit", the exception the guest reports…). A program marked `twice` is called a second
@@ -49,7 +49,7 @@ struct Manifest {
 struct Program {
     /// Relative to `tests/hostile/`.
     file: String,
-    /// `javascript` or `python`.
+    /// `javascript`, `python`, `c` or `rust`.
     language: String,
     category: String,
     /// The argument (a string), `"x"` when absent.
