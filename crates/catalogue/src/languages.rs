@@ -31,7 +31,7 @@ pub(crate) const PROGRAMMING_LANGUAGES: &[(&str, &str, &str, &[&str])] = &[
     ("Z620", "lua", "Lua", &[]),
     // zeval's additions (docs/deviations.md): compiled languages, run as wasm modules.
     // `c17`, not `c`: the schema wants codes of at least three characters.
-    ("Z630", "c17", "C17", &[]),
+    ("Z630", "c17", "C", &[]),
     ("Z640", "rust", "Rust", &[]),
 ];
 
