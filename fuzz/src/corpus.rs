@@ -52,6 +52,7 @@ pub fn seeds(target: Target, dir: &Path) -> Vec<Vec<u8>> {
             }
         }
         Target::WorkerResponse => seeds.extend(worker_response_seeds()),
+        Target::CompiledAnswer => seeds.extend(compiled_answer_seeds()),
         // Its input is a recipe of choices, not a document: random bytes are the right seeds.
         Target::Orchestrator => {
             let mut rng = crate::rng::Rng::new(0x5eed);
@@ -75,7 +76,7 @@ fn built_in_seeds(target: Target) -> Vec<Vec<u8>> {
             "[1, 2, 3]",
             "nonsense",
         ],
-        Target::Orchestrator | Target::WorkerResponse => &[],
+        Target::Orchestrator | Target::WorkerResponse | Target::CompiledAnswer => &[],
         _ => &[
             r#"{"zobject": {"Z1K1": "Z7", "Z7K1": "Z802", "Z802K1": {"Z1K1": "Z40", "Z40K1": "Z41"}, "Z802K2": "a", "Z802K3": "b"}, "doValidate": true}"#,
             r#"{"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z6"}"#,
@@ -86,6 +87,22 @@ fn built_in_seeds(target: Target) -> Vec<Vec<u8>> {
         ],
     };
     texts.iter().map(|t| t.as_bytes().to_vec()).collect()
+}
+
+/// Records of every kind a compiled implementation writes, after some output of its own.
+fn compiled_answer_seeds() -> Vec<Vec<u8>> {
+    use zeval_compiler::{TAG_FAILURE, TAG_RESULT, encode_record};
+    let mut seeds = vec![
+        encode_record(TAG_RESULT, "cba".as_bytes()),
+        encode_record(TAG_RESULT, &[1]),
+        encode_record(TAG_RESULT, br#"{"Z1K1":"Z6","Z6K1":"x"}"#),
+        encode_record(TAG_FAILURE, b"no negatives"),
+        b"printed by the user\n".to_vec(),
+    ];
+    let mut printed_first = b"hello\0ZEVAL1".to_vec();
+    printed_first.extend(encode_record(TAG_RESULT, "héllo".as_bytes()));
+    seeds.push(printed_first);
+    seeds
 }
 
 /// Framed responses of every kind a worker sends.

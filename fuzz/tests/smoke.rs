@@ -65,6 +65,11 @@ fn worker_responses() {
 }
 
 #[test]
+fn compiled_answers() {
+    smoke(Target::CompiledAnswer);
+}
+
+#[test]
 fn orchestrator_on_random_built_in_calls() {
     smoke(Target::Orchestrator);
 }
