@@ -426,6 +426,45 @@ fn any_value(c: &mut Choices<'_>, nesting: usize) -> Value {
     }
 }
 
+/// Target 7: a compiled implementation's stdout, read as each kind of result. A value it
+/// yields must be of the declared kind (a Z6 for strings, a Z40 for Booleans, an object or a
+/// string for JSON), and nothing decoded may be larger than the input.
+pub fn compiled_answer(data: &[u8]) -> Result<(), String> {
+    use zeval_compiler::{Answer, Kind, Signature, decode_result};
+    for kind in [Kind::String, Kind::Boolean, Kind::Json] {
+        let signature = Signature {
+            parameters: Vec::new(),
+            result: kind,
+        };
+        let Ok(answer) = decode_result(&signature, data) else {
+            continue;
+        };
+        match (&answer, kind) {
+            (Answer::Failure(message), _) if message.len() > data.len() => {
+                return Err("a failure message longer than the output".to_owned());
+            }
+            (Answer::Failure(_), _) => {}
+            (Answer::Value(value), Kind::String)
+                if zeval_zobject::build::ref_zid(&value["Z1K1"]) != Some("Z6") =>
+            {
+                return Err(format!("a string result that is not a Z6: {value}"));
+            }
+            (Answer::Value(value), Kind::Boolean)
+                if zeval_zobject::build::ref_zid(&value["Z1K1"]) != Some("Z40") =>
+            {
+                return Err(format!("a Boolean result that is not a Z40: {value}"));
+            }
+            (Answer::Value(value), Kind::Json) if !(value.is_object() || value.is_string()) => {
+                return Err(format!(
+                    "a JSON result that is neither object nor string: {value}"
+                ));
+            }
+            (Answer::Value(value), _) => drop_iteratively(value.clone()),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,43 +509,4 @@ mod tests {
         guest_output(br#"{"result": {"Z1K1": "Z6", "Z6K1": "x"}}"#).unwrap();
         guest_output(b"not json").unwrap();
     }
-}
-
-/// Target 7: a compiled implementation's stdout, read as each kind of result. A value it
-/// yields must be of the declared kind (a Z6 for strings, a Z40 for Booleans, an object or a
-/// string for JSON), and nothing decoded may be larger than the input.
-pub fn compiled_answer(data: &[u8]) -> Result<(), String> {
-    use zeval_compiler::{Answer, Kind, Signature, decode_result};
-    for kind in [Kind::String, Kind::Boolean, Kind::Json] {
-        let signature = Signature {
-            parameters: Vec::new(),
-            result: kind,
-        };
-        let Ok(answer) = decode_result(&signature, data) else {
-            continue;
-        };
-        match (&answer, kind) {
-            (Answer::Failure(message), _) if message.len() > data.len() => {
-                return Err("a failure message longer than the output".to_owned());
-            }
-            (Answer::Failure(_), _) => {}
-            (Answer::Value(value), Kind::String)
-                if zeval_zobject::build::ref_zid(&value["Z1K1"]) != Some("Z6") =>
-            {
-                return Err(format!("a string result that is not a Z6: {value}"));
-            }
-            (Answer::Value(value), Kind::Boolean)
-                if zeval_zobject::build::ref_zid(&value["Z1K1"]) != Some("Z40") =>
-            {
-                return Err(format!("a Boolean result that is not a Z40: {value}"));
-            }
-            (Answer::Value(value), Kind::Json) if !(value.is_object() || value.is_string()) => {
-                return Err(format!(
-                    "a JSON result that is neither object nor string: {value}"
-                ));
-            }
-            (Answer::Value(value), _) => drop_iteratively(value.clone()),
-        }
-    }
-    Ok(())
 }
