@@ -14,6 +14,11 @@ use std::sync::{Arc, Mutex};
 
 use zeval_compiler::{ArtifactKey, CompileFailure, Toolchain, Unit};
 
+/// Compilations a function call may run at once, across all callers: calls are anonymous,
+/// so they get one of the toolchain's slots (`CompilerConfig::max_concurrent`, 2 by
+/// default) and never the one that saving an implementation (which needs a token) uses.
+pub const MAX_CALL_TIME_COMPILATIONS: usize = 1;
+
 /// Bytes of artifacts kept in memory (least recently used dropped first): 256 MiB. A C
 /// artifact is tens of KiB, a Rust one a few hundred.
 pub const MEMORY_CACHE_BYTES: usize = 256 * 1024 * 1024;
@@ -72,6 +77,8 @@ pub struct Artifacts {
     memory: Mutex<MemoryCache>,
     /// One lock per key being compiled, so concurrent callers wait for one compilation.
     building: Mutex<HashMap<ArtifactKey, Arc<Mutex<()>>>>,
+    /// Call-time compilations running ([`MAX_CALL_TIME_COMPILATIONS`]).
+    call_time: (Mutex<usize>, std::sync::Condvar),
 }
 
 impl Artifacts {
@@ -82,6 +89,7 @@ impl Artifacts {
             store,
             memory: Mutex::new(MemoryCache::default()),
             building: Mutex::new(HashMap::new()),
+            call_time: (Mutex::new(0), std::sync::Condvar::new()),
         }
     }
 
@@ -151,6 +159,17 @@ impl Artifacts {
         unit: &Unit,
         budget: Option<std::time::Duration>,
     ) -> Result<Ready, ArtifactError> {
+        let _call_time_slot = match budget {
+            Some(budget) => match self.call_time_slot(budget) {
+                Some(slot) => Some(slot),
+                None => {
+                    return Err(ArtifactError::Failed(
+                        "Compilation failed: other calls were compiling code until this call's deadline; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
+                    ));
+                }
+            },
+            None => None,
+        };
         let record = match self.toolchain.compile_within(unit, budget) {
             Ok(compiled) => {
                 tracing::info!(
@@ -184,11 +203,37 @@ impl Artifacts {
         ready(key, record)
     }
 
+    /// A call-time compilation slot, waiting for one up to `budget`.
+    fn call_time_slot(&self, budget: std::time::Duration) -> Option<CallTimeSlot<'_>> {
+        let deadline = std::time::Instant::now() + budget;
+        let (count, freed) = &self.call_time;
+        let mut running = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *running >= MAX_CALL_TIME_COMPILATIONS {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            running = freed
+                .wait_timeout(running, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *running += 1;
+        Some(CallTimeSlot(&self.call_time))
+    }
+
     fn remember(&self, key: ArtifactKey, record: ArtifactRecord) {
         self.memory
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, record);
+    }
+}
+
+/// A taken call-time compilation slot, given back when dropped.
+struct CallTimeSlot<'a>(&'a (Mutex<usize>, std::sync::Condvar));
+
+impl Drop for CallTimeSlot<'_> {
+    fn drop(&mut self) {
+        *self.0.0.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.0.1.notify_one();
     }
 }
 

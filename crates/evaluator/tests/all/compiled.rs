@@ -113,3 +113,53 @@ fn the_same_source_compiles_once_even_when_asked_at_once() {
     assert_eq!(artifacts.artifact(&unit).unwrap().key.to_hex(), keys[0]);
     assert_eq!(*store.puts.lock().unwrap(), [keys[0].clone()]);
 }
+
+#[test]
+fn a_compiler_bomb_at_call_time_holds_one_slot_for_its_deadline_at_most() {
+    let mut bomb = String::from("#define A0 1+\n");
+    for level in 1..=40 {
+        bomb += &format!("#define A{level} A{} A{}\n", level - 1, level - 1);
+    }
+    bomb += "char *Z1000(const char *Z1000K1) { static char out[8]; out[0] = (char)(A40 0); return out; }\n";
+    // Artifacts (and compile slots) of its own, so that the other tests' compilations do not
+    // wait behind the bomb.
+    let toolchain =
+        zeval_compiler::Toolchain::discover(&zeval_compiler::CompilerConfig::default()).unwrap();
+    let own = std::sync::Arc::new(
+        evaluator()
+            .with_limits(evaluator().limits().clone())
+            .with_artifacts(std::sync::Arc::new(zeval_evaluator::Artifacts::new(
+                toolchain, None,
+            ))),
+    );
+    let started = std::time::Instant::now();
+    let bomber = {
+        let own = own.clone();
+        std::thread::spawn(move || outcome(&own.evaluate(request(C, &bomb, &["x"]))))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Another call's compilation waits for the call-time slot, within its own deadline.
+    let short = own.with_limits(zeval_sandbox::Limits {
+        wall_time: std::time::Duration::from_secs(1),
+        ..own.limits().clone()
+    });
+    let other = "char *Z1000(const char *Z1000K1) { return \"other\"; }\n";
+    let error = outcome(&short.evaluate(request(C, other, &["x"]))).unwrap_err();
+    assert!(error.contains("other calls were compiling"), "{error}");
+    let error = bomber.join().unwrap().unwrap_err();
+    assert!(
+        error.contains("Compilation failed") || error.contains("timed out"),
+        "{error}"
+    );
+    // Stopped by the call's deadline (3 s here), not the compiler's own 30 s.
+    assert!(
+        started.elapsed() < crate::WALL_TIME * 2,
+        "{:?}",
+        started.elapsed()
+    );
+    // Then the slot is free again.
+    assert_eq!(
+        outcome(&own.evaluate(request(C, other, &["x"]))),
+        Ok("other".to_owned())
+    );
+}
