@@ -428,7 +428,7 @@ impl Evaluator {
             }
             Err(error) => {
                 tracing::debug!(module = %module.key, %error, "compiled call failed");
-                not_run(run_error(&error))
+                not_run(run_error(&explain_compiled_trap(error)))
             }
         }
     }
@@ -808,6 +808,30 @@ fn timeout_error() -> Value {
     z5_untyped("Z558", "Function call timed out")
 }
 
+/// A compiled program's trap, with what it usually means in C or Rust terms: the bare
+/// wasm trap names ("out of bounds memory access") say nothing to the author of the code.
+fn explain_compiled_trap(error: RunError) -> RunError {
+    let RunError::Sandbox(SandboxError::Trap(message)) = error else {
+        return error;
+    };
+    let hint = if message.contains("out of bounds memory access") {
+        " (in compiled code: a stack overflow, or a pointer outside the program's memory)"
+    } else if message.contains("`unreachable` instruction executed") {
+        " (in compiled code: abort(), __builtin_trap() or unreachable code was reached)"
+    } else if message.starts_with("exit status") {
+        " (the program called exit() before its function returned)"
+    } else {
+        ""
+    };
+    // Right after the trap's name, before any quoted stderr.
+    let (cause, rest) = message
+        .split_once("; stderr: ")
+        .map_or((message.as_str(), String::new()), |(cause, stderr)| {
+            (cause, format!("; stderr: {stderr}"))
+        });
+    RunError::Sandbox(SandboxError::Trap(format!("{cause}{hint}{rest}")))
+}
+
 /// The Z5 for a call that failed in the sandbox or lost its worker process.
 fn run_error(error: &RunError) -> Value {
     match error {
@@ -902,6 +926,22 @@ mod tests {
             z5["Z5K2"]["Z6K1"],
             "Executor returned some nonsense: hello."
         );
+    }
+
+    #[test]
+    fn compiled_traps_say_what_they_usually_mean() {
+        let explained = |message: &str| match explain_compiled_trap(RunError::Sandbox(
+            SandboxError::Trap(message.to_owned()),
+        )) {
+            RunError::Sandbox(SandboxError::Trap(text)) => text,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            explained("wasm trap: out of bounds memory access; stderr: x"),
+            "wasm trap: out of bounds memory access (in compiled code: a stack overflow, or a pointer outside the program's memory); stderr: x"
+        );
+        assert!(explained("exit status 3").ends_with("before its function returned)"));
+        assert_eq!(explained("something else"), "something else");
     }
 
     #[test]
