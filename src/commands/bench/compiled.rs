@@ -28,6 +28,10 @@ pub(crate) struct CompiledBench {
     only: Option<String>,
     #[arg(long, value_delimiter = ',')]
     languages: Option<Vec<String>>,
+    /// Run every call in one confined worker process (`zeval worker`), as `zeval serve`
+    /// does, instead of in this process.
+    #[arg(long)]
+    workers: bool,
 }
 
 /// The function's ZID: not the one the snapshots' warm-up uses.
@@ -224,12 +228,26 @@ impl CompiledBench {
                 .keep_resident
                 .insert(zeval_sandbox::MODULE_ENGINE_NAME.to_owned(), bytes);
         }
+        if self.workers {
+            let program = std::env::current_exe().context("finding this program")?;
+            config.isolation =
+                zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
+                    min_workers: 1,
+                    max_workers: 1,
+                    ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
+                });
+        }
         let evaluator = Evaluator::new(config)
             .context("loading the guests")?
             .with_artifacts(artifacts.clone());
         println!(
-            "zeval bench compiled: up to {} calls per case, p50 (p90) per call through the evaluator; native: the same C/Rust compiled for the host, called in a loop in one process",
-            self.iterations
+            "zeval bench compiled: up to {} calls per case, p50 (p90) per call through the evaluator ({}); native: the same C/Rust compiled for the host, called in a loop in one process",
+            self.iterations,
+            if self.workers {
+                "in one confined worker process"
+            } else {
+                "in process"
+            }
         );
         let selected = |workload: &&Workload| {
             self.only
