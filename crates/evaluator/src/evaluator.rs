@@ -385,6 +385,8 @@ impl Evaluator {
         else {
             return not_run(timeout_error());
         };
+        // One deadline for compiling and running: what a compilation took is not given again.
+        let deadline = Instant::now() + budget;
         let module = match artifacts.artifact_within(&unit, Some(budget)) {
             Ok(module) => module,
             Err(error) => return not_run(executor_error(&error.to_string())),
@@ -394,8 +396,15 @@ impl Evaluator {
                 Ok(input) => input,
                 Err(error) => return not_run(executor_error(&error.to_string())),
             };
-        let Some(limits) = limits_within(&self.limits, request.remaining_time, received) else {
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+        else {
             return not_run(timeout_error());
+        };
+        let limits = Limits {
+            wall_time: left,
+            ..self.limits.clone()
         };
         match self.modules.run(&module, &input, &limits) {
             Ok(output) => {
