@@ -8,6 +8,14 @@ mod commands;
 
 use std::process::ExitCode;
 
+/// The allocator of the server, its workers and every command. A call builds and drops
+/// thousands of small JSON values (normal-form ZObjects, the metadata map), which mimalloc
+/// serves about a third faster than glibc's malloc (`zeval bench compiled`, the fixed cost of a
+/// call: 127 µs → 87 µs). The worker's seccomp filter allows what it needs (`mmap`, `munmap`,
+/// `madvise`, `mprotect`): the worker tests run under it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 /// A Wikifunctions-compatible function orchestrator and evaluator that runs user code in an

@@ -69,12 +69,12 @@ pub(crate) fn c_glue(name: &str, signature: &Signature) -> String {
     let call = format!("{name}({})", args.join(", "));
     let emit = match signature.result {
         Kind::Boolean => format!(
-            "    char zeval__b = {call} ? 1 : 0;\n    zeval__record({TAG_RESULT}, &zeval__b, 1);"
+            "    char zeval__b = {call} ? 1 : 0;\n    zeval__write_record({TAG_RESULT}, &zeval__b, 1);\n    return 0;"
         ),
         Kind::String | Kind::Json => format!(
             "    const char *zeval__r = {call};\n    if (zeval__r == NULL) \
-             zeval_error(\"the function returned NULL\");\n    zeval__record({TAG_RESULT}, \
-             zeval__r, strlen(zeval__r));"
+             zeval_error(\"the function returned NULL\");\n    zeval__write_record({TAG_RESULT}, \
+             zeval__r, strlen(zeval__r));\n    return 0;"
         ),
     };
     let marker = c_marker();
@@ -101,7 +101,7 @@ static void zeval__write_all(const char *data, size_t length) {{
 }}
 
 /* The record ends stdout: marker, tag, payload, u32 LE length, marker. */
-static _Noreturn void zeval__record(char tag, const char *payload, size_t length) {{
+static void zeval__write_record(char tag, const char *payload, size_t length) {{
     static const char marker[] = {{{marker}}};
     unsigned char size[4] = {{
         (unsigned char) length, (unsigned char) (length >> 8),
@@ -113,7 +113,13 @@ static _Noreturn void zeval__record(char tag, const char *payload, size_t length
     zeval__write_all(payload, length);
     zeval__write_all((const char *) size, 4);
     zeval__write_all(marker, sizeof marker);
-    /* Not exit(): atexit handlers could write after the record. */
+}}
+
+/* A failure ends the program at once. Not exit(): atexit handlers could write after the
+   record. (A result returns from main instead: a normal end of `_start` costs the host far
+   less than `proc_exit`, which it must turn into an error and unwind.) */
+static _Noreturn void zeval__record(char tag, const char *payload, size_t length) {{
+    zeval__write_record(tag, payload, length);
     _Exit(0);
 }}
 
@@ -240,8 +246,15 @@ fn __zeval_result<K, T: __ZevalReturn<K>>(value: T) -> ::core::result::Result<::
     value.__zeval_bytes()
 }}
 
-/// The record ends stdout: marker, tag, payload, u32 LE length, marker.
+/// A failure ends the program at once; a result returns from `main` instead (a normal end
+/// of `_start` costs the host far less than `proc_exit`, which it must turn into an error).
 fn __zeval_record(tag: u8, payload: &[u8]) -> ! {{
+    __zeval_write_record(tag, payload);
+    ::std::process::exit(0)
+}}
+
+/// The record ends stdout: marker, tag, payload, u32 LE length, marker.
+fn __zeval_write_record(tag: u8, payload: &[u8]) {{
     use ::std::io::Write as _;
     const MARKER: [u8; 7] = [{marker}];
     let mut out = ::std::io::stdout().lock();
@@ -255,7 +268,6 @@ fn __zeval_record(tag: u8, payload: &[u8]) -> ! {{
     record.extend_from_slice(&MARKER);
     let _ = out.write_all(&record);
     let _ = out.flush();
-    ::std::process::exit(0)
 }}
 
 fn __zeval_next<'a>(input: &'a [u8], at: &mut usize) -> &'a [u8] {{
@@ -297,7 +309,7 @@ fn main() {{
     }}
     let mut __zeval_at = 0usize;
 {reads}    match __zeval_result::<{marker_kind}, _>({call}) {{
-        ::core::result::Result::Ok(bytes) => __zeval_record({TAG_RESULT}, &bytes),
+        ::core::result::Result::Ok(bytes) => __zeval_write_record({TAG_RESULT}, &bytes),
         ::core::result::Result::Err(message) => __zeval_record({TAG_FAILURE}, message.as_bytes()),
     }}
 }}

@@ -58,9 +58,11 @@
 //!   [`RECORD_MARKER`] again. The host reads it from the end (the closing marker, then the
 //!   length, then checks the opening marker), so whatever the user's code printed before is
 //!   ignored and a payload containing the marker cannot mislead it. The glue flushes the
-//!   user's buffered output first, writes the record last and exits at once (C `_Exit`, so no
-//!   `atexit` handler writes after it). No record (the function called `exit`, aborted or
-//!   trapped) is [`ConventionError::NoRecord`].
+//!   user's buffered output first and writes the record last. A failure then exits at once
+//!   (C `_Exit`); a result returns from `main`, because a normal end costs the host far less
+//!   than `proc_exit`, which wasmtime turns into an error and unwinds (an `atexit` handler of
+//!   the user's that prints after the record only spoils its own answer). No record (the
+//!   function called `exit`, aborted or trapped) is [`ConventionError::NoRecord`].
 //!
 //! # Artifacts
 //! [`ArtifactKey`] is a SHA-256 over length-prefixed fields: convention version, language,
