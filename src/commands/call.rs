@@ -61,16 +61,12 @@ impl CallCommand {
         }
         // Compiled implementations are compiled on first use and kept in a private cache
         // directory beside the guests (`$ZEVAL_ARTIFACT_DIR` overrides).
-        let server_config = zeval_server::Config {
-            artifact_dir: Some(
-                std::env::var_os("ZEVAL_ARTIFACT_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| {
-                        zeval_sandbox::default_guest_dir().with_file_name("artifacts")
-                    }),
-            ),
-            ..zeval_server::Config::default()
-        };
+        let mut server_config = zeval_server::Config::default();
+        server_config.compiler.artifact_dir = Some(
+            std::env::var_os("ZEVAL_ARTIFACT_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| zeval_sandbox::default_guest_dir().with_file_name("artifacts")),
+        );
         let metrics = Arc::new(zeval_server::Metrics::default());
         let evaluators = zeval_server::evaluators::registry(&server_config, &metrics, None)
             .context("setting up the evaluators")?;

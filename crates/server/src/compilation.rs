@@ -157,10 +157,15 @@ pub fn report(
 /// `None` (compiled languages then have no executor, with one warning in the log) when no
 /// compiler is usable.
 pub fn artifacts(
-    _config: &crate::Config,
+    config: &crate::Config,
     store: Option<Arc<dyn ArtifactStore>>,
 ) -> Option<Arc<Artifacts>> {
-    match zeval_compiler::Toolchain::discover(&zeval_compiler::CompilerConfig::default()) {
+    let compiler = zeval_compiler::CompilerConfig {
+        rust_sysroot: config.compiler.rust_sysroot.clone(),
+        clang: config.compiler.clang.clone(),
+        ..zeval_compiler::CompilerConfig::default()
+    };
+    match zeval_compiler::Toolchain::discover(&compiler) {
         Ok(toolchain) => Some(Arc::new(Artifacts::new(toolchain, store))),
         Err(error) => {
             tracing::warn!(%error, "no compiler for C or Rust: compiled languages are off");
@@ -173,7 +178,7 @@ pub fn artifacts(
 /// orchestrator roles), else a private directory under the data directory (an evaluator-only
 /// node, which compiles what it is sent on first use).
 pub fn artifact_store(config: &crate::Config) -> Option<Arc<dyn ArtifactStore>> {
-    let directory = match (&config.artifact_dir, config.role) {
+    let directory = match (&config.compiler.artifact_dir, config.role) {
         (Some(dir), _) => Some(dir.clone()),
         (None, crate::config::Role::Evaluator) => Some(config.data_dir.join("artifacts")),
         (None, _) => None,

@@ -268,6 +268,23 @@ impl Default for Workers {
     }
 }
 
+/// The compilers of C and Rust implementations (see `zeval_compiler`), found at start;
+/// a language whose compiler is missing has no executor (one warning in the log).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Compiler {
+    /// The Rust toolchain's sysroot (it needs the `wasm32-wasip1` target). Default: what
+    /// `rustc --print sysroot` says in the server's working directory, so a
+    /// `rust-toolchain.toml` there picks it.
+    pub rust_sysroot: Option<PathBuf>,
+    /// The clang to compile C with (default `clang-19`, else `clang`, from `PATH`).
+    pub clang: Option<PathBuf>,
+    /// A private directory for compiled implementations' artifacts, used instead of the
+    /// object store (commands without a store, such as `zeval call`). Default unset: the
+    /// store keeps them (an evaluator-only node: `<data_dir>/artifacts`).
+    pub artifact_dir: Option<PathBuf>,
+}
+
 /// Who may do what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -293,16 +310,14 @@ pub struct Config {
     /// Directory of the guest interpreters built by `guests/build.sh` (default:
     /// `$ZEVAL_GUEST_DIR`, else `/var/cache/zeval/guests`).
     pub guest_dir: Option<PathBuf>,
-    /// A private directory for compiled implementations' artifacts, used instead of the
-    /// object store (commands without a store, such as `zeval call`). Default unset: the
-    /// store keeps them (an evaluator-only node: `<data_dir>/artifacts`).
-    pub artifact_dir: Option<PathBuf>,
     /// Size, time and concurrency limits.
     pub limits: Limits,
     /// Access rules.
     pub access: Access,
     /// Where guest code runs.
     pub workers: Workers,
+    /// The compilers of the compiled languages (C, Rust) and where their artifacts go.
+    pub compiler: Compiler,
     /// The secret an orchestrator sends to the evaluator API in `X-Zeval-Evaluator-Secret`.
     /// When set, evaluate requests without it are 401; when unset, the evaluator API must
     /// listen on a loopback address (`zeval serve` refuses to start otherwise).
@@ -325,10 +340,10 @@ impl Default for Config {
             data_dir: PathBuf::from("./zeval-data"),
             wiki_url: None,
             guest_dir: None,
-            artifact_dir: None,
             limits: Limits::default(),
             access: Access::default(),
             workers: Workers::default(),
+            compiler: Compiler::default(),
             evaluator_secret: None,
             instance_name: None,
             evaluators: BTreeMap::new(),
@@ -379,6 +394,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_WORKERS", "workers.enabled"),
     ("ZEVAL_MAX_WORKERS", "workers.max_workers"),
     ("ZEVAL_WORKER_USER", "workers.user"),
+    ("ZEVAL_RUST_SYSROOT", "compiler.rust_sysroot"),
+    ("ZEVAL_CLANG", "compiler.clang"),
     ("ZEVAL_EVALUATOR_SECRET", "evaluator_secret"),
     ("ZEVAL_INSTANCE_NAME", "instance_name"),
     ("ZEVAL_EVALUATOR_URL", "evaluators.\"*\" (remote, Avro)"),
@@ -457,6 +474,8 @@ impl Config {
                 "ZEVAL_WORKERS" => self.workers.enabled = parsed(name, v)?,
                 "ZEVAL_MAX_WORKERS" => self.workers.max_workers = parsed(name, v)?,
                 "ZEVAL_WORKER_USER" => self.workers.user = Some(value.clone()),
+                "ZEVAL_RUST_SYSROOT" => self.compiler.rust_sysroot = Some(value.into()),
+                "ZEVAL_CLANG" => self.compiler.clang = Some(value.into()),
                 "ZEVAL_EVALUATOR_SECRET" => self.evaluator_secret = Some(value.clone()),
                 "ZEVAL_INSTANCE_NAME" => self.instance_name = Some(value.clone()),
                 "ZEVAL_EVALUATOR_URL" => {
@@ -574,6 +593,10 @@ mod tests {
             "evaluator_secret",
             "instance_name",
             "calls",
+            "[compiler]",
+            "rust_sysroot",
+            "clang",
+            "artifact_dir",
             "[evaluators]",
         ] {
             assert!(text.contains(field), "zeval.toml does not mention {field}");
@@ -595,11 +618,16 @@ mod tests {
             .apply_env(|name| match name {
                 "ZEVAL_LISTEN" => Some("0.0.0.0:7000".into()),
                 "ZEVAL_CALLS" => Some("approved".into()),
+                "ZEVAL_RUST_SYSROOT" => Some("/opt/rust".into()),
                 _ => None,
             })
             .unwrap();
         assert_eq!(config.listen, "0.0.0.0:7000".parse().unwrap());
         assert_eq!(config.access.calls, CallPolicy::Approved);
+        assert_eq!(
+            config.compiler.rust_sysroot.as_deref(),
+            Some(Path::new("/opt/rust"))
+        );
         let err = config
             .apply_env(|name| (name == "ZEVAL_ROLE").then(|| "everything".into()))
             .unwrap_err();
