@@ -178,8 +178,13 @@ fn compile_implementations(store: &std::sync::Arc<SqliteStore>, objects: &[(Stri
     if units.is_empty() {
         return;
     }
+    // The compilers `zeval serve` would use: `ZEVAL_RUST_SYSROOT`, `ZEVAL_CLANG`.
+    let mut config = zeval_server::Config::default();
+    if let Err(error) = config.apply_env(|name| std::env::var(name).ok()) {
+        eprintln!("ignoring the environment's settings: {error}");
+    }
     let Some(artifacts) = zeval_server::compilation::artifacts(
-        &zeval_server::Config::default(),
+        &config,
         Some(std::sync::Arc::new(
             zeval_server::compilation::SqliteArtifacts(store.clone()),
         )),
