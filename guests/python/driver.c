@@ -23,6 +23,42 @@ static void die(const char *what) {
     _Exit(70);
 }
 
+/* The sandbox's host-call imports (crates/sandbox/src/host_call.rs): `call` hands the host a
+ * request and returns the answer's length (-1: no host to call, -2: request too large);
+ * `answer` copies the answer out. */
+__attribute__((import_module("zeval"), import_name("call"))) extern int32_t
+zeval_host_call_import(const char *request, int32_t request_len);
+__attribute__((import_module("zeval"), import_name("answer"))) extern int32_t
+zeval_host_answer_import(char *buffer, int32_t buffer_len);
+
+/* `_zeval_host_call(request: str) -> str | None`, runner.py's way to the host (W.Call): the
+ * answer text, or None when this call has no host to call. */
+static PyObject *host_call(PyObject *self, PyObject *request) {
+    (void)self;
+    Py_ssize_t len;
+    const char *bytes = PyUnicode_AsUTF8AndSize(request, &len);
+    if (!bytes) return NULL;
+    if (len > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "W.Call: the request is too large");
+        return NULL;
+    }
+    int32_t answer_len = zeval_host_call_import(bytes, (int32_t)len);
+    if (answer_len == -1) Py_RETURN_NONE;
+    if (answer_len < 0) {
+        PyErr_SetString(PyExc_ValueError, "W.Call: the request is over the input limit");
+        return NULL;
+    }
+    char *answer = PyMem_Malloc(answer_len ? (size_t)answer_len : 1);
+    if (!answer) return PyErr_NoMemory();
+    int32_t copied = zeval_host_answer_import(answer, answer_len);
+    PyObject *text = PyUnicode_DecodeUTF8(answer, copied, "strict");
+    PyMem_Free(answer);
+    return text;
+}
+
+static PyMethodDef host_call_def = {"_zeval_host_call", host_call, METH_O,
+                                    "Hands a W.Call request to the host; its answer, or None."};
+
 static PyObject *run_fn;      /* __main__.__zeval_run */
 static PyObject *reseed_fn;   /* random.seed: called with no argument, it reads os.urandom */
 
@@ -100,6 +136,10 @@ static void initialize(void) {
     Py_DECREF(random);
 
     PyObject *main_dict = PyModule_GetDict(PyImport_AddModule("__main__"));
+    PyObject *host_call_fn = PyCFunction_New(&host_call_def, NULL);
+    if (!host_call_fn || PyDict_SetItemString(main_dict, "_zeval_host_call", host_call_fn) != 0)
+        die("_zeval_host_call");
+    Py_DECREF(host_call_fn);
     PyObject *code = Py_CompileString(RUNNER_SOURCE, "<zeval-runner>", Py_file_input);
     PyObject *done = code ? PyEval_EvalCode(code, main_dict, main_dict) : NULL;
     if (!done) die("runner.py failed");

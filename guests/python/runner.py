@@ -6,7 +6,10 @@ receives the call's stdin and returns the text written to stdout.
 Protocol with the host (crates/evaluator/src/runner.rs):
   input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
          (the original executor's request; ZObjects in normal form)
-  output {"result": <normal ZObject>} or {"error": "<message>"}
+  output {"result": <normal ZObject>} or {"error": "<message>", "nestedError"?: n}
+  host calls (W.Call, through driver.c's _zeval_host_call and the sandbox's zeval.call):
+         request {"function": "Z10000", "arguments": {key: ZObject}}
+         answer  {"result": ZObject} or {"error": Z5, "message": "...", "index": n}
 
 Behaviour follows the original Python executor (spec §3.3, §3.4): the code string is run with
 ``exec`` (globals ``ZPair``, ``ZObject``, ``W``), the function is called with keyword arguments
@@ -70,13 +73,42 @@ def _hashable(value):
         return id(value)
 
 
+class ZError(Exception):
+    """A nested call (``W.Call``) answered with an error: ``args[0]`` is a one-line description,
+    ``z5`` the error itself (a normal Z5, as a dict). Uncaught, it becomes the error of this
+    call (the host substitutes the Z5 it gave, by ``index``)."""
+
+    def __init__(self, message, z5, index):
+        super().__init__(message)
+        self.z5 = z5
+        self.index = index
+
+
 class _Reentrance:
-    """``W.Call(zid, **kwargs)``: calls back to the orchestrator in the original. zeval's
-    evaluator is not reentrant, so a callback fails as the original's non-reentrant mode does."""
+    """``W.Call(zid, **kwargs)``: calls function ``zid`` through the orchestrator, as the
+    original's reentrant executor (executors/python3/wikifunctions.py). The arguments are
+    serialized like return values, the result deserialized like arguments. The request
+    goes to the host through ``_zeval_host_call`` (guests/python/driver.c), which returns
+    None when the host takes no calls: then this fails as the original's non-reentrant
+    mode does."""
+
+    Error = ZError
 
     @staticmethod
-    def Call(*_args, **_kwargs):  # noqa: N802 - the original's name
-        raise RuntimeError("Non-reentrant executor tried to call back to the orchestrator")
+    def Call(function_name, **kwargs):  # noqa: N802 - the original's name
+        if not isinstance(function_name, str):
+            raise TypeError("W.Call: the function must be a ZID string, not %r" % (function_name,))
+        request = {
+            "function": function_name,
+            "arguments": {key: serialize(value) for key, value in kwargs.items()},
+        }
+        answer_text = _zeval_host_call(_json.dumps(request))  # noqa: F821 - set by driver.c
+        if answer_text is None:
+            raise RuntimeError("Non-reentrant executor tried to call back to the orchestrator")
+        answer = _json.loads(answer_text)
+        if "result" in answer:
+            return deserialize(answer["result"])
+        raise ZError(answer.get("message", "W.Call failed"), answer.get("error"), answer.get("index"))
 
 
 W = _Reentrance()
@@ -245,7 +277,7 @@ def _execute(request):
         raise ValueError("Function call did not provide codeString.")
     arguments = request.get("functionArguments") or {}
     kwargs = {key: deserialize(value) for key, value in arguments.items()}
-    scope = {"__name__": "__main__", "ZPair": ZPair, "ZObject": ZObject, "W": W}
+    scope = {"__name__": "__main__", "ZPair": ZPair, "ZObject": ZObject, "W": W, "ZError": ZError}
     exec(code_string, scope)  # noqa: S102 - running user code is the point; the sandbox bounds it
     if function_name not in scope:
         raise NameError("name '%s' is not defined" % (function_name,))
@@ -270,7 +302,10 @@ def __zeval_run(input_text):
         return _json.dumps({"result": _execute(request)}, ensure_ascii=False)
     except BaseException as error:  # noqa: BLE001 - every failure is reported to the caller
         try:
-            return _json.dumps({"error": _message(error)}, ensure_ascii=False)
+            answer = {"error": _message(error)}
+            if isinstance(error, ZError) and isinstance(error.index, int):
+                answer["nestedError"] = error.index
+            return _json.dumps(answer, ensure_ascii=False)
         except BaseException:  # noqa: BLE001
             return _json.dumps({"error": "The error could not be described."})
 

@@ -6,7 +6,10 @@
 // Protocol with the host (crates/evaluator/src/runner.rs):
 //   input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
 //          (the original executor's request; ZObjects in normal form)
-//   output {"result": <normal ZObject>} or {"error": "<message>"}
+//   output {"result": <normal ZObject>} or {"error": "<message>", "nestedError"?: n}
+//   host calls (W.Call, through main.rs's __zeval_host_call and the sandbox's zeval.call):
+//          request {"function": "Z10000", "arguments": {key: ZObject}}
+//          answer  {"result": ZObject} or {"error": Z5, "message": "...", "index": n}
 //
 // Behaviour follows the original JavaScript executor (spec §3.3, §3.4):
 // - the code string runs in strict mode inside a wrapper function, as the original's
@@ -407,6 +410,51 @@
 	const stringify = JSON.stringify;
 	const parse = JSON.parse;
 
+	// ---- W.Call: calls back to the orchestrator ------------------------------------------------
+
+	// A nested call answered with an error: `message` describes it, `z5` is the error (a
+	// normal Z5). Uncaught, it becomes the error of this call (the host substitutes the Z5
+	// it gave, by `index`).
+	class ZError extends Error {
+		constructor(message, z5, index) {
+			super(message);
+			this.name = 'ZError';
+			this.z5 = z5;
+			this.index = index;
+		}
+	}
+
+	const hostCall = globalThis.__zeval_host_call;
+	delete globalThis.__zeval_host_call;
+
+	// W.Call('Z10000', {Z10000K1: 'abc'}): the Python runner's W.Call, with the arguments as
+	// one object. Arguments are serialized like return values, the result deserialized like
+	// arguments.
+	const W = Object.freeze({
+		Error: ZError,
+		Call(functionName, args = {}) {
+			if (!isString(functionName)) {
+				throw new TypeError('W.Call: the function must be a ZID string, not ' +
+					inspect(functionName));
+			}
+			const functionArguments = {};
+			for (const key of Object.keys(args === null || args === undefined ? {} : args)) {
+				functionArguments[key] = serialize(args[key]);
+			}
+			const answerText = typeof hostCall === 'function' ?
+				hostCall(stringify({ function: String(functionName), arguments: functionArguments })) :
+				null;
+			if (answerText === null || answerText === undefined) {
+				throw new Error('Non-reentrant executor tried to call back to the orchestrator');
+			}
+			const answer = parse(answerText);
+			if (hasOwn.call(answer, 'result')) {
+				return deserialize(answer.result);
+			}
+			throw new ZError(answer.message || 'W.Call failed', answer.error, answer.index);
+		}
+	});
+
 	globalThis.__zeval_run = function (inputText) {
 		let request;
 		try {
@@ -418,7 +466,11 @@
 			return stringify({ result: execute(request) });
 		} catch (e) {
 			try {
-				return stringify({ error: messageOf(e, lastSource) });
+				const answer = { error: messageOf(e, lastSource) };
+				if (e instanceof ZError && Number.isInteger(e.index)) {
+					answer.nestedError = e.index;
+				}
+				return stringify(answer);
 			} catch (inner) {
 				return stringify({ error: 'The error could not be described.' });
 			}
@@ -426,6 +478,8 @@
 	};
 	globalThis.ZPair = ZPair;
 	globalThis.ZObject = ZObject;
+	globalThis.ZError = ZError;
+	globalThis.W = W;
 	// Output from user code has nowhere to go (stdout carries the protocol); accept and drop.
 	if (typeof globalThis.console === 'undefined') {
 		const ignore = function () {};

@@ -4,6 +4,8 @@
 mod compiled;
 mod evaluator;
 mod orchestrator;
+mod ranking;
+mod result_cache;
 
 use std::process::ExitCode;
 
@@ -23,6 +25,11 @@ enum Target {
     Compiled(compiled::CompiledBench),
     /// Per-case cost of the orchestrator conformance cases.
     Orchestrator(orchestrator::OrchestratorBench),
+    /// A call answered from the result cache against the same call computed, over HTTP.
+    ResultCache(result_cache::ResultCacheBench),
+    /// What ranking implementations buys (list order against ranked) and what the selector
+    /// costs per call.
+    Ranking(ranking::RankingBench),
 }
 
 impl BenchCommand {
@@ -31,6 +38,8 @@ impl BenchCommand {
             Target::Evaluator(b) => b.execute(),
             Target::Compiled(b) => b.execute(),
             Target::Orchestrator(b) => b.execute(),
+            Target::ResultCache(b) => b.execute(),
+            Target::Ranking(b) => b.execute(),
         }
     }
 }

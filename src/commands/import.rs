@@ -26,6 +26,10 @@ pub(crate) struct ImportCommand {
     /// Store objects without validating them as canonical Z2s.
     #[arg(long)]
     no_validate: bool,
+    /// The Redis of the servers' shared result cache (`[cache] redis_url`): each imported
+    /// object's generation is bumped there, so cached answers that read it miss.
+    #[arg(long, env = "ZEVAL_CACHE_REDIS_URL")]
+    cache_redis_url: Option<String>,
 }
 
 impl ImportCommand {
@@ -68,6 +72,9 @@ impl ImportCommand {
         store
             .put_all(&objects, &self.author)
             .context("writing the objects")?;
+        if let Some(url) = self.cache_redis_url.as_deref().filter(|u| !u.is_empty()) {
+            invalidate_cached_answers(url, &objects)?;
+        }
         let store = std::sync::Arc::new(store);
         let artifacts = self
             .paths
@@ -249,6 +256,31 @@ fn summarize_error(z5: &Value) -> String {
 }
 
 /// The files named, with each directory replaced by its `*.json` files in name order.
+/// Bumps the generation of every imported object in the shared result cache.
+fn invalidate_cached_answers(url: &str, objects: &[(String, Value)]) -> anyhow::Result<()> {
+    let settings = zeval_cache::RedisSettings {
+        url: url.to_owned(),
+        timeout: std::time::Duration::from_secs(2),
+        retry_after: std::time::Duration::ZERO,
+        dependencies_ttl: std::time::Duration::from_secs(1),
+    };
+    let backend = zeval_cache::RedisCache::new(settings, None)?;
+    let cache =
+        zeval_cache::ResultCache::new(Box::new(backend), zeval_cache::Limits::default(), "redis");
+    for (zid, _) in objects {
+        cache.bump(zid);
+    }
+    let errors = cache.stats().errors;
+    if errors > 0 {
+        anyhow::bail!(
+            "the objects are imported, but {errors} of {} could not be invalidated in the result \
+             cache at {url}: cached answers that read them may be stale until they expire",
+            objects.len()
+        );
+    }
+    Ok(())
+}
+
 fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -300,6 +332,7 @@ mod tests {
             data_dir: data_dir.to_path_buf(),
             author: "test".into(),
             no_validate: false,
+            cache_redis_url: None,
         };
         command.execute().unwrap()
     }

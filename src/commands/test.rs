@@ -11,6 +11,9 @@ use zeval_server::Metrics;
 use zeval_server::config::Config;
 use zeval_server::testers::{Matrix, TestRequest};
 
+/// The author of a `Z8K4` rewritten by `--write-ranking`.
+const RANKING_AUTHOR: &str = "zeval-ranking";
+
 /// Cells above which a progress bar is drawn (when stderr is a terminal).
 const PROGRESS_FROM_CELLS: usize = 4;
 
@@ -32,6 +35,11 @@ pub(crate) struct TestCommand {
     /// Print the matrix as JSON (the `POST /v1/test` answer) instead of a table.
     #[arg(long)]
     json: bool,
+    /// Write the ranked order into the function's `Z8K4` (a new revision by
+    /// `zeval-ranking`), as an admin's `POST /v1/objects/{zid}/ranking` does. Without it the
+    /// stored order is never changed.
+    #[arg(long)]
+    write_ranking: bool,
 }
 
 impl TestCommand {
@@ -65,12 +73,35 @@ impl TestCommand {
                 let _ = std::io::stderr().flush();
             }
         };
-        let matrix = zeval_server::testers::run(
+        let mut matrix = zeval_server::testers::run(
             state.repository.as_ref(),
             state.engine.as_ref(),
             &request,
             &progress,
         )?;
+        state.ranking.record_matrix(&matrix);
+        matrix.ranking = state.ranking.explain(&matrix.function).ok();
+        state.ranking.flush();
+        if self.write_ranking {
+            let (z2, explanation) = state
+                .ranking
+                .ranked_z8k4(&matrix.function)
+                .context("ranking the implementations")?;
+            match z2 {
+                Some(z2) => {
+                    let revision = state
+                        .repository
+                        .put(&matrix.function, &z2, RANKING_AUTHOR)
+                        .context("writing the ranking")?;
+                    eprintln!(
+                        "{}: Z8K4 is now {} (revision {revision})",
+                        matrix.function,
+                        explanation.order.join(", ")
+                    );
+                }
+                None => eprintln!("{}: Z8K4 already has the ranked order", matrix.function),
+            }
+        }
         if self.json {
             println!("{}", serde_json::to_string_pretty(&matrix)?);
         } else {
@@ -140,5 +171,14 @@ fn table(matrix: &Matrix) -> String {
         "\n{}: {}/{} pass\n",
         matrix.function, matrix.passed, matrix.total
     ));
+    if let Some(ranking) = &matrix.ranking {
+        out.push_str(&format!("\nranking: {}\n", ranking.reason));
+        for item in &ranking.implementations {
+            out.push_str(&format!(
+                "  {}. {}: {}\n",
+                item.position, item.figures.implementation, item.summary
+            ));
+        }
+    }
     out
 }

@@ -3,12 +3,16 @@
 //! `guests/build.sh` (in `$ZEVAL_GUEST_DIR`, else `/var/cache/zeval/guests`).
 
 mod access;
+mod browser;
 mod common;
 mod compiled;
 mod corpus;
 mod hostile;
 mod metrics;
 mod python_stdlib_call;
+mod ranking;
 mod readme;
+mod reentrant;
+mod result_cache;
 mod two_processes;
 mod workers;

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::common::{Server, ZEVAL, request};
 
-fn example_script() -> String {
+pub(crate) fn example_script() -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme

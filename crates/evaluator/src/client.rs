@@ -70,6 +70,28 @@ impl RemoteEvaluator {
     /// `remaining`, and the remaining time is sent as `remainingTime` (seconds) so that
     /// the evaluator caps the guest's wall time too.
     pub fn evaluate_within(&self, request: &Request, remaining: Duration) -> Result<Value, String> {
+        self.post(request, remaining, None)
+    }
+
+    /// [`RemoteEvaluator::evaluate_within`] for a reentrant request: the evaluator posts the
+    /// code's nested calls to `callback_url` with `token` (see
+    /// [`crate::reentry::CallbackClient`]).
+    pub fn evaluate_calling_back(
+        &self,
+        request: &Request,
+        remaining: Duration,
+        callback_url: &str,
+        token: &str,
+    ) -> Result<Value, String> {
+        self.post(request, remaining, Some((callback_url, token)))
+    }
+
+    fn post(
+        &self,
+        request: &Request,
+        remaining: Duration,
+        callback: Option<(&str, &str)>,
+    ) -> Result<Value, String> {
         let timeout = self.timeout.min(remaining);
         if timeout.is_zero() {
             return Err(format!(
@@ -90,6 +112,11 @@ impl RemoteEvaluator {
             .header("Content-Type", self.encoding.content_type());
         if let Some(secret) = &self.secret {
             post = post.header(SECRET_HEADER, secret);
+        }
+        if let Some((url, token)) = callback {
+            post = post
+                .header(crate::reentry::CALLBACK_URL_HEADER, url)
+                .header(crate::reentry::CALLBACK_TOKEN_HEADER, token);
         }
         let response = post
             .send(&body[..])

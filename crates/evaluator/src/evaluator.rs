@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use zeval_sandbox::{
-    Guest, GuestOptions, Limits, ModuleHost, ModuleHostConfig, RunOutput, Sandbox, SandboxError,
+    Guest, GuestOptions, HostCalls, Limits, ModuleHost, ModuleHostConfig, RunOutput, Sandbox,
+    SandboxError,
 };
 use zeval_zobject::build::{envelope_error, failure, obj, void, z6, z9, z22};
 use zeval_zobject::error::z5_untyped;
@@ -21,6 +22,7 @@ use crate::config::{EvaluatorConfig, Isolation, WorkerSettings};
 use crate::error::EvaluatorError;
 use crate::language::{Family, Variant};
 use crate::plan::{executor_error, plan};
+use crate::reentry::{Handler, NestedCalls, NestedErrors};
 use crate::system;
 use crate::wire::{self, ExecutorRequest, Request};
 
@@ -69,11 +71,16 @@ impl Runner {
         }
     }
 
-    /// Runs the guest once, here or in a worker.
-    fn run(&self, input: &[u8], limits: &Limits) -> Result<RunOutput, RunError> {
+    /// Runs the guest once, here or in a worker; `host` answers its host calls.
+    fn run(
+        &self,
+        input: &[u8],
+        limits: &Limits,
+        host: Option<&mut dyn HostCalls>,
+    ) -> Result<RunOutput, RunError> {
         match self {
-            Runner::InProcess(guest) => Ok(guest.run(input, limits)?),
-            Runner::Worker { pool, index, .. } => pool.run(*index, input, limits),
+            Runner::InProcess(guest) => Ok(guest.run_with(input, limits, host)?),
+            Runner::Worker { pool, index, .. } => pool.run_with(*index, input, limits, host),
         }
     }
 }
@@ -256,7 +263,33 @@ impl Evaluator {
     pub fn evaluate_body(&self, body: &[u8], content_type: Option<&str>) -> Value {
         let started = Started::now();
         match wire::decode_with_remaining_time(body, content_type) {
-            Ok((request, remaining_time)) => self.evaluate_from(request, remaining_time, started),
+            Ok((request, remaining_time)) => {
+                self.evaluate_from(request, remaining_time, started, None)
+            }
+            Err(error) => self.finish(
+                failure(z5_untyped(
+                    "Z507",
+                    &format!("Unable to read the request: {error}"),
+                )),
+                None,
+                &started,
+            ),
+        }
+    }
+
+    /// [`Evaluator::evaluate_body`] for a caller that answers the code's nested calls (see
+    /// [`Evaluator::evaluate_with`]).
+    pub fn evaluate_body_with(
+        &self,
+        body: &[u8],
+        content_type: Option<&str>,
+        nested: &mut dyn NestedCalls,
+    ) -> Value {
+        let started = Started::now();
+        match wire::decode_with_remaining_time(body, content_type) {
+            Ok((request, remaining_time)) => {
+                self.evaluate_from(request, remaining_time, started, Some(nested))
+            }
             Err(error) => self.finish(
                 failure(z5_untyped(
                     "Z507",
@@ -271,21 +304,31 @@ impl Evaluator {
     /// Answers a decoded request: a normal-form Z22 with metadata. The executor form's
     /// `remaining_time` caps the call's wall time.
     pub fn evaluate(&self, request: Request) -> Value {
-        self.evaluate_from(request, None, Started::now())
+        self.evaluate_from(request, None, Started::now(), None)
+    }
+
+    /// [`Evaluator::evaluate`] for a caller that answers the code's nested calls (`W.Call`,
+    /// see [`crate::reentry`]): `nested` runs them on this thread while the guest waits. The
+    /// CPU time reported leaves them out (they report their own).
+    pub fn evaluate_with(&self, request: Request, nested: &mut dyn NestedCalls) -> Value {
+        self.evaluate_from(request, None, Started::now(), Some(nested))
     }
 
     fn evaluate_from(
         &self,
         request: Request,
         remaining_time: Option<f64>,
-        started: Started,
+        mut started: Started,
+        nested: Option<&mut dyn NestedCalls>,
     ) -> Value {
         match plan(request, self.variant) {
             Ok(mut plan) => {
                 if plan.request.remaining_time.is_none() {
                     plan.request.remaining_time = remaining_time;
                 }
-                let execution = self.execute_from(plan.family, &plan.request, started.instant);
+                let (execution, nested_cpu) =
+                    self.execute_inner(plan.family, &plan.request, started.instant, nested);
+                started.cpu += nested_cpu;
                 self.finish(execution.z22, execution.stats.as_ref(), &started)
             }
             Err(error) => self.finish(failure(error), None, &started),
@@ -301,19 +344,52 @@ impl Evaluator {
     /// slot waits count against it. A request with no time left answers the timeout Z558 at
     /// once, without running anything.
     pub fn execute(&self, family: Family, request: &ExecutorRequest) -> Execution {
-        self.execute_from(family, request, Instant::now())
+        self.execute_inner(family, request, Instant::now(), None).0
     }
 
-    /// [`Evaluator::execute`] for a request that arrived at `received`.
-    fn execute_from(
+    /// [`Evaluator::execute`] with `nested` answering the code's nested calls (see
+    /// [`Evaluator::evaluate_with`]).
+    pub fn execute_with(
+        &self,
+        family: Family,
+        request: &ExecutorRequest,
+        nested: &mut dyn NestedCalls,
+    ) -> Execution {
+        self.execute_inner(family, request, Instant::now(), Some(nested))
+            .0
+    }
+
+    /// [`Evaluator::execute`] for a request that arrived at `received`, with the CPU time
+    /// the nested calls took on this thread.
+    fn execute_inner(
         &self,
         family: Family,
         request: &ExecutorRequest,
         received: Instant,
-    ) -> Execution {
+        nested: Option<&mut dyn NestedCalls>,
+    ) -> (Execution, Duration) {
         if family.is_compiled() {
-            return self.execute_compiled(family, request, received);
+            // Compiled code has no W.Call.
+            return (
+                self.execute_compiled(family, request, received),
+                Duration::ZERO,
+            );
         }
+        let max_answer_bytes = self.limits.max_input_bytes;
+        let mut handler = nested.map(|nested| Handler::new(nested, max_answer_bytes));
+        let execution = self.execute_interpreted(family, request, received, handler.as_mut());
+        let nested_cpu = handler.map_or(Duration::ZERO, |handler| handler.nested_cpu);
+        (execution, nested_cpu)
+    }
+
+    /// [`Evaluator::execute_inner`] for JavaScript and Python.
+    fn execute_interpreted(
+        &self,
+        family: Family,
+        request: &ExecutorRequest,
+        received: Instant,
+        mut handler: Option<&mut Handler<'_>>,
+    ) -> Execution {
         let Some(runtime) = self.runtimes.get(&family) else {
             let message = format!("No executor found for programming language {family}.");
             return Execution {
@@ -328,11 +404,15 @@ impl Evaluator {
             };
         };
         let input = runner_input(request);
-        match runtime.runner.run(&input, &limits) {
+        let host = handler
+            .as_deref_mut()
+            .map(|handler| handler as &mut dyn HostCalls);
+        match runtime.runner.run(&input, &limits, host) {
             Ok(output) => {
                 let stats = run_stats(runtime, &output);
+                let errors = handler.map(|handler| &mut handler.errors);
                 Execution {
-                    z22: runner_output(&output.stdout),
+                    z22: runner_output(&output.stdout, errors),
                     stats: Some(stats),
                 }
             }
@@ -758,13 +838,16 @@ fn answer_tokens(bytes: &[u8], limit: usize) -> usize {
 /// [`runner_output`] for the fuzz targets (`fuzz/`): guest stdout → executor-level Z22.
 #[doc(hidden)]
 pub fn parse_runner_output(stdout: &[u8]) -> Value {
-    runner_output(stdout)
+    runner_output(stdout, None)
 }
 
 /// The runner's answer as an executor-level Z22 (spec §3.2 for empty or unparsable output).
 /// Its size is bounded before it is parsed (see [`MAX_ANSWER_TOKENS`]); error messages
 /// quote at most [`MAX_QUOTED_OUTPUT_CHARS`] of it.
-fn runner_output(stdout: &[u8]) -> Value {
+///
+/// An error the runner marks `"nestedError": n` is the `n`th error a nested call answered
+/// (see [`crate::reentry`]): that Z5 is the call's error, when `errors` has it.
+fn runner_output(stdout: &[u8], errors: Option<&mut NestedErrors>) -> Value {
     let text = String::from_utf8_lossy(stdout);
     if text.trim().is_empty() {
         return failure(z5_untyped("Z507", "Executor returned an empty response."));
@@ -786,8 +869,12 @@ fn runner_output(stdout: &[u8]) -> Value {
     if let Some(result) = answer.remove("result") {
         return z22(result, void());
     }
+    let nested = answer
+        .remove("nestedError")
+        .and_then(|index| usize::try_from(index.as_u64()?).ok())
+        .and_then(|index| errors?.take(index));
     match answer.remove("error") {
-        Some(Value::String(message)) => failure(executor_error(&message)),
+        Some(Value::String(message)) => failure(nested.unwrap_or_else(|| executor_error(&message))),
         _ => nonsense(),
     }
 }
@@ -915,10 +1002,10 @@ mod tests {
 
     #[test]
     fn runner_answers_become_executor_z22s() {
-        let ok = runner_output(br#"{"result": {"Z1K1": "Z6", "Z6K1": "13"}}"#);
+        let ok = runner_output(br#"{"result": {"Z1K1": "Z6", "Z6K1": "13"}}"#, None);
         assert_eq!(ok["Z22K1"]["Z6K1"], "13");
         assert!(zeval_zobject::build::is_void(&ok["Z22K2"]));
-        let error = runner_output(br#"{"error": "boom"}"#);
+        let error = runner_output(br#"{"error": "boom"}"#, None);
         let z5 = zeval_zobject::build::envelope_error(&error).unwrap();
         assert_eq!(z5["Z5K2"]["Z6K1"], "boom");
         assert!(z5.get("Z5K1").is_none());
@@ -926,10 +1013,10 @@ mod tests {
 
     #[test]
     fn empty_and_nonsense_output() {
-        let empty = runner_output(b"  \n");
+        let empty = runner_output(b"  \n", None);
         let z5 = zeval_zobject::build::envelope_error(&empty).unwrap();
         assert_eq!(z5["Z5K2"]["Z6K1"], "Executor returned an empty response.");
-        let nonsense = runner_output(b"hello");
+        let nonsense = runner_output(b"hello", None);
         let z5 = zeval_zobject::build::envelope_error(&nonsense).unwrap();
         assert_eq!(
             z5["Z5K2"]["Z6K1"],
@@ -978,7 +1065,7 @@ mod tests {
 
     #[test]
     fn guest_output_is_quoted_short() {
-        let nonsense = runner_output("é".repeat(100_000).as_bytes());
+        let nonsense = runner_output("é".repeat(100_000).as_bytes(), None);
         let z5 = zeval_zobject::build::envelope_error(&nonsense).unwrap();
         let message = z5["Z5K2"]["Z6K1"].as_str().unwrap();
         assert_eq!(

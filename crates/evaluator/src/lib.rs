@@ -11,6 +11,7 @@
 //! - [`artifacts`]: compiled implementations (C, Rust): their artifacts in memory, in a
 //!   persistent store, or compiled once by `zeval_compiler`, and run as modules of the
 //!   sandbox (in process or in the worker processes, like the interpreters);
+//! - [`reentry`]: nested calls from code (`W.Call`), answered by the evaluator's caller;
 //! - [`client`]: a blocking HTTP client of a remote evaluator (the orchestrator's remote path).
 //!
 //! For the interpreted languages, the calling convention and (de)serialization live in the runner scripts inside the guests
@@ -24,6 +25,7 @@ pub mod error;
 mod evaluator;
 pub mod language;
 pub mod plan;
+pub mod reentry;
 mod system;
 pub mod wire;
 
@@ -34,6 +36,7 @@ pub use error::EvaluatorError;
 pub use evaluator::parse_runner_output;
 pub use evaluator::{Evaluator, Execution, MAX_ANSWER_TOKENS, MAX_QUOTED_OUTPUT_CHARS, RunStats};
 pub use language::{Family, Variant};
+pub use reentry::{NestedCall, NestedCalls};
 pub use wire::{Encoding, ExecutorRequest, Request};
 /// Where the guests are by default (`$ZEVAL_GUEST_DIR`, else `/var/cache/zeval/guests`).
 pub use zeval_sandbox::default_guest_dir;

@@ -76,6 +76,8 @@ struct Active {
     /// Live bytes when the request started (values of an enclosing request, if any).
     baseline: isize,
     peak: Cell<isize>,
+    /// Calls made from code (`W.Call`), shared by the calls nested in the request.
+    reentry: crate::reentry::Counters,
 }
 
 thread_local! {
@@ -117,6 +119,7 @@ pub(crate) fn install_or_share(limits: BudgetLimits, deadline: Instant) -> Budge
             steps: Cell::new(0),
             baseline: LIVE_BYTES.with(Cell::get),
             peak: Cell::new(0),
+            reentry: Default::default(),
         }),
     };
     ACTIVE.with(|a| *a.borrow_mut() = Some(this.clone()));
@@ -125,6 +128,13 @@ pub(crate) fn install_or_share(limits: BudgetLimits, deadline: Instant) -> Budge
 
 fn with_active<T>(f: impl FnOnce(&Active) -> T) -> Option<T> {
     ACTIVE.with(|a| a.borrow().as_deref().map(f))
+}
+
+/// Runs `f` with the reentrant-call counters of the request on this thread (`None` outside a
+/// request). The budget is not borrowed while `f` runs, so `f` may orchestrate nested calls.
+pub(crate) fn with_reentry<T>(f: impl FnOnce(&crate::reentry::Counters) -> T) -> Option<T> {
+    let active = ACTIVE.with(|a| a.borrow().clone())?;
+    Some(f(&active.reentry))
 }
 
 /// The limits in force on this thread (the defaults outside a request).

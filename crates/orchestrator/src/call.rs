@@ -2,12 +2,13 @@
 //! (spec §2.4).
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use zeval_zobject::Value;
 use zeval_zobject::build::z6;
 use zeval_zobject::ident::{is_built_in_type, local_key};
 
-use crate::code::ImplementationInfo;
+use crate::code::{ImplementationInfo, RunOutcome};
 use crate::engine::{Engine, Env, Fail, R, arg_name, z507};
 use crate::frame::ArgState;
 use crate::node::{Node, Obj, STACK_RED_ZONE, STACK_SEGMENT};
@@ -101,6 +102,10 @@ impl Engine<'_> {
             .collect();
         let mut last_failure = None;
         let mut refusals = Vec::new();
+        let falls_through = self.selector.falls_through();
+        // With a selector that falls through: the first code implementation that answered an
+        // error, kept for the answer in case no later implementation succeeds.
+        let mut held_failure: Option<(usize, R<Env>)> = None;
         for index in self.selector.order(&function_zid, &infos) {
             let Some(implementation) = implementations.get(index) else {
                 continue;
@@ -111,19 +116,54 @@ impl Engine<'_> {
                 refusals.push(why);
                 continue;
             }
-            match self.run_implementation(&function, implementation, &bindings) {
-                Err(Fail::Evaluator(message)) => last_failure = Some(message),
-                Err(Fail::Error(e)) if top => {
-                    let env = Env {
-                        value: Node::void(),
-                        meta: Some(crate::metadata::set(None, "errors", e)),
-                    };
-                    return self.finish_top_level(env, &function, implementation);
-                }
-                Err(other) => return Err(other),
-                Ok(env) if top => return self.finish_top_level(env, &function, implementation),
-                Ok(env) => return Ok(env),
+            let started = Instant::now();
+            let outcome = self.run_implementation(&function, implementation, &bindings);
+            let error = match &outcome {
+                Ok(env) => env.error(),
+                Err(Fail::Error(e)) => Some(e),
+                _ => None,
+            };
+            // The request's own budget or deadline ran out (perhaps in a nested call): no
+            // other implementation would fare better, so such an error neither falls through
+            // nor counts against the implementation.
+            let request_limit = error.is_some_and(is_request_limit);
+            let failed = match &outcome {
+                _ if request_limit => false,
+                Ok(_) | Err(Fail::Error(_)) => error.is_some(),
+                Err(Fail::Evaluator(_)) => true,
+                // Out of time or a crash of the request: not this implementation's doing.
+                Err(_) => false,
+            };
+            // Only a choice is worth measuring: a function with one implementation (a
+            // tester's call is narrowed to one) teaches the selector nothing.
+            let observed = infos.len() > 1
+                && !matches!(implementation.kind, Kind::BuiltIn(_))
+                && infos[index].zid.is_some()
+                && !matches!(outcome, Err(Fail::Timeout));
+            if observed {
+                let run = RunOutcome {
+                    duration: started.elapsed(),
+                    failed,
+                };
+                self.selector.observe(&function_zid, &infos[index], &run);
             }
+            if falls_through
+                && failed
+                && matches!(implementation.kind, Kind::Evaluated)
+                && !matches!(outcome, Err(Fail::Evaluator(_)))
+            {
+                if held_failure.is_none() {
+                    held_failure = Some((index, outcome));
+                }
+                continue;
+            }
+            match outcome {
+                Err(Fail::Evaluator(message)) => last_failure = Some(message),
+                outcome => return self.answer(outcome, &function, implementation, top),
+            }
+        }
+        if let Some((index, outcome)) = held_failure {
+            return self.answer(outcome, &function, &implementations[index], top);
         }
         if last_failure.is_none() && !refusals.is_empty() {
             let why = format!(
@@ -313,6 +353,28 @@ impl Engine<'_> {
         }
     }
 
+    /// What a call answers once `implementation` ran: at the top level an error becomes the
+    /// Z22's error with the implementation's metadata; below it, errors propagate.
+    fn answer(
+        &self,
+        outcome: R<Env>,
+        function: &Node,
+        implementation: &Implementation,
+        top: bool,
+    ) -> R<Env> {
+        match outcome {
+            Err(Fail::Error(e)) if top => {
+                let env = Env {
+                    value: Node::void(),
+                    meta: Some(crate::metadata::set(None, "errors", e)),
+                };
+                self.finish_top_level(env, function, implementation)
+            }
+            Ok(env) if top => self.finish_top_level(env, function, implementation),
+            other => other,
+        }
+    }
+
     /// Top-level only: implementation metadata, dangling argument references, the return
     /// check (spec §2.4 step 7).
     fn finish_top_level(
@@ -440,6 +502,15 @@ fn with_error(env: Env, error: Value) -> Env {
 }
 
 /// Whether a node is void (Z24 or a Z21 instance).
+/// Whether `error` is one of the request's limits: Z590 "Request budget exceeded" or Z558
+/// "Function call timed out".
+fn is_request_limit(error: &Value) -> bool {
+    matches!(
+        zeval_zobject::error::error_code(error),
+        Some("Z590" | "Z558")
+    )
+}
+
 pub(crate) fn is_void_node(node: &Node) -> bool {
     node.ref_zid() == Some("Z24") || node.is_type("Z21")
 }

@@ -42,6 +42,18 @@ pub trait CodeEvaluator: Send + Sync {
     /// Runs the call and returns the evaluator's Z22 in normal form, used as it is
     /// (metadata included).
     fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure>;
+
+    /// [`CodeEvaluator::evaluate`], with `nested` answering the calls the code makes to other
+    /// functions (`W.Call`, see [`crate::reentry`]) while it waits. The default ignores
+    /// `nested`: the code's calls then fail as in the original's non-reentrant executor.
+    fn evaluate_reentrant(
+        &self,
+        call: &CodeCall,
+        nested: &mut dyn crate::reentry::NestedCaller,
+    ) -> Result<Value, EvaluatorFailure> {
+        let _ = nested;
+        self.evaluate(call)
+    }
 }
 
 /// Which evaluator handles which programming language.
@@ -97,6 +109,32 @@ pub trait ImplementationSelector: Send + Sync {
     /// The indices of `implementations` (each a normal Z14, with its ZID when it was given
     /// by reference) in the order to try them. Indices left out are never tried.
     fn order(&self, function_zid: &str, implementations: &[ImplementationInfo]) -> Vec<usize>;
+
+    /// Told after each implementation of a persistent function with more than one
+    /// implementation ran (built-ins excepted):
+    /// how long it took and whether it failed. A ranking selector learns from it; the
+    /// default forgets it.
+    fn observe(&self, function_zid: &str, implementation: &ImplementationInfo, run: &RunOutcome) {
+        let _ = (function_zid, implementation, run);
+    }
+
+    /// Whether a code implementation that answers an error (a Z5 from the evaluator or from
+    /// the code) makes the orchestrator try the next implementation for this call. The
+    /// original does not (its answer is the first implementation's, error or not), so the
+    /// default is `false`; a ranking selector turns it on, and when every implementation
+    /// fails the answer is the first one's error.
+    fn falls_through(&self) -> bool {
+        false
+    }
+}
+
+/// How one implementation's run went, as [`ImplementationSelector::observe`] hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// Wall time of the run, nested calls included.
+    pub duration: Duration,
+    /// Whether it answered an error (or its evaluator could not run it).
+    pub failed: bool,
 }
 
 /// Whether an implementation may run in this request: the access rules, checked by the

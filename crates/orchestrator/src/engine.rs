@@ -91,6 +91,8 @@ pub(crate) struct Engine<'o> {
     deadline: Instant,
     depth: Cell<usize>,
     frames: RefCell<Vec<Rc<Frame>>>,
+    /// The first nondeterministic built-in that ran (see [`crate::trace`]).
+    nondeterministic: Cell<Option<&'o str>>,
 }
 
 /// Decrements the depth counter when a level ends.
@@ -119,6 +121,36 @@ impl<'o> Engine<'o> {
             deadline,
             depth: Cell::new(0),
             frames: RefCell::new(Vec::new()),
+            nondeterministic: Cell::new(None),
+        }
+    }
+
+    /// Notes that built-in `id` is about to run: a nondeterministic one makes the answer
+    /// uncacheable. A scan of a list that is empty today (see [`crate::trace`]).
+    pub(crate) fn note_builtin(&self, id: &str) {
+        if self.nondeterministic.get().is_none()
+            && let Some(listed) = self
+                .orchestrator
+                .nondeterministic
+                .iter()
+                .find(|listed| listed.as_str() == id)
+        {
+            self.nondeterministic.set(Some(listed.as_str()));
+        }
+    }
+
+    /// The first nondeterministic built-in that ran in this request.
+    pub(crate) fn nondeterministic(&self) -> Option<&'o str> {
+        self.nondeterministic.get()
+    }
+
+    /// Takes over what a request nested in this one (Z823) read and ran.
+    pub(crate) fn absorb(&self, nested: &Engine<'o>) {
+        for zid in nested.resolver.dependencies() {
+            self.resolver.record(&zid);
+        }
+        if self.nondeterministic.get().is_none() {
+            self.nondeterministic.set(nested.nondeterministic.get());
         }
     }
 

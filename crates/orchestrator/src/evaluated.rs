@@ -78,8 +78,10 @@ impl Engine<'_> {
             zobject,
             remaining_time: self.remaining(),
         };
+        // The code may call other functions meanwhile, inside this request.
+        let mut nested = crate::reentry::EngineCaller { engine: self };
         let z22 = evaluator
-            .evaluate(&call)
+            .evaluate_reentrant(&call, &mut nested)
             .map_err(|e| Fail::Evaluator(e.0))?;
         let nothing = |v: &Value| zeval_zobject::build::ref_zid(v) == Some("Z23");
         // What code returns is request data like any other: bounded before it is taken in.

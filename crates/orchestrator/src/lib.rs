@@ -9,7 +9,8 @@
 //!
 //! Limits (see [`OrchestratorConfig`]): a per-request deadline (default 20 s) and a maximum
 //! depth of nested function calls (default [`DEFAULT_MAX_DEPTH`]), so a user's recursion can
-//! never overflow the Rust stack.
+//! never overflow the Rust stack; calls from code back to the orchestrator (`W.Call`) run
+//! inside the request, with limits of their own ([`reentry`]).
 
 mod args;
 mod budget;
@@ -21,7 +22,9 @@ mod evaluated;
 mod frame;
 mod metadata;
 mod node;
+pub mod reentry;
 mod resolver;
+pub mod trace;
 mod types;
 mod validation;
 
@@ -39,8 +42,13 @@ pub use budget::{
 };
 pub use code::{
     CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, FirstImplementationSelector,
-    ImplementationInfo, ImplementationPolicy, ImplementationSelector, SecondImplementationSelector,
+    ImplementationInfo, ImplementationPolicy, ImplementationSelector, RunOutcome,
+    SecondImplementationSelector,
 };
+
+pub use trace::{NONDETERMINISTIC_BUILTINS, Outcome, Trace};
+
+pub use reentry::{NestedCaller, ReentryLimits};
 
 use engine::{Engine, Fail};
 use node::Node;
@@ -61,6 +69,8 @@ pub struct OrchestratorConfig {
     pub max_depth: usize,
     /// The rest of each request's budget: value size and depth, steps, memory.
     pub budget: BudgetLimits,
+    /// How code may call other functions (`W.Call`): depth and count ([`reentry`]).
+    pub reentry: ReentryLimits,
     /// The name `orchestrationHostname` reports (not the machine's host name, which says
     /// more about the deployment than a caller needs to know).
     pub instance_name: String,
@@ -72,6 +82,7 @@ impl Default for OrchestratorConfig {
             timeout: DEFAULT_TIMEOUT,
             max_depth: DEFAULT_MAX_DEPTH,
             budget: BudgetLimits::default(),
+            reentry: ReentryLimits::default(),
             instance_name: default_instance_name().to_owned(),
         }
     }
@@ -99,6 +110,8 @@ pub struct Orchestrator {
     source: Arc<dyn ObjectSource>,
     evaluators: EvaluatorRegistry,
     config: OrchestratorConfig,
+    /// Built-in implementations whose answers are never cached ([`trace`]).
+    pub(crate) nondeterministic: Vec<String>,
 }
 
 impl Orchestrator {
@@ -113,7 +126,21 @@ impl Orchestrator {
             source,
             evaluators,
             config,
+            nondeterministic: NONDETERMINISTIC_BUILTINS
+                .iter()
+                .map(|id| (*id).to_owned())
+                .collect(),
         }
+    }
+
+    /// Replaces the list of nondeterministic built-in implementations (by ZID, e.g. `Z966`)
+    /// whose running makes an answer uncacheable (default [`NONDETERMINISTIC_BUILTINS`]).
+    pub fn with_nondeterministic_builtins<S: Into<String>>(
+        mut self,
+        ids: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.nondeterministic = ids.into_iter().map(Into::into).collect();
+        self
     }
 
     /// The settings.
@@ -124,6 +151,27 @@ impl Orchestrator {
     /// Orchestrates one request (spec §2.2) and returns its Z22: canonical, unless
     /// `return_normal` is set or canonicalization fails.
     pub fn orchestrate(&self, input: &Value, options: &CallOptions) -> Value {
+        self.orchestrate_inner(input, options, false).0
+    }
+
+    /// [`Self::orchestrate`], also reporting what the evaluation read and whether its answer
+    /// may be cached ([`Trace`]).
+    pub fn orchestrate_traced(&self, input: &Value, options: &CallOptions) -> (Value, Trace) {
+        let (answer, trace) = self.orchestrate_inner(input, options, true);
+        let trace = trace.unwrap_or_else(|| Trace {
+            dependencies: Vec::new(),
+            outcome: Outcome::Error,
+            nondeterministic: None,
+        });
+        (answer, trace)
+    }
+
+    fn orchestrate_inner(
+        &self,
+        input: &Value,
+        options: &CallOptions,
+        traced: bool,
+    ) -> (Value, Option<Trace>) {
         let start = metadata::Start::now();
         let deadline = Instant::now() + options.timeout.unwrap_or(self.config.timeout);
         let default_selector = FirstImplementationSelector;
@@ -134,18 +182,30 @@ impl Orchestrator {
         let budget = budget::install_or_share(self.config.budget, deadline);
         let policy = options.policy.as_deref();
         let engine = Engine::new(self, selector, policy, options.do_validate, deadline);
-        let Some(mut result) = engine.run_request(input) else {
-            return timed_out();
+        let outcome = engine.run_request(input);
+        let trace = |outcome| {
+            traced.then(|| Trace {
+                dependencies: engine.resolver.dependencies(),
+                outcome,
+                nondeterministic: engine.nondeterministic().map(str::to_owned),
+            })
         };
+        let Some(mut result) = outcome else {
+            return (timed_out(), trace(Outcome::Timeout));
+        };
+        let trace = trace(match zeval_zobject::build::envelope_error(&result) {
+            Some(_) => Outcome::Error,
+            None => Outcome::Success,
+        });
         drop(engine);
         for (key, value) in start.entries(budget.peak_bytes(), &self.config.instance_name) {
             set_envelope_metadata(&mut result, key, value);
         }
         drop(budget);
         if options.return_normal {
-            return result;
+            return (result, trace);
         }
-        canonical_result(result)
+        (canonical_result(result), trace)
     }
 }
 
@@ -242,18 +302,30 @@ impl Engine<'_> {
     /// Orchestrates a call inside this request (Z823), with the same source, evaluators,
     /// deadline and validation flag; the answer is the normal Z22 with its metadata.
     pub(crate) fn orchestrate_nested(&self, call: &Value) -> engine::R<Value> {
+        self.orchestrate_nested_until(call, self.deadline())
+    }
+
+    /// [`Engine::orchestrate_nested`] with its own deadline, never later than this request's
+    /// (a call from code ends by the calling code's deadline, see [`reentry`]).
+    pub(crate) fn orchestrate_nested_until(
+        &self,
+        call: &Value,
+        deadline: Instant,
+    ) -> engine::R<Value> {
         let start = metadata::Start::now();
         let nested = Engine::new(
             self.orchestrator,
             self.selector,
             self.policy,
             self.do_validate(),
-            Instant::now() + self.remaining(),
+            (Instant::now() + self.remaining()).min(deadline),
         );
         // A call nested through Z823 counts towards the same depth limit.
         nested.inherit_depth(self);
         let budget = budget::install_or_share(self.orchestrator.config.budget, self.deadline());
-        let Some(mut result) = nested.run_request(call) else {
+        let outcome = nested.run_request(call);
+        self.absorb(&nested);
+        let Some(mut result) = outcome else {
             return Err(Fail::Timeout);
         };
         let instance = &self.orchestrator.config.instance_name;

@@ -6,7 +6,7 @@
 //! reports as a thrown fetch error.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, RwLock};
 use std::time::Instant;
 
@@ -35,6 +35,9 @@ pub(crate) enum DerefError {
 pub(crate) struct Resolver<'s> {
     source: &'s dyn ObjectSource,
     cache: RefCell<HashMap<String, Result<Node, Value>>>,
+    /// ZIDs read past `cache` (Z828's whole definitions, nested Z823 requests): with the
+    /// keys of `cache`, every object this request read (see [`crate::trace`]).
+    read_past_cache: RefCell<HashSet<String>>,
     /// Fetches (from the wiki, say) give up here: they count against the request's time.
     deadline: Instant,
 }
@@ -44,12 +47,35 @@ impl<'s> Resolver<'s> {
         Resolver {
             source,
             cache: RefCell::new(HashMap::new()),
+            read_past_cache: RefCell::new(HashSet::new()),
             deadline,
         }
     }
 
-    /// One fetch from the source, bounded by the request's deadline.
+    /// One fetch from the source, bounded by the request's deadline, recorded as read.
     pub(crate) fn fetch_one(&self, zid: &str) -> Result<Option<Value>, DerefError> {
+        self.record(zid);
+        self.fetch_uncached(zid)
+    }
+
+    /// Records `zid` as read by this request (for objects read without [`Self::lookup`]).
+    pub(crate) fn record(&self, zid: &str) {
+        if !self.cache.borrow().contains_key(zid) && !self.read_past_cache.borrow().contains(zid) {
+            self.read_past_cache.borrow_mut().insert(zid.to_owned());
+        }
+    }
+
+    /// Every ZID this request read, sorted, each once.
+    pub(crate) fn dependencies(&self) -> Vec<String> {
+        let cache = self.cache.borrow();
+        let past = self.read_past_cache.borrow();
+        let mut all: Vec<String> = cache.keys().chain(past.iter()).cloned().collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    fn fetch_uncached(&self, zid: &str) -> Result<Option<Value>, DerefError> {
         match self
             .source
             .fetch_before(&[zid.to_string()], Some(self.deadline))
@@ -86,7 +112,7 @@ impl<'s> Resolver<'s> {
                 .insert(zid.to_string(), Ok(node.clone()));
             return Ok(node);
         }
-        let fetched = self.fetch_one(zid)?;
+        let fetched = self.fetch_uncached(zid)?;
         let entry = match fetched.as_ref() {
             Some(z2) => match zeval_zobject::normalize(z2) {
                 Ok(normal) => Ok(Node::from_json(&normal, &None)),

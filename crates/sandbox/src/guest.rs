@@ -8,6 +8,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use crate::host_call::{self, HostCalls, SharedExchange};
 use crate::limiter::CallLimiter;
 use crate::output::CappedPipe;
 use crate::priority::CallPriority;
@@ -62,6 +63,30 @@ pub(crate) struct CallState {
     limiter: CallLimiter,
     /// Dropped with the store, on the calling thread, which restores its priority.
     priority: CallPriority,
+    /// Where `zeval.call` parks its requests (`None`: the call has no host to call).
+    host_exchange: SharedExchange,
+    /// The last answer to `zeval.call`, until `zeval.answer` copies it.
+    host_answer: Vec<u8>,
+    /// The largest request or answer of `zeval.call` ([`Limits::max_input_bytes`]).
+    max_host_request_bytes: usize,
+}
+
+impl CallState {
+    pub(crate) fn host_exchange(&self) -> SharedExchange {
+        self.host_exchange.clone()
+    }
+
+    pub(crate) fn max_host_request_bytes(&self) -> usize {
+        self.max_host_request_bytes
+    }
+
+    pub(crate) fn set_host_answer(&mut self, answer: Vec<u8>) {
+        self.host_answer = answer;
+    }
+
+    pub(crate) fn take_host_answer(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.host_answer)
+    }
 }
 
 pub(crate) struct GuestParts {
@@ -79,8 +104,10 @@ pub(crate) struct GuestParts {
     pub(crate) registry: Arc<EngineRegistry>,
 }
 
+/// WASI preview 1 and the `zeval` host-call imports ([`crate::host_call`]).
 pub(crate) fn add_wasi_to_linker(linker: &mut wasmtime::Linker<CallState>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p1::add_to_linker_async(linker, |state: &mut CallState| &mut state.wasi)
+    wasmtime_wasi::p1::add_to_linker_async(linker, |state: &mut CallState| &mut state.wasi)?;
+    crate::host_call::add_to_linker(linker)
 }
 
 impl Guest {
@@ -123,7 +150,21 @@ impl Guest {
     ///
     /// [`Limits::wall_time`] covers the whole call from here: waiting for a pool slot, then
     /// instantiating and running, against one deadline measured with the real clock.
+    ///
+    /// The guest's `zeval.call` answers "no host" (see [`crate::host_call`]).
     pub fn run(&self, stdin: &[u8], limits: &Limits) -> Result<RunOutput, SandboxError> {
+        self.run_with(stdin, limits, None)
+    }
+
+    /// [`Guest::run`], with `host` answering the guest's `zeval.call` requests on this
+    /// thread while the guest waits (see [`crate::host_call`]). The deadline covers the
+    /// handler's work too; its CPU time is left out of [`RunOutput::cpu_time`].
+    pub fn run_with(
+        &self,
+        stdin: &[u8],
+        limits: &Limits,
+        mut host: Option<&mut dyn HostCalls>,
+    ) -> Result<RunOutput, SandboxError> {
         let called = Instant::now();
         let deadline = called + limits.wall_time;
         self.check_limits(stdin, limits)?;
@@ -140,18 +181,52 @@ impl Guest {
         let cpu_started = thread_cpu_time();
         let stdout = CappedPipe::new(limits.max_output_bytes);
         let stderr = CappedPipe::new(limits.max_output_bytes);
+        let exchange: SharedExchange = host.is_some().then(Default::default);
         let mut store = self.new_store(stdin, limits, deadline, started, &stdout, &stderr)?;
+        store.data_mut().host_exchange = exchange.clone();
         let fuel_limit = limits.fuel.unwrap_or(u64::MAX);
 
         let pre = &self.inner.pre;
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-            start.call_async(&mut store, ()).await
+        let mut handler_cpu = Duration::ZERO;
+        let outcome = {
+            let call = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                start.call_async(&mut store, ()).await
+            };
+            let mut call = std::pin::pin!(call);
+            loop {
+                let step = crate::block_on::block_on_until(
+                    deadline,
+                    Step {
+                        call: call.as_mut(),
+                        exchange: exchange.as_deref(),
+                    },
+                );
+                match step {
+                    None => break None,
+                    Some(Stepped::Done(result)) => break Some(result),
+                    Some(Stepped::HostCall(request)) => {
+                        let (Some(host), Some(exchange)) = (host.as_deref_mut(), &exchange) else {
+                            break Some(Err(wasmtime::Error::msg("a host call without a host")));
+                        };
+                        // The handler runs here, outside the guest's fiber and the executor;
+                        // its CPU time is its own, not the guest's.
+                        let handler_started = thread_cpu_time();
+                        let answer = host.call(&request, deadline);
+                        handler_cpu += thread_cpu_time().saturating_sub(handler_started);
+                        host_call::put_answer(exchange, answer);
+                        if Instant::now() >= deadline {
+                            break None;
+                        }
+                    }
+                }
+            }
         };
-        let outcome = crate::block_on::block_on_until(deadline, call);
         let duration = started.elapsed();
-        let cpu_time = thread_cpu_time().saturating_sub(cpu_started);
+        let cpu_time = thread_cpu_time()
+            .saturating_sub(cpu_started)
+            .saturating_sub(handler_cpu);
         let fuel_consumed = if self.inner.fuel_metering {
             store.get_fuel().ok().map(|left| fuel_limit - left)
         } else {
@@ -232,6 +307,9 @@ impl Guest {
             wasi: wasi.build_p1(),
             limiter: CallLimiter::new(limits.memory_bytes, self.inner.max_table_elements),
             priority: CallPriority::new(started, self.inner.lower_priority_after),
+            host_exchange: None,
+            host_answer: Vec::new(),
+            max_host_request_bytes: limits.max_input_bytes,
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -305,6 +383,37 @@ impl Guest {
                     stderr_tail(&stderr.take())
                 )))
             }
+        }
+    }
+}
+
+/// What one step of a call's driver ended with.
+enum Stepped<T> {
+    /// The call finished.
+    Done(T),
+    /// The guest parked a `zeval.call` request and waits for its answer.
+    HostCall(Vec<u8>),
+}
+
+/// Polls the call until it finishes or parks a host-call request.
+struct Step<'a, F> {
+    call: std::pin::Pin<&'a mut F>,
+    exchange: Option<&'a std::sync::Mutex<host_call::Exchange>>,
+}
+
+impl<F: std::future::Future> std::future::Future for Step<'_, F> {
+    type Output = Stepped<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if let std::task::Poll::Ready(output) = self.call.as_mut().poll(context) {
+            return std::task::Poll::Ready(Stepped::Done(output));
+        }
+        match self.exchange.and_then(host_call::take_request) {
+            Some(request) => std::task::Poll::Ready(Stepped::HostCall(request)),
+            None => std::task::Poll::Pending,
         }
     }
 }

@@ -21,6 +21,9 @@
 //! - randomness: `random_get` is the host's cryptographically secure generator, fresh per
 //!   call. Guests must not bake seeds into their snapshot (the QuickJS guest reseeds
 //!   `Math.random` from `random_get` at every call).
+//! - its host: the `zeval` import module ([`host_call`]), through which a guest hands the
+//!   caller of [`Guest::run_with`] a request and waits for the answer (the evaluator's
+//!   reentrant calls); under [`Guest::run`] it answers "no host".
 //!
 //! # Limits ([`Limits`])
 //! - wall time: one real-clock deadline per call, slot wait included. Epoch interruption is
@@ -97,6 +100,7 @@ mod config;
 mod engine;
 mod error;
 mod guest;
+pub mod host_call;
 mod limiter;
 mod limits;
 mod modules;
@@ -111,6 +115,7 @@ pub use config::{GuestOptions, PoolConfig, SandboxConfig};
 pub use engine::EPOCH_TICK;
 pub use error::SandboxError;
 pub use guest::{Guest, RunOutput};
+pub use host_call::HostCalls;
 pub use limits::Limits;
 pub use modules::{MODULE_ENGINE_NAME, ModuleHost, ModuleHostConfig};
 pub use priority::LOWERED_NICE;

@@ -16,6 +16,7 @@ use zeval_zobject::Value;
 use crate::access::{Caller, UserRole};
 use crate::config::Config;
 use crate::metrics::{Metrics, Sample};
+use crate::result_cache::{CacheUse, CallCache};
 use crate::{CallEngine, Repository, RepositoryError, RevisionInfo, SearchHit};
 
 /// Opens `<data_dir>/zeval.sqlite`, creating it on the first run, and seeds it with the
@@ -46,6 +47,8 @@ pub struct StoreRepository {
     cache: Arc<ObjectCache>,
     /// Compiles implementations in compiled languages when they are written.
     artifacts: Option<Arc<zeval_evaluator::Artifacts>>,
+    /// Told of every write, so that cached answers that read the object miss.
+    results: Option<Arc<CallCache>>,
 }
 
 impl StoreRepository {
@@ -55,6 +58,20 @@ impl StoreRepository {
             store,
             cache,
             artifacts: None,
+            results: None,
+        }
+    }
+
+    /// Bumps the written object's generation in `results` on every write.
+    pub fn with_result_cache(mut self, results: Option<Arc<CallCache>>) -> Self {
+        self.results = results;
+        self
+    }
+
+    /// A write of `zid` is visible: answers that read it must miss from now on.
+    fn written(&self, zid: &str) {
+        if let Some(results) = &self.results {
+            results.bump(zid);
         }
     }
 
@@ -106,6 +123,7 @@ impl Repository for StoreRepository {
     fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, RepositoryError> {
         let revision = self.store.put(zid, z2, author).map_err(repo_error)?;
         self.cache.invalidate(zid);
+        self.written(zid);
         self.compile(zid, revision, z2);
         Ok(revision)
     }
@@ -117,6 +135,7 @@ impl Repository for StoreRepository {
     fn create(&self, z2: &Value, author: &str) -> Result<String, RepositoryError> {
         let zid = self.store.create(z2, author).map_err(repo_error)?;
         self.cache.invalidate(&zid);
+        self.written(&zid);
         if self.artifacts.is_some()
             && let Ok(Some(stored)) = self.store.get(&zid)
         {
@@ -172,10 +191,20 @@ impl Repository for StoreRepository {
                 UserRole::Editor => zeval_store::Role::Editor,
             },
         };
-        self.store
-            .approve(zid, &user)
-            .map(|_| ())
-            .map_err(repo_error)
+        self.store.approve(zid, &user).map_err(repo_error)?;
+        // What an anonymous call may run changed: answers that read the implementation, or
+        // the function it implements (which lists it), must miss.
+        self.written(zid);
+        let implemented = self.store.get(zid).ok().flatten().and_then(|z2| {
+            z2.get("Z2K2")?
+                .get("Z14K1")
+                .and_then(zeval_zobject::build::ref_zid)
+                .map(str::to_owned)
+        });
+        if let Some(function) = implemented {
+            self.written(&function);
+        }
+        Ok(())
     }
 
     fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError> {
@@ -205,7 +234,7 @@ impl Repository for StoreRepository {
 }
 
 /// `2026-11-26T13:05:00.123Z` from milliseconds since the epoch (UTC, proleptic Gregorian).
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);
@@ -231,12 +260,33 @@ fn rfc3339(ms: i64) -> String {
 /// Calls through the orchestrator crate.
 pub struct OrchestratorEngine {
     orchestrator: Orchestrator,
+    selector: Option<Arc<dyn zeval_orchestrator::ImplementationSelector>>,
+    results: Option<Arc<CallCache>>,
 }
 
 impl OrchestratorEngine {
-    /// Wraps an orchestrator.
+    /// Wraps an orchestrator (implementations in list order).
     pub fn new(orchestrator: Orchestrator) -> Self {
-        OrchestratorEngine { orchestrator }
+        OrchestratorEngine {
+            orchestrator,
+            selector: None,
+            results: None,
+        }
+    }
+
+    /// Answers calls through `results` when given (see [`crate::result_cache`]).
+    pub fn with_result_cache(mut self, results: Option<Arc<CallCache>>) -> Self {
+        self.results = results;
+        self
+    }
+
+    /// Orders implementations with `selector` (the ranking).
+    pub fn with_selector(
+        mut self,
+        selector: Arc<dyn zeval_orchestrator::ImplementationSelector>,
+    ) -> Self {
+        self.selector = Some(selector);
+        self
     }
 }
 
@@ -250,9 +300,32 @@ impl CallEngine for OrchestratorEngine {
         let options = CallOptions {
             do_validate,
             policy,
+            selector: self.selector.clone(),
             ..CallOptions::default()
         };
         self.orchestrator.orchestrate(&zobject, &options)
+    }
+
+    fn orchestrate_cached(
+        &self,
+        zobject: Value,
+        do_validate: bool,
+        policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
+        using: CacheUse,
+    ) -> Value {
+        let Some(results) = &self.results else {
+            return self.orchestrate_as(zobject, do_validate, policy);
+        };
+        results.call(&zobject, do_validate, using, || {
+            let options = CallOptions {
+                do_validate,
+                policy,
+                selector: self.selector.clone(),
+                ..CallOptions::default()
+            };
+            let (answer, trace) = self.orchestrator.orchestrate_traced(&zobject, &options);
+            (answer, Some(trace))
+        })
     }
 }
 
@@ -294,12 +367,32 @@ pub fn orchestrator_state(
         OrchestratorConfig {
             timeout: Duration::from_millis(config.limits.call_timeout_ms),
             budget: config.limits.budget(),
+            reentry: config.limits.reentry(),
             instance_name: config.instance_name(),
             ..OrchestratorConfig::default()
         },
     );
-    let repository =
-        Arc::new(StoreRepository::new(store.clone(), cache.clone()).with_artifacts(artifacts));
+    // Another node's write seen in Redis drops the object from this node's object cache.
+    let objects = cache.clone();
+    let results = CallCache::from_settings(
+        &config.cache,
+        Box::new(move |zid: &str| objects.invalidate(zid)),
+    )
+    .map_err(|e| setup(&e))?;
+    if let Some(results) = &results {
+        results.add_metrics(metrics);
+    }
+    let repository = Arc::new(
+        StoreRepository::new(store.clone(), cache.clone())
+            .with_artifacts(artifacts)
+            .with_result_cache(results.clone()),
+    );
+    let ranking = Arc::new(crate::ranking::Ranking::new(
+        store.clone(),
+        config.ranking.config(),
+    ));
+    let exposed = ranking.clone();
+    metrics.add_text_sampler(Box::new(move || exposed.exposition()));
     let sampled_store = store.clone();
     let sampled_cache = cache.clone();
     metrics.add_sampler(Box::new(move || {
@@ -332,8 +425,13 @@ pub fn orchestrator_state(
     Ok(crate::AppState {
         config: Arc::new(config.clone()),
         metrics: metrics.clone(),
-        engine: Arc::new(OrchestratorEngine::new(orchestrator)),
+        engine: Arc::new(
+            OrchestratorEngine::new(orchestrator)
+                .with_selector(ranking.clone())
+                .with_result_cache(results),
+        ),
         repository,
+        ranking,
     })
 }
 

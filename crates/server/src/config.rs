@@ -196,6 +196,11 @@ pub struct Limits {
     /// Most host memory one request's live values may hold, in bytes (default 256 MiB); past
     /// it Z590.
     pub max_request_memory_bytes: usize,
+    /// Most calls from code (`W.Call`) in progress inside one another (default 8, below the
+    /// 32 sandbox slots of a guest); past it Z590 `reentrant depth`.
+    pub max_reentrant_depth: usize,
+    /// Most calls from code in one request (default 1,000); past it Z590 `nested calls`.
+    pub max_nested_calls: u64,
 }
 
 impl Limits {
@@ -206,6 +211,14 @@ impl Limits {
             max_value_depth: self.max_value_depth,
             max_steps: self.max_steps,
             max_request_memory_bytes: self.max_request_memory_bytes,
+        }
+    }
+
+    /// The bounds of calls from code these limits set.
+    pub fn reentry(&self) -> zeval_orchestrator::ReentryLimits {
+        zeval_orchestrator::ReentryLimits {
+            max_depth: self.max_reentrant_depth,
+            max_calls: self.max_nested_calls,
         }
     }
 }
@@ -231,6 +244,8 @@ impl Default for Limits {
             max_value_depth: zeval_orchestrator::DEFAULT_MAX_VALUE_DEPTH,
             max_steps: zeval_orchestrator::DEFAULT_MAX_STEPS,
             max_request_memory_bytes: zeval_orchestrator::DEFAULT_MAX_REQUEST_MEMORY_BYTES,
+            max_reentrant_depth: zeval_orchestrator::reentry::DEFAULT_MAX_REENTRANT_DEPTH,
+            max_nested_calls: zeval_orchestrator::reentry::DEFAULT_MAX_NESTED_CALLS,
         }
     }
 }
@@ -285,6 +300,97 @@ pub struct Compiler {
     pub artifact_dir: Option<PathBuf>,
 }
 
+/// How a function's implementations are ordered (see `crate::ranking`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RankingSettings {
+    /// Rank implementations by tester results and real calls, and let a failing code
+    /// implementation fall through to the next. Off: list order, as the original.
+    pub enabled: bool,
+    /// Successful real calls needed before their p50 replaces the testers' figures.
+    pub min_live_calls: u64,
+    /// A challenger must cost less than this share of the implementation ahead of it.
+    pub promote_factor: f64,
+    /// One call in this many goes to an implementation without enough real calls (0: never).
+    pub explore_every: u64,
+    /// How long a computed order is used before it is computed again, in milliseconds.
+    pub refresh_ms: u64,
+}
+
+impl Default for RankingSettings {
+    fn default() -> Self {
+        let d = crate::ranking::RankingConfig::default();
+        RankingSettings {
+            enabled: d.enabled,
+            min_live_calls: d.policy.min_live_calls,
+            promote_factor: d.policy.promote_factor,
+            explore_every: d.explore_every,
+            refresh_ms: d.refresh.as_millis() as u64,
+        }
+    }
+}
+
+impl RankingSettings {
+    /// The ranking's configuration.
+    pub fn config(&self) -> crate::ranking::RankingConfig {
+        let d = crate::ranking::RankingConfig::default();
+        crate::ranking::RankingConfig {
+            enabled: self.enabled,
+            policy: crate::ranking::order::Policy {
+                min_live_calls: self.min_live_calls,
+                promote_factor: self.promote_factor.clamp(0.0, 1.0),
+                ..d.policy
+            },
+            explore_every: self.explore_every,
+            refresh: std::time::Duration::from_millis(self.refresh_ms),
+        }
+    }
+}
+
+/// The result cache of function calls (see `crate::result_cache`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Remember answers at all (default true).
+    pub enabled: bool,
+    /// Bytes the in-process cache may hold (default 64 MiB); past it the least recently
+    /// used answers go. Not used with `redis_url`.
+    pub max_bytes: usize,
+    /// A Redis shared by several nodes (`redis://host:port/db`, `unix:///path`); unset: in
+    /// process.
+    pub redis_url: Option<String>,
+    /// Longest wait for Redis per connect, read or write, in milliseconds (default 50);
+    /// past it the call goes uncached.
+    pub redis_timeout_ms: u64,
+    /// How long a successful answer is kept, in seconds (default 30 days).
+    pub success_ttl_seconds: u64,
+    /// How long an error answer (timeout, evaluator failure, any Z5) is kept, in seconds
+    /// (default 60).
+    pub failure_ttl_seconds: u64,
+    /// Largest answer kept, in bytes of JSON (default 1 MiB).
+    pub max_value_bytes: usize,
+    /// Most objects one answer may depend on to be kept (default 1000).
+    pub max_dependencies: usize,
+    /// Functions whose calls are never cached, nor any call that reads them.
+    pub uncacheable: Vec<String>,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            enabled: true,
+            max_bytes: 64 * 1024 * 1024,
+            redis_url: None,
+            redis_timeout_ms: 50,
+            success_ttl_seconds: 30 * 24 * 3600,
+            failure_ttl_seconds: 60,
+            max_value_bytes: 1024 * 1024,
+            max_dependencies: 1000,
+            uncacheable: Vec::new(),
+        }
+    }
+}
+
 /// Who may do what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -318,6 +424,10 @@ pub struct Config {
     pub workers: Workers,
     /// The compilers of the compiled languages (C, Rust) and where their artifacts go.
     pub compiler: Compiler,
+    /// How implementations are ordered.
+    pub ranking: RankingSettings,
+    /// The result cache of function calls.
+    pub cache: CacheSettings,
     /// The secret an orchestrator sends to the evaluator API in `X-Zeval-Evaluator-Secret`.
     /// When set, evaluate requests without it are 401; when unset, the evaluator API must
     /// listen on a loopback address (`zeval serve` refuses to start otherwise).
@@ -344,6 +454,8 @@ impl Default for Config {
             access: Access::default(),
             workers: Workers::default(),
             compiler: Compiler::default(),
+            ranking: RankingSettings::default(),
+            cache: CacheSettings::default(),
             evaluator_secret: None,
             instance_name: None,
             evaluators: BTreeMap::new(),
@@ -360,6 +472,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_WIKI_URL", "wiki_url"),
     ("ZEVAL_GUEST_DIR", "guest_dir"),
     ("ZEVAL_CALLS", "access.calls"),
+    ("ZEVAL_RANKING", "ranking.enabled"),
+    ("ZEVAL_CACHE", "cache.enabled"),
+    ("ZEVAL_CACHE_MAX_BYTES", "cache.max_bytes"),
+    ("ZEVAL_CACHE_REDIS_URL", "cache.redis_url"),
+    (
+        "ZEVAL_CACHE_SUCCESS_TTL_SECONDS",
+        "cache.success_ttl_seconds",
+    ),
+    (
+        "ZEVAL_CACHE_FAILURE_TTL_SECONDS",
+        "cache.failure_ttl_seconds",
+    ),
+    (
+        "ZEVAL_CACHE_UNCACHEABLE",
+        "cache.uncacheable (comma-separated)",
+    ),
     (
         "ZEVAL_ORCHESTRATOR_BODY_BYTES",
         "limits.orchestrator_body_bytes",
@@ -377,6 +505,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "ZEVAL_MAX_REQUEST_MEMORY_BYTES",
         "limits.max_request_memory_bytes",
     ),
+    ("ZEVAL_MAX_REENTRANT_DEPTH", "limits.max_reentrant_depth"),
+    ("ZEVAL_MAX_NESTED_CALLS", "limits.max_nested_calls"),
     (
         "ZEVAL_EVALUATOR_MAX_CONCURRENT_REQUESTS",
         "limits.evaluator_max_concurrent_requests",
@@ -445,6 +575,24 @@ impl Config {
                 "ZEVAL_WIKI_URL" => self.wiki_url = Some(value.clone()),
                 "ZEVAL_GUEST_DIR" => self.guest_dir = Some(PathBuf::from(v)),
                 "ZEVAL_CALLS" => self.access.calls = parsed(name, v)?,
+                "ZEVAL_RANKING" => self.ranking.enabled = parsed(name, v)?,
+                "ZEVAL_CACHE" => self.cache.enabled = parsed(name, v)?,
+                "ZEVAL_CACHE_MAX_BYTES" => self.cache.max_bytes = parsed(name, v)?,
+                "ZEVAL_CACHE_REDIS_URL" => self.cache.redis_url = Some(value.clone()),
+                "ZEVAL_CACHE_SUCCESS_TTL_SECONDS" => {
+                    self.cache.success_ttl_seconds = parsed(name, v)?
+                }
+                "ZEVAL_CACHE_FAILURE_TTL_SECONDS" => {
+                    self.cache.failure_ttl_seconds = parsed(name, v)?
+                }
+                "ZEVAL_CACHE_UNCACHEABLE" => {
+                    self.cache.uncacheable = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|z| !z.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
                 "ZEVAL_ORCHESTRATOR_BODY_BYTES" => {
                     self.limits.orchestrator_body_bytes = parsed(name, v)?
                 }
@@ -459,6 +607,8 @@ impl Config {
                 "ZEVAL_MAX_REQUEST_MEMORY_BYTES" => {
                     self.limits.max_request_memory_bytes = parsed(name, v)?
                 }
+                "ZEVAL_MAX_REENTRANT_DEPTH" => self.limits.max_reentrant_depth = parsed(name, v)?,
+                "ZEVAL_MAX_NESTED_CALLS" => self.limits.max_nested_calls = parsed(name, v)?,
                 "ZEVAL_EVALUATOR_MAX_CONCURRENT_REQUESTS" => {
                     self.limits.evaluator_max_concurrent_requests = parsed(name, v)?
                 }
@@ -582,6 +732,8 @@ mod tests {
             "max_value_depth",
             "max_steps",
             "max_request_memory_bytes",
+            "max_reentrant_depth",
+            "max_nested_calls",
             "evaluator_max_concurrent_requests",
             "per_client_concurrent_requests",
             "body_timeout_ms",
@@ -597,6 +749,15 @@ mod tests {
             "rust_sysroot",
             "clang",
             "artifact_dir",
+            "[cache]",
+            "max_bytes",
+            "redis_url",
+            "redis_timeout_ms",
+            "success_ttl_seconds",
+            "failure_ttl_seconds",
+            "max_value_bytes",
+            "max_dependencies",
+            "uncacheable",
             "[evaluators]",
         ] {
             assert!(text.contains(field), "zeval.toml does not mention {field}");
@@ -632,6 +793,37 @@ mod tests {
             .apply_env(|name| (name == "ZEVAL_ROLE").then(|| "everything".into()))
             .unwrap_err();
         assert!(err.to_string().contains("ZEVAL_ROLE"), "{err}");
+    }
+
+    #[test]
+    fn the_cache_settings_come_from_the_file_and_the_environment() {
+        let mut config = Config::from_toml(
+            "[cache]\nmax_bytes = 1000\nuncacheable = [\"Z10001\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(config.cache.max_bytes, 1000);
+        assert_eq!(config.cache.uncacheable, ["Z10001"]);
+        config
+            .apply_env(|name| match name {
+                "ZEVAL_CACHE" => Some("false".into()),
+                "ZEVAL_CACHE_REDIS_URL" => Some("redis://127.0.0.1:6379/0".into()),
+                "ZEVAL_CACHE_UNCACHEABLE" => Some("Z10002, Z10003,".into()),
+                "ZEVAL_CACHE_FAILURE_TTL_SECONDS" => Some("5".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(!config.cache.enabled);
+        assert_eq!(
+            config.cache.redis_url.as_deref(),
+            Some("redis://127.0.0.1:6379/0")
+        );
+        assert_eq!(config.cache.uncacheable, ["Z10002", "Z10003"]);
+        assert_eq!(config.cache.failure_ttl_seconds, 5);
+        let err = config
+            .apply_env(|name| (name == "ZEVAL_CACHE_MAX_BYTES").then(|| "lots".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("ZEVAL_CACHE_MAX_BYTES"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! The evaluator API, compatible with the original function-evaluator service (spec §3.1):
 //! - `POST /{domain}/v1/evaluate/`: any body the original accepts (JSON `{reentrant,
 //!   zobject}`, the JSON executor form, Avro 0.0.1–0.0.4); always HTTP 200 with a normal-form
-//!   Z22 as JSON. Errors of the call are Z5s inside the Z22.
+//!   Z22 as JSON. Errors of the call are Z5s inside the Z22. With the headers
+//!   `x-zeval-callback-url` and `x-zeval-callback-token` (a zeval orchestrator's callback
+//!   route, see `zeval_evaluator::reentry::CallbackClient`), the code's `W.Call`s are posted
+//!   there; without them, `W.Call` fails as in the original's non-reentrant executor. The URL
+//!   is whatever the caller names: callers are trusted orchestrators (the API requires
+//!   `evaluator_secret`, or listens on loopback only).
 //! - `GET /{domain}/v1/evaluate/`: health, with the loaded languages.
 //! - `GET /_info`: the service, and where guests run: with worker processes, their pids and
 //!   what confinement the kernel granted them (a feature the kernel lacks shows as
@@ -24,6 +29,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use zeval_evaluator::reentry::{CALLBACK_TOKEN_HEADER, CALLBACK_URL_HEADER, CallbackClient};
 use zeval_evaluator::{Evaluator, Family};
 
 /// The header in which an orchestrator sends `evaluator_secret` to the evaluator API.
@@ -47,8 +53,22 @@ async fn evaluate(
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let work = tokio::task::spawn_blocking(move || {
-        evaluator.evaluate_body(&body, content_type.as_deref())
+    // An orchestrator that takes the code's nested calls back names where (see
+    // `crate::reentry_api`); only `http(s)` URLs are followed.
+    let header_text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let callback = header_text(CALLBACK_URL_HEADER)
+        .zip(header_text(CALLBACK_TOKEN_HEADER))
+        .and_then(|(url, token)| CallbackClient::new(&url, &token));
+    let work = tokio::task::spawn_blocking(move || match callback {
+        Some(mut callback) => {
+            evaluator.evaluate_body_with(&body, content_type.as_deref(), &mut callback)
+        }
+        None => evaluator.evaluate_body(&body, content_type.as_deref()),
     });
     match work.await {
         Ok(z22) => json_response(StatusCode::OK, serde_json::to_vec(&z22).unwrap_or_default()),

@@ -2,6 +2,11 @@
 //! through `zeval_evaluator::Evaluator`) and [`Remote`] (an evaluator service over HTTP, JSON
 //! or Avro 0.0.4), both [`CodeEvaluator`]s, each wrapped in [`Metered`] for `/metrics`.
 //!
+//! Code run by [`InProcess`] may call other functions (`W.Call`): its calls go back to the
+//! orchestrator's request ([`CodeEvaluator::evaluate_reentrant`]), in process or through the
+//! worker processes; code run by [`Remote`] posts them to this orchestrator's callback route
+//! ([`crate::reentry_api`]), which hands them back to the request.
+//!
 //! Which one runs a language follows `[evaluators]` in the configuration
 //! ([`Config::evaluator_for`]). The orchestrator matches the `Z61K1` string exactly, so every
 //! known language string is registered: the original's default list plus the codes of the
@@ -11,14 +16,18 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use zeval_evaluator::{
-    Encoding, Evaluator, EvaluatorConfig, ExecutorRequest, Isolation, Request, WorkerSettings,
+    Encoding, Evaluator, EvaluatorConfig, ExecutorRequest, Isolation, NestedCall, NestedCalls,
+    Request, WorkerSettings,
 };
-use zeval_orchestrator::{CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry};
+use zeval_orchestrator::{
+    CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, NestedCaller,
+};
 use zeval_zobject::Value;
 use zeval_zobject::build::{envelope_error, is_void, string_value};
 
 use crate::config::{Config, EvaluatorEndpoint, WireFormat};
 use crate::metrics::Metrics;
+use crate::reentry_api::Message;
 
 /// Why the evaluators could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +72,7 @@ pub fn local_evaluator(
 }
 
 /// Every language string the registry routes.
-fn language_strings() -> Vec<String> {
+pub(crate) fn language_strings() -> Vec<String> {
     let mut languages: Vec<String> = EvaluatorRegistry::DEFAULT_LANGUAGES
         .iter()
         .map(|s| s.to_string())
@@ -128,7 +137,8 @@ fn encoding(format: WireFormat) -> Encoding {
     }
 }
 
-fn executor_request(call: &CodeCall) -> ExecutorRequest {
+/// The evaluator request of `call` (also what `POST /v1/plan` hands a browser).
+pub(crate) fn executor_request(call: &CodeCall) -> ExecutorRequest {
     ExecutorRequest {
         reentrant: false,
         remaining_time: Some(call.remaining_time.as_secs_f64()),
@@ -171,6 +181,25 @@ impl InProcess {
 
 impl CodeEvaluator for InProcess {
     fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure> {
+        self.run(call, None)
+    }
+
+    /// The code's `W.Call`s go to `nested` (the orchestrator, in the same request).
+    fn evaluate_reentrant(
+        &self,
+        call: &CodeCall,
+        nested: &mut dyn NestedCaller,
+    ) -> Result<Value, EvaluatorFailure> {
+        self.run(call, Some(nested))
+    }
+}
+
+impl InProcess {
+    fn run(
+        &self,
+        call: &CodeCall,
+        nested: Option<&mut dyn NestedCaller>,
+    ) -> Result<Value, EvaluatorFailure> {
         let evaluator = self.evaluator()?;
         if zeval_evaluator::language::family_for(&call.language, evaluator.variant()).is_none() {
             // As the original orchestrator: no evaluator for the language is a failure, so
@@ -180,7 +209,25 @@ impl CodeEvaluator for InProcess {
                 call.language
             )));
         }
-        Ok(evaluator.evaluate(Request::Executor(executor_request(call))))
+        Ok(match nested {
+            Some(nested) => {
+                let request = ExecutorRequest {
+                    reentrant: true,
+                    ..executor_request(call)
+                };
+                evaluator.evaluate_with(Request::Executor(request), &mut ToOrchestrator(nested))
+            }
+            None => evaluator.evaluate(Request::Executor(executor_request(call))),
+        })
+    }
+}
+
+/// The evaluator's nested calls, answered by the orchestrator.
+struct ToOrchestrator<'a>(&'a mut dyn NestedCaller);
+
+impl NestedCalls for ToOrchestrator<'_> {
+    fn call(&mut self, call: NestedCall, deadline: Instant) -> Result<Value, Value> {
+        self.0.call(&call.function, call.arguments, deadline)
     }
 }
 
@@ -204,6 +251,56 @@ impl CodeEvaluator for Remote {
             .evaluate_within(&request, call.remaining_time)
             .map_err(EvaluatorFailure)
     }
+
+    /// The evaluator posts the code's `W.Call`s to this orchestrator's callback route
+    /// ([`crate::reentry_api`]); this thread runs each inside the request while another one
+    /// waits for the evaluator's answer. Without a callback URL (no orchestrator API in this
+    /// process), the call is not reentrant.
+    fn evaluate_reentrant(
+        &self,
+        call: &CodeCall,
+        nested: &mut dyn NestedCaller,
+    ) -> Result<Value, EvaluatorFailure> {
+        let deadline = Instant::now() + call.remaining_time;
+        let Some(registration) = crate::reentry_api::callbacks().register(deadline) else {
+            return self.evaluate(call);
+        };
+        let request = match self.format {
+            WireFormat::Json => Request::FunctionCall {
+                reentrant: true,
+                zobject: call.zobject.clone(),
+            },
+            WireFormat::Avro => Request::Executor(ExecutorRequest {
+                reentrant: true,
+                ..executor_request(call)
+            }),
+        };
+        std::thread::scope(|scope| {
+            let done = registration.done.clone();
+            let (url, secret) = (&registration.url, &registration.secret);
+            let request = &request;
+            scope.spawn(move || {
+                // Bounded by the call's remaining time, so `Done` always comes.
+                let answer =
+                    self.client
+                        .evaluate_calling_back(request, call.remaining_time, url, secret);
+                let _ = done.send(Message::Done(answer));
+            });
+            loop {
+                match registration.receiver.recv() {
+                    Ok(Message::Nested { call, reply }) => {
+                        let _ = reply.send(nested.call(&call.function, call.arguments, deadline));
+                    }
+                    Ok(Message::Done(answer)) => return answer.map_err(EvaluatorFailure),
+                    Err(_) => {
+                        return Err(EvaluatorFailure(
+                            "the remote evaluation ended without an answer".to_owned(),
+                        ));
+                    }
+                }
+            }
+        })
+    }
 }
 
 /// Counts code runs by language and outcome, their latency, and the sandbox limits hit.
@@ -214,8 +311,28 @@ pub struct Metered {
 
 impl CodeEvaluator for Metered {
     fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure> {
+        self.metered(call, || self.inner.evaluate(call))
+    }
+
+    fn evaluate_reentrant(
+        &self,
+        call: &CodeCall,
+        nested: &mut dyn NestedCaller,
+    ) -> Result<Value, EvaluatorFailure> {
+        self.metered(call, || self.inner.evaluate_reentrant(call, nested))
+    }
+}
+
+impl Metered {
+    /// Runs `evaluate` and counts it. (A run's duration includes the nested calls its code
+    /// made, which are counted as runs of their own too.)
+    fn metered(
+        &self,
+        call: &CodeCall,
+        evaluate: impl FnOnce() -> Result<Value, EvaluatorFailure>,
+    ) -> Result<Value, EvaluatorFailure> {
         let started = Instant::now();
-        let result = self.inner.evaluate(call);
+        let result = evaluate();
         let language = crate::metrics::language_label(call.language.as_str());
         let outcome = match &result {
             Err(_) => "unavailable",

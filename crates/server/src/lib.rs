@@ -1,6 +1,7 @@
 //! The HTTP services of zeval, as axum routers: the orchestrator API (with the objects,
 //! testers and MediaWiki-compatible APIs, `/metrics`, health and `/_info`), and the evaluator
-//! API; plus [`serve`], which runs them with graceful shutdown.
+//! API; plus [`serve`], which runs them with graceful shutdown. The orchestrator port also
+//! serves the web [`playground`] (pages, guest modules for browsers, `POST /v1/plan`).
 //!
 //! Handlers hold no business logic: they check access, decode, call the library crates
 //! through [`CallEngine`] and [`Repository`] (implemented over the orchestrator, evaluator and
@@ -24,7 +25,11 @@ pub mod metrics;
 pub mod narrow;
 pub mod objects_api;
 mod orchestrator_api;
+pub mod playground;
 pub mod problem;
+pub mod ranking;
+pub mod reentry_api;
+pub mod result_cache;
 mod serve;
 pub mod testers;
 
@@ -48,6 +53,20 @@ pub trait CallEngine: Send + Sync {
         do_validate: bool,
         policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
     ) -> Value;
+
+    /// [`CallEngine::orchestrate_as`] through the result cache when this engine has one
+    /// (see [`result_cache`]); `using` says the caller's access scope and whether to bypass
+    /// the lookup.
+    fn orchestrate_cached(
+        &self,
+        zobject: Value,
+        do_validate: bool,
+        policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
+        using: result_cache::CacheUse,
+    ) -> Value {
+        let _ = using;
+        self.orchestrate_as(zobject, do_validate, policy)
+    }
 
     /// [`CallEngine::orchestrate_as`] with no access policy (every implementation may run).
     fn orchestrate(&self, zobject: Value, do_validate: bool) -> Value {
@@ -145,6 +164,8 @@ pub struct AppState {
     pub engine: Arc<dyn CallEngine>,
     /// Objects, users, approvals.
     pub repository: Arc<dyn Repository>,
+    /// The order of implementations, and the figures behind it.
+    pub ranking: Arc<ranking::Ranking>,
 }
 
 pub use orchestrator_api::router as orchestrator_router;

@@ -107,6 +107,10 @@ impl Histogram {
 /// A value read when `/metrics` is scraped.
 pub type Sampler = Box<dyn Fn() -> Vec<Sample> + Send + Sync>;
 
+/// Series with labels written by their owner when `/metrics` is scraped, in the text
+/// exposition format (HELP and TYPE lines included); the owner bounds their number.
+pub type TextSampler = Box<dyn Fn() -> String + Send + Sync>;
+
 /// One sampled value.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -127,6 +131,7 @@ pub struct Metrics {
     histograms: Mutex<BTreeMap<&'static str, BTreeMap<Labels, Histogram>>>,
     in_flight: AtomicI64,
     samplers: Mutex<Vec<Sampler>>,
+    text_samplers: Mutex<Vec<TextSampler>>,
     /// ZIDs found to exist, so each is looked up once (at most [`MAX_SERIES_PER_METRIC`]).
     known_functions: Mutex<HashSet<String>>,
 }
@@ -223,6 +228,14 @@ impl Metrics {
             .push(sampler);
     }
 
+    /// Adds labelled series written at every scrape.
+    pub fn add_text_sampler(&self, sampler: TextSampler) {
+        self.text_samplers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sampler);
+    }
+
     /// The current value of a counter (for tests and the CLI).
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
@@ -294,6 +307,11 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {} {}", sample.name, sample.help);
             let _ = writeln!(out, "# TYPE {} {}", sample.name, sample.kind);
             let _ = writeln!(out, "{} {}", sample.name, sample.value);
+        }
+        drop(samplers);
+        let text_samplers = self.text_samplers.lock().unwrap_or_else(|e| e.into_inner());
+        for sampler in text_samplers.iter() {
+            out.push_str(&sampler());
         }
         out
     }

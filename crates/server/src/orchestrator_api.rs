@@ -43,10 +43,13 @@ pub fn router(state: AppState) -> Router {
         }),
     )
     .per_client(limits.per_client_concurrent_requests);
+    let playground = crate::playground::Playground::new(&state);
     let work = Router::new()
+        .merge(playground.work_routes())
         .route("/{domain}/v1/evaluate/", post(evaluate))
         .route("/{domain}/v1/evaluate", post(evaluate))
         .merge(crate::objects_api::write_routes())
+        .merge(crate::ranking::http::write_routes())
         .route("/v1/test", post(crate::testers::http::run))
         .layer(middleware::from_fn_with_state(slots, admit));
     Router::new()
@@ -54,6 +57,9 @@ pub fn router(state: AppState) -> Router {
         .route("/{domain}/v1/evaluate/", get(healthy))
         .route("/{domain}/v1/evaluate", get(healthy))
         .merge(crate::objects_api::read_routes())
+        .merge(crate::ranking::http::read_routes())
+        .merge(crate::reentry_api::routes())
+        .merge(playground.read_routes())
         .route("/healthz", get(healthy))
         .route("/_info", get(info))
         .route("/_info/name", get(info_name))
@@ -112,7 +118,8 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `POST /{domain}/v1/evaluate/`: body `{zobject, doValidate}`, answer always 200 with the
+/// `POST /{domain}/v1/evaluate/`: body `{zobject, doValidate, bypassCache}` (or the header
+/// `Cache-Control: no-cache` to bypass the result cache), answer always 200 with the
 /// canonical Z22, except for requests refused before orchestration (syntax, size, access).
 async fn evaluate(
     State(state): State<AppState>,
@@ -138,6 +145,16 @@ async fn evaluate(
     let do_validate = request
         .get("doValidate")
         .is_some_and(|v| v == &Value::Bool(true));
+    // The result cache's lookup is skipped on request (the answer is still stored).
+    let bypass = request
+        .get("bypassCache")
+        .is_some_and(|v| v == &Value::Bool(true))
+        || headers
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|directive| directive.trim().eq_ignore_ascii_case("no-cache"));
     let zobject = request.remove("zobject").unwrap_or(Value::Null);
     let mut policy: Option<Arc<dyn ImplementationPolicy>> = None;
     if who.is_none() {
@@ -158,7 +175,12 @@ async fn evaluate(
             }
         }
     }
-    let z22 = run_call(&state, zobject, do_validate, policy).await?;
+    // Cached answers are kept apart by the rules they were computed under.
+    let using = crate::result_cache::CacheUse {
+        scope: if policy.is_some() { "approved" } else { "open" },
+        bypass,
+    };
+    let z22 = run_call(&state, zobject, do_validate, policy, using).await?;
     // A call the access rules refused at its top level answers 403 with the Z559, as
     // before the rules moved into the orchestrator; a refusal deeper down is the Z22's error.
     if let Some(error) = envelope_error(&z22)
@@ -177,6 +199,7 @@ pub(crate) async fn run_call(
     zobject: Value,
     do_validate: bool,
     policy: Option<Arc<dyn ImplementationPolicy>>,
+    using: crate::result_cache::CacheUse,
 ) -> Result<Value, ApiError> {
     let function = narrow::called_function(&zobject)
         .map(str::to_owned)
@@ -194,7 +217,7 @@ pub(crate) async fn run_call(
     let started = Instant::now();
     let (z22, function) = tokio::task::spawn_blocking(move || {
         let _in_flight = metrics.in_flight();
-        let z22 = engine.orchestrate_as(zobject, do_validate, policy);
+        let z22 = engine.orchestrate_cached(zobject, do_validate, policy, using);
         // Only functions that exist get their own series (see `crate::metrics`).
         let function = metrics.function_label(repository.as_ref(), &function);
         (z22, function)

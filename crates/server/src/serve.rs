@@ -119,6 +119,13 @@ async fn run(
     {
         let listener = bind(config.listen).await?;
         announce("orchestrator API", &listener);
+        if let Ok(mut addr) = listener.local_addr() {
+            // Where remote evaluators post the nested calls of the code they run.
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            crate::reentry_api::callbacks().set_base_url(format!("http://{addr}"));
+        }
         let app =
             crate::orchestrator_router(state).layer(tower_http::trace::TraceLayer::new_for_http());
         servers.push(tokio::spawn(run_one(
@@ -218,7 +225,7 @@ async fn require_orchestrator_secret(
 }
 
 /// Compares secrets in time that depends on their length only, not on where they differ.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+pub(crate) fn same_secret(given: &[u8], expected: &[u8]) -> bool {
     if given.len() != expected.len() {
         return false;
     }

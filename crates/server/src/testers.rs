@@ -50,6 +50,8 @@ pub struct Cell {
     pub passed: bool,
     /// Time for the call and the validator, in milliseconds.
     pub duration_ms: f64,
+    /// Time for the call alone (what the ranking measures), in milliseconds.
+    pub call_ms: f64,
     /// Why it failed (canonical Z5).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
@@ -75,6 +77,10 @@ pub struct Matrix {
     pub not_run: usize,
     /// All cells.
     pub total: usize,
+    /// The function's ranking once these results count (the testers route and
+    /// `zeval test` fill it in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<crate::ranking::Explanation>,
 }
 
 /// The bounds of one test run.
@@ -172,6 +178,10 @@ pub fn run_within(
         };
         for implementation in &chosen_implementations {
             let started = Instant::now();
+            let mut timing = CellTiming {
+                out_of_time: &out_of_time,
+                call_ms: 0.0,
+            };
             let outcome = if out_of_time() {
                 Err(CellFailure::NotRun)
             } else {
@@ -183,7 +193,7 @@ pub fn run_within(
                         &z8,
                         implementation,
                         z20,
-                        &out_of_time,
+                        &mut timing,
                     ),
                     None => Err(CellFailure::Failed(z5("Z504", [z6(tester.clone())]))),
                 }
@@ -199,6 +209,7 @@ pub fn run_within(
                 tester: tester.clone(),
                 passed: error.is_none(),
                 duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                call_ms: timing.call_ms,
                 error,
                 not_run,
             });
@@ -215,7 +226,14 @@ pub fn run_within(
         passed,
         not_run,
         total,
+        ranking: None,
     })
+}
+
+/// A cell's clock: when to stop, and how long its call took (in milliseconds).
+struct CellTiming<'a> {
+    out_of_time: &'a dyn Fn() -> bool,
+    call_ms: f64,
 }
 
 /// Why a cell did not pass.
@@ -280,8 +298,9 @@ fn run_cell(
     z8: &Value,
     implementation: &str,
     z20: &Value,
-    out_of_time: &dyn Fn() -> bool,
+    timing: &mut CellTiming<'_>,
 ) -> Result<(), CellFailure> {
+    let out_of_time = timing.out_of_time;
     let call = z20
         .get("Z20K2")
         .ok_or_else(|| message("the tester has no call (Z20K2)"))?;
@@ -293,7 +312,10 @@ fn run_cell(
     } else {
         call.clone()
     };
-    let result = value_or_error(engine.orchestrate(call, false))?;
+    let started = Instant::now();
+    let answer = engine.orchestrate(call, false);
+    timing.call_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let result = value_or_error(answer)?;
     let validator_function = validator
         .get("Z7K1")
         .and_then(ref_zid)
@@ -388,14 +410,18 @@ pub(crate) mod http {
         let repository = state.repository.clone();
         let engine = state.engine.clone();
         let metrics = state.metrics.clone();
+        let ranking = state.ranking.clone();
         let matrix = tokio::task::spawn_blocking(move || {
-            super::run_within(
+            let mut matrix = super::run_within(
                 repository.as_ref(),
                 engine.as_ref(),
                 &request,
                 &bounds,
                 &|_, _| {},
-            )
+            )?;
+            ranking.record_matrix(&matrix);
+            matrix.ranking = ranking.explain(&matrix.function).ok();
+            Ok(matrix)
         })
         .await
         .map_err(|e| ApiError::Internal(format!("the test run failed: {e}")))?

@@ -24,6 +24,7 @@ pub use layered::{CacheStats, DEFAULT_CACHE_ENTRIES, Layered, SharedCache};
 pub use sqlite::artifacts::{
     ArtifactOutcome, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS, StoredArtifact,
 };
+pub use sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 pub use sqlite::users::{Approval, MAX_USER_NAME_CHARS, Role, User};
 pub use sqlite::{
     BUSY_TIMEOUT, CATALOGUE_AUTHOR, DATABASE_FILE, FIRST_USER_ZID, MAX_OBJECT_DEPTH,

@@ -216,14 +216,28 @@ fn serve(
                 guest,
                 limits,
                 stdin,
+                reentrant,
             } => {
                 let Some(guest) = prepared.guests.get(guest as usize) else {
                     return Err(WorkerError::Protocol(format!("no guest number {guest}")));
                 };
-                match guest.run(stdin, &limits) {
+                let mut ask_parent = |request: &[u8], _deadline: std::time::Instant| {
+                    ask_the_parent(request, reader, writer)
+                };
+                let host: Option<&mut dyn zeval_sandbox::HostCalls> = if reentrant {
+                    Some(&mut ask_parent)
+                } else {
+                    None
+                };
+                match guest.run_with(stdin, &limits, host) {
                     Ok(output) => Response::Ran(output),
                     Err(error) => Response::Failed(error),
                 }
+            }
+            Request::HostAnswer(_) => {
+                return Err(WorkerError::Protocol(
+                    "a host answer outside a host call".to_owned(),
+                ));
             }
             Request::RunModule {
                 key,
@@ -250,5 +264,30 @@ fn serve(
         };
         writer.write_all(&response.to_frame())?;
         writer.flush()?;
+    }
+}
+
+/// A guest's host call, sent to the parent ([`Response::HostCall`]), and the parent's answer
+/// ([`Request::HostAnswer`]). No timeout here: the parent answers within the call's
+/// deadline, or kills this worker at the deadline plus its margin. A broken exchange answers
+/// nothing (an empty answer, which the runner reports as a failed call); the next frame then
+/// fails the worker's loop.
+fn ask_the_parent(
+    request: &[u8],
+    reader: &mut impl std::io::Read,
+    writer: &mut impl Write,
+) -> Vec<u8> {
+    let sent = writer
+        .write_all(&Response::HostCall(request.to_vec()).to_frame())
+        .and_then(|()| writer.flush());
+    if sent.is_err() {
+        return Vec::new();
+    }
+    match read_frame(reader, MAX_REQUEST_FRAME) {
+        Ok(frame) => match Request::decode(&frame) {
+            Ok(Request::HostAnswer(answer)) => answer.to_vec(),
+            _ => Vec::new(),
+        },
+        Err(_) => Vec::new(),
     }
 }

@@ -4,6 +4,9 @@
 //! 1. The parent sends the [`WorkerSpec`] as one JSON frame.
 //! 2. The worker loads its guests, confines itself and answers one JSON [`Hello`] frame.
 //! 3. Then, one call at a time: a binary [`Request`] frame, a binary [`Response`] frame.
+//!    A reentrant call ([`Request::Run`] with `reentrant`) may, before its response, send any
+//!    number of [`Response::HostCall`] frames (the guest's `zeval.call` request), each
+//!    answered by one [`Request::HostAnswer`] frame; the guest waits meanwhile.
 //!
 //! A frame is a little-endian `u32` length and that many bytes. The two sides do not trust
 //! each other's frames equally: the worker runs untrusted code, so the parent treats every
@@ -86,7 +89,12 @@ pub enum Request<'a> {
         guest: u32,
         limits: Limits,
         stdin: &'a [u8],
+        /// Whether the guest's host calls go to the parent ([`Response::HostCall`]); when
+        /// not, `zeval.call` answers "no host" in the worker.
+        reentrant: bool,
     },
+    /// The answer to the [`Response::HostCall`] the worker sent last.
+    HostAnswer(&'a [u8]),
     /// Run a compiled module (an artifact) once. The worker compiles `wasm` the first time
     /// it sees `key` and keeps it among its most recently used modules; the parent vouches
     /// that one key always comes with the same bytes (keys are content hashes).
@@ -105,6 +113,10 @@ pub enum Request<'a> {
 pub enum Response {
     Ran(RunOutput),
     Failed(SandboxError),
+    /// Not the end of the call: the guest asks its host (the parent) for something and
+    /// waits for a [`Request::HostAnswer`]. Its length is checked by the parent against the
+    /// call's [`Limits::max_input_bytes`].
+    HostCall(Vec<u8>),
 }
 
 const RUN: u8 = 1;
@@ -112,8 +124,11 @@ const RUN_MODULE: u8 = 3;
 /// Longest module key in a [`Request::RunModule`] (a hex SHA-256 is 64 bytes).
 const MAX_KEY_BYTES: usize = 255;
 const FORBIDDEN_SYSCALL: u8 = 2;
+const RUN_REENTRANT: u8 = 4;
+const HOST_ANSWER: u8 = 5;
 const RAN: u8 = 0;
 const FAILED: u8 = 1;
+const HOST_CALL: u8 = 2;
 const NONE: u64 = u64::MAX;
 
 /// Why a frame could not be read or understood.
@@ -187,12 +202,17 @@ impl<'a> Request<'a> {
     pub fn to_frame(&self) -> Vec<u8> {
         match self {
             Request::ForbiddenSyscall => framed(1, |out| out.push(FORBIDDEN_SYSCALL)),
+            Request::HostAnswer(answer) => framed(1 + answer.len(), |out| {
+                out.push(HOST_ANSWER);
+                out.extend_from_slice(answer);
+            }),
             Request::Run {
                 guest,
                 limits,
                 stdin,
+                reentrant,
             } => framed(1 + 4 + 5 * 8 + stdin.len(), |out| {
-                out.push(RUN);
+                out.push(if *reentrant { RUN_REENTRANT } else { RUN });
                 out.extend_from_slice(&guest.to_le_bytes());
                 put_limits(out, limits);
                 out.extend_from_slice(stdin);
@@ -224,15 +244,17 @@ impl<'a> Request<'a> {
         let mut cursor = Cursor(frame);
         match cursor.u8()? {
             FORBIDDEN_SYSCALL => Ok(Request::ForbiddenSyscall),
-            RUN => {
+            kind @ (RUN | RUN_REENTRANT) => {
                 let guest = cursor.u32()?;
                 let limits = cursor.limits()?;
                 Ok(Request::Run {
                     guest,
                     limits,
                     stdin: cursor.0,
+                    reentrant: kind == RUN_REENTRANT,
                 })
             }
+            HOST_ANSWER => Ok(Request::HostAnswer(cursor.0)),
             RUN_MODULE => {
                 let key_len = cursor.u8()? as usize;
                 let key = std::str::from_utf8(cursor.bytes(key_len)?)
@@ -273,6 +295,10 @@ impl Response {
     /// The whole frame, length included.
     pub fn to_frame(&self) -> Vec<u8> {
         match self {
+            Response::HostCall(request) => framed(1 + request.len(), |out| {
+                out.push(HOST_CALL);
+                out.extend_from_slice(request);
+            }),
             Response::Ran(output) => framed(
                 1 + 4 * 8 + 4 + output.stdout.len() + output.stderr.len(),
                 |out| {
@@ -374,6 +400,7 @@ impl Response {
                 };
                 Ok(Response::Failed(error))
             }
+            HOST_CALL => Ok(Response::HostCall(cursor.0.to_vec())),
             _ => Err(FrameError::Malformed("unknown response kind")),
         }
     }
@@ -475,8 +502,24 @@ mod tests {
                 ..Limits::default()
             },
             stdin: b"{\"x\":1}",
+            reentrant: false,
         };
         assert_eq!(Request::decode(&payload(&run.to_frame())).unwrap(), run);
+        let reentrant = Request::Run {
+            guest: 0,
+            limits: Limits::default(),
+            stdin: b"{}",
+            reentrant: true,
+        };
+        assert_eq!(
+            Request::decode(&payload(&reentrant.to_frame())).unwrap(),
+            reentrant
+        );
+        let answer = Request::HostAnswer(b"{\"result\": 1}");
+        assert_eq!(
+            Request::decode(&payload(&answer.to_frame())).unwrap(),
+            answer
+        );
         assert_eq!(
             Request::decode(&payload(&Request::ForbiddenSyscall.to_frame())).unwrap(),
             Request::ForbiddenSyscall
@@ -528,6 +571,14 @@ mod tests {
             panic!("not a trap");
         };
         assert_eq!(message.len(), MAX_MESSAGE_BYTES);
+
+        let host_call = Response::HostCall(b"{\"function\": \"Z801\"}".to_vec());
+        let Response::HostCall(request) =
+            Response::decode(&payload(&host_call.to_frame())).unwrap()
+        else {
+            panic!("not a host call");
+        };
+        assert_eq!(request, b"{\"function\": \"Z801\"}");
     }
 
     #[test]

@@ -37,6 +37,42 @@ unsafe extern "C" {
     fn wasi_random_get(buf: *mut u8, len: usize) -> i32;
 }
 
+// The sandbox's host-call imports (crates/sandbox/src/host_call.rs).
+#[link(wasm_import_module = "zeval")]
+unsafe extern "C" {
+    // Hands the host a request; the answer's length, -1 when the call has no host to call,
+    // -2 when the request is over the input limit.
+    #[link_name = "call"]
+    fn zeval_call(request: *const u8, request_len: usize) -> i32;
+    // Copies the last answer into `buffer` (at most `buffer_len` bytes); how many it copied.
+    #[link_name = "answer"]
+    fn zeval_answer(buffer: *mut u8, buffer_len: usize) -> i32;
+}
+
+/// `__zeval_host_call(request)`, runner.js's way to the host (`W.Call`): the answer text,
+/// `null` when this call has no host to call.
+fn host_call(request: String) -> rquickjs::Result<Option<String>> {
+    // SAFETY: the request is valid for reads of its length.
+    let answer_len = unsafe { zeval_call(request.as_ptr(), request.len()) };
+    if answer_len == -1 {
+        return Ok(None);
+    }
+    let Ok(answer_len) = usize::try_from(answer_len) else {
+        return Err(rquickjs::Error::new_from_js_message(
+            "string",
+            "W.Call",
+            "the request is over the input limit",
+        ));
+    };
+    let mut answer = vec![0u8; answer_len];
+    // SAFETY: the buffer is valid for writes of its length.
+    let copied = unsafe { zeval_answer(answer.as_mut_ptr(), answer.len()) };
+    answer.truncate(usize::try_from(copied).unwrap_or(0));
+    String::from_utf8(answer)
+        .map(Some)
+        .map_err(|_| rquickjs::Error::new_from_js_message("bytes", "string", "the answer is not UTF-8"))
+}
+
 fn wasi_random_u64() -> u64 {
     let mut bytes = [0u8; 8];
     // SAFETY: the buffer is valid for writes of its length.
@@ -76,6 +112,12 @@ fn create_interpreter() -> (Runtime, Context) {
             .and_then(|f| f.with_name("random"))
             .expect("Math.random");
         math.set("random", random).expect("set Math.random");
+        let host = Function::new(ctx.clone(), host_call)
+            .and_then(|f| f.with_name("__zeval_host_call"))
+            .expect("__zeval_host_call");
+        ctx.globals()
+            .set("__zeval_host_call", host)
+            .expect("set __zeval_host_call");
         ctx.eval::<(), _>(RUNNER_JS)
             .catch(&ctx)
             .unwrap_or_else(|e| panic!("runner.js failed: {e}"));

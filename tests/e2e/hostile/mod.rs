@@ -88,7 +88,13 @@ impl Target {
         let editor = add_user(data.path(), "editor", "editor");
         let neighbour = add_user(data.path(), "neighbour", "editor");
         let deadline = DEADLINE.as_millis().to_string();
-        let mut all_env = vec![("ZEVAL_CALL_TIMEOUT_MS", deadline.as_str())];
+        // The result cache off: each hostile call and each neighbour's call must really be
+        // evaluated (a repeated attack answered from the cache would prove nothing). Tests
+        // that want the cache pass `ZEVAL_CACHE=true`, which comes later and wins.
+        let mut all_env = vec![
+            ("ZEVAL_CALL_TIMEOUT_MS", deadline.as_str()),
+            ("ZEVAL_CACHE", "false"),
+        ];
         all_env.extend_from_slice(env);
         let server = Server::start(data.path(), args, &all_env);
         let orch = server.orch().to_owned();

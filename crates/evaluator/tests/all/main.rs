@@ -14,6 +14,7 @@ mod hostile_network;
 mod hostile_processes;
 mod javascript_locale;
 mod python_stdlib;
+mod reentry;
 mod suite_requests;
 
 use std::sync::OnceLock;

@@ -29,6 +29,7 @@ pub(crate) fn lazy_return(id: &str) -> bool {
 
 /// Runs builtin `id` on `args` (sorted by argument name).
 pub(crate) fn run(engine: &Engine<'_>, id: &str, function: &Node, args: Vec<Node>) -> R<Env> {
+    engine.note_builtin(id);
     let arg = |i: usize| -> R<&Node> {
         args.get(i)
             .ok_or_else(|| Fail::Crash(format!("builtin {id} is missing argument {}", i + 1)))

@@ -4,6 +4,8 @@ mod basics;
 mod budget;
 mod corners;
 mod limits;
+mod reentry;
+mod trace;
 
 use std::collections::HashMap;
 use std::sync::Arc;

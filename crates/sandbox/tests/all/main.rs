@@ -5,6 +5,7 @@
 mod blocking;
 mod cache;
 mod common;
+mod host_calls;
 mod isolation;
 mod memory;
 mod modules;

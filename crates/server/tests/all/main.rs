@@ -11,4 +11,5 @@ mod http_cases;
 mod limits;
 mod metrics;
 mod objects;
+mod playground;
 mod testers;

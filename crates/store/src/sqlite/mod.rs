@@ -20,6 +20,7 @@ use zeval_zobject::ident::{is_zid, zid_number};
 use crate::{ObjectSource, StoreError, z2_id};
 
 pub(crate) mod artifacts;
+pub(crate) mod ranking;
 mod schema;
 mod summary;
 pub(crate) mod users;

@@ -60,6 +60,27 @@ const MIGRATIONS: &[&str] = &[
         key TEXT NOT NULL,
         PRIMARY KEY (zid, revision)
     ) WITHOUT ROWID;",
+    // 3: figures for ranking implementations: each tester's latest result per
+    // implementation revision, and a summary of real calls per implementation revision.
+    "CREATE TABLE tester_results (
+        implementation TEXT NOT NULL,
+        implementation_revision INTEGER NOT NULL,
+        tester TEXT NOT NULL,
+        tester_revision INTEGER NOT NULL,
+        passed INTEGER NOT NULL,
+        duration_us INTEGER NOT NULL,
+        run_ms INTEGER NOT NULL,
+        PRIMARY KEY (implementation, implementation_revision, tester)
+    ) WITHOUT ROWID;
+    CREATE TABLE call_stats (
+        implementation TEXT NOT NULL,
+        implementation_revision INTEGER NOT NULL,
+        calls INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        sketch BLOB NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (implementation, implementation_revision)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

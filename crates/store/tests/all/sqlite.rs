@@ -244,8 +244,8 @@ fn data_survives_reopening_and_the_file_uses_wal() {
     let version: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    // Version 2: objects, users, approvals (1), then compiled artifacts (2).
-    assert_eq!((mode.as_str(), version), ("wal", 2));
+    // Version 3: objects, users, approvals (1), compiled artifacts (2), ranking figures (3).
+    assert_eq!((mode.as_str(), version), ("wal", 3));
 }
 
 #[test]

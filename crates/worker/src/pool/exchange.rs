@@ -4,6 +4,8 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use zeval_sandbox::HostCalls;
+
 use crate::protocol::{Request, Response, read_frame};
 
 use super::Worker;
@@ -15,19 +17,59 @@ pub(super) enum Exchange {
     Broken(String),
 }
 
-/// Sends `request` and reads the response until `deadline`, reading at most `max_frame`.
+/// The deadlines of one exchange.
+pub(super) struct Deadlines {
+    /// The call's own: what a host call is given.
+    pub(super) call: Instant,
+    /// When the parent stops waiting for the worker (the call's plus the kill margin).
+    pub(super) kill: Instant,
+}
+
+/// The handler of a call's host calls, and the largest request it takes.
+pub(super) struct HostCallsWithin<'a> {
+    pub(super) host: &'a mut dyn HostCalls,
+    pub(super) max_request_bytes: usize,
+}
+
+/// Sends `request` and reads the response until the kill deadline, reading at most
+/// `max_frame` per frame. Host calls the worker sends meanwhile go to `host` (on this
+/// thread; the time they take counts against the same deadlines); a worker that sends one
+/// without a handler, or one over its size limit, breaks the protocol.
 pub(super) fn exchange(
     worker: &mut Worker,
     request: &Request<'_>,
-    deadline: Instant,
+    deadlines: Deadlines,
     max_frame: usize,
+    mut host: Option<HostCallsWithin<'_>>,
 ) -> Result<Response, Exchange> {
-    let mut socket = Deadlined::new(&worker.socket, deadline);
+    let mut socket = Deadlined::new(&worker.socket, deadlines.kill);
     socket
         .write_all(&request.to_frame())
         .map_err(|e| frame_error(e.into()))?;
-    let frame = read_frame(&mut socket, max_frame).map_err(frame_error)?;
-    Response::decode(&frame).map_err(|e| Exchange::Broken(e.to_string()))
+    loop {
+        let frame = read_frame(&mut socket, max_frame).map_err(frame_error)?;
+        match Response::decode(&frame).map_err(|e| Exchange::Broken(e.to_string()))? {
+            Response::HostCall(call) => {
+                let Some(host) = host.as_mut() else {
+                    return Err(Exchange::Broken(
+                        "a host call in a call that takes none".to_owned(),
+                    ));
+                };
+                if call.len() > host.max_request_bytes {
+                    return Err(Exchange::Broken(format!(
+                        "a host call of {} bytes, over the limit of {}",
+                        call.len(),
+                        host.max_request_bytes
+                    )));
+                }
+                let answer = host.host.call(&call, deadlines.call);
+                socket
+                    .write_all(&Request::HostAnswer(&answer).to_frame())
+                    .map_err(|e| frame_error(e.into()))?;
+            }
+            response => return Ok(response),
+        }
+    }
 }
 
 /// The socket with one deadline for a whole exchange: every read and write is given only

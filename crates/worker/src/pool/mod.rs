@@ -30,13 +30,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use zeval_sandbox::{Limits, RunOutput, SandboxError};
+use zeval_sandbox::{HostCalls, Limits, RunOutput, SandboxError};
 
 mod exchange;
 mod log_relay;
 mod spawner;
 
-use exchange::{Deadlined, Exchange, exchange};
+use exchange::{Deadlined, Deadlines, Exchange, HostCallsWithin, exchange};
 use log_relay::relay_log;
 use spawner::Spawner;
 
@@ -191,11 +191,32 @@ impl WorkerPool {
     /// Runs guest number `guest` of the spec once with `stdin` under `limits`, in a worker.
     /// Blocks the calling thread. [`Limits::wall_time`] covers the wait for a worker too.
     pub fn run(&self, guest: u32, stdin: &[u8], limits: &Limits) -> Result<RunOutput, RunError> {
-        self.call(stdin, limits, |limits| Request::Run {
-            guest,
-            limits,
+        self.run_with(guest, stdin, limits, None)
+    }
+
+    /// [`WorkerPool::run`], with `host` answering the guest's host calls (see
+    /// `zeval_sandbox::host_call`) on this thread: the worker sends each request to the
+    /// parent and waits for the answer. A request longer than [`Limits::max_input_bytes`]
+    /// is a protocol breach (the worker's sandbox refuses those), and ends the worker.
+    pub fn run_with(
+        &self,
+        guest: u32,
+        stdin: &[u8],
+        limits: &Limits,
+        host: Option<&mut dyn HostCalls>,
+    ) -> Result<RunOutput, RunError> {
+        let reentrant = host.is_some();
+        self.call_with(
             stdin,
-        })
+            limits,
+            |limits| Request::Run {
+                guest,
+                limits,
+                stdin,
+                reentrant,
+            },
+            host,
+        )
     }
 
     /// Runs the compiled module `key` (whose bytes are `wasm`) once with `stdin` under
@@ -225,6 +246,17 @@ impl WorkerPool {
         limits: &Limits,
         request: impl FnOnce(Limits) -> Request<'a>,
     ) -> Result<RunOutput, RunError> {
+        self.call_with(stdin, limits, request, None)
+    }
+
+    /// [`WorkerPool::call`] with a handler of the guest's host calls.
+    fn call_with<'a>(
+        &self,
+        stdin: &[u8],
+        limits: &Limits,
+        request: impl FnOnce(Limits) -> Request<'a>,
+        host: Option<&mut dyn HostCalls>,
+    ) -> Result<RunOutput, RunError> {
         let called = Instant::now();
         let deadline = called + limits.wall_time;
         if stdin.len() > limits.max_input_bytes {
@@ -243,8 +275,15 @@ impl WorkerPool {
         let outcome = exchange(
             &mut worker,
             &request,
-            deadline + self.inner.config.kill_margin,
+            Deadlines {
+                call: deadline,
+                kill: deadline + self.inner.config.kill_margin,
+            },
             max_response_frame(limits),
+            host.map(|host| HostCallsWithin {
+                host,
+                max_request_bytes: limits.max_input_bytes,
+            }),
         );
         match outcome {
             Ok(Response::Ran(output)) => {
@@ -267,7 +306,12 @@ impl WorkerPool {
                 }
                 .into())
             }
-            Err(Exchange::Broken(reason)) => {
+            // `exchange` answers host calls itself: one here is a broken exchange.
+            Ok(Response::HostCall(_)) | Err(Exchange::Broken(_)) => {
+                let reason = match outcome {
+                    Err(Exchange::Broken(reason)) => reason,
+                    _ => "an unanswered host call".to_owned(),
+                };
                 let status = self.inner.discard(worker);
                 tracing::warn!(pid, %reason, status, "lost a worker during a call");
                 Err(RunError::WorkerLost(status))
@@ -280,7 +324,17 @@ impl WorkerPool {
     pub fn issue_forbidden_syscall(&self) -> Result<String, RunError> {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut worker = self.inner.acquire(deadline, Instant::now())?;
-        match exchange(&mut worker, &Request::ForbiddenSyscall, deadline, 1024) {
+        let deadlines = Deadlines {
+            call: deadline,
+            kill: deadline,
+        };
+        match exchange(
+            &mut worker,
+            &Request::ForbiddenSyscall,
+            deadlines,
+            1024,
+            None,
+        ) {
             Ok(_) => {
                 self.inner.release(worker);
                 Err(RunError::WorkerLost(

@@ -2,7 +2,8 @@
 
 It reads the spec frame, answers a valid Hello, then for each request frame behaves as the
 first argument says: ok | huge | trickle | garbage | die | silent | slow (starts in 1.5 s,
-answers in 1 s).
+answers in 1 s) | host_call (asks its host "ping" and answers with the host's answer as stdout)
+| host_call_huge (asks its host 64 KiB).
 """
 import json
 import os
@@ -85,3 +86,14 @@ while True:
         os._exit(9)
     elif MODE == "silent":
         time.sleep(60)
+    elif MODE in ("host_call", "host_call_huge"):
+        write_frame(b"\x02" + (b"ping" if MODE == "host_call" else b"x" * 65536))
+        answer = read_frame()
+        assert answer[:1] == b"\x05", answer[:1]
+        payload = answer[1:]
+        write_frame(
+            b"\x00"
+            + struct.pack("<QQQQ", 2**64 - 1, 4096, 1000, 1000)
+            + struct.pack("<I", len(payload))
+            + payload
+        )

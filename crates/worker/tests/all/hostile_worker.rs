@@ -144,3 +144,45 @@ fn a_call_does_not_wait_past_its_deadline_for_a_worker_to_start() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn host_calls_are_answered_in_a_reentrant_call() {
+    let pool = pool("host_call");
+    let mut asked = Vec::new();
+    let mut host = |request: &[u8], _: Instant| {
+        asked.push(request.to_vec());
+        b"pong".to_vec()
+    };
+    let done = pool
+        .run_with(0, b"x", &limits(Duration::from_secs(5)), Some(&mut host))
+        .unwrap();
+    assert_eq!(done.stdout, b"pong");
+    assert_eq!(asked, vec![b"ping".to_vec()]);
+    assert_eq!(pool.status().lost, 0);
+}
+
+#[test]
+fn a_host_call_in_a_call_that_takes_none_is_a_protocol_breach() {
+    misbehaves("host_call", |e| matches!(e, RunError::WorkerLost(_)));
+}
+
+#[test]
+fn a_host_call_over_the_input_limit_is_a_protocol_breach() {
+    let pool = pool("host_call_huge");
+    let mut called = false;
+    let mut host = |_: &[u8], _: Instant| {
+        called = true;
+        Vec::new()
+    };
+    let small = Limits {
+        max_input_bytes: 1024,
+        ..limits(Duration::from_secs(5))
+    };
+    let outcome = pool.run_with(0, b"x", &small, Some(&mut host));
+    assert!(
+        matches!(outcome, Err(RunError::WorkerLost(_))),
+        "{outcome:?}"
+    );
+    assert!(!called, "the host never saw the request");
+    assert_eq!(pool.status().lost, 1);
+}

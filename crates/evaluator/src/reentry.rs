@@ -1,0 +1,388 @@
+//! Reentrant calls: code running in a guest calls another function (`W.Call` in the Python
+//! and JavaScript runners), and the caller of the evaluator answers.
+//!
+//! The runner hands the sandbox's `zeval.call` import (see `zeval_sandbox::host_call`) a
+//! JSON request `{"function": "Z10000", "arguments": {"Z10000K1": <normal ZObject>}}`. This
+//! module decodes it, as hostile input: at most [`zeval_sandbox::Limits::max_input_bytes`]
+//! bytes (the sandbox refuses longer ones), parsed with the JSON depth limit, the function a
+//! ZID, each argument a key of that function and an object or string. The caller's
+//! [`NestedCalls`] runs it (the orchestrator, inside the same request) and the answer goes
+//! back as `{"result": <normal ZObject>}` or `{"error": <Z5>, "message": "…", "index": n}`.
+//!
+//! When the evaluator serves another process's orchestrator (the evaluator API), the nested
+//! calls go back to that orchestrator over HTTP ([`CallbackClient`]): the orchestrator names
+//! a callback URL and a secret for the one call in [`CALLBACK_URL_HEADER`] and
+//! [`CALLBACK_TOKEN_HEADER`], and answers each nested call inside the request that is
+//! waiting for this evaluation.
+//!
+//! An error the guest does not catch becomes the call's error. The runner names it by its
+//! `index` (`"nestedError": n` beside its message) and the evaluator puts back the Z5 it gave,
+//! so a guest cannot pass off a Z5 of its own making as one from the orchestrator, and a typed
+//! limit (the reentrant depth) reaches the top of a recursion typed.
+
+use std::time::{Duration, Instant};
+
+use zeval_zobject::build::{obj, string_value, z6, z9};
+use zeval_zobject::error::error_code;
+use zeval_zobject::{Map, Value};
+
+/// The request header naming the URL a remote evaluator posts the code's nested calls to.
+pub const CALLBACK_URL_HEADER: &str = "x-zeval-callback-url";
+
+/// The request header carrying the secret of that URL, which the evaluator sends back in the
+/// same header with every nested call.
+pub const CALLBACK_TOKEN_HEADER: &str = "x-zeval-callback-token";
+
+/// The largest answer to a nested call read from a callback URL (as the orchestrator reads an
+/// evaluator's answer).
+const MAX_CALLBACK_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Most characters of the one-line description of a nested error given to the guest.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// Most errors of nested calls one guest call keeps for [`NestedErrors::take`]; later ones
+/// are still answered, but an uncaught one is reported by its message only.
+pub const MAX_REMEMBERED_ERRORS: usize = 1024;
+
+/// One nested call a guest asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NestedCall {
+    /// The called function's ZID.
+    pub function: String,
+    /// The arguments by full key (`Z10000K1`), in normal form.
+    pub arguments: Vec<(String, Value)>,
+}
+
+/// What runs nested calls: the caller of [`crate::Evaluator::evaluate_with`]. Called on the
+/// thread that called the evaluator, while the guest waits.
+pub trait NestedCalls {
+    /// Runs `call`; the result value in normal form, or the error (a normal Z5). The
+    /// deadline is the calling guest's: an answer later than it is not read.
+    fn call(&mut self, call: NestedCall, deadline: Instant) -> Result<Value, Value>;
+}
+
+/// Decodes a runner's request (see the module docs); a message for the guest when it is
+/// not one.
+pub fn decode_request(bytes: &[u8]) -> Result<NestedCall, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "the request is not UTF-8".to_owned())?;
+    let Ok(Value::Object(mut request)) = zeval_zobject::json::parse(text) else {
+        return Err("the request is not a JSON object".to_owned());
+    };
+    let function = match request.remove("function") {
+        Some(Value::String(zid)) if zeval_zobject::ident::is_zid(&zid) => zid,
+        _ => return Err("the function must be given by its ZID, such as \"Z10000\"".to_owned()),
+    };
+    let arguments = match request.remove("arguments") {
+        None => Map::new(),
+        Some(Value::Object(arguments)) => arguments,
+        Some(_) => return Err("the arguments must be an object".to_owned()),
+    };
+    let mut decoded = Vec::with_capacity(arguments.len());
+    for (key, value) in arguments {
+        let own_key = zeval_zobject::ident::parse_key(&key)
+            .is_some_and(|(owner, _)| owner == Some(function.as_str()));
+        if !own_key {
+            return Err(format!(
+                "the argument {key} is not a key of {function} (such as {function}K1)"
+            ));
+        }
+        if !matches!(value, Value::Object(_) | Value::String(_)) {
+            return Err(format!("the argument {key} is not a ZObject"));
+        }
+        decoded.push((key, value));
+    }
+    Ok(NestedCall {
+        function,
+        arguments: decoded,
+    })
+}
+
+/// The errors answered to one guest call, so that an uncaught one can be put back by index.
+#[derive(Debug, Default)]
+pub(crate) struct NestedErrors(Vec<Value>);
+
+impl NestedErrors {
+    /// The error the guest names by `index`, if this call gave it.
+    pub(crate) fn take(&mut self, index: usize) -> Option<Value> {
+        self.0.get_mut(index).map(std::mem::take)
+    }
+}
+
+/// The sandbox's handler of `zeval.call` for one guest call: decodes, runs through `nested`,
+/// encodes, and remembers the errors it answered.
+pub(crate) struct Handler<'a> {
+    nested: &'a mut dyn NestedCalls,
+    pub(crate) errors: NestedErrors,
+    /// CPU time the nested calls took on this thread (not the guest's).
+    pub(crate) nested_cpu: Duration,
+    /// The largest answer the guest may be given (its input limit).
+    max_answer_bytes: usize,
+}
+
+impl<'a> Handler<'a> {
+    /// A handler whose answers are at most `max_answer_bytes` long (the guest's input
+    /// limit): a longer result is answered as an error instead.
+    pub(crate) fn new(nested: &'a mut dyn NestedCalls, max_answer_bytes: usize) -> Self {
+        Handler {
+            nested,
+            errors: NestedErrors::default(),
+            nested_cpu: Duration::ZERO,
+            max_answer_bytes,
+        }
+    }
+
+    /// The answer to one request, as the runner reads it.
+    pub(crate) fn answer(&mut self, request: &[u8], deadline: Instant) -> Vec<u8> {
+        let cpu_started = crate::system::thread_cpu_time();
+        let outcome = match decode_request(request) {
+            Ok(call) => self.nested.call(call, deadline),
+            Err(message) => Err(request_error(&format!("W.Call: {message}"))),
+        };
+        self.nested_cpu += crate::system::thread_cpu_time().saturating_sub(cpu_started);
+        let value = match outcome {
+            Ok(value) => value,
+            Err(z5) => return self.error_answer(z5),
+        };
+        let answer = serde_json::to_vec(&obj([("result", value)])).unwrap_or_default();
+        if answer.len() > self.max_answer_bytes {
+            let message = format!(
+                "W.Call: the result is {} bytes long, more than the {} bytes a call may be given",
+                answer.len(),
+                self.max_answer_bytes
+            );
+            return self.error_answer(request_error(&message));
+        }
+        answer
+    }
+
+    /// The answer for an error, which is remembered for [`NestedErrors::take`].
+    fn error_answer(&mut self, z5: Value) -> Vec<u8> {
+        let index = self.errors.0.len();
+        let mut answer = obj([("message", Value::String(describe(&z5)))]);
+        if index < MAX_REMEMBERED_ERRORS {
+            self.errors.0.push(z5.clone());
+            answer["index"] = Value::from(index);
+        }
+        answer["error"] = z5;
+        serde_json::to_vec(&answer).unwrap_or_default()
+    }
+}
+
+impl zeval_sandbox::HostCalls for Handler<'_> {
+    fn call(&mut self, request: &[u8], deadline: Instant) -> Vec<u8> {
+        self.answer(request, deadline)
+    }
+}
+
+/// The Z5 for a nested call that could not be made or answered (a request the runner
+/// should not have sent, a result too large to give the guest): the Z507 "Error in
+/// evaluation" of the original's executors, with the reason.
+fn request_error(message: &str) -> Value {
+    obj([
+        ("Z1K1", z9("Z5")),
+        ("Z5K1", z9("Z507")),
+        ("Z5K2", z6(message)),
+    ])
+}
+
+/// Nested calls answered by an orchestrator over HTTP: each is posted to the callback URL as
+/// `{"function", "arguments"}` with the secret in [`CALLBACK_TOKEN_HEADER`], and the answer is
+/// `{"result": …}` or `{"error": <Z5>}`. Each post gives up at the calling guest's deadline;
+/// a failure to reach the orchestrator is the nested call's error (a Z507).
+pub struct CallbackClient {
+    url: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl CallbackClient {
+    /// A client of `url` (an `http://` or `https://` URL) with `token`; `None` for any other
+    /// URL.
+    pub fn new(url: &str, token: &str) -> Option<Self> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return None;
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Some(CallbackClient {
+            url: url.to_owned(),
+            token: token.to_owned(),
+            agent,
+        })
+    }
+
+    fn post(&self, call: &NestedCall, deadline: Instant) -> Result<Value, Value> {
+        let failed = |reason: String| request_error(&format!("W.Call: {reason}"));
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| failed("no time left to call the orchestrator".to_owned()))?;
+        let arguments: Map<String, Value> = call.arguments.iter().cloned().collect();
+        let body = serde_json::to_vec(&obj([
+            ("function", Value::String(call.function.clone())),
+            ("arguments", Value::Object(arguments)),
+        ]))
+        .unwrap_or_default();
+        let mut response = self
+            .agent
+            .post(&self.url)
+            .config()
+            .timeout_global(Some(left))
+            .build()
+            .header("Content-Type", "application/json")
+            .header(CALLBACK_TOKEN_HEADER, &self.token)
+            .send(&body[..])
+            .map_err(|error| failed(format!("the orchestrator could not be reached: {error}")))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_CALLBACK_ANSWER_BYTES)
+            .lossy_utf8(true)
+            .read_to_string()
+            .map_err(|error| failed(format!("reading the orchestrator's answer: {error}")))?;
+        if status != 200 {
+            let quoted: String = text.chars().take(200).collect();
+            return Err(failed(format!(
+                "the orchestrator answered {status}: {quoted}"
+            )));
+        }
+        match zeval_zobject::json::parse(&text) {
+            Ok(Value::Object(mut answer)) => {
+                match (answer.remove("result"), answer.remove("error")) {
+                    (Some(result), None) => Ok(result),
+                    (None, Some(error)) => Err(error),
+                    _ => Err(failed("the orchestrator's answer has no result".to_owned())),
+                }
+            }
+            _ => Err(failed("the orchestrator's answer is not JSON".to_owned())),
+        }
+    }
+}
+
+impl NestedCalls for CallbackClient {
+    fn call(&mut self, call: NestedCall, deadline: Instant) -> Result<Value, Value> {
+        self.post(&call, deadline)
+    }
+}
+
+/// A one-line description of a Z5 for the guest's exception: its type and the strings it
+/// carries, e.g. `Z590: reentrant depth: …`.
+pub fn describe(z5: &Value) -> String {
+    let code = error_code(z5).unwrap_or("Z5");
+    let mut strings = Vec::new();
+    let mut stack = vec![z5.get("Z5K2").unwrap_or(&Value::Null)];
+    let mut visited = 0;
+    while let Some(value) = stack.pop() {
+        visited += 1;
+        if visited > 1000 {
+            break;
+        }
+        if let Some(text) = string_value(value) {
+            strings.push(text.to_owned());
+            continue;
+        }
+        if let Value::Object(map) = value {
+            // Keys in reverse, so that the stack pops them in order.
+            for (key, inner) in map.iter().rev() {
+                if key != "Z1K1" {
+                    stack.push(inner);
+                }
+            }
+        }
+    }
+    let mut message = code.to_owned();
+    for text in strings {
+        message.push_str(": ");
+        message.push_str(&text);
+    }
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((end, _)) => format!("{}…", &message[..end]),
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn requests_are_checked() {
+        let ok = decode_request(
+            br#"{"function": "Z10000", "arguments": {"Z10000K1": {"Z1K1": "Z6", "Z6K1": "a"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.function, "Z10000");
+        assert_eq!(ok.arguments.len(), 1);
+        for bad in [
+            &b"\xff"[..],
+            b"[]",
+            br#"{"function": "ls -l"}"#,
+            br#"{"function": "Z1", "arguments": []}"#,
+            br#"{"function": "Z1", "arguments": {"Z2K1": "x"}}"#,
+            br#"{"function": "Z1", "arguments": {"Z1K1": 5}}"#,
+        ] {
+            assert!(
+                decode_request(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+        assert!(decode_request(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn errors_are_described_and_remembered() {
+        struct Failing;
+        impl NestedCalls for Failing {
+            fn call(&mut self, _: NestedCall, _: Instant) -> Result<Value, Value> {
+                Err(zeval_zobject::error::z5_str(
+                    "Z590",
+                    &["reentrant depth", "too deep"],
+                ))
+            }
+        }
+        let mut nested = Failing;
+        let mut handler = Handler::new(&mut nested, 1024);
+        let answer = handler.answer(br#"{"function": "Z10000"}"#, Instant::now());
+        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(answer["message"], "Z590: reentrant depth: too deep");
+        assert_eq!(answer["index"], 0);
+        assert_eq!(
+            answer["error"]["Z5K1"],
+            json!({"Z1K1": "Z9", "Z9K1": "Z590"})
+        );
+        assert!(handler.errors.take(0).is_some());
+        assert!(handler.errors.take(1).is_none());
+        struct Huge;
+        impl NestedCalls for Huge {
+            fn call(&mut self, _: NestedCall, _: Instant) -> Result<Value, Value> {
+                Ok(z6("x".repeat(2000)))
+            }
+        }
+        let mut huge = Huge;
+        let mut bounded = Handler::new(&mut huge, 1024);
+        let answer = bounded.answer(br#"{"function": "Z10000"}"#, Instant::now());
+        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("more than the 1024 bytes"),
+            "{answer}"
+        );
+        let refused = handler.answer(b"nonsense", Instant::now());
+        let refused: serde_json::Value = serde_json::from_slice(&refused).unwrap();
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Z507: W.Call: ")
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! Reentrant calls: code calling other functions inside the request (`W.Call`), with a
+//! scripted evaluator standing in for the guests. Each nested call shares the request's
+//! access rules and budget; the depth and the number of calls have typed limits (Z590).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use zeval_orchestrator::{
+    CallOptions, CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, ImplementationInfo,
+    ImplementationPolicy, NestedCaller, Orchestrator, OrchestratorConfig, ReentryLimits,
+};
+use zeval_zobject::build::{failure, void, z22};
+
+use crate::MapSource;
+
+/// Runs code of the form `call ZID` (calls `ZID` with its own argument and answers the
+/// result), `count ZID` (calls `ZID` until refused; answers how many calls succeeded and the
+/// refusal's limit) or `upper` (upper-cases its argument). Counts its runs.
+#[derive(Default)]
+struct Scripted {
+    runs: AtomicUsize,
+}
+
+fn string_of(value: &Value) -> String {
+    value["Z6K1"]
+        .as_str()
+        .or(value.as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl CodeEvaluator for Scripted {
+    fn evaluate(&self, _: &CodeCall) -> Result<Value, EvaluatorFailure> {
+        Err(EvaluatorFailure("only reentrant calls here".into()))
+    }
+
+    fn evaluate_reentrant(
+        &self,
+        call: &CodeCall,
+        nested: &mut dyn NestedCaller,
+    ) -> Result<Value, EvaluatorFailure> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        let argument = call.arguments[0].1.clone();
+        let deadline = Instant::now() + call.remaining_time;
+        let mut words = call.code.split_whitespace();
+        let answer = match (words.next(), words.next()) {
+            (Some("upper"), None) => {
+                Ok(json!({"Z1K1": "Z6", "Z6K1": string_of(&argument).to_uppercase()}))
+            }
+            (Some("call"), Some(zid)) => {
+                nested.call(zid, vec![(format!("{zid}K1"), argument)], deadline)
+            }
+            (Some("count"), Some(zid)) => {
+                let mut made = 0;
+                loop {
+                    match nested.call(zid, vec![(format!("{zid}K1"), argument.clone())], deadline) {
+                        Ok(_) => made += 1,
+                        Err(error) => {
+                            let limit = string_of(&error["Z5K2"]["Z590K1"]);
+                            break Ok(json!({"Z1K1": "Z6", "Z6K1": format!("{made} {limit}")}));
+                        }
+                    }
+                }
+            }
+            _ => Err(json!({"Z1K1": "Z5", "Z5K2": {"Z1K1": "Z6", "Z6K1": "bad script"}})),
+        };
+        Ok(match answer {
+            Ok(value) => z22(value, void()),
+            Err(error) => failure(error),
+        })
+    }
+}
+
+/// A string function `zid` whose one implementation `zid + 1` runs `script`.
+fn function(zid: &str, implementation: &str, script: &str) -> [(String, Value); 2] {
+    [
+        (
+            zid.to_owned(),
+            json!({
+                "Z1K1": "Z8",
+                "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": format!("{zid}K1"),
+                         "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+                "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", implementation], "Z8K5": zid,
+            }),
+        ),
+        (
+            implementation.to_owned(),
+            json!({"Z1K1": "Z14", "Z14K1": zid,
+                   "Z14K3": {"Z1K1": "Z16", "Z16K1": {"Z1K1": "Z61", "Z61K1": "scripted"},
+                             "Z16K2": script}}),
+        ),
+    ]
+}
+
+fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
+    let objects: HashMap<String, Value> = [
+        function("Z10000", "Z10001", "upper"),
+        function("Z10010", "Z10011", "call Z10000"),
+        function("Z10020", "Z10021", "call Z10020"),
+        function("Z10030", "Z10031", "count Z10000"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let scripted = Arc::new(Scripted::default());
+    let mut evaluators = EvaluatorRegistry::new();
+    evaluators.register(["scripted"], scripted.clone());
+    let config = OrchestratorConfig {
+        reentry,
+        ..OrchestratorConfig::default()
+    };
+    (
+        Orchestrator::new(Arc::new(MapSource(objects)), evaluators, config),
+        scripted,
+    )
+}
+
+fn run(orchestrator: &Orchestrator, function: &str, text: &str, options: &CallOptions) -> Value {
+    let call = json!({"Z1K1": "Z7", "Z7K1": function, format!("{function}K1"): text});
+    orchestrator.orchestrate(&call, options)
+}
+
+fn error(result: &Value) -> Option<Value> {
+    zeval_zobject::build::get_metadata(&result["Z22K2"], "errors").cloned()
+}
+
+#[test]
+fn code_calls_another_function_in_the_request() {
+    let (orchestrator, scripted) = setup(ReentryLimits::default());
+    let result = run(&orchestrator, "Z10010", "abc", &CallOptions::default());
+    assert_eq!(result["Z22K1"], "ABC", "{result}");
+    assert_eq!(scripted.runs.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn recursion_stops_at_the_reentrant_depth() {
+    let limits = ReentryLimits {
+        max_depth: 5,
+        ..ReentryLimits::default()
+    };
+    let (orchestrator, scripted) = setup(limits);
+    let result = run(&orchestrator, "Z10020", "x", &CallOptions::default());
+    let error = error(&result).unwrap_or_else(|| panic!("{result}"));
+    assert_eq!(error["Z5K1"], "Z590", "{result}");
+    assert_eq!(error["Z5K2"]["Z590K1"], "reentrant depth", "{result}");
+    // The outermost run and five nested levels.
+    assert_eq!(scripted.runs.load(Ordering::SeqCst), 6);
+    // The counters were given back: the next request may nest as deep again.
+    let again = run(&orchestrator, "Z10020", "x", &CallOptions::default());
+    assert_eq!(error_limit(&again), Some("reentrant depth".to_owned()));
+    assert_eq!(scripted.runs.load(Ordering::SeqCst), 12);
+}
+
+fn error_limit(result: &Value) -> Option<String> {
+    error(result)?["Z5K2"]["Z590K1"].as_str().map(str::to_owned)
+}
+
+#[test]
+fn nested_calls_are_counted_per_request() {
+    let limits = ReentryLimits {
+        max_calls: 7,
+        ..ReentryLimits::default()
+    };
+    let (orchestrator, _) = setup(limits);
+    for _ in 0..2 {
+        let result = run(&orchestrator, "Z10030", "a", &CallOptions::default());
+        assert_eq!(result["Z22K1"], "7 nested calls", "{result}");
+    }
+}
+
+/// Refuses every implementation whose ZID is `refused`.
+struct Refuse(&'static str);
+
+impl ImplementationPolicy for Refuse {
+    fn allows(&self, function: &str, implementation: &ImplementationInfo) -> Result<(), String> {
+        if implementation.zid.as_deref() == Some(self.0) {
+            return Err(format!("{function}: {} is refused", self.0));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn the_access_rules_apply_to_what_code_calls() {
+    let (orchestrator, scripted) = setup(ReentryLimits::default());
+    let options = CallOptions {
+        policy: Some(Arc::new(Refuse("Z10001"))),
+        ..CallOptions::default()
+    };
+    let result = run(&orchestrator, "Z10010", "abc", &options);
+    let error = error(&result).unwrap_or_else(|| panic!("{result}"));
+    assert_eq!(error["Z5K1"], "Z559", "{result}");
+    // The caller ran; what it called did not.
+    assert_eq!(scripted.runs.load(Ordering::SeqCst), 1);
+}

@@ -1,0 +1,398 @@
+//! `POST /v1/plan`: the server decides how a call would run, so that a browser can run it.
+//!
+//! The body is a call's (`{zobject, doValidate}`). The answer is either
+//! - `{"where": "browser", …}`: the call reaches exactly one code implementation of the
+//!   called function first, in a language the browser can run (JavaScript or Python), and
+//!   the answer holds what the server's own evaluator would be handed for it: the
+//!   implementation's ZID, its language, and the evaluator request (`request`, the executor
+//!   form of the evaluator API, built by the same [`crate::evaluators`] code as a real call),
+//!   plus the guest module to run it in and the limits of a call;
+//! - or `{"where": "server", "reason": …}`: a composition, a built-in, a compiled language,
+//!   code that calls other functions (`W.Call`), an argument that needs code to run first, or
+//!   an error. The browser then makes the call.
+//!
+//! The decision is the real orchestrator's: the call is orchestrated with the same object
+//! sources (catalogue, store, wiki when configured), limits, implementation order (the
+//! ranking, see [`OrderOnly`]) and access policy as a call, but
+//! its code evaluator ([`Recorder`]) records the first code call instead of running it and
+//! ends the orchestration there. A composition or built-in chosen for the called function
+//! ends it too (the [`Planner`] policy refuses everything once it has decided), so planning
+//! never runs user code and does little work. Planning is a work route: it goes through the
+//! same admission (body size, work slots) as calls, and the same access rules
+//! (`access.calls`, [`crate::narrow::ApprovedOnly`]).
+//!
+//! What the browser computes is never sent back: nothing here stores or caches results.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use zeval_orchestrator::{
+    CallOptions, CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, ImplementationInfo,
+    ImplementationPolicy, ImplementationSelector, Orchestrator, OrchestratorConfig,
+};
+use zeval_store::{ObjectSource, StoreError, WikiSource};
+use zeval_zobject::Value;
+use zeval_zobject::build::{envelope_error, ref_zid};
+
+use super::guests::Guests;
+use crate::access::{caller_async, count_rejection};
+use crate::config::CallPolicy;
+use crate::limits::read_body;
+use crate::problem::ApiError;
+use crate::{AppState, Repository, narrow};
+
+/// The message of the error the recorder answers the orchestrator with; it never reaches a
+/// caller.
+const PLANNED: &str = "zeval planned this call for a browser and did not run it";
+
+/// What planning decided.
+#[derive(Debug, Clone)]
+enum Decision {
+    /// Nothing decided yet.
+    Open,
+    /// The called function's implementation `zid` (code) was chosen; its code call is next.
+    AwaitingCode { implementation: Option<String> },
+    /// The browser can run this code call of implementation `implementation`.
+    Browser {
+        implementation: Option<String>,
+        call: Box<CodeCall>,
+    },
+    /// The call must run on the server, for this reason.
+    Server(String),
+}
+
+/// The access policy of planning: the request's own policy first (what the call would be
+/// allowed), then the record of which implementation of the called function was chosen.
+struct Planner {
+    function: String,
+    inner: Option<Arc<dyn ImplementationPolicy>>,
+    decision: Mutex<Decision>,
+}
+
+impl Planner {
+    fn decide(&self, decision: Decision) {
+        *self.decision.lock().unwrap_or_else(|e| e.into_inner()) = decision;
+    }
+
+    fn decision(&self) -> Decision {
+        self.decision
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl ImplementationPolicy for Planner {
+    fn allows(
+        &self,
+        function_zid: &str,
+        implementation: &ImplementationInfo,
+    ) -> Result<(), String> {
+        let mut decision = self.decision.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*decision, Decision::Browser { .. } | Decision::Server(_)) {
+            // Decided: stop the orchestration at the next implementation.
+            return Err(PLANNED.to_owned());
+        }
+        if let Some(inner) = &self.inner {
+            inner.allows(function_zid, implementation)?;
+        }
+        if function_zid == self.function && matches!(*decision, Decision::AwaitingCode { .. }) {
+            // The function again before its own code ran: an argument calls it, and the
+            // next code call of this function would be that one, not the planned one.
+            *decision = Decision::Server(format!(
+                "an argument of the call calls {function_zid} itself first"
+            ));
+            return Err(PLANNED.to_owned());
+        }
+        if function_zid == self.function && matches!(*decision, Decision::Open) {
+            *decision = match implementation.kind {
+                "Evaluated" => Decision::AwaitingCode {
+                    implementation: implementation.zid.clone(),
+                },
+                kind => Decision::Server(format!(
+                    "{} of {function_zid} is {}: it runs on the server",
+                    implementation
+                        .zid
+                        .as_deref()
+                        .unwrap_or("the implementation"),
+                    match kind {
+                        "BuiltIn" => "built in",
+                        "Composition" => "a composition",
+                        other => other,
+                    }
+                )),
+            };
+            if matches!(*decision, Decision::Server(_)) {
+                return Err(PLANNED.to_owned());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The code evaluator of planning: records the first code call and answers with an error,
+/// which ends the orchestration.
+struct Recorder {
+    planner: Arc<Planner>,
+}
+
+impl CodeEvaluator for Recorder {
+    fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure> {
+        let decision = self.planner.decision();
+        let next = match decision {
+            Decision::AwaitingCode { implementation }
+                if call.function_name == self.planner.function =>
+            {
+                if calls_functions(&call.code) {
+                    Decision::Server(format!(
+                        "{} calls other functions (W.Call), which only the server can answer",
+                        implementation.as_deref().unwrap_or("the implementation")
+                    ))
+                } else if browser_family(&call.language).is_some() {
+                    Decision::Browser {
+                        implementation,
+                        call: Box::new(call.clone()),
+                    }
+                } else {
+                    Decision::Server(format!(
+                        "{} is in {}, which runs only on the server",
+                        implementation.as_deref().unwrap_or("the implementation"),
+                        call.language
+                    ))
+                }
+            }
+            Decision::Open | Decision::AwaitingCode { .. } => Decision::Server(format!(
+                "the call runs code of {} before its own implementation (an argument or the \
+                 function itself is computed by code)",
+                call.function_name
+            )),
+            decided => decided,
+        };
+        self.planner.decide(next);
+        Ok(zeval_zobject::build::failure(
+            zeval_zobject::error::z5_untyped("Z507", PLANNED),
+        ))
+    }
+}
+
+/// Whether `code` may call other functions through `W.Call` (reentrant calls, which go
+/// back to the server's orchestrator): a browser's guest has no host to call. A mention in
+/// a comment also counts, which only costs running that call on the server; code that
+/// reaches `W.Call` without naming it gets "no host" in the browser, an error it shows.
+fn calls_functions(code: &str) -> bool {
+    code.contains("W.Call") || code.contains("W[")
+}
+
+/// The guest family that runs `language` in a browser: JavaScript and Python only.
+pub(super) fn browser_family(language: &str) -> Option<zeval_evaluator::Family> {
+    use zeval_evaluator::Family;
+    match zeval_evaluator::language::family_for(language, zeval_evaluator::Variant::Omnibus)? {
+        family @ (Family::JavaScript | Family::Python) => Some(family),
+        _ => None,
+    }
+}
+
+/// The server's implementation order (the ranking), asked as a call asks it; but planning
+/// runs nothing, so it teaches the ranking nothing (no `observe`), and a browser does not
+/// fall through to another implementation when one answers an error.
+struct OrderOnly(Arc<dyn ImplementationSelector>);
+
+impl ImplementationSelector for OrderOnly {
+    fn order(&self, function_zid: &str, implementations: &[ImplementationInfo]) -> Vec<usize> {
+        self.0.order(function_zid, implementations)
+    }
+}
+
+/// The objects a call reads, as the server's orchestrator reads them, without its cache:
+/// the repository (catalogue, then store; always the latest revision), then the wiki.
+struct RepositorySource(Arc<dyn Repository>);
+
+impl ObjectSource for RepositorySource {
+    fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        let mut found = HashMap::new();
+        for zid in zids {
+            match self.0.get(zid) {
+                Ok(Some(z2)) => {
+                    found.insert(zid.clone(), z2);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(StoreError::Invalid(e.to_string())),
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Plans `zobject` with the server's configuration and `policy`.
+fn plan_call(
+    state: &AppState,
+    zobject: &Value,
+    do_validate: bool,
+    policy: Option<Arc<dyn ImplementationPolicy>>,
+    guests: &Guests,
+) -> Value {
+    let Some(function) = narrow::called_function(zobject)
+        .map(str::to_owned)
+        .or_else(|| {
+            zobject
+                .get("Z7K1")
+                .and_then(|f| f.get("Z8K5"))
+                .and_then(ref_zid)
+                .map(str::to_owned)
+        })
+    else {
+        return server("the call does not name its function (Z7K1)");
+    };
+    let planner = Arc::new(Planner {
+        function: function.clone(),
+        inner: policy,
+        decision: Mutex::new(Decision::Open),
+    });
+    let recorder: Arc<dyn CodeEvaluator> = Arc::new(Recorder {
+        planner: planner.clone(),
+    });
+    let mut registry = EvaluatorRegistry::new();
+    registry.register(crate::evaluators::language_strings(), recorder);
+    let mut layers = zeval_store::Layered::new().with(RepositorySource(state.repository.clone()));
+    if let Some(url) = &state.config.wiki_url {
+        layers = layers.with(WikiSource::new(url.clone()));
+    }
+    let config = &state.config;
+    let orchestrator = Orchestrator::new(
+        Arc::new(layers),
+        registry,
+        OrchestratorConfig {
+            timeout: Duration::from_millis(config.limits.call_timeout_ms),
+            budget: config.limits.budget(),
+            instance_name: config.instance_name(),
+            ..OrchestratorConfig::default()
+        },
+    );
+    let options = CallOptions {
+        do_validate,
+        policy: Some(planner.clone()),
+        selector: Some(Arc::new(OrderOnly(state.ranking.clone()))),
+        ..CallOptions::default()
+    };
+    let z22 = orchestrator.orchestrate(zobject, &options);
+    match planner.decision() {
+        Decision::Browser {
+            implementation,
+            call,
+        } => browser(&function, implementation, &call, guests),
+        Decision::Server(reason) => server(&reason),
+        Decision::Open | Decision::AwaitingCode { .. } => {
+            // The orchestration ended before any implementation of the function ran: an
+            // error (bad call, refused by the access rules, time) or a value that needs none.
+            match envelope_error(&z22) {
+                Some(error) if error.get("Z5K1") == Some(&Value::String("Z559".into())) => {
+                    json!({"where": "refused", "error": error})
+                }
+                _ => server("the call ends before any implementation runs"),
+            }
+        }
+    }
+}
+
+fn server(reason: &str) -> Value {
+    json!({"where": "server", "reason": reason})
+}
+
+/// The browser's plan of `call`.
+fn browser(
+    function: &str,
+    implementation: Option<String>,
+    call: &CodeCall,
+    guests: &Guests,
+) -> Value {
+    let Some(family) = browser_family(&call.language) else {
+        return server("the language runs only on the server");
+    };
+    let Some(guest) = guests.describe(family) else {
+        return server(&format!(
+            "this server has no {family} guest module to send to browsers"
+        ));
+    };
+    let request = crate::evaluators::executor_request(call);
+    let body = zeval_evaluator::wire::json::encode_executor(&request);
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let limits = zeval_evaluator::EvaluatorConfig::new(guests.dir()).limits;
+    let wall = limits.wall_time.min(call.remaining_time);
+    json!({
+        "where": "browser",
+        "function": function,
+        "implementation": implementation,
+        "language": call.language,
+        "guest": guest,
+        "request": request,
+        "limits": {
+            "wallTimeMs": u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
+            "maxOutputBytes": limits.max_output_bytes,
+            "memoryBytes": limits.memory_bytes,
+        },
+    })
+}
+
+/// `POST /v1/plan`.
+pub(super) async fn handle(
+    State((state, guests)): State<(AppState, Arc<Guests>)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let who = caller_async(state.repository.clone(), &headers).await?;
+    let bytes = read_body(&headers, body, state.config.limits.orchestrator_body_bytes)
+        .await
+        .inspect_err(|e| {
+            if matches!(e, ApiError::PayloadTooLarge { .. }) {
+                count_rejection(&state, "too_large");
+            }
+        })?;
+    let request = zeval_zobject::json::parse_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(mut request) = request else {
+        return Err(ApiError::BadRequest(
+            "the body must be an object {\"zobject\": …, \"doValidate\": …}, as a call's".into(),
+        ));
+    };
+    let do_validate = request
+        .get("doValidate")
+        .is_some_and(|v| v == &Value::Bool(true));
+    let zobject = request.remove("zobject").unwrap_or(Value::Null);
+    // The access rules of a call (see `orchestrator_api::evaluate`).
+    let mut policy: Option<Arc<dyn ImplementationPolicy>> = None;
+    if who.is_none() {
+        match state.config.access.calls {
+            CallPolicy::Open => {}
+            CallPolicy::Users => {
+                count_rejection(&state, "unauthenticated");
+                return Err(ApiError::Unauthorized(
+                    "calls need `Authorization: Bearer <token>` (calls = \"users\")".into(),
+                ));
+            }
+            CallPolicy::Approved => {
+                policy = Some(Arc::new(narrow::ApprovedOnly::new(
+                    state.repository.clone(),
+                )));
+            }
+        }
+    }
+    let planned = tokio::task::spawn_blocking(move || {
+        let plan = plan_call(&state, &zobject, do_validate, policy, &guests);
+        zeval_zobject::depth::drop_iteratively(zobject);
+        (plan, state)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("planning failed: {e}")))?;
+    let (plan, state) = planned;
+    if plan["where"] == "refused" {
+        count_rejection(&state, "not_approved");
+        return Err(ApiError::Forbidden(plan["error"].clone()));
+    }
+    Ok(axum::Json(plan).into_response())
+}

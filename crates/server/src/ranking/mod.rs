@@ -1,0 +1,790 @@
+//! Ranking implementations: the fastest one that passes its testers is tried first, learned
+//! from tester runs and real calls, and a failing implementation falls through to the next.
+//!
+//! [`Ranking`] is the orchestrator's [`ImplementationSelector`] for every call this server
+//! makes. It keeps, per implementation revision, the latest result of each tester (in the
+//! store, written by the testers route and `zeval test`) and a running summary of real
+//! calls (count, failures and a latency [`sketch::Sketch`] of successes, in memory and
+//! flushed to the store every [`FLUSH_EVERY`]). The order ([`order`]) is recomputed at most
+//! every [`RankingConfig::refresh`] per function, from the previous order, with hysteresis.
+//!
+//! Exploration: an implementation with fewer than `min_live_calls` real calls would never
+//! get any while another is first, so one call in [`RankingConfig::explore_every`] goes to
+//! the first such implementation of the leader's tier; once each has its figures this stops.
+//!
+//! The stored `Z8K4` is never rewritten here: [`Ranking::ranked_z8k4`] gives the order for
+//! the admin route (`POST /v1/objects/{zid}/ranking`) and `zeval test --write-ranking`.
+//!
+//! Bounds: at most [`MAX_TRACKED`] implementation revisions in memory (clean ones are
+//! dropped first; past that, new ones go unmeasured until the next flush), at most
+//! [`MAX_FUNCTIONS`] memoised orders (all dropped when full, then recomputed), at most
+//! [`MAX_RANKED`] implementations ranked per function (the rest keep list order after them).
+
+pub(crate) mod http;
+pub mod order;
+mod sketch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use zeval_orchestrator::{ImplementationInfo, ImplementationSelector, RunOutcome};
+use zeval_store::{CallStats, SqliteStore, TesterResult};
+use zeval_zobject::Value;
+use zeval_zobject::build::ref_zid;
+
+use order::{CostSource, Figures, Policy};
+use sketch::Sketch;
+
+/// How often dirty call summaries are written to the store.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+/// The most implementation revisions whose call summaries are held in memory.
+pub const MAX_TRACKED: usize = 20_000;
+
+/// The most functions whose order is memoised.
+pub const MAX_FUNCTIONS: usize = 10_000;
+
+/// The most functions whose order `/metrics` shows.
+pub const MAX_FUNCTIONS_IN_METRICS: usize = 200;
+
+/// The most implementations of one function that are ranked.
+pub const MAX_RANKED: usize = 64;
+
+/// The settings (`[ranking]` in zeval.toml).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RankingConfig {
+    /// Rank, fall through and learn; when off, list order as the original.
+    pub enabled: bool,
+    /// The order's settings.
+    pub policy: Policy,
+    /// One call in this many explores an implementation without enough real calls
+    /// (0: never).
+    pub explore_every: u64,
+    /// How long a function's computed order is used before it is computed again.
+    pub refresh: Duration,
+}
+
+impl Default for RankingConfig {
+    fn default() -> Self {
+        RankingConfig {
+            enabled: true,
+            policy: Policy::default(),
+            explore_every: 8,
+            refresh: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A real-call summary in memory.
+#[derive(Debug, Clone, Default)]
+struct Live {
+    calls: u64,
+    failures: u64,
+    sketch: Sketch,
+    dirty: bool,
+}
+
+/// A function's order, as last computed.
+struct Memo {
+    implementations: Vec<String>,
+    order: Vec<usize>,
+    figures: Vec<Figures>,
+    computed: Instant,
+    calls: u64,
+}
+
+#[derive(Default)]
+struct State {
+    revisions: HashMap<String, (u64, Instant)>,
+    live: HashMap<(String, u64), Live>,
+    orders: HashMap<String, Memo>,
+    last_flush: Option<Instant>,
+    leader_changes: u64,
+    explorations: u64,
+    untracked: u64,
+}
+
+/// The ranking of one function, as the route shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The function.
+    pub function: String,
+    /// Its implementations in the order they are tried.
+    pub order: Vec<String>,
+    /// Why the first is first.
+    pub reason: String,
+    /// Every implementation's figures, in the order.
+    pub implementations: Vec<Explained>,
+    /// The settings in effect.
+    pub policy: PolicyView,
+}
+
+/// One implementation in an [`Explanation`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Explained {
+    /// Its figures.
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// Its place in the order (1-based).
+    pub position: usize,
+    /// The cost used, in milliseconds.
+    pub cost_ms: Option<f64>,
+    /// Where the cost comes from.
+    pub cost_source: CostSource,
+    /// The figures in words.
+    pub summary: String,
+}
+
+/// The settings, as the route shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyView {
+    /// Real calls needed before they count.
+    pub min_live_calls: u64,
+    /// The share a challenger must cost less than.
+    pub promote_factor: f64,
+    /// One call in this many explores.
+    pub explore_every: u64,
+    /// Whether ranking is on.
+    pub enabled: bool,
+}
+
+/// Why figures could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RankingError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] zeval_store::StoreError),
+    /// The function is not a stored Z8.
+    #[error("{0} is not a function (Z8) in the store")]
+    NotAFunction(String),
+}
+
+/// The ranking service; see the module documentation.
+pub struct Ranking {
+    store: Arc<SqliteStore>,
+    config: RankingConfig,
+    state: Mutex<State>,
+}
+
+impl Ranking {
+    /// A ranking over `store`'s figures.
+    pub fn new(store: Arc<SqliteStore>, config: RankingConfig) -> Self {
+        Ranking {
+            store,
+            config,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RankingConfig {
+        &self.config
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current revision of `zid` (0 when the store does not have it), cached for
+    /// [`RankingConfig::refresh`].
+    fn revision_of(&self, zid: &str) -> u64 {
+        let now = Instant::now();
+        if let Some(&(revision, read)) = self.state().revisions.get(zid)
+            && now.duration_since(read) < self.config.refresh
+        {
+            return revision;
+        }
+        let revision = match self.store.current_revision(zid) {
+            Ok(revision) => revision.unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(zid, error = %e, "ranking: reading a revision failed");
+                0
+            }
+        };
+        let mut state = self.state();
+        if state.revisions.len() >= MAX_TRACKED {
+            state.revisions.clear();
+        }
+        state.revisions.insert(zid.to_owned(), (revision, now));
+        revision
+    }
+
+    /// The real-call figures of a revision, loading them from the store on first use.
+    fn live_figures(&self, zid: &str, revision: u64) -> Live {
+        let key = (zid.to_owned(), revision);
+        if let Some(live) = self.state().live.get(&key) {
+            return live.clone();
+        }
+        self.load_live(&key);
+        self.state().live.get(&key).cloned().unwrap_or_default()
+    }
+
+    /// Loads a summary into memory unless it is there or memory is full.
+    fn load_live(&self, key: &(String, u64)) {
+        let stored = match self.store.call_stats(&key.0, key.1) {
+            Ok(stats) => stats,
+            Err(e) => {
+                tracing::warn!(zid = key.0, error = %e, "ranking: reading call figures failed");
+                None
+            }
+        };
+        let live = stored
+            .and_then(|s| match Sketch::decode(&s.sketch) {
+                Ok(sketch) => Some(Live {
+                    calls: s.calls,
+                    failures: s.failures,
+                    sketch,
+                    dirty: false,
+                }),
+                Err(e) => {
+                    tracing::warn!(zid = key.0, error = %e, "ranking: a stored sketch is unreadable; starting afresh");
+                    None
+                }
+            })
+            .unwrap_or_default();
+        let mut state = self.state();
+        if state.live.contains_key(key) {
+            return;
+        }
+        if state.live.len() >= MAX_TRACKED {
+            state.live.retain(|_, l| l.dirty);
+            if state.live.len() >= MAX_TRACKED {
+                state.untracked += 1;
+                return;
+            }
+        }
+        state.live.insert(key.clone(), live);
+    }
+
+    /// Records one real run.
+    fn record(&self, zid: &str, run: &RunOutcome) {
+        let revision = self.revision_of(zid);
+        let key = (zid.to_owned(), revision);
+        if !self.state().live.contains_key(&key) {
+            self.load_live(&key);
+        }
+        let due = {
+            let mut state = self.state();
+            let Some(live) = state.live.get_mut(&key) else {
+                return;
+            };
+            live.calls += 1;
+            if run.failed {
+                live.failures += 1;
+            } else {
+                live.sketch.add(run.duration);
+            }
+            live.dirty = true;
+            let now = Instant::now();
+            let due = state
+                .last_flush
+                .is_none_or(|at| now.duration_since(at) >= FLUSH_EVERY);
+            if due {
+                state.last_flush = Some(now);
+            }
+            due
+        };
+        if due {
+            self.flush();
+        }
+    }
+
+    /// Writes every changed call summary to the store.
+    pub fn flush(&self) {
+        let dirty: Vec<((String, u64), CallStats)> = {
+            let mut state = self.state();
+            state
+                .live
+                .iter_mut()
+                .filter(|(_, l)| l.dirty)
+                .map(|(k, l)| {
+                    l.dirty = false;
+                    let stats = CallStats {
+                        calls: l.calls,
+                        failures: l.failures,
+                        sketch: l.sketch.encode(),
+                    };
+                    (k.clone(), stats)
+                })
+                .collect()
+        };
+        for ((zid, revision), stats) in dirty {
+            if let Err(e) = self.store.put_call_stats(&zid, revision, &stats) {
+                tracing::warn!(zid, error = %e, "ranking: writing call figures failed");
+            }
+        }
+    }
+
+    /// The figures of `implementations` of `function` now.
+    fn figures(&self, function: &str, implementations: &[String]) -> Vec<Figures> {
+        let testers = self.function_testers(function);
+        implementations
+            .iter()
+            .enumerate()
+            .map(|(listed, zid)| {
+                let revision = self.revision_of(zid);
+                let mut f = Figures::new(zid.clone(), revision, listed);
+                f.testers = testers.len();
+                let results = self
+                    .store
+                    .tester_results(zid, revision)
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(zid, error = %e, "ranking: reading tester results failed");
+                        Vec::new()
+                    });
+                let mut passing: Vec<u64> = Vec::new();
+                for result in results.iter().filter(|r| testers.contains(&r.tester)) {
+                    f.testers_run += 1;
+                    if result.passed {
+                        passing.push(result.duration_us);
+                    } else {
+                        f.testers_failed += 1;
+                    }
+                }
+                passing.sort_unstable();
+                f.tester_median_us = passing.get(passing.len() / 2).map(|&us| us as f64);
+                let live = self.live_figures(zid, revision);
+                f.calls = live.calls;
+                f.failures = live.failures;
+                f.p50_us = live.sketch.quantile(0.5);
+                f.p90_us = live.sketch.quantile(0.9);
+                f
+            })
+            .collect()
+    }
+
+    /// The testers the stored function lists (none when it is not in the store).
+    fn function_testers(&self, function: &str) -> Vec<String> {
+        match self.store.get(function) {
+            Ok(Some(z2)) => list_zids(z2.get("Z2K2").and_then(|f| f.get("Z8K3"))),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The order of `implementations` (ZIDs) of `function` now, recomputed when stale;
+    /// `explore` lets this call be one that explores.
+    fn order_of(&self, function: &str, implementations: &[String], explore: bool) -> Vec<usize> {
+        let mut order = self.current_order(function, implementations);
+        let explore_every = self.config.explore_every;
+        if explore && explore_every > 0 {
+            let mut state = self.state();
+            let explored = state.orders.get_mut(function).is_some_and(|memo| {
+                memo.calls += 1;
+                memo.calls % explore_every == 0
+                    && explore_first(&mut order, &memo.figures, &self.config.policy)
+            });
+            if explored {
+                state.explorations += 1;
+            }
+        }
+        order
+    }
+
+    /// The memoised order while it is fresh, else one computed from the figures now.
+    fn current_order(&self, function: &str, implementations: &[String]) -> Vec<usize> {
+        let now = Instant::now();
+        let previous = {
+            let state = self.state();
+            match state.orders.get(function) {
+                Some(memo) if memo.implementations == implementations => {
+                    if now.duration_since(memo.computed) < self.config.refresh {
+                        return memo.order.clone();
+                    }
+                    memo.order.clone()
+                }
+                _ => Vec::new(),
+            }
+        };
+        let ranked = &implementations[..implementations.len().min(MAX_RANKED)];
+        let figures = self.figures(function, ranked);
+        let mut order = order::rank(&figures, &previous, &self.config.policy);
+        order.extend(ranked.len()..implementations.len());
+        let mut state = self.state();
+        if previous.first().is_some_and(|&p| Some(&p) != order.first()) {
+            state.leader_changes += 1;
+        }
+        if state.orders.len() >= MAX_FUNCTIONS && !state.orders.contains_key(function) {
+            state.orders.clear();
+        }
+        let calls = state.orders.get(function).map_or(0, |m| m.calls);
+        state.orders.insert(
+            function.to_owned(),
+            Memo {
+                implementations: implementations.to_vec(),
+                order: order.clone(),
+                figures,
+                computed: now,
+                calls,
+            },
+        );
+        order
+    }
+
+    /// The ranking of a stored function, for the route and the CLI.
+    pub fn explain(&self, function: &str) -> Result<Explanation, RankingError> {
+        let implementations = self.stored_implementations(function)?;
+        let order = self.order_of_fresh(function, &implementations);
+        let figures = self.figures(function, &implementations);
+        let policy = &self.config.policy;
+        let reason = if self.config.enabled {
+            order::reason(&figures, &order, policy)
+        } else {
+            "ranking is off ([ranking] enabled = false): list order".to_owned()
+        };
+        let implementations = order
+            .iter()
+            .enumerate()
+            .map(|(position, &i)| {
+                let f = figures[i].clone();
+                let (cost, cost_source) = f.cost(policy);
+                Explained {
+                    summary: order::describe(&f, policy),
+                    figures: f,
+                    position: position + 1,
+                    cost_ms: cost.map(|us| us / 1_000.0),
+                    cost_source,
+                }
+            })
+            .collect::<Vec<_>>();
+        Ok(Explanation {
+            function: function.to_owned(),
+            order: implementations
+                .iter()
+                .map(|e| e.figures.implementation.clone())
+                .collect(),
+            reason,
+            implementations,
+            policy: PolicyView {
+                min_live_calls: policy.min_live_calls,
+                promote_factor: policy.promote_factor,
+                explore_every: self.config.explore_every,
+                enabled: self.config.enabled,
+            },
+        })
+    }
+
+    /// The order with figures read now (not the memo), as the next call would compute it.
+    fn order_of_fresh(&self, function: &str, implementations: &[String]) -> Vec<usize> {
+        if !self.config.enabled {
+            return (0..implementations.len()).collect();
+        }
+        if let Some(memo) = self.state().orders.get_mut(function) {
+            // Make the memo stale so the order is computed from today's figures.
+            memo.computed = Instant::now() - self.config.refresh;
+        }
+        self.order_of(function, implementations, false)
+    }
+
+    /// The implementation ZIDs a stored function lists, each once.
+    fn stored_implementations(&self, function: &str) -> Result<Vec<String>, RankingError> {
+        let z2 = self
+            .store
+            .get(function)?
+            .ok_or_else(|| RankingError::NotAFunction(function.to_owned()))?;
+        let z8 = z2
+            .get("Z2K2")
+            .filter(|f| zeval_zobject::build::type_zid(f) == Some("Z8"))
+            .ok_or_else(|| RankingError::NotAFunction(function.to_owned()))?;
+        Ok(list_zids(z8.get("Z8K4")))
+    }
+
+    /// The function's Z2 with `Z8K4` in the ranked order (the canonical list form); `None`
+    /// when the stored list already has that order.
+    pub fn ranked_z8k4(
+        &self,
+        function: &str,
+    ) -> Result<(Option<Value>, Explanation), RankingError> {
+        let explanation = self.explain(function)?;
+        if self.stored_implementations(function)? == explanation.order {
+            return Ok((None, explanation));
+        }
+        let z2 = self
+            .store
+            .get(function)?
+            .ok_or_else(|| RankingError::NotAFunction(function.to_owned()))?;
+        let mut z2 = z2;
+        let item_type = z2
+            .get("Z2K2")
+            .and_then(|f| f.get("Z8K4"))
+            .and_then(|l| l.as_array())
+            .and_then(|a| a.first())
+            .cloned()
+            .unwrap_or_else(|| Value::String("Z14".into()));
+        let mut list = vec![item_type];
+        list.extend(explanation.order.iter().cloned().map(Value::String));
+        if let Some(Value::Object(f)) = z2.get_mut("Z2K2") {
+            f.insert("Z8K4".into(), Value::Array(list));
+        }
+        Ok((Some(z2), explanation))
+    }
+
+    /// Records the tester results of a matrix, each against the implementation's and the
+    /// tester's current revisions.
+    pub fn record_matrix(&self, matrix: &crate::testers::Matrix) {
+        let now = zeval_store_now_ms();
+        for cell in matrix.cells.iter().filter(|c| !c.not_run) {
+            let result = TesterResult {
+                implementation: cell.implementation.clone(),
+                implementation_revision: self.store_revision(&cell.implementation),
+                tester: cell.tester.clone(),
+                tester_revision: self.store_revision(&cell.tester),
+                passed: cell.passed,
+                duration_us: (cell.call_ms * 1_000.0) as u64,
+                run_ms: now,
+            };
+            if let Err(e) = self.store.record_tester_result(&result) {
+                tracing::warn!(error = %e, "ranking: recording a tester result failed");
+            }
+        }
+        // The next call computes the order from these results.
+        let mut state = self.state();
+        state.orders.remove(&matrix.function);
+        for cell in &matrix.cells {
+            state.revisions.remove(&cell.implementation);
+        }
+    }
+
+    fn store_revision(&self, zid: &str) -> u64 {
+        self.store.current_revision(zid).ok().flatten().unwrap_or(0)
+    }
+
+    /// `/metrics` lines: each ranked function's order and its leader's figures, bounded by
+    /// the metrics' series limit.
+    pub fn exposition(&self) -> String {
+        use std::fmt::Write;
+        let state = self.state();
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP zeval_implementation_rank Place of each implementation in its function's order (1 is tried first).\n# TYPE zeval_implementation_rank gauge"
+        );
+        let mut p50 = String::new();
+        let mut functions: Vec<&String> = state.orders.keys().collect();
+        functions.sort();
+        for function in functions.into_iter().take(MAX_FUNCTIONS_IN_METRICS) {
+            let memo = &state.orders[function];
+            for (position, &i) in memo.order.iter().enumerate() {
+                let Some(zid) = memo.implementations.get(i) else {
+                    continue;
+                };
+                let _ = writeln!(
+                    out,
+                    "zeval_implementation_rank{{function=\"{function}\",implementation=\"{zid}\"}} {}",
+                    position + 1
+                );
+                if let Some(us) = memo.figures.get(i).and_then(|f| f.p50_us) {
+                    let _ = writeln!(
+                        p50,
+                        "zeval_implementation_p50_seconds{{function=\"{function}\",implementation=\"{zid}\"}} {}",
+                        us / 1e6
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP zeval_implementation_p50_seconds Median time of an implementation's successful real calls.\n# TYPE zeval_implementation_p50_seconds gauge"
+        );
+        out.push_str(&p50);
+        for (name, help, value) in [
+            (
+                "zeval_ranking_leader_changes_total",
+                "Times a function's first implementation changed.",
+                state.leader_changes,
+            ),
+            (
+                "zeval_ranking_explorations_total",
+                "Calls sent to an implementation without enough real calls, to measure it.",
+                state.explorations,
+            ),
+            (
+                "zeval_ranking_untracked_total",
+                "Runs not measured because the in-memory figures were full.",
+                state.untracked,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        out
+    }
+}
+
+/// Moves the first implementation of the leader's tier that lacks real-call figures to the
+/// front; whether one was found.
+fn explore_first(order: &mut Vec<usize>, figures: &[Figures], policy: &Policy) -> bool {
+    let Some(leader) = order.first().and_then(|&i| figures.get(i)) else {
+        return false;
+    };
+    let tier = leader.tier(policy);
+    let found = order.iter().position(|&i| {
+        figures
+            .get(i)
+            .is_some_and(|f| f.tier(policy) == tier && !f.has_live_figures(policy))
+    });
+    match found {
+        Some(0) | None => false,
+        Some(k) => {
+            let chosen = order.remove(k);
+            order.insert(0, chosen);
+            true
+        }
+    }
+}
+
+/// The ZIDs of a canonical typed list (its first item is the type), each once.
+fn list_zids(list: Option<&Value>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    list.and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .skip(1)
+                .filter_map(|v| ref_zid(v).map(str::to_owned))
+                .filter(|zid| seen.insert(zid.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn zeval_store_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl ImplementationSelector for Ranking {
+    fn order(&self, function_zid: &str, implementations: &[ImplementationInfo]) -> Vec<usize> {
+        let identity = || (0..implementations.len()).collect();
+        if !self.config.enabled || implementations.len() < 2 || function_zid.is_empty() {
+            return identity();
+        }
+        let Some(zids) = implementations
+            .iter()
+            .map(|i| i.zid.clone())
+            .collect::<Option<Vec<String>>>()
+        else {
+            // An inline implementation has no figures: keep the list order.
+            return identity();
+        };
+        self.order_of(function_zid, &zids, true)
+    }
+
+    fn observe(&self, _function_zid: &str, implementation: &ImplementationInfo, run: &RunOutcome) {
+        if !self.config.enabled {
+            return;
+        }
+        if let Some(zid) = &implementation.zid {
+            self.record(zid, run);
+        }
+    }
+
+    fn falls_through(&self) -> bool {
+        self.config.enabled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(zid: &str) -> ImplementationInfo {
+        ImplementationInfo {
+            zid: Some(zid.into()),
+            kind: "Evaluated",
+        }
+    }
+
+    fn ranking(config: RankingConfig) -> (tempfile::TempDir, Ranking) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open_in(dir.path()).unwrap());
+        (dir, Ranking::new(store, config))
+    }
+
+    fn run(ms: u64, failed: bool) -> RunOutcome {
+        RunOutcome {
+            duration: Duration::from_millis(ms),
+            failed,
+        }
+    }
+
+    #[test]
+    fn live_calls_and_exploration_promote_the_faster_implementation() {
+        let config = RankingConfig {
+            refresh: Duration::ZERO,
+            ..RankingConfig::default()
+        };
+        let (_dir, ranking) = ranking(config);
+        let infos = [info("Z10001"), info("Z10002")];
+        let mut explored = 0;
+        for _ in 0..400 {
+            let order = ranking.order("Z10000", &infos);
+            let chosen = &infos[order[0]];
+            let zid = chosen.zid.as_deref().unwrap();
+            if zid == "Z10002" {
+                explored += 1;
+            }
+            let ms = if zid == "Z10001" { 20 } else { 2 };
+            ranking.observe("Z10000", chosen, &run(ms, false));
+        }
+        assert!(explored >= 20, "the second one ran {explored} times");
+        assert_eq!(ranking.order("Z10000", &infos), vec![1, 0]);
+        let explanation = ranking.state().orders["Z10000"].figures.clone();
+        assert!(explanation[1].p50_us.unwrap() < explanation[0].p50_us.unwrap());
+    }
+
+    #[test]
+    fn figures_survive_a_restart_through_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open_in(dir.path()).unwrap());
+        let first = Ranking::new(store.clone(), RankingConfig::default());
+        for _ in 0..30 {
+            first.observe("Z10000", &info("Z10001"), &run(3, false));
+        }
+        first.observe("Z10000", &info("Z10001"), &run(3, true));
+        first.flush();
+        let second = Ranking::new(store, RankingConfig::default());
+        let live = second.live_figures("Z10001", 0);
+        assert_eq!(
+            (live.calls, live.failures, live.sketch.count()),
+            (31, 1, 30)
+        );
+    }
+
+    #[test]
+    fn off_means_list_order_and_no_fall_through() {
+        let config = RankingConfig {
+            enabled: false,
+            ..RankingConfig::default()
+        };
+        let (_dir, ranking) = ranking(config);
+        assert_eq!(ranking.order("Z1", &[info("Z2"), info("Z3")]), vec![0, 1]);
+        assert!(!ranking.falls_through());
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let (_dir, ranking) = ranking(RankingConfig::default());
+        {
+            let mut state = ranking.state();
+            for i in 0..MAX_TRACKED {
+                state.live.insert(
+                    (format!("Z{i}"), 0),
+                    Live {
+                        dirty: true,
+                        ..Live::default()
+                    },
+                );
+            }
+            state.last_flush = Some(Instant::now());
+        }
+        ranking.observe("Z1", &info("Z99999999"), &run(1, false));
+        let state = ranking.state();
+        assert_eq!(state.live.len(), MAX_TRACKED);
+        assert_eq!(state.untracked, 1);
+    }
+}

@@ -1,0 +1,291 @@
+//! Calls from code that a remote evaluator runs, back to this orchestrator (`W.Call`): the
+//! authenticated callback route `POST /v1/reentry/{id}`.
+//!
+//! When the orchestrator sends code to a remote evaluator ([`crate::evaluators::Remote`]), it
+//! registers the call here ([`Callbacks::register`]) and names a callback URL (this route, with
+//! a fresh random id) and a fresh random secret in the request's headers
+//! ([`zeval_evaluator::reentry::CALLBACK_URL_HEADER`], `…_TOKEN_HEADER`). The evaluator posts
+//! each nested call to that URL with the secret (`zeval_evaluator::reentry::CallbackClient`).
+//! This route hands it to the thread that waits for the evaluator's answer, which runs it
+//! inside the same request (deadline, budget, depth and access rules, as in process), and
+//! answers `{"result": …}` or `{"error": <Z5>}`.
+//!
+//! Bounds: a body of at most [`MAX_BODY_BYTES`] (a guest's input limit and the envelope); at
+//! most [`MAX_WAITING`] calls registered at once (past it, code runs without callbacks, as a
+//! non-reentrant executor); each nested call waits at most until the registered call's
+//! deadline (504 after). An unknown id is 404, a wrong secret 401 (compared in constant time),
+//! a call that already ended 410. The route takes no work slot: the request it serves already
+//! holds one, and it does no work itself.
+//!
+//! The callback URL is this process's orchestrator listener as bound (`http://ADDR`, with
+//! loopback for an unspecified address), set by `serve` ([`Callbacks::set_base_url`]); a
+//! process that serves no orchestrator API registers nothing.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{LazyLock, Mutex, RwLock};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use zeval_evaluator::reentry::{CALLBACK_TOKEN_HEADER, NestedCall, decode_request};
+use zeval_zobject::Value;
+
+/// The largest body of a nested call: a guest's input limit (8 MiB) and room for the
+/// envelope.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024 + 64 * 1024;
+
+/// Most calls registered for callbacks at once. Each is a request in progress (which the
+/// work slots already bound), so this is never reached in practice; it bounds the table.
+pub const MAX_WAITING: usize = 4096;
+
+/// Bytes of randomness in an id and in a secret.
+const RANDOM_BYTES: usize = 16;
+
+/// What the thread waiting for a remote evaluation receives.
+pub(crate) enum Message {
+    /// A nested call from the evaluator, and where its answer goes.
+    Nested {
+        call: NestedCall,
+        reply: tokio::sync::oneshot::Sender<Result<Value, Value>>,
+    },
+    /// The evaluator's answer (or why there is none): the end of the evaluation.
+    Done(Result<Value, String>),
+}
+
+struct Waiting {
+    secret: String,
+    sender: Sender<Message>,
+    deadline: Instant,
+}
+
+/// The calls waiting for callbacks, and where this orchestrator can be reached.
+pub struct Callbacks {
+    base_url: RwLock<Option<String>>,
+    waiting: Mutex<HashMap<String, Waiting>>,
+}
+
+static CALLBACKS: LazyLock<Callbacks> = LazyLock::new(|| Callbacks {
+    base_url: RwLock::new(None),
+    waiting: Mutex::new(HashMap::new()),
+});
+
+/// This process's table: the orchestrator API of a process is served once, and the ids are
+/// random, so one table serves every remote evaluator of the process.
+pub fn callbacks() -> &'static Callbacks {
+    &CALLBACKS
+}
+
+/// One registered call; unregistered when dropped.
+pub(crate) struct Registration {
+    id: String,
+    /// The URL the evaluator posts nested calls to.
+    pub(crate) url: String,
+    /// The secret it must send with them.
+    pub(crate) secret: String,
+    /// Nested calls, then the end of the evaluation.
+    pub(crate) receiver: Receiver<Message>,
+    /// For the thread that waits for the evaluator's answer, to send [`Message::Done`].
+    pub(crate) done: Sender<Message>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        callbacks().lock().remove(&self.id);
+    }
+}
+
+impl Callbacks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where this process's orchestrator API listens (`http://ADDR`).
+    pub fn set_base_url(&self, url: String) {
+        *self.base_url.write().unwrap_or_else(|p| p.into_inner()) = Some(url);
+    }
+
+    fn base_url(&self) -> Option<String> {
+        self.base_url
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Registers a call whose nested calls may arrive until `deadline`; `None` when this
+    /// process has no orchestrator URL, the table is full, or there is no randomness.
+    pub(crate) fn register(&self, deadline: Instant) -> Option<Registration> {
+        self.register_under(&self.base_url()?, deadline)
+    }
+
+    /// [`Callbacks::register`] with the callback URL under `base`.
+    fn register_under(&self, base: &str, deadline: Instant) -> Option<Registration> {
+        let id = random_hex()?;
+        let secret = random_hex()?;
+        let (sender, receiver) = channel();
+        {
+            let mut waiting = self.lock();
+            if waiting.len() >= MAX_WAITING {
+                tracing::warn!("too many calls wait for callbacks; this one runs without");
+                return None;
+            }
+            waiting.insert(
+                id.clone(),
+                Waiting {
+                    secret: secret.clone(),
+                    sender: sender.clone(),
+                    deadline,
+                },
+            );
+        }
+        Some(Registration {
+            url: format!("{base}/v1/reentry/{id}"),
+            id,
+            secret,
+            receiver,
+            done: sender,
+        })
+    }
+}
+
+fn random_hex() -> Option<String> {
+    let mut bytes = [0u8; RANDOM_BYTES];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The callback route, for any router state.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/v1/reentry/{id}", post(callback))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+async fn callback(Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let given = headers
+        .get(CALLBACK_TOKEN_HEADER)
+        .map(|value| value.as_bytes().to_vec())
+        .unwrap_or_default();
+    let (sender, deadline) = {
+        let waiting = callbacks().lock();
+        let Some(entry) = waiting.get(&id) else {
+            return answer(StatusCode::NOT_FOUND, "no call waits under this id");
+        };
+        if !crate::serve::same_secret(&given, entry.secret.as_bytes()) {
+            return answer(StatusCode::UNAUTHORIZED, "wrong callback secret");
+        }
+        (entry.sender.clone(), entry.deadline)
+    };
+    let call = match decode_request(&body) {
+        Ok(call) => call,
+        Err(message) => return answer(StatusCode::BAD_REQUEST, &message),
+    };
+    let (reply, replied) = tokio::sync::oneshot::channel();
+    if sender.send(Message::Nested { call, reply }).is_err() {
+        return answer(StatusCode::GONE, "the call has ended");
+    }
+    match tokio::time::timeout_at(deadline.into(), replied).await {
+        Ok(Ok(outcome)) => {
+            let body = match outcome {
+                Ok(result) => serde_json::json!({ "result": result }),
+                Err(error) => serde_json::json!({ "error": error }),
+            };
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        Ok(Err(_)) => answer(StatusCode::GONE, "the call has ended"),
+        Err(_) => answer(StatusCode::GATEWAY_TIMEOUT, "the call's deadline passed"),
+    }
+}
+
+fn answer(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "error": message }).to_string(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn post(id: &str, secret: &str, body: &str) -> Request<Body> {
+        Request::post(format!("/v1/reentry/{id}"))
+            .header(CALLBACK_TOKEN_HEADER, secret)
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    }
+
+    async fn status_and_text(router: Router, request: Request<Body>) -> (StatusCode, String) {
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_registered_call_with_its_secret_is_answered() {
+        let registration = callbacks()
+            .register_under(
+                "http://127.0.0.1:1",
+                Instant::now() + Duration::from_secs(10),
+            )
+            .unwrap();
+        assert!(
+            registration
+                .url
+                .starts_with("http://127.0.0.1:1/v1/reentry/")
+        );
+        let id = registration.url.rsplit('/').next().unwrap().to_owned();
+        assert_eq!(id.len(), 2 * RANDOM_BYTES);
+        let router: Router = routes();
+        let call = r#"{"function": "Z10000", "arguments": {"Z10000K1": "abc"}}"#;
+
+        let (status, _) = status_and_text(router.clone(), post(&id, "wrong", call)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = status_and_text(router.clone(), post("f00", "x", call)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, text) =
+            status_and_text(router.clone(), post(&id, &registration.secret, "[]")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+
+        // The waiting thread answers the nested call it receives.
+        let secret = registration.secret.clone();
+        let waiter = std::thread::spawn(move || {
+            match registration.receiver.recv().unwrap() {
+                Message::Nested { call, reply } => {
+                    assert_eq!(call.function, "Z10000");
+                    let _ = reply.send(Ok(serde_json::json!({"Z1K1": "Z6", "Z6K1": "ABC"})));
+                }
+                Message::Done(_) => panic!("not a nested call"),
+            }
+            registration
+        });
+        let (status, text) = status_and_text(router.clone(), post(&id, &secret, call)).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(text, r#"{"result":{"Z1K1":"Z6","Z6K1":"ABC"}}"#);
+
+        // Once the call has ended, its id is gone.
+        drop(waiter.join().unwrap());
+        let (status, _) = status_and_text(router, post(&id, &secret, call)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}

@@ -1,0 +1,346 @@
+//! The playground's routes: its pages and files, the guest modules at content-hashed URLs,
+//! `POST /v1/plan` (what a browser would run, decided by the real orchestrator, under the
+//! access rules of calls) and `/playground/hold`. The browser side is tested in a real
+//! Chromium by the root package's end-to-end tests (tests/e2e/browser.rs).
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use zeval_server::config::CallPolicy;
+
+use crate::common::{put_composition, send, server, token, z2};
+
+/// A directory standing in for the guests: the plan only reads and hashes the files.
+fn guest_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("quickjs.wasm"), b"\0asm quickjs stand-in").unwrap();
+    std::fs::write(dir.path().join("quickjs.version"), b"QuickJS-ng test\n").unwrap();
+    dir
+}
+
+/// Z10002 "echo" with one JavaScript implementation Z10003.
+async fn put_javascript(server: &crate::common::Server, token: &str) {
+    let function = z2(
+        "Z10002",
+        json!({
+            "Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10002K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10003"], "Z8K5": "Z10002",
+        }),
+    );
+    let implementation = z2(
+        "Z10003",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10002", "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
+               "Z16K2": "function Z10002( Z10002K1 ) { return Z10002K1; }"}}),
+    );
+    for (zid, object) in [("Z10002", function), ("Z10003", implementation)] {
+        let answer = send(
+            server,
+            "PUT",
+            &format!("/v1/objects/{zid}"),
+            Some(token),
+            Some(object.to_string()),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+    }
+}
+
+fn call(function: &str, text: &str) -> String {
+    json!({"zobject": {"Z1K1": "Z7", "Z7K1": function, format!("{function}K1"): text}}).to_string()
+}
+
+#[tokio::test]
+async fn a_javascript_call_is_planned_for_the_browser_as_the_evaluator_would_get_it() {
+    let guests = guest_dir();
+    let dir = guests.path().to_owned();
+    let server = server(move |c| c.guest_dir = Some(dir));
+    let editor = token(&server, "ed", zeval_store::Role::Editor);
+    put_javascript(&server, &editor).await;
+    let plan = send(
+        &server,
+        "POST",
+        "/v1/plan",
+        None,
+        Some(call("Z10002", "hi")),
+    )
+    .await;
+    assert_eq!(plan.status, 200, "{}", plan.text);
+    let plan = plan.json();
+    assert_eq!(plan["where"], "browser", "{plan}");
+    assert_eq!(plan["implementation"], "Z10003");
+    assert_eq!(plan["language"], "javascript");
+    let request = &plan["request"];
+    assert_eq!(request["functionName"], "Z10002");
+    assert_eq!(request["codingLanguage"], "javascript");
+    assert_eq!(
+        request["codeString"],
+        "function Z10002( Z10002K1 ) { return Z10002K1; }"
+    );
+    // The arguments in normal form, as the evaluator gets them.
+    assert_eq!(
+        request["functionArguments"],
+        json!({"Z10002K1": {"Z1K1": "Z6", "Z6K1": "hi"}})
+    );
+    assert!(request["remainingTime"].as_f64().unwrap() > 0.0);
+    let wall = plan["limits"]["wallTimeMs"].as_u64().unwrap();
+    assert!(wall > 0 && wall <= 20_000, "{plan}");
+    assert_eq!(plan["guest"]["version"], "QuickJS-ng test");
+
+    // The guest is served at its hashed URL, for a year; any other name is unknown.
+    let url = plan["guest"]["url"].as_str().unwrap();
+    let guest = send(&server, "GET", url, None, None).await;
+    assert_eq!(guest.status, 200);
+    assert_eq!(guest.headers["content-type"], "application/wasm");
+    assert!(
+        guest.headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(guest.text.as_bytes(), b"\0asm quickjs stand-in");
+    for wrong in [
+        "/playground/guests/quickjs.wasm",
+        "/playground/guests/quickjs.0000000000000000.wasm",
+        "/playground/guests/python.0000000000000000.wasm",
+    ] {
+        assert_eq!(send(&server, "GET", wrong, None, None).await.status, 404);
+    }
+}
+
+#[tokio::test]
+async fn compositions_built_ins_and_missing_guests_stay_on_the_server() {
+    let empty = tempfile::tempdir().unwrap();
+    let dir = empty.path().to_owned();
+    let server = server(move |c| c.guest_dir = Some(dir));
+    let editor = token(&server, "ed", zeval_store::Role::Editor);
+    put_composition(&server, &editor).await;
+    put_javascript(&server, &editor).await;
+
+    let composition = send(&server, "POST", "/v1/plan", None, Some(call("Z10000", "x"))).await;
+    assert_eq!(
+        composition.json()["where"],
+        "server",
+        "{}",
+        composition.text
+    );
+    assert!(
+        composition.text.contains("composition"),
+        "{}",
+        composition.text
+    );
+
+    let body = json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": "x"}}).to_string();
+    let builtin = send(&server, "POST", "/v1/plan", None, Some(body)).await;
+    assert_eq!(builtin.json()["where"], "server", "{}", builtin.text);
+    assert!(builtin.text.contains("built in"), "{}", builtin.text);
+
+    // JavaScript, but this server has no guest module to send.
+    let no_guest = send(&server, "POST", "/v1/plan", None, Some(call("Z10002", "x"))).await;
+    assert_eq!(no_guest.json()["where"], "server", "{}", no_guest.text);
+    assert!(no_guest.text.contains("guest module"), "{}", no_guest.text);
+
+    // An argument computed by a built-in is computed while planning.
+    let echo = json!({"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": "x"});
+    let computed = json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10002", "Z10002K1": echo}});
+    let computed = send(
+        &server,
+        "POST",
+        "/v1/plan",
+        None,
+        Some(computed.to_string()),
+    )
+    .await;
+    assert_eq!(computed.json()["where"], "server", "{}", computed.text);
+    assert!(computed.text.contains("guest module"), "{}", computed.text);
+
+    let bad = send(&server, "POST", "/v1/plan", None, Some("[1]".into())).await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    let not_json = send(&server, "POST", "/v1/plan", None, Some("{".into())).await;
+    assert_eq!(not_json.status, 400, "{}", not_json.text);
+}
+
+#[tokio::test]
+async fn planning_follows_the_access_rules_of_calls() {
+    let guests = guest_dir();
+    let dir = guests.path().to_owned();
+    let server = server(move |c| {
+        c.guest_dir = Some(dir);
+        c.access.calls = CallPolicy::Approved;
+    });
+    let editor = token(&server, "ed", zeval_store::Role::Editor);
+    let admin = token(&server, "root", zeval_store::Role::Admin);
+    put_javascript(&server, &editor).await;
+    // Anonymous: Z10003 is not approved, so it may not run, in a browser or anywhere.
+    let refused = send(&server, "POST", "/v1/plan", None, Some(call("Z10002", "x"))).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.text.contains("Z559"), "{}", refused.text);
+    // A user may.
+    let user = send(
+        &server,
+        "POST",
+        "/v1/plan",
+        Some(&editor),
+        Some(call("Z10002", "x")),
+    )
+    .await;
+    assert_eq!(user.json()["where"], "browser", "{}", user.text);
+    // Once approved, anybody.
+    let approved = send(
+        &server,
+        "POST",
+        "/v1/objects/Z10003/approve",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    let anonymous = send(&server, "POST", "/v1/plan", None, Some(call("Z10002", "x"))).await;
+    assert_eq!(anonymous.json()["where"], "browser", "{}", anonymous.text);
+    // A wrong token is refused, as everywhere.
+    let wrong = send(
+        &server,
+        "POST",
+        "/v1/plan",
+        Some("nope"),
+        Some(call("Z10002", "x")),
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+
+    let users_only = crate::common::server(|c| c.access.calls = CallPolicy::Users);
+    let unauthenticated = send(
+        &users_only,
+        "POST",
+        "/v1/plan",
+        None,
+        Some(call("Z10002", "x")),
+    )
+    .await;
+    assert_eq!(unauthenticated.status, 401, "{}", unauthenticated.text);
+}
+
+#[tokio::test]
+async fn a_plan_body_is_bounded_as_a_call_body() {
+    let server = server(|c| c.limits.orchestrator_body_bytes = 1000);
+    let big = call("Z10002", &"x".repeat(2000));
+    let answer = send(&server, "POST", "/v1/plan", None, Some(big)).await;
+    assert_eq!(answer.status, 413, "{}", answer.text);
+}
+
+#[tokio::test]
+async fn pages_and_files_are_embedded_with_a_content_security_policy() {
+    let server = server(|_| {});
+    for page in [
+        "/",
+        "/function/Z10000",
+        "/object/Z6",
+        "/new/implementation",
+        "/search",
+    ] {
+        let answer = send(&server, "GET", page, None, None).await;
+        assert_eq!(answer.status, 200, "{page}");
+        assert!(answer.text.contains("/playground/app.js"), "{page}");
+        let policy = answer.headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            policy.contains("script-src 'self' 'wasm-unsafe-eval'"),
+            "{policy}"
+        );
+    }
+    let script = send(&server, "GET", "/playground/app.js", None, None).await;
+    assert_eq!(script.status, 200);
+    assert!(
+        script.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let tag = script.headers["etag"].to_str().unwrap().to_owned();
+    let request = axum::http::Request::builder()
+        .uri("/playground/app.js")
+        .header("If-None-Match", &tag)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let revalidated = tower::ServiceExt::oneshot(server.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(
+        send(&server, "GET", "/playground/nothing.js", None, None)
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_hold_is_bounded_by_the_call_deadline() {
+    let server = server(|c| c.limits.call_timeout_ms = 200);
+    let started = Instant::now();
+    let answer = send(&server, "GET", "/playground/hold?ms=10", None, None).await;
+    assert_eq!(answer.status, 204);
+    assert!(started.elapsed() >= Duration::from_millis(10));
+    let started = Instant::now();
+    let answer = send(&server, "GET", "/playground/hold?ms=100000000", None, None).await;
+    assert_eq!(answer.status, 204);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let bad = send(&server, "GET", "/playground/hold?ms=-1", None, None).await;
+    assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
+async fn an_argument_that_runs_code_first_keeps_the_call_on_the_server() {
+    let guests = guest_dir();
+    let dir = guests.path().to_owned();
+    let server = server(move |c| c.guest_dir = Some(dir));
+    let editor = token(&server, "ed", zeval_store::Role::Editor);
+    put_javascript(&server, &editor).await;
+    // Z10002(Z10002("x")): the inner call's code runs first; planning the outer one as if
+    // it were the inner one would hand the browser the wrong arguments.
+    let inner = json!({"Z1K1": "Z7", "Z7K1": "Z10002", "Z10002K1": "x"});
+    let nested = json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10002", "Z10002K1": inner}});
+    let nested = send(&server, "POST", "/v1/plan", None, Some(nested.to_string())).await;
+    assert_eq!(nested.json()["where"], "server", "{}", nested.text);
+    assert!(nested.text.contains("itself first"), "{}", nested.text);
+    // Code that calls functions back needs the server.
+    let reentrant = z2(
+        "Z10003",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10002", "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
+               "Z16K2": "function Z10002( Z10002K1 ) { return W.Call( 'Z801', { Z801K1: Z10002K1 } ); }"}}),
+    );
+    let answer = send(
+        &server,
+        "PUT",
+        "/v1/objects/Z10003",
+        Some(&editor),
+        Some(reentrant.to_string()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let plan = send(&server, "POST", "/v1/plan", None, Some(call("Z10002", "x"))).await;
+    assert_eq!(plan.json()["where"], "server", "{}", plan.text);
+    assert!(plan.text.contains("W.Call"), "{}", plan.text);
+    put_javascript(&server, &editor).await;
+    // An argument a built-in computes is computed while planning, and handed over as a value.
+    let echo = json!({"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": "y"});
+    let computed = json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10002", "Z10002K1": echo}});
+    let computed = send(
+        &server,
+        "POST",
+        "/v1/plan",
+        None,
+        Some(computed.to_string()),
+    )
+    .await;
+    let computed = computed.json();
+    assert_eq!(computed["where"], "browser", "{computed}");
+    assert_eq!(
+        computed["request"]["functionArguments"],
+        json!({"Z10002K1": {"Z1K1": "Z6", "Z6K1": "y"}})
+    );
+}

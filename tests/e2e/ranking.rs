@@ -1,0 +1,296 @@
+//! The fastest implementation wins: ranking from tester runs and from real calls, the
+//! ranking route and its admin write, `/metrics`, and falling through a failing
+//! implementation, against a real `zeval serve`.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::common::{Server, add_user, metadata, request, z2};
+
+/// Reverses its input after a busy loop of some tens of milliseconds.
+const SLOW_JS: &str = "function Z10000( Z10000K1 ) { let x = 0; for ( let i = 0; i < 1000000; i++ ) { x += i % 7; } return Array.from( Z10000K1 ).reverse().join( '' ); }";
+const FAST_PYTHON: &str = "def Z10000(Z10000K1):\n    return Z10000K1[::-1]";
+const THROWING_JS: &str = "function Z10000( Z10000K1 ) { throw new Error( 'broken on purpose' ); }";
+const THROWING_PYTHON: &str = "def Z10000(Z10000K1):\n    raise ValueError('also broken')";
+
+fn function(testers: &[&str], implementations: &[&str]) -> Value {
+    let mut tester_list = vec![json!("Z20")];
+    tester_list.extend(testers.iter().map(|zid| json!(zid)));
+    let mut list = vec![json!("Z14")];
+    list.extend(implementations.iter().map(|zid| json!(zid)));
+    z2(
+        "Z10000",
+        json!({
+            "Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10000K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6", "Z8K3": tester_list, "Z8K4": list, "Z8K5": "Z10000",
+        }),
+    )
+}
+
+fn implementation(zid: &str, language: &str, code: &str) -> Value {
+    z2(
+        zid,
+        json!({"Z1K1": "Z14", "Z14K1": "Z10000",
+               "Z14K3": {"Z1K1": "Z16", "Z16K1": language, "Z16K2": code}}),
+    )
+}
+
+fn tester(zid: &str, input: &str, expected: &str) -> Value {
+    z2(
+        zid,
+        json!({"Z1K1": "Z20", "Z20K1": "Z10000",
+               "Z20K2": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": input},
+               "Z20K3": {"Z1K1": "Z7", "Z7K1": "Z866", "Z866K2": expected}}),
+    )
+}
+
+fn put(orch: &str, token: &str, zid: &str, object: &Value) {
+    let answer = request(
+        "PUT",
+        &format!("{orch}/v1/objects/{zid}"),
+        Some(token),
+        Some(object),
+    );
+    assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+}
+
+/// Stores Z10000 with `implementations` (zid, language, code) and, when `with_testers`,
+/// two testers.
+fn store(orch: &str, token: &str, implementations: &[(&str, &str, &str)], with_testers: bool) {
+    let testers: &[&str] = if with_testers {
+        &["Z10005", "Z10006"]
+    } else {
+        &[]
+    };
+    let zids: Vec<&str> = implementations.iter().map(|(zid, ..)| *zid).collect();
+    put(orch, token, "Z10000", &function(testers, &zids));
+    for (zid, language, code) in implementations {
+        put(orch, token, zid, &implementation(zid, language, code));
+    }
+    if with_testers {
+        put(orch, token, "Z10005", &tester("Z10005", "abc", "cba"));
+        put(orch, token, "Z10006", &tester("Z10006", "héllo", "olléh"));
+    }
+}
+
+/// Calls Z10000 on `text`; the answer's value and the implementation that gave it.
+fn call(orch: &str, text: &str) -> (Value, Option<String>) {
+    let answer = request(
+        "POST",
+        &format!("{orch}/wikifunctions.org/v1/evaluate/"),
+        None,
+        Some(&json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": text}})),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let z22 = answer.json();
+    let implementation = metadata(&z22, "implementationId")
+        .and_then(|v| v.as_str().or_else(|| v["Z6K1"].as_str()))
+        .map(str::to_owned);
+    (z22, implementation)
+}
+
+fn ranking(orch: &str) -> Value {
+    let answer = request(
+        "GET",
+        &format!("{orch}/v1/objects/Z10000/ranking"),
+        None,
+        None,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()
+}
+
+fn start(data: &Path, env: &[(&str, &str)]) -> (Server, String, String) {
+    let editor = add_user(data, "editor", "editor");
+    let admin = add_user(data, "admin", "admin");
+    let server = Server::start(data, &[], env);
+    (server, editor, admin)
+}
+
+#[test]
+fn the_faster_second_implementation_answers_once_the_testers_have_run() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, editor, admin) = start(data.path(), &[]);
+    let orch = server.orch();
+    store(
+        orch,
+        &editor,
+        &[("Z10001", "Z600", SLOW_JS), ("Z10002", "Z610", FAST_PYTHON)],
+        true,
+    );
+    let (z22, by) = call(orch, "abc");
+    assert_eq!(z22["Z22K1"], "cba", "{z22}");
+    assert_eq!(
+        by.as_deref(),
+        Some("Z10001"),
+        "list order before any figures"
+    );
+    let before = ranking(orch);
+    assert_eq!(before["order"], json!(["Z10001", "Z10002"]), "{before}");
+
+    let matrix = request(
+        "POST",
+        &format!("{orch}/v1/test"),
+        None,
+        Some(&json!({"function": "Z10000"})),
+    );
+    assert_eq!(matrix.status, 200, "{}", matrix.text);
+    let matrix = matrix.json();
+    assert_eq!(matrix["passed"], 4, "{matrix}");
+    assert_eq!(
+        matrix["ranking"]["order"],
+        json!(["Z10002", "Z10001"]),
+        "{matrix}"
+    );
+
+    let (z22, by) = call(orch, "xyz");
+    assert_eq!(z22["Z22K1"], "zyx", "{z22}");
+    assert_eq!(
+        by.as_deref(),
+        Some("Z10002"),
+        "the faster one after the testers"
+    );
+
+    let after = ranking(orch);
+    let reason = after["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Z10002 is first: passes 2 of 2 testers"),
+        "{after}"
+    );
+    assert!(reason.contains("less than 0.8×"), "{after}");
+    let first = &after["implementations"][0];
+    assert_eq!(first["cost_source"], "testers", "{after}");
+    assert_eq!(first["testers_failed"], 0, "{after}");
+    let (fast, slow) = (
+        first["cost_ms"].as_f64().unwrap(),
+        after["implementations"][1]["cost_ms"].as_f64().unwrap(),
+    );
+    assert!(fast < 0.8 * slow, "{fast} ms against {slow} ms");
+
+    let metrics = request("GET", &format!("{orch}/metrics"), None, None).text;
+    assert!(
+        metrics
+            .contains("zeval_implementation_rank{function=\"Z10000\",implementation=\"Z10002\"} 1"),
+        "{metrics}"
+    );
+
+    // The stored Z8K4 is untouched until an admin writes the ranking.
+    let stored = request("GET", &format!("{orch}/v1/objects/Z10000"), None, None).json();
+    assert_eq!(stored["Z2K2"]["Z8K4"], json!(["Z14", "Z10001", "Z10002"]));
+    let refused = request(
+        "POST",
+        &format!("{orch}/v1/objects/Z10000/ranking"),
+        Some(&editor),
+        None,
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let written = request(
+        "POST",
+        &format!("{orch}/v1/objects/Z10000/ranking"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(written.status, 200, "{}", written.text);
+    assert_eq!(written.json()["order"], json!(["Z10002", "Z10001"]));
+    let stored = request("GET", &format!("{orch}/v1/objects/Z10000"), None, None).json();
+    assert_eq!(stored["Z2K2"]["Z8K4"], json!(["Z14", "Z10002", "Z10001"]));
+    let again = request(
+        "POST",
+        &format!("{orch}/v1/objects/Z10000/ranking"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(again.json()["revision"], Value::Null, "{}", again.text);
+}
+
+#[test]
+fn live_calls_alone_promote_the_faster_implementation() {
+    let data = tempfile::tempdir().unwrap();
+    // The same call 400 times: without the result cache, so that each one runs.
+    let (server, editor, _) = start(data.path(), &[("ZEVAL_CACHE", "false")]);
+    let orch = server.orch();
+    store(
+        orch,
+        &editor,
+        &[("Z10001", "Z600", SLOW_JS), ("Z10002", "Z610", FAST_PYTHON)],
+        false,
+    );
+    // One call in 8 explores the second until it has 20 successful calls; then, within a
+    // refresh (1 s), the order follows the live p50s.
+    let mut by_second = 0;
+    for i in 0..400 {
+        let (z22, by) = call(orch, "ab");
+        assert_eq!(z22["Z22K1"], "ba", "{z22}");
+        if by.as_deref() == Some("Z10002") {
+            by_second += 1;
+        }
+        if i > 170 && ranking(orch)["order"][0] == "Z10002" {
+            break;
+        }
+    }
+    let figures = ranking(orch);
+    assert_eq!(figures["order"], json!(["Z10002", "Z10001"]), "{figures}");
+    assert_eq!(
+        figures["implementations"][0]["cost_source"], "live",
+        "{figures}"
+    );
+    assert!(by_second >= 20, "{by_second}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    for _ in 0..5 {
+        let (_, by) = call(orch, "ab");
+        assert_eq!(by.as_deref(), Some("Z10002"));
+    }
+}
+
+#[test]
+fn a_first_implementation_that_throws_falls_through_to_the_second() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, editor, _) = start(data.path(), &[]);
+    let orch = server.orch();
+    store(
+        orch,
+        &editor,
+        &[
+            ("Z10001", "Z600", THROWING_JS),
+            ("Z10002", "Z610", FAST_PYTHON),
+        ],
+        false,
+    );
+    let (z22, by) = call(orch, "abc");
+    assert_eq!(z22["Z22K1"], "cba", "{z22}");
+    assert_eq!(by.as_deref(), Some("Z10002"));
+    // When every implementation fails, the answer is the first one's error.
+    put(
+        orch,
+        &editor,
+        "Z10002",
+        &implementation("Z10002", "Z610", THROWING_PYTHON),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (z22, by) = call(orch, "abc");
+    assert_eq!(by.as_deref(), Some("Z10001"), "{z22}");
+    assert!(z22.to_string().contains("broken on purpose"), "{z22}");
+}
+
+#[test]
+fn with_ranking_off_the_first_implementation_answers_as_in_the_original() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, editor, _) = start(data.path(), &[("ZEVAL_RANKING", "false")]);
+    let orch = server.orch();
+    store(
+        orch,
+        &editor,
+        &[
+            ("Z10001", "Z600", THROWING_JS),
+            ("Z10002", "Z610", FAST_PYTHON),
+        ],
+        false,
+    );
+    let (z22, by) = call(orch, "abc");
+    assert_eq!(by.as_deref(), Some("Z10001"));
+    assert!(z22.to_string().contains("broken on purpose"), "{z22}");
+    assert_eq!(ranking(orch)["policy"]["enabled"], false);
+}

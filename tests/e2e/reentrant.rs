@@ -1,0 +1,467 @@
+//! Reentrant calls (issue 11): Python and JavaScript code calling other functions through
+//! `W.Call`, against a real `zeval serve`, with guests in the confined worker processes (the
+//! default) and on the server's own threads.
+//!
+//! - a function whose Python and JavaScript implementations each call another function
+//!   passes its testers (`POST /v1/test`);
+//! - recursion through `W.Call` ends in the typed Z590 `reentrant depth`, in both languages;
+//! - code making more than the allowed number of calls gets the Z590 `nested calls`;
+//! - the access rules apply to what a nested call runs.
+
+use serde_json::{Value, json};
+
+use crate::common::{Server, add_user, metadata, request, z2};
+
+/// Z10000 "upper case" (JavaScript, Z10001); Z10010 "shout", which upper-cases through
+/// `W.Call("Z10000")` and adds "!", in Python (Z10011) and JavaScript (Z10012), with two
+/// testers; Z10020, which calls itself forever, in Python (Z10021) and JavaScript (Z10022);
+/// Z10030, which calls a built-in until it is stopped.
+fn objects() -> Vec<(&'static str, Value)> {
+    let string_function = |zid: &str, implementations: &[&str], testers: &[&str]| {
+        let mut implementation_list = vec![json!("Z14")];
+        implementation_list.extend(implementations.iter().map(|zid| json!(zid)));
+        let mut tester_list = vec![json!("Z20")];
+        tester_list.extend(testers.iter().map(|zid| json!(zid)));
+        z2(
+            zid,
+            json!({
+                "Z1K1": "Z8",
+                "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": format!("{zid}K1"),
+                         "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+                "Z8K2": "Z6", "Z8K3": tester_list, "Z8K4": implementation_list, "Z8K5": zid,
+            }),
+        )
+    };
+    let implementation = |zid: &str, function: &str, language: &str, code: &str| {
+        z2(
+            zid,
+            json!({"Z1K1": "Z14", "Z14K1": function,
+                   "Z14K3": {"Z1K1": "Z16", "Z16K1": language, "Z16K2": code}}),
+        )
+    };
+    let tester = |zid: &str, input: &str, expected: &str| {
+        z2(
+            zid,
+            json!({"Z1K1": "Z20", "Z20K1": "Z10010",
+                   "Z20K2": {"Z1K1": "Z7", "Z7K1": "Z10010", "Z10010K1": input},
+                   "Z20K3": {"Z1K1": "Z7", "Z7K1": "Z866", "Z866K2": expected}}),
+        )
+    };
+    vec![
+        ("Z10000", string_function("Z10000", &["Z10001"], &[])),
+        (
+            "Z10001",
+            implementation(
+                "Z10001",
+                "Z10000",
+                "Z600",
+                "function Z10000( Z10000K1 ) { return Z10000K1.toUpperCase(); }",
+            ),
+        ),
+        (
+            "Z10010",
+            string_function("Z10010", &["Z10011", "Z10012"], &["Z10013", "Z10014"]),
+        ),
+        (
+            "Z10011",
+            implementation(
+                "Z10011",
+                "Z10010",
+                "Z610",
+                "def Z10010(Z10010K1):\n    return W.Call(\"Z10000\", Z10000K1=Z10010K1) + \"!\"",
+            ),
+        ),
+        (
+            "Z10012",
+            implementation(
+                "Z10012",
+                "Z10010",
+                "Z600",
+                "function Z10010( Z10010K1 ) { return W.Call( 'Z10000', { Z10000K1: Z10010K1 } ) + '!'; }",
+            ),
+        ),
+        ("Z10013", tester("Z10013", "abc", "ABC!")),
+        ("Z10014", tester("Z10014", "héllo, 世界", "HÉLLO, 世界!")),
+        (
+            "Z10020",
+            string_function("Z10020", &["Z10021", "Z10022"], &[]),
+        ),
+        (
+            "Z10021",
+            implementation(
+                "Z10021",
+                "Z10020",
+                "Z610",
+                "def Z10020(Z10020K1):\n    return W.Call(\"Z10020\", Z10020K1=Z10020K1 + \"p\")",
+            ),
+        ),
+        (
+            "Z10022",
+            implementation(
+                "Z10022",
+                "Z10020",
+                "Z600",
+                "function Z10020( Z10020K1 ) { return W.Call( 'Z10020', { Z10020K1: Z10020K1 + 'j' } ); }",
+            ),
+        ),
+        ("Z10030", string_function("Z10030", &["Z10031"], &[])),
+        (
+            "Z10031",
+            implementation(
+                "Z10031",
+                "Z10030",
+                "Z610",
+                "def Z10030(Z10030K1):\n    made = 0\n    try:\n        while True:\n            W.Call(\"Z866\", Z866K1=Z10030K1, Z866K2=Z10030K1)\n            made += 1\n    except ZError as e:\n        return \"%d %s\" % (made, e.z5[\"Z5K2\"][\"Z590K1\"][\"Z6K1\"])",
+            ),
+        ),
+    ]
+}
+
+struct Site {
+    server: Server,
+    admin: String,
+    _data: tempfile::TempDir,
+}
+
+/// A server with [`objects`] stored, `config` as its `zeval.toml` and `env` set.
+fn start(config: &str, env: &[(&str, &str)]) -> Site {
+    let data = tempfile::tempdir().unwrap();
+    let editor = add_user(data.path(), "ed", "editor");
+    let admin = add_user(data.path(), "root", "admin");
+    let config_path = data.path().join("zeval.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let server = Server::start(
+        data.path(),
+        &["--config", config_path.to_str().unwrap()],
+        env,
+    );
+    for (zid, object) in objects() {
+        let answer = request(
+            "PUT",
+            &format!("{}/v1/objects/{zid}", server.orch()),
+            Some(&editor),
+            Some(&object),
+        );
+        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+    }
+    Site {
+        server,
+        admin,
+        _data: data,
+    }
+}
+
+/// Calls `function` with a string, narrowed to its implementation `implementation` when
+/// given; the HTTP status and the body (a canonical Z22, or the Z5 of a refusal).
+fn call_status(
+    site: &Site,
+    function: &str,
+    implementation: Option<&str>,
+    text: &str,
+) -> (u16, Value) {
+    let orch = site.server.orch();
+    let function_value = match implementation {
+        None => json!(function),
+        Some(zid) => {
+            let stored = request("GET", &format!("{orch}/v1/objects/{function}"), None, None);
+            let mut z8 = stored.json()["Z2K2"].clone();
+            z8["Z8K4"] = json!(["Z14", zid]);
+            z8
+        }
+    };
+    let body = json!({"zobject": {"Z1K1": "Z7", "Z7K1": function_value,
+                                  format!("{function}K1"): text}});
+    let answer = request(
+        "POST",
+        &format!("{orch}/wikifunctions.org/v1/evaluate/"),
+        None,
+        Some(&body),
+    );
+    (answer.status, answer.json())
+}
+
+/// [`call_status`] for a call that must answer 200: the canonical Z22.
+fn call(site: &Site, function: &str, implementation: Option<&str>, text: &str) -> Value {
+    let (status, z22) = call_status(site, function, implementation, text);
+    assert_eq!(status, 200, "{z22}");
+    z22
+}
+
+/// The error of a canonical Z22, if any.
+fn error(z22: &Value) -> Option<&Value> {
+    metadata(z22, "errors")
+}
+
+/// The `Z590K1` (which limit) of a Z590 error.
+fn budget_limit(z22: &Value) -> Option<&str> {
+    let error = error(z22)?;
+    (error["Z5K1"] == "Z590").then(|| error["Z5K2"]["Z590K1"].as_str())?
+}
+
+/// The testers of Z10010 pass on both implementations, and a plain call answers.
+fn testers_pass(site: &Site) {
+    let matrix = request(
+        "POST",
+        &format!("{}/v1/test", site.server.orch()),
+        None,
+        Some(&json!({"function": "Z10010"})),
+    );
+    assert_eq!(matrix.status, 200, "{}", matrix.text);
+    let matrix = matrix.json();
+    assert_eq!(matrix["total"], 4, "{matrix}");
+    assert_eq!(matrix["passed"], 4, "{matrix}");
+    for implementation in ["Z10011", "Z10012"] {
+        let z22 = call(site, "Z10010", Some(implementation), "zeval");
+        assert_eq!(z22["Z22K1"], "ZEVAL!", "{implementation}: {z22}");
+    }
+}
+
+/// Recursion through `W.Call` stops at the reentrant depth limit, typed, in both languages.
+fn recursion_is_bounded(site: &Site) {
+    for implementation in ["Z10021", "Z10022"] {
+        let started = std::time::Instant::now();
+        let z22 = call(site, "Z10020", Some(implementation), "x");
+        assert_eq!(
+            budget_limit(&z22),
+            Some("reentrant depth"),
+            "{implementation}: {z22}"
+        );
+        eprintln!(
+            "{implementation}: recursion through W.Call stopped after {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// The 1001st call from code in one request is refused.
+fn nested_calls_are_counted(site: &Site) {
+    let started = std::time::Instant::now();
+    let z22 = call(site, "Z10030", None, "a");
+    assert_eq!(z22["Z22K1"], "1000 nested calls", "{z22}");
+    eprintln!("1000 nested calls of a built-in: {:?}", started.elapsed());
+}
+
+#[test]
+fn reentrant_calls_in_worker_processes() {
+    let site = start("", &[]);
+    let info = request(
+        "GET",
+        &format!("{}/_info", site.server.evaluator.as_deref().unwrap()),
+        None,
+        None,
+    )
+    .json();
+    assert_eq!(info["isolation"], "worker processes", "{info}");
+    testers_pass(&site);
+    recursion_is_bounded(&site);
+    nested_calls_are_counted(&site);
+    assert!(site.server.stop());
+}
+
+#[test]
+fn reentrant_calls_in_process() {
+    let site = start("[workers]\nenabled = false\n", &[]);
+    testers_pass(&site);
+    recursion_is_bounded(&site);
+    nested_calls_are_counted(&site);
+    assert!(site.server.stop());
+}
+
+#[test]
+fn the_limits_are_settings() {
+    let site = start(
+        "[limits]\nmax_reentrant_depth = 2\n",
+        &[("ZEVAL_MAX_NESTED_CALLS", "5")],
+    );
+    // Z10010 calls Z10000 (depth 1): still allowed.
+    let z22 = call(&site, "Z10010", Some("Z10011"), "abc");
+    assert_eq!(z22["Z22K1"], "ABC!", "{z22}");
+    let z22 = call(&site, "Z10020", Some("Z10021"), "x");
+    assert_eq!(budget_limit(&z22), Some("reentrant depth"), "{z22}");
+    let z22 = call(&site, "Z10030", None, "a");
+    assert_eq!(z22["Z22K1"], "5 nested calls", "{z22}");
+    assert!(site.server.stop());
+}
+
+#[test]
+fn access_rules_apply_to_nested_calls() {
+    let site = start("[access]\ncalls = \"approved\"\n", &[]);
+    let orch = site.server.orch().to_owned();
+    let approve = |zid: &str| {
+        let answer = request(
+            "POST",
+            &format!("{orch}/v1/objects/{zid}/approve"),
+            Some(&site.admin),
+            None,
+        );
+        assert_eq!(answer.status, 200, "approve {zid}: {}", answer.text);
+    };
+    // The caller is approved, what it calls is not: the nested call is refused.
+    approve("Z10011");
+    let (status, answer) = call_status(&site, "Z10010", Some("Z10011"), "abc");
+    // The Z559 is the call's error (the code did not catch it), which the API answers with
+    // 403 as it does any refusal.
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(answer["Z5K1"], "Z559", "{answer}");
+    let message = answer["Z5K2"]["Z559K1"].as_str().unwrap_or_default();
+    assert!(message.contains("Z10001 is not approved"), "{answer}");
+    // Once it is approved, the call answers.
+    approve("Z10001");
+    let z22 = call(&site, "Z10010", Some("Z10011"), "abc");
+    assert_eq!(z22["Z22K1"], "ABC!", "{z22}");
+    assert!(site.server.stop());
+}
+
+/// The README's `W.Call` examples (between `<!-- reentrant:start -->` and
+/// `<!-- reentrant:end -->`): `(language, code)` of each fenced block.
+fn readme_examples() -> Vec<(String, String)> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("<!-- reentrant:start -->")
+        .expect("no reentrant:start marker");
+    let end = readme
+        .find("<!-- reentrant:end -->")
+        .expect("no reentrant:end marker");
+    let mut examples = Vec::new();
+    let mut block: Option<(String, String)> = None;
+    for line in readme[start..end].lines() {
+        match (&mut block, line.strip_prefix("```")) {
+            (None, Some(language)) => block = Some((language.to_owned(), String::new())),
+            (Some(_), Some(_)) => examples.extend(block.take()),
+            (Some((_, code)), None) => {
+                code.push_str(line);
+                code.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    examples
+}
+
+#[test]
+fn the_readme_examples_run() {
+    let examples = readme_examples();
+    let languages: Vec<&str> = examples.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(languages, ["python", "javascript"]);
+    let data = tempfile::tempdir().unwrap();
+    let editor = add_user(data.path(), "ed", "editor");
+    let server = Server::start(data.path(), &[], &[]);
+    let orch = server.orch();
+    let put = |zid: &str, object: Value| {
+        let answer = request(
+            "PUT",
+            &format!("{orch}/v1/objects/{zid}"),
+            Some(&editor),
+            Some(&object),
+        );
+        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+    };
+    let function = |zid: &str, output: &str, implementations: &[&str]| {
+        let mut list = vec![json!("Z14")];
+        list.extend(implementations.iter().map(|zid| json!(zid)));
+        z2(
+            zid,
+            json!({
+                "Z1K1": "Z8",
+                "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": format!("{zid}K1"),
+                         "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+                "Z8K2": output, "Z8K3": ["Z20"], "Z8K4": list, "Z8K5": zid,
+            }),
+        )
+    };
+    let implementation = |zid: &str, function: &str, language: &str, code: &str| {
+        z2(
+            zid,
+            json!({"Z1K1": "Z14", "Z14K1": function,
+                   "Z14K3": {"Z1K1": "Z16", "Z16K1": language, "Z16K2": code}}),
+        )
+    };
+    put("Z10000", function("Z10000", "Z6", &["Z10001"]));
+    put(
+        "Z10001",
+        implementation(
+            "Z10001",
+            "Z10000",
+            "Z600",
+            "function Z10000( Z10000K1 ) { return Array.from( Z10000K1 ).reverse().join( '' ); }",
+        ),
+    );
+    put("Z10005", function("Z10005", "Z40", &["Z10006", "Z10007"]));
+    for ((language, code), zid) in examples.iter().zip(["Z10006", "Z10007"]) {
+        let language = if language == "python" { "Z610" } else { "Z600" };
+        put(zid, implementation(zid, "Z10005", language, code));
+    }
+    for implementation in ["Z10006", "Z10007"] {
+        for (text, expected) in [("kayak", "Z41"), ("zeval", "Z42")] {
+            let mut z8 =
+                request("GET", &format!("{orch}/v1/objects/Z10005"), None, None).json()["Z2K2"]
+                    .clone();
+            z8["Z8K4"] = json!(["Z14", implementation]);
+            let body = json!({"zobject": {"Z1K1": "Z7", "Z7K1": z8, "Z10005K1": text}});
+            let answer = request(
+                "POST",
+                &format!("{orch}/wikifunctions.org/v1/evaluate/"),
+                None,
+                Some(&body),
+            );
+            let z22 = answer.json();
+            assert_eq!(
+                z22["Z22K1"]["Z40K1"], expected,
+                "{implementation} on {text}: {z22}"
+            );
+        }
+    }
+    assert!(server.stop());
+}
+
+#[test]
+fn reentrant_calls_through_a_remote_evaluator() {
+    // The evaluator in one process, the orchestrator in another: the code's W.Calls come
+    // back to the orchestrator's callback route.
+    let evaluator_data = tempfile::tempdir().unwrap();
+    let evaluator = Server::start(evaluator_data.path(), &["--role", "evaluator"], &[]);
+    let evaluate_url = format!(
+        "{}/wikifunctions.org/v1/evaluate/",
+        evaluator.evaluator.as_deref().unwrap()
+    );
+    let data = tempfile::tempdir().unwrap();
+    let editor = add_user(data.path(), "ed", "editor");
+    let orchestrator = Server::start(
+        data.path(),
+        &["--role", "orchestrator"],
+        &[("ZEVAL_EVALUATOR_URL", &evaluate_url)],
+    );
+    let orch = orchestrator.orch().to_owned();
+    for (zid, object) in objects() {
+        let answer = request(
+            "PUT",
+            &format!("{orch}/v1/objects/{zid}"),
+            Some(&editor),
+            Some(&object),
+        );
+        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+    }
+    let site = Site {
+        server: orchestrator,
+        admin: String::new(),
+        _data: data,
+    };
+    testers_pass(&site);
+    let z22 = call(&site, "Z10010", Some("Z10011"), "remote");
+    assert_eq!(z22["Z22K1"], "REMOTE!", "{z22}");
+    // The evaluator's metadata came back: the code did run over there.
+    assert!(metadata(&z22, "evaluationHostname").is_some(), "{z22}");
+    recursion_is_bounded(&site);
+
+    // The route refuses what does not come from a registered call.
+    let unknown = request(
+        "POST",
+        &format!("{orch}/v1/reentry/0123456789abcdef0123456789abcdef"),
+        None,
+        Some(&json!({"function": "Z10000"})),
+    );
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    assert!(site.server.stop());
+    assert!(evaluator.stop());
+}

@@ -1,0 +1,467 @@
+//! The result cache against real `zeval serve` processes: the second identical call comes
+//! from the cache (and says so), a write two functions down makes the next call miss (in
+//! process, and between two nodes sharing one `redis-server`), the bypass flag, functions
+//! marked uncacheable, brief error entries, the size bound, the access scopes, and a Redis
+//! that is down.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{Answer, Server, add_user, metadata, request, z2};
+
+/// A `redis-server` of one test on a unix socket (no TCP port, no persistence), killed
+/// when dropped.
+struct RedisServer {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("redis.sock");
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server (Debian package redis-server; scripts/setup.sh installs it)");
+        let started = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no redis-server"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn function(zid: &str, implementation: Value) -> Value {
+    z2(
+        zid,
+        json!({
+            "Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": format!("{zid}K1"),
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", implementation], "Z8K5": zid,
+        }),
+    )
+}
+
+fn javascript(body: &str) -> Value {
+    z2(
+        "Z10003",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10000",
+               "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
+                         "Z16K2": format!("function Z10000( Z10000K1 ) {{ {body} }}")}}),
+    )
+}
+
+/// `caller(x) = callee(x)` as an inline composition.
+fn composition(caller: &str, callee: &str) -> Value {
+    json!({"Z1K1": "Z14", "Z14K1": caller, "Z14K2": {
+        "Z1K1": "Z7", "Z7K1": callee,
+        format!("{callee}K1"): {"Z1K1": "Z18", "Z18K1": format!("{caller}K1")}}})
+}
+
+fn put(orch: &str, token: &str, zid: &str, object: &Value) {
+    let answer = request(
+        "PUT",
+        &format!("{orch}/v1/objects/{zid}"),
+        Some(token),
+        Some(object),
+    );
+    assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+}
+
+/// Z10002(x) = Z10001(x) = Z10000(x), whose JavaScript implementation Z10003 runs `body`.
+fn put_chain(orch: &str, token: &str, body: &str) {
+    put(orch, token, "Z10000", &function("Z10000", json!("Z10003")));
+    put(orch, token, "Z10003", &javascript(body));
+    put(
+        orch,
+        token,
+        "Z10001",
+        &function("Z10001", composition("Z10001", "Z10000")),
+    );
+    put(
+        orch,
+        token,
+        "Z10002",
+        &function("Z10002", composition("Z10002", "Z10001")),
+    );
+}
+
+/// POSTs an evaluate request with extra headers.
+fn evaluate(orch: &str, body: &Value, token: Option<&str>, headers: &[(&str, &str)]) -> Answer {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut r = agent
+        .post(format!("{orch}/wikifunctions.org/v1/evaluate/"))
+        .header("Content-Type", "application/json");
+    if let Some(t) = token {
+        r = r.header("Authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let mut response = r.send(body.to_string().as_bytes()).unwrap();
+    Answer {
+        status: response.status().as_u16(),
+        text: response.body_mut().read_to_string().unwrap(),
+    }
+}
+
+fn call_of(function: &str, text: &str) -> Value {
+    json!({"zobject": {"Z1K1": "Z7", "Z7K1": function, format!("{function}K1"): text}})
+}
+
+/// The answer's value and whether it came from the cache.
+fn value_and_cached(answer: &Answer) -> (Value, bool) {
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let z22 = answer.json();
+    // A timeout's answer is in normal form (as the original's): look for the key there too.
+    let cached = metadata(&z22, "functionCallCachedOn").is_some()
+        || answer.text.contains("\"functionCallCachedOn\"");
+    if let Some(key) = metadata(&z22, "cacheKey") {
+        assert_eq!(key.as_str().map(str::len), Some(64), "{z22}");
+    }
+    assert_eq!(cached, answer.text.contains("\"cacheKey\""), "{z22}");
+    (z22["Z22K1"].clone(), cached)
+}
+
+fn metric(orch: &str, name: &str) -> f64 {
+    let text = request("GET", &format!("{orch}/metrics"), None, None).text;
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+}
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("zeval.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn the_second_call_comes_from_the_cache_until_a_function_two_levels_down_changes() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "ed", "editor");
+    let server = Server::start(data.path(), &[], &[]);
+    let orch = server.orch();
+    put_chain(orch, &token, "return Z10000K1.toUpperCase();");
+
+    let call = call_of("Z10002", "abc");
+    let first = value_and_cached(&evaluate(orch, &call, None, &[]));
+    assert_eq!(first, (json!("ABC"), false));
+    let second = evaluate(orch, &call, None, &[]);
+    assert_eq!(value_and_cached(&second), (json!("ABC"), true));
+    let on = metadata(&second.json(), "functionCallCachedOn")
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_owned();
+    assert!(on.starts_with("20") && on.ends_with('Z'), "{on}");
+    // The same call in normal form, keys in another order: the same entry.
+    let normal = json!({"zobject": {
+        "Z10002K1": {"Z1K1": "Z6", "Z6K1": "abc"},
+        "Z7K1": {"Z1K1": "Z9", "Z9K1": "Z10002"},
+        "Z1K1": {"Z1K1": "Z9", "Z9K1": "Z7"}}});
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &normal, None, &[])),
+        (json!("ABC"), true)
+    );
+    // Bypassing, by body flag or header: computed again.
+    let mut bypass = call.clone();
+    bypass["bypassCache"] = json!(true);
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &bypass, None, &[])),
+        (json!("ABC"), false)
+    );
+    assert_eq!(
+        value_and_cached(&evaluate(
+            orch,
+            &call,
+            None,
+            &[("Cache-Control", "no-cache")]
+        )),
+        (json!("ABC"), false)
+    );
+    assert!(metric(orch, "zeval_result_cache_hits_total") >= 2.0);
+
+    // The implementation of the function two levels down changes: the next call misses.
+    put(
+        orch,
+        &token,
+        "Z10003",
+        &javascript("return Z10000K1.toUpperCase() + '!';"),
+    );
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &call, None, &[])),
+        (json!("ABC!"), false)
+    );
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &call, None, &[])),
+        (json!("ABC!"), true)
+    );
+    assert!(metric(orch, "zeval_result_cache_invalidations_total") >= 5.0);
+}
+
+#[test]
+fn a_write_on_one_node_makes_the_other_node_miss_through_redis() {
+    let redis = RedisServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "ed", "editor");
+    let env = [("ZEVAL_CACHE_REDIS_URL", redis.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Two nodes over one store and one Redis.
+    let a = Server::start(data.path(), &[], &env);
+    let b = Server::start(data.path(), &[], &env);
+    put_chain(a.orch(), &token, "return Z10000K1.toUpperCase();");
+    let call = call_of("Z10002", "abc");
+    assert_eq!(
+        value_and_cached(&evaluate(a.orch(), &call, None, &[])),
+        (json!("ABC"), false)
+    );
+    // B answers from what A stored.
+    assert_eq!(
+        value_and_cached(&evaluate(b.orch(), &call, None, &[])),
+        (json!("ABC"), true)
+    );
+    // A changes the deepest implementation; B misses and computes the new answer (its own
+    // object cache dropped the object when it saw the new generation).
+    put(
+        a.orch(),
+        &token,
+        "Z10003",
+        &javascript("return Z10000K1.toLowerCase();"),
+    );
+    assert_eq!(
+        value_and_cached(&evaluate(b.orch(), &call, None, &[])),
+        (json!("abc"), false)
+    );
+    // A then answers B's answer from the cache.
+    assert_eq!(
+        value_and_cached(&evaluate(a.orch(), &call, None, &[])),
+        (json!("abc"), true)
+    );
+    // `zeval import` writes the store directly; given the Redis, it invalidates too.
+    let file = data.path().join("Z10003.json");
+    let changed = javascript("return Z10000K1.toUpperCase() + '?';");
+    std::fs::write(&file, changed.to_string()).unwrap();
+    let imported = Command::new(crate::common::zeval_binary())
+        .arg("import")
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("ZEVAL_CACHE_REDIS_URL", redis.url())
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert_eq!(
+        value_and_cached(&evaluate(b.orch(), &call, None, &[])),
+        (json!("ABC?"), false)
+    );
+    assert_eq!(metric(b.orch(), "zeval_result_cache_errors_total"), 0.0);
+}
+
+#[test]
+fn a_redis_that_is_down_leaves_calls_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("unix://{}", dir.path().join("nobody-here.sock").display());
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "ed", "editor");
+    let server = Server::start(data.path(), &[], &[("ZEVAL_CACHE_REDIS_URL", &url)]);
+    let orch = server.orch();
+    put_chain(orch, &token, "return Z10000K1.toUpperCase();");
+    let call = call_of("Z10002", "abc");
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(
+            value_and_cached(&evaluate(orch, &call, None, &[])),
+            (json!("ABC"), false)
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    assert!(metric(orch, "zeval_result_cache_errors_total") >= 1.0);
+}
+
+#[test]
+fn uncacheable_functions_errors_and_large_answers() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "ed", "editor");
+    let config = write_config(
+        data.path(),
+        "[cache]\nuncacheable = [\"Z10001\"]\nfailure_ttl_seconds = 1\nmax_value_bytes = 4000\n",
+    );
+    let server = Server::start(data.path(), &["--config", &config], &[]);
+    let orch = server.orch();
+    put_chain(
+        orch,
+        &token,
+        "if ( Z10000K1 === 'fail' ) { throw new Error( 'no' ); } return Z10000K1.repeat( Z10000K1 === 'big' ? 2000 : 1 );",
+    );
+    // Z10002 reads Z10001, which is marked uncacheable: never from the cache.
+    let through_marked = call_of("Z10002", "abc");
+    for _ in 0..2 {
+        assert_eq!(
+            value_and_cached(&evaluate(orch, &through_marked, None, &[])),
+            (json!("abc"), false)
+        );
+    }
+    // Z10000 itself is cacheable.
+    let direct = call_of("Z10000", "abc");
+    evaluate(orch, &direct, None, &[]);
+    assert!(value_and_cached(&evaluate(orch, &direct, None, &[])).1);
+    // An error is kept for failure_ttl_seconds (1 s), then computed again.
+    let failing = call_of("Z10000", "fail");
+    let first = evaluate(orch, &failing, None, &[]);
+    assert!(first.text.contains("no"), "{}", first.text);
+    assert!(!value_and_cached(&first).1);
+    assert!(value_and_cached(&evaluate(orch, &failing, None, &[])).1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!value_and_cached(&evaluate(orch, &failing, None, &[])).1);
+    // An answer over max_value_bytes (6000 characters) is never kept.
+    let big = call_of("Z10000", "big");
+    for _ in 0..2 {
+        let (value, cached) = value_and_cached(&evaluate(orch, &big, None, &[]));
+        assert_eq!(value.as_str().map(str::len), Some(6000));
+        assert!(!cached);
+    }
+    assert!(metric(orch, "zeval_result_cache_skipped_total") >= 2.0);
+}
+
+#[test]
+fn a_timeout_is_kept_briefly() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "ed", "editor");
+    let config = write_config(
+        data.path(),
+        "[limits]\ncall_timeout_ms = 500\n[cache]\nfailure_ttl_seconds = 2\n",
+    );
+    let server = Server::start(data.path(), &["--config", &config], &[]);
+    let orch = server.orch();
+    put_chain(orch, &token, "while ( true ) {}");
+    let call = call_of("Z10000", "x");
+    let first = evaluate(orch, &call, None, &[]);
+    assert!(first.text.contains("Z558"), "{}", first.text);
+    assert!(!value_and_cached(&first).1);
+    let again = evaluate(orch, &call, None, &[]);
+    assert!(again.text.contains("Z558"), "{}", again.text);
+    assert!(value_and_cached(&again).1, "a timeout is kept briefly");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(!value_and_cached(&evaluate(orch, &call, None, &[])).1);
+}
+
+#[test]
+fn an_answer_computed_for_a_user_never_reaches_an_anonymous_caller_it_would_refuse() {
+    let data = tempfile::tempdir().unwrap();
+    let editor = add_user(data.path(), "ed", "editor");
+    let admin = add_user(data.path(), "root", "admin");
+    let server = Server::start(data.path(), &[], &[("ZEVAL_CALLS", "approved")]);
+    let orch = server.orch();
+    put_chain(orch, &editor, "return Z10000K1.toUpperCase();");
+    let call = call_of("Z10000", "abc");
+    // A user may run the unapproved implementation; the answer is cached for users.
+    evaluate(orch, &call, Some(&editor), &[]);
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &call, Some(&editor), &[])),
+        (json!("ABC"), true)
+    );
+    // Anonymous: refused, whatever the cache holds.
+    for _ in 0..2 {
+        let refused = evaluate(orch, &call, None, &[]);
+        assert_eq!(refused.status, 403, "{}", refused.text);
+    }
+    // Approving the implementation makes the anonymous call run (not the refusal cached).
+    let approve = request(
+        "POST",
+        &format!("{orch}/v1/objects/Z10003/approve"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(approve.status, 200, "{}", approve.text);
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &call, None, &[])),
+        (json!("ABC"), false)
+    );
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &call, None, &[])),
+        (json!("ABC"), true)
+    );
+}
+
+#[test]
+fn a_function_called_from_code_through_w_call_is_a_dependency_too() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "ed", "editor");
+    let server = Server::start(data.path(), &[], &[]);
+    let orch = server.orch();
+    put_chain(orch, &token, "return Z10000K1.toUpperCase();");
+    // Z10004(x) = W.Call("Z10000", x) + "." in JavaScript (Z10005).
+    put(orch, &token, "Z10004", &function("Z10004", json!("Z10005")));
+    let code = z2(
+        "Z10005",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10004",
+               "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2":
+                   "function Z10004( Z10004K1 ) { return W.Call( 'Z10000', { Z10000K1: Z10004K1 } ) + '.'; }"}}),
+    );
+    put(orch, &token, "Z10005", &code);
+    let call = call_of("Z10004", "abc");
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &call, None, &[])),
+        (json!("ABC."), false)
+    );
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &call, None, &[])),
+        (json!("ABC."), true)
+    );
+    // The implementation the code reached only through W.Call changes: a miss.
+    put(
+        orch,
+        &token,
+        "Z10003",
+        &javascript("return Z10000K1.toLowerCase();"),
+    );
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &call, None, &[])),
+        (json!("abc."), false)
+    );
+}
