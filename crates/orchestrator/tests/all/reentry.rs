@@ -95,6 +95,17 @@ fn function(zid: &str, implementation: &str, script: &str) -> [(String, Value); 
     ]
 }
 
+/// A string function `zid` with two implementations, `zid + 1` and `zid + 2`, running
+/// `first` and `second`.
+fn two_implementations(zid: &str, first: &str, second: &str) -> Vec<(String, Value)> {
+    let number: u64 = zid[1..].parse().unwrap();
+    let (one, two) = (format!("Z{}", number + 1), format!("Z{}", number + 2));
+    let [(_, mut z8), first] = function(zid, &one, first);
+    let [_, second] = function(zid, &two, second);
+    z8["Z8K4"] = json!(["Z14", one, two]);
+    vec![(zid.to_owned(), z8), first, second]
+}
+
 fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
     let objects: HashMap<String, Value> = [
         function("Z10000", "Z10001", "upper"),
@@ -104,6 +115,8 @@ fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
     ]
     .into_iter()
     .flatten()
+    .chain(two_implementations("Z10050", "call Z10050", "upper"))
+    .chain(two_implementations("Z10060", "broken", "upper"))
     .collect();
     let scripted = Arc::new(Scripted::default());
     let mut evaluators = EvaluatorRegistry::new();
@@ -152,6 +165,45 @@ fn recursion_stops_at_the_reentrant_depth() {
     let again = run(&orchestrator, "Z10020", "x", &CallOptions::default());
     assert_eq!(error_limit(&again), Some("reentrant depth".to_owned()));
     assert_eq!(scripted.runs.load(Ordering::SeqCst), 12);
+}
+
+/// List order, with a failing code implementation falling through (as the server's ranking).
+struct FallingThrough;
+
+impl zeval_orchestrator::ImplementationSelector for FallingThrough {
+    fn order(&self, _: &str, implementations: &[ImplementationInfo]) -> Vec<usize> {
+        (0..implementations.len()).collect()
+    }
+
+    fn falls_through(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_request_limit_does_not_fall_through_to_the_next_implementation() {
+    let limits = ReentryLimits {
+        max_depth: 3,
+        ..ReentryLimits::default()
+    };
+    let (orchestrator, scripted) = setup(limits);
+    let options = CallOptions {
+        selector: Some(Arc::new(FallingThrough)),
+        ..CallOptions::default()
+    };
+    // Z10050 recurses through its first implementation; its second would answer at once.
+    // Were the depth error an implementation's failure, the deepest level would fall
+    // through to the second and the request would succeed, at up to 2^depth runs.
+    let result = run(&orchestrator, "Z10050", "x", &options);
+    assert_eq!(
+        error_limit(&result),
+        Some("reentrant depth".to_owned()),
+        "{result}"
+    );
+    assert_eq!(scripted.runs.load(Ordering::SeqCst), 4);
+    // An ordinary failure still falls through.
+    let result = run(&orchestrator, "Z10060", "x", &options);
+    assert_eq!(result["Z22K1"], "X", "{result}");
 }
 
 fn error_limit(result: &Value) -> Option<String> {
