@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use zeval_orchestrator::{CallOptions, Orchestrator, OrchestratorConfig};
 use zeval_store::catalogue::CatalogueSource;
-use zeval_store::{DirSource, Layered, SqliteStore, WikiSource};
+use zeval_store::{DirSource, Layered, Store, WikiSource};
 
 use super::io::{print_json, read_json};
 
@@ -28,7 +28,8 @@ pub(crate) struct CallCommand {
     /// A directory of canonical Z2 files named <ZID>.json.
     #[arg(long, value_name = "DIR")]
     objects: Option<PathBuf>,
-    /// An embedded SQLite store (zeval.sqlite) to read objects from.
+    /// A store to read objects from: an embedded SQLite file (zeval.sqlite), or a PostgreSQL
+    /// database's `postgres://` URL.
     #[arg(long, value_name = "PATH")]
     store: Option<PathBuf>,
     /// A MediaWiki API (api.php) to fetch the remaining objects from.
@@ -52,8 +53,14 @@ impl CallCommand {
             source = source.with(dir_source);
         }
         if let Some(path) = &self.store {
-            let store =
-                SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let text = path.to_string_lossy();
+            let store = if zeval_store::is_postgres_url(&text) {
+                Store::connect(&text).with_context(|| {
+                    format!("opening the store at {}", zeval_store::redacted_url(&text))
+                })?
+            } else {
+                Store::open(path).with_context(|| format!("opening {}", path.display()))?
+            };
             source = source.with(store);
         }
         if let Some(url) = &self.wiki {

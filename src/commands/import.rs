@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use zeval_store::{SqliteStore, z2_id};
+use zeval_store::{Store, z2_id};
 use zeval_zobject::{Form, Value};
 
 /// Import canonical Z2 files, or directories of them (every `*.json` inside), into the store
@@ -20,6 +20,10 @@ pub(crate) struct ImportCommand {
     /// The data directory (created, with a store seeded from the built-in catalogue, if new).
     #[arg(long, env = "ZEVAL_DATA_DIR", default_value = "./zeval-data")]
     data_dir: PathBuf,
+    /// The store's database instead of `<data-dir>/zeval.sqlite`: `postgres://…` or
+    /// `sqlite://PATH`.
+    #[arg(long, env = "ZEVAL_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
     /// The author recorded on the new revisions.
     #[arg(long, default_value = "import")]
     author: String,
@@ -35,16 +39,17 @@ pub(crate) struct ImportCommand {
 impl ImportCommand {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
         let files = collect_files(&self.paths)?;
-        let store = SqliteStore::open_seeded(&self.data_dir)
-            .with_context(|| format!("opening the store in {}", self.data_dir.display()))?;
+        let store = super::user::open_store(&self.data_dir, self.database_url.as_deref())?;
         let progress = progress_bar(files.len() as u64, "reading");
         let mut objects: Vec<(String, Value)> = Vec::new();
         let mut problems = Vec::new();
         let mut unchanged = 0;
+        let mut read = std::collections::HashSet::new();
         for file in &files {
             progress.set_message(file.display().to_string());
             match self.read_object(file) {
                 Ok((zid, object)) => {
+                    read.insert(zid.clone());
                     if store.get(&zid)?.as_ref() == Some(&object) {
                         unchanged += 1;
                     } else if objects.iter().any(|(z, _)| *z == zid) {
@@ -84,13 +89,21 @@ impl ImportCommand {
         if artifacts > 0 {
             println!("imported {artifacts} artifacts");
         }
+        for path in &self.paths {
+            let (users, approvals) =
+                import_users(&store, &path.join(super::export::STORE_DIR), &read)?;
+            if users + approvals > 0 {
+                println!("imported {users} users and {approvals} approvals");
+            }
+        }
         compile_implementations(&store, &objects);
         println!(
             "imported {} objects ({unchanged} unchanged) into {}",
             objects.len(),
-            store
-                .path()
-                .map_or_else(String::new, |p| p.display().to_string())
+            store.path().map_or_else(
+                || format!("the {} store", store.backend()),
+                |p| p.display().to_string()
+            )
         );
         Ok(ExitCode::SUCCESS)
     }
@@ -109,13 +122,78 @@ impl ImportCommand {
     }
 }
 
+/// Adds the users of an export's `store/users.json` (names already taken are left alone)
+/// and restores its approvals of objects this import read (whose current revision in this
+/// store is the approved content); how many of each.
+fn import_users(
+    store: &Store,
+    dir: &Path,
+    read: &std::collections::HashSet<String>,
+) -> anyhow::Result<(usize, usize)> {
+    let load = |name: &str| -> anyhow::Result<Vec<Value>> {
+        let path = dir.join(name);
+        if !path.is_file() {
+            return Ok(Vec::new());
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: not a JSON list", path.display()))
+    };
+    let field = |item: &Value, key: &str| -> anyhow::Result<String> {
+        item.get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .with_context(|| format!("{}: an entry has no {key}", dir.display()))
+    };
+    let mut users = 0;
+    for item in load("users.json")? {
+        let record = zeval_store::UserRecord {
+            name: field(&item, "name")?,
+            role: field(&item, "role")?.parse()?,
+            token_sha256: field(&item, "token_sha256")?,
+            created_ms: item.get("created_ms").and_then(Value::as_i64).unwrap_or(0),
+        };
+        if store.restore_user(&record)? {
+            users += 1;
+        } else {
+            eprintln!(
+                "user {} is already there (or their token is): left alone",
+                record.name
+            );
+        }
+    }
+    let mut approvals = 0;
+    for item in load("approvals.json")? {
+        let zid = field(&item, "zid")?;
+        let Some(revision) = store
+            .current_revision(&zid)?
+            .filter(|_| read.contains(&zid))
+        else {
+            continue;
+        };
+        store.restore_approval(
+            &zid,
+            &zeval_store::Approval {
+                revision,
+                approved_by: field(&item, "approved_by")?,
+                timestamp_ms: item
+                    .get("timestamp_ms")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+            },
+        )?;
+        approvals += 1;
+    }
+    Ok((users, approvals))
+}
+
 /// Stores the artifacts of an export's `artifacts/` directory (when there is one): each
 /// `<key>.wasm` (a WebAssembly module, by its magic number) or `<key>.error`, with its
 /// `<key>.meta`. Keys are the compiler's content hashes, so an artifact of the same source by
 /// the same compiler is found instead of compiled; a different compiler computes other keys
 /// and compiles afresh. An artifact runs in the sandbox like any user code; importing one is
 /// an administrator's act, like importing the code itself.
-fn import_artifacts(store: &SqliteStore, dir: &Path) -> anyhow::Result<usize> {
+fn import_artifacts(store: &Store, dir: &Path) -> anyhow::Result<usize> {
     if !dir.is_dir() {
         return Ok(0);
     }
@@ -167,7 +245,7 @@ fn import_artifacts(store: &SqliteStore, dir: &Path) -> anyhow::Result<usize> {
 /// Compiles the imported implementations in compiled languages (C, Rust) into the store's
 /// artifacts, as a write through the objects API does, and says how each went. A compile
 /// error does not fail the import: broken code can be saved, and its calls report the error.
-fn compile_implementations(store: &std::sync::Arc<SqliteStore>, objects: &[(String, Value)]) {
+fn compile_implementations(store: &std::sync::Arc<Store>, objects: &[(String, Value)]) {
     let lookup = |zid: &str| -> Option<Value> {
         objects
             .iter()
@@ -193,7 +271,7 @@ fn compile_implementations(store: &std::sync::Arc<SqliteStore>, objects: &[(Stri
     let Some(artifacts) = zeval_server::compilation::artifacts(
         &config,
         Some(std::sync::Arc::new(
-            zeval_server::compilation::SqliteArtifacts(store.clone()),
+            zeval_server::compilation::StoreArtifacts(store.clone()),
         )),
     ) else {
         eprintln!(
@@ -330,6 +408,7 @@ mod tests {
         let command = ImportCommand {
             paths,
             data_dir: data_dir.to_path_buf(),
+            database_url: None,
             author: "test".into(),
             no_validate: false,
             cache_redis_url: None,
@@ -353,7 +432,7 @@ mod tests {
         let data = dir.path().join("data");
 
         assert_eq!(import(vec![input.clone(), bad], &data), ExitCode::FAILURE);
-        let store = SqliteStore::open_in(&data).unwrap();
+        let store = Store::open_in(&data).unwrap();
         assert_eq!(store.get("Z10001").unwrap(), None);
         assert_eq!(store.get("Z10002").unwrap(), None);
 

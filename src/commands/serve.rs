@@ -26,6 +26,10 @@ pub(crate) struct ServeCommand {
     /// Directory of the embedded store (default ./zeval-data).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The store's database instead of `<data-dir>/zeval.sqlite`: `postgres://…` (PostgreSQL,
+    /// shared by several nodes) or `sqlite://PATH` (also `ZEVAL_DATABASE_URL`).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// A TOML configuration file (see zeval.toml at the repository root).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -50,6 +54,9 @@ impl ServeCommand {
         }
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.database_url {
+            config.database_url = Some(url.clone());
         }
         Ok(config)
     }

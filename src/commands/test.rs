@@ -32,6 +32,10 @@ pub(crate) struct TestCommand {
     /// Directory of the embedded store (default ./zeval-data, or $ZEVAL_DATA_DIR).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The store's database instead of `<data-dir>/zeval.sqlite`: `postgres://…` or
+    /// `sqlite://PATH` (default $ZEVAL_DATABASE_URL).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
     /// Print the matrix as JSON (the `POST /v1/test` answer) instead of a table.
     #[arg(long)]
     json: bool,
@@ -48,6 +52,9 @@ impl TestCommand {
         config.apply_env(|name| std::env::var(name).ok())?;
         if let Some(dir) = self.data_dir {
             config.data_dir = dir;
+        }
+        if let Some(url) = self.database_url {
+            config.database_url = Some(url);
         }
         let metrics = Arc::new(Metrics::default());
         let state = zeval_server::backends::orchestrator_state(&config, &metrics, None)

@@ -1,10 +1,22 @@
-//! `zeval user`: the users of the embedded store, who may write objects.
+//! `zeval user`: the users of the store, who may write objects. Also [`open_store`], how
+//! every command that opens the store chooses its backend.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use zeval_store::{Role, SqliteStore};
+use zeval_store::{Role, Store};
+
+/// Opens (migrating and seeding) the store of `database_url` (PostgreSQL, or `sqlite://PATH`),
+/// else `<data_dir>/zeval.sqlite`, saying which in the error.
+pub(crate) fn open_store(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Store> {
+    Store::open_url(database_url, data_dir, true).with_context(|| match database_url {
+        Some(url) if !url.is_empty() => {
+            format!("opening the store at {}", zeval_store::redacted_url(url))
+        }
+        _ => format!("opening the store in {}", data_dir.display()),
+    })
+}
 
 /// Manage users (who hold bearer tokens for writes).
 #[derive(clap::Args)]
@@ -19,6 +31,10 @@ pub(crate) struct UserCommand {
         default_value = "./zeval-data"
     )]
     data_dir: PathBuf,
+    /// The store's database instead of `<data-dir>/zeval.sqlite`: `postgres://…` or
+    /// `sqlite://PATH`.
+    #[arg(long, global = true, env = "ZEVAL_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -38,8 +54,7 @@ enum UserAction {
 
 impl UserCommand {
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
-        let store = SqliteStore::open_seeded(&self.data_dir)
-            .with_context(|| format!("opening the store in {}", self.data_dir.display()))?;
+        let store = open_store(&self.data_dir, self.database_url.as_deref())?;
         match self.action {
             UserAction::Add { name, role } => {
                 let role: Role = role.parse()?;

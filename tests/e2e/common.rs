@@ -28,6 +28,17 @@ impl Server {
     /// Starts `zeval serve --data-dir DIR` on port 0 for both APIs with `args` and `env`
     /// added, and waits for the listeners it prints.
     pub(crate) fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_on("127.0.0.1:0", data_dir, args, env)
+    }
+
+    /// [`Server::start`] with the evaluator API on `evaluator_listen` (to restart an
+    /// evaluator where its orchestrator expects it).
+    pub(crate) fn start_on(
+        evaluator_listen: &str,
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut command = Command::new(zeval_binary());
         command
             .args([
@@ -35,7 +46,7 @@ impl Server {
                 "--listen",
                 "127.0.0.1:0",
                 "--evaluator-listen",
-                "127.0.0.1:0",
+                evaluator_listen,
                 "--data-dir",
             ])
             .arg(data_dir)

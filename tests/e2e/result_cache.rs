@@ -14,14 +14,14 @@ use crate::common::{Answer, Server, add_user, metadata, request, z2};
 
 /// A `redis-server` of one test on a unix socket (no TCP port, no persistence), killed
 /// when dropped.
-struct RedisServer {
+pub(crate) struct RedisServer {
     child: Child,
     socket: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl RedisServer {
-    fn start() -> RedisServer {
+    pub(crate) fn start() -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("redis.sock");
         let child = Command::new("redis-server")
@@ -54,7 +54,7 @@ impl RedisServer {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("unix://{}", self.socket.display())
     }
 }

@@ -1,5 +1,5 @@
 //! The real backends behind the HTTP seams: the store ([`StoreRepository`] over
-//! [`SqliteStore`]), the object source the orchestrator reads (catalogue → SQLite store → wiki,
+//! [`Store`], SQLite or PostgreSQL), the object source the orchestrator reads (catalogue → store → wiki,
 //! behind the store's [`SharedCache`], shared between requests), the orchestrator ([`OrchestratorEngine`]),
 //! and the evaluators it hands code to, in process or remote (see [`crate::evaluators`]).
 
@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use zeval_orchestrator::{CallOptions, Orchestrator, OrchestratorConfig};
 use zeval_store::catalogue::CatalogueSource;
-use zeval_store::{
-    DEFAULT_CACHE_ENTRIES, Layered, SharedCache, SqliteStore, StoreError, WikiSource,
-};
+use zeval_store::{DEFAULT_CACHE_ENTRIES, Layered, SharedCache, Store, StoreError, WikiSource};
 use zeval_zobject::Value;
 
 use crate::access::{Caller, UserRole};
@@ -19,10 +17,15 @@ use crate::metrics::{Metrics, Sample};
 use crate::result_cache::{CacheUse, CallCache};
 use crate::{CallEngine, Repository, RepositoryError, RevisionInfo, SearchHit};
 
-/// Opens `<data_dir>/zeval.sqlite`, creating it on the first run, and seeds it with the
-/// built-in catalogue (objects already there are left alone).
-pub fn open_store(config: &Config) -> Result<Arc<SqliteStore>, StoreError> {
-    Ok(Arc::new(SqliteStore::open_seeded(&config.data_dir)?))
+/// Opens the store: the PostgreSQL database of `database_url` when set, else
+/// `<data_dir>/zeval.sqlite` (created on the first run). Either is migrated and seeded with
+/// the built-in catalogue (objects already there are left alone).
+pub fn open_store(config: &Config) -> Result<Arc<Store>, StoreError> {
+    Ok(Arc::new(Store::open_url(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        true,
+    )?))
 }
 
 /// The object source shared by every request: catalogue → store → wiki, behind an LRU cache
@@ -37,13 +40,16 @@ fn repo_error(e: StoreError) -> RepositoryError {
         StoreError::Invalid(message) => RepositoryError::Invalid(message),
         StoreError::ZidOutOfRange { .. } => RepositoryError::Invalid(e.to_string()),
         StoreError::NotFound(zid) => RepositoryError::NotFound(zid),
+        StoreError::Conflict { zid, base, current } => {
+            RepositoryError::Conflict { zid, base, current }
+        }
         other => RepositoryError::Store(other.to_string()),
     }
 }
 
-/// The objects API over the SQLite store.
+/// The objects API over the store.
 pub struct StoreRepository {
-    store: Arc<SqliteStore>,
+    store: Arc<Store>,
     cache: Arc<ObjectCache>,
     /// Compiles implementations in compiled languages when they are written.
     artifacts: Option<Arc<zeval_evaluator::Artifacts>>,
@@ -53,7 +59,7 @@ pub struct StoreRepository {
 
 impl StoreRepository {
     /// Writes go to `store` and invalidate `cache`.
-    pub fn new(store: Arc<SqliteStore>, cache: Arc<ObjectCache>) -> Self {
+    pub fn new(store: Arc<Store>, cache: Arc<ObjectCache>) -> Self {
         StoreRepository {
             store,
             cache,
@@ -121,11 +127,31 @@ impl Repository for StoreRepository {
     }
 
     fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, RepositoryError> {
-        let revision = self.store.put(zid, z2, author).map_err(repo_error)?;
+        self.put_based_on(zid, z2, author, None)
+    }
+
+    fn put_based_on(
+        &self,
+        zid: &str,
+        z2: &Value,
+        author: &str,
+        base: Option<u64>,
+    ) -> Result<u64, RepositoryError> {
+        let revision = self
+            .store
+            .put_based_on(zid, z2, author, base)
+            .map_err(repo_error)?;
         self.cache.invalidate(zid);
         self.written(zid);
         self.compile(zid, revision, z2);
         Ok(revision)
+    }
+
+    fn current_revision(&self, zid: &str) -> Result<Option<u64>, RepositoryError> {
+        if zeval_catalogue::get(zid).is_some() {
+            return Ok(None);
+        }
+        self.store.current_revision(zid).map_err(repo_error)
     }
 
     fn next_zid(&self) -> Result<String, RepositoryError> {
@@ -331,7 +357,7 @@ impl CallEngine for OrchestratorEngine {
 
 /// The orchestrator's object source for `config`: catalogue → store → wiki (when
 /// configured), behind one shared cache of [`DEFAULT_CACHE_ENTRIES`] objects.
-pub fn object_source(config: &Config, store: Arc<SqliteStore>) -> Arc<ObjectCache> {
+pub fn object_source(config: &Config, store: Arc<Store>) -> Arc<ObjectCache> {
     let mut layers = Layered::new().with(CatalogueSource).with_shared(store);
     if let Some(url) = &config.wiki_url {
         layers = layers.with(WikiSource::new(url.clone()));
@@ -356,7 +382,7 @@ pub fn orchestrator_state(
         Some(artifacts) => Some(artifacts),
         None => crate::compilation::artifacts(
             config,
-            Some(Arc::new(crate::compilation::SqliteArtifacts(store.clone()))),
+            Some(Arc::new(crate::compilation::StoreArtifacts(store.clone()))),
         ),
     };
     let cache = object_source(config, store.clone());
@@ -387,6 +413,7 @@ pub fn orchestrator_state(
             .with_artifacts(artifacts)
             .with_result_cache(results.clone()),
     );
+    let shared_limits = shared_limits(config, metrics)?;
     let ranking = Arc::new(crate::ranking::Ranking::new(
         store.clone(),
         config.ranking.config(),
@@ -432,7 +459,38 @@ pub fn orchestrator_state(
         ),
         repository,
         ranking,
+        shared_limits,
     })
+}
+
+/// The per-client limits shared through `limits.redis_url`, when it is set.
+fn shared_limits(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<Arc<crate::shared_limits::SharedLimits>>, crate::ServeError> {
+    let Some(url) = config.limits.redis_url.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let limits = &config.limits;
+    let shared = crate::shared_limits::SharedLimits::new(
+        url,
+        Duration::from_millis(limits.redis_timeout_ms),
+        Duration::from_millis(limits.call_timeout_ms),
+        limits.per_client_concurrent_requests,
+        limits.per_client_requests_per_minute,
+    )
+    .map_err(|e| crate::ServeError::Setup(e.to_string()))?;
+    let shared = Arc::new(shared);
+    let sampled = shared.clone();
+    metrics.add_sampler(Box::new(move || {
+        vec![Sample {
+            name: "zeval_shared_limits_errors_total",
+            kind: "counter",
+            help: "Times the Redis of the shared per-client limits failed (the node then counts alone).",
+            value: sampled.errors() as f64,
+        }]
+    }));
+    Ok(Some(shared))
 }
 
 #[cfg(test)]

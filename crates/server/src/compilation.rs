@@ -13,14 +13,14 @@ use std::sync::Arc;
 use serde_json::json;
 use zeval_compiler::{Language, Signature, Unit};
 use zeval_evaluator::{ArtifactRecord, ArtifactStore, Artifacts};
-use zeval_store::{ArtifactOutcome, SqliteStore, StoredArtifact};
+use zeval_store::{ArtifactOutcome, Store, StoredArtifact};
 use zeval_zobject::Value;
 use zeval_zobject::build::ref_zid;
 
-/// The SQLite store as the artifacts' persistent store.
-pub struct SqliteArtifacts(pub Arc<SqliteStore>);
+/// The object store (SQLite or PostgreSQL) as the artifacts' persistent store.
+pub struct StoreArtifacts(pub Arc<Store>);
 
-impl ArtifactStore for SqliteArtifacts {
+impl ArtifactStore for StoreArtifacts {
     fn get(&self, key: &zeval_compiler::ArtifactKey) -> Option<ArtifactRecord> {
         match self.0.artifact(&key.to_hex()) {
             Ok(Some(stored)) => Some(match stored.outcome {
@@ -107,7 +107,7 @@ fn string_of(value: &Value) -> Option<String> {
 /// the report [`report`] shows.
 pub fn compile_revision(
     artifacts: &Artifacts,
-    store: &SqliteStore,
+    store: &Store,
     zid: &str,
     revision: u64,
     unit: &Unit,
@@ -187,8 +187,8 @@ pub fn artifact_store(config: &crate::Config) -> Option<Arc<dyn ArtifactStore>> 
         Some(directory) => zeval_evaluator::DirArtifactStore::open(directory)
             .map(|store| Arc::new(store) as Arc<dyn ArtifactStore>)
             .map_err(|e| e.to_string()),
-        None => SqliteStore::open_in(&config.data_dir)
-            .map(|store| Arc::new(SqliteArtifacts(Arc::new(store))) as Arc<dyn ArtifactStore>)
+        None => Store::open_url(config.database_url.as_deref(), &config.data_dir, false)
+            .map(|store| Arc::new(StoreArtifacts(Arc::new(store))) as Arc<dyn ArtifactStore>)
             .map_err(|e| e.to_string()),
     };
     match opened {

@@ -29,6 +29,9 @@ pub enum ConfigError {
         /// What the TOML parser said.
         message: String,
     },
+    /// A setting that cannot work as given.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
     /// A combination of settings that would leave the service open to abuse.
     #[error("unsafe configuration: {0}")]
     Unsafe(String),
@@ -99,7 +102,7 @@ impl std::str::FromStr for CallPolicy {
 }
 
 /// The wire format spoken to a remote evaluator (spec §2.7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum WireFormat {
     /// `{reentrant, zobject}` JSON.
@@ -123,6 +126,17 @@ pub enum EvaluatorEndpoint {
         #[serde(default)]
         format: WireFormat,
     },
+    /// Several evaluator services taking the same calls: each call goes to the one with the
+    /// fewest calls outstanding, skipping those found down or draining, and a call whose
+    /// evaluator died before answering goes to another (see `crate::evaluator_pool` and
+    /// [`Failover`]).
+    Pool {
+        /// Their evaluate routes (at least one).
+        urls: Vec<String>,
+        /// The wire format.
+        #[serde(default)]
+        format: WireFormat,
+    },
 }
 
 /// The only named endpoint.
@@ -136,6 +150,39 @@ pub enum InProcess {
 impl EvaluatorEndpoint {
     /// This process's sandbox.
     pub const IN_PROCESS: EvaluatorEndpoint = EvaluatorEndpoint::Named(InProcess::InProcess);
+}
+
+/// How an orchestrator spreads calls over remote evaluators, and how an evaluator node
+/// leaves (see `crate::evaluator_pool` and `crate::drain`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Failover {
+    /// How often each remote evaluator's health is checked, in milliseconds (default 1000).
+    pub health_interval_ms: u64,
+    /// Longest wait for one health answer, in milliseconds (default 1000); past it the
+    /// evaluator counts as down.
+    pub health_timeout_ms: u64,
+    /// Most times one code run is sent (default 3, at least 1): a run whose evaluator gave no
+    /// response (connection refused, reset or closed before the status line) or refused it
+    /// with 503 is sent again while the call has time left, to an evaluator not tried yet,
+    /// else to one tried already (a Service URL may reach another pod). Never after an
+    /// answer, even a cut or failing one.
+    pub max_attempts: usize,
+    /// How long an evaluator node drains on SIGTERM, in milliseconds (default 30000): it
+    /// refuses new calls (503, its health says `draining`) and waits for those in flight;
+    /// past this it exits anyway.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for Failover {
+    fn default() -> Self {
+        Failover {
+            health_interval_ms: 1000,
+            health_timeout_ms: 1000,
+            max_attempts: 3,
+            drain_timeout_ms: 30_000,
+        }
+    }
 }
 
 /// Size and concurrency limits of the HTTP services.
@@ -157,6 +204,15 @@ pub struct Limits {
     /// the answer is 429 with `Retry-After`. A client is its bearer token when it sends one,
     /// else its IP address.
     pub per_client_concurrent_requests: usize,
+    /// Work requests one client may start per minute on the orchestrator API (default 0: no
+    /// limit); beyond it 429 with `Retry-After` until the next minute.
+    pub per_client_requests_per_minute: u64,
+    /// A Redis shared by several orchestrators, to count the per-client limits across them
+    /// (see `crate::shared_limits`); unset: each node counts alone.
+    pub redis_url: Option<String>,
+    /// The longest wait for one command to that Redis, in milliseconds (default 50); past it
+    /// the node counts alone for a second.
+    pub redis_timeout_ms: u64,
     /// Time a client has to send a whole request body once its headers are in, in
     /// milliseconds (default 10000); past it the answer is 408. Bodies are read before a
     /// work slot is taken, so a slow sender holds no slot while it sends.
@@ -231,6 +287,9 @@ impl Default for Limits {
             max_concurrent_requests: 64,
             evaluator_max_concurrent_requests: 32,
             per_client_concurrent_requests: 8,
+            per_client_requests_per_minute: 0,
+            redis_url: None,
+            redis_timeout_ms: 50,
             body_timeout_ms: 10_000,
             header_timeout_ms: 5_000,
             idle_timeout_ms: 60_000,
@@ -411,6 +470,10 @@ pub struct Config {
     pub evaluator_listen: SocketAddr,
     /// Directory of the embedded store (`zeval.sqlite`), created on the first run.
     pub data_dir: PathBuf,
+    /// The object store's database when it is not the embedded SQLite file:
+    /// `postgres://user:password@host:port/database` (PostgreSQL, shared by several nodes),
+    /// or `sqlite://PATH`. Unset: `<data_dir>/zeval.sqlite`.
+    pub database_url: Option<String>,
     /// A MediaWiki `api.php` consulted for ZIDs neither the catalogue nor the store has.
     pub wiki_url: Option<String>,
     /// Directory of the guest interpreters built by `guests/build.sh` (default:
@@ -439,6 +502,8 @@ pub struct Config {
     /// equal to it or starting with `<key>-` (so `python` covers `python-3-9`); `*` matches
     /// every language. Languages not matched run in process.
     pub evaluators: BTreeMap<String, EvaluatorEndpoint>,
+    /// Health checks, retries and drain of remote evaluators.
+    pub failover: Failover,
 }
 
 impl Default for Config {
@@ -448,6 +513,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 6254)),
             evaluator_listen: SocketAddr::from(([127, 0, 0, 1], 6927)),
             data_dir: PathBuf::from("./zeval-data"),
+            database_url: None,
             wiki_url: None,
             guest_dir: None,
             limits: Limits::default(),
@@ -459,6 +525,7 @@ impl Default for Config {
             evaluator_secret: None,
             instance_name: None,
             evaluators: BTreeMap::new(),
+            failover: Failover::default(),
         }
     }
 }
@@ -469,6 +536,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_LISTEN", "listen"),
     ("ZEVAL_EVALUATOR_LISTEN", "evaluator_listen"),
     ("ZEVAL_DATA_DIR", "data_dir"),
+    ("ZEVAL_DATABASE_URL", "database_url"),
     ("ZEVAL_WIKI_URL", "wiki_url"),
     ("ZEVAL_GUEST_DIR", "guest_dir"),
     ("ZEVAL_CALLS", "access.calls"),
@@ -515,6 +583,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS",
         "limits.per_client_concurrent_requests",
     ),
+    (
+        "ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE",
+        "limits.per_client_requests_per_minute",
+    ),
+    ("ZEVAL_LIMITS_REDIS_URL", "limits.redis_url"),
     ("ZEVAL_BODY_TIMEOUT_MS", "limits.body_timeout_ms"),
     ("ZEVAL_HEADER_TIMEOUT_MS", "limits.header_timeout_ms"),
     ("ZEVAL_IDLE_TIMEOUT_MS", "limits.idle_timeout_ms"),
@@ -528,7 +601,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_CLANG", "compiler.clang"),
     ("ZEVAL_EVALUATOR_SECRET", "evaluator_secret"),
     ("ZEVAL_INSTANCE_NAME", "instance_name"),
-    ("ZEVAL_EVALUATOR_URL", "evaluators.\"*\" (remote, Avro)"),
+    (
+        "ZEVAL_EVALUATOR_URL",
+        "evaluators.\"*\" (remote, Avro; several URLs separated by commas)",
+    ),
+    ("ZEVAL_DRAIN_TIMEOUT_MS", "failover.drain_timeout_ms"),
 ];
 
 impl Config {
@@ -572,6 +649,7 @@ impl Config {
                 "ZEVAL_LISTEN" => self.listen = parsed(name, v)?,
                 "ZEVAL_EVALUATOR_LISTEN" => self.evaluator_listen = parsed(name, v)?,
                 "ZEVAL_DATA_DIR" => self.data_dir = PathBuf::from(v),
+                "ZEVAL_DATABASE_URL" => self.database_url = Some(value.clone()),
                 "ZEVAL_WIKI_URL" => self.wiki_url = Some(value.clone()),
                 "ZEVAL_GUEST_DIR" => self.guest_dir = Some(PathBuf::from(v)),
                 "ZEVAL_CALLS" => self.access.calls = parsed(name, v)?,
@@ -615,6 +693,10 @@ impl Config {
                 "ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS" => {
                     self.limits.per_client_concurrent_requests = parsed(name, v)?
                 }
+                "ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE" => {
+                    self.limits.per_client_requests_per_minute = parsed(name, v)?
+                }
+                "ZEVAL_LIMITS_REDIS_URL" => self.limits.redis_url = Some(value.clone()),
                 "ZEVAL_BODY_TIMEOUT_MS" => self.limits.body_timeout_ms = parsed(name, v)?,
                 "ZEVAL_HEADER_TIMEOUT_MS" => self.limits.header_timeout_ms = parsed(name, v)?,
                 "ZEVAL_IDLE_TIMEOUT_MS" => self.limits.idle_timeout_ms = parsed(name, v)?,
@@ -629,14 +711,25 @@ impl Config {
                 "ZEVAL_EVALUATOR_SECRET" => self.evaluator_secret = Some(value.clone()),
                 "ZEVAL_INSTANCE_NAME" => self.instance_name = Some(value.clone()),
                 "ZEVAL_EVALUATOR_URL" => {
-                    self.evaluators.insert(
-                        "*".into(),
-                        EvaluatorEndpoint::Remote {
-                            url: value.clone(),
+                    let urls: Vec<String> = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|url| !url.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    let endpoint = match <[String; 1]>::try_from(urls) {
+                        Ok([url]) => EvaluatorEndpoint::Remote {
+                            url,
                             format: WireFormat::Avro,
                         },
-                    );
+                        Err(urls) => EvaluatorEndpoint::Pool {
+                            urls,
+                            format: WireFormat::Avro,
+                        },
+                    };
+                    self.evaluators.insert("*".into(), endpoint);
                 }
+                "ZEVAL_DRAIN_TIMEOUT_MS" => self.failover.drain_timeout_ms = parsed(name, v)?,
                 _ => unreachable!("ENV_VARS and apply_env disagree about {name}"),
             }
         }
@@ -663,6 +756,15 @@ impl Config {
                  secret: set evaluator_secret (env ZEVAL_EVALUATOR_SECRET) so that only your \
                  orchestrator can call it, or listen on 127.0.0.1",
                 self.evaluator_listen
+            )));
+        }
+        if let Some((key, _)) = self
+            .evaluators
+            .iter()
+            .find(|(_, endpoint)| matches!(endpoint, EvaluatorEndpoint::Pool { urls, .. } if urls.is_empty()))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "evaluators.{key:?} lists no URL: give at least one in `urls`"
             )));
         }
         Ok(())
@@ -720,6 +822,7 @@ mod tests {
             "listen",
             "evaluator_listen",
             "data_dir",
+            "database_url",
             "wiki_url",
             "guest_dir",
             "orchestrator_body_bytes",
@@ -736,6 +839,8 @@ mod tests {
             "max_nested_calls",
             "evaluator_max_concurrent_requests",
             "per_client_concurrent_requests",
+            "per_client_requests_per_minute",
+            "redis_timeout_ms",
             "body_timeout_ms",
             "header_timeout_ms",
             "idle_timeout_ms",
@@ -749,6 +854,11 @@ mod tests {
             "rust_sysroot",
             "clang",
             "artifact_dir",
+            "[ranking]",
+            "min_live_calls",
+            "promote_factor",
+            "explore_every",
+            "refresh_ms",
             "[cache]",
             "max_bytes",
             "redis_url",
@@ -759,6 +869,12 @@ mod tests {
             "max_dependencies",
             "uncacheable",
             "[evaluators]",
+            "[failover]",
+            "health_interval_ms",
+            "health_timeout_ms",
+            "max_attempts",
+            "drain_timeout_ms",
+            "urls",
         ] {
             assert!(text.contains(field), "zeval.toml does not mention {field}");
         }
@@ -846,6 +962,53 @@ mod tests {
             ..Config::default()
         };
         assert!(orchestrator_only.check().is_ok());
+    }
+
+    #[test]
+    fn an_evaluator_entry_takes_one_url_or_several() {
+        let config = Config::from_toml(
+            r#"
+            [evaluators]
+            javascript = { urls = ["http://a/", "http://b/"], format = "json" }
+            python = { url = "http://p/" }
+            [failover]
+            max_attempts = 2
+            "#,
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.evaluator_for("javascript"),
+            &EvaluatorEndpoint::Pool {
+                urls: vec!["http://a/".into(), "http://b/".into()],
+                format: WireFormat::Json,
+            }
+        );
+        assert!(matches!(
+            config.evaluator_for("python"),
+            EvaluatorEndpoint::Remote { .. }
+        ));
+        assert_eq!(config.failover.max_attempts, 2);
+        assert!(config.check().is_ok());
+        // ZEVAL_EVALUATOR_URL: one URL as before, several separated by commas.
+        let mut env = Config::default();
+        env.apply_env(|name| (name == "ZEVAL_EVALUATOR_URL").then(|| "http://x/".into()))
+            .unwrap();
+        assert!(
+            matches!(&env.evaluators["*"], EvaluatorEndpoint::Remote { url, .. } if url == "http://x/")
+        );
+        env.apply_env(|name| {
+            (name == "ZEVAL_EVALUATOR_URL").then(|| "http://x/, http://y/".into())
+        })
+        .unwrap();
+        assert!(
+            matches!(&env.evaluators["*"], EvaluatorEndpoint::Pool { urls, .. } if urls.len() == 2)
+        );
+        // An empty list cannot run anything.
+        env.apply_env(|name| (name == "ZEVAL_EVALUATOR_URL").then(|| ",".into()))
+            .unwrap();
+        let err = env.check().unwrap_err();
+        assert!(err.to_string().contains("no URL"), "{err}");
     }
 
     #[test]

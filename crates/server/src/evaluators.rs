@@ -7,11 +7,16 @@
 //! worker processes; code run by [`Remote`] posts them to this orchestrator's callback route
 //! ([`crate::reentry_api`]), which hands them back to the request.
 //!
+//! A remote entry lists one evaluator or several ([`crate::evaluator_pool`]: least
+//! outstanding runs, health checks, fail-over of runs left unrun); languages whose entries
+//! name the same URL share its endpoint, so its outstanding count is the process's.
+//!
 //! Which one runs a language follows `[evaluators]` in the configuration
 //! ([`Config::evaluator_for`]). The orchestrator matches the `Z61K1` string exactly, so every
 //! known language string is registered: the original's default list plus the codes of the
 //! catalogue's programming languages (Z600–Z620).
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -26,6 +31,7 @@ use zeval_zobject::Value;
 use zeval_zobject::build::{envelope_error, is_void, string_value};
 
 use crate::config::{Config, EvaluatorEndpoint, WireFormat};
+use crate::evaluator_pool::{Endpoint, Pool};
 use crate::metrics::Metrics;
 use crate::reentry_api::Message;
 
@@ -108,26 +114,71 @@ pub fn registry(
     });
     let timeout = Duration::from_millis(config.limits.call_timeout_ms);
     let mut registry = EvaluatorRegistry::new();
+    // One endpoint per (URL, format) and one pool per entry, shared by the languages they
+    // serve.
+    let mut endpoints: HashMap<(String, WireFormat), Arc<Endpoint>> = HashMap::new();
+    let mut pools: HashMap<(Vec<String>, WireFormat), Arc<Remote>> = HashMap::new();
     for language in language_strings() {
-        let inner: Arc<dyn CodeEvaluator> = match config.evaluator_for(&language) {
-            EvaluatorEndpoint::Named(_) => shared_in_process.clone(),
-            EvaluatorEndpoint::Remote { url, format } => Arc::new(Remote {
-                client: zeval_evaluator::client::RemoteEvaluator::new(
-                    url.clone(),
-                    encoding(*format),
-                    timeout,
-                )
-                .with_secret(config.evaluator_secret.clone()),
-                format: *format,
-            }),
+        let (urls, format) = match config.evaluator_for(&language) {
+            EvaluatorEndpoint::Named(_) => {
+                register(&mut registry, &language, shared_in_process.clone(), metrics);
+                continue;
+            }
+            EvaluatorEndpoint::Remote { url, format } => (vec![url.clone()], *format),
+            EvaluatorEndpoint::Pool { urls, format } => (urls.clone(), *format),
         };
-        let metered: Arc<dyn CodeEvaluator> = Arc::new(Metered {
-            inner,
-            metrics: metrics.clone(),
-        });
-        registry.register([language.as_str()], metered);
+        let remote = pools
+            .entry((urls.clone(), format))
+            .or_insert_with(|| {
+                let members = urls
+                    .iter()
+                    .map(|url| {
+                        endpoints
+                            .entry((url.clone(), format))
+                            .or_insert_with(|| {
+                                Arc::new(Endpoint::new(
+                                    zeval_evaluator::client::RemoteEvaluator::new(
+                                        url.clone(),
+                                        encoding(format),
+                                        timeout,
+                                    )
+                                    .with_secret(config.evaluator_secret.clone()),
+                                ))
+                            })
+                            .clone()
+                    })
+                    .collect();
+                Arc::new(Remote {
+                    pool: Pool::new(members, config.failover.max_attempts),
+                    format,
+                })
+            })
+            .clone();
+        register(&mut registry, &language, remote, metrics);
     }
+    let endpoints: Vec<Arc<Endpoint>> = endpoints.into_values().collect();
+    let failover = &config.failover;
+    crate::evaluator_pool::spawn_health_checks(
+        &endpoints,
+        Duration::from_millis(failover.health_interval_ms),
+        Duration::from_millis(failover.health_timeout_ms),
+    );
+    crate::evaluator_pool::add_metrics(metrics, &endpoints);
     Ok(registry)
+}
+
+/// Registers `inner` for `language`, counted in `metrics`.
+fn register(
+    registry: &mut EvaluatorRegistry,
+    language: &str,
+    inner: Arc<dyn CodeEvaluator>,
+    metrics: &Arc<Metrics>,
+) {
+    let metered: Arc<dyn CodeEvaluator> = Arc::new(Metered {
+        inner,
+        metrics: metrics.clone(),
+    });
+    registry.register([language], metered);
 }
 
 fn encoding(format: WireFormat) -> Encoding {
@@ -231,9 +282,10 @@ impl NestedCalls for ToOrchestrator<'_> {
     }
 }
 
-/// An evaluator service over HTTP.
+/// Evaluator services over HTTP: one or several taking the same calls
+/// ([`crate::evaluator_pool::Pool`]).
 pub struct Remote {
-    client: zeval_evaluator::client::RemoteEvaluator,
+    pool: Pool,
     format: WireFormat,
 }
 
@@ -246,9 +298,12 @@ impl CodeEvaluator for Remote {
             },
             WireFormat::Avro => Request::Executor(executor_request(call)),
         };
-        // The call's remaining time bounds the HTTP call and travels as `remainingTime`.
-        self.client
-            .evaluate_within(&request, call.remaining_time)
+        // The call's remaining time bounds each HTTP call and travels as `remainingTime`.
+        let deadline = Instant::now() + call.remaining_time;
+        self.pool
+            .run(deadline, |client, remaining| {
+                client.try_evaluate(&request, remaining, None)
+            })
             .map_err(EvaluatorFailure)
     }
 
@@ -280,10 +335,12 @@ impl CodeEvaluator for Remote {
             let (url, secret) = (&registration.url, &registration.secret);
             let request = &request;
             scope.spawn(move || {
-                // Bounded by the call's remaining time, so `Done` always comes.
-                let answer =
-                    self.client
-                        .evaluate_calling_back(request, call.remaining_time, url, secret);
+                // Bounded by the call's deadline, so `Done` always comes. A run sent on to
+                // another evaluator keeps the same callback route: nested calls of the
+                // evaluator that died went nowhere, and the next one makes its own.
+                let answer = self.pool.run(deadline, |client, remaining| {
+                    client.try_evaluate(request, remaining, Some((url, secret)))
+                });
                 let _ = done.send(Message::Done(answer));
             });
             loop {

@@ -18,7 +18,9 @@ pub mod access;
 pub mod backends;
 pub mod compilation;
 pub mod config;
+pub mod drain;
 pub mod evaluator_api;
+pub mod evaluator_pool;
 pub mod evaluators;
 pub mod limits;
 pub mod metrics;
@@ -31,6 +33,7 @@ pub mod ranking;
 pub mod reentry_api;
 pub mod result_cache;
 mod serve;
+pub mod shared_limits;
 pub mod testers;
 
 use std::sync::Arc;
@@ -39,7 +42,10 @@ pub use access::{Caller, UserRole};
 pub use config::Config;
 pub use metrics::Metrics;
 pub use problem::ApiError;
-pub use serve::{ServeError, Services, evaluator_app, serve, serve_listener};
+pub use serve::{
+    SHUTDOWN_GRACE, ServeError, Services, evaluator_app, evaluator_app_draining, serve,
+    serve_listener,
+};
 use zeval_zobject::Value;
 
 /// Runs function calls: the seam between the HTTP layer and the orchestrator.
@@ -115,6 +121,17 @@ pub enum RepositoryError {
     /// The store failed.
     #[error("{0}")]
     Store(String),
+    /// A write based on revision `base` found the object at another revision (another
+    /// editor saved first); nothing was written.
+    #[error("{zid} is at revision {} now, not {base}", current.unwrap_or(0))]
+    Conflict {
+        /// The object.
+        zid: String,
+        /// The revision the write was based on (0: a new object).
+        base: u64,
+        /// The current revision (`None`: the object does not exist).
+        current: Option<u64>,
+    },
 }
 
 /// The objects, users and approvals: the seam between the HTTP layer and the store.
@@ -125,6 +142,27 @@ pub trait Repository: Send + Sync {
     fn history(&self, zid: &str) -> Result<Vec<RevisionInfo>, RepositoryError>;
     /// Stores a new revision of `zid` (a validated canonical Z2) and returns its number.
     fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, RepositoryError>;
+    /// [`Repository::put`] only if the object is at revision `base` (0: it must be new),
+    /// else [`RepositoryError::Conflict`]; `None` is a plain `put`. A repository that cannot
+    /// check a base refuses one rather than risk a lost update.
+    fn put_based_on(
+        &self,
+        zid: &str,
+        z2: &Value,
+        author: &str,
+        base: Option<u64>,
+    ) -> Result<u64, RepositoryError> {
+        match base {
+            None => self.put(zid, z2, author),
+            Some(_) => Err(RepositoryError::Invalid(
+                "this store cannot check the revision a write is based on".into(),
+            )),
+        }
+    }
+    /// The current revision of a stored object (`None`: not stored, or not known here).
+    fn current_revision(&self, _zid: &str) -> Result<Option<u64>, RepositoryError> {
+        Ok(None)
+    }
     /// The ZID [`Repository::create`] would allocate now.
     fn next_zid(&self) -> Result<String, RepositoryError>;
     /// Stores `z2` under the next free ZID from Z10000 up, with every `Z0` placeholder
@@ -166,6 +204,8 @@ pub struct AppState {
     pub repository: Arc<dyn Repository>,
     /// The order of implementations, and the figures behind it.
     pub ranking: Arc<ranking::Ranking>,
+    /// The per-client limits shared through Redis (`limits.redis_url`), if configured.
+    pub shared_limits: Option<Arc<shared_limits::SharedLimits>>,
 }
 
 pub use orchestrator_api::router as orchestrator_router;

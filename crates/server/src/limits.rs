@@ -9,13 +9,17 @@
 //!    client is its bearer token when it sends one (the token was checked by
 //!    [`crate::access::reject_wrong_tokens`] before), else its IP address. The evaluator API
 //!    has no per-client limit: its one legitimate client is the orchestrator.
+//!    At most `limits.per_client_requests_per_minute` requests (default 0: no limit) may
+//!    start per client and minute: past it 429 with `Retry-After` until the next minute.
+//!    With `limits.redis_url`, both per-client limits are counted across every node sharing
+//!    that Redis ([`crate::shared_limits`]); while it fails, each node counts alone.
 //! 3. A work slot of the service (`limits.max_concurrent_requests`, default 64, on the
 //!    orchestrator API; `limits.evaluator_max_concurrent_requests`, default 32, on the
 //!    evaluator API). When none is free the answer is at once 503 with `Retry-After`: a queue
 //!    without bound would only turn overload into timeouts for everyone.
 //!
 //! Each refusal is counted through the `on_reject` hook with its reason (`too_large`,
-//! `slow_body`, `client_busy`, `busy`).
+//! `slow_body`, `client_busy`, `rate_limited`, `busy`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use crate::problem::ApiError;
+use crate::shared_limits::{Decision, Lease, SharedLimits};
 
 /// Counts a refusal by reason.
 pub type OnReject = Arc<dyn Fn(&'static str) + Send + Sync>;
@@ -43,6 +48,8 @@ pub struct Admission {
     body_limit: usize,
     body_timeout: Duration,
     per_client: Option<ClientSlots>,
+    rate: Option<ClientRates>,
+    shared: Option<Arc<SharedLimits>>,
     retry_after: u64,
     on_reject: OnReject,
 }
@@ -63,6 +70,8 @@ impl Admission {
             body_limit,
             body_timeout,
             per_client: None,
+            rate: None,
+            shared: None,
             retry_after,
             on_reject,
         }
@@ -75,6 +84,140 @@ impl Admission {
             held: Arc::new(Mutex::new(HashMap::new())),
         });
         self
+    }
+
+    /// Also limits each client to `per_minute` requests started per minute (0: none).
+    pub fn per_client_rate(mut self, per_minute: u64) -> Self {
+        self.rate = (per_minute > 0).then(|| ClientRates {
+            per_minute,
+            windows: Arc::new(Mutex::new(HashMap::new())),
+        });
+        self
+    }
+
+    /// Counts the per-client limits across nodes through `shared` (this node's own counters
+    /// stand in while it fails).
+    pub fn shared(mut self, shared: Option<Arc<SharedLimits>>) -> Self {
+        self.shared = shared;
+        self
+    }
+}
+
+/// The most clients whose rate this node tracks in one minute; past it, new clients of
+/// that minute are not rate-limited by this node (each still holds at most its slots).
+pub const MAX_RATE_CLIENTS: usize = 100_000;
+
+/// Requests each client started in the current minute, on this node.
+#[derive(Clone)]
+struct ClientRates {
+    per_minute: u64,
+    windows: Arc<Mutex<HashMap<String, (u64, u64)>>>,
+}
+
+impl ClientRates {
+    /// `Err(seconds to wait)` when `client` used up this minute.
+    fn count(&self, client: &str) -> Result<(), u64> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let minute = now / 60;
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if windows.len() >= MAX_RATE_CLIENTS {
+            windows.retain(|_, (m, _)| *m == minute);
+        }
+        if !windows.contains_key(client) && windows.len() >= MAX_RATE_CLIENTS {
+            return Ok(());
+        }
+        let entry = windows.entry(client.to_owned()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        entry.1 += 1;
+        if entry.1 > self.per_minute {
+            return Err(60 - now % 60);
+        }
+        Ok(())
+    }
+}
+
+/// A slot taken in the shared Redis, given back when dropped.
+struct SharedSlot {
+    shared: Arc<SharedLimits>,
+    lease: Lease,
+}
+
+impl Drop for SharedSlot {
+    fn drop(&mut self) {
+        let shared = self.shared.clone();
+        let lease = self.lease.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(move || shared.release(&lease));
+            }
+            Err(_) => shared.release(&lease),
+        }
+    }
+}
+
+impl Admission {
+    /// Applies the per-client limits: `Ok` with what to hold while the request runs, or the
+    /// refusal.
+    async fn admit_client(
+        &self,
+        client: String,
+    ) -> Result<(Option<ClientSlot>, Option<SharedSlot>), ApiError> {
+        if let Some(shared) = &self.shared {
+            let asked = shared.clone();
+            let who = client.clone();
+            match tokio::task::spawn_blocking(move || asked.take(&who)).await {
+                Ok(Ok(Decision::Admitted(lease))) => {
+                    let slot = SharedSlot {
+                        shared: shared.clone(),
+                        lease,
+                    };
+                    return Ok((None, Some(slot)));
+                }
+                Ok(Ok(Decision::Busy)) => {
+                    (self.on_reject)("client_busy");
+                    return Err(ApiError::TooManyRequests {
+                        limit: self.per_client.as_ref().map_or(0, |c| c.limit),
+                        retry_after: self.retry_after,
+                    });
+                }
+                Ok(Ok(Decision::RateLimited { retry_after })) => {
+                    (self.on_reject)("rate_limited");
+                    return Err(ApiError::RateLimited {
+                        per_minute: self.rate.as_ref().map_or(0, |r| r.per_minute),
+                        retry_after,
+                    });
+                }
+                // Redis failed: this node's own counters decide.
+                Ok(Err(_)) | Err(_) => {}
+            }
+        }
+        if let Some(rate) = &self.rate
+            && let Err(retry_after) = rate.count(&client)
+        {
+            (self.on_reject)("rate_limited");
+            return Err(ApiError::RateLimited {
+                per_minute: rate.per_minute,
+                retry_after,
+            });
+        }
+        match &self.per_client {
+            Some(clients) => match clients.try_take(client) {
+                Some(slot) => Ok((Some(slot), None)),
+                None => {
+                    (self.on_reject)("client_busy");
+                    Err(ApiError::TooManyRequests {
+                        limit: clients.limit,
+                        retry_after: self.retry_after,
+                    })
+                }
+            },
+            None => Ok((None, None)),
+        }
     }
 }
 
@@ -164,19 +307,14 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
         }
     };
     let request = Request::from_parts(parts, Body::from(bytes));
-    let client_slot = match &admission.per_client {
-        Some(clients) => match clients.try_take(client_of(&request)) {
-            Some(slot) => Some(slot),
-            None => {
-                (admission.on_reject)("client_busy");
-                return ApiError::TooManyRequests {
-                    limit: clients.limit,
-                    retry_after: admission.retry_after,
-                }
-                .into_response();
-            }
-        },
-        None => None,
+    let needs_client = admission.per_client.is_some() || admission.rate.is_some();
+    let (client_slot, shared_slot) = if needs_client {
+        match admission.admit_client(client_of(&request)).await {
+            Ok(held) => held,
+            Err(refusal) => return refusal.into_response(),
+        }
+    } else {
+        (None, None)
     };
     let Ok(permit) = admission.slots.clone().try_acquire_owned() else {
         (admission.on_reject)("busy");
@@ -189,6 +327,7 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
     let response = next.run(request).await;
     drop(permit);
     drop(client_slot);
+    drop(shared_slot);
     response
 }
 

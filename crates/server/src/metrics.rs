@@ -11,7 +11,10 @@
 //! - `zeval_calls_in_flight`: calls being orchestrated now;
 //! - `zeval_requests_rejected_total{reason}`: 503 (busy), 413 (too large), 401/403 (access);
 //! - gauges sampled at scrape time through [`Metrics::add_sampler`]: objects in the store,
-//!   cache hits and misses.
+//!   cache hits and misses;
+//! - per remote evaluator, labelled by its configured URL: `zeval_evaluator_outstanding`,
+//!   `_healthy`, `_draining`, `_requests_total`, `_failures_total`, `_retries_total`
+//!   ([`crate::evaluator_pool`]).
 //!
 //! Label values never take raw request data, so a client cannot grow `/metrics` without
 //! bound: `function` is a ZID that exists in the catalogue or the store, else `other`

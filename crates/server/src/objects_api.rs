@@ -6,6 +6,11 @@
 //! type (a built-in type's schema, or a user-defined Z4 from the store). A bad object gets
 //! 400 with the Z5 as JSON. ZIDs past [`zeval_store::MAX_ZID_NUMBER`] are refused (400).
 //!
+//! Two editors saving the same object: a `PUT` may carry `If-Match: "<revision>"`, the
+//! revision it was based on; when another save came first it gets 409 with the current
+//! revision and nothing is written (see [`base_revision`]). Without the header a `PUT` writes
+//! on top of whatever is current, as before.
+//!
 //! Every store access runs on tokio's blocking pool ([`blocking`], and
 //! [`crate::access::caller_async`] for tokens). When the store fails, its text (database
 //! messages, file paths) goes to the log under an id ([`store_failed`]); the client gets a
@@ -62,7 +67,31 @@ impl From<RepositoryError> for ApiError {
             }
             RepositoryError::Invalid(message) => ApiError::BadRequest(message),
             RepositoryError::Store(message) => store_failed(&message),
+            conflict @ RepositoryError::Conflict { .. } => ApiError::Conflict(conflict.to_string()),
         }
+    }
+}
+
+/// The revision a `PUT` is based on, from `If-Match: "<revision>"` (an entity tag; a bare
+/// number and a weak tag `W/"<revision>"` are taken too; `"0"` means the object must not
+/// exist yet). No header: `None`, a write on top of whatever is current. Anything else is a
+/// 400, never a silent unconditional write.
+fn base_revision(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    let number = tag
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag);
+    match number.parse::<u64>() {
+        Ok(revision) if number.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(revision)),
+        _ => Err(ApiError::BadRequest(format!(
+            "If-Match must be the revision the write is based on, as \"<number>\" (got {:?})",
+            text.chars().take(40).collect::<String>()
+        ))),
     }
 }
 
@@ -113,13 +142,24 @@ async fn fetch(
 ) -> Result<Response, ApiError> {
     checked_zid(&zid)?;
     let repository = state.repository.clone();
-    let object = blocking(move || {
-        Ok(repository
+    let (revision, object) = blocking(move || {
+        // The revision before the object: a write between the two makes the tag older than
+        // the content, so a PUT based on it gets 409 rather than overwriting unseen work.
+        let revision = repository.current_revision(&zid)?;
+        let object = repository
             .get(&zid)?
-            .ok_or(RepositoryError::NotFound(zid))?)
+            .ok_or(RepositoryError::NotFound(zid))?;
+        Ok((revision, object))
     })
     .await?;
-    Ok(axum::Json(object).into_response())
+    let mut response = axum::Json(object).into_response();
+    if let Some(revision) = revision
+        && let Ok(tag) = axum::http::HeaderValue::from_str(&format!("\"{revision}\""))
+    {
+        // The tag to send back in `If-Match` when saving an edit of this object.
+        response.headers_mut().insert(axum::http::header::ETAG, tag);
+    }
+    Ok(response)
 }
 
 async fn history(
@@ -196,22 +236,44 @@ async fn put(
 ) -> Result<Response, ApiError> {
     let who = writer(&state, &headers, false).await?;
     checked_zid(&zid)?;
+    let base = base_revision(&headers)?;
     let z2 = read_object(&state, &headers, body).await?;
     let repository = state.repository.clone();
-    let (zid, revision) = blocking(move || {
+    let written = blocking(move || {
         if zeval_catalogue::get(&zid).is_some() {
             return Err(RepositoryError::BuiltIn(zid).into());
         }
         check_object(repository.as_ref(), &zid, &z2).map_err(ApiError::InvalidObject)?;
-        let revision = repository.put(&zid, &z2, &who.name)?;
-        Ok((zid, revision))
+        match repository.put_based_on(&zid, &z2, &who.name, base) {
+            Ok(revision) => Ok(Ok((zid, revision))),
+            Err(RepositoryError::Conflict { zid, base, current }) => Ok(Err((zid, base, current))),
+            Err(e) => Err(e.into()),
+        }
     })
     .await?;
-    Ok((
-        StatusCode::OK,
-        axum::Json(json!({ "zid": zid, "revision": revision })),
-    )
-        .into_response())
+    match written {
+        Ok((zid, revision)) => Ok((
+            StatusCode::OK,
+            [(axum::http::header::ETAG, format!("\"{revision}\""))],
+            axum::Json(json!({ "zid": zid, "revision": revision })),
+        )
+            .into_response()),
+        // Another editor saved first: 409 with the current revision, so the client can
+        // fetch it, merge and save again based on it.
+        Err((zid, base, current)) => Ok((
+            StatusCode::CONFLICT,
+            axum::Json(json!({
+                "error": format!(
+                    "{zid} is at revision {} now, not {base}: fetch it, merge, and save again",
+                    current.unwrap_or(0)
+                ),
+                "zid": zid,
+                "revision": current.unwrap_or(0),
+                "base": base,
+            })),
+        )
+            .into_response()),
+    }
 }
 
 async fn create(

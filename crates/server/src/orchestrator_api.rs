@@ -42,7 +42,9 @@ pub fn router(state: AppState) -> Router {
             metrics.inc("zeval_requests_rejected_total", &[("reason", reason)])
         }),
     )
-    .per_client(limits.per_client_concurrent_requests);
+    .per_client(limits.per_client_concurrent_requests)
+    .per_client_rate(limits.per_client_requests_per_minute)
+    .shared(state.shared_limits.clone());
     let playground = crate::playground::Playground::new(&state);
     let work = Router::new()
         .merge(playground.work_routes())

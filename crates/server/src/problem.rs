@@ -75,6 +75,16 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after: u64,
     },
+    /// The client started as many requests this minute as it may.
+    #[error(
+        "you started {per_minute} requests this minute, the limit per client; retry in {retry_after} s"
+    )]
+    RateLimited {
+        /// The configured requests per minute.
+        per_minute: u64,
+        /// Seconds for `Retry-After`.
+        retry_after: u64,
+    },
     /// The body did not arrive within the time allowed.
     #[error("the request body did not arrive within {timeout_ms} ms")]
     BodyTimeout {
@@ -102,7 +112,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) | ApiError::InternalLogged(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -144,7 +156,9 @@ impl IntoResponse for ApiError {
             }
         };
         match &self {
-            ApiError::Busy { retry_after, .. } | ApiError::TooManyRequests { retry_after, .. } => {
+            ApiError::Busy { retry_after, .. }
+            | ApiError::TooManyRequests { retry_after, .. }
+            | ApiError::RateLimited { retry_after, .. } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));

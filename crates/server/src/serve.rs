@@ -1,7 +1,11 @@
 //! Running the services: a multi-threaded tokio runtime whose threads (async workers and the
 //! blocking pool where calls are orchestrated) get `limits.worker_stack_bytes` of stack, one
-//! listener per role, and graceful shutdown on SIGINT/SIGTERM (listeners stop accepting,
-//! requests in progress finish).
+//! listener per role, and graceful shutdown on SIGINT/SIGTERM: the orchestrator listener
+//! stops accepting at once and its requests in progress finish; the evaluator API first
+//! drains ([`crate::drain`]: new calls get 503, health says draining, calls in flight
+//! finish), then stops the same way. The whole shutdown is bounded: the process leaves
+//! `failover.drain_timeout_ms` after the signal at the latest (plus up to
+//! [`SHUTDOWN_GRACE`] for blocking work left behind), even with requests still running.
 //!
 //! Connections are served by [`serve_listener`] (HTTP/1.1 through hyper) under three limits,
 //! so that clients which hold connections without using them cannot lock others out:
@@ -83,6 +87,10 @@ pub struct Services {
     pub evaluator: Option<Router>,
 }
 
+/// How long the runtime waits, once the servers have stopped (or the drain timeout is
+/// over), for blocking work still running before the process leaves anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Builds the runtime, then the services with `build` (inside the runtime, so backends may
 /// spawn tasks), binds, prints one line per listener on stdout (`orchestrator API on
 /// http://ADDR`, `evaluator API on http://ADDR`; tests start with port 0 and read them), and
@@ -98,7 +106,11 @@ pub fn serve(
         .thread_name("zeval-worker")
         .build()
         .map_err(ServeError::Runtime)?;
-    runtime.block_on(run(config, build))
+    let result = runtime.block_on(run(config, build));
+    // Blocking work still running past the drain timeout (a call that outlived it) must not
+    // keep the process: dropping the runtime would wait for it without bound.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result
 }
 
 async fn run(
@@ -107,12 +119,32 @@ async fn run(
 ) -> Result<(), ServeError> {
     let metrics = std::sync::Arc::new(Metrics::default());
     let services = tokio::task::block_in_place(|| build(&config, &metrics))?;
+    // The orchestrator listener stops at the signal; the evaluator's once it has drained.
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down: finishing requests in progress");
-        let _ = stop_tx.send(true);
-    });
+    let (evaluator_stop_tx, evaluator_stop_rx) = watch::channel(false);
+    let drain = crate::drain::Drain::new(config.limits.retry_after_seconds);
+    let drain_timeout = Duration::from_millis(config.failover.drain_timeout_ms);
+    let (signalled_tx, mut signalled) = watch::channel(false);
+    {
+        let drain = drain.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing requests in progress");
+            let _ = signalled_tx.send(true);
+            let _ = stop_tx.send(true);
+            drain.start();
+            if tokio::time::timeout(drain_timeout, drain.finished())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    in_flight = drain.in_flight(),
+                    "the evaluator's drain timed out with calls in flight"
+                );
+            }
+            let _ = evaluator_stop_tx.send(true);
+        });
+    }
     let mut servers = Vec::new();
     if config.role != Role::Evaluator
         && let Some(state) = services.orchestrator
@@ -140,23 +172,37 @@ async fn run(
     {
         let listener = bind(config.evaluator_listen).await?;
         announce("evaluator API", &listener);
-        let app = evaluator_app(router, &config, &metrics);
+        let app = evaluator_app_draining(router, &config, &metrics, drain);
         servers.push(tokio::spawn(run_one(
             listener,
             app,
             config.limits.clone(),
-            stop_rx.clone(),
+            evaluator_stop_rx,
         )));
     }
     if servers.is_empty() {
         return Err(ServeError::Setup("nothing to serve for this role".into()));
     }
-    for server in servers {
-        server
-            .await
-            .map_err(|e| ServeError::Setup(format!("a server task failed: {e}")))?;
+    let all_stopped = async {
+        for server in servers {
+            server
+                .await
+                .map_err(|e| ServeError::Setup(format!("a server task failed: {e}")))?;
+        }
+        Ok(())
+    };
+    // Bounded: at most the drain timeout after the signal (see the module documentation).
+    let out_of_time = async {
+        let _ = signalled.wait_for(|signalled| *signalled).await;
+        tokio::time::sleep(drain_timeout).await;
+    };
+    tokio::select! {
+        stopped = all_stopped => stopped,
+        () = out_of_time => {
+            tracing::warn!("leaving with requests still in progress: the drain timeout is over");
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 /// The evaluator router with this process's limits around it, outermost first: the
@@ -165,6 +211,18 @@ async fn run(
 /// one of `limits.evaluator_max_concurrent_requests` slots, its own and not the
 /// orchestrator's), tracing.
 pub fn evaluator_app(router: Router, config: &Config, metrics: &std::sync::Arc<Metrics>) -> Router {
+    let drain = crate::drain::Drain::new(config.limits.retry_after_seconds);
+    evaluator_app_draining(router, config, metrics, drain)
+}
+
+/// [`evaluator_app`] that drains when `drain` says so ([`crate::drain`]): outermost but for
+/// tracing, so a draining node refuses calls before reading their bodies.
+pub fn evaluator_app_draining(
+    router: Router,
+    config: &Config,
+    metrics: &std::sync::Arc<Metrics>,
+    drain: Arc<crate::drain::Drain>,
+) -> Router {
     let limits = &config.limits;
     let limit = limits.evaluator_body_bytes;
     let counted = metrics.clone();
@@ -189,7 +247,8 @@ pub fn evaluator_app(router: Router, config: &Config, metrics: &std::sync::Arc<M
         )),
         None => app,
     };
-    app.layer(tower_http::trace::TraceLayer::new_for_http())
+    app.layer(middleware::from_fn_with_state(drain, crate::drain::layer))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 /// What the evaluator API expects in [`EVALUATOR_SECRET_HEADER`].

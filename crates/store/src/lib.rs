@@ -6,6 +6,8 @@
 //!
 //! - [`DirSource`]: a directory of canonical Z2 files, one per ZID.
 //! - [`SqliteStore`]: the embedded store with revision history, users and approvals.
+//! - [`PostgresStore`]: the same store on PostgreSQL, shared by several nodes.
+//! - [`Store`]: either of the two, chosen by a database URL; what the server holds.
 //! - [`WikiSource`]: a MediaWiki API serving `action=wikilambda_fetch`.
 
 use std::collections::HashMap;
@@ -13,19 +15,25 @@ use std::time::Instant;
 
 use zeval_zobject::Value;
 
+mod backend;
 pub mod catalogue;
 mod dir;
 mod layered;
+mod postgres;
 mod sqlite;
 mod wiki;
 
+pub use backend::{Store, is_postgres_url, redacted_url};
 pub use dir::{DirSource, read_object_file};
 pub use layered::{CacheStats, DEFAULT_CACHE_ENTRIES, Layered, SharedCache};
+pub use postgres::{
+    CONNECT_TIMEOUT, POOL_SIZE, POOL_WAIT, PostgresLimits, PostgresStore, STATEMENT_TIMEOUT,
+};
 pub use sqlite::artifacts::{
     ArtifactOutcome, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS, StoredArtifact,
 };
 pub use sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
-pub use sqlite::users::{Approval, MAX_USER_NAME_CHARS, Role, User};
+pub use sqlite::users::{Approval, MAX_USER_NAME_CHARS, Role, User, UserRecord};
 pub use sqlite::{
     BUSY_TIMEOUT, CATALOGUE_AUTHOR, DATABASE_FILE, FIRST_USER_ZID, MAX_OBJECT_DEPTH,
     MAX_SEARCH_RESULTS, MAX_ZID_NUMBER, ObjectSummary, READ_CONNECTIONS, Revision, SqliteStore,
@@ -84,6 +92,17 @@ pub enum StoreError {
     DeadlineExceeded {
         /// The ZIDs still wanted, joined by `|`.
         zids: String,
+    },
+    /// A write based on revision `base` of `zid` found another current revision (another
+    /// editor saved first): nothing was written.
+    #[error("{zid} is at revision {} now, not {base}", current.unwrap_or(0))]
+    Conflict {
+        /// The object.
+        zid: String,
+        /// The revision the write was based on (0: none, a new object).
+        base: u64,
+        /// Its current revision (`None`: it does not exist).
+        current: Option<u64>,
     },
     /// A file or directory could not be read or written.
     #[error("{path}: {message}")]

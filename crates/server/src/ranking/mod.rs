@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use zeval_orchestrator::{ImplementationInfo, ImplementationSelector, RunOutcome};
-use zeval_store::{CallStats, SqliteStore, TesterResult};
+use zeval_store::{CallStats, Store, TesterResult};
 use zeval_zobject::Value;
 use zeval_zobject::build::ref_zid;
 
@@ -163,14 +163,14 @@ pub enum RankingError {
 
 /// The ranking service; see the module documentation.
 pub struct Ranking {
-    store: Arc<SqliteStore>,
+    store: Arc<Store>,
     config: RankingConfig,
     state: Mutex<State>,
 }
 
 impl Ranking {
     /// A ranking over `store`'s figures.
-    pub fn new(store: Arc<SqliteStore>, config: RankingConfig) -> Self {
+    pub fn new(store: Arc<Store>, config: RankingConfig) -> Self {
         Ranking {
             store,
             config,
@@ -701,7 +701,7 @@ mod tests {
 
     fn ranking(config: RankingConfig) -> (tempfile::TempDir, Ranking) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open_in(dir.path()).unwrap());
+        let store = Arc::new(Store::open_in(dir.path()).unwrap());
         (dir, Ranking::new(store, config))
     }
 
@@ -740,7 +740,7 @@ mod tests {
     #[test]
     fn figures_survive_a_restart_through_the_store() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open_in(dir.path()).unwrap());
+        let store = Arc::new(Store::open_in(dir.path()).unwrap());
         let first = Ranking::new(store.clone(), RankingConfig::default());
         for _ in 0..30 {
             first.observe("Z10000", &info("Z10001"), &run(3, false));

@@ -411,3 +411,83 @@ async fn the_mediawiki_route_takes_at_most_fifty_zids() {
     .json();
     assert!(answer["Z801"]["wikilambda_fetch"].is_string(), "{answer}");
 }
+
+/// A PUT with `If-Match: "<revision>"`: saved when the object is still at that revision,
+/// else 409 with the current revision and nothing written; a malformed one is a 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_put_based_on_a_stale_revision_is_409_and_writes_nothing() {
+    let server = server(|_| {});
+    let editor = token(&server, "ed", Role::Editor);
+    let put_if = |if_match: &str, text: &str| {
+        Request::builder()
+            .method("PUT")
+            .uri("/v1/objects/Z10000")
+            .header("Authorization", format!("Bearer {editor}"))
+            .header("Content-Type", "application/json")
+            .header("If-Match", if_match)
+            .body(Body::from(z2("Z10000", json!(text)).to_string()))
+            .unwrap()
+    };
+    let answer = |response: axum::response::Response| async move {
+        let status = response.status();
+        let etag = response.headers().get("ETag").cloned();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(json!(null));
+        (status.as_u16(), etag, body)
+    };
+    let send_put =
+        |if_match: &str, text: &str| server.router.clone().oneshot(put_if(if_match, text));
+    // "0": only if new.
+    let (status, etag, body) = answer(send_put("\"0\"", "alice 1").await.unwrap()).await;
+    assert_eq!(
+        (status, body["revision"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    assert_eq!(etag.unwrap(), "\"1\"");
+    let (status, _, body) = answer(send_put("\"1\"", "alice 2").await.unwrap()).await;
+    assert_eq!(
+        (status, body["revision"].as_u64()),
+        (200, Some(2)),
+        "{body}"
+    );
+    // Bob also edited revision 1: a conflict naming the current revision.
+    let (status, _, body) = answer(send_put("\"1\"", "bob").await.unwrap()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        (body["revision"].as_u64(), body["base"].as_u64()),
+        (Some(2), Some(1)),
+        "{body}"
+    );
+    let (status, _, _) = answer(send_put("W/\"2\"", "alice 3").await.unwrap()).await;
+    assert_eq!(status, 200);
+    for bad in ["\"x\"", "*", "\"-1\"", "\"+3\""] {
+        let (status, _, body) = answer(send_put(bad, "bad").await.unwrap()).await;
+        assert_eq!(status, 400, "If-Match {bad}: {body}");
+    }
+    let current = send(&server, "GET", "/v1/objects/Z10000", None, None).await;
+    assert_eq!(current.json()["Z2K2"], "alice 3");
+    // GET tags the object with its revision, the value to send back in If-Match.
+    assert_eq!(current.headers["ETag"], "\"3\"");
+    let builtin = send(&server, "GET", "/v1/objects/Z802", None, None).await;
+    assert!(builtin.headers.get("ETag").is_none());
+    let history = send(&server, "GET", "/v1/objects/Z10000/history", None, None)
+        .await
+        .json();
+    assert_eq!(history["revisions"].as_array().unwrap().len(), 3);
+    // Without If-Match, a PUT writes on top as before.
+    let plain = send(
+        &server,
+        "PUT",
+        "/v1/objects/Z10000",
+        Some(&editor),
+        Some(z2("Z10000", json!("plain")).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (plain.status.as_u16(), plain.json()["revision"].as_u64()),
+        (200, Some(4))
+    );
+}

@@ -22,7 +22,7 @@ use crate::{ObjectSource, StoreError, z2_id};
 pub(crate) mod artifacts;
 pub(crate) mod ranking;
 mod schema;
-mod summary;
+pub(crate) mod summary;
 pub(crate) mod users;
 
 /// The database file inside a data directory.
@@ -236,9 +236,27 @@ impl SqliteStore {
     /// The object is stored as given (validating it is the caller's job), except that it must
     /// be a Z2 whose `Z2K1` names `zid` ([`StoreError::Invalid`] otherwise).
     pub fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, StoreError> {
+        self.put_based_on(zid, z2, author, None)
+    }
+
+    /// [`Self::put`], but only if the object is still at revision `base` (0: it must not
+    /// exist yet); otherwise [`StoreError::Conflict`] with the current revision, and nothing
+    /// is written. `None` writes whatever the current revision is. The check and the write are
+    /// one write transaction, so two editors saving the same base cannot both succeed.
+    pub fn put_based_on(
+        &self,
+        zid: &str,
+        z2: &Value,
+        author: &str,
+        base: Option<u64>,
+    ) -> Result<u64, StoreError> {
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
-        let revision = write(&tx, zid, z2, author, now_ms(), Write::NewOrRevision)?;
+        let mode = match base {
+            None => Write::NewOrRevision,
+            Some(base) => Write::BasedOn(base),
+        };
+        let revision = write(&tx, zid, z2, author, now_ms(), mode)?;
         tx.commit().map_err(db_error)?;
         Ok(revision)
     }
@@ -271,29 +289,11 @@ impl SqliteStore {
     /// plain insert, so even a ZID that turned out to be taken is an error
     /// ([`StoreError::Allocation`]), never an overwrite.
     pub fn create(&self, z2: &Value, author: &str) -> Result<String, StoreError> {
-        check_depth(z2)?;
-        match z2_id(z2) {
-            None if z2.get("Z2K1").is_none() => {}
-            Some(summary::PLACEHOLDER) => {}
-            _ => {
-                return Err(StoreError::Invalid(
-                    "a new object's Z2K1 must be the placeholder Z0 (or absent)".into(),
-                ));
-            }
-        }
+        check_new(z2)?;
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
         let zid = next_zid(&tx)?;
-        let mut object = z2.clone();
-        summary::replace_placeholder(&mut object, &zid);
-        if let Value::Object(map) = &mut object {
-            map.insert(
-                "Z2K1".into(),
-                serde_json::json!({"Z1K1": "Z6", "Z6K1": zid}),
-            );
-            // Keep the conventional key order Z1K1, Z2K1, Z2K2, … when Z2K1 was absent.
-            map.sort_keys();
-        }
+        let object = with_zid(z2, &zid);
         write(&tx, &zid, &object, author, now_ms(), Write::NewOnly)?;
         tx.commit().map_err(db_error)?;
         Ok(zid)
@@ -414,11 +414,98 @@ impl ObjectSource for SqliteStore {
 
 /// Whether a write may add a revision to an object that exists.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Write {
+pub(crate) enum Write {
     /// Only a new object: an existing one is [`StoreError::Allocation`].
     NewOnly,
     /// A new object, or the next revision of an existing one.
     NewOrRevision,
+    /// Only if the current revision is this one (0: the object does not exist yet); else
+    /// [`StoreError::Conflict`].
+    BasedOn(u64),
+}
+
+impl Write {
+    /// Checks the current revision `previous` of `zid` against the mode and returns the
+    /// revision the write creates.
+    pub(crate) fn next_revision(self, zid: &str, previous: Option<u64>) -> Result<u64, StoreError> {
+        match self {
+            Write::NewOnly if previous.is_some() => Err(StoreError::Allocation(format!(
+                "{zid} is already stored and is not overwritten"
+            ))),
+            Write::BasedOn(base) if previous.unwrap_or(0) != base => Err(StoreError::Conflict {
+                zid: zid.to_string(),
+                base,
+                current: previous,
+            }),
+            _ => Ok(previous.unwrap_or(0) + 1),
+        }
+    }
+}
+
+/// What a write stores besides the revision: the checked object's number, JSON and index.
+pub(crate) struct Prepared {
+    pub(crate) number: u64,
+    pub(crate) json: String,
+    pub(crate) value_type: Option<String>,
+    pub(crate) label: Option<String>,
+    pub(crate) search_text: String,
+}
+
+/// Checks that `z2` may be stored as `zid` (a Z2 naming `zid`, a ZID in range, not too deep)
+/// and computes what is stored about it. Both backends write through this.
+pub(crate) fn prepare(zid: &str, z2: &Value) -> Result<Prepared, StoreError> {
+    let number = stored_number(zid)?;
+    if z2.get("Z1K1").and_then(Value::as_str) != Some("Z2") {
+        return Err(StoreError::Invalid(format!(
+            "the object for {zid} is not a Z2 (Z1K1 must be \"Z2\")"
+        )));
+    }
+    match z2_id(z2) {
+        Some(id) if id == zid => {}
+        other => {
+            return Err(StoreError::Invalid(format!(
+                "the Z2K1 of the object ({}) does not match its ZID {zid}",
+                other.unwrap_or("missing")
+            )));
+        }
+    }
+    check_depth(z2)?;
+    let json = serde_json::to_string(z2).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    Ok(Prepared {
+        number,
+        json,
+        value_type: summary::value_type(z2),
+        label: summary::display_label(z2),
+        search_text: summary::search_text(z2),
+    })
+}
+
+/// A new object for [`SqliteStore::create`] (and the PostgreSQL store's): checks the
+/// placeholder and rewrites it to `zid`.
+pub(crate) fn check_new(z2: &Value) -> Result<(), StoreError> {
+    check_depth(z2)?;
+    match z2_id(z2) {
+        None if z2.get("Z2K1").is_none() => Ok(()),
+        Some(summary::PLACEHOLDER) => Ok(()),
+        _ => Err(StoreError::Invalid(
+            "a new object's Z2K1 must be the placeholder Z0 (or absent)".into(),
+        )),
+    }
+}
+
+/// `z2` with its placeholder rewritten to `zid` and `Z2K1` set to it.
+pub(crate) fn with_zid(z2: &Value, zid: &str) -> Value {
+    let mut object = z2.clone();
+    summary::replace_placeholder(&mut object, zid);
+    if let Value::Object(map) = &mut object {
+        map.insert(
+            "Z2K1".into(),
+            serde_json::json!({"Z1K1": "Z6", "Z6K1": zid}),
+        );
+        // Keep the conventional key order Z1K1, Z2K1, Z2K2, … when Z2K1 was absent.
+        map.sort_keys();
+    }
+    object
 }
 
 /// The number of `zid`, if it is a ZID the store accepts (at most [`MAX_ZID_NUMBER`]).
@@ -446,38 +533,18 @@ fn write(
     timestamp_ms: i64,
     mode: Write,
 ) -> Result<u64, StoreError> {
-    let number = stored_number(zid)?;
-    if z2.get("Z1K1").and_then(Value::as_str) != Some("Z2") {
-        return Err(StoreError::Invalid(format!(
-            "the object for {zid} is not a Z2 (Z1K1 must be \"Z2\")"
-        )));
-    }
-    match z2_id(z2) {
-        Some(id) if id == zid => {}
-        other => {
-            return Err(StoreError::Invalid(format!(
-                "the Z2K1 of the object ({}) does not match its ZID {zid}",
-                other.unwrap_or("missing")
-            )));
-        }
-    }
-    check_depth(z2)?;
-    let json = serde_json::to_string(z2).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let Prepared {
+        number,
+        json,
+        value_type,
+        label,
+        search_text,
+    } = prepare(zid, z2)?;
     let previous = current_revision(tx, zid)?;
-    if previous.is_some() && mode == Write::NewOnly {
-        return Err(StoreError::Allocation(format!(
-            "{zid} is already stored and is not overwritten"
-        )));
-    }
-    let revision = previous.unwrap_or(0) + 1;
+    let revision = mode.next_revision(zid, previous)?;
     tx.prepare_cached("INSERT INTO revisions (zid, revision, timestamp_ms, author, json) VALUES (?1, ?2, ?3, ?4, ?5)")
         .and_then(|mut s| s.execute(params![zid, revision as i64, timestamp_ms, author, json]))
         .map_err(db_error)?;
-    let (value_type, label, search_text) = (
-        summary::value_type(z2),
-        summary::display_label(z2),
-        summary::search_text(z2),
-    );
     let changed = match previous {
         None => tx
             .prepare_cached(
@@ -565,7 +632,7 @@ fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
         .map_err(db_error)
 }
 
-fn check_depth(z2: &Value) -> Result<(), StoreError> {
+pub(crate) fn check_depth(z2: &Value) -> Result<(), StoreError> {
     if zeval_zobject::depth::exceeds(z2, MAX_OBJECT_DEPTH) {
         return Err(StoreError::Invalid(format!(
             "the object nests deeper than {MAX_OBJECT_DEPTH} levels"
@@ -574,12 +641,12 @@ fn check_depth(z2: &Value) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn parse_stored(zid: &str, json: &str) -> Result<Value, StoreError> {
+pub(crate) fn parse_stored(zid: &str, json: &str) -> Result<Value, StoreError> {
     zeval_zobject::json::parse(json)
         .map_err(|e| StoreError::Database(format!("stored JSON of {zid} is corrupt: {e}")))
 }
 
-fn escape_like(text: &str) -> String {
+pub(crate) fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")

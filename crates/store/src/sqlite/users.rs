@@ -74,22 +74,135 @@ pub struct Approval {
     pub timestamp_ms: i64,
 }
 
+/// A user as stored, for moving a store (`zeval export` / `import`): the token only as its
+/// SHA-256, so a moved user keeps their token without it ever being in the export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The unique name.
+    pub name: String,
+    /// What the user may do.
+    pub role: Role,
+    /// The SHA-256 of their token, 64 lower-case hex characters.
+    pub token_sha256: String,
+    /// When they were added (milliseconds since the epoch).
+    pub created_ms: i64,
+}
+
+impl UserRecord {
+    /// Checks a record read from outside (an export) before it is stored.
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        new_token(&self.name)?;
+        let hash_is_fine = self.token_sha256.len() == 64
+            && self
+                .token_sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hash_is_fine {
+            return Err(StoreError::InvalidUser(format!(
+                "the token hash of {:?} is not 64 lower-case hex characters",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl SqliteStore {
+    /// Every user with their token hash, by name (for export).
+    pub fn user_records(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let conn = self.reader();
+        let mut statement = conn
+            .prepare_cached("SELECT name, role, token_sha256, created_ms FROM users ORDER BY name")
+            .map_err(db_error)?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .map_err(db_error)?;
+        rows.map(|row| {
+            let (name, role, token_sha256, created_ms) = row.map_err(db_error)?;
+            Ok(UserRecord {
+                name,
+                role: role.parse()?,
+                token_sha256,
+                created_ms,
+            })
+        })
+        .collect()
+    }
+
+    /// Adds a user as exported, unless the name or the token hash is taken; whether added.
+    pub fn restore_user(&self, record: &UserRecord) -> Result<bool, StoreError> {
+        record.check()?;
+        let mut conn = self.writer();
+        let tx = immediate(&mut conn)?;
+        let added = tx
+            .execute(
+                "INSERT OR IGNORE INTO users (name, role, token_sha256, created_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    record.name,
+                    record.role.as_str(),
+                    record.token_sha256,
+                    record.created_ms
+                ],
+            )
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(added == 1)
+    }
+
+    /// Every approval, by ZID (for export).
+    pub fn approvals(&self) -> Result<Vec<(String, Approval)>, StoreError> {
+        let conn = self.reader();
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT zid, revision, approved_by, timestamp_ms FROM approvals ORDER BY zid",
+            )
+            .map_err(db_error)?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Approval {
+                        revision: r.get::<_, i64>(1)? as u64,
+                        approved_by: r.get(2)?,
+                        timestamp_ms: r.get(3)?,
+                    },
+                ))
+            })
+            .map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)
+    }
+
+    /// Records `approval` of `zid` as given (replacing an earlier one): for import, which
+    /// points it at the revision the approved content has in this store.
+    pub fn restore_approval(&self, zid: &str, approval: &Approval) -> Result<(), StoreError> {
+        let mut conn = self.writer();
+        let tx = immediate(&mut conn)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO approvals (zid, revision, approved_by, timestamp_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                zid,
+                approval.revision as i64,
+                approval.approved_by,
+                approval.timestamp_ms
+            ],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)
+    }
+
     /// Adds a user and returns their new token (the only time it is available in plain text).
     /// A name that already exists is refused.
     pub fn add_user(&self, name: &str, role: Role) -> Result<String, StoreError> {
-        let name_is_fine = !name.trim().is_empty()
-            && name.chars().count() <= MAX_USER_NAME_CHARS
-            && !name.chars().any(char::is_control);
-        if !name_is_fine {
-            return Err(StoreError::InvalidUser(format!(
-                "a user name must be 1 to {MAX_USER_NAME_CHARS} printable characters"
-            )));
-        }
-        let mut bytes = [0u8; TOKEN_BYTES];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| StoreError::Database(format!("no randomness for a token: {e}")))?;
-        let token = hex::encode(bytes);
+        let token = new_token(name)?;
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
         let exists: bool = tx
@@ -221,7 +334,23 @@ fn approval(conn: &rusqlite::Connection, zid: &str) -> Result<Option<Approval>, 
         .map_err(db_error)
 }
 
-fn token_hash(token: &str) -> String {
+/// Checks a new user's name and makes their token.
+pub(crate) fn new_token(name: &str) -> Result<String, StoreError> {
+    let name_is_fine = !name.trim().is_empty()
+        && name.chars().count() <= MAX_USER_NAME_CHARS
+        && !name.chars().any(char::is_control);
+    if !name_is_fine {
+        return Err(StoreError::InvalidUser(format!(
+            "a user name must be 1 to {MAX_USER_NAME_CHARS} printable characters"
+        )));
+    }
+    let mut bytes = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Database(format!("no randomness for a token: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

@@ -1,6 +1,6 @@
 use zeval_store::{Role, SqliteStore, StoreError, User};
 
-use crate::{function, implementation};
+use crate::{each_backend, function, implementation};
 
 #[test]
 fn tokens_authenticate_and_only_their_hash_is_stored() {
@@ -42,51 +42,130 @@ fn tokens_authenticate_and_only_their_hash_is_stored() {
 
 #[test]
 fn only_admins_approve_and_a_new_revision_needs_a_new_approval() {
-    let store = SqliteStore::open_in_memory().unwrap();
-    store.put("Z10000", &function("Z10000", "f"), "ed").unwrap();
-    store
+    each_backend(|store| {
+        store.put("Z10000", &function("Z10000", "f"), "ed").unwrap();
+        store
+            .put("Z10001", &implementation("Z10001", "Z10000", "x"), "ed")
+            .unwrap();
+        let admin = User {
+            name: "ada".into(),
+            role: Role::Admin,
+        };
+        let editor = User {
+            name: "ed".into(),
+            role: Role::Editor,
+        };
+
+        assert!(!store.is_approved("Z10001").unwrap());
+        assert!(matches!(
+            store.approve("Z10001", &editor),
+            Err(StoreError::Forbidden(_))
+        ));
+        assert!(!store.is_approved("Z10001").unwrap());
+        assert!(matches!(
+            store.approve("Z10000", &admin),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            store.approve("Z10009", &admin),
+            Err(StoreError::NotFound(_))
+        ));
+
+        assert_eq!(store.approve("Z10001", &admin).unwrap(), 1);
+        assert!(store.is_approved("Z10001").unwrap());
+        assert_eq!(
+            store.approval("Z10001").unwrap().unwrap().approved_by,
+            "ada"
+        );
+
+        store
+            .put(
+                "Z10001",
+                &implementation("Z10001", "Z10000", "other code"),
+                "ed",
+            )
+            .unwrap();
+        assert!(!store.is_approved("Z10001").unwrap());
+        assert_eq!(store.approve("Z10001", &admin).unwrap(), 2);
+        assert!(store.is_approved("Z10001").unwrap());
+        assert!(!store.is_approved("Z10009").unwrap());
+    });
+}
+
+#[test]
+fn users_and_tokens_on_each_backend() {
+    each_backend(|store| {
+        let ada = store.add_user("ada", Role::Admin).unwrap();
+        let ed = store.add_user("ed", Role::Editor).unwrap();
+        assert_ne!(ada, ed);
+        assert_eq!(
+            store.authenticate(&ed).unwrap(),
+            Some(User {
+                name: "ed".into(),
+                role: Role::Editor
+            })
+        );
+        assert_eq!(store.authenticate(&ada[1..]).unwrap(), None);
+        assert_eq!(store.authenticate("").unwrap(), None);
+        assert!(matches!(
+            store.add_user("ada", Role::Editor),
+            Err(StoreError::UserExists(_))
+        ));
+        assert!(matches!(
+            store.add_user("a\nb", Role::Editor),
+            Err(StoreError::InvalidUser(_))
+        ));
+        assert_eq!(
+            store
+                .users()
+                .unwrap()
+                .into_iter()
+                .map(|u| u.name)
+                .collect::<Vec<_>>(),
+            ["ada", "ed"]
+        );
+    });
+}
+
+#[test]
+fn users_and_approvals_move_between_stores_with_their_token_hashes() {
+    let source = zeval_store::Store::open_in_memory().unwrap();
+    let token = source.add_user("ada", Role::Admin).unwrap();
+    source
+        .put("Z10000", &function("Z10000", "f"), "ed")
+        .unwrap();
+    source
         .put("Z10001", &implementation("Z10001", "Z10000", "x"), "ed")
         .unwrap();
-    let admin = User {
-        name: "ada".into(),
-        role: Role::Admin,
-    };
-    let editor = User {
-        name: "ed".into(),
-        role: Role::Editor,
-    };
-
-    assert!(!store.is_approved("Z10001").unwrap());
-    assert!(matches!(
-        store.approve("Z10001", &editor),
-        Err(StoreError::Forbidden(_))
-    ));
-    assert!(!store.is_approved("Z10001").unwrap());
-    assert!(matches!(
-        store.approve("Z10000", &admin),
-        Err(StoreError::Invalid(_))
-    ));
-    assert!(matches!(
-        store.approve("Z10009", &admin),
-        Err(StoreError::NotFound(_))
-    ));
-
-    assert_eq!(store.approve("Z10001", &admin).unwrap(), 1);
-    assert!(store.is_approved("Z10001").unwrap());
-    assert_eq!(
-        store.approval("Z10001").unwrap().unwrap().approved_by,
-        "ada"
-    );
-
-    store
-        .put(
-            "Z10001",
-            &implementation("Z10001", "Z10000", "other code"),
-            "ed",
-        )
-        .unwrap();
-    assert!(!store.is_approved("Z10001").unwrap());
-    assert_eq!(store.approve("Z10001", &admin).unwrap(), 2);
-    assert!(store.is_approved("Z10001").unwrap());
-    assert!(!store.is_approved("Z10009").unwrap());
+    let ada = source.authenticate(&token).unwrap().unwrap();
+    source.approve("Z10001", &ada).unwrap();
+    let records = source.user_records().unwrap();
+    let approvals = source.approvals().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].token_sha256.len(), 64);
+    assert_eq!(approvals[0].0, "Z10001");
+    each_backend(|store| {
+        assert!(store.restore_user(&records[0]).unwrap());
+        assert!(
+            !store.restore_user(&records[0]).unwrap(),
+            "a second time: left alone"
+        );
+        // The token works on the new store, though it never left the old one.
+        assert_eq!(store.authenticate(&token).unwrap(), Some(ada.clone()));
+        assert_eq!(store.user_records().unwrap(), records);
+        store
+            .put("Z10001", &implementation("Z10001", "Z10000", "x"), "import")
+            .unwrap();
+        store.restore_approval("Z10001", &approvals[0].1).unwrap();
+        assert!(store.is_approved("Z10001").unwrap());
+        assert_eq!(store.approvals().unwrap(), approvals);
+        let bad = zeval_store::UserRecord {
+            token_sha256: "XYZ".into(),
+            ..records[0].clone()
+        };
+        assert!(matches!(
+            store.restore_user(&bad),
+            Err(StoreError::InvalidUser(_))
+        ));
+    });
 }

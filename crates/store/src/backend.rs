@@ -1,0 +1,261 @@
+//! [`Store`]: the object store on either backend, chosen by a URL. Everything above the
+//! store crate (the server, the commands) holds a `Store` and never names a backend.
+//!
+//! Calls to PostgreSQL made on an async runtime's thread are moved off it
+//! ([`outside_runtime`]), so the server may call the store anywhere, like SQLite.
+//!
+//! An enum rather than a trait object: the backends have the same inherent methods (one
+//! test suite checks they answer alike), generic ones included (`seed`), and callers keep
+//! calling methods as before.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use zeval_zobject::Value;
+
+use crate::postgres::PostgresStore;
+use crate::postgres::pool::outside_runtime;
+use crate::{
+    Approval, CallStats, ObjectSource, ObjectSummary, Revision, Role, SqliteStore, StoreError,
+    StoredArtifact, TesterResult, User, UserRecord,
+};
+
+/// The object store: SQLite (embedded, one node) or PostgreSQL (shared by several nodes).
+#[derive(Debug)]
+pub enum Store {
+    /// A SQLite file (or memory).
+    Sqlite(SqliteStore),
+    /// A PostgreSQL database (boxed: its pool is larger than the SQLite store).
+    Postgres(Box<PostgresStore>),
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://…` or `postgresql://…`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// `url` with its password (if any) replaced by `***`, for messages and logs.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+macro_rules! delegate {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty;
+    )*) => {$(
+        $(#[$doc])*
+        pub fn $name(&self $(, $arg: $ty)*) -> $ret {
+            match self {
+                Store::Sqlite(store) => store.$name($($arg),*),
+                Store::Postgres(store) => outside_runtime(|| store.$name($($arg),*)),
+            }
+        }
+    )*};
+}
+
+impl Store {
+    /// Opens the store `database_url` names: a PostgreSQL URL connects to that database;
+    /// `None` (or a `sqlite://PATH` URL) opens the SQLite file (`<data_dir>/zeval.sqlite`, or
+    /// PATH). Either way the schema is migrated, and the built-in catalogue is seeded when
+    /// `seed` is set.
+    pub fn open_url(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        seed: bool,
+    ) -> Result<Self, StoreError> {
+        let store = match database_url.filter(|u| !u.is_empty()) {
+            Some(url) if is_postgres_url(url) => {
+                Store::Postgres(Box::new(outside_runtime(|| PostgresStore::connect(url))?))
+            }
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(path) => Store::Sqlite(SqliteStore::open(path)?),
+                None => {
+                    return Err(StoreError::Database(
+                        "a database URL starts with postgres://, postgresql:// or sqlite://".into(),
+                    ));
+                }
+            },
+            None => Store::Sqlite(SqliteStore::open_in(data_dir)?),
+        };
+        if seed {
+            let added = store.seed_catalogue()?;
+            if added > 0 {
+                tracing::info!(added, "seeded the store with the built-in catalogue");
+            }
+        }
+        Ok(store)
+    }
+
+    /// [`SqliteStore::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        SqliteStore::open(path).map(Store::Sqlite)
+    }
+
+    /// [`SqliteStore::open_in`].
+    pub fn open_in(data_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        SqliteStore::open_in(data_dir).map(Store::Sqlite)
+    }
+
+    /// [`SqliteStore::open_seeded`].
+    pub fn open_seeded(data_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        SqliteStore::open_seeded(data_dir).map(Store::Sqlite)
+    }
+
+    /// [`SqliteStore::open_in_memory`].
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        SqliteStore::open_in_memory().map(Store::Sqlite)
+    }
+
+    /// [`PostgresStore::connect`].
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        outside_runtime(|| PostgresStore::connect(url))
+            .map(|store| Store::Postgres(Box::new(store)))
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The SQLite file, or `None` (in memory, or PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Store::Sqlite(store) => store.path(),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// Stores each object the store does not hold yet (see [`SqliteStore::seed`]).
+    pub fn seed<'a>(
+        &self,
+        objects: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    ) -> Result<usize, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.seed(objects),
+            Store::Postgres(store) => {
+                let objects: Vec<_> = objects.into_iter().collect();
+                outside_runtime(|| store.seed(objects))
+            }
+        }
+    }
+
+    delegate! {
+        /// Adds the built-in catalogue's objects the store lacks.
+        fn seed_catalogue(&self) -> Result<usize, StoreError>;
+        /// The current version of `zid`.
+        fn get(&self, zid: &str) -> Result<Option<Value>, StoreError>;
+        /// The current revision number of `zid`.
+        fn current_revision(&self, zid: &str) -> Result<Option<u64>, StoreError>;
+        /// Every revision of `zid`, oldest first.
+        fn history(&self, zid: &str) -> Result<Vec<Revision>, StoreError>;
+        /// Stores a new revision of `zid` (see [`SqliteStore::put`]).
+        fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, StoreError>;
+        /// Stores a new revision of `zid` only if it is at `base` (see
+        /// [`SqliteStore::put_based_on`]).
+        fn put_based_on(&self, zid: &str, z2: &Value, author: &str, base: Option<u64>) -> Result<u64, StoreError>;
+        /// Stores several objects in one transaction.
+        fn put_all(&self, objects: &[(String, Value)], author: &str) -> Result<Vec<u64>, StoreError>;
+        /// Stores a new object under the next free ZID.
+        fn create(&self, z2: &Value, author: &str) -> Result<String, StoreError>;
+        /// The ZID [`Self::create`] would hand out now.
+        fn next_zid(&self) -> Result<String, StoreError>;
+        /// Objects by type and/or label text.
+        fn search(&self, type_zid: Option<&str>, text: Option<&str>, limit: usize) -> Result<Vec<ObjectSummary>, StoreError>;
+        /// How many objects the store holds.
+        fn count(&self) -> Result<u64, StoreError>;
+        /// How many objects have each value type.
+        fn count_by_type(&self) -> Result<HashMap<String, u64>, StoreError>;
+        /// Every stored ZID in numeric order.
+        fn zids(&self) -> Result<Vec<String>, StoreError>;
+        /// Adds a user and returns their token.
+        fn add_user(&self, name: &str, role: Role) -> Result<String, StoreError>;
+        /// Every user with their token hash (for export).
+        fn user_records(&self) -> Result<Vec<UserRecord>, StoreError>;
+        /// Adds an exported user unless the name or token hash is taken.
+        fn restore_user(&self, record: &UserRecord) -> Result<bool, StoreError>;
+        /// Every approval (for export).
+        fn approvals(&self) -> Result<Vec<(String, Approval)>, StoreError>;
+        /// Records an approval as given (for import).
+        fn restore_approval(&self, zid: &str, approval: &Approval) -> Result<(), StoreError>;
+        /// The user a bearer token belongs to.
+        fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError>;
+        /// Every user, by name.
+        fn users(&self) -> Result<Vec<User>, StoreError>;
+        /// Approves the current revision of an implementation.
+        fn approve(&self, zid: &str, by: &User) -> Result<u64, StoreError>;
+        /// Whether the current revision of `zid` is approved.
+        fn is_approved(&self, zid: &str) -> Result<bool, StoreError>;
+        /// The latest approval of `zid`.
+        fn approval(&self, zid: &str) -> Result<Option<Approval>, StoreError>;
+        /// The artifact stored under `key`.
+        fn artifact(&self, key: &str) -> Result<Option<StoredArtifact>, StoreError>;
+        /// Stores an artifact under `key` unless one is there.
+        fn put_artifact(&self, key: &str, artifact: &StoredArtifact) -> Result<(), StoreError>;
+        /// Records which artifact a revision compiles to.
+        fn record_compilation(&self, zid: &str, revision: u64, key: &str) -> Result<(), StoreError>;
+        /// The artifact key of a revision.
+        fn compilation(&self, zid: &str, revision: u64) -> Result<Option<String>, StoreError>;
+        /// Every artifact key, in key order.
+        fn artifact_keys(&self) -> Result<Vec<String>, StoreError>;
+        /// Records a tester's result.
+        fn record_tester_result(&self, result: &TesterResult) -> Result<(), StoreError>;
+        /// The latest tester results of an implementation revision.
+        fn tester_results(&self, implementation: &str, revision: u64) -> Result<Vec<TesterResult>, StoreError>;
+        /// Stores a call summary.
+        fn put_call_stats(&self, implementation: &str, revision: u64, stats: &CallStats) -> Result<(), StoreError>;
+        /// A call summary.
+        fn call_stats(&self, implementation: &str, revision: u64) -> Result<Option<CallStats>, StoreError>;
+    }
+}
+
+impl From<SqliteStore> for Store {
+    fn from(store: SqliteStore) -> Self {
+        Store::Sqlite(store)
+    }
+}
+
+impl ObjectSource for Store {
+    fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.fetch(zids),
+            Store::Postgres(store) => outside_runtime(|| store.fetch(zids)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_and_the_rest_kept() {
+        assert_eq!(
+            redacted_url("postgres://zeval:s3cr@t@db:5432/zeval?x=1"),
+            "postgres://zeval:***@db:5432/zeval?x=1"
+        );
+        assert_eq!(
+            redacted_url("postgres://zeval@db/z"),
+            "postgres://zeval@db/z"
+        );
+        assert_eq!(
+            redacted_url("postgresql:///z?host=/run/postgresql"),
+            "postgresql:///z?host=/run/postgresql"
+        );
+        assert_eq!(redacted_url("not a url"), "not a url");
+        assert!(is_postgres_url("postgresql://x") && !is_postgres_url("sqlite://x"));
+    }
+}

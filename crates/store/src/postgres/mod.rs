@@ -1,0 +1,810 @@
+//! [`PostgresStore`]: the object store on PostgreSQL, for several zeval nodes sharing one
+//! database. Same tables, same rules and same answers as [`crate::SqliteStore`] (the store
+//! tests run against both).
+//!
+//! Concurrency across nodes: every write transaction first takes one transaction-scoped
+//! advisory lock ([`WRITE_LOCK`]), so writes are serialised exactly as SQLite's single
+//! writer serialises them. That makes ZID allocation a locked counter (the highest number
+//! plus one, read and inserted under the lock: no two nodes get the same ZID) and makes
+//! a write based on a revision ([`PostgresStore::put_based_on`]) a check-and-write no other
+//! write can slip between. Reads take no lock (READ COMMITTED: each sees every committed
+//! write). Writes are short and rare next to reads, so one lock costs little.
+//!
+//! Bounds: [`pool::POOL_SIZE`] connections, [`pool::POOL_WAIT`] to get one,
+//! [`pool::CONNECT_TIMEOUT`] to open one, [`pool::STATEMENT_TIMEOUT`] per statement.
+//! Connections are plain TCP or a unix socket, without TLS: run PostgreSQL on the same host
+//! or a trusted network.
+
+use std::collections::HashMap;
+
+use postgres::GenericClient;
+use zeval_zobject::Value;
+
+use crate::sqlite::artifacts::{
+    ArtifactOutcome, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS, StoredArtifact,
+};
+use crate::sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
+use crate::sqlite::users::{Approval, Role, User, UserRecord, new_token, token_hash};
+use crate::sqlite::{
+    CATALOGUE_AUTHOR, FIRST_USER_ZID, MAX_SEARCH_RESULTS, MAX_ZID_NUMBER, ObjectSummary, Prepared,
+    Revision, Write, check_new, escape_like, now_ms, parse_stored, prepare, with_zid,
+};
+use crate::{ObjectSource, StoreError};
+
+pub(crate) mod pool;
+mod schema;
+
+pub use pool::{CONNECT_TIMEOUT, POOL_SIZE, POOL_WAIT, PostgresLimits, STATEMENT_TIMEOUT};
+
+/// The advisory lock every write transaction holds (an arbitrary constant: "zevalwr").
+const WRITE_LOCK: i64 = 0x007a_6576_616c_7772;
+
+/// The object store on a PostgreSQL database.
+pub struct PostgresStore {
+    pool: pool::Pool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host/db`, or
+    /// `postgresql:///db?host=/run/postgresql` for a unix socket) and migrates its schema.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, PostgresLimits::default())
+    }
+
+    /// [`Self::connect`] with other bounds than the default ones.
+    pub fn connect_with(url: &str, limits: PostgresLimits) -> Result<Self, StoreError> {
+        let pool = pool::Pool::new(url, limits)?;
+        schema::migrate(&mut *pool.get()?)?;
+        Ok(Self { pool })
+    }
+
+    /// Runs `f` in a write transaction holding [`WRITE_LOCK`], and commits what it returns.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        let mut tx = conn.transaction().map_err(pg_error)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+            .map_err(pg_error)?;
+        let out = f(&mut tx)?;
+        tx.commit().map_err(pg_error)?;
+        Ok(out)
+    }
+
+    /// Adds every object of the built-in catalogue the store does not hold yet.
+    pub fn seed_catalogue(&self) -> Result<usize, StoreError> {
+        self.seed(zeval_catalogue::zids().filter_map(|zid| Some((zid, zeval_catalogue::get(zid)?))))
+    }
+
+    /// The current version of `zid`.
+    pub fn get(&self, zid: &str) -> Result<Option<Value>, StoreError> {
+        let row = self
+            .pool
+            .get()?
+            .query_opt("SELECT json FROM objects WHERE zid = $1", &[&zid])
+            .map_err(pg_error)?;
+        row.map(|r| parse_stored(zid, r.get(0))).transpose()
+    }
+
+    /// The current revision number of `zid`.
+    pub fn current_revision(&self, zid: &str) -> Result<Option<u64>, StoreError> {
+        current_revision(&mut *self.pool.get()?, zid)
+    }
+
+    /// Every revision of `zid`, oldest first.
+    pub fn history(&self, zid: &str) -> Result<Vec<Revision>, StoreError> {
+        let rows = self
+            .pool
+            .get()?
+            .query(
+                "SELECT revision, timestamp_ms, author, json FROM revisions
+                 WHERE zid = $1 ORDER BY revision",
+                &[&zid],
+            )
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Revision {
+                    revision: r.get::<_, i64>(0) as u64,
+                    timestamp_ms: r.get(1),
+                    author: r.get(2),
+                    object: parse_stored(zid, r.get(3))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores `z2` as the new current version of `zid`.
+    pub fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, StoreError> {
+        self.put_based_on(zid, z2, author, None)
+    }
+
+    /// [`Self::put`] only if the object is at revision `base` (0: new); else
+    /// [`StoreError::Conflict`].
+    pub fn put_based_on(
+        &self,
+        zid: &str,
+        z2: &Value,
+        author: &str,
+        base: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let mode = base.map_or(Write::NewOrRevision, Write::BasedOn);
+        self.write(|tx| write(tx, zid, z2, author, now_ms(), mode))
+    }
+
+    /// Stores several objects in one transaction: all or none.
+    pub fn put_all(
+        &self,
+        objects: &[(String, Value)],
+        author: &str,
+    ) -> Result<Vec<u64>, StoreError> {
+        let timestamp = now_ms();
+        self.write(|tx| {
+            objects
+                .iter()
+                .map(|(zid, z2)| write(tx, zid, z2, author, timestamp, Write::NewOrRevision))
+                .collect()
+        })
+    }
+
+    /// Stores a new object under the next free ZID and returns it.
+    pub fn create(&self, z2: &Value, author: &str) -> Result<String, StoreError> {
+        check_new(z2)?;
+        self.write(|tx| {
+            let zid = next_zid(tx)?;
+            let object = with_zid(z2, &zid);
+            write(tx, &zid, &object, author, now_ms(), Write::NewOnly)?;
+            Ok(zid)
+        })
+    }
+
+    /// The ZID [`Self::create`] would hand out now.
+    pub fn next_zid(&self) -> Result<String, StoreError> {
+        next_zid(&mut *self.pool.get()?)
+    }
+
+    /// Objects by type and/or label text, in ZID order.
+    pub fn search(
+        &self,
+        type_zid: Option<&str>,
+        text: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectSummary>, StoreError> {
+        let limit = limit.min(MAX_SEARCH_RESULTS) as i64;
+        let pattern = text.map(|t| format!("%{}%", escape_like(&t.to_lowercase())));
+        let rows = self
+            .pool
+            .get()?
+            .query(
+                "SELECT zid, type, label, revision FROM objects
+                 WHERE ($1::TEXT IS NULL OR type = $1)
+                   AND ($2::TEXT IS NULL OR search_text LIKE $2 ESCAPE '\\' OR zid = $3)
+                 ORDER BY number LIMIT $4",
+                &[&type_zid, &pattern, &text, &limit],
+            )
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| ObjectSummary {
+                zid: r.get(0),
+                type_zid: r.get(1),
+                label: r.get(2),
+                revision: r.get::<_, i64>(3) as u64,
+            })
+            .collect())
+    }
+
+    /// How many objects the store holds.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let row = self
+            .pool
+            .get()?
+            .query_one("SELECT COUNT(*) FROM objects", &[])
+            .map_err(pg_error)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// How many objects have each value type.
+    pub fn count_by_type(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = self
+            .pool
+            .get()?
+            .query(
+                "SELECT COALESCE(type, ''), COUNT(*) FROM objects GROUP BY 1",
+                &[],
+            )
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+            .collect())
+    }
+
+    /// Every stored ZID in numeric order.
+    pub fn zids(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .pool
+            .get()?
+            .query("SELECT zid FROM objects ORDER BY number", &[])
+            .map_err(pg_error)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Stores each object the store does not hold yet, as revision 1 by [`CATALOGUE_AUTHOR`].
+    pub fn seed<'a>(
+        &self,
+        objects: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    ) -> Result<usize, StoreError> {
+        let timestamp = now_ms();
+        self.write(|tx| {
+            let mut added = 0;
+            for (zid, z2) in objects {
+                if current_revision(tx, zid)?.is_none() {
+                    write(tx, zid, z2, CATALOGUE_AUTHOR, timestamp, Write::NewOnly)?;
+                    added += 1;
+                }
+            }
+            Ok(added)
+        })
+    }
+
+    /// Adds a user and returns their new token.
+    pub fn add_user(&self, name: &str, role: Role) -> Result<String, StoreError> {
+        let token = new_token(name)?;
+        self.write(|tx| {
+            let exists = tx
+                .query_opt("SELECT 1 FROM users WHERE name = $1", &[&name])
+                .map_err(pg_error)?
+                .is_some();
+            if exists {
+                return Err(StoreError::UserExists(name.to_string()));
+            }
+            tx.execute(
+                "INSERT INTO users (name, role, token_sha256, created_ms) VALUES ($1, $2, $3, $4)",
+                &[&name, &role.as_str(), &token_hash(&token), &now_ms()],
+            )
+            .map_err(pg_error)?;
+            Ok(())
+        })?;
+        Ok(token)
+    }
+
+    /// Every user with their token hash, by name.
+    pub fn user_records(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let rows = self
+            .pool
+            .get()?
+            .query(
+                "SELECT name, role, token_sha256, created_ms FROM users ORDER BY name COLLATE \"C\"",
+                &[],
+            )
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(UserRecord {
+                    name: r.get(0),
+                    role: r.get::<_, &str>(1).parse()?,
+                    token_sha256: r.get(2),
+                    created_ms: r.get(3),
+                })
+            })
+            .collect()
+    }
+
+    /// Adds a user as exported, unless the name or the token hash is taken.
+    pub fn restore_user(&self, record: &UserRecord) -> Result<bool, StoreError> {
+        record.check()?;
+        self.write(|tx| {
+            let added = tx
+                .execute(
+                    "INSERT INTO users (name, role, token_sha256, created_ms)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[
+                        &record.name,
+                        &record.role.as_str(),
+                        &record.token_sha256,
+                        &record.created_ms,
+                    ],
+                )
+                .map_err(pg_error)?;
+            Ok(added == 1)
+        })
+    }
+
+    /// Every approval, by ZID.
+    pub fn approvals(&self) -> Result<Vec<(String, Approval)>, StoreError> {
+        let rows = self
+            .pool
+            .get()?
+            .query(
+                "SELECT zid, revision, approved_by, timestamp_ms FROM approvals
+                 ORDER BY zid COLLATE \"C\"",
+                &[],
+            )
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    Approval {
+                        revision: r.get::<_, i64>(1) as u64,
+                        approved_by: r.get(2),
+                        timestamp_ms: r.get(3),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Records `approval` of `zid` as given.
+    pub fn restore_approval(&self, zid: &str, approval: &Approval) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO approvals (zid, revision, approved_by, timestamp_ms)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (zid) DO UPDATE SET revision = EXCLUDED.revision,
+                   approved_by = EXCLUDED.approved_by, timestamp_ms = EXCLUDED.timestamp_ms",
+                &[
+                    &zid,
+                    &(approval.revision as i64),
+                    &text(&approval.approved_by),
+                    &approval.timestamp_ms,
+                ],
+            )
+            .map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
+    /// The user a bearer token belongs to.
+    pub fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError> {
+        let row = self
+            .pool
+            .get()?
+            .query_opt(
+                "SELECT name, role FROM users WHERE token_sha256 = $1",
+                &[&token_hash(token)],
+            )
+            .map_err(pg_error)?;
+        row.map(|r| {
+            Ok(User {
+                name: r.get(0),
+                role: r.get::<_, &str>(1).parse()?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every user, by name.
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = self
+            .pool
+            .get()?
+            .query("SELECT name, role FROM users ORDER BY name", &[])
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(User {
+                    name: r.get(0),
+                    role: r.get::<_, &str>(1).parse()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Approves the current revision of the implementation `zid` (admins only).
+    pub fn approve(&self, zid: &str, by: &User) -> Result<u64, StoreError> {
+        if by.role != Role::Admin {
+            return Err(StoreError::Forbidden(format!(
+                "{} is not an admin",
+                by.name
+            )));
+        }
+        self.write(|tx| {
+            let row = tx
+                .query_opt("SELECT revision, type FROM objects WHERE zid = $1", &[&zid])
+                .map_err(pg_error)?;
+            let revision: i64 = match row {
+                None => return Err(StoreError::NotFound(zid.to_string())),
+                Some(r) if r.get::<_, Option<&str>>(1) != Some("Z14") => {
+                    return Err(StoreError::Invalid(format!(
+                        "{zid} is not an implementation (Z14)"
+                    )));
+                }
+                Some(r) => r.get(0),
+            };
+            tx.execute(
+                "INSERT INTO approvals (zid, revision, approved_by, timestamp_ms)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (zid) DO UPDATE SET revision = EXCLUDED.revision,
+                   approved_by = EXCLUDED.approved_by, timestamp_ms = EXCLUDED.timestamp_ms",
+                &[&zid, &revision, &by.name, &now_ms()],
+            )
+            .map_err(pg_error)?;
+            Ok(revision as u64)
+        })
+    }
+
+    /// Whether the current revision of `zid` is approved.
+    pub fn is_approved(&self, zid: &str) -> Result<bool, StoreError> {
+        // One statement, so the revision and the approval are of the same moment.
+        let row = self
+            .pool
+            .get()?
+            .query_opt(
+                "SELECT 1 FROM objects o JOIN approvals a ON a.zid = o.zid
+                 WHERE o.zid = $1 AND a.revision = o.revision",
+                &[&zid],
+            )
+            .map_err(pg_error)?;
+        Ok(row.is_some())
+    }
+
+    /// The latest approval of `zid`.
+    pub fn approval(&self, zid: &str) -> Result<Option<Approval>, StoreError> {
+        let row = self
+            .pool
+            .get()?
+            .query_opt(
+                "SELECT revision, approved_by, timestamp_ms FROM approvals WHERE zid = $1",
+                &[&zid],
+            )
+            .map_err(pg_error)?;
+        Ok(row.map(|r| Approval {
+            revision: r.get::<_, i64>(0) as u64,
+            approved_by: r.get(1),
+            timestamp_ms: r.get(2),
+        }))
+    }
+
+    /// The artifact stored under `key`.
+    pub fn artifact(&self, key: &str) -> Result<Option<StoredArtifact>, StoreError> {
+        let row = self
+            .pool
+            .get()?
+            .query_opt(
+                "SELECT language, compiler, wasm, error FROM artifacts WHERE key = $1",
+                &[&key],
+            )
+            .map_err(pg_error)?;
+        Ok(row.map(|r| StoredArtifact {
+            language: r.get(0),
+            compiler: r.get(1),
+            outcome: match r.get::<_, Option<Vec<u8>>>(2) {
+                Some(wasm) => ArtifactOutcome::Compiled(wasm),
+                None => ArtifactOutcome::Failed(r.get::<_, Option<String>>(3).unwrap_or_default()),
+            },
+        }))
+    }
+
+    /// Stores `artifact` under `key` unless one is there already.
+    pub fn put_artifact(&self, key: &str, artifact: &StoredArtifact) -> Result<(), StoreError> {
+        let (wasm, error) = match &artifact.outcome {
+            ArtifactOutcome::Compiled(wasm) if wasm.len() > MAX_ARTIFACT_BYTES => {
+                return Err(StoreError::Invalid(format!(
+                    "an artifact of {} bytes is over the limit of {MAX_ARTIFACT_BYTES}",
+                    wasm.len()
+                )));
+            }
+            ArtifactOutcome::Compiled(wasm) => (Some(wasm.as_slice()), None),
+            ArtifactOutcome::Failed(message) => {
+                let cut: String = message.chars().take(MAX_ARTIFACT_ERROR_CHARS).collect();
+                (None, Some(text(&cut).into_owned()))
+            }
+        };
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO artifacts (key, language, compiler, wasm, error, created_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+                &[
+                    &key,
+                    &text(&artifact.language),
+                    &text(&artifact.compiler),
+                    &wasm,
+                    &error,
+                    &now_ms(),
+                ],
+            )
+            .map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
+    /// Records that revision `revision` of `zid` compiles to `key`.
+    pub fn record_compilation(
+        &self,
+        zid: &str,
+        revision: u64,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO compilations (zid, revision, key) VALUES ($1, $2, $3)
+                 ON CONFLICT (zid, revision) DO UPDATE SET key = EXCLUDED.key",
+                &[&zid, &(revision as i64), &key],
+            )
+            .map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
+    /// The artifact key of revision `revision` of `zid`.
+    pub fn compilation(&self, zid: &str, revision: u64) -> Result<Option<String>, StoreError> {
+        let row = self
+            .pool
+            .get()?
+            .query_opt(
+                "SELECT key FROM compilations WHERE zid = $1 AND revision = $2",
+                &[&zid, &(revision as i64)],
+            )
+            .map_err(pg_error)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Every stored artifact key, in key order.
+    pub fn artifact_keys(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .pool
+            .get()?
+            .query("SELECT key FROM artifacts ORDER BY key COLLATE \"C\"", &[])
+            .map_err(pg_error)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Records `result`, replacing the tester's earlier result on that revision.
+    pub fn record_tester_result(&self, result: &TesterResult) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO tester_results
+                   (implementation, implementation_revision, tester, tester_revision, passed,
+                    duration_us, run_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (implementation, implementation_revision, tester) DO UPDATE SET
+                   tester_revision = EXCLUDED.tester_revision, passed = EXCLUDED.passed,
+                   duration_us = EXCLUDED.duration_us, run_ms = EXCLUDED.run_ms",
+                &[
+                    &text(&result.implementation),
+                    &(result.implementation_revision as i64),
+                    &text(&result.tester),
+                    &(result.tester_revision as i64),
+                    &result.passed,
+                    &(result.duration_us.min(i64::MAX as u64) as i64),
+                    &result.run_ms,
+                ],
+            )
+            .map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
+    /// The latest result of each tester on `revision` of `implementation`.
+    pub fn tester_results(
+        &self,
+        implementation: &str,
+        revision: u64,
+    ) -> Result<Vec<TesterResult>, StoreError> {
+        let rows = self
+            .pool
+            .get()?
+            .query(
+                "SELECT tester, tester_revision, passed, duration_us, run_ms FROM tester_results
+                 WHERE implementation = $1 AND implementation_revision = $2
+                 ORDER BY tester COLLATE \"C\" LIMIT $3",
+                &[
+                    &implementation,
+                    &(revision as i64),
+                    &(MAX_TESTER_RESULTS as i64),
+                ],
+            )
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| TesterResult {
+                implementation: implementation.to_owned(),
+                implementation_revision: revision,
+                tester: r.get(0),
+                tester_revision: r.get::<_, i64>(1).max(0) as u64,
+                passed: r.get(2),
+                duration_us: r.get::<_, i64>(3).max(0) as u64,
+                run_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    /// Stores the call summary of `revision` of `implementation`.
+    pub fn put_call_stats(
+        &self,
+        implementation: &str,
+        revision: u64,
+        stats: &CallStats,
+    ) -> Result<(), StoreError> {
+        if stats.sketch.len() > MAX_SKETCH_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "a latency sketch of {} bytes is over the limit of {MAX_SKETCH_BYTES}",
+                stats.sketch.len()
+            )));
+        }
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO call_stats
+                   (implementation, implementation_revision, calls, failures, sketch, updated_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (implementation, implementation_revision) DO UPDATE SET
+                   calls = EXCLUDED.calls, failures = EXCLUDED.failures,
+                   sketch = EXCLUDED.sketch, updated_ms = EXCLUDED.updated_ms",
+                &[
+                    &text(implementation),
+                    &(revision as i64),
+                    &(stats.calls.min(i64::MAX as u64) as i64),
+                    &(stats.failures.min(i64::MAX as u64) as i64),
+                    &stats.sketch,
+                    &now_ms(),
+                ],
+            )
+            .map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
+    /// The call summary of `revision` of `implementation`.
+    pub fn call_stats(
+        &self,
+        implementation: &str,
+        revision: u64,
+    ) -> Result<Option<CallStats>, StoreError> {
+        let row = self
+            .pool
+            .get()?
+            .query_opt(
+                "SELECT calls, failures, sketch FROM call_stats
+                 WHERE implementation = $1 AND implementation_revision = $2",
+                &[&implementation, &(revision as i64)],
+            )
+            .map_err(pg_error)?;
+        Ok(row.map(|r| CallStats {
+            calls: r.get::<_, i64>(0).max(0) as u64,
+            failures: r.get::<_, i64>(1).max(0) as u64,
+            sketch: r.get(2),
+        }))
+    }
+}
+
+impl ObjectSource for PostgresStore {
+    fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        let mut found = HashMap::new();
+        for zid in zids {
+            if !found.contains_key(zid)
+                && let Some(object) = self.get(zid)?
+            {
+                found.insert(zid.clone(), object);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Text PostgreSQL can store: it has no NUL character in `TEXT`, so one (possible in a label
+/// or a compiler message) becomes U+FFFD. The object's JSON never has one (JSON escapes it).
+fn text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        s.replace('\0', "\u{fffd}").into()
+    } else {
+        s.into()
+    }
+}
+
+/// One revision inside a write transaction (see the SQLite store's `write`).
+fn write(
+    tx: &mut postgres::Transaction<'_>,
+    zid: &str,
+    z2: &Value,
+    author: &str,
+    timestamp_ms: i64,
+    mode: Write,
+) -> Result<u64, StoreError> {
+    let Prepared {
+        number,
+        json,
+        value_type,
+        label,
+        search_text,
+    } = prepare(zid, z2)?;
+    let previous = current_revision(tx, zid)?;
+    let revision = mode.next_revision(zid, previous)? as i64;
+    tx.execute(
+        "INSERT INTO revisions (zid, revision, timestamp_ms, author, json)
+         VALUES ($1, $2, $3, $4, $5)",
+        &[&zid, &revision, &timestamp_ms, &text(author), &json],
+    )
+    .map_err(pg_error)?;
+    let (value_type, label, search_text) = (
+        value_type.as_deref().map(text),
+        label.as_deref().map(text),
+        text(&search_text),
+    );
+    let changed = match previous {
+        None => tx.execute(
+            "INSERT INTO objects (zid, number, type, label, search_text, revision, json)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &zid,
+                &(number as i64),
+                &value_type,
+                &label,
+                &search_text,
+                &revision,
+                &json,
+            ],
+        ),
+        Some(_) => tx.execute(
+            "UPDATE objects SET type = $2, label = $3, search_text = $4, revision = $5,
+             json = $6 WHERE zid = $1",
+            &[&zid, &value_type, &label, &search_text, &revision, &json],
+        ),
+    }
+    .map_err(pg_error)?;
+    if changed != 1 {
+        return Err(StoreError::Database(format!(
+            "writing {zid} changed {changed} rows instead of one"
+        )));
+    }
+    Ok(revision as u64)
+}
+
+fn current_revision(conn: &mut impl GenericClient, zid: &str) -> Result<Option<u64>, StoreError> {
+    Ok(conn
+        .query_opt("SELECT revision FROM objects WHERE zid = $1", &[&zid])
+        .map_err(pg_error)?
+        .map(|r| r.get::<_, i64>(0) as u64))
+}
+
+/// The same allocation as the SQLite store's; under [`WRITE_LOCK`] in [`PostgresStore::create`].
+fn next_zid(conn: &mut impl GenericClient) -> Result<String, StoreError> {
+    let (first, max) = (FIRST_USER_ZID as i64, MAX_ZID_NUMBER as i64);
+    let highest: Option<i64> = conn
+        .query_one(
+            "SELECT MAX(number) FROM objects WHERE number BETWEEN $1 AND $2",
+            &[&first, &max],
+        )
+        .map_err(pg_error)?
+        .get(0);
+    let number = match highest {
+        None => first,
+        Some(n) if n < max => n + 1,
+        Some(_) => conn
+            .query_one(
+                "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM objects WHERE number = $1::BIGINT)
+                   THEN $1::BIGINT
+                 ELSE (SELECT MIN(a.number) + 1 FROM objects a
+                       WHERE a.number BETWEEN $1::BIGINT AND $2::BIGINT - 1
+                         AND NOT EXISTS (SELECT 1 FROM objects b WHERE b.number = a.number + 1))
+                 END",
+                &[&first, &max],
+            )
+            .map_err(pg_error)?
+            .get::<_, Option<i64>>(0)
+            .ok_or_else(|| {
+                StoreError::Allocation(format!(
+                    "every ZID from Z{FIRST_USER_ZID} to Z{MAX_ZID_NUMBER} is taken"
+                ))
+            })?,
+    };
+    Ok(format!("Z{number}"))
+}
+
+/// A database error as a [`StoreError`]: the server's message when there is one (the client's
+/// own `Display` says only "db error").
+pub(crate) fn pg_error(e: postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Database(db.to_string()),
+        None => StoreError::Database(e.to_string()),
+    }
+}

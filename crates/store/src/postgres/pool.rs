@@ -1,0 +1,218 @@
+//! A small, bounded pool of PostgreSQL connections.
+//!
+//! At most [`POOL_SIZE`] connections are open at once; a caller that finds them all busy
+//! waits up to [`POOL_WAIT`] for one and then fails with a database error (no queue grows
+//! without bound: waiters are the server's blocking threads, themselves bounded). A
+//! connection that broke (server restart, network) is dropped when it is handed back, and a
+//! new one is opened on demand.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use postgres::{Client, Config, NoTls};
+
+use super::pg_error;
+use crate::StoreError;
+
+/// The most connections one process keeps open to PostgreSQL. Two nodes use twice that:
+/// PostgreSQL's default `max_connections` (100) leaves room for a dozen nodes.
+pub const POOL_SIZE: usize = 8;
+
+/// How long a caller waits for a free connection before failing.
+pub const POOL_WAIT: Duration = Duration::from_secs(10);
+
+/// How long opening a connection may take (unless the URL sets `connect_timeout`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest one statement may run (PostgreSQL's `statement_timeout`, set on every
+/// connection): a write waiting for the write lock counts, so a stuck writer elsewhere makes
+/// writes fail after this instead of piling up.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The bounds of a pool; [`Default`] gives the constants above, which the server uses.
+/// (Tests shrink them to reach each bound quickly.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresLimits {
+    /// The most connections open at once ([`POOL_SIZE`]).
+    pub pool_size: usize,
+    /// How long to wait for a free connection ([`POOL_WAIT`]).
+    pub pool_wait: Duration,
+    /// How long opening a connection may take, unless the URL says ([`CONNECT_TIMEOUT`]).
+    pub connect_timeout: Duration,
+    /// The longest one statement may run ([`STATEMENT_TIMEOUT`]).
+    pub statement_timeout: Duration,
+}
+
+impl Default for PostgresLimits {
+    fn default() -> Self {
+        PostgresLimits {
+            pool_size: POOL_SIZE,
+            pool_wait: POOL_WAIT,
+            connect_timeout: CONNECT_TIMEOUT,
+            statement_timeout: STATEMENT_TIMEOUT,
+        }
+    }
+}
+
+/// Runs `f`, which blocks on the PostgreSQL client's own runtime, where that is allowed.
+///
+/// The synchronous client drives each call (and its `Drop`) with a private tokio runtime,
+/// which panics when the calling thread is already running one: the server's async threads
+/// (startup, metrics samplers, shutdown). On such a thread `f` runs in `block_in_place`, which
+/// hands the thread's other tasks to another worker first; on any other thread (the blocking
+/// pool's, a command's) it simply runs. A current-thread runtime cannot give its thread away:
+/// the server runs a multi-thread one.
+pub(crate) fn outside_runtime<T>(f: impl FnOnce() -> T) -> T {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
+/// Idle or busy connections, and how many exist.
+struct State {
+    idle: Vec<Client>,
+    open: usize,
+}
+
+pub(super) struct Pool {
+    config: Config,
+    limits: PostgresLimits,
+    state: Mutex<State>,
+    freed: Condvar,
+}
+
+/// A connection borrowed from the pool; handed back when dropped.
+pub(super) struct Pooled<'a> {
+    pool: &'a Pool,
+    client: Option<Client>,
+}
+
+impl std::ops::Deref for Pooled<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client.as_ref().expect("present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        let client = self.client.take().expect("present until drop");
+        let mut state = self.pool.lock();
+        if client.is_closed() {
+            state.open -= 1;
+            drop(state);
+            outside_runtime(|| drop(client));
+        } else {
+            state.idle.push(client);
+            drop(state);
+        }
+        self.pool.freed.notify_one();
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        outside_runtime(|| drop(idle));
+    }
+}
+
+impl Pool {
+    /// A pool for `url` (a `postgres://` URL or a libpq key=value string). Opens one
+    /// connection at once, so a wrong URL or an unreachable server fails here.
+    pub(super) fn new(url: &str, limits: PostgresLimits) -> Result<Self, StoreError> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| StoreError::Database(format!("invalid database URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(limits.connect_timeout);
+        }
+        let timeout = format!(
+            "-c statement_timeout={}",
+            limits.statement_timeout.as_millis()
+        );
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {timeout}"),
+            None => timeout,
+        };
+        config.options(&options);
+        config.application_name("zeval");
+        let pool = Pool {
+            config,
+            limits,
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            freed: Condvar::new(),
+        };
+        drop(pool.get()?);
+        Ok(pool)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is two plain fields updated together; a panic elsewhere cannot leave
+        // them half-written, so a poisoned lock is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A connection: an idle one, a new one while fewer than [`POOL_SIZE`] are open, or the
+    /// first one freed within [`POOL_WAIT`].
+    pub(super) fn get(&self) -> Result<Pooled<'_>, StoreError> {
+        let PostgresLimits {
+            pool_size,
+            pool_wait,
+            ..
+        } = self.limits;
+        let deadline = Instant::now() + pool_wait;
+        let mut state = self.lock();
+        loop {
+            if let Some(client) = state.idle.pop() {
+                if client.is_closed() {
+                    state.open -= 1;
+                    continue;
+                }
+                return Ok(Pooled {
+                    pool: self,
+                    client: Some(client),
+                });
+            }
+            if state.open < pool_size {
+                state.open += 1;
+                drop(state);
+                return match self.config.connect(NoTls) {
+                    Ok(client) => Ok(Pooled {
+                        pool: self,
+                        client: Some(client),
+                    }),
+                    Err(e) => {
+                        self.lock().open -= 1;
+                        self.freed.notify_one();
+                        Err(pg_error(e))
+                    }
+                };
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Database(format!(
+                    "all {pool_size} database connections stayed busy for {pool_wait:?}"
+                )));
+            }
+            state = self
+                .freed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+}

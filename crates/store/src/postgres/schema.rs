@@ -1,0 +1,125 @@
+//! The PostgreSQL schema and its versioned migrations.
+//!
+//! The version lives in the table `schema_version` (one row). Migrations run at start, all
+//! in one transaction that first takes an advisory lock ([`MIGRATION_LOCK`]), so two nodes
+//! starting at once do not race: the second waits, then finds the schema current.
+
+use postgres::Client;
+
+use super::pg_error;
+use crate::StoreError;
+
+/// The advisory lock migrations hold (an arbitrary constant: "zevalmg").
+const MIGRATION_LOCK: i64 = 0x007a_6576_616c_6d67;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`. Append only; never edit a
+/// migration that has shipped. The tables are the SQLite store's, with PostgreSQL's types.
+const MIGRATIONS: &[&str] = &[
+    // 1: everything the SQLite store's migrations 1 to 3 create.
+    "CREATE TABLE objects (
+        zid TEXT PRIMARY KEY,
+        number BIGINT NOT NULL,
+        type TEXT,
+        label TEXT,
+        search_text TEXT NOT NULL,
+        revision BIGINT NOT NULL,
+        json TEXT NOT NULL
+    );
+    CREATE INDEX objects_by_number ON objects(number);
+    CREATE INDEX objects_by_type ON objects(type, number);
+    CREATE TABLE revisions (
+        zid TEXT NOT NULL,
+        revision BIGINT NOT NULL,
+        timestamp_ms BIGINT NOT NULL,
+        author TEXT NOT NULL,
+        json TEXT NOT NULL,
+        PRIMARY KEY (zid, revision)
+    );
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'editor')),
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE TABLE approvals (
+        zid TEXT PRIMARY KEY,
+        revision BIGINT NOT NULL,
+        approved_by TEXT NOT NULL,
+        timestamp_ms BIGINT NOT NULL
+    );
+    CREATE TABLE artifacts (
+        key TEXT PRIMARY KEY,
+        language TEXT NOT NULL,
+        compiler TEXT NOT NULL,
+        wasm BYTEA,
+        error TEXT,
+        created_ms BIGINT NOT NULL,
+        CHECK ((wasm IS NULL) <> (error IS NULL))
+    );
+    CREATE TABLE compilations (
+        zid TEXT NOT NULL,
+        revision BIGINT NOT NULL,
+        key TEXT NOT NULL,
+        PRIMARY KEY (zid, revision)
+    );
+    CREATE TABLE tester_results (
+        implementation TEXT NOT NULL,
+        implementation_revision BIGINT NOT NULL,
+        tester TEXT NOT NULL,
+        tester_revision BIGINT NOT NULL,
+        passed BOOLEAN NOT NULL,
+        duration_us BIGINT NOT NULL,
+        run_ms BIGINT NOT NULL,
+        PRIMARY KEY (implementation, implementation_revision, tester)
+    );
+    CREATE TABLE call_stats (
+        implementation TEXT NOT NULL,
+        implementation_revision BIGINT NOT NULL,
+        calls BIGINT NOT NULL,
+        failures BIGINT NOT NULL,
+        sketch BYTEA NOT NULL,
+        updated_ms BIGINT NOT NULL,
+        PRIMARY KEY (implementation, implementation_revision)
+    );",
+];
+
+/// The schema version this build writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the schema up to [`SCHEMA_VERSION`] in one transaction under [`MIGRATION_LOCK`].
+pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction().map_err(pg_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(pg_error)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .map_err(pg_error)?;
+    let current: i64 = match tx
+        .query_opt("SELECT version FROM schema_version", &[])
+        .map_err(pg_error)?
+    {
+        Some(row) => row.get(0),
+        None => {
+            tx.execute("INSERT INTO schema_version (version) VALUES (0)", &[])
+                .map_err(pg_error)?;
+            0
+        }
+    };
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::Database(format!(
+            "the database has schema version {current}, newer than this zeval's {SCHEMA_VERSION}"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.batch_execute(sql).map_err(pg_error)?;
+        tx.execute(
+            "UPDATE schema_version SET version = $1",
+            &[&(version as i64 + 1)],
+        )
+        .map_err(pg_error)?;
+        tracing::info!(
+            version = version + 1,
+            "migrated the PostgreSQL store schema"
+        );
+    }
+    tx.commit().map_err(pg_error)
+}

@@ -1,0 +1,102 @@
+//! What only the PostgreSQL store has: its migrations under an advisory lock, its pool and
+//! statement bounds.
+
+use std::time::{Duration, Instant};
+
+use zeval_store::{PostgresLimits, PostgresStore, StoreError};
+
+use crate::postgres_server::fresh_database;
+use crate::z2;
+
+fn raw(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).unwrap()
+}
+
+#[test]
+fn nodes_starting_at_once_migrate_once() {
+    let url = fresh_database();
+    let stores: Vec<_> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| PostgresStore::connect(&url)))
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for store in &stores {
+        assert!(store.is_ok(), "{store:?}");
+    }
+    let mut client = raw(&url);
+    let versions = client
+        .query("SELECT version FROM schema_version", &[])
+        .unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].get::<_, i64>(0), 1);
+    // Connecting again leaves the data and the version alone.
+    stores[0]
+        .as_ref()
+        .unwrap()
+        .put("Z10001", &z2("Z10001", "x", "l"), "a")
+        .unwrap();
+    let again = PostgresStore::connect(&url).unwrap();
+    assert_eq!(again.count().unwrap(), 1);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let url = fresh_database();
+    drop(PostgresStore::connect(&url).unwrap());
+    raw(&url)
+        .batch_execute("UPDATE schema_version SET version = 99")
+        .unwrap();
+    let err = PostgresStore::connect(&url).unwrap_err();
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+/// With every connection stuck (a table lock held elsewhere), a further caller waits
+/// `pool_wait` for one and fails; the stuck statements end at `statement_timeout`.
+#[test]
+fn the_pool_and_statements_are_bounded() {
+    let url = fresh_database();
+    let limits = PostgresLimits {
+        pool_size: 2,
+        pool_wait: Duration::from_millis(300),
+        connect_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_millis(1_500),
+    };
+    let store = PostgresStore::connect_with(&url, limits).unwrap();
+    store.put("Z10001", &z2("Z10001", "x", "l"), "a").unwrap();
+    let mut locker = raw(&url);
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE objects IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    std::thread::scope(|scope| {
+        let stuck: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let started = Instant::now();
+                    (store.get("Z10001"), started.elapsed())
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let err = store.get("Z10001").unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            matches!(err, StoreError::Database(ref m) if m.contains("all 2 database connections")),
+            "{err}"
+        );
+        assert!(
+            waited >= Duration::from_millis(250) && waited < Duration::from_millis(1_200),
+            "{waited:?}"
+        );
+        for thread in stuck {
+            let (result, took) = thread.join().unwrap();
+            let err = result.unwrap_err();
+            assert!(err.to_string().contains("statement timeout"), "{err}");
+            assert!(took < Duration::from_secs(5), "{took:?}");
+        }
+    });
+    lock.rollback().unwrap();
+    // The connections that timed out are usable again.
+    assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "x");
+}

@@ -1,0 +1,305 @@
+//! Two `zeval serve --database-url postgres://…` processes on one PostgreSQL database (a
+//! server the test starts itself, see `postgres_server`): a write through one is read through
+//! the other at once, concurrent creates get distinct ZIDs, a stale `PUT` gets 409; and
+//! `zeval export` / `zeval import` move a store from PostgreSQL to SQLite and back without
+//! loss.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::common::{Server, request, z2, zeval_binary};
+
+#[path = "../../crates/store/tests/all/postgres_server.rs"]
+mod postgres_server;
+
+/// Runs `zeval ARGS`, failing the test on a non-zero exit; its standard output.
+fn zeval(args: &[&str]) -> String {
+    let output = Command::new(zeval_binary()).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "zeval {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A `PUT` of `z2` with `If-Match: "<base>"`: (status, body).
+fn put_based_on(orch: &str, token: &str, zid: &str, base: u64, z2: &Value) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .put(&format!("{orch}/v1/objects/{zid}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .header("If-Match", &format!("\"{base}\""))
+        .send(z2.to_string().as_bytes())
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn two_servers_share_one_postgresql_store() {
+    let url = postgres_server::fresh_database();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let token = zeval(&[
+        "user",
+        "add",
+        "alice",
+        "--role",
+        "editor",
+        "--database-url",
+        &url,
+        "--data-dir",
+        dir_a.path().to_str().unwrap(),
+    ])
+    .trim()
+    .to_owned();
+    let a = Server::start(dir_a.path(), &["--database-url", &url], &[]);
+    // The other one by the environment variable, and with its own (unused) data directory.
+    let b = Server::start(dir_b.path(), &[], &[("ZEVAL_DATABASE_URL", &url)]);
+    assert!(!dir_b.path().join("zeval.sqlite").exists());
+
+    // Written through A, read through B at once (and the token B checks is A's user's).
+    let object = z2("Z10500", json!("from a"));
+    let put = request(
+        "PUT",
+        &format!("{}/v1/objects/Z10500", a.orch()),
+        Some(&token),
+        Some(&object),
+    );
+    assert_eq!(put.status, 200, "{}", put.text);
+    let read = request(
+        "GET",
+        &format!("{}/v1/objects/Z10500", b.orch()),
+        None,
+        None,
+    );
+    assert_eq!(read.status, 200, "{}", read.text);
+    assert_eq!(read.json(), object);
+
+    // Concurrent creates through both get distinct, consecutive ZIDs.
+    let mut zids: Vec<String> = std::thread::scope(|scope| {
+        let threads: Vec<_> = [a.orch(), b.orch(), a.orch(), b.orch()]
+            .into_iter()
+            .map(|orch| {
+                let token = &token;
+                scope.spawn(move || {
+                    (0..5)
+                        .map(|_| {
+                            let created = request(
+                                "POST",
+                                &format!("{orch}/v1/objects"),
+                                Some(token),
+                                Some(&z2("Z0", json!("new"))),
+                            );
+                            assert_eq!(created.status, 201, "{}", created.text);
+                            created.json()["zid"].as_str().unwrap().to_owned()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    zids.sort_by_key(|z| z[1..].parse::<u64>().unwrap());
+    zids.dedup();
+    assert_eq!(zids.len(), 20, "{zids:?}");
+    assert_eq!((zids[0].as_str(), zids[19].as_str()), ("Z10501", "Z10520"));
+
+    // Two editors based on revision 1: the second gets 409 with the current revision.
+    let (status, body) = put_based_on(a.orch(), &token, "Z10500", 1, &z2("Z10500", json!("a2")));
+    assert_eq!(
+        (status, body["revision"].as_u64()),
+        (200, Some(2)),
+        "{body}"
+    );
+    let (status, body) = put_based_on(b.orch(), &token, "Z10500", 1, &z2("Z10500", json!("b2")));
+    assert_eq!(
+        (status, body["revision"].as_u64()),
+        (409, Some(2)),
+        "{body}"
+    );
+    let read = request(
+        "GET",
+        &format!("{}/v1/objects/Z10500", b.orch()),
+        None,
+        None,
+    );
+    assert_eq!(read.json()["Z2K2"], "a2");
+    assert!(a.stop() && b.stop());
+}
+
+/// Every file of an export directory (objects and artifacts), by name.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for sub in [dir.to_path_buf(), dir.join("artifacts"), dir.join("store")] {
+        let Ok(entries) = std::fs::read_dir(&sub) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                out.push((name, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn export_and_import_move_a_store_between_postgresql_and_sqlite() {
+    let work = tempfile::tempdir().unwrap();
+    let path = |name: &str| work.path().join(name).display().to_string();
+    // A store on PostgreSQL with user objects (one edited twice) and an artifact.
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(
+        source.path().join("Z10001.json"),
+        z2("Z10001", json!("one")).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        source.path().join("Z10002.json"),
+        z2("Z10002", json!("two \u{e9}")).to_string(),
+    )
+    .unwrap();
+    let artifacts = source.path().join("artifacts");
+    std::fs::create_dir(&artifacts).unwrap();
+    let key = "ab".repeat(32);
+    std::fs::write(artifacts.join(format!("{key}.wasm")), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(artifacts.join(format!("{key}.meta")), "c\nclang 19\n").unwrap();
+    let postgres_url = postgres_server::fresh_database();
+    let source_dir = source.path().to_str().unwrap();
+    let token = zeval(&[
+        "user",
+        "add",
+        "ada",
+        "--role",
+        "admin",
+        "--database-url",
+        &postgres_url,
+        "--data-dir",
+        &path("unused"),
+    ]);
+    zeval(&[
+        "import",
+        source_dir,
+        "--database-url",
+        &postgres_url,
+        "--data-dir",
+        &path("unused"),
+    ]);
+    std::fs::write(
+        source.path().join("Z10001.json"),
+        z2("Z10001", json!("one, edited")).to_string(),
+    )
+    .unwrap();
+    zeval(&[
+        "import",
+        source_dir,
+        "--database-url",
+        &postgres_url,
+        "--data-dir",
+        &path("unused"),
+    ]);
+    assert!(!work.path().join("unused").join("zeval.sqlite").exists());
+
+    // PostgreSQL → export → SQLite → export → a new PostgreSQL database → export.
+    zeval(&[
+        "export",
+        &path("from-pg"),
+        "--database-url",
+        &postgres_url,
+        "--data-dir",
+        &path("unused"),
+    ]);
+    zeval(&["import", &path("from-pg"), "--data-dir", &path("sqlite")]);
+    zeval(&[
+        "export",
+        &path("from-sqlite"),
+        "--data-dir",
+        &path("sqlite"),
+    ]);
+    let second_url = postgres_server::fresh_database();
+    zeval(&[
+        "import",
+        &path("from-sqlite"),
+        "--database-url",
+        &second_url,
+        "--data-dir",
+        &path("unused"),
+    ]);
+    zeval(&[
+        "export",
+        &path("again"),
+        "--database-url",
+        &second_url,
+        "--data-dir",
+        &path("unused"),
+    ]);
+
+    let exported = files(&work.path().join("from-pg"));
+    assert!(
+        exported.len() > zeval_catalogue_count(),
+        "{}",
+        exported.len()
+    );
+    assert!(
+        exported
+            .iter()
+            .any(|(name, _)| name == &format!("artifacts/{key}.wasm"))
+    );
+    let edited = exported
+        .iter()
+        .find(|(name, _)| name == "Z10001.json")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&edited.1).contains("one, edited"));
+    assert_eq!(exported, files(&work.path().join("from-sqlite")));
+    assert_eq!(exported, files(&work.path().join("again")));
+    // The user came along with their token hash (never the token).
+    let users = exported
+        .iter()
+        .find(|(name, _)| name == "store/users.json")
+        .unwrap();
+    let users = String::from_utf8_lossy(&users.1);
+    assert!(
+        users.contains("\"ada\"") && users.contains("admin"),
+        "{users}"
+    );
+    assert!(!users.contains(token.trim()), "{users}");
+    let listed = zeval(&[
+        "user",
+        "list",
+        "--database-url",
+        &second_url,
+        "--data-dir",
+        &path("unused"),
+    ]);
+    assert_eq!(listed.trim(), "ada\tadmin");
+}
+
+/// How many objects the built-in catalogue has (every store is seeded with them).
+fn zeval_catalogue_count() -> usize {
+    let listed = zeval(&["export", "--help"]);
+    assert!(listed.contains("--database-url"), "{listed}");
+    // The export of an empty SQLite store is the catalogue.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    zeval(&[
+        "export",
+        out.to_str().unwrap(),
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+    ]);
+    files(&out).len()
+}
