@@ -66,8 +66,9 @@ pub(crate) fn load_module(
         .precompile_module(wasm)
         .map_err(|e| load_error(format!("{e:#}")))?;
     tracing::info!(guest, elapsed = ?started.elapsed(), "precompiled guest");
-    if directory_usable {
-        store_entry(&path, &manifest, &compiled)?;
+    // A cache that cannot be written costs the next start a compilation, not this load.
+    if directory_usable && let Err(e) = store_entry(&path, &manifest, &compiled) {
+        tracing::warn!(path = %path.display(), error = %e, "the module cache could not be written; using the module compiled in memory");
     }
     deserialize(engine, &compiled)
         .map_err(|e| load_error(format!("loading the module just compiled: {e:#}")))
@@ -181,9 +182,12 @@ fn store_entry(path: &Path, manifest: &Path, compiled: &[u8]) -> Result<(), Sand
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per process and per write: threads of one process may store the same module
+    // at once, and must not remove or rename each other's temporary files.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = path.with_extension(format!("tmp{}-{serial}", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let _ = std::fs::remove_file(&temporary);
         let mut file: File = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -192,8 +196,13 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
         file.write_all(bytes)?;
         file.sync_all()
     };
-    write().map_err(|source| io(&temporary, source))?;
-    std::fs::rename(&temporary, path).map_err(|source| io(path, source))
+    let written = write()
+        .map_err(|source| io(&temporary, source))
+        .and_then(|()| std::fs::rename(&temporary, path).map_err(|source| io(path, source)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 fn file_name(path: &Path) -> String {
@@ -217,5 +226,38 @@ fn io(path: &Path, source: std::io::Error) -> SandboxError {
     SandboxError::Io {
         path: path.to_owned(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_storing_the_same_entry_at_once_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("guest.cwasm");
+        let manifest = manifest_path(&path);
+        std::thread::scope(|scope| {
+            for i in 0..16u8 {
+                let (path, manifest) = (&path, &manifest);
+                scope.spawn(move || {
+                    for _ in 0..20 {
+                        store_entry(path, manifest, &[i; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = read_verified(&path, &manifest);
+        // The last writer of each file may differ; either way no temporary file is left.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.contains(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        if let Ok(bytes) = bytes {
+            assert_eq!(bytes.len(), 4096);
+        }
     }
 }
