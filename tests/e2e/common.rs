@@ -39,12 +39,24 @@ impl Server {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Server {
+        Server::start_listening("127.0.0.1:0", evaluator_listen, data_dir, args, env)
+    }
+
+    /// [`Server::start_on`] with the orchestrator API on `listen` too (to restart an
+    /// orchestrator where its clients expect it).
+    pub(crate) fn start_listening(
+        listen: &str,
+        evaluator_listen: &str,
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut command = Command::new(zeval_binary());
         command
             .args([
                 "serve",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--evaluator-listen",
                 evaluator_listen,
                 "--data-dir",

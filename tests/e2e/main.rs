@@ -4,6 +4,7 @@
 
 mod access;
 mod browser;
+mod cluster;
 mod common;
 mod compiled;
 mod corpus;

@@ -14,7 +14,7 @@ use crate::common::{Server, add_user, request, z2};
 
 /// A JavaScript function that works a little (tens of milliseconds), so that calls are in
 /// flight when an evaluator is killed or drained, and answers its argument upper-cased.
-fn put_slow_function(orch: &str, token: &str) {
+pub(crate) fn put_slow_function(orch: &str, token: &str) {
     let function = z2(
         "Z10010",
         json!({
@@ -64,7 +64,7 @@ fn slow_call(orch: &str, text: &str) -> Result<(), String> {
 }
 
 /// The value of `name{endpoint="url"}` in the orchestrator's `/metrics`.
-fn endpoint_metric(orch: &str, name: &str, url: &str) -> f64 {
+pub(crate) fn endpoint_metric(orch: &str, name: &str, url: &str) -> f64 {
     let text = request("GET", &format!("{orch}/metrics"), None, None).text;
     let prefix = format!("{name}{{endpoint=\"{url}\"}} ");
     text.lines()
@@ -74,7 +74,7 @@ fn endpoint_metric(orch: &str, name: &str, url: &str) -> f64 {
 }
 
 /// Waits (at most `limit`) until `condition` holds.
-fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let start = Instant::now();
     while !condition() {
         assert!(start.elapsed() < limit, "timed out waiting until {what}");

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::common::{Server, request, z2, zeval_binary};
 
 #[path = "../../crates/store/tests/all/postgres_server.rs"]
-mod postgres_server;
+pub(crate) mod postgres_server;
 
 /// Runs `zeval ARGS`, failing the test on a non-zero exit; its standard output.
 fn zeval(args: &[&str]) -> String {

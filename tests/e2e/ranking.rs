@@ -294,3 +294,116 @@ fn with_ranking_off_the_first_implementation_answers_as_in_the_original() {
     assert!(z22.to_string().contains("broken on purpose"), "{z22}");
     assert_eq!(ranking(orch)["policy"]["enabled"], false);
 }
+
+/// `zeval user add NAME --role ROLE` on the store at `database`; the token.
+fn add_user_to(database: &str, data: &Path, name: &str, role: &str) -> String {
+    let output = std::process::Command::new(crate::common::zeval_binary())
+        .args([
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--database-url",
+            database,
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "zeval user add: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Real calls of every implementation, as `orch`'s ranking route counts them.
+fn live_calls(orch: &str) -> u64 {
+    ranking(orch)["implementations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["calls"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn two_orchestrators_rank_with_the_calls_of_both_through_redis() {
+    let database = crate::postgres::postgres_server::fresh_database();
+    let redis = crate::result_cache::RedisServer::start();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let config = dirs[0].path().join("zeval.toml");
+    // Figures flushed and read again every 100 ms, so the test need not wait seconds.
+    std::fs::write(&config, "[ranking]\nflush_ms = 100\nrefresh_ms = 100\n").unwrap();
+    let config = config.display().to_string();
+    let redis_url = redis.url();
+    let env = [
+        ("ZEVAL_CACHE", "false"),
+        ("ZEVAL_RANKING_REDIS_URL", redis_url.as_str()),
+    ];
+    let args = [
+        "--role",
+        "orchestrator",
+        "--config",
+        &config,
+        "--database-url",
+        &database,
+    ];
+    let editor = add_user_to(&database, dirs[0].path(), "editor", "editor");
+    let first = Server::start(dirs[0].path(), &args, &env);
+    let second = Server::start(dirs[1].path(), &args, &env);
+    let (one, two) = (first.orch(), second.orch());
+    store(
+        one,
+        &editor,
+        &[("Z10001", "Z600", SLOW_JS), ("Z10002", "Z610", FAST_PYTHON)],
+        false,
+    );
+
+    // Calls through the first only, until it ranks the fast one first from live figures.
+    let mut made = 0u64;
+    for i in 0..400 {
+        let (z22, _) = call(one, "ab");
+        assert_eq!(z22["Z22K1"], "ba", "{z22}");
+        made += 1;
+        if i > 170 && ranking(one)["order"][0] == "Z10002" {
+            break;
+        }
+    }
+    assert_eq!(ranking(one)["order"][0], "Z10002");
+
+    // The second orchestrator made no call, yet ranks the same way from the first's figures
+    // (after one flush and one refresh), and its first call runs the fast one.
+    crate::many_evaluators::wait_until(
+        "the second orchestrator sees the first one's calls",
+        std::time::Duration::from_secs(10),
+        || live_calls(two) == made,
+    );
+    let seen = ranking(two);
+    assert_eq!(seen["order"], json!(["Z10002", "Z10001"]), "{seen}");
+    assert_eq!(seen["implementations"][0]["cost_source"], "live", "{seen}");
+    let (_, by) = call(two, "ab");
+    assert_eq!(by.as_deref(), Some("Z10002"));
+    made += 1;
+
+    // Calls through both add up on both: neither node's flush overwrites the other's.
+    for _ in 0..10 {
+        call(one, "ab");
+        call(two, "ab");
+        made += 2;
+    }
+    for orch in [one, two] {
+        crate::many_evaluators::wait_until(
+            "both orchestrators count every call",
+            std::time::Duration::from_secs(10),
+            || live_calls(orch) == made,
+        );
+    }
+    let metrics = request("GET", &format!("{one}/metrics"), None, None).text;
+    assert!(
+        metrics.contains("zeval_ranking_shared_errors_total 0"),
+        "{metrics}"
+    );
+}

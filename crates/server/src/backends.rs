@@ -414,12 +414,26 @@ pub fn orchestrator_state(
             .with_result_cache(results.clone()),
     );
     let shared_limits = shared_limits(config, metrics)?;
-    let ranking = Arc::new(crate::ranking::Ranking::new(
-        store.clone(),
-        config.ranking.config(),
-    ));
+    let ranking = Arc::new(
+        crate::ranking::Ranking::new(store.clone(), config.ranking.config())
+            .with_shared(shared_ranking_figures(config)?),
+    );
+    ranking
+        .flush_periodically()
+        .map_err(|e| crate::ServeError::Setup(format!("starting the ranking's flusher: {e}")))?;
     let exposed = ranking.clone();
     metrics.add_text_sampler(Box::new(move || exposed.exposition()));
+    if ranking.shared_errors().is_some() {
+        let sampled = ranking.clone();
+        metrics.add_sampler(Box::new(move || {
+            vec![Sample {
+                name: "zeval_ranking_shared_errors_total",
+                kind: "counter",
+                help: "Times the Redis of the shared ranking figures failed (the node then ranks with its own).",
+                value: sampled.shared_errors().unwrap_or(0) as f64,
+            }]
+        }));
+    }
     let sampled_store = store.clone();
     let sampled_cache = cache.clone();
     metrics.add_sampler(Box::new(move || {
@@ -461,6 +475,26 @@ pub fn orchestrator_state(
         ranking,
         shared_limits,
     })
+}
+
+/// The real-call figures shared through `ranking.redis_url`, when it is set.
+fn shared_ranking_figures(
+    config: &Config,
+) -> Result<Option<crate::ranking::shared::SharedFigures>, crate::ServeError> {
+    let Some(url) = config
+        .ranking
+        .redis_url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(None);
+    };
+    crate::ranking::shared::SharedFigures::new(
+        url,
+        Duration::from_millis(config.ranking.redis_timeout_ms),
+    )
+    .map(Some)
+    .map_err(|e| crate::ServeError::Setup(e.to_string()))
 }
 
 /// The per-client limits shared through `limits.redis_url`, when it is set.

@@ -372,8 +372,17 @@ pub struct RankingSettings {
     pub promote_factor: f64,
     /// One call in this many goes to an implementation without enough real calls (0: never).
     pub explore_every: u64,
-    /// How long a computed order is used before it is computed again, in milliseconds.
+    /// How long a computed order is used before it is computed again, in milliseconds (and,
+    /// with `redis_url`, how old another node's figures may be).
     pub refresh_ms: u64,
+    /// How often real-call figures are written to the store (and Redis), in milliseconds.
+    pub flush_ms: u64,
+    /// A Redis shared by several orchestrators, so that the real-call figures of every node
+    /// rank implementations on all (see `crate::ranking::shared`); unset: each node alone.
+    pub redis_url: Option<String>,
+    /// The longest wait for one command to that Redis, in milliseconds (default 50); past it
+    /// the node ranks with its own figures for a second.
+    pub redis_timeout_ms: u64,
 }
 
 impl Default for RankingSettings {
@@ -385,6 +394,9 @@ impl Default for RankingSettings {
             promote_factor: d.policy.promote_factor,
             explore_every: d.explore_every,
             refresh_ms: d.refresh.as_millis() as u64,
+            flush_ms: d.flush.as_millis() as u64,
+            redis_url: None,
+            redis_timeout_ms: 50,
         }
     }
 }
@@ -402,6 +414,7 @@ impl RankingSettings {
             },
             explore_every: self.explore_every,
             refresh: std::time::Duration::from_millis(self.refresh_ms),
+            flush: std::time::Duration::from_millis(self.flush_ms.max(1)),
         }
     }
 }
@@ -541,6 +554,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_GUEST_DIR", "guest_dir"),
     ("ZEVAL_CALLS", "access.calls"),
     ("ZEVAL_RANKING", "ranking.enabled"),
+    ("ZEVAL_RANKING_REDIS_URL", "ranking.redis_url"),
     ("ZEVAL_CACHE", "cache.enabled"),
     ("ZEVAL_CACHE_MAX_BYTES", "cache.max_bytes"),
     ("ZEVAL_CACHE_REDIS_URL", "cache.redis_url"),
@@ -654,6 +668,7 @@ impl Config {
                 "ZEVAL_GUEST_DIR" => self.guest_dir = Some(PathBuf::from(v)),
                 "ZEVAL_CALLS" => self.access.calls = parsed(name, v)?,
                 "ZEVAL_RANKING" => self.ranking.enabled = parsed(name, v)?,
+                "ZEVAL_RANKING_REDIS_URL" => self.ranking.redis_url = Some(value.clone()),
                 "ZEVAL_CACHE" => self.cache.enabled = parsed(name, v)?,
                 "ZEVAL_CACHE_MAX_BYTES" => self.cache.max_bytes = parsed(name, v)?,
                 "ZEVAL_CACHE_REDIS_URL" => self.cache.redis_url = Some(value.clone()),
@@ -859,6 +874,7 @@ mod tests {
             "promote_factor",
             "explore_every",
             "refresh_ms",
+            "flush_ms",
             "[cache]",
             "max_bytes",
             "redis_url",

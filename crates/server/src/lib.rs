@@ -30,6 +30,7 @@ mod orchestrator_api;
 pub mod playground;
 pub mod problem;
 pub mod ranking;
+pub mod redis_pool;
 pub mod reentry_api;
 pub mod result_cache;
 mod serve;

@@ -5,7 +5,10 @@
 //! makes. It keeps, per implementation revision, the latest result of each tester (in the
 //! store, written by the testers route and `zeval test`) and a running summary of real
 //! calls (count, failures and a latency [`sketch::Sketch`] of successes, in memory and
-//! flushed to the store every [`FLUSH_EVERY`]). The order ([`order`]) is recomputed at most
+//! flushed to the store every [`RankingConfig::flush`]). With `ranking.redis_url` the
+//! summaries are shared by every node through Redis ([`shared`]): a flush sends this node's
+//! increments and reads the totals back, and totals older than [`RankingConfig::refresh`]
+//! are read again when an order is computed. The order ([`order`]) is recomputed at most
 //! every [`RankingConfig::refresh`] per function, from the previous order, with hysteresis.
 //!
 //! Exploration: an implementation with fewer than `min_live_calls` real calls would never
@@ -22,6 +25,7 @@
 
 pub(crate) mod http;
 pub mod order;
+pub mod shared;
 mod sketch;
 
 use std::collections::HashMap;
@@ -35,10 +39,8 @@ use zeval_zobject::Value;
 use zeval_zobject::build::ref_zid;
 
 use order::{CostSource, Figures, Policy};
+use shared::{SharedFigures, Summary};
 use sketch::Sketch;
-
-/// How often dirty call summaries are written to the store.
-pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 /// The most implementation revisions whose call summaries are held in memory.
 pub const MAX_TRACKED: usize = 20_000;
@@ -62,8 +64,12 @@ pub struct RankingConfig {
     /// One call in this many explores an implementation without enough real calls
     /// (0: never).
     pub explore_every: u64,
-    /// How long a function's computed order is used before it is computed again.
+    /// How long a function's computed order is used before it is computed again (and, with
+    /// shared figures, how old another node's figures may be).
     pub refresh: Duration,
+    /// How often the real-call figures recorded here are written to the store (and sent to
+    /// the shared figures).
+    pub flush: Duration,
 }
 
 impl Default for RankingConfig {
@@ -73,17 +79,31 @@ impl Default for RankingConfig {
             policy: Policy::default(),
             explore_every: 8,
             refresh: Duration::from_secs(1),
+            flush: Duration::from_secs(5),
         }
     }
 }
 
-/// A real-call summary in memory.
+/// A real-call summary in memory: the totals as last read or written, and what this node
+/// recorded since.
 #[derive(Debug, Clone, Default)]
 struct Live {
-    calls: u64,
-    failures: u64,
-    sketch: Sketch,
-    dirty: bool,
+    totals: Summary,
+    recorded: Summary,
+    /// When the totals were read from the shared figures (`None`: not from there).
+    read: Option<Instant>,
+}
+
+impl Live {
+    fn dirty(&self) -> bool {
+        !self.recorded.is_empty()
+    }
+
+    fn now(&self) -> Summary {
+        let mut now = self.totals.clone();
+        now.merge(&self.recorded);
+        now
+    }
 }
 
 /// A function's order, as last computed.
@@ -164,6 +184,7 @@ pub enum RankingError {
 /// The ranking service; see the module documentation.
 pub struct Ranking {
     store: Arc<Store>,
+    shared: Option<SharedFigures>,
     config: RankingConfig,
     state: Mutex<State>,
 }
@@ -173,9 +194,40 @@ impl Ranking {
     pub fn new(store: Arc<Store>, config: RankingConfig) -> Self {
         Ranking {
             store,
+            shared: None,
             config,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// The same, with real-call figures shared through Redis.
+    pub fn with_shared(mut self, shared: Option<SharedFigures>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Flushes every [`RankingConfig::flush`] on a thread of its own until the ranking is
+    /// dropped, so that figures reach the store (and the other nodes) when calls stop too.
+    pub fn flush_periodically(self: &Arc<Self>) -> std::io::Result<()> {
+        let ranking = Arc::downgrade(self);
+        let every = self.config.flush;
+        std::thread::Builder::new()
+            .name("zeval-ranking-flush".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(every);
+                    match ranking.upgrade() {
+                        Some(ranking) => ranking.flush(),
+                        None => return,
+                    }
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Failures of the shared figures' Redis so far (for `/metrics`).
+    pub fn shared_errors(&self) -> Option<u64> {
+        self.shared.as_ref().map(SharedFigures::errors)
     }
 
     /// The settings.
@@ -211,18 +263,29 @@ impl Ranking {
         revision
     }
 
-    /// The real-call figures of a revision, loading them from the store on first use.
-    fn live_figures(&self, zid: &str, revision: u64) -> Live {
+    /// The real-call figures of a revision, loading them on first use (and, when they are
+    /// shared, reading them again once older than [`RankingConfig::refresh`]).
+    fn live_figures(&self, zid: &str, revision: u64) -> Summary {
         let key = (zid.to_owned(), revision);
         if let Some(live) = self.state().live.get(&key) {
-            return live.clone();
+            let fresh = self.shared.is_none()
+                || live
+                    .read
+                    .is_some_and(|at| at.elapsed() < self.config.refresh);
+            if fresh {
+                return live.now();
+            }
         }
         self.load_live(&key);
-        self.state().live.get(&key).cloned().unwrap_or_default()
+        self.state()
+            .live
+            .get(&key)
+            .map(Live::now)
+            .unwrap_or_default()
     }
 
-    /// Loads a summary into memory unless it is there or memory is full.
-    fn load_live(&self, key: &(String, u64)) {
+    /// The stored figures of a revision (none when unreadable).
+    fn stored_figures(&self, key: &(String, u64)) -> Summary {
         let stored = match self.store.call_stats(&key.0, key.1) {
             Ok(stats) => stats,
             Err(e) => {
@@ -230,32 +293,63 @@ impl Ranking {
                 None
             }
         };
-        let live = stored
+        stored
             .and_then(|s| match Sketch::decode(&s.sketch) {
-                Ok(sketch) => Some(Live {
+                Ok(sketch) => Some(Summary {
                     calls: s.calls,
                     failures: s.failures,
                     sketch,
-                    dirty: false,
                 }),
                 Err(e) => {
                     tracing::warn!(zid = key.0, error = %e, "ranking: a stored sketch is unreadable; starting afresh");
                     None
                 }
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Loads (or, when shared, reads again) a summary's totals, unless memory is full.
+    fn load_live(&self, key: &(String, u64)) {
+        let known = self.state().live.contains_key(key);
+        let (totals, read) = match &self.shared {
+            Some(shared) => {
+                let stored = if known {
+                    Summary::default()
+                } else {
+                    self.stored_figures(key)
+                };
+                match shared.read_or_seed(&key.0, key.1, &stored) {
+                    Ok(totals) => (Some(totals), Some(Instant::now())),
+                    // Redis is skipped for a moment; this node's figures meanwhile.
+                    Err(_) => ((!known).then_some(stored), None),
+                }
+            }
+            None if known => return,
+            None => (Some(self.stored_figures(key)), None),
+        };
         let mut state = self.state();
-        if state.live.contains_key(key) {
+        if let Some(live) = state.live.get_mut(key) {
+            if let Some(totals) = totals {
+                live.totals = totals;
+                live.read = read;
+            }
             return;
         }
         if state.live.len() >= MAX_TRACKED {
-            state.live.retain(|_, l| l.dirty);
+            state.live.retain(|_, l| l.dirty());
             if state.live.len() >= MAX_TRACKED {
                 state.untracked += 1;
                 return;
             }
         }
-        state.live.insert(key.clone(), live);
+        state.live.insert(
+            key.clone(),
+            Live {
+                totals: totals.unwrap_or_default(),
+                recorded: Summary::default(),
+                read,
+            },
+        );
     }
 
     /// Records one real run.
@@ -270,17 +364,16 @@ impl Ranking {
             let Some(live) = state.live.get_mut(&key) else {
                 return;
             };
-            live.calls += 1;
+            live.recorded.calls += 1;
             if run.failed {
-                live.failures += 1;
+                live.recorded.failures += 1;
             } else {
-                live.sketch.add(run.duration);
+                live.recorded.sketch.add(run.duration);
             }
-            live.dirty = true;
             let now = Instant::now();
             let due = state
                 .last_flush
-                .is_none_or(|at| now.duration_since(at) >= FLUSH_EVERY);
+                .is_none_or(|at| now.duration_since(at) >= self.config.flush);
             if due {
                 state.last_flush = Some(now);
             }
@@ -291,28 +384,50 @@ impl Ranking {
         }
     }
 
-    /// Writes every changed call summary to the store.
+    /// Writes every changed call summary to the store (and, when shared, sends this node's
+    /// increments to Redis and keeps the totals it answers).
     pub fn flush(&self) {
-        let dirty: Vec<((String, u64), CallStats)> = {
+        let dirty: Vec<((String, u64), Summary)> = {
             let mut state = self.state();
             state
                 .live
                 .iter_mut()
-                .filter(|(_, l)| l.dirty)
-                .map(|(k, l)| {
-                    l.dirty = false;
-                    let stats = CallStats {
-                        calls: l.calls,
-                        failures: l.failures,
-                        sketch: l.sketch.encode(),
-                    };
-                    (k.clone(), stats)
-                })
+                .filter(|(_, l)| l.dirty())
+                .map(|(k, l)| (k.clone(), std::mem::take(&mut l.recorded)))
                 .collect()
         };
-        for ((zid, revision), stats) in dirty {
-            if let Err(e) = self.store.put_call_stats(&zid, revision, &stats) {
-                tracing::warn!(zid, error = %e, "ranking: writing call figures failed");
+        for ((zid, revision), recorded) in dirty {
+            let key = (zid, revision);
+            let sent = self
+                .shared
+                .as_ref()
+                .map(|shared| shared.add(&key.0, key.1, &recorded));
+            let totals = {
+                let mut state = self.state();
+                let Some(live) = state.live.get_mut(&key) else {
+                    continue;
+                };
+                match sent {
+                    Some(Ok(totals)) => {
+                        live.totals = totals;
+                        live.read = Some(Instant::now());
+                    }
+                    // Sent again with the next flush.
+                    Some(Err(_)) => {
+                        live.recorded.merge(&recorded);
+                        continue;
+                    }
+                    None => live.totals.merge(&recorded),
+                }
+                live.totals.clone()
+            };
+            let stats = CallStats {
+                calls: totals.calls,
+                failures: totals.failures,
+                sketch: totals.sketch.encode(),
+            };
+            if let Err(e) = self.store.put_call_stats(&key.0, key.1, &stats) {
+                tracing::warn!(zid = key.0, error = %e, "ranking: writing call figures failed");
             }
         }
     }
@@ -616,6 +731,13 @@ impl Ranking {
 
 /// Moves the first implementation of the leader's tier that lacks real-call figures to the
 /// front; whether one was found.
+impl Drop for Ranking {
+    /// What was recorded since the last flush is not lost at a graceful stop.
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 fn explore_first(order: &mut Vec<usize>, figures: &[Figures], policy: &Policy) -> bool {
     let Some(leader) = order.first().and_then(|&i| figures.get(i)) else {
         return false;
@@ -775,7 +897,10 @@ mod tests {
                 state.live.insert(
                     (format!("Z{i}"), 0),
                     Live {
-                        dirty: true,
+                        recorded: Summary {
+                            calls: 1,
+                            ..Summary::default()
+                        },
                         ..Live::default()
                     },
                 );

@@ -68,9 +68,33 @@ impl Sketch {
     }
 
     /// Samples added.
-    #[cfg(test)]
     pub(crate) fn count(&self) -> u64 {
         self.total
+    }
+
+    /// Adds `count` samples to `bucket` (a bucket past the last is refused).
+    pub(crate) fn add_to_bucket(&mut self, bucket: u16, count: u64) -> Result<(), SketchError> {
+        if usize::from(bucket) >= BUCKETS {
+            return Err(SketchError::Bucket(bucket.into()));
+        }
+        let slot = self.counts.entry(bucket).or_default();
+        *slot = slot.saturating_add(count);
+        self.total = self.total.saturating_add(count);
+        Ok(())
+    }
+
+    /// Adds every sample of `other` (sketches of the same buckets merge exactly).
+    pub(crate) fn merge(&mut self, other: &Sketch) {
+        for (&bucket, &count) in &other.counts {
+            let slot = self.counts.entry(bucket).or_default();
+            *slot = slot.saturating_add(count);
+        }
+        self.total = self.total.saturating_add(other.total);
+    }
+
+    /// The non-empty buckets and their counts, in bucket order.
+    pub(crate) fn buckets(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.counts.iter().map(|(&b, &c)| (b, c))
     }
 
     /// The `q` quantile (0..=1) in microseconds; `None` when empty.
@@ -107,13 +131,8 @@ impl Sketch {
         let mut sketch = Sketch::default();
         for entry in bytes.chunks_exact(10) {
             let bucket = u16::from_le_bytes([entry[0], entry[1]]);
-            if usize::from(bucket) >= BUCKETS {
-                return Err(SketchError::Bucket(bucket.into()));
-            }
             let count = u64::from_le_bytes(entry[2..].try_into().expect("eight bytes"));
-            let slot = sketch.counts.entry(bucket).or_default();
-            *slot = slot.saturating_add(count);
-            sketch.total = sketch.total.saturating_add(count);
+            sketch.add_to_bucket(bucket, count)?;
         }
         Ok(sketch)
     }
@@ -149,6 +168,23 @@ mod tests {
             );
         }
         assert_eq!(sketch.count(), 10_000);
+    }
+
+    #[test]
+    fn merging_equals_adding_every_sample_to_one_sketch() {
+        let (mut one, mut a, mut b) = (Sketch::default(), Sketch::default(), Sketch::default());
+        for micros in 1..=2_000u64 {
+            one.add(Duration::from_micros(micros * 7));
+            if micros % 3 == 0 { &mut a } else { &mut b }.add(Duration::from_micros(micros * 7));
+        }
+        a.merge(&b);
+        assert_eq!(a, one);
+        let mut rebuilt = Sketch::default();
+        for (bucket, count) in one.buckets() {
+            rebuilt.add_to_bucket(bucket, count).unwrap();
+        }
+        assert_eq!(rebuilt, one);
+        assert!(rebuilt.add_to_bucket(u16::MAX, 1).is_err());
     }
 
     #[test]
