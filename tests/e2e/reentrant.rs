@@ -465,3 +465,61 @@ fn reentrant_calls_through_a_remote_evaluator() {
     assert!(site.server.stop());
     assert!(evaluator.stop());
 }
+
+#[test]
+fn the_callback_url_is_a_setting() {
+    // An orchestrator listening on every address names the callback URL it is given: one
+    // that reaches it (127.0.0.2, which it would never name itself) carries the nested calls,
+    // and one that reaches nothing fails them with an error in the answer, not a hang.
+    let evaluator_data = tempfile::tempdir().unwrap();
+    let evaluator = Server::start(evaluator_data.path(), &["--role", "evaluator"], &[]);
+    let evaluate_url = format!(
+        "{}/wikifunctions.org/v1/evaluate/",
+        evaluator.evaluator.as_deref().unwrap()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (callback, reaches) in [
+        (format!("http://127.0.0.2:{port}/"), true),
+        ("http://127.0.0.1:1".to_owned(), false),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let editor = add_user(data.path(), "ed", "editor");
+        let orchestrator = Server::start_listening(
+            &format!("0.0.0.0:{port}"),
+            "127.0.0.1:0",
+            data.path(),
+            &["--role", "orchestrator"],
+            &[
+                ("ZEVAL_EVALUATOR_URL", &evaluate_url),
+                ("ZEVAL_CALLBACK_URL", &callback),
+            ],
+        );
+        for (zid, object) in objects() {
+            let answer = request(
+                "PUT",
+                &format!("http://127.0.0.1:{port}/v1/objects/{zid}"),
+                Some(&editor),
+                Some(&object),
+            );
+            assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+        }
+        let site = Site {
+            server: orchestrator,
+            admin: String::new(),
+            _data: data,
+        };
+        let z22 = call(&site, "Z10010", Some("Z10011"), "remote");
+        if reaches {
+            assert_eq!(z22["Z22K1"], "REMOTE!", "{callback}: {z22}");
+        } else {
+            assert_ne!(z22["Z22K1"], "REMOTE!", "{callback}: {z22}");
+            assert!(error(&z22).is_some(), "{callback}: {z22}");
+        }
+        assert!(site.server.stop());
+    }
+    assert!(evaluator.stop());
+}

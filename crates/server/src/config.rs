@@ -511,6 +511,10 @@ pub struct Config {
     /// The name this instance reports in call metadata instead of the machine's host name
     /// (unset: a random name per process).
     pub instance_name: Option<String>,
+    /// The orchestrator's URL as remote evaluators reach it (`http://host:port`), where they
+    /// post the nested calls of reentrant code. Unset: the orchestrator listener as bound
+    /// (loopback for an unspecified address such as 0.0.0.0).
+    pub callback_url: Option<String>,
     /// Where each programming language runs, keyed by the `Z61K1` code. A key matches a code
     /// equal to it or starting with `<key>-` (so `python` covers `python-3-9`); `*` matches
     /// every language. Languages not matched run in process.
@@ -537,6 +541,7 @@ impl Default for Config {
             cache: CacheSettings::default(),
             evaluator_secret: None,
             instance_name: None,
+            callback_url: None,
             evaluators: BTreeMap::new(),
             failover: Failover::default(),
         }
@@ -615,6 +620,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_CLANG", "compiler.clang"),
     ("ZEVAL_EVALUATOR_SECRET", "evaluator_secret"),
     ("ZEVAL_INSTANCE_NAME", "instance_name"),
+    ("ZEVAL_CALLBACK_URL", "callback_url"),
     (
         "ZEVAL_EVALUATOR_URL",
         "evaluators.\"*\" (remote, Avro; several URLs separated by commas)",
@@ -725,6 +731,7 @@ impl Config {
                 "ZEVAL_CLANG" => self.compiler.clang = Some(value.into()),
                 "ZEVAL_EVALUATOR_SECRET" => self.evaluator_secret = Some(value.clone()),
                 "ZEVAL_INSTANCE_NAME" => self.instance_name = Some(value.clone()),
+                "ZEVAL_CALLBACK_URL" => self.callback_url = Some(value.clone()),
                 "ZEVAL_EVALUATOR_URL" => {
                     let urls: Vec<String> = v
                         .split(',')
@@ -772,6 +779,17 @@ impl Config {
                  orchestrator can call it, or listen on 127.0.0.1",
                 self.evaluator_listen
             )));
+        }
+        if let Some(url) = self.callback_url.as_deref().filter(|u| !u.is_empty()) {
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.trim_end_matches('/').contains('/')) {
+                return Err(ConfigError::Invalid(format!(
+                    "callback_url {url:?} is not http(s)://host[:port] (no path: zeval adds \
+                     /v1/reentry/...)"
+                )));
+            }
         }
         if let Some((key, _)) = self
             .evaluators
@@ -864,6 +882,7 @@ mod tests {
             "test_timeout_ms",
             "evaluator_secret",
             "instance_name",
+            "callback_url",
             "calls",
             "[compiler]",
             "rust_sysroot",
@@ -1025,6 +1044,34 @@ mod tests {
             .unwrap();
         let err = env.check().unwrap_err();
         assert!(err.to_string().contains("no URL"), "{err}");
+    }
+
+    #[test]
+    fn a_callback_url_is_a_base_url_without_a_path() {
+        for good in [
+            "http://10.0.0.12:6254",
+            "https://orch.example/",
+            "http://[fd00::1]:6254",
+        ] {
+            let mut config = Config::default();
+            config
+                .apply_env(|name| (name == "ZEVAL_CALLBACK_URL").then(|| good.into()))
+                .unwrap();
+            assert!(config.check().is_ok(), "{good}");
+        }
+        for bad in [
+            "10.0.0.12:6254",
+            "http://",
+            "http://host/v1/reentry",
+            "ftp://host",
+        ] {
+            let config = Config {
+                callback_url: Some(bad.into()),
+                ..Config::default()
+            };
+            let err = config.check().unwrap_err();
+            assert!(err.to_string().contains("callback_url"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! 3. A work slot of the service (`limits.max_concurrent_requests`, default 64, on the
 //!    orchestrator API; `limits.evaluator_max_concurrent_requests`, default 32, on the
 //!    evaluator API). When none is free the answer is at once 503 with `Retry-After`: a queue
-//!    without bound would only turn overload into timeouts for everyone.
+//!    without bound would only turn overload into timeouts for everyone. The evaluator API's
+//!    health checks take no slot ([`admit_runs`]).
 //!
 //! Each refusal is counted through the `on_reject` hook with its reason (`too_large`,
 //! `slow_body`, `client_busy`, `rate_limited`, `busy`).
@@ -331,6 +332,25 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
     response
 }
 
+/// Middleware for the evaluator API: [`admit`] for code runs, while health checks (`GET`,
+/// `HEAD`: no body, no code) are answered outside the slots, so that an evaluator whose
+/// slots are all taken is seen as busy by its runs' 503s, not as down by the orchestrators'
+/// health checks. Bounded by the connection limits of [`crate::serve_listener`] and, before
+/// this, by the evaluator secret.
+pub async fn admit_runs(
+    State(admission): State<Admission>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
+        return next.run(request).await;
+    }
+    admit(State(admission), request, next).await
+}
+
 /// Reads a whole body of at most `limit` bytes.
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let declared = headers
@@ -384,4 +404,54 @@ pub async fn explain_too_large(
         return ApiError::PayloadTooLarge { limit }.into_response();
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn request(method: &str) -> Request {
+        Request::builder()
+            .method(method)
+            .uri("/w/v1/evaluate/")
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_saturated_evaluator_refuses_runs_but_answers_its_health_check() {
+        let gate = Arc::new(Semaphore::new(0));
+        let held = gate.clone();
+        let admission = Admission::new(1, 1024, Duration::from_secs(1), 1, Arc::new(|_| {}));
+        let app = Router::new()
+            .route(
+                "/w/v1/evaluate/",
+                get(|| async { "ok" }).post(move || {
+                    let gate = held.clone();
+                    async move {
+                        let _ = gate.acquire().await;
+                        "done"
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                admission.clone(),
+                admit_runs,
+            ));
+        let in_flight = tokio::spawn(app.clone().oneshot(request("POST")));
+        while admission.slots.available_permits() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let refused = app.clone().oneshot(request("POST")).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let health = app.clone().oneshot(request("GET")).await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+        gate.add_permits(1);
+        assert_eq!(in_flight.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
 }

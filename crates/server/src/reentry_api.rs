@@ -17,9 +17,10 @@
 //! a call that already ended 410. The route takes no work slot: the request it serves already
 //! holds one, and it does no work itself.
 //!
-//! The callback URL is this process's orchestrator listener as bound (`http://ADDR`, with
-//! loopback for an unspecified address), set by `serve` ([`Callbacks::set_base_url`]); a
-//! process that serves no orchestrator API registers nothing.
+//! The callback URL is `callback_url` when configured, else this process's orchestrator
+//! listener as bound (`http://ADDR`, with loopback for an unspecified address), set by
+//! `serve` ([`Callbacks::set_base_url`]); a process that serves no orchestrator API
+//! registers nothing.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender, channel};

@@ -44,7 +44,7 @@ use tokio::time::Instant;
 
 use crate::config::{Config, ConfigError, Limits, Role};
 use crate::evaluator_api::EVALUATOR_SECRET_HEADER;
-use crate::limits::{Admission, admit, explain_too_large};
+use crate::limits::{Admission, admit_runs, explain_too_large};
 use crate::problem::ApiError;
 use crate::{AppState, Metrics};
 
@@ -151,8 +151,10 @@ async fn run(
     {
         let listener = bind(config.listen).await?;
         announce("orchestrator API", &listener);
-        if let Ok(mut addr) = listener.local_addr() {
-            // Where remote evaluators post the nested calls of the code they run.
+        // Where remote evaluators post the nested calls of the code they run.
+        if let Some(url) = config.callback_url.as_deref().filter(|u| !u.is_empty()) {
+            crate::reentry_api::callbacks().set_base_url(url.trim_end_matches('/').to_owned());
+        } else if let Ok(mut addr) = listener.local_addr() {
             if addr.ip().is_unspecified() {
                 addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
@@ -209,7 +211,7 @@ async fn run(
 /// orchestrator's secret when `evaluator_secret` is set (401 without it, before the body is
 /// read), then admission ([`crate::limits`]: body size within `limits.body_timeout_ms`, then
 /// one of `limits.evaluator_max_concurrent_requests` slots, its own and not the
-/// orchestrator's), tracing.
+/// orchestrator's, for code runs; health checks take none), tracing.
 pub fn evaluator_app(router: Router, config: &Config, metrics: &std::sync::Arc<Metrics>) -> Router {
     let drain = crate::drain::Drain::new(config.limits.retry_after_seconds);
     evaluator_app_draining(router, config, metrics, drain)
@@ -236,7 +238,7 @@ pub fn evaluator_app_draining(
     let app = router
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(limit, explain_too_large))
-        .layer(middleware::from_fn_with_state(slots, admit));
+        .layer(middleware::from_fn_with_state(slots, admit_runs));
     let app = match config.evaluator_secret.as_deref().filter(|s| !s.is_empty()) {
         Some(secret) => app.layer(middleware::from_fn_with_state(
             OrchestratorSecret {

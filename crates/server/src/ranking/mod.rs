@@ -120,7 +120,6 @@ struct State {
     revisions: HashMap<String, (u64, Instant)>,
     live: HashMap<(String, u64), Live>,
     orders: HashMap<String, Memo>,
-    last_flush: Option<Instant>,
     leader_changes: u64,
     explorations: u64,
     untracked: u64,
@@ -352,35 +351,23 @@ impl Ranking {
         );
     }
 
-    /// Records one real run.
+    /// Records one real run (in memory: [`Ranking::flush_periodically`] writes it out, off
+    /// the call's path).
     fn record(&self, zid: &str, run: &RunOutcome) {
         let revision = self.revision_of(zid);
         let key = (zid.to_owned(), revision);
         if !self.state().live.contains_key(&key) {
             self.load_live(&key);
         }
-        let due = {
-            let mut state = self.state();
-            let Some(live) = state.live.get_mut(&key) else {
-                return;
-            };
-            live.recorded.calls += 1;
-            if run.failed {
-                live.recorded.failures += 1;
-            } else {
-                live.recorded.sketch.add(run.duration);
-            }
-            let now = Instant::now();
-            let due = state
-                .last_flush
-                .is_none_or(|at| now.duration_since(at) >= self.config.flush);
-            if due {
-                state.last_flush = Some(now);
-            }
-            due
+        let mut state = self.state();
+        let Some(live) = state.live.get_mut(&key) else {
+            return;
         };
-        if due {
-            self.flush();
+        live.recorded.calls += 1;
+        if run.failed {
+            live.recorded.failures += 1;
+        } else {
+            live.recorded.sketch.add(run.duration);
         }
     }
 
@@ -905,7 +892,6 @@ mod tests {
                     },
                 );
             }
-            state.last_flush = Some(Instant::now());
         }
         ranking.observe("Z1", &info("Z99999999"), &run(1, false));
         let state = ranking.state();
