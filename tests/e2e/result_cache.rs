@@ -4,67 +4,18 @@
 //! marked uncacheable, brief error entries, the size bound, the access scopes, and a Redis
 //! that is down.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::common::{Answer, Server, add_user, metadata, request, z2};
 
-/// A `redis-server` of one test on a unix socket (no TCP port, no persistence), killed
-/// when dropped.
-pub(crate) struct RedisServer {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
+#[path = "../../crates/cache/tests/all/redis_server.rs"]
+mod redis_server;
 
-impl RedisServer {
-    pub(crate) fn start() -> RedisServer {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("redis.sock");
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                "0",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--unixsocket",
-            ])
-            .arg(&socket)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("redis-server (Debian package redis-server; scripts/setup.sh installs it)");
-        let started = Instant::now();
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "no redis-server"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer {
-            child,
-            socket,
-            _dir: dir,
-        }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("unix://{}", self.socket.display())
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub(crate) use redis_server::RedisServer;
 
 fn function(zid: &str, implementation: Value) -> Value {
     z2(

@@ -27,6 +27,9 @@ pub(crate) mod http;
 pub mod order;
 pub mod shared;
 mod sketch;
+#[cfg(test)]
+#[path = "../../../cache/tests/all/redis_server.rs"]
+mod test_redis_server;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -309,14 +312,13 @@ impl Ranking {
 
     /// Loads (or, when shared, reads again) a summary's totals, unless memory is full.
     fn load_live(&self, key: &(String, u64)) {
-        let known = self.state().live.contains_key(key);
+        let known_totals = self.state().live.get(key).map(|l| l.totals.clone());
+        let known = known_totals.is_some();
         let (totals, read) = match &self.shared {
             Some(shared) => {
-                let stored = if known {
-                    Summary::default()
-                } else {
-                    self.stored_figures(key)
-                };
+                // What seeds Redis when it has no figures (it lost its data, or this is the
+                // first node): this node's last totals, else the store's.
+                let stored = known_totals.unwrap_or_else(|| self.stored_figures(key));
                 match shared.read_or_seed(&key.0, key.1, &stored) {
                     Ok(totals) => (Some(totals), Some(Instant::now())),
                     // Redis is skipped for a moment; this node's figures meanwhile.
@@ -873,6 +875,43 @@ mod tests {
         let (_dir, ranking) = ranking(config);
         assert_eq!(ranking.order("Z1", &[info("Z2"), info("Z3")]), vec![0, 1]);
         assert!(!ranking.falls_through());
+    }
+
+    #[test]
+    fn figures_shared_through_redis_add_up_and_outlive_redis_losing_them() {
+        let redis = super::test_redis_server::RedisServer::start();
+        let config = RankingConfig {
+            refresh: Duration::ZERO,
+            ..RankingConfig::default()
+        };
+        let shared = || Some(SharedFigures::new(&redis.url(), Duration::from_secs(1)).unwrap());
+        // Two nodes, each with its own store: only Redis joins them.
+        let (_a_dir, a) = ranking(config);
+        let (_b_dir, b) = ranking(config);
+        let (a, b) = (a.with_shared(shared()), b.with_shared(shared()));
+        let fast = info("Z10001");
+        for _ in 0..5 {
+            a.observe("Z10000", &fast, &run(2, false));
+        }
+        for _ in 0..3 {
+            b.observe("Z10000", &fast, &run(4, false));
+        }
+        b.observe("Z10000", &fast, &run(4, true));
+        a.flush();
+        b.flush();
+        for node in [&a, &b] {
+            let seen = node.live_figures("Z10001", 0);
+            assert_eq!((seen.calls, seen.failures), (9, 1));
+            assert_eq!(seen.sketch.count(), 8);
+        }
+        // Redis loses its data: the next read seeds it from a node's totals, once.
+        redis.command(&["FLUSHALL"]).unwrap();
+        assert_eq!(a.live_figures("Z10001", 0).calls, 9);
+        assert_eq!(b.live_figures("Z10001", 0).calls, 9);
+        a.observe("Z10000", &fast, &run(2, false));
+        a.flush();
+        assert_eq!(b.live_figures("Z10001", 0).calls, 10);
+        assert_eq!(a.shared_errors(), Some(0));
     }
 
     #[test]
