@@ -186,3 +186,48 @@ fn a_redis_that_is_down_leaves_each_node_counting_alone() {
         .unwrap();
     assert!(errors >= 1.0, "{metrics}");
 }
+
+/// A quick anonymous call sent as a proxy would, with `X-Forwarded-For: forwarded_for`; its
+/// HTTP status.
+fn quick_forwarded_for(orch: &str, forwarded_for: &str) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let body = json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z866", "Z866K1": "a", "Z866K2": "a"}});
+    agent
+        .post(format!("{orch}/wikifunctions.org/v1/evaluate/"))
+        .header("Content-Type", "application/json")
+        .header("X-Forwarded-For", forwarded_for)
+        .send(body.to_string().as_bytes())
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn behind_a_trusted_proxy_each_forwarded_client_is_counted_alone() {
+    // The test is the proxy (127.0.0.1). Trusted, it makes two clients of two forwarded
+    // addresses; not trusted, its header is ignored and every request is the proxy's.
+    for trusted in [true, false] {
+        let data = tempfile::tempdir().unwrap();
+        let mut env = vec![("ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE", "2")];
+        if trusted {
+            env.push(("ZEVAL_TRUSTED_PROXIES", "127.0.0.0/8, ::1"));
+        }
+        let server = Server::start(data.path(), &[], &env);
+        let orch = server.orch();
+        early_in_a_minute();
+        assert_eq!(quick_forwarded_for(orch, "203.0.113.1"), 200);
+        assert_eq!(quick_forwarded_for(orch, "203.0.113.1"), 200);
+        assert_eq!(quick_forwarded_for(orch, "203.0.113.1"), 429);
+        // What a client writes on the left is not believed.
+        assert_eq!(quick_forwarded_for(orch, "198.51.100.7, 203.0.113.1"), 429);
+        let other_client = quick_forwarded_for(orch, "203.0.113.2");
+        assert_eq!(
+            other_client,
+            if trusted { 200 } else { 429 },
+            "trusted: {trusted}"
+        );
+    }
+}

@@ -207,6 +207,10 @@ pub struct Limits {
     /// Work requests one client may start per minute on the orchestrator API (default 0: no
     /// limit); beyond it 429 with `Retry-After` until the next minute.
     pub per_client_requests_per_minute: u64,
+    /// Proxies (addresses or ranges such as `10.0.0.0/8`) whose `X-Forwarded-For` names the
+    /// client an anonymous request is counted under (see `crate::client_address`); default
+    /// none: the peer's address, and the header is ignored.
+    pub trusted_proxies: Vec<String>,
     /// A Redis shared by several orchestrators, to count the per-client limits across them
     /// (see `crate::shared_limits`); unset: each node counts alone.
     pub redis_url: Option<String>,
@@ -288,6 +292,7 @@ impl Default for Limits {
             evaluator_max_concurrent_requests: 32,
             per_client_concurrent_requests: 8,
             per_client_requests_per_minute: 0,
+            trusted_proxies: Vec::new(),
             redis_url: None,
             redis_timeout_ms: 50,
             body_timeout_ms: 10_000,
@@ -607,6 +612,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "limits.per_client_requests_per_minute",
     ),
     ("ZEVAL_LIMITS_REDIS_URL", "limits.redis_url"),
+    ("ZEVAL_TRUSTED_PROXIES", "limits.trusted_proxies"),
     ("ZEVAL_BODY_TIMEOUT_MS", "limits.body_timeout_ms"),
     ("ZEVAL_HEADER_TIMEOUT_MS", "limits.header_timeout_ms"),
     ("ZEVAL_IDLE_TIMEOUT_MS", "limits.idle_timeout_ms"),
@@ -659,6 +665,15 @@ impl Config {
                 message: e.to_string(),
             })
         }
+        /// The non-empty entries of a comma-separated list.
+        fn comma_list(value: &str) -> Vec<String> {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }
         for &(name, _) in ENV_VARS {
             let Some(value) = get(name).filter(|v| !v.is_empty()) else {
                 continue;
@@ -684,14 +699,7 @@ impl Config {
                 "ZEVAL_CACHE_FAILURE_TTL_SECONDS" => {
                     self.cache.failure_ttl_seconds = parsed(name, v)?
                 }
-                "ZEVAL_CACHE_UNCACHEABLE" => {
-                    self.cache.uncacheable = v
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|z| !z.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                }
+                "ZEVAL_CACHE_UNCACHEABLE" => self.cache.uncacheable = comma_list(v),
                 "ZEVAL_ORCHESTRATOR_BODY_BYTES" => {
                     self.limits.orchestrator_body_bytes = parsed(name, v)?
                 }
@@ -718,6 +726,7 @@ impl Config {
                     self.limits.per_client_requests_per_minute = parsed(name, v)?
                 }
                 "ZEVAL_LIMITS_REDIS_URL" => self.limits.redis_url = Some(value.clone()),
+                "ZEVAL_TRUSTED_PROXIES" => self.limits.trusted_proxies = comma_list(v),
                 "ZEVAL_BODY_TIMEOUT_MS" => self.limits.body_timeout_ms = parsed(name, v)?,
                 "ZEVAL_HEADER_TIMEOUT_MS" => self.limits.header_timeout_ms = parsed(name, v)?,
                 "ZEVAL_IDLE_TIMEOUT_MS" => self.limits.idle_timeout_ms = parsed(name, v)?,
@@ -780,6 +789,8 @@ impl Config {
                 self.evaluator_listen
             )));
         }
+        crate::client_address::TrustedProxies::parse(&self.limits.trusted_proxies)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some(url) = self.callback_url.as_deref().filter(|u| !u.is_empty()) {
             let rest = url
                 .strip_prefix("http://")
@@ -873,6 +884,7 @@ mod tests {
             "evaluator_max_concurrent_requests",
             "per_client_concurrent_requests",
             "per_client_requests_per_minute",
+            "trusted_proxies",
             "redis_timeout_ms",
             "body_timeout_ms",
             "header_timeout_ms",

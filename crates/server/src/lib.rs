@@ -16,6 +16,7 @@
 
 pub mod access;
 pub mod backends;
+pub mod client_address;
 pub mod compilation;
 pub mod config;
 pub mod drain;

@@ -34,6 +34,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
+use crate::client_address::TrustedProxies;
 use crate::problem::ApiError;
 use crate::shared_limits::{Decision, Lease, SharedLimits};
 
@@ -51,6 +52,7 @@ pub struct Admission {
     per_client: Option<ClientSlots>,
     rate: Option<ClientRates>,
     shared: Option<Arc<SharedLimits>>,
+    proxies: Arc<TrustedProxies>,
     retry_after: u64,
     on_reject: OnReject,
 }
@@ -73,6 +75,7 @@ impl Admission {
             per_client: None,
             rate: None,
             shared: None,
+            proxies: Arc::new(TrustedProxies::default()),
             retry_after,
             on_reject,
         }
@@ -93,6 +96,13 @@ impl Admission {
             per_minute,
             windows: Arc::new(Mutex::new(HashMap::new())),
         });
+        self
+    }
+
+    /// Counts anonymous requests from `proxies` against the client they forwarded for
+    /// ([`crate::client_address`]).
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = Arc::new(proxies);
         self
     }
 
@@ -263,9 +273,10 @@ impl Drop for ClientSlot {
     }
 }
 
-/// Who a request counts against: its bearer token, else its peer's IP address (`unknown`
-/// when served without a connection, as in tests that call the router directly).
-fn client_of(request: &Request) -> String {
+/// Who a request counts against: its bearer token, else its peer's IP address, or the address
+/// a trusted proxy forwarded for (`unknown` when served without a connection, as in tests
+/// that call the router directly).
+fn client_of(request: &Request, proxies: &TrustedProxies) -> String {
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -280,7 +291,16 @@ fn client_of(request: &Request) -> String {
         return format!("token {token}");
     }
     match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(peer)) => format!("ip {}", peer.ip()),
+        Some(ConnectInfo(peer)) => {
+            let forwarded: Vec<&str> = request
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .take(crate::client_address::MAX_FORWARDED_HOPS)
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            format!("ip {}", proxies.client(peer.ip(), &forwarded))
+        }
         None => "ip unknown".into(),
     }
 }
@@ -310,7 +330,10 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
     let request = Request::from_parts(parts, Body::from(bytes));
     let needs_client = admission.per_client.is_some() || admission.rate.is_some();
     let (client_slot, shared_slot) = if needs_client {
-        match admission.admit_client(client_of(&request)).await {
+        match admission
+            .admit_client(client_of(&request, &admission.proxies))
+            .await
+        {
             Ok(held) => held,
             Err(refusal) => return refusal.into_response(),
         }

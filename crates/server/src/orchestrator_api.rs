@@ -44,6 +44,9 @@ pub fn router(state: AppState) -> Router {
     )
     .per_client(limits.per_client_concurrent_requests)
     .per_client_rate(limits.per_client_requests_per_minute)
+    .trusted_proxies(
+        crate::client_address::TrustedProxies::parse(&limits.trusted_proxies).unwrap_or_default(),
+    )
     .shared(state.shared_limits.clone());
     let playground = crate::playground::Playground::new(&state);
     let work = Router::new()
