@@ -11,7 +11,7 @@
 //!   `zeval:result:<entry key>`: the answer, where the entry key hashes the call, the epoch and
 //!   every dependency with its generation. Both expire (see [`RedisSettings`]); generations do
 //!   not, so run Redis with `maxmemory-policy volatile-lru` (only keys with a time to live are
-//!   evicted) or none.
+//!   evicted) or none; [`RedisCache::check_eviction_policy`] refuses an `allkeys-*` policy.
 //!
 //! A lookup is three round trips: `GET deps` + `GET seq` + `GET epoch` in one pipeline,
 //! `MGET` of the generations, `GET` of the entry.
@@ -122,6 +122,32 @@ impl RedisCache {
             max_known: MAX_KNOWN_GENERATIONS,
             on_remote_write,
         })
+    }
+
+    /// Refuses a Redis that may evict keys without a time to live (`maxmemory-policy
+    /// allkeys-*`): an evicted generation would read as "never written", and an answer
+    /// stored before the write could be served again. `Ok` when the policy is safe, or when
+    /// Redis cannot say (unreachable now, or `CONFIG` disabled, as on some managed services):
+    /// then the operator's word in the documentation has to do.
+    pub fn check_eviction_policy(&self) -> Result<(), CacheError> {
+        let policy = self.with(|conn| {
+            redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("maxmemory-policy")
+                .query::<Vec<String>>(conn)
+        });
+        match policy.as_deref() {
+            Ok([_, policy]) if policy.starts_with("allkeys-") => Err(CacheError::Config(format!(
+                "the Redis at redis_url evicts any key under memory pressure \
+                 (maxmemory-policy {policy}), generations among them, which would let stale \
+                 answers be served: set maxmemory-policy to volatile-lru or noeviction"
+            ))),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "result cache: could not read Redis's maxmemory-policy; it must not be allkeys-*");
+                Ok(())
+            }
+        }
     }
 
     /// Remembers the generations of at most `max` ZIDs instead of

@@ -83,6 +83,7 @@ impl CallCache {
                     },
                     Some(on_remote_write),
                 )?;
+                backend.check_eviction_policy()?;
                 ResultCache::new(Box::new(backend), limits, "redis")
             }
             None => ResultCache::in_process(settings.max_bytes, limits),

@@ -256,3 +256,30 @@ fn an_answer_computed_while_the_node_noticed_another_nodes_write_is_not_stored()
         Stored::Yes
     );
 }
+
+#[test]
+fn a_redis_that_may_evict_generations_is_refused() {
+    let settings = |url: &str| RedisSettings {
+        url: url.to_owned(),
+        timeout: Duration::from_millis(200),
+        retry_after: Duration::from_millis(200),
+        dependencies_ttl: Duration::from_secs(60),
+    };
+    let evicting = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let error = RedisCache::new(settings(&evicting.url()), None)
+        .unwrap()
+        .check_eviction_policy()
+        .unwrap_err();
+    assert!(error.to_string().contains("allkeys-lru"), "{error}");
+    let safe = RedisServer::start_with(&["--maxmemory-policy", "volatile-lru"]);
+    RedisCache::new(settings(&safe.url()), None)
+        .unwrap()
+        .check_eviction_policy()
+        .unwrap();
+    // A Redis that cannot be asked is not refused: calls go uncached until it answers.
+    let gone = format!("unix://{}/none.sock", std::env::temp_dir().display());
+    RedisCache::new(settings(&gone), None)
+        .unwrap()
+        .check_eviction_policy()
+        .unwrap();
+}

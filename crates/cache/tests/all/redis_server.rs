@@ -15,6 +15,11 @@ pub(crate) struct RedisServer {
 
 impl RedisServer {
     pub(crate) fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// [`RedisServer::start`] with more `redis-server` options.
+    pub(crate) fn start_with(options: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("redis.sock");
         let child = Command::new("redis-server")
@@ -28,6 +33,7 @@ impl RedisServer {
                 "--unixsocket",
             ])
             .arg(&socket)
+            .args(options)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
