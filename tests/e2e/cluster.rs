@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{Server, metadata, put_js_function, request, z2, zeval_binary};
-use crate::many_evaluators::{endpoint_metric, put_slow_function, wait_until};
+use crate::common::{Server, metadata, put_js_function, request, z2};
+use crate::many_evaluators::{
+    Evaluators, endpoint_metric, put_slow_function, start_evaluators, wait_until,
+};
 use crate::postgres::postgres_server;
 use crate::result_cache::RedisServer;
 
@@ -193,29 +195,12 @@ fn a_local_cluster_loses_no_call_when_nodes_die_drain_and_restart() {
         ("ZEVAL_DRAIN_TIMEOUT_MS", "5000"),
     ];
 
-    // Three evaluators, each with its own (unused) data directory.
-    let evaluator_dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut evaluators: Vec<Option<Server>> = evaluator_dirs
-        .iter()
-        .map(|dir| {
-            Some(Server::start(
-                dir.path(),
-                &["--role", "evaluator"],
-                &evaluator_env,
-            ))
-        })
-        .collect();
-    let addresses: Vec<String> = evaluators
-        .iter()
-        .map(|e| {
-            let url = e.as_ref().unwrap().evaluator.clone().unwrap();
-            url.trim_start_matches("http://").to_owned()
-        })
-        .collect();
-    let urls: Vec<String> = addresses
-        .iter()
-        .map(|addr| format!("http://{addr}/wikifunctions.org/v1/evaluate/"))
-        .collect();
+    let Evaluators {
+        dirs: evaluator_dirs,
+        servers: mut evaluators,
+        addresses,
+        urls,
+    } = start_evaluators(3, &evaluator_env);
 
     // Two orchestrators on one database and one Redis.
     let orchestrator_dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -248,21 +233,12 @@ fn a_local_cluster_loses_no_call_when_nodes_die_drain_and_restart() {
         // A rate counted in Redis across both nodes, above what the load reaches.
         ("ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE", "100000"),
     ];
-    let token = {
-        let output = std::process::Command::new(zeval_binary())
-            .args(["user", "add", "alice", "--role", "editor", "--database-url"])
-            .arg(&database)
-            .arg("--data-dir")
-            .arg(orchestrator_dirs[0].path())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "zeval user add: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    };
+    let token = crate::common::add_user_with(
+        orchestrator_dirs[0].path(),
+        "alice",
+        "editor",
+        &["--database-url", &database],
+    );
     let orchestrator_1 = Server::start(
         orchestrator_dirs[0].path(),
         &orchestrator_args,

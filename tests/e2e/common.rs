@@ -138,8 +138,15 @@ impl Drop for Server {
 
 /// A user's token from `zeval user add`.
 pub(crate) fn add_user(data_dir: &Path, name: &str, role: &str) -> String {
+    add_user_with(data_dir, name, role, &[])
+}
+
+/// [`add_user`] with more options (`--database-url URL` for a PostgreSQL store).
+pub(crate) fn add_user_with(data_dir: &Path, name: &str, role: &str, options: &[&str]) -> String {
     let output = Command::new(zeval_binary())
-        .args(["user", "add", name, "--role", role, "--data-dir"])
+        .args(["user", "add", name, "--role", role])
+        .args(options)
+        .arg("--data-dir")
         .arg(data_dir)
         .output()
         .unwrap();

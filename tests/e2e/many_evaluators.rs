@@ -87,24 +87,51 @@ struct Outcome {
     result: Result<(), String>,
 }
 
-#[test]
-fn calls_spread_fail_over_and_drain() {
-    let evaluator_dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut evaluators: Vec<Option<Server>> = evaluator_dirs
+/// `--role evaluator` processes of a test, each with its own (unused) data directory.
+pub(crate) struct Evaluators {
+    pub(crate) dirs: Vec<tempfile::TempDir>,
+    /// `None` once a test has stopped one.
+    pub(crate) servers: Vec<Option<Server>>,
+    /// Where each listens (`host:port`), to restart it there.
+    pub(crate) addresses: Vec<String>,
+    /// Each one's evaluate route, as orchestrators list it.
+    pub(crate) urls: Vec<String>,
+}
+
+/// Starts `count` evaluators with `env`.
+pub(crate) fn start_evaluators(count: usize, env: &[(&str, &str)]) -> Evaluators {
+    let dirs: Vec<_> = (0..count).map(|_| tempfile::tempdir().unwrap()).collect();
+    let servers: Vec<Option<Server>> = dirs
         .iter()
-        .map(|dir| Some(Server::start(dir.path(), &["--role", "evaluator"], &[])))
+        .map(|dir| Some(Server::start(dir.path(), &["--role", "evaluator"], env)))
         .collect();
-    let addresses: Vec<String> = evaluators
+    let addresses: Vec<String> = servers
         .iter()
         .map(|e| {
             let url = e.as_ref().unwrap().evaluator.clone().unwrap();
             url.trim_start_matches("http://").to_owned()
         })
         .collect();
-    let urls: Vec<String> = addresses
+    let urls = addresses
         .iter()
         .map(|addr| format!("http://{addr}/wikifunctions.org/v1/evaluate/"))
         .collect();
+    Evaluators {
+        dirs,
+        servers,
+        addresses,
+        urls,
+    }
+}
+
+#[test]
+fn calls_spread_fail_over_and_drain() {
+    let Evaluators {
+        dirs: evaluator_dirs,
+        servers: mut evaluators,
+        addresses,
+        urls,
+    } = start_evaluators(3, &[]);
 
     let data = tempfile::tempdir().unwrap();
     let token = add_user(data.path(), "alice", "editor");

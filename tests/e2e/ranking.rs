@@ -295,30 +295,6 @@ fn with_ranking_off_the_first_implementation_answers_as_in_the_original() {
     assert_eq!(ranking(orch)["policy"]["enabled"], false);
 }
 
-/// `zeval user add NAME --role ROLE` on the store at `database`; the token.
-fn add_user_to(database: &str, data: &Path, name: &str, role: &str) -> String {
-    let output = std::process::Command::new(crate::common::zeval_binary())
-        .args([
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--database-url",
-            database,
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "zeval user add: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 /// Real calls of every implementation, as `orch`'s ranking route counts them.
 fn live_calls(orch: &str) -> u64 {
     ranking(orch)["implementations"]
@@ -351,7 +327,12 @@ fn two_orchestrators_rank_with_the_calls_of_both_through_redis() {
         "--database-url",
         &database,
     ];
-    let editor = add_user_to(&database, dirs[0].path(), "editor", "editor");
+    let editor = crate::common::add_user_with(
+        dirs[0].path(),
+        "editor",
+        "editor",
+        &["--database-url", &database],
+    );
     let first = Server::start(dirs[0].path(), &args, &env);
     let second = Server::start(dirs[1].path(), &args, &env);
     let (one, two) = (first.orch(), second.orch());

@@ -16,7 +16,7 @@ use zeval_orchestrator::ImplementationPolicy;
 use zeval_zobject::Value;
 use zeval_zobject::build::{envelope_error, get_metadata, string_value};
 
-use crate::access::{caller_async, count_rejection};
+use crate::access::{Caller, caller_async, count_rejection};
 use crate::config::CallPolicy;
 use crate::limits::{Admission, admit, read_body};
 use crate::problem::ApiError;
@@ -123,6 +123,51 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Who sends a call (401 for a wrong token) and its body as JSON, read within the
+/// orchestrator's body limit; shared by the evaluate and plan routes.
+pub(crate) async fn read_call(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Option<Caller>, Value), ApiError> {
+    let who = caller_async(state.repository.clone(), headers).await?;
+    let bytes = read_body(headers, body, state.config.limits.orchestrator_body_bytes)
+        .await
+        .inspect_err(|e| {
+            if matches!(e, ApiError::PayloadTooLarge { .. }) {
+                count_rejection(state, "too_large");
+            }
+        })?;
+    let request = zeval_zobject::json::parse_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    Ok((who, request))
+}
+
+/// The access rules of a call by `who` (`None`: anonymous) under `access.calls`: 401 when
+/// calls need a user, else the policy the orchestrator applies to every implementation it
+/// chooses, so that no route (nested calls, inline functions, validators, returned calls)
+/// escapes it.
+pub(crate) fn call_policy(
+    state: &AppState,
+    who: Option<&Caller>,
+) -> Result<Option<Arc<dyn ImplementationPolicy>>, ApiError> {
+    if who.is_some() {
+        return Ok(None);
+    }
+    match state.config.access.calls {
+        CallPolicy::Open => Ok(None),
+        CallPolicy::Users => {
+            count_rejection(state, "unauthenticated");
+            Err(ApiError::Unauthorized(
+                "calls need `Authorization: Bearer <token>` (calls = \"users\")".into(),
+            ))
+        }
+        CallPolicy::Approved => Ok(Some(Arc::new(narrow::ApprovedOnly::new(
+            state.repository.clone(),
+        )))),
+    }
+}
+
 /// `POST /{domain}/v1/evaluate/`: body `{zobject, doValidate, bypassCache}` (or the header
 /// `Cache-Control: no-cache` to bypass the result cache), answer always 200 with the
 /// canonical Z22, except for requests refused before orchestration (syntax, size, access).
@@ -131,16 +176,7 @@ async fn evaluate(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let who = caller_async(state.repository.clone(), &headers).await?;
-    let bytes = read_body(&headers, body, state.config.limits.orchestrator_body_bytes)
-        .await
-        .inspect_err(|e| {
-            if matches!(e, ApiError::PayloadTooLarge { .. }) {
-                count_rejection(&state, "too_large");
-            }
-        })?;
-    let request = zeval_zobject::json::parse_slice(&bytes)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let (who, request) = read_call(&state, &headers, body).await?;
     // As the original: a body without `zobject` (even one that is not an object) is
     // orchestrated as nothing, which answers a Z22 with the error.
     let mut request = match request {
@@ -161,25 +197,7 @@ async fn evaluate(
             .flat_map(|v| v.split(','))
             .any(|directive| directive.trim().eq_ignore_ascii_case("no-cache"));
     let zobject = request.remove("zobject").unwrap_or(Value::Null);
-    let mut policy: Option<Arc<dyn ImplementationPolicy>> = None;
-    if who.is_none() {
-        match state.config.access.calls {
-            CallPolicy::Open => {}
-            CallPolicy::Users => {
-                count_rejection(&state, "unauthenticated");
-                return Err(ApiError::Unauthorized(
-                    "calls need `Authorization: Bearer <token>` (calls = \"users\")".into(),
-                ));
-            }
-            // Checked where the orchestrator chooses each implementation, so no route
-            // (nested calls, inline functions, validators, returned calls) escapes it.
-            CallPolicy::Approved => {
-                policy = Some(Arc::new(narrow::ApprovedOnly::new(
-                    state.repository.clone(),
-                )));
-            }
-        }
-    }
+    let policy = call_policy(&state, who.as_ref())?;
     // Cached answers are kept apart by the rules they were computed under.
     let using = crate::result_cache::CacheUse {
         scope: if policy.is_some() { "approved" } else { "open" },

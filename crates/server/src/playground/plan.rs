@@ -41,9 +41,7 @@ use zeval_zobject::Value;
 use zeval_zobject::build::{envelope_error, ref_zid};
 
 use super::guests::Guests;
-use crate::access::{caller_async, count_rejection};
-use crate::config::CallPolicy;
-use crate::limits::read_body;
+use crate::access::count_rejection;
 use crate::problem::ApiError;
 use crate::{AppState, Repository, narrow};
 
@@ -345,16 +343,7 @@ pub(super) async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let who = caller_async(state.repository.clone(), &headers).await?;
-    let bytes = read_body(&headers, body, state.config.limits.orchestrator_body_bytes)
-        .await
-        .inspect_err(|e| {
-            if matches!(e, ApiError::PayloadTooLarge { .. }) {
-                count_rejection(&state, "too_large");
-            }
-        })?;
-    let request = zeval_zobject::json::parse_slice(&bytes)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let (who, request) = crate::orchestrator_api::read_call(&state, &headers, body).await?;
     let Value::Object(mut request) = request else {
         return Err(ApiError::BadRequest(
             "the body must be an object {\"zobject\": …, \"doValidate\": …}, as a call's".into(),
@@ -364,24 +353,7 @@ pub(super) async fn handle(
         .get("doValidate")
         .is_some_and(|v| v == &Value::Bool(true));
     let zobject = request.remove("zobject").unwrap_or(Value::Null);
-    // The access rules of a call (see `orchestrator_api::evaluate`).
-    let mut policy: Option<Arc<dyn ImplementationPolicy>> = None;
-    if who.is_none() {
-        match state.config.access.calls {
-            CallPolicy::Open => {}
-            CallPolicy::Users => {
-                count_rejection(&state, "unauthenticated");
-                return Err(ApiError::Unauthorized(
-                    "calls need `Authorization: Bearer <token>` (calls = \"users\")".into(),
-                ));
-            }
-            CallPolicy::Approved => {
-                policy = Some(Arc::new(narrow::ApprovedOnly::new(
-                    state.repository.clone(),
-                )));
-            }
-        }
-    }
+    let policy = crate::orchestrator_api::call_policy(&state, who.as_ref())?;
     let planned = tokio::task::spawn_blocking(move || {
         let plan = plan_call(&state, &zobject, do_validate, policy, &guests);
         zeval_zobject::depth::drop_iteratively(zobject);
