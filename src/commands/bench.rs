@@ -5,6 +5,7 @@ mod compiled;
 mod evaluator;
 mod orchestrator;
 mod ranking;
+mod recursion;
 mod result_cache;
 
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ enum Target {
     /// What ranking implementations buys (list order against ranked) and what the selector
     /// costs per call.
     Ranking(ranking::RankingBench),
+    /// A composition that recurses once per code point of a text, at several lengths.
+    Recursion(recursion::RecursionBench),
 }
 
 impl BenchCommand {
@@ -40,6 +43,7 @@ impl BenchCommand {
             Target::Orchestrator(b) => b.execute(),
             Target::ResultCache(b) => b.execute(),
             Target::Ranking(b) => b.execute(),
+            Target::Recursion(b) => b.execute(),
         }
     }
 }

@@ -45,22 +45,57 @@ pub(crate) struct Implementation {
     pub(crate) kind: Kind,
 }
 
+/// What executing a call gave.
+pub(crate) enum Step {
+    /// The call's result.
+    Done(Env),
+    /// A call in tail position: its result is what resolving `node` gives (a composition's
+    /// body, the branch If chose), deeply evaluated when `deep` (If's result is). The caller
+    /// resolves it in its own loop, so a recursion through tail calls takes no stack and
+    /// no call level per step.
+    Continue { node: Node, deep: bool },
+}
+
 impl Engine<'_> {
     /// Executes a function call. `top` adds implementation metadata and checks the return
     /// type; `internals` is the original's `resolveInternals`.
     pub(crate) fn execute(&self, call: &Node, top: bool, internals: bool) -> R<Env> {
+        let step = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+            self.execute_level(call, top, internals, false)
+        })?;
+        match step {
+            Step::Done(env) => Ok(env),
+            Step::Continue { node, deep } => {
+                let value = self.resolve(&node, false, true)?;
+                let value = if deep {
+                    self.deep_evaluate(&value)?
+                } else {
+                    value
+                };
+                Ok(Env::ok(value))
+            }
+        }
+    }
+
+    /// Executes a call whose result the caller resolves further with `resolve(_, false,
+    /// true)`, as a composition's body and If's branch are: a composition or If below the
+    /// top answers [`Step::Continue`] instead of resolving in a nested level.
+    pub(crate) fn execute_step(&self, call: &Node) -> R<Step> {
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
-            self.execute_level(call, top, internals)
+            self.execute_level(call, false, true, true)
         })
     }
 
-    fn execute_level(&self, call: &Node, top: bool, internals: bool) -> R<Env> {
+    fn execute_level(&self, call: &Node, top: bool, internals: bool, tail: bool) -> R<Step> {
         let _level = self.enter()?;
         if !internals
             && call.is_call_to("Z881")
             && let Some(item) = call.get("Z881K1")
         {
-            return Ok(Env::ok(crate::types::list_type_z4(call, item.clone())));
+            return Ok(Step::Done(Env::ok(crate::types::list_type_z4(
+                call,
+                item.clone(),
+            ))));
         }
         let function = self.function_of(call)?;
         let bindings = self.bind_arguments(call, &function)?;
@@ -73,15 +108,15 @@ impl Engine<'_> {
                     .cloned()
                     .unwrap_or_else(|| Node::z9("Z1"));
                 return match self.check_type(&not_an_implementation, &declared, "Z517") {
-                    Ok(()) => Ok(Env::ok(not_an_implementation)),
-                    Err(Fail::Error(e)) => Ok(Env {
+                    Ok(()) => Ok(Step::Done(Env::ok(not_an_implementation))),
+                    Err(Fail::Error(e)) => Ok(Step::Done(Env {
                         value: Node::void(),
                         meta: Some(crate::metadata::set(None, "errors", e)),
-                    }),
+                    })),
                     Err(other) => Err(other),
                 };
             }
-            Err(not_an_implementation) => return Ok(Env::ok(not_an_implementation)),
+            Err(not_an_implementation) => return Ok(Step::Done(Env::ok(not_an_implementation))),
         };
         let function_zid = function
             .get("Z8K5")
@@ -116,8 +151,18 @@ impl Engine<'_> {
                 refusals.push(why);
                 continue;
             }
+            // Only an outcome nobody looks at may be left to the caller: not at the top
+            // (metadata, return check), not when the selector learns from it.
+            let tail_here = tail
+                && !top
+                && (infos.len() == 1 || matches!(implementation.kind, Kind::BuiltIn(_)));
             let started = Instant::now();
-            let outcome = self.run_implementation(&function, implementation, &bindings);
+            let outcome =
+                match self.run_implementation(&function, implementation, &bindings, tail_here) {
+                    Ok(Step::Done(env)) => Ok(env),
+                    Ok(continued) => return Ok(continued),
+                    Err(fail) => Err(fail),
+                };
             let error = match &outcome {
                 Ok(env) => env.error(),
                 Err(Fail::Error(e)) => Some(e),
@@ -159,11 +204,17 @@ impl Engine<'_> {
             }
             match outcome {
                 Err(Fail::Evaluator(message)) => last_failure = Some(message),
-                outcome => return self.answer(outcome, &function, implementation, top),
+                outcome => {
+                    return self
+                        .answer(outcome, &function, implementation, top)
+                        .map(Step::Done);
+                }
             }
         }
         if let Some((index, outcome)) = held_failure {
-            return self.answer(outcome, &function, &implementations[index], top);
+            return self
+                .answer(outcome, &function, &implementations[index], top)
+                .map(Step::Done);
         }
         if last_failure.is_none() && !refusals.is_empty() {
             let why = format!(
@@ -176,7 +227,7 @@ impl Engine<'_> {
                     value: Node::void(),
                     meta: Some(crate::metadata::set(None, "errors", error)),
                 };
-                return Ok(env);
+                return Ok(Step::Done(env));
             }
             return Err(Fail::Error(error));
         }
@@ -195,6 +246,8 @@ impl Engine<'_> {
         };
         match self.resolve(z7k1, false, true) {
             Ok(f) if f.is_type("Z8") => Ok(f),
+            // The request's own limits are not the function's fault: they stay what they are.
+            Err(Fail::Error(e)) if is_request_limit(&e) => Err(Fail::Error(e)),
             Ok(_) | Err(Fail::Error(_)) => z507("Could not dereference Z7K1"),
             Err(other) => Err(other),
         }
@@ -207,6 +260,7 @@ impl Engine<'_> {
         };
         let list = match self.resolve(z8k1, false, false) {
             Ok(l) => l,
+            Err(Fail::Error(e)) if is_request_limit(&e) => return Err(Fail::Error(e)),
             Err(Fail::Error(_)) => return z507("Could not dereference Z8K1"),
             Err(other) => return Err(other),
         };
@@ -294,12 +348,15 @@ impl Engine<'_> {
         Ok(Ok(out))
     }
 
+    /// Runs one implementation; with `tail`, a composition or If leaves the resolution of
+    /// its result to the caller ([`Step::Continue`]).
     fn run_implementation(
         &self,
         function: &Node,
         implementation: &Implementation,
         bindings: &[Binding],
-    ) -> R<Env> {
+        tail: bool,
+    ) -> R<Step> {
         let frame = self.new_frame(implementation.node.scope());
         for b in bindings {
             frame.set(
@@ -319,10 +376,16 @@ impl Engine<'_> {
                     .cloned()
                     .unwrap_or_else(Node::void);
                 let body = body.rescoped(&scope);
+                if tail {
+                    return Ok(Step::Continue {
+                        node: body,
+                        deep: false,
+                    });
+                }
                 let value = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
                     self.resolve(&body, false, true)
                 })?;
-                Ok(Env::ok(value))
+                Ok(Step::Done(Env::ok(value)))
             }
             Kind::BuiltIn(id) => {
                 let lazy = crate::builtins::lazy_parameters(id);
@@ -334,11 +397,17 @@ impl Engine<'_> {
                 }
                 let env = crate::builtins::run(self, id, function, args)?;
                 if !crate::builtins::lazy_return(id) {
-                    return Ok(env);
+                    return Ok(Step::Done(env));
                 }
                 let value = env.into_value()?;
+                if tail {
+                    return Ok(Step::Continue {
+                        node: value,
+                        deep: true,
+                    });
+                }
                 let value = self.resolve(&value, false, true)?;
-                Ok(Env::ok(self.deep_evaluate(&value)?))
+                Ok(Step::Done(Env::ok(self.deep_evaluate(&value)?)))
             }
             Kind::Evaluated => {
                 let mut args = Vec::with_capacity(bindings.len());
@@ -349,6 +418,7 @@ impl Engine<'_> {
                     ));
                 }
                 self.run_code(function, &implementation.node, args)
+                    .map(Step::Done)
             }
         }
     }

@@ -9,7 +9,7 @@
 //!   call timed out".
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use zeval_zobject::Value;
@@ -18,6 +18,7 @@ use zeval_zobject::error::z5;
 use zeval_zobject::ident::is_built_in_type;
 
 use crate::Orchestrator;
+use crate::call::Step;
 use crate::code::{ImplementationPolicy, ImplementationSelector};
 use crate::frame::{Frame, Scope};
 use crate::node::{Node, STACK_RED_ZONE, STACK_SEGMENT};
@@ -90,10 +91,25 @@ pub(crate) struct Engine<'o> {
     do_validate: Cell<bool>,
     deadline: Instant,
     depth: Cell<usize>,
-    frames: RefCell<Vec<Rc<Frame>>>,
+    /// Steps left before [`Self::check_time`] reads the clock again.
+    until_clock: Cell<u32>,
+    /// Every frame of the request that may still be alive: frames in a reference cycle (a
+    /// closure stored in the frame it captures) are cleared when the request ends. Weak,
+    /// so that a frame nothing uses any more (every step of a long tail recursion) is freed
+    /// at once.
+    frames: RefCell<Vec<Weak<Frame>>>,
     /// The first nondeterministic built-in that ran (see [`crate::trace`]).
     nondeterministic: Cell<Option<&'o str>>,
+    /// Z4s of built-in type function calls, by the call node's address ([`Self::memoized_type`]).
+    type_memo: RefCell<Vec<TypeMemoEntry>>,
 }
+
+/// `((call address, internals), call, Z4)`.
+type TypeMemoEntry = ((*const crate::node::Obj, bool), Node, Node);
+
+/// How many type function answers one request remembers (a linear scan: types in flight
+/// are few).
+const TYPE_MEMO_ENTRIES: usize = 16;
 
 /// Decrements the depth counter when a level ends.
 pub(crate) struct DepthGuard<'a>(&'a Cell<usize>);
@@ -101,8 +117,17 @@ pub(crate) struct DepthGuard<'a>(&'a Cell<usize>);
 impl Drop for DepthGuard<'_> {
     fn drop(&mut self) {
         self.0.set(self.0.get() - 1);
+        crate::budget::release(STACK_BYTES_PER_LEVEL);
     }
 }
+
+/// What one call level is charged to the request's memory budget for its stack: a release
+/// build uses about 2.5 KiB per level (measured with `stacker::remaining_stack` across 60
+/// levels of a recursive composition), rounded up.
+pub(crate) const STACK_BYTES_PER_LEVEL: usize = 4 * 1024;
+
+/// How many steps pass between two readings of the clock ([`Engine::check_time`]).
+const CLOCK_EVERY: u32 = 32;
 
 impl<'o> Engine<'o> {
     pub(crate) fn new(
@@ -120,8 +145,10 @@ impl<'o> Engine<'o> {
             do_validate: Cell::new(do_validate),
             deadline,
             depth: Cell::new(0),
+            until_clock: Cell::new(0),
             frames: RefCell::new(Vec::new()),
             nondeterministic: Cell::new(None),
+            type_memo: RefCell::new(Vec::new()),
         }
     }
 
@@ -181,9 +208,17 @@ impl<'o> Engine<'o> {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
-    /// Takes one step of the request's budget; fails once the deadline has passed.
+    /// Takes one step of the request's budget; fails once the deadline has passed. The
+    /// clock is read every [`CLOCK_EVERY`] steps (a step is well under a microsecond, and
+    /// reading the clock each time cost a recursive composition a twentieth of its time).
     pub(crate) fn check_time(&self) -> R<()> {
         crate::budget::step()?;
+        let until_clock = self.until_clock.get();
+        if until_clock > 0 {
+            self.until_clock.set(until_clock - 1);
+            return Ok(());
+        }
+        self.until_clock.set(CLOCK_EVERY);
         if Instant::now() >= self.deadline {
             Err(Fail::Timeout)
         } else {
@@ -191,7 +226,8 @@ impl<'o> Engine<'o> {
         }
     }
 
-    /// Enters one call level: checks the deadline and the depth limit.
+    /// Enters one call level: checks the deadline and the depth limit, and charges the
+    /// level's stack to the request's memory budget (released when the level ends).
     pub(crate) fn enter(&self) -> R<DepthGuard<'_>> {
         self.check_time()?;
         let depth = self.depth.get() + 1;
@@ -202,13 +238,48 @@ impl<'o> Engine<'o> {
             )));
         }
         self.depth.set(depth);
+        crate::budget::charge(STACK_BYTES_PER_LEVEL);
         Ok(DepthGuard(&self.depth))
+    }
+
+    /// The Z4 a built-in type function call (`Z881`/`Z882`/`Z883`) already returned in this
+    /// request. Such calls are pure, and every cell of a list shares its type node, so a
+    /// list walked step by step would otherwise build the same Z4 (a dozen objects) again
+    /// at every step.
+    fn memoized_type(&self, ty: &Node, internals: bool) -> Option<Node> {
+        let Node::Obj(call) = ty else { return None };
+        let identity = (Rc::as_ptr(call), internals);
+        self.type_memo
+            .borrow()
+            .iter()
+            .find(|(key, _, _)| *key == identity)
+            .map(|(_, _, z4)| z4.clone())
+    }
+
+    /// Remembers the Z4 of a built-in type function call; at most [`TYPE_MEMO_ENTRIES`],
+    /// most recent first. The entry keeps the call alive, so its address stays its own.
+    fn memoize_type(&self, ty: &Node, internals: bool, z4: &Node) {
+        let Node::Obj(call) = ty else { return };
+        if !z4.is_type("Z4") || !["Z881", "Z882", "Z883"].iter().any(|f| ty.is_call_to(f)) {
+            return;
+        }
+        let mut memo = self.type_memo.borrow_mut();
+        if memo.len() == TYPE_MEMO_ENTRIES {
+            memo.pop();
+        }
+        memo.insert(0, ((Rc::as_ptr(call), internals), ty.clone(), z4.clone()));
     }
 
     /// A new frame below `parent`, remembered so the request can break cycles at the end.
     pub(crate) fn new_frame(&self, parent: Scope) -> Rc<Frame> {
         let frame = Frame::new(parent);
-        self.frames.borrow_mut().push(frame.clone());
+        let mut frames = self.frames.borrow_mut();
+        // Forget freed frames whenever the list doubles: amortised O(1) per frame, and the
+        // list stays proportional to the frames alive.
+        if frames.len() >= 64 && frames.len().is_power_of_two() {
+            frames.retain(|f| f.strong_count() > 0);
+        }
+        frames.push(Rc::downgrade(&frame));
         frame
     }
 
@@ -217,6 +288,25 @@ impl<'o> Engine<'o> {
     /// executed, and the type of a generic instance replaced by the Z4 its type function
     /// returns.
     pub(crate) fn resolve(&self, node: &Node, even_builtins: bool, internals: bool) -> R<Node> {
+        let mut deep = false;
+        let value = self.resolve_head(node, even_builtins, internals, &mut deep)?;
+        if deep {
+            return self.deep_evaluate(&value);
+        }
+        Ok(value)
+    }
+
+    /// The loop of [`Self::resolve`]. Calls in tail position ([`crate::call::Step`]) are
+    /// resolved here, in this loop, when this resolution is the one they would have done
+    /// themselves (`even_builtins` off, `internals` on); `deep` is set when one of them
+    /// asks for its result to be evaluated deeply.
+    fn resolve_head(
+        &self,
+        node: &Node,
+        even_builtins: bool,
+        internals: bool,
+        deep: &mut bool,
+    ) -> R<Node> {
         let mut node = node.clone();
         loop {
             self.check_time()?;
@@ -245,6 +335,19 @@ impl<'o> Engine<'o> {
                 return Ok(node);
             }
             if node.is_type("Z7") {
+                if !even_builtins && internals {
+                    match self.execute_step(&node)? {
+                        Step::Done(env) => node = env.into_value()?,
+                        Step::Continue {
+                            node: next,
+                            deep: next_deep,
+                        } => {
+                            node = next;
+                            *deep |= next_deep;
+                        }
+                    }
+                    continue;
+                }
                 let env = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
                     self.execute(&node, false, internals)
                 })?;
@@ -253,10 +356,15 @@ impl<'o> Engine<'o> {
             }
             if is_generic_instance(&node) {
                 let ty = node.type_node().cloned().unwrap_or_else(Node::void);
+                if let Some(resolved) = self.memoized_type(&ty, internals) {
+                    node = node.with("Z1K1", resolved);
+                    continue;
+                }
                 let env = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
                     self.execute(&ty, false, internals)
                 })?;
                 let resolved = env.into_value()?;
+                self.memoize_type(&ty, internals, &resolved);
                 if !resolved.is_type("Z4") {
                     let text = resolved.quoted_text(QUOTE_CHARS);
                     return error(
@@ -281,7 +389,7 @@ impl<'o> Engine<'o> {
         self.deep_walk(node, &mut path)
     }
 
-    fn deep_walk(&self, node: &Node, path: &mut Vec<(Rc<str>, Option<String>)>) -> R<Node> {
+    fn deep_walk(&self, node: &Node, path: &mut Vec<(Rc<str>, Option<TypeIdentity>)>) -> R<Node> {
         let Some(obj) = node.as_obj() else {
             return Ok(node.clone());
         };
@@ -291,11 +399,11 @@ impl<'o> Engine<'o> {
             return Ok(node.clone());
         }
         self.check_time()?;
-        let identity = type_identity_key(node);
+        let identity = type_identity(node);
         let mut entries = Vec::with_capacity(obj.entries.len());
         let mut changed = false;
         for (k, child) in &obj.entries {
-            if SKIP_KEYS.contains(&&**k) || path.iter().any(|(pk, pt)| pk == k && *pt == identity) {
+            if SKIP_KEYS.contains(&&**k) || seen_before(path, k, identity.as_ref())? {
                 entries.push((k.clone(), child.clone()));
                 continue;
             }
@@ -343,7 +451,9 @@ impl<'o> Engine<'o> {
 impl Drop for Engine<'_> {
     fn drop(&mut self) {
         for frame in self.frames.borrow().iter() {
-            frame.clear();
+            if let Some(frame) = frame.upgrade() {
+                frame.clear();
+            }
         }
     }
 }
@@ -367,19 +477,78 @@ fn same_node(a: &Node, b: &Node) -> bool {
     }
 }
 
-/// A string naming the type identity of a node, for the cycle guard.
-fn type_identity_key(node: &Node) -> Option<String> {
+/// The type identity of a node, for the cycle guard: a name, or the structure of its type
+/// (the original compares the JSON texts of the two; comparing the trees says the same
+/// without writing either out, which a long list did once per cell).
+#[derive(Clone)]
+enum TypeIdentity {
+    Named(Rc<str>),
+    Structure(Node),
+}
+
+fn type_identity(node: &Node) -> Option<TypeIdentity> {
     let ty = node.type_node()?;
     Some(match ty {
-        Node::Str(s) => s.to_string(),
+        Node::Str(s) => TypeIdentity::Named(s.clone()),
         t => match t.ref_zid() {
-            Some(z) => z.to_string(),
-            None => match t.get("Z4K1") {
-                Some(id) => id.quoted_text(usize::MAX),
-                None => t.quoted_text(usize::MAX),
-            },
+            Some(z) => TypeIdentity::Named(Rc::from(z)),
+            None => TypeIdentity::Structure(t.get("Z4K1").unwrap_or(t).clone()),
         },
     })
+}
+
+/// Whether `key` with the same type identity is already on the path.
+fn seen_before(
+    path: &[(Rc<str>, Option<TypeIdentity>)],
+    key: &Rc<str>,
+    identity: Option<&TypeIdentity>,
+) -> R<bool> {
+    for (seen_key, seen_identity) in path {
+        if seen_key != key {
+            continue;
+        }
+        let same = match (seen_identity, identity) {
+            (None, None) => true,
+            (Some(TypeIdentity::Named(a)), Some(TypeIdentity::Named(b))) => a == b,
+            (Some(TypeIdentity::Structure(a)), Some(TypeIdentity::Structure(b))) => {
+                same_structure(a, b)?
+            }
+            _ => false,
+        };
+        if same {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether two nodes write out as the same JSON. Each object compared is a step of the
+/// request's budget (types may share subtrees), and shared subtrees compare at once.
+fn same_structure(a: &Node, b: &Node) -> R<bool> {
+    match (a, b) {
+        (Node::Str(x), Node::Str(y)) => Ok(x == y),
+        (Node::Raw(x), Node::Raw(y)) => Ok(x == y),
+        (Node::Obj(x), Node::Obj(y)) => {
+            if Rc::ptr_eq(x, y) {
+                return Ok(true);
+            }
+            crate::budget::step()?;
+            if x.entries.len() != y.entries.len() {
+                return Ok(false);
+            }
+            for ((kx, vx), (ky, vy)) in x.entries.iter().zip(&y.entries) {
+                let same_child = kx == ky
+                    && stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+                        same_structure(vx, vy)
+                    })?;
+                if !same_child {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }
 
 /// The argument name of a `Z18K1` (a Z6, or a bare string).

@@ -32,6 +32,13 @@ pub(crate) struct Frame {
     bindings: RefCell<Vec<(Rc<str>, ArgState)>>,
 }
 
+impl Drop for Frame {
+    fn drop(&mut self) {
+        let (values, parent) = self.take_contents();
+        crate::node::dispose(values, parent);
+    }
+}
+
 impl Frame {
     /// A new frame below `parent`.
     pub(crate) fn new(parent: Scope) -> Rc<Frame> {
@@ -81,11 +88,33 @@ pub(crate) fn is_bound(scope: &Scope, name: &str) -> bool {
 }
 
 impl Frame {
+    /// Empties this frame: the nodes its bindings held, and its parent.
+    pub(crate) fn take_contents(&mut self) -> (Vec<Node>, Scope) {
+        let bindings = std::mem::take(self.bindings.get_mut());
+        let mut values = Vec::new();
+        for (_, state) in bindings {
+            match state {
+                ArgState::Unevaluated { expr, declared } => values.extend([expr, declared]),
+                ArgState::Evaluated(value) => values.push(value),
+                ArgState::Error(_) => {}
+            }
+        }
+        (values, self.parent.take())
+    }
+
     /// Forgets every binding. Frames and the values they memoize can reference each other
     /// (a closure stored in the frame it captures), so a request clears its frames at the
     /// end to break those cycles.
     pub(crate) fn clear(&self) {
         let bindings = std::mem::take(&mut *self.bindings.borrow_mut());
-        drop(bindings);
+        let mut values = Vec::new();
+        for (_, state) in bindings {
+            match state {
+                ArgState::Unevaluated { expr, declared } => values.extend([expr, declared]),
+                ArgState::Evaluated(value) => values.push(value),
+                ArgState::Error(_) => {}
+            }
+        }
+        crate::node::dispose(values, None);
     }
 }

@@ -53,9 +53,13 @@ pub use reentry::{NestedCaller, ReentryLimits};
 use engine::{Engine, Fail};
 use node::Node;
 
-/// The default deepest nesting of function calls one request may reach. Each level costs a
-/// few kilobytes of (heap-grown) stack, so this bounds a runaway recursion to tens of MiB.
-pub const DEFAULT_MAX_DEPTH: usize = 3_000;
+/// The default deepest nesting of function calls one request may reach. Calls in tail
+/// position (a composition's body, If's branch) take no level, so only recursion that
+/// still has work to do after the recursive call nests. Each level takes about 2.5 KiB of
+/// (heap-grown) stack and is charged 4 KiB against the request's memory budget, so this
+/// bounds the stack to about 100 MiB and the memory budget usually stops a runaway
+/// recursion first.
+pub const DEFAULT_MAX_DEPTH: usize = 40_000;
 
 /// The default per-request deadline: the original's route timer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -198,41 +202,55 @@ impl Orchestrator {
             None => Outcome::Success,
         });
         drop(engine);
-        for (key, value) in start.entries(budget.peak_bytes(), &self.config.instance_name) {
-            set_envelope_metadata(&mut result, key, value);
-        }
+        let entries = start.entries(budget.peak_bytes(), &self.config.instance_name);
         drop(budget);
         if options.return_normal {
+            for (key, value) in entries {
+                set_envelope_metadata(&mut result, key, value);
+            }
             return (result, trace);
         }
-        (canonical_result(result), trace)
+        match canonical_result(result) {
+            Ok(mut canonical) => {
+                zeval_zobject::build::set_canonical_envelope_metadata(&mut canonical, entries);
+                (canonical, trace)
+            }
+            Err(mut normal) => {
+                for (key, value) in entries {
+                    set_envelope_metadata(&mut normal, key, value);
+                }
+                (normal, trace)
+            }
+        }
     }
 }
 
-/// Canonicalizes the final Z22, falling back to normal form when that fails (spec §2.2).
+/// Canonicalizes the final Z22 before its orchestration metadata is added; the caller falls
+/// back to normal form when that fails (spec §2.2).
 ///
 /// A result made only of objects that have a `Z1K1` and well-formed keys, and strings, was
 /// built from normalized input by this orchestrator, so it is compacted directly; anything
 /// else (numbers, Booleans, arrays or type-less objects quoted in an error about malformed
 /// input) goes through the full validating canonicalize, which then falls back to normal form
 /// as the original does (the HTTP suite's "record with list and invalid sub-record" needs it).
-fn canonical_result(result: Value) -> Value {
+/// `Err` gives back the normal form when canonicalization failed.
+fn canonical_result(result: Value) -> Result<Value, Value> {
     use zeval_zobject::depth::drop_iteratively;
     // The normal form of a long list nests two levels per element; dropping it must not
     // recurse on a small server-thread stack.
     if looks_normal(&result) {
         let canonical = zeval_zobject::canonicalize::canonicalize_normal(&result);
         drop_iteratively(result);
-        return canonical;
+        return Ok(canonical);
     }
     match zeval_zobject::canonicalize(&result) {
         Ok(canonical) => {
             drop_iteratively(result);
-            canonical
+            Ok(canonical)
         }
         Err(error) => {
             drop_iteratively(error);
-            result
+            Err(result)
         }
     }
 }

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use zeval_zobject::{Map, Value};
 
 use crate::engine::R;
-use crate::frame::Scope;
+use crate::frame::{Frame, Scope};
 
 /// Stack kept free before recursing over a value, and the size of each extra segment:
 /// values nest two levels per list element, so walks grow the stack on the heap.
@@ -41,10 +41,10 @@ impl Node {
     /// the request's memory budget (see [`crate::budget`]).
     pub(crate) fn from_json(value: &Value, scope: &Scope) -> Node {
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match value {
-            Value::String(s) => Node::Str(Rc::from(s.as_str())),
+            Value::String(s) => Node::Str(key(s)),
             Value::Object(m) => Node::object(
                 m.iter()
-                    .map(|(k, v)| (Rc::from(k.as_str()), Node::from_json(v, scope)))
+                    .map(|(k, v)| (key(k), Node::from_json(v, scope)))
                     .collect(),
                 scope.clone(),
             ),
@@ -104,8 +104,8 @@ impl Node {
     pub(crate) fn z9(zid: &str) -> Node {
         Node::object(
             vec![
-                (key("Z1K1"), Node::Str(Rc::from("Z9"))),
-                (key("Z9K1"), Node::Str(Rc::from(zid))),
+                (key("Z1K1"), Node::Str(key("Z9"))),
+                (key("Z9K1"), Node::Str(key(zid))),
             ],
             None,
         )
@@ -115,7 +115,7 @@ impl Node {
     pub(crate) fn z6(s: &str) -> Node {
         Node::object(
             vec![
-                (key("Z1K1"), Node::Str(Rc::from("Z6"))),
+                (key("Z1K1"), Node::Str(key("Z6"))),
                 (key("Z6K1"), Node::Str(Rc::from(s))),
             ],
             None,
@@ -263,8 +263,24 @@ impl Node {
     }
 }
 
-/// A key name.
+/// The keys and type names nearly every node holds; [`key`] shares one allocation of each
+/// per thread instead of allocating it again for every node.
+const COMMON_NAMES: [&str; 24] = [
+    "Z1K1", "Z9K1", "Z6K1", "K1", "K2", "Z7K1", "Z9", "Z6", "Z7", "Z18", "Z18K1", "Z881", "Z881K1",
+    "Z40", "Z40K1", "Z41", "Z42", "Z4", "Z3", "Z1", "Z86", "Z86K1", "Z24", "Z22",
+];
+
+thread_local! {
+    static COMMON: [Rc<str>; COMMON_NAMES.len()] = COMMON_NAMES.map(Rc::from);
+}
+
+/// A key name (or a short name such as a type's ZID), shared when it is a common one.
 pub(crate) fn key(name: &str) -> Rc<str> {
+    if name.len() <= 6
+        && let Some(i) = COMMON_NAMES.iter().position(|common| *common == name)
+    {
+        return COMMON.with(|common| common[i].clone());
+    }
     Rc::from(name)
 }
 
@@ -295,23 +311,66 @@ pub(crate) fn call_node(function: &str, args: Vec<(&str, Node)>) -> Node {
     Node::object(entries, None)
 }
 
-/// Dropping a node tree nested very deeply (a long list built at run time) must not recurse
-/// once per level, so objects hand their children to a local stack.
+/// Dropping a node tree nested very deeply (a long list built at run time), or a chain of
+/// frames each holding a value scoped in the one before (a long tail recursion), must not
+/// recurse once per level: objects and frames hand what they own to [`dispose`].
 impl Drop for Obj {
     fn drop(&mut self) {
         crate::budget::release(estimated_bytes(&self.entries));
-        let mut stack: Vec<Node> = std::mem::take(&mut self.entries)
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect();
-        while let Some(node) = stack.pop() {
-            if let Node::Obj(rc) = node
-                && let Ok(mut obj) = Rc::try_unwrap(rc)
-            {
-                crate::budget::release(estimated_bytes(&obj.entries));
-                stack.extend(std::mem::take(&mut obj.entries).into_iter().map(|(_, v)| v));
-            }
+        let entries = std::mem::take(&mut self.entries);
+        dispose(entries.into_iter().map(|(_, v)| v), self.scope.take());
+    }
+}
+
+/// Drops `nodes` and `frame` with a work list instead of recursion. Only objects and frames
+/// owned alone are taken apart (their own `drop` then finds them empty); the work lists
+/// are allocated only when there is such a thing to take apart, so dropping a leaf
+/// allocates nothing.
+pub(crate) fn dispose(nodes: impl IntoIterator<Item = Node>, frame: Option<Rc<Frame>>) {
+    let mut objects: Vec<Obj> = Vec::new();
+    let mut frames: Vec<Frame> = Vec::new();
+    let take_node = |node: Node, objects: &mut Vec<Obj>| {
+        if let Node::Obj(rc) = node
+            && let Ok(obj) = Rc::try_unwrap(rc)
+        {
+            objects.push(obj);
         }
+    };
+    let take_frame = |frame: Rc<Frame>, frames: &mut Vec<Frame>| {
+        if let Ok(frame) = Rc::try_unwrap(frame) {
+            frames.push(frame);
+        }
+    };
+    for node in nodes {
+        take_node(node, &mut objects);
+    }
+    if let Some(frame) = frame {
+        take_frame(frame, &mut frames);
+    }
+    loop {
+        if let Some(mut obj) = objects.pop() {
+            let entries = std::mem::take(&mut obj.entries);
+            // `obj` releases its (now empty) self when it drops; this is the rest.
+            crate::budget::release(estimated_bytes(&entries).saturating_sub(estimated_bytes(&[])));
+            for (_, child) in entries {
+                take_node(child, &mut objects);
+            }
+            if let Some(scope) = obj.scope.take() {
+                take_frame(scope, &mut frames);
+            }
+            continue;
+        }
+        if let Some(mut frame) = frames.pop() {
+            let (values, parent) = frame.take_contents();
+            for value in values {
+                take_node(value, &mut objects);
+            }
+            if let Some(parent) = parent {
+                take_frame(parent, &mut frames);
+            }
+            continue;
+        }
+        break;
     }
 }
 

@@ -3,6 +3,7 @@
 //! suite does), with static validation on and off, and compares the medians with the
 //! original's figures from issue 4.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,21 +29,12 @@ pub(crate) struct OrchestratorBench {
     only: Option<String>,
 }
 
-/// The original orchestrator's times on the same machine (issue 4), in ms:
-/// `(case name, with validation, without validation)`.
-const ORIGINAL: [(&str, Option<f64>, Option<f64>); 4] = [
-    ("Scott numeral Ackermann(1, 1)", Some(403.0), Some(194.0)),
-    ("curry", Some(37.0), None),
-    ("bind binary function", Some(16.0), None),
-    (
-        "function call for the true Z902 (if), the good if",
-        Some(148.0),
-        Some(15.0),
-    ),
-];
+/// The original orchestrator's per-case medians on this kind of machine, quoted from the
+/// suite's `baseline-timings.csv` (not re-measured: the original cannot run here).
+const BASELINE_FILE: &str = "baseline-timings.csv";
 
-/// The original's median over all cases, validation on.
-const ORIGINAL_MEDIAN_MS: f64 = 64.0;
+/// The ratio every case should reach against its baseline (issue 12).
+const GOAL_RATIO: f64 = 100.0;
 
 struct Row {
     title: String,
@@ -59,6 +51,8 @@ impl OrchestratorBench {
             .clone()
             .unwrap_or_else(|| zeval_conformance::default_shared_dir().join("orchestrator"));
         let suite = Suite::load(&dir, None).context("loading the orchestrator suite")?;
+        let baseline = read_baseline(&dir.join(BASELINE_FILE))
+            .with_context(|| format!("reading {}", dir.join(BASELINE_FILE).display()))?;
         let mut rows = Vec::new();
         let selected = suite.cases.iter().filter(|c| {
             self.only
@@ -88,7 +82,7 @@ impl OrchestratorBench {
         if let Some(path) = &self.out {
             write_csv(path, &rows).with_context(|| format!("writing {}", path.display()))?;
         }
-        print_summary(&rows, suite.cases.len(), runs);
+        print_summary(&rows, &baseline, runs);
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -115,34 +109,85 @@ fn write_csv(path: &PathBuf, rows: &[Row]) -> std::io::Result<()> {
     file.flush()
 }
 
-fn print_summary(rows: &[Row], cases: usize, runs: usize) {
-    println!("{cases} cases, {runs} runs each, validation on and off");
-    let mut medians: Vec<f64> = rows
-        .iter()
-        .filter(|r| r.validate)
-        .map(|r| r.median)
-        .collect();
-    medians.sort_by(f64::total_cmp);
-    let overall = percentile(&medians, 0.5);
-    println!(
-        "median over all cases (validation on): {overall:.3} ms; original {ORIGINAL_MEDIAN_MS} ms; {:.0}x faster",
-        ORIGINAL_MEDIAN_MS / overall
-    );
-    for (name, on, off) in ORIGINAL {
-        for (validate, original) in [(true, on), (false, off)] {
-            let Some(original) = original else { continue };
-            let setting = if validate { "on" } else { "off" };
-            match rows
-                .iter()
-                .find(|r| r.title == name && r.validate == validate)
-            {
-                Some(r) => println!(
-                    "{name} (validation {setting}): {:.3} ms; original {original} ms; {:.0}x faster",
-                    r.median,
-                    original / r.median
-                ),
-                None => println!("{name} (validation {setting}): not among the shared cases"),
+/// `title → median_ms` from the original's timings (a CSV with quoted titles).
+fn read_baseline(path: &std::path::Path) -> anyhow::Result<HashMap<String, f64>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut out = HashMap::new();
+    for line in text.lines().skip(1) {
+        let (title, rest) = split_csv_title(line);
+        let median = rest
+            .split(',')
+            .next()
+            .and_then(|m| m.parse::<f64>().ok())
+            .with_context(|| format!("no median in {line:?}"))?;
+        out.insert(title, median);
+    }
+    Ok(out)
+}
+
+/// Splits a CSV line into its first field (unquoted) and the rest after the comma.
+fn split_csv_title(line: &str) -> (String, &str) {
+    let Some(quoted) = line.strip_prefix('"') else {
+        return match line.split_once(',') {
+            Some((title, rest)) => (title.to_owned(), rest),
+            None => (line.to_owned(), ""),
+        };
+    };
+    let mut title = String::new();
+    let mut chars = quoted.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '"' {
+            if chars.peek().map(|(_, c)| *c) == Some('"') {
+                title.push('"');
+                chars.next();
+                continue;
             }
+            return (title, quoted[i + 1..].trim_start_matches(','));
         }
+        title.push(c);
+    }
+    (title, "")
+}
+
+fn print_summary(rows: &[Row], baseline: &HashMap<String, f64>, runs: usize) {
+    let cases = rows.iter().filter(|r| r.validate).count();
+    println!("{cases} cases, {runs} runs each, validation on and off");
+    println!("baseline: the original's per-case medians, quoted from {BASELINE_FILE}");
+    for validate in [true, false] {
+        let setting = if validate { "on" } else { "off" };
+        let mut ratios: Vec<(f64, &Row, f64)> = rows
+            .iter()
+            .filter(|r| r.validate == validate)
+            .filter_map(|r| {
+                let original = *baseline.get(&r.title)?;
+                Some((original / r.median, r, original))
+            })
+            .collect();
+        ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut medians: Vec<f64> = ratios.iter().map(|(_, r, _)| r.median).collect();
+        medians.sort_by(f64::total_cmp);
+        let just_ratios: Vec<f64> = ratios.iter().map(|(x, _, _)| *x).collect();
+        let under = ratios.iter().filter(|(x, _, _)| *x < GOAL_RATIO).count();
+        println!(
+            "validation {setting}: {} cases with a baseline; median {:.4} ms; ratio min {:.0}x, median {:.0}x; {under} under {GOAL_RATIO:.0}x",
+            ratios.len(),
+            percentile(&medians, 0.5),
+            just_ratios.first().copied().unwrap_or(0.0),
+            percentile(&just_ratios, 0.5),
+        );
+        for (ratio, row, original) in ratios.iter().take(8) {
+            println!(
+                "  {ratio:>6.0}x  {:.4} ms (original {original} ms)  {}",
+                row.median, row.title
+            );
+        }
+    }
+    let missing: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.validate && !baseline.contains_key(&r.title))
+        .map(|r| r.title.as_str())
+        .collect();
+    if !missing.is_empty() {
+        println!("no baseline for: {}", missing.join("; "));
     }
 }

@@ -35,6 +35,23 @@ fn deep_lists() -> OrchestratorConfig {
     }
 }
 
+/// `Z10000(list)`: If(is empty(list), "done", Echo(Z10000(tail(list)))): the recursive call
+/// is an argument of Echo, not in tail position, so every step nests.
+fn nested_countdown() -> serde_json::Value {
+    let arg = json!({"Z1K1": "Z18", "Z18K1": "Z10000K1"});
+    json!({"Z1K1": "Z8",
+        "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": {"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z86"}, "Z17K2": "Z10000K1",
+                 "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z6", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K2": {
+            "Z1K1": "Z7", "Z7K1": "Z802",
+            "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": arg},
+            "Z802K2": "done",
+            "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1":
+                {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": arg}}}}}],
+        "Z8K5": "Z10000"})
+}
+
 fn countdown_call(n: usize) -> serde_json::Value {
     json!({"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(n)}})
 }
@@ -47,19 +64,64 @@ fn shallow_recursion_finishes() {
 }
 
 #[test]
-fn recursion_100_000_deep_is_a_z5_not_a_crash() {
+fn tail_recursion_over_10_000_elements_finishes_in_constant_stack() {
+    // The recursive call is If's branch and the composition's body: it takes no call level
+    // and no stack, so the default depth limit (far below 30,000 levels of three calls per
+    // element) does not stop it, on a thread with a small stack.
+    let worker = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(|| {
+            let config = OrchestratorConfig {
+                max_depth: 100,
+                ..OrchestratorConfig::default()
+            };
+            let o = orchestrator(&[("Z10000", countdown())], config);
+            o.orchestrate(&countdown_call(10_000), &CallOptions::default())
+        })
+        .unwrap();
+    let result = worker.join().expect("no stack overflow");
+    assert_eq!(result["Z22K1"], "done", "{result}");
+}
+
+#[test]
+fn nested_recursion_100_000_deep_is_a_z5_not_a_crash() {
     // On a thread with a small stack: the limit, not the stack, must stop the recursion.
     let worker = std::thread::Builder::new()
         .stack_size(512 * 1024)
         .spawn(|| {
-            let o = orchestrator(&[("Z10000", countdown())], deep_lists());
+            let o = orchestrator(&[("Z10000", nested_countdown())], deep_lists());
             o.orchestrate(&countdown_call(100_000), &CallOptions::default())
         })
         .unwrap();
     let result = worker.join().expect("no stack overflow");
+    // The depth limit or the memory budget (which each level is charged to) stops it.
+    match error_code(&result).as_deref() {
+        Some("Z507") => {
+            let text = result.to_string();
+            assert!(text.contains("Maximum call depth exceeded"), "{text}");
+        }
+        Some("Z590") => assert!(result.to_string().contains("memory"), "{result}"),
+        _ => panic!("not stopped by a limit: {result}"),
+    }
+}
+
+#[test]
+fn nested_recursion_stops_at_the_depth_limit() {
+    let config = OrchestratorConfig {
+        max_depth: 500,
+        ..OrchestratorConfig::default()
+    };
+    let o = orchestrator(&[("Z10000", nested_countdown())], config);
+    let result = o.orchestrate(&countdown_call(1_000), &CallOptions::default());
     assert_eq!(error_code(&result).as_deref(), Some("Z507"), "{result}");
-    let text = result.to_string();
-    assert!(text.contains("Maximum call depth exceeded"), "{text}");
+    assert!(
+        result
+            .to_string()
+            .contains("Maximum call depth exceeded (500"),
+        "{result}"
+    );
+    let shallow = o.orchestrate(&countdown_call(50), &CallOptions::default());
+    assert_eq!(shallow["Z22K1"], "done", "{shallow}");
 }
 
 #[test]
