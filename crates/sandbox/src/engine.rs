@@ -53,7 +53,13 @@ pub(crate) fn build_engine_with(
             .max_memory_size(pool.max_memory_bytes)
             .table_elements(pool.max_table_elements)
             .linear_memory_keep_resident(pool.keep_resident_for(guest))
-            .table_keep_resident(64 * 1024);
+            .table_keep_resident(64 * 1024)
+            // Reset only the pages a call wrote (Linux 6.7+ `PAGEMAP_SCAN`) instead of
+            // rewriting all of the kept-resident memory: a trivial QuickJS call writes about
+            // 50 pages of the 4.4 MiB it used to memset and copy back on every return.
+            // `Auto` falls back to the full reset where the kernel lacks it. The ioctl is in
+            // the workers' seccomp allowlist for this request only.
+            .pagemap_scan(wasmtime::Enabled::Auto);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     }
     Engine::new(&wasm).map_err(|e| SandboxError::Setup(format!("engine for {guest}: {e:#}")))

@@ -56,7 +56,13 @@ pub(crate) enum Args {
     CallingThreadIdleOrOther,
     /// The thread-group id (argument 0) is this process.
     OwnProcess,
+    /// The request (argument 1) is [`PAGEMAP_SCAN`].
+    PagemapScan,
 }
+
+/// `PAGEMAP_SCAN` (Linux 6.7, `linux/fs.h`): `_IOWR('f', 16, struct pm_scan_arg)`, whose
+/// struct is twelve `__u64` fields. Older headers, such as this machine's, lack it.
+pub(crate) const PAGEMAP_SCAN: u64 = (3 << 30) | ((12 * 8) << 16) | ((b'f' as u64) << 8) | 16;
 
 /// One allowed system call.
 #[derive(Debug)]
@@ -92,7 +98,7 @@ macro_rules! allowed {
 /// `open`/`openat` (no file access), `socket`/`connect`/`bind`/`accept` (no network),
 /// `execve`, `clone`/`clone3`/`fork` (no processes or threads), `ptrace`,
 /// `process_vm_*`, `kill` (no signals to other processes), `prctl`, `set*id`,
-/// `setrlimit`/`prlimit64`, `seccomp`, `bpf`, `ioctl`, `io_uring_*`, `userfaultfd`,
+/// `setrlimit`/`prlimit64`, `seccomp`, `bpf`, `ioctl` (but `PAGEMAP_SCAN`), `io_uring_*`, `userfaultfd`,
 /// `perf_event_open`, `memfd_create`, `fstat`, `poll`/`ppoll`, `set_robust_list` and `rseq`
 /// (thread start only), `membarrier`.
 pub(crate) const ALLOWLIST: &[Allowed] = &[
@@ -235,6 +241,13 @@ pub(crate) const ALLOWLIST: &[Allowed] = &[
         "SCHED_IDLE for a long call, SCHED_OTHER after it; both take static priority 0 only \
          (the kernel refuses others), so no real-time policy even with CAP_SYS_NICE"
     ),
+    allowed!(
+        SYS_ioctl,
+        Args::PagemapScan,
+        "wasmtime's pooling allocator asks which pages of a returned instance's memory were \
+         written (PAGEMAP_SCAN on /proc/self/pagemap, opened before confinement), to reset \
+         only those; no other ioctl"
+    ),
     // Ending.
     allowed!(SYS_exit, Args::Any, "a thread ends"),
     allowed!(SYS_exit_group, Args::Any, "the worker ends"),
@@ -324,6 +337,7 @@ fn conditions(args: Args, context: &Context) -> Result<Vec<SeccompRule>, Confine
     Ok(match args {
         Args::Any => Vec::new(),
         Args::StdioFd => vec![rule(vec![cond(0, Dword, Le, MAX_STDIO_FD)?])?],
+        Args::PagemapScan => vec![rule(vec![cond(1, Qword, Eq, PAGEMAP_SCAN)?])?],
         Args::StdioFdNoAddress => {
             vec![rule(vec![
                 cond(0, Dword, Le, MAX_STDIO_FD)?,
@@ -406,7 +420,6 @@ mod tests {
             ("prlimit64", libc::SYS_prlimit64),
             ("seccomp", libc::SYS_seccomp),
             ("bpf", libc::SYS_bpf),
-            ("ioctl", libc::SYS_ioctl),
             ("io_uring_setup", libc::SYS_io_uring_setup),
             ("userfaultfd", libc::SYS_userfaultfd),
             ("perf_event_open", libc::SYS_perf_event_open),
@@ -434,6 +447,18 @@ mod tests {
                 "{name} must not be allowed"
             );
         }
+    }
+
+    #[test]
+    fn ioctl_is_allowed_only_as_pagemap_scan() {
+        let rows: Vec<_> = ALLOWLIST
+            .iter()
+            .filter(|allowed| allowed.number == libc::SYS_ioctl)
+            .collect();
+        assert_eq!(rows.len(), 1);
+        assert!(matches!(rows[0].args, Args::PagemapScan));
+        // `_IOWR('f', 16, struct pm_scan_arg)` as the kernel defines it.
+        assert_eq!(PAGEMAP_SCAN, 0xC060_6610);
     }
 
     #[test]
