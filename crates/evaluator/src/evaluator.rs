@@ -584,14 +584,24 @@ impl Evaluator {
 
 /// A normal `Z883(Z6, Z1)` map of `pairs`, in order.
 fn metadata_map(pairs: impl Iterator<Item = (String, Value)>) -> Value {
-    let pair_type = zeval_zobject::build::pair_type(z9("Z6"), z9("Z1"));
-    let cells = pairs
-        .map(|(key, value)| obj([("Z1K1", pair_type.clone()), ("K1", z6(key)), ("K2", value)]));
-    let list = zeval_zobject::build::typed_list(pair_type.clone(), cells);
-    obj([
-        ("Z1K1", zeval_zobject::build::map_type(z9("Z6"), z9("Z1"))),
-        ("K1", list),
-    ])
+    /// The map's, the list's and the pair's types: built once, cloned per answer (a clone
+    /// copies the maps' tables instead of hashing every key again).
+    static TYPES: std::sync::LazyLock<[Value; 3]> = std::sync::LazyLock::new(|| {
+        let pair = zeval_zobject::build::pair_type(z9("Z6"), z9("Z1"));
+        [
+            zeval_zobject::build::map_type(z9("Z6"), z9("Z1")),
+            zeval_zobject::build::list_type(pair.clone()),
+            pair,
+        ]
+    });
+    let [map_type, list_type, pair_type] = &*TYPES;
+    let pairs: Vec<(String, Value)> = pairs.collect();
+    let mut list = obj([("Z1K1", list_type.clone())]);
+    for (key, value) in pairs.into_iter().rev() {
+        let cell = obj([("Z1K1", pair_type.clone()), ("K1", z6(key)), ("K2", value)]);
+        list = obj([("Z1K1", list_type.clone()), ("K1", cell), ("K2", list)]);
+    }
+    obj([("Z1K1", map_type.clone()), ("K1", list)])
 }
 
 /// When handling of a request began.
@@ -999,6 +1009,30 @@ fn limit_error(error: &SandboxError) -> Value {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn metadata_map_is_the_typed_map_of_its_pairs() {
+        let pairs = || {
+            [("errors", z6("x")), ("evaluationDuration", z6("1 ms"))]
+                .map(|(k, v)| (k.to_owned(), v))
+                .into_iter()
+        };
+        let pair_type = zeval_zobject::build::pair_type(z9("Z6"), z9("Z1"));
+        let cells = pairs()
+            .map(|(key, value)| obj([("Z1K1", pair_type.clone()), ("K1", z6(key)), ("K2", value)]));
+        let expected = obj([
+            ("Z1K1", zeval_zobject::build::map_type(z9("Z6"), z9("Z1"))),
+            (
+                "K1",
+                zeval_zobject::build::typed_list(pair_type.clone(), cells),
+            ),
+        ]);
+        assert_eq!(metadata_map(pairs()), expected);
+        assert_eq!(
+            metadata_map(std::iter::empty()),
+            zeval_zobject::build::empty_metadata()
+        );
+    }
 
     #[test]
     fn runner_answers_become_executor_z22s() {

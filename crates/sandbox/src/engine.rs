@@ -37,6 +37,10 @@ pub(crate) fn build_engine_with(
         .epoch_interruption(true)
         .consume_fuel(config.fuel_metering)
         .max_wasm_stack(config.max_wasm_stack)
+        // No wasm backtrace on traps: the messages name the trap only, and CPython ends
+        // every call with `proc_exit`, a trap whose backtrace was captured and symbolised
+        // on every call (about 20 µs of a trivial Python call).
+        .wasm_backtrace_max_frames(None)
         .async_stack_size(config.max_wasm_stack + HOST_STACK_HEADROOM)
         // Snapshots are large data segments: map them copy-on-write instead of copying.
         .memory_init_cow(copy_on_write_images);

@@ -36,6 +36,9 @@ pub(crate) struct EvaluatorBench {
     /// How long to drive the HTTP clients, in seconds (with --http).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// The trivial call's language (with --http): `javascript` or `python`.
+    #[arg(long, default_value = "javascript")]
+    language: String,
     /// Measure the cost of the worker-process hop instead: every case in process and through
     /// a confined worker (`zeval worker`), alternating, in the same run.
     #[arg(long)]
@@ -235,7 +238,11 @@ impl EvaluatorBench {
         let router = zeval_server::evaluator_api::router(evaluator);
         runtime.spawn(async move { axum::serve(listener, router).await });
         let url = format!("http://{address}/wikifunctions.org/v1/evaluate/");
-        let case = &CASES[0];
+        let case = match self.language.as_str() {
+            "javascript" => &CASES[0],
+            "python" => &CASES[1],
+            other => anyhow::bail!("--language is javascript or python, not {other}"),
+        };
         let request = request(case);
         let stop = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicU64::new(0));
@@ -248,30 +255,44 @@ impl EvaluatorBench {
                 let (stop, done, failed, request) =
                     (stop.clone(), done.clone(), failed.clone(), request.clone());
                 std::thread::spawn(move || {
+                    let mut latencies = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
+                        let sent = Instant::now();
                         match client.evaluate(&request) {
                             Ok(z22) if outcome(&z22).as_deref() == Ok("13") => {
+                                latencies.push(sent.elapsed());
                                 done.fetch_add(1, Ordering::Relaxed)
                             }
                             _ => failed.fetch_add(1, Ordering::Relaxed),
                         };
                     }
+                    latencies
                 })
             })
             .collect();
         std::thread::sleep(Duration::from_secs(self.seconds));
         stop.store(true, Ordering::Relaxed);
+        let mut latencies: Vec<Duration> = Vec::new();
         for client in clients {
-            let _ = client.join();
+            latencies.extend(client.join().unwrap_or_default());
         }
+        latencies.sort_unstable();
+        let at = |q: f64| {
+            latencies
+                .get(((latencies.len().saturating_sub(1)) as f64 * q).round() as usize)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
         let elapsed = started.elapsed().as_secs_f64();
         let done = done.load(Ordering::Relaxed);
         println!(
-            "zeval bench evaluator --http: {} clients, {:.1} s: {done} trivial JS calls ({:.0} calls/s), {} failed",
+            "zeval bench evaluator --http: {} clients, {:.1} s: {done} trivial {} calls ({:.0} calls/s), {} failed; latency p50 {:.2} ms, p99 {:.2} ms",
             self.clients,
             elapsed,
+            case.name,
             done as f64 / elapsed,
-            failed.load(Ordering::Relaxed)
+            failed.load(Ordering::Relaxed),
+            at(0.5),
+            at(0.99),
         );
         Ok(ExitCode::SUCCESS)
     }

@@ -13,6 +13,7 @@ mod access_routes;
 mod amplification;
 mod deadlines;
 mod deep_values;
+mod endless_recursion;
 mod guest_output;
 mod leaks;
 mod module_cache;

@@ -83,6 +83,59 @@ fn tail_recursion_over_10_000_elements_finishes_in_constant_stack() {
     assert_eq!(result["Z22K1"], "done", "{result}");
 }
 
+/// `Z10000(x)` = If(x = "stop", x, Z10000(x)), called with another text: an endless
+/// recursion through tail calls only, which reads its argument at every step.
+fn endless() -> serde_json::Value {
+    let arg = json!({"Z1K1": "Z18", "Z18K1": "Z10000K1"});
+    json!({"Z1K1": "Z8",
+        "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10000K1",
+                 "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z6", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K2": {
+            "Z1K1": "Z7", "Z7K1": "Z802",
+            "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z866", "Z866K1": arg, "Z866K2": "stop"},
+            "Z802K2": arg,
+            "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": arg}}}],
+        "Z8K5": "Z10000"})
+}
+
+/// The request's peak memory as its metadata reports it, in MiB.
+fn peak_mib(result: &serde_json::Value) -> f64 {
+    let memory = zeval_zobject::build::get_metadata(&result["Z22K2"], "orchestrationMemoryUsage")
+        .and_then(|m| m.as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no memory in {result}"));
+    memory.trim_end_matches(" MiB").parse().unwrap()
+}
+
+#[test]
+fn endless_tail_recursion_runs_in_constant_memory_until_its_steps_run_out() {
+    let run = |max_steps| {
+        let config = OrchestratorConfig {
+            budget: BudgetLimits {
+                max_steps,
+                ..BudgetLimits::default()
+            },
+            ..OrchestratorConfig::default()
+        };
+        let o = orchestrator(&[("Z10000", endless())], config);
+        let call = json!({"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": "x"});
+        o.orchestrate(&call, &CallOptions::default())
+    };
+    let short = run(20_000);
+    let long = run(200_000);
+    for result in [&short, &long] {
+        assert_eq!(error_code(result).as_deref(), Some("Z590"), "{result}");
+        assert!(result.to_string().contains("steps"), "{result}");
+    }
+    // Ten times the steps (thousands of calls more), the same memory: the frame of a call
+    // whose argument was read is freed once the next call has its own.
+    let (short, long) = (peak_mib(&short), peak_mib(&long));
+    assert!(
+        long < 1.0 && long <= short * 1.5 + 0.05,
+        "{short} MiB, then {long} MiB"
+    );
+}
+
 #[test]
 fn nested_recursion_100_000_deep_is_a_z5_not_a_crash() {
     // On a thread with a small stack: the limit, not the stack, must stop the recursion.
