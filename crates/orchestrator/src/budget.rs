@@ -227,12 +227,14 @@ pub(crate) fn check_reserve(bytes: usize) -> R<()> {
 
 /// Records `bytes` of new value nodes on this thread.
 pub(crate) fn charge(bytes: usize) {
-    LIVE_BYTES.with(|l| l.set(l.get().saturating_add(bytes as isize)));
+    // `try_with`: nodes cached per thread (the preloaded built-ins) drop while the thread's
+    // locals are torn down.
+    let _ = LIVE_BYTES.try_with(|l| l.set(l.get().saturating_add(bytes as isize)));
 }
 
 /// Records `bytes` of value nodes freed on this thread.
 pub(crate) fn release(bytes: usize) {
-    LIVE_BYTES.with(|l| l.set(l.get().saturating_sub(bytes as isize)));
+    let _ = LIVE_BYTES.try_with(|l| l.set(l.get().saturating_sub(bytes as isize)));
 }
 
 /// Counts the nodes of one materialisation against `max_value_nodes` and `max_value_depth`.

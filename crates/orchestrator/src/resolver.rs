@@ -105,8 +105,7 @@ impl<'s> Resolver<'s> {
         if let Some(cached) = self.cache.borrow().get(zid) {
             return cached.clone().map_err(DerefError::Missing);
         }
-        if let Some(value) = preloaded(zid) {
-            let node = Node::from_json(&value, &None);
+        if let Some(node) = preloaded_node(zid) {
             self.cache
                 .borrow_mut()
                 .insert(zid.to_string(), Ok(node.clone()));
@@ -132,6 +131,33 @@ fn fetch_message(e: &StoreError) -> String {
         StoreError::Fetch { message, .. } => message.clone(),
         other => other.to_string(),
     }
+}
+
+thread_local! {
+    /// The preloaded objects as nodes, built once per thread: nodes are immutable and carry
+    /// no scope, so requests on the same thread can share them, and building them again
+    /// (a clone of the JSON, then every node) was a fifth of a small request. At most the
+    /// catalogue's preloaded objects (a few hundred, under a MiB of nodes) per thread.
+    static PRELOADED_NODES: RefCell<HashMap<String, Node>> = RefCell::new(HashMap::new());
+}
+
+/// [`preloaded`] as a node, from this thread's cache.
+fn preloaded_node(zid: &str) -> Option<Node> {
+    if !zeval_catalogue::is_preloaded(zid) {
+        return None;
+    }
+    let cached = PRELOADED_NODES
+        .try_with(|nodes| nodes.borrow().get(zid).cloned())
+        .ok()
+        .flatten();
+    if cached.is_some() {
+        return cached;
+    }
+    let node = Node::from_json(&preloaded(zid)?, &None);
+    let _ = PRELOADED_NODES.try_with(|nodes| {
+        nodes.borrow_mut().insert(zid.to_owned(), node.clone());
+    });
+    Some(node)
 }
 
 /// The preload-map entry for `zid`: `{Z2K1: Z6(zid), Z2K2: normalized definition}` (no
