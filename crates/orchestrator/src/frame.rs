@@ -91,15 +91,7 @@ impl Frame {
     /// Empties this frame: the nodes its bindings held, and its parent.
     pub(crate) fn take_contents(&mut self) -> (Vec<Node>, Scope) {
         let bindings = std::mem::take(self.bindings.get_mut());
-        let mut values = Vec::new();
-        for (_, state) in bindings {
-            match state {
-                ArgState::Unevaluated { expr, declared } => values.extend([expr, declared]),
-                ArgState::Evaluated(value) => values.push(value),
-                ArgState::Error(_) => {}
-            }
-        }
-        (values, self.parent.take())
+        (values_of(bindings), self.parent.take())
     }
 
     /// Forgets every binding. Frames and the values they memoize can reference each other
@@ -107,14 +99,19 @@ impl Frame {
     /// end to break those cycles.
     pub(crate) fn clear(&self) {
         let bindings = std::mem::take(&mut *self.bindings.borrow_mut());
-        let mut values = Vec::new();
-        for (_, state) in bindings {
-            match state {
-                ArgState::Unevaluated { expr, declared } => values.extend([expr, declared]),
-                ArgState::Evaluated(value) => values.push(value),
-                ArgState::Error(_) => {}
-            }
-        }
-        crate::node::dispose(values, None);
+        crate::node::dispose(values_of(bindings), None);
     }
+}
+
+/// The nodes `bindings` held (an error's Z5 is plain JSON and drops as it is).
+fn values_of(bindings: Vec<(Rc<str>, ArgState)>) -> Vec<Node> {
+    let mut values = Vec::with_capacity(bindings.len());
+    for (_, state) in bindings {
+        match state {
+            ArgState::Unevaluated { expr, declared } => values.extend([expr, declared]),
+            ArgState::Evaluated(value) => values.push(value),
+            ArgState::Error(_) => {}
+        }
+    }
+    values
 }

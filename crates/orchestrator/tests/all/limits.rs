@@ -10,7 +10,15 @@ use crate::{error_code, orchestrator};
 /// `Z10000(list)`: If(is empty(list), "done", Z10000(tail(list))). Given the code points of
 /// a 100,000-character string it would recurse 100,000 deep.
 fn countdown() -> serde_json::Value {
+    countdown_recursing_through(|call| call)
+}
+
+/// `Z10000(list)`: If(is empty(list), "done", `wrap`(Z10000(tail(list)))).
+fn countdown_recursing_through(
+    wrap: impl Fn(serde_json::Value) -> serde_json::Value,
+) -> serde_json::Value {
     let arg = json!({"Z1K1": "Z18", "Z18K1": "Z10000K1"});
+    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": arg}});
     json!({"Z1K1": "Z8",
         "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": {"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z86"}, "Z17K2": "Z10000K1",
                  "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
@@ -19,7 +27,7 @@ fn countdown() -> serde_json::Value {
             "Z1K1": "Z7", "Z7K1": "Z802",
             "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": arg},
             "Z802K2": "done",
-            "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": arg}}}}],
+            "Z802K3": wrap(again)}}],
         "Z8K5": "Z10000"})
 }
 
@@ -38,18 +46,7 @@ fn deep_lists() -> OrchestratorConfig {
 /// `Z10000(list)`: If(is empty(list), "done", Echo(Z10000(tail(list)))): the recursive call
 /// is an argument of Echo, not in tail position, so every step nests.
 fn nested_countdown() -> serde_json::Value {
-    let arg = json!({"Z1K1": "Z18", "Z18K1": "Z10000K1"});
-    json!({"Z1K1": "Z8",
-        "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": {"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z86"}, "Z17K2": "Z10000K1",
-                 "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
-        "Z8K2": "Z6", "Z8K3": ["Z20"],
-        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K2": {
-            "Z1K1": "Z7", "Z7K1": "Z802",
-            "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": arg},
-            "Z802K2": "done",
-            "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1":
-                {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": arg}}}}}],
-        "Z8K5": "Z10000"})
+    countdown_recursing_through(|call| json!({"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": call}))
 }
 
 fn countdown_call(n: usize) -> serde_json::Value {
