@@ -80,7 +80,7 @@ impl Engine<'_> {
         };
         // The code may call other functions meanwhile, inside this request.
         let mut nested = crate::reentry::EngineCaller { engine: self };
-        let z22 = evaluator
+        let mut z22 = evaluator
             .evaluate_reentrant(&call, &mut nested)
             .map_err(|e| Fail::Evaluator(e.0))?;
         let nothing = |v: &Value| zeval_zobject::build::ref_zid(v) == Some("Z23");
@@ -91,8 +91,9 @@ impl Engine<'_> {
             _ => Node::void(),
         };
         crate::budget::step()?;
-        let meta = match z22.get("Z22K2") {
-            Some(m) if !nothing(m) && !zeval_zobject::build::is_void(m) => Some(m.clone()),
+        // Taken, not copied: the evaluator's metadata map is most of its answer.
+        let meta = match z22.as_object_mut().and_then(|m| m.remove("Z22K2")) {
+            Some(m) if !nothing(&m) && !zeval_zobject::build::is_void(&m) => Some(m),
             _ => None,
         };
         Ok(Env { value, meta })
