@@ -6,7 +6,8 @@ fn main() {
     let rt = rquickjs::Runtime::new().unwrap();
     let ctx = rquickjs::Context::full(&rt).unwrap();
     ctx.with(|ctx| {
-        ctx.eval::<(), _>("function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }").unwrap();
+        ctx.eval::<(), _>("function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }")
+            .unwrap();
         let mut times = Vec::new();
         for _ in 0..40 {
             let t = Instant::now();
@@ -15,6 +16,9 @@ fn main() {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);
-        println!("native QuickJS fib(25): p50 {:.2} ms, p90 {:.2} ms", times[20], times[36]);
+        println!(
+            "native QuickJS fib(25): p50 {:.2} ms, p90 {:.2} ms",
+            times[20], times[36]
+        );
     });
 }
