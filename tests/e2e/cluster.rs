@@ -195,25 +195,20 @@ fn a_local_cluster_loses_no_call_when_nodes_die_drain_and_restart() {
         ("ZEVAL_DRAIN_TIMEOUT_MS", "5000"),
     ];
 
+    let started = start_evaluators(3, &evaluator_env);
+
+    // Two orchestrators on one database and one Redis.
+    let orchestrator_dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let config = started
+        .write_failover_config(orchestrator_dirs[0].path())
+        .display()
+        .to_string();
     let Evaluators {
         dirs: evaluator_dirs,
         servers: mut evaluators,
         addresses,
         urls,
-    } = start_evaluators(3, &evaluator_env);
-
-    // Two orchestrators on one database and one Redis.
-    let orchestrator_dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let config = orchestrator_dirs[0].path().join("zeval.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[evaluators]\n\"*\" = {{ urls = {urls:?} }}\n\
-             [failover]\nhealth_interval_ms = 200\nhealth_timeout_ms = 500\n"
-        ),
-    )
-    .unwrap();
-    let config = config.display().to_string();
+    } = started;
     let redis_url = redis.url();
     let call_timeout_ms = CALL_TIMEOUT.as_millis().to_string();
     let orchestrator_args = [

@@ -98,6 +98,24 @@ pub(crate) struct Evaluators {
     pub(crate) urls: Vec<String>,
 }
 
+impl Evaluators {
+    /// Writes `dir/zeval.toml` listing every evaluator for every language, with quick health
+    /// checks, and returns its path.
+    pub(crate) fn write_failover_config(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let config = dir.join("zeval.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[evaluators]\n\"*\" = {{ urls = {:?} }}\n\
+                 [failover]\nhealth_interval_ms = 200\nhealth_timeout_ms = 500\n",
+                self.urls
+            ),
+        )
+        .unwrap();
+        config
+    }
+}
+
 /// Starts `count` evaluators with `env`.
 pub(crate) fn start_evaluators(count: usize, env: &[(&str, &str)]) -> Evaluators {
     let dirs: Vec<_> = (0..count).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -126,24 +144,16 @@ pub(crate) fn start_evaluators(count: usize, env: &[(&str, &str)]) -> Evaluators
 
 #[test]
 fn calls_spread_fail_over_and_drain() {
+    let started = start_evaluators(3, &[]);
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "alice", "editor");
+    let config = started.write_failover_config(data.path());
     let Evaluators {
         dirs: evaluator_dirs,
         servers: mut evaluators,
         addresses,
         urls,
-    } = start_evaluators(3, &[]);
-
-    let data = tempfile::tempdir().unwrap();
-    let token = add_user(data.path(), "alice", "editor");
-    let config = data.path().join("zeval.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[evaluators]\n\"*\" = {{ urls = {urls:?} }}\n\
-             [failover]\nhealth_interval_ms = 200\nhealth_timeout_ms = 500\n"
-        ),
-    )
-    .unwrap();
+    } = started;
     let orchestrator = Server::start(
         data.path(),
         &[

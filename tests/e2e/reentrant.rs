@@ -117,6 +117,19 @@ fn objects() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// Stores [`objects`] through the objects API at `base`, as `editor`.
+fn put_objects(base: &str, editor: &str) {
+    for (zid, object) in objects() {
+        let answer = request(
+            "PUT",
+            &format!("{base}/v1/objects/{zid}"),
+            Some(editor),
+            Some(&object),
+        );
+        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+    }
+}
+
 struct Site {
     server: Server,
     admin: String,
@@ -135,15 +148,7 @@ fn start(config: &str, env: &[(&str, &str)]) -> Site {
         &["--config", config_path.to_str().unwrap()],
         env,
     );
-    for (zid, object) in objects() {
-        let answer = request(
-            "PUT",
-            &format!("{}/v1/objects/{zid}", server.orch()),
-            Some(&editor),
-            Some(&object),
-        );
-        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
-    }
+    put_objects(server.orch(), &editor);
     Site {
         server,
         admin,
@@ -433,15 +438,7 @@ fn reentrant_calls_through_a_remote_evaluator() {
         &[("ZEVAL_EVALUATOR_URL", &evaluate_url)],
     );
     let orch = orchestrator.orch().to_owned();
-    for (zid, object) in objects() {
-        let answer = request(
-            "PUT",
-            &format!("{orch}/v1/objects/{zid}"),
-            Some(&editor),
-            Some(&object),
-        );
-        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
-    }
+    put_objects(&orch, &editor);
     let site = Site {
         server: orchestrator,
         admin: String::new(),
@@ -498,15 +495,7 @@ fn the_callback_url_is_a_setting() {
                 ("ZEVAL_CALLBACK_URL", &callback),
             ],
         );
-        for (zid, object) in objects() {
-            let answer = request(
-                "PUT",
-                &format!("http://127.0.0.1:{port}/v1/objects/{zid}"),
-                Some(&editor),
-                Some(&object),
-            );
-            assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
-        }
+        put_objects(&format!("http://127.0.0.1:{port}"), &editor);
         let site = Site {
             server: orchestrator,
             admin: String::new(),

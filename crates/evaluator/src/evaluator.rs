@@ -584,23 +584,18 @@ impl Evaluator {
 
 /// A normal `Z883(Z6, Z1)` map of `pairs`, in order.
 fn metadata_map(pairs: impl Iterator<Item = (String, Value)>) -> Value {
-    /// The map's, the list's and the pair's types: built once, cloned per answer (a clone
-    /// copies the maps' tables instead of hashing every key again).
-    static TYPES: std::sync::LazyLock<[Value; 3]> = std::sync::LazyLock::new(|| {
-        let pair = zeval_zobject::build::pair_type(z9("Z6"), z9("Z1"));
+    /// The map's and the pair's types: built once, cloned per answer (a clone copies the
+    /// maps' tables instead of hashing every key again).
+    static TYPES: std::sync::LazyLock<[Value; 2]> = std::sync::LazyLock::new(|| {
         [
             zeval_zobject::build::map_type(z9("Z6"), z9("Z1")),
-            zeval_zobject::build::list_type(pair.clone()),
-            pair,
+            zeval_zobject::build::pair_type(z9("Z6"), z9("Z1")),
         ]
     });
-    let [map_type, list_type, pair_type] = &*TYPES;
-    let pairs: Vec<(String, Value)> = pairs.collect();
-    let mut list = obj([("Z1K1", list_type.clone())]);
-    for (key, value) in pairs.into_iter().rev() {
-        let cell = obj([("Z1K1", pair_type.clone()), ("K1", z6(key)), ("K2", value)]);
-        list = obj([("Z1K1", list_type.clone()), ("K1", cell), ("K2", list)]);
-    }
+    let [map_type, pair_type] = &*TYPES;
+    let cells = pairs
+        .map(|(key, value)| obj([("Z1K1", pair_type.clone()), ("K1", z6(key)), ("K2", value)]));
+    let list = zeval_zobject::build::typed_list(pair_type.clone(), cells);
     obj([("Z1K1", map_type.clone()), ("K1", list)])
 }
 

@@ -10,7 +10,7 @@
 //! | steps | [`DEFAULT_MAX_STEPS`] | each resolve iteration, call level, and node of every walk (eager evaluation, dangling references, reify, validators, type comparison, materialisation) | Z590 `steps` |
 //! | value size | [`DEFAULT_MAX_VALUE_NODES`] nodes | every materialisation of a value as JSON (results, evaluator arguments, quoted values) | Z590 `value size` |
 //! | value depth | [`DEFAULT_MAX_VALUE_DEPTH`] levels | the same, and lists built by built-ins (Z868 one level per code point) | Z590 `value depth` |
-//! | host memory | [`DEFAULT_MAX_REQUEST_MEMORY_BYTES`] | live value nodes of the request (charged when built, released when dropped), checked at every step | Z590 `memory` |
+//! | host memory | [`DEFAULT_MAX_REQUEST_MEMORY_BYTES`] | live value nodes of the request (charged when built, released when dropped) and 4 KiB of stack per nested call level, checked at every step | Z590 `memory` |
 //!
 //! The budget is per thread: an orchestration runs on one thread from start to end (values
 //! are `Rc`, so they cannot leave it), and a call nested through Z823 shares its parent's

@@ -1,12 +1,16 @@
 //! One orchestration request: its caches, limits and the `resolve` step (spec §2.3).
 //!
 //! Limits enforced here (both configurable in [`crate::OrchestratorConfig`]):
-//! - **call depth**: every nested `execute` counts one level; past `max_depth` the request
+//! - **call depth**: every nested `execute` counts one level and is charged
+//!   [`STACK_BYTES_PER_LEVEL`] to the request's memory budget; past `max_depth` the request
 //!   fails as the original does when its JavaScript stack overflows (a Z507 around a Z500).
-//!   Each level also grows the Rust stack on the heap when it runs low (`stacker`), so the
-//!   limit, not the thread's stack size, decides how deep a user's recursion may go;
-//! - **deadline**: checked before every step; past it the request answers Z558 "Function
-//!   call timed out".
+//!   Calls in tail position (a composition's body, If's branch) resolve in the caller's
+//!   loop and take no level, so a recursion through them is bounded by the budget's steps,
+//!   memory and deadline instead. Each level grows the Rust stack on the heap when it runs
+//!   low (`stacker`), so the limit, not the thread's stack size, decides how deep a user's
+//!   recursion may go;
+//! - **deadline**: checked every [`CLOCK_EVERY`] steps; past it the request answers Z558
+//!   "Function call timed out".
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -491,7 +495,7 @@ fn type_identity(node: &Node) -> Option<TypeIdentity> {
     Some(match ty {
         Node::Str(s) => TypeIdentity::Named(s.clone()),
         t => match t.ref_zid() {
-            Some(z) => TypeIdentity::Named(Rc::from(z)),
+            Some(z) => TypeIdentity::Named(crate::node::key(z)),
             None => TypeIdentity::Structure(t.get("Z4K1").unwrap_or(t).clone()),
         },
     })
