@@ -375,3 +375,130 @@ fn the_evaluator_conformance_suite_passes_through_the_workers() {
     // Every call went through a worker: none ran in this process.
     assert!(evaluator.worker_status().is_some());
 }
+
+/// The evaluator of [`worker_evaluator`] with compiled languages (artifacts in memory) and
+/// a wall-time limit of `wall_time`.
+fn compiled_worker_evaluator(wall_time: Duration) -> Evaluator {
+    let mut config = EvaluatorConfig {
+        isolation: Isolation::Workers(WorkerSettings {
+            min_workers: 1,
+            max_workers: 4,
+            ..WorkerSettings::new(zeval_binary(), vec!["worker".into()])
+        }),
+        ..EvaluatorConfig::default()
+    };
+    config.limits.wall_time = wall_time;
+    let toolchain = zeval_compiler::Toolchain::discover(&zeval_compiler::CompilerConfig::default())
+        .expect("the compilers");
+    Evaluator::new(config)
+        .expect("the workers start")
+        .with_artifacts(std::sync::Arc::new(zeval_evaluator::Artifacts::new(
+            toolchain, None,
+        )))
+}
+
+/// A C implementation of `Z10600(Z10600K1)` (a string in, a string out).
+fn c_call(code: &str, argument: &str) -> zeval_evaluator::Request {
+    let mut arguments = serde_json::Map::new();
+    arguments.insert("Z10600K1".into(), json!({"Z1K1": "Z6", "Z6K1": argument}));
+    zeval_evaluator::Request::Executor(ExecutorRequest {
+        coding_language: Some("c".into()),
+        code_string: Some(code.to_owned()),
+        function_name: Some("Z10600".into()),
+        function_arguments: arguments,
+        signature: Some(zeval_compiler::Signature {
+            parameters: vec![("Z10600K1".to_owned(), zeval_compiler::Kind::String)],
+            result: zeval_compiler::Kind::String,
+        }),
+        ..ExecutorRequest::default()
+    })
+}
+
+/// `SCHED_IDLE` of `linux/sched.h`, as `/proc/<pid>/task/<tid>/stat` shows it.
+const SCHED_IDLE: i64 = 5;
+
+/// `(nice, policy)` of every thread of `pid`, from `/proc/<pid>/task/*/stat` (fields 19 and
+/// 41), which any user may read.
+fn thread_priorities(pid: u32) -> Vec<(i64, i64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some((fields.get(16)?.parse().ok()?, fields.get(38)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Compiled modules run in the workers without epoch checks (issue 10: they cost fib(27) a
+/// third of its time), so their deadline is the parent's kill, and their priority is
+/// lowered by the worker's ticker thread instead of by the call.
+#[test]
+fn compiled_code_in_a_worker_is_killed_at_its_deadline_and_lowered_when_long() {
+    let _serial = one_at_a_time();
+    let wall_time = Duration::from_millis(1500);
+    let evaluator = compiled_worker_evaluator(wall_time);
+    let pool = evaluator.worker_pool().expect("workers").clone();
+    let result = |z22: &Value| z22["Z22K1"]["Z6K1"].as_str().map(str::to_owned);
+
+    // A busy call of 700 ms, far past the 10 ms after which a call is lowered.
+    let busy = "#define _POSIX_C_SOURCE 199309L\n#include <time.h>\nchar *Z10600(const char *Z10600K1) {\n    struct timespec start, now;\n    clock_gettime(CLOCK_MONOTONIC, &start);\n    do { clock_gettime(CLOCK_MONOTONIC, &now); } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < 700);\n    return (char *)Z10600K1;\n}\n";
+    // Compiled, and the worker warm, before the watched call.
+    let first = evaluator.evaluate(c_call(busy, "warm"));
+    assert_eq!(result(&first).as_deref(), Some("warm"), "{first}");
+    let idle_before = pool.status().idle_pids;
+    let call = {
+        std::thread::scope(|scope| {
+            let running = scope.spawn(|| evaluator.evaluate(c_call(busy, "lowered")));
+            let started = Instant::now();
+            let mut seen_lowered = false;
+            while started.elapsed() < Duration::from_millis(600) && !seen_lowered {
+                std::thread::sleep(Duration::from_millis(50));
+                for pid in pool.status().busy_pids {
+                    seen_lowered |= thread_priorities(pid)
+                        .iter()
+                        .any(|&(nice, policy)| nice == 19 && policy == SCHED_IDLE);
+                }
+            }
+            (running.join().expect("the call's thread"), seen_lowered)
+        })
+    };
+    let (z22, seen_lowered) = call;
+    assert_eq!(result(&z22).as_deref(), Some("lowered"), "{z22}");
+    assert!(
+        seen_lowered,
+        "no thread of the busy worker was at nice 19 and SCHED_IDLE during a 700 ms call"
+    );
+    for pid in pool.status().idle_pids {
+        let priorities = thread_priorities(pid);
+        assert!(
+            priorities
+                .iter()
+                .all(|&(nice, policy)| nice < 19 && policy == 0),
+            "worker {pid} was not restored after the call: {priorities:?} (idle before: {idle_before:?})"
+        );
+    }
+
+    // An endless loop: nothing in the worker can stop it; the parent kills it on time.
+    let lost_before = pool.status().lost;
+    let endless = "char *Z10600(const char *Z10600K1) { for (volatile int i = 0;; i++) {} }\n";
+    let started = Instant::now();
+    let z22 = evaluator.evaluate(c_call(endless, "x"));
+    let took = started.elapsed();
+    let message = z22.to_string();
+    assert!(message.contains("timed out"), "{z22}");
+    assert!(
+        took < wall_time + Duration::from_millis(500),
+        "the endless loop took {took:?} against a {wall_time:?} limit"
+    );
+    assert_eq!(
+        pool.status().lost,
+        lost_before + 1,
+        "the worker was not killed: the module had epoch checks after all"
+    );
+    let z22 = evaluator.evaluate(c_call(busy, "after"));
+    assert_eq!(result(&z22).as_deref(), Some("after"), "{z22}");
+}

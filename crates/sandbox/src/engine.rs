@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
+use crate::priority::Watchlist;
 use crate::{SandboxConfig, SandboxError};
 
 /// How often the ticker advances every engine's epoch. On every tick a running call compares
@@ -16,25 +17,47 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Room on the fiber stack above `max_wasm_stack` for host functions (WASI calls).
 const HOST_STACK_HEADROOM: usize = 1024 * 1024;
 
-/// Builds the engine for a guest named `guest`.
-pub(crate) fn build_engine(config: &SandboxConfig, guest: &str) -> Result<Engine, SandboxError> {
-    build_engine_with(config, guest, true, true)
+/// How an engine differs from a guest's default one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EngineOptions {
+    /// Let Cranelift compile on a thread pool (a confined worker may start no thread, so its
+    /// engine compiles on the calling thread).
+    pub(crate) parallel_compilation: bool,
+    /// Map memory images copy-on-write (which needs a `memfd` per module compiled in memory:
+    /// a confined worker can create none).
+    pub(crate) copy_on_write_images: bool,
+    /// Compile epoch checks into the code (at every function entry and loop back-edge), by
+    /// which a call stops at its deadline. Without them nothing inside the process can stop
+    /// a call: only for code run where the process is killed at the deadline instead (see
+    /// [`crate::ModuleHostConfig::epoch_interruption`]).
+    pub(crate) epoch_interruption: bool,
 }
 
-/// [`build_engine`], choosing whether Cranelift may compile on a thread pool (a confined
-/// worker may start no thread, so its engine compiles on the calling thread) and whether
-/// memory images are mapped copy-on-write (which needs a `memfd` per module compiled in
-/// memory: a confined worker can create none).
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            parallel_compilation: true,
+            copy_on_write_images: true,
+            epoch_interruption: true,
+        }
+    }
+}
+
+/// Builds the engine for a guest named `guest`.
+pub(crate) fn build_engine(config: &SandboxConfig, guest: &str) -> Result<Engine, SandboxError> {
+    build_engine_with(config, guest, EngineOptions::default())
+}
+
+/// [`build_engine`] with `options`.
 pub(crate) fn build_engine_with(
     config: &SandboxConfig,
     guest: &str,
-    parallel_compilation: bool,
-    copy_on_write_images: bool,
+    options: EngineOptions,
 ) -> Result<Engine, SandboxError> {
     let mut wasm = Config::new();
-    wasm.parallel_compilation(parallel_compilation);
+    wasm.parallel_compilation(options.parallel_compilation);
     wasm.cranelift_opt_level(OptLevel::Speed)
-        .epoch_interruption(true)
+        .epoch_interruption(options.epoch_interruption)
         .consume_fuel(config.fuel_metering)
         .max_wasm_stack(config.max_wasm_stack)
         // No wasm backtrace on traps: the messages name the trap only, and CPython ends
@@ -43,7 +66,7 @@ pub(crate) fn build_engine_with(
         .wasm_backtrace_max_frames(None)
         .async_stack_size(config.max_wasm_stack + HOST_STACK_HEADROOM)
         // Snapshots are large data segments: map them copy-on-write instead of copying.
-        .memory_init_cow(copy_on_write_images);
+        .memory_init_cow(options.copy_on_write_images);
     if config.pool.enabled {
         let pool = &config.pool;
         let mut pooling = PoolingAllocationConfig::default();
@@ -91,10 +114,12 @@ pub(crate) fn compatibility_digest(engine: &Engine) -> String {
     hex::encode(hasher.0.finalize())
 }
 
-/// The engines whose epochs the ticker thread advances.
+/// The engines whose epochs the ticker thread advances, and the calls without epoch checks
+/// whose priority it lowers.
 #[derive(Default)]
 pub(crate) struct EngineRegistry {
     engines: Mutex<Vec<Engine>>,
+    pub(crate) watchlist: Watchlist,
 }
 
 impl EngineRegistry {
@@ -114,6 +139,7 @@ impl EngineRegistry {
         {
             engine.increment_epoch();
         }
+        self.watchlist.lower_due();
     }
 }
 

@@ -52,9 +52,12 @@ struct GuestInner {
     max_memory_bytes: usize,
     max_table_elements: usize,
     fuel_metering: bool,
+    /// Whether the code checks the epoch; see [`crate::ModuleHostConfig::epoch_interruption`].
+    epoch_interruption: bool,
     lower_priority_after: Option<Duration>,
-    /// Keeps the epoch ticker running while any guest is alive.
-    _registry: Arc<EngineRegistry>,
+    /// Keeps the epoch ticker running while any guest is alive; lowers the long calls of a
+    /// guest without epoch checks.
+    registry: Arc<EngineRegistry>,
 }
 
 /// The store data of one call.
@@ -100,6 +103,7 @@ pub(crate) struct GuestParts {
     pub(crate) max_memory_bytes: usize,
     pub(crate) max_table_elements: usize,
     pub(crate) fuel_metering: bool,
+    pub(crate) epoch_interruption: bool,
     pub(crate) lower_priority_after: Option<Duration>,
     pub(crate) registry: Arc<EngineRegistry>,
 }
@@ -124,8 +128,9 @@ impl Guest {
                 max_memory_bytes: parts.max_memory_bytes,
                 max_table_elements: parts.max_table_elements,
                 fuel_metering: parts.fuel_metering,
+                epoch_interruption: parts.epoch_interruption,
                 lower_priority_after: parts.lower_priority_after,
-                _registry: parts.registry,
+                registry: parts.registry,
             }),
         }
     }
@@ -178,6 +183,14 @@ impl Guest {
                 waited: called.elapsed(),
             })?;
         let started = Instant::now();
+        let _watch = if self.inner.epoch_interruption {
+            None
+        } else {
+            self.inner
+                .registry
+                .watchlist
+                .watch(started, self.inner.lower_priority_after)
+        };
         let cpu_started = thread_cpu_time();
         let stdout = CappedPipe::new(limits.max_output_bytes);
         let stderr = CappedPipe::new(limits.max_output_bytes);
@@ -318,16 +331,19 @@ impl Guest {
                 .set_fuel(limits.fuel.unwrap_or(u64::MAX))
                 .map_err(|e| SandboxError::Setup(format!("set fuel: {e:#}")))?;
         }
-        // Epochs are the cheap interruption: wasm only checks a counter. Each tick then asks
-        // the real clock, because ticks stretch when the ticker thread is starved of CPU.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |mut context| {
-            if Instant::now() >= deadline {
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            context.data_mut().priority.lower_if_due();
-            Ok(UpdateDeadline::Continue(1))
-        });
+        if self.inner.epoch_interruption {
+            // Epochs are the cheap interruption: wasm only checks a counter. Each tick then
+            // asks the real clock, because ticks stretch when the ticker thread is starved of
+            // CPU.
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |mut context| {
+                if Instant::now() >= deadline {
+                    return Ok(UpdateDeadline::Interrupt);
+                }
+                context.data_mut().priority.lower_if_due();
+                Ok(UpdateDeadline::Continue(1))
+            });
+        }
         Ok(store)
     }
 

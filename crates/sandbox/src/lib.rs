@@ -31,7 +31,10 @@
 //!   (1 ms), and at each tick the call's epoch callback compares `Instant::now()` with the
 //!   deadline and traps once it has passed. (Counting ticks alone would stretch the limit
 //!   when the ticker is starved of CPU.) A guest waiting in a host call is cut by a host
-//!   timer at the same deadline;
+//!   timer at the same deadline. The one exception: a [`ModuleHost`] built with
+//!   [`ModuleHostConfig::epoch_interruption`] off compiles no epoch checks (they cost compiled
+//!   code about a third of its time), so nothing in the process can stop its calls; a
+//!   confined worker does this, and its parent kills it at the deadline;
 //! - fuel: optional, counted when [`SandboxConfig::fuel_metering`] is on (default);
 //! - linear memory: a `ResourceLimiter` that traps when memory would grow past the limit
 //!   (so allocation failure inside an interpreter is [`SandboxError::MemoryLimit`], not a
@@ -57,7 +60,11 @@
 //! keeps nice values and policies per thread, and the call runs on its caller's thread, so only that call
 //! is affected: 32 `while (true) {}` calls then share what the short calls of other users
 //! leave, instead of delaying them for their whole deadline. Ordinary calls finish long
-//! before the threshold and never change priority.
+//! before the threshold and never change priority. A call without epoch checks (above) has
+//! no callback: the ticker thread sends its thread a signal (`SIGURG`) once it is due, and
+//! the thread lowers itself in the handler. (In a confined worker only the guest thread
+//! keeps `CAP_SYS_NICE`, and the kernel lets a thread renice another only if it holds every
+//! capability the other holds, so the ticker cannot do it directly.)
 //!
 //! Raising the priority back needs `CAP_SYS_NICE` (or `RLIMIT_NICE` of at least 20 - the
 //! original nice value). A process without it cannot restore, so it does not lower either:

@@ -14,7 +14,9 @@ pub struct Limits {
     /// measured with the real clock from the start of [`crate::Guest::run`]. Enforced by
     /// epoch interruption (a ticker thread advances the epoch every [`crate::EPOCH_TICK`],
     /// and on each tick the call checks its deadline against the clock) and, for a guest that
-    /// is blocked in a host call such as `poll_oneoff` (sleep), by a host timer. Callers with
+    /// is blocked in a host call such as `poll_oneoff` (sleep), by a host timer; for compiled
+    /// modules in a worker, which carry no epoch checks, by the parent killing the worker (see
+    /// [`crate::ModuleHostConfig::epoch_interruption`]). Callers with
     /// a request deadline pass the smaller of this limit and the time left.
     /// Default 10 s: the original Wikifunctions evaluator gives a call about that long, and
     /// the timeout is reported to users as Z558 "Function call timed out".

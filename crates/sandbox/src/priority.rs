@@ -11,11 +11,11 @@
 //! other callers' tail latency; a `SCHED_IDLE` thread is preempted at once by any normal
 //! thread that wakes.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use rustix::process::{getpriority_process, setpriority_process};
+use rustix::process::{Pid, getpriority_process, setpriority_process};
 use rustix::thread::gettid;
 
 /// The nice value a long call is lowered to: the lowest priority there is.
@@ -103,43 +103,225 @@ impl CallPriority {
         }
         // Decided once per call, whatever happens below.
         self.threshold = None;
-        if !can_restore() {
-            return;
-        }
-        let tid = Some(gettid());
-        match getpriority_process(tid) {
-            Ok(original) if original < LOWERED_NICE => {
-                match setpriority_process(tid, LOWERED_NICE) {
-                    Ok(()) => self.lowered_from = Some(original),
-                    Err(errno) => tracing::debug!(%errno, "could not lower a long call"),
-                }
-                if self.lowered_from.is_some()
-                    && let Err(error) = set_policy(libc::SCHED_IDLE)
-                {
-                    tracing::debug!(%error, "could not make a long call SCHED_IDLE");
-                }
-            }
-            Ok(_) => {}
-            Err(errno) => tracing::debug!(%errno, "could not read the thread's priority"),
+        if can_restore() {
+            self.lowered_from = lower();
         }
     }
 }
 
 impl Drop for CallPriority {
     fn drop(&mut self) {
-        let Some(original) = self.lowered_from.take() else {
-            return;
-        };
-        let restored = set_policy(libc::SCHED_OTHER).and_then(|()| {
-            setpriority_process(Some(gettid()), original).map_err(std::io::Error::from)
-        });
-        if let Err(error) = restored {
-            // The probe said this works; log it once if the system changed its mind.
+        if let Some(original) = self.lowered_from.take() {
+            restore(original);
+        }
+    }
+}
+
+/// Calls whose code has no epoch checks (compiled modules in a worker, see
+/// `ModuleHostConfig::epoch_interruption`) never run the epoch callback that lowers a long
+/// call. The epoch ticker, which wakes every tick anyway, sends such a call's thread
+/// [`LOWERING_SIGNAL`] once it is due, and the thread lowers itself in the handler.
+///
+/// Why a signal rather than lowering the thread from the ticker: in a confined worker the
+/// guest thread alone keeps `CAP_SYS_NICE` (to come back from nice 19), and the kernel lets
+/// a thread renice another only if it holds every capability the other has. A thread may
+/// always lower itself, and the worker's filter allows exactly that.
+#[derive(Default)]
+pub(crate) struct Watchlist {
+    calls: Mutex<Vec<Watched>>,
+    next_id: AtomicU64,
+}
+
+struct Watched {
+    id: u64,
+    tid: Pid,
+    lower_at: Instant,
+    /// Whether the ticker has made its one decision for this call.
+    decided: bool,
+}
+
+/// The signal that asks a watched call's thread to lower itself: `SIGURG`, whose default
+/// action is to ignore it, so a stray one harms no thread. Nothing else in zeval uses it.
+pub(crate) const LOWERING_SIGNAL: libc::c_int = libc::SIGURG;
+
+thread_local! {
+    /// Set while this thread runs a watched call: the handler acts only then, so a signal
+    /// that arrives after the call ended leaves the thread alone.
+    static IN_WATCHED_CALL: AtomicBool = const { AtomicBool::new(false) };
+    /// Set by the handler when it lowered this thread.
+    static LOWERED_BY_SIGNAL: AtomicBool = const { AtomicBool::new(false) };
+}
+
+/// Installs the handler of [`LOWERING_SIGNAL`] for the process (once; later calls do
+/// nothing). Call it before a worker confines itself; `rt_sigaction` stays allowed anyway.
+#[allow(unsafe_code)]
+pub(crate) fn install_lowering_handler() -> std::io::Result<()> {
+    static INSTALLED: OnceLock<std::io::Result<()>> = OnceLock::new();
+    let installed = INSTALLED.get_or_init(|| {
+        // SAFETY: a zeroed `sigaction` is valid; the handler is an `extern "C"` function
+        // that only makes async-signal-safe system calls and touches `const`-initialised
+        // thread-locals (no lazy initialisation, no allocation) and errno, which it restores.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_lowering_signal as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESTART | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(LOWERING_SIGNAL, &action, std::ptr::null_mut()) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        }
+    });
+    match installed {
+        Ok(()) => Ok(()),
+        Err(error) => Err(std::io::Error::new(error.kind(), error.to_string())),
+    }
+}
+
+#[allow(unsafe_code)]
+extern "C" fn on_lowering_signal(_signal: libc::c_int) {
+    if !IN_WATCHED_CALL.with(|flag| flag.load(Ordering::Relaxed)) {
+        return;
+    }
+    // SAFETY: errno is this thread's; saved and put back so that the interrupted code sees
+    // its own. `setpriority` and `sched_setscheduler` are async-signal-safe system calls
+    // on the calling thread (0), and `param` outlives the call.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::setpriority(libc::PRIO_PROCESS, 0, LOWERED_NICE) == 0 {
+            LOWERED_BY_SIGNAL.with(|flag| flag.store(true, Ordering::Relaxed));
+            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+        }
+        *libc::__errno_location() = errno;
+    }
+}
+
+/// A call on [`Watchlist`]: dropped on the call's thread when the call ends, which takes it
+/// off the list and restores the thread if it was lowered.
+pub(crate) struct Watch<'a> {
+    list: &'a Watchlist,
+    id: u64,
+    /// The thread's nice value when the call started.
+    original: i32,
+}
+
+impl Watchlist {
+    /// Watches the call running on the calling thread, which started at `started`, until the
+    /// returned guard is dropped. Nothing is watched when `threshold` is `None`, when the
+    /// process could not raise the thread back, when the thread is already at the lowest
+    /// priority, or when the handler could not be installed.
+    pub(crate) fn watch(&self, started: Instant, threshold: Option<Duration>) -> Option<Watch<'_>> {
+        let threshold = threshold?;
+        if !can_restore() {
+            return None;
+        }
+        if let Err(error) = install_lowering_handler() {
             static LOGGED: OnceLock<()> = OnceLock::new();
             LOGGED.get_or_init(|| {
-                tracing::warn!(%error, "could not restore the priority of a guest thread");
+                tracing::warn!(%error, "long compiled calls will not be lowered in priority");
             });
+            return None;
         }
+        let tid = gettid();
+        let original = getpriority_process(Some(tid)).ok()?;
+        if original >= LOWERED_NICE {
+            return None;
+        }
+        IN_WATCHED_CALL.with(|flag| flag.store(true, Ordering::Relaxed));
+        LOWERED_BY_SIGNAL.with(|flag| flag.store(false, Ordering::Relaxed));
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock().push(Watched {
+            id,
+            tid,
+            lower_at: started + threshold,
+            decided: false,
+        });
+        Some(Watch {
+            list: self,
+            id,
+            original,
+        })
+    }
+
+    /// Signals the threads of the watched calls that have run past their threshold. Called
+    /// by the ticker on every tick; cheap when nothing is watched.
+    #[allow(unsafe_code)]
+    pub(crate) fn lower_due(&self) {
+        let mut calls = self.lock();
+        if calls.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        for call in calls.iter_mut() {
+            if call.decided || now < call.lower_at {
+                continue;
+            }
+            call.decided = true;
+            // SAFETY: a system call with plain integer arguments, to a thread of this
+            // process (the list's lock keeps its call, hence the thread, alive).
+            unsafe {
+                libc::tgkill(pid, call.tid.as_raw_nonzero().get(), LOWERING_SIGNAL);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Watched>> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        {
+            let mut calls = self.list.lock();
+            if let Some(position) = calls.iter().position(|call| call.id == self.id) {
+                calls.swap_remove(position);
+            }
+        }
+        // A signal from now on finds the flag clear; one handled before lowered the thread,
+        // and says so.
+        IN_WATCHED_CALL.with(|flag| flag.store(false, Ordering::SeqCst));
+        if LOWERED_BY_SIGNAL.with(|flag| flag.swap(false, Ordering::SeqCst)) {
+            restore(self.original);
+        }
+    }
+}
+
+/// Lowers the calling thread to [`LOWERED_NICE`] and `SCHED_IDLE`, and returns the nice
+/// value it had, or `None` when it was not lowered.
+fn lower() -> Option<i32> {
+    let who = Some(gettid());
+    let original = match getpriority_process(who) {
+        Ok(original) if original < LOWERED_NICE => original,
+        Ok(_) => return None,
+        Err(errno) => {
+            tracing::debug!(%errno, "could not read the thread's priority");
+            return None;
+        }
+    };
+    if let Err(errno) = setpriority_process(who, LOWERED_NICE) {
+        tracing::debug!(%errno, "could not lower a long call");
+        return None;
+    }
+    if let Err(error) = set_policy(libc::SCHED_IDLE) {
+        tracing::debug!(%error, "could not make a long call SCHED_IDLE");
+    }
+    Some(original)
+}
+
+/// Gives the calling thread back `SCHED_OTHER` and the nice value `original`.
+fn restore(original: i32) {
+    let restored = set_policy(libc::SCHED_OTHER)
+        .and_then(|()| setpriority_process(Some(gettid()), original).map_err(std::io::Error::from));
+    if let Err(error) = restored {
+        // The probe said this works; log it once if the system changed its mind.
+        static LOGGED: OnceLock<()> = OnceLock::new();
+        LOGGED.get_or_init(|| {
+            tracing::warn!(%error, "could not restore the priority of a guest thread");
+        });
     }
 }
 
@@ -175,6 +357,7 @@ fn policy() -> libc::c_int {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn nice() -> i32 {
         getpriority_process(Some(gettid())).unwrap()
@@ -199,6 +382,44 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn a_due_call_is_signalled_lowers_itself_and_is_restored_when_it_ends() {
+        let list = Arc::new(Watchlist::default());
+        let (watching, watched) = std::sync::mpsc::channel();
+        let (lowered, check) = std::sync::mpsc::channel::<()>();
+        let call = {
+            let list = Arc::clone(&list);
+            std::thread::spawn(move || {
+                let before = nice();
+                let watch = list.watch(Instant::now(), Some(Duration::from_millis(20)));
+                assert!(watch.is_some());
+                watching.send(()).unwrap();
+                check.recv().unwrap();
+                let during = (nice(), policy());
+                drop(watch);
+                (before, during, (nice(), policy()))
+            })
+        };
+        watched.recv().unwrap();
+        // Before the threshold the ticker leaves the call alone.
+        list.lower_due();
+        assert!(!list.lock()[0].decided);
+        std::thread::sleep(Duration::from_millis(25));
+        list.lower_due();
+        assert!(list.lock()[0].decided);
+        lowered.send(()).unwrap();
+        let (before, during, after) = call.join().unwrap();
+        if can_restore() {
+            assert_eq!(during, (LOWERED_NICE, libc::SCHED_IDLE));
+        }
+        assert_eq!(after, (before, libc::SCHED_OTHER));
+        assert!(list.lock().is_empty(), "the call left the list");
+        assert!(
+            list.watch(Instant::now(), None).is_none(),
+            "no threshold, no watch"
+        );
     }
 
     #[test]

@@ -94,6 +94,7 @@ impl Sandbox {
             },
             max_table_elements: pool.max_table_elements,
             fuel_metering: self.config.fuel_metering,
+            epoch_interruption: true,
             lower_priority_after: self.config.lower_priority_after,
             registry: Arc::clone(&self.registry),
         }))

@@ -169,6 +169,9 @@ fn prepare(spec: &WorkerSpec) -> Result<Prepared, WorkerError> {
         // No file can be opened and no thread started once confined.
         disk_cache: false,
         parallel_compilation: false,
+        // The parent kills this worker at a module call's deadline (its
+        // `module_kill_margin`), so compiled code runs without epoch checks.
+        epoch_interruption: false,
         ..ModuleHostConfig::default()
     })?;
     // One module compiled and run now, so that whatever Cranelift and the module engine set

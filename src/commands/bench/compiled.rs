@@ -34,6 +34,10 @@ pub(crate) struct CompiledBench {
     workers: bool,
 }
 
+/// Rounds in which a compiled implementation's calls through zeval and its native baseline
+/// alternate.
+const ROUNDS: usize = 5;
+
 /// The function's ZID: not the one the snapshots' warm-up uses.
 const FUNCTION: &str = "Z10042";
 
@@ -263,6 +267,7 @@ impl CompiledBench {
             println!("\n{}", workload.name);
             let expected = expected_result(workload);
             let mut p50 = std::collections::BTreeMap::new();
+            let mut native_p50 = std::collections::BTreeMap::new();
             for (language, zid) in LANGUAGES.into_iter().filter(|(l, _)| wanted(l)) {
                 let body = workload.request_body(zid, language);
                 // The first call compiles (C, Rust): timed apart.
@@ -285,8 +290,29 @@ impl CompiledBench {
                 // As `zeval serve`'s orchestrator hands a call to its evaluator: an executor
                 // request (no JSON body, no schema validation of the whole Z7).
                 let executor = workload.executor_request(zid, language);
-                let samples = self
-                    .time(|| check(workload, &expected, &evaluator.evaluate(executor.clone())))?;
+                let call = || check(workload, &expected, &evaluator.evaluate(executor.clone()));
+                let samples = match native_source(workload, language) {
+                    // Alternated with the same code compiled natively, round by round, so
+                    // that both see the machine in the same state (its speed drifts by a
+                    // third over seconds here).
+                    Some(source) => {
+                        let program = build_native(scratch.path(), language, source, workload)?;
+                        let per_round = self.iterations.div_ceil(ROUNDS).max(5);
+                        let mut through_zeval = Vec::new();
+                        let mut natively = Vec::new();
+                        for _ in 0..ROUNDS {
+                            for _ in 0..per_round {
+                                let started = Instant::now();
+                                call()?;
+                                through_zeval.push(started.elapsed());
+                            }
+                            natively.extend(program.run(per_round)?);
+                        }
+                        native_p50.insert(language, percentiles(&mut natively));
+                        through_zeval
+                    }
+                    None => self.time(call)?,
+                };
                 let (median, p90) = percentiles(&mut samples.clone());
                 p50.insert(language, median);
                 let extra = if zid == "Z630" || zid == "Z640" {
@@ -303,21 +329,22 @@ impl CompiledBench {
                     samples.len()
                 );
             }
-            for (language, source) in [("C", workload.c), ("Rust", workload.rust)] {
-                let (Some(&through_zeval), Some(&javascript)) =
-                    (p50.get(language), p50.get("JavaScript"))
-                else {
+            for (language, (median, p90)) in native_p50 {
+                let Some(&through_zeval) = p50.get(language) else {
                     continue;
                 };
-                let mut samples =
-                    native(scratch.path(), language, source, workload, self.iterations)?;
-                let (median, p90) = percentiles(&mut samples);
+                let against_javascript =
+                    p50.get("JavaScript").map_or(String::new(), |javascript| {
+                        format!(
+                            "; JavaScript/{language} through zeval {:.1}×",
+                            javascript.as_secs_f64() / through_zeval.as_secs_f64()
+                        )
+                    });
                 println!(
-                    "  {language:<11} native {:>8} ({:>9}); zeval/native {:.2}×; JavaScript/{language} through zeval {:.1}×",
+                    "  {language:<11} native {:>8} ({:>9}); zeval/native {:.2}× (alternated in {ROUNDS} rounds){against_javascript}",
                     micros(median),
                     micros(p90),
                     through_zeval.as_secs_f64() / median.as_secs_f64().max(1e-9),
-                    javascript.as_secs_f64() / through_zeval.as_secs_f64()
                 );
             }
         }
@@ -387,16 +414,41 @@ fn expected_result(workload: &Workload) -> String {
     }
 }
 
-/// The per-call times of `source` compiled for this machine and called `iterations` times
-/// in one process, with the same input (a string, or the list's normal-form JSON text) the
-/// wasm artifact receives.
-fn native(
+/// The C or Rust source of `workload` when `language` is compiled.
+fn native_source(workload: &Workload, language: &str) -> Option<&'static str> {
+    match language {
+        "C" => Some(workload.c),
+        "Rust" => Some(workload.rust),
+        _ => None,
+    }
+}
+
+/// `source` compiled for this machine into a program that calls it in a loop, with the same
+/// input (a string, or the list's normal-form JSON text) the wasm artifact receives.
+struct NativeProgram {
+    program: std::path::PathBuf,
+    input: std::path::PathBuf,
+}
+
+impl NativeProgram {
+    /// The per-call times of `iterations` calls in one process.
+    fn run(&self, iterations: usize) -> anyhow::Result<Vec<Duration>> {
+        let output = Command::new(&self.program)
+            .arg(&self.input)
+            .arg(iterations.to_string())
+            .output()?;
+        let times: Vec<u64> = serde_json::from_slice(&output.stdout)
+            .with_context(|| format!("the output of {}", self.program.display()))?;
+        Ok(times.into_iter().map(Duration::from_nanos).collect())
+    }
+}
+
+fn build_native(
     dir: &Path,
     language: &str,
     source: &str,
     workload: &Workload,
-    iterations: usize,
-) -> anyhow::Result<Vec<Duration>> {
+) -> anyhow::Result<NativeProgram> {
     let (argument, _) = workload.argument();
     let input = match argument.get("Z6K1").and_then(Value::as_str) {
         Some(text) => text.to_owned(),
@@ -442,13 +494,10 @@ fn native(
     if !status.success() {
         bail!("compiling the native {language} baseline failed");
     }
-    let output = Command::new(&program)
-        .arg(work.join("input"))
-        .arg(iterations.max(5).to_string())
-        .output()?;
-    let times: Vec<u64> = serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("the native {language} baseline's output"))?;
-    Ok(times.into_iter().map(Duration::from_nanos).collect())
+    Ok(NativeProgram {
+        program,
+        input: work.join("input"),
+    })
 }
 
 fn clang() -> &'static str {

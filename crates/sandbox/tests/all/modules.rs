@@ -119,3 +119,70 @@ fn without_the_disk_cache_nothing_is_written() {
         .unwrap_or(0);
     assert_eq!(written, 0);
 }
+
+/// A WASI command that spins, reading the monotonic clock, for `millis` milliseconds.
+fn clock_spinner(millis: u64) -> String {
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $now (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $start i64)
+    (drop (call $now (i32.const 1) (i64.const 1) (i32.const 0)))
+    (local.set $start (i64.load (i32.const 0)))
+    (loop $spin
+      (drop (call $now (i32.const 1) (i64.const 1) (i32.const 0)))
+      (br_if $spin (i64.lt_u (i64.sub (i64.load (i32.const 0)) (local.get $start))
+                             (i64.const {nanos}))))))"#,
+        nanos = millis * 1_000_000
+    )
+}
+
+/// `(nice, policy)` of thread `tid` of this process (`/proc/self/task/<tid>/stat` fields 19
+/// and 41).
+fn priority_of(tid: i32) -> (i64, i64) {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    (fields[16].parse().unwrap(), fields[38].parse().unwrap())
+}
+
+/// Without epoch checks a call cannot lower itself; the ticker thread lowers it past the
+/// threshold, and the call's thread is itself again afterwards.
+#[test]
+fn a_long_call_without_epoch_checks_is_lowered_by_the_ticker() {
+    const SCHED_IDLE: i64 = 5;
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = zeval_sandbox::SandboxConfig::new(cache.path());
+    config.lower_priority_after = Some(Duration::from_millis(20));
+    let host = zeval_sandbox::Sandbox::new(config)
+        .unwrap()
+        .module_host(ModuleHostConfig {
+            epoch_interruption: false,
+            ..ModuleHostConfig::default()
+        })
+        .unwrap();
+    let guest = host.load("spin", clock_spinner(300).as_bytes()).unwrap();
+    let (tid_sender, tid) = std::sync::mpsc::channel();
+    let call = std::thread::spawn(move || {
+        tid_sender
+            .send(rustix::thread::gettid().as_raw_nonzero().get())
+            .unwrap();
+        let before = priority_of(rustix::thread::gettid().as_raw_nonzero().get());
+        let ran = guest.run(b"", &Limits::default());
+        (before, ran.map(|_| ()))
+    });
+    let tid = tid.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let during = priority_of(tid);
+    let (before, ran) = call.join().unwrap();
+    ran.unwrap();
+    if zeval_sandbox::priority_lowering_available() {
+        assert_eq!(during, (19, SCHED_IDLE), "before: {before:?}");
+    }
+    // The thread has ended; its priority was restored before it did (the unit tests of the
+    // priority module check the restoring on a live thread).
+}

@@ -9,7 +9,9 @@
 //! - The parent waits for the answer until the call's deadline plus
 //!   [`WorkerPoolConfig::kill_margin`]. A worker still silent then is killed (`SIGKILL`) and
 //!   the call fails with [`SandboxError::Timeout`]. The margin lets the worker's own epoch
-//!   deadline answer first, which it does in all but pathological cases.
+//!   deadline answer first, which it does in all but pathological cases. Compiled modules
+//!   run without epoch checks, so for them the kill is the deadline
+//!   ([`WorkerPoolConfig::module_kill_margin`]).
 //! - A worker that dies (a signal, the seccomp filter, an exit) or answers something that
 //!   does not decode is reaped and dropped; its call fails with [`RunError::WorkerLost`]. No
 //!   other call is affected: each worker holds one call.
@@ -66,6 +68,11 @@ pub struct WorkerPoolConfig {
     /// Default 1 s: the worker's own epoch deadline answers within milliseconds; a guest
     /// lowered to `SCHED_IDLE` on busy cores can be later, and killing it costs a restart.
     pub kill_margin: Duration,
+    /// [`Self::kill_margin`] for compiled modules. A worker runs them without epoch checks
+    /// (`ModuleHostConfig::epoch_interruption`), so it cannot stop one itself: this kill is
+    /// their deadline. Default 10 ms: room for the answer of a call that ends at its
+    /// deadline, such as one asleep in a host call, which the worker does stop on time.
+    pub module_kill_margin: Duration,
     /// How long a starting worker may take to load, warm up and confine itself. Default
     /// 10 minutes: the first worker on a cold machine compiles the guests (CPython's takes
     /// minutes in a debug build).
@@ -82,6 +89,7 @@ impl WorkerPoolConfig {
             max_workers: 32,
             min_workers: 2,
             kill_margin: Duration::from_secs(1),
+            module_kill_margin: Duration::from_millis(10),
             start_timeout: Duration::from_secs(600),
         }
     }
@@ -272,12 +280,16 @@ impl WorkerPool {
             wall_time: remaining,
             ..limits.clone()
         });
+        let kill_margin = match request {
+            Request::RunModule { .. } => self.inner.config.module_kill_margin,
+            _ => self.inner.config.kill_margin,
+        };
         let outcome = exchange(
             &mut worker,
             &request,
             Deadlines {
                 call: deadline,
-                kill: deadline + self.inner.config.kill_margin,
+                kill: deadline + kill_margin,
             },
             max_response_frame(limits),
             host.map(|host| HostCallsWithin {
