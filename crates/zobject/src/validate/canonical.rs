@@ -68,7 +68,7 @@ macro_rules! list_of {
 
 /// Builds the CANONICAL registry.
 pub(crate) fn registry() -> Registry {
-    let mut d = Registry::new();
+    let mut d = Registry::default();
     d.insert("RESOLVER", any_of([r("Z9"), r("Z18"), r("Z7")]));
     d.insert(
         "RESOLVER_without_Z9",

@@ -1,11 +1,11 @@
 //! Short constructors for writing schemas in Rust, close to their JSON Schema shape.
 
-use super::engine::{JsonType, Keywords, Node};
+use super::engine::{JsonType, Keywords, Node, Reference};
 use super::patterns::Pattern;
 
 /// `$ref` to a named definition.
 pub(crate) fn r(name: &'static str) -> Node {
-    Node::Ref(name)
+    Node::Ref(Reference::new(name))
 }
 
 /// An empty schema to add keywords to.
@@ -52,7 +52,7 @@ impl From<Keywords> for Node {
 
 impl Keywords {
     pub(crate) fn reference(mut self, name: &'static str) -> Self {
-        self.reference = Some(name);
+        self.reference = Some(Reference::new(name));
         self
     }
     pub(crate) fn enumeration(mut self, values: &[&'static str]) -> Self {

@@ -12,7 +12,11 @@
 //! - `anyOf`/`oneOf` keep the errors of every failed branch, followed by their own error.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::rc::Rc;
+use std::sync::OnceLock;
+
+use rustc_hash::FxHasher;
 
 use crate::Value;
 
@@ -21,9 +25,32 @@ use super::patterns::Pattern;
 /// A schema: a reference to a named definition, or inline keywords.
 pub(crate) enum Node {
     /// `$ref` to a definition of the same registry.
-    Ref(&'static str),
+    Ref(Reference),
     /// Inline keywords.
     Inline(Box<Keywords>),
+}
+
+/// A `$ref` by name, resolved on first use: a registry lives for the whole process (it is
+/// built once into a static), and a node belongs to one registry, so the definition it names
+/// never changes. Looking the name up in the registry at every visit was the validator's
+/// largest single cost.
+pub(crate) struct Reference {
+    name: &'static str,
+    resolved: OnceLock<Option<&'static Node>>,
+}
+
+impl Reference {
+    pub(crate) fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            resolved: OnceLock::new(),
+        }
+    }
+
+    /// The definition named, in `registry` (the one this reference belongs to).
+    fn resolve(&self, registry: &'static Registry) -> Option<&'static Node> {
+        *self.resolved.get_or_init(|| registry.get(self.name))
+    }
 }
 
 /// The JSON types the schemas name.
@@ -55,7 +82,7 @@ impl JsonType {
 /// The keywords of one schema object. Unset keywords are absent.
 #[derive(Default)]
 pub(crate) struct Keywords {
-    pub(crate) reference: Option<&'static str>,
+    pub(crate) reference: Option<Reference>,
     pub(crate) enumeration: Option<Vec<&'static str>>,
     pub(crate) not: Option<Node>,
     pub(crate) any_of: Vec<Node>,
@@ -73,8 +100,11 @@ pub(crate) struct Keywords {
     pub(crate) pattern_properties: Vec<(Pattern, Node)>,
 }
 
+/// A fast hasher for keys no request chooses: schema names, and addresses.
+type FastHash = BuildHasherDefault<FxHasher>;
+
 /// The named definitions of one form (NORMAL, CANONICAL or MIXED).
-pub(crate) type Registry = HashMap<&'static str, Node>;
+pub(crate) type Registry = HashMap<&'static str, Node, FastHash>;
 
 /// What failed, in Ajv's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,14 +172,19 @@ impl SchemaError<'_> {
 }
 
 /// Evaluation state: the registry and the current instance path.
-pub(crate) struct Evaluator<'r> {
-    registry: &'r Registry,
+pub(crate) struct Evaluator {
+    registry: &'static Registry,
     path: Path,
     /// `(schema, object)` pairs already found valid, by address. Validity does not depend
     /// on the path, and the schemas re-validate the rest of a typed list at every cell
     /// (`LIST_OF_Zn` checks `LIST`, then recurses into `K2`), which without this is
     /// quadratic in the list's length.
-    valid: HashSet<(usize, usize)>,
+    valid: HashSet<(usize, usize), FastHash>,
+    /// Whether to record errors (their keywords and paths). Off, a check only answers
+    /// whether the data is valid, without building a path segment per property visited or an
+    /// error per failed `anyOf` branch; [`super::run`] checks so first and again with errors
+    /// only when the data is invalid.
+    collect: bool,
 }
 
 type Outcome<'a> = Result<(), Vec<SchemaError<'a>>>;
@@ -159,18 +194,20 @@ type Outcome<'a> = Result<(), Vec<SchemaError<'a>>>;
 const STACK_RED_ZONE: usize = 128 * 1024;
 const STACK_SEGMENT: usize = 2 * 1024 * 1024;
 
-impl<'r> Evaluator<'r> {
-    pub(crate) fn new(registry: &'r Registry) -> Self {
+impl Evaluator {
+    /// An evaluator that records errors when `collect` is set.
+    pub(crate) fn new(registry: &'static Registry, collect: bool) -> Self {
         Evaluator {
             registry,
             path: None,
-            valid: HashSet::new(),
+            valid: HashSet::default(),
+            collect,
         }
     }
 
-    /// Validates `data` against the definition `name`.
-    pub(crate) fn check_named<'a>(&mut self, name: &str, data: &'a Value) -> Outcome<'a> {
-        match self.registry.get(name) {
+    /// Validates `data` against the definition `reference` names (valid when there is none).
+    fn check_reference<'a>(&mut self, reference: &Reference, data: &'a Value) -> Outcome<'a> {
+        match reference.resolve(self.registry) {
             Some(node) => self.check(node, data),
             None => Ok(()),
         }
@@ -178,7 +215,7 @@ impl<'r> Evaluator<'r> {
 
     pub(crate) fn check<'a>(&mut self, node: &Node, data: &'a Value) -> Outcome<'a> {
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match node {
-            Node::Ref(name) => self.check_named(name, data),
+            Node::Ref(reference) => self.check_reference(reference, data),
             Node::Inline(k) if data.is_object() => {
                 let key = (
                     &**k as *const Keywords as usize,
@@ -206,7 +243,20 @@ impl<'r> Evaluator<'r> {
     }
 
     fn fail<'a>(&self, keyword: Keyword, data: &'a Value) -> Outcome<'a> {
-        Err(vec![self.error(keyword, data)])
+        if self.collect {
+            Err(vec![self.error(keyword, data)])
+        } else {
+            Err(Vec::new())
+        }
+    }
+
+    /// [`Self::fail`] with a keyword that costs an allocation, built only when recorded.
+    fn fail_with<'a>(&self, keyword: impl FnOnce() -> Keyword, data: &'a Value) -> Outcome<'a> {
+        if self.collect {
+            Err(vec![self.error(keyword(), data)])
+        } else {
+            Err(Vec::new())
+        }
     }
 
     fn check_keywords<'a>(&mut self, k: &Keywords, data: &'a Value) -> Outcome<'a> {
@@ -231,8 +281,8 @@ impl<'r> Evaluator<'r> {
         {
             return self.fail(Keyword::Type(t.name()), data);
         }
-        if let Some(name) = k.reference {
-            self.check_named(name, data)?;
+        if let Some(reference) = &k.reference {
+            self.check_reference(reference, data)?;
         }
         if let Some(allowed) = &k.enumeration
             && !data.as_str().is_some_and(|s| allowed.contains(&s))
@@ -257,7 +307,9 @@ impl<'r> Evaluator<'r> {
                 }
             }
             if !passed {
-                errors.push(self.error(Keyword::AnyOf, data));
+                if self.collect {
+                    errors.push(self.error(Keyword::AnyOf, data));
+                }
                 return Err(errors);
             }
         }
@@ -271,7 +323,9 @@ impl<'r> Evaluator<'r> {
                 }
             }
             if passing != 1 {
-                errors.push(self.error(Keyword::OneOf, data));
+                if self.collect {
+                    errors.push(self.error(Keyword::OneOf, data));
+                }
                 return Err(errors);
             }
         }
@@ -325,15 +379,15 @@ impl<'r> Evaluator<'r> {
             && !k.tuple_items.is_empty()
         {
             for (i, item) in items.iter().enumerate().skip(k.tuple_items.len()) {
-                self.at(i.to_string(), |ev| ev.check(rest, item))?;
+                self.at(|| i.to_string(), |ev| ev.check(rest, item))?;
             }
         }
         for (i, (schema, item)) in k.tuple_items.iter().zip(items).enumerate() {
-            self.at(i.to_string(), |ev| ev.check(schema, item))?;
+            self.at(|| i.to_string(), |ev| ev.check(schema, item))?;
         }
         if let Some(each) = &k.all_items {
             for (i, item) in items.iter().enumerate() {
-                self.at(i.to_string(), |ev| ev.check(each, item))?;
+                self.at(|| i.to_string(), |ev| ev.check(each, item))?;
             }
         }
         Ok(())
@@ -355,29 +409,38 @@ impl<'r> Evaluator<'r> {
                 let known = k.properties.iter().any(|(p, _)| p == key)
                     || k.pattern_properties.iter().any(|(p, _)| p.is_match(key));
                 if !known {
-                    return self.fail(Keyword::AdditionalProperty(key.clone()), data);
+                    return self.fail_with(|| Keyword::AdditionalProperty(key.clone()), data);
                 }
             }
         }
         for (name, schema) in &k.properties {
             if let Some(value) = map.get(*name) {
-                self.at((*name).to_string(), |ev| ev.check(schema, value))?;
+                self.at(|| (*name).to_string(), |ev| ev.check(schema, value))?;
             }
         }
         for (pattern, schema) in &k.pattern_properties {
             for (key, value) in map {
                 if pattern.is_match(key) {
-                    self.at(key.clone(), |ev| ev.check(schema, value))?;
+                    self.at(|| key.clone(), |ev| ev.check(schema, value))?;
                 }
             }
         }
         Ok(())
     }
 
-    fn at<'a>(&mut self, seg: String, f: impl FnOnce(&mut Self) -> Outcome<'a>) -> Outcome<'a> {
+    /// Runs `f` one segment deeper in the data; the segment is only built when errors are
+    /// recorded.
+    fn at<'a>(
+        &mut self,
+        segment: impl FnOnce() -> String,
+        f: impl FnOnce(&mut Self) -> Outcome<'a>,
+    ) -> Outcome<'a> {
+        if !self.collect {
+            return f(self);
+        }
         let parent = self.path.take();
         self.path = Some(Rc::new(PathNode {
-            segment: seg,
+            segment: segment(),
             parent: parent.clone(),
         }));
         let out = f(self);

@@ -8,7 +8,7 @@ use super::patterns::Pattern;
 
 /// Builds the MIXED registry; its root is `Z1`.
 pub(crate) fn registry() -> Registry {
-    let mut d = Registry::new();
+    let mut d = Registry::default();
     d.insert("Z1", r("mixed_zobject"));
     d.insert(
         "mixed_zobject",

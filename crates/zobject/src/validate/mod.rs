@@ -126,12 +126,17 @@ pub fn validate_key(parent_type: &str, key: &str, value: &Value, form: Form) -> 
     }
 }
 
-fn run(registry: &Registry, node: &Node, value: &Value) -> Result<(), Value> {
+fn run(registry: &'static Registry, node: &Node, value: &Value) -> Result<(), Value> {
     if crate::depth::exceeds(value, crate::depth::MAX_DEPTH) {
         return Err(crate::depth::too_deep_error());
     }
-    let mut evaluator = Evaluator::new(registry);
-    match evaluator.check(node, value) {
+    // Valid data, the common case, is checked without recording errors; invalid data is
+    // checked again to say why (the same keywords run in the same order, so the errors are
+    // the ones a single recording pass would give).
+    if Evaluator::new(registry, false).check(node, value).is_ok() {
+        return Ok(());
+    }
+    match Evaluator::new(registry, true).check(node, value) {
         Ok(()) => Ok(()),
         Err(errors) => Err(report::root_error(&errors).unwrap_or_else(unexplained)),
     }

@@ -73,7 +73,7 @@ fn z6_with(pattern: Pattern, require_value: bool) -> Node {
 
 /// Builds the NORMAL registry.
 pub(crate) fn registry() -> Registry {
-    let mut d = Registry::new();
+    let mut d = Registry::default();
     d.insert("RESOLVER", any_of([r("Z9"), r("Z18"), r("Z7")]));
     d.insert(
         "RESOLVER_without_Z9",
