@@ -237,7 +237,7 @@ impl EvaluatorBench {
         let address = listener.local_addr()?;
         let router = zeval_server::evaluator_api::router(evaluator);
         runtime.spawn(async move { axum::serve(listener, router).await });
-        let url = format!("http://{address}/wikifunctions.org/v1/evaluate/");
+        let url = format!("http://{address}{EVALUATE_PATH}");
         let case = match self.language.as_str() {
             "javascript" => &CASES[0],
             "python" => &CASES[1],
@@ -248,18 +248,41 @@ impl EvaluatorBench {
         let done = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
+        // A load generator as light as wrk: one keep-alive connection per client, the same
+        // request bytes every time, and a check that the answer is a 200 whose body holds the
+        // result, without parsing it (the server's work is what is measured).
+        let body = zeval_evaluator::wire::encode(&request, Encoding::Json)
+            .context("encoding the request")?;
+        let message = [
+            format!(
+                "POST {EVALUATE_PATH} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes(),
+            body,
+        ]
+        .concat();
+        // A sanity check of the answer through the real client, once, outside the timing.
+        let checked = RemoteEvaluator::new(url.clone(), Encoding::Json, Duration::from_secs(30))
+            .evaluate(&request)
+            .map_err(anyhow::Error::msg)?;
+        if outcome(&checked).as_deref() != Ok("13") {
+            bail!("unexpected answer: {checked}");
+        }
         let clients: Vec<_> = (0..self.clients)
             .map(|_| {
-                let client =
-                    RemoteEvaluator::new(url.clone(), Encoding::Json, Duration::from_secs(30));
-                let (stop, done, failed, request) =
-                    (stop.clone(), done.clone(), failed.clone(), request.clone());
-                std::thread::spawn(move || {
+                let (stop, done, failed, message) =
+                    (stop.clone(), done.clone(), failed.clone(), message.clone());
+                std::thread::spawn(move || -> Vec<Duration> {
+                    let Ok(mut connection) = KeepAlive::connect(address) else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        return Vec::new();
+                    };
                     let mut latencies = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
                         let sent = Instant::now();
-                        match client.evaluate(&request) {
-                            Ok(z22) if outcome(&z22).as_deref() == Ok("13") => {
+                        match connection.exchange(&message) {
+                            Ok(body) if contains(body, EXPECTED) => {
                                 latencies.push(sent.elapsed());
                                 done.fetch_add(1, Ordering::Relaxed)
                             }
@@ -295,6 +318,73 @@ impl EvaluatorBench {
             at(0.99),
         );
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The evaluator route the HTTP bench calls.
+const EVALUATE_PATH: &str = "/wikifunctions.org/v1/evaluate/";
+
+/// What the trivial calls' answer holds: the result 13, as the normal-form string the
+/// server writes.
+const EXPECTED: &[u8] = br#""Z22K1":{"Z1K1":"Z6","Z6K1":"13"}"#;
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// One keep-alive HTTP/1.1 connection that sends a request and reads one response with a
+/// `Content-Length` (what the server sends; anything else counts as a failure).
+struct KeepAlive {
+    stream: std::net::TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl KeepAlive {
+    fn connect(address: std::net::SocketAddr) -> std::io::Result<Self> {
+        let stream = std::net::TcpStream::connect(address)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Self {
+            stream,
+            buffer: Vec::with_capacity(64 * 1024),
+        })
+    }
+
+    /// Sends `message` and returns the body of a 200 response.
+    fn exchange(&mut self, message: &[u8]) -> std::io::Result<&[u8]> {
+        use std::io::{Error, Read};
+        self.stream.write_all(message)?;
+        self.buffer.clear();
+        let mut chunk = [0u8; 16 * 1024];
+        let (head_end, length) = loop {
+            let read = self.stream.read(&mut chunk)?;
+            if read == 0 {
+                return Err(Error::other("the server closed the connection"));
+            }
+            self.buffer.extend_from_slice(&chunk[..read]);
+            if let Some(end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buffer[..end]).to_ascii_lowercase();
+                if !head.starts_with("http/1.1 200") {
+                    return Err(Error::other(head));
+                }
+                let length = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|value| value.trim().parse::<usize>().ok())
+                    .ok_or_else(|| Error::other("no content-length"))?;
+                break (end + 4, length);
+            }
+        };
+        while self.buffer.len() < head_end + length {
+            let read = self.stream.read(&mut chunk)?;
+            if read == 0 {
+                return Err(Error::other("the server closed the connection"));
+            }
+            self.buffer.extend_from_slice(&chunk[..read]);
+        }
+        Ok(&self.buffer[head_end..head_end + length])
     }
 }
 
