@@ -42,7 +42,7 @@ pub(super) fn fetch(engine: &Engine<'_>, quoted: &Node) -> R<Env> {
         .or_else(|| inner.as_str())
         .unwrap_or_default()
         .to_string();
-    if crate::resolver::preloaded(&zid).is_some() {
+    if zeval_catalogue::is_preloaded(&zid) {
         // The original answers a built-in with its whole definition file, labels included.
         if let Some(full) = engine.full_definition(&zid) {
             return Ok(Env::ok(full));
