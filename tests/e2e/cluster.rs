@@ -160,25 +160,13 @@ fn put_upper_case_implementation(orch: &str, token: &str, body: &str) {
                       "Z16K2": format!("function Z10000( Z10000K1 ) {{ {body} }}")},
         }),
     );
-    let answer = request(
-        "PUT",
-        &format!("{orch}/v1/objects/Z10001"),
-        Some(token),
-        Some(&implementation),
-    );
-    assert_eq!(answer.status, 200, "{}", answer.text);
+    crate::common::put_object(orch, token, "Z10001", &implementation);
 }
 
 /// Writes Z2 `zid` through `writer` and reads it through `reader` at once.
 fn written_here_read_there(writer: &str, reader: &str, token: &str, zid: &str, value: &str) {
     let object = z2(zid, json!(value));
-    let put = request(
-        "PUT",
-        &format!("{writer}/v1/objects/{zid}"),
-        Some(token),
-        Some(&object),
-    );
-    assert_eq!(put.status, 200, "{}", put.text);
+    crate::common::put_object(writer, token, zid, &object);
     let read = request("GET", &format!("{reader}/v1/objects/{zid}"), None, None);
     assert_eq!(read.status, 200, "{}", read.text);
     assert_eq!(read.json(), object);

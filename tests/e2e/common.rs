@@ -238,14 +238,20 @@ pub(crate) fn put_js_function(orch: &str, token: &str) {
         }),
     );
     for (zid, object) in [("Z10000", function), ("Z10001", implementation)] {
-        let answer = request(
-            "PUT",
-            &format!("{orch}/v1/objects/{zid}"),
-            Some(token),
-            Some(&object),
-        );
-        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+        put_object(orch, token, zid, &object);
     }
+}
+
+/// Stores `object` as `zid` through the objects API of the orchestrator at `orch`, as the
+/// holder of `token`, and asserts that the server took it.
+pub(crate) fn put_object(orch: &str, token: &str, zid: &str, object: &Value) {
+    let answer = request(
+        "PUT",
+        &format!("{orch}/v1/objects/{zid}"),
+        Some(token),
+        Some(object),
+    );
+    assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
 }
 
 pub(crate) fn call(orch: &str, token: Option<&str>, text: &str) -> Answer {

@@ -35,13 +35,7 @@ pub(crate) fn put_slow_function(orch: &str, token: &str) {
         }),
     );
     for (zid, object) in [("Z10010", function), ("Z10011", implementation)] {
-        let answer = request(
-            "PUT",
-            &format!("{orch}/v1/objects/{zid}"),
-            Some(token),
-            Some(&object),
-        );
-        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+        crate::common::put_object(orch, token, zid, &object);
     }
 }
 
@@ -320,13 +314,7 @@ fn a_drain_that_does_not_end_is_cut_at_its_timeout() {
         }),
     );
     for (zid, object) in [("Z10020", function), ("Z10021", implementation)] {
-        let answer = request(
-            "PUT",
-            &format!("{orch}/v1/objects/{zid}"),
-            Some(&token),
-            Some(&object),
-        );
-        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+        crate::common::put_object(&orch, &token, zid, &object);
     }
     let caller = {
         let orch = orch.clone();

@@ -120,13 +120,7 @@ fn objects() -> Vec<(&'static str, Value)> {
 /// Stores [`objects`] through the objects API at `base`, as `editor`.
 fn put_objects(base: &str, editor: &str) {
     for (zid, object) in objects() {
-        let answer = request(
-            "PUT",
-            &format!("{base}/v1/objects/{zid}"),
-            Some(editor),
-            Some(&object),
-        );
-        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+        crate::common::put_object(base, editor, zid, &object);
     }
 }
 

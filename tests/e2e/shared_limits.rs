@@ -27,13 +27,7 @@ fn put_slow_function(orch: &str, token: &str) {
                "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2": SLOW_JS}}),
     );
     for (zid, object) in [("Z10000", function), ("Z10001", implementation)] {
-        let answer = request(
-            "PUT",
-            &format!("{orch}/v1/objects/{zid}"),
-            Some(token),
-            Some(&object),
-        );
-        assert_eq!(answer.status, 200, "{}", answer.text);
+        crate::common::put_object(orch, token, zid, &object);
     }
 }
 

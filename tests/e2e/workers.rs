@@ -303,7 +303,12 @@ fn a_worker_that_dies_idle_is_replaced_and_its_replacements_live_on() {
 
 /// An evaluator whose workers are this build's `zeval worker`, with the test hooks on.
 fn worker_evaluator(test_hooks: bool) -> Evaluator {
-    Evaluator::new(EvaluatorConfig {
+    Evaluator::new(worker_config(test_hooks)).expect("the workers start")
+}
+
+/// The configuration of [`worker_evaluator`].
+fn worker_config(test_hooks: bool) -> EvaluatorConfig {
+    EvaluatorConfig {
         isolation: Isolation::Workers(WorkerSettings {
             min_workers: 1,
             max_workers: 4,
@@ -311,8 +316,7 @@ fn worker_evaluator(test_hooks: bool) -> Evaluator {
             ..WorkerSettings::new(zeval_binary(), vec!["worker".into()])
         }),
         ..EvaluatorConfig::default()
-    })
-    .expect("the workers start")
+    }
 }
 
 fn javascript_upper(text: &str) -> ExecutorRequest {
@@ -376,17 +380,10 @@ fn the_evaluator_conformance_suite_passes_through_the_workers() {
     assert!(evaluator.worker_status().is_some());
 }
 
-/// The evaluator of [`worker_evaluator`] with compiled languages (artifacts in memory) and
+/// [`worker_evaluator`] without test hooks, with compiled languages (artifacts in memory) and
 /// a wall-time limit of `wall_time`.
 fn compiled_worker_evaluator(wall_time: Duration) -> Evaluator {
-    let mut config = EvaluatorConfig {
-        isolation: Isolation::Workers(WorkerSettings {
-            min_workers: 1,
-            max_workers: 4,
-            ..WorkerSettings::new(zeval_binary(), vec!["worker".into()])
-        }),
-        ..EvaluatorConfig::default()
-    };
+    let mut config = worker_config(false);
     config.limits.wall_time = wall_time;
     let toolchain = zeval_compiler::Toolchain::discover(&zeval_compiler::CompilerConfig::default())
         .expect("the compilers");

@@ -11,7 +11,7 @@
 //! other callers' tail latency; a `SCHED_IDLE` thread is preempted at once by any normal
 //! thread that wakes.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -148,9 +148,12 @@ thread_local! {
     /// Set while this thread runs a watched call: the handler acts only then, so a signal
     /// that arrives after the call ended leaves the thread alone.
     static IN_WATCHED_CALL: AtomicBool = const { AtomicBool::new(false) };
-    /// Set by the handler when it lowered this thread.
-    static LOWERED_BY_SIGNAL: AtomicBool = const { AtomicBool::new(false) };
+    /// The nice value the handler lowered this thread from, or [`NOT_LOWERED`].
+    static LOWERED_FROM: AtomicI32 = const { AtomicI32::new(NOT_LOWERED) };
 }
+
+/// [`LOWERED_FROM`] when the handler has not lowered the thread (no nice value is this low).
+const NOT_LOWERED: i32 = i32::MIN;
 
 /// Installs the handler of [`LOWERING_SIGNAL`] for the process (once; later calls do
 /// nothing). Call it before a worker confines itself; `rt_sigaction` stays allowed anyway.
@@ -185,16 +188,24 @@ extern "C" fn on_lowering_signal(_signal: libc::c_int) {
         return;
     }
     // SAFETY: errno is this thread's; saved and put back so that the interrupted code sees
-    // its own. `setpriority` and `sched_setscheduler` are async-signal-safe system calls
-    // on the calling thread (0), and `param` outlives the call.
+    // its own. `getpriority`, `setpriority` and `sched_setscheduler` are async-signal-safe
+    // system calls on the calling thread (0), and `param` outlives the call.
     unsafe {
-        let errno = *libc::__errno_location();
-        let param = libc::sched_param { sched_priority: 0 };
-        if libc::setpriority(libc::PRIO_PROCESS, 0, LOWERED_NICE) == 0 {
-            LOWERED_BY_SIGNAL.with(|flag| flag.store(true, Ordering::Relaxed));
+        let errno = libc::__errno_location();
+        let saved = *errno;
+        // -1 is both a nice value and the error return: errno tells them apart.
+        *errno = 0;
+        let original = libc::getpriority(libc::PRIO_PROCESS, 0);
+        let readable = original != -1 || *errno == 0;
+        if readable
+            && original < LOWERED_NICE
+            && libc::setpriority(libc::PRIO_PROCESS, 0, LOWERED_NICE) == 0
+        {
+            LOWERED_FROM.with(|from| from.store(original, Ordering::Relaxed));
+            let param = libc::sched_param { sched_priority: 0 };
             libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
         }
-        *libc::__errno_location() = errno;
+        *errno = saved;
     }
 }
 
@@ -203,15 +214,14 @@ extern "C" fn on_lowering_signal(_signal: libc::c_int) {
 pub(crate) struct Watch<'a> {
     list: &'a Watchlist,
     id: u64,
-    /// The thread's nice value when the call started.
-    original: i32,
 }
 
 impl Watchlist {
     /// Watches the call running on the calling thread, which started at `started`, until the
     /// returned guard is dropped. Nothing is watched when `threshold` is `None`, when the
-    /// process could not raise the thread back, when the thread is already at the lowest
-    /// priority, or when the handler could not be installed.
+    /// process could not raise the thread back, or when the handler could not be installed.
+    /// (The handler reads the nice value it lowers from, so a call that never becomes due
+    /// costs no system call for it.)
     pub(crate) fn watch(&self, started: Instant, threshold: Option<Duration>) -> Option<Watch<'_>> {
         let threshold = threshold?;
         if !can_restore() {
@@ -225,12 +235,8 @@ impl Watchlist {
             return None;
         }
         let tid = gettid();
-        let original = getpriority_process(Some(tid)).ok()?;
-        if original >= LOWERED_NICE {
-            return None;
-        }
         IN_WATCHED_CALL.with(|flag| flag.store(true, Ordering::Relaxed));
-        LOWERED_BY_SIGNAL.with(|flag| flag.store(false, Ordering::Relaxed));
+        LOWERED_FROM.with(|from| from.store(NOT_LOWERED, Ordering::Relaxed));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.lock().push(Watched {
             id,
@@ -238,11 +244,7 @@ impl Watchlist {
             lower_at: started + threshold,
             decided: false,
         });
-        Some(Watch {
-            list: self,
-            id,
-            original,
-        })
+        Some(Watch { list: self, id })
     }
 
     /// Signals the threads of the watched calls that have run past their threshold. Called
@@ -284,8 +286,9 @@ impl Drop for Watch<'_> {
         // A signal from now on finds the flag clear; one handled before lowered the thread,
         // and says so.
         IN_WATCHED_CALL.with(|flag| flag.store(false, Ordering::SeqCst));
-        if LOWERED_BY_SIGNAL.with(|flag| flag.swap(false, Ordering::SeqCst)) {
-            restore(self.original);
+        let original = LOWERED_FROM.with(|from| from.swap(NOT_LOWERED, Ordering::SeqCst));
+        if original != NOT_LOWERED {
+            restore(original);
         }
     }
 }

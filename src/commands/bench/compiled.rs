@@ -409,16 +409,10 @@ impl CompiledBench {
 /// A duration the evaluator reports in the answer's metadata ("123 μs"): for
 /// `executionDuration`, the wall time inside the sandbox (instantiation and the run).
 fn metadata_micros(z22: &Value, key: &str) -> Option<Duration> {
-    let mut cell = &z22["Z22K2"]["K1"];
-    while let Some(pair) = cell.get("K1") {
-        if pair["K1"]["Z6K1"] == key {
-            let text = pair["K2"]["Z6K1"].as_str()?;
-            let micros: u64 = text.split_whitespace().next()?.parse().ok()?;
-            return Some(Duration::from_micros(micros));
-        }
-        cell = &cell["K2"];
-    }
-    None
+    let text = zeval_zobject::build::get_metadata(&z22["Z22K2"], key)
+        .and_then(zeval_zobject::build::string_value)?;
+    let micros: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_micros(micros))
 }
 
 fn check(workload: &Workload, expected: &str, z22: &Value) -> anyhow::Result<()> {

@@ -243,11 +243,7 @@ impl Evaluator {
     }
 
     fn fail<'a>(&self, keyword: Keyword, data: &'a Value) -> Outcome<'a> {
-        if self.collect {
-            Err(vec![self.error(keyword, data)])
-        } else {
-            Err(Vec::new())
-        }
+        self.fail_with(|| keyword, data)
     }
 
     /// [`Self::fail`] with a keyword that costs an allocation, built only when recorded.
