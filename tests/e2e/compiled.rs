@@ -8,6 +8,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+use crate::common::put_object as put;
 use crate::common::{Server, add_user, request, z2, zeval_binary};
 
 const JS: &str =
@@ -79,16 +80,6 @@ fn testers() -> [(&'static str, Value); 2] {
         ("Z10005", tester("Z10005", "abc", "cba")),
         ("Z10006", tester("Z10006", "héllo, 世界", "界世 ,olléh")),
     ]
-}
-
-fn put(orch: &str, token: &str, zid: &str, object: &Value) {
-    let answer = request(
-        "PUT",
-        &format!("{orch}/v1/objects/{zid}"),
-        Some(token),
-        Some(object),
-    );
-    assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
 }
 
 fn call(orch: &str, z7: Value) -> Value {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::common::put_object as put;
 use crate::common::{Server, add_user, metadata, request, z2};
 
 /// Reverses its input after a busy loop of some tens of milliseconds.
@@ -45,16 +46,6 @@ fn tester(zid: &str, input: &str, expected: &str) -> Value {
                "Z20K2": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": input},
                "Z20K3": {"Z1K1": "Z7", "Z7K1": "Z866", "Z866K2": expected}}),
     )
-}
-
-fn put(orch: &str, token: &str, zid: &str, object: &Value) {
-    let answer = request(
-        "PUT",
-        &format!("{orch}/v1/objects/{zid}"),
-        Some(token),
-        Some(object),
-    );
-    assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
 }
 
 /// Stores Z10000 with `implementations` (zid, language, code) and, when `with_testers`,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::common::put_object as put;
 use crate::common::{Answer, Server, add_user, metadata, request, z2};
 
 #[path = "../../crates/cache/tests/all/redis_server.rs"]
@@ -43,16 +44,6 @@ fn composition(caller: &str, callee: &str) -> Value {
     json!({"Z1K1": "Z14", "Z14K1": caller, "Z14K2": {
         "Z1K1": "Z7", "Z7K1": callee,
         format!("{callee}K1"): {"Z1K1": "Z18", "Z18K1": format!("{caller}K1")}}})
-}
-
-fn put(orch: &str, token: &str, zid: &str, object: &Value) {
-    let answer = request(
-        "PUT",
-        &format!("{orch}/v1/objects/{zid}"),
-        Some(token),
-        Some(object),
-    );
-    assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
 }
 
 /// Z10002(x) = Z10001(x) = Z10000(x), whose JavaScript implementation Z10003 runs `body`.

@@ -448,16 +448,8 @@ pub(crate) fn busy_loop_call(zid: &str) -> Value {
     )
 }
 
-/// Stores `z2` as `zid` (`PUT`, as `token`), asserting success.
-pub(crate) fn put(orch: &str, token: &str, zid: &str, z2: &Value) {
-    let answer = request(
-        "PUT",
-        &format!("{orch}/v1/objects/{zid}"),
-        Some(token),
-        Some(z2),
-    );
-    assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
-}
+/// Stores an object (`PUT`, as a token), asserting success.
+pub(crate) use crate::common::put_object as put;
 
 /// Connections that send a request's headers, then its body one byte every `interval`, until
 /// dropped: "slow loris" clients.
