@@ -125,6 +125,7 @@ fn worker_response_seeds() -> Vec<Vec<u8>> {
         Response::Failed(SandboxError::MemoryLimit { limit: 1 << 27 }),
         Response::Failed(SandboxError::Trap("unreachable; stderr: boom".to_owned())),
         Response::Failed(SandboxError::InvalidLimits("no".to_owned())),
+        Response::ModuleNotLoaded,
     ];
     responses.iter().map(Response::to_frame).collect()
 }

@@ -64,6 +64,9 @@ pub struct WorkerSettings {
     pub user: Option<String>,
     /// Accept the test hook that issues a forbidden system call. Tests only.
     pub test_hooks: bool,
+    /// Bind a worker to its caller's CPU for each call (`zeval_worker::WorkerPoolConfig::colocate`).
+    /// Default true.
+    pub colocate: bool,
 }
 
 impl WorkerSettings {
@@ -77,6 +80,7 @@ impl WorkerSettings {
             kill_margin: Duration::from_secs(1),
             user: None,
             test_hooks: false,
+            colocate: true,
         }
     }
 }

@@ -706,11 +706,14 @@ fn start_workers(
         sandbox,
         user: settings.user.clone(),
         test_hooks: settings.test_hooks,
+        // Set by the pool from its `colocate`.
+        colocated: false,
     };
     let pool = WorkerPool::start(WorkerPoolConfig {
         max_workers: settings.max_workers.max(1),
         min_workers: settings.min_workers,
         kill_margin: settings.kill_margin,
+        colocate: settings.colocate,
         ..WorkerPoolConfig::new(&settings.program, settings.args.clone(), spec)
     })?;
     let runtimes = families

@@ -333,6 +333,11 @@ pub struct Workers {
     /// The user workers run as when the server runs as root: a name or `uid:gid`
     /// (default: `nobody`).
     pub user: Option<String>,
+    /// Bind a worker to the CPU of the thread that waits for it, for each call (default
+    /// true): the two then hand over on one CPU instead of waking an idle one, which on a
+    /// virtual machine costs the host's scheduling latency. Turn it off to leave the choice
+    /// to the kernel.
+    pub colocate: bool,
 }
 
 impl Default for Workers {
@@ -343,6 +348,7 @@ impl Default for Workers {
             min_workers: 2,
             kill_margin_ms: 1000,
             user: None,
+            colocate: true,
         }
     }
 }

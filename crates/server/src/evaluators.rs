@@ -60,6 +60,7 @@ pub fn local_evaluator(
                 min_workers: workers.min_workers,
                 kill_margin: Duration::from_millis(workers.kill_margin_ms),
                 user: workers.user.clone(),
+                colocate: workers.colocate,
                 ..WorkerSettings::new(program, vec!["worker".into()])
             })
         }

@@ -21,7 +21,7 @@ use crate::protocol::{
 /// Compiled modules a worker keeps in memory (most recently used): with 32 workers, each
 /// holding up to this many modules of a few hundred KiB of native code, the total stays in
 /// the hundreds of MiB at worst.
-const MAX_LOADED_MODULES: usize = 16;
+pub(crate) const MAX_LOADED_MODULES: usize = 16;
 
 /// The smallest WASI command: compiled and run once before confinement.
 const WARM_UP_MODULE: &[u8] = b"(module (func (export \"_start\")))";
@@ -88,6 +88,7 @@ pub fn serve_on_stdin() -> Result<(), WorkerError> {
         &Hello::Ready {
             confinement: prepared.confinement.clone(),
             address_space_limit: Some(prepared.address_space_limit),
+            serving_thread: u32::try_from(rustix::thread::gettid().as_raw_nonzero().get()).ok(),
         },
     )?;
     writer.flush()?;
@@ -147,6 +148,10 @@ struct Prepared {
     confinement: ConfinementReport,
     /// The `RLIMIT_AS` it set, in bytes.
     address_space_limit: u64,
+    /// The CPU set the serving thread started with, taken back after each request when
+    /// the parent colocates ([`WorkerSpec::colocated`]); read before confinement, which
+    /// forbids `sched_getaffinity`.
+    starting_cpu_set: Option<crate::affinity::CpuSet>,
 }
 
 /// Loads, warms up and confines.
@@ -191,6 +196,10 @@ fn prepare(spec: &WorkerSpec) -> Result<Prepared, WorkerError> {
     // `prctl(PR_GET_AUXV)`.)
     zeval_sandbox::priority_lowering_available();
     let address_space_limit = limit_address_space()?;
+    let starting_cpu_set = spec
+        .colocated
+        .then(crate::affinity::CpuSet::of_calling_thread)
+        .flatten();
     let confinement = confine(&ConfineOptions {
         user: spec.user.clone(),
     })?;
@@ -199,6 +208,7 @@ fn prepare(spec: &WorkerSpec) -> Result<Prepared, WorkerError> {
         modules,
         confinement,
         address_space_limit,
+        starting_cpu_set,
     })
 }
 
@@ -214,6 +224,11 @@ fn serve(
             Err(crate::protocol::FrameError::Closed) => return Ok(()),
             Err(error) => return Err(error.into()),
         };
+        if let Some(starting_set) = &prepared.starting_cpu_set {
+            // The parent bound this thread to its caller's CPU for the wake-up
+            // (`pool::colocate`); the call itself may run wherever the kernel likes.
+            starting_set.bind(0);
+        }
         let response = match Request::decode(&frame)? {
             Request::Run {
                 guest,
@@ -254,6 +269,13 @@ fn serve(
             {
                 Ok(output) => Response::Ran(output),
                 Err(error) => Response::Failed(error),
+            },
+            Request::RunLoadedModule { key, limits, stdin } => match prepared.modules.get(key) {
+                Some(module) => match module.run(stdin, &limits) {
+                    Ok(output) => Response::Ran(output),
+                    Err(error) => Response::Failed(error),
+                },
+                None => Response::ModuleNotLoaded,
             },
             Request::ForbiddenSyscall if test_hooks => {
                 crate::confine::issue_forbidden_syscall()?;

@@ -16,6 +16,7 @@
 //! - [`child`]: the worker's side (load, warm up, confine, serve);
 //! - [`pool`]: the parent's side ([`WorkerPool`]: start, hand out, supervise, replace).
 
+mod affinity;
 pub mod child;
 pub mod confine;
 pub mod pool;

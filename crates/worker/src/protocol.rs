@@ -6,7 +6,10 @@
 //! 3. Then, one call at a time: a binary [`Request`] frame, a binary [`Response`] frame.
 //!    A reentrant call ([`Request::Run`] with `reentrant`) may, before its response, send any
 //!    number of [`Response::HostCall`] frames (the guest's `zeval.call` request), each
-//!    answered by one [`Request::HostAnswer`] frame; the guest waits meanwhile.
+//!    answered by one [`Request::HostAnswer`] frame; the guest waits meanwhile. A compiled
+//!    module's bytes travel in [`Request::RunModule`] until the worker holds the module;
+//!    then [`Request::RunLoadedModule`] names it by key, and the worker answers
+//!    [`Response::ModuleNotLoaded`] if it has dropped it since.
 //!
 //! A frame is a little-endian `u32` length and that many bytes. The two sides do not trust
 //! each other's frames equally: the worker runs untrusted code, so the parent treats every
@@ -64,6 +67,11 @@ pub struct WorkerSpec {
     pub user: Option<String>,
     /// Accept [`Request::ForbiddenSyscall`]. Tests only.
     pub test_hooks: bool,
+    /// The parent binds the serving thread to the caller's CPU before each request
+    /// ([`crate::WorkerPoolConfig::colocate`]): the worker takes back its starting CPU set
+    /// once it has read the request.
+    #[serde(default)]
+    pub colocated: bool,
 }
 
 /// The worker's first answer: confined and ready, or why not.
@@ -74,6 +82,11 @@ pub enum Hello {
         /// The worker's `RLIMIT_AS` (see `child::limit_address_space`), when set.
         #[serde(default)]
         address_space_limit: Option<u64>,
+        /// The id of the thread that serves requests (not the process's main thread: the
+        /// command runs on a thread with a larger stack), which the parent binds to its
+        /// caller's CPU ([`crate::WorkerPoolConfig::colocate`]).
+        #[serde(default)]
+        serving_thread: Option<u32>,
     },
     Failed {
         message: String,
@@ -104,6 +117,15 @@ pub enum Request<'a> {
         limits: Limits,
         stdin: &'a [u8],
     },
+    /// Run the compiled module `key` that this worker already holds: the parent sends a
+    /// module's bytes only until a worker has loaded it. A worker that no longer holds it
+    /// (it keeps only the most recently used) answers [`Response::ModuleNotLoaded`], and the
+    /// parent sends a [`Request::RunModule`] instead.
+    RunLoadedModule {
+        key: &'a str,
+        limits: Limits,
+        stdin: &'a [u8],
+    },
     /// Test hook: issue a system call the filter forbids.
     ForbiddenSyscall,
 }
@@ -117,6 +139,9 @@ pub enum Response {
     /// waits for a [`Request::HostAnswer`]. Its length is checked by the parent against the
     /// call's [`Limits::max_input_bytes`].
     HostCall(Vec<u8>),
+    /// The answer to a [`Request::RunLoadedModule`] whose module the worker does not hold;
+    /// nothing ran.
+    ModuleNotLoaded,
 }
 
 const RUN: u8 = 1;
@@ -126,9 +151,11 @@ const MAX_KEY_BYTES: usize = 255;
 const FORBIDDEN_SYSCALL: u8 = 2;
 const RUN_REENTRANT: u8 = 4;
 const HOST_ANSWER: u8 = 5;
+const RUN_LOADED_MODULE: u8 = 6;
 const RAN: u8 = 0;
 const FAILED: u8 = 1;
 const HOST_CALL: u8 = 2;
+const MODULE_NOT_LOADED: u8 = 3;
 const NONE: u64 = u64::MAX;
 
 /// Why a frame could not be read or understood.
@@ -236,6 +263,16 @@ impl<'a> Request<'a> {
                     out.extend_from_slice(stdin);
                 },
             ),
+            Request::RunLoadedModule { key, limits, stdin } => {
+                framed(1 + 1 + key.len() + 5 * 8 + stdin.len(), |out| {
+                    out.push(RUN_LOADED_MODULE);
+                    let key = truncate_utf8(key, MAX_KEY_BYTES);
+                    out.push(key.len() as u8);
+                    out.extend_from_slice(key.as_bytes());
+                    put_limits(out, limits);
+                    out.extend_from_slice(stdin);
+                })
+            }
         }
     }
 
@@ -265,6 +302,17 @@ impl<'a> Request<'a> {
                 Ok(Request::RunModule {
                     key,
                     wasm,
+                    limits,
+                    stdin: cursor.0,
+                })
+            }
+            RUN_LOADED_MODULE => {
+                let key_len = cursor.u8()? as usize;
+                let key = std::str::from_utf8(cursor.bytes(key_len)?)
+                    .map_err(|_| FrameError::Malformed("module key is not UTF-8"))?;
+                let limits = cursor.limits()?;
+                Ok(Request::RunLoadedModule {
+                    key,
                     limits,
                     stdin: cursor.0,
                 })
@@ -299,6 +347,7 @@ impl Response {
                 out.push(HOST_CALL);
                 out.extend_from_slice(request);
             }),
+            Response::ModuleNotLoaded => framed(1, |out| out.push(MODULE_NOT_LOADED)),
             Response::Ran(output) => framed(
                 1 + 4 * 8 + 4 + output.stdout.len() + output.stderr.len(),
                 |out| {
@@ -401,6 +450,7 @@ impl Response {
                 Ok(Response::Failed(error))
             }
             HOST_CALL => Ok(Response::HostCall(cursor.0.to_vec())),
+            MODULE_NOT_LOADED if cursor.0.is_empty() => Ok(Response::ModuleNotLoaded),
             _ => Err(FrameError::Malformed("unknown response kind")),
         }
     }
@@ -538,6 +588,16 @@ mod tests {
         );
         assert!(Request::decode(&[RUN_MODULE, 5, b'a']).is_err());
         assert!(Request::decode(&[RUN_MODULE, 1, b'a', 9, 0, 0, 0, 1]).is_err());
+        let loaded = Request::RunLoadedModule {
+            key: "ab12",
+            limits: Limits::default(),
+            stdin: b"args",
+        };
+        assert_eq!(
+            Request::decode(&payload(&loaded.to_frame())).unwrap(),
+            loaded
+        );
+        assert!(Request::decode(&[RUN_LOADED_MODULE, 3, b'a']).is_err());
     }
 
     #[test]
@@ -579,6 +639,12 @@ mod tests {
             panic!("not a host call");
         };
         assert_eq!(request, b"{\"function\": \"Z801\"}");
+
+        assert!(matches!(
+            Response::decode(&payload(&Response::ModuleNotLoaded.to_frame())).unwrap(),
+            Response::ModuleNotLoaded
+        ));
+        assert!(Response::decode(&[MODULE_NOT_LOADED, 0]).is_err());
     }
 
     #[test]

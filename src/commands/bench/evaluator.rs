@@ -43,6 +43,10 @@ pub(crate) struct EvaluatorBench {
     /// a confined worker (`zeval worker`), alternating, in the same run.
     #[arg(long)]
     hop: bool,
+    /// With `--hop`: leave where the worker runs to the kernel, instead of binding it to the
+    /// caller's CPU for each call (the A/B of `[workers] colocate`).
+    #[arg(long)]
+    no_colocate: bool,
 }
 
 struct Case {
@@ -186,6 +190,7 @@ impl EvaluatorBench {
             isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
                 min_workers: 1,
                 max_workers: 1,
+                colocate: !self.no_colocate,
                 ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
             }),
             ..EvaluatorConfig::default()

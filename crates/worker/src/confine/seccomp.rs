@@ -242,6 +242,13 @@ pub(crate) const ALLOWLIST: &[Allowed] = &[
          (the kernel refuses others), so no real-time policy even with CAP_SYS_NICE"
     ),
     allowed!(
+        SYS_sched_setaffinity,
+        Args::CallingThread,
+        "the serving thread takes back its starting CPU set once it has read a request (the \
+         parent binds it to the caller's CPU for the wake-up: pool::colocate); its own set \
+         only, and the kernel keeps it within the process's cpuset"
+    ),
+    allowed!(
         SYS_ioctl,
         Args::PagemapScan,
         "wasmtime's pooling allocator asks which pages of a returned instance's memory were \

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use zeval_sandbox::{HostCalls, Limits, RunOutput, SandboxError};
 
+mod colocate;
 mod exchange;
 mod log_relay;
 mod spawner;
@@ -73,6 +74,11 @@ pub struct WorkerPoolConfig {
     /// their deadline. Default 10 ms: room for the answer of a call that ends at its
     /// deadline, such as one asleep in a host call, which the worker does stop on time.
     pub module_kill_margin: Duration,
+    /// Bind a worker to its caller's CPU for each call ([`colocate`]), so that the two
+    /// hand over on one CPU instead of waking an idle one. Default true: on this project's
+    /// 2-vCPU virtual machine it took 0.2–1.5 ms off every call through a worker
+    /// (`docs/benchmarks.md`); on bare metal it costs four system calls per call.
+    pub colocate: bool,
     /// How long a starting worker may take to load, warm up and confine itself. Default
     /// 10 minutes: the first worker on a cold machine compiles the guests (CPython's takes
     /// minutes in a debug build).
@@ -90,6 +96,7 @@ impl WorkerPoolConfig {
             min_workers: 2,
             kill_margin: Duration::from_secs(1),
             module_kill_margin: Duration::from_millis(10),
+            colocate: true,
             start_timeout: Duration::from_secs(600),
         }
     }
@@ -159,11 +166,48 @@ struct PoolState {
 struct Worker {
     child: Child,
     socket: UnixStream,
+    /// The worker's thread that serves requests, as it reported it ([`Hello::Ready`]).
+    serving_thread: Option<u32>,
+    /// Keys of the compiled modules this worker has loaded, most recent last: their bytes
+    /// are not sent again ([`Request::RunLoadedModule`]). At most [`MODULES_REMEMBERED`];
+    /// the worker may have dropped some of them since, which it says.
+    loaded_modules: Vec<String>,
 }
+
+/// How many module keys the parent remembers per worker: as many as a worker keeps, in the
+/// same order, so that a key sent alone is almost never refused.
+const MODULES_REMEMBERED: usize = crate::child::MAX_LOADED_MODULES;
 
 impl Worker {
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    fn has_loaded(&self, key: &str) -> bool {
+        self.loaded_modules.iter().any(|loaded| loaded == key)
+    }
+
+    /// Records what `request` taught about the modules this worker holds, given its answer.
+    fn learn(&mut self, request: &Request<'_>, response: &Response) {
+        match (request, response) {
+            (Request::RunLoadedModule { key, .. }, Response::ModuleNotLoaded) => {
+                self.loaded_modules.retain(|loaded| loaded != key);
+            }
+            // A module that failed to compile or link is not held; anything else ran.
+            (Request::RunModule { .. }, Response::Failed(SandboxError::Load { .. })) => {}
+            // The worker holds it, and now as its most recently used (as the worker counts).
+            (
+                Request::RunModule { key, .. } | Request::RunLoadedModule { key, .. },
+                Response::Ran(_) | Response::Failed(_),
+            ) => {
+                self.loaded_modules.retain(|loaded| loaded != key);
+                if self.loaded_modules.len() >= MODULES_REMEMBERED {
+                    self.loaded_modules.remove(0);
+                }
+                self.loaded_modules.push((*key).to_owned());
+            }
+            _ => {}
+        }
     }
 }
 
@@ -171,7 +215,8 @@ impl WorkerPool {
     /// Starts [`WorkerPoolConfig::min_workers`] workers (at least one: a pool that cannot
     /// start one fails here, not at the first call). The first is started alone, so that a
     /// cold module cache is compiled once.
-    pub fn start(config: WorkerPoolConfig) -> Result<Self, WorkerError> {
+    pub fn start(mut config: WorkerPoolConfig) -> Result<Self, WorkerError> {
+        config.spec.colocated = config.colocate;
         let pool = WorkerPool {
             inner: Arc::new(PoolInner {
                 config,
@@ -217,7 +262,7 @@ impl WorkerPool {
         self.call_with(
             stdin,
             limits,
-            |limits| Request::Run {
+            |limits, _| Request::Run {
                 guest,
                 limits,
                 stdin,
@@ -230,7 +275,7 @@ impl WorkerPool {
     /// Runs the compiled module `key` (whose bytes are `wasm`) once with `stdin` under
     /// `limits`, in a worker, as [`WorkerPool::run`] runs a guest. A worker compiles a module
     /// the first time it sees its key (within the call's wall time) and keeps the most
-    /// recently used ones.
+    /// recently used ones. Its bytes go to a worker only until that worker has loaded it.
     pub fn run_module(
         &self,
         key: &str,
@@ -238,31 +283,33 @@ impl WorkerPool {
         stdin: &[u8],
         limits: &Limits,
     ) -> Result<RunOutput, RunError> {
-        self.call(stdin, limits, |limits| Request::RunModule {
-            key,
-            wasm,
-            limits,
+        self.call_with(
             stdin,
-        })
+            limits,
+            |limits, worker| {
+                if worker.has_loaded(key) {
+                    Request::RunLoadedModule { key, limits, stdin }
+                } else {
+                    Request::RunModule {
+                        key,
+                        wasm,
+                        limits,
+                        stdin,
+                    }
+                }
+            },
+            None,
+        )
     }
 
-    /// One call in a worker: `request` builds the request for the limits left once a worker
-    /// is found.
-    fn call<'a>(
-        &self,
-        stdin: &[u8],
-        limits: &Limits,
-        request: impl FnOnce(Limits) -> Request<'a>,
-    ) -> Result<RunOutput, RunError> {
-        self.call_with(stdin, limits, request, None)
-    }
-
-    /// [`WorkerPool::call`] with a handler of the guest's host calls.
+    /// One call in a worker, with a handler of the guest's host calls: `request` builds the
+    /// request for the worker found and the limits left then. It is built once more, with
+    /// what is left then, when the worker answers that it no longer holds a module.
     fn call_with<'a>(
         &self,
         stdin: &[u8],
         limits: &Limits,
-        request: impl FnOnce(Limits) -> Request<'a>,
+        request: impl Fn(Limits, &Worker) -> Request<'a>,
         host: Option<&mut dyn HostCalls>,
     ) -> Result<RunOutput, RunError> {
         let called = Instant::now();
@@ -275,28 +322,53 @@ impl WorkerPool {
         }
         let mut worker = self.inner.acquire(deadline, called)?;
         let pid = worker.pid();
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let request = request(Limits {
-            wall_time: remaining,
-            ..limits.clone()
-        });
-        let kill_margin = match request {
-            Request::RunModule { .. } => self.inner.config.module_kill_margin,
-            _ => self.inner.config.kill_margin,
+        // Not for a call with host calls: those run on this thread during the exchange, and
+        // may be long (nested calls), so it keeps its own CPU set.
+        let _colocated = worker
+            .serving_thread
+            .filter(|_| self.inner.config.colocate && host.is_none())
+            .map(colocate::colocate);
+        let mut host = host;
+        let mut attempt = || {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let request = request(
+                Limits {
+                    wall_time: remaining,
+                    ..limits.clone()
+                },
+                &worker,
+            );
+            let kill_margin = match request {
+                Request::RunModule { .. } | Request::RunLoadedModule { .. } => {
+                    self.inner.config.module_kill_margin
+                }
+                _ => self.inner.config.kill_margin,
+            };
+            let outcome = exchange(
+                &mut worker,
+                &request,
+                Deadlines {
+                    call: deadline,
+                    kill: deadline + kill_margin,
+                },
+                max_response_frame(limits),
+                host.as_mut().map(|host| HostCallsWithin {
+                    host: &mut **host,
+                    max_request_bytes: limits.max_input_bytes,
+                }),
+            );
+            if let Ok(response) = &outcome {
+                worker.learn(&request, response);
+            }
+            let sent_key_only = matches!(request, Request::RunLoadedModule { .. });
+            (outcome, sent_key_only)
         };
-        let outcome = exchange(
-            &mut worker,
-            &request,
-            Deadlines {
-                call: deadline,
-                kill: deadline + kill_margin,
-            },
-            max_response_frame(limits),
-            host.map(|host| HostCallsWithin {
-                host,
-                max_request_bytes: limits.max_input_bytes,
-            }),
-        );
+        let outcome = match attempt() {
+            // The worker dropped the module since it last ran it: once more, with its bytes
+            // (`learn` has forgotten the key). Only an answer to a key alone is retried.
+            (Ok(Response::ModuleNotLoaded), true) => attempt().0,
+            (outcome, _) => outcome,
+        };
         match outcome {
             Ok(Response::Ran(output)) => {
                 self.inner.release(worker);
@@ -318,10 +390,14 @@ impl WorkerPool {
                 }
                 .into())
             }
-            // `exchange` answers host calls itself: one here is a broken exchange.
-            Ok(Response::HostCall(_)) | Err(Exchange::Broken(_)) => {
+            // `exchange` answers host calls itself: one here is a broken exchange; so is a
+            // second "not loaded", which answered a request that sent the module.
+            Ok(Response::HostCall(_) | Response::ModuleNotLoaded) | Err(Exchange::Broken(_)) => {
                 let reason = match outcome {
                     Err(Exchange::Broken(reason)) => reason,
+                    Ok(Response::ModuleNotLoaded) => {
+                        "a module it was sent is not loaded".to_owned()
+                    }
                     _ => "an unanswered host call".to_owned(),
                 };
                 let status = self.inner.discard(worker);
@@ -564,13 +640,14 @@ impl PoolInner {
             write_json(&mut socket, &self.config.spec)?;
             Ok(read_json(&mut socket)?)
         })();
-        let confinement = match started {
+        let (confinement, serving_thread) = match started {
             Ok(Hello::Ready {
                 confinement,
                 address_space_limit,
+                serving_thread,
             }) => {
                 self.lock().address_space_limit = address_space_limit;
-                confinement
+                (confinement, serving_thread)
             }
             Ok(Hello::Failed { message }) => {
                 let _ = child.kill();
@@ -597,6 +674,8 @@ impl PoolInner {
         Ok(Worker {
             child,
             socket: parent_end,
+            serving_thread,
+            loaded_modules: Vec::new(),
         })
     }
 }

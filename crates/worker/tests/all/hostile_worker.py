@@ -3,7 +3,9 @@
 It reads the spec frame, answers a valid Hello, then for each request frame behaves as the
 first argument says: ok | huge | trickle | garbage | die | silent | slow (starts in 1.5 s,
 answers in 1 s) | host_call (asks its host "ping" and answers with the host's answer as stdout)
-| host_call_huge (asks its host 64 KiB).
+| host_call_huge (asks its host 64 KiB) | modules (runs compiled modules, holding only the
+last one it was sent, and answers with what it was sent: "bytes <key>" or "key <key>") |
+not_loaded (answers every module request "not loaded", even one that carries the module).
 """
 import json
 import os
@@ -57,8 +59,32 @@ hello = {
 }
 write_frame(json.dumps(hello).encode())
 
+def ran(stdout):
+    return (
+        b"\x00"
+        + struct.pack("<QQQQ", 2**64 - 1, 4096, 1000, 1000)
+        + struct.pack("<I", len(stdout))
+        + stdout
+    )
+
+
+RUN_MODULE, RUN_LOADED_MODULE, MODULE_NOT_LOADED = 3, 6, b"\x03"
+held = None
+
 while True:
     request = read_frame()
+    if MODE in ("modules", "not_loaded"):
+        key = request[2 : 2 + request[1]]
+        if MODE == "not_loaded":
+            write_frame(MODULE_NOT_LOADED)
+        elif request[0] == RUN_MODULE:
+            held = key
+            write_frame(ran(b"bytes " + key))
+        elif request[0] == RUN_LOADED_MODULE and key == held:
+            write_frame(ran(b"key " + key))
+        else:
+            write_frame(MODULE_NOT_LOADED)
+        continue
     stdin = request[1 + 4 + 5 * 8:]
     # A successful answer: fuel none, peak memory, duration, cpu, stdout length, stdout.
     ok = (

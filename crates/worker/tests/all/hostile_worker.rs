@@ -19,6 +19,7 @@ fn pool_of(mode: &str, max_workers: usize) -> WorkerPool {
         sandbox: SandboxConfig::new("/nonexistent"),
         user: None,
         test_hooks: false,
+        colocated: false,
     };
     let args = vec![script().into_os_string(), mode.into()];
     WorkerPool::start(WorkerPoolConfig {
@@ -184,5 +185,37 @@ fn a_host_call_over_the_input_limit_is_a_protocol_breach() {
         "{outcome:?}"
     );
     assert!(!called, "the host never saw the request");
+    assert_eq!(pool.status().lost, 1);
+}
+
+/// A module's bytes go to a worker once; after that only its key, until the worker says it
+/// has dropped the module, when the same call sends them again.
+#[test]
+fn module_bytes_are_sent_until_the_worker_holds_the_module() {
+    let pool = pool("modules");
+    let wasm = b"\0asm\x01\0\0\0";
+    let run = |key: &str| {
+        let done = pool
+            .run_module(key, wasm, b"", &limits(Duration::from_secs(5)))
+            .unwrap();
+        String::from_utf8(done.stdout).unwrap()
+    };
+    assert_eq!(run("a"), "bytes a");
+    assert_eq!(run("a"), "key a");
+    assert_eq!(run("b"), "bytes b");
+    // The stand-in now holds only b: the key alone is refused, and the module is resent.
+    assert_eq!(run("a"), "bytes a");
+    assert_eq!(run("a"), "key a");
+    assert_eq!(pool.status().lost, 0);
+}
+
+#[test]
+fn a_worker_refusing_a_module_it_was_sent_is_a_protocol_breach() {
+    let pool = pool("not_loaded");
+    let outcome = pool.run_module("a", b"\0asm", b"", &limits(Duration::from_secs(5)));
+    assert!(
+        matches!(outcome, Err(RunError::WorkerLost(_))),
+        "{outcome:?}"
+    );
     assert_eq!(pool.status().lost, 1);
 }
