@@ -43,8 +43,13 @@ pub(crate) struct EvaluatorBench {
     /// a confined worker (`zeval worker`), alternating, in the same run.
     #[arg(long)]
     hop: bool,
-    /// With `--hop`: leave where the worker runs to the kernel, instead of binding it to the
-    /// caller's CPU for each call (the A/B of `[workers] colocate`).
+    /// With `--http`: run the guests in confined worker processes (one per client), as
+    /// `zeval serve` does by default, instead of in the server's process.
+    #[arg(long)]
+    workers: bool,
+    /// With `--hop` or `--http --workers`: leave where the worker runs to the kernel,
+    /// instead of binding it to the caller's CPU for each call (the A/B of
+    /// `[workers] colocate`).
     #[arg(long)]
     no_colocate: bool,
 }
@@ -233,8 +238,21 @@ impl EvaluatorBench {
     }
 
     fn http_throughput(&self) -> anyhow::Result<ExitCode> {
-        let evaluator =
-            Arc::new(Evaluator::new(EvaluatorConfig::default()).context("loading the guests")?);
+        let config = if self.workers {
+            let program = std::env::current_exe().context("finding this program")?;
+            EvaluatorConfig {
+                isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
+                    min_workers: self.clients,
+                    max_workers: self.clients,
+                    colocate: !self.no_colocate,
+                    ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
+                }),
+                ..EvaluatorConfig::default()
+            }
+        } else {
+            EvaluatorConfig::default()
+        };
+        let evaluator = Arc::new(Evaluator::new(config).context("loading the guests")?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
@@ -313,7 +331,12 @@ impl EvaluatorBench {
         let elapsed = started.elapsed().as_secs_f64();
         let done = done.load(Ordering::Relaxed);
         println!(
-            "zeval bench evaluator --http: {} clients, {:.1} s: {done} trivial {} calls ({:.0} calls/s), {} failed; latency p50 {:.2} ms, p99 {:.2} ms",
+            "zeval bench evaluator --http{}: {} clients, {:.1} s: {done} trivial {} calls ({:.0} calls/s), {} failed; latency p50 {:.2} ms, p99 {:.2} ms",
+            match (self.workers, self.no_colocate) {
+                (false, _) => "",
+                (true, false) => " --workers",
+                (true, true) => " --workers --no-colocate",
+            },
             self.clients,
             elapsed,
             case.name,

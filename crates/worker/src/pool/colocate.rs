@@ -11,6 +11,9 @@
 //! the worker as soon as it has read the request (`child::serve`): the binding decides
 //! where the two wake, not where a long call may run.
 //!
+//! Only a call that is alone in flight is bound: with more, the CPUs are busy anyway, and
+//! callers that share a CPU would pile their workers onto it.
+//!
 //! Every step is best effort: a refused `sched_setaffinity` (a worker of another user
 //! without `CAP_SYS_NICE` here) leaves the kernel's choice, which is only slower.
 

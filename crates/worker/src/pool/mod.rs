@@ -74,10 +74,13 @@ pub struct WorkerPoolConfig {
     /// their deadline. Default 10 ms: room for the answer of a call that ends at its
     /// deadline, such as one asleep in a host call, which the worker does stop on time.
     pub module_kill_margin: Duration,
-    /// Bind a worker to its caller's CPU for each call ([`colocate`]), so that the two
-    /// hand over on one CPU instead of waking an idle one. Default true: on this project's
-    /// 2-vCPU virtual machine it took 0.2–1.5 ms off every call through a worker
-    /// (`docs/benchmarks.md`); on bare metal it costs four system calls per call.
+    /// Bind a worker to its caller's CPU for a call that is the only one in flight
+    /// ([`colocate`]), so that the two hand over on one CPU instead of waking an idle one.
+    /// Default true: on this project's 2-vCPU virtual machine it took 0.1–1.3 ms off a call
+    /// through a worker (`docs/benchmarks.md`); on bare metal it costs four system calls per
+    /// call. With other calls in flight the CPUs are not idle, and binding callers that
+    /// happen to share a CPU would pile their workers onto it (measured: 8 clients over
+    /// HTTP lost 40 % of their throughput), so those calls are left to the kernel.
     pub colocate: bool,
     /// How long a starting worker may take to load, warm up and confine itself. Default
     /// 10 minutes: the first worker on a cold machine compiles the guests (CPython's takes
@@ -168,6 +171,9 @@ struct Worker {
     socket: UnixStream,
     /// The worker's thread that serves requests, as it reported it ([`Hello::Ready`]).
     serving_thread: Option<u32>,
+    /// Whether no other worker was busy when this one was taken for a call: only then is it
+    /// colocated with its caller ([`WorkerPoolConfig::colocate`]).
+    alone: bool,
     /// Keys of the compiled modules this worker has loaded, most recent last: their bytes
     /// are not sent again ([`Request::RunLoadedModule`]). At most [`MODULES_REMEMBERED`];
     /// the worker may have dropped some of them since, which it says.
@@ -326,7 +332,7 @@ impl WorkerPool {
         // may be long (nested calls), so it keeps its own CPU set.
         let _colocated = worker
             .serving_thread
-            .filter(|_| self.inner.config.colocate && host.is_none())
+            .filter(|_| self.inner.config.colocate && worker.alone && host.is_none())
             .map(colocate::colocate);
         let mut host = host;
         let mut attempt = || {
@@ -475,6 +481,7 @@ impl PoolInner {
                 match worker.child.try_wait() {
                     Ok(None) => {
                         state.busy.push(worker.pid());
+                        worker.alone = state.busy.len() == 1;
                         return Ok(worker);
                     }
                     ended => {
@@ -675,6 +682,7 @@ impl PoolInner {
             child,
             socket: parent_end,
             serving_thread,
+            alone: false,
             loaded_modules: Vec::new(),
         })
     }

@@ -5,7 +5,8 @@ first argument says: ok | huge | trickle | garbage | die | silent | slow (starts
 answers in 1 s) | host_call (asks its host "ping" and answers with the host's answer as stdout)
 | host_call_huge (asks its host 64 KiB) | modules (runs compiled modules, holding only the
 last one it was sent, and answers with what it was sent: "bytes <key>" or "key <key>") |
-not_loaded (answers every module request "not loaded", even one that carries the module).
+not_loaded (answers every module request "not loaded", even one that carries the module) |
+affinity (answers with the CPUs it may run on, after sleeping 1 s when its input is "wait").
 """
 import json
 import os
@@ -54,7 +55,9 @@ hello = {
             "user": feature("unavailable", "a test stand-in"),
             "rlimits": feature("unavailable", "a test stand-in"),
             "memory_cgroup": feature("unavailable", "a test stand-in"),
-        }
+        },
+        # The thread the parent binds to its caller's CPU: this one, the main thread.
+        "serving_thread": os.getpid(),
     }
 }
 write_frame(json.dumps(hello).encode())
@@ -95,6 +98,11 @@ while True:
     )
     if MODE == "ok":
         write_frame(ok)
+    elif MODE == "affinity":
+        if stdin == b"wait":
+            time.sleep(1.0)
+        cpus = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
+        write_frame(ran(cpus.encode()))
     elif MODE == "slow":
         time.sleep(1.0)
         write_frame(ok)

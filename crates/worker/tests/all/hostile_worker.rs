@@ -219,3 +219,33 @@ fn a_worker_refusing_a_module_it_was_sent_is_a_protocol_breach() {
     );
     assert_eq!(pool.status().lost, 1);
 }
+
+/// A call alone in flight is bound to its caller's CPU; one that starts while another runs
+/// is left to the kernel (binding callers that share a CPU would pile their workers onto it).
+#[test]
+fn only_a_call_alone_in_flight_binds_its_worker_to_the_callers_cpu() {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if all < 2 {
+        eprintln!("skipped: one CPU");
+        return;
+    }
+    let pool = std::sync::Arc::new(pool_of("affinity", 2));
+    let run = |pool: &WorkerPool, input: &[u8]| {
+        let done = pool.run(0, input, &limits(Duration::from_secs(5))).unwrap();
+        String::from_utf8(done.stdout).unwrap()
+    };
+    let alone = run(&pool, b"now");
+    assert!(!alone.contains(','), "bound to one CPU: {alone}");
+    let long = {
+        let pool = pool.clone();
+        std::thread::spawn(move || run(&pool, b"wait"))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let beside = run(&pool, b"now");
+    assert!(beside.contains(','), "left to the kernel: {beside}");
+    let long = long.join().unwrap();
+    assert!(
+        !long.contains(','),
+        "the long call was alone when it began: {long}"
+    );
+}
