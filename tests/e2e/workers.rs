@@ -39,12 +39,16 @@ fn pids(list: &Value) -> Vec<u32> {
 
 /// A `/proc/<pid>/status` field, e.g. `Seccomp`.
 fn status_field(pid: u32, field: &str) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    proc_status_field(&format!("/proc/{pid}/status"), field)
+}
+
+/// A field of the `status` file at `path`.
+fn proc_status_field(path: &str, field: &str) -> String {
+    let status = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     status
         .lines()
         .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+        .unwrap_or_else(|| panic!("no {field} in {path}"))
         .trim()
         .to_owned()
 }
@@ -421,13 +425,22 @@ fn thread_priorities(pid: u32) -> Vec<(i64, i64)> {
         return Vec::new();
     };
     tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
-        .filter_map(|stat| {
-            // The fields after the command name, which is in parentheses and may hold spaces.
-            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            Some((fields.get(16)?.parse().ok()?, fields.get(38)?.parse().ok()?))
-        })
+        .filter_map(|task| stat_fields(&task.ok()?.path().join("stat")))
+        .filter_map(|fields| Some((fields.get(16)?.parse().ok()?, fields.get(38)?.parse().ok()?)))
         .collect()
+}
+
+/// The fields of a `/proc/.../stat` file after the command name (which is in parentheses
+/// and may hold spaces): field N of proc(5) is at index N − 3.
+fn stat_fields(path: &std::path::Path) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    Some(
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 /// Compiled modules run in the workers without epoch checks (issue 10: they cost fib(27) a
@@ -502,14 +515,7 @@ fn compiled_code_in_a_worker_is_killed_at_its_deadline_and_lowered_when_long() {
 
 /// A `/proc/<pid>/task/<tid>/status` field.
 fn task_status_field(pid: u32, tid: &str, field: &str) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status"))
-        .unwrap_or_else(|e| panic!("/proc/{pid}/task/{tid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/task/{tid}/status"))
-        .trim()
-        .to_owned()
+    proc_status_field(&format!("/proc/{pid}/task/{tid}/status"), field)
 }
 
 /// The CPUs the calling thread may run on.
@@ -588,13 +594,8 @@ fn a_worker_wakes_on_its_callers_cpu_and_both_take_their_cpu_sets_back() {
         for _ in 0..5 {
             call();
             // Field 39 of `stat`, the CPU the thread last ran on: it answered from there.
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{serving}/stat")).unwrap();
-            let fields: Vec<&str> = stat
-                .rsplit_once(')')
-                .unwrap()
-                .1
-                .split_whitespace()
-                .collect();
+            let path = format!("/proc/{pid}/task/{serving}/stat");
+            let fields = stat_fields(std::path::Path::new(&path)).expect("the thread's stat");
             assert_eq!(
                 fields[36],
                 cpu.to_string(),

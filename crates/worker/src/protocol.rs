@@ -542,6 +542,14 @@ mod tests {
         read_frame(&mut &frame[..], usize::MAX).unwrap()
     }
 
+    /// `request` framed, read and decoded is `request` again.
+    fn assert_round_trip(request: &Request<'_>) {
+        assert_eq!(
+            &Request::decode(&payload(&request.to_frame())).unwrap(),
+            request
+        );
+    }
+
     #[test]
     fn requests_round_trip() {
         let run = Request::Run {
@@ -554,26 +562,17 @@ mod tests {
             stdin: b"{\"x\":1}",
             reentrant: false,
         };
-        assert_eq!(Request::decode(&payload(&run.to_frame())).unwrap(), run);
+        assert_round_trip(&run);
         let reentrant = Request::Run {
             guest: 0,
             limits: Limits::default(),
             stdin: b"{}",
             reentrant: true,
         };
-        assert_eq!(
-            Request::decode(&payload(&reentrant.to_frame())).unwrap(),
-            reentrant
-        );
+        assert_round_trip(&reentrant);
         let answer = Request::HostAnswer(b"{\"result\": 1}");
-        assert_eq!(
-            Request::decode(&payload(&answer.to_frame())).unwrap(),
-            answer
-        );
-        assert_eq!(
-            Request::decode(&payload(&Request::ForbiddenSyscall.to_frame())).unwrap(),
-            Request::ForbiddenSyscall
-        );
+        assert_round_trip(&answer);
+        assert_round_trip(&Request::ForbiddenSyscall);
         assert!(Request::decode(&[]).is_err());
         assert!(Request::decode(&[RUN, 0, 0]).is_err());
         let module = Request::RunModule {
@@ -582,10 +581,7 @@ mod tests {
             limits: Limits::default(),
             stdin: b"args",
         };
-        assert_eq!(
-            Request::decode(&payload(&module.to_frame())).unwrap(),
-            module
-        );
+        assert_round_trip(&module);
         assert!(Request::decode(&[RUN_MODULE, 5, b'a']).is_err());
         assert!(Request::decode(&[RUN_MODULE, 1, b'a', 9, 0, 0, 0, 1]).is_err());
         let loaded = Request::RunLoadedModule {
@@ -593,10 +589,7 @@ mod tests {
             limits: Limits::default(),
             stdin: b"args",
         };
-        assert_eq!(
-            Request::decode(&payload(&loaded.to_frame())).unwrap(),
-            loaded
-        );
+        assert_round_trip(&loaded);
         assert!(Request::decode(&[RUN_LOADED_MODULE, 3, b'a']).is_err());
     }
 
