@@ -152,14 +152,33 @@ impl ClientRates {
     }
 }
 
-/// A slot taken in the shared Redis, given back when dropped.
+/// A slot taken in the shared Redis: given back by [`SharedSlot::release`] once the answer
+/// is ready, or when dropped (a request whose client went away).
 struct SharedSlot {
     shared: Arc<SharedLimits>,
     lease: Lease,
+    released: bool,
+}
+
+impl SharedSlot {
+    /// Gives the slot back and waits until Redis has it, so that a client that sends its
+    /// next request as soon as it has this answer finds the slot free. (A release left to
+    /// `Drop` runs later on the blocking pool, and such a client was refused as still
+    /// having the request in progress.)
+    async fn release(mut self) {
+        self.released = true;
+        let (shared, lease) = (self.shared.clone(), self.lease.clone());
+        if let Err(error) = tokio::task::spawn_blocking(move || shared.release(&lease)).await {
+            tracing::warn!(%error, "giving a shared slot back stopped");
+        }
+    }
 }
 
 impl Drop for SharedSlot {
     fn drop(&mut self) {
+        if self.released {
+            return;
+        }
         let shared = self.shared.clone();
         let lease = self.lease.clone();
         match tokio::runtime::Handle::try_current() {
@@ -186,6 +205,7 @@ impl Admission {
                     let slot = SharedSlot {
                         shared: shared.clone(),
                         lease,
+                        released: false,
                     };
                     return Ok((None, Some(slot)));
                 }
@@ -351,7 +371,9 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
     let response = next.run(request).await;
     drop(permit);
     drop(client_slot);
-    drop(shared_slot);
+    if let Some(slot) = shared_slot {
+        slot.release().await;
+    }
     response
 }
 
