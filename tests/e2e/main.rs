@@ -19,5 +19,6 @@ mod readme;
 mod reentrant;
 mod result_cache;
 mod shared_limits;
+mod shutdown;
 mod two_processes;
 mod workers;

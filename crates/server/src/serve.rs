@@ -127,8 +127,9 @@ async fn run(
     let (signalled_tx, mut signalled) = watch::channel(false);
     {
         let drain = drain.clone();
+        let stop_signal = stop_signal();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            stop_signal.await;
             tracing::info!("shutting down: finishing requests in progress");
             let _ = signalled_tx.send(true);
             let _ = stop_tx.send(true);
@@ -566,26 +567,42 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn wait_for_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT or SIGTERM, watched from the moment this is called (not from the first poll): the
+/// handlers are in place before the listeners are announced, so a signal right after start
+/// is a clean shutdown, not the default action's kill.
+fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(watched) => Some(watched),
             Err(e) => {
-                tracing::warn!("cannot watch SIGTERM: {e}");
-                std::future::pending::<()>().await;
+                tracing::warn!("cannot watch {name}: {e}");
+                None
+            }
+        };
+        let mut interrupt = watch(SignalKind::interrupt(), "SIGINT");
+        let mut terminate = watch(SignalKind::terminate(), "SIGTERM");
+        async move {
+            tokio::select! {
+                () = received(interrupt.as_mut()) => {},
+                () = received(terminate.as_mut()) => {},
             }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Waits for `watched` to be delivered; forever when it could not be watched.
+#[cfg(unix)]
+async fn received(watched: Option<&mut tokio::signal::unix::Signal>) {
+    match watched {
+        Some(watched) => {
+            watched.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
