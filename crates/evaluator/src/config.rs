@@ -64,8 +64,8 @@ pub struct WorkerSettings {
     pub user: Option<String>,
     /// Accept the test hook that issues a forbidden system call. Tests only.
     pub test_hooks: bool,
-    /// Bind a worker to its caller's CPU for each call (`zeval_worker::WorkerPoolConfig::colocate`).
-    /// Default true.
+    /// Bind a worker to its caller's CPU for a call alone in flight
+    /// (`zeval_worker::WorkerPoolConfig::colocate`). Default true.
     pub colocate: bool,
 }
 

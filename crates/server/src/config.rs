@@ -333,8 +333,9 @@ pub struct Workers {
     /// The user workers run as when the server runs as root: a name or `uid:gid`
     /// (default: `nobody`).
     pub user: Option<String>,
-    /// Bind a worker to the CPU of the thread that waits for it, for each call (default
-    /// true): the two then hand over on one CPU instead of waking an idle one, which on a
+    /// Bind a worker to the CPU of the thread that waits for it, for a call that is the
+    /// only one in flight (default true): the two then hand over on one CPU instead of
+    /// waking an idle one, which on a
     /// virtual machine costs the host's scheduling latency. Turn it off to leave the choice
     /// to the kernel.
     pub colocate: bool,

@@ -25,7 +25,7 @@ impl CpuSet {
         // number is checked against its size first.
         unsafe {
             let cpu = usize::try_from(libc::sched_getcpu()).ok()?;
-            if cpu >= 8 * size_of::<libc::cpu_set_t>() {
+            if cpu >= libc::CPU_SETSIZE as usize {
                 return None;
             }
             let mut set: libc::cpu_set_t = std::mem::zeroed();

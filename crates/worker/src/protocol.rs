@@ -253,9 +253,7 @@ impl<'a> Request<'a> {
                 1 + 1 + key.len() + 4 + wasm.len() + 5 * 8 + stdin.len(),
                 |out| {
                     out.push(RUN_MODULE);
-                    let key = truncate_utf8(key, MAX_KEY_BYTES);
-                    out.push(key.len() as u8);
-                    out.extend_from_slice(key.as_bytes());
+                    put_key(out, key);
                     let wasm_len = u32::try_from(wasm.len()).unwrap_or(u32::MAX);
                     out.extend_from_slice(&wasm_len.to_le_bytes());
                     out.extend_from_slice(&wasm[..wasm_len as usize]);
@@ -266,9 +264,7 @@ impl<'a> Request<'a> {
             Request::RunLoadedModule { key, limits, stdin } => {
                 framed(1 + 1 + key.len() + 5 * 8 + stdin.len(), |out| {
                     out.push(RUN_LOADED_MODULE);
-                    let key = truncate_utf8(key, MAX_KEY_BYTES);
-                    out.push(key.len() as u8);
-                    out.extend_from_slice(key.as_bytes());
+                    put_key(out, key);
                     put_limits(out, limits);
                     out.extend_from_slice(stdin);
                 })
@@ -293,9 +289,7 @@ impl<'a> Request<'a> {
             }
             HOST_ANSWER => Ok(Request::HostAnswer(cursor.0)),
             RUN_MODULE => {
-                let key_len = cursor.u8()? as usize;
-                let key = std::str::from_utf8(cursor.bytes(key_len)?)
-                    .map_err(|_| FrameError::Malformed("module key is not UTF-8"))?;
+                let key = cursor.key()?;
                 let wasm_len = cursor.u32()? as usize;
                 let wasm = cursor.bytes(wasm_len)?;
                 let limits = cursor.limits()?;
@@ -307,9 +301,7 @@ impl<'a> Request<'a> {
                 })
             }
             RUN_LOADED_MODULE => {
-                let key_len = cursor.u8()? as usize;
-                let key = std::str::from_utf8(cursor.bytes(key_len)?)
-                    .map_err(|_| FrameError::Malformed("module key is not UTF-8"))?;
+                let key = cursor.key()?;
                 let limits = cursor.limits()?;
                 Ok(Request::RunLoadedModule {
                     key,
@@ -467,6 +459,13 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// A module key: its length in one byte, then the key, cut at [`MAX_KEY_BYTES`].
+fn put_key(out: &mut Vec<u8>, key: &str) {
+    let key = truncate_utf8(key, MAX_KEY_BYTES);
+    out.push(key.len() as u8);
+    out.extend_from_slice(key.as_bytes());
+}
+
 fn put_limits(out: &mut Vec<u8>, limits: &Limits) {
     put_u64(out, micros(limits.wall_time));
     put_u64(out, limits.fuel.unwrap_or(NONE));
@@ -504,6 +503,13 @@ impl<'a> Cursor<'a> {
 
     fn u8(&mut self) -> Result<u8, FrameError> {
         Ok(self.bytes(1)?[0])
+    }
+
+    /// A module key, as [`put_key`] wrote it.
+    fn key(&mut self) -> Result<&'a str, FrameError> {
+        let len = self.u8()? as usize;
+        std::str::from_utf8(self.bytes(len)?)
+            .map_err(|_| FrameError::Malformed("module key is not UTF-8"))
     }
 
     fn limits(&mut self) -> Result<Limits, FrameError> {

@@ -4,8 +4,10 @@
 //! The caller writes the request and sleeps until the answer comes, so its CPU is free for
 //! the worker. Left to itself, the kernel wakes the worker, and then the caller, on whichever
 //! CPU is idle; on a virtual machine an idle virtual CPU is halted, and waking it costs the
-//! host's scheduling latency: measured on this project's 2-vCPU machine at 0.2–1.5 ms per
-//! call, against under 0.2 ms with both on one CPU (`docs/benchmarks.md`, "Colocating").
+//! host's scheduling latency: on this project's 2-vCPU machine a compiled call spent
+//! 0.18–1.5 ms outside the sandbox, against 0.08–0.25 ms with both on one CPU
+//! (`docs/benchmarks.md`, "A module's bytes sent once, and the worker on its caller's
+//! CPU").
 //! So for the exchange the caller's thread and the worker's serving thread are both bound to
 //! the CPU the caller is on. The caller gets its own set back when the exchange ends, and
 //! the worker as soon as it has read the request (`child::serve`): the binding decides

@@ -76,9 +76,9 @@ pub struct WorkerPoolConfig {
     pub module_kill_margin: Duration,
     /// Bind a worker to its caller's CPU for a call that is the only one in flight
     /// ([`colocate`]), so that the two hand over on one CPU instead of waking an idle one.
-    /// Default true: on this project's 2-vCPU virtual machine it took 0.1–1.3 ms off a call
-    /// through a worker (`docs/benchmarks.md`); on bare metal it costs four system calls per
-    /// call. With other calls in flight the CPUs are not idle, and binding callers that
+    /// Default true: on this project's 2-vCPU virtual machine it took 0.07–0.15 ms off a
+    /// lone call through a worker, and up to 1.3 ms while the host was slow to wake an idle
+    /// vCPU (`docs/benchmarks.md`); on bare metal it costs four system calls per call. With other calls in flight the CPUs are not idle, and binding callers that
     /// happen to share a CPU would pile their workers onto it (measured: 8 clients over
     /// HTTP lost 40 % of their throughput), so those calls are left to the kernel.
     pub colocate: bool,
@@ -171,9 +171,6 @@ struct Worker {
     socket: UnixStream,
     /// The worker's thread that serves requests, as it reported it ([`Hello::Ready`]).
     serving_thread: Option<u32>,
-    /// Whether no other worker was busy when this one was taken for a call: only then is it
-    /// colocated with its caller ([`WorkerPoolConfig::colocate`]).
-    alone: bool,
     /// Keys of the compiled modules this worker has loaded, most recent last: their bytes
     /// are not sent again ([`Request::RunLoadedModule`]). At most [`MODULES_REMEMBERED`];
     /// the worker may have dropped some of them since, which it says.
@@ -206,11 +203,14 @@ impl Worker {
                 Request::RunModule { key, .. } | Request::RunLoadedModule { key, .. },
                 Response::Ran(_) | Response::Failed(_),
             ) => {
-                self.loaded_modules.retain(|loaded| loaded != key);
+                let known = match self.loaded_modules.iter().position(|loaded| loaded == key) {
+                    Some(at) => self.loaded_modules.remove(at),
+                    None => (*key).to_owned(),
+                };
                 if self.loaded_modules.len() >= MODULES_REMEMBERED {
                     self.loaded_modules.remove(0);
                 }
-                self.loaded_modules.push((*key).to_owned());
+                self.loaded_modules.push(known);
             }
             _ => {}
         }
@@ -326,13 +326,13 @@ impl WorkerPool {
             }
             .into());
         }
-        let mut worker = self.inner.acquire(deadline, called)?;
+        let (mut worker, alone) = self.inner.acquire(deadline, called)?;
         let pid = worker.pid();
         // Not for a call with host calls: those run on this thread during the exchange, and
         // may be long (nested calls), so it keeps its own CPU set.
         let _colocated = worker
             .serving_thread
-            .filter(|_| self.inner.config.colocate && worker.alone && host.is_none())
+            .filter(|_| self.inner.config.colocate && alone && host.is_none())
             .map(colocate::colocate);
         let mut host = host;
         let mut attempt = || {
@@ -417,7 +417,7 @@ impl WorkerPool {
     /// worker ended (`"killed by signal 31"` for `SIGSYS`). The worker is replaced.
     pub fn issue_forbidden_syscall(&self) -> Result<String, RunError> {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut worker = self.inner.acquire(deadline, Instant::now())?;
+        let (mut worker, _) = self.inner.acquire(deadline, Instant::now())?;
         let deadlines = Deadlines {
             call: deadline,
             kill: deadline,
@@ -470,8 +470,14 @@ impl PoolInner {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// An idle worker, a new one, or the first one returned before `deadline`.
-    fn acquire(self: &Arc<Self>, deadline: Instant, called: Instant) -> Result<Worker, RunError> {
+    /// An idle worker, a new one, or the first one returned before `deadline`; and whether
+    /// no other worker was busy then (only such a call is colocated with its caller:
+    /// [`WorkerPoolConfig::colocate`]).
+    fn acquire(
+        self: &Arc<Self>,
+        deadline: Instant,
+        called: Instant,
+    ) -> Result<(Worker, bool), RunError> {
         let mut state = self.lock();
         let mut asked_for_one = false;
         loop {
@@ -481,8 +487,7 @@ impl PoolInner {
                 match worker.child.try_wait() {
                     Ok(None) => {
                         state.busy.push(worker.pid());
-                        worker.alone = state.busy.len() == 1;
-                        return Ok(worker);
+                        return Ok((worker, state.busy.len() == 1));
                     }
                     ended => {
                         state.alive -= 1;
@@ -682,7 +687,6 @@ impl PoolInner {
             child,
             socket: parent_end,
             serving_thread,
-            alone: false,
             loaded_modules: Vec::new(),
         })
     }
