@@ -10,13 +10,14 @@ use zeval_sandbox::{
     Guest, GuestOptions, HostCalls, Limits, ModuleHost, ModuleHostConfig, RunOutput, Sandbox,
     SandboxError,
 };
-use zeval_zobject::build::{envelope_error, failure, obj, void, z6, z9, z22};
+use zeval_zobject::build::{envelope_error, failure, void, z22};
 use zeval_zobject::error::z5_untyped;
 use zeval_zobject::metadata_format::{iso8601, mebibytes};
 use zeval_zobject::{Map, Value};
 
 use zeval_worker::{GuestSpec, RunError, WorkerPool, WorkerPoolConfig, WorkerSpec};
 
+use crate::answer::{Answer, Entry};
 use crate::artifacts::{Artifacts, Ready};
 use crate::config::{EvaluatorConfig, Isolation, WorkerSettings};
 use crate::error::EvaluatorError;
@@ -261,20 +262,7 @@ impl Evaluator {
     /// (milliseconds, in any form that carries it) caps the call's wall time from the moment
     /// the body arrived.
     pub fn evaluate_body(&self, body: &[u8], content_type: Option<&str>) -> Value {
-        let started = Started::now();
-        match wire::decode_with_remaining_time(body, content_type) {
-            Ok((request, remaining_time)) => {
-                self.evaluate_from(request, remaining_time, started, None)
-            }
-            Err(error) => self.finish(
-                failure(z5_untyped(
-                    "Z507",
-                    &format!("Unable to read the request: {error}"),
-                )),
-                None,
-                &started,
-            ),
-        }
+        self.answer_body(body, content_type, None).into_value()
     }
 
     /// [`Evaluator::evaluate_body`] for a caller that answers the code's nested calls (see
@@ -285,10 +273,23 @@ impl Evaluator {
         content_type: Option<&str>,
         nested: &mut dyn NestedCalls,
     ) -> Value {
+        self.answer_body(body, content_type, Some(nested))
+            .into_value()
+    }
+
+    /// [`Evaluator::evaluate_body`] (or, with `nested`, [`Evaluator::evaluate_body_with`])
+    /// as an [`Answer`], whose [`Answer::to_json`] writes the response without building the
+    /// metadata map as a tree: what the HTTP route sends.
+    pub fn answer_body(
+        &self,
+        body: &[u8],
+        content_type: Option<&str>,
+        nested: Option<&mut dyn NestedCalls>,
+    ) -> Answer {
         let started = Started::now();
         match wire::decode_with_remaining_time(body, content_type) {
             Ok((request, remaining_time)) => {
-                self.evaluate_from(request, remaining_time, started, Some(nested))
+                self.evaluate_from(request, remaining_time, started, nested)
             }
             Err(error) => self.finish(
                 failure(z5_untyped(
@@ -305,6 +306,7 @@ impl Evaluator {
     /// `remaining_time` caps the call's wall time.
     pub fn evaluate(&self, request: Request) -> Value {
         self.evaluate_from(request, None, Started::now(), None)
+            .into_value()
     }
 
     /// [`Evaluator::evaluate`] for a caller that answers the code's nested calls (`W.Call`,
@@ -312,6 +314,7 @@ impl Evaluator {
     /// CPU time reported leaves them out (they report their own).
     pub fn evaluate_with(&self, request: Request, nested: &mut dyn NestedCalls) -> Value {
         self.evaluate_from(request, None, Started::now(), Some(nested))
+            .into_value()
     }
 
     fn evaluate_from(
@@ -320,7 +323,7 @@ impl Evaluator {
         remaining_time: Option<f64>,
         mut started: Started,
         nested: Option<&mut dyn NestedCalls>,
-    ) -> Value {
+    ) -> Answer {
         match plan(request, self.variant) {
             Ok(mut plan) => {
                 if plan.request.remaining_time.is_none() {
@@ -522,81 +525,54 @@ impl Evaluator {
         }
     }
 
-    /// Adds the service's metadata to an executor-level Z22 (`errors`, when present, stays
-    /// the first entry).
-    fn finish(&self, mut z22: Value, stats: Option<&RunStats>, started: &Started) -> Value {
+    /// The service's metadata for an executor-level Z22 (`errors`, when present, stays the
+    /// first entry), to be joined with it when the answer is written.
+    fn finish(&self, z22: Value, stats: Option<&RunStats>, started: &Started) -> Answer {
         let end = SystemTime::now();
         let mut cpu = system::thread_cpu_time().saturating_sub(started.cpu);
         if self.workers.is_some() {
             // The guest ran in a worker: its CPU time is not this thread's.
             cpu += stats.map_or(Duration::ZERO, |stats| stats.cpu_time);
         }
-        let mut entries = vec![
-            // What this call used (the guest's peak linear memory), not the process's RSS.
-            (
-                "evaluationMemoryUsage",
-                mebibytes(stats.map_or(0, |stats| stats.peak_memory_bytes)),
-            ),
-            ("evaluationCpuUsage", system::cpu_millis(cpu)),
-            ("evaluationStartTime", iso8601(started.wall)),
-            ("evaluationEndTime", iso8601(end)),
-            (
-                "evaluationDuration",
-                format!("{} ms", started.instant.elapsed().as_millis()),
-            ),
-            ("evaluationHostname", self.instance_name.clone()),
-        ];
+        let mut entries = Vec::with_capacity(13);
+        if let Some(error) = envelope_error(&z22) {
+            entries.push(("errors", Entry::Object(error.clone())));
+        }
+        let mut text = |key: &'static str, value: String| entries.push((key, Entry::Text(value)));
+        // What this call used (the guest's peak linear memory), not the process's RSS.
+        text(
+            "evaluationMemoryUsage",
+            mebibytes(stats.map_or(0, |stats| stats.peak_memory_bytes)),
+        );
+        text("evaluationCpuUsage", system::cpu_millis(cpu));
+        text("evaluationStartTime", iso8601(started.wall));
+        text("evaluationEndTime", iso8601(end));
+        text(
+            "evaluationDuration",
+            format!("{} ms", started.instant.elapsed().as_millis()),
+        );
+        text("evaluationHostname", self.instance_name.clone());
         if let Some(stats) = stats {
-            entries.extend([
-                ("executionMemoryUsage", mebibytes(stats.peak_memory_bytes)),
-                (
-                    "executionCpuUsage",
-                    format!("{} μs", stats.cpu_time.as_micros()),
-                ),
-                ("programmingLanguageVersion", stats.language_version.clone()),
-                (
-                    "executionDuration",
-                    format!("{} μs", stats.duration.as_micros()),
-                ),
-                (
-                    "executionPeakLinearMemory",
-                    format!("{} bytes", stats.peak_memory_bytes),
-                ),
-            ]);
+            text("executionMemoryUsage", mebibytes(stats.peak_memory_bytes));
+            text(
+                "executionCpuUsage",
+                format!("{} μs", stats.cpu_time.as_micros()),
+            );
+            text("programmingLanguageVersion", stats.language_version.clone());
+            text(
+                "executionDuration",
+                format!("{} μs", stats.duration.as_micros()),
+            );
+            text(
+                "executionPeakLinearMemory",
+                format!("{} bytes", stats.peak_memory_bytes),
+            );
             if let Some(fuel) = stats.fuel_consumed {
-                entries.push(("executionFuelConsumed", fuel.to_string()));
+                text("executionFuelConsumed", fuel.to_string());
             }
         }
-        // One map built at once (setting keys one by one rebuilds the list types each time).
-        let error = envelope_error(&z22).cloned();
-        let pairs = error
-            .map(|error| ("errors".to_owned(), error))
-            .into_iter()
-            .chain(
-                entries
-                    .into_iter()
-                    .map(|(key, value)| (key.to_owned(), z6(value))),
-            );
-        z22["Z22K2"] = metadata_map(pairs);
-        z22
+        Answer::new(z22, entries)
     }
-}
-
-/// A normal `Z883(Z6, Z1)` map of `pairs`, in order.
-fn metadata_map(pairs: impl Iterator<Item = (String, Value)>) -> Value {
-    /// The map's and the pair's types: built once, cloned per answer (a clone copies the
-    /// maps' tables instead of hashing every key again).
-    static TYPES: std::sync::LazyLock<[Value; 2]> = std::sync::LazyLock::new(|| {
-        [
-            zeval_zobject::build::map_type(z9("Z6"), z9("Z1")),
-            zeval_zobject::build::pair_type(z9("Z6"), z9("Z1")),
-        ]
-    });
-    let [map_type, pair_type] = &*TYPES;
-    let cells = pairs
-        .map(|(key, value)| obj([("Z1K1", pair_type.clone()), ("K1", z6(key)), ("K2", value)]));
-    let list = zeval_zobject::build::typed_list(pair_type.clone(), cells);
-    obj([("Z1K1", map_type.clone()), ("K1", list)])
 }
 
 /// When handling of a request began.
@@ -1007,30 +983,6 @@ fn limit_error(error: &SandboxError) -> Value {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn metadata_map_is_the_typed_map_of_its_pairs() {
-        let pairs = || {
-            [("errors", z6("x")), ("evaluationDuration", z6("1 ms"))]
-                .map(|(k, v)| (k.to_owned(), v))
-                .into_iter()
-        };
-        let pair_type = zeval_zobject::build::pair_type(z9("Z6"), z9("Z1"));
-        let cells = pairs()
-            .map(|(key, value)| obj([("Z1K1", pair_type.clone()), ("K1", z6(key)), ("K2", value)]));
-        let expected = obj([
-            ("Z1K1", zeval_zobject::build::map_type(z9("Z6"), z9("Z1"))),
-            (
-                "K1",
-                zeval_zobject::build::typed_list(pair_type.clone(), cells),
-            ),
-        ]);
-        assert_eq!(metadata_map(pairs()), expected);
-        assert_eq!(
-            metadata_map(std::iter::empty()),
-            zeval_zobject::build::empty_metadata()
-        );
-    }
 
     #[test]
     fn runner_answers_become_executor_z22s() {

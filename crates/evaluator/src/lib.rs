@@ -7,7 +7,8 @@
 //! - [`language`]: which guest runs a language string or ZID, per deployment [`Variant`];
 //! - [`plan`]: the service's checks before anything runs (language, legacy Z7 validation);
 //! - [`Evaluator`]: the guests (QuickJS and CPython, loaded once from the guest directory),
-//!   one fresh sandboxed instance per call, and the Z22 with its metadata map;
+//!   one fresh sandboxed instance per call, and the Z22 with its metadata map (an
+//!   [`Answer`], written as JSON without building the map when it goes out over HTTP);
 //! - [`artifacts`]: compiled implementations (C, Rust): their artifacts in memory, in a
 //!   persistent store, or compiled once by `zeval_compiler`, and run as modules of the
 //!   sandbox (in process or in the worker processes, like the interpreters);
@@ -18,6 +19,7 @@
 //! (`guests/quickjs/runner.js`, `guests/python/runner.py`); the protocol between host and
 //! runner is documented at the top of each.
 
+mod answer;
 pub mod artifacts;
 pub mod client;
 pub mod config;
@@ -29,6 +31,7 @@ pub mod reentry;
 mod system;
 pub mod wire;
 
+pub use answer::Answer;
 pub use artifacts::{ArtifactRecord, ArtifactStore, Artifacts, DirArtifactStore};
 pub use config::{EvaluatorConfig, Isolation, WorkerSettings, default_instance_name};
 pub use error::EvaluatorError;

@@ -14,8 +14,8 @@
 //!
 //! Limits: the body size is axum's `DefaultBodyLimit`, 2 MiB unless the app around this
 //! router sets another ([`crate::evaluator_app`] sets `limits.evaluator_body_bytes`); the
-//! guest work runs on tokio's blocking threads (`spawn_blocking`), never on the async
-//! runtime, under the evaluator's per-call limits.
+//! guest work runs on tokio's blocking threads (`spawn_blocking`, see [`run_blocking`]),
+//! never on the async runtime, under the evaluator's per-call limits.
 //!
 //! Access: when `evaluator_secret` is configured, every request but health must carry it in
 //! [`EVALUATOR_SECRET_HEADER`] (401 otherwise; checked by [`crate::evaluator_app`]); without
@@ -61,19 +61,20 @@ async fn evaluate(
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
     };
-    let callback = header_text(CALLBACK_URL_HEADER)
+    let mut callback = header_text(CALLBACK_URL_HEADER)
         .zip(header_text(CALLBACK_TOKEN_HEADER))
         .and_then(|(url, token)| CallbackClient::new(&url, &token));
-    let work = tokio::task::spawn_blocking(move || match callback {
-        Some(mut callback) => {
-            evaluator.evaluate_body_with(&body, content_type.as_deref(), &mut callback)
-        }
-        None => evaluator.evaluate_body(&body, content_type.as_deref()),
-    });
-    match work.await {
-        Ok(z22) => json_response(StatusCode::OK, serde_json::to_vec(&z22).unwrap_or_default()),
-        Err(error) => {
-            tracing::error!(%error, "an evaluation task failed");
+    let work = move || {
+        let nested = callback
+            .as_mut()
+            .map(|callback| callback as &mut dyn zeval_evaluator::NestedCalls);
+        evaluator
+            .answer_body(&body, content_type.as_deref(), nested)
+            .to_json()
+    };
+    match run_blocking(work).await {
+        Some(json) => json_response(StatusCode::OK, json),
+        None => {
             let body = serde_json::json!({"error": "the evaluation failed unexpectedly"});
             json_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,6 +82,19 @@ async fn evaluate(
             )
         }
     }
+}
+
+/// Runs a call's blocking work on tokio's blocking threads; `None` if it panicked (logged).
+///
+/// Running it on the thread that read the request instead (`block_in_place`) was measured
+/// (docs/benchmarks.md, 2026-12-03): with one client it made no difference beyond the noise,
+/// and with eight it lost 15–20 % of the calls per second, the churn of handing the worker's
+/// other tasks to another thread on every call costing more than the hop it saves.
+async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .inspect_err(|error| tracing::error!(%error, "an evaluation task failed"))
+        .ok()
 }
 
 async fn health(State(evaluator): State<Arc<Evaluator>>) -> Response {

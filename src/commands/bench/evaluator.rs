@@ -52,6 +52,13 @@ pub(crate) struct EvaluatorBench {
     /// `[workers] colocate`).
     #[arg(long)]
     no_colocate: bool,
+    /// Only the cases whose name contains this text (e.g. `JS add`).
+    #[arg(long)]
+    only: Option<String>,
+    /// Write each in-process answer as the route did before 2026-12-03: the metadata map
+    /// built as a `Value` tree, then serialised (the A/B of `Answer::to_json`).
+    #[arg(long)]
+    answer_as_tree: bool,
 }
 
 struct Case {
@@ -138,9 +145,11 @@ impl EvaluatorBench {
             "(c) native p50 (×)"
         );
         let mut rows = Vec::new();
-        for case in CASES {
-            let ours = measure(self.iterations, || call(&snapshot, case))?;
-            let unsnapshotted = measure(few, || call(&raw, case))?;
+        for case in self.cases() {
+            let ours = measure(self.iterations, || {
+                call(&snapshot, case, self.answer_as_tree)
+            })?;
+            let unsnapshotted = measure(few, || call(&raw, case, self.answer_as_tree))?;
             let process = measure(few, || call_in_new_process(case))?;
             let native = native(case, few)?;
             let ratio = |other: &Stats| other.p50.as_secs_f64() / ours.p50.as_secs_f64();
@@ -185,6 +194,15 @@ impl EvaluatorBench {
         Ok(ExitCode::SUCCESS)
     }
 
+    /// The cases `--only` selects.
+    fn cases(&self) -> impl Iterator<Item = &'static Case> + '_ {
+        CASES.iter().filter(|case| {
+            self.only
+                .as_deref()
+                .is_none_or(|only| case.name.contains(only))
+        })
+    }
+
     /// The process hop: each case's p50 in process and through one worker, measured in
     /// alternating batches so that both see the same machine load.
     fn worker_hop(&self) -> anyhow::Result<ExitCode> {
@@ -207,16 +225,16 @@ impl EvaluatorBench {
         );
         println!("| case | in process p50 / p90 | worker p50 / p90 | added p50 | ratio |");
         println!("|---|---|---|---|---|");
-        for case in CASES {
+        for case in self.cases() {
             let mut ours = Vec::with_capacity(self.iterations);
             let mut hop = Vec::with_capacity(self.iterations);
-            call(&in_process, case)?;
-            call(&workers, case)?;
+            call(&in_process, case, self.answer_as_tree)?;
+            call(&workers, case, self.answer_as_tree)?;
             while ours.len() < self.iterations {
                 for (evaluator, samples) in [(&in_process, &mut ours), (&workers, &mut hop)] {
                     for _ in 0..10 {
                         let started = Instant::now();
-                        call(evaluator, case)?;
+                        call(evaluator, case, self.answer_as_tree)?;
                         samples.push(started.elapsed());
                     }
                 }
@@ -453,9 +471,31 @@ fn check(case: &Case, z22: &Value) -> anyhow::Result<()> {
     }
 }
 
-fn call(evaluator: &Evaluator, case: &Case) -> anyhow::Result<()> {
-    let z22 = evaluator.evaluate(request(case));
-    check(case, &z22)
+/// One call through the whole path a request to the evaluator route takes: the JSON body is
+/// decoded, planned, run, and the answer written as the route sends it. Only the check, a
+/// search of the answer's bytes for the expected result, is the bench's own.
+fn call(evaluator: &Evaluator, case: &Case, as_tree: bool) -> anyhow::Result<()> {
+    let body = zeval_evaluator::wire::encode(&request(case), Encoding::Json).context("encoding")?;
+    let answer = evaluator.answer_body(&body, Some("application/json"), None);
+    let json = if as_tree {
+        serde_json::to_vec(&answer.into_value())?
+    } else {
+        answer.to_json()
+    };
+    let expected = format!(
+        r#"{{"Z1K1":{{"Z1K1":"Z9","Z9K1":"Z22"}},"Z22K1":{{"Z1K1":"Z6","Z6K1":{}}},"#,
+        serde_json::to_string(case.expected)?
+    );
+    if json.starts_with(expected.as_bytes()) {
+        return Ok(());
+    }
+    let z22 = zeval_zobject::json::parse_slice(&json)?;
+    check(case, &z22)?;
+    bail!(
+        "{}: the answer does not start with {expected}: {}",
+        case.name,
+        String::from_utf8_lossy(&json[..json.len().min(200)])
+    )
 }
 
 fn call_in_new_process(case: &Case) -> anyhow::Result<()> {
