@@ -3,6 +3,7 @@
 
 mod compiled;
 mod evaluator;
+mod library;
 mod orchestrator;
 mod ranking;
 mod recursion;
@@ -31,6 +32,8 @@ enum Target {
     /// What ranking implementations buys (list order against ranked) and what the selector
     /// costs per call.
     Ranking(ranking::RankingBench),
+    /// A library of 16 functions: every tester on every implementation over HTTP, per check.
+    Library(library::LibraryBench),
     /// A composition that recurses once per code point of a text, at several lengths.
     Recursion(recursion::RecursionBench),
 }
@@ -44,6 +47,7 @@ impl BenchCommand {
             Target::ResultCache(b) => b.execute(),
             Target::Ranking(b) => b.execute(),
             Target::Recursion(b) => b.execute(),
+            Target::Library(b) => b.execute(),
         }
     }
 }

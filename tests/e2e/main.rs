@@ -10,6 +10,7 @@ mod compiled;
 mod corpus;
 mod deploy;
 mod hostile;
+mod library;
 mod many_evaluators;
 mod metrics;
 mod postgres;

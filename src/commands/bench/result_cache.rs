@@ -30,9 +30,9 @@ pub(crate) struct ResultCacheBench {
 }
 
 /// A `zeval serve` child, stopped when dropped.
-struct Served {
+pub(super) struct Served {
     child: Child,
-    address: String,
+    pub(super) address: String,
 }
 
 impl Drop for Served {
@@ -47,15 +47,8 @@ impl ResultCacheBench {
         let calls = self.calls.max(10);
         let data = tempfile::tempdir()?;
         let exe = std::env::current_exe()?;
-        let added = Command::new(&exe)
-            .args(["user", "add", "bench", "--role", "editor", "--data-dir"])
-            .arg(data.path())
-            .output()?;
-        if !added.status.success() {
-            bail!("zeval user add: {}", String::from_utf8_lossy(&added.stderr));
-        }
-        let token = String::from_utf8(added.stdout)?.trim().to_owned();
-        let served = start(&exe, data.path(), self.redis_url.as_deref())?;
+        let token = add_editor(&exe, data.path())?;
+        let served = start(&exe, data.path(), self.redis_url.as_deref(), true)?;
         let mut client = Client::connect(&served.address)?;
         for (zid, object) in objects() {
             let (status, body) = client.send(
@@ -139,16 +132,30 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
+/// Adds an editor to the store in `data` and returns its token.
+pub(super) fn add_editor(exe: &std::path::Path, data: &std::path::Path) -> anyhow::Result<String> {
+    let added = Command::new(exe)
+        .args(["user", "add", "bench", "--role", "editor", "--data-dir"])
+        .arg(data)
+        .output()?;
+    if !added.status.success() {
+        bail!("zeval user add: {}", String::from_utf8_lossy(&added.stderr));
+    }
+    Ok(String::from_utf8(added.stdout)?.trim().to_owned())
+}
+
+pub(super) fn percentile(sorted: &[Duration], q: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[index.min(sorted.len() - 1)]
 }
 
-/// Starts `zeval serve` on free loopback ports and waits for its orchestrator address.
-fn start(
+/// Starts `zeval serve` on free loopback ports, with the result cache on or off, and waits
+/// for its orchestrator address.
+pub(super) fn start(
     exe: &std::path::Path,
     data: &std::path::Path,
     redis_url: Option<&str>,
+    cache: bool,
 ) -> anyhow::Result<Served> {
     let mut command = Command::new(exe);
     command
@@ -161,7 +168,7 @@ fn start(
             "--data-dir",
         ])
         .arg(data)
-        .env("ZEVAL_CACHE", "true")
+        .env("ZEVAL_CACHE", if cache { "true" } else { "false" })
         .env_remove("RUST_BACKTRACE")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -231,13 +238,13 @@ fn objects() -> Vec<(&'static str, Value)> {
 
 /// A minimal HTTP/1.1 client on one keep-alive connection, so the figures hold the server's
 /// time and the loopback, not a client library's.
-struct Client {
+pub(super) struct Client {
     reader: BufReader<TcpStream>,
     host: String,
 }
 
 impl Client {
-    fn connect(address: &str) -> anyhow::Result<Client> {
+    pub(super) fn connect(address: &str) -> anyhow::Result<Client> {
         let stream = TcpStream::connect(address)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
@@ -247,7 +254,7 @@ impl Client {
         })
     }
 
-    fn send(
+    pub(super) fn send(
         &mut self,
         method: &str,
         path: &str,

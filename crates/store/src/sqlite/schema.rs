@@ -93,7 +93,8 @@ pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// - `synchronous=FULL`: the log is fsynced at every commit, so a transaction that returned
 ///   `Ok` survives a process crash *and* a power loss. (`NORMAL` would survive a process crash
 ///   but could lose the last commits on power loss; the store's writes are rare, so the extra
-///   fsync is cheap.)
+///   fsync is cheap.) The one exception is a tester result, a measurement written on every
+///   test run: it is committed with `NORMAL` (`SqliteStore::record_tester_result`).
 /// - `busy_timeout` ([`BUSY_TIMEOUT`], 5 s): another process (`zeval import` while `zeval
 ///   serve` runs) holding the write lock makes us wait that long before failing with a
 ///   database error.
