@@ -359,17 +359,7 @@ impl LibraryBench {
         let served = start(&exe, data.path(), None, false)?;
         let mut client = Client::connect(&served.address)?;
         let (objects, checks) = library();
-        for (zid, object) in &objects {
-            let (status, body) = client.send(
-                "PUT",
-                &format!("/v1/objects/{zid}"),
-                Some(&token),
-                &object.to_string(),
-            )?;
-            if status != 200 {
-                bail!("PUT {zid}: {status} {}", String::from_utf8_lossy(&body));
-            }
-        }
+        client.put_all(&token, &objects)?;
         // (kind, the HTTP round trip, the cell's own time as the server measured it: the
         // tester's call and its validator, without the route's recording of the result)
         let mut times: Vec<(&'static str, Duration, Duration)> = Vec::new();

@@ -50,17 +50,7 @@ impl ResultCacheBench {
         let token = add_editor(&exe, data.path())?;
         let served = start(&exe, data.path(), self.redis_url.as_deref(), true)?;
         let mut client = Client::connect(&served.address)?;
-        for (zid, object) in objects() {
-            let (status, body) = client.send(
-                "PUT",
-                &format!("/v1/objects/{zid}"),
-                Some(&token),
-                &object.to_string(),
-            )?;
-            if status != 200 {
-                bail!("PUT {zid}: {status} {}", String::from_utf8_lossy(&body));
-            }
-        }
+        client.put_all(&token, &objects())?;
         let call = |text: &str, bypass: bool| {
             let mut body = json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10002", "Z10002K1": text}});
             if bypass {
@@ -297,6 +287,27 @@ impl Client {
         let mut body = vec![0; length];
         self.reader.read_exact(&mut body)?;
         Ok((status, body))
+    }
+
+    /// Stores `objects` (ZID, Z2) through `PUT /v1/objects/{zid}` as the editor `token`.
+    pub(super) fn put_all(
+        &mut self,
+        token: &str,
+        objects: &[(impl AsRef<str>, Value)],
+    ) -> anyhow::Result<()> {
+        for (zid, object) in objects {
+            let zid = zid.as_ref();
+            let (status, body) = self.send(
+                "PUT",
+                &format!("/v1/objects/{zid}"),
+                Some(token),
+                &object.to_string(),
+            )?;
+            if status != 200 {
+                bail!("PUT {zid}: {status} {}", String::from_utf8_lossy(&body));
+            }
+        }
+        Ok(())
     }
 
     /// Sends an evaluate request, checks the answer's value, and says whether it came from
