@@ -11,6 +11,20 @@ mod result_cache;
 
 use std::process::ExitCode;
 
+use serde_json::{Value, json};
+
+/// A persistent object (`Z2`) `zid` holding `value`, with an empty label.
+fn z2(zid: &str, value: Value) -> Value {
+    json!({"Z1K1": "Z2", "Z2K1": {"Z1K1": "Z6", "Z6K1": zid}, "Z2K2": value,
+           "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}})
+}
+
+/// Argument `n` (a `Z17` keyed `{zid}K{n}`) of type `ty` of function `zid`.
+fn z17(zid: &str, n: usize, ty: Value) -> Value {
+    json!({"Z1K1": "Z17", "Z17K1": ty, "Z17K2": format!("{zid}K{n}"),
+           "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}})
+}
+
 /// Run a benchmark and print its figures.
 #[derive(clap::Args)]
 pub(crate) struct BenchCommand {

@@ -78,53 +78,56 @@ impl Answer {
     }
 }
 
+/// The map's and the pair's types, built once: cloned per tree (a clone copies the maps'
+/// tables instead of hashing every key again), and their JSON text, with the list's, for
+/// [`write_metadata_map`].
+struct Types {
+    map: Value,
+    pair: Value,
+    map_text: Vec<u8>,
+    list_text: Vec<u8>,
+    pair_text: Vec<u8>,
+}
+
+static TYPES: LazyLock<Types> = LazyLock::new(|| {
+    let map = map_type(z9("Z6"), z9("Z1"));
+    let pair = pair_type(z9("Z6"), z9("Z1"));
+    let empty_list = typed_list(pair.clone(), std::iter::empty());
+    let text = |value: &Value| serde_json::to_vec(value).unwrap_or_default();
+    Types {
+        map_text: text(&map),
+        list_text: text(&empty_list["Z1K1"]),
+        pair_text: text(&pair),
+        map,
+        pair,
+    }
+});
+
 /// A normal `Z883(Z6, Z1)` map of `pairs`, in order.
 pub(crate) fn metadata_map(pairs: Vec<(&'static str, Entry)>) -> Value {
-    /// The map's and the pair's types: built once, cloned per answer (a clone copies the
-    /// maps' tables instead of hashing every key again).
-    static TYPES: LazyLock<[Value; 2]> =
-        LazyLock::new(|| [map_type(z9("Z6"), z9("Z1")), pair_type(z9("Z6"), z9("Z1"))]);
-    let [map_type, pair_type] = &*TYPES;
+    let types = &*TYPES;
     let cells = pairs.into_iter().map(|(key, entry)| {
         let value = match entry {
             Entry::Text(text) => z6(text),
             Entry::Object(value) => value,
         };
-        obj([("Z1K1", pair_type.clone()), ("K1", z6(key)), ("K2", value)])
+        obj([("Z1K1", types.pair.clone()), ("K1", z6(key)), ("K2", value)])
     });
-    let list = typed_list(pair_type.clone(), cells);
-    obj([("Z1K1", map_type.clone()), ("K1", list)])
+    let list = typed_list(types.pair.clone(), cells);
+    obj([("Z1K1", types.map.clone()), ("K1", list)])
 }
-
-/// The JSON text of the map's, the list's and the pair's types, rendered once.
-struct TypeTexts {
-    map: Vec<u8>,
-    list: Vec<u8>,
-    pair: Vec<u8>,
-}
-
-static TYPE_TEXTS: LazyLock<TypeTexts> = LazyLock::new(|| {
-    let pair = pair_type(z9("Z6"), z9("Z1"));
-    let empty_list = typed_list(pair.clone(), std::iter::empty());
-    let text = |value: &Value| serde_json::to_vec(value).unwrap_or_default();
-    TypeTexts {
-        map: text(&map_type(z9("Z6"), z9("Z1"))),
-        list: text(&empty_list["Z1K1"]),
-        pair: text(&pair),
-    }
-});
 
 /// [`metadata_map`]'s JSON: the map, then one list cell per pair, then the empty cell.
 fn write_metadata_map(out: &mut Vec<u8>, pairs: &[(&'static str, Entry)]) {
-    let types = &*TYPE_TEXTS;
+    let types = &*TYPES;
     out.extend_from_slice(br#"{"Z1K1":"#);
-    out.extend_from_slice(&types.map);
+    out.extend_from_slice(&types.map_text);
     out.extend_from_slice(br#","K1":"#);
     for (key, entry) in pairs {
         out.extend_from_slice(br#"{"Z1K1":"#);
-        out.extend_from_slice(&types.list);
+        out.extend_from_slice(&types.list_text);
         out.extend_from_slice(br#","K1":{"Z1K1":"#);
-        out.extend_from_slice(&types.pair);
+        out.extend_from_slice(&types.pair_text);
         out.extend_from_slice(br#","K1":"#);
         write_z6(out, key);
         out.extend_from_slice(br#","K2":"#);
@@ -135,7 +138,7 @@ fn write_metadata_map(out: &mut Vec<u8>, pairs: &[(&'static str, Entry)]) {
         out.extend_from_slice(br#"},"K2":"#);
     }
     out.extend_from_slice(br#"{"Z1K1":"#);
-    out.extend_from_slice(&types.list);
+    out.extend_from_slice(&types.list_text);
     out.push(b'}');
     // Close every cell, then the map.
     out.extend(std::iter::repeat_n(b'}', pairs.len() + 1));

@@ -88,8 +88,9 @@ async fn evaluate(
 ///
 /// Running it on the thread that read the request instead (`block_in_place`) was measured
 /// (docs/benchmarks.md, 2026-12-03): with one client it made no difference beyond the noise,
-/// and with eight it lost 15–20 % of the calls per second, the churn of handing the worker's
-/// other tasks to another thread on every call costing more than the hop it saves.
+/// and with eight it lost 13 % of the calls per second on average (in four pairs of five),
+/// the churn of handing the worker's other tasks to another thread on every call costing
+/// more than the hop it saves.
 async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     tokio::task::spawn_blocking(work)
         .await

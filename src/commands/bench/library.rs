@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use super::result_cache::{Client, percentile, start};
+use super::{z2, z17};
 
 /// Time every check of the library.
 #[derive(clap::Args)]
@@ -204,11 +205,6 @@ const COMPOSITIONS: &[Composition] = &[
     },
 ];
 
-fn z2(zid: &str, value: Value) -> Value {
-    json!({"Z1K1": "Z2", "Z2K1": {"Z1K1": "Z6", "Z6K1": zid}, "Z2K2": value,
-           "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}})
-}
-
 fn function(
     zid: &str,
     arguments: &[&str],
@@ -217,10 +213,12 @@ fn function(
     implementations: &[String],
 ) -> Value {
     let mut declared = vec![json!("Z17")];
-    declared.extend(arguments.iter().enumerate().map(|(i, ty)| {
-        json!({"Z1K1": "Z17", "Z17K1": ty, "Z17K2": format!("{zid}K{}", i + 1),
-               "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}})
-    }));
+    declared.extend(
+        arguments
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| z17(zid, i + 1, json!(ty))),
+    );
     let mut tester_list = vec![json!("Z20")];
     tester_list.extend(testers.iter().map(|t| json!(t)));
     let mut implementation_list = vec![json!("Z14")];

@@ -17,6 +17,8 @@ use zeval_orchestrator::{ImplementationInfo, ImplementationSelector, RunOutcome}
 use zeval_server::config::Config;
 use zeval_server::testers::TestRequest;
 
+use super::z2;
+
 /// Time ranking: list order against ranked order, and the selector's overhead.
 #[derive(clap::Args)]
 pub(crate) struct RankingBench {
@@ -30,11 +32,6 @@ pub(crate) struct RankingBench {
 
 const SLOW_JS: &str = "function Z10000( Z10000K1 ) { let x = 0; for ( let i = 0; i < 1000000; i++ ) { x += i % 7; } return Array.from( Z10000K1 ).reverse().join( '' ); }";
 const FAST_PYTHON: &str = "def Z10000(Z10000K1):\n    return Z10000K1[::-1]";
-
-fn z2(zid: &str, value: Value) -> Value {
-    json!({"Z1K1": "Z2", "Z2K1": {"Z1K1": "Z6", "Z6K1": zid}, "Z2K2": value,
-           "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}})
-}
 
 fn objects() -> Vec<(&'static str, Value)> {
     let implementation = |zid: &str, language: &str, code: &str| {

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
+
+use super::{z2, z17};
 use zeval_orchestrator::{CallOptions, EvaluatorRegistry, Orchestrator, OrchestratorConfig};
 use zeval_store::Layered;
 use zeval_store::catalogue::CatalogueSource;
@@ -44,16 +46,6 @@ impl ObjectSource for Functions {
             .filter_map(|zid| Some((zid.clone(), self.0.get(zid)?.clone())))
             .collect())
     }
-}
-
-fn z2(zid: &str, value: Value) -> Value {
-    json!({"Z1K1": "Z2", "Z2K1": {"Z1K1": "Z6", "Z6K1": zid}, "Z2K2": value,
-           "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}})
-}
-
-fn argument(zid: &str, n: usize, ty: Value) -> Value {
-    json!({"Z1K1": "Z17", "Z17K1": ty, "Z17K2": format!("{zid}K{n}"),
-           "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}})
 }
 
 fn reference(key: &str) -> Value {
@@ -106,18 +98,15 @@ fn functions() -> Functions {
     let every = function(
         "Z10002",
         vec![
-            argument("Z10002", 1, code_points),
-            argument("Z10002", 2, json!("Z86")),
+            z17("Z10002", 1, code_points),
+            z17("Z10002", 2, json!("Z86")),
         ],
         "Z40",
         step,
     );
     let entry = function(
         "Z10001",
-        vec![
-            argument("Z10001", 1, json!("Z6")),
-            argument("Z10001", 2, json!("Z6")),
-        ],
+        vec![z17("Z10001", 1, json!("Z6")), z17("Z10001", 2, json!("Z6"))],
         "Z40",
         call(
             "Z10002",

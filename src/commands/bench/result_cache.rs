@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+use super::{z2, z17};
+
 /// Time cache hits against misses over HTTP.
 #[derive(clap::Args)]
 pub(crate) struct ResultCacheBench {
@@ -188,14 +190,11 @@ pub(super) fn start(
 
 /// The objects: Z10002(x) = Z10001(x) = Z10000(x) = x.toUpperCase() in JavaScript (Z10003).
 fn objects() -> Vec<(&'static str, Value)> {
-    let label = json!({"Z1K1": "Z12", "Z12K1": ["Z11"]});
-    let z2 = |zid: &str, value: Value| json!({"Z1K1": "Z2", "Z2K1": {"Z1K1": "Z6", "Z6K1": zid}, "Z2K2": value, "Z2K3": label});
     let function = |zid: &str, implementation: Value| {
         z2(
             zid,
             json!({"Z1K1": "Z8",
-                "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": format!("{zid}K1"),
-                         "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+                "Z8K1": ["Z17", z17(zid, 1, json!("Z6"))],
                 "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", implementation], "Z8K5": zid}),
         )
     };

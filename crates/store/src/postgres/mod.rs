@@ -562,6 +562,11 @@ impl PostgresStore {
     /// Records `result`, replacing the tester's earlier result on that revision.
     pub fn record_tester_result(&self, result: &TesterResult) -> Result<(), StoreError> {
         self.write(|tx| {
+            // A measurement, recorded on every test run: committed without waiting for its
+            // WAL flush, as the SQLite store commits it without its fsync (see
+            // `SqliteStore::record_tester_result`). Only this transaction.
+            tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+                .map_err(pg_error)?;
             tx.execute(
                 "INSERT INTO tester_results
                    (implementation, implementation_revision, tester, tester_revision, passed,
