@@ -151,8 +151,7 @@ fn write_z6(out: &mut Vec<u8>, text: &str) {
 }
 
 fn write_string(out: &mut Vec<u8>, text: &str) {
-    // Writing to a `Vec` cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
+    zeval_zobject::canonical_text::write_json_string(out, text);
 }
 
 fn write_value(out: &mut Vec<u8>, value: &Value) {

@@ -12,6 +12,7 @@
 //! never overflow the Rust stack; calls from code back to the orchestrator (`W.Call`) run
 //! inside the request, with limits of their own ([`reentry`]).
 
+mod answer;
 mod args;
 mod budget;
 mod builtins;
@@ -36,6 +37,7 @@ use zeval_zobject::Value;
 use zeval_zobject::build::{failure, set_envelope_metadata, type_zid, z6, z22};
 use zeval_zobject::error::{quote, z5, z5_untyped};
 
+pub use answer::Answer;
 pub use budget::{
     BudgetLimits, DEFAULT_MAX_REQUEST_MEMORY_BYTES, DEFAULT_MAX_STEPS, DEFAULT_MAX_VALUE_DEPTH,
     DEFAULT_MAX_VALUE_NODES,
@@ -155,12 +157,24 @@ impl Orchestrator {
     /// Orchestrates one request (spec §2.2) and returns its Z22: canonical, unless
     /// `return_normal` is set or canonicalization fails.
     pub fn orchestrate(&self, input: &Value, options: &CallOptions) -> Value {
-        self.orchestrate_inner(input, options, false).0
+        self.answer(input, options).into_value()
     }
 
     /// [`Self::orchestrate`], also reporting what the evaluation read and whether its answer
     /// may be cached ([`Trace`]).
     pub fn orchestrate_traced(&self, input: &Value, options: &CallOptions) -> (Value, Trace) {
+        let (answer, trace) = self.answer_traced(input, options);
+        (answer.into_value(), trace)
+    }
+
+    /// [`Self::orchestrate`]'s answer before it is joined into one tree: write it with
+    /// [`Answer::to_json`] to skip the tree ([`answer`]).
+    pub fn answer(&self, input: &Value, options: &CallOptions) -> Answer {
+        self.orchestrate_inner(input, options, false).0
+    }
+
+    /// [`Self::answer`] with its [`Trace`].
+    pub fn answer_traced(&self, input: &Value, options: &CallOptions) -> (Answer, Trace) {
         let (answer, trace) = self.orchestrate_inner(input, options, true);
         let trace = trace.unwrap_or_else(|| Trace {
             dependencies: Vec::new(),
@@ -175,7 +189,7 @@ impl Orchestrator {
         input: &Value,
         options: &CallOptions,
         traced: bool,
-    ) -> (Value, Option<Trace>) {
+    ) -> (Answer, Option<Trace>) {
         let start = metadata::Start::now();
         let deadline = Instant::now() + options.timeout.unwrap_or(self.config.timeout);
         let default_selector = FirstImplementationSelector;
@@ -194,85 +208,25 @@ impl Orchestrator {
                 nondeterministic: engine.nondeterministic().map(str::to_owned),
             })
         };
-        let Some(mut result) = outcome else {
-            return (timed_out(), trace(Outcome::Timeout));
+        let Some(result) = outcome else {
+            return (Answer::from_value(timed_out()), trace(Outcome::Timeout));
         };
         let trace = trace(match zeval_zobject::build::envelope_error(&result) {
             Some(_) => Outcome::Error,
             None => Outcome::Success,
         });
         drop(engine);
-        let entries = start.entries(budget.peak_bytes(), &self.config.instance_name);
+        let entries = start.texts(budget.peak_bytes(), &self.config.instance_name);
         drop(budget);
-        if options.return_normal {
-            for (key, value) in entries {
-                set_envelope_metadata(&mut result, key, value);
-            }
-            return (result, trace);
-        }
-        match canonical_result(result) {
-            Ok(mut canonical) => {
-                zeval_zobject::build::set_canonical_envelope_metadata(&mut canonical, entries);
-                (canonical, trace)
-            }
-            Err(mut normal) => {
-                for (key, value) in entries {
-                    set_envelope_metadata(&mut normal, key, value);
-                }
-                (normal, trace)
-            }
-        }
+        (Answer::new(result, entries, !options.return_normal), trace)
     }
 }
 
-/// Canonicalizes the final Z22 before its orchestration metadata is added; the caller falls
-/// back to normal form when that fails (spec §2.2).
-///
-/// A result made only of objects that have a `Z1K1` and well-formed keys, and strings, was
-/// built from normalized input by this orchestrator, so it is compacted directly; anything
-/// else (numbers, Booleans, arrays or type-less objects quoted in an error about malformed
-/// input) goes through the full validating canonicalize, which then falls back to normal form
-/// as the original does (the HTTP suite's "record with list and invalid sub-record" needs it).
-/// `Err` gives back the normal form when canonicalization failed.
-fn canonical_result(result: Value) -> Result<Value, Value> {
-    use zeval_zobject::depth::drop_iteratively;
-    // The normal form of a long list nests two levels per element; dropping it must not
-    // recurse on a small server-thread stack.
-    if looks_normal(&result) {
-        let canonical = zeval_zobject::canonicalize::canonicalize_normal(&result);
-        drop_iteratively(result);
-        return Ok(canonical);
-    }
-    match zeval_zobject::canonicalize(&result) {
-        Ok(canonical) => {
-            drop_iteratively(result);
-            Ok(canonical)
-        }
-        Err(error) => {
-            drop_iteratively(error);
-            Err(result)
-        }
-    }
-}
-
-fn looks_normal(value: &Value) -> bool {
-    let mut stack = vec![value];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Object(m) => {
-                let well_formed = m.contains_key("Z1K1")
-                    && m.keys()
-                        .all(|k| k == "Z1K1" || zeval_zobject::ident::is_key(k));
-                if !well_formed {
-                    return false;
-                }
-                stack.extend(m.values());
-            }
-            Value::String(_) => {}
-            _ => return false,
-        }
-    }
-    true
+/// A failed Z22 whose metadata is the bare error. Every caller of `run_request` adds the
+/// orchestration entries, which turn it into the `{errors: error}` map `failure` builds, so
+/// building that map here first (and, for a canonical answer, compacting it) was wasted.
+fn failed(error: Value) -> Value {
+    z22(zeval_zobject::build::void(), error)
 }
 
 /// The original's timeout answer: normal form, no orchestration metadata.
@@ -286,22 +240,33 @@ impl Engine<'_> {
         if type_zid(input) == Some("Z5") {
             return Some(z22(zeval_zobject::build::void(), input.clone()));
         }
+        // Built once: a clone copies the maps' tables instead of hashing every key again.
+        static NOT_A_FUNCTION_CALL: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+            z5("Z539", [z6("The provided object is not a function call")])
+        });
+        let not_a_function_call = || NOT_A_FUNCTION_CALL.clone();
+        // A string normalizes to a Z6 or Z9 and an array to a typed list, never to a Z7: once
+        // normalize's checks pass, the answer is known without building the normal form.
+        if matches!(input, Value::String(_) | Value::Array(_)) {
+            let error = match zeval_zobject::normalize::check(input) {
+                Ok(()) => not_a_function_call(),
+                Err(e) => e,
+            };
+            return Some(failed(error));
+        }
         let normal = match zeval_zobject::normalize(input) {
             Ok(n) => n,
-            Err(e) => return Some(failure(e)),
+            Err(e) => return Some(failed(e)),
         };
         if !is_function_call(&normal) {
-            return Some(failure(z5(
-                "Z539",
-                [z6("The provided object is not a function call")],
-            )));
+            return Some(failed(not_a_function_call()));
         }
         let call = Node::from_json(&normal, &None);
         let outcome = (|| {
             if self.do_validate()
                 && let Some(error) = self.static_validation(&call)?
             {
-                return Ok(failure(error));
+                return Ok(failed(error));
             }
             let env = self.execute(&call, true, true)?;
             let meta = env.meta.unwrap_or_else(zeval_zobject::build::void);
@@ -309,9 +274,9 @@ impl Engine<'_> {
         })();
         match outcome {
             Ok(z22) => Some(z22),
-            Err(Fail::Error(e)) => Some(failure(e)),
+            Err(Fail::Error(e)) => Some(failed(e)),
             Err(Fail::Crash(message)) | Err(Fail::Evaluator(message)) => {
-                Some(failure(crash_error(input, &message)))
+                Some(failed(crash_error(input, &message)))
             }
             Err(Fail::Timeout) => None,
         }

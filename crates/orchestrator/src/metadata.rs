@@ -41,22 +41,30 @@ impl Start {
     /// request's values held at most (`peak_bytes`), not the server's RSS, and the host name
     /// is this instance's configured name.
     pub(crate) fn entries(&self, peak_bytes: u64, instance: &str) -> Vec<(&'static str, Value)> {
+        self.texts(peak_bytes, instance)
+            .into_iter()
+            .map(|(key, text)| (key, z6(text)))
+            .collect()
+    }
+
+    /// [`Self::entries`] as the strings they hold.
+    pub(crate) fn texts(&self, peak_bytes: u64, instance: &str) -> Vec<(&'static str, String)> {
         let end = SystemTime::now();
         let cpu = cpu_time().saturating_sub(self.cpu);
         let duration = end.duration_since(self.wall).unwrap_or_default();
         vec![
-            ("orchestrationMemoryUsage", z6(mebibytes(peak_bytes))),
+            ("orchestrationMemoryUsage", mebibytes(peak_bytes)),
             (
                 "orchestrationCpuUsage",
-                z6(format!("{} ms", cpu.as_micros() as f64 / 1000.0)),
+                format!("{} ms", cpu.as_micros() as f64 / 1000.0),
             ),
-            ("orchestrationStartTime", z6(iso8601(self.wall))),
-            ("orchestrationEndTime", z6(iso8601(end))),
+            ("orchestrationStartTime", iso8601(self.wall)),
+            ("orchestrationEndTime", iso8601(end)),
             (
                 "orchestrationDuration",
-                z6(format!("{} ms", duration.as_millis())),
+                format!("{} ms", duration.as_millis()),
             ),
-            ("orchestrationHostname", z6(instance)),
+            ("orchestrationHostname", instance.to_owned()),
         ]
     }
 }

@@ -332,6 +332,32 @@ impl CallEngine for OrchestratorEngine {
         self.orchestrator.orchestrate(&zobject, &options)
     }
 
+    fn answer_cached(
+        &self,
+        zobject: Value,
+        do_validate: bool,
+        policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
+        using: CacheUse,
+    ) -> zeval_orchestrator::Answer {
+        // The result cache keeps and annotates trees; without one the answer leaves as
+        // text written straight from its normal form.
+        if self.results.is_some() {
+            return zeval_orchestrator::Answer::from_value(self.orchestrate_cached(
+                zobject,
+                do_validate,
+                policy,
+                using,
+            ));
+        }
+        let options = CallOptions {
+            do_validate,
+            policy,
+            selector: self.selector.clone(),
+            ..CallOptions::default()
+        };
+        self.orchestrator.answer(&zobject, &options)
+    }
+
     fn orchestrate_cached(
         &self,
         zobject: Value,

@@ -76,6 +76,24 @@ pub trait CallEngine: Send + Sync {
         self.orchestrate_as(zobject, do_validate, policy)
     }
 
+    /// [`CallEngine::orchestrate_cached`]'s answer before it is joined into one tree, for
+    /// the route that only writes it out ([`zeval_orchestrator::Answer::to_json`] skips the
+    /// canonical tree).
+    fn answer_cached(
+        &self,
+        zobject: Value,
+        do_validate: bool,
+        policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
+        using: result_cache::CacheUse,
+    ) -> zeval_orchestrator::Answer {
+        zeval_orchestrator::Answer::from_value(self.orchestrate_cached(
+            zobject,
+            do_validate,
+            policy,
+            using,
+        ))
+    }
+
     /// [`CallEngine::orchestrate_as`] with no access policy (every implementation may run).
     fn orchestrate(&self, zobject: Value, do_validate: bool) -> Value {
         self.orchestrate_as(zobject, do_validate, None)

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 use zeval_orchestrator::ImplementationPolicy;
 use zeval_zobject::Value;
-use zeval_zobject::build::{envelope_error, get_metadata, string_value};
+use zeval_zobject::build::string_value;
 
 use crate::access::{Caller, caller_async, count_rejection};
 use crate::config::CallPolicy;
@@ -203,16 +203,27 @@ async fn evaluate(
         scope: if policy.is_some() { "approved" } else { "open" },
         bypass,
     };
-    let z22 = run_call(&state, zobject, do_validate, policy, using).await?;
+    let answer = run_call(&state, zobject, do_validate, policy, using).await?;
     // A call the access rules refused at its top level answers 403 with the Z559, as
     // before the rules moved into the orchestrator; a refusal deeper down is the Z22's error.
-    if let Some(error) = envelope_error(&z22)
-        && (error.get("Z5K1") == Some(&Value::String("Z559".into())))
-    {
+    if let Some(error) = answer.refusal {
         count_rejection(&state, "not_approved");
-        return Err(ApiError::Forbidden(error.clone()));
+        return Err(ApiError::Forbidden(error));
     }
-    Ok((StatusCode::OK, axum::Json(z22)).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.json,
+    )
+        .into_response())
+}
+
+/// A call's answer as the route sends it.
+pub(crate) struct CallAnswer {
+    /// The Z22's JSON.
+    pub(crate) json: Vec<u8>,
+    /// The Z559 error when the access rules refused the call at its top level.
+    pub(crate) refusal: Option<Value>,
 }
 
 /// Orchestrates on a blocking thread (the runtime gives those a large stack), counting the
@@ -223,7 +234,7 @@ pub(crate) async fn run_call(
     do_validate: bool,
     policy: Option<Arc<dyn ImplementationPolicy>>,
     using: crate::result_cache::CacheUse,
-) -> Result<Value, ApiError> {
+) -> Result<CallAnswer, ApiError> {
     let function = narrow::called_function(&zobject)
         .map(str::to_owned)
         .or_else(|| {
@@ -238,26 +249,37 @@ pub(crate) async fn run_call(
     let repository = state.repository.clone();
     let metrics = state.metrics.clone();
     let started = Instant::now();
-    let (z22, function) = tokio::task::spawn_blocking(move || {
+    let (answer, function, implementation_type, outcome) = tokio::task::spawn_blocking(move || {
         let _in_flight = metrics.in_flight();
-        let z22 = engine.orchestrate_cached(zobject, do_validate, policy, using);
+        let answer = engine.answer_cached(zobject, do_validate, policy, using);
         // Only functions that exist get their own series (see `crate::metrics`).
         let function = metrics.function_label(repository.as_ref(), &function);
-        (z22, function)
+        let implementation_type = crate::metrics::implementation_type_label(
+            answer.metadata("implementationType").and_then(string_value),
+        );
+        let error = answer.error();
+        let outcome = match error {
+            Some(error) if !zeval_zobject::build::is_void(error) => "error",
+            _ => "success",
+        };
+        // The refusal is sent in canonical form, whatever form the answer holds it in.
+        let refusal = error
+            .filter(|error| {
+                error.get("Z5K1").and_then(zeval_zobject::build::ref_zid) == Some("Z559")
+            })
+            .map(|error| zeval_zobject::canonicalize(error).unwrap_or_else(|_| error.clone()));
+        // Written here: a large answer is no work for the runtime's threads.
+        let json = answer.into_json();
+        (
+            CallAnswer { json, refusal },
+            function,
+            implementation_type,
+            outcome,
+        )
     })
     .await
     .map_err(|e| ApiError::Internal(format!("the call failed: {e}")))?;
     let took = started.elapsed();
-    let metadata = z22.get("Z22K2");
-    let implementation_type = crate::metrics::implementation_type_label(
-        metadata
-            .and_then(|m| get_metadata(m, "implementationType"))
-            .and_then(string_value),
-    );
-    let outcome = match envelope_error(&z22) {
-        Some(error) if !zeval_zobject::build::is_void(error) => "error",
-        _ => "success",
-    };
     state.metrics.inc(
         "zeval_calls_total",
         &[
@@ -271,5 +293,5 @@ pub(crate) async fn run_call(
         &[("implementation_type", implementation_type)],
         took,
     );
-    Ok(z22)
+    Ok(answer)
 }

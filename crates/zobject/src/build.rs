@@ -127,7 +127,7 @@ pub fn empty_metadata() -> Value {
 }
 
 /// The canonical forms of the metadata map's empty value and of its pair type.
-fn canonical_metadata_parts() -> &'static (Value, Value) {
+pub(crate) fn canonical_metadata_parts() -> &'static (Value, Value) {
     static PARTS: std::sync::LazyLock<(Value, Value)> = std::sync::LazyLock::new(|| {
         (
             crate::canonicalize::canonicalize_normal(&empty_metadata()),

@@ -65,21 +65,38 @@ fn compact(value: &Value) -> Value {
 
 /// The item type of a typed-list type: `Z881K1` of a Z7 call to Z881, or of the `Z4K1`
 /// identity of a Z4 literal.
-fn list_item_type(ty: &Value) -> Option<&Value> {
+pub(crate) fn list_item_type(ty: &Value) -> Option<&Value> {
     let is_z881_call = |t: &Value| -> Option<bool> {
         Some(
-            crate::build::ref_zid(t.get("Z1K1")?) == Some("Z7")
-                && crate::build::ref_zid(t.get("Z7K1")?) == Some("Z881")
-                && t.get("Z881K1").is_some(),
+            crate::build::ref_zid(field(t, "Z1K1")?) == Some("Z7")
+                && crate::build::ref_zid(field(t, "Z7K1")?) == Some("Z881")
+                && field(t, "Z881K1").is_some(),
         )
     };
     if is_z881_call(ty) == Some(true) {
-        return ty.get("Z881K1");
+        return field(ty, "Z881K1");
     }
-    let identity = ty.get("Z4K1")?;
-    if crate::build::ref_zid(ty.get("Z1K1")?) == Some("Z4") && is_z881_call(identity) == Some(true)
+    let identity = field(ty, "Z4K1")?;
+    if crate::build::ref_zid(field(ty, "Z1K1")?) == Some("Z4")
+        && is_z881_call(identity) == Some(true)
     {
-        return identity.get("Z881K1");
+        return field(identity, "Z881K1");
     }
     None
+}
+
+/// `value[key]` of an object. ZObjects have a handful of keys, and comparing them is cheaper
+/// than hashing the one asked for (SipHash, the map's hasher, was an eighth of a trivial
+/// request's time).
+pub(crate) fn field<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    map_field(value.as_object()?, key)
+}
+
+/// [`field`] of a map.
+pub(crate) fn map_field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    const LINEAR_UP_TO: usize = 8;
+    if map.len() > LINEAR_UP_TO {
+        return map.get(key);
+    }
+    map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
 }

@@ -6,6 +6,7 @@
 //! - [`ident`]: ZIDs, keys and the "reference-like" test;
 //! - [`normalize()`](normalize::normalize) and [`canonicalize()`](canonicalize::canonicalize),
 //!   the three forms (canonical, normal, mixed) and the conversions between them;
+//! - [`canonical_text`]: canonical JSON text written straight from normal form;
 //! - [`build`]: builders and accessors for Z6, Z9, typed lists, the Z22 envelope and its
 //!   `Z883(Z6, Z1)` metadata map;
 //! - [`metadata_format`]: how metadata values (times, memory) are written;
@@ -17,6 +18,7 @@
 //! Every function here returns normal-form ZObjects unless its name says otherwise.
 
 pub mod build;
+pub mod canonical_text;
 pub mod canonicalize;
 pub mod depth;
 pub mod error;

@@ -15,9 +15,16 @@ const STACK_SEGMENT: usize = 2 * 1024 * 1024;
 /// Boolean or null; Z523 missing `Z1K1`; Z525 bad key). Values nested deeper than
 /// [`crate::depth::MAX_DEPTH`] give a Z502 around a Z500.
 pub fn normalize(value: &Value) -> Result<Value, Value> {
-    crate::validate::validate_mixed(value)?;
-    check_normal_size(value)?;
+    check(value)?;
     Ok(normalize_unchecked(value))
+}
+
+/// The checks [`normalize()`] makes before it builds anything: `Err` is the error it would
+/// return, `Ok` says it would succeed. For callers that need to know whether a value is
+/// well formed but not its normal form.
+pub fn check(value: &Value) -> Result<(), Value> {
+    crate::validate::validate_mixed(value)?;
+    check_normal_size(value)
 }
 
 /// The most nodes (objects, strings) a normal form may have. Normal form repeats a list's

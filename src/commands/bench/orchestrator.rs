@@ -2,6 +2,11 @@
 //! in process (with its mock wiki and evaluator, a fresh orchestrator per run as the original
 //! suite does), with static validation on and off, and compares the medians with the
 //! original's figures from issue 4.
+//!
+//! A run is what the HTTP route does with the request's object: orchestrate it and write the
+//! answer's JSON ([`zeval_orchestrator::Answer::to_json`]). `--as-tree` times the route's
+//! earlier work instead (the answer built as a canonical tree, then serialised), for an A/B in
+//! one run.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -27,6 +32,10 @@ pub(crate) struct OrchestratorBench {
     /// Only time the cases whose name contains this text.
     #[arg(long)]
     only: Option<String>,
+    /// Build each answer as a canonical tree and serialise it (the route before the answer
+    /// was written as text).
+    #[arg(long)]
+    as_tree: bool,
 }
 
 /// The original orchestrator's per-case medians on this kind of machine, quoted from the
@@ -66,9 +75,14 @@ impl OrchestratorBench {
                 for _ in 0..runs {
                     let orchestrator = suite.orchestrator();
                     let started = Instant::now();
-                    let result = orchestrator.orchestrate(&case.input, &options);
+                    let bytes = if self.as_tree {
+                        let tree = orchestrator.orchestrate(&case.input, &options);
+                        serde_json::to_vec(&tree).unwrap_or_default()
+                    } else {
+                        orchestrator.answer(&case.input, &options).into_json()
+                    };
                     times.push(started.elapsed().as_secs_f64() * 1000.0);
-                    drop(result);
+                    drop(bytes);
                 }
                 times.sort_by(f64::total_cmp);
                 rows.push(Row {

@@ -15,6 +15,37 @@ fn orchestrator_suite_passes_except_listed_deviations() {
     );
 }
 
+/// Every case's answer, validation on and off, written as text straight from its normal
+/// form ([`zeval_orchestrator::Answer::to_json`], what the HTTP route sends) is the JSON of
+/// the tree the suite checks: the text path covers these answers and changes no byte.
+#[test]
+fn written_answers_are_the_serialised_trees() {
+    let dir = default_shared_dir().join("orchestrator");
+    let suite = orchestrator::Suite::load(&dir, None).expect("the suite loads");
+    let mut written_directly = 0;
+    for case in &suite.cases {
+        for validate in [true, false] {
+            let options = suite.options(case, validate);
+            let answer = suite.orchestrator().answer(&case.input, &options);
+            let text = answer.to_json();
+            let tree = serde_json::to_vec(&answer.clone().into_value()).unwrap();
+            assert!(
+                text == tree,
+                "{} (validation {validate}):\n{}\n{}",
+                case.name,
+                String::from_utf8_lossy(&text),
+                String::from_utf8_lossy(&tree)
+            );
+            written_directly += usize::from(answer.writes_directly());
+        }
+    }
+    // Most answers take the text path (the rest quote malformed input and are validated).
+    assert!(
+        written_directly * 10 >= suite.cases.len() * 2 * 8,
+        "only {written_directly} answers were written directly"
+    );
+}
+
 /// Prints the result of the cases named in `ORCHESTRATOR_CASES` (comma-separated indices).
 #[test]
 #[ignore = "a debugging aid: ORCHESTRATOR_CASES=12,20 cargo test -- --ignored --nocapture"]

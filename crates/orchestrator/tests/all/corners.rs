@@ -127,3 +127,36 @@ fn reifying_self_referential_objects_ends_with_the_originals_result() {
         }
     }
 }
+
+/// Strings and arrays are answered without building their normal form: the error is the one
+/// normalizing gives, or the Z539 when they are well formed (never a function call).
+#[test]
+fn strings_and_arrays_answer_what_normalizing_says() {
+    let not_a_call = zeval_zobject::canonicalize(&zeval_zobject::error::z5(
+        "Z539",
+        [zeval_zobject::build::z6(
+            "The provided object is not a function call",
+        )],
+    ))
+    .unwrap();
+    for input in [
+        json!(""),
+        json!("Z7"),
+        json!("Z801"),
+        json!([]),
+        json!(["Z6", "a", "b"]),
+        json!(["Z6", 1]),
+        json!(["Z1", {"no": "type"}]),
+        json!([{"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": "x"}]),
+        json!(["Z6", ["Z6", true]]),
+    ] {
+        let expected = match zeval_zobject::normalize(&input) {
+            Ok(_) => not_a_call.clone(),
+            Err(error) => zeval_zobject::canonicalize(&error).unwrap_or(error),
+        };
+        for do_validate in [true, false] {
+            let result = run(&input, do_validate);
+            assert_eq!(error_of(&result), expected, "{input}");
+        }
+    }
+}
