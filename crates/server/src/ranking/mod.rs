@@ -530,7 +530,11 @@ impl Ranking {
     pub fn explain(&self, function: &str) -> Result<Explanation, RankingError> {
         let implementations = self.stored_implementations(function)?;
         let order = self.order_of_fresh(function, &implementations);
-        let figures = self.figures(function, &implementations);
+        // Ranking just read every figure to order them; reading them again cost the testers
+        // route a tenth of its time (`zeval bench library`, 2026-12-03).
+        let figures = self
+            .figures_just_ranked(function, &implementations)
+            .unwrap_or_else(|| self.figures(function, &implementations));
         let policy = &self.config.policy;
         let reason = if self.config.enabled {
             order::reason(&figures, &order, policy)
@@ -567,6 +571,24 @@ impl Ranking {
                 enabled: self.config.enabled,
             },
         })
+    }
+
+    /// The figures of the memo [`Self::order_of_fresh`] has just computed, when it covers
+    /// exactly `implementations` (all of them ranked, ranking on).
+    fn figures_just_ranked(
+        &self,
+        function: &str,
+        implementations: &[String],
+    ) -> Option<Vec<Figures>> {
+        if !self.config.enabled {
+            return None;
+        }
+        let state = self.state();
+        let memo = state.orders.get(function)?;
+        let covers = memo.implementations == implementations
+            && memo.figures.len() == implementations.len()
+            && memo.computed.elapsed() < self.config.refresh;
+        covers.then(|| memo.figures.clone())
     }
 
     /// The order with figures read now (not the memo), as the next call would compute it.

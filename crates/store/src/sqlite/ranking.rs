@@ -18,6 +18,18 @@ pub const MAX_SKETCH_BYTES: usize = 16 * 1024;
 /// are a list in one object, so real ones are far fewer).
 pub const MAX_TESTER_RESULTS: usize = 1_000;
 
+/// The query of [`SqliteStore::tester_results`], with its limit written into the text. A
+/// bound `LIMIT ?` is a parameter the query plan depends on (SQLite's
+/// `sqlite3ExprIsInteger`), so binding it again expired the cached statement and every run
+/// re-prepared it: 4 % of a server running testers (`zeval bench library`, 2026-12-03).
+static TESTER_RESULTS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT tester, tester_revision, passed, duration_us, run_ms FROM tester_results
+         WHERE implementation = ?1 AND implementation_revision = ?2
+         ORDER BY tester LIMIT {MAX_TESTER_RESULTS}"
+    )
+});
+
 /// One tester's latest result on one revision of an implementation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TesterResult {
@@ -93,16 +105,10 @@ impl SqliteStore {
         revision: u64,
     ) -> Result<Vec<TesterResult>, StoreError> {
         let conn = self.reader();
-        conn.prepare_cached(
-            "SELECT tester, tester_revision, passed, duration_us, run_ms FROM tester_results
-             WHERE implementation = ?1 AND implementation_revision = ?2
-             ORDER BY tester LIMIT ?3",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_map(
-                    params![implementation, revision as i64, MAX_TESTER_RESULTS as i64],
-                    |row| {
+        conn.prepare_cached(&TESTER_RESULTS_SQL)
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params![implementation, revision as i64], |row| {
                         Ok(TesterResult {
                             implementation: implementation.to_owned(),
                             implementation_revision: revision,
@@ -112,11 +118,10 @@ impl SqliteStore {
                             duration_us: row.get::<_, i64>(3)?.max(0) as u64,
                             run_ms: row.get(4)?,
                         })
-                    },
-                )?
-                .collect()
-        })
-        .map_err(db_error)
+                    })?
+                    .collect()
+            })
+            .map_err(db_error)
     }
 
     /// Stores the call summary of `revision` of `implementation`.
@@ -196,6 +201,28 @@ mod tests {
             passed,
             duration_us,
             run_ms: 5,
+        }
+    }
+
+    #[test]
+    fn reading_tester_results_does_not_re_prepare_the_query() {
+        let (_dir, store) = store();
+        store
+            .record_tester_result(&result("Z10010", 1, true, 400))
+            .unwrap();
+        // Readers are taken in turn: every one runs the query several times, with
+        // different bindings, and then every one is looked at.
+        let connections = store.readers.len().max(1);
+        for revision in (0..4 * connections as u64).map(|i| i % 3 + 1) {
+            store.tester_results("Z10001", revision).unwrap();
+        }
+        for _ in 0..connections {
+            let conn = store.reader();
+            let statement = conn.prepare_cached(&TESTER_RESULTS_SQL).unwrap();
+            assert_eq!(
+                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                0
+            );
         }
     }
 
