@@ -316,6 +316,23 @@ impl OrchestratorEngine {
     }
 }
 
+impl OrchestratorEngine {
+    /// A request's options: its validation flag and access rules, with this engine's
+    /// ranking.
+    fn options(
+        &self,
+        do_validate: bool,
+        policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
+    ) -> CallOptions {
+        CallOptions {
+            do_validate,
+            policy,
+            selector: self.selector.clone(),
+            ..CallOptions::default()
+        }
+    }
+}
+
 impl CallEngine for OrchestratorEngine {
     fn orchestrate_as(
         &self,
@@ -323,13 +340,8 @@ impl CallEngine for OrchestratorEngine {
         do_validate: bool,
         policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
     ) -> Value {
-        let options = CallOptions {
-            do_validate,
-            policy,
-            selector: self.selector.clone(),
-            ..CallOptions::default()
-        };
-        self.orchestrator.orchestrate(&zobject, &options)
+        self.orchestrator
+            .orchestrate(&zobject, &self.options(do_validate, policy))
     }
 
     fn answer_cached(
@@ -349,13 +361,8 @@ impl CallEngine for OrchestratorEngine {
                 using,
             ));
         }
-        let options = CallOptions {
-            do_validate,
-            policy,
-            selector: self.selector.clone(),
-            ..CallOptions::default()
-        };
-        self.orchestrator.answer(&zobject, &options)
+        self.orchestrator
+            .answer(&zobject, &self.options(do_validate, policy))
     }
 
     fn orchestrate_cached(
@@ -369,12 +376,7 @@ impl CallEngine for OrchestratorEngine {
             return self.orchestrate_as(zobject, do_validate, policy);
         };
         results.call(&zobject, do_validate, using, || {
-            let options = CallOptions {
-                do_validate,
-                policy,
-                selector: self.selector.clone(),
-                ..CallOptions::default()
-            };
+            let options = self.options(do_validate, policy);
             let (answer, trace) = self.orchestrator.orchestrate_traced(&zobject, &options);
             (answer, Some(trace))
         })

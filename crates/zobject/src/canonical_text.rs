@@ -13,10 +13,10 @@
 
 use std::sync::LazyLock;
 
-use crate::Value;
 use crate::build::{canonical_metadata_parts, is_map, string_value, type_zid};
 use crate::canonicalize::{list_item_type, map_field};
 use crate::ident::is_reference;
+use crate::{Map, Value};
 
 /// Writes `serde_json::to_vec(&canonicalize_normal(value))`, for any value.
 pub fn write_canonical_normal(value: &Value, out: &mut Vec<u8>) {
@@ -66,15 +66,24 @@ fn write_compact(value: &Value, out: &mut Vec<u8>) {
         return;
     }
     out.push(b'{');
-    for (index, (key, value)) in m.iter().enumerate() {
+    write_fields(out, m, |_, value, out| write_canonical_normal(value, out));
+    out.push(b'}');
+}
+
+/// `"key":value` for every field of `map`, comma-separated, each value written by `value`.
+fn write_fields(
+    out: &mut Vec<u8>,
+    map: &Map<String, Value>,
+    mut value: impl FnMut(&str, &Value, &mut Vec<u8>),
+) {
+    for (index, (key, field)) in map.iter().enumerate() {
         if index > 0 {
             out.push(b',');
         }
         write_str(out, key);
         out.push(b':');
-        write_canonical_normal(value, out);
+        value(key, field, out);
     }
-    out.push(b'}');
 }
 
 /// Writes the canonical form of the normal Z22 `z22` with `entries` (key, string value) set
@@ -100,17 +109,10 @@ pub fn write_canonical_envelope(z22: &Value, entries: &[(&str, &str)], out: &mut
         None => None,
     };
     out.push(b'{');
-    for (index, (key, value)) in fields.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        write_str(out, key);
-        out.push(b':');
-        match (&metadata, key.as_str()) {
-            (Some(metadata), "Z22K2") => metadata.write(out),
-            _ => write_canonical_normal(value, out),
-        }
-    }
+    write_fields(out, fields, |key, value, out| match (&metadata, key) {
+        (Some(metadata), "Z22K2") => metadata.write(out),
+        _ => write_canonical_normal(value, out),
+    });
     out.push(b'}');
     true
 }
@@ -203,12 +205,7 @@ impl<'a> Metadata<'a> {
             return;
         };
         out.push(b'{');
-        for (index, (key, value)) in map.iter().enumerate() {
-            if index > 0 {
-                out.push(b',');
-            }
-            write_str(out, key);
-            out.push(b':');
+        write_fields(out, map, |key, value, out| {
             if key == "K1"
                 && let Some(item_type) = value.get("Z1K1").and_then(list_item_type)
             {
@@ -219,7 +216,7 @@ impl<'a> Metadata<'a> {
             } else {
                 write_canonical_normal(value, out);
             }
-        }
+        });
         out.push(b'}');
     }
 
@@ -292,18 +289,13 @@ fn write_replaced_pair(pair: &Value, text: &str, out: &mut Vec<u8>) {
         return;
     };
     out.push(b'{');
-    for (index, (key, value)) in fields.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        write_str(out, key);
-        out.push(b':');
+    write_fields(out, fields, |key, value, out| {
         if key == "K2" {
             write_string_value(out, text);
         } else {
             write_canonical_normal(value, out);
         }
-    }
+    });
     if !fields.contains_key("K2") {
         out.extend_from_slice(br#","K2":"#);
         write_string_value(out, text);
