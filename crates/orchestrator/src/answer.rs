@@ -112,13 +112,8 @@ impl Answer {
         if self.form != Form::Canonical || !looks_normal(&self.z22) {
             return None;
         }
-        let entries: Vec<(&str, &str)> = self
-            .entries
-            .iter()
-            .map(|(key, text)| (*key, text.as_str()))
-            .collect();
         let mut out = Vec::with_capacity(2048);
-        write_canonical_envelope(&self.z22, &entries, &mut out).then_some(out)
+        write_canonical_envelope(&self.z22, &self.entries, &mut out).then_some(out)
     }
 }
 

@@ -94,7 +94,11 @@ fn write_fields(
 /// writer does not cover (the caller then takes the tree path): it covers a Z22 object
 /// whose metadata is absent, void, a bare Z5, or a normal `Z883` map whose pairs are
 /// objects keyed by strings, which is every envelope the orchestrator builds.
-pub fn write_canonical_envelope(z22: &Value, entries: &[(&str, &str)], out: &mut Vec<u8>) -> bool {
+pub fn write_canonical_envelope<K: AsRef<str>, V: AsRef<str>>(
+    z22: &Value,
+    entries: &[(K, V)],
+    out: &mut Vec<u8>,
+) -> bool {
     let Some(fields) = z22.as_object() else {
         return false;
     };
@@ -157,7 +161,7 @@ enum PairKind<'a> {
 impl<'a> Metadata<'a> {
     /// The metadata `meta` will become, or `None` for a shape this writer leaves to the
     /// tree path.
-    fn read(meta: &'a Value, entries: &[(&'a str, &'a str)]) -> Option<Self> {
+    fn read<K: AsRef<str>, V: AsRef<str>>(meta: &'a Value, entries: &'a [(K, V)]) -> Option<Self> {
         let mut metadata = if is_map(meta) {
             Metadata {
                 map: Some(meta),
@@ -179,7 +183,8 @@ impl<'a> Metadata<'a> {
             Metadata { map: None, pairs }
         };
         for (key, text) in entries {
-            match metadata.pairs.iter_mut().find(|pair| pair.key == *key) {
+            let (key, text) = (key.as_ref(), text.as_ref());
+            match metadata.pairs.iter_mut().find(|pair| pair.key == key) {
                 Some(pair) => match &mut pair.kind {
                     PairKind::Existing { replaced, .. } => *replaced = Some(text),
                     other => *other = PairKind::Text(text),
