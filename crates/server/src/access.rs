@@ -10,7 +10,9 @@
 //!   none: a client that believes it is logged in must learn that it is not.
 //!
 //! Checking a token reads the store, which blocks: async code uses [`caller_async`], which
-//! does it on tokio's blocking pool.
+//! does it on tokio's blocking pool. [`reject_wrong_tokens`] checks every token once and
+//! leaves the caller it found in the request's extensions ([`TokenChecked`]), so a route that
+//! needs the caller does not look the same token up a second time.
 
 use std::sync::Arc;
 
@@ -69,15 +71,27 @@ pub fn caller(
     }
 }
 
+/// The caller [`reject_wrong_tokens`] found for a request's valid token, as a request
+/// extension. Only the server inserts extensions (nothing on the wire becomes one), and a
+/// handler cannot change the request's headers, so it is the caller of this request's token.
+#[derive(Debug, Clone)]
+pub struct TokenChecked(pub Caller);
+
 /// [`caller`] for async code: the store lookup runs on tokio's blocking pool, so a slow
-/// store never holds up the async worker threads. Anonymous requests touch no store.
+/// store never holds up the async worker threads. Anonymous requests touch no store, nor
+/// does one whose token [`reject_wrong_tokens`] has already checked (`checked`); without
+/// that (a route mounted outside the middleware), the token is looked up here.
 pub async fn caller_async(
     repository: Arc<dyn Repository>,
     headers: &HeaderMap,
+    checked: Option<&TokenChecked>,
 ) -> Result<Option<Caller>, ApiError> {
     let Some(authorization) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
+    if let Some(TokenChecked(who)) = checked {
+        return Ok(Some(who.clone()));
+    }
     let mut only_authorization = HeaderMap::new();
     only_authorization.insert(header::AUTHORIZATION, authorization.clone());
     tokio::task::spawn_blocking(move || caller(repository.as_ref(), &only_authorization))
@@ -89,9 +103,10 @@ pub async fn caller_async(
 pub async fn writer(
     state: &AppState,
     headers: &HeaderMap,
+    checked: Option<&TokenChecked>,
     need_admin: bool,
 ) -> Result<Caller, ApiError> {
-    let who = caller_async(state.repository.clone(), headers).await?;
+    let who = caller_async(state.repository.clone(), headers, checked).await?;
     let Some(who) = who else {
         count_rejection(state, "unauthenticated");
         return Err(ApiError::Unauthorized(
@@ -122,18 +137,24 @@ pub fn permission_error(message: &str) -> zeval_zobject::Value {
 }
 
 /// Middleware: a request that sends a token must send a valid one, whatever the route (the
-/// routes that need a user check the role themselves).
+/// routes that need a user check the role themselves). The caller found is left in the
+/// request's extensions as [`TokenChecked`] for those routes.
 pub async fn reject_wrong_tokens(
     axum::extract::State(state): axum::extract::State<AppState>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     if request.headers().contains_key(header::AUTHORIZATION) {
-        let checked = caller_async(state.repository.clone(), request.headers()).await;
-        if let Err(refusal) = checked {
-            count_rejection(&state, "bad_token");
-            return refusal.into_response();
+        match caller_async(state.repository.clone(), request.headers(), None).await {
+            Ok(Some(who)) => {
+                request.extensions_mut().insert(TokenChecked(who));
+            }
+            Ok(None) => {}
+            Err(refusal) => {
+                count_rejection(&state, "bad_token");
+                return refusal.into_response();
+            }
         }
     }
     next.run(request).await

@@ -18,19 +18,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use serde_json::json;
 use zeval_zobject::build::{ref_zid, type_zid, z6};
 use zeval_zobject::error::z5;
 use zeval_zobject::ident::is_zid;
 use zeval_zobject::{Form, Value};
 
-use crate::access::{count_rejection, writer};
+use crate::access::{TokenChecked, count_rejection, writer};
 use crate::limits::read_body;
 use crate::problem::ApiError;
 use crate::{AppState, Repository, RepositoryError, narrow};
@@ -232,9 +232,10 @@ async fn put(
     State(state): State<AppState>,
     Path(zid): Path<String>,
     headers: HeaderMap,
+    checked: Option<Extension<TokenChecked>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let who = writer(&state, &headers, false).await?;
+    let who = writer(&state, &headers, checked.as_deref(), false).await?;
     checked_zid(&zid)?;
     let base = base_revision(&headers)?;
     let z2 = read_object(&state, &headers, body).await?;
@@ -279,9 +280,10 @@ async fn put(
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
+    checked: Option<Extension<TokenChecked>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let who = writer(&state, &headers, false).await?;
+    let who = writer(&state, &headers, checked.as_deref(), false).await?;
     let z2 = read_object(&state, &headers, body).await?;
     let repository = state.repository.clone();
     let zid = blocking(move || {
@@ -309,8 +311,9 @@ async fn approve(
     State(state): State<AppState>,
     Path(zid): Path<String>,
     headers: HeaderMap,
+    checked: Option<Extension<TokenChecked>>,
 ) -> Result<Response, ApiError> {
-    let who = writer(&state, &headers, true).await?;
+    let who = writer(&state, &headers, checked.as_deref(), true).await?;
     checked_zid(&zid)?;
     let repository = state.repository.clone();
     let approver = who.clone();

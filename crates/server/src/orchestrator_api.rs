@@ -4,19 +4,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use serde_json::json;
 use zeval_orchestrator::ImplementationPolicy;
 use zeval_zobject::Value;
 use zeval_zobject::build::string_value;
 
-use crate::access::{Caller, caller_async, count_rejection};
+use crate::access::{Caller, TokenChecked, caller_async, count_rejection};
 use crate::config::CallPolicy;
 use crate::limits::{Admission, admit, read_body};
 use crate::problem::ApiError;
@@ -128,9 +128,10 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
 pub(crate) async fn read_call(
     state: &AppState,
     headers: &HeaderMap,
+    checked: Option<&TokenChecked>,
     body: Body,
 ) -> Result<(Option<Caller>, Value), ApiError> {
-    let who = caller_async(state.repository.clone(), headers).await?;
+    let who = caller_async(state.repository.clone(), headers, checked).await?;
     let bytes = read_body(headers, body, state.config.limits.orchestrator_body_bytes)
         .await
         .inspect_err(|e| {
@@ -174,9 +175,10 @@ pub(crate) fn call_policy(
 async fn evaluate(
     State(state): State<AppState>,
     headers: HeaderMap,
+    checked: Option<Extension<TokenChecked>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (who, request) = read_call(&state, &headers, body).await?;
+    let (who, request) = read_call(&state, &headers, checked.as_deref(), body).await?;
     // As the original: a body without `zobject` (even one that is not an object) is
     // orchestrated as nothing, which answers a Z22 with the error.
     let mut request = match request {

@@ -383,9 +383,10 @@ pub(crate) mod http {
     pub(crate) async fn run(
         State(state): State<AppState>,
         headers: HeaderMap,
+        checked: Option<axum::Extension<crate::access::TokenChecked>>,
         body: Body,
     ) -> Result<Response, ApiError> {
-        let who = caller_async(state.repository.clone(), &headers).await?;
+        let who = caller_async(state.repository.clone(), &headers, checked.as_deref()).await?;
         // Testers run arbitrary implementations, so only "open" lets anonymous users run them.
         if who.is_none() && state.config.access.calls != CallPolicy::Open {
             crate::access::count_rejection(&state, "unauthenticated");

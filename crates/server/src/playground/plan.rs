@@ -341,9 +341,11 @@ fn browser(
 pub(super) async fn handle(
     State((state, guests)): State<(AppState, Arc<Guests>)>,
     headers: HeaderMap,
+    checked: Option<axum::Extension<crate::access::TokenChecked>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (who, request) = crate::orchestrator_api::read_call(&state, &headers, body).await?;
+    let (who, request) =
+        crate::orchestrator_api::read_call(&state, &headers, checked.as_deref(), body).await?;
     let Value::Object(mut request) = request else {
         return Err(ApiError::BadRequest(
             "the body must be an object {\"zobject\": …, \"doValidate\": …}, as a call's".into(),

@@ -55,8 +55,9 @@ async fn write(
     State(state): State<AppState>,
     Path(zid): Path<String>,
     headers: HeaderMap,
+    token: Option<axum::Extension<crate::access::TokenChecked>>,
 ) -> Result<Response, ApiError> {
-    let who = writer(&state, &headers, false).await?;
+    let who = writer(&state, &headers, token.as_deref(), false).await?;
     if who.role != UserRole::Admin {
         count_rejection(&state, "forbidden");
         return Err(ApiError::Forbidden(permission_error(&format!(
