@@ -589,24 +589,36 @@ fn a_worker_wakes_on_its_callers_cpu_and_both_take_their_cpu_sets_back() {
         .next()
         .expect("the worker's serving thread");
     let worker_cpus = task_status_field(pid, &serving, "Cpus_allowed_list");
+    // The worker takes its own CPU set back as soon as it has read the request, so the
+    // kernel may move it during the call, and now and then does on a loaded machine: most
+    // answers, not all, come from the caller's CPU. A worker that is not bound answers from
+    // wherever it last ran, i.e. from one CPU for both callers, or from either at random
+    // (then 7 of 10 on each caller's CPU is a 3 % chance).
+    const CALLS_PER_CPU: usize = 10;
+    const ON_THE_CALLERS_CPU: usize = 7;
     for &cpu in cpus.iter().take(2) {
         bind_this_thread(&[cpu]);
-        for _ in 0..5 {
+        let mut answered_from = Vec::new();
+        for _ in 0..CALLS_PER_CPU {
             call();
             // Field 39 of `stat`, the CPU the thread last ran on: it answered from there.
             let path = format!("/proc/{pid}/task/{serving}/stat");
             let fields = stat_fields(std::path::Path::new(&path)).expect("the thread's stat");
-            assert_eq!(
-                fields[36],
-                cpu.to_string(),
-                "the worker ran off its caller's CPU"
-            );
+            answered_from.push(fields[36].clone());
             assert_eq!(
                 task_status_field(pid, &serving, "Cpus_allowed_list"),
                 worker_cpus,
                 "the worker kept the caller's CPU"
             );
         }
+        let on_the_callers = answered_from
+            .iter()
+            .filter(|ran_on| **ran_on == cpu.to_string())
+            .count();
+        assert!(
+            on_the_callers >= ON_THE_CALLERS_CPU,
+            "the worker ran off its caller's CPU {cpu}: it answered from {answered_from:?}"
+        );
     }
     bind_this_thread(&cpus);
     call();
