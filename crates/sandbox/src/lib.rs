@@ -166,10 +166,16 @@ mod tests {
         let manifest =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
                 .unwrap();
-        let pin = format!("wasmtime = \"={WASMTIME_VERSION}\"");
+        // The pin is either `wasmtime = "=X"` or a table that starts
+        // `wasmtime = { version = "=X", ...`.
+        let short = format!("wasmtime = \"={WASMTIME_VERSION}\"");
+        let table = format!("wasmtime = {{ version = \"={WASMTIME_VERSION}\",");
         assert!(
-            manifest.lines().any(|line| line.trim() == pin),
-            "no line {pin}"
+            manifest
+                .lines()
+                .map(str::trim)
+                .any(|line| line == short || line.starts_with(&table)),
+            "no line {short} or {table} in the workspace manifest"
         );
         assert_eq!(runtime_version(), format!("wasmtime {WASMTIME_VERSION}"));
     }
