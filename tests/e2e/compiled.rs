@@ -260,7 +260,18 @@ fn zeval_call_compiles_on_first_use() {
             let z22: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
                 panic!("{zid}: {e}: {}", String::from_utf8_lossy(&output.stderr))
             });
-            assert_eq!(z22["Z22K1"], expected, "{language}: {z22}");
+            // The error first and short: a CI log may keep only the start of a long line.
+            let error = zeval_zobject::build::get_metadata(&z22["Z22K2"], "errors")
+                .map(|error| error.to_string().chars().take(800).collect::<String>());
+            assert_eq!(
+                z22["Z22K1"],
+                expected,
+                "{language} ({zid}) on {input:?}: error {error:?}; stderr: {}",
+                String::from_utf8_lossy(&output.stderr)
+                    .chars()
+                    .take(800)
+                    .collect::<String>()
+            );
         }
     }
     // One artifact per compiled language, kept under its key.

@@ -276,22 +276,20 @@ impl Toolchain {
         self.compile_within(unit, None)
     }
 
-    /// [`Toolchain::compile`] within `budget` when one is given: the queue wait, the wall
-    /// time and the CPU time of the compilation are each cut to it. For compilations a
-    /// function call waits for (inline code, or code saved before its function's
-    /// signature changed), so that a compiler bomb sent anonymously holds a slot and the
-    /// machine no longer than the call's own deadline.
+    /// [`Toolchain::compile`] within `budget` when one is given: the queue wait and the
+    /// compilation share it (the compilation gets the wall and CPU time the wait left). For
+    /// compilations a function call waits for (inline code, or code saved before its
+    /// function's signature changed), so that a compiler bomb sent anonymously holds a slot
+    /// and the machine no longer than the call's own deadline, and the call answers by then.
     pub fn compile_within(
         &self,
         unit: &Unit,
         budget: Option<Duration>,
     ) -> Result<Compiled, CompileFailure> {
+        let deadline = budget.map(|budget| Instant::now() + budget);
         let mut limits = self.limits();
         let mut queue_timeout = self.config.queue_timeout;
         if let Some(budget) = budget {
-            limits.wall = limits.wall.min(budget);
-            // RLIMIT_CPU counts whole seconds.
-            limits.cpu = limits.cpu.min(budget.max(Duration::from_secs(1)));
             queue_timeout = queue_timeout.min(budget);
         }
         self.check(unit)?;
@@ -311,6 +309,18 @@ impl Toolchain {
                     queue_timeout.as_millis()
                 ),
             })?;
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(CompileFailure::Limit {
+                    what: "wall time",
+                    detail: format!("{} ms", budget.unwrap_or_default().as_millis()),
+                });
+            }
+            limits.wall = limits.wall.min(left);
+            // RLIMIT_CPU counts whole seconds.
+            limits.cpu = limits.cpu.min(left.max(Duration::from_secs(1)));
+        }
         let dir = match &self.config.temp_root {
             Some(root) => tempfile::Builder::new()
                 .prefix("zeval-compile-")

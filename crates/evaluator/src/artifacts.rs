@@ -10,7 +10,8 @@ use std::fs::{DirBuilder, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use zeval_compiler::{ArtifactKey, CompileFailure, Toolchain, Unit};
 
@@ -75,10 +76,10 @@ pub struct Artifacts {
     toolchain: Toolchain,
     store: Option<Arc<dyn ArtifactStore>>,
     memory: Mutex<MemoryCache>,
-    /// One lock per key being compiled, so concurrent callers wait for one compilation.
-    building: Mutex<HashMap<ArtifactKey, Arc<Mutex<()>>>>,
+    /// One gate per key being compiled, so concurrent callers wait for one compilation.
+    building: Mutex<HashMap<ArtifactKey, Arc<KeyGate>>>,
     /// Call-time compilations running ([`MAX_CALL_TIME_COMPILATIONS`]).
-    call_time: (Mutex<usize>, std::sync::Condvar),
+    call_time: (Mutex<usize>, Condvar),
 }
 
 impl Artifacts {
@@ -89,7 +90,7 @@ impl Artifacts {
             store,
             memory: Mutex::new(MemoryCache::default()),
             building: Mutex::new(HashMap::new()),
-            call_time: (Mutex::new(0), std::sync::Condvar::new()),
+            call_time: (Mutex::new(0), Condvar::new()),
         }
     }
 
@@ -105,14 +106,17 @@ impl Artifacts {
 
     /// [`Artifacts::artifact`], compiling (when it must) within `budget`: a call that needs
     /// a compilation gives it only the time the call has left (see
-    /// `zeval_compiler::Toolchain::compile_within`). A compilation stopped by that budget
-    /// rather than by the compiler's own limits is not remembered: it says nothing about the
-    /// code.
+    /// `zeval_compiler::Toolchain::compile_within`), and every wait on the way (for another
+    /// call compiling the same code, for a call-time slot, for the toolchain's queue) comes
+    /// out of that same budget, so the call answers by its deadline. A compilation stopped
+    /// by the budget rather than by the compiler's own limits is not remembered: it says
+    /// nothing about the code.
     pub fn artifact_within(
         &self,
         unit: &Unit,
-        budget: Option<std::time::Duration>,
+        budget: Option<Duration>,
     ) -> Result<Ready, ArtifactError> {
+        let deadline = budget.map(|budget| Instant::now() + budget);
         let key = self
             .toolchain
             .key(unit)
@@ -124,12 +128,14 @@ impl Artifacts {
             let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(building.entry(key).or_default())
         };
-        let result = {
-            let _compiling = lock.lock().unwrap_or_else(|p| p.into_inner());
-            match self.lookup(&key) {
+        let result = match lock.enter(deadline) {
+            Some(_compiling) => match self.lookup(&key) {
                 Some(record) => ready(key, record),
-                None => self.compile(key, unit, budget),
-            }
+                None => self.compile(key, unit, deadline),
+            },
+            None => Err(ArtifactError::Failed(
+                "Compilation failed: another call was compiling the same code until this call's deadline; try again".to_owned(),
+            )),
         };
         let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
         if Arc::strong_count(&lock) <= 2 {
@@ -157,10 +163,10 @@ impl Artifacts {
         &self,
         key: ArtifactKey,
         unit: &Unit,
-        budget: Option<std::time::Duration>,
+        deadline: Option<Instant>,
     ) -> Result<Ready, ArtifactError> {
-        let _call_time_slot = match budget {
-            Some(budget) => match self.call_time_slot(budget) {
+        let _call_time_slot = match deadline {
+            Some(deadline) => match self.call_time_slot(deadline) {
                 Some(slot) => Some(slot),
                 None => {
                     return Err(ArtifactError::Failed(
@@ -170,6 +176,13 @@ impl Artifacts {
             },
             None => None,
         };
+        // What the waits above left of the call's time.
+        let budget = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        if budget.is_some_and(|budget| budget.is_zero()) {
+            return Err(ArtifactError::Failed(
+                "Compilation failed: the call's deadline passed before a compiler could start; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
+            ));
+        }
         let record = match self.toolchain.compile_within(unit, budget) {
             Ok(compiled) => {
                 tracing::info!(
@@ -203,13 +216,12 @@ impl Artifacts {
         ready(key, record)
     }
 
-    /// A call-time compilation slot, waiting for one up to `budget`.
-    fn call_time_slot(&self, budget: std::time::Duration) -> Option<CallTimeSlot<'_>> {
-        let deadline = std::time::Instant::now() + budget;
+    /// A call-time compilation slot, waiting for one until `deadline`.
+    fn call_time_slot(&self, deadline: Instant) -> Option<CallTimeSlot<'_>> {
         let (count, freed) = &self.call_time;
         let mut running = count.lock().unwrap_or_else(|p| p.into_inner());
         while *running >= MAX_CALL_TIME_COMPILATIONS {
-            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            let left = deadline.checked_duration_since(Instant::now())?;
             running = freed
                 .wait_timeout(running, left)
                 .unwrap_or_else(|p| p.into_inner())
@@ -227,8 +239,48 @@ impl Artifacts {
     }
 }
 
+/// One compilation of a key at a time: callers wait their turn, those with a deadline only
+/// until it.
+#[derive(Default)]
+struct KeyGate {
+    busy: Mutex<bool>,
+    freed: Condvar,
+}
+
+impl KeyGate {
+    /// This caller's turn, or `None` when `deadline` passes first.
+    fn enter(&self, deadline: Option<Instant>) -> Option<KeyTurn<'_>> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy {
+            busy = match deadline {
+                None => self.freed.wait(busy).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.checked_duration_since(Instant::now())?;
+                    self.freed
+                        .wait_timeout(busy, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+        *busy = true;
+        Some(KeyTurn(self))
+    }
+}
+
+/// A caller's turn at a [`KeyGate`], passed on when dropped.
+struct KeyTurn<'a>(&'a KeyGate);
+
+impl Drop for KeyTurn<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        // Every waiter: those past their deadline have left, and the first to wake takes it.
+        self.0.freed.notify_all();
+    }
+}
+
 /// A taken call-time compilation slot, given back when dropped.
-struct CallTimeSlot<'a>(&'a (Mutex<usize>, std::sync::Condvar));
+struct CallTimeSlot<'a>(&'a (Mutex<usize>, Condvar));
 
 impl Drop for CallTimeSlot<'_> {
     fn drop(&mut self) {

@@ -15,6 +15,7 @@ mod deadlines;
 mod deep_values;
 mod endless_recursion;
 mod guest_output;
+mod killed_workers;
 mod leaks;
 mod module_cache;
 mod neighbour;

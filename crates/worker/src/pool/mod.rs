@@ -8,7 +8,10 @@
 //!   report as a timeout). A worker that starts too late for that call serves the next one.
 //! - The parent waits for the answer until the call's deadline plus
 //!   [`WorkerPoolConfig::kill_margin`]. A worker still silent then is killed (`SIGKILL`) and
-//!   the call fails with [`SandboxError::Timeout`]. The margin lets the worker's own epoch
+//!   the call fails with [`SandboxError::Timeout`]. The call then waits at most
+//!   100 ms for the killed worker to exit, after giving it its priority back ([`reap`]): a
+//!   worker killed while its guest ran at `SCHED_IDLE` on busy CPUs took seconds to exit,
+//!   and its call waited for it. The margin lets the worker's own epoch
 //!   deadline answer first, which it does in all but pathological cases. Compiled modules
 //!   run without epoch checks, so for them the kill is the deadline
 //!   ([`WorkerPoolConfig::module_kill_margin`]).
@@ -37,6 +40,7 @@ use zeval_sandbox::{HostCalls, Limits, RunOutput, SandboxError};
 mod colocate;
 mod exchange;
 mod log_relay;
+mod reap;
 mod spawner;
 
 use exchange::{Deadlined, Deadlines, Exchange, HostCallsWithin, exchange};
@@ -435,7 +439,8 @@ impl WorkerPool {
                     "the worker answered instead of dying".to_owned(),
                 ))
             }
-            Err(_) => Ok(self.inner.discard(worker)),
+            // A test hook: it wants the real status, however long the exit takes.
+            Err(_) => Ok(self.inner.discard_within(worker, Duration::from_secs(60))),
         }
     }
 
@@ -551,15 +556,46 @@ impl PoolInner {
         self.returned.notify_one();
     }
 
-    /// Kills and reaps `worker`, counts it lost, starts a replacement if the pool is below
-    /// its minimum; how the worker ended.
-    fn discard(self: &Arc<Self>, mut worker: Worker) -> String {
-        let pid = worker.pid();
-        let _ = worker.child.kill();
-        let status = match worker.child.wait() {
-            Ok(status) => describe(status),
-            Err(error) => format!("could not be reaped: {error}"),
-        };
+    /// Kills `worker` and counts it lost; how it ended. It is reaped within
+    /// [`reap::REAP_WAIT`], else on a thread of its own ([`reap`] says why), and stays
+    /// counted alive until then; a replacement is started if the pool is below its minimum.
+    fn discard(self: &Arc<Self>, worker: Worker) -> String {
+        self.discard_within(worker, reap::REAP_WAIT)
+    }
+
+    /// [`PoolInner::discard`], waiting up to `wait` for the exit.
+    fn discard_within(self: &Arc<Self>, worker: Worker, wait: Duration) -> String {
+        let Worker {
+            mut child, socket, ..
+        } = worker;
+        drop(socket);
+        let pid = child.id();
+        let _ = child.kill();
+        reap::restore_normal_priority(pid);
+        if let Some(status) = reap::wait_within(&mut child, wait) {
+            self.forget(pid);
+            return describe(status);
+        }
+        let pool = Arc::clone(self);
+        let reaper = std::thread::Builder::new()
+            .name("zeval-worker-reap".to_owned())
+            .spawn(move || {
+                let status = child.wait().map(describe).unwrap_or_default();
+                tracing::debug!(pid, status, "reaped a killed worker");
+                pool.forget(pid);
+            });
+        if let Err(error) = reaper {
+            // No thread: reap here rather than leave a zombie counted alive forever. The
+            // `Child` moved into the closure that failed to start, so wait by pid.
+            tracing::warn!(%error, "no thread to reap a killed worker; reaping it now");
+            reap::wait_for_pid(pid);
+            self.forget(pid);
+        }
+        "killed by signal 9 (still exiting)".to_owned()
+    }
+
+    /// Counts the ended worker `pid` out and starts a replacement if one is missing.
+    fn forget(self: &Arc<Self>, pid: u32) {
         {
             let mut state = self.lock();
             state.busy.retain(|busy| *busy != pid);
@@ -568,7 +604,6 @@ impl PoolInner {
         }
         self.returned.notify_one();
         self.replenish();
-        status
     }
 
     /// Starts workers in the background until [`WorkerPoolConfig::min_workers`] are alive.
