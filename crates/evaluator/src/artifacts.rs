@@ -443,3 +443,29 @@ impl ArtifactStore for DirArtifactStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_for_another_compilation_of_the_key_ends_at_the_deadline() {
+        let gate = Arc::new(KeyGate::default());
+        let first = gate.enter(None).expect("a free gate");
+        let started = Instant::now();
+        let wait = Duration::from_millis(50);
+        assert!(gate.enter(Some(started + wait)).is_none());
+        assert!(started.elapsed() >= wait);
+        // Once the first is done, the next caller gets its turn at once.
+        let waiter = {
+            let gate = Arc::clone(&gate);
+            std::thread::spawn(move || {
+                gate.enter(Some(Instant::now() + Duration::from_secs(10)))
+                    .is_some()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        drop(first);
+        assert!(waiter.join().unwrap());
+    }
+}
