@@ -43,6 +43,11 @@ pub(super) fn colocate(serving_thread: u32) -> Colocated {
     Colocated { saved: Some(saved) }
 }
 
+/// Whether `tid` is a thread of the (live, unreaped) process `pid`.
+pub(super) fn is_thread_of(pid: u32, tid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists()
+}
+
 impl Drop for Colocated {
     fn drop(&mut self) {
         if let Some(saved) = &self.saved {
@@ -68,6 +73,23 @@ mod tests {
 
     fn this_thread() -> i32 {
         rustix::thread::gettid().as_raw_nonzero().get()
+    }
+
+    #[test]
+    fn only_a_processs_own_threads_are_its_threads() {
+        let pid = std::process::id();
+        let me = u32::try_from(this_thread()).unwrap();
+        assert!(is_thread_of(pid, me));
+        // A thread of another process (init's) is not one of ours.
+        assert!(!is_thread_of(pid, 1));
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert!(is_thread_of(child.id(), child.id()));
+        assert!(!is_thread_of(child.id(), me));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

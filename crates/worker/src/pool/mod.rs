@@ -24,7 +24,9 @@
 //! # What the parent trusts
 //! Nothing a worker sends: frames are bounded by the call's output limits before anything
 //! is allocated ([`crate::protocol::max_response_frame`]), decoded defensively, and a worker
-//! that breaks the protocol is killed.
+//! that breaks the protocol is killed. The thread a worker names for colocation is used only
+//! when `/proc` lists it among the worker's own threads: a root parent may bind any thread's
+//! CPU set, and an escaped guest would otherwise choose whose.
 
 use std::ffi::OsString;
 use std::os::unix::net::UnixStream;
@@ -709,6 +711,20 @@ impl PoolInner {
                 )));
             }
         };
+        // The thread id is the worker's word, and the parent binds that thread's CPU set
+        // (`colocate`), which root may do to any thread: only one of the worker's own is
+        // taken.
+        let serving_thread = serving_thread.filter(|&tid| {
+            let own = colocate::is_thread_of(child.id(), tid);
+            if !own {
+                tracing::warn!(
+                    pid = child.id(),
+                    tid,
+                    "a worker named a serving thread that is not its own; it is not colocated"
+                );
+            }
+            own
+        });
         tracing::debug!(pid = child.id(), "worker ready");
         let first = self
             .lock()
