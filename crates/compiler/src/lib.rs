@@ -111,5 +111,6 @@ pub use convention::{
 };
 pub use language::{ArtifactKey, Language, Unit};
 pub use toolchain::{
-    CompileFailure, Compiled, CompilerConfig, CompilerError, MAX_DIAGNOSTICS_BYTES, Toolchain,
+    CompileFailure, Compiled, CompilerConfig, CompilerError, Gate, MAX_DIAGNOSTICS_BYTES, Slot,
+    Toolchain,
 };

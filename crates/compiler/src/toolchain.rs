@@ -665,18 +665,21 @@ fn find_rustc(config: &CompilerConfig) -> Result<Rustc, String> {
     })
 }
 
-/// A counting semaphore with a timeout.
+/// A counting semaphore whose waits end at a deadline: the toolchain's compilation slots, and
+/// (in `zeval_evaluator`) the call-time slots and the one compilation per key.
 #[derive(Debug)]
-struct Gate {
+pub struct Gate {
     running: Mutex<usize>,
     freed: Condvar,
     capacity: usize,
 }
 
-struct Slot<'a>(&'a Gate);
+/// A taken slot of a [`Gate`], given back when dropped.
+pub struct Slot<'a>(&'a Gate);
 
 impl Gate {
-    fn new(capacity: usize) -> Gate {
+    /// A gate of `capacity` slots.
+    pub fn new(capacity: usize) -> Gate {
         Gate {
             running: Mutex::new(0),
             freed: Condvar::new(),
@@ -685,18 +688,27 @@ impl Gate {
     }
 
     fn acquire(&self, timeout: Duration) -> Option<Slot<'_>> {
-        let deadline = Instant::now() + timeout;
+        self.acquire_until(Some(Instant::now() + timeout))
+    }
+
+    /// A slot, waiting for one until `deadline` (`None`: for as long as it takes); `None`
+    /// when the deadline passes first.
+    pub fn acquire_until(&self, deadline: Option<Instant>) -> Option<Slot<'_>> {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         while *running >= self.capacity {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            running = self
-                .freed
-                .wait_timeout(running, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            running = match deadline {
+                None => self.freed.wait(running).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    self.freed
+                        .wait_timeout(running, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
         *running += 1;
         Some(Slot(self))
@@ -725,6 +737,27 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(50));
         drop(a);
         assert!(gate.acquire(Duration::ZERO).is_some());
+    }
+
+    #[test]
+    fn a_wait_for_a_slot_ends_at_the_deadline_and_a_freed_slot_goes_to_a_waiter() {
+        let gate = std::sync::Arc::new(Gate::new(1));
+        let first = gate.acquire_until(None).expect("a free gate");
+        let started = Instant::now();
+        let wait = Duration::from_millis(50);
+        assert!(gate.acquire_until(Some(started + wait)).is_none());
+        assert!(started.elapsed() >= wait);
+        // Once the first is done, the next caller gets its turn at once.
+        let waiter = {
+            let gate = std::sync::Arc::clone(&gate);
+            std::thread::spawn(move || {
+                gate.acquire_until(Some(Instant::now() + Duration::from_secs(10)))
+                    .is_some()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        drop(first);
+        assert!(waiter.join().unwrap());
     }
 
     #[test]

@@ -10,10 +10,10 @@ use std::fs::{DirBuilder, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zeval_compiler::{ArtifactKey, CompileFailure, Toolchain, Unit};
+use zeval_compiler::{ArtifactKey, CompileFailure, Gate, Toolchain, Unit};
 
 /// Compilations a function call may run at once, across all callers: calls are anonymous,
 /// so they get one of the toolchain's slots (`CompilerConfig::max_concurrent`, 2 by
@@ -77,9 +77,9 @@ pub struct Artifacts {
     store: Option<Arc<dyn ArtifactStore>>,
     memory: Mutex<MemoryCache>,
     /// One gate per key being compiled, so concurrent callers wait for one compilation.
-    building: Mutex<HashMap<ArtifactKey, Arc<KeyGate>>>,
+    building: Mutex<HashMap<ArtifactKey, Arc<Gate>>>,
     /// Call-time compilations running ([`MAX_CALL_TIME_COMPILATIONS`]).
-    call_time: (Mutex<usize>, Condvar),
+    call_time: Gate,
 }
 
 impl Artifacts {
@@ -90,7 +90,7 @@ impl Artifacts {
             store,
             memory: Mutex::new(MemoryCache::default()),
             building: Mutex::new(HashMap::new()),
-            call_time: (Mutex::new(0), Condvar::new()),
+            call_time: Gate::new(MAX_CALL_TIME_COMPILATIONS),
         }
     }
 
@@ -126,9 +126,13 @@ impl Artifacts {
         }
         let lock = {
             let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(building.entry(key).or_default())
+            Arc::clone(
+                building
+                    .entry(key)
+                    .or_insert_with(|| Arc::new(Gate::new(1))),
+            )
         };
-        let result = match lock.enter(deadline) {
+        let result = match lock.acquire_until(deadline) {
             Some(_compiling) => match self.lookup(&key) {
                 Some(record) => ready(key, record),
                 None => self.compile(key, unit, deadline),
@@ -166,7 +170,7 @@ impl Artifacts {
         deadline: Option<Instant>,
     ) -> Result<Ready, ArtifactError> {
         let _call_time_slot = match deadline {
-            Some(deadline) => match self.call_time_slot(deadline) {
+            Some(deadline) => match self.call_time.acquire_until(Some(deadline)) {
                 Some(slot) => Some(slot),
                 None => {
                     return Err(ArtifactError::Failed(
@@ -216,76 +220,11 @@ impl Artifacts {
         ready(key, record)
     }
 
-    /// A call-time compilation slot, waiting for one until `deadline`.
-    fn call_time_slot(&self, deadline: Instant) -> Option<CallTimeSlot<'_>> {
-        let (count, freed) = &self.call_time;
-        let mut running = count.lock().unwrap_or_else(|p| p.into_inner());
-        while *running >= MAX_CALL_TIME_COMPILATIONS {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            running = freed
-                .wait_timeout(running, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        *running += 1;
-        Some(CallTimeSlot(&self.call_time))
-    }
-
     fn remember(&self, key: ArtifactKey, record: ArtifactRecord) {
         self.memory
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, record);
-    }
-}
-
-/// One compilation of a key at a time: callers wait their turn, those with a deadline only
-/// until it.
-#[derive(Default)]
-struct KeyGate {
-    busy: Mutex<bool>,
-    freed: Condvar,
-}
-
-impl KeyGate {
-    /// This caller's turn, or `None` when `deadline` passes first.
-    fn enter(&self, deadline: Option<Instant>) -> Option<KeyTurn<'_>> {
-        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        while *busy {
-            busy = match deadline {
-                None => self.freed.wait(busy).unwrap_or_else(|p| p.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.checked_duration_since(Instant::now())?;
-                    self.freed
-                        .wait_timeout(busy, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
-            };
-        }
-        *busy = true;
-        Some(KeyTurn(self))
-    }
-}
-
-/// A caller's turn at a [`KeyGate`], passed on when dropped.
-struct KeyTurn<'a>(&'a KeyGate);
-
-impl Drop for KeyTurn<'_> {
-    fn drop(&mut self) {
-        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
-        // Every waiter: those past their deadline have left, and the first to wake takes it.
-        self.0.freed.notify_all();
-    }
-}
-
-/// A taken call-time compilation slot, given back when dropped.
-struct CallTimeSlot<'a>(&'a (Mutex<usize>, Condvar));
-
-impl Drop for CallTimeSlot<'_> {
-    fn drop(&mut self) {
-        *self.0.0.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-        self.0.1.notify_one();
     }
 }
 
@@ -441,31 +380,5 @@ impl ArtifactStore for DirArtifactStore {
         if let Err(error) = written {
             tracing::warn!(dir = %self.dir.display(), %error, "could not keep an artifact");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_wait_for_another_compilation_of_the_key_ends_at_the_deadline() {
-        let gate = Arc::new(KeyGate::default());
-        let first = gate.enter(None).expect("a free gate");
-        let started = Instant::now();
-        let wait = Duration::from_millis(50);
-        assert!(gate.enter(Some(started + wait)).is_none());
-        assert!(started.elapsed() >= wait);
-        // Once the first is done, the next caller gets its turn at once.
-        let waiter = {
-            let gate = Arc::clone(&gate);
-            std::thread::spawn(move || {
-                gate.enter(Some(Instant::now() + Duration::from_secs(10)))
-                    .is_some()
-            })
-        };
-        std::thread::sleep(Duration::from_millis(20));
-        drop(first);
-        assert!(waiter.join().unwrap());
     }
 }

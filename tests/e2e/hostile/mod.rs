@@ -386,9 +386,10 @@ pub(crate) fn prefix(text: &str) -> String {
     }
 }
 
-/// Z600 JavaScript, Z610 Python.
+/// Z600 JavaScript, Z610 Python, Z640 Rust.
 pub(crate) const JAVASCRIPT: &str = "Z600";
 pub(crate) const PYTHON: &str = "Z610";
+pub(crate) const RUST: &str = "Z640";
 
 /// An inline function (Z8) `zid` with one argument `{zid}K1` of type `argument_type`,
 /// implemented by `code` in `language`. `zid` is never stored: it only names the function
