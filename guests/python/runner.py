@@ -7,6 +7,9 @@ Protocol with the host (crates/evaluator/src/runner.rs):
   input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
          (the original executor's request; ZObjects in normal form)
   output {"result": <normal ZObject>} or {"error": "<message>", "nestedError"?: n}
+  code cache (crates/evaluator/src/code_cache.rs): with "wantCompiled": true the output also
+         has "compiled": the code string's code object (``marshal``, then base64), once it
+         compiled; a later input may send that as "compiled" instead of compiling again.
   host calls (W.Call, through driver.c's _zeval_host_call and the sandbox's zeval.call):
          request {"function": "Z10000", "arguments": {key: ZObject}}
          answer  {"result": ZObject} or {"error": Z5, "message": "...", "index": n}
@@ -18,7 +21,9 @@ serialization.py, and any exception becomes {"error": e.args[0]}.
 Every call runs in a fresh instance of the snapshot, so nothing here needs resetting.
 """
 
+import binascii as _binascii
 import json as _json
+import marshal as _marshal
 
 
 class ZPair:
@@ -268,17 +273,29 @@ def serialize(value):
 # ---- the call --------------------------------------------------------------------------------
 
 
-def _execute(request):
+def _execute(request, compiled_out):
     function_name = request.get("functionName")
     if function_name is None:
         raise ValueError("Function call did not provide functionName.")
     code_string = request.get("codeString")
-    if code_string is None:
+    compiled = request.get("compiled")
+    if code_string is None and compiled is None:
         raise ValueError("Function call did not provide codeString.")
     arguments = request.get("functionArguments") or {}
     kwargs = {key: deserialize(value) for key, value in arguments.items()}
     scope = {"__name__": "__main__", "ZPair": ZPair, "ZObject": ZObject, "W": W, "ZError": ZError}
-    exec(code_string, scope)  # noqa: S102 - running user code is the point; the sandbox bounds it
+    if compiled is not None:
+        # What an earlier call's "wantCompiled" returned for this same code string.
+        code = _marshal.loads(_binascii.a2b_base64(compiled))
+    else:
+        # What exec(code_string, scope) compiles: the same file name, mode and flags.
+        code = compile(code_string, "<string>", "exec")
+        limit = request.get("wantCompiled")
+        if limit:
+            # Taken before any of the code runs.
+            compiled = _binascii.b2a_base64(_marshal.dumps(code), newline=False).decode()
+            compiled_out[0] = (compiled, limit)
+    exec(code, scope)  # noqa: S102 - running user code is the point; the sandbox bounds it
     if function_name not in scope:
         raise NameError("name '%s' is not defined" % (function_name,))
     return serialize(scope[function_name](**kwargs))
@@ -293,21 +310,39 @@ def _message(error):
     return type(error).__name__
 
 
+def _with_compiled(text, compiled_out):
+    """The answer ``text`` with ``"compiled"`` added, when it was asked for and the whole
+    still fits in the output limit the host gave (else the call's answer alone)."""
+    if compiled_out[0] is None:
+        return text
+    compiled, limit = compiled_out[0]
+    if not (type(compiled) is str and compiled.isascii() and compiled.isprintable()
+            and '"' not in compiled and "\\" not in compiled):
+        return text
+    size = len(text) if text.isascii() else len(text.encode())
+    if size + len(compiled) + 16 > limit:
+        return text
+    return text[:-1] + ', "compiled": "' + compiled + '"}'
+
+
 def __zeval_run(input_text):
     try:
         request = _json.loads(input_text)
     except ValueError as error:
         return _json.dumps({"error": "The request is not JSON: %s" % (error,)})
+    compiled_out = [None]
+    # Looked up before the user's code runs, which may replace json.dumps.
+    dumps = _json.dumps
     try:
-        return _json.dumps({"result": _execute(request)}, ensure_ascii=False)
+        return _with_compiled(dumps({"result": _execute(request, compiled_out)}, ensure_ascii=False), compiled_out)
     except BaseException as error:  # noqa: BLE001 - every failure is reported to the caller
         try:
             answer = {"error": _message(error)}
             if isinstance(error, ZError) and isinstance(error.index, int):
                 answer["nestedError"] = error.index
-            return _json.dumps(answer, ensure_ascii=False)
+            return _with_compiled(dumps(answer, ensure_ascii=False), compiled_out)
         except BaseException:  # noqa: BLE001
-            return _json.dumps({"error": "The error could not be described."})
+            return dumps({"error": "The error could not be described."})
 
 
 def __zeval_warmup():
@@ -321,5 +356,12 @@ def __zeval_warmup():
             "Z1000K2": {"Z1K1": "Z6", "Z6K1": "3"},
         },
     }
+    for _ in range(3):
+        __zeval_run(_json.dumps(request))
+    # The code cache's two paths: returning a compiled code string, then running one.
+    request["wantCompiled"] = 1 << 20
+    answer = _json.loads(__zeval_run(_json.dumps(request)))
+    del request["wantCompiled"]
+    request["compiled"] = answer["compiled"]
     for _ in range(3):
         __zeval_run(_json.dumps(request))

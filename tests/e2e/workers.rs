@@ -6,7 +6,8 @@
 //!   replaces it, and the next call succeeds;
 //! - `SIGKILL` of a worker in the middle of a call gives that call a Z5 and loses no other
 //!   call;
-//! - the evaluator conformance suite passes through the workers as it does in process.
+//! - the evaluator conformance suite passes through the workers as it does in process;
+//! - a worker keeps the compiled Python code of its own calls, never another worker's.
 
 use std::time::{Duration, Instant};
 
@@ -629,3 +630,83 @@ fn a_worker_wakes_on_its_callers_cpu_and_both_take_their_cpu_sets_back() {
     );
     assert_eq!(pool.status().lost, 0);
 }
+
+/// A call of the Python function `Z1000` defined by `code`, with one string argument.
+fn python_call(code: &str, argument: &str) -> zeval_evaluator::Request {
+    let mut arguments = serde_json::Map::new();
+    arguments.insert("Z1000K1".into(), json!({"Z1K1": "Z6", "Z6K1": argument}));
+    zeval_evaluator::Request::Executor(ExecutorRequest {
+        reentrant: false,
+        remaining_time: None,
+        coding_language: Some("python-3".into()),
+        code_string: Some(code.into()),
+        function_name: Some("Z1000".into()),
+        function_arguments: arguments,
+        signature: None,
+    })
+}
+
+#[test]
+fn a_worker_keeps_the_compiled_python_code_of_its_own_calls_only() {
+    let _serial = one_at_a_time();
+    let evaluator = Evaluator::new(EvaluatorConfig {
+        isolation: Isolation::Workers(WorkerSettings {
+            min_workers: 1,
+            max_workers: 1,
+            ..WorkerSettings::new(zeval_binary(), vec!["worker".into()])
+        }),
+        ..EvaluatorConfig::default()
+    })
+    .expect("the workers start");
+    let result = |code: &str, argument: &str| {
+        let before = evaluator.code_cache_hits();
+        let z22 = evaluator.evaluate(python_call(code, argument));
+        let hits = evaluator.code_cache_hits() - before;
+        (z22["Z22K1"]["Z6K1"].as_str().map(str::to_owned), hits)
+    };
+    let some = |text: &str| Some(text.to_owned());
+    // Compiled, compiled and handed back, then run from the worker's cache.
+    let upper = "def Z1000(Z1000K1):\n    return Z1000K1.upper()";
+    assert_eq!(result(upper, "a"), (some("A"), 0));
+    assert_eq!(result(upper, "b"), (some("B"), 0));
+    assert_eq!(result(upper, "c"), (some("C"), 1));
+    // Code that forges what its runner hands back affects its own later calls only.
+    assert_eq!(result(FORGER, "a"), (some("honest a"), 0));
+    assert_eq!(result(FORGER, "b"), (some("honest b"), 0));
+    for (n, argument) in ["c", "d", "e"].into_iter().enumerate() {
+        let hits = u64::from(n == 2);
+        assert_eq!(
+            result(VICTIM, argument),
+            (Some(format!("victim {argument}")), hits)
+        );
+    }
+    assert_eq!(result(FORGER, "f"), (some("forged"), 1));
+    // Without the cache, every call through the worker compiles.
+    let uncached = Evaluator::new(EvaluatorConfig {
+        python_code_cache: false,
+        ..worker_config(false)
+    })
+    .expect("the workers start");
+    for argument in ["a", "b", "c"] {
+        let z22 = uncached.evaluate(python_call(upper, argument));
+        assert_eq!(z22["Z22K1"]["Z6K1"], argument.to_uppercase(), "{z22}");
+    }
+    assert_eq!(uncached.code_cache_hits(), 0);
+}
+
+/// Code that replaces the compiled code its runner hands back with another function's,
+/// before anything is returned (the same as the evaluator crate's test of the cache).
+const FORGER: &str = r#"import sys, marshal, binascii
+frame = sys._getframe(0)
+while frame is not None and 'compiled_out' not in frame.f_locals:
+    frame = frame.f_back
+if frame.f_locals['compiled_out'][0] is not None:
+    forged = compile("def Z1000(Z1000K1):\n    return 'forged'", "<string>", "exec")
+    compiled, limit = frame.f_locals['compiled_out'][0]
+    forged = binascii.b2a_base64(marshal.dumps(forged), newline=False).decode()
+    frame.f_locals['compiled_out'][0] = (forged, limit)
+def Z1000(Z1000K1):
+    return 'honest ' + Z1000K1"#;
+
+/// An honest function of the same name as [`FORGER`]'s.
+const VICTIM: &str = "def Z1000(Z1000K1):\n    return 'victim ' + Z1000K1";

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use zeval_sandbox::{
-    Guest, GuestOptions, HostCalls, Limits, ModuleHost, ModuleHostConfig, RunOutput, Sandbox,
-    SandboxError,
+    CodeCache, CodeLookup, Guest, GuestOptions, HostCalls, Limits, ModuleHost, ModuleHostConfig,
+    RunOutput, Sandbox, SandboxError,
 };
 use zeval_zobject::build::{envelope_error, failure, void, z22};
 use zeval_zobject::error::z5_untyped;
@@ -49,6 +49,19 @@ struct Runtime {
     runner: Runner,
     /// e.g. "QuickJS-ng 0.10.1 (wasmtime 48.0.8)".
     version: String,
+    /// Whether and where compiled code is kept between calls ([`crate::EvaluatorConfig::python_code_cache`]).
+    code_caching: CodeCaching,
+}
+
+/// Where a runtime keeps the compiled code its guest hands back (`zeval_sandbox::code_cache`).
+#[derive(Clone)]
+enum CodeCaching {
+    /// Every call compiles its code string.
+    Off,
+    /// In this process, for the guest that runs here.
+    Here(Arc<CodeCache>),
+    /// In each worker process's own cache.
+    InWorkers,
 }
 
 /// Where a guest runs (see [`Isolation`]).
@@ -69,6 +82,32 @@ impl Runner {
         match self {
             Runner::InProcess(guest) => guest.name(),
             Runner::Worker { name, .. } => name,
+        }
+    }
+
+    /// [`Runner::run`] with the input written by `stdin` from the code cache of where the
+    /// guest runs (`here`, for a guest in this process), which is returned with the output.
+    fn run_with_code(
+        &self,
+        here: Option<&Arc<CodeCache>>,
+        stdin: &dyn Fn(&CodeCache) -> Vec<u8>,
+        limits: &Limits,
+        host: Option<&mut dyn HostCalls>,
+    ) -> Result<(RunOutput, Arc<CodeCache>), RunError> {
+        match (self, here) {
+            (Runner::InProcess(guest), Some(cache)) => {
+                let input = stdin(cache);
+                Ok((guest.run_with(&input, limits, host)?, Arc::clone(cache)))
+            }
+            (Runner::InProcess(guest), None) => {
+                // No cache here: a scratch one, so every call compiles.
+                let scratch = Arc::new(CodeCache::new(0));
+                let input = stdin(&scratch);
+                Ok((guest.run_with(&input, limits, host)?, scratch))
+            }
+            (Runner::Worker { pool, index, .. }, _) => {
+                pool.run_with_code(*index, stdin, limits, host)
+            }
         }
     }
 
@@ -257,6 +296,20 @@ impl Evaluator {
         &self.instance_name
     }
 
+    /// How many calls ran compiled code from a code cache instead of compiling their code
+    /// string ([`EvaluatorConfig::python_code_cache`]): this process's own cache, or the
+    /// caches of the workers idle now (a busy worker's calls are not counted).
+    pub fn code_cache_hits(&self) -> u64 {
+        self.runtimes
+            .values()
+            .map(|runtime| match (&runtime.code_caching, &runtime.runner) {
+                (CodeCaching::Here(cache), _) => cache.hits(),
+                (CodeCaching::InWorkers, Runner::Worker { pool, .. }) => pool.code_cache_hits(),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Answers a request body in any encoding the original accepts (spec §3.1): always a
     /// normal-form Z22, with the `evaluation*`/`execution*` metadata. A `remainingTime`
     /// (milliseconds, in any form that carries it) caps the call's wall time from the moment
@@ -406,16 +459,46 @@ impl Evaluator {
                 stats: None,
             };
         };
-        let input = runner_input(request);
         let host = handler
             .as_deref_mut()
             .map(|handler| handler as &mut dyn HostCalls);
-        match runtime.runner.run(&input, &limits, host) {
-            Ok(output) => {
+        let source = request.code_string.as_deref();
+        let outcome = match (&runtime.code_caching, source) {
+            (CodeCaching::Off, _) | (_, None) => runtime
+                .runner
+                .run(
+                    &runner_input(request, &CodeInput::Source, &limits),
+                    &limits,
+                    host,
+                )
+                .map(|output| (output, None)),
+            (caching, Some(source)) => {
+                let asked = std::cell::Cell::new(false);
+                let input = |cache: &CodeCache| {
+                    let code = CodeInput::from(cache.lookup(source));
+                    asked.set(code == CodeInput::SourceWantCompiled);
+                    runner_input(request, &code, &limits)
+                };
+                let here = match caching {
+                    CodeCaching::Here(cache) => Some(cache),
+                    _ => None,
+                };
+                runtime
+                    .runner
+                    .run_with_code(here, &input, &limits, host)
+                    .map(|(output, cache)| (output, asked.get().then_some((cache, source))))
+            }
+        };
+        match outcome {
+            Ok((output, keep_in)) => {
                 let stats = run_stats(runtime, &output);
                 let errors = handler.map(|handler| &mut handler.errors);
+                let (z22, compiled) = runner_answer(&output.stdout, errors);
+                if let (Some((cache, source)), Some(compiled)) = (keep_in, compiled) {
+                    cache.insert(source, compiled);
+                }
                 Execution {
-                    z22: runner_output(&output.stdout, errors),
+                    z22,
                     stats: Some(stats),
                 }
             }
@@ -623,6 +706,11 @@ fn load(
     Ok(Runtime {
         runner: Runner::InProcess(guest),
         version: runtime_version(&config.guest_dir, family),
+        code_caching: if family == Family::Python && config.python_code_cache {
+            CodeCaching::Here(Arc::new(CodeCache::default()))
+        } else {
+            CodeCaching::Off
+        },
     })
 }
 
@@ -641,15 +729,19 @@ fn warm_up_input(family: Family) -> Vec<u8> {
         // Compiled families have no interpreter guest to warm up.
         Family::C | Family::Rust => "",
     };
-    runner_input(&ExecutorRequest {
-        reentrant: false,
-        remaining_time: None,
-        coding_language: None,
-        code_string: Some(code.to_owned()),
-        function_name: Some("Z1000001".to_owned()),
-        function_arguments: Map::new(),
-        signature: None,
-    })
+    runner_input(
+        &ExecutorRequest {
+            reentrant: false,
+            remaining_time: None,
+            coding_language: None,
+            code_string: Some(code.to_owned()),
+            function_name: Some("Z1000001".to_owned()),
+            function_arguments: Map::new(),
+            signature: None,
+        },
+        &CodeInput::Source,
+        &Limits::default(),
+    )
 }
 
 /// Starts the worker pool for `families`: every worker loads their guests.
@@ -703,6 +795,12 @@ fn start_workers(
                     name: family.guest_name().to_owned(),
                 },
                 version: runtime_version(&config.guest_dir, *family),
+                // Each worker keeps its own: see `zeval_sandbox::code_cache` on trust.
+                code_caching: if *family == Family::Python && config.python_code_cache {
+                    CodeCaching::InWorkers
+                } else {
+                    CodeCaching::Off
+                },
             };
             (*family, runtime)
         })
@@ -728,13 +826,56 @@ fn language_version(guest_dir: &Path, family: Family) -> String {
 }
 
 /// The runner's input: the executor request without the routing fields.
-fn runner_input(request: &ExecutorRequest) -> Vec<u8> {
+/// What the runner gets for the code of a call (see `guests/*/runner.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CodeInput {
+    /// The code string.
+    Source,
+    /// The code string, and a request to hand back what it compiles to (`"wantCompiled"`).
+    SourceWantCompiled,
+    /// What an earlier call of the same code string handed back (`"compiled"`).
+    Compiled(Arc<str>),
+}
+
+impl From<CodeLookup> for CodeInput {
+    fn from(lookup: CodeLookup) -> Self {
+        match lookup {
+            CodeLookup::Compiled(compiled) => CodeInput::Compiled(compiled),
+            CodeLookup::AskForIt => CodeInput::SourceWantCompiled,
+            CodeLookup::FirstSighting => CodeInput::Source,
+        }
+    }
+}
+
+/// The runner's input: the executor request without the routing fields, with `code` for
+/// its code. Compiled code that would make the input longer than `limits` allow is left
+/// out (the code string is sent instead); `"wantCompiled"` carries the output limit, within
+/// which the runner adds the compiled code to its answer only if it fits.
+fn runner_input(request: &ExecutorRequest, code: &CodeInput, limits: &Limits) -> Vec<u8> {
+    let input = runner_input_with(request, code, limits);
+    if matches!(code, CodeInput::Compiled(_)) && input.len() > limits.max_input_bytes {
+        return runner_input_with(request, &CodeInput::Source, limits);
+    }
+    input
+}
+
+fn runner_input_with(request: &ExecutorRequest, code: &CodeInput, limits: &Limits) -> Vec<u8> {
     let mut object = Map::new();
     if let Some(name) = &request.function_name {
         object.insert("functionName".into(), Value::String(name.clone()));
     }
-    if let Some(code) = &request.code_string {
-        object.insert("codeString".into(), Value::String(code.clone()));
+    match code {
+        CodeInput::Compiled(compiled) => {
+            object.insert("compiled".into(), Value::String(compiled.to_string()));
+        }
+        CodeInput::Source | CodeInput::SourceWantCompiled => {
+            if let Some(source) = &request.code_string {
+                object.insert("codeString".into(), Value::String(source.clone()));
+            }
+            if *code == CodeInput::SourceWantCompiled {
+                object.insert("wantCompiled".into(), limits.max_output_bytes.into());
+            }
+        }
     }
     object.insert(
         "functionArguments".into(),
@@ -825,6 +966,13 @@ pub fn parse_runner_output(stdout: &[u8]) -> Value {
     runner_output(stdout, None)
 }
 
+/// [`runner_output`], and the compiled code the runner answered with, if any.
+fn runner_answer(stdout: &[u8], errors: Option<&mut NestedErrors>) -> (Value, Option<String>) {
+    let mut compiled = None;
+    let z22 = runner_output_with(stdout, errors, &mut compiled);
+    (z22, compiled)
+}
+
 /// The runner's answer as an executor-level Z22 (spec §3.2 for empty or unparsable output).
 /// Its size is bounded before it is parsed (see [`MAX_ANSWER_TOKENS`]); error messages
 /// quote at most [`MAX_QUOTED_OUTPUT_CHARS`] of it.
@@ -832,6 +980,15 @@ pub fn parse_runner_output(stdout: &[u8]) -> Value {
 /// An error the runner marks `"nestedError": n` is the `n`th error a nested call answered
 /// (see [`crate::reentry`]): that Z5 is the call's error, when `errors` has it.
 fn runner_output(stdout: &[u8], errors: Option<&mut NestedErrors>) -> Value {
+    runner_output_with(stdout, errors, &mut None)
+}
+
+/// [`runner_output`], setting `compiled` to the answer's `"compiled"` string, if any.
+fn runner_output_with(
+    stdout: &[u8],
+    errors: Option<&mut NestedErrors>,
+    compiled: &mut Option<String>,
+) -> Value {
     let text = String::from_utf8_lossy(stdout);
     if text.trim().is_empty() {
         return failure(z5_untyped("Z507", "Executor returned an empty response."));
@@ -850,6 +1007,9 @@ fn runner_output(stdout: &[u8], errors: Option<&mut NestedErrors>) -> Value {
     let Ok(Value::Object(mut answer)) = zeval_zobject::json::parse(&text) else {
         return nonsense();
     };
+    if let Some(Value::String(code)) = answer.remove("compiled") {
+        *compiled = Some(code);
+    }
     if let Some(result) = answer.remove("result") {
         return z22(result, void());
     }

@@ -38,6 +38,12 @@ pub struct SandboxConfig {
     /// afterwards, i.e. lacks `CAP_SYS_NICE` and a sufficient `RLIMIT_NICE`; see "Fairness"
     /// in the crate docs.
     pub lower_priority_after: Option<Duration>,
+    /// Write `/tmp/perf-<pid>.map` naming every guest function's machine code, so that
+    /// `perf report` attributes samples inside guests (QuickJS's and CPython's own C
+    /// functions) instead of showing `[unknown]`. For profiling only (`zeval bench evaluator
+    /// --perf-map`): it writes a file, which a confined worker may not. Default off. Not part
+    /// of the module cache key: it changes no compiled code.
+    pub perf_map: bool,
 }
 
 impl SandboxConfig {
@@ -49,6 +55,7 @@ impl SandboxConfig {
             max_wasm_stack: 8 * MIB,
             fuel_metering: true,
             lower_priority_after: Some(Duration::from_millis(10)),
+            perf_map: false,
         }
     }
 }

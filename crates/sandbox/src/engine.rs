@@ -67,6 +67,9 @@ pub(crate) fn build_engine_with(
         .async_stack_size(config.max_wasm_stack + HOST_STACK_HEADROOM)
         // Snapshots are large data segments: map them copy-on-write instead of copying.
         .memory_init_cow(options.copy_on_write_images);
+    if config.perf_map {
+        wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if config.pool.enabled {
         let pool = &config.pool;
         let mut pooling = PoolingAllocationConfig::default();

@@ -103,6 +103,7 @@
 
 mod block_on;
 mod cache;
+pub mod code_cache;
 mod config;
 mod engine;
 mod error;
@@ -118,6 +119,7 @@ pub mod wizer;
 
 use std::path::PathBuf;
 
+pub use code_cache::{CodeCache, CodeLookup};
 pub use config::{GuestOptions, PoolConfig, SandboxConfig};
 pub use engine::EPOCH_TICK;
 pub use error::SandboxError;

@@ -247,7 +247,7 @@ fn serve(
                 } else {
                     None
                 };
-                match guest.run_with(stdin, &limits, host) {
+                match guest.run_with(&stdin, &limits, host) {
                     Ok(output) => Response::Ran(output),
                     Err(error) => Response::Failed(error),
                 }

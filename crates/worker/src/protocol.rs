@@ -17,6 +17,7 @@
 //! before allocating ([`max_response_frame`]), checks every field against the buffer, and
 //! any failure ends that worker. It is a fuzz target (`fuzz/`).
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
@@ -101,7 +102,7 @@ pub enum Request<'a> {
     Run {
         guest: u32,
         limits: Limits,
-        stdin: &'a [u8],
+        stdin: Cow<'a, [u8]>,
         /// Whether the guest's host calls go to the parent ([`Response::HostCall`]); when
         /// not, `zeval.call` answers "no host" in the worker.
         reentrant: bool,
@@ -283,7 +284,7 @@ impl<'a> Request<'a> {
                 Ok(Request::Run {
                     guest,
                     limits,
-                    stdin: cursor.0,
+                    stdin: Cow::Borrowed(cursor.0),
                     reentrant: kind == RUN_REENTRANT,
                 })
             }
@@ -565,14 +566,14 @@ mod tests {
                 wall_time: Duration::from_millis(1500),
                 ..Limits::default()
             },
-            stdin: b"{\"x\":1}",
+            stdin: Cow::Borrowed(b"{\"x\":1}"),
             reentrant: false,
         };
         assert_round_trip(&run);
         let reentrant = Request::Run {
             guest: 0,
             limits: Limits::default(),
-            stdin: b"{}",
+            stdin: Cow::Borrowed(b"{}"),
             reentrant: true,
         };
         assert_round_trip(&reentrant);

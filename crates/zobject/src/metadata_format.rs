@@ -77,9 +77,25 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// `"<x.yy> MiB"`.
+/// `"<x.yy> MiB"`: what `format!("{:.2} MiB", bytes as f64 / 1048576.0)` writes (the
+/// exact quotient rounded half to even), in integers. Every answer carries two of these,
+/// and the float formatter's exact mode took its slow bignum path for most of them.
 pub fn mebibytes(bytes: u64) -> String {
-    format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+    const MIB: u128 = 1024 * 1024;
+    if bytes > 1 << f64::MANTISSA_DIGITS {
+        // The float would round the count first; not a size any guest reaches.
+        return format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0));
+    }
+    let scaled = u128::from(bytes) * 100;
+    let (mut hundredths, remainder) = (scaled / MIB, scaled % MIB);
+    if 2 * remainder > MIB || (2 * remainder == MIB && hundredths % 2 == 1) {
+        hundredths += 1;
+    }
+    let mut out = (hundredths / 100).to_string();
+    out.push('.');
+    push_digits(&mut out, (hundredths % 100) as u32, 2);
+    out.push_str(" MiB");
+    out
 }
 
 #[cfg(test)]
@@ -103,5 +119,29 @@ mod tests {
     #[test]
     fn mebibytes_has_two_decimals() {
         assert_eq!(mebibytes(3 * 1024 * 1024 / 2), "1.50 MiB");
+    }
+
+    #[test]
+    fn mebibytes_writes_what_the_float_formatter_writes() {
+        let float = |bytes: u64| format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0));
+        // The exact ties (x.xx5 MiB) are the odd multiples of 131,072 bytes (1/8 MiB);
+        // every byte count next to them, and a spread of sizes.
+        let mut counts: Vec<u64> = (0..20_000u64)
+            .flat_map(|k| {
+                let tie = k * 131_072;
+                [tie.saturating_sub(1), tie, tie + 1, k * 10_485]
+            })
+            .collect();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..50_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            counts.push(state % (64 << 30));
+        }
+        counts.extend([0, 1, 5_242, 5_243, 1 << 53, (1 << 53) + 1, u64::MAX]);
+        for bytes in counts {
+            assert_eq!(mebibytes(bytes), float(bytes), "{bytes} bytes");
+        }
     }
 }

@@ -59,6 +59,19 @@ pub(crate) struct EvaluatorBench {
     /// built as a `Value` tree, then serialised (the A/B of `Answer::to_json`).
     #[arg(long)]
     answer_as_tree: bool,
+    /// With `--hop`: have the in-process sandbox write `/tmp/perf-<pid>.map`, so that `perf
+    /// report` names the guests' own functions (profiling only; the workers never write it).
+    #[arg(long)]
+    perf_map: bool,
+    /// With `--hop` or `--http`: compile a Python code string on every call, in process and
+    /// in the workers, as before the code cache (the A/B of
+    /// `EvaluatorConfig::python_code_cache`).
+    #[arg(long)]
+    no_code_cache: bool,
+    /// With `--hop`: end every call's code string with a comment of its own, so that no
+    /// call's code was seen before (each is a miss of the Python code cache).
+    #[arg(long)]
+    fresh_code: bool,
 }
 
 struct Case {
@@ -212,8 +225,10 @@ impl EvaluatorBench {
     /// The process hop: each case's p50 in process and through one worker, measured in
     /// alternating batches so that both see the same machine load.
     fn worker_hop(&self) -> anyhow::Result<ExitCode> {
-        let in_process =
-            Evaluator::new(EvaluatorConfig::default()).context("loading the guests")?;
+        let mut in_process_config = EvaluatorConfig::default();
+        in_process_config.sandbox.perf_map = self.perf_map;
+        in_process_config.python_code_cache = !self.no_code_cache;
+        let in_process = Evaluator::new(in_process_config).context("loading the guests")?;
         let program = std::env::current_exe().context("finding this program")?;
         let workers = Evaluator::new(EvaluatorConfig {
             isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
@@ -222,6 +237,7 @@ impl EvaluatorBench {
                 colocate: !self.no_colocate,
                 ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
             }),
+            python_code_cache: !self.no_code_cache,
             ..EvaluatorConfig::default()
         })
         .context("starting a worker")?;
@@ -237,11 +253,19 @@ impl EvaluatorBench {
             let prepared = Prepared::new(case)?;
             call(&in_process, &prepared, self.answer_as_tree)?;
             call(&workers, &prepared, self.answer_as_tree)?;
+            let mut fresh = 0u64;
             while ours.len() < self.iterations {
                 for (evaluator, samples) in [(&in_process, &mut ours), (&workers, &mut hop)] {
                     for _ in 0..10 {
+                        let fresh_prepared = if self.fresh_code {
+                            fresh += 1;
+                            Some(Prepared::with_comment(case, fresh)?)
+                        } else {
+                            None
+                        };
+                        let prepared = fresh_prepared.as_ref().unwrap_or(&prepared);
                         let started = Instant::now();
-                        call(evaluator, &prepared, self.answer_as_tree)?;
+                        call(evaluator, prepared, self.answer_as_tree)?;
                         samples.push(started.elapsed());
                     }
                 }
@@ -276,6 +300,10 @@ impl EvaluatorBench {
             }
         } else {
             EvaluatorConfig::default()
+        };
+        let config = EvaluatorConfig {
+            python_code_cache: !self.no_code_cache,
+            ..config
         };
         let evaluator = Arc::new(Evaluator::new(config).context("loading the guests")?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -488,8 +516,26 @@ struct Prepared<'c> {
 
 impl<'c> Prepared<'c> {
     fn new(case: &'c Case) -> anyhow::Result<Self> {
-        let body =
-            zeval_evaluator::wire::encode(&request(case), Encoding::Json).context("encoding")?;
+        Self::from_request(case, request(case))
+    }
+
+    /// The case with its code string ending in a comment that names `number`.
+    fn with_comment(case: &'c Case, number: u64) -> anyhow::Result<Self> {
+        let mut request = request(case);
+        if let Request::Executor(executor) = &mut request {
+            let comment = match case.family {
+                Family::Python => format!("\n# call {number}"),
+                _ => format!("\n// call {number}"),
+            };
+            if let Some(code) = &mut executor.code_string {
+                code.push_str(&comment);
+            }
+        }
+        Self::from_request(case, request)
+    }
+
+    fn from_request(case: &'c Case, request: Request) -> anyhow::Result<Self> {
+        let body = zeval_evaluator::wire::encode(&request, Encoding::Json).context("encoding")?;
         let expected = format!(
             r#"{{"Z1K1":{{"Z1K1":"Z9","Z9K1":"Z22"}},"Z22K1":{{"Z1K1":"Z6","Z6K1":{}}},"#,
             serde_json::to_string(case.expected)?

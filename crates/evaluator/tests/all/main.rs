@@ -13,6 +13,7 @@ mod hostile_limits;
 mod hostile_network;
 mod hostile_processes;
 mod javascript_locale;
+mod python_code_cache;
 mod python_stdlib;
 mod reentry;
 mod suite_requests;

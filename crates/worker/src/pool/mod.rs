@@ -28,6 +28,7 @@
 //! when `/proc` lists it among the worker's own threads: a root parent may bind any thread's
 //! CPU set, and an escaped guest would otherwise choose whose.
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
@@ -37,7 +38,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use zeval_sandbox::{HostCalls, Limits, RunOutput, SandboxError};
+use zeval_sandbox::{CodeCache, HostCalls, Limits, RunOutput, SandboxError};
 
 mod colocate;
 mod exchange;
@@ -181,7 +182,15 @@ struct Worker {
     /// are not sent again ([`Request::RunLoadedModule`]). At most [`MODULES_REMEMBERED`];
     /// the worker may have dropped some of them since, which it says.
     loaded_modules: Vec<String>,
+    /// Compiled code this worker's guests handed back, for its later calls of the same
+    /// source ([`WorkerPool::run_with_code`]). It lives and dies with the worker: an entry is
+    /// never given to another worker (see `zeval_sandbox::code_cache` on trust).
+    code_cache: Arc<CodeCache>,
 }
+
+/// The byte budget of one worker's [`CodeCache`]: with the default 32 workers at most, at
+/// most 128 MiB of compiled code in the parent.
+pub const CODE_CACHE_BYTES_PER_WORKER: usize = 4 * 1024 * 1024;
 
 /// How many module keys the parent remembers per worker: as many as a worker keeps, in the
 /// same order, so that a key sent alone is almost never refused.
@@ -272,16 +281,53 @@ impl WorkerPool {
     ) -> Result<RunOutput, RunError> {
         let reentrant = host.is_some();
         self.call_with(
-            stdin,
+            stdin.len(),
             limits,
             |limits, _| Request::Run {
                 guest,
                 limits,
-                stdin,
+                stdin: Cow::Borrowed(stdin),
                 reentrant,
             },
             host,
         )
+        .map(|(output, _)| output)
+    }
+
+    /// [`WorkerPool::run_with`], with the input written by `stdin` from the serving worker's
+    /// own [`CodeCache`], which is returned with the output so that what the guest handed
+    /// back can be kept there. An input longer than [`Limits::max_input_bytes`] is refused
+    /// by the worker's sandbox.
+    pub fn run_with_code(
+        &self,
+        guest: u32,
+        stdin: &dyn Fn(&CodeCache) -> Vec<u8>,
+        limits: &Limits,
+        host: Option<&mut dyn HostCalls>,
+    ) -> Result<(RunOutput, Arc<CodeCache>), RunError> {
+        let reentrant = host.is_some();
+        self.call_with(
+            0,
+            limits,
+            |limits, worker| Request::Run {
+                guest,
+                limits,
+                stdin: Cow::Owned(stdin(&worker.code_cache)),
+                reentrant,
+            },
+            host,
+        )
+    }
+
+    /// How many calls the idle workers' code caches answered with compiled code (a busy
+    /// worker is not counted; a worker's count ends with it).
+    pub fn code_cache_hits(&self) -> u64 {
+        let state = self.inner.lock();
+        state
+            .idle
+            .iter()
+            .map(|worker| worker.code_cache.hits())
+            .sum()
     }
 
     /// Runs the compiled module `key` (whose bytes are `wasm`) once with `stdin` under
@@ -296,7 +342,7 @@ impl WorkerPool {
         limits: &Limits,
     ) -> Result<RunOutput, RunError> {
         self.call_with(
-            stdin,
+            stdin.len(),
             limits,
             |limits, worker| {
                 if worker.has_loaded(key) {
@@ -312,6 +358,7 @@ impl WorkerPool {
             },
             None,
         )
+        .map(|(output, _)| output)
     }
 
     /// One call in a worker, with a handler of the guest's host calls: `request` builds the
@@ -319,14 +366,14 @@ impl WorkerPool {
     /// what is left then, when the worker answers that it no longer holds a module.
     fn call_with<'a>(
         &self,
-        stdin: &[u8],
+        stdin_len: usize,
         limits: &Limits,
         request: impl Fn(Limits, &Worker) -> Request<'a>,
         host: Option<&mut dyn HostCalls>,
-    ) -> Result<RunOutput, RunError> {
+    ) -> Result<(RunOutput, Arc<CodeCache>), RunError> {
         let called = Instant::now();
         let deadline = called + limits.wall_time;
-        if stdin.len() > limits.max_input_bytes {
+        if stdin_len > limits.max_input_bytes {
             return Err(SandboxError::InputLimit {
                 limit: limits.max_input_bytes,
             }
@@ -383,8 +430,9 @@ impl WorkerPool {
         };
         match outcome {
             Ok(Response::Ran(output)) => {
+                let code_cache = Arc::clone(&worker.code_cache);
                 self.inner.release(worker);
-                Ok(output)
+                Ok((output, code_cache))
             }
             Ok(Response::Failed(error)) => {
                 self.inner.release(worker);
@@ -739,6 +787,7 @@ impl PoolInner {
             socket: parent_end,
             serving_thread,
             loaded_modules: Vec::new(),
+            code_cache: Arc::new(CodeCache::new(CODE_CACHE_BYTES_PER_WORKER)),
         })
     }
 }

@@ -1,0 +1,130 @@
+//! The Python code cache (`EvaluatorConfig::python_code_cache`, `zeval_sandbox::code_cache`):
+//! the first call of a code string compiles it, the second also hands back what it compiled,
+//! and later calls of the same code string run that.
+
+use zeval_evaluator::{Evaluator, EvaluatorConfig, Family, Variant};
+
+use crate::{outcome, request};
+
+/// An evaluator of the test's own (the tests run in parallel, and count its hits).
+fn evaluator(python_code_cache: bool) -> Evaluator {
+    let config = EvaluatorConfig {
+        variant: Variant::Python3All,
+        python_code_cache,
+        ..EvaluatorConfig::default()
+    };
+    Evaluator::new(config).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Calls of one evaluator: each returns the outcome and how many cache hits it added.
+struct Calls(Evaluator);
+
+impl Calls {
+    fn new() -> Self {
+        Self(evaluator(true))
+    }
+
+    fn call(&self, code: &str, args: &[&str]) -> (Result<String, String>, u64) {
+        let before = self.0.code_cache_hits();
+        let answer = outcome(&self.0.evaluate(request(Family::Python, code, args)));
+        (answer, self.0.code_cache_hits() - before)
+    }
+}
+
+#[test]
+fn from_the_third_call_on_a_code_string_runs_its_compiled_code_with_its_own_arguments() {
+    let calls = Calls::new();
+    let code = "def Z1000(Z1000K1, Z1000K2):\n    return Z1000K1 + '/' + Z1000K2  # cache test 1";
+    assert_eq!(calls.call(code, &["a", "b"]), (Ok("a/b".to_owned()), 0));
+    assert_eq!(calls.call(code, &["c", "d"]), (Ok("c/d".to_owned()), 0));
+    assert_eq!(calls.call(code, &["e", "f"]), (Ok("e/f".to_owned()), 1));
+    assert_eq!(calls.call(code, &["g", "h"]), (Ok("g/h".to_owned()), 1));
+    // One character more is another code string: compiled again.
+    let other = format!("{code} ");
+    assert_eq!(calls.call(&other, &["i", "j"]), (Ok("i/j".to_owned()), 0));
+}
+
+#[test]
+fn code_that_does_not_compile_is_never_cached_and_says_so_every_time() {
+    let calls = Calls::new();
+    let code = "def Z1000(Z1000K1:\n    return Z1000K1  # cache test 2";
+    let (first, hits) = calls.call(code, &["a"]);
+    assert_eq!(hits, 0);
+    let message = first.expect_err("a syntax error");
+    assert!(!message.is_empty());
+    for _ in 0..3 {
+        assert_eq!(calls.call(code, &["a"]), (Err(message.clone()), 0));
+    }
+}
+
+#[test]
+fn code_that_raises_is_cached_and_raises_the_same_from_its_compiled_code() {
+    let calls = Calls::new();
+    let code = "def Z1000(Z1000K1):\n    raise ValueError('no: ' + Z1000K1)  # cache test 3";
+    assert_eq!(calls.call(code, &["x"]), (Err("no: x".to_owned()), 0));
+    assert_eq!(calls.call(code, &["y"]), (Err("no: y".to_owned()), 0));
+    assert_eq!(calls.call(code, &["z"]), (Err("no: z".to_owned()), 1));
+}
+
+#[test]
+fn what_a_call_hands_back_is_only_ever_given_to_calls_of_its_own_code_string() {
+    let calls = Calls::new();
+    assert_eq!(calls.call(FORGER, &["a"]), (Ok("honest a".to_owned()), 0));
+    // The second call hands back the forged code.
+    assert_eq!(calls.call(FORGER, &["b"]), (Ok("honest b".to_owned()), 0));
+    // Another code string never gets that entry.
+    for (n, argument) in ["c", "d", "e"].into_iter().enumerate() {
+        let hits = u64::from(n == 2);
+        assert_eq!(
+            calls.call(VICTIM, &[argument]),
+            (Ok(format!("victim {argument}")), hits)
+        );
+    }
+    // The forger's own later calls run what it forged: only itself is affected.
+    assert_eq!(calls.call(FORGER, &["f"]), (Ok("forged".to_owned()), 1));
+}
+
+/// Code that replaces the compiled code its runner hands back with another function's
+/// before anything is returned: the forged entry is its own code string's.
+const FORGER: &str = r#"import sys, marshal, binascii
+frame = sys._getframe(0)
+while frame is not None and 'compiled_out' not in frame.f_locals:
+    frame = frame.f_back
+if frame.f_locals['compiled_out'][0] is not None:
+    forged = compile("def Z1000(Z1000K1):\n    return 'forged'", "<string>", "exec")
+    compiled, limit = frame.f_locals['compiled_out'][0]
+    forged = binascii.b2a_base64(marshal.dumps(forged), newline=False).decode()
+    frame.f_locals['compiled_out'][0] = (forged, limit)
+def Z1000(Z1000K1):
+    return 'honest ' + Z1000K1  # cache test 4"#;
+
+/// An honest function of the same name as [`FORGER`]'s.
+const VICTIM: &str = "def Z1000(Z1000K1):\n    return 'victim ' + Z1000K1  # cache test 4";
+
+#[test]
+fn compiled_code_that_would_not_fit_the_output_limit_is_not_handed_back() {
+    let mut config = EvaluatorConfig {
+        variant: Variant::Python3All,
+        ..EvaluatorConfig::default()
+    };
+    // The answer fits in 1,000 bytes of output; with its compiled code, it would not.
+    config.limits.max_output_bytes = 1000;
+    let calls = Calls(Evaluator::new(config).unwrap_or_else(|e| panic!("{e}")));
+    // A constant of 600 characters is in the compiled code (base64: over 800 bytes).
+    let padding = "x".repeat(600);
+    let code = format!("def Z1000(Z1000K1):\n    return Z1000K1 or '{padding}'");
+    for _ in 0..4 {
+        assert_eq!(calls.call(&code, &["a"]), (Ok("a".to_owned()), 0));
+    }
+}
+
+#[test]
+fn without_the_cache_every_call_compiles() {
+    let evaluator = evaluator(false);
+    let code = "def Z1000(Z1000K1):\n    return Z1000K1 * 2  # cache test 5";
+    for _ in 0..4 {
+        let z22 = evaluator.evaluate(request(Family::Python, code, &["ab"]));
+        assert_eq!(outcome(&z22), Ok("abab".to_owned()));
+    }
+    assert_eq!(evaluator.code_cache_hits(), 0);
+}

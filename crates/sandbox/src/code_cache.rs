@@ -1,0 +1,243 @@
+//! Compiled code that a guest handed back for a source text, kept for later calls of the same
+//! source text.
+//!
+//! Every call gets a fresh instance of a guest's snapshot, so an interpreter compiles the
+//! call's code string again each time: two thirds of a trivial CPython call. A runner that
+//! can hand back what it compiled (CPython's `marshal`; see `guests/python/runner.py`) and
+//! run that instead is given it by later calls of the same source, through this cache. What
+//! the compiled code is, and how it travels, is the runner's protocol (`zeval-evaluator`);
+//! this is only the bounded map and the rule of when to ask for it.
+//!
+//! Trust: an entry is what a guest answered for exactly its key, the whole source text, and
+//! is only ever given to calls of that same text. The guest may have been tampered with by
+//! that text's own code (or unmarshalling a bad entry may fail): either affects only calls of
+//! that code, inside the sandbox, which it could do by running. A cache belongs to one place
+//! guests run: the evaluator's own process, or one worker process (the parent keeps it for
+//! that worker, and drops it with the worker). Shared between workers, it would let a worker
+//! that escaped its wasm sandbox forge entries for other users' code that other workers
+//! would then run.
+//!
+//! Limits, enforced here: at most the configured bytes of keys and values together, least
+//! recently used first out; an entry over [`MAX_ENTRY_BYTES`] is not kept; the record of
+//! sources seen once (the "second sighting" rule below) holds at most [`MAX_SEEN`] hashes
+//! and then starts again.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
+
+/// The default byte budget of one cache (keys and compiled code together).
+pub const DEFAULT_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// The largest entry (source and compiled code) a cache keeps: bigger code is compiled on
+/// every call, as before.
+pub const MAX_ENTRY_BYTES: usize = 512 * 1024;
+
+/// How many sources seen once are remembered (as 64-bit keyed hashes) before the record
+/// starts again.
+pub const MAX_SEEN: usize = 64 * 1024;
+
+/// What a call of some source should do about its compiled code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeLookup {
+    /// Run this, which an earlier call handed back for the same source.
+    Compiled(Arc<str>),
+    /// Compile the source, and hand back what it compiled to: the source was seen before.
+    AskForIt,
+    /// Compile the source only. The first sighting of a source does not ask for its compiled
+    /// code, so that code run once (most one-off calls) pays nothing for the cache.
+    FirstSighting,
+}
+
+/// Least-recently-used compiled code by source text.
+#[derive(Debug)]
+pub struct CodeCache {
+    max_bytes: usize,
+    hasher: RandomState,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<Arc<str>, Entry>,
+    /// Entries by when they were last used (the key into `entries`).
+    by_use: BTreeMap<u64, Arc<str>>,
+    /// Keyed hashes of sources seen once and not (yet) cached.
+    seen: HashSet<u64>,
+    clock: u64,
+    bytes: usize,
+    hits: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    compiled: Arc<str>,
+    last_used: u64,
+}
+
+impl Default for CodeCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_BYTES)
+    }
+}
+
+impl CodeCache {
+    /// A cache of at most `max_bytes` of sources and compiled code.
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            hasher: RandomState::new(),
+            inner: Mutex::default(),
+        }
+    }
+
+    /// What a call of `source` should do (and, for a hit, the compiled code).
+    pub fn lookup(&self, source: &str) -> CodeLookup {
+        let seen_hash = self.hasher.hash_one(source);
+        let mut inner = self.lock();
+        inner.clock += 1;
+        let now = inner.clock;
+        let Some(entry) = inner.entries.get_mut(source) else {
+            if inner.seen.contains(&seen_hash) {
+                return CodeLookup::AskForIt;
+            }
+            if inner.seen.len() >= MAX_SEEN {
+                inner.seen.clear();
+            }
+            inner.seen.insert(seen_hash);
+            return CodeLookup::FirstSighting;
+        };
+        let (previous, compiled) = (entry.last_used, Arc::clone(&entry.compiled));
+        entry.last_used = now;
+        if let Some(key) = inner.by_use.remove(&previous) {
+            inner.by_use.insert(now, key);
+        }
+        inner.hits += 1;
+        CodeLookup::Compiled(compiled)
+    }
+
+    /// Keeps `compiled`, what a guest handed back for `source`, evicting the least recently
+    /// used entries beyond the byte budget.
+    pub fn insert(&self, source: &str, compiled: String) {
+        let size = source.len() + compiled.len();
+        if size > MAX_ENTRY_BYTES || size > self.max_bytes {
+            return;
+        }
+        let seen_hash = self.hasher.hash_one(source);
+        let mut inner = self.lock();
+        inner.seen.remove(&seen_hash);
+        if inner.entries.contains_key(source) {
+            return;
+        }
+        inner.clock += 1;
+        let now = inner.clock;
+        let key: Arc<str> = Arc::from(source);
+        inner.by_use.insert(now, Arc::clone(&key));
+        inner.entries.insert(
+            key,
+            Entry {
+                compiled: Arc::from(compiled),
+                last_used: now,
+            },
+        );
+        inner.bytes += size;
+        while inner.bytes > self.max_bytes {
+            let Some((_, oldest)) = inner.by_use.pop_first() else {
+                break;
+            };
+            if let Some(entry) = inner.entries.remove(&oldest) {
+                inner.bytes -= oldest.len() + entry.compiled.len();
+            }
+        }
+    }
+
+    /// Forgets the entry of `source`, e.g. when the compiled code it holds failed to run.
+    pub fn remove(&self, source: &str) {
+        let mut inner = self.lock();
+        if let Some(entry) = inner.entries.remove(source) {
+            inner.by_use.remove(&entry.last_used);
+            inner.bytes -= source.len() + entry.compiled.len();
+        }
+    }
+
+    /// How many lookups found compiled code.
+    pub fn hits(&self) -> u64 {
+        self.lock().hits
+    }
+
+    /// Bytes held (sources and compiled code).
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_is_compiled_once_then_asked_for_then_given() {
+        let cache = CodeCache::default();
+        assert_eq!(cache.lookup("def f(): pass"), CodeLookup::FirstSighting);
+        assert_eq!(cache.lookup("def f(): pass"), CodeLookup::AskForIt);
+        cache.insert("def f(): pass", "Y29kZQ==".to_owned());
+        assert_eq!(
+            cache.lookup("def f(): pass"),
+            CodeLookup::Compiled(Arc::from("Y29kZQ=="))
+        );
+        // Another source, however similar, is another key.
+        assert_eq!(cache.lookup("def f(): pass "), CodeLookup::FirstSighting);
+        assert_eq!(cache.hits(), 1);
+        cache.remove("def f(): pass");
+        assert_eq!(cache.bytes(), 0);
+        assert_eq!(cache.lookup("def f(): pass"), CodeLookup::FirstSighting);
+    }
+
+    #[test]
+    fn the_least_recently_used_entries_go_first_and_the_bytes_stay_under_the_budget() {
+        // Each entry is 10 bytes: "src{n}" (4) + 6.
+        let cache = CodeCache::new(30);
+        for n in 0..3 {
+            cache.insert(&format!("src{n}"), "012345".to_owned());
+        }
+        assert_eq!(cache.bytes(), 30);
+        // Using src0 makes src1 the least recently used.
+        assert!(matches!(cache.lookup("src0"), CodeLookup::Compiled(_)));
+        cache.insert("src3", "012345".to_owned());
+        assert_eq!(cache.bytes(), 30);
+        assert!(!matches!(cache.lookup("src1"), CodeLookup::Compiled(_)));
+        for kept in ["src0", "src2", "src3"] {
+            assert!(
+                matches!(cache.lookup(kept), CodeLookup::Compiled(_)),
+                "{kept}"
+            );
+        }
+        // Many distinct entries never hold more than the budget.
+        for n in 0..1000 {
+            cache.insert(&format!("s{n:03}"), "0123456".to_owned());
+            assert!(cache.bytes() <= 30);
+        }
+    }
+
+    #[test]
+    fn an_entry_over_the_entry_limit_is_not_kept() {
+        let cache = CodeCache::new(2 * MAX_ENTRY_BYTES);
+        cache.insert("big", "x".repeat(MAX_ENTRY_BYTES));
+        assert_eq!(cache.bytes(), 0);
+        assert!(!matches!(cache.lookup("big"), CodeLookup::Compiled(_)));
+    }
+
+    #[test]
+    fn the_record_of_sources_seen_once_is_bounded() {
+        let cache = CodeCache::default();
+        for n in 0..(MAX_SEEN + 10) {
+            assert_eq!(cache.lookup(&n.to_string()), CodeLookup::FirstSighting);
+        }
+        assert!(cache.lock().seen.len() <= MAX_SEEN);
+    }
+}
