@@ -7,9 +7,10 @@ Protocol with the host (crates/evaluator/src/runner.rs):
   input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
          (the original executor's request; ZObjects in normal form)
   output {"result": <normal ZObject>} or {"error": "<message>", "nestedError"?: n}
-  code cache (crates/evaluator/src/code_cache.rs): with "wantCompiled": true the output also
-         has "compiled": the code string's code object (``marshal``, then base64), once it
-         compiled; a later input may send that as "compiled" instead of compiling again.
+  code cache (zeval_sandbox::code_cache): with "wantCompiled": <output limit> the answer
+         also has "compiled", the code string's code object (``marshal``, then base64), when
+         it fits the limit; a later input may send that as "compiled" beside its code string,
+         and it is run instead of compiling the code string again.
   host calls (W.Call, through driver.c's _zeval_host_call and the sandbox's zeval.call):
          request {"function": "Z10000", "arguments": {key: ZObject}}
          answer  {"result": ZObject} or {"error": Z5, "message": "...", "index": n}

@@ -683,7 +683,7 @@ fn a_worker_keeps_the_compiled_python_code_of_its_own_calls_only() {
     assert_eq!(result(FORGER, "f"), (some("forged"), 1));
     // Without the cache, every call through the worker compiles.
     let uncached = Evaluator::new(EvaluatorConfig {
-        python_code_cache: false,
+        code_cache: false,
         ..worker_config(false)
     })
     .expect("the workers start");

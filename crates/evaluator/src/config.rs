@@ -33,11 +33,12 @@ pub struct EvaluatorConfig {
     /// Where guests run. Default [`Isolation::InProcess`] for the library; `zeval serve`
     /// defaults to worker processes.
     pub isolation: Isolation,
-    /// Keep the code object each Python code string compiles to, and give it to later calls
-    /// of the same code string instead of compiling again (`zeval_sandbox::code_cache`): in
+    /// Keep what each JavaScript or Python code string compiles to (QuickJS bytecode, a
+    /// CPython code object), and give it to later calls of the same code string and function
+    /// name instead of compiling again (`zeval_sandbox::code_cache`): in
     /// this process for guests here, in each worker's own cache for guests in workers.
     /// Default on.
-    pub python_code_cache: bool,
+    pub code_cache: bool,
 }
 
 /// Where an evaluator runs its guests.
@@ -115,7 +116,7 @@ impl EvaluatorConfig {
             unsnapshotted: false,
             instance_name: default_instance_name().to_owned(),
             isolation: Isolation::InProcess,
-            python_code_cache: true,
+            code_cache: true,
         }
     }
 }

@@ -49,7 +49,7 @@ struct Runtime {
     runner: Runner,
     /// e.g. "QuickJS-ng 0.10.1 (wasmtime 48.0.8)".
     version: String,
-    /// Whether and where compiled code is kept between calls ([`crate::EvaluatorConfig::python_code_cache`]).
+    /// Whether and where compiled code is kept between calls ([`crate::EvaluatorConfig::code_cache`]).
     code_caching: CodeCaching,
 }
 
@@ -297,7 +297,7 @@ impl Evaluator {
     }
 
     /// How many calls ran compiled code from a code cache instead of compiling their code
-    /// string ([`EvaluatorConfig::python_code_cache`]): this process's own cache, or the
+    /// string ([`EvaluatorConfig::code_cache`]): this process's own cache, or the
     /// caches of the workers idle now (a busy worker's calls are not counted).
     pub fn code_cache_hits(&self) -> u64 {
         self.runtimes
@@ -462,8 +462,16 @@ impl Evaluator {
         let host = handler
             .as_deref_mut()
             .map(|handler| handler as &mut dyn HostCalls);
-        let source = request.code_string.as_deref();
-        let outcome = match (&runtime.code_caching, source) {
+        // The key: the code string and the function name the runner returns (JavaScript's
+        // compiled wrapper names it), length-prefixed so that no two pairs make one key.
+        let key = match (&runtime.code_caching, &request.code_string) {
+            (CodeCaching::Off, _) | (_, None) => None,
+            (_, Some(source)) => {
+                let name = request.function_name.as_deref().unwrap_or_default();
+                Some(format!("{}:{name}{source}", name.len()))
+            }
+        };
+        let outcome = match (&runtime.code_caching, key.as_deref()) {
             (CodeCaching::Off, _) | (_, None) => runtime
                 .runner
                 .run(
@@ -472,10 +480,10 @@ impl Evaluator {
                     host,
                 )
                 .map(|output| (output, None)),
-            (caching, Some(source)) => {
+            (caching, Some(key)) => {
                 let asked = std::cell::Cell::new(false);
                 let input = |cache: &CodeCache| {
-                    let code = CodeInput::from(cache.lookup(source));
+                    let code = CodeInput::from(cache.lookup(key));
                     asked.set(code == CodeInput::SourceWantCompiled);
                     runner_input(request, &code, &limits)
                 };
@@ -486,7 +494,7 @@ impl Evaluator {
                 runtime
                     .runner
                     .run_with_code(here, &input, &limits, host)
-                    .map(|(output, cache)| (output, asked.get().then_some((cache, source))))
+                    .map(|(output, cache)| (output, asked.get().then_some((cache, key))))
             }
         };
         match outcome {
@@ -494,8 +502,8 @@ impl Evaluator {
                 let stats = run_stats(runtime, &output);
                 let errors = handler.map(|handler| &mut handler.errors);
                 let (z22, compiled) = runner_answer(&output.stdout, errors);
-                if let (Some((cache, source)), Some(compiled)) = (keep_in, compiled) {
-                    cache.insert(source, compiled);
+                if let (Some((cache, key)), Some(compiled)) = (keep_in, compiled) {
+                    cache.insert(key, compiled);
                 }
                 Execution {
                     z22,
@@ -706,7 +714,7 @@ fn load(
     Ok(Runtime {
         runner: Runner::InProcess(guest),
         version: runtime_version(&config.guest_dir, family),
-        code_caching: if family == Family::Python && config.python_code_cache {
+        code_caching: if !family.is_compiled() && config.code_cache {
             CodeCaching::Here(Arc::new(CodeCache::default()))
         } else {
             CodeCaching::Off
@@ -796,7 +804,7 @@ fn start_workers(
                 },
                 version: runtime_version(&config.guest_dir, *family),
                 // Each worker keeps its own: see `zeval_sandbox::code_cache` on trust.
-                code_caching: if *family == Family::Python && config.python_code_cache {
+                code_caching: if !family.is_compiled() && config.code_cache {
                     CodeCaching::InWorkers
                 } else {
                     CodeCaching::Off
@@ -864,18 +872,18 @@ fn runner_input_with(request: &ExecutorRequest, code: &CodeInput, limits: &Limit
     if let Some(name) = &request.function_name {
         object.insert("functionName".into(), Value::String(name.clone()));
     }
+    // The code string goes even with its compiled code: the runner's messages quote it.
+    if let Some(source) = &request.code_string {
+        object.insert("codeString".into(), Value::String(source.clone()));
+    }
     match code {
         CodeInput::Compiled(compiled) => {
             object.insert("compiled".into(), Value::String(compiled.to_string()));
         }
-        CodeInput::Source | CodeInput::SourceWantCompiled => {
-            if let Some(source) = &request.code_string {
-                object.insert("codeString".into(), Value::String(source.clone()));
-            }
-            if *code == CodeInput::SourceWantCompiled {
-                object.insert("wantCompiled".into(), limits.max_output_bytes.into());
-            }
+        CodeInput::SourceWantCompiled => {
+            object.insert("wantCompiled".into(), limits.max_output_bytes.into());
         }
+        CodeInput::Source => {}
     }
     object.insert(
         "functionArguments".into(),

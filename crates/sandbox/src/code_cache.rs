@@ -2,11 +2,13 @@
 //! source text.
 //!
 //! Every call gets a fresh instance of a guest's snapshot, so an interpreter compiles the
-//! call's code string again each time: two thirds of a trivial CPython call. A runner that
-//! can hand back what it compiled (CPython's `marshal`; see `guests/python/runner.py`) and
-//! run that instead is given it by later calls of the same source, through this cache. What
-//! the compiled code is, and how it travels, is the runner's protocol (`zeval-evaluator`);
-//! this is only the bounded map and the rule of when to ask for it.
+//! call's code string again each time: two thirds of a trivial CPython call's guest time,
+//! two fifths of QuickJS's. A runner that can hand back what it compiled (CPython's
+//! `marshal`, QuickJS's bytecode writer; see `guests/*/runner.*`) and run that instead is
+//! given it by later calls of the same source, through this cache. What the compiled code is,
+//! how it travels and what the key holds besides the code string (the evaluator adds the
+//! function name) is the runner's protocol (`zeval-evaluator`); this is only the bounded map
+//! and the rule of when to ask for it.
 //!
 //! Trust: an entry is what a guest answered for exactly its key, the whole source text, and
 //! is only ever given to calls of that same text. The guest may have been tampered with by

@@ -457,11 +457,11 @@ pub struct CacheSettings {
     pub max_dependencies: usize,
     /// Functions whose calls are never cached, nor any call that reads them.
     pub uncacheable: Vec<String>,
-    /// Keep the code object a Python code string compiles to, and run it in later calls of
-    /// the same code string instead of compiling again (default true). The server keeps one
+    /// Keep what a JavaScript or Python code string compiles to, and run it in later calls
+    /// of the same code string instead of compiling again (default true). The server keeps one
     /// cache per worker process (at most 4 MiB each); see `zeval_sandbox::code_cache`. Unlike the answers
     /// above, nothing of a call's result is kept.
-    pub python_code: bool,
+    pub compiled_code: bool,
 }
 
 impl Default for CacheSettings {
@@ -476,7 +476,7 @@ impl Default for CacheSettings {
             max_value_bytes: 1024 * 1024,
             max_dependencies: 1000,
             uncacheable: Vec::new(),
-            python_code: true,
+            compiled_code: true,
         }
     }
 }

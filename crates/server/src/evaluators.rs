@@ -69,7 +69,7 @@ pub fn local_evaluator(
     let evaluator = Evaluator::new(EvaluatorConfig {
         instance_name: config.instance_name(),
         isolation,
-        python_code_cache: config.cache.python_code,
+        code_cache: config.cache.compiled_code,
         ..EvaluatorConfig::new(config.guest_dir())
     })?;
     let store = crate::compilation::artifact_store(config);

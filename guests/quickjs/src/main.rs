@@ -12,7 +12,7 @@
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 
-use rquickjs::{CatchResultExt, Context, Function, Object, Runtime};
+use rquickjs::{CatchResultExt, Context, Ctx, Function, Object, Runtime, qjs};
 
 /// The runner script, whose contract is documented at its top.
 const RUNNER_JS: &str = include_str!("../runner.js");
@@ -73,6 +73,115 @@ fn host_call(request: String) -> rquickjs::Result<Option<String>> {
         .map_err(|_| rquickjs::Error::new_from_js_message("bytes", "string", "the answer is not UTF-8"))
 }
 
+/// `__zeval_bytecode(source)`, for runner.js's code cache: `source` compiled as a global
+/// script (not run), as QuickJS bytecode in base64. A syntax error is thrown as by `eval`.
+fn bytecode_of(ctx: Ctx<'_>, source: String) -> rquickjs::Result<String> {
+    let raw = ctx.as_raw().as_ptr();
+    // QuickJS reads its input up to a terminating NUL.
+    let source = std::ffi::CString::new(source)
+        .map_err(|_| rquickjs::Error::new_from_js_message("string", "script", "it holds a NUL"))?;
+    let flags = (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY) as i32;
+    // SAFETY: `raw` is this call's live context; the source is NUL-terminated and its length
+    // excludes the NUL; the file name is a static C string.
+    let function = unsafe {
+        qjs::JS_Eval(raw, source.as_ptr(), source.as_bytes().len() as _, c"<input>".as_ptr(), flags)
+    };
+    // SAFETY: `function` is a value this context returned.
+    if unsafe { qjs::JS_IsException(function) } {
+        return Err(rquickjs::Error::Exception);
+    }
+    let mut size = 0;
+    // SAFETY: as above; `size` receives the buffer's length.
+    let buffer = unsafe {
+        qjs::JS_WriteObject(raw, &mut size, function, qjs::JS_WRITE_OBJ_BYTECODE as i32)
+    };
+    // SAFETY: `function` is owned here and not used again.
+    unsafe { qjs::JS_FreeValue(raw, function) };
+    if buffer.is_null() {
+        return Err(rquickjs::Error::Exception);
+    }
+    // SAFETY: QuickJS returned `size` bytes at `buffer`, freed right after with its allocator.
+    let encoded = base64_encode(unsafe { std::slice::from_raw_parts(buffer, size as usize) });
+    unsafe { qjs::js_free(raw, buffer.cast()) };
+    Ok(encoded)
+}
+
+/// `__zeval_run_bytecode(encoded)`: runs what [`bytecode_of`] made, as a global script.
+fn run_bytecode(ctx: Ctx<'_>, encoded: String) -> rquickjs::Result<()> {
+    let raw = ctx.as_raw().as_ptr();
+    let bytes = base64_decode(&encoded).ok_or_else(|| {
+        rquickjs::Error::new_from_js_message("string", "bytecode", "it is not base64")
+    })?;
+    // SAFETY: `raw` is this call's live context and `bytes` is valid for its length. The
+    // bytecode is what this guest wrote for the same source (the host's code cache gives it
+    // only to calls of that source), so reading it trusts nothing another user wrote.
+    let function = unsafe {
+        qjs::JS_ReadObject(raw, bytes.as_ptr(), bytes.len() as _, qjs::JS_READ_OBJ_BYTECODE as i32)
+    };
+    // SAFETY: `function` is a value this context returned.
+    if unsafe { qjs::JS_IsException(function) } {
+        return Err(rquickjs::Error::Exception);
+    }
+    // SAFETY: JS_EvalFunction takes ownership of `function`.
+    let result = unsafe { qjs::JS_EvalFunction(raw, function) };
+    // SAFETY: as above.
+    if unsafe { qjs::JS_IsException(result) } {
+        return Err(rquickjs::Error::Exception);
+    }
+    // SAFETY: `result` is owned here and not used again.
+    unsafe { qjs::JS_FreeValue(raw, result) };
+    Ok(())
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(BASE64[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Each byte's value in [`BASE64`], or 255 for a byte that is not in it.
+const BASE64_VALUES: [u8; 256] = {
+    let mut values = [255u8; 256];
+    let mut i = 0;
+    while i < 64 {
+        values[BASE64[i] as usize] = i as u8;
+        i += 1;
+    }
+    values
+};
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0);
+    for &c in text {
+        let value = match BASE64_VALUES[usize::from(c)] {
+            255 => return None,
+            value => u32::from(value),
+        };
+        buffer = (buffer << 6) | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
 fn wasi_random_u64() -> u64 {
     let mut bytes = [0u8; 8];
     // SAFETY: the buffer is valid for writes of its length.
@@ -118,6 +227,15 @@ fn create_interpreter() -> (Runtime, Context) {
         ctx.globals()
             .set("__zeval_host_call", host)
             .expect("set __zeval_host_call");
+        for (name, function) in [
+            ("__zeval_bytecode", Function::new(ctx.clone(), bytecode_of)),
+            ("__zeval_run_bytecode", Function::new(ctx.clone(), run_bytecode)),
+        ] {
+            let function = function
+                .and_then(|f| f.with_name(name))
+                .expect("a code cache function");
+            ctx.globals().set(name, function).expect("set a code cache function");
+        }
         ctx.eval::<(), _>(RUNNER_JS)
             .catch(&ctx)
             .unwrap_or_else(|e| panic!("runner.js failed: {e}"));

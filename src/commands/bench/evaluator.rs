@@ -63,9 +63,9 @@ pub(crate) struct EvaluatorBench {
     /// report` names the guests' own functions (profiling only; the workers never write it).
     #[arg(long)]
     perf_map: bool,
-    /// With `--hop` or `--http`: compile a Python code string on every call, in process and
-    /// in the workers, as before the code cache (the A/B of
-    /// `EvaluatorConfig::python_code_cache`).
+    /// With `--hop` or `--http`: compile the code string on every call, in process and in the
+    /// workers, as before the code cache (the A/B of
+    /// `EvaluatorConfig::code_cache`).
     #[arg(long)]
     no_code_cache: bool,
     /// With `--hop`: end every call's code string with a comment of its own, so that no
@@ -227,7 +227,7 @@ impl EvaluatorBench {
     fn worker_hop(&self) -> anyhow::Result<ExitCode> {
         let mut in_process_config = EvaluatorConfig::default();
         in_process_config.sandbox.perf_map = self.perf_map;
-        in_process_config.python_code_cache = !self.no_code_cache;
+        in_process_config.code_cache = !self.no_code_cache;
         let in_process = Evaluator::new(in_process_config).context("loading the guests")?;
         let program = std::env::current_exe().context("finding this program")?;
         let workers = Evaluator::new(EvaluatorConfig {
@@ -237,7 +237,7 @@ impl EvaluatorBench {
                 colocate: !self.no_colocate,
                 ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
             }),
-            python_code_cache: !self.no_code_cache,
+            code_cache: !self.no_code_cache,
             ..EvaluatorConfig::default()
         })
         .context("starting a worker")?;
@@ -302,7 +302,7 @@ impl EvaluatorBench {
             EvaluatorConfig::default()
         };
         let config = EvaluatorConfig {
-            python_code_cache: !self.no_code_cache,
+            code_cache: !self.no_code_cache,
             ..config
         };
         let evaluator = Arc::new(Evaluator::new(config).context("loading the guests")?);

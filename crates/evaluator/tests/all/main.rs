@@ -5,6 +5,7 @@
 //! it ends in the right Z5 within twice the wall-time limit, and run a normal call on another
 //! thread meanwhile, which must still succeed.
 
+mod code_cache;
 mod compiled;
 mod hostile_env;
 mod hostile_files;
@@ -13,7 +14,6 @@ mod hostile_limits;
 mod hostile_network;
 mod hostile_processes;
 mod javascript_locale;
-mod python_code_cache;
 mod python_stdlib;
 mod reentry;
 mod suite_requests;

@@ -1,16 +1,16 @@
-//! The Python code cache (`EvaluatorConfig::python_code_cache`, `zeval_sandbox::code_cache`):
-//! the first call of a code string compiles it, the second also hands back what it compiled,
-//! and later calls of the same code string run that.
+//! The code cache (`EvaluatorConfig::code_cache`, `zeval_sandbox::code_cache`): the first
+//! call of a code string compiles it, the second also hands back what it compiled (a CPython
+//! code object, QuickJS bytecode), and later calls of the same code string and function name
+//! run that.
 
-use zeval_evaluator::{Evaluator, EvaluatorConfig, Family, Variant};
+use zeval_evaluator::{Evaluator, EvaluatorConfig, ExecutorRequest, Family, Request};
 
 use crate::{outcome, request};
 
 /// An evaluator of the test's own (the tests run in parallel, and count its hits).
-fn evaluator(python_code_cache: bool) -> Evaluator {
+fn evaluator(code_cache: bool) -> Evaluator {
     let config = EvaluatorConfig {
-        variant: Variant::Python3All,
-        python_code_cache,
+        code_cache,
         ..EvaluatorConfig::default()
     };
     Evaluator::new(config).unwrap_or_else(|e| panic!("{e}"))
@@ -25,8 +25,16 @@ impl Calls {
     }
 
     fn call(&self, code: &str, args: &[&str]) -> (Result<String, String>, u64) {
+        self.run(request(Family::Python, code, args))
+    }
+
+    fn javascript(&self, code: &str, args: &[&str]) -> (Result<String, String>, u64) {
+        self.run(request(Family::JavaScript, code, args))
+    }
+
+    fn run(&self, request: Request) -> (Result<String, String>, u64) {
         let before = self.0.code_cache_hits();
-        let answer = outcome(&self.0.evaluate(request(Family::Python, code, args)));
+        let answer = outcome(&self.0.evaluate(request));
         (answer, self.0.code_cache_hits() - before)
     }
 }
@@ -103,10 +111,7 @@ const VICTIM: &str = "def Z1000(Z1000K1):\n    return 'victim ' + Z1000K1  # cac
 
 #[test]
 fn compiled_code_that_would_not_fit_the_output_limit_is_not_handed_back() {
-    let mut config = EvaluatorConfig {
-        variant: Variant::Python3All,
-        ..EvaluatorConfig::default()
-    };
+    let mut config = EvaluatorConfig::default();
     // The answer fits in 1,000 bytes of output; with its compiled code, it would not.
     config.limits.max_output_bytes = 1000;
     let calls = Calls(Evaluator::new(config).unwrap_or_else(|e| panic!("{e}")));
@@ -127,4 +132,97 @@ fn without_the_cache_every_call_compiles() {
         assert_eq!(outcome(&z22), Ok("abab".to_owned()));
     }
     assert_eq!(evaluator.code_cache_hits(), 0);
+}
+
+#[test]
+fn javascript_runs_its_compiled_bytecode_from_the_third_call() {
+    let calls = Calls::new();
+    let code =
+        "function Z1000(Z1000K1, Z1000K2) { return Z1000K1 + '/' + Z1000K2; } // cache test 6";
+    assert_eq!(
+        calls.javascript(code, &["a", "b"]),
+        (Ok("a/b".to_owned()), 0)
+    );
+    assert_eq!(
+        calls.javascript(code, &["c", "d"]),
+        (Ok("c/d".to_owned()), 0)
+    );
+    assert_eq!(
+        calls.javascript(code, &["e", "f"]),
+        (Ok("e/f".to_owned()), 1)
+    );
+    assert_eq!(
+        calls.javascript(code, &["g", "h"]),
+        (Ok("g/h".to_owned()), 1)
+    );
+}
+
+#[test]
+fn javascript_errors_are_the_same_from_bytecode_and_syntax_errors_are_never_cached() {
+    let calls = Calls::new();
+    let throws = "function Z1000(Z1000K1) { throw new Error('no: ' + Z1000K1); } // cache test 7";
+    assert_eq!(
+        calls.javascript(throws, &["x"]),
+        (Err("no: x".to_owned()), 0)
+    );
+    assert_eq!(
+        calls.javascript(throws, &["y"]),
+        (Err("no: y".to_owned()), 0)
+    );
+    assert_eq!(
+        calls.javascript(throws, &["z"]),
+        (Err("no: z".to_owned()), 1)
+    );
+    let broken = "function Z1000(Z1000K1) { return Z1000K1 + ; } // cache test 7";
+    let (first, hits) = calls.javascript(broken, &["a"]);
+    assert_eq!(hits, 0);
+    let message = first.expect_err("a syntax error");
+    for _ in 0..3 {
+        assert_eq!(calls.javascript(broken, &["a"]), (Err(message.clone()), 0));
+    }
+}
+
+#[test]
+fn the_same_code_string_under_another_function_name_is_another_entry() {
+    // JavaScript's compiled wrapper returns the function it names: bytecode compiled for one
+    // name must never answer for another.
+    let calls = Calls::new();
+    let code =
+        "function Z1000(x) { return 'first ' + x; }\nfunction Z1001(x) { return 'second ' + x; }";
+    let named = |name: &str, argument: &str| {
+        let Request::Executor(executor) = request(Family::JavaScript, code, &[argument]) else {
+            unreachable!("an executor request")
+        };
+        let mut arguments = serde_json::Map::new();
+        let value = executor.function_arguments["Z1000K1"].clone();
+        arguments.insert(format!("{name}K1"), value);
+        Request::Executor(ExecutorRequest {
+            function_name: Some(name.to_owned()),
+            function_arguments: arguments,
+            ..executor
+        })
+    };
+    for n in 0..3 {
+        let hits = u64::from(n == 2);
+        assert_eq!(
+            calls.run(named("Z1000", "a")),
+            (Ok("first a".to_owned()), hits)
+        );
+    }
+    assert_eq!(
+        calls.run(named("Z1001", "b")),
+        (Ok("second b".to_owned()), 0)
+    );
+    assert_eq!(
+        calls.run(named("Z1001", "c")),
+        (Ok("second c".to_owned()), 0)
+    );
+    assert_eq!(
+        calls.run(named("Z1001", "d")),
+        (Ok("second d".to_owned()), 1)
+    );
+    assert_eq!(
+        calls.run(named("Z1000", "e")),
+        (Ok("first e".to_owned()), 1)
+    );
 }
