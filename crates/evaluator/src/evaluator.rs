@@ -300,14 +300,23 @@ impl Evaluator {
     /// string ([`EvaluatorConfig::code_cache`]): this process's own cache, or the
     /// caches of the workers idle now (a busy worker's calls are not counted).
     pub fn code_cache_hits(&self) -> u64 {
-        self.runtimes
-            .values()
-            .map(|runtime| match (&runtime.code_caching, &runtime.runner) {
-                (CodeCaching::Here(cache), _) => cache.hits(),
-                (CodeCaching::InWorkers, Runner::Worker { pool, .. }) => pool.code_cache_hits(),
-                _ => 0,
-            })
-            .sum()
+        // The languages' runtimes share one worker pool (and one in-process cache each):
+        // each pool is counted once.
+        let mut pools: Vec<&WorkerPool> = Vec::new();
+        let mut hits = 0;
+        for runtime in self.runtimes.values() {
+            match (&runtime.code_caching, &runtime.runner) {
+                (CodeCaching::Here(cache), _) => hits += cache.hits(),
+                (CodeCaching::InWorkers, Runner::Worker { pool, .. })
+                    if !pools.iter().any(|seen| seen.is_same_pool(pool)) =>
+                {
+                    hits += pool.code_cache_hits();
+                    pools.push(pool);
+                }
+                _ => {}
+            }
+        }
+        hits
     }
 
     /// Answers a request body in any encoding the original accepts (spec §3.1): always a

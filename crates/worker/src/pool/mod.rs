@@ -319,6 +319,12 @@ impl WorkerPool {
         )
     }
 
+    /// Whether `self` and `other` are handles of one pool (several guests share a pool, and
+    /// what it counts should be counted once).
+    pub fn is_same_pool(&self, other: &WorkerPool) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// How many calls the idle workers' code caches answered with compiled code (a busy
     /// worker is not counted; a worker's count ends with it).
     pub fn code_cache_hits(&self) -> u64 {
