@@ -633,12 +633,17 @@ fn a_worker_wakes_on_its_callers_cpu_and_both_take_their_cpu_sets_back() {
 
 /// A call of the Python function `Z1000` defined by `code`, with one string argument.
 fn python_call(code: &str, argument: &str) -> zeval_evaluator::Request {
+    call_in("python-3", code, argument)
+}
+
+/// A call of the function `Z1000` defined by `code` in `language`, with one string argument.
+fn call_in(language: &str, code: &str, argument: &str) -> zeval_evaluator::Request {
     let mut arguments = serde_json::Map::new();
     arguments.insert("Z1000K1".into(), json!({"Z1K1": "Z6", "Z6K1": argument}));
     zeval_evaluator::Request::Executor(ExecutorRequest {
         reentrant: false,
         remaining_time: None,
-        coding_language: Some("python-3".into()),
+        coding_language: Some(language.into()),
         code_string: Some(code.into()),
         function_name: Some("Z1000".into()),
         function_arguments: arguments,
@@ -647,7 +652,7 @@ fn python_call(code: &str, argument: &str) -> zeval_evaluator::Request {
 }
 
 #[test]
-fn a_worker_keeps_the_compiled_python_code_of_its_own_calls_only() {
+fn a_worker_keeps_the_compiled_code_of_its_own_calls_only() {
     let _serial = one_at_a_time();
     let evaluator = Evaluator::new(EvaluatorConfig {
         isolation: Isolation::Workers(WorkerSettings {
@@ -681,6 +686,16 @@ fn a_worker_keeps_the_compiled_python_code_of_its_own_calls_only() {
         );
     }
     assert_eq!(result(FORGER, "f"), (some("forged"), 1));
+    // JavaScript's bytecode, the same way, in the same pool.
+    let shout = "function Z1000(Z1000K1) { return Z1000K1.toUpperCase() + '!'; }";
+    for (n, argument) in ["x", "y", "z"].into_iter().enumerate() {
+        let before = evaluator.code_cache_hits();
+        let z22 = evaluator.evaluate(call_in("javascript", shout, argument));
+        let hits = evaluator.code_cache_hits() - before;
+        let expected = format!("{}!", argument.to_uppercase());
+        assert_eq!(z22["Z22K1"]["Z6K1"], expected.as_str(), "{z22}");
+        assert_eq!(hits, u64::from(n == 2), "call {n} of the JavaScript code");
+    }
     // Without the cache, every call through the worker compiles.
     let uncached = Evaluator::new(EvaluatorConfig {
         code_cache: false,
