@@ -325,14 +325,24 @@ fn worker_config(test_hooks: bool) -> EvaluatorConfig {
 }
 
 fn javascript_upper(text: &str) -> ExecutorRequest {
+    executor_request(
+        "javascript",
+        "Z10600",
+        "function Z10600( Z10600K1 ) { return Z10600K1.toUpperCase(); }",
+        text,
+    )
+}
+
+/// A request to run `name`, defined by `code` in `language`, with one string argument.
+fn executor_request(language: &str, name: &str, code: &str, argument: &str) -> ExecutorRequest {
     let mut arguments = serde_json::Map::new();
-    arguments.insert("Z10600K1".into(), json!({"Z1K1": "Z6", "Z6K1": text}));
+    arguments.insert(format!("{name}K1"), json!({"Z1K1": "Z6", "Z6K1": argument}));
     ExecutorRequest {
         reentrant: false,
         remaining_time: None,
-        coding_language: Some("javascript".into()),
-        code_string: Some("function Z10600( Z10600K1 ) { return Z10600K1.toUpperCase(); }".into()),
-        function_name: Some("Z10600".into()),
+        coding_language: Some(language.into()),
+        code_string: Some(code.into()),
+        function_name: Some(name.into()),
         function_arguments: arguments,
         signature: None,
     }
@@ -638,17 +648,7 @@ fn python_call(code: &str, argument: &str) -> zeval_evaluator::Request {
 
 /// A call of the function `Z1000` defined by `code` in `language`, with one string argument.
 fn call_in(language: &str, code: &str, argument: &str) -> zeval_evaluator::Request {
-    let mut arguments = serde_json::Map::new();
-    arguments.insert("Z1000K1".into(), json!({"Z1K1": "Z6", "Z6K1": argument}));
-    zeval_evaluator::Request::Executor(ExecutorRequest {
-        reentrant: false,
-        remaining_time: None,
-        coding_language: Some(language.into()),
-        code_string: Some(code.into()),
-        function_name: Some("Z1000".into()),
-        function_arguments: arguments,
-        signature: None,
-    })
+    zeval_evaluator::Request::Executor(executor_request(language, "Z1000", code, argument))
 }
 
 #[test]
@@ -710,18 +710,8 @@ fn a_worker_keeps_the_compiled_code_of_its_own_calls_only() {
 }
 
 /// Code that replaces the compiled code its runner hands back with another function's,
-/// before anything is returned (the same as the evaluator crate's test of the cache).
-const FORGER: &str = r#"import sys, marshal, binascii
-frame = sys._getframe(0)
-while frame is not None and 'compiled_out' not in frame.f_locals:
-    frame = frame.f_back
-if frame.f_locals['compiled_out'][0] is not None:
-    forged = compile("def Z1000(Z1000K1):\n    return 'forged'", "<string>", "exec")
-    compiled, limit = frame.f_locals['compiled_out'][0]
-    forged = binascii.b2a_base64(marshal.dumps(forged), newline=False).decode()
-    frame.f_locals['compiled_out'][0] = (forged, limit)
-def Z1000(Z1000K1):
-    return 'honest ' + Z1000K1"#;
+/// before anything is returned (the evaluator crate's test of the cache uses it too).
+const FORGER: &str = include_str!("../../crates/evaluator/tests/all/code_cache_forger.py");
 
 /// An honest function of the same name as [`FORGER`]'s.
 const VICTIM: &str = "def Z1000(Z1000K1):\n    return 'victim ' + Z1000K1";

@@ -94,20 +94,10 @@ fn what_a_call_hands_back_is_only_ever_given_to_calls_of_its_own_code_string() {
 
 /// Code that replaces the compiled code its runner hands back with another function's
 /// before anything is returned: the forged entry is its own code string's.
-const FORGER: &str = r#"import sys, marshal, binascii
-frame = sys._getframe(0)
-while frame is not None and 'compiled_out' not in frame.f_locals:
-    frame = frame.f_back
-if frame.f_locals['compiled_out'][0] is not None:
-    forged = compile("def Z1000(Z1000K1):\n    return 'forged'", "<string>", "exec")
-    compiled, limit = frame.f_locals['compiled_out'][0]
-    forged = binascii.b2a_base64(marshal.dumps(forged), newline=False).decode()
-    frame.f_locals['compiled_out'][0] = (forged, limit)
-def Z1000(Z1000K1):
-    return 'honest ' + Z1000K1  # cache test 4"#;
+const FORGER: &str = include_str!("code_cache_forger.py");
 
 /// An honest function of the same name as [`FORGER`]'s.
-const VICTIM: &str = "def Z1000(Z1000K1):\n    return 'victim ' + Z1000K1  # cache test 4";
+const VICTIM: &str = "def Z1000(Z1000K1):\n    return 'victim ' + Z1000K1";
 
 #[test]
 fn compiled_code_that_would_not_fit_the_output_limit_is_not_handed_back() {
