@@ -311,6 +311,19 @@ fn worker_evaluator(test_hooks: bool) -> Evaluator {
     Evaluator::new(worker_config(test_hooks)).expect("the workers start")
 }
 
+/// An evaluator whose guests all run in one worker (so every call meets the same one).
+fn one_worker_evaluator() -> Evaluator {
+    Evaluator::new(EvaluatorConfig {
+        isolation: Isolation::Workers(WorkerSettings {
+            min_workers: 1,
+            max_workers: 1,
+            ..WorkerSettings::new(zeval_binary(), vec!["worker".into()])
+        }),
+        ..EvaluatorConfig::default()
+    })
+    .expect("the worker starts")
+}
+
 /// The configuration of [`worker_evaluator`].
 fn worker_config(test_hooks: bool) -> EvaluatorConfig {
     EvaluatorConfig {
@@ -573,15 +586,7 @@ fn a_worker_wakes_on_its_callers_cpu_and_both_take_their_cpu_sets_back() {
         eprintln!("skipped: this thread may run on one CPU only ({cpus:?})");
         return;
     }
-    let evaluator = Evaluator::new(EvaluatorConfig {
-        isolation: Isolation::Workers(WorkerSettings {
-            min_workers: 1,
-            max_workers: 1,
-            ..WorkerSettings::new(zeval_binary(), vec!["worker".into()])
-        }),
-        ..EvaluatorConfig::default()
-    })
-    .expect("the worker starts");
+    let evaluator = one_worker_evaluator();
     let call = || {
         let execution = evaluator.execute(Family::JavaScript, &javascript_upper("cpu"));
         assert_eq!(execution.z22["Z22K1"]["Z6K1"], "CPU", "{}", execution.z22);
@@ -654,15 +659,7 @@ fn call_in(language: &str, code: &str, argument: &str) -> zeval_evaluator::Reque
 #[test]
 fn a_worker_keeps_the_compiled_code_of_its_own_calls_only() {
     let _serial = one_at_a_time();
-    let evaluator = Evaluator::new(EvaluatorConfig {
-        isolation: Isolation::Workers(WorkerSettings {
-            min_workers: 1,
-            max_workers: 1,
-            ..WorkerSettings::new(zeval_binary(), vec!["worker".into()])
-        }),
-        ..EvaluatorConfig::default()
-    })
-    .expect("the workers start");
+    let evaluator = one_worker_evaluator();
     let result = |code: &str, argument: &str| {
         let before = evaluator.code_cache_hits();
         let z22 = evaluator.evaluate(python_call(code, argument));
