@@ -168,20 +168,36 @@ impl Guest {
         &self,
         stdin: &[u8],
         limits: &Limits,
-        mut host: Option<&mut dyn HostCalls>,
+        host: Option<&mut dyn HostCalls>,
     ) -> Result<RunOutput, SandboxError> {
+        // Dropped here: the instance is reset before the answer goes back.
+        self.run_resetting_later(stdin, limits, host).0
+    }
+
+    /// [`Guest::run_with`], leaving the reset of the call's instance (wasmtime copies its
+    /// dirty pages back from the snapshot: about a fifth of a trivial CPython call) to
+    /// whenever the returned [`PendingReset`] is dropped, so that a caller can send the
+    /// answer first. The pool slot stays taken until then, so the instances alive at once
+    /// are still at most the pool's capacity; nothing of the call is reused.
+    pub fn run_resetting_later(
+        &self,
+        stdin: &[u8],
+        limits: &Limits,
+        mut host: Option<&mut dyn HostCalls>,
+    ) -> (Result<RunOutput, SandboxError>, Option<PendingReset<'_>>) {
         let called = Instant::now();
         let deadline = called + limits.wall_time;
-        self.check_limits(stdin, limits)?;
-        let _slot = self
-            .inner
-            .slots
-            .acquire(deadline)
-            .ok_or_else(|| SandboxError::Busy {
+        if let Err(error) = self.check_limits(stdin, limits) {
+            return (Err(error), None);
+        }
+        let Some(slot) = self.inner.slots.acquire(deadline) else {
+            let busy = SandboxError::Busy {
                 guest: self.inner.name.clone(),
                 capacity: self.inner.slots.capacity,
                 waited: called.elapsed(),
-            })?;
+            };
+            return (Err(busy), None);
+        };
         let started = Instant::now();
         let _watch = if self.inner.epoch_interruption {
             None
@@ -195,7 +211,10 @@ impl Guest {
         let stdout = CappedPipe::new(limits.max_output_bytes);
         let stderr = CappedPipe::new(limits.max_output_bytes);
         let exchange: SharedExchange = host.is_some().then(Default::default);
-        let mut store = self.new_store(stdin, limits, deadline, started, &stdout, &stderr)?;
+        let mut store = match self.new_store(stdin, limits, deadline, started, &stdout, &stderr) {
+            Ok(store) => store,
+            Err(error) => return (Err(error), None),
+        };
         store.data_mut().host_exchange = exchange.clone();
         let fuel_limit = limits.fuel.unwrap_or(u64::MAX);
 
@@ -248,7 +267,10 @@ impl Guest {
         let limiter = &store.data().limiter;
         let peak_memory_bytes = limiter.peak_memory as u64;
         let memory_limit_hit = limiter.memory_limit_hit;
-        drop(store);
+        let pending = PendingReset {
+            _store: store,
+            _slot: slot,
+        };
 
         let result = match outcome {
             None => Err(SandboxError::Timeout {
@@ -257,14 +279,15 @@ impl Guest {
             Some(Ok(())) => Ok(()),
             Some(Err(error)) => self.classify(error, limits, memory_limit_hit, &stdout, &stderr),
         };
-        result.map(|()| RunOutput {
+        let output = result.map(|()| RunOutput {
             stdout: stdout.take(),
             stderr: stderr.take(),
             fuel_consumed,
             peak_memory_bytes,
             duration,
             cpu_time,
-        })
+        });
+        (output, Some(pending))
     }
 
     fn check_limits(&self, stdin: &[u8], limits: &Limits) -> Result<(), SandboxError> {
@@ -452,6 +475,20 @@ fn stderr_tail(stderr: &[u8]) -> String {
 }
 
 /// A counting semaphore over the guest's pool slots.
+/// A finished call's instance and pool slot ([`Guest::run_resetting_later`]): dropping it
+/// resets the instance's memory and frees the slot.
+pub struct PendingReset<'a> {
+    // Dropped first: the store gives its instance back to the pool, then the slot is freed.
+    _store: Store<CallState>,
+    _slot: SlotGuard<'a>,
+}
+
+impl std::fmt::Debug for PendingReset<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingReset")
+    }
+}
+
 pub(crate) struct Slots {
     capacity: usize,
     in_use: Mutex<usize>,

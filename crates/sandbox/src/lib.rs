@@ -123,7 +123,7 @@ pub use code_cache::{CodeCache, CodeLookup};
 pub use config::{GuestOptions, PoolConfig, SandboxConfig};
 pub use engine::EPOCH_TICK;
 pub use error::SandboxError;
-pub use guest::{Guest, RunOutput};
+pub use guest::{Guest, PendingReset, RunOutput};
 pub use host_call::HostCalls;
 pub use limits::Limits;
 pub use modules::{MODULE_ENGINE_NAME, ModuleHost, ModuleHostConfig};

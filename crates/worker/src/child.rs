@@ -229,6 +229,9 @@ fn serve(
             // (`pool::colocate`); the call itself may run wherever the kernel likes.
             starting_set.bind(0);
         }
+        // A finished guest call's instance, reset after its answer is sent (so the caller
+        // does not wait for it); before the next frame is read.
+        let mut pending_reset = None;
         let response = match Request::decode(&frame)? {
             Request::Run {
                 guest,
@@ -247,7 +250,9 @@ fn serve(
                 } else {
                     None
                 };
-                match guest.run_with(&stdin, &limits, host) {
+                let (outcome, reset) = guest.run_resetting_later(&stdin, &limits, host);
+                pending_reset = reset;
+                match outcome {
                     Ok(output) => Response::Ran(output),
                     Err(error) => Response::Failed(error),
                 }
@@ -289,6 +294,7 @@ fn serve(
         };
         writer.write_all(&response.to_frame())?;
         writer.flush()?;
+        drop(pending_reset);
     }
 }
 

@@ -89,3 +89,41 @@ fn the_guest_is_reusable_across_threads_and_many_calls() {
         handle.join().unwrap();
     }
 }
+
+/// Prints the byte at address 32, then overwrites it: a call that saw another call's write
+/// would print `x`.
+const PRINT_THEN_DIRTY: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 32) "a")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 32))
+    (i32.store (i32.const 4) (i32.const 1))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store8 (i32.const 32) (i32.const 120))))"#;
+
+#[test]
+fn a_call_whose_reset_is_left_for_later_has_its_answer_and_keeps_its_slot_until_then() {
+    let mut config = zeval_sandbox::SandboxConfig::new(tempfile::tempdir().unwrap().keep());
+    config.pool.max_instances = 1;
+    let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
+    let guest = sandbox
+        .load_guest("print-then-dirty", PRINT_THEN_DIRTY.as_bytes())
+        .unwrap();
+    let limits = Limits {
+        wall_time: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let (output, pending) = guest.run_resetting_later(b"", &limits, None);
+    assert_eq!(output.unwrap().stdout, b"a");
+    // The instance is not back in the pool yet: its one slot stays taken.
+    let error = guest.run(b"", &limits).unwrap_err();
+    assert!(matches!(error, SandboxError::Busy { .. }), "{error}");
+    drop(pending);
+    // Reset: the next call sees the snapshot's byte, not the last call's write.
+    for _ in 0..3 {
+        let (output, pending) = guest.run_resetting_later(b"", &limits, None);
+        assert_eq!(output.unwrap().stdout, b"a");
+        drop(pending);
+    }
+}
