@@ -49,65 +49,40 @@ struct Runtime {
     runner: Runner,
     /// e.g. "QuickJS-ng 0.10.1 (wasmtime 48.0.8)".
     version: String,
-    /// Whether and where compiled code is kept between calls ([`crate::EvaluatorConfig::code_cache`]).
-    code_caching: CodeCaching,
 }
 
-/// Where a runtime keeps the compiled code its guest hands back (`zeval_sandbox::code_cache`).
-#[derive(Clone)]
-enum CodeCaching {
-    /// Every call compiles its code string.
-    Off,
-    /// In this process, for the guest that runs here.
-    Here(Arc<CodeCache>),
-    /// In each worker process's own cache.
-    InWorkers,
-}
-
-/// Where a guest runs (see [`Isolation`]).
+/// Where a guest runs (see [`Isolation`]), and where the compiled code it hands back is kept
+/// between calls, if anywhere ([`crate::EvaluatorConfig::code_cache`]).
 #[derive(Clone)]
 enum Runner {
-    /// In this process's sandbox, on the calling thread.
-    InProcess(Guest),
-    /// In a confined worker process: guest number `index` of the pool's spec.
+    /// In this process's sandbox, on the calling thread, with this process's code cache.
+    InProcess {
+        guest: Guest,
+        code_cache: Option<Arc<CodeCache>>,
+    },
+    /// In a confined worker process: guest number `index` of the pool's spec; with
+    /// `code_cache`, each worker's own (see `zeval_sandbox::code_cache` on trust).
     Worker {
         pool: WorkerPool,
         index: u32,
         name: String,
+        code_cache: bool,
     },
 }
 
 impl Runner {
     fn name(&self) -> &str {
         match self {
-            Runner::InProcess(guest) => guest.name(),
+            Runner::InProcess { guest, .. } => guest.name(),
             Runner::Worker { name, .. } => name,
         }
     }
 
-    /// [`Runner::run`] with the input written by `stdin` from the code cache of where the
-    /// guest runs (`here`, for a guest in this process), which is returned with the output.
-    fn run_with_code(
-        &self,
-        here: Option<&Arc<CodeCache>>,
-        stdin: &dyn Fn(&CodeCache) -> Vec<u8>,
-        limits: &Limits,
-        host: Option<&mut dyn HostCalls>,
-    ) -> Result<(RunOutput, Arc<CodeCache>), RunError> {
-        match (self, here) {
-            (Runner::InProcess(guest), Some(cache)) => {
-                let input = stdin(cache);
-                Ok((guest.run_with(&input, limits, host)?, Arc::clone(cache)))
-            }
-            (Runner::InProcess(guest), None) => {
-                // No cache here: a scratch one, so every call compiles.
-                let scratch = Arc::new(CodeCache::new(0));
-                let input = stdin(&scratch);
-                Ok((guest.run_with(&input, limits, host)?, scratch))
-            }
-            (Runner::Worker { pool, index, .. }, _) => {
-                pool.run_with_code(*index, stdin, limits, host)
-            }
+    /// Whether compiled code is kept between this guest's calls.
+    fn caches_code(&self) -> bool {
+        match self {
+            Runner::InProcess { code_cache, .. } => code_cache.is_some(),
+            Runner::Worker { code_cache, .. } => *code_cache,
         }
     }
 
@@ -119,7 +94,7 @@ impl Runner {
         host: Option<&mut dyn HostCalls>,
     ) -> Result<RunOutput, RunError> {
         match self {
-            Runner::InProcess(guest) => Ok(guest.run_with(input, limits, host)?),
+            Runner::InProcess { guest, .. } => Ok(guest.run_with(input, limits, host)?),
             Runner::Worker { pool, index, .. } => pool.run_with(*index, input, limits, host),
         }
     }
@@ -305,11 +280,16 @@ impl Evaluator {
         let mut pools: Vec<&WorkerPool> = Vec::new();
         let mut hits = 0;
         for runtime in self.runtimes.values() {
-            match (&runtime.code_caching, &runtime.runner) {
-                (CodeCaching::Here(cache), _) => hits += cache.hits(),
-                (CodeCaching::InWorkers, Runner::Worker { pool, .. })
-                    if !pools.iter().any(|seen| seen.is_same_pool(pool)) =>
-                {
+            match &runtime.runner {
+                Runner::InProcess {
+                    code_cache: Some(cache),
+                    ..
+                } => hits += cache.hits(),
+                Runner::Worker {
+                    pool,
+                    code_cache: true,
+                    ..
+                } if !pools.iter().any(|seen| seen.is_same_pool(pool)) => {
                     hits += pool.code_cache_hits();
                     pools.push(pool);
                 }
@@ -473,44 +453,57 @@ impl Evaluator {
             .map(|handler| handler as &mut dyn HostCalls);
         // The key: the code string and the function name the runner returns (JavaScript's
         // compiled wrapper names it), length-prefixed so that no two pairs make one key.
-        let key = match (&runtime.code_caching, &request.code_string) {
-            (CodeCaching::Off, _) | (_, None) => None,
-            (_, Some(source)) => {
+        let key = match &request.code_string {
+            Some(source) if runtime.runner.caches_code() => {
                 let name = request.function_name.as_deref().unwrap_or_default();
                 Some(format!("{}:{name}{source}", name.len()))
             }
+            _ => None,
         };
-        let outcome = match (&runtime.code_caching, key.as_deref()) {
-            (CodeCaching::Off, _) | (_, None) => runtime
+        // The input from the cache where the guest runs; whether it asks for compiled code.
+        let asked = std::cell::Cell::new(false);
+        let input_from = |cache: &CodeCache, key: &str| {
+            let code = cache.lookup(key);
+            asked.set(code == CodeLookup::CompileAndHandBack);
+            runner_input(request, &code, &limits)
+        };
+        let outcome = match (&runtime.runner, key.as_deref()) {
+            (
+                Runner::InProcess {
+                    guest,
+                    code_cache: Some(cache),
+                },
+                Some(key),
+            ) => guest
+                .run_with(&input_from(cache, key), &limits, host)
+                .map_err(RunError::from)
+                .map(|output| (output, asked.get().then(|| (Arc::clone(cache), key)))),
+            (
+                Runner::Worker {
+                    pool,
+                    index,
+                    code_cache: true,
+                    ..
+                },
+                Some(key),
+            ) => pool
+                .run_with_code(*index, &|cache| input_from(cache, key), &limits, host)
+                .map(|(output, cache)| (output, asked.get().then_some((cache, key)))),
+            _ => runtime
                 .runner
                 .run(
-                    &runner_input(request, &CodeInput::Source, &limits),
+                    &runner_input(request, &CodeLookup::Compile, &limits),
                     &limits,
                     host,
                 )
                 .map(|output| (output, None)),
-            (caching, Some(key)) => {
-                let asked = std::cell::Cell::new(false);
-                let input = |cache: &CodeCache| {
-                    let code = CodeInput::from(cache.lookup(key));
-                    asked.set(code == CodeInput::SourceWantCompiled);
-                    runner_input(request, &code, &limits)
-                };
-                let here = match caching {
-                    CodeCaching::Here(cache) => Some(cache),
-                    _ => None,
-                };
-                runtime
-                    .runner
-                    .run_with_code(here, &input, &limits, host)
-                    .map(|(output, cache)| (output, asked.get().then_some((cache, key))))
-            }
         };
         match outcome {
             Ok((output, keep_in)) => {
                 let stats = run_stats(runtime, &output);
                 let errors = handler.map(|handler| &mut handler.errors);
-                let (z22, compiled) = runner_answer(&output.stdout, errors);
+                let mut compiled = None;
+                let z22 = runner_output_with(&output.stdout, errors, &mut compiled);
                 if let (Some((cache, key)), Some(compiled)) = (keep_in, compiled) {
                     cache.insert(key, compiled);
                 }
@@ -721,13 +714,12 @@ fn load(
         sandbox.load_guest(&name, &wasm)?
     };
     Ok(Runtime {
-        runner: Runner::InProcess(guest),
-        version: runtime_version(&config.guest_dir, family),
-        code_caching: if !family.is_compiled() && config.code_cache {
-            CodeCaching::Here(Arc::new(CodeCache::default()))
-        } else {
-            CodeCaching::Off
+        runner: Runner::InProcess {
+            guest,
+            code_cache: (!family.is_compiled() && config.code_cache)
+                .then(|| Arc::new(CodeCache::default())),
         },
+        version: runtime_version(&config.guest_dir, family),
     })
 }
 
@@ -756,7 +748,7 @@ fn warm_up_input(family: Family) -> Vec<u8> {
             function_arguments: Map::new(),
             signature: None,
         },
-        &CodeInput::Source,
+        &CodeLookup::Compile,
         &Limits::default(),
     )
 }
@@ -810,14 +802,9 @@ fn start_workers(
                     pool: pool.clone(),
                     index: index as u32,
                     name: family.guest_name().to_owned(),
+                    code_cache: !family.is_compiled() && config.code_cache,
                 },
                 version: runtime_version(&config.guest_dir, *family),
-                // Each worker keeps its own: see `zeval_sandbox::code_cache` on trust.
-                code_caching: if !family.is_compiled() && config.code_cache {
-                    CodeCaching::InWorkers
-                } else {
-                    CodeCaching::Off
-                },
             };
             (*family, runtime)
         })
@@ -842,41 +829,20 @@ fn language_version(guest_dir: &Path, family: Family) -> String {
     }
 }
 
-/// The runner's input: the executor request without the routing fields.
-/// What the runner gets for the code of a call (see `guests/*/runner.*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum CodeInput {
-    /// The code string.
-    Source,
-    /// The code string, and a request to hand back what it compiles to (`"wantCompiled"`).
-    SourceWantCompiled,
-    /// What an earlier call of the same code string handed back (`"compiled"`).
-    Compiled(Arc<str>),
-}
-
-impl From<CodeLookup> for CodeInput {
-    fn from(lookup: CodeLookup) -> Self {
-        match lookup {
-            CodeLookup::Compiled(compiled) => CodeInput::Compiled(compiled),
-            CodeLookup::AskForIt => CodeInput::SourceWantCompiled,
-            CodeLookup::FirstSighting => CodeInput::Source,
-        }
-    }
-}
-
-/// The runner's input: the executor request without the routing fields, with `code` for
-/// its code. Compiled code that would make the input longer than `limits` allow is left
+/// The runner's input (see `guests/*/runner.*`): the executor request without the routing
+/// fields, its code string, and per `code` also `"compiled"` (what an earlier call of the
+/// same code string handed back) or `"wantCompiled"` (hand back what it compiles to). Compiled code that would make the input longer than `limits` allow is left
 /// out (the code string is sent instead); `"wantCompiled"` carries the output limit, within
 /// which the runner adds the compiled code to its answer only if it fits.
-fn runner_input(request: &ExecutorRequest, code: &CodeInput, limits: &Limits) -> Vec<u8> {
+fn runner_input(request: &ExecutorRequest, code: &CodeLookup, limits: &Limits) -> Vec<u8> {
     let input = runner_input_with(request, code, limits);
-    if matches!(code, CodeInput::Compiled(_)) && input.len() > limits.max_input_bytes {
-        return runner_input_with(request, &CodeInput::Source, limits);
+    if matches!(code, CodeLookup::Compiled(_)) && input.len() > limits.max_input_bytes {
+        return runner_input_with(request, &CodeLookup::Compile, limits);
     }
     input
 }
 
-fn runner_input_with(request: &ExecutorRequest, code: &CodeInput, limits: &Limits) -> Vec<u8> {
+fn runner_input_with(request: &ExecutorRequest, code: &CodeLookup, limits: &Limits) -> Vec<u8> {
     let mut object = Map::new();
     if let Some(name) = &request.function_name {
         object.insert("functionName".into(), Value::String(name.clone()));
@@ -886,13 +852,13 @@ fn runner_input_with(request: &ExecutorRequest, code: &CodeInput, limits: &Limit
         object.insert("codeString".into(), Value::String(source.clone()));
     }
     match code {
-        CodeInput::Compiled(compiled) => {
+        CodeLookup::Compiled(compiled) => {
             object.insert("compiled".into(), Value::String(compiled.to_string()));
         }
-        CodeInput::SourceWantCompiled => {
+        CodeLookup::CompileAndHandBack => {
             object.insert("wantCompiled".into(), limits.max_output_bytes.into());
         }
-        CodeInput::Source => {}
+        CodeLookup::Compile => {}
     }
     object.insert(
         "functionArguments".into(),
@@ -981,13 +947,6 @@ fn answer_tokens(bytes: &[u8], limit: usize) -> usize {
 #[doc(hidden)]
 pub fn parse_runner_output(stdout: &[u8]) -> Value {
     runner_output(stdout, None)
-}
-
-/// [`runner_output`], and the compiled code the runner answered with, if any.
-fn runner_answer(stdout: &[u8], errors: Option<&mut NestedErrors>) -> (Value, Option<String>) {
-    let mut compiled = None;
-    let z22 = runner_output_with(stdout, errors, &mut compiled);
-    (z22, compiled)
 }
 
 /// The runner's answer as an executor-level Z22 (spec §3.2 for empty or unparsable output).

@@ -40,16 +40,17 @@ pub const MAX_ENTRY_BYTES: usize = 512 * 1024;
 /// starts again.
 pub const MAX_SEEN: usize = 64 * 1024;
 
-/// What a call of some source should do about its compiled code.
+/// What a call of some source should do about its compiled code (and so what its runner is
+/// sent).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeLookup {
     /// Run this, which an earlier call handed back for the same source.
     Compiled(Arc<str>),
     /// Compile the source, and hand back what it compiled to: the source was seen before.
-    AskForIt,
-    /// Compile the source only. The first sighting of a source does not ask for its compiled
-    /// code, so that code run once (most one-off calls) pays nothing for the cache.
-    FirstSighting,
+    CompileAndHandBack,
+    /// Compile the source only: a source's first sighting (code run once, as most one-off
+    /// calls are, pays nothing for the cache), or any call without a cache.
+    Compile,
 }
 
 /// Least-recently-used compiled code by source text.
@@ -102,13 +103,13 @@ impl CodeCache {
         let now = inner.clock;
         let Some(entry) = inner.entries.get_mut(source) else {
             if inner.seen.contains(&seen_hash) {
-                return CodeLookup::AskForIt;
+                return CodeLookup::CompileAndHandBack;
             }
             if inner.seen.len() >= MAX_SEEN {
                 inner.seen.clear();
             }
             inner.seen.insert(seen_hash);
-            return CodeLookup::FirstSighting;
+            return CodeLookup::Compile;
         };
         let (previous, compiled) = (entry.last_used, Arc::clone(&entry.compiled));
         entry.last_used = now;
@@ -154,15 +155,6 @@ impl CodeCache {
         }
     }
 
-    /// Forgets the entry of `source`, e.g. when the compiled code it holds failed to run.
-    pub fn remove(&self, source: &str) {
-        let mut inner = self.lock();
-        if let Some(entry) = inner.entries.remove(source) {
-            inner.by_use.remove(&entry.last_used);
-            inner.bytes -= source.len() + entry.compiled.len();
-        }
-    }
-
     /// How many lookups found compiled code.
     pub fn hits(&self) -> u64 {
         self.lock().hits
@@ -185,19 +177,19 @@ mod tests {
     #[test]
     fn a_source_is_compiled_once_then_asked_for_then_given() {
         let cache = CodeCache::default();
-        assert_eq!(cache.lookup("def f(): pass"), CodeLookup::FirstSighting);
-        assert_eq!(cache.lookup("def f(): pass"), CodeLookup::AskForIt);
+        assert_eq!(cache.lookup("def f(): pass"), CodeLookup::Compile);
+        assert_eq!(
+            cache.lookup("def f(): pass"),
+            CodeLookup::CompileAndHandBack
+        );
         cache.insert("def f(): pass", "Y29kZQ==".to_owned());
         assert_eq!(
             cache.lookup("def f(): pass"),
             CodeLookup::Compiled(Arc::from("Y29kZQ=="))
         );
         // Another source, however similar, is another key.
-        assert_eq!(cache.lookup("def f(): pass "), CodeLookup::FirstSighting);
+        assert_eq!(cache.lookup("def f(): pass "), CodeLookup::Compile);
         assert_eq!(cache.hits(), 1);
-        cache.remove("def f(): pass");
-        assert_eq!(cache.bytes(), 0);
-        assert_eq!(cache.lookup("def f(): pass"), CodeLookup::FirstSighting);
     }
 
     #[test]
@@ -238,7 +230,7 @@ mod tests {
     fn the_record_of_sources_seen_once_is_bounded() {
         let cache = CodeCache::default();
         for n in 0..(MAX_SEEN + 10) {
-            assert_eq!(cache.lookup(&n.to_string()), CodeLookup::FirstSighting);
+            assert_eq!(cache.lookup(&n.to_string()), CodeLookup::Compile);
         }
         assert!(cache.lock().seen.len() <= MAX_SEEN);
     }

@@ -474,7 +474,6 @@ fn stderr_tail(stderr: &[u8]) -> String {
     )
 }
 
-/// A counting semaphore over the guest's pool slots.
 /// A finished call's instance and pool slot ([`Guest::run_resetting_later`]): dropping it
 /// resets the instance's memory and frees the slot.
 pub struct PendingReset<'a> {
@@ -489,6 +488,7 @@ impl std::fmt::Debug for PendingReset<'_> {
     }
 }
 
+/// A counting semaphore over the guest's pool slots.
 pub(crate) struct Slots {
     capacity: usize,
     in_use: Mutex<usize>,

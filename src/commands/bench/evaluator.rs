@@ -69,7 +69,7 @@ pub(crate) struct EvaluatorBench {
     #[arg(long)]
     no_code_cache: bool,
     /// With `--hop`: end every call's code string with a comment of its own, so that no
-    /// call's code was seen before (each is a miss of the Python code cache).
+    /// call's code was seen before (each is a miss of the code cache).
     #[arg(long)]
     fresh_code: bool,
 }
