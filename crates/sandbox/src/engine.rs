@@ -1,6 +1,8 @@
 //! The wasmtime engine of one guest, and the epoch ticker shared by all engines.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::thread::Thread;
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
@@ -123,9 +125,48 @@ pub(crate) fn compatibility_digest(engine: &Engine) -> String {
 pub(crate) struct EngineRegistry {
     engines: Mutex<Vec<Engine>>,
     pub(crate) watchlist: Watchlist,
+    /// Calls running now ([`EngineRegistry::running`]). The ticker sleeps while there are
+    /// none: an idle process (a server between requests, each of up to 32 idle workers)
+    /// would otherwise wake a thousand times a second for nothing.
+    running: AtomicUsize,
+    /// The ticker thread, to wake when a call starts.
+    ticker: OnceLock<Thread>,
+    /// Ticks so far.
+    ticks: AtomicU64,
+}
+
+/// A call running in one of the registry's engines: the ticker ticks while one is alive.
+pub(crate) struct RunningCall<'a>(&'a EngineRegistry);
+
+impl Drop for RunningCall<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for EngineRegistry {
+    fn drop(&mut self) {
+        // A sleeping ticker would never see that its registry is gone.
+        if let Some(ticker) = self.ticker.get() {
+            ticker.unpark();
+        }
+    }
 }
 
 impl EngineRegistry {
+    /// Marks a call as running until the returned guard is dropped. Taken before the call's
+    /// store sets its epoch deadline, and held until its code can no longer run: its
+    /// deadline is checked only on ticks.
+    pub(crate) fn running(&self) -> RunningCall<'_> {
+        if self.running.fetch_add(1, Ordering::AcqRel) == 0
+            && let Some(ticker) = self.ticker.get()
+        {
+            // Cheap when the ticker is awake: `unpark` then only sets its token.
+            ticker.unpark();
+        }
+        RunningCall(self)
+    }
+
     pub(crate) fn register(&self, engine: &Engine) {
         self.engines
             .lock()
@@ -134,6 +175,7 @@ impl EngineRegistry {
     }
 
     fn tick(&self) {
+        self.ticks.fetch_add(1, Ordering::Relaxed);
         for engine in self
             .engines
             .lock()
@@ -146,18 +188,87 @@ impl EngineRegistry {
     }
 }
 
-/// Starts the ticker thread; it ends by itself once `registry` is dropped.
+/// Starts the ticker thread; it ends by itself once `registry` is dropped. It ticks every
+/// [`EPOCH_TICK`] while a call runs, and sleeps while none does
+/// ([`EngineRegistry::running`] wakes it).
 pub(crate) fn start_ticker(registry: &Arc<EngineRegistry>) -> Result<(), SandboxError> {
     let weak: Weak<EngineRegistry> = Arc::downgrade(registry);
-    std::thread::Builder::new()
+    let ticker = std::thread::Builder::new()
         .name("zeval-epoch".to_owned())
         .spawn(move || {
             while let Some(registry) = weak.upgrade() {
+                if registry.running.load(Ordering::Acquire) == 0 {
+                    drop(registry);
+                    // A call that starts after the check above unparks this thread, and a
+                    // token left by an earlier unpark only costs one more turn of the loop.
+                    std::thread::park();
+                    continue;
+                }
                 registry.tick();
                 drop(registry);
                 std::thread::sleep(EPOCH_TICK);
             }
         })
-        .map(drop)
-        .map_err(|e| SandboxError::Setup(format!("epoch ticker thread: {e}")))
+        .map_err(|e| SandboxError::Setup(format!("epoch ticker thread: {e}")))?;
+    let _ = registry.ticker.set(ticker.thread().clone());
+    // A call may have started before the handle was stored: it found no ticker to wake.
+    ticker.thread().unpark();
+    Ok(())
+}
+
+#[cfg(test)]
+mod ticker_tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn ticks(registry: &EngineRegistry) -> u64 {
+        registry.ticks.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to 5 s for `done`, polling.
+    fn eventually(done: impl Fn() -> bool) -> bool {
+        let until = Instant::now() + Duration::from_secs(5);
+        while !done() {
+            if Instant::now() > until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    #[test]
+    fn the_ticker_ticks_only_while_a_call_runs() {
+        let registry = Arc::new(EngineRegistry::default());
+        start_ticker(&registry).unwrap();
+        std::thread::sleep(EPOCH_TICK * 30);
+        assert_eq!(ticks(&registry), 0, "no call ran: no tick");
+
+        let running = registry.running();
+        assert!(
+            eventually(|| ticks(&registry) >= 10),
+            "a running call gets ticks"
+        );
+        let second = registry.running();
+        drop(running);
+        let before = ticks(&registry);
+        assert!(
+            eventually(|| ticks(&registry) >= before + 10),
+            "ticks go on while one call of two still runs"
+        );
+        drop(second);
+
+        // The ticker may be inside a tick as the last call ends; after that, none.
+        std::thread::sleep(EPOCH_TICK * 20);
+        let idle = ticks(&registry);
+        std::thread::sleep(EPOCH_TICK * 30);
+        assert_eq!(ticks(&registry), idle, "no tick once no call runs");
+
+        let again = registry.running();
+        assert!(
+            eventually(|| ticks(&registry) > idle),
+            "the next call wakes the ticker"
+        );
+        drop(again);
+    }
 }

@@ -199,6 +199,8 @@ impl Guest {
             return (Err(busy), None);
         };
         let started = Instant::now();
+        // Until the call's outcome is known: its deadline is checked on the ticker's ticks.
+        let _running = self.inner.registry.running();
         let _watch = if self.inner.epoch_interruption {
             None
         } else {

@@ -47,6 +47,10 @@ pub(crate) struct EvaluatorBench {
     /// `zeval serve` does by default, instead of in the server's process.
     #[arg(long)]
     workers: bool,
+    /// With `--http --workers`: at most this many worker processes (default: one per
+    /// client); a call waits for a free one.
+    #[arg(long)]
+    max_workers: Option<usize>,
     /// With `--hop` or `--http --workers`: leave where the worker runs to the kernel,
     /// instead of binding it to the caller's CPU for each call (the A/B of
     /// `[workers] colocate`).
@@ -291,8 +295,8 @@ impl EvaluatorBench {
             let program = std::env::current_exe().context("finding this program")?;
             EvaluatorConfig {
                 isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
-                    min_workers: self.clients,
-                    max_workers: self.clients,
+                    min_workers: self.max_workers.unwrap_or(self.clients),
+                    max_workers: self.max_workers.unwrap_or(self.clients),
                     colocate: !self.no_colocate,
                     ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
                 }),
@@ -306,6 +310,7 @@ impl EvaluatorBench {
             ..config
         };
         let evaluator = Arc::new(Evaluator::new(config).context("loading the guests")?);
+        wait_for_idle_workers(&evaluator)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
@@ -662,4 +667,23 @@ fn show(duration: Duration) -> String {
     } else {
         format!("{:.1} ms", micros / 1000.0)
     }
+}
+
+/// Waits until every worker the pool keeps ready has started and is idle: the pool starts all
+/// but the first in the background, and a start (loading and warming up the guests) takes
+/// the CPU that the measured calls would get.
+fn wait_for_idle_workers(evaluator: &Evaluator) -> anyhow::Result<()> {
+    let Some(pool) = evaluator.worker_pool() else {
+        return Ok(());
+    };
+    let wanted = pool.config().min_workers;
+    let given_up_at = Instant::now() + Duration::from_secs(600);
+    while pool.status().idle_pids.len() < wanted {
+        anyhow::ensure!(
+            Instant::now() < given_up_at,
+            "{wanted} workers were not ready within 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
