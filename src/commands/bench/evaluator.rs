@@ -48,7 +48,8 @@ pub(crate) struct EvaluatorBench {
     #[arg(long)]
     workers: bool,
     /// With `--http --workers`: at most this many worker processes (default: one per
-    /// client); a call waits for a free one.
+    /// client); a call waits for a free one. With `--hop`: this many workers (default 1),
+    /// which the one caller's calls take in turn as the pool hands them out.
     #[arg(long)]
     max_workers: Option<usize>,
     /// With `--hop` or `--http --workers`: leave where the worker runs to the kernel,
@@ -236,8 +237,8 @@ impl EvaluatorBench {
         let program = std::env::current_exe().context("finding this program")?;
         let workers = Evaluator::new(EvaluatorConfig {
             isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
-                min_workers: 1,
-                max_workers: 1,
+                min_workers: self.max_workers.unwrap_or(1),
+                max_workers: self.max_workers.unwrap_or(1),
                 colocate: !self.no_colocate,
                 ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
             }),
@@ -245,9 +246,11 @@ impl EvaluatorBench {
             ..EvaluatorConfig::default()
         })
         .context("starting a worker")?;
+        wait_for_idle_workers(&workers)?;
         println!(
-            "zeval bench evaluator --hop: {} calls per case and side, in batches of 10, one caller",
-            self.iterations
+            "zeval bench evaluator --hop: {} calls per case and side, in batches of 10, one caller, {} worker(s)",
+            self.iterations,
+            self.max_workers.unwrap_or(1)
         );
         println!("| case | in process p50 / p90 | worker p50 / p90 | added p50 | ratio |");
         println!("|---|---|---|---|---|");

@@ -101,9 +101,37 @@ impl<'a> Deadlined<'a> {
 }
 
 impl Read for Deadlined<'_> {
+    /// Reads what is there; when nothing is, waits for it with `poll` until the deadline.
+    ///
+    /// Not a blocking `recv` under `SO_RCVTIMEO`: a thread asleep in `recv` on a Unix socket
+    /// is woken whenever the peer reads what this side wrote (the kernel's "write space"
+    /// wake-up reaches every waiter on the socket), so each call's worker, reading its
+    /// request, woke its caller for nothing: two context switches, on the CPU they share
+    /// ([`super::colocate`]). `poll` waiting for input only is not woken by that.
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.arm(|left| self.socket.set_read_timeout(left))?;
-        (&*self.socket).read(buf)
+        use rustix::event::{PollFd, PollFlags, poll};
+        use rustix::net::{RecvFlags, recv};
+        loop {
+            match recv(self.socket, &mut *buf, RecvFlags::DONTWAIT) {
+                Ok((read, _)) => return Ok(read),
+                Err(rustix::io::Errno::AGAIN) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(error) => return Err(error.into()),
+            }
+            let left = self
+                .deadline
+                .checked_duration_since(Instant::now())
+                .filter(|left| !left.is_zero())
+                .ok_or(std::io::ErrorKind::TimedOut)?;
+            let timeout = rustix::time::Timespec::try_from(left)
+                .map_err(|_| std::io::Error::other("a deadline beyond the clock's range"))?;
+            let mut fds = [PollFd::new(self.socket, PollFlags::IN)];
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(0) => return Err(std::io::ErrorKind::TimedOut.into()),
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 }
 
@@ -129,5 +157,60 @@ fn frame_error(error: crate::protocol::FrameError) -> Exchange {
             Exchange::TimedOut
         }
         other => Exchange::Broken(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// How many times this thread has gone to sleep (`/proc/thread-self/status`).
+    fn times_slept() -> u64 {
+        let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn waiting_for_the_answer_is_not_woken_when_the_worker_reads_the_request() {
+        let (caller, worker) = UnixStream::pair().unwrap();
+        let peer = std::thread::spawn(move || {
+            let mut request = [0u8; 5];
+            // The caller is asleep in its read by then; reading what it wrote gives it its
+            // write space back, which wakes a thread asleep in `recv` on the socket.
+            std::thread::sleep(Duration::from_millis(100));
+            (&worker).read_exact(&mut request).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            (&worker).write_all(b"answer").unwrap();
+            request
+        });
+        (&caller).write_all(b"hello").unwrap();
+        let before = times_slept();
+        let mut answer = [0u8; 6];
+        Deadlined::new(&caller, Instant::now() + Duration::from_secs(30))
+            .read_exact(&mut answer)
+            .unwrap();
+        let slept = times_slept() - before;
+        assert_eq!(&answer, b"answer");
+        assert_eq!(&peer.join().unwrap(), b"hello");
+        assert_eq!(slept, 1, "the caller slept once, until the answer came");
+    }
+
+    #[test]
+    fn a_read_gives_up_at_the_deadline() {
+        let (caller, _worker) = UnixStream::pair().unwrap();
+        let started = Instant::now();
+        let mut buffer = [0u8; 4];
+        let error = Deadlined::new(&caller, started + Duration::from_millis(100))
+            .read(&mut buffer)
+            .unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(100));
     }
 }
