@@ -26,7 +26,9 @@ pub struct SandboxConfig {
     /// default recursion limit; QuickJS checks its own recursion against its C stack first.
     pub max_wasm_stack: usize,
     /// Count wasm fuel in every call, enabling [`crate::Limits::fuel`] and
-    /// [`crate::RunOutput::fuel_consumed`]. Default on; see the crate docs for what it costs.
+    /// [`crate::RunOutput::fuel_consumed`]. Default off: the epoch deadline already bounds a
+    /// call's CPU, and metering cost a trivial QuickJS call 13 % of its time, a CPython one
+    /// about 10 % and JS fib(25) 8 % (`docs/benchmarks.md`, "Fuel metering off by default").
     pub fuel_metering: bool,
     /// Wall time after which a call's thread is lowered to nice 19 and `SCHED_IDLE` (the
     /// lowest OS scheduling priority) until the call ends, so that many long calls
@@ -53,7 +55,7 @@ impl SandboxConfig {
             cache_dir: cache_dir.into(),
             pool: PoolConfig::default(),
             max_wasm_stack: 8 * MIB,
-            fuel_metering: true,
+            fuel_metering: false,
             lower_priority_after: Some(Duration::from_millis(10)),
             perf_map: false,
         }

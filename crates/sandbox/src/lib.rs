@@ -35,7 +35,7 @@
 //!   [`ModuleHostConfig::epoch_interruption`] off compiles no epoch checks (they cost compiled
 //!   code about a third of its time), so nothing in the process can stop its calls; a
 //!   confined worker does this, and its parent kills it at the deadline;
-//! - fuel: optional, counted when [`SandboxConfig::fuel_metering`] is on (default);
+//! - fuel: optional, counted when [`SandboxConfig::fuel_metering`] is on (default off);
 //! - linear memory: a `ResourceLimiter` that traps when memory would grow past the limit
 //!   (so allocation failure inside an interpreter is [`SandboxError::MemoryLimit`], not a
 //!   guest-level error), and records the peak;
@@ -91,10 +91,13 @@
 //! | trivial (`return 'a'`) | 61 µs | 65 µs | 169 k |
 //! | `fib(25)` | 15.4 ms | 15.4 ms | 221 M |
 //!
-//! Fuel metering costs 0–7 %, within noise on compute. Choice: the wall-time limit is always
-//! enforced by epoch interruption (it also covers time spent outside wasm); fuel metering is
-//! on by default ([`SandboxConfig::fuel_metering`]) because the evaluator reports the fuel each
-//! call burnt, and [`Limits::fuel`] can add a deterministic CPU cap (off by default).
+//! Fuel metering cost 0–7 % there, within that run's noise. On a quieter machine
+//! (2026-12-04, `zeval bench evaluator --hop`, three alternated pairs) it cost a trivial
+//! QuickJS call 13 % (48–50 µs without, 55–58 µs with), a CPython call about 10 % and JS
+//! fib(25) 8 %. Choice: the wall-time limit is always enforced by epoch interruption (it also
+//! covers time spent outside wasm); fuel metering is off by default
+//! ([`SandboxConfig::fuel_metering`]). Turned on, the evaluator reports the fuel each call
+//! burnt (`executionFuelConsumed`), and [`Limits::fuel`] can add a deterministic CPU cap.
 //!
 //! Other per-call figures from the same run: an empty WAT module 3 µs (the host's own
 //! overhead: store, WASI context, fiber, pool slot); QuickJS without the snapshot ~1.2 ms

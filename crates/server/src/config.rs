@@ -529,6 +529,10 @@ pub struct Config {
     /// The name this instance reports in call metadata instead of the machine's host name
     /// (unset: a random name per process).
     pub instance_name: Option<String>,
+    /// Count wasm fuel in guest calls and report it as `executionFuelConsumed` (default
+    /// false: the wall-time deadline bounds a call's CPU already, and metering costs a
+    /// trivial call about a tenth of its time; `zeval_sandbox::SandboxConfig::fuel_metering`).
+    pub fuel_metering: bool,
     /// The orchestrator's URL as remote evaluators reach it (`http://host:port`), where they
     /// post the nested calls of reentrant code. Unset: the orchestrator listener as bound
     /// (loopback for an unspecified address such as 0.0.0.0).
@@ -559,6 +563,7 @@ impl Default for Config {
             cache: CacheSettings::default(),
             evaluator_secret: None,
             instance_name: None,
+            fuel_metering: false,
             callback_url: None,
             evaluators: BTreeMap::new(),
             failover: Failover::default(),
@@ -907,6 +912,7 @@ mod tests {
             "test_timeout_ms",
             "evaluator_secret",
             "instance_name",
+            "fuel_metering",
             "callback_url",
             "calls",
             "[compiler]",

@@ -66,12 +66,14 @@ pub fn local_evaluator(
         }
         _ => Isolation::InProcess,
     };
-    let evaluator = Evaluator::new(EvaluatorConfig {
+    let mut evaluator_config = EvaluatorConfig {
         instance_name: config.instance_name(),
         isolation,
         code_cache: config.cache.compiled_code,
         ..EvaluatorConfig::new(config.guest_dir())
-    })?;
+    };
+    evaluator_config.sandbox.fuel_metering = config.fuel_metering;
+    let evaluator = Evaluator::new(evaluator_config)?;
     let store = crate::compilation::artifact_store(config);
     Ok(match crate::compilation::artifacts(config, store) {
         Some(artifacts) => evaluator.with_artifacts(artifacts),

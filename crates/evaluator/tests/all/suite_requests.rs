@@ -1,6 +1,6 @@
 //! Whole requests through `evaluate_body`: the metadata map and its order.
 
-use zeval_evaluator::Family;
+use zeval_evaluator::{Evaluator, EvaluatorConfig, Family, Variant};
 use zeval_zobject::build::{get_metadata, map_entries, string_value};
 
 use crate::{evaluator, request};
@@ -21,15 +21,35 @@ fn success_carries_the_metadata() {
         "executionMemoryUsage",
         "executionCpuUsage",
         "programmingLanguageVersion",
-        "executionFuelConsumed",
     ] {
         assert!(get_metadata(meta, key).is_some(), "no {key} in {meta}");
     }
+    assert!(
+        get_metadata(meta, "executionFuelConsumed").is_none(),
+        "fuel is counted only when metering is on: {meta}"
+    );
     let version = get_metadata(meta, "programmingLanguageVersion")
         .and_then(string_value)
         .unwrap();
     assert!(version.contains("(wasmtime 48.0.8)"), "{version}");
     assert!(get_metadata(meta, "errors").is_none());
+}
+
+#[test]
+fn with_fuel_metering_on_the_fuel_burnt_is_reported() {
+    let mut config = EvaluatorConfig {
+        variant: Variant::JavascriptAll,
+        ..EvaluatorConfig::default()
+    };
+    config.sandbox.fuel_metering = true;
+    let metered = Evaluator::new(config).unwrap_or_else(|e| panic!("{e}"));
+    let code = "function Z1000(a, b) { return String(Number(a) + Number(b)); }";
+    let z22 = metered.evaluate(request(Family::JavaScript, code, &["5", "8"]));
+    assert_eq!(z22["Z22K1"]["Z6K1"], "13");
+    let fuel = get_metadata(&z22["Z22K2"], "executionFuelConsumed")
+        .and_then(string_value)
+        .unwrap_or_else(|| panic!("no executionFuelConsumed in {}", z22["Z22K2"]));
+    assert!(fuel.parse::<u64>().is_ok_and(|fuel| fuel > 1_000), "{fuel}");
 }
 
 #[test]

@@ -3,16 +3,44 @@ use std::time::Duration;
 
 use zeval_sandbox::{Guest, Limits, Sandbox, SandboxConfig};
 
-/// One sandbox per test binary, with its module cache in a temporary directory.
+/// The module cache of this test binary's sandboxes: a temporary directory.
+fn cache_dir() -> &'static std::path::Path {
+    static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    CACHE
+        .get_or_init(|| tempfile::tempdir().expect("temporary cache dir"))
+        .path()
+}
+
+/// One sandbox per test binary, with the default configuration.
 pub(crate) fn sandbox() -> &'static Sandbox {
-    static SANDBOX: OnceLock<(tempfile::TempDir, Sandbox)> = OnceLock::new();
-    &SANDBOX
-        .get_or_init(|| {
-            let cache = tempfile::tempdir().expect("temporary cache dir");
-            let sandbox = Sandbox::new(SandboxConfig::new(cache.path())).expect("sandbox");
-            (cache, sandbox)
-        })
-        .1
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| Sandbox::new(SandboxConfig::new(cache_dir())).expect("sandbox"))
+}
+
+/// The snapshotted QuickJS guest in a sandbox that counts fuel
+/// (`SandboxConfig::fuel_metering`, off by default).
+pub(crate) fn metered_quickjs() -> &'static Guest {
+    static GUEST: OnceLock<Guest> = OnceLock::new();
+    GUEST.get_or_init(|| {
+        let config = SandboxConfig {
+            fuel_metering: true,
+            ..SandboxConfig::new(cache_dir())
+        };
+        Sandbox::new(config)
+            .expect("metered sandbox")
+            .load_guest_file("quickjs", &quickjs_path())
+            .expect("load quickjs")
+    })
+}
+
+fn quickjs_path() -> std::path::PathBuf {
+    let path = zeval_sandbox::default_guest_dir().join("quickjs.wasm");
+    assert!(
+        path.exists(),
+        "{} is missing: run guests/build.sh (or set ZEVAL_GUEST_DIR)",
+        path.display()
+    );
+    path
 }
 
 /// A guest from WAT text (wasmtime's `wat` feature compiles it).
@@ -26,14 +54,8 @@ pub(crate) fn wat_guest(name: &str, wat: &str) -> Guest {
 pub(crate) fn quickjs() -> &'static Guest {
     static GUEST: OnceLock<Guest> = OnceLock::new();
     GUEST.get_or_init(|| {
-        let path = zeval_sandbox::default_guest_dir().join("quickjs.wasm");
-        assert!(
-            path.exists(),
-            "{} is missing: run guests/build.sh (or set ZEVAL_GUEST_DIR)",
-            path.display()
-        );
         sandbox()
-            .load_guest_file("quickjs", &path)
+            .load_guest_file("quickjs", &quickjs_path())
             .expect("load quickjs")
     })
 }

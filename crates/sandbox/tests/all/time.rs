@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use zeval_sandbox::{Limits, SandboxError};
 
-use crate::common::{js_request, limits_with_wall_time, quickjs, wat_guest};
+use crate::common::{js_request, limits_with_wall_time, metered_quickjs, quickjs, wat_guest};
 
 #[test]
 fn wat_infinite_loop_times_out_within_twice_the_limit() {
@@ -68,18 +68,31 @@ fn js_fuel_limit_stops_a_loop_and_fuel_is_reported() {
         fuel: Some(50_000_000),
         ..Limits::default()
     };
-    let error = quickjs().run(&request, &limits).unwrap_err();
+    let error = metered_quickjs().run(&request, &limits).unwrap_err();
     assert!(
         matches!(error, SandboxError::OutOfFuel { limit: 50_000_000 }),
         "{error:?}"
     );
 
     let request = js_request("function Z1() { return 1; }", "Z1", &[]);
-    let output = quickjs().run(&request, &Limits::default()).unwrap();
+    let output = metered_quickjs().run(&request, &Limits::default()).unwrap();
     let fuel = output
         .fuel_consumed
-        .expect("fuel metering is on by default");
+        .expect("a metered sandbox reports the fuel burnt");
     assert!(fuel > 1_000 && fuel < 50_000_000, "fuel {fuel}");
+}
+
+#[test]
+fn without_fuel_metering_no_fuel_is_reported_and_a_fuel_limit_is_refused() {
+    let request = js_request("function Z1() { return 1; }", "Z1", &[]);
+    let output = quickjs().run(&request, &Limits::default()).unwrap();
+    assert_eq!(output.fuel_consumed, None, "metering is off by default");
+    let limits = Limits {
+        fuel: Some(50_000_000),
+        ..Limits::default()
+    };
+    let error = quickjs().run(&request, &limits).unwrap_err();
+    assert!(matches!(error, SandboxError::InvalidLimits(_)), "{error:?}");
 }
 
 /// The nice value of thread `tid` of this process (field 19 of its `stat`).
