@@ -70,15 +70,17 @@ impl SqliteStore {
         // checkpoint, makes it durable). A power loss can lose the latest results, never the
         // database. With the fsync, recording was about half of what a one-cell test run cost
         // over HTTP (docs/benchmarks.md, "A library of 16 functions").
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db_error)?;
+        // Statements kept prepared: a check records a result every time it runs.
+        set_synchronous(&conn, "PRAGMA synchronous = NORMAL")?;
         let written = immediate(&mut conn).and_then(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR REPLACE INTO tester_results
                    (implementation, implementation_revision, tester, tester_revision, passed,
                     duration_us, run_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
+            )
+            .and_then(|mut insert| {
+                insert.execute(params![
                     result.implementation,
                     result.implementation_revision as i64,
                     result.tester,
@@ -86,14 +88,13 @@ impl SqliteStore {
                     result.passed,
                     result.duration_us.min(i64::MAX as u64) as i64,
                     result.run_ms
-                ],
-            )
+                ])
+            })
             .map_err(db_error)?;
             tx.commit().map_err(db_error)
         });
         // Every other write keeps its fsync (see `schema::configure`).
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db_error)?;
+        set_synchronous(&conn, "PRAGMA synchronous = FULL")?;
         written
     }
 
@@ -180,6 +181,14 @@ impl SqliteStore {
         })
         .map_err(db_error)
     }
+}
+
+/// Runs `pragma` (a `PRAGMA synchronous = …`), kept prepared on the connection.
+fn set_synchronous(conn: &rusqlite::Connection, pragma: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(pragma)
+        .and_then(|mut statement| statement.execute([]))
+        .map(drop)
+        .map_err(db_error)
 }
 
 #[cfg(test)]
