@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use zeval_sandbox::{
@@ -158,6 +159,9 @@ pub struct Evaluator {
     /// Compiled implementations' artifacts; without them, compiled languages have no
     /// executor.
     artifacts: Option<Arc<Artifacts>>,
+    /// Calls sent compiled code from a code cache ([`Evaluator::code_cache_hits`]); shared by
+    /// the evaluators derived from this one.
+    code_cache_hits: Arc<AtomicU64>,
 }
 
 impl Evaluator {
@@ -197,6 +201,7 @@ impl Evaluator {
             workers,
             modules,
             artifacts: None,
+            code_cache_hits: Arc::default(),
         })
     }
 
@@ -238,6 +243,7 @@ impl Evaluator {
             workers: self.workers.clone(),
             modules: self.modules.clone(),
             artifacts: self.artifacts.clone(),
+            code_cache_hits: Arc::clone(&self.code_cache_hits),
         }
     }
 
@@ -272,31 +278,10 @@ impl Evaluator {
     }
 
     /// How many calls ran compiled code from a code cache instead of compiling their code
-    /// string ([`EvaluatorConfig::code_cache`]): this process's own cache, or the
-    /// caches of the workers idle now (a busy worker's calls are not counted).
+    /// string ([`EvaluatorConfig::code_cache`]), in this process or in a worker, since the
+    /// evaluator started (shared with the evaluators derived from it).
     pub fn code_cache_hits(&self) -> u64 {
-        // The languages' runtimes share one worker pool (and one in-process cache each):
-        // each pool is counted once.
-        let mut pools: Vec<&WorkerPool> = Vec::new();
-        let mut hits = 0;
-        for runtime in self.runtimes.values() {
-            match &runtime.runner {
-                Runner::InProcess {
-                    code_cache: Some(cache),
-                    ..
-                } => hits += cache.hits(),
-                Runner::Worker {
-                    pool,
-                    code_cache: true,
-                    ..
-                } if !pools.iter().any(|seen| seen.is_same_pool(pool)) => {
-                    hits += pool.code_cache_hits();
-                    pools.push(pool);
-                }
-                _ => {}
-            }
-        }
-        hits
+        self.code_cache_hits.load(Ordering::Relaxed)
     }
 
     /// Answers a request body in any encoding the original accepts (spec §3.1): always a
@@ -465,6 +450,9 @@ impl Evaluator {
         let input_from = |cache: &CodeCache, key: &str| {
             let code = cache.lookup(key);
             asked.set(code == CodeLookup::CompileAndHandBack);
+            if matches!(code, CodeLookup::Compiled(_)) {
+                self.code_cache_hits.fetch_add(1, Ordering::Relaxed);
+            }
             runner_input(request, &code, &limits)
         };
         let outcome = match (&runtime.runner, key.as_deref()) {

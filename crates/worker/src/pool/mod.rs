@@ -319,23 +319,6 @@ impl WorkerPool {
         )
     }
 
-    /// Whether `self` and `other` are handles of one pool (several guests share a pool, and
-    /// what it counts should be counted once).
-    pub fn is_same_pool(&self, other: &WorkerPool) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
-
-    /// How many calls the idle workers' code caches answered with compiled code (a busy
-    /// worker is not counted; a worker's count ends with it).
-    pub fn code_cache_hits(&self) -> u64 {
-        let state = self.inner.lock();
-        state
-            .idle
-            .iter()
-            .map(|worker| worker.code_cache.hits())
-            .sum()
-    }
-
     /// Runs the compiled module `key` (whose bytes are `wasm`) once with `stdin` under
     /// `limits`, in a worker, as [`WorkerPool::run`] runs a guest. A worker compiles a module
     /// the first time it sees its key (within the call's wall time) and keeps the most
