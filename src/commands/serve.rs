@@ -78,17 +78,6 @@ fn build(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, ServeError
         )),
         Role::Orchestrator => None,
     };
-    if let Some(evaluator) = &evaluator {
-        let sampled = Arc::clone(evaluator);
-        metrics.add_sampler(Box::new(move || {
-            vec![zeval_server::metrics::Sample {
-                name: "zeval_code_cache_hits_total",
-                kind: "counter",
-                help: "Guest calls that ran compiled code kept from an earlier call of the same code, instead of compiling it.",
-                value: sampled.code_cache_hits() as f64,
-            }]
-        }));
-    }
     let orchestrator = match config.role {
         Role::All | Role::Orchestrator => Some(zeval_server::backends::orchestrator_state(
             config,

@@ -264,6 +264,15 @@ pub(crate) fn call(orch: &str, token: Option<&str>, text: &str) -> Answer {
     )
 }
 
+/// The value of the unlabelled series `name` in the `/metrics` of the orchestrator at `orch`.
+pub(crate) fn metric(orch: &str, name: &str) -> f64 {
+    let text = request("GET", &format!("{orch}/metrics"), None, None).text;
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+}
+
 /// A metadata value of a canonical Z22.
 pub(crate) fn metadata<'a>(z22: &'a Value, key: &str) -> Option<&'a Value> {
     z22["Z22K2"]["K1"]

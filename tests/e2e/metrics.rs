@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::common::{Server, add_user, call, put_js_function, request, z2};
+use crate::common::{Server, add_user, call, metric, put_js_function, request, z2};
 
 #[test]
 fn a_memory_bomb_is_counted_as_a_memory_limit_hit() {
@@ -57,17 +57,6 @@ fn a_memory_bomb_is_counted_as_a_memory_limit_hit() {
     );
 }
 
-/// The value of the unlabelled series `name` in the server's `/metrics`.
-fn series(orch: &str, name: &str) -> u64 {
-    let metrics = request("GET", &format!("{orch}/metrics"), None, None).text;
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
-        .parse()
-        .unwrap()
-}
-
 /// The code cache (`[cache] compiled_code`) through a real server and its workers: four calls
 /// of one stored JavaScript function, each with its own argument so that the result cache
 /// answers none. A worker's first call of the code compiles it, its second also hands the
@@ -80,7 +69,7 @@ fn calls_of_one_code_string_run_it_compiled_from_the_third_on() {
     let server = Server::start(data.path(), &[], &[]);
     let orch = server.orch();
     put_js_function(orch, &token);
-    assert_eq!(series(orch, "zeval_code_cache_hits_total"), 0);
+    assert_eq!(metric(orch, "zeval_code_cache_hits_total"), 0.0);
     for text in ["abc", "def", "ghi", "jkl"] {
         let answer = call(orch, None, text);
         assert_eq!(answer.status, 200, "{}", answer.text);
@@ -90,5 +79,5 @@ fn calls_of_one_code_string_run_it_compiled_from_the_third_on() {
             answer.text
         );
     }
-    assert_eq!(series(orch, "zeval_code_cache_hits_total"), 2);
+    assert_eq!(metric(orch, "zeval_code_cache_hits_total"), 2.0);
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::put_object as put;
-use crate::common::{Answer, Server, add_user, metadata, request, z2};
+use crate::common::{Answer, Server, add_user, metadata, metric, request, z2};
 
 #[path = "../../crates/cache/tests/all/redis_server.rs"]
 mod redis_server;
@@ -103,14 +103,6 @@ fn value_and_cached(answer: &Answer) -> (Value, bool) {
     }
     assert_eq!(cached, answer.text.contains("\"cacheKey\""), "{z22}");
     (z22["Z22K1"].clone(), cached)
-}
-
-fn metric(orch: &str, name: &str) -> f64 {
-    let text = request("GET", &format!("{orch}/metrics"), None, None).text;
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
 }
 
 fn write_config(dir: &Path, text: &str) -> String {

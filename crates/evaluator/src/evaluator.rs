@@ -159,8 +159,8 @@ pub struct Evaluator {
     /// Compiled implementations' artifacts; without them, compiled languages have no
     /// executor.
     artifacts: Option<Arc<Artifacts>>,
-    /// Calls sent compiled code from a code cache ([`Evaluator::code_cache_hits`]); shared by
-    /// the evaluators derived from this one.
+    /// Calls that found compiled code in a code cache ([`Evaluator::code_cache_hits`]);
+    /// shared by the evaluators derived from this one.
     code_cache_hits: Arc<AtomicU64>,
 }
 
@@ -277,9 +277,11 @@ impl Evaluator {
         &self.instance_name
     }
 
-    /// How many calls ran compiled code from a code cache instead of compiling their code
-    /// string ([`EvaluatorConfig::code_cache`]), in this process or in a worker, since the
-    /// evaluator started (shared with the evaluators derived from it).
+    /// How many calls found compiled code in a code cache ([`EvaluatorConfig::code_cache`]),
+    /// in this process or for a worker, since the evaluator started (shared with the
+    /// evaluators derived from it). Each was sent that code instead of its code string to
+    /// compile, unless the code would have pushed its input over the input limit
+    /// (`runner_input`).
     pub fn code_cache_hits(&self) -> u64 {
         self.code_cache_hits.load(Ordering::Relaxed)
     }
@@ -819,9 +821,10 @@ fn language_version(guest_dir: &Path, family: Family) -> String {
 
 /// The runner's input (see `guests/*/runner.*`): the executor request without the routing
 /// fields, its code string, and per `code` also `"compiled"` (what an earlier call of the
-/// same code string handed back) or `"wantCompiled"` (hand back what it compiles to). Compiled code that would make the input longer than `limits` allow is left
-/// out (the code string is sent instead); `"wantCompiled"` carries the output limit, within
-/// which the runner adds the compiled code to its answer only if it fits.
+/// same code string handed back) or `"wantCompiled"` (hand back what it compiles to).
+/// Compiled code that would make the input longer than `limits` allow is left out (the code
+/// string is sent instead); `"wantCompiled"` carries the output limit, within which the
+/// runner adds the compiled code to its answer only if it fits.
 fn runner_input(request: &ExecutorRequest, code: &CodeLookup, limits: &Limits) -> Vec<u8> {
     let input = runner_input_with(request, code, limits);
     if matches!(code, CodeLookup::Compiled(_)) && input.len() > limits.max_input_bytes {

@@ -404,6 +404,17 @@ pub fn orchestrator_state(
 ) -> Result<crate::AppState, crate::ServeError> {
     let setup = |e: &dyn std::fmt::Display| crate::ServeError::Setup(e.to_string());
     let store = open_store(config).map_err(|e| setup(&e))?;
+    if let Some(evaluator) = &shared {
+        let sampled = Arc::clone(evaluator);
+        metrics.add_sampler(Box::new(move || {
+            vec![Sample {
+                name: "zeval_code_cache_hits_total",
+                kind: "counter",
+                help: "Guest calls that found compiled code kept from an earlier call of the same code, instead of compiling it.",
+                value: sampled.code_cache_hits() as f64,
+            }]
+        }));
+    }
     // The evaluator's artifacts when it runs here, so that a write compiles into the same
     // memory cache the calls read; else artifacts of this store.
     let artifacts = match shared.as_ref().and_then(|e| e.artifacts().cloned()) {

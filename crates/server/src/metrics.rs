@@ -11,8 +11,8 @@
 //! - `zeval_calls_in_flight`: calls being orchestrated now;
 //! - `zeval_requests_rejected_total{reason}`: 503 (busy), 413 (too large), 401/403 (access);
 //! - gauges sampled at scrape time through [`Metrics::add_sampler`]: objects in the store,
-//!   cache hits and misses, and (added by `zeval serve`) `zeval_code_cache_hits_total`, the
-//!   guest calls that ran compiled code kept from an earlier call;
+//!   cache hits and misses, and `zeval_code_cache_hits_total`, the guest calls that found
+//!   compiled code kept from an earlier call (this process's evaluator only);
 //! - per remote evaluator, labelled by its configured URL: `zeval_evaluator_outstanding`,
 //!   `_healthy`, `_draining`, `_requests_total`, `_failures_total`, `_retries_total`
 //!   ([`crate::evaluator_pool`]).

@@ -235,10 +235,11 @@ impl EvaluatorBench {
         in_process_config.code_cache = !self.no_code_cache;
         let in_process = Evaluator::new(in_process_config).context("loading the guests")?;
         let program = std::env::current_exe().context("finding this program")?;
+        let worker_count = self.max_workers.unwrap_or(1);
         let workers = Evaluator::new(EvaluatorConfig {
             isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
-                min_workers: self.max_workers.unwrap_or(1),
-                max_workers: self.max_workers.unwrap_or(1),
+                min_workers: worker_count,
+                max_workers: worker_count,
                 colocate: !self.no_colocate,
                 ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
             }),
@@ -249,8 +250,7 @@ impl EvaluatorBench {
         wait_for_idle_workers(&workers)?;
         println!(
             "zeval bench evaluator --hop: {} calls per case and side, in batches of 10, one caller, {} worker(s)",
-            self.iterations,
-            self.max_workers.unwrap_or(1)
+            self.iterations, worker_count
         );
         println!("| case | in process p50 / p90 | worker p50 / p90 | added p50 | ratio |");
         println!("|---|---|---|---|---|");
@@ -296,10 +296,11 @@ impl EvaluatorBench {
     fn http_throughput(&self) -> anyhow::Result<ExitCode> {
         let config = if self.workers {
             let program = std::env::current_exe().context("finding this program")?;
+            let worker_count = self.max_workers.unwrap_or(self.clients);
             EvaluatorConfig {
                 isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
-                    min_workers: self.max_workers.unwrap_or(self.clients),
-                    max_workers: self.max_workers.unwrap_or(self.clients),
+                    min_workers: worker_count,
+                    max_workers: worker_count,
                     colocate: !self.no_colocate,
                     ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
                 }),
