@@ -406,14 +406,11 @@ pub fn orchestrator_state(
     let store = open_store(config).map_err(|e| setup(&e))?;
     if let Some(evaluator) = &shared {
         let sampled = Arc::clone(evaluator);
-        metrics.add_sampler(Box::new(move || {
-            vec![Sample {
-                name: "zeval_code_cache_hits_total",
-                kind: "counter",
-                help: "Guest calls that found compiled code kept from an earlier call of the same code, instead of compiling it.",
-                value: sampled.code_cache_hits() as f64,
-            }]
-        }));
+        metrics.add_counter(
+            "zeval_code_cache_hits_total",
+            "Guest calls that found compiled code kept from an earlier call of the same code, instead of compiling it.",
+            move || sampled.code_cache_hits(),
+        );
     }
     // The evaluator's artifacts when it runs here, so that a write compiles into the same
     // memory cache the calls read; else artifacts of this store.
@@ -464,14 +461,11 @@ pub fn orchestrator_state(
     metrics.add_text_sampler(Box::new(move || exposed.exposition()));
     if ranking.shared_errors().is_some() {
         let sampled = ranking.clone();
-        metrics.add_sampler(Box::new(move || {
-            vec![Sample {
-                name: "zeval_ranking_shared_errors_total",
-                kind: "counter",
-                help: "Times the Redis of the shared ranking figures failed (the node then ranks with its own).",
-                value: sampled.shared_errors().unwrap_or(0) as f64,
-            }]
-        }));
+        metrics.add_counter(
+            "zeval_ranking_shared_errors_total",
+            "Times the Redis of the shared ranking figures failed (the node then ranks with its own).",
+            move || sampled.shared_errors().unwrap_or(0),
+        );
     }
     let sampled_store = store.clone();
     let sampled_cache = cache.clone();
@@ -555,14 +549,11 @@ fn shared_limits(
     .map_err(|e| crate::ServeError::Setup(e.to_string()))?;
     let shared = Arc::new(shared);
     let sampled = shared.clone();
-    metrics.add_sampler(Box::new(move || {
-        vec![Sample {
-            name: "zeval_shared_limits_errors_total",
-            kind: "counter",
-            help: "Times the Redis of the shared per-client limits failed (the node then counts alone).",
-            value: sampled.errors() as f64,
-        }]
-    }));
+    metrics.add_counter(
+        "zeval_shared_limits_errors_total",
+        "Times the Redis of the shared per-client limits failed (the node then counts alone).",
+        move || sampled.errors(),
+    );
     Ok(Some(shared))
 }
 

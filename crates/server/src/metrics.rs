@@ -232,6 +232,23 @@ impl Metrics {
             .push(sampler);
     }
 
+    /// Adds one counter, `name`, whose value `read` gives at every scrape.
+    pub fn add_counter(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        read: impl Fn() -> u64 + Send + Sync + 'static,
+    ) {
+        self.add_sampler(Box::new(move || {
+            vec![Sample {
+                name,
+                kind: "counter",
+                help,
+                value: read() as f64,
+            }]
+        }));
+    }
+
     /// Adds labelled series written at every scrape.
     pub fn add_text_sampler(&self, sampler: TextSampler) {
         self.text_samplers
