@@ -43,3 +43,6 @@ pub use reentry::{NestedCall, NestedCalls};
 pub use wire::{Encoding, ExecutorRequest, Request};
 /// Where the guests are by default (`$ZEVAL_GUEST_DIR`, else `/var/cache/zeval/guests`).
 pub use zeval_sandbox::default_guest_dir;
+/// Answering before a guest's instance is reset, for guests in this process (see
+/// `zeval_sandbox::answer_first`).
+pub use zeval_sandbox::{ResetLeft, answer_first};

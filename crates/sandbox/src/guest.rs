@@ -170,8 +170,13 @@ impl Guest {
         limits: &Limits,
         host: Option<&mut dyn HostCalls>,
     ) -> Result<RunOutput, SandboxError> {
-        // Dropped here: the instance is reset before the answer goes back.
-        self.run_resetting_later(stdin, limits, host).0
+        let (output, pending) = self.run_resetting_later(stdin, limits, host);
+        // Reset here, before the answer goes back, unless the caller answers first
+        // (`crate::answer_first`).
+        if let Some(pending) = pending {
+            crate::answer_first::keep_or_reset(pending);
+        }
+        output
     }
 
     /// [`Guest::run_with`], leaving the reset of the call's instance (wasmtime copies its
@@ -184,7 +189,10 @@ impl Guest {
         stdin: &[u8],
         limits: &Limits,
         mut host: Option<&mut dyn HostCalls>,
-    ) -> (Result<RunOutput, SandboxError>, Option<PendingReset<'_>>) {
+    ) -> (Result<RunOutput, SandboxError>, Option<PendingReset>) {
+        // A reset left waiting on this thread by `crate::answer_first` is done before this call
+        // takes a slot: at most one waits per thread.
+        crate::answer_first::reset_waiting();
         let called = Instant::now();
         let deadline = called + limits.wall_time;
         if let Err(error) = self.check_limits(stdin, limits) {
@@ -478,13 +486,13 @@ fn stderr_tail(stderr: &[u8]) -> String {
 
 /// A finished call's instance and pool slot ([`Guest::run_resetting_later`]): dropping it
 /// resets the instance's memory and frees the slot.
-pub struct PendingReset<'a> {
+pub struct PendingReset {
     // Dropped first: the store gives its instance back to the pool, then the slot is freed.
     _store: Store<CallState>,
-    _slot: SlotGuard<'a>,
+    _slot: SlotGuard,
 }
 
-impl std::fmt::Debug for PendingReset<'_> {
+impl std::fmt::Debug for PendingReset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PendingReset")
     }
@@ -497,7 +505,7 @@ pub(crate) struct Slots {
     freed: Condvar,
 }
 
-struct SlotGuard<'a>(&'a Slots);
+struct SlotGuard(Arc<Slots>);
 
 impl Slots {
     pub(crate) fn new(capacity: usize) -> Self {
@@ -509,7 +517,7 @@ impl Slots {
     }
 
     /// Takes a slot, waiting for one until `deadline` at the latest.
-    fn acquire(&self, deadline: Instant) -> Option<SlotGuard<'_>> {
+    fn acquire(self: &Arc<Self>, deadline: Instant) -> Option<SlotGuard> {
         let mut in_use = self.in_use.lock().unwrap_or_else(|p| p.into_inner());
         while *in_use >= self.capacity {
             let left = deadline.checked_duration_since(Instant::now())?;
@@ -520,11 +528,11 @@ impl Slots {
                 .0;
         }
         *in_use += 1;
-        Some(SlotGuard(self))
+        Some(SlotGuard(Arc::clone(self)))
     }
 }
 
-impl Drop for SlotGuard<'_> {
+impl Drop for SlotGuard {
     fn drop(&mut self) {
         *self.0.in_use.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
         self.0.freed.notify_one();
@@ -548,7 +556,7 @@ mod tests {
     #[test]
     fn slots_block_when_full_and_free_on_drop() {
         let soon = || Instant::now() + Duration::from_millis(10);
-        let slots = Slots::new(1);
+        let slots = Arc::new(Slots::new(1));
         let first = slots.acquire(soon()).unwrap();
         assert!(slots.acquire(soon()).is_none());
         drop(first);

@@ -84,7 +84,9 @@ async fn evaluate(
     }
 }
 
-/// Runs a call's blocking work on tokio's blocking threads; `None` if it panicked (logged).
+/// Runs a call's blocking work on tokio's blocking threads and hands its answer back before
+/// the instance of a guest run in this process is reset ([`answer_first`]); `None` if it
+/// panicked (logged).
 ///
 /// Running it on the thread that read the request instead (`block_in_place`) was measured
 /// (docs/benchmarks.md, 2026-12-03): with one client it made no difference beyond the noise,
@@ -92,10 +94,35 @@ async fn evaluate(
 /// the churn of handing the worker's other tasks to another thread on every call costing
 /// more than the hop it saves.
 async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    tokio::task::spawn_blocking(work)
+    answer_first(work)
         .await
         .inspect_err(|error| tracing::error!(%error, "an evaluation task failed"))
         .ok()
+}
+
+/// Runs `work` on tokio's blocking threads and returns its value as soon as it is ready: the
+/// reset of the last guest instance it ran in this process (wasmtime copying the call's dirty
+/// pages back) is done on that thread after the value is sent, while the caller writes the
+/// response (`zeval_sandbox::answer_first`; at most one reset waits per thread, and the
+/// instance's pool slot stays taken until it is done). Guests in worker processes already
+/// answer first. The error is the task's panic.
+pub(crate) async fn answer_first<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (sender, answer) = tokio::sync::oneshot::channel();
+    let task = tokio::task::spawn_blocking(move || {
+        let (value, reset_left) = zeval_evaluator::answer_first(work);
+        // Nobody waits for it when the client has gone; the reset is done all the same.
+        let _ = sender.send(value);
+        drop(reset_left);
+    });
+    match answer.await {
+        Ok(value) => Ok(value),
+        Err(_) => Err(match task.await {
+            Err(error) => error.to_string(),
+            Ok(()) => "the task ended without an answer".to_owned(),
+        }),
+    }
 }
 
 async fn health(State(evaluator): State<Arc<Evaluator>>) -> Response {

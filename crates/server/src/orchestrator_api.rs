@@ -18,6 +18,7 @@ use zeval_zobject::build::string_value;
 
 use crate::access::{Caller, TokenChecked, caller_async, count_rejection};
 use crate::config::CallPolicy;
+use crate::evaluator_api::answer_first;
 use crate::limits::{Admission, admit, read_body};
 use crate::problem::ApiError;
 use crate::{AppState, narrow};
@@ -251,7 +252,7 @@ pub(crate) async fn run_call(
     let repository = state.repository.clone();
     let metrics = state.metrics.clone();
     let started = Instant::now();
-    let (answer, function, implementation_type, outcome) = tokio::task::spawn_blocking(move || {
+    let (answer, function, implementation_type, outcome) = answer_first(move || {
         let _in_flight = metrics.in_flight();
         let answer = engine.answer_cached(zobject, do_validate, policy, using);
         // Only functions that exist get their own series (see `crate::metrics`).

@@ -127,3 +127,53 @@ fn a_call_whose_reset_is_left_for_later_has_its_answer_and_keeps_its_slot_until_
         drop(pending);
     }
 }
+
+#[test]
+fn a_call_answered_first_keeps_one_reset_waiting_per_thread_and_every_call_a_fresh_instance() {
+    let mut config = zeval_sandbox::SandboxConfig::new(tempfile::tempdir().unwrap().keep());
+    config.pool.max_instances = 1;
+    let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
+    let guest = sandbox
+        .load_guest("print-then-dirty", PRINT_THEN_DIRTY.as_bytes())
+        .unwrap();
+    let limits = Limits {
+        wall_time: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    // Many calls in one scope with one pool slot: each resets the one before it first, so
+    // none is refused for want of a slot, and none sees the last one's write.
+    let (outputs, left) = zeval_sandbox::answer_first(|| {
+        (0..5)
+            .map(|_| guest.run(b"", &limits).unwrap().stdout)
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(outputs, vec![b"a".to_vec(); 5]);
+    assert!(
+        left.is_waiting(),
+        "the last call's reset is left to the caller"
+    );
+    // Until it is dropped the slot stays taken, for another thread as for a call outside.
+    let elsewhere = std::thread::scope(|s| s.spawn(|| guest.run(b"", &limits)).join().unwrap());
+    assert!(
+        matches!(elsewhere, Err(SandboxError::Busy { .. })),
+        "{elsewhere:?}"
+    );
+    drop(left);
+    assert_eq!(guest.run(b"", &limits).unwrap().stdout, b"a");
+
+    // Outside a scope nothing waits: the slot is free as soon as a call returns.
+    guest.run(b"", &limits).unwrap();
+    let elsewhere = std::thread::scope(|s| s.spawn(|| guest.run(b"", &limits)).join().unwrap());
+    assert_eq!(elsewhere.unwrap().stdout, b"a");
+
+    // A panic inside the scope resets the waiting call as it unwinds.
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        zeval_sandbox::answer_first(|| {
+            guest.run(b"", &limits).unwrap();
+            panic!("the caller's work failed");
+        })
+    }));
+    assert!(unwound.is_err());
+    let elsewhere = std::thread::scope(|s| s.spawn(|| guest.run(b"", &limits)).join().unwrap());
+    assert_eq!(elsewhere.unwrap().stdout, b"a");
+}
