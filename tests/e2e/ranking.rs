@@ -136,6 +136,13 @@ fn the_faster_second_implementation_answers_once_the_testers_have_run() {
         json!(["Z10002", "Z10001"]),
         "{matrix}"
     );
+    // The explanation counts the function's testers and the results just recorded, at the
+    // revisions the results were recorded for.
+    for explained in matrix["ranking"]["implementations"].as_array().unwrap() {
+        assert_eq!(explained["testers"], 2, "{matrix}");
+        assert_eq!(explained["testers_run"], 2, "{matrix}");
+        assert_eq!(explained["revision"], 1, "{matrix}");
+    }
 
     let (z22, by) = call(orch, "xyz");
     assert_eq!(z22["Z22K1"], "zyx", "{z22}");

@@ -144,14 +144,29 @@ pub fn run_within(
     bounds: &TestBounds,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Matrix, TestError> {
-    let function = &request.function;
-    let z8 = stored_value(repository, function)?
+    let z8 = stored_function(repository, &request.function)?;
+    run_function(repository, engine, request, &z8, bounds, progress)
+}
+
+/// The stored function (its Z8) that `function` names.
+pub fn stored_function(repository: &dyn Repository, function: &str) -> Result<Value, TestError> {
+    stored_value(repository, function)?
         .filter(|v| zeval_zobject::build::type_zid(v) == Some("Z8"))
-        .ok_or_else(|| {
-            TestError::NotAFunction(format!("{function} is not a stored function (Z8)"))
-        })?;
-    let all_implementations = zids(&implementations(&z8));
-    let all_testers = zids(&testers(&z8));
+        .ok_or_else(|| TestError::NotAFunction(format!("{function} is not a stored function (Z8)")))
+}
+
+/// [`run_within`] with the function already read ([`stored_function`]).
+pub fn run_function(
+    repository: &dyn Repository,
+    engine: &dyn CallEngine,
+    request: &TestRequest,
+    z8: &Value,
+    bounds: &TestBounds,
+    progress: &dyn Fn(usize, usize),
+) -> Result<Matrix, TestError> {
+    let function = &request.function;
+    let all_implementations = zids(&implementations(z8));
+    let all_testers = zids(&testers(z8));
     let chosen_implementations = choose(
         &all_implementations,
         request.implementations.as_deref(),
@@ -190,7 +205,7 @@ pub fn run_within(
                         repository,
                         engine,
                         function,
-                        &z8,
+                        z8,
                         implementation,
                         z20,
                         &mut timing,
@@ -413,15 +428,21 @@ pub(crate) mod http {
         let metrics = state.metrics.clone();
         let ranking = state.ranking.clone();
         let matrix = tokio::task::spawn_blocking(move || {
-            let mut matrix = super::run_within(
+            let z8 = super::stored_function(repository.as_ref(), &request.function)?;
+            let mut matrix = super::run_function(
                 repository.as_ref(),
                 engine.as_ref(),
                 &request,
+                &z8,
                 &bounds,
                 &|_, _| {},
             )?;
             ranking.record_matrix(&matrix);
-            matrix.ranking = ranking.explain(&matrix.function).ok();
+            // The function as this run read it: reading it again for the explanation cost
+            // two more store reads per request. Built-in functions are not ranked.
+            matrix.ranking = zeval_catalogue::get(&matrix.function)
+                .is_none()
+                .then(|| ranking.explain_function(&matrix.function, &z8));
             Ok(matrix)
         })
         .await

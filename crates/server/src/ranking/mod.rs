@@ -421,9 +421,9 @@ impl Ranking {
         }
     }
 
-    /// The figures of `implementations` of `function` now.
-    fn figures(&self, function: &str, implementations: &[String]) -> Vec<Figures> {
-        let testers = self.function_testers(function);
+    /// The figures of `implementations` now, counting the results of `testers` (the
+    /// function's).
+    fn figures(&self, implementations: &[String], testers: &[String]) -> Vec<Figures> {
         implementations
             .iter()
             .enumerate()
@@ -470,7 +470,7 @@ impl Ranking {
     /// The order of `implementations` (ZIDs) of `function` now, recomputed when stale;
     /// `explore` lets this call be one that explores.
     fn order_of(&self, function: &str, implementations: &[String], explore: bool) -> Vec<usize> {
-        let mut order = self.current_order(function, implementations);
+        let mut order = self.current_order(function, implementations, None);
         let explore_every = self.config.explore_every;
         if explore && explore_every > 0 {
             let mut state = self.state();
@@ -486,8 +486,14 @@ impl Ranking {
         order
     }
 
-    /// The memoised order while it is fresh, else one computed from the figures now.
-    fn current_order(&self, function: &str, implementations: &[String]) -> Vec<usize> {
+    /// The memoised order while it is fresh, else one computed from the figures now, with
+    /// the function's `testers` when the caller has them (else they are read from the store).
+    fn current_order(
+        &self,
+        function: &str,
+        implementations: &[String],
+        testers: Option<&[String]>,
+    ) -> Vec<usize> {
         let now = Instant::now();
         let previous = {
             let state = self.state();
@@ -502,7 +508,11 @@ impl Ranking {
             }
         };
         let ranked = &implementations[..implementations.len().min(MAX_RANKED)];
-        let figures = self.figures(function, ranked);
+        let testers = match testers {
+            Some(testers) => testers.to_vec(),
+            None => self.function_testers(function),
+        };
+        let figures = self.figures(ranked, &testers);
         let mut order = order::rank(&figures, &previous, &self.config.policy);
         order.extend(ranked.len()..implementations.len());
         let mut state = self.state();
@@ -528,13 +538,29 @@ impl Ranking {
 
     /// The ranking of a stored function, for the route and the CLI.
     pub fn explain(&self, function: &str) -> Result<Explanation, RankingError> {
-        let implementations = self.stored_implementations(function)?;
-        let order = self.order_of_fresh(function, &implementations);
+        let z2 = self
+            .store
+            .get(function)?
+            .ok_or_else(|| RankingError::NotAFunction(function.to_owned()))?;
+        let z8 = z2
+            .get("Z2K2")
+            .filter(|f| zeval_zobject::build::type_zid(f) == Some("Z8"))
+            .ok_or_else(|| RankingError::NotAFunction(function.to_owned()))?;
+        Ok(self.explain_function(function, z8))
+    }
+
+    /// [`Self::explain`] of `function` as `z8` (its stored Z8) defines it, for a caller that
+    /// has just read it: the testers route, which would otherwise read the function twice
+    /// more per request.
+    pub fn explain_function(&self, function: &str, z8: &Value) -> Explanation {
+        let implementations = list_zids(z8.get("Z8K4"));
+        let testers = list_zids(z8.get("Z8K3"));
+        let order = self.order_of_fresh(function, &implementations, &testers);
         // Ranking just read every figure to order them; reading them again cost the testers
         // route a tenth of its time (`zeval bench library`, 2026-12-03).
         let figures = self
             .figures_just_ranked(function, &implementations)
-            .unwrap_or_else(|| self.figures(function, &implementations));
+            .unwrap_or_else(|| self.figures(&implementations, &testers));
         let policy = &self.config.policy;
         let reason = if self.config.enabled {
             order::reason(&figures, &order, policy)
@@ -556,7 +582,7 @@ impl Ranking {
                 }
             })
             .collect::<Vec<_>>();
-        Ok(Explanation {
+        Explanation {
             function: function.to_owned(),
             order: implementations
                 .iter()
@@ -570,7 +596,7 @@ impl Ranking {
                 explore_every: self.config.explore_every,
                 enabled: self.config.enabled,
             },
-        })
+        }
     }
 
     /// The figures of the memo [`Self::order_of_fresh`] has just computed, when it covers
@@ -592,7 +618,12 @@ impl Ranking {
     }
 
     /// The order with figures read now (not the memo), as the next call would compute it.
-    fn order_of_fresh(&self, function: &str, implementations: &[String]) -> Vec<usize> {
+    fn order_of_fresh(
+        &self,
+        function: &str,
+        implementations: &[String],
+        testers: &[String],
+    ) -> Vec<usize> {
         if !self.config.enabled {
             return (0..implementations.len()).collect();
         }
@@ -600,7 +631,7 @@ impl Ranking {
             // Make the memo stale so the order is computed from today's figures.
             memo.computed = Instant::now() - self.config.refresh;
         }
-        self.order_of(function, implementations, false)
+        self.current_order(function, implementations, Some(testers))
     }
 
     /// The implementation ZIDs a stored function lists, each once.
@@ -650,10 +681,17 @@ impl Ranking {
     /// tester's current revisions.
     pub fn record_matrix(&self, matrix: &crate::testers::Matrix) {
         let now = zeval_store_now_ms();
+        let read = Instant::now();
+        // The implementations' revisions as read for the results, which the explanation that
+        // usually follows then reads from memory instead of from the store once more.
+        let mut revisions: HashMap<&str, u64> = HashMap::new();
         for cell in matrix.cells.iter().filter(|c| !c.not_run) {
+            let implementation_revision = *revisions
+                .entry(cell.implementation.as_str())
+                .or_insert_with(|| self.store_revision(&cell.implementation));
             let result = TesterResult {
                 implementation: cell.implementation.clone(),
-                implementation_revision: self.store_revision(&cell.implementation),
+                implementation_revision,
                 tester: cell.tester.clone(),
                 tester_revision: self.store_revision(&cell.tester),
                 passed: cell.passed,
@@ -669,6 +707,12 @@ impl Ranking {
         state.orders.remove(&matrix.function);
         for cell in &matrix.cells {
             state.revisions.remove(&cell.implementation);
+        }
+        if state.revisions.len() + revisions.len() > MAX_TRACKED {
+            state.revisions.clear();
+        }
+        for (zid, revision) in revisions {
+            state.revisions.insert(zid.to_owned(), (revision, read));
         }
     }
 
