@@ -73,6 +73,11 @@ pub struct WorkerSettings {
     /// Bind a worker to its caller's CPU for a call alone in flight
     /// (`zeval_worker::WorkerPoolConfig::colocate`). Default true.
     pub colocate: bool,
+    /// Calls that start without waiting (`zeval_worker::WorkerPoolConfig::max_running`);
+    /// `None`: the pool's default, twice the CPUs.
+    pub max_running: Option<usize>,
+    /// The longest a call waits for `max_running`. Default 2 ms.
+    pub running_wait: Duration,
 }
 
 impl WorkerSettings {
@@ -87,6 +92,8 @@ impl WorkerSettings {
             user: None,
             test_hooks: false,
             colocate: true,
+            max_running: None,
+            running_wait: Duration::from_millis(2),
         }
     }
 }

@@ -776,12 +776,15 @@ fn start_workers(
         // Set by the pool from its `colocate`.
         colocated: false,
     };
+    let defaults = WorkerPoolConfig::new(&settings.program, settings.args.clone(), spec);
     let pool = WorkerPool::start(WorkerPoolConfig {
         max_workers: settings.max_workers.max(1),
         min_workers: settings.min_workers,
         kill_margin: settings.kill_margin,
         colocate: settings.colocate,
-        ..WorkerPoolConfig::new(&settings.program, settings.args.clone(), spec)
+        max_running: settings.max_running.unwrap_or(defaults.max_running),
+        running_wait: settings.running_wait,
+        ..defaults
     })?;
     let runtimes = families
         .iter()

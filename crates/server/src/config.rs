@@ -339,6 +339,12 @@ pub struct Workers {
     /// virtual machine costs the host's scheduling latency. Turn it off to leave the choice
     /// to the kernel.
     pub colocate: bool,
+    /// Guest calls that start at once without waiting; a call that finds this many in
+    /// flight waits up to `running_wait_ms` for one to end, then starts anyway (default:
+    /// twice the CPUs; see `zeval_worker::WorkerPoolConfig::max_running`).
+    pub max_running: Option<usize>,
+    /// The longest a call waits for `max_running`, in milliseconds (default 2).
+    pub running_wait_ms: u64,
 }
 
 impl Default for Workers {
@@ -350,6 +356,8 @@ impl Default for Workers {
             kill_margin_ms: 1000,
             user: None,
             colocate: true,
+            max_running: None,
+            running_wait_ms: 2,
         }
     }
 }
@@ -898,6 +906,8 @@ mod tests {
             "max_steps",
             "max_request_memory_bytes",
             "max_reentrant_depth",
+            "max_running",
+            "running_wait_ms",
             "max_nested_calls",
             "evaluator_max_concurrent_requests",
             "per_client_concurrent_requests",

@@ -14,6 +14,12 @@ fn pool(mode: &str) -> WorkerPool {
 }
 
 fn pool_of(mode: &str, max_workers: usize) -> WorkerPool {
+    pool_with(mode, |config| config.max_workers = max_workers)
+}
+
+/// A pool of stand-in workers behaving as `mode`, with `adjust` applied to the settings of
+/// [`pool`].
+fn pool_with(mode: &str, adjust: impl FnOnce(&mut WorkerPoolConfig)) -> WorkerPool {
     let spec = WorkerSpec {
         guests: Vec::new(),
         sandbox: SandboxConfig::new("/nonexistent"),
@@ -22,13 +28,14 @@ fn pool_of(mode: &str, max_workers: usize) -> WorkerPool {
         colocated: false,
     };
     let args = vec![script().into_os_string(), mode.into()];
-    WorkerPool::start(WorkerPoolConfig {
-        max_workers,
+    let mut config = WorkerPoolConfig {
+        max_workers: 1,
         min_workers: 1,
         kill_margin: Duration::from_millis(300),
         ..WorkerPoolConfig::new("python3", args, spec)
-    })
-    .expect("the stand-in worker starts")
+    };
+    adjust(&mut config);
+    WorkerPool::start(config).expect("the stand-in worker starts")
 }
 
 fn limits(wall_time: Duration) -> Limits {
@@ -248,4 +255,49 @@ fn only_a_call_alone_in_flight_binds_its_worker_to_the_callers_cpu() {
         !long.contains(','),
         "the long call was alone when it began: {long}"
     );
+}
+
+#[test]
+fn a_call_past_the_running_limit_waits_for_a_running_one_at_most_running_wait() {
+    let wait = Duration::from_millis(300);
+    let pool = std::sync::Arc::new(pool_with("affinity", |config| {
+        config.max_workers = 2;
+        config.min_workers = 2;
+        config.max_running = 1;
+        config.running_wait = wait;
+    }));
+    // Both workers idle, so that the second call finds one ready.
+    let started = Instant::now();
+    while pool.status().idle_pids.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no second worker"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = |pool: &WorkerPool, input: &[u8]| {
+        pool.run(0, input, &limits(Duration::from_secs(5))).unwrap();
+    };
+    let alone = Instant::now();
+    run(&pool, b"now");
+    assert!(alone.elapsed() < wait, "a call alone does not wait");
+
+    // The stand-in answers "wait" after 1 s.
+    let long = {
+        let pool = pool.clone();
+        std::thread::spawn(move || run(&pool, b"wait"))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let beside = Instant::now();
+    run(&pool, b"now");
+    let took = beside.elapsed();
+    assert!(
+        !long.is_finished(),
+        "the long call still runs: the short one was not kept out until it ended"
+    );
+    assert!(
+        took >= wait - Duration::from_millis(20),
+        "the call past the limit waited for a running one: {took:?}"
+    );
+    long.join().unwrap();
 }
