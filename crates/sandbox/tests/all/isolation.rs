@@ -102,8 +102,8 @@ const PRINT_THEN_DIRTY: &str = r#"(module
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
     (i32.store8 (i32.const 32) (i32.const 120))))"#;
 
-#[test]
-fn a_call_whose_reset_is_left_for_later_has_its_answer_and_keeps_its_slot_until_then() {
+/// [`PRINT_THEN_DIRTY`] in a pool of one instance, and limits that wait 100 ms for it.
+fn print_then_dirty_in_one_slot() -> (zeval_sandbox::Guest, Limits) {
     let mut config = zeval_sandbox::SandboxConfig::new(tempfile::tempdir().unwrap().keep());
     config.pool.max_instances = 1;
     let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
@@ -114,6 +114,12 @@ fn a_call_whose_reset_is_left_for_later_has_its_answer_and_keeps_its_slot_until_
         wall_time: Duration::from_millis(100),
         ..Limits::default()
     };
+    (guest, limits)
+}
+
+#[test]
+fn a_call_whose_reset_is_left_for_later_has_its_answer_and_keeps_its_slot_until_then() {
+    let (guest, limits) = print_then_dirty_in_one_slot();
     let (output, pending) = guest.run_resetting_later(b"", &limits, None);
     assert_eq!(output.unwrap().stdout, b"a");
     // The instance is not back in the pool yet: its one slot stays taken.
@@ -130,16 +136,7 @@ fn a_call_whose_reset_is_left_for_later_has_its_answer_and_keeps_its_slot_until_
 
 #[test]
 fn a_call_answered_first_keeps_one_reset_waiting_per_thread_and_every_call_a_fresh_instance() {
-    let mut config = zeval_sandbox::SandboxConfig::new(tempfile::tempdir().unwrap().keep());
-    config.pool.max_instances = 1;
-    let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
-    let guest = sandbox
-        .load_guest("print-then-dirty", PRINT_THEN_DIRTY.as_bytes())
-        .unwrap();
-    let limits = Limits {
-        wall_time: Duration::from_millis(100),
-        ..Limits::default()
-    };
+    let (guest, limits) = print_then_dirty_in_one_slot();
     // Many calls in one scope with one pool slot: each resets the one before it first, so
     // none is refused for want of a slot, and none sees the last one's write.
     let (outputs, left) = zeval_sandbox::answer_first(|| {

@@ -538,15 +538,7 @@ impl Ranking {
 
     /// The ranking of a stored function, for the route and the CLI.
     pub fn explain(&self, function: &str) -> Result<Explanation, RankingError> {
-        let z2 = self
-            .store
-            .get(function)?
-            .ok_or_else(|| RankingError::NotAFunction(function.to_owned()))?;
-        let z8 = z2
-            .get("Z2K2")
-            .filter(|f| zeval_zobject::build::type_zid(f) == Some("Z8"))
-            .ok_or_else(|| RankingError::NotAFunction(function.to_owned()))?;
-        Ok(self.explain_function(function, z8))
+        Ok(self.explain_function(function, &self.stored_function(function)?))
     }
 
     /// [`Self::explain`] of `function` as `z8` (its stored Z8) defines it, for a caller that
@@ -634,17 +626,21 @@ impl Ranking {
         self.current_order(function, implementations, Some(testers))
     }
 
+    /// The stored function's Z8.
+    fn stored_function(&self, function: &str) -> Result<Value, RankingError> {
+        let not_a_function = || RankingError::NotAFunction(function.to_owned());
+        match self.store.get(function)?.ok_or_else(not_a_function)? {
+            Value::Object(mut z2) => z2
+                .remove("Z2K2")
+                .filter(|f| zeval_zobject::build::type_zid(f) == Some("Z8"))
+                .ok_or_else(not_a_function),
+            _ => Err(not_a_function()),
+        }
+    }
+
     /// The implementation ZIDs a stored function lists, each once.
     fn stored_implementations(&self, function: &str) -> Result<Vec<String>, RankingError> {
-        let z2 = self
-            .store
-            .get(function)?
-            .ok_or_else(|| RankingError::NotAFunction(function.to_owned()))?;
-        let z8 = z2
-            .get("Z2K2")
-            .filter(|f| zeval_zobject::build::type_zid(f) == Some("Z8"))
-            .ok_or_else(|| RankingError::NotAFunction(function.to_owned()))?;
-        Ok(list_zids(z8.get("Z8K4")))
+        Ok(list_zids(self.stored_function(function)?.get("Z8K4")))
     }
 
     /// The function's Z2 with `Z8K4` in the ranked order (the canonical list form); `None`
