@@ -23,7 +23,7 @@ thread_local! {
 }
 
 /// The reset [`answer_first`] left waiting: done when this is dropped.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[must_use = "dropping it resets the instance: drop it after the answer is sent"]
 pub struct ResetLeft(Option<PendingReset>);
 

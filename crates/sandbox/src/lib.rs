@@ -29,12 +29,13 @@
 //! - wall time: one real-clock deadline per call, slot wait included. Epoch interruption is
 //!   the cheap mechanism: a ticker thread advances every engine's epoch every [`EPOCH_TICK`]
 //!   (1 ms) while any call runs (it sleeps while none does), and at each tick the call's
-//!   epoch callback compares `Instant::now()` with the deadline and traps once it has passed. (Counting ticks alone would stretch the limit
-//!   when the ticker is starved of CPU.) A guest waiting in a host call is cut by a host
-//!   timer at the same deadline. The one exception: a [`ModuleHost`] built with
-//!   [`ModuleHostConfig::epoch_interruption`] off compiles no epoch checks (they cost compiled
-//!   code about a third of its time), so nothing in the process can stop its calls; a
-//!   confined worker does this, and its parent kills it at the deadline;
+//!   epoch callback compares `Instant::now()` with the deadline and traps once it has
+//!   passed. (Counting ticks alone would stretch the limit when the ticker is starved of
+//!   CPU.) A guest waiting in a host call is cut by a host timer at the same deadline. The
+//!   one exception: a [`ModuleHost`] built with [`ModuleHostConfig::epoch_interruption`] off
+//!   compiles no epoch checks (they cost compiled code about a third of its time), so
+//!   nothing in the process can stop its calls; a confined worker does this, and its parent
+//!   kills it at the deadline;
 //! - fuel: optional, counted when [`SandboxConfig::fuel_metering`] is on (default off);
 //! - linear memory: a `ResourceLimiter` that traps when memory would grow past the limit
 //!   (so allocation failure inside an interpreter is [`SandboxError::MemoryLimit`], not a

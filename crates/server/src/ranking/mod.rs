@@ -31,6 +31,7 @@ mod sketch;
 #[path = "../../../cache/tests/all/redis_server.rs"]
 mod test_redis_server;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -508,9 +509,9 @@ impl Ranking {
             }
         };
         let ranked = &implementations[..implementations.len().min(MAX_RANKED)];
-        let testers = match testers {
-            Some(testers) => testers.to_vec(),
-            None => self.function_testers(function),
+        let testers: Cow<'_, [String]> = match testers {
+            Some(testers) => Cow::Borrowed(testers),
+            None => Cow::Owned(self.function_testers(function)),
         };
         let figures = self.figures(ranked, &testers);
         let mut order = order::rank(&figures, &previous, &self.config.policy);

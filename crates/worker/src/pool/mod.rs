@@ -93,8 +93,8 @@ pub struct WorkerPoolConfig {
     /// up to [`Self::running_wait`] for one of them to end before it takes an idle worker
     /// anyway. Default twice the CPUs: more short calls running at once than that only
     /// take turns on the CPUs with their callers' HTTP work, and on this project's 2-vCPU
-    /// machine 8 clients got 6–15 % more calls through 4 running at once than through 8
-    /// (`docs/benchmarks.md`). A long call delays a waiting call by `running_wait` at most;
+    /// machine 8 clients got 4–7 % more calls through, with a lower p99
+    /// (`docs/benchmarks.md`, "At most twice the CPUs' worth of worker calls start at once"). A long call delays a waiting call by `running_wait` at most;
     /// it never keeps it out.
     pub max_running: usize,
     /// The longest a call waits for [`Self::max_running`]. Default 2 ms.
