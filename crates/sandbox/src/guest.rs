@@ -54,6 +54,11 @@ struct GuestInner {
     fuel_metering: bool,
     /// Whether the code checks the epoch; see [`crate::ModuleHostConfig::epoch_interruption`].
     epoch_interruption: bool,
+    /// Whether a memory fault below address 0 is this guest running out of its C stack
+    /// ([`faulted_below_address_zero`]): true for the interpreters this project builds,
+    /// which are linked with the stack first; not for compiled user modules, where it may
+    /// as well be a wild pointer.
+    stack_first: bool,
     lower_priority_after: Option<Duration>,
     /// Keeps the epoch ticker running while any guest is alive; lowers the long calls of a
     /// guest without epoch checks.
@@ -104,6 +109,7 @@ pub(crate) struct GuestParts {
     pub(crate) max_table_elements: usize,
     pub(crate) fuel_metering: bool,
     pub(crate) epoch_interruption: bool,
+    pub(crate) stack_first: bool,
     pub(crate) lower_priority_after: Option<Duration>,
     pub(crate) registry: Arc<EngineRegistry>,
 }
@@ -129,6 +135,7 @@ impl Guest {
                 max_table_elements: parts.max_table_elements,
                 fuel_metering: parts.fuel_metering,
                 epoch_interruption: parts.epoch_interruption,
+                stack_first: parts.stack_first,
                 lower_priority_after: parts.lower_priority_after,
                 registry: parts.registry,
             }),
@@ -419,6 +426,13 @@ impl Guest {
             Some(Trap::StackOverflow) => Err(SandboxError::StackOverflow {
                 limit: self.inner.max_wasm_stack,
             }),
+            Some(Trap::MemoryOutOfBounds)
+                if self.inner.stack_first && faulted_below_address_zero(&error) =>
+            {
+                Err(SandboxError::StackOverflow {
+                    limit: self.inner.max_wasm_stack,
+                })
+            }
             trap => {
                 // The message names the trap (or the innermost cause) only: the full chain
                 // carries a wasm backtrace, which is for the log, not for callers.
@@ -434,6 +448,29 @@ impl Guest {
             }
         }
     }
+}
+
+/// Whether `error` is a memory fault at a wasm address that wrapped below zero: a guest
+/// compiled by clang keeps its C stack ("shadow stack") in linear memory, below its data
+/// (`--stack-first`, which both interpreters are linked with: their `__stack_pointer` starts
+/// at 4 and 8 MiB, their data just above), so a call that runs out of it writes below 0,
+/// which wraps to the top of the 32-bit space and traps. QuickJS does not check its own
+/// stack on WASI (`update_stack_limit` sets no limit there), so a deep recursion of JS
+/// functions with large frames ends this way; it is the stack limit, and is reported as
+/// such. wasmtime records the fault only as the text of a context in the error's chain
+/// (its `WasmFault` is private); `sandbox::tests` pins the text.
+fn faulted_below_address_zero(error: &wasmtime::Error) -> bool {
+    /// How far below zero a frame may have reached: a C frame larger than this would be
+    /// a guest that allocates megabytes on its stack at once.
+    const WRAPPED_FROM: u64 = (1 << 32) - (64 << 20);
+    error.chain().any(|cause| {
+        let text = cause.to_string();
+        let Some(rest) = text.strip_prefix("memory fault at wasm address 0x") else {
+            return false;
+        };
+        let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+        u64::from_str_radix(&hex, 16).is_ok_and(|address| address >= WRAPPED_FROM)
+    })
 }
 
 /// What one step of a call's driver ended with.

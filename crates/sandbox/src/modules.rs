@@ -196,6 +196,8 @@ impl ModuleHost {
             max_table_elements: pool.max_table_elements,
             fuel_metering: inner.config.fuel_metering,
             epoch_interruption: inner.config.epoch_interruption,
+            // A user's module may be laid out either way, and may write anywhere.
+            stack_first: false,
             lower_priority_after: inner.sandbox.lower_priority_after,
             registry: Arc::clone(&inner.registry),
         }))

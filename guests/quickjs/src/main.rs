@@ -17,13 +17,6 @@ use rquickjs::{CatchResultExt, Context, Ctx, Function, Object, Runtime, qjs};
 /// The runner script, whose contract is documented at its top.
 const RUNNER_JS: &str = include_str!("../runner.js");
 
-/// QuickJS's own recursion limit, checked against the C shadow stack (4 MiB, see
-/// `.cargo/config.toml`); it guards the shadow stack against JS frames with many locals.
-/// Ordinary deep recursion exhausts the host's wasm stack first (a QuickJS call frame
-/// uses far more of it than of the shadow stack; measured: 256 KiB here still lets the
-/// 8 MiB wasm stack run out), which the host reports as a stack-limit error.
-const MAX_JS_STACK: usize = 3 * 1024 * 1024;
-
 thread_local! {
     static INTERPRETER: RefCell<Option<(Runtime, Context)>> = const { RefCell::new(None) };
     /// xorshift64* state behind `Math.random`, reseeded from WASI random at every call.
@@ -211,7 +204,10 @@ fn create_interpreter() -> (Runtime, Context) {
     let runtime = Runtime::new().expect("QuickJS runtime");
     // No QuickJS memory limit: the host's linear-memory cap is the one limit, and it is
     // reported as such instead of as a JS "out of memory" exception.
-    runtime.set_max_stack_size(MAX_JS_STACK);
+    // No QuickJS stack limit either: QuickJS ignores it on WASI (`update_stack_limit`). A
+    // deep recursion ends when the host's wasm stack or the C stack in linear memory (4
+    // MiB, `.cargo/config.toml`; laid out first, so running out of it traps below address
+    // 0) runs out, whichever is first; the host reports both as the stack limit.
     let context = Context::full(&runtime).expect("QuickJS context");
     context.with(|ctx| {
         // QuickJS seeds Math.random from the clock when the context is created, which a
