@@ -63,9 +63,8 @@ pub struct WorkerSettings {
     pub max_workers: usize,
     /// Workers kept ready. Default 2.
     pub min_workers: usize,
-    /// How long past a call's deadline a silent worker is given before it is killed
-    /// (`zeval_worker::WorkerPoolConfig::kill_margin`: workers run guests without epoch
-    /// checks, so for a call that computes this is its deadline). Default 10 ms.
+    /// How long past a call's deadline a silent worker is given before it is killed.
+    /// Default 1 s.
     pub kill_margin: Duration,
     /// The user workers run as when the server runs as root (`None`: `nobody`).
     pub user: Option<String>,
@@ -89,7 +88,7 @@ impl WorkerSettings {
             args,
             max_workers: 32,
             min_workers: 2,
-            kill_margin: Duration::from_millis(10),
+            kill_margin: Duration::from_secs(1),
             user: None,
             test_hooks: false,
             colocate: true,

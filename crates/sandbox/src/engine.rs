@@ -45,7 +45,12 @@ impl Default for EngineOptions {
     }
 }
 
-/// Builds the engine for a guest named `guest`, differing from the default one by `options`.
+/// Builds the engine for a guest named `guest`.
+pub(crate) fn build_engine(config: &SandboxConfig, guest: &str) -> Result<Engine, SandboxError> {
+    build_engine_with(config, guest, EngineOptions::default())
+}
+
+/// [`build_engine`] with `options`.
 pub(crate) fn build_engine_with(
     config: &SandboxConfig,
     guest: &str,

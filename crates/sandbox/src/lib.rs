@@ -32,11 +32,10 @@
 //!   epoch callback compares `Instant::now()` with the deadline and traps once it has
 //!   passed. (Counting ticks alone would stretch the limit when the ticker is starved of
 //!   CPU.) A guest waiting in a host call is cut by a host timer at the same deadline. The
-//!   exceptions: a [`ModuleHost`] built with [`ModuleHostConfig::epoch_interruption`] off
-//!   and a guest loaded by [`Sandbox::load_guest_file_without_epoch_checks`] compile no
-//!   epoch checks (they cost compiled code about a third of its time, an interpreter 8–15
-//!   %), so nothing in the process can stop their calls; a confined worker does this, and
-//!   its parent kills it at the deadline;
+//!   one exception: a [`ModuleHost`] built with [`ModuleHostConfig::epoch_interruption`] off
+//!   compiles no epoch checks (they cost compiled code about a third of its time), so
+//!   nothing in the process can stop its calls; a confined worker does this, and its parent
+//!   kills it at the deadline;
 //! - fuel: optional, counted when [`SandboxConfig::fuel_metering`] is on (default off);
 //! - linear memory: a `ResourceLimiter` that traps when memory would grow past the limit
 //!   (so allocation failure inside an interpreter is [`SandboxError::MemoryLimit`], not a

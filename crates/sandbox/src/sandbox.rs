@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use wasmtime::Linker;
 
-use crate::engine::{EngineOptions, EngineRegistry, build_engine_with, start_ticker};
+use crate::engine::{EngineRegistry, build_engine, start_ticker};
 use crate::guest::{GuestParts, Slots, add_wasi_to_linker};
 use crate::{Guest, GuestOptions, ModuleHost, ModuleHostConfig, SandboxConfig, SandboxError};
 
@@ -53,28 +53,11 @@ impl Sandbox {
 
     /// Reads `path` and loads it as [`Sandbox::load_guest`] does.
     pub fn load_guest_file(&self, name: &str, path: &Path) -> Result<Guest, SandboxError> {
-        self.load_guest(name, &read_guest(path)?)
-    }
-
-    /// Reads `path` and loads it as [`Sandbox::load_guest`] does, compiled **without epoch
-    /// checks**: nothing inside this process can then stop a call that computes past its
-    /// deadline (a guest waiting in a host call is still woken at it). Only for a process
-    /// that something outside kills at the deadline, as a worker's parent does (see
-    /// [`ModuleHostConfig::epoch_interruption`], the same trade for compiled modules). The
-    /// checks cost an interpreter 8–15 % of its time (`docs/benchmarks.md`). Long calls
-    /// are lowered in priority by the ticker thread instead of by the call itself.
-    pub fn load_guest_file_without_epoch_checks(
-        &self,
-        name: &str,
-        path: &Path,
-    ) -> Result<Guest, SandboxError> {
-        let options = EngineOptions {
-            epoch_interruption: false,
-            ..EngineOptions::default()
-        };
-        crate::priority::install_lowering_handler()
-            .map_err(|e| SandboxError::Setup(format!("the lowering signal's handler: {e}")))?;
-        self.load(name, &read_guest(path)?, GuestOptions::default(), options)
+        let wasm = std::fs::read(path).map_err(|source| SandboxError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load_guest(name, &wasm)
     }
 
     /// Like [`Sandbox::load_guest`], with extra grants. **Benchmarks only**: this is how an
@@ -85,17 +68,7 @@ impl Sandbox {
         wasm: &[u8],
         options: GuestOptions,
     ) -> Result<Guest, SandboxError> {
-        self.load(name, wasm, options, EngineOptions::default())
-    }
-
-    fn load(
-        &self,
-        name: &str,
-        wasm: &[u8],
-        options: GuestOptions,
-        engine_options: EngineOptions,
-    ) -> Result<Guest, SandboxError> {
-        let engine = build_engine_with(&self.config, name, engine_options)?;
+        let engine = build_engine(&self.config, name)?;
         let module = crate::cache::load_module(&engine, &self.config.cache_dir, name, wasm)?;
         let load_error = |e: wasmtime::Error| SandboxError::Load {
             guest: name.to_owned(),
@@ -121,18 +94,11 @@ impl Sandbox {
             },
             max_table_elements: pool.max_table_elements,
             fuel_metering: self.config.fuel_metering,
-            epoch_interruption: engine_options.epoch_interruption,
+            epoch_interruption: true,
             // The interpreters (zeval's own builds) are linked with their C stack first.
             stack_first: true,
             lower_priority_after: self.config.lower_priority_after,
             registry: Arc::clone(&self.registry),
         }))
     }
-}
-
-fn read_guest(path: &Path) -> Result<Vec<u8>, SandboxError> {
-    std::fs::read(path).map_err(|source| SandboxError::Io {
-        path: path.to_owned(),
-        source,
-    })
 }

@@ -328,8 +328,7 @@ pub struct Workers {
     /// Workers kept started while idle (default 2).
     pub min_workers: usize,
     /// How long past a call's deadline a silent worker is given before it is killed, in
-    /// milliseconds (default 10). Workers run guests without epoch checks, so for a call
-    /// that computes this kill is its deadline.
+    /// milliseconds (default 1000).
     pub kill_margin_ms: u64,
     /// The user workers run as when the server runs as root: a name or `uid:gid`
     /// (default: `nobody`).
@@ -354,7 +353,7 @@ impl Default for Workers {
             enabled: true,
             max_workers: 32,
             min_workers: 2,
-            kill_margin_ms: 10,
+            kill_margin_ms: 1000,
             user: None,
             colocate: true,
             max_running: None,

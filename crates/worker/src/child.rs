@@ -159,8 +159,7 @@ fn prepare(spec: &WorkerSpec) -> Result<Prepared, WorkerError> {
     let sandbox = Sandbox::new(spec.sandbox.clone())?;
     let mut guests = Vec::with_capacity(spec.guests.len());
     for guest in &spec.guests {
-        // The parent kills this worker at a call's deadline (its `kill_margin`).
-        let loaded = sandbox.load_guest_file_without_epoch_checks(&guest.name, &guest.path)?;
+        let loaded = sandbox.load_guest_file(&guest.name, &guest.path)?;
         let limits = Limits {
             wall_time: WARM_UP_WALL_TIME,
             ..Limits::default()
@@ -175,8 +174,8 @@ fn prepare(spec: &WorkerSpec) -> Result<Prepared, WorkerError> {
         // No file can be opened and no thread started once confined.
         disk_cache: false,
         parallel_compilation: false,
-        // The parent kills this worker at a call's deadline (its `kill_margin`), so
-        // compiled code runs without epoch checks, as the guests do.
+        // The parent kills this worker at a module call's deadline (its
+        // `module_kill_margin`), so compiled code runs without epoch checks.
         epoch_interruption: false,
         ..ModuleHostConfig::default()
     })?;

@@ -11,10 +11,10 @@
 //!   the call fails with [`SandboxError::Timeout`]. The call then waits at most
 //!   100 ms for the killed worker to exit, after giving it its priority back ([`reap`]): a
 //!   worker killed while its guest ran at `SCHED_IDLE` on busy CPUs took seconds to exit,
-//!   and its call waited for it. A worker runs its guests (interpreters and compiled
-//!   modules alike) without epoch checks, so for a call that computes past its deadline
-//!   this kill is the deadline; the margin is room for the answer of a call that ends at
-//!   it by the worker's own means (one waiting in a host call is woken at the deadline).
+//!   and its call waited for it. The margin lets the worker's own epoch
+//!   deadline answer first, which it does in all but pathological cases. Compiled modules
+//!   run without epoch checks, so for them the kill is the deadline
+//!   ([`WorkerPoolConfig::module_kill_margin`]).
 //! - A worker that dies (a signal, the seccomp filter, an exit) or answers something that
 //!   does not decode is reaped and dropped; its call fails with [`RunError::WorkerLost`]. No
 //!   other call is affected: each worker holds one call.
@@ -72,14 +72,15 @@ pub struct WorkerPoolConfig {
     /// Workers kept alive even when idle (started with the pool, replaced when they die).
     /// Default 2.
     pub min_workers: usize,
-    /// How long past a call's deadline the parent waits before it kills the worker. A
-    /// worker runs its guests without epoch checks (`Sandbox::
-    /// load_guest_file_without_epoch_checks`, `ModuleHostConfig::epoch_interruption`: they
-    /// cost an interpreter 8–15 % of its time, compiled code up to a third), so it cannot
-    /// stop a call that computes: this kill is that call's deadline, and the replacement
-    /// worker its cost. Default 10 ms: room for the answer of a call that ends at its
-    /// deadline by the worker's own means, such as one asleep in a host call.
+    /// How long past a call's deadline the parent waits before it kills the worker.
+    /// Default 1 s: the worker's own epoch deadline answers within milliseconds; a guest
+    /// lowered to `SCHED_IDLE` on busy cores can be later, and killing it costs a restart.
     pub kill_margin: Duration,
+    /// [`Self::kill_margin`] for compiled modules. A worker runs them without epoch checks
+    /// (`ModuleHostConfig::epoch_interruption`), so it cannot stop one itself: this kill is
+    /// their deadline. Default 10 ms: room for the answer of a call that ends at its
+    /// deadline, such as one asleep in a host call, which the worker does stop on time.
+    pub module_kill_margin: Duration,
     /// Bind a worker to its caller's CPU for a call that is the only one in flight
     /// ([`colocate`]), so that the two hand over on one CPU instead of waking an idle one.
     /// Default true: on this project's 2-vCPU virtual machine it took 0.07–0.15 ms off a
@@ -113,7 +114,8 @@ impl WorkerPoolConfig {
             spec,
             max_workers: 32,
             min_workers: 2,
-            kill_margin: Duration::from_millis(10),
+            kill_margin: Duration::from_secs(1),
+            module_kill_margin: Duration::from_millis(10),
             colocate: true,
             max_running: 2 * std::thread::available_parallelism().map_or(1, usize::from),
             running_wait: Duration::from_millis(2),
@@ -396,7 +398,12 @@ impl WorkerPool {
                 },
                 &worker,
             );
-            let kill_margin = self.inner.config.kill_margin;
+            let kill_margin = match request {
+                Request::RunModule { .. } | Request::RunLoadedModule { .. } => {
+                    self.inner.config.module_kill_margin
+                }
+                _ => self.inner.config.kill_margin,
+            };
             let outcome = exchange(
                 &mut worker,
                 &request,
