@@ -93,7 +93,7 @@ build_quickjs() {
   (cd "$dir" &&
     RQUICKJS_SYS_NO_WASI_SDK=1 \
     CC_wasm32_wasip1=clang-19 AR_wasm32_wasip1=llvm-ar-19 \
-    CFLAGS_wasm32_wasip1="--sysroot=$sysroot" \
+    CFLAGS_wasm32_wasip1="--sysroot=$sysroot -include $dir/direct-dispatch.h" \
     CARGO_TARGET_DIR="$target" \
     cargo build --quiet --release --locked --target wasm32-wasip1)
   cp "$target/wasm32-wasip1/release/quickjs.wasm" "$out/quickjs.raw.wasm.tmp"

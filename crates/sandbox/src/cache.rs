@@ -26,19 +26,22 @@ use crate::SandboxError;
 /// Permission bits that let someone other than the owner write.
 const WRITABLE_BY_OTHERS: u32 = 0o022;
 
-/// Returns `wasm` compiled for `engine`, from `cache_dir` when a verified precompiled copy is
-/// there, otherwise compiling it and storing the result with its manifest entry.
+/// Returns `wasm` (whose hex SHA-256 is `wasm_sha256`, which the caller has computed anyway:
+/// hashing CPython's 20 MB module takes tens of milliseconds of every worker's start) compiled
+/// for `engine`, from `cache_dir` when a verified precompiled copy is there, otherwise
+/// compiling it and storing the result with its manifest entry.
 pub(crate) fn load_module(
     engine: &Engine,
     cache_dir: &Path,
     guest: &str,
     wasm: &[u8],
+    wasm_sha256: &str,
 ) -> Result<Module, SandboxError> {
     let load_error = |message: String| SandboxError::Load {
         guest: guest.to_owned(),
         message,
     };
-    let path = cache_path(engine, cache_dir, guest, wasm);
+    let path = cache_path(engine, cache_dir, guest, wasm_sha256);
     let manifest = manifest_path(&path);
     let directory_usable = match prepare_directory(cache_dir) {
         Ok(()) => true,
@@ -75,8 +78,12 @@ pub(crate) fn load_module(
 }
 
 /// `<cache_dir>/<guest>-<module sha256>-<wasmtime version>-<engine config digest>.cwasm`.
-pub(crate) fn cache_path(engine: &Engine, cache_dir: &Path, guest: &str, wasm: &[u8]) -> PathBuf {
-    let module = hex::encode(Sha256::digest(wasm));
+pub(crate) fn cache_path(
+    engine: &Engine,
+    cache_dir: &Path,
+    guest: &str,
+    module_sha256: &str,
+) -> PathBuf {
     let config = crate::engine::compatibility_digest(engine);
     let safe_name: String = guest
         .chars()
@@ -90,7 +97,7 @@ pub(crate) fn cache_path(engine: &Engine, cache_dir: &Path, guest: &str, wasm: &
         .collect();
     cache_dir.join(format!(
         "{safe_name}-{}-wasmtime{}-{}.cwasm",
-        &module[..16],
+        module_sha256.get(..16).unwrap_or(module_sha256),
         crate::WASMTIME_VERSION,
         &config[..16]
     ))

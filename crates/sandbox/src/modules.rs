@@ -171,8 +171,15 @@ impl ModuleHost {
             guest: name.clone(),
             message: format!("{e:#}"),
         };
+        let sha256 = hex::encode(Sha256::digest(wasm));
         let module = if inner.config.disk_cache {
-            crate::cache::load_module(&inner.engine, &inner.sandbox.cache_dir, &name, wasm)?
+            crate::cache::load_module(
+                &inner.engine,
+                &inner.sandbox.cache_dir,
+                &name,
+                wasm,
+                &sha256,
+            )?
         } else {
             Module::new(&inner.engine, wasm).map_err(load_error)?
         };
@@ -182,7 +189,7 @@ impl ModuleHost {
         let pool = &inner.sandbox.pool;
         Ok(Guest::from_parts(GuestParts {
             name,
-            sha256: hex::encode(Sha256::digest(wasm)),
+            sha256,
             engine: inner.engine.clone(),
             pre,
             options: GuestOptions::default(),

@@ -69,7 +69,9 @@ impl Sandbox {
         options: GuestOptions,
     ) -> Result<Guest, SandboxError> {
         let engine = build_engine(&self.config, name)?;
-        let module = crate::cache::load_module(&engine, &self.config.cache_dir, name, wasm)?;
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        let module =
+            crate::cache::load_module(&engine, &self.config.cache_dir, name, wasm, &sha256)?;
         let load_error = |e: wasmtime::Error| SandboxError::Load {
             guest: name.to_owned(),
             message: format!("{e:#}"),
@@ -81,7 +83,7 @@ impl Sandbox {
         let pool = &self.config.pool;
         Ok(Guest::from_parts(GuestParts {
             name: name.to_owned(),
-            sha256: hex::encode(Sha256::digest(wasm)),
+            sha256,
             engine,
             pre,
             options,
