@@ -23,7 +23,8 @@ pub struct SandboxConfig {
     pub pool: PoolConfig,
     /// Wasm stack of one call (Cranelift frames on a fiber stack of this size plus 1 MiB
     /// for host functions). Default 8 MiB: CPython 3.13 on WASI needs about that for its
-    /// default recursion limit; QuickJS checks its own recursion against its C stack first.
+    /// default recursion limit. QuickJS sets no limit of its own on WASI: its recursion
+    /// ends here or in its C stack in linear memory, both reported as the stack limit.
     pub max_wasm_stack: usize,
     /// Count wasm fuel in every call, enabling [`crate::Limits::fuel`] and
     /// [`crate::RunOutput::fuel_consumed`]. Default off: the epoch deadline already bounds a
