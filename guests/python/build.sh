@@ -281,7 +281,7 @@ fi
 SOURCE_DATE_EPOCH=$(stat -c %Y "$PY_SRC/Include/patchlevel.h")
 export SOURCE_DATE_EPOCH
 CROSS="$CACHE/build-wasi"
-CROSS_CONFIGURE_FLAGS="--without-ensurepip --disable-test-modules --with-tzpath="
+CROSS_CONFIGURE_FLAGS="--without-ensurepip --disable-test-modules --with-tzpath= --with-computed-gotos"
 cross_key="$PY_VERSION $CROSS_CONFIGURE_FLAGS $TOOLCHAIN_KEY $zlib_key $bzip2_key $xz_key $sqlite_key SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
 if [ "$(cat "$CROSS/.built" 2>/dev/null)" != "$cross_key" ]; then
     log "cross-building CPython $PY_VERSION for wasm32-wasip1 (about 2 minutes)"
