@@ -61,7 +61,9 @@ fn a_memory_bomb_is_counted_as_a_memory_limit_hit() {
 /// of one stored JavaScript function, each with its own argument so that the result cache
 /// answers none. A worker's first call of the code compiles it, its second also hands the
 /// compiled code back, and its later ones run that: the pool gives a lone caller the worker
-/// it released last, so calls three and four are hits.
+/// it released last, so calls three and four are hits. The calls start once both workers the
+/// pool keeps started are idle: a worker that became ready between two calls would be the
+/// one released last, and the next call would go to it (this failed about one run in four).
 #[test]
 fn calls_of_one_code_string_run_it_compiled_from_the_third_on() {
     let data = tempfile::tempdir().unwrap();
@@ -69,6 +71,7 @@ fn calls_of_one_code_string_run_it_compiled_from_the_third_on() {
     let server = Server::start(data.path(), &[], &[]);
     let orch = server.orch();
     put_js_function(orch, &token);
+    wait_for_idle_workers(&server, 2);
     assert_eq!(metric(orch, "zeval_code_cache_hits_total"), 0.0);
     for text in ["abc", "def", "ghi", "jkl"] {
         let answer = call(orch, None, text);
@@ -80,4 +83,22 @@ fn calls_of_one_code_string_run_it_compiled_from_the_third_on() {
         );
     }
     assert_eq!(metric(orch, "zeval_code_cache_hits_total"), 2.0);
+}
+
+/// Waits (up to 60 s) until the evaluator's pool reports at least `count` idle workers.
+fn wait_for_idle_workers(server: &Server, count: usize) {
+    let evaluator = server.evaluator.as_deref().expect("evaluator API");
+    let started = std::time::Instant::now();
+    loop {
+        let info = request("GET", &format!("{evaluator}/_info"), None, None).json();
+        let idle = info["workers"]["idle_pids"].as_array().map_or(0, Vec::len);
+        if idle >= count {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "fewer than {count} idle workers after 60 s: {info}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
