@@ -574,10 +574,10 @@ fn bind_this_thread(cpus: &[usize]) {
     }
 }
 
-/// A call's worker wakes on the caller's CPU (`[workers] colocate`, on by default): on a
-/// virtual machine, waking an idle CPU instead cost 0.2–1.5 ms per call. The binding only
-/// decides where the two hand over: the worker's serving thread and the caller both have
-/// their own CPU sets back once the request is read and the answer is in.
+/// With `[workers] colocate` (off by default), a call's worker wakes on the caller's CPU: on
+/// a virtual machine slow to wake an idle CPU, waking one instead cost 0.2–1.5 ms per call.
+/// The binding only decides where the two hand over: the worker's serving thread and the
+/// caller both have their own CPU sets back once the request is read and the answer is in.
 #[test]
 fn a_worker_wakes_on_its_callers_cpu_and_both_take_their_cpu_sets_back() {
     let _serial = one_at_a_time();
@@ -586,7 +586,16 @@ fn a_worker_wakes_on_its_callers_cpu_and_both_take_their_cpu_sets_back() {
         eprintln!("skipped: this thread may run on one CPU only ({cpus:?})");
         return;
     }
-    let evaluator = one_worker_evaluator();
+    let evaluator = Evaluator::new(EvaluatorConfig {
+        isolation: Isolation::Workers(WorkerSettings {
+            min_workers: 1,
+            max_workers: 1,
+            colocate: true,
+            ..WorkerSettings::new(zeval_binary(), vec!["worker".into()])
+        }),
+        ..EvaluatorConfig::default()
+    })
+    .expect("the worker starts");
     let call = || {
         let execution = evaluator.execute(Family::JavaScript, &javascript_upper("cpu"));
         assert_eq!(execution.z22["Z22K1"]["Z6K1"], "CPU", "{}", execution.z22);

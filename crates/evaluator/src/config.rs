@@ -71,7 +71,7 @@ pub struct WorkerSettings {
     /// Accept the test hook that issues a forbidden system call. Tests only.
     pub test_hooks: bool,
     /// Bind a worker to its caller's CPU for a call alone in flight
-    /// (`zeval_worker::WorkerPoolConfig::colocate`). Default true.
+    /// (`zeval_worker::WorkerPoolConfig::colocate`). Default false.
     pub colocate: bool,
     /// Calls that start without waiting (`zeval_worker::WorkerPoolConfig::max_running`);
     /// `None`: the pool's default, twice the CPUs.
@@ -91,7 +91,7 @@ impl WorkerSettings {
             kill_margin: Duration::from_secs(1),
             user: None,
             test_hooks: false,
-            colocate: true,
+            colocate: false,
             max_running: None,
             running_wait: Duration::from_millis(2),
         }

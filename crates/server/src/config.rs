@@ -334,10 +334,11 @@ pub struct Workers {
     /// (default: `nobody`).
     pub user: Option<String>,
     /// Bind a worker to the CPU of the thread that waits for it, for a call that is the
-    /// only one in flight (default true): the two then hand over on one CPU instead of
-    /// waking an idle one, which on a
-    /// virtual machine costs the host's scheduling latency. Turn it off to leave the choice
-    /// to the kernel.
+    /// only one in flight (default false; `ZEVAL_WORKERS_COLOCATE`): the two then hand over
+    /// on one CPU instead of waking an idle one. On a virtual machine whose host is slow to
+    /// wake an idle vCPU that can save up to a millisecond a call; otherwise the caller
+    /// waits for the worker's reset on the shared CPU (see
+    /// `zeval_worker::WorkerPoolConfig::colocate`).
     pub colocate: bool,
     /// Guest calls that start at once without waiting; a call that finds this many in
     /// flight waits up to `running_wait_ms` for one to end, then starts anyway (default:
@@ -355,7 +356,7 @@ impl Default for Workers {
             min_workers: 2,
             kill_margin_ms: 1000,
             user: None,
-            colocate: true,
+            colocate: false,
             max_running: None,
             running_wait_ms: 2,
         }
@@ -647,6 +648,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_TEST_TIMEOUT_MS", "limits.test_timeout_ms"),
     ("ZEVAL_WORKERS", "workers.enabled"),
     ("ZEVAL_MAX_WORKERS", "workers.max_workers"),
+    ("ZEVAL_WORKERS_COLOCATE", "workers.colocate"),
     ("ZEVAL_WORKER_USER", "workers.user"),
     ("ZEVAL_RUST_SYSROOT", "compiler.rust_sysroot"),
     ("ZEVAL_CLANG", "compiler.clang"),
@@ -761,6 +763,7 @@ impl Config {
                 "ZEVAL_TEST_TIMEOUT_MS" => self.limits.test_timeout_ms = parsed(name, v)?,
                 "ZEVAL_WORKERS" => self.workers.enabled = parsed(name, v)?,
                 "ZEVAL_MAX_WORKERS" => self.workers.max_workers = parsed(name, v)?,
+                "ZEVAL_WORKERS_COLOCATE" => self.workers.colocate = parsed(name, v)?,
                 "ZEVAL_WORKER_USER" => self.workers.user = Some(value.clone()),
                 "ZEVAL_RUST_SYSROOT" => self.compiler.rust_sysroot = Some(value.into()),
                 "ZEVAL_CLANG" => self.compiler.clang = Some(value.into()),

@@ -32,10 +32,10 @@ pub(crate) struct CompiledBench {
     /// does, instead of in this process.
     #[arg(long)]
     workers: bool,
-    /// With `--workers`: leave where the worker runs to the kernel, instead of binding it
-    /// to the caller's CPU for each call (the A/B of `[workers] colocate`).
+    /// With `--workers`: bind the worker to the caller's CPU for each call, instead of
+    /// leaving where it runs to the kernel (the A/B of `[workers] colocate`, off by default).
     #[arg(long)]
-    no_colocate: bool,
+    colocate: bool,
 }
 
 /// Rounds in which a compiled implementation's calls through zeval and its native baseline
@@ -242,7 +242,7 @@ impl CompiledBench {
                 zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
                     min_workers: 1,
                     max_workers: 1,
-                    colocate: !self.no_colocate,
+                    colocate: self.colocate,
                     ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
                 });
         }

@@ -52,11 +52,11 @@ pub(crate) struct EvaluatorBench {
     /// which the one caller's calls take in turn as the pool hands them out.
     #[arg(long)]
     max_workers: Option<usize>,
-    /// With `--hop` or `--http --workers`: leave where the worker runs to the kernel,
-    /// instead of binding it to the caller's CPU for each call (the A/B of
-    /// `[workers] colocate`).
+    /// With `--hop` or `--http --workers`: bind the worker to the caller's CPU for each
+    /// call, instead of leaving where it runs to the kernel (the A/B of `[workers]
+    /// colocate`, off by default).
     #[arg(long)]
-    no_colocate: bool,
+    colocate: bool,
     /// Only the cases whose name contains this text (e.g. `JS add`).
     #[arg(long)]
     only: Option<String>,
@@ -240,7 +240,7 @@ impl EvaluatorBench {
             isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
                 min_workers: worker_count,
                 max_workers: worker_count,
-                colocate: !self.no_colocate,
+                colocate: self.colocate,
                 ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
             }),
             code_cache: !self.no_code_cache,
@@ -301,7 +301,7 @@ impl EvaluatorBench {
                 isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
                     min_workers: worker_count,
                     max_workers: worker_count,
-                    colocate: !self.no_colocate,
+                    colocate: self.colocate,
                     ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
                 }),
                 ..EvaluatorConfig::default()
@@ -394,10 +394,10 @@ impl EvaluatorBench {
         let done = done.load(Ordering::Relaxed);
         println!(
             "zeval bench evaluator --http{}: {} clients, {:.1} s: {done} trivial {} calls ({:.0} calls/s), {} failed; latency p50 {:.2} ms, p99 {:.2} ms",
-            match (self.workers, self.no_colocate) {
+            match (self.workers, self.colocate) {
                 (false, _) => "",
                 (true, false) => " --workers",
-                (true, true) => " --workers --no-colocate",
+                (true, true) => " --workers --colocate",
             },
             self.clients,
             elapsed,

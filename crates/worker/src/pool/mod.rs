@@ -83,11 +83,15 @@ pub struct WorkerPoolConfig {
     pub module_kill_margin: Duration,
     /// Bind a worker to its caller's CPU for a call that is the only one in flight
     /// ([`colocate`]), so that the two hand over on one CPU instead of waking an idle one.
-    /// Default true: on this project's 2-vCPU virtual machine it took 0.07–0.15 ms off a
-    /// lone call through a worker, and up to 1.3 ms while the host was slow to wake an idle
-    /// vCPU (`docs/benchmarks.md`); on bare metal it costs four system calls per call. With other calls in flight the CPUs are not idle, and binding callers that
-    /// happen to share a CPU would pile their workers onto it (measured: 8 clients over
-    /// HTTP lost 40 % of their throughput), so those calls are left to the kernel.
+    /// Default false. It took 0.07–0.15 ms off a lone call through a worker on this
+    /// project's 2-vCPU virtual machine when it was measured first (2026-12-03). Since
+    /// workers answer first and reset after, a lone caller sharing the worker's CPU waits
+    /// for that reset, and on 2026-12-04 it cost one HTTP client 0.02–0.07 ms (JS) and
+    /// 0.15–0.2 ms (Python) at p50, its p99 doubled, and back-to-back calls gained nothing
+    /// (`docs/benchmarks.md`, "Colocation off by default"). It costs four system calls per
+    /// call. With other calls in flight it is never used: binding callers that happen to
+    /// share a CPU would pile their workers onto it (measured: 8 clients over HTTP lost 40 %
+    /// of their throughput).
     pub colocate: bool,
     /// Calls that start at once without waiting: a call that finds this many in flight waits
     /// up to [`Self::running_wait`] for one of them to end before it takes an idle worker
@@ -116,7 +120,7 @@ impl WorkerPoolConfig {
             min_workers: 2,
             kill_margin: Duration::from_secs(1),
             module_kill_margin: Duration::from_millis(10),
-            colocate: true,
+            colocate: false,
             max_running: 2 * std::thread::available_parallelism().map_or(1, usize::from),
             running_wait: Duration::from_millis(2),
             start_timeout: Duration::from_secs(600),
