@@ -227,8 +227,9 @@ fn a_worker_refusing_a_module_it_was_sent_is_a_protocol_breach() {
     assert_eq!(pool.status().lost, 1);
 }
 
-/// A call alone in flight is bound to its caller's CPU; one that starts while another runs
-/// is left to the kernel (binding callers that share a CPU would pile their workers onto it).
+/// With `colocate` on (off by default), a call alone in flight is bound to its caller's CPU;
+/// one that starts while another runs is left to the kernel (binding callers that share a
+/// CPU would pile their workers onto it).
 #[test]
 fn only_a_call_alone_in_flight_binds_its_worker_to_the_callers_cpu() {
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -236,7 +237,10 @@ fn only_a_call_alone_in_flight_binds_its_worker_to_the_callers_cpu() {
         eprintln!("skipped: one CPU");
         return;
     }
-    let pool = std::sync::Arc::new(pool_of("affinity", 2));
+    let pool = std::sync::Arc::new(pool_with("affinity", |config| {
+        config.max_workers = 2;
+        config.colocate = true;
+    }));
     let run = |pool: &WorkerPool, input: &[u8]| {
         let done = pool.run(0, input, &limits(Duration::from_secs(5))).unwrap();
         String::from_utf8(done.stdout).unwrap()
@@ -255,6 +259,22 @@ fn only_a_call_alone_in_flight_binds_its_worker_to_the_callers_cpu() {
         !long.contains(','),
         "the long call was alone when it began: {long}"
     );
+}
+
+/// By default (`colocate` off) even a call alone in flight leaves its worker's CPU set alone.
+#[test]
+fn by_default_no_call_binds_its_worker() {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if all < 2 {
+        eprintln!("skipped: one CPU");
+        return;
+    }
+    let pool = pool_of("affinity", 2);
+    let done = pool
+        .run(0, b"now", &limits(Duration::from_secs(5)))
+        .unwrap();
+    let alone = String::from_utf8(done.stdout).unwrap();
+    assert!(alone.contains(','), "bound to one CPU: {alone}");
 }
 
 #[test]
