@@ -282,3 +282,33 @@ pub(crate) fn metadata<'a>(z22: &'a Value, key: &str) -> Option<&'a Value> {
         .find(|p| p["K1"] == key)
         .map(|p| &p["K2"])
 }
+
+/// The process ids in a JSON list (such as `/_info`'s `workers.idle_pids`).
+pub(crate) fn pids(list: &Value) -> Vec<u32> {
+    list.as_array()
+        .map(|pids| {
+            pids.iter()
+                .filter_map(Value::as_u64)
+                .map(|pid| pid as u32)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits (up to 60 s) until the pool of the evaluator API at `evaluator` reports at least
+/// `at_least` idle workers (they start in the background), and returns their pids.
+pub(crate) fn idle_worker_pids(evaluator: &str, at_least: usize) -> Vec<u32> {
+    let started = std::time::Instant::now();
+    loop {
+        let info = request("GET", &format!("{evaluator}/_info"), None, None).json();
+        let idle = pids(&info["workers"]["idle_pids"]);
+        if idle.len() >= at_least {
+            return idle;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "fewer than {at_least} idle workers after 60 s: {info}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -4,7 +4,9 @@
 
 use serde_json::json;
 
-use crate::common::{Server, add_user, call, metric, put_js_function, request, z2};
+use crate::common::{
+    Server, add_user, call, idle_worker_pids, metric, put_js_function, request, z2,
+};
 
 #[test]
 fn a_memory_bomb_is_counted_as_a_memory_limit_hit() {
@@ -71,7 +73,7 @@ fn calls_of_one_code_string_run_it_compiled_from_the_third_on() {
     let server = Server::start(data.path(), &[], &[]);
     let orch = server.orch();
     put_js_function(orch, &token);
-    wait_for_idle_workers(&server, 2);
+    idle_worker_pids(server.evaluator.as_deref().expect("evaluator API"), 2);
     assert_eq!(metric(orch, "zeval_code_cache_hits_total"), 0.0);
     for text in ["abc", "def", "ghi", "jkl"] {
         let answer = call(orch, None, text);
@@ -83,22 +85,4 @@ fn calls_of_one_code_string_run_it_compiled_from_the_third_on() {
         );
     }
     assert_eq!(metric(orch, "zeval_code_cache_hits_total"), 2.0);
-}
-
-/// Waits (up to 60 s) until the evaluator's pool reports at least `count` idle workers.
-fn wait_for_idle_workers(server: &Server, count: usize) {
-    let evaluator = server.evaluator.as_deref().expect("evaluator API");
-    let started = std::time::Instant::now();
-    loop {
-        let info = request("GET", &format!("{evaluator}/_info"), None, None).json();
-        let idle = info["workers"]["idle_pids"].as_array().map_or(0, Vec::len);
-        if idle >= count {
-            return;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "fewer than {count} idle workers after 60 s: {info}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
 }

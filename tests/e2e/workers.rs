@@ -16,7 +16,7 @@ use zeval_evaluator::{
     Evaluator, EvaluatorConfig, ExecutorRequest, Family, Isolation, WorkerSettings,
 };
 
-use crate::common::zeval_binary;
+use crate::common::{idle_worker_pids, pids, zeval_binary};
 use crate::hostile::{
     Client, JAVASCRIPT, Target, call_of, code_function, error_code, one_at_a_time,
 };
@@ -25,17 +25,6 @@ use crate::hostile::{
 fn info(target: &Target) -> Value {
     let evaluator = target.server.evaluator.as_deref().expect("evaluator API");
     crate::common::request("GET", &format!("{evaluator}/_info"), None, None).json()
-}
-
-fn pids(list: &Value) -> Vec<u32> {
-    list.as_array()
-        .map(|pids| {
-            pids.iter()
-                .filter_map(|p| p.as_u64())
-                .map(|p| p as u32)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A `/proc/<pid>/status` field, e.g. `Seccomp`.
@@ -54,22 +43,11 @@ fn proc_status_field(path: &str, field: &str) -> String {
         .to_owned()
 }
 
-/// Waits until the pool has at least `alive` idle workers (replacements start in the
+/// Waits until the pool has at least `at_least` idle workers (replacements start in the
 /// background).
 fn idle_workers(target: &Target, at_least: usize) -> Vec<u32> {
-    let started = Instant::now();
-    loop {
-        let idle = pids(&info(target)["workers"]["idle_pids"]);
-        if idle.len() >= at_least {
-            return idle;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "fewer than {at_least} idle workers after 60 s: {}",
-            info(target)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let evaluator = target.server.evaluator.as_deref().expect("evaluator API");
+    idle_worker_pids(evaluator, at_least)
 }
 
 fn is_root() -> bool {
@@ -313,10 +291,16 @@ fn worker_evaluator(test_hooks: bool) -> Evaluator {
 
 /// An evaluator whose guests all run in one worker (so every call meets the same one).
 fn one_worker_evaluator() -> Evaluator {
+    one_worker_evaluator_colocated(false)
+}
+
+/// [`one_worker_evaluator`], with `[workers] colocate` as given.
+fn one_worker_evaluator_colocated(colocate: bool) -> Evaluator {
     Evaluator::new(EvaluatorConfig {
         isolation: Isolation::Workers(WorkerSettings {
             min_workers: 1,
             max_workers: 1,
+            colocate,
             ..WorkerSettings::new(zeval_binary(), vec!["worker".into()])
         }),
         ..EvaluatorConfig::default()
@@ -586,16 +570,7 @@ fn a_worker_wakes_on_its_callers_cpu_and_both_take_their_cpu_sets_back() {
         eprintln!("skipped: this thread may run on one CPU only ({cpus:?})");
         return;
     }
-    let evaluator = Evaluator::new(EvaluatorConfig {
-        isolation: Isolation::Workers(WorkerSettings {
-            min_workers: 1,
-            max_workers: 1,
-            colocate: true,
-            ..WorkerSettings::new(zeval_binary(), vec!["worker".into()])
-        }),
-        ..EvaluatorConfig::default()
-    })
-    .expect("the worker starts");
+    let evaluator = one_worker_evaluator_colocated(true);
     let call = || {
         let execution = evaluator.execute(Family::JavaScript, &javascript_upper("cpu"));
         assert_eq!(execution.z22["Z22K1"]["Z6K1"], "CPU", "{}", execution.z22);

@@ -87,9 +87,10 @@ pub struct WorkerPoolConfig {
     /// project's 2-vCPU virtual machine when it was measured first (2026-12-03). Since
     /// workers answer first and reset after, a lone caller sharing the worker's CPU waits
     /// for that reset, and on 2026-12-04 it cost one HTTP client 0.02–0.07 ms (JS) and
-    /// 0.15–0.2 ms (Python) at p50, its p99 doubled, and back-to-back calls gained nothing
-    /// (`docs/benchmarks.md`, "Colocation off by default"). It costs four system calls per
-    /// call. With other calls in flight it is never used: binding callers that happen to
+    /// 0.15–0.2 ms (Python) at p50, and its p99 doubled. What it still helps is one caller
+    /// calling through one worker back to back without HTTP in between: JS p50 69–80 µs
+    /// with it, 68–131 µs without (`docs/benchmarks.md`, "Colocation off by default"); set
+    /// it for such traffic. It costs four system calls per call. With other calls in flight it is never used: binding callers that happen to
     /// share a CPU would pile their workers onto it (measured: 8 clients over HTTP lost 40 %
     /// of their throughput).
     pub colocate: bool,

@@ -227,14 +227,22 @@ fn a_worker_refusing_a_module_it_was_sent_is_a_protocol_breach() {
     assert_eq!(pool.status().lost, 1);
 }
 
+/// Whether this machine has one CPU, where a worker's CPU set says nothing of binding (says so
+/// when it does, for the tests that then skip).
+fn one_cpu() -> bool {
+    let one = std::thread::available_parallelism().map_or(1, |n| n.get()) < 2;
+    if one {
+        eprintln!("skipped: one CPU");
+    }
+    one
+}
+
 /// With `colocate` on (off by default), a call alone in flight is bound to its caller's CPU;
 /// one that starts while another runs is left to the kernel (binding callers that share a
 /// CPU would pile their workers onto it).
 #[test]
 fn only_a_call_alone_in_flight_binds_its_worker_to_the_callers_cpu() {
-    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if all < 2 {
-        eprintln!("skipped: one CPU");
+    if one_cpu() {
         return;
     }
     let pool = std::sync::Arc::new(pool_with("affinity", |config| {
@@ -264,9 +272,7 @@ fn only_a_call_alone_in_flight_binds_its_worker_to_the_callers_cpu() {
 /// By default (`colocate` off) even a call alone in flight leaves its worker's CPU set alone.
 #[test]
 fn by_default_no_call_binds_its_worker() {
-    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if all < 2 {
-        eprintln!("skipped: one CPU");
+    if one_cpu() {
         return;
     }
     let pool = pool_of("affinity", 2);
