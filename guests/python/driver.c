@@ -84,6 +84,70 @@ static void reseed_random(void) {
     Py_DECREF(reseeded);
 }
 
+/* Objects found and not yet visited by immortalize_snapshot. */
+static PyObject **pending;
+static size_t pending_len, pending_cap;
+
+static void push_pending(PyObject *op) {
+    if (!op || _Py_IsImmortal(op)) return;
+    if (pending_len == pending_cap) {
+        pending_cap = pending_cap ? 2 * pending_cap : 4096;
+        if (!(pending = realloc(pending, pending_cap * sizeof *pending))) die("immortalizing");
+    }
+    /* Marked now, so that each object is pushed once: the walk only reads the refcount. */
+    Py_SET_REFCNT(op, _Py_IMMORTAL_REFCNT);
+    pending[pending_len++] = op;
+}
+
+static int visit_referent(PyObject *op, void *unused) {
+    (void)unused;
+    push_pending(op);
+    return 0;
+}
+
+/* Makes every object of the snapshot immortal (3.12+'s immortal refcount, which Py_INCREF and
+ * Py_DECREF leave alone), so that a call's reference counting stops writing to the pages of
+ * the objects it only reads: the runner's functions and types, modules, their dicts and
+ * constants. Every page a call writes is a page the sandbox copies back from the snapshot
+ * after the call (a trivial call wrote about 150 pages before this). Nothing of the snapshot
+ * is ever freed by this instance anyway: each call runs in a fresh copy of it, and the
+ * process ends with _Exit. What changes for user code is only that sys.getrefcount of a
+ * snapshot object shows the immortal count, as it already does for None or small ints.
+ * The walk starts from every object the GC tracks and follows references (tp_traverse, and a
+ * code object's constants and names, which no traverse reaches); objects already immortal
+ * (static types, interned strings, small ints) end it. */
+static void immortalize_snapshot(void) {
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *tracked = gc ? PyObject_CallMethod(gc, "get_objects", NULL) : NULL;
+    if (!tracked || !PyList_Check(tracked)) die("gc.get_objects");
+    Py_DECREF(gc);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(tracked); i++)
+        push_pending(PyList_GET_ITEM(tracked, i));
+    push_pending(PyImport_GetModuleDict());
+    push_pending(PyEval_GetBuiltins());
+    while (pending_len) {
+        PyObject *op = pending[--pending_len];
+        PyTypeObject *type = Py_TYPE(op);
+        push_pending((PyObject *)type);
+        if (PyType_IS_GC(type) && type->tp_traverse) type->tp_traverse(op, visit_referent, NULL);
+        if (PyCode_Check(op)) {
+            PyCodeObject *code = (PyCodeObject *)op;
+            push_pending(code->co_consts);
+            push_pending(code->co_names);
+            push_pending(code->co_localsplusnames);
+            push_pending(code->co_filename);
+            push_pending(code->co_name);
+            push_pending(code->co_qualname);
+            push_pending(code->co_linetable);
+            push_pending(code->co_exceptiontable);
+        }
+    }
+    free(pending);
+    pending = NULL;
+    pending_cap = 0;
+    Py_DECREF(tracked); /* freed unless the walk reached it (then it stays, a few KiB) */
+}
+
 static void initialize(void) {
     PyConfig config;
     PyConfig_InitIsolatedConfig(&config);
@@ -159,16 +223,21 @@ static void initialize(void) {
 
     /* Seal the path finder: imports come from the in-memory stdlib (or fail with
      * ModuleNotFoundError) instead of touching the stale init-time preopen. stdout carries only the protocol, so a stray
-     * print() goes to stderr. Freezing the GC keeps collections during a call from walking (and
-     * copy-on-write faulting) every snapshot object. */
+     * print() goes to stderr. */
     if (PyRun_SimpleString("import sys, gc\n"
                            "sys.path[:] = []\n"
                            "sys.path_importer_cache.clear()\n"
                            "sys.stdout = sys.stderr\n"
                            "gc.collect()\n"
-                           "gc.freeze()\n"
                            "del sys, gc\n") != 0)
         die("sealing imports");
+    /* Before the freeze: gc.get_objects does not list the frozen. Freezing the GC keeps
+     * collections during a call from walking (and writing to) every snapshot object. */
+    immortalize_snapshot();
+    if (PyRun_SimpleString("import gc\n"
+                           "gc.freeze()\n"
+                           "del gc\n") != 0)
+        die("freezing the GC");
 }
 
 __attribute__((export_name("wizer.initialize"))) void zeval_wizer_initialize(void) {
@@ -204,17 +273,32 @@ int main(void) {
     char *input = read_all_stdin(&len);
     const char *text;
     Py_ssize_t text_len;
-    PyObject *result = NULL;
+    PyObject *result = NULL, *compiled_out = NULL;
     if (len == 0) { /* version probe, see README.md */
         text = Py_GetVersion();
         text_len = (Py_ssize_t)strlen(text);
     } else {
         reseed_random();
-        PyObject *arg = PyUnicode_DecodeUTF8(input, (Py_ssize_t)len, "strict");
+        /* The request's JSON, then (after a NUL, which JSON text never holds) the code cache's
+         * compiled code, as raw bytes. */
+        const char *separator = memchr(input, 0, len);
+        size_t json_len = separator ? (size_t)(separator - input) : len;
+        PyObject *arg = PyUnicode_DecodeUTF8(input, (Py_ssize_t)json_len, "strict");
         if (!arg) die("stdin is not UTF-8");
-        result = PyObject_CallOneArg(run_fn, arg);
+        PyObject *compiled_in = separator
+            ? PyBytes_FromStringAndSize(separator + 1, (Py_ssize_t)(len - json_len - 1))
+            : Py_NewRef(Py_None);
+        if (!compiled_in) die("out of memory reading stdin");
+        result = PyObject_CallFunctionObjArgs(run_fn, arg, compiled_in, NULL);
         Py_DECREF(arg);
+        Py_DECREF(compiled_in);
         if (!result) die("__zeval_run raised");
+        /* (answer, compiled code): the compiled code goes after the answer and a NUL. */
+        if (PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 2 &&
+            PyBytes_Check(PyTuple_GET_ITEM(result, 1))) {
+            compiled_out = Py_NewRef(PyTuple_GET_ITEM(result, 1));
+            Py_SETREF(result, Py_NewRef(PyTuple_GET_ITEM(result, 0)));
+        }
         if (!PyUnicode_Check(result)) die("__zeval_run must return str");
         if (!(text = PyUnicode_AsUTF8AndSize(result, &text_len))) {
             /* Lone surrogates cannot be UTF-8: write them as JSON-style \uXXXX escapes. */
@@ -227,6 +311,10 @@ int main(void) {
         }
     }
     write_all_stdout(text, (size_t)text_len);
+    if (compiled_out) {
+        write_all_stdout("", 1);
+        write_all_stdout(PyBytes_AS_STRING(compiled_out), (size_t)PyBytes_GET_SIZE(compiled_out));
+    }
     /* No Py_Finalize or libc exit handlers: the instance is discarded after the call, and in
      * the snapshot libc's exit path traps (__funcs_on_exit calls a null table entry). */
     _Exit(0);

@@ -1,16 +1,18 @@
 """The Python runner of the zeval evaluator, loaded into the CPython guest's snapshot.
 
-Contract with the guest (guests/python/driver.c): ``__zeval_run(input_text: str) -> str``
-receives the call's stdin and returns the text written to stdout.
+Contract with the guest (guests/python/driver.c): ``__zeval_run(input_text: str, compiled:
+bytes | None) -> str | (str, bytes)`` receives the call's stdin up to its first NUL (the JSON
+below) and what follows the NUL (or None), and returns the text written to stdout, or that text
+and the compiled code to write after it and a NUL.
 
 Protocol with the host (crates/evaluator/src/runner.rs):
   input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
          (the original executor's request; ZObjects in normal form)
   output {"result": <normal ZObject>} or {"error": "<message>", "nestedError"?: n}
-  code cache (zeval_sandbox::code_cache): with "wantCompiled": <output limit> the answer
-         also has "compiled", the code string's code object (``marshal``, then base64), when
-         it fits the limit; a later input may send that as "compiled" beside its code string,
-         and it is run instead of compiling the code string again.
+  code cache (zeval_sandbox::code_cache): with "wantCompiled": <output limit> the answer is
+         followed by a NUL and the code string's code object (``marshal``, raw bytes), when
+         the two fit the limit; a later input may carry those bytes after its JSON and a NUL,
+         and they are run instead of compiling the code string again.
   host calls (W.Call, through driver.c's _zeval_host_call and the sandbox's zeval.call):
          request {"function": "Z10000", "arguments": {key: ZObject}}
          answer  {"result": ZObject} or {"error": Z5, "message": "...", "index": n}
@@ -22,7 +24,6 @@ serialization.py, and any exception becomes {"error": e.args[0]}.
 Every call runs in a fresh instance of the snapshot, so nothing here needs resetting.
 """
 
-import binascii as _binascii
 import json as _json
 import marshal as _marshal
 
@@ -274,28 +275,26 @@ def serialize(value):
 # ---- the call --------------------------------------------------------------------------------
 
 
-def _execute(request, compiled_out):
+def _execute(request, compiled, compiled_out):
     function_name = request.get("functionName")
     if function_name is None:
         raise ValueError("Function call did not provide functionName.")
     code_string = request.get("codeString")
-    compiled = request.get("compiled")
     if code_string is None and compiled is None:
         raise ValueError("Function call did not provide codeString.")
     arguments = request.get("functionArguments") or {}
     kwargs = {key: deserialize(value) for key, value in arguments.items()}
     scope = {"__name__": "__main__", "ZPair": ZPair, "ZObject": ZObject, "W": W, "ZError": ZError}
     if compiled is not None:
-        # What an earlier call's "wantCompiled" returned for this same code string.
-        code = _marshal.loads(_binascii.a2b_base64(compiled))
+        # What an earlier call's "wantCompiled" handed back for this same code string.
+        code = _marshal.loads(compiled)
     else:
         # What exec(code_string, scope) compiles: the same file name, mode and flags.
         code = compile(code_string, "<string>", "exec")
         limit = request.get("wantCompiled")
         if limit:
             # Taken before any of the code runs.
-            compiled = _binascii.b2a_base64(_marshal.dumps(code), newline=False).decode()
-            compiled_out[0] = (compiled, limit)
+            compiled_out[0] = (_marshal.dumps(code), limit)
     exec(code, scope)  # noqa: S102 - running user code is the point; the sandbox bounds it
     if function_name not in scope:
         raise NameError("name '%s' is not defined" % (function_name,))
@@ -312,21 +311,21 @@ def _message(error):
 
 
 def _with_compiled(text, compiled_out):
-    """The answer ``text`` with ``"compiled"`` added, when it was asked for and the whole
-    still fits in the output limit the host gave (else the call's answer alone)."""
+    """The answer ``text`` and the compiled code to write after it, when that was asked for
+    and the two still fit in the output limit the host gave (else the call's answer alone)."""
     if compiled_out[0] is None:
         return text
     compiled, limit = compiled_out[0]
-    if not (type(compiled) is str and compiled.isascii() and compiled.isprintable()
-            and '"' not in compiled and "\\" not in compiled):
+    if type(compiled) is not bytes or type(limit) is not int:
         return text
-    size = len(text) if text.isascii() else len(text.encode())
-    if size + len(compiled) + 16 > limit:
+    # As driver.c writes it: lone surrogates as backslash escapes.
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "backslashreplace"))
+    if size + 1 + len(compiled) > limit:
         return text
-    return text[:-1] + ', "compiled": "' + compiled + '"}'
+    return (text, compiled)
 
 
-def __zeval_run(input_text):
+def __zeval_run(input_text, compiled=None):
     try:
         request = _json.loads(input_text)
     except ValueError as error:
@@ -335,7 +334,7 @@ def __zeval_run(input_text):
     # Looked up before the user's code runs, which may replace json.dumps.
     dumps = _json.dumps
     try:
-        return _with_compiled(dumps({"result": _execute(request, compiled_out)}, ensure_ascii=False), compiled_out)
+        return _with_compiled(dumps({"result": _execute(request, compiled, compiled_out)}, ensure_ascii=False), compiled_out)
     except BaseException as error:  # noqa: BLE001 - every failure is reported to the caller
         try:
             answer = {"error": _message(error)}
@@ -359,10 +358,9 @@ def __zeval_warmup():
     }
     for _ in range(3):
         __zeval_run(_json.dumps(request))
-    # The code cache's two paths: returning a compiled code string, then running one.
+    # The code cache's two paths: handing back compiled code, then running it.
     request["wantCompiled"] = 1 << 20
-    answer = _json.loads(__zeval_run(_json.dumps(request)))
+    _, compiled = __zeval_run(_json.dumps(request))
     del request["wantCompiled"]
-    request["compiled"] = answer["compiled"]
     for _ in range(3):
-        __zeval_run(_json.dumps(request))
+        __zeval_run(_json.dumps(request), compiled)

@@ -1,16 +1,18 @@
 // The JavaScript runner of the zeval evaluator, loaded into the QuickJS guest's snapshot.
 //
-// Contract with the guest (guests/quickjs/src/main.rs): `globalThis.__zeval_run(inputText)`
-// receives the call's stdin and returns the text written to stdout.
+// Contract with the guest (guests/quickjs/src/main.rs): `globalThis.__zeval_run(inputText,
+// withBytecode)` receives the call's stdin up to its first NUL (the JSON below) and returns
+// the text written to stdout.
 //
 // Protocol with the host (crates/evaluator/src/runner.rs):
 //   input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
 //          (the original executor's request; ZObjects in normal form)
 //   output {"result": <normal ZObject>} or {"error": "<message>", "nestedError"?: n}
 //   code cache (zeval_sandbox::code_cache): with "wantCompiled": <output limit> the answer
-//          also has "compiled", the QuickJS bytecode (base64) of the code's wrapper, when it
-//          fits the limit; a later input may send it as "compiled" beside its code string,
-//          and that bytecode is run instead of compiling the code string again.
+//          is followed by a NUL and the QuickJS bytecode of the code's wrapper (raw bytes,
+//          written by main.rs), when the two fit the limit; a later input may carry that
+//          bytecode after its JSON and a NUL (`withBytecode`), and it is run instead of
+//          compiling the code string again.
 //   host calls (W.Call, through main.rs's __zeval_host_call and the sandbox's zeval.call):
 //          request {"function": "Z10000", "arguments": {key: ZObject}}
 //          answer  {"result": ZObject} or {"error": Z5, "message": "...", "index": n}
@@ -359,21 +361,22 @@
 	// Indirect eval of a function declaration: the code sees only globals, and runs in
 	// strict mode as in the original (whose executor module is strict). Bytecode of the same
 	// declaration, compiled as a script, declares the same function.
-	function compile(codeString, functionName, request, compiledOut) {
+	function compile(codeString, functionName, request, withBytecode) {
 		lastSource = 'function __zeval_wrapper(ZPair, ZObject) {\'use strict\';\n' + codeString +
 			'\nreturn ' + functionName + ';}';
-		if (typeof request.compiled === 'string') {
-			runBytecode(request.compiled);
+		if (withBytecode) {
+			runBytecode();
 		} else {
 			(0, eval)(lastSource);
 			const limit = request.wantCompiled;
 			if (typeof limit === 'number' && limit > 0) {
-				// Compiled, not run, before any of the code runs; a source QuickJS cannot
-				// compile as a script (a NUL in it) is simply not cached.
+				// Compiled, not run, before any of the code runs; main.rs writes it after the
+				// answer. A source QuickJS cannot compile as a script (a NUL in it) is simply
+				// not cached.
 				try {
-					compiledOut.value = [bytecodeOf(lastSource), limit];
+					bytecodeOf(lastSource, limit);
 				} catch (e) {
-					compiledOut.value = undefined;
+					// not cached
 				}
 			}
 		}
@@ -389,22 +392,7 @@
 	delete globalThis.__zeval_bytecode;
 	delete globalThis.__zeval_run_bytecode;
 
-	// The answer `text` with "compiled" added, when it was asked for and the whole still fits
-	// the output limit the host gave (else the call's answer alone).
-	function withCompiled(text, compiledOut) {
-		const asked = compiledOut.value;
-		if (!Array.isArray(asked) || typeof asked[0] !== 'string' || !/^[A-Za-z0-9+/=]*$/.test(asked[0])) {
-			return text;
-		}
-		const [compiled, limit] = asked;
-		// At most 3 bytes of UTF-8 per UTF-16 unit.
-		if (text.length * 3 + compiled.length + 16 > limit) {
-			return text;
-		}
-		return text.slice(0, -1) + ',"compiled":"' + compiled + '"}';
-	}
-
-	function execute(request, compiledOut) {
+	function execute(request, withBytecode) {
 		const functionName = request.functionName;
 		if (functionName === undefined || functionName === null) {
 			throw new Error('Function call did not provide functionName.');
@@ -416,7 +404,7 @@
 		const argumentsByKey = request.functionArguments || {};
 		const keys = Object.keys(argumentsByKey).sort();
 		const args = keys.map((key) => deserialize(argumentsByKey[key]));
-		const fn = compile(String(codeString), String(functionName), request, compiledOut);
+		const fn = compile(String(codeString), String(functionName), request, withBytecode);
 		return serialize(fn.apply(null, args));
 	}
 
@@ -495,23 +483,22 @@
 		}
 	});
 
-	globalThis.__zeval_run = function (inputText) {
+	globalThis.__zeval_run = function (inputText, withBytecode) {
 		let request;
 		try {
 			request = parse(inputText);
 		} catch (e) {
 			return stringify({ error: 'The request is not JSON: ' + messageOf(e) });
 		}
-		const compiledOut = { value: undefined };
 		try {
-			return withCompiled(stringify({ result: execute(request, compiledOut) }), compiledOut);
+			return stringify({ result: execute(request, withBytecode === true) });
 		} catch (e) {
 			try {
 				const answer = { error: messageOf(e, lastSource) };
 				if (e instanceof ZError && Number.isInteger(e.index)) {
 					answer.nestedError = e.index;
 				}
-				return withCompiled(stringify(answer), compiledOut);
+				return stringify(answer);
 			} catch (inner) {
 				return stringify({ error: 'The error could not be described.' });
 			}

@@ -822,12 +822,20 @@ fn language_version(guest_dir: &Path, family: Family) -> String {
     }
 }
 
+/// The byte between a runner's JSON and the compiled code after it, in its input and in its
+/// answer (see `guests/*/runner.*`). JSON text never holds a raw NUL (it is escaped in
+/// strings), so the first NUL ends the JSON. The compiled code travels as raw bytes, not as a
+/// JSON string: base64 inside the JSON cost the QuickJS guest about a tenth of a trivial
+/// call (`docs/benchmarks.md`, "Compiled code beside the JSON").
+const COMPILED_SEPARATOR: u8 = 0;
+
 /// The runner's input (see `guests/*/runner.*`): the executor request without the routing
-/// fields, its code string, and per `code` also `"compiled"` (what an earlier call of the
-/// same code string handed back) or `"wantCompiled"` (hand back what it compiles to).
-/// Compiled code that would make the input longer than `limits` allow is left out (the code
-/// string is sent instead); `"wantCompiled"` carries the output limit, within which the
-/// runner adds the compiled code to its answer only if it fits.
+/// fields and its code string as JSON, then per `code` either the compiled code an earlier
+/// call of the same code string handed back (after [`COMPILED_SEPARATOR`]), or
+/// `"wantCompiled"` in the JSON (hand back what it compiles to). Compiled code that would
+/// make the input longer than `limits` allow is left out (the code string is compiled
+/// instead); `"wantCompiled"` carries the output limit, within which the runner adds the
+/// compiled code to its answer only if it fits.
 fn runner_input(request: &ExecutorRequest, code: &CodeLookup, limits: &Limits) -> Vec<u8> {
     let input = runner_input_with(request, code, limits);
     if matches!(code, CodeLookup::Compiled(_)) && input.len() > limits.max_input_bytes {
@@ -845,20 +853,20 @@ fn runner_input_with(request: &ExecutorRequest, code: &CodeLookup, limits: &Limi
     if let Some(source) = &request.code_string {
         object.insert("codeString".into(), Value::String(source.clone()));
     }
-    match code {
-        CodeLookup::Compiled(compiled) => {
-            object.insert("compiled".into(), Value::String(compiled.to_string()));
-        }
-        CodeLookup::CompileAndHandBack => {
-            object.insert("wantCompiled".into(), limits.max_output_bytes.into());
-        }
-        CodeLookup::Compile => {}
+    if *code == CodeLookup::CompileAndHandBack {
+        object.insert("wantCompiled".into(), limits.max_output_bytes.into());
     }
     object.insert(
         "functionArguments".into(),
         Value::Object(request.function_arguments.clone()),
     );
-    serde_json::to_vec(&Value::Object(object)).unwrap_or_default()
+    let mut input = serde_json::to_vec(&Value::Object(object)).unwrap_or_default();
+    if let CodeLookup::Compiled(compiled) = code {
+        input.reserve_exact(1 + compiled.len());
+        input.push(COMPILED_SEPARATOR);
+        input.extend_from_slice(compiled);
+    }
+    input
 }
 
 /// The limits of a call with `remaining_time` seconds left since `received`: the configured
@@ -953,12 +961,20 @@ fn runner_output(stdout: &[u8], errors: Option<&mut NestedErrors>) -> Value {
     runner_output_with(stdout, errors, &mut None)
 }
 
-/// [`runner_output`], setting `compiled` to the answer's `"compiled"` string, if any.
+/// [`runner_output`], setting `compiled` to the compiled code after the answer's JSON (after
+/// [`COMPILED_SEPARATOR`]), if any.
 fn runner_output_with(
     stdout: &[u8],
     errors: Option<&mut NestedErrors>,
-    compiled: &mut Option<String>,
+    compiled: &mut Option<Vec<u8>>,
 ) -> Value {
+    let stdout = match stdout.iter().position(|&byte| byte == COMPILED_SEPARATOR) {
+        Some(end) => {
+            *compiled = Some(stdout[end + 1..].to_vec());
+            &stdout[..end]
+        }
+        None => stdout,
+    };
     let text = String::from_utf8_lossy(stdout);
     if text.trim().is_empty() {
         return failure(z5_untyped("Z507", "Executor returned an empty response."));
@@ -977,9 +993,6 @@ fn runner_output_with(
     let Ok(Value::Object(mut answer)) = zeval_zobject::json::parse(&text) else {
         return nonsense();
     };
-    if let Some(Value::String(code)) = answer.remove("compiled") {
-        *compiled = Some(code);
-    }
     if let Some(result) = answer.remove("result") {
         return z22(result, void());
     }
@@ -1123,6 +1136,47 @@ mod tests {
         let z5 = zeval_zobject::build::envelope_error(&error).unwrap();
         assert_eq!(z5["Z5K2"]["Z6K1"], "boom");
         assert!(z5.get("Z5K1").is_none());
+    }
+
+    #[test]
+    fn compiled_code_travels_as_raw_bytes_after_the_json() {
+        let request = ExecutorRequest {
+            reentrant: false,
+            remaining_time: None,
+            coding_language: None,
+            code_string: Some("def f(): pass".to_owned()),
+            function_name: Some("f".to_owned()),
+            function_arguments: Map::new(),
+            signature: None,
+        };
+        // The bytes may hold the separator themselves: only the first one ends the JSON.
+        let compiled = CodeLookup::Compiled(Arc::from(&b"\x00raw\xff"[..]));
+        let input = runner_input(&request, &compiled, &Limits::default());
+        let end = input.iter().position(|&b| b == COMPILED_SEPARATOR).unwrap();
+        assert_eq!(&input[end + 1..], b"\x00raw\xff");
+        let json: Value = serde_json::from_slice(&input[..end]).unwrap();
+        assert_eq!(json["codeString"], "def f(): pass");
+        assert!(json.get("compiled").is_none() && json.get("wantCompiled").is_none());
+        // Compiled code over the input limit is left out: the code string is compiled.
+        let small = Limits {
+            max_input_bytes: end + 3,
+            ..Limits::default()
+        };
+        let input = runner_input(&request, &compiled, &small);
+        assert!(!input.contains(&COMPILED_SEPARATOR));
+
+        let mut handed_back = None;
+        let answer = br#"{"result": {"Z1K1": "Z6", "Z6K1": "13"}}"#;
+        let z22 = runner_output_with(
+            &[&answer[..], b"\0\x00bytes"].concat(),
+            None,
+            &mut handed_back,
+        );
+        assert_eq!(z22["Z22K1"]["Z6K1"], "13");
+        assert_eq!(handed_back.as_deref(), Some(&b"\x00bytes"[..]));
+        let mut handed_back = None;
+        runner_output_with(answer, None, &mut handed_back);
+        assert_eq!(handed_back, None);
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub const MAX_SEEN: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeLookup {
     /// Run this, which an earlier call handed back for the same source.
-    Compiled(Arc<str>),
+    Compiled(Arc<[u8]>),
     /// Compile the source, and hand back what it compiled to: the source was seen before.
     CompileAndHandBack,
     /// Compile the source only: a source's first sighting (code run once, as most one-off
@@ -75,7 +75,7 @@ struct Inner {
 
 #[derive(Debug)]
 struct Entry {
-    compiled: Arc<str>,
+    compiled: Arc<[u8]>,
     last_used: u64,
 }
 
@@ -122,7 +122,7 @@ impl CodeCache {
 
     /// Keeps `compiled`, what a guest handed back for `source`, evicting the least recently
     /// used entries beyond the byte budget.
-    pub fn insert(&self, source: &str, compiled: String) {
+    pub fn insert(&self, source: &str, compiled: Vec<u8>) {
         let size = source.len() + compiled.len();
         if size > MAX_ENTRY_BYTES || size > self.max_bytes {
             return;
@@ -182,10 +182,10 @@ mod tests {
             cache.lookup("def f(): pass"),
             CodeLookup::CompileAndHandBack
         );
-        cache.insert("def f(): pass", "Y29kZQ==".to_owned());
+        cache.insert("def f(): pass", b"code".to_vec());
         assert_eq!(
             cache.lookup("def f(): pass"),
-            CodeLookup::Compiled(Arc::from("Y29kZQ=="))
+            CodeLookup::Compiled(Arc::from(&b"code"[..]))
         );
         // Another source, however similar, is another key.
         assert_eq!(cache.lookup("def f(): pass "), CodeLookup::Compile);
@@ -197,12 +197,12 @@ mod tests {
         // Each entry is 10 bytes: "src{n}" (4) + 6.
         let cache = CodeCache::new(30);
         for n in 0..3 {
-            cache.insert(&format!("src{n}"), "012345".to_owned());
+            cache.insert(&format!("src{n}"), b"012345".to_vec());
         }
         assert_eq!(cache.bytes(), 30);
         // Using src0 makes src1 the least recently used.
         assert!(matches!(cache.lookup("src0"), CodeLookup::Compiled(_)));
-        cache.insert("src3", "012345".to_owned());
+        cache.insert("src3", b"012345".to_vec());
         assert_eq!(cache.bytes(), 30);
         assert!(!matches!(cache.lookup("src1"), CodeLookup::Compiled(_)));
         for kept in ["src0", "src2", "src3"] {
@@ -213,7 +213,7 @@ mod tests {
         }
         // Many distinct entries never hold more than the budget.
         for n in 0..1000 {
-            cache.insert(&format!("s{n:03}"), "0123456".to_owned());
+            cache.insert(&format!("s{n:03}"), b"0123456".to_vec());
             assert!(cache.bytes() <= 30);
         }
     }
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn an_entry_over_the_entry_limit_is_not_kept() {
         let cache = CodeCache::new(2 * MAX_ENTRY_BYTES);
-        cache.insert("big", "x".repeat(MAX_ENTRY_BYTES));
+        cache.insert("big", vec![b'x'; MAX_ENTRY_BYTES]);
         assert_eq!(cache.bytes(), 0);
         assert!(!matches!(cache.lookup("big"), CodeLookup::Compiled(_)));
     }

@@ -4,7 +4,11 @@
 //! - `wizer.initialize` (run once at build time by `zeval-wizer`) creates the runtime and
 //!   context and evaluates `runner.js`, so the snapshot starts with everything booted;
 //! - `_start` (`main`) reads the request from stdin, reseeds what the snapshot froze, calls
-//!   `globalThis.__zeval_run(request)` and writes the returned string to stdout.
+//!   `globalThis.__zeval_run(request, withBytecode)` and writes the returned string to stdout.
+//!
+//! Bytecode of the code cache travels as raw bytes after a NUL: after the request's JSON in
+//! stdin (then `withBytecode` is true, and `__zeval_run_bytecode()` runs it), and after the
+//! answer in stdout (what `__zeval_bytecode(source, limit)` kept, when the two fit `limit`).
 //!
 //! Without a snapshot (`quickjs.raw.wasm`) `main` does the initialisation itself.
 //! Exit codes: 0 success; 1 the runner threw or returned a non-string; 2 stdin was not UTF-8.
@@ -21,7 +25,16 @@ thread_local! {
     static INTERPRETER: RefCell<Option<(Runtime, Context)>> = const { RefCell::new(None) };
     /// xorshift64* state behind `Math.random`, reseeded from WASI random at every call.
     static RANDOM_STATE: Cell<u64> = const { Cell::new(1) };
+    /// The bytecode that came after the request's JSON, for `__zeval_run_bytecode`.
+    static BYTECODE_IN: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    /// The bytecode `__zeval_bytecode` wrote, and the output limit it must fit in with the
+    /// answer: written after the answer's JSON.
+    static BYTECODE_OUT: RefCell<Option<(Vec<u8>, usize)>> = const { RefCell::new(None) };
 }
+
+/// The byte between the JSON and the bytecode after it, in the input and in the answer
+/// (`zeval-evaluator`'s `COMPILED_SEPARATOR`): JSON text never holds a raw NUL.
+const BYTECODE_SEPARATOR: u8 = 0;
 
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
 unsafe extern "C" {
@@ -61,14 +74,15 @@ fn host_call(request: String) -> rquickjs::Result<Option<String>> {
     // SAFETY: the buffer is valid for writes of its length.
     let copied = unsafe { zeval_answer(answer.as_mut_ptr(), answer.len()) };
     answer.truncate(usize::try_from(copied).unwrap_or(0));
-    String::from_utf8(answer)
-        .map(Some)
-        .map_err(|_| rquickjs::Error::new_from_js_message("bytes", "string", "the answer is not UTF-8"))
+    String::from_utf8(answer).map(Some).map_err(|_| {
+        rquickjs::Error::new_from_js_message("bytes", "string", "the answer is not UTF-8")
+    })
 }
 
-/// `__zeval_bytecode(source)`, for runner.js's code cache: `source` compiled as a global
-/// script (not run), as QuickJS bytecode in base64. A syntax error is thrown as by `eval`.
-fn bytecode_of(ctx: Ctx<'_>, source: String) -> rquickjs::Result<String> {
+/// `__zeval_bytecode(source, limit)`, for runner.js's code cache: `source` compiled as a
+/// global script (not run), kept as QuickJS bytecode to be written after the answer if the
+/// two fit in `limit` bytes. A syntax error is thrown as by `eval`.
+fn bytecode_of(ctx: Ctx<'_>, source: String, limit: f64) -> rquickjs::Result<()> {
     let raw = ctx.as_raw().as_ptr();
     // QuickJS reads its input up to a terminating NUL.
     let source = std::ffi::CString::new(source)
@@ -77,7 +91,13 @@ fn bytecode_of(ctx: Ctx<'_>, source: String) -> rquickjs::Result<String> {
     // SAFETY: `raw` is this call's live context; the source is NUL-terminated and its length
     // excludes the NUL; the file name is a static C string.
     let function = unsafe {
-        qjs::JS_Eval(raw, source.as_ptr(), source.as_bytes().len() as _, c"<input>".as_ptr(), flags)
+        qjs::JS_Eval(
+            raw,
+            source.as_ptr(),
+            source.as_bytes().len() as _,
+            c"<input>".as_ptr(),
+            flags,
+        )
     };
     // SAFETY: `function` is a value this context returned.
     if unsafe { qjs::JS_IsException(function) } {
@@ -85,31 +105,49 @@ fn bytecode_of(ctx: Ctx<'_>, source: String) -> rquickjs::Result<String> {
     }
     let mut size = 0;
     // SAFETY: as above; `size` receives the buffer's length.
-    let buffer = unsafe {
-        qjs::JS_WriteObject(raw, &mut size, function, qjs::JS_WRITE_OBJ_BYTECODE as i32)
-    };
+    let buffer =
+        unsafe { qjs::JS_WriteObject(raw, &mut size, function, qjs::JS_WRITE_OBJ_BYTECODE as i32) };
     // SAFETY: `function` is owned here and not used again.
     unsafe { qjs::JS_FreeValue(raw, function) };
     if buffer.is_null() {
         return Err(rquickjs::Error::Exception);
     }
     // SAFETY: QuickJS returned `size` bytes at `buffer`, freed right after with its allocator.
-    let encoded = base64_encode(unsafe { std::slice::from_raw_parts(buffer, size as usize) });
+    let bytecode = unsafe { std::slice::from_raw_parts(buffer, size as usize) }.to_vec();
     unsafe { qjs::js_free(raw, buffer.cast()) };
-    Ok(encoded)
+    // A limit that is not a whole number of bytes (never sent by the host) keeps nothing.
+    let limit = if limit.is_finite() && limit >= 0.0 {
+        limit as usize
+    } else {
+        0
+    };
+    BYTECODE_OUT.with(|out| *out.borrow_mut() = Some((bytecode, limit)));
+    Ok(())
 }
 
-/// `__zeval_run_bytecode(encoded)`: runs what [`bytecode_of`] made, as a global script.
-fn run_bytecode(ctx: Ctx<'_>, encoded: String) -> rquickjs::Result<()> {
+/// `__zeval_run_bytecode()`: runs the bytecode that came after the request (what
+/// [`bytecode_of`] wrote in an earlier call), as a global script.
+fn run_bytecode(ctx: Ctx<'_>) -> rquickjs::Result<()> {
     let raw = ctx.as_raw().as_ptr();
-    let bytes = base64_decode(&encoded).ok_or_else(|| {
-        rquickjs::Error::new_from_js_message("string", "bytecode", "it is not base64")
-    })?;
+    let bytes = BYTECODE_IN
+        .with(|input| input.borrow_mut().take())
+        .ok_or_else(|| {
+            rquickjs::Error::new_from_js_message(
+                "nothing",
+                "bytecode",
+                "no bytecode came with the request",
+            )
+        })?;
     // SAFETY: `raw` is this call's live context and `bytes` is valid for its length. The
     // bytecode is what this guest wrote for the same source (the host's code cache gives it
     // only to calls of that source), so reading it trusts nothing another user wrote.
     let function = unsafe {
-        qjs::JS_ReadObject(raw, bytes.as_ptr(), bytes.len() as _, qjs::JS_READ_OBJ_BYTECODE as i32)
+        qjs::JS_ReadObject(
+            raw,
+            bytes.as_ptr(),
+            bytes.len() as _,
+            qjs::JS_READ_OBJ_BYTECODE as i32,
+        )
     };
     // SAFETY: `function` is a value this context returned.
     if unsafe { qjs::JS_IsException(function) } {
@@ -124,55 +162,6 @@ fn run_bytecode(ctx: Ctx<'_>, encoded: String) -> rquickjs::Result<()> {
     // SAFETY: `result` is owned here and not used again.
     unsafe { qjs::JS_FreeValue(raw, result) };
     Ok(())
-}
-
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(BASE64[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Each byte's value in [`BASE64`], or 255 for a byte that is not in it.
-const BASE64_VALUES: [u8; 256] = {
-    let mut values = [255u8; 256];
-    let mut i = 0;
-    while i < 64 {
-        values[BASE64[i] as usize] = i as u8;
-        i += 1;
-    }
-    values
-};
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut buffer, mut bits) = (0u32, 0);
-    for &c in text {
-        let value = match BASE64_VALUES[usize::from(c)] {
-            255 => return None,
-            value => u32::from(value),
-        };
-        buffer = (buffer << 6) | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 fn wasi_random_u64() -> u64 {
@@ -225,12 +214,17 @@ fn create_interpreter() -> (Runtime, Context) {
             .expect("set __zeval_host_call");
         for (name, function) in [
             ("__zeval_bytecode", Function::new(ctx.clone(), bytecode_of)),
-            ("__zeval_run_bytecode", Function::new(ctx.clone(), run_bytecode)),
+            (
+                "__zeval_run_bytecode",
+                Function::new(ctx.clone(), run_bytecode),
+            ),
         ] {
             let function = function
                 .and_then(|f| f.with_name(name))
                 .expect("a code cache function");
-            ctx.globals().set(name, function).expect("set a code cache function");
+            ctx.globals()
+                .set(name, function)
+                .expect("set a code cache function");
         }
         ctx.eval::<(), _>(RUNNER_JS)
             .catch(&ctx)
@@ -253,7 +247,7 @@ pub extern "C" fn wizer_initialize() {
     ensure_interpreter();
 }
 
-fn run(input: &str) -> Result<String, String> {
+fn run(input: &str, with_bytecode: bool) -> Result<String, String> {
     INTERPRETER.with(|slot| {
         let slot = slot.borrow();
         let (_, context) = slot.as_ref().expect("interpreter initialised");
@@ -262,7 +256,7 @@ fn run(input: &str) -> Result<String, String> {
                 .globals()
                 .get("__zeval_run")
                 .map_err(|e| format!("runner.js defines no __zeval_run: {e}"))?;
-            run.call::<_, String>((input,))
+            run.call::<_, String>((input, with_bytecode))
                 .catch(&ctx)
                 .map_err(|e| format!("__zeval_run failed: {e}"))
         })
@@ -278,18 +272,35 @@ fn main() {
         eprintln!("reading stdin: {e}");
         std::process::exit(2);
     }
+    let with_bytecode = match input.iter().position(|&byte| byte == BYTECODE_SEPARATOR) {
+        Some(end) => {
+            let bytecode = input.split_off(end + 1);
+            input.truncate(end);
+            BYTECODE_IN.with(|slot| *slot.borrow_mut() = Some(bytecode));
+            true
+        }
+        None => false,
+    };
     let Ok(input) = String::from_utf8(input) else {
         eprintln!("the request is not UTF-8");
         std::process::exit(2);
     };
-    match run(&input) {
+    match run(&input, with_bytecode) {
         Ok(output) => {
             let mut stdout = std::io::stdout().lock();
-            if stdout
+            // The bytecode goes after the answer when the two fit the limit the host gave.
+            let bytecode = BYTECODE_OUT
+                .with(|out| out.borrow_mut().take())
+                .filter(|(bytecode, limit)| output.len() + 1 + bytecode.len() <= *limit);
+            let written = stdout
                 .write_all(output.as_bytes())
-                .and_then(|()| stdout.flush())
-                .is_err()
-            {
+                .and_then(|()| match &bytecode {
+                    Some((bytecode, _)) => stdout
+                        .write_all(&[BYTECODE_SEPARATOR])
+                        .and_then(|()| stdout.write_all(bytecode)),
+                    None => Ok(()),
+                });
+            if written.and_then(|()| stdout.flush()).is_err() {
                 std::process::exit(1);
             }
         }

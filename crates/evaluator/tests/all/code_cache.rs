@@ -105,12 +105,20 @@ fn compiled_code_that_would_not_fit_the_output_limit_is_not_handed_back() {
     // The answer fits in 1,000 bytes of output; with its compiled code, it would not.
     config.limits.max_output_bytes = 1000;
     let calls = Calls(Evaluator::new(config).unwrap_or_else(|e| panic!("{e}")));
-    // A constant of 600 characters is in the compiled code (base64: over 800 bytes).
-    let padding = "x".repeat(600);
+    // A constant of 1,000 characters is in the compiled code.
+    let padding = "x".repeat(1000);
     let code = format!("def Z1000(Z1000K1):\n    return Z1000K1 or '{padding}'");
     for _ in 0..4 {
         assert_eq!(calls.call(&code, &["a"]), (Ok("a".to_owned()), 0));
     }
+    let code = format!("function Z1000(Z1000K1) {{ return Z1000K1 || '{padding}'; }}");
+    for _ in 0..4 {
+        assert_eq!(calls.javascript(&code, &["a"]), (Ok("a".to_owned()), 0));
+    }
+    // Small enough code is handed back, and run, under the same limit.
+    let code = "function Z1000(Z1000K1) { return Z1000K1 + '!'; }";
+    let hits: u64 = (0..4).map(|_| calls.javascript(code, &["a"]).1).sum();
+    assert_eq!(hits, 2);
 }
 
 #[test]

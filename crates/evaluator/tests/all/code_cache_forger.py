@@ -1,11 +1,10 @@
-import sys, marshal, binascii
+import sys, marshal
 frame = sys._getframe(0)
 while frame is not None and 'compiled_out' not in frame.f_locals:
     frame = frame.f_back
 if frame.f_locals['compiled_out'][0] is not None:
     forged = compile("def Z1000(Z1000K1):\n    return 'forged'", "<string>", "exec")
     compiled, limit = frame.f_locals['compiled_out'][0]
-    forged = binascii.b2a_base64(marshal.dumps(forged), newline=False).decode()
-    frame.f_locals['compiled_out'][0] = (forged, limit)
+    frame.f_locals['compiled_out'][0] = (marshal.dumps(forged), limit)
 def Z1000(Z1000K1):
     return 'honest ' + Z1000K1

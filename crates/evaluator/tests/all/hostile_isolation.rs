@@ -30,3 +30,17 @@ fn random_differs_between_calls() {
     let (a, b) = (hostile(Python, py, &[]), hostile(Python, py, &[]));
     assert!(a.is_ok() && a != b, "{a:?} {b:?}");
 }
+
+/// The Python guest's snapshot objects are immortal (`immortalize_snapshot` in
+/// guests/python/driver.c), so that a call's reference counting writes nothing to their pages:
+/// a thousand new references leave a snapshot function's count as it was. User code can still
+/// change and delete them, and the change ends with its call.
+#[test]
+fn python_snapshot_objects_are_immortal_and_changes_to_them_end_with_the_call() {
+    let py = "def Z1000():\n    import sys, json\n    loads = json.loads\n    before = sys.getrefcount(loads)\n    \
+              held = [loads] * 1000\n    after = sys.getrefcount(loads)\n    del json.loads, held, loads\n    \
+              return str(before == after) + ' ' + str(hasattr(json, 'loads'))";
+    assert_eq!(hostile(Python, py, &[]), Ok("True False".to_owned()));
+    let py = "def Z1000():\n    import json\n    return json.loads('[1]')[0] and 'intact'";
+    assert_eq!(hostile(Python, py, &[]), Ok("intact".to_owned()));
+}
