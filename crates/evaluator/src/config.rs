@@ -73,6 +73,9 @@ pub struct WorkerSettings {
     /// Bind a worker to its caller's CPU for a call alone in flight
     /// (`zeval_worker::WorkerPoolConfig::colocate`). Default false.
     pub colocate: bool,
+    /// How long the caller of a call alone in flight checks for its answer before it
+    /// sleeps (`zeval_worker::WorkerPoolConfig::lone_call_spin`). Default 200 µs.
+    pub lone_call_spin: Duration,
     /// Calls that start without waiting (`zeval_worker::WorkerPoolConfig::max_running`);
     /// `None`: the pool's default, twice the CPUs.
     pub max_running: Option<usize>,
@@ -92,6 +95,7 @@ impl WorkerSettings {
             user: None,
             test_hooks: false,
             colocate: false,
+            lone_call_spin: Duration::from_micros(200),
             max_running: None,
             running_wait: Duration::from_millis(2),
         }

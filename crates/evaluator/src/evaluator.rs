@@ -782,6 +782,7 @@ fn start_workers(
         min_workers: settings.min_workers,
         kill_margin: settings.kill_margin,
         colocate: settings.colocate,
+        lone_call_spin: settings.lone_call_spin,
         max_running: settings.max_running.unwrap_or(defaults.max_running),
         running_wait: settings.running_wait,
         ..defaults

@@ -340,6 +340,11 @@ pub struct Workers {
     /// waits for the worker's reset on the shared CPU (see
     /// `zeval_worker::WorkerPoolConfig::colocate`).
     pub colocate: bool,
+    /// How long the thread waiting for a call that is the only one in flight keeps checking
+    /// for the worker's answer before it sleeps, in microseconds (default 200; 0: sleep at
+    /// once; `ZEVAL_WORKERS_LONE_CALL_SPIN_US`): waking a sleeping thread on another CPU
+    /// can cost more than a short call (see `zeval_worker::WorkerPoolConfig::lone_call_spin`).
+    pub lone_call_spin_us: u64,
     /// Guest calls that start at once without waiting; a call that finds this many in
     /// flight waits up to `running_wait_ms` for one to end, then starts anyway (default:
     /// twice the CPUs; see `zeval_worker::WorkerPoolConfig::max_running`).
@@ -357,6 +362,7 @@ impl Default for Workers {
             kill_margin_ms: 1000,
             user: None,
             colocate: false,
+            lone_call_spin_us: 200,
             max_running: None,
             running_wait_ms: 2,
         }
@@ -649,6 +655,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_WORKERS", "workers.enabled"),
     ("ZEVAL_MAX_WORKERS", "workers.max_workers"),
     ("ZEVAL_WORKERS_COLOCATE", "workers.colocate"),
+    (
+        "ZEVAL_WORKERS_LONE_CALL_SPIN_US",
+        "workers.lone_call_spin_us",
+    ),
     ("ZEVAL_WORKER_USER", "workers.user"),
     ("ZEVAL_RUST_SYSROOT", "compiler.rust_sysroot"),
     ("ZEVAL_CLANG", "compiler.clang"),
@@ -764,6 +774,9 @@ impl Config {
                 "ZEVAL_WORKERS" => self.workers.enabled = parsed(name, v)?,
                 "ZEVAL_MAX_WORKERS" => self.workers.max_workers = parsed(name, v)?,
                 "ZEVAL_WORKERS_COLOCATE" => self.workers.colocate = parsed(name, v)?,
+                "ZEVAL_WORKERS_LONE_CALL_SPIN_US" => {
+                    self.workers.lone_call_spin_us = parsed(name, v)?
+                }
                 "ZEVAL_WORKER_USER" => self.workers.user = Some(value.clone()),
                 "ZEVAL_RUST_SYSROOT" => self.compiler.rust_sysroot = Some(value.into()),
                 "ZEVAL_CLANG" => self.compiler.clang = Some(value.into()),
@@ -911,6 +924,7 @@ mod tests {
             "max_reentrant_depth",
             "max_running",
             "running_wait_ms",
+            "lone_call_spin_us",
             "max_nested_calls",
             "evaluator_max_concurrent_requests",
             "per_client_concurrent_requests",

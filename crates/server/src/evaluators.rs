@@ -61,6 +61,7 @@ pub fn local_evaluator(
                 kill_margin: Duration::from_millis(workers.kill_margin_ms),
                 user: workers.user.clone(),
                 colocate: workers.colocate,
+                lone_call_spin: Duration::from_micros(workers.lone_call_spin_us),
                 max_running: workers.max_running,
                 running_wait: Duration::from_millis(workers.running_wait_ms),
                 ..WorkerSettings::new(program, vec!["worker".into()])

@@ -57,6 +57,11 @@ pub(crate) struct EvaluatorBench {
     /// colocate`, off by default).
     #[arg(long)]
     colocate: bool,
+    /// With `--hop` or `--http --workers`: how long the caller of a lone call checks for the
+    /// worker's answer before it sleeps, in µs (the A/B of `[workers] lone_call_spin_us`,
+    /// default 200; 0: sleep at once).
+    #[arg(long, default_value_t = 200)]
+    lone_call_spin_us: u64,
     /// Only the cases whose name contains this text (e.g. `JS add`).
     #[arg(long)]
     only: Option<String>,
@@ -241,6 +246,7 @@ impl EvaluatorBench {
                 min_workers: worker_count,
                 max_workers: worker_count,
                 colocate: self.colocate,
+                lone_call_spin: Duration::from_micros(self.lone_call_spin_us),
                 ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
             }),
             code_cache: !self.no_code_cache,
@@ -302,6 +308,7 @@ impl EvaluatorBench {
                     min_workers: worker_count,
                     max_workers: worker_count,
                     colocate: self.colocate,
+                    lone_call_spin: Duration::from_micros(self.lone_call_spin_us),
                     ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
                 }),
                 ..EvaluatorConfig::default()

@@ -41,8 +41,10 @@ pub(super) fn exchange(
     deadlines: Deadlines,
     max_frame: usize,
     mut host: Option<HostCallsWithin<'_>>,
+    spin: Duration,
 ) -> Result<Response, Exchange> {
     let mut socket = Deadlined::new(&worker.socket, deadlines.kill);
+    socket.spin_until = Some(Instant::now() + spin).filter(|_| !spin.is_zero());
     socket
         .write_all(&request.to_frame())
         .map_err(|e| frame_error(e.into()))?;
@@ -78,11 +80,18 @@ pub(super) fn exchange(
 pub(super) struct Deadlined<'a> {
     socket: &'a UnixStream,
     deadline: Instant,
+    /// Until when a read that finds nothing checks again at once (yielding the CPU to any
+    /// other thread that wants it) instead of sleeping in `poll`.
+    spin_until: Option<Instant>,
 }
 
 impl<'a> Deadlined<'a> {
     pub(super) fn new(socket: &'a UnixStream, deadline: Instant) -> Self {
-        Self { socket, deadline }
+        Self {
+            socket,
+            deadline,
+            spin_until: None,
+        }
     }
 
     fn arm(
@@ -117,6 +126,13 @@ impl Read for Deadlined<'_> {
                 Err(rustix::io::Errno::AGAIN) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(error) => return Err(error.into()),
+            }
+            if let Some(until) = self.spin_until {
+                if Instant::now() < until.min(self.deadline) {
+                    std::thread::yield_now();
+                    continue;
+                }
+                self.spin_until = None;
             }
             let left = self
                 .deadline

@@ -94,6 +94,19 @@ pub struct WorkerPoolConfig {
     /// share a CPU would pile their workers onto it (measured: 8 clients over HTTP lost 40 %
     /// of their throughput).
     pub colocate: bool,
+    /// How long the caller of a call that is alone in flight (no other worker busy when it
+    /// started) keeps checking for the worker's answer before it sleeps in `poll`. Default
+    /// 200 µs. A sleeping caller must be woken by the kernel when the answer comes, and on
+    /// this project's 2-vCPU virtual machine waking a thread on another vCPU costs tens of
+    /// microseconds or more: with the check, a trivial JS call through a worker, back to
+    /// back, took 43 µs instead of 127 µs at p50, and one HTTP client's p50 fell from 0.30 to
+    /// 0.19 ms (JS) and from 0.26 to 0.10 ms (Python) (`docs/benchmarks.md`, "A lone call's
+    /// caller checks for its answer before it sleeps"). Bounded by this time and by the
+    /// call's deadline; each check yields the CPU to any other thread that is ready to run
+    /// (`sched_yield`), so it only takes CPU time nobody else wants; with other calls in
+    /// flight it is never used (the CPUs are busy, and a caller's wake-up is then not the
+    /// cost). Zero: sleep at once.
+    pub lone_call_spin: Duration,
     /// Calls that start at once without waiting: a call that finds this many in flight waits
     /// up to [`Self::running_wait`] for one of them to end before it takes an idle worker
     /// anyway. Default twice the CPUs: more short calls running at once than that only
@@ -122,6 +135,7 @@ impl WorkerPoolConfig {
             kill_margin: Duration::from_secs(1),
             module_kill_margin: Duration::from_millis(10),
             colocate: false,
+            lone_call_spin: Duration::from_micros(200),
             max_running: 2 * std::thread::available_parallelism().map_or(1, usize::from),
             running_wait: Duration::from_millis(2),
             start_timeout: Duration::from_secs(600),
@@ -421,6 +435,11 @@ impl WorkerPool {
                     host: &mut **host,
                     max_request_bytes: limits.max_input_bytes,
                 }),
+                if alone {
+                    self.inner.config.lone_call_spin
+                } else {
+                    Duration::ZERO
+                },
             );
             if let Ok(response) = &outcome {
                 worker.learn(&request, response);
@@ -488,6 +507,7 @@ impl WorkerPool {
             deadlines,
             1024,
             None,
+            Duration::ZERO,
         ) {
             Ok(_) => {
                 self.inner.release(worker);

@@ -120,6 +120,33 @@ fn a_silent_worker_is_killed_at_the_deadline_plus_the_margin() {
     });
 }
 
+/// The caller of a call alone in flight checks for its answer without sleeping for at most
+/// `lone_call_spin`, and never past the deadline: with a spin far longer than the call's
+/// deadline, a silent worker is still given up at the deadline plus the margin. (A stand-in
+/// worker answers well after the default 200 µs, so the other tests take the spin's way out
+/// into `poll`.)
+#[test]
+fn a_lone_calls_spin_ends_at_its_deadline() {
+    let pool = pool_with("silent", |config| {
+        config.lone_call_spin = Duration::from_secs(60);
+    });
+    let deadline = Duration::from_millis(700);
+    let started = Instant::now();
+    let outcome = pool.run(0, b"x", &limits(deadline));
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            outcome,
+            Err(RunError::Sandbox(SandboxError::Timeout { .. }))
+        ),
+        "{outcome:?}"
+    );
+    assert!(
+        took < deadline + Duration::from_millis(300) + Duration::from_secs(2),
+        "the call took {took:?}"
+    );
+}
+
 #[test]
 fn a_call_does_not_wait_past_its_deadline_for_a_worker_to_start() {
     // Workers take 1.5 s to start and 1 s to answer. One is busy; the second call may not
