@@ -105,7 +105,8 @@ pub struct WorkerPoolConfig {
     /// call's deadline; each check yields the CPU to any other thread that is ready to run
     /// (`sched_yield`), so it only takes CPU time nobody else wants; with other calls in
     /// flight it is never used (the CPUs are busy, and a caller's wake-up is then not the
-    /// cost). Zero: sleep at once.
+    /// cost), nor for a call bound to its caller's CPU ([`Self::colocate`]: the caller would
+    /// compete with its worker for that CPU). Zero: sleep at once.
     pub lone_call_spin: Duration,
     /// Calls that start at once without waiting: a call that finds this many in flight waits
     /// up to [`Self::running_wait`] for one of them to end before it takes an idle worker
@@ -403,10 +404,17 @@ impl WorkerPool {
         let pid = worker.pid();
         // Not for a call with host calls: those run on this thread during the exchange, and
         // may be long (nested calls), so it keeps its own CPU set.
-        let _colocated = worker
+        let colocated = worker
             .serving_thread
             .filter(|_| self.inner.config.colocate && alone && host.is_none())
             .map(colocate::colocate);
+        // A colocated caller shares its CPU with the worker: checking for the answer there
+        // would only compete with the worker for it (and push the worker off it).
+        let spin = if alone && colocated.is_none() {
+            self.inner.config.lone_call_spin
+        } else {
+            Duration::ZERO
+        };
         let mut host = host;
         let mut attempt = || {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -435,11 +443,7 @@ impl WorkerPool {
                     host: &mut **host,
                     max_request_bytes: limits.max_input_bytes,
                 }),
-                if alone {
-                    self.inner.config.lone_call_spin
-                } else {
-                    Duration::ZERO
-                },
+                spin,
             );
             if let Ok(response) = &outcome {
                 worker.learn(&request, response);
