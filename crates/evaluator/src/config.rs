@@ -74,7 +74,8 @@ pub struct WorkerSettings {
     /// (`zeval_worker::WorkerPoolConfig::colocate`). Default false.
     pub colocate: bool,
     /// How long the caller of a call alone in flight checks for its answer before it
-    /// sleeps (`zeval_worker::WorkerPoolConfig::lone_call_spin`). Default 200 µs.
+    /// sleeps (`zeval_worker::WorkerPoolConfig::lone_call_spin`). Default
+    /// [`zeval_worker::DEFAULT_LONE_CALL_SPIN`], 200 µs.
     pub lone_call_spin: Duration,
     /// Calls that start without waiting (`zeval_worker::WorkerPoolConfig::max_running`);
     /// `None`: the pool's default, twice the CPUs.
@@ -95,7 +96,7 @@ impl WorkerSettings {
             user: None,
             test_hooks: false,
             colocate: false,
-            lone_call_spin: Duration::from_micros(200),
+            lone_call_spin: zeval_worker::DEFAULT_LONE_CALL_SPIN,
             max_running: None,
             running_wait: Duration::from_millis(2),
         }

@@ -827,7 +827,7 @@ fn language_version(guest_dir: &Path, family: Family) -> String {
 /// answer (see `guests/*/runner.*`). JSON text never holds a raw NUL (it is escaped in
 /// strings), so the first NUL ends the JSON. The compiled code travels as raw bytes, not as a
 /// JSON string: base64 inside the JSON cost the QuickJS guest about a tenth of a trivial
-/// call (`docs/benchmarks.md`, "Compiled code beside the JSON").
+/// call (`docs/benchmarks.md`, "Guests that write less per call").
 const COMPILED_SEPARATOR: u8 = 0;
 
 /// The runner's input (see `guests/*/runner.*`): the executor request without the routing

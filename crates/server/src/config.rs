@@ -362,7 +362,7 @@ impl Default for Workers {
             kill_margin_ms: 1000,
             user: None,
             colocate: false,
-            lone_call_spin_us: 200,
+            lone_call_spin_us: zeval_evaluator::DEFAULT_LONE_CALL_SPIN.as_micros() as u64,
             max_running: None,
             running_wait_ms: 2,
         }

@@ -60,8 +60,8 @@ pub(crate) struct EvaluatorBench {
     /// With `--hop` or `--http --workers`: how long the caller of a lone call checks for the
     /// worker's answer before it sleeps, in µs (the A/B of `[workers] lone_call_spin_us`,
     /// default 200; 0: sleep at once).
-    #[arg(long, default_value_t = 200)]
-    lone_call_spin_us: u64,
+    #[arg(long)]
+    lone_call_spin_us: Option<u64>,
     /// Only the cases whose name contains this text (e.g. `JS add`).
     #[arg(long)]
     only: Option<String>,
@@ -146,6 +146,14 @@ const CASES: &[Case] = &[
 ];
 
 impl EvaluatorBench {
+    /// `--lone-call-spin-us`, or the workers' default.
+    fn lone_call_spin(&self) -> Duration {
+        self.lone_call_spin_us.map_or(
+            zeval_evaluator::DEFAULT_LONE_CALL_SPIN,
+            Duration::from_micros,
+        )
+    }
+
     pub(crate) fn execute(self) -> anyhow::Result<ExitCode> {
         if self.http {
             return self.http_throughput();
@@ -246,7 +254,7 @@ impl EvaluatorBench {
                 min_workers: worker_count,
                 max_workers: worker_count,
                 colocate: self.colocate,
-                lone_call_spin: Duration::from_micros(self.lone_call_spin_us),
+                lone_call_spin: self.lone_call_spin(),
                 ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
             }),
             code_cache: !self.no_code_cache,
@@ -308,7 +316,7 @@ impl EvaluatorBench {
                     min_workers: worker_count,
                     max_workers: worker_count,
                     colocate: self.colocate,
-                    lone_call_spin: Duration::from_micros(self.lone_call_spin_us),
+                    lone_call_spin: self.lone_call_spin(),
                     ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
                 }),
                 ..EvaluatorConfig::default()

@@ -96,12 +96,13 @@ pub struct WorkerPoolConfig {
     pub colocate: bool,
     /// How long the caller of a call that is alone in flight (no other worker busy when it
     /// started) keeps checking for the worker's answer before it sleeps in `poll`. Default
-    /// 200 µs. A sleeping caller must be woken by the kernel when the answer comes, and on
-    /// this project's 2-vCPU virtual machine waking a thread on another vCPU costs tens of
-    /// microseconds or more: with the check, a trivial JS call through a worker, back to
-    /// back, took 43 µs instead of 127 µs at p50, and one HTTP client's p50 fell from 0.30 to
-    /// 0.19 ms (JS) and from 0.26 to 0.10 ms (Python) (`docs/benchmarks.md`, "A lone call's
-    /// caller checks for its answer before it sleeps"). Bounded by this time and by the
+    /// [`DEFAULT_LONE_CALL_SPIN`]. A sleeping caller must be woken by the kernel when the
+    /// answer comes, and on this project's 2-vCPU virtual machine waking a thread on another
+    /// vCPU costs tens of microseconds or more: with the check, a trivial JS call through a
+    /// worker, back to back, took 42–68 µs instead of 128–131 µs at p50, and one HTTP
+    /// client's p50 fell from 0.28 to 0.13–0.20 ms (JS) and from 0.23–0.32 to 0.09–0.11 ms
+    /// (Python) (`docs/benchmarks.md`, "A lone call's caller checks for its answer before it
+    /// sleeps"). Bounded by this time and by the
     /// call's deadline; each check yields the CPU to any other thread that is ready to run
     /// (`sched_yield`), so it only takes CPU time nobody else wants; with other calls in
     /// flight it is never used (the CPUs are busy, and a caller's wake-up is then not the
@@ -136,13 +137,16 @@ impl WorkerPoolConfig {
             kill_margin: Duration::from_secs(1),
             module_kill_margin: Duration::from_millis(10),
             colocate: false,
-            lone_call_spin: Duration::from_micros(200),
+            lone_call_spin: DEFAULT_LONE_CALL_SPIN,
             max_running: 2 * std::thread::available_parallelism().map_or(1, usize::from),
             running_wait: Duration::from_millis(2),
             start_timeout: Duration::from_secs(600),
         }
     }
 }
+
+/// The default of [`WorkerPoolConfig::lone_call_spin`], for the settings that pass it on.
+pub const DEFAULT_LONE_CALL_SPIN: Duration = Duration::from_micros(200);
 
 /// Why a call through the pool failed.
 #[derive(Debug, thiserror::Error)]
