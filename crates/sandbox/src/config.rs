@@ -83,15 +83,25 @@ pub struct PoolConfig {
     /// indirect-call table holds one entry per address-taken function (QuickJS ~3 000,
     /// CPython ~10 000).
     pub max_table_elements: usize,
-    /// Bytes of a freed linear memory that are zeroed in place instead of returned to the OS,
-    /// for guests not listed in [`Self::keep_resident`]. Default 1 MiB.
+    /// Most bytes of a freed linear memory that are copied back from the snapshot (or zeroed)
+    /// in place instead of returned to the OS, for guests not listed in
+    /// [`Self::keep_resident`]. Default 1 MiB.
+    ///
+    /// With `PAGEMAP_SCAN` this bounds the copy that every call's reset makes: the pages a
+    /// slot keeps private (everything its calls ever wrote, since without uffd
+    /// write-protection the scan cannot tell which of them the last call wrote). A memory
+    /// with more such pages is returned to the OS whole, as is any memory at one reset in
+    /// 256 (the vendored wasmtime, vendor/wasmtime/ZEVAL-PATCH.md), so that the next call
+    /// faults in only its own pages. A trivial call keeps about 50 pages (QuickJS) or 130
+    /// (CPython), so 1 MiB holds either with room to spare, and caps what a slot poisoned by
+    /// one heavy call costs each later call at a 1 MiB copy.
     pub keep_resident_default: usize,
     /// Per-guest override of [`Self::keep_resident_default`], by guest name. Default:
-    /// `quickjs` and `quickjs.raw` 16 MiB (measured: the trivial call drops from 166 µs to
-    /// 65 µs, because the snapshot heap and the shadow stack are not page-faulted in again;
-    /// 4 MiB is not enough, 64 MiB gains nothing); compiled modules
-    /// ([`crate::MODULE_ENGINE_NAME`]) 0. A large heap that a
-    /// call touches sparsely (RustPython, CPython) does better with the default.
+    /// compiled modules ([`crate::MODULE_ENGINE_NAME`]) 0. QuickJS had 16 MiB, chosen before
+    /// `PAGEMAP_SCAN`, when this was the first bytes of memory rather than a count of pages:
+    /// with the scan it let one deep recursion leave every later call of its slot copying
+    /// about 5 MiB back (a trivial JS call 41 → 214–235 µs, `zeval bench evaluator
+    /// --after-heavy`, docs/benchmarks.md).
     pub keep_resident: BTreeMap<String, usize>,
 }
 
@@ -114,8 +124,6 @@ impl Default for PoolConfig {
             max_table_elements: 100_000,
             keep_resident_default: MIB,
             keep_resident: BTreeMap::from([
-                ("quickjs".to_owned(), 16 * MIB),
-                ("quickjs.raw".to_owned(), 16 * MIB),
                 // Compiled modules touch a few pages of a small memory: returning them costs
                 // less than zeroing 1 MiB at every call (measured: 95–101 µs → 63–67 µs for
                 // a short C or Rust call).
@@ -143,7 +151,7 @@ mod tests {
     #[test]
     fn keep_resident_falls_back_to_the_default() {
         let pool = PoolConfig::default();
-        assert_eq!(pool.keep_resident_for("quickjs"), 16 * MIB);
+        assert_eq!(pool.keep_resident_for("quickjs"), MIB);
         assert_eq!(pool.keep_resident_for("python"), MIB);
     }
 }

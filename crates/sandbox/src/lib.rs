@@ -103,7 +103,9 @@
 //! Other per-call figures from the same run: an empty WAT module 3 µs (the host's own
 //! overhead: store, WASI context, fiber, pool slot); QuickJS without the snapshot ~1.2 ms
 //! (it compiles the runner every call); keep-resident 1 MiB instead of 16 MiB 166 µs
-//! instead of 65 µs.
+//! instead of 65 µs. (That was before `PAGEMAP_SCAN`, when keep-resident was the first bytes
+//! of memory; it is now a count of pages, and 1 MiB for QuickJS too: see
+//! [`PoolConfig::keep_resident_default`].)
 
 mod answer_first;
 mod block_on;

@@ -7,7 +7,8 @@
 //!   original executors).
 //!
 //! `--http` instead measures throughput: trivial JavaScript calls over HTTP on loopback from
-//! `--clients` concurrent clients for `--seconds`.
+//! `--clients` concurrent clients for `--seconds`. `--after-heavy` measures what one heavy call
+//! leaves behind for the trivial calls after it.
 
 use std::io::Write;
 use std::process::{Command, ExitCode, Stdio};
@@ -82,6 +83,11 @@ pub(crate) struct EvaluatorBench {
     /// call's code was seen before (each is a miss of the code cache).
     #[arg(long)]
     fresh_code: bool,
+    /// Measure instead each trivial case in process before and after heavy calls of its
+    /// language (a deep recursion, then 100,000 objects) in the same process: what the pages
+    /// a heavy call wrote cost the calls that reuse its pool slot.
+    #[arg(long)]
+    after_heavy: bool,
 }
 
 struct Case {
@@ -145,6 +151,42 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// A heavy call for `--after-heavy`: no arguments, a string result.
+struct Heavy {
+    family: Family,
+    code: &'static str,
+}
+
+/// The columns of `--after-heavy`, and each one's heavy call per language.
+const HEAVY: &[(&str, &[Heavy])] = &[
+    (
+        "after a deep recursion",
+        &[
+            Heavy {
+                family: Family::JavaScript,
+                code: "function Z14071() { function depth(n) { return n === 0 ? 0 : 1 + depth(n - 1); } return String(depth(10000)); }",
+            },
+            Heavy {
+                family: Family::Python,
+                code: "import sys\nsys.setrecursionlimit(10000)\ndef Z14071():\n    def depth(n):\n        return 0 if n == 0 else 1 + depth(n - 1)\n    return str(depth(3000))",
+            },
+        ],
+    ),
+    (
+        "after 100,000 objects",
+        &[
+            Heavy {
+                family: Family::JavaScript,
+                code: "function Z14071() { const made = []; for (let i = 0; i < 100000; i++) made.push({ i }); return String(made.length); }",
+            },
+            Heavy {
+                family: Family::Python,
+                code: "def Z14071():\n    made = [{'i': i} for i in range(100000)]\n    return str(len(made))",
+            },
+        ],
+    ),
+];
+
 impl EvaluatorBench {
     /// `--lone-call-spin-us`, or the workers' default.
     fn lone_call_spin(&self) -> Duration {
@@ -160,6 +202,9 @@ impl EvaluatorBench {
         }
         if self.hop {
             return self.worker_hop();
+        }
+        if self.after_heavy {
+            return self.after_heavy();
         }
         let snapshot = Evaluator::new(EvaluatorConfig::default()).context("loading the guests")?;
         let raw = Evaluator::new(EvaluatorConfig {
@@ -227,6 +272,47 @@ impl EvaluatorBench {
                 show(c.p50),
                 ratio(c)
             );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `--after-heavy`: each trivial case's p50 in process, then again after each heavy call
+    /// of its language, all in one evaluator (so one pool of instances).
+    fn after_heavy(&self) -> anyhow::Result<ExitCode> {
+        let evaluator = Evaluator::new(EvaluatorConfig::default()).context("loading the guests")?;
+        println!(
+            "zeval bench evaluator --after-heavy: {} calls per measurement, in process, one caller",
+            self.iterations
+        );
+        let columns: Vec<&str> = HEAVY.iter().map(|(column, _)| *column).collect();
+        println!("| case | before, p50 / p90 | {} |", columns.join(" | "));
+        println!("|---|---|{}", "---|".repeat(columns.len()));
+        for case in self.cases().filter(|case| case.native_once.is_some()) {
+            let prepared = Prepared::new(case)?;
+            let mut cells = Vec::new();
+            let mut measured = || -> anyhow::Result<()> {
+                let stats = measure(self.iterations, || call(&evaluator, &prepared, false))?;
+                cells.push(format!("{} / {}", show(stats.p50), show(stats.p90)));
+                Ok(())
+            };
+            measured()?;
+            for (_, calls) in HEAVY {
+                let heavy = calls
+                    .iter()
+                    .find(|heavy| heavy.family == case.family)
+                    .context("a heavy call for every language")?;
+                let request = Request::Executor(ExecutorRequest {
+                    coding_language: Some(case.family.to_string()),
+                    code_string: Some(heavy.code.to_owned()),
+                    function_name: Some(FUNCTION.to_owned()),
+                    ..ExecutorRequest::default()
+                });
+                if let Err(error) = outcome(&evaluator.evaluate(request)) {
+                    bail!("the heavy {} call failed: {error}", case.family);
+                }
+                measured()?;
+            }
+            println!("| {} | {} |", case.name, cells.join(" | "));
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -125,3 +125,86 @@ fn scattered_dirty_pages_stay_resident_between_calls() {
         "a call faulted {fewest} pages in again (it writes 128)"
     );
 }
+
+/// A call that dirties more pages than `keep_resident` leaves later calls of the same guest
+/// their own pages, not its. Without uffd write-protection, wasmtime's `PAGEMAP_SCAN` counts
+/// every private page as written, so before the vendored patch (vendor/wasmtime/ZEVAL-PATCH.md)
+/// a slot kept the first `keep_resident` bytes' worth of pages that one heavy call had written
+/// (here 256 of 768, at low addresses), copied them back after every later call, and
+/// decommitted the pages those calls did use (here 9 pages past 3.5 MiB), which every call
+/// then faulted in again. Now a scan that stops early returns all of memory to the kernel: the
+/// next call faults in its own pages once, and they stay resident after.
+#[test]
+fn a_call_over_keep_resident_leaves_later_calls_their_own_pages() {
+    // Reads one byte of stdin; with one ("heavy"), writes every page from 64 KiB to 3 MiB.
+    // Every call writes the 9 pages from 3.5 MiB on.
+    let guest = wat_guest(
+        "heavy-then-light",
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_read"
+            (func $fd_read (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 64)
+          (func $touch (param $from i32) (param $to i32)
+            (loop
+              (i32.store8 (local.get $from) (i32.const 1))
+              (local.set $from (i32.add (local.get $from) (i32.const 4096)))
+              (br_if 0 (i32.lt_u (local.get $from) (local.get $to)))))
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const 1))
+            (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+            (if (i32.load (i32.const 8))
+              (then (call $touch (i32.const 65536) (i32.const 3145728))))
+            (call $touch (i32.const 3670016) (i32.const 3706880))))"#,
+    );
+    for _ in 0..3 {
+        guest.run(b"", &Limits::default()).unwrap();
+    }
+    guest.run(b"h", &Limits::default()).unwrap();
+    let mut fewest = i64::MAX;
+    for call in 0..10 {
+        let before = thread_minor_faults();
+        guest.run(b"", &Limits::default()).unwrap();
+        // The first call after the heavy one faults its pages in again.
+        if call >= 2 {
+            fewest = fewest.min(thread_minor_faults() - before);
+        }
+    }
+    assert!(
+        fewest < 4,
+        "after one heavy call, every later call faulted in {fewest} pages or more (it writes 10)"
+    );
+}
+
+/// Pages an earlier call wrote do not stay with a slot for good even when they fit
+/// `keep_resident`: one reset in 256, at random, returns all of memory to the kernel (the
+/// vendored wasmtime, vendor/wasmtime/ZEVAL-PATCH.md), which shows as a call that faults its
+/// own pages in again. Without it a slot kept, and copied back after every call, every page
+/// any of its calls had ever written. The chance that 3,000 resets pass without one is about
+/// one in 100,000.
+#[test]
+fn a_slot_returns_its_pages_now_and_then_even_within_keep_resident() {
+    // Writes 16 pages: within keep_resident, so they are kept between calls.
+    let guest = wat_guest(
+        "now-and-then",
+        r#"(module (memory (export "memory") 2)
+          (func (export "_start") (local $at i32)
+            (loop
+              (i32.store8 (local.get $at) (i32.const 1))
+              (local.set $at (i32.add (local.get $at) (i32.const 4096)))
+              (br_if 0 (i32.lt_u (local.get $at) (i32.const 65536))))))"#,
+    );
+    for _ in 0..3 {
+        guest.run(b"", &Limits::default()).unwrap();
+    }
+    let mut most = 0;
+    for _ in 0..3000 {
+        let before = thread_minor_faults();
+        guest.run(b"", &Limits::default()).unwrap();
+        most = most.max(thread_minor_faults() - before);
+        if most >= 16 {
+            return;
+        }
+    }
+    panic!("in 3,000 calls none faulted its 16 pages in again (at most {most})");
+}
