@@ -90,11 +90,11 @@ pub struct PoolConfig {
     /// With `PAGEMAP_SCAN` this bounds the copy that every call's reset makes: the pages a
     /// slot keeps private (everything its calls ever wrote, since without uffd
     /// write-protection the scan cannot tell which of them the last call wrote). A memory
-    /// with more such pages is returned to the OS whole, as is any memory at one reset in
-    /// 256 (the vendored wasmtime, vendor/wasmtime/ZEVAL-PATCH.md), so that the next call
-    /// faults in only its own pages. A trivial call keeps about 50 pages (QuickJS) or 130
-    /// (CPython), so 1 MiB holds either with room to spare, and caps what a slot poisoned by
-    /// one heavy call costs each later call at a 1 MiB copy.
+    /// with more such pages is returned to the OS whole (the vendored wasmtime,
+    /// vendor/wasmtime/ZEVAL-PATCH.md), so that the next call faults in only its own pages.
+    /// A trivial call keeps about 50 pages (QuickJS) or 130 (CPython), so 1 MiB holds either
+    /// with room to spare, and caps what a slot poisoned by one heavy call costs each later
+    /// call at a 1 MiB copy.
     pub keep_resident_default: usize,
     /// Per-guest override of [`Self::keep_resident_default`], by guest name. Default:
     /// compiled modules ([`crate::MODULE_ENGINE_NAME`]) 0. QuickJS had 16 MiB, chosen before

@@ -175,36 +175,3 @@ fn a_call_over_keep_resident_leaves_later_calls_their_own_pages() {
         "after one heavy call, every later call faulted in {fewest} pages or more (it writes 10)"
     );
 }
-
-/// Pages an earlier call wrote do not stay with a slot for good even when they fit
-/// `keep_resident`: one reset in 256, at random, returns all of memory to the kernel (the
-/// vendored wasmtime, vendor/wasmtime/ZEVAL-PATCH.md), which shows as a call that faults its
-/// own pages in again. Without it a slot kept, and copied back after every call, every page
-/// any of its calls had ever written. The chance that 3,000 resets pass without one is about
-/// one in 100,000.
-#[test]
-fn a_slot_returns_its_pages_now_and_then_even_within_keep_resident() {
-    // Writes 16 pages: within keep_resident, so they are kept between calls.
-    let guest = wat_guest(
-        "now-and-then",
-        r#"(module (memory (export "memory") 2)
-          (func (export "_start") (local $at i32)
-            (loop
-              (i32.store8 (local.get $at) (i32.const 1))
-              (local.set $at (i32.add (local.get $at) (i32.const 4096)))
-              (br_if 0 (i32.lt_u (local.get $at) (i32.const 65536))))))"#,
-    );
-    for _ in 0..3 {
-        guest.run(b"", &Limits::default()).unwrap();
-    }
-    let mut most = 0;
-    for _ in 0..3000 {
-        let before = thread_minor_faults();
-        guest.run(b"", &Limits::default()).unwrap();
-        most = most.max(thread_minor_faults() - before);
-        if most >= 16 {
-            return;
-        }
-    }
-    panic!("in 3,000 calls none faulted its 16 pages in again (at most {most})");
-}

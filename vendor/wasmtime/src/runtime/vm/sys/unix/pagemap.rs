@@ -333,12 +333,7 @@ pub unsafe fn reset_with_pagemap(
     // private page counts as written, so the pages found first would be copied
     // back after every later call too, while the pages those calls use were
     // decommitted and faulted in again each time.
-    // zeval: for the same reason a slot's private pages only ever grow, so
-    // one reset in `FULL_DECOMMIT_ONE_IN` (at random) also returns all of
-    // memory: pages that earlier calls wrote stop costing later calls after a
-    // few hundred resets, for the price of one call faulting its own pages in
-    // again.
-    if result.walk_end().addr() < ptr.addr() + len.byte_count() || full_decommit_due() {
+    if result.walk_end().addr() < ptr.addr() + len.byte_count() {
         decommit(ptr, len.byte_count());
         return 0;
     }
@@ -363,31 +358,6 @@ pub unsafe fn reset_with_pagemap(
     decommit(result.walk_end().cast_mut(), len.byte_count() - scan_size);
 
     bytes_resident
-}
-
-/// zeval: how often [`reset_with_pagemap`] returns all of a memory even when
-/// its dirty pages fit `keep_resident`: once in this many resets, at random.
-const FULL_DECOMMIT_ONE_IN: u64 = 256;
-
-/// zeval: whether this reset is the one in [`FULL_DECOMMIT_ONE_IN`]; a
-/// splitmix64 sequence shared by every thread, started from the clock so that
-/// runs of the same calls do not hit the same resets (which reset it lands on
-/// does not matter, only that no slot is always passed over).
-fn full_decommit_due() -> bool {
-    use core::sync::atomic::{AtomicU64, Ordering};
-    const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut z = STATE.fetch_add(GOLDEN_GAMMA, Ordering::Relaxed);
-    if z == 0 {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |since| since.as_nanos() as u64 | 1);
-        z = STATE.fetch_add(seed, Ordering::Relaxed).wrapping_add(seed);
-    }
-    z = z.wrapping_add(GOLDEN_GAMMA);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)) % FULL_DECOMMIT_ONE_IN == 0
 }
 
 mod ioctl {
