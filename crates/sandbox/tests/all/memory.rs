@@ -93,6 +93,20 @@ fn thread_minor_faults() -> i64 {
         .unwrap()
 }
 
+/// The fewest minor page faults of one call among `calls` calls of `guest` with empty stdin,
+/// leaving out the first `skipped`.
+fn fewest_faults(guest: &zeval_sandbox::Guest, calls: usize, skipped: usize) -> i64 {
+    (0..calls)
+        .map(|_| {
+            let before = thread_minor_faults();
+            guest.run(b"", &Limits::default()).unwrap();
+            thread_minor_faults() - before
+        })
+        .skip(skipped)
+        .min()
+        .unwrap_or(i64::MAX)
+}
+
 /// A call's dirty pages stay resident for the next call when they fit `keep_resident`, even
 /// when they are scattered. The guest writes every other 4 KiB page of its first MiB: 128
 /// separate runs of dirty pages, within the default 1 MiB kept resident. wasmtime 48.0.8's
@@ -111,15 +125,8 @@ fn scattered_dirty_pages_stay_resident_between_calls() {
               (local.set $at (i32.add (local.get $at) (i32.const 8192)))
               (br_if 0 (i32.lt_u (local.get $at) (i32.const 1048576))))))"#,
     );
-    let mut fewest = i64::MAX;
-    for call in 0..13 {
-        let before = thread_minor_faults();
-        guest.run(b"", &Limits::default()).unwrap();
-        // The first calls may each take a fresh slot of the pool.
-        if call >= 3 {
-            fewest = fewest.min(thread_minor_faults() - before);
-        }
-    }
+    // The first calls may each take a fresh slot of the pool.
+    let fewest = fewest_faults(&guest, 13, 3);
     assert!(
         fewest < 32,
         "a call faulted {fewest} pages in again (it writes 128)"
@@ -161,15 +168,8 @@ fn a_call_over_keep_resident_leaves_later_calls_their_own_pages() {
         guest.run(b"", &Limits::default()).unwrap();
     }
     guest.run(b"h", &Limits::default()).unwrap();
-    let mut fewest = i64::MAX;
-    for call in 0..10 {
-        let before = thread_minor_faults();
-        guest.run(b"", &Limits::default()).unwrap();
-        // The first call after the heavy one faults its pages in again.
-        if call >= 2 {
-            fewest = fewest.min(thread_minor_faults() - before);
-        }
-    }
+    // The first call after the heavy one faults its pages in again.
+    let fewest = fewest_faults(&guest, 10, 2);
     assert!(
         fewest < 4,
         "after one heavy call, every later call faulted in {fewest} pages or more (it writes 10)"
