@@ -45,7 +45,8 @@ pub(crate) struct EvaluatorBench {
     #[arg(long)]
     hop: bool,
     /// With `--http`: run the guests in confined worker processes (one per client), as
-    /// `zeval serve` does by default, instead of in the server's process.
+    /// `zeval serve` does by default, instead of in the server's process. With
+    /// `--after-heavy`: in one worker.
     #[arg(long)]
     workers: bool,
     /// With `--http --workers`: at most this many worker processes (default: one per
@@ -188,6 +189,21 @@ const HEAVY: &[(&str, &[Heavy])] = &[
 ];
 
 impl EvaluatorBench {
+    /// An evaluator with `count` confined workers (`zeval worker`), as the flags say.
+    fn workers_config(&self, count: usize) -> anyhow::Result<EvaluatorConfig> {
+        let program = std::env::current_exe().context("finding this program")?;
+        Ok(EvaluatorConfig {
+            isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
+                min_workers: count,
+                max_workers: count,
+                colocate: self.colocate,
+                lone_call_spin: self.lone_call_spin(),
+                ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
+            }),
+            ..EvaluatorConfig::default()
+        })
+    }
+
     /// `--lone-call-spin-us`, or the workers' default.
     fn lone_call_spin(&self) -> Duration {
         self.lone_call_spin_us.map_or(
@@ -276,13 +292,25 @@ impl EvaluatorBench {
         Ok(ExitCode::SUCCESS)
     }
 
-    /// `--after-heavy`: each trivial case's p50 in process, then again after each heavy call
-    /// of its language, all in one evaluator (so one pool of instances).
+    /// `--after-heavy`: each trivial case's p50 in process (with `--workers`, through one
+    /// worker), then again after each heavy call of its language, all in one evaluator (so
+    /// one pool of instances).
     fn after_heavy(&self) -> anyhow::Result<ExitCode> {
-        let evaluator = Evaluator::new(EvaluatorConfig::default()).context("loading the guests")?;
+        let config = if self.workers {
+            self.workers_config(1)?
+        } else {
+            EvaluatorConfig::default()
+        };
+        let evaluator = Evaluator::new(config).context("loading the guests")?;
+        wait_for_idle_workers(&evaluator)?;
         println!(
-            "zeval bench evaluator --after-heavy: {} calls per measurement, in process, one caller",
-            self.iterations
+            "zeval bench evaluator --after-heavy: {} calls per measurement, {}, one caller",
+            self.iterations,
+            if self.workers {
+                "through one worker"
+            } else {
+                "in process"
+            }
         );
         let columns: Vec<&str> = HEAVY.iter().map(|(column, _)| *column).collect();
         println!("| case | before, p50 / p90 | {} |", columns.join(" | "));
@@ -333,18 +361,10 @@ impl EvaluatorBench {
         in_process_config.sandbox.perf_map = self.perf_map;
         in_process_config.code_cache = !self.no_code_cache;
         let in_process = Evaluator::new(in_process_config).context("loading the guests")?;
-        let program = std::env::current_exe().context("finding this program")?;
         let worker_count = self.max_workers.unwrap_or(1);
         let workers = Evaluator::new(EvaluatorConfig {
-            isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
-                min_workers: worker_count,
-                max_workers: worker_count,
-                colocate: self.colocate,
-                lone_call_spin: self.lone_call_spin(),
-                ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
-            }),
             code_cache: !self.no_code_cache,
-            ..EvaluatorConfig::default()
+            ..self.workers_config(worker_count)?
         })
         .context("starting a worker")?;
         wait_for_idle_workers(&workers)?;
@@ -395,18 +415,7 @@ impl EvaluatorBench {
 
     fn http_throughput(&self) -> anyhow::Result<ExitCode> {
         let config = if self.workers {
-            let program = std::env::current_exe().context("finding this program")?;
-            let worker_count = self.max_workers.unwrap_or(self.clients);
-            EvaluatorConfig {
-                isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
-                    min_workers: worker_count,
-                    max_workers: worker_count,
-                    colocate: self.colocate,
-                    lone_call_spin: self.lone_call_spin(),
-                    ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
-                }),
-                ..EvaluatorConfig::default()
-            }
+            self.workers_config(self.max_workers.unwrap_or(self.clients))?
         } else {
             EvaluatorConfig::default()
         };
