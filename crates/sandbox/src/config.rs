@@ -100,7 +100,7 @@ pub struct PoolConfig {
     /// compiled modules ([`crate::MODULE_ENGINE_NAME`]) 0. QuickJS had 16 MiB, chosen before
     /// `PAGEMAP_SCAN`, when this was the first bytes of memory rather than a count of pages:
     /// with the scan it let one deep recursion leave every later call of its slot copying
-    /// about 5 MiB back (a trivial JS call 41 → 214–235 µs, `zeval bench evaluator
+    /// about 5 MiB back (a trivial JS call 41 → 214–230 µs, `zeval bench evaluator
     /// --after-heavy`, docs/benchmarks.md).
     pub keep_resident: BTreeMap<String, usize>,
 }

@@ -54,12 +54,12 @@ pub(crate) struct EvaluatorBench {
     /// which the one caller's calls take in turn as the pool hands them out.
     #[arg(long)]
     max_workers: Option<usize>,
-    /// With `--hop` or `--http --workers`: bind the worker to the caller's CPU for each
+    /// With `--hop` or `--workers`: bind the worker to the caller's CPU for each
     /// call, instead of leaving where it runs to the kernel (the A/B of `[workers]
     /// colocate`, off by default).
     #[arg(long)]
     colocate: bool,
-    /// With `--hop` or `--http --workers`: how long the caller of a lone call checks for the
+    /// With `--hop` or `--workers`: how long the caller of a lone call checks for the
     /// worker's answer before it sleeps, in µs (the A/B of `[workers] lone_call_spin_us`,
     /// default 200; 0: sleep at once).
     #[arg(long)]
@@ -84,9 +84,10 @@ pub(crate) struct EvaluatorBench {
     /// call's code was seen before (each is a miss of the code cache).
     #[arg(long)]
     fresh_code: bool,
-    /// Measure instead each trivial case in process before and after heavy calls of its
-    /// language (a deep recursion, then 100,000 objects) in the same process: what the pages
-    /// a heavy call wrote cost the calls that reuse its pool slot.
+    /// Measure instead each trivial case (in process, or with `--workers` through one worker)
+    /// before and after heavy calls of its language (a deep recursion, then 100,000 objects)
+    /// in the same evaluator: what the pages a heavy call wrote cost the calls that reuse its
+    /// pool slot.
     #[arg(long)]
     after_heavy: bool,
 }
@@ -315,6 +316,7 @@ impl EvaluatorBench {
         let columns: Vec<&str> = HEAVY.iter().map(|(column, _)| *column).collect();
         println!("| case | before, p50 / p90 | {} |", columns.join(" | "));
         println!("|---|---|{}", "---|".repeat(columns.len()));
+        // The trivial cases: those whose native baseline is one process per call.
         for case in self.cases().filter(|case| case.native_once.is_some()) {
             let prepared = Prepared::new(case)?;
             let mut cells = Vec::new();
