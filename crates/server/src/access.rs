@@ -9,7 +9,9 @@
 //! - A token that is sent but wrong is 401 under every setting, even for routes that need
 //!   none: a client that believes it is logged in must learn that it is not.
 //!
-//! Checking a token reads the store, which blocks: async code uses [`caller_async`], which
+//! Checking a token reads the store, which may block: async code uses [`caller_async`], which
+//! asks the store directly when it can answer without waiting
+//! ([`Repository::authenticate_at_once`]: SQLite with a free reader connection) and otherwise
 //! does it on tokio's blocking pool. [`reject_wrong_tokens`] checks every token once and
 //! leaves the caller it found in the request's extensions ([`TokenChecked`]), so a route that
 //! needs the caller does not look the same token up a second time.
@@ -50,19 +52,35 @@ pub fn caller(
     repository: &dyn Repository,
     headers: &HeaderMap,
 ) -> Result<Option<Caller>, ApiError> {
+    let Some(token) = bearer_token(headers)? else {
+        return Ok(None);
+    };
+    checked_caller(repository.authenticate(token))
+}
+
+/// The bearer token a request sends, if it sends an `Authorization` header; 401 when that
+/// header is not a bearer token.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value
         .to_str()
         .map_err(|_| ApiError::Unauthorized("the Authorization header is not text".into()))?;
-    let token = value
+    value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::Unauthorized("expected `Authorization: Bearer <token>`".into()))?;
-    match repository.authenticate(token) {
+        .map(Some)
+        .ok_or_else(|| ApiError::Unauthorized("expected `Authorization: Bearer <token>`".into()))
+}
+
+/// A token's lookup as the request's caller: 401 when the token belongs to nobody.
+fn checked_caller(
+    found: Result<Option<Caller>, crate::RepositoryError>,
+) -> Result<Option<Caller>, ApiError> {
+    match found {
         Ok(Some(user)) => Ok(Some(user)),
         Ok(None) => Err(ApiError::Unauthorized(
             "the bearer token is not valid".into(),
@@ -77,8 +95,9 @@ pub fn caller(
 #[derive(Debug, Clone)]
 pub struct TokenChecked(pub Caller);
 
-/// [`caller`] for async code: the store lookup runs on tokio's blocking pool, so a slow
-/// store never holds up the async worker threads. Anonymous requests touch no store, nor
+/// [`caller`] for async code: the store is asked directly only when it can answer without
+/// waiting ([`Repository::authenticate_at_once`]), else the lookup runs on tokio's blocking
+/// pool, so a slow store never holds up the async worker threads. Anonymous requests touch no store, nor
 /// does one whose token [`reject_wrong_tokens`] has already checked (`checked`); without
 /// that (a route mounted outside the middleware), the token is looked up here.
 pub async fn caller_async(
@@ -91,6 +110,13 @@ pub async fn caller_async(
     };
     if let Some(TokenChecked(who)) = checked {
         return Ok(Some(who.clone()));
+    }
+    // A store that can answer without waiting (SQLite with a free reader) is asked here:
+    // the hand-off to a blocking thread and back cost more than the lookup.
+    if let Some(token) = bearer_token(headers)?
+        && let Some(found) = repository.authenticate_at_once(token)
+    {
+        return checked_caller(found);
     }
     let mut only_authorization = HeaderMap::new();
     only_authorization.insert(header::AUTHORIZATION, authorization.clone());

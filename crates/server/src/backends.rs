@@ -245,13 +245,12 @@ impl Repository for StoreRepository {
             .store
             .authenticate(token)
             .map_err(repo_error)?
-            .map(|u| Caller {
-                name: u.name,
-                role: match u.role {
-                    zeval_store::Role::Admin => UserRole::Admin,
-                    zeval_store::Role::Editor => UserRole::Editor,
-                },
-            }))
+            .map(caller_of))
+    }
+
+    fn authenticate_at_once(&self, token: &str) -> Option<Result<Option<Caller>, RepositoryError>> {
+        let found = self.store.authenticate_at_once(token)?;
+        Some(found.map(|user| user.map(caller_of)).map_err(repo_error))
     }
 
     fn object_count(&self) -> Result<u64, RepositoryError> {
@@ -342,6 +341,12 @@ impl CallEngine for OrchestratorEngine {
     ) -> Value {
         self.orchestrator
             .orchestrate(&zobject, &self.options(do_validate, policy))
+    }
+
+    fn result_of(&self, zobject: Value, do_validate: bool) -> Result<Value, Value> {
+        self.orchestrator
+            .answer(&zobject, &self.options(do_validate, None))
+            .into_result()
     }
 
     fn answer_cached(
@@ -555,6 +560,16 @@ fn shared_limits(
         move || sampled.errors(),
     );
     Ok(Some(shared))
+}
+
+fn caller_of(user: zeval_store::User) -> Caller {
+    Caller {
+        name: user.name,
+        role: match user.role {
+            zeval_store::Role::Admin => UserRole::Admin,
+            zeval_store::Role::Editor => UserRole::Editor,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 
 pub mod access;
 pub mod backends;
+mod blocking;
 pub mod client_address;
 pub mod compilation;
 pub mod config;
@@ -97,6 +98,27 @@ pub trait CallEngine: Send + Sync {
     /// [`CallEngine::orchestrate_as`] with no access policy (every implementation may run).
     fn orchestrate(&self, zobject: Value, do_validate: bool) -> Value {
         self.orchestrate_as(zobject, do_validate, None)
+    }
+
+    /// The value (normal form) that [`CallEngine::orchestrate`] answers, or its error, for
+    /// callers that use nothing else of the Z22 (a tester's call and its validator). An engine
+    /// can skip building the answer's metadata and canonical form
+    /// ([`zeval_orchestrator::Answer::into_result`]).
+    fn result_of(&self, zobject: Value, do_validate: bool) -> Result<Value, Value> {
+        let z22 = self.orchestrate(zobject, do_validate);
+        if let Some(error) = zeval_zobject::build::envelope_error(&z22) {
+            return Err(error.clone());
+        }
+        match z22 {
+            Value::Object(mut envelope) => {
+                let value = envelope.remove("Z22K1").unwrap_or(Value::Null);
+                Ok(zeval_zobject::normalize(&value).unwrap_or(value))
+            }
+            _ => Err(zeval_zobject::error::z5(
+                "Z500",
+                [zeval_zobject::build::z6("the call's answer is not a Z22")],
+            )),
+        }
     }
 }
 
@@ -207,6 +229,13 @@ pub trait Repository: Send + Sync {
     fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError>;
     /// The user a bearer token belongs to.
     fn authenticate(&self, token: &str) -> Result<Option<Caller>, RepositoryError>;
+    /// [`Repository::authenticate`] if it can answer without waiting for anything (no network,
+    /// no lock another thread holds), so that async code may call it directly; `None` when it
+    /// cannot, and then the caller uses [`Repository::authenticate`] on a blocking thread.
+    fn authenticate_at_once(&self, token: &str) -> Option<Result<Option<Caller>, RepositoryError>> {
+        let _ = token;
+        None
+    }
     /// How many objects the store holds (for `/metrics`).
     fn object_count(&self) -> Result<u64, RepositoryError>;
 }

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use zeval_zobject::Value;
-use zeval_zobject::build::{envelope_error, is_void, ref_zid, z6};
+use zeval_zobject::build::{ref_zid, z6};
 use zeval_zobject::error::{quote, z5};
 
 use crate::narrow::{implementations, stored_value, testers, with_implementations};
@@ -328,9 +328,9 @@ fn run_cell(
         call.clone()
     };
     let started = Instant::now();
-    let answer = engine.orchestrate(call, false);
+    let answer = engine.result_of(call, false);
     timing.call_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let result = value_or_error(answer)?;
+    let result = answer?;
     let validator_function = validator
         .get("Z7K1")
         .and_then(ref_zid)
@@ -347,29 +347,17 @@ fn run_cell(
         .and_then(zeval_zobject::build::string_value)
         .map(str::to_owned)
         .ok_or_else(|| message(&format!("{validator_function} takes no argument")))?;
-    // The result goes in normal form, so a string that looks like a ZID stays a string.
-    let normal_result = zeval_zobject::normalize(&result).unwrap_or_else(|_| result.clone());
+    // The result goes in normal form (`result_of` gives it so), so a string that looks like a
+    // ZID stays a string.
     let mut validation = validator.clone();
     if let Value::Object(m) = &mut validation {
-        m.insert(first_key, normal_result);
+        m.insert(first_key, result.clone());
     }
-    let verdict = value_or_error(engine.orchestrate(validation, false))?;
+    let verdict = engine.result_of(validation, false)?;
     if is_true(&verdict) {
         Ok(())
     } else {
         Err(z5("Z512", [quote(validator.clone()), quote(result)]).into())
-    }
-}
-
-fn value_or_error(z22: Value) -> Result<Value, Value> {
-    if let Some(error) = envelope_error(&z22)
-        && !is_void(error)
-    {
-        return Err(error.clone());
-    }
-    match z22 {
-        Value::Object(mut m) => Ok(m.remove("Z22K1").unwrap_or(Value::Null)),
-        _ => Err(message("the call returned no Z22")),
     }
 }
 
@@ -427,7 +415,7 @@ pub(crate) mod http {
         let engine = state.engine.clone();
         let metrics = state.metrics.clone();
         let ranking = state.ranking.clone();
-        let matrix = tokio::task::spawn_blocking(move || {
+        let matrix = crate::blocking::run(move || {
             let z8 = super::stored_function(repository.as_ref(), &request.function)?;
             let mut matrix = super::run_function(
                 repository.as_ref(),

@@ -153,6 +153,17 @@ impl Store {
         }
     }
 
+    /// [`Self::authenticate`] when the answer needs no waiting: SQLite with a reader
+    /// connection free now ([`SqliteStore::authenticate_if_free`]). `None` otherwise, always
+    /// for PostgreSQL, whose answer is a network round trip: the caller then looks the token
+    /// up where it may block.
+    pub fn authenticate_at_once(&self, token: &str) -> Option<Result<Option<User>, StoreError>> {
+        match self {
+            Store::Sqlite(store) => store.authenticate_if_free(token),
+            Store::Postgres(_) => None,
+        }
+    }
+
     delegate! {
         /// Adds the built-in catalogue's objects the store lacks.
         fn seed_catalogue(&self) -> Result<usize, StoreError>;

@@ -233,6 +233,15 @@ impl zeval_server::Repository for CountingTokenChecks {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.store.authenticate(token)
     }
+    fn authenticate_at_once(
+        &self,
+        token: &str,
+    ) -> Option<Result<Option<zeval_server::Caller>, RepositoryError>> {
+        let found = self.store.authenticate_at_once(token)?;
+        self.checks
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(found)
+    }
     fn object_count(&self) -> Result<u64, RepositoryError> {
         self.store.object_count()
     }

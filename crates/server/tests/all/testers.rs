@@ -78,6 +78,12 @@ async fn testers_give_a_matrix_with_failures_explained() {
     assert_eq!(failed[0]["tester"], "Z10003");
     assert_eq!(failed[0]["implementation"], "Z10002");
     assert_eq!(failed[0]["error"]["Z5K1"], "Z512", "{matrix}");
+    // The result the validator refused is quoted in canonical form, as the answer's is.
+    assert_eq!(
+        failed[0]["error"]["Z5K2"]["Z512K2"],
+        json!({"Z1K1": "Z99", "Z99K1": "no"}),
+        "{matrix}"
+    );
     assert!(failed[0]["duration_ms"].as_f64().unwrap() > 0.0);
     // Narrowed to one implementation and one tester.
     let body = json!({"function": "Z10000", "implementations": ["Z10001"], "testers": ["Z10003"]});

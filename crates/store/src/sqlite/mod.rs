@@ -173,16 +173,37 @@ impl SqliteStore {
             return self.writer();
         }
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        for offset in 0..self.readers.len() {
-            match self.readers[(start + offset) % self.readers.len()].try_lock() {
-                Ok(guard) => return guard,
-                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) => {}
-            }
+        if let Some(free) = self.free_reader_from(start) {
+            return free;
         }
         self.readers[start]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A connection for reads that is free right now (in memory, the writer's connection if
+    /// it is), else `None`: never waits for another thread.
+    fn free_reader(&self) -> Option<MutexGuard<'_, Connection>> {
+        if self.readers.is_empty() {
+            return match self.writer.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+        }
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.free_reader_from(start)
+    }
+
+    fn free_reader_from(&self, start: usize) -> Option<MutexGuard<'_, Connection>> {
+        for offset in 0..self.readers.len() {
+            match self.readers[(start + offset) % self.readers.len()].try_lock() {
+                Ok(guard) => return Some(guard),
+                Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        None
     }
 
     /// The current version of `zid`.
