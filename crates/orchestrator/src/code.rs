@@ -25,7 +25,8 @@ pub struct CodeCall {
     /// order.
     pub arguments: Vec<(String, Value)>,
     /// The whole request in the original's JSON shape: a normal Z7 whose `Z7K1` is the
-    /// function with only this implementation in `Z8K4`, plus the arguments.
+    /// function with only this implementation in `Z8K4`, plus the arguments. `Null` for an
+    /// evaluator that does not read it ([`CodeEvaluator::reads_function_call`]).
     pub zobject: Value,
     /// Time left before the orchestration deadline.
     pub remaining_time: Duration,
@@ -39,6 +40,15 @@ pub struct EvaluatorFailure(pub String);
 
 /// Something that runs code implementations.
 pub trait CodeEvaluator: Send + Sync {
+    /// Whether this evaluator reads [`CodeCall::zobject`] for code in `language`. Building
+    /// it copies the function object out of the orchestrator's nodes, so an evaluator that
+    /// runs from the code and the arguments alone says no and gets `Null` there.
+    fn reads_function_call(&self, language: &str) -> bool {
+        let _ = language;
+        true
+    }
+
+
     /// Runs the call and returns the evaluator's Z22 in normal form, used as it is
     /// (metadata included).
     fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure>;

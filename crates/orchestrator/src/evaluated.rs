@@ -46,30 +46,19 @@ impl Engine<'_> {
                 "No evaluator is available for {language}"
             )));
         };
-        let resolved_code = code
-            .with("Z16K1", language_node)
-            .with("Z16K2", source)
-            .to_json()?;
-        let mut z14 = implementation.to_json()?;
-        z14["Z14K3"] = resolved_code;
-        let mut z8 = function.to_json()?;
-        let item_type = z8["Z8K4"]["Z1K1"]["Z881K1"].clone();
-        z8["Z8K4"] = typed_list(
-            if item_type.is_null() {
-                z9("Z14")
-            } else {
-                item_type
-            },
-            [z14],
-        );
         let arguments = args
             .iter()
             .map(|(k, v)| Ok((k.clone(), v.to_json()?)))
             .collect::<R<Vec<(String, Value)>>>()?;
-        let mut zobject = obj([("Z1K1", z9("Z7")), ("Z7K1", z8)]);
-        for (k, v) in &arguments {
-            zobject[k.as_str()] = v.clone();
-        }
+        let zobject = if evaluator.reads_function_call(&language) {
+            let resolved_code = code
+                .with("Z16K1", language_node)
+                .with("Z16K2", source)
+                .to_json()?;
+            function_call(function, implementation, resolved_code, &arguments)?
+        } else {
+            Value::Null
+        };
         let call = CodeCall {
             language,
             function_name,
@@ -98,4 +87,31 @@ impl Engine<'_> {
         };
         Ok(Env { value, meta })
     }
+}
+
+/// [`CodeCall::zobject`]: a normal Z7 of `function` with only `implementation` (its code
+/// resolved) in `Z8K4`, and the arguments.
+fn function_call(
+    function: &Node,
+    implementation: &Node,
+    resolved_code: Value,
+    arguments: &[(String, Value)],
+) -> R<Value> {
+    let mut z14 = implementation.to_json()?;
+    z14["Z14K3"] = resolved_code;
+    let mut z8 = function.to_json()?;
+    let item_type = z8["Z8K4"]["Z1K1"]["Z881K1"].clone();
+    z8["Z8K4"] = typed_list(
+        if item_type.is_null() {
+            z9("Z14")
+        } else {
+            item_type
+        },
+        [z14],
+    );
+    let mut zobject = obj([("Z1K1", z9("Z7")), ("Z7K1", z8)]);
+    for (k, v) in arguments {
+        zobject[k.as_str()] = v.clone();
+    }
+    Ok(zobject)
 }

@@ -238,6 +238,11 @@ impl InProcess {
 }
 
 impl CodeEvaluator for InProcess {
+    /// Only compiled code reads the function, for its typed signature ([`executor_request`]).
+    fn reads_function_call(&self, language: &str) -> bool {
+        zeval_compiler::Language::from_code(language).is_some()
+    }
+
     fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure> {
         self.run(call, None)
     }
@@ -374,6 +379,10 @@ pub struct Metered {
 }
 
 impl CodeEvaluator for Metered {
+    fn reads_function_call(&self, language: &str) -> bool {
+        self.inner.reads_function_call(language)
+    }
+
     fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure> {
         self.metered(call, || self.inner.evaluate(call))
     }
