@@ -48,7 +48,6 @@ pub trait CodeEvaluator: Send + Sync {
         true
     }
 
-
     /// Runs the call and returns the evaluator's Z22 in normal form, used as it is
     /// (metadata included).
     fn evaluate(&self, call: &CodeCall) -> Result<Value, EvaluatorFailure>;

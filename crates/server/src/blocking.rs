@@ -14,6 +14,11 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 /// wakes a sleeping thread: on the 2-core VM this was measured on, 38 and 55 µs (p50) of a
 /// `POST /v1/test` that took about 1 ms (`zeval bench library`, 2026-12-05).
 ///
+/// The evaluator's route does not use it: under eight clients making short calls,
+/// `block_in_place` lost 13 % of the calls per second, handing the thread's other tasks to
+/// another thread on every call (`evaluator_api::run_blocking`). It suits a route whose work
+/// is long next to that hand-off, such as a test run (hundreds of microseconds and more).
+///
 /// Elsewhere (a current-thread runtime, as in most tests) `block_in_place` is not allowed and
 /// the work goes to the blocking pool. Either way nothing bounds `work` here: the caller's
 /// limits (deadlines, work slots) do, as they did with `spawn_blocking`.

@@ -21,6 +21,7 @@ mod module_cache;
 mod neighbour;
 mod shared_structure;
 mod starvation;
+mod test_runs;
 mod zid_overflow;
 
 use std::io::{BufRead, BufReader, Read, Write};
