@@ -492,10 +492,13 @@ fn a_local_cluster_loses_no_call_when_nodes_die_drain_and_restart() {
         .map(|o| (PHASES[o.phase], &o.ending))
         .collect();
     assert!(lost.is_empty(), "calls lost: {lost:?}");
+    // By the down flag, not the phase: a call's phase is read before it is sent, so a call
+    // that began just before phase 3 may meet orchestrator 2 already stopping (seen once in
+    // CI, 2026-12-05: one refused connection counted in phase 2).
     assert!(
         outcomes
             .iter()
-            .all(|o| !matches!(o.ending, Ending::Unreachable(_)) || o.phase == 3),
+            .all(|o| !matches!(o.ending, Ending::Unreachable(_)) || o.orchestrator_2_down),
         "orchestrator 2 was unreachable outside its restart"
     );
     drop(orchestrator_2);

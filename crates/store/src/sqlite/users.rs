@@ -3,10 +3,12 @@
 //! A token is 32 random bytes from the operating system, shown once in hex (64 characters).
 //! Only its SHA-256 is stored, so the database file never holds a usable token.
 
+use std::time::Duration;
+
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use super::{SqliteStore, current_revision, db_error, immediate, now_ms};
+use super::{BUSY_TIMEOUT, SqliteStore, current_revision, db_error, immediate, now_ms};
 use crate::StoreError;
 
 /// Bytes of randomness in a token.
@@ -229,16 +231,30 @@ impl SqliteStore {
         authenticate_on(&self.reader(), token)
     }
 
-    /// [`Self::authenticate`] if a reader connection is free right now, else `None` (the
-    /// caller then waits for one where waiting is allowed). It never waits for another
-    /// thread, so the server's async threads call it directly instead of handing the lookup
-    /// to a blocking thread and back: on this 2-core VM those two hand-offs were most of the
-    /// 81 µs a token check took (p50, `zeval bench library`, 2026-12-05). What it does is a
-    /// SHA-256 and one indexed read of the small `users` table, whose pages stay in memory;
-    /// in WAL mode a read never waits for the writer.
+    /// [`Self::authenticate`] if it can be answered without waiting, else `None` (the caller
+    /// then asks [`Self::authenticate`] where waiting is allowed). It never waits: not for a
+    /// reader connection (it takes one only if one is free), nor for a lock on the database
+    /// (the read runs with no busy timeout; `SQLITE_BUSY`, as while a checkpoint or a
+    /// recovery holds a lock, gives `None`). So the server's async threads call it directly
+    /// instead of handing the lookup to a blocking thread and back: on this 2-core VM those
+    /// two hand-offs were most of the 81 µs a token check took (p50, `zeval bench library`,
+    /// 2026-12-05). What it does is a SHA-256 and one indexed read of the small `users`
+    /// table, whose pages stay in memory.
     pub fn authenticate_if_free(&self, token: &str) -> Option<Result<Option<User>, StoreError>> {
         let conn = self.free_reader()?;
-        Some(authenticate_on(&conn, token))
+        conn.busy_timeout(Duration::ZERO).ok()?;
+        let found = query_user(&conn, token);
+        if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {
+            return Some(Err(db_error(e)));
+        }
+        match found {
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                None
+            }
+            found => Some(user_of(found)),
+        }
     }
 
     /// Every user, by name.
@@ -353,20 +369,30 @@ pub(crate) fn token_hash(token: &str) -> String {
 }
 
 fn authenticate_on(conn: &rusqlite::Connection, token: &str) -> Result<Option<User>, StoreError> {
-    let row: Option<(String, String)> = conn
-        .prepare_cached("SELECT name, role FROM users WHERE token_sha256 = ?1")
+    user_of(query_user(conn, token))
+}
+
+/// The name and role of the user whose token this is, as the database has them.
+fn query_user(
+    conn: &rusqlite::Connection,
+    token: &str,
+) -> rusqlite::Result<Option<(String, String)>> {
+    conn.prepare_cached("SELECT name, role FROM users WHERE token_sha256 = ?1")
         .and_then(|mut s| {
             s.query_row([token_hash(token)], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })
-        .map_err(db_error)?;
-    row.map(|(name, role)| {
-        Ok(User {
-            name,
-            role: role.parse()?,
+}
+
+fn user_of(row: rusqlite::Result<Option<(String, String)>>) -> Result<Option<User>, StoreError> {
+    row.map_err(db_error)?
+        .map(|(name, role)| {
+            Ok(User {
+                name,
+                role: role.parse()?,
+            })
         })
-    })
-    .transpose()
+        .transpose()
 }
 
 #[cfg(test)]
@@ -396,6 +422,16 @@ mod tests {
         assert!(store.authenticate_if_free(&token).is_none());
         drop(held);
         assert!(store.authenticate_if_free(&token).is_some());
+
+        // It reads with no busy timeout, and puts the timeout back for the other reads.
+        for reader in &store.readers {
+            let timeout: i64 = reader
+                .lock()
+                .unwrap()
+                .query_row("PRAGMA busy_timeout", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(timeout, BUSY_TIMEOUT.as_millis() as i64);
+        }
 
         let in_memory = SqliteStore::open_in_memory().unwrap();
         let token = in_memory.add_user("ad", Role::Admin).unwrap();
