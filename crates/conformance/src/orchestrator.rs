@@ -173,6 +173,7 @@ impl Suite {
             selector,
             timeout: None,
             policy: None,
+            value_only: false,
         }
     }
 

@@ -334,16 +334,20 @@ impl Evaluator {
     /// Answers a decoded request: a normal-form Z22 with metadata. The executor form's
     /// `remaining_time` caps the call's wall time.
     pub fn evaluate(&self, request: Request) -> Value {
-        self.evaluate_from(request, None, Started::now(), None)
-            .into_value()
+        self.answer(request, None).into_value()
     }
 
     /// [`Evaluator::evaluate`] for a caller that answers the code's nested calls (`W.Call`,
     /// see [`crate::reentry`]): `nested` runs them on this thread while the guest waits. The
     /// CPU time reported leaves them out (they report their own).
     pub fn evaluate_with(&self, request: Request, nested: &mut dyn NestedCalls) -> Value {
-        self.evaluate_from(request, None, Started::now(), Some(nested))
-            .into_value()
+        self.answer(request, Some(nested)).into_value()
+    }
+
+    /// [`Evaluator::evaluate`] (with `nested`, [`Evaluator::evaluate_with`]) as an
+    /// [`Answer`], for a caller that wants its metadata as text or not at all.
+    pub fn answer(&self, request: Request, nested: Option<&mut dyn NestedCalls>) -> Answer {
+        self.evaluate_from(request, None, Started::now(), nested)
     }
 
     fn evaluate_from(

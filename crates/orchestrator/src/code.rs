@@ -30,6 +30,10 @@ pub struct CodeCall {
     pub zobject: Value,
     /// Time left before the orchestration deadline.
     pub remaining_time: Duration,
+    /// Nothing of the answer's metadata but `errors` will be read
+    /// ([`crate::CallOptions::value_only`]): an evaluator may leave the rest out instead of
+    /// building it (the server's own evaluator does; a remote one is asked for everything).
+    pub value_only: bool,
 }
 
 /// The evaluator could not be used; the orchestrator tries the next implementation. The

@@ -93,6 +93,8 @@ pub(crate) struct Engine<'o> {
     pub(crate) selector: &'o dyn ImplementationSelector,
     pub(crate) policy: Option<&'o dyn ImplementationPolicy>,
     do_validate: Cell<bool>,
+    /// [`crate::CallOptions::value_only`].
+    value_only: bool,
     deadline: Instant,
     depth: Cell<usize>,
     /// Steps left before [`Self::check_time`] reads the clock again.
@@ -147,6 +149,7 @@ impl<'o> Engine<'o> {
             selector,
             policy,
             do_validate: Cell::new(do_validate),
+            value_only: false,
             deadline,
             depth: Cell::new(0),
             until_clock: Cell::new(0),
@@ -188,6 +191,18 @@ impl<'o> Engine<'o> {
     /// Starts counting depth where `parent` is (for requests nested through Z823).
     pub(crate) fn inherit_depth(&self, parent: &Engine<'_>) {
         self.depth.set(parent.depth.get());
+    }
+
+    /// This engine with [`crate::CallOptions::value_only`] set to `on`.
+    pub(crate) fn value_only(mut self, on: bool) -> Self {
+        self.value_only = on;
+        self
+    }
+
+    /// Whether the request's caller reads only its value or error
+    /// ([`crate::CallOptions::value_only`]).
+    pub(crate) fn is_value_only(&self) -> bool {
+        self.value_only
     }
 
     pub(crate) fn do_validate(&self) -> bool {

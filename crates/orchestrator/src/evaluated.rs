@@ -66,6 +66,7 @@ impl Engine<'_> {
             arguments,
             zobject,
             remaining_time: self.remaining(),
+            value_only: self.is_value_only(),
         };
         // The code may call other functions meanwhile, inside this request.
         let mut nested = crate::reentry::EngineCaller { engine: self };

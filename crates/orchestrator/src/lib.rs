@@ -109,6 +109,10 @@ pub struct CallOptions {
     pub timeout: Option<Duration>,
     /// The access rules for this request; `None` lets every implementation run.
     pub policy: Option<Arc<dyn ImplementationPolicy>>,
+    /// The caller reads only the answer's value or its error ([`Answer::into_result`], as a
+    /// tester's call and its validator do). Code evaluators are told so
+    /// ([`CodeCall::value_only`]) and may leave out every metadata entry but `errors`.
+    pub value_only: bool,
 }
 
 /// The orchestrator: an object source, the evaluators, and the limits.
@@ -199,7 +203,8 @@ impl Orchestrator {
         };
         let budget = budget::install_or_share(self.config.budget, deadline);
         let policy = options.policy.as_deref();
-        let engine = Engine::new(self, selector, policy, options.do_validate, deadline);
+        let engine = Engine::new(self, selector, policy, options.do_validate, deadline)
+            .value_only(options.value_only);
         let outcome = engine.run_request(input);
         let trace = |outcome| {
             traced.then(|| Trace {
@@ -302,7 +307,8 @@ impl Engine<'_> {
             self.policy,
             self.do_validate(),
             (Instant::now() + self.remaining()).min(deadline),
-        );
+        )
+        .value_only(self.is_value_only());
         // A call nested through Z823 counts towards the same depth limit.
         nested.inherit_depth(self);
         let budget = budget::install_or_share(self.orchestrator.config.budget, self.deadline());

@@ -345,7 +345,13 @@ impl CallEngine for OrchestratorEngine {
 
     fn result_of(&self, zobject: Value, do_validate: bool) -> Result<Value, Value> {
         self.orchestrator
-            .answer(&zobject, &self.options(do_validate, None))
+            .answer(
+                &zobject,
+                &CallOptions {
+                    value_only: true,
+                    ..self.options(do_validate, None)
+                },
+            )
             .into_result()
     }
 

@@ -272,15 +272,23 @@ impl InProcess {
                 call.language
             )));
         }
-        Ok(match nested {
+        let answer = match nested {
             Some(nested) => {
                 let request = ExecutorRequest {
                     reentrant: true,
                     ..executor_request(call)
                 };
-                evaluator.evaluate_with(Request::Executor(request), &mut ToOrchestrator(nested))
+                evaluator.answer(
+                    Request::Executor(request),
+                    Some(&mut ToOrchestrator(nested)),
+                )
             }
-            None => evaluator.evaluate(Request::Executor(executor_request(call))),
+            None => evaluator.answer(Request::Executor(executor_request(call)), None),
+        };
+        Ok(if call.value_only {
+            answer.into_value_errors_only()
+        } else {
+            answer.into_value()
         })
     }
 }

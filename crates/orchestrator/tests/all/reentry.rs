@@ -18,10 +18,12 @@ use crate::MapSource;
 
 /// Runs code of the form `call ZID` (calls `ZID` with its own argument and answers the
 /// result), `count ZID` (calls `ZID` until refused; answers how many calls succeeded and the
-/// refusal's limit) or `upper` (upper-cases its argument). Counts its runs.
+/// refusal's limit) or `upper` (upper-cases its argument). Counts its runs, and those told
+/// that only the value will be read ([`CodeCall::value_only`]).
 #[derive(Default)]
 struct Scripted {
     runs: AtomicUsize,
+    value_only_runs: AtomicUsize,
 }
 
 fn string_of(value: &Value) -> String {
@@ -43,6 +45,9 @@ impl CodeEvaluator for Scripted {
         nested: &mut dyn NestedCaller,
     ) -> Result<Value, EvaluatorFailure> {
         self.runs.fetch_add(1, Ordering::SeqCst);
+        if call.value_only {
+            self.value_only_runs.fetch_add(1, Ordering::SeqCst);
+        }
         let argument = call.arguments[0].1.clone();
         let deadline = Instant::now() + call.remaining_time;
         let mut words = call.code.split_whitespace();
@@ -146,6 +151,28 @@ fn code_calls_another_function_in_the_request() {
     let result = run(&orchestrator, "Z10010", "abc", &CallOptions::default());
     assert_eq!(result["Z22K1"], "ABC", "{result}");
     assert_eq!(scripted.runs.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn code_calls_are_told_when_only_the_value_is_read_nested_ones_too() {
+    let (orchestrator, scripted) = setup(ReentryLimits::default());
+    let result = run(&orchestrator, "Z10010", "abc", &CallOptions::default());
+    assert_eq!(result["Z22K1"], "ABC", "{result}");
+    assert_eq!(scripted.value_only_runs.load(Ordering::SeqCst), 0);
+
+    let value_only = CallOptions {
+        value_only: true,
+        ..CallOptions::default()
+    };
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10010", "Z10010K1": "abc"});
+    let answer = orchestrator.answer(&call, &value_only).into_result();
+    assert_eq!(answer, Ok(json!({"Z1K1": "Z6", "Z6K1": "ABC"})));
+    assert_eq!(scripted.runs.load(Ordering::SeqCst), 4);
+    assert_eq!(scripted.value_only_runs.load(Ordering::SeqCst), 2);
+    // An error still comes back.
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10060", "Z10060K1": "abc"});
+    let refused = orchestrator.answer(&call, &value_only).into_result();
+    assert!(refused.is_err(), "{refused:?}");
 }
 
 #[test]
