@@ -158,7 +158,8 @@ impl Engine<'_> {
                 && (infos.len() == 1 || matches!(implementation.kind, Kind::BuiltIn(_)));
             let started = Instant::now();
             let outcome =
-                match self.run_implementation(&function, implementation, &bindings, tail_here) {
+                match self.run_implementation(&function, implementation, &bindings, tail_here, top)
+                {
                     Ok(Step::Done(env)) => Ok(env),
                     Ok(continued) => return Ok(continued),
                     Err(fail) => Err(fail),
@@ -349,13 +350,15 @@ impl Engine<'_> {
     }
 
     /// Runs one implementation; with `tail`, a composition or If leaves the resolution of
-    /// its result to the caller ([`Step::Continue`]).
+    /// its result to the caller ([`Step::Continue`]). `top` is the request's own call, whose
+    /// answer carries the implementation's metadata.
     fn run_implementation(
         &self,
         function: &Node,
         implementation: &Implementation,
         bindings: &[Binding],
         tail: bool,
+        top: bool,
     ) -> R<Step> {
         let frame = self.new_frame(implementation.node.scope());
         for b in bindings {
@@ -417,7 +420,10 @@ impl Engine<'_> {
                         self.retrieve_argument(&scope, &b.name, false)?,
                     ));
                 }
-                self.run_code(function, &implementation.node, args)
+                // Below the top only a call's value or error is read (`Env::into_value`,
+                // `Env::error`): its metadata never reaches the answer.
+                let value_only = self.is_value_only() || !top;
+                self.run_code(function, &implementation.node, args, value_only)
                     .map(Step::Done)
             }
         }

@@ -30,9 +30,10 @@ pub struct CodeCall {
     pub zobject: Value,
     /// Time left before the orchestration deadline.
     pub remaining_time: Duration,
-    /// Nothing of the answer's metadata but `errors` will be read
-    /// ([`crate::CallOptions::value_only`]): an evaluator may leave the rest out instead of
-    /// building it (the server's own evaluator does; a remote one is asked for everything).
+    /// Nothing of the answer's metadata but `errors` will be read: the call is below the
+    /// request's top, or the caller reads only the value ([`crate::CallOptions::value_only`]).
+    /// An evaluator may leave the rest out instead of building it (the server's own evaluator
+    /// does; a remote one is asked for everything).
     pub value_only: bool,
 }
 

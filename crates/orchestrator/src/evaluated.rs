@@ -10,12 +10,14 @@ use crate::node::Node;
 
 impl Engine<'_> {
     /// Builds the evaluator request for `implementation` and runs it. An unusable evaluator
-    /// is a [`Fail::Evaluator`], so the next implementation is tried.
+    /// is a [`Fail::Evaluator`], so the next implementation is tried. `value_only`: nothing
+    /// of the answer's metadata but its error will be read ([`CodeCall::value_only`]).
     pub(crate) fn run_code(
         &self,
         function: &Node,
         implementation: &Node,
         args: Vec<(String, Node)>,
+        value_only: bool,
     ) -> R<Env> {
         let code = match implementation.get("Z14K3") {
             Some(c) => self.resolve(c, false, false)?,
@@ -66,7 +68,7 @@ impl Engine<'_> {
             arguments,
             zobject,
             remaining_time: self.remaining(),
-            value_only: self.is_value_only(),
+            value_only,
         };
         // The code may call other functions meanwhile, inside this request.
         let mut nested = crate::reentry::EngineCaller { engine: self };

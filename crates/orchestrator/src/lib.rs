@@ -111,7 +111,8 @@ pub struct CallOptions {
     pub policy: Option<Arc<dyn ImplementationPolicy>>,
     /// The caller reads only the answer's value or its error ([`Answer::into_result`], as a
     /// tester's call and its validator do). Code evaluators are told so
-    /// ([`CodeCall::value_only`]) and may leave out every metadata entry but `errors`.
+    /// ([`CodeCall::value_only`]) and may leave out every metadata entry but `errors`; a code
+    /// call below the request's top is told so whatever this says.
     pub value_only: bool,
 }
 

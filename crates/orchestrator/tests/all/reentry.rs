@@ -111,6 +111,18 @@ fn two_implementations(zid: &str, first: &str, second: &str) -> Vec<(String, Val
     vec![(zid.to_owned(), z8), first, second]
 }
 
+/// A string function `zid` whose one implementation `zid + 1` is a composition calling
+/// `Z10000` (`upper`) on its argument.
+fn composition_of_upper(zid: &str) -> [(String, Value); 2] {
+    let number: u64 = zid[1..].parse().unwrap();
+    let implementation = format!("Z{}", number + 1);
+    let [(_, z8), (_, mut z14)] = function(zid, &implementation, "unused");
+    z14.as_object_mut().unwrap().remove("Z14K3");
+    z14["Z14K2"] = json!({"Z1K1": "Z7", "Z7K1": "Z10000",
+                          "Z10000K1": {"Z1K1": "Z18", "Z18K1": format!("{zid}K1")}});
+    [(zid.to_owned(), z8), (implementation, z14)]
+}
+
 fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
     let objects: HashMap<String, Value> = [
         function("Z10000", "Z10001", "upper"),
@@ -122,6 +134,7 @@ fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
     .flatten()
     .chain(two_implementations("Z10050", "call Z10050", "upper"))
     .chain(two_implementations("Z10060", "broken", "upper"))
+    .chain(composition_of_upper("Z10070"))
     .collect();
     let scripted = Arc::new(Scripted::default());
     let mut evaluators = EvaluatorRegistry::new();
@@ -173,6 +186,19 @@ fn code_calls_are_told_when_only_the_value_is_read_nested_ones_too() {
     let call = json!({"Z1K1": "Z7", "Z7K1": "Z10060", "Z10060K1": "abc"});
     let refused = orchestrator.answer(&call, &value_only).into_result();
     assert!(refused.is_err(), "{refused:?}");
+}
+
+#[test]
+fn code_below_the_top_of_a_request_is_told_that_only_its_value_is_read() {
+    let (orchestrator, scripted) = setup(ReentryLimits::default());
+    let result = run(&orchestrator, "Z10070", "abc", &CallOptions::default());
+    assert_eq!(result["Z22K1"], "ABC", "{result}");
+    assert_eq!(scripted.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(scripted.value_only_runs.load(Ordering::SeqCst), 1);
+    // The composition at the top still answers with its implementation's metadata.
+    let implementation =
+        zeval_zobject::build::get_metadata(&result["Z22K2"], "implementationId").map(string_of);
+    assert_eq!(implementation.as_deref(), Some("Z10071"), "{result}");
 }
 
 #[test]
