@@ -116,6 +116,7 @@ mod engine;
 mod error;
 mod guest;
 pub mod host_call;
+mod images;
 mod limiter;
 mod limits;
 mod modules;

@@ -183,6 +183,7 @@ impl ModuleHost {
         } else {
             Module::new(&inner.engine, wasm).map_err(load_error)?
         };
+        crate::images::prepare(&module).map_err(load_error)?;
         let mut linker = Linker::new(&inner.engine);
         add_wasi_to_linker(&mut linker).map_err(load_error)?;
         let pre = linker.instantiate_pre(&module).map_err(load_error)?;

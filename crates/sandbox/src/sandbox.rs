@@ -76,6 +76,7 @@ impl Sandbox {
             guest: name.to_owned(),
             message: format!("{e:#}"),
         };
+        crate::images::prepare(&module).map_err(load_error)?;
         let mut linker = Linker::new(&engine);
         add_wasi_to_linker(&mut linker).map_err(load_error)?;
         let pre = linker.instantiate_pre(&module).map_err(load_error)?;
