@@ -5,11 +5,14 @@
 //! the module's initial memory into a `memfd` and seals it (`F_SEAL_WRITE` among others), so
 //! that nothing can change what every instance starts from. Sealing against writes fails with
 //! `EBUSY` while the kernel still holds extra references to some of the file's pages (it
-//! waits about 70 ms for them, then gives up). That is rare, but it was seen on this VM when
-//! CPython's 20 MB image was written just after the module was compiled: "the guest failed:
-//! Device or resource busy (os error 16)". At a first call it failed that call; in a worker's
-//! warm-up it failed the worker's start, and with it `zeval serve`'s. Made here, at load, an
-//! `EBUSY` is waited out and retried, and the first call no longer pays for the image.
+//! waits about 70 ms for them, then gives up). That is, most likely, what made a first call of
+//! CPython (its image is 20 MB) fail on this VM, rarely, with "the guest failed: Device or
+//! resource busy (os error 16)": no other step of that call returns `EBUSY`, though the failure
+//! was not reproduced (2,200 sealed 20 MiB memfds, some under memory compaction, gave none).
+//! At a first call it failed that call; in a worker's warm-up it failed the worker's start,
+//! and with it `zeval serve`'s. Made here, at load, an `EBUSY` is waited out and retried (and
+//! logged, so a recurrence shows whether this was the step), and the first call no longer
+//! pays for the image.
 
 use std::time::Duration;
 

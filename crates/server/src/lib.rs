@@ -105,20 +105,7 @@ pub trait CallEngine: Send + Sync {
     /// can skip building the answer's metadata and canonical form
     /// ([`zeval_orchestrator::Answer::into_result`]).
     fn result_of(&self, zobject: Value, do_validate: bool) -> Result<Value, Value> {
-        let z22 = self.orchestrate(zobject, do_validate);
-        if let Some(error) = zeval_zobject::build::envelope_error(&z22) {
-            return Err(error.clone());
-        }
-        match z22 {
-            Value::Object(mut envelope) => {
-                let value = envelope.remove("Z22K1").unwrap_or(Value::Null);
-                Ok(zeval_zobject::normalize(&value).unwrap_or(value))
-            }
-            _ => Err(zeval_zobject::error::z5(
-                "Z500",
-                [zeval_zobject::build::z6("the call's answer is not a Z22")],
-            )),
-        }
+        zeval_orchestrator::Answer::from_value(self.orchestrate(zobject, do_validate)).into_result()
     }
 }
 
