@@ -11,8 +11,8 @@
 # process (`ZEVAL_WORKERS=false`) and through the confined workers (the default). Each round
 # measures JS add and Python add (a ZID and bodies no snapshot has seen, as in the bench) on
 # both, alternated, with CONNECTIONS (default 8) keep-alive connections from one wrk thread for
-# SECONDS (default 5) after a warm-up (10 s in the first round, whose calls start the servers'
-# workers: a new server's first seconds through them are slow, see docs/benchmarks.md; 2 s
+# SECONDS (default 5) after a warm-up (10 s in the first round, whose calls grow the servers'
+# worker pools, see docs/benchmarks.md; 2 s
 # later); every answer is checked for the result 13, and a
 # round with a wrong answer fails the script. Uses $ZEVAL (default: the release binary in the
 # shared target dir); installs wrk with apt-get if it is missing.

@@ -82,6 +82,12 @@ pub struct WorkerSettings {
     pub max_running: Option<usize>,
     /// The longest a call waits for `max_running`. Default 2 ms.
     pub running_wait: Duration,
+    /// How long a call that finds no idle worker waits for one to come free before it asks
+    /// for a new one (`zeval_worker::WorkerPoolConfig::start_after`). Default 2 ms.
+    pub start_after: Duration,
+    /// Most workers starting at once (`zeval_worker::WorkerPoolConfig::max_starting`).
+    /// Default 1.
+    pub max_starting: usize,
 }
 
 impl WorkerSettings {
@@ -99,6 +105,8 @@ impl WorkerSettings {
             lone_call_spin: zeval_worker::DEFAULT_LONE_CALL_SPIN,
             max_running: None,
             running_wait: Duration::from_millis(2),
+            start_after: Duration::from_millis(2),
+            max_starting: 1,
         }
     }
 }

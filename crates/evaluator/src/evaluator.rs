@@ -789,6 +789,8 @@ fn start_workers(
         lone_call_spin: settings.lone_call_spin,
         max_running: settings.max_running.unwrap_or(defaults.max_running),
         running_wait: settings.running_wait,
+        start_after: settings.start_after,
+        max_starting: settings.max_starting,
         ..defaults
     })?;
     let runtimes = families

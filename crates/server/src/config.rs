@@ -351,6 +351,13 @@ pub struct Workers {
     pub max_running: Option<usize>,
     /// The longest a call waits for `max_running`, in milliseconds (default 2).
     pub running_wait_ms: u64,
+    /// How long a call that finds no idle worker waits for one to come free before it asks
+    /// for a new one, in milliseconds (default 2; see
+    /// `zeval_worker::WorkerPoolConfig::start_after`).
+    pub start_after_ms: u64,
+    /// Most workers starting at once (default 1; further starts queue; see
+    /// `zeval_worker::WorkerPoolConfig::max_starting`).
+    pub max_starting: usize,
 }
 
 impl Default for Workers {
@@ -365,6 +372,8 @@ impl Default for Workers {
             lone_call_spin_us: zeval_evaluator::DEFAULT_LONE_CALL_SPIN.as_micros() as u64,
             max_running: None,
             running_wait_ms: 2,
+            start_after_ms: 2,
+            max_starting: 1,
         }
     }
 }
@@ -924,6 +933,8 @@ mod tests {
             "max_reentrant_depth",
             "max_running",
             "running_wait_ms",
+            "start_after_ms",
+            "max_starting",
             "lone_call_spin_us",
             "max_nested_calls",
             "evaluator_max_concurrent_requests",

@@ -64,6 +64,8 @@ pub fn local_evaluator(
                 lone_call_spin: Duration::from_micros(workers.lone_call_spin_us),
                 max_running: workers.max_running,
                 running_wait: Duration::from_millis(workers.running_wait_ms),
+                start_after: Duration::from_millis(workers.start_after_ms),
+                max_starting: workers.max_starting,
                 ..WorkerSettings::new(program, vec!["worker".into()])
             })
         }

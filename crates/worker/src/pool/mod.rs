@@ -2,10 +2,13 @@
 //! supervision.
 //!
 //! # Supervision
-//! - A call takes an idle worker. When there is none, it asks for one more (while fewer than
-//!   [`WorkerPoolConfig::max_workers`] are alive), started in the background, and waits for
-//!   any worker to come free until its deadline (then [`SandboxError::Busy`], which callers
-//!   report as a timeout). A worker that starts too late for that call serves the next one.
+//! - A call takes an idle worker. When there is none, it waits
+//!   [`WorkerPoolConfig::start_after`] for a busy one to come free, then asks for one more
+//!   (while fewer than [`WorkerPoolConfig::max_workers`] are alive), started in the background,
+//!   and waits for any worker to come free until its deadline (then [`SandboxError::Busy`],
+//!   which callers report as a timeout). A worker that starts too late for that call serves the
+//!   next one. At most [`WorkerPoolConfig::max_starting`] workers start at once; further
+//!   starts queue.
 //! - The parent waits for the answer until the call's deadline plus
 //!   [`WorkerPoolConfig::kill_margin`]. A worker still silent then is killed (`SIGKILL`) and
 //!   the call fails with [`SandboxError::Timeout`]. The call then waits at most
@@ -119,6 +122,18 @@ pub struct WorkerPoolConfig {
     pub max_running: usize,
     /// The longest a call waits for [`Self::max_running`]. Default 2 ms.
     pub running_wait: Duration,
+    /// How long a call that finds no idle worker waits for a busy one to come free before it
+    /// asks for a new worker. Default 2 ms. A short call frees its worker in well under that,
+    /// and a start costs about 135 ms of CPU on this project's machine: without the wait, 8
+    /// HTTP clients of trivial calls grew a new server's pool to all 32 workers within a
+    /// second, and those starts held up the calls (docs/benchmarks.md, "Workers started one
+    /// at a time, and only when calls wait").
+    pub start_after: Duration,
+    /// Most workers starting at once (at least 1); further starts queue. Default 1. A start is CPU-bound, so starts at once only share the CPUs
+    /// with each other and with the calls running: one at a time, the first new worker is
+    /// ready soonest, and a burst of callers, or of workers killed at their deadlines, takes
+    /// at most one CPU's worth of starting from the calls.
+    pub max_starting: usize,
     /// How long a starting worker may take to load, warm up and confine itself. Default
     /// 10 minutes: the first worker on a cold machine compiles the guests (CPython's takes
     /// minutes in a debug build).
@@ -140,6 +155,8 @@ impl WorkerPoolConfig {
             lone_call_spin: DEFAULT_LONE_CALL_SPIN,
             max_running: 2 * std::thread::available_parallelism().map_or(1, usize::from),
             running_wait: Duration::from_millis(2),
+            start_after: Duration::from_millis(2),
+            max_starting: 1,
             start_timeout: Duration::from_secs(600),
         }
     }
@@ -173,6 +190,10 @@ pub struct PoolStatus {
     pub busy_pids: Vec<u32>,
     /// Workers that died or were killed since the start.
     pub lost: u64,
+    /// Workers starting now (at most [`WorkerPoolConfig::max_starting`]), and asked for but
+    /// waiting for those to finish; both are counted in `alive`.
+    pub starting: usize,
+    pub queued_starts: usize,
     /// What the kernel granted the newest worker.
     pub confinement: Option<ConfinementReport>,
     /// The newest worker's address-space limit (`RLIMIT_AS`), in bytes.
@@ -195,8 +216,18 @@ struct PoolInner {
 #[derive(Default)]
 struct PoolState {
     idle: Vec<Worker>,
-    /// Idle, busy and starting workers.
+    /// Idle, busy, starting and queued workers.
     alive: usize,
+    /// Workers starting now, each on a starter thread ([`PoolInner::start_in_background`]).
+    starting: usize,
+    /// Starts asked for while [`WorkerPoolConfig::max_starting`] were starting: the starter
+    /// threads take them in turn.
+    queued_starts: usize,
+    /// Calls that found no idle worker and have waited [`WorkerPoolConfig::start_after`]: a
+    /// call asks for a start only while fewer are starting or queued than this. Without it,
+    /// every call that waited left a start behind, and a steady 8 callers grew the pool to
+    /// `max_workers` although at most 8 calls were ever in flight.
+    waiting: usize,
     /// Pids of workers running a call, in the order the calls took them.
     busy: Vec<u32>,
     lost: u64,
@@ -537,6 +568,8 @@ impl WorkerPool {
             idle_pids: state.idle.iter().map(Worker::pid).collect(),
             busy_pids: state.busy.clone(),
             lost: state.lost,
+            starting: state.starting,
+            queued_starts: state.queued_starts,
             confinement: state.confinement.clone(),
             address_space_limit_bytes: state.address_space_limit,
         }
@@ -566,6 +599,22 @@ impl PoolInner {
         self: &Arc<Self>,
         deadline: Instant,
         called: Instant,
+    ) -> Result<(Worker, bool), RunError> {
+        let mut counted_waiting = false;
+        let acquired = self.acquire_counting(deadline, called, &mut counted_waiting);
+        if counted_waiting {
+            self.lock().waiting -= 1;
+        }
+        acquired
+    }
+
+    /// [`PoolInner::acquire`]; sets `counted_waiting` when it counted this call in
+    /// [`PoolState::waiting`], which the caller then undoes.
+    fn acquire_counting(
+        self: &Arc<Self>,
+        deadline: Instant,
+        called: Instant,
+        counted_waiting: &mut bool,
     ) -> Result<(Worker, bool), RunError> {
         let mut state = self.lock();
         let mut asked_for_one = false;
@@ -610,17 +659,27 @@ impl PoolInner {
                     }
                 }
             }
-            // No idle worker: start one (at most one per caller), in the background, and wait
-            // for any worker to come free. The wait is bounded by the call's deadline, not by
-            // how long a worker takes to start; a worker that starts too late for this call
-            // serves the next one.
-            if !asked_for_one && state.alive < self.config.max_workers {
-                asked_for_one = true;
-                state.alive += 1;
-                drop(state);
-                self.start_in_background();
-                state = self.lock();
-                continue;
+            // No idle worker: after `start_after`, ask for one more (at most one per caller,
+            // and only while fewer are starting or queued than calls wait: a start that a
+            // call asked for and no longer needs serves another), started in the background,
+            // and wait for any worker to come free. The wait is bounded by the call's
+            // deadline, not by how long a worker takes to start; a worker that starts too
+            // late for this call serves the next one.
+            let ask_from = called + self.config.start_after;
+            let may_ask = !asked_for_one && state.alive < self.config.max_workers;
+            if may_ask && Instant::now() >= ask_from {
+                if !*counted_waiting {
+                    *counted_waiting = true;
+                    state.waiting += 1;
+                }
+                if state.starting + state.queued_starts < state.waiting {
+                    asked_for_one = true;
+                    state.alive += 1;
+                    drop(state);
+                    self.start_in_background();
+                    state = self.lock();
+                    continue;
+                }
             }
             if let Some((failed_at, reason)) = &state.start_failure
                 && *failed_at >= called
@@ -636,9 +695,14 @@ impl PoolInner {
                 }
                 .into());
             };
+            let wake_by = if may_ask && !*counted_waiting {
+                left.min(ask_from.saturating_duration_since(Instant::now()))
+            } else {
+                left
+            };
             state = self
                 .returned
-                .wait_timeout(state, left)
+                .wait_timeout(state, wake_by)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
@@ -719,33 +783,65 @@ impl PoolInner {
         }
     }
 
-    /// Starts one worker on a thread of its own; it joins the idle workers when ready. The
-    /// caller has counted it in `alive` already.
+    /// Asks for one more worker, which joins the idle workers when ready. It starts now on a
+    /// starter thread of its own when fewer than [`WorkerPoolConfig::max_starting`] are
+    /// starting, else it queues, and a starter thread takes it when its own start is done.
+    /// The caller has counted it in `alive`.
     fn start_in_background(self: &Arc<Self>) {
+        {
+            let mut state = self.lock();
+            if state.starting >= self.config.max_starting.max(1) {
+                state.queued_starts += 1;
+                return;
+            }
+            state.starting += 1;
+        }
         let pool = Arc::downgrade(self);
         let started = std::thread::Builder::new()
             .name("zeval-worker-start".to_owned())
             .spawn(move || {
-                let Some(pool) = pool.upgrade() else { return };
-                match pool.spawn() {
-                    Ok(worker) => pool.release(worker),
-                    Err(error) => {
-                        tracing::error!(%error, "could not start a worker");
-                        let mut state = pool.lock();
-                        state.alive -= 1;
-                        state.start_failure = Some((Instant::now(), error.to_string()));
-                        drop(state);
-                        pool.returned.notify_all();
+                // One start a turn, then the next queued one, until none is left.
+                while let Some(pool) = pool.upgrade() {
+                    match pool.spawn() {
+                        Ok(worker) => pool.release(worker),
+                        Err(error) => {
+                            tracing::error!(%error, "could not start a worker");
+                            pool.start_failed(1, error.to_string());
+                        }
+                    }
+                    let mut state = pool.lock();
+                    if state.queued_starts > 0 {
+                        state.queued_starts -= 1;
+                    } else {
+                        state.starting -= 1;
+                        return;
                     }
                 }
             });
         if let Err(error) = started {
-            let mut state = self.lock();
-            state.alive -= 1;
-            state.start_failure = Some((Instant::now(), error.to_string()));
-            drop(state);
-            self.returned.notify_all();
+            // No thread to start it, nor the queued ones (a starter thread that is running
+            // takes queued starts, but this one would have been the only one).
+            let queued = {
+                let mut state = self.lock();
+                state.starting -= 1;
+                if state.starting == 0 {
+                    std::mem::take(&mut state.queued_starts)
+                } else {
+                    0
+                }
+            };
+            self.start_failed(1 + queued, error.to_string());
         }
+    }
+
+    /// Counts `count` asked-for workers out of `alive` because they could not be started,
+    /// and tells the waiting callers why.
+    fn start_failed(&self, count: usize, reason: String) {
+        let mut state = self.lock();
+        state.alive -= count;
+        state.start_failure = Some((Instant::now(), reason));
+        drop(state);
+        self.returned.notify_all();
     }
 
     /// Starts one worker and waits for it to be confined and ready.

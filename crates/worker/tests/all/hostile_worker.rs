@@ -354,3 +354,92 @@ fn a_call_past_the_running_limit_waits_for_a_running_one_at_most_running_wait() 
     );
     long.join().unwrap();
 }
+
+/// Polls the pool's status every 5 ms until `done` holds (at most 30 s), keeping the most
+/// workers seen starting at once and whether a start was ever seen queued.
+fn watch_starts(
+    pool: &WorkerPool,
+    done: impl Fn(&zeval_worker::PoolStatus) -> bool,
+) -> (usize, bool) {
+    let (mut most_starting, mut queued_seen) = (0, false);
+    let started = Instant::now();
+    loop {
+        let status = pool.status();
+        most_starting = most_starting.max(status.starting);
+        queued_seen |= status.queued_starts > 0;
+        if done(&status) {
+            return (most_starting, queued_seen);
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{status:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn workers_start_one_at_a_time_and_the_rest_queue() {
+    // Workers take 1.5 s to start and 1 s to answer. Three calls at once on one worker: the
+    // two that find none idle each ask for one, and the second ask waits for the first start.
+    let pool = pool_with("slow", |config| {
+        config.max_workers = 4;
+        config.min_workers = 1;
+    });
+    let calls: Vec<_> = (0..3)
+        .map(|i| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let input = format!("call {i}");
+                let done = pool.run(0, input.as_bytes(), &limits(Duration::from_secs(20)));
+                assert_eq!(done.unwrap().stdout, input.as_bytes());
+            })
+        })
+        .collect();
+    let (most_starting, queued_seen) = watch_starts(&pool, |status| {
+        status.alive == 3 && status.idle_pids.len() == 3
+    });
+    for call in calls {
+        call.join().unwrap();
+    }
+    assert_eq!(most_starting, 1, "{:?}", pool.status());
+    assert!(
+        queued_seen,
+        "the second start was never queued: {:?}",
+        pool.status()
+    );
+    let status = pool.status();
+    assert_eq!(
+        (status.starting, status.queued_starts, status.lost),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn a_call_asks_for_a_new_worker_only_after_waiting_start_after_for_a_busy_one() {
+    // Four callers share one quick worker, back to back. With `start_after` longer than any
+    // of their waits, none asks for another worker.
+    let pool = pool_with("ok", |config| {
+        config.max_workers = 4;
+        config.min_workers = 1;
+        config.start_after = Duration::from_secs(20);
+    });
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    let done = pool.run(0, b"echo", &limits(Duration::from_secs(30)));
+                    assert_eq!(done.unwrap().stdout, b"echo");
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.join().unwrap();
+    }
+    let status = pool.status();
+    assert_eq!(status.alive, 1, "{status:?}");
+    assert_eq!(
+        (status.starting, status.queued_starts),
+        (0, 0),
+        "{status:?}"
+    );
+}
