@@ -763,9 +763,12 @@ fn start_workers(
                 dir: config.guest_dir.clone(),
             });
         }
+        // Read and hashed once here, not by every worker that starts.
+        let sha256 = Some(zeval_sandbox::module_file_digest(&path)?);
         guests.push(GuestSpec {
             name,
             path,
+            sha256,
             warm_up_input: warm_up_input(*family),
         });
     }

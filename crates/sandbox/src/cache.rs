@@ -13,6 +13,7 @@
 //! between. A cache directory that fails the check is not used at all: the module is
 //! compiled in memory, every time, until the directory is fixed.
 
+use std::borrow::Cow;
 use std::fs::{DirBuilder, File, Metadata, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -26,16 +27,17 @@ use crate::SandboxError;
 /// Permission bits that let someone other than the owner write.
 const WRITABLE_BY_OTHERS: u32 = 0o022;
 
-/// Returns `wasm` (whose hex SHA-256 is `wasm_sha256`, which the caller has computed anyway:
-/// hashing CPython's 20 MB module takes tens of milliseconds of every worker's start) compiled
-/// for `engine`, from `cache_dir` when a verified precompiled copy is there, otherwise
-/// compiling it and storing the result with its manifest entry.
-pub(crate) fn load_module(
+/// Returns the module whose hex SHA-256 is `wasm_sha256` compiled for `engine`, from
+/// `cache_dir` when a verified precompiled copy is there, otherwise compiling the bytes `wasm`
+/// gives and storing the result with its manifest entry. `wasm` is called only then: a caller
+/// that knows the digest need not read, nor hash, the module's file when the cache has it
+/// (hashing CPython's 20 MB module took about 13 ms of every worker's start).
+pub(crate) fn load_module<'w>(
     engine: &Engine,
     cache_dir: &Path,
     guest: &str,
-    wasm: &[u8],
     wasm_sha256: &str,
+    wasm: impl FnOnce() -> Result<Cow<'w, [u8]>, SandboxError>,
 ) -> Result<Module, SandboxError> {
     let load_error = |message: String| SandboxError::Load {
         guest: guest.to_owned(),
@@ -64,9 +66,10 @@ pub(crate) fn load_module(
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(&manifest);
     }
+    let wasm = wasm()?;
     let started = std::time::Instant::now();
     let compiled = engine
-        .precompile_module(wasm)
+        .precompile_module(&wasm)
         .map_err(|e| load_error(format!("{e:#}")))?;
     tracing::info!(guest, elapsed = ?started.elapsed(), "precompiled guest");
     // A cache that cannot be written costs the next start a compilation, not this load.

@@ -137,7 +137,7 @@ pub use host_call::HostCalls;
 pub use limits::Limits;
 pub use modules::{MODULE_ENGINE_NAME, ModuleHost, ModuleHostConfig};
 pub use priority::LOWERED_NICE;
-pub use sandbox::Sandbox;
+pub use sandbox::{Sandbox, module_file_digest};
 
 /// The wasmtime release this crate is built against (pinned with `=` in the workspace
 /// `Cargo.toml`; a unit test checks the two agree).

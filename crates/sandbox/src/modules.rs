@@ -177,8 +177,8 @@ impl ModuleHost {
                 &inner.engine,
                 &inner.sandbox.cache_dir,
                 &name,
-                wasm,
                 &sha256,
+                || Ok(std::borrow::Cow::Borrowed(wasm)),
             )?
         } else {
             Module::new(&inner.engine, wasm).map_err(load_error)?

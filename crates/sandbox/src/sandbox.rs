@@ -1,5 +1,6 @@
 //! The [`Sandbox`]: configuration, the epoch ticker and guest loading.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -53,11 +54,34 @@ impl Sandbox {
 
     /// Reads `path` and loads it as [`Sandbox::load_guest`] does.
     pub fn load_guest_file(&self, name: &str, path: &Path) -> Result<Guest, SandboxError> {
-        let wasm = std::fs::read(path).map_err(|source| SandboxError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        self.load_guest(name, &wasm)
+        self.load_guest(name, &read_guest_file(path)?)
+    }
+
+    /// [`Sandbox::load_guest_file`] for a file whose SHA-256 (hex) the caller knows: for a
+    /// process that loads guests another process has read (each worker). The file is read
+    /// only when the module cache has no verified precompiled copy of that digest, and then
+    /// it must have that digest; a cache hit costs neither the read nor the hash.
+    pub fn load_guest_file_with_digest(
+        &self,
+        name: &str,
+        path: &Path,
+        sha256: &str,
+    ) -> Result<Guest, SandboxError> {
+        let read = || {
+            let wasm = read_guest_file(path)?;
+            let actual = module_digest(&wasm);
+            if actual != sha256 {
+                return Err(SandboxError::Load {
+                    guest: name.to_owned(),
+                    message: format!(
+                        "{} has the SHA-256 {actual}, not the {sha256:.64} it was loaded for",
+                        path.display()
+                    ),
+                });
+            }
+            Ok(Cow::Owned(wasm))
+        };
+        self.load_guest_parts(name, sha256.to_owned(), read, GuestOptions::default())
     }
 
     /// Like [`Sandbox::load_guest`], with extra grants. **Benchmarks only**: this is how an
@@ -68,10 +92,22 @@ impl Sandbox {
         wasm: &[u8],
         options: GuestOptions,
     ) -> Result<Guest, SandboxError> {
+        let sha256 = module_digest(wasm);
+        self.load_guest_parts(name, sha256, || Ok(Cow::Borrowed(wasm)), options)
+    }
+
+    /// Loads the guest `name` whose module has the digest `sha256` and the bytes `wasm` gives
+    /// (asked for only when the module cache lacks it).
+    fn load_guest_parts<'w>(
+        &self,
+        name: &str,
+        sha256: String,
+        wasm: impl FnOnce() -> Result<Cow<'w, [u8]>, SandboxError>,
+        options: GuestOptions,
+    ) -> Result<Guest, SandboxError> {
         let engine = build_engine(&self.config, name)?;
-        let sha256 = hex::encode(Sha256::digest(wasm));
         let module =
-            crate::cache::load_module(&engine, &self.config.cache_dir, name, wasm, &sha256)?;
+            crate::cache::load_module(&engine, &self.config.cache_dir, name, &sha256, wasm)?;
         let load_error = |e: wasmtime::Error| SandboxError::Load {
             guest: name.to_owned(),
             message: format!("{e:#}"),
@@ -104,4 +140,21 @@ impl Sandbox {
             registry: Arc::clone(&self.registry),
         }))
     }
+}
+
+/// The hex SHA-256 of the module file at `path`, as [`Sandbox::load_guest_file_with_digest`]
+/// takes it.
+pub fn module_file_digest(path: &Path) -> Result<String, SandboxError> {
+    Ok(module_digest(&read_guest_file(path)?))
+}
+
+fn module_digest(wasm: &[u8]) -> String {
+    hex::encode(Sha256::digest(wasm))
+}
+
+fn read_guest_file(path: &Path) -> Result<Vec<u8>, SandboxError> {
+    std::fs::read(path).map_err(|source| SandboxError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }

@@ -159,7 +159,12 @@ fn prepare(spec: &WorkerSpec) -> Result<Prepared, WorkerError> {
     let sandbox = Sandbox::new(spec.sandbox.clone())?;
     let mut guests = Vec::with_capacity(spec.guests.len());
     for guest in &spec.guests {
-        let loaded = sandbox.load_guest_file(&guest.name, &guest.path)?;
+        let loaded = match &guest.sha256 {
+            Some(sha256) => {
+                sandbox.load_guest_file_with_digest(&guest.name, &guest.path, sha256)?
+            }
+            None => sandbox.load_guest_file(&guest.name, &guest.path)?,
+        };
         let limits = Limits {
             wall_time: WARM_UP_WALL_TIME,
             ..Limits::default()

@@ -52,6 +52,12 @@ pub struct GuestSpec {
     pub name: String,
     /// Its `.wasm` file.
     pub path: std::path::PathBuf,
+    /// The file's SHA-256 (hex), as the parent read it once for every worker: the worker
+    /// then reads the file only when the module cache has no verified compilation of it,
+    /// and refuses it unless it has this digest (`Sandbox::load_guest_file_with_digest`).
+    /// `None`: the worker reads and hashes the file itself.
+    #[serde(default)]
+    pub sha256: Option<String>,
     /// A call run once after loading and before confinement, so that everything a call
     /// needs (the pool slot, the thread's async runtime, lazily built tables) exists before
     /// the system calls that build it are forbidden. Must succeed.

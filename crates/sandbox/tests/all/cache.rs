@@ -136,3 +136,45 @@ fn a_group_writable_cache_directory_is_not_used() {
     std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     assert!(exit_status(cache.path(), "a", &exit_wat(1)).starts_with("exit status 1"));
 }
+
+/// The exit status of the guest `name` loaded from `path` for `sha256`, with a fresh sandbox.
+fn exit_status_by_digest(cache: &Path, name: &str, path: &Path, sha256: &str) -> String {
+    let sandbox = Sandbox::new(SandboxConfig::new(cache)).unwrap();
+    let guest = sandbox
+        .load_guest_file_with_digest(name, path, sha256)
+        .unwrap();
+    match guest.run(b"", &Limits::default()) {
+        Err(SandboxError::Trap(message)) => message,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_guest_loaded_by_its_digest_is_read_only_when_the_cache_lacks_it() {
+    let cache = tempfile::tempdir().unwrap();
+    let file = cache.path().join("a.wat");
+    std::fs::write(&file, exit_wat(1)).unwrap();
+    let sha256 = zeval_sandbox::module_file_digest(&file).unwrap();
+    assert!(exit_status_by_digest(cache.path(), "a", &file, &sha256).starts_with("exit status 1"));
+    // The compilation of that digest is in the cache now: the file is not read again.
+    std::fs::write(&file, "not a module").unwrap();
+    assert!(exit_status_by_digest(cache.path(), "a", &file, &sha256).starts_with("exit status 1"));
+}
+
+#[test]
+fn a_guest_file_without_the_digest_it_is_loaded_for_is_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    let file = cache.path().join("a.wat");
+    std::fs::write(&file, exit_wat(1)).unwrap();
+    let other = cache.path().join("b.wat");
+    std::fs::write(&other, exit_wat(2)).unwrap();
+    let sha256 = zeval_sandbox::module_file_digest(&other).unwrap();
+    let sandbox = Sandbox::new(SandboxConfig::new(cache.path())).unwrap();
+    match sandbox.load_guest_file_with_digest("a", &file, &sha256) {
+        Err(SandboxError::Load { message, .. }) => {
+            assert!(message.contains("not the"), "{message}");
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("a file with another digest was loaded"),
+    }
+}
