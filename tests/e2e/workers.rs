@@ -7,7 +7,8 @@
 //! - `SIGKILL` of a worker in the middle of a call gives that call a Z5 and loses no other
 //!   call;
 //! - the evaluator conformance suite passes through the workers as it does in process;
-//! - a worker keeps the compiled Python code of its own calls, never another worker's.
+//! - a worker keeps the compiled Python code of its own calls, never another worker's;
+//! - a burst of callers starts one worker at a time, and no more workers than calls in flight.
 
 use std::time::{Duration, Instant};
 
@@ -696,3 +697,75 @@ const FORGER: &str = include_str!("../../crates/evaluator/tests/all/code_cache_f
 
 /// An honest function of the same name as [`FORGER`]'s.
 const VICTIM: &str = "def Z1000(Z1000K1):\n    return 'victim ' + Z1000K1";
+
+#[test]
+fn a_burst_of_callers_starts_one_worker_at_a_time_and_no_more_than_it_needs() {
+    // Eight callers of a trivial function, back to back for 3 s, on a server with two
+    // workers started. The pool used to start a worker for every call that found none idle,
+    // all at once: such a burst started dozens of workers, each start competing with the
+    // calls for the CPUs, and grew the pool to `max_workers` (32).
+    const CALLERS: usize = 8;
+    let _serial = one_at_a_time();
+    let target = Target::start(&[]);
+    idle_workers(&target, 2);
+    let evaluator = target.server.evaluator.clone().expect("evaluator API");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (most_starting, calls) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut most_starting = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let info =
+                    crate::common::request("GET", &format!("{evaluator}/_info"), None, None).json();
+                let starting = info["workers"]["starting"].as_u64().expect("starting");
+                most_starting = most_starting.max(starting);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            most_starting
+        });
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|caller| {
+                let target = &target;
+                scope.spawn(move || {
+                    let client = Client::new(
+                        target.orch(),
+                        Some(&target.neighbour),
+                        Duration::from_secs(20),
+                    );
+                    let started = Instant::now();
+                    let mut calls = 0;
+                    while started.elapsed() < Duration::from_secs(3) {
+                        let text = format!("burst {caller} {calls}");
+                        let call = json!({"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": text});
+                        let answer = client.evaluate(&call).expect("an answer");
+                        if answer.status == 429 {
+                            continue;
+                        }
+                        assert_eq!(
+                            answer.json()["Z22K1"],
+                            text.to_uppercase(),
+                            "{}",
+                            answer.text
+                        );
+                        calls += 1;
+                    }
+                    calls
+                })
+            })
+            .collect();
+        let calls: usize = callers.into_iter().map(|c| c.join().unwrap()).sum();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (watcher.join().unwrap(), calls)
+    });
+    let workers = info(&target)["workers"].clone();
+    eprintln!("burst: {calls} calls, at most {most_starting} starting at once; then {workers}");
+    assert!(calls > 0);
+    assert!(
+        most_starting <= 1,
+        "{most_starting} workers started at once"
+    );
+    let alive = workers["alive"].as_u64().expect("alive");
+    assert!(
+        alive <= CALLERS as u64,
+        "{alive} workers for {CALLERS} callers: {workers}"
+    );
+}
