@@ -8,7 +8,8 @@
 //!   call;
 //! - the evaluator conformance suite passes through the workers as it does in process;
 //! - a worker keeps the compiled Python code of its own calls, never another worker's;
-//! - a burst of callers starts one worker at a time, and no more workers than calls in flight.
+//! - a burst of callers starts one worker at a time, and no more workers than calls in flight;
+//! - every worker maps the guests' compiled code that the server verified and sealed once.
 
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,19 @@ fn is_root() -> bool {
         .split_whitespace()
         .next()
         == Some("0")
+}
+
+#[test]
+fn workers_map_the_guests_code_that_the_server_sealed_once() {
+    let _serial = one_at_a_time();
+    let target = Target::start(&[]);
+    for pid in idle_workers(&target, 2) {
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+        for guest in ["quickjs", "python"] {
+            let name = format!("/memfd:zeval-{guest}.cwasm");
+            assert!(maps.contains(&name), "worker {pid} maps no {name}:\n{maps}");
+        }
+    }
 }
 
 #[test]

@@ -753,7 +753,15 @@ fn start_workers(
     settings: &WorkerSettings,
     families: &[Family],
 ) -> Result<(HashMap<Family, Runtime>, WorkerPool), EvaluatorError> {
+    let mut sandbox = config.sandbox.clone();
+    // A worker holds one call at a time, so one pool slot per guest is all it uses.
+    sandbox.pool.max_instances = 1;
+    // The guests are compiled (or taken from the module cache and verified) once here, for
+    // the workers' configuration, and each worker maps the sealed code instead of reading
+    // and verifying the cache itself.
+    let sealer = Sandbox::new(sandbox.clone())?;
     let mut guests = Vec::new();
+    let mut sealed_guests = Vec::new();
     for family in families {
         let name = family.guest_name().to_owned();
         let path = config.guest_dir.join(format!("{name}.wasm"));
@@ -763,18 +771,26 @@ fn start_workers(
                 dir: config.guest_dir.clone(),
             });
         }
-        // Read and hashed once here, not by every worker that starts.
-        let sha256 = Some(zeval_sandbox::module_file_digest(&path)?);
+        let (sha256, sealed) = match sealer.seal_guest_file(&name, &path) {
+            Ok((sha256, code)) => {
+                sealed_guests.push(Arc::new(code));
+                (sha256, true)
+            }
+            Err(error) => {
+                tracing::warn!(guest = name, %error, "workers will load this guest from the module cache");
+                // Read and hashed once here all the same, not by every worker that starts.
+                (zeval_sandbox::module_file_digest(&path)?, false)
+            }
+        };
         guests.push(GuestSpec {
             name,
             path,
-            sha256,
+            sha256: Some(sha256),
+            sealed,
             warm_up_input: warm_up_input(*family),
         });
     }
-    let mut sandbox = config.sandbox.clone();
-    // A worker holds one call at a time, so one pool slot per guest is all it uses.
-    sandbox.pool.max_instances = 1;
+    drop(sealer);
     let spec = WorkerSpec {
         guests,
         sandbox,
@@ -794,6 +810,7 @@ fn start_workers(
         running_wait: settings.running_wait,
         start_after: settings.start_after,
         max_starting: settings.max_starting,
+        sealed_guests,
         ..defaults
     })?;
     let runtimes = families

@@ -12,6 +12,9 @@
 //! the bytes deserialised (read into memory, not mapped), so the file cannot change in
 //! between. A cache directory that fails the check is not used at all: the module is
 //! compiled in memory, every time, until the directory is fixed.
+//!
+//! A process that starts others with the same guests verifies once and hands them the code
+//! sealed in a memfd (`crate::sealed`).
 
 use std::borrow::Cow;
 use std::fs::{DirBuilder, File, Metadata, OpenOptions};
@@ -39,6 +42,18 @@ pub(crate) fn load_module<'w>(
     wasm_sha256: &str,
     wasm: impl FnOnce() -> Result<Cow<'w, [u8]>, SandboxError>,
 ) -> Result<Module, SandboxError> {
+    load_module_keeping_code(engine, cache_dir, guest, wasm_sha256, wasm).map(|(module, _)| module)
+}
+
+/// [`load_module`], and the compiled code it was loaded from (verified, or compiled just
+/// now), for [`crate::sealed`].
+pub(crate) fn load_module_keeping_code<'w>(
+    engine: &Engine,
+    cache_dir: &Path,
+    guest: &str,
+    wasm_sha256: &str,
+    wasm: impl FnOnce() -> Result<Cow<'w, [u8]>, SandboxError>,
+) -> Result<(Module, Vec<u8>), SandboxError> {
     let load_error = |message: String| SandboxError::Load {
         guest: guest.to_owned(),
         message,
@@ -55,7 +70,7 @@ pub(crate) fn load_module<'w>(
     if directory_usable && path.exists() {
         match read_verified(&path, &manifest) {
             Ok(bytes) => match deserialize(engine, &bytes) {
-                Ok(module) => return Ok(module),
+                Ok(module) => return Ok((module, bytes)),
                 // A stale file (another wasmtime build) is replaced below.
                 Err(e) => tracing::warn!(path = %path.display(), "recompiling: {e:#}"),
             },
@@ -76,8 +91,9 @@ pub(crate) fn load_module<'w>(
     if directory_usable && let Err(e) = store_entry(&path, &manifest, &compiled) {
         tracing::warn!(path = %path.display(), error = %e, "the module cache could not be written; using the module compiled in memory");
     }
-    deserialize(engine, &compiled)
-        .map_err(|e| load_error(format!("loading the module just compiled: {e:#}")))
+    let module = deserialize(engine, &compiled)
+        .map_err(|e| load_error(format!("loading the module just compiled: {e:#}")))?;
+    Ok((module, compiled))
 }
 
 /// `<cache_dir>/<guest>-<module sha256>-<wasmtime version>-<engine config digest>.cwasm`.

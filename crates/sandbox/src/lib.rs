@@ -8,6 +8,8 @@
 //! it once (`InstancePre`). [`Guest::run`] then creates a fresh `Store` and instance from the
 //! guest's pool (copy-on-write memory image of the snapshot), feeds the input on stdin, runs
 //! `_start`, and collects stdout/stderr. Nothing survives from one call to the next.
+//! [`Sandbox::seal_guest_file`] and [`Sandbox::load_guest_sealed`] hand a guest's verified
+//! compilation to other processes (the evaluator's workers) in a sealed memfd, which they map.
 //!
 //! # What a guest sees
 //! - arguments: argv[0] (the guest name) only; environment: empty;
@@ -123,6 +125,7 @@ mod modules;
 mod output;
 mod priority;
 mod sandbox;
+mod sealed;
 pub mod wizer;
 
 use std::path::PathBuf;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use wasmtime::Linker;
+use wasmtime::{Engine, Linker, Module};
 
 use crate::engine::{EngineRegistry, build_engine, start_ticker};
 use crate::guest::{GuestParts, Slots, add_wasi_to_linker};
@@ -105,9 +105,69 @@ impl Sandbox {
         wasm: impl FnOnce() -> Result<Cow<'w, [u8]>, SandboxError>,
         options: GuestOptions,
     ) -> Result<Guest, SandboxError> {
-        let engine = build_engine(&self.config, name)?;
+        let cache_dir = &self.config.cache_dir;
         let module =
-            crate::cache::load_module(&engine, &self.config.cache_dir, name, &sha256, wasm)?;
+            |engine: &Engine| crate::cache::load_module(engine, cache_dir, name, &sha256, wasm);
+        self.link_guest(name, sha256.clone(), module, options)
+    }
+
+    /// Compiles the guest `name` from the file `path` for this sandbox's configuration (or
+    /// takes its verified compilation from the module cache) and seals the compiled code in a
+    /// memfd for [`Sandbox::load_guest_sealed`] in other processes with the same
+    /// configuration; the file's SHA-256 (hex) with it.
+    pub fn seal_guest_file(
+        &self,
+        name: &str,
+        path: &Path,
+    ) -> Result<(String, std::fs::File), SandboxError> {
+        let wasm = read_guest_file(path)?;
+        let sha256 = module_digest(&wasm);
+        let engine = build_engine(&self.config, name)?;
+        let (_, compiled) = crate::cache::load_module_keeping_code(
+            &engine,
+            &self.config.cache_dir,
+            name,
+            &sha256,
+            || Ok(Cow::Borrowed(&wasm)),
+        )?;
+        let sealed = crate::sealed::seal_precompiled(name, &compiled).map_err(|e| {
+            SandboxError::Setup(format!("sealing the compiled {name} in a memfd: {e}"))
+        })?;
+        Ok((sha256, sealed))
+    }
+
+    /// Loads the guest `name` (whose module file has the SHA-256 `sha256`) from `sealed`,
+    /// its compiled code as [`Sandbox::seal_guest_file`] sealed it in a process with the same
+    /// configuration. The code is mapped, not read; a file without the seals is refused.
+    pub fn load_guest_sealed(
+        &self,
+        name: &str,
+        sha256: &str,
+        sealed: std::fs::File,
+    ) -> Result<Guest, SandboxError> {
+        let module = |engine: &Engine| {
+            crate::sealed::check_sealed(&sealed).map_err(|reason| SandboxError::Load {
+                guest: name.to_owned(),
+                message: format!("its precompiled code is refused: {reason}"),
+            })?;
+            map_sealed(engine, sealed).map_err(|e| SandboxError::Load {
+                guest: name.to_owned(),
+                message: format!("{e:#}"),
+            })
+        };
+        self.link_guest(name, sha256.to_owned(), module, GuestOptions::default())
+    }
+
+    /// Builds the guest `name`'s engine, its module with `module`, and links it.
+    fn link_guest(
+        &self,
+        name: &str,
+        sha256: String,
+        module: impl FnOnce(&Engine) -> Result<Module, SandboxError>,
+        options: GuestOptions,
+    ) -> Result<Guest, SandboxError> {
+        let engine = build_engine(&self.config, name)?;
+        let module = module(&engine)?;
         let load_error = |e: wasmtime::Error| SandboxError::Load {
             guest: name.to_owned(),
             message: format!("{e:#}"),
@@ -157,4 +217,13 @@ fn read_guest_file(path: &Path) -> Result<Vec<u8>, SandboxError> {
         path: path.to_owned(),
         source,
     })
+}
+
+// Mapping a compiled module trusts its bytes as wasmtime's own output and needs them never to
+// change while the module lives. `seal_guest_file` wrote them from a verified compilation,
+// and the caller checked the seals that stop any write or resize (`crate::sealed`).
+#[allow(unsafe_code)]
+fn map_sealed(engine: &Engine, sealed: std::fs::File) -> wasmtime::Result<Module> {
+    // SAFETY: see the comment above.
+    unsafe { Module::deserialize_open_file(engine, sealed) }
 }

@@ -61,11 +61,20 @@ pub fn serve_on_stdin() -> Result<(), WorkerError> {
     // One descriptor for both directions: the filter allows reads and writes on 0–2 only, so
     // the socket must not be duplicated.
     let socket = UnixStream::from(take_stdin());
-    let mut reader = BufReader::new(&socket);
     let mut writer = BufWriter::new(&socket);
 
-    let spec: WorkerSpec = read_json(&mut reader)?;
-    let prepared = match prepare(&spec) {
+    // Read without a buffer: the byte that carries the sealed guests' descriptors must be
+    // left for `recvmsg`.
+    let spec: WorkerSpec = read_json(&mut &socket)?;
+    let sealed_count = spec.guests.iter().filter(|guest| guest.sealed).count();
+    let sealed = if sealed_count > 0 {
+        crate::protocol::receive_descriptors(&socket, sealed_count)
+            .map_err(|e| WorkerError::Setup(format!("receiving the sealed guests: {e}")))?
+    } else {
+        Vec::new()
+    };
+    let mut reader = BufReader::new(&socket);
+    let prepared = match prepare(&spec, sealed) {
         Ok(prepared) => prepared,
         Err(error) => {
             let _ = write_json(
@@ -154,16 +163,33 @@ struct Prepared {
     starting_cpu_set: Option<crate::affinity::CpuSet>,
 }
 
-/// Loads, warms up and confines.
-fn prepare(spec: &WorkerSpec) -> Result<Prepared, WorkerError> {
+/// Loads, warms up and confines. `sealed` holds the compiled code of the guests that came
+/// sealed ([`crate::GuestSpec::sealed`]), in their order.
+fn prepare(spec: &WorkerSpec, sealed: Vec<OwnedFd>) -> Result<Prepared, WorkerError> {
     let sandbox = Sandbox::new(spec.sandbox.clone())?;
     let mut guests = Vec::with_capacity(spec.guests.len());
+    let mut sealed = sealed.into_iter();
     for guest in &spec.guests {
-        let loaded = match &guest.sha256 {
-            Some(sha256) => {
+        let code = guest.sealed.then(|| sealed.next()).flatten();
+        let loaded = match (&guest.sha256, code) {
+            (Some(sha256), Some(code)) => {
+                let file = std::fs::File::from(code);
+                match sandbox.load_guest_sealed(&guest.name, sha256, file) {
+                    Ok(loaded) => loaded,
+                    Err(error) => {
+                        tracing::warn!(
+                            guest = guest.name,
+                            %error,
+                            "loading the guest from the module cache instead of its sealed code"
+                        );
+                        sandbox.load_guest_file_with_digest(&guest.name, &guest.path, sha256)?
+                    }
+                }
+            }
+            (Some(sha256), None) => {
                 sandbox.load_guest_file_with_digest(&guest.name, &guest.path, sha256)?
             }
-            None => sandbox.load_guest_file(&guest.name, &guest.path)?,
+            (None, _) => sandbox.load_guest_file(&guest.name, &guest.path)?,
         };
         let limits = Limits {
             wall_time: WARM_UP_WALL_TIME,

@@ -1,7 +1,9 @@
 //! The wire between the parent and a worker: length-prefixed frames on one Unix stream
 //! socket (the worker's descriptor 0).
 //!
-//! 1. The parent sends the [`WorkerSpec`] as one JSON frame.
+//! 1. The parent sends the [`WorkerSpec`] as one JSON frame. When a guest's compiled code
+//!    comes sealed in a memfd ([`GuestSpec::sealed`]), one byte follows that carries the
+//!    descriptors (`SCM_RIGHTS`, [`send_descriptors`]).
 //! 2. The worker loads its guests, confines itself and answers one JSON [`Hello`] frame.
 //! 3. Then, one call at a time: a binary [`Request`] frame, a binary [`Response`] frame.
 //!    A reentrant call ([`Request::Run`] with `reentrant`) may, before its response, send any
@@ -58,6 +60,12 @@ pub struct GuestSpec {
     /// `None`: the worker reads and hashes the file itself.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// Its compiled code comes as a sealed memfd (`zeval_sandbox::Sandbox::seal_guest_file`,
+    /// made by the parent once for every worker), sent after the spec in the order of the
+    /// guests that have this: the worker maps it instead of reading and verifying the module
+    /// cache, and falls back to that when the descriptor cannot be used.
+    #[serde(default)]
+    pub sealed: bool,
     /// A call run once after loading and before confinement, so that everything a call
     /// needs (the pool slot, the thread's async runtime, lazily built tables) exists before
     /// the system calls that build it are forbidden. Must succeed.
@@ -546,9 +554,65 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Sends `descriptors` over `socket` with one byte (`SCM_RIGHTS`).
+pub fn send_descriptors(
+    socket: &std::os::unix::net::UnixStream,
+    descriptors: &[std::os::fd::BorrowedFd<'_>],
+) -> io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space =
+        vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(descriptors.len()))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !control.push(SendAncillaryMessage::ScmRights(descriptors)) {
+        return Err(io::Error::other("no room for the descriptors"));
+    }
+    rustix::net::sendmsg(
+        socket,
+        &[io::IoSlice::new(&[0])],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    Ok(())
+}
+
+/// Receives the byte [`send_descriptors`] sent and exactly `count` descriptors with it.
+pub fn receive_descriptors(
+    socket: &std::os::unix::net::UnixStream,
+    count: usize,
+) -> io::Result<Vec<std::os::fd::OwnedFd>> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags};
+    let mut space = vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(count))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8; 1];
+    let received = rustix::net::recvmsg(
+        socket,
+        &mut [io::IoSliceMut::new(&mut byte)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    let mut descriptors = Vec::with_capacity(count);
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = message {
+            descriptors.extend(fds);
+        }
+    }
+    if received.bytes != 1
+        || received.flags.contains(ReturnFlags::CTRUNC)
+        || descriptors.len() != count
+    {
+        return Err(io::Error::other(format!(
+            "expected {count} descriptors with one byte, got {} with {} bytes",
+            descriptors.len(),
+            received.bytes
+        )));
+    }
+    Ok(descriptors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     /// The payload of a whole frame, as the other side reads it.
     fn payload(frame: &[u8]) -> Vec<u8> {
@@ -688,5 +752,21 @@ mod tests {
             read_frame(&mut [1u8, 0].as_slice(), 10),
             Err(FrameError::Closed)
         ));
+    }
+
+    #[test]
+    fn descriptors_travel_with_one_byte_and_a_missing_one_is_an_error() {
+        let (parent, child) = std::os::unix::net::UnixStream::pair().unwrap();
+        let file = tempfile::tempfile().unwrap();
+        send_descriptors(&parent, &[std::os::fd::AsFd::as_fd(&file)]).unwrap();
+        let received = receive_descriptors(&child, 1).unwrap();
+        let inode = |fd: std::os::fd::BorrowedFd<'_>| rustix::fs::fstat(fd).unwrap().st_ino;
+        assert_eq!(inode(received[0].as_fd()), inode(file.as_fd()));
+        // A frame after them is read as usual.
+        write_json(&mut &parent, &"after").unwrap();
+        assert_eq!(read_json::<String>(&mut &child).unwrap(), "after");
+        // Fewer descriptors than expected: refused.
+        send_descriptors(&parent, &[file.as_fd()]).unwrap();
+        assert!(receive_descriptors(&child, 2).is_err());
     }
 }

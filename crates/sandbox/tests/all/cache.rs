@@ -178,3 +178,46 @@ fn a_guest_file_without_the_digest_it_is_loaded_for_is_refused() {
         Ok(_) => panic!("a file with another digest was loaded"),
     }
 }
+
+#[test]
+fn a_sealed_compiled_guest_loads_in_another_sandbox_and_an_unsealed_file_is_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    let file = cache.path().join("a.wat");
+    std::fs::write(&file, exit_wat(3)).unwrap();
+    let config = SandboxConfig::new(cache.path());
+    let (sha256, sealed) = Sandbox::new(config.clone())
+        .unwrap()
+        .seal_guest_file("a", &file)
+        .unwrap();
+    assert_eq!(sha256, zeval_sandbox::module_file_digest(&file).unwrap());
+    // The module file is not read again: the sealed code is the guest.
+    std::fs::write(&file, "not a module").unwrap();
+    let sandbox = Sandbox::new(config).unwrap();
+    let guest = sandbox.load_guest_sealed("a", &sha256, sealed).unwrap();
+    match guest.run(b"", &Limits::default()) {
+        Err(SandboxError::Trap(message)) => {
+            assert!(message.starts_with("exit status 3"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same code in a file anyone with the descriptor could change is refused.
+    let (_, sealed) = Sandbox::new(SandboxConfig::new(cache.path()))
+        .unwrap()
+        .seal_guest_file("b", &{
+            let b = cache.path().join("b.wat");
+            std::fs::write(&b, exit_wat(4)).unwrap();
+            b
+        })
+        .unwrap();
+    let mut unsealed = tempfile::tempfile().unwrap();
+    let mut code = &sealed;
+    std::io::Seek::seek(&mut code, std::io::SeekFrom::Start(0)).unwrap();
+    std::io::copy(&mut code, &mut unsealed).unwrap();
+    match sandbox.load_guest_sealed("b", &sha256, unsealed) {
+        Err(SandboxError::Load { message, .. }) => {
+            assert!(message.contains("refused"), "{message}")
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("an unsealed file was mapped as compiled code"),
+    }
+}

@@ -134,6 +134,10 @@ pub struct WorkerPoolConfig {
     /// ready soonest, and a burst of callers, or of workers killed at their deadlines, takes
     /// at most one CPU's worth of starting from the calls.
     pub max_starting: usize,
+    /// The compiled code of the spec's guests marked [`crate::GuestSpec::sealed`], in their
+    /// order, as sealed memfds (`zeval_sandbox::Sandbox::seal_guest_file`): sent to every
+    /// worker after its spec. Default none.
+    pub sealed_guests: Vec<Arc<std::fs::File>>,
     /// How long a starting worker may take to load, warm up and confine itself. Default
     /// 10 minutes: the first worker on a cold machine compiles the guests (CPython's takes
     /// minutes in a debug build).
@@ -157,6 +161,7 @@ impl WorkerPoolConfig {
             running_wait: Duration::from_millis(2),
             start_after: Duration::from_millis(2),
             max_starting: 1,
+            sealed_guests: Vec::new(),
             start_timeout: Duration::from_secs(600),
         }
     }
@@ -878,6 +883,15 @@ impl PoolInner {
         let started = (|| -> Result<Hello, WorkerError> {
             let mut socket = Deadlined::new(&parent_end, deadline);
             write_json(&mut socket, &self.config.spec)?;
+            if !self.config.sealed_guests.is_empty() {
+                let descriptors: Vec<_> = self
+                    .config
+                    .sealed_guests
+                    .iter()
+                    .map(|file| std::os::fd::AsFd::as_fd(file.as_ref()))
+                    .collect();
+                crate::protocol::send_descriptors(&parent_end, &descriptors)?;
+            }
             Ok(read_json(&mut socket)?)
         })();
         let (confinement, serving_thread) = match started {
