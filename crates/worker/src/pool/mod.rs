@@ -124,9 +124,10 @@ pub struct WorkerPoolConfig {
     pub running_wait: Duration,
     /// How long a call that finds no idle worker waits for a busy one to come free before it
     /// asks for a new worker. Default 2 ms. A short call frees its worker in well under that,
-    /// and a start costs 50–150 ms of CPU on this project's machine. When every call that
-    /// found no idle worker asked for one at once, 8 HTTP clients of trivial calls grew a new
-    /// server's pool to all 32 workers within seconds, and those starts held up the calls
+    /// and a start costs tens of milliseconds of CPU (50–150 ms on this project's machine
+    /// before workers mapped the guests' sealed code). When every call that found no idle
+    /// worker asked for one at once, 8 HTTP clients of trivial calls grew a new server's pool
+    /// to all 32 workers within seconds, and those starts held up the calls
     /// (docs/benchmarks.md, "Workers started one at a time, and only when calls wait").
     pub start_after: Duration,
     /// Most workers starting at once (at least 1); further starts queue. Default 1. A start is CPU-bound, so starts at once only share the CPUs
