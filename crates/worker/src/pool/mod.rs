@@ -308,7 +308,8 @@ impl Worker {
 impl WorkerPool {
     /// Starts [`WorkerPoolConfig::min_workers`] workers (at least one: a pool that cannot
     /// start one fails here, not at the first call). The first is started alone, so that a
-    /// cold module cache is compiled once.
+    /// cold module cache is compiled once when the guests do not come sealed
+    /// ([`WorkerPoolConfig::sealed_guests`]; with them the caller has compiled already).
     pub fn start(mut config: WorkerPoolConfig) -> Result<Self, WorkerError> {
         config.spec.colocated = config.colocate;
         let pool = WorkerPool {
