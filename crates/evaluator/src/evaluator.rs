@@ -785,7 +785,7 @@ fn start_workers(
         guests.push(GuestSpec {
             name,
             path,
-            sha256: Some(sha256),
+            sha256,
             sealed,
             warm_up_input: warm_up_input(*family),
         });

@@ -171,25 +171,21 @@ fn prepare(spec: &WorkerSpec, sealed: Vec<OwnedFd>) -> Result<Prepared, WorkerEr
     let mut sealed = sealed.into_iter();
     for guest in &spec.guests {
         let code = guest.sealed.then(|| sealed.next()).flatten();
-        let loaded = match (&guest.sha256, code) {
-            (Some(sha256), Some(code)) => {
-                let file = std::fs::File::from(code);
-                match sandbox.load_guest_sealed(&guest.name, sha256, file) {
-                    Ok(loaded) => loaded,
-                    Err(error) => {
-                        tracing::warn!(
-                            guest = guest.name,
-                            %error,
-                            "loading the guest from the module cache instead of its sealed code"
-                        );
-                        sandbox.load_guest_file_with_digest(&guest.name, &guest.path, sha256)?
-                    }
+        let sealed_load = code.map(|code| {
+            sandbox.load_guest_sealed(&guest.name, &guest.sha256, std::fs::File::from(code))
+        });
+        let loaded = match sealed_load {
+            Some(Ok(loaded)) => loaded,
+            unsealed => {
+                if let Some(Err(error)) = unsealed {
+                    tracing::warn!(
+                        guest = guest.name,
+                        %error,
+                        "loading the guest from the module cache instead of its sealed code"
+                    );
                 }
+                sandbox.load_guest_file_with_digest(&guest.name, &guest.path, &guest.sha256)?
             }
-            (Some(sha256), None) => {
-                sandbox.load_guest_file_with_digest(&guest.name, &guest.path, sha256)?
-            }
-            (None, _) => sandbox.load_guest_file(&guest.name, &guest.path)?,
         };
         let limits = Limits {
             wall_time: WARM_UP_WALL_TIME,

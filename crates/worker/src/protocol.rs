@@ -57,9 +57,7 @@ pub struct GuestSpec {
     /// The file's SHA-256 (hex), as the parent read it once for every worker: the worker
     /// then reads the file only when the module cache has no verified compilation of it,
     /// and refuses it unless it has this digest (`Sandbox::load_guest_file_with_digest`).
-    /// `None`: the worker reads and hashes the file itself.
-    #[serde(default)]
-    pub sha256: Option<String>,
+    pub sha256: String,
     /// Its compiled code comes as a sealed memfd (`zeval_sandbox::Sandbox::seal_guest_file`,
     /// made by the parent once for every worker), sent after the spec in the order of the
     /// guests that have this: the worker maps it instead of reading and verifying the module
