@@ -347,7 +347,8 @@ pub struct Workers {
     pub lone_call_spin_us: u64,
     /// Guest calls that start at once without waiting; a call that finds this many in
     /// flight waits up to `running_wait_ms` for one to end, then starts anyway (default:
-    /// twice the CPUs; see `zeval_worker::WorkerPoolConfig::max_running`).
+    /// twice the CPUs; calls lowered for running long do not count; see
+    /// `zeval_worker::WorkerPoolConfig::max_running`).
     pub max_running: Option<usize>,
     /// The longest a call waits for `max_running`, in milliseconds (default 2).
     pub running_wait_ms: u64,

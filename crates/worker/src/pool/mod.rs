@@ -117,8 +117,12 @@ pub struct WorkerPoolConfig {
     /// anyway. Default twice the CPUs: more short calls running at once than that only
     /// take turns on the CPUs with their callers' HTTP work, and on this project's 2-vCPU
     /// machine 8 clients got 4–7 % more calls through, with a lower p99
-    /// (`docs/benchmarks.md`, "At most twice the CPUs' worth of worker calls start at once"). A long call delays a waiting call by `running_wait` at most;
-    /// it never keeps it out.
+    /// (`docs/benchmarks.md`, "At most twice the CPUs' worth of worker calls start at once").
+    /// Only calls younger than the sandbox's `lower_priority_after` (10 ms) count: an older
+    /// one runs at `SCHED_IDLE` and gives way to any other thread at once, so waiting for it
+    /// gains nothing. When they counted, a caller beside 8 busy loops waited `running_wait`
+    /// on every call, and its p50 doubled (`docs/security.md`, "The neighbour test"). A
+    /// young call delays a waiting call by `running_wait` at most; it never keeps it out.
     pub max_running: usize,
     /// The longest a call waits for [`Self::max_running`]. Default 2 ms.
     pub running_wait: Duration,
@@ -234,8 +238,8 @@ struct PoolState {
     /// every call that waited left a start behind, and a steady 8 callers grew the pool to
     /// `max_workers` although at most 8 calls were ever in flight.
     waiting: usize,
-    /// Pids of workers running a call, in the order the calls took them.
-    busy: Vec<u32>,
+    /// Workers running a call, in the order the calls took them.
+    busy: Vec<BusyWorker>,
     lost: u64,
     confinement: Option<ConfinementReport>,
     address_space_limit: Option<u64>,
@@ -244,6 +248,31 @@ struct PoolState {
     start_failure: Option<(Instant, String)>,
     /// Set when the pool is dropped: no more replacements.
     closed: bool,
+}
+
+/// A worker running a call, and since when.
+struct BusyWorker {
+    pid: u32,
+    since: Instant,
+}
+
+impl PoolState {
+    /// The calls in flight that count against [`WorkerPoolConfig::max_running`]: those that
+    /// started less than `long_after` ago (all of them when `long_after` is `None`).
+    fn running_short(&self, long_after: Option<Duration>, now: Instant) -> usize {
+        match long_after {
+            None => self.busy.len(),
+            Some(long_after) => self
+                .busy
+                .iter()
+                .filter(|busy| now.saturating_duration_since(busy.since) < long_after)
+                .count(),
+        }
+    }
+
+    fn take_out_of_busy(&mut self, pid: u32) {
+        self.busy.retain(|busy| busy.pid != pid);
+    }
 }
 
 struct Worker {
@@ -573,7 +602,7 @@ impl WorkerPool {
             max_workers: self.inner.config.max_workers,
             alive: state.alive,
             idle_pids: state.idle.iter().map(Worker::pid).collect(),
-            busy_pids: state.busy.clone(),
+            busy_pids: state.busy.iter().map(|busy| busy.pid).collect(),
             lost: state.lost,
             starting: state.starting,
             queued_starts: state.queued_starts,
@@ -628,8 +657,11 @@ impl PoolInner {
         // Bounded by `running_wait` (and the call's deadline), however often it is woken.
         let wait_for_running_until = (called + self.config.running_wait).min(deadline);
         loop {
-            if state.busy.len() >= self.config.max_running
-                && !state.idle.is_empty()
+            if !state.idle.is_empty()
+                && state.running_short(
+                    self.config.spec.sandbox.lower_priority_after,
+                    Instant::now(),
+                ) >= self.config.max_running
                 && let Some(left) = wait_for_running_until.checked_duration_since(Instant::now())
             {
                 state = self
@@ -644,7 +676,10 @@ impl PoolInner {
                 // reaped here and replaced; it is never handed a call.
                 match worker.child.try_wait() {
                     Ok(None) => {
-                        state.busy.push(worker.pid());
+                        state.busy.push(BusyWorker {
+                            pid: worker.pid(),
+                            since: Instant::now(),
+                        });
                         return Ok((worker, state.busy.len() == 1));
                     }
                     ended => {
@@ -718,7 +753,7 @@ impl PoolInner {
     fn release(&self, worker: Worker) {
         let mut state = self.lock();
         let pid = worker.pid();
-        state.busy.retain(|busy| *busy != pid);
+        state.take_out_of_busy(pid);
         state.idle.push(worker);
         drop(state);
         self.returned.notify_one();
@@ -766,7 +801,7 @@ impl PoolInner {
     fn forget(self: &Arc<Self>, pid: u32) {
         {
             let mut state = self.lock();
-            state.busy.retain(|busy| *busy != pid);
+            state.take_out_of_busy(pid);
             state.alive -= 1;
             state.lost += 1;
         }

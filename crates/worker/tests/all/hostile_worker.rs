@@ -310,14 +310,16 @@ fn by_default_no_call_binds_its_worker() {
     assert!(alone.contains(','), "bound to one CPU: {alone}");
 }
 
-#[test]
-fn a_call_past_the_running_limit_waits_for_a_running_one_at_most_running_wait() {
-    let wait = Duration::from_millis(300);
+/// How long a call past the running limit (1) waits while a 1 s call runs beside it, which
+/// started 100 ms before; calls count as long after `long_after`
+/// (`SandboxConfig::lower_priority_after`).
+fn wait_beside_a_running_call(long_after: Option<Duration>, wait: Duration) -> Duration {
     let pool = std::sync::Arc::new(pool_with("affinity", |config| {
         config.max_workers = 2;
         config.min_workers = 2;
         config.max_running = 1;
         config.running_wait = wait;
+        config.spec.sandbox.lower_priority_after = long_after;
     }));
     // Both workers idle, so that the second call finds one ready.
     let started = Instant::now();
@@ -348,11 +350,34 @@ fn a_call_past_the_running_limit_waits_for_a_running_one_at_most_running_wait() 
         !long.is_finished(),
         "the long call still runs: the short one was not kept out until it ended"
     );
-    assert!(
-        took >= wait - Duration::from_millis(20),
-        "the call past the limit waited for a running one: {took:?}"
-    );
     long.join().unwrap();
+    took
+}
+
+#[test]
+fn a_call_past_the_running_limit_waits_for_a_running_one_at_most_running_wait() {
+    let wait = Duration::from_millis(300);
+    for long_after in [None, Some(Duration::from_secs(10))] {
+        let took = wait_beside_a_running_call(long_after, wait);
+        assert!(
+            took >= wait - Duration::from_millis(20),
+            "the call past the limit waited for a running one ({long_after:?}): {took:?}"
+        );
+    }
+}
+
+/// A call that has run past `lower_priority_after` runs at `SCHED_IDLE`, which yields its CPU
+/// to any other thread: it no longer counts against the running limit, so a short call
+/// beside it does not wait (the neighbour's calls waited `running_wait` each beside 8 busy
+/// loops, and their p50 doubled).
+#[test]
+fn a_call_lowered_for_running_long_does_not_make_others_wait() {
+    let wait = Duration::from_millis(300);
+    let took = wait_beside_a_running_call(Some(Duration::from_millis(50)), wait);
+    assert!(
+        took < wait - Duration::from_millis(100),
+        "a short call waited beside a call past lower_priority_after: {took:?}"
+    );
 }
 
 /// Polls the pool's status every 5 ms until `done` holds (at most 30 s), keeping the most
