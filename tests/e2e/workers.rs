@@ -713,14 +713,15 @@ const FORGER: &str = include_str!("../../crates/evaluator/tests/all/code_cache_f
 const VICTIM: &str = "def Z1000(Z1000K1):\n    return 'victim ' + Z1000K1";
 
 #[test]
-fn a_burst_of_callers_starts_one_worker_at_a_time_and_no_more_than_it_needs() {
+fn a_burst_of_callers_starts_one_worker_at_a_time_no_more_than_it_needs_and_retires_them() {
     // Eight callers of a trivial function, back to back for 3 s, on a server with two
     // workers started. The pool used to start a worker for every call that found none idle,
     // all at once: such a burst started dozens of workers, each start competing with the
-    // calls for the CPUs, and grew the pool to `max_workers` (32).
+    // calls for the CPUs, and grew the pool to `max_workers` (32). It also kept them all
+    // for good; idle for 1 s (here), those beyond `min_workers` (2) are now stopped.
     const CALLERS: usize = 8;
     let _serial = one_at_a_time();
-    let target = Target::start(&[]);
+    let target = Target::start(&[("ZEVAL_WORKERS_RETIRE_IDLE_AFTER_S", "1")]);
     idle_workers(&target, 2);
     let evaluator = target.server.evaluator.clone().expect("evaluator API");
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -782,4 +783,29 @@ fn a_burst_of_callers_starts_one_worker_at_a_time_and_no_more_than_it_needs() {
         alive <= CALLERS as u64,
         "{alive} workers for {CALLERS} callers: {workers}"
     );
+    assert!(alive > 2, "the burst did not grow the pool: {workers}");
+    // Idle 1 s, checked every second: back to the minimum within a few seconds.
+    let quiet = Instant::now();
+    let retired = loop {
+        let workers = info(&target)["workers"].clone();
+        if workers["alive"] == 2 {
+            break workers;
+        }
+        assert!(quiet.elapsed() < Duration::from_secs(15), "{workers}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!(
+        "burst: back to 2 workers after {:?}: {retired}",
+        quiet.elapsed()
+    );
+    assert_eq!(retired["retired"], alive - 2, "{retired}");
+    assert_eq!(retired["lost"], 0, "{retired}");
+    let client = Client::new(
+        target.orch(),
+        Some(&target.neighbour),
+        Duration::from_secs(20),
+    );
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": "after"});
+    let answer = client.evaluate(&call).expect("an answer");
+    assert_eq!(answer.json()["Z22K1"], "AFTER", "{}", answer.text);
 }

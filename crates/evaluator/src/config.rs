@@ -88,6 +88,9 @@ pub struct WorkerSettings {
     /// Most workers starting at once (`zeval_worker::WorkerPoolConfig::max_starting`).
     /// Default 1.
     pub max_starting: usize,
+    /// How long a worker beyond `min_workers` may stay idle before it is stopped
+    /// (`zeval_worker::WorkerPoolConfig::retire_idle_after`). Default 60 s; `None`: never.
+    pub retire_idle_after: Option<Duration>,
 }
 
 impl WorkerSettings {
@@ -107,6 +110,7 @@ impl WorkerSettings {
             running_wait: Duration::from_millis(2),
             start_after: Duration::from_millis(2),
             max_starting: 1,
+            retire_idle_after: Some(zeval_worker::DEFAULT_RETIRE_IDLE_AFTER),
         }
     }
 }

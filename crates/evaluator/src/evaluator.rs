@@ -810,6 +810,7 @@ fn start_workers(
         running_wait: settings.running_wait,
         start_after: settings.start_after,
         max_starting: settings.max_starting,
+        retire_idle_after: settings.retire_idle_after,
         sealed_guests,
         ..defaults
     })?;

@@ -359,6 +359,10 @@ pub struct Workers {
     /// Most workers starting at once (default 1; further starts queue; see
     /// `zeval_worker::WorkerPoolConfig::max_starting`).
     pub max_starting: usize,
+    /// How long a worker beyond `min_workers` may stay idle before it is stopped, in
+    /// seconds (default 60; 0: never; `ZEVAL_WORKERS_RETIRE_IDLE_AFTER_S`; see
+    /// `zeval_worker::WorkerPoolConfig::retire_idle_after`).
+    pub retire_idle_after_s: u64,
 }
 
 impl Default for Workers {
@@ -375,6 +379,7 @@ impl Default for Workers {
             running_wait_ms: 2,
             start_after_ms: 2,
             max_starting: 1,
+            retire_idle_after_s: zeval_evaluator::DEFAULT_RETIRE_IDLE_AFTER.as_secs(),
         }
     }
 }
@@ -666,6 +671,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_MAX_WORKERS", "workers.max_workers"),
     ("ZEVAL_WORKERS_COLOCATE", "workers.colocate"),
     (
+        "ZEVAL_WORKERS_RETIRE_IDLE_AFTER_S",
+        "workers.retire_idle_after_s",
+    ),
+    (
         "ZEVAL_WORKERS_LONE_CALL_SPIN_US",
         "workers.lone_call_spin_us",
     ),
@@ -784,6 +793,9 @@ impl Config {
                 "ZEVAL_WORKERS" => self.workers.enabled = parsed(name, v)?,
                 "ZEVAL_MAX_WORKERS" => self.workers.max_workers = parsed(name, v)?,
                 "ZEVAL_WORKERS_COLOCATE" => self.workers.colocate = parsed(name, v)?,
+                "ZEVAL_WORKERS_RETIRE_IDLE_AFTER_S" => {
+                    self.workers.retire_idle_after_s = parsed(name, v)?
+                }
                 "ZEVAL_WORKERS_LONE_CALL_SPIN_US" => {
                     self.workers.lone_call_spin_us = parsed(name, v)?
                 }
@@ -936,6 +948,7 @@ mod tests {
             "running_wait_ms",
             "start_after_ms",
             "max_starting",
+            "retire_idle_after_s",
             "lone_call_spin_us",
             "max_nested_calls",
             "evaluator_max_concurrent_requests",

@@ -66,6 +66,8 @@ pub fn local_evaluator(
                 running_wait: Duration::from_millis(workers.running_wait_ms),
                 start_after: Duration::from_millis(workers.start_after_ms),
                 max_starting: workers.max_starting,
+                retire_idle_after: (workers.retire_idle_after_s > 0)
+                    .then(|| Duration::from_secs(workers.retire_idle_after_s)),
                 ..WorkerSettings::new(program, vec!["worker".into()])
             })
         }

@@ -22,7 +22,10 @@ pub mod confine;
 pub mod pool;
 pub mod protocol;
 
-pub use pool::{DEFAULT_LONE_CALL_SPIN, PoolStatus, RunError, WorkerPool, WorkerPoolConfig};
+pub use pool::{
+    DEFAULT_LONE_CALL_SPIN, DEFAULT_RETIRE_IDLE_AFTER, PoolStatus, RunError, WorkerPool,
+    WorkerPoolConfig,
+};
 pub use protocol::{GuestSpec, WorkerSpec};
 
 /// Why a worker could not be started or could not go on.

@@ -143,6 +143,12 @@ pub struct WorkerPoolConfig {
     /// order, as sealed memfds (`zeval_sandbox::Sandbox::seal_guest_file`): sent to every
     /// worker after its spec. Default none.
     pub sealed_guests: Vec<Arc<std::fs::File>>,
+    /// How long a worker beyond [`Self::min_workers`] may stay idle before it is stopped
+    /// (checked every second, the least recently used first). Default 60 s. A burst of calls
+    /// grows the pool up to `max_workers`, and every worker holds its own guests' instance
+    /// memory; without this the pool kept its peak size for good. A retired worker is not
+    /// counted as lost. `None`: never.
+    pub retire_idle_after: Option<Duration>,
     /// How long a starting worker may take to load, warm up and confine itself. Default
     /// 10 minutes: the first worker on a cold machine compiles the guests (CPython's takes
     /// minutes in a debug build).
@@ -167,10 +173,14 @@ impl WorkerPoolConfig {
             start_after: Duration::from_millis(2),
             max_starting: 1,
             sealed_guests: Vec::new(),
+            retire_idle_after: Some(DEFAULT_RETIRE_IDLE_AFTER),
             start_timeout: Duration::from_secs(600),
         }
     }
 }
+
+/// The default of [`WorkerPoolConfig::retire_idle_after`], for the settings that pass it on.
+pub const DEFAULT_RETIRE_IDLE_AFTER: Duration = Duration::from_secs(60);
 
 /// The default of [`WorkerPoolConfig::lone_call_spin`], for the settings that pass it on.
 pub const DEFAULT_LONE_CALL_SPIN: Duration = Duration::from_micros(200);
@@ -200,6 +210,8 @@ pub struct PoolStatus {
     pub busy_pids: Vec<u32>,
     /// Workers that died or were killed since the start.
     pub lost: u64,
+    /// Workers stopped for having been idle [`WorkerPoolConfig::retire_idle_after`].
+    pub retired: u64,
     /// Workers starting now (at most [`WorkerPoolConfig::max_starting`]), and asked for but
     /// waiting for those to finish; both are counted in `alive`.
     pub starting: usize,
@@ -241,6 +253,7 @@ struct PoolState {
     /// Workers running a call, in the order the calls took them.
     busy: Vec<BusyWorker>,
     lost: u64,
+    retired: u64,
     confinement: Option<ConfinementReport>,
     address_space_limit: Option<u64>,
     /// When a worker last failed to start, and why: callers waiting for a worker then give
@@ -288,6 +301,8 @@ struct Worker {
     /// source ([`WorkerPool::run_with_code`]). It lives and dies with the worker: an entry is
     /// never given to another worker (see `zeval_sandbox::code_cache` on trust).
     code_cache: Arc<CodeCache>,
+    /// When it last became idle (or was started).
+    idle_since: Instant,
 }
 
 /// The byte budget of one worker's [`CodeCache`]: with the default 32 workers at most, at
@@ -604,6 +619,7 @@ impl WorkerPool {
             idle_pids: state.idle.iter().map(Worker::pid).collect(),
             busy_pids: state.busy.iter().map(|busy| busy.pid).collect(),
             lost: state.lost,
+            retired: state.retired,
             starting: state.starting,
             queued_starts: state.queued_starts,
             confinement: state.confinement.clone(),
@@ -750,7 +766,8 @@ impl PoolInner {
         }
     }
 
-    fn release(&self, worker: Worker) {
+    fn release(&self, mut worker: Worker) {
+        worker.idle_since = Instant::now();
         let mut state = self.lock();
         let pid = worker.pid();
         state.take_out_of_busy(pid);
@@ -982,11 +999,12 @@ impl PoolInner {
             serving_thread,
             loaded_modules: Vec::new(),
             code_cache: Arc::new(CodeCache::new(CODE_CACHE_BYTES_PER_WORKER)),
+            idle_since: Instant::now(),
         })
     }
 }
 
-/// How often idle workers are checked for having died.
+/// How often idle workers are checked for having died, or idled long enough to retire.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Starts the thread that reaps idle workers that died (killed from outside, the OOM killer)
@@ -1001,6 +1019,7 @@ fn watch(pool: &Arc<PoolInner>) -> std::io::Result<()> {
                 std::thread::sleep(WATCH_INTERVAL);
                 let Some(pool) = pool.upgrade() else { return };
                 pool.prune_idle();
+                pool.retire_idle();
             }
         })
         .map(drop)
@@ -1041,6 +1060,43 @@ impl PoolInner {
         }
         self.returned.notify_all();
         self.replenish();
+    }
+}
+
+impl PoolInner {
+    /// Stops the workers idle for [`WorkerPoolConfig::retire_idle_after`], the least recently
+    /// used first, while more than [`WorkerPoolConfig::min_workers`] are alive.
+    fn retire_idle(&self) {
+        let Some(after) = self.config.retire_idle_after else {
+            return;
+        };
+        let mut retiring = Vec::new();
+        {
+            let mut state = self.lock();
+            let now = Instant::now();
+            while state.alive > self.config.min_workers {
+                let oldest = state
+                    .idle
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, worker)| worker.idle_since)
+                    .map(|(index, worker)| (index, worker.idle_since));
+                match oldest {
+                    Some((index, since)) if now.saturating_duration_since(since) >= after => {
+                        retiring.push(state.idle.remove(index));
+                        state.alive -= 1;
+                        state.retired += 1;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        for mut worker in retiring {
+            // Idle, it waits for a request: it ends at once, and nothing is lost.
+            let _ = worker.child.kill();
+            let status = worker.child.wait().map(describe).unwrap_or_default();
+            tracing::debug!(pid = worker.pid(), status, "retired an idle worker");
+        }
     }
 }
 

@@ -468,3 +468,83 @@ fn a_call_asks_for_a_new_worker_only_after_waiting_start_after_for_a_busy_one() 
         "{status:?}"
     );
 }
+
+/// A burst grows the pool; once its workers have been idle `retire_idle_after`, those beyond
+/// `min_workers` are stopped, the least recently used first, none counted as lost, and the
+/// pool still serves.
+#[test]
+fn workers_idle_past_retire_idle_after_are_stopped_down_to_min_workers() {
+    let pool = std::sync::Arc::new(pool_with("affinity", |config| {
+        config.max_workers = 3;
+        config.min_workers = 1;
+        config.start_after = Duration::ZERO;
+        config.retire_idle_after = Some(Duration::from_millis(500));
+    }));
+    // Three calls of 1 s at once: three workers.
+    let burst: Vec<_> = (0..3)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                pool.run(0, b"wait", &limits(Duration::from_secs(20)))
+                    .unwrap();
+            })
+        })
+        .collect();
+    for call in burst {
+        call.join().unwrap();
+    }
+    let grown = pool.status();
+    assert_eq!(grown.alive, 3, "{grown:?}");
+    // The most recently used worker is the one kept.
+    pool.run(0, b"now", &limits(Duration::from_secs(5)))
+        .unwrap();
+    let last_used = pool.status().idle_pids.last().copied().unwrap();
+    let started = Instant::now();
+    while pool.status().alive > 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            pool.status()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Retirement is checked every second: 0.5 s idle, then within about a second.
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "retired too soon: {:?}",
+        started.elapsed()
+    );
+    let status = pool.status();
+    assert_eq!(status.retired, 2, "{status:?}");
+    assert_eq!(status.lost, 0, "{status:?}");
+    assert_eq!(status.idle_pids, vec![last_used], "{status:?}");
+    // The minimum stays, and serves.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(pool.status().alive, 1);
+    pool.run(0, b"now", &limits(Duration::from_secs(5)))
+        .unwrap();
+}
+
+/// `retire_idle_after` `None` keeps every worker the pool started.
+#[test]
+fn without_retire_idle_after_the_pool_keeps_its_workers() {
+    let pool = std::sync::Arc::new(pool_with("affinity", |config| {
+        config.max_workers = 2;
+        config.min_workers = 1;
+        config.start_after = Duration::ZERO;
+        config.retire_idle_after = None;
+    }));
+    let other = {
+        let pool = pool.clone();
+        std::thread::spawn(move || {
+            pool.run(0, b"wait", &limits(Duration::from_secs(20)))
+                .unwrap();
+        })
+    };
+    pool.run(0, b"wait", &limits(Duration::from_secs(20)))
+        .unwrap();
+    other.join().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let status = pool.status();
+    assert_eq!((status.alive, status.retired), (2, 0), "{status:?}");
+}
