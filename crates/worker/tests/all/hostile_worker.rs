@@ -469,19 +469,16 @@ fn a_call_asks_for_a_new_worker_only_after_waiting_start_after_for_a_busy_one() 
     );
 }
 
-/// A burst grows the pool; once its workers have been idle `retire_idle_after`, those beyond
-/// `min_workers` are stopped, the least recently used first, none counted as lost, and the
-/// pool still serves.
-#[test]
-fn workers_idle_past_retire_idle_after_are_stopped_down_to_min_workers() {
+/// A pool of stand-in workers, up to `max_workers` and at least one, that retire after
+/// `retire_idle_after`, grown by `max_workers` calls of 1 s at once.
+fn grown_pool(max_workers: usize, retire_idle_after: Option<Duration>) -> WorkerPool {
     let pool = std::sync::Arc::new(pool_with("affinity", |config| {
-        config.max_workers = 3;
+        config.max_workers = max_workers;
         config.min_workers = 1;
         config.start_after = Duration::ZERO;
-        config.retire_idle_after = Some(Duration::from_millis(500));
+        config.retire_idle_after = retire_idle_after;
     }));
-    // Three calls of 1 s at once: three workers.
-    let burst: Vec<_> = (0..3)
+    let burst: Vec<_> = (0..max_workers)
         .map(|_| {
             let pool = pool.clone();
             std::thread::spawn(move || {
@@ -494,7 +491,16 @@ fn workers_idle_past_retire_idle_after_are_stopped_down_to_min_workers() {
         call.join().unwrap();
     }
     let grown = pool.status();
-    assert_eq!(grown.alive, 3, "{grown:?}");
+    assert_eq!(grown.alive, max_workers, "{grown:?}");
+    std::sync::Arc::into_inner(pool).unwrap()
+}
+
+/// A burst grows the pool; once its workers have been idle `retire_idle_after`, those beyond
+/// `min_workers` are stopped, the least recently used first, none counted as lost, and the
+/// pool still serves.
+#[test]
+fn workers_idle_past_retire_idle_after_are_stopped_down_to_min_workers() {
+    let pool = grown_pool(3, Some(Duration::from_millis(500)));
     // The most recently used worker is the one kept.
     pool.run(0, b"now", &limits(Duration::from_secs(5)))
         .unwrap();
@@ -528,22 +534,7 @@ fn workers_idle_past_retire_idle_after_are_stopped_down_to_min_workers() {
 /// `retire_idle_after` `None` keeps every worker the pool started.
 #[test]
 fn without_retire_idle_after_the_pool_keeps_its_workers() {
-    let pool = std::sync::Arc::new(pool_with("affinity", |config| {
-        config.max_workers = 2;
-        config.min_workers = 1;
-        config.start_after = Duration::ZERO;
-        config.retire_idle_after = None;
-    }));
-    let other = {
-        let pool = pool.clone();
-        std::thread::spawn(move || {
-            pool.run(0, b"wait", &limits(Duration::from_secs(20)))
-                .unwrap();
-        })
-    };
-    pool.run(0, b"wait", &limits(Duration::from_secs(20)))
-        .unwrap();
-    other.join().unwrap();
+    let pool = grown_pool(2, None);
     std::thread::sleep(Duration::from_millis(2500));
     let status = pool.status();
     assert_eq!((status.alive, status.retired), (2, 0), "{status:?}");
