@@ -859,20 +859,35 @@ impl PoolInner {
         let started = std::thread::Builder::new()
             .name("zeval-worker-start".to_owned())
             .spawn(move || {
-                // One start a turn, then the next queued one, until none is left.
+                // One start a turn, then the next queued one, until none is left. A start's
+                // outcome and the count of starts change under one lock, and then every
+                // waiting call is woken: a call that found as many starts pending as calls
+                // waiting did not ask for one, and must see that this one is over (when the
+                // count went down later, unannounced, such a call slept until its deadline).
                 while let Some(pool) = pool.upgrade() {
-                    match pool.spawn() {
-                        Ok(worker) => pool.release(worker),
+                    let outcome = pool.spawn();
+                    let mut state = pool.lock();
+                    match outcome {
+                        Ok(mut worker) => {
+                            worker.idle_since = Instant::now();
+                            state.idle.push(worker);
+                        }
                         Err(error) => {
                             tracing::error!(%error, "could not start a worker");
-                            pool.start_failed(1, error.to_string());
+                            state.alive -= 1;
+                            state.start_failure = Some((Instant::now(), error.to_string()));
                         }
                     }
-                    let mut state = pool.lock();
-                    if state.queued_starts > 0 {
+                    let more = if state.queued_starts > 0 {
                         state.queued_starts -= 1;
+                        true
                     } else {
                         state.starting -= 1;
+                        false
+                    };
+                    drop(state);
+                    pool.returned.notify_all();
+                    if !more {
                         return;
                     }
                 }

@@ -6,7 +6,9 @@ answers in 1 s) | host_call (asks its host "ping" and answers with the host's an
 | host_call_huge (asks its host 64 KiB) | modules (runs compiled modules, holding only the
 last one it was sent, and answers with what it was sent: "bytes <key>" or "key <key>") |
 not_loaded (answers every module request "not loaded", even one that carries the module) |
-affinity (answers with the CPUs it may run on, after sleeping 1 s when its input is "wait").
+affinity (answers with the CPUs it may run on, after sleeping 1 s when its input is "wait") |
+start_once (the second argument names a file: the first stand-in creates it and dies in its
+first call; any stand-in started once it exists fails to start).
 """
 import json
 import os
@@ -44,6 +46,12 @@ def feature(state, detail):
 
 
 read_frame()
+if MODE == "start_once":
+    try:
+        open(sys.argv[2], "x").close()
+    except FileExistsError:
+        sys.exit(1)
+    MODE = "die"
 if MODE == "slow":
     time.sleep(1.5)
 hello = {

@@ -539,3 +539,55 @@ fn without_retire_idle_after_the_pool_keeps_its_workers() {
     let status = pool.status();
     assert_eq!((status.alive, status.retired), (2, 0), "{status:?}");
 }
+
+/// When workers cannot be started, calls fail at once with [`RunError::Unavailable`] and the
+/// reason, instead of waiting out their deadlines; and every caller is told, not only the one
+/// whose start failed. (Repeated: a lost wake-up that left one caller of three asleep until
+/// its deadline showed in about a quarter of the runs.)
+#[test]
+fn calls_fail_at_once_with_the_reason_when_no_worker_can_start() {
+    for _ in 0..8 {
+        no_worker_can_start();
+    }
+}
+
+fn no_worker_can_start() {
+    let marker = tempfile::tempdir().unwrap();
+    let marker = marker.path().join("started");
+    let pool = std::sync::Arc::new(pool_with("start_once", |config| {
+        config.args.push(marker.clone().into_os_string());
+    }));
+    // The only worker dies in its call, and its replacement cannot start.
+    let lost = pool.run(0, b"x", &limits(Duration::from_secs(5)));
+    assert!(matches!(lost, Err(RunError::WorkerLost(_))), "{lost:?}");
+    let deadline = Duration::from_secs(3);
+    let callers: Vec<_> = (0..3)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                (pool.run(0, b"x", &limits(deadline)), started.elapsed())
+            })
+        })
+        .collect();
+    for caller in callers {
+        let (outcome, took) = caller.join().unwrap();
+        match outcome {
+            Err(RunError::Unavailable(reason)) => {
+                assert!(!reason.is_empty());
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+        assert!(took < deadline / 2, "a caller waited {took:?}");
+    }
+    // The starts the callers asked for end too, and none is left counted.
+    let started = Instant::now();
+    while pool.status().alive > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            pool.status()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
