@@ -1106,6 +1106,11 @@ impl PoolInner {
                 }
             }
         }
+        if retiring.is_empty() {
+            return;
+        }
+        // A call that could not ask for a start at `max_workers` may ask now.
+        self.returned.notify_all();
         for mut worker in retiring {
             // Idle, it waits for a request: it ends at once, and nothing is lost.
             let _ = worker.child.kill();
