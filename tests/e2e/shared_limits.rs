@@ -225,3 +225,25 @@ fn behind_a_trusted_proxy_each_forwarded_client_is_counted_alone() {
         );
     }
 }
+
+#[test]
+fn an_ipv6_client_is_counted_by_its_64_network() {
+    // A host is usually given a whole /64: counted by address, one machine could be as many
+    // clients as it liked, each with its own slots and its own rate.
+    let data = tempfile::tempdir().unwrap();
+    let env = [
+        ("ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE", "2"),
+        ("ZEVAL_TRUSTED_PROXIES", "127.0.0.0/8, ::1"),
+    ];
+    let server = Server::start(data.path(), &[], &env);
+    let orch = server.orch();
+    early_in_a_minute();
+    assert_eq!(quick_forwarded_for(orch, "2001:db8:1:2::1"), 200);
+    assert_eq!(quick_forwarded_for(orch, "2001:db8:1:2::2"), 200);
+    assert_eq!(quick_forwarded_for(orch, "2001:db8:1:2:ffff::9"), 429);
+    assert_eq!(quick_forwarded_for(orch, "2001:db8:1:3::1"), 200);
+    // An IPv4-mapped address is that IPv4 client.
+    assert_eq!(quick_forwarded_for(orch, "203.0.113.5"), 200);
+    assert_eq!(quick_forwarded_for(orch, "::ffff:203.0.113.5"), 200);
+    assert_eq!(quick_forwarded_for(orch, "203.0.113.5"), 429);
+}

@@ -10,8 +10,34 @@
 //! Bounds: at most [`MAX_FORWARDED_HOPS`] addresses are read from the header (the header's
 //! own size is bounded by the server's header limits); an entry that is not an IP address
 //! ends the walk at the last trusted hop's word for it.
+//!
+//! An IPv6 client is counted by its network, not its address ([`client_key`]): a host is
+//! usually given a whole /64, so counted by address, one machine could send from as many
+//! "clients" as it liked, each with its own per-client slots.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// The prefix length an IPv6 client is counted under: one /64, what a single host or link
+/// is usually given (SLAAC needs one, and RFC 6177 has sites get /48 to /64), and what
+/// MediaWiki's own rate limits take as one IPv6 client.
+pub const CLIENT_IPV6_PREFIX: u32 = 64;
+
+/// What the per-client limits count the client at `ip` as: an IPv4 address itself (an
+/// IPv4-mapped IPv6 address too), an IPv6 address its [`CLIENT_IPV6_PREFIX`] network, e.g.
+/// `2001:db8:1:2::/64`.
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let host_bits = (1u128 << (128 - CLIENT_IPV6_PREFIX)) - 1;
+                let network = Ipv6Addr::from(u128::from(v6) & !host_bits);
+                format!("{network}/{CLIENT_IPV6_PREFIX}")
+            }
+        },
+    }
+}
 
 /// The most `X-Forwarded-For` entries read, from the right.
 pub const MAX_FORWARDED_HOPS: usize = 32;
@@ -113,6 +139,19 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_network_and_an_ipv4_client_its_address() {
+        assert_eq!(client_key(ip("203.0.113.9")), "203.0.113.9");
+        assert_eq!(client_key(ip("::ffff:203.0.113.9")), "203.0.113.9");
+        assert_eq!(client_key(ip("2001:db8:1:2::1")), "2001:db8:1:2::/64");
+        assert_eq!(
+            client_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(client_key(ip("2001:db8:1:3::1")), "2001:db8:1:3::/64");
+        assert_eq!(client_key(ip("::1")), "::/64");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! 2. The client may hold at most `limits.per_client_concurrent_requests` (default 8) work
 //!    slots at once: past it 429 with `Retry-After`, so one caller cannot take every slot. A
 //!    client is its bearer token when it sends one (the token was checked by
-//!    [`crate::access::reject_wrong_tokens`] before), else its IP address. The evaluator API
+//!    [`crate::access::reject_wrong_tokens`] before), else its IP address (an IPv6 address
+//!    by its /64 network, [`crate::client_address::client_key`]). The evaluator API
 //!    has no per-client limit: its one legitimate client is the orchestrator.
 //!    At most `limits.per_client_requests_per_minute` requests (default 0: no limit) may
 //!    start per client and minute: past it 429 with `Retry-After` until the next minute.
@@ -294,8 +295,9 @@ impl Drop for ClientSlot {
 }
 
 /// Who a request counts against: its bearer token, else its peer's IP address, or the address
-/// a trusted proxy forwarded for (`unknown` when served without a connection, as in tests
-/// that call the router directly).
+/// a trusted proxy forwarded for, an IPv6 one by its /64
+/// ([`crate::client_address::client_key`]) (`unknown` when served without a connection, as
+/// in tests that call the router directly).
 fn client_of(request: &Request, proxies: &TrustedProxies) -> String {
     let token = request
         .headers()
@@ -319,7 +321,8 @@ fn client_of(request: &Request, proxies: &TrustedProxies) -> String {
                 .take(crate::client_address::MAX_FORWARDED_HOPS)
                 .filter_map(|v| v.to_str().ok())
                 .collect();
-            format!("ip {}", proxies.client(peer.ip(), &forwarded))
+            let client = proxies.client(peer.ip(), &forwarded);
+            format!("ip {}", crate::client_address::client_key(client))
         }
         None => "ip unknown".into(),
     }
