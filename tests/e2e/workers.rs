@@ -798,7 +798,13 @@ fn a_burst_of_callers_starts_one_worker_at_a_time_no_more_than_it_needs_and_reti
         "burst: back to 2 workers after {:?}: {retired}",
         quiet.elapsed()
     );
-    assert_eq!(retired["retired"], alive - 2, "{retired}");
+    // A worker may already have retired during the burst, if it was idle for a second then.
+    let retired_before = workers["retired"].as_u64().expect("retired");
+    assert_eq!(
+        retired["retired"].as_u64(),
+        Some(retired_before + alive - 2),
+        "{retired}"
+    );
     assert_eq!(retired["lost"], 0, "{retired}");
     let client = Client::new(
         target.orch(),

@@ -674,10 +674,8 @@ impl PoolInner {
         let wait_for_running_until = (called + self.config.running_wait).min(deadline);
         loop {
             if !state.idle.is_empty()
-                && state.running_short(
-                    self.config.spec.sandbox.lower_priority_after,
-                    Instant::now(),
-                ) >= self.config.max_running
+                && state.running_short(self.lowered_after(&state), Instant::now())
+                    >= self.config.max_running
                 && let Some(left) = wait_for_running_until.checked_duration_since(Instant::now())
             {
                 state = self
@@ -764,6 +762,22 @@ impl PoolInner {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+    }
+
+    /// How long a call runs before its worker lowers it (`SandboxConfig::lower_priority_after`),
+    /// so that it stops counting against [`WorkerPoolConfig::max_running`]; `None` when the
+    /// workers do not lower long calls, because the newest one reported that it could not
+    /// raise a thread back (`ConfinementReport::priority_restorable`): a long call then
+    /// competes for the CPUs like any other.
+    fn lowered_after(&self, state: &PoolState) -> Option<Duration> {
+        if state
+            .confinement
+            .as_ref()
+            .is_some_and(|report| !report.priority_restorable)
+        {
+            return None;
+        }
+        self.config.spec.sandbox.lower_priority_after
     }
 
     fn release(&self, mut worker: Worker) {

@@ -6,7 +6,8 @@ answers in 1 s) | host_call (asks its host "ping" and answers with the host's an
 | host_call_huge (asks its host 64 KiB) | modules (runs compiled modules, holding only the
 last one it was sent, and answers with what it was sent: "bytes <key>" or "key <key>") |
 not_loaded (answers every module request "not loaded", even one that carries the module) |
-affinity (answers with the CPUs it may run on, after sleeping 1 s when its input is "wait") |
+affinity (answers with the CPUs it may run on, after sleeping 1 s when its input is "wait";
+with a second argument "unrestorable" it reports that it cannot restore priorities) |
 start_once (the second argument names a file: the first stand-in creates it and dies in its
 first call; any stand-in started once it exists fails to start).
 """
@@ -68,6 +69,9 @@ hello = {
         "serving_thread": os.getpid(),
     }
 }
+if MODE == "affinity" and sys.argv[2:] == ["unrestorable"]:
+    # A worker that could not raise a lowered thread back, so lowers none.
+    hello["Ready"]["confinement"]["priority_restorable"] = False
 write_frame(json.dumps(hello).encode())
 
 def ran(stdout):

@@ -313,8 +313,15 @@ fn by_default_no_call_binds_its_worker() {
 /// How long a call past the running limit (1) waits while a 1 s call runs beside it, which
 /// started 100 ms before; calls count as long after `long_after`
 /// (`SandboxConfig::lower_priority_after`).
-fn wait_beside_a_running_call(long_after: Option<Duration>, wait: Duration) -> Duration {
+fn wait_beside_a_running_call(
+    long_after: Option<Duration>,
+    wait: Duration,
+    restorable: bool,
+) -> Duration {
     let pool = std::sync::Arc::new(pool_with("affinity", |config| {
+        if !restorable {
+            config.args.push("unrestorable".into());
+        }
         config.max_workers = 2;
         config.min_workers = 2;
         config.max_running = 1;
@@ -358,7 +365,7 @@ fn wait_beside_a_running_call(long_after: Option<Duration>, wait: Duration) -> D
 fn a_call_past_the_running_limit_waits_for_a_running_one_at_most_running_wait() {
     let wait = Duration::from_millis(300);
     for long_after in [None, Some(Duration::from_secs(10))] {
-        let took = wait_beside_a_running_call(long_after, wait);
+        let took = wait_beside_a_running_call(long_after, wait, true);
         assert!(
             took >= wait - Duration::from_millis(20),
             "the call past the limit waited for a running one ({long_after:?}): {took:?}"
@@ -373,10 +380,22 @@ fn a_call_past_the_running_limit_waits_for_a_running_one_at_most_running_wait() 
 #[test]
 fn a_call_lowered_for_running_long_does_not_make_others_wait() {
     let wait = Duration::from_millis(300);
-    let took = wait_beside_a_running_call(Some(Duration::from_millis(50)), wait);
+    let took = wait_beside_a_running_call(Some(Duration::from_millis(50)), wait, true);
     assert!(
         took < wait - Duration::from_millis(100),
         "a short call waited beside a call past lower_priority_after: {took:?}"
+    );
+}
+
+/// Workers that cannot raise a thread back lower no call, so a long call competes for the
+/// CPUs like any other and still counts against the running limit.
+#[test]
+fn a_long_call_still_counts_when_the_workers_cannot_lower_it() {
+    let wait = Duration::from_millis(300);
+    let took = wait_beside_a_running_call(Some(Duration::from_millis(50)), wait, false);
+    assert!(
+        took >= wait - Duration::from_millis(20),
+        "a short call did not wait beside a long call that runs unlowered: {took:?}"
     );
 }
 
