@@ -120,7 +120,8 @@ pub struct WorkerPoolConfig {
     /// (`docs/benchmarks.md`, "At most twice the CPUs' worth of worker calls start at once").
     /// Only calls younger than the sandbox's `lower_priority_after` (10 ms) count: an older
     /// one runs at `SCHED_IDLE` and gives way to any other thread at once, so waiting for it
-    /// gains nothing. When they counted, a caller beside 8 busy loops waited `running_wait`
+    /// gains nothing (all count when the workers cannot lower calls, see
+    /// `PoolInner::lowered_after`). When they counted, a caller beside 8 busy loops waited `running_wait`
     /// on every call, and its p50 doubled (`docs/security.md`, "The neighbour test"). A
     /// young call delays a waiting call by `running_wait` at most; it never keeps it out.
     pub max_running: usize,
