@@ -23,6 +23,8 @@
 //!   other call is affected: each worker holds one call.
 //! - Whenever fewer than [`WorkerPoolConfig::min_workers`] are alive, a replacement is
 //!   started in the background, so the next call finds a warm worker.
+//! - Workers beyond `min_workers` that stay idle for [`WorkerPoolConfig::retire_idle_after`]
+//!   are stopped, so the pool gives back what a burst took.
 //!
 //! # What the parent trusts
 //! Nothing a worker sends: frames are bounded by the call's output limits before anything
@@ -121,9 +123,10 @@ pub struct WorkerPoolConfig {
     /// Only calls younger than the sandbox's `lower_priority_after` (10 ms) count: an older
     /// one runs at `SCHED_IDLE` and gives way to any other thread at once, so waiting for it
     /// gains nothing (all count when the workers cannot lower calls, see
-    /// `PoolInner::lowered_after`). When they counted, a caller beside 8 busy loops waited `running_wait`
-    /// on every call, and its p50 doubled (`docs/security.md`, "The neighbour test"). A
-    /// young call delays a waiting call by `running_wait` at most; it never keeps it out.
+    /// `PoolInner::lowered_after`). When they counted, a caller beside 8 busy loops waited
+    /// `running_wait` on every call, and its p50 doubled (`docs/security.md`, "The neighbour
+    /// test"). A young call delays a waiting call by `running_wait` at most; it never keeps it
+    /// out.
     pub max_running: usize,
     /// The longest a call waits for [`Self::max_running`]. Default 2 ms.
     pub running_wait: Duration,
@@ -1091,9 +1094,7 @@ impl PoolInner {
         self.returned.notify_all();
         self.replenish();
     }
-}
 
-impl PoolInner {
     /// Stops the workers idle for [`WorkerPoolConfig::retire_idle_after`], the least recently
     /// used first, while more than [`WorkerPoolConfig::min_workers`] are alive.
     fn retire_idle(&self) {
