@@ -199,29 +199,48 @@ fn quick_forwarded_for(orch: &str, forwarded_for: &str) -> u16 {
         .as_u16()
 }
 
+/// Sends [`quick_forwarded_for`] for each forwarded-for value in turn, asserting its status.
+fn answered_in_turn(orch: &str, expected: &[(&str, u16)]) {
+    for (turn, (forwarded_for, status)) in expected.iter().enumerate() {
+        assert_eq!(
+            quick_forwarded_for(orch, forwarded_for),
+            *status,
+            "request {turn}, forwarded for {forwarded_for}"
+        );
+    }
+}
+
+/// A server that lets each client start two requests a minute, with the test (127.0.0.1 or
+/// ::1) as its trusted proxy when `trusted`; early in a minute, so that the test's requests
+/// fall in one. The directory holds its data.
+fn two_a_minute(trusted: bool) -> (tempfile::TempDir, Server) {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = vec![("ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE", "2")];
+    if trusted {
+        env.push(("ZEVAL_TRUSTED_PROXIES", "127.0.0.0/8, ::1"));
+    }
+    let server = Server::start(data.path(), &[], &env);
+    early_in_a_minute();
+    (data, server)
+}
+
 #[test]
 fn behind_a_trusted_proxy_each_forwarded_client_is_counted_alone() {
     // The test is the proxy (127.0.0.1). Trusted, it makes two clients of two forwarded
     // addresses; not trusted, its header is ignored and every request is the proxy's.
     for trusted in [true, false] {
-        let data = tempfile::tempdir().unwrap();
-        let mut env = vec![("ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE", "2")];
-        if trusted {
-            env.push(("ZEVAL_TRUSTED_PROXIES", "127.0.0.0/8, ::1"));
-        }
-        let server = Server::start(data.path(), &[], &env);
-        let orch = server.orch();
-        early_in_a_minute();
-        assert_eq!(quick_forwarded_for(orch, "203.0.113.1"), 200);
-        assert_eq!(quick_forwarded_for(orch, "203.0.113.1"), 200);
-        assert_eq!(quick_forwarded_for(orch, "203.0.113.1"), 429);
-        // What a client writes on the left is not believed.
-        assert_eq!(quick_forwarded_for(orch, "198.51.100.7, 203.0.113.1"), 429);
-        let other_client = quick_forwarded_for(orch, "203.0.113.2");
-        assert_eq!(
-            other_client,
-            if trusted { 200 } else { 429 },
-            "trusted: {trusted}"
+        let (_data, server) = two_a_minute(trusted);
+        let other_client = if trusted { 200 } else { 429 };
+        answered_in_turn(
+            server.orch(),
+            &[
+                ("203.0.113.1", 200),
+                ("203.0.113.1", 200),
+                ("203.0.113.1", 429),
+                // What a client writes on the left is not believed.
+                ("198.51.100.7, 203.0.113.1", 429),
+                ("203.0.113.2", other_client),
+            ],
         );
     }
 }
@@ -230,20 +249,18 @@ fn behind_a_trusted_proxy_each_forwarded_client_is_counted_alone() {
 fn an_ipv6_client_is_counted_by_its_64_network() {
     // A host is usually given a whole /64: counted by address, one machine could be as many
     // clients as it liked, each with its own slots and its own rate.
-    let data = tempfile::tempdir().unwrap();
-    let env = [
-        ("ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE", "2"),
-        ("ZEVAL_TRUSTED_PROXIES", "127.0.0.0/8, ::1"),
-    ];
-    let server = Server::start(data.path(), &[], &env);
-    let orch = server.orch();
-    early_in_a_minute();
-    assert_eq!(quick_forwarded_for(orch, "2001:db8:1:2::1"), 200);
-    assert_eq!(quick_forwarded_for(orch, "2001:db8:1:2::2"), 200);
-    assert_eq!(quick_forwarded_for(orch, "2001:db8:1:2:ffff::9"), 429);
-    assert_eq!(quick_forwarded_for(orch, "2001:db8:1:3::1"), 200);
-    // An IPv4-mapped address is that IPv4 client.
-    assert_eq!(quick_forwarded_for(orch, "203.0.113.5"), 200);
-    assert_eq!(quick_forwarded_for(orch, "::ffff:203.0.113.5"), 200);
-    assert_eq!(quick_forwarded_for(orch, "203.0.113.5"), 429);
+    let (_data, server) = two_a_minute(true);
+    answered_in_turn(
+        server.orch(),
+        &[
+            ("2001:db8:1:2::1", 200),
+            ("2001:db8:1:2::2", 200),
+            ("2001:db8:1:2:ffff::9", 429),
+            ("2001:db8:1:3::1", 200),
+            // An IPv4-mapped address is that IPv4 client.
+            ("203.0.113.5", 200),
+            ("::ffff:203.0.113.5", 200),
+            ("203.0.113.5", 429),
+        ],
+    );
 }

@@ -361,16 +361,26 @@ fn wait_beside_a_running_call(
     took
 }
 
-#[test]
-fn a_call_past_the_running_limit_waits_for_a_running_one_at_most_running_wait() {
+/// Asserts whether a call past the running limit waits the whole `running_wait` (300 ms)
+/// beside a running call ([`wait_beside_a_running_call`]), or goes at once.
+fn assert_waits_beside_a_running_call(long_after: Option<Duration>, restorable: bool, waits: bool) {
     let wait = Duration::from_millis(300);
-    for long_after in [None, Some(Duration::from_secs(10))] {
-        let took = wait_beside_a_running_call(long_after, wait, true);
+    let took = wait_beside_a_running_call(long_after, wait, restorable);
+    let case = format!("lowered after {long_after:?}, restorable {restorable}: took {took:?}");
+    if waits {
         assert!(
             took >= wait - Duration::from_millis(20),
-            "the call past the limit waited for a running one ({long_after:?}): {took:?}"
+            "did not wait; {case}"
         );
+    } else {
+        assert!(took < wait - Duration::from_millis(100), "waited; {case}");
     }
+}
+
+#[test]
+fn a_call_past_the_running_limit_waits_for_a_running_one_at_most_running_wait() {
+    assert_waits_beside_a_running_call(None, true, true);
+    assert_waits_beside_a_running_call(Some(Duration::from_secs(10)), true, true);
 }
 
 /// A call that has run past `lower_priority_after` runs at `SCHED_IDLE`, which yields its CPU
@@ -379,24 +389,14 @@ fn a_call_past_the_running_limit_waits_for_a_running_one_at_most_running_wait() 
 /// loops, and their p50 doubled).
 #[test]
 fn a_call_lowered_for_running_long_does_not_make_others_wait() {
-    let wait = Duration::from_millis(300);
-    let took = wait_beside_a_running_call(Some(Duration::from_millis(50)), wait, true);
-    assert!(
-        took < wait - Duration::from_millis(100),
-        "a short call waited beside a call past lower_priority_after: {took:?}"
-    );
+    assert_waits_beside_a_running_call(Some(Duration::from_millis(50)), true, false);
 }
 
 /// Workers that cannot raise a thread back lower no call, so a long call competes for the
 /// CPUs like any other and still counts against the running limit.
 #[test]
 fn a_long_call_still_counts_when_the_workers_cannot_lower_it() {
-    let wait = Duration::from_millis(300);
-    let took = wait_beside_a_running_call(Some(Duration::from_millis(50)), wait, false);
-    assert!(
-        took >= wait - Duration::from_millis(20),
-        "a short call did not wait beside a long call that runs unlowered: {took:?}"
-    );
+    assert_waits_beside_a_running_call(Some(Duration::from_millis(50)), false, true);
 }
 
 /// Polls the pool's status every 5 ms until `done` holds (at most 30 s), keeping the most
@@ -514,6 +514,16 @@ fn grown_pool(max_workers: usize, retire_idle_after: Option<Duration>) -> Worker
     std::sync::Arc::into_inner(pool).unwrap()
 }
 
+/// Waits until at most `alive` workers are alive, at most `within` (else fails); how long.
+fn until_alive_at_most(pool: &WorkerPool, alive: usize, within: Duration) -> Duration {
+    let started = Instant::now();
+    while pool.status().alive > alive {
+        assert!(started.elapsed() < within, "{:?}", pool.status());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
 /// A burst grows the pool; once its workers have been idle `retire_idle_after`, those beyond
 /// `min_workers` are stopped, the least recently used first, none counted as lost, and the
 /// pool still serves.
@@ -524,20 +534,11 @@ fn workers_idle_past_retire_idle_after_are_stopped_down_to_min_workers() {
     pool.run(0, b"now", &limits(Duration::from_secs(5)))
         .unwrap();
     let last_used = pool.status().idle_pids.last().copied().unwrap();
-    let started = Instant::now();
-    while pool.status().alive > 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            pool.status()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let took = until_alive_at_most(&pool, 1, Duration::from_secs(10));
     // Retirement is checked every second: 0.5 s idle, then within about a second.
     assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "retired too soon: {:?}",
-        started.elapsed()
+        took >= Duration::from_millis(300),
+        "retired too soon: {took:?}"
     );
     let status = pool.status();
     assert_eq!(status.retired, 2, "{status:?}");
@@ -600,13 +601,5 @@ fn no_worker_can_start() {
         assert!(took < deadline / 2, "a caller waited {took:?}");
     }
     // The starts the callers asked for end too, and none is left counted.
-    let started = Instant::now();
-    while pool.status().alive > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            pool.status()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_alive_at_most(&pool, 0, Duration::from_secs(5));
 }
