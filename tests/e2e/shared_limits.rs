@@ -213,12 +213,13 @@ fn answered_in_turn(orch: &str, expected: &[(&str, u16)]) {
 /// A server that lets each client start two requests a minute, with the test (127.0.0.1 or
 /// ::1) as its trusted proxy when `trusted`; early in a minute, so that the test's requests
 /// fall in one. The directory holds its data.
-fn two_a_minute(trusted: bool) -> (tempfile::TempDir, Server) {
+fn two_a_minute(trusted: bool, more_env: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
     let data = tempfile::tempdir().unwrap();
     let mut env = vec![("ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE", "2")];
     if trusted {
         env.push(("ZEVAL_TRUSTED_PROXIES", "127.0.0.0/8, ::1"));
     }
+    env.extend_from_slice(more_env);
     let server = Server::start(data.path(), &[], &env);
     early_in_a_minute();
     (data, server)
@@ -229,7 +230,7 @@ fn behind_a_trusted_proxy_each_forwarded_client_is_counted_alone() {
     // The test is the proxy (127.0.0.1). Trusted, it makes two clients of two forwarded
     // addresses; not trusted, its header is ignored and every request is the proxy's.
     for trusted in [true, false] {
-        let (_data, server) = two_a_minute(trusted);
+        let (_data, server) = two_a_minute(trusted, &[]);
         let other_client = if trusted { 200 } else { 429 };
         answered_in_turn(
             server.orch(),
@@ -249,7 +250,7 @@ fn behind_a_trusted_proxy_each_forwarded_client_is_counted_alone() {
 fn an_ipv6_client_is_counted_by_its_64_network() {
     // A host is usually given a whole /64: counted by address, one machine could be as many
     // clients as it liked, each with its own slots and its own rate.
-    let (_data, server) = two_a_minute(true);
+    let (_data, server) = two_a_minute(true, &[]);
     answered_in_turn(
         server.orch(),
         &[
@@ -261,6 +262,20 @@ fn an_ipv6_client_is_counted_by_its_64_network() {
             ("203.0.113.5", 200),
             ("::ffff:203.0.113.5", 200),
             ("203.0.113.5", 429),
+        ],
+    );
+}
+
+#[test]
+fn the_operator_may_count_ipv6_clients_by_a_wider_network() {
+    let (_data, server) = two_a_minute(true, &[("ZEVAL_CLIENT_IPV6_PREFIX", "48")]);
+    answered_in_turn(
+        server.orch(),
+        &[
+            ("2001:db8:1:2::1", 200),
+            ("2001:db8:1:3::1", 200),
+            ("2001:db8:1:ffff::1", 429),
+            ("2001:db8:2::1", 200),
         ],
     );
 }

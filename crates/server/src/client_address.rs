@@ -17,23 +17,27 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-/// The prefix length an IPv6 client is counted under: one /64, what a single host or link
-/// is usually given (SLAAC needs one, and RFC 6177 has sites get /48 to /64), and what
-/// MediaWiki's own rate limits take as one IPv6 client.
-pub const CLIENT_IPV6_PREFIX: u32 = 64;
+/// The default prefix length an IPv6 client is counted under (`limits.client_ipv6_prefix`):
+/// one /64, what a single host or link is usually given (SLAAC needs one, and RFC 6177 has
+/// sites get /48 to /64), and what MediaWiki's own rate limits take as one IPv6 client. An
+/// operator whose users' providers hand out /56 or /48 per customer sets that instead.
+pub const DEFAULT_CLIENT_IPV6_PREFIX: u8 = 64;
 
 /// What the per-client limits count the client at `ip` as: an IPv4 address itself (an
-/// IPv4-mapped IPv6 address too), an IPv6 address its [`CLIENT_IPV6_PREFIX`] network, e.g.
-/// `2001:db8:1:2::/64`.
-pub fn client_key(ip: IpAddr) -> String {
+/// IPv4-mapped IPv6 address too), an IPv6 address its network of `ipv6_prefix` bits (at most
+/// 128), e.g. `2001:db8:1:2::/64`.
+pub fn client_key(ip: IpAddr, ipv6_prefix: u8) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
             None => {
-                let host_bits = (1u128 << (128 - CLIENT_IPV6_PREFIX)) - 1;
-                let network = Ipv6Addr::from(u128::from(v6) & !host_bits);
-                format!("{network}/{CLIENT_IPV6_PREFIX}")
+                let prefix = u32::from(ipv6_prefix.min(128));
+                let network = u128::from(v6)
+                    .checked_shr(128 - prefix)
+                    .and_then(|kept| kept.checked_shl(128 - prefix))
+                    .unwrap_or(0);
+                format!("{}/{prefix}", Ipv6Addr::from(network))
             }
         },
     }
@@ -143,15 +147,25 @@ mod tests {
 
     #[test]
     fn an_ipv6_client_is_its_64_network_and_an_ipv4_client_its_address() {
-        assert_eq!(client_key(ip("203.0.113.9")), "203.0.113.9");
-        assert_eq!(client_key(ip("::ffff:203.0.113.9")), "203.0.113.9");
-        assert_eq!(client_key(ip("2001:db8:1:2::1")), "2001:db8:1:2::/64");
-        assert_eq!(
-            client_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
-            "2001:db8:1:2::/64"
-        );
-        assert_eq!(client_key(ip("2001:db8:1:3::1")), "2001:db8:1:3::/64");
-        assert_eq!(client_key(ip("::1")), "::/64");
+        let key = |text| client_key(ip(text), DEFAULT_CLIENT_IPV6_PREFIX);
+        assert_eq!(key("203.0.113.9"), "203.0.113.9");
+        assert_eq!(key("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:3::1"), "2001:db8:1:3::/64");
+        assert_eq!(key("::1"), "::/64");
+    }
+
+    #[test]
+    fn the_ipv6_prefix_is_the_operators_choice() {
+        let v6 = ip("2001:db8:1:2ff::1");
+        assert_eq!(client_key(v6, 56), "2001:db8:1:200::/56");
+        assert_eq!(client_key(v6, 48), "2001:db8:1::/48");
+        assert_eq!(client_key(v6, 128), "2001:db8:1:2ff::1/128");
+        assert_eq!(client_key(v6, 0), "::/0");
+        assert_eq!(client_key(v6, 200), "2001:db8:1:2ff::1/128");
+        // IPv4 clients are their address, whatever the IPv6 prefix.
+        assert_eq!(client_key(ip("203.0.113.9"), 48), "203.0.113.9");
     }
 
     #[test]

@@ -211,6 +211,10 @@ pub struct Limits {
     /// client an anonymous request is counted under (see `crate::client_address`); default
     /// none: the peer's address, and the header is ignored.
     pub trusted_proxies: Vec<String>,
+    /// The prefix length an anonymous IPv6 client is counted under (default 64; 0 to 128;
+    /// `ZEVAL_CLIENT_IPV6_PREFIX`): a host is usually given a whole /64, and counted by
+    /// address it could be as many clients as it liked (see `crate::client_address`).
+    pub client_ipv6_prefix: u8,
     /// A Redis shared by several orchestrators, to count the per-client limits across them
     /// (see `crate::shared_limits`); unset: each node counts alone.
     pub redis_url: Option<String>,
@@ -293,6 +297,7 @@ impl Default for Limits {
             per_client_concurrent_requests: 8,
             per_client_requests_per_minute: 0,
             trusted_proxies: Vec::new(),
+            client_ipv6_prefix: crate::client_address::DEFAULT_CLIENT_IPV6_PREFIX,
             redis_url: None,
             redis_timeout_ms: 50,
             body_timeout_ms: 10_000,
@@ -661,6 +666,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("ZEVAL_LIMITS_REDIS_URL", "limits.redis_url"),
     ("ZEVAL_TRUSTED_PROXIES", "limits.trusted_proxies"),
+    ("ZEVAL_CLIENT_IPV6_PREFIX", "limits.client_ipv6_prefix"),
     ("ZEVAL_BODY_TIMEOUT_MS", "limits.body_timeout_ms"),
     ("ZEVAL_HEADER_TIMEOUT_MS", "limits.header_timeout_ms"),
     ("ZEVAL_IDLE_TIMEOUT_MS", "limits.idle_timeout_ms"),
@@ -784,6 +790,7 @@ impl Config {
                 }
                 "ZEVAL_LIMITS_REDIS_URL" => self.limits.redis_url = Some(value.clone()),
                 "ZEVAL_TRUSTED_PROXIES" => self.limits.trusted_proxies = comma_list(v),
+                "ZEVAL_CLIENT_IPV6_PREFIX" => self.limits.client_ipv6_prefix = parsed(name, v)?,
                 "ZEVAL_BODY_TIMEOUT_MS" => self.limits.body_timeout_ms = parsed(name, v)?,
                 "ZEVAL_HEADER_TIMEOUT_MS" => self.limits.header_timeout_ms = parsed(name, v)?,
                 "ZEVAL_IDLE_TIMEOUT_MS" => self.limits.idle_timeout_ms = parsed(name, v)?,
@@ -855,6 +862,12 @@ impl Config {
         }
         crate::client_address::TrustedProxies::parse(&self.limits.trusted_proxies)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if self.limits.client_ipv6_prefix > 128 {
+            return Err(ConfigError::Invalid(format!(
+                "limits.client_ipv6_prefix: {} is not a prefix length (0 to 128)",
+                self.limits.client_ipv6_prefix
+            )));
+        }
         if let Some(url) = self.callback_url.as_deref().filter(|u| !u.is_empty()) {
             let rest = url
                 .strip_prefix("http://")
@@ -955,6 +968,7 @@ mod tests {
             "per_client_concurrent_requests",
             "per_client_requests_per_minute",
             "trusted_proxies",
+            "client_ipv6_prefix",
             "redis_timeout_ms",
             "body_timeout_ms",
             "header_timeout_ms",
@@ -1154,6 +1168,23 @@ mod tests {
             };
             let err = config.check().unwrap_err();
             assert!(err.to_string().contains("callback_url"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_ipv6_client_prefix_is_a_prefix_length() {
+        for (value, ok) in [("56", true), ("128", true), ("0", true), ("129", false)] {
+            let mut config = Config::default();
+            config
+                .apply_env(|name| (name == "ZEVAL_CLIENT_IPV6_PREFIX").then(|| value.into()))
+                .unwrap();
+            match config.check() {
+                Ok(()) => assert!(ok, "{value} accepted"),
+                Err(err) => {
+                    assert!(!ok, "{value}: {err}");
+                    assert!(err.to_string().contains("client_ipv6_prefix"), "{err}");
+                }
+            }
         }
     }
 

@@ -8,7 +8,8 @@
 //!    slots at once: past it 429 with `Retry-After`, so one caller cannot take every slot. A
 //!    client is its bearer token when it sends one (the token was checked by
 //!    [`crate::access::reject_wrong_tokens`] before), else its IP address (an IPv6 address
-//!    by its /64 network, [`crate::client_address::client_key`]). The evaluator API
+//!    by its network, a /64 unless `limits.client_ipv6_prefix` says otherwise,
+//!    [`crate::client_address::client_key`]). The evaluator API
 //!    has no per-client limit: its one legitimate client is the orchestrator.
 //!    At most `limits.per_client_requests_per_minute` requests (default 0: no limit) may
 //!    start per client and minute: past it 429 with `Retry-After` until the next minute.
@@ -54,6 +55,7 @@ pub struct Admission {
     rate: Option<ClientRates>,
     shared: Option<Arc<SharedLimits>>,
     proxies: Arc<TrustedProxies>,
+    ipv6_prefix: u8,
     retry_after: u64,
     on_reject: OnReject,
 }
@@ -77,6 +79,7 @@ impl Admission {
             rate: None,
             shared: None,
             proxies: Arc::new(TrustedProxies::default()),
+            ipv6_prefix: crate::client_address::DEFAULT_CLIENT_IPV6_PREFIX,
             retry_after,
             on_reject,
         }
@@ -104,6 +107,13 @@ impl Admission {
     /// ([`crate::client_address`]).
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.proxies = Arc::new(proxies);
+        self
+    }
+
+    /// Counts an anonymous IPv6 client by its network of `prefix` bits
+    /// ([`crate::client_address::client_key`]; default 64).
+    pub fn client_ipv6_prefix(mut self, prefix: u8) -> Self {
+        self.ipv6_prefix = prefix;
         self
     }
 
@@ -295,10 +305,10 @@ impl Drop for ClientSlot {
 }
 
 /// Who a request counts against: its bearer token, else its peer's IP address, or the address
-/// a trusted proxy forwarded for, an IPv6 one by its /64
+/// a trusted proxy forwarded for, an IPv6 one by its network of `ipv6_prefix` bits
 /// ([`crate::client_address::client_key`]) (`unknown` when served without a connection, as
 /// in tests that call the router directly).
-fn client_of(request: &Request, proxies: &TrustedProxies) -> String {
+fn client_of(request: &Request, proxies: &TrustedProxies, ipv6_prefix: u8) -> String {
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -322,7 +332,10 @@ fn client_of(request: &Request, proxies: &TrustedProxies) -> String {
                 .filter_map(|v| v.to_str().ok())
                 .collect();
             let client = proxies.client(peer.ip(), &forwarded);
-            format!("ip {}", crate::client_address::client_key(client))
+            format!(
+                "ip {}",
+                crate::client_address::client_key(client, ipv6_prefix)
+            )
         }
         None => "ip unknown".into(),
     }
@@ -354,7 +367,11 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
     let needs_client = admission.per_client.is_some() || admission.rate.is_some();
     let (client_slot, shared_slot) = if needs_client {
         match admission
-            .admit_client(client_of(&request, &admission.proxies))
+            .admit_client(client_of(
+                &request,
+                &admission.proxies,
+                admission.ipv6_prefix,
+            ))
             .await
         {
             Ok(held) => held,

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     .trusted_proxies(
         crate::client_address::TrustedProxies::parse(&limits.trusted_proxies).unwrap_or_default(),
     )
+    .client_ipv6_prefix(limits.client_ipv6_prefix)
     .shared(state.shared_limits.clone());
     let playground = crate::playground::Playground::new(&state);
     let work = Router::new()
