@@ -39,7 +39,7 @@ const RESPONSE_OVERHEAD: usize = 64 * 1024;
 pub const MAX_JSON_FRAME: usize = 1024 * 1024;
 
 /// The largest response frame the parent accepts for a call under `limits`: both output
-/// streams at their cap, plus [`RESPONSE_OVERHEAD`].
+/// streams at their cap, plus `RESPONSE_OVERHEAD`.
 pub fn max_response_frame(limits: &Limits) -> usize {
     limits
         .max_output_bytes
@@ -756,7 +756,7 @@ mod tests {
     fn descriptors_travel_with_one_byte_and_a_missing_one_is_an_error() {
         let (parent, child) = std::os::unix::net::UnixStream::pair().unwrap();
         let file = tempfile::tempfile().unwrap();
-        send_descriptors(&parent, &[std::os::fd::AsFd::as_fd(&file)]).unwrap();
+        send_descriptors(&parent, &[file.as_fd()]).unwrap();
         let received = receive_descriptors(&child, 1).unwrap();
         let inode = |fd: std::os::fd::BorrowedFd<'_>| rustix::fs::fstat(fd).unwrap().st_ino;
         assert_eq!(inode(received[0].as_fd()), inode(file.as_fd()));

@@ -12,7 +12,7 @@
 //! - The parent waits for the answer until the call's deadline plus
 //!   [`WorkerPoolConfig::kill_margin`]. A worker still silent then is killed (`SIGKILL`) and
 //!   the call fails with [`SandboxError::Timeout`]. The call then waits at most
-//!   100 ms for the killed worker to exit, after giving it its priority back ([`reap`]): a
+//!   100 ms for the killed worker to exit, after giving it its priority back (`reap`): a
 //!   worker killed while its guest ran at `SCHED_IDLE` on busy CPUs took seconds to exit,
 //!   and its call waited for it. The margin lets the worker's own epoch
 //!   deadline answer first, which it does in all but pathological cases. Compiled modules
@@ -87,7 +87,7 @@ pub struct WorkerPoolConfig {
     /// deadline, such as one asleep in a host call, which the worker does stop on time.
     pub module_kill_margin: Duration,
     /// Bind a worker to its caller's CPU for a call that is the only one in flight
-    /// ([`colocate`]), so that the two hand over on one CPU instead of waking an idle one.
+    /// (`colocate`), so that the two hand over on one CPU instead of waking an idle one.
     /// Default false. It took 0.07–0.15 ms off a lone call through a worker on this
     /// project's 2-vCPU virtual machine when it was measured first (2026-12-03). Since
     /// workers answer first and reset after, a lone caller sharing the worker's CPU waits
@@ -289,6 +289,12 @@ impl PoolState {
 
     fn take_out_of_busy(&mut self, pid: u32) {
         self.busy.retain(|busy| busy.pid != pid);
+    }
+
+    /// Makes `worker` idle, as of now (retirement counts from here).
+    fn push_idle(&mut self, mut worker: Worker) {
+        worker.idle_since = Instant::now();
+        self.idle.push(worker);
     }
 }
 
@@ -784,12 +790,10 @@ impl PoolInner {
         self.config.spec.sandbox.lower_priority_after
     }
 
-    fn release(&self, mut worker: Worker) {
-        worker.idle_since = Instant::now();
+    fn release(&self, worker: Worker) {
         let mut state = self.lock();
-        let pid = worker.pid();
-        state.take_out_of_busy(pid);
-        state.idle.push(worker);
+        state.take_out_of_busy(worker.pid());
+        state.push_idle(worker);
         drop(state);
         self.returned.notify_one();
     }
@@ -886,10 +890,7 @@ impl PoolInner {
                     let outcome = pool.spawn();
                     let mut state = pool.lock();
                     match outcome {
-                        Ok(mut worker) => {
-                            worker.idle_since = Instant::now();
-                            state.idle.push(worker);
-                        }
+                        Ok(worker) => state.push_idle(worker),
                         Err(error) => {
                             tracing::error!(%error, "could not start a worker");
                             state.alive -= 1;
