@@ -312,7 +312,7 @@ fn one_worker_evaluator() -> Evaluator {
 /// [`one_worker_evaluator`], with `[workers] colocate` as given.
 fn one_worker_evaluator_colocated(colocate: bool) -> Evaluator {
     Evaluator::new(EvaluatorConfig {
-        isolation: Isolation::Workers(WorkerSettings {
+        isolation: Isolation::workers(WorkerSettings {
             min_workers: 1,
             max_workers: 1,
             colocate,
@@ -326,7 +326,7 @@ fn one_worker_evaluator_colocated(colocate: bool) -> Evaluator {
 /// The configuration of [`worker_evaluator`].
 fn worker_config(test_hooks: bool) -> EvaluatorConfig {
     EvaluatorConfig {
-        isolation: Isolation::Workers(WorkerSettings {
+        isolation: Isolation::workers(WorkerSettings {
             min_workers: 1,
             max_workers: 4,
             test_hooks,

@@ -48,8 +48,16 @@ pub enum Isolation {
     /// benchmarks, tests and embedding.
     #[default]
     InProcess,
-    /// In confined worker processes (`zeval_worker`): two walls.
-    Workers(WorkerSettings),
+    /// In confined worker processes (`zeval_worker`): two walls. Boxed: the settings are
+    /// many, and an evaluator holds one `Isolation`.
+    Workers(Box<WorkerSettings>),
+}
+
+impl Isolation {
+    /// [`Isolation::Workers`] with `settings`.
+    pub fn workers(settings: WorkerSettings) -> Self {
+        Isolation::Workers(Box::new(settings))
+    }
 }
 
 /// How the evaluator's worker processes are started and supervised
@@ -91,6 +99,13 @@ pub struct WorkerSettings {
     /// How long a worker beyond `min_workers` may stay idle before it is stopped
     /// (`zeval_worker::WorkerPoolConfig::retire_idle_after`). Default 60 s; `None`: never.
     pub retire_idle_after: Option<Duration>,
+    /// Workers that may start beyond `max_workers` while every one of those holds a long
+    /// call (`zeval_worker::WorkerPoolConfig::reserve_workers`); `None`: the pool's default,
+    /// twice the CPUs.
+    pub reserve_workers: Option<usize>,
+    /// The longest a call that finds `max_workers` calls in flight may run
+    /// (`zeval_worker::WorkerPoolConfig::reserve_call_time`). Default 1 s.
+    pub reserve_call_time: Duration,
 }
 
 impl WorkerSettings {
@@ -111,6 +126,8 @@ impl WorkerSettings {
             start_after: Duration::from_millis(2),
             max_starting: 1,
             retire_idle_after: Some(zeval_worker::DEFAULT_RETIRE_IDLE_AFTER),
+            reserve_workers: None,
+            reserve_call_time: zeval_worker::DEFAULT_RESERVE_CALL_TIME,
         }
     }
 }

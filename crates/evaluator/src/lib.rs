@@ -46,4 +46,6 @@ pub use zeval_sandbox::default_guest_dir;
 /// Answering before a guest's instance is reset, for guests in this process (see
 /// `zeval_sandbox::answer_first`).
 pub use zeval_sandbox::{ResetLeft, answer_first};
-pub use zeval_worker::{DEFAULT_LONE_CALL_SPIN, DEFAULT_RETIRE_IDLE_AFTER};
+pub use zeval_worker::{
+    DEFAULT_LONE_CALL_SPIN, DEFAULT_RESERVE_CALL_TIME, DEFAULT_RETIRE_IDLE_AFTER,
+};

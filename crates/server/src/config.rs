@@ -368,6 +368,15 @@ pub struct Workers {
     /// seconds (default 60; 0: never; `ZEVAL_WORKERS_RETIRE_IDLE_AFTER_S`; see
     /// `zeval_worker::WorkerPoolConfig::retire_idle_after`).
     pub retire_idle_after_s: u64,
+    /// Workers that may start beyond `max_workers` while every one of those holds a call
+    /// that has run longer than 10 ms (default: twice the CPUs; 0: none;
+    /// `ZEVAL_WORKERS_RESERVE`): a few clients' endless loops, each client within its
+    /// per-client limit, cannot keep every other call waiting until its deadline (see
+    /// `zeval_worker::WorkerPoolConfig::reserve_workers`).
+    pub reserve_workers: Option<usize>,
+    /// The longest a call that finds `max_workers` calls in flight may run, in milliseconds
+    /// (default 1000; `ZEVAL_WORKERS_RESERVE_CALL_MS`).
+    pub reserve_call_ms: u64,
 }
 
 impl Default for Workers {
@@ -385,6 +394,8 @@ impl Default for Workers {
             start_after_ms: 2,
             max_starting: 1,
             retire_idle_after_s: zeval_evaluator::DEFAULT_RETIRE_IDLE_AFTER.as_secs(),
+            reserve_workers: None,
+            reserve_call_ms: zeval_evaluator::DEFAULT_RESERVE_CALL_TIME.as_millis() as u64,
         }
     }
 }
@@ -684,6 +695,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "ZEVAL_WORKERS_LONE_CALL_SPIN_US",
         "workers.lone_call_spin_us",
     ),
+    ("ZEVAL_WORKERS_RESERVE", "workers.reserve_workers"),
+    ("ZEVAL_WORKERS_RESERVE_CALL_MS", "workers.reserve_call_ms"),
     ("ZEVAL_WORKER_USER", "workers.user"),
     ("ZEVAL_RUST_SYSROOT", "compiler.rust_sysroot"),
     ("ZEVAL_CLANG", "compiler.clang"),
@@ -806,6 +819,8 @@ impl Config {
                 "ZEVAL_WORKERS_LONE_CALL_SPIN_US" => {
                     self.workers.lone_call_spin_us = parsed(name, v)?
                 }
+                "ZEVAL_WORKERS_RESERVE" => self.workers.reserve_workers = Some(parsed(name, v)?),
+                "ZEVAL_WORKERS_RESERVE_CALL_MS" => self.workers.reserve_call_ms = parsed(name, v)?,
                 "ZEVAL_WORKER_USER" => self.workers.user = Some(value.clone()),
                 "ZEVAL_RUST_SYSROOT" => self.compiler.rust_sysroot = Some(value.into()),
                 "ZEVAL_CLANG" => self.compiler.clang = Some(value.into()),
@@ -867,6 +882,13 @@ impl Config {
                 "limits.client_ipv6_prefix: {} is not a prefix length (0 to 128)",
                 self.limits.client_ipv6_prefix
             )));
+        }
+        if self.workers.reserve_call_ms == 0 && self.workers.reserve_workers != Some(0) {
+            return Err(ConfigError::Invalid(
+                "workers.reserve_call_ms: 0 would stop every call run in the reserve at once; \
+                 set reserve_workers = 0 for no reserve"
+                    .to_owned(),
+            ));
         }
         if let Some(url) = self.callback_url.as_deref().filter(|u| !u.is_empty()) {
             let rest = url
@@ -962,6 +984,8 @@ mod tests {
             "start_after_ms",
             "max_starting",
             "retire_idle_after_s",
+            "reserve_workers",
+            "reserve_call_ms",
             "lone_call_spin_us",
             "max_nested_calls",
             "evaluator_max_concurrent_requests",
@@ -1183,6 +1207,35 @@ mod tests {
                 Err(err) => {
                     assert!(!ok, "{value}: {err}");
                     assert!(err.to_string().contains("client_ipv6_prefix"), "{err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_worker_reserve_comes_from_the_environment_and_needs_time_for_its_calls() {
+        let env = |reserve: &'static str, call_ms: &'static str| {
+            move |name: &str| match name {
+                "ZEVAL_WORKERS_RESERVE" => Some(reserve.into()),
+                "ZEVAL_WORKERS_RESERVE_CALL_MS" => Some(call_ms.into()),
+                _ => None,
+            }
+        };
+        let mut config = Config::default();
+        assert_eq!(config.workers.reserve_workers, None);
+        assert_eq!(config.workers.reserve_call_ms, 1000);
+        config.apply_env(env("3", "250")).unwrap();
+        assert_eq!(config.workers.reserve_workers, Some(3));
+        assert_eq!(config.workers.reserve_call_ms, 250);
+        assert!(config.check().is_ok());
+        for (reserve, ok) in [("3", false), ("0", true)] {
+            let mut config = Config::default();
+            config.apply_env(env(reserve, "0")).unwrap();
+            match config.check() {
+                Ok(()) => assert!(ok, "reserve {reserve} with 0 ms accepted"),
+                Err(err) => {
+                    assert!(!ok, "reserve {reserve}: {err}");
+                    assert!(err.to_string().contains("reserve_call_ms"), "{err}");
                 }
             }
         }

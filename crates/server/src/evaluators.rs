@@ -55,7 +55,7 @@ pub fn local_evaluator(
     let isolation = match worker_program {
         Some(program) if config.workers.enabled => {
             let workers = &config.workers;
-            Isolation::Workers(WorkerSettings {
+            Isolation::workers(WorkerSettings {
                 max_workers: workers.max_workers,
                 min_workers: workers.min_workers,
                 kill_margin: Duration::from_millis(workers.kill_margin_ms),
@@ -68,6 +68,8 @@ pub fn local_evaluator(
                 max_starting: workers.max_starting,
                 retire_idle_after: (workers.retire_idle_after_s > 0)
                     .then(|| Duration::from_secs(workers.retire_idle_after_s)),
+                reserve_workers: workers.reserve_workers,
+                reserve_call_time: Duration::from_millis(workers.reserve_call_ms),
                 ..WorkerSettings::new(program, vec!["worker".into()])
             })
         }
@@ -242,7 +244,7 @@ impl InProcess {
 }
 
 impl CodeEvaluator for InProcess {
-    /// Only compiled code reads the function, for its typed signature ([`executor_request`]).
+    /// Only compiled code reads the function, for its typed signature (`executor_request`).
     fn reads_function_call(&self, language: &str) -> bool {
         zeval_compiler::Language::from_code(language).is_some()
     }

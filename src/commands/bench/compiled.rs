@@ -239,7 +239,7 @@ impl CompiledBench {
         if self.workers {
             let program = std::env::current_exe().context("finding this program")?;
             config.isolation =
-                zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
+                zeval_evaluator::Isolation::workers(zeval_evaluator::WorkerSettings {
                     min_workers: 1,
                     max_workers: 1,
                     colocate: self.colocate,

@@ -194,7 +194,7 @@ impl EvaluatorBench {
     fn workers_config(&self, count: usize) -> anyhow::Result<EvaluatorConfig> {
         let program = std::env::current_exe().context("finding this program")?;
         Ok(EvaluatorConfig {
-            isolation: zeval_evaluator::Isolation::Workers(zeval_evaluator::WorkerSettings {
+            isolation: zeval_evaluator::Isolation::workers(zeval_evaluator::WorkerSettings {
                 min_workers: count,
                 max_workers: count,
                 colocate: self.colocate,

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{
-    Client, MARGIN, SlowConnections, Target, assert_refused, busy_loop_call, one_at_a_time, prefix,
-    timed_call,
+    Client, MARGIN, NORMAL_CALL_LIMIT, SlowConnections, Target, assert_refused, busy_loop_call,
+    one_at_a_time, prefix, timed_call,
 };
 
 /// The call deadline of this server.
@@ -149,5 +149,85 @@ fn slow_and_greedy_clients_do_not_starve_the_others() {
         admitted <= PER_CLIENT,
         "{admitted} of the greedy client's {GREEDY_CALLS} calls were admitted (limit {PER_CLIENT})"
     );
+    target.assert_survived();
+}
+
+/// The call deadline of the server of the reserve test: long, so that a call that waits for
+/// one of the loops to end is told apart from one served beside them.
+const LOOP_DEADLINE: Duration = Duration::from_millis(6_000);
+
+/// Several clients, each within its per-client limit, together hold every worker with
+/// endless loops (here two clients, one loop each, on two workers; by default four clients
+/// of eight loops hold all 32). Another client's trivial calls are still answered at once,
+/// in a reserve worker, and the pool grows by at most the reserve. Before the reserve, each
+/// waited until a loop ended at its deadline.
+#[test]
+fn clients_within_their_limits_cannot_hold_every_worker_from_the_others() {
+    let _serial = one_at_a_time();
+    let deadline = LOOP_DEADLINE.as_millis().to_string();
+    let target = Target::start(&[
+        ("ZEVAL_CALL_TIMEOUT_MS", &deadline),
+        ("ZEVAL_MAX_WORKERS", "2"),
+        ("ZEVAL_WORKERS_RESERVE", "1"),
+        ("ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS", "1"),
+    ]);
+    let evaluator = target.server.evaluator.clone().expect("evaluator API");
+    let workers = || {
+        crate::common::request("GET", &format!("{evaluator}/_info"), None, None).json()["workers"]
+            .clone()
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> = [&target.admin, &target.editor]
+        .into_iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let (orch, token, stop) = (target.orch().to_owned(), token.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let call = busy_loop_call(&format!("Z{}", 10_700 + i));
+                let mut loops = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let timed = timed_call(&orch, Some(&token), &call, LOOP_DEADLINE);
+                    let answer = timed.answer.expect("a loop's answer");
+                    assert_eq!(answer.status, 200, "{}", prefix(&answer.text));
+                    loops.push((super::error_code(&answer.json()), timed.took));
+                }
+                loops
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while workers()["busy_pids"].as_array().map_or(0, Vec::len) < 2 {
+        assert!(
+            started.elapsed() < LOOP_DEADLINE,
+            "the loops never took both workers"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut took = Vec::new();
+    for _ in 0..5 {
+        took.push(trivial_call(&target, "beside loops in every worker"));
+    }
+    eprintln!("a normal call beside loops holding every worker: {took:?}");
+    let status = workers();
+    stop.store(true, Ordering::Relaxed);
+    assert!(
+        took.iter().all(|took| *took <= NORMAL_CALL_LIMIT),
+        "a normal call waited beside the loops: {took:?} (deadline {LOOP_DEADLINE:?})"
+    );
+    assert!(
+        status["alive"].as_u64() <= Some(3),
+        "max_workers + reserve: {status}"
+    );
+    assert!(status["reserve_calls"].as_u64() >= Some(5), "{status}");
+    for attacker in attackers {
+        for (code, took) in attacker.join().unwrap() {
+            assert_eq!(code.as_deref(), Some("Z558"), "a loop ended otherwise");
+            assert!(
+                took >= LOOP_DEADLINE - Duration::from_millis(500),
+                "a loop in a regular worker was cut: {took:?}"
+            );
+        }
+    }
     target.assert_survived();
 }

@@ -25,6 +25,11 @@
 //!   started in the background, so the next call finds a warm worker.
 //! - Workers beyond `min_workers` that stay idle for [`WorkerPoolConfig::retire_idle_after`]
 //!   are stopped, so the pool gives back what a burst took.
+//! - When every one of the `max_workers` holds a long call (one older than the sandbox's
+//!   `lower_priority_after`), up to [`WorkerPoolConfig::reserve_workers`] more may start, and
+//!   a call that finds `max_workers` calls in flight runs at most
+//!   [`WorkerPoolConfig::reserve_call_time`]: a few clients' endless loops, each within its
+//!   per-client limit, cannot keep everyone else's short calls out until their deadline.
 //!
 //! # What the parent trusts
 //! Nothing a worker sends: frames are bounded by the call's output limits before anything
@@ -143,6 +148,22 @@ pub struct WorkerPoolConfig {
     /// ready soonest, and a burst of callers, or of workers killed at their deadlines, takes
     /// at most one CPU's worth of starting from the calls.
     pub max_starting: usize,
+    /// Workers that may start beyond [`Self::max_workers`] while every one of those holds a
+    /// long call: one that has run past the sandbox's `lower_priority_after` (10 ms; 10 ms
+    /// also when lowering is off). Default twice the CPUs, as [`Self::max_running`]. Each
+    /// worker holds a call until it ends, so a few clients with endless loops up to their
+    /// per-client limits (8 each by default: four clients for 32 workers) used to hold every
+    /// worker, and every other call waited until its deadline. Calls beyond `max_workers`
+    /// are cut to [`Self::reserve_call_time`], so the reserve turns over and serves short
+    /// calls. Its workers retire like any other ([`Self::retire_idle_after`]). Zero: no
+    /// reserve. The pool holds at most `max_workers + reserve_workers` workers.
+    pub reserve_workers: usize,
+    /// The longest a call that finds [`Self::max_workers`] calls in flight may run (its wall
+    /// time is cut to this if it is longer). Default [`DEFAULT_RESERVE_CALL_TIME`] (1 s): far
+    /// more than a short call needs, and what a client filling the reserve with loops holds
+    /// each of its workers for. Such a call that runs out of it fails as a timeout (Z558),
+    /// as it would have after waiting for a worker until its deadline.
+    pub reserve_call_time: Duration,
     /// The compiled code of the spec's guests marked [`crate::GuestSpec::sealed`], in their
     /// order, as sealed memfds (`zeval_sandbox::Sandbox::seal_guest_file`): sent to every
     /// worker after its spec. Default none.
@@ -172,16 +193,30 @@ impl WorkerPoolConfig {
             module_kill_margin: Duration::from_millis(10),
             colocate: false,
             lone_call_spin: DEFAULT_LONE_CALL_SPIN,
-            max_running: 2 * std::thread::available_parallelism().map_or(1, usize::from),
+            max_running: twice_the_cpus(),
             running_wait: Duration::from_millis(2),
             start_after: Duration::from_millis(2),
             max_starting: 1,
+            reserve_workers: twice_the_cpus(),
+            reserve_call_time: DEFAULT_RESERVE_CALL_TIME,
             sealed_guests: Vec::new(),
             retire_idle_after: Some(DEFAULT_RETIRE_IDLE_AFTER),
             start_timeout: Duration::from_secs(600),
         }
     }
 }
+
+/// The default of [`WorkerPoolConfig::max_running`] and [`WorkerPoolConfig::reserve_workers`].
+pub fn twice_the_cpus() -> usize {
+    2 * std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// The default of [`WorkerPoolConfig::reserve_call_time`], for the settings that pass it on.
+pub const DEFAULT_RESERVE_CALL_TIME: Duration = Duration::from_secs(1);
+
+/// When a call counts as long for [`WorkerPoolConfig::reserve_workers`] if the sandbox lowers
+/// no call (`lower_priority_after` unset): the sandbox's default threshold.
+const LONG_CALL_WITHOUT_LOWERING: Duration = Duration::from_millis(10);
 
 /// The default of [`WorkerPoolConfig::retire_idle_after`], for the settings that pass it on.
 pub const DEFAULT_RETIRE_IDLE_AFTER: Duration = Duration::from_secs(60);
@@ -216,6 +251,11 @@ pub struct PoolStatus {
     pub lost: u64,
     /// Workers stopped for having been idle [`WorkerPoolConfig::retire_idle_after`].
     pub retired: u64,
+    /// [`WorkerPoolConfig::reserve_workers`].
+    pub reserve_workers: usize,
+    /// Calls that found `max_workers` calls in flight, so ran with at most
+    /// [`WorkerPoolConfig::reserve_call_time`], since the start.
+    pub reserve_calls: u64,
     /// Workers starting now (at most [`WorkerPoolConfig::max_starting`]), and asked for but
     /// waiting for those to finish; both are counted in `alive`.
     pub starting: usize,
@@ -258,6 +298,7 @@ struct PoolState {
     busy: Vec<BusyWorker>,
     lost: u64,
     retired: u64,
+    reserve_calls: u64,
     confinement: Option<ConfinementReport>,
     address_space_limit: Option<u64>,
     /// When a worker last failed to start, and why: callers waiting for a worker then give
@@ -273,6 +314,17 @@ struct BusyWorker {
     since: Instant,
 }
 
+/// A worker taken for a call.
+struct Acquired {
+    worker: Worker,
+    /// No other worker was busy (only such a call is colocated with its caller:
+    /// [`WorkerPoolConfig::colocate`]).
+    alone: bool,
+    /// `max_workers` calls were in flight: the call runs at most
+    /// [`WorkerPoolConfig::reserve_call_time`].
+    reserved: bool,
+}
+
 impl PoolState {
     /// The calls in flight that count against [`WorkerPoolConfig::max_running`]: those that
     /// started less than `long_after` ago (all of them when `long_after` is `None`).
@@ -285,6 +337,11 @@ impl PoolState {
                 .filter(|busy| now.saturating_duration_since(busy.since) < long_after)
                 .count(),
         }
+    }
+
+    /// The calls in flight that started at least `long_after` ago.
+    fn running_long(&self, long_after: Duration, now: Instant) -> usize {
+        self.busy.len() - self.running_short(Some(long_after), now)
     }
 
     fn take_out_of_busy(&mut self, pid: u32) {
@@ -496,7 +553,16 @@ impl WorkerPool {
             }
             .into());
         }
-        let (mut worker, alone) = self.inner.acquire(deadline, called)?;
+        let Acquired {
+            mut worker,
+            alone,
+            reserved,
+        } = self.inner.acquire(deadline, called)?;
+        let deadline = if reserved {
+            deadline.min(Instant::now() + self.inner.config.reserve_call_time)
+        } else {
+            deadline
+        };
         let pid = worker.pid();
         // Not for a call with host calls: those run on this thread during the exchange, and
         // may be long (nested calls), so it keeps its own CPU set.
@@ -561,6 +627,13 @@ impl WorkerPool {
             }
             Ok(Response::Failed(error)) => {
                 self.inner.release(worker);
+                if reserved && matches!(error, SandboxError::Timeout { .. }) {
+                    tracing::info!(
+                        pid,
+                        "a call run while every worker held a long call was stopped at the \
+                         reserve's time limit"
+                    );
+                }
                 Err(error.into())
             }
             Err(Exchange::TimedOut) => {
@@ -571,7 +644,11 @@ impl WorkerPool {
                     "killed a worker that overran its call's deadline"
                 );
                 Err(SandboxError::Timeout {
-                    limit: limits.wall_time,
+                    limit: if reserved {
+                        self.inner.config.reserve_call_time
+                    } else {
+                        limits.wall_time
+                    },
                 }
                 .into())
             }
@@ -596,7 +673,7 @@ impl WorkerPool {
     /// worker ended (`"killed by signal 31"` for `SIGSYS`). The worker is replaced.
     pub fn issue_forbidden_syscall(&self) -> Result<String, RunError> {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let (mut worker, _) = self.inner.acquire(deadline, Instant::now())?;
+        let Acquired { mut worker, .. } = self.inner.acquire(deadline, Instant::now())?;
         let deadlines = Deadlines {
             call: deadline,
             kill: deadline,
@@ -630,6 +707,8 @@ impl WorkerPool {
             busy_pids: state.busy.iter().map(|busy| busy.pid).collect(),
             lost: state.lost,
             retired: state.retired,
+            reserve_workers: self.inner.config.reserve_workers,
+            reserve_calls: state.reserve_calls,
             starting: state.starting,
             queued_starts: state.queued_starts,
             confinement: state.confinement.clone(),
@@ -654,14 +733,8 @@ impl PoolInner {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// An idle worker, a new one, or the first one returned before `deadline`; and whether
-    /// no other worker was busy then (only such a call is colocated with its caller:
-    /// [`WorkerPoolConfig::colocate`]).
-    fn acquire(
-        self: &Arc<Self>,
-        deadline: Instant,
-        called: Instant,
-    ) -> Result<(Worker, bool), RunError> {
+    /// An idle worker, a new one, or the first one returned before `deadline`.
+    fn acquire(self: &Arc<Self>, deadline: Instant, called: Instant) -> Result<Acquired, RunError> {
         let mut counted_waiting = false;
         let acquired = self.acquire_counting(deadline, called, &mut counted_waiting);
         if counted_waiting {
@@ -677,7 +750,7 @@ impl PoolInner {
         deadline: Instant,
         called: Instant,
         counted_waiting: &mut bool,
-    ) -> Result<(Worker, bool), RunError> {
+    ) -> Result<Acquired, RunError> {
         let mut state = self.lock();
         let mut asked_for_one = false;
         // Bounded by `running_wait` (and the call's deadline), however often it is woken.
@@ -700,11 +773,19 @@ impl PoolInner {
                 // reaped here and replaced; it is never handed a call.
                 match worker.child.try_wait() {
                     Ok(None) => {
+                        let reserved = state.busy.len() >= self.config.max_workers;
+                        if reserved {
+                            state.reserve_calls += 1;
+                        }
                         state.busy.push(BusyWorker {
                             pid: worker.pid(),
                             since: Instant::now(),
                         });
-                        return Ok((worker, state.busy.len() == 1));
+                        return Ok(Acquired {
+                            alone: state.busy.len() == 1,
+                            reserved,
+                            worker,
+                        });
                     }
                     ended => {
                         state.alive -= 1;
@@ -732,7 +813,8 @@ impl PoolInner {
             // deadline, not by how long a worker takes to start; a worker that starts too
             // late for this call serves the next one.
             let ask_from = called + self.config.start_after;
-            let may_ask = !asked_for_one && state.alive < self.config.max_workers;
+            let (capacity, reserve_opens_at) = self.capacity(&state, Instant::now());
+            let may_ask = !asked_for_one && state.alive < capacity;
             if may_ask && Instant::now() >= ask_from {
                 if !*counted_waiting {
                     *counted_waiting = true;
@@ -761,17 +843,48 @@ impl PoolInner {
                 }
                 .into());
             };
-            let wake_by = if may_ask && !*counted_waiting {
+            let mut wake_by = if may_ask && !*counted_waiting {
                 left.min(ask_from.saturating_duration_since(Instant::now()))
             } else {
                 left
             };
+            // Calls become long with time alone, and nobody is woken for that.
+            if let Some(opens) = reserve_opens_at {
+                wake_by = wake_by.min(opens.saturating_duration_since(Instant::now()));
+            }
             state = self
                 .returned
                 .wait_timeout(state, wake_by)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+    }
+
+    /// How many workers may be alive now: [`WorkerPoolConfig::max_workers`], plus
+    /// [`WorkerPoolConfig::reserve_workers`] while as many calls as `max_workers` are long;
+    /// and, while the reserve is closed but `max_workers` calls are in flight, when it would
+    /// open if none of them ended (a waiting call wakes then to ask for a reserve worker).
+    fn capacity(&self, state: &PoolState, now: Instant) -> (usize, Option<Instant>) {
+        let max = self.config.max_workers;
+        if self.config.reserve_workers == 0 {
+            return (max, None);
+        }
+        let long_after = self
+            .config
+            .spec
+            .sandbox
+            .lower_priority_after
+            .unwrap_or(LONG_CALL_WITHOUT_LOWERING);
+        if state.running_long(long_after, now) >= max {
+            return (max + self.config.reserve_workers, None);
+        }
+        // `busy` is in the order the calls started: the `max`-th is the last to turn long.
+        let opens_at = state
+            .busy
+            .get(max.saturating_sub(1))
+            .map(|busy| busy.since + long_after)
+            .filter(|&at| at > now);
+        (max, opens_at)
     }
 
     /// How long a call runs before its worker lowers it (`SandboxConfig::lower_priority_after`),

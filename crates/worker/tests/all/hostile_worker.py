@@ -9,7 +9,9 @@ not_loaded (answers every module request "not loaded", even one that carries the
 affinity (answers with the CPUs it may run on, after sleeping 1 s when its input is "wait";
 with a second argument "unrestorable" it reports that it cannot restore priorities) |
 start_once (the second argument names a file: the first stand-in creates it and dies in its
-first call; any stand-in started once it exists fails to start).
+first call; any stand-in started once it exists fails to start) | given (answers with the wall
+time it was given, in microseconds, after sleeping all of it when its input is "loop", as an
+endless loop stopped at its deadline would).
 """
 import json
 import os
@@ -115,6 +117,11 @@ while True:
             time.sleep(1.0)
         cpus = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
         write_frame(ran(cpus.encode()))
+    elif MODE == "given":
+        (wall_time_us,) = struct.unpack("<Q", request[5:13])
+        if stdin == b"loop":
+            time.sleep(wall_time_us / 1e6)
+        write_frame(ran(str(wall_time_us).encode()))
     elif MODE == "slow":
         time.sleep(1.0)
         write_frame(ok)

@@ -603,3 +603,135 @@ fn no_worker_can_start() {
     // The starts the callers asked for end too, and none is left counted.
     until_alive_at_most(&pool, 0, Duration::from_secs(5));
 }
+
+/// A pool of two stand-in workers ("given") with a reserve of one worker whose calls run at
+/// most 300 ms; calls count as long after `long_after`. Returns once both workers are idle.
+fn pool_with_a_reserve(long_after: Duration) -> std::sync::Arc<WorkerPool> {
+    let pool = std::sync::Arc::new(pool_with("given", |config| {
+        config.max_workers = 2;
+        config.min_workers = 2;
+        config.reserve_workers = 1;
+        config.reserve_call_time = Duration::from_millis(300);
+        config.spec.sandbox.lower_priority_after = Some(long_after);
+    }));
+    let started = Instant::now();
+    while pool.status().idle_pids.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no second worker"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pool
+}
+
+/// Runs `input` through the "given" stand-in; the wall time the worker was given, and how
+/// long the call took.
+fn given(
+    pool: &WorkerPool,
+    input: &[u8],
+    wall_time: Duration,
+) -> Result<(Duration, Duration), RunError> {
+    let started = Instant::now();
+    let done = pool.run(0, input, &limits(wall_time))?;
+    let micros: u64 = String::from_utf8(done.stdout).unwrap().parse().unwrap();
+    Ok((Duration::from_micros(micros), started.elapsed()))
+}
+
+/// Fills both workers with endless loops (5 s each), and waits until they have run 100 ms.
+fn loops_in_every_worker(
+    pool: &std::sync::Arc<WorkerPool>,
+) -> Vec<std::thread::JoinHandle<Duration>> {
+    let loops: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || given(&pool, b"loop", Duration::from_secs(5)).unwrap().0)
+        })
+        .collect();
+    while pool.status().busy_pids.len() < 2 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    loops
+}
+
+/// When every worker holds a long call (two clients' endless loops, say), a short call does
+/// not wait for one to end: a reserve worker starts and serves it, and calls in the reserve
+/// are cut to `reserve_call_time`, so that loops sent there too hold it only that long, one
+/// after another. The pool never holds more than `max_workers + reserve_workers`, and the
+/// long calls keep their own deadlines. (Without the reserve the short call waited for a loop
+/// to end, past its own deadline.)
+#[test]
+fn when_every_worker_holds_a_long_call_short_calls_run_in_the_reserve() {
+    let pool = pool_with_a_reserve(Duration::from_millis(50));
+    let loops = loops_in_every_worker(&pool);
+
+    let (wall_time, took) = given(&pool, b"now", Duration::from_secs(3)).unwrap();
+    assert!(
+        took < Duration::from_secs(2),
+        "the short call took {took:?}"
+    );
+    assert!(
+        wall_time <= Duration::from_millis(300),
+        "given {wall_time:?}"
+    );
+
+    // Two more loops at once: each holds the one reserve worker for 300 ms at most, in turn.
+    let watcher = {
+        let pool = pool.clone();
+        std::thread::spawn(move || {
+            let mut most_alive = 0;
+            for _ in 0..300 {
+                most_alive = most_alive.max(pool.status().alive);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            most_alive
+        })
+    };
+    let more: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || given(&pool, b"loop", Duration::from_secs(3)))
+        })
+        .collect();
+    for call in more {
+        let (wall_time, took) = call.join().unwrap().unwrap();
+        assert!(
+            wall_time <= Duration::from_millis(300),
+            "given {wall_time:?}"
+        );
+        assert!(
+            took < Duration::from_millis(1_500),
+            "a loop in the reserve took {took:?}"
+        );
+    }
+    assert_eq!(watcher.join().unwrap(), 3, "max_workers + reserve_workers");
+    for call in loops {
+        let wall_time = call.join().unwrap();
+        assert!(
+            wall_time > Duration::from_secs(4),
+            "a long call was cut: {wall_time:?}"
+        );
+    }
+    let status = pool.status();
+    assert_eq!(status.reserve_calls, 3, "{status:?}");
+    assert_eq!(status.lost, 0, "{status:?}");
+}
+
+/// While a call in flight is still short, the reserve stays closed: the waiting call gets no
+/// new worker (short calls free theirs soon), and fails at its deadline if none comes free.
+#[test]
+fn the_reserve_stays_closed_while_the_calls_in_flight_are_short() {
+    let pool = pool_with_a_reserve(Duration::from_secs(10));
+    let loops = loops_in_every_worker(&pool);
+    let outcome = given(&pool, b"now", Duration::from_millis(500));
+    assert!(
+        matches!(outcome, Err(RunError::Sandbox(SandboxError::Busy { .. }))),
+        "{outcome:?}"
+    );
+    let status = pool.status();
+    assert_eq!((status.alive, status.reserve_calls), (2, 0), "{status:?}");
+    for call in loops {
+        call.join().unwrap();
+    }
+}
