@@ -5,7 +5,7 @@
 //! - `executor-cases.json`: every executor request is fed to the executor of its language,
 //!   id `executor/<index>`.
 //!
-//! The guests come from [`zeval_sandbox::default_guest_dir`] (`$ZEVAL_GUEST_DIR`).
+//! The guests come from `zeval_sandbox::default_guest_dir` (`$ZEVAL_GUEST_DIR`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -40,7 +40,7 @@ const MAX_CALLBACK_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
 /// Most characters of the one-line description of a nested error given to the guest.
 const MAX_MESSAGE_CHARS: usize = 500;
 
-/// Most errors of nested calls one guest call keeps for [`NestedErrors::take`]; later ones
+/// Most errors of nested calls one guest call keeps for `NestedErrors::take`; later ones
 /// are still answered, but an uncaught one is reported by its message only.
 pub const MAX_REMEMBERED_ERRORS: usize = 1024;
 

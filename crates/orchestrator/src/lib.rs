@@ -173,7 +173,7 @@ impl Orchestrator {
     }
 
     /// [`Self::orchestrate`]'s answer before it is joined into one tree: write it with
-    /// [`Answer::to_json`] to skip the tree ([`answer`]).
+    /// [`Answer::to_json`] to skip the tree (`answer`).
     pub fn answer(&self, input: &Value, options: &CallOptions) -> Answer {
         self.orchestrate_inner(input, options, false).0
     }

@@ -14,7 +14,7 @@
 //! The bytes mean nothing to the sandbox; the handler ([`HostCalls`]) gives them a meaning.
 //!
 //! # How the guest waits
-//! `zeval.call` is an async host function: it parks the request in the call's [`Exchange`]
+//! `zeval.call` is an async host function: it parks the request in the call's `Exchange`
 //! and returns `Pending`, which suspends the guest's fiber. The driver of the call
 //! ([`crate::Guest::run_with`]) sees the parked request, leaves its executor, and runs the
 //! handler on the calling thread's own stack, outside any fiber and any async runtime. So

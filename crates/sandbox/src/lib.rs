@@ -12,7 +12,7 @@
 //! compilation to other processes (the evaluator's workers) in a sealed memfd, which they map.
 //!
 //! # What a guest sees
-//! - arguments: argv[0] (the guest name) only; environment: empty;
+//! - arguments: `argv[0]` (the guest name) only; environment: empty;
 //! - files: none (no preopened directory, so every path fails with `ENOENT`/`EBADF`);
 //! - sockets: none (WASI preview 1 cannot create them, and name lookup is off);
 //! - stdin: the call's input; stdout/stderr: memory pipes capped at

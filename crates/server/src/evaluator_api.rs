@@ -14,7 +14,7 @@
 //!
 //! Limits: the body size is axum's `DefaultBodyLimit`, 2 MiB unless the app around this
 //! router sets another ([`crate::evaluator_app`] sets `limits.evaluator_body_bytes`); the
-//! guest work runs on tokio's blocking threads (`spawn_blocking`, see [`run_blocking`]),
+//! guest work runs on tokio's blocking threads (`spawn_blocking`, see `run_blocking`),
 //! never on the async runtime, under the evaluator's per-call limits.
 //!
 //! Access: when `evaluator_secret` is configured, every request but health must carry it in

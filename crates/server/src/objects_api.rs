@@ -8,12 +8,12 @@
 //!
 //! Two editors saving the same object: a `PUT` may carry `If-Match: "<revision>"`, the
 //! revision it was based on; when another save came first it gets 409 with the current
-//! revision and nothing is written (see [`base_revision`]). Without the header a `PUT` writes
+//! revision and nothing is written (see `base_revision`). Without the header a `PUT` writes
 //! on top of whatever is current, as before.
 //!
-//! Every store access runs on tokio's blocking pool ([`blocking`], and
+//! Every store access runs on tokio's blocking pool (`blocking`, and
 //! [`crate::access::caller_async`] for tokens). When the store fails, its text (database
-//! messages, file paths) goes to the log under an id ([`store_failed`]); the client gets a
+//! messages, file paths) goes to the log under an id (`store_failed`); the client gets a
 //! generic 500, or, where validation quotes the failure in a Z5, only the id.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,7 +2,7 @@
 //! authenticated callback route `POST /v1/reentry/{id}`.
 //!
 //! When the orchestrator sends code to a remote evaluator ([`crate::evaluators::Remote`]), it
-//! registers the call here ([`Callbacks::register`]) and names a callback URL (this route, with
+//! registers the call here (`Callbacks::register`) and names a callback URL (this route, with
 //! a fresh random id) and a fresh random secret in the request's headers
 //! ([`zeval_evaluator::reentry::CALLBACK_URL_HEADER`], `…_TOKEN_HEADER`). The evaluator posts
 //! each nested call to that URL with the secret (`zeval_evaluator::reentry::CallbackClient`).

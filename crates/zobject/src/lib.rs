@@ -11,7 +11,7 @@
 //!   `Z883(Z6, Z1)` metadata map;
 //! - [`metadata_format`]: how metadata values (times, memory) are written;
 //! - [`error`]: typed Z5 errors (`Z5K2` an instance of `Z885(Z5xx)`);
-//! - [`validate`]: schema validation of normal, canonical and mixed forms with the
+//! - [`validate`](mod@validate): schema validation of normal, canonical and mixed forms with the
 //!   original's Z5xx error trees, for built-in and user-defined types;
 //! - [`depth`]: the nesting limit for values built in memory.
 //!

@@ -16,7 +16,7 @@
 //! (as the original's decoder builds a JavaScript object), so a value crosses the wire
 //! unchanged, key order included.
 //!
-//! Limits: nesting is checked by [`depth::check`] before decoding (the decoder recurses),
+//! Limits: nesting is checked by `depth::check` before decoding (the decoder recurses),
 //! against [`zeval_zobject::json::MAX_DEPTH`] levels of `Z1`; the decode then runs on a
 //! stack big enough for that depth.
 

@@ -9,8 +9,8 @@
 //!   build step, nothing from a CDN) are embedded in the binary at build time and served
 //!   at `/playground/{file}` with an `ETag` of their content (revalidated, so a new binary's
 //!   files are picked up at once).
-//! - The guest modules are served by [`guests`] at content-hashed URLs, and calls are
-//!   planned for the browser by [`plan`] (`POST /v1/plan`, a work route).
+//! - The guest modules are served by `guests` at content-hashed URLs, and calls are
+//!   planned for the browser by `plan` (`POST /v1/plan`, a work route).
 //!
 //! Every page answers with a Content-Security-Policy that allows only this origin's scripts
 //! (plus wasm compilation), so text from the store (labels, code) can never run as script;

@@ -4,7 +4,7 @@
 //! [`Ranking`] is the orchestrator's [`ImplementationSelector`] for every call this server
 //! makes. It keeps, per implementation revision, the latest result of each tester (in the
 //! store, written by the testers route and `zeval test`) and a running summary of real
-//! calls (count, failures and a latency [`sketch::Sketch`] of successes, in memory and
+//! calls (count, failures and a latency `sketch::Sketch` of successes, in memory and
 //! flushed to the store every [`RankingConfig::flush`]). With `ranking.redis_url` the
 //! summaries are shared by every node through Redis ([`shared`]): a flush sends this node's
 //! increments and reads the totals back, and totals older than [`RankingConfig::refresh`]

@@ -82,7 +82,7 @@ pub struct ObjectSummary {
     pub revision: u64,
 }
 
-/// The embedded SQLite store. See [`schema`](self) for durability: a write that returned
+/// The embedded SQLite store. See the `sqlite` module for durability: a write that returned
 /// `Ok` is on disk (WAL, `synchronous=FULL`), and a crash mid-write loses nothing that was
 /// acknowledged and leaves no partial write.
 #[derive(Debug)]

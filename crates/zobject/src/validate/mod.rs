@@ -1,9 +1,9 @@
 //! Schema validation of normal, canonical and mixed ZObjects (spec §1.2–1.3, §4.3).
 //!
-//! The schemas of the built-in types are written in Rust ([`normal`], [`canonical`],
-//! [`mixed`]) with the same structure as the original's JSON Schemas, and run by a small
-//! evaluator ([`engine`]) that reproduces Ajv's choice of errors, so that the same objects
-//! are valid and the same Z5xx codes come out ([`report`]): a Z502 root, a Z526 per key,
+//! The schemas of the built-in types are written in Rust (`normal`, `canonical`,
+//! `mixed`) with the same structure as the original's JSON Schemas, and run by a small
+//! evaluator (`engine`) that reproduces Ajv's choice of errors, so that the same objects
+//! are valid and the same Z5xx codes come out (`report`): a Z502 root, a Z526 per key,
 //! Z509 for sibling errors, leaf codes Z511/Z513/Z521/Z523/Z524/Z525/Z532/Z533/Z535/Z536/
 //! Z537/Z549/Z553.
 //!
