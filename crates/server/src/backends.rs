@@ -372,8 +372,11 @@ impl CallEngine for OrchestratorEngine {
                 using,
             ));
         }
-        self.orchestrator
-            .answer(&zobject, &self.options(do_validate, policy))
+        let options = CallOptions {
+            timeout: using.timeout,
+            ..self.options(do_validate, policy)
+        };
+        self.orchestrator.answer(&zobject, &options)
     }
 
     fn orchestrate_cached(
@@ -383,11 +386,14 @@ impl CallEngine for OrchestratorEngine {
         policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
         using: CacheUse,
     ) -> Value {
+        let options = CallOptions {
+            timeout: using.timeout,
+            ..self.options(do_validate, policy)
+        };
         let Some(results) = &self.results else {
-            return self.orchestrate_as(zobject, do_validate, policy);
+            return self.orchestrator.orchestrate(&zobject, &options);
         };
         results.call(&zobject, do_validate, using, || {
-            let options = self.options(do_validate, policy);
             let (answer, trace) = self.orchestrator.orchestrate_traced(&zobject, &options);
             (answer, Some(trace))
         })

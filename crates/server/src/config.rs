@@ -204,6 +204,13 @@ pub struct Limits {
     /// the answer is 429 with `Retry-After`. A client is its bearer token when it sends one,
     /// else its IP address.
     pub per_client_concurrent_requests: usize,
+    /// Calls that may run beyond `max_concurrent_requests`, one for each client with nothing
+    /// else in flight (default 8; 0: none; `ZEVAL_RESERVE_REQUESTS`): without them, eight
+    /// clients within their per-client limits held every slot (see `crate::limits`).
+    pub reserve_requests: usize,
+    /// The deadline of a call run in the reserve, in milliseconds (default 1000;
+    /// `ZEVAL_RESERVE_CALL_TIMEOUT_MS`).
+    pub reserve_call_timeout_ms: u64,
     /// Work requests one client may start per minute on the orchestrator API (default 0: no
     /// limit); beyond it 429 with `Retry-After` until the next minute.
     pub per_client_requests_per_minute: u64,
@@ -295,6 +302,8 @@ impl Default for Limits {
             max_concurrent_requests: 64,
             evaluator_max_concurrent_requests: 32,
             per_client_concurrent_requests: 8,
+            reserve_requests: 8,
+            reserve_call_timeout_ms: 1000,
             per_client_requests_per_minute: 0,
             trusted_proxies: Vec::new(),
             client_ipv6_prefix: crate::client_address::DEFAULT_CLIENT_IPV6_PREFIX,
@@ -675,6 +684,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE",
         "limits.per_client_requests_per_minute",
     ),
+    ("ZEVAL_RESERVE_REQUESTS", "limits.reserve_requests"),
+    (
+        "ZEVAL_RESERVE_CALL_TIMEOUT_MS",
+        "limits.reserve_call_timeout_ms",
+    ),
     ("ZEVAL_LIMITS_REDIS_URL", "limits.redis_url"),
     ("ZEVAL_TRUSTED_PROXIES", "limits.trusted_proxies"),
     ("ZEVAL_CLIENT_IPV6_PREFIX", "limits.client_ipv6_prefix"),
@@ -798,6 +812,10 @@ impl Config {
                 "ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS" => {
                     self.limits.per_client_concurrent_requests = parsed(name, v)?
                 }
+                "ZEVAL_RESERVE_REQUESTS" => self.limits.reserve_requests = parsed(name, v)?,
+                "ZEVAL_RESERVE_CALL_TIMEOUT_MS" => {
+                    self.limits.reserve_call_timeout_ms = parsed(name, v)?
+                }
                 "ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE" => {
                     self.limits.per_client_requests_per_minute = parsed(name, v)?
                 }
@@ -882,6 +900,13 @@ impl Config {
                 "limits.client_ipv6_prefix: {} is not a prefix length (0 to 128)",
                 self.limits.client_ipv6_prefix
             )));
+        }
+        if self.limits.reserve_call_timeout_ms == 0 && self.limits.reserve_requests > 0 {
+            return Err(ConfigError::Invalid(
+                "limits.reserve_call_timeout_ms: 0 would time out every call run in the \
+                 reserve at once; set reserve_requests = 0 for no reserve"
+                    .to_owned(),
+            ));
         }
         if self.workers.reserve_call_ms == 0 && self.workers.reserve_workers != Some(0) {
             return Err(ConfigError::Invalid(
@@ -990,6 +1015,8 @@ mod tests {
             "max_nested_calls",
             "evaluator_max_concurrent_requests",
             "per_client_concurrent_requests",
+            "reserve_requests",
+            "reserve_call_timeout_ms",
             "per_client_requests_per_minute",
             "trusted_proxies",
             "client_ipv6_prefix",
@@ -1239,6 +1266,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_call_reserve_comes_from_the_environment_and_needs_time_for_its_calls() {
+        let mut config = Config::default();
+        assert_eq!(
+            (
+                config.limits.reserve_requests,
+                config.limits.reserve_call_timeout_ms
+            ),
+            (8, 1000)
+        );
+        config
+            .apply_env(|name| match name {
+                "ZEVAL_RESERVE_REQUESTS" => Some("2".into()),
+                "ZEVAL_RESERVE_CALL_TIMEOUT_MS" => Some("0".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.limits.reserve_requests, 2);
+        let err = config.check().unwrap_err();
+        assert!(err.to_string().contains("reserve_call_timeout_ms"), "{err}");
+        config.limits.reserve_requests = 0;
+        assert!(config.check().is_ok());
     }
 
     #[test]

@@ -20,6 +20,14 @@
 //!    evaluator API). When none is free the answer is at once 503 with `Retry-After`: a queue
 //!    without bound would only turn overload into timeouts for everyone. The evaluator API's
 //!    health checks take no slot ([`admit_runs`]).
+//! 4. The reserve ([`Admission::reserve`]; the orchestrator API's calls, `limits.reserve_requests`,
+//!    default 8): when every work slot is taken, a request from a client with no other
+//!    request in flight on this node may take one of these instead, and runs with at most
+//!    `limits.reserve_call_timeout_ms` (default 1 s; [`ReservedTime`]). Eight clients of
+//!    eight requests each, all within the per-client limit, used to hold all 64 slots, and
+//!    every other client got 503 for as long as they kept it up. A client holding slots
+//!    cannot take the reserve, and a request there holds it for a second at most, so the
+//!    reserve keeps turning over for clients that hold nothing.
 //!
 //! Each refusal is counted through the `on_reject` hook with its reason (`too_large`,
 //! `slow_body`, `client_busy`, `rate_limited`, `busy`).
@@ -43,6 +51,19 @@ use crate::shared_limits::{Decision, Lease, SharedLimits};
 /// Counts a refusal by reason.
 pub type OnReject = Arc<dyn Fn(&'static str) + Send + Sync>;
 
+/// Set on a request admitted into the reserve ([`Admission::reserve`]): the longest its work
+/// may run.
+#[derive(Debug, Clone, Copy)]
+pub struct ReservedTime(pub Duration);
+
+/// Work slots for clients with nothing in flight, taken when the service's are all held.
+#[derive(Clone)]
+struct Reserve {
+    slots: Arc<Semaphore>,
+    limit: usize,
+    time: Duration,
+}
+
 /// The admission rules of one group of routes: body size and time, per-client and total
 /// work slots.
 #[derive(Clone)]
@@ -52,6 +73,13 @@ pub struct Admission {
     body_limit: usize,
     body_timeout: Duration,
     per_client: Option<ClientSlots>,
+    /// Every client's requests in flight on this node (with no limit), for the reserve: only
+    /// a client with no other request in flight may take a reserve slot. Shared by the
+    /// clones of one `Admission`, so that every route group counts. An entry lives while its
+    /// client has a request in flight, so the map is bounded by the requests in flight, each
+    /// on a connection of its own (`limits.max_connections`).
+    in_flight: ClientSlots,
+    reserve: Option<Reserve>,
     rate: Option<ClientRates>,
     shared: Option<Arc<SharedLimits>>,
     proxies: Arc<TrustedProxies>,
@@ -76,6 +104,11 @@ impl Admission {
             body_limit,
             body_timeout,
             per_client: None,
+            in_flight: ClientSlots {
+                limit: usize::MAX,
+                held: Arc::new(Mutex::new(HashMap::new())),
+            },
+            reserve: None,
             rate: None,
             shared: None,
             proxies: Arc::new(TrustedProxies::default()),
@@ -90,6 +123,18 @@ impl Admission {
         self.per_client = Some(ClientSlots {
             limit: limit.max(1),
             held: Arc::new(Mutex::new(HashMap::new())),
+        });
+        self
+    }
+
+    /// Adds `limit` reserve slots (none when 0) whose requests run at most `time` (module
+    /// documentation, step 4). For the routes of this `Admission` only: a clone made before
+    /// keeps none, and shares everything else.
+    pub fn reserve(mut self, limit: usize, time: Duration) -> Self {
+        self.reserve = (limit > 0).then(|| Reserve {
+            slots: Arc::new(Semaphore::new(limit)),
+            limit,
+            time,
         });
         self
     }
@@ -279,16 +324,25 @@ struct ClientSlot {
 
 impl ClientSlots {
     fn try_take(&self, client: String) -> Option<ClientSlot> {
+        self.try_take_counting(client).map(|(slot, _)| slot)
+    }
+
+    /// [`ClientSlots::try_take`], with how many slots the client holds with this one.
+    fn try_take_counting(&self, client: String) -> Option<(ClientSlot, usize)> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let count = held.entry(client.clone()).or_default();
         if *count >= self.limit {
             return None;
         }
         *count += 1;
-        Some(ClientSlot {
-            held: self.held.clone(),
-            client,
-        })
+        let count = *count;
+        Some((
+            ClientSlot {
+                held: self.held.clone(),
+                client,
+            },
+            count,
+        ))
     }
 }
 
@@ -363,33 +417,58 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
             return refusal.into_response();
         }
     };
-    let request = Request::from_parts(parts, Body::from(bytes));
-    let needs_client = admission.per_client.is_some() || admission.rate.is_some();
-    let (client_slot, shared_slot) = if needs_client {
-        match admission
-            .admit_client(client_of(
-                &request,
-                &admission.proxies,
-                admission.ipv6_prefix,
-            ))
-            .await
-        {
-            Ok(held) => held,
-            Err(refusal) => return refusal.into_response(),
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    let client =
+        (admission.per_client.is_some() || admission.rate.is_some() || admission.reserve.is_some())
+            .then(|| client_of(&request, &admission.proxies, admission.ipv6_prefix));
+    let (client_slot, shared_slot) = match &client {
+        Some(client) if admission.per_client.is_some() || admission.rate.is_some() => {
+            match admission.admit_client(client.clone()).await {
+                Ok(held) => held,
+                Err(refusal) => return refusal.into_response(),
+            }
         }
-    } else {
-        (None, None)
+        _ => (None, None),
     };
-    let Ok(permit) = admission.slots.clone().try_acquire_owned() else {
-        (admission.on_reject)("busy");
-        return ApiError::Busy {
-            limit: admission.limit,
-            retry_after: admission.retry_after,
+    // Counted after the per-client limits: a refused request is not in flight. The map has
+    // no limit, so a client is always counted.
+    let in_flight = client
+        .clone()
+        .and_then(|client| admission.in_flight.try_take_counting(client));
+    let permit = match admission.slots.clone().try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(_) => {
+            let alone = in_flight.as_ref().is_some_and(|(_, count)| *count == 1);
+            let reserved = admission
+                .reserve
+                .as_ref()
+                .filter(|_| alone)
+                .and_then(|reserve| {
+                    Some((
+                        reserve.slots.clone().try_acquire_owned().ok()?,
+                        reserve.time,
+                    ))
+                });
+            let Some((permit, time)) = reserved else {
+                (admission.on_reject)("busy");
+                return ApiError::Busy {
+                    limit: admission.limit,
+                    retry_after: admission.retry_after,
+                }
+                .into_response();
+            };
+            tracing::debug!(
+                reserve = admission.reserve.as_ref().map_or(0, |r| r.limit),
+                "every work slot is held: a request of a client with nothing else in flight \
+                 runs in the reserve"
+            );
+            request.extensions_mut().insert(ReservedTime(time));
+            permit
         }
-        .into_response();
     };
     let response = next.run(request).await;
     drop(permit);
+    drop(in_flight);
     drop(client_slot);
     if let Some(slot) = shared_slot {
         slot.release().await;

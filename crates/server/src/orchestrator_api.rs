@@ -19,7 +19,7 @@ use zeval_zobject::build::string_value;
 use crate::access::{Caller, TokenChecked, caller_async, count_rejection};
 use crate::config::CallPolicy;
 use crate::evaluator_api::answer_first;
-use crate::limits::{Admission, admit, read_body};
+use crate::limits::{Admission, ReservedTime, admit, read_body};
 use crate::problem::ApiError;
 use crate::{AppState, narrow};
 
@@ -50,16 +50,24 @@ pub fn router(state: AppState) -> Router {
     )
     .client_ipv6_prefix(limits.client_ipv6_prefix)
     .shared(state.shared_limits.clone());
+    // Calls, and only calls, may run in the reserve: their deadline is what the reserve cuts.
+    let call_slots = slots.clone().reserve(
+        limits.reserve_requests,
+        std::time::Duration::from_millis(limits.reserve_call_timeout_ms),
+    );
+    let calls = Router::new()
+        .route("/{domain}/v1/evaluate/", post(evaluate))
+        .route("/{domain}/v1/evaluate", post(evaluate))
+        .layer(middleware::from_fn_with_state(call_slots, admit));
     let playground = crate::playground::Playground::new(&state);
     let work = Router::new()
         .merge(playground.work_routes())
-        .route("/{domain}/v1/evaluate/", post(evaluate))
-        .route("/{domain}/v1/evaluate", post(evaluate))
         .merge(crate::objects_api::write_routes())
         .merge(crate::ranking::http::write_routes())
         .route("/v1/test", post(crate::testers::http::run))
         .layer(middleware::from_fn_with_state(slots, admit));
     Router::new()
+        .merge(calls)
         .merge(work)
         .route("/{domain}/v1/evaluate/", get(healthy))
         .route("/{domain}/v1/evaluate", get(healthy))
@@ -178,6 +186,7 @@ async fn evaluate(
     State(state): State<AppState>,
     headers: HeaderMap,
     checked: Option<Extension<TokenChecked>>,
+    reserved: Option<Extension<ReservedTime>>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let (who, request) = read_call(&state, &headers, checked.as_deref(), body).await?;
@@ -206,6 +215,7 @@ async fn evaluate(
     let using = crate::result_cache::CacheUse {
         scope: if policy.is_some() { "approved" } else { "open" },
         bypass,
+        timeout: reserved.map(|Extension(ReservedTime(time))| time),
     };
     let answer = run_call(&state, zobject, do_validate, policy, using).await?;
     // A call the access rules refused at its top level answers 403 with the Z559, as

@@ -47,6 +47,10 @@ pub struct CacheUse {
     pub scope: &'static str,
     /// Skip the lookup (the fresh answer is still stored).
     pub bypass: bool,
+    /// A deadline shorter than the configured one (a call run in the reserve,
+    /// [`crate::limits::ReservedTime`]). Only a successful answer of such a call is stored:
+    /// a timeout it met would say nothing about the call under the usual deadline.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// The server's result cache.
@@ -145,7 +149,9 @@ impl CallCache {
         };
         let computed_at_ms = zeval_cache::now_ms();
         let (answer, trace) = orchestrate();
-        if let Some(trace) = trace {
+        if let Some(trace) = trace
+            && (using.timeout.is_none() || matches!(trace.outcome, Outcome::Success))
+        {
             self.keep(&ticket, &answer, &trace, computed_at_ms);
         }
         answer
@@ -342,6 +348,7 @@ mod tests {
     const OPEN: CacheUse = CacheUse {
         scope: "open",
         bypass: false,
+        timeout: None,
     };
 
     fn call() -> Value {
@@ -365,7 +372,7 @@ mod tests {
         // Another scope, another validation flag: computed again.
         let approved = CacheUse {
             scope: "approved",
-            bypass: false,
+            ..OPEN
         };
         let other = c.call(&call(), false, approved, || (answer("two"), None));
         assert_eq!(other["Z22K1"], "two");
@@ -386,8 +393,8 @@ mod tests {
             (answer("one"), trace(&["Z10000"], Outcome::Success))
         });
         let bypass = CacheUse {
-            scope: "open",
             bypass: true,
+            ..OPEN
         };
         let fresh = c.call(&call(), false, bypass, || {
             (answer("fresh"), trace(&["Z10000"], Outcome::Success))
@@ -424,6 +431,29 @@ mod tests {
             });
             assert_eq!(a["Z22K1"], n.to_string());
         }
+    }
+
+    /// A call run in the reserve, with a shorter deadline: its timeout (or any error) is not
+    /// kept, or every caller would get it for `failure_ttl_seconds`; its success is.
+    #[test]
+    fn a_call_with_a_shorter_deadline_keeps_only_its_success() {
+        let c = cache(&settings());
+        let reserved = CacheUse {
+            timeout: Some(Duration::from_secs(1)),
+            ..OPEN
+        };
+        for outcome in [Outcome::Timeout, Outcome::Error] {
+            c.call(&call(), false, reserved, || {
+                (answer("cut"), trace(&["Z10000"], outcome))
+            });
+            let next = c.call(&call(), false, OPEN, || (answer("full"), None));
+            assert_eq!(next["Z22K1"], "full", "{outcome:?} was kept");
+        }
+        c.call(&call(), false, reserved, || {
+            (answer("quick"), trace(&["Z10000"], Outcome::Success))
+        });
+        let next = c.call(&call(), false, OPEN, || panic!("not from the cache"));
+        assert_eq!(next["Z22K1"], "quick");
     }
 
     #[test]

@@ -231,3 +231,111 @@ fn clients_within_their_limits_cannot_hold_every_worker_from_the_others() {
     }
     target.assert_survived();
 }
+
+/// The evaluator API's count of busy workers of `target`.
+fn busy_workers(target: &Target) -> usize {
+    let evaluator = target.server.evaluator.as_deref().expect("evaluator API");
+    crate::common::request("GET", &format!("{evaluator}/_info"), None, None).json()["workers"]
+        ["busy_pids"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// Waits until `count` workers are busy.
+fn until_busy(target: &Target, count: usize) {
+    let started = Instant::now();
+    while busy_workers(target) < count {
+        assert!(
+            started.elapsed() < LOOP_DEADLINE,
+            "never {count} busy workers"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A loop call by `token` (anonymous when `None`) on a thread: its error code and how long
+/// it took.
+fn loop_in_background(
+    target: &Target,
+    token: Option<&str>,
+    zid: &str,
+) -> std::thread::JoinHandle<(Option<String>, Duration)> {
+    let (orch, token, call) = (
+        target.orch().to_owned(),
+        token.map(str::to_owned),
+        busy_loop_call(zid),
+    );
+    std::thread::spawn(move || {
+        let timed = timed_call(&orch, token.as_deref(), &call, LOOP_DEADLINE);
+        let answer = timed.answer.expect("a loop's answer");
+        assert_eq!(answer.status, 200, "{}", prefix(&answer.text));
+        (super::error_code(&answer.json()), timed.took)
+    })
+}
+
+/// The status of a trivial call by `token`.
+fn trivial_status(target: &Target, token: &str) -> u16 {
+    let client = Client::new(target.orch(), Some(token), LOOP_DEADLINE + MARGIN);
+    client
+        .evaluate(&json!({"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": "x"}))
+        .expect("an answer")
+        .status
+}
+
+/// Clients within their per-client limits hold every work slot of the orchestrator API with
+/// slow calls (here two clients, three calls, three slots; by default eight clients of eight
+/// calls hold all 64). A client with nothing in flight still gets its call through, in the
+/// reserve, with a deadline of a second; a client that holds a slot does not, nor anyone once
+/// the reserve is full; a loop sent to the reserve ends at that second. Before the reserve,
+/// every other client got 503.
+#[test]
+fn a_client_with_nothing_in_flight_gets_a_call_through_when_others_hold_every_slot() {
+    let _serial = one_at_a_time();
+    let deadline = LOOP_DEADLINE.as_millis().to_string();
+    let target = Target::start(&[
+        ("ZEVAL_CALL_TIMEOUT_MS", &deadline),
+        ("ZEVAL_MAX_CONCURRENT_REQUESTS", "3"),
+        ("ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS", "2"),
+        ("ZEVAL_RESERVE_REQUESTS", "1"),
+    ]);
+    let held = [
+        loop_in_background(&target, Some(&target.admin), "Z10801"),
+        loop_in_background(&target, Some(&target.admin), "Z10802"),
+        loop_in_background(&target, Some(&target.editor), "Z10803"),
+    ];
+    until_busy(&target, 3);
+
+    assert_eq!(
+        trivial_status(&target, &target.editor),
+        503,
+        "a client holding a slot took the reserve"
+    );
+    let took = trivial_call(&target, "beside calls holding every slot");
+    eprintln!("a call of a client with nothing in flight, every slot held: {took:?}");
+    assert!(took <= NORMAL_CALL_LIMIT, "it took {took:?}");
+
+    // An anonymous client's loop takes the one reserve slot, and holds it a second at most.
+    let reserved = loop_in_background(&target, None, "Z10804");
+    until_busy(&target, 4);
+    assert_eq!(
+        trivial_status(&target, &target.neighbour),
+        503,
+        "past the reserve"
+    );
+    let (code, took) = reserved.join().unwrap();
+    assert_eq!(code.as_deref(), Some("Z558"));
+    assert!(
+        took <= Duration::from_millis(1_000) + MARGIN,
+        "a loop in the reserve ran {took:?}"
+    );
+    trivial_call(&target, "once the reserve is free again");
+    for call in held {
+        let (code, took) = call.join().unwrap();
+        assert_eq!(code.as_deref(), Some("Z558"));
+        assert!(
+            took >= LOOP_DEADLINE - Duration::from_millis(500),
+            "a call in a regular slot was cut: {took:?}"
+        );
+    }
+    target.assert_survived();
+}
