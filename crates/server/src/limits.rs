@@ -62,6 +62,8 @@ struct Reserve {
     slots: Arc<Semaphore>,
     limit: usize,
     time: Duration,
+    /// Runs for each request admitted into the reserve (to count it).
+    on_admit: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// The admission rules of one group of routes: body size and time, per-client and total
@@ -128,13 +130,20 @@ impl Admission {
     }
 
     /// Adds `limit` reserve slots (none when 0) whose requests run at most `time` (module
-    /// documentation, step 4). For the routes of this `Admission` only: a clone made before
-    /// keeps none, and shares everything else.
-    pub fn reserve(mut self, limit: usize, time: Duration) -> Self {
+    /// documentation, step 4); `on_admit` runs for each request admitted there. For the
+    /// routes of this `Admission` only: a clone made before keeps none, and shares everything
+    /// else.
+    pub fn reserve(
+        mut self,
+        limit: usize,
+        time: Duration,
+        on_admit: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
         self.reserve = (limit > 0).then(|| Reserve {
             slots: Arc::new(Semaphore::new(limit)),
             limit,
             time,
+            on_admit,
         });
         self
     }
@@ -444,12 +453,9 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
                 .as_ref()
                 .filter(|_| alone)
                 .and_then(|reserve| {
-                    Some((
-                        reserve.slots.clone().try_acquire_owned().ok()?,
-                        reserve.time,
-                    ))
+                    Some((reserve.slots.clone().try_acquire_owned().ok()?, reserve))
                 });
-            let Some((permit, time)) = reserved else {
+            let Some((permit, reserve)) = reserved else {
                 (admission.on_reject)("busy");
                 return ApiError::Busy {
                     limit: admission.limit,
@@ -458,11 +464,12 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
                 .into_response();
             };
             tracing::debug!(
-                reserve = admission.reserve.as_ref().map_or(0, |r| r.limit),
+                reserve = reserve.limit,
                 "every work slot is held: a request of a client with nothing else in flight \
                  runs in the reserve"
             );
-            request.extensions_mut().insert(ReservedTime(time));
+            (reserve.on_admit)();
+            request.extensions_mut().insert(ReservedTime(reserve.time));
             permit
         }
     };

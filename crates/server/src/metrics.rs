@@ -10,6 +10,8 @@
 //!   memory, stack, output);
 //! - `zeval_calls_in_flight`: calls being orchestrated now;
 //! - `zeval_requests_rejected_total{reason}`: 503 (busy), 413 (too large), 401/403 (access);
+//! - `zeval_requests_reserved_total`: calls admitted into the reserve because every work slot
+//!   was held (`crate::limits`, step 4);
 //! - gauges sampled at scrape time through [`Metrics::add_sampler`]: objects in the store,
 //!   cache hits and misses, and `zeval_code_cache_hits_total`, the guest calls that found
 //!   compiled code kept from an earlier call (this process's evaluator only);
@@ -161,6 +163,9 @@ fn help(name: &str) -> &'static str {
         "zeval_code_run_duration_seconds" => "Latency of code runs, by language.",
         "zeval_sandbox_limit_hits_total" => "Code runs cut by a sandbox limit, by kind.",
         "zeval_requests_rejected_total" => "HTTP requests refused before any work, by reason.",
+        "zeval_requests_reserved_total" => {
+            "Calls admitted into the reserve because every work slot was held."
+        }
         "zeval_tester_runs_total" => "Tester runs, by outcome.",
         _ => "",
     }

@@ -51,9 +51,11 @@ pub fn router(state: AppState) -> Router {
     .client_ipv6_prefix(limits.client_ipv6_prefix)
     .shared(state.shared_limits.clone());
     // Calls, and only calls, may run in the reserve: their deadline is what the reserve cuts.
+    let reserved = state.metrics.clone();
     let call_slots = slots.clone().reserve(
         limits.reserve_requests,
         std::time::Duration::from_millis(limits.reserve_call_timeout_ms),
+        Arc::new(move || reserved.inc("zeval_requests_reserved_total", &[])),
     );
     let calls = Router::new()
         .route("/{domain}/v1/evaluate/", post(evaluate))

@@ -329,6 +329,11 @@ fn a_client_with_nothing_in_flight_gets_a_call_through_when_others_hold_every_sl
         "a loop in the reserve ran {took:?}"
     );
     trivial_call(&target, "once the reserve is free again");
+    // The neighbour's two calls and the anonymous loop.
+    assert_eq!(
+        crate::common::metric(target.orch(), "zeval_requests_reserved_total"),
+        3.0
+    );
     for call in held {
         let (code, took) = call.join().unwrap();
         assert_eq!(code.as_deref(), Some("Z558"));
