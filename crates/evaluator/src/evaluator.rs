@@ -754,8 +754,10 @@ fn start_workers(
     families: &[Family],
 ) -> Result<(HashMap<Family, Runtime>, WorkerPool), EvaluatorError> {
     let mut sandbox = config.sandbox.clone();
-    // A worker holds one call at a time, so one pool slot per guest is all it uses.
+    // A worker holds one call at a time, so one pool slot per guest is all it uses (the
+    // pool's own reserve stands in for a reserve of slots).
     sandbox.pool.max_instances = 1;
+    sandbox.pool.reserve_instances = 0;
     // The guests are compiled (or taken from the module cache and verified) once here, for
     // the workers' configuration, and each worker maps the sealed code instead of reading
     // and verifying the cache itself.

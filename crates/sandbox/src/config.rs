@@ -75,6 +75,18 @@ pub struct PoolConfig {
     /// that finds every slot busy waits for one up to its wall-time limit, then fails with
     /// [`crate::SandboxError::Busy`].
     pub max_instances: u32,
+    /// Slots beyond [`Self::max_instances`] that a call may take while every one of those
+    /// holds a call older than [`crate::SandboxConfig::lower_priority_after`] (10 ms when
+    /// that is unset); a call that finds `max_instances` calls in flight runs at most
+    /// [`Self::reserve_call_time`]. Default twice the CPUs. Each slot holds its call until
+    /// it ends, so a few clients' endless loops, each client within its per-client limit,
+    /// held every slot, and every other call waited until its deadline; their loops run at
+    /// the lowest priority and cost the others no CPU, the slots were the scarce thing.
+    /// Calls in the reserve are cut to a second, so it keeps turning over. Zero: none.
+    pub reserve_instances: u32,
+    /// The longest a call that finds [`Self::max_instances`] calls in flight may run.
+    /// Default 1 s.
+    pub reserve_call_time: Duration,
     /// Largest linear memory of one slot; [`crate::Limits::memory_bytes`] above it is refused.
     /// Default 1 GiB (virtual address space only; pages are committed as the guest touches
     /// them).
@@ -106,6 +118,11 @@ pub struct PoolConfig {
 }
 
 impl PoolConfig {
+    /// Instances (memories, tables, stacks) of a pool: the slots and their reserve.
+    pub fn total_instances(&self) -> u32 {
+        self.max_instances.saturating_add(self.reserve_instances)
+    }
+
     /// The keep-resident size for `guest`.
     pub fn keep_resident_for(&self, guest: &str) -> usize {
         self.keep_resident
@@ -120,6 +137,9 @@ impl Default for PoolConfig {
         Self {
             enabled: true,
             max_instances: 32,
+            reserve_instances: 2 * std::thread::available_parallelism()
+                .map_or(1, |cpus| cpus.get() as u32),
+            reserve_call_time: Duration::from_secs(1),
             max_memory_bytes: 1024 * MIB,
             max_table_elements: 100_000,
             keep_resident_default: MIB,

@@ -76,10 +76,10 @@ pub(crate) fn build_engine_with(
         let pool = &config.pool;
         let mut pooling = PoolingAllocationConfig::default();
         pooling
-            .total_core_instances(pool.max_instances)
-            .total_memories(pool.max_instances)
-            .total_tables(pool.max_instances)
-            .total_stacks(pool.max_instances)
+            .total_core_instances(pool.total_instances())
+            .total_memories(pool.total_instances())
+            .total_tables(pool.total_instances())
+            .total_stacks(pool.total_instances())
             .total_component_instances(0)
             .total_gc_heaps(0)
             .max_memory_size(pool.max_memory_bytes)

@@ -205,7 +205,7 @@ impl Guest {
         if let Err(error) = self.check_limits(stdin, limits) {
             return (Err(error), None);
         }
-        let Some(slot) = self.inner.slots.acquire(deadline) else {
+        let Some((slot, reserved)) = self.inner.slots.acquire(deadline) else {
             let busy = SandboxError::Busy {
                 guest: self.inner.name.clone(),
                 capacity: self.inner.slots.capacity,
@@ -214,6 +214,18 @@ impl Guest {
             return (Err(busy), None);
         };
         let started = Instant::now();
+        // A call in a reserve slot runs at most the reserve's time, and its timeout says so.
+        let cut;
+        let (limits, deadline) = match reserved {
+            Some(time) if started + time < deadline => {
+                cut = Limits {
+                    wall_time: time,
+                    ..limits.clone()
+                };
+                (&cut, started + time)
+            }
+            _ => (limits, deadline),
+        };
         // Until the call's outcome is known: its deadline is checked on the ticker's ticks.
         let _running = self.inner.registry.running();
         let _watch = if self.inner.epoch_interruption {
@@ -535,44 +547,120 @@ impl std::fmt::Debug for PendingReset {
     }
 }
 
-/// A counting semaphore over the guest's pool slots.
+/// A counting semaphore over the guest's pool slots, with a reserve for when every slot holds
+/// a long call ([`crate::PoolConfig::reserve_instances`]).
 pub(crate) struct Slots {
-    capacity: usize,
-    in_use: Mutex<usize>,
+    pub(crate) capacity: usize,
+    reserve: SlotReserve,
+    /// When each call holding a slot took it, in that order.
+    held: Mutex<Vec<(u64, Instant)>>,
+    next_id: std::sync::atomic::AtomicU64,
     freed: Condvar,
 }
 
-struct SlotGuard(Arc<Slots>);
+/// The reserve of a [`Slots`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SlotReserve {
+    /// Slots beyond the capacity (0: none).
+    pub(crate) slots: usize,
+    /// How long a call must have run to count as long.
+    pub(crate) long_after: Duration,
+    /// The longest a call in a reserve slot may run.
+    pub(crate) call_time: Duration,
+}
+
+impl SlotReserve {
+    /// No reserve.
+    pub(crate) const NONE: SlotReserve = SlotReserve {
+        slots: 0,
+        long_after: Duration::ZERO,
+        call_time: Duration::ZERO,
+    };
+
+    /// The reserve `pool` configures, calls counting as long after `lower_priority_after`
+    /// (10 ms when unset).
+    pub(crate) fn of(pool: &crate::PoolConfig, lower_priority_after: Option<Duration>) -> Self {
+        SlotReserve {
+            slots: pool.reserve_instances as usize,
+            long_after: lower_priority_after.unwrap_or(Duration::from_millis(10)),
+            call_time: pool.reserve_call_time,
+        }
+    }
+}
+
+/// A slot taken, given back when dropped.
+struct SlotGuard {
+    slots: Arc<Slots>,
+    id: u64,
+}
 
 impl Slots {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, reserve: SlotReserve) -> Self {
         Self {
             capacity,
-            in_use: Mutex::new(0),
+            reserve,
+            held: Mutex::new(Vec::new()),
+            next_id: std::sync::atomic::AtomicU64::new(0),
             freed: Condvar::new(),
         }
     }
 
-    /// Takes a slot, waiting for one until `deadline` at the latest.
-    fn acquire(self: &Arc<Self>, deadline: Instant) -> Option<SlotGuard> {
-        let mut in_use = self.in_use.lock().unwrap_or_else(|p| p.into_inner());
-        while *in_use >= self.capacity {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            in_use = self
+    /// Takes a slot, waiting for one until `deadline` at the latest; and, when it is a
+    /// reserve slot, the longest the call may run.
+    fn acquire(self: &Arc<Self>, deadline: Instant) -> Option<(SlotGuard, Option<Duration>)> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let now = Instant::now();
+            let in_use = held.len();
+            let reserved = in_use >= self.capacity;
+            let reserve_left = in_use < self.capacity + self.reserve.slots;
+            let reserve_open = reserved
+                && reserve_left
+                && held
+                    .iter()
+                    .filter(|(_, since)| {
+                        now.saturating_duration_since(*since) >= self.reserve.long_after
+                    })
+                    .count()
+                    >= self.capacity;
+            if !reserved || reserve_open {
+                let id = self
+                    .next_id
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                held.push((id, now));
+                let guard = SlotGuard {
+                    slots: Arc::clone(self),
+                    id,
+                };
+                return Some((guard, reserved.then_some(self.reserve.call_time)));
+            }
+            let mut left = deadline.checked_duration_since(now)?;
+            // Calls turn long with time alone, and nobody is woken for that: wake when the
+            // `capacity`-th call (the last of them to turn long) does.
+            if reserve_left
+                && let Some((_, since)) = held.get(self.capacity.saturating_sub(1))
+                && let Some(opens_in) =
+                    (*since + self.reserve.long_after).checked_duration_since(now)
+            {
+                left = left.min(opens_in);
+            }
+            held = self
                 .freed
-                .wait_timeout(in_use, left)
+                .wait_timeout(held, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        *in_use += 1;
-        Some(SlotGuard(Arc::clone(self)))
     }
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        *self.0.in_use.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-        self.0.freed.notify_one();
+        self.slots
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(id, _)| *id != self.id);
+        self.slots.freed.notify_one();
     }
 }
 
@@ -593,7 +681,7 @@ mod tests {
     #[test]
     fn slots_block_when_full_and_free_on_drop() {
         let soon = || Instant::now() + Duration::from_millis(10);
-        let slots = Arc::new(Slots::new(1));
+        let slots = Arc::new(Slots::new(1, SlotReserve::NONE));
         let first = slots.acquire(soon()).unwrap();
         assert!(slots.acquire(soon()).is_none());
         drop(first);

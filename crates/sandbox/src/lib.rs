@@ -51,7 +51,11 @@
 //! Each guest has its own engine and pooling allocator ([`PoolConfig`]), with
 //! `max_instances` slots (default 32 per guest on this 2-core machine). A call that finds
 //! every slot busy waits for one until its deadline (the wait counts against its wall time),
-//! then fails with [`SandboxError::Busy`]; it never falls back to unpooled allocation.
+//! then fails with [`SandboxError::Busy`]; it never falls back to unpooled allocation. While
+//! every slot holds a call older than `lower_priority_after`, up to
+//! [`PoolConfig::reserve_instances`] more slots are open, and a call in one of them runs at
+//! most [`PoolConfig::reserve_call_time`] (1 s): a few clients' endless loops cannot hold
+//! every slot from everyone else's short calls.
 //!
 //! # Fairness
 //! A call that has run longer than [`SandboxConfig::lower_priority_after`] (default 10 ms of

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Linker, Module};
 
 use crate::engine::{EngineOptions, EngineRegistry, build_engine_with};
-use crate::guest::{GuestParts, Slots, add_wasi_to_linker};
+use crate::guest::{GuestParts, SlotReserve, Slots, add_wasi_to_linker};
 use crate::{Guest, GuestOptions, SandboxConfig, SandboxError};
 
 /// The name the shared engine is built under (and its pool's keep-resident entry).
@@ -107,17 +107,20 @@ impl ModuleHost {
             crate::priority::install_lowering_handler()
                 .map_err(|e| SandboxError::Setup(format!("the lowering signal's handler: {e}")))?;
         }
-        let capacity = if sandbox.pool.enabled {
-            sandbox.pool.max_instances.max(1) as usize
+        let (capacity, reserve) = if sandbox.pool.enabled {
+            (
+                sandbox.pool.max_instances.max(1) as usize,
+                SlotReserve::of(&sandbox.pool, sandbox.lower_priority_after),
+            )
         } else {
-            usize::MAX
+            (usize::MAX, SlotReserve::NONE)
         };
         Ok(Self {
             inner: Arc::new(HostInner {
                 sandbox,
                 config,
                 engine,
-                slots: Arc::new(Slots::new(capacity)),
+                slots: Arc::new(Slots::new(capacity, reserve)),
                 registry,
                 loaded: Mutex::new(Vec::new()),
             }),

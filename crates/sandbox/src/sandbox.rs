@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Linker, Module};
 
 use crate::engine::{EngineRegistry, build_engine, start_ticker};
-use crate::guest::{GuestParts, Slots, add_wasi_to_linker};
+use crate::guest::{GuestParts, SlotReserve, Slots, add_wasi_to_linker};
 use crate::{Guest, GuestOptions, ModuleHost, ModuleHostConfig, SandboxConfig, SandboxError};
 
 /// The wasm runtime of zeval. Cheap to clone. Owns the epoch ticker thread (which stops when
@@ -184,7 +184,10 @@ impl Sandbox {
             engine,
             pre,
             options,
-            slots: Arc::new(Slots::new(pool.max_instances.max(1) as usize)),
+            slots: Arc::new(Slots::new(
+                pool.max_instances.max(1) as usize,
+                SlotReserve::of(pool, self.config.lower_priority_after),
+            )),
             max_wasm_stack: self.config.max_wasm_stack,
             max_memory_bytes: if pool.enabled {
                 pool.max_memory_bytes

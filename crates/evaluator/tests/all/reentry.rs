@@ -202,6 +202,7 @@ fn nesting_deeper_than_the_pool_ends_at_the_deadline() {
     // deadline, and the whole call ends with the timeout, not a hang.
     let mut config = zeval_evaluator::EvaluatorConfig::default();
     config.sandbox.pool.max_instances = 2;
+    config.sandbox.pool.reserve_instances = 0;
     config.limits.wall_time = std::time::Duration::from_millis(1500);
     let evaluator = zeval_evaluator::Evaluator::new(config).unwrap_or_else(|e| panic!("{e}"));
     let mut nested = PythonRecursion {

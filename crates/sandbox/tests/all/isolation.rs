@@ -106,6 +106,7 @@ const PRINT_THEN_DIRTY: &str = r#"(module
 fn print_then_dirty_in_one_slot() -> (zeval_sandbox::Guest, Limits) {
     let mut config = zeval_sandbox::SandboxConfig::new(tempfile::tempdir().unwrap().keep());
     config.pool.max_instances = 1;
+    config.pool.reserve_instances = 0;
     let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
     let guest = sandbox
         .load_guest("print-then-dirty", PRINT_THEN_DIRTY.as_bytes())

@@ -83,6 +83,7 @@ fn modules_have_the_limits_of_guests() {
 fn modules_share_one_pool() {
     let mut config = zeval_sandbox::SandboxConfig::new(tempfile::tempdir().unwrap().keep());
     config.pool.max_instances = 1;
+    config.pool.reserve_instances = 0;
     let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
     let host = sandbox.module_host(ModuleHostConfig::default()).unwrap();
     let spin = host.load("spin", SPIN.as_bytes()).unwrap();
@@ -185,4 +186,83 @@ fn a_long_call_without_epoch_checks_is_lowered_by_the_ticker() {
     }
     // The thread has ended; its priority was restored before it did (the unit tests of the
     // priority module check the restoring on a live thread).
+}
+
+/// Two slots and a reserve of one whose calls run at most 300 ms; calls count as long after
+/// 50 ms.
+fn host_with_a_reserve(reserve: u32) -> zeval_sandbox::ModuleHost {
+    let mut config = zeval_sandbox::SandboxConfig::new(tempfile::tempdir().unwrap().keep());
+    config.pool.max_instances = 2;
+    config.pool.reserve_instances = reserve;
+    config.pool.reserve_call_time = Duration::from_millis(300);
+    config.lower_priority_after = Some(Duration::from_millis(50));
+    let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
+    sandbox.module_host(ModuleHostConfig::default()).unwrap()
+}
+
+/// Runs `module` on a thread with a 2 s deadline: its outcome and how long it took.
+fn run_in_background(
+    module: &zeval_sandbox::Guest,
+) -> std::thread::JoinHandle<(Result<zeval_sandbox::RunOutput, SandboxError>, Duration)> {
+    let module = module.clone();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let limits = Limits {
+            wall_time: Duration::from_secs(2),
+            ..Limits::default()
+        };
+        (module.run(b"", &limits), started.elapsed())
+    })
+}
+
+/// In process, as in the worker pool: while every slot holds a long call (endless loops of
+/// clients within their limits), a short call runs in a reserve slot at once instead of
+/// waiting for a loop to end; a loop sent there is stopped at the reserve's 300 ms (and
+/// reports that limit), and the loops in the regular slots keep their deadlines. With no
+/// reserve the short call waits until its deadline.
+#[test]
+fn a_short_call_runs_in_the_reserve_while_every_slot_holds_a_long_one() {
+    for reserve in [1, 0] {
+        let host = host_with_a_reserve(reserve);
+        let spin = host.load("spin", SPIN.as_bytes()).unwrap();
+        let print = host.load("print", printer("x").as_bytes()).unwrap();
+        let loops = [run_in_background(&spin), run_in_background(&spin)];
+        std::thread::sleep(Duration::from_millis(100));
+        let started = std::time::Instant::now();
+        let short = print.run(b"", &quick());
+        let took = started.elapsed();
+        if reserve == 0 {
+            assert!(matches!(short, Err(SandboxError::Busy { .. })), "{short:?}");
+            for call in loops {
+                let (outcome, _) = call.join().unwrap();
+                assert!(outcome.is_err(), "a loop ended well");
+            }
+            continue;
+        }
+        assert_eq!(short.unwrap().stdout, b"x");
+        assert!(
+            took < Duration::from_millis(200),
+            "the short call took {took:?}"
+        );
+        let (outcome, took) = run_in_background(&spin).join().unwrap();
+        assert!(
+            matches!(outcome, Err(SandboxError::Timeout { limit }) if limit == Duration::from_millis(300)),
+            "{outcome:?}"
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "a loop in the reserve ran {took:?}"
+        );
+        for call in loops {
+            let (outcome, took) = call.join().unwrap();
+            assert!(
+                matches!(outcome, Err(SandboxError::Timeout { .. })),
+                "{outcome:?}"
+            );
+            assert!(
+                took >= Duration::from_millis(1_900),
+                "a long call was cut: {took:?}"
+            );
+        }
+    }
 }

@@ -211,6 +211,7 @@ fn waiting_for_a_slot_counts_against_the_deadline() {
     let cache = tempfile::tempdir().unwrap();
     let mut config = zeval_sandbox::SandboxConfig::new(cache.path());
     config.pool.max_instances = 1;
+    config.pool.reserve_instances = 0;
     let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
     let guest = sandbox
         .load_guest("one-slot-loop", LOOP_WAT.as_bytes())
