@@ -8,6 +8,8 @@ bash scripts/setup.sh
 bash scripts/prune-target.sh
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
+# The libraries' API docs build without broken or private links (the binary's are its CLI help).
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps --exclude zeval
 cargo test --locked --workspace --no-fail-fast --exclude zeval
 # The root package's end-to-end tests start real servers and include timing assertions (the
 # neighbour test compares a caller's p99 idle and under attack): one at a time, so they do not
