@@ -1,7 +1,28 @@
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use zeval_sandbox::{Guest, Limits, Sandbox, SandboxConfig};
+
+/// The machine's CPUs, as the tests of this binary (which run in parallel) share them.
+static CPUS: RwLock<()> = RwLock::new(());
+
+/// Held, shared, by a test that asserts how long a call took: no test that loads the CPUs on
+/// purpose runs meanwhile, and the QuickJS guests are compiled before (the first test to use
+/// one compiles it, on every CPU, at normal priority). A call's thread is lowered to
+/// `SCHED_IDLE` after 10 ms, and beside busy threads of normal priority it may not run again
+/// until long past its deadline: a JS loop's 300 ms limit took 687–812 ms in CI when the
+/// order of the tests shifted.
+pub(crate) fn timed() -> RwLockReadGuard<'static, ()> {
+    quickjs();
+    metered_quickjs();
+    CPUS.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Held, alone, by a test that loads the CPUs on purpose.
+pub(crate) fn loading_the_cpus() -> RwLockWriteGuard<'static, ()> {
+    CPUS.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The module cache of this test binary's sandboxes: a temporary directory.
 fn cache_dir() -> &'static std::path::Path {

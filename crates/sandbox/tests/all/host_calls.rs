@@ -92,6 +92,7 @@ fn requests_and_answers_are_bounded_by_the_input_limit() {
 
 #[test]
 fn the_deadline_covers_the_host() {
+    let _cpus = crate::common::timed();
     let limits = Limits {
         wall_time: Duration::from_millis(200),
         ..Limits::default()
@@ -112,6 +113,7 @@ fn the_deadline_covers_the_host() {
 
 #[test]
 fn the_hosts_cpu_time_is_not_the_guests() {
+    let _cpus = crate::common::timed();
     let mut busy = |_: &[u8], _: Instant| {
         let spin = Instant::now();
         let mut x = 0u64;

@@ -155,6 +155,7 @@ fn priority_of(tid: i32) -> (i64, i64) {
 /// threshold, and the call's thread is itself again afterwards.
 #[test]
 fn a_long_call_without_epoch_checks_is_lowered_by_the_ticker() {
+    let _cpus = crate::common::timed();
     const SCHED_IDLE: i64 = 5;
     let cache = tempfile::tempdir().unwrap();
     let mut config = zeval_sandbox::SandboxConfig::new(cache.path());
@@ -235,6 +236,7 @@ fn run_in_background(
 /// slots keep their deadlines. With no reserve the short call waits until its deadline.
 #[test]
 fn a_short_call_runs_in_the_reserve_while_every_slot_holds_a_long_one() {
+    let _cpus = crate::common::timed();
     for reserve in [1, 0] {
         let host = host_with_a_reserve(reserve);
         let sleeper = host.load("sleep", SLEEP.as_bytes()).unwrap();

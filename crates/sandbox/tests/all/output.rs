@@ -6,6 +6,7 @@ use crate::common::{js_request, quickjs, run_js, wat_guest};
 
 #[test]
 fn wat_100_mb_of_output_hits_the_output_limit() {
+    let _cpus = crate::common::timed();
     // Writes 64 KiB of memory to stdout 1 600 times (100 MiB), ignoring errors.
     let guest = wat_guest(
         "spew",

@@ -6,6 +6,7 @@ use crate::common::{js_request, limits_with_wall_time, metered_quickjs, quickjs,
 
 #[test]
 fn wat_infinite_loop_times_out_within_twice_the_limit() {
+    let _cpus = crate::common::timed();
     let guest = wat_guest("loop", r#"(module (func (export "_start") (loop (br 0))))"#);
     let limit = Duration::from_millis(200);
     let started = Instant::now();
@@ -20,6 +21,7 @@ fn wat_infinite_loop_times_out_within_twice_the_limit() {
 
 #[test]
 fn js_infinite_loop_times_out_within_twice_the_limit() {
+    let _cpus = crate::common::timed();
     let limit = Duration::from_millis(300);
     let request = js_request("function Z1() { for (;;) {} }", "Z1", &[]);
     // Loaded (and, in this binary's fresh cache, compiled) before the clock starts.
@@ -35,6 +37,7 @@ fn js_infinite_loop_times_out_within_twice_the_limit() {
 
 #[test]
 fn a_guest_sleeping_in_a_host_call_is_cut_at_the_limit() {
+    let _cpus = crate::common::timed();
     // poll_oneoff with one relative clock subscription of 60 s.
     let guest = wat_guest(
         "sleep",
@@ -63,6 +66,7 @@ fn a_guest_sleeping_in_a_host_call_is_cut_at_the_limit() {
 
 #[test]
 fn js_fuel_limit_stops_a_loop_and_fuel_is_reported() {
+    let _cpus = crate::common::timed();
     let request = js_request("function Z1() { for (;;) {} }", "Z1", &[]);
     let limits = Limits {
         fuel: Some(50_000_000),
@@ -149,6 +153,7 @@ impl Drop for Contention {
 
 #[test]
 fn a_busy_loop_under_cpu_contention_stops_near_its_deadline() {
+    let _cpus = crate::common::loading_the_cpus();
     // Epoch ticks come late when the ticker thread shares the cores with busy threads (300
     // ticks took 2.3 s here); the deadline is checked against the real clock at each tick,
     // so it holds anyway. Lowering the call's priority is off: a nice-19 thread competing
@@ -177,6 +182,7 @@ fn a_busy_loop_under_cpu_contention_stops_near_its_deadline() {
 
 #[test]
 fn a_long_call_runs_at_the_lowest_priority_and_its_thread_is_restored_after() {
+    let _cpus = crate::common::timed();
     let guest = wat_guest("nice-loop", LOOP_WAT);
     let short = wat_guest("nice-short", r#"(module (func (export "_start")))"#);
     let (tid_sender, tid_receiver) = std::sync::mpsc::channel();
@@ -208,6 +214,7 @@ fn a_long_call_runs_at_the_lowest_priority_and_its_thread_is_restored_after() {
 
 #[test]
 fn waiting_for_a_slot_counts_against_the_deadline() {
+    let _cpus = crate::common::timed();
     let cache = tempfile::tempdir().unwrap();
     let mut config = zeval_sandbox::SandboxConfig::new(cache.path());
     config.pool.max_instances = 1;
