@@ -171,11 +171,6 @@ fn clients_within_their_limits_cannot_hold_every_worker_from_the_others() {
         ("ZEVAL_WORKERS_RESERVE", "1"),
         ("ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS", "1"),
     ]);
-    let evaluator = target.server.evaluator.clone().expect("evaluator API");
-    let workers = || {
-        crate::common::request("GET", &format!("{evaluator}/_info"), None, None).json()["workers"]
-            .clone()
-    };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let attackers: Vec<_> = [&target.admin, &target.editor]
         .into_iter()
@@ -195,21 +190,14 @@ fn clients_within_their_limits_cannot_hold_every_worker_from_the_others() {
             })
         })
         .collect();
-    let started = Instant::now();
-    while workers()["busy_pids"].as_array().map_or(0, Vec::len) < 2 {
-        assert!(
-            started.elapsed() < LOOP_DEADLINE,
-            "the loops never took both workers"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_busy(&target, 2);
     std::thread::sleep(Duration::from_millis(200));
     let mut took = Vec::new();
     for _ in 0..5 {
         took.push(trivial_call(&target, "beside loops in every worker"));
     }
     eprintln!("a normal call beside loops holding every worker: {took:?}");
-    let status = workers();
+    let status = worker_status(&target);
     stop.store(true, Ordering::Relaxed);
     assert!(
         took.iter().all(|took| *took <= NORMAL_CALL_LIMIT),
@@ -232,11 +220,16 @@ fn clients_within_their_limits_cannot_hold_every_worker_from_the_others() {
     target.assert_survived();
 }
 
-/// The evaluator API's count of busy workers of `target`.
-fn busy_workers(target: &Target) -> usize {
+/// The worker pool's status at the evaluator API's `/_info` of `target`.
+fn worker_status(target: &Target) -> serde_json::Value {
     let evaluator = target.server.evaluator.as_deref().expect("evaluator API");
     crate::common::request("GET", &format!("{evaluator}/_info"), None, None).json()["workers"]
-        ["busy_pids"]
+        .clone()
+}
+
+/// The count of busy workers of `target`.
+fn busy_workers(target: &Target) -> usize {
+    worker_status(target)["busy_pids"]
         .as_array()
         .map_or(0, Vec::len)
 }

@@ -310,6 +310,18 @@ fn by_default_no_call_binds_its_worker() {
     assert!(alone.contains(','), "bound to one CPU: {alone}");
 }
 
+/// Waits until the pool has two idle workers (at most 10 s).
+fn until_two_idle(pool: &WorkerPool) {
+    let started = Instant::now();
+    while pool.status().idle_pids.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no second worker"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// How long a call past the running limit (1) waits while a 1 s call runs beside it, which
 /// started 100 ms before; calls count as long after `long_after`
 /// (`SandboxConfig::lower_priority_after`).
@@ -329,14 +341,7 @@ fn wait_beside_a_running_call(
         config.spec.sandbox.lower_priority_after = long_after;
     }));
     // Both workers idle, so that the second call finds one ready.
-    let started = Instant::now();
-    while pool.status().idle_pids.len() < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no second worker"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_two_idle(&pool);
     let run = |pool: &WorkerPool, input: &[u8]| {
         pool.run(0, input, &limits(Duration::from_secs(5))).unwrap();
     };
@@ -614,14 +619,7 @@ fn pool_with_a_reserve(long_after: Duration) -> std::sync::Arc<WorkerPool> {
         config.reserve_call_time = Duration::from_millis(300);
         config.spec.sandbox.lower_priority_after = Some(long_after);
     }));
-    let started = Instant::now();
-    while pool.status().idle_pids.len() < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no second worker"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_two_idle(&pool);
     pool
 }
 
