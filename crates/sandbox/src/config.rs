@@ -57,11 +57,15 @@ impl SandboxConfig {
             pool: PoolConfig::default(),
             max_wasm_stack: 8 * MIB,
             fuel_metering: false,
-            lower_priority_after: Some(Duration::from_millis(10)),
+            lower_priority_after: Some(DEFAULT_LOWER_PRIORITY_AFTER),
             perf_map: false,
         }
     }
 }
+
+/// The default of [`SandboxConfig::lower_priority_after`]; also when a call counts as long for
+/// a reserve of slots or workers where lowering is off ([`PoolConfig::reserve_instances`]).
+pub const DEFAULT_LOWER_PRIORITY_AFTER: Duration = Duration::from_millis(10);
 
 /// Sizing of the pooling instance allocator. Each guest gets its own pool (its own engine),
 /// so one guest's slots cannot be taken by another, and memory residency is tuned per guest.

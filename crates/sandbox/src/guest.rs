@@ -552,10 +552,16 @@ impl std::fmt::Debug for PendingReset {
 pub(crate) struct Slots {
     pub(crate) capacity: usize,
     reserve: SlotReserve,
-    /// When each call holding a slot took it, in that order.
-    held: Mutex<Vec<(u64, Instant)>>,
-    next_id: std::sync::atomic::AtomicU64,
+    held: Mutex<HeldSlots>,
     freed: Condvar,
+}
+
+/// The slots taken, under the lock of [`Slots`].
+#[derive(Default)]
+struct HeldSlots {
+    /// Each call holding a slot, and when it took it, in that order.
+    calls: Vec<(u64, Instant)>,
+    next_id: u64,
 }
 
 /// The reserve of a [`Slots`].
@@ -582,7 +588,7 @@ impl SlotReserve {
     pub(crate) fn of(pool: &crate::PoolConfig, lower_priority_after: Option<Duration>) -> Self {
         SlotReserve {
             slots: pool.reserve_instances as usize,
-            long_after: lower_priority_after.unwrap_or(Duration::from_millis(10)),
+            long_after: lower_priority_after.unwrap_or(crate::DEFAULT_LOWER_PRIORITY_AFTER),
             call_time: pool.reserve_call_time,
         }
     }
@@ -599,8 +605,7 @@ impl Slots {
         Self {
             capacity,
             reserve,
-            held: Mutex::new(Vec::new()),
-            next_id: std::sync::atomic::AtomicU64::new(0),
+            held: Mutex::new(HeldSlots::default()),
             freed: Condvar::new(),
         }
     }
@@ -611,12 +616,13 @@ impl Slots {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let now = Instant::now();
-            let in_use = held.len();
+            let in_use = held.calls.len();
             let reserved = in_use >= self.capacity;
             let reserve_left = in_use < self.capacity + self.reserve.slots;
             let reserve_open = reserved
                 && reserve_left
                 && held
+                    .calls
                     .iter()
                     .filter(|(_, since)| {
                         now.saturating_duration_since(*since) >= self.reserve.long_after
@@ -624,10 +630,9 @@ impl Slots {
                     .count()
                     >= self.capacity;
             if !reserved || reserve_open {
-                let id = self
-                    .next_id
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                held.push((id, now));
+                let id = held.next_id;
+                held.next_id += 1;
+                held.calls.push((id, now));
                 let guard = SlotGuard {
                     slots: Arc::clone(self),
                     id,
@@ -638,7 +643,7 @@ impl Slots {
             // Calls turn long with time alone, and nobody is woken for that: wake when the
             // `capacity`-th call (the last of them to turn long) does.
             if reserve_left
-                && let Some((_, since)) = held.get(self.capacity.saturating_sub(1))
+                && let Some((_, since)) = held.calls.get(self.capacity.saturating_sub(1))
                 && let Some(opens_in) =
                     (*since + self.reserve.long_after).checked_duration_since(now)
             {
@@ -659,6 +664,7 @@ impl Drop for SlotGuard {
             .held
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .calls
             .retain(|(id, _)| *id != self.id);
         self.slots.freed.notify_one();
     }

@@ -136,7 +136,7 @@ use std::path::PathBuf;
 
 pub use answer_first::{ResetLeft, answer_first};
 pub use code_cache::{CodeCache, CodeLookup};
-pub use config::{GuestOptions, PoolConfig, SandboxConfig};
+pub use config::{DEFAULT_LOWER_PRIORITY_AFTER, GuestOptions, PoolConfig, SandboxConfig};
 pub use engine::EPOCH_TICK;
 pub use error::SandboxError;
 pub use guest::{Guest, PendingReset, RunOutput};

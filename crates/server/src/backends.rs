@@ -332,6 +332,22 @@ impl OrchestratorEngine {
     }
 }
 
+impl OrchestratorEngine {
+    /// [`OrchestratorEngine::options`] with the request's own deadline, when it has one (a call
+    /// run in the reserve, [`crate::limits::ReservedTime`]).
+    fn options_within(
+        &self,
+        do_validate: bool,
+        policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
+        timeout: Option<std::time::Duration>,
+    ) -> CallOptions {
+        CallOptions {
+            timeout,
+            ..self.options(do_validate, policy)
+        }
+    }
+}
+
 impl CallEngine for OrchestratorEngine {
     fn orchestrate_as(
         &self,
@@ -372,10 +388,7 @@ impl CallEngine for OrchestratorEngine {
                 using,
             ));
         }
-        let options = CallOptions {
-            timeout: using.timeout,
-            ..self.options(do_validate, policy)
-        };
+        let options = self.options_within(do_validate, policy, using.timeout);
         self.orchestrator.answer(&zobject, &options)
     }
 
@@ -386,10 +399,7 @@ impl CallEngine for OrchestratorEngine {
         policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
         using: CacheUse,
     ) -> Value {
-        let options = CallOptions {
-            timeout: using.timeout,
-            ..self.options(do_validate, policy)
-        };
+        let options = self.options_within(do_validate, policy, using.timeout);
         let Some(results) = &self.results else {
             return self.orchestrator.orchestrate(&zobject, &options);
         };

@@ -214,10 +214,6 @@ pub fn twice_the_cpus() -> usize {
 /// The default of [`WorkerPoolConfig::reserve_call_time`], for the settings that pass it on.
 pub const DEFAULT_RESERVE_CALL_TIME: Duration = Duration::from_secs(1);
 
-/// When a call counts as long for [`WorkerPoolConfig::reserve_workers`] if the sandbox lowers
-/// no call (`lower_priority_after` unset): the sandbox's default threshold.
-const LONG_CALL_WITHOUT_LOWERING: Duration = Duration::from_millis(10);
-
 /// The default of [`WorkerPoolConfig::retire_idle_after`], for the settings that pass it on.
 pub const DEFAULT_RETIRE_IDLE_AFTER: Duration = Duration::from_secs(60);
 
@@ -874,7 +870,7 @@ impl PoolInner {
             .spec
             .sandbox
             .lower_priority_after
-            .unwrap_or(LONG_CALL_WITHOUT_LOWERING);
+            .unwrap_or(zeval_sandbox::DEFAULT_LOWER_PRIORITY_AFTER);
         if state.running_long(long_after, now) >= max {
             return (max + self.config.reserve_workers, None);
         }
