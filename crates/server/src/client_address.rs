@@ -108,7 +108,7 @@ impl TrustedProxies {
         Ok(TrustedProxies { ranges })
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         self.ranges.iter().any(|r| r.contains(ip))
     }
 

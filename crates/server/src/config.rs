@@ -242,6 +242,12 @@ pub struct Limits {
     /// Open connections per listener (default 1024). Past it new connections are not
     /// accepted: they wait in the kernel's accept queue until a connection closes.
     pub max_connections: usize,
+    /// Open connections per client and listener (default 256, a quarter of
+    /// `max_connections`; 0: no limit). A client is its peer's address, an IPv6 one by its
+    /// network of `client_ipv6_prefix` bits; trusted proxies, which speak for many, have no
+    /// limit. Past it new connections from that client are closed as soon as they are
+    /// accepted, so that one address cannot hold every connection of the listener.
+    pub max_connections_per_client: usize,
     /// Cells (testers × implementations) one `POST /v1/test` may ask for (default 200);
     /// more is 400.
     pub max_test_cells: usize,
@@ -313,6 +319,7 @@ impl Default for Limits {
             header_timeout_ms: 5_000,
             idle_timeout_ms: 60_000,
             max_connections: 1024,
+            max_connections_per_client: 256,
             max_test_cells: 200,
             test_timeout_ms: 60_000,
             retry_after_seconds: 1,
@@ -696,6 +703,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_HEADER_TIMEOUT_MS", "limits.header_timeout_ms"),
     ("ZEVAL_IDLE_TIMEOUT_MS", "limits.idle_timeout_ms"),
     ("ZEVAL_MAX_CONNECTIONS", "limits.max_connections"),
+    (
+        "ZEVAL_MAX_CONNECTIONS_PER_CLIENT",
+        "limits.max_connections_per_client",
+    ),
     ("ZEVAL_MAX_TEST_CELLS", "limits.max_test_cells"),
     ("ZEVAL_TEST_TIMEOUT_MS", "limits.test_timeout_ms"),
     ("ZEVAL_WORKERS", "workers.enabled"),
@@ -826,6 +837,9 @@ impl Config {
                 "ZEVAL_HEADER_TIMEOUT_MS" => self.limits.header_timeout_ms = parsed(name, v)?,
                 "ZEVAL_IDLE_TIMEOUT_MS" => self.limits.idle_timeout_ms = parsed(name, v)?,
                 "ZEVAL_MAX_CONNECTIONS" => self.limits.max_connections = parsed(name, v)?,
+                "ZEVAL_MAX_CONNECTIONS_PER_CLIENT" => {
+                    self.limits.max_connections_per_client = parsed(name, v)?
+                }
                 "ZEVAL_MAX_TEST_CELLS" => self.limits.max_test_cells = parsed(name, v)?,
                 "ZEVAL_TEST_TIMEOUT_MS" => self.limits.test_timeout_ms = parsed(name, v)?,
                 "ZEVAL_WORKERS" => self.workers.enabled = parsed(name, v)?,
@@ -1025,6 +1039,7 @@ mod tests {
             "header_timeout_ms",
             "idle_timeout_ms",
             "max_connections",
+            "max_connections_per_client",
             "max_test_cells",
             "test_timeout_ms",
             "evaluator_secret",

@@ -387,13 +387,17 @@ fn client_of(request: &Request, proxies: &TrustedProxies, ipv6_prefix: u8) -> St
     }
     match request.extensions().get::<ConnectInfo<SocketAddr>>() {
         Some(ConnectInfo(peer)) => {
-            let forwarded: Vec<&str> = request
+            // The last lines: a proxy appends its own line after the client's, and a client
+            // that sent more lines than are read must not push the proxy's out of sight.
+            let mut forwarded: Vec<&str> = request
                 .headers()
                 .get_all("x-forwarded-for")
                 .iter()
+                .rev()
                 .take(crate::client_address::MAX_FORWARDED_HOPS)
                 .filter_map(|v| v.to_str().ok())
                 .collect();
+            forwarded.reverse();
             let client = proxies.client(peer.ip(), &forwarded);
             format!(
                 "ip {}",
@@ -481,6 +485,20 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
         slot.release().await;
     }
     response
+}
+
+/// Middleware, outside [`admit`]: runs the rest of the request as a task of its own, which
+/// goes on when the client hangs up. Without it, a client that closed its connection while
+/// its call ran dropped the request's future and with it the slots [`admit`] held, while the
+/// call itself went on in tokio's blocking threads: one client could thus have any number
+/// of calls running, past its per-client limit and the service's. Now the slots are held
+/// until the work ends, which its deadline bounds.
+pub async fn run_to_completion(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) => ApiError::Internal(format!("the task serving a request failed: {error}"))
+            .into_response(),
+    }
 }
 
 /// Middleware for the evaluator API: [`admit`] for code runs, while health checks (`GET`,
@@ -572,6 +590,27 @@ mod tests {
             .uri("/w/v1/evaluate/")
             .body(Body::empty())
             .unwrap()
+    }
+
+    /// A trusted proxy that adds its own `X-Forwarded-For` line after the client's: the
+    /// client's many lines of its own do not hide the proxy's, whose word decides.
+    #[test]
+    fn a_client_cannot_push_its_proxys_forwarded_line_out_of_sight() {
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
+        let mut request = request("POST");
+        for i in 0..crate::client_address::MAX_FORWARDED_HOPS + 8 {
+            request.headers_mut().append(
+                "x-forwarded-for",
+                format!("198.51.100.{i}").parse().unwrap(),
+            );
+        }
+        request
+            .headers_mut()
+            .append("x-forwarded-for", "203.0.113.7".parse().unwrap());
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 5], 443))));
+        assert_eq!(client_of(&request, &proxies, 64), "ip 203.0.113.7");
     }
 
     #[tokio::test]

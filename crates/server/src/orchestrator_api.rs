@@ -19,7 +19,7 @@ use zeval_zobject::build::string_value;
 use crate::access::{Caller, TokenChecked, caller_async, count_rejection};
 use crate::config::CallPolicy;
 use crate::evaluator_api::answer_first;
-use crate::limits::{Admission, ReservedTime, admit, read_body};
+use crate::limits::{Admission, ReservedTime, admit, read_body, run_to_completion};
 use crate::problem::ApiError;
 use crate::{AppState, narrow};
 
@@ -60,14 +60,16 @@ pub fn router(state: AppState) -> Router {
     let calls = Router::new()
         .route("/{domain}/v1/evaluate/", post(evaluate))
         .route("/{domain}/v1/evaluate", post(evaluate))
-        .layer(middleware::from_fn_with_state(call_slots, admit));
+        .layer(middleware::from_fn_with_state(call_slots, admit))
+        .layer(middleware::from_fn(run_to_completion));
     let playground = crate::playground::Playground::new(&state);
     let work = Router::new()
         .merge(playground.work_routes())
         .merge(crate::objects_api::write_routes())
         .merge(crate::ranking::http::write_routes())
         .route("/v1/test", post(crate::testers::http::run))
-        .layer(middleware::from_fn_with_state(slots, admit));
+        .layer(middleware::from_fn_with_state(slots, admit))
+        .layer(middleware::from_fn(run_to_completion));
     Router::new()
         .merge(calls)
         .merge(work)

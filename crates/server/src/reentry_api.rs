@@ -10,7 +10,8 @@
 //! inside the same request (deadline, budget, depth and access rules, as in process), and
 //! answers `{"result": …}` or `{"error": <Z5>}`.
 //!
-//! Bounds: a body of at most [`MAX_BODY_BYTES`] (a guest's input limit and the envelope); at
+//! Bounds: a body of at most [`MAX_BODY_BYTES`] (a guest's input limit and the envelope), read
+//! only after the id and the secret were checked, and only until the call's deadline; at
 //! most [`MAX_WAITING`] calls registered at once (past it, code runs without callbacks, as a
 //! non-reentrant executor); each nested call waits at most until the registered call's
 //! deadline (504 after). An unknown id is 404, a wrong secret 401 (compared in constant time),
@@ -28,9 +29,8 @@ use std::sync::{LazyLock, Mutex, RwLock};
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use zeval_evaluator::reentry::{CALLBACK_TOKEN_HEADER, NestedCall, decode_request};
@@ -161,12 +161,12 @@ fn random_hex() -> Option<String> {
 
 /// The callback route, for any router state.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/v1/reentry/{id}", post(callback))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    Router::new().route("/v1/reentry/{id}", post(callback))
 }
 
-async fn callback(Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let given = headers
         .get(CALLBACK_TOKEN_HEADER)
         .map(|value| value.as_bytes().to_vec())
@@ -180,6 +180,14 @@ async fn callback(Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Re
             return answer(StatusCode::UNAUTHORIZED, "wrong callback secret");
         }
         (entry.sender.clone(), entry.deadline)
+    };
+    // Read only now, for a registered call and its secret, and within its deadline: the
+    // route takes no work slot and is open to anyone, and a body read without a time limit
+    // let anyone hold connections (and up to 8 MiB each) for as long as they liked.
+    let left = deadline.saturating_duration_since(Instant::now());
+    let body = match crate::limits::read_body_within(&headers, body, MAX_BODY_BYTES, left).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response(),
     };
     let call = match decode_request(&body) {
         Ok(call) => call,

@@ -11,6 +11,10 @@
 //! so that clients which hold connections without using them cannot lock others out:
 //! - `limits.max_connections` (default 1024) open connections per listener; past it new
 //!   connections are not accepted and wait in the kernel's accept queue until one closes;
+//! - `limits.max_connections_per_client` (default 256) of them per client (its address, an
+//!   IPv6 one by its network; trusted proxies have none); past it the client's new
+//!   connections are closed as soon as they are accepted ([`ConnectionsPerClient`]). One
+//!   address used to be able to hold all 1024, with a request on each every minute;
 //! - `limits.header_timeout_ms` (default 5 s) to send a request's headers, counted from the
 //!   connection's start for its first request and from the first byte for later ones; past
 //!   it the connection is closed without an answer;
@@ -44,7 +48,7 @@ use tokio::time::Instant;
 
 use crate::config::{Config, ConfigError, Limits, Role};
 use crate::evaluator_api::EVALUATOR_SECRET_HEADER;
-use crate::limits::{Admission, admit_runs, explain_too_large};
+use crate::limits::{Admission, admit_runs, explain_too_large, run_to_completion};
 use crate::problem::ApiError;
 use crate::{AppState, Metrics};
 
@@ -251,6 +255,7 @@ pub fn evaluator_app_draining(
         None => app,
     };
     app.layer(middleware::from_fn_with_state(drain, crate::drain::layer))
+        .layer(middleware::from_fn(run_to_completion))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
@@ -342,6 +347,7 @@ pub async fn serve_listener(
         header: Duration::from_millis(limits.header_timeout_ms),
         idle: Duration::from_millis(limits.idle_timeout_ms),
     };
+    let per_client = Arc::new(ConnectionsPerClient::new(limits));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     loop {
@@ -366,13 +372,18 @@ pub async fn serve_listener(
             },
             () = &mut shutdown => break,
         };
+        let Some(client) = per_client.open(peer.ip()) else {
+            tracing::debug!(%peer, "closed a connection past the client's limit");
+            drop(stream);
+            continue;
+        };
         tokio::spawn(serve_connection(
             stream,
             peer,
             app.clone(),
             timeouts,
             stop_rx.clone(),
-            permit,
+            (permit, client),
         ));
     }
     drop(listener);
@@ -380,6 +391,63 @@ pub async fn serve_listener(
     // Every connection holds a permit until it closes.
     let permits = u32::try_from(max_connections).unwrap_or(u32::MAX);
     let _all_closed = connections.acquire_many(permits).await;
+}
+
+/// The connections each client holds open on a listener, for
+/// `limits.max_connections_per_client`. The map holds only clients with a connection open,
+/// so at most `max_connections` entries.
+struct ConnectionsPerClient {
+    open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// 0: no limit.
+    max: usize,
+    proxies: crate::client_address::TrustedProxies,
+    ipv6_prefix: u8,
+}
+
+impl ConnectionsPerClient {
+    fn new(limits: &Limits) -> Self {
+        ConnectionsPerClient {
+            open: Default::default(),
+            max: limits.max_connections_per_client,
+            // Checked by `Config::check` before anything is served.
+            proxies: crate::client_address::TrustedProxies::parse(&limits.trusted_proxies)
+                .unwrap_or_default(),
+            ipv6_prefix: limits.client_ipv6_prefix,
+        }
+    }
+
+    /// Counts a connection from `peer`, unless that client holds the most already.
+    fn open(self: &Arc<Self>, peer: std::net::IpAddr) -> Option<ClientConnection> {
+        if self.max == 0 || self.proxies.trusts(peer) {
+            return Some(ClientConnection(None));
+        }
+        let client = crate::client_address::client_key(peer, self.ipv6_prefix);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(client.clone()).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientConnection(Some((self.clone(), client))))
+    }
+}
+
+/// A connection counted against its client's limit until it closes.
+struct ClientConnection(Option<(Arc<ConnectionsPerClient>, String)>);
+
+impl Drop for ClientConnection {
+    fn drop(&mut self) {
+        let Some((table, client)) = self.0.take() else {
+            return;
+        };
+        let mut open = table.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&client);
+            }
+        }
+    }
 }
 
 fn is_connection_error(error: &io::Error) -> bool {
@@ -509,7 +577,7 @@ async fn serve_connection(
     app: Router,
     timeouts: Timeouts,
     mut stop: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    _held: (OwnedSemaphorePermit, ClientConnection),
 ) {
     let clock = Arc::new(ConnectionClock::new(timeouts));
     let io = TokioIo::new(WatchedStream {

@@ -337,3 +337,88 @@ fn a_client_with_nothing_in_flight_gets_a_call_through_when_others_hold_every_sl
     }
     target.assert_survived();
 }
+
+/// A client that hangs up while its call runs still holds that call's slot until the call
+/// ends. The slots used to be released with the request's future, which the server drops
+/// when the connection closes, while the call went on in a blocking thread: a client that
+/// sent a loop and hung up, over and over, had any number of loops running, past its
+/// per-client limit (here 1) and the service's, each for its whole deadline.
+#[test]
+fn a_client_that_hangs_up_holds_its_slot_until_its_call_ends() {
+    let _serial = one_at_a_time();
+    let deadline = LOOP_DEADLINE.as_millis().to_string();
+    let target = Target::start(&[
+        ("ZEVAL_CALL_TIMEOUT_MS", &deadline),
+        ("ZEVAL_MAX_WORKERS", "4"),
+        ("ZEVAL_WORKERS_RESERVE", "0"),
+        ("ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS", "1"),
+    ]);
+    let address = target
+        .orch()
+        .strip_prefix("http://")
+        .expect("an http address")
+        .to_owned();
+    let body = json!({"zobject": busy_loop_call("Z10901"), "doValidate": true}).to_string();
+    let request = format!(
+        "POST /wikifunctions.org/v1/evaluate/ HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        target.admin,
+        body.len()
+    );
+    let started = Instant::now();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(&address).expect("a connection");
+        std::io::Write::write_all(&mut stream, request.as_bytes()).expect("the request sent");
+        std::thread::sleep(Duration::from_millis(300));
+        drop(stream);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = busy_workers(&target);
+    assert!(
+        started.elapsed() < LOOP_DEADLINE,
+        "too slow to tell: the first loop may have ended"
+    );
+    assert_eq!(
+        busy, 1,
+        "four loops sent and abandoned by a client limited to one call at a time"
+    );
+    let next = trivial_status(&target, &target.admin);
+    assert_eq!(
+        next, 429,
+        "the client's next call, while its abandoned loop runs"
+    );
+    target.assert_survived();
+}
+
+/// The callback route of nested calls (`POST /v1/reentry/{id}`) is open to anyone and takes
+/// no work slot. It used to read the whole body (up to 8 MiB, with no time limit) before it
+/// looked at the id and the secret, so anyone could hold connections there for as long as
+/// they liked, sending nothing. A request for no registered call is now refused at once,
+/// its body unread.
+#[test]
+fn the_callback_route_refuses_an_unknown_call_before_reading_its_body() {
+    let _serial = one_at_a_time();
+    let target = Target::start(&[]);
+    let address = target
+        .orch()
+        .strip_prefix("http://")
+        .expect("an http address")
+        .to_owned();
+    let mut stream = TcpStream::connect(&address).expect("a connection");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("a read timeout");
+    let head = format!(
+        "POST /v1/reentry/0123456789abcdef0123456789abcdef HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: application/json\r\nContent-Length: 8388608\r\n\r\n{{\"func"
+    );
+    std::io::Write::write_all(&mut stream, head.as_bytes()).expect("the head sent");
+    let mut answer = [0u8; 64];
+    let read = stream
+        .read(&mut answer)
+        .expect("an answer before the body was sent (none came within 5 s)");
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    target.assert_survived();
+}

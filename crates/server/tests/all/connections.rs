@@ -152,3 +152,69 @@ async fn connections_past_the_cap_wait_until_one_closes() {
         .unwrap();
     assert_eq!(status, 200);
 }
+
+/// A connection from `from` (any loopback address) to `addr`, with `bytes` sent.
+async fn connect_from(
+    from: std::net::IpAddr,
+    addr: std::net::SocketAddr,
+    bytes: &[u8],
+) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
+/// One address may hold at most `max_connections_per_client` of the listener's connections:
+/// its next ones are closed at once, while other addresses, and a trusted proxy, are served.
+/// One address used to be able to hold every connection (1024 by default).
+#[tokio::test(flavor = "multi_thread")]
+async fn one_address_holds_at_most_its_share_of_the_connections() {
+    let get = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let (greedy, other): (std::net::IpAddr, std::net::IpAddr) =
+        ([127, 0, 0, 3].into(), [127, 0, 0, 4].into());
+    let server = server(|_| {});
+    let addr = listen(
+        server.router.clone(),
+        &server_limits(|l| {
+            l.max_connections = 8;
+            l.max_connections_per_client = 2;
+        }),
+    )
+    .await;
+    let first = connect_from(greedy, addr, b"").await;
+    let _second = connect_from(greedy, addr, b"").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = connect_from(greedy, addr, get).await;
+    assert!(
+        closed_within(&mut third, Duration::from_secs(2)).await,
+        "a third connection of one address was kept"
+    );
+    let mut neighbour = connect_from(other, addr, get).await;
+    assert_eq!(read_response(&mut neighbour).await.unwrap().0, 200);
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut again = connect_from(greedy, addr, get).await;
+    assert_eq!(read_response(&mut again).await.unwrap().0, 200);
+
+    let proxied = listen(
+        server.router.clone(),
+        &server_limits(|l| {
+            l.max_connections_per_client = 2;
+            l.trusted_proxies = vec!["127.0.0.3".to_owned()];
+        }),
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from(greedy, proxied, get).await);
+    }
+    for stream in &mut held {
+        assert_eq!(
+            read_response(stream).await.unwrap().0,
+            200,
+            "a proxy's connection"
+        );
+    }
+}
