@@ -263,7 +263,9 @@ pub fn decode_result(signature: &Signature, stdout: &[u8]) -> Result<Answer, Con
                 )),
             },
             Kind::Json => {
-                let value = zeval_zobject::json::parse(text()?)
+                // Bounded like an interpreted guest's answer: 8 MiB of `[0,0,…]` would parse
+                // into some 400 MiB of values in the host.
+                let value = zeval_zobject::json::parse_untrusted(text()?)
                     .map_err(|e| ConventionError::Malformed(format!("returned JSON: {e}")))?;
                 if !(value.is_object() || value.is_string()) {
                     return Err(ConventionError::Malformed(
@@ -469,6 +471,15 @@ mod tests {
             Answer::Value(z6("7"))
         );
         assert!(decode_result(&json_kind, &encode_record(TAG_RESULT, b"7")).is_err());
+        let many = format!(
+            r#"{{"K1":[{}0]}}"#,
+            "0,".repeat(zeval_zobject::json::MAX_UNTRUSTED_TOKENS)
+        );
+        let refused = decode_result(&json_kind, &encode_record(TAG_RESULT, many.as_bytes()));
+        assert!(
+            matches!(&refused, Err(ConventionError::Malformed(m)) if m.contains("more than")),
+            "{refused:?}"
+        );
         assert!(decode_result(&json_kind, &encode_record(TAG_RESULT, b"{")).is_err());
         assert!(decode_result(&string, &encode_record(TAG_RESULT, &[0xff])).is_err());
         assert!(decode_result(&string, &encode_record(b'X', b"")).is_err());

@@ -35,14 +35,13 @@ const PYTHON_STDLIB_GUEST_PATH: &str = "/usr/local/lib/python3.13";
 /// recognise what went wrong, never bulk output echoed back to the caller.
 pub const MAX_QUOTED_OUTPUT_CHARS: usize = 200;
 
-/// The most JSON structural tokens (`[`, `{`, `,` and `:` outside strings, plus one) the
-/// runner's answer may have; it is counted on the bytes before anything is parsed. With the
-/// output itself capped by [`Limits::max_output_bytes`] (8 MiB by default) while the guest
-/// writes it, the parsed answer stays under that many bytes plus about 128 bytes per token
-/// (a `Value`, a map entry, vector slack): 262 144 tokens, so at most ~40 MiB of host memory
-/// per call beside the guest's own limit, however the answer is shaped. A deep normal-form
-/// list is cut earlier by the parser's depth limit (`zeval_zobject::json::MAX_DEPTH`).
-pub const MAX_ANSWER_TOKENS: usize = 256 * 1024;
+/// The most JSON structural tokens the runner's answer may have
+/// (`zeval_zobject::json::MAX_UNTRUSTED_TOKENS`), counted on the bytes before anything is
+/// parsed. With the output itself capped by [`Limits::max_output_bytes`] (8 MiB by default)
+/// while the guest writes it, the parsed answer stays under ~40 MiB of host memory per call
+/// beside the guest's own limit, however the answer is shaped. A deep normal-form list is cut
+/// earlier by the parser's depth limit (`zeval_zobject::json::MAX_DEPTH`).
+pub const MAX_ANSWER_TOKENS: usize = zeval_zobject::json::MAX_UNTRUSTED_TOKENS;
 
 /// One guest interpreter, loaded and linked.
 #[derive(Clone)]
@@ -442,13 +441,12 @@ impl Evaluator {
         let host = handler
             .as_deref_mut()
             .map(|handler| handler as &mut dyn HostCalls);
-        // The key: the code string and the function name the runner returns (JavaScript's
-        // compiled wrapper names it), length-prefixed so that no two pairs make one key.
         let key = match &request.code_string {
-            Some(source) if runtime.runner.caches_code() => {
-                let name = request.function_name.as_deref().unwrap_or_default();
-                Some(format!("{}:{name}{source}", name.len()))
-            }
+            Some(source) if runtime.runner.caches_code() => Some(code_cache_key(
+                runtime.runner.name(),
+                request.function_name.as_deref().unwrap_or_default(),
+                source,
+            )),
             _ => None,
         };
         // The input from the cache where the guest runs; whether it asks for compiled code.
@@ -947,34 +945,18 @@ fn quote_at_most(text: &str, limit: usize) -> Cow<'_, str> {
     }
 }
 
-/// The JSON structural tokens of `bytes` (see [`MAX_ANSWER_TOKENS`]), counting no further
-/// than `limit + 1`.
-fn answer_tokens(bytes: &[u8], limit: usize) -> usize {
-    let mut tokens = 1;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in bytes {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' | b',' | b':' => {
-                tokens += 1;
-                if tokens > limit {
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    tokens
+/// The key of compiled code in a code cache: the guest that compiled it, the function name
+/// the runner returns (JavaScript's compiled wrapper names it) and the code string, each but
+/// the last length-prefixed so that no two triples make one key. A worker keeps one cache for
+/// all its guests, and what one guest hands back must never be given to another: a Python
+/// function that wrote bytes after the answer's separator would otherwise have them loaded
+/// as QuickJS bytecode by a JavaScript function of the same name and text (a polyglot).
+fn code_cache_key(guest: &str, function_name: &str, source: &str) -> String {
+    format!(
+        "{}:{guest}{}:{function_name}{source}",
+        guest.len(),
+        function_name.len()
+    )
 }
 
 /// [`runner_output`] for the fuzz targets (`fuzz/`): guest stdout → executor-level Z22.
@@ -1011,7 +993,7 @@ fn runner_output_with(
     if text.trim().is_empty() {
         return failure(z5_untyped("Z507", "Executor returned an empty response."));
     }
-    if answer_tokens(stdout, MAX_ANSWER_TOKENS) > MAX_ANSWER_TOKENS {
+    if zeval_zobject::json::structural_tokens(stdout, MAX_ANSWER_TOKENS) > MAX_ANSWER_TOKENS {
         let message =
             format!("Function call exceeded the output limit of {MAX_ANSWER_TOKENS} JSON tokens");
         return failure(z5_untyped("Z507", &message));
@@ -1279,13 +1261,6 @@ mod tests {
     }
 
     #[test]
-    fn answer_tokens_skip_strings_and_stop_past_the_limit() {
-        assert_eq!(answer_tokens(br#"{"a": [1, 2]}"#, 100), 5);
-        assert_eq!(answer_tokens(br#"{"a,b:[{": "x\"[,"}"#, 100), 3);
-        assert_eq!(answer_tokens(&b"[0,".repeat(1000), 10), 11);
-    }
-
-    #[test]
     fn remaining_time_caps_the_wall_time() {
         let limits = Limits::default();
         let now = Instant::now();
@@ -1305,6 +1280,19 @@ mod tests {
             let kept = limits_within(&limits, Some(plenty), now).unwrap();
             assert_eq!(kept.wall_time, limits.wall_time);
         }
+    }
+
+    #[test]
+    fn code_cache_keys_tell_guests_names_and_code_apart() {
+        let keys = [
+            code_cache_key("quickjs", "f", "return 1"),
+            code_cache_key("python", "f", "return 1"),
+            code_cache_key("quickjs", "fr", "eturn 1"),
+            code_cache_key("quickjs", "", "freturn 1"),
+            code_cache_key("quickjsf", "", "return 1"),
+        ];
+        let distinct: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len(), "{keys:?}");
     }
 
     #[test]

@@ -65,8 +65,14 @@ pub trait NestedCalls {
 /// not one.
 pub fn decode_request(bytes: &[u8]) -> Result<NestedCall, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the request is not UTF-8".to_owned())?;
-    let Ok(Value::Object(mut request)) = zeval_zobject::json::parse(text) else {
-        return Err("the request is not a JSON object".to_owned());
+    // The guest wrote it: bounded like its answers, or 8 MiB of `[0,0,…]` would parse into
+    // some 400 MiB of values in the host, and a guest can ask again and again.
+    let mut request = match zeval_zobject::json::parse_untrusted(text) {
+        Ok(Value::Object(request)) => request,
+        Err(error @ zeval_zobject::json::JsonError::TooLarge { .. }) => {
+            return Err(format!("the request is too large: {error}"));
+        }
+        _ => return Err("the request is not a JSON object".to_owned()),
     };
     let function = match request.remove("function") {
         Some(Value::String(zid)) if zeval_zobject::ident::is_zid(&zid) => zid,
@@ -334,6 +340,12 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
         assert!(decode_request(deep.as_bytes()).is_err());
+        let many = format!(
+            r#"{{"function": "Z10000", "arguments": {{"Z10000K1": [{}0]}}}}"#,
+            "0,".repeat(zeval_zobject::json::MAX_UNTRUSTED_TOKENS)
+        );
+        let refused = decode_request(many.as_bytes()).map(|_| ()).unwrap_err();
+        assert!(refused.contains("too large"), "{refused}");
     }
 
     #[test]

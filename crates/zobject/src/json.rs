@@ -12,6 +12,14 @@ use crate::Value;
 /// levels per element, so this admits normal lists of a few thousand elements.
 pub const MAX_DEPTH: usize = 10_000;
 
+/// The most JSON structural tokens (`[`, `{`, `,` and `:` outside strings, plus one) that
+/// [`parse_untrusted`] accepts: counted on the bytes before anything is parsed, so that a
+/// parsed value holds at most its text's bytes plus about 128 bytes per token (a `Value`, a
+/// map entry, vector slack). 262 144 tokens: at most ~40 MiB of host memory beside the 8 MiB
+/// that guests may write, however the text is shaped (`[0,0,…]` of 8 MiB would otherwise
+/// parse into four million values, some 400 MiB).
+pub const MAX_UNTRUSTED_TOKENS: usize = 256 * 1024;
+
 /// Why JSON text could not be turned into a value.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum JsonError {
@@ -35,6 +43,12 @@ pub enum JsonError {
         /// 1-based column where the limit was crossed.
         column: usize,
     },
+    /// The text has more structural tokens than [`MAX_UNTRUSTED_TOKENS`].
+    #[error("JSON with more than {max} values")]
+    TooLarge {
+        /// The limit that was hit.
+        max: usize,
+    },
 }
 
 /// Parses JSON text, rejecting nesting deeper than [`MAX_DEPTH`].
@@ -55,6 +69,48 @@ pub fn parse_slice(bytes: &[u8]) -> Result<Value, JsonError> {
             })
         }
     }
+}
+
+/// Parses JSON text that an untrusted party wrote (a guest's answer or request, a compiled
+/// module's result): [`parse`], refusing text of more than [`MAX_UNTRUSTED_TOKENS`] tokens
+/// before anything is built.
+pub fn parse_untrusted(text: &str) -> Result<Value, JsonError> {
+    if structural_tokens(text.as_bytes(), MAX_UNTRUSTED_TOKENS) > MAX_UNTRUSTED_TOKENS {
+        return Err(JsonError::TooLarge {
+            max: MAX_UNTRUSTED_TOKENS,
+        });
+    }
+    parse(text)
+}
+
+/// The JSON structural tokens of `bytes` (see [`MAX_UNTRUSTED_TOKENS`]), counting no further
+/// than `limit + 1`.
+pub fn structural_tokens(bytes: &[u8], limit: usize) -> usize {
+    let mut tokens = 1;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' | b',' | b':' => {
+                tokens += 1;
+                if tokens > limit {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    tokens
 }
 
 /// Parses JSON text with a caller-chosen nesting limit.
@@ -132,6 +188,26 @@ fn position(bytes: &[u8], offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn structural_tokens_skip_strings_and_stop_past_the_limit() {
+        assert_eq!(structural_tokens(br#"{"a": [1, 2]}"#, 100), 5);
+        assert_eq!(structural_tokens(br#"{"a,b:[{": "x\"[,"}"#, 100), 3);
+        assert_eq!(structural_tokens(&b"[0,".repeat(1000), 10), 11);
+    }
+
+    #[test]
+    fn untrusted_text_of_too_many_values_is_refused_before_parsing() {
+        let many = format!("[{}0]", "0,".repeat(MAX_UNTRUSTED_TOKENS));
+        assert_eq!(
+            parse_untrusted(&many),
+            Err(JsonError::TooLarge {
+                max: MAX_UNTRUSTED_TOKENS
+            })
+        );
+        let enough = format!("[{}0]", "0,".repeat(MAX_UNTRUSTED_TOKENS - 2));
+        assert!(parse_untrusted(&enough).is_ok());
+    }
 
     #[test]
     fn million_deep_arrays_and_objects_are_rejected() {
