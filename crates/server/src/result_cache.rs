@@ -45,7 +45,9 @@ const REDIS_RETRY_AFTER: Duration = Duration::from_secs(1);
 pub struct CacheUse {
     /// The access scope: `"open"` or `"approved"` (see the module doc).
     pub scope: &'static str,
-    /// Skip the lookup (the fresh answer is still stored).
+    /// Skip the lookup. The fresh answer is stored only when it is a success: any caller
+    /// may ask to bypass, and a failure it met (a timeout while the service was saturated)
+    /// would otherwise replace a good answer for every caller.
     pub bypass: bool,
     /// A deadline shorter than the configured one (a call run in the reserve,
     /// [`crate::limits::ReservedTime`]). Only a successful answer of such a call is stored:
@@ -150,7 +152,8 @@ impl CallCache {
         let computed_at_ms = zeval_cache::now_ms();
         let (answer, trace) = orchestrate();
         if let Some(trace) = trace
-            && (using.timeout.is_none() || matches!(trace.outcome, Outcome::Success))
+            && ((using.timeout.is_none() && !using.bypass)
+                || matches!(trace.outcome, Outcome::Success))
         {
             self.keep(&ticket, &answer, &trace, computed_at_ms);
         }
@@ -454,6 +457,36 @@ mod tests {
         });
         let next = c.call(&call(), false, OPEN, || panic!("not from the cache"));
         assert_eq!(next["Z22K1"], "quick");
+    }
+
+    /// A call that bypasses the cache stores its success, never its failure: any caller may
+    /// bypass, and could otherwise replace a good answer with a timeout met under load.
+    #[test]
+    fn a_call_that_bypasses_the_cache_keeps_only_its_success() {
+        let c = cache(&settings());
+        let bypass = CacheUse {
+            bypass: true,
+            ..OPEN
+        };
+        c.call(&call(), false, OPEN, || {
+            (answer("good"), trace(&["Z10000"], Outcome::Success))
+        });
+        for outcome in [Outcome::Timeout, Outcome::Error] {
+            let fresh = c.call(&call(), false, bypass, || {
+                (answer("failed"), trace(&["Z10000"], outcome))
+            });
+            assert_eq!(fresh["Z22K1"], "failed");
+            let next = c.call(&call(), false, OPEN, || panic!("not from the cache"));
+            assert_eq!(
+                next["Z22K1"], "good",
+                "{outcome:?} replaced the good answer"
+            );
+        }
+        c.call(&call(), false, bypass, || {
+            (answer("better"), trace(&["Z10000"], Outcome::Success))
+        });
+        let next = c.call(&call(), false, OPEN, || panic!("not from the cache"));
+        assert_eq!(next["Z22K1"], "better");
     }
 
     #[test]
