@@ -67,8 +67,10 @@ impl CallCommand {
             source = source.with(WikiSource::new(url.as_str()));
         }
         // Compiled implementations are compiled on first use and kept in a private cache
-        // directory beside the guests (`$ZEVAL_ARTIFACT_DIR` overrides).
+        // directory beside the guests (`$ZEVAL_ARTIFACT_DIR` overrides): this command runs
+        // alone, for its user, so what it compiles is kept for its next run.
         let mut server_config = zeval_server::Config::default();
+        server_config.compiler.keep_call_time_artifacts = true;
         server_config.compiler.artifact_dir = Some(
             std::env::var_os("ZEVAL_ARTIFACT_DIR")
                 .map(PathBuf::from)

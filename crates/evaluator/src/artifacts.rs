@@ -80,6 +80,8 @@ pub struct Artifacts {
     building: Mutex<HashMap<ArtifactKey, Arc<Gate>>>,
     /// Call-time compilations running ([`MAX_CALL_TIME_COMPILATIONS`]).
     call_time: Gate,
+    /// Whether what a call compiles is stored too ([`Artifacts::keeping_call_time_compilations`]).
+    keep_call_time: bool,
 }
 
 impl Artifacts {
@@ -91,6 +93,21 @@ impl Artifacts {
             memory: Mutex::new(MemoryCache::default()),
             building: Mutex::new(HashMap::new()),
             call_time: Gate::new(MAX_CALL_TIME_COMPILATIONS),
+            keep_call_time: false,
+        }
+    }
+
+    /// Also store what calls compile ([`Artifacts::artifact_within`] with a budget), not
+    /// only what saving an implementation compiles ([`Artifacts::artifact`]). Off by
+    /// default: anyone who may call may send inline code, and every distinct source would
+    /// be kept forever (up to 32 MiB each, a compilation a second or so): a disk filled by
+    /// anonymous calls. Without it, a call's artifact is kept in memory only
+    /// ([`MEMORY_CACHE_BYTES`]). For a command that runs alone, such as `zeval call`, whose
+    /// next run would otherwise compile again.
+    pub fn keeping_call_time_compilations(self) -> Self {
+        Self {
+            keep_call_time: true,
+            ..self
         }
     }
 
@@ -213,7 +230,9 @@ impl Artifacts {
                 message: failure_message(&failure),
             },
         };
-        if let Some(store) = &self.store {
+        if let Some(store) = &self.store
+            && (deadline.is_none() || self.keep_call_time)
+        {
             store.put(&key, unit.language.code(), &record);
         }
         self.remember(key, record.clone());

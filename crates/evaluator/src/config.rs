@@ -39,6 +39,12 @@ pub struct EvaluatorConfig {
     /// this process for guests here, in each worker's own cache for guests in workers.
     /// Default on.
     pub code_cache: bool,
+    /// Keep the modules of compiled implementations (C, Rust) that run in this process
+    /// precompiled on disk, in the sandbox's module cache. Default on, for the library.
+    /// `zeval serve` turns it off unless `[compiler] keep_call_time_artifacts`: any caller
+    /// may send inline code, and each distinct module would leave a file behind forever.
+    /// Workers compile in memory either way.
+    pub module_disk_cache: bool,
 }
 
 /// Where an evaluator runs its guests.
@@ -158,6 +164,7 @@ impl EvaluatorConfig {
             instance_name: default_instance_name().to_owned(),
             isolation: Isolation::InProcess,
             code_cache: true,
+            module_disk_cache: true,
         }
     }
 }

@@ -187,8 +187,10 @@ impl Evaluator {
                 for family in &families {
                     runtimes.insert(*family, load(&sandbox, &config, *family)?);
                 }
-                let modules =
-                    ModuleRunner::InProcess(sandbox.module_host(ModuleHostConfig::default())?);
+                let modules = ModuleRunner::InProcess(sandbox.module_host(ModuleHostConfig {
+                    disk_cache: config.module_disk_cache,
+                    ..ModuleHostConfig::default()
+                })?);
                 (runtimes, None, modules)
             }
         };

@@ -166,7 +166,14 @@ pub fn artifacts(
         ..zeval_compiler::CompilerConfig::default()
     };
     match zeval_compiler::Toolchain::discover(&compiler) {
-        Ok(toolchain) => Some(Arc::new(Artifacts::new(toolchain, store))),
+        Ok(toolchain) => {
+            let artifacts = Artifacts::new(toolchain, store);
+            Some(Arc::new(if config.compiler.keep_call_time_artifacts {
+                artifacts.keeping_call_time_compilations()
+            } else {
+                artifacts
+            }))
+        }
         Err(error) => {
             tracing::warn!(%error, "no compiler for C or Rust: compiled languages are off");
             None
@@ -176,7 +183,8 @@ pub fn artifacts(
 
 /// Where a server's artifacts persist: the object store when this process has one (the
 /// orchestrator roles), else a private directory under the data directory (an evaluator-only
-/// node, which compiles what it is sent on first use).
+/// node, which compiles what it is sent on first use, and keeps it there only with
+/// `[compiler] keep_call_time_artifacts`: otherwise in memory).
 pub fn artifact_store(config: &crate::Config) -> Option<Arc<dyn ArtifactStore>> {
     let directory = match (&config.compiler.artifact_dir, config.role) {
         (Some(dir), _) => Some(dir.clone()),

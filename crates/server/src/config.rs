@@ -431,6 +431,13 @@ pub struct Compiler {
     /// object store (commands without a store, such as `zeval call`). Default unset: the
     /// store keeps them (an evaluator-only node: `<data_dir>/artifacts`).
     pub artifact_dir: Option<PathBuf>,
+    /// Keep what calls compile (inline code, or stored code compiled after its save) in the
+    /// artifact store, and compiled modules run in process in the module cache on disk.
+    /// Default off: anyone who may call may send inline code, and each distinct source would
+    /// be kept forever (up to 32 MiB each); such artifacts are then kept in memory only
+    /// (256 MiB, least recently used dropped) and compiled again after a restart. `zeval
+    /// call` turns it on: it runs alone, and its next run would compile again.
+    pub keep_call_time_artifacts: bool,
 }
 
 /// How a function's implementations are ordered (see `crate::ranking`).
@@ -1051,6 +1058,7 @@ mod tests {
             "rust_sysroot",
             "clang",
             "artifact_dir",
+            "keep_call_time_artifacts",
             "[ranking]",
             "min_live_calls",
             "promote_factor",

@@ -79,6 +79,7 @@ pub fn local_evaluator(
         instance_name: config.instance_name(),
         isolation,
         code_cache: config.cache.compiled_code,
+        module_disk_cache: config.compiler.keep_call_time_artifacts,
         ..EvaluatorConfig::new(config.guest_dir())
     };
     evaluator_config.sandbox.fuel_metering = config.fuel_metering;

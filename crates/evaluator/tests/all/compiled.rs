@@ -114,6 +114,48 @@ fn the_same_source_compiles_once_even_when_asked_at_once() {
     assert_eq!(*store.puts.lock().unwrap(), [keys[0].clone()]);
 }
 
+/// What a call compiles is kept in memory, not stored, unless the artifacts are told to keep
+/// it: any caller may send inline code, and each distinct source used to be stored forever.
+/// Saving an implementation (no budget) still stores what it compiles.
+#[test]
+fn what_a_call_compiles_is_stored_only_when_asked() {
+    let unit = |body: &str| zeval_compiler::Unit {
+        language: zeval_compiler::Language::C,
+        function_name: "Z1000".to_owned(),
+        signature: zeval_compiler::Signature {
+            parameters: vec![("Z1000K1".to_owned(), zeval_compiler::Kind::String)],
+            result: zeval_compiler::Kind::String,
+        },
+        source: format!("char *Z1000(const char *Z1000K1) {{ return \"{body}\"; }}\n"),
+    };
+    let budget = Some(std::time::Duration::from_secs(30));
+    for keep in [false, true] {
+        let store = std::sync::Arc::new(CountingStore::default());
+        let toolchain =
+            zeval_compiler::Toolchain::discover(&zeval_compiler::CompilerConfig::default())
+                .unwrap();
+        let artifacts = zeval_evaluator::Artifacts::new(toolchain, Some(store.clone()));
+        let artifacts = if keep {
+            artifacts.keeping_call_time_compilations()
+        } else {
+            artifacts
+        };
+        let called = artifacts
+            .artifact_within(&unit(&format!("called {keep}")), budget)
+            .unwrap();
+        let again = artifacts
+            .artifact_within(&unit(&format!("called {keep}")), budget)
+            .unwrap();
+        assert_eq!(again.key, called.key, "kept in memory");
+        let saved = artifacts.artifact(&unit(&format!("saved {keep}"))).unwrap();
+        let mut expected = vec![saved.key.to_hex()];
+        if keep {
+            expected.insert(0, called.key.to_hex());
+        }
+        assert_eq!(*store.puts.lock().unwrap(), expected, "keep: {keep}");
+    }
+}
+
 #[test]
 fn a_compiler_bomb_at_call_time_holds_one_slot_for_its_deadline_at_most() {
     let mut bomb = String::from("#define A0 1+\n");
