@@ -381,6 +381,19 @@ impl Worker {
         self.child.id()
     }
 
+    /// Whether the worker wrote anything (or closed its socket) while it held no call. It
+    /// answers each request with one frame; anything more would be read as the next call's
+    /// answer, which may be another client's: a worker that escaped its sandbox could forge
+    /// it. Such a worker is not given another call.
+    fn spoke_out_of_turn(&self) -> bool {
+        let mut byte = [0u8; 1];
+        let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+        !matches!(
+            rustix::net::recv(&self.socket, &mut byte[..], flags),
+            Err(rustix::io::Errno::AGAIN)
+        )
+    }
+
     fn has_loaded(&self, key: &str) -> bool {
         self.loaded_modules.iter().any(|loaded| loaded == key)
     }
@@ -615,6 +628,22 @@ impl WorkerPool {
             (Ok(Response::ModuleNotLoaded), true) => attempt().0,
             (outcome, _) => outcome,
         };
+        // A worker's sandbox stops a guest at the output limit, on each stream: more is a
+        // breach, as any other answer that cannot be (the frame's own bound is both together).
+        let outcome = match outcome {
+            Ok(Response::Ran(output))
+                if output.stdout.len() > limits.max_output_bytes
+                    || output.stderr.len() > limits.max_output_bytes =>
+            {
+                Err(Exchange::Broken(format!(
+                    "an answer with {} bytes of stdout and {} of stderr, over the limit of {}",
+                    output.stdout.len(),
+                    output.stderr.len(),
+                    limits.max_output_bytes
+                )))
+            }
+            outcome => outcome,
+        };
         match outcome {
             Ok(Response::Ran(output)) => {
                 let code_cache = Arc::clone(&worker.code_cache);
@@ -765,10 +794,11 @@ impl PoolInner {
                 continue;
             }
             if let Some(mut worker) = state.idle.pop() {
-                // A worker that died while idle (killed from outside, the OOM killer) is
-                // reaped here and replaced; it is never handed a call.
+                // A worker that died while idle (killed from outside, the OOM killer), or
+                // spoke out of turn, is reaped here and replaced; it is never handed a call.
+                let spoke = worker.spoke_out_of_turn();
                 match worker.child.try_wait() {
-                    Ok(None) => {
+                    Ok(None) if !spoke => {
                         let reserved = state.busy.len() >= self.config.max_workers;
                         if reserved {
                             state.reserve_calls += 1;
@@ -789,13 +819,18 @@ impl PoolInner {
                         drop(state);
                         let status = match ended {
                             Ok(Some(status)) => describe(status),
-                            _ => {
+                            Ok(None) => {
+                                let _ = worker.child.kill();
+                                let _ = worker.child.wait();
+                                "wrote while it held no call, killed".to_owned()
+                            }
+                            Err(_) => {
                                 let _ = worker.child.kill();
                                 let _ = worker.child.wait();
                                 "could not be checked, killed".to_owned()
                             }
                         };
-                        tracing::warn!(pid = worker.pid(), status, "an idle worker died");
+                        tracing::warn!(pid = worker.pid(), status, "lost an idle worker");
                         self.replenish();
                         state = self.lock();
                         continue;

@@ -112,6 +112,14 @@ while True:
     )
     if MODE == "ok":
         write_frame(ok)
+    elif MODE == "overflow":
+        # More stdout than the call's output limit (4096 in the tests), within the frame's.
+        write_frame(ran(b"x" * 5000))
+    elif MODE == "twice":
+        # A second answer, for whoever's call comes next.
+        write_frame(ok)
+        time.sleep(0.05)
+        write_frame(ran(b"forged"))
     elif MODE == "affinity":
         if stdin == b"wait":
             time.sleep(1.0)

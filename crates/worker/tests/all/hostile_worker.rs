@@ -109,6 +109,32 @@ fn a_worker_sending_nonsense_is_killed() {
 }
 
 #[test]
+fn a_worker_answering_more_output_than_the_limit_is_killed() {
+    misbehaves("overflow", |e| matches!(e, RunError::WorkerLost(_)));
+}
+
+/// A worker that answers a call twice: the second answer waits in the socket for the next
+/// call, which may be another client's. That worker is never handed another call: the next
+/// call runs in a new worker, and gets its own answer.
+#[test]
+fn a_worker_that_answers_twice_gets_no_other_call() {
+    let pool = pool("twice");
+    let first = pool
+        .run(0, b"mine", &limits(Duration::from_secs(3)))
+        .unwrap();
+    assert_eq!(first.stdout, b"mine");
+    std::thread::sleep(Duration::from_millis(200));
+    let next = pool
+        .run(0, b"theirs", &limits(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(
+        next.stdout, b"theirs",
+        "the next call got the forged answer"
+    );
+    assert_eq!(pool.status().lost, 1, "{:?}", pool.status());
+}
+
+#[test]
 fn a_worker_that_dies_mid_call_fails_that_call() {
     misbehaves("die", |e| matches!(e, RunError::WorkerLost(_)));
 }
