@@ -1,8 +1,11 @@
 //! The key of a call: a SHA-256 of the call in one form, whatever form it came in.
 //!
-//! The call is normalized, then canonicalized (so canonical and normal input give the same
-//! key), then hashed as a stream of tagged tokens with every object's keys sorted (so key
-//! order does not matter). The walk uses an explicit stack: its work is bounded by the size
+//! The call is normalized (so canonical and normal input give the same key), then hashed as
+//! a stream of tagged tokens with every object's keys sorted (so key order does not matter).
+//! The normal form, not the canonical one: compacting it to canonical form drops what a list
+//! whose cells are not quite a list holds (the original does the same, and zeval's answers
+//! follow it), so two different calls shared a key, and anyone could have their answer
+//! served for someone else's call. The walk uses an explicit stack: its work is bounded by the size
 //! of the call, which the server's body limit bounds, never by the Rust stack.
 
 use sha2::{Digest, Sha256};
@@ -25,17 +28,16 @@ impl CallKey {
     /// answer is an immediate error not worth remembering).
     pub fn for_call(call: &Value, context: &[&str]) -> Option<CallKey> {
         let normal = zeval_zobject::normalize(call).ok()?;
-        let canonical = zeval_zobject::canonicalize::canonicalize_normal(&normal);
+        let key = Self::of_value(&normal, context);
         zeval_zobject::depth::drop_iteratively(normal);
-        let key = Self::of_value(&canonical, context);
-        zeval_zobject::depth::drop_iteratively(canonical);
         Some(key)
     }
 
     /// The key of `value` as it is (no normalization), with object keys sorted.
     pub fn of_value(value: &Value, context: &[&str]) -> CallKey {
         let mut hasher = Sha256::new();
-        hasher.update(b"zeval-call-key-1\0");
+        // 2: of the normal form (1 was of the canonical form, whose keys could be forged).
+        hasher.update(b"zeval-call-key-2\0");
         for part in context {
             token(&mut hasher, b'c', part.as_bytes());
         }
@@ -130,6 +132,31 @@ mod tests {
             CallKey::of_value(&json!(["ab", "c"]), &[]),
             CallKey::of_value(&json!(["a", "bc"]), &[])
         );
+    }
+
+    #[test]
+    fn calls_on_cells_that_are_not_a_list_do_not_share_a_list_calls_key() {
+        // Z912 (a list's tail) returns `K2` as it is: on these cells, the Z6 "pwned". Their
+        // canonical form is the list ["Z6", "a"], so when keys were made of it this call's
+        // answer was remembered as the answer of the honest call, for every caller.
+        let forged = json!({"Z1K1": "Z7", "Z7K1": "Z912", "Z912K1": {
+            "Z1K1": {"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z6"},
+            "K1": "a",
+            "K2": {"Z1K1": "Z6", "Z6K1": "pwned"},
+        }});
+        let honest = json!({"Z1K1": "Z7", "Z7K1": "Z912", "Z912K1": ["Z6", "a"]});
+        let honest_normal = zeval_zobject::normalize(&honest).unwrap();
+        let key = CallKey::for_call(&honest, &[]).unwrap();
+        assert_eq!(key, CallKey::for_call(&honest_normal, &[]).unwrap());
+        assert_ne!(key, CallKey::for_call(&forged, &[]).unwrap());
+        // Nor do cells typed otherwise further down, or with a key more.
+        let mut other_type = honest_normal.clone();
+        other_type["Z912K1"]["K2"]["Z1K1"]["Z881K1"]["Z9K1"] = json!("Z40");
+        let mut extra_key = honest_normal.clone();
+        extra_key["Z912K1"]["K2"]["K3"] = json!({"Z1K1": "Z6", "Z6K1": "x"});
+        for call in [other_type, extra_key] {
+            assert_ne!(key, CallKey::for_call(&call, &[]).unwrap(), "{call}");
+        }
     }
 
     #[test]
