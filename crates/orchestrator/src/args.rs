@@ -18,7 +18,7 @@ use crate::types::compare_types;
 fn reported_type(actual: &Node) -> R<Value> {
     match actual {
         Node::Str(bare) => Ok(z6(bare.to_string())),
-        other => other.to_json(),
+        other => other.quoted_json(),
     }
 }
 
@@ -82,16 +82,19 @@ impl Engine<'_> {
         if self.do_validate()
             && let Err(inner) = self.run_type_validator(value, &actual, &resolved_actual)?
         {
-            let z518 = z5("Z518", [reported_type(&actual)?, value.to_json()?, inner]);
+            let z518 = z5(
+                "Z518",
+                [reported_type(&actual)?, value.quoted_json()?, inner],
+            );
             if code == "Z506" {
                 return Err(Fail::Error(z518));
             }
             return Err(Fail::Error(z5(
                 code,
                 [
-                    declared.to_json()?,
+                    declared.quoted_json()?,
                     reported_type(&actual)?,
-                    value.to_json()?,
+                    value.quoted_json()?,
                     z518,
                 ],
             )));
@@ -108,9 +111,9 @@ impl Engine<'_> {
         Err(Fail::Error(z5(
             code,
             [
-                declared.to_json()?,
+                declared.quoted_json()?,
                 reported_type(&actual)?,
-                value.to_json()?,
+                value.quoted_json()?,
                 z518,
             ],
         )))

@@ -10,7 +10,7 @@
 //! | steps | [`DEFAULT_MAX_STEPS`] | each resolve iteration, call level, and node of every walk (eager evaluation, dangling references, reify, validators, type comparison, materialisation) | Z590 `steps` |
 //! | value size | [`DEFAULT_MAX_VALUE_NODES`] nodes | every materialisation of a value as JSON (results, evaluator arguments, quoted values) | Z590 `value size` |
 //! | value depth | [`DEFAULT_MAX_VALUE_DEPTH`] levels | the same, and lists built by built-ins (Z868 one level per code point) | Z590 `value depth` |
-//! | host memory | [`DEFAULT_MAX_REQUEST_MEMORY_BYTES`] | live value nodes of the request (charged when built, released when dropped) and 4 KiB of stack per nested call level, checked at every step | Z590 `memory` |
+//! | host memory | [`DEFAULT_MAX_REQUEST_MEMORY_BYTES`] | live value nodes of the request (charged when built, released when dropped), 4 KiB of stack per nested call level, and every byte of JSON the request materialises (strings by their length; never released, so it is a bound per request, not per conversion), checked at every step and as JSON is built | Z590 `memory` |
 //!
 //! The budget is per thread: an orchestration runs on one thread from start to end (values
 //! are `Rc`, so they cannot leave it), and a call nested through Z823 shares its parent's
@@ -76,6 +76,10 @@ struct Active {
     /// Live bytes when the request started (values of an enclosing request, if any).
     baseline: isize,
     peak: Cell<isize>,
+    /// Bytes of JSON the request's materialisations produced (results, arguments for code,
+    /// quoted values), charged as memory and never released: what a request materialises
+    /// is bounded per request, not per conversion.
+    materialised: Cell<usize>,
     /// Calls made from code (`W.Call`), shared by the calls nested in the request.
     reentry: crate::reentry::Counters,
 }
@@ -95,8 +99,7 @@ pub(crate) struct BudgetGuard {
 impl BudgetGuard {
     /// The most memory the request's values held at once, in bytes (an estimate).
     pub(crate) fn peak_bytes(&self) -> u64 {
-        let live = LIVE_BYTES.with(Cell::get);
-        let peak = self.this.peak.get().max(live - self.this.baseline);
+        let peak = self.this.peak.get().max(self.this.used());
         peak.max(0) as u64
     }
 }
@@ -119,11 +122,33 @@ pub(crate) fn install_or_share(limits: BudgetLimits, deadline: Instant) -> Budge
             steps: Cell::new(0),
             baseline: LIVE_BYTES.with(Cell::get),
             peak: Cell::new(0),
+            materialised: Cell::new(0),
             reentry: Default::default(),
         }),
     };
     ACTIVE.with(|a| *a.borrow_mut() = Some(this.clone()));
     BudgetGuard { previous, this }
+}
+
+impl Active {
+    /// The memory the request holds as the budget counts it: its live value nodes and the
+    /// JSON it materialised.
+    fn used(&self) -> isize {
+        (LIVE_BYTES.with(Cell::get) - self.baseline)
+            .saturating_add(self.materialised.get().min(isize::MAX as usize) as isize)
+    }
+
+    /// The Z590 of the memory budget.
+    fn memory_exceeded<T>(&self) -> R<T> {
+        exceeded(
+            "memory",
+            format!(
+                "The request's values need more than {} MiB of memory (orchestrator budget \
+                 `max_request_memory_bytes`).",
+                self.limits.max_request_memory_bytes / (1024 * 1024)
+            ),
+        )
+    }
 }
 
 fn with_active<T>(f: impl FnOnce(&Active) -> T) -> Option<T> {
@@ -163,19 +188,12 @@ pub(crate) fn steps(n: u64) -> R<()> {
                 ),
             );
         }
-        let live = LIVE_BYTES.with(Cell::get) - a.baseline;
+        let live = a.used();
         if live > a.peak.get() {
             a.peak.set(live);
         }
         if live > a.limits.max_request_memory_bytes as isize {
-            return exceeded(
-                "memory",
-                format!(
-                    "The request's values need more than {} MiB of memory (orchestrator budget \
-                     `max_request_memory_bytes`).",
-                    a.limits.max_request_memory_bytes / (1024 * 1024)
-                ),
-            );
+            return a.memory_exceeded();
         }
         if (before >> 8) != (now >> 8) && Instant::now() >= a.deadline {
             return Err(Fail::Timeout);
@@ -209,7 +227,7 @@ pub(crate) fn check_depth(depth: usize) -> R<()> {
 /// before they allocate, e.g. string concatenation).
 pub(crate) fn check_reserve(bytes: usize) -> R<()> {
     let outcome = with_active(|a| {
-        let live = LIVE_BYTES.with(Cell::get) - a.baseline;
+        let live = a.used();
         if live.saturating_add(bytes as isize) > a.limits.max_request_memory_bytes as isize {
             return exceeded(
                 "memory",
@@ -237,21 +255,59 @@ pub(crate) fn release(bytes: usize) {
     let _ = LIVE_BYTES.try_with(|l| l.set(l.get().saturating_sub(bytes as isize)));
 }
 
-/// Counts the nodes of one materialisation against `max_value_nodes` and `max_value_depth`.
+/// Counts the nodes of one materialisation against `max_value_nodes` and `max_value_depth`,
+/// and the bytes of JSON it produces against what is left of the request's memory budget
+/// (the bytes are charged to the request when the materialisation ends, see
+/// [`Active::materialised`]).
 pub(crate) struct Materialisation {
     nodes: usize,
     max_nodes: usize,
     max_depth: usize,
+    bytes: usize,
+    /// The most bytes this materialisation may produce.
+    max_bytes: usize,
+    /// `max_bytes` is a bound the caller chose ([`Self::capped`]), not the memory budget.
+    capped: bool,
 }
+
+/// The host bytes of one JSON value's slot (its string, map or array headers).
+pub(crate) const JSON_VALUE_BYTES: usize = std::mem::size_of::<serde_json::Value>();
+/// The host bytes of one object member besides its value: the key's `String` and the
+/// map's index entry.
+pub(crate) const JSON_MEMBER_BYTES: usize = std::mem::size_of::<String>() + 16;
 
 impl Materialisation {
     pub(crate) fn new() -> Self {
         let limits = limits();
+        let left = with_active(|a| {
+            (a.limits.max_request_memory_bytes as isize)
+                .saturating_sub(a.used())
+                .max(0) as usize
+        })
+        .unwrap_or(limits.max_request_memory_bytes);
         Materialisation {
             nodes: 0,
             max_nodes: limits.max_value_nodes,
             max_depth: limits.max_value_depth,
+            bytes: 0,
+            max_bytes: left,
+            capped: false,
         }
+    }
+
+    /// A materialisation that may produce at most `max_bytes` (and what the budget allows).
+    pub(crate) fn capped(max_bytes: usize) -> Self {
+        let mut m = Materialisation::new();
+        if max_bytes < m.max_bytes {
+            m.max_bytes = max_bytes;
+            m.capped = true;
+        }
+        m
+    }
+
+    /// Whether the bytes went past the caller's own bound ([`Self::capped`]).
+    pub(crate) fn over_cap(&self) -> bool {
+        self.capped && self.bytes > self.max_bytes
     }
 
     /// One more node at `depth`.
@@ -274,6 +330,59 @@ impl Materialisation {
         }
         Ok(())
     }
+
+    /// `bytes` more of JSON, before they are allocated.
+    pub(crate) fn bytes(&mut self, bytes: usize) -> R<()> {
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > self.max_bytes {
+            let limit = limits().max_request_memory_bytes;
+            return with_active(|a| a.memory_exceeded()).unwrap_or_else(|| {
+                exceeded(
+                    "memory",
+                    format!(
+                        "A value needs more than {} MiB of memory (orchestrator budget \
+                         `max_request_memory_bytes`).",
+                        limit / (1024 * 1024)
+                    ),
+                )
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Materialisation {
+    fn drop(&mut self) {
+        let bytes = self.bytes.min(self.max_bytes.saturating_add(1));
+        let _ = ACTIVE.try_with(|a| {
+            if let Some(a) = a.borrow().as_deref() {
+                a.materialised
+                    .set(a.materialised.get().saturating_add(bytes));
+            }
+        });
+    }
+}
+
+/// The bytes a JSON value holds on the host (as [`Materialisation::bytes`] counts them),
+/// walked without recursion.
+pub(crate) fn json_bytes(value: &serde_json::Value) -> usize {
+    let mut total = 0usize;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        total = total.saturating_add(JSON_VALUE_BYTES);
+        match v {
+            serde_json::Value::String(s) => total = total.saturating_add(s.len()),
+            serde_json::Value::Object(m) => {
+                for (k, child) in m {
+                    total = total.saturating_add(JSON_MEMBER_BYTES + k.len());
+                    stack.push(child);
+                }
+            }
+            serde_json::Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    total
 }
 
 /// Checks a value received from outside the orchestrator (an evaluator's answer) against the

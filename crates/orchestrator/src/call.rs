@@ -378,7 +378,7 @@ impl Engine<'_> {
                     .get("Z14K2")
                     .cloned()
                     .unwrap_or_else(Node::void);
-                let body = body.rescoped(&scope);
+                let body = body.rescoped(&scope)?;
                 if tail {
                     return Ok(Step::Continue {
                         node: body,

@@ -113,7 +113,10 @@ fn function_call(
         [z14],
     );
     let mut zobject = obj([("Z1K1", z9("Z7")), ("Z7K1", z8)]);
+    // A second copy of the arguments (`CodeCall` carries both): charged like the first.
+    let mut copy = crate::budget::Materialisation::new();
     for (k, v) in arguments {
+        copy.bytes(crate::budget::json_bytes(v))?;
         zobject[k.as_str()] = v.clone();
     }
     Ok(zobject)

@@ -6,6 +6,7 @@
 //! scopes (a builtin may put an argument from one frame inside a list from another), which is
 //! why the scope lives on each object rather than on the whole value.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use zeval_zobject::{Map, Value};
@@ -54,10 +55,35 @@ impl Node {
 
     /// The JSON of this node (scopes are dropped): the tree this (possibly shared) node
     /// stands for, bounded by the request's budget for one value's size and depth, so a
-    /// small shared structure cannot expand into an unbounded tree.
+    /// small shared structure cannot expand into an unbounded tree. The bytes it produces
+    /// are charged to the request's memory budget (strings count by their length, so one
+    /// long string referred to many times counts every time).
     pub(crate) fn to_json(&self) -> R<Value> {
         let mut counter = crate::budget::Materialisation::new();
         self.to_json_counted(&mut counter, 0)
+    }
+
+    /// [`Self::to_json`] when the JSON takes at most `max_bytes`; `None` when it takes more
+    /// (the work stops there).
+    pub(crate) fn to_json_within(&self, max_bytes: usize) -> R<Option<Value>> {
+        let mut counter = crate::budget::Materialisation::capped(max_bytes);
+        match self.to_json_counted(&mut counter, 0) {
+            Ok(json) => Ok(Some(json)),
+            Err(_) if counter.over_cap() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// This value as an error quotes it: the whole JSON when it is small, else a string of
+    /// its first [`crate::engine::QUOTE_CHARS`] characters.
+    pub(crate) fn quoted_json(&self) -> R<Value> {
+        const QUOTED_VALUE_BYTES: usize = 64 * 1024;
+        match self.to_json_within(QUOTED_VALUE_BYTES)? {
+            Some(json) => Ok(json),
+            None => Ok(zeval_zobject::build::z6(
+                self.quoted_text(crate::engine::QUOTE_CHARS),
+            )),
+        }
     }
 
     fn to_json_counted(
@@ -65,11 +91,20 @@ impl Node {
         counter: &mut crate::budget::Materialisation,
         depth: usize,
     ) -> R<Value> {
+        use crate::budget::{JSON_MEMBER_BYTES, JSON_VALUE_BYTES};
         counter.node(depth)?;
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match self {
-            Node::Str(s) => Ok(Value::String(s.to_string())),
-            Node::Raw(v) => Ok((**v).clone()),
+            Node::Str(s) => {
+                counter.bytes(JSON_VALUE_BYTES + s.len())?;
+                Ok(Value::String(s.to_string()))
+            }
+            Node::Raw(v) => {
+                counter.bytes(crate::budget::json_bytes(v))?;
+                Ok((**v).clone())
+            }
             Node::Obj(o) => {
+                let keys: usize = o.entries.iter().map(|(k, _)| k.len()).sum();
+                counter.bytes(JSON_VALUE_BYTES + o.entries.len() * JSON_MEMBER_BYTES + keys)?;
                 let mut map = Map::with_capacity(o.entries.len());
                 for (k, v) in &o.entries {
                     map.insert(k.to_string(), v.to_json_counted(counter, depth + 1)?);
@@ -80,18 +115,43 @@ impl Node {
     }
 
     /// A short JSON text of this node for an error message: at most `max_chars`
-    /// characters, never more work than the budget allows.
+    /// characters. Written straight from the nodes and stopped once long enough, so a
+    /// large (or shared) value costs no more than the text quoted.
     pub(crate) fn quoted_text(&self, max_chars: usize) -> String {
-        let text = match self.to_json() {
-            Ok(json) => serde_json::to_string(&json).unwrap_or_default(),
-            Err(_) => return "(a value too large to quote)".to_string(),
+        // A character takes at most 4 bytes; one more character tells whether to cut.
+        let mut out = Bounded {
+            text: Vec::new(),
+            max: max_chars.saturating_add(1).saturating_mul(4),
         };
+        let _ = self.write_json(&mut out);
+        let text = String::from_utf8_lossy(&out.text);
         if text.chars().count() <= max_chars {
-            return text;
+            return text.into_owned();
         }
         let mut short: String = text.chars().take(max_chars).collect();
         short.push('…');
         short
+    }
+
+    /// Writes this node's JSON to `out` until `out` is full (an `Err`).
+    fn write_json(&self, out: &mut Bounded) -> std::io::Result<()> {
+        use std::io::Write;
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match self {
+            Node::Str(s) => serde_json::to_writer(&mut *out, &**s).map_err(std::io::Error::other),
+            Node::Raw(v) => serde_json::to_writer(&mut *out, &**v).map_err(std::io::Error::other),
+            Node::Obj(o) => {
+                out.write_all(b"{")?;
+                for (i, (k, v)) in o.entries.iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b",")?;
+                    }
+                    serde_json::to_writer(&mut *out, &**k).map_err(std::io::Error::other)?;
+                    out.write_all(b":")?;
+                    v.write_json(out)?;
+                }
+                out.write_all(b"}")
+            }
+        })
     }
 
     /// A new object node, charged to the request's memory budget.
@@ -249,17 +309,80 @@ impl Node {
 
     /// Gives every object in this tree the scope `scope` (the original re-wraps a
     /// composition's JSON in the new frame).
-    pub(crate) fn rescoped(&self, scope: &Scope) -> Node {
-        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match self {
-            Node::Obj(o) => Node::object(
-                o.entries
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.rescoped(scope)))
-                    .collect(),
-                scope.clone(),
-            ),
-            other => other.clone(),
-        })
+    ///
+    /// The tree may share subtrees (a composition body can be a value built at run time,
+    /// 2^40 nodes in a few kilobytes): a shared object is rescoped once and the copy shared
+    /// the same way, so the walk costs what the value holds, and every object built is a
+    /// step of the request's budget.
+    pub(crate) fn rescoped(&self, scope: &Scope) -> R<Node> {
+        let mut walk = Rescope {
+            scope,
+            done: HashMap::new(),
+            pending_steps: 0,
+        };
+        let node = walk.node(self, true)?;
+        crate::budget::steps(walk.pending_steps)?;
+        Ok(node)
+    }
+}
+
+/// The state of one [`Node::rescoped`].
+struct Rescope<'a> {
+    scope: &'a Scope,
+    /// Shared objects already rescoped, by address (only objects held more than once are
+    /// remembered: the others are reached once).
+    done: HashMap<*const Obj, Node>,
+    /// Steps taken and not yet charged (charged 64 at a time).
+    pending_steps: u64,
+}
+
+impl Rescope<'_> {
+    fn node(&mut self, node: &Node, root: bool) -> R<Node> {
+        let Node::Obj(o) = node else {
+            return Ok(node.clone());
+        };
+        let shared = !root && Rc::strong_count(o) > 1;
+        let identity: *const Obj = &**o;
+        if shared && let Some(done) = self.done.get(&identity) {
+            return Ok(done.clone());
+        }
+        self.pending_steps += 1;
+        if self.pending_steps >= 64 {
+            crate::budget::steps(self.pending_steps)?;
+            self.pending_steps = 0;
+        }
+        let mut entries = Vec::with_capacity(o.entries.len());
+        for (k, v) in &o.entries {
+            let v = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.node(v, false))?;
+            entries.push((k.clone(), v));
+        }
+        let rescoped = Node::object(entries, self.scope.clone());
+        if shared {
+            self.done.insert(identity, rescoped.clone());
+        }
+        Ok(rescoped)
+    }
+}
+
+/// A byte buffer that refuses to grow past `max` bytes.
+struct Bounded {
+    text: Vec<u8>,
+    max: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.max.saturating_sub(self.text.len());
+        if room == 0 {
+            return Err(std::io::Error::other("full"));
+        }
+        let n = buf.len().min(room);
+        self.text.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -388,4 +511,128 @@ fn estimated_bytes(entries: &[(Rc<str>, Node)]) -> usize {
         })
         .sum();
     NODE + entries.len() * SLOT + strings
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::budget::{BudgetLimits, install_or_share};
+    use crate::engine::Fail;
+
+    fn limit(r: R<impl Sized>) -> Option<String> {
+        match r {
+            Err(Fail::Error(e)) => Some(e["Z5K2"]["Z590K1"]["Z6K1"].as_str()?.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A pair `{Z1K1: Z1, K1: x, K2: x}` nested `levels` times around `leaf`: 2^levels leaves
+    /// in `levels` objects.
+    fn shared(levels: usize, leaf: Node) -> Node {
+        let mut node = leaf;
+        for _ in 0..levels {
+            node = Node::object(
+                vec![
+                    (key("Z1K1"), Node::Str(key("Z1"))),
+                    (key("K1"), node.clone()),
+                    (key("K2"), node),
+                ],
+                None,
+            );
+        }
+        node
+    }
+
+    fn budget(limits: BudgetLimits) -> crate::budget::BudgetGuard {
+        install_or_share(limits, Instant::now() + Duration::from_secs(60))
+    }
+
+    #[test]
+    fn rescoping_keeps_sharing() {
+        let _guard = budget(BudgetLimits {
+            max_steps: 1_000,
+            ..BudgetLimits::default()
+        });
+        let value = shared(40, Node::z6("x"));
+        let scope = Some(Frame::new(None));
+        let rescoped = value
+            .rescoped(&scope)
+            .expect("40 objects to rescope, not 2^40");
+        let mut node = &rescoped;
+        for _ in 0..40 {
+            let (Some(Node::Obj(a)), Some(Node::Obj(b))) = (node.get("K1"), node.get("K2")) else {
+                panic!("not a pair");
+            };
+            assert!(Rc::ptr_eq(a, b), "the copy shares what the value shared");
+            assert!(Rc::ptr_eq(
+                node.scope().as_ref().unwrap(),
+                scope.as_ref().unwrap()
+            ));
+            node = node.get("K1").unwrap();
+        }
+        assert_eq!(node.string_value(), Some("x"));
+    }
+
+    #[test]
+    fn rescoping_a_large_body_takes_steps() {
+        let _guard = budget(BudgetLimits {
+            max_steps: 1_000,
+            ..BudgetLimits::default()
+        });
+        // 5,000 distinct objects, nothing shared.
+        let items = (0..5_000).map(|i| Node::z6(&i.to_string())).collect();
+        let list = typed_list(Node::z9("Z6"), items);
+        assert_eq!(limit(list.rescoped(&None)).as_deref(), Some("steps"));
+    }
+
+    #[test]
+    fn quoting_a_shared_value_writes_only_the_quote() {
+        let value = shared(40, Node::z6("x"));
+        let text = value.quoted_text(200);
+        assert!(
+            text.starts_with(r#"{"Z1K1":"Z1","K1":{"Z1K1":"Z1""#),
+            "{text}"
+        );
+        assert_eq!(text.chars().count(), 201, "{text}");
+        // A small value is quoted whole, as its JSON.
+        let small = shared(1, Node::z6("é\"x"));
+        let json = serde_json::to_string(&small.to_json().unwrap()).unwrap();
+        assert_eq!(small.quoted_text(200), json);
+    }
+
+    #[test]
+    fn materialised_bytes_are_charged_per_request() {
+        let limits = BudgetLimits {
+            max_request_memory_bytes: 1024 * 1024,
+            ..BudgetLimits::default()
+        };
+        let guard = budget(limits);
+        // 256 references to one 4 KiB string: 1 MiB of JSON from a few KiB of nodes.
+        let value = shared(8, Node::z6(&"y".repeat(4096)));
+        assert_eq!(limit(value.to_json()).as_deref(), Some("memory"));
+        drop(guard);
+        // Each conversion fits, not all of them together.
+        let _guard = budget(limits);
+        let quarter = shared(6, Node::z6(&"y".repeat(4096)));
+        for _ in 0..3 {
+            assert!(quarter.to_json().is_ok());
+        }
+        assert_eq!(limit(quarter.to_json()).as_deref(), Some("memory"));
+    }
+
+    #[test]
+    fn an_error_quotes_a_large_value_briefly() {
+        let _guard = budget(BudgetLimits::default());
+        let small = shared(2, Node::z6("x"));
+        assert_eq!(small.quoted_json().unwrap(), small.to_json().unwrap());
+        let large = shared(40, Node::z6("x"));
+        let quoted = large.quoted_json().unwrap();
+        let text = quoted["Z6K1"].as_str().unwrap();
+        assert!(
+            text.starts_with(r#"{"Z1K1":"Z1""#) && text.ends_with('…'),
+            "{quoted}"
+        );
+    }
 }

@@ -95,7 +95,10 @@ fn z522(message: String) -> Value {
 /// Keys must be `K1`/`<identity>K1`, `K2`/…, in order, without repeats.
 fn sequential_keys(keys: Vec<String>, identity: &str) -> Vec<Value> {
     let mut findings = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (i, k) in keys.iter().enumerate() {
+        // Every earlier key counts, the ones reported as invalid too.
+        let repeated = !seen.insert(k.as_str());
         let parsed = parse_key(k);
         if let Some((Some(zid), _)) = parsed
             && zid != identity
@@ -105,7 +108,7 @@ fn sequential_keys(keys: Vec<String>, identity: &str) -> Vec<Value> {
             )));
             continue;
         }
-        if keys[..i].contains(k) {
+        if repeated {
             findings.push(z522(format!("Duplicated key at index {i}: {k}")));
         }
         let number = parsed.map(|(_, n)| n);

@@ -274,3 +274,173 @@ fn a_type_validator_is_checked_before_it_runs() {
     assert!(error_code(&refused).is_some(), "{refused}");
     assert!(refused.to_string().contains("Z559"), "{refused}");
 }
+
+/// `Z10001` applied `levels` times to `leaf`.
+fn duplicated_from(levels: usize, leaf: Value) -> Value {
+    let mut call = leaf;
+    for _ in 0..levels {
+        call = json!({"Z1K1": "Z7", "Z7K1": "Z10001", "Z10001K1": call});
+    }
+    call
+}
+
+/// A budget of `bytes` of memory and otherwise the defaults.
+fn memory_budget(bytes: usize) -> OrchestratorConfig {
+    OrchestratorConfig {
+        budget: BudgetLimits {
+            max_request_memory_bytes: bytes,
+            ..BudgetLimits::default()
+        },
+        ..OrchestratorConfig::default()
+    }
+}
+
+/// The request's reported peak memory (`orchestrationMemoryUsage`), in bytes.
+fn reported_memory(result: &Value) -> f64 {
+    let memory = zeval_zobject::build::get_metadata(&result["Z22K2"], "orchestrationMemoryUsage")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no memory usage in {result}"));
+    let mib: f64 = memory.trim_end_matches(" MiB").parse().unwrap();
+    mib * 1024.0 * 1024.0
+}
+
+/// A composition `Z10500(implementation)` that calls an inline function whose only
+/// implementation is its argument: the argument's `Z14K2` (here a shared list) becomes a
+/// composition body that is run.
+fn run_argument_as_body(dag: Value) -> Value {
+    let body = json!({"Z1K1": "Z7", "Z7K1": {"Z1K1": "Z8", "Z8K1": ["Z17"], "Z8K2": "Z1",
+        "Z8K3": ["Z20"], "Z8K4": ["Z14", {"Z1K1": "Z18", "Z18K1": "Z10500K1"}],
+        "Z8K5": "Z10501"}});
+    let function = json!({"Z1K1": "Z8",
+        "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10500K1",
+                 "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z1", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10500", "Z14K2": body}],
+        "Z8K5": "Z10500"});
+    let call = json!({"Z1K1": "Z7", "Z7K1": function,
+        "Z10500K1": {"Z1K1": "Z14", "Z14K2": dag}});
+    // Only whether the list is empty leaves the request: the answer stays small.
+    json!({"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": call})
+}
+
+#[test]
+fn a_shared_value_run_as_a_composition_body_is_not_expanded() {
+    // 2^8 leaves: expanded, the body would hold about 20 MiB of nodes (2^14: 1.4 GiB).
+    let o = orchestrator(&[("Z10001", duplicate())], memory_budget(4 * 1024 * 1024));
+    let input = run_argument_as_body(duplicated_from(8, json!(["Z6", "x"])));
+    let result = o.orchestrate(&input, &CallOptions::default());
+    assert_eq!(error_code(&result), None, "{result}");
+    assert_eq!(
+        result["Z22K1"],
+        json!({"Z1K1": "Z40", "Z40K1": "Z42"}),
+        "{result}"
+    );
+    let peak = reported_memory(&result);
+    assert!(
+        peak < 1024.0 * 1024.0,
+        "peak {peak} bytes: the body was expanded"
+    );
+}
+
+#[test]
+fn materialising_the_answer_is_charged_to_the_memory_budget() {
+    // 1,024 references to one 8 KiB string: 8 MiB of JSON from 8 KiB of nodes.
+    let o = orchestrator(&[("Z10001", duplicate())], memory_budget(4 * 1024 * 1024));
+    let input = duplicated_from(10, json!("y".repeat(8 * 1024)));
+    let result = o.orchestrate(&input, &CallOptions::default());
+    assert_eq!(
+        budget_limit(&result).as_deref(),
+        Some("memory"),
+        "{}",
+        &result.to_string()[..500.min(result.to_string().len())]
+    );
+}
+
+#[test]
+fn a_wrongly_typed_result_is_quoted_briefly() {
+    // Declared to return a string, returns its argument: a Z11 holding 4 MiB of shared
+    // list (the argument is evaluated eagerly). The Z517 quotes a little of it.
+    let mut function = duplicate();
+    function["Z8K1"][1]["Z17K2"] = json!("Z10002K1");
+    function["Z8K2"] = json!("Z6");
+    function["Z8K4"][1]["Z14K1"] = json!("Z10002");
+    function["Z8K4"][1]["Z14K2"] = json!({"Z1K1": "Z18", "Z18K1": "Z10002K1"});
+    function["Z8K5"] = json!("Z10002");
+    let o = orchestrator(
+        &[("Z10001", duplicate()), ("Z10002", function)],
+        OrchestratorConfig::default(),
+    );
+    let list = duplicated_from(9, json!("y".repeat(8 * 1024)));
+    let input = json!({"Z1K1": "Z7", "Z7K1": "Z10002",
+        "Z10002K1": {"Z1K1": "Z11", "Z11K1": "en", "Z11K2": list}});
+    let result = o.orchestrate(&input, &CallOptions::default());
+    let text = result.to_string();
+    assert_eq!(
+        error_code(&result).as_deref(),
+        Some("Z517"),
+        "{}",
+        &text[..text.len().min(2000)]
+    );
+    assert!(text.len() < 20_000, "the error quotes {} bytes", text.len());
+}
+
+/// Answers "ok" to every code call and records how many bytes of arguments it was sent.
+#[derive(Default)]
+struct Recording {
+    argument_bytes: std::sync::Mutex<Vec<usize>>,
+}
+
+impl zeval_orchestrator::CodeEvaluator for Recording {
+    fn evaluate(
+        &self,
+        call: &zeval_orchestrator::CodeCall,
+    ) -> Result<Value, zeval_orchestrator::EvaluatorFailure> {
+        let bytes = call
+            .arguments
+            .iter()
+            .map(|(_, v)| v.to_string().len())
+            .sum();
+        self.argument_bytes.lock().unwrap().push(bytes);
+        Ok(zeval_zobject::build::z22(
+            json!({"Z1K1": "Z6", "Z6K1": "ok"}),
+            zeval_zobject::build::void(),
+        ))
+    }
+}
+
+#[test]
+fn arguments_for_code_are_charged_to_the_memory_budget() {
+    let code = json!({"Z1K1": "Z8",
+        "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10600K1",
+                 "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z6", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10600",
+            "Z14K3": {"Z1K1": "Z16", "Z16K1": {"Z1K1": "Z61", "Z61K1": "recording"},
+                      "Z16K2": "code"}}],
+        "Z8K5": "Z10600"});
+    let objects: std::collections::HashMap<String, Value> = [
+        ("Z10001".to_owned(), duplicate()),
+        ("Z10600".to_owned(), code),
+    ]
+    .into_iter()
+    .collect();
+    let recording = Arc::new(Recording::default());
+    let mut evaluators = zeval_orchestrator::EvaluatorRegistry::new();
+    evaluators.register(["recording"], recording.clone());
+    let o = zeval_orchestrator::Orchestrator::new(
+        Arc::new(crate::MapSource(objects)),
+        evaluators,
+        memory_budget(4 * 1024 * 1024),
+    );
+    // A small argument passes.
+    let small = json!({"Z1K1": "Z7", "Z7K1": "Z10600", "Z10600K1": duplicated_from(2, json!("y"))});
+    let result = o.orchestrate(&small, &CallOptions::default());
+    assert_eq!(result["Z22K1"], "ok", "{result}");
+    // 1,024 references to one 8 KiB string: 8 MiB of JSON for the evaluator.
+    let large = json!({"Z1K1": "Z7", "Z7K1": "Z10600",
+        "Z10600K1": duplicated_from(10, json!("y".repeat(8 * 1024)))});
+    let result = o.orchestrate(&large, &CallOptions::default());
+    assert_eq!(budget_limit(&result).as_deref(), Some("memory"), "{result}");
+    let sent = recording.argument_bytes.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "the evaluator was sent {sent:?} bytes");
+}
