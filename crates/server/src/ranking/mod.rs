@@ -425,6 +425,8 @@ impl Ranking {
     /// The figures of `implementations` now, counting the results of `testers` (the
     /// function's).
     fn figures(&self, implementations: &[String], testers: &[String]) -> Vec<Figures> {
+        let testers_listed: std::collections::HashSet<&str> =
+            testers.iter().map(String::as_str).collect();
         implementations
             .iter()
             .enumerate()
@@ -440,7 +442,10 @@ impl Ranking {
                         Vec::new()
                     });
                 let mut passing: Vec<u64> = Vec::new();
-                for result in results.iter().filter(|r| testers.contains(&r.tester)) {
+                for result in results
+                    .iter()
+                    .filter(|r| testers_listed.contains(r.tester.as_str()))
+                {
                     f.testers_run += 1;
                     if result.passed {
                         passing.push(result.duration_us);
@@ -553,7 +558,19 @@ impl Ranking {
         // route a tenth of its time (`zeval bench library`, 2026-12-03).
         let figures = self
             .figures_just_ranked(function, &implementations)
-            .unwrap_or_else(|| self.figures(&implementations, &testers));
+            .unwrap_or_else(|| {
+                // Only the ranked ones have figures read: the route is open to anyone, and a
+                // function may list thousands of implementations, each three store reads.
+                let ranked = implementations.len().min(MAX_RANKED);
+                let mut figures = self.figures(&implementations[..ranked], &testers);
+                figures.extend(
+                    implementations[ranked..]
+                        .iter()
+                        .enumerate()
+                        .map(|(i, zid)| Figures::new(zid.clone(), 0, ranked + i)),
+                );
+                figures
+            });
         let policy = &self.config.policy;
         let reason = if self.config.enabled {
             order::reason(&figures, &order, policy)
@@ -975,6 +992,24 @@ mod tests {
         a.flush();
         assert_eq!(b.live_figures("Z10001", 0).calls, 10);
         assert_eq!(a.shared_errors(), Some(0));
+    }
+
+    /// Explaining a function reads the figures of the implementations it ranks, at most
+    /// [`MAX_RANKED`], however many it lists: the route is open to anyone, and it used to
+    /// read every one of them (three store reads each) on every request.
+    #[test]
+    fn an_explanation_reads_the_figures_of_the_ranked_implementations_only() {
+        let (_dir, ranking) = ranking(RankingConfig::default());
+        let listed: Vec<String> = (0..MAX_RANKED + 100)
+            .map(|i| format!("Z{}", 20_000 + i))
+            .collect();
+        let mut z8k4 = vec![serde_json::json!("Z14")];
+        z8k4.extend(listed.iter().map(|zid| serde_json::json!(zid)));
+        let z8 = serde_json::json!({"Z1K1": "Z8", "Z8K3": ["Z20"], "Z8K4": z8k4});
+        let explanation = ranking.explain_function("Z10000", &z8);
+        assert_eq!(explanation.order.len(), listed.len());
+        let read = ranking.state().revisions.len();
+        assert!(read <= MAX_RANKED, "{read} implementations' revisions read");
     }
 
     #[test]
