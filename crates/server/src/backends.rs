@@ -569,7 +569,7 @@ fn shared_limits(
     let shared = crate::shared_limits::SharedLimits::new(
         url,
         Duration::from_millis(limits.redis_timeout_ms),
-        Duration::from_millis(limits.call_timeout_ms),
+        crate::shared_limits::longest_request(limits),
         limits.per_client_concurrent_requests,
         limits.per_client_requests_per_minute,
     )

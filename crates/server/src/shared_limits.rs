@@ -4,8 +4,10 @@
 //! that share `limits.redis_url`.
 //!
 //! A client's slots are a sorted set of leases (`zeval:slots:<sha256 of the client>`), each
-//! scored by when it lapses: the server's call timeout plus a margin ([`LEASE_MARGIN`]), so a
-//! node that dies holding slots frees them by then. A request takes a lease in one script
+//! scored by when it lapses: the longest a request may hold a slot ([`longest_request`]) plus
+//! a margin ([`LEASE_MARGIN`]), so a node that dies holding slots frees them by then, and a
+//! lease never lapses while its request still runs (a lapsed one let a client hold more slots
+//! than its limit across nodes). A request takes a lease in one script
 //! (drop lapsed leases, count, add) and gives it back when it ends. The rate is a counter per
 //! client and minute (`zeval:rate:<sha256>:<minute>`), kept two minutes. Both use Redis's
 //! clock, so the nodes' clocks do not matter. Clients are hashed: no token reaches Redis.
@@ -22,8 +24,19 @@ use sha2::{Digest, Sha256};
 
 use crate::redis_pool::{RedisPool, RedisPoolError};
 
-/// Added to the call timeout for a lease's lifetime.
+/// Added to [`longest_request`] for a lease's lifetime.
 pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// The longest a request may hold a work slot under `limits`: a call (the call timeout), a
+/// tester run (its budget, and a cell started just before its end runs a call), or a write
+/// that compiles (the compiler's queue, then the compilation).
+pub fn longest_request(limits: &crate::config::Limits) -> Duration {
+    let call = Duration::from_millis(limits.call_timeout_ms);
+    let tests = Duration::from_millis(limits.test_timeout_ms) + call;
+    let compiler = zeval_compiler::CompilerConfig::default();
+    let write = compiler.queue_timeout + compiler.wall_time;
+    call.max(tests).max(write)
+}
 
 /// What Redis said of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,11 +99,11 @@ pub struct SharedLimits {
 impl SharedLimits {
     /// Limits of `concurrent` slots (0: none) and `per_minute` requests (0: none) per client,
     /// shared through the Redis at `url`; each command waits at most `timeout`; a lease lapses
-    /// `call_timeout` + [`LEASE_MARGIN`] after it was taken.
+    /// `longest_request` ([`longest_request`]) + [`LEASE_MARGIN`] after it was taken.
     pub fn new(
         url: &str,
         timeout: Duration,
-        call_timeout: Duration,
+        longest_request: Duration,
         concurrent: usize,
         per_minute: u64,
     ) -> Result<Self, SharedLimitsError> {
@@ -102,7 +115,7 @@ impl SharedLimits {
         })?;
         Ok(SharedLimits {
             redis,
-            lease_lifetime: call_timeout + LEASE_MARGIN,
+            lease_lifetime: longest_request + LEASE_MARGIN,
             concurrent,
             per_minute,
             next_lease: AtomicU64::new(0),
@@ -168,6 +181,24 @@ impl SharedLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lease outlives every request that may hold it: it used to lapse 5 s after the call
+    /// timeout (25 s), while a tester run holds its slot up to 80 s and a write that compiles
+    /// up to 90 s, and the client could then take more slots than its limit on other nodes.
+    #[test]
+    fn a_lease_outlives_the_longest_request() {
+        let limits = crate::config::Limits::default();
+        let longest = longest_request(&limits);
+        let call = Duration::from_millis(limits.call_timeout_ms);
+        assert!(longest >= Duration::from_millis(limits.test_timeout_ms) + call);
+        let compiler = zeval_compiler::CompilerConfig::default();
+        assert!(longest >= compiler.queue_timeout + compiler.wall_time);
+        let long_calls = crate::config::Limits {
+            call_timeout_ms: 600_000,
+            ..limits
+        };
+        assert!(longest_request(&long_calls) >= Duration::from_secs(600));
+    }
 
     #[test]
     fn clients_are_hashed() {
