@@ -438,7 +438,10 @@ mod tests {
 
         assert_eq!(import(vec![input.clone()], &data), ExitCode::SUCCESS);
         assert_eq!(import(vec![input], &data), ExitCode::SUCCESS);
-        let history = store.history("Z10001").unwrap();
+        let history = store
+            .history("Z10001", 0, zeval_store::MAX_HISTORY_REVISIONS)
+            .unwrap()
+            .revisions;
         assert_eq!(history.len(), 1, "an unchanged object adds no revision");
         assert_eq!(history[0].author, "test");
     }

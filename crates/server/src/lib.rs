@@ -122,6 +122,16 @@ pub struct RevisionInfo {
     pub object: Value,
 }
 
+/// One page of a stored object's history ([`Repository::history`]).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RevisionPage {
+    /// The page's revisions, oldest first.
+    pub revisions: Vec<RevisionInfo>,
+    /// When later revisions exist: the revision to pass as `after` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<u64>,
+}
+
 /// One search hit.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SearchHit {
@@ -167,8 +177,11 @@ pub enum RepositoryError {
 pub trait Repository: Send + Sync {
     /// The canonical Z2 of `zid`: the built-in catalogue's, else the store's latest revision.
     fn get(&self, zid: &str) -> Result<Option<Value>, RepositoryError>;
-    /// Every revision of a stored object, oldest first (empty for a built-in).
-    fn history(&self, zid: &str) -> Result<Vec<RevisionInfo>, RepositoryError>;
+    /// The revisions of a stored object after revision `after` (0: from the first), oldest
+    /// first, at most `limit` (clamped to 1..=[`zeval_store::MAX_HISTORY_REVISIONS`]), and
+    /// where the next page starts when there is one (empty for a built-in).
+    fn history(&self, zid: &str, after: u64, limit: usize)
+    -> Result<RevisionPage, RepositoryError>;
     /// Stores a new revision of `zid` (a validated canonical Z2) and returns its number.
     fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, RepositoryError>;
     /// [`Repository::put`] only if the object is at revision `base` (0: it must be new),

@@ -11,6 +11,11 @@
 //! revision and nothing is written (see `base_revision`). Without the header a `PUT` writes
 //! on top of whatever is current, as before.
 //!
+//! Reads are anonymous and take no work slot, so each is bounded: `/history` answers a page
+//! of revisions ([`DEFAULT_HISTORY_REVISIONS`], at most
+//! [`zeval_store::MAX_HISTORY_REVISIONS`]) with a `next` cursor, and a `search` text is at
+//! most [`MAX_SEARCH_CHARS`] (400 beyond).
+//!
 //! Every store access runs on tokio's blocking pool (`blocking`, and
 //! [`crate::access::caller_async`] for tokens). When the store fails, its text (database
 //! messages, file paths) goes to the log under an id (`store_failed`); the client gets a
@@ -37,6 +42,15 @@ use crate::{AppState, Repository, RepositoryError, narrow};
 
 /// Most search hits returned at once.
 const MAX_SEARCH_RESULTS: usize = 500;
+
+/// The longest `search` text accepted, in characters (longer: 400). Every search compares
+/// it with every label (`LIKE '%text%'`, costing about label length × text length per
+/// object), so the text is bounded like the results; no label worth finding is longer.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// Revisions in a `/history` page when the request gives no `limit`; a larger limit is
+/// clamped to [`zeval_store::MAX_HISTORY_REVISIONS`], since each carries its whole object.
+pub const DEFAULT_HISTORY_REVISIONS: usize = 50;
 
 /// Most ZIDs one `wikilambda_fetch` may ask for: MediaWiki's limit for a multi-value
 /// parameter (for clients without `apihighlimits`); more is its `toomanyvalues` error.
@@ -162,21 +176,38 @@ async fn fetch(
     Ok(response)
 }
 
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    /// Revisions after this one (0 or none: from the first).
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/objects/{zid}/history?after=R&limit=N`: one page of revisions, oldest first, at
+/// most `limit` ([`DEFAULT_HISTORY_REVISIONS`], at most
+/// [`zeval_store::MAX_HISTORY_REVISIONS`]), each with its object, and `next` (the revision
+/// to pass as `after`) when later revisions exist.
 async fn history(
     State(state): State<AppState>,
     Path(zid): Path<String>,
+    Query(query): Query<HistoryQuery>,
 ) -> Result<Response, ApiError> {
     checked_zid(&zid)?;
     let repository = state.repository.clone();
-    let revisions = blocking(move || {
-        let revisions = repository.history(&zid)?;
-        if revisions.is_empty() && repository.get(&zid)?.is_none() {
+    let after = query.after.unwrap_or(0);
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_HISTORY_REVISIONS)
+        .clamp(1, zeval_store::MAX_HISTORY_REVISIONS);
+    let page = blocking(move || {
+        let page = repository.history(&zid, after, limit)?;
+        if page.revisions.is_empty() && repository.get(&zid)?.is_none() {
             return Err(RepositoryError::NotFound(zid).into());
         }
-        Ok(revisions)
+        Ok(page)
     })
     .await?;
-    Ok(axum::Json(json!({ "revisions": revisions })).into_response())
+    Ok(axum::Json(page).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -191,6 +222,14 @@ async fn search(
     State(state): State<AppState>,
     Query(query): Query<SearchQuery>,
 ) -> Result<Response, ApiError> {
+    if let Some(text) = &query.search {
+        let chars = text.chars().count();
+        if chars > MAX_SEARCH_CHARS {
+            return Err(ApiError::BadRequest(format!(
+                "the search text is {chars} characters long; at most {MAX_SEARCH_CHARS} are accepted"
+            )));
+        }
+    }
     let repository = state.repository.clone();
     let limit = query.limit.unwrap_or(100).min(MAX_SEARCH_RESULTS);
     let hits = blocking(move || {

@@ -16,7 +16,7 @@ use zeval_zobject::Value;
 use crate::postgres::PostgresStore;
 use crate::postgres::pool::outside_runtime;
 use crate::{
-    Approval, CallStats, ObjectSource, ObjectSummary, Revision, Role, SqliteStore, StoreError,
+    Approval, CallStats, HistoryPage, ObjectSource, ObjectSummary, Role, SqliteStore, StoreError,
     StoredArtifact, TesterResult, User, UserRecord,
 };
 
@@ -171,8 +171,9 @@ impl Store {
         fn get(&self, zid: &str) -> Result<Option<Value>, StoreError>;
         /// The current revision number of `zid`.
         fn current_revision(&self, zid: &str) -> Result<Option<u64>, StoreError>;
-        /// Every revision of `zid`, oldest first.
-        fn history(&self, zid: &str) -> Result<Vec<Revision>, StoreError>;
+        /// The revisions of `zid` after `after`, oldest first, at most `limit` (see
+        /// [`SqliteStore::history`]).
+        fn history(&self, zid: &str, after: u64, limit: usize) -> Result<HistoryPage, StoreError>;
         /// Stores a new revision of `zid` (see [`SqliteStore::put`]).
         fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, StoreError>;
         /// Stores a new revision of `zid` only if it is at `base` (see

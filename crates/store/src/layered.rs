@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use zeval_zobject::Value;
 
@@ -109,10 +109,14 @@ pub struct CacheStats {
 ///
 /// Whoever writes to the source underneath must call [`Self::invalidate`] for the ZID it
 /// wrote. A fetch that was already running when an invalidation happened does not cache
-/// what it read, so a stale object cannot slip back in.
+/// what it read, so a stale object cannot slip back in. A source that others write too (a
+/// PostgreSQL store shared by several nodes) needs [`Self::with_max_age`]: nobody tells this
+/// cache of their writes.
 pub struct SharedCache<S> {
     source: S,
     capacity: usize,
+    /// How long an entry is used after it was fetched ([`Self::with_max_age`]).
+    max_age: Option<Duration>,
     state: Mutex<LruState>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -120,8 +124,8 @@ pub struct SharedCache<S> {
 
 #[derive(Default)]
 struct LruState {
-    /// ZID → (object, last-use tick).
-    entries: HashMap<String, (Value, u64)>,
+    /// ZID → (object, last-use tick, when it was fetched).
+    entries: HashMap<String, (Value, u64, Instant)>,
     /// Last-use tick → ZID, oldest first.
     by_age: BTreeMap<u64, String>,
     tick: u64,
@@ -130,10 +134,18 @@ struct LruState {
 }
 
 impl LruState {
-    fn touch(&mut self, zid: &str) -> Option<Value> {
+    /// The object of `zid`, unless it was fetched longer than `max_age` ago (it is then
+    /// dropped).
+    fn touch(&mut self, zid: &str, max_age: Option<Duration>) -> Option<Value> {
+        if let (Some(max_age), Some((_, _, fetched))) = (max_age, self.entries.get(zid))
+            && fetched.elapsed() >= max_age
+        {
+            self.remove(zid);
+            return None;
+        }
         self.tick += 1;
         let tick = self.tick;
-        let (object, used) = self.entries.get_mut(zid)?;
+        let (object, used, _) = self.entries.get_mut(zid)?;
         self.by_age.remove(used);
         *used = tick;
         self.by_age.insert(tick, zid.to_string());
@@ -153,11 +165,12 @@ impl LruState {
         }
         self.tick += 1;
         self.by_age.insert(self.tick, zid.clone());
-        self.entries.insert(zid, (object, self.tick));
+        self.entries
+            .insert(zid, (object, self.tick, Instant::now()));
     }
 
     fn remove(&mut self, zid: &str) {
-        if let Some((_, used)) = self.entries.remove(zid) {
+        if let Some((_, used, _)) = self.entries.remove(zid) {
             self.by_age.remove(&used);
         }
     }
@@ -169,10 +182,22 @@ impl<S: ObjectSource> SharedCache<S> {
         Self {
             source,
             capacity,
+            max_age: None,
             state: Mutex::new(LruState::default()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
+    }
+
+    /// Uses an object for at most `max_age` after it was fetched: for a source that others
+    /// write too, so that their writes are seen within `max_age` (without it, never, as long
+    /// as the object stayed in use). That matters beyond freshness: an approval is checked in
+    /// the store, and the code that runs comes from here, so a node that kept an old revision
+    /// would run it as approved once a newer one was.
+    #[must_use]
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
     }
 
     /// The source behind the cache.
@@ -228,7 +253,7 @@ impl<S: ObjectSource> ObjectSource for SharedCache<S> {
         let generation = {
             let mut state = self.lock();
             for zid in unique(zids) {
-                match state.touch(&zid) {
+                match state.touch(&zid, self.max_age) {
                     Some(object) => {
                         found.insert(zid, object);
                     }
@@ -287,12 +312,36 @@ mod tests {
         for zid in ["Z1", "Z2", "Z3"] {
             state.insert(zid.into(), json!(zid), 3);
         }
-        assert!(state.touch("Z1").is_some());
+        assert!(state.touch("Z1", None).is_some());
         state.insert("Z4".into(), json!("Z4"), 3);
         let mut held: Vec<_> = state.entries.keys().cloned().collect();
         held.sort();
         assert_eq!(held, ["Z1", "Z3", "Z4"]);
         assert_eq!(state.by_age.len(), 3);
+    }
+
+    /// An object fetched longer ago than the cache's maximum age is fetched again: another
+    /// node's write is seen. Without a maximum age the cache keeps serving what it fetched.
+    #[test]
+    fn an_entry_older_than_the_max_age_is_fetched_again() {
+        struct Counter(AtomicU64);
+        impl ObjectSource for Counter {
+            fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+                let n = self.0.fetch_add(1, Ordering::SeqCst);
+                Ok(zids.iter().map(|z| (z.clone(), json!(n))).collect())
+            }
+        }
+        let zids = ["Z1".to_owned()];
+        let fresh = SharedCache::new(Counter(AtomicU64::new(0)), 10)
+            .with_max_age(Duration::from_millis(50));
+        let kept = SharedCache::new(Counter(AtomicU64::new(0)), 10);
+        for cache in [&fresh, &kept] {
+            assert_eq!(cache.fetch(&zids).unwrap()["Z1"], 0);
+            assert_eq!(cache.fetch(&zids).unwrap()["Z1"], 0, "within the max age");
+        }
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(fresh.fetch(&zids).unwrap()["Z1"], 1, "past the max age");
+        assert_eq!(kept.fetch(&zids).unwrap()["Z1"], 0);
     }
 
     #[test]

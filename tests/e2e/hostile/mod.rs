@@ -17,6 +17,7 @@ mod endless_recursion;
 mod guest_output;
 mod killed_workers;
 mod leaks;
+mod long_history;
 mod module_cache;
 mod neighbour;
 mod shared_structure;

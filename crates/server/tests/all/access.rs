@@ -187,8 +187,13 @@ impl zeval_server::Repository for CountingTokenChecks {
     fn get(&self, zid: &str) -> Result<Option<serde_json::Value>, RepositoryError> {
         self.store.get(zid)
     }
-    fn history(&self, zid: &str) -> Result<Vec<zeval_server::RevisionInfo>, RepositoryError> {
-        self.store.history(zid)
+    fn history(
+        &self,
+        zid: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<zeval_server::RevisionPage, RepositoryError> {
+        self.store.history(zid, after, limit)
     }
     fn put(&self, zid: &str, z2: &serde_json::Value, author: &str) -> Result<u64, RepositoryError> {
         self.store.put(zid, z2, author)

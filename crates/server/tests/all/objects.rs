@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::Request;
 use serde_json::json;
 use tower::ServiceExt;
-use zeval_server::{Caller, Metrics, Repository, RepositoryError, RevisionInfo, SearchHit};
+use zeval_server::{Caller, Metrics, Repository, RepositoryError, RevisionPage, SearchHit};
 use zeval_store::{MAX_ZID_NUMBER, Role};
 
 use crate::common::{Server, call_body, put_composition, send, server, token, z2};
@@ -301,7 +301,7 @@ impl Repository for BrokenStore {
     fn get(&self, _: &str) -> Result<Option<serde_json::Value>, RepositoryError> {
         Err(RepositoryError::Store(SECRET.into()))
     }
-    fn history(&self, _: &str) -> Result<Vec<RevisionInfo>, RepositoryError> {
+    fn history(&self, _: &str, _: u64, _: usize) -> Result<RevisionPage, RepositoryError> {
         Err(RepositoryError::Store(SECRET.into()))
     }
     fn put(&self, _: &str, _: &serde_json::Value, _: &str) -> Result<u64, RepositoryError> {

@@ -26,8 +26,9 @@ use crate::sqlite::artifacts::{
 use crate::sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 use crate::sqlite::users::{Approval, Role, User, UserRecord, new_token, token_hash};
 use crate::sqlite::{
-    CATALOGUE_AUTHOR, FIRST_USER_ZID, MAX_SEARCH_RESULTS, MAX_ZID_NUMBER, ObjectSummary, Prepared,
-    Revision, Write, check_new, escape_like, now_ms, parse_stored, prepare, with_zid,
+    CATALOGUE_AUTHOR, FIRST_USER_ZID, HistoryPage, MAX_SEARCH_RESULTS, MAX_ZID_NUMBER,
+    ObjectSummary, Prepared, Revision, Write, check_new, escape_like, history_limit, now_ms,
+    parse_stored, prepare, with_zid,
 };
 use crate::{ObjectSource, StoreError};
 
@@ -98,27 +99,38 @@ impl PostgresStore {
         current_revision(&mut *self.pool.get()?, zid)
     }
 
-    /// Every revision of `zid`, oldest first.
-    pub fn history(&self, zid: &str) -> Result<Vec<Revision>, StoreError> {
+    /// The revisions of `zid` after `after`, oldest first, at most `limit` (see
+    /// [`crate::SqliteStore::history`]).
+    pub fn history(&self, zid: &str, after: u64, limit: usize) -> Result<HistoryPage, StoreError> {
+        let limit = history_limit(limit);
+        // One row more than the page says whether another page follows; its object is
+        // never parsed.
         let rows = self
             .pool
             .get()?
             .query(
                 "SELECT revision, timestamp_ms, author, json FROM revisions
-                 WHERE zid = $1 ORDER BY revision",
-                &[&zid],
+                 WHERE zid = $1 AND revision > $2 ORDER BY revision LIMIT $3",
+                &[
+                    &zid,
+                    &(after.min(i64::MAX as u64) as i64),
+                    &(limit as i64 + 1),
+                ],
             )
             .map_err(pg_error)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Revision {
-                    revision: r.get::<_, i64>(0) as u64,
-                    timestamp_ms: r.get(1),
-                    author: r.get(2),
-                    object: parse_stored(zid, r.get(3))?,
-                })
-            })
-            .collect()
+        let mut page = HistoryPage::default();
+        for r in rows.iter().take(limit) {
+            page.revisions.push(Revision {
+                revision: r.get::<_, i64>(0) as u64,
+                timestamp_ms: r.get(1),
+                author: r.get(2),
+                object: parse_stored(zid, r.get(3))?,
+            });
+        }
+        if rows.len() > limit {
+            page.next = page.revisions.last().map(|r| r.revision);
+        }
+        Ok(page)
     }
 
     /// Stores `z2` as the new current version of `zid`.

@@ -48,6 +48,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most results [`SqliteStore::search`] returns, whatever limit is asked for.
 pub const MAX_SEARCH_RESULTS: usize = 1_000;
 
+/// The most revisions one [`SqliteStore::history`] page holds, whatever limit is asked for.
+/// Each revision carries its whole object, so a page holds at most this many objects
+/// (each at most the server's body limit), however many revisions the object has.
+pub const MAX_HISTORY_REVISIONS: usize = 100;
+
 /// The deepest nesting of arrays and objects the store accepts. Serializing and rewriting
 /// an object recurse once per level; this keeps both far inside a 2 MB thread stack.
 /// Canonical Z2s are shallow (lists are flat arrays), so real objects stay far below it.
@@ -67,6 +72,16 @@ pub struct Revision {
     pub author: String,
     /// The canonical Z2 as written.
     pub object: Value,
+}
+
+/// One page of an object's history ([`SqliteStore::history`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HistoryPage {
+    /// The revisions of the page, oldest first.
+    pub revisions: Vec<Revision>,
+    /// When later revisions exist: the revision to pass as `after` for the next page (the
+    /// last one of this page). `None` on the last page.
+    pub next: Option<u64>,
 }
 
 /// A search hit: what a listing shows about an object.
@@ -221,35 +236,48 @@ impl SqliteStore {
         current_revision(&self.reader(), zid)
     }
 
-    /// Every revision of `zid`, oldest first (empty if it does not exist).
-    pub fn history(&self, zid: &str) -> Result<Vec<Revision>, StoreError> {
+    /// The revisions of `zid` after revision `after` (0: from the first), oldest first, at
+    /// most `limit` of them, clamped to 1..=[`MAX_HISTORY_REVISIONS`]; `next` says where
+    /// the next page starts when there is one. Empty if it does not exist.
+    pub fn history(&self, zid: &str, after: u64, limit: usize) -> Result<HistoryPage, StoreError> {
+        let limit = history_limit(limit);
         let conn = self.reader();
         let mut statement = conn
             .prepare_cached(
                 "SELECT revision, timestamp_ms, author, json FROM revisions
-                 WHERE zid = ?1 ORDER BY revision",
+                 WHERE zid = ?1 AND revision > ?2 ORDER BY revision LIMIT ?3",
             )
             .map_err(db_error)?;
+        // One row more than the page says whether another page follows; its object is
+        // never parsed.
         let rows = statement
-            .query_map([zid], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get::<_, String>(3)?,
-                ))
-            })
+            .query_map(
+                params![zid, after.min(i64::MAX as u64) as i64, limit as i64 + 1],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get::<_, String>(3)?,
+                    ))
+                },
+            )
             .map_err(db_error)?;
-        rows.map(|row| {
+        let mut page = HistoryPage::default();
+        for row in rows {
             let (revision, timestamp_ms, author, json) = row.map_err(db_error)?;
-            Ok(Revision {
+            if page.revisions.len() == limit {
+                page.next = page.revisions.last().map(|r| r.revision);
+                break;
+            }
+            page.revisions.push(Revision {
                 revision: revision as u64,
                 timestamp_ms,
                 author,
                 object: parse_stored(zid, &json)?,
-            })
-        })
-        .collect()
+            });
+        }
+        Ok(page)
     }
 
     /// Stores `z2` as the new current version of `zid` and returns its revision number.
@@ -665,6 +693,11 @@ pub(crate) fn check_depth(z2: &Value) -> Result<(), StoreError> {
 pub(crate) fn parse_stored(zid: &str, json: &str) -> Result<Value, StoreError> {
     zeval_zobject::json::parse(json)
         .map_err(|e| StoreError::Database(format!("stored JSON of {zid} is corrupt: {e}")))
+}
+
+/// A history page's size: `limit` clamped to 1..=[`MAX_HISTORY_REVISIONS`].
+pub(crate) fn history_limit(limit: usize) -> usize {
+    limit.clamp(1, MAX_HISTORY_REVISIONS)
 }
 
 pub(crate) fn escape_like(text: &str) -> String {

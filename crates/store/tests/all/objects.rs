@@ -2,7 +2,9 @@
 //! [`each_backend`]: one suite, the same answers.
 
 use serde_json::json;
-use zeval_store::{FIRST_USER_ZID, MAX_ZID_NUMBER, ObjectSource, StoreError};
+use zeval_store::{
+    FIRST_USER_ZID, MAX_HISTORY_REVISIONS, MAX_ZID_NUMBER, ObjectSource, StoreError,
+};
 
 use crate::{each_backend, each_backend_twice, function, z2};
 
@@ -21,7 +23,10 @@ fn every_put_adds_a_revision_with_author_and_time() {
                 .unwrap(),
             2
         );
-        let history = store.history("Z10001").unwrap();
+        let history = store
+            .history("Z10001", 0, MAX_HISTORY_REVISIONS)
+            .unwrap()
+            .revisions;
         assert_eq!(
             history
                 .iter()
@@ -36,8 +41,66 @@ fn every_put_adds_a_revision_with_author_and_time() {
         );
         assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "two");
         assert_eq!(store.current_revision("Z10001").unwrap(), Some(2));
-        assert!(store.history("Z10002").unwrap().is_empty());
+        assert!(
+            store
+                .history("Z10002", 0, MAX_HISTORY_REVISIONS)
+                .unwrap()
+                .revisions
+                .is_empty()
+        );
         assert_eq!(store.get("Z10002").unwrap(), None);
+    });
+}
+
+#[test]
+fn history_comes_in_pages_of_at_most_the_limit_with_a_cursor_to_the_next() {
+    each_backend(|store| {
+        for n in 1..=7 {
+            store
+                .put("Z10001", &z2("Z10001", &format!("v{n}"), "x"), "alice")
+                .unwrap();
+        }
+        let revisions = |page: &zeval_store::HistoryPage| {
+            page.revisions
+                .iter()
+                .map(|r| r.revision)
+                .collect::<Vec<_>>()
+        };
+        let first = store.history("Z10001", 0, 3).unwrap();
+        assert_eq!(revisions(&first), [1, 2, 3]);
+        assert_eq!(first.revisions[2].object["Z2K2"], "v3");
+        assert_eq!(first.next, Some(3));
+        let second = store.history("Z10001", 3, 3).unwrap();
+        assert_eq!(revisions(&second), [4, 5, 6]);
+        assert_eq!(second.next, Some(6));
+        // The last page: nothing follows, also when it is exactly full.
+        let last = store.history("Z10001", 6, 3).unwrap();
+        assert_eq!((revisions(&last), last.next), (vec![7], None));
+        let exact = store.history("Z10001", 4, 3).unwrap();
+        assert_eq!((revisions(&exact), exact.next), (vec![5, 6, 7], None));
+        assert!(store.history("Z10001", 7, 3).unwrap().revisions.is_empty());
+        assert!(
+            store
+                .history("Z10001", u64::MAX, 3)
+                .unwrap()
+                .revisions
+                .is_empty()
+        );
+        // A limit of 0 still moves forward; a huge one is clamped to the most a page holds.
+        assert_eq!(revisions(&store.history("Z10001", 0, 0).unwrap()), [1]);
+        for n in 8..=(MAX_HISTORY_REVISIONS as u64 + 5) {
+            store
+                .put("Z10001", &z2("Z10001", &format!("v{n}"), "x"), "alice")
+                .unwrap();
+        }
+        let clamped = store.history("Z10001", 0, usize::MAX).unwrap();
+        assert_eq!(clamped.revisions.len(), MAX_HISTORY_REVISIONS);
+        assert_eq!(clamped.next, Some(MAX_HISTORY_REVISIONS as u64));
+        let rest = store
+            .history("Z10001", MAX_HISTORY_REVISIONS as u64, usize::MAX)
+            .unwrap();
+        assert_eq!(rest.revisions.len(), 5);
+        assert_eq!(rest.next, None);
     });
 }
 
@@ -60,7 +123,13 @@ fn a_z2_whose_z2k1_does_not_match_is_refused_and_nothing_is_stored() {
             Err(StoreError::Invalid(_))
         ));
         assert_eq!(store.count().unwrap(), 0);
-        assert!(store.history("Z10001").unwrap().is_empty());
+        assert!(
+            store
+                .history("Z10001", 0, MAX_HISTORY_REVISIONS)
+                .unwrap()
+                .revisions
+                .is_empty()
+        );
     });
 }
 
@@ -77,7 +146,14 @@ fn a_failed_batch_leaves_nothing() {
         ];
         assert!(store.put_all(&batch, "bob").is_err());
         assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "before");
-        assert_eq!(store.history("Z10001").unwrap().len(), 1);
+        assert_eq!(
+            store
+                .history("Z10001", 0, MAX_HISTORY_REVISIONS)
+                .unwrap()
+                .revisions
+                .len(),
+            1
+        );
         assert_eq!(store.get("Z10002").unwrap(), None);
         assert_eq!(store.put_all(&batch[..2], "bob").unwrap(), [2, 1]);
     });
@@ -190,7 +266,11 @@ fn seeding_is_idempotent_and_keeps_edits() {
         assert_eq!(store.seed(objects.iter().map(|(z, v)| (*z, v))).unwrap(), 0);
         assert_eq!(store.get("Z1").unwrap().unwrap()["Z2K2"], "edited");
         assert_eq!(
-            store.history("Z2").unwrap()[0].author,
+            store
+                .history("Z2", 0, MAX_HISTORY_REVISIONS)
+                .unwrap()
+                .revisions[0]
+                .author,
             zeval_store::CATALOGUE_AUTHOR
         );
     });
@@ -314,7 +394,14 @@ fn concurrent_creates_on_two_nodes_never_share_a_zid() {
         assert_eq!(unique.last().map(String::as_str), Some("Z10039"));
         assert_eq!(b.count().unwrap(), 40);
         for zid in &unique {
-            assert_eq!(a.history(zid).unwrap().len(), 1, "{zid} was written once");
+            assert_eq!(
+                a.history(zid, 0, MAX_HISTORY_REVISIONS)
+                    .unwrap()
+                    .revisions
+                    .len(),
+                1,
+                "{zid} was written once"
+            );
         }
     });
 }
@@ -372,7 +459,14 @@ fn a_write_based_on_a_stale_revision_is_a_conflict_and_writes_nothing() {
             })
         ));
         assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "two");
-        assert_eq!(store.history("Z10001").unwrap().len(), 2);
+        assert_eq!(
+            store
+                .history("Z10001", 0, MAX_HISTORY_REVISIONS)
+                .unwrap()
+                .revisions
+                .len(),
+            2
+        );
         assert_eq!(store.get("Z10002").unwrap(), None);
         // Without a base, a write goes on top of whatever is current, as before.
         assert_eq!(
@@ -415,7 +509,13 @@ fn of_two_editors_saving_the_same_revision_on_two_nodes_exactly_one_wins() {
                 Err(StoreError::Conflict { current: Some(c), .. }) if c == &(round + 1)
             )));
         }
-        assert_eq!(a.history("Z10001").unwrap().len(), 6);
+        assert_eq!(
+            a.history("Z10001", 0, MAX_HISTORY_REVISIONS)
+                .unwrap()
+                .revisions
+                .len(),
+            6
+        );
     });
 }
 
@@ -426,7 +526,14 @@ fn labels_and_texts_round_trip_on_both_backends() {
         let object = z2("Z10001", "a\u{0}b \"q\" \\ é 😀", "Label\u{0}with NUL ü");
         store.put("Z10001", &object, "alice").unwrap();
         assert_eq!(store.get("Z10001").unwrap().unwrap(), object);
-        assert_eq!(store.history("Z10001").unwrap()[0].object, object);
+        assert_eq!(
+            store
+                .history("Z10001", 0, MAX_HISTORY_REVISIONS)
+                .unwrap()
+                .revisions[0]
+                .object,
+            object
+        );
         let hits = store.search(None, Some("LABEL"), 10).unwrap();
         assert_eq!(hits.len(), 1);
         assert!(hits[0].label.as_deref().unwrap().starts_with("Label"));
@@ -448,7 +555,14 @@ fn a_new_store_is_seeded_with_the_catalogue_once_on_each_backend() {
         drop(store);
         let store = zeval_store::Store::open_url(database_url, dir.path(), true).unwrap();
         assert_eq!(store.count().unwrap(), count);
-        assert_eq!(store.history("Z802").unwrap().len(), 1);
+        assert_eq!(
+            store
+                .history("Z802", 0, MAX_HISTORY_REVISIONS)
+                .unwrap()
+                .revisions
+                .len(),
+            1
+        );
     }
 }
 
