@@ -303,3 +303,72 @@ fn zeval_catalogue_count() -> usize {
     ]);
     files(&out).len()
 }
+
+/// Two servers on one PostgreSQL store, without a shared Redis: a new revision of an
+/// implementation written through one is run by the other within the object cache's maximum
+/// age (`SHARED_STORE_OBJECT_MAX_AGE`, 5 s). The other kept running the revision it had read
+/// for as long as it stayed in its cache: also as approved, once an admin approved a newer one.
+#[test]
+fn a_revision_written_through_one_server_runs_on_the_other_within_seconds() {
+    let url = postgres_server::fresh_database();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let token = zeval(&[
+        "user",
+        "add",
+        "alice",
+        "--role",
+        "editor",
+        "--database-url",
+        &url,
+        "--data-dir",
+        dir_a.path().to_str().unwrap(),
+    ])
+    .trim()
+    .to_owned();
+    let a = Server::start(dir_a.path(), &["--database-url", &url], &[]);
+    let b = Server::start(dir_b.path(), &["--database-url", &url], &[]);
+    crate::common::put_js_function(a.orch(), &token);
+    // Past any result cache: the answer is computed from the objects each time.
+    let call = |orch: &str| {
+        let answer = request(
+            "POST",
+            &format!("{orch}/wikifunctions.org/v1/evaluate/"),
+            Some(&token),
+            Some(&json!({
+                "zobject": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": "abc"},
+                "bypassCache": true,
+            })),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.json()["Z22K1"].clone()
+    };
+    assert_eq!(call(b.orch()), "ABC");
+    crate::common::put_object(
+        a.orch(),
+        &token,
+        "Z10001",
+        &z2(
+            "Z10001",
+            json!({
+                "Z1K1": "Z14", "Z14K1": "Z10000",
+                "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
+                          "Z16K2": "function Z10000( Z10000K1 ) { return 'second ' + Z10000K1; }"},
+            }),
+        ),
+    );
+    assert_eq!(call(a.orch()), "second abc");
+    let written = std::time::Instant::now();
+    loop {
+        let seen = call(b.orch());
+        if seen == "second abc" {
+            break;
+        }
+        assert!(
+            written.elapsed() < std::time::Duration::from_secs(15),
+            "the other server still runs the first revision: {seen}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    eprintln!("seen on the other server after {:?}", written.elapsed());
+    assert!(a.stop() && b.stop());
+}

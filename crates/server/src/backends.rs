@@ -15,7 +15,7 @@ use crate::access::{Caller, UserRole};
 use crate::config::Config;
 use crate::metrics::{Metrics, Sample};
 use crate::result_cache::{CacheUse, CallCache};
-use crate::{CallEngine, Repository, RepositoryError, RevisionInfo, SearchHit};
+use crate::{CallEngine, Repository, RepositoryError, RevisionInfo, RevisionPage, SearchHit};
 
 /// Opens the store: the PostgreSQL database of `database_url` when set, else
 /// `<data_dir>/zeval.sqlite` (created on the first run). Either is migrated and seeded with
@@ -111,19 +111,26 @@ impl Repository for StoreRepository {
         self.store.get(zid).map_err(repo_error)
     }
 
-    fn history(&self, zid: &str) -> Result<Vec<RevisionInfo>, RepositoryError> {
-        Ok(self
-            .store
-            .history(zid)
-            .map_err(repo_error)?
-            .into_iter()
-            .map(|r| RevisionInfo {
-                revision: r.revision,
-                author: r.author,
-                timestamp: rfc3339(r.timestamp_ms),
-                object: r.object,
-            })
-            .collect())
+    fn history(
+        &self,
+        zid: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<RevisionPage, RepositoryError> {
+        let page = self.store.history(zid, after, limit).map_err(repo_error)?;
+        Ok(RevisionPage {
+            revisions: page
+                .revisions
+                .into_iter()
+                .map(|r| RevisionInfo {
+                    revision: r.revision,
+                    author: r.author,
+                    timestamp: rfc3339(r.timestamp_ms),
+                    object: r.object,
+                })
+                .collect(),
+            next: page.next,
+        })
     }
 
     fn put(&self, zid: &str, z2: &Value, author: &str) -> Result<u64, RepositoryError> {
@@ -413,12 +420,26 @@ impl CallEngine for OrchestratorEngine {
 /// The orchestrator's object source for `config`: catalogue → store → wiki (when
 /// configured), behind one shared cache of [`DEFAULT_CACHE_ENTRIES`] objects.
 pub fn object_source(config: &Config, store: Arc<Store>) -> Arc<ObjectCache> {
+    // Other nodes write a PostgreSQL store too, and nobody tells this cache.
+    let shared_store = store.backend() == "postgres";
     let mut layers = Layered::new().with(CatalogueSource).with_shared(store);
     if let Some(url) = &config.wiki_url {
         layers = layers.with(WikiSource::new(url.clone()));
     }
-    Arc::new(SharedCache::new(layers, DEFAULT_CACHE_ENTRIES))
+    let cache = SharedCache::new(layers, DEFAULT_CACHE_ENTRIES);
+    Arc::new(if shared_store {
+        cache.with_max_age(SHARED_STORE_OBJECT_MAX_AGE)
+    } else {
+        cache
+    })
 }
+
+/// How long an object read from a PostgreSQL store is used before it is read again: another
+/// node's write is seen within it. Until 2026-12-05 it was used for as long as it stayed in
+/// the cache, and a node that kept an old revision of an implementation ran it, also as
+/// approved once an admin had approved a newer revision on another node. A popular object
+/// costs each node one read per this long.
+pub const SHARED_STORE_OBJECT_MAX_AGE: Duration = Duration::from_secs(5);
 
 /// Everything the orchestrator side needs, built from `config`.
 ///
