@@ -30,7 +30,13 @@ pub fn check(value: &Value) -> Result<(), Value> {
 /// The most nodes (objects, strings) a normal form may have. Normal form repeats a list's
 /// item type in every cell, so a small canonical input (a large type, then many items) can
 /// stand for a normal form many times its size; this bounds what normalizing may build.
-pub const MAX_NORMAL_NODES: u64 = 4_000_000;
+/// A node costs about 100–130 bytes once built (a `Value`, a map entry, its key), and what
+/// normalizing builds is held for the whole request outside the orchestrator's memory
+/// budget: 1,000,000 nodes, about 128 MiB. It was 4,000,000 until 2026-12-05: a 17 KB
+/// request (a 1,000-key item type and 1,330 items) then built some 500 MiB, and a few dozen
+/// such requests at once ran the server out of memory. A 100 KiB request body of list items
+/// normalizes to about 300,000 nodes.
+pub const MAX_NORMAL_NODES: u64 = 1_000_000;
 
 /// Fails with a Z590 ("value size") when the normal form of `value` would have more than
 /// [`MAX_NORMAL_NODES`] nodes, computed from the input without building anything (and
@@ -201,6 +207,21 @@ mod tests {
         let error = normalize(&Value::Array(items)).unwrap_err();
         assert_eq!(error["Z5K1"]["Z9K1"], "Z590", "{error}");
         assert_eq!(error["Z5K2"]["Z590K1"]["Z6K1"], "value size");
+    }
+
+    #[test]
+    fn a_small_request_that_would_build_hundreds_of_megabytes_is_refused() {
+        // 15 KB: a 1,000-key item type and 500 items, some 1.5 million nodes (~190 MiB)
+        // once normalized, which the old limit of 4 million let through.
+        let ty: Map<String, Value> = std::iter::once(("Z1K1".to_owned(), json!("Z4")))
+            .chain((1..1_000).map(|i| (format!("K{i}"), json!("x"))))
+            .collect();
+        let mut items = vec![Value::Object(ty)];
+        items.extend((0..500).map(|_| json!("a")));
+        let list = Value::Array(items);
+        assert!(list.to_string().len() < 16_000);
+        let error = normalize(&list).unwrap_err();
+        assert_eq!(error["Z5K2"]["Z590K1"]["Z6K1"], "value size", "{error}");
     }
 
     #[test]
