@@ -29,8 +29,10 @@ const SERVICE_NAME: &str = "zeval";
 const HOME: &str = "/_info";
 
 /// The orchestrator port's router. Work routes (calls, tests, writes) go through
-/// [`admit`]: body read first, then per-client and total work slots; reads, health and
-/// metrics are never refused for load.
+/// [`admit`]: body read first, then per-client and total work slots. Reads of the store
+/// (objects, history, search, compilation reports, rankings, `api.php`) have slots of their
+/// own, as many and as many per client, so that they never wait behind work nor work behind
+/// them; health, metrics and the playground's files are never refused for load.
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     let limits = &state.config.limits;
@@ -50,6 +52,29 @@ pub fn router(state: AppState) -> Router {
     )
     .client_ipv6_prefix(limits.client_ipv6_prefix)
     .shared(state.shared_limits.clone());
+    // Anonymous reads of the store run in the blocking pool and may each load a page of
+    // objects (up to 100 revisions of 100 KiB): without slots of their own, one client's
+    // connections could fill the pool and the memory with them, and calls would wait.
+    let rejected = state.metrics.clone();
+    let read_slots = Admission::new(
+        limits.max_concurrent_requests,
+        limits.orchestrator_body_bytes,
+        std::time::Duration::from_millis(limits.body_timeout_ms),
+        limits.retry_after_seconds,
+        std::sync::Arc::new(move |reason| {
+            rejected.inc("zeval_requests_rejected_total", &[("reason", reason)])
+        }),
+    )
+    .per_client(limits.per_client_concurrent_requests)
+    .trusted_proxies(
+        crate::client_address::TrustedProxies::parse(&limits.trusted_proxies).unwrap_or_default(),
+    )
+    .client_ipv6_prefix(limits.client_ipv6_prefix);
+    let reads = Router::new()
+        .merge(crate::objects_api::read_routes())
+        .merge(crate::ranking::http::read_routes())
+        .layer(middleware::from_fn_with_state(read_slots, admit))
+        .layer(middleware::from_fn(run_to_completion));
     // Calls, and only calls, may run in the reserve: their deadline is what the reserve cuts.
     let reserved = state.metrics.clone();
     let call_slots = slots.clone().reserve(
@@ -75,8 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(work)
         .route("/{domain}/v1/evaluate/", get(healthy))
         .route("/{domain}/v1/evaluate", get(healthy))
-        .merge(crate::objects_api::read_routes())
-        .merge(crate::ranking::http::read_routes())
+        .merge(reads)
         .merge(crate::reentry_api::routes())
         .merge(playground.read_routes())
         .route("/healthz", get(healthy))

@@ -491,3 +491,107 @@ async fn a_put_based_on_a_stale_revision_is_409_and_writes_nothing() {
         (200, Some(4))
     );
 }
+
+/// A repository whose history reads wait until they are let go; every other read answers an
+/// object, and any token is an editor's.
+struct SlowHistory {
+    let_go: Arc<tokio::sync::Semaphore>,
+    started: Arc<tokio::sync::Notify>,
+}
+
+impl Repository for SlowHistory {
+    fn get(&self, zid: &str) -> Result<Option<serde_json::Value>, RepositoryError> {
+        Ok(Some(z2(zid, json!("x"))))
+    }
+    fn history(&self, _: &str, _: u64, _: usize) -> Result<RevisionPage, RepositoryError> {
+        self.started.notify_one();
+        let wait = self.let_go.clone();
+        let _let_go = tokio::runtime::Handle::current().block_on(wait.acquire_owned());
+        Err(RepositoryError::NotFound("Z10000".into()))
+    }
+    fn put(&self, _: &str, _: &serde_json::Value, _: &str) -> Result<u64, RepositoryError> {
+        Err(RepositoryError::Store("read only".into()))
+    }
+    fn next_zid(&self) -> Result<String, RepositoryError> {
+        Err(RepositoryError::Store("read only".into()))
+    }
+    fn create(&self, _: &serde_json::Value, _: &str) -> Result<String, RepositoryError> {
+        Err(RepositoryError::Store("read only".into()))
+    }
+    fn search(
+        &self,
+        _: Option<&str>,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<Vec<SearchHit>, RepositoryError> {
+        Ok(Vec::new())
+    }
+    fn approve(&self, _: &str, _: &Caller) -> Result<(), RepositoryError> {
+        Err(RepositoryError::Store("read only".into()))
+    }
+    fn is_approved(&self, _: &str) -> Result<bool, RepositoryError> {
+        Ok(false)
+    }
+    fn authenticate(&self, token: &str) -> Result<Option<Caller>, RepositoryError> {
+        Ok(Some(Caller {
+            name: token.into(),
+            role: zeval_server::UserRole::Editor,
+        }))
+    }
+    fn object_count(&self) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+}
+
+/// Reads of the store take slots of their own, per client: a client whose reads hold its
+/// share is refused more (429) while another client's read is served. Reads used to take no
+/// slot at all, so one client's connections could fill the blocking pool, and the memory,
+/// with pages of objects.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_holds_at_most_its_share_of_the_read_slots() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = zeval_server::Config {
+        data_dir: data_dir.path().to_path_buf(),
+        limits: zeval_server::config::Limits {
+            per_client_concurrent_requests: 1,
+            ..Default::default()
+        },
+        ..zeval_server::Config::default()
+    };
+    let metrics = Arc::new(Metrics::default());
+    let mut state = zeval_server::backends::orchestrator_state(&config, &metrics, None).unwrap();
+    let let_go = Arc::new(tokio::sync::Semaphore::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
+    state.repository = Arc::new(SlowHistory {
+        let_go: let_go.clone(),
+        started: started.clone(),
+    });
+    let server = Arc::new(Server {
+        router: zeval_server::orchestrator_router(state),
+        data_dir,
+    });
+    let held = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            send(
+                &server,
+                "GET",
+                "/v1/objects/Z10000/history",
+                Some("ada"),
+                None,
+            )
+            .await
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(5), started.notified())
+        .await
+        .expect("the first history read never started");
+    let second = send(&server, "GET", "/v1/objects/Z10000", Some("ada"), None).await;
+    assert_eq!(second.status, 429, "{}", second.text);
+    let other = send(&server, "GET", "/v1/objects/Z10000", Some("bob"), None).await;
+    assert_eq!(other.status, 200, "{}", other.text);
+    let_go.add_permits(1);
+    assert_eq!(held.await.unwrap().status, 404);
+    let after = send(&server, "GET", "/v1/objects/Z10000", Some("ada"), None).await;
+    assert_eq!(after.status, 200, "{}", after.text);
+}
