@@ -321,6 +321,40 @@ struct Acquired {
     reserved: bool,
 }
 
+/// A worker taken for a call, until the call gives it back ([`PoolInner::release`]) or
+/// gives it up ([`PoolInner::discard`]). A call that unwinds instead (a host-call handler
+/// that panicked: the server catches panics and goes on) gives it up here: without this the
+/// worker stayed counted as alive and busy for good, one fewer for every later call, and
+/// its process was never reaped.
+struct Taken<'a> {
+    inner: &'a Arc<PoolInner>,
+    worker: Option<Worker>,
+}
+
+impl Taken<'_> {
+    fn worker_mut(&mut self) -> &mut Worker {
+        self.worker
+            .as_mut()
+            .expect("a taken worker until it is handed on")
+    }
+
+    fn into_worker(mut self) -> Worker {
+        self.worker
+            .take()
+            .expect("a taken worker is handed on once")
+    }
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            let pid = worker.pid();
+            let status = self.inner.discard(worker);
+            tracing::warn!(pid, status, "gave up a worker whose call did not end");
+        }
+    }
+}
+
 impl PoolState {
     /// The calls in flight that count against [`WorkerPoolConfig::max_running`]: those that
     /// started less than `long_after` ago (all of them when `long_after` is `None`).
@@ -563,10 +597,15 @@ impl WorkerPool {
             .into());
         }
         let Acquired {
-            mut worker,
+            worker,
             alone,
             reserved,
         } = self.inner.acquire(deadline, called)?;
+        let mut taken = Taken {
+            inner: &self.inner,
+            worker: Some(worker),
+        };
+        let worker = taken.worker_mut();
         let deadline = if reserved {
             deadline.min(Instant::now() + self.inner.config.reserve_call_time)
         } else {
@@ -594,7 +633,7 @@ impl WorkerPool {
                     wall_time: remaining,
                     ..limits.clone()
                 },
-                &worker,
+                &*worker,
             );
             let kill_margin = match request {
                 Request::RunModule { .. } | Request::RunLoadedModule { .. } => {
@@ -603,7 +642,7 @@ impl WorkerPool {
                 _ => self.inner.config.kill_margin,
             };
             let outcome = exchange(
-                &mut worker,
+                &mut *worker,
                 &request,
                 Deadlines {
                     call: deadline,
@@ -647,11 +686,11 @@ impl WorkerPool {
         match outcome {
             Ok(Response::Ran(output)) => {
                 let code_cache = Arc::clone(&worker.code_cache);
-                self.inner.release(worker);
+                self.inner.release(taken.into_worker());
                 Ok((output, code_cache))
             }
             Ok(Response::Failed(error)) => {
-                self.inner.release(worker);
+                self.inner.release(taken.into_worker());
                 if reserved && matches!(error, SandboxError::Timeout { .. }) {
                     tracing::info!(
                         pid,
@@ -662,7 +701,7 @@ impl WorkerPool {
                 Err(error.into())
             }
             Err(Exchange::TimedOut) => {
-                let status = self.inner.discard(worker);
+                let status = self.inner.discard(taken.into_worker());
                 tracing::warn!(
                     pid,
                     status,
@@ -687,7 +726,7 @@ impl WorkerPool {
                     }
                     _ => "an unanswered host call".to_owned(),
                 };
-                let status = self.inner.discard(worker);
+                let status = self.inner.discard(taken.into_worker());
                 tracing::warn!(pid, %reason, status, "lost a worker during a call");
                 Err(RunError::WorkerLost(status))
             }

@@ -222,6 +222,33 @@ fn host_calls_are_answered_in_a_reentrant_call() {
     assert_eq!(pool.status().lost, 0);
 }
 
+/// A host-call handler that panics (the server catches panics and goes on serving) gives
+/// the worker up: it used to stay counted as alive and busy for good, so every such panic
+/// took one worker from the pool, and its process was never reaped.
+#[test]
+fn a_call_whose_host_call_handler_panics_gives_its_worker_up() {
+    let pool = pool("host_call");
+    let first = pool.status().idle_pids;
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut host = |_: &[u8], _: Instant| -> Vec<u8> { panic!("a handler's bug") };
+        pool.run_with(0, b"x", &limits(Duration::from_secs(5)), Some(&mut host))
+    }));
+    assert!(unwound.is_err(), "the handler's panic went through");
+    let status = pool.status();
+    assert!(status.busy_pids.is_empty(), "{status:?}");
+    let mut host = |_: &[u8], _: Instant| b"pong".to_vec();
+    let done = pool
+        .run_with(0, b"x", &limits(Duration::from_secs(5)), Some(&mut host))
+        .unwrap();
+    assert_eq!(done.stdout, b"pong");
+    let status = pool.status();
+    assert_eq!(status.alive, 1, "{status:?}");
+    assert_ne!(
+        status.idle_pids, first,
+        "the worker that held the call was kept"
+    );
+}
+
 #[test]
 fn a_host_call_in_a_call_that_takes_none_is_a_protocol_breach() {
     misbehaves("host_call", |e| matches!(e, RunError::WorkerLost(_)));
