@@ -263,32 +263,49 @@ fn failure_message(failure: &CompileFailure) -> String {
     format!("Compilation failed: {failure}")
 }
 
-/// Records by key, least recently used first, bounded by [`MEMORY_CACHE_BYTES`].
+/// Records by key, least recently used dropped first, bounded by [`MEMORY_CACHE_BYTES`]
+/// counting [`MEMORY_ENTRY_OVERHEAD`] per entry. A lookup and an insertion cost O(log n):
+/// small records (a refusal's message) could be a million entries, which a list scanned on
+/// every call of compiled code, under the lock, made a cost every caller paid.
 #[derive(Default)]
 struct MemoryCache {
-    entries: Vec<(ArtifactKey, ArtifactRecord)>,
+    entries: HashMap<ArtifactKey, (ArtifactRecord, u64)>,
+    /// Last-use tick → key, least recently used first.
+    by_use: std::collections::BTreeMap<u64, ArtifactKey>,
+    tick: u64,
     bytes: usize,
 }
 
+/// What an entry costs beside its record's bytes: the key, twice, and the maps' slots.
+const MEMORY_ENTRY_OVERHEAD: usize = 128;
+
 impl MemoryCache {
     fn get(&mut self, key: &ArtifactKey) -> Option<ArtifactRecord> {
-        let position = self.entries.iter().position(|(k, _)| k == key)?;
-        let entry = self.entries.remove(position);
-        let record = entry.1.clone();
-        self.entries.push(entry);
-        Some(record)
+        self.tick += 1;
+        let tick = self.tick;
+        let (record, used) = self.entries.get_mut(key)?;
+        self.by_use.remove(used);
+        *used = tick;
+        self.by_use.insert(tick, *key);
+        Some(record.clone())
     }
 
     fn insert(&mut self, key: ArtifactKey, record: ArtifactRecord) {
-        if let Some(position) = self.entries.iter().position(|(k, _)| *k == key) {
-            let (_, old) = self.entries.remove(position);
-            self.bytes -= old.bytes();
+        if let Some((old, used)) = self.entries.remove(&key) {
+            self.by_use.remove(&used);
+            self.bytes -= old.bytes() + MEMORY_ENTRY_OVERHEAD;
         }
-        self.bytes += record.bytes();
-        self.entries.push((key, record));
+        self.tick += 1;
+        self.bytes += record.bytes() + MEMORY_ENTRY_OVERHEAD;
+        self.entries.insert(key, (record, self.tick));
+        self.by_use.insert(self.tick, key);
         while self.bytes > MEMORY_CACHE_BYTES && self.entries.len() > 1 {
-            let (_, old) = self.entries.remove(0);
-            self.bytes -= old.bytes();
+            let Some((_, oldest)) = self.by_use.pop_first() else {
+                break;
+            };
+            if let Some((old, _)) = self.entries.remove(&oldest) {
+                self.bytes -= old.bytes() + MEMORY_ENTRY_OVERHEAD;
+            }
         }
     }
 }
@@ -352,7 +369,15 @@ fn read_private(path: &Path) -> Option<Vec<u8>> {
         return None;
     }
     let mut bytes = Vec::new();
-    file.take(MAX_DIR_FILE_BYTES).read_to_end(&mut bytes).ok()?;
+    file.take(MAX_DIR_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    // Cut short, it would be a module that never loads, kept as if it were the artifact: a
+    // miss instead, so it is compiled (and written) again.
+    if bytes.len() as u64 > MAX_DIR_FILE_BYTES {
+        tracing::warn!(path = %path.display(), "ignoring an artifact file over the size limit");
+        return None;
+    }
     Some(bytes)
 }
 
@@ -364,9 +389,16 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        // Left behind, it would take the name the next write of this process needs
+        // (`create_new`), and the disk space.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 impl ArtifactStore for DirArtifactStore {
@@ -399,5 +431,71 @@ impl ArtifactStore for DirArtifactStore {
         if let Err(error) = written {
             tracing::warn!(dir = %self.dir.display(), %error, "could not keep an artifact");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u64) -> ArtifactKey {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&n.to_le_bytes());
+        ArtifactKey(bytes)
+    }
+
+    fn failed(message: &str) -> ArtifactRecord {
+        ArtifactRecord::Failed {
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_least_recently_used_record_goes_first_and_the_bytes_stay_bounded() {
+        let mut cache = MemoryCache::default();
+        let big = "x".repeat(MEMORY_CACHE_BYTES / 3);
+        cache.insert(key(1), failed(&big));
+        cache.insert(key(2), failed(&big));
+        assert!(cache.get(&key(1)).is_some());
+        cache.insert(key(3), failed(&big));
+        assert!(
+            cache.get(&key(2)).is_none(),
+            "the least recently used stayed"
+        );
+        assert!(cache.get(&key(1)).is_some() && cache.get(&key(3)).is_some());
+        assert!(cache.bytes <= MEMORY_CACHE_BYTES);
+        assert_eq!(cache.entries.len(), cache.by_use.len());
+    }
+
+    /// A file over the size limit is a miss, not the limit's first bytes taken for the
+    /// artifact (which never loads, and was kept as if it were).
+    #[test]
+    fn an_artifact_file_over_the_limit_is_not_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("artifact.wasm");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        file.set_len(MAX_DIR_FILE_BYTES + 1).unwrap();
+        assert!(read_private(&path).is_none());
+        file.set_len(8).unwrap();
+        assert_eq!(read_private(&path).map(|bytes| bytes.len()), Some(8));
+    }
+
+    /// Small records (a refused source's message) can be a million entries: each lookup
+    /// and insertion must not walk them all, as a list did under the lock every compiled
+    /// call takes.
+    #[test]
+    fn many_small_records_cost_no_walk_per_lookup() {
+        let mut cache = MemoryCache::default();
+        let started = std::time::Instant::now();
+        for n in 0..200_000 {
+            cache.insert(key(n), failed("Compilation failed: refused"));
+            assert!(cache.get(&key(n / 2)).is_some());
+        }
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+        assert_eq!(cache.entries.len(), 200_000);
     }
 }
