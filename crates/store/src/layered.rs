@@ -88,9 +88,38 @@ impl ObjectSource for Layered {
 
 /// The default capacity of a [`SharedCache`], in objects.
 ///
-/// Canonical Z2s are typically 1–20 kB in memory, so 10,000 entries stay within a few
-/// hundred MB at worst and hold every built-in plus the working set of a busy wiki mirror.
+/// Canonical Z2s are typically 1–20 kB in memory, so 10,000 entries hold every built-in plus
+/// the working set of a busy wiki mirror.
 pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
+
+/// The most bytes (as [`estimated_bytes`] counts them) a [`SharedCache`] holds, whatever
+/// the count: 256 MiB. A stored object may be 100 KiB of JSON and a wiki's up to 32 MiB, and
+/// several times that in memory, so 10,000 of them could have been gigabytes. An object of
+/// more than a quarter of it is not kept.
+pub const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+/// What a value takes in memory, about: each node's slot and map entry, and the bytes of
+/// its strings and keys. Walked without recursion.
+pub fn estimated_bytes(value: &Value) -> usize {
+    const NODE: usize = 80;
+    let mut total = 0usize;
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        total = total.saturating_add(NODE);
+        match value {
+            Value::String(s) => total = total.saturating_add(s.len()),
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => {
+                for (key, child) in map {
+                    total = total.saturating_add(key.len());
+                    stack.push(child);
+                }
+            }
+            _ => {}
+        }
+    }
+    total
+}
 
 /// Hit and miss counts of a [`SharedCache`], for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -117,6 +146,8 @@ pub struct SharedCache<S> {
     capacity: usize,
     /// How long an entry is used after it was fetched ([`Self::with_max_age`]).
     max_age: Option<Duration>,
+    /// The most bytes held ([`DEFAULT_CACHE_BYTES`] unless [`Self::with_max_bytes`]).
+    max_bytes: usize,
     state: Mutex<LruState>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -124,8 +155,10 @@ pub struct SharedCache<S> {
 
 #[derive(Default)]
 struct LruState {
-    /// ZID → (object, last-use tick, when it was fetched).
-    entries: HashMap<String, (Value, u64, Instant)>,
+    /// ZID → (object, last-use tick, when it was fetched, its estimated bytes).
+    entries: HashMap<String, (Value, u64, Instant, usize)>,
+    /// The estimated bytes of every entry.
+    bytes: usize,
     /// Last-use tick → ZID, oldest first.
     by_age: BTreeMap<u64, String>,
     tick: u64,
@@ -137,7 +170,7 @@ impl LruState {
     /// The object of `zid`, unless it was fetched longer than `max_age` ago (it is then
     /// dropped).
     fn touch(&mut self, zid: &str, max_age: Option<Duration>) -> Option<Value> {
-        if let (Some(max_age), Some((_, _, fetched))) = (max_age, self.entries.get(zid))
+        if let (Some(max_age), Some((_, _, fetched, _))) = (max_age, self.entries.get(zid))
             && fetched.elapsed() >= max_age
         {
             self.remove(zid);
@@ -145,33 +178,38 @@ impl LruState {
         }
         self.tick += 1;
         let tick = self.tick;
-        let (object, used, _) = self.entries.get_mut(zid)?;
+        let (object, used, _, _) = self.entries.get_mut(zid)?;
         self.by_age.remove(used);
         *used = tick;
         self.by_age.insert(tick, zid.to_string());
         Some(object.clone())
     }
 
-    fn insert(&mut self, zid: String, object: Value, capacity: usize) {
+    fn insert(&mut self, zid: String, object: Value, capacity: usize, max_bytes: usize) {
         self.remove(&zid);
-        while self.entries.len() >= capacity {
+        let bytes = estimated_bytes(&object);
+        if capacity == 0 || bytes > max_bytes / 4 {
+            return;
+        }
+        while self.entries.len() >= capacity || self.bytes + bytes > max_bytes {
             let Some((_, oldest)) = self.by_age.pop_first() else {
                 break;
             };
-            self.entries.remove(&oldest);
-        }
-        if capacity == 0 {
-            return;
+            if let Some((_, _, _, gone)) = self.entries.remove(&oldest) {
+                self.bytes -= gone;
+            }
         }
         self.tick += 1;
         self.by_age.insert(self.tick, zid.clone());
+        self.bytes += bytes;
         self.entries
-            .insert(zid, (object, self.tick, Instant::now()));
+            .insert(zid, (object, self.tick, Instant::now(), bytes));
     }
 
     fn remove(&mut self, zid: &str) {
-        if let Some((_, used, _)) = self.entries.remove(zid) {
+        if let Some((_, used, _, bytes)) = self.entries.remove(zid) {
             self.by_age.remove(&used);
+            self.bytes -= bytes;
         }
     }
 }
@@ -183,6 +221,7 @@ impl<S: ObjectSource> SharedCache<S> {
             source,
             capacity,
             max_age: None,
+            max_bytes: DEFAULT_CACHE_BYTES,
             state: Mutex::new(LruState::default()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -197,6 +236,13 @@ impl<S: ObjectSource> SharedCache<S> {
     #[must_use]
     pub fn with_max_age(mut self, max_age: Duration) -> Self {
         self.max_age = Some(max_age);
+        self
+    }
+
+    /// Holds at most `max_bytes` of objects (as [`estimated_bytes`] counts them).
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
         self
     }
 
@@ -218,6 +264,7 @@ impl<S: ObjectSource> SharedCache<S> {
         state.generation += 1;
         state.entries.clear();
         state.by_age.clear();
+        state.bytes = 0;
     }
 
     /// Hits, misses and size so far.
@@ -274,7 +321,7 @@ impl<S: ObjectSource> ObjectSource for SharedCache<S> {
         for zid in missing {
             if let Some(object) = fetched.get(&zid) {
                 if cacheable {
-                    state.insert(zid.clone(), object.clone(), self.capacity);
+                    state.insert(zid.clone(), object.clone(), self.capacity, self.max_bytes);
                 }
                 found.insert(zid, object.clone());
             }
@@ -310,10 +357,10 @@ mod tests {
     fn the_least_recently_used_entry_is_evicted_first() {
         let mut state = LruState::default();
         for zid in ["Z1", "Z2", "Z3"] {
-            state.insert(zid.into(), json!(zid), 3);
+            state.insert(zid.into(), json!(zid), 3, usize::MAX);
         }
         assert!(state.touch("Z1", None).is_some());
-        state.insert("Z4".into(), json!("Z4"), 3);
+        state.insert("Z4".into(), json!("Z4"), 3, usize::MAX);
         let mut held: Vec<_> = state.entries.keys().cloned().collect();
         held.sort();
         assert_eq!(held, ["Z1", "Z3", "Z4"]);
@@ -344,10 +391,34 @@ mod tests {
         assert_eq!(kept.fetch(&zids).unwrap()["Z1"], 0);
     }
 
+    /// The cache holds at most its bytes, whatever the count: large objects push out the
+    /// least recently used, and one of more than a quarter of the bytes is not kept. Only
+    /// the count bounded it, and 10,000 large objects could take gigabytes.
+    #[test]
+    fn large_objects_are_bounded_by_bytes() {
+        let mut state = LruState::default();
+        let object = |n: usize| json!("x".repeat(n));
+        let max = 4_000;
+        for zid in ["Z1", "Z2", "Z3", "Z4"] {
+            state.insert(zid.into(), object(850), 100, max);
+        }
+        assert_eq!(state.entries.len(), 4);
+        state.insert("Z5".into(), object(850), 100, max);
+        assert!(state.bytes <= max, "{}", state.bytes);
+        assert!(!state.entries.contains_key("Z1"), "the oldest stayed");
+        assert_eq!(state.entries.len(), 4);
+        state.insert("Z6".into(), object(2_000), 100, max);
+        assert!(
+            !state.entries.contains_key("Z6"),
+            "an object over a quarter was kept"
+        );
+        assert_eq!(state.entries.len(), state.by_age.len());
+    }
+
     #[test]
     fn capacity_zero_holds_nothing() {
         let mut state = LruState::default();
-        state.insert("Z1".into(), json!(1), 0);
+        state.insert("Z1".into(), json!(1), 0, usize::MAX);
         assert!(state.entries.is_empty() && state.by_age.is_empty());
     }
 }

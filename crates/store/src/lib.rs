@@ -25,7 +25,9 @@ mod wiki;
 
 pub use backend::{Store, is_postgres_url, redacted_url};
 pub use dir::{DirSource, read_object_file};
-pub use layered::{CacheStats, DEFAULT_CACHE_ENTRIES, Layered, SharedCache};
+pub use layered::{
+    CacheStats, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, Layered, SharedCache, estimated_bytes,
+};
 pub use postgres::{
     CONNECT_TIMEOUT, POOL_SIZE, POOL_WAIT, PostgresLimits, PostgresStore, STATEMENT_TIMEOUT,
 };
