@@ -152,7 +152,7 @@ impl Admission {
     pub fn per_client_rate(mut self, per_minute: u64) -> Self {
         self.rate = (per_minute > 0).then(|| ClientRates {
             per_minute,
-            windows: Arc::new(Mutex::new(HashMap::new())),
+            windows: Arc::new(Mutex::new(RateWindows::default())),
         });
         self
     }
@@ -187,7 +187,15 @@ pub const MAX_RATE_CLIENTS: usize = 100_000;
 #[derive(Clone)]
 struct ClientRates {
     per_minute: u64,
-    windows: Arc<Mutex<HashMap<String, (u64, u64)>>>,
+    windows: Arc<Mutex<RateWindows>>,
+}
+
+/// Each client's (minute, requests started in it), and the minute the map was last swept of
+/// other minutes' clients.
+#[derive(Default)]
+struct RateWindows {
+    clients: HashMap<String, (u64, u64)>,
+    swept: u64,
 }
 
 impl ClientRates {
@@ -198,10 +206,15 @@ impl ClientRates {
             .unwrap_or_default()
             .as_secs();
         let minute = now / 60;
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() >= MAX_RATE_CLIENTS {
-            windows.retain(|_, (m, _)| *m == minute);
+        let mut guard = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let RateWindows { clients, swept } = &mut *guard;
+        // At most once a minute: when a minute's new clients alone fill the map, sweeping on
+        // every request walked all 100,000 entries each time, under the lock.
+        if clients.len() >= MAX_RATE_CLIENTS && *swept != minute {
+            clients.retain(|_, (m, _)| *m == minute);
+            *swept = minute;
         }
+        let windows = clients;
         if !windows.contains_key(client) && windows.len() >= MAX_RATE_CLIENTS {
             return Ok(());
         }
@@ -611,6 +624,27 @@ mod tests {
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 5], 443))));
         assert_eq!(client_of(&request, &proxies, 64), "ip 203.0.113.7");
+    }
+
+    /// Once a minute's clients fill the rate map, further requests cost no walk over it: the
+    /// map was swept on every request then, 100,000 entries each time under the lock.
+    #[test]
+    fn a_full_rate_map_is_swept_at_most_once_a_minute() {
+        let rates = ClientRates {
+            per_minute: 1_000,
+            windows: Default::default(),
+        };
+        for n in 0..MAX_RATE_CLIENTS {
+            rates.count(&format!("ip 10.{n}")).unwrap();
+        }
+        let started = std::time::Instant::now();
+        for n in 0..5_000 {
+            // New clients past the bound are not tracked; known ones still are.
+            assert!(rates.count(&format!("ip 192.{n}")).is_ok());
+            assert!(rates.count("ip 10.7").is_ok() || n > 900);
+        }
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
     }
 
     #[tokio::test]
