@@ -34,26 +34,14 @@ pub(super) fn run(engine: &Engine<'_>, id: &str, args: &[Node]) -> R<Option<Node
 pub(crate) fn check(engine: &Engine<'_>, id: &str, subject: &Node) -> R<Option<Value>> {
     let findings = match id {
         "Z204" => sequential_keys(
-            subject
-                .get("Z4K2")
-                .and_then(Node::list_items)
-                .unwrap_or_default()
-                .iter()
-                .map(|k| key_of(k, "Z3K2"))
-                .collect(),
+            declared_keys(subject.get("Z4K2"), "Z3K2")?,
             subject
                 .get("Z4K1")
                 .and_then(Node::ref_zid)
                 .unwrap_or_default(),
         ),
         "Z208" => sequential_keys(
-            subject
-                .get("Z8K1")
-                .and_then(Node::list_items)
-                .unwrap_or_default()
-                .iter()
-                .map(|k| key_of(k, "Z17K2"))
-                .collect(),
+            declared_keys(subject.get("Z8K1"), "Z17K2")?,
             subject
                 .get("Z8K5")
                 .and_then(Node::ref_zid)
@@ -65,13 +53,13 @@ pub(crate) fn check(engine: &Engine<'_>, id: &str, subject: &Node) -> R<Option<V
             "Z12K1",
             "Z11K1",
             "Z11K1/language element in Z12/Multilingual text",
-        ),
+        )?,
         "Z232" => duplicate_languages(
             subject,
             "Z32K1",
             "Z31K1",
             "Z31K1/language element in Z32/Multilingual stringset",
-        ),
+        )?,
         _ => Vec::new(),
     };
     Ok(match findings.len() {
@@ -79,6 +67,34 @@ pub(crate) fn check(engine: &Engine<'_>, id: &str, subject: &Node) -> R<Option<V
         1 => findings.into_iter().next(),
         _ => Some(list_of_errors(findings)),
     })
+}
+
+/// The most findings one validator reports: a list built at run time may have any number
+/// of items, each wrong.
+const MAX_FINDINGS: usize = 100;
+
+/// `text` as a finding quotes it: at most [`crate::engine::QUOTE_CHARS`] characters.
+fn quoted(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(crate::engine::QUOTE_CHARS) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..end])),
+    }
+}
+
+/// The keys the declarations in `list` name under `key`: a step each, and their bytes
+/// checked against the memory budget as they are copied (a list built at run time may hold
+/// one long key many times).
+fn declared_keys(list: Option<&Node>, key: &str) -> R<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut bytes = 0usize;
+    for declaration in list.and_then(Node::list_items).unwrap_or_default() {
+        crate::budget::step()?;
+        let name = key_of(&declaration, key);
+        bytes = bytes.saturating_add(name.len());
+        crate::budget::check_reserve(bytes)?;
+        keys.push(name);
+    }
+    Ok(keys)
 }
 
 fn key_of(declaration: &Node, key: &str) -> String {
@@ -97,8 +113,13 @@ fn sequential_keys(keys: Vec<String>, identity: &str) -> Vec<Value> {
     let mut findings = Vec::new();
     let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (i, k) in keys.iter().enumerate() {
+        if findings.len() >= MAX_FINDINGS {
+            break;
+        }
         // Every earlier key counts, the ones reported as invalid too.
         let repeated = !seen.insert(k.as_str());
+        let k = quoted(k);
+        let k = k.as_ref();
         let parsed = parse_key(k);
         if let Some((Some(zid), _)) = parsed
             && zid != identity
@@ -122,6 +143,7 @@ fn sequential_keys(keys: Vec<String>, identity: &str) -> Vec<Value> {
             findings.push(z522(format!("Non-sequential key at index {i}: {k}")));
         }
     }
+    findings.truncate(MAX_FINDINGS);
     findings
 }
 
@@ -130,14 +152,19 @@ fn duplicate_languages(
     list_key: &str,
     language_key: &str,
     what: &str,
-) -> Vec<Value> {
-    let mut seen: Vec<String> = Vec::new();
+) -> R<Vec<Value>> {
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut seen_bytes = 0usize;
     let mut findings = Vec::new();
     for item in subject
         .get(list_key)
         .and_then(Node::list_items)
         .unwrap_or_default()
     {
+        crate::budget::step()?;
+        if findings.len() >= MAX_FINDINGS {
+            break;
+        }
         let Some(language) = item.get(language_key) else {
             continue;
         };
@@ -152,12 +179,14 @@ fn duplicate_languages(
                 .to_string(),
         };
         if seen.contains(&code) {
-            findings.push(z522(format!("Duplicate {what}: '{code}'")));
+            findings.push(z522(format!("Duplicate {what}: '{}'", quoted(&code))));
         } else {
-            seen.push(code);
+            seen_bytes = seen_bytes.saturating_add(code.len());
+            crate::budget::check_reserve(seen_bytes)?;
+            seen.insert(code);
         }
     }
-    findings
+    Ok(findings)
 }
 
 /// Z207: binds the call's arguments; when binding works, each argument whose declared type
@@ -214,7 +243,11 @@ fn function_call(engine: &Engine<'_>, call: &Node) -> R<Vec<Value>> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
+    use crate::budget::{BudgetLimits, install_or_share};
+    use crate::node::{key, typed_list};
 
     fn messages(keys: &[&str], identity: &str) -> Vec<String> {
         sequential_keys(keys.iter().map(|k| k.to_string()).collect(), identity)
@@ -241,5 +274,41 @@ mod tests {
             messages(&["Z803K2"], "Z803"),
             ["Invalid key at index 0: Z803K2 (should be K1 or Z803K1)"]
         );
+    }
+
+    /// A list built at run time may hold one long key declaration many times: copying the
+    /// keys is charged as it goes, and the findings are few and short. All of them were
+    /// copied, and each finding quoted its key whole.
+    #[test]
+    fn many_long_keys_are_charged_and_quoted_briefly() {
+        let _guard = install_or_share(
+            BudgetLimits {
+                max_request_memory_bytes: 16 * 1024 * 1024,
+                ..BudgetLimits::default()
+            },
+            Instant::now() + Duration::from_secs(60),
+        );
+        let declaration = Node::object(
+            vec![
+                (key("Z1K1"), Node::z9("Z3")),
+                (key("Z3K2"), Node::z6(&"K".repeat(64 * 1024))),
+            ],
+            None,
+        );
+        let list = typed_list(Node::z9("Z3"), vec![declaration; 2_000]);
+        let Err(Fail::Error(error)) = declared_keys(Some(&list), "Z3K2") else {
+            panic!("128 MiB of keys were copied");
+        };
+        assert_eq!(error["Z5K2"]["Z590K1"]["Z6K1"], "memory", "{error}");
+
+        let keys = vec!["K".repeat(64 * 1024); 1_000];
+        let findings = sequential_keys(keys, "Z10000");
+        assert!(
+            findings.len() <= MAX_FINDINGS,
+            "{} findings",
+            findings.len()
+        );
+        let bytes: usize = findings.iter().map(|f| f.to_string().len()).sum();
+        assert!(bytes < 256 * 1024, "{bytes} bytes of findings");
     }
 }
