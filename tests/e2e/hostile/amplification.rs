@@ -117,3 +117,25 @@ fn test_runs_and_metrics_cannot_be_amplified() {
     );
     target.assert_survived();
 }
+
+/// Plans (`POST /v1/plan`) of a function only the wiki could know ask the wiki once: the ZID
+/// is then remembered as missing, as for calls. Each plan used to make its own wiki source,
+/// so every request sent the made-up ZID to the wiki again.
+#[test]
+fn plans_of_a_made_up_function_ask_the_wiki_once() {
+    let _serial = one_at_a_time();
+    let wiki = super::MockWiki::start(Vec::new(), std::time::Duration::ZERO);
+    let target = Target::start(&[("ZEVAL_WIKI_URL", &wiki.url)]);
+    let body = json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10603", "Z10603K1": "x"}});
+    for _ in 0..3 {
+        let answer = crate::common::request(
+            "POST",
+            &format!("{}/v1/plan", target.orch()),
+            None,
+            Some(&body),
+        );
+        assert_eq!(answer.status, 200, "{}", prefix(&answer.text));
+    }
+    assert_eq!(wiki.requests_for("Z10603"), 1, "the wiki was asked again");
+    target.assert_survived();
+}

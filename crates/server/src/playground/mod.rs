@@ -102,6 +102,10 @@ const PAGES: &[&str] = &[
 pub struct Playground {
     state: AppState,
     guests: Arc<Guests>,
+    /// One wiki source for every plan, so that the ZIDs the wiki does not have are
+    /// remembered as missing (60 s) across requests, as the call route's are: a source per
+    /// request sent every made-up ZID to the wiki again.
+    wiki: Option<Arc<zeval_store::WikiSource>>,
 }
 
 impl Playground {
@@ -110,6 +114,11 @@ impl Playground {
         Playground {
             state: state.clone(),
             guests: Arc::new(Guests::new(state.config.guest_dir())),
+            wiki: state
+                .config
+                .wiki_url
+                .as_ref()
+                .map(|url| Arc::new(zeval_store::WikiSource::new(url.clone()))),
         }
     }
 
@@ -133,7 +142,7 @@ impl Playground {
     pub fn work_routes(&self) -> Router<AppState> {
         Router::new()
             .route("/v1/plan", post(plan::handle))
-            .with_state((self.state.clone(), self.guests.clone()))
+            .with_state((self.state.clone(), self.guests.clone(), self.wiki.clone()))
     }
 }
 

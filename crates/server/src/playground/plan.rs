@@ -234,6 +234,7 @@ fn plan_call(
     do_validate: bool,
     policy: Option<Arc<dyn ImplementationPolicy>>,
     guests: &Guests,
+    wiki: Option<&Arc<WikiSource>>,
 ) -> Value {
     let Some(function) = narrow::called_function(zobject)
         .map(str::to_owned)
@@ -258,8 +259,8 @@ fn plan_call(
     let mut registry = EvaluatorRegistry::new();
     registry.register(crate::evaluators::language_strings(), recorder);
     let mut layers = zeval_store::Layered::new().with(RepositorySource(state.repository.clone()));
-    if let Some(url) = &state.config.wiki_url {
-        layers = layers.with(WikiSource::new(url.clone()));
+    if let Some(wiki) = wiki {
+        layers = layers.with_shared(wiki.clone());
     }
     let config = &state.config;
     let orchestrator = Orchestrator::new(
@@ -339,7 +340,7 @@ fn browser(
 
 /// `POST /v1/plan`.
 pub(super) async fn handle(
-    State((state, guests)): State<(AppState, Arc<Guests>)>,
+    State((state, guests, wiki)): State<(AppState, Arc<Guests>, Option<Arc<WikiSource>>)>,
     headers: HeaderMap,
     checked: Option<axum::Extension<crate::access::TokenChecked>>,
     body: Body,
@@ -357,7 +358,14 @@ pub(super) async fn handle(
     let zobject = request.remove("zobject").unwrap_or(Value::Null);
     let policy = crate::orchestrator_api::call_policy(&state, who.as_ref())?;
     let planned = tokio::task::spawn_blocking(move || {
-        let plan = plan_call(&state, &zobject, do_validate, policy, &guests);
+        let plan = plan_call(
+            &state,
+            &zobject,
+            do_validate,
+            policy,
+            &guests,
+            wiki.as_ref(),
+        );
         zeval_zobject::depth::drop_iteratively(zobject);
         (plan, state)
     })
