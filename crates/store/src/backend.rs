@@ -36,17 +36,57 @@ pub fn is_postgres_url(url: &str) -> bool {
 
 /// `url` with its password (if any) replaced by `***`, for messages and logs.
 pub fn redacted_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => match rest[..at].split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+    // The user information ends at the last `@`: a password may hold `/`, `?` or `#`
+    // unescaped, and cutting the authority at the first of those left it whole. A query
+    // value with an `@` makes more of the URL redacted than needed, never less.
+    let url = match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) => match rest[..at].split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+                None => url.to_string(),
+            },
             None => url.to_string(),
         },
         None => url.to_string(),
+    };
+    redact_password_values(&url)
+}
+
+/// `password=…` (a URL's query parameter, or a libpq `key=value` connection string, quoted
+/// or not) with its value replaced by `***`.
+fn redact_password_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(found) = rest.find("password=") {
+        let value_start = found + "password=".len();
+        out.push_str(&rest[..value_start]);
+        out.push_str("***");
+        let value = &rest[value_start..];
+        let value_len = match value.strip_prefix('\'') {
+            Some(quoted) => {
+                let mut escaped = false;
+                let mut end = quoted.len();
+                for (i, c) in quoted.char_indices() {
+                    match (escaped, c) {
+                        (true, _) => escaped = false,
+                        (false, '\\') => escaped = true,
+                        (false, '\'') => {
+                            end = i + 1;
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                1 + end
+            }
+            None => value
+                .find(|c: char| c == '&' || c == '#' || c.is_whitespace())
+                .unwrap_or(value.len()),
+        };
+        rest = &value[value_len..];
     }
+    out.push_str(rest);
+    out
 }
 
 macro_rules! delegate {
@@ -268,6 +308,24 @@ mod tests {
             "postgresql:///z?host=/run/postgresql"
         );
         assert_eq!(redacted_url("not a url"), "not a url");
+        // A password with the characters that end an authority, or in the query, or in a
+        // libpq connection string: each used to be returned whole.
+        for (url, secret) in [
+            ("postgres://zeval:a/b?c#d@db:5432/zeval", "a/b?c#d"),
+            (
+                "postgres://zeval@db/zeval?password=hunter2&sslmode=disable",
+                "hunter2",
+            ),
+            (
+                "host=db user=zeval password=hunter2 dbname=zeval",
+                "hunter2",
+            ),
+            ("host=db password='hun ter\\'2' dbname=zeval", "hun ter"),
+        ] {
+            let redacted = redacted_url(url);
+            assert!(!redacted.contains(secret), "{url} → {redacted}");
+            assert!(redacted.contains("zeval"), "{url} → {redacted}");
+        }
         assert!(is_postgres_url("postgresql://x") && !is_postgres_url("sqlite://x"));
     }
 }

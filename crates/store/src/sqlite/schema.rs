@@ -110,9 +110,16 @@ pub(super) fn configure(conn: &Connection) -> Result<(), StoreError> {
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(db_error)?;
+    // A WAL that grew while long reads held checkpoints back is cut back to this after the
+    // next checkpoint; without it the file kept its largest size for good.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
+        .map_err(db_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db_error)?;
     Ok(())
 }
+
+/// What the write-ahead log is cut back to after a checkpoint (`journal_size_limit`).
+pub(super) const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// A read-only connection to the (already configured and migrated) database at `path`. The
 /// journal mode is a property of the file, so it reads in WAL mode and never waits for a
@@ -148,4 +155,20 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(version = version + 1, "migrated the store schema");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_ahead_log_is_cut_back_after_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("z.sqlite")).unwrap();
+        configure(&conn).unwrap();
+        let limit: i64 = conn
+            .query_row("PRAGMA journal_size_limit", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(limit, WAL_SIZE_LIMIT_BYTES);
+    }
 }
