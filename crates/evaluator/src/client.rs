@@ -46,6 +46,10 @@ impl RemoteEvaluator {
     pub fn new(url: impl Into<String>, encoding: Encoding, timeout: Duration) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // A redirect would send the request, secret and callback headers included, to
+            // whatever host the answer names (ureq keeps custom headers on a redirect), and
+            // bring that host's answer back as the evaluator's.
+            .max_redirects(0)
             .timeout_global(Some(timeout))
             .max_idle_connections(MAX_IDLE_CONNECTIONS)
             .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
@@ -182,7 +186,10 @@ impl RemoteEvaluator {
                 message: format!("Function evaluation failed with status {status}: {quoted}"),
             });
         }
-        let mut z22 = zeval_zobject::json::parse(&text)
+        // An evaluator's answer holds its guest's answer (at most `MAX_ANSWER_TOKENS` values)
+        // and some metadata: no more is parsed, or 16 MiB of `[0,0,…]` (16 KiB gzipped)
+        // would make some 800 MiB of values here.
+        let mut z22 = zeval_zobject::json::parse_within_tokens(&text, MAX_ANSWER_VALUES)
             .map_err(|error| failed(format!("The evaluator returned invalid JSON: {error}")))?;
         for key in ["Z22K1", "Z22K2"] {
             if z22.get(key).and_then(zeval_zobject::build::ref_zid) == Some("Z23") {
@@ -230,6 +237,10 @@ impl RemoteEvaluator {
         }
     }
 }
+
+/// The most JSON values parsed from an evaluator's answer: a guest's answer
+/// ([`crate::MAX_ANSWER_TOKENS`]) and room for the metadata around it.
+pub const MAX_ANSWER_VALUES: usize = crate::MAX_ANSWER_TOKENS + 64 * 1024;
 
 /// The header a draining evaluator sets on its 503s (health and refused evaluations).
 pub const DRAINING_HEADER: &str = "x-zeval-draining";

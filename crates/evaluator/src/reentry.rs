@@ -210,6 +210,9 @@ impl CallbackClient {
         }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // The URL is the caller's; a redirect would take the guest's request to any host
+            // the answer names, and its answer back to the guest.
+            .max_redirects(0)
             .build()
             .into();
         Some(CallbackClient {
@@ -255,7 +258,9 @@ impl CallbackClient {
                 "the orchestrator answered {status}: {quoted}"
             )));
         }
-        match zeval_zobject::json::parse(&text) {
+        // Bounded like any answer a guest is given from outside: 16 MiB of `[0,0,…]`
+        // (16 KiB gzipped) would make some 800 MiB of values here.
+        match zeval_zobject::json::parse_within_tokens(&text, crate::client::MAX_ANSWER_VALUES) {
             Ok(Value::Object(mut answer)) => {
                 match (answer.remove("result"), answer.remove("error")) {
                     (Some(result), None) => Ok(result),

@@ -14,6 +14,12 @@ use crate::output::CappedPipe;
 use crate::priority::CallPriority;
 use crate::{GuestOptions, Limits, SandboxError, engine::EngineRegistry};
 
+/// The most bytes one `random_get` may ask for (wasmtime-wasi's default is 64 MiB, which the
+/// host allocates and fills before it checks the guest's pointer: a guest of one page looped
+/// on it, 0.1 s of host CPU a call, outside its memory limit). Interpreters ask for a few
+/// dozen bytes at a time.
+pub(crate) const MAX_RANDOM_BYTES: u64 = 1024 * 1024;
+
 /// How much of the guest's stderr a trap message quotes: enough for the last line of a
 /// traceback, short enough that an error message never carries bulk guest output.
 const STDERR_TAIL_BYTES: usize = 200;
@@ -339,6 +345,8 @@ impl Guest {
         Ok(())
     }
 
+    /// The call's WASI context and store: see [`MAX_RANDOM_BYTES`] for what the host may
+    /// allocate on the guest's behalf in one `random_get`.
     fn new_store(
         &self,
         stdin: &[u8],
@@ -355,7 +363,8 @@ impl Guest {
         wasi.arg(&self.inner.name)
             .stdin(MemoryInputPipe::new(stdin.to_vec()))
             .stdout(stdout.clone())
-            .stderr(stderr.clone());
+            .stderr(stderr.clone())
+            .max_random_size(MAX_RANDOM_BYTES);
         if let Some((host, guest)) = &self.inner.options.preopen_readonly {
             // File reads then run inline instead of on tokio's blocking pool (an interpreter
             // loading its stdlib does thousands). This also makes a sleep block the thread

@@ -235,3 +235,118 @@ fn a_remote_call_gives_up_when_the_callers_time_is_up_and_sends_it() {
     let received = server.join().unwrap();
     assert!(received.contains("\"remainingTime\":0.3"), "{received}");
 }
+
+/// A stand-in for a remote evaluator (or an orchestrator's callback route): reads one
+/// request on one connection, answers `response`; the request's text.
+fn answer_once(response: Vec<u8>) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/x/v1/evaluate/", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut connection, _) = listener.accept().unwrap();
+        connection
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = connection.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buffer[..n]);
+        }
+        let _ = connection.write_all(&response);
+        String::from_utf8_lossy(&received).into_owned()
+    });
+    (url, server)
+}
+
+/// A listener that records whether anyone connected within `within`.
+fn watched_listener(within: Duration) -> (String, std::thread::JoinHandle<bool>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let watcher = std::thread::spawn(move || {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if listener.accept().is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    });
+    (url, watcher)
+}
+
+/// The orchestrator's client of a remote evaluator follows no redirect: ureq keeps custom
+/// headers on one, so the evaluator secret and the call went to whatever host a 302 named,
+/// and that host's answer came back as the evaluator's.
+#[test]
+fn a_remote_evaluators_redirect_is_not_followed() {
+    let (elsewhere, watcher) = watched_listener(Duration::from_secs(2));
+    let (url, server) = answer_once(
+        format!("HTTP/1.1 302 Found\r\nlocation: {elsewhere}\r\ncontent-length: 0\r\n\r\n")
+            .into_bytes(),
+    );
+    let client = zeval_evaluator::client::RemoteEvaluator::new(
+        url,
+        zeval_evaluator::Encoding::Json,
+        Duration::from_secs(5),
+    )
+    .with_secret(Some("the-secret".to_owned()));
+    let result = client.evaluate_within(&busy_loop_with(None), Duration::from_secs(5));
+    assert!(result.is_err(), "{result:?}");
+    server.join().unwrap();
+    assert!(!watcher.join().unwrap(), "the redirect was followed");
+}
+
+/// An answer of more JSON values than a guest's answer and its metadata is refused before
+/// it is parsed: 16 MiB of `[0,0,…]` made some 800 MiB of values.
+#[test]
+fn a_remote_answer_of_too_many_values_is_refused_unparsed() {
+    let values = zeval_evaluator::client::MAX_ANSWER_VALUES + 1;
+    let body = format!(
+        r#"{{"Z1K1":"Z22","Z22K1":[{}0],"Z22K2":"Z24"}}"#,
+        "0,".repeat(values)
+    );
+    let (url, server) = answer_once(
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    );
+    let client = zeval_evaluator::client::RemoteEvaluator::new(
+        url,
+        zeval_evaluator::Encoding::Json,
+        Duration::from_secs(5),
+    );
+    let error = client
+        .evaluate_within(&busy_loop_with(None), Duration::from_secs(5))
+        .unwrap_err();
+    assert!(error.contains("more than"), "{error}");
+    server.join().unwrap();
+}
+
+/// The client of the nested calls' callback follows no redirect either: the URL is the
+/// evaluator API's caller's, and a redirect took the guest's request to any host the answer
+/// named, and that host's answer back to the guest.
+#[test]
+fn a_callbacks_redirect_is_not_followed() {
+    use zeval_evaluator::NestedCalls;
+    let (elsewhere, watcher) = watched_listener(Duration::from_secs(2));
+    let (url, server) = answer_once(
+        format!("HTTP/1.1 302 Found\r\nlocation: {elsewhere}\r\ncontent-length: 0\r\n\r\n")
+            .into_bytes(),
+    );
+    let mut client = zeval_evaluator::reentry::CallbackClient::new(&url, "a-token").unwrap();
+    let call = zeval_evaluator::NestedCall {
+        function: "Z10000".to_owned(),
+        arguments: Vec::new(),
+    };
+    let answer = client.call(call, Instant::now() + Duration::from_secs(5));
+    assert!(answer.is_err(), "{answer:?}");
+    server.join().unwrap();
+    assert!(!watcher.join().unwrap(), "the redirect was followed");
+}

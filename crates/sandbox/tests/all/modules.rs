@@ -281,3 +281,31 @@ fn a_short_call_runs_in_the_reserve_while_every_slot_holds_a_long_one() {
         }
     }
 }
+
+/// A WASI command that asks `random_get` for 16 MiB into its memory, then prints `after`.
+const LARGE_RANDOM: &str = r#"(module
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 257)
+  (data (i32.const 16777316) "after")
+  (func (export "_start")
+    (drop (call $random (i32.const 0) (i32.const 16777216)))
+    (i32.store (i32.const 16777416) (i32.const 16777316))
+    (i32.store (i32.const 16777420) (i32.const 5))
+    (drop (call $fd_write (i32.const 1) (i32.const 16777416) (i32.const 1)
+                          (i32.const 16777424)))))"#;
+
+/// What the host allocates on a guest's behalf for one `random_get` is bounded: a 16 MiB
+/// request traps, where wasmtime-wasi's default (64 MiB) allocated and filled it, outside
+/// the guest's memory limit (and before it checked the guest's pointer).
+#[test]
+fn a_large_random_get_is_refused() {
+    let host = sandbox().module_host(ModuleHostConfig::default()).unwrap();
+    let random = host.load("random", LARGE_RANDOM.as_bytes()).unwrap();
+    let outcome = random.run(b"", &quick());
+    assert!(
+        !matches!(&outcome, Ok(output) if output.stdout == b"after"),
+        "{outcome:?}"
+    );
+}
