@@ -97,6 +97,12 @@ impl Engine<'_> {
                 item.clone(),
             ))));
         }
+        // Only a stored function's implementations are ranked, and only their runs teach the
+        // ranking: a function given inline (or computed) names any implementations it likes,
+        // under any Z8K5, as many times as it likes, so one anonymous request could record
+        // thousands of failures (or fast runs) for another function's implementation, and
+        // fill the ranking's memory with orders of lists it made up.
+        let ranked = call.get("Z7K1").and_then(Node::ref_zid).is_some();
         let function = self.function_of(call)?;
         let bindings = self.bind_arguments(call, &function)?;
         let implementations = self.implementations(&function)?;
@@ -141,7 +147,12 @@ impl Engine<'_> {
         // With a selector that falls through: the first code implementation that answered an
         // error, kept for the answer in case no later implementation succeeds.
         let mut held_failure: Option<(usize, R<Env>)> = None;
-        for index in self.selector.order(&function_zid, &infos) {
+        let order = if ranked {
+            self.selector.order(&function_zid, &infos)
+        } else {
+            (0..infos.len()).collect()
+        };
+        for index in order {
             let Some(implementation) = implementations.get(index) else {
                 continue;
             };
@@ -182,7 +193,8 @@ impl Engine<'_> {
             };
             // Only a choice is worth measuring: a function with one implementation (a
             // tester's call is narrowed to one) teaches the selector nothing.
-            let observed = infos.len() > 1
+            let observed = ranked
+                && infos.len() > 1
                 && !matches!(implementation.kind, Kind::BuiltIn(_))
                 && infos[index].zid.is_some()
                 && !matches!(outcome, Err(Fail::Timeout));

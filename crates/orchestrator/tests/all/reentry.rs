@@ -299,3 +299,56 @@ fn the_access_rules_apply_to_what_code_calls() {
     // The caller ran; what it called did not.
     assert_eq!(scripted.runs.load(Ordering::SeqCst), 1);
 }
+
+/// List order that counts what it is asked and told.
+#[derive(Default)]
+struct Counting {
+    ordered: AtomicUsize,
+    observed: AtomicUsize,
+}
+
+impl zeval_orchestrator::ImplementationSelector for Counting {
+    fn order(&self, _: &str, implementations: &[ImplementationInfo]) -> Vec<usize> {
+        self.ordered.fetch_add(1, Ordering::SeqCst);
+        (0..implementations.len()).collect()
+    }
+
+    fn observe(&self, _: &str, _: &ImplementationInfo, _: &zeval_orchestrator::RunOutcome) {
+        self.observed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn falls_through(&self) -> bool {
+        true
+    }
+}
+
+/// A function given inline, even one that names a stored function's ZID and
+/// implementations, is neither ranked nor taught the ranking: its list is the caller's own,
+/// and one request that named an implementation thousands of times recorded as many
+/// failures (or fast runs) of it, for every caller of the stored function.
+#[test]
+fn a_function_given_inline_neither_asks_nor_teaches_the_ranking() {
+    let (orchestrator, _) = setup(ReentryLimits::default());
+    let counting = Arc::new(Counting::default());
+    let options = CallOptions {
+        selector: Some(counting.clone()),
+        ..CallOptions::default()
+    };
+    let stored = run(&orchestrator, "Z10060", "x", &options);
+    assert_eq!(stored["Z22K1"], "X", "{stored}");
+    let (ordered, observed) = (
+        counting.ordered.load(Ordering::SeqCst),
+        counting.observed.load(Ordering::SeqCst),
+    );
+    assert!(
+        ordered >= 1 && observed >= 2,
+        "{ordered} orders, {observed} runs"
+    );
+    let [(_, mut z8), ..] = function("Z10060", "Z10061", "unused");
+    z8["Z8K4"] = json!(["Z14", "Z10061", "Z10061", "Z10061", "Z10062"]);
+    let inline = json!({"Z1K1": "Z7", "Z7K1": z8, "Z10060K1": "x"});
+    let result = orchestrator.orchestrate(&inline, &options);
+    assert_eq!(result["Z22K1"], "X", "{result}");
+    assert_eq!(counting.ordered.load(Ordering::SeqCst), ordered);
+    assert_eq!(counting.observed.load(Ordering::SeqCst), observed);
+}
