@@ -40,6 +40,9 @@ use crate::{Backend, CacheError, Cached, CallKey, Entry, Lookup, Stored, Ticket}
 
 /// Idle connections kept for reuse.
 pub const MAX_IDLE_CONNECTIONS: usize = 16;
+/// The bytes before an entry's answer: its time stamp in milliseconds and a newline.
+const ENTRY_HEADER_BYTES: usize = 24;
+
 /// ZIDs whose last seen generation this node remembers.
 pub const MAX_KNOWN_GENERATIONS: usize = 100_000;
 
@@ -78,6 +81,8 @@ pub struct RedisCache {
     noticed: AtomicU64,
     /// At most this many entries in `known` ([`MAX_KNOWN_GENERATIONS`]).
     max_known: usize,
+    /// What a lookup reads at most ([`RedisCache::with_read_limits`]).
+    read_limits: crate::Limits,
     on_remote_write: Option<OnRemoteWrite>,
 }
 
@@ -120,8 +125,20 @@ impl RedisCache {
             known: Mutex::new(HashMap::new()),
             noticed: AtomicU64::new(0),
             max_known: MAX_KNOWN_GENERATIONS,
+            read_limits: crate::Limits::default(),
             on_remote_write,
         })
+    }
+
+    /// Reads no entry larger, and no dependency list longer, than `limits` allow this node
+    /// to store (by default [`crate::Limits::default`]'s): what is in Redis may have been
+    /// written by anyone who can reach it, and a 512 MB entry was read and parsed whole, and
+    /// a list of millions of dependencies asked for as many generations on every lookup.
+    /// Anything over them is a miss.
+    #[must_use]
+    pub fn with_read_limits(mut self, limits: crate::Limits) -> Self {
+        self.read_limits = limits;
+        self
     }
 
     /// Refuses a Redis that may evict keys without a time to live (`maxmemory-policy
@@ -264,7 +281,7 @@ impl Backend for RedisCache {
         let hex = call.to_hex();
         let deps_key = format!("zeval:deps:{hex}");
         let found = self.with(|c| {
-            let (deps, sequence, epoch): (Option<String>, RedisValue, RedisValue) = redis::pipe()
+            let (deps, sequence, epoch): (Option<Vec<u8>>, RedisValue, RedisValue) = redis::pipe()
                 .cmd("GET")
                 .arg(&deps_key)
                 .cmd("GET")
@@ -278,11 +295,18 @@ impl Backend for RedisCache {
                 epoch: as_u64(&epoch),
                 noticed: self.noticed.load(Ordering::Acquire),
             };
-            let Some(deps) = deps else {
+            // Not UTF-8, too many, or not ZIDs: not a list any node wrote, so a miss (not a
+            // failure of Redis, which would switch the cache off for everyone for a second).
+            let Some(deps) = deps.as_deref().and_then(|d| std::str::from_utf8(d).ok()) else {
                 return Ok((ticket, None));
             };
-            let dependencies: Vec<&str> = deps.split('\n').filter(|z| !z.is_empty()).collect();
-            if !dependencies.iter().all(|z| is_zid(z)) {
+            let max = self.read_limits.max_dependencies;
+            let dependencies: Vec<&str> = deps
+                .split('\n')
+                .filter(|z| !z.is_empty())
+                .take(max + 1)
+                .collect();
+            if dependencies.len() > max || !dependencies.iter().all(|z| is_zid(z)) {
                 return Ok((ticket, None));
             }
             let generations = self.generations(c, &dependencies)?;
@@ -299,9 +323,15 @@ impl Backend for RedisCache {
                     .copied()
                     .zip(generations.iter().copied()),
             );
-            let entry: Option<Vec<u8>> = redis::cmd("GET")
+            // At most what this node would store, and the time stamp before it: a longer
+            // entry was not written by a node of these limits, and is a miss.
+            let most = self.read_limits.max_value_bytes + ENTRY_HEADER_BYTES;
+            let entry: Option<Vec<u8>> = redis::cmd("GETRANGE")
                 .arg(format!("zeval:result:{key}"))
+                .arg(0)
+                .arg(most)
                 .query(c)?;
+            let entry = entry.filter(|bytes| !bytes.is_empty() && bytes.len() <= most);
             Ok((ticket, entry.map(|bytes| (key, bytes))))
         })?;
         let (ticket, entry) = found;

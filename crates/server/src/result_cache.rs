@@ -88,7 +88,8 @@ impl CallCache {
                         dependencies_ttl: success_ttl,
                     },
                     Some(on_remote_write),
-                )?;
+                )?
+                .with_read_limits(limits);
                 backend.check_eviction_policy()?;
                 ResultCache::new(Box::new(backend), limits, "redis")
             }

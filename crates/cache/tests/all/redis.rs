@@ -283,3 +283,58 @@ fn a_redis_that_may_evict_generations_is_refused() {
         .check_eviction_policy()
         .unwrap();
 }
+
+/// What a lookup reads from Redis is bounded by what a node stores: an entry longer than the
+/// largest answer kept, or a dependency list longer than any node keeps (or not UTF-8), is a
+/// miss, not read and parsed whole, and not a failure of Redis that switches the cache off.
+/// Anyone who can reach Redis can write there; a 512 MB entry used to be read on every hit.
+#[test]
+fn entries_and_dependency_lists_past_the_limits_are_misses() {
+    let redis = RedisServer::start();
+    let a = node(&redis.url(), None);
+    let k = key("bounded");
+    let d = deps();
+    let t = miss(&a, &k);
+    assert_eq!(
+        a.store(&t, &entry(&d, b"small", Duration::from_secs(60))),
+        Stored::Yes
+    );
+    hit(&a, &k);
+    let ::redis::Value::Array(keys) = redis.command(&["KEYS", "zeval:result:*"]).unwrap() else {
+        panic!("no entry keys");
+    };
+    let ::redis::Value::BulkString(entry_key) = &keys[0] else {
+        panic!("{keys:?}");
+    };
+    let entry_key = String::from_utf8(entry_key.clone()).unwrap();
+    let huge = format!(
+        "1\n\"{}\"",
+        "x".repeat(Limits::default().max_value_bytes + 100)
+    );
+    redis.command(&["SET", &entry_key, &huge]).unwrap();
+    miss(&a, &k);
+
+    let deps_key = format!("zeval:deps:{}", k.to_hex());
+    let many: Vec<String> = (1..=Limits::default().max_dependencies + 1)
+        .map(|n| format!("Z{n}"))
+        .collect();
+    redis
+        .command(&["SET", &deps_key, &many.join("\n")])
+        .unwrap();
+    miss(&a, &k);
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut connection = client
+        .get_connection_with_timeout(Duration::from_secs(1))
+        .unwrap();
+    let _: () = ::redis::cmd("SET")
+        .arg(&deps_key)
+        .arg(&[0xff_u8, b'\n', b'Z'][..])
+        .query(&mut connection)
+        .unwrap();
+    miss(&a, &k);
+    assert_eq!(
+        a.stats().errors,
+        0,
+        "a forged value counted as Redis failing"
+    );
+}

@@ -192,7 +192,7 @@ pub fn describe(f: &Figures, policy: &Policy) -> String {
         (Some(cost), CostSource::Live) => parts.push(format!(
             "live p50 {} over {} calls",
             millis(cost),
-            f.calls - f.failures
+            f.calls.saturating_sub(f.failures)
         )),
         (Some(cost), CostSource::Testers) => parts.push(format!(
             "tester median {} ({} real calls, fewer than the {} needed)",
