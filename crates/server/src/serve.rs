@@ -252,7 +252,7 @@ pub fn evaluator_app_draining(
             },
             require_orchestrator_secret,
         )),
-        None => app,
+        None => app.layer(middleware::from_fn(only_loopback_hosts)),
     };
     app.layer(middleware::from_fn_with_state(drain, crate::drain::layer))
         .layer(middleware::from_fn(run_to_completion))
@@ -289,6 +289,42 @@ async fn require_orchestrator_secret(
         }
     }
     next.run(request).await
+}
+
+/// Middleware of an evaluator API without a secret (which serves loopback only): a request
+/// must name a loopback host (`localhost`, `127.x.x.x`, `[::1]`), or none. A web page the
+/// developer visits can make the browser send requests to a loopback port, and through DNS
+/// rebinding read their answers, naming its own host; such a page could run code here and,
+/// through the nested calls' callback URL, have this process post to any address and hand
+/// the answer back.
+async fn only_loopback_hosts(request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .map(|host| host.to_str().unwrap_or("-"));
+    if let Some(host) = host
+        && !is_loopback_host(host)
+    {
+        return ApiError::BadRequest(format!(
+            "this evaluator API has no secret and answers only requests addressed to a \
+             loopback host (localhost, 127.0.0.1, [::1]), not {host:?}: set \
+             `evaluator_secret` to serve others"
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a `Host` header names a loopback host, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Compares secrets in time that depends on their length only, not on where they differ.

@@ -106,3 +106,42 @@ async fn the_evaluator_api_has_slots_of_its_own() {
     release.notify_one();
     assert_eq!(first.await.unwrap().0, 200);
 }
+
+/// Without a secret, the evaluator API (loopback only) answers requests addressed to a
+/// loopback host, and refuses one addressed to any other: a web page, through DNS rebinding,
+/// could otherwise run code on a developer's evaluator and read the answer, and through the
+/// nested calls' callback URL have it post to any address.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_secret_only_requests_to_a_loopback_host_are_answered() {
+    use tower::ServiceExt;
+    let metrics = Arc::new(Metrics::default());
+    let open = evaluator_app(stand_in(), &Config::default(), &metrics);
+    let post = |host: &'static str| {
+        let app = open.clone();
+        async move {
+            let request = axum::http::Request::builder()
+                .method("POST")
+                .uri(EVALUATE)
+                .header("Host", host)
+                .header("Content-Type", "application/json")
+                .body(axum::body::Body::from("{}"))
+                .unwrap();
+            app.oneshot(request).await.unwrap().status().as_u16()
+        }
+    };
+    for host in [
+        "127.0.0.1:6927",
+        "localhost:6927",
+        "[::1]:6927",
+        "127.0.0.2",
+    ] {
+        assert_eq!(post(host).await, 200, "{host}");
+    }
+    for host in [
+        "attacker.example:6927",
+        "10.0.0.1:6927",
+        "localhost.attacker.example",
+    ] {
+        assert_eq!(post(host).await, 400, "{host}");
+    }
+}
