@@ -217,6 +217,15 @@ impl Repository for StoreRepository {
     }
 
     fn approve(&self, zid: &str, by: &Caller) -> Result<(), RepositoryError> {
+        self.approve_revision(zid, by, None).map(|_| ())
+    }
+
+    fn approve_revision(
+        &self,
+        zid: &str,
+        by: &Caller,
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, RepositoryError> {
         let user = zeval_store::User {
             name: by.name.clone(),
             role: match by.role {
@@ -224,7 +233,10 @@ impl Repository for StoreRepository {
                 UserRole::Editor => zeval_store::Role::Editor,
             },
         };
-        self.store.approve(zid, &user).map_err(repo_error)?;
+        let revision = self
+            .store
+            .approve_revision(zid, &user, expected)
+            .map_err(repo_error)?;
         // What an anonymous call may run changed: answers that read the implementation, or
         // the function it implements (which lists it), must miss.
         self.written(zid);
@@ -237,7 +249,7 @@ impl Repository for StoreRepository {
         if let Some(function) = implemented {
             self.written(&function);
         }
-        Ok(())
+        Ok(Some(revision))
     }
 
     fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError> {

@@ -225,6 +225,23 @@ pub trait Repository: Send + Sync {
     }
     /// Marks an implementation approved.
     fn approve(&self, zid: &str, by: &Caller) -> Result<(), RepositoryError>;
+    /// Marks the current revision of an implementation approved if it is `expected` (the
+    /// one the admin reviewed; [`RepositoryError::Conflict`] otherwise, and nothing is
+    /// approved): the revision approved. A repository that cannot check approves only
+    /// without `expected`.
+    fn approve_revision(
+        &self,
+        zid: &str,
+        by: &Caller,
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, RepositoryError> {
+        match expected {
+            None => self.approve(zid, by).map(|()| None),
+            Some(_) => Err(RepositoryError::Store(
+                "this repository cannot approve a given revision".into(),
+            )),
+        }
+    }
     /// Whether an implementation is approved (built-ins always are).
     fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError>;
     /// The user a bearer token belongs to.

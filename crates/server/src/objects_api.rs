@@ -354,9 +354,13 @@ async fn approve(
 ) -> Result<Response, ApiError> {
     let who = writer(&state, &headers, checked.as_deref(), true).await?;
     checked_zid(&zid)?;
+    // The revision the admin reviewed (its `ETag`): approved only if it is still current,
+    // else 409 with the current one. Without it, whatever is current when the approval
+    // lands is approved, which may be a revision an editor saved a moment before.
+    let reviewed = base_revision(&headers)?;
     let repository = state.repository.clone();
     let approver = who.clone();
-    let zid = blocking(move || {
+    let (zid, revision) = blocking(move || {
         let z2 = repository
             .get(&zid)?
             .ok_or_else(|| RepositoryError::NotFound(zid.clone()))?;
@@ -365,11 +369,15 @@ async fn approve(
                 "{zid} is not an implementation (Z14)"
             )));
         }
-        repository.approve(&zid, &approver)?;
-        Ok(zid)
+        let revision = repository.approve_revision(&zid, &approver, reviewed)?;
+        Ok((zid, revision))
     })
     .await?;
-    Ok(axum::Json(json!({ "zid": zid, "approved": true, "by": who.name })).into_response())
+    let mut answer = json!({ "zid": zid, "approved": true, "by": who.name });
+    if let Some(revision) = revision {
+        answer["revision"] = json!(revision);
+    }
+    Ok(axum::Json(answer).into_response())
 }
 
 fn zeval_store_z2_id(z2: &Value) -> Option<String> {

@@ -249,6 +249,8 @@ impl Store {
         fn users(&self) -> Result<Vec<User>, StoreError>;
         /// Approves the current revision of an implementation.
         fn approve(&self, zid: &str, by: &User) -> Result<u64, StoreError>;
+        /// Approves the current revision of an implementation if it is `expected`.
+        fn approve_revision(&self, zid: &str, by: &User, expected: Option<u64>) -> Result<u64, StoreError>;
         /// Whether the current revision of `zid` is approved.
         fn is_approved(&self, zid: &str) -> Result<bool, StoreError>;
         /// The latest approval of `zid`.

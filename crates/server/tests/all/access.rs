@@ -322,3 +322,51 @@ async fn a_token_is_looked_up_once_per_request() {
     assert_eq!(answer.status, 401, "{}", answer.text);
     assert_eq!(checks_of(before), 1, "a wrong token");
 }
+
+/// An approval names the revision the admin reviewed (`If-Match`, the `ETag` of the GET):
+/// when an editor has saved another since, nothing is approved and the answer is 409 with the
+/// current revision. Without it, the revision current when the approval landed was approved,
+/// whatever it held.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_of_a_reviewed_revision_approves_no_other() {
+    use tower::ServiceExt;
+    let server = server(|_| {});
+    let editor = token(&server, "ed", Role::Editor);
+    let admin = token(&server, "root", Role::Admin);
+    put_composition(&server, &editor).await;
+    // The editor saves revision 2 after the admin read revision 1.
+    put_composition(&server, &editor).await;
+    let approve = |revision: &str| {
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/v1/objects/Z10001/approve")
+            .header("Authorization", format!("Bearer {admin}"))
+            .header("If-Match", format!("\"{revision}\""))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let router = server.router.clone();
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    let (status, body) = approve("1").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("revision 2"), "{body}");
+    let approval = server_approval(&server).await;
+    assert_eq!(approval, None, "approved anyway");
+    let (status, body) = approve("2").await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["revision"], 2, "{answer}");
+}
+
+/// The revision of Z10001's approval in the server's store, if any.
+async fn server_approval(server: &crate::common::Server) -> Option<u64> {
+    let store = zeval_store::SqliteStore::open_in(server.data_dir.path()).unwrap();
+    store.approval("Z10001").unwrap().map(|a| a.revision)
+}

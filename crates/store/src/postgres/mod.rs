@@ -414,6 +414,17 @@ impl PostgresStore {
 
     /// Approves the current revision of the implementation `zid` (admins only).
     pub fn approve(&self, zid: &str, by: &User) -> Result<u64, StoreError> {
+        self.approve_revision(zid, by, None)
+    }
+
+    /// The approval of the current revision, only if it is `expected` (see
+    /// `SqliteStore::approve_revision`).
+    pub fn approve_revision(
+        &self,
+        zid: &str,
+        by: &User,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
         if by.role != Role::Admin {
             return Err(StoreError::Forbidden(format!(
                 "{} is not an admin",
@@ -433,6 +444,15 @@ impl PostgresStore {
                 }
                 Some(r) => r.get(0),
             };
+            if let Some(expected) = expected
+                && expected != revision as u64
+            {
+                return Err(StoreError::Conflict {
+                    zid: zid.to_string(),
+                    base: expected,
+                    current: Some(revision as u64),
+                });
+            }
             tx.execute(
                 "INSERT INTO approvals (zid, revision, approved_by, timestamp_ms)
                  VALUES ($1, $2, $3, $4)

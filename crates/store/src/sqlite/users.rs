@@ -282,6 +282,18 @@ impl SqliteStore {
     /// An approval covers one revision: writing the implementation again withdraws it, so an
     /// approved implementation cannot be swapped for other code without a new approval.
     pub fn approve(&self, zid: &str, by: &User) -> Result<u64, StoreError> {
+        self.approve_revision(zid, by, None)
+    }
+
+    /// [`Self::approve`], only if the current revision is `expected` (the one the admin
+    /// reviewed): else [`StoreError::Conflict`] with the current revision, and nothing is
+    /// approved. Checked and written in one transaction.
+    pub fn approve_revision(
+        &self,
+        zid: &str,
+        by: &User,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
         if by.role != Role::Admin {
             return Err(StoreError::Forbidden(format!(
                 "{} is not an admin",
@@ -307,6 +319,15 @@ impl SqliteStore {
             }
             Some((revision, _)) => revision,
         };
+        if let Some(expected) = expected
+            && expected != revision as u64
+        {
+            return Err(StoreError::Conflict {
+                zid: zid.to_string(),
+                base: expected,
+                current: Some(revision as u64),
+            });
+        }
         tx.execute(
             "INSERT OR REPLACE INTO approvals (zid, revision, approved_by, timestamp_ms) VALUES (?1, ?2, ?3, ?4)",
             params![zid, revision, by.name, now_ms()],

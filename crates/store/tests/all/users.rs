@@ -89,6 +89,24 @@ fn only_admins_approve_and_a_new_revision_needs_a_new_approval() {
         assert_eq!(store.approve("Z10001", &admin).unwrap(), 2);
         assert!(store.is_approved("Z10001").unwrap());
         assert!(!store.is_approved("Z10009").unwrap());
+
+        // An approval of the revision the admin reviewed approves no other.
+        store
+            .put("Z10001", &implementation("Z10001", "Z10000", "third"), "ed")
+            .unwrap();
+        assert!(matches!(
+            store.approve_revision("Z10001", &admin, Some(2)),
+            Err(StoreError::Conflict {
+                current: Some(3),
+                ..
+            })
+        ));
+        assert!(!store.is_approved("Z10001").unwrap());
+        assert_eq!(
+            store.approve_revision("Z10001", &admin, Some(3)).unwrap(),
+            3
+        );
+        assert!(store.is_approved("Z10001").unwrap());
     });
 }
 
