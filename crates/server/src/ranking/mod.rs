@@ -699,7 +699,23 @@ impl Ranking {
         // The implementations' revisions as read for the results, which the explanation that
         // usually follows then reads from memory instead of from the store once more.
         let mut revisions: HashMap<&str, u64> = HashMap::new();
-        for cell in matrix.cells.iter().filter(|c| !c.not_run) {
+        // A cell that ran out of the request's time or budget says nothing about the
+        // implementation, only about the server's load when it ran: recorded as a failure,
+        // anyone who could fill the workers and then run the testers (anonymous callers,
+        // under `calls = "open"`) replaced a good implementation's results with failures,
+        // and it dropped a tier for everybody. Its earlier result stands instead.
+        let ran_out = |cell: &&crate::testers::Cell| {
+            cell.error
+                .as_ref()
+                .and_then(zeval_zobject::error::error_code)
+                .is_some_and(|code| matches!(code, "Z558" | "Z590"))
+        };
+        for cell in matrix
+            .cells
+            .iter()
+            .filter(|c| !c.not_run)
+            .filter(|c| !ran_out(c))
+        {
             let implementation_revision = *revisions
                 .entry(cell.implementation.as_str())
                 .or_insert_with(|| self.store_revision(&cell.implementation));
@@ -1010,6 +1026,47 @@ mod tests {
         assert_eq!(explanation.order.len(), listed.len());
         let read = ranking.state().revisions.len();
         assert!(read <= MAX_RANKED, "{read} implementations' revisions read");
+    }
+
+    /// A tester's cell that ran out of the request's time (Z558) or budget (Z590) is not
+    /// recorded: a run made while someone held every worker would otherwise replace a good
+    /// implementation's results with failures. Other failures are.
+    #[test]
+    fn cells_that_ran_out_of_time_are_not_recorded() {
+        let (_dir, ranking) = ranking(RankingConfig::default());
+        let cell = |tester: &str, passed: bool, code: Option<&str>| crate::testers::Cell {
+            implementation: "Z10001".into(),
+            tester: tester.into(),
+            passed,
+            duration_ms: 1.0,
+            call_ms: 1.0,
+            error: code.map(|code| serde_json::json!({"Z1K1": "Z5", "Z5K1": code})),
+            not_run: false,
+        };
+        let matrix = crate::testers::Matrix {
+            function: "Z10000".into(),
+            implementations: vec!["Z10001".into()],
+            testers: vec!["Z10002".into(), "Z10003".into(), "Z10004".into()],
+            cells: vec![
+                cell("Z10002", true, None),
+                cell("Z10003", false, Some("Z558")),
+                cell("Z10004", false, Some("Z507")),
+            ],
+            passed: 1,
+            not_run: 0,
+            total: 3,
+            ranking: None,
+        };
+        ranking.record_matrix(&matrix);
+        let mut recorded: Vec<String> = ranking
+            .store
+            .tester_results("Z10001", 0)
+            .unwrap()
+            .into_iter()
+            .map(|result| result.tester)
+            .collect();
+        recorded.sort();
+        assert_eq!(recorded, ["Z10002", "Z10004"]);
     }
 
     #[test]
