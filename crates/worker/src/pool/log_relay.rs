@@ -64,18 +64,60 @@ fn relay_lines(pid: u32, log: impl Read, mut emit: impl FnMut(&str)) {
             continue;
         }
         let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end();
+        let text = escaped(text.trim_end());
         if cut {
             emit(&format!("{text} …"));
         } else {
-            emit(text);
+            emit(&text);
         }
     }
+}
+
+/// `text` with control characters (a carriage return, terminal escapes) and the formatting
+/// characters that reorder text escaped: a worker's line could otherwise hide its
+/// `[worker pid]` prefix and pass for one of the server's own. The worker's own log lines
+/// have none (its standard error is a pipe, so it writes no colours).
+fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if hidden(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_and_reordering_characters_are_escaped() {
+        let mut lines = Vec::new();
+        relay_lines(
+            7,
+            "plain line\nfake\r2026 ERROR server: forged\x1b[2K\u{202e}x\n".as_bytes(),
+            |line| lines.push(line.to_owned()),
+        );
+        assert_eq!(lines[0], "plain line");
+        assert!(
+            !lines[1].contains(['\r', '\x1b', '\u{202e}']),
+            "{:?}",
+            lines[1]
+        );
+        assert!(lines[1].contains("\\u{d}"), "{:?}", lines[1]);
+    }
 
     #[test]
     fn a_flooding_worker_log_is_cut_and_rate_limited() {
