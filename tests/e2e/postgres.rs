@@ -43,23 +43,29 @@ fn put_based_on(orch: &str, token: &str, zid: &str, base: u64, z2: &Value) -> (u
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-#[test]
-fn two_servers_share_one_postgresql_store() {
-    let url = postgres_server::fresh_database();
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let token = zeval(&[
+/// Adds the editor `alice` to the database at `url` (with `data_dir` as the command's own);
+/// her token.
+fn add_editor(url: &str, data_dir: &Path) -> String {
+    zeval(&[
         "user",
         "add",
         "alice",
         "--role",
         "editor",
         "--database-url",
-        &url,
+        url,
         "--data-dir",
-        dir_a.path().to_str().unwrap(),
+        data_dir.to_str().unwrap(),
     ])
     .trim()
-    .to_owned();
+    .to_owned()
+}
+
+#[test]
+fn two_servers_share_one_postgresql_store() {
+    let url = postgres_server::fresh_database();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let token = add_editor(&url, dir_a.path());
     let a = Server::start(dir_a.path(), &["--database-url", &url], &[]);
     // The other one by the environment variable, and with its own (unused) data directory.
     let b = Server::start(dir_b.path(), &[], &[("ZEVAL_DATABASE_URL", &url)]);
@@ -312,19 +318,7 @@ fn zeval_catalogue_count() -> usize {
 fn a_revision_written_through_one_server_runs_on_the_other_within_seconds() {
     let url = postgres_server::fresh_database();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let token = zeval(&[
-        "user",
-        "add",
-        "alice",
-        "--role",
-        "editor",
-        "--database-url",
-        &url,
-        "--data-dir",
-        dir_a.path().to_str().unwrap(),
-    ])
-    .trim()
-    .to_owned();
+    let token = add_editor(&url, dir_a.path());
     let a = Server::start(dir_a.path(), &["--database-url", &url], &[]);
     let b = Server::start(dir_b.path(), &["--database-url", &url], &[]);
     crate::common::put_js_function(a.orch(), &token);

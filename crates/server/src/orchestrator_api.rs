@@ -34,42 +34,33 @@ const HOME: &str = "/_info";
 /// own, as many and as many per client, so that they never wait behind work nor work behind
 /// them; health, metrics and the playground's files are never refused for load.
 pub fn router(state: AppState) -> Router {
-    let metrics = state.metrics.clone();
     let limits = &state.config.limits;
-    let slots = Admission::new(
-        limits.max_concurrent_requests,
-        limits.orchestrator_body_bytes,
-        std::time::Duration::from_millis(limits.body_timeout_ms),
-        limits.retry_after_seconds,
-        std::sync::Arc::new(move |reason| {
-            metrics.inc("zeval_requests_rejected_total", &[("reason", reason)])
-        }),
-    )
-    .per_client(limits.per_client_concurrent_requests)
-    .per_client_rate(limits.per_client_requests_per_minute)
-    .trusted_proxies(
-        crate::client_address::TrustedProxies::parse(&limits.trusted_proxies).unwrap_or_default(),
-    )
-    .client_ipv6_prefix(limits.client_ipv6_prefix)
-    .shared(state.shared_limits.clone());
+    // As many slots, as many per client, counted by the same rules, for work and for reads.
+    let admission = || {
+        let metrics = state.metrics.clone();
+        Admission::new(
+            limits.max_concurrent_requests,
+            limits.orchestrator_body_bytes,
+            std::time::Duration::from_millis(limits.body_timeout_ms),
+            limits.retry_after_seconds,
+            std::sync::Arc::new(move |reason| {
+                metrics.inc("zeval_requests_rejected_total", &[("reason", reason)])
+            }),
+        )
+        .per_client(limits.per_client_concurrent_requests)
+        .trusted_proxies(
+            crate::client_address::TrustedProxies::parse(&limits.trusted_proxies)
+                .unwrap_or_default(),
+        )
+        .client_ipv6_prefix(limits.client_ipv6_prefix)
+    };
+    let slots = admission()
+        .per_client_rate(limits.per_client_requests_per_minute)
+        .shared(state.shared_limits.clone());
     // Anonymous reads of the store run in the blocking pool and may each load a page of
     // objects (up to 100 revisions of 100 KiB): without slots of their own, one client's
     // connections could fill the pool and the memory with them, and calls would wait.
-    let rejected = state.metrics.clone();
-    let read_slots = Admission::new(
-        limits.max_concurrent_requests,
-        limits.orchestrator_body_bytes,
-        std::time::Duration::from_millis(limits.body_timeout_ms),
-        limits.retry_after_seconds,
-        std::sync::Arc::new(move |reason| {
-            rejected.inc("zeval_requests_rejected_total", &[("reason", reason)])
-        }),
-    )
-    .per_client(limits.per_client_concurrent_requests)
-    .trusted_proxies(
-        crate::client_address::TrustedProxies::parse(&limits.trusted_proxies).unwrap_or_default(),
-    )
-    .client_ipv6_prefix(limits.client_ipv6_prefix);
+    let read_slots = admission();
     let reads = Router::new()
         .merge(crate::objects_api::read_routes())
         .merge(crate::ranking::http::read_routes())

@@ -190,34 +190,11 @@ fn a_crash_with_a_flood_of_stderr_is_quoted_short() {
 
 #[test]
 fn a_remote_call_gives_up_when_the_callers_time_is_up_and_sends_it() {
-    use std::io::{Read, Write};
-    // An evaluator that reads the request and never answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "http://{}/wikifunctions.org/v1/evaluate/",
-        listener.local_addr().unwrap()
+    // An evaluator that reads the request and answers only long after the caller gave up.
+    let (url, server) = answer_once(
+        b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n".to_vec(),
+        Duration::from_millis(1500),
     );
-    let server = std::thread::spawn(move || {
-        let (mut connection, _) = listener.accept().unwrap();
-        connection
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        let mut received = Vec::new();
-        let mut buffer = [0u8; 4096];
-        while let Ok(n) = connection.read(&mut buffer) {
-            if n == 0 {
-                break;
-            }
-            received.extend_from_slice(&buffer[..n]);
-            if String::from_utf8_lossy(&received).contains("remainingTime") {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(1500));
-        let _ = connection
-            .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n");
-        String::from_utf8_lossy(&received).into_owned()
-    });
     let client = zeval_evaluator::client::RemoteEvaluator::new(
         url,
         zeval_evaluator::Encoding::Json,
@@ -237,8 +214,9 @@ fn a_remote_call_gives_up_when_the_callers_time_is_up_and_sends_it() {
 }
 
 /// A stand-in for a remote evaluator (or an orchestrator's callback route): reads one
-/// request on one connection, answers `response`; the request's text.
-fn answer_once(response: Vec<u8>) -> (String, std::thread::JoinHandle<String>) {
+/// request on one connection (until it has been silent 300 ms), answers `response` after
+/// `delay`; the request's text.
+fn answer_once(response: Vec<u8>, delay: Duration) -> (String, std::thread::JoinHandle<String>) {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/x/v1/evaluate/", listener.local_addr().unwrap());
@@ -255,6 +233,7 @@ fn answer_once(response: Vec<u8>) -> (String, std::thread::JoinHandle<String>) {
             }
             received.extend_from_slice(&buffer[..n]);
         }
+        std::thread::sleep(delay);
         let _ = connection.write_all(&response);
         String::from_utf8_lossy(&received).into_owned()
     });
@@ -288,6 +267,7 @@ fn a_remote_evaluators_redirect_is_not_followed() {
     let (url, server) = answer_once(
         format!("HTTP/1.1 302 Found\r\nlocation: {elsewhere}\r\ncontent-length: 0\r\n\r\n")
             .into_bytes(),
+        Duration::ZERO,
     );
     let client = zeval_evaluator::client::RemoteEvaluator::new(
         url,
@@ -316,6 +296,7 @@ fn a_remote_answer_of_too_many_values_is_refused_unparsed() {
             body.len()
         )
         .into_bytes(),
+        Duration::ZERO,
     );
     let client = zeval_evaluator::client::RemoteEvaluator::new(
         url,
@@ -339,6 +320,7 @@ fn a_callbacks_redirect_is_not_followed() {
     let (url, server) = answer_once(
         format!("HTTP/1.1 302 Found\r\nlocation: {elsewhere}\r\ncontent-length: 0\r\n\r\n")
             .into_bytes(),
+        Duration::ZERO,
     );
     let mut client = zeval_evaluator::reentry::CallbackClient::new(&url, "a-token").unwrap();
     let call = zeval_evaluator::NestedCall {
