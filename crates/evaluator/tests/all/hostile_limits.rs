@@ -258,17 +258,38 @@ fn watched_listener(within: Duration) -> (String, std::thread::JoinHandle<bool>)
     (url, watcher)
 }
 
-/// The orchestrator's client of a remote evaluator follows no redirect: ureq keeps custom
-/// headers on one, so the evaluator secret and the call went to whatever host a 302 named,
-/// and that host's answer came back as the evaluator's.
-#[test]
-fn a_remote_evaluators_redirect_is_not_followed() {
+/// A stand-in that answers one request with a redirect to a watched listener.
+struct Redirecting {
+    url: String,
+    server: std::thread::JoinHandle<String>,
+    /// Whether anyone connected to where the redirect points.
+    watcher: std::thread::JoinHandle<bool>,
+}
+
+fn redirecting() -> Redirecting {
     let (elsewhere, watcher) = watched_listener(Duration::from_secs(2));
     let (url, server) = answer_once(
         format!("HTTP/1.1 302 Found\r\nlocation: {elsewhere}\r\ncontent-length: 0\r\n\r\n")
             .into_bytes(),
         Duration::ZERO,
     );
+    Redirecting {
+        url,
+        server,
+        watcher,
+    }
+}
+
+/// The orchestrator's client of a remote evaluator follows no redirect: ureq keeps custom
+/// headers on one, so the evaluator secret and the call went to whatever host a 302 named,
+/// and that host's answer came back as the evaluator's.
+#[test]
+fn a_remote_evaluators_redirect_is_not_followed() {
+    let Redirecting {
+        url,
+        server,
+        watcher,
+    } = redirecting();
     let client = zeval_evaluator::client::RemoteEvaluator::new(
         url,
         zeval_evaluator::Encoding::Json,
@@ -316,12 +337,11 @@ fn a_remote_answer_of_too_many_values_is_refused_unparsed() {
 #[test]
 fn a_callbacks_redirect_is_not_followed() {
     use zeval_evaluator::NestedCalls;
-    let (elsewhere, watcher) = watched_listener(Duration::from_secs(2));
-    let (url, server) = answer_once(
-        format!("HTTP/1.1 302 Found\r\nlocation: {elsewhere}\r\ncontent-length: 0\r\n\r\n")
-            .into_bytes(),
-        Duration::ZERO,
-    );
+    let Redirecting {
+        url,
+        server,
+        watcher,
+    } = redirecting();
     let mut client = zeval_evaluator::reentry::CallbackClient::new(&url, "a-token").unwrap();
     let call = zeval_evaluator::NestedCall {
         function: "Z10000".to_owned(),
