@@ -81,6 +81,11 @@ pub struct Matrix {
     /// `zeval test` fill it in).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking: Option<crate::ranking::Explanation>,
+    /// The revision of each implementation and tester when the run started (0: not
+    /// stored): a result is recorded for a revision only when it is still the current one
+    /// after the run, since a revision saved during the run may or may not be what ran.
+    #[serde(skip)]
+    pub revisions_at_start: std::collections::HashMap<String, u64>,
 }
 
 /// The bounds of one test run.
@@ -183,6 +188,14 @@ pub fn run_function(
             limit,
         });
     }
+    let revisions_at_start = chosen_implementations
+        .iter()
+        .chain(&chosen_testers)
+        .map(|zid| {
+            let revision = repository.current_revision(zid).ok().flatten();
+            (zid.clone(), revision.unwrap_or(0))
+        })
+        .collect();
     let out_of_time = || bounds.deadline.is_some_and(|d| Instant::now() >= d);
     let mut cells = Vec::with_capacity(total);
     for tester in &chosen_testers {
@@ -242,6 +255,7 @@ pub fn run_function(
         not_run,
         total,
         ranking: None,
+        revisions_at_start,
     })
 }
 

@@ -710,6 +710,15 @@ impl Ranking {
                 .and_then(zeval_zobject::error::error_code)
                 .is_some_and(|code| matches!(code, "Z558" | "Z590"))
         };
+        // A revision saved during the run may or may not be what a cell ran (an editor could
+        // save one after a good revision passed, and have it credited): such cells are not
+        // recorded.
+        let saved_during_the_run = |zid: &str, now: u64| {
+            matrix
+                .revisions_at_start
+                .get(zid)
+                .is_some_and(|&start| start != now)
+        };
         for cell in matrix
             .cells
             .iter()
@@ -719,11 +728,17 @@ impl Ranking {
             let implementation_revision = *revisions
                 .entry(cell.implementation.as_str())
                 .or_insert_with(|| self.store_revision(&cell.implementation));
+            let tester_revision = self.store_revision(&cell.tester);
+            if saved_during_the_run(&cell.implementation, implementation_revision)
+                || saved_during_the_run(&cell.tester, tester_revision)
+            {
+                continue;
+            }
             let result = TesterResult {
                 implementation: cell.implementation.clone(),
                 implementation_revision,
                 tester: cell.tester.clone(),
-                tester_revision: self.store_revision(&cell.tester),
+                tester_revision,
                 passed: cell.passed,
                 duration_us: (cell.call_ms * 1_000.0) as u64,
                 run_ms: now,
@@ -1056,6 +1071,7 @@ mod tests {
             not_run: 0,
             total: 3,
             ranking: None,
+            revisions_at_start: HashMap::new(),
         };
         ranking.record_matrix(&matrix);
         let mut recorded: Vec<String> = ranking
@@ -1067,6 +1083,55 @@ mod tests {
             .collect();
         recorded.sort();
         assert_eq!(recorded, ["Z10002", "Z10004"]);
+    }
+
+    /// Results of a run during which an implementation was saved again are not recorded:
+    /// they would be credited to the new revision, which may not be what ran (an editor
+    /// could save code after a good revision passed the run's first cells).
+    #[test]
+    fn a_run_during_which_an_implementation_changed_records_nothing_for_it() {
+        let (_dir, ranking) = ranking(RankingConfig::default());
+        let z14 = |code: &str| {
+            serde_json::json!({"Z1K1": "Z2", "Z2K1": {"Z1K1": "Z6", "Z6K1": "Z10001"},
+                "Z2K2": {"Z1K1": "Z14", "Z14K1": "Z10000",
+                         "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2": code}},
+                "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}})
+        };
+        ranking.store.put("Z10001", &z14("good"), "ed").unwrap();
+        ranking.store.put("Z10001", &z14("bad"), "ed").unwrap();
+        let matrix = crate::testers::Matrix {
+            function: "Z10000".into(),
+            implementations: vec!["Z10001".into()],
+            testers: vec!["Z10002".into()],
+            cells: vec![crate::testers::Cell {
+                implementation: "Z10001".into(),
+                tester: "Z10002".into(),
+                passed: true,
+                duration_ms: 1.0,
+                call_ms: 1.0,
+                error: None,
+                not_run: false,
+            }],
+            passed: 1,
+            not_run: 0,
+            total: 1,
+            ranking: None,
+            revisions_at_start: [("Z10001".to_owned(), 1), ("Z10002".to_owned(), 0)].into(),
+        };
+        ranking.record_matrix(&matrix);
+        assert!(
+            ranking
+                .store
+                .tester_results("Z10001", 2)
+                .unwrap()
+                .is_empty()
+        );
+        let unchanged = crate::testers::Matrix {
+            revisions_at_start: [("Z10001".to_owned(), 2), ("Z10002".to_owned(), 0)].into(),
+            ..matrix
+        };
+        ranking.record_matrix(&unchanged);
+        assert_eq!(ranking.store.tester_results("Z10001", 2).unwrap().len(), 1);
     }
 
     #[test]
