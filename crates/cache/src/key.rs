@@ -5,8 +5,8 @@
 //! The normal form, not the canonical one: compacting it to canonical form drops what a list
 //! whose cells are not quite a list holds (the original does the same, and zeval's answers
 //! follow it), so two different calls shared a key, and anyone could have their answer
-//! served for someone else's call. The walk uses an explicit stack: its work is bounded by the size
-//! of the call, which the server's body limit bounds, never by the Rust stack.
+//! served for someone else's call. The walk uses an explicit stack: its work is bounded by
+//! the size of the call, which the server's body limit bounds, never by the Rust stack.
 
 use sha2::{Digest, Sha256};
 use zeval_zobject::Value;

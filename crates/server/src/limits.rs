@@ -109,10 +109,7 @@ impl Admission {
             body_limit,
             body_timeout,
             per_client: None,
-            in_flight: ClientSlots {
-                limit: usize::MAX,
-                held: Arc::new(Mutex::new(HashMap::new())),
-            },
+            in_flight: ClientSlots::new(usize::MAX),
             reserve: None,
             rate: None,
             shared: None,
@@ -125,10 +122,7 @@ impl Admission {
 
     /// Also limits each client to `limit` slots at once.
     pub fn per_client(mut self, limit: usize) -> Self {
-        self.per_client = Some(ClientSlots {
-            limit: limit.max(1),
-            held: Arc::new(Mutex::new(HashMap::new())),
-        });
+        self.per_client = Some(ClientSlots::new(limit.max(1)));
         self
     }
 
@@ -210,14 +204,16 @@ impl ClientRates {
             .as_secs();
         let minute = now / 60;
         let mut guard = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let RateWindows { clients, swept } = &mut *guard;
+        let RateWindows {
+            clients: windows,
+            swept,
+        } = &mut *guard;
         // At most once a minute: when a minute's new clients alone fill the map, sweeping on
         // every request walked all 100,000 entries each time, under the lock.
-        if clients.len() >= MAX_RATE_CLIENTS && *swept != minute {
-            clients.retain(|_, (m, _)| *m == minute);
+        if windows.len() >= MAX_RATE_CLIENTS && *swept != minute {
+            windows.retain(|_, (m, _)| *m == minute);
             *swept = minute;
         }
-        let windows = clients;
         if !windows.contains_key(client) && windows.len() >= MAX_RATE_CLIENTS {
             return Ok(());
         }
@@ -334,21 +330,29 @@ impl Admission {
 }
 
 /// The slots each client holds now (entries exist only while held, so the map is bounded by
-/// the work in progress).
+/// what is held): work in flight here, connections in [`crate::serve`].
 #[derive(Clone)]
-struct ClientSlots {
+pub(crate) struct ClientSlots {
     limit: usize,
     held: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 /// One slot of one client, given back when dropped.
-struct ClientSlot {
+pub(crate) struct ClientSlot {
     held: Arc<Mutex<HashMap<String, usize>>>,
     client: String,
 }
 
 impl ClientSlots {
-    fn try_take(&self, client: String) -> Option<ClientSlot> {
+    /// At most `limit` slots per client.
+    pub(crate) fn new(limit: usize) -> Self {
+        ClientSlots {
+            limit,
+            held: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    pub(crate) fn try_take(&self, client: String) -> Option<ClientSlot> {
         self.try_take_counting(client).map(|(slot, _)| slot)
     }
 

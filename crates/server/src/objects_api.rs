@@ -11,7 +11,8 @@
 //! revision and nothing is written (see `base_revision`). Without the header a `PUT` writes
 //! on top of whatever is current, as before.
 //!
-//! Reads are anonymous and take no work slot, so each is bounded: `/history` answers a page
+//! Reads are anonymous and take read slots (not work slots: `crate::orchestrator_api`), and
+//! each is bounded: `/history` answers a page
 //! of revisions ([`DEFAULT_HISTORY_REVISIONS`], at most
 //! [`zeval_store::MAX_HISTORY_REVISIONS`]) with a `next` cursor, and a `search` text is at
 //! most [`MAX_SEARCH_CHARS`] (400 beyond).

@@ -383,7 +383,7 @@ pub async fn serve_listener(
         header: Duration::from_millis(limits.header_timeout_ms),
         idle: Duration::from_millis(limits.idle_timeout_ms),
     };
-    let per_client = Arc::new(ConnectionsPerClient::new(limits));
+    let per_client = ConnectionsPerClient::new(limits);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     loop {
@@ -430,12 +430,10 @@ pub async fn serve_listener(
 }
 
 /// The connections each client holds open on a listener, for
-/// `limits.max_connections_per_client`. The map holds only clients with a connection open,
-/// so at most `max_connections` entries.
+/// `limits.max_connections_per_client` (counted as work is, [`crate::limits::ClientSlots`]).
 struct ConnectionsPerClient {
-    open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
-    /// 0: no limit.
-    max: usize,
+    /// `None`: no limit.
+    slots: Option<crate::limits::ClientSlots>,
     proxies: crate::client_address::TrustedProxies,
     ipv6_prefix: u8,
 }
@@ -443,8 +441,8 @@ struct ConnectionsPerClient {
 impl ConnectionsPerClient {
     fn new(limits: &Limits) -> Self {
         ConnectionsPerClient {
-            open: Default::default(),
-            max: limits.max_connections_per_client,
+            slots: (limits.max_connections_per_client > 0)
+                .then(|| crate::limits::ClientSlots::new(limits.max_connections_per_client)),
             // Checked by `Config::check` before anything is served.
             proxies: crate::client_address::TrustedProxies::parse(&limits.trusted_proxies)
                 .unwrap_or_default(),
@@ -452,36 +450,14 @@ impl ConnectionsPerClient {
         }
     }
 
-    /// Counts a connection from `peer`, unless that client holds the most already.
-    fn open(self: &Arc<Self>, peer: std::net::IpAddr) -> Option<ClientConnection> {
-        if self.max == 0 || self.proxies.trusts(peer) {
-            return Some(ClientConnection(None));
-        }
-        let client = crate::client_address::client_key(peer, self.ipv6_prefix);
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(client.clone()).or_default();
-        if *count >= self.max {
-            return None;
-        }
-        *count += 1;
-        Some(ClientConnection(Some((self.clone(), client))))
-    }
-}
-
-/// A connection counted against its client's limit until it closes.
-struct ClientConnection(Option<(Arc<ConnectionsPerClient>, String)>);
-
-impl Drop for ClientConnection {
-    fn drop(&mut self) {
-        let Some((table, client)) = self.0.take() else {
-            return;
-        };
-        let mut open = table.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&client) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&client);
-            }
+    /// Counts a connection from `peer` until it closes (`Some(None)`: not counted, a trusted
+    /// proxy's or with no limit); `None` when that client holds the most already.
+    fn open(&self, peer: std::net::IpAddr) -> Option<Option<crate::limits::ClientSlot>> {
+        match &self.slots {
+            Some(slots) if !self.proxies.trusts(peer) => slots
+                .try_take(crate::client_address::client_key(peer, self.ipv6_prefix))
+                .map(Some),
+            _ => Some(None),
         }
     }
 }
@@ -613,7 +589,7 @@ async fn serve_connection(
     app: Router,
     timeouts: Timeouts,
     mut stop: watch::Receiver<bool>,
-    _held: (OwnedSemaphorePermit, ClientConnection),
+    _held: (OwnedSemaphorePermit, Option<crate::limits::ClientSlot>),
 ) {
     let clock = Arc::new(ConnectionClock::new(timeouts));
     let io = TokioIo::new(WatchedStream {
