@@ -86,6 +86,10 @@ pub(crate) struct CallState {
 }
 
 impl CallState {
+    pub(crate) fn wasi_mut(&mut self) -> &mut WasiP1Ctx {
+        &mut self.wasi
+    }
+
     pub(crate) fn host_exchange(&self) -> SharedExchange {
         self.host_exchange.clone()
     }
@@ -123,6 +127,7 @@ pub(crate) struct GuestParts {
 /// WASI preview 1 and the `zeval` host-call imports ([`crate::host_call`]).
 pub(crate) fn add_wasi_to_linker(linker: &mut wasmtime::Linker<CallState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p1::add_to_linker_async(linker, |state: &mut CallState| &mut state.wasi)?;
+    crate::wasi_bounds::bound_poll_oneoff(linker)?;
     crate::host_call::add_to_linker(linker)
 }
 

@@ -20,6 +20,8 @@
 //! - clocks: wasmtime-wasi's defaults, i.e. the host's real wall clock (so `Date.now()` and
 //!   `datetime.now()` are correct) and a monotonic clock starting anywhere; resolution as the
 //!   host's. Timing side channels are not a concern here: guests share no secrets;
+//! - waiting: `poll_oneoff` on at most 1,024 subscriptions (`EINVAL` past that; see
+//!   `wasi_bounds`), cut at the call's deadline like any host call;
 //! - randomness: `random_get` is the host's cryptographically secure generator, fresh per
 //!   call. Guests must not bake seeds into their snapshot (the QuickJS guest reseeds
 //!   `Math.random` from `random_get` at every call).
@@ -130,6 +132,7 @@ mod output;
 mod priority;
 mod sandbox;
 mod sealed;
+mod wasi_bounds;
 pub mod wizer;
 
 use std::path::PathBuf;

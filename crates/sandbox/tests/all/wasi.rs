@@ -79,3 +79,36 @@ fn stdin_is_the_input() {
     let error = guest.run(b"*", &Limits::default()).unwrap_err();
     assert!(status(&error).starts_with("exit status 42"), "{error}");
 }
+
+/// Exits with 50 + the errno of one `poll_oneoff` of `count` subscriptions, each (memory
+/// being zero) a relative real-time clock that is due at once.
+fn poll_oneoff_errno_plus_50(count: u32) -> SandboxError {
+    let wat = format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (import "wasi_snapshot_preview1" "poll_oneoff"
+            (func $poll (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 2)
+          (func (export "_start")
+            (call $exit (i32.add (i32.const 50)
+              (call $poll (i32.const 0) (i32.const 65536) (i32.const {count})
+                          (i32.const 131000))))))"#
+    );
+    wat_guest(&format!("poll{count}"), &wat)
+        .run(b"", &Limits::default())
+        .unwrap_err()
+}
+
+/// One `poll_oneoff` waits on at most 1,024 subscriptions; past that it is `EINVAL` (28), as
+/// Linux's `poll()` past `RLIMIT_NOFILE`. wasmtime-wasi alone took up to its host-call fuel,
+/// about 1.6 million, with a host pollable apiece.
+#[test]
+fn poll_oneoff_waits_on_at_most_1024_subscriptions() {
+    let at_the_bound = poll_oneoff_errno_plus_50(1024);
+    assert!(
+        status(&at_the_bound).starts_with("exit status 50"),
+        "{at_the_bound}"
+    );
+    let past_it = poll_oneoff_errno_plus_50(1025);
+    assert!(status(&past_it).starts_with("exit status 78"), "{past_it}");
+}

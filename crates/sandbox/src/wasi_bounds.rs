@@ -1,0 +1,68 @@
+//! Bounds on WASI preview 1 calls that wasmtime-wasi leaves to its host-call fuel: the
+//! linker's `poll_oneoff` checks the number of subscriptions before wasmtime-wasi's runs.
+//!
+//! wasmtime-wasi bounds what one WASI call may read from guest memory only by the store's
+//! host-call fuel (128 MiB by default). For `poll_oneoff` that is about 1.6 million
+//! subscriptions (48 bytes each, 32 bytes of event each), for which it builds a pollable and a
+//! table entry apiece: some 250 MiB of host structures, outside the guest's memory limit,
+//! and a tenth of a second of host CPU that the wall-time deadline cannot interrupt. The host
+//! fuel cannot simply be lowered for every call: it also bounds a single `fd_write`, and a
+//! guest writing its answer in one large write would then fail with a confusing error
+//! instead of meeting the output limit.
+
+use wasmtime::{AsContextMut, Caller, Linker};
+use wasmtime_wasi::p1::wasi_snapshot_preview1::{self, WasiSnapshotPreview1 as _};
+
+use crate::guest::CallState;
+
+/// The most subscriptions one `poll_oneoff` may wait on. A guest has stdin, stdout and
+/// stderr and no other descriptor, so a real poll names a handful (`poll()` with its fds,
+/// `select()`, a sleep's one clock); Linux refuses a `poll()` of more descriptors than
+/// `RLIMIT_NOFILE` (1,024 by default) with `EINVAL` too.
+pub(crate) const MAX_POLL_SUBSCRIPTIONS: u32 = 1024;
+
+/// WASI preview 1's `errno::inval`.
+const ERRNO_INVAL: i32 = 28;
+
+/// Replaces wasmtime-wasi's `poll_oneoff` in `linker` (which must already hold it) with one
+/// that answers `EINVAL`, touching nothing, past [`MAX_POLL_SUBSCRIPTIONS`], and otherwise runs
+/// wasmtime-wasi's own implementation on the calling instance's memory, as its generated
+/// glue does.
+pub(crate) fn bound_poll_oneoff(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let defined = linker
+        .func_wrap_async(
+            "wasi_snapshot_preview1",
+            "poll_oneoff",
+            |mut caller: Caller<'_, CallState>,
+             (subscriptions, events, count, events_written): (i32, i32, i32, i32)| {
+                Box::new(async move {
+                    // The count is a wasm `u32` passed as `i32`.
+                    if count as u32 > MAX_POLL_SUBSCRIPTIONS {
+                        return Ok(ERRNO_INVAL);
+                    }
+                    let fuel = caller.as_context_mut().hostcall_fuel();
+                    let Some(memory) = caller.get_export("memory").and_then(|e| e.into_memory())
+                    else {
+                        wasmtime::bail!("missing required memory export");
+                    };
+                    let (bytes, state) = memory.data_and_store_mut(&mut caller);
+                    let wasi = state.wasi_mut();
+                    wasi.set_hostcall_fuel(fuel);
+                    let mut memory = wiggle::GuestMemory::Unshared(bytes);
+                    wasi_snapshot_preview1::poll_oneoff(
+                        wasi,
+                        &mut memory,
+                        subscriptions,
+                        events,
+                        count,
+                        events_written,
+                    )
+                    .await
+                })
+            },
+        )
+        .map(|_| ());
+    linker.allow_shadowing(false);
+    defined
+}
