@@ -457,6 +457,77 @@ fn reentrant_calls_through_a_remote_evaluator() {
     assert!(evaluator.stop());
 }
 
+/// A listener standing in for an egress proxy: counts who connects until it is stopped.
+struct CountingListener {
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl CountingListener {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut connections = 0;
+            while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok(_) => connections += 1,
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+            connections
+        });
+        CountingListener { url, stop, thread }
+    }
+
+    fn connections(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+/// The orchestrator reaches its evaluators, and an evaluator the orchestrator's callback,
+/// directly, even with a proxy in the environment (ureq's default is to use it, which sent
+/// every call's code, arguments and the evaluator secret to an egress proxy set up for the
+/// wiki, in clear text over `http://`).
+#[test]
+fn evaluators_and_callbacks_are_not_reached_through_a_proxy_from_the_environment() {
+    let proxy = CountingListener::start();
+    let proxy_env = [
+        ("ALL_PROXY", proxy.url.as_str()),
+        ("HTTPS_PROXY", proxy.url.as_str()),
+        ("HTTP_PROXY", proxy.url.as_str()),
+        ("http_proxy", proxy.url.as_str()),
+    ];
+    let evaluator_data = tempfile::tempdir().unwrap();
+    let evaluator = Server::start(evaluator_data.path(), &["--role", "evaluator"], &proxy_env);
+    let evaluate_url = format!(
+        "{}/wikifunctions.org/v1/evaluate/",
+        evaluator.evaluator.as_deref().unwrap()
+    );
+    let data = tempfile::tempdir().unwrap();
+    let editor = add_user(data.path(), "ed", "editor");
+    let mut orchestrator_env = proxy_env.to_vec();
+    orchestrator_env.push(("ZEVAL_EVALUATOR_URL", &evaluate_url));
+    let orchestrator = Server::start(data.path(), &["--role", "orchestrator"], &orchestrator_env);
+    put_objects(orchestrator.orch(), &editor);
+    let site = Site {
+        server: orchestrator,
+        admin: String::new(),
+        _data: data,
+    };
+    // Z10011's Python calls Z10000 through the callback.
+    let z22 = call(&site, "Z10010", Some("Z10011"), "direct");
+    assert_eq!(z22["Z22K1"], "DIRECT!", "{z22}");
+    assert!(site.server.stop());
+    assert!(evaluator.stop());
+    assert_eq!(proxy.connections(), 0, "a request went through the proxy");
+}
+
 #[test]
 fn the_callback_url_is_a_setting() {
     // An orchestrator listening on every address names the callback URL it is given: one

@@ -50,6 +50,11 @@ impl RemoteEvaluator {
             // whatever host the answer names (ureq keeps custom headers on a redirect), and
             // bring that host's answer back as the evaluator's.
             .max_redirects(0)
+            // ureq takes a proxy from `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` by default: an
+            // egress proxy set for the wiki would then get every call's code, arguments and
+            // the evaluator secret, in clear text over `http://`. Evaluators are reached
+            // directly.
+            .proxy(None)
             .timeout_global(Some(timeout))
             .max_idle_connections(MAX_IDLE_CONNECTIONS)
             .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)

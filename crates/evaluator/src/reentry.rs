@@ -213,6 +213,9 @@ impl CallbackClient {
             // The URL is the caller's; a redirect would take the guest's request to any host
             // the answer names, and its answer back to the guest.
             .max_redirects(0)
+            // Nor through a proxy named in the environment (see `client::RemoteEvaluator`):
+            // the request carries the call's token.
+            .proxy(None)
             .build()
             .into();
         Some(CallbackClient {
