@@ -147,6 +147,7 @@ impl Engine<'_> {
         // With a selector that falls through: the first code implementation that answered an
         // error, kept for the answer in case no later implementation succeeds.
         let mut held_failure: Option<(usize, R<Env>)> = None;
+        let mut inline_signature_verdict: Option<Result<(), String>> = None;
         let order = if ranked {
             self.selector.order(&function_zid, &infos)
         } else {
@@ -161,6 +162,27 @@ impl Engine<'_> {
             {
                 refusals.push(why);
                 continue;
+            }
+            // A function given inline runs stored implementations under the signature it
+            // declares: the policy decides whether that may differ from the stored
+            // function's (new argument names made an approved C implementation compile
+            // again at every call, for anonymous callers).
+            if let Some(policy) = self.policy
+                && !ranked
+                && !matches!(implementation.kind, Kind::BuiltIn(_))
+            {
+                let verdict = match &inline_signature_verdict {
+                    Some(verdict) => verdict,
+                    None => {
+                        let signature = inline_signature(&function)?;
+                        inline_signature_verdict
+                            .insert(policy.allows_signature(&function_zid, &signature))
+                    }
+                };
+                if let Err(why) = verdict {
+                    refusals.push(why.clone());
+                    continue;
+                }
             }
             // Only an outcome nobody looks at may be left to the caller: not at the top
             // (metadata, return check), not when the selector learns from it.
@@ -577,6 +599,21 @@ impl Engine<'_> {
 }
 
 /// The key of `call` spelled `key` (borrowed from the call so it outlives the loop).
+/// The signature of `function` (a Z8) as [`crate::ImplementationPolicy::allows_signature`]
+/// is given it.
+fn inline_signature(function: &Node) -> R<Value> {
+    let mut z8 = zeval_zobject::Map::new();
+    for key in ["Z8K1", "Z8K2"] {
+        if let Some(part) = function.get(key) {
+            z8.insert(
+                key.into(),
+                zeval_zobject::canonicalize::canonicalize_normal(&part.to_json()?),
+            );
+        }
+    }
+    Ok(crate::code::signature_of(&Value::Object(z8)))
+}
+
 fn call_key<'a>(call: &'a Node, key: &str) -> &'a str {
     call.as_obj()
         .and_then(|o| o.entries.iter().find(|(k, _)| &**k == key))

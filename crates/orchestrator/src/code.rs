@@ -161,6 +161,42 @@ pub trait ImplementationPolicy: Send + Sync {
     /// "No permission to run functions" the call fails with.
     fn allows(&self, function_zid: &str, implementation: &ImplementationInfo)
     -> Result<(), String>;
+
+    /// `Ok` if a function given inline (not by reference), whose identity (`Z8K5`) is
+    /// `function_zid` and whose signature is `signature`, may run implementations other than
+    /// built-ins. `signature` is `{"Z8K1": [[type, key], …], "Z8K2": type}` with every type
+    /// in canonical form. Asked once per such call, before the first implementation that
+    /// is not a built-in; the default allows everything.
+    fn allows_signature(&self, function_zid: &str, signature: &Value) -> Result<(), String> {
+        let _ = (function_zid, signature);
+        Ok(())
+    }
+}
+
+/// The signature of a canonical Z8, as [`ImplementationPolicy::allows_signature`] is given
+/// it: `{"Z8K1": [[type, key], …], "Z8K2": type}` (labels and everything else left out;
+/// anything missing or malformed is `null` in its place).
+pub fn signature_of(z8: &Value) -> Value {
+    let arguments: Vec<Value> = match z8.get("Z8K1") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .skip(1)
+            .map(|argument| {
+                Value::Array(vec![
+                    argument.get("Z17K1").cloned().unwrap_or(Value::Null),
+                    argument.get("Z17K2").cloned().unwrap_or(Value::Null),
+                ])
+            })
+            .collect(),
+        _ => vec![Value::Null],
+    };
+    let mut signature = zeval_zobject::Map::new();
+    signature.insert("Z8K1".into(), Value::Array(arguments));
+    signature.insert(
+        "Z8K2".into(),
+        z8.get("Z8K2").cloned().unwrap_or(Value::Null),
+    );
+    Value::Object(signature)
 }
 
 /// What a selector knows about one implementation.

@@ -45,7 +45,7 @@ pub use budget::{
 pub use code::{
     CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, FirstImplementationSelector,
     ImplementationInfo, ImplementationPolicy, ImplementationSelector, RunOutcome,
-    SecondImplementationSelector,
+    SecondImplementationSelector, signature_of,
 };
 
 pub use trace::{NONDETERMINISTIC_BUILTINS, Outcome, Trace};

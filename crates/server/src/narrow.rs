@@ -82,12 +82,21 @@ pub fn stored_value(
 /// - so inline implementations (code or compositions written into the request) and objects
 ///   that only exist on the wiki never run for an anonymous caller.
 ///
+/// - a function given inline (a Z8 in `Z7K1`, as testers narrow calls) runs stored
+///   implementations only when its signature (argument types and keys, return type) is the
+///   stored function's that its `Z8K5` names: reviewed code runs under the signature it was
+///   reviewed with, and a caller cannot make an approved C or Rust implementation compile
+///   again at every call by naming its arguments anew.
+///
 /// One is made per request, and it remembers its answers: a recursive composition runs the
 /// same implementation thousands of times, and the store is asked once.
 pub struct ApprovedOnly {
     repository: Arc<dyn Repository>,
     /// `(function, implementation)` → the answer.
     decided: std::sync::Mutex<HashMap<(String, String), Result<(), String>>>,
+    /// Function → its stored signature ([`zeval_orchestrator::signature_of`]), or why there
+    /// is none.
+    signatures: std::sync::Mutex<HashMap<String, Result<Value, String>>>,
 }
 
 impl ApprovedOnly {
@@ -96,6 +105,7 @@ impl ApprovedOnly {
         ApprovedOnly {
             repository,
             decided: Default::default(),
+            signatures: Default::default(),
         }
     }
 }
@@ -123,9 +133,53 @@ impl ImplementationPolicy for ApprovedOnly {
             .or_insert_with(|| self.check_stored(function_zid, zid))
             .clone()
     }
+
+    fn allows_signature(&self, function_zid: &str, signature: &Value) -> Result<(), String> {
+        let mut signatures = self.signatures.lock().unwrap_or_else(|e| e.into_inner());
+        let stored = signatures
+            .entry(function_zid.to_owned())
+            .or_insert_with(|| self.stored_signature(function_zid));
+        match stored {
+            Ok(stored) if stored == signature => Ok(()),
+            Ok(_) => Err(format!(
+                "the function given inline declares other arguments or another return type \
+                 than {function_zid}; anonymous calls may only run approved implementations \
+                 under their function's own signature (calls = \"approved\"): send a bearer \
+                 token"
+            )),
+            Err(why) => Err(why.clone()),
+        }
+    }
 }
 
 impl ApprovedOnly {
+    /// The signature of stored function `function_zid`, canonical.
+    fn stored_signature(&self, function_zid: &str) -> Result<Value, String> {
+        let refused = |why: &str| {
+            Err(format!(
+                "{function_zid} {why}; anonymous calls may only run approved implementations \
+                 (calls = \"approved\"): send a bearer token"
+            ))
+        };
+        let z8 = match zeval_catalogue::get(function_zid) {
+            Some(z2) => z2.get("Z2K2").cloned(),
+            None => match stored_value(self.repository.as_ref(), function_zid) {
+                Ok(z8) => z8,
+                Err(e) => {
+                    tracing::error!(%function_zid, error = %e, "reading a function failed");
+                    return refused("could not be checked");
+                }
+            },
+        };
+        let Some(z8) = z8 else {
+            return refused("is not a stored function");
+        };
+        match zeval_zobject::canonicalize(&z8) {
+            Ok(z8) => Ok(zeval_orchestrator::signature_of(&z8)),
+            Err(_) => refused("is not a well-formed function"),
+        }
+    }
+
     /// What the store says about stored implementation `zid` of `function_zid`.
     fn check_stored(&self, function_zid: &str, zid: &str) -> Result<(), String> {
         let refused = |why: &str| {

@@ -152,6 +152,78 @@ async fn approved_mode_runs_only_approved_implementations_for_anonymous_callers(
     );
 }
 
+/// Under `calls = "approved"`, a function given inline runs an approved implementation only
+/// under the stored function's own signature. Before, any argument names and types would do:
+/// with a C or Rust implementation, each new name was a new artifact key, so an anonymous
+/// caller could make approved code compile again at every call.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inline_function_runs_approved_code_only_under_its_stored_signature() {
+    let server = server(|c| c.access.calls = CallPolicy::Approved);
+    let editor = token(&server, "ed", Role::Editor);
+    let admin = token(&server, "root", Role::Admin);
+    put_composition(&server, &editor).await;
+    let approval = send(
+        &server,
+        "POST",
+        "/v1/objects/Z10001/approve",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(approval.status, 200, "{}", approval.text);
+    let inline_call = |key: &str, returns: &str| {
+        serde_json::json!({"zobject": {
+            "Z1K1": "Z7",
+            "Z7K1": {
+                "Z1K1": "Z8",
+                "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": key,
+                         "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+                "Z8K2": returns,
+                "Z8K3": ["Z20"],
+                "Z8K4": ["Z14", "Z10001"],
+                "Z8K5": "Z10000",
+            },
+            key: "hi",
+        }})
+        .to_string()
+    };
+    // The stored function's signature, given inline (as testers narrow calls): it runs.
+    let same = send(
+        &server,
+        "POST",
+        EVALUATE,
+        None,
+        Some(inline_call("Z10000K1", "Z6")),
+    )
+    .await;
+    assert_eq!(same.status, 200, "{}", same.text);
+    assert_eq!(same.json()["Z22K1"], "hi", "{}", same.text);
+    for (key, returns) in [("Z10000K7", "Z6"), ("Z10000K1", "Z1")] {
+        let other = send(
+            &server,
+            "POST",
+            EVALUATE,
+            None,
+            Some(inline_call(key, returns)),
+        )
+        .await;
+        assert_eq!(other.status, 403, "{key} → {returns}: {}", other.text);
+        let z5 = other.json();
+        assert_eq!(z5["Z5K1"], "Z559", "{z5}");
+        assert!(z5.to_string().contains("other arguments"), "{z5}");
+    }
+    // With a token, the caller's own signature is the caller's business.
+    let with_token = send(
+        &server,
+        "POST",
+        EVALUATE,
+        Some(&editor),
+        Some(inline_call("Z10000K1", "Z1")),
+    )
+    .await;
+    assert_eq!(with_token.json()["Z22K1"], "hi", "{}", with_token.text);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn users_mode_needs_a_token_to_call() {
     let server = server(|c| c.access.calls = CallPolicy::Users);
