@@ -166,13 +166,17 @@ pub struct Failover {
     /// response (connection refused, reset or closed before the status line) or refused it
     /// with 503 is sent again while the call has time left, to an evaluator not tried yet,
     /// else to one tried already (a Service URL may reach another pod). Never after an
-    /// answer, even a cut or failing one.
+    /// answer, even a cut or failing one. At most [`MAX_ATTEMPTS`]: a connection reset after
+    /// the body was sent may come after the code started, so each attempt may run it again.
     pub max_attempts: usize,
     /// How long an evaluator node drains on SIGTERM, in milliseconds (default 30000): it
     /// refuses new calls (503, its health says `draining`) and waits for those in flight;
     /// past this it exits anyway.
     pub drain_timeout_ms: u64,
 }
+
+/// The largest `failover.max_attempts` accepted.
+pub const MAX_ATTEMPTS: usize = 10;
 
 impl Default for Failover {
     fn default() -> Self {
@@ -936,6 +940,13 @@ impl Config {
                     .to_owned(),
             ));
         }
+        if !(1..=MAX_ATTEMPTS).contains(&self.failover.max_attempts) {
+            return Err(ConfigError::Invalid(format!(
+                "failover.max_attempts: {} is not from 1 to {MAX_ATTEMPTS} (each attempt may run \
+                 the call's code again)",
+                self.failover.max_attempts
+            )));
+        }
         if let Some(url) = self.callback_url.as_deref().filter(|u| !u.is_empty()) {
             let rest = url
                 .strip_prefix("http://")
@@ -1196,6 +1207,12 @@ mod tests {
         ));
         assert_eq!(config.failover.max_attempts, 2);
         assert!(config.check().is_ok());
+        for attempts in [0, MAX_ATTEMPTS + 1, 1_000_000] {
+            let mut many = config.clone();
+            many.failover.max_attempts = attempts;
+            let error = many.check().unwrap_err().to_string();
+            assert!(error.contains("failover.max_attempts"), "{error}");
+        }
         // ZEVAL_EVALUATOR_URL: one URL as before, several separated by commas.
         let mut env = Config::default();
         env.apply_env(|name| (name == "ZEVAL_EVALUATOR_URL").then(|| "http://x/".into()))

@@ -156,11 +156,12 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A pool over `endpoints` sending one run to at most `max_attempts` of them (at least 1).
+    /// A pool over `endpoints` sending one run to at most `max_attempts` of them (1 to
+    /// [`crate::config::MAX_ATTEMPTS`]).
     pub fn new(endpoints: Vec<Arc<Endpoint>>, max_attempts: usize) -> Pool {
         Pool {
             endpoints,
-            max_attempts: max_attempts.max(1),
+            max_attempts: max_attempts.clamp(1, crate::config::MAX_ATTEMPTS),
             next: AtomicUsize::new(0),
         }
     }
@@ -459,6 +460,21 @@ mod tests {
         assert_eq!(answer.unwrap_err(), "Failed");
         assert_eq!(sent, 1);
         assert_eq!(pool.endpoints()[0].state(), State::Healthy);
+    }
+
+    /// However many attempts a configuration asks for, one run is sent at most
+    /// `MAX_ATTEMPTS` times: with one Service URL that kept refusing, a million were re-sent
+    /// back to back until the call's deadline.
+    #[test]
+    fn attempts_never_exceed_the_cap() {
+        let pool = pool(1, 1_000_000);
+        let mut sent = 0;
+        let answer = pool.run(soon(), |_, _| {
+            sent += 1;
+            Err(failure(FailureKind::NoResponse))
+        });
+        assert!(answer.is_err());
+        assert_eq!(sent, crate::config::MAX_ATTEMPTS);
     }
 
     #[test]
