@@ -233,7 +233,9 @@ impl Reader<'_> {
         } else if branch == z9 {
             Ok(zeval_zobject::build::z9(text))
         } else {
-            let quoted = zeval_zobject::json::parse(&text).map_err(|e| format!("Z99K1: {e}"))?;
+            let quoted =
+                zeval_zobject::json::parse_within_tokens(&text, super::json::MAX_REQUEST_TOKENS)
+                    .map_err(|e| format!("Z99K1: {e}"))?;
             Ok(zeval_zobject::error::quote(quoted))
         }
     }

@@ -4,7 +4,15 @@ use zeval_zobject::{Map, Value};
 
 use super::{ExecutorRequest, Request, WireError};
 
-/// Decodes a JSON body (nesting bounded by [`zeval_zobject::json::MAX_DEPTH`]).
+/// The most JSON structural tokens (about the values) a JSON body may hold, counted before
+/// anything is parsed: a parsed value takes about 128 bytes a token, so the evaluator's
+/// 2 MiB body of `[0,0,…]` (2 bytes a token) parsed into a million values, some 128 MiB, per
+/// request. The densest ZObject text, normal-form strings of one character
+/// (`{"Z1K1":"Z6","Z6K1":"a"}`, about 6 bytes a token), fills 2 MiB with some 350,000.
+pub const MAX_REQUEST_TOKENS: usize = 512 * 1024;
+
+/// Decodes a JSON body (nesting bounded by [`zeval_zobject::json::MAX_DEPTH`], values by
+/// [`MAX_REQUEST_TOKENS`]).
 ///
 /// An object with `zobject` is the full-call form, unless `zobject` holds the executor form
 /// (any of `codingLanguage`, `codeString`, `functionName`, `functionArguments`, and no
@@ -18,6 +26,11 @@ pub fn decode(body: &[u8]) -> Result<Request, WireError> {
 /// it is also in the request). The full-call form carries one only when zeval's client sent
 /// it: the original orchestrator sends the remaining time in Avro 0.0.4 only.
 pub fn decode_with_remaining_time(body: &[u8]) -> Result<(Request, Option<f64>), WireError> {
+    if zeval_zobject::json::structural_tokens(body, MAX_REQUEST_TOKENS) > MAX_REQUEST_TOKENS {
+        return Err(WireError::Json(format!(
+            "the body holds more than {MAX_REQUEST_TOKENS} JSON values"
+        )));
+    }
     let value =
         zeval_zobject::json::parse_slice(body).map_err(|e| WireError::Json(e.to_string()))?;
     let Value::Object(mut object) = value else {
@@ -143,6 +156,25 @@ pub fn encode_executor(request: &ExecutorRequest) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body of more values than [`MAX_REQUEST_TOKENS`] is refused before it is parsed,
+    /// while 2 MiB of the densest ZObject text is not.
+    #[test]
+    fn bodies_of_too_many_values_are_refused_unparsed() {
+        let zeros = format!(
+            r#"{{"zobject":{{"Z1K1":"Z7","K1":[{}0]}}}}"#,
+            "0,".repeat(MAX_REQUEST_TOKENS)
+        );
+        let error = decode(zeros.as_bytes()).unwrap_err().to_string();
+        assert!(error.contains("more than 524288 JSON values"), "{error}");
+        let string = r#"{"Z1K1":"Z6","Z6K1":"a"},"#;
+        let dense = format!(
+            r#"{{"zobject":{{"Z1K1":"Z7","K1":[{}0]}}}}"#,
+            string.repeat(2 * 1024 * 1024 / string.len())
+        );
+        assert!(dense.len() > 2 * 1024 * 1024 - 64);
+        assert!(decode(dense.as_bytes()).is_ok());
+    }
 
     #[test]
     fn full_call_and_executor_forms() {
