@@ -11,5 +11,6 @@ mod memory;
 mod modules;
 mod output;
 mod stack;
+mod swapped_pages;
 mod time;
 mod wasi;

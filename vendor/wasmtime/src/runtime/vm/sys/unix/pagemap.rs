@@ -293,9 +293,12 @@ pub unsafe fn reset_with_pagemap(
         // pages. Additionally search for the zero page/file page as those are
         // inverted above meaning we're searching for pages that specifically
         // don't have those flags.
-        .category_mask(
-            Categories::WRITTEN | Categories::PRESENT | Categories::PFNZERO | Categories::FILE,
-        )
+        // zeval: written and present *or swapped*: a dirty page swapped out is
+        // not present, and was neither reset nor decommitted (it lies before
+        // `walk_end`), so the next instance swapped the last one's bytes back
+        // in. See vendor/wasmtime/ZEVAL-PATCH.md.
+        .category_mask(Categories::WRITTEN | Categories::PFNZERO | Categories::FILE)
+        .category_anyof_mask(Categories::PRESENT | Categories::SWAPPED)
         // Don't return any categories back. This helps group regions together
         // since the reported set of categories is always empty and we otherwise
         // aren't looking for anything in particular.
