@@ -132,10 +132,9 @@ impl RemoteEvaluator {
         };
         let timeout = self.timeout.min(remaining);
         if timeout.is_zero() {
-            return Err(failed(format!(
-                "request to {} not sent, reason: no time left",
-                self.url
-            )));
+            return Err(failed(
+                "request to the evaluator not sent, reason: no time left".to_owned(),
+            ));
         }
         let remaining_time = remaining.as_secs_f64();
         let body = wire::encode_with_remaining_time(request, self.encoding, Some(remaining_time))
@@ -166,7 +165,7 @@ impl RemoteEvaluator {
             } else {
                 FailureKind::Failed
             },
-            message: format!("request to {} failed, reason: {error}", self.url),
+            message: format!("request to the evaluator failed, reason: {error}"),
         })?;
         let status = response.status().as_u16();
         let draining = response.headers().contains_key(DRAINING_HEADER);
@@ -179,7 +178,7 @@ impl RemoteEvaluator {
             .limit(MAX_RESPONSE_BYTES)
             .lossy_utf8(true)
             .read_to_string()
-            .map_err(|error| failed(format!("request to {} failed, reason: {error}", self.url)))?;
+            .map_err(|error| failed(format!("request to the evaluator failed, reason: {error}")))?;
         if !(200..300).contains(&status) {
             let quoted: String = text.chars().take(MAX_QUOTED_BODY_CHARS).collect();
             return Err(RemoteFailure {

@@ -225,7 +225,15 @@ impl Pool {
             };
             endpoint.failures.fetch_add(1, Ordering::SeqCst);
             match failure.kind {
-                FailureKind::Failed => return Err(failure.message),
+                FailureKind::Failed => {
+                    // The answer names no URL (the caller may be anyone); the log does.
+                    tracing::warn!(
+                        endpoint = endpoint.url(),
+                        error = %failure.message,
+                        "the evaluator's run failed"
+                    );
+                    return Err(failure.message);
+                }
                 FailureKind::NoResponse => endpoint.set_state(State::Down),
                 FailureKind::Refused { draining: true } => endpoint.set_state(State::Draining),
                 FailureKind::Refused { draining: false } => {}
