@@ -9,10 +9,11 @@ Protocol with the host (crates/evaluator/src/runner.rs):
   input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
          (the original executor's request; ZObjects in normal form)
   output {"result": <normal ZObject>} or {"error": "<message>", "nestedError"?: n}
-  code cache (zeval_sandbox::code_cache): with "wantCompiled": <output limit> the answer is
-         followed by a NUL and the code string's code object (``marshal``, raw bytes), when
-         the two fit the limit; a later input may carry those bytes after its JSON and a NUL,
-         and they are run instead of compiling the code string again.
+  code cache (zeval_sandbox::code_cache): the input {"compileOnly": <output limit>,
+         "codeString"} runs no code: the answer {"compiled": true} is followed by a NUL and
+         the code string's code object (``marshal``, raw bytes), when the two fit the limit;
+         a later call's input may carry those bytes after its JSON and a NUL, and they are
+         run instead of compiling the code string again.
   host calls (W.Call, through driver.c's _zeval_host_call and the sandbox's zeval.call):
          request {"function": "Z10000", "arguments": {key: ZObject}}
          answer  {"result": ZObject} or {"error": Z5, "message": "...", "index": n}
@@ -275,7 +276,7 @@ def serialize(value):
 # ---- the call --------------------------------------------------------------------------------
 
 
-def _execute(request, compiled, compiled_out):
+def _execute(request, compiled):
     function_name = request.get("functionName")
     if function_name is None:
         raise ValueError("Function call did not provide functionName.")
@@ -286,15 +287,11 @@ def _execute(request, compiled, compiled_out):
     kwargs = {key: deserialize(value) for key, value in arguments.items()}
     scope = {"__name__": "__main__", "ZPair": ZPair, "ZObject": ZObject, "W": W, "ZError": ZError}
     if compiled is not None:
-        # What an earlier call's "wantCompiled" handed back for this same code string.
+        # What a compile-only run (_compile_only) handed back for this same code string.
         code = _marshal.loads(compiled)
     else:
         # What exec(code_string, scope) compiles: the same file name, mode and flags.
         code = compile(code_string, "<string>", "exec")
-        limit = request.get("wantCompiled")
-        if limit:
-            # Taken before any of the code runs.
-            compiled_out[0] = (_marshal.dumps(code), limit)
     exec(code, scope)  # noqa: S102 - running user code is the point; the sandbox bounds it
     if function_name not in scope:
         raise NameError("name '%s' is not defined" % (function_name,))
@@ -310,17 +307,22 @@ def _message(error):
     return type(error).__name__
 
 
-def _with_compiled(text, compiled_out):
-    """The answer ``text`` and the compiled code to write after it, when that was asked for
-    and the two still fit in the output limit the host gave (else the call's answer alone)."""
-    if compiled_out[0] is None:
-        return text
-    compiled, limit = compiled_out[0]
-    if type(compiled) is not bytes or type(limit) is not int:
-        return text
-    # As driver.c writes it: lone surrogates as backslash escapes.
-    size = len(text) if text.isascii() else len(text.encode("utf-8", "backslashreplace"))
-    if size + 1 + len(compiled) > limit:
+def _compile_only(request, limit):
+    """The code string compiled and not run (``{"compileOnly": limit}``): the answer
+    ``{"compiled": true}`` and the code object (``marshal``) to write after it, when the two
+    fit in ``limit`` bytes. The code cache's entries (zeval_sandbox::code_cache) come only from
+    such a request, in an instance where no user code runs: a call's own run could not be
+    trusted with them, as its code reaches this runner's frames."""
+    code_string = request.get("codeString")
+    if not isinstance(code_string, str) or type(limit) is not int:
+        return _json.dumps({"error": "compileOnly needs codeString."})
+    try:
+        # What exec(code_string, scope) compiles: the same file name, mode and flags.
+        compiled = _marshal.dumps(compile(code_string, "<string>", "exec"))
+    except BaseException as error:  # noqa: BLE001 - not cached; the call reports it
+        return _json.dumps({"error": _message(error)})
+    text = _json.dumps({"compiled": True})
+    if len(text) + 1 + len(compiled) > limit:
         return text
     return (text, compiled)
 
@@ -330,17 +332,18 @@ def __zeval_run(input_text, compiled=None):
         request = _json.loads(input_text)
     except ValueError as error:
         return _json.dumps({"error": "The request is not JSON: %s" % (error,)})
-    compiled_out = [None]
+    if type(request) is dict and request.get("compileOnly") is not None:
+        return _compile_only(request, request["compileOnly"])
     # Looked up before the user's code runs, which may replace json.dumps.
     dumps = _json.dumps
     try:
-        return _with_compiled(dumps({"result": _execute(request, compiled, compiled_out)}, ensure_ascii=False), compiled_out)
+        return dumps({"result": _execute(request, compiled)}, ensure_ascii=False)
     except BaseException as error:  # noqa: BLE001 - every failure is reported to the caller
         try:
             answer = {"error": _message(error)}
             if isinstance(error, ZError) and isinstance(error.index, int):
                 answer["nestedError"] = error.index
-            return _with_compiled(dumps(answer, ensure_ascii=False), compiled_out)
+            return dumps(answer, ensure_ascii=False)
         except BaseException:  # noqa: BLE001
             return dumps({"error": "The error could not be described."})
 
@@ -358,9 +361,9 @@ def __zeval_warmup():
     }
     for _ in range(3):
         __zeval_run(_json.dumps(request))
-    # The code cache's two paths: handing back compiled code, then running it.
-    request["wantCompiled"] = 1 << 20
-    _, compiled = __zeval_run(_json.dumps(request))
-    del request["wantCompiled"]
+    # The code cache's two paths: compiling only and handing back, then running that.
+    compile_only = {key: request[key] for key in ("functionName", "codeString")}
+    compile_only["compileOnly"] = 1 << 20
+    _, compiled = __zeval_run(_json.dumps(compile_only))
     for _ in range(3):
         __zeval_run(_json.dumps(request), compiled)

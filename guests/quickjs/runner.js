@@ -8,10 +8,11 @@
 //   input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
 //          (the original executor's request; ZObjects in normal form)
 //   output {"result": <normal ZObject>} or {"error": "<message>", "nestedError"?: n}
-//   code cache (zeval_sandbox::code_cache): with "wantCompiled": <output limit> the answer
-//          is followed by a NUL and the QuickJS bytecode of the code's wrapper (raw bytes,
-//          written by main.rs), when the two fit the limit; a later input may carry that
-//          bytecode after its JSON and a NUL (`withBytecode`), and it is run instead of
+//   code cache (zeval_sandbox::code_cache): the input {"compileOnly": <output limit>,
+//          "functionName", "codeString"} runs no code: the answer {"compiled":true} is
+//          followed by a NUL and the QuickJS bytecode of the code's wrapper (raw bytes,
+//          written by main.rs), when the two fit the limit; a later call's input may carry
+//          that bytecode after its JSON and a NUL (`withBytecode`), and it is run instead of
 //          compiling the code string again.
 //   host calls (W.Call, through main.rs's __zeval_host_call and the sandbox's zeval.call):
 //          request {"function": "Z10000", "arguments": {key: ZObject}}
@@ -361,24 +362,17 @@
 	// Indirect eval of a function declaration: the code sees only globals, and runs in
 	// strict mode as in the original (whose executor module is strict). Bytecode of the same
 	// declaration, compiled as a script, declares the same function.
-	function compile(codeString, functionName, request, withBytecode) {
-		lastSource = 'function __zeval_wrapper(ZPair, ZObject) {\'use strict\';\n' + codeString +
+	function wrapperSource(codeString, functionName) {
+		return 'function __zeval_wrapper(ZPair, ZObject) {\'use strict\';\n' + codeString +
 			'\nreturn ' + functionName + ';}';
+	}
+
+	function compile(codeString, functionName, withBytecode) {
+		lastSource = wrapperSource(codeString, functionName);
 		if (withBytecode) {
 			runBytecode();
 		} else {
 			(0, eval)(lastSource);
-			const limit = request.wantCompiled;
-			if (typeof limit === 'number' && limit > 0) {
-				// Compiled, not run, before any of the code runs; main.rs writes it after the
-				// answer. A source QuickJS cannot compile as a script (a NUL in it) is simply
-				// not cached.
-				try {
-					bytecodeOf(lastSource, limit);
-				} catch (e) {
-					// not cached
-				}
-			}
 		}
 		// eslint-disable-next-line no-undef
 		const wrapper = globalThis.__zeval_wrapper;
@@ -404,8 +398,25 @@
 		const argumentsByKey = request.functionArguments || {};
 		const keys = Object.keys(argumentsByKey).sort();
 		const args = keys.map((key) => deserialize(argumentsByKey[key]));
-		const fn = compile(String(codeString), String(functionName), request, withBytecode);
+		const fn = compile(String(codeString), String(functionName), withBytecode);
 		return serialize(fn.apply(null, args));
+	}
+
+	// The code cache's entries (zeval_sandbox::code_cache) come only from a request like
+	// this, in an instance where no user code runs: the code string's wrapper compiled to
+	// bytecode and not run, which main.rs writes after the answer when the two fit
+	// `compileOnly` bytes. A call's own run could not be trusted with it: its code could
+	// call __zeval_run again and have other bytecode handed back for later calls of the same
+	// code string. A source QuickJS cannot compile as a script (a NUL in it) is not cached.
+	function compileOnly(request) {
+		const functionName = request.functionName;
+		const codeString = request.codeString;
+		if (!isString(functionName) || !isString(codeString)) {
+			throw new Error('compileOnly needs functionName and codeString.');
+		}
+		lastSource = wrapperSource(codeString, functionName);
+		bytecodeOf(lastSource, request.compileOnly);
+		return stringify({ compiled: true });
 	}
 
 	// QuickJS names the token a syntax error stopped at; at the end of the input that token
@@ -491,6 +502,10 @@
 			return stringify({ error: 'The request is not JSON: ' + messageOf(e) });
 		}
 		try {
+			if (request !== null && typeof request === 'object' &&
+				typeof request.compileOnly === 'number') {
+				return compileOnly(request);
+			}
 			return stringify({ result: execute(request, withBytecode === true) });
 		} catch (e) {
 			try {

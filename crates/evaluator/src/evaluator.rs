@@ -451,7 +451,9 @@ impl Evaluator {
             )),
             _ => None,
         };
-        // The input from the cache where the guest runs; whether it asks for compiled code.
+        let started = Instant::now();
+        // The input from the cache where the guest runs; whether the cache asks for the code
+        // string's compiled code (which a run of its own produces, after this call).
         let asked = std::cell::Cell::new(false);
         let input_from = |cache: &CodeCache, key: &str| {
             let code = cache.lookup(key);
@@ -496,10 +498,9 @@ impl Evaluator {
             Ok((output, keep_in)) => {
                 let stats = run_stats(runtime, &output);
                 let errors = handler.map(|handler| &mut handler.errors);
-                let mut compiled = None;
-                let z22 = runner_output_with(&output.stdout, errors, &mut compiled);
-                if let (Some((cache, key)), Some(compiled)) = (keep_in, compiled) {
-                    cache.insert(key, compiled);
+                let z22 = runner_output(&output.stdout, errors);
+                if let Some((_, key)) = keep_in {
+                    self.compile_for_the_cache(runtime, request, &limits, started, key);
                 }
                 Execution {
                     z22,
@@ -512,6 +513,64 @@ impl Evaluator {
                     z22: failure(run_error(&error)),
                     stats: None,
                 }
+            }
+        }
+    }
+
+    /// Compiles `request`'s code string, and runs none of it, in a fresh instance of the
+    /// guest where `runtime` runs it (this process, or a worker), and keeps what the
+    /// runner hands back in that place's code cache under `key`. Within what is left of the
+    /// call's wall time (`limits`, from `started`); with less than
+    /// [`MIN_COMPILE_ONLY_TIME`] left nothing is kept, and a later call asks again.
+    ///
+    /// The entry comes from a run in which no user code ran: a call's own run could hand
+    /// back anything its code chose (Python reaches the runner's frames, JavaScript could
+    /// call the runner again), and approved code that evaluated its input would have let
+    /// one caller choose what every later call of that code string ran.
+    fn compile_for_the_cache(
+        &self,
+        runtime: &Runtime,
+        request: &ExecutorRequest,
+        limits: &Limits,
+        started: Instant,
+        key: &str,
+    ) {
+        let Some(wall_time) = limits
+            .wall_time
+            .checked_sub(started.elapsed())
+            .filter(|left| *left >= MIN_COMPILE_ONLY_TIME)
+        else {
+            return;
+        };
+        let limits = Limits {
+            wall_time,
+            ..limits.clone()
+        };
+        let input = compile_only_input(request, &limits);
+        let ran = match &runtime.runner {
+            Runner::InProcess {
+                guest,
+                code_cache: Some(cache),
+            } => guest
+                .run(&input, &limits)
+                .map(|output| (output, Arc::clone(cache)))
+                .map_err(RunError::from),
+            Runner::Worker {
+                pool,
+                index,
+                code_cache: true,
+                ..
+            } => pool.run_with_code(*index, &|_| input.clone(), &limits, None),
+            _ => return,
+        };
+        match ran {
+            Ok((output, cache)) => {
+                if let Some(compiled) = compiled_only(&output.stdout) {
+                    cache.insert(key, compiled);
+                }
+            }
+            Err(error) => {
+                tracing::debug!(guest = runtime.runner.name(), %error, "compiling for the code cache failed");
             }
         }
     }
@@ -862,12 +921,12 @@ fn language_version(guest_dir: &Path, family: Family) -> String {
 const COMPILED_SEPARATOR: u8 = 0;
 
 /// The runner's input (see `guests/*/runner.*`): the executor request without the routing
-/// fields and its code string as JSON, then per `code` either the compiled code an earlier
-/// call of the same code string handed back (after [`COMPILED_SEPARATOR`]), or
-/// `"wantCompiled"` in the JSON (hand back what it compiles to). Compiled code that would
-/// make the input longer than `limits` allow is left out (the code string is compiled
-/// instead); `"wantCompiled"` carries the output limit, within which the runner adds the
-/// compiled code to its answer only if it fits.
+/// fields and its code string as JSON, then, with [`CodeLookup::Compiled`], the compiled code
+/// a compile-only run of the same code string handed back (after [`COMPILED_SEPARATOR`]).
+/// Compiled code that would make the input longer than `limits` allow is left out (the code
+/// string is compiled instead). [`CodeLookup::CompileAndHandBack`] is run as
+/// [`CodeLookup::Compile`]: the compiled code comes from a run of its own
+/// ([`compile_only_input`]).
 fn runner_input(request: &ExecutorRequest, code: &CodeLookup, limits: &Limits) -> Vec<u8> {
     let input = runner_input_with(request, code, limits);
     if matches!(code, CodeLookup::Compiled(_)) && input.len() > limits.max_input_bytes {
@@ -885,9 +944,6 @@ fn runner_input_with(request: &ExecutorRequest, code: &CodeLookup, limits: &Limi
     if let Some(source) = &request.code_string {
         object.insert("codeString".into(), Value::String(source.clone()));
     }
-    if *code == CodeLookup::CompileAndHandBack {
-        object.insert("wantCompiled".into(), limits.max_output_bytes.into());
-    }
     object.insert(
         "functionArguments".into(),
         Value::Object(request.function_arguments.clone()),
@@ -899,6 +955,32 @@ fn runner_input_with(request: &ExecutorRequest, code: &CodeLookup, limits: &Limi
         input.extend_from_slice(compiled);
     }
     input
+}
+
+/// The least wall time worth giving a run that only compiles a code string for the cache.
+const MIN_COMPILE_ONLY_TIME: Duration = Duration::from_millis(50);
+
+/// The runner's input for compiling the code string and running none of it
+/// (`"compileOnly"`: the output limit, within which the runner hands back the compiled code
+/// after its answer, `{"compiled": true}`, and a NUL).
+fn compile_only_input(request: &ExecutorRequest, limits: &Limits) -> Vec<u8> {
+    let mut object = Map::new();
+    if let Some(name) = &request.function_name {
+        object.insert("functionName".into(), Value::String(name.clone()));
+    }
+    if let Some(source) = &request.code_string {
+        object.insert("codeString".into(), Value::String(source.clone()));
+    }
+    object.insert("compileOnly".into(), limits.max_output_bytes.into());
+    serde_json::to_vec(&Value::Object(object)).unwrap_or_default()
+}
+
+/// The compiled code a compile-only run handed back: what follows the NUL after an answer
+/// of `{"compiled": true}`.
+fn compiled_only(stdout: &[u8]) -> Option<Vec<u8>> {
+    let end = stdout.iter().position(|&byte| byte == COMPILED_SEPARATOR)?;
+    let answer: Value = serde_json::from_slice(&stdout[..end]).ok()?;
+    (answer.get("compiled") == Some(&Value::Bool(true))).then(|| stdout[end + 1..].to_vec())
 }
 
 /// The limits of a call with `remaining_time` seconds left since `received`: the configured
@@ -973,22 +1055,13 @@ pub fn parse_runner_output(stdout: &[u8]) -> Value {
 ///
 /// An error the runner marks `"nestedError": n` is the `n`th error a nested call answered
 /// (see [`crate::reentry`]): that Z5 is the call's error, when `errors` has it.
+///
+/// Anything after a [`COMPILED_SEPARATOR`] is dropped: a call's own run is never asked for
+/// compiled code (a compile-only run is, [`compiled_only`]), so whatever follows was written
+/// by the call's code.
 fn runner_output(stdout: &[u8], errors: Option<&mut NestedErrors>) -> Value {
-    runner_output_with(stdout, errors, &mut None)
-}
-
-/// [`runner_output`], setting `compiled` to the compiled code after the answer's JSON (after
-/// [`COMPILED_SEPARATOR`]), if any.
-fn runner_output_with(
-    stdout: &[u8],
-    errors: Option<&mut NestedErrors>,
-    compiled: &mut Option<Vec<u8>>,
-) -> Value {
     let stdout = match stdout.iter().position(|&byte| byte == COMPILED_SEPARATOR) {
-        Some(end) => {
-            *compiled = Some(stdout[end + 1..].to_vec());
-            &stdout[..end]
-        }
+        Some(end) => &stdout[..end],
         None => stdout,
     };
     let text = String::from_utf8_lossy(stdout);
@@ -1181,18 +1254,29 @@ mod tests {
         let input = runner_input(&request, &compiled, &small);
         assert!(!input.contains(&COMPILED_SEPARATOR));
 
-        let mut handed_back = None;
-        let answer = br#"{"result": {"Z1K1": "Z6", "Z6K1": "13"}}"#;
-        let z22 = runner_output_with(
-            &[&answer[..], b"\0\x00bytes"].concat(),
-            None,
-            &mut handed_back,
+        // A call's run is never asked for its compiled code: what it writes after a NUL is
+        // dropped. Only a compile-only run's answer hands compiled code back.
+        let input = runner_input(
+            &request,
+            &CodeLookup::CompileAndHandBack,
+            &Limits::default(),
         );
+        assert!(!input.contains(&COMPILED_SEPARATOR));
+        let json: Value = serde_json::from_slice(&input).unwrap();
+        assert!(json.get("wantCompiled").is_none() && json.get("compileOnly").is_none());
+        let answer = br#"{"result": {"Z1K1": "Z6", "Z6K1": "13"}}"#;
+        let z22 = runner_output(&[&answer[..], b"\0\x00bytes"].concat(), None);
         assert_eq!(z22["Z22K1"]["Z6K1"], "13");
-        assert_eq!(handed_back.as_deref(), Some(&b"\x00bytes"[..]));
-        let mut handed_back = None;
-        runner_output_with(answer, None, &mut handed_back);
-        assert_eq!(handed_back, None);
+        assert_eq!(compiled_only(&[&answer[..], b"\0\x00bytes"].concat()), None);
+        let only = compile_only_input(&request, &Limits::default());
+        let json: Value = serde_json::from_slice(&only).unwrap();
+        assert_eq!(json["codeString"], "def f(): pass");
+        assert!(json["compileOnly"].is_u64() && json.get("functionArguments").is_none());
+        assert_eq!(
+            compiled_only(b"{\"compiled\": true}\0\x00bytes").as_deref(),
+            Some(&b"\x00bytes"[..])
+        );
+        assert_eq!(compiled_only(b"{\"compiled\": true}"), None);
     }
 
     #[test]

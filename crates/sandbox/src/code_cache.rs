@@ -10,10 +10,13 @@
 //! function name) is the runner's protocol (`zeval-evaluator`); this is only the bounded map
 //! and the rule of when to ask for it.
 //!
-//! Trust: an entry is what a guest answered for exactly its key, the whole source text, and
-//! is only ever given to calls of that same text. The guest may have been tampered with by
-//! that text's own code (or unmarshalling a bad entry may fail): either affects only calls of
-//! that code, inside the sandbox, which it could do by running. A cache belongs to one place
+//! Trust: an entry is what a guest answered for exactly its key, the whole source text, in a
+//! run that compiled that text and ran none of it (the evaluator's compile-only run), and is
+//! only ever given to calls of that same text. A call's own run is never asked for it: its
+//! code could replace what the runner hands back (Python reaches the runner's frames), and
+//! code that evaluates its input would then let one caller choose what every later caller of
+//! that code ran. Unmarshalling a bad entry may still fail, inside the sandbox, for calls of
+//! that code only. A cache belongs to one place
 //! guests run: the evaluator's own process, or one worker process (the parent keeps it for
 //! that worker, and drops it with the worker). Shared between workers, it would let a worker
 //! that escaped its wasm sandbox forge entries for other users' code that other workers

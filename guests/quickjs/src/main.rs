@@ -275,8 +275,9 @@ fn warm_up() {
     for _ in 0..3 {
         run_or_panic(WARM_UP_REQUEST, false);
     }
-    let wanting = WARM_UP_REQUEST.replacen('{', r#"{"wantCompiled":1048576,"#, 1);
-    run_or_panic(&wanting, false);
+    let compile_only = WARM_UP_REQUEST.replacen('{', r#"{"compileOnly":1048576,"#, 1);
+    let answer = run(&compile_only, false).unwrap_or_else(|e| panic!("warm-up: {e}"));
+    assert_eq!(answer, r#"{"compiled":true}"#, "warm-up compiled only");
     let (bytecode, _) = BYTECODE_OUT
         .with(|out| out.borrow_mut().take())
         .expect("the warm-up handed back its bytecode");

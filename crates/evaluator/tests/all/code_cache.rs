@@ -1,7 +1,7 @@
 //! The code cache (`EvaluatorConfig::code_cache`, `zeval_sandbox::code_cache`): the first
-//! call of a code string compiles it, the second also hands back what it compiled (a CPython
-//! code object, QuickJS bytecode), and later calls of the same code string and function name
-//! run that.
+//! call of a code string compiles it, the second is followed by a run that compiles it and
+//! runs none of it, which hands back what it compiled (a CPython code object, QuickJS
+//! bytecode), and later calls of the same code string and function name run that.
 
 use zeval_evaluator::{Evaluator, EvaluatorConfig, ExecutorRequest, Family, Request};
 
@@ -74,26 +74,63 @@ fn code_that_raises_is_cached_and_raises_the_same_from_its_compiled_code() {
     assert_eq!(calls.call(code, &["z"]), (Err("no: z".to_owned()), 1));
 }
 
+/// What later calls of a code string run is compiled in a run of its own, where none of the
+/// code runs: code that a call runs cannot choose it. (Before, a call's own run handed its
+/// compiled code back, and its code could replace it: approved code that evaluated its input
+/// would have let one caller choose what every later call of that code string ran.)
 #[test]
-fn what_a_call_hands_back_is_only_ever_given_to_calls_of_its_own_code_string() {
+fn code_that_a_call_runs_cannot_choose_what_later_calls_of_it_run() {
     let calls = Calls::new();
     assert_eq!(calls.call(FORGER, &["a"]), (Ok("honest a".to_owned()), 0));
-    // The second call hands back the forged code.
     assert_eq!(calls.call(FORGER, &["b"]), (Ok("honest b".to_owned()), 0));
-    // Another code string never gets that entry.
-    for (n, argument) in ["c", "d", "e"].into_iter().enumerate() {
+    for argument in ["c", "d"] {
+        assert_eq!(
+            calls.call(FORGER, &[argument]),
+            (Ok(format!("honest {argument}")), 1)
+        );
+    }
+    // Bytes written after a NUL by the call's own code are not its answer, nor cached.
+    let (written, _) = calls.call(FORGER, &["write"]);
+    assert!(written.is_err(), "{written:?}");
+    assert_eq!(calls.call(FORGER, &["e"]), (Ok("honest e".to_owned()), 1));
+    // Another code string never gets another's entry.
+    for (n, argument) in ["f", "g", "h"].into_iter().enumerate() {
         let hits = u64::from(n == 2);
         assert_eq!(
             calls.call(VICTIM, &[argument]),
             (Ok(format!("victim {argument}")), hits)
         );
     }
-    // The forger's own later calls run what it forged: only itself is affected.
-    assert_eq!(calls.call(FORGER, &["f"]), (Ok("forged".to_owned()), 1));
 }
 
-/// Code that replaces the compiled code its runner hands back with another function's
-/// before anything is returned: the forged entry is its own code string's.
+/// [`code_that_a_call_runs_cannot_choose_what_later_calls_of_it_run`] in JavaScript: code
+/// that calls the runner again, asking it to hand back other bytecode (as the runner of
+/// 2026-12-05 was asked, and as a compile-only run is).
+#[test]
+fn javascript_that_a_call_runs_cannot_choose_what_later_calls_of_it_run() {
+    let calls = Calls::new();
+    let forger = r#"
+for (const ask of ['wantCompiled', 'compileOnly']) {
+    globalThis.__zeval_run(JSON.stringify({
+        [ask]: 1000000, functionName: 'Z1000',
+        codeString: "function Z1000(Z1000K1) { return 'forged'; }",
+        functionArguments: { Z1000K1: { Z1K1: 'Z6', Z6K1: 'x' } }
+    }), false);
+}
+function Z1000(Z1000K1) { return 'honest ' + Z1000K1; }"#;
+    for (n, argument) in ["a", "b", "c", "d"].into_iter().enumerate() {
+        let hits = u64::from(n >= 2);
+        assert_eq!(
+            calls.javascript(forger, &[argument]),
+            (Ok(format!("honest {argument}")), hits),
+            "call {n}"
+        );
+    }
+}
+
+/// Code that tries to have other compiled code kept for later calls of its code string: it
+/// replaces what the runner of 2026-12-05 would hand back, or (given "write") writes a
+/// compile-only run's answer to stdout itself.
 const FORGER: &str = include_str!("code_cache_forger.py");
 
 /// An honest function of the same name as [`FORGER`]'s.
