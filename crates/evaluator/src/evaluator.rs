@@ -928,14 +928,14 @@ const COMPILED_SEPARATOR: u8 = 0;
 /// [`CodeLookup::Compile`]: the compiled code comes from a run of its own
 /// ([`compile_only_input`]).
 fn runner_input(request: &ExecutorRequest, code: &CodeLookup, limits: &Limits) -> Vec<u8> {
-    let input = runner_input_with(request, code, limits);
+    let input = runner_input_with(request, code);
     if matches!(code, CodeLookup::Compiled(_)) && input.len() > limits.max_input_bytes {
-        return runner_input_with(request, &CodeLookup::Compile, limits);
+        return runner_input_with(request, &CodeLookup::Compile);
     }
     input
 }
 
-fn runner_input_with(request: &ExecutorRequest, code: &CodeLookup, limits: &Limits) -> Vec<u8> {
+fn runner_input_with(request: &ExecutorRequest, code: &CodeLookup) -> Vec<u8> {
     let mut object = Map::new();
     if let Some(name) = &request.function_name {
         object.insert("functionName".into(), Value::String(name.clone()));
