@@ -69,7 +69,9 @@ toolchain_id() {
 inputs_hash() {
   {
     (cd "$root" && git ls-files -co --exclude-standard -- "$@" | LC_ALL=C sort | xargs -r sha256sum)
-    sha256sum "$here/build.sh" "$root/crates/sandbox/src/wizer.rs"
+    # Relative paths: the hash must not depend on where the checkout is (CI's fresh clone
+    # rebuilt the QuickJS guest every run when it held absolute ones).
+    (cd "$root" && sha256sum guests/build.sh crates/sandbox/src/wizer.rs)
     grep -A1 -E '^name = "wasmtime(-wizer)?"$' "$root/Cargo.lock" || true
     toolchain_id
   } | sha256sum | cut -d' ' -f1

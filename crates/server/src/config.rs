@@ -252,6 +252,13 @@ pub struct Limits {
     /// limit. Past it new connections from that client are closed as soon as they are
     /// accepted, so that one address cannot hold every connection of the listener.
     pub max_connections_per_client: usize,
+    /// Bytes of responses (of at least 64 KiB each) handed to connections and not yet taken
+    /// by the kernel, per listener (default 256 MiB): a client that asks for large answers
+    /// and does not read them holds them in memory until the idle timeout. Past it, a large
+    /// response becomes a 503; one response is always let through.
+    pub max_unsent_response_bytes: usize,
+    /// The same per client (default 32 MiB; trusted proxies have only the listener's limit).
+    pub max_unsent_response_bytes_per_client: usize,
     /// Cells (testers × implementations) one `POST /v1/test` may ask for (default 200);
     /// more is 400.
     pub max_test_cells: usize,
@@ -324,6 +331,8 @@ impl Default for Limits {
             idle_timeout_ms: 60_000,
             max_connections: 1024,
             max_connections_per_client: 256,
+            max_unsent_response_bytes: 256 * 1024 * 1024,
+            max_unsent_response_bytes_per_client: 32 * 1024 * 1024,
             max_test_cells: 200,
             test_timeout_ms: 60_000,
             retry_after_seconds: 1,
@@ -1058,6 +1067,8 @@ mod tests {
             "idle_timeout_ms",
             "max_connections",
             "max_connections_per_client",
+            "max_unsent_response_bytes",
+            "max_unsent_response_bytes_per_client",
             "max_test_cells",
             "test_timeout_ms",
             "evaluator_secret",

@@ -38,6 +38,7 @@ pub mod result_cache;
 mod serve;
 pub mod shared_limits;
 pub mod testers;
+mod unsent;
 
 use std::sync::Arc;
 

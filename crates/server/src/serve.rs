@@ -19,7 +19,10 @@
 //!   connection's start for its first request and from the first byte for later ones; past
 //!   it the connection is closed without an answer;
 //! - `limits.idle_timeout_ms` (default 60 s) between the end of one request (its response is
-//!   ready) and the first byte of the next; past it the connection is closed.
+//!   ready) and the first byte of the next; past it the connection is closed;
+//! - `limits.max_unsent_response_bytes` (default 256 MiB) and its `_per_client` share (32 MiB)
+//!   of large responses ready and not yet taken by the kernel ([`crate::unsent`]): a client
+//!   that asks for large answers and reads none cannot hold more until the idle timeout.
 //!
 //! While a request is in a handler neither timeout runs: the body has its own deadline
 //! (`limits.body_timeout_ms`, [`crate::limits`]) and calls theirs.
@@ -384,6 +387,7 @@ pub async fn serve_listener(
         idle: Duration::from_millis(limits.idle_timeout_ms),
     };
     let per_client = ConnectionsPerClient::new(limits);
+    let unsent = Arc::new(crate::unsent::UnsentResponses::new(limits));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     loop {
@@ -413,6 +417,8 @@ pub async fn serve_listener(
             drop(stream);
             continue;
         };
+        let unsent =
+            crate::unsent::ConnectionUnsent::new(unsent.clone(), per_client.key(peer.ip()));
         tokio::spawn(serve_connection(
             stream,
             peer,
@@ -420,6 +426,7 @@ pub async fn serve_listener(
             timeouts,
             stop_rx.clone(),
             (permit, client),
+            unsent,
         ));
     }
     drop(listener);
@@ -448,6 +455,12 @@ impl ConnectionsPerClient {
                 .unwrap_or_default(),
             ipv6_prefix: limits.client_ipv6_prefix,
         }
+    }
+
+    /// The key `peer` is counted under as a client; `None` for a trusted proxy.
+    fn key(&self, peer: std::net::IpAddr) -> Option<String> {
+        (!self.proxies.trusts(peer))
+            .then(|| crate::client_address::client_key(peer, self.ipv6_prefix))
     }
 
     /// Counts a connection from `peer` until it closes (`Some(None)`: not counted, a trusted
@@ -529,10 +542,12 @@ impl Drop for RequestInProgress {
     }
 }
 
-/// A TCP stream that tells its clock when bytes arrive.
+/// A TCP stream that tells its clock when bytes arrive, and its count of unsent responses
+/// ([`crate::unsent`]) when bytes leave.
 struct WatchedStream {
     stream: TcpStream,
     clock: Arc<ConnectionClock>,
+    unsent: Arc<crate::unsent::ConnectionUnsent>,
 }
 
 impl AsyncRead for WatchedStream {
@@ -557,7 +572,12 @@ impl AsyncWrite for WatchedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(bytes)) = &written {
+            this.unsent.written(*bytes);
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -573,7 +593,12 @@ impl AsyncWrite for WatchedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(bytes)) = &written {
+            this.unsent.written(*bytes);
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -590,11 +615,14 @@ async fn serve_connection(
     timeouts: Timeouts,
     mut stop: watch::Receiver<bool>,
     _held: (OwnedSemaphorePermit, Option<crate::limits::ClientSlot>),
+    unsent: crate::unsent::ConnectionUnsent,
 ) {
     let clock = Arc::new(ConnectionClock::new(timeouts));
+    let unsent = Arc::new(unsent);
     let io = TokioIo::new(WatchedStream {
         stream,
         clock: clock.clone(),
+        unsent: unsent.clone(),
     });
     let app = TowerToHyperService::new(app);
     let request_clock = clock.clone();
@@ -602,10 +630,11 @@ async fn serve_connection(
         request.extensions_mut().insert(ConnectInfo(peer));
         let in_progress = request_clock.request_started();
         let response = hyper::service::Service::call(&app, request);
+        let unsent = unsent.clone();
         async move {
             let response = response.await;
             drop(in_progress);
-            response
+            response.map(|response| unsent.admit(response))
         }
     });
     let mut connection = pin!(

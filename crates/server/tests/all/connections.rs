@@ -218,3 +218,49 @@ async fn one_address_holds_at_most_its_share_of_the_connections() {
         );
     }
 }
+
+/// A large answer stays in memory until its client reads it: a client that asks for large
+/// answers and reads none holds at most its share of them
+/// (`max_unsent_response_bytes_per_client`) beside the one it always gets; past that its large
+/// responses are 503, other clients' are not, and reading frees its share. Before, it held
+/// every one until the idle timeout (60 s): 256 connections of 8 MiB answers from one address.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_reads_no_answers_holds_at_most_its_share_of_them() {
+    use tokio::io::AsyncReadExt;
+    const BIG: usize = 16 * 1024 * 1024;
+    let app = axum::Router::new().route("/big", axum::routing::get(|| async { vec![b'x'; BIG] }));
+    let addr = listen(
+        app,
+        &server_limits(|l| l.max_unsent_response_bytes_per_client = 1024 * 1024),
+    )
+    .await;
+    let get = b"GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let (reader, other): (std::net::IpAddr, std::net::IpAddr) =
+        ([127, 0, 0, 5].into(), [127, 0, 0, 6].into());
+    // Asked for, and not read: far more than the kernel's buffers take.
+    let mut unread = connect_from(reader, addr, get).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut second = connect_from(reader, addr, get).await;
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), read_response(&mut second))
+        .await
+        .expect("no answer")
+        .expect("connection closed");
+    assert_eq!(status, 503, "a second unread answer was held too");
+    assert!(body.contains("waiting to be read"), "{body}");
+    // Another client is served in full.
+    let mut neighbour = connect_from(other, addr, get).await;
+    let (status, body) = read_response(&mut neighbour).await.unwrap();
+    assert_eq!((status, body.len()), (200, BIG));
+    // Once the first answer is read, the client gets the next.
+    let mut received = 0;
+    let mut chunk = vec![0u8; 1 << 16];
+    while received < BIG {
+        let n = unread.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the first answer was cut");
+        received += n;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = connect_from(reader, addr, get).await;
+    let (status, body) = read_response(&mut third).await.unwrap();
+    assert_eq!((status, body.len()), (200, BIG));
+}

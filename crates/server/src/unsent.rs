@@ -1,0 +1,221 @@
+//! Large responses that connections hold and have not yet written to their sockets, bounded
+//! in bytes per listener (`limits.max_unsent_response_bytes`, default 256 MiB) and per client
+//! (`limits.max_unsent_response_bytes_per_client`, default 32 MiB).
+//!
+//! A handler's answer is in memory in full before hyper writes it. A client that asks for
+//! large answers (a call's answer may be megabytes, and the result cache makes it cheap to ask
+//! again) and never reads them holds each in memory until the idle timeout closes its
+//! connection (60 s): with the per-address connection cap (256) that was gigabytes from one
+//! address. Now a response of at least [`COUNTED_FROM`] bytes is counted from the moment the
+//! handler returns it until the kernel has taken its bytes (as the connection's writes report
+//! them) or the connection closes; one that would pass either bound becomes a 503 with
+//! `Retry-After`. A client with nothing waiting always gets its response (within the
+//! listener's bound), so no answer is too large to be sent at all. Smaller responses are not
+//! counted: at most 1,024 connections × 64 KiB, and the common path takes no lock.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::config::Limits;
+
+/// Responses smaller than this are not counted.
+pub(crate) const COUNTED_FROM: usize = 64 * 1024;
+
+/// The bytes a listener's connections hold unsent; see the module documentation.
+pub(crate) struct UnsentResponses {
+    max: usize,
+    max_per_client: usize,
+    retry_after_seconds: u64,
+    held: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    total: usize,
+    /// Clients holding any, by their key; a client is removed when it holds none.
+    per_client: HashMap<String, usize>,
+}
+
+impl UnsentResponses {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        UnsentResponses {
+            max: limits.max_unsent_response_bytes,
+            max_per_client: limits.max_unsent_response_bytes_per_client,
+            retry_after_seconds: limits.retry_after_seconds,
+            held: Mutex::new(Held::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts `bytes` for `client` (`None`: a trusted proxy, bounded by the listener's limit
+    /// only) if that keeps within the bounds, or if the client (the listener) holds nothing.
+    fn try_hold(&self, client: Option<&str>, bytes: usize) -> bool {
+        let mut held = self.lock();
+        if held.total > 0 && held.total.saturating_add(bytes) > self.max {
+            return false;
+        }
+        if let Some(client) = client {
+            let mine = held.per_client.get(client).copied().unwrap_or(0);
+            if mine > 0 && mine.saturating_add(bytes) > self.max_per_client {
+                return false;
+            }
+            *held.per_client.entry(client.to_owned()).or_default() += bytes;
+        }
+        held.total += bytes;
+        true
+    }
+
+    fn release(&self, client: Option<&str>, bytes: usize) {
+        let mut held = self.lock();
+        held.total = held.total.saturating_sub(bytes);
+        if let Some(client) = client
+            && let Some(mine) = held.per_client.get_mut(client)
+        {
+            *mine = mine.saturating_sub(bytes);
+            if *mine == 0 {
+                held.per_client.remove(client);
+            }
+        }
+    }
+
+    /// Bytes held now, by every connection of the listener.
+    #[cfg(test)]
+    fn total(&self) -> usize {
+        self.lock().total
+    }
+}
+
+/// What one connection holds unsent: counted when a response is admitted, released as the
+/// connection writes and, for what is left, when it closes.
+pub(crate) struct ConnectionUnsent {
+    shared: Arc<UnsentResponses>,
+    client: Option<String>,
+    pending: AtomicUsize,
+}
+
+impl ConnectionUnsent {
+    pub(crate) fn new(shared: Arc<UnsentResponses>, client: Option<String>) -> Self {
+        ConnectionUnsent {
+            shared,
+            client,
+            pending: AtomicUsize::new(0),
+        }
+    }
+
+    /// `response`, counted if it is large, or a 503 in its place past the bounds.
+    pub(crate) fn admit(&self, response: Response) -> Response {
+        let size = hyper::body::Body::size_hint(response.body()).exact();
+        let Some(bytes) = size.and_then(|size| usize::try_from(size).ok()) else {
+            return response;
+        };
+        if bytes < COUNTED_FROM {
+            return response;
+        }
+        if self.shared.try_hold(self.client.as_deref(), bytes) {
+            self.pending.fetch_add(bytes, Ordering::SeqCst);
+            return response;
+        }
+        tracing::debug!(
+            client = self.client.as_deref().unwrap_or("a trusted proxy"),
+            bytes,
+            "refused a large response: too many are waiting to be read"
+        );
+        let mut refused = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many large responses are waiting to be read by their clients: read those \
+             first, or retry later.\n",
+        )
+            .into_response();
+        if let Ok(value) = HeaderValue::from_str(&self.shared.retry_after_seconds.to_string()) {
+            refused.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        refused
+    }
+
+    /// The connection wrote `bytes` to its socket.
+    pub(crate) fn written(&self, bytes: usize) {
+        if self.pending.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut released = 0;
+        let _ = self
+            .pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |pending| {
+                released = pending.min(bytes);
+                Some(pending - released)
+            });
+        if released > 0 {
+            self.shared.release(self.client.as_deref(), released);
+        }
+    }
+}
+
+impl Drop for ConnectionUnsent {
+    fn drop(&mut self) {
+        let left = self.pending.swap(0, Ordering::SeqCst);
+        if left > 0 {
+            self.shared.release(self.client.as_deref(), left);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(max: usize, max_per_client: usize) -> Arc<UnsentResponses> {
+        let limits = Limits {
+            max_unsent_response_bytes: max,
+            max_unsent_response_bytes_per_client: max_per_client,
+            ..Limits::default()
+        };
+        Arc::new(UnsentResponses::new(&limits))
+    }
+
+    fn large(bytes: usize) -> Response {
+        vec![b'x'; bytes].into_response()
+    }
+
+    #[test]
+    fn a_client_holds_one_large_response_and_more_within_its_share() {
+        let shared = shared(10 * COUNTED_FROM, 3 * COUNTED_FROM);
+        let first = ConnectionUnsent::new(shared.clone(), Some("a".into()));
+        let second = ConnectionUnsent::new(shared.clone(), Some("a".into()));
+        // More than its share, but it holds nothing: let through.
+        assert_eq!(first.admit(large(4 * COUNTED_FROM)).status(), 200);
+        assert_eq!(second.admit(large(COUNTED_FROM)).status(), 503);
+        // Small responses are not counted.
+        assert_eq!(second.admit(large(COUNTED_FROM - 1)).status(), 200);
+        // Another client has its own share.
+        let other = ConnectionUnsent::new(shared.clone(), Some("b".into()));
+        assert_eq!(other.admit(large(2 * COUNTED_FROM)).status(), 200);
+        // Written, it is released.
+        first.written(4 * COUNTED_FROM);
+        assert_eq!(second.admit(large(COUNTED_FROM)).status(), 200);
+        // What a closed connection had not written is released too.
+        drop(second);
+        drop(other);
+        assert_eq!(shared.total(), 0);
+    }
+
+    #[test]
+    fn the_listener_bound_holds_for_proxies_and_everyone() {
+        let shared = shared(3 * COUNTED_FROM, 3 * COUNTED_FROM);
+        let proxy = ConnectionUnsent::new(shared.clone(), None);
+        assert_eq!(proxy.admit(large(2 * COUNTED_FROM)).status(), 200);
+        assert_eq!(proxy.admit(large(2 * COUNTED_FROM)).status(), 503);
+        let client = ConnectionUnsent::new(shared.clone(), Some("c".into()));
+        assert_eq!(client.admit(large(2 * COUNTED_FROM)).status(), 503);
+        let refused = client.admit(large(2 * COUNTED_FROM));
+        assert!(refused.headers().contains_key(header::RETRY_AFTER));
+        proxy.written(usize::MAX);
+        assert_eq!(client.admit(large(2 * COUNTED_FROM)).status(), 200);
+    }
+}
