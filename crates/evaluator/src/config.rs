@@ -105,6 +105,9 @@ pub struct WorkerSettings {
     /// How long a worker beyond `min_workers` may stay idle before it is stopped
     /// (`zeval_worker::WorkerPoolConfig::retire_idle_after`). Default 60 s; `None`: never.
     pub retire_idle_after: Option<Duration>,
+    /// How many calls one worker serves before it is replaced
+    /// (`zeval_worker::WorkerPoolConfig::recycle_after_calls`). Default 10,000; `None`: never.
+    pub recycle_after_calls: Option<u64>,
     /// Workers that may start beyond `max_workers` while every one of those holds a long
     /// call (`zeval_worker::WorkerPoolConfig::reserve_workers`); `None`: the pool's default,
     /// twice the CPUs.
@@ -132,6 +135,7 @@ impl WorkerSettings {
             start_after: Duration::from_millis(2),
             max_starting: 1,
             retire_idle_after: Some(zeval_worker::DEFAULT_RETIRE_IDLE_AFTER),
+            recycle_after_calls: Some(zeval_worker::DEFAULT_RECYCLE_AFTER_CALLS),
             reserve_workers: None,
             reserve_call_time: zeval_worker::DEFAULT_RESERVE_CALL_TIME,
         }

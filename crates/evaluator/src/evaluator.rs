@@ -872,6 +872,7 @@ fn start_workers(
         start_after: settings.start_after,
         max_starting: settings.max_starting,
         retire_idle_after: settings.retire_idle_after,
+        recycle_after_calls: settings.recycle_after_calls,
         reserve_workers: settings.reserve_workers.unwrap_or(defaults.reserve_workers),
         reserve_call_time: settings.reserve_call_time,
         sealed_guests,

@@ -47,5 +47,6 @@ pub use zeval_sandbox::default_guest_dir;
 /// `zeval_sandbox::answer_first`).
 pub use zeval_sandbox::{ResetLeft, answer_first};
 pub use zeval_worker::{
-    DEFAULT_LONE_CALL_SPIN, DEFAULT_RESERVE_CALL_TIME, DEFAULT_RETIRE_IDLE_AFTER,
+    DEFAULT_LONE_CALL_SPIN, DEFAULT_RECYCLE_AFTER_CALLS, DEFAULT_RESERVE_CALL_TIME,
+    DEFAULT_RETIRE_IDLE_AFTER,
 };

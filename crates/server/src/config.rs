@@ -397,6 +397,11 @@ pub struct Workers {
     /// seconds (default 60; 0: never; `ZEVAL_WORKERS_RETIRE_IDLE_AFTER_S`; see
     /// `zeval_worker::WorkerPoolConfig::retire_idle_after`).
     pub retire_idle_after_s: u64,
+    /// How many calls one worker serves before it is stopped and replaced (default 10,000;
+    /// 0: never; `ZEVAL_WORKERS_RECYCLE_AFTER_CALLS`): a guest that escaped into its worker
+    /// sees at most that many of the calls that follow (see
+    /// `zeval_worker::WorkerPoolConfig::recycle_after_calls`).
+    pub recycle_after_calls: u64,
     /// Workers that may start beyond `max_workers` while every one of those holds a call
     /// that has run longer than 10 ms (default: twice the CPUs; 0: none;
     /// `ZEVAL_WORKERS_RESERVE`): a few clients' endless loops, each client within its
@@ -423,6 +428,7 @@ impl Default for Workers {
             start_after_ms: 2,
             max_starting: 1,
             retire_idle_after_s: zeval_evaluator::DEFAULT_RETIRE_IDLE_AFTER.as_secs(),
+            recycle_after_calls: zeval_evaluator::DEFAULT_RECYCLE_AFTER_CALLS,
             reserve_workers: None,
             reserve_call_ms: zeval_evaluator::DEFAULT_RESERVE_CALL_TIME.as_millis() as u64,
         }
@@ -737,6 +743,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "workers.retire_idle_after_s",
     ),
     (
+        "ZEVAL_WORKERS_RECYCLE_AFTER_CALLS",
+        "workers.recycle_after_calls",
+    ),
+    (
         "ZEVAL_WORKERS_LONE_CALL_SPIN_US",
         "workers.lone_call_spin_us",
     ),
@@ -867,6 +877,9 @@ impl Config {
                 "ZEVAL_WORKERS_COLOCATE" => self.workers.colocate = parsed(name, v)?,
                 "ZEVAL_WORKERS_RETIRE_IDLE_AFTER_S" => {
                     self.workers.retire_idle_after_s = parsed(name, v)?
+                }
+                "ZEVAL_WORKERS_RECYCLE_AFTER_CALLS" => {
+                    self.workers.recycle_after_calls = parsed(name, v)?
                 }
                 "ZEVAL_WORKERS_LONE_CALL_SPIN_US" => {
                     self.workers.lone_call_spin_us = parsed(name, v)?
@@ -1050,6 +1063,7 @@ mod tests {
             "start_after_ms",
             "max_starting",
             "retire_idle_after_s",
+            "recycle_after_calls",
             "reserve_workers",
             "reserve_call_ms",
             "lone_call_spin_us",

@@ -68,6 +68,8 @@ pub fn local_evaluator(
                 max_starting: workers.max_starting,
                 retire_idle_after: (workers.retire_idle_after_s > 0)
                     .then(|| Duration::from_secs(workers.retire_idle_after_s)),
+                recycle_after_calls: (workers.recycle_after_calls > 0)
+                    .then_some(workers.recycle_after_calls),
                 reserve_workers: workers.reserve_workers,
                 reserve_call_time: Duration::from_millis(workers.reserve_call_ms),
                 ..WorkerSettings::new(program, vec!["worker".into()])

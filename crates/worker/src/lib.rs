@@ -23,8 +23,8 @@ pub mod pool;
 pub mod protocol;
 
 pub use pool::{
-    DEFAULT_LONE_CALL_SPIN, DEFAULT_RESERVE_CALL_TIME, DEFAULT_RETIRE_IDLE_AFTER, PoolStatus,
-    RunError, WorkerPool, WorkerPoolConfig,
+    DEFAULT_LONE_CALL_SPIN, DEFAULT_RECYCLE_AFTER_CALLS, DEFAULT_RESERVE_CALL_TIME,
+    DEFAULT_RETIRE_IDLE_AFTER, PoolStatus, RunError, WorkerPool, WorkerPoolConfig,
 };
 pub use protocol::{GuestSpec, WorkerSpec};
 

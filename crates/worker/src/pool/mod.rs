@@ -25,6 +25,9 @@
 //!   started in the background, so the next call finds a warm worker.
 //! - Workers beyond `min_workers` that stay idle for [`WorkerPoolConfig::retire_idle_after`]
 //!   are stopped, so the pool gives back what a burst took.
+//! - A worker that has served [`WorkerPoolConfig::recycle_after_calls`] calls is stopped and
+//!   replaced, so that a guest that escaped into its worker sees a bounded number of others'
+//!   calls.
 //! - When every one of the `max_workers` holds a long call (one older than the sandbox's
 //!   `lower_priority_after`), up to [`WorkerPoolConfig::reserve_workers`] more may start, and
 //!   a call that finds `max_workers` calls in flight runs at most
@@ -174,6 +177,13 @@ pub struct WorkerPoolConfig {
     /// memory; without this the pool kept its peak size for good. A retired worker is not
     /// counted as lost. `None`: never.
     pub retire_idle_after: Option<Duration>,
+    /// How many calls one worker serves before it is stopped and replaced (a replacement
+    /// starts in the background when the pool is below `min_workers`, else when a call needs
+    /// one). Default [`DEFAULT_RECYCLE_AFTER_CALLS`]. A guest that escaped its wasm sandbox
+    /// into its worker process (still confined there) sees, and answers, the later calls that
+    /// worker serves, other clients' among them: this bounds how many, where the pool would
+    /// otherwise keep a busy worker for good. `None`: never.
+    pub recycle_after_calls: Option<u64>,
     /// How long a starting worker may take to load, warm up and confine itself. Default
     /// 10 minutes: the first worker on a cold machine compiles the guests (CPython's takes
     /// minutes in a debug build).
@@ -201,6 +211,7 @@ impl WorkerPoolConfig {
             reserve_call_time: DEFAULT_RESERVE_CALL_TIME,
             sealed_guests: Vec::new(),
             retire_idle_after: Some(DEFAULT_RETIRE_IDLE_AFTER),
+            recycle_after_calls: Some(DEFAULT_RECYCLE_AFTER_CALLS),
             start_timeout: Duration::from_secs(600),
         }
     }
@@ -210,6 +221,10 @@ impl WorkerPoolConfig {
 pub fn twice_the_cpus() -> usize {
     2 * std::thread::available_parallelism().map_or(1, usize::from)
 }
+
+/// The default of [`WorkerPoolConfig::recycle_after_calls`]: 10,000 calls, a worker start
+/// (tens of milliseconds of CPU) per 10,000 calls served.
+pub const DEFAULT_RECYCLE_AFTER_CALLS: u64 = 10_000;
 
 /// The default of [`WorkerPoolConfig::reserve_call_time`], for the settings that pass it on.
 pub const DEFAULT_RESERVE_CALL_TIME: Duration = Duration::from_secs(1);
@@ -247,6 +262,8 @@ pub struct PoolStatus {
     pub lost: u64,
     /// Workers stopped for having been idle [`WorkerPoolConfig::retire_idle_after`].
     pub retired: u64,
+    /// Workers stopped for having served [`WorkerPoolConfig::recycle_after_calls`] calls.
+    pub recycled: u64,
     /// [`WorkerPoolConfig::reserve_workers`].
     pub reserve_workers: usize,
     /// Calls that found `max_workers` calls in flight, so ran with at most
@@ -294,6 +311,7 @@ struct PoolState {
     busy: Vec<BusyWorker>,
     lost: u64,
     retired: u64,
+    recycled: u64,
     reserve_calls: u64,
     confinement: Option<ConfinementReport>,
     address_space_limit: Option<u64>,
@@ -400,6 +418,8 @@ struct Worker {
     code_cache: Arc<CodeCache>,
     /// When it last became idle (or was started).
     idle_since: Instant,
+    /// Calls it has served.
+    calls: u64,
 }
 
 /// The byte budget of one worker's [`CodeCache`]: with the default 32 workers at most, at
@@ -771,6 +791,7 @@ impl WorkerPool {
             busy_pids: state.busy.iter().map(|busy| busy.pid).collect(),
             lost: state.lost,
             retired: state.retired,
+            recycled: state.recycled,
             reserve_workers: self.inner.config.reserve_workers,
             reserve_calls: state.reserve_calls,
             starting: state.starting,
@@ -973,12 +994,47 @@ impl PoolInner {
         self.config.spec.sandbox.lower_priority_after
     }
 
-    fn release(&self, worker: Worker) {
+    fn release(self: &Arc<Self>, mut worker: Worker) {
+        worker.calls += 1;
+        if self
+            .config
+            .recycle_after_calls
+            .is_some_and(|calls| worker.calls >= calls)
+        {
+            self.recycle(worker);
+            return;
+        }
         let mut state = self.lock();
         state.take_out_of_busy(worker.pid());
         state.push_idle(worker);
         drop(state);
         self.returned.notify_one();
+    }
+
+    /// Stops `worker`, which has served [`WorkerPoolConfig::recycle_after_calls`] calls, and
+    /// has it replaced. It waits for its next request, so it ends at once; it is reaped on a
+    /// thread of its own, so that the call that gave it back does not wait for that.
+    fn recycle(self: &Arc<Self>, mut worker: Worker) {
+        let pid = worker.pid();
+        {
+            let mut state = self.lock();
+            state.take_out_of_busy(pid);
+            state.alive -= 1;
+            state.recycled += 1;
+        }
+        self.returned.notify_one();
+        let _ = worker.child.kill();
+        let reaper = std::thread::Builder::new()
+            .name("zeval-worker-reap".to_owned())
+            .spawn(move || {
+                let status = worker.child.wait().map(describe).unwrap_or_default();
+                tracing::debug!(pid, status, "recycled a worker");
+            });
+        if let Err(error) = reaper {
+            tracing::warn!(%error, "no thread to reap a recycled worker; reaping it now");
+            reap::wait_for_pid(pid);
+        }
+        self.replenish();
     }
 
     /// Kills `worker` and counts it lost; how it ended. It is reaped within
@@ -1217,6 +1273,7 @@ impl PoolInner {
             loaded_modules: Vec::new(),
             code_cache: Arc::new(CodeCache::new(CODE_CACHE_BYTES_PER_WORKER)),
             idle_since: Instant::now(),
+            calls: 0,
         })
     }
 }

@@ -786,3 +786,40 @@ fn the_reserve_stays_closed_while_the_calls_in_flight_are_short() {
         call.join().unwrap();
     }
 }
+
+/// A worker that has served `recycle_after_calls` calls is stopped and replaced: a guest that
+/// escaped into its worker sees a bounded number of the calls that follow (a busy worker was
+/// kept for good). Not counted as lost; the call that reached the count has its answer.
+#[test]
+fn a_worker_is_replaced_after_serving_recycle_after_calls_calls() {
+    let pool = pool_with("affinity", |config| {
+        config.recycle_after_calls = Some(3);
+    });
+    let call = || {
+        pool.run(0, b"now", &limits(Duration::from_secs(5)))
+            .expect("the call is answered")
+    };
+    call();
+    let first = pool.status().idle_pids;
+    assert_eq!(first.len(), 1);
+    call();
+    assert_eq!(pool.status().idle_pids, first, "replaced too soon");
+    call();
+    let status = pool.status();
+    assert_eq!((status.recycled, status.lost), (1, 0), "{status:?}");
+    assert!(!status.idle_pids.contains(&first[0]), "{status:?}");
+    // A replacement serves the next calls.
+    call();
+    let status = pool.status();
+    assert_eq!(status.alive, 1, "{status:?}");
+    assert!(
+        !status.idle_pids.contains(&first[0]) && !status.idle_pids.is_empty(),
+        "{status:?}"
+    );
+    // The recycled process is gone.
+    let gone = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{}", first[0])).exists() {
+        assert!(Instant::now() < gone, "the recycled worker still runs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
