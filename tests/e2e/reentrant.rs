@@ -502,6 +502,9 @@ fn evaluators_and_callbacks_are_not_reached_through_a_proxy_from_the_environment
         ("HTTPS_PROXY", proxy.url.as_str()),
         ("HTTP_PROXY", proxy.url.as_str()),
         ("http_proxy", proxy.url.as_str()),
+        // An exemption inherited from the environment would let the test pass without the fix.
+        ("NO_PROXY", ""),
+        ("no_proxy", ""),
     ];
     let evaluator_data = tempfile::tempdir().unwrap();
     let evaluator = Server::start(evaluator_data.path(), &["--role", "evaluator"], &proxy_env);

@@ -499,8 +499,8 @@ impl Evaluator {
                 let stats = run_stats(runtime, &output);
                 let errors = handler.map(|handler| &mut handler.errors);
                 let z22 = runner_output(&output.stdout, errors);
-                if let Some((_, key)) = keep_in {
-                    self.compile_for_the_cache(runtime, request, &limits, started, key);
+                if let Some((asked_in, key)) = keep_in {
+                    self.compile_for_the_cache(runtime, request, &limits, started, key, &asked_in);
                 }
                 Execution {
                     z22,
@@ -520,8 +520,9 @@ impl Evaluator {
     /// Compiles `request`'s code string, and runs none of it, in a fresh instance of the
     /// guest where `runtime` runs it (this process, or a worker), and keeps what the
     /// runner hands back in that place's code cache under `key`. Within what is left of the
-    /// call's wall time (`limits`, from `started`); with less than
-    /// [`MIN_COMPILE_ONLY_TIME`] left nothing is kept, and a later call asks again.
+    /// call's wall time (`limits`, from `started`), and at most [`COMPILE_ONLY_TIME`]; with
+    /// less than [`MIN_COMPILE_ONLY_TIME`] left, or when nothing comes of it, the cache that
+    /// asked (`asked_in`) is told not to ask again for this code string.
     ///
     /// The entry comes from a run in which no user code ran: a call's own run could hand
     /// back anything its code chose (Python reaches the runner's frames, JavaScript could
@@ -534,12 +535,17 @@ impl Evaluator {
         limits: &Limits,
         started: Instant,
         key: &str,
+        asked_in: &CodeCache,
     ) {
+        // The call's answer waits for this run: at most COMPILE_ONLY_TIME of it (a wait for a
+        // free worker included).
         let Some(wall_time) = limits
             .wall_time
             .checked_sub(started.elapsed())
             .filter(|left| *left >= MIN_COMPILE_ONLY_TIME)
+            .map(|left| left.min(COMPILE_ONLY_TIME))
         else {
+            asked_in.decline(key);
             return;
         };
         let limits = Limits {
@@ -563,14 +569,17 @@ impl Evaluator {
             } => pool.run_with_code(*index, &|_| input.clone(), &limits, None),
             _ => return,
         };
+        // Whatever went wrong (the code does not compile, its compiled code is too large, the
+        // run failed or found no time), the code string is not asked for again: each try is
+        // a run of its own.
         match ran {
-            Ok((output, cache)) => {
-                if let Some(compiled) = compiled_only(&output.stdout) {
-                    cache.insert(key, compiled);
-                }
-            }
+            Ok((output, cache)) => match compiled_only(&output.stdout) {
+                Some(compiled) => cache.insert(key, compiled),
+                None => cache.decline(key),
+            },
             Err(error) => {
                 tracing::debug!(guest = runtime.runner.name(), %error, "compiling for the code cache failed");
+                asked_in.decline(key);
             }
         }
     }
@@ -960,6 +969,10 @@ fn runner_input_with(request: &ExecutorRequest, code: &CodeLookup) -> Vec<u8> {
 
 /// The least wall time worth giving a run that only compiles a code string for the cache.
 const MIN_COMPILE_ONLY_TIME: Duration = Duration::from_millis(50);
+
+/// The most wall time a run that only compiles a code string for the cache gets (its call's
+/// answer waits for it): CPython compiles a trivial function in well under a millisecond.
+const COMPILE_ONLY_TIME: Duration = Duration::from_millis(250);
 
 /// The runner's input for compiling the code string and running none of it
 /// (`"compileOnly"`: the output limit, within which the runner hands back the compiled code

@@ -102,7 +102,8 @@ impl Engine<'_> {
         // under any Z8K5, as many times as it likes, so one anonymous request could record
         // thousands of failures (or fast runs) for another function's implementation, and
         // fill the ranking's memory with orders of lists it made up.
-        let ranked = call.get("Z7K1").and_then(Node::ref_zid).is_some();
+        let called_by_reference = call.get("Z7K1").and_then(Node::ref_zid).map(str::to_owned);
+        let ranked = called_by_reference.is_some();
         let function = self.function_of(call)?;
         let bindings = self.bind_arguments(call, &function)?;
         let implementations = self.implementations(&function)?;
@@ -148,6 +149,10 @@ impl Engine<'_> {
         // error, kept for the answer in case no later implementation succeeds.
         let mut held_failure: Option<(usize, R<Env>)> = None;
         let mut inline_signature_verdict: Option<Result<(), String>> = None;
+        // The function is the stored one its identity names only when it was called by that
+        // name: given inline, or stored under another ZID (or fetched) with its `Z8K5`
+        // naming another function, it declares a signature of its own.
+        let its_own_signature = called_by_reference.as_deref() == Some(function_zid.as_str());
         let order = if ranked {
             self.selector.order(&function_zid, &infos)
         } else {
@@ -168,7 +173,7 @@ impl Engine<'_> {
             // function's (new argument names made an approved C implementation compile
             // again at every call, for anonymous callers).
             if let Some(policy) = self.policy
-                && !ranked
+                && !its_own_signature
                 && !matches!(implementation.kind, Kind::BuiltIn(_))
             {
                 let verdict = match &inline_signature_verdict {
@@ -180,7 +185,9 @@ impl Engine<'_> {
                     }
                 };
                 if let Err(why) = verdict {
-                    refusals.push(why.clone());
+                    if !refusals.contains(why) {
+                        refusals.push(why.clone());
+                    }
                     continue;
                 }
             }

@@ -162,9 +162,9 @@ pub trait ImplementationPolicy: Send + Sync {
     fn allows(&self, function_zid: &str, implementation: &ImplementationInfo)
     -> Result<(), String>;
 
-    /// `Ok` if a function given inline (not by reference), whose identity (`Z8K5`) is
-    /// `function_zid` and whose signature is `signature`, may run implementations other than
-    /// built-ins. `signature` is `{"Z8K1": [[type, key], …], "Z8K2": type}` with every type
+    /// `Ok` if a function not called by its own identity (given inline, or stored under
+    /// another ZID than the `Z8K5` it names), whose identity is `function_zid` and whose
+    /// signature is `signature`, may run implementations other than built-ins. `signature` is `{"Z8K1": [[type, key], …], "Z8K2": type}` with every type
     /// in canonical form. Asked once per such call, before the first implementation that
     /// is not a built-in; the default allows everything.
     fn allows_signature(&self, function_zid: &str, signature: &Value) -> Result<(), String> {

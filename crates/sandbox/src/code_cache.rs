@@ -71,6 +71,10 @@ struct Inner {
     by_use: BTreeMap<u64, Arc<str>>,
     /// Keyed hashes of sources seen once and not (yet) cached.
     seen: HashSet<u64>,
+    /// Keyed hashes of sources whose compiled code could not be had ([`CodeCache::decline`]):
+    /// compiled at every call, never asked for again (until this record starts again, at
+    /// [`MAX_SEEN`]).
+    declined: HashSet<u64>,
     clock: u64,
     bytes: usize,
     hits: u64,
@@ -105,6 +109,13 @@ impl CodeCache {
         inner.clock += 1;
         let now = inner.clock;
         let Some(entry) = inner.entries.get_mut(source) else {
+            // A source that cannot make an entry, or whose compiled code could not be had,
+            // is never asked for: asking costs a run of its own.
+            if source.len() >= MAX_ENTRY_BYTES.min(self.max_bytes)
+                || inner.declined.contains(&seen_hash)
+            {
+                return CodeLookup::Compile;
+            }
             if inner.seen.contains(&seen_hash) {
                 return CodeLookup::CompileAndHandBack;
             }
@@ -128,6 +139,7 @@ impl CodeCache {
     pub fn insert(&self, source: &str, compiled: Vec<u8>) {
         let size = source.len() + compiled.len();
         if size > MAX_ENTRY_BYTES || size > self.max_bytes {
+            self.decline(source);
             return;
         }
         let seen_hash = self.hasher.hash_one(source);
@@ -156,6 +168,18 @@ impl CodeCache {
                 inner.bytes -= oldest.len() + entry.compiled.len();
             }
         }
+    }
+
+    /// Records that `source`'s compiled code could not be had (it does not compile, it is too
+    /// large, or the run that compiles it failed): later calls compile it without asking.
+    pub fn decline(&self, source: &str) {
+        let seen_hash = self.hasher.hash_one(source);
+        let mut inner = self.lock();
+        inner.seen.remove(&seen_hash);
+        if inner.declined.len() >= MAX_SEEN {
+            inner.declined.clear();
+        }
+        inner.declined.insert(seen_hash);
     }
 
     /// How many lookups found compiled code.
@@ -193,6 +217,28 @@ mod tests {
         // Another source, however similar, is another key.
         assert_eq!(cache.lookup("def f(): pass "), CodeLookup::Compile);
         assert_eq!(cache.hits(), 1);
+    }
+
+    /// A source whose compiled code could not be had, or that could not make an entry, is
+    /// not asked for again: asking costs a run of its own at every call.
+    #[test]
+    fn sources_that_cannot_be_cached_are_not_asked_for_again() {
+        let cache = CodeCache::default();
+        for _ in 0..2 {
+            cache.lookup("broken(");
+        }
+        cache.decline("broken(");
+        for _ in 0..3 {
+            assert_eq!(cache.lookup("broken("), CodeLookup::Compile);
+        }
+        let huge = "x".repeat(MAX_ENTRY_BYTES);
+        for _ in 0..3 {
+            assert_eq!(cache.lookup(&huge), CodeLookup::Compile);
+        }
+        cache.lookup("big");
+        assert_eq!(cache.lookup("big"), CodeLookup::CompileAndHandBack);
+        cache.insert("big", vec![0; MAX_ENTRY_BYTES]);
+        assert_eq!(cache.lookup("big"), CodeLookup::Compile);
     }
 
     #[test]

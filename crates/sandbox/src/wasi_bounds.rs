@@ -10,7 +10,7 @@
 //! guest writing its answer in one large write would then fail with a confusing error
 //! instead of meeting the output limit.
 
-use wasmtime::{AsContextMut, Caller, Linker};
+use wasmtime::{AsContextMut, Caller, Extern, Linker};
 use wasmtime_wasi::p1::wasi_snapshot_preview1::{self, WasiSnapshotPreview1 as _};
 
 use crate::guest::CallState;
@@ -42,14 +42,20 @@ pub(crate) fn bound_poll_oneoff(linker: &mut Linker<CallState>) -> wasmtime::Res
                         return Ok(ERRNO_INVAL);
                     }
                     let fuel = caller.as_context_mut().hostcall_fuel();
-                    let Some(memory) = caller.get_export("memory").and_then(|e| e.into_memory())
-                    else {
-                        wasmtime::bail!("missing required memory export");
+                    // As wiggle's generated glue does, for either kind of memory.
+                    let export = caller.get_export("memory");
+                    let (mut memory, wasi) = match &export {
+                        Some(Extern::Memory(memory)) => {
+                            let (bytes, state) = memory.data_and_store_mut(&mut caller);
+                            (wiggle::GuestMemory::Unshared(bytes), state.wasi_mut())
+                        }
+                        Some(Extern::SharedMemory(memory)) => (
+                            wiggle::GuestMemory::Shared(memory.data()),
+                            caller.data_mut().wasi_mut(),
+                        ),
+                        _ => wasmtime::bail!("missing required memory export"),
                     };
-                    let (bytes, state) = memory.data_and_store_mut(&mut caller);
-                    let wasi = state.wasi_mut();
                     wasi.set_hostcall_fuel(fuel);
-                    let mut memory = wiggle::GuestMemory::Unshared(bytes);
                     wasi_snapshot_preview1::poll_oneoff(
                         wasi,
                         &mut memory,

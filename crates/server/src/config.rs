@@ -255,9 +255,11 @@ pub struct Limits {
     /// Bytes of responses (of at least 64 KiB each) handed to connections and not yet taken
     /// by the kernel, per listener (default 256 MiB): a client that asks for large answers
     /// and does not read them holds them in memory until the idle timeout. Past it, a large
-    /// response becomes a 503; one response is always let through.
+    /// response becomes a 503; one response is always let through. 0: no limit. The
+    /// evaluator API's listener and the nested calls' callback route are not counted.
     pub max_unsent_response_bytes: usize,
-    /// The same per client (default 32 MiB; trusted proxies have only the listener's limit).
+    /// The same per client (default 32 MiB; trusted proxies have only the listener's limit;
+    /// 0: no limit).
     pub max_unsent_response_bytes_per_client: usize,
     /// Cells (testers × implementations) one `POST /v1/test` may ask for (default 200);
     /// more is 400.

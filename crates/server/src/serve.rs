@@ -183,10 +183,17 @@ async fn run(
         let listener = bind(config.evaluator_listen).await?;
         announce("evaluator API", &listener);
         let app = evaluator_app_draining(router, &config, &metrics, drain);
+        // Its callers are orchestrators (the secret, or loopback), and a 503 tells them the
+        // call did not run, which they send again: unsent answers are not bounded here.
+        let limits = Limits {
+            max_unsent_response_bytes: 0,
+            max_unsent_response_bytes_per_client: 0,
+            ..config.limits.clone()
+        };
         servers.push(tokio::spawn(run_one(
             listener,
             app,
-            config.limits.clone(),
+            limits,
             evaluator_stop_rx,
         )));
     }
@@ -629,12 +636,21 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         let in_progress = request_clock.request_started();
+        // A remote evaluator's nested call reads its answer at once, and a 503 there would
+        // fail the call: not counted.
+        let counted = !request.uri().path().starts_with("/v1/reentry/");
         let response = hyper::service::Service::call(&app, request);
         let unsent = unsent.clone();
         async move {
             let response = response.await;
             drop(in_progress);
-            response.map(|response| unsent.admit(response))
+            response.map(|response| {
+                if counted {
+                    unsent.admit(response)
+                } else {
+                    response
+                }
+            })
         }
     });
     let mut connection = pin!(

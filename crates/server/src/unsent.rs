@@ -11,7 +11,12 @@
 //! them) or the connection closes; one that would pass either bound becomes a 503 with
 //! `Retry-After`. A client with nothing waiting always gets its response (within the
 //! listener's bound), so no answer is too large to be sent at all. Smaller responses are not
-//! counted: at most 1,024 connections × 64 KiB, and the common path takes no lock.
+//! counted (hyper queues at most a few hundred KiB of them per connection), and the common
+//! path takes no lock. Zero for either bound: no bound.
+//!
+//! Not counted: the evaluator API's listener (its callers are orchestrators, which take a 503
+//! for "not run" and send the call again) and the nested calls' callback route (a remote
+//! evaluator reads its answer at once; a 503 would fail the nested call).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,12 +63,15 @@ impl UnsentResponses {
     /// only) if that keeps within the bounds, or if the client (the listener) holds nothing.
     fn try_hold(&self, client: Option<&str>, bytes: usize) -> bool {
         let mut held = self.lock();
-        if held.total > 0 && held.total.saturating_add(bytes) > self.max {
+        if self.max > 0 && held.total > 0 && held.total.saturating_add(bytes) > self.max {
             return false;
         }
         if let Some(client) = client {
             let mine = held.per_client.get(client).copied().unwrap_or(0);
-            if mine > 0 && mine.saturating_add(bytes) > self.max_per_client {
+            if self.max_per_client > 0
+                && mine > 0
+                && mine.saturating_add(bytes) > self.max_per_client
+            {
                 return false;
             }
             *held.per_client.entry(client.to_owned()).or_default() += bytes;
@@ -115,7 +123,7 @@ impl ConnectionUnsent {
         let Some(bytes) = size.and_then(|size| usize::try_from(size).ok()) else {
             return response;
         };
-        if bytes < COUNTED_FROM {
+        if bytes < COUNTED_FROM || (self.shared.max == 0 && self.shared.max_per_client == 0) {
             return response;
         }
         if self.shared.try_hold(self.client.as_deref(), bytes) {
@@ -203,6 +211,16 @@ mod tests {
         drop(second);
         drop(other);
         assert_eq!(shared.total(), 0);
+    }
+
+    #[test]
+    fn zero_is_no_bound() {
+        let shared = shared(0, 0);
+        let connection = ConnectionUnsent::new(shared.clone(), Some("d".into()));
+        for _ in 0..4 {
+            assert_eq!(connection.admit(large(4 * COUNTED_FROM)).status(), 200);
+        }
+        assert_eq!(shared.total(), 0, "nothing is counted");
     }
 
     #[test]

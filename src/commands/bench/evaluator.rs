@@ -64,6 +64,10 @@ pub(crate) struct EvaluatorBench {
     /// default 200; 0: sleep at once).
     #[arg(long)]
     lone_call_spin_us: Option<u64>,
+    /// With `--hop` or `--workers`: calls a worker serves before it is replaced (the A/B of
+    /// `[workers] recycle_after_calls`, default 10,000; 0: never).
+    #[arg(long)]
+    recycle_after_calls: Option<u64>,
     /// Only the cases whose name contains this text (e.g. `JS add`).
     #[arg(long)]
     only: Option<String>,
@@ -199,6 +203,11 @@ impl EvaluatorBench {
                 max_workers: count,
                 colocate: self.colocate,
                 lone_call_spin: self.lone_call_spin(),
+                recycle_after_calls: match self.recycle_after_calls {
+                    None => Some(zeval_evaluator::DEFAULT_RECYCLE_AFTER_CALLS),
+                    Some(0) => None,
+                    Some(calls) => Some(calls),
+                },
                 ..zeval_evaluator::WorkerSettings::new(program, vec!["worker".into()])
             }),
             ..EvaluatorConfig::default()

@@ -86,7 +86,11 @@ pub fn decode(body: &[u8]) -> Result<Request, WireError> {
     };
     let levels = depth::check(version, data, zeval_zobject::json::MAX_DEPTH).map_err(error)?;
     let decode = || -> Result<Request, String> {
-        let mut reader = Reader { data, pos: 0 };
+        let mut reader = Reader {
+            data,
+            pos: 0,
+            quoted_tokens_left: super::json::MAX_REQUEST_TOKENS,
+        };
         let request = reader.request(version)?;
         let left = data.len() - reader.pos;
         if left > 0 {
@@ -121,6 +125,9 @@ fn split_version(body: &[u8]) -> (&str, &[u8]) {
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
+    /// JSON tokens the request's `Z99K1` quotes may still hold, all of them together
+    /// ([`super::json::MAX_REQUEST_TOKENS`]).
+    quoted_tokens_left: usize,
 }
 
 impl Reader<'_> {
@@ -233,9 +240,16 @@ impl Reader<'_> {
         } else if branch == z9 {
             Ok(zeval_zobject::build::z9(text))
         } else {
-            let quoted =
-                zeval_zobject::json::parse_within_tokens(&text, super::json::MAX_REQUEST_TOKENS)
-                    .map_err(|e| format!("Z99K1: {e}"))?;
+            let tokens =
+                zeval_zobject::json::structural_tokens(text.as_bytes(), self.quoted_tokens_left);
+            if tokens > self.quoted_tokens_left {
+                return Err(format!(
+                    "Z99K1: the quotes hold more than {} JSON values",
+                    super::json::MAX_REQUEST_TOKENS
+                ));
+            }
+            self.quoted_tokens_left -= tokens;
+            let quoted = zeval_zobject::json::parse(&text).map_err(|e| format!("Z99K1: {e}"))?;
             Ok(zeval_zobject::error::quote(quoted))
         }
     }
@@ -417,6 +431,31 @@ mod tests {
                 reentrant: false,
                 zobject: add_call()
             }
+        );
+    }
+
+    /// The `Z99K1` quotes of one request hold at most `MAX_REQUEST_TOKENS` JSON values
+    /// together: each was bounded alone, so two quotes of `[0,0,…]` made twice the values.
+    #[test]
+    fn the_quotes_of_a_request_share_one_bound_of_values() {
+        let half = super::super::json::MAX_REQUEST_TOKENS / 2 + 1;
+        let quote = |tokens: usize| json!({"Z1K1": {"Z1K1": "Z9", "Z9K1": "Z99"}, "Z99K1": vec![0; tokens]});
+        let call = |first: Value, second: Value| {
+            json!({"Z1K1": {"Z1K1": "Z9", "Z9K1": "Z7"}, "Z7K1": {"Z1K1": "Z9", "Z9K1": "Z801"},
+                   "Z801K1": first, "Z801K2": second})
+        };
+        let both = encode_v002(false, &call(quote(half), quote(half))).unwrap();
+        match decode(&both) {
+            Err(error) => assert!(error.to_string().contains("JSON values"), "{error}"),
+            Ok(_) => panic!("two quotes of {half} values each were decoded"),
+        }
+        let one = encode_v002(
+            false,
+            &call(quote(half), json!({"Z1K1": "Z6", "Z6K1": "x"})),
+        );
+        assert!(
+            decode(&one.unwrap()).is_ok(),
+            "one quote of {half} values was refused"
         );
     }
 

@@ -7,8 +7,10 @@ use super::{ExecutorRequest, Request, WireError};
 /// The most JSON structural tokens (about the values) a JSON body may hold, counted before
 /// anything is parsed: a parsed value takes about 128 bytes a token, so the evaluator's
 /// 2 MiB body of `[0,0,…]` (2 bytes a token) parsed into a million values, some 128 MiB, per
-/// request. The densest ZObject text, normal-form strings of one character
-/// (`{"Z1K1":"Z6","Z6K1":"a"}`, about 6 bytes a token), fills 2 MiB with some 350,000.
+/// request. Requests are in normal form, whose densest text, strings of one character
+/// (`{"Z1K1":"Z6","Z6K1":"a"}`, about 6 bytes a token), fills 2 MiB with some 350,000
+/// (canonical text could be denser: a list of empty strings, 3 bytes a token, passes the
+/// bound at about 1.5 MiB).
 pub const MAX_REQUEST_TOKENS: usize = 512 * 1024;
 
 /// Decodes a JSON body (nesting bounded by [`zeval_zobject::json::MAX_DEPTH`], values by

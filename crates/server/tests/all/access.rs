@@ -212,6 +212,35 @@ async fn an_inline_function_runs_approved_code_only_under_its_stored_signature()
         assert_eq!(z5["Z5K1"], "Z559", "{z5}");
         assert!(z5.to_string().contains("other arguments"), "{z5}");
     }
+    // Stored under another ZID, naming Z10000 as its identity with another signature: the
+    // same as given inline.
+    let impostor = crate::common::z2(
+        "Z10002",
+        serde_json::json!({
+            "Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10000K7",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6",
+            "Z8K3": ["Z20"],
+            "Z8K4": ["Z14", "Z10001"],
+            "Z8K5": "Z10000",
+        }),
+    );
+    let saved = send(
+        &server,
+        "PUT",
+        "/v1/objects/Z10002",
+        Some(&editor),
+        Some(impostor.to_string()),
+    )
+    .await;
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    let by_another_name = serde_json::json!({"zobject": {
+        "Z1K1": "Z7", "Z7K1": "Z10002", "Z10000K7": "hi"
+    }})
+    .to_string();
+    let refused = send(&server, "POST", EVALUATE, None, Some(by_another_name)).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
     // With a token, the caller's own signature is the caller's business.
     let with_token = send(
         &server,
