@@ -945,15 +945,21 @@ fn runner_input(request: &ExecutorRequest, code: &CodeLookup, limits: &Limits) -
     input
 }
 
-fn runner_input_with(request: &ExecutorRequest, code: &CodeLookup) -> Vec<u8> {
+/// The runner's input fields every request has: the function's name and the code string.
+fn named_code(request: &ExecutorRequest) -> Map<String, Value> {
     let mut object = Map::new();
     if let Some(name) = &request.function_name {
         object.insert("functionName".into(), Value::String(name.clone()));
     }
-    // The code string goes even with its compiled code: the runner's messages quote it.
     if let Some(source) = &request.code_string {
         object.insert("codeString".into(), Value::String(source.clone()));
     }
+    object
+}
+
+fn runner_input_with(request: &ExecutorRequest, code: &CodeLookup) -> Vec<u8> {
+    // The code string goes even with its compiled code: the runner's messages quote it.
+    let mut object = named_code(request);
     object.insert(
         "functionArguments".into(),
         Value::Object(request.function_arguments.clone()),
@@ -978,13 +984,7 @@ const COMPILE_ONLY_TIME: Duration = Duration::from_millis(250);
 /// (`"compileOnly"`: the output limit, within which the runner hands back the compiled code
 /// after its answer, `{"compiled": true}`, and a NUL).
 fn compile_only_input(request: &ExecutorRequest, limits: &Limits) -> Vec<u8> {
-    let mut object = Map::new();
-    if let Some(name) = &request.function_name {
-        object.insert("functionName".into(), Value::String(name.clone()));
-    }
-    if let Some(source) = &request.code_string {
-        object.insert("codeString".into(), Value::String(source.clone()));
-    }
+    let mut object = named_code(request);
     object.insert("compileOnly".into(), limits.max_output_bytes.into());
     serde_json::to_vec(&Value::Object(object)).unwrap_or_default()
 }
