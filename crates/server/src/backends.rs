@@ -216,10 +216,6 @@ impl Repository for StoreRepository {
             .map(|key| crate::compilation::report(artifacts, zid, revision, unit.language, &key)))
     }
 
-    fn approve(&self, zid: &str, by: &Caller) -> Result<(), RepositoryError> {
-        self.approve_revision(zid, by, None).map(|_| ())
-    }
-
     fn approve_revision(
         &self,
         zid: &str,

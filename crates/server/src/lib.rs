@@ -224,25 +224,16 @@ pub trait Repository: Send + Sync {
     fn compilation(&self, _zid: &str) -> Result<Option<Value>, RepositoryError> {
         Ok(None)
     }
-    /// Marks an implementation approved.
-    fn approve(&self, zid: &str, by: &Caller) -> Result<(), RepositoryError>;
-    /// Marks the current revision of an implementation approved if it is `expected` (the
-    /// one the admin reviewed; [`RepositoryError::Conflict`] otherwise, and nothing is
-    /// approved): the revision approved. A repository that cannot check approves only
-    /// without `expected`.
+    /// Marks the current revision of an implementation approved, only if it is `expected`
+    /// when that is given (the one the admin reviewed; [`RepositoryError::Conflict`]
+    /// otherwise, and nothing is approved): the revision approved, when the repository
+    /// knows it.
     fn approve_revision(
         &self,
         zid: &str,
         by: &Caller,
         expected: Option<u64>,
-    ) -> Result<Option<u64>, RepositoryError> {
-        match expected {
-            None => self.approve(zid, by).map(|()| None),
-            Some(_) => Err(RepositoryError::Store(
-                "this repository cannot approve a given revision".into(),
-            )),
-        }
-    }
+    ) -> Result<Option<u64>, RepositoryError>;
     /// Whether an implementation is approved (built-ins always are).
     fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError>;
     /// The user a bearer token belongs to.

@@ -328,8 +328,13 @@ impl zeval_server::Repository for CountingTokenChecks {
     fn compilation(&self, zid: &str) -> Result<Option<serde_json::Value>, RepositoryError> {
         self.store.compilation(zid)
     }
-    fn approve(&self, zid: &str, by: &zeval_server::Caller) -> Result<(), RepositoryError> {
-        self.store.approve(zid, by)
+    fn approve_revision(
+        &self,
+        zid: &str,
+        by: &zeval_server::Caller,
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, RepositoryError> {
+        self.store.approve_revision(zid, by, expected)
     }
     fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError> {
         self.store.is_approved(zid)

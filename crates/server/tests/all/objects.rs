@@ -321,7 +321,12 @@ impl Repository for BrokenStore {
     ) -> Result<Vec<SearchHit>, RepositoryError> {
         Err(RepositoryError::Store(SECRET.into()))
     }
-    fn approve(&self, _: &str, _: &Caller) -> Result<(), RepositoryError> {
+    fn approve_revision(
+        &self,
+        _: &str,
+        _: &Caller,
+        _: Option<u64>,
+    ) -> Result<Option<u64>, RepositoryError> {
         Err(RepositoryError::Store(SECRET.into()))
     }
     fn is_approved(&self, _: &str) -> Result<bool, RepositoryError> {
@@ -526,7 +531,12 @@ impl Repository for SlowHistory {
     ) -> Result<Vec<SearchHit>, RepositoryError> {
         Ok(Vec::new())
     }
-    fn approve(&self, _: &str, _: &Caller) -> Result<(), RepositoryError> {
+    fn approve_revision(
+        &self,
+        _: &str,
+        _: &Caller,
+        _: Option<u64>,
+    ) -> Result<Option<u64>, RepositoryError> {
         Err(RepositoryError::Store("read only".into()))
     }
     fn is_approved(&self, _: &str) -> Result<bool, RepositoryError> {

@@ -425,12 +425,7 @@ impl PostgresStore {
         by: &User,
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
-        if by.role != Role::Admin {
-            return Err(StoreError::Forbidden(format!(
-                "{} is not an admin",
-                by.name
-            )));
-        }
+        by.require_admin()?;
         self.write(|tx| {
             let row = tx
                 .query_opt("SELECT revision, type FROM objects WHERE zid = $1", &[&zid])

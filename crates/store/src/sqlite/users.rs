@@ -65,6 +65,20 @@ pub struct User {
     pub role: Role,
 }
 
+impl User {
+    /// `Ok` for an admin, else [`StoreError::Forbidden`]: what approving takes.
+    pub(crate) fn require_admin(&self) -> Result<(), StoreError> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(StoreError::Forbidden(format!(
+                "{} is not an admin",
+                self.name
+            )))
+        }
+    }
+}
+
 /// An implementation's approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
@@ -294,12 +308,7 @@ impl SqliteStore {
         by: &User,
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
-        if by.role != Role::Admin {
-            return Err(StoreError::Forbidden(format!(
-                "{} is not an admin",
-                by.name
-            )));
-        }
+        by.require_admin()?;
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
         let row: Option<(i64, Option<String>)> = tx
