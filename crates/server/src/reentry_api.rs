@@ -159,9 +159,13 @@ fn random_hex() -> Option<String> {
     Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The callback route, for any router state.
+/// The callback route, for any router state. Its answers are not counted among the unsent
+/// responses of their connection ([`crate::unsent::NotCounted`]): a remote evaluator reads
+/// them at once, and a 503 would fail the nested call.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/v1/reentry/{id}", post(callback))
+    Router::new()
+        .route("/v1/reentry/{id}", post(callback))
+        .layer(axum::middleware::map_response(crate::unsent::not_counted))
 }
 
 async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Response {
@@ -248,6 +252,22 @@ mod tests {
             .await
             .unwrap();
         (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Its answers are not counted among a connection's unsent responses.
+    #[tokio::test]
+    async fn answers_are_marked_not_counted() {
+        let router: Router = routes();
+        let response = router
+            .oneshot(post("0123456789abcdef0123456789abcdef", "x", "{}"))
+            .await
+            .unwrap();
+        assert!(
+            response
+                .extensions()
+                .get::<crate::unsent::NotCounted>()
+                .is_some()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -636,21 +636,12 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         let in_progress = request_clock.request_started();
-        // A remote evaluator's nested call reads its answer at once, and a 503 there would
-        // fail the call: not counted.
-        let counted = !request.uri().path().starts_with("/v1/reentry/");
         let response = hyper::service::Service::call(&app, request);
         let unsent = unsent.clone();
         async move {
             let response = response.await;
             drop(in_progress);
-            response.map(|response| {
-                if counted {
-                    unsent.admit(response)
-                } else {
-                    response
-                }
-            })
+            response.map(|response| unsent.admit(response))
         }
     });
     let mut connection = pin!(

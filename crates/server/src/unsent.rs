@@ -15,8 +15,9 @@
 //! path takes no lock. Zero for either bound: no bound.
 //!
 //! Not counted: the evaluator API's listener (its callers are orchestrators, which take a 503
-//! for "not run" and send the call again) and the nested calls' callback route (a remote
-//! evaluator reads its answer at once; a 503 would fail the nested call).
+//! for "not run" and send the call again) and responses marked [`NotCounted`], the nested
+//! calls' callback route's (a remote evaluator reads its answer at once; a 503 would fail the
+//! nested call).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +30,17 @@ use crate::config::Limits;
 
 /// Responses smaller than this are not counted.
 pub(crate) const COUNTED_FROM: usize = 64 * 1024;
+
+/// A response extension: this response is not counted, whatever its size (a route whose
+/// client reads at once, and for which a 503 would be wrong).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NotCounted;
+
+/// Marks `response` [`NotCounted`] (for `axum::middleware::map_response`).
+pub(crate) async fn not_counted(mut response: Response) -> Response {
+    response.extensions_mut().insert(NotCounted);
+    response
+}
 
 /// The bytes a listener's connections hold unsent; see the module documentation.
 pub(crate) struct UnsentResponses {
@@ -123,7 +135,10 @@ impl ConnectionUnsent {
         let Some(bytes) = size.and_then(|size| usize::try_from(size).ok()) else {
             return response;
         };
-        if bytes < COUNTED_FROM || (self.shared.max == 0 && self.shared.max_per_client == 0) {
+        if bytes < COUNTED_FROM
+            || (self.shared.max == 0 && self.shared.max_per_client == 0)
+            || response.extensions().get::<NotCounted>().is_some()
+        {
             return response;
         }
         if self.shared.try_hold(self.client.as_deref(), bytes) {
@@ -210,6 +225,18 @@ mod tests {
         // What a closed connection had not written is released too.
         drop(second);
         drop(other);
+        assert_eq!(shared.total(), 0);
+    }
+
+    #[test]
+    fn a_response_marked_not_counted_is_not() {
+        let shared = shared(COUNTED_FROM, COUNTED_FROM);
+        let connection = ConnectionUnsent::new(shared.clone(), Some("e".into()));
+        for _ in 0..3 {
+            let mut response = large(2 * COUNTED_FROM);
+            response.extensions_mut().insert(NotCounted);
+            assert_eq!(connection.admit(response).status(), 200);
+        }
         assert_eq!(shared.total(), 0);
     }
 
