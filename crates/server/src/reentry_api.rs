@@ -160,7 +160,7 @@ fn random_hex() -> Option<String> {
 }
 
 /// The callback route, for any router state. Its answers are not counted among the unsent
-/// responses of their connection ([`crate::unsent::NotCounted`]): a remote evaluator reads
+/// responses of their connection (`unsent::NotCounted`): a remote evaluator reads
 /// them at once, and a 503 would fail the nested call.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
