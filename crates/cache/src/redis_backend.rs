@@ -13,8 +13,12 @@
 //!   not, so run Redis with `maxmemory-policy volatile-lru` (only keys with a time to live are
 //!   evicted) or none; [`RedisCache::check_eviction_policy`] refuses an `allkeys-*` policy.
 //!
-//! A lookup is three round trips: `GET deps` + `GET seq` + `GET epoch` in one pipeline,
-//! `MGET` of the generations, `GET` of the entry.
+//! A lookup is three round trips: the dependency list, `seq` and `epoch` in one pipeline, the
+//! generations in a second, the entry in a third. Every value is read with `GETRANGE`, never
+//! `GET`: at most what a node of these limits writes (a number: 20 digits; a dependency list:
+//! [`crate::Limits::max_dependencies`] ZIDs; an entry: [`crate::Limits::max_value_bytes`]) and
+//! a byte more, which makes it a miss. Whoever can write to Redis could otherwise make every
+//! lookup read a 512 MB value per key, for each of up to a thousand generations.
 //!
 //! Other nodes' writes: when a lookup or store sees a dependency at a generation this node
 //! has not seen, it calls `on_remote_write(zid)` first (the server drops that object from its
@@ -22,7 +26,9 @@
 //! object from that cache; nor does it store any answer whose evaluation overlapped such a
 //! notice (a count of notices travels in the [`Ticket`]).
 //!
-//! Bounds: every command waits at most [`RedisSettings::timeout`] (connect, read, write);
+//! Bounds: every command waits at most [`RedisSettings::timeout`] for each connect, read or
+//! write, and reads a bounded number of bytes (above), so a Redis that trickles its answers
+//! holds a lookup at most that many reads;
 //! after a failure Redis is skipped for [`RedisSettings::retry_after`] (calls go uncached,
 //! one log line when it goes down and one when it is back); at most
 //! [`MAX_IDLE_CONNECTIONS`] idle connections are kept; the map of generations seen holds at
@@ -45,6 +51,11 @@ const ENTRY_HEADER_BYTES: usize = 24;
 
 /// ZIDs whose last seen generation this node remembers.
 pub const MAX_KNOWN_GENERATIONS: usize = 100_000;
+
+/// The longest number read back: `u64::MAX` has 20 digits.
+const NUMBER_BYTES: usize = 20;
+/// The longest dependency read back: `Z` and 19 digits, then a newline.
+const DEPENDENCY_BYTES: usize = 21;
 
 const SEQ: &str = "zeval:seq";
 const EPOCH: &str = "zeval:epoch";
@@ -99,6 +110,12 @@ fn is_zid(zid: &str) -> bool {
 
 fn generation_key(zid: &str) -> String {
     format!("zeval:gen:{zid}")
+}
+
+/// Adds a read of at most a number's digits and one byte more (a longer value reads as
+/// digits [`as_u64`] does not take, so as 0, as a missing key does).
+fn read_number(pipe: &mut redis::Pipeline, key: &str) {
+    pipe.cmd("GETRANGE").arg(key).arg(0).arg(NUMBER_BYTES);
 }
 
 fn as_u64(value: &RedisValue) -> u64 {
@@ -270,8 +287,11 @@ impl RedisCache {
         if dependencies.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = dependencies.iter().map(|z| generation_key(z)).collect();
-        let values: Vec<RedisValue> = redis::cmd("MGET").arg(&keys).query(connection)?;
+        let mut pipe = redis::pipe();
+        for zid in dependencies {
+            read_number(&mut pipe, &generation_key(zid));
+        }
+        let values: Vec<RedisValue> = pipe.query(connection)?;
         Ok(values.iter().map(as_u64).collect())
     }
 }
@@ -280,27 +300,35 @@ impl Backend for RedisCache {
     fn lookup(&self, call: &CallKey) -> Result<Lookup, CacheError> {
         let hex = call.to_hex();
         let deps_key = format!("zeval:deps:{hex}");
+        let max = self.read_limits.max_dependencies;
+        let longest_list = max.saturating_mul(DEPENDENCY_BYTES);
         let found = self.with(|c| {
-            let (deps, sequence, epoch): (Option<Vec<u8>>, RedisValue, RedisValue) = redis::pipe()
-                .cmd("GET")
+            let mut pipe = redis::pipe();
+            pipe.cmd("EXISTS")
                 .arg(&deps_key)
-                .cmd("GET")
-                .arg(SEQ)
-                .cmd("GET")
-                .arg(EPOCH)
-                .query(c)?;
+                .cmd("GETRANGE")
+                .arg(&deps_key)
+                .arg(0)
+                .arg(longest_list);
+            read_number(&mut pipe, SEQ);
+            read_number(&mut pipe, EPOCH);
+            let (exists, deps, sequence, epoch): (bool, Vec<u8>, RedisValue, RedisValue) =
+                pipe.query(c)?;
             let mut ticket = Ticket {
                 call: *call,
                 sequence: Some(as_u64(&sequence)),
                 epoch: as_u64(&epoch),
                 noticed: self.noticed.load(Ordering::Acquire),
             };
-            // Not UTF-8, too many, or not ZIDs: not a list any node wrote, so a miss (not a
-            // failure of Redis, which would switch the cache off for everyone for a second).
-            let Some(deps) = deps.as_deref().and_then(|d| std::str::from_utf8(d).ok()) else {
+            // Longer than any list of `max`, not UTF-8, too many, or not ZIDs: not a list any
+            // node wrote, so a miss (not a failure of Redis, which would switch the cache off
+            // for everyone for a second). An empty list is a call that read no object.
+            let deps = Some(deps)
+                .filter(|d| exists && d.len() <= longest_list)
+                .and_then(|d| String::from_utf8(d).ok());
+            let Some(deps) = deps else {
                 return Ok((ticket, None));
             };
-            let max = self.read_limits.max_dependencies;
             let dependencies: Vec<&str> = deps
                 .split('\n')
                 .filter(|z| !z.is_empty())
@@ -433,12 +461,10 @@ impl Backend for RedisCache {
 
     fn ticket(&self, call: &CallKey) -> Result<Ticket, CacheError> {
         let (sequence, epoch): (RedisValue, RedisValue) = self.with(|c| {
-            redis::pipe()
-                .cmd("GET")
-                .arg(SEQ)
-                .cmd("GET")
-                .arg(EPOCH)
-                .query(c)
+            let mut pipe = redis::pipe();
+            read_number(&mut pipe, SEQ);
+            read_number(&mut pipe, EPOCH);
+            pipe.query(c)
         })?;
         Ok(Ticket {
             call: *call,

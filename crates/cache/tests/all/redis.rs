@@ -338,3 +338,45 @@ fn entries_and_dependency_lists_past_the_limits_are_misses() {
         "a forged value counted as Redis failing"
     );
 }
+
+/// Every value a lookup reads from Redis is read with `GETRANGE`, bounded by what a node of
+/// these limits writes: the dependency list, `seq`, `epoch` and each generation. Whoever can
+/// write to Redis made every lookup read each of them whole (`GET`, `MGET`), up to 512 MB a
+/// key. Measured by the bytes Redis sends.
+#[test]
+fn a_lookup_reads_a_bounded_number_of_bytes_whatever_redis_holds() {
+    let redis = RedisServer::start();
+    let a = node(&redis.url(), None);
+    let k = key("read bounded");
+    let d = deps();
+    let t = miss(&a, &k);
+    assert_eq!(
+        a.store(&t, &entry(&d, b"\"small\"", Duration::from_secs(60))),
+        Stored::Yes
+    );
+    hit(&a, &k);
+    let huge = "1".repeat(16 << 20);
+    let deps_key = format!("zeval:deps:{}", k.to_hex());
+    let huge_list = "Z1\n".repeat((16 << 20) / 3);
+    for (forged, value) in [
+        ("zeval:gen:Z10001", huge.as_str()),
+        ("zeval:seq", huge.as_str()),
+        ("zeval:epoch", huge.as_str()),
+        (deps_key.as_str(), huge_list.as_str()),
+    ] {
+        redis.command(&["SET", forged, value]).unwrap();
+        let before = redis.output_bytes();
+        let _ = a.lookup(&k);
+        let sent = redis.output_bytes() - before;
+        assert!(
+            sent < 256 << 10,
+            "a lookup read {sent} bytes with a 16 MiB {forged}"
+        );
+        redis.command(&["DEL", forged]).unwrap();
+    }
+    assert_eq!(
+        a.stats().errors,
+        0,
+        "a forged value counted as Redis failing"
+    );
+}

@@ -68,6 +68,22 @@ impl RedisServer {
         }
         cmd.query(&mut connection)
     }
+
+    /// The bytes Redis has sent to all its clients so far (`INFO stats`).
+    #[allow(
+        dead_code,
+        reason = "the end-to-end tests include this file and count no bytes"
+    )]
+    pub(crate) fn output_bytes(&self) -> u64 {
+        let ::redis::Value::BulkString(info) = self.command(&["INFO", "stats"]).unwrap() else {
+            panic!("INFO answered no text");
+        };
+        String::from_utf8_lossy(&info)
+            .lines()
+            .find_map(|line| line.strip_prefix("total_net_output_bytes:"))
+            .and_then(|bytes| bytes.trim().parse().ok())
+            .expect("INFO stats without total_net_output_bytes")
+    }
 }
 
 impl Drop for RedisServer {

@@ -1025,6 +1025,42 @@ mod tests {
         assert_eq!(a.shared_errors(), Some(0));
     }
 
+    /// The shared figures are read back as their own fields only, each value cut short:
+    /// `HGETALL` sent whatever the hash held, and anyone who can write to Redis could fill
+    /// it (a 16 MiB count and 10,000 foreign fields here) for every flush to read.
+    #[test]
+    fn shared_figures_are_read_in_a_bounded_number_of_bytes_whatever_redis_holds() {
+        let redis = super::test_redis_server::RedisServer::start();
+        let config = RankingConfig {
+            refresh: Duration::ZERO,
+            ..RankingConfig::default()
+        };
+        let (_dir, a) = ranking(config);
+        let a = a.with_shared(Some(
+            SharedFigures::new(&redis.url(), Duration::from_secs(1)).unwrap(),
+        ));
+        let fast = info("Z10001");
+        for _ in 0..3 {
+            a.observe("Z10000", &fast, &run(2, false));
+        }
+        a.flush();
+        let huge = "7".repeat(16 << 20);
+        let mut filler = vec!["HSET", "zeval:ranking:Z10001:0", "b5", huge.as_str()];
+        let foreign: Vec<String> = (0..10_000).map(|i| format!("foreign{i:0>90}")).collect();
+        for field in &foreign {
+            filler.extend([field.as_str(), "1"]);
+        }
+        redis.command(&filler).unwrap();
+        let before = redis.output_bytes();
+        a.observe("Z10000", &fast, &run(2, false));
+        a.flush();
+        let seen = a.live_figures("Z10001", 0);
+        let sent = redis.output_bytes() - before;
+        assert!(sent < 64 << 10, "{sent} bytes read back");
+        assert_eq!((seen.calls, seen.failures), (4, 0));
+        assert_eq!(a.shared_errors(), Some(0));
+    }
+
     /// Explaining a function reads the figures of the implementations it ranks, at most
     /// [`MAX_RANKED`], however many it lists: the route is open to anyone, and it used to
     /// read every one of them (three store reads each) on every request.

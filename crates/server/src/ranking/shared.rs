@@ -8,8 +8,10 @@
 //! A hash lives [`KEEP`] after its last increment.
 //!
 //! What Redis answers is checked: a field that is not one of those, a bucket past the last or
-//! a count that is not a non-negative integer is skipped, and at most [`MAX_FIELDS`] fields
-//! are read. Redis failing never fails a call: the node keeps its increments and sends them
+//! a count that is not a non-negative integer is skipped. The scripts answer those fields
+//! only ([`MAX_FIELDS`]), each value cut to [`VALUE_BYTES`]: a hash anyone who can write to
+//! Redis filled with a million fields, or a 512 MB value, was sent back whole by `HGETALL`
+//! and read by every flush and ranking read of that implementation. Redis failing never fails a call: the node keeps its increments and sends them
 //! with the next flush (a script whose answer was lost may so count them twice).
 
 use std::time::Duration;
@@ -23,18 +25,21 @@ pub const KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The most fields read from one hash (every bucket, calls and failures).
 pub const MAX_FIELDS: usize = BUCKETS + 2;
 
-/// Increments, then the totals. KEYS[1] the hash; ARGV[1] its lifetime in ms; then pairs of
-/// field and increment.
+/// The most bytes of one value read: a count has at most 20 digits; one more makes a
+/// longer value one that is skipped as not a count.
+pub const VALUE_BYTES: usize = 21;
+
+/// Increments. KEYS[1] the hash; ARGV[1] its lifetime in ms; then pairs of field and
+/// increment. The script ends with [`TOTALS`].
 const ADD: &str = r"
 for i = 2, #ARGV, 2 do
   redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return redis.call('HGETALL', KEYS[1])
 ";
 
 /// The stored figures as a first value when Redis has none (after Redis lost its data, or
-/// the first node to use Redis), then the totals. Arguments as for [`ADD`].
+/// the first node to use Redis). Arguments as for [`ADD`]; the script ends with [`TOTALS`].
 const SEED: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 and #ARGV > 1 then
   for i = 2, #ARGV, 2 do
@@ -42,8 +47,31 @@ if redis.call('EXISTS', KEYS[1]) == 0 and #ARGV > 1 then
   end
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
-return redis.call('HGETALL', KEYS[1])
 ";
+
+/// Answers the totals: field and value pairs of the figures' own fields that are set, each
+/// value cut to `{value_bytes}` bytes (filled in by [`script_text`]).
+const TOTALS: &str = r"
+local names = {'calls', 'failures'}
+for b = 0, {last_bucket} do names[#names + 1] = 'b' .. b end
+local values = redis.call('HMGET', KEYS[1], unpack(names))
+local totals = {}
+for i, name in ipairs(names) do
+  if values[i] then
+    totals[#totals + 1] = name
+    totals[#totals + 1] = string.sub(values[i], 1, {value_bytes})
+  end
+end
+return totals
+";
+
+/// `script` followed by [`TOTALS`] for this build's buckets.
+fn script_text(script: &str) -> String {
+    let totals = TOTALS
+        .replace("{last_bucket}", &(BUCKETS - 1).to_string())
+        .replace("{value_bytes}", &VALUE_BYTES.to_string());
+    format!("{script}{totals}")
+}
 
 /// Real-call figures of one implementation revision.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -98,6 +126,8 @@ impl Summary {
 /// The figures in Redis; see the module documentation.
 pub struct SharedFigures {
     redis: RedisPool,
+    add: String,
+    seed: String,
 }
 
 impl SharedFigures {
@@ -105,6 +135,8 @@ impl SharedFigures {
     pub fn new(url: &str, timeout: Duration) -> Result<Self, RedisPoolError> {
         Ok(SharedFigures {
             redis: RedisPool::new(url, timeout, "ranking.redis_url", "shared ranking figures")?,
+            add: script_text(ADD),
+            seed: script_text(SEED),
         })
     }
 
@@ -146,7 +178,7 @@ impl SharedFigures {
         revision: u64,
         increments: &Summary,
     ) -> Result<Summary, RedisPoolError> {
-        self.script(ADD, zid, revision, &increments.fields())
+        self.script(&self.add, zid, revision, &increments.fields())
     }
 
     /// The shared figures, first set to `stored` when Redis has none (nothing is written
@@ -162,7 +194,7 @@ impl SharedFigures {
         } else {
             stored.fields()
         };
-        self.script(SEED, zid, revision, &pairs)
+        self.script(&self.seed, zid, revision, &pairs)
     }
 }
 
