@@ -14,6 +14,7 @@ const SLOW_JS: &str = "function Z10000( Z10000K1 ) { let x = 0; for ( let i = 0;
 const FAST_PYTHON: &str = "def Z10000(Z10000K1):\n    return Z10000K1[::-1]";
 const THROWING_JS: &str = "function Z10000( Z10000K1 ) { throw new Error( 'broken on purpose' ); }";
 const THROWING_PYTHON: &str = "def Z10000(Z10000K1):\n    raise ValueError('also broken')";
+const LOOPING_JS: &str = "function Z10000( Z10000K1 ) { while ( true ) {} }";
 
 fn function(testers: &[&str], implementations: &[&str]) -> Value {
     let mut tester_list = vec![json!("Z20")];
@@ -271,6 +272,53 @@ fn a_first_implementation_that_throws_falls_through_to_the_second() {
     let (z22, by) = call(orch, "abc");
     assert_eq!(by.as_deref(), Some("Z10001"), "{z22}");
     assert!(z22.to_string().contains("broken on purpose"), "{z22}");
+}
+
+/// An implementation that runs into its own time limit (the sandbox's 10 s, within the
+/// request's 20 s) has failed, as one that throws has: the call falls through to the next
+/// one, and a tester run records the failure, so the ranking puts it last. It used to count
+/// as the request's own limit: the call answered Z558, the ranking heard a success, tester
+/// runs recorded nothing, and an endless loop first in `Z8K4` made every caller wait 10 s.
+#[test]
+fn a_first_implementation_that_loops_falls_through_and_its_testers_fail() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, editor, _) = start(data.path(), &[]);
+    let orch = server.orch();
+    store(
+        orch,
+        &editor,
+        &[
+            ("Z10001", "Z600", LOOPING_JS),
+            ("Z10002", "Z610", FAST_PYTHON),
+        ],
+        true,
+    );
+    let (z22, by) = call(orch, "abc");
+    assert_eq!(z22["Z22K1"], "cba", "{z22}");
+    assert_eq!(by.as_deref(), Some("Z10002"));
+
+    let matrix = request(
+        "POST",
+        &format!("{orch}/v1/test"),
+        None,
+        Some(&json!({"function": "Z10000", "testers": ["Z10005"]})),
+    );
+    assert_eq!(matrix.status, 200, "{}", matrix.text);
+    let matrix = matrix.json();
+    assert_eq!(matrix["passed"], 1, "{matrix}");
+    assert_eq!(
+        matrix["ranking"]["order"],
+        json!(["Z10002", "Z10001"]),
+        "{matrix}"
+    );
+    let explained = ranking(orch);
+    let looping = explained["implementations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["implementation"] == "Z10001")
+        .unwrap_or_else(|| panic!("{explained}"));
+    assert_eq!(looping["testers_failed"], 1, "{explained}");
 }
 
 #[test]

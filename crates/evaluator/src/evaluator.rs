@@ -1131,7 +1131,16 @@ fn size(bytes: usize) -> String {
 
 /// The original's Z558 "Function call timed out".
 fn timeout_error() -> Value {
-    z5_untyped("Z558", "Function call timed out")
+    z5_untyped("Z558", zeval_zobject::error::TIMED_OUT)
+}
+
+/// A Z558 for a call the server's load stopped, not its own time limit: the original's text
+/// and why (which the orchestrator reads as not the implementation's doing).
+fn load_timeout_error(why: &str) -> Value {
+    z5_untyped(
+        "Z558",
+        &format!("{}: {why}", zeval_zobject::error::TIMED_OUT),
+    )
 }
 
 /// A compiled program's trap, with what it usually means in C or Rust terms: the bare
@@ -1179,14 +1188,25 @@ fn run_error(error: &RunError) -> Value {
     }
 }
 
-/// The Z5 for a call the sandbox stopped. A timeout, or a pool slot that stayed busy until
-/// the deadline, is the original's Z558; every other limit names itself and its value. A
+/// The Z5 for a call the sandbox stopped. A timeout is the original's Z558; a call that
+/// found no executor free until its deadline, or that was cut to the reserve's time while
+/// every executor held a long call, is a Z558 that says so; every other limit names itself
+/// and its value. A
 /// guest failure quotes the sandbox's short description (the trap and at most 200 bytes of
 /// stderr); other sandbox failures (setup, I/O) are logged and not described, since their
 /// details name host paths.
 fn limit_error(error: &SandboxError) -> Value {
     let message = match error {
-        SandboxError::Timeout { .. } | SandboxError::Busy { .. } => return timeout_error(),
+        SandboxError::Timeout { .. } => return timeout_error(),
+        SandboxError::Busy { .. } => {
+            return load_timeout_error("every executor stayed busy until its deadline");
+        }
+        SandboxError::ReserveTimeout { limit } => {
+            return load_timeout_error(&format!(
+                "while every executor held a long call, calls ran for at most {} ms",
+                limit.as_millis()
+            ));
+        }
         SandboxError::OutOfFuel { limit } => {
             format!("Function call exceeded the fuel limit of {limit} units")
         }
@@ -1401,6 +1421,21 @@ mod tests {
             limit: Duration::from_secs(1),
         });
         assert_eq!(timeout, z5_untyped("Z558", "Function call timed out"));
+        assert!(zeval_zobject::error::is_plain_timeout(&timeout));
+        // The load's stops are Z558 too, and say why: not the implementation's own limit.
+        let busy = limit_error(&SandboxError::Busy {
+            guest: "quickjs".into(),
+            capacity: 32,
+            waited: Duration::from_secs(10),
+        });
+        let cut = limit_error(&SandboxError::ReserveTimeout {
+            limit: Duration::from_secs(1),
+        });
+        for load in [&busy, &cut] {
+            assert_eq!(zeval_zobject::error::error_code(load), Some("Z558"));
+            assert!(!zeval_zobject::error::is_plain_timeout(load), "{load}");
+        }
+        assert!(cut.to_string().contains("at most 1000 ms"), "{cut}");
         let memory = limit_error(&SandboxError::MemoryLimit {
             limit: 128 * 1024 * 1024,
         });

@@ -209,10 +209,17 @@ impl Engine<'_> {
                 Err(Fail::Error(e)) => Some(e),
                 _ => None,
             };
-            // The request's own budget or deadline ran out (perhaps in a nested call): no
-            // other implementation would fare better, so such an error neither falls through
-            // nor counts against the implementation.
-            let request_limit = error.is_some_and(is_request_limit);
+            // Code that used its whole time limit while the request still has time: its own
+            // doing (an endless loop, say), a failure like any other, that falls through and
+            // counts against it. Taken for the request's limit, it was ranked a success of
+            // the limit's length and kept first, and every caller waited for it to fail.
+            let own_time_limit = matches!(implementation.kind, Kind::Evaluated)
+                && error.is_some_and(zeval_zobject::error::is_plain_timeout)
+                && !self.remaining().is_zero();
+            // The request's own budget or deadline ran out (perhaps in a nested call), or the
+            // server's load stopped the code: no other implementation would fare better, so
+            // such an error neither falls through nor counts against the implementation.
+            let request_limit = !own_time_limit && error.is_some_and(is_request_limit);
             let failed = match &outcome {
                 _ if request_limit => false,
                 Ok(_) | Err(Fail::Error(_)) => error.is_some(),
@@ -635,7 +642,6 @@ fn with_error(env: Env, error: Value) -> Env {
     }
 }
 
-/// Whether a node is void (Z24 or a Z21 instance).
 /// Whether `error` is one of the request's limits: Z590 "Request budget exceeded" or Z558
 /// "Function call timed out".
 fn is_request_limit(error: &Value) -> bool {
@@ -645,6 +651,7 @@ fn is_request_limit(error: &Value) -> bool {
     )
 }
 
+/// Whether a node is void (Z24 or a Z21 instance).
 pub(crate) fn is_void_node(node: &Node) -> bool {
     node.ref_zid() == Some("Z24") || node.is_type("Z21")
 }

@@ -26,6 +26,11 @@ pub enum SandboxError {
     /// The input was larger than [`crate::Limits::max_input_bytes`]; the guest did not run.
     #[error("the input exceeds the limit of {limit} bytes")]
     InputLimit { limit: usize },
+    /// The call ran in a reserve slot (every regular slot held a long call, see
+    /// [`crate::PoolConfig::reserve_call_time`]) and reached the reserve's time limit: a
+    /// limit of the server's load at the time, not of the call's own wall time.
+    #[error("the call ran in the reserve while every slot held a long call, and exceeded its time limit there of {} ms", limit.as_millis())]
+    ReserveTimeout { limit: Duration },
     /// Every instance slot of the guest stayed busy for the whole wall-time limit.
     #[error("all {capacity} instance slots of guest {guest} stayed busy for {} ms", waited.as_millis())]
     Busy {

@@ -227,8 +227,9 @@ impl Guest {
         let started = Instant::now();
         // A call in a reserve slot runs at most the reserve's time, and its timeout says so.
         let cut;
+        let in_reserve = matches!(reserved, Some(time) if started + time < deadline);
         let (limits, deadline) = match reserved {
-            Some(time) if started + time < deadline => {
+            Some(time) if in_reserve => {
                 cut = Limits {
                     wall_time: time,
                     ..limits.clone()
@@ -318,6 +319,12 @@ impl Guest {
             }),
             Some(Ok(())) => Ok(()),
             Some(Err(error)) => self.classify(error, limits, memory_limit_hit, &stdout, &stderr),
+        };
+        let result = match result {
+            Err(SandboxError::Timeout { limit }) if in_reserve => {
+                Err(SandboxError::ReserveTimeout { limit })
+            }
+            result => result,
         };
         let output = result.map(|()| RunOutput {
             stdout: stdout.take(),

@@ -462,8 +462,12 @@ pub fn limit_kind(error: &Value) -> Option<&'static str> {
                 .map(str::to_owned)
         })
     })?;
-    if message == "Function call timed out" {
-        return Some("timeout");
+    if let Some(why) = message.strip_prefix(zeval_zobject::error::TIMED_OUT) {
+        return Some(match why {
+            "" => "timeout",
+            why if why.contains("busy") => "busy",
+            _ => "reserve",
+        });
     }
     let limit = message
         .split("exceeded the ")
@@ -489,6 +493,18 @@ mod tests {
     fn limit_kinds_come_from_the_messages() {
         let z5 = |m: &str| json!({"Z1K1": "Z5", "Z5K1": "Z507", "Z5K2": {"Z1K1": "Z6", "Z6K1": m}});
         assert_eq!(limit_kind(&z5("Function call timed out")), Some("timeout"));
+        assert_eq!(
+            limit_kind(&z5(
+                "Function call timed out: every executor stayed busy until its deadline"
+            )),
+            Some("busy")
+        );
+        assert_eq!(
+            limit_kind(&z5(
+                "Function call timed out: while every executor held a long call, calls ran for at most 1000 ms"
+            )),
+            Some("reserve")
+        );
         assert_eq!(
             limit_kind(&z5("Function call exceeded the memory limit of 128 MiB")),
             Some("memory")

@@ -58,6 +58,11 @@ pub struct Cell {
     /// Whether it was left out because the run's deadline had passed (then it has not
     /// passed either).
     pub not_run: bool,
+    /// Whether its call stopped at the implementation's own time limit (the original's plain
+    /// Z558) before the call's deadline ([`TestBounds::call_timeout`]): the implementation's
+    /// doing, unlike a Z558 of the request's deadline or of the server's load.
+    #[serde(skip)]
+    pub own_time_limit: bool,
 }
 
 /// The whole matrix.
@@ -95,6 +100,9 @@ pub struct TestBounds {
     pub max_cells: Option<usize>,
     /// When cells stop being started (`None`: never).
     pub deadline: Option<Instant>,
+    /// The deadline of each cell's call (`None`: not known, and no timeout is taken for the
+    /// implementation's own; see [`Cell::own_time_limit`]).
+    pub call_timeout: Option<std::time::Duration>,
 }
 
 /// Why a test run could not start.
@@ -232,6 +240,14 @@ pub fn run_function(
                 Err(CellFailure::NotRun) => (true, Some(not_run_error())),
             };
             let error = error.map(|e| zeval_zobject::canonicalize(&e).unwrap_or(e));
+            // The call's deadline is counted from after `started`: a call cut by it took at
+            // least the whole timeout.
+            let own_time_limit = error
+                .as_ref()
+                .is_some_and(zeval_zobject::error::is_plain_timeout)
+                && bounds
+                    .call_timeout
+                    .is_some_and(|timeout| timing.call_ms < timeout.as_secs_f64() * 1000.0);
             cells.push(Cell {
                 implementation: implementation.clone(),
                 tester: tester.clone(),
@@ -240,6 +256,7 @@ pub fn run_function(
                 call_ms: timing.call_ms,
                 error,
                 not_run,
+                own_time_limit,
             });
             progress(cells.len(), total);
         }
@@ -424,6 +441,7 @@ pub(crate) mod http {
                 std::time::Instant::now()
                     + std::time::Duration::from_millis(limits.test_timeout_ms),
             ),
+            call_timeout: Some(std::time::Duration::from_millis(limits.call_timeout_ms)),
         };
         let repository = state.repository.clone();
         let engine = state.engine.clone();

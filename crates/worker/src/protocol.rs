@@ -339,6 +339,7 @@ mod code {
     pub(super) const TRAP: u8 = 8;
     pub(super) const INVALID_LIMITS: u8 = 9;
     pub(super) const OTHER: u8 = 10;
+    pub(super) const RESERVE_TIMEOUT: u8 = 11;
 }
 
 /// Longest error message a response carries; the sandbox's own messages are far shorter.
@@ -372,6 +373,9 @@ impl Response {
                 let (kind, param, message): (u8, u64, String) = match error {
                     SandboxError::Timeout { limit } => {
                         (code::TIMEOUT, micros(*limit), String::new())
+                    }
+                    SandboxError::ReserveTimeout { limit } => {
+                        (code::RESERVE_TIMEOUT, micros(*limit), String::new())
                     }
                     SandboxError::OutOfFuel { limit } => (code::OUT_OF_FUEL, *limit, String::new()),
                     SandboxError::MemoryLimit { limit } => {
@@ -435,6 +439,9 @@ impl Response {
                 let size = usize::try_from(param).unwrap_or(usize::MAX);
                 let error = match kind {
                     code::TIMEOUT => SandboxError::Timeout {
+                        limit: Duration::from_micros(param),
+                    },
+                    code::RESERVE_TIMEOUT => SandboxError::ReserveTimeout {
                         limit: Duration::from_micros(param),
                     },
                     code::OUT_OF_FUEL => SandboxError::OutOfFuel { limit: param },

@@ -33,6 +33,22 @@ pub fn z5_untyped(code: &str, message: &str) -> Value {
     ])
 }
 
+/// The `Z5K2` of the original's Z558 for a call that used all its time: the evaluator's for
+/// a run that reached its wall-time limit, the orchestrator's for a request past its
+/// deadline. Calls stopped by the server's load (no executor free, or cut short while it was
+/// saturated) say so after this text, so that a reader can tell the implementation's own
+/// limit from the load's ([`is_plain_timeout`]).
+pub const TIMED_OUT: &str = "Function call timed out";
+
+/// Whether `z5` is a Z558 whose message is exactly [`TIMED_OUT`] (in either form of `Z5K2`).
+pub fn is_plain_timeout(z5: &Value) -> bool {
+    error_code(z5) == Some("Z558")
+        && z5.get("Z5K2").is_some_and(|message| {
+            crate::build::string_value(message) == Some(TIMED_OUT)
+                || message.get("Z6K1").and_then(Value::as_str) == Some(TIMED_OUT)
+        })
+}
+
 /// A Z99 quote of `value`, whose content is never evaluated.
 pub fn quote(value: Value) -> Value {
     obj([("Z1K1", z9("Z99")), ("Z99K1", value)])

@@ -261,7 +261,7 @@ fn a_short_call_runs_in_the_reserve_while_every_slot_holds_a_long_one() {
         );
         let (outcome, took) = run_in_background(&sleeper).join().unwrap();
         assert!(
-            matches!(outcome, Err(SandboxError::Timeout { limit }) if limit == Duration::from_millis(300)),
+            matches!(outcome, Err(SandboxError::ReserveTimeout { limit }) if limit == Duration::from_millis(300)),
             "{outcome:?}"
         );
         assert!(

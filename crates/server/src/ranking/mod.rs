@@ -699,16 +699,20 @@ impl Ranking {
         // The implementations' revisions as read for the results, which the explanation that
         // usually follows then reads from memory instead of from the store once more.
         let mut revisions: HashMap<&str, u64> = HashMap::new();
-        // A cell that ran out of the request's time or budget says nothing about the
-        // implementation, only about the server's load when it ran: recorded as a failure,
-        // anyone who could fill the workers and then run the testers (anonymous callers,
-        // under `calls = "open"`) replaced a good implementation's results with failures,
-        // and it dropped a tier for everybody. Its earlier result stands instead.
+        // A cell that ran out of the request's time or budget, or that the server's load
+        // stopped, says nothing about the implementation: recorded as a failure, anyone who
+        // could fill the workers and then run the testers (anonymous callers, under
+        // `calls = "open"`) replaced a good implementation's results with failures, and it
+        // dropped a tier for everybody. Its earlier result stands instead. A cell stopped at
+        // the implementation's own time limit is its failure: not recorded, an endless loop
+        // kept the tier of an implementation that passes everything, and led the ranking.
         let ran_out = |cell: &&crate::testers::Cell| {
-            cell.error
-                .as_ref()
-                .and_then(zeval_zobject::error::error_code)
-                .is_some_and(|code| matches!(code, "Z558" | "Z590"))
+            !cell.own_time_limit
+                && cell
+                    .error
+                    .as_ref()
+                    .and_then(zeval_zobject::error::error_code)
+                    .is_some_and(|code| matches!(code, "Z558" | "Z590"))
         };
         // A revision saved during the run may or may not be what a cell ran (an editor could
         // save one after a good revision passed, and have it credited): such cells are not
@@ -1081,7 +1085,8 @@ mod tests {
 
     /// A tester's cell that ran out of the request's time (Z558) or budget (Z590) is not
     /// recorded: a run made while someone held every worker would otherwise replace a good
-    /// implementation's results with failures. Other failures are.
+    /// implementation's results with failures. Other failures are, and so is a cell stopped
+    /// at the implementation's own time limit.
     #[test]
     fn cells_that_ran_out_of_time_are_not_recorded() {
         let (_dir, ranking) = ranking(RankingConfig::default());
@@ -1093,19 +1098,30 @@ mod tests {
             call_ms: 1.0,
             error: code.map(|code| serde_json::json!({"Z1K1": "Z5", "Z5K1": code})),
             not_run: false,
+            own_time_limit: false,
+        };
+        let own_limit = crate::testers::Cell {
+            own_time_limit: true,
+            ..cell("Z10005", false, Some("Z558"))
         };
         let matrix = crate::testers::Matrix {
             function: "Z10000".into(),
             implementations: vec!["Z10001".into()],
-            testers: vec!["Z10002".into(), "Z10003".into(), "Z10004".into()],
+            testers: vec![
+                "Z10002".into(),
+                "Z10003".into(),
+                "Z10004".into(),
+                "Z10005".into(),
+            ],
             cells: vec![
                 cell("Z10002", true, None),
                 cell("Z10003", false, Some("Z558")),
                 cell("Z10004", false, Some("Z507")),
+                own_limit,
             ],
             passed: 1,
             not_run: 0,
-            total: 3,
+            total: 4,
             ranking: None,
             revisions_at_start: HashMap::new(),
         };
@@ -1118,7 +1134,7 @@ mod tests {
             .map(|result| result.tester)
             .collect();
         recorded.sort();
-        assert_eq!(recorded, ["Z10002", "Z10004"]);
+        assert_eq!(recorded, ["Z10002", "Z10004", "Z10005"]);
     }
 
     /// Results of a run during which an implementation was saved again are not recorded:
@@ -1147,6 +1163,7 @@ mod tests {
                 call_ms: 1.0,
                 error: None,
                 not_run: false,
+                own_time_limit: false,
             }],
             passed: 1,
             not_run: 0,

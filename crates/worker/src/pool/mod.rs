@@ -711,14 +711,20 @@ impl WorkerPool {
             }
             Ok(Response::Failed(error)) => {
                 self.inner.release(taken.into_worker());
-                if reserved && matches!(error, SandboxError::Timeout { .. }) {
-                    tracing::info!(
-                        pid,
-                        "a call run while every worker held a long call was stopped at the \
-                         reserve's time limit"
-                    );
+                match error {
+                    SandboxError::Timeout { .. } if reserved => {
+                        tracing::info!(
+                            pid,
+                            "a call run while every worker held a long call was stopped at the \
+                             reserve's time limit"
+                        );
+                        Err(SandboxError::ReserveTimeout {
+                            limit: self.inner.config.reserve_call_time,
+                        }
+                        .into())
+                    }
+                    error => Err(error.into()),
                 }
-                Err(error.into())
             }
             Err(Exchange::TimedOut) => {
                 let status = self.inner.discard(taken.into_worker());
@@ -727,12 +733,14 @@ impl WorkerPool {
                     status,
                     "killed a worker that overran its call's deadline"
                 );
-                Err(SandboxError::Timeout {
-                    limit: if reserved {
-                        self.inner.config.reserve_call_time
-                    } else {
-                        limits.wall_time
-                    },
+                Err(if reserved {
+                    SandboxError::ReserveTimeout {
+                        limit: self.inner.config.reserve_call_time,
+                    }
+                } else {
+                    SandboxError::Timeout {
+                        limit: limits.wall_time,
+                    }
                 }
                 .into())
             }
