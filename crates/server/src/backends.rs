@@ -21,11 +21,10 @@ use crate::{CallEngine, Repository, RepositoryError, RevisionInfo, RevisionPage,
 /// `<data_dir>/zeval.sqlite` (created on the first run). Either is migrated and seeded with
 /// the built-in catalogue (objects already there are left alone).
 pub fn open_store(config: &Config) -> Result<Arc<Store>, StoreError> {
-    Ok(Arc::new(Store::open_url(
-        config.database_url.as_deref(),
-        &config.data_dir,
-        true,
-    )?))
+    let store = Store::open_url(config.database_url.as_deref(), &config.data_dir, true)?;
+    Ok(Arc::new(store.with_search_time_limit(
+        Duration::from_millis(config.limits.search_time_ms),
+    )))
 }
 
 /// The object source shared by every request: catalogue → store → wiki, behind an LRU cache
@@ -40,6 +39,7 @@ fn repo_error(e: StoreError) -> RepositoryError {
         StoreError::Invalid(message) => RepositoryError::Invalid(message),
         StoreError::ZidOutOfRange { .. } => RepositoryError::Invalid(e.to_string()),
         StoreError::NotFound(zid) => RepositoryError::NotFound(zid),
+        busy @ StoreError::Busy(_) => RepositoryError::Busy(busy.to_string()),
         StoreError::Conflict { zid, base, current } => {
             RepositoryError::Conflict { zid, base, current }
         }

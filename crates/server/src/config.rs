@@ -267,6 +267,9 @@ pub struct Limits {
     /// Time budget of one `POST /v1/test`, in milliseconds (default 60000): cells not started
     /// before it are reported as not run.
     pub test_timeout_ms: u64,
+    /// The longest one search of the SQLite store runs (`GET /v1/objects?search=`), in
+    /// milliseconds; past it 503 (`zeval_store::SEARCH_TIME_LIMIT`, 1 s).
+    pub search_time_ms: u64,
     /// The `Retry-After` value (seconds) sent with those 503s.
     pub retry_after_seconds: u64,
     /// Time budget of one function call in milliseconds; the original answers Z558 "Function
@@ -337,6 +340,7 @@ impl Default for Limits {
             max_unsent_response_bytes_per_client: 32 * 1024 * 1024,
             max_test_cells: 200,
             test_timeout_ms: 60_000,
+            search_time_ms: zeval_store::SEARCH_TIME_LIMIT.as_millis() as u64,
             retry_after_seconds: 1,
             call_timeout_ms: 20_000,
             worker_stack_bytes: 64 * 1024 * 1024,
@@ -737,6 +741,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("ZEVAL_MAX_TEST_CELLS", "limits.max_test_cells"),
     ("ZEVAL_TEST_TIMEOUT_MS", "limits.test_timeout_ms"),
+    ("ZEVAL_SEARCH_TIME_MS", "limits.search_time_ms"),
     ("ZEVAL_WORKERS", "workers.enabled"),
     ("ZEVAL_MAX_WORKERS", "workers.max_workers"),
     ("ZEVAL_WORKERS_COLOCATE", "workers.colocate"),
@@ -874,6 +879,7 @@ impl Config {
                 }
                 "ZEVAL_MAX_TEST_CELLS" => self.limits.max_test_cells = parsed(name, v)?,
                 "ZEVAL_TEST_TIMEOUT_MS" => self.limits.test_timeout_ms = parsed(name, v)?,
+                "ZEVAL_SEARCH_TIME_MS" => self.limits.search_time_ms = parsed(name, v)?,
                 "ZEVAL_WORKERS" => self.workers.enabled = parsed(name, v)?,
                 "ZEVAL_MAX_WORKERS" => self.workers.max_workers = parsed(name, v)?,
                 "ZEVAL_WORKERS_COLOCATE" => self.workers.colocate = parsed(name, v)?,
@@ -1087,6 +1093,7 @@ mod tests {
             "max_unsent_response_bytes_per_client",
             "max_test_cells",
             "test_timeout_ms",
+            "search_time_ms",
             "evaluator_secret",
             "instance_name",
             "fuel_metering",

@@ -161,6 +161,9 @@ pub enum RepositoryError {
     /// The store failed.
     #[error("{0}")]
     Store(String),
+    /// The store could not answer in time; a retry may succeed.
+    #[error("{0}")]
+    Busy(String),
     /// A write based on revision `base` found the object at another revision (another
     /// editor saved first); nothing was written.
     #[error("{zid} is at revision {} now, not {base}", current.unwrap_or(0))]

@@ -82,6 +82,7 @@ impl From<RepositoryError> for ApiError {
             }
             RepositoryError::Invalid(message) => ApiError::BadRequest(message),
             RepositoryError::Store(message) => store_failed(&message),
+            RepositoryError::Busy(message) => ApiError::StoreBusy(message),
             conflict @ RepositoryError::Conflict { .. } => ApiError::Conflict(conflict.to_string()),
         }
     }

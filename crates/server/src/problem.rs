@@ -85,6 +85,10 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after: u64,
     },
+    /// The store could not answer in time (no read connection came free, or a search ran
+    /// past its limit): 503 with `Retry-After: 1`.
+    #[error("{0}")]
+    StoreBusy(String),
     /// The body did not arrive within the time allowed.
     #[error("the request body did not arrive within {timeout_ms} ms")]
     BodyTimeout {
@@ -111,7 +115,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy { .. } | ApiError::StoreBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -163,6 +167,11 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
+            ApiError::StoreBusy(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
             ApiError::Unauthorized(_) => {
                 response
                     .headers_mut()
@@ -192,6 +201,14 @@ mod tests {
         assert!(!text.contains("sqlite"), "{text}");
         assert!(!text.contains("/home"), "{text}");
         assert!(text.contains(GENERIC_INTERNAL_ERROR), "{text}");
+    }
+
+    #[test]
+    fn a_busy_store_is_503_with_retry_after() {
+        let response =
+            ApiError::StoreBusy("the search ran longer than its limit".into()).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

@@ -24,8 +24,8 @@ use crate::{
 #[derive(Debug)]
 pub enum Store {
     /// A SQLite file (or memory).
-    Sqlite(SqliteStore),
-    /// A PostgreSQL database (boxed: its pool is larger than the SQLite store).
+    Sqlite(Box<SqliteStore>),
+    /// A PostgreSQL database.
     Postgres(Box<PostgresStore>),
 }
 
@@ -119,14 +119,14 @@ impl Store {
                 Store::Postgres(Box::new(outside_runtime(|| PostgresStore::connect(url))?))
             }
             Some(url) => match url.strip_prefix("sqlite://") {
-                Some(path) => Store::Sqlite(SqliteStore::open(path)?),
+                Some(path) => Store::Sqlite(Box::new(SqliteStore::open(path)?)),
                 None => {
                     return Err(StoreError::Database(
                         "a database URL starts with postgres://, postgresql:// or sqlite://".into(),
                     ));
                 }
             },
-            None => Store::Sqlite(SqliteStore::open_in(data_dir)?),
+            None => Store::Sqlite(Box::new(SqliteStore::open_in(data_dir)?)),
         };
         if seed {
             let added = store.seed_catalogue()?;
@@ -139,22 +139,22 @@ impl Store {
 
     /// [`SqliteStore::open`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        SqliteStore::open(path).map(Store::Sqlite)
+        SqliteStore::open(path).map(|store| Store::Sqlite(Box::new(store)))
     }
 
     /// [`SqliteStore::open_in`].
     pub fn open_in(data_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
-        SqliteStore::open_in(data_dir).map(Store::Sqlite)
+        SqliteStore::open_in(data_dir).map(|store| Store::Sqlite(Box::new(store)))
     }
 
     /// [`SqliteStore::open_seeded`].
     pub fn open_seeded(data_dir: impl AsRef<Path>) -> Result<Self, StoreError> {
-        SqliteStore::open_seeded(data_dir).map(Store::Sqlite)
+        SqliteStore::open_seeded(data_dir).map(|store| Store::Sqlite(Box::new(store)))
     }
 
     /// [`SqliteStore::open_in_memory`].
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        SqliteStore::open_in_memory().map(Store::Sqlite)
+        SqliteStore::open_in_memory().map(|store| Store::Sqlite(Box::new(store)))
     }
 
     /// [`PostgresStore::connect`].
@@ -276,9 +276,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Lets one search of a SQLite store run at most `limit` instead of
+    /// [`crate::SEARCH_TIME_LIMIT`] (PostgreSQL's searches are bounded by its
+    /// `statement_timeout`).
+    #[must_use]
+    pub fn with_search_time_limit(self, limit: std::time::Duration) -> Self {
+        match self {
+            Store::Sqlite(store) => Store::Sqlite(Box::new(store.with_search_time_limit(limit))),
+            postgres => postgres,
+        }
+    }
+}
+
 impl From<SqliteStore> for Store {
     fn from(store: SqliteStore) -> Self {
-        Store::Sqlite(store)
+        Store::Sqlite(Box::new(store))
     }
 }
 

@@ -39,7 +39,7 @@ pub use sqlite::users::{Approval, MAX_USER_NAME_CHARS, Role, User, UserRecord};
 pub use sqlite::{
     BUSY_TIMEOUT, CATALOGUE_AUTHOR, DATABASE_FILE, FIRST_USER_ZID, HistoryPage,
     MAX_HISTORY_REVISIONS, MAX_OBJECT_DEPTH, MAX_SEARCH_RESULTS, MAX_ZID_NUMBER, ObjectSummary,
-    READ_CONNECTIONS, Revision, SqliteStore,
+    READ_CONNECTIONS, READ_WAIT, Revision, SEARCH_TIME_LIMIT, SqliteStore,
 };
 pub use wiki::{
     DEFAULT_MISSING_TTL, DEFAULT_WIKI_TIMEOUT, MAX_MISSING_ENTRIES, MAX_RESPONSE_BYTES,
@@ -107,6 +107,10 @@ pub enum StoreError {
         /// Its current revision (`None`: it does not exist).
         current: Option<u64>,
     },
+    /// The store could not answer in time: no read connection came free within
+    /// [`READ_WAIT`], or a search ran past [`SEARCH_TIME_LIMIT`].
+    #[error("the store is busy: {0}")]
+    Busy(String),
     /// A file or directory could not be read or written.
     #[error("{path}: {message}")]
     Io {

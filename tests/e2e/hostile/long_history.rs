@@ -4,7 +4,8 @@
 //! revisions allocated gigabytes; now it answers a page of at most
 //! `DEFAULT_HISTORY_REVISIONS` (50) by default and `MAX_HISTORY_REVISIONS` (100) at most,
 //! with a `next` cursor. And `GET /v1/objects?search=` compared a text of any length with
-//! every label; now a text over `MAX_SEARCH_CHARS` (200) is refused.
+//! every label; now a text over `MAX_SEARCH_CHARS` (200) is refused, and a search runs at
+//! most `limits.search_time_ms` (1 s): a text that matches little reads every label.
 
 use serde_json::{Value, json};
 
@@ -117,4 +118,43 @@ fn a_long_history_comes_in_pages_and_a_long_search_is_refused() {
         found.text
     );
     target.assert_survived();
+}
+
+/// A search that scans past `limits.search_time_ms` is stopped and answered 503, and the
+/// server reads on: searches used to run as long as the scan took,
+/// holding one of the store's four read connections each, while calls and token checks
+/// waited. (One millisecond here, with 3.6 MB of labels to read.)
+#[test]
+fn a_search_that_runs_past_its_time_limit_is_stopped() {
+    let _serial = one_at_a_time();
+    let target = Target::start(&[("ZEVAL_SEARCH_TIME_MS", "1")]);
+    let orch = target.orch().to_owned();
+    let label = "a long label that nobody searches for ".repeat(2_400);
+    for n in 0..40 {
+        let zid = format!("Z{}", 10_100 + n);
+        let object = json!({
+            "Z1K1": "Z2",
+            "Z2K1": {"Z1K1": "Z6", "Z6K1": zid},
+            "Z2K2": "padding",
+            "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11",
+                {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": label}]}
+        });
+        put(&orch, &target.editor, &zid, &object);
+    }
+    let search = request(
+        "GET",
+        &format!("{orch}/v1/objects?search=zzz-not-there"),
+        None,
+        None,
+    );
+    assert_eq!(search.status, 503, "{}", prefix(&search.text));
+    assert!(
+        search
+            .text
+            .contains("search ran longer than its limit of 1 ms"),
+        "{}",
+        prefix(&search.text)
+    );
+    let object = request("GET", &format!("{orch}/v1/objects/Z10100"), None, None);
+    assert_eq!(object.status, 200, "{}", prefix(&object.text));
 }

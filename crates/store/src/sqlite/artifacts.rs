@@ -43,7 +43,7 @@ pub enum ArtifactOutcome {
 impl SqliteStore {
     /// The artifact stored under `key`.
     pub fn artifact(&self, key: &str) -> Result<Option<StoredArtifact>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         conn.prepare_cached("SELECT language, compiler, wasm, error FROM artifacts WHERE key = ?1")
             .and_then(|mut statement| {
                 statement
@@ -117,7 +117,7 @@ impl SqliteStore {
 
     /// The artifact key of revision `revision` of `zid`, when it was compiled.
     pub fn compilation(&self, zid: &str, revision: u64) -> Result<Option<String>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         conn.prepare_cached("SELECT key FROM compilations WHERE zid = ?1 AND revision = ?2")
             .and_then(|mut statement| {
                 statement
@@ -129,7 +129,7 @@ impl SqliteStore {
 
     /// Every stored artifact key, in key order (for export).
     pub fn artifact_keys(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         conn.prepare_cached("SELECT key FROM artifacts ORDER BY key")
             .and_then(|mut statement| {
                 statement

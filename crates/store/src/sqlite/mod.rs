@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Condvar, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use zeval_zobject::Value;
@@ -44,6 +44,18 @@ pub const READ_CONNECTIONS: usize = 4;
 /// How long a connection waits for a lock another process holds (e.g. `zeval import`
 /// writing while `zeval serve` runs) before failing with a database error.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest a read waits for a free read connection before failing with
+/// [`StoreError::Busy`]: every reader can be held by a long read (a search, at most
+/// [`SEARCH_TIME_LIMIT`]), and reads are asked for by every request, anonymous ones too.
+pub const READ_WAIT: Duration = Duration::from_secs(5);
+
+/// The longest one [`SqliteStore::search`] runs before it is interrupted (then
+/// [`StoreError::Busy`]). A search that matches little reads every row's labels (a
+/// substring match uses no index), and the route is open to anyone: without a bound, a few
+/// searches held every read connection for as long as the table took to scan, and calls
+/// and token checks waited behind them.
+pub const SEARCH_TIME_LIMIT: Duration = Duration::from_secs(1);
 
 /// The most results [`SqliteStore::search`] returns, whatever limit is asked for.
 pub const MAX_SEARCH_RESULTS: usize = 1_000;
@@ -107,7 +119,52 @@ pub struct SqliteStore {
     readers: Vec<Mutex<Connection>>,
     /// Where the search for a free reader starts next, spreading the load.
     next_reader: AtomicUsize,
+    /// Signalled when a reader is given back, for reads waiting for any of them.
+    reader_freed: Condvar,
+    /// Held to check for a free reader before waiting, and to signal: no wake-up is lost.
+    reader_gate: Mutex<()>,
+    /// [`READ_WAIT`], or less in tests.
+    read_wait: Duration,
+    /// [`SEARCH_TIME_LIMIT`], or less in tests.
+    search_time_limit: Duration,
     path: Option<PathBuf>,
+}
+
+/// A connection for reads; a reader is given back (and a waiting read woken) when dropped.
+#[derive(Debug)]
+pub(crate) struct ReadConnection<'a> {
+    guard: Option<MutexGuard<'a, Connection>>,
+    /// The store whose waiting reads are told, for a reader (not the in-memory writer).
+    pool: Option<&'a SqliteStore>,
+}
+
+impl std::ops::Deref for ReadConnection<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.guard.as_deref().expect("a connection until dropped")
+    }
+}
+
+impl std::ops::DerefMut for ReadConnection<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.guard
+            .as_deref_mut()
+            .expect("a connection until dropped")
+    }
+}
+
+impl Drop for ReadConnection<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        if let Some(store) = self.pool {
+            let _gate = store
+                .reader_gate
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            store.reader_freed.notify_one();
+        }
+    }
 }
 
 impl SqliteStore {
@@ -163,8 +220,30 @@ impl SqliteStore {
             writer: Mutex::new(conn),
             readers: Vec::new(),
             next_reader: AtomicUsize::new(0),
+            reader_freed: Condvar::new(),
+            reader_gate: Mutex::new(()),
+            read_wait: READ_WAIT,
+            search_time_limit: SEARCH_TIME_LIMIT,
             path,
         })
+    }
+
+    /// Lets one [`Self::search`] run at most `limit` instead of [`SEARCH_TIME_LIMIT`].
+    #[must_use]
+    pub fn with_search_time_limit(mut self, limit: Duration) -> Self {
+        self.search_time_limit = limit;
+        self
+    }
+
+    /// Waits at most `read_wait` for a read connection and lets a search run at most
+    /// `search_time_limit` (instead of [`READ_WAIT`] and [`SEARCH_TIME_LIMIT`]): for tests.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_read_bounds(self, read_wait: Duration, search_time_limit: Duration) -> Self {
+        Self {
+            read_wait,
+            ..self.with_search_time_limit(search_time_limit)
+        }
     }
 
     /// The database file, or `None` in memory.
@@ -181,49 +260,79 @@ impl SqliteStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A connection for reads: a free reader if there is one, else waits for one (in memory,
-    /// the writer's connection).
-    fn reader(&self) -> MutexGuard<'_, Connection> {
+    /// A connection for reads: the first reader to be free, waited for at most
+    /// [`READ_WAIT`] ([`StoreError::Busy`] then); in memory, the writer's connection. (It
+    /// used to wait for one reader chosen in turn, however long that one's read took while
+    /// others were free.)
+    fn reader(&self) -> Result<ReadConnection<'_>, StoreError> {
         if self.readers.is_empty() {
-            return self.writer();
+            return Ok(ReadConnection {
+                guard: Some(self.writer()),
+                pool: None,
+            });
         }
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        if let Some(free) = self.free_reader_from(start) {
-            return free;
+        let deadline = Instant::now() + self.read_wait;
+        let mut gate = None;
+        loop {
+            if let Some(free) = self.free_reader() {
+                return Ok(free);
+            }
+            // Checked again under the gate, which a reader given back takes to signal.
+            let Some(held) = gate.take() else {
+                gate = Some(
+                    self.reader_gate
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                );
+                continue;
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Busy(format!(
+                    "every read connection of the store stayed busy for {} ms",
+                    self.read_wait.as_millis()
+                )));
+            }
+            let (held, _) = self
+                .reader_freed
+                .wait_timeout(held, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            gate = Some(held);
         }
-        self.readers[start]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A connection for reads that is free right now (in memory, the writer's connection if
     /// it is), else `None`: never waits for another thread.
-    fn free_reader(&self) -> Option<MutexGuard<'_, Connection>> {
+    fn free_reader(&self) -> Option<ReadConnection<'_>> {
         if self.readers.is_empty() {
-            return match self.writer.try_lock() {
-                Ok(guard) => Some(guard),
-                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                Err(TryLockError::WouldBlock) => None,
+            let guard = match self.writer.try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => return None,
             };
+            return Some(ReadConnection {
+                guard: Some(guard),
+                pool: None,
+            });
         }
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        self.free_reader_from(start)
-    }
-
-    fn free_reader_from(&self, start: usize) -> Option<MutexGuard<'_, Connection>> {
         for offset in 0..self.readers.len() {
-            match self.readers[(start + offset) % self.readers.len()].try_lock() {
-                Ok(guard) => return Some(guard),
-                Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
-                Err(TryLockError::WouldBlock) => {}
-            }
+            let guard = match self.readers[(start + offset) % self.readers.len()].try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            return Some(ReadConnection {
+                guard: Some(guard),
+                pool: Some(self),
+            });
         }
         None
     }
 
     /// The current version of `zid`.
     pub fn get(&self, zid: &str) -> Result<Option<Value>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let json: Option<String> = conn
             .prepare_cached("SELECT json FROM objects WHERE zid = ?1")
             .and_then(|mut s| s.query_row([zid], |row| row.get(0)).optional())
@@ -233,7 +342,7 @@ impl SqliteStore {
 
     /// The current revision number of `zid`.
     pub fn current_revision(&self, zid: &str) -> Result<Option<u64>, StoreError> {
-        current_revision(&self.reader(), zid)
+        current_revision(&*self.reader()?, zid)
     }
 
     /// The revisions of `zid` after revision `after` (0: from the first), oldest first, at
@@ -241,7 +350,7 @@ impl SqliteStore {
     /// the next page starts when there is one. Empty if it does not exist.
     pub fn history(&self, zid: &str, after: u64, limit: usize) -> Result<HistoryPage, StoreError> {
         let limit = history_limit(limit);
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut statement = conn
             .prepare_cached(
                 "SELECT revision, timestamp_ms, author, json FROM revisions
@@ -353,7 +462,7 @@ impl SqliteStore {
     /// [`MAX_ZID_NUMBER`] itself is taken, the lowest free one from Z10000 up.
     /// [`StoreError::Allocation`] when none is left.
     pub fn next_zid(&self) -> Result<String, StoreError> {
-        next_zid(&self.reader())
+        next_zid(&*self.reader()?)
     }
 
     /// Objects whose value has type `type_zid` and/or whose labels or aliases contain `text`
@@ -367,31 +476,46 @@ impl SqliteStore {
     ) -> Result<Vec<ObjectSummary>, StoreError> {
         let limit = limit.min(MAX_SEARCH_RESULTS) as i64;
         let pattern = text.map(|t| format!("%{}%", escape_like(&t.to_lowercase())));
-        let conn = self.reader();
-        let mut statement = conn
-            .prepare_cached(
+        let conn = self.reader()?;
+        let deadline = Instant::now() + self.search_time_limit;
+        // Every 100 virtual machine steps (a row or a few): past the deadline, SQLite
+        // stops the statement with SQLITE_INTERRUPT.
+        conn.progress_handler(100, Some(move || Instant::now() >= deadline));
+        let found = (|| {
+            let mut statement = conn.prepare_cached(
                 "SELECT zid, type, label, revision FROM objects
                  WHERE (?1 IS NULL OR type = ?1)
                    AND (?2 IS NULL OR search_text LIKE ?2 ESCAPE '\\' OR zid = ?3)
                  ORDER BY number LIMIT ?4",
-            )
-            .map_err(db_error)?;
-        let rows = statement
-            .query_map(params![type_zid, pattern, text, limit], |row| {
+            )?;
+            let rows = statement.query_map(params![type_zid, pattern, text, limit], |row| {
                 Ok(ObjectSummary {
                     zid: row.get(0)?,
                     type_zid: row.get(1)?,
                     label: row.get(2)?,
                     revision: row.get::<_, i64>(3)? as u64,
                 })
-            })
-            .map_err(db_error)?;
-        rows.collect::<Result<_, _>>().map_err(db_error)
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()
+        })();
+        conn.progress_handler(0, None::<fn() -> bool>);
+        match found {
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == rusqlite::ErrorCode::OperationInterrupted =>
+            {
+                Err(StoreError::Busy(format!(
+                    "the search ran longer than its limit of {} ms; a longer text or a type \
+                     narrows it",
+                    self.search_time_limit.as_millis()
+                )))
+            }
+            found => found.map_err(db_error),
+        }
     }
 
     /// How many objects the store holds.
     pub fn count(&self) -> Result<u64, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let n: i64 = conn
             .query_row("SELECT COUNT(*) FROM objects", [], |r| r.get(0))
             .map_err(db_error)?;
@@ -400,7 +524,7 @@ impl SqliteStore {
 
     /// How many objects have each value type (objects without one are counted under `""`).
     pub fn count_by_type(&self) -> Result<HashMap<String, u64>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut statement = conn
             .prepare_cached("SELECT COALESCE(type, ''), COUNT(*) FROM objects GROUP BY 1")
             .map_err(db_error)?;
@@ -414,7 +538,7 @@ impl SqliteStore {
 
     /// Every stored ZID in numeric order.
     pub fn zids(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut statement = conn
             .prepare_cached("SELECT zid FROM objects ORDER BY number")
             .map_err(db_error)?;
@@ -714,4 +838,101 @@ pub(crate) fn now_ms() -> i64 {
 
 fn db_error(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn labelled(zid: &str, label: &str) -> Value {
+        json!({
+            "Z1K1": "Z2",
+            "Z2K1": {"Z1K1": "Z6", "Z6K1": zid},
+            "Z2K2": "x",
+            "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11", {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": label}]}
+        })
+    }
+
+    /// A read waits for whichever reader comes free first: it used to wait for one reader
+    /// chosen in turn, held by a long read (a search) while another was given back.
+    #[test]
+    fn a_read_takes_whichever_reader_comes_free_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        for given_back in 0..READ_CONNECTIONS {
+            let mut held: Vec<_> = (0..READ_CONNECTIONS)
+                .map(|_| store.reader().unwrap())
+                .collect();
+            std::thread::scope(|scope| {
+                let read = scope.spawn(|| {
+                    let started = Instant::now();
+                    store.current_revision("Z1").unwrap();
+                    started.elapsed()
+                });
+                std::thread::sleep(Duration::from_millis(50));
+                drop(held.remove(given_back));
+                std::thread::sleep(Duration::from_millis(1_500));
+                held.clear();
+                let waited = read.join().unwrap();
+                assert!(
+                    waited < Duration::from_millis(1_000),
+                    "round {given_back}: the read waited {waited:?} with a reader free"
+                );
+            });
+        }
+    }
+
+    /// A read that finds every reader held for the whole wait fails with `Busy` then,
+    /// instead of waiting as long as they are held.
+    #[test]
+    fn a_read_fails_when_no_reader_comes_free_within_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path())
+            .unwrap()
+            .with_read_bounds(Duration::from_millis(200), SEARCH_TIME_LIMIT);
+        let held: Vec<_> = (0..READ_CONNECTIONS)
+            .map(|_| store.reader().unwrap())
+            .collect();
+        let started = Instant::now();
+        let outcome = store.get("Z1");
+        let waited = started.elapsed();
+        assert!(matches!(outcome, Err(StoreError::Busy(_))), "{outcome:?}");
+        assert!(
+            (Duration::from_millis(200)..Duration::from_secs(2)).contains(&waited),
+            "{waited:?}"
+        );
+        drop(held);
+        assert!(store.get("Z1").is_ok());
+    }
+
+    /// A search that scans past its time limit is interrupted (`Busy`), and the reader it
+    /// held answers the next read; within the limit it answers.
+    #[test]
+    fn a_search_stops_at_its_time_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let long_label = "a label that matches nothing asked for ".repeat(100);
+        let objects: Vec<(String, Value)> = (0..3_000)
+            .map(|n| {
+                let zid = format!("Z{}", 20_000 + n);
+                let value = labelled(&zid, &long_label);
+                (zid, value)
+            })
+            .collect();
+        let store = SqliteStore::open_in(dir.path())
+            .unwrap()
+            .with_read_bounds(READ_WAIT, Duration::from_micros(200));
+        store
+            .seed(objects.iter().map(|(zid, value)| (zid.as_str(), value)))
+            .unwrap();
+        let outcome = store.search(None, Some("zzz not there"), 10);
+        assert!(matches!(outcome, Err(StoreError::Busy(_))), "{outcome:?}");
+        assert!(store.get("Z20000").unwrap().is_some());
+        let store = store.with_read_bounds(READ_WAIT, SEARCH_TIME_LIMIT);
+        assert_eq!(store.search(None, Some("zzz not there"), 10).unwrap(), []);
+        assert_eq!(store.search(None, Some("Z20001"), 10).unwrap().len(), 1);
+    }
 }

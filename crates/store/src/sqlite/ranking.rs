@@ -105,7 +105,7 @@ impl SqliteStore {
         implementation: &str,
         revision: u64,
     ) -> Result<Vec<TesterResult>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         conn.prepare_cached(&TESTER_RESULTS_SQL)
             .and_then(|mut statement| {
                 statement
@@ -163,7 +163,7 @@ impl SqliteStore {
         implementation: &str,
         revision: u64,
     ) -> Result<Option<CallStats>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         conn.prepare_cached(
             "SELECT calls, failures, sketch FROM call_stats
              WHERE implementation = ?1 AND implementation_revision = ?2",
@@ -226,7 +226,7 @@ mod tests {
             store.tester_results("Z10001", revision).unwrap();
         }
         for _ in 0..connections {
-            let conn = store.reader();
+            let conn = store.reader().unwrap();
             let statement = conn.prepare_cached(&TESTER_RESULTS_SQL).unwrap();
             assert_eq!(
                 statement.get_status(rusqlite::StatementStatus::RePrepare),

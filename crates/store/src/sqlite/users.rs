@@ -126,7 +126,7 @@ impl UserRecord {
 impl SqliteStore {
     /// Every user with their token hash, by name (for export).
     pub fn user_records(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut statement = conn
             .prepare_cached("SELECT name, role, token_sha256, created_ms FROM users ORDER BY name")
             .map_err(db_error)?;
@@ -175,7 +175,7 @@ impl SqliteStore {
 
     /// Every approval, by ZID (for export).
     pub fn approvals(&self) -> Result<Vec<(String, Approval)>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut statement = conn
             .prepare_cached(
                 "SELECT zid, revision, approved_by, timestamp_ms FROM approvals ORDER BY zid",
@@ -242,7 +242,7 @@ impl SqliteStore {
 
     /// The user a bearer token belongs to, or `None` for an unknown token.
     pub fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError> {
-        authenticate_on(&self.reader(), token)
+        authenticate_on(&*self.reader()?, token)
     }
 
     /// [`Self::authenticate`] if it can be answered without waiting, else `None` (the caller
@@ -273,7 +273,7 @@ impl SqliteStore {
 
     /// Every user, by name.
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        let conn = self.reader();
+        let conn = self.reader()?;
         let mut statement = conn
             .prepare_cached("SELECT name, role FROM users ORDER BY name")
             .map_err(db_error)?;
@@ -349,7 +349,7 @@ impl SqliteStore {
     /// Whether the current revision of `zid` is approved.
     pub fn is_approved(&self, zid: &str) -> Result<bool, StoreError> {
         // One read transaction, so the revision and the approval are of the same moment.
-        let mut conn = self.reader();
+        let mut conn = self.reader()?;
         let tx = conn.transaction().map_err(db_error)?;
         let Some(current) = current_revision(&tx, zid)? else {
             return Ok(false);
@@ -359,7 +359,7 @@ impl SqliteStore {
 
     /// The latest approval of `zid`, which may be of an older revision.
     pub fn approval(&self, zid: &str) -> Result<Option<Approval>, StoreError> {
-        approval(&self.reader(), zid)
+        approval(&*self.reader()?, zid)
     }
 }
 
