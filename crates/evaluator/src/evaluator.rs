@@ -539,12 +539,7 @@ impl Evaluator {
     ) {
         // The call's answer waits for this run: at most COMPILE_ONLY_TIME of it (a wait for a
         // free worker included).
-        let Some(wall_time) = limits
-            .wall_time
-            .checked_sub(started.elapsed())
-            .filter(|left| *left >= MIN_COMPILE_ONLY_TIME)
-            .map(|left| left.min(COMPILE_ONLY_TIME))
-        else {
+        let Some(wall_time) = compile_only_time(limits.wall_time, started.elapsed()) else {
             asked_in.decline(key);
             return;
         };
@@ -980,6 +975,16 @@ const MIN_COMPILE_ONLY_TIME: Duration = Duration::from_millis(50);
 /// answer waits for it): CPython compiles a trivial function in well under a millisecond.
 const COMPILE_ONLY_TIME: Duration = Duration::from_millis(250);
 
+/// The wall time of a compile-only run in a call given `wall_time` that has run `elapsed`:
+/// what is left, at most [`COMPILE_ONLY_TIME`]; `None` with less than
+/// [`MIN_COMPILE_ONLY_TIME`] left.
+fn compile_only_time(wall_time: Duration, elapsed: Duration) -> Option<Duration> {
+    wall_time
+        .checked_sub(elapsed)
+        .filter(|left| *left >= MIN_COMPILE_ONLY_TIME)
+        .map(|left| left.min(COMPILE_ONLY_TIME))
+}
+
 /// The runner's input for compiling the code string and running none of it
 /// (`"compileOnly"`: the output limit, within which the runner hands back the compiled code
 /// after its answer, `{"compiled": true}`, and a NUL).
@@ -1400,6 +1405,22 @@ mod tests {
             let kept = limits_within(&limits, Some(plenty), now).unwrap();
             assert_eq!(kept.wall_time, limits.wall_time);
         }
+    }
+
+    /// A compile-only run adds at most 250 ms to its call, and never runs past the call's
+    /// wall time (a wait for a free worker counts).
+    #[test]
+    fn a_compile_only_run_gets_at_most_250_ms_of_what_the_call_has_left() {
+        let second = Duration::from_secs(1);
+        let ms = Duration::from_millis;
+        assert_eq!(
+            compile_only_time(10 * second, ms(3)),
+            Some(COMPILE_ONLY_TIME)
+        );
+        assert_eq!(COMPILE_ONLY_TIME, ms(250));
+        assert_eq!(compile_only_time(second, ms(900)), Some(ms(100)));
+        assert_eq!(compile_only_time(second, ms(960)), None);
+        assert_eq!(compile_only_time(second, 2 * second), None);
     }
 
     #[test]
