@@ -95,10 +95,15 @@ impl TestCommand {
                 .ranked_z8k4(&matrix.function)
                 .context("ranking the implementations")?;
             match z2 {
-                Some(z2) => {
+                Some(ranked) => {
                     let revision = state
                         .repository
-                        .put(&matrix.function, &z2, RANKING_AUTHOR)
+                        .put_based_on(
+                            &matrix.function,
+                            &ranked.z2,
+                            RANKING_AUTHOR,
+                            Some(ranked.base_revision),
+                        )
                         .context("writing the ranking")?;
                     eprintln!(
                         "{}: Z8K4 is now {} (revision {revision})",

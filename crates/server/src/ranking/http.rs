@@ -27,6 +27,7 @@ impl From<RankingError> for ApiError {
         match e {
             RankingError::NotAFunction(_) => ApiError::NotFound(e.to_string()),
             RankingError::Store(e) => crate::objects_api::store_failed(&e),
+            RankingError::Changed(_) => ApiError::Conflict(e.to_string()),
         }
     }
 }
@@ -71,7 +72,12 @@ async fn write(
     let (revision, explanation) = tokio::task::spawn_blocking(move || {
         let (z2, explanation) = ranking.ranked_z8k4(&zid)?;
         let revision = match z2 {
-            Some(z2) => Some(repository.put(&zid, &z2, &who.name)?),
+            Some(ranked) => Some(repository.put_based_on(
+                &zid,
+                &ranked.z2,
+                &who.name,
+                Some(ranked.base_revision),
+            )?),
             None => None,
         };
         Ok::<_, ApiError>((revision, explanation))

@@ -182,6 +182,20 @@ pub enum RankingError {
     /// The function is not a stored Z8.
     #[error("{0} is not a function (Z8) in the store")]
     NotAFunction(String),
+    /// The function's implementations changed while it was being ranked.
+    #[error("{0} was saved with other implementations while it was being ranked; try again")]
+    Changed(String),
+}
+
+/// A function's Z2 with `Z8K4` in the ranked order, and the revision it was read at: to be
+/// written only if the function is still at that revision, so that an editor's save in
+/// between is a conflict, not a lost edit.
+#[derive(Debug, Clone)]
+pub struct RankedFunction {
+    /// The Z2 to write.
+    pub z2: Value,
+    /// The revision the Z2 was read at.
+    pub base_revision: u64,
 }
 
 /// The ranking service; see the module documentation.
@@ -656,26 +670,34 @@ impl Ranking {
         }
     }
 
-    /// The implementation ZIDs a stored function lists, each once.
-    fn stored_implementations(&self, function: &str) -> Result<Vec<String>, RankingError> {
-        Ok(list_zids(self.stored_function(function)?.get("Z8K4")))
-    }
-
-    /// The function's Z2 with `Z8K4` in the ranked order (the canonical list form); `None`
-    /// when the stored list already has that order.
+    /// The function's Z2 with `Z8K4` in the ranked order (the canonical list form), and the
+    /// revision it was read at; `None` when the stored list already has that order. The
+    /// function is read once for the list it writes: it was read three times (the order,
+    /// the comparison, the Z2), so an editor's save in between had the order of the old list
+    /// spliced into the new object, dropping an implementation just added.
     pub fn ranked_z8k4(
         &self,
         function: &str,
-    ) -> Result<(Option<Value>, Explanation), RankingError> {
+    ) -> Result<(Option<RankedFunction>, Explanation), RankingError> {
+        let not_a_function = || RankingError::NotAFunction(function.to_owned());
+        // The revision before the object: a save after it makes the write a conflict.
+        let base_revision = self
+            .store
+            .current_revision(function)?
+            .ok_or_else(not_a_function)?;
+        let mut z2 = self.store.get(function)?.ok_or_else(not_a_function)?;
+        let listed = list_zids(z2.get("Z2K2").and_then(|f| f.get("Z8K4")));
         let explanation = self.explain(function)?;
-        if self.stored_implementations(function)? == explanation.order {
+        if listed == explanation.order {
             return Ok((None, explanation));
         }
-        let z2 = self
-            .store
-            .get(function)?
-            .ok_or_else(|| RankingError::NotAFunction(function.to_owned()))?;
-        let mut z2 = z2;
+        let mut ranked = explanation.order.clone();
+        let mut read = listed;
+        ranked.sort();
+        read.sort();
+        if ranked != read {
+            return Err(RankingError::Changed(function.to_owned()));
+        }
         let item_type = z2
             .get("Z2K2")
             .and_then(|f| f.get("Z8K4"))
@@ -688,7 +710,7 @@ impl Ranking {
         if let Some(Value::Object(f)) = z2.get_mut("Z2K2") {
             f.insert("Z8K4".into(), Value::Array(list));
         }
-        Ok((Some(z2), explanation))
+        Ok((Some(RankedFunction { z2, base_revision }), explanation))
     }
 
     /// Records the tester results of a matrix, each against the implementation's and the
@@ -1135,6 +1157,71 @@ mod tests {
             .collect();
         recorded.sort();
         assert_eq!(recorded, ["Z10002", "Z10004", "Z10005"]);
+    }
+
+    /// The ranked list is the one of the revision it was read at, and comes with that
+    /// revision, so writing it over a later save (an editor added Z10003 meanwhile) is a
+    /// conflict that loses nothing. The admin route wrote it unconditionally, over whatever
+    /// the function had become.
+    #[test]
+    fn a_ranked_list_is_written_only_over_the_revision_it_was_read_from() {
+        let (_dir, ranking) = ranking(RankingConfig::default());
+        let function = |implementations: &[&str]| {
+            let mut list = vec![serde_json::json!("Z14")];
+            list.extend(implementations.iter().map(|zid| serde_json::json!(zid)));
+            serde_json::json!({"Z1K1": "Z2", "Z2K1": {"Z1K1": "Z6", "Z6K1": "Z10000"},
+                "Z2K2": {"Z1K1": "Z8", "Z8K1": ["Z17"], "Z8K2": "Z6", "Z8K3": ["Z20", "Z10005"],
+                         "Z8K4": list, "Z8K5": "Z10000"},
+                "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}})
+        };
+        ranking
+            .store
+            .put("Z10000", &function(&["Z10001", "Z10002"]), "ed")
+            .unwrap();
+        let failing = crate::testers::Cell {
+            implementation: "Z10001".into(),
+            tester: "Z10005".into(),
+            passed: false,
+            duration_ms: 1.0,
+            call_ms: 1.0,
+            error: Some(serde_json::json!({"Z1K1": "Z5", "Z5K1": "Z507"})),
+            not_run: false,
+            own_time_limit: false,
+        };
+        ranking.record_matrix(&crate::testers::Matrix {
+            function: "Z10000".into(),
+            implementations: vec!["Z10001".into()],
+            testers: vec!["Z10005".into()],
+            cells: vec![failing],
+            passed: 0,
+            not_run: 0,
+            total: 1,
+            ranking: None,
+            revisions_at_start: HashMap::new(),
+        });
+        let (Some(ranked), explanation) = ranking.ranked_z8k4("Z10000").unwrap() else {
+            panic!("the stored order is already the ranked one");
+        };
+        assert_eq!(explanation.order, ["Z10002", "Z10001"]);
+        assert_eq!(ranked.base_revision, 1);
+        assert_eq!(
+            ranked.z2["Z2K2"]["Z8K4"],
+            serde_json::json!(["Z14", "Z10002", "Z10001"])
+        );
+        ranking
+            .store
+            .put("Z10000", &function(&["Z10001", "Z10002", "Z10003"]), "ed")
+            .unwrap();
+        let written =
+            ranking
+                .store
+                .put_based_on("Z10000", &ranked.z2, "admin", Some(ranked.base_revision));
+        assert!(
+            matches!(written, Err(zeval_store::StoreError::Conflict { .. })),
+            "{written:?}"
+        );
+        let kept = ranking.store.get("Z10000").unwrap().unwrap();
+        assert_eq!(kept["Z2K2"]["Z8K4"][3], "Z10003");
     }
 
     /// Results of a run during which an implementation was saved again are not recorded:
