@@ -63,6 +63,12 @@ pub struct Cell {
     /// doing, unlike a Z558 of the request's deadline or of the server's load.
     #[serde(skip)]
     pub own_time_limit: bool,
+    /// Whether the tester's call (`Z20K2`) calls the function itself, and so ran this
+    /// implementation alone. A call of anything else (a wrapper, another function) runs
+    /// whichever implementation the ranking picks, or none: its outcome is not this
+    /// implementation's, and is not recorded for it.
+    #[serde(skip)]
+    pub narrowed: bool,
 }
 
 /// The whole matrix.
@@ -217,6 +223,7 @@ pub fn run_function(
             let mut timing = CellTiming {
                 out_of_time: &out_of_time,
                 call_ms: 0.0,
+                narrowed: false,
             };
             let outcome = if out_of_time() {
                 Err(CellFailure::NotRun)
@@ -257,6 +264,7 @@ pub fn run_function(
                 error,
                 not_run,
                 own_time_limit,
+                narrowed: timing.narrowed,
             });
             progress(cells.len(), total);
         }
@@ -280,6 +288,8 @@ pub fn run_function(
 struct CellTiming<'a> {
     out_of_time: &'a dyn Fn() -> bool,
     call_ms: f64,
+    /// See [`Cell::narrowed`].
+    narrowed: bool,
 }
 
 /// Why a cell did not pass.
@@ -357,7 +367,8 @@ fn run_cell(
     let validator = z20
         .get("Z20K3")
         .ok_or_else(|| message("the tester has no result validator (Z20K3)"))?;
-    let call = if ref_zid(call.get("Z7K1").unwrap_or(&Value::Null)) == Some(function) {
+    timing.narrowed = ref_zid(call.get("Z7K1").unwrap_or(&Value::Null)) == Some(function);
+    let call = if timing.narrowed {
         with_implementations(call, z8, &[Value::String(implementation.into())])
     } else {
         call.clone()

@@ -745,10 +745,14 @@ impl Ranking {
                 .get(zid)
                 .is_some_and(|&start| start != now)
         };
+        // A cell whose tester does not call the function ran whatever the ranking chose
+        // (or none of its implementations): crediting its outcome to the cell's implementation
+        // let an editor's tester that calls a wrapper pass or fail implementations it never
+        // ran.
         for cell in matrix
             .cells
             .iter()
-            .filter(|c| !c.not_run)
+            .filter(|c| !c.not_run && c.narrowed)
             .filter(|c| !ran_out(c))
         {
             let implementation_revision = *revisions
@@ -1108,7 +1112,8 @@ mod tests {
     /// A tester's cell that ran out of the request's time (Z558) or budget (Z590) is not
     /// recorded: a run made while someone held every worker would otherwise replace a good
     /// implementation's results with failures. Other failures are, and so is a cell stopped
-    /// at the implementation's own time limit.
+    /// at the implementation's own time limit; a cell whose tester does not call the
+    /// function is not (the implementation did not run for it).
     #[test]
     fn cells_that_ran_out_of_time_are_not_recorded() {
         let (_dir, ranking) = ranking(RankingConfig::default());
@@ -1121,10 +1126,16 @@ mod tests {
             error: code.map(|code| serde_json::json!({"Z1K1": "Z5", "Z5K1": code})),
             not_run: false,
             own_time_limit: false,
+            narrowed: true,
         };
         let own_limit = crate::testers::Cell {
             own_time_limit: true,
             ..cell("Z10005", false, Some("Z558"))
+        };
+        // Its tester calls another function: the implementation did not run for it.
+        let not_narrowed = crate::testers::Cell {
+            narrowed: false,
+            ..cell("Z10006", true, None)
         };
         let matrix = crate::testers::Matrix {
             function: "Z10000".into(),
@@ -1134,16 +1145,18 @@ mod tests {
                 "Z10003".into(),
                 "Z10004".into(),
                 "Z10005".into(),
+                "Z10006".into(),
             ],
             cells: vec![
                 cell("Z10002", true, None),
                 cell("Z10003", false, Some("Z558")),
                 cell("Z10004", false, Some("Z507")),
                 own_limit,
+                not_narrowed,
             ],
-            passed: 1,
+            passed: 2,
             not_run: 0,
-            total: 4,
+            total: 5,
             ranking: None,
             revisions_at_start: HashMap::new(),
         };
@@ -1187,6 +1200,7 @@ mod tests {
             error: Some(serde_json::json!({"Z1K1": "Z5", "Z5K1": "Z507"})),
             not_run: false,
             own_time_limit: false,
+            narrowed: true,
         };
         ranking.record_matrix(&crate::testers::Matrix {
             function: "Z10000".into(),
@@ -1251,6 +1265,7 @@ mod tests {
                 error: None,
                 not_run: false,
                 own_time_limit: false,
+                narrowed: true,
             }],
             passed: 1,
             not_run: 0,

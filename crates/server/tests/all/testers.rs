@@ -195,3 +195,46 @@ async fn a_test_run_ends_at_its_deadline() {
         "{metrics}"
     );
 }
+
+/// A tester whose call does not call the function (here a built-in `If` that answers "hi")
+/// runs none of its implementations: its cells are shown, and recorded for none of them. Its
+/// outcome was credited to every implementation, so an editor's tester could pass (or, calling
+/// a wrapper, fail) implementations it never ran.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tester_that_does_not_call_the_function_credits_no_implementation() {
+    let server = server(|_| {});
+    put_two_by_two(&server).await;
+    let editor = token(&server, "ed2", Role::Editor);
+    let elsewhere = z2(
+        "Z10005",
+        json!({"Z1K1": "Z20", "Z20K1": "Z10000",
+        "Z20K2": {"Z1K1": "Z7", "Z7K1": "Z802", "Z802K1": "Z41", "Z802K2": "hi", "Z802K3": "no"},
+        "Z20K3": {"Z1K1": "Z7", "Z7K1": "Z866", "Z866K2": "hi"}}),
+    );
+    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
+        .await
+        .json();
+    function["Z2K2"]["Z8K3"] = json!(["Z20", "Z10003", "Z10004", "Z10005"]);
+    for (zid, object) in [("Z10005", elsewhere), ("Z10000", function)] {
+        let answer = send(
+            &server,
+            "PUT",
+            &format!("/v1/objects/{zid}"),
+            Some(&editor),
+            Some(object.to_string()),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{zid}: {}", answer.text);
+    }
+    let body = json!({"function": "Z10000", "testers": ["Z10005"]});
+    let matrix = send(&server, "POST", "/v1/test", None, Some(body.to_string()))
+        .await
+        .json();
+    assert_eq!(matrix["passed"], 2, "{matrix}");
+    let ranking = send(&server, "GET", "/v1/objects/Z10000/ranking", None, None)
+        .await
+        .json();
+    for implementation in ranking["implementations"].as_array().unwrap() {
+        assert_eq!(implementation["testers_run"], 0, "{ranking}");
+    }
+}
