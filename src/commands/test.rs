@@ -80,10 +80,19 @@ impl TestCommand {
                 let _ = std::io::stderr().flush();
             }
         };
-        let mut matrix = zeval_server::testers::run(
+        // No limit on cells or time; the call timeout tells an implementation's own time
+        // limit from the call's deadline (`Cell::own_time_limit`).
+        let bounds = zeval_server::testers::TestBounds {
+            call_timeout: Some(std::time::Duration::from_millis(
+                config.limits.call_timeout_ms,
+            )),
+            ..Default::default()
+        };
+        let mut matrix = zeval_server::testers::run_within(
             state.repository.as_ref(),
             state.engine.as_ref(),
             &request,
+            &bounds,
             &progress,
         )?;
         state.ranking.record_matrix(&matrix);

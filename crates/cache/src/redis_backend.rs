@@ -291,8 +291,13 @@ impl RedisCache {
         for zid in dependencies {
             read_number(&mut pipe, &generation_key(zid));
         }
-        let values: Vec<RedisValue> = pipe.query(connection)?;
-        Ok(values.iter().map(as_u64).collect())
+        // A key of another type (`WRONGTYPE`) reads as 0, as `MGET` read it, not as Redis
+        // failing: that switched the cache off for everyone at each lookup.
+        let values: Vec<redis::RedisResult<RedisValue>> = pipe.ignore_errors().query(connection)?;
+        Ok(values
+            .iter()
+            .map(|value| value.as_ref().map_or(0, as_u64))
+            .collect())
     }
 }
 
@@ -312,8 +317,20 @@ impl Backend for RedisCache {
                 .arg(longest_list);
             read_number(&mut pipe, SEQ);
             read_number(&mut pipe, EPOCH);
-            let (exists, deps, sequence, epoch): (bool, Vec<u8>, RedisValue, RedisValue) =
-                pipe.query(c)?;
+            // Keys of another type read as missing (see `generations`).
+            type Read<T> = redis::RedisResult<T>;
+            let (exists, deps, sequence, epoch): (
+                Read<bool>,
+                Read<Vec<u8>>,
+                Read<RedisValue>,
+                Read<RedisValue>,
+            ) = pipe.ignore_errors().query(c)?;
+            let exists = exists.unwrap_or(false);
+            let deps = deps.unwrap_or_default();
+            let (sequence, epoch) = (
+                sequence.unwrap_or(RedisValue::Nil),
+                epoch.unwrap_or(RedisValue::Nil),
+            );
             let mut ticket = Ticket {
                 call: *call,
                 sequence: Some(as_u64(&sequence)),

@@ -1203,8 +1203,11 @@ fn run_error(error: &RunError) -> Value {
 fn limit_error(error: &SandboxError) -> Value {
     let message = match error {
         SandboxError::Timeout { .. } => return timeout_error(),
-        SandboxError::Busy { .. } => {
-            return load_timeout_error("every executor stayed busy until its deadline");
+        SandboxError::Busy { waited, .. } => {
+            return load_timeout_error(&format!(
+                "every executor was busy for {} ms of the call's time",
+                waited.as_millis()
+            ));
         }
         SandboxError::ReserveTimeout { limit } => {
             return load_timeout_error(&format!(

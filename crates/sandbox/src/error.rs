@@ -31,7 +31,9 @@ pub enum SandboxError {
     /// limit of the server's load at the time, not of the call's own wall time.
     #[error("the call ran in the reserve while every slot held a long call, and exceeded its time limit there of {} ms", limit.as_millis())]
     ReserveTimeout { limit: Duration },
-    /// Every instance slot of the guest stayed busy for the whole wall-time limit.
+    /// Every instance slot of the guest stayed busy for the whole wall-time limit; or a
+    /// call that waited a tenth of its wall time or more for a slot then ran out of time
+    /// (the load's doing more than the code's).
     #[error("all {capacity} instance slots of guest {guest} stayed busy for {} ms", waited.as_millis())]
     Busy {
         guest: String,

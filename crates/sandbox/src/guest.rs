@@ -212,7 +212,8 @@ impl Guest {
         // takes a slot: at most one waits per thread.
         crate::answer_first::reset_waiting();
         let called = Instant::now();
-        let deadline = called + limits.wall_time;
+        let wall_time = limits.wall_time;
+        let deadline = called + wall_time;
         if let Err(error) = self.check_limits(stdin, limits) {
             return (Err(error), None);
         }
@@ -320,9 +321,19 @@ impl Guest {
             Some(Ok(())) => Ok(()),
             Some(Err(error)) => self.classify(error, limits, memory_limit_hit, &stdout, &stderr),
         };
+        // A timeout is the code's own only when the code had its time: cut by the reserve,
+        // or after waiting a tenth of its time or more for a slot, it is the load's.
+        let waited = started.saturating_duration_since(called);
         let result = match result {
             Err(SandboxError::Timeout { limit }) if in_reserve => {
                 Err(SandboxError::ReserveTimeout { limit })
+            }
+            Err(SandboxError::Timeout { .. }) if waited * 10 >= wall_time => {
+                Err(SandboxError::Busy {
+                    guest: self.inner.name.clone(),
+                    capacity: self.inner.slots.capacity,
+                    waited,
+                })
             }
             result => result,
         };

@@ -85,6 +85,7 @@ fn checked_caller(
         Ok(None) => Err(ApiError::Unauthorized(
             "the bearer token is not valid".into(),
         )),
+        Err(crate::RepositoryError::Busy(message)) => Err(ApiError::StoreBusy(message)),
         Err(e) => Err(store_failed(&format_args!("checking a token failed: {e}"))),
     }
 }

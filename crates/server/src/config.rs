@@ -956,6 +956,11 @@ impl Config {
                 self.limits.client_ipv6_prefix
             )));
         }
+        if self.limits.search_time_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.search_time_ms: 0 would stop every search at once (at least 1)".into(),
+            ));
+        }
         if self.limits.reserve_call_timeout_ms == 0 && self.limits.reserve_requests > 0 {
             return Err(ConfigError::Invalid(
                 "limits.reserve_call_timeout_ms: 0 would time out every call run in the \

@@ -495,7 +495,7 @@ mod tests {
         assert_eq!(limit_kind(&z5("Function call timed out")), Some("timeout"));
         assert_eq!(
             limit_kind(&z5(
-                "Function call timed out: every executor stayed busy until its deadline"
+                "Function call timed out: every executor was busy for 10000 ms of the call's time"
             )),
             Some("busy")
         );

@@ -222,8 +222,10 @@ pub fn run_function(
             let started = Instant::now();
             let mut timing = CellTiming {
                 out_of_time: &out_of_time,
+                call_timeout: bounds.call_timeout,
                 call_ms: 0.0,
                 narrowed: false,
+                own_time_limit: false,
             };
             let outcome = if out_of_time() {
                 Err(CellFailure::NotRun)
@@ -247,14 +249,6 @@ pub fn run_function(
                 Err(CellFailure::NotRun) => (true, Some(not_run_error())),
             };
             let error = error.map(|e| zeval_zobject::canonicalize(&e).unwrap_or(e));
-            // The call's deadline is counted from after `started`: a call cut by it took at
-            // least the whole timeout.
-            let own_time_limit = error
-                .as_ref()
-                .is_some_and(zeval_zobject::error::is_plain_timeout)
-                && bounds
-                    .call_timeout
-                    .is_some_and(|timeout| timing.call_ms < timeout.as_secs_f64() * 1000.0);
             cells.push(Cell {
                 implementation: implementation.clone(),
                 tester: tester.clone(),
@@ -263,7 +257,7 @@ pub fn run_function(
                 call_ms: timing.call_ms,
                 error,
                 not_run,
-                own_time_limit,
+                own_time_limit: timing.own_time_limit,
                 narrowed: timing.narrowed,
             });
             progress(cells.len(), total);
@@ -287,9 +281,13 @@ pub fn run_function(
 /// A cell's clock: when to stop, and how long its call took (in milliseconds).
 struct CellTiming<'a> {
     out_of_time: &'a dyn Fn() -> bool,
+    /// [`TestBounds::call_timeout`].
+    call_timeout: Option<std::time::Duration>,
     call_ms: f64,
     /// See [`Cell::narrowed`].
     narrowed: bool,
+    /// See [`Cell::own_time_limit`]: of the function's call, not the validator's.
+    own_time_limit: bool,
 }
 
 /// Why a cell did not pass.
@@ -376,6 +374,15 @@ fn run_cell(
     let started = Instant::now();
     let answer = engine.result_of(call, false);
     timing.call_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The call's deadline is counted from after `started`: a call cut by it took at least
+    // the whole timeout.
+    timing.own_time_limit = answer
+        .as_ref()
+        .err()
+        .is_some_and(zeval_zobject::error::is_plain_timeout)
+        && timing
+            .call_timeout
+            .is_some_and(|timeout| timing.call_ms < timeout.as_secs_f64() * 1000.0);
     let result = answer?;
     let validator_function = validator
         .get("Z7K1")

@@ -374,6 +374,17 @@ fn a_lookup_reads_a_bounded_number_of_bytes_whatever_redis_holds() {
         );
         redis.command(&["DEL", forged]).unwrap();
     }
+    // Keys of another type read as missing, not as Redis failing.
+    for forged in [
+        "zeval:gen:Z10001",
+        "zeval:seq",
+        "zeval:epoch",
+        deps_key.as_str(),
+    ] {
+        redis.command(&["HSET", forged, "f", "v"]).unwrap();
+        let _ = a.lookup(&k);
+        redis.command(&["DEL", forged]).unwrap();
+    }
     assert_eq!(
         a.stats().errors,
         0,

@@ -236,14 +236,11 @@ fn waiting_for_a_slot_counts_against_the_deadline() {
     let elapsed = started.elapsed();
     // Either the slot came free in time and the call then ran out of its remaining time, or
     // (on a loaded machine, where the holder overruns its own 250 ms) the slot never came
-    // free before the deadline: both end at the one deadline, never after limit + wait.
-    assert!(
-        matches!(
-            error,
-            SandboxError::Timeout { .. } | SandboxError::Busy { .. }
-        ),
-        "{error:?}"
-    );
+    // free before the deadline: both end at the one deadline, never after limit + wait. Both
+    // are `Busy`: after waiting most of its time for a slot, the loop's timeout is the
+    // load's, not its own (a plain `Timeout` made the orchestrator count it against the
+    // implementation).
+    assert!(matches!(error, SandboxError::Busy { .. }), "{error:?}");
     // On top of the limit, the wait would make it 250 ms + 300 ms; allow for a late wake-up
     // on a busy machine, well short of that.
     assert!(

@@ -26,6 +26,9 @@ impl From<RankingError> for ApiError {
     fn from(e: RankingError) -> Self {
         match e {
             RankingError::NotAFunction(_) => ApiError::NotFound(e.to_string()),
+            RankingError::Store(busy @ zeval_store::StoreError::Busy(_)) => {
+                ApiError::StoreBusy(busy.to_string())
+            }
             RankingError::Store(e) => crate::objects_api::store_failed(&e),
             RankingError::Changed(_) => ApiError::Conflict(e.to_string()),
         }

@@ -671,10 +671,12 @@ impl Ranking {
     }
 
     /// The function's Z2 with `Z8K4` in the ranked order (the canonical list form), and the
-    /// revision it was read at; `None` when the stored list already has that order. The
-    /// function is read once for the list it writes: it was read three times (the order,
-    /// the comparison, the Z2), so an editor's save in between had the order of the old list
-    /// spliced into the new object, dropping an implementation just added.
+    /// revision it was read at; `None` when the stored list already has that order. The list
+    /// it compares and the Z2 it rewrites are one read, after the revision the write is based
+    /// on; the order (from [`Ranking::explain`], a read of its own) must rank the same
+    /// implementations, else [`RankingError::Changed`]. The object was read three times and
+    /// written unconditionally: an editor's save in between had the old list's order spliced
+    /// into the new object, dropping an implementation just added.
     pub fn ranked_z8k4(
         &self,
         function: &str,

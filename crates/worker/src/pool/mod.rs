@@ -626,11 +626,11 @@ impl WorkerPool {
             worker: Some(worker),
         };
         let worker = taken.worker_mut();
-        let deadline = if reserved {
-            deadline.min(Instant::now() + self.inner.config.reserve_call_time)
-        } else {
-            deadline
-        };
+        let waited = called.elapsed();
+        // The reserve's time cuts the call only when it ends before the call's own deadline.
+        let reserve_deadline = Instant::now() + self.inner.config.reserve_call_time;
+        let cut = reserved && reserve_deadline < deadline;
+        let deadline = if cut { reserve_deadline } else { deadline };
         let pid = worker.pid();
         // Not for a call with host calls: those run on this thread during the exchange, and
         // may be long (nested calls), so it keeps its own CPU set.
@@ -712,16 +712,15 @@ impl WorkerPool {
             Ok(Response::Failed(error)) => {
                 self.inner.release(taken.into_worker());
                 match error {
-                    SandboxError::Timeout { .. } if reserved => {
-                        tracing::info!(
-                            pid,
-                            "a call run while every worker held a long call was stopped at the \
-                             reserve's time limit"
-                        );
-                        Err(SandboxError::ReserveTimeout {
-                            limit: self.inner.config.reserve_call_time,
+                    SandboxError::Timeout { limit } => {
+                        if cut {
+                            tracing::info!(
+                                pid,
+                                "a call run while every worker held a long call was stopped at \
+                                 the reserve's time limit"
+                            );
                         }
-                        .into())
+                        Err(self.timeout(limit, cut, waited, limits.wall_time).into())
                     }
                     error => Err(error.into()),
                 }
@@ -733,16 +732,9 @@ impl WorkerPool {
                     status,
                     "killed a worker that overran its call's deadline"
                 );
-                Err(if reserved {
-                    SandboxError::ReserveTimeout {
-                        limit: self.inner.config.reserve_call_time,
-                    }
-                } else {
-                    SandboxError::Timeout {
-                        limit: limits.wall_time,
-                    }
-                }
-                .into())
+                Err(self
+                    .timeout(limits.wall_time, cut, waited, limits.wall_time)
+                    .into())
             }
             // `exchange` answers host calls itself: one here is a broken exchange; so is a
             // second "not loaded", which answered a request that sent the module.
@@ -758,6 +750,32 @@ impl WorkerPool {
                 tracing::warn!(pid, %reason, status, "lost a worker during a call");
                 Err(RunError::WorkerLost(status))
             }
+        }
+    }
+
+    /// The error of a call that ran out of time after waiting `waited` for its worker, of
+    /// `wall_time`: the load's (the reserve's cut, or a wait of a tenth of its time or more,
+    /// as `Busy`) or the call's own ([`SandboxError::Timeout`]), which callers take for the
+    /// code's doing. (`crate`'s in-process twin: `zeval_sandbox`'s guest runs.)
+    fn timeout(
+        &self,
+        limit: Duration,
+        cut: bool,
+        waited: Duration,
+        wall_time: Duration,
+    ) -> SandboxError {
+        if cut {
+            SandboxError::ReserveTimeout {
+                limit: self.inner.config.reserve_call_time,
+            }
+        } else if waited * 10 >= wall_time {
+            SandboxError::Busy {
+                guest: "worker pool".to_owned(),
+                capacity: self.inner.config.max_workers,
+                waited,
+            }
+        } else {
+            SandboxError::Timeout { limit }
         }
     }
 

@@ -146,6 +146,32 @@ fn a_silent_worker_is_killed_at_the_deadline_plus_the_margin() {
     });
 }
 
+/// A call that waited a tenth of its time or more for a worker and then ran out of time
+/// reports `Busy`, the load's doing; a call that had its time reports `Timeout`, its own.
+/// (Both were `Timeout`, which the orchestrator counts against the implementation: filling
+/// the workers made good implementations fail.)
+#[test]
+fn a_call_that_waited_for_its_worker_and_then_ran_out_of_time_is_busy() {
+    let pool = pool_with("silent", |config| config.reserve_workers = 0);
+    let first = {
+        let pool = pool.clone();
+        std::thread::spawn(move || pool.run(0, b"first", &limits(Duration::from_millis(500))))
+    };
+    while pool.status().busy_pids.is_empty() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = pool.run(0, b"second", &limits(Duration::from_millis(2_500)));
+    assert!(
+        matches!(second, Err(RunError::Sandbox(SandboxError::Busy { .. }))),
+        "{second:?}"
+    );
+    let first = first.join().unwrap();
+    assert!(
+        matches!(first, Err(RunError::Sandbox(SandboxError::Timeout { .. }))),
+        "{first:?}"
+    );
+}
+
 /// The caller of a call alone in flight checks for its answer without sleeping for at most
 /// `lone_call_spin`, and never past the deadline: with a spin far longer than the call's
 /// deadline, a silent worker is still given up at the deadline plus the margin. (A stand-in
