@@ -76,4 +76,35 @@ fn access_rules_and_bad_writes() {
     let allowed = call(orch, None, "x");
     assert_eq!(allowed.status, 200, "{}", allowed.text);
     assert_eq!(allowed.json()["Z22K1"], "X");
+
+    // The approval holds under the stored signature only: a function given inline that
+    // lists the approved implementation runs it with the stored argument names and return
+    // type, and is refused with any other (`access::an_inline_function_runs_approved_code_
+    // only_under_its_stored_signature` in the server crate checks the same below a server).
+    let inline_call = |key: &str, returns: &str| {
+        json!({"zobject": {
+            "Z1K1": "Z7",
+            "Z7K1": {
+                "Z1K1": "Z8",
+                "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": key,
+                         "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+                "Z8K2": returns, "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10001"], "Z8K5": "Z10000",
+            },
+            key: "x",
+        }})
+    };
+    let evaluate = format!("{orch}/wikifunctions.org/v1/evaluate/");
+    let same = request(
+        "POST",
+        &evaluate,
+        None,
+        Some(&inline_call("Z10000K1", "Z6")),
+    );
+    assert_eq!(same.status, 200, "{}", same.text);
+    assert_eq!(same.json()["Z22K1"], "X", "{}", same.text);
+    for (key, returns) in [("Z10000K7", "Z6"), ("Z10000K1", "Z1")] {
+        let other = request("POST", &evaluate, None, Some(&inline_call(key, returns)));
+        assert_eq!(other.status, 403, "{key} → {returns}: {}", other.text);
+        assert_eq!(other.json()["Z5K1"], "Z559", "{}", other.text);
+    }
 }

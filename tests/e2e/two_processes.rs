@@ -42,6 +42,22 @@ fn orchestrator_and_evaluator_talk_over_http() {
         ),
         Err(e) => panic!("the oversized body was neither refused nor answered: {e}"),
     }
+    // Within the byte limit, a body of more than 524,288 JSON values (1.2 MB of `0,` here,
+    // some 70 MiB of parsed values) is refused before it is parsed: the original's answer to
+    // a request it cannot read, a Z22 with a Z507.
+    let many = format!(
+        r#"{{"zobject":{{"Z1K1":"Z7","K1":[{}0]}}}}"#,
+        "0,".repeat(600_000)
+    );
+    let mut refused = agent
+        .post(&evaluate_url)
+        .header("Content-Type", "application/json")
+        .send(many.as_bytes())
+        .unwrap();
+    let text = refused.body_mut().read_to_string().unwrap_or_default();
+    assert_eq!(refused.status().as_u16(), 200, "{text}");
+    assert!(text.contains("Z507"), "{text}");
+    assert!(text.contains("more than 524288 JSON values"), "{text}");
 
     let data = tempfile::tempdir().unwrap();
     let token = add_user(data.path(), "alice", "editor");
