@@ -212,8 +212,10 @@ impl Engine<'_> {
             // Code that used its whole time limit while the request still has time: its own
             // doing (an endless loop, say), a failure like any other, that falls through and
             // counts against it. Taken for the request's limit, it was ranked a success of
-            // the limit's length and kept first, and every caller waited for it to fail.
-            let own_time_limit = matches!(implementation.kind, Kind::Evaluated)
+            // the limit's length and kept first, and every caller waited for it to fail. A
+            // composition whose call ended so has failed too, as with any other error of a
+            // call it makes (compositions do not fall through).
+            let own_time_limit = !matches!(implementation.kind, Kind::BuiltIn(_))
                 && error.is_some_and(zeval_zobject::error::is_plain_timeout)
                 && !self.remaining().is_zero();
             // The request's own budget or deadline ran out (perhaps in a nested call), or the

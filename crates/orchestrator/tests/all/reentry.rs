@@ -70,6 +70,13 @@ impl CodeEvaluator for Scripted {
                     }
                 }
             }
+            // What the evaluator answers when code used its whole time limit, and when the
+            // load stopped it.
+            (Some("timeout"), None) => {
+                Err(json!({"Z1K1": "Z5", "Z5K1": "Z558", "Z5K2": "Function call timed out"}))
+            }
+            (Some("busy"), None) => Err(json!({"Z1K1": "Z5", "Z5K1": "Z558",
+                "Z5K2": "Function call timed out: every executor was busy for 10000 ms of the call's time"})),
             _ => Err(json!({"Z1K1": "Z5", "Z5K2": {"Z1K1": "Z6", "Z6K1": "bad script"}})),
         };
         Ok(match answer {
@@ -116,11 +123,30 @@ fn two_implementations(zid: &str, first: &str, second: &str) -> Vec<(String, Val
 fn composition_of_upper(zid: &str) -> [(String, Value); 2] {
     let number: u64 = zid[1..].parse().unwrap();
     let implementation = format!("Z{}", number + 1);
-    let [(_, z8), (_, mut z14)] = function(zid, &implementation, "unused");
+    let [(_, z8), (_, z14)] = function(zid, &implementation, "unused");
+    [
+        (zid.to_owned(), z8),
+        (implementation, composition_calling(z14, zid, "Z10000")),
+    ]
+}
+
+/// `z14` (an implementation of `zid`) made a composition calling `callee` on its argument.
+fn composition_calling(mut z14: Value, zid: &str, callee: &str) -> Value {
     z14.as_object_mut().unwrap().remove("Z14K3");
-    z14["Z14K2"] = json!({"Z1K1": "Z7", "Z7K1": "Z10000",
-                          "Z10000K1": {"Z1K1": "Z18", "Z18K1": format!("{zid}K1")}});
-    [(zid.to_owned(), z8), (implementation, z14)]
+    z14["Z14K2"] = json!({"Z1K1": "Z7", "Z7K1": callee,
+                          format!("{callee}K1"): {"Z1K1": "Z18", "Z18K1": format!("{zid}K1")}});
+    z14
+}
+
+/// A string function `zid` with two implementations: `zid + 1` a composition calling a
+/// function `zid + 10` whose one implementation runs "timeout", and `zid + 2` "upper".
+fn composition_of_timeout(zid: &str) -> Vec<(String, Value)> {
+    let number: u64 = zid[1..].parse().unwrap();
+    let callee = format!("Z{}", number + 10);
+    let mut objects = two_implementations(zid, "unused", "upper");
+    objects[1].1 = composition_calling(objects[1].1.clone(), zid, &callee);
+    objects.extend(function(&callee, &format!("Z{}", number + 11), "timeout"));
+    objects
 }
 
 fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
@@ -134,6 +160,9 @@ fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
     .flatten()
     .chain(two_implementations("Z10050", "call Z10050", "upper"))
     .chain(two_implementations("Z10060", "broken", "upper"))
+    .chain(two_implementations("Z10080", "timeout", "upper"))
+    .chain(two_implementations("Z10090", "busy", "upper"))
+    .chain(composition_of_timeout("Z10100"))
     .chain(composition_of_upper("Z10070"))
     .collect();
     let scripted = Arc::new(Scripted::default());
@@ -305,6 +334,7 @@ fn the_access_rules_apply_to_what_code_calls() {
 struct Counting {
     ordered: AtomicUsize,
     observed: AtomicUsize,
+    failed: AtomicUsize,
 }
 
 impl zeval_orchestrator::ImplementationSelector for Counting {
@@ -313,8 +343,11 @@ impl zeval_orchestrator::ImplementationSelector for Counting {
         (0..implementations.len()).collect()
     }
 
-    fn observe(&self, _: &str, _: &ImplementationInfo, _: &zeval_orchestrator::RunOutcome) {
+    fn observe(&self, _: &str, _: &ImplementationInfo, run: &zeval_orchestrator::RunOutcome) {
         self.observed.fetch_add(1, Ordering::SeqCst);
+        if run.failed {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     fn falls_through(&self) -> bool {
@@ -351,4 +384,30 @@ fn a_function_given_inline_neither_asks_nor_teaches_the_ranking() {
     assert_eq!(result["Z22K1"], "X", "{result}");
     assert_eq!(counting.ordered.load(Ordering::SeqCst), ordered);
     assert_eq!(counting.observed.load(Ordering::SeqCst), observed);
+}
+
+/// Code that used its whole time limit while the request had time left has failed: the call
+/// falls through to the next implementation and the ranking hears a failure. A Z558 of the
+/// load (no executor free) is not the code's: no fall-through, no failure. (The plain Z558
+/// was taken for the request's own limit: no fall-through, and a success for the ranking.)
+#[test]
+fn code_that_runs_into_its_own_time_limit_falls_through_and_the_load_does_not() {
+    let (orchestrator, _) = setup(ReentryLimits::default());
+    let counting = Arc::new(Counting::default());
+    let options = CallOptions {
+        selector: Some(counting.clone()),
+        ..CallOptions::default()
+    };
+    let own = run(&orchestrator, "Z10080", "x", &options);
+    assert_eq!(own["Z22K1"], "X", "{own}");
+    assert_eq!(counting.failed.load(Ordering::SeqCst), 1);
+    let load = run(&orchestrator, "Z10090", "x", &options);
+    let stopped = error(&load).unwrap_or_else(|| panic!("{load}"));
+    assert_eq!(stopped["Z5K1"], "Z558", "{load}");
+    assert_eq!(counting.failed.load(Ordering::SeqCst), 1);
+    // A composition whose call ended so has failed (and, as a composition, answers it).
+    let composed = run(&orchestrator, "Z10100", "x", &options);
+    let failed = error(&composed).unwrap_or_else(|| panic!("{composed}"));
+    assert_eq!(failed["Z5K1"], "Z558", "{composed}");
+    assert_eq!(counting.failed.load(Ordering::SeqCst), 2);
 }
