@@ -80,6 +80,7 @@ fn slots_and_rates_are_counted_across_nodes() {
     let url = redis.url();
     let env = [
         ("ZEVAL_LIMITS_REDIS_URL", url.as_str()),
+        ("ZEVAL_LIMITS_REDIS_KEY_SECRET", "the same on both nodes"),
         ("ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS", "2"),
         ("ZEVAL_PER_CLIENT_REQUESTS_PER_MINUTE", "7"),
         ("ZEVAL_CACHE", "false"),
@@ -140,6 +141,26 @@ fn slots_and_rates_are_counted_across_nodes() {
         metrics.contains("zeval_shared_limits_errors_total 0"),
         "{metrics}"
     );
+    // The client's key in Redis is keyed with the secret: not the plain SHA-256 of its name,
+    // which anyone reading Redis can recompute (for an IPv4 address, by trying them all).
+    let ::redis::Value::Array(keys) = redis.command(&["KEYS", "zeval:rate:*"]).unwrap() else {
+        panic!("no rate keys");
+    };
+    let plain = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(format!("token {token_a}").as_bytes()))
+    };
+    assert!(!keys.is_empty());
+    for key in &keys {
+        let ::redis::Value::BulkString(key) = key else {
+            panic!("{keys:?}");
+        };
+        let key = String::from_utf8_lossy(key);
+        assert!(
+            !key.contains(&plain),
+            "{key} is the unkeyed hash of the client"
+        );
+    }
 }
 
 #[test]

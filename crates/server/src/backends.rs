@@ -595,12 +595,21 @@ fn shared_limits(
         return Ok(None);
     };
     let limits = &config.limits;
-    let shared = crate::shared_limits::SharedLimits::new(
+    let key_secret = limits.redis_key_secret.as_deref().filter(|s| !s.is_empty());
+    if key_secret.is_none() {
+        tracing::warn!(
+            "limits.redis_key_secret is not set: clients reach the Redis of the shared limits \
+             hashed without a secret, and anyone who can read that Redis can recover their IPv4 \
+             addresses; set one (the same on every node)"
+        );
+    }
+    let shared = crate::shared_limits::SharedLimits::with_key_secret(
         url,
         Duration::from_millis(limits.redis_timeout_ms),
         crate::shared_limits::longest_request(limits),
         limits.per_client_concurrent_requests,
         limits.per_client_requests_per_minute,
+        key_secret,
     )
     .map_err(|e| crate::ServeError::Setup(e.to_string()))?;
     let shared = Arc::new(shared);

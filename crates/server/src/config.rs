@@ -232,6 +232,11 @@ pub struct Limits {
     /// The longest wait for one command to that Redis, in milliseconds (default 50); past it
     /// the node counts alone for a second.
     pub redis_timeout_ms: u64,
+    /// A secret the clients' names are hashed with before they become Redis keys (HMAC-
+    /// SHA-256; the same on every node; `ZEVAL_LIMITS_REDIS_KEY_SECRET`). Unset: plain
+    /// SHA-256, which anyone who reads Redis can reverse for an IPv4 address by trying all
+    /// 2^32 (a warning at start).
+    pub redis_key_secret: Option<String>,
     /// Time a client has to send a whole request body once its headers are in, in
     /// milliseconds (default 10000); past it the answer is 408. Bodies are read before a
     /// work slot is taken, so a slow sender holds no slot while it sends.
@@ -331,6 +336,7 @@ impl Default for Limits {
             client_ipv6_prefix: crate::client_address::DEFAULT_CLIENT_IPV6_PREFIX,
             redis_url: None,
             redis_timeout_ms: 50,
+            redis_key_secret: None,
             body_timeout_ms: 10_000,
             header_timeout_ms: 5_000,
             idle_timeout_ms: 60_000,
@@ -729,6 +735,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "limits.reserve_call_timeout_ms",
     ),
     ("ZEVAL_LIMITS_REDIS_URL", "limits.redis_url"),
+    ("ZEVAL_LIMITS_REDIS_KEY_SECRET", "limits.redis_key_secret"),
     ("ZEVAL_TRUSTED_PROXIES", "limits.trusted_proxies"),
     ("ZEVAL_CLIENT_IPV6_PREFIX", "limits.client_ipv6_prefix"),
     ("ZEVAL_BODY_TIMEOUT_MS", "limits.body_timeout_ms"),
@@ -868,6 +875,9 @@ impl Config {
                     self.limits.per_client_requests_per_minute = parsed(name, v)?
                 }
                 "ZEVAL_LIMITS_REDIS_URL" => self.limits.redis_url = Some(value.clone()),
+                "ZEVAL_LIMITS_REDIS_KEY_SECRET" => {
+                    self.limits.redis_key_secret = Some(value.clone());
+                }
                 "ZEVAL_TRUSTED_PROXIES" => self.limits.trusted_proxies = comma_list(v),
                 "ZEVAL_CLIENT_IPV6_PREFIX" => self.limits.client_ipv6_prefix = parsed(name, v)?,
                 "ZEVAL_BODY_TIMEOUT_MS" => self.limits.body_timeout_ms = parsed(name, v)?,
@@ -1088,6 +1098,7 @@ mod tests {
             "per_client_requests_per_minute",
             "trusted_proxies",
             "client_ipv6_prefix",
+            "redis_key_secret",
             "redis_timeout_ms",
             "body_timeout_ms",
             "header_timeout_ms",

@@ -3,7 +3,7 @@
 //! minute (`limits.per_client_requests_per_minute`), counted across all the orchestrators
 //! that share `limits.redis_url`.
 //!
-//! A client's slots are a sorted set of leases (`zeval:slots:<sha256 of the client>`), each
+//! A client's slots are a sorted set of leases (`zeval:slots:<hash of the client>`), each
 //! scored by when it lapses: the longest a request may hold a slot ([`longest_request`]) plus
 //! a margin ([`LEASE_MARGIN`]), so a node that dies holding slots frees them by then, and a
 //! lease never lapses while its request still runs (a lapsed one let a client hold more slots
@@ -11,6 +11,9 @@
 //! (drop lapsed leases, count, add) and gives it back when it ends. The rate is a counter per
 //! client and minute (`zeval:rate:<sha256>:<minute>`), kept two minutes. Both use Redis's
 //! clock, so the nodes' clocks do not matter. Clients are hashed: no token reaches Redis.
+//! The hash is keyed with `limits.redis_key_secret` (HMAC-SHA-256) when one is set: plain
+//! SHA-256 of `ip 203.0.113.9` is reversed by trying every IPv4 address, so anyone who can
+//! read Redis (or a dump of it) could list who used the service in the last two minutes.
 //!
 //! Redis failing never fails a request: each command waits at most the configured timeout,
 //! after a failure Redis is skipped for a moment ([`crate::redis_pool`]) and the node applies
@@ -94,6 +97,29 @@ pub struct SharedLimits {
     per_minute: u64,
     next_lease: AtomicU64,
     node: String,
+    /// `limits.redis_key_secret`, the HMAC key of the clients' hashes.
+    key_secret: Option<Vec<u8>>,
+}
+
+/// HMAC-SHA-256 (RFC 2104) of `message` under `key`, in hex.
+fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.map(|k| k ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize();
+    hex::encode(outer)
 }
 
 impl SharedLimits {
@@ -106,6 +132,19 @@ impl SharedLimits {
         longest_request: Duration,
         concurrent: usize,
         per_minute: u64,
+    ) -> Result<Self, SharedLimitsError> {
+        Self::with_key_secret(url, timeout, longest_request, concurrent, per_minute, None)
+    }
+
+    /// [`SharedLimits::new`], with clients hashed under `key_secret` (see the module
+    /// documentation; `None` or empty: plain SHA-256).
+    pub fn with_key_secret(
+        url: &str,
+        timeout: Duration,
+        longest_request: Duration,
+        concurrent: usize,
+        per_minute: u64,
+        key_secret: Option<&str>,
     ) -> Result<Self, SharedLimitsError> {
         let redis = RedisPool::new(url, timeout, "limits.redis_url", "shared limits")?;
         let mut random = [0u8; 8];
@@ -120,6 +159,9 @@ impl SharedLimits {
             per_minute,
             next_lease: AtomicU64::new(0),
             node: hex::encode(random),
+            key_secret: key_secret
+                .filter(|secret| !secret.is_empty())
+                .map(|secret| secret.as_bytes().to_vec()),
         })
     }
 
@@ -128,13 +170,16 @@ impl SharedLimits {
         self.redis.errors()
     }
 
-    fn client_key(client: &str) -> String {
-        hex::encode(Sha256::digest(client.as_bytes()))
+    fn client_key(&self, client: &str) -> String {
+        match &self.key_secret {
+            Some(secret) => hmac_sha256_hex(secret, client.as_bytes()),
+            None => hex::encode(Sha256::digest(client.as_bytes())),
+        }
     }
 
     /// Takes a slot of `client` and counts the request against its rate.
     pub fn take(&self, client: &str) -> Result<Decision, SharedLimitsError> {
-        let hashed = Self::client_key(client);
+        let hashed = self.client_key(client);
         let key = format!("zeval:slots:{hashed}");
         let id = format!(
             "{}-{}",
@@ -200,10 +245,57 @@ mod tests {
         assert!(longest_request(&long_calls) >= Duration::from_secs(600));
     }
 
+    fn limits(secret: Option<&str>) -> SharedLimits {
+        SharedLimits::with_key_secret(
+            "redis://127.0.0.1:1/",
+            Duration::from_millis(10),
+            Duration::from_secs(1),
+            1,
+            0,
+            secret,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn clients_are_hashed() {
-        let key = SharedLimits::client_key("token secret-token");
+        let key = limits(None).client_key("token secret-token");
         assert_eq!(key.len(), 64);
         assert!(!key.contains("secret"));
+    }
+
+    /// With a secret, a client's key is not the plain SHA-256 anyone can recompute for every
+    /// IPv4 address, and differs between secrets; it is the same on every node with the one
+    /// secret.
+    #[test]
+    fn with_a_secret_clients_are_hashed_under_it() {
+        let client = "ip 203.0.113.9";
+        let plain = hex::encode(Sha256::digest(client.as_bytes()));
+        assert_eq!(limits(None).client_key(client), plain);
+        assert_eq!(limits(Some("")).client_key(client), plain);
+        let keyed = limits(Some("one secret")).client_key(client);
+        assert_ne!(keyed, plain);
+        assert_ne!(keyed, limits(Some("another")).client_key(client));
+        assert_eq!(keyed, limits(Some("one secret")).client_key(client));
+    }
+
+    /// RFC 4231 test cases 1, 2 and 6 (a key longer than the block).
+    #[test]
+    fn hmac_sha256_matches_rfc_4231() {
+        assert_eq!(
+            hmac_sha256_hex(&[0x0b; 20], b"Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hmac_sha256_hex(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            ),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
     }
 }
