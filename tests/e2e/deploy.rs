@@ -21,7 +21,12 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The one Secret the manifests read, and the keys it must have (docs/operations.md).
 const SECRET: &str = "zeval";
-const SECRET_KEYS: &[&str] = &["database-url", "redis-url", "evaluator-secret"];
+const SECRET_KEYS: &[&str] = &[
+    "database-url",
+    "redis-url",
+    "redis-key-secret",
+    "evaluator-secret",
+];
 
 /// Environment variables zeval reads outside `Config::apply_env`.
 const OTHER_ENV: &[&str] = &["ZEVAL_LOG"];
@@ -169,6 +174,7 @@ fn sample_env(container: &Value) -> Result<BTreeMap<String, String>, String> {
                 "database-url" => "postgres://zeval@db.example:5432/zeval".to_owned(),
                 "redis-url" => "redis://redis.example:6379/0".to_owned(),
                 "evaluator-secret" => "0123456789abcdef0123456789abcdef".to_owned(),
+                "redis-key-secret" => "fedcba9876543210fedcba9876543210".to_owned(),
                 other => return Err(format!("{name} reads an unknown Secret key {other:?}")),
             }
         } else if str_at(entry, "/valueFrom/fieldRef/fieldPath") == Some("status.podIP") {
