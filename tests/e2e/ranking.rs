@@ -244,23 +244,28 @@ fn live_calls_alone_promote_the_faster_implementation() {
     }
 }
 
-#[test]
-fn a_first_implementation_that_throws_falls_through_to_the_second() {
+/// A server whose Z10000 lists the JavaScript `first` (Z10001), then the Python that
+/// answers (Z10002), with testers when `with_testers`; its first call of Z10000 is checked
+/// to fall through to Z10002. The data directory, the server and the editor's token.
+fn falling_through_from(first: &str, with_testers: bool) -> (tempfile::TempDir, Server, String) {
     let data = tempfile::tempdir().unwrap();
     let (server, editor, _) = start(data.path(), &[]);
-    let orch = server.orch();
     store(
-        orch,
+        server.orch(),
         &editor,
-        &[
-            ("Z10001", "Z600", THROWING_JS),
-            ("Z10002", "Z610", FAST_PYTHON),
-        ],
-        false,
+        &[("Z10001", "Z600", first), ("Z10002", "Z610", FAST_PYTHON)],
+        with_testers,
     );
-    let (z22, by) = call(orch, "abc");
+    let (z22, by) = call(server.orch(), "abc");
     assert_eq!(z22["Z22K1"], "cba", "{z22}");
     assert_eq!(by.as_deref(), Some("Z10002"));
+    (data, server, editor)
+}
+
+#[test]
+fn a_first_implementation_that_throws_falls_through_to_the_second() {
+    let (_data, server, editor) = falling_through_from(THROWING_JS, false);
+    let orch = server.orch();
     // When every implementation fails, the answer is the first one's error.
     put(
         orch,
@@ -281,22 +286,8 @@ fn a_first_implementation_that_throws_falls_through_to_the_second() {
 /// runs recorded nothing, and an endless loop first in `Z8K4` made every caller wait 10 s.
 #[test]
 fn a_first_implementation_that_loops_falls_through_and_its_testers_fail() {
-    let data = tempfile::tempdir().unwrap();
-    let (server, editor, _) = start(data.path(), &[]);
+    let (_data, server, _) = falling_through_from(LOOPING_JS, true);
     let orch = server.orch();
-    store(
-        orch,
-        &editor,
-        &[
-            ("Z10001", "Z600", LOOPING_JS),
-            ("Z10002", "Z610", FAST_PYTHON),
-        ],
-        true,
-    );
-    let (z22, by) = call(orch, "abc");
-    assert_eq!(z22["Z22K1"], "cba", "{z22}");
-    assert_eq!(by.as_deref(), Some("Z10002"));
-
     let matrix = request(
         "POST",
         &format!("{orch}/v1/test"),
