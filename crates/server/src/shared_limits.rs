@@ -9,7 +9,7 @@
 //! lease never lapses while its request still runs (a lapsed one let a client hold more slots
 //! than its limit across nodes). A request takes a lease in one script
 //! (drop lapsed leases, count, add) and gives it back when it ends. The rate is a counter per
-//! client and minute (`zeval:rate:<sha256>:<minute>`), kept two minutes. Both use Redis's
+//! client and minute (`zeval:rate:<hash>:<minute>`), kept two minutes. Both use Redis's
 //! clock, so the nodes' clocks do not matter. Clients are hashed: no token reaches Redis.
 //! The hash is keyed with `limits.redis_key_secret` (HMAC-SHA-256) when one is set: plain
 //! SHA-256 of `ip 203.0.113.9` is reversed by trying every IPv4 address, so anyone who can
