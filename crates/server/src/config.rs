@@ -272,7 +272,7 @@ pub struct Limits {
     /// Time budget of one `POST /v1/test`, in milliseconds (default 60000): cells not started
     /// before it are reported as not run.
     pub test_timeout_ms: u64,
-    /// The longest one search of the SQLite store runs (`GET /v1/objects?search=`), in
+    /// The longest one search of the store runs (`GET /v1/objects?search=`), in
     /// milliseconds; past it 503 (`zeval_store::SEARCH_TIME_LIMIT`, 1 s).
     pub search_time_ms: u64,
     /// The `Retry-After` value (seconds) sent with those 503s.

@@ -277,14 +277,14 @@ impl Store {
 }
 
 impl Store {
-    /// Lets one search of a SQLite store run at most `limit` instead of
-    /// [`crate::SEARCH_TIME_LIMIT`] (PostgreSQL's searches are bounded by its
-    /// `statement_timeout`).
+    /// Lets one search run at most `limit` instead of [`crate::SEARCH_TIME_LIMIT`].
     #[must_use]
     pub fn with_search_time_limit(self, limit: std::time::Duration) -> Self {
         match self {
             Store::Sqlite(store) => Store::Sqlite(Box::new(store.with_search_time_limit(limit))),
-            postgres => postgres,
+            Store::Postgres(store) => {
+                Store::Postgres(Box::new(store.with_search_time_limit(limit)))
+            }
         }
     }
 }

@@ -100,3 +100,32 @@ fn the_pool_and_statements_are_bounded() {
     // The connections that timed out are usable again.
     assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "x");
 }
+
+/// A search runs at most its own time limit (`statement_timeout` set for it alone), then
+/// fails with `Busy` (the server's 503), instead of the pool's 30 s statement timeout: a text
+/// that matches little reads every label, and the route is anonymous. Within the limit it
+/// answers.
+#[test]
+fn a_search_stops_at_its_time_limit() {
+    let url = fresh_database();
+    let label = "a label that matches nothing asked for ".repeat(100);
+    let objects: Vec<(String, serde_json::Value)> = (0..3_000)
+        .map(|n| {
+            let zid = format!("Z{}", 20_000 + n);
+            let object = z2(&zid, "x", &label);
+            (zid, object)
+        })
+        .collect();
+    let store = PostgresStore::connect(&url)
+        .unwrap()
+        .with_search_time_limit(Duration::from_millis(1));
+    store
+        .seed(objects.iter().map(|(zid, object)| (zid.as_str(), object)))
+        .unwrap();
+    let outcome = store.search(None, Some("zzz not there"), 10);
+    assert!(matches!(outcome, Err(StoreError::Busy(_))), "{outcome:?}");
+    assert!(store.get("Z20000").unwrap().is_some());
+    let store = store.with_search_time_limit(zeval_store::SEARCH_TIME_LIMIT);
+    assert_eq!(store.search(None, Some("zzz not there"), 10).unwrap(), []);
+    assert_eq!(store.search(None, Some("Z20001"), 10).unwrap().len(), 1);
+}
