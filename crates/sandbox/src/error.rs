@@ -33,7 +33,7 @@ pub enum SandboxError {
     ReserveTimeout { limit: Duration },
     /// Every instance slot of the guest stayed busy for the whole wall-time limit; or a
     /// call that waited a tenth of its wall time or more for a slot then ran out of time
-    /// (the load's doing more than the code's).
+    /// (the load's doing more than the code's; [`SandboxError::after_waiting`]).
     #[error("all {capacity} instance slots of guest {guest} stayed busy for {} ms", waited.as_millis())]
     Busy {
         guest: String,
@@ -60,4 +60,28 @@ pub enum SandboxError {
     /// Building the engine, the ticker thread or a snapshot failed.
     #[error("sandbox setup failed: {0}")]
     Setup(String),
+}
+
+impl SandboxError {
+    /// What a [`SandboxError::Timeout`] of a call becomes when the call first waited
+    /// `waited` of its `wall_time` for a slot or a worker: the load's [`SandboxError::Busy`]
+    /// when the wait took a tenth of that time or more (the code did not get its time), else
+    /// the timeout, the code's own. Other errors are left as they are. The one rule of the
+    /// in-process pool and the worker pool: callers count a plain timeout against the code.
+    pub fn after_waiting(
+        self,
+        waited: std::time::Duration,
+        wall_time: std::time::Duration,
+        guest: impl FnOnce() -> String,
+        capacity: usize,
+    ) -> SandboxError {
+        match self {
+            SandboxError::Timeout { .. } if waited * 10 >= wall_time => SandboxError::Busy {
+                guest: guest(),
+                capacity,
+                waited,
+            },
+            other => other,
+        }
+    }
 }

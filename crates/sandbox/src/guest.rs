@@ -328,14 +328,14 @@ impl Guest {
             Err(SandboxError::Timeout { limit }) if in_reserve => {
                 Err(SandboxError::ReserveTimeout { limit })
             }
-            Err(SandboxError::Timeout { .. }) if waited * 10 >= wall_time => {
-                Err(SandboxError::Busy {
-                    guest: self.inner.name.clone(),
-                    capacity: self.inner.slots.capacity,
+            result => result.map_err(|error| {
+                error.after_waiting(
                     waited,
-                })
-            }
-            result => result,
+                    wall_time,
+                    || self.inner.name.clone(),
+                    self.inner.slots.capacity,
+                )
+            }),
         };
         let output = result.map(|()| RunOutput {
             stdout: stdout.take(),

@@ -98,28 +98,43 @@ pub struct SharedLimits {
     next_lease: AtomicU64,
     node: String,
     /// `limits.redis_key_secret`, the HMAC key of the clients' hashes.
-    key_secret: Option<Vec<u8>>,
+    key_secret: Option<HmacKey>,
 }
 
-/// HMAC-SHA-256 (RFC 2104) of `message` under `key`, in hex.
-fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
+/// An HMAC-SHA-256 (RFC 2104) key, its padded blocks hashed once, at start-up.
+#[derive(Clone)]
+struct HmacKey {
+    inner: Sha256,
+    outer: Sha256,
+}
+
+impl HmacKey {
+    fn new(key: &[u8]) -> Self {
+        const BLOCK: usize = 64;
+        let mut block = [0u8; BLOCK];
+        if key.len() > BLOCK {
+            block[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let pad = |byte: u8| block.map(|k| k ^ byte);
+        HmacKey {
+            inner: Sha256::new().chain_update(pad(0x36)),
+            outer: Sha256::new().chain_update(pad(0x5c)),
+        }
     }
-    let pad = |byte: u8| block.map(|k| k ^ byte);
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    let outer = Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize();
-    hex::encode(outer)
+
+    /// The HMAC of `message`, in hex.
+    fn hex(&self, message: &[u8]) -> String {
+        let inner = self.inner.clone().chain_update(message).finalize();
+        hex::encode(self.outer.clone().chain_update(inner).finalize())
+    }
+}
+
+/// HMAC-SHA-256 of `message` under `key`, in hex.
+#[cfg(test)]
+fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    HmacKey::new(key).hex(message)
 }
 
 impl SharedLimits {
@@ -161,7 +176,7 @@ impl SharedLimits {
             node: hex::encode(random),
             key_secret: key_secret
                 .filter(|secret| !secret.is_empty())
-                .map(|secret| secret.as_bytes().to_vec()),
+                .map(|secret| HmacKey::new(secret.as_bytes())),
         })
     }
 
@@ -172,7 +187,7 @@ impl SharedLimits {
 
     fn client_key(&self, client: &str) -> String {
         match &self.key_secret {
-            Some(secret) => hmac_sha256_hex(secret, client.as_bytes()),
+            Some(key) => key.hex(client.as_bytes()),
             None => hex::encode(Sha256::digest(client.as_bytes())),
         }
     }

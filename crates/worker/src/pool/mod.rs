@@ -754,9 +754,8 @@ impl WorkerPool {
     }
 
     /// The error of a call that ran out of time after waiting `waited` for its worker, of
-    /// `wall_time`: the load's (the reserve's cut, or a wait of a tenth of its time or more,
-    /// as `Busy`) or the call's own ([`SandboxError::Timeout`]), which callers take for the
-    /// code's doing. (`crate`'s in-process twin: `zeval_sandbox`'s guest runs.)
+    /// `wall_time`: the load's (the reserve's cut, or a long wait: see
+    /// [`SandboxError::after_waiting`]) or the call's own ([`SandboxError::Timeout`]).
     fn timeout(
         &self,
         limit: Duration,
@@ -768,14 +767,13 @@ impl WorkerPool {
             SandboxError::ReserveTimeout {
                 limit: self.inner.config.reserve_call_time,
             }
-        } else if waited * 10 >= wall_time {
-            SandboxError::Busy {
-                guest: "worker pool".to_owned(),
-                capacity: self.inner.config.max_workers,
-                waited,
-            }
         } else {
-            SandboxError::Timeout { limit }
+            SandboxError::Timeout { limit }.after_waiting(
+                waited,
+                wall_time,
+                || "worker pool".to_owned(),
+                self.inner.config.max_workers,
+            )
         }
     }
 
