@@ -286,9 +286,21 @@ impl Toolchain {
         unit: &Unit,
         budget: Option<Duration>,
     ) -> Result<Compiled, CompileFailure> {
+        self.compile_queued(unit, budget, self.config.queue_timeout)
+    }
+
+    /// [`Toolchain::compile_within`], waiting at most `queue_wait` (instead of
+    /// [`CompilerConfig::queue_timeout`]) for a slot: for a caller that already waited part
+    /// of its queue time elsewhere (for another compilation of the same code).
+    pub fn compile_queued(
+        &self,
+        unit: &Unit,
+        budget: Option<Duration>,
+        queue_wait: Duration,
+    ) -> Result<Compiled, CompileFailure> {
         let deadline = budget.map(|budget| Instant::now() + budget);
         let mut limits = self.limits();
-        let mut queue_timeout = self.config.queue_timeout;
+        let mut queue_timeout = queue_wait;
         if let Some(budget) = budget {
             queue_timeout = queue_timeout.min(budget);
         }

@@ -116,7 +116,10 @@ impl Artifacts {
         &self.toolchain
     }
 
-    /// The artifact of `unit`: from memory, the store, or compiled now (and stored).
+    /// The artifact of `unit`: from memory, the store, or compiled now (and stored). Waits
+    /// for a compiler (another compilation of the same code, then a slot) at most the
+    /// toolchain's queue timeout in all (`CompilerConfig::queue_timeout`, 60 s), then
+    /// compiles within the compiler's own limits (30 s of wall time by default).
     pub fn artifact(&self, unit: &Unit) -> Result<Ready, ArtifactError> {
         self.artifact_within(unit, None)
     }
@@ -133,7 +136,14 @@ impl Artifacts {
         unit: &Unit,
         budget: Option<Duration>,
     ) -> Result<Ready, ArtifactError> {
-        let deadline = budget.map(|budget| Instant::now() + budget);
+        let started = Instant::now();
+        let deadline = budget.map(|budget| started + budget);
+        // A save has no call deadline, but its waits (for another compilation of the same
+        // code, then for a compiler slot) share the toolchain's queue timeout: without it
+        // each save behind a compilation that failed for now (and so was not remembered)
+        // would wait for that one and then compile again itself, one after another.
+        let queue_timeout = self.toolchain.config().queue_timeout;
+        let waits_until = deadline.unwrap_or(started + queue_timeout);
         let key = self
             .toolchain
             .key(unit)
@@ -149,14 +159,18 @@ impl Artifacts {
                     .or_insert_with(|| Arc::new(Gate::new(1))),
             )
         };
-        let result = match lock.acquire_until(deadline) {
+        let result = match lock.acquire_until(Some(waits_until)) {
             Some(_compiling) => match self.lookup(&key) {
                 Some(record) => ready(key, record),
-                None => self.compile(key, unit, deadline),
+                None => self.compile(key, unit, deadline, waits_until),
             },
-            None => Err(ArtifactError::Failed(
+            None if deadline.is_some() => Err(ArtifactError::Failed(
                 "Compilation failed: another call was compiling the same code until this call's deadline; try again".to_owned(),
             )),
+            None => Err(ArtifactError::Failed(format!(
+                "Compilation failed: another compilation of the same code ran for the whole queue wait ({} ms); try again",
+                queue_timeout.as_millis()
+            ))),
         };
         let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
         if Arc::strong_count(&lock) <= 2 {
@@ -180,11 +194,14 @@ impl Artifacts {
         Some(record)
     }
 
+    /// Compiles `unit` now, within the call's `deadline` if there is one, waiting for a
+    /// compiler slot at most until `waits_until`.
     fn compile(
         &self,
         key: ArtifactKey,
         unit: &Unit,
         deadline: Option<Instant>,
+        waits_until: Instant,
     ) -> Result<Ready, ArtifactError> {
         let _call_time_slot = match deadline {
             Some(deadline) => match self.call_time.acquire_until(Some(deadline)) {
@@ -204,7 +221,8 @@ impl Artifacts {
                 "Compilation failed: the call's deadline passed before a compiler could start; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
             ));
         }
-        let record = match self.toolchain.compile_within(unit, budget) {
+        let queue_wait = waits_until.saturating_duration_since(Instant::now());
+        let record = match self.toolchain.compile_queued(unit, budget, queue_wait) {
             Ok(compiled) => {
                 tracing::info!(
                     language = unit.language.code(),

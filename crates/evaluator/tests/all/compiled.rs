@@ -205,3 +205,56 @@ fn a_compiler_bomb_at_call_time_holds_one_slot_for_its_deadline_at_most() {
         Ok("other".to_owned())
     );
 }
+
+/// Saving waits for another compilation of the same code at most the queue timeout: a save
+/// behind a compilation that ends in a transient failure (not remembered) used to wait for
+/// it and then compile again itself, so saves of a compiler bomb queued one after another.
+#[test]
+fn a_save_waits_for_the_same_code_at_most_the_queue_timeout() {
+    let config = zeval_compiler::CompilerConfig {
+        wall_time: std::time::Duration::from_secs(4),
+        queue_timeout: std::time::Duration::from_millis(300),
+        ..zeval_compiler::CompilerConfig::default()
+    };
+    let toolchain = zeval_compiler::Toolchain::discover(&config).unwrap();
+    let artifacts = zeval_evaluator::Artifacts::new(toolchain, None);
+    // Each step doubles the tokens: the preprocessor runs until the wall-time limit.
+    let mut bomb = "#define A0 1+\n".to_owned();
+    for step in 1..=40 {
+        bomb += &format!("#define A{step} A{0} A{0}\n", step - 1);
+    }
+    bomb += "static int sum(void) { return A40 0; }\nchar *Z1000(const char *Z1000K1) { return sum() ? (char *)Z1000K1 : \"never\"; }\n";
+    let unit = zeval_compiler::Unit {
+        language: zeval_compiler::Language::C,
+        function_name: "Z1000".to_owned(),
+        signature: zeval_compiler::Signature {
+            parameters: vec![("Z1000K1".to_owned(), zeval_compiler::Kind::String)],
+            result: zeval_compiler::Kind::String,
+        },
+        source: bomb,
+    };
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| {
+            let started = std::time::Instant::now();
+            (artifacts.artifact(&unit), started.elapsed())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let started = std::time::Instant::now();
+        let second = (artifacts.artifact(&unit), started.elapsed());
+        (first.join().unwrap(), second)
+    });
+    let (Err(first_error), first_took) = first else {
+        panic!("the bomb compiled")
+    };
+    assert!(
+        first_took >= std::time::Duration::from_secs(2),
+        "the bomb stopped after {first_took:?} ({first_error}), too soon to hold the second save"
+    );
+    let (second, second_took) = second;
+    let error = second.err().expect("the second save compiled the bomb");
+    assert!(
+        second_took < std::time::Duration::from_millis(1_500),
+        "the second save took {second_took:?} ({error})"
+    );
+    assert!(error.to_string().contains("queue wait (300 ms)"), "{error}");
+}
