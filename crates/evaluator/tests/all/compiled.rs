@@ -251,7 +251,7 @@ fn a_save_waits_for_the_same_code_at_most_the_queue_timeout() {
         "the bomb stopped after {first_took:?} ({first_error}), too soon to hold the second save"
     );
     let (second, second_took) = second;
-    let error = second.err().expect("the second save compiled the bomb");
+    let error = second.expect_err("the second save compiled the bomb");
     assert!(
         second_took < std::time::Duration::from_millis(1_500),
         "the second save took {second_took:?} ({error})"
