@@ -236,6 +236,100 @@ fn a_write_on_one_node_makes_the_other_node_miss_through_redis() {
     assert_eq!(metric(b.orch(), "zeval_result_cache_errors_total"), 0.0);
 }
 
+/// Whatever anyone who can write to Redis puts there, what a node reads back for a call is
+/// bounded: 16 MiB generations, counters and dependency lists, and a ranking hash with a
+/// 16 MiB count and 10,000 foreign fields, cost the calls below a few hundred KiB in all
+/// (each lookup used to read every such value whole). Calls are still answered.
+#[test]
+fn forged_redis_values_cost_calls_a_bounded_number_of_bytes() {
+    let redis = RedisServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "ed", "editor");
+    let config = write_config(data.path(), "[ranking]\nflush_ms = 100\nrefresh_ms = 100\n");
+    let url = redis.url();
+    let env = [
+        ("ZEVAL_CACHE_REDIS_URL", url.as_str()),
+        ("ZEVAL_RANKING_REDIS_URL", url.as_str()),
+    ];
+    let server = Server::start(data.path(), &["--config", &config], &env);
+    let orch = server.orch();
+    put_chain(orch, &token, "return Z10000K1.toUpperCase();");
+    // A second implementation, so that the ranking measures Z10000's calls.
+    let mut second = javascript("return Z10000K1.toUpperCase();");
+    second["Z2K1"]["Z6K1"] = json!("Z10004");
+    put(orch, &token, "Z10004", &second);
+    let mut two = function("Z10000", json!("Z10003"));
+    two["Z2K2"]["Z8K4"] = json!(["Z14", "Z10003", "Z10004"]);
+    put(orch, &token, "Z10000", &two);
+    let call = call_of("Z10002", "abc");
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &call, None, &[])),
+        (json!("ABC"), false)
+    );
+    // A hit names its key.
+    let hit = evaluate(orch, &call, None, &[]);
+    assert_eq!(value_and_cached(&hit), (json!("ABC"), true));
+    let z22 = hit.json();
+    let cache_key = metadata(&z22, "cacheKey")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let keys = |pattern: &str| match redis.command(&["KEYS", pattern]).unwrap() {
+        redis::Value::Array(keys) => keys
+            .into_iter()
+            .map(|key| redis::from_redis_value::<String>(key).unwrap())
+            .collect::<Vec<_>>(),
+        other => panic!("KEYS answered {other:?}"),
+    };
+    crate::many_evaluators::wait_until(
+        "the ranking's figures reach Redis",
+        Duration::from_secs(10),
+        || !keys("zeval:ranking:*").is_empty(),
+    );
+
+    let huge = "1".repeat(16 << 20);
+    let huge_list = "Z1\n".repeat((16 << 20) / 3);
+    let deps = format!("zeval:deps:{cache_key}");
+    for (forged, value) in [
+        ("zeval:gen:Z10000", huge.as_str()),
+        ("zeval:gen:Z10003", huge.as_str()),
+        ("zeval:seq", huge.as_str()),
+        ("zeval:epoch", huge.as_str()),
+        (deps.as_str(), huge_list.as_str()),
+    ] {
+        redis.command(&["SET", forged, value]).unwrap();
+    }
+    let foreign: Vec<String> = (0..10_000).map(|i| format!("foreign{i:0>90}")).collect();
+    for hash in keys("zeval:ranking:*") {
+        let mut filler = vec!["HSET", hash.as_str(), "b5", huge.as_str()];
+        for field in &foreign {
+            filler.extend([field.as_str(), "1"]);
+        }
+        redis.command(&filler).unwrap();
+    }
+
+    let before = redis.output_bytes();
+    for text in ["abc", "def", "abc"] {
+        let answer = evaluate(orch, &call_of("Z10002", text), None, &[]);
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(
+            answer.json()["Z22K1"],
+            json!(text.to_uppercase()),
+            "{}",
+            answer.text
+        );
+    }
+    // Several flushes and refreshes of the ranking's figures.
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = redis.output_bytes() - before;
+    eprintln!("forged Redis values: {sent} bytes sent for three calls and their figures");
+    assert!(
+        sent < 1 << 20,
+        "Redis sent the node {sent} bytes for three calls and their figures"
+    );
+}
+
 #[test]
 fn a_redis_that_is_down_leaves_calls_answered() {
     let dir = tempfile::tempdir().unwrap();
