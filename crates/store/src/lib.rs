@@ -108,7 +108,8 @@ pub enum StoreError {
         current: Option<u64>,
     },
     /// The store could not answer in time: no read connection came free within
-    /// [`READ_WAIT`], or a search ran past [`SEARCH_TIME_LIMIT`].
+    /// [`READ_WAIT`] (PostgreSQL: no connection within `POOL_WAIT`), a search ran past
+    /// [`SEARCH_TIME_LIMIT`], or a PostgreSQL statement past its `statement_timeout`.
     #[error("the store is busy: {0}")]
     Busy(String),
     /// A file or directory could not be read or written.

@@ -865,8 +865,15 @@ fn next_zid(conn: &mut impl GenericClient) -> Result<String, StoreError> {
 /// A database error as a [`StoreError`]: the server's message when there is one (the client's
 /// own `Display` says only "db error").
 pub(crate) fn pg_error(e: postgres::Error) -> StoreError {
-    match e.as_db_error() {
-        Some(db) => StoreError::Database(db.to_string()),
-        None => StoreError::Database(e.to_string()),
+    // A statement that ran past `statement_timeout` (a lock held elsewhere, an overloaded
+    // server) says nothing about the request: busy, as when no connection came free.
+    let message = match e.as_db_error() {
+        Some(db) => db.to_string(),
+        None => e.to_string(),
+    };
+    if e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) {
+        StoreError::Busy(message)
+    } else {
+        StoreError::Database(message)
     }
 }

@@ -1,7 +1,7 @@
 //! A small, bounded pool of PostgreSQL connections.
 //!
 //! At most [`POOL_SIZE`] connections are open at once; a caller that finds them all busy
-//! waits up to [`POOL_WAIT`] for one and then fails with a database error (no queue grows
+//! waits up to [`POOL_WAIT`] for one and then fails as busy (no queue grows
 //! without bound: waiters are the server's blocking threads, themselves bounded). A
 //! connection that broke (server restart, network) is dropped when it is handed back, and a
 //! new one is opened on demand.
@@ -204,7 +204,7 @@ impl Pool {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(StoreError::Database(format!(
+                return Err(StoreError::Busy(format!(
                     "all {pool_size} database connections stayed busy for {pool_wait:?}"
                 )));
             }
