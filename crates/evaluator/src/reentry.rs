@@ -44,6 +44,18 @@ const MAX_MESSAGE_CHARS: usize = 500;
 /// are still answered, but an uncaught one is reported by its message only.
 pub const MAX_REMEMBERED_ERRORS: usize = 1024;
 
+/// Bytes (as JSON) of the nested errors one guest call keeps, and gives the guest, whole: an
+/// error larger than [`MAX_WHOLE_ERROR_BYTES`], or one past this total, is kept and answered
+/// as its type and its one-line description ([`describe`]). A nested call's error can carry
+/// a guest's whole message (megabytes, up to the output limit), and a call makes up to a
+/// thousand nested calls: kept whole, a guest catching each could make its call hold
+/// gigabytes.
+pub const MAX_REMEMBERED_ERROR_BYTES: usize = 1 << 20;
+
+/// Bytes (as JSON) of one nested error kept and answered whole; see
+/// [`MAX_REMEMBERED_ERROR_BYTES`].
+pub const MAX_WHOLE_ERROR_BYTES: usize = 64 << 10;
+
 /// One nested call a guest asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NestedCall {
@@ -103,9 +115,10 @@ pub fn decode_request(bytes: &[u8]) -> Result<NestedCall, String> {
     })
 }
 
-/// The errors answered to one guest call, so that an uncaught one can be put back by index.
+/// The errors answered to one guest call, so that an uncaught one can be put back by index,
+/// and their bytes as JSON.
 #[derive(Debug, Default)]
-pub(crate) struct NestedErrors(Vec<Value>);
+pub(crate) struct NestedErrors(Vec<Value>, usize);
 
 impl NestedErrors {
     /// The error the guest names by `index`, if this call gave it.
@@ -161,12 +174,31 @@ impl<'a> Handler<'a> {
         answer
     }
 
-    /// The answer for an error, which is remembered for [`NestedErrors::take`].
+    /// The answer for an error, which is remembered for [`NestedErrors::take`]; whole only
+    /// within [`MAX_WHOLE_ERROR_BYTES`] and [`MAX_REMEMBERED_ERROR_BYTES`] (and the guest's
+    /// input limit), else as its type and description.
     fn error_answer(&mut self, z5: Value) -> Vec<u8> {
         let index = self.errors.0.len();
-        let mut answer = obj([("message", Value::String(describe(&z5)))]);
+        let message = describe(&z5);
+        let most = MAX_WHOLE_ERROR_BYTES.min(self.max_answer_bytes / 2);
+        let bytes = zeval_zobject::json::to_vec_within(&z5, most).map_or(usize::MAX, |j| j.len());
+        let whole =
+            bytes <= most && self.errors.1.saturating_add(bytes) <= MAX_REMEMBERED_ERROR_BYTES;
+        let (z5, bytes) = if whole {
+            (z5, bytes)
+        } else {
+            let code = error_code(&z5).unwrap_or("Z507").to_owned();
+            let short = obj([
+                ("Z1K1", z9("Z5")),
+                ("Z5K1", z9(&code)),
+                ("Z5K2", z6(&message)),
+            ]);
+            (short, message.len() + code.len() + 64)
+        };
+        let mut answer = obj([("message", Value::String(message))]);
         if index < MAX_REMEMBERED_ERRORS {
             self.errors.0.push(z5.clone());
+            self.errors.1 = self.errors.1.saturating_add(bytes);
             answer["index"] = Value::from(index);
         }
         answer["error"] = z5;
@@ -295,7 +327,7 @@ pub fn describe(z5: &Value) -> String {
             break;
         }
         if let Some(text) = string_value(value) {
-            strings.push(text.to_owned());
+            strings.push(text);
             continue;
         }
         if let Value::Object(map) = value {
@@ -309,8 +341,16 @@ pub fn describe(z5: &Value) -> String {
     }
     let mut message = code.to_owned();
     for text in strings {
+        if message.len() > MAX_MESSAGE_CHARS * 4 {
+            break;
+        }
         message.push_str(": ");
-        message.push_str(&text);
+        // A text can be megabytes; what is cut below is never copied.
+        let head = text
+            .char_indices()
+            .nth(MAX_MESSAGE_CHARS)
+            .map_or(text, |(end, _)| &text[..end]);
+        message.push_str(head);
     }
     match message.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((end, _)) => format!("{}…", &message[..end]),
@@ -354,6 +394,55 @@ mod tests {
         );
         let refused = decode_request(many.as_bytes()).map(|_| ()).unwrap_err();
         assert!(refused.contains("too large"), "{refused}");
+    }
+
+    /// A guest that catches 150 errors of 1 MiB each (a thousand of up to 8 MiB can come)
+    /// makes its call keep about 1 MiB of them (150 MiB before), and is given each as its
+    /// type and description; small errors stay whole, typed.
+    #[test]
+    fn nested_errors_are_kept_within_a_bounded_number_of_bytes() {
+        struct Huge(usize);
+        impl NestedCalls for Huge {
+            fn call(&mut self, _: NestedCall, _: Instant) -> Result<Value, Value> {
+                self.0 += 1;
+                let text = if self.0.is_multiple_of(2) {
+                    "x".repeat(1 << 20)
+                } else {
+                    "y".repeat(1_000)
+                };
+                Err(zeval_zobject::error::z5_str("Z500", &[text.as_str()]))
+            }
+        }
+        let mut nested = Huge(0);
+        let mut handler = Handler::new(&mut nested, 8 << 20);
+        let mut largest_answer = 0;
+        for _ in 0..300 {
+            let answer = handler.answer(br#"{"function": "Z10000"}"#, Instant::now());
+            largest_answer = largest_answer.max(answer.len());
+        }
+        let kept: usize = handler
+            .errors
+            .0
+            .iter()
+            .map(|z5| serde_json::to_vec(z5).unwrap().len())
+            .sum();
+        assert!(kept <= 2 * MAX_REMEMBERED_ERROR_BYTES, "{kept} bytes kept");
+        assert!(
+            largest_answer < 4 << 10,
+            "an answer of {largest_answer} bytes"
+        );
+        let first = handler.errors.take(0).unwrap();
+        let described = describe(&first);
+        assert!(described.starts_with("Z500: yyy"), "{described}");
+        assert_eq!(described.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(
+            serde_json::to_string(&first)
+                .unwrap()
+                .contains(&"y".repeat(1_000))
+        );
+        let huge = handler.errors.take(1).unwrap();
+        assert_eq!(huge["Z5K1"], json!({"Z1K1": "Z9", "Z9K1": "Z500"}));
+        assert!(serde_json::to_vec(&huge).unwrap().len() < 4 << 10);
     }
 
     #[test]

@@ -24,7 +24,6 @@
 //! the cached one.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -185,7 +184,9 @@ impl CallCache {
             .filter(|zid| zeval_catalogue::get(zid).is_none())
             .cloned()
             .collect();
-        let Some(bytes) = bounded_json(answer, self.cache.limits().max_value_bytes) else {
+        let Some(bytes) =
+            zeval_zobject::json::to_vec_within(answer, self.cache.limits().max_value_bytes)
+        else {
             self.cache.note_skipped();
             return;
         };
@@ -291,33 +292,6 @@ fn add_metadata(z22: &mut Value, key: &str, value: String) {
         return;
     }
     set_envelope_metadata(z22, key, z6(value));
-}
-
-/// `value` as JSON bytes, or `None` once it passes `max` bytes (serializing stops there,
-/// so a huge answer costs no more than `max` bytes of buffer).
-fn bounded_json(value: &Value, max: usize) -> Option<Vec<u8>> {
-    struct Bounded {
-        bytes: Vec<u8>,
-        max: usize,
-    }
-    impl Write for Bounded {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if self.bytes.len() + buf.len() > self.max {
-                return Err(std::io::Error::other("over the bound"));
-            }
-            self.bytes.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut out = Bounded {
-        bytes: Vec::new(),
-        max,
-    };
-    serde_json::to_writer(&mut out, value).ok()?;
-    Some(out.bytes)
 }
 
 #[cfg(test)]
@@ -503,8 +477,11 @@ mod tests {
             assert!(a["Z22K1"].as_str().unwrap().starts_with(&n.to_string()));
         }
         assert_eq!(c.cache().stats().skipped, 2);
-        assert!(bounded_json(&json!("x".repeat(2000)), 1000).is_none());
-        assert_eq!(bounded_json(&json!("ab"), 1000).unwrap(), b"\"ab\"");
+        assert!(zeval_zobject::json::to_vec_within(&json!("x".repeat(2000)), 1000).is_none());
+        assert_eq!(
+            zeval_zobject::json::to_vec_within(&json!("ab"), 1000).unwrap(),
+            b"\"ab\""
+        );
     }
 
     #[test]

@@ -89,6 +89,33 @@ pub fn parse_within_tokens(text: &str, max: usize) -> Result<Value, JsonError> {
     parse(text)
 }
 
+/// `value` as JSON text, or `None` once the text passes `max` bytes: serializing stops
+/// there, so a huge value costs at most `max` bytes of buffer (and the time to write them).
+pub fn to_vec_within(value: &Value, max: usize) -> Option<Vec<u8>> {
+    struct Bounded {
+        bytes: Vec<u8>,
+        max: usize,
+    }
+    impl std::io::Write for Bounded {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.bytes.len() + buf.len() > self.max {
+                return Err(std::io::Error::other("over the bound"));
+            }
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Bounded {
+        bytes: Vec::new(),
+        max,
+    };
+    serde_json::to_writer(&mut out, value).ok()?;
+    Some(out.bytes)
+}
+
 /// The JSON structural tokens of `bytes` (see [`MAX_UNTRUSTED_TOKENS`]), counting no further
 /// than `limit + 1`.
 pub fn structural_tokens(bytes: &[u8], limit: usize) -> usize {
