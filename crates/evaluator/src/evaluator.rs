@@ -112,7 +112,22 @@ impl ModuleRunner {
         let key = module.key.to_string();
         match self {
             ModuleRunner::InProcess(host) => {
-                Ok(host.load(&key, &module.wasm)?.run(input, limits)?)
+                // Compiling a module not in memory counts against the call's time, as it
+                // does in a worker.
+                let deadline = Instant::now() + limits.wall_time;
+                let guest = host.load_within(&key, &module.wasm, deadline, limits.wall_time)?;
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(SandboxError::Timeout {
+                        limit: limits.wall_time,
+                    }
+                    .into());
+                }
+                let limits = Limits {
+                    wall_time: left,
+                    ..limits.clone()
+                };
+                Ok(guest.run(input, &limits)?)
             }
             ModuleRunner::Worker(pool) => pool.run_module(&key, &module.wasm, input, limits),
         }

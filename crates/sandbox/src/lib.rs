@@ -145,7 +145,7 @@ pub use error::SandboxError;
 pub use guest::{Guest, PendingReset, RunOutput};
 pub use host_call::HostCalls;
 pub use limits::Limits;
-pub use modules::{MODULE_ENGINE_NAME, ModuleHost, ModuleHostConfig};
+pub use modules::{MAX_COMPILATIONS_AT_ONCE, MODULE_ENGINE_NAME, ModuleHost, ModuleHostConfig};
 pub use priority::LOWERED_NICE;
 pub use sandbox::{Sandbox, module_file_digest};
 

@@ -11,7 +11,9 @@
 //! ([`ModuleHostConfig::max_loaded`], default 64): compiled code is native code in memory
 //! (a few hundred KiB per module), and the set of implementations is unbounded.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Linker, Module};
@@ -22,6 +24,13 @@ use crate::{Guest, GuestOptions, SandboxConfig, SandboxError};
 
 /// The name the shared engine is built under (and its pool's keep-resident entry).
 pub const MODULE_ENGINE_NAME: &str = "compiled";
+
+/// Modules [`ModuleHost::load_within`] compiles at once, each on a thread of its own.
+/// Cranelift cannot be stopped part-way, so a compilation outlives a call that stopped
+/// waiting for it at its deadline (and its module is kept for the next call): this bounds
+/// what such compilations take of the machine to one core. A call that finds it taken
+/// waits, within its deadline, unless it needs the module being compiled.
+pub const MAX_COMPILATIONS_AT_ONCE: usize = 1;
 
 /// How a [`ModuleHost`] compiles and keeps modules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +87,17 @@ struct HostInner {
     registry: Arc<EngineRegistry>,
     /// Most recently used last.
     loaded: Mutex<Vec<(String, Guest)>>,
+    /// The compilations [`ModuleHost::load_within`] started and that have not ended, by key.
+    compiling: Mutex<HashMap<String, Arc<Compilation>>>,
+    /// Signalled when one of them ends.
+    compiled: Condvar,
+}
+
+/// A compilation on its own thread, and its outcome once it ends.
+#[derive(Default)]
+struct Compilation {
+    outcome: Mutex<Option<Result<Guest, String>>>,
+    ended: Condvar,
 }
 
 impl ModuleHost {
@@ -123,6 +143,8 @@ impl ModuleHost {
                 slots: Arc::new(Slots::new(capacity, reserve)),
                 registry,
                 loaded: Mutex::new(Vec::new()),
+                compiling: Mutex::new(HashMap::new()),
+                compiled: Condvar::new(),
             }),
         })
     }
@@ -147,6 +169,134 @@ impl ModuleHost {
             return Ok(guest);
         }
         let guest = self.compile(key, wasm)?;
+        self.keep(key, &guest);
+        Ok(guest)
+    }
+
+    /// [`ModuleHost::load`] by `deadline`: a module not in memory is compiled on a thread of
+    /// its own (at most [`MAX_COMPILATIONS_AT_ONCE`] at once, calls needing the same module
+    /// waiting for the one compilation), and the call stops waiting at `deadline` with
+    /// [`SandboxError::Timeout`] (`limit` names the call's time limit); the compilation
+    /// goes on and keeps its module for the next call. For a process that runs calls on
+    /// its own threads: without it a large module (an artifact is up to 32 MiB of wasm)
+    /// held a call for as long as Cranelift took, whatever its deadline. (A confined worker
+    /// can start no thread; it uses [`ModuleHost::load`], and its parent kills it at the
+    /// deadline.)
+    pub fn load_within(
+        &self,
+        key: &str,
+        wasm: &Arc<[u8]>,
+        deadline: Instant,
+        limit: std::time::Duration,
+    ) -> Result<Guest, SandboxError> {
+        if let Some(guest) = self.get(key) {
+            return Ok(guest);
+        }
+        let timeout = || SandboxError::Timeout { limit };
+        let compilation = {
+            let mut compiling = self.compiling();
+            loop {
+                if let Some(compilation) = compiling.get(key) {
+                    break Arc::clone(compilation);
+                }
+                if let Some(guest) = self.get(key) {
+                    return Ok(guest);
+                }
+                if compiling.len() < MAX_COMPILATIONS_AT_ONCE {
+                    let compilation = Arc::new(Compilation::default());
+                    compiling.insert(key.to_owned(), Arc::clone(&compilation));
+                    if let Err(e) = self.spawn_compilation(key, wasm, &compilation) {
+                        compiling.remove(key);
+                        return Err(e);
+                    }
+                    break compilation;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(timeout());
+                }
+                compiling = self
+                    .inner
+                    .compiled
+                    .wait_timeout(compiling, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        };
+        let mut outcome = compilation
+            .outcome
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(outcome) = outcome.as_ref() {
+                return outcome.clone().map_err(|message| SandboxError::Load {
+                    guest: format!("module-{}", key.get(..16).unwrap_or(key)),
+                    message,
+                });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timeout());
+            }
+            outcome = compilation
+                .ended
+                .wait_timeout(outcome, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Starts compiling `wasm` on a thread; it records the outcome in `compilation` (a
+    /// panic too, so that no key stays "compiling" for ever), keeps the module, and leaves
+    /// the set of compilations in flight.
+    fn spawn_compilation(
+        &self,
+        key: &str,
+        wasm: &Arc<[u8]>,
+        compilation: &Arc<Compilation>,
+    ) -> Result<(), SandboxError> {
+        let host = self.clone();
+        let key_owned = key.to_owned();
+        let wasm = Arc::clone(wasm);
+        let compilation_owned = Arc::clone(compilation);
+        let spawned = std::thread::Builder::new()
+            .name("zeval-module-compile".into())
+            .spawn(move || {
+                let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    host.compile(&key_owned, &wasm)
+                }));
+                let outcome = match compiled {
+                    Ok(Ok(guest)) => Ok(guest),
+                    Ok(Err(SandboxError::Load { message, .. })) => Err(message),
+                    Ok(Err(other)) => Err(other.to_string()),
+                    Err(_) => Err("compiling the module panicked".to_owned()),
+                };
+                if let Ok(guest) = &outcome {
+                    host.keep(&key_owned, guest);
+                }
+                *compilation_owned
+                    .outcome
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+                compilation_owned.ended.notify_all();
+                host.compiling().remove(&key_owned);
+                host.inner.compiled.notify_all();
+            });
+        spawned
+            .map(drop)
+            .map_err(|e| SandboxError::Setup(format!("a thread to compile a module: {e}")))
+    }
+
+    fn compiling(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Compilation>>> {
+        self.inner
+            .compiling
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps `guest` as the most recently used module, dropping the least recently used
+    /// beyond [`ModuleHostConfig::max_loaded`].
+    fn keep(&self, key: &str, guest: &Guest) {
         let mut loaded = self.lock();
         if !loaded.iter().any(|(loaded_key, _)| loaded_key == key) {
             loaded.push((key.to_owned(), guest.clone()));
@@ -155,7 +305,6 @@ impl ModuleHost {
                 .saturating_sub(self.inner.config.max_loaded.max(1));
             loaded.drain(..excess);
         }
-        Ok(guest)
     }
 
     /// How many modules are compiled in memory.

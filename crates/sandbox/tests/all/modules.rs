@@ -309,3 +309,75 @@ fn a_large_random_get_is_refused() {
         "{outcome:?}"
     );
 }
+
+/// A module that keeps Cranelift busy for a while: `functions` functions of `adds` additions
+/// each (`salt` makes the text, hence nothing cached, differ between runs).
+fn slow_to_compile(functions: usize, adds: usize, salt: u64) -> String {
+    let mut text = String::from("(module\n");
+    for f in 0..functions {
+        text += &format!("(func $f{f} (param i64) (result i64) local.get 0\n");
+        for a in 0..adds {
+            text += &format!("i64.const {} i64.add\n", salt ^ (f * adds + a) as u64);
+        }
+        text += ")\n";
+    }
+    text += "(func (export \"_start\")))";
+    text
+}
+
+/// A module that is not in memory is compiled on a thread of its own; a call stops waiting
+/// for it at the call's deadline (`load` held the call for the whole compilation, whatever
+/// its deadline), and so does a call that waits for the one compilation slot. The
+/// compilation goes on, and the next call finds its module.
+#[test]
+fn a_call_stops_waiting_for_a_long_compilation_at_its_deadline() {
+    use std::sync::Arc;
+    use std::time::Instant;
+    let host = sandbox()
+        .module_host(ModuleHostConfig {
+            disk_cache: false,
+            ..ModuleHostConfig::default()
+        })
+        .unwrap();
+    let salt = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let big: Arc<[u8]> = slow_to_compile(1_000, 200, salt).into_bytes().into();
+    let small: Arc<[u8]> = printer("small").into_bytes().into();
+    let limit = Duration::from_millis(200);
+    let started = Instant::now();
+    let error = host
+        .load_within("big", &big, started + limit, limit)
+        .err()
+        .expect("the big module compiled within 200 ms");
+    let waited = started.elapsed();
+    assert!(
+        matches!(error, SandboxError::Timeout { limit: l } if l == limit),
+        "{error}"
+    );
+    assert!(waited < Duration::from_millis(700), "waited {waited:?}");
+    let queued = Instant::now();
+    let error = host
+        .load_within("small", &small, queued + limit, limit)
+        .err()
+        .expect("a second compilation started beside the first");
+    assert!(matches!(error, SandboxError::Timeout { .. }), "{error}");
+    assert!(queued.elapsed() < Duration::from_millis(700));
+    while host.get("big").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the compilation did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let compiled_after = started.elapsed();
+    assert!(
+        compiled_after > limit * 3,
+        "the module compiled in {compiled_after:?}: too fast to show anything"
+    );
+    let later = Instant::now() + Duration::from_secs(60);
+    let guest = host.load_within("small", &small, later, limit).unwrap();
+    assert_eq!(guest.run(b"", &quick()).unwrap().stdout, b"small");
+    eprintln!("the big module compiled in {compiled_after:?}; the call waited {waited:?}");
+}
