@@ -167,6 +167,7 @@ pub fn registry(
                 Arc::new(Remote {
                     pool: Pool::new(members, config.failover.max_attempts),
                     format,
+                    stack_bytes: config.limits.worker_stack_bytes,
                 })
             })
             .clone();
@@ -316,6 +317,10 @@ impl NestedCalls for ToOrchestrator<'_> {
 pub struct Remote {
     pool: Pool,
     format: WireFormat,
+    /// The stack of the thread that sends a reentrant call and reads its answer: the
+    /// orchestrating threads' (`limits.worker_stack_bytes`), since encoding and decoding
+    /// recurse through values as deep as a request can make them.
+    stack_bytes: usize,
 }
 
 impl CodeEvaluator for Remote {
@@ -363,15 +368,25 @@ impl CodeEvaluator for Remote {
             let done = registration.done.clone();
             let (url, secret) = (&registration.url, &registration.secret);
             let request = &request;
-            scope.spawn(move || {
-                // Bounded by the call's deadline, so `Done` always comes. A run sent on to
-                // another evaluator keeps the same callback route: nested calls of the
-                // evaluator that died went nowhere, and the next one makes its own.
-                let answer = self.pool.run(deadline, |client, remaining| {
-                    client.try_evaluate(request, remaining, Some((url, secret)))
+            // With Rust's default 2 MiB of stack, a list 2,000 deep (Z868 of 2,000
+            // characters) overflowed it and aborted the process.
+            let sender = std::thread::Builder::new()
+                .name("zeval-remote-call".into())
+                .stack_size(self.stack_bytes)
+                .spawn_scoped(scope, move || {
+                    // Bounded by the call's deadline, so `Done` always comes. A run sent on
+                    // to another evaluator keeps the same callback route: nested calls of
+                    // the evaluator that died went nowhere, and the next one makes its own.
+                    let answer = self.pool.run(deadline, |client, remaining| {
+                        client.try_evaluate(request, remaining, Some((url, secret)))
+                    });
+                    let _ = done.send(Message::Done(answer));
                 });
-                let _ = done.send(Message::Done(answer));
-            });
+            if let Err(e) = sender {
+                return Err(EvaluatorFailure(format!(
+                    "no thread to call the evaluator: {e}"
+                )));
+            }
             loop {
                 match registration.receiver.recv() {
                     Ok(Message::Nested { call, reply }) => {

@@ -143,3 +143,57 @@ fn a_million_deep_list_handed_to_code_is_a_z5_not_a_crash() {
     }
     target.assert_survived();
 }
+
+/// Deep values travel to a remote evaluator too: the orchestrator encodes the call for it
+/// (and reads its answer) on a thread of its own, which had Rust's default 2 MiB stack, so a
+/// list nested as deep as the value depth limit lets a request make (Z868 of 19,000
+/// characters, a 19 KB body) overflowed it and aborted the whole process.
+#[test]
+fn a_deep_list_sent_to_a_remote_evaluator_is_not_a_crash() {
+    let _serial = one_at_a_time();
+    let evaluator_data = tempfile::tempdir().unwrap();
+    let evaluator =
+        crate::common::Server::start(evaluator_data.path(), &["--role", "evaluator"], &[]);
+    let evaluate_url = format!(
+        "{}/wikifunctions.org/v1/evaluate/",
+        evaluator.evaluator.as_deref().unwrap()
+    );
+    let target = Target::start_with(
+        &["--role", "orchestrator"],
+        &[("ZEVAL_EVALUATOR_URL", &evaluate_url)],
+    );
+    let orch = target.orch().to_owned();
+    let count_in_js = code_function(
+        "Z10100",
+        list_of_code_points(),
+        "Z6",
+        JAVASCRIPT,
+        "function Z10100( Z10100K1 ) { return String( Z10100K1.length ); }",
+    );
+    for length in [2_000, 19_000] {
+        let attack = call_of(
+            count_in_js.clone(),
+            "Z10100",
+            code_points_of(json!("a".repeat(length))),
+        );
+        let timed = {
+            let orch = orch.clone();
+            target.watch(move || timed_call(&orch, None, &attack, DEADLINE))
+        };
+        let answer = timed
+            .answer
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{length} code points to a remote evaluator: {e}"));
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let z22 = answer.json();
+        if super::error_code(&z22).is_none() {
+            assert_eq!(z22["Z22K1"], json!(length.to_string()), "{}", answer.text);
+        }
+        eprintln!(
+            "{length} code points to a remote evaluator: {} in {:?}",
+            super::error_code(&z22).unwrap_or_else(|| z22["Z22K1"].to_string()),
+            timed.took
+        );
+    }
+    target.assert_survived();
+}
