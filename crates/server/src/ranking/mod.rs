@@ -798,7 +798,11 @@ impl Ranking {
     }
 
     /// `/metrics` lines: each ranked function's order and its leader's figures, bounded by
-    /// the metrics' series limit.
+    /// the metrics' series limit: at most [`MAX_FUNCTIONS_IN_METRICS`] functions and their
+    /// first [`MAX_RANKED`] implementations (the rest keep list order). A function's list
+    /// can repeat one implementation some 11,000 times (its 100 KiB is the only bound), and
+    /// every line was written, under the lock every ranked call takes: 200 such functions
+    /// made a scrape of some 160 MB.
     pub fn exposition(&self) -> String {
         use std::fmt::Write;
         let state = self.state();
@@ -812,7 +816,7 @@ impl Ranking {
         functions.sort();
         for function in functions.into_iter().take(MAX_FUNCTIONS_IN_METRICS) {
             let memo = &state.orders[function];
-            for (position, &i) in memo.order.iter().enumerate() {
+            for (position, &i) in memo.order.iter().take(MAX_RANKED).enumerate() {
                 let Some(zid) = memo.implementations.get(i) else {
                     continue;
                 };
@@ -1109,6 +1113,23 @@ mod tests {
         assert_eq!(explanation.order.len(), listed.len());
         let read = ranking.state().revisions.len();
         assert!(read <= MAX_RANKED, "{read} implementations' revisions read");
+    }
+
+    /// `/metrics` shows a function's first [`MAX_RANKED`] implementations, however many it
+    /// lists.
+    #[test]
+    fn metrics_show_the_ranked_implementations_only() {
+        let (_dir, ranking) = ranking(RankingConfig::default());
+        let listed: Vec<ImplementationInfo> = (0..MAX_RANKED + 100)
+            .map(|i| info(&format!("Z{}", 20_000 + i)))
+            .collect();
+        assert_eq!(ranking.order("Z10000", &listed).len(), listed.len());
+        let lines = ranking
+            .exposition()
+            .lines()
+            .filter(|line| line.starts_with("zeval_implementation_rank{function=\"Z10000\""))
+            .count();
+        assert_eq!(lines, MAX_RANKED);
     }
 
     /// A tester's cell that ran out of the request's time (Z558) or budget (Z590) is not
