@@ -278,86 +278,6 @@ async fn users_mode_needs_a_token_to_call() {
     );
 }
 
-/// The real store, counting its token checks.
-struct CountingTokenChecks {
-    store: std::sync::Arc<dyn zeval_server::Repository>,
-    checks: std::sync::atomic::AtomicUsize,
-}
-
-impl zeval_server::Repository for CountingTokenChecks {
-    fn get(&self, zid: &str) -> Result<Option<serde_json::Value>, RepositoryError> {
-        self.store.get(zid)
-    }
-    fn history(
-        &self,
-        zid: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<zeval_server::RevisionPage, RepositoryError> {
-        self.store.history(zid, after, limit)
-    }
-    fn put(&self, zid: &str, z2: &serde_json::Value, author: &str) -> Result<u64, RepositoryError> {
-        self.store.put(zid, z2, author)
-    }
-    fn put_based_on(
-        &self,
-        zid: &str,
-        z2: &serde_json::Value,
-        author: &str,
-        base: Option<u64>,
-    ) -> Result<u64, RepositoryError> {
-        self.store.put_based_on(zid, z2, author, base)
-    }
-    fn current_revision(&self, zid: &str) -> Result<Option<u64>, RepositoryError> {
-        self.store.current_revision(zid)
-    }
-    fn next_zid(&self) -> Result<String, RepositoryError> {
-        self.store.next_zid()
-    }
-    fn create(&self, z2: &serde_json::Value, author: &str) -> Result<String, RepositoryError> {
-        self.store.create(z2, author)
-    }
-    fn search(
-        &self,
-        type_zid: Option<&str>,
-        text: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<zeval_server::SearchHit>, RepositoryError> {
-        self.store.search(type_zid, text, limit)
-    }
-    fn compilation(&self, zid: &str) -> Result<Option<serde_json::Value>, RepositoryError> {
-        self.store.compilation(zid)
-    }
-    fn approve_revision(
-        &self,
-        zid: &str,
-        by: &zeval_server::Caller,
-        expected: Option<u64>,
-    ) -> Result<Option<u64>, RepositoryError> {
-        self.store.approve_revision(zid, by, expected)
-    }
-    fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError> {
-        self.store.is_approved(zid)
-    }
-    fn authenticate(&self, token: &str) -> Result<Option<zeval_server::Caller>, RepositoryError> {
-        self.checks
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.store.authenticate(token)
-    }
-    fn authenticate_at_once(
-        &self,
-        token: &str,
-    ) -> Option<Result<Option<zeval_server::Caller>, RepositoryError>> {
-        let found = self.store.authenticate_at_once(token)?;
-        self.checks
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Some(found)
-    }
-    fn object_count(&self) -> Result<u64, RepositoryError> {
-        self.store.object_count()
-    }
-}
-
 /// The middleware checks a token and hands the caller it found to the route: one store
 /// lookup per request, not one in the middleware and another in the route. A wrong token is
 /// still refused, and a route still sees who the caller is (the editor's write is authored
@@ -375,21 +295,11 @@ async fn a_token_is_looked_up_once_per_request() {
         },
         ..zeval_server::Config::default()
     };
-    let metrics = Arc::new(zeval_server::Metrics::default());
-    let mut state = zeval_server::backends::orchestrator_state(&config, &metrics, None).unwrap();
-    let counting = Arc::new(CountingTokenChecks {
-        store: state.repository.clone(),
-        checks: Default::default(),
-    });
-    state.repository = counting.clone();
-    let server = crate::common::Server {
-        router: zeval_server::orchestrator_router(state),
-        data_dir,
-    };
+    let (server, counting) = crate::common::counting_server(config, data_dir);
     let editor = token(&server, "ed", Role::Editor);
-    let checks_of = |before: usize| counting.checks.load(Ordering::SeqCst) - before;
+    let checks_of = |before: usize| counting.token_checks.load(Ordering::SeqCst) - before;
 
-    let before = counting.checks.load(Ordering::SeqCst);
+    let before = counting.token_checks.load(Ordering::SeqCst);
     let object = z2("Z10000", serde_json::json!("text")).to_string();
     let answer = send(
         &server,
@@ -404,7 +314,7 @@ async fn a_token_is_looked_up_once_per_request() {
     let history = send(&server, "GET", "/v1/objects/Z10000/history", None, None).await;
     assert!(history.text.contains("\"ed\""), "{}", history.text);
 
-    let before = counting.checks.load(Ordering::SeqCst);
+    let before = counting.token_checks.load(Ordering::SeqCst);
     let call = serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z802",
         "Z802K1": {"Z1K1": "Z40", "Z40K1": "Z41"}, "Z802K2": "yes", "Z802K3": "no"}})
     .to_string();
@@ -416,7 +326,7 @@ async fn a_token_is_looked_up_once_per_request() {
     // Under `calls = "users"` the route still knows an anonymous caller from a user.
     let answer = send(&server, "POST", EVALUATE, None, Some(call)).await;
     assert_eq!(answer.status, 401, "{}", answer.text);
-    let before = counting.checks.load(Ordering::SeqCst);
+    let before = counting.token_checks.load(Ordering::SeqCst);
     let answer = send(
         &server,
         "POST",

@@ -309,3 +309,118 @@ pub(crate) fn post_request(path: &str, token: Option<&str>, body: &str) -> Vec<u
     )
     .into_bytes()
 }
+
+/// The real store, counting its token checks and its reads of current revisions.
+pub(crate) struct Counting {
+    store: Arc<dyn zeval_server::Repository>,
+    pub(crate) token_checks: AtomicUsize,
+    pub(crate) revision_reads: AtomicUsize,
+}
+
+impl zeval_server::Repository for Counting {
+    fn get(&self, zid: &str) -> Result<Option<serde_json::Value>, zeval_server::RepositoryError> {
+        self.store.get(zid)
+    }
+    fn history(
+        &self,
+        zid: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<zeval_server::RevisionPage, zeval_server::RepositoryError> {
+        self.store.history(zid, after, limit)
+    }
+    fn put(
+        &self,
+        zid: &str,
+        z2: &serde_json::Value,
+        author: &str,
+    ) -> Result<u64, zeval_server::RepositoryError> {
+        self.store.put(zid, z2, author)
+    }
+    fn put_based_on(
+        &self,
+        zid: &str,
+        z2: &serde_json::Value,
+        author: &str,
+        base: Option<u64>,
+    ) -> Result<u64, zeval_server::RepositoryError> {
+        self.store.put_based_on(zid, z2, author, base)
+    }
+    fn current_revision(&self, zid: &str) -> Result<Option<u64>, zeval_server::RepositoryError> {
+        self.revision_reads.fetch_add(1, Ordering::SeqCst);
+        self.store.current_revision(zid)
+    }
+    fn next_zid(&self) -> Result<String, zeval_server::RepositoryError> {
+        self.store.next_zid()
+    }
+    fn create(
+        &self,
+        z2: &serde_json::Value,
+        author: &str,
+    ) -> Result<String, zeval_server::RepositoryError> {
+        self.store.create(z2, author)
+    }
+    fn search(
+        &self,
+        type_zid: Option<&str>,
+        text: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<zeval_server::SearchHit>, zeval_server::RepositoryError> {
+        self.store.search(type_zid, text, limit)
+    }
+    fn compilation(
+        &self,
+        zid: &str,
+    ) -> Result<Option<serde_json::Value>, zeval_server::RepositoryError> {
+        self.store.compilation(zid)
+    }
+    fn approve_revision(
+        &self,
+        zid: &str,
+        by: &zeval_server::Caller,
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, zeval_server::RepositoryError> {
+        self.store.approve_revision(zid, by, expected)
+    }
+    fn is_approved(&self, zid: &str) -> Result<bool, zeval_server::RepositoryError> {
+        self.store.is_approved(zid)
+    }
+    fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<Option<zeval_server::Caller>, zeval_server::RepositoryError> {
+        self.token_checks.fetch_add(1, Ordering::SeqCst);
+        self.store.authenticate(token)
+    }
+    fn authenticate_at_once(
+        &self,
+        token: &str,
+    ) -> Option<Result<Option<zeval_server::Caller>, zeval_server::RepositoryError>> {
+        let found = self.store.authenticate_at_once(token)?;
+        self.token_checks.fetch_add(1, Ordering::SeqCst);
+        Some(found)
+    }
+    fn object_count(&self) -> Result<u64, zeval_server::RepositoryError> {
+        self.store.object_count()
+    }
+}
+
+/// A server of `config` over the real store, which `Counting` counts.
+pub(crate) fn counting_server(
+    config: zeval_server::Config,
+    data_dir: tempfile::TempDir,
+) -> (Server, Arc<Counting>) {
+    let metrics = Arc::new(zeval_server::Metrics::default());
+    let mut state = zeval_server::backends::orchestrator_state(&config, &metrics, None).unwrap();
+    let counting = Arc::new(Counting {
+        store: state.repository.clone(),
+        token_checks: AtomicUsize::new(0),
+        revision_reads: AtomicUsize::new(0),
+    });
+    state.repository = counting.clone();
+    let server = Server {
+        router: zeval_server::orchestrator_router(state),
+        data_dir,
+    };
+    (server, counting)
+}

@@ -247,3 +247,33 @@ async fn a_tester_that_does_not_call_the_function_credits_no_implementation() {
         assert_eq!(implementation["testers_run"], 0, "{ranking}");
     }
 }
+
+/// A run with no tester (or no implementation) chosen has no cell, and reads no revision:
+/// the other list can hold some 11,000 ZIDs (its object's 100 KiB is the only bound), and
+/// each was read, on an anonymous route.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_without_cells_reads_no_revision() {
+    use std::sync::atomic::Ordering;
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = zeval_server::Config {
+        data_dir: data_dir.path().to_path_buf(),
+        ..zeval_server::Config::default()
+    };
+    let (server, counting) = crate::common::counting_server(config, data_dir);
+    put_two_by_two(&server).await;
+    let editor = token(&server, "ed2", Role::Editor);
+    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
+        .await
+        .json();
+    let mut listed = vec![json!("Z14")];
+    listed.extend((0..5_000).map(|i| json!(format!("Z{}", 20_000 + i))));
+    function["Z2K2"]["Z8K4"] = json!(listed);
+    put_all(&server, &editor, [("Z10000", function)]).await;
+    let before = counting.revision_reads.load(Ordering::SeqCst);
+    let body = json!({"function": "Z10000", "testers": []});
+    let answer = send(&server, "POST", "/v1/test", None, Some(body.to_string())).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["total"], 0);
+    let reads = counting.revision_reads.load(Ordering::SeqCst) - before;
+    assert_eq!(reads, 0, "{reads} revisions read for a run of no cell");
+}
