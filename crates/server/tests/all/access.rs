@@ -1,7 +1,6 @@
 //! Who may do what: writes need a token, approving needs an admin, a wrong token is always
 //! 401, and under `calls = "approved"` anonymous calls run only approved implementations.
 
-use zeval_server::RepositoryError;
 use zeval_server::config::CallPolicy;
 use zeval_store::Role;
 
@@ -284,7 +283,6 @@ async fn users_mode_needs_a_token_to_call() {
 /// by them, the anonymous write is refused).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_is_looked_up_once_per_request() {
-    use std::sync::Arc;
     use std::sync::atomic::Ordering;
 
     let data_dir = tempfile::tempdir().unwrap();
