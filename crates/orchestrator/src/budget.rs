@@ -44,6 +44,14 @@ pub const DEFAULT_MAX_STEPS: u64 = 50_000_000;
 /// key slots and the bytes of the strings objects hold).
 pub const DEFAULT_MAX_REQUEST_MEMORY_BYTES: usize = 256 * 1024 * 1024;
 
+/// The most bytes of strings (and keys) the value a request answers may hold: 64 MiB. The
+/// answer is copied on its way out, after its budget is gone (its canonical form for the
+/// result cache, then its text), and strings are what those copies keep whole (the
+/// canonical form drops most of the normal form's structure): a result of 1,024 shares of
+/// a 100 KiB string filled the request's budget and then took some 600 MiB in all. A list
+/// of 100,000 code points holds a few MiB. (A remote evaluator's answer is at most 16 MiB.)
+pub const MAX_ANSWER_TEXT_BYTES: usize = 64 * 1024 * 1024;
+
 /// The bounds of one request's budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BudgetLimits {
@@ -268,6 +276,9 @@ pub(crate) struct Materialisation {
     max_bytes: usize,
     /// `max_bytes` is a bound the caller chose ([`Self::capped`]), not the memory budget.
     capped: bool,
+    /// Bytes of strings and keys so far, and their bound ([`Self::answer`]).
+    text: usize,
+    max_text: usize,
 }
 
 /// The host bytes of one JSON value's slot (its string, map or array headers).
@@ -292,7 +303,34 @@ impl Materialisation {
             bytes: 0,
             max_bytes: left,
             capped: false,
+            text: 0,
+            max_text: usize::MAX,
         }
+    }
+
+    /// The materialisation of a request's answer: its strings and keys at most
+    /// [`MAX_ANSWER_TEXT_BYTES`].
+    pub(crate) fn answer() -> Self {
+        Materialisation {
+            max_text: MAX_ANSWER_TEXT_BYTES,
+            ..Materialisation::new()
+        }
+    }
+
+    /// `bytes` more of strings and keys.
+    pub(crate) fn text(&mut self, bytes: usize) -> R<()> {
+        self.text = self.text.saturating_add(bytes);
+        if self.text > self.max_text {
+            return exceeded(
+                "answer size",
+                format!(
+                    "The result holds more than {} MiB of text (orchestrator bound \
+                     `MAX_ANSWER_TEXT_BYTES`).",
+                    self.max_text / (1024 * 1024)
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// A materialisation that may produce at most `max_bytes` (and what the budget allows).
@@ -366,15 +404,25 @@ impl Drop for Materialisation {
 /// The bytes a JSON value holds on the host (as [`Materialisation::bytes`] counts them),
 /// walked without recursion.
 pub(crate) fn json_bytes(value: &serde_json::Value) -> usize {
+    json_bytes_and_text(value).0
+}
+
+/// [`json_bytes`], and the bytes of the strings and keys among them.
+pub(crate) fn json_bytes_and_text(value: &serde_json::Value) -> (usize, usize) {
     let mut total = 0usize;
+    let mut text = 0usize;
     let mut stack = vec![value];
     while let Some(v) = stack.pop() {
         total = total.saturating_add(JSON_VALUE_BYTES);
         match v {
-            serde_json::Value::String(s) => total = total.saturating_add(s.len()),
+            serde_json::Value::String(s) => {
+                total = total.saturating_add(s.len());
+                text = text.saturating_add(s.len());
+            }
             serde_json::Value::Object(m) => {
                 for (k, child) in m {
                     total = total.saturating_add(JSON_MEMBER_BYTES + k.len());
+                    text = text.saturating_add(k.len());
                     stack.push(child);
                 }
             }
@@ -382,7 +430,7 @@ pub(crate) fn json_bytes(value: &serde_json::Value) -> usize {
             _ => {}
         }
     }
-    total
+    (total, text)
 }
 
 /// Checks a value received from outside the orchestrator (an evaluator's answer) against the

@@ -40,7 +40,7 @@ use zeval_zobject::error::{quote, z5, z5_untyped};
 pub use answer::Answer;
 pub use budget::{
     BudgetLimits, DEFAULT_MAX_REQUEST_MEMORY_BYTES, DEFAULT_MAX_STEPS, DEFAULT_MAX_VALUE_DEPTH,
-    DEFAULT_MAX_VALUE_NODES,
+    DEFAULT_MAX_VALUE_NODES, MAX_ANSWER_TEXT_BYTES,
 };
 pub use code::{
     CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, FirstImplementationSelector,
@@ -276,7 +276,7 @@ impl Engine<'_> {
             }
             let env = self.execute(&call, true, true)?;
             let meta = env.meta.unwrap_or_else(zeval_zobject::build::void);
-            Ok(z22(env.value.to_json()?, meta))
+            Ok(z22(env.value.to_answer_json()?, meta))
         })();
         match outcome {
             Ok(z22) => Some(z22),

@@ -63,6 +63,13 @@ impl Node {
         self.to_json_counted(&mut counter, 0)
     }
 
+    /// [`Self::to_json`] for a request's answer: its strings and keys at most
+    /// [`crate::budget::MAX_ANSWER_TEXT_BYTES`] (a Z590 "answer size" past them).
+    pub(crate) fn to_answer_json(&self) -> R<Value> {
+        let mut counter = crate::budget::Materialisation::answer();
+        self.to_json_counted(&mut counter, 0)
+    }
+
     /// [`Self::to_json`] when the JSON takes at most `max_bytes`; `None` when it takes more
     /// (the work stops there).
     pub(crate) fn to_json_within(&self, max_bytes: usize) -> R<Option<Value>> {
@@ -96,15 +103,19 @@ impl Node {
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match self {
             Node::Str(s) => {
                 counter.bytes(JSON_VALUE_BYTES + s.len())?;
+                counter.text(s.len())?;
                 Ok(Value::String(s.to_string()))
             }
             Node::Raw(v) => {
-                counter.bytes(crate::budget::json_bytes(v))?;
+                let (bytes, text) = crate::budget::json_bytes_and_text(v);
+                counter.bytes(bytes)?;
+                counter.text(text)?;
                 Ok((**v).clone())
             }
             Node::Obj(o) => {
                 let keys: usize = o.entries.iter().map(|(k, _)| k.len()).sum();
                 counter.bytes(JSON_VALUE_BYTES + o.entries.len() * JSON_MEMBER_BYTES + keys)?;
+                counter.text(keys)?;
                 let mut map = Map::with_capacity(o.entries.len());
                 for (k, v) in &o.entries {
                     map.insert(k.to_string(), v.to_json_counted(counter, depth + 1)?);

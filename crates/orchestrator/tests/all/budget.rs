@@ -78,7 +78,10 @@ fn forty_levels_of_sharing_do_not_expand() {
     );
     let limit = budget_limit(&result);
     assert!(
-        matches!(limit.as_deref(), Some("value size" | "steps" | "memory")),
+        matches!(
+            limit.as_deref(),
+            Some("value size" | "steps" | "memory" | "answer size")
+        ),
         "{result}"
     );
 }
@@ -90,6 +93,26 @@ fn sharing_within_the_budget_still_answers() {
     assert_eq!(error_code(&result), None, "{result}");
     // [[[a,a],[a,a]],[[a,a],[a,a]]]: 8 leaves.
     assert_eq!(result["Z22K1"].to_string().matches("\"a\"").count(), 8);
+}
+
+/// A result within the request's memory budget but holding more than
+/// `MAX_ANSWER_TEXT_BYTES` of strings is refused: 2^10 shares of a 100 KiB string are 100
+/// MiB once written out, which went on to be copied twice more after the budget was gone
+/// (canonical form, text).
+#[test]
+fn an_answer_is_bounded_below_the_memory_budget() {
+    let o = orchestrator(&[("Z10001", duplicate())], OrchestratorConfig::default());
+    let mut call = json!("a".repeat(100 * 1024));
+    for _ in 0..10 {
+        call = json!({"Z1K1": "Z7", "Z7K1": "Z10001", "Z10001K1": call});
+    }
+    let result = o.orchestrate(&call, &CallOptions::default());
+    assert_eq!(
+        budget_limit(&result).as_deref(),
+        Some("answer size"),
+        "{}",
+        &result.to_string()[..result.to_string().len().min(2_000)]
+    );
 }
 
 #[test]
