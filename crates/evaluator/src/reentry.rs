@@ -44,6 +44,12 @@ const MAX_MESSAGE_CHARS: usize = 500;
 /// are still answered, but an uncaught one is reported by its message only.
 pub const MAX_REMEMBERED_ERRORS: usize = 1024;
 
+/// Requests one guest call may send that cannot be read (not JSON, too large, no such
+/// argument…); later requests are refused unread. Such a request never reaches the
+/// orchestrator, so the nested-call limit never counted it: a guest could have the host
+/// parse 8 MiB and refuse it, again and again, for its whole time.
+pub const MAX_UNREADABLE_REQUESTS: usize = 16;
+
 /// Bytes (as JSON) of the nested errors one guest call keeps, and gives the guest, whole: an
 /// error larger than [`MAX_WHOLE_ERROR_BYTES`], or one past this total, is kept and answered
 /// as its type and its one-line description ([`describe`]). A nested call's error can carry
@@ -136,6 +142,8 @@ pub(crate) struct Handler<'a> {
     pub(crate) nested_cpu: Duration,
     /// The largest answer the guest may be given (its input limit).
     max_answer_bytes: usize,
+    /// Requests that could not be read so far ([`MAX_UNREADABLE_REQUESTS`]).
+    unreadable: usize,
 }
 
 impl<'a> Handler<'a> {
@@ -147,15 +155,25 @@ impl<'a> Handler<'a> {
             errors: NestedErrors::default(),
             nested_cpu: Duration::ZERO,
             max_answer_bytes,
+            unreadable: 0,
         }
     }
 
     /// The answer to one request, as the runner reads it.
     pub(crate) fn answer(&mut self, request: &[u8], deadline: Instant) -> Vec<u8> {
         let cpu_started = crate::system::thread_cpu_time();
-        let outcome = match decode_request(request) {
-            Ok(call) => self.nested.call(call, deadline),
-            Err(message) => Err(request_error(&format!("W.Call: {message}"))),
+        let outcome = if self.unreadable >= MAX_UNREADABLE_REQUESTS {
+            Err(request_error(&format!(
+                "W.Call: this call sent {MAX_UNREADABLE_REQUESTS} requests that could not be read; no more are answered"
+            )))
+        } else {
+            match decode_request(request) {
+                Ok(call) => self.nested.call(call, deadline),
+                Err(message) => {
+                    self.unreadable += 1;
+                    Err(request_error(&format!("W.Call: {message}")))
+                }
+            }
         };
         self.nested_cpu += crate::system::thread_cpu_time().saturating_sub(cpu_started);
         let value = match outcome {
@@ -443,6 +461,34 @@ mod tests {
         let huge = handler.errors.take(1).unwrap();
         assert_eq!(huge["Z5K1"], json!({"Z1K1": "Z9", "Z9K1": "Z500"}));
         assert!(serde_json::to_vec(&huge).unwrap().len() < 4 << 10);
+    }
+
+    /// After [`MAX_UNREADABLE_REQUESTS`] requests that could not be read, no request is
+    /// read or run: the nested-call limit never saw them.
+    #[test]
+    fn unreadable_requests_are_bounded() {
+        struct Counting(usize);
+        impl NestedCalls for Counting {
+            fn call(&mut self, _: NestedCall, _: Instant) -> Result<Value, Value> {
+                self.0 += 1;
+                Ok(z6("ok"))
+            }
+        }
+        let mut nested = Counting(0);
+        let mut handler = Handler::new(&mut nested, 1 << 20);
+        let good = br#"{"function": "Z10000", "arguments": {}}"#;
+        let first: serde_json::Value =
+            serde_json::from_slice(&handler.answer(good, Instant::now())).unwrap();
+        assert_eq!(first["result"]["Z6K1"], "ok");
+        for _ in 0..MAX_UNREADABLE_REQUESTS {
+            let refused = handler.answer(b"[not json", Instant::now());
+            assert!(String::from_utf8_lossy(&refused).contains("W.Call"));
+        }
+        let answer = handler.answer(good, Instant::now());
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.contains("no more are answered"), "{answer}");
+        drop(handler);
+        assert_eq!(nested.0, 1);
     }
 
     #[test]
