@@ -125,12 +125,26 @@ fn split_version(body: &[u8]) -> (&str, &[u8]) {
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
-    /// JSON tokens the request's `Z99K1` quotes may still hold, all of them together
-    /// ([`super::json::MAX_REQUEST_TOKENS`]).
+    /// JSON values the request may still make, all of them together: its maps' entries,
+    /// the objects its strings and references become, and what its `Z99K1` quotes hold
+    /// ([`super::json::MAX_REQUEST_TOKENS`], as for a JSON body). Only the quotes were
+    /// counted until 2026-12-06: a 4-byte entry becomes a whole `Z6` object, so a 2 MiB
+    /// body made some 520,000 objects (and a deep copy of them) where JSON allows fewer.
     quoted_tokens_left: usize,
 }
 
 impl Reader<'_> {
+    /// Takes `n` of the request's JSON values.
+    fn values(&mut self, n: usize) -> Result<(), String> {
+        self.quoted_tokens_left = self.quoted_tokens_left.checked_sub(n).ok_or_else(|| {
+            format!(
+                "the request holds more than {} JSON values",
+                super::json::MAX_REQUEST_TOKENS
+            )
+        })?;
+        Ok(())
+    }
+
     fn bytes(&mut self, n: usize) -> Result<&[u8], String> {
         if self.data.len() - self.pos < n {
             return Err("the data ends early".to_owned());
@@ -218,6 +232,7 @@ impl Reader<'_> {
                 self.long()?; // the block's byte size
             }
             for _ in 0..count.unsigned_abs() {
+                self.values(1)?;
                 let key = self.string()?;
                 let value = self.value(inner)?;
                 map.insert(key, value);
@@ -229,11 +244,14 @@ impl Reader<'_> {
         let branch = self.long()?;
         let Branches { z6, z9, z99, z1 } = branches(inner);
         if branch == z1 {
+            self.values(1)?;
             return self.map(true).map(Value::Object);
         }
         if ![z6, z9, z99].contains(&branch) {
             return Err(format!("union branch {branch} does not exist"));
         }
+        // `{"Z1K1": "Z6", "Z6K1": text}`: three values.
+        self.values(3)?;
         let text = self.string()?;
         if branch == z6 {
             Ok(zeval_zobject::build::z6(text))
@@ -456,6 +474,38 @@ mod tests {
         assert!(
             decode(&one.unwrap()).is_ok(),
             "one quote of {half} values was refused"
+        );
+    }
+
+    /// A request's entries count against the same bound of JSON values as a JSON body's:
+    /// a body of tiny `Z6` entries made a whole object of each, uncounted.
+    #[test]
+    fn entries_share_the_bound_of_values() {
+        let entries = super::super::json::MAX_REQUEST_TOKENS / 4 + 1;
+        let mut arguments = Map::new();
+        for i in 0..entries {
+            arguments.insert(format!("K{i}"), json!({"Z1K1": "Z6", "Z6K1": ""}));
+        }
+        let request = |arguments: Map<String, Value>| ExecutorRequest {
+            reentrant: false,
+            remaining_time: Some(15.0),
+            coding_language: Some("python-3".into()),
+            code_string: Some("def Z1000(Z1000K1): return Z1000K1".into()),
+            function_name: Some("Z1000".into()),
+            function_arguments: arguments,
+            signature: None,
+        };
+        let body = encode_v004(&request(arguments.clone())).unwrap();
+        match decode(&body) {
+            Err(error) => assert!(error.to_string().contains("JSON values"), "{error}"),
+            Ok(_) => panic!("{entries} entries were decoded ({} bytes)", body.len()),
+        }
+        let few: Map<String, Value> = arguments.into_iter().take(entries / 2).collect();
+        let body = encode_v004(&request(few)).unwrap();
+        assert!(
+            decode(&body).is_ok(),
+            "{} entries were refused",
+            entries / 2
         );
     }
 
