@@ -302,6 +302,17 @@ impl ObjectSource for Store {
             Store::Postgres(store) => outside_runtime(|| store.fetch(zids)),
         }
     }
+
+    fn fetch_before(
+        &self,
+        zids: &[String],
+        deadline: Option<std::time::Instant>,
+    ) -> Result<HashMap<String, Value>, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.fetch_before(zids, deadline),
+            Store::Postgres(store) => outside_runtime(|| store.fetch(zids)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -265,13 +265,27 @@ impl SqliteStore {
     /// used to wait for one reader chosen in turn, however long that one's read took while
     /// others were free.)
     fn reader(&self) -> Result<ReadConnection<'_>, StoreError> {
+        self.reader_until(None)
+    }
+
+    /// [`Self::reader`], waiting no later than `call_deadline` either (a call's fetch:
+    /// [`StoreError::DeadlineExceeded`] then, so the call ends by its deadline instead of
+    /// [`READ_WAIT`] after it).
+    fn reader_until(
+        &self,
+        call_deadline: Option<(Instant, &[String])>,
+    ) -> Result<ReadConnection<'_>, StoreError> {
         if self.readers.is_empty() {
             return Ok(ReadConnection {
                 guard: Some(self.writer()),
                 pool: None,
             });
         }
-        let deadline = Instant::now() + self.read_wait;
+        let own = Instant::now() + self.read_wait;
+        let deadline = match call_deadline {
+            Some((call, _)) => own.min(call),
+            None => own,
+        };
         let mut gate = None;
         loop {
             if let Some(free) = self.free_reader() {
@@ -288,6 +302,13 @@ impl SqliteStore {
             };
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                if let Some((call, zids)) = call_deadline
+                    && call <= own
+                {
+                    return Err(StoreError::DeadlineExceeded {
+                        zids: zids.join("|"),
+                    });
+                }
                 return Err(StoreError::Busy(format!(
                     "every read connection of the store stayed busy for {} ms",
                     self.read_wait.as_millis()
@@ -573,12 +594,35 @@ impl SqliteStore {
 
 impl ObjectSource for SqliteStore {
     fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        self.fetch_before(zids, None)
+    }
+
+    /// Waits for a read connection no later than `deadline`: with every reader held (by
+    /// anonymous searches and history pages, say) a call's fetch waited the whole
+    /// [`READ_WAIT`], however little of its time was left.
+    fn fetch_before(
+        &self,
+        zids: &[String],
+        deadline: Option<Instant>,
+    ) -> Result<HashMap<String, Value>, StoreError> {
         let mut found = HashMap::new();
+        if zids.is_empty() {
+            return Ok(found);
+        }
+        let conn = self.reader_until(deadline.map(|deadline| (deadline, zids)))?;
+        let mut statement = conn
+            .prepare_cached("SELECT json FROM objects WHERE zid = ?1")
+            .map_err(db_error)?;
         for zid in zids {
-            if !found.contains_key(zid)
-                && let Some(object) = self.get(zid)?
-            {
-                found.insert(zid.clone(), object);
+            if found.contains_key(zid) {
+                continue;
+            }
+            let json: Option<String> = statement
+                .query_row([zid], |row| row.get(0))
+                .optional()
+                .map_err(db_error)?;
+            if let Some(json) = json {
+                found.insert(zid.clone(), parse_stored(zid, &json)?);
             }
         }
         Ok(found)
@@ -907,6 +951,30 @@ mod tests {
         );
         drop(held);
         assert!(store.get("Z1").is_ok());
+    }
+
+    /// A call's fetch waits for a reader no later than the call's deadline
+    /// (`DeadlineExceeded`), not the whole read wait; without a deadline, or before it, it
+    /// reads as `get` does.
+    #[test]
+    fn a_fetch_waits_for_a_reader_no_later_than_its_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        let zids = ["Z1".to_owned()];
+        let held: Vec<_> = (0..READ_CONNECTIONS)
+            .map(|_| store.reader().unwrap())
+            .collect();
+        let started = Instant::now();
+        let outcome = store.fetch_before(&zids, Some(started + Duration::from_millis(100)));
+        let waited = started.elapsed();
+        assert!(
+            matches!(outcome, Err(StoreError::DeadlineExceeded { ref zids }) if zids == "Z1"),
+            "{outcome:?}"
+        );
+        assert!(waited < Duration::from_secs(2), "waited {waited:?}");
+        drop(held);
+        let far = Some(Instant::now() + Duration::from_secs(60));
+        assert_eq!(store.fetch_before(&zids, far).unwrap().len(), 0);
     }
 
     /// A search that scans past its time limit is interrupted (`Busy`), and the reader it
