@@ -202,14 +202,26 @@ pub fn run_function(
             limit,
         });
     }
-    // Only where there are cells: with no tester (or no implementation) chosen, the other
+    // No cell, nothing to read: with no tester (or no implementation) chosen, the other
     // list could be some 11,000 ZIDs (its object's 100 KiB is the only bound), each read
-    // here, on an anonymous route. With cells, both lists together are at most
-    // `max_cells` + 1.
+    // below (a revision, and each tester's object), on an anonymous route. With cells,
+    // both lists together are at most `max_cells` + 1.
+    if total == 0 {
+        return Ok(Matrix {
+            function: function.clone(),
+            implementations: chosen_implementations,
+            testers: chosen_testers,
+            cells: Vec::new(),
+            passed: 0,
+            not_run: 0,
+            total,
+            ranking: None,
+            revisions_at_start: Default::default(),
+        });
+    }
     let revisions_at_start = chosen_implementations
         .iter()
         .chain(&chosen_testers)
-        .take(if total == 0 { 0 } else { usize::MAX })
         .map(|zid| {
             let revision = repository.current_revision(zid).ok().flatten();
             (zid.clone(), revision.unwrap_or(0))

@@ -315,10 +315,12 @@ pub(crate) struct Counting {
     store: Arc<dyn zeval_server::Repository>,
     pub(crate) token_checks: AtomicUsize,
     pub(crate) revision_reads: AtomicUsize,
+    pub(crate) object_reads: AtomicUsize,
 }
 
 impl zeval_server::Repository for Counting {
     fn get(&self, zid: &str) -> Result<Option<serde_json::Value>, zeval_server::RepositoryError> {
+        self.object_reads.fetch_add(1, Ordering::SeqCst);
         self.store.get(zid)
     }
     fn history(
@@ -416,6 +418,7 @@ pub(crate) fn counting_server(
         store: state.repository.clone(),
         token_checks: AtomicUsize::new(0),
         revision_reads: AtomicUsize::new(0),
+        object_reads: AtomicUsize::new(0),
     });
     state.repository = counting.clone();
     let server = Server {

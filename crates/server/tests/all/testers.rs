@@ -248,9 +248,9 @@ async fn a_tester_that_does_not_call_the_function_credits_no_implementation() {
     }
 }
 
-/// A run with no tester (or no implementation) chosen has no cell, and reads no revision:
-/// the other list can hold some 11,000 ZIDs (its object's 100 KiB is the only bound), and
-/// each was read, on an anonymous route.
+/// A run with no tester (or no implementation) chosen has no cell, and reads nothing but
+/// the function: the other list can hold some 11,000 ZIDs (its object's 100 KiB is the
+/// only bound), and each was read (and each tester's object), on an anonymous route.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_without_cells_reads_no_revision() {
     use std::sync::atomic::Ordering;
@@ -269,11 +269,27 @@ async fn a_run_without_cells_reads_no_revision() {
     listed.extend((0..5_000).map(|i| json!(format!("Z{}", 20_000 + i))));
     function["Z2K2"]["Z8K4"] = json!(listed);
     put_all(&server, &editor, [("Z10000", function)]).await;
-    let before = counting.revision_reads.load(Ordering::SeqCst);
-    let body = json!({"function": "Z10000", "testers": []});
-    let answer = send(&server, "POST", "/v1/test", None, Some(body.to_string())).await;
-    assert_eq!(answer.status, 200, "{}", answer.text);
-    assert_eq!(answer.json()["total"], 0);
-    let reads = counting.revision_reads.load(Ordering::SeqCst) - before;
-    assert_eq!(reads, 0, "{reads} revisions read for a run of no cell");
+    let mut testers = vec![json!("Z20")];
+    testers.extend((0..5_000).map(|i| json!(format!("Z{}", 30_000 + i))));
+    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
+        .await
+        .json();
+    function["Z2K2"]["Z8K3"] = json!(testers);
+    put_all(&server, &editor, [("Z10000", function)]).await;
+    for body in [
+        json!({"function": "Z10000", "testers": []}),
+        json!({"function": "Z10000", "implementations": []}),
+    ] {
+        let revisions = counting.revision_reads.load(Ordering::SeqCst);
+        let objects = counting.object_reads.load(Ordering::SeqCst);
+        let answer = send(&server, "POST", "/v1/test", None, Some(body.to_string())).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.json()["total"], 0);
+        let revisions = counting.revision_reads.load(Ordering::SeqCst) - revisions;
+        let objects = counting.object_reads.load(Ordering::SeqCst) - objects;
+        assert!(
+            revisions == 0 && objects < 100,
+            "{body}: {revisions} revisions and {objects} objects read for a run of no cell"
+        );
+    }
 }
