@@ -204,6 +204,9 @@ impl Evaluator {
                 }
                 let modules = ModuleRunner::InProcess(sandbox.module_host(ModuleHostConfig {
                     disk_cache: config.module_disk_cache,
+                    // A compilation may outlive its call (`ModuleHost::load_within`): on
+                    // one thread, it takes one core, not all of them.
+                    parallel_compilation: false,
                     ..ModuleHostConfig::default()
                 })?);
                 (runtimes, None, modules)

@@ -28,8 +28,10 @@ pub const MODULE_ENGINE_NAME: &str = "compiled";
 /// Modules [`ModuleHost::load_within`] compiles at once, each on a thread of its own.
 /// Cranelift cannot be stopped part-way, so a compilation outlives a call that stopped
 /// waiting for it at its deadline (and its module is kept for the next call): this bounds
-/// what such compilations take of the machine to one core. A call that finds it taken
-/// waits, within its deadline, unless it needs the module being compiled.
+/// what such compilations take of the machine to one core (with
+/// [`ModuleHostConfig::parallel_compilation`] off, as the evaluator's in-process host has
+/// it). A call that finds it taken waits, within its deadline, unless it needs the module
+/// being compiled, or the module is in the disk cache (loaded at once, without the slot).
 pub const MAX_COMPILATIONS_AT_ONCE: usize = 1;
 
 /// How a [`ModuleHost`] compiles and keeps modules.
@@ -96,8 +98,21 @@ struct HostInner {
 /// A compilation on its own thread, and its outcome once it ends.
 #[derive(Default)]
 struct Compilation {
-    outcome: Mutex<Option<Result<Guest, String>>>,
+    outcome: Mutex<Option<Result<Guest, CompileFailure>>>,
     ended: Condvar,
+}
+
+/// Why a compilation on its own thread gave no module: the module's doing, or the server's
+/// (the cache, a panic), which is not reported as the module failing to load.
+#[derive(Clone)]
+enum CompileFailure {
+    Module(String),
+    Server(String),
+}
+
+/// The name a module's errors give it.
+fn module_name(key: &str) -> String {
+    format!("module-{}", key.get(..16).unwrap_or(key))
 }
 
 impl ModuleHost {
@@ -192,6 +207,13 @@ impl ModuleHost {
         if let Some(guest) = self.get(key) {
             return Ok(guest);
         }
+        // A module compiled before is only read back: no need to wait for the slot behind
+        // someone else's long compilation.
+        if self.inner.config.disk_cache && self.is_on_disk(key, wasm) {
+            let guest = self.compile(key, wasm)?;
+            self.keep(key, &guest);
+            return Ok(guest);
+        }
         let timeout = || SandboxError::Timeout { limit };
         let compilation = {
             let mut compiling = self.compiling();
@@ -229,9 +251,12 @@ impl ModuleHost {
             .unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(outcome) = outcome.as_ref() {
-                return outcome.clone().map_err(|message| SandboxError::Load {
-                    guest: format!("module-{}", key.get(..16).unwrap_or(key)),
-                    message,
+                return outcome.clone().map_err(|failure| match failure {
+                    CompileFailure::Module(message) => SandboxError::Load {
+                        guest: module_name(key),
+                        message,
+                    },
+                    CompileFailure::Server(message) => SandboxError::Setup(message),
                 });
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -267,9 +292,13 @@ impl ModuleHost {
                 }));
                 let outcome = match compiled {
                     Ok(Ok(guest)) => Ok(guest),
-                    Ok(Err(SandboxError::Load { message, .. })) => Err(message),
-                    Ok(Err(other)) => Err(other.to_string()),
-                    Err(_) => Err("compiling the module panicked".to_owned()),
+                    Ok(Err(SandboxError::Load { message, .. })) => {
+                        Err(CompileFailure::Module(message))
+                    }
+                    Ok(Err(other)) => Err(CompileFailure::Server(other.to_string())),
+                    Err(_) => Err(CompileFailure::Server(
+                        "compiling the module panicked".to_owned(),
+                    )),
                 };
                 if let Ok(guest) = &outcome {
                     host.keep(&key_owned, guest);
@@ -316,9 +345,21 @@ impl ModuleHost {
         self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether `wasm` (under `key`) is in the disk cache already.
+    fn is_on_disk(&self, key: &str, wasm: &[u8]) -> bool {
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        crate::cache::cache_path(
+            &self.inner.engine,
+            &self.inner.sandbox.cache_dir,
+            &module_name(key),
+            &sha256,
+        )
+        .exists()
+    }
+
     fn compile(&self, key: &str, wasm: &[u8]) -> Result<Guest, SandboxError> {
         let inner = &self.inner;
-        let name = format!("module-{}", key.get(..16).unwrap_or(key));
+        let name = module_name(key);
         let load_error = |e: wasmtime::Error| SandboxError::Load {
             guest: name.clone(),
             message: format!("{e:#}"),
