@@ -317,8 +317,39 @@ impl Materialisation {
         }
     }
 
+    /// One more string or key, counted as JSON writes it (escapes included: a control
+    /// character takes six bytes) when this materialisation bounds its text.
+    pub(crate) fn text_of(&mut self, text: &str) -> R<()> {
+        if self.max_text == usize::MAX {
+            return Ok(());
+        }
+        self.text(json_text_len(text))
+    }
+
+    /// The strings and keys of a JSON value, as [`Self::text_of`] counts them.
+    pub(crate) fn text_of_json(&mut self, value: &serde_json::Value) -> R<()> {
+        if self.max_text == usize::MAX {
+            return Ok(());
+        }
+        let mut stack = vec![value];
+        while let Some(v) = stack.pop() {
+            match v {
+                serde_json::Value::String(s) => self.text(json_text_len(s))?,
+                serde_json::Value::Object(m) => {
+                    for (k, child) in m {
+                        self.text(json_text_len(k))?;
+                        stack.push(child);
+                    }
+                }
+                serde_json::Value::Array(a) => stack.extend(a.iter()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// `bytes` more of strings and keys.
-    pub(crate) fn text(&mut self, bytes: usize) -> R<()> {
+    fn text(&mut self, bytes: usize) -> R<()> {
         self.text = self.text.saturating_add(bytes);
         if self.text > self.max_text {
             return exceeded(
@@ -404,25 +435,15 @@ impl Drop for Materialisation {
 /// The bytes a JSON value holds on the host (as [`Materialisation::bytes`] counts them),
 /// walked without recursion.
 pub(crate) fn json_bytes(value: &serde_json::Value) -> usize {
-    json_bytes_and_text(value).0
-}
-
-/// [`json_bytes`], and the bytes of the strings and keys among them.
-pub(crate) fn json_bytes_and_text(value: &serde_json::Value) -> (usize, usize) {
     let mut total = 0usize;
-    let mut text = 0usize;
     let mut stack = vec![value];
     while let Some(v) = stack.pop() {
         total = total.saturating_add(JSON_VALUE_BYTES);
         match v {
-            serde_json::Value::String(s) => {
-                total = total.saturating_add(s.len());
-                text = text.saturating_add(s.len());
-            }
+            serde_json::Value::String(s) => total = total.saturating_add(s.len()),
             serde_json::Value::Object(m) => {
                 for (k, child) in m {
                     total = total.saturating_add(JSON_MEMBER_BYTES + k.len());
-                    text = text.saturating_add(k.len());
                     stack.push(child);
                 }
             }
@@ -430,7 +451,22 @@ pub(crate) fn json_bytes_and_text(value: &serde_json::Value) -> (usize, usize) {
             _ => {}
         }
     }
-    (total, text)
+    total
+}
+
+/// The bytes JSON takes for the contents of the string `text` (without its quotes): a
+/// control character is escaped in six (`\u0001`; two for the usual ones, counted as six
+/// here), a quote or backslash in two.
+fn json_text_len(text: &str) -> usize {
+    let escapes: usize = text
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' => 1,
+            0..=0x1f => 5,
+            _ => 0,
+        })
+        .sum();
+    text.len().saturating_add(escapes)
 }
 
 /// Checks a value received from outside the orchestrator (an evaluator's answer) against the

@@ -103,19 +103,20 @@ impl Node {
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match self {
             Node::Str(s) => {
                 counter.bytes(JSON_VALUE_BYTES + s.len())?;
-                counter.text(s.len())?;
+                counter.text_of(s)?;
                 Ok(Value::String(s.to_string()))
             }
             Node::Raw(v) => {
-                let (bytes, text) = crate::budget::json_bytes_and_text(v);
-                counter.bytes(bytes)?;
-                counter.text(text)?;
+                counter.bytes(crate::budget::json_bytes(v))?;
+                counter.text_of_json(v)?;
                 Ok((**v).clone())
             }
             Node::Obj(o) => {
                 let keys: usize = o.entries.iter().map(|(k, _)| k.len()).sum();
                 counter.bytes(JSON_VALUE_BYTES + o.entries.len() * JSON_MEMBER_BYTES + keys)?;
-                counter.text(keys)?;
+                for (k, _) in &o.entries {
+                    counter.text_of(k)?;
+                }
                 let mut map = Map::with_capacity(o.entries.len());
                 for (k, v) in &o.entries {
                     map.insert(k.to_string(), v.to_json_counted(counter, depth + 1)?);

@@ -113,6 +113,13 @@ fn an_answer_is_bounded_below_the_memory_budget() {
         "{}",
         &result.to_string()[..result.to_string().len().min(2_000)]
     );
+    // Counted as written: 12 MiB of control characters are 72 MiB of `\u0001`s.
+    let mut call = json!("\u{1}".repeat(12 * 1024));
+    for _ in 0..10 {
+        call = json!({"Z1K1": "Z7", "Z7K1": "Z10001", "Z10001K1": call});
+    }
+    let result = o.orchestrate(&call, &CallOptions::default());
+    assert_eq!(budget_limit(&result).as_deref(), Some("answer size"));
 }
 
 #[test]
