@@ -872,7 +872,9 @@ pub(crate) fn pg_error(e: postgres::Error) -> StoreError {
         None => e.to_string(),
     };
     if e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) {
-        StoreError::Busy(message)
+        // Busy's text reaches the client (a 503): the database's own words stay in the log.
+        tracing::warn!(error = %message, "a PostgreSQL statement ran past its time limit");
+        StoreError::Busy("a database statement ran past its time limit".to_owned())
     } else {
         StoreError::Database(message)
     }

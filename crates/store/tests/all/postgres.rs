@@ -94,7 +94,7 @@ fn the_pool_and_statements_are_bounded() {
             let (result, took) = thread.join().unwrap();
             let err = result.unwrap_err();
             assert!(
-                matches!(err, StoreError::Busy(ref m) if m.contains("statement timeout")),
+                matches!(err, StoreError::Busy(ref m) if m.contains("ran past its time limit")),
                 "{err}"
             );
             assert!(took < Duration::from_secs(5), "{took:?}");
