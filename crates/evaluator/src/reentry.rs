@@ -50,7 +50,7 @@ pub const MAX_REMEMBERED_ERRORS: usize = 1024;
 /// parse 8 MiB and refuse it, again and again, for its whole time.
 pub const MAX_UNREADABLE_REQUESTS: usize = 16;
 
-/// Bytes (as JSON) of the nested errors one guest call keeps, and gives the guest, whole: an
+/// Bytes (of host memory, roughly) of the nested errors one guest call keeps, and gives the guest, whole: an
 /// error larger than [`MAX_WHOLE_ERROR_BYTES`], or one past this total, is kept and answered
 /// as its type and its one-line description ([`describe`]). A nested call's error can carry
 /// a guest's whole message (megabytes, up to the output limit), and a call makes up to a
@@ -58,7 +58,7 @@ pub const MAX_UNREADABLE_REQUESTS: usize = 16;
 /// gigabytes.
 pub const MAX_REMEMBERED_ERROR_BYTES: usize = 1 << 20;
 
-/// Bytes (as JSON) of one nested error kept and answered whole; see
+/// Bytes (of host memory, roughly) of one nested error kept and answered whole; see
 /// [`MAX_REMEMBERED_ERROR_BYTES`].
 pub const MAX_WHOLE_ERROR_BYTES: usize = 64 << 10;
 
@@ -199,19 +199,21 @@ impl<'a> Handler<'a> {
         let index = self.errors.0.len();
         let message = describe(&z5);
         let most = MAX_WHOLE_ERROR_BYTES.min(self.max_answer_bytes / 2);
-        let bytes = zeval_zobject::json::to_vec_within(&z5, most).map_or(usize::MAX, |j| j.len());
+        let bytes = host_bytes_within(&z5, most);
         let whole =
             bytes <= most && self.errors.1.saturating_add(bytes) <= MAX_REMEMBERED_ERROR_BYTES;
         let (z5, bytes) = if whole {
             (z5, bytes)
         } else {
             let code = error_code(&z5).unwrap_or("Z507").to_owned();
-            let short = obj([
-                ("Z1K1", z9("Z5")),
-                ("Z5K1", z9(&code)),
-                ("Z5K2", z6(&message)),
-            ]);
-            (short, message.len() + code.len() + 64)
+            // The description starts with the code, which the short form has already.
+            let text = message
+                .strip_prefix(error_code(&z5).unwrap_or("Z5"))
+                .and_then(|rest| rest.strip_prefix(": "))
+                .unwrap_or(&message);
+            let short = obj([("Z1K1", z9("Z5")), ("Z5K1", z9(&code)), ("Z5K2", z6(text))]);
+            let bytes = host_bytes_within(&short, usize::MAX);
+            (short, bytes)
         };
         let mut answer = obj([("message", Value::String(message))]);
         if index < MAX_REMEMBERED_ERRORS {
@@ -228,6 +230,35 @@ impl zeval_sandbox::HostCalls for Handler<'_> {
     fn call(&mut self, request: &[u8], deadline: Instant) -> Vec<u8> {
         self.answer(request, deadline)
     }
+}
+
+/// The host memory `value` holds, roughly (each JSON value's slot, each member's key and
+/// index entry, the strings' bytes), or `usize::MAX` once past `max` (the walk stops
+/// there). What the kept errors are bounded by: their JSON text can be ten times smaller
+/// (`[0,0,…]`).
+fn host_bytes_within(value: &Value, max: usize) -> usize {
+    const VALUE_BYTES: usize = std::mem::size_of::<Value>();
+    const MEMBER_BYTES: usize = std::mem::size_of::<String>() + 16;
+    let mut total = 0usize;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        total = total.saturating_add(VALUE_BYTES);
+        match v {
+            Value::String(s) => total = total.saturating_add(s.len()),
+            Value::Object(m) => {
+                for (k, child) in m {
+                    total = total.saturating_add(MEMBER_BYTES + k.len());
+                    stack.push(child);
+                }
+            }
+            Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+        if total > max {
+            return usize::MAX;
+        }
+    }
+    total
 }
 
 /// The Z5 for a nested call that could not be made or answered (a request the runner
@@ -442,7 +473,7 @@ mod tests {
             .errors
             .0
             .iter()
-            .map(|z5| serde_json::to_vec(z5).unwrap().len())
+            .map(|z5| host_bytes_within(z5, usize::MAX))
             .sum();
         assert!(kept <= 2 * MAX_REMEMBERED_ERROR_BYTES, "{kept} bytes kept");
         assert!(
@@ -460,6 +491,11 @@ mod tests {
         );
         let huge = handler.errors.take(1).unwrap();
         assert_eq!(huge["Z5K1"], json!({"Z1K1": "Z9", "Z9K1": "Z500"}));
+        assert!(
+            describe(&huge).starts_with("Z500: xxx"),
+            "{}",
+            describe(&huge)
+        );
         assert!(serde_json::to_vec(&huge).unwrap().len() < 4 << 10);
     }
 
