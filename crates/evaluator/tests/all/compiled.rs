@@ -65,6 +65,19 @@ fn printing_cannot_forge_the_result() {
     assert_eq!(hostile(C, c, &["x"]), Ok("real".to_owned()));
 }
 
+/// A C unit of `Z1000(Z1000K1: string) -> string` with `source`.
+fn c_unit(source: &str) -> zeval_compiler::Unit {
+    zeval_compiler::Unit {
+        language: zeval_compiler::Language::C,
+        function_name: "Z1000".to_owned(),
+        signature: zeval_compiler::Signature {
+            parameters: vec![("Z1000K1".to_owned(), zeval_compiler::Kind::String)],
+            result: zeval_compiler::Kind::String,
+        },
+        source: source.to_owned(),
+    }
+}
+
 /// Counts what reaches the persistent store.
 #[derive(Default)]
 struct CountingStore {
@@ -94,15 +107,7 @@ fn the_same_source_compiles_once_even_when_asked_at_once() {
         toolchain,
         Some(store.clone()),
     ));
-    let unit = zeval_compiler::Unit {
-        language: zeval_compiler::Language::C,
-        function_name: "Z1000".to_owned(),
-        signature: zeval_compiler::Signature {
-            parameters: vec![("Z1000K1".to_owned(), zeval_compiler::Kind::String)],
-            result: zeval_compiler::Kind::String,
-        },
-        source: "char *Z1000(const char *Z1000K1) { return (char *)Z1000K1; }\n".to_owned(),
-    };
+    let unit = c_unit("char *Z1000(const char *Z1000K1) { return (char *)Z1000K1; }\n");
     let keys: Vec<String> = std::thread::scope(|scope| {
         let calls: Vec<_> = (0..4)
             .map(|_| scope.spawn(|| artifacts.artifact(&unit).unwrap().key.to_hex()))
@@ -119,14 +124,10 @@ fn the_same_source_compiles_once_even_when_asked_at_once() {
 /// Saving an implementation (no budget) still stores what it compiles.
 #[test]
 fn what_a_call_compiles_is_stored_only_when_asked() {
-    let unit = |body: &str| zeval_compiler::Unit {
-        language: zeval_compiler::Language::C,
-        function_name: "Z1000".to_owned(),
-        signature: zeval_compiler::Signature {
-            parameters: vec![("Z1000K1".to_owned(), zeval_compiler::Kind::String)],
-            result: zeval_compiler::Kind::String,
-        },
-        source: format!("char *Z1000(const char *Z1000K1) {{ return \"{body}\"; }}\n"),
+    let unit = |body: &str| {
+        c_unit(&format!(
+            "char *Z1000(const char *Z1000K1) {{ return \"{body}\"; }}\n"
+        ))
     };
     let budget = Some(std::time::Duration::from_secs(30));
     for keep in [false, true] {
@@ -224,15 +225,7 @@ fn a_save_waits_for_the_same_code_at_most_the_queue_timeout() {
         bomb += &format!("#define A{step} A{0} A{0}\n", step - 1);
     }
     bomb += "static int sum(void) { return A40 0; }\nchar *Z1000(const char *Z1000K1) { return sum() ? (char *)Z1000K1 : \"never\"; }\n";
-    let unit = zeval_compiler::Unit {
-        language: zeval_compiler::Language::C,
-        function_name: "Z1000".to_owned(),
-        signature: zeval_compiler::Signature {
-            parameters: vec![("Z1000K1".to_owned(), zeval_compiler::Kind::String)],
-            result: zeval_compiler::Kind::String,
-        },
-        source: bomb,
-    };
+    let unit = c_unit(&bomb);
     let (first, second) = std::thread::scope(|scope| {
         let first = scope.spawn(|| {
             let started = std::time::Instant::now();
