@@ -310,7 +310,7 @@ impl ObjectSource for Store {
     ) -> Result<HashMap<String, Value>, StoreError> {
         match self {
             Store::Sqlite(store) => store.fetch_before(zids, deadline),
-            Store::Postgres(store) => outside_runtime(|| store.fetch(zids)),
+            Store::Postgres(store) => outside_runtime(|| store.fetch_before(zids, deadline)),
         }
     }
 }

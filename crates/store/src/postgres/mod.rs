@@ -741,12 +741,36 @@ impl PostgresStore {
 
 impl ObjectSource for PostgresStore {
     fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+        self.fetch_before(zids, None)
+    }
+
+    /// Waits for a connection no later than `deadline` (as the SQLite store waits for a
+    /// reader): with every connection held, a call's fetch waited the whole pool wait
+    /// (10 s), past the call's own deadline. One connection serves all the ZIDs.
+    fn fetch_before(
+        &self,
+        zids: &[String],
+        deadline: Option<std::time::Instant>,
+    ) -> Result<HashMap<String, Value>, StoreError> {
         let mut found = HashMap::new();
+        if zids.is_empty() {
+            return Ok(found);
+        }
+        let mut conn = self.pool.get_until(deadline).map_err(|e| match e {
+            StoreError::DeadlineExceeded { .. } => StoreError::DeadlineExceeded {
+                zids: zids.join("|"),
+            },
+            other => other,
+        })?;
         for zid in zids {
-            if !found.contains_key(zid)
-                && let Some(object) = self.get(zid)?
-            {
-                found.insert(zid.clone(), object);
+            if found.contains_key(zid) {
+                continue;
+            }
+            let row = conn
+                .query_opt("SELECT json FROM objects WHERE zid = $1", &[zid])
+                .map_err(pg_error)?;
+            if let Some(row) = row {
+                found.insert(zid.clone(), parse_stored(zid, row.get(0))?);
             }
         }
         Ok(found)

@@ -169,12 +169,22 @@ impl Pool {
     /// A connection: an idle one, a new one while fewer than [`POOL_SIZE`] are open, or the
     /// first one freed within [`POOL_WAIT`].
     pub(super) fn get(&self) -> Result<Pooled<'_>, StoreError> {
+        self.get_until(None)
+    }
+
+    /// [`Self::get`], waiting no later than `call_deadline` either (a call's fetch):
+    /// [`StoreError::DeadlineExceeded`] (with no ZIDs named) when that comes first.
+    pub(super) fn get_until(
+        &self,
+        call_deadline: Option<Instant>,
+    ) -> Result<Pooled<'_>, StoreError> {
         let PostgresLimits {
             pool_size,
             pool_wait,
             ..
         } = self.limits;
-        let deadline = Instant::now() + pool_wait;
+        let own = Instant::now() + pool_wait;
+        let deadline = call_deadline.map_or(own, |call| call.min(own));
         let mut state = self.lock();
         loop {
             if let Some(client) = state.idle.pop() {
@@ -203,6 +213,11 @@ impl Pool {
                 };
             }
             let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() && call_deadline.is_some_and(|call| call <= own) {
+                return Err(StoreError::DeadlineExceeded {
+                    zids: String::new(),
+                });
+            }
             if left.is_zero() {
                 return Err(StoreError::Busy(format!(
                     "all {pool_size} database connections stayed busy for {pool_wait:?}"

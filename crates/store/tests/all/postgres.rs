@@ -105,6 +105,48 @@ fn the_pool_and_statements_are_bounded() {
     assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "x");
 }
 
+/// A call's fetch waits for a connection no later than the call's deadline
+/// (`DeadlineExceeded`), not the whole pool wait.
+#[test]
+fn a_fetch_waits_for_a_connection_no_later_than_its_deadline() {
+    use zeval_store::ObjectSource;
+    let url = fresh_database();
+    let limits = PostgresLimits {
+        pool_size: 2,
+        pool_wait: Duration::from_secs(3),
+        connect_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_millis(2_500),
+    };
+    let store = PostgresStore::connect_with(&url, limits).unwrap();
+    store.put("Z10001", &z2("Z10001", "x", "l"), "a").unwrap();
+    let mut locker = raw(&url);
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE objects IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    std::thread::scope(|scope| {
+        let stuck: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| store.get("Z10001")))
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let zids = ["Z10001".to_owned()];
+        let outcome = store.fetch_before(&zids, Some(started + Duration::from_millis(200)));
+        let waited = started.elapsed();
+        assert!(
+            matches!(outcome, Err(StoreError::DeadlineExceeded { ref zids }) if zids == "Z10001"),
+            "{outcome:?}"
+        );
+        assert!(waited < Duration::from_millis(1_500), "waited {waited:?}");
+        for thread in stuck {
+            let _ = thread.join().unwrap();
+        }
+    });
+    lock.rollback().unwrap();
+    let zids = ["Z10001".to_owned()];
+    let far = Some(Instant::now() + Duration::from_secs(60));
+    assert_eq!(store.fetch_before(&zids, far).unwrap().len(), 1);
+}
+
 /// A search runs at most its own time limit (`statement_timeout` set for it alone), then
 /// fails with `Busy` (the server's 503), instead of the pool's 30 s statement timeout: a text
 /// that matches little reads every label, and the route is anonymous. Within the limit it
