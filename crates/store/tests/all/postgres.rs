@@ -51,17 +51,23 @@ fn a_newer_schema_is_refused() {
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
-/// With every connection stuck (a table lock held elsewhere), a further caller waits
-/// `pool_wait` for one and fails as busy (the server's 503); the stuck statements end at
-/// `statement_timeout`, busy too (they were a 500).
-#[test]
-fn the_pool_and_statements_are_bounded() {
+/// What a read stuck behind the lock gave, and how long it took.
+type StuckRead = (Result<Option<serde_json::Value>, StoreError>, Duration);
+
+/// A store of two connections with `Z10001` stored, and `check` run on it while both
+/// connections are stuck (each reading `Z10001` behind a table lock held elsewhere, for
+/// `statement_timeout`); then what each stuck read gave, and how long it took.
+fn with_every_connection_stuck(
+    pool_wait: Duration,
+    statement_timeout: Duration,
+    check: impl FnOnce(&PostgresStore),
+) -> (PostgresStore, Vec<StuckRead>) {
     let url = fresh_database();
     let limits = PostgresLimits {
         pool_size: 2,
-        pool_wait: Duration::from_millis(300),
+        pool_wait,
         connect_timeout: Duration::from_secs(5),
-        statement_timeout: Duration::from_millis(1_500),
+        statement_timeout,
     };
     let store = PostgresStore::connect_with(&url, limits).unwrap();
     store.put("Z10001", &z2("Z10001", "x", "l"), "a").unwrap();
@@ -69,7 +75,7 @@ fn the_pool_and_statements_are_bounded() {
     let mut lock = locker.transaction().unwrap();
     lock.batch_execute("LOCK TABLE objects IN ACCESS EXCLUSIVE MODE")
         .unwrap();
-    std::thread::scope(|scope| {
+    let stuck = std::thread::scope(|scope| {
         let stuck: Vec<_> = (0..2)
             .map(|_| {
                 scope.spawn(|| {
@@ -79,28 +85,44 @@ fn the_pool_and_statements_are_bounded() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(300));
-        let started = Instant::now();
-        let err = store.get("Z10001").unwrap_err();
-        let waited = started.elapsed();
-        assert!(
-            matches!(err, StoreError::Busy(ref m) if m.contains("all 2 database connections")),
-            "{err}"
-        );
-        assert!(
-            waited >= Duration::from_millis(250) && waited < Duration::from_millis(1_200),
-            "{waited:?}"
-        );
-        for thread in stuck {
-            let (result, took) = thread.join().unwrap();
-            let err = result.unwrap_err();
-            assert!(
-                matches!(err, StoreError::Busy(ref m) if m.contains("ran past its time limit")),
-                "{err}"
-            );
-            assert!(took < Duration::from_secs(5), "{took:?}");
-        }
+        check(&store);
+        stuck
+            .into_iter()
+            .map(|thread| thread.join().unwrap())
+            .collect()
     });
     lock.rollback().unwrap();
+    (store, stuck)
+}
+
+/// With every connection stuck (a table lock held elsewhere), a further caller waits
+/// `pool_wait` for one and fails as busy (the server's 503); the stuck statements end at
+/// `statement_timeout`, busy too (they were a 500).
+#[test]
+fn the_pool_and_statements_are_bounded() {
+    let pool_wait = Duration::from_millis(300);
+    let (store, stuck) =
+        with_every_connection_stuck(pool_wait, Duration::from_millis(1_500), |store| {
+            let started = Instant::now();
+            let err = store.get("Z10001").unwrap_err();
+            let waited = started.elapsed();
+            assert!(
+                matches!(err, StoreError::Busy(ref m) if m.contains("all 2 database connections")),
+                "{err}"
+            );
+            assert!(
+                waited >= Duration::from_millis(250) && waited < Duration::from_millis(1_200),
+                "{waited:?}"
+            );
+        });
+    for (result, took) in stuck {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Busy(ref m) if m.contains("ran past its time limit")),
+            "{err}"
+        );
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
     // The connections that timed out are usable again.
     assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "x");
 }
@@ -110,39 +132,21 @@ fn the_pool_and_statements_are_bounded() {
 #[test]
 fn a_fetch_waits_for_a_connection_no_later_than_its_deadline() {
     use zeval_store::ObjectSource;
-    let url = fresh_database();
-    let limits = PostgresLimits {
-        pool_size: 2,
-        pool_wait: Duration::from_secs(3),
-        connect_timeout: Duration::from_secs(5),
-        statement_timeout: Duration::from_millis(2_500),
-    };
-    let store = PostgresStore::connect_with(&url, limits).unwrap();
-    store.put("Z10001", &z2("Z10001", "x", "l"), "a").unwrap();
-    let mut locker = raw(&url);
-    let mut lock = locker.transaction().unwrap();
-    lock.batch_execute("LOCK TABLE objects IN ACCESS EXCLUSIVE MODE")
-        .unwrap();
-    std::thread::scope(|scope| {
-        let stuck: Vec<_> = (0..2)
-            .map(|_| scope.spawn(|| store.get("Z10001")))
-            .collect();
-        std::thread::sleep(Duration::from_millis(300));
-        let started = Instant::now();
-        let zids = ["Z10001".to_owned()];
-        let outcome = store.fetch_before(&zids, Some(started + Duration::from_millis(200)));
-        let waited = started.elapsed();
-        assert!(
-            matches!(outcome, Err(StoreError::DeadlineExceeded { ref zids }) if zids == "Z10001"),
-            "{outcome:?}"
-        );
-        assert!(waited < Duration::from_millis(1_500), "waited {waited:?}");
-        for thread in stuck {
-            let _ = thread.join().unwrap();
-        }
-    });
-    lock.rollback().unwrap();
     let zids = ["Z10001".to_owned()];
+    let (store, _) = with_every_connection_stuck(
+        Duration::from_secs(3),
+        Duration::from_millis(2_500),
+        |store| {
+            let started = Instant::now();
+            let outcome = store.fetch_before(&zids, Some(started + Duration::from_millis(200)));
+            let waited = started.elapsed();
+            assert!(
+                matches!(outcome, Err(StoreError::DeadlineExceeded { ref zids }) if zids == "Z10001"),
+                "{outcome:?}"
+            );
+            assert!(waited < Duration::from_millis(1_500), "waited {waited:?}");
+        },
+    );
     let far = Some(Instant::now() + Duration::from_secs(60));
     assert_eq!(store.fetch_before(&zids, far).unwrap().len(), 1);
 }
