@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use zeval_zobject::build::{obj, string_value, z6, z9};
 use zeval_zobject::error::error_code;
+use zeval_zobject::json::{estimated_bytes, estimated_bytes_within};
 use zeval_zobject::{Map, Value};
 
 /// The request header naming the URL a remote evaluator posts the code's nested calls to.
@@ -199,7 +200,7 @@ impl<'a> Handler<'a> {
         let index = self.errors.0.len();
         let message = describe(&z5);
         let most = MAX_WHOLE_ERROR_BYTES.min(self.max_answer_bytes / 2);
-        let bytes = host_bytes_within(&z5, most);
+        let bytes = estimated_bytes_within(&z5, most).unwrap_or(usize::MAX);
         let whole =
             bytes <= most && self.errors.1.saturating_add(bytes) <= MAX_REMEMBERED_ERROR_BYTES;
         let (z5, bytes) = if whole {
@@ -212,7 +213,7 @@ impl<'a> Handler<'a> {
                 .and_then(|rest| rest.strip_prefix(": "))
                 .unwrap_or(&message);
             let short = obj([("Z1K1", z9("Z5")), ("Z5K1", z9(&code)), ("Z5K2", z6(text))]);
-            let bytes = host_bytes_within(&short, usize::MAX);
+            let bytes = estimated_bytes(&short);
             (short, bytes)
         };
         let mut answer = obj([("message", Value::String(message))]);
@@ -230,35 +231,6 @@ impl zeval_sandbox::HostCalls for Handler<'_> {
     fn call(&mut self, request: &[u8], deadline: Instant) -> Vec<u8> {
         self.answer(request, deadline)
     }
-}
-
-/// The host memory `value` holds, roughly (each JSON value's slot, each member's key and
-/// index entry, the strings' bytes), or `usize::MAX` once past `max` (the walk stops
-/// there). What the kept errors are bounded by: their JSON text can be ten times smaller
-/// (`[0,0,…]`).
-fn host_bytes_within(value: &Value, max: usize) -> usize {
-    const VALUE_BYTES: usize = std::mem::size_of::<Value>();
-    const MEMBER_BYTES: usize = std::mem::size_of::<String>() + 16;
-    let mut total = 0usize;
-    let mut stack = vec![value];
-    while let Some(v) = stack.pop() {
-        total = total.saturating_add(VALUE_BYTES);
-        match v {
-            Value::String(s) => total = total.saturating_add(s.len()),
-            Value::Object(m) => {
-                for (k, child) in m {
-                    total = total.saturating_add(MEMBER_BYTES + k.len());
-                    stack.push(child);
-                }
-            }
-            Value::Array(a) => stack.extend(a.iter()),
-            _ => {}
-        }
-        if total > max {
-            return usize::MAX;
-        }
-    }
-    total
 }
 
 /// The Z5 for a nested call that could not be made or answered (a request the runner
@@ -469,12 +441,7 @@ mod tests {
             let answer = handler.answer(br#"{"function": "Z10000"}"#, Instant::now());
             largest_answer = largest_answer.max(answer.len());
         }
-        let kept: usize = handler
-            .errors
-            .0
-            .iter()
-            .map(|z5| host_bytes_within(z5, usize::MAX))
-            .sum();
+        let kept: usize = handler.errors.0.iter().map(estimated_bytes).sum();
         assert!(kept <= 2 * MAX_REMEMBERED_ERROR_BYTES, "{kept} bytes kept");
         assert!(
             largest_answer < 4 << 10,

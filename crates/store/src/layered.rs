@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use zeval_zobject::Value;
+pub use zeval_zobject::json::estimated_bytes;
 
 use crate::{ObjectSource, StoreError};
 
@@ -97,29 +98,6 @@ pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
 /// several times that in memory, so 10,000 of them could have been gigabytes. An object of
 /// more than a quarter of it is not kept.
 pub const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
-
-/// What a value takes in memory, about: each node's slot and map entry, and the bytes of
-/// its strings and keys. Walked without recursion.
-pub fn estimated_bytes(value: &Value) -> usize {
-    const NODE: usize = 80;
-    let mut total = 0usize;
-    let mut stack = vec![value];
-    while let Some(value) = stack.pop() {
-        total = total.saturating_add(NODE);
-        match value {
-            Value::String(s) => total = total.saturating_add(s.len()),
-            Value::Array(items) => stack.extend(items),
-            Value::Object(map) => {
-                for (key, child) in map {
-                    total = total.saturating_add(key.len());
-                    stack.push(child);
-                }
-            }
-            _ => {}
-        }
-    }
-    total
-}
 
 /// Hit and miss counts of a [`SharedCache`], for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -89,6 +89,38 @@ pub fn parse_within_tokens(text: &str, max: usize) -> Result<Value, JsonError> {
     parse(text)
 }
 
+/// What a value takes in memory, about: each node's slot and map entry, and the bytes of
+/// its strings and keys. Walked without recursion.
+pub fn estimated_bytes(value: &Value) -> usize {
+    estimated_bytes_within(value, usize::MAX).unwrap_or(usize::MAX)
+}
+
+/// [`estimated_bytes`], or `None` once past `max` (the walk stops there, so a huge value
+/// costs no more than `max` bytes' worth of it).
+pub fn estimated_bytes_within(value: &Value, max: usize) -> Option<usize> {
+    const NODE: usize = 80;
+    let mut total = 0usize;
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        total = total.saturating_add(NODE);
+        match value {
+            Value::String(s) => total = total.saturating_add(s.len()),
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => {
+                for (key, child) in map {
+                    total = total.saturating_add(key.len());
+                    stack.push(child);
+                }
+            }
+            _ => {}
+        }
+        if total > max {
+            return None;
+        }
+    }
+    Some(total)
+}
+
 /// `value` as JSON text, or `None` once the text passes `max` bytes: serializing stops
 /// there, so a huge value costs at most `max` bytes of buffer (and the time to write them).
 pub fn to_vec_within(value: &Value, max: usize) -> Option<Vec<u8>> {
