@@ -122,6 +122,19 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// A [`StoreError::DeadlineExceeded`] naming `zids` (a connection's wait knows none);
+    /// any other error as it is.
+    pub(crate) fn naming_zids(self, zids: &[String]) -> StoreError {
+        match self {
+            StoreError::DeadlineExceeded { .. } => StoreError::DeadlineExceeded {
+                zids: zids.join("|"),
+            },
+            other => other,
+        }
+    }
+}
+
 /// A source of persistent objects (canonical Z2s), looked up by ZID.
 pub trait ObjectSource: Send + Sync {
     /// Fetches the canonical Z2 of each ZID. ZIDs that do not exist are left out of the map;

@@ -756,12 +756,10 @@ impl ObjectSource for PostgresStore {
         if zids.is_empty() {
             return Ok(found);
         }
-        let mut conn = self.pool.get_until(deadline).map_err(|e| match e {
-            StoreError::DeadlineExceeded { .. } => StoreError::DeadlineExceeded {
-                zids: zids.join("|"),
-            },
-            other => other,
-        })?;
+        let mut conn = self
+            .pool
+            .get_until(deadline)
+            .map_err(|e| e.naming_zids(zids))?;
         for zid in zids {
             if found.contains_key(zid) {
                 continue;

@@ -269,11 +269,11 @@ impl SqliteStore {
     }
 
     /// [`Self::reader`], waiting no later than `call_deadline` either (a call's fetch:
-    /// [`StoreError::DeadlineExceeded`] then, so the call ends by its deadline instead of
-    /// [`READ_WAIT`] after it).
+    /// [`StoreError::DeadlineExceeded`], with no ZIDs named, then, so the call ends by its
+    /// deadline instead of [`READ_WAIT`] after it).
     fn reader_until(
         &self,
-        call_deadline: Option<(Instant, &[String])>,
+        call_deadline: Option<Instant>,
     ) -> Result<ReadConnection<'_>, StoreError> {
         if self.readers.is_empty() {
             return Ok(ReadConnection {
@@ -282,10 +282,7 @@ impl SqliteStore {
             });
         }
         let own = Instant::now() + self.read_wait;
-        let deadline = match call_deadline {
-            Some((call, _)) => own.min(call),
-            None => own,
-        };
+        let deadline = call_deadline.map_or(own, |call| call.min(own));
         let mut gate = None;
         loop {
             if let Some(free) = self.free_reader() {
@@ -302,11 +299,9 @@ impl SqliteStore {
             };
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                if let Some((call, zids)) = call_deadline
-                    && call <= own
-                {
+                if call_deadline.is_some_and(|call| call <= own) {
                     return Err(StoreError::DeadlineExceeded {
-                        zids: zids.join("|"),
+                        zids: String::new(),
                     });
                 }
                 return Err(StoreError::Busy(format!(
@@ -609,7 +604,9 @@ impl ObjectSource for SqliteStore {
         if zids.is_empty() {
             return Ok(found);
         }
-        let conn = self.reader_until(deadline.map(|deadline| (deadline, zids)))?;
+        let conn = self
+            .reader_until(deadline)
+            .map_err(|e| e.naming_zids(zids))?;
         let mut statement = conn
             .prepare_cached("SELECT json FROM objects WHERE zid = ?1")
             .map_err(db_error)?;
