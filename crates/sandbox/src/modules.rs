@@ -110,6 +110,11 @@ enum CompileFailure {
     Server(String),
 }
 
+/// The hex SHA-256 of a module's bytes (its disk-cache name and the guest's digest).
+fn sha256_of(wasm: &[u8]) -> String {
+    hex::encode(Sha256::digest(wasm))
+}
+
 /// The name a module's errors give it.
 fn module_name(key: &str) -> String {
     format!("module-{}", key.get(..16).unwrap_or(key))
@@ -183,7 +188,7 @@ impl ModuleHost {
         if let Some(guest) = self.get(key) {
             return Ok(guest);
         }
-        let guest = self.compile(key, wasm)?;
+        let guest = self.compile(key, wasm, &sha256_of(wasm))?;
         self.keep(key, &guest);
         Ok(guest)
     }
@@ -209,8 +214,9 @@ impl ModuleHost {
         }
         // A module compiled before is only read back: no need to wait for the slot behind
         // someone else's long compilation.
-        if self.inner.config.disk_cache && self.is_on_disk(key, wasm) {
-            let guest = self.compile(key, wasm)?;
+        let sha256 = sha256_of(wasm);
+        if self.inner.config.disk_cache && self.is_on_disk(key, &sha256) {
+            let guest = self.compile(key, wasm, &sha256)?;
             self.keep(key, &guest);
             return Ok(guest);
         }
@@ -227,7 +233,8 @@ impl ModuleHost {
                 if compiling.len() < MAX_COMPILATIONS_AT_ONCE {
                     let compilation = Arc::new(Compilation::default());
                     compiling.insert(key.to_owned(), Arc::clone(&compilation));
-                    if let Err(e) = self.spawn_compilation(key, wasm, &compilation) {
+                    if let Err(e) = self.spawn_compilation(key, wasm, sha256.clone(), &compilation)
+                    {
                         compiling.remove(key);
                         return Err(e);
                     }
@@ -278,6 +285,7 @@ impl ModuleHost {
         &self,
         key: &str,
         wasm: &Arc<[u8]>,
+        sha256: String,
         compilation: &Arc<Compilation>,
     ) -> Result<(), SandboxError> {
         let host = self.clone();
@@ -288,7 +296,7 @@ impl ModuleHost {
             .name("zeval-module-compile".into())
             .spawn(move || {
                 let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    host.compile(&key_owned, &wasm)
+                    host.compile(&key_owned, &wasm, &sha256)
                 }));
                 let outcome = match compiled {
                     Ok(Ok(guest)) => Ok(guest),
@@ -345,32 +353,31 @@ impl ModuleHost {
         self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether `wasm` (under `key`) is in the disk cache already.
-    fn is_on_disk(&self, key: &str, wasm: &[u8]) -> bool {
-        let sha256 = hex::encode(Sha256::digest(wasm));
+    /// Whether the module of `key` whose bytes hash to `sha256` is in the disk cache.
+    fn is_on_disk(&self, key: &str, sha256: &str) -> bool {
         crate::cache::cache_path(
             &self.inner.engine,
             &self.inner.sandbox.cache_dir,
             &module_name(key),
-            &sha256,
+            sha256,
         )
         .exists()
     }
 
-    fn compile(&self, key: &str, wasm: &[u8]) -> Result<Guest, SandboxError> {
+    /// Compiles (or reads back from the disk cache) `wasm`, whose hex SHA-256 is `sha256`.
+    fn compile(&self, key: &str, wasm: &[u8], sha256: &str) -> Result<Guest, SandboxError> {
         let inner = &self.inner;
         let name = module_name(key);
         let load_error = |e: wasmtime::Error| SandboxError::Load {
             guest: name.clone(),
             message: format!("{e:#}"),
         };
-        let sha256 = hex::encode(Sha256::digest(wasm));
         let module = if inner.config.disk_cache {
             crate::cache::load_module(
                 &inner.engine,
                 &inner.sandbox.cache_dir,
                 &name,
-                &sha256,
+                sha256,
                 || Ok(std::borrow::Cow::Borrowed(wasm)),
             )?
         } else {
@@ -383,7 +390,7 @@ impl ModuleHost {
         let pool = &inner.sandbox.pool;
         Ok(Guest::from_parts(GuestParts {
             name,
-            sha256,
+            sha256: sha256.to_owned(),
             engine: inner.engine.clone(),
             pre,
             options: GuestOptions::default(),
