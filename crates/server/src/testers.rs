@@ -206,22 +206,14 @@ pub fn run_function(
     // list could be some 11,000 ZIDs (its object's 100 KiB is the only bound), each read
     // below (a revision, and each tester's object), on an anonymous route. With cells,
     // both lists together are at most `max_cells` + 1.
-    if total == 0 {
-        return Ok(Matrix {
-            function: function.clone(),
-            implementations: chosen_implementations,
-            testers: chosen_testers,
-            cells: Vec::new(),
-            passed: 0,
-            not_run: 0,
-            total,
-            ranking: None,
-            revisions_at_start: Default::default(),
-        });
-    }
-    let revisions_at_start = chosen_implementations
+    let (run_implementations, run_testers): (&[String], &[String]) = if total == 0 {
+        (&[], &[])
+    } else {
+        (&chosen_implementations, &chosen_testers)
+    };
+    let revisions_at_start = run_implementations
         .iter()
-        .chain(&chosen_testers)
+        .chain(run_testers)
         .map(|zid| {
             let revision = repository.current_revision(zid).ok().flatten();
             (zid.clone(), revision.unwrap_or(0))
@@ -229,13 +221,13 @@ pub fn run_function(
         .collect();
     let out_of_time = || bounds.deadline.is_some_and(|d| Instant::now() >= d);
     let mut cells = Vec::with_capacity(total);
-    for tester in &chosen_testers {
+    for tester in run_testers {
         let z20 = if out_of_time() {
             None
         } else {
             stored_value(repository, tester)?
         };
-        for implementation in &chosen_implementations {
+        for implementation in run_implementations {
             let started = Instant::now();
             let mut timing = CellTiming {
                 out_of_time: &out_of_time,
