@@ -174,6 +174,7 @@ impl Suite {
             timeout: None,
             policy: None,
             value_only: false,
+            client: None,
         }
     }
 

@@ -105,6 +105,18 @@ pub(crate) struct BudgetGuard {
 }
 
 impl BudgetGuard {
+    /// Names who sent the request, for a budget this guard installed; a request nested in
+    /// another keeps its enclosing request's client.
+    pub(crate) fn set_client(&self, client: Option<std::sync::Arc<str>>) {
+        let shared = self
+            .previous
+            .as_ref()
+            .is_some_and(|previous| Rc::ptr_eq(previous, &self.this));
+        if !shared {
+            *self.this.reentry.client.borrow_mut() = client;
+        }
+    }
+
     /// The most memory the request's values held at once, in bytes (an estimate).
     pub(crate) fn peak_bytes(&self) -> u64 {
         let peak = self.this.peak.get().max(self.this.used());

@@ -222,6 +222,13 @@ impl Engine<'_> {
             // server's load stopped the code: no other implementation would fare better, so
             // such an error neither falls through nor counts against the implementation.
             let request_limit = !own_time_limit && error.is_some_and(is_request_limit);
+            if error.is_some_and(|error| {
+                zeval_zobject::error::error_code(error) == Some("Z558")
+                    && !zeval_zobject::error::is_plain_timeout(error)
+            }) {
+                // "… every executor was busy …", "… while every executor held a long call …".
+                self.note_load();
+            }
             let failed = match &outcome {
                 _ if request_limit => false,
                 Ok(_) | Err(Fail::Error(_)) => error.is_some(),

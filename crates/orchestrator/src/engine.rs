@@ -106,6 +106,8 @@ pub(crate) struct Engine<'o> {
     frames: RefCell<Vec<Weak<Frame>>>,
     /// The first nondeterministic built-in that ran (see [`crate::trace`]).
     nondeterministic: Cell<Option<&'o str>>,
+    /// [`crate::Trace::depends_on_load`].
+    depends_on_load: Cell<bool>,
     /// Z4s of built-in type function calls, by the call node's address ([`Self::memoized_type`]).
     type_memo: RefCell<Vec<TypeMemoEntry>>,
 }
@@ -155,6 +157,7 @@ impl<'o> Engine<'o> {
             until_clock: Cell::new(0),
             frames: RefCell::new(Vec::new()),
             nondeterministic: Cell::new(None),
+            depends_on_load: Cell::new(false),
             type_memo: RefCell::new(Vec::new()),
         }
     }
@@ -186,6 +189,20 @@ impl<'o> Engine<'o> {
         if self.nondeterministic.get().is_none() {
             self.nondeterministic.set(nested.nondeterministic.get());
         }
+        if nested.depends_on_load.get() {
+            self.note_load();
+        }
+    }
+
+    /// Notes that the answer depends on the server's load or the caller's other requests
+    /// ([`crate::Trace::depends_on_load`]).
+    pub(crate) fn note_load(&self) {
+        self.depends_on_load.set(true);
+    }
+
+    /// [`Engine::note_load`] was called in this request.
+    pub(crate) fn depends_on_load(&self) -> bool {
+        self.depends_on_load.get()
     }
 
     /// Starts counting depth where `parent` is (for requests nested through Z823).

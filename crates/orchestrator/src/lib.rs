@@ -114,6 +114,10 @@ pub struct CallOptions {
     /// ([`CodeCall::value_only`]) and may leave out every metadata entry but `errors`; a code
     /// call below the request's top is told so whatever this says.
     pub value_only: bool,
+    /// Who sent the request (the server's per-client key: a token or an address), for the
+    /// limits counted across a client's requests ([`ReentryLimits::max_per_client`]);
+    /// `None`: counted for nobody.
+    pub client: Option<Arc<str>>,
 }
 
 /// The orchestrator: an object source, the evaluators, and the limits.
@@ -123,6 +127,8 @@ pub struct Orchestrator {
     config: OrchestratorConfig,
     /// Built-in implementations whose answers are never cached ([`trace`]).
     pub(crate) nondeterministic: Vec<String>,
+    /// Calls from code in progress, by client ([`ReentryLimits::max_per_client`]).
+    pub(crate) client_calls: reentry::ClientCalls,
 }
 
 impl Orchestrator {
@@ -141,6 +147,7 @@ impl Orchestrator {
                 .iter()
                 .map(|id| (*id).to_owned())
                 .collect(),
+            client_calls: Default::default(),
         }
     }
 
@@ -185,6 +192,7 @@ impl Orchestrator {
             dependencies: Vec::new(),
             outcome: Outcome::Error,
             nondeterministic: None,
+            depends_on_load: false,
         });
         (answer, trace)
     }
@@ -203,6 +211,7 @@ impl Orchestrator {
             None => &default_selector,
         };
         let budget = budget::install_or_share(self.config.budget, deadline);
+        budget.set_client(options.client.clone());
         let policy = options.policy.as_deref();
         let engine = Engine::new(self, selector, policy, options.do_validate, deadline)
             .value_only(options.value_only);
@@ -212,6 +221,7 @@ impl Orchestrator {
                 dependencies: engine.resolver.dependencies(),
                 outcome,
                 nondeterministic: engine.nondeterministic().map(str::to_owned),
+                depends_on_load: engine.depends_on_load(),
             })
         };
         let Some(result) = outcome else {

@@ -16,13 +16,23 @@
 //! |---|---|---|---|
 //! | calls nested through code inside one another | [`DEFAULT_MAX_REENTRANT_DEPTH`] | `limits.max_reentrant_depth` | `reentrant depth` |
 //! | calls made from code in one request | [`DEFAULT_MAX_NESTED_CALLS`] | `limits.max_nested_calls` | `nested calls` |
+//! | calls from code in progress in all the requests of one client ([`crate::CallOptions::client`]) | [`DEFAULT_MAX_REENTRANT_CALLS_PER_CLIENT`] | `limits.max_reentrant_calls_per_client` | `client's calls from code` |
 //!
 //! The depth limit is what keeps a recursion through `W.Call` from holding one waiting guest
 //! (a sandbox pool slot, or a worker process, and a thread's stack) per level without end:
 //! the default stays well below the 32 slots of a guest's pool, so one request cannot wait on
 //! itself for a slot.
+//!
+//! The per-client limit is what keeps one client's requests, each within the depth limit,
+//! from holding every executor: each call from code in progress is a guest waiting in an
+//! executor for its answer, so a client with 8 requests in flight, each 8 calls deep, held
+//! 72 executors, more than the 32 of the default pool, and everyone else's calls waited for
+//! one until their deadline. Counted per client, a client holds at most its requests'
+//! running guests (one each) and this many waiting ones.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use zeval_zobject::Value;
@@ -37,6 +47,10 @@ pub const DEFAULT_MAX_REENTRANT_DEPTH: usize = 8;
 /// Default of [`ReentryLimits::max_calls`].
 pub const DEFAULT_MAX_NESTED_CALLS: u64 = 1_000;
 
+/// Default of [`ReentryLimits::max_per_client`]: with the server's 8 requests per client, a
+/// client holds at most 16 of the default 32 executors.
+pub const DEFAULT_MAX_REENTRANT_CALLS_PER_CLIENT: usize = 8;
+
 /// The bounds of reentrant calls, per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReentryLimits {
@@ -46,6 +60,10 @@ pub struct ReentryLimits {
     /// How many calls code may make in one request, in all. Default
     /// [`DEFAULT_MAX_NESTED_CALLS`].
     pub max_calls: u64,
+    /// How many calls through code may be in progress at once in all the requests of one
+    /// client ([`crate::CallOptions::client`]; requests without one are not counted). 0: no
+    /// limit. Default [`DEFAULT_MAX_REENTRANT_CALLS_PER_CLIENT`].
+    pub max_per_client: usize,
 }
 
 impl Default for ReentryLimits {
@@ -53,6 +71,7 @@ impl Default for ReentryLimits {
         ReentryLimits {
             max_depth: DEFAULT_MAX_REENTRANT_DEPTH,
             max_calls: DEFAULT_MAX_NESTED_CALLS,
+            max_per_client: DEFAULT_MAX_REENTRANT_CALLS_PER_CLIENT,
         }
     }
 }
@@ -76,6 +95,58 @@ pub trait NestedCaller {
 pub(crate) struct Counters {
     depth: Cell<usize>,
     calls: Cell<u64>,
+    /// Who sent the request ([`crate::CallOptions::client`]).
+    pub(crate) client: RefCell<Option<Arc<str>>>,
+}
+
+/// Calls from code in progress, by client, across all of the orchestrator's requests. An
+/// entry lives while its client has a call in progress, so the map holds at most one entry
+/// per request in flight.
+#[derive(Debug, Default)]
+pub(crate) struct ClientCalls {
+    in_progress: Mutex<HashMap<Arc<str>, usize>>,
+}
+
+impl ClientCalls {
+    /// Takes a place for a call of `client`, unless it has `max` in progress already.
+    fn try_take<'a>(&'a self, client: &Arc<str>, max: usize) -> Option<ClientCall<'a>> {
+        let mut in_progress = self.lock();
+        let held = in_progress.entry(client.clone()).or_default();
+        if *held >= max {
+            if *held == 0 {
+                in_progress.remove(client);
+            }
+            return None;
+        }
+        *held += 1;
+        Some(ClientCall {
+            calls: self,
+            client: client.clone(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, usize>> {
+        // The map is consistent between statements: a panic elsewhere leaves it usable.
+        self.in_progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A client's place for one call from code in progress, given back on drop.
+struct ClientCall<'a> {
+    calls: &'a ClientCalls,
+    client: Arc<str>,
+}
+
+impl Drop for ClientCall<'_> {
+    fn drop(&mut self) {
+        let mut in_progress = self.calls.lock();
+        if let Some(held) = in_progress.get_mut(&self.client) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                in_progress.remove(&self.client);
+            }
+        }
+    }
 }
 
 /// The [`NestedCaller`] of one code call: nested calls run in `engine`'s request.
@@ -124,6 +195,25 @@ impl NestedCaller for EngineCaller<'_, '_> {
                     ),
                 ));
             }
+            let client = counters.client.borrow().clone();
+            let _place = match client {
+                Some(client) if limits.max_per_client > 0 => {
+                    let calls = &self.engine.orchestrator.client_calls;
+                    let Some(place) = calls.try_take(&client, limits.max_per_client) else {
+                        self.engine.note_load();
+                        return Err(exceeded(
+                            "client's calls from code",
+                            format!(
+                                "This client has {} calls from code to other functions in \
+                                 progress in its requests already.",
+                                limits.max_per_client
+                            ),
+                        ));
+                    };
+                    Some(place)
+                }
+                _ => None,
+            };
             counters.depth.set(depth);
             let _level = Level(counters);
             self.run(function, arguments, deadline)

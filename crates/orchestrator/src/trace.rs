@@ -39,12 +39,18 @@ pub struct Trace {
     /// The first nondeterministic built-in that ran (see [`NONDETERMINISTIC_BUILTINS`]),
     /// which makes the answer uncacheable.
     pub nondeterministic: Option<String>,
+    /// The answer depends on the server's load or on the caller's other requests, not only
+    /// on the call and the objects read: a call from code refused because the client had too
+    /// many in progress ([`crate::ReentryLimits::max_per_client`]), or code that found no
+    /// executor free or was cut to the reserve's time (a Z558 that says so). Such an answer
+    /// is never cached: kept, one client's load would answer everyone else's calls.
+    pub depends_on_load: bool,
 }
 
 impl Trace {
     /// Whether the answer may be cached at all (for how long is the caller's choice, by
     /// [`Trace::outcome`]).
     pub fn cacheable(&self) -> bool {
-        self.nondeterministic.is_none()
+        self.nondeterministic.is_none() && !self.depends_on_load
     }
 }

@@ -349,15 +349,16 @@ impl OrchestratorEngine {
 
 impl OrchestratorEngine {
     /// [`OrchestratorEngine::options`] with the request's own deadline, when it has one (a call
-    /// run in the reserve, [`crate::limits::ReservedTime`]).
+    /// run in the reserve, [`crate::limits::ReservedTime`]), and its client.
     fn options_within(
         &self,
         do_validate: bool,
         policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
-        timeout: Option<std::time::Duration>,
+        using: &CacheUse,
     ) -> CallOptions {
         CallOptions {
-            timeout,
+            timeout: using.timeout,
+            client: using.client.clone(),
             ..self.options(do_validate, policy)
         }
     }
@@ -403,7 +404,7 @@ impl CallEngine for OrchestratorEngine {
                 using,
             ));
         }
-        let options = self.options_within(do_validate, policy, using.timeout);
+        let options = self.options_within(do_validate, policy, &using);
         self.orchestrator.answer(&zobject, &options)
     }
 
@@ -414,11 +415,11 @@ impl CallEngine for OrchestratorEngine {
         policy: Option<Arc<dyn zeval_orchestrator::ImplementationPolicy>>,
         using: CacheUse,
     ) -> Value {
-        let options = self.options_within(do_validate, policy, using.timeout);
+        let options = self.options_within(do_validate, policy, &using);
         let Some(results) = &self.results else {
             return self.orchestrator.orchestrate(&zobject, &options);
         };
-        results.call(&zobject, do_validate, using, || {
+        results.call(&zobject, do_validate, &using, || {
             let (answer, trace) = self.orchestrator.orchestrate_traced(&zobject, &options);
             (answer, Some(trace))
         })

@@ -299,6 +299,11 @@ pub struct Limits {
     pub max_reentrant_depth: usize,
     /// Most calls from code in one request (default 1,000); past it Z590 `nested calls`.
     pub max_nested_calls: u64,
+    /// Most calls from code in progress at once in all the requests of one client, counted
+    /// per client as the work slots are (`per_client_concurrent_requests`); default 8, so
+    /// that a client's 8 requests and their waiting guests hold at most 16 of the 32
+    /// executors. 0: no limit. Past it Z590 `client's calls from code`.
+    pub max_reentrant_calls_per_client: usize,
 }
 
 impl Limits {
@@ -317,6 +322,7 @@ impl Limits {
         zeval_orchestrator::ReentryLimits {
             max_depth: self.max_reentrant_depth,
             max_calls: self.max_nested_calls,
+            max_per_client: self.max_reentrant_calls_per_client,
         }
     }
 }
@@ -356,6 +362,8 @@ impl Default for Limits {
             max_request_memory_bytes: zeval_orchestrator::DEFAULT_MAX_REQUEST_MEMORY_BYTES,
             max_reentrant_depth: zeval_orchestrator::reentry::DEFAULT_MAX_REENTRANT_DEPTH,
             max_nested_calls: zeval_orchestrator::reentry::DEFAULT_MAX_NESTED_CALLS,
+            max_reentrant_calls_per_client:
+                zeval_orchestrator::reentry::DEFAULT_MAX_REENTRANT_CALLS_PER_CLIENT,
         }
     }
 }
@@ -718,6 +726,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ZEVAL_MAX_REENTRANT_DEPTH", "limits.max_reentrant_depth"),
     ("ZEVAL_MAX_NESTED_CALLS", "limits.max_nested_calls"),
     (
+        "ZEVAL_MAX_REENTRANT_CALLS_PER_CLIENT",
+        "limits.max_reentrant_calls_per_client",
+    ),
+    (
         "ZEVAL_EVALUATOR_MAX_CONCURRENT_REQUESTS",
         "limits.evaluator_max_concurrent_requests",
     ),
@@ -861,6 +873,9 @@ impl Config {
                 }
                 "ZEVAL_MAX_REENTRANT_DEPTH" => self.limits.max_reentrant_depth = parsed(name, v)?,
                 "ZEVAL_MAX_NESTED_CALLS" => self.limits.max_nested_calls = parsed(name, v)?,
+                "ZEVAL_MAX_REENTRANT_CALLS_PER_CLIENT" => {
+                    self.limits.max_reentrant_calls_per_client = parsed(name, v)?
+                }
                 "ZEVAL_EVALUATOR_MAX_CONCURRENT_REQUESTS" => {
                     self.limits.evaluator_max_concurrent_requests = parsed(name, v)?
                 }
@@ -1091,6 +1106,7 @@ mod tests {
             "reserve_call_ms",
             "lone_call_spin_us",
             "max_nested_calls",
+            "max_reentrant_calls_per_client",
             "evaluator_max_concurrent_requests",
             "per_client_concurrent_requests",
             "reserve_requests",

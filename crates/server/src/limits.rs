@@ -59,6 +59,12 @@ pub type OnReject = Arc<dyn Fn(&'static str) + Send + Sync>;
 #[derive(Debug, Clone, Copy)]
 pub struct ReservedTime(pub Duration);
 
+/// Set on every request whose client [`admit`] named (by the rules of the per-client slots):
+/// the key the orchestrator counts a client's calls from code by
+/// (`zeval_orchestrator::CallOptions::client`).
+#[derive(Debug, Clone)]
+pub struct ClientKey(pub Arc<str>);
+
 /// Work slots for clients with nothing in flight, taken when the service's are all held.
 #[derive(Clone)]
 struct Reserve {
@@ -454,6 +460,11 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
     let client =
         (admission.per_client.is_some() || admission.rate.is_some() || admission.reserve.is_some())
             .then(|| client_of(&request, &admission.proxies, admission.ipv6_prefix));
+    if let Some(client) = &client {
+        request
+            .extensions_mut()
+            .insert(ClientKey(Arc::from(client.as_str())));
+    }
     let (client_slot, shared_slot) = match &client {
         Some(client) if admission.per_client.is_some() || admission.rate.is_some() => {
             match admission.admit_client(client.clone()).await {

@@ -19,7 +19,7 @@ use zeval_zobject::build::string_value;
 use crate::access::{Caller, TokenChecked, caller_async, count_rejection};
 use crate::config::CallPolicy;
 use crate::evaluator_api::answer_first;
-use crate::limits::{Admission, ReservedTime, admit, read_body, run_to_completion};
+use crate::limits::{Admission, ClientKey, ReservedTime, admit, read_body, run_to_completion};
 use crate::problem::ApiError;
 use crate::{AppState, narrow};
 
@@ -206,6 +206,7 @@ async fn evaluate(
     headers: HeaderMap,
     checked: Option<Extension<TokenChecked>>,
     reserved: Option<Extension<ReservedTime>>,
+    client: Option<Extension<ClientKey>>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let (who, request) = read_call(&state, &headers, checked.as_deref(), body).await?;
@@ -235,6 +236,7 @@ async fn evaluate(
         scope: if policy.is_some() { "approved" } else { "open" },
         bypass,
         timeout: reserved.map(|Extension(ReservedTime(time))| time),
+        client: client.map(|Extension(ClientKey(client))| client),
     };
     let answer = run_call(&state, zobject, do_validate, policy, using).await?;
     // A call the access rules refused at its top level answers 403 with the Z559, as

@@ -15,8 +15,11 @@
 //! Kept: successes for `success_ttl_seconds` (default 30 days, as Wikifunctions' month),
 //! errors (timeouts, evaluator failures, every Z5: zeval cannot tell a transient error from a
 //! lasting one) for `failure_ttl_seconds` (default 60). Never kept: answers that ran a
-//! nondeterministic built-in, calls that read a function listed in `uncacheable`, answers
-//! larger than `max_value_bytes`, entries with more than `max_dependencies` objects.
+//! nondeterministic built-in, answers that depend on the load or on the caller's other
+//! requests (`zeval_orchestrator::Trace::depends_on_load`: a Z558 that says the load stopped
+//! the code, a client's calls from code refused), calls that read a function listed in
+//! `uncacheable`, answers larger than `max_value_bytes`, entries with more than
+//! `max_dependencies` objects.
 //!
 //! A cached answer says so in its metadata: `functionCallCachedOn` (when it was computed,
 //! RFC 3339, Wikifunctions' name) and `cacheKey`. A request bypasses the lookup with
@@ -39,8 +42,8 @@ use crate::metrics::{Metrics, Sample};
 /// tried again.
 const REDIS_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// How one call uses the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How one call uses the cache, and what else of its request the call needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheUse {
     /// The access scope: `"open"` or `"approved"` (see the module doc).
     pub scope: &'static str,
@@ -52,6 +55,9 @@ pub struct CacheUse {
     /// [`crate::limits::ReservedTime`]). Only a successful answer of such a call is stored:
     /// a timeout it met would say nothing about the call under the usual deadline.
     pub timeout: Option<std::time::Duration>,
+    /// Who sent the call ([`crate::limits::ClientKey`]), for the limits counted per client
+    /// while it runs (`zeval_orchestrator::CallOptions::client`); not part of the cache key.
+    pub client: Option<std::sync::Arc<str>>,
 }
 
 /// The server's result cache.
@@ -123,7 +129,7 @@ impl CallCache {
         &self,
         zobject: &Value,
         do_validate: bool,
-        using: CacheUse,
+        using: &CacheUse,
         orchestrate: impl FnOnce() -> (Value, Option<Trace>),
     ) -> Value {
         let marked = crate::narrow::called_function(zobject)
@@ -308,6 +314,7 @@ mod tests {
             dependencies: deps.iter().map(|d| d.to_string()).collect(),
             outcome,
             nondeterministic: None,
+            depends_on_load: false,
         })
     }
 
@@ -327,6 +334,7 @@ mod tests {
         scope: "open",
         bypass: false,
         timeout: None,
+        client: None,
     };
 
     fn call() -> Value {
@@ -336,11 +344,11 @@ mod tests {
     #[test]
     fn the_second_call_is_answered_from_the_cache_with_its_metadata() {
         let c = cache(&settings());
-        let first = c.call(&call(), false, OPEN, || {
+        let first = c.call(&call(), false, &OPEN, || {
             (answer("one"), trace(&["Z10000", "Z6"], Outcome::Success))
         });
         assert_eq!(first["Z22K1"], "one");
-        let second = c.call(&call(), false, OPEN, || panic!("not from the cache"));
+        let second = c.call(&call(), false, &OPEN, || panic!("not from the cache"));
         assert_eq!(second["Z22K1"], "one");
         let meta = &second["Z22K2"];
         let on = zeval_zobject::build::get_metadata(meta, "functionCallCachedOn").unwrap();
@@ -352,13 +360,13 @@ mod tests {
             scope: "approved",
             ..OPEN
         };
-        let other = c.call(&call(), false, approved, || (answer("two"), None));
+        let other = c.call(&call(), false, &approved, || (answer("two"), None));
         assert_eq!(other["Z22K1"], "two");
-        let validated = c.call(&call(), true, OPEN, || (answer("three"), None));
+        let validated = c.call(&call(), true, &OPEN, || (answer("three"), None));
         assert_eq!(validated["Z22K1"], "three");
         // A write of the dependency: computed again.
         c.bump("Z10000");
-        let after = c.call(&call(), false, OPEN, || (answer("four"), None));
+        let after = c.call(&call(), false, &OPEN, || (answer("four"), None));
         assert_eq!(after["Z22K1"], "four");
     }
 
@@ -367,24 +375,24 @@ mod tests {
         let mut s = settings();
         s.uncacheable = vec!["Z10001".into()];
         let c = cache(&s);
-        c.call(&call(), false, OPEN, || {
+        c.call(&call(), false, &OPEN, || {
             (answer("one"), trace(&["Z10000"], Outcome::Success))
         });
         let bypass = CacheUse {
             bypass: true,
             ..OPEN
         };
-        let fresh = c.call(&call(), false, bypass, || {
+        let fresh = c.call(&call(), false, &bypass, || {
             (answer("fresh"), trace(&["Z10000"], Outcome::Success))
         });
         assert_eq!(fresh["Z22K1"], "fresh");
         // The bypassing call's answer replaced the old one.
-        let again = c.call(&call(), false, OPEN, || panic!("cached"));
+        let again = c.call(&call(), false, &OPEN, || panic!("cached"));
         assert_eq!(again["Z22K1"], "fresh");
         // A call that read an uncacheable function deep down.
         let deep = json!({"Z1K1": "Z7", "Z7K1": "Z10002", "Z10002K1": "x"});
         for n in 0..2 {
-            let a = c.call(&deep, false, OPEN, || {
+            let a = c.call(&deep, false, &OPEN, || {
                 (answer(&n.to_string()), trace(&["Z10001"], Outcome::Success))
             });
             assert_eq!(a["Z22K1"], n.to_string());
@@ -392,7 +400,7 @@ mod tests {
         // A call of an uncacheable function.
         let marked = json!({"Z1K1": "Z7", "Z7K1": "Z10001", "Z10001K1": "x"});
         for n in 0..2 {
-            let a = c.call(&marked, false, OPEN, || {
+            let a = c.call(&marked, false, &OPEN, || {
                 (answer(&n.to_string()), trace(&[], Outcome::Success))
             });
             assert_eq!(a["Z22K1"], n.to_string());
@@ -400,10 +408,23 @@ mod tests {
         // A nondeterministic built-in ran.
         let random = json!({"Z1K1": "Z7", "Z7K1": "Z10003", "Z10003K1": "x"});
         for n in 0..2 {
-            let a = c.call(&random, false, OPEN, || {
+            let a = c.call(&random, false, &OPEN, || {
                 let mut t = trace(&[], Outcome::Success);
                 if let Some(t) = &mut t {
                     t.nondeterministic = Some("Z999".into());
+                }
+                (answer(&n.to_string()), t)
+            });
+            assert_eq!(a["Z22K1"], n.to_string());
+        }
+        // The answer depended on the load (a client's calls from code refused, no executor
+        // free): kept, one client's load would answer the others' calls.
+        let loaded = json!({"Z1K1": "Z7", "Z7K1": "Z10004", "Z10004K1": "x"});
+        for n in 0..2 {
+            let a = c.call(&loaded, false, &OPEN, || {
+                let mut t = trace(&[], Outcome::Error);
+                if let Some(t) = &mut t {
+                    t.depends_on_load = true;
                 }
                 (answer(&n.to_string()), t)
             });
@@ -421,16 +442,16 @@ mod tests {
             ..OPEN
         };
         for outcome in [Outcome::Timeout, Outcome::Error] {
-            c.call(&call(), false, reserved, || {
+            c.call(&call(), false, &reserved, || {
                 (answer("cut"), trace(&["Z10000"], outcome))
             });
-            let next = c.call(&call(), false, OPEN, || (answer("full"), None));
+            let next = c.call(&call(), false, &OPEN, || (answer("full"), None));
             assert_eq!(next["Z22K1"], "full", "{outcome:?} was kept");
         }
-        c.call(&call(), false, reserved, || {
+        c.call(&call(), false, &reserved, || {
             (answer("quick"), trace(&["Z10000"], Outcome::Success))
         });
-        let next = c.call(&call(), false, OPEN, || panic!("not from the cache"));
+        let next = c.call(&call(), false, &OPEN, || panic!("not from the cache"));
         assert_eq!(next["Z22K1"], "quick");
     }
 
@@ -443,24 +464,24 @@ mod tests {
             bypass: true,
             ..OPEN
         };
-        c.call(&call(), false, OPEN, || {
+        c.call(&call(), false, &OPEN, || {
             (answer("good"), trace(&["Z10000"], Outcome::Success))
         });
         for outcome in [Outcome::Timeout, Outcome::Error] {
-            let fresh = c.call(&call(), false, bypass, || {
+            let fresh = c.call(&call(), false, &bypass, || {
                 (answer("failed"), trace(&["Z10000"], outcome))
             });
             assert_eq!(fresh["Z22K1"], "failed");
-            let next = c.call(&call(), false, OPEN, || panic!("not from the cache"));
+            let next = c.call(&call(), false, &OPEN, || panic!("not from the cache"));
             assert_eq!(
                 next["Z22K1"], "good",
                 "{outcome:?} replaced the good answer"
             );
         }
-        c.call(&call(), false, bypass, || {
+        c.call(&call(), false, &bypass, || {
             (answer("better"), trace(&["Z10000"], Outcome::Success))
         });
-        let next = c.call(&call(), false, OPEN, || panic!("not from the cache"));
+        let next = c.call(&call(), false, &OPEN, || panic!("not from the cache"));
         assert_eq!(next["Z22K1"], "better");
     }
 
@@ -471,7 +492,7 @@ mod tests {
         let c = cache(&s);
         let big = "x".repeat(5000);
         for n in 0..2 {
-            let a = c.call(&call(), false, OPEN, || {
+            let a = c.call(&call(), false, &OPEN, || {
                 (answer(&format!("{n}{big}")), trace(&[], Outcome::Success))
             });
             assert!(a["Z22K1"].as_str().unwrap().starts_with(&n.to_string()));
@@ -490,7 +511,7 @@ mod tests {
         s.failure_ttl_seconds = 0;
         let c = cache(&s);
         for n in 0..2 {
-            let a = c.call(&call(), false, OPEN, || {
+            let a = c.call(&call(), false, &OPEN, || {
                 (answer(&n.to_string()), trace(&[], Outcome::Timeout))
             });
             assert_eq!(

@@ -220,6 +220,103 @@ fn clients_within_their_limits_cannot_hold_every_worker_from_the_others() {
     target.assert_survived();
 }
 
+/// A function `Z10900(text)` whose JavaScript calls itself through `W.Call` with one
+/// character less, and loops once the text is empty: each call holds one guest waiting per
+/// character, then one running.
+fn put_descending_function(target: &Target) {
+    let function = crate::common::z2(
+        "Z10900",
+        json!({
+            "Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10900K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10901"], "Z8K5": "Z10900",
+        }),
+    );
+    let implementation = crate::common::z2(
+        "Z10901",
+        json!({
+            "Z1K1": "Z14", "Z14K1": "Z10900",
+            "Z14K3": {"Z1K1": "Z16", "Z16K1": super::JAVASCRIPT,
+                      "Z16K2": "function Z10900( Z10900K1 ) {\n\
+                                  if ( Z10900K1.length === 0 ) { while ( true ) {} }\n\
+                                  return W.Call( 'Z10900', { Z10900K1: Z10900K1.slice( 1 ) } );\n\
+                                }"},
+        }),
+    );
+    super::put(target.orch(), &target.editor, "Z10900", &function);
+    super::put(target.orch(), &target.editor, "Z10901", &implementation);
+}
+
+/// One client's calls from code in progress are counted across its requests. Each is a
+/// guest waiting in a worker for the answer, so a client with two requests (its limit here),
+/// each 8 calls deep (the depth limit), held 18 workers, and with 12 in the pool and no
+/// reserve, everyone else's calls waited for one until their deadline (Z558 "every executor
+/// was busy"). Now a client holds at most its requests' running guests and 8 waiting ones
+/// (`limits.max_reentrant_calls_per_client`); its deeper calls get the Z590 `client's calls
+/// from code`.
+#[test]
+fn one_clients_calls_from_code_cannot_hold_every_worker() {
+    const WORKERS: usize = 12;
+    let _serial = one_at_a_time();
+    let deadline = LOOP_DEADLINE.as_millis().to_string();
+    let workers = WORKERS.to_string();
+    let target = Target::start(&[
+        ("ZEVAL_CALL_TIMEOUT_MS", &deadline),
+        ("ZEVAL_MAX_WORKERS", &workers),
+        ("ZEVAL_WORKERS_RESERVE", "0"),
+        ("ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS", "2"),
+    ]);
+    put_descending_function(&target);
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10900", "Z10900K1": "12345678"});
+    let greedy: Vec<_> = (0..2)
+        .map(|_| {
+            let (orch, token, call) =
+                (target.orch().to_owned(), target.admin.clone(), call.clone());
+            std::thread::spawn(move || {
+                let timed = timed_call(&orch, Some(&token), &call, LOOP_DEADLINE);
+                let answer = timed.answer.expect("a descending call's answer");
+                assert_eq!(answer.status, 200, "{}", prefix(&answer.text));
+                let z22 = answer.json();
+                let limit = zeval_zobject::build::get_metadata(&z22["Z22K2"], "errors")
+                    .and_then(|error| error["Z5K2"]["Z590K1"].as_str().map(str::to_owned));
+                (super::error_code(&z22), limit)
+            })
+        })
+        .collect();
+    // The two descents take their workers within a few hundred milliseconds; wait until
+    // every worker is busy, or long enough to be sure that they will not be.
+    let started = Instant::now();
+    let mut most = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        let busy = busy_workers(&target);
+        most = most.max(busy);
+        if busy >= WORKERS {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("one client's two descending calls held at most {most} of {WORKERS} workers");
+    let took = trivial_call(&target, "beside one client's descending calls");
+    eprintln!("another client's call beside them: {took:?}");
+    assert!(took <= NORMAL_CALL_LIMIT, "it took {took:?}");
+    assert!(most <= 2 + 8, "{most} workers held by one client");
+    let outcomes: Vec<_> = greedy.into_iter().map(|g| g.join().unwrap()).collect();
+    eprintln!("the descending calls ended with {outcomes:?}");
+    for outcome in &outcomes {
+        match outcome {
+            (Some(code), None) if code == "Z558" => {}
+            (Some(code), Some(limit)) if code == "Z590" && limit == "client's calls from code" => {}
+            other => panic!("a descending call ended with {other:?}"),
+        }
+    }
+    assert!(
+        outcomes.iter().any(|(_, limit)| limit.is_some()),
+        "two calls 8 deep each got all their calls from code: {outcomes:?}"
+    );
+    target.assert_survived();
+}
+
 /// The worker pool's status at the evaluator API's `/_info` of `target`.
 fn worker_status(target: &Target) -> serde_json::Value {
     let evaluator = target.server.evaluator.as_deref().expect("evaluator API");

@@ -3,8 +3,8 @@
 //! access rules and budget; the depth and the number of calls have typed limits (Z590).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -18,12 +18,15 @@ use crate::MapSource;
 
 /// Runs code of the form `call ZID` (calls `ZID` with its own argument and answers the
 /// result), `count ZID` (calls `ZID` until refused; answers how many calls succeeded and the
-/// refusal's limit) or `upper` (upper-cases its argument). Counts its runs, and those told
-/// that only the value will be read ([`CodeCall::value_only`]).
+/// refusal's limit), `upper` (upper-cases its argument) or `hold` (waits until
+/// [`Scripted::release`], then answers its argument). Counts its runs, and those told that
+/// only the value will be read ([`CodeCall::value_only`]).
 #[derive(Default)]
 struct Scripted {
     runs: AtomicUsize,
     value_only_runs: AtomicUsize,
+    /// How many runs of `hold` wait, and whether they may go on.
+    holding: (Mutex<(usize, bool)>, Condvar),
 }
 
 fn string_of(value: &Value) -> String {
@@ -52,6 +55,16 @@ impl CodeEvaluator for Scripted {
         let deadline = Instant::now() + call.remaining_time;
         let mut words = call.code.split_whitespace();
         let answer = match (words.next(), words.next()) {
+            (Some("hold"), None) => {
+                let (state, changed) = &self.holding;
+                let mut state = state.lock().unwrap();
+                state.0 += 1;
+                changed.notify_all();
+                while !state.1 {
+                    state = changed.wait(state).unwrap();
+                }
+                Ok(argument)
+            }
             (Some("upper"), None) => {
                 Ok(json!({"Z1K1": "Z6", "Z6K1": string_of(&argument).to_uppercase()}))
             }
@@ -83,6 +96,24 @@ impl CodeEvaluator for Scripted {
             Ok(value) => z22(value, void()),
             Err(error) => failure(error),
         })
+    }
+}
+
+impl Scripted {
+    /// Waits until `count` runs of `hold` wait.
+    fn until_holding(&self, count: usize) {
+        let (state, changed) = &self.holding;
+        let mut state = state.lock().unwrap();
+        while state.0 < count {
+            state = changed.wait(state).unwrap();
+        }
+    }
+
+    /// Lets every run of `hold` go on.
+    fn release(&self) {
+        let (state, changed) = &self.holding;
+        state.lock().unwrap().1 = true;
+        changed.notify_all();
     }
 }
 
@@ -155,6 +186,8 @@ fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
         function("Z10010", "Z10011", "call Z10000"),
         function("Z10020", "Z10021", "call Z10020"),
         function("Z10030", "Z10031", "count Z10000"),
+        function("Z10200", "Z10201", "call Z10210"),
+        function("Z10210", "Z10211", "hold"),
     ]
     .into_iter()
     .flatten()
@@ -301,6 +334,81 @@ fn nested_calls_are_counted_per_request() {
         let result = run(&orchestrator, "Z10030", "a", &CallOptions::default());
         assert_eq!(result["Z22K1"], "7 nested calls", "{result}");
     }
+}
+
+fn as_client(client: &str) -> CallOptions {
+    CallOptions {
+        client: Some(client.into()),
+        ..CallOptions::default()
+    }
+}
+
+/// Each call from code in progress is a guest waiting in an executor: one client's requests,
+/// each within the depth limit, held as many executors as they liked (8 requests 8 deep held
+/// 72, more than the 32 of the default pool).
+#[test]
+fn calls_from_code_in_progress_are_counted_across_a_clients_requests() {
+    let limits = ReentryLimits {
+        max_per_client: 2,
+        ..ReentryLimits::default()
+    };
+    let (orchestrator, scripted) = setup(limits);
+    let orchestrator = Arc::new(orchestrator);
+    // Two requests of client "a" each wait in a call from code (Z10200 calls Z10210, which
+    // holds).
+    let holders: Vec<_> = (0..2)
+        .map(|_| {
+            let orchestrator = orchestrator.clone();
+            std::thread::spawn(move || run(&orchestrator, "Z10200", "held", &as_client("a")))
+        })
+        .collect();
+    scripted.until_holding(2);
+    // A third request of "a" may run code, but not call from it.
+    let refused = run(&orchestrator, "Z10010", "abc", &as_client("a"));
+    assert_eq!(
+        error_limit(&refused),
+        Some("client's calls from code".to_owned()),
+        "{refused}"
+    );
+    // The refusal says nothing about the call: it is never cached.
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10010", "Z10010K1": "abc"});
+    let (_, trace) = orchestrator.orchestrate_traced(&call, &as_client("a"));
+    assert!(!trace.cacheable(), "{trace:?}");
+    // Another client, and a request without a client, are not held back.
+    let (other, trace) = orchestrator.orchestrate_traced(&call, &as_client("b"));
+    assert_eq!(other["Z22K1"], "ABC", "{other}");
+    assert!(trace.cacheable(), "{trace:?}");
+    let anonymous = run(&orchestrator, "Z10010", "abc", &CallOptions::default());
+    assert_eq!(anonymous["Z22K1"], "ABC", "{anonymous}");
+    scripted.release();
+    for holder in holders {
+        let result = holder.join().unwrap();
+        assert_eq!(result["Z22K1"], "held", "{result}");
+    }
+    // The places were given back.
+    let again = run(&orchestrator, "Z10010", "abc", &as_client("a"));
+    assert_eq!(again["Z22K1"], "ABC", "{again}");
+    // A recursion counts its levels against the client's places too.
+    let deep = run(&orchestrator, "Z10020", "x", &as_client("a"));
+    assert_eq!(
+        error_limit(&deep),
+        Some("client's calls from code".to_owned()),
+        "{deep}"
+    );
+}
+
+/// Code the load stopped (no executor free, or cut to the reserve's time) says nothing about
+/// the call: its answer is never cached. Code that ran into its own time limit is.
+#[test]
+fn an_answer_the_load_stopped_is_not_cacheable() {
+    let (orchestrator, _) = setup(ReentryLimits::default());
+    let call = |zid: &str| json!({"Z1K1": "Z7", "Z7K1": zid, format!("{zid}K1"): "x"});
+    let (busy, trace) = orchestrator.orchestrate_traced(&call("Z10090"), &CallOptions::default());
+    assert_eq!(error(&busy).unwrap()["Z5K1"], "Z558", "{busy}");
+    assert!(trace.depends_on_load && !trace.cacheable(), "{trace:?}");
+    let (own, trace) = orchestrator.orchestrate_traced(&call("Z10080"), &CallOptions::default());
+    assert_eq!(error(&own).unwrap()["Z5K1"], "Z558", "{own}");
+    assert!(trace.cacheable(), "{trace:?}");
 }
 
 /// Refuses every implementation whose ZID is `refused`.
