@@ -193,9 +193,12 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
         Ok(body) => body,
         Err(refusal) => return refusal.into_response(),
     };
-    let call = match decode_request(&body) {
-        Ok(call) => call,
-        Err(message) => return answer(StatusCode::BAD_REQUEST, &message),
+    // Parsing up to 8 MiB written by guest code, and writing its answer, take tens of
+    // milliseconds: not on the runtime's threads, which every connection shares.
+    let call = match crate::blocking::run(move || decode_request(&body)).await {
+        Ok(Ok(call)) => call,
+        Ok(Err(message)) => return answer(StatusCode::BAD_REQUEST, &message),
+        Err(panic) => return answer(StatusCode::INTERNAL_SERVER_ERROR, &panic),
     };
     let (reply, replied) = tokio::sync::oneshot::channel();
     if sender.send(Message::Nested { call, reply }).is_err() {
@@ -203,16 +206,23 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
     }
     match tokio::time::timeout_at(deadline.into(), replied).await {
         Ok(Ok(outcome)) => {
-            let body = match outcome {
-                Ok(result) => serde_json::json!({ "result": result }),
-                Err(error) => serde_json::json!({ "error": error }),
-            };
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                body.to_string(),
-            )
-                .into_response()
+            let written = crate::blocking::run(move || {
+                let body = match outcome {
+                    Ok(result) => serde_json::json!({ "result": result }),
+                    Err(error) => serde_json::json!({ "error": error }),
+                };
+                body.to_string()
+            })
+            .await;
+            match written {
+                Ok(body) => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response(),
+                Err(panic) => answer(StatusCode::INTERNAL_SERVER_ERROR, &panic),
+            }
         }
         Ok(Err(_)) => answer(StatusCode::GONE, "the call has ended"),
         Err(_) => answer(StatusCode::GATEWAY_TIMEOUT, "the call's deadline passed"),
@@ -316,5 +326,64 @@ mod tests {
         drop(waiter.join().unwrap());
         let (status, _) = status_and_text(router, post(&id, &secret, call)).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    /// A nested call of a quarter of a million values takes the host a while to parse, and its
+    /// answer a while to write: the runtime's thread, which every connection shares, goes
+    /// on meanwhile. Both ran on it, and a one-thread runtime stopped for the whole time.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_large_call_is_parsed_and_answered_off_the_runtimes_threads() {
+        let registration = callbacks()
+            .register_under(
+                "http://127.0.0.1:1",
+                Instant::now() + Duration::from_secs(60),
+            )
+            .unwrap();
+        let id = registration.url.rsplit('/').next().unwrap().to_owned();
+        let secret = registration.secret.clone();
+        let items = vec!["\"abcdefgh\""; 250_000].join(",");
+        let call = format!(
+            r#"{{"function": "Z10000", "arguments": {{"Z10000K1": {{"Z1K1": "Z6", "K1": [{items}]}}}}}}"#
+        );
+        // The answer is as large: the list it was given.
+        let waiter = std::thread::spawn(move || {
+            match registration.receiver.recv().unwrap() {
+                Message::Nested { call, reply } => {
+                    let _ = reply.send(Ok(call.arguments[0].1.clone()));
+                }
+                Message::Done(_) => panic!("not a nested call"),
+            }
+            registration
+        });
+        // A task that should run every millisecond: the longest it waited is how long the
+        // runtime's thread was held.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                let mut longest = Duration::ZERO;
+                let mut last = Instant::now();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    longest = longest.max(last.elapsed());
+                    last = Instant::now();
+                }
+                longest
+            }
+        });
+        tokio::task::yield_now().await;
+        let started = Instant::now();
+        let (status, text) = status_and_text(routes(), post(&id, &secret, &call)).await;
+        let took = started.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let longest = ticker.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{}", &text[..text.len().min(200)]);
+        assert!(text.len() > 2_000_000, "{} bytes", text.len());
+        drop(waiter.join().unwrap());
+        eprintln!("the call took {took:?}; the runtime's thread was held {longest:?} at most");
+        assert!(
+            longest * 3 < took,
+            "the runtime's thread was held {longest:?} of the call's {took:?}"
+        );
     }
 }
