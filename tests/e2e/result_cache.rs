@@ -396,26 +396,28 @@ fn uncacheable_functions_errors_and_large_answers() {
     assert!(metric(orch, "zeval_result_cache_skipped_total") >= 2.0);
 }
 
+/// A timeout is not kept: how far a call got in its time depends on what else the server ran
+/// (a long call runs at the lowest priority, and waits for an executor when all are busy).
+/// It was kept for `failure_ttl_seconds` and given to every caller, so that a client that
+/// loaded the server while calling a function made everyone's calls of it fail for a minute
+/// (and again each minute).
 #[test]
-fn a_timeout_is_kept_briefly() {
+fn a_timeout_is_not_kept() {
     let data = tempfile::tempdir().unwrap();
     let token = add_user(data.path(), "ed", "editor");
     let config = write_config(
         data.path(),
-        "[limits]\ncall_timeout_ms = 500\n[cache]\nfailure_ttl_seconds = 2\n",
+        "[limits]\ncall_timeout_ms = 500\n[cache]\nfailure_ttl_seconds = 60\n",
     );
     let server = Server::start(data.path(), &["--config", &config], &[]);
     let orch = server.orch();
     put_chain(orch, &token, "while ( true ) {}");
     let call = call_of("Z10000", "x");
-    let first = evaluate(orch, &call, None, &[]);
-    assert!(first.text.contains("Z558"), "{}", first.text);
-    assert!(!value_and_cached(&first).1);
-    let again = evaluate(orch, &call, None, &[]);
-    assert!(again.text.contains("Z558"), "{}", again.text);
-    assert!(value_and_cached(&again).1, "a timeout is kept briefly");
-    std::thread::sleep(Duration::from_millis(2500));
-    assert!(!value_and_cached(&evaluate(orch, &call, None, &[])).1);
+    for _ in 0..2 {
+        let answer = evaluate(orch, &call, None, &[]);
+        assert!(answer.text.contains("Z558"), "{}", answer.text);
+        assert!(!value_and_cached(&answer).1, "a timeout was kept");
+    }
 }
 
 #[test]

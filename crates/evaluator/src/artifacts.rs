@@ -69,6 +69,11 @@ pub enum ArtifactError {
     /// The compiler (or the source check) refused the code; stored, so it is not retried.
     #[error("{0}")]
     Failed(String),
+    /// No compiler could start within the time given, because other compilations held them
+    /// (the same code's, the one call-time slot, the toolchain's queue). Never stored: it
+    /// says nothing about the code, and a call answers it as a Z558 that names the load.
+    #[error("Compilation did not start: {0}")]
+    Busy(String),
 }
 
 /// The toolchain, the memory cache, the persistent store and the compilations in flight.
@@ -164,11 +169,12 @@ impl Artifacts {
                 Some(record) => ready(key, record),
                 None => self.compile(key, unit, deadline, waits_until),
             },
-            None if deadline.is_some() => Err(ArtifactError::Failed(
-                "Compilation failed: another call was compiling the same code until this call's deadline; try again".to_owned(),
+            None if deadline.is_some() => Err(ArtifactError::Busy(
+                "another call was compiling the same code until this call's deadline; try again"
+                    .to_owned(),
             )),
-            None => Err(ArtifactError::Failed(format!(
-                "Compilation failed: another compilation of the same code ran for the whole queue wait ({} ms); try again",
+            None => Err(ArtifactError::Busy(format!(
+                "another compilation of the same code ran for the whole queue wait ({} ms); try again",
                 queue_timeout.as_millis()
             ))),
         };
@@ -207,8 +213,8 @@ impl Artifacts {
             Some(deadline) => match self.call_time.acquire_until(Some(deadline)) {
                 Some(slot) => Some(slot),
                 None => {
-                    return Err(ArtifactError::Failed(
-                        "Compilation failed: other calls were compiling code until this call's deadline; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
+                    return Err(ArtifactError::Busy(
+                        "other calls were compiling code until this call's deadline; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
                     ));
                 }
             },
@@ -217,8 +223,8 @@ impl Artifacts {
         // What the waits above left of the call's time.
         let budget = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
         if budget.is_some_and(|budget| budget.is_zero()) {
-            return Err(ArtifactError::Failed(
-                "Compilation failed: the call's deadline passed before a compiler could start; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
+            return Err(ArtifactError::Busy(
+                "the call's deadline passed before a compiler could start; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
             ));
         }
         let queue_wait = waits_until.saturating_duration_since(Instant::now());
@@ -242,6 +248,12 @@ impl Artifacts {
             {
                 // Not remembered: the next attempt may succeed.
                 tracing::warn!(key = %key, %failure, "a compilation failed for now");
+                if let CompileFailure::Limit {
+                    what: "queue wait", ..
+                } = failure
+                {
+                    return Err(ArtifactError::Busy(failure.to_string()));
+                }
                 return Err(ArtifactError::Failed(failure_message(&failure)));
             }
             Err(failure) => ArtifactRecord::Failed {

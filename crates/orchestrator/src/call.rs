@@ -222,11 +222,10 @@ impl Engine<'_> {
             // server's load stopped the code: no other implementation would fare better, so
             // such an error neither falls through nor counts against the implementation.
             let request_limit = !own_time_limit && error.is_some_and(is_request_limit);
-            if error.is_some_and(|error| {
-                zeval_zobject::error::error_code(error) == Some("Z558")
-                    && !zeval_zobject::error::is_plain_timeout(error)
-            }) {
-                // "… every executor was busy …", "… while every executor held a long call …".
+            // A Z558 depends on the load whatever it says: "… every executor was busy …",
+            // "… while every executor held a long call …", and a guest's own wall time too,
+            // which the other calls stretch (a long call runs at the lowest priority).
+            if error.is_some_and(|error| zeval_zobject::error::error_code(error) == Some("Z558")) {
                 self.note_load();
             }
             let failed = match &outcome {

@@ -225,6 +225,8 @@ impl Orchestrator {
             })
         };
         let Some(result) = outcome else {
+            // Past the deadline: how far it got depends on the load.
+            engine.note_load();
             return (Answer::from_value(timed_out()), trace(Outcome::Timeout));
         };
         let trace = trace(match zeval_zobject::build::envelope_error(&result) {
@@ -292,6 +294,8 @@ impl Engine<'_> {
             Ok(z22) => Some(z22),
             Err(Fail::Error(e)) => Some(failed(e)),
             Err(Fail::Crash(message)) | Err(Fail::Evaluator(message)) => {
+                // The store or an evaluator failed (busy, unreachable): not the call's doing.
+                self.note_load();
                 Some(failed(crash_error(input, &message)))
             }
             Err(Fail::Timeout) => None,

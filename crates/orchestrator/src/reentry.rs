@@ -241,8 +241,14 @@ impl EngineCaller<'_, '_> {
                 _ => Ok(z22.get("Z22K1").cloned().unwrap_or_else(|| z9("Z24"))),
             },
             Err(Fail::Error(error)) => Err(error),
-            Err(Fail::Timeout) => Err(z5_untyped("Z558", "Function call timed out")),
+            // The code may catch these and answer a value: the answer still depends on the
+            // load, and must not be cached as the function's.
+            Err(Fail::Timeout) => {
+                self.engine.note_load();
+                Err(z5_untyped("Z558", "Function call timed out"))
+            }
             Err(Fail::Crash(message)) | Err(Fail::Evaluator(message)) => {
+                self.engine.note_load();
                 Err(z5("Z507", [z6(message)]))
             }
         }

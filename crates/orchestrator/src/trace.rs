@@ -41,8 +41,10 @@ pub struct Trace {
     pub nondeterministic: Option<String>,
     /// The answer depends on the server's load or on the caller's other requests, not only
     /// on the call and the objects read: a call from code refused because the client had too
-    /// many in progress ([`crate::ReentryLimits::max_per_client`]), or code that found no
-    /// executor free or was cut to the reserve's time (a Z558 that says so). Such an answer
+    /// many in progress ([`crate::ReentryLimits::max_per_client`]); code that timed out
+    /// (Z558: no executor free, cut to the reserve's time, or its own wall time, which other
+    /// calls stretch); a request past its deadline; a store or evaluator that failed. Also
+    /// when code caught such a failure of a call it made and answered a value. Such an answer
     /// is never cached: kept, one client's load would answer everyone else's calls.
     pub depends_on_load: bool,
 }

@@ -17,7 +17,8 @@ use zeval_zobject::build::{failure, void, z22};
 use crate::MapSource;
 
 /// Runs code of the form `call ZID` (calls `ZID` with its own argument and answers the
-/// result), `count ZID` (calls `ZID` until refused; answers how many calls succeeded and the
+/// result), `catch ZID` (the same, answering "caught" and the error's type when the call
+/// fails), `count ZID` (calls `ZID` until refused; answers how many calls succeeded and the
 /// refusal's limit), `upper` (upper-cases its argument) or `hold` (waits until
 /// [`Scripted::release`], then answers its argument). Counts its runs, and those told that
 /// only the value will be read ([`CodeCall::value_only`]).
@@ -67,6 +68,13 @@ impl CodeEvaluator for Scripted {
             }
             (Some("upper"), None) => {
                 Ok(json!({"Z1K1": "Z6", "Z6K1": string_of(&argument).to_uppercase()}))
+            }
+            (Some("catch"), Some(zid)) => {
+                match nested.call(zid, vec![(format!("{zid}K1"), argument)], deadline) {
+                    Ok(value) => Ok(value),
+                    Err(error) => Ok(json!({"Z1K1": "Z6",
+                        "Z6K1": format!("caught {}", string_of(&error["Z5K1"]))})),
+                }
             }
             (Some("call"), Some(zid)) => {
                 nested.call(zid, vec![(format!("{zid}K1"), argument)], deadline)
@@ -188,6 +196,7 @@ fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
         function("Z10030", "Z10031", "count Z10000"),
         function("Z10200", "Z10201", "call Z10210"),
         function("Z10210", "Z10211", "hold"),
+        function("Z10220", "Z10221", "catch Z10080"),
     ]
     .into_iter()
     .flatten()
@@ -397,10 +406,12 @@ fn calls_from_code_in_progress_are_counted_across_a_clients_requests() {
     );
 }
 
-/// Code the load stopped (no executor free, or cut to the reserve's time) says nothing about
-/// the call: its answer is never cached. Code that ran into its own time limit is.
+/// A timeout says nothing lasting about the call: code the load stopped (no executor free, or
+/// cut to the reserve's time), and code that ran into its own wall time, which other calls
+/// stretch. Its answer is never cached, nor a value that code answered after catching such a
+/// failure of a call it made. Kept, they were given to every caller, for 60 s and 30 days.
 #[test]
-fn an_answer_the_load_stopped_is_not_cacheable() {
+fn an_answer_the_load_decided_is_not_cacheable() {
     let (orchestrator, _) = setup(ReentryLimits::default());
     let call = |zid: &str| json!({"Z1K1": "Z7", "Z7K1": zid, format!("{zid}K1"): "x"});
     let (busy, trace) = orchestrator.orchestrate_traced(&call("Z10090"), &CallOptions::default());
@@ -408,6 +419,13 @@ fn an_answer_the_load_stopped_is_not_cacheable() {
     assert!(trace.depends_on_load && !trace.cacheable(), "{trace:?}");
     let (own, trace) = orchestrator.orchestrate_traced(&call("Z10080"), &CallOptions::default());
     assert_eq!(error(&own).unwrap()["Z5K1"], "Z558", "{own}");
+    assert!(!trace.cacheable(), "{trace:?}");
+    let (caught, trace) = orchestrator.orchestrate_traced(&call("Z10220"), &CallOptions::default());
+    assert_eq!(caught["Z22K1"], "caught Z558", "{caught}");
+    assert!(!trace.cacheable(), "{trace:?}");
+    // An error of the code's own is kept (briefly, by the server's cache).
+    let (broken, trace) = orchestrator.orchestrate_traced(&call("Z10060"), &CallOptions::default());
+    assert!(error(&broken).is_some(), "{broken}");
     assert!(trace.cacheable(), "{trace:?}");
 }
 
