@@ -375,12 +375,18 @@ impl CallEngine for OrchestratorEngine {
             .orchestrate(&zobject, &self.options(do_validate, policy))
     }
 
-    fn result_of(&self, zobject: Value, do_validate: bool) -> Result<Value, Value> {
+    fn result_of(
+        &self,
+        zobject: Value,
+        do_validate: bool,
+        client: Option<&Arc<str>>,
+    ) -> Result<Value, Value> {
         self.orchestrator
             .answer(
                 &zobject,
                 &CallOptions {
                     value_only: true,
+                    client: client.cloned(),
                     ..self.options(do_validate, None)
                 },
             )

@@ -104,8 +104,15 @@ pub trait CallEngine: Send + Sync {
     /// The value (normal form) that [`CallEngine::orchestrate`] answers, or its error, for
     /// callers that use nothing else of the Z22 (a tester's call and its validator). An engine
     /// can skip building the answer's metadata and canonical form
-    /// ([`zeval_orchestrator::Answer::into_result`]).
-    fn result_of(&self, zobject: Value, do_validate: bool) -> Result<Value, Value> {
+    /// ([`zeval_orchestrator::Answer::into_result`]). `client` is who asked for it
+    /// ([`zeval_orchestrator::CallOptions::client`]).
+    fn result_of(
+        &self,
+        zobject: Value,
+        do_validate: bool,
+        client: Option<&Arc<str>>,
+    ) -> Result<Value, Value> {
+        let _ = client;
         zeval_orchestrator::Answer::from_value(self.orchestrate(zobject, do_validate)).into_result()
     }
 }

@@ -100,7 +100,7 @@ pub struct Matrix {
 }
 
 /// The bounds of one test run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TestBounds {
     /// The most cells a run may ask for (`None`: no limit).
     pub max_cells: Option<usize>,
@@ -109,6 +109,10 @@ pub struct TestBounds {
     /// The deadline of each cell's call (`None`: not known, and no timeout is taken for the
     /// implementation's own; see [`Cell::own_time_limit`]).
     pub call_timeout: Option<std::time::Duration>,
+    /// Who asked for the run ([`crate::limits::ClientKey`]): its cells' calls count against
+    /// that client's limits while they run (`limits.max_reentrant_calls_per_client`), as
+    /// the client's calls do.
+    pub client: Option<std::sync::Arc<str>>,
 }
 
 /// Why a test run could not start.
@@ -232,6 +236,7 @@ pub fn run_function(
             let mut timing = CellTiming {
                 out_of_time: &out_of_time,
                 call_timeout: bounds.call_timeout,
+                client: bounds.client.as_ref(),
                 call_ms: 0.0,
                 narrowed: false,
                 own_time_limit: false,
@@ -292,6 +297,8 @@ struct CellTiming<'a> {
     out_of_time: &'a dyn Fn() -> bool,
     /// [`TestBounds::call_timeout`].
     call_timeout: Option<std::time::Duration>,
+    /// [`TestBounds::client`].
+    client: Option<&'a std::sync::Arc<str>>,
     call_ms: f64,
     /// See [`Cell::narrowed`].
     narrowed: bool,
@@ -381,7 +388,7 @@ fn run_cell(
         call.clone()
     };
     let started = Instant::now();
-    let answer = engine.result_of(call, false);
+    let answer = engine.result_of(call, false, timing.client);
     timing.call_ms = started.elapsed().as_secs_f64() * 1000.0;
     // The call's deadline is counted from after `started`: a call cut by it took at least
     // the whole timeout.
@@ -415,7 +422,7 @@ fn run_cell(
     if let Value::Object(m) = &mut validation {
         m.insert(first_key, result.clone());
     }
-    let verdict = engine.result_of(validation, false)?;
+    let verdict = engine.result_of(validation, false, timing.client)?;
     if is_true(&verdict) {
         Ok(())
     } else {
@@ -449,6 +456,7 @@ pub(crate) mod http {
         State(state): State<AppState>,
         headers: HeaderMap,
         checked: Option<axum::Extension<crate::access::TokenChecked>>,
+        client: Option<axum::Extension<crate::limits::ClientKey>>,
         body: Body,
     ) -> Result<Response, ApiError> {
         let who = caller_async(state.repository.clone(), &headers, checked.as_deref()).await?;
@@ -473,6 +481,7 @@ pub(crate) mod http {
                     + std::time::Duration::from_millis(limits.test_timeout_ms),
             ),
             call_timeout: Some(std::time::Duration::from_millis(limits.call_timeout_ms)),
+            client: client.map(|axum::Extension(crate::limits::ClientKey(client))| client),
         };
         let repository = state.repository.clone();
         let engine = state.engine.clone();

@@ -222,7 +222,7 @@ fn clients_within_their_limits_cannot_hold_every_worker_from_the_others() {
 
 /// A function `Z10900(text)` whose JavaScript calls itself through `W.Call` with one
 /// character less, and loops once the text is empty: each call holds one guest waiting per
-/// character, then one running.
+/// character, then one running. Its tester `Z10902` calls it on 8 characters.
 fn put_descending_function(target: &Target) {
     let function = crate::common::z2(
         "Z10900",
@@ -230,7 +230,7 @@ fn put_descending_function(target: &Target) {
             "Z1K1": "Z8",
             "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10900K1",
                      "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
-            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10901"], "Z8K5": "Z10900",
+            "Z8K2": "Z6", "Z8K3": ["Z20", "Z10902"], "Z8K4": ["Z14", "Z10901"], "Z8K5": "Z10900",
         }),
     );
     let implementation = crate::common::z2(
@@ -244,38 +244,45 @@ fn put_descending_function(target: &Target) {
                                 }"},
         }),
     );
+    let tester = crate::common::z2(
+        "Z10902",
+        json!({"Z1K1": "Z20", "Z20K1": "Z10900",
+               "Z20K2": {"Z1K1": "Z7", "Z7K1": "Z10900", "Z10900K1": "12345678"},
+               "Z20K3": {"Z1K1": "Z7", "Z7K1": "Z866", "Z866K2": "done"}}),
+    );
     super::put(target.orch(), &target.editor, "Z10900", &function);
     super::put(target.orch(), &target.editor, "Z10901", &implementation);
+    super::put(target.orch(), &target.editor, "Z10902", &tester);
 }
 
-/// One client's calls from code in progress are counted across its requests. Each is a
-/// guest waiting in a worker for the answer, so a client with two requests (its limit here),
-/// each 8 calls deep (the depth limit), held 18 workers, and with 12 in the pool and no
-/// reserve, everyone else's calls waited for one until their deadline (Z558 "every executor
-/// was busy"). Now a client holds at most its requests' running guests and 8 waiting ones
-/// (`limits.max_reentrant_calls_per_client`); its deeper calls get the Z590 `client's calls
-/// from code`.
-#[test]
-fn one_clients_calls_from_code_cannot_hold_every_worker() {
-    const WORKERS: usize = 12;
-    let _serial = one_at_a_time();
-    let deadline = LOOP_DEADLINE.as_millis().to_string();
-    let workers = WORKERS.to_string();
-    let target = Target::start(&[
-        ("ZEVAL_CALL_TIMEOUT_MS", &deadline),
-        ("ZEVAL_MAX_WORKERS", &workers),
-        ("ZEVAL_WORKERS_RESERVE", "0"),
-        ("ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS", "2"),
-    ]);
-    put_descending_function(&target);
-    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10900", "Z10900K1": "12345678"});
+/// The workers of the server of [`one_clients_calls_from_code_cannot_hold_every_worker`].
+const DESCENT_WORKERS: usize = 12;
+
+/// Two descents 8 deep by one client (`target.admin`), as calls or as test runs, and
+/// another client's trivial call beside them. The descents' outcomes: the error code and
+/// the Z590's limit of each call, `None` for a test run.
+fn descend_beside_a_neighbour(
+    target: &Target,
+    as_test_runs: bool,
+) -> Vec<(Option<String>, Option<String>)> {
+    let what = if as_test_runs { "test runs" } else { "calls" };
     let greedy: Vec<_> = (0..2)
         .map(|_| {
-            let (orch, token, call) =
-                (target.orch().to_owned(), target.admin.clone(), call.clone());
+            let (orch, token) = (target.orch().to_owned(), target.admin.clone());
             std::thread::spawn(move || {
-                let timed = timed_call(&orch, Some(&token), &call, LOOP_DEADLINE);
-                let answer = timed.answer.expect("a descending call's answer");
+                let client = Client::new(
+                    &orch,
+                    Some(&token),
+                    LOOP_DEADLINE + MARGIN + Duration::from_secs(5),
+                );
+                if as_test_runs {
+                    let run = json!({"function": "Z10900", "testers": ["Z10902"]});
+                    let answer = client.post("/v1/test", &run).expect("a test run's answer");
+                    assert_eq!(answer.status, 200, "{}", prefix(&answer.text));
+                    return (None, None);
+                }
+                let call = json!({"Z1K1": "Z7", "Z7K1": "Z10900", "Z10900K1": "12345678"});
+                let answer = client.evaluate(&call).expect("a descending call's answer");
                 assert_eq!(answer.status, 200, "{}", prefix(&answer.text));
                 let z22 = answer.json();
                 let limit = zeval_zobject::build::get_metadata(&z22["Z22K2"], "errors")
@@ -289,19 +296,43 @@ fn one_clients_calls_from_code_cannot_hold_every_worker() {
     let started = Instant::now();
     let mut most = 0;
     while started.elapsed() < Duration::from_secs(3) {
-        let busy = busy_workers(&target);
+        let busy = busy_workers(target);
         most = most.max(busy);
-        if busy >= WORKERS {
+        if busy >= DESCENT_WORKERS {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    eprintln!("one client's two descending calls held at most {most} of {WORKERS} workers");
-    let took = trivial_call(&target, "beside one client's descending calls");
+    eprintln!(
+        "one client's two descending {what} held at most {most} of {DESCENT_WORKERS} workers"
+    );
+    let took = trivial_call(target, &format!("beside one client's descending {what}"));
     eprintln!("another client's call beside them: {took:?}");
     assert!(took <= NORMAL_CALL_LIMIT, "it took {took:?}");
-    assert!(most <= 2 + 8, "{most} workers held by one client");
-    let outcomes: Vec<_> = greedy.into_iter().map(|g| g.join().unwrap()).collect();
+    assert!(most <= 2 + 8, "{most} workers held by one client's {what}");
+    greedy.into_iter().map(|g| g.join().unwrap()).collect()
+}
+
+/// One client's calls from code in progress are counted across its requests, test runs
+/// included. Each is a guest waiting in a worker for the answer, so a client with two
+/// requests (its limit here), each 8 calls deep (the depth limit), held 18 workers, and with
+/// 12 in the pool and no reserve, everyone else's calls waited for one until their deadline
+/// (Z558 "every executor was busy"). Now a client holds at most its requests' running
+/// guests and 8 waiting ones (`limits.max_reentrant_calls_per_client`); its deeper calls get
+/// the Z590 `client's calls from code`.
+#[test]
+fn one_clients_calls_from_code_cannot_hold_every_worker() {
+    let _serial = one_at_a_time();
+    let deadline = LOOP_DEADLINE.as_millis().to_string();
+    let workers = DESCENT_WORKERS.to_string();
+    let target = Target::start(&[
+        ("ZEVAL_CALL_TIMEOUT_MS", &deadline),
+        ("ZEVAL_MAX_WORKERS", &workers),
+        ("ZEVAL_WORKERS_RESERVE", "0"),
+        ("ZEVAL_PER_CLIENT_CONCURRENT_REQUESTS", "2"),
+    ]);
+    put_descending_function(&target);
+    let outcomes = descend_beside_a_neighbour(&target, false);
     eprintln!("the descending calls ended with {outcomes:?}");
     for outcome in &outcomes {
         match outcome {
@@ -314,6 +345,8 @@ fn one_clients_calls_from_code_cannot_hold_every_worker() {
         outcomes.iter().any(|(_, limit)| limit.is_some()),
         "two calls 8 deep each got all their calls from code: {outcomes:?}"
     );
+    // A test run's cells are the client's calls too.
+    descend_beside_a_neighbour(&target, true);
     target.assert_survived();
 }
 
