@@ -1238,6 +1238,13 @@ fn limit_error(error: &SandboxError) -> Value {
                 limit.as_millis()
             ));
         }
+        SandboxError::Starved { limit, used } => {
+            return load_timeout_error(&format!(
+                "other calls held the CPUs: the call used {} ms of its {} ms",
+                used.as_millis(),
+                limit.as_millis()
+            ));
+        }
         SandboxError::OutOfFuel { limit } => {
             format!("Function call exceeded the fuel limit of {limit} units")
         }

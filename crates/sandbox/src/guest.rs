@@ -83,11 +83,36 @@ pub(crate) struct CallState {
     host_answer: Vec<u8>,
     /// The largest request or answer of `zeval.call` ([`Limits::max_input_bytes`]).
     max_host_request_bytes: usize,
+    /// Time the guest spent asleep in `poll_oneoff`, and since when it sleeps now: its own
+    /// use of its time, as its CPU time is ([`SandboxError::after_running`]).
+    slept: Duration,
+    sleeping_since: Option<Instant>,
 }
 
 impl CallState {
     pub(crate) fn wasi_mut(&mut self) -> &mut WasiP1Ctx {
         &mut self.wasi
+    }
+
+    /// Notes that the guest starts waiting in `poll_oneoff`.
+    pub(crate) fn start_sleeping(&mut self) {
+        self.sleeping_since = Some(Instant::now());
+    }
+
+    /// Notes that the guest's wait in `poll_oneoff` ended.
+    pub(crate) fn stop_sleeping(&mut self) {
+        if let Some(since) = self.sleeping_since.take() {
+            self.slept += since.elapsed();
+        }
+    }
+
+    /// All the time the guest slept in `poll_oneoff`, a sleep still going on included (a
+    /// call cut at its deadline in the middle of one).
+    fn time_asleep(&self) -> Duration {
+        self.slept
+            + self
+                .sleeping_since
+                .map_or(Duration::ZERO, |since| since.elapsed())
     }
 
     pub(crate) fn host_exchange(&self) -> SharedExchange {
@@ -262,6 +287,7 @@ impl Guest {
 
         let pre = &self.inner.pre;
         let mut handler_cpu = Duration::ZERO;
+        let mut handler_wall = Duration::ZERO;
         let outcome = {
             let call = async {
                 let instance = pre.instantiate_async(&mut store).await?;
@@ -287,8 +313,10 @@ impl Guest {
                         // The handler runs here, outside the guest's fiber and the executor;
                         // its CPU time is its own, not the guest's.
                         let handler_started = thread_cpu_time();
+                        let handler_called = Instant::now();
                         let answer = host.call(&request, deadline);
                         handler_cpu += thread_cpu_time().saturating_sub(handler_started);
+                        handler_wall += handler_called.elapsed();
                         host_call::put_answer(exchange, answer);
                         if Instant::now() >= deadline {
                             break None;
@@ -306,6 +334,7 @@ impl Guest {
         } else {
             None
         };
+        let asleep = store.data().time_asleep();
         let limiter = &store.data().limiter;
         let peak_memory_bytes = limiter.peak_memory as u64;
         let memory_limit_hit = limiter.memory_limit_hit;
@@ -329,12 +358,14 @@ impl Guest {
                 Err(SandboxError::ReserveTimeout { limit })
             }
             result => result.map_err(|error| {
-                error.after_waiting(
-                    waited,
-                    wall_time,
-                    || self.inner.name.clone(),
-                    self.inner.slots.capacity,
-                )
+                error
+                    .after_waiting(
+                        waited,
+                        wall_time,
+                        || self.inner.name.clone(),
+                        self.inner.slots.capacity,
+                    )
+                    .after_running(cpu_time + asleep, duration.saturating_sub(handler_wall))
             }),
         };
         let output = result.map(|()| RunOutput {
@@ -407,6 +438,8 @@ impl Guest {
             host_exchange: None,
             host_answer: Vec::new(),
             max_host_request_bytes: limits.max_input_bytes,
+            slept: Duration::ZERO,
+            sleeping_since: None,
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limiter);

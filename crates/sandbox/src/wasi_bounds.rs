@@ -42,6 +42,7 @@ pub(crate) fn bound_poll_oneoff(linker: &mut Linker<CallState>) -> wasmtime::Res
                         return Ok(ERRNO_INVAL);
                     }
                     let fuel = caller.as_context_mut().hostcall_fuel();
+                    caller.data_mut().start_sleeping();
                     // As wiggle's generated glue does, for either kind of memory.
                     let export = caller.get_export("memory");
                     let (mut memory, wasi) = match &export {
@@ -56,7 +57,7 @@ pub(crate) fn bound_poll_oneoff(linker: &mut Linker<CallState>) -> wasmtime::Res
                         _ => wasmtime::bail!("missing required memory export"),
                     };
                     wasi.set_hostcall_fuel(fuel);
-                    wasi_snapshot_preview1::poll_oneoff(
+                    let polled = wasi_snapshot_preview1::poll_oneoff(
                         wasi,
                         &mut memory,
                         subscriptions,
@@ -64,7 +65,9 @@ pub(crate) fn bound_poll_oneoff(linker: &mut Linker<CallState>) -> wasmtime::Res
                         count,
                         events_written,
                     )
-                    .await
+                    .await;
+                    caller.data_mut().stop_sleeping();
+                    polled
                 })
             },
         )

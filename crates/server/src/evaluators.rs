@@ -481,6 +481,8 @@ pub fn limit_kind(error: &Value) -> Option<&'static str> {
         return Some(match why {
             "" => "timeout",
             why if why.contains("busy") => "busy",
+            why if why.contains("held the CPUs") => "starved",
+            why if why.contains("Compilation did not start") => "compiler_busy",
             _ => "reserve",
         });
     }
@@ -508,6 +510,18 @@ mod tests {
     fn limit_kinds_come_from_the_messages() {
         let z5 = |m: &str| json!({"Z1K1": "Z5", "Z5K1": "Z507", "Z5K2": {"Z1K1": "Z6", "Z6K1": m}});
         assert_eq!(limit_kind(&z5("Function call timed out")), Some("timeout"));
+        assert_eq!(
+            limit_kind(&z5(
+                "Function call timed out: other calls held the CPUs: the call used 900 ms of its 10000 ms"
+            )),
+            Some("starved")
+        );
+        assert_eq!(
+            limit_kind(&z5(
+                "Function call timed out: Compilation did not start: other calls were compiling code until this call's deadline"
+            )),
+            Some("compiler_busy")
+        );
         assert_eq!(
             limit_kind(&z5(
                 "Function call timed out: every executor was busy for 10000 ms of the call's time"

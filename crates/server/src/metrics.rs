@@ -28,9 +28,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Upper bounds (seconds) of the latency buckets: 100 µs to 30 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -140,6 +140,9 @@ pub struct Metrics {
     text_samplers: Mutex<Vec<TextSampler>>,
     /// ZIDs found to exist, so each is looked up once (at most [`MAX_SERIES_PER_METRIC`]).
     known_functions: Mutex<HashSet<String>>,
+    /// The last text [`Metrics::render_shared`] rendered, and when that render started.
+    /// Held (asynchronously) while a render runs, so renders run one at a time.
+    last_render: tokio::sync::Mutex<Option<(Instant, axum::body::Bytes)>>,
 }
 
 /// Decrements the in-flight gauge when dropped.
@@ -278,6 +281,35 @@ impl Metrics {
             .sum()
     }
 
+    /// [`Metrics::render`] for a scrape that arrived at `arrived`, shared with the scrapes
+    /// that wait with it: renders run one at a time, each on a blocking thread, and a scrape
+    /// takes the text of a render that started after it arrived, its own or another's. Each
+    /// render reads the store (an object count), takes the ranking's lock and every
+    /// counter's, and `/metrics` is open to anyone: until 2026-12-06 every scrape rendered,
+    /// all at once, so a client with its 256 connections on the route could fill the
+    /// blocking threads that calls run on and hold a store reader each. Now any number of
+    /// scrapes at once cost about two renders.
+    pub async fn render_shared(
+        self: &Arc<Self>,
+        arrived: Instant,
+    ) -> Result<axum::body::Bytes, String> {
+        let mut last = self.last_render.lock().await;
+        if let Some((started, text)) = &*last
+            && *started >= arrived
+        {
+            return Ok(text.clone());
+        }
+        let started = Instant::now();
+        let metrics = self.clone();
+        let text = axum::body::Bytes::from(
+            tokio::task::spawn_blocking(move || metrics.render())
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        *last = Some((started, text.clone()));
+        Ok(text)
+    }
+
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -367,6 +399,39 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Scrapes at once share renders, each of which samples the store and takes the
+    /// ranking's lock: 32 scrapes rendered 32 times, all at once, on 32 blocking threads.
+    /// A scrape still sees what was counted before it arrived.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scrapes_at_once_share_renders() {
+        let metrics = Arc::new(Metrics::default());
+        let renders = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = renders.clone();
+        metrics.add_sampler(Box::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(50));
+            Vec::new()
+        }));
+        let scrapes: Vec<_> = (0..32)
+            .map(|_| {
+                let metrics = metrics.clone();
+                tokio::spawn(async move { metrics.render_shared(Instant::now()).await })
+            })
+            .collect();
+        for scrape in scrapes {
+            scrape.await.unwrap().unwrap();
+        }
+        let rendered = renders.load(Ordering::SeqCst);
+        assert!(rendered <= 3, "{rendered} renders for 32 scrapes at once");
+        metrics.inc("zeval_tester_runs_total", &[("outcome", "pass")]);
+        let text = metrics.render_shared(Instant::now()).await.unwrap();
+        let text = String::from_utf8_lossy(&text);
+        assert!(
+            text.contains("zeval_tester_runs_total{outcome=\"pass\"} 1"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn renders_counters_histograms_and_samples() {

@@ -134,9 +134,8 @@ async fn info_version() -> axum::Json<Value> {
 }
 
 async fn render_metrics(State(state): State<AppState>) -> Response {
-    // The samplers read the store: keep that file I/O off the async threads.
-    let metrics = state.metrics.clone();
-    let text = match tokio::task::spawn_blocking(move || metrics.render()).await {
+    // Off the async threads (the samplers read the store), one render at a time.
+    let text = match state.metrics.render_shared(Instant::now()).await {
         Ok(text) => text,
         Err(e) => {
             return ApiError::Internal(format!("rendering metrics failed: {e}")).into_response();

@@ -340,6 +340,7 @@ mod code {
     pub(super) const INVALID_LIMITS: u8 = 9;
     pub(super) const OTHER: u8 = 10;
     pub(super) const RESERVE_TIMEOUT: u8 = 11;
+    pub(super) const STARVED: u8 = 12;
 }
 
 /// Longest error message a response carries; the sandbox's own messages are far shorter.
@@ -393,6 +394,12 @@ impl Response {
                     SandboxError::Busy { waited, .. } => {
                         (code::BUSY, micros(*waited), String::new())
                     }
+                    // Both in milliseconds, in one word: the limit high, the time used low.
+                    SandboxError::Starved { limit, used } => (
+                        code::STARVED,
+                        (millis_u32(*limit) << 32) | millis_u32(*used),
+                        String::new(),
+                    ),
                     SandboxError::Trap(message) => (code::TRAP, 0, message.clone()),
                     SandboxError::InvalidLimits(message) => {
                         (code::INVALID_LIMITS, 0, message.clone())
@@ -454,6 +461,10 @@ impl Response {
                         capacity: 1,
                         waited: Duration::from_micros(param),
                     },
+                    code::STARVED => SandboxError::Starved {
+                        limit: Duration::from_millis(param >> 32),
+                        used: Duration::from_millis(param & u64::from(u32::MAX)),
+                    },
                     code::TRAP => SandboxError::Trap(message),
                     code::INVALID_LIMITS => SandboxError::InvalidLimits(message),
                     code::OTHER => SandboxError::Setup(message),
@@ -500,6 +511,11 @@ fn put_u64(out: &mut Vec<u8>, value: u64) {
 
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Whole milliseconds, at most `u32::MAX` (49 days), as a `u64`.
+fn millis_u32(duration: Duration) -> u64 {
+    u64::from(u32::try_from(duration.as_millis()).unwrap_or(u32::MAX))
 }
 
 fn nanos(duration: Duration) -> u64 {
@@ -698,6 +714,15 @@ mod tests {
         assert!(matches!(
             Response::decode(&payload(&failed.to_frame())).unwrap(),
             Response::Failed(SandboxError::MemoryLimit { limit }) if limit == 1 << 20
+        ));
+        let starved = Response::Failed(SandboxError::Starved {
+            limit: Duration::from_millis(10_000),
+            used: Duration::from_millis(900),
+        });
+        assert!(matches!(
+            Response::decode(&payload(&starved.to_frame())).unwrap(),
+            Response::Failed(SandboxError::Starved { limit, used })
+                if limit == Duration::from_millis(10_000) && used == Duration::from_millis(900)
         ));
         let trap = Response::Failed(SandboxError::Trap("x".repeat(10_000)));
         let Response::Failed(SandboxError::Trap(message)) =
