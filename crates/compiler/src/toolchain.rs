@@ -324,9 +324,13 @@ impl Toolchain {
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                // Spent waiting for a compiler: the queue's doing, not the source's.
                 return Err(CompileFailure::Limit {
-                    what: "wall time",
-                    detail: format!("{} ms", budget.unwrap_or_default().as_millis()),
+                    what: "queue wait",
+                    detail: format!(
+                        "the call's {} ms passed while it waited for a compiler",
+                        budget.unwrap_or_default().as_millis()
+                    ),
                 });
             }
             limits.wall = limits.wall.min(left);

@@ -249,10 +249,13 @@ impl Artifacts {
                 // Not remembered: the next attempt may succeed.
                 tracing::warn!(key = %key, %failure, "a compilation failed for now");
                 if let CompileFailure::Limit {
-                    what: "queue wait", ..
-                } = failure
+                    what: "queue wait",
+                    detail,
+                } = &failure
                 {
-                    return Err(ArtifactError::Busy(failure.to_string()));
+                    return Err(ArtifactError::Busy(format!(
+                        "the compilers stayed busy: {detail}"
+                    )));
                 }
                 return Err(ArtifactError::Failed(failure_message(&failure)));
             }

@@ -1208,10 +1208,7 @@ fn run_error(error: &RunError) -> Value {
         }
         RunError::Unavailable(reason) => {
             tracing::error!(reason, "no worker process for a call");
-            z5_untyped(
-                "Z507",
-                "The executor failed: no process was available to run the call.",
-            )
+            z5_untyped("Z507", zeval_zobject::error::NO_EXECUTOR)
         }
     }
 }
@@ -1485,7 +1482,15 @@ mod tests {
         let cut = limit_error(&SandboxError::ReserveTimeout {
             limit: Duration::from_secs(1),
         });
-        for load in [&busy, &cut] {
+        let starved = limit_error(&SandboxError::Starved {
+            limit: Duration::from_secs(10),
+            used: Duration::from_millis(900),
+        });
+        assert_eq!(
+            starved["Z5K2"]["Z6K1"],
+            "Function call timed out: other calls held the CPUs: the call used 900 ms of its 10000 ms"
+        );
+        for load in [&busy, &cut, &starved] {
             assert_eq!(zeval_zobject::error::error_code(load), Some("Z558"));
             assert!(!zeval_zobject::error::is_plain_timeout(load), "{load}");
         }

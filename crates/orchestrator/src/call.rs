@@ -154,7 +154,8 @@ impl Engine<'_> {
         // naming another function, it declares a signature of its own.
         let its_own_signature = called_by_reference.as_deref() == Some(function_zid.as_str());
         let order = if ranked {
-            self.selector.order(&function_zid, &infos)
+            self.selector
+                .order_within(&function_zid, &infos, self.deadline())
         } else {
             (0..infos.len()).collect()
         };
@@ -224,8 +225,12 @@ impl Engine<'_> {
             let request_limit = !own_time_limit && error.is_some_and(is_request_limit);
             // A Z558 depends on the load whatever it says: "… every executor was busy …",
             // "… while every executor held a long call …", and a guest's own wall time too,
-            // which the other calls stretch (a long call runs at the lowest priority).
-            if error.is_some_and(|error| zeval_zobject::error::error_code(error) == Some("Z558")) {
+            // which the other calls stretch (a long call runs at the lowest priority). So
+            // does an evaluator that had no process to run the call.
+            if error.is_some_and(|error| {
+                zeval_zobject::error::error_code(error) == Some("Z558")
+                    || zeval_zobject::error::is_no_executor(error)
+            }) {
                 self.note_load();
             }
             let failed = match &outcome {
@@ -236,11 +241,14 @@ impl Engine<'_> {
                 Err(_) => false,
             };
             // Only a choice is worth measuring: a function with one implementation (a
-            // tester's call is narrowed to one) teaches the selector nothing.
+            // tester's call is narrowed to one) teaches the selector nothing. Nor does a run
+            // the request's limits or the load stopped: it was neither a failure nor a
+            // success of the limit's length.
             let observed = ranked
                 && infos.len() > 1
                 && !matches!(implementation.kind, Kind::BuiltIn(_))
                 && infos[index].zid.is_some()
+                && !request_limit
                 && !matches!(outcome, Err(Fail::Timeout));
             if observed {
                 let run = RunOutcome {
@@ -260,7 +268,11 @@ impl Engine<'_> {
                 continue;
             }
             match outcome {
-                Err(Fail::Evaluator(message)) => last_failure = Some(message),
+                Err(Fail::Evaluator(message)) => {
+                    // No evaluator answered (unreachable, busy): the load's, not the call's.
+                    self.note_load();
+                    last_failure = Some(message);
+                }
                 outcome => {
                     return self
                         .answer(outcome, &function, implementation, top)

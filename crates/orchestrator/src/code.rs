@@ -124,6 +124,19 @@ pub trait ImplementationSelector: Send + Sync {
     /// by reference) in the order to try them. Indices left out are never tried.
     fn order(&self, function_zid: &str, implementations: &[ImplementationInfo]) -> Vec<usize>;
 
+    /// [`ImplementationSelector::order`] for a call that must go on by `deadline`: a
+    /// selector that reads figures (from a store) stops reading there and answers with what
+    /// it has. The default asks [`ImplementationSelector::order`].
+    fn order_within(
+        &self,
+        function_zid: &str,
+        implementations: &[ImplementationInfo],
+        deadline: std::time::Instant,
+    ) -> Vec<usize> {
+        let _ = deadline;
+        self.order(function_zid, implementations)
+    }
+
     /// Told after each implementation of a persistent function with more than one
     /// implementation ran (built-ins excepted):
     /// how long it took and whether it failed. A ranking selector learns from it; the

@@ -30,6 +30,11 @@ use crate::SandboxError;
 /// Permission bits that let someone other than the owner write.
 const WRITABLE_BY_OTHERS: u32 = 0o022;
 
+/// The largest file the cache reads: a `.cwasm` of CPython is 34 MB, so 1 GiB leaves room
+/// for any guest and still refuses a file (a sparse one, say) whose size, allocated before
+/// reading, would abort the process. A manifest entry is 64 hex digits and a newline at most.
+const MAX_CACHE_FILE_BYTES: u64 = 1 << 30;
+
 /// Returns the module whose hex SHA-256 is `wasm_sha256` compiled for `engine`, from
 /// `cache_dir` when a verified precompiled copy is there, otherwise compiling the bytes `wasm`
 /// gives and storing the result with its manifest entry. `wasm` is called only then: a caller
@@ -178,9 +183,22 @@ fn read_checked(path: &Path) -> Result<Vec<u8>, String> {
         return Err(format!("{} is not a regular file", file_name(path)));
     }
     check_owner_and_mode(&metadata).map_err(|e| format!("{} is {e}", file_name(path)))?;
+    if metadata.len() > MAX_CACHE_FILE_BYTES {
+        return Err(format!(
+            "{} holds {} bytes, more than the cache reads ({MAX_CACHE_FILE_BYTES})",
+            file_name(path),
+            metadata.len()
+        ));
+    }
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-    file.read_to_end(&mut bytes)
+    // At most one byte more than the limit, should the file grow after the check.
+    (&mut file)
+        .take(MAX_CACHE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read {}: {e}", file_name(path)))?;
+    if bytes.len() as u64 > MAX_CACHE_FILE_BYTES {
+        return Err(format!("{} grew past the cache's limit", file_name(path)));
+    }
     Ok(bytes)
 }
 
@@ -258,6 +276,21 @@ fn io(path: &Path, source: std::io::Error) -> SandboxError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file of 64 GiB (sparse: it takes no disk) is refused before anything is allocated.
+    /// Its size was allocated first, and the allocation's failure aborted the process.
+    #[test]
+    fn a_huge_cache_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("guest.cwasm");
+        let file = File::create(&path).unwrap();
+        file.set_len(64 << 30).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        drop(file);
+        let error = read_checked(&path).unwrap_err();
+        assert!(error.contains("more than the cache reads"), "{error}");
+    }
 
     #[test]
     fn threads_storing_the_same_entry_at_once_all_succeed() {

@@ -380,17 +380,19 @@ impl CallEngine for OrchestratorEngine {
         zobject: Value,
         do_validate: bool,
         client: Option<&Arc<str>>,
-    ) -> Result<Value, Value> {
-        self.orchestrator
-            .answer(
-                &zobject,
-                &CallOptions {
-                    value_only: true,
-                    client: client.cloned(),
-                    ..self.options(do_validate, None)
-                },
-            )
-            .into_result()
+    ) -> crate::ResultOf {
+        let (answer, trace) = self.orchestrator.answer_traced(
+            &zobject,
+            &CallOptions {
+                value_only: true,
+                client: client.cloned(),
+                ..self.options(do_validate, None)
+            },
+        );
+        crate::ResultOf {
+            result: answer.into_result(),
+            depends_on_load: trace.depends_on_load,
+        }
     }
 
     fn answer_cached(

@@ -299,10 +299,10 @@ pub struct Limits {
     pub max_reentrant_depth: usize,
     /// Most calls from code in one request (default 1,000); past it Z590 `nested calls`.
     pub max_nested_calls: u64,
-    /// Most calls from code in progress at once in all the requests of one client, counted
-    /// per client as the work slots are (`per_client_concurrent_requests`); default 8, so
-    /// that a client's 8 requests and their waiting guests hold at most 16 of the 32
-    /// executors. 0: no limit. Past it Z590 `client's calls from code`.
+    /// Most calls from code in progress at once in all the requests of one client on this
+    /// node, counted per client as the work slots are (`per_client_concurrent_requests`);
+    /// default 8, so that a client's 8 requests and their waiting guests hold at most 16 of
+    /// the node's 32 executors. 0: no limit. Past it Z590 `client's calls from code`.
     pub max_reentrant_calls_per_client: usize,
 }
 

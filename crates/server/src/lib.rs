@@ -106,15 +106,24 @@ pub trait CallEngine: Send + Sync {
     /// can skip building the answer's metadata and canonical form
     /// ([`zeval_orchestrator::Answer::into_result`]). `client` is who asked for it
     /// ([`zeval_orchestrator::CallOptions::client`]).
-    fn result_of(
-        &self,
-        zobject: Value,
-        do_validate: bool,
-        client: Option<&Arc<str>>,
-    ) -> Result<Value, Value> {
+    fn result_of(&self, zobject: Value, do_validate: bool, client: Option<&Arc<str>>) -> ResultOf {
         let _ = client;
-        zeval_orchestrator::Answer::from_value(self.orchestrate(zobject, do_validate)).into_result()
+        ResultOf {
+            result: zeval_orchestrator::Answer::from_value(self.orchestrate(zobject, do_validate))
+                .into_result(),
+            depends_on_load: false,
+        }
     }
+}
+
+/// What [`CallEngine::result_of`] answers.
+#[derive(Debug, Clone)]
+pub struct ResultOf {
+    /// The value (normal form), or the error.
+    pub result: Result<Value, Value>,
+    /// The answer depends on the load or on the caller's other requests
+    /// ([`zeval_orchestrator::Trace::depends_on_load`]): a test run does not record it.
+    pub depends_on_load: bool,
 }
 
 /// One revision of a stored object.

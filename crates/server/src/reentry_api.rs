@@ -44,6 +44,10 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024 + 64 * 1024;
 /// work slots already bound), so this is never reached in practice; it bounds the table.
 pub const MAX_WAITING: usize = 4096;
 
+/// A body, or an answer (as [`zeval_zobject::json::estimated_bytes`] counts it), larger than
+/// this is parsed or written on a blocking thread.
+const OFF_THREAD_BYTES: usize = 64 * 1024;
+
 /// Bytes of randomness in an id and in a secret.
 const RANDOM_BYTES: usize = 16;
 
@@ -194,8 +198,14 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
         Err(refusal) => return refusal.into_response(),
     };
     // Parsing up to 8 MiB written by guest code, and writing its answer, take tens of
-    // milliseconds: not on the runtime's threads, which every connection shares.
-    let call = match crate::blocking::run(move || decode_request(&body)).await {
+    // milliseconds: not on the runtime's threads, which every connection shares. A small
+    // one stays here: handing it over costs more than it does.
+    let decoded = if body.len() > OFF_THREAD_BYTES {
+        crate::blocking::run(move || decode_request(&body)).await
+    } else {
+        Ok(decode_request(&body))
+    };
+    let call = match decoded {
         Ok(Ok(call)) => call,
         Ok(Err(message)) => return answer(StatusCode::BAD_REQUEST, &message),
         Err(panic) => return answer(StatusCode::INTERNAL_SERVER_ERROR, &panic),
@@ -206,14 +216,23 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
     }
     match tokio::time::timeout_at(deadline.into(), replied).await {
         Ok(Ok(outcome)) => {
-            let written = crate::blocking::run(move || {
+            let large = match &outcome {
+                Ok(value) | Err(value) => {
+                    zeval_zobject::json::estimated_bytes_within(value, OFF_THREAD_BYTES).is_none()
+                }
+            };
+            let write = move || {
                 let body = match outcome {
                     Ok(result) => serde_json::json!({ "result": result }),
                     Err(error) => serde_json::json!({ "error": error }),
                 };
                 body.to_string()
-            })
-            .await;
+            };
+            let written = if large {
+                crate::blocking::run(write).await
+            } else {
+                Ok(write())
+            };
             match written {
                 Ok(body) => (
                     StatusCode::OK,

@@ -275,10 +275,18 @@ impl CallCache {
     }
 }
 
+/// The most JSON values a cached answer is read back with. An entry is at most
+/// `max_value_bytes` (1 MiB), which as `[0,0,…]` is half a million values, some 40 MiB once
+/// parsed, on every lookup; whoever can write the shared Redis could plant such entries. An
+/// honest answer with more values is computed again.
+pub const MAX_CACHED_ANSWER_VALUES: usize = 256 * 1024;
+
 /// The cached answer with `functionCallCachedOn` and `cacheKey` in its metadata; `None` when
-/// the stored bytes do not parse (then the call is computed again).
+/// the stored bytes do not parse, or hold more than [`MAX_CACHED_ANSWER_VALUES`] values (then
+/// the call is computed again).
 fn annotated(cached: &Cached) -> Option<Value> {
-    let mut z22 = zeval_zobject::json::parse_slice(&cached.bytes).ok()?;
+    let text = std::str::from_utf8(&cached.bytes).ok()?;
+    let mut z22 = zeval_zobject::json::parse_within_tokens(text, MAX_CACHED_ANSWER_VALUES).ok()?;
     let when = crate::backends::rfc3339(cached.computed_at_ms);
     add_metadata(&mut z22, "functionCallCachedOn", when);
     add_metadata(&mut z22, "cacheKey", cached.key.clone());
@@ -503,6 +511,35 @@ mod tests {
             zeval_zobject::json::to_vec_within(&json!("ab"), 1000).unwrap(),
             b"\"ab\""
         );
+    }
+
+    /// An entry that someone wrote into the shared Redis, within `max_value_bytes` but of
+    /// half a million values, is not parsed: the call is computed again. It was parsed on
+    /// every lookup (some 40 MiB each).
+    #[test]
+    fn a_cached_answer_of_too_many_values_is_computed_again() {
+        let c = cache(&settings());
+        let key = CallKey::for_call(
+            &call(),
+            &[env!("CARGO_PKG_VERSION"), OPEN.scope, "no-validate"],
+        )
+        .unwrap();
+        let values = vec!["0"; 300_000].join(",");
+        let forged = format!(r#"{{"Z1K1": "Z22", "Z22K1": [{values}], "Z22K2": "Z24"}}"#);
+        assert!(forged.len() < settings().max_value_bytes);
+        let ticket = c.cache().ticket(&key);
+        let stored = c.cache().store(
+            &ticket,
+            &Entry {
+                dependencies: &[],
+                bytes: forged.as_bytes(),
+                computed_at_ms: zeval_cache::now_ms(),
+                ttl: Duration::from_secs(60),
+            },
+        );
+        assert!(matches!(stored, zeval_cache::Stored::Yes), "{stored:?}");
+        let answer = c.call(&call(), false, &OPEN, || (answer("fresh"), None));
+        assert_eq!(answer["Z22K1"], "fresh");
     }
 
     #[test]

@@ -69,6 +69,11 @@ pub struct Cell {
     /// implementation's, and is not recorded for it.
     #[serde(skip)]
     pub narrowed: bool,
+    /// Whether its call's or its validator's answer depended on the load or on the caller's
+    /// other requests ([`crate::ResultOf::depends_on_load`]): not the implementation's doing,
+    /// and not recorded (unless it stopped at its own time limit).
+    #[serde(skip)]
+    pub depends_on_load: bool,
 }
 
 /// The whole matrix.
@@ -237,6 +242,7 @@ pub fn run_function(
                 out_of_time: &out_of_time,
                 call_timeout: bounds.call_timeout,
                 client: bounds.client.as_ref(),
+                depends_on_load: false,
                 call_ms: 0.0,
                 narrowed: false,
                 own_time_limit: false,
@@ -273,6 +279,7 @@ pub fn run_function(
                 not_run,
                 own_time_limit: timing.own_time_limit,
                 narrowed: timing.narrowed,
+                depends_on_load: timing.depends_on_load,
             });
             progress(cells.len(), total);
         }
@@ -299,6 +306,8 @@ struct CellTiming<'a> {
     call_timeout: Option<std::time::Duration>,
     /// [`TestBounds::client`].
     client: Option<&'a std::sync::Arc<str>>,
+    /// See [`Cell::depends_on_load`].
+    depends_on_load: bool,
     call_ms: f64,
     /// See [`Cell::narrowed`].
     narrowed: bool,
@@ -388,7 +397,9 @@ fn run_cell(
         call.clone()
     };
     let started = Instant::now();
-    let answer = engine.result_of(call, false, timing.client);
+    let answered = engine.result_of(call, false, timing.client);
+    timing.depends_on_load |= answered.depends_on_load;
+    let answer = answered.result;
     timing.call_ms = started.elapsed().as_secs_f64() * 1000.0;
     // The call's deadline is counted from after `started`: a call cut by it took at least
     // the whole timeout.
@@ -422,7 +433,9 @@ fn run_cell(
     if let Value::Object(m) = &mut validation {
         m.insert(first_key, result.clone());
     }
-    let verdict = engine.result_of(validation, false, timing.client)?;
+    let checked = engine.result_of(validation, false, timing.client);
+    timing.depends_on_load |= checked.depends_on_load;
+    let verdict = checked.result?;
     if is_true(&verdict) {
         Ok(())
     } else {

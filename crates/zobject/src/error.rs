@@ -40,6 +40,19 @@ pub fn z5_untyped(code: &str, message: &str) -> Value {
 /// limit from the load's ([`is_plain_timeout`]).
 pub const TIMED_OUT: &str = "Function call timed out";
 
+/// The `Z5K2` of the evaluator's Z507 for a call it had no process to run: the load's (or
+/// the machine's), not the call's ([`is_no_executor`]).
+pub const NO_EXECUTOR: &str = "The executor failed: no process was available to run the call.";
+
+/// Whether `z5` is a Z507 whose message is exactly [`NO_EXECUTOR`] (in either form of `Z5K2`).
+pub fn is_no_executor(z5: &Value) -> bool {
+    error_code(z5) == Some("Z507")
+        && z5.get("Z5K2").is_some_and(|message| {
+            crate::build::string_value(message) == Some(NO_EXECUTOR)
+                || message.get("Z6K1").and_then(Value::as_str) == Some(NO_EXECUTOR)
+        })
+}
+
 /// Whether `z5` is a Z558 whose message is exactly [`TIMED_OUT`] (in either form of `Z5K2`).
 pub fn is_plain_timeout(z5: &Value) -> bool {
     error_code(z5) == Some("Z558")

@@ -52,6 +52,11 @@ impl CodeEvaluator for Scripted {
         if call.value_only {
             self.value_only_runs.fetch_add(1, Ordering::SeqCst);
         }
+        if call.code == "unreachable" {
+            return Err(EvaluatorFailure(
+                "the evaluator could not be reached".into(),
+            ));
+        }
         let argument = call.arguments[0].1.clone();
         let deadline = Instant::now() + call.remaining_time;
         let mut words = call.code.split_whitespace();
@@ -197,6 +202,7 @@ fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
         function("Z10200", "Z10201", "call Z10210"),
         function("Z10210", "Z10211", "hold"),
         function("Z10220", "Z10221", "catch Z10080"),
+        function("Z10230", "Z10231", "unreachable"),
     ]
     .into_iter()
     .flatten()
@@ -422,6 +428,11 @@ fn an_answer_the_load_decided_is_not_cacheable() {
     assert!(!trace.cacheable(), "{trace:?}");
     let (caught, trace) = orchestrator.orchestrate_traced(&call("Z10220"), &CallOptions::default());
     assert_eq!(caught["Z22K1"], "caught Z558", "{caught}");
+    assert!(!trace.cacheable(), "{trace:?}");
+    // No evaluator answered: nothing is known of the call.
+    let (unreached, trace) =
+        orchestrator.orchestrate_traced(&call("Z10230"), &CallOptions::default());
+    assert!(error(&unreached).is_some(), "{unreached}");
     assert!(!trace.cacheable(), "{trace:?}");
     // An error of the code's own is kept (briefly, by the server's cache).
     let (broken, trace) = orchestrator.orchestrate_traced(&call("Z10060"), &CallOptions::default());

@@ -73,6 +73,8 @@ fn invalid_modules_fail_to_load_and_are_not_kept() {
 
 #[test]
 fn modules_have_the_limits_of_guests() {
+    // Not beside a test that loads the CPUs: the spin would not have its time (`Starved`).
+    let _cpus = crate::common::timed();
     let host = sandbox().module_host(ModuleHostConfig::default()).unwrap();
     let spin = host.load("spin", SPIN.as_bytes()).unwrap();
     let error = spin.run(b"", &quick()).unwrap_err();

@@ -205,6 +205,15 @@ impl ImplementationSelector for OrderOnly {
     fn order(&self, function_zid: &str, implementations: &[ImplementationInfo]) -> Vec<usize> {
         self.0.order(function_zid, implementations)
     }
+
+    fn order_within(
+        &self,
+        function_zid: &str,
+        implementations: &[ImplementationInfo],
+        deadline: std::time::Instant,
+    ) -> Vec<usize> {
+        self.0.order_within(function_zid, implementations, deadline)
+    }
 }
 
 /// The objects a call reads, as the server's orchestrator reads them, without its cache:

@@ -439,12 +439,28 @@ impl Ranking {
     /// The figures of `implementations` now, counting the results of `testers` (the
     /// function's).
     fn figures(&self, implementations: &[String], testers: &[String]) -> Vec<Figures> {
+        self.figures_until(implementations, testers, None)
+            .unwrap_or_default()
+    }
+
+    /// [`Ranking::figures`], or `None` once `deadline` has passed: each implementation's
+    /// figures are up to three store reads (its revision, its tester results, its call
+    /// summary), so 64 of them could wait for the store many times a call's deadline.
+    fn figures_until(
+        &self,
+        implementations: &[String],
+        testers: &[String],
+        deadline: Option<Instant>,
+    ) -> Option<Vec<Figures>> {
         let testers_listed: std::collections::HashSet<&str> =
             testers.iter().map(String::as_str).collect();
         implementations
             .iter()
             .enumerate()
             .map(|(listed, zid)| {
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    return None;
+                }
                 let revision = self.revision_of(zid);
                 let mut f = Figures::new(zid.clone(), revision, listed);
                 f.testers = testers.len();
@@ -474,7 +490,7 @@ impl Ranking {
                 f.failures = live.failures;
                 f.p50_us = live.sketch.quantile(0.5);
                 f.p90_us = live.sketch.quantile(0.9);
-                f
+                Some(f)
             })
             .collect()
     }
@@ -489,8 +505,14 @@ impl Ranking {
 
     /// The order of `implementations` (ZIDs) of `function` now, recomputed when stale;
     /// `explore` lets this call be one that explores.
-    fn order_of(&self, function: &str, implementations: &[String], explore: bool) -> Vec<usize> {
-        let mut order = self.current_order(function, implementations, None);
+    fn order_of(
+        &self,
+        function: &str,
+        implementations: &[String],
+        explore: bool,
+        deadline: Option<Instant>,
+    ) -> Vec<usize> {
+        let mut order = self.current_order(function, implementations, None, deadline);
         let explore_every = self.config.explore_every;
         if explore && explore_every > 0 {
             let mut state = self.state();
@@ -508,11 +530,14 @@ impl Ranking {
 
     /// The memoised order while it is fresh, else one computed from the figures now, with
     /// the function's `testers` when the caller has them (else they are read from the store).
+    /// Past `deadline` it stops reading figures, and answers the stale order, or list order,
+    /// without remembering it.
     fn current_order(
         &self,
         function: &str,
         implementations: &[String],
         testers: Option<&[String]>,
+        deadline: Option<Instant>,
     ) -> Vec<usize> {
         let now = Instant::now();
         let previous = {
@@ -532,7 +557,13 @@ impl Ranking {
             Some(testers) => Cow::Borrowed(testers),
             None => Cow::Owned(self.function_testers(function)),
         };
-        let figures = self.figures(ranked, &testers);
+        let Some(figures) = self.figures_until(ranked, &testers, deadline) else {
+            return if previous.len() == implementations.len() {
+                previous
+            } else {
+                (0..implementations.len()).collect()
+            };
+        };
         let mut order = order::rank(&figures, &previous, &self.config.policy);
         order.extend(ranked.len()..implementations.len());
         let mut state = self.state();
@@ -655,7 +686,7 @@ impl Ranking {
             // Make the memo stale so the order is computed from today's figures.
             memo.computed = Instant::now() - self.config.refresh;
         }
-        self.current_order(function, implementations, Some(testers))
+        self.current_order(function, implementations, Some(testers), None)
     }
 
     /// The stored function's Z8.
@@ -730,13 +761,17 @@ impl Ranking {
         // dropped a tier for everybody. Its earlier result stands instead. A cell stopped at
         // the implementation's own time limit is its failure: not recorded, an endless loop
         // kept the tier of an implementation that passes everything, and led the ranking.
+        // So is a cell whose answers depended on the load (code that caught a load's failure
+        // of a call it made, and answered something else: a client that filled its own
+        // places for calls from code made others' fallbacks fail their testers).
         let ran_out = |cell: &&crate::testers::Cell| {
             !cell.own_time_limit
-                && cell
-                    .error
-                    .as_ref()
-                    .and_then(zeval_zobject::error::error_code)
-                    .is_some_and(|code| matches!(code, "Z558" | "Z590"))
+                && (cell.depends_on_load
+                    || cell
+                        .error
+                        .as_ref()
+                        .and_then(zeval_zobject::error::error_code)
+                        .is_some_and(|code| matches!(code, "Z558" | "Z590")))
         };
         // A revision saved during the run may or may not be what a cell ran (an editor could
         // save one after a good revision passed, and have it credited): such cells are not
@@ -917,19 +952,16 @@ fn zeval_store_now_ms() -> i64 {
 
 impl ImplementationSelector for Ranking {
     fn order(&self, function_zid: &str, implementations: &[ImplementationInfo]) -> Vec<usize> {
-        let identity = || (0..implementations.len()).collect();
-        if !self.config.enabled || implementations.len() < 2 || function_zid.is_empty() {
-            return identity();
-        }
-        let Some(zids) = implementations
-            .iter()
-            .map(|i| i.zid.clone())
-            .collect::<Option<Vec<String>>>()
-        else {
-            // An inline implementation has no figures: keep the list order.
-            return identity();
-        };
-        self.order_of(function_zid, &zids, true)
+        self.order_until(function_zid, implementations, None)
+    }
+
+    fn order_within(
+        &self,
+        function_zid: &str,
+        implementations: &[ImplementationInfo],
+        deadline: Instant,
+    ) -> Vec<usize> {
+        self.order_until(function_zid, implementations, Some(deadline))
     }
 
     fn observe(&self, _function_zid: &str, implementation: &ImplementationInfo, run: &RunOutcome) {
@@ -943,6 +975,30 @@ impl ImplementationSelector for Ranking {
 
     fn falls_through(&self) -> bool {
         self.config.enabled
+    }
+}
+
+impl Ranking {
+    /// [`ImplementationSelector::order`], reading figures until `deadline` at most.
+    fn order_until(
+        &self,
+        function_zid: &str,
+        implementations: &[ImplementationInfo],
+        deadline: Option<Instant>,
+    ) -> Vec<usize> {
+        let identity = || (0..implementations.len()).collect();
+        if !self.config.enabled || implementations.len() < 2 || function_zid.is_empty() {
+            return identity();
+        }
+        let Some(zids) = implementations
+            .iter()
+            .map(|i| i.zid.clone())
+            .collect::<Option<Vec<String>>>()
+        else {
+            // An inline implementation has no figures: keep the list order.
+            return identity();
+        };
+        self.order_of(function_zid, &zids, true, deadline)
     }
 }
 
@@ -993,6 +1049,29 @@ mod tests {
         assert_eq!(ranking.order("Z10000", &infos), vec![1, 0]);
         let explanation = ranking.state().orders["Z10000"].figures.clone();
         assert!(explanation[1].p50_us.unwrap() < explanation[0].p50_us.unwrap());
+    }
+
+    /// A call's figures are read no later than its deadline: each implementation's are up to
+    /// three store reads, each of which may wait for a reader, and a function ranks 64. Past
+    /// its deadline a call reads none, and keeps list order (or the order it had).
+    #[test]
+    fn a_call_reads_figures_no_later_than_its_deadline() {
+        let (_dir, ranking) = ranking(RankingConfig::default());
+        let infos = [info("Z10001"), info("Z10002")];
+        let order = ranking.order_within("Z10000", &infos, Instant::now());
+        assert_eq!(order, vec![0, 1]);
+        assert!(
+            ranking.state().revisions.is_empty(),
+            "figures were read past the deadline"
+        );
+        assert!(
+            ranking.state().orders.is_empty(),
+            "an unread order was kept"
+        );
+        let later = Instant::now() + Duration::from_secs(60);
+        assert_eq!(ranking.order_within("Z10000", &infos, later), vec![0, 1]);
+        assert_eq!(ranking.state().revisions.len(), 2);
+        assert_eq!(ranking.state().orders.len(), 1);
     }
 
     #[test]
@@ -1150,6 +1229,7 @@ mod tests {
             not_run: false,
             own_time_limit: false,
             narrowed: true,
+            depends_on_load: false,
         };
         let own_limit = crate::testers::Cell {
             own_time_limit: true,
@@ -1160,6 +1240,12 @@ mod tests {
             narrowed: false,
             ..cell("Z10006", true, None)
         };
+        // Its code caught a failure of the load (a client's calls from code refused) and
+        // answered something else, which its validator refused.
+        let loaded = crate::testers::Cell {
+            depends_on_load: true,
+            ..cell("Z10007", false, Some("Z512"))
+        };
         let matrix = crate::testers::Matrix {
             function: "Z10000".into(),
             implementations: vec!["Z10001".into()],
@@ -1169,6 +1255,7 @@ mod tests {
                 "Z10004".into(),
                 "Z10005".into(),
                 "Z10006".into(),
+                "Z10007".into(),
             ],
             cells: vec![
                 cell("Z10002", true, None),
@@ -1176,10 +1263,11 @@ mod tests {
                 cell("Z10004", false, Some("Z507")),
                 own_limit,
                 not_narrowed,
+                loaded,
             ],
             passed: 2,
             not_run: 0,
-            total: 5,
+            total: 6,
             ranking: None,
             revisions_at_start: HashMap::new(),
         };
@@ -1224,6 +1312,7 @@ mod tests {
             not_run: false,
             own_time_limit: false,
             narrowed: true,
+            depends_on_load: false,
         };
         ranking.record_matrix(&crate::testers::Matrix {
             function: "Z10000".into(),
@@ -1289,6 +1378,7 @@ mod tests {
                 not_run: false,
                 own_time_limit: false,
                 narrowed: true,
+                depends_on_load: false,
             }],
             passed: 1,
             not_run: 0,

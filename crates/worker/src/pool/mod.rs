@@ -722,6 +722,16 @@ impl WorkerPool {
                         }
                         Err(self.timeout(limit, cut, waited, limits.wall_time).into())
                     }
+                    // The worker measured its guest's use of its time; the parent knows of
+                    // the reserve's cut and of the wait for a worker, which say more.
+                    SandboxError::Starved { limit, used } => {
+                        let waited_long = waited * 10 >= limits.wall_time;
+                        if cut || waited_long {
+                            Err(self.timeout(limit, cut, waited, limits.wall_time).into())
+                        } else {
+                            Err(SandboxError::Starved { limit, used }.into())
+                        }
+                    }
                     error => Err(error.into()),
                 }
             }
