@@ -223,14 +223,20 @@ impl Engine<'_> {
             // server's load stopped the code: no other implementation would fare better, so
             // such an error neither falls through nor counts against the implementation.
             let request_limit = !own_time_limit && error.is_some_and(is_request_limit);
+            // No evaluator answered (unreachable, busy, no process free): the load's, not the
+            // implementation's. An evaluator that does not run the language at all is a
+            // lasting fact about the implementation here.
+            let load_failure = match &outcome {
+                Err(Fail::Evaluator(message)) => !crate::code::is_missing_evaluator(message),
+                _ => error.is_some_and(zeval_zobject::error::is_no_executor),
+            };
             // A Z558 depends on the load whatever it says: "… every executor was busy …",
             // "… while every executor held a long call …", and a guest's own wall time too,
-            // which the other calls stretch (a long call runs at the lowest priority). So
-            // does an evaluator that had no process to run the call.
-            if error.is_some_and(|error| {
-                zeval_zobject::error::error_code(error) == Some("Z558")
-                    || zeval_zobject::error::is_no_executor(error)
-            }) {
+            // which the other calls stretch (a long call runs at the lowest priority).
+            if load_failure
+                || error
+                    .is_some_and(|error| zeval_zobject::error::error_code(error) == Some("Z558"))
+            {
                 self.note_load();
             }
             let failed = match &outcome {
@@ -249,6 +255,7 @@ impl Engine<'_> {
                 && !matches!(implementation.kind, Kind::BuiltIn(_))
                 && infos[index].zid.is_some()
                 && !request_limit
+                && !load_failure
                 && !matches!(outcome, Err(Fail::Timeout));
             if observed {
                 let run = RunOutcome {
@@ -268,11 +275,7 @@ impl Engine<'_> {
                 continue;
             }
             match outcome {
-                Err(Fail::Evaluator(message)) => {
-                    // No evaluator answered (unreachable, busy): the load's, not the call's.
-                    self.note_load();
-                    last_failure = Some(message);
-                }
+                Err(Fail::Evaluator(message)) => last_failure = Some(message),
                 outcome => {
                     return self
                         .answer(outcome, &function, implementation, top)

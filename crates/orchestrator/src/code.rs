@@ -155,6 +155,16 @@ pub trait ImplementationSelector: Send + Sync {
     }
 }
 
+/// How a [`EvaluatorFailure`] begins when no evaluator runs the implementation's language at
+/// all: a lasting fact about the implementation here, not the load's
+/// ([`is_missing_evaluator`]).
+pub const NO_EVALUATOR_FOR: &str = "No evaluator is available for";
+
+/// Whether an evaluator failure says that no evaluator runs the language ([`NO_EVALUATOR_FOR`]).
+pub fn is_missing_evaluator(message: &str) -> bool {
+    message.starts_with(NO_EVALUATOR_FOR)
+}
+
 /// How one implementation's run went, as [`ImplementationSelector::observe`] hears it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOutcome {

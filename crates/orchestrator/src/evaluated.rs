@@ -45,7 +45,8 @@ impl Engine<'_> {
             .to_string();
         let Some(evaluator) = self.orchestrator.evaluators.get(&language) else {
             return Err(Fail::Evaluator(format!(
-                "No evaluator is available for {language}"
+                "{} {language}",
+                crate::code::NO_EVALUATOR_FOR
             )));
         };
         let arguments = args

@@ -44,8 +44,8 @@ pub use budget::{
 };
 pub use code::{
     CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, FirstImplementationSelector,
-    ImplementationInfo, ImplementationPolicy, ImplementationSelector, RunOutcome,
-    SecondImplementationSelector, signature_of,
+    ImplementationInfo, ImplementationPolicy, ImplementationSelector, NO_EVALUATOR_FOR, RunOutcome,
+    SecondImplementationSelector, is_missing_evaluator, signature_of,
 };
 
 pub use trace::{NONDETERMINISTIC_BUILTINS, Outcome, Trace};

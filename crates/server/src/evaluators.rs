@@ -278,7 +278,8 @@ impl InProcess {
             // As the original orchestrator: no evaluator for the language is a failure, so
             // the next implementation is tried.
             return Err(EvaluatorFailure(format!(
-                "No evaluator is available for {}",
+                "{} {}",
+                zeval_orchestrator::NO_EVALUATOR_FOR,
                 call.language
             )));
         }

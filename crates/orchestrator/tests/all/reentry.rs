@@ -193,6 +193,13 @@ fn composition_of_timeout(zid: &str) -> Vec<(String, Value)> {
     objects
 }
 
+/// A string function `zid` whose one implementation is in a language no evaluator runs.
+fn in_a_language_nobody_runs(zid: &str, implementation: &str) -> [(String, Value); 2] {
+    let [z8, (zid14, mut z14)] = function(zid, implementation, "unused");
+    z14["Z14K3"]["Z16K1"]["Z61K1"] = json!("cobol");
+    [z8, (zid14, z14)]
+}
+
 fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
     let objects: HashMap<String, Value> = [
         function("Z10000", "Z10001", "upper"),
@@ -203,6 +210,7 @@ fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
         function("Z10210", "Z10211", "hold"),
         function("Z10220", "Z10221", "catch Z10080"),
         function("Z10230", "Z10231", "unreachable"),
+        in_a_language_nobody_runs("Z10240", "Z10241"),
     ]
     .into_iter()
     .flatten()
@@ -434,6 +442,10 @@ fn an_answer_the_load_decided_is_not_cacheable() {
         orchestrator.orchestrate_traced(&call("Z10230"), &CallOptions::default());
     assert!(error(&unreached).is_some(), "{unreached}");
     assert!(!trace.cacheable(), "{trace:?}");
+    // No evaluator runs the language at all: a lasting fact, kept.
+    let (cobol, trace) = orchestrator.orchestrate_traced(&call("Z10240"), &CallOptions::default());
+    assert!(error(&cobol).is_some(), "{cobol}");
+    assert!(trace.cacheable(), "{trace:?}");
     // An error of the code's own is kept (briefly, by the server's cache).
     let (broken, trace) = orchestrator.orchestrate_traced(&call("Z10060"), &CallOptions::default());
     assert!(error(&broken).is_some(), "{broken}");

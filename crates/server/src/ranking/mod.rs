@@ -516,7 +516,12 @@ impl Ranking {
         let explore_every = self.config.explore_every;
         if explore && explore_every > 0 {
             let mut state = self.state();
+            // Only a memo of this very list: past its deadline a call may have kept list
+            // order instead of computing one.
             let explored = state.orders.get_mut(function).is_some_and(|memo| {
+                if memo.implementations != implementations {
+                    return false;
+                }
                 memo.calls += 1;
                 memo.calls % explore_every == 0
                     && explore_first(&mut order, &memo.figures, &self.config.policy)
@@ -552,17 +557,23 @@ impl Ranking {
                 _ => Vec::new(),
             }
         };
+        let unread = || {
+            if previous.len() == implementations.len() {
+                previous.clone()
+            } else {
+                (0..implementations.len()).collect()
+            }
+        };
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return unread();
+        }
         let ranked = &implementations[..implementations.len().min(MAX_RANKED)];
         let testers: Cow<'_, [String]> = match testers {
             Some(testers) => Cow::Borrowed(testers),
             None => Cow::Owned(self.function_testers(function)),
         };
         let Some(figures) = self.figures_until(ranked, &testers, deadline) else {
-            return if previous.len() == implementations.len() {
-                previous
-            } else {
-                (0..implementations.len()).collect()
-            };
+            return unread();
         };
         let mut order = order::rank(&figures, &previous, &self.config.policy);
         order.extend(ranked.len()..implementations.len());
@@ -1231,8 +1242,11 @@ mod tests {
             narrowed: true,
             depends_on_load: false,
         };
+        // Every Z558 makes an answer the load's for the result cache, the implementation's
+        // own time limit too: a test run still records that one.
         let own_limit = crate::testers::Cell {
             own_time_limit: true,
+            depends_on_load: true,
             ..cell("Z10005", false, Some("Z558"))
         };
         // Its tester calls another function: the implementation did not run for it.
