@@ -151,21 +151,25 @@ impl Drop for Contention {
     }
 }
 
+/// A guest that loops, in a sandbox that never lowers a call's priority (a nice-19 thread
+/// beside nice-0 busy threads is itself scheduled late, see "Fairness" in the crate docs,
+/// which is not what the tests that use it measure), and its module cache.
+fn loop_at_full_priority(name: &str) -> (tempfile::TempDir, zeval_sandbox::Guest) {
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = zeval_sandbox::SandboxConfig::new(cache.path());
+    config.lower_priority_after = None;
+    let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
+    let guest = sandbox.load_guest(name, LOOP_WAT.as_bytes()).unwrap();
+    (cache, guest)
+}
+
 #[test]
 fn a_busy_loop_under_cpu_contention_stops_near_its_deadline() {
     let _cpus = crate::common::loading_the_cpus();
     // Epoch ticks come late when the ticker thread shares the cores with busy threads (300
     // ticks took 2.3 s here); the deadline is checked against the real clock at each tick,
-    // so it holds anyway. Lowering the call's priority is off: a nice-19 thread competing
-    // with nice-0 busy threads is itself scheduled late (see "Fairness" in the crate docs),
-    // which is not what this test measures.
-    let cache = tempfile::tempdir().unwrap();
-    let mut config = zeval_sandbox::SandboxConfig::new(cache.path());
-    config.lower_priority_after = None;
-    let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
-    let guest = sandbox
-        .load_guest("contended-loop", LOOP_WAT.as_bytes())
-        .unwrap();
+    // so it holds anyway.
+    let (_cache, guest) = loop_at_full_priority("contended-loop");
     let limit = Duration::from_millis(300);
     let _contention = Contention::start(8);
     for _ in 0..3 {
@@ -196,13 +200,7 @@ fn a_busy_loop_under_cpu_contention_stops_near_its_deadline() {
 #[test]
 fn a_call_starved_of_the_cpus_says_so() {
     let _cpus = crate::common::loading_the_cpus();
-    let cache = tempfile::tempdir().unwrap();
-    let mut config = zeval_sandbox::SandboxConfig::new(cache.path());
-    config.lower_priority_after = None;
-    let sandbox = zeval_sandbox::Sandbox::new(config).unwrap();
-    let guest = sandbox
-        .load_guest("starved-loop", LOOP_WAT.as_bytes())
-        .unwrap();
+    let (_cache, guest) = loop_at_full_priority("starved-loop");
     let limit = Duration::from_millis(400);
     // Sixteen busy threads per CPU: about a seventeenth of its time.
     let cpus = std::thread::available_parallelism().map_or(2, usize::from);
