@@ -231,13 +231,17 @@ impl Engine<'_> {
                 _ => error.is_some_and(zeval_zobject::error::is_no_executor),
             };
             // A Z558 depends on the load whatever it says: "… every executor was busy …",
-            // "… while every executor held a long call …", and a guest's own wall time too,
-            // which the other calls stretch (a long call runs at the lowest priority).
+            // "… while every executor held a long call …" and "… other calls held the CPUs …"
+            // say that the load stopped the code; the plain one, the code's own wall time,
+            // may have been shortened by other calls or not.
+            let timed_out =
+                error.is_some_and(|error| zeval_zobject::error::error_code(error) == Some("Z558"));
             if load_failure
-                || error
-                    .is_some_and(|error| zeval_zobject::error::error_code(error) == Some("Z558"))
+                || (timed_out && !error.is_some_and(zeval_zobject::error::is_plain_timeout))
             {
                 self.note_load();
+            } else if timed_out {
+                self.note_timeout();
             }
             let failed = match &outcome {
                 _ if request_limit => false,

@@ -108,6 +108,8 @@ pub(crate) struct Engine<'o> {
     nondeterministic: Cell<Option<&'o str>>,
     /// [`crate::Trace::depends_on_load`].
     depends_on_load: Cell<bool>,
+    /// [`crate::Trace::stopped_by_load`].
+    stopped_by_load: Cell<bool>,
     /// Z4s of built-in type function calls, by the call node's address ([`Self::memoized_type`]).
     type_memo: RefCell<Vec<TypeMemoEntry>>,
 }
@@ -158,6 +160,7 @@ impl<'o> Engine<'o> {
             frames: RefCell::new(Vec::new()),
             nondeterministic: Cell::new(None),
             depends_on_load: Cell::new(false),
+            stopped_by_load: Cell::new(false),
             type_memo: RefCell::new(Vec::new()),
         }
     }
@@ -189,18 +192,34 @@ impl<'o> Engine<'o> {
         if self.nondeterministic.get().is_none() {
             self.nondeterministic.set(nested.nondeterministic.get());
         }
-        if nested.depends_on_load.get() {
+        if nested.stopped_by_load.get() {
             self.note_load();
+        }
+        if nested.depends_on_load.get() {
+            self.note_timeout();
         }
     }
 
-    /// Notes that the answer depends on the server's load or the caller's other requests
-    /// ([`crate::Trace::depends_on_load`]).
+    /// Notes that the load, or the caller's other requests, stopped something the answer
+    /// depends on ([`crate::Trace::stopped_by_load`], and so
+    /// [`crate::Trace::depends_on_load`]).
     pub(crate) fn note_load(&self) {
+        self.stopped_by_load.set(true);
+        self.depends_on_load.set(true);
+    }
+
+    /// Notes that something the answer depends on ran out of its time, which the load may
+    /// have shortened or not ([`crate::Trace::depends_on_load`] only).
+    pub(crate) fn note_timeout(&self) {
         self.depends_on_load.set(true);
     }
 
     /// [`Engine::note_load`] was called in this request.
+    pub(crate) fn stopped_by_load(&self) -> bool {
+        self.stopped_by_load.get()
+    }
+
+    /// [`Engine::note_load`] or [`Engine::note_timeout`] was called in this request.
     pub(crate) fn depends_on_load(&self) -> bool {
         self.depends_on_load.get()
     }

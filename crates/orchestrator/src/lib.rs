@@ -193,6 +193,7 @@ impl Orchestrator {
             outcome: Outcome::Error,
             nondeterministic: None,
             depends_on_load: false,
+            stopped_by_load: false,
         });
         (answer, trace)
     }
@@ -222,11 +223,12 @@ impl Orchestrator {
                 outcome,
                 nondeterministic: engine.nondeterministic().map(str::to_owned),
                 depends_on_load: engine.depends_on_load(),
+                stopped_by_load: engine.stopped_by_load(),
             })
         };
         let Some(result) = outcome else {
-            // Past the deadline: how far it got depends on the load.
-            engine.note_load();
+            // Past the deadline: how far it got depends on the load, among other things.
+            engine.note_timeout();
             return (Answer::from_value(timed_out()), trace(Outcome::Timeout));
         };
         let trace = trace(match zeval_zobject::build::envelope_error(&result) {

@@ -244,7 +244,7 @@ impl EngineCaller<'_, '_> {
             // The code may catch these and answer a value: the answer still depends on the
             // load, and must not be cached as the function's.
             Err(Fail::Timeout) => {
-                self.engine.note_load();
+                self.engine.note_timeout();
                 Err(z5_untyped("Z558", "Function call timed out"))
             }
             Err(Fail::Crash(message)) | Err(Fail::Evaluator(message)) => {

@@ -47,6 +47,10 @@ pub struct Trace {
     /// when code caught such a failure of a call it made and answered a value. Such an answer
     /// is never cached: kept, one client's load would answer everyone else's calls.
     pub depends_on_load: bool,
+    /// Of those, the ones where the load surely stopped something (every one but a plain
+    /// Z558, the code's own wall time, and a deadline passed): a test run does not record
+    /// such a cell, where the code's own timeout is its failure.
+    pub stopped_by_load: bool,
 }
 
 impl Trace {

@@ -391,7 +391,7 @@ impl CallEngine for OrchestratorEngine {
         );
         crate::ResultOf {
             result: answer.into_result(),
-            depends_on_load: trace.depends_on_load,
+            stopped_by_load: trace.stopped_by_load,
         }
     }
 

@@ -111,7 +111,7 @@ pub trait CallEngine: Send + Sync {
         ResultOf {
             result: zeval_orchestrator::Answer::from_value(self.orchestrate(zobject, do_validate))
                 .into_result(),
-            depends_on_load: false,
+            stopped_by_load: false,
         }
     }
 }
@@ -121,9 +121,9 @@ pub trait CallEngine: Send + Sync {
 pub struct ResultOf {
     /// The value (normal form), or the error.
     pub result: Result<Value, Value>,
-    /// The answer depends on the load or on the caller's other requests
-    /// ([`zeval_orchestrator::Trace::depends_on_load`]): a test run does not record it.
-    pub depends_on_load: bool,
+    /// The load, or the caller's other requests, stopped something the answer depends on
+    /// ([`zeval_orchestrator::Trace::stopped_by_load`]): a test run does not record it.
+    pub stopped_by_load: bool,
 }
 
 /// One revision of a stored object.

@@ -323,6 +323,7 @@ mod tests {
             outcome,
             nondeterministic: None,
             depends_on_load: false,
+            stopped_by_load: false,
         })
     }
 

@@ -69,11 +69,11 @@ pub struct Cell {
     /// implementation's, and is not recorded for it.
     #[serde(skip)]
     pub narrowed: bool,
-    /// Whether its call's or its validator's answer depended on the load or on the caller's
-    /// other requests ([`crate::ResultOf::depends_on_load`]): not the implementation's doing,
-    /// and not recorded (unless it stopped at its own time limit).
+    /// Whether the load, or the caller's other requests, stopped something its call's or its
+    /// validator's answer depends on ([`crate::ResultOf::stopped_by_load`]): not the
+    /// implementation's doing, and not recorded (unless it stopped at its own time limit).
     #[serde(skip)]
-    pub depends_on_load: bool,
+    pub stopped_by_load: bool,
 }
 
 /// The whole matrix.
@@ -242,7 +242,7 @@ pub fn run_function(
                 out_of_time: &out_of_time,
                 call_timeout: bounds.call_timeout,
                 client: bounds.client.as_ref(),
-                depends_on_load: false,
+                stopped_by_load: false,
                 call_ms: 0.0,
                 narrowed: false,
                 own_time_limit: false,
@@ -279,7 +279,7 @@ pub fn run_function(
                 not_run,
                 own_time_limit: timing.own_time_limit,
                 narrowed: timing.narrowed,
-                depends_on_load: timing.depends_on_load,
+                stopped_by_load: timing.stopped_by_load,
             });
             progress(cells.len(), total);
         }
@@ -306,8 +306,8 @@ struct CellTiming<'a> {
     call_timeout: Option<std::time::Duration>,
     /// [`TestBounds::client`].
     client: Option<&'a std::sync::Arc<str>>,
-    /// See [`Cell::depends_on_load`].
-    depends_on_load: bool,
+    /// See [`Cell::stopped_by_load`].
+    stopped_by_load: bool,
     call_ms: f64,
     /// See [`Cell::narrowed`].
     narrowed: bool,
@@ -398,7 +398,7 @@ fn run_cell(
     };
     let started = Instant::now();
     let answered = engine.result_of(call, false, timing.client);
-    timing.depends_on_load |= answered.depends_on_load;
+    timing.stopped_by_load |= answered.stopped_by_load;
     let answer = answered.result;
     timing.call_ms = started.elapsed().as_secs_f64() * 1000.0;
     // The call's deadline is counted from after `started`: a call cut by it took at least
@@ -434,7 +434,7 @@ fn run_cell(
         m.insert(first_key, result.clone());
     }
     let checked = engine.result_of(validation, false, timing.client);
-    timing.depends_on_load |= checked.depends_on_load;
+    timing.stopped_by_load |= checked.stopped_by_load;
     let verdict = checked.result?;
     if is_true(&verdict) {
         Ok(())

@@ -777,7 +777,7 @@ impl Ranking {
         // places for calls from code made others' fallbacks fail their testers).
         let ran_out = |cell: &&crate::testers::Cell| {
             !cell.own_time_limit
-                && (cell.depends_on_load
+                && (cell.stopped_by_load
                     || cell
                         .error
                         .as_ref()
@@ -1240,13 +1240,12 @@ mod tests {
             not_run: false,
             own_time_limit: false,
             narrowed: true,
-            depends_on_load: false,
+            stopped_by_load: false,
         };
-        // Every Z558 makes an answer the load's for the result cache, the implementation's
-        // own time limit too: a test run still records that one.
+        // A cell at the implementation's own time limit is recorded, whatever else it says.
         let own_limit = crate::testers::Cell {
             own_time_limit: true,
-            depends_on_load: true,
+            stopped_by_load: true,
             ..cell("Z10005", false, Some("Z558"))
         };
         // Its tester calls another function: the implementation did not run for it.
@@ -1257,7 +1256,7 @@ mod tests {
         // Its code caught a failure of the load (a client's calls from code refused) and
         // answered something else, which its validator refused.
         let loaded = crate::testers::Cell {
-            depends_on_load: true,
+            stopped_by_load: true,
             ..cell("Z10007", false, Some("Z512"))
         };
         let matrix = crate::testers::Matrix {
@@ -1326,7 +1325,7 @@ mod tests {
             not_run: false,
             own_time_limit: false,
             narrowed: true,
-            depends_on_load: false,
+            stopped_by_load: false,
         };
         ranking.record_matrix(&crate::testers::Matrix {
             function: "Z10000".into(),
@@ -1392,7 +1391,7 @@ mod tests {
                 not_run: false,
                 own_time_limit: false,
                 narrowed: true,
-                depends_on_load: false,
+                stopped_by_load: false,
             }],
             passed: 1,
             not_run: 0,
