@@ -111,14 +111,10 @@ impl ClientCalls {
     /// Takes a place for a call of `client`, unless it has `max` in progress already.
     fn try_take<'a>(&'a self, client: &Arc<str>, max: usize) -> Option<ClientCall<'a>> {
         let mut in_progress = self.lock();
-        let held = in_progress.entry(client.clone()).or_default();
-        if *held >= max {
-            if *held == 0 {
-                in_progress.remove(client);
-            }
+        if in_progress.get(client).copied().unwrap_or(0) >= max {
             return None;
         }
-        *held += 1;
+        *in_progress.entry(client.clone()).or_default() += 1;
         Some(ClientCall {
             calls: self,
             client: client.clone(),

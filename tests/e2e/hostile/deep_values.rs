@@ -6,7 +6,6 @@ use serde_json::json;
 
 use super::{
     DEADLINE, JAVASCRIPT, PYTHON, Target, assert_refused, call_of, code_function, one_at_a_time,
-    timed_call,
 };
 
 /// Characters in the hostile string: the million.
@@ -26,7 +25,6 @@ fn a_million_deep_list_handed_to_code_is_a_z5_not_a_crash() {
     // The body limit is raised so the million characters can be sent as they are; the
     // variation below builds them inside the call and needs no raise.
     let target = Target::start(&[("ZEVAL_ORCHESTRATOR_BODY_BYTES", "4194304")]);
-    let orch = target.orch().to_owned();
     let long_text = "a".repeat(LENGTH);
 
     let count_in_js = code_function(
@@ -111,10 +109,7 @@ fn a_million_deep_list_handed_to_code_is_a_z5_not_a_crash() {
         ),
     ];
     for (what, attack) in attacks {
-        let timed = {
-            let orch = orch.clone();
-            target.watch(move || timed_call(&orch, None, &attack, DEADLINE))
-        };
+        let timed = target.watched_call(attack);
         let code = assert_refused(what, &timed, DEADLINE);
         eprintln!("item 1, {what}: {code} in {:?}", timed.took);
     }
@@ -122,10 +117,7 @@ fn a_million_deep_list_handed_to_code_is_a_z5_not_a_crash() {
     // The composition alone: a million code points returned to the caller. A budget may
     // refuse it (Z5) or the answer may be the whole list; either way in time, and no crash.
     let alone = code_points_of(json!("b".repeat(LENGTH)));
-    let timed = {
-        let orch = orch.clone();
-        target.watch(move || timed_call(&orch, None, &alone, DEADLINE))
-    };
+    let timed = target.watched_call(alone);
     let answer = timed
         .answer
         .as_ref()
@@ -162,7 +154,6 @@ fn a_deep_list_sent_to_a_remote_evaluator_is_not_a_crash() {
         &["--role", "orchestrator"],
         &[("ZEVAL_EVALUATOR_URL", &evaluate_url)],
     );
-    let orch = target.orch().to_owned();
     let count_in_js = code_function(
         "Z10100",
         list_of_code_points(),
@@ -176,10 +167,7 @@ fn a_deep_list_sent_to_a_remote_evaluator_is_not_a_crash() {
             "Z10100",
             code_points_of(json!("a".repeat(length))),
         );
-        let timed = {
-            let orch = orch.clone();
-            target.watch(move || timed_call(&orch, None, &attack, DEADLINE))
-        };
+        let timed = target.watched_call(attack);
         let answer = timed
             .answer
             .as_ref()

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{DEADLINE, Target, assert_refused, one_at_a_time, timed_call};
+use super::{DEADLINE, Target, assert_refused, one_at_a_time};
 
 /// Stores `Z10700(x)` with the composition `body` as its implementation Z10701.
 fn store(target: &mut Target, body: Value) {
@@ -44,9 +44,8 @@ fn endless_tail_recursion_ends_in_time() {
         &mut target,
         json!({"Z1K1": "Z7", "Z7K1": "Z802", "Z802K1": "Z41", "Z802K2": again(x.clone()), "Z802K3": x}),
     );
-    let orch = target.orch().to_owned();
     let call = again(json!("x"));
-    let timed = target.watch(move || timed_call(&orch, None, &call, DEADLINE));
+    let timed = target.watched_call(call);
     let code = assert_refused("an endless tail recursion", &timed, DEADLINE);
     assert!(
         matches!(code.as_str(), "Z558" | "Z590"),
@@ -71,9 +70,8 @@ fn endless_nested_recursion_stops_at_a_limit() {
         &mut target,
         json!({"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again(x)}),
     );
-    let orch = target.orch().to_owned();
     let call = again(json!("x"));
-    let timed = target.watch(move || timed_call(&orch, None, &call, DEADLINE));
+    let timed = target.watched_call(call);
     let code = assert_refused("an endless nested recursion", &timed, DEADLINE);
     assert!(
         matches!(code.as_str(), "Z507" | "Z590" | "Z558"),

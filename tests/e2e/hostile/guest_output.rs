@@ -70,10 +70,7 @@ fn eight_mebibytes_of_guest_output_give_a_short_z5() {
     ];
     for (i, (what, output)) in attacks.into_iter().enumerate() {
         let call = printing(&format!("Z{}", 10_700 + i), output);
-        let timed = {
-            let orch = orch.clone();
-            target.watch(move || timed_call(&orch, None, &call, DEADLINE))
-        };
+        let timed = target.watched_call(call);
         let code = assert_refused(what, &timed, DEADLINE);
         let answer = timed.answer.as_ref().unwrap();
         assert!(

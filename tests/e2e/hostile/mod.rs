@@ -175,6 +175,13 @@ impl Target {
         }
     }
 
+    /// An anonymous call of `zobject`, within [`DEADLINE`], made while [`Target::watch`]
+    /// watches the server's memory.
+    pub(crate) fn watched_call(&self, zobject: Value) -> Timed {
+        let orch = self.orch().to_owned();
+        self.watch(move || timed_call(&orch, None, &zobject, DEADLINE))
+    }
+
     /// The server survived: a normal call from another client (the neighbour's token) answers
     /// correctly and quickly, the peak memory stayed under the bound, and every remembered
     /// object reads back unchanged.

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{DEADLINE, Target, assert_refused, call_of, composition, one_at_a_time, timed_call};
+use super::{DEADLINE, Target, assert_refused, call_of, composition, one_at_a_time};
 
 /// Levels of duplication: 2^40 nodes.
 const LEVELS: usize = 40;
@@ -32,8 +32,7 @@ fn forty_nested_duplications_hit_the_budget_in_time() {
         body_bytes <= target_body_limit(),
         "the attack must fit the default body limit ({body_bytes} bytes)"
     );
-    let orch = target.orch().to_owned();
-    let timed = target.watch(move || timed_call(&orch, None, &value, DEADLINE));
+    let timed = target.watched_call(value);
     let code = assert_refused("40 nested duplications", &timed, DEADLINE);
     let memory = target.memory();
     eprintln!(
@@ -66,7 +65,7 @@ fn forty_nested_duplications_hit_the_budget_in_time() {
     for _ in 0..LEVELS {
         value = json!({"Z1K1": "Z7", "Z7K1": "Z10400", "Z10400K1": value});
     }
-    let timed = target.watch(move || timed_call(&orch, None, &value, DEADLINE));
+    let timed = target.watched_call(value);
     let code = assert_refused("40 nested stored duplications", &timed, DEADLINE);
     eprintln!(
         "item 3, {LEVELS} nested stored duplications: {code} in {:?}",
