@@ -552,3 +552,86 @@ fn the_callback_route_refuses_an_unknown_call_before_reading_its_body() {
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     target.assert_survived();
 }
+
+/// Busy threads of this test process, at normal priority, until dropped: other work holding
+/// the CPUs, as other clients' calls would.
+struct Contention {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Contention {
+    fn start(threads: usize) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for Contention {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A call that reaches its deadline having had less than a quarter of the CPU (a long call
+/// runs at the lowest priority, and here sixteen busy threads per CPU hold the machine) is
+/// the load's (`SandboxError::Starved`, counted as `starved`, never against the
+/// implementation); the same loop on an idle machine is its own plain timeout. A guest so
+/// starved cannot even reach its epoch check: its worker is killed at the kill margin, and
+/// until 2026-12-06 the pool answered that as the code's own timeout, which the ranking
+/// counted against an implementation whose time limit is shorter than the request's, and
+/// its testers recorded. Past the request's deadline the answer is the original's plain
+/// Z558 either way.
+#[test]
+fn a_call_the_load_starved_is_the_loads() {
+    let _serial = one_at_a_time();
+    let deadline = Duration::from_millis(1_500);
+    let deadline_ms = deadline.as_millis().to_string();
+    let target = Target::start(&[("ZEVAL_CALL_TIMEOUT_MS", &deadline_ms)]);
+    // Absent until the first one.
+    let limit_hits = |kind: &str| {
+        let text =
+            crate::common::request("GET", &format!("{}/metrics", target.orch()), None, None).text;
+        let series = format!("zeval_sandbox_limit_hits_total{{kind=\"{kind}\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .map_or(0.0, |value| value.trim().parse::<f64>().unwrap())
+    };
+
+    let alone = timed_call(target.orch(), None, &busy_loop_call("Z10900"), DEADLINE);
+    assert_eq!(assert_refused("a loop alone", &alone, deadline), "Z558");
+    assert_eq!(
+        (limit_hits("timeout"), limit_hits("starved")),
+        (1.0, 0.0),
+        "a loop on an idle machine: (timeout, starved)"
+    );
+
+    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+    let contended = {
+        let _contention = Contention::start(16 * cpus);
+        timed_call(target.orch(), None, &busy_loop_call("Z10901"), DEADLINE)
+    };
+    assert_eq!(
+        assert_refused("a loop while the CPUs are held", &contended, deadline),
+        "Z558"
+    );
+    assert_eq!(
+        (limit_hits("timeout"), limit_hits("starved")),
+        (1.0, 1.0),
+        "a loop while the CPUs are held: (timeout, starved)"
+    );
+    target.assert_survived();
+}

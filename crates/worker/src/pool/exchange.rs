@@ -11,8 +11,9 @@ use crate::protocol::{Request, Response, read_frame};
 use super::Worker;
 
 pub(super) enum Exchange {
-    /// The worker did not answer by the deadline.
-    TimedOut,
+    /// The worker did not answer by the deadline; `in_host_calls` of the time went to
+    /// answering its host calls, when it was not running.
+    TimedOut { in_host_calls: Duration },
     /// The worker closed the socket, or sent something that is not a response.
     Broken(String),
 }
@@ -45,11 +46,13 @@ pub(super) fn exchange(
 ) -> Result<Response, Exchange> {
     let mut socket = Deadlined::new(&worker.socket, deadlines.kill);
     socket.spin_until = Some(Instant::now() + spin).filter(|_| !spin.is_zero());
+    let mut in_host_calls = Duration::ZERO;
     socket
         .write_all(&request.to_frame())
-        .map_err(|e| frame_error(e.into()))?;
+        .map_err(|e| frame_error(e.into(), in_host_calls))?;
     loop {
-        let frame = read_frame(&mut socket, max_frame).map_err(frame_error)?;
+        let frame =
+            read_frame(&mut socket, max_frame).map_err(|e| frame_error(e, in_host_calls))?;
         match Response::decode(&frame).map_err(|e| Exchange::Broken(e.to_string()))? {
             Response::HostCall(call) => {
                 let Some(host) = host.as_mut() else {
@@ -64,10 +67,12 @@ pub(super) fn exchange(
                         host.max_request_bytes
                     )));
                 }
+                let called = Instant::now();
                 let answer = host.host.call(&call, deadlines.call);
+                in_host_calls += called.elapsed();
                 socket
                     .write_all(&Request::HostAnswer(&answer).to_frame())
-                    .map_err(|e| frame_error(e.into()))?;
+                    .map_err(|e| frame_error(e.into(), in_host_calls))?;
             }
             response => return Ok(response),
         }
@@ -162,7 +167,7 @@ impl Write for Deadlined<'_> {
     }
 }
 
-fn frame_error(error: crate::protocol::FrameError) -> Exchange {
+fn frame_error(error: crate::protocol::FrameError, in_host_calls: Duration) -> Exchange {
     match error {
         crate::protocol::FrameError::Io(e)
             if matches!(
@@ -170,7 +175,7 @@ fn frame_error(error: crate::protocol::FrameError) -> Exchange {
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
             ) =>
         {
-            Exchange::TimedOut
+            Exchange::TimedOut { in_host_calls }
         }
         other => Exchange::Broken(other.to_string()),
     }

@@ -54,11 +54,13 @@ use serde::Serialize;
 use zeval_sandbox::{CodeCache, HostCalls, Limits, RunOutput, SandboxError};
 
 mod colocate;
+mod cpu_clock;
 mod exchange;
 mod log_relay;
 mod reap;
 mod spawner;
 
+use cpu_clock::CpuClock;
 use exchange::{Deadlined, Deadlines, Exchange, HostCallsWithin, exchange};
 use log_relay::relay_log;
 use spawner::Spawner;
@@ -420,6 +422,8 @@ struct Worker {
     idle_since: Instant,
     /// Calls it has served.
     calls: u64,
+    /// Its CPU time, for a call that it overran ([`cpu_clock`]).
+    cpu_clock: Option<CpuClock>,
 }
 
 /// The byte budget of one worker's [`CodeCache`]: with the default 32 workers at most, at
@@ -632,6 +636,8 @@ impl WorkerPool {
         let cut = reserved && reserve_deadline < deadline;
         let deadline = if cut { reserve_deadline } else { deadline };
         let pid = worker.pid();
+        let dispatched = Instant::now();
+        let cpu_before = worker.cpu_clock.and_then(CpuClock::read);
         // Not for a call with host calls: those run on this thread during the exchange, and
         // may be long (nested calls), so it keeps its own CPU set.
         let colocated = worker
@@ -735,16 +741,31 @@ impl WorkerPool {
                     error => Err(error.into()),
                 }
             }
-            Err(Exchange::TimedOut) => {
+            Err(Exchange::TimedOut { in_host_calls }) => {
+                // Read before the kill: a reaped worker has no clock.
+                let used = taken
+                    .worker_mut()
+                    .cpu_clock
+                    .and_then(CpuClock::read)
+                    .zip(cpu_before)
+                    .map(|(now, before)| now.saturating_sub(before));
+                let ran = dispatched.elapsed().saturating_sub(in_host_calls);
                 let status = self.inner.discard(taken.into_worker());
                 tracing::warn!(
                     pid,
                     status,
+                    ?used,
+                    ?ran,
                     "killed a worker that overran its call's deadline"
                 );
-                Err(self
-                    .timeout(limits.wall_time, cut, waited, limits.wall_time)
-                    .into())
+                let error = self.timeout(limits.wall_time, cut, waited, limits.wall_time);
+                // A guest that had little of the CPU is the load's, as the worker itself
+                // would have said had it had the time to ([`cpu_clock`]).
+                Err(match used {
+                    Some(used) => error.after_running(used, ran),
+                    None => error,
+                }
+                .into())
             }
             // `exchange` answers host calls itself: one here is a broken exchange; so is a
             // second "not loaded", which answered a request that sent the module.
@@ -1300,6 +1321,7 @@ impl PoolInner {
         if first {
             log_confinement(&confinement);
         }
+        let cpu_clock = CpuClock::of(child.id());
         Ok(Worker {
             child,
             socket: parent_end,
@@ -1308,6 +1330,7 @@ impl PoolInner {
             code_cache: Arc::new(CodeCache::new(CODE_CACHE_BYTES_PER_WORKER)),
             idle_since: Instant::now(),
             calls: 0,
+            cpu_clock,
         })
     }
 }
