@@ -330,6 +330,55 @@ fn forged_redis_values_cost_calls_a_bounded_number_of_bytes() {
     );
 }
 
+/// A cached answer that someone wrote into the shared Redis, within the largest answer kept
+/// but of 300,000 values, is computed again rather than parsed (some 40 MiB) on every lookup
+/// and served: the bound `MAX_CACHED_ANSWER_VALUES` (262,144) of the server's result cache,
+/// here behind a real `redis-server`. Before 2026-12-06 the forged list was the answer.
+#[test]
+fn a_forged_cached_answer_of_too_many_values_is_computed_again() {
+    let redis = RedisServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "ed", "editor");
+    let url = redis.url();
+    let server = Server::start(data.path(), &[], &[("ZEVAL_CACHE_REDIS_URL", url.as_str())]);
+    let orch = server.orch();
+    put_chain(orch, &token, "return Z10000K1.toUpperCase();");
+    let call = call_of("Z10002", "abc");
+    assert_eq!(
+        value_and_cached(&evaluate(orch, &call, None, &[])),
+        (json!("ABC"), false)
+    );
+    let redis::Value::Array(entries) = redis.command(&["KEYS", "zeval:result:*"]).unwrap() else {
+        panic!("KEYS answered no list");
+    };
+    assert_eq!(entries.len(), 1, "one answer kept: {entries:?}");
+    let entry: String = redis::from_redis_value(entries.into_iter().next().unwrap()).unwrap();
+    let redis::Value::BulkString(kept) = redis.command(&["GET", &entry]).unwrap() else {
+        panic!("GET {entry} answered no bytes");
+    };
+    // "<computed_at_ms>\n<answer>", as the node stores it; only the answer is forged.
+    let computed_at = String::from_utf8(kept)
+        .unwrap()
+        .split_once('\n')
+        .unwrap()
+        .0
+        .to_owned();
+    let values = vec!["0"; 300_000].join(",");
+    let forged =
+        format!("{computed_at}\n{{\"Z1K1\": \"Z22\", \"Z22K1\": [{values}], \"Z22K2\": \"Z24\"}}");
+    assert!(forged.len() < 1 << 20, "within the largest answer kept");
+    redis
+        .command(&["SET", &entry, &forged, "PX", "60000"])
+        .unwrap();
+    let again = evaluate(orch, &call, None, &[]);
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(
+        value_and_cached(&again),
+        (json!("ABC"), false),
+        "the forged entry was served, or the call was not computed again"
+    );
+}
+
 #[test]
 fn a_redis_that_is_down_leaves_calls_answered() {
     let dir = tempfile::tempdir().unwrap();
