@@ -114,3 +114,64 @@ fn orchestrator_and_evaluator_talk_over_http() {
         .unwrap();
     assert!(!answer.text.contains(evaluator_address), "{}", answer.text);
 }
+
+/// The worker processes of the server process `pid`.
+fn children_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("children")).ok())
+        .map(|children| children.split_whitespace().count())
+        .sum()
+}
+
+/// An orchestrator node runs in process the languages `[evaluators]` sends nowhere else, and
+/// runs them in its confined workers, loaded at start. Until 2026-12-06 such a node loaded
+/// its guests during the first call that needed them, with no workers: Python code ran in
+/// the server's own process, outside the worker's confinement.
+#[test]
+fn an_orchestrator_runs_its_in_process_languages_in_workers() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("zeval.toml");
+    // JavaScript goes elsewhere (nobody listens there); Python stays in process.
+    std::fs::write(
+        &config,
+        "[evaluators]\njavascript = { url = \"http://127.0.0.1:9/v1/evaluate/\" }\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        data.path(),
+        &[
+            "--role",
+            "orchestrator",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let python = serde_json::json!({
+        "Z1K1": "Z7",
+        "Z7K1": {
+            "Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10800K1",
+                             "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6", "Z8K3": ["Z20"],
+            "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10800",
+                             "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z610",
+                                       "Z16K2": "def Z10800(Z10800K1):\n    return Z10800K1[::-1]"}}],
+            "Z8K5": "Z10800"
+        },
+        "Z10800K1": "abc"
+    });
+    let answer = request(
+        "POST",
+        &format!("{}/wikifunctions.org/v1/evaluate/", server.orch()),
+        None,
+        Some(&serde_json::json!({"zobject": python, "doValidate": false})),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["Z22K1"], "cba", "{}", answer.text);
+    assert!(
+        children_of(server.pid()) > 0,
+        "the Python call ran with no worker process"
+    );
+}

@@ -109,9 +109,18 @@ pub(crate) fn language_strings() -> Vec<String> {
     languages
 }
 
-/// The orchestrator's evaluators for `config`. The in-process evaluator (and its guests) is
-/// loaded on first use, so an orchestrator whose languages all run remotely, or that only
-/// runs built-ins and compositions, never needs the guests.
+/// Whether `[evaluators]` leaves any language to this process's sandbox.
+pub fn runs_a_language_in_process(config: &Config) -> bool {
+    language_strings()
+        .iter()
+        .any(|language| *config.evaluator_for(language) == EvaluatorEndpoint::IN_PROCESS)
+}
+
+/// The orchestrator's evaluators for `config`. Without `shared`, the in-process evaluator
+/// (and its guests) is loaded on first use, without workers: for commands that run alone
+/// (`zeval call`, `zeval test`) and an orchestrator whose languages all run remotely, which
+/// never needs the guests. `zeval serve` passes one it loaded at start, with its workers,
+/// whenever a language runs in process.
 ///
 /// `shared` is an evaluator already loaded (the one the evaluator API of the same process
 /// uses), so the guests are loaded once.
