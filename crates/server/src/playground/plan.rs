@@ -329,7 +329,9 @@ fn browser(
     };
     let request = crate::evaluators::executor_request(call);
     let body = zeval_evaluator::wire::json::encode_executor(&request);
-    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    // As deep as a call's arguments may be (serde_json alone stops at 128 levels, and a list
+    // of 200 texts is some 400 in normal form).
+    let request: Value = zeval_zobject::json::parse_slice(&body).unwrap_or(Value::Null);
     let limits = zeval_evaluator::EvaluatorConfig::new(guests.dir()).limits;
     let wall = limits.wall_time.min(call.remaining_time);
     json!({

@@ -109,6 +109,41 @@ async fn a_javascript_call_is_planned_for_the_browser_as_the_evaluator_would_get
     }
 }
 
+/// A plan's request holds arguments as deep as calls take: a list of 200 texts is some 400
+/// levels in normal form. It was read back with serde_json's default limit of 128 levels, and
+/// the browser got `"request": null`.
+#[tokio::test]
+async fn a_deep_argument_is_planned_whole() {
+    let guests = guest_dir();
+    let dir = guests.path().to_owned();
+    let server = server(move |c| c.guest_dir = Some(dir));
+    let editor = token(&server, "ed", zeval_store::Role::Editor);
+    put_javascript(&server, &editor).await;
+    let mut texts = vec![json!("Z6")];
+    texts.extend((0..200).map(|i| json!(format!("t{i}"))));
+    let inline = json!({"zobject": {"Z1K1": "Z7",
+        "Z7K1": {"Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10005K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z1", "Z8K3": ["Z20"],
+            "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10005",
+                "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
+                          "Z16K2": "function Z10005( Z10005K1 ) { return Z10005K1; }"}}],
+            "Z8K5": "Z10005"},
+        "Z10005K1": texts}});
+    let plan = send(&server, "POST", "/v1/plan", None, Some(inline.to_string())).await;
+    assert_eq!(plan.status, 200, "{}", plan.text);
+    let plan = zeval_zobject::json::parse(&plan.text).unwrap();
+    assert_eq!(plan["where"], "browser", "{plan}");
+    let mut argument = &plan["request"]["functionArguments"]["Z10005K1"];
+    let mut items = 0;
+    while let Some(tail) = argument.get("K2") {
+        items += 1;
+        argument = tail;
+    }
+    assert_eq!(items, 200, "the plan's request: {}", plan["request"]);
+}
+
 #[tokio::test]
 async fn compositions_built_ins_and_missing_guests_stay_on_the_server() {
     let empty = tempfile::tempdir().unwrap();
