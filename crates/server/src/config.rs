@@ -178,6 +178,12 @@ pub struct Failover {
 /// The largest `failover.max_attempts` accepted.
 pub const MAX_ATTEMPTS: usize = 10;
 
+/// The least `limits.worker_stack_bytes` taken: the default, with which the depth limits
+/// (`limits.max_value_depth`, 20,000 levels; a normal form some 25,000) are tested. Parsing
+/// and the orchestrator's own walks grow their stacks as they need, but dropping a
+/// `serde_json::Value` and writing one recurse once per level on the thread's own stack.
+pub const MIN_WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
+
 impl Default for Failover {
     fn default() -> Self {
         Failover {
@@ -981,6 +987,15 @@ impl Config {
                 self.limits.client_ipv6_prefix
             )));
         }
+        if self.limits.worker_stack_bytes < MIN_WORKER_STACK_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "limits.worker_stack_bytes: {} is less than the {MIN_WORKER_STACK_BYTES} bytes \
+                 that values as deep as the depth limits allow need (dropping and writing a \
+                 value recurses once per level); a smaller stack would let a request abort \
+                 the server",
+                self.limits.worker_stack_bytes
+            )));
+        }
         if self.limits.search_time_ms == 0 {
             return Err(ConfigError::Invalid(
                 "limits.search_time_ms: 0 would stop every search at once (at least 1)".into(),
@@ -1164,6 +1179,15 @@ mod tests {
         for (name, _) in ENV_VARS {
             assert!(text.contains(name), "zeval.toml does not mention {name}");
         }
+    }
+
+    #[test]
+    fn a_stack_too_small_for_the_deepest_values_is_refused() {
+        let mut config = Config::default();
+        assert!(config.check().is_ok());
+        config.limits.worker_stack_bytes = 1024 * 1024;
+        let error = config.check().unwrap_err().to_string();
+        assert!(error.contains("limits.worker_stack_bytes"), "{error}");
     }
 
     #[test]
