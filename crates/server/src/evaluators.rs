@@ -387,8 +387,15 @@ impl CodeEvaluator for Remote {
                     // Bounded by the call's deadline, so `Done` always comes. A run sent on
                     // to another evaluator keeps the same callback route: nested calls of
                     // the evaluator that died went nowhere, and the next one makes its own.
-                    let answer = self.pool.run(deadline, |client, remaining| {
-                        client.try_evaluate(request, remaining, Some((url, secret)))
+                    // A panic must still send `Done`: the receiver below waits for it, and
+                    // its channel never closes (the registration keeps a sender).
+                    let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.pool.run(deadline, |client, remaining| {
+                            client.try_evaluate(request, remaining, Some((url, secret)))
+                        })
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err("the request to the evaluator failed: an internal error".to_owned())
                     });
                     let _ = done.send(Message::Done(answer));
                 });
