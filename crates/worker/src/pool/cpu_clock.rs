@@ -1,5 +1,6 @@
-//! A worker's CPU time, read by its parent: what tells a call that the load starved (a worker
-//! killed at its deadline having run for little of it) from one that used its time.
+//! A worker's CPU time and run state, read by its parent: what tells a call that the load
+//! starved (a worker killed at its deadline having run for little of it, though it was ready
+//! to run) from one that used its time or went silent on its own.
 //!
 //! A long call runs at `SCHED_IDLE` and nice 19 (`zeval_sandbox` lowers long calls). While
 //! other work holds every CPU such a guest gets almost no time: not enough to reach its epoch
@@ -48,6 +49,20 @@ impl CpuClock {
     }
 }
 
+/// Whether the thread `tid` of the process `pid` is running or waiting for a CPU (state `R`
+/// in `/proc/<pid>/task/<tid>/stat`), rather than asleep or stopped. A starved guest is
+/// runnable; a worker that went silent on its own (asleep, blocked, or trickling its answer)
+/// is not, and its timeout stays its own however little CPU it used.
+pub(super) fn is_runnable(pid: u32, tid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+        return false;
+    };
+    // "<tid> (<name>) <state> …": the name may hold spaces and parentheses.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state == "R")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +81,25 @@ mod tests {
         let second = second.expect("a child not yet reaped");
         assert!(second > first, "{first:?} then {second:?}");
         assert_eq!(clock.read(), None, "a reaped child's clock");
+    }
+
+    #[test]
+    fn a_spinning_thread_is_runnable_and_a_sleeping_one_is_not() {
+        let mut spinning = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let mut sleeping = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let runnable = |child: &std::process::Child| is_runnable(child.id(), child.id());
+        let states = (runnable(&spinning), runnable(&sleeping));
+        for child in [&mut spinning, &mut sleeping] {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        assert_eq!(states, (true, false), "(spinning, sleeping)");
     }
 }
