@@ -743,11 +743,15 @@ impl WorkerPool {
             }
             Err(Exchange::TimedOut { in_host_calls }) => {
                 // Read before the kill: a reaped worker has no clock.
-                let used = taken
-                    .worker_mut()
+                let worker = taken.worker_mut();
+                // Only a guest that was ready to run can have been starved: a worker silent
+                // on its own (asleep, blocked) keeps its own timeout.
+                let runnable = cpu_clock::is_runnable(pid, worker.serving_thread.unwrap_or(pid));
+                let used = worker
                     .cpu_clock
                     .and_then(CpuClock::read)
                     .zip(cpu_before)
+                    .filter(|_| runnable)
                     .map(|(now, before)| now.saturating_sub(before));
                 let ran = dispatched.elapsed().saturating_sub(in_host_calls);
                 let status = self.inner.discard(taken.into_worker());
@@ -929,24 +933,25 @@ impl PoolInner {
                         });
                     }
                     ended => {
-                        state.alive -= 1;
-                        state.lost += 1;
                         drop(state);
+                        let pid = worker.pid();
+                        // A live one is killed as a call's is (`discard`): its priority
+                        // restored, and its exit awaited at most `REAP_WAIT`. A plain `wait`
+                        // here held this call for as long as a killed worker lowered to
+                        // `SCHED_IDLE` takes to exit on busy CPUs (seconds).
                         let status = match ended {
-                            Ok(Some(status)) => describe(status),
+                            Ok(Some(status)) => {
+                                self.forget(pid);
+                                describe(status)
+                            }
                             Ok(None) => {
-                                let _ = worker.child.kill();
-                                let _ = worker.child.wait();
-                                "wrote while it held no call, killed".to_owned()
+                                format!("wrote while it held no call, {}", self.discard(worker))
                             }
                             Err(_) => {
-                                let _ = worker.child.kill();
-                                let _ = worker.child.wait();
-                                "could not be checked, killed".to_owned()
+                                format!("could not be checked, {}", self.discard(worker))
                             }
                         };
-                        tracing::warn!(pid = worker.pid(), status, "lost an idle worker");
-                        self.replenish();
+                        tracing::warn!(pid, status, "lost an idle worker");
                         state = self.lock();
                         continue;
                     }

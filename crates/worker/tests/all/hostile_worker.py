@@ -11,7 +11,9 @@ with a second argument "unrestorable" it reports that it cannot restore prioriti
 start_once (the second argument names a file: the first stand-in creates it and dies in its
 first call; any stand-in started once it exists fails to start) | given (answers with the wall
 time it was given, in microseconds, after sleeping all of it when its input is "loop", as an
-endless loop stopped at its deadline would).
+endless loop stopped at its deadline would) | twice_heavy (answers, then, as a worker that
+escaped its sandbox might: touches 512 MiB, which its exit must give back, lowers itself to
+SCHED_IDLE, and answers again out of turn).
 """
 import json
 import os
@@ -120,6 +122,14 @@ while True:
         write_frame(ok)
         time.sleep(0.05)
         write_frame(ran(b"forged"))
+    elif MODE == "twice_heavy":
+        write_frame(ok)
+        ballast = bytearray(512 << 20)
+        for page in range(0, len(ballast), 4096):
+            ballast[page] = 1
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        write_frame(ran(b"forged"))
+        time.sleep(3600)
     elif MODE == "affinity":
         if stdin == b"wait":
             time.sleep(1.0)

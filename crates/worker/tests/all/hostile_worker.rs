@@ -35,7 +35,45 @@ fn pool_with(mode: &str, adjust: impl FnOnce(&mut WorkerPoolConfig)) -> WorkerPo
         ..WorkerPoolConfig::new("python3", args, spec)
     };
     adjust(&mut config);
+    share_the_cpus();
     WorkerPool::start(config).expect("the stand-in worker starts")
+}
+
+/// Tests time their calls, and one test holds every CPU with busy threads: it runs alone
+/// ([`load_the_cpus`]), the others beside each other.
+static CPUS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+thread_local! {
+    /// This test's hold on [`CPUS`], released when its thread ends with the test.
+    static HOLD: std::cell::RefCell<Option<Hold>> = const { std::cell::RefCell::new(None) };
+}
+
+#[allow(dead_code, reason = "held for its drop")]
+enum Hold {
+    Shared(std::sync::RwLockReadGuard<'static, ()>),
+    Alone(std::sync::RwLockWriteGuard<'static, ()>),
+}
+
+/// Holds [`CPUS`] shared for the rest of this test, unless it holds them already.
+fn share_the_cpus() {
+    HOLD.with(|hold| {
+        if hold.borrow().is_none() {
+            let guard = CPUS.read().unwrap_or_else(|e| e.into_inner());
+            *hold.borrow_mut() = Some(Hold::Shared(guard));
+        }
+    });
+}
+
+/// Holds [`CPUS`] alone for the rest of this test, before it starts a pool.
+fn load_the_cpus() {
+    HOLD.with(|hold| {
+        assert!(
+            hold.borrow().is_none(),
+            "take the CPUs before starting a pool"
+        );
+        let guard = CPUS.write().unwrap_or_else(|e| e.into_inner());
+        *hold.borrow_mut() = Some(Hold::Alone(guard));
+    });
 }
 
 fn limits(wall_time: Duration) -> Limits {
@@ -131,6 +169,54 @@ fn a_worker_that_answers_twice_gets_no_other_call() {
         next.stdout, b"theirs",
         "the next call got the forged answer"
     );
+    assert_eq!(pool.status().lost, 1, "{:?}", pool.status());
+}
+
+/// An idle worker that answers out of turn is killed as a call's worker is: its priority
+/// restored and its exit awaited at most `REAP_WAIT`. This one holds 512 MiB and has lowered
+/// itself to `SCHED_IDLE` while busy threads hold every CPU, so its exit, at its own
+/// priority, would take minutes. The next call waited for it (a plain `wait`) until
+/// 2026-12-06.
+#[test]
+fn an_idle_worker_speaking_out_of_turn_does_not_hold_up_the_next_call() {
+    load_the_cpus();
+    let pool = std::sync::Arc::new(pool("twice_heavy"));
+    let first = pool
+        .run(0, b"mine", &limits(Duration::from_secs(3)))
+        .unwrap();
+    assert_eq!(first.stdout, b"mine");
+    // Time to touch its memory and speak.
+    std::thread::sleep(Duration::from_millis(1500));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+    let spinners: Vec<_> = (0..16 * cpus)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let caller = {
+        let pool = std::sync::Arc::clone(&pool);
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let next = pool.run(0, b"theirs", &limits(Duration::from_secs(3)));
+            let _ = sender.send((next, started.elapsed()));
+        })
+    };
+    let answered = receiver.recv_timeout(Duration::from_secs(6));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for spinner in spinners {
+        spinner.join().unwrap();
+    }
+    let (next, took) = answered.expect("no answer within 6 s: the call waited for the exit");
+    caller.join().unwrap();
+    assert_eq!(next.unwrap().stdout, b"theirs");
+    assert!(took < Duration::from_secs(4), "the next call took {took:?}");
     assert_eq!(pool.status().lost, 1, "{:?}", pool.status());
 }
 
