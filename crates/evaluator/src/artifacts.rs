@@ -48,6 +48,12 @@ impl ArtifactRecord {
 pub trait ArtifactStore: Send + Sync {
     /// The record stored under `key`.
     fn get(&self, key: &ArtifactKey) -> Option<ArtifactRecord>;
+    /// [`Self::get`] for a call that must be answered by `deadline`: a store that waits (for
+    /// a connection, say) waits no later. By default [`Self::get`].
+    fn get_until(&self, key: &ArtifactKey, deadline: Instant) -> Option<ArtifactRecord> {
+        let _ = deadline;
+        self.get(key)
+    }
     /// Stores `record` under `key` (for a `language`), keeping any record already there.
     fn put(&self, key: &ArtifactKey, language: &str, record: &ArtifactRecord);
 }
@@ -153,7 +159,7 @@ impl Artifacts {
             .toolchain
             .key(unit)
             .ok_or(ArtifactError::NoCompiler(unit.language.label()))?;
-        if let Some(record) = self.lookup(&key) {
+        if let Some(record) = self.lookup_until(&key, waits_until) {
             return ready(key, record);
         }
         let lock = {
@@ -165,7 +171,7 @@ impl Artifacts {
             )
         };
         let result = match lock.acquire_until(Some(waits_until)) {
-            Some(_compiling) => match self.lookup(&key) {
+            Some(_compiling) => match self.lookup_until(&key, waits_until) {
                 Some(record) => ready(key, record),
                 None => self.compile(key, unit, deadline, waits_until),
             },
@@ -187,6 +193,22 @@ impl Artifacts {
 
     /// The record of `key` from memory, else from the store (then kept in memory).
     pub fn lookup(&self, key: &ArtifactKey) -> Option<ArtifactRecord> {
+        self.lookup_from(key, |store| store.get(key))
+    }
+
+    /// [`Self::lookup`], the store's waits ending by `deadline` (a call's, or a save's queue
+    /// wait): a store read that waited for a connection, up to the store's own bound (5 s,
+    /// 10 s), held the call past its deadline, and held everyone else calling the same code
+    /// behind the key's gate too.
+    fn lookup_until(&self, key: &ArtifactKey, deadline: Instant) -> Option<ArtifactRecord> {
+        self.lookup_from(key, |store| store.get_until(key, deadline))
+    }
+
+    fn lookup_from(
+        &self,
+        key: &ArtifactKey,
+        read: impl FnOnce(&dyn ArtifactStore) -> Option<ArtifactRecord>,
+    ) -> Option<ArtifactRecord> {
         if let Some(record) = self
             .memory
             .lock()
@@ -195,7 +217,7 @@ impl Artifacts {
         {
             return Some(record);
         }
-        let record = self.store.as_ref()?.get(key)?;
+        let record = read(self.store.as_deref()?)?;
         self.remember(*key, record.clone());
         Some(record)
     }

@@ -216,7 +216,9 @@ impl Orchestrator {
         let policy = options.policy.as_deref();
         let engine = Engine::new(self, selector, policy, options.do_validate, deadline)
             .value_only(options.value_only);
-        let outcome = engine.run_request(input);
+        // Every wait of the store on this thread (approvals, the ranking's figures, compiled
+        // artifacts, not only fetches) ends by the deadline too.
+        let outcome = zeval_store::call_deadline::within(deadline, || engine.run_request(input));
         let trace = |outcome| {
             traced.then(|| Trace {
                 dependencies: engine.resolver.dependencies(),
@@ -329,7 +331,8 @@ impl Engine<'_> {
         // A call nested through Z823 counts towards the same depth limit.
         nested.inherit_depth(self);
         let budget = budget::install_or_share(self.orchestrator.config.budget, self.deadline());
-        let outcome = nested.run_request(call);
+        let outcome =
+            zeval_store::call_deadline::within(nested.deadline(), || nested.run_request(call));
         self.absorb(&nested);
         let Some(mut result) = outcome else {
             return Err(Fail::Timeout);

@@ -38,6 +38,14 @@ impl ArtifactStore for StoreArtifacts {
         }
     }
 
+    fn get_until(
+        &self,
+        key: &zeval_compiler::ArtifactKey,
+        deadline: std::time::Instant,
+    ) -> Option<ArtifactRecord> {
+        zeval_store::call_deadline::within(deadline, || self.get(key))
+    }
+
     fn put(&self, key: &zeval_compiler::ArtifactKey, language: &str, record: &ArtifactRecord) {
         let (compiler, outcome) = match record {
             ArtifactRecord::Compiled { wasm, compiler } => {

@@ -43,6 +43,10 @@ type Labels = Vec<(&'static str, String)>;
 /// Label sets one metric may hold (default 1000); past it new ones fold into `other`.
 pub const MAX_SERIES_PER_METRIC: usize = 1000;
 
+/// The longest the `/metrics` label of a call's function may take to look up in the store,
+/// a wait for a connection included ([`Metrics::function_label`]).
+pub const LABEL_READ_TIME: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The label value standing for everything not worth its own series.
 pub const OTHER: &str = "other";
 
@@ -196,7 +200,10 @@ impl Metrics {
 
     /// The `function` label of a call of `function` (a ZID, or a fixed word such as
     /// `(inline)`): the ZID when the catalogue or the store has it, else `other`. Looks the
-    /// ZID up in `repository` the first time, so call it from a blocking context.
+    /// ZID up in `repository` the first time, so call it from a blocking context. The look-up
+    /// takes at most [`LABEL_READ_TIME`] (it runs after the call's answer, whatever time the
+    /// call had left; it used to wait for a connection up to the store's own bound, 5 s on
+    /// SQLite and 10 s on PostgreSQL): past it, the call counts as `other`.
     pub fn function_label(&self, repository: &dyn crate::Repository, function: &str) -> String {
         if function == "(inline)" {
             return function.into();
@@ -213,7 +220,11 @@ impl Metrics {
         ) {
             return function.into();
         }
-        if !matches!(repository.get(function), Ok(Some(_))) {
+        let stored =
+            zeval_store::call_deadline::within(std::time::Instant::now() + LABEL_READ_TIME, || {
+                repository.get(function)
+            });
+        if !matches!(stored, Ok(Some(_))) {
             return OTHER.into();
         }
         let mut set = self

@@ -487,13 +487,17 @@ pub(crate) mod http {
             ))
         })?;
         let limits = &state.config.limits;
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_millis(limits.test_timeout_ms);
+        let call_timeout = std::time::Duration::from_millis(limits.call_timeout_ms);
+        // A cell started before the run's deadline runs for its call's time: the run ends by
+        // then, and so does every wait of the store it makes (the revisions, testers and
+        // validators it reads, the figures it records), not only its cells' calls'.
+        let run_ends = deadline + call_timeout;
         let bounds = TestBounds {
             max_cells: Some(limits.max_test_cells),
-            deadline: Some(
-                std::time::Instant::now()
-                    + std::time::Duration::from_millis(limits.test_timeout_ms),
-            ),
-            call_timeout: Some(std::time::Duration::from_millis(limits.call_timeout_ms)),
+            deadline: Some(deadline),
+            call_timeout: Some(call_timeout),
             client: client.map(|axum::Extension(crate::limits::ClientKey(client))| client),
         };
         let repository = state.repository.clone();
@@ -501,22 +505,24 @@ pub(crate) mod http {
         let metrics = state.metrics.clone();
         let ranking = state.ranking.clone();
         let matrix = crate::blocking::run(move || {
-            let z8 = super::stored_function(repository.as_ref(), &request.function)?;
-            let mut matrix = super::run_function(
-                repository.as_ref(),
-                engine.as_ref(),
-                &request,
-                &z8,
-                &bounds,
-                &|_, _| {},
-            )?;
-            ranking.record_matrix(&matrix);
-            // The function as this run read it: reading it again for the explanation cost
-            // two more store reads per request. Built-in functions are not ranked.
-            matrix.ranking = zeval_catalogue::get(&matrix.function)
-                .is_none()
-                .then(|| ranking.explain_function(&matrix.function, &z8));
-            Ok(matrix)
+            zeval_store::call_deadline::within(run_ends, || {
+                let z8 = super::stored_function(repository.as_ref(), &request.function)?;
+                let mut matrix = super::run_function(
+                    repository.as_ref(),
+                    engine.as_ref(),
+                    &request,
+                    &z8,
+                    &bounds,
+                    &|_, _| {},
+                )?;
+                ranking.record_matrix(&matrix);
+                // The function as this run read it: reading it again for the explanation cost
+                // two more store reads per request. Built-in functions are not ranked.
+                matrix.ranking = zeval_catalogue::get(&matrix.function)
+                    .is_none()
+                    .then(|| ranking.explain_function(&matrix.function, &z8));
+                Ok(matrix)
+            })
         })
         .await
         .map_err(|e| ApiError::Internal(format!("the test run failed: {e}")))?

@@ -16,6 +16,7 @@ use std::time::Instant;
 use zeval_zobject::Value;
 
 mod backend;
+pub mod call_deadline;
 pub mod catalogue;
 mod dir;
 mod layered;

@@ -261,7 +261,8 @@ impl SqliteStore {
     }
 
     /// A connection for reads: the first reader to be free, waited for at most
-    /// [`READ_WAIT`] ([`StoreError::Busy`] then); in memory, the writer's connection. (It
+    /// [`READ_WAIT`] ([`StoreError::Busy`] then), and no later than the deadline of the call
+    /// this thread works for ([`crate::call_deadline`]); in memory, the writer's connection. (It
     /// used to wait for one reader chosen in turn, however long that one's read took while
     /// others were free.)
     fn reader(&self) -> Result<ReadConnection<'_>, StoreError> {
@@ -281,6 +282,7 @@ impl SqliteStore {
                 pool: None,
             });
         }
+        let call_deadline = crate::call_deadline::earliest(call_deadline);
         let own = Instant::now() + self.read_wait;
         let deadline = call_deadline.map_or(own, |call| call.min(own));
         let mut gate = None;
@@ -972,6 +974,39 @@ mod tests {
         drop(held);
         let far = Some(Instant::now() + Duration::from_secs(60));
         assert_eq!(store.fetch_before(&zids, far).unwrap().len(), 0);
+    }
+
+    /// Every read a call makes, not only its fetches (an approval, a revision, an artifact),
+    /// waits for a reader no later than the call's deadline: each waited the whole
+    /// [`READ_WAIT`] (5 s) before 2026-12-06.
+    #[test]
+    fn every_read_of_a_call_waits_for_a_reader_no_later_than_its_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        let held: Vec<_> = (0..READ_CONNECTIONS)
+            .map(|_| store.reader().unwrap())
+            .collect();
+        type Read<'a> = &'a dyn Fn() -> Result<(), StoreError>;
+        let reads: [(&str, Read<'_>); 4] = [
+            ("get", &|| store.get("Z10000").map(drop)),
+            ("is_approved", &|| store.is_approved("Z10000").map(drop)),
+            ("current_revision", &|| {
+                store.current_revision("Z10000").map(drop)
+            }),
+            ("artifact", &|| store.artifact("00").map(drop)),
+        ];
+        for (what, read) in reads {
+            let started = Instant::now();
+            let outcome = crate::call_deadline::within(started + Duration::from_millis(100), read);
+            let waited = started.elapsed();
+            assert!(
+                matches!(outcome, Err(StoreError::DeadlineExceeded { .. })),
+                "{what}: {outcome:?}"
+            );
+            assert!(waited < Duration::from_secs(2), "{what} waited {waited:?}");
+        }
+        drop(held);
+        assert!(crate::call_deadline::within(Instant::now(), || store.get("Z10000")).is_ok());
     }
 
     /// A search that scans past its time limit is interrupted (`Busy`), and the reader it
