@@ -366,3 +366,50 @@ fn a_revision_written_through_one_server_runs_on_the_other_within_seconds() {
     eprintln!("seen on the other server after {:?}", written.elapsed());
     assert!(a.stop() && b.stop());
 }
+
+/// A call answers by its deadline while a table it reads is locked elsewhere (an
+/// administrator's `LOCK TABLE`, a long migration): its statement is cancelled at the
+/// deadline. It ran to PostgreSQL's `statement_timeout` (30 s) until 2026-12-06, holding its
+/// work slot, however short the call's deadline.
+#[test]
+fn a_call_answers_by_its_deadline_while_a_table_it_reads_is_locked() {
+    let url = postgres_server::fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_editor(&url, dir.path());
+    let server = Server::start(
+        dir.path(),
+        &["--database-url", &url],
+        &[("ZEVAL_CALL_TIMEOUT_MS", "1500"), ("ZEVAL_CACHE", "false")],
+    );
+    crate::common::put_js_function(server.orch(), &token);
+    let call = |zid: &str| {
+        let started = std::time::Instant::now();
+        let answer = request(
+            "POST",
+            &format!("{}/wikifunctions.org/v1/evaluate/", server.orch()),
+            None,
+            Some(&json!({"zobject": {"Z1K1": "Z7", "Z7K1": zid, format!("{zid}K1"): "abc"}})),
+        );
+        (answer, started.elapsed())
+    };
+    let mut locker = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE objects IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    // A function no call has read yet: its fetch reads the locked table.
+    let (answer, took) = call("Z10100");
+    lock.rollback().unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(
+        answer.text.contains("Z5"),
+        "an answer without an error: {}",
+        answer.text
+    );
+    assert!(
+        took < std::time::Duration::from_millis(3_500),
+        "answered after {took:?}"
+    );
+    // The store answers as before once the lock is gone.
+    let (answer, _) = call("Z10000");
+    assert_eq!(answer.json()["Z22K1"], "ABC", "{}", answer.text);
+}

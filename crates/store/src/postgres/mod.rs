@@ -11,7 +11,9 @@
 //! write). Writes are short and rare next to reads, so one lock costs little.
 //!
 //! Bounds: [`pool::POOL_SIZE`] connections, [`pool::POOL_WAIT`] to get one,
-//! [`pool::CONNECT_TIMEOUT`] to open one, [`pool::STATEMENT_TIMEOUT`] per statement.
+//! [`pool::CONNECT_TIMEOUT`] to open one, [`pool::STATEMENT_TIMEOUT`] per statement; for a
+//! call, its deadline too ([`crate::call_deadline`]: the wait for a connection ends by it,
+//! and a statement still running then is cancelled, see `cancel`).
 //! Connections are plain TCP or a unix socket, without TLS: run PostgreSQL on the same host
 //! or a trusted network.
 
@@ -32,6 +34,7 @@ use crate::sqlite::{
 };
 use crate::{ObjectSource, StoreError};
 
+mod cancel;
 pub(crate) mod pool;
 mod schema;
 

@@ -6,11 +6,12 @@
 //! connection that broke (server restart, network) is dropped when it is handed back, and a
 //! new one is opened on demand.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, Config, NoTls};
 
+use super::cancel::Watches;
 use super::pg_error;
 use crate::StoreError;
 
@@ -81,12 +82,16 @@ pub(super) struct Pool {
     limits: PostgresLimits,
     state: Mutex<State>,
     freed: Condvar,
+    /// Connections out for a call with a deadline ([`super::cancel`]).
+    watches: Arc<Watches>,
 }
 
 /// A connection borrowed from the pool; handed back when dropped.
 pub(super) struct Pooled<'a> {
     pool: &'a Pool,
     client: Option<Client>,
+    /// Its watch, when it is out for a call with a deadline.
+    watch: Option<u64>,
 }
 
 impl std::ops::Deref for Pooled<'_> {
@@ -105,8 +110,11 @@ impl std::ops::DerefMut for Pooled<'_> {
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         let client = self.client.take().expect("present until drop");
+        // A connection whose statement was cancelled is not reused: the cancel request
+        // might still reach it.
+        let cancelled = self.watch.is_some_and(|id| self.pool.watches.end(id));
         let mut state = self.pool.lock();
-        if client.is_closed() {
+        if client.is_closed() || cancelled {
             state.open -= 1;
             drop(state);
             outside_runtime(|| drop(client));
@@ -120,6 +128,7 @@ impl Drop for Pooled<'_> {
 
 impl Drop for Pool {
     fn drop(&mut self) {
+        self.watches.close();
         let idle = std::mem::take(&mut self.lock().idle);
         outside_runtime(|| drop(idle));
     }
@@ -153,9 +162,21 @@ impl Pool {
                 open: 0,
             }),
             freed: Condvar::new(),
+            watches: Watches::new(),
         };
         drop(pool.get()?);
         Ok(pool)
+    }
+
+    /// `client`, lent out; watched until it comes back when a call's deadline is in force.
+    fn lend(&self, client: Client, call_deadline: Option<Instant>) -> Pooled<'_> {
+        let watch =
+            call_deadline.map(|deadline| self.watches.watch(deadline, client.cancel_token()));
+        Pooled {
+            pool: self,
+            client: Some(client),
+            watch,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -167,7 +188,8 @@ impl Pool {
     }
 
     /// A connection: an idle one, a new one while fewer than [`POOL_SIZE`] are open, or the
-    /// first one freed within [`POOL_WAIT`].
+    /// first one freed within [`POOL_WAIT`] and no later than the deadline of the call this
+    /// thread works for ([`crate::call_deadline`]).
     pub(super) fn get(&self) -> Result<Pooled<'_>, StoreError> {
         self.get_until(None)
     }
@@ -183,6 +205,7 @@ impl Pool {
             pool_wait,
             ..
         } = self.limits;
+        let call_deadline = crate::call_deadline::earliest(call_deadline);
         let own = Instant::now() + pool_wait;
         let deadline = call_deadline.map_or(own, |call| call.min(own));
         let mut state = self.lock();
@@ -192,19 +215,14 @@ impl Pool {
                     state.open -= 1;
                     continue;
                 }
-                return Ok(Pooled {
-                    pool: self,
-                    client: Some(client),
-                });
+                drop(state);
+                return Ok(self.lend(client, call_deadline));
             }
             if state.open < pool_size {
                 state.open += 1;
                 drop(state);
                 return match self.config.connect(NoTls) {
-                    Ok(client) => Ok(Pooled {
-                        pool: self,
-                        client: Some(client),
-                    }),
+                    Ok(client) => Ok(self.lend(client, call_deadline)),
                     Err(e) => {
                         self.lock().open -= 1;
                         self.freed.notify_one();

@@ -151,6 +151,44 @@ fn a_fetch_waits_for_a_connection_no_later_than_its_deadline() {
     assert_eq!(store.fetch_before(&zids, far).unwrap().len(), 1);
 }
 
+/// A statement a call sends is cancelled at the call's deadline (`call_deadline::within`):
+/// behind a table lock held elsewhere it ran to the statement timeout (30 s by default, 5 s
+/// here) until 2026-12-06, however little of the call's time was left. The connection it ran
+/// on is not reused, and the store answers as before once the lock is gone.
+#[test]
+fn a_calls_statement_is_cancelled_at_its_deadline() {
+    let url = fresh_database();
+    let limits = PostgresLimits {
+        pool_size: 2,
+        pool_wait: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(5),
+    };
+    let store = PostgresStore::connect_with(&url, limits).unwrap();
+    store.put("Z10001", &z2("Z10001", "x", "l"), "a").unwrap();
+    let mut locker = raw(&url);
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE objects IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let started = Instant::now();
+    let outcome = zeval_store::call_deadline::within(started + Duration::from_millis(300), || {
+        store.get("Z10001")
+    });
+    let took = started.elapsed();
+    assert!(outcome.is_err(), "{outcome:?}");
+    assert!(took < Duration::from_millis(2_000), "took {took:?}");
+    lock.rollback().unwrap();
+    // Both connections again, one of them new.
+    std::thread::scope(|scope| {
+        let reads: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| store.get("Z10001")))
+            .collect();
+        for read in reads {
+            assert_eq!(read.join().unwrap().unwrap().unwrap()["Z2K2"], "x");
+        }
+    });
+}
+
 /// A search runs at most its own time limit (`statement_timeout` set for it alone), then
 /// fails with `Busy` (the server's 503), instead of the pool's 30 s statement timeout: a text
 /// that matches little reads every label, and the route is anonymous. Within the limit it
