@@ -54,15 +54,15 @@ use serde::Serialize;
 use zeval_sandbox::{CodeCache, HostCalls, Limits, RunOutput, SandboxError};
 
 mod colocate;
-mod cpu_clock;
 mod exchange;
 mod log_relay;
 mod reap;
+mod sched_stat;
 mod spawner;
 
-use cpu_clock::CpuClock;
 use exchange::{Deadlined, Deadlines, Exchange, HostCallsWithin, exchange};
 use log_relay::relay_log;
+use sched_stat::SchedStat;
 use spawner::Spawner;
 
 use crate::WorkerError;
@@ -422,8 +422,9 @@ struct Worker {
     idle_since: Instant,
     /// Calls it has served.
     calls: u64,
-    /// Its CPU time, for a call that it overran ([`cpu_clock`]).
-    cpu_clock: Option<CpuClock>,
+    /// Its serving thread's scheduler statistics, for a call that it overran
+    /// ([`sched_stat`]).
+    sched_stat: Option<SchedStat>,
 }
 
 /// The byte budget of one worker's [`CodeCache`]: with the default 32 workers at most, at
@@ -637,7 +638,11 @@ impl WorkerPool {
         let deadline = if cut { reserve_deadline } else { deadline };
         let pid = worker.pid();
         let dispatched = Instant::now();
-        let cpu_before = worker.cpu_clock.and_then(CpuClock::read);
+        let on_cpu_before = worker.sched_stat.as_ref().and_then(SchedStat::on_cpu);
+        // Set by the attempt: a compiled module runs without epoch checks, so the kill is its
+        // deadline, and a guest that slept most of its time and then spun would look starved
+        // from outside. Its timeout stays its own.
+        let runs_module = std::cell::Cell::new(false);
         // Not for a call with host calls: those run on this thread during the exchange, and
         // may be long (nested calls), so it keeps its own CPU set.
         let colocated = worker
@@ -663,6 +668,7 @@ impl WorkerPool {
             );
             let kill_margin = match request {
                 Request::RunModule { .. } | Request::RunLoadedModule { .. } => {
+                    runs_module.set(true);
                     self.inner.config.module_kill_margin
                 }
                 _ => self.inner.config.kill_margin,
@@ -742,15 +748,19 @@ impl WorkerPool {
                 }
             }
             Err(Exchange::TimedOut { in_host_calls }) => {
-                // Read before the kill: a reaped worker has no clock.
+                // Read before the kill: a reaped worker has no statistics. Only a guest that
+                // was ready to run can have been starved: a worker silent on its own (asleep,
+                // blocked) keeps its own timeout.
                 let worker = taken.worker_mut();
-                // Only a guest that was ready to run can have been starved: a worker silent
-                // on its own (asleep, blocked) keeps its own timeout.
-                let runnable = cpu_clock::is_runnable(pid, worker.serving_thread.unwrap_or(pid));
+                let runnable = !runs_module.get()
+                    && worker
+                        .serving_thread
+                        .is_some_and(|tid| sched_stat::is_runnable(pid, tid));
                 let used = worker
-                    .cpu_clock
-                    .and_then(CpuClock::read)
-                    .zip(cpu_before)
+                    .sched_stat
+                    .as_ref()
+                    .and_then(SchedStat::on_cpu)
+                    .zip(on_cpu_before)
                     .filter(|_| runnable)
                     .map(|(now, before)| now.saturating_sub(before));
                 let ran = dispatched.elapsed().saturating_sub(in_host_calls);
@@ -764,7 +774,7 @@ impl WorkerPool {
                 );
                 let error = self.timeout(limits.wall_time, cut, waited, limits.wall_time);
                 // A guest that had little of the CPU is the load's, as the worker itself
-                // would have said had it had the time to ([`cpu_clock`]).
+                // would have said had it had the time to ([`sched_stat`]).
                 Err(match used {
                     Some(used) => error.after_running(used, ran),
                     None => error,
@@ -1326,7 +1336,7 @@ impl PoolInner {
         if first {
             log_confinement(&confinement);
         }
-        let cpu_clock = CpuClock::of(child.id());
+        let sched_stat = serving_thread.and_then(|tid| SchedStat::of(child.id(), tid));
         Ok(Worker {
             child,
             socket: parent_end,
@@ -1335,7 +1345,7 @@ impl PoolInner {
             code_cache: Arc::new(CodeCache::new(CODE_CACHE_BYTES_PER_WORKER)),
             idle_since: Instant::now(),
             calls: 0,
-            cpu_clock,
+            sched_stat,
         })
     }
 }

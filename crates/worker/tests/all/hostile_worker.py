@@ -13,7 +13,7 @@ first call; any stand-in started once it exists fails to start) | given (answers
 time it was given, in microseconds, after sleeping all of it when its input is "loop", as an
 endless loop stopped at its deadline would) | twice_heavy (answers, then, as a worker that
 escaped its sandbox might: touches 512 MiB, which its exit must give back, lowers itself to
-SCHED_IDLE, and answers again out of turn).
+SCHED_IDLE, answers again out of turn, and then creates the file its second argument names).
 """
 import json
 import os
@@ -129,6 +129,7 @@ while True:
             ballast[page] = 1
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         write_frame(ran(b"forged"))
+        open(sys.argv[2], "w").close()
         time.sleep(3600)
     elif MODE == "affinity":
         if stdin == b"wait":

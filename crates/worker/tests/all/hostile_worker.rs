@@ -180,13 +180,23 @@ fn a_worker_that_answers_twice_gets_no_other_call() {
 #[test]
 fn an_idle_worker_speaking_out_of_turn_does_not_hold_up_the_next_call() {
     load_the_cpus();
-    let pool = std::sync::Arc::new(pool("twice_heavy"));
+    let marker = tempfile::tempdir().unwrap();
+    let spoke = marker.path().join("spoke");
+    let pool = std::sync::Arc::new(pool_with("twice_heavy", |config| {
+        config.args.push(spoke.clone().into_os_string());
+    }));
     let first = pool
         .run(0, b"mine", &limits(Duration::from_secs(3)))
         .unwrap();
     assert_eq!(first.stdout, b"mine");
-    // Time to touch its memory and speak.
-    std::thread::sleep(Duration::from_millis(1500));
+    let asked = Instant::now();
+    while !spoke.exists() {
+        assert!(
+            asked.elapsed() < Duration::from_secs(30),
+            "the worker never spoke out of turn"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let cpus = std::thread::available_parallelism().map_or(2, usize::from);
     let spinners: Vec<_> = (0..16 * cpus)
