@@ -71,21 +71,17 @@ impl ServeCommand {
 /// The backends of each role: the store and orchestrator for the orchestrator side, the
 /// sandboxed evaluator for the evaluator side.
 fn build(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, ServeError> {
-    // An orchestrator node runs in process the languages `[evaluators]` sends nowhere else:
-    // loaded now, with its workers, like an evaluator's. Left to the first call, it was
-    // loaded during that call (reading and compiling the guests, past any deadline) and
-    // without workers, so those guests ran in the server's own process, unconfined.
-    let local = match config.role {
-        Role::All | Role::Evaluator => true,
-        Role::Orchestrator => zeval_server::evaluators::runs_a_language_in_process(config),
-    };
-    let evaluator = if local {
-        Some(Arc::new(
-            zeval_server::evaluators::local_evaluator(config, worker_program().as_deref())
+    // Whatever runs in this process runs in workers started from this binary: the evaluator
+    // of an evaluator node, and what an orchestrator node's `[evaluators]` leaves to itself,
+    // loaded on its first call.
+    let workers = worker_program();
+    zeval_server::evaluators::start_workers_from(workers.clone());
+    let evaluator = match config.role {
+        Role::All | Role::Evaluator => Some(Arc::new(
+            zeval_server::evaluators::local_evaluator(config, workers.as_deref())
                 .map_err(|e| ServeError::Setup(e.to_string()))?,
-        ))
-    } else {
-        None
+        )),
+        Role::Orchestrator => None,
     };
     let orchestrator = match config.role {
         Role::All | Role::Orchestrator => Some(zeval_server::backends::orchestrator_state(
@@ -95,13 +91,9 @@ fn build(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, ServeError
         )?),
         Role::Evaluator => None,
     };
-    let evaluator_api = match config.role {
-        Role::All | Role::Evaluator => evaluator.map(zeval_server::evaluator_api::router),
-        Role::Orchestrator => None,
-    };
     Ok(Services {
         orchestrator,
-        evaluator: evaluator_api,
+        evaluator: evaluator.map(zeval_server::evaluator_api::router),
     })
 }
 

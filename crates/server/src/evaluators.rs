@@ -109,18 +109,23 @@ pub(crate) fn language_strings() -> Vec<String> {
     languages
 }
 
-/// Whether `[evaluators]` leaves any language to this process's sandbox.
-pub fn runs_a_language_in_process(config: &Config) -> bool {
-    language_strings()
-        .iter()
-        .any(|language| *config.evaluator_for(language) == EvaluatorEndpoint::IN_PROCESS)
+/// The program an in-process evaluator loaded on first use starts its workers from
+/// ([`start_workers_from`]).
+static WORKER_PROGRAM: OnceLock<Option<std::path::PathBuf>> = OnceLock::new();
+
+/// Has every in-process evaluator this process loads on first use (an orchestrator node's,
+/// for the languages its `[evaluators]` leaves to itself) run its guests in workers started
+/// from `program`, as `zeval serve` does. Without it such an evaluator ran them in the
+/// server's own process, outside the workers' confinement (until 2026-12-06). Commands that
+/// run alone (`zeval call`, `zeval test`) do not call it. Only the first call counts.
+pub fn start_workers_from(program: Option<std::path::PathBuf>) {
+    let _ = WORKER_PROGRAM.set(program);
 }
 
 /// The orchestrator's evaluators for `config`. Without `shared`, the in-process evaluator
-/// (and its guests) is loaded on first use, without workers: for commands that run alone
-/// (`zeval call`, `zeval test`) and an orchestrator whose languages all run remotely, which
-/// never needs the guests. `zeval serve` passes one it loaded at start, with its workers,
-/// whenever a language runs in process.
+/// (and its guests) is loaded on first use, so an orchestrator whose languages all run
+/// remotely, or that only runs built-ins and compositions, never needs the guests; its
+/// workers are those of [`start_workers_from`], if any.
 ///
 /// `shared` is an evaluator already loaded (the one the evaluator API of the same process
 /// uses), so the guests are loaded once.
@@ -240,15 +245,17 @@ impl InProcess {
     fn evaluator(&self) -> Result<&Evaluator, EvaluatorFailure> {
         self.evaluator
             .get_or_init(|| {
-                local_evaluator(&self.config, None)
-                    .map(Arc::new)
-                    .map_err(|e| {
-                        // The detail names host paths (the guest directory): the log gets it,
-                        // callers get a message that says what failed without them.
-                        tracing::error!(error = %e, "the in-process evaluator could not start");
-                        "The evaluator of this server could not start; see the server log."
-                            .to_owned()
-                    })
+                local_evaluator(
+                    &self.config,
+                    WORKER_PROGRAM.get().and_then(Option::as_deref),
+                )
+                .map(Arc::new)
+                .map_err(|e| {
+                    // The detail names host paths (the guest directory): the log gets it,
+                    // callers get a message that says what failed without them.
+                    tracing::error!(error = %e, "the in-process evaluator could not start");
+                    "The evaluator of this server could not start; see the server log.".to_owned()
+                })
             })
             .as_ref()
             .map(Arc::as_ref)
