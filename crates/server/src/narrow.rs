@@ -190,6 +190,11 @@ impl ApprovedOnly {
         };
         let approved = match self.repository.is_approved(zid) {
             Ok(approved) => approved,
+            // A store too busy to answer by the call's deadline is the load, not a fault.
+            Err(e @ crate::RepositoryError::Busy(_)) => {
+                tracing::warn!(%zid, error = %e, "checking an approval failed");
+                return refused("could not be checked");
+            }
             Err(e) => {
                 tracing::error!(%zid, error = %e, "checking an approval failed");
                 return refused("could not be checked");

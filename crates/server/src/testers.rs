@@ -491,8 +491,8 @@ pub(crate) mod http {
             std::time::Instant::now() + std::time::Duration::from_millis(limits.test_timeout_ms);
         let call_timeout = std::time::Duration::from_millis(limits.call_timeout_ms);
         // A cell started before the run's deadline runs for its call's time: the run ends by
-        // then, and so does every wait of the store it makes (the revisions, testers and
-        // validators it reads, the figures it records), not only its cells' calls'.
+        // then, and so does every wait of the store it makes for its cells (the revisions,
+        // testers and validators it reads), not only its cells' calls'.
         let run_ends = deadline + call_timeout;
         let bounds = TestBounds {
             max_cells: Some(limits.max_test_cells),
@@ -505,9 +505,9 @@ pub(crate) mod http {
         let metrics = state.metrics.clone();
         let ranking = state.ranking.clone();
         let matrix = crate::blocking::run(move || {
-            zeval_store::call_deadline::within(run_ends, || {
+            let (z8, mut matrix) = zeval_store::call_deadline::within(run_ends, || {
                 let z8 = super::stored_function(repository.as_ref(), &request.function)?;
-                let mut matrix = super::run_function(
+                let matrix = super::run_function(
                     repository.as_ref(),
                     engine.as_ref(),
                     &request,
@@ -515,14 +515,17 @@ pub(crate) mod http {
                     &bounds,
                     &|_, _| {},
                 )?;
-                ranking.record_matrix(&matrix);
-                // The function as this run read it: reading it again for the explanation cost
-                // two more store reads per request. Built-in functions are not ranked.
-                matrix.ranking = zeval_catalogue::get(&matrix.function)
-                    .is_none()
-                    .then(|| ranking.explain_function(&matrix.function, &z8));
-                Ok(matrix)
-            })
+                Ok::<_, TestError>((z8, matrix))
+            })?;
+            // After the run, whatever its cells took: what it learnt is recorded whole (a
+            // read cut here would record, or rank by, revision 0).
+            ranking.record_matrix(&matrix);
+            // The function as this run read it: reading it again for the explanation cost
+            // two more store reads per request. Built-in functions are not ranked.
+            matrix.ranking = zeval_catalogue::get(&matrix.function)
+                .is_none()
+                .then(|| ranking.explain_function(&matrix.function, &z8));
+            Ok(matrix)
         })
         .await
         .map_err(|e| ApiError::Internal(format!("the test run failed: {e}")))?

@@ -7,9 +7,11 @@
 //! label of its function. Each of those waited for a read connection up to the store's own
 //! bound ([`crate::READ_WAIT`], 5 s; PostgreSQL's [`crate::POOL_WAIT`], 10 s), however little
 //! of the call's time was left: a request outlived its deadline by that much per read. The
-//! server runs each call [`within`] its deadline instead, and every wait for a connection on
-//! that thread ends by it ([`crate::StoreError::DeadlineExceeded`]). A read that finds a
-//! connection free still runs past the deadline: only waits are cut.
+//! server runs each call [`within`] its deadline instead, and every wait for a read
+//! connection on that thread ends by it ([`crate::StoreError::DeadlineExceeded`]). On
+//! PostgreSQL a statement still running at the deadline is cancelled too; on SQLite a read
+//! that found a connection runs to its end. Writes are left alone ([`without`]): cut, they
+//! would only be undone.
 
 use std::cell::Cell;
 use std::time::Instant;
@@ -24,6 +26,15 @@ pub fn within<T>(deadline: Instant, work: impl FnOnce() -> T) -> T {
     let outer = DEADLINE.with(Cell::get);
     let _restore = Restore(outer);
     DEADLINE.with(|cell| cell.set(Some(outer.map_or(deadline, |outer| outer.min(deadline)))));
+    work()
+}
+
+/// Runs `work` with no deadline in force on this thread (a write, which a cut would only
+/// undo).
+pub fn without<T>(work: impl FnOnce() -> T) -> T {
+    let outer = DEADLINE.with(Cell::get);
+    let _restore = Restore(outer);
+    DEADLINE.with(|cell| cell.set(None));
     work()
 }
 
@@ -70,5 +81,9 @@ mod tests {
         let caught = std::panic::catch_unwind(|| within(soon, || panic!("a bug")));
         assert!(caught.is_err());
         assert_eq!(current(), None, "restored after a panic");
+        within(soon, || {
+            without(|| assert_eq!(current(), None));
+            assert_eq!(current(), Some(soon));
+        });
     }
 }

@@ -268,8 +268,10 @@ impl Ranking {
         let revision = match self.store.current_revision(zid) {
             Ok(revision) => revision.unwrap_or(0),
             Err(e) => {
+                // Not remembered: a read cut by a call's deadline, or a busy store, says
+                // nothing of the revision, and the next call reads it again.
                 tracing::warn!(zid, error = %e, "ranking: reading a revision failed");
-                0
+                return 0;
             }
         };
         let mut state = self.state();
@@ -803,10 +805,19 @@ impl Ranking {
             .filter(|c| !c.not_run && c.narrowed)
             .filter(|c| !ran_out(c))
         {
-            let implementation_revision = *revisions
-                .entry(cell.implementation.as_str())
-                .or_insert_with(|| self.store_revision(&cell.implementation));
-            let tester_revision = self.store_revision(&cell.tester);
+            let implementation_revision = match revisions.get(cell.implementation.as_str()) {
+                Some(&revision) => revision,
+                None => {
+                    let Some(revision) = self.store_revision(&cell.implementation) else {
+                        continue;
+                    };
+                    revisions.insert(cell.implementation.as_str(), revision);
+                    revision
+                }
+            };
+            let Some(tester_revision) = self.store_revision(&cell.tester) else {
+                continue;
+            };
             if saved_during_the_run(&cell.implementation, implementation_revision)
                 || saved_during_the_run(&cell.tester, tester_revision)
             {
@@ -839,8 +850,16 @@ impl Ranking {
         }
     }
 
-    fn store_revision(&self, zid: &str) -> u64 {
-        self.store.current_revision(zid).ok().flatten().unwrap_or(0)
+    /// The current revision of `zid` (0 when the store does not have it); `None` when the
+    /// read failed, and a cell is then not recorded rather than recorded against revision 0.
+    fn store_revision(&self, zid: &str) -> Option<u64> {
+        match self.store.current_revision(zid) {
+            Ok(revision) => Some(revision.unwrap_or(0)),
+            Err(e) => {
+                tracing::warn!(zid, error = %e, "ranking: reading a revision failed");
+                None
+            }
+        }
     }
 
     /// `/metrics` lines: each ranked function's order and its leader's figures, bounded by

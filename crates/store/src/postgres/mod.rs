@@ -83,11 +83,14 @@ impl PostgresStore {
     }
 
     /// Runs `f` in a write transaction holding [`WRITE_LOCK`], and commits what it returns.
+    /// Not bound by the deadline of a call on this thread ([`crate::call_deadline`]): what a
+    /// call writes (an artifact it compiled, the figures and tester results it records) is
+    /// written whole or not at all, within the pool's own bounds, as on SQLite.
     fn write<T>(
         &self,
         f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = crate::call_deadline::without(|| self.pool.get())?;
         let mut tx = conn.transaction().map_err(pg_error)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
             .map_err(pg_error)?;
