@@ -401,8 +401,8 @@ fn a_call_answers_by_its_deadline_while_a_table_it_reads_is_locked() {
     lock.rollback().unwrap();
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert!(
-        answer.text.contains("Z5"),
-        "an answer without an error: {}",
+        answer.text.contains("Z558"),
+        "an answer without the deadline's error: {}",
         answer.text
     );
     assert!(
@@ -412,4 +412,89 @@ fn a_call_answers_by_its_deadline_while_a_table_it_reads_is_locked() {
     // The store answers as before once the lock is gone.
     let (answer, _) = call("Z10000");
     assert_eq!(answer.json()["Z22K1"], "ABC", "{}", answer.text);
+}
+
+/// Requests with made-up tokens (any route, `/healthz` here, before any work slot) check
+/// them on the store's connections; with the `users` table locked elsewhere each check held
+/// its connection up to the 30 s statement timeout, and 64 of them held all 8, so another
+/// client's call could not read the objects it needed. Token checks now take two connections
+/// at most, each for at most a second (`MAX_TOKEN_CHECKS_AT_ONCE`, `TOKEN_CHECK_TIME`),
+/// which `pg_stat_activity` shows.
+#[test]
+fn made_up_tokens_cannot_take_every_database_connection() {
+    let url = postgres_server::fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let token = add_editor(&url, dir.path());
+    let server = Server::start(
+        dir.path(),
+        &["--database-url", &url],
+        &[("ZEVAL_CALL_TIMEOUT_MS", "3000"), ("ZEVAL_CACHE", "false")],
+    );
+    crate::common::put_js_function(server.orch(), &token);
+    let orch = server.orch().to_owned();
+    let mut locker = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> = (0..64)
+        .map(|n| {
+            let (orch, stop) = (orch.clone(), std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let junk = format!("made-up-{n}-{}", statuses.len());
+                    statuses
+                        .push(request("GET", &format!("{orch}/healthz"), Some(&junk), None).status);
+                }
+                statuses
+            })
+        })
+        .collect();
+    // The connections the server holds waiting for the lock: token checks, two at most.
+    let mut observer = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut most_waiting = 0;
+    for _ in 0..10 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let waiting: i64 = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = 'zeval' AND datname = current_database()
+                   AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        most_waiting = most_waiting.max(waiting);
+    }
+    let started = std::time::Instant::now();
+    // Z10000 has not been called: its objects are read from the database now.
+    let answer = request(
+        "POST",
+        &format!("{orch}/wikifunctions.org/v1/evaluate/"),
+        None,
+        Some(&json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": "abc"}})),
+    );
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    lock.rollback().unwrap();
+    let statuses: Vec<u16> = attackers
+        .into_iter()
+        .flat_map(|attacker| attacker.join().unwrap())
+        .collect();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        answer.json()["Z22K1"],
+        "ABC",
+        "the call beside made-up tokens, after {took:?}: {}",
+        answer.text
+    );
+    assert!(
+        statuses.iter().all(|status| [401, 503].contains(status)),
+        "{statuses:?}"
+    );
+    assert!(
+        (1..=2).contains(&most_waiting),
+        "{most_waiting} connections held by token checks at once"
+    );
 }

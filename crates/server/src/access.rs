@@ -12,11 +12,13 @@
 //! Checking a token reads the store, which may block: async code uses [`caller_async`], which
 //! asks the store directly when it can answer without waiting
 //! ([`Repository::authenticate_at_once`]: SQLite with a free reader connection) and otherwise
-//! does it on tokio's blocking pool. [`reject_wrong_tokens`] checks every token once and
+//! does it on tokio's blocking pool, [`MAX_TOKEN_CHECKS_AT_ONCE`] at a time and within
+//! [`TOKEN_CHECK_TIME`]. [`reject_wrong_tokens`] checks every token once and
 //! leaves the caller it found in the request's extensions ([`TokenChecked`]), so a route that
 //! needs the caller does not look the same token up a second time.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
 use zeval_zobject::build::z6;
@@ -119,12 +121,45 @@ pub async fn caller_async(
     {
         return checked_caller(found);
     }
+    let started = Instant::now();
+    let turn = Arc::clone(&TOKEN_CHECKS_AT_ONCE).acquire_owned();
+    let Ok(Ok(turn)) = tokio::time::timeout(TOKEN_CHECK_TIME, turn).await else {
+        return Err(ApiError::StoreBusy(
+            "too many token checks are waiting for the store; try again".into(),
+        ));
+    };
+    let ends = started + TOKEN_CHECK_TIME;
     let mut only_authorization = HeaderMap::new();
     only_authorization.insert(header::AUTHORIZATION, authorization.clone());
-    tokio::task::spawn_blocking(move || caller(repository.as_ref(), &only_authorization))
-        .await
-        .unwrap_or_else(|e| Err(store_failed(&format_args!("the token check stopped: {e}"))))
+    // The turn goes with the check, not with this future: a client that hangs up while its
+    // check waits on the store does not free a turn for another one.
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        zeval_store::call_deadline::within(ends, || {
+            caller(repository.as_ref(), &only_authorization)
+        })
+    })
+    .await
+    .unwrap_or_else(|e| Err(store_failed(&format_args!("the token check stopped: {e}"))))
 }
+
+/// Token checks that wait for the store at once, in this process: the rest wait for a turn
+/// (in order, on the async side, holding no thread). A request with a token is checked
+/// before it takes any work slot, whatever the route (`/healthz` too), and every request on
+/// PostgreSQL, or on SQLite while no reader is free, checks on the store's connections: 1,024
+/// connections sending made-up tokens held all 8 of PostgreSQL's (each check up to the 10 s
+/// pool wait and the 30 s statement timeout), and every call's reads waited behind them.
+/// Two leave the other connections to calls. A check is a one-row indexed read (about a
+/// millisecond), so two at once still check some thousands of tokens a second.
+pub const MAX_TOKEN_CHECKS_AT_ONCE: usize = 2;
+
+static TOKEN_CHECKS_AT_ONCE: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(MAX_TOKEN_CHECKS_AT_ONCE)));
+
+/// The longest a token check takes on the store's side, its wait for a turn and for a
+/// connection included (a statement still running then is cancelled on PostgreSQL): 503 and
+/// `Retry-After` past it.
+pub const TOKEN_CHECK_TIME: Duration = Duration::from_secs(1);
 
 /// The caller of a write: an editor or admin (`need_admin` for admins only).
 pub async fn writer(

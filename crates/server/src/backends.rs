@@ -40,6 +40,10 @@ fn repo_error(e: StoreError) -> RepositoryError {
         StoreError::ZidOutOfRange { .. } => RepositoryError::Invalid(e.to_string()),
         StoreError::NotFound(zid) => RepositoryError::NotFound(zid),
         busy @ StoreError::Busy(_) => RepositoryError::Busy(busy.to_string()),
+        // A wait cut by the deadline in force on the thread (`zeval_store::call_deadline`).
+        StoreError::DeadlineExceeded { .. } => {
+            RepositoryError::Busy("the store did not answer in time".to_owned())
+        }
         StoreError::Conflict { zid, base, current } => {
             RepositoryError::Conflict { zid, base, current }
         }
