@@ -178,11 +178,21 @@ pub struct Failover {
 /// The largest `failover.max_attempts` accepted.
 pub const MAX_ATTEMPTS: usize = 10;
 
-/// The least `limits.worker_stack_bytes` taken: the default, with which the depth limits
-/// (`limits.max_value_depth`, 20,000 levels; a normal form some 25,000) are tested. Parsing
-/// and the orchestrator's own walks grow their stacks as they need, but dropping a
-/// `serde_json::Value` and writing one recurse once per level on the thread's own stack.
-pub const MIN_WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
+/// The stack of the orchestrating threads per level of `limits.max_value_depth`: the default
+/// 64 MiB for the default 20,000 levels (a normal form some 25,000), with which the depth
+/// limits are tested. Parsing and the orchestrator's own walks grow their stacks as they
+/// need, but dropping a `serde_json::Value` and writing one recurse once per level on the
+/// thread's own stack.
+pub const STACK_BYTES_PER_VALUE_LEVEL: usize =
+    64 * 1024 * 1024 / zeval_orchestrator::DEFAULT_MAX_VALUE_DEPTH;
+
+/// The least `limits.worker_stack_bytes` taken for values `max_value_depth` levels deep
+/// ([`STACK_BYTES_PER_VALUE_LEVEL`] each), and never less than Rust's default 2 MiB.
+pub fn min_worker_stack_bytes(max_value_depth: usize) -> usize {
+    max_value_depth
+        .saturating_mul(STACK_BYTES_PER_VALUE_LEVEL)
+        .max(2 * 1024 * 1024)
+}
 
 impl Default for Failover {
     fn default() -> Self {
@@ -987,13 +997,14 @@ impl Config {
                 self.limits.client_ipv6_prefix
             )));
         }
-        if self.limits.worker_stack_bytes < MIN_WORKER_STACK_BYTES {
+        let least = min_worker_stack_bytes(self.limits.max_value_depth);
+        if self.limits.worker_stack_bytes < least {
             return Err(ConfigError::Invalid(format!(
-                "limits.worker_stack_bytes: {} is less than the {MIN_WORKER_STACK_BYTES} bytes \
-                 that values as deep as the depth limits allow need (dropping and writing a \
-                 value recurses once per level); a smaller stack would let a request abort \
-                 the server",
-                self.limits.worker_stack_bytes
+                "limits.worker_stack_bytes: {} is less than the {least} bytes that values of \
+                 limits.max_value_depth ({}) levels need (dropping and writing a value \
+                 recurses once per level); a smaller stack would let a request abort the \
+                 server",
+                self.limits.worker_stack_bytes, self.limits.max_value_depth
             )));
         }
         if self.limits.search_time_ms == 0 {
@@ -1188,6 +1199,13 @@ mod tests {
         config.limits.worker_stack_bytes = 1024 * 1024;
         let error = config.check().unwrap_err().to_string();
         assert!(error.contains("limits.worker_stack_bytes"), "{error}");
+        // Deeper values need more; shallower ones do with less.
+        config.limits.worker_stack_bytes = 64 * 1024 * 1024;
+        config.limits.max_value_depth *= 2;
+        assert!(config.check().is_err());
+        config.limits.worker_stack_bytes = 8 * 1024 * 1024;
+        config.limits.max_value_depth = 2_000;
+        assert!(config.check().is_ok());
     }
 
     #[test]
