@@ -99,9 +99,14 @@ impl SandboxError {
     /// as failing, recorded by their testers). A quarter, not a half: four calls at once on
     /// two CPUs get half each, and the code's own limit must stay its own there. Other
     /// errors are left as they are.
+    ///
+    /// Only when the guest itself ran for half its limit or more: one that spent its time
+    /// waiting for its host calls' answers (slow `W.Call`s) ran for a few milliseconds of
+    /// its own, and a fraction of those says nothing of the load (it made such a timeout the
+    /// load's on a busy machine).
     pub fn after_running(self, used: Duration, ran: Duration) -> SandboxError {
         match self {
-            SandboxError::Timeout { limit } if used * 4 < ran => {
+            SandboxError::Timeout { limit } if used * 4 < ran && ran * 2 >= limit => {
                 SandboxError::Starved { limit, used }
             }
             other => other,
@@ -124,6 +129,12 @@ mod tests {
         ));
         assert!(matches!(
             timeout().after_running(ms(250), ms(1000)),
+            SandboxError::Timeout { .. }
+        ));
+        // A guest that waited for its host calls for most of its time ran too little of its
+        // own for the fraction to tell.
+        assert!(matches!(
+            timeout().after_running(Duration::from_micros(165), ms(3)),
             SandboxError::Timeout { .. }
         ));
         // Other errors are left as they are.
