@@ -257,21 +257,21 @@ impl Ranking {
     }
 
     /// The current revision of `zid` (0 when the store does not have it), cached for
-    /// [`RankingConfig::refresh`].
-    fn revision_of(&self, zid: &str) -> u64 {
+    /// [`RankingConfig::refresh`]; `None` when the read failed (cut by a call's deadline, a
+    /// busy store), which is not remembered: nothing is then filed or ranked under a
+    /// revision that was never read.
+    fn revision_of(&self, zid: &str) -> Option<u64> {
         let now = Instant::now();
         if let Some(&(revision, read)) = self.state().revisions.get(zid)
             && now.duration_since(read) < self.config.refresh
         {
-            return revision;
+            return Some(revision);
         }
         let revision = match self.store.current_revision(zid) {
             Ok(revision) => revision.unwrap_or(0),
             Err(e) => {
-                // Not remembered: a read cut by a call's deadline, or a busy store, says
-                // nothing of the revision, and the next call reads it again.
                 tracing::warn!(zid, error = %e, "ranking: reading a revision failed");
-                return 0;
+                return None;
             }
         };
         let mut state = self.state();
@@ -279,12 +279,13 @@ impl Ranking {
             state.revisions.clear();
         }
         state.revisions.insert(zid.to_owned(), (revision, now));
-        revision
+        Some(revision)
     }
 
     /// The real-call figures of a revision, loading them on first use (and, when they are
-    /// shared, reading them again once older than [`RankingConfig::refresh`]).
-    fn live_figures(&self, zid: &str, revision: u64) -> Summary {
+    /// shared, reading them again once older than [`RankingConfig::refresh`]); `None` when
+    /// they could not be read.
+    fn live_figures(&self, zid: &str, revision: u64) -> Option<Summary> {
         let key = (zid.to_owned(), revision);
         if let Some(live) = self.state().live.get(&key) {
             let fresh = self.shared.is_none()
@@ -292,27 +293,31 @@ impl Ranking {
                     .read
                     .is_some_and(|at| at.elapsed() < self.config.refresh);
             if fresh {
-                return live.now();
+                return Some(live.now());
             }
         }
-        self.load_live(&key);
-        self.state()
-            .live
-            .get(&key)
-            .map(Live::now)
-            .unwrap_or_default()
+        self.load_live(&key)?;
+        Some(
+            self.state()
+                .live
+                .get(&key)
+                .map(Live::now)
+                .unwrap_or_default(),
+        )
     }
 
-    /// The stored figures of a revision (none when unreadable).
-    fn stored_figures(&self, key: &(String, u64)) -> Summary {
+    /// The stored figures of a revision (none stored, or a sketch unreadable: empty ones);
+    /// `None` when the read failed. Taken for empty figures, a failed read let the next
+    /// flush write this node's few new runs over the revision's whole stored history.
+    fn stored_figures(&self, key: &(String, u64)) -> Option<Summary> {
         let stored = match self.store.call_stats(&key.0, key.1) {
             Ok(stats) => stats,
             Err(e) => {
                 tracing::warn!(zid = key.0, error = %e, "ranking: reading call figures failed");
-                None
+                return None;
             }
         };
-        stored
+        let summary = stored
             .and_then(|s| match Sketch::decode(&s.sketch) {
                 Ok(sketch) => Some(Summary {
                     calls: s.calls,
@@ -324,26 +329,32 @@ impl Ranking {
                     None
                 }
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        Some(summary)
     }
 
-    /// Loads (or, when shared, reads again) a summary's totals, unless memory is full.
-    fn load_live(&self, key: &(String, u64)) {
+    /// Loads (or, when shared, reads again) a summary's totals, unless memory is full;
+    /// `None` when the store could not be read (nothing is loaded then, and the next use
+    /// reads again).
+    fn load_live(&self, key: &(String, u64)) -> Option<()> {
         let known_totals = self.state().live.get(key).map(|l| l.totals.clone());
         let known = known_totals.is_some();
         let (totals, read) = match &self.shared {
             Some(shared) => {
                 // What seeds Redis when it has no figures (it lost its data, or this is the
                 // first node): this node's last totals, else the store's.
-                let stored = known_totals.unwrap_or_else(|| self.stored_figures(key));
+                let stored = match known_totals {
+                    Some(totals) => totals,
+                    None => self.stored_figures(key)?,
+                };
                 match shared.read_or_seed(&key.0, key.1, &stored) {
                     Ok(totals) => (Some(totals), Some(Instant::now())),
                     // Redis is skipped for a moment; this node's figures meanwhile.
                     Err(_) => ((!known).then_some(stored), None),
                 }
             }
-            None if known => return,
-            None => (Some(self.stored_figures(key)), None),
+            None if known => return Some(()),
+            None => (Some(self.stored_figures(key)?), None),
         };
         let mut state = self.state();
         if let Some(live) = state.live.get_mut(key) {
@@ -351,13 +362,13 @@ impl Ranking {
                 live.totals = totals;
                 live.read = read;
             }
-            return;
+            return Some(());
         }
         if state.live.len() >= MAX_TRACKED {
             state.live.retain(|_, l| l.dirty());
             if state.live.len() >= MAX_TRACKED {
                 state.untracked += 1;
-                return;
+                return Some(());
             }
         }
         state.live.insert(
@@ -368,15 +379,18 @@ impl Ranking {
                 read,
             },
         );
+        Some(())
     }
 
     /// Records one real run (in memory: [`Ranking::flush_periodically`] writes it out, off
     /// the call's path).
     fn record(&self, zid: &str, run: &RunOutcome) {
-        let revision = self.revision_of(zid);
+        let Some(revision) = self.revision_of(zid) else {
+            return;
+        };
         let key = (zid.to_owned(), revision);
-        if !self.state().live.contains_key(&key) {
-            self.load_live(&key);
+        if !self.state().live.contains_key(&key) && self.load_live(&key).is_none() {
+            return;
         }
         let mut state = self.state();
         let Some(live) = state.live.get_mut(&key) else {
@@ -445,9 +459,10 @@ impl Ranking {
             .unwrap_or_default()
     }
 
-    /// [`Ranking::figures`], or `None` once `deadline` has passed: each implementation's
-    /// figures are up to three store reads (its revision, its tester results, its call
-    /// summary), so 64 of them could wait for the store many times a call's deadline.
+    /// [`Ranking::figures`], or `None` once `deadline` has passed, or when a read failed:
+    /// each implementation's figures are up to three store reads (its revision, its tester
+    /// results, its call summary), so 64 of them could wait for the store many times a call's
+    /// deadline.
     fn figures_until(
         &self,
         implementations: &[String],
@@ -463,16 +478,18 @@ impl Ranking {
                 if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                     return None;
                 }
-                let revision = self.revision_of(zid);
+                // A read that failed (cut by the deadline, a busy store) leaves these figures
+                // unknown, as the deadline does: not zeros, which would rank.
+                let revision = self.revision_of(zid)?;
                 let mut f = Figures::new(zid.clone(), revision, listed);
                 f.testers = testers.len();
-                let results = self
-                    .store
-                    .tester_results(zid, revision)
-                    .unwrap_or_else(|e| {
+                let results = match self.store.tester_results(zid, revision) {
+                    Ok(results) => results,
+                    Err(e) => {
                         tracing::warn!(zid, error = %e, "ranking: reading tester results failed");
-                        Vec::new()
-                    });
+                        return None;
+                    }
+                };
                 let mut passing: Vec<u64> = Vec::new();
                 for result in results
                     .iter()
@@ -487,7 +504,7 @@ impl Ranking {
                 }
                 passing.sort_unstable();
                 f.tester_median_us = passing.get(passing.len() / 2).map(|&us| us as f64);
-                let live = self.live_figures(zid, revision);
+                let live = self.live_figures(zid, revision)?;
                 f.calls = live.calls;
                 f.failures = live.failures;
                 f.p50_us = live.sketch.quantile(0.5);
@@ -497,11 +514,16 @@ impl Ranking {
             .collect()
     }
 
-    /// The testers the stored function lists (none when it is not in the store).
-    fn function_testers(&self, function: &str) -> Vec<String> {
+    /// The testers the stored function lists (none when it is not in the store); `None`
+    /// when the read failed.
+    fn function_testers(&self, function: &str) -> Option<Vec<String>> {
         match self.store.get(function) {
-            Ok(Some(z2)) => list_zids(z2.get("Z2K2").and_then(|f| f.get("Z8K3"))),
-            _ => Vec::new(),
+            Ok(Some(z2)) => Some(list_zids(z2.get("Z2K2").and_then(|f| f.get("Z8K3")))),
+            Ok(None) => Some(Vec::new()),
+            Err(e) => {
+                tracing::warn!(function, error = %e, "ranking: reading a function's testers failed");
+                None
+            }
         }
     }
 
@@ -572,7 +594,10 @@ impl Ranking {
         let ranked = &implementations[..implementations.len().min(MAX_RANKED)];
         let testers: Cow<'_, [String]> = match testers {
             Some(testers) => Cow::Borrowed(testers),
-            None => Cow::Owned(self.function_testers(function)),
+            None => match self.function_testers(function) {
+                Some(testers) => Cow::Owned(testers),
+                None => return unread(),
+            },
         };
         let Some(figures) = self.figures_until(ranked, &testers, deadline) else {
             return unread();
@@ -1115,11 +1140,36 @@ mod tests {
         first.observe("Z10000", &info("Z10001"), &run(3, true));
         first.flush();
         let second = Ranking::new(store, RankingConfig::default());
-        let live = second.live_figures("Z10001", 0);
+        let live = second.live_figures("Z10001", 0).unwrap();
         assert_eq!(
             (live.calls, live.failures, live.sketch.count()),
             (31, 1, 30)
         );
+    }
+
+    /// A run recorded while the stored figures could not be read is not recorded against
+    /// empty ones: the next flush wrote its one run over the revision's whole history (31
+    /// calls became 1), and a read cut by a call's deadline made that common.
+    #[test]
+    fn a_failed_read_of_the_figures_never_overwrites_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open_in(dir.path()).unwrap());
+        let first = Ranking::new(store.clone(), RankingConfig::default());
+        for _ in 0..31 {
+            first.observe("Z10000", &info("Z10001"), &run(3, false));
+        }
+        first.flush();
+        let database = dir.path().join(zeval_store::DATABASE_FILE);
+        let raw = rusqlite::Connection::open(&database).unwrap();
+        raw.execute_batch("ALTER TABLE call_stats RENAME TO call_stats_away")
+            .unwrap();
+        let second = Ranking::new(store.clone(), RankingConfig::default());
+        second.observe("Z10000", &info("Z10001"), &run(3, false));
+        raw.execute_batch("ALTER TABLE call_stats_away RENAME TO call_stats")
+            .unwrap();
+        second.flush();
+        let third = Ranking::new(store, RankingConfig::default());
+        assert_eq!(third.live_figures("Z10001", 0).unwrap().calls, 31);
     }
 
     #[test]
@@ -1156,17 +1206,17 @@ mod tests {
         a.flush();
         b.flush();
         for node in [&a, &b] {
-            let seen = node.live_figures("Z10001", 0);
+            let seen = node.live_figures("Z10001", 0).unwrap();
             assert_eq!((seen.calls, seen.failures), (9, 1));
             assert_eq!(seen.sketch.count(), 8);
         }
         // Redis loses its data: the next read seeds it from a node's totals, once.
         redis.command(&["FLUSHALL"]).unwrap();
-        assert_eq!(a.live_figures("Z10001", 0).calls, 9);
-        assert_eq!(b.live_figures("Z10001", 0).calls, 9);
+        assert_eq!(a.live_figures("Z10001", 0).unwrap().calls, 9);
+        assert_eq!(b.live_figures("Z10001", 0).unwrap().calls, 9);
         a.observe("Z10000", &fast, &run(2, false));
         a.flush();
-        assert_eq!(b.live_figures("Z10001", 0).calls, 10);
+        assert_eq!(b.live_figures("Z10001", 0).unwrap().calls, 10);
         assert_eq!(a.shared_errors(), Some(0));
     }
 
@@ -1199,7 +1249,7 @@ mod tests {
         let before = redis.output_bytes();
         a.observe("Z10000", &fast, &run(2, false));
         a.flush();
-        let seen = a.live_figures("Z10001", 0);
+        let seen = a.live_figures("Z10001", 0).unwrap();
         let sent = redis.output_bytes() - before;
         assert!(sent < 64 << 10, "{sent} bytes read back");
         assert_eq!((seen.calls, seen.failures), (4, 0));
