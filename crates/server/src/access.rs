@@ -214,7 +214,11 @@ pub async fn reject_wrong_tokens(
             }
             Ok(None) => {}
             Err(refusal) => {
-                count_rejection(&state, "bad_token");
+                let reason = match refusal {
+                    ApiError::StoreBusy(_) => "token_check_busy",
+                    _ => "bad_token",
+                };
+                count_rejection(&state, reason);
                 return refusal.into_response();
             }
         }

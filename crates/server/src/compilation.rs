@@ -31,6 +31,14 @@ impl ArtifactStore for StoreArtifacts {
                 ArtifactOutcome::Failed(message) => ArtifactRecord::Failed { message },
             }),
             Ok(None) => None,
+            // The load (a call's deadline, a busy store), not a fault.
+            Err(
+                error @ (zeval_store::StoreError::Busy(_)
+                | zeval_store::StoreError::DeadlineExceeded { .. }),
+            ) => {
+                tracing::warn!(%error, "reading an artifact failed");
+                None
+            }
             Err(error) => {
                 tracing::error!(%error, "reading an artifact failed");
                 None

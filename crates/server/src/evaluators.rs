@@ -245,10 +245,14 @@ impl InProcess {
     fn evaluator(&self) -> Result<&Evaluator, EvaluatorFailure> {
         self.evaluator
             .get_or_init(|| {
-                local_evaluator(
-                    &self.config,
-                    WORKER_PROGRAM.get().and_then(Option::as_deref),
-                )
+                // Loaded on a call's thread, but for every call after it: the store it opens
+                // (and migrates) is not cut at this call's deadline.
+                zeval_store::call_deadline::without(|| {
+                    local_evaluator(
+                        &self.config,
+                        WORKER_PROGRAM.get().and_then(Option::as_deref),
+                    )
+                })
                 .map(Arc::new)
                 .map_err(|e| {
                     // The detail names host paths (the guest directory): the log gets it,

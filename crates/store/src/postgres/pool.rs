@@ -206,6 +206,13 @@ impl Pool {
             ..
         } = self.limits;
         let call_deadline = crate::call_deadline::earliest(call_deadline);
+        // Past the deadline a connection would only be lent to be cancelled and closed at
+        // once: a reconnection for every read of a call out of time.
+        if call_deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Err(StoreError::DeadlineExceeded {
+                zids: String::new(),
+            });
+        }
         let own = Instant::now() + pool_wait;
         let deadline = call_deadline.map_or(own, |call| call.min(own));
         let mut state = self.lock();

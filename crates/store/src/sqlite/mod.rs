@@ -156,6 +156,11 @@ impl std::ops::DerefMut for ReadConnection<'_> {
 
 impl Drop for ReadConnection<'_> {
     fn drop(&mut self) {
+        // A search's time limit (a progress handler) never outlives its read, even one that
+        // ended in a panic: left on a reader, it would interrupt every later read there.
+        if let Some(connection) = &self.guard {
+            connection.progress_handler(0, None::<fn() -> bool>);
+        }
         drop(self.guard.take());
         if let Some(store) = self.pool {
             let _gate = store
@@ -497,7 +502,7 @@ impl SqliteStore {
         let conn = self.reader()?;
         let deadline = Instant::now() + self.search_time_limit;
         // Every 100 virtual machine steps (a row or a few): past the deadline, SQLite
-        // stops the statement with SQLITE_INTERRUPT.
+        // stops the statement with SQLITE_INTERRUPT. Removed when the reader is given back.
         conn.progress_handler(100, Some(move || Instant::now() >= deadline));
         let found = (|| {
             let mut statement = conn.prepare_cached(
@@ -516,7 +521,6 @@ impl SqliteStore {
             })?;
             rows.collect::<Result<Vec<_>, _>>()
         })();
-        conn.progress_handler(0, None::<fn() -> bool>);
         match found {
             Err(rusqlite::Error::SqliteFailure(failure, _))
                 if failure.code == rusqlite::ErrorCode::OperationInterrupted =>
