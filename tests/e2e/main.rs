@@ -4,6 +4,8 @@
 
 mod access;
 mod browser;
+#[path = "../../crates/sandbox/tests/all/busy_threads.rs"]
+mod busy_threads;
 mod cluster;
 mod common;
 mod compiled;

@@ -367,21 +367,32 @@ fn a_revision_written_through_one_server_runs_on_the_other_within_seconds() {
     assert!(a.stop() && b.stop());
 }
 
-/// A call answers by its deadline while a table it reads is locked elsewhere (an
-/// administrator's `LOCK TABLE`, a long migration): its statement is cancelled at the
-/// deadline. It ran to PostgreSQL's `statement_timeout` (30 s) until 2026-12-06, holding its
-/// work slot, however short the call's deadline.
-#[test]
-fn a_call_answers_by_its_deadline_while_a_table_it_reads_is_locked() {
+/// A server on a fresh PostgreSQL database with a call deadline of `deadline_ms` and no
+/// result cache, and Z10000 "upper case" stored (not yet called); the database's URL and the
+/// server's data directory, which lives as long as it.
+fn server_with_a_function(deadline_ms: &str) -> (Server, String, tempfile::TempDir) {
     let url = postgres_server::fresh_database();
     let dir = tempfile::tempdir().unwrap();
     let token = add_editor(&url, dir.path());
     let server = Server::start(
         dir.path(),
         &["--database-url", &url],
-        &[("ZEVAL_CALL_TIMEOUT_MS", "1500"), ("ZEVAL_CACHE", "false")],
+        &[
+            ("ZEVAL_CALL_TIMEOUT_MS", deadline_ms),
+            ("ZEVAL_CACHE", "false"),
+        ],
     );
     crate::common::put_js_function(server.orch(), &token);
+    (server, url, dir)
+}
+
+/// A call answers by its deadline while a table it reads is locked elsewhere (an
+/// administrator's `LOCK TABLE`, a long migration): its statement is cancelled at the
+/// deadline. It ran to PostgreSQL's `statement_timeout` (30 s) until 2026-12-06, holding its
+/// work slot, however short the call's deadline.
+#[test]
+fn a_call_answers_by_its_deadline_while_a_table_it_reads_is_locked() {
+    let (server, url, _dir) = server_with_a_function("1500");
     let call = |zid: &str| {
         let started = std::time::Instant::now();
         let answer = request(
@@ -422,15 +433,7 @@ fn a_call_answers_by_its_deadline_while_a_table_it_reads_is_locked() {
 /// which `pg_stat_activity` shows.
 #[test]
 fn made_up_tokens_cannot_take_every_database_connection() {
-    let url = postgres_server::fresh_database();
-    let dir = tempfile::tempdir().unwrap();
-    let token = add_editor(&url, dir.path());
-    let server = Server::start(
-        dir.path(),
-        &["--database-url", &url],
-        &[("ZEVAL_CALL_TIMEOUT_MS", "3000"), ("ZEVAL_CACHE", "false")],
-    );
-    crate::common::put_js_function(server.orch(), &token);
+    let (server, url, _dir) = server_with_a_function("3000");
     let orch = server.orch().to_owned();
     let mut locker = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let mut lock = locker.transaction().unwrap();

@@ -553,39 +553,6 @@ fn the_callback_route_refuses_an_unknown_call_before_reading_its_body() {
     target.assert_survived();
 }
 
-/// Busy threads of this test process, at normal priority, until dropped: other work holding
-/// the CPUs, as other clients' calls would.
-struct Contention {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Contention {
-    fn start(threads: usize) -> Self {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let threads = (0..threads)
-            .map(|_| {
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::hint::spin_loop();
-                    }
-                })
-            })
-            .collect();
-        Self { stop, threads }
-    }
-}
-
-impl Drop for Contention {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-    }
-}
-
 /// A call that reaches its deadline having had less than a quarter of the CPU (a long call
 /// runs at the lowest priority, and here sixteen busy threads per CPU hold the machine) is
 /// the load's (`SandboxError::Starved`, counted as `starved`, never against the
@@ -618,9 +585,8 @@ fn a_call_the_load_starved_is_the_loads() {
     let starved_alone = limit_hits("starved");
     assert_eq!(limit_hits("timeout") + starved_alone, 1.0, "a loop alone");
 
-    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
     let contended = {
-        let _contention = Contention::start(16 * cpus);
+        let _contention = crate::busy_threads::BusyThreads::per_cpu(16);
         timed_call(target.orch(), None, &busy_loop_call("Z10901"), DEADLINE)
     };
     assert_eq!(

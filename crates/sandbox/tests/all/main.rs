@@ -3,6 +3,7 @@
 //! `/var/cache/zeval/guests`).
 
 mod blocking;
+mod busy_threads;
 mod cache;
 mod common;
 mod host_calls;

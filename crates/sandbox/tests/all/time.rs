@@ -119,38 +119,6 @@ fn own_tid() -> String {
 
 const LOOP_WAT: &str = r#"(module (func (export "_start") (loop (br 0))))"#;
 
-/// Busy host threads, one more than the cores, spinning until dropped.
-struct Contention {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Contention {
-    fn start(threads: usize) -> Self {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let threads = (0..threads)
-            .map(|_| {
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        std::hint::spin_loop();
-                    }
-                })
-            })
-            .collect();
-        Self { stop, threads }
-    }
-}
-
-impl Drop for Contention {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-    }
-}
-
 /// A guest that loops, in a sandbox that never lowers a call's priority (a nice-19 thread
 /// beside nice-0 busy threads is itself scheduled late, see "Fairness" in the crate docs,
 /// which is not what the tests that use it measure), and its module cache.
@@ -171,7 +139,7 @@ fn a_busy_loop_under_cpu_contention_stops_near_its_deadline() {
     // so it holds anyway.
     let (_cache, guest) = loop_at_full_priority("contended-loop");
     let limit = Duration::from_millis(300);
-    let _contention = Contention::start(8);
+    let _contention = crate::busy_threads::BusyThreads::start(8);
     for _ in 0..3 {
         let started = Instant::now();
         let error = guest.run(b"", &limits_with_wall_time(limit)).unwrap_err();
@@ -203,8 +171,7 @@ fn a_call_starved_of_the_cpus_says_so() {
     let (_cache, guest) = loop_at_full_priority("starved-loop");
     let limit = Duration::from_millis(400);
     // Sixteen busy threads per CPU: about a seventeenth of its time.
-    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
-    let _contention = Contention::start(16 * cpus);
+    let _contention = crate::busy_threads::BusyThreads::per_cpu(16);
     let error = guest.run(b"", &limits_with_wall_time(limit)).unwrap_err();
     match error {
         SandboxError::Starved { limit: l, used } => {

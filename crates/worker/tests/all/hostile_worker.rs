@@ -197,18 +197,7 @@ fn an_idle_worker_speaking_out_of_turn_does_not_hold_up_the_next_call() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
-    let spinners: Vec<_> = (0..16 * cpus)
-        .map(|_| {
-            let stop = std::sync::Arc::clone(&stop);
-            std::thread::spawn(move || {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
+    let busy = crate::busy_threads::BusyThreads::per_cpu(16);
     let (sender, receiver) = std::sync::mpsc::channel();
     let caller = {
         let pool = std::sync::Arc::clone(&pool);
@@ -219,10 +208,7 @@ fn an_idle_worker_speaking_out_of_turn_does_not_hold_up_the_next_call() {
         })
     };
     let answered = receiver.recv_timeout(Duration::from_secs(6));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for spinner in spinners {
-        spinner.join().unwrap();
-    }
+    drop(busy);
     let (next, took) = answered.expect("no answer within 6 s: the call waited for the exit");
     caller.join().unwrap();
     assert_eq!(next.unwrap().stdout, b"theirs");

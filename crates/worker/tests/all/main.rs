@@ -5,3 +5,6 @@
 //! (The real worker, confined, is tested end to end in the root package's `tests/e2e`.)
 
 mod hostile_worker;
+
+#[path = "../../../sandbox/tests/all/busy_threads.rs"]
+mod busy_threads;
