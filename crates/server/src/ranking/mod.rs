@@ -453,10 +453,17 @@ impl Ranking {
     }
 
     /// The figures of `implementations` now, counting the results of `testers` (the
-    /// function's).
+    /// function's): one per implementation, blank (revision 0, nothing run) when the store
+    /// could not be read, for an explanation that says nothing is known rather than none.
     fn figures(&self, implementations: &[String], testers: &[String]) -> Vec<Figures> {
         self.figures_until(implementations, testers, None)
-            .unwrap_or_default()
+            .unwrap_or_else(|| {
+                implementations
+                    .iter()
+                    .enumerate()
+                    .map(|(listed, zid)| Figures::new(zid.clone(), 0, listed))
+                    .collect()
+            })
     }
 
     /// [`Ranking::figures`], or `None` once `deadline` has passed, or when a read failed:
@@ -1170,6 +1177,24 @@ mod tests {
         second.flush();
         let third = Ranking::new(store, RankingConfig::default());
         assert_eq!(third.live_figures("Z10001", 0).unwrap().calls, 31);
+    }
+
+    /// An explanation asked while the figures cannot be read explains list order with
+    /// blank figures. Once failed reads stopped counting as empty figures, it indexed past
+    /// the figures it did not have and panicked (found in review, before it shipped).
+    #[test]
+    fn an_explanation_while_the_figures_cannot_be_read_is_list_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open_in(dir.path()).unwrap());
+        let ranking = Ranking::new(store, RankingConfig::default());
+        let raw = rusqlite::Connection::open(dir.path().join(zeval_store::DATABASE_FILE)).unwrap();
+        raw.execute_batch("ALTER TABLE call_stats RENAME TO call_stats_away")
+            .unwrap();
+        let z8 =
+            serde_json::json!({"Z1K1": "Z8", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10001", "Z10002"]});
+        let explained = ranking.explain_function("Z10000", &z8);
+        assert_eq!(explained.order, ["Z10001", "Z10002"]);
+        assert_eq!(explained.implementations.len(), 2);
     }
 
     #[test]

@@ -189,6 +189,50 @@ fn a_calls_statement_is_cancelled_at_its_deadline() {
     });
 }
 
+/// Past a call's deadline no connection is lent: it would only be cancelled and closed at
+/// once, a reconnection for every read of a call out of time. No connection is opened.
+#[test]
+fn no_connection_is_lent_past_a_calls_deadline() {
+    let url = fresh_database();
+    let store = PostgresStore::connect(&url).unwrap();
+    store.put("Z10001", &z2("Z10001", "x", "l"), "a").unwrap();
+    let mut observer = raw(&url);
+    let mut connections = || -> i64 {
+        observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = 'zeval' AND datname = current_database()",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let before = connections();
+    // Two at once: the idle connection would serve one of them.
+    let outcomes: Vec<_> = std::thread::scope(|scope| {
+        let reads: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    zeval_store::call_deadline::within(Instant::now(), || store.get("Z10001"))
+                })
+            })
+            .collect();
+        reads.into_iter().map(|read| read.join().unwrap()).collect()
+    });
+    for outcome in outcomes {
+        assert!(
+            matches!(outcome, Err(StoreError::DeadlineExceeded { .. })),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(
+        connections(),
+        before,
+        "a connection was opened past the deadline"
+    );
+    assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "x");
+}
+
 /// A search runs at most its own time limit (`statement_timeout` set for it alone), then
 /// fails with `Busy` (the server's 503), instead of the pool's 30 s statement timeout: a text
 /// that matches little reads every label, and the route is anonymous. Within the limit it

@@ -763,6 +763,7 @@ impl WorkerPool {
                     .zip(on_cpu_before)
                     .filter(|_| runnable)
                     .map(|(now, before)| now.saturating_sub(before));
+                // The kill margin included: the guest had that time too.
                 let ran = dispatched.elapsed().saturating_sub(in_host_calls);
                 let status = self.inner.discard(taken.into_worker());
                 tracing::warn!(
