@@ -508,9 +508,10 @@ pub fn limit_kind(error: &Value) -> Option<&'static str> {
     if let Some(why) = message.strip_prefix(zeval_zobject::error::TIMED_OUT) {
         return Some(match why {
             "" => "timeout",
+            // Before "busy": "Compilation did not start: the compilers stayed busy: …".
+            why if why.contains("Compilation did not start") => "compiler_busy",
             why if why.contains("busy") => "busy",
             why if why.contains("held the CPUs") => "starved",
-            why if why.contains("Compilation did not start") => "compiler_busy",
             _ => "reserve",
         });
     }
@@ -547,6 +548,12 @@ mod tests {
         assert_eq!(
             limit_kind(&z5(
                 "Function call timed out: Compilation did not start: other calls were compiling code until this call's deadline"
+            )),
+            Some("compiler_busy")
+        );
+        assert_eq!(
+            limit_kind(&z5(
+                "Function call timed out: Compilation did not start: the compilers stayed busy: 2 compilations"
             )),
             Some("compiler_busy")
         );
