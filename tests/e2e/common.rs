@@ -266,11 +266,15 @@ pub(crate) fn call(orch: &str, token: Option<&str>, text: &str) -> Answer {
 
 /// The value of the unlabelled series `name` in the `/metrics` of the orchestrator at `orch`.
 pub(crate) fn metric(orch: &str, name: &str) -> f64 {
+    metric_if_any(orch, name).unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+/// [`metric`] of a series (`name`, labels included) that may not be there yet.
+pub(crate) fn metric_if_any(orch: &str, name: &str) -> Option<f64> {
     let text = request("GET", &format!("{orch}/metrics"), None, None).text;
     text.lines()
         .find_map(|line| line.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
 }
 
 /// A metadata value of a canonical Z22.

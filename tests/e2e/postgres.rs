@@ -472,12 +472,7 @@ fn made_up_tokens_cannot_take_every_database_connection() {
     }
     let started = std::time::Instant::now();
     // Z10000 has not been called: its objects are read from the database now.
-    let answer = request(
-        "POST",
-        &format!("{orch}/wikifunctions.org/v1/evaluate/"),
-        None,
-        Some(&json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": "abc"}})),
-    );
+    let answer = crate::common::call(&orch, None, "abc");
     let took = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     lock.rollback().unwrap();

@@ -46,19 +46,21 @@ pub const NO_EXECUTOR: &str = "The executor failed: no process was available to 
 
 /// Whether `z5` is a Z507 whose message is exactly [`NO_EXECUTOR`] (in either form of `Z5K2`).
 pub fn is_no_executor(z5: &Value) -> bool {
-    error_code(z5) == Some("Z507")
-        && z5.get("Z5K2").is_some_and(|message| {
-            crate::build::string_value(message) == Some(NO_EXECUTOR)
-                || message.get("Z6K1").and_then(Value::as_str) == Some(NO_EXECUTOR)
-        })
+    is_error_saying(z5, "Z507", NO_EXECUTOR)
 }
 
 /// Whether `z5` is a Z558 whose message is exactly [`TIMED_OUT`] (in either form of `Z5K2`).
 pub fn is_plain_timeout(z5: &Value) -> bool {
-    error_code(z5) == Some("Z558")
-        && z5.get("Z5K2").is_some_and(|message| {
-            crate::build::string_value(message) == Some(TIMED_OUT)
-                || message.get("Z6K1").and_then(Value::as_str) == Some(TIMED_OUT)
+    is_error_saying(z5, "Z558", TIMED_OUT)
+}
+
+/// Whether `z5` is an error of type `code` whose message is exactly `message` (in either form
+/// of `Z5K2`).
+fn is_error_saying(z5: &Value, code: &str, message: &str) -> bool {
+    error_code(z5) == Some(code)
+        && z5.get("Z5K2").is_some_and(|said| {
+            crate::build::string_value(said) == Some(message)
+                || said.get("Z6K1").and_then(Value::as_str) == Some(message)
         })
 }
 

@@ -570,12 +570,11 @@ fn a_call_the_load_starved_is_the_loads() {
     let target = Target::start(&[("ZEVAL_CALL_TIMEOUT_MS", &deadline_ms)]);
     // Absent until the first one.
     let limit_hits = |kind: &str| {
-        let text =
-            crate::common::request("GET", &format!("{}/metrics", target.orch()), None, None).text;
-        let series = format!("zeval_sandbox_limit_hits_total{{kind=\"{kind}\"}} ");
-        text.lines()
-            .find_map(|line| line.strip_prefix(&series))
-            .map_or(0.0, |value| value.trim().parse::<f64>().unwrap())
+        crate::common::metric_if_any(
+            target.orch(),
+            &format!("zeval_sandbox_limit_hits_total{{kind=\"{kind}\"}}"),
+        )
+        .unwrap_or(0.0)
     };
 
     // On an idle machine a plain timeout (the sandbox's own tests hold that apart from any

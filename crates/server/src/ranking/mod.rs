@@ -267,13 +267,7 @@ impl Ranking {
         {
             return Some(revision);
         }
-        let revision = match self.store.current_revision(zid) {
-            Ok(revision) => revision.unwrap_or(0),
-            Err(e) => {
-                tracing::warn!(zid, error = %e, "ranking: reading a revision failed");
-                return None;
-            }
-        };
+        let revision = self.store_revision(zid)?;
         let mut state = self.state();
         if state.revisions.len() >= MAX_TRACKED {
             state.revisions.clear();
