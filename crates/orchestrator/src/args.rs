@@ -7,7 +7,7 @@ use zeval_zobject::error::z5;
 
 use crate::engine::{Engine, Fail, R};
 use crate::frame::{ArgState, Scope};
-use crate::node::{Node, call_node, key};
+use crate::node::{Node, STACK_RED_ZONE, STACK_SEGMENT, call_node, key};
 use crate::types::compare_types;
 
 /// A value's type as a type-mismatch error reports it: its `Z1K1` as written in normal form.
@@ -44,7 +44,11 @@ impl Engine<'_> {
             ArgState::Error(e) => Err(Fail::Error(e)),
             ArgState::Unevaluated { expr, .. } if lazy => Ok(expr),
             ArgState::Unevaluated { expr, declared } => {
-                match self.process_argument(&expr, &declared) {
+                let _link = self.enter_argument()?;
+                let evaluated = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+                    self.process_argument(&expr, &declared)
+                });
+                match evaluated {
                     Ok(v) => {
                         frame.set(name, ArgState::Evaluated(v.clone()));
                         Ok(v)

@@ -52,6 +52,22 @@ pub const DEFAULT_MAX_REQUEST_MEMORY_BYTES: usize = 256 * 1024 * 1024;
 /// of 100,000 code points holds a few MiB. (A remote evaluator's answer is at most 16 MiB.)
 pub const MAX_ANSWER_TEXT_BYTES: usize = 64 * 1024 * 1024;
 
+/// The most bytes one metadata value (`Z820`, Trigger metadata) may take as JSON: 1 MiB.
+/// Metadata is JSON, copied whole as it travels (an error set so is cloned into the frame of
+/// each argument it fails, and quoted by each caller that wraps it), and it reaches the
+/// answer beside the result, which [`MAX_ANSWER_TEXT_BYTES`] bounds: 2,048 shares of a
+/// 90,000-character string made some 184 MB of metadata within the request's budget, and
+/// twice that once written out, after the budget was gone.
+pub const MAX_METADATA_VALUE_BYTES: usize = 1024 * 1024;
+
+/// The deepest a metadata value (`Z820`) may be: 100 levels (errors and notes, such as the
+/// original's tests set, are a dozen). JSON drops and copies recursively, and metadata is
+/// dropped, and an error copied, where its call ends, however deep the recursion there and
+/// however little of the stack the engine has left (its red zone, 256 KiB): within
+/// the byte bound a value could be some 3,000 levels of nested objects, and a debug build
+/// copies one of 1,000 levels in 2 MiB of stack.
+pub const MAX_METADATA_VALUE_DEPTH: usize = 100;
+
 /// The bounds of one request's budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BudgetLimits {
@@ -288,6 +304,9 @@ pub(crate) struct Materialisation {
     max_bytes: usize,
     /// `max_bytes` is a bound the caller chose ([`Self::capped`]), not the memory budget.
     capped: bool,
+    /// `max_depth` is a bound the caller chose ([`Self::metadata`]), and it was passed.
+    depth_capped: bool,
+    over_depth: bool,
     /// Bytes of strings and keys so far, and their bound ([`Self::answer`]).
     text: usize,
     max_text: usize,
@@ -315,6 +334,8 @@ impl Materialisation {
             bytes: 0,
             max_bytes: left,
             capped: false,
+            depth_capped: false,
+            over_depth: false,
             text: 0,
             max_text: usize::MAX,
         }
@@ -386,9 +407,21 @@ impl Materialisation {
         m
     }
 
-    /// Whether the bytes went past the caller's own bound ([`Self::capped`]).
+    /// The materialisation of a metadata value: at most [`MAX_METADATA_VALUE_BYTES`] and
+    /// [`MAX_METADATA_VALUE_DEPTH`] levels, both the caller's bounds ([`Self::over_cap`]).
+    pub(crate) fn metadata() -> Self {
+        let mut m = Materialisation::capped(MAX_METADATA_VALUE_BYTES);
+        if MAX_METADATA_VALUE_DEPTH < m.max_depth {
+            m.max_depth = MAX_METADATA_VALUE_DEPTH;
+            m.depth_capped = true;
+        }
+        m
+    }
+
+    /// Whether the bytes or the depth went past the caller's own bound ([`Self::capped`],
+    /// [`Self::metadata`]).
     pub(crate) fn over_cap(&self) -> bool {
-        self.capped && self.bytes > self.max_bytes
+        (self.capped && self.bytes > self.max_bytes) || self.over_depth
     }
 
     /// One more node at `depth`.
@@ -404,6 +437,10 @@ impl Materialisation {
             );
         }
         if depth > self.max_depth {
+            if self.depth_capped {
+                self.over_depth = true;
+                return exceeded("value depth", "past the caller's bound".into());
+            }
             return check_depth(depth);
         }
         if self.nodes & 63 == 0 {

@@ -11,7 +11,7 @@ use zeval_zobject::ident::{is_built_in_type, local_key};
 use crate::code::{ImplementationInfo, RunOutcome};
 use crate::engine::{Engine, Env, Fail, R, arg_name, z507};
 use crate::frame::ArgState;
-use crate::node::{Node, Obj, STACK_RED_ZONE, STACK_SEGMENT};
+use crate::node::{EntriesByKey, Node, Obj, STACK_RED_ZONE, STACK_SEGMENT};
 
 /// One bound argument: its declared name, the expression given for it and its declared type.
 pub(crate) struct Binding {
@@ -149,6 +149,9 @@ impl Engine<'_> {
         // error, kept for the answer in case no later implementation succeeds.
         let mut held_failure: Option<(usize, R<Env>)> = None;
         let mut inline_signature_verdict: Option<Result<(), String>> = None;
+        // The arguments code implementations get, evaluated at the first of them to run.
+        let mut code_arguments: Option<Vec<(String, Node)>> = None;
+        let mut arguments_failed = false;
         // The function is the stored one its identity names only when it was called by that
         // name: given inline, or stored under another ZID (or fetched) with its `Z8K5`
         // naming another function, it declares a signature of its own.
@@ -197,14 +200,42 @@ impl Engine<'_> {
             let tail_here = tail
                 && !top
                 && (infos.len() == 1 || matches!(implementation.kind, Kind::BuiltIn(_)));
+            // Code gets its arguments evaluated before its time starts, once for all the
+            // function's code implementations: an argument that fails (a wrong type, an error
+            // of a call inside it) is the caller's doing, and every implementation would get
+            // the same. Evaluated inside each run, it counted as that implementation's failure,
+            // and its time as the implementation's, so anonymous calls with a bad argument
+            // ranked another function's implementations down for every caller.
+            let mut failed_argument = None;
+            if matches!(implementation.kind, Kind::Evaluated) && code_arguments.is_none() {
+                if arguments_failed {
+                    continue;
+                }
+                match self.code_arguments(&bindings) {
+                    Ok(arguments) => code_arguments = Some(arguments),
+                    Err(fail) => {
+                        arguments_failed = true;
+                        failed_argument = Some(fail);
+                    }
+                }
+            }
+            let argument_failed = failed_argument.is_some();
             let started = Instant::now();
-            let outcome =
-                match self.run_implementation(&function, implementation, &bindings, tail_here, top)
-                {
+            let outcome = match failed_argument {
+                Some(fail) => Err(fail),
+                None => match self.run_implementation(
+                    &function,
+                    implementation,
+                    &bindings,
+                    code_arguments.as_deref().unwrap_or_default(),
+                    tail_here,
+                    top,
+                ) {
                     Ok(Step::Done(env)) => Ok(env),
                     Ok(continued) => return Ok(continued),
                     Err(fail) => Err(fail),
-                };
+                },
+            };
             let error = match &outcome {
                 Ok(env) => env.error(),
                 Err(Fail::Error(e)) => Some(e),
@@ -255,6 +286,7 @@ impl Engine<'_> {
             // the request's limits or the load stopped: it was neither a failure nor a
             // success of the limit's length.
             let observed = ranked
+                && !argument_failed
                 && infos.len() > 1
                 && !matches!(implementation.kind, Kind::BuiltIn(_))
                 && infos[index].zid.is_some()
@@ -359,35 +391,30 @@ impl Engine<'_> {
     fn bind_arguments(&self, call: &Node, function: &Node) -> R<Vec<Binding>> {
         let declarations = self.declarations(function)?;
         let mut bindings = Vec::with_capacity(declarations.len());
-        let mut used: Vec<&str> = Vec::new();
+        let entries = EntriesByKey::of(call);
+        let mut used = vec![false; entries.entries().len()];
         for (name, declared) in declarations {
-            let local = local_key(&name).unwrap_or(&name).to_string();
-            let (key, expr) = match call.get(&name) {
-                Some(e) => (name.clone(), e.clone()),
-                None => match call.get(&local) {
-                    Some(e) => (local, e.clone()),
-                    None => return z507(format!("Could not find argument {name}.")),
-                },
+            // A step each: the declarations may be many.
+            self.check_time()?;
+            let local = local_key(&name).unwrap_or(&name);
+            let Some(position) = entries.position(&name).or_else(|| entries.position(local)) else {
+                return z507(format!("Could not find argument {name}."));
             };
+            let expr = entries.entry(position).1.clone();
             let declared = match declared.ref_zid() {
-                Some(zid) if !is_built_in_type(zid) => {
-                    match self.resolve(&declared, false, false) {
-                        Ok(t) => t,
-                        Err(Fail::Error(e)) => return Err(Fail::Error(e)),
-                        Err(other) => return Err(other),
-                    }
-                }
+                Some(zid) if !is_built_in_type(zid) => self.resolve(&declared, false, false)?,
                 _ => declared,
             };
-            used.push(call_key(call, &key));
+            used[position] = true;
             bindings.push(Binding {
                 name,
                 expr,
                 declared,
             });
         }
-        for key in call.keys() {
-            if &*key != "Z7K1" && !used.contains(&&*key) {
+        for (key, _) in entries.entries() {
+            let bound = entries.position(key).is_some_and(|first| used[first]);
+            if &**key != "Z1K1" && &**key != "Z7K1" && !bound {
                 return z507(format!("Invalid key for function call: {key}."));
             }
         }
@@ -426,26 +453,31 @@ impl Engine<'_> {
 
     /// Runs one implementation; with `tail`, a composition or If leaves the resolution of
     /// its result to the caller ([`Step::Continue`]). `top` is the request's own call, whose
-    /// answer carries the implementation's metadata.
+    /// answer carries the implementation's metadata. A code implementation gets
+    /// `code_arguments`, which [`Self::code_arguments`] evaluated; the others evaluate
+    /// `bindings` as they need them.
     fn run_implementation(
         &self,
         function: &Node,
         implementation: &Implementation,
         bindings: &[Binding],
+        code_arguments: &[(String, Node)],
         tail: bool,
         top: bool,
     ) -> R<Step> {
-        let frame = self.new_frame(implementation.node.scope());
-        for b in bindings {
-            frame.set(
-                &b.name,
-                ArgState::Unevaluated {
-                    expr: b.expr.clone(),
-                    declared: b.declared.clone(),
-                },
-            );
-        }
-        let scope = Some(frame);
+        let scope = || {
+            let frame = self.new_frame(implementation.node.scope());
+            for b in bindings {
+                frame.set(
+                    &b.name,
+                    ArgState::Unevaluated {
+                        expr: b.expr.clone(),
+                        declared: b.declared.clone(),
+                    },
+                );
+            }
+            Some(frame)
+        };
         match &implementation.kind {
             Kind::Composition => {
                 let body = implementation
@@ -453,7 +485,7 @@ impl Engine<'_> {
                     .get("Z14K2")
                     .cloned()
                     .unwrap_or_else(Node::void);
-                let body = body.rescoped(&scope)?;
+                let body = body.rescoped(&scope())?;
                 if tail {
                     return Ok(Step::Continue {
                         node: body,
@@ -466,6 +498,7 @@ impl Engine<'_> {
                 Ok(Step::Done(Env::ok(value)))
             }
             Kind::BuiltIn(id) => {
+                let scope = scope();
                 let lazy = crate::builtins::lazy_parameters(id);
                 let mut names: Vec<&str> = bindings.iter().map(|b| b.name.as_str()).collect();
                 names.sort_unstable();
@@ -488,20 +521,22 @@ impl Engine<'_> {
                 Ok(Step::Done(Env::ok(self.deep_evaluate(&value)?)))
             }
             Kind::Evaluated => {
-                let mut args = Vec::with_capacity(bindings.len());
-                for b in bindings {
-                    args.push((
-                        b.name.clone(),
-                        self.retrieve_argument(&scope, &b.name, false)?,
-                    ));
-                }
                 // Below the top only a call's value or error is read (`Env::into_value`,
                 // `Env::error`): its metadata never reaches the answer.
                 let value_only = self.is_value_only() || !top;
-                self.run_code(function, &implementation.node, args, value_only)
+                self.run_code(function, &implementation.node, code_arguments, value_only)
                     .map(Step::Done)
             }
         }
+    }
+
+    /// The arguments a code implementation gets: each binding evaluated and checked against
+    /// its declared type.
+    fn code_arguments(&self, bindings: &[Binding]) -> R<Vec<(String, Node)>> {
+        bindings
+            .iter()
+            .map(|b| Ok((b.name.clone(), self.process_argument(&b.expr, &b.declared)?)))
+            .collect()
     }
 
     /// What a call answers once `implementation` ran: at the top level an error becomes the
@@ -653,13 +688,6 @@ fn inline_signature(function: &Node) -> R<Value> {
         }
     }
     Ok(crate::code::signature_of(&Value::Object(z8)))
-}
-
-fn call_key<'a>(call: &'a Node, key: &str) -> &'a str {
-    call.as_obj()
-        .and_then(|o| o.entries.iter().find(|(k, _)| &**k == key))
-        .map(|(k, _)| &**k)
-        .unwrap_or("")
 }
 
 fn with_error(env: Env, error: Value) -> Env {

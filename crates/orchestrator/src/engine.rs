@@ -97,6 +97,8 @@ pub(crate) struct Engine<'o> {
     value_only: bool,
     deadline: Instant,
     depth: Cell<usize>,
+    /// Arguments being read, each inside the last ([`Self::enter_argument`]).
+    argument_depth: Cell<usize>,
     /// Steps left before [`Self::check_time`] reads the clock again.
     until_clock: Cell<u32>,
     /// Every frame of the request that may still be alive: frames in a reference cycle (a
@@ -156,6 +158,7 @@ impl<'o> Engine<'o> {
             value_only: false,
             deadline,
             depth: Cell::new(0),
+            argument_depth: Cell::new(0),
             until_clock: Cell::new(0),
             frames: RefCell::new(Vec::new()),
             nondeterministic: Cell::new(None),
@@ -285,16 +288,31 @@ impl<'o> Engine<'o> {
     /// level's stack to the request's memory budget (released when the level ends).
     pub(crate) fn enter(&self) -> R<DepthGuard<'_>> {
         self.check_time()?;
-        let depth = self.depth.get() + 1;
+        self.deeper(&self.depth, "nested function calls")
+    }
+
+    /// Enters the reading of an argument not yet evaluated ([`Self::retrieve_argument`]).
+    /// Its expression may read an argument its caller handed on unread, which may read its
+    /// own caller's, and so on: a tail recursion that hands an argument on builds a chain
+    /// as long as the recursion, and reading it nests once per link, with no call level in
+    /// between. So each link counts against the depth limit (apart from call levels, which
+    /// an argument's own calls still count) and is charged a level's stack; run on a stack
+    /// that grows, it can neither overflow the thread's stack nor outgrow the budget.
+    pub(crate) fn enter_argument(&self) -> R<DepthGuard<'_>> {
+        self.deeper(&self.argument_depth, "arguments read one inside another")
+    }
+
+    fn deeper<'a>(&'a self, depth: &'a Cell<usize>, what: &str) -> R<DepthGuard<'a>> {
+        let deeper = depth.get() + 1;
         let max = self.orchestrator.config.max_depth;
-        if depth > max {
+        if deeper > max {
             return Err(Fail::Crash(format!(
-                "RangeError: Maximum call depth exceeded ({max} nested function calls)"
+                "RangeError: Maximum call depth exceeded ({max} {what})"
             )));
         }
-        self.depth.set(depth);
+        depth.set(deeper);
         crate::budget::charge(STACK_BYTES_PER_LEVEL);
-        Ok(DepthGuard(&self.depth))
+        Ok(DepthGuard(depth))
     }
 
     /// The Z4 a built-in type function call (`Z881`/`Z882`/`Z883`) already returned in this

@@ -16,7 +16,7 @@ impl Engine<'_> {
         &self,
         function: &Node,
         implementation: &Node,
-        args: Vec<(String, Node)>,
+        args: &[(String, Node)],
         value_only: bool,
     ) -> R<Env> {
         let code = match implementation.get("Z14K3") {

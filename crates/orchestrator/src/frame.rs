@@ -5,6 +5,7 @@
 //! empty scope (`None`) answers every lookup with Z525.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use zeval_zobject::Value;
@@ -29,7 +30,40 @@ pub(crate) enum ArgState {
 /// One frame of bindings.
 pub(crate) struct Frame {
     parent: Scope,
-    bindings: RefCell<Vec<(Rc<str>, ArgState)>>,
+    bindings: RefCell<Bindings>,
+}
+
+/// A frame's bindings in the order they were made, found by name.
+#[derive(Default)]
+struct Bindings {
+    entries: Vec<(Rc<str>, ArgState)>,
+    /// Each name's position, once there are more than [`Bindings::SCANNED`]: a function's
+    /// declarations can be built at run time as many as the budget allows, and a scan per
+    /// binding made a call of 20,000 arguments quadratic (most of its 2.5 s).
+    index: Option<HashMap<Rc<str>, usize>>,
+}
+
+impl Bindings {
+    /// The most bindings a frame finds by a scan: nearly every frame.
+    const SCANNED: usize = 16;
+
+    fn position(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self.entries.iter().position(|(k, _)| &**k == name),
+        }
+    }
+
+    fn push(&mut self, name: Rc<str>, state: ArgState) {
+        if let Some(index) = &mut self.index {
+            index.insert(name.clone(), self.entries.len());
+        }
+        self.entries.push((name, state));
+        if self.index.is_none() && self.entries.len() > Self::SCANNED {
+            let index = self.entries.iter().enumerate();
+            self.index = Some(index.map(|(at, (k, _))| (k.clone(), at)).collect());
+        }
+    }
 }
 
 impl Drop for Frame {
@@ -44,26 +78,24 @@ impl Frame {
     pub(crate) fn new(parent: Scope) -> Rc<Frame> {
         Rc::new(Frame {
             parent,
-            bindings: RefCell::new(Vec::new()),
+            bindings: RefCell::new(Bindings::default()),
         })
     }
 
     /// Binds or rebinds `name`.
     pub(crate) fn set(&self, name: &str, state: ArgState) {
         let mut bindings = self.bindings.borrow_mut();
-        match bindings.iter_mut().find(|(k, _)| &**k == name) {
-            Some(slot) => slot.1 = state,
-            None => bindings.push((Rc::from(name), state)),
+        match bindings.position(name) {
+            Some(at) => bindings.entries[at].1 = state,
+            None => bindings.push(Rc::from(name), state),
         }
     }
 
     /// The state of `name` in this frame only.
     pub(crate) fn own(&self, name: &str) -> Option<ArgState> {
-        self.bindings
-            .borrow()
-            .iter()
-            .find(|(k, _)| &**k == name)
-            .map(|(_, s)| s.clone())
+        let bindings = self.bindings.borrow();
+        let at = bindings.position(name)?;
+        Some(bindings.entries[at].1.clone())
     }
 
     /// The state of `name` here or in the nearest parent that binds it.
@@ -91,7 +123,7 @@ impl Frame {
     /// Empties this frame: the nodes its bindings held, and its parent.
     pub(crate) fn take_contents(&mut self) -> (Vec<Node>, Scope) {
         let bindings = std::mem::take(self.bindings.get_mut());
-        (values_of(bindings), self.parent.take())
+        (values_of(bindings.entries), self.parent.take())
     }
 
     /// Forgets every binding. Frames and the values they memoize can reference each other
@@ -99,7 +131,7 @@ impl Frame {
     /// end to break those cycles.
     pub(crate) fn clear(&self) {
         let bindings = std::mem::take(&mut *self.bindings.borrow_mut());
-        crate::node::dispose(values_of(bindings), None);
+        crate::node::dispose(values_of(bindings.entries), None);
     }
 }
 

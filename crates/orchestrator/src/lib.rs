@@ -40,7 +40,8 @@ use zeval_zobject::error::{quote, z5, z5_untyped};
 pub use answer::Answer;
 pub use budget::{
     BudgetLimits, DEFAULT_MAX_REQUEST_MEMORY_BYTES, DEFAULT_MAX_STEPS, DEFAULT_MAX_VALUE_DEPTH,
-    DEFAULT_MAX_VALUE_NODES, MAX_ANSWER_TEXT_BYTES,
+    DEFAULT_MAX_VALUE_NODES, MAX_ANSWER_TEXT_BYTES, MAX_METADATA_VALUE_BYTES,
+    MAX_METADATA_VALUE_DEPTH,
 };
 pub use code::{
     CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, FirstImplementationSelector,

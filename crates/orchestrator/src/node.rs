@@ -15,8 +15,10 @@ use crate::engine::R;
 use crate::frame::{Frame, Scope};
 
 /// Stack kept free before recursing over a value, and the size of each extra segment:
-/// values nest two levels per list element, so walks grow the stack on the heap.
-pub(crate) const STACK_RED_ZONE: usize = 64 * 1024;
+/// values nest two levels per list element, so walks grow the stack on the heap. What runs
+/// without growing it (a JSON value's drop or copy, which recurse, among them) has the red
+/// zone at least: 256 KiB, a few thousand levels of JSON in a release build.
+pub(crate) const STACK_RED_ZONE: usize = 256 * 1024;
 pub(crate) const STACK_SEGMENT: usize = 1024 * 1024;
 
 /// One node of a normal-form ZObject.
@@ -35,6 +37,53 @@ pub(crate) enum Node {
 pub(crate) struct Obj {
     pub(crate) entries: Vec<(Rc<str>, Node)>,
     pub(crate) scope: Scope,
+}
+
+/// An object's entries found by key, for looking up many keys of one object. Both a call
+/// and a function's declarations can be built at run time (`Z808` makes a call of any width,
+/// a `Z8K1` of any length), and a scan per declaration made binding them quadratic: 150,000
+/// of each, built within the budget, took about a minute past the deadline with no step
+/// counted. Small objects, nearly every one, are scanned.
+pub(crate) struct EntriesByKey<'a> {
+    entries: &'a [(Rc<str>, Node)],
+    /// Each key's first entry; only for objects wider than [`Self::SCANNED`].
+    index: Option<HashMap<&'a str, usize>>,
+}
+
+impl<'a> EntriesByKey<'a> {
+    /// The widest object whose keys are found by a scan.
+    const SCANNED: usize = 16;
+
+    /// The entries of `node` (none unless it is an object).
+    pub(crate) fn of(node: &'a Node) -> Self {
+        let entries = node.as_obj().map_or(&[][..], |o| &o.entries[..]);
+        let index = (entries.len() > Self::SCANNED).then(|| {
+            let mut index = HashMap::with_capacity(entries.len());
+            for (position, (key, _)) in entries.iter().enumerate() {
+                index.entry(&**key).or_insert(position);
+            }
+            index
+        });
+        EntriesByKey { entries, index }
+    }
+
+    /// The position of `key`'s first entry.
+    pub(crate) fn position(&self, key: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.entries.iter().position(|(k, _)| &**k == key),
+        }
+    }
+
+    /// The entry at `position`.
+    pub(crate) fn entry(&self, position: usize) -> &'a (Rc<str>, Node) {
+        &self.entries[position]
+    }
+
+    /// Every entry, in order.
+    pub(crate) fn entries(&self) -> &'a [(Rc<str>, Node)] {
+        self.entries
+    }
 }
 
 impl Node {
@@ -74,6 +123,18 @@ impl Node {
     /// (the work stops there).
     pub(crate) fn to_json_within(&self, max_bytes: usize) -> R<Option<Value>> {
         let mut counter = crate::budget::Materialisation::capped(max_bytes);
+        match self.to_json_counted(&mut counter, 0) {
+            Ok(json) => Ok(Some(json)),
+            Err(_) if counter.over_cap() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Self::to_json`] for a metadata value: `None` when it takes more than
+    /// [`crate::budget::MAX_METADATA_VALUE_BYTES`] or is deeper than
+    /// [`crate::budget::MAX_METADATA_VALUE_DEPTH`] (the work stops there).
+    pub(crate) fn to_metadata_json(&self) -> R<Option<Value>> {
+        let mut counter = crate::budget::Materialisation::metadata();
         match self.to_json_counted(&mut counter, 0) {
             Ok(json) => Ok(Some(json)),
             Err(_) if counter.over_cap() => Ok(None),

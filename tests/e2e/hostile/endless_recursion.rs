@@ -4,6 +4,8 @@
 //! charged to the memory budget), and one that nests (its recursive call is an argument) at
 //! the depth limit or the memory budget.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use super::{DEADLINE, Target, assert_refused, one_at_a_time};
@@ -78,5 +80,87 @@ fn endless_nested_recursion_stops_at_a_limit() {
         "an endless nested recursion ends at the depth limit or the budget, not {code}"
     );
     eprintln!("endless nested recursion: {code} in {:?}", timed.took);
+    target.assert_survived();
+}
+
+/// `Z10710(list, x)` = If(is empty(list), x, Z10710(tail(list), x)): `x` is handed on
+/// unread at every step and read at the end, through one argument reference per element.
+fn store_carrying(target: &mut Target) {
+    let orch = target.orch().to_owned();
+    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10710K1"});
+    let carried = json!({"Z1K1": "Z18", "Z18K1": "Z10710K2"});
+    let declaration = |key: &str, ty: Value| json!({"Z1K1": "Z17", "Z17K1": ty, "Z17K2": key, "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}});
+    let function = |implementations: Value| {
+        crate::common::z2(
+            "Z10710",
+            json!({"Z1K1": "Z8",
+                "Z8K1": ["Z17",
+                    declaration("Z10710K1", json!({"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z86"})),
+                    declaration("Z10710K2", json!("Z6"))],
+                "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": implementations, "Z8K5": "Z10710"}),
+        )
+    };
+    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
+        "Z802K2": carried,
+        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z10710",
+            "Z10710K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list},
+            "Z10710K2": carried}});
+    let implementation = crate::common::z2(
+        "Z10711",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10710", "Z14K2": body}),
+    );
+    super::put(&orch, &target.editor, "Z10710", &function(json!(["Z14"])));
+    super::put(&orch, &target.editor, "Z10711", &implementation);
+    super::put(
+        &orch,
+        &target.editor,
+        "Z10710",
+        &function(json!(["Z14", "Z10711"])),
+    );
+    target.remember("Z10710");
+}
+
+/// `Z10710` over the code points of `elements` characters, carrying `x`.
+fn carrying(elements: usize, x: Value) -> Value {
+    json!({"Z1K1": "Z7", "Z7K1": "Z10710",
+        "Z10710K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(elements)},
+        "Z10710K2": x})
+}
+
+/// Reading an argument handed on unread follows a chain of references, one inside the other:
+/// it nested on the thread's own stack with no bound, and a chain long enough overflowed it,
+/// aborting the server and every other caller's calls with it. Now each link counts against
+/// the depth limit (apart from call levels) on a stack that grows: a chain of 15,000 links
+/// is read, and one of three times that is refused at the limit.
+#[test]
+fn an_argument_handed_on_through_a_long_recursion_is_read_or_refused() {
+    let _serial = one_at_a_time();
+    let mut target = Target::start(&[("ZEVAL_CALL_TIMEOUT_MS", "30000")]);
+    store_carrying(&mut target);
+    let long = target.watched_call(carrying(15_000, json!("carried")));
+    let answer = long.answer.as_ref().unwrap_or_else(|e| {
+        panic!(
+            "a chain of 15,000 links: no answer after {:?}: {e}",
+            long.took
+        )
+    });
+    assert_eq!(
+        answer.json()["Z22K1"],
+        "carried",
+        "{}",
+        super::prefix(&answer.text)
+    );
+    eprintln!("a chain of 15,000 links read in {:?}", long.took);
+    let three_times = carrying(15_000, carrying(15_000, carrying(15_000, json!("x"))));
+    let timed = target.watched_call(three_times);
+    let code = assert_refused("a chain of 45,000 links", &timed, Duration::from_secs(30));
+    assert_eq!(
+        code,
+        "Z507",
+        "{:?}",
+        timed.answer.as_ref().map(|a| super::prefix(&a.text))
+    );
+    eprintln!("a chain of 45,000 links refused in {:?}", timed.took);
     target.assert_survived();
 }

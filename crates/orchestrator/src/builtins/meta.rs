@@ -8,10 +8,23 @@ use crate::engine::{Engine, Env, Fail, R, error};
 use crate::node::{Node, call_node, key};
 use crate::resolver::DerefError;
 
-/// Z920: a void result carrying one metadata entry.
+/// Z920: a void result carrying one metadata entry, of at most
+/// [`crate::budget::MAX_METADATA_VALUE_BYTES`] and [`crate::budget::MAX_METADATA_VALUE_DEPTH`]
+/// levels.
 pub(super) fn trigger_metadata(name: &Node, value: &Node) -> R<Env> {
+    use crate::budget::{MAX_METADATA_VALUE_BYTES, MAX_METADATA_VALUE_DEPTH};
     let name = name.string_value().unwrap_or_default();
-    let meta = crate::metadata::set(None, name, value.to_json()?);
+    let Some(json) = value.to_metadata_json()? else {
+        return crate::budget::exceeded(
+            "metadata size",
+            format!(
+                "A metadata value takes more than {} KiB or {MAX_METADATA_VALUE_DEPTH} levels \
+                 (orchestrator bounds `MAX_METADATA_VALUE_BYTES`, `MAX_METADATA_VALUE_DEPTH`).",
+                MAX_METADATA_VALUE_BYTES / 1024
+            ),
+        );
+    };
+    let meta = crate::metadata::set(None, name, json);
     Ok(Env {
         value: Node::void(),
         meta: Some(meta),

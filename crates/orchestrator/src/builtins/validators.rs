@@ -9,7 +9,7 @@ use zeval_zobject::ident::parse_key;
 use zeval_zobject::validate::list_of_errors;
 
 use crate::engine::{Engine, Fail, R};
-use crate::node::Node;
+use crate::node::{EntriesByKey, Node};
 
 /// Runs validator builtin `id` at run time: the checking ones fail with their finding;
 /// every validator returns its argument. `None` if `id` is not a validator builtin.
@@ -207,10 +207,13 @@ fn function_call(engine: &Engine<'_>, call: &Node) -> R<Vec<Value>> {
         Err(other) => return Err(other),
     };
     let mut found = Vec::new();
+    let entries = EntriesByKey::of(call);
     for (name, declared) in &declarations {
+        // A step each: the declarations may be many.
+        engine.check_time()?;
         let local = zeval_zobject::ident::local_key(name).unwrap_or(name);
-        match call.get(name).or_else(|| call.get(local)) {
-            Some(arg) => found.push((declared.clone(), arg.clone())),
+        match entries.position(name).or_else(|| entries.position(local)) {
+            Some(position) => found.push((declared.clone(), entries.entry(position).1.clone())),
             None => return Ok(Vec::new()),
         }
     }

@@ -474,3 +474,109 @@ fn arguments_for_code_are_charged_to_the_memory_budget() {
     let sent = recording.argument_bytes.lock().unwrap().clone();
     assert_eq!(sent.len(), 1, "the evaluator was sent {sent:?} bytes");
 }
+
+/// A call as wide as its function's declarations are long, both of which a request can
+/// also build at run time. Binding found each argument by a scan of the call's keys, with
+/// no step counted and no look at the clock: quadratic, and past any deadline. Each key is
+/// now found at once, and each declaration is a step.
+#[test]
+fn binding_a_wide_call_is_linear_and_counts_its_steps() {
+    const WIDTH: usize = 20_000;
+    let declarations: Vec<Value> = std::iter::once(json!("Z17"))
+        .chain(
+            (1..=WIDTH)
+                .map(|i| json!({"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": format!("Z10000K{i}")})),
+        )
+        .collect();
+    let function = json!({"Z1K1": "Z8", "Z8K1": declarations, "Z8K2": "Z6", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K2": "done"}],
+        "Z8K5": "Z10000"});
+    let mut call = serde_json::Map::new();
+    call.insert("Z1K1".into(), json!("Z7"));
+    call.insert("Z7K1".into(), function);
+    for i in 1..=WIDTH {
+        call.insert(format!("Z10000K{i}"), json!("x"));
+    }
+    let call = Value::Object(call);
+    // Lists that deep (20,000 declarations) are within a budget that admits them.
+    let deep_lists = BudgetLimits {
+        max_value_depth: 100_000,
+        ..BudgetLimits::default()
+    };
+    let o = orchestrator(
+        &[],
+        OrchestratorConfig {
+            budget: deep_lists,
+            ..OrchestratorConfig::default()
+        },
+    );
+    let options = CallOptions {
+        timeout: Some(Duration::from_secs(2)),
+        ..CallOptions::default()
+    };
+    let started = Instant::now();
+    // On the stack the server's orchestrating threads have, which values this deep need.
+    let (result, call) = std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || (o.orchestrate(&call, &options), call))
+        .unwrap()
+        .join()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(result["Z22K1"], "done", "{}", result["Z22K2"]);
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    let few_steps = OrchestratorConfig {
+        budget: BudgetLimits {
+            max_steps: WIDTH as u64 / 2,
+            ..deep_lists
+        },
+        ..OrchestratorConfig::default()
+    };
+    let result = orchestrator(&[], few_steps).orchestrate(&call, &CallOptions::default());
+    assert_eq!(
+        budget_limit(&result).as_deref(),
+        Some("steps"),
+        "{}",
+        result["Z22K2"]
+    );
+}
+
+/// Metadata a request sets itself (Z820), an error among it, is bounded as its answer is: a
+/// value of 1,024 shares of a 100 KiB string went into the answer's metadata whole, some
+/// 100 MiB beside a result bounded at 64 MiB.
+#[test]
+fn metadata_a_request_sets_is_bounded() {
+    let o = orchestrator(&[("Z10001", duplicate())], OrchestratorConfig::default());
+    let mut shared = json!("a".repeat(100 * 1024));
+    for _ in 0..10 {
+        shared = json!({"Z1K1": "Z7", "Z7K1": "Z10001", "Z10001K1": shared});
+    }
+    for name in ["k", "errors"] {
+        let call = json!({"Z1K1": "Z7", "Z7K1": "Z820", "Z820K1": name, "Z820K2": shared});
+        let result = o.orchestrate(&call, &CallOptions::default());
+        let shown = result.to_string();
+        assert_eq!(
+            budget_limit(&result).as_deref(),
+            Some("metadata size"),
+            "{name}: {}",
+            &shown[..shown.len().min(2_000)]
+        );
+    }
+    // Deep but small: objects in objects, 120 times.
+    let mut nested = json!("x");
+    for _ in 0..120 {
+        nested = json!({"Z1K1": "Z39", "K1": nested});
+    }
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z820", "Z820K1": "k", "Z820K2": nested});
+    let result = o.orchestrate(&call, &CallOptions::default());
+    assert_eq!(
+        budget_limit(&result).as_deref(),
+        Some("metadata size"),
+        "{}",
+        result["Z22K2"]
+    );
+    let small = json!({"Z1K1": "Z7", "Z7K1": "Z820", "Z820K1": "k", "Z820K2": "v"});
+    let result = o.orchestrate(&small, &CallOptions::default());
+    let value = zeval_zobject::build::get_metadata(&result["Z22K2"], "k");
+    assert_eq!(value, Some(&json!("v")), "{result}");
+}

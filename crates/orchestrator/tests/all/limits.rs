@@ -80,6 +80,106 @@ fn tail_recursion_over_10_000_elements_finishes_in_constant_stack() {
     assert_eq!(result["Z22K1"], "done", "{result}");
 }
 
+/// `Z10000(list)`: If(is empty(list), Echo(Z820("k", `deep`)), Echo(Z10000(tail(list)))):
+/// at the bottom of a nested recursion, metadata holding a deep value is set and dropped.
+fn nested_countdown_to_deep_metadata(deep: serde_json::Value) -> serde_json::Value {
+    let mut z8 = nested_countdown();
+    let mut metadata = json!({"Z1K1": "Z7", "Z7K1": "Z820", "Z820K1": "k"});
+    metadata["Z820K2"] = deep;
+    let mut echo = json!({"Z1K1": "Z7", "Z7K1": "Z801"});
+    echo["Z801K1"] = metadata;
+    z8["Z8K4"][1]["Z14K2"]["Z802K2"] = echo;
+    z8
+}
+
+/// Values in metadata and errors are JSON, which drops and copies recursively: at the
+/// bottom of a deep recursion, with as little stack left as the engine ever leaves, a value
+/// as deep as metadata may hold is still dropped without overflowing it.
+#[test]
+fn deep_metadata_at_the_bottom_of_a_deep_recursion_fits_the_stack() {
+    // As deep as a metadata value may be (`MAX_METADATA_VALUE_DEPTH`), built here: the test's
+    // own JSON macros recurse.
+    let mut deep = json!("x");
+    for _ in 0..95 {
+        let mut level = serde_json::Map::new();
+        level.insert("Z1K1".into(), json!("Z39"));
+        level.insert("K1".into(), deep);
+        deep = serde_json::Value::Object(level);
+    }
+    let function = nested_countdown_to_deep_metadata(deep);
+    for levels in [100, 300, 1_000] {
+        let function = function.clone();
+        let result = std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(move || {
+                let o = orchestrator(&[("Z10000", function)], deep_lists());
+                o.orchestrate(&countdown_call(levels), &CallOptions::default())
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert!(result.get("Z22K2").is_some(), "{levels}: {result}");
+    }
+}
+
+/// `Z10000(list, x)`: If(is empty(list), x, Z10000(tail(list), x)): `x` is handed on at
+/// every step and read only at the end, through as many argument references as the list
+/// has elements.
+fn countdown_carrying_an_unread_argument() -> serde_json::Value {
+    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10000K1"});
+    let carried = json!({"Z1K1": "Z18", "Z18K1": "Z10000K2"});
+    json!({"Z1K1": "Z8",
+        "Z8K1": ["Z17",
+            {"Z1K1": "Z17", "Z17K1": {"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z86"},
+             "Z17K2": "Z10000K1", "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}},
+            {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10000K2",
+             "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z6", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K2": {
+            "Z1K1": "Z7", "Z7K1": "Z802",
+            "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
+            "Z802K2": carried,
+            "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z10000",
+                "Z10000K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list},
+                "Z10000K2": carried}}}],
+        "Z8K5": "Z10000"})
+}
+
+/// Reading an argument handed on unread through a tail recursion follows one reference per
+/// step, each inside the last: that chain is a nesting like a call's, bounded by the depth
+/// limit and run on a stack that grows. It recursed on the thread's own stack with no
+/// bound, so one request of 300,000 steps overflowed it and aborted the process, every
+/// other caller's calls with it.
+#[test]
+fn an_argument_handed_on_unread_is_read_within_the_depth_limit_and_the_stack() {
+    let run = |elements: usize, max_depth: usize| {
+        std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(move || {
+                let config = OrchestratorConfig {
+                    max_depth,
+                    ..OrchestratorConfig::default()
+                };
+                let o = orchestrator(
+                    &[("Z10000", countdown_carrying_an_unread_argument())],
+                    config,
+                );
+                let call = json!({"Z1K1": "Z7", "Z7K1": "Z10000",
+                    "Z10000K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(elements)},
+                    "Z10000K2": "carried"});
+                o.orchestrate(&call, &CallOptions::default())
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow")
+    };
+    let within = run(10_000, 40_000);
+    assert_eq!(within["Z22K1"], "carried", "{within}");
+    let beyond = run(10_000, 1_000);
+    let message = beyond.to_string();
+    assert!(message.contains("Maximum call depth exceeded"), "{beyond}");
+}
+
 /// `Z10000(x)` = If(x = "stop", x, Z10000(x)), called with another text: an endless
 /// recursion through tail calls only, which reads its argument at every step.
 fn endless() -> serde_json::Value {

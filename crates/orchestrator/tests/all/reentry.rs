@@ -542,6 +542,34 @@ fn a_function_given_inline_neither_asks_nor_teaches_the_ranking() {
     assert_eq!(counting.observed.load(Ordering::SeqCst), observed);
 }
 
+/// An argument that fails (here a Boolean where the function takes a string) is the
+/// caller's: no implementation ran, and the ranking hears nothing. It was evaluated inside
+/// each implementation's run, so every code implementation failed in turn and each failure
+/// was counted against it: anonymous calls with a bad argument ranked another function's
+/// implementations down for every caller.
+#[test]
+fn an_argument_that_fails_teaches_the_ranking_nothing() {
+    let (orchestrator, scripted) = setup(ReentryLimits::default());
+    let counting = Arc::new(Counting::default());
+    let options = CallOptions {
+        selector: Some(counting.clone()),
+        ..CallOptions::default()
+    };
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10060",
+                      "Z10060K1": {"Z1K1": "Z40", "Z40K1": "Z41"}});
+    let result = orchestrator.orchestrate(&call, &options);
+    let refused = error(&result).unwrap_or_else(|| panic!("{result}"));
+    assert_eq!(refused["Z5K1"], "Z506", "{result}");
+    assert_eq!(scripted.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(counting.observed.load(Ordering::SeqCst), 0, "{result}");
+    // A good argument: both implementations run ("broken" fails, "upper" answers), and
+    // the ranking hears both.
+    let good = run(&orchestrator, "Z10060", "x", &options);
+    assert_eq!(good["Z22K1"], "X", "{good}");
+    assert_eq!(counting.observed.load(Ordering::SeqCst), 2);
+    assert_eq!(counting.failed.load(Ordering::SeqCst), 1);
+}
+
 /// Code that used its whole time limit while the request had time left has failed: the call
 /// falls through to the next implementation and the ranking hears a failure. A Z558 of the
 /// load (no executor free) is not the code's: no fall-through, no failure. (The plain Z558
