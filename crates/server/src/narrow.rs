@@ -8,7 +8,8 @@
 //! Also here: [`ApprovedOnly`], the access rule of `calls = "approved"` for anonymous callers,
 //! which the orchestrator applies to every implementation it is about to run.
 
-use zeval_zobject::build::ref_zid;
+use zeval_zobject::build::{ref_zid, type_zid};
+use zeval_zobject::ident::is_reference;
 use zeval_zobject::{Map, Value};
 
 use std::collections::HashMap;
@@ -206,19 +207,66 @@ impl ApprovedOnly {
         if zeval_catalogue::get(zid).is_some() {
             return Ok(());
         }
-        let implements = match stored_value(self.repository.as_ref(), zid) {
-            Ok(Some(z14)) => z14.get("Z14K1").and_then(ref_zid) == Some(function_zid),
-            Ok(None) => false,
+        let z14 = match stored_value(self.repository.as_ref(), zid) {
+            Ok(z14) => z14,
             Err(e) => {
                 tracing::error!(%zid, error = %e, "reading an implementation failed");
                 return refused("could not be checked");
             }
         };
-        if !implements {
+        let Some(z14) = z14.filter(|z14| z14.get("Z14K1").and_then(ref_zid) == Some(function_zid))
+        else {
             return refused(&format!("is not an implementation of {function_zid}"));
+        };
+        // Approved before approvals checked this, or written into the store by other means.
+        if let Err(why) = code_written_in(&z14) {
+            return refused(&why);
         }
         Ok(())
     }
+}
+
+/// `Ok` when the code of implementation `z14` (canonical) is written in it: its `Z14K3` a
+/// code object (Z16) whose source (`Z16K2`) is a string and whose language (`Z16K1`) is one
+/// of the catalogue's, or a language object written out. Else why not.
+///
+/// An approval covers one revision of the implementation. The schema also lets the code be a
+/// call or an argument reference, and the source or language a reference to another stored
+/// object, which any editor may change after the approval: an approved implementation whose
+/// source was `"Z20001"` ran whatever an editor later wrote into Z20001, for every anonymous
+/// caller. Compositions and built-ins (no `Z14K3`) are left alone: what a composition calls
+/// passes this rule in turn.
+pub fn code_written_in(z14: &Value) -> Result<(), String> {
+    let Some(code) = z14.get("Z14K3") else {
+        return Ok(());
+    };
+    if type_zid(code) != Some("Z16") {
+        return Err(
+            "has code (Z14K3) that is not written in it but computed or referred to".into(),
+        );
+    }
+    let is_text = |value: &Value| match value {
+        Value::String(text) => !is_reference(text),
+        value => type_zid(value) == Some("Z6") && value.get("Z6K1").is_some_and(Value::is_string),
+    };
+    let language_written_in = match code.get("Z16K1") {
+        Some(Value::String(zid)) => zeval_catalogue::get(zid).is_some(),
+        Some(language) => {
+            type_zid(language) == Some("Z61") && language.get("Z61K1").is_some_and(is_text)
+        }
+        None => false,
+    };
+    if !language_written_in {
+        return Err(
+            "names its code's language (Z16K1) by a reference to an object that is not a \
+             built-in language"
+                .into(),
+        );
+    }
+    if !code.get("Z16K2").is_some_and(is_text) {
+        return Err("has a source (Z16K2) that is not a string written in it".into());
+    }
+    Ok(())
 }
 
 /// Replaces every `Z0` placeholder (a string `Z0`, or a key or string starting `Z0K`) by

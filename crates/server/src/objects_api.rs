@@ -366,9 +366,15 @@ async fn approve(
         let z2 = repository
             .get(&zid)?
             .ok_or_else(|| RepositoryError::NotFound(zid.clone()))?;
-        if z2.get("Z2K2").and_then(type_zid) != Some("Z14") {
+        let Some(z14) = z2.get("Z2K2").filter(|z14| type_zid(z14) == Some("Z14")) else {
             return Err(ApiError::BadRequest(format!(
                 "{zid} is not an implementation (Z14)"
+            )));
+        };
+        if let Err(why) = crate::narrow::code_written_in(z14) {
+            return Err(ApiError::BadRequest(format!(
+                "{zid} cannot be approved: it {why}; an approval covers the implementation's \
+                 own revision only"
             )));
         }
         let revision = repository.approve_revision(&zid, &approver, reviewed)?;

@@ -87,6 +87,16 @@ impl Planner {
 }
 
 impl ImplementationPolicy for Planner {
+    /// The request's own rule: a plan hands the browser only code the call could run here
+    /// (until 2026-12-06 the default, "allowed", stood in, so an anonymous plan of an inline
+    /// function with another signature got approved code that `/evaluate` refused with 403).
+    fn allows_signature(&self, function_zid: &str, signature: &Value) -> Result<(), String> {
+        match &self.inner {
+            Some(inner) => inner.allows_signature(function_zid, signature),
+            None => Ok(()),
+        }
+    }
+
     fn allows(
         &self,
         function_zid: &str,

@@ -252,6 +252,75 @@ async fn an_inline_function_runs_approved_code_only_under_its_stored_signature()
     assert_eq!(with_token.json()["Z22K1"], "hi", "{}", with_token.text);
 }
 
+/// An approval covers the implementation's own revision, so the code that runs must be
+/// written in it. A source that referred to another stored object (`"Z16K2": "Z10003"`)
+/// was approved, and then ran whatever an editor later wrote into Z10003, for every
+/// anonymous caller. Such an implementation is now refused approval, and one approved by
+/// other means (before the rule, say) does not run.
+#[tokio::test(flavor = "multi_thread")]
+async fn approved_code_is_written_in_the_implementation_itself() {
+    let server = server(|c| c.access.calls = CallPolicy::Approved);
+    let editor = token(&server, "ed", Role::Editor);
+    let admin = token(&server, "root", Role::Admin);
+    put_composition(&server, &editor).await;
+    let code = "function Z10000( Z10000K1 ) { return Z10000K1; }";
+    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
+        .await
+        .json();
+    function["Z2K2"]["Z8K4"] = serde_json::json!(["Z14", "Z10004"]);
+    let implementation = |source: serde_json::Value| {
+        z2(
+            "Z10004",
+            serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10000",
+                "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2": source}}),
+        )
+    };
+    for (zid, object) in [
+        ("Z10000", function),
+        ("Z10003", z2("Z10003", serde_json::json!(code))),
+        ("Z10004", implementation(serde_json::json!("Z10003"))),
+    ] {
+        let path = format!("/v1/objects/{zid}");
+        let answer = send(
+            &server,
+            "PUT",
+            &path,
+            Some(&editor),
+            Some(object.to_string()),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+    }
+    let approve = "/v1/objects/Z10004/approve";
+    let refused = send(&server, "POST", approve, Some(&admin), None).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.text.contains("source (Z16K2)"), "{}", refused.text);
+    // Approved in the store itself: still not run.
+    let store = zeval_store::SqliteStore::open_in(server.data_dir.path()).unwrap();
+    let root = store.authenticate(&admin).unwrap().unwrap();
+    store.approve("Z10004", &root).unwrap();
+    let call = send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await;
+    assert_eq!(call.status, 403, "{}", call.text);
+    assert_eq!(call.json()["Z5K1"], "Z559", "{}", call.text);
+    assert!(call.text.contains("source (Z16K2)"), "{}", call.text);
+    // The same code written in the implementation is approved, and runs.
+    let written = implementation(serde_json::json!(code)).to_string();
+    let answer = send(
+        &server,
+        "PUT",
+        "/v1/objects/Z10004",
+        Some(&editor),
+        Some(written),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let approved = send(&server, "POST", approve, Some(&admin), None).await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    let call = send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await;
+    assert_eq!(call.status, 200, "{}", call.text);
+    assert_eq!(call.json()["Z22K1"], "hi", "{}", call.text);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn users_mode_needs_a_token_to_call() {
     let server = server(|c| c.access.calls = CallPolicy::Users);
