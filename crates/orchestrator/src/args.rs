@@ -41,23 +41,29 @@ impl Engine<'_> {
         };
         match state {
             ArgState::Evaluated(v) => Ok(v),
-            ArgState::Error(e) => Err(Fail::Error(e)),
             ArgState::Unevaluated { expr, .. } if lazy => Ok(expr),
             ArgState::Unevaluated { expr, declared } => {
                 let _link = self.enter_argument()?;
                 let evaluated = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
                     self.process_argument(&expr, &declared)
                 });
+                // A failure is not kept: every link of a chain of arguments handed on would
+                // keep its own copy of the error (40,000 links of an error quoting 64 KiB are
+                // 2.6 GB no budget counted), and an argument that failed is seldom read again
+                // (the read that failed ends the work that read it). Read again, it is
+                // evaluated again, within the budget. The frame notes that one of its
+                // arguments failed, for the ranking.
                 match evaluated {
                     Ok(v) => {
                         frame.set(name, ArgState::Evaluated(v.clone()));
                         Ok(v)
                     }
-                    Err(Fail::Error(e)) => {
-                        frame.set(name, ArgState::Error(e.clone()));
-                        Err(Fail::Error(e))
+                    Err(fail) => {
+                        if matches!(fail, Fail::Error(_)) {
+                            frame.note_failed_argument();
+                        }
+                        Err(fail)
                     }
-                    Err(other) => Err(other),
                 }
             }
         }

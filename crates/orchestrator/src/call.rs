@@ -2,6 +2,7 @@
 //! (spec §2.4).
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Instant;
 
 use zeval_zobject::Value;
@@ -10,7 +11,7 @@ use zeval_zobject::ident::{is_built_in_type, local_key};
 
 use crate::code::{ImplementationInfo, RunOutcome};
 use crate::engine::{Engine, Env, Fail, R, arg_name, z507};
-use crate::frame::ArgState;
+use crate::frame::{ArgState, Frame};
 use crate::node::{EntriesByKey, Node, Obj, STACK_RED_ZONE, STACK_SEGMENT};
 
 /// One bound argument: its declared name, the expression given for it and its declared type.
@@ -54,6 +55,14 @@ pub(crate) enum Step {
     /// resolves it in its own loop, so a recursion through tail calls takes no stack and
     /// no call level per step.
     Continue { node: Node, deep: bool },
+}
+
+/// The arguments an implementation runs with.
+enum Arguments<'a> {
+    /// A code implementation's, evaluated ([`Engine::code_arguments`]).
+    Evaluated(&'a [(String, Node)]),
+    /// A frame the others read theirs from as they need them ([`Engine::bound_frame`]).
+    Read(Rc<Frame>),
 }
 
 impl Engine<'_> {
@@ -166,16 +175,11 @@ impl Engine<'_> {
             let Some(implementation) = implementations.get(index) else {
                 continue;
             };
-            if let Some(policy) = self.policy
-                && let Err(why) = policy.allows(&function_zid, &infos[index])
-            {
-                refusals.push(why);
-                continue;
-            }
             // A function given inline runs stored implementations under the signature it
             // declares: the policy decides whether that may differ from the stored
             // function's (new argument names made an approved C implementation compile
-            // again at every call, for anonymous callers).
+            // again at every call, for anonymous callers). Asked before `allows`, which a
+            // policy may take as the implementation's turn (the playground's planner does).
             if let Some(policy) = self.policy
                 && !its_own_signature
                 && !matches!(implementation.kind, Kind::BuiltIn(_))
@@ -194,6 +198,12 @@ impl Engine<'_> {
                     }
                     continue;
                 }
+            }
+            if let Some(policy) = self.policy
+                && let Err(why) = policy.allows(&function_zid, &infos[index])
+            {
+                refusals.push(why);
+                continue;
             }
             // Only an outcome nobody looks at may be left to the caller: not at the top
             // (metadata, return check), not when the selector learns from it.
@@ -219,7 +229,13 @@ impl Engine<'_> {
                     }
                 }
             }
-            let argument_failed = failed_argument.is_some();
+            // Compositions and built-ins read their arguments as they go, in a frame that
+            // notes whether one failed.
+            let frame = match implementation.kind {
+                Kind::Evaluated => None,
+                _ => Some(self.bound_frame(implementation, &bindings)),
+            };
+            let code_arguments_failed = failed_argument.is_some();
             let started = Instant::now();
             let outcome = match failed_argument {
                 Some(fail) => Err(fail),
@@ -227,7 +243,10 @@ impl Engine<'_> {
                     &function,
                     implementation,
                     &bindings,
-                    code_arguments.as_deref().unwrap_or_default(),
+                    match &frame {
+                        Some(frame) => Arguments::Read(frame.clone()),
+                        None => Arguments::Evaluated(code_arguments.as_deref().unwrap_or_default()),
+                    },
                     tail_here,
                     top,
                 ) {
@@ -236,6 +255,10 @@ impl Engine<'_> {
                     Err(fail) => Err(fail),
                 },
             };
+            let argument_failed = code_arguments_failed
+                || frame
+                    .as_ref()
+                    .is_some_and(|frame| frame.had_failed_argument());
             let error = match &outcome {
                 Ok(env) => env.error(),
                 Err(Fail::Error(e)) => Some(e),
@@ -292,7 +315,8 @@ impl Engine<'_> {
                 && infos[index].zid.is_some()
                 && !request_limit
                 && !load_failure
-                && !matches!(outcome, Err(Fail::Timeout));
+                // A crash is the request's (its depth limit, say), not a run to learn from.
+                && !matches!(outcome, Err(Fail::Timeout | Fail::Crash(_)));
             if observed {
                 let run = RunOutcome {
                     duration: started.elapsed(),
@@ -451,32 +475,37 @@ impl Engine<'_> {
         Ok(Ok(out))
     }
 
+    /// A frame binding `bindings`, unevaluated, for `implementation` to read them from.
+    fn bound_frame(&self, implementation: &Implementation, bindings: &[Binding]) -> Rc<Frame> {
+        let frame = self.new_frame(implementation.node.scope());
+        for b in bindings {
+            frame.set(
+                &b.name,
+                ArgState::Unevaluated {
+                    expr: b.expr.clone(),
+                    declared: b.declared.clone(),
+                },
+            );
+        }
+        frame
+    }
+
     /// Runs one implementation; with `tail`, a composition or If leaves the resolution of
     /// its result to the caller ([`Step::Continue`]). `top` is the request's own call, whose
     /// answer carries the implementation's metadata. A code implementation gets
-    /// `code_arguments`, which [`Self::code_arguments`] evaluated; the others evaluate
-    /// `bindings` as they need them.
+    /// [`Arguments::Evaluated`]; the others [`Arguments::Read`].
     fn run_implementation(
         &self,
         function: &Node,
         implementation: &Implementation,
         bindings: &[Binding],
-        code_arguments: &[(String, Node)],
+        arguments: Arguments<'_>,
         tail: bool,
         top: bool,
     ) -> R<Step> {
-        let scope = || {
-            let frame = self.new_frame(implementation.node.scope());
-            for b in bindings {
-                frame.set(
-                    &b.name,
-                    ArgState::Unevaluated {
-                        expr: b.expr.clone(),
-                        declared: b.declared.clone(),
-                    },
-                );
-            }
-            Some(frame)
+        let (scope, code_arguments) = match arguments {
+            Arguments::Read(frame) => (Some(frame), &[][..]),
+            Arguments::Evaluated(code_arguments) => (None, code_arguments),
         };
         match &implementation.kind {
             Kind::Composition => {
@@ -485,7 +514,7 @@ impl Engine<'_> {
                     .get("Z14K2")
                     .cloned()
                     .unwrap_or_else(Node::void);
-                let body = body.rescoped(&scope())?;
+                let body = body.rescoped(&scope)?;
                 if tail {
                     return Ok(Step::Continue {
                         node: body,
@@ -498,7 +527,6 @@ impl Engine<'_> {
                 Ok(Step::Done(Env::ok(value)))
             }
             Kind::BuiltIn(id) => {
-                let scope = scope();
                 let lazy = crate::builtins::lazy_parameters(id);
                 let mut names: Vec<&str> = bindings.iter().map(|b| b.name.as_str()).collect();
                 names.sort_unstable();
@@ -674,7 +702,6 @@ impl Engine<'_> {
     }
 }
 
-/// The key of `call` spelled `key` (borrowed from the call so it outlives the loop).
 /// The signature of `function` (a Z8) as [`crate::ImplementationPolicy::allows_signature`]
 /// is given it.
 fn inline_signature(function: &Node) -> R<Value> {

@@ -3,6 +3,7 @@
 
 use zeval_zobject::Value;
 use zeval_zobject::build::{obj, typed_list, z9};
+use zeval_zobject::depth::drop_iteratively;
 
 use crate::code::CodeCall;
 use crate::engine::{Engine, Env, Fail, R};
@@ -73,24 +74,41 @@ impl Engine<'_> {
         };
         // The code may call other functions meanwhile, inside this request.
         let mut nested = crate::reentry::EngineCaller { engine: self };
-        let mut z22 = evaluator
-            .evaluate_reentrant(&call, &mut nested)
-            .map_err(|e| Fail::Evaluator(e.0))?;
-        let nothing = |v: &Value| zeval_zobject::build::ref_zid(v) == Some("Z23");
-        // What code returns is request data like any other: bounded before it is taken in.
-        crate::budget::check_received(&z22)?;
-        let value = match z22.get("Z22K1") {
-            Some(v) if !nothing(v) => Node::from_json(v, &None),
-            _ => Node::void(),
-        };
-        crate::budget::step()?;
-        // Taken, not copied: the evaluator's metadata map is most of its answer.
-        let meta = match z22.as_object_mut().and_then(|m| m.remove("Z22K2")) {
-            Some(m) if !nothing(&m) && !zeval_zobject::build::is_void(&m) => Some(m),
-            _ => None,
-        };
-        Ok(Env { value, meta })
+        let answer = evaluator.evaluate_reentrant(&call, &mut nested);
+        // The arguments and what the code returned may be as deep as the budget allows, and
+        // this call may be deep in a recursion, with only the engine's red zone of stack
+        // left: their JSON is dropped without recursing.
+        let CodeCall {
+            arguments, zobject, ..
+        } = call;
+        arguments
+            .into_iter()
+            .for_each(|(_, argument)| drop_iteratively(argument));
+        drop_iteratively(zobject);
+        let mut z22 = answer.map_err(|e| Fail::Evaluator(e.0))?;
+        let taken = taken_in(&mut z22);
+        drop_iteratively(z22);
+        taken
     }
+}
+
+/// The value and the metadata of an evaluator's answer `z22`: the value read into nodes, the
+/// metadata taken out of it.
+fn taken_in(z22: &mut Value) -> R<Env> {
+    let nothing = |v: &Value| zeval_zobject::build::ref_zid(v) == Some("Z23");
+    // What code returns is request data like any other: bounded before it is taken in.
+    crate::budget::check_received(z22)?;
+    let value = match z22.get("Z22K1") {
+        Some(v) if !nothing(v) => Node::from_json(v, &None),
+        _ => Node::void(),
+    };
+    crate::budget::step()?;
+    // Taken, not copied: the evaluator's metadata map is most of its answer.
+    let meta = match z22.as_object_mut().and_then(|m| m.remove("Z22K2")) {
+        Some(m) if !nothing(&m) && !zeval_zobject::build::is_void(&m) => Some(m),
+        _ => None,
+    };
+    Ok(Env { value, meta })
 }
 
 /// [`CodeCall::zobject`]: a normal Z7 of `function` with only `implementation` (its code

@@ -1,14 +1,13 @@
 //! Frames: the lexical scopes of argument bindings (spec §2.3–§2.4).
 //!
 //! A frame maps argument names to their state: unevaluated (the expression, in its own
-//! scope, and the declared type), evaluated (call-by-need memoization) or an error. The
+//! scope, and the declared type) or evaluated (call-by-need memoization; a failure is not
+//! kept, see `Engine::retrieve_argument`). The
 //! empty scope (`None`) answers every lookup with Z525.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-
-use zeval_zobject::Value;
 
 use crate::node::Node;
 
@@ -23,14 +22,15 @@ pub(crate) enum ArgState {
     Unevaluated { expr: Node, declared: Node },
     /// Evaluated once; later lookups reuse it.
     Evaluated(Node),
-    /// Evaluation failed with this (normal) Z5.
-    Error(Value),
 }
 
 /// One frame of bindings.
 pub(crate) struct Frame {
     parent: Scope,
     bindings: RefCell<Bindings>,
+    /// Whether an argument bound here failed when it was read (a wrong type, an error of a
+    /// call in it): the caller's doing, not the implementation's ([`Self::note_failed_argument`]).
+    failed_argument: Cell<bool>,
 }
 
 /// A frame's bindings in the order they were made, found by name.
@@ -79,7 +79,18 @@ impl Frame {
         Rc::new(Frame {
             parent,
             bindings: RefCell::new(Bindings::default()),
+            failed_argument: Cell::new(false),
         })
+    }
+
+    /// Notes that an argument bound here failed when it was read.
+    pub(crate) fn note_failed_argument(&self) {
+        self.failed_argument.set(true);
+    }
+
+    /// Whether an argument bound here failed when it was read.
+    pub(crate) fn had_failed_argument(&self) -> bool {
+        self.failed_argument.get()
     }
 
     /// Binds or rebinds `name`.
@@ -135,14 +146,13 @@ impl Frame {
     }
 }
 
-/// The nodes `bindings` held (an error's Z5 is plain JSON and drops as it is).
+/// The nodes `bindings` held.
 fn values_of(bindings: Vec<(Rc<str>, ArgState)>) -> Vec<Node> {
     let mut values = Vec::with_capacity(bindings.len());
     for (_, state) in bindings {
         match state {
             ArgState::Unevaluated { expr, declared } => values.extend([expr, declared]),
             ArgState::Evaluated(value) => values.push(value),
-            ArgState::Error(_) => {}
         }
     }
     values

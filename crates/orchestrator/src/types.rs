@@ -7,17 +7,28 @@ use crate::node::{Node, call_node, key, typed_list};
 /// The identity of a type (`findIdentity`): a call or reference is its own identity; a Z4
 /// has the identity of its `Z4K1`, except when that is a reference to a user-defined type,
 /// where the Z4 itself is the identity.
+///
+/// Walked as a loop: a Z4 whose `Z4K1` is a Z4, and so on, can be as deep as a value may be
+/// (`Z808` builds one at run time), and the recursion this was overflowed the stack of a
+/// thread deep in a recursion.
 pub(crate) fn identity(ty: &Node) -> Node {
-    if ty.is_type("Z4")
-        && let Some(inner) = ty.get("Z4K1")
+    let mut chain = Vec::new();
+    let mut innermost = ty;
+    while innermost.is_type("Z4")
+        && let Some(inner) = innermost.get("Z4K1")
     {
-        let id = identity(inner);
-        return match id.ref_zid() {
-            Some(zid) if !zeval_zobject::ident::is_built_in_type(zid) => ty.clone(),
-            _ => id,
-        };
+        chain.push(innermost);
+        innermost = inner;
     }
-    ty.clone()
+    let mut id = innermost.clone();
+    for z4 in chain.into_iter().rev() {
+        if let Some(zid) = id.ref_zid()
+            && !zeval_zobject::ident::is_built_in_type(zid)
+        {
+            id = z4.clone();
+        }
+    }
+    id
 }
 
 /// The ZID naming a type, when it has one: a reference, or a Z4 whose identity is one.
@@ -147,6 +158,8 @@ pub(crate) fn map_type_z4(call: &Node, key_type: Node, value_type: Node) -> Node
 
 #[cfg(test)]
 mod tests {
+    use std::rc::Rc;
+
     use super::*;
 
     fn node(v: serde_json::Value) -> Node {
@@ -169,6 +182,39 @@ mod tests {
         );
         let reference = node(serde_json::json!("Z10081"));
         assert!(compare(&reference, &user));
+    }
+
+    #[test]
+    fn the_identity_of_a_deep_chain_of_types_needs_no_stack() {
+        let (user_is_its_own, builtin_id) = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let z4 = |inner: Node| {
+                    Node::object(
+                        vec![(key("Z1K1"), Node::z9("Z4")), (key("Z4K1"), inner)],
+                        None,
+                    )
+                };
+                let innermost = z4(Node::z9("Z10081"));
+                let mut user = innermost.clone();
+                let mut builtin = Node::z9("Z6");
+                for _ in 0..200_000 {
+                    user = z4(user);
+                    builtin = z4(builtin);
+                }
+                // A user-defined type's Z4 is its own identity (and so every Z4 around it
+                // has that one); a built-in's is its ZID.
+                let own = match (&identity(&user), &innermost) {
+                    (Node::Obj(id), Node::Obj(inner)) => Rc::ptr_eq(id, inner),
+                    _ => false,
+                };
+                (own, identity(&builtin).ref_zid().map(str::to_owned))
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert!(user_is_its_own);
+        assert_eq!(builtin_id.as_deref(), Some("Z6"));
     }
 
     #[test]

@@ -363,6 +363,13 @@ async fn approve(
     let repository = state.repository.clone();
     let approver = who.clone();
     let (zid, revision) = blocking(move || {
+        // The revision checked below is the one approved: read before the object, so that a
+        // revision saved in between fails the approval (409) instead of being approved
+        // unchecked.
+        let checked = match reviewed {
+            Some(revision) => Some(revision),
+            None => repository.current_revision(&zid)?,
+        };
         let z2 = repository
             .get(&zid)?
             .ok_or_else(|| RepositoryError::NotFound(zid.clone()))?;
@@ -377,7 +384,7 @@ async fn approve(
                  own revision only"
             )));
         }
-        let revision = repository.approve_revision(&zid, &approver, reviewed)?;
+        let revision = repository.approve_revision(&zid, &approver, checked)?;
         Ok((zid, revision))
     })
     .await?;

@@ -40,6 +40,16 @@ pub fn too_deep_error() -> Value {
 /// Drops a value without recursion. Dropping a `Value` normally recurses once per level, so
 /// a value nested a million levels deep would overflow the stack.
 pub fn drop_iteratively(value: Value) {
+    let scalar = |v: &Value| !matches!(v, Value::Array(_) | Value::Object(_));
+    let shallow = match &value {
+        Value::Array(items) => items.iter().all(scalar),
+        Value::Object(m) => m.values().all(scalar),
+        _ => true,
+    };
+    if shallow {
+        // One level: its drop does not recurse, and needs no stack of its own.
+        return;
+    }
     let mut stack = vec![value];
     while let Some(v) = stack.pop() {
         match v {

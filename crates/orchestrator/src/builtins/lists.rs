@@ -82,17 +82,25 @@ pub(super) fn code_points(string: &Node) -> R<Node> {
 
 /// Z986: concatenates code points (or strings).
 pub(super) fn code_points_to_string(list: &Node) -> R<Node> {
-    let mut text = String::new();
-    for item in list.list_items().unwrap_or_default() {
-        let piece = item
-            .string_value()
+    fn piece(item: &Node) -> &str {
+        item.string_value()
             .or_else(|| item.get("Z86K1").and_then(Node::string_value))
-            .unwrap_or_default();
-        // One shared long string repeated in a list would otherwise concatenate past any
-        // memory bound.
-        crate::budget::check_reserve(text.len() + piece.len())?;
+            .unwrap_or_default()
+    }
+    let items = list.list_items().unwrap_or_default();
+    // Measured first, so that the text is allocated once at its length: grown by doubling,
+    // it held up to three times the memory budget's worth at once (the old buffer, the new
+    // one, then the node's copy). One shared long string repeated in a list would
+    // otherwise concatenate past any memory bound.
+    let mut length = 0usize;
+    for item in &items {
+        length = length.saturating_add(piece(item).len());
+        crate::budget::check_reserve(length)?;
         crate::budget::step()?;
-        text.push_str(piece);
+    }
+    let mut text = String::with_capacity(length);
+    for item in &items {
+        text.push_str(piece(item));
     }
     Ok(Node::z6(&text))
 }

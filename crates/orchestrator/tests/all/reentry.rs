@@ -562,6 +562,13 @@ fn an_argument_that_fails_teaches_the_ranking_nothing() {
     assert_eq!(refused["Z5K1"], "Z506", "{result}");
     assert_eq!(scripted.runs.load(Ordering::SeqCst), 0);
     assert_eq!(counting.observed.load(Ordering::SeqCst), 0, "{result}");
+    // A composition (Z10101, first of two) reads its argument as it goes: the same.
+    let composed = json!({"Z1K1": "Z7", "Z7K1": "Z10100",
+                          "Z10100K1": {"Z1K1": "Z40", "Z40K1": "Z41"}});
+    let result = orchestrator.orchestrate(&composed, &options);
+    let refused = error(&result).unwrap_or_else(|| panic!("{result}"));
+    assert_eq!(refused["Z5K1"], "Z506", "{result}");
+    assert_eq!(counting.observed.load(Ordering::SeqCst), 0, "{result}");
     // A good argument: both implementations run ("broken" fails, "upper" answers), and
     // the ranking hears both.
     let good = run(&orchestrator, "Z10060", "x", &options);

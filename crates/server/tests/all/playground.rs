@@ -235,12 +235,14 @@ async fn planning_follows_the_access_rules_of_calls() {
     assert_eq!(approved.status, 200, "{}", approved.text);
     let anonymous = send(&server, "POST", "/v1/plan", None, Some(call("Z10002", "x"))).await;
     assert_eq!(anonymous.json()["where"], "browser", "{}", anonymous.text);
-    // But only under its function's own signature, as a call.
+    // But only under its function's own signature, as a call (listed twice: the second
+    // turn must not be taken for the function called again by an argument).
     let renamed = json!({"zobject": {"Z1K1": "Z7",
         "Z7K1": {"Z1K1": "Z8",
             "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10002K9",
                      "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
-            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10003"], "Z8K5": "Z10002"},
+            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10003", "Z10003"],
+            "Z8K5": "Z10002"},
         "Z10002K9": "x"}})
     .to_string();
     let refused = send(&server, "POST", "/v1/plan", None, Some(renamed.clone())).await;
