@@ -68,6 +68,12 @@ pub const MAX_METADATA_VALUE_BYTES: usize = 1024 * 1024;
 /// copies one of 1,000 levels in 2 MiB of stack.
 pub const MAX_METADATA_VALUE_DEPTH: usize = 100;
 
+/// The stack that writing or dropping a JSON value takes per level of its depth: 64 MiB for
+/// the default [`DEFAULT_MAX_VALUE_DEPTH`] (a normal form some 25,000 levels), with which the
+/// depth limits are tested. The orchestrator's own walks grow their stacks as they need, but
+/// `serde_json` recurses once per level on whatever stack it is given.
+pub const STACK_BYTES_PER_VALUE_LEVEL: usize = 64 * 1024 * 1024 / DEFAULT_MAX_VALUE_DEPTH;
+
 /// The bounds of one request's budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BudgetLimits {

@@ -7,7 +7,7 @@ use zeval_zobject::depth::drop_iteratively;
 
 use crate::code::CodeCall;
 use crate::engine::{Engine, Env, Fail, R};
-use crate::node::Node;
+use crate::node::{Node, STACK_SEGMENT};
 
 impl Engine<'_> {
     /// Builds the evaluator request for `implementation` and runs it. An unusable evaluator
@@ -74,7 +74,18 @@ impl Engine<'_> {
         };
         // The code may call other functions meanwhile, inside this request.
         let mut nested = crate::reentry::EngineCaller { engine: self };
-        let answer = evaluator.evaluate_reentrant(&call, &mut nested);
+        // The evaluator writes the arguments as JSON and reads its answer on this thread,
+        // each recursing once per level, and a value may be as deep as the budget allows.
+        // Deep in a recursion (whose own walks grow the stack in segments) less than that may
+        // be left: the call then runs on a segment with room for it. Without, a JavaScript
+        // call at the bottom of a recursion 19,000 deep, with a list of 5,000 items, aborted
+        // the server on a stack overflow.
+        let room = crate::budget::limits()
+            .max_value_depth
+            .saturating_mul(crate::budget::STACK_BYTES_PER_VALUE_LEVEL);
+        let answer = stacker::maybe_grow(room, room.saturating_add(STACK_SEGMENT), || {
+            evaluator.evaluate_reentrant(&call, &mut nested)
+        });
         // The arguments and what the code returned may be as deep as the budget allows, and
         // this call may be deep in a recursion, with only the engine's red zone of stack
         // left: their JSON is dropped without recursing.

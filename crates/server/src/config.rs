@@ -178,13 +178,18 @@ pub struct Failover {
 /// The largest `failover.max_attempts` accepted.
 pub const MAX_ATTEMPTS: usize = 10;
 
-/// The stack of the orchestrating threads per level of `limits.max_value_depth`: the default
-/// 64 MiB for the default 20,000 levels (a normal form some 25,000), with which the depth
-/// limits are tested. Parsing and the orchestrator's own walks grow their stacks as they
-/// need, but dropping a `serde_json::Value` and writing one recurse once per level on the
-/// thread's own stack.
-pub const STACK_BYTES_PER_VALUE_LEVEL: usize =
-    64 * 1024 * 1024 / zeval_orchestrator::DEFAULT_MAX_VALUE_DEPTH;
+/// The stack of the orchestrating threads per level of `limits.max_value_depth`
+/// (`zeval_orchestrator::STACK_BYTES_PER_VALUE_LEVEL`): parsing and the orchestrator's own
+/// walks grow their stacks as they need, but dropping a `serde_json::Value` and writing one
+/// recurse once per level on the thread's own stack.
+pub use zeval_orchestrator::STACK_BYTES_PER_VALUE_LEVEL;
+
+/// The default `limits.worker_stack_bytes`: 80 MiB, the 64 MiB that the default
+/// `max_value_depth` needs ([`min_worker_stack_bytes`]) and 16 MiB for the recursion above a
+/// call of code. The orchestrator runs such a call where a value that deep fits, on a stack
+/// segment of its own when less than that is left; with 16 MiB over, only a call some
+/// thousands of levels deep in a recursion pays for one (a map of 64 MiB).
+pub const DEFAULT_WORKER_STACK_BYTES: usize = 80 * 1024 * 1024;
 
 /// The least `limits.worker_stack_bytes` taken for values `max_value_depth` levels deep
 /// ([`STACK_BYTES_PER_VALUE_LEVEL`] each), and never less than Rust's default 2 MiB.
@@ -371,7 +376,7 @@ impl Default for Limits {
             search_time_ms: zeval_store::SEARCH_TIME_LIMIT.as_millis() as u64,
             retry_after_seconds: 1,
             call_timeout_ms: 20_000,
-            worker_stack_bytes: 64 * 1024 * 1024,
+            worker_stack_bytes: DEFAULT_WORKER_STACK_BYTES,
             max_value_nodes: zeval_orchestrator::DEFAULT_MAX_VALUE_NODES,
             max_value_depth: zeval_orchestrator::DEFAULT_MAX_VALUE_DEPTH,
             max_steps: zeval_orchestrator::DEFAULT_MAX_STEPS,

@@ -164,3 +164,83 @@ fn an_argument_handed_on_through_a_long_recursion_is_read_or_refused() {
     eprintln!("a chain of 45,000 links refused in {:?}", timed.took);
     target.assert_survived();
 }
+
+/// A call of code at the bottom of a recursion 19,000 deep (Echo around the recursive call,
+/// so every step nests twice), with an argument 10,000 levels deep (a list of 5,000 code
+/// points): the evaluator writes that argument as JSON, once per level, on what is left of
+/// the stack there. It aborted the server on a stack overflow (the client saw its connection
+/// drop after 0.65 s); the call now runs on a stack segment with room for it. The memory
+/// budget is raised to let a recursion this deep through: the default stops it before.
+#[test]
+fn code_called_at_the_bottom_of_a_deep_recursion_has_room_for_a_deep_argument() {
+    let _serial = one_at_a_time();
+    let mut target = Target::start(&[
+        ("ZEVAL_CALL_TIMEOUT_MS", "60000"),
+        ("ZEVAL_MAX_REQUEST_MEMORY_BYTES", "1073741824"),
+    ]);
+    let orch = target.orch().to_owned();
+    let declaration = |key: &str, ty: Value| json!({"Z1K1": "Z17", "Z17K1": ty, "Z17K2": key, "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}});
+    // Z10730(big): JavaScript answering "ok".
+    let code = crate::common::z2(
+        "Z10730",
+        super::code_function(
+            "Z10730",
+            json!("Z1"),
+            "Z6",
+            "Z600",
+            "function Z10730( Z10730K1 ) { return 'ok'; }",
+        ),
+    );
+    super::put(&orch, &target.editor, "Z10730", &code);
+    // Z10720(list, big) = If(is empty(list), Z10730(big), Echo(Z10720(tail(list), big))).
+    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10720K1"});
+    let big = json!({"Z1K1": "Z18", "Z18K1": "Z10720K2"});
+    let list_type = json!({"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z86"});
+    let function = |implementations: Value| {
+        crate::common::z2(
+            "Z10720",
+            json!({"Z1K1": "Z8",
+                "Z8K1": ["Z17", declaration("Z10720K1", list_type.clone()),
+                         declaration("Z10720K2", json!("Z1"))],
+                "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": implementations, "Z8K5": "Z10720"}),
+        )
+    };
+    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10720",
+        "Z10720K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10720K2": big});
+    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
+        "Z802K2": {"Z1K1": "Z7", "Z7K1": "Z10730", "Z10730K1": big},
+        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
+    let implementation = crate::common::z2(
+        "Z10721",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10720", "Z14K2": body}),
+    );
+    super::put(&orch, &target.editor, "Z10720", &function(json!(["Z14"])));
+    super::put(&orch, &target.editor, "Z10721", &implementation);
+    super::put(
+        &orch,
+        &target.editor,
+        "Z10720",
+        &function(json!(["Z14", "Z10721"])),
+    );
+    target.remember("Z10720");
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10720",
+        "Z10720K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(19_000)},
+        "Z10720K2": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "b".repeat(5_000)}});
+    let timed = target.watched_call(call);
+    let answer = timed
+        .answer
+        .as_ref()
+        .unwrap_or_else(|e| panic!("no answer after {:?}: {e}", timed.took));
+    assert_eq!(
+        answer.json()["Z22K1"],
+        "ok",
+        "{}",
+        super::prefix(&answer.text)
+    );
+    eprintln!(
+        "code at the bottom of 19,000 levels answered in {:?}",
+        timed.took
+    );
+    target.assert_survived();
+}
