@@ -139,6 +139,12 @@ impl Engine<'_> {
             .and_then(Node::ref_zid)
             .unwrap_or_default()
             .to_string();
+        // A function given inline is still the function its `Z8K5` names, for what depends
+        // on that: `[cache] uncacheable` names functions, and an inline call of one was kept
+        // in the result cache for 30 days.
+        if !function_zid.is_empty() && called_by_reference.as_deref() != Some(&function_zid) {
+            self.resolver.record(&function_zid);
+        }
         if implementations.is_empty() {
             return z507(format!(
                 "Could not find any implementations for {function_zid}."

@@ -536,8 +536,13 @@ fn a_function_given_inline_neither_asks_nor_teaches_the_ranking() {
     let [(_, mut z8), ..] = function("Z10060", "Z10061", "unused");
     z8["Z8K4"] = json!(["Z14", "Z10061", "Z10061", "Z10061", "Z10062"]);
     let inline = json!({"Z1K1": "Z7", "Z7K1": z8, "Z10060K1": "x"});
-    let result = orchestrator.orchestrate(&inline, &options);
+    let (result, trace) = orchestrator.orchestrate_traced(&inline, &options);
     assert_eq!(result["Z22K1"], "X", "{result}");
+    // Still a call of Z10060 for what depends on it (`[cache] uncacheable` names functions).
+    assert!(
+        trace.dependencies.iter().any(|zid| zid == "Z10060"),
+        "{trace:?}"
+    );
     assert_eq!(counting.ordered.load(Ordering::SeqCst), ordered);
     assert_eq!(counting.observed.load(Ordering::SeqCst), observed);
 }
