@@ -86,39 +86,42 @@ fn endless_nested_recursion_stops_at_a_limit() {
 /// `Z10710(list, x)` = If(is empty(list), x, Z10710(tail(list), x)): `x` is handed on
 /// unread at every step and read at the end, through one argument reference per element.
 fn store_carrying(target: &mut Target) {
-    let orch = target.orch().to_owned();
     let list = json!({"Z1K1": "Z18", "Z18K1": "Z10710K1"});
     let carried = json!({"Z1K1": "Z18", "Z18K1": "Z10710K2"});
-    let declaration = |key: &str, ty: Value| json!({"Z1K1": "Z17", "Z17K1": ty, "Z17K2": key, "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}});
-    let function = |implementations: Value| {
-        crate::common::z2(
-            "Z10710",
-            json!({"Z1K1": "Z8",
-                "Z8K1": ["Z17",
-                    declaration("Z10710K1", json!({"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z86"})),
-                    declaration("Z10710K2", json!("Z6"))],
-                "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": implementations, "Z8K5": "Z10710"}),
-        )
-    };
     let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
         "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
         "Z802K2": carried,
         "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z10710",
             "Z10710K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list},
             "Z10710K2": carried}});
+    store_over_a_list(target, "Z10710", json!("Z6"), body);
+}
+
+/// Stores `zid(list, x)`, a list of code points and an `x` of type `x_type`, returning a
+/// string, with the composition `body` as its implementation `zid + 1`.
+fn store_over_a_list(target: &mut Target, zid: &str, x_type: Value, body: Value) {
+    let orch = target.orch().to_owned();
+    let implementation_zid = format!("Z{}", zid[1..].parse::<u64>().unwrap() + 1);
+    let declaration = |key: String, ty: Value| json!({"Z1K1": "Z17", "Z17K1": ty, "Z17K2": key, "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}});
+    let list_type = json!({"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z86"});
+    let function = |implementations: Value| {
+        crate::common::z2(
+            zid,
+            json!({"Z1K1": "Z8",
+                "Z8K1": ["Z17", declaration(format!("{zid}K1"), list_type.clone()),
+                         declaration(format!("{zid}K2"), x_type.clone())],
+                "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": implementations, "Z8K5": zid}),
+        )
+    };
     let implementation = crate::common::z2(
-        "Z10711",
-        json!({"Z1K1": "Z14", "Z14K1": "Z10710", "Z14K2": body}),
+        &implementation_zid,
+        json!({"Z1K1": "Z14", "Z14K1": zid, "Z14K2": body}),
     );
-    super::put(&orch, &target.editor, "Z10710", &function(json!(["Z14"])));
-    super::put(&orch, &target.editor, "Z10711", &implementation);
-    super::put(
-        &orch,
-        &target.editor,
-        "Z10710",
-        &function(json!(["Z14", "Z10711"])),
-    );
-    target.remember("Z10710");
+    super::put(&orch, &target.editor, zid, &function(json!(["Z14"])));
+    super::put(&orch, &target.editor, &implementation_zid, &implementation);
+    let listed = function(json!(["Z14", implementation_zid]));
+    super::put(&orch, &target.editor, zid, &listed);
+    target.remember(zid);
 }
 
 /// `Z10710` over the code points of `elements` characters, carrying `x`.
@@ -178,8 +181,6 @@ fn code_called_at_the_bottom_of_a_deep_recursion_has_room_for_a_deep_argument() 
         ("ZEVAL_CALL_TIMEOUT_MS", "60000"),
         ("ZEVAL_MAX_REQUEST_MEMORY_BYTES", "1073741824"),
     ]);
-    let orch = target.orch().to_owned();
-    let declaration = |key: &str, ty: Value| json!({"Z1K1": "Z17", "Z17K1": ty, "Z17K2": key, "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}});
     // Z10730(big): JavaScript answering "ok".
     let code = crate::common::z2(
         "Z10730",
@@ -191,39 +192,17 @@ fn code_called_at_the_bottom_of_a_deep_recursion_has_room_for_a_deep_argument() 
             "function Z10730( Z10730K1 ) { return 'ok'; }",
         ),
     );
-    super::put(&orch, &target.editor, "Z10730", &code);
+    super::put(target.orch(), &target.editor, "Z10730", &code);
     // Z10720(list, big) = If(is empty(list), Z10730(big), Echo(Z10720(tail(list), big))).
     let list = json!({"Z1K1": "Z18", "Z18K1": "Z10720K1"});
     let big = json!({"Z1K1": "Z18", "Z18K1": "Z10720K2"});
-    let list_type = json!({"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z86"});
-    let function = |implementations: Value| {
-        crate::common::z2(
-            "Z10720",
-            json!({"Z1K1": "Z8",
-                "Z8K1": ["Z17", declaration("Z10720K1", list_type.clone()),
-                         declaration("Z10720K2", json!("Z1"))],
-                "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": implementations, "Z8K5": "Z10720"}),
-        )
-    };
     let again = json!({"Z1K1": "Z7", "Z7K1": "Z10720",
         "Z10720K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10720K2": big});
     let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
         "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
         "Z802K2": {"Z1K1": "Z7", "Z7K1": "Z10730", "Z10730K1": big},
         "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
-    let implementation = crate::common::z2(
-        "Z10721",
-        json!({"Z1K1": "Z14", "Z14K1": "Z10720", "Z14K2": body}),
-    );
-    super::put(&orch, &target.editor, "Z10720", &function(json!(["Z14"])));
-    super::put(&orch, &target.editor, "Z10721", &implementation);
-    super::put(
-        &orch,
-        &target.editor,
-        "Z10720",
-        &function(json!(["Z14", "Z10721"])),
-    );
-    target.remember("Z10720");
+    store_over_a_list(&mut target, "Z10720", json!("Z1"), body);
     let call = json!({"Z1K1": "Z7", "Z7K1": "Z10720",
         "Z10720K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(19_000)},
         "Z10720K2": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "b".repeat(5_000)}});
