@@ -68,6 +68,14 @@ pub const MAX_METADATA_VALUE_BYTES: usize = 1024 * 1024;
 /// copies one of 1,000 levels in 2 MiB of stack.
 pub const MAX_METADATA_VALUE_DEPTH: usize = 100;
 
+/// The most bytes a value an error quotes may take as JSON: 64 KiB, and no deeper than
+/// [`MAX_METADATA_VALUE_DEPTH`]; a larger or deeper value is quoted as the start of its text
+/// (a string of [`crate::engine::QUOTE_CHARS`] characters). Within 64 KiB a value could be
+/// some 900 levels of one-key objects, and an error, like any metadata, is copied and
+/// dropped where its call ends, however deep the recursion there: such a quote at the bottom
+/// of 1,000 nested calls overflowed the stack and aborted the process.
+pub const MAX_QUOTED_VALUE_BYTES: usize = 64 * 1024;
+
 /// The stack that writing or dropping a JSON value takes per level of its depth: 64 MiB for
 /// the default [`DEFAULT_MAX_VALUE_DEPTH`] (a normal form some 25,000 levels), with which the
 /// depth limits are tested. The orchestrator's own walks grow their stacks as they need, but
@@ -366,7 +374,7 @@ impl Materialisation {
     }
 
     /// The strings and keys of a JSON value, as [`Self::text_of`] counts them.
-    pub(crate) fn text_of_json(&mut self, value: &serde_json::Value) -> R<()> {
+    fn text_of_json(&mut self, value: &serde_json::Value) -> R<()> {
         if self.max_text == usize::MAX {
             return Ok(());
         }
@@ -416,12 +424,23 @@ impl Materialisation {
     /// The materialisation of a metadata value: at most [`MAX_METADATA_VALUE_BYTES`] and
     /// [`MAX_METADATA_VALUE_DEPTH`] levels, both the caller's bounds ([`Self::over_cap`]).
     pub(crate) fn metadata() -> Self {
-        let mut m = Materialisation::capped(MAX_METADATA_VALUE_BYTES);
-        if MAX_METADATA_VALUE_DEPTH < m.max_depth {
-            m.max_depth = MAX_METADATA_VALUE_DEPTH;
-            m.depth_capped = true;
+        Materialisation::capped(MAX_METADATA_VALUE_BYTES).shallow(MAX_METADATA_VALUE_DEPTH)
+    }
+
+    /// The materialisation of a value an error quotes whole: at most [`MAX_QUOTED_VALUE_BYTES`]
+    /// and [`MAX_METADATA_VALUE_DEPTH`] levels (an error is metadata), both the caller's
+    /// bounds ([`Self::over_cap`]).
+    pub(crate) fn quoted() -> Self {
+        Materialisation::capped(MAX_QUOTED_VALUE_BYTES).shallow(MAX_METADATA_VALUE_DEPTH)
+    }
+
+    /// This materialisation, stopped past `max_depth` levels as the caller's own bound.
+    fn shallow(mut self, max_depth: usize) -> Self {
+        if max_depth < self.max_depth {
+            self.max_depth = max_depth;
+            self.depth_capped = true;
         }
-        m
+        self
     }
 
     /// Whether the bytes or the depth went past the caller's own bound ([`Self::capped`],
@@ -451,6 +470,31 @@ impl Materialisation {
         }
         if self.nodes & 63 == 0 {
             return steps(64);
+        }
+        Ok(())
+    }
+
+    /// A JSON value kept verbatim (an array, a number) at `depth`, before it is copied: its
+    /// bytes, its text, and, where the caller bounds the depth ([`Self::metadata`],
+    /// [`Self::quoted`]), its own levels, which the copy and its drop recurse through as
+    /// they do through objects. Walked without recursion.
+    pub(crate) fn raw(&mut self, value: &serde_json::Value, depth: usize) -> R<()> {
+        self.bytes(json_bytes(value))?;
+        self.text_of_json(value)?;
+        if !self.depth_capped {
+            return Ok(());
+        }
+        let mut stack = vec![(value, depth)];
+        while let Some((v, at)) = stack.pop() {
+            if at > self.max_depth {
+                self.over_depth = true;
+                return exceeded("value depth", "past the caller's bound".into());
+            }
+            match v {
+                serde_json::Value::Object(m) => stack.extend(m.values().map(|c| (c, at + 1))),
+                serde_json::Value::Array(a) => stack.extend(a.iter().map(|c| (c, at + 1))),
+                _ => {}
+            }
         }
         Ok(())
     }

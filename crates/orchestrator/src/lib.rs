@@ -41,7 +41,7 @@ pub use answer::Answer;
 pub use budget::{
     BudgetLimits, DEFAULT_MAX_REQUEST_MEMORY_BYTES, DEFAULT_MAX_STEPS, DEFAULT_MAX_VALUE_DEPTH,
     DEFAULT_MAX_VALUE_NODES, MAX_ANSWER_TEXT_BYTES, MAX_METADATA_VALUE_BYTES,
-    MAX_METADATA_VALUE_DEPTH, STACK_BYTES_PER_VALUE_LEVEL,
+    MAX_METADATA_VALUE_DEPTH, MAX_QUOTED_VALUE_BYTES, STACK_BYTES_PER_VALUE_LEVEL,
 };
 pub use code::{
     CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry, FirstImplementationSelector,

@@ -119,10 +119,9 @@ impl Node {
         self.to_json_counted(&mut counter, 0)
     }
 
-    /// [`Self::to_json`] when the JSON takes at most `max_bytes`; `None` when it takes more
-    /// (the work stops there).
-    pub(crate) fn to_json_within(&self, max_bytes: usize) -> R<Option<Value>> {
-        let mut counter = crate::budget::Materialisation::capped(max_bytes);
+    /// [`Self::to_json`] within `counter`'s own bounds ([`crate::budget::Materialisation::over_cap`]):
+    /// `None` past them (the work stops there).
+    fn to_json_bounded(&self, mut counter: crate::budget::Materialisation) -> R<Option<Value>> {
         match self.to_json_counted(&mut counter, 0) {
             Ok(json) => Ok(Some(json)),
             Err(_) if counter.over_cap() => Ok(None),
@@ -134,19 +133,14 @@ impl Node {
     /// [`crate::budget::MAX_METADATA_VALUE_BYTES`] or is deeper than
     /// [`crate::budget::MAX_METADATA_VALUE_DEPTH`] (the work stops there).
     pub(crate) fn to_metadata_json(&self) -> R<Option<Value>> {
-        let mut counter = crate::budget::Materialisation::metadata();
-        match self.to_json_counted(&mut counter, 0) {
-            Ok(json) => Ok(Some(json)),
-            Err(_) if counter.over_cap() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.to_json_bounded(crate::budget::Materialisation::metadata())
     }
 
-    /// This value as an error quotes it: the whole JSON when it is small, else a string of
-    /// its first [`crate::engine::QUOTE_CHARS`] characters.
+    /// This value as an error quotes it: the whole JSON when it is small and shallow
+    /// ([`crate::budget::MAX_QUOTED_VALUE_BYTES`]), else a string of its first
+    /// [`crate::engine::QUOTE_CHARS`] characters.
     pub(crate) fn quoted_json(&self) -> R<Value> {
-        const QUOTED_VALUE_BYTES: usize = 64 * 1024;
-        match self.to_json_within(QUOTED_VALUE_BYTES)? {
+        match self.to_json_bounded(crate::budget::Materialisation::quoted())? {
             Some(json) => Ok(json),
             None => Ok(zeval_zobject::build::z6(
                 self.quoted_text(crate::engine::QUOTE_CHARS),
@@ -168,8 +162,7 @@ impl Node {
                 Ok(Value::String(s.to_string()))
             }
             Node::Raw(v) => {
-                counter.bytes(crate::budget::json_bytes(v))?;
-                counter.text_of_json(v)?;
+                counter.raw(v, depth)?;
                 Ok((**v).clone())
             }
             Node::Obj(o) => {
@@ -707,5 +700,39 @@ mod tests {
             text.starts_with(r#"{"Z1K1":"Z1""#) && text.ends_with('…'),
             "{quoted}"
         );
+    }
+
+    #[test]
+    fn an_error_quotes_a_deep_value_briefly_objects_and_arrays_alike() {
+        let _guard = budget(BudgetLimits::default());
+        let scope: Scope = None;
+        let nested = |levels: usize, wrap: &dyn Fn(Value) -> Value| {
+            let mut value = Value::String("x".into());
+            for _ in 0..levels {
+                value = wrap(value);
+            }
+            value
+        };
+        let in_object = |v: Value| {
+            let mut level = Map::new();
+            level.insert("K1".into(), v);
+            Value::Object(level)
+        };
+        let in_array = |v: Value| Value::Array(vec![v]);
+        let shallow = crate::budget::MAX_METADATA_VALUE_DEPTH - 1;
+        let deep = crate::budget::MAX_METADATA_VALUE_DEPTH + 1;
+        for wrap in [&in_object as &dyn Fn(Value) -> Value, &in_array] {
+            // Arrays are kept verbatim inside an object: one level of it.
+            let json = in_object(nested(shallow - 1, wrap));
+            let node = Node::from_json(&json, &scope);
+            assert_eq!(node.quoted_json().unwrap(), json);
+            let node = Node::from_json(&in_object(nested(deep, wrap)), &scope);
+            let quoted = node.quoted_json().unwrap();
+            let text = quoted["Z6K1"].as_str().unwrap();
+            assert!(
+                text.starts_with(r#"{"K1":"#) && text.ends_with('…'),
+                "{quoted}"
+            );
+        }
     }
 }

@@ -122,6 +122,59 @@ fn deep_metadata_at_the_bottom_of_a_deep_recursion_fits_the_stack() {
     }
 }
 
+/// `Z10000(list)`: If(is empty(list), Echo(String equality(`deep`, "x")), Echo(Z10000(tail(list)))):
+/// at the bottom of a nested recursion, a value of the wrong type fails its check, and
+/// the error quotes it.
+fn nested_countdown_to_a_deep_value_of_the_wrong_type(
+    deep: serde_json::Value,
+) -> serde_json::Value {
+    let mut z8 = nested_countdown();
+    let mut equality = json!({"Z1K1": "Z7", "Z7K1": "Z866", "Z866K2": "x"});
+    equality["Z866K1"] = deep;
+    let mut echo = json!({"Z1K1": "Z7", "Z7K1": "Z801"});
+    echo["Z801K1"] = equality;
+    z8["Z8K4"][1]["Z14K2"]["Z802K2"] = echo;
+    z8
+}
+
+/// An error quotes the value that failed, and errors travel as JSON, which copies and drops
+/// recursively, wherever the call ends: at the bottom of a deep recursion only the engine's
+/// red zone is left. So a value is quoted whole only when it is also as shallow as metadata
+/// must be. (In normal form a level costs some 500 bytes of the quote's 64 KiB, so the byte
+/// bound alone stopped at about 130 levels, which fit: this holds the depth bound.)
+#[test]
+fn a_deep_value_quoted_at_the_bottom_of_a_deep_recursion_is_quoted_briefly() {
+    // 125 levels of objects: within the quote's byte bound, past its depth bound.
+    let mut deep = json!("x");
+    for _ in 0..125 {
+        let mut level = serde_json::Map::new();
+        level.insert("Z1K1".into(), json!("Z39"));
+        level.insert("K1".into(), deep);
+        deep = serde_json::Value::Object(level);
+    }
+    let function = nested_countdown_to_a_deep_value_of_the_wrong_type(deep);
+    for levels in [100, 1_000] {
+        let function = function.clone();
+        let result = std::thread::Builder::new()
+            // Room for this test's own copies of the function (a debug build copies JSON
+            // in kilobytes per level); the recursion leaves it for stack segments.
+            .stack_size(16 * 1024 * 1024)
+            .spawn(move || {
+                let o = orchestrator(&[("Z10000", function)], deep_lists());
+                o.orchestrate(&countdown_call(levels), &CallOptions::default())
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        let error = zeval_zobject::build::get_metadata(&result["Z22K2"], "errors").unwrap();
+        assert_eq!(error["Z5K1"], "Z506", "{levels}: {result}");
+        let quoted = error["Z5K2"]["Z506K3"]
+            .as_str()
+            .expect("the value quoted as text");
+        assert!(quoted.ends_with('…'), "{levels}: {quoted}");
+    }
+}
+
 /// `Z10000(list, x)`: If(is empty(list), x, Z10000(tail(list), x)): `x` is handed on at
 /// every step and read only at the end, through as many argument references as the list
 /// has elements.
