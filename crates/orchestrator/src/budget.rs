@@ -568,16 +568,62 @@ fn json_text_len(text: &str) -> usize {
     text.len().saturating_add(escapes)
 }
 
-/// Checks a value received from outside the orchestrator (an evaluator's answer) against the
-/// size and depth bounds, without recursion, before it becomes part of the request.
-pub(crate) fn check_received(value: &serde_json::Value) -> R<()> {
+/// The deepest the metadata of an evaluator's answer (`Z22K2`) may be: 200 levels, room for a
+/// map of metadata values (a map in normal form nests once per entry, some 30 levels for an
+/// evaluator's own dozen) whose values, an error among them, are within
+/// [`MAX_METADATA_VALUE_DEPTH`] each. It is JSON kept as it is, copied and dropped
+/// recursively where its call ends, however deep the recursion there.
+pub const MAX_RECEIVED_METADATA_DEPTH: usize = 2 * MAX_METADATA_VALUE_DEPTH;
+
+/// Checks an evaluator's answer `z22` against the size and depth bounds, without recursion,
+/// before it becomes part of the request. Besides the budget's bounds for a value:
+/// - JSON its value holds verbatim, not objects and strings (an array, a number), is at most
+///   [`MAX_METADATA_VALUE_DEPTH`] levels deep, counted from where it begins;
+/// - its metadata is at most [`MAX_RECEIVED_METADATA_DEPTH`] levels deep.
+///
+/// Both are kept as JSON, which copies and drops recursively, and the call may be at the
+/// bottom of a deep recursion, where only the engine's red zone of stack is left. Code's
+/// output may nest 10,000 levels: an array that deep, returned by code called 1,000 levels
+/// down a recursion, overflowed a stack segment and killed the process.
+pub(crate) fn check_received(z22: &serde_json::Value) -> R<()> {
     let mut counter = Materialisation::new();
-    let mut stack = vec![(value, 0usize)];
-    while let Some((v, depth)) = stack.pop() {
+    // (value, depth, levels of verbatim JSON, levels of metadata)
+    let mut stack = vec![(z22, 0usize, 0usize, 0usize)];
+    while let Some((v, depth, verbatim, metadata)) = stack.pop() {
         counter.node(depth)?;
+        if verbatim > MAX_METADATA_VALUE_DEPTH {
+            return exceeded(
+                "value depth",
+                format!(
+                    "The code's answer holds JSON that is not a ZObject (an array) nested \
+                     more than {MAX_METADATA_VALUE_DEPTH} levels deep: too deep to take in."
+                ),
+            );
+        }
+        if metadata > MAX_RECEIVED_METADATA_DEPTH {
+            return exceeded(
+                "value depth",
+                format!(
+                    "The code's answer has metadata nested more than \
+                     {MAX_RECEIVED_METADATA_DEPTH} levels deep: too deep to take in."
+                ),
+            );
+        }
+        let within = |levels: usize| levels + usize::from(levels > 0);
         match v {
-            serde_json::Value::Object(m) => stack.extend(m.values().map(|c| (c, depth + 1))),
-            serde_json::Value::Array(a) => stack.extend(a.iter().map(|c| (c, depth + 1))),
+            serde_json::Value::Object(m) => {
+                for (key, child) in m {
+                    let metadata = match (depth, key.as_str()) {
+                        (0, "Z22K2") => 1,
+                        _ => within(metadata),
+                    };
+                    stack.push((child, depth + 1, within(verbatim), metadata));
+                }
+            }
+            serde_json::Value::Array(a) => stack.extend(
+                a.iter()
+                    .map(|c| (c, depth + 1, verbatim + 1, within(metadata))),
+            ),
             _ => {}
         }
     }

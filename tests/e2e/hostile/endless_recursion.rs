@@ -223,3 +223,58 @@ fn code_called_at_the_bottom_of_a_deep_recursion_has_room_for_a_deep_argument() 
     );
     target.assert_survived();
 }
+
+/// What code prints is parsed (10,000 levels at most) and kept as JSON where it is not
+/// ZObjects, which copies and drops recursively. A Python call at the bottom of a recursion
+/// 19,000 deep that printed, as its answer, an array 9,000 levels deep took the server down
+/// (a stack overflow on a stack segment); it is refused where the answer is taken in.
+#[test]
+fn a_deep_array_printed_by_code_at_the_bottom_of_a_deep_recursion_is_refused() {
+    let _serial = one_at_a_time();
+    let mut target = Target::start(&[
+        ("ZEVAL_CALL_TIMEOUT_MS", "60000"),
+        ("ZEVAL_MAX_REQUEST_MEMORY_BYTES", "1073741824"),
+    ]);
+    // Z10750(x): Python that prints an answer of its own making and exits before the runner
+    // writes one.
+    let code = crate::common::z2(
+        "Z10750",
+        super::code_function(
+            "Z10750",
+            json!("Z6"),
+            "Z6",
+            super::PYTHON,
+            "import os\ndef Z10750(Z10750K1):\n    data = b'{\"result\": ' + b'[' * 9000 + b'\"x\"' + b']' * 9000 + b'}'\n    while data:\n        data = data[os.write(1, data):]\n    os._exit(0)",
+        ),
+    );
+    super::put(target.orch(), &target.editor, "Z10750", &code);
+    // Z10740(list, x) = If(is empty(list), Z10750(x), Echo(Z10740(tail(list), x))).
+    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10740K1"});
+    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10740K2"});
+    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10740",
+        "Z10740K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10740K2": x});
+    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
+        "Z802K2": {"Z1K1": "Z7", "Z7K1": "Z10750", "Z10750K1": x},
+        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
+    store_over_a_list(&mut target, "Z10740", json!("Z6"), body);
+    let call = |elements: usize| {
+        json!({"Z1K1": "Z7", "Z7K1": "Z10740",
+            "Z10740K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(elements)},
+            "Z10740K2": "x"})
+    };
+    for elements in [19_000, 10] {
+        let timed = target.watched_call(call(elements));
+        let answer = timed
+            .answer
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{elements}: no answer after {:?}: {e}", timed.took));
+        assert!(
+            answer.text.contains("too deep"),
+            "{elements}: {}",
+            super::prefix(&answer.text)
+        );
+        eprintln!("{elements} levels: refused in {:?}", timed.took);
+    }
+    target.assert_survived();
+}

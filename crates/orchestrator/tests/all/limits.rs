@@ -175,6 +175,94 @@ fn a_deep_value_quoted_at_the_bottom_of_a_deep_recursion_is_quoted_briefly() {
     }
 }
 
+/// An evaluator that answers every call with the same Z22 (copied where the orchestrator
+/// calls code, with the room it gives that call).
+struct Answering(&'static serde_json::Value);
+
+impl zeval_orchestrator::CodeEvaluator for Answering {
+    fn evaluate(
+        &self,
+        _: &zeval_orchestrator::CodeCall,
+    ) -> Result<serde_json::Value, zeval_orchestrator::EvaluatorFailure> {
+        Ok(self.0.clone())
+    }
+}
+
+/// `serde_json::Value`s this test builds too deep for its own stack to drop, kept to the end
+/// of the process.
+fn leaked(value: serde_json::Value) -> &'static serde_json::Value {
+    Box::leak(Box::new(value))
+}
+
+/// JSON text nested `levels` deep: `open` repeated, `"x"`, `close` repeated.
+fn nested_text(levels: usize, open: &str, close: &str) -> String {
+    format!("{}\"x\"{}", open.repeat(levels), close.repeat(levels))
+}
+
+/// What code returns is parsed from its output (10,000 levels at most) and kept as JSON
+/// where it is not objects and strings: an array, or metadata. Such JSON copies and drops
+/// recursively, and a code call deep in a recursion takes its answer in with only the
+/// engine's red zone of stack left. An answer holding JSON deeper than metadata may be is
+/// refused where it is taken in.
+#[test]
+fn a_deep_answer_from_code_at_the_bottom_of_a_deep_recursion_is_refused() {
+    let parse = |text: String| zeval_zobject::json::parse(&text).unwrap();
+    let array = |levels: usize| {
+        parse(format!(
+            r#"{{"Z1K1": "Z22", "Z22K1": {}, "Z22K2": {{"Z1K1": "Z24"}}}}"#,
+            nested_text(levels, "[", "]")
+        ))
+    };
+    let metadata = |levels: usize| {
+        parse(format!(
+            r#"{{"Z1K1": "Z22", "Z22K1": "fine", "Z22K2": {}}}"#,
+            nested_text(levels, r#"{"Z1K1": "Z39", "K1": "#, "}")
+        ))
+    };
+    let code = json!({"Z1K1": "Z8",
+        "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10100K1",
+                 "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10101"], "Z8K5": "Z10100"});
+    let implementation = json!({"Z1K1": "Z14", "Z14K1": "Z10100",
+        "Z14K3": {"Z1K1": "Z16", "Z16K1": {"Z1K1": "Z61", "Z61K1": "answers"}, "Z16K2": "any"}});
+    let mut recursion = nested_countdown();
+    recursion["Z8K4"][1]["Z14K2"]["Z802K2"] = json!({"Z1K1": "Z7", "Z7K1": "Z801",
+        "Z801K1": {"Z1K1": "Z7", "Z7K1": "Z10100", "Z10100K1": "x"}});
+    let cases = [
+        ("an array of 9,000 levels", array(9_000), true),
+        ("metadata of 9,000 levels", metadata(9_000), true),
+        ("an array of 90 levels", array(90), false),
+        ("metadata of 150 levels", metadata(150), false),
+    ];
+    for (what, answer, refused) in cases {
+        let answer = leaked(answer);
+        for levels in [10, 1_000] {
+            let objects = [
+                ("Z10000", recursion.clone()),
+                ("Z10100", code.clone()),
+                ("Z10101", implementation.clone()),
+            ];
+            let result = std::thread::Builder::new()
+                .stack_size(16 * 1024 * 1024)
+                .spawn(move || {
+                    let mut evaluators = zeval_orchestrator::EvaluatorRegistry::new();
+                    evaluators.register(["answers"], std::sync::Arc::new(Answering(answer)));
+                    let o = crate::orchestrator_with(&objects, evaluators, deep_lists());
+                    o.orchestrate(&countdown_call(levels), &CallOptions::default())
+                })
+                .unwrap()
+                .join()
+                .expect("no stack overflow");
+            let message = result["Z22K2"].to_string();
+            assert_eq!(
+                error_code(&result).is_some() && message.contains("too deep"),
+                refused,
+                "{what} at {levels}: {message:.2000}"
+            );
+        }
+    }
+}
+
 /// `Z10000(list, x)`: If(is empty(list), x, Z10000(tail(list), x)): `x` is handed on at
 /// every step and read only at the end, through as many argument references as the list
 /// has elements.

@@ -31,11 +31,20 @@ impl ObjectSource for MapSource {
 
 /// An orchestrator over `objects` with no evaluators.
 pub fn orchestrator(objects: &[(&str, Value)], config: OrchestratorConfig) -> Orchestrator {
+    orchestrator_with(objects, EvaluatorRegistry::new(), config)
+}
+
+/// An orchestrator over `objects` with `evaluators`.
+pub fn orchestrator_with(
+    objects: &[(&str, Value)],
+    evaluators: EvaluatorRegistry,
+    config: OrchestratorConfig,
+) -> Orchestrator {
     let map = objects
         .iter()
         .map(|(z, v)| (z.to_string(), v.clone()))
         .collect();
-    Orchestrator::new(Arc::new(MapSource(map)), EvaluatorRegistry::new(), config)
+    Orchestrator::new(Arc::new(MapSource(map)), evaluators, config)
 }
 
 /// Runs a call with static validation on.
