@@ -9,8 +9,10 @@
 //!
 //! Connections are served by [`serve_listener`] (HTTP/1.1 through hyper) under three limits,
 //! so that clients which hold connections without using them cannot lock others out:
-//! - `limits.max_connections` (default 1024) open connections per listener; past it new
-//!   connections are not accepted and wait in the kernel's accept queue until one closes;
+//! - `limits.max_connections` (default 1024) open connections per listener; at it, a
+//!   connection of the client holding the most that has no request in a handler is closed
+//!   to make room for a new one ([`OpenConnections::give_way`]); while every connection is
+//!   in use, new ones wait in the kernel's accept queue until one closes;
 //! - `limits.max_connections_per_client` (default 256) of them per client (its address, an
 //!   IPv6 one by its network; trusted proxies have none); past it the client's new
 //!   connections are closed as soon as they are accepted ([`ConnectionsPerClient`]). One
@@ -394,18 +396,11 @@ pub async fn serve_listener(
         idle: Duration::from_millis(limits.idle_timeout_ms),
     };
     let per_client = ConnectionsPerClient::new(limits);
+    let open = Arc::new(OpenConnections::default());
     let unsent = Arc::new(crate::unsent::UnsentResponses::new(limits));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
-    loop {
-        // The permit comes first: at the cap, connections wait in the accept queue.
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
+    'accepting: loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -424,15 +419,37 @@ pub async fn serve_listener(
             drop(stream);
             continue;
         };
-        let unsent =
-            crate::unsent::ConnectionUnsent::new(unsent.clone(), per_client.key(peer.ip()));
+        // At the cap, the client holding the most connections gives one it is not using way
+        // (`OpenConnections::give_way`); while every connection is in use, this one waits,
+        // and connections after it wait in the kernel's accept queue.
+        let permit = match connections.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => loop {
+                open.give_way();
+                tokio::select! {
+                    permit = connections.clone().acquire_owned() => match permit {
+                        Ok(permit) => break permit,
+                        Err(_) => break 'accepting,
+                    },
+                    () = tokio::time::sleep(GIVE_WAY_AGAIN) => {}
+                    () = &mut shutdown => break 'accepting,
+                }
+            },
+        };
+        let client_key = per_client.key(peer.ip());
+        let unsent = crate::unsent::ConnectionUnsent::new(unsent.clone(), client_key.clone());
         tokio::spawn(serve_connection(
             stream,
             peer,
             app.clone(),
             timeouts,
             stop_rx.clone(),
-            (permit, client),
+            Place {
+                _permit: permit,
+                _client_slot: client,
+                open: open.clone(),
+                client: client_key,
+            },
             unsent,
         ));
     }
@@ -482,6 +499,93 @@ impl ConnectionsPerClient {
     }
 }
 
+/// The most bytes of a request's head (request line and headers) a connection buffers:
+/// 64 KiB (hyper's read buffer, which is also where a body's bytes pass through in chunks of
+/// at most this). hyper's default, about 400 KiB, let 1,024 connections trickling header
+/// lines within the header timeout hold some 400 MiB. Past it the answer is 431.
+pub(crate) const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// How long a connection waiting at the cap waits before asking again for one to give way
+/// (the one asked may have started a request meanwhile).
+const GIVE_WAY_AGAIN: Duration = Duration::from_millis(100);
+
+/// The connections a listener has open, by client, for [`Self::give_way`].
+///
+/// The per-client cap alone let a few clients hold every connection: four addresses of 256
+/// connections each, one request on each a minute within the idle timeout, took the
+/// listener's 1,024, and every other client waited in the kernel's accept queue for as
+/// long as they liked (one host of an IPv6 /62 counts as four clients).
+#[derive(Default)]
+struct OpenConnections {
+    state: std::sync::Mutex<OpenState>,
+}
+
+#[derive(Default)]
+struct OpenState {
+    next: u64,
+    open: std::collections::HashMap<u64, OpenConnection>,
+}
+
+struct OpenConnection {
+    /// The client it is counted under (`None`: a trusted proxy's).
+    client: Option<String>,
+    clock: Arc<ConnectionClock>,
+}
+
+impl OpenConnections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpenState> {
+        // Two plain fields, consistent after a panic too.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a connection until the guard is dropped.
+    fn register(
+        self: &Arc<Self>,
+        client: Option<String>,
+        clock: Arc<ConnectionClock>,
+    ) -> RegisteredConnection {
+        let mut state = self.lock();
+        let id = state.next;
+        state.next += 1;
+        state.open.insert(id, OpenConnection { client, clock });
+        RegisteredConnection {
+            connections: self.clone(),
+            id,
+        }
+    }
+
+    /// Asks a connection that is not in use (no request in a handler) of the client holding
+    /// the most connections to close: a newcomer at the cap takes its place. So a client's
+    /// share of a full listener is what others leave it, and whoever holds the most gives
+    /// way first. Whether one was asked. O(connections), only at the cap.
+    fn give_way(&self) -> bool {
+        let state = self.lock();
+        let mut held: std::collections::HashMap<Option<&str>, usize> =
+            std::collections::HashMap::new();
+        for connection in state.open.values() {
+            *held.entry(connection.client.as_deref()).or_default() += 1;
+        }
+        let candidate = state
+            .open
+            .values()
+            .filter(|connection| connection.clock.idle())
+            .max_by_key(|connection| held[&connection.client.as_deref()]);
+        candidate.is_some_and(|connection| connection.clock.close_if_idle())
+    }
+}
+
+/// A connection counted in [`OpenConnections`] until dropped.
+struct RegisteredConnection {
+    connections: Arc<OpenConnections>,
+    id: u64,
+}
+
+impl Drop for RegisteredConnection {
+    fn drop(&mut self) {
+        self.connections.lock().open.remove(&self.id);
+    }
+}
+
 fn is_connection_error(error: &io::Error) -> bool {
     matches!(
         error.kind(),
@@ -524,6 +628,22 @@ impl ConnectionClock {
             self.deadline
                 .send_replace(Some(Instant::now() + self.timeouts.header));
         }
+    }
+
+    /// Whether no request is in a handler.
+    fn idle(&self) -> bool {
+        self.requests_in_progress.load(Ordering::SeqCst) == 0
+    }
+
+    /// Closes the connection now unless a request is in a handler; whether it asked. A
+    /// request that starts meanwhile keeps it open: the connection closes on its clock only
+    /// with none in progress.
+    fn close_if_idle(&self) -> bool {
+        if !self.idle() {
+            return false;
+        }
+        self.deadline.send_replace(Some(Instant::now()));
+        true
     }
 
     fn request_started(self: &Arc<Self>) -> RequestInProgress {
@@ -613,18 +733,29 @@ impl AsyncWrite for WatchedStream {
     }
 }
 
+/// A connection's place on its listener, held until it closes: one of the listener's
+/// connections, one of its client's, and its entry among the open ones.
+struct Place {
+    _permit: OwnedSemaphorePermit,
+    _client_slot: Option<crate::limits::ClientSlot>,
+    open: Arc<OpenConnections>,
+    /// The client it is counted under (`None`: a trusted proxy's).
+    client: Option<String>,
+}
+
 /// Serves one connection until it ends, its clock runs out, or shutdown (then requests in
-/// progress finish first). Holds `_permit` (one of the listener's connections) throughout.
+/// progress finish first). Holds its `place` throughout.
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     app: Router,
     timeouts: Timeouts,
     mut stop: watch::Receiver<bool>,
-    _held: (OwnedSemaphorePermit, Option<crate::limits::ClientSlot>),
+    place: Place,
     unsent: crate::unsent::ConnectionUnsent,
 ) {
     let clock = Arc::new(ConnectionClock::new(timeouts));
+    let _registered = place.open.register(place.client.clone(), clock.clone());
     let unsent = Arc::new(unsent);
     let io = TokioIo::new(WatchedStream {
         stream,
@@ -648,12 +779,16 @@ async fn serve_connection(
         hyper::server::conn::http1::Builder::new()
             // The clock above does this job, with a separate idle timeout.
             .header_read_timeout(None)
+            .max_buf_size(MAX_HEADER_BYTES)
             .serve_connection(io, service)
     );
     let mut deadline = clock.deadline.subscribe();
     let mut stopping = false;
     loop {
         let next_deadline = *deadline.borrow_and_update();
+        // A request in a handler keeps the connection open whatever the clock says (a
+        // `close_if_idle` can race with its start); its end sets the clock again.
+        let next_deadline = next_deadline.filter(|_| clock.idle());
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
@@ -667,7 +802,7 @@ async fn serve_connection(
             }
             _ = deadline.changed() => {}
             () = sleep_until(next_deadline) => {
-                if clock.deadline.borrow().is_some_and(|d| d <= Instant::now()) {
+                if clock.idle() && clock.deadline.borrow().is_some_and(|d| d <= Instant::now()) {
                     tracing::debug!(%peer, "closing a connection that sent no request in time");
                     return;
                 }

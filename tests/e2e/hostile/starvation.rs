@@ -600,3 +600,76 @@ fn a_call_the_load_starved_is_the_loads() {
     );
     target.assert_survived();
 }
+
+/// A connection from `from` (a loopback address) to `to` with a `GET /healthz` answered on
+/// it, kept open.
+async fn healthy_connection_from(
+    from: std::net::IpAddr,
+    to: std::net::SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind((from, 0).into())?;
+    let mut stream = socket.connect(to).await?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await?;
+    // The health answer is one small read: its status line is enough here.
+    let mut answer = [0u8; 1024];
+    let read = stream.read(&mut answer).await?;
+    let status = String::from_utf8_lossy(&answer[..read]);
+    if !status.starts_with("HTTP/1.1 200") {
+        return Err(std::io::Error::other(format!("answered {status:.80}")));
+    }
+    Ok(stream)
+}
+
+/// With the default limits (1,024 connections per listener, 256 per client), four addresses
+/// holding 256 connections each, one request on each, took every connection, and any other
+/// client waited in the kernel's accept queue for as long as they held them (one host of an
+/// IPv6 /62 counts as four clients). At the cap, the client holding the most now gives a
+/// connection it is not using way.
+#[test]
+fn four_clients_cannot_hold_every_connection() {
+    let _serial = one_at_a_time();
+    let target = Target::start(&[]);
+    let to: std::net::SocketAddr = target
+        .orch()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the server's address");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut held = Vec::new();
+        for client in 2..=5u8 {
+            for _ in 0..256 {
+                let stream = healthy_connection_from([127, 0, 0, client].into(), to)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("connection {} of 127.0.0.{client}: {e}", held.len())
+                    });
+                held.push(stream);
+            }
+        }
+        let started = Instant::now();
+        let newcomer = tokio::time::timeout(
+            Duration::from_secs(2),
+            healthy_connection_from([127, 0, 0, 9].into(), to),
+        )
+        .await;
+        assert!(
+            matches!(newcomer, Ok(Ok(_))),
+            "a fifth client beside 1,024 held connections: {newcomer:?} after {:?}",
+            started.elapsed()
+        );
+        eprintln!(
+            "a fifth client beside 1,024 held connections was served in {:?}",
+            started.elapsed()
+        );
+        drop(held);
+    });
+    target.assert_survived();
+}

@@ -1,6 +1,6 @@
 //! Connections over real TCP, served as `zeval serve` serves them: slow senders hold no work
-//! slot, silent and idle connections are closed, and the connection cap makes new
-//! connections wait.
+//! slot, silent and idle connections are closed, and at the connection cap the client
+//! holding the most gives a connection way, or new connections wait.
 
 use std::time::{Duration, Instant};
 
@@ -131,16 +131,25 @@ async fn idle_keep_alive_connections_have_their_own_timeout() {
     assert!(idle_from.elapsed() >= Duration::from_millis(1300));
 }
 
+/// A connection with a request in a handler: its body is on its way (100 bytes announced,
+/// 5 sent).
+async fn busy_connection(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let head = format!(
+        "POST {EVALUATE} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"zob"
+    );
+    connect(addr, head.as_bytes()).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn connections_past_the_cap_wait_until_one_closes() {
+async fn connections_past_the_cap_wait_while_every_one_is_in_use() {
     let server = server(|_| {});
     let addr = listen(
         server.router.clone(),
         &server_limits(|l| l.max_connections = 2),
     )
     .await;
-    let first = connect(addr, b"").await;
-    let _second = connect(addr, b"").await;
+    let first = busy_connection(addr).await;
+    let _second = busy_connection(addr).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut third = connect(addr, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     let waited = tokio::time::timeout(Duration::from_millis(500), read_response(&mut third)).await;
@@ -151,6 +160,59 @@ async fn connections_past_the_cap_wait_until_one_closes() {
         .expect("the third connection was never served")
         .unwrap();
     assert_eq!(status, 200);
+}
+
+/// At the cap, a connection not in use of the client holding the most gives way to a new
+/// one. A few clients could hold every connection with one request each a minute (four
+/// addresses of 256, the defaults), and everyone else waited in the accept queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_cap_the_client_holding_the_most_gives_way() {
+    let get = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let (greedy, modest, newcomer): (std::net::IpAddr, std::net::IpAddr, std::net::IpAddr) = (
+        [127, 0, 0, 3].into(),
+        [127, 0, 0, 4].into(),
+        [127, 0, 0, 5].into(),
+    );
+    let server = server(|_| {});
+    let addr = listen(
+        server.router.clone(),
+        &server_limits(|l| {
+            l.max_connections = 4;
+            l.max_connections_per_client = 3;
+        }),
+    )
+    .await;
+    let mut held = Vec::new();
+    for from in [greedy, greedy, greedy, modest] {
+        let mut stream = connect_from(from, addr, get).await;
+        assert_eq!(read_response(&mut stream).await.unwrap().0, 200);
+        held.push(stream);
+    }
+    let started = Instant::now();
+    let mut new = connect_from(newcomer, addr, get).await;
+    let (status, _) = tokio::time::timeout(Duration::from_secs(2), read_response(&mut new))
+        .await
+        .expect("a newcomer at the cap was not served")
+        .unwrap();
+    assert_eq!(status, 200);
+    eprintln!("served at the cap in {:?}", started.elapsed());
+    // One of the greedy client's connections made room; the modest client's is still open.
+    let mut modest_stream = held.pop().unwrap();
+    modest_stream.write_all(get).await.unwrap();
+    assert_eq!(read_response(&mut modest_stream).await.unwrap().0, 200);
+    let mut closed = 0;
+    for stream in &mut held {
+        if closed_within(stream, Duration::from_millis(200)).await {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 1, "the greedy client's connections closed");
+    // A connection with a request in a handler is never the one closed.
+    let busy = [busy_connection(addr).await];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut again = connect_from(newcomer, addr, get).await;
+    assert_eq!(read_response(&mut again).await.unwrap().0, 200);
+    drop(busy);
 }
 
 /// A connection from `from` (any loopback address) to `addr`, with `bytes` sent.
@@ -263,4 +325,39 @@ async fn a_client_that_reads_no_answers_holds_at_most_its_share_of_them() {
     let mut third = connect_from(reader, addr, get).await;
     let (status, body) = read_response(&mut third).await.unwrap();
     assert_eq!((status, body.len()), (200, BIG));
+}
+
+/// A request's head is buffered up to `MAX_HEADER_BYTES` (64 KiB): past that the answer is
+/// 431 at once. hyper's own bound is about 400 KiB per connection, held until the header
+/// timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_head_past_its_bound_is_refused_at_once() {
+    let server = server(|_| {});
+    let addr = listen(server.router.clone(), &Limits::default()).await;
+    let mut head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n".to_vec();
+    while head.len() < 100 * 1024 {
+        head.extend_from_slice(
+            format!("X-Padding-{}: {}\r\n", head.len(), "p".repeat(4000)).as_bytes(),
+        );
+    }
+    let started = Instant::now();
+    let mut stream = connect(addr, &head).await;
+    let answer = tokio::time::timeout(Duration::from_secs(2), read_response(&mut stream))
+        .await
+        .expect("100 KiB of headers were still being read after 2 s");
+    assert_eq!(answer.map(|(status, _)| status), Some(431));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A head within the bound is served.
+    let mut head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n".to_vec();
+    while head.len() < 40 * 1024 {
+        head.extend_from_slice(
+            format!("X-Padding-{}: {}\r\n", head.len(), "p".repeat(4000)).as_bytes(),
+        );
+    }
+    head.extend_from_slice(b"\r\n");
+    let mut stream = connect(addr, &head).await;
+    assert_eq!(
+        read_response(&mut stream).await.map(|(status, _)| status),
+        Some(200)
+    );
 }
