@@ -1064,7 +1064,7 @@ fn quote(text: &str) -> Cow<'_, str> {
 }
 
 /// At most `limit` characters of `text`, marked when cut.
-fn quote_at_most(text: &str, limit: usize) -> Cow<'_, str> {
+pub(crate) fn quote_at_most(text: &str, limit: usize) -> Cow<'_, str> {
     match text.char_indices().nth(limit) {
         None => Cow::Borrowed(text),
         Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),

@@ -118,9 +118,18 @@ fn legacy_executor_request(zobject: Value, reentrant: bool) -> ExecutorRequest {
     }
 }
 
-/// The executor's error shape: a Z5 with only `Z5K2` (spec §1.8).
+/// The most characters of a message an executor's error keeps: 16,384 (at most 64 KiB).
+/// The rest is cut, marked "…". A guest's exception message is as long as its output limit
+/// allows (8 MiB by default), and the error is copied as it travels: into the answer's
+/// metadata, once per composition that hands it on, into the result cache and the HTTP
+/// answer. A Python traceback of a deep recursion is a few KiB (CPython folds repeated lines).
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 16 * 1024;
+
+/// The executor's error shape: a Z5 with only `Z5K2` (spec §1.8), its message cut at
+/// [`MAX_ERROR_MESSAGE_CHARS`].
 pub(crate) fn executor_error(message: &str) -> Value {
-    obj([("Z1K1", z9("Z5")), ("Z5K2", z6(message))])
+    let message = crate::evaluator::quote_at_most(message, MAX_ERROR_MESSAGE_CHARS);
+    obj([("Z1K1", z9("Z5")), ("Z5K2", z6(&*message))])
 }
 
 #[cfg(test)]

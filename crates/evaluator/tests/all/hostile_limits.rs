@@ -352,3 +352,29 @@ fn a_callbacks_redirect_is_not_followed() {
     server.join().unwrap();
     assert!(!watcher.join().unwrap(), "the redirect was followed");
 }
+
+/// A guest's exception message is kept to `MAX_ERROR_MESSAGE_CHARS`: it was kept whole (as
+/// long as the output limit allows, 8 MiB by default) and copied as the error travelled.
+#[test]
+fn an_exception_message_is_cut_at_its_bound() {
+    let limit = zeval_evaluator::plan::MAX_ERROR_MESSAGE_CHARS;
+    for (family, code) in [
+        (Python, "def Z1000():\n    raise Exception('x' * 800000)"),
+        (
+            JavaScript,
+            "function Z1000() { throw new Error('x'.repeat(800000)); }",
+        ),
+    ] {
+        let message = hostile(family, code, &[]).expect_err("an error");
+        let chars = message.chars().count();
+        assert!(
+            chars <= limit + 1 && message.ends_with("x…"),
+            "{family:?}: {chars} characters: {:.200}",
+            message
+        );
+    }
+    // A short one is whole.
+    let message =
+        hostile(Python, "def Z1000():\n    raise Exception('short')", &[]).expect_err("an error");
+    assert!(message.ends_with("short"), "{message}");
+}
