@@ -20,7 +20,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use zeval_zobject::Value;
 use zeval_zobject::build::{ref_zid, z6};
-use zeval_zobject::error::{quote, z5};
+use zeval_zobject::error::{quote, quote_briefly, z5};
 
 use crate::narrow::{implementations, stored_value, testers, with_implementations};
 use crate::{CallEngine, Repository, RepositoryError};
@@ -230,6 +230,7 @@ pub fn run_function(
         .collect();
     let out_of_time = || bounds.deadline.is_some_and(|d| Instant::now() >= d);
     let mut cells = Vec::with_capacity(total);
+    let mut error_bytes_left = MAX_MATRIX_ERROR_BYTES;
     for tester in run_testers {
         let z20 = if out_of_time() {
             None
@@ -268,7 +269,9 @@ pub fn run_function(
                 Err(CellFailure::Failed(e)) => (false, Some(e)),
                 Err(CellFailure::NotRun) => (true, Some(not_run_error())),
             };
-            let error = error.map(|e| zeval_zobject::canonicalize(&e).unwrap_or(e));
+            let error = error
+                .map(|e| zeval_zobject::canonicalize(&e).unwrap_or(e))
+                .map(|e| shown_within(e, &mut error_bytes_left));
             cells.push(Cell {
                 implementation: implementation.clone(),
                 tester: tester.clone(),
@@ -439,7 +442,36 @@ fn run_cell(
     if is_true(&verdict) {
         Ok(())
     } else {
-        Err(z5("Z512", [quote(validator.clone()), quote(result)]).into())
+        // The result may be as large as an answer (64 MiB of text), and a run has up to
+        // `max_test_cells` cells: quoted whole, a function answering 4 MB to a hundred
+        // testers made a matrix of 400 MB, twice over as JSON.
+        Err(z5("Z512", [quote(validator.clone()), quote_briefly(result)]).into())
+    }
+}
+
+/// The most bytes the errors of one test run's cells take in all (as estimated before they
+/// are written: [`zeval_zobject::json::estimated_bytes_within`]): 8 MiB. An error can be
+/// large (metadata a call sets itself is 1 MiB, a result a validator refused is quoted up to
+/// 64 KiB) and a run has up to `limits.max_test_cells` (200) cells; past this bound a cell's
+/// error is shown as its type only.
+pub const MAX_MATRIX_ERROR_BYTES: usize = 8 * 1024 * 1024;
+
+/// `error` when it fits in what is `left` of [`MAX_MATRIX_ERROR_BYTES`] (taken from it), else
+/// a Z500 that names its type.
+fn shown_within(error: Value, left: &mut usize) -> Value {
+    match zeval_zobject::json::estimated_bytes_within(&error, *left) {
+        Some(bytes) => {
+            *left -= bytes;
+            error
+        }
+        None => {
+            let code = zeval_zobject::error::error_code(&error).unwrap_or("Z500");
+            let summary = message(&format!(
+                "A {code} error, not shown: this run's errors passed {} MiB.",
+                MAX_MATRIX_ERROR_BYTES >> 20
+            ));
+            zeval_zobject::canonicalize(&summary).unwrap_or(summary)
+        }
     }
 }
 
@@ -525,7 +557,19 @@ pub(crate) mod http {
             matrix.ranking = zeval_catalogue::get(&matrix.function)
                 .is_none()
                 .then(|| ranking.explain_function(&matrix.function, &z8));
-            Ok(matrix)
+            // Written here, off the runtime's threads: a matrix is megabytes at most
+            // (`MAX_MATRIX_ERROR_BYTES`), and writing it held an async thread, and every
+            // connection on it, meanwhile.
+            let outcomes: Vec<&'static str> = matrix
+                .cells
+                .iter()
+                .map(|cell| match (cell.passed, cell.not_run) {
+                    (true, _) => "pass",
+                    (false, true) => "not_run",
+                    (false, false) => "fail",
+                })
+                .collect();
+            Ok((outcomes, serde_json::to_vec(&matrix)))
         })
         .await
         .map_err(|e| ApiError::Internal(format!("the test run failed: {e}")))?
@@ -535,14 +579,45 @@ pub(crate) mod http {
             e @ TestError::TooManyCells { .. } => ApiError::BadRequest(e.to_string()),
             TestError::Repository(e) => e.into(),
         })?;
-        for cell in &matrix.cells {
-            let outcome = match (cell.passed, cell.not_run) {
-                (true, _) => "pass",
-                (false, true) => "not_run",
-                (false, false) => "fail",
-            };
+        let (outcomes, text) = matrix;
+        let text =
+            text.map_err(|e| ApiError::Internal(format!("the matrix could not be written: {e}")))?;
+        for outcome in outcomes {
             metrics.inc("zeval_tester_runs_total", &[("outcome", outcome)]);
         }
-        Ok(axum::Json(matrix).into_response())
+        Ok((
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            text,
+        )
+            .into_response())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runs_errors_are_shown_within_their_bound() {
+        let large = || z5("Z500", [z6("e".repeat(1024 * 1024))]);
+        let mut left = MAX_MATRIX_ERROR_BYTES;
+        let shown: Vec<Value> = (0..10).map(|_| shown_within(large(), &mut left)).collect();
+        let whole = shown.iter().filter(|e| **e == large()).count();
+        assert_eq!(
+            whole, 7,
+            "7 errors of 1 MiB and their overhead fit in 8 MiB"
+        );
+        let summary = &shown[9];
+        assert_eq!(summary["Z5K1"], "Z500");
+        assert!(
+            summary.to_string().contains("A Z500 error, not shown"),
+            "{summary}"
+        );
+        // A small error still fits where a large one did not.
+        let small = z5("Z512", [z6("x")]);
+        assert_eq!(shown_within(small.clone(), &mut left), small);
     }
 }

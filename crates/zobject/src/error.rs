@@ -69,6 +69,27 @@ pub fn quote(value: Value) -> Value {
     obj([("Z1K1", z9("Z99")), ("Z99K1", value)])
 }
 
+/// The most bytes of JSON a value [`quote_briefly`] quotes whole: 64 KiB, as the
+/// orchestrator quotes values in its errors.
+pub const MAX_QUOTED_BYTES: usize = 64 * 1024;
+
+/// The most characters of a value's JSON text [`quote_briefly`] quotes instead of a larger
+/// value.
+pub const QUOTED_TEXT_CHARS: usize = 200;
+
+/// A Z99 quote of `value` when its JSON takes at most [`MAX_QUOTED_BYTES`], else of a string
+/// of the first [`QUOTED_TEXT_CHARS`] characters of that JSON, marked "…": what an error
+/// keeps of a value that may be as large as an answer.
+pub fn quote_briefly(value: Value) -> Value {
+    if crate::json::to_vec_within(&value, MAX_QUOTED_BYTES).is_some() {
+        return quote(value);
+    }
+    // A character takes at most four bytes.
+    let start = crate::json::text_prefix(&value, (QUOTED_TEXT_CHARS + 1) * 4);
+    let text: String = start.chars().take(QUOTED_TEXT_CHARS).collect();
+    quote(crate::build::z6(format!("{text}…")))
+}
+
 /// The error type code (`Z5K1`) of a Z5, in either form.
 pub fn error_code(z5: &Value) -> Option<&str> {
     crate::build::ref_zid(z5.get("Z5K1")?)

@@ -121,31 +121,55 @@ pub fn estimated_bytes_within(value: &Value, max: usize) -> Option<usize> {
     Some(total)
 }
 
+/// A writer that keeps at most `max` bytes and fails past them.
+struct Bounded {
+    bytes: Vec<u8>,
+    max: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.max - self.bytes.len();
+        if room == 0 && !buf.is_empty() {
+            return Err(std::io::Error::other("over the bound"));
+        }
+        let taken = buf.len().min(room);
+        self.bytes.extend_from_slice(&buf[..taken]);
+        Ok(taken)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// `value` as JSON text, or `None` once the text passes `max` bytes: serializing stops
 /// there, so a huge value costs at most `max` bytes of buffer (and the time to write them).
 pub fn to_vec_within(value: &Value, max: usize) -> Option<Vec<u8>> {
-    struct Bounded {
-        bytes: Vec<u8>,
-        max: usize,
-    }
-    impl std::io::Write for Bounded {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if self.bytes.len() + buf.len() > self.max {
-                return Err(std::io::Error::other("over the bound"));
-            }
-            self.bytes.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let mut out = Bounded {
         bytes: Vec::new(),
         max,
     };
     serde_json::to_writer(&mut out, value).ok()?;
     Some(out.bytes)
+}
+
+/// The first `max` bytes of `value`'s JSON text (fewer when a character would be cut);
+/// serializing stops there.
+pub fn text_prefix(value: &Value, max: usize) -> String {
+    let mut out = Bounded {
+        bytes: Vec::new(),
+        max,
+    };
+    let _ = serde_json::to_writer(&mut out, value);
+    match String::from_utf8(out.bytes) {
+        Ok(text) => text,
+        Err(cut) => {
+            let valid = cut.utf8_error().valid_up_to();
+            let mut bytes = cut.into_bytes();
+            bytes.truncate(valid);
+            String::from_utf8(bytes).unwrap_or_default()
+        }
+    }
 }
 
 /// The JSON structural tokens of `bytes` (see [`MAX_UNTRUSTED_TOKENS`]), counting no further
@@ -252,6 +276,31 @@ fn position(bytes: &[u8], offset: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_text_prefix_stops_at_its_bound_and_never_cuts_a_character() {
+        let value = serde_json::json!({"k": "é".repeat(100)});
+        let whole = serde_json::to_string(&value).unwrap();
+        assert_eq!(super::text_prefix(&value, 10_000), whole);
+        let start = super::text_prefix(&value, 9);
+        assert_eq!(start, &whole[..8], "the 9th byte is half an é");
+        assert!(super::to_vec_within(&value, whole.len()).is_some());
+        assert!(super::to_vec_within(&value, whole.len() - 1).is_none());
+    }
+
+    #[test]
+    fn a_large_value_is_quoted_as_the_start_of_its_text() {
+        let small = serde_json::json!("x");
+        assert_eq!(
+            crate::error::quote_briefly(small.clone()),
+            crate::error::quote(small)
+        );
+        let large = serde_json::json!("y".repeat(100_000));
+        let quoted = crate::error::quote_briefly(large);
+        let text = quoted["Z99K1"]["Z6K1"].as_str().unwrap();
+        assert_eq!(text.chars().count(), crate::error::QUOTED_TEXT_CHARS + 1);
+        assert!(text.starts_with("\"yyy") && text.ends_with('…'), "{text}");
+    }
+
     use super::*;
 
     #[test]

@@ -293,3 +293,67 @@ async fn a_run_without_cells_reads_no_revision() {
         );
     }
 }
+
+/// A result a validator refused is quoted briefly (64 KiB of JSON whole, else the start of
+/// its text), and a run's errors take 8 MiB at most. The result was quoted whole: a function
+/// answering 2 MB to 30 testers that expect something else made a matrix of 60 MB (a
+/// hundred testers of a 4 MB answer, 400 MB, twice over as JSON).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_result_is_quoted_briefly_in_every_cell() {
+    const TESTERS: usize = 30;
+    let server = server(|_| {});
+    let editor = token(&server, "ed", Role::Editor);
+    put_composition(&server, &editor).await;
+    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
+        .await
+        .json();
+    let large = z2(
+        "Z10002",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10000",
+            "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
+                "Z16K2": "function Z10000( Z10000K1 ) { return 'x'.repeat(2000000); }"}}),
+    );
+    put_all(&server, &editor, [("Z10002", large)]).await;
+    let testers: Vec<String> = (0..TESTERS).map(|i| format!("Z{}", 10_100 + i)).collect();
+    for zid in &testers {
+        let tester = z2(
+            zid,
+            json!({"Z1K1": "Z20", "Z20K1": "Z10000",
+                "Z20K2": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": "hi"},
+                "Z20K3": {"Z1K1": "Z7", "Z7K1": "Z866", "Z866K2": "something else"}}),
+        );
+        put_all(&server, &editor, [(zid.as_str(), tester)]).await;
+    }
+    function["Z2K2"]["Z8K4"] = json!(["Z14", "Z10002"]);
+    let mut listed = vec![json!("Z20")];
+    listed.extend(testers.iter().map(|zid| json!(zid)));
+    function["Z2K2"]["Z8K3"] = serde_json::Value::Array(listed);
+    put_all(&server, &editor, [("Z10000", function)]).await;
+    let answer = send(
+        &server,
+        "POST",
+        "/v1/test",
+        None,
+        Some(json!({"function": "Z10000", "implementations": ["Z10002"]}).to_string()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{:.2000}", answer.text);
+    assert!(
+        answer.text.len() < 2 * 1024 * 1024,
+        "a matrix of {} bytes",
+        answer.text.len()
+    );
+    let matrix = answer.json();
+    let cells = matrix["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), TESTERS, "{matrix:.2000}");
+    for cell in cells {
+        assert_eq!(cell["error"]["Z5K1"], "Z512", "{cell:.2000}");
+        let quoted = cell["error"]["Z5K2"]["Z512K2"]["Z99K1"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{cell:.2000}"));
+        assert!(
+            quoted.contains("\"xxx") && quoted.ends_with('…'),
+            "{quoted}"
+        );
+    }
+}
