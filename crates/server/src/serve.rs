@@ -10,9 +10,9 @@
 //! Connections are served by [`serve_listener`] (HTTP/1.1 through hyper) under three limits,
 //! so that clients which hold connections without using them cannot lock others out:
 //! - `limits.max_connections` (default 1024) open connections per listener; at it, a
-//!   connection of the client holding the most that has no request in a handler is closed
-//!   to make room for a new one ([`OpenConnections::give_way`]); while every connection is
-//!   in use, new ones wait in the kernel's accept queue until one closes;
+//!   connection of the client holding the most (an idle one if it has one) is closed to make
+//!   room for a new one ([`OpenConnections::give_way`]); while no client holds two, new
+//!   ones wait in the kernel's accept queue until one closes;
 //! - `limits.max_connections_per_client` (default 256) of them per client (its address, an
 //!   IPv6 one by its network; trusted proxies have none); past it the client's new
 //!   connections are closed as soon as they are accepted ([`ConnectionsPerClient`]). One
@@ -419,9 +419,9 @@ pub async fn serve_listener(
             drop(stream);
             continue;
         };
-        // At the cap, the client holding the most connections gives one it is not using way
-        // (`OpenConnections::give_way`); while every connection is in use, this one waits,
-        // and connections after it wait in the kernel's accept queue.
+        // At the cap, the client holding the most connections gives one way
+        // (`OpenConnections::give_way`); while none holds two, this one waits, and
+        // connections after it wait in the kernel's accept queue.
         let permit = match connections.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => loop {
@@ -554,23 +554,40 @@ impl OpenConnections {
         }
     }
 
-    /// Asks a connection that is not in use (no request in a handler) of the client holding
-    /// the most connections to close: a newcomer at the cap takes its place. So a client's
-    /// share of a full listener is what others leave it, and whoever holds the most gives
-    /// way first. Whether one was asked. O(connections), only at the cap.
+    /// Closes a connection of the client holding the most (two or more; trusted proxies
+    /// are not asked), one with no request in a handler if it has one: a newcomer at the cap
+    /// takes its place. So a client's share of a full listener is what the others leave it,
+    /// and whoever holds the most gives way first. A request in progress does not protect a
+    /// connection: a body trickling in for its timeout, or `GET /playground/hold`, would
+    /// hold one as well as an idle connection, and take no work slot. Whether one was asked
+    /// to close. O(connections), only at the cap.
     fn give_way(&self) -> bool {
         let state = self.lock();
-        let mut held: std::collections::HashMap<Option<&str>, usize> =
-            std::collections::HashMap::new();
+        let mut held: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for connection in state.open.values() {
-            *held.entry(connection.client.as_deref()).or_default() += 1;
+            if let Some(client) = connection.client.as_deref() {
+                *held.entry(client).or_default() += 1;
+            }
         }
-        let candidate = state
-            .open
-            .values()
-            .filter(|connection| connection.clock.idle())
-            .max_by_key(|connection| held[&connection.client.as_deref()]);
-        candidate.is_some_and(|connection| connection.clock.close_if_idle())
+        let Some((&client, &count)) = held.iter().max_by_key(|(_, count)| **count) else {
+            return false;
+        };
+        if count < 2 {
+            return false;
+        }
+        let theirs = || {
+            state
+                .open
+                .values()
+                .filter(move |connection| connection.client.as_deref() == Some(client))
+        };
+        let chosen = theirs()
+            .find(|connection| connection.clock.idle())
+            .or_else(|| theirs().next());
+        chosen.is_some_and(|connection| {
+            connection.clock.close_now();
+            true
+        })
     }
 }
 
@@ -608,6 +625,8 @@ struct ConnectionClock {
     deadline: watch::Sender<Option<Instant>>,
     requests_in_progress: AtomicUsize,
     between_requests: AtomicBool,
+    /// Set by [`Self::close_now`]: closed whatever is in progress.
+    closing: AtomicBool,
     timeouts: Timeouts,
 }
 
@@ -617,6 +636,7 @@ impl ConnectionClock {
             deadline: watch::Sender::new(Some(Instant::now() + timeouts.header)),
             requests_in_progress: AtomicUsize::new(0),
             between_requests: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             timeouts,
         }
     }
@@ -635,15 +655,15 @@ impl ConnectionClock {
         self.requests_in_progress.load(Ordering::SeqCst) == 0
     }
 
-    /// Closes the connection now unless a request is in a handler; whether it asked. A
-    /// request that starts meanwhile keeps it open: the connection closes on its clock only
-    /// with none in progress.
-    fn close_if_idle(&self) -> bool {
-        if !self.idle() {
-            return false;
-        }
+    /// Closes the connection now, a request in progress or not.
+    fn close_now(&self) {
+        self.closing.store(true, Ordering::SeqCst);
         self.deadline.send_replace(Some(Instant::now()));
-        true
+    }
+
+    /// Whether [`Self::close_now`] was asked.
+    fn closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     fn request_started(self: &Arc<Self>) -> RequestInProgress {
@@ -786,9 +806,13 @@ async fn serve_connection(
     let mut stopping = false;
     loop {
         let next_deadline = *deadline.borrow_and_update();
-        // A request in a handler keeps the connection open whatever the clock says (a
-        // `close_if_idle` can race with its start); its end sets the clock again.
-        let next_deadline = next_deadline.filter(|_| clock.idle());
+        // A request in a handler keeps the connection open whatever the clock says, unless
+        // it is asked to close now; the request's end sets the clock again.
+        let next_deadline = if clock.closing() {
+            Some(Instant::now())
+        } else {
+            next_deadline.filter(|_| clock.idle())
+        };
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
@@ -802,6 +826,10 @@ async fn serve_connection(
             }
             _ = deadline.changed() => {}
             () = sleep_until(next_deadline) => {
+                if clock.closing() {
+                    tracing::debug!(%peer, "closing a connection to make room at the cap");
+                    return;
+                }
                 if clock.idle() && clock.deadline.borrow().is_some_and(|d| d <= Instant::now()) {
                     tracing::debug!(%peer, "closing a connection that sent no request in time");
                     return;

@@ -15,9 +15,10 @@
 //! path takes no lock. Zero for either bound: no bound.
 //!
 //! Not counted: the evaluator API's listener (its callers are orchestrators, which take a 503
-//! for "not run" and send the call again) and responses marked [`NotCounted`], the nested
+//! for "not run" and send the call again) and responses marked [`NotCounted`]: the nested
 //! calls' callback route's (a remote evaluator reads its answer at once; a 503 would fail the
-//! nested call).
+//! nested call), and the playground's files and guests (shared bytes: a response waiting to
+//! be read holds no memory of its own).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -184,6 +184,8 @@ fn serve_embedded(name: &str, headers: &HeaderMap) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Embedded: a response holds no memory of its own while it waits to be read.
+    response.extensions_mut().insert(crate::unsent::NotCounted);
     response
 }
 
@@ -230,15 +232,23 @@ async fn guest(State(guests): State<Arc<Guests>>, Path(file): Path<String>) -> R
     })
     .await;
     match found {
-        Ok(Ok(bytes)) => (
-            [
-                (header::CONTENT_TYPE, "application/wasm"),
-                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
-            bytes,
-        )
-            .into_response(),
+        Ok(Ok(bytes)) => {
+            let mut response = (
+                [
+                    (header::CONTENT_TYPE, "application/wasm"),
+                    (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                ],
+                bytes,
+            )
+                .into_response();
+            // The guest's bytes are shared by every response: one waiting to be read holds
+            // no memory of its own. Counted, a client that asked for the Python guest (20
+            // MB) and read nothing took its share of every client's large answers, and 16
+            // such addresses made everyone's large answers 503.
+            response.extensions_mut().insert(crate::unsent::NotCounted);
+            response
+        }
         Ok(Err(file)) => ApiError::NotFound(format!(
             "no guest module {file} (its URL changes with its content: ask /v1/plan)"
         ))

@@ -131,25 +131,29 @@ async fn idle_keep_alive_connections_have_their_own_timeout() {
     assert!(idle_from.elapsed() >= Duration::from_millis(1300));
 }
 
-/// A connection with a request in a handler: its body is on its way (100 bytes announced,
-/// 5 sent).
-async fn busy_connection(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+/// A connection from `from` with a request in a handler: its body is on its way (100 bytes
+/// announced, 5 sent).
+async fn busy_connection_from(
+    from: std::net::IpAddr,
+    addr: std::net::SocketAddr,
+) -> tokio::net::TcpStream {
     let head = format!(
         "POST {EVALUATE} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"zob"
     );
-    connect(addr, head.as_bytes()).await
+    connect_from(from, addr, head.as_bytes()).await
 }
 
+/// While no client holds two connections, connections past the cap wait for one to close.
 #[tokio::test(flavor = "multi_thread")]
-async fn connections_past_the_cap_wait_while_every_one_is_in_use() {
+async fn connections_past_the_cap_wait_while_no_client_holds_two() {
     let server = server(|_| {});
     let addr = listen(
         server.router.clone(),
         &server_limits(|l| l.max_connections = 2),
     )
     .await;
-    let first = busy_connection(addr).await;
-    let _second = busy_connection(addr).await;
+    let first = connect_from([127, 0, 0, 3].into(), addr, b"").await;
+    let _second = busy_connection_from([127, 0, 0, 4].into(), addr).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut third = connect(addr, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     let waited = tokio::time::timeout(Duration::from_millis(500), read_response(&mut third)).await;
@@ -162,9 +166,9 @@ async fn connections_past_the_cap_wait_while_every_one_is_in_use() {
     assert_eq!(status, 200);
 }
 
-/// At the cap, a connection not in use of the client holding the most gives way to a new
-/// one. A few clients could hold every connection with one request each a minute (four
-/// addresses of 256, the defaults), and everyone else waited in the accept queue.
+/// At the cap, a connection of the client holding the most gives way to a new one (an idle
+/// one first). A few clients could hold every connection with one request each a minute
+/// (four addresses of 256, the defaults), and everyone else waited in the accept queue.
 #[tokio::test(flavor = "multi_thread")]
 async fn at_the_cap_the_client_holding_the_most_gives_way() {
     let get = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
@@ -207,12 +211,32 @@ async fn at_the_cap_the_client_holding_the_most_gives_way() {
         }
     }
     assert_eq!(closed, 1, "the greedy client's connections closed");
-    // A connection with a request in a handler is never the one closed.
-    let busy = [busy_connection(addr).await];
+    // A request in progress does not protect a connection (a body trickling in, or a
+    // `GET /playground/hold`, takes no work slot): with no idle one, the greedy client's
+    // busy connection gives way, and the modest client's idle one stays.
+    drop((new, held, modest_stream));
     tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut busy = Vec::new();
+    for _ in 0..3 {
+        busy.push(busy_connection_from(greedy, addr).await);
+    }
+    let mut modest_stream = connect_from(modest, addr, get).await;
+    assert_eq!(read_response(&mut modest_stream).await.unwrap().0, 200);
     let mut again = connect_from(newcomer, addr, get).await;
-    assert_eq!(read_response(&mut again).await.unwrap().0, 200);
-    drop(busy);
+    let (status, _) = tokio::time::timeout(Duration::from_secs(2), read_response(&mut again))
+        .await
+        .expect("a newcomer beside busy connections was not served")
+        .unwrap();
+    assert_eq!(status, 200);
+    modest_stream.write_all(get).await.unwrap();
+    assert_eq!(read_response(&mut modest_stream).await.unwrap().0, 200);
+    let mut closed = 0;
+    for stream in &mut busy {
+        if closed_within(stream, Duration::from_millis(200)).await {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 1, "the greedy client's busy connections closed");
 }
 
 /// A connection from `from` (any loopback address) to `addr`, with `bytes` sent.
@@ -325,6 +349,46 @@ async fn a_client_that_reads_no_answers_holds_at_most_its_share_of_them() {
     let mut third = connect_from(reader, addr, get).await;
     let (status, body) = read_response(&mut third).await.unwrap();
     assert_eq!((status, body.len()), (200, BIG));
+}
+
+/// The playground's guests and files are shared bytes: a response of theirs waiting to be
+/// read holds no memory of its own, and is not counted among the unsent. Counted, one client
+/// that asked for a guest and read nothing made every other client's large answers 503
+/// (the Python guest is 20 MB; by default 16 addresses filled the listener's 256 MiB).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unread_guest_holds_back_no_other_answer() {
+    const GUEST: usize = 16 * 1024 * 1024;
+    let guests = tempfile::tempdir().unwrap();
+    let bytes = vec![b'x'; GUEST];
+    std::fs::write(guests.path().join("quickjs.wasm"), &bytes).unwrap();
+    std::fs::write(guests.path().join("quickjs.version"), b"QuickJS-ng test\n").unwrap();
+    // The guest's URL names its FNV-1a hash.
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let url = format!("/playground/guests/quickjs.{hash:016x}.wasm");
+    let dir = guests.path().to_owned();
+    let server = server(move |c| c.guest_dir = Some(dir));
+    let addr = listen(
+        server.router.clone(),
+        &server_limits(|l| {
+            l.max_unsent_response_bytes = 4 * 1024 * 1024;
+            l.max_unsent_response_bytes_per_client = 1024 * 1024;
+        }),
+    )
+    .await;
+    let get = format!("GET {url} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let (reader, other): (std::net::IpAddr, std::net::IpAddr) =
+        ([127, 0, 0, 7].into(), [127, 0, 0, 8].into());
+    let _unread = connect_from(reader, addr, get.as_bytes()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut neighbour = connect_from(other, addr, get.as_bytes()).await;
+    let (status, body) =
+        tokio::time::timeout(Duration::from_secs(10), read_response(&mut neighbour))
+            .await
+            .expect("no answer")
+            .expect("connection closed");
+    assert_eq!((status, body.len()), (200, GUEST), "{:.200}", body);
 }
 
 /// A request's head is buffered up to `MAX_HEADER_BYTES` (64 KiB): past that the answer is
