@@ -1020,7 +1020,13 @@ fn compile_only_input(request: &ExecutorRequest, limits: &Limits) -> Vec<u8> {
 /// The compiled code a compile-only run handed back: what follows the NUL after an answer
 /// of `{"compiled": true}`.
 fn compiled_only(stdout: &[u8]) -> Option<Vec<u8>> {
+    /// Longer than any runner writes `{"compiled": true}`: what a worker writes is not
+    /// trusted, and 8 MiB of `[0,0,…]` before the NUL parsed into some 400 MiB of values.
+    const MAX_ANSWER_BYTES: usize = 64;
     let end = stdout.iter().position(|&byte| byte == COMPILED_SEPARATOR)?;
+    if end > MAX_ANSWER_BYTES {
+        return None;
+    }
     let answer: Value = serde_json::from_slice(&stdout[..end]).ok()?;
     (answer.get("compiled") == Some(&Value::Bool(true))).then(|| stdout[end + 1..].to_vec())
 }
@@ -1273,7 +1279,9 @@ fn limit_error(error: &SandboxError) -> Value {
             format!("The executor failed: the guest failed: {message}")
         }
         other => {
-            tracing::warn!(error = %other, "the sandbox could not run a call");
+            // Debug-quoted: a worker's text is not trusted, and a newline in it would forge
+            // log lines.
+            tracing::warn!(error = ?other.to_string(), "the sandbox could not run a call");
             "The executor failed: the sandbox could not run the call.".to_owned()
         }
     };
@@ -1346,6 +1354,12 @@ mod tests {
             Some(&b"\x00bytes"[..])
         );
         assert_eq!(compiled_only(b"{\"compiled\": true}"), None);
+        // A long answer before the NUL is not parsed.
+        let padded = format!(
+            "{{\"compiled\": true, \"pad\": [{}0]}}\0x",
+            "0,".repeat(100_000)
+        );
+        assert_eq!(compiled_only(padded.as_bytes()), None);
     }
 
     #[test]

@@ -19,7 +19,12 @@
 //!   [`Limits::max_output_bytes`] each; crossing a cap traps at once ([`SandboxError::OutputLimit`]);
 //! - clocks: wasmtime-wasi's defaults, i.e. the host's real wall clock (so `Date.now()` and
 //!   `datetime.now()` are correct) and a monotonic clock starting anywhere; resolution as the
-//!   host's. Timing side channels are not a concern here: guests share no secrets;
+//!   host's. This is a choice, not an oversight: guests share no secrets with each other
+//!   (nothing survives a call), but a guest run in the server's own process (workers off,
+//!   `zeval call`) shares its process with the evaluator's secret, other requests' callback
+//!   tokens and other clients' data, and a fine clock helps cache-timing attacks on those.
+//!   The defence there is the sandbox's memory isolation, and workers (the default) keep
+//!   such secrets out of the guest's process;
 //! - waiting: `poll_oneoff` on at most 1,024 subscriptions (`EINVAL` past that; see
 //!   `wasi_bounds`), cut at the call's deadline like any host call;
 //! - randomness: `random_get` is the host's cryptographically secure generator, fresh per
