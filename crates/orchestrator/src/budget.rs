@@ -70,10 +70,10 @@ pub const MAX_METADATA_VALUE_DEPTH: usize = 100;
 
 /// The most bytes a value an error quotes may take as JSON: 64 KiB, and no deeper than
 /// [`MAX_METADATA_VALUE_DEPTH`]; a larger or deeper value is quoted as the start of its text
-/// (a string of [`crate::engine::QUOTE_CHARS`] characters). Within 64 KiB a value could be
-/// some 900 levels of one-key objects, and an error, like any metadata, is copied and
-/// dropped where its call ends, however deep the recursion there: such a quote at the bottom
-/// of 1,000 nested calls overflowed the stack and aborted the process.
+/// (a string of 200 characters). An error, like any metadata, is copied and dropped where
+/// its call ends, however deep the recursion there. In normal form a level costs some 500
+/// bytes of the 64 KiB, so the byte bound alone stopped at about 130 levels, which fit the
+/// engine's red zone; the depth bound holds that where the byte count would not.
 pub const MAX_QUOTED_VALUE_BYTES: usize = 64 * 1024;
 
 /// The stack that writing or dropping a JSON value takes per level of its depth: 64 MiB for
