@@ -127,7 +127,7 @@ impl PostgresStore {
         // never parsed.
         let rows = self
             .pool
-            .get()?
+            .get_scan()?
             .query(
                 "SELECT revision, timestamp_ms, author, json FROM revisions
                  WHERE zid = $1 AND revision > $2 ORDER BY revision LIMIT $3",
@@ -211,7 +211,7 @@ impl PostgresStore {
     ) -> Result<Vec<ObjectSummary>, StoreError> {
         let limit = limit.min(MAX_SEARCH_RESULTS) as i64;
         let pattern = text.map(|t| format!("%{}%", escape_like(&t.to_lowercase())));
-        let mut conn = self.pool.get()?;
+        let mut conn = self.pool.get_scan()?;
         // A text that matches little reads every label (no index serves `LIKE '%…%'`), on an
         // anonymous route: at most the search's own limit, not the pool's statement timeout
         // (30 s), as on SQLite.
@@ -253,7 +253,7 @@ impl PostgresStore {
     pub fn count(&self) -> Result<u64, StoreError> {
         let row = self
             .pool
-            .get()?
+            .get_scan()?
             .query_one("SELECT COUNT(*) FROM objects", &[])
             .map_err(pg_error)?;
         Ok(row.get::<_, i64>(0) as u64)
@@ -263,7 +263,7 @@ impl PostgresStore {
     pub fn count_by_type(&self) -> Result<HashMap<String, u64>, StoreError> {
         let rows = self
             .pool
-            .get()?
+            .get_scan()?
             .query(
                 "SELECT COALESCE(type, ''), COUNT(*) FROM objects GROUP BY 1",
                 &[],

@@ -75,6 +75,8 @@ pub(crate) fn outside_runtime<T>(f: impl FnOnce() -> T) -> T {
 struct State {
     idle: Vec<Client>,
     open: usize,
+    /// Connections out for a scan ([`Pool::get_scan`]).
+    scans: usize,
 }
 
 pub(super) struct Pool {
@@ -92,6 +94,8 @@ pub(super) struct Pooled<'a> {
     client: Option<Client>,
     /// Its watch, when it is out for a call with a deadline.
     watch: Option<u64>,
+    /// Whether it is out for a scan.
+    scan: bool,
 }
 
 impl std::ops::Deref for Pooled<'_> {
@@ -114,6 +118,9 @@ impl Drop for Pooled<'_> {
         // might still reach it.
         let cancelled = self.watch.is_some_and(|id| self.pool.watches.end(id));
         let mut state = self.pool.lock();
+        if self.scan {
+            state.scans -= 1;
+        }
         if client.is_closed() || cancelled {
             state.open -= 1;
             drop(state);
@@ -122,7 +129,9 @@ impl Drop for Pooled<'_> {
             state.idle.push(client);
             drop(state);
         }
-        self.pool.freed.notify_one();
+        // Every waiter looks: a scan woken for a connection it may not take would leave a
+        // lookup waiting beside a free one.
+        self.pool.freed.notify_all();
     }
 }
 
@@ -160,6 +169,7 @@ impl Pool {
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
+                scans: 0,
             }),
             freed: Condvar::new(),
             watches: Watches::new(),
@@ -169,13 +179,14 @@ impl Pool {
     }
 
     /// `client`, lent out; watched until it comes back when a call's deadline is in force.
-    fn lend(&self, client: Client, call_deadline: Option<Instant>) -> Pooled<'_> {
+    fn lend(&self, client: Client, call_deadline: Option<Instant>, scan: bool) -> Pooled<'_> {
         let watch =
             call_deadline.map(|deadline| self.watches.watch(deadline, client.cancel_token()));
         Pooled {
             pool: self,
             client: Some(client),
             watch,
+            scan,
         }
     }
 
@@ -194,12 +205,24 @@ impl Pool {
         self.get_until(None)
     }
 
+    /// [`Self::get`] for a scan (a search, a history page, a count): at most all but one of
+    /// the pool's connections are out for scans at once, so that lookups (objects, token
+    /// checks) always find one. The routes that scan are open to anyone, and one client may
+    /// send eight such reads at once.
+    pub(super) fn get_scan(&self) -> Result<Pooled<'_>, StoreError> {
+        self.get_as(true, None)
+    }
+
     /// [`Self::get`], waiting no later than `call_deadline` either (a call's fetch):
     /// [`StoreError::DeadlineExceeded`] (with no ZIDs named) when that comes first.
     pub(super) fn get_until(
         &self,
         call_deadline: Option<Instant>,
     ) -> Result<Pooled<'_>, StoreError> {
+        self.get_as(false, call_deadline)
+    }
+
+    fn get_as(&self, scan: bool, call_deadline: Option<Instant>) -> Result<Pooled<'_>, StoreError> {
         let PostgresLimits {
             pool_size,
             pool_wait,
@@ -215,24 +238,31 @@ impl Pool {
         }
         let own = Instant::now() + pool_wait;
         let deadline = call_deadline.map_or(own, |call| call.min(own));
+        let max_scans = pool_size.saturating_sub(1).max(1);
         let mut state = self.lock();
         loop {
-            if let Some(client) = state.idle.pop() {
+            let may_take = !scan || state.scans < max_scans;
+            if may_take && let Some(client) = state.idle.pop() {
                 if client.is_closed() {
                     state.open -= 1;
                     continue;
                 }
+                state.scans += usize::from(scan);
                 drop(state);
-                return Ok(self.lend(client, call_deadline));
+                return Ok(self.lend(client, call_deadline, scan));
             }
-            if state.open < pool_size {
+            if may_take && state.open < pool_size {
                 state.open += 1;
+                state.scans += usize::from(scan);
                 drop(state);
                 return match self.config.connect(NoTls) {
-                    Ok(client) => Ok(self.lend(client, call_deadline)),
+                    Ok(client) => Ok(self.lend(client, call_deadline, scan)),
                     Err(e) => {
-                        self.lock().open -= 1;
-                        self.freed.notify_one();
+                        let mut state = self.lock();
+                        state.open -= 1;
+                        state.scans -= usize::from(scan);
+                        drop(state);
+                        self.freed.notify_all();
                         Err(pg_error(e))
                     }
                 };

@@ -38,8 +38,22 @@ pub const FIRST_USER_ZID: u64 = 10_000;
 pub const MAX_ZID_NUMBER: u64 = 999_999_999;
 
 /// How many read-only connections a store on disk keeps for lookups, search and token
-/// checks (an in-memory store reads through its one connection).
+/// checks (an in-memory store reads through its one connection). Scans (searches, history
+/// pages, counts) take at most all but one of them.
 pub const READ_CONNECTIONS: usize = 4;
+
+/// What a read is, for which read connections it may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadKind {
+    /// A lookup by key (an object, a token, an approval): any reader.
+    Point,
+    /// A read as long as the table or the page it walks (a search, up to
+    /// [`SEARCH_TIME_LIMIT`]; a history page of up to 100 revisions; a count): every reader
+    /// but one. The routes that ask for them are open to anyone, and slots let one client
+    /// hold eight such reads: they held all four readers, and every token check and object
+    /// read waited, then failed as busy.
+    Scan,
+}
 
 /// How long a connection waits for a lock another process holds (e.g. `zeval import`
 /// writing while `zeval serve` runs) before failing with a database error.
@@ -167,7 +181,9 @@ impl Drop for ReadConnection<'_> {
                 .reader_gate
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            store.reader_freed.notify_one();
+            // Every waiter looks: a scan woken for the reader it may not take would leave a
+            // lookup waiting beside a free one.
+            store.reader_freed.notify_all();
         }
     }
 }
@@ -274,11 +290,24 @@ impl SqliteStore {
         self.reader_until(None)
     }
 
+    /// [`Self::reader`] for a [`ReadKind::Scan`]: one of every reader but the last.
+    pub(crate) fn scan_reader(&self) -> Result<ReadConnection<'_>, StoreError> {
+        self.reader_of(ReadKind::Scan, None)
+    }
+
     /// [`Self::reader`], waiting no later than `call_deadline` either (a call's fetch:
     /// [`StoreError::DeadlineExceeded`], with no ZIDs named, then, so the call ends by its
     /// deadline instead of [`READ_WAIT`] after it).
     fn reader_until(
         &self,
+        call_deadline: Option<Instant>,
+    ) -> Result<ReadConnection<'_>, StoreError> {
+        self.reader_of(ReadKind::Point, call_deadline)
+    }
+
+    fn reader_of(
+        &self,
+        kind: ReadKind,
         call_deadline: Option<Instant>,
     ) -> Result<ReadConnection<'_>, StoreError> {
         if self.readers.is_empty() {
@@ -292,7 +321,7 @@ impl SqliteStore {
         let deadline = call_deadline.map_or(own, |call| call.min(own));
         let mut gate = None;
         loop {
-            if let Some(free) = self.free_reader() {
+            if let Some(free) = self.free_reader(kind) {
                 return Ok(free);
             }
             // Checked again under the gate, which a reader given back takes to signal.
@@ -326,7 +355,7 @@ impl SqliteStore {
 
     /// A connection for reads that is free right now (in memory, the writer's connection if
     /// it is), else `None`: never waits for another thread.
-    fn free_reader(&self) -> Option<ReadConnection<'_>> {
+    fn free_reader(&self, kind: ReadKind) -> Option<ReadConnection<'_>> {
         if self.readers.is_empty() {
             let guard = match self.writer.try_lock() {
                 Ok(guard) => guard,
@@ -338,9 +367,13 @@ impl SqliteStore {
                 pool: None,
             });
         }
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        for offset in 0..self.readers.len() {
-            let guard = match self.readers[(start + offset) % self.readers.len()].try_lock() {
+        let usable = match kind {
+            ReadKind::Point => self.readers.len(),
+            ReadKind::Scan => (self.readers.len() - 1).max(1),
+        };
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % usable;
+        for offset in 0..usable {
+            let guard = match self.readers[(start + offset) % usable].try_lock() {
                 Ok(guard) => guard,
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
                 Err(TryLockError::WouldBlock) => continue,
@@ -373,7 +406,7 @@ impl SqliteStore {
     /// the next page starts when there is one. Empty if it does not exist.
     pub fn history(&self, zid: &str, after: u64, limit: usize) -> Result<HistoryPage, StoreError> {
         let limit = history_limit(limit);
-        let conn = self.reader()?;
+        let conn = self.scan_reader()?;
         let mut statement = conn
             .prepare_cached(
                 "SELECT revision, timestamp_ms, author, json FROM revisions
@@ -499,7 +532,7 @@ impl SqliteStore {
     ) -> Result<Vec<ObjectSummary>, StoreError> {
         let limit = limit.min(MAX_SEARCH_RESULTS) as i64;
         let pattern = text.map(|t| format!("%{}%", escape_like(&t.to_lowercase())));
-        let conn = self.reader()?;
+        let conn = self.scan_reader()?;
         let deadline = Instant::now() + self.search_time_limit;
         // Every 100 virtual machine steps (a row or a few): past the deadline, SQLite
         // stops the statement with SQLITE_INTERRUPT. Removed when the reader is given back.
@@ -537,7 +570,7 @@ impl SqliteStore {
 
     /// How many objects the store holds.
     pub fn count(&self) -> Result<u64, StoreError> {
-        let conn = self.reader()?;
+        let conn = self.scan_reader()?;
         let n: i64 = conn
             .query_row("SELECT COUNT(*) FROM objects", [], |r| r.get(0))
             .map_err(db_error)?;
@@ -546,7 +579,7 @@ impl SqliteStore {
 
     /// How many objects have each value type (objects without one are counted under `""`).
     pub fn count_by_type(&self) -> Result<HashMap<String, u64>, StoreError> {
-        let conn = self.reader()?;
+        let conn = self.scan_reader()?;
         let mut statement = conn
             .prepare_cached("SELECT COALESCE(type, ''), COUNT(*) FROM objects GROUP BY 1")
             .map_err(db_error)?;
@@ -931,6 +964,33 @@ mod tests {
                 );
             });
         }
+    }
+
+    /// Scans (searches, history pages, counts) take every reader but one: however many a
+    /// client sends, a lookup (an object, a token check) still finds one. One client's eight
+    /// searches held all four, and every token check waited, then failed as busy.
+    #[test]
+    fn scans_leave_a_reader_for_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_in(dir.path())
+            .unwrap()
+            .with_read_bounds(Duration::from_millis(200), SEARCH_TIME_LIMIT);
+        let scans: Vec<_> = (0..READ_CONNECTIONS - 1)
+            .map(|_| store.scan_reader().unwrap())
+            .collect();
+        let started = Instant::now();
+        let another = store.search(None, Some("x"), 10);
+        assert!(matches!(another, Err(StoreError::Busy(_))), "{another:?}");
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        for _ in 0..20 {
+            let started = Instant::now();
+            assert!(store.get("Z1").is_ok());
+            assert!(store.authenticate("not a token").is_ok());
+            assert!(started.elapsed() < Duration::from_millis(100));
+        }
+        drop(scans);
+        assert!(store.search(None, Some("x"), 10).is_ok());
+        assert!(store.history("Z1", 0, 10).is_ok());
     }
 
     /// A read that finds every reader held for the whole wait fails with `Busy` then,

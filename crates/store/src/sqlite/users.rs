@@ -255,7 +255,7 @@ impl SqliteStore {
     /// 2026-12-05). What it does is a SHA-256 and one indexed read of the small `users`
     /// table, whose pages stay in memory.
     pub fn authenticate_if_free(&self, token: &str) -> Option<Result<Option<User>, StoreError>> {
-        let conn = self.free_reader()?;
+        let conn = self.free_reader(super::ReadKind::Point)?;
         conn.busy_timeout(Duration::ZERO).ok()?;
         let found = query_user(&conn, token);
         if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {

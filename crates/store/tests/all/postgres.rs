@@ -261,3 +261,47 @@ fn a_search_stops_at_its_time_limit() {
     assert_eq!(store.search(None, Some("zzz not there"), 10).unwrap(), []);
     assert_eq!(store.search(None, Some("Z20001"), 10).unwrap().len(), 1);
 }
+
+/// Scans (searches, history pages, counts) take every connection of the pool but one: a
+/// lookup (a token check, an object) still finds one while scans are stuck. One client's
+/// searches could hold the whole pool, and every token check waited, then failed as busy.
+#[test]
+fn scans_leave_a_connection_for_lookups() {
+    let url = fresh_database();
+    let limits = PostgresLimits {
+        pool_size: 2,
+        pool_wait: Duration::from_millis(300),
+        connect_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(10),
+    };
+    let store = PostgresStore::connect_with(&url, limits)
+        .unwrap()
+        .with_search_time_limit(Duration::from_secs(3));
+    store.put("Z10001", &z2("Z10001", "x", "l"), "a").unwrap();
+    let mut locker = raw(&url);
+    let mut lock = locker.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE objects IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    std::thread::scope(|scope| {
+        let stuck = scope.spawn(|| store.search(None, Some("l"), 10));
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let second = store.search(None, Some("l"), 10);
+        assert!(
+            matches!(second, Err(StoreError::Busy(ref m)) if m.contains("database connections")),
+            "{second:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        let started = Instant::now();
+        assert!(store.authenticate("not a token").unwrap().is_none());
+        assert!(
+            started.elapsed() < Duration::from_millis(250),
+            "a token check waited {:?} beside a stuck search",
+            started.elapsed()
+        );
+        lock.rollback().unwrap();
+        assert!(stuck.join().unwrap().is_ok());
+    });
+    drop(locker);
+    assert!(store.search(None, Some("l"), 10).is_ok());
+}
