@@ -17,7 +17,10 @@ use zeval_compiler::{ArtifactKey, CompileFailure, Gate, Toolchain, Unit};
 
 /// Compilations a function call may run at once, across all callers: calls are anonymous,
 /// so they get one of the toolchain's slots (`CompilerConfig::max_concurrent`, 2 by
-/// default) and never the one that saving an implementation (which needs a token) uses.
+/// default) and never the others, which saving an implementation (which needs a token)
+/// uses. Saves in turn take every slot but these ([`Artifacts::saves_at_once`]): two saves
+/// of code that compiles for the whole 30 s held both slots, again and again, and every
+/// call that had to compile waited to its deadline.
 pub const MAX_CALL_TIME_COMPILATIONS: usize = 1;
 
 /// Bytes of artifacts kept in memory (least recently used dropped first): 256 MiB. A C
@@ -91,6 +94,8 @@ pub struct Artifacts {
     building: Mutex<HashMap<ArtifactKey, Arc<Gate>>>,
     /// Call-time compilations running ([`MAX_CALL_TIME_COMPILATIONS`]).
     call_time: Gate,
+    /// Compilations of saves running ([`Artifacts::saves_at_once`]).
+    save_time: Gate,
     /// Whether what a call compiles is stored too ([`Artifacts::keeping_call_time_compilations`]).
     keep_call_time: bool,
 }
@@ -98,14 +103,24 @@ pub struct Artifacts {
 impl Artifacts {
     /// Artifacts compiled by `toolchain`, persisted in `store` when there is one.
     pub fn new(toolchain: Toolchain, store: Option<Arc<dyn ArtifactStore>>) -> Self {
+        let saves = Self::saves_at_once(toolchain.config().max_concurrent);
         Self {
             toolchain,
             store,
             memory: Mutex::new(MemoryCache::default()),
             building: Mutex::new(HashMap::new()),
             call_time: Gate::new(MAX_CALL_TIME_COMPILATIONS),
+            save_time: Gate::new(saves),
             keep_call_time: false,
         }
+    }
+
+    /// Compilations of saves that may run at once with `max_concurrent` compilations in
+    /// all: every slot but the calls' ([`MAX_CALL_TIME_COMPILATIONS`]), and at least one.
+    pub fn saves_at_once(max_concurrent: usize) -> usize {
+        max_concurrent
+            .saturating_sub(MAX_CALL_TIME_COMPILATIONS)
+            .max(1)
     }
 
     /// Also store what calls compile ([`Artifacts::artifact_within`] with a budget), not
@@ -241,6 +256,17 @@ impl Artifacts {
                 }
             },
             None => None,
+        };
+        let _save_time_slot = match deadline {
+            Some(_) => None,
+            None => match self.save_time.acquire_until(Some(waits_until)) {
+                Some(slot) => Some(slot),
+                None => {
+                    return Err(ArtifactError::Busy(
+                        "the compilers stayed busy with other saves; try again".to_owned(),
+                    ));
+                }
+            },
         };
         // What the waits above left of the call's time.
         let budget = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));

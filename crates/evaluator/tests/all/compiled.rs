@@ -257,3 +257,52 @@ fn a_save_waits_for_the_same_code_at_most_the_queue_timeout() {
     );
     assert!(error.to_string().contains("queue wait (300 ms)"), "{error}");
 }
+
+/// Saves take every compiler slot but the calls' one: two saves of code that compiles for its
+/// whole time limit held both slots, and a call that had to compile waited to its deadline.
+/// Now the second save waits (at most the queue timeout) and the call compiles at once.
+#[test]
+fn saves_leave_a_compiler_for_calls() {
+    let config = zeval_compiler::CompilerConfig {
+        wall_time: std::time::Duration::from_secs(3),
+        queue_timeout: std::time::Duration::from_millis(500),
+        ..zeval_compiler::CompilerConfig::default()
+    };
+    assert_eq!(config.max_concurrent, 2);
+    let toolchain = zeval_compiler::Toolchain::discover(&config).unwrap();
+    let artifacts = zeval_evaluator::Artifacts::new(toolchain, None);
+    // Each step doubles the tokens: the preprocessor runs until the wall-time limit.
+    let bomb = |n: usize| {
+        let mut bomb = format!("/* bomb {n} */\n#define A0 1+\n");
+        for step in 1..=40 {
+            bomb += &format!("#define A{step} A{0} A{0}\n", step - 1);
+        }
+        bomb + "static int sum(void) { return A40 0; }\nchar *Z1000(const char *Z1000K1) { return sum() ? (char *)Z1000K1 : \"never\"; }\n"
+    };
+    let (saves, call) = std::thread::scope(|scope| {
+        let saves: Vec<_> = (0..2)
+            .map(|n| {
+                let unit = c_unit(&bomb(n));
+                let artifacts = &artifacts;
+                scope.spawn(move || artifacts.artifact(&unit).map(|ready| ready.key))
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let call = artifacts
+            .artifact_within(
+                &c_unit("char *Z1000(const char *Z1000K1) { return \"called\"; }\n"),
+                Some(std::time::Duration::from_secs(2)),
+            )
+            .map(|ready| ready.key);
+        let call = (call, started.elapsed());
+        let saves: Vec<_> = saves.into_iter().map(|save| save.join().unwrap()).collect();
+        (saves, call)
+    });
+    assert!(call.0.is_ok(), "the call's compilation: {call:?}");
+    let busy = saves
+        .iter()
+        .filter(|save| matches!(save, Err(zeval_evaluator::artifacts::ArtifactError::Busy(message)) if message.contains("other saves")))
+        .count();
+    assert_eq!(busy, 1, "{saves:?}");
+}
