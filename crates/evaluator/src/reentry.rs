@@ -34,6 +34,13 @@ pub const CALLBACK_URL_HEADER: &str = "x-zeval-callback-url";
 /// same header with every nested call.
 pub const CALLBACK_TOKEN_HEADER: &str = "x-zeval-callback-token";
 
+/// The header of a nested call that says how many milliseconds the calling guest has left:
+/// the orchestrator runs the nested call no longer than that (nor than its own call's
+/// deadline). Without it, a remote evaluator's guest that was stopped at its own limit left
+/// the orchestrator running what it had asked for until the request's deadline, holding the
+/// request's work slot, and answering late.
+pub const CALLBACK_REMAINING_MS_HEADER: &str = "x-zeval-remaining-ms";
+
 /// The largest answer to a nested call read from a callback URL (as the orchestrator reads an
 /// evaluator's answer).
 const MAX_CALLBACK_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
@@ -298,6 +305,7 @@ impl CallbackClient {
             .build()
             .header("Content-Type", "application/json")
             .header(CALLBACK_TOKEN_HEADER, &self.token)
+            .header(CALLBACK_REMAINING_MS_HEADER, left.as_millis().to_string())
             .send(&body[..])
             .map_err(|error| failed(format!("the orchestrator could not be reached: {error}")))?;
         let status = response.status().as_u16();

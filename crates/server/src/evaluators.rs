@@ -417,8 +417,13 @@ impl CodeEvaluator for Remote {
             }
             loop {
                 match registration.receiver.recv() {
-                    Ok(Message::Nested { call, reply }) => {
-                        let _ = reply.send(nested.call(&call.function, call.arguments, deadline));
+                    Ok(Message::Nested {
+                        call,
+                        reply,
+                        deadline: by,
+                    }) => {
+                        let by = by.min(deadline);
+                        let _ = reply.send(nested.call(&call.function, call.arguments, by));
                     }
                     Ok(Message::Done(answer)) => return answer.map_err(EvaluatorFailure),
                     Err(_) => {

@@ -26,14 +26,16 @@
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{LazyLock, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use zeval_evaluator::reentry::{CALLBACK_TOKEN_HEADER, NestedCall, decode_request};
+use zeval_evaluator::reentry::{
+    CALLBACK_REMAINING_MS_HEADER, CALLBACK_TOKEN_HEADER, NestedCall, decode_request,
+};
 use zeval_zobject::Value;
 
 /// The largest body of a nested call: a guest's input limit (8 MiB) and room for the
@@ -57,6 +59,9 @@ pub(crate) enum Message {
     Nested {
         call: NestedCall,
         reply: tokio::sync::oneshot::Sender<Result<Value, Value>>,
+        /// When it must be answered by: the call's deadline, or the calling guest's when
+        /// that comes first ([`CALLBACK_REMAINING_MS_HEADER`]).
+        deadline: Instant,
     },
     /// The evaluator's answer (or why there is none): the end of the evaluation.
     Done(Result<Value, String>),
@@ -189,6 +194,14 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
         }
         (entry.sender.clone(), entry.deadline)
     };
+    // The calling guest's own deadline, when the evaluator says it comes first: the nested
+    // call is of no use past it. (The evaluator holds the call's secret; it can only make the
+    // nested call shorter.)
+    let deadline = headers
+        .get(CALLBACK_REMAINING_MS_HEADER)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+        .and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms)))
+        .map_or(deadline, |guest| guest.min(deadline));
     // Read only now, for a registered call and its secret, and within its deadline: the
     // route takes no work slot and is open to anyone, and a body read without a time limit
     // let anyone hold connections (and up to 8 MiB each) for as long as they liked.
@@ -211,7 +224,14 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
         Err(panic) => return answer(StatusCode::INTERNAL_SERVER_ERROR, &panic),
     };
     let (reply, replied) = tokio::sync::oneshot::channel();
-    if sender.send(Message::Nested { call, reply }).is_err() {
+    if sender
+        .send(Message::Nested {
+            call,
+            reply,
+            deadline,
+        })
+        .is_err()
+    {
         return answer(StatusCode::GONE, "the call has ended");
     }
     match tokio::time::timeout_at(deadline.into(), replied).await {
@@ -299,6 +319,61 @@ mod tests {
         );
     }
 
+    /// A nested call is answered by the calling guest's deadline when the evaluator says it
+    /// comes first: it ran to the request's, long after a remote guest had been stopped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_nested_call_ends_by_its_guests_deadline() {
+        let call_deadline = Instant::now() + Duration::from_secs(10);
+        let registration = callbacks()
+            .register_under("http://127.0.0.1:1", call_deadline)
+            .unwrap();
+        let id = registration.url.rsplit('/').next().unwrap().to_owned();
+        let secret = registration.secret.clone();
+        let router: Router = routes();
+        let call = r#"{"function": "Z10000", "arguments": {"Z10000K1": "abc"}}"#;
+        let waiter = std::thread::spawn(move || {
+            let mut deadlines = Vec::new();
+            for _ in 0..3 {
+                match registration.receiver.recv().unwrap() {
+                    Message::Nested {
+                        reply, deadline, ..
+                    } => {
+                        deadlines.push(deadline);
+                        let _ = reply.send(Ok(serde_json::json!("ok")));
+                    }
+                    Message::Done(_) => panic!("not a nested call"),
+                }
+            }
+            (registration, deadlines)
+        });
+        let with_remaining = |ms: &str| {
+            let mut request = post(&id, &secret, call);
+            request.headers_mut().insert(
+                CALLBACK_REMAINING_MS_HEADER,
+                axum::http::HeaderValue::from_str(ms).unwrap(),
+            );
+            request
+        };
+        let sent = Instant::now();
+        for request in [
+            with_remaining("100"),
+            post(&id, &secret, call),
+            with_remaining("60000"),
+        ] {
+            let (status, text) = status_and_text(router.clone(), request).await;
+            assert_eq!(status, StatusCode::OK, "{text}");
+        }
+        let (registration, deadlines) = waiter.join().unwrap();
+        assert!(
+            deadlines[0] <= sent + Duration::from_millis(1_000),
+            "the guest's 100 ms: {:?} after sending",
+            deadlines[0] - sent
+        );
+        assert_eq!(deadlines[1], call_deadline, "no header: the call's own");
+        assert_eq!(deadlines[2], call_deadline, "never later than the call's");
+        drop(registration);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn only_the_registered_call_with_its_secret_is_answered() {
         let registration = callbacks()
@@ -329,7 +404,7 @@ mod tests {
         let secret = registration.secret.clone();
         let waiter = std::thread::spawn(move || {
             match registration.receiver.recv().unwrap() {
-                Message::Nested { call, reply } => {
+                Message::Nested { call, reply, .. } => {
                     assert_eq!(call.function, "Z10000");
                     let _ = reply.send(Ok(serde_json::json!({"Z1K1": "Z6", "Z6K1": "ABC"})));
                 }
@@ -367,7 +442,7 @@ mod tests {
         // The answer is as large: the list it was given.
         let waiter = std::thread::spawn(move || {
             match registration.receiver.recv().unwrap() {
-                Message::Nested { call, reply } => {
+                Message::Nested { call, reply, .. } => {
                     let _ = reply.send(Ok(call.arguments[0].1.clone()));
                 }
                 Message::Done(_) => panic!("not a nested call"),
