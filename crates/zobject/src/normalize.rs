@@ -24,7 +24,50 @@ pub fn normalize(value: &Value) -> Result<Value, Value> {
 /// well formed but not its normal form.
 pub fn check(value: &Value) -> Result<(), Value> {
     crate::validate::validate_mixed(value)?;
-    check_normal_size(value)
+    check_normal_size(value)?;
+    check_verbatim_depth(value)
+}
+
+/// The deepest that JSON normal form keeps verbatim may nest, counted from where it begins:
+/// 100 levels. Normal form keeps an error of the original's quirk (a Z5 whose `Z5K1` is a
+/// Z501 or Z502) as it is given, arrays within it included, and what is kept so stays JSON
+/// wherever the value goes, which copies and drops recursively, deep in a recursion too,
+/// where only a red zone of stack is left. The parser admits 10,000 levels.
+pub const MAX_VERBATIM_DEPTH: usize = 100;
+
+/// Fails with a Z590 ("value depth") when JSON that normalizing keeps verbatim (arrays in an
+/// error quirk) nests deeper than [`MAX_VERBATIM_DEPTH`]. Without recursion.
+fn check_verbatim_depth(value: &Value) -> Result<(), Value> {
+    // (value, within an error quirk, levels of verbatim JSON so far)
+    let mut stack = vec![(value, false, 0usize)];
+    while let Some((value, in_quirk, verbatim)) = stack.pop() {
+        if verbatim > MAX_VERBATIM_DEPTH {
+            return Err(crate::error::z5(
+                "Z590",
+                [
+                    z6("value depth"),
+                    z6(format!(
+                        "This object holds JSON kept as it is (an array in an error) nested \
+                         more than {MAX_VERBATIM_DEPTH} levels deep."
+                    )),
+                ],
+            ));
+        }
+        let within = |levels: usize| levels + usize::from(levels > 0);
+        match value {
+            Value::Object(m) => {
+                let in_quirk = in_quirk || is_error_quirk(m);
+                stack.extend(m.values().map(|c| (c, in_quirk, within(verbatim))));
+            }
+            Value::Array(items) => {
+                // Outside an error quirk an array is a typed list: it becomes objects.
+                let below = if in_quirk { verbatim + 1 } else { 0 };
+                stack.extend(items.iter().map(|c| (c, in_quirk, below)));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The most nodes (objects, strings) a normal form may have. Normal form repeats a list's
@@ -169,6 +212,39 @@ pub fn normal_list_type(item: Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// An error of the original's quirk is kept as it is, arrays within it too: those nest at
+    /// most `MAX_VERBATIM_DEPTH` levels. One 9,000 deep became JSON that the orchestrator
+    /// copied recursively wherever the value went.
+    #[test]
+    fn an_error_kept_as_it_is_holds_no_deep_arrays() {
+        let quirk = |levels: usize| {
+            let mut deep = json!("x");
+            for _ in 0..levels {
+                deep = Value::Array(vec![deep]);
+            }
+            let value =
+                json!({"Z1K1": "Z5", "Z5K1": {"Z1K1": "Z501", "Z501K1": "m"}, "Z5K2": deep});
+            // A typed list just as deep, beside it, is not kept verbatim.
+            json!({"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": value})
+        };
+        let shallow = quirk(MAX_VERBATIM_DEPTH);
+        assert!(normalize(&shallow).is_ok());
+        let deep = quirk(MAX_VERBATIM_DEPTH + 1);
+        let error = normalize(&deep).unwrap_err();
+        assert_eq!(error["Z5K1"]["Z9K1"], "Z590", "{error}");
+        assert!(error.to_string().contains("kept as it is"), "{error}");
+        crate::depth::drop_iteratively(deep);
+        let mut list = json!("Z6");
+        for _ in 0..500 {
+            list = Value::Array(vec![json!("Z6"), list]);
+        }
+        assert!(
+            check(&list).is_ok(),
+            "a typed list of lists is no verbatim JSON"
+        );
+        crate::depth::drop_iteratively(list);
+    }
 
     #[test]
     fn nested_lists_cost_their_size_not_its_square() {

@@ -278,3 +278,80 @@ fn a_deep_array_printed_by_code_at_the_bottom_of_a_deep_recursion_is_refused() {
     }
     target.assert_survived();
 }
+
+/// An error of the original's quirk (a Z5 whose `Z5K1` is a Z501) is kept as it is given,
+/// arrays within it too, and such arrays stay JSON wherever the value goes. One 9,000 levels
+/// deep, handed down a recursion 19,000 deep to JavaScript as its argument, was written out
+/// for the call recursively where only the engine's red zone was left. Such a value is now
+/// refused where it is read.
+#[test]
+fn a_deep_array_in_an_error_kept_as_it_is_is_refused() {
+    let _serial = one_at_a_time();
+    let mut target = Target::start(&[
+        ("ZEVAL_CALL_TIMEOUT_MS", "60000"),
+        ("ZEVAL_MAX_REQUEST_MEMORY_BYTES", "1073741824"),
+    ]);
+    // Z10770(x): JavaScript answering "ok".
+    let code = crate::common::z2(
+        "Z10770",
+        super::code_function(
+            "Z10770",
+            json!("Z1"),
+            "Z6",
+            "Z600",
+            "function Z10770( Z10770K1 ) { return 'ok'; }",
+        ),
+    );
+    super::put(target.orch(), &target.editor, "Z10770", &code);
+    // Z10760(list, x) = If(is empty(list), Z10770(x), Echo(Z10760(tail(list), x))).
+    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10760K1"});
+    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10760K2"});
+    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10760",
+        "Z10760K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10760K2": x});
+    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
+        "Z802K2": {"Z1K1": "Z7", "Z7K1": "Z10770", "Z10770K1": x},
+        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
+    store_over_a_list(&mut target, "Z10760", json!("Z1"), body);
+    // Written as text: the test's own threads would overflow copying such a value.
+    let quirk = |levels: usize| {
+        format!(
+            r#"{{"Z1K1": "Z5", "Z5K1": {{"Z1K1": "Z501", "Z501K1": "m"}}, "Z5K2": {}"x"{}}}"#,
+            r#"["Z1", "#.repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    // Static validation would find the error's `Z5K1` wanting: sent without it, as anyone
+    // may.
+    let unvalidated = |elements: usize, x: String| {
+        let orch = target.orch().to_owned();
+        let body = format!(
+            r#"{{"zobject": {{"Z1K1": "Z7", "Z7K1": "Z10760",
+                "Z10760K1": {{"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "{}"}},
+                "Z10760K2": {x}}}, "doValidate": false}}"#,
+            "a".repeat(elements)
+        );
+        target.watch(move || {
+            super::Client::new(&orch, None, Duration::from_secs(120))
+                .post_text("/wikifunctions.org/v1/evaluate/", &body)
+        })
+    };
+    // A shallow one goes through to the code (which cannot read it: JavaScript has no type
+    // for such a value).
+    let answer = unvalidated(10, quirk(50)).expect("an answer");
+    assert!(
+        answer.status == 200 && answer.text.contains("Could not determine type"),
+        "{}",
+        super::prefix(&answer.text)
+    );
+    let started = std::time::Instant::now();
+    let answer = unvalidated(19_000, quirk(9_000))
+        .unwrap_or_else(|e| panic!("no answer after {:?}: {e}", started.elapsed()));
+    assert!(
+        answer.text.contains("kept as it is"),
+        "{}",
+        super::prefix(&answer.text)
+    );
+    eprintln!("refused in {:?}", started.elapsed());
+    target.assert_survived();
+}
