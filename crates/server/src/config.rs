@@ -269,8 +269,9 @@ pub struct Limits {
     /// Time a keep-alive connection may stay idle between requests, in milliseconds
     /// (default 60000); past it the connection is closed.
     pub idle_timeout_ms: u64,
-    /// Open connections per listener (default 1024). Past it new connections are not
-    /// accepted: they wait in the kernel's accept queue until a connection closes.
+    /// Open connections per listener (default 1024). At it, a connection of the client
+    /// holding the most, with no request at work, is closed to make room for a new one;
+    /// while none can be, new connections wait in the kernel's accept queue.
     pub max_connections: usize,
     /// Open connections per client and listener (default 256, a quarter of
     /// `max_connections`; 0: no limit). A client is its peer's address, an IPv6 one by its

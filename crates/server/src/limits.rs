@@ -508,7 +508,14 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
             permit
         }
     };
+    // The connection is at work while the request holds its slot: it does not give way at
+    // the connection cap.
+    let working = request
+        .extensions()
+        .get::<crate::serve::ConnectionWork>()
+        .map(crate::serve::ConnectionWork::start);
     let response = next.run(request).await;
+    drop(working);
     drop(permit);
     drop(in_flight);
     drop(client_slot);

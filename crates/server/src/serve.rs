@@ -10,9 +10,9 @@
 //! Connections are served by [`serve_listener`] (HTTP/1.1 through hyper) under three limits,
 //! so that clients which hold connections without using them cannot lock others out:
 //! - `limits.max_connections` (default 1024) open connections per listener; at it, a
-//!   connection of the client holding the most (an idle one if it has one) is closed to make
-//!   room for a new one ([`OpenConnections::give_way`]); while no client holds two, new
-//!   ones wait in the kernel's accept queue until one closes;
+//!   connection of the client holding the most, with no request at work (an idle one
+//!   first), is closed to make room for a new one ([`OpenConnections::give_way`]); while
+//!   none can be, new ones wait in the kernel's accept queue until one closes;
 //! - `limits.max_connections_per_client` (default 256) of them per client (its address, an
 //!   IPv6 one by its network; trusted proxies have none); past it the client's new
 //!   connections are closed as soon as they are accepted ([`ConnectionsPerClient`]). One
@@ -420,8 +420,8 @@ pub async fn serve_listener(
             continue;
         };
         // At the cap, the client holding the most connections gives one way
-        // (`OpenConnections::give_way`); while none holds two, this one waits, and
-        // connections after it wait in the kernel's accept queue.
+        // (`OpenConnections::give_way`); while none can, this one waits, and connections
+        // after it wait in the kernel's accept queue.
         let permit = match connections.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => loop {
@@ -530,6 +530,24 @@ struct OpenConnection {
     /// The client it is counted under (`None`: a trusted proxy's).
     client: Option<String>,
     clock: Arc<ConnectionClock>,
+    unsent: Arc<crate::unsent::ConnectionUnsent>,
+}
+
+impl OpenConnection {
+    /// How readily it gives way: 2 idle (no request in a handler, nothing large left to
+    /// write), 1 neither idle nor working (a body still arriving, a `GET /playground/hold`,
+    /// an answer its client is slow to read), `None` working (a request holds a work slot:
+    /// closing it would only throw its answer away, and the work goes on) or already closing.
+    fn readiness(&self) -> Option<u8> {
+        if self.clock.closing() || self.clock.working() {
+            return None;
+        }
+        Some(if self.clock.idle() && self.unsent.pending() == 0 {
+            2
+        } else {
+            1
+        })
+    }
 }
 
 impl OpenConnections {
@@ -543,11 +561,19 @@ impl OpenConnections {
         self: &Arc<Self>,
         client: Option<String>,
         clock: Arc<ConnectionClock>,
+        unsent: Arc<crate::unsent::ConnectionUnsent>,
     ) -> RegisteredConnection {
         let mut state = self.lock();
         let id = state.next;
         state.next += 1;
-        state.open.insert(id, OpenConnection { client, clock });
+        state.open.insert(
+            id,
+            OpenConnection {
+                client,
+                clock,
+                unsent,
+            },
+        );
         RegisteredConnection {
             connections: self.clone(),
             id,
@@ -555,36 +581,34 @@ impl OpenConnections {
     }
 
     /// Closes a connection of the client holding the most (two or more; trusted proxies
-    /// are not asked), one with no request in a handler if it has one: a newcomer at the cap
-    /// takes its place. So a client's share of a full listener is what the others leave it,
-    /// and whoever holds the most gives way first. A request in progress does not protect a
-    /// connection: a body trickling in for its timeout, or `GET /playground/hold`, would
-    /// hold one as well as an idle connection, and take no work slot. Whether one was asked
-    /// to close. O(connections), only at the cap.
+    /// are not asked) that is not working ([`OpenConnection::readiness`]), an idle one
+    /// first: a newcomer at the cap takes its place. So a client's share of a full listener
+    /// is what the others leave it, and whoever holds the most gives way first. A request
+    /// that holds no work slot does not protect its connection: a body trickling in for its
+    /// timeout, or `GET /playground/hold`, would hold one as well as an idle connection.
+    /// Whether room is being made (a connection asked now, or before and still closing).
+    /// O(connections), only at the cap.
     fn give_way(&self) -> bool {
         let state = self.lock();
+        if state.open.values().any(|c| c.clock.closing()) {
+            return true;
+        }
         let mut held: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for connection in state.open.values() {
             if let Some(client) = connection.client.as_deref() {
                 *held.entry(client).or_default() += 1;
             }
         }
-        let Some((&client, &count)) = held.iter().max_by_key(|(_, count)| **count) else {
-            return false;
-        };
-        if count < 2 {
-            return false;
-        }
-        let theirs = || {
-            state
-                .open
-                .values()
-                .filter(move |connection| connection.client.as_deref() == Some(client))
-        };
-        let chosen = theirs()
-            .find(|connection| connection.clock.idle())
-            .or_else(|| theirs().next());
-        chosen.is_some_and(|connection| {
+        let chosen = state
+            .open
+            .values()
+            .filter_map(|connection| {
+                let count = held.get(connection.client.as_deref()?).copied()?;
+                let readiness = connection.readiness()?;
+                (count >= 2).then_some(((count, readiness), connection))
+            })
+            .max_by_key(|(rank, _)| *rank);
+        chosen.is_some_and(|(_, connection)| {
             connection.clock.close_now();
             true
         })
@@ -627,6 +651,8 @@ struct ConnectionClock {
     between_requests: AtomicBool,
     /// Set by [`Self::close_now`]: closed whatever is in progress.
     closing: AtomicBool,
+    /// Requests of this connection holding a work slot ([`ConnectionWork`]).
+    working: AtomicUsize,
     timeouts: Timeouts,
 }
 
@@ -637,6 +663,7 @@ impl ConnectionClock {
             requests_in_progress: AtomicUsize::new(0),
             between_requests: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            working: AtomicUsize::new(0),
             timeouts,
         }
     }
@@ -661,6 +688,11 @@ impl ConnectionClock {
         self.deadline.send_replace(Some(Instant::now()));
     }
 
+    /// Whether a request of this connection holds a work slot.
+    fn working(&self) -> bool {
+        self.working.load(Ordering::SeqCst) > 0
+    }
+
     /// Whether [`Self::close_now`] was asked.
     fn closing(&self) -> bool {
         self.closing.load(Ordering::SeqCst)
@@ -671,6 +703,29 @@ impl ConnectionClock {
         self.between_requests.store(false, Ordering::SeqCst);
         self.deadline.send_replace(None);
         RequestInProgress(self.clone())
+    }
+}
+
+/// A request extension: the connection the request came on, which [`crate::limits::admit`]
+/// marks as working while the request holds a work slot (a connection at work never gives
+/// way at the cap, [`OpenConnections::give_way`]).
+#[derive(Clone)]
+pub(crate) struct ConnectionWork(Arc<ConnectionClock>);
+
+impl ConnectionWork {
+    /// Marks the connection as working until the guard is dropped.
+    pub(crate) fn start(&self) -> Working {
+        self.0.working.fetch_add(1, Ordering::SeqCst);
+        Working(self.0.clone())
+    }
+}
+
+/// A connection at work, until dropped.
+pub(crate) struct Working(Arc<ConnectionClock>);
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        self.0.working.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -763,8 +818,9 @@ struct Place {
     client: Option<String>,
 }
 
-/// Serves one connection until it ends, its clock runs out, or shutdown (then requests in
-/// progress finish first). Holds its `place` throughout.
+/// Serves one connection until it ends, its clock runs out, it is asked to give way at the
+/// cap ([`OpenConnections::give_way`]), or shutdown (then requests in progress finish first).
+/// Holds its `place` throughout.
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -775,8 +831,10 @@ async fn serve_connection(
     unsent: crate::unsent::ConnectionUnsent,
 ) {
     let clock = Arc::new(ConnectionClock::new(timeouts));
-    let _registered = place.open.register(place.client.clone(), clock.clone());
     let unsent = Arc::new(unsent);
+    let _registered = place
+        .open
+        .register(place.client.clone(), clock.clone(), unsent.clone());
     let io = TokioIo::new(WatchedStream {
         stream,
         clock: clock.clone(),
@@ -786,6 +844,9 @@ async fn serve_connection(
     let request_clock = clock.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        request
+            .extensions_mut()
+            .insert(ConnectionWork(request_clock.clone()));
         let in_progress = request_clock.request_started();
         let response = hyper::service::Service::call(&app, request);
         let unsent = unsent.clone();

@@ -557,7 +557,8 @@ pub(crate) mod http {
             matrix.ranking = zeval_catalogue::get(&matrix.function)
                 .is_none()
                 .then(|| ranking.explain_function(&matrix.function, &z8));
-            // Written here, off the runtime's threads: a matrix is megabytes at most
+            // Written here, in the blocking work (the thread's other tasks moved away): a
+            // matrix is megabytes at most
             // (`MAX_MATRIX_ERROR_BYTES`), and writing it held an async thread, and every
             // connection on it, meanwhile.
             let outcomes: Vec<&'static str> = matrix

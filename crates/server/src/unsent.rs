@@ -11,7 +11,8 @@
 //! them) or the connection closes; one that would pass either bound becomes a 503 with
 //! `Retry-After`. A client with nothing waiting always gets its response (within the
 //! listener's bound), so no answer is too large to be sent at all. Smaller responses are not
-//! counted (hyper queues at most a few hundred KiB of them per connection), and the common
+//! counted (hyper buffers at most [`crate::serve::MAX_HEADER_BYTES`] of them per connection, and
+//! queues the rest as the response's own bytes), and the common
 //! path takes no lock. Zero for either bound: no bound.
 //!
 //! Not counted: the evaluator API's listener (its callers are orchestrators, which take a 503
@@ -161,6 +162,11 @@ impl ConnectionUnsent {
             refused.headers_mut().insert(header::RETRY_AFTER, value);
         }
         refused
+    }
+
+    /// Bytes of large responses this connection has not yet written to its socket.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
     }
 
     /// The connection wrote `bytes` to its socket.

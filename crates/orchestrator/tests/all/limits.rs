@@ -232,7 +232,10 @@ fn a_deep_answer_from_code_at_the_bottom_of_a_deep_recursion_is_refused() {
         ("an array of 9,000 levels", array(9_000), true),
         ("metadata of 9,000 levels", metadata(9_000), true),
         ("an array of 90 levels", array(90), false),
-        ("metadata of 150 levels", metadata(150), false),
+        // As deep as received metadata may be (`MAX_RECEIVED_METADATA_DEPTH`): 199 objects
+        // and the string in the last.
+        ("metadata of 200 levels", metadata(199), false),
+        ("metadata of 201 levels", metadata(200), true),
     ];
     for (what, answer, refused) in cases {
         let answer = leaked(answer);

@@ -239,6 +239,59 @@ async fn at_the_cap_the_client_holding_the_most_gives_way() {
     assert_eq!(closed, 1, "the greedy client's busy connections closed");
 }
 
+/// A connection whose request holds a work slot never gives way at the cap: closing it
+/// would only throw its answer away, and the work would go on. A newcomer waits for one of
+/// them to end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_at_work_never_gives_way() {
+    let server = server(|c| c.limits.call_timeout_ms = 1_500);
+    let addr = listen(
+        server.router.clone(),
+        &server_limits(|l| {
+            l.max_connections = 3;
+            l.max_connections_per_client = 3;
+        }),
+    )
+    .await;
+    let spin = serde_json::json!({"zobject": {"Z1K1": "Z7",
+        "Z7K1": {"Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10900K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6", "Z8K3": ["Z20"],
+            "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10900",
+                     "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
+                               "Z16K2": "function Z10900( Z10900K1 ) { while ( true ) {} }"}}],
+            "Z8K5": "Z10900"},
+        "Z10900K1": "spin"}})
+    .to_string();
+    let greedy: std::net::IpAddr = [127, 0, 0, 3].into();
+    let mut working = Vec::new();
+    for _ in 0..3 {
+        working.push(connect_from(greedy, addr, &post_request(EVALUATE, None, &spin)).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let get = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut newcomer = connect_from([127, 0, 0, 4].into(), addr, get).await;
+    let (status, _) = tokio::time::timeout(Duration::from_secs(10), read_response(&mut newcomer))
+        .await
+        .expect("the newcomer was never served")
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "served after {:?}, before any call ended: a connection at work gave way",
+        started.elapsed()
+    );
+    for stream in &mut working {
+        let (status, body) = read_response(stream)
+            .await
+            .expect("a call's connection was cut");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("Z558"), "{body}");
+    }
+}
+
 /// A connection from `from` (any loopback address) to `addr`, with `bytes` sent.
 async fn connect_from(
     from: std::net::IpAddr,
