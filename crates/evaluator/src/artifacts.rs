@@ -177,6 +177,20 @@ impl Artifacts {
         if let Some(record) = self.lookup_until(&key, waits_until) {
             return ready(key, record);
         }
+        // A save takes its compiler slot before the code's gate: waiting for the slot behind
+        // the gate held every call of that code behind it, with a call slot free.
+        let _save_time_slot = match deadline {
+            Some(_) => None,
+            None => match self.save_time.acquire_until(Some(waits_until)) {
+                Some(slot) => Some(slot),
+                None => {
+                    return Err(ArtifactError::Busy(format!(
+                        "the compilers stayed busy with other saves for the whole queue wait ({} ms); try again",
+                        queue_timeout.as_millis()
+                    )));
+                }
+            },
+        };
         let lock = {
             let mut building = self.building.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(
@@ -256,17 +270,6 @@ impl Artifacts {
                 }
             },
             None => None,
-        };
-        let _save_time_slot = match deadline {
-            Some(_) => None,
-            None => match self.save_time.acquire_until(Some(waits_until)) {
-                Some(slot) => Some(slot),
-                None => {
-                    return Err(ArtifactError::Busy(
-                        "the compilers stayed busy with other saves; try again".to_owned(),
-                    ));
-                }
-            },
         };
         // What the waits above left of the call's time.
         let budget = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));

@@ -456,6 +456,22 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
             return refusal.into_response();
         }
     };
+    // The connection is at work from here until the answer is ready: it does not give way
+    // at the connection cap. One already asked to close would throw the answer away (a
+    // write done and its answer lost, for a client that may send it again): refused.
+    let working = match parts.extensions.get::<crate::serve::ConnectionWork>() {
+        Some(connection) => match connection.start() {
+            Some(working) => Some(working),
+            None => {
+                return ApiError::Busy {
+                    limit: admission.limit,
+                    retry_after: admission.retry_after,
+                }
+                .into_response();
+            }
+        },
+        None => None,
+    };
     let mut request = Request::from_parts(parts, Body::from(bytes));
     let client =
         (admission.per_client.is_some() || admission.rate.is_some() || admission.reserve.is_some())
@@ -508,12 +524,6 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
             permit
         }
     };
-    // The connection is at work while the request holds its slot: it does not give way at
-    // the connection cap.
-    let working = request
-        .extensions()
-        .get::<crate::serve::ConnectionWork>()
-        .map(crate::serve::ConnectionWork::start);
     let response = next.run(request).await;
     drop(working);
     drop(permit);

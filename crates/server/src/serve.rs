@@ -109,6 +109,7 @@ pub fn serve(
     build: impl FnOnce(&Config, &std::sync::Arc<Metrics>) -> Result<Services, ServeError>,
 ) -> Result<(), ServeError> {
     config.check()?;
+    raise_open_files_limit(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(config.limits.worker_stack_bytes)
@@ -120,6 +121,48 @@ pub fn serve(
     // keep the process: dropping the runtime would wait for it without bound.
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     result
+}
+
+/// Open files the process needs besides its listeners' connections: the store, workers'
+/// sockets and pipes, outgoing connections, module and artifact files.
+pub(crate) const OPEN_FILES_BESIDES_CONNECTIONS: u64 = 1024;
+
+/// Raises the soft limit on open files (`RLIMIT_NOFILE`) to what the listeners' connection
+/// limits need (`limits.max_connections` each, and [`OPEN_FILES_BESIDES_CONNECTIONS`]), as
+/// far as the hard limit allows; warns when that is not enough. The soft limit is commonly
+/// 1,024, the same as one listener's connections: at the cap the server would run out of
+/// file descriptors, and every new file, socket and worker pipe would fail, before the
+/// connection limits ever applied.
+fn raise_open_files_limit(config: &Config) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let listeners: u64 = match config.role {
+        Role::All => 2,
+        Role::Orchestrator | Role::Evaluator => 1,
+    };
+    let needed = (config.limits.max_connections as u64)
+        .saturating_mul(listeners)
+        .saturating_add(OPEN_FILES_BESIDES_CONNECTIONS);
+    let mut limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    if soft >= needed {
+        return;
+    }
+    let raised = limit.maximum.map_or(needed, |hard| hard.min(needed));
+    if raised > soft {
+        limit.current = Some(raised);
+        match setrlimit(Resource::Nofile, limit) {
+            Ok(()) => tracing::info!(from = soft, to = raised, "raised the open-files limit"),
+            Err(error) => tracing::warn!(%error, "could not raise the open-files limit"),
+        }
+    }
+    if raised < needed {
+        tracing::warn!(
+            limit = raised,
+            needed,
+            "the open-files limit is below what the connection limits need: lower \
+             limits.max_connections or raise the hard limit (ulimit -Hn)"
+        );
+    }
 }
 
 async fn run(
@@ -590,7 +633,7 @@ impl OpenConnections {
     /// O(connections), only at the cap.
     fn give_way(&self) -> bool {
         let state = self.lock();
-        if state.open.values().any(|c| c.clock.closing()) {
+        if state.open.values().any(|c| c.clock.closing_soon()) {
             return true;
         }
         let mut held: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -599,7 +642,7 @@ impl OpenConnections {
                 *held.entry(client).or_default() += 1;
             }
         }
-        let chosen = state
+        let mut candidates: Vec<_> = state
             .open
             .values()
             .filter_map(|connection| {
@@ -607,11 +650,12 @@ impl OpenConnections {
                 let readiness = connection.readiness()?;
                 (count >= 2).then_some(((count, readiness), connection))
             })
-            .max_by_key(|(rank, _)| *rank);
-        chosen.is_some_and(|(_, connection)| {
-            connection.clock.close_now();
-            true
-        })
+            .collect();
+        candidates.sort_by_key(|(rank, _)| std::cmp::Reverse(*rank));
+        // A request may have started its work since `readiness` looked: then the next.
+        candidates
+            .into_iter()
+            .any(|(_, connection)| connection.clock.close_unless_working())
     }
 }
 
@@ -649,10 +693,12 @@ struct ConnectionClock {
     deadline: watch::Sender<Option<Instant>>,
     requests_in_progress: AtomicUsize,
     between_requests: AtomicBool,
-    /// Set by [`Self::close_now`]: closed whatever is in progress.
-    closing: AtomicBool,
-    /// Requests of this connection holding a work slot ([`ConnectionWork`]).
-    working: AtomicUsize,
+    /// Bit 0: asked to close ([`Self::close_unless_working`]); the rest: requests of this
+    /// connection at work ([`ConnectionWork`]), in steps of [`AT_WORK`]. One word, so that a
+    /// connection is never asked to close as a request starts its work on it.
+    work: AtomicUsize,
+    /// When it was asked to close.
+    closing_since: std::sync::OnceLock<std::time::Instant>,
     timeouts: Timeouts,
 }
 
@@ -662,8 +708,8 @@ impl ConnectionClock {
             deadline: watch::Sender::new(Some(Instant::now() + timeouts.header)),
             requests_in_progress: AtomicUsize::new(0),
             between_requests: AtomicBool::new(false),
-            closing: AtomicBool::new(false),
-            working: AtomicUsize::new(0),
+            work: AtomicUsize::new(0),
+            closing_since: std::sync::OnceLock::new(),
             timeouts,
         }
     }
@@ -682,20 +728,40 @@ impl ConnectionClock {
         self.requests_in_progress.load(Ordering::SeqCst) == 0
     }
 
-    /// Closes the connection now, a request in progress or not.
-    fn close_now(&self) {
-        self.closing.store(true, Ordering::SeqCst);
-        self.deadline.send_replace(Some(Instant::now()));
-    }
-
-    /// Whether a request of this connection holds a work slot.
+    /// Whether a request of this connection is at work.
     fn working(&self) -> bool {
-        self.working.load(Ordering::SeqCst) > 0
+        self.work.load(Ordering::SeqCst) >= AT_WORK
     }
 
-    /// Whether [`Self::close_now`] was asked.
+    /// Asks the connection to close now, a request in a handler or not, unless one is at
+    /// work; whether it was asked.
+    fn close_unless_working(&self) -> bool {
+        if self
+            .work
+            .compare_exchange(0, CLOSING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        let _ = self.closing_since.set(std::time::Instant::now());
+        self.deadline.send_replace(Some(Instant::now()));
+        true
+    }
+
+    /// Whether it was asked to close.
     fn closing(&self) -> bool {
-        self.closing.load(Ordering::SeqCst)
+        self.work.load(Ordering::SeqCst) & CLOSING != 0
+    }
+
+    /// Whether it was asked to close less than [`CLOSING_SOON`] ago: a connection asked
+    /// longer ago is stuck in its handler (which sees the request only when it is done),
+    /// and must not stop others from giving way.
+    fn closing_soon(&self) -> bool {
+        self.closing()
+            && self
+                .closing_since
+                .get()
+                .is_some_and(|since| since.elapsed() < CLOSING_SOON)
     }
 
     fn request_started(self: &Arc<Self>) -> RequestInProgress {
@@ -706,17 +772,30 @@ impl ConnectionClock {
     }
 }
 
-/// A request extension: the connection the request came on, which [`crate::limits::admit`]
-/// marks as working while the request holds a work slot (a connection at work never gives
-/// way at the cap, [`OpenConnections::give_way`]).
+/// [`ConnectionClock::work`]'s bit for "asked to close".
+const CLOSING: usize = 1;
+/// [`ConnectionClock::work`]'s step for one request at work.
+const AT_WORK: usize = 2;
+/// How long a connection asked to close counts as room being made ([`OpenConnections::give_way`]).
+const CLOSING_SOON: Duration = Duration::from_secs(1);
+
+/// A request extension: the connection the request came on, which the routes that work
+/// ([`crate::limits::admit`], the nested calls' callback) mark as at work while they are (a
+/// connection at work never gives way at the cap, [`OpenConnections::give_way`]).
 #[derive(Clone)]
 pub(crate) struct ConnectionWork(Arc<ConnectionClock>);
 
 impl ConnectionWork {
-    /// Marks the connection as working until the guard is dropped.
-    pub(crate) fn start(&self) -> Working {
-        self.0.working.fetch_add(1, Ordering::SeqCst);
-        Working(self.0.clone())
+    /// Marks the connection as at work until the guard is dropped; `None` when it is
+    /// closing (the work would be thrown away: the request is refused instead).
+    pub(crate) fn start(&self) -> Option<Working> {
+        self.0
+            .work
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |work| {
+                (work & CLOSING == 0).then_some(work + AT_WORK)
+            })
+            .ok()?;
+        Some(Working(self.0.clone()))
     }
 }
 
@@ -725,7 +804,7 @@ pub(crate) struct Working(Arc<ConnectionClock>);
 
 impl Drop for Working {
     fn drop(&mut self) {
-        self.0.working.fetch_sub(1, Ordering::SeqCst);
+        self.0.work.fetch_sub(AT_WORK, Ordering::SeqCst);
     }
 }
 

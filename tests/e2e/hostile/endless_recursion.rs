@@ -168,6 +168,44 @@ fn an_argument_handed_on_through_a_long_recursion_is_read_or_refused() {
     target.assert_survived();
 }
 
+/// A server whose budget lets a recursion 19,000 deep through (the default memory budget
+/// stops it before), with a minute for each call.
+fn deep_recursion_target() -> Target {
+    Target::start(&[
+        ("ZEVAL_CALL_TIMEOUT_MS", "60000"),
+        ("ZEVAL_MAX_REQUEST_MEMORY_BYTES", "1073741824"),
+    ])
+}
+
+/// Stores the code function `code_zid(x)` (`source` in `language`, `x` of type `x_type`,
+/// answering a string) and `zid(list, x)` = If(is empty(list), `code_zid`(x),
+/// Echo(`zid`(tail(list), x))): code called at the bottom of a recursion as deep as the list
+/// is long, every step nesting twice.
+fn store_code_at_the_bottom(
+    target: &mut Target,
+    zid: &str,
+    x_type: Value,
+    (code_zid, language, source): (&str, &str, &str),
+) {
+    let code = crate::common::z2(
+        code_zid,
+        super::code_function(code_zid, x_type.clone(), "Z6", language, source),
+    );
+    super::put(target.orch(), &target.editor, code_zid, &code);
+    let list = json!({"Z1K1": "Z18", "Z18K1": format!("{zid}K1")});
+    let x = json!({"Z1K1": "Z18", "Z18K1": format!("{zid}K2")});
+    let mut again = json!({"Z1K1": "Z7", "Z7K1": zid});
+    again[format!("{zid}K1")] = json!({"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list});
+    again[format!("{zid}K2")] = x.clone();
+    let mut at_the_bottom = json!({"Z1K1": "Z7", "Z7K1": code_zid});
+    at_the_bottom[format!("{code_zid}K1")] = x;
+    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
+        "Z802K2": at_the_bottom,
+        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
+    store_over_a_list(target, zid, x_type, body);
+}
+
 /// A call of code at the bottom of a recursion 19,000 deep (Echo around the recursive call,
 /// so every step nests twice), with an argument 10,000 levels deep (a list of 5,000 code
 /// points): the evaluator writes that argument as JSON, once per level, on what is left of
@@ -177,32 +215,19 @@ fn an_argument_handed_on_through_a_long_recursion_is_read_or_refused() {
 #[test]
 fn code_called_at_the_bottom_of_a_deep_recursion_has_room_for_a_deep_argument() {
     let _serial = one_at_a_time();
-    let mut target = Target::start(&[
-        ("ZEVAL_CALL_TIMEOUT_MS", "60000"),
-        ("ZEVAL_MAX_REQUEST_MEMORY_BYTES", "1073741824"),
-    ]);
-    // Z10730(big): JavaScript answering "ok".
-    let code = crate::common::z2(
-        "Z10730",
-        super::code_function(
+    let mut target = deep_recursion_target();
+    // Z10720(list, big) = If(is empty(list), Z10730(big), Echo(Z10720(tail(list), big))), where
+    // Z10730 is JavaScript answering "ok".
+    store_code_at_the_bottom(
+        &mut target,
+        "Z10720",
+        json!("Z1"),
+        (
             "Z10730",
-            json!("Z1"),
-            "Z6",
             "Z600",
             "function Z10730( Z10730K1 ) { return 'ok'; }",
         ),
     );
-    super::put(target.orch(), &target.editor, "Z10730", &code);
-    // Z10720(list, big) = If(is empty(list), Z10730(big), Echo(Z10720(tail(list), big))).
-    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10720K1"});
-    let big = json!({"Z1K1": "Z18", "Z18K1": "Z10720K2"});
-    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10720",
-        "Z10720K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10720K2": big});
-    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
-        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
-        "Z802K2": {"Z1K1": "Z7", "Z7K1": "Z10730", "Z10730K1": big},
-        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
-    store_over_a_list(&mut target, "Z10720", json!("Z1"), body);
     let call = json!({"Z1K1": "Z7", "Z7K1": "Z10720",
         "Z10720K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(19_000)},
         "Z10720K2": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "b".repeat(5_000)}});
@@ -231,33 +256,20 @@ fn code_called_at_the_bottom_of_a_deep_recursion_has_room_for_a_deep_argument() 
 #[test]
 fn a_deep_array_printed_by_code_at_the_bottom_of_a_deep_recursion_is_refused() {
     let _serial = one_at_a_time();
-    let mut target = Target::start(&[
-        ("ZEVAL_CALL_TIMEOUT_MS", "60000"),
-        ("ZEVAL_MAX_REQUEST_MEMORY_BYTES", "1073741824"),
-    ]);
-    // Z10750(x): Python that prints an answer of its own making and exits before the runner
+    let mut target = deep_recursion_target();
+    // Z10740(list, x) = If(is empty(list), Z10750(x), Echo(Z10740(tail(list), x))), where
+    // Z10750 is Python that prints an answer of its own making and exits before the runner
     // writes one.
-    let code = crate::common::z2(
-        "Z10750",
-        super::code_function(
+    store_code_at_the_bottom(
+        &mut target,
+        "Z10740",
+        json!("Z6"),
+        (
             "Z10750",
-            json!("Z6"),
-            "Z6",
             super::PYTHON,
             "import os\ndef Z10750(Z10750K1):\n    data = b'{\"result\": ' + b'[' * 9000 + b'\"x\"' + b']' * 9000 + b'}'\n    while data:\n        data = data[os.write(1, data):]\n    os._exit(0)",
         ),
     );
-    super::put(target.orch(), &target.editor, "Z10750", &code);
-    // Z10740(list, x) = If(is empty(list), Z10750(x), Echo(Z10740(tail(list), x))).
-    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10740K1"});
-    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10740K2"});
-    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10740",
-        "Z10740K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10740K2": x});
-    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
-        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
-        "Z802K2": {"Z1K1": "Z7", "Z7K1": "Z10750", "Z10750K1": x},
-        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
-    store_over_a_list(&mut target, "Z10740", json!("Z6"), body);
     let call = |elements: usize| {
         json!({"Z1K1": "Z7", "Z7K1": "Z10740",
             "Z10740K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(elements)},
@@ -287,32 +299,19 @@ fn a_deep_array_printed_by_code_at_the_bottom_of_a_deep_recursion_is_refused() {
 #[test]
 fn a_deep_array_in_an_error_kept_as_it_is_is_refused() {
     let _serial = one_at_a_time();
-    let mut target = Target::start(&[
-        ("ZEVAL_CALL_TIMEOUT_MS", "60000"),
-        ("ZEVAL_MAX_REQUEST_MEMORY_BYTES", "1073741824"),
-    ]);
-    // Z10770(x): JavaScript answering "ok".
-    let code = crate::common::z2(
-        "Z10770",
-        super::code_function(
+    let mut target = deep_recursion_target();
+    // Z10760(list, x) = If(is empty(list), Z10770(x), Echo(Z10760(tail(list), x))), where
+    // Z10770 is JavaScript answering "ok".
+    store_code_at_the_bottom(
+        &mut target,
+        "Z10760",
+        json!("Z1"),
+        (
             "Z10770",
-            json!("Z1"),
-            "Z6",
             "Z600",
             "function Z10770( Z10770K1 ) { return 'ok'; }",
         ),
     );
-    super::put(target.orch(), &target.editor, "Z10770", &code);
-    // Z10760(list, x) = If(is empty(list), Z10770(x), Echo(Z10760(tail(list), x))).
-    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10760K1"});
-    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10760K2"});
-    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10760",
-        "Z10760K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10760K2": x});
-    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
-        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
-        "Z802K2": {"Z1K1": "Z7", "Z7K1": "Z10770", "Z10770K1": x},
-        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
-    store_over_a_list(&mut target, "Z10760", json!("Z1"), body);
     // Written as text: the test's own threads would overflow copying such a value.
     let quirk = |levels: usize| {
         format!(

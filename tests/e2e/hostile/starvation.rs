@@ -673,3 +673,68 @@ fn four_clients_cannot_hold_every_connection() {
     });
     target.assert_survived();
 }
+
+/// The soft limit on open files is commonly 1,024, one listener's connections: at the cap
+/// the server ran out of file descriptors, and every new file, socket and worker pipe failed,
+/// before the connection limits applied. `zeval serve` raises it to what its limits need
+/// (two listeners of 1,024 connections and 1,024 files besides), as far as the hard limit
+/// allows.
+#[test]
+#[allow(unsafe_code)]
+fn the_server_raises_its_open_files_limit_to_what_its_connections_need() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let data = tempfile::tempdir().unwrap();
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+        0
+    );
+    let hard = hard.rlim_max;
+    let mut command = std::process::Command::new(crate::common::zeval_binary());
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--evaluator-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+    unsafe {
+        command.pre_exec(move || {
+            let low = libc::rlimit {
+                rlim_cur: 512,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &low) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("start zeval serve");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.contains(" on http://"), "{first}");
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap();
+    let soft: u64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    let needed = (2 * 1024 + 1024).min(hard);
+    assert!(soft >= needed, "the soft limit stayed {soft}: {line}");
+}

@@ -80,16 +80,34 @@ fn tail_recursion_over_10_000_elements_finishes_in_constant_stack() {
     assert_eq!(result["Z22K1"], "done", "{result}");
 }
 
-/// `Z10000(list)`: If(is empty(list), Echo(Z820("k", `deep`)), Echo(Z10000(tail(list)))):
-/// at the bottom of a nested recursion, metadata holding a deep value is set and dropped.
-fn nested_countdown_to_deep_metadata(deep: serde_json::Value) -> serde_json::Value {
+/// `Z10000(list)`: If(is empty(list), Echo(`base`), Echo(Z10000(tail(list)))): `base` is
+/// evaluated at the bottom of a nested recursion.
+fn nested_countdown_ending_in(base: serde_json::Value) -> serde_json::Value {
     let mut z8 = nested_countdown();
-    let mut metadata = json!({"Z1K1": "Z7", "Z7K1": "Z820", "Z820K1": "k"});
-    metadata["Z820K2"] = deep;
     let mut echo = json!({"Z1K1": "Z7", "Z7K1": "Z801"});
-    echo["Z801K1"] = metadata;
+    echo["Z801K1"] = base;
     z8["Z8K4"][1]["Z14K2"]["Z802K2"] = echo;
     z8
+}
+
+/// `levels` objects, each the `K1` of the one around it, with `"x"` in the last: built
+/// without the JSON macros, which recurse.
+fn nested_objects(levels: usize) -> serde_json::Value {
+    let mut deep = json!("x");
+    for _ in 0..levels {
+        let mut level = serde_json::Map::new();
+        level.insert("Z1K1".into(), json!("Z39"));
+        level.insert("K1".into(), deep);
+        deep = serde_json::Value::Object(level);
+    }
+    deep
+}
+
+/// At the bottom of a nested recursion, metadata holding `deep` is set (Z820) and dropped.
+fn nested_countdown_to_deep_metadata(deep: serde_json::Value) -> serde_json::Value {
+    let mut metadata = json!({"Z1K1": "Z7", "Z7K1": "Z820", "Z820K1": "k"});
+    metadata["Z820K2"] = deep;
+    nested_countdown_ending_in(metadata)
 }
 
 /// Values in metadata and errors are JSON, which drops and copies recursively: at the
@@ -97,16 +115,8 @@ fn nested_countdown_to_deep_metadata(deep: serde_json::Value) -> serde_json::Val
 /// as deep as metadata may hold is still dropped without overflowing it.
 #[test]
 fn deep_metadata_at_the_bottom_of_a_deep_recursion_fits_the_stack() {
-    // As deep as a metadata value may be (`MAX_METADATA_VALUE_DEPTH`), built here: the test's
-    // own JSON macros recurse.
-    let mut deep = json!("x");
-    for _ in 0..95 {
-        let mut level = serde_json::Map::new();
-        level.insert("Z1K1".into(), json!("Z39"));
-        level.insert("K1".into(), deep);
-        deep = serde_json::Value::Object(level);
-    }
-    let function = nested_countdown_to_deep_metadata(deep);
+    // As deep as a metadata value may be (`MAX_METADATA_VALUE_DEPTH`).
+    let function = nested_countdown_to_deep_metadata(nested_objects(95));
     for levels in [100, 300, 1_000] {
         let function = function.clone();
         let result = std::thread::Builder::new()
@@ -122,19 +132,14 @@ fn deep_metadata_at_the_bottom_of_a_deep_recursion_fits_the_stack() {
     }
 }
 
-/// `Z10000(list)`: If(is empty(list), Echo(String equality(`deep`, "x")), Echo(Z10000(tail(list)))):
-/// at the bottom of a nested recursion, a value of the wrong type fails its check, and
-/// the error quotes it.
+/// At the bottom of a nested recursion, a value of the wrong type (`deep`, for String
+/// equality) fails its check, and the error quotes it.
 fn nested_countdown_to_a_deep_value_of_the_wrong_type(
     deep: serde_json::Value,
 ) -> serde_json::Value {
-    let mut z8 = nested_countdown();
     let mut equality = json!({"Z1K1": "Z7", "Z7K1": "Z866", "Z866K2": "x"});
     equality["Z866K1"] = deep;
-    let mut echo = json!({"Z1K1": "Z7", "Z7K1": "Z801"});
-    echo["Z801K1"] = equality;
-    z8["Z8K4"][1]["Z14K2"]["Z802K2"] = echo;
-    z8
+    nested_countdown_ending_in(equality)
 }
 
 /// An error quotes the value that failed, and errors travel as JSON, which copies and drops
@@ -145,14 +150,7 @@ fn nested_countdown_to_a_deep_value_of_the_wrong_type(
 #[test]
 fn a_deep_value_quoted_at_the_bottom_of_a_deep_recursion_is_quoted_briefly() {
     // 125 levels of objects: within the quote's byte bound, past its depth bound.
-    let mut deep = json!("x");
-    for _ in 0..125 {
-        let mut level = serde_json::Map::new();
-        level.insert("Z1K1".into(), json!("Z39"));
-        level.insert("K1".into(), deep);
-        deep = serde_json::Value::Object(level);
-    }
-    let function = nested_countdown_to_a_deep_value_of_the_wrong_type(deep);
+    let function = nested_countdown_to_a_deep_value_of_the_wrong_type(nested_objects(125));
     for levels in [100, 1_000] {
         let function = function.clone();
         let result = std::thread::Builder::new()
@@ -225,9 +223,8 @@ fn a_deep_answer_from_code_at_the_bottom_of_a_deep_recursion_is_refused() {
         "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10101"], "Z8K5": "Z10100"});
     let implementation = json!({"Z1K1": "Z14", "Z14K1": "Z10100",
         "Z14K3": {"Z1K1": "Z16", "Z16K1": {"Z1K1": "Z61", "Z61K1": "answers"}, "Z16K2": "any"}});
-    let mut recursion = nested_countdown();
-    recursion["Z8K4"][1]["Z14K2"]["Z802K2"] = json!({"Z1K1": "Z7", "Z7K1": "Z801",
-        "Z801K1": {"Z1K1": "Z7", "Z7K1": "Z10100", "Z10100K1": "x"}});
+    let recursion =
+        nested_countdown_ending_in(json!({"Z1K1": "Z7", "Z7K1": "Z10100", "Z10100K1": "x"}));
     let cases = [
         ("an array of 9,000 levels", array(9_000), true),
         ("metadata of 9,000 levels", metadata(9_000), true),
