@@ -525,13 +525,15 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
         }
     };
     let response = next.run(request).await;
-    drop(working);
     drop(permit);
     drop(in_flight);
     drop(client_slot);
     if let Some(slot) = shared_slot {
         slot.release().await;
     }
+    // Last: the release above may wait (a shared slot, on Redis), and a connection no longer
+    // at work may be closed at the connection cap, the answer with it.
+    drop(working);
     response
 }
 
