@@ -481,20 +481,11 @@ impl Materialisation {
     pub(crate) fn raw(&mut self, value: &serde_json::Value, depth: usize) -> R<()> {
         self.bytes(json_bytes(value))?;
         self.text_of_json(value)?;
-        if !self.depth_capped {
-            return Ok(());
-        }
-        let mut stack = vec![(value, depth)];
-        while let Some((v, at)) = stack.pop() {
-            if at > self.max_depth {
-                self.over_depth = true;
-                return exceeded("value depth", "past the caller's bound".into());
-            }
-            match v {
-                serde_json::Value::Object(m) => stack.extend(m.values().map(|c| (c, at + 1))),
-                serde_json::Value::Array(a) => stack.extend(a.iter().map(|c| (c, at + 1))),
-                _ => {}
-            }
+        if self.depth_capped
+            && zeval_zobject::depth::exceeds(value, self.max_depth.saturating_sub(depth))
+        {
+            self.over_depth = true;
+            return exceeded("value depth", "past the caller's bound".into());
         }
         Ok(())
     }

@@ -459,18 +459,12 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
     // The connection is at work from here until the answer is ready: it does not give way
     // at the connection cap. One already asked to close would throw the answer away (a
     // write done and its answer lost, for a client that may send it again): refused.
-    let working = match parts.extensions.get::<crate::serve::ConnectionWork>() {
-        Some(connection) => match connection.start() {
-            Some(working) => Some(working),
-            None => {
-                return ApiError::Busy {
-                    limit: admission.limit,
-                    retry_after: admission.retry_after,
-                }
-                .into_response();
-            }
-        },
-        None => None,
+    let Ok(working) = crate::serve::ConnectionWork::start_for(&parts.extensions) else {
+        return ApiError::Busy {
+            limit: admission.limit,
+            retry_after: admission.retry_after,
+        }
+        .into_response();
     };
     let mut request = Request::from_parts(parts, Body::from(bytes));
     let client =

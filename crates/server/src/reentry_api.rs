@@ -196,12 +196,8 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
     };
     // At work for a call in progress from here (its secret checked): the connection does
     // not give way at the connection cap, which would fail the guest's nested call.
-    let _working = match parts.extensions.get::<crate::serve::ConnectionWork>() {
-        Some(connection) => match connection.start() {
-            Some(working) => Some(working),
-            None => return answer(StatusCode::SERVICE_UNAVAILABLE, "the connection is closing"),
-        },
-        None => None,
+    let Ok(_working) = crate::serve::ConnectionWork::start_for(&parts.extensions) else {
+        return answer(StatusCode::SERVICE_UNAVAILABLE, "the connection is closing");
     };
     // The calling guest's own deadline, when the evaluator says it comes first: the nested
     // call is of no use past it. (The evaluator holds the call's secret; it can only make the

@@ -786,9 +786,21 @@ const CLOSING_SOON: Duration = Duration::from_secs(1);
 pub(crate) struct ConnectionWork(Arc<ConnectionClock>);
 
 impl ConnectionWork {
+    /// Marks the connection a request came on (its `extensions`) as at work until the guard
+    /// is dropped: `Ok(None)` for a request that came on none (a test's router), `Err` when
+    /// it is closing (the work would be thrown away: the request is refused instead).
+    pub(crate) fn start_for(
+        extensions: &axum::http::Extensions,
+    ) -> Result<Option<Working>, ConnectionClosing> {
+        match extensions.get::<ConnectionWork>() {
+            None => Ok(None),
+            Some(connection) => connection.start().map(Some).ok_or(ConnectionClosing),
+        }
+    }
+
     /// Marks the connection as at work until the guard is dropped; `None` when it is
-    /// closing (the work would be thrown away: the request is refused instead).
-    pub(crate) fn start(&self) -> Option<Working> {
+    /// closing.
+    fn start(&self) -> Option<Working> {
         self.0
             .work
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |work| {
@@ -798,6 +810,10 @@ impl ConnectionWork {
         Some(Working(self.0.clone()))
     }
 }
+
+/// The connection was asked to close at the cap ([`ConnectionWork::start_for`]).
+#[derive(Debug)]
+pub(crate) struct ConnectionClosing;
 
 /// A connection at work, until dropped.
 pub(crate) struct Working(Arc<ConnectionClock>);

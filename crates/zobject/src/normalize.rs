@@ -35,13 +35,14 @@ pub fn check(value: &Value) -> Result<(), Value> {
 /// where only a red zone of stack is left. The parser admits 10,000 levels.
 pub const MAX_VERBATIM_DEPTH: usize = 100;
 
-/// Fails with a Z590 ("value depth") when JSON that normalizing keeps verbatim (arrays in an
-/// error quirk) nests deeper than [`MAX_VERBATIM_DEPTH`]. Without recursion.
+/// Fails with a Z590 ("value depth") when JSON that normalizing keeps verbatim (an array in
+/// an error quirk, and all it holds) nests deeper than [`MAX_VERBATIM_DEPTH`]. Without
+/// recursion.
 fn check_verbatim_depth(value: &Value) -> Result<(), Value> {
-    // (value, within an error quirk, levels of verbatim JSON so far)
-    let mut stack = vec![(value, false, 0usize)];
-    while let Some((value, in_quirk, verbatim)) = stack.pop() {
-        if verbatim > MAX_VERBATIM_DEPTH {
+    // (value, within an error quirk)
+    let mut stack = vec![(value, false)];
+    while let Some((value, in_quirk)) = stack.pop() {
+        if in_quirk && value.is_array() && crate::depth::exceeds(value, MAX_VERBATIM_DEPTH) {
             return Err(crate::error::z5(
                 "Z590",
                 [
@@ -53,17 +54,14 @@ fn check_verbatim_depth(value: &Value) -> Result<(), Value> {
                 ],
             ));
         }
-        let within = |levels: usize| levels + usize::from(levels > 0);
         match value {
             Value::Object(m) => {
                 let in_quirk = in_quirk || is_error_quirk(m);
-                stack.extend(m.values().map(|c| (c, in_quirk, within(verbatim))));
+                stack.extend(m.values().map(|c| (c, in_quirk)));
             }
-            Value::Array(items) => {
-                // Outside an error quirk an array is a typed list: it becomes objects.
-                let below = if in_quirk { verbatim + 1 } else { 0 };
-                stack.extend(items.iter().map(|c| (c, in_quirk, below)));
-            }
+            // An array in an error quirk is measured whole above; outside one it is a typed
+            // list, which becomes objects.
+            Value::Array(items) if !in_quirk => stack.extend(items.iter().map(|c| (c, false))),
             _ => {}
         }
     }
