@@ -287,12 +287,23 @@ fn compile_implementations(store: &std::sync::Arc<Store>, objects: &[(String, Va
             .key(&unit)
             .and_then(|key| artifacts.lookup(&key))
             .is_some();
-        let Some(report) =
-            zeval_server::compilation::compile_revision(&artifacts, store, zid, revision, &unit)
-        else {
+        let Some(report) = zeval_server::compilation::compile_revision(
+            &artifacts,
+            store,
+            zid,
+            revision,
+            &unit,
+            config.compiler.stored_artifact_bytes_per_author,
+        ) else {
             continue;
         };
         match report["status"].as_str() {
+            _ if report["stored"] == false => eprintln!(
+                "{zid}: {}",
+                report["note"]
+                    .as_str()
+                    .unwrap_or("its artifact could not be stored")
+            ),
             Some("compiled") if found => {
                 println!("{zid}: artifact found ({})", unit.language.label())
             }

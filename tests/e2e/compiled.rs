@@ -324,6 +324,85 @@ fn zeval(args: &[&std::ffi::OsStr]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// The artifacts `zeval export` finds in the store of `data`.
+fn stored_artifacts(data: &Path) -> String {
+    let exported = tempfile::tempdir().unwrap();
+    let os = |s: &str| std::ffi::OsStr::new(s).to_owned();
+    let said = zeval(&[
+        &os("export"),
+        exported.path().as_os_str(),
+        &os("--no-catalogue"),
+        &os("--data-dir"),
+        data.as_os_str(),
+    ]);
+    let count = said
+        .split(" and ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("{said}"));
+    count.to_owned()
+}
+
+fn compilation_report(orch: &str, zid: &str) -> Value {
+    let report = request(
+        "GET",
+        &format!("{orch}/v1/objects/{zid}/compilation"),
+        None,
+        None,
+    );
+    assert_eq!(report.status, 200, "{}", report.text);
+    report.json()
+}
+
+/// Until 2026-12-06 every save of compiled code kept its artifact for good: an editor saving
+/// distinct code again and again (a C or Rust artifact for a few hundred bytes of source, up
+/// to 32 MiB) could fill the disk. The store keeps the artifacts of current and approved
+/// revisions only, each author's within `[compiler] stored_artifact_bytes_per_author`.
+#[test]
+fn an_editors_saves_keep_only_the_artifacts_calls_can_reach() {
+    let data = tempfile::tempdir().unwrap();
+    let token = add_user(data.path(), "editor", "editor");
+    let server = Server::start(data.path(), &[], &[]);
+    let orch = server.orch();
+    put(orch, &token, "Z10000", &function(&["Z10003"]));
+    for save in 0..4 {
+        let code = format!("/* save {save} */\n{C}");
+        put(
+            orch,
+            &token,
+            "Z10003",
+            &implementation("Z10003", "Z630", &code),
+        );
+        let report = compilation_report(orch, "Z10003");
+        assert_eq!(report["status"], "compiled", "{report}");
+        assert_eq!(report["stored"], true, "{report}");
+    }
+    assert_eq!(stored_artifacts(data.path()), "1");
+    assert!(server.stop());
+
+    // A budget smaller than one artifact: the save is kept, its artifact is not, and calls
+    // still run it.
+    let config = data.path().join("zeval.toml");
+    std::fs::write(
+        &config,
+        "[compiler]\nstored_artifact_bytes_per_author = 1000\n",
+    )
+    .unwrap();
+    let server = Server::start(data.path(), &["--config", config.to_str().unwrap()], &[]);
+    let orch = server.orch();
+    put(orch, &token, "Z10003", &implementation("Z10003", "Z630", C));
+    let report = compilation_report(orch, "Z10003");
+    assert_eq!(report["status"], "compiled", "{report}");
+    assert_eq!(report["stored"], false, "{report}");
+    assert_eq!(stored_artifacts(data.path()), "0");
+    let z22 = call(
+        orch,
+        json!({"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": "abc"}),
+    );
+    assert_eq!(z22["Z22K1"], "cba", "{z22}");
+    assert!(server.stop());
+}
+
 #[test]
 fn import_compiles_and_export_carries_the_artifacts() {
     let objects = tempfile::tempdir().unwrap();

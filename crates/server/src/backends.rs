@@ -57,6 +57,8 @@ pub struct StoreRepository {
     cache: Arc<ObjectCache>,
     /// Compiles implementations in compiled languages when they are written.
     artifacts: Option<Arc<zeval_evaluator::Artifacts>>,
+    /// What the store keeps of one author's artifacts.
+    artifact_bytes_per_author: u64,
     /// Told of every write, so that cached answers that read the object miss.
     results: Option<Arc<CallCache>>,
 }
@@ -68,6 +70,7 @@ impl StoreRepository {
             store,
             cache,
             artifacts: None,
+            artifact_bytes_per_author: crate::config::DEFAULT_STORED_ARTIFACT_BYTES_PER_AUTHOR,
             results: None,
         }
     }
@@ -85,9 +88,16 @@ impl StoreRepository {
         }
     }
 
-    /// Compiles implementations in compiled languages with `artifacts` when they are written.
-    pub fn with_artifacts(mut self, artifacts: Option<Arc<zeval_evaluator::Artifacts>>) -> Self {
+    /// Compiles implementations in compiled languages with `artifacts` when they are written,
+    /// and stores each author's within `bytes_per_author`
+    /// (`[compiler] stored_artifact_bytes_per_author`).
+    pub fn with_artifacts(
+        mut self,
+        artifacts: Option<Arc<zeval_evaluator::Artifacts>>,
+        bytes_per_author: u64,
+    ) -> Self {
         self.artifacts = artifacts;
+        self.artifact_bytes_per_author = bytes_per_author;
         self
     }
 
@@ -102,7 +112,14 @@ impl StoreRepository {
             return;
         };
         if let Some(unit) = self.unit_of(z2) {
-            crate::compilation::compile_revision(artifacts, &self.store, zid, revision, &unit);
+            crate::compilation::compile_revision(
+                artifacts,
+                &self.store,
+                zid,
+                revision,
+                &unit,
+                self.artifact_bytes_per_author,
+            );
         }
     }
 }
@@ -214,10 +231,13 @@ impl Repository for StoreRepository {
             .current_revision(zid)
             .map_err(repo_error)?
             .unwrap_or(0);
-        Ok(artifacts
-            .toolchain()
-            .key(&unit)
-            .map(|key| crate::compilation::report(artifacts, zid, revision, unit.language, &key)))
+        let Some(key) = artifacts.toolchain().key(&unit) else {
+            return Ok(None);
+        };
+        let mut report = crate::compilation::report(artifacts, zid, revision, unit.language, &key);
+        let recorded = self.store.compilation(zid, revision).map_err(repo_error)?;
+        report["stored"] = serde_json::json!(recorded == Some(key.to_hex()));
+        Ok(Some(report))
     }
 
     fn approve_revision(
@@ -515,7 +535,7 @@ pub fn orchestrator_state(
     }
     let repository = Arc::new(
         StoreRepository::new(store.clone(), cache.clone())
-            .with_artifacts(artifacts)
+            .with_artifacts(artifacts, config.compiler.stored_artifact_bytes_per_author)
             .with_result_cache(results.clone()),
     );
     let shared_limits = shared_limits(config, metrics)?;

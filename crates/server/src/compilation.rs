@@ -55,22 +55,29 @@ impl ArtifactStore for StoreArtifacts {
     }
 
     fn put(&self, key: &zeval_compiler::ArtifactKey, language: &str, record: &ArtifactRecord) {
-        let (compiler, outcome) = match record {
-            ArtifactRecord::Compiled { wasm, compiler } => {
-                (compiler.clone(), ArtifactOutcome::Compiled(wasm.to_vec()))
-            }
-            ArtifactRecord::Failed { message } => {
-                (String::new(), ArtifactOutcome::Failed(message.clone()))
-            }
-        };
-        let stored = StoredArtifact {
-            language: language.to_owned(),
-            compiler,
-            outcome,
-        };
-        if let Err(error) = self.0.put_artifact(&key.to_hex(), &stored) {
+        if let Err(error) = self
+            .0
+            .put_artifact(&key.to_hex(), &stored(language, record))
+        {
             tracing::error!(%error, "storing an artifact failed");
         }
+    }
+}
+
+/// `record` as the store keeps it.
+fn stored(language: &str, record: &ArtifactRecord) -> StoredArtifact {
+    let (compiler, outcome) = match record {
+        ArtifactRecord::Compiled { wasm, compiler } => {
+            (compiler.clone(), ArtifactOutcome::Compiled(wasm.to_vec()))
+        }
+        ArtifactRecord::Failed { message } => {
+            (String::new(), ArtifactOutcome::Failed(message.clone()))
+        }
+    };
+    StoredArtifact {
+        language: language.to_owned(),
+        compiler,
+        outcome,
     }
 }
 
@@ -119,24 +126,53 @@ fn string_of(value: &Value) -> Option<String> {
     }
 }
 
-/// Compiles `unit` (or finds it compiled) and records it for revision `revision` of `zid`;
-/// the report [`report`] shows.
+/// Compiles `unit` (or finds it compiled) and records it, with its artifact, for revision
+/// `revision` of `zid`; the report [`report`] shows. The store then drops the artifacts no
+/// call can reach any more, and keeps this one only within its author's budget
+/// (`[compiler] stored_artifact_bytes_per_author`): past it, the report says the artifact is
+/// not stored, and calls find it in memory, or compile it again after a restart.
 pub fn compile_revision(
     artifacts: &Artifacts,
     store: &Store,
     zid: &str,
     revision: u64,
     unit: &Unit,
+    author_budget: u64,
 ) -> Option<Value> {
     let key = artifacts.toolchain().key(unit)?;
     let result = artifacts.artifact(unit);
-    if let Err(error) = store.record_compilation(zid, revision, &key.to_hex()) {
-        tracing::error!(%error, zid, "recording a compilation failed");
-    }
+    // What the compilation left in memory: a call's compilation found there is stored now,
+    // and a compilation that failed only for now (not remembered) records no artifact.
+    let artifact = artifacts
+        .lookup(&key)
+        .map(|record| stored(unit.language.code(), &record));
+    let hex = key.to_hex();
+    let recorded = store.record_compilation(&zeval_store::Compilation {
+        zid,
+        revision,
+        key: &hex,
+        artifact: artifact.as_ref(),
+        author_budget,
+    });
     if let Err(error) = &result {
         tracing::info!(zid, revision, %error, "an implementation does not compile");
     }
-    Some(report(artifacts, zid, revision, unit.language, &key))
+    let mut report = report(artifacts, zid, revision, unit.language, &key);
+    match recorded {
+        Ok(()) => {}
+        Err(error @ zeval_store::StoreError::OverBudget { .. }) => {
+            tracing::warn!(zid, revision, %error, "a compiled artifact is not stored");
+            report["stored"] = json!(false);
+            report["note"] = json!(format!(
+                "not stored: {error}; calls compile it again after a restart"
+            ));
+        }
+        Err(error) => {
+            tracing::error!(%error, zid, "recording a compilation failed");
+            report["stored"] = json!(false);
+        }
+    }
+    Some(report)
 }
 
 /// What `GET /v1/objects/{zid}/compilation` shows: the artifact's key, and its size and

@@ -479,7 +479,7 @@ impl Default for Workers {
 
 /// The compilers of C and Rust implementations (see `zeval_compiler`), found at start;
 /// a language whose compiler is missing has no executor (one warning in the log).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Compiler {
     /// The Rust toolchain's sysroot (it needs the `wasm32-wasip1` target). Default: what
@@ -499,6 +499,26 @@ pub struct Compiler {
     /// (256 MiB, least recently used dropped) and compiled again after a restart. `zeval
     /// call` turns it on: it runs alone, and its next run would compile again.
     pub keep_call_time_artifacts: bool,
+    /// The most bytes of compiled artifacts the store keeps for the implementations one
+    /// author saved (default 256 MiB: a C artifact is tens of KiB, a Rust one a few hundred).
+    /// Only the artifacts of current and approved revisions count, and are kept; a save past
+    /// the budget is stored, but its artifact is kept in memory only, and its report says so.
+    pub stored_artifact_bytes_per_author: u64,
+}
+
+/// [`Compiler::stored_artifact_bytes_per_author`] by default.
+pub const DEFAULT_STORED_ARTIFACT_BYTES_PER_AUTHOR: u64 = 256 * 1024 * 1024;
+
+impl Default for Compiler {
+    fn default() -> Self {
+        Compiler {
+            rust_sysroot: None,
+            clang: None,
+            artifact_dir: None,
+            keep_call_time_artifacts: false,
+            stored_artifact_bytes_per_author: DEFAULT_STORED_ARTIFACT_BYTES_PER_AUTHOR,
+        }
+    }
 }
 
 /// How a function's implementations are ordered (see `crate::ranking`).
@@ -1168,6 +1188,7 @@ mod tests {
             "clang",
             "artifact_dir",
             "keep_call_time_artifacts",
+            "stored_artifact_bytes_per_author",
             "[ranking]",
             "min_live_calls",
             "promote_factor",

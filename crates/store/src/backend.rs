@@ -16,8 +16,8 @@ use zeval_zobject::Value;
 use crate::postgres::PostgresStore;
 use crate::postgres::pool::outside_runtime;
 use crate::{
-    Approval, CallStats, HistoryPage, ObjectSource, ObjectSummary, Role, SqliteStore, StoreError,
-    StoredArtifact, TesterResult, User, UserRecord,
+    Approval, CallStats, Compilation, HistoryPage, ObjectSource, ObjectSummary, Role, SqliteStore,
+    StoreError, StoredArtifact, TesterResult, User, UserRecord,
 };
 
 /// The object store: SQLite (embedded, one node) or PostgreSQL (shared by several nodes).
@@ -259,8 +259,8 @@ impl Store {
         fn artifact(&self, key: &str) -> Result<Option<StoredArtifact>, StoreError>;
         /// Stores an artifact under `key` unless one is there.
         fn put_artifact(&self, key: &str, artifact: &StoredArtifact) -> Result<(), StoreError>;
-        /// Records which artifact a revision compiles to.
-        fn record_compilation(&self, zid: &str, revision: u64, key: &str) -> Result<(), StoreError>;
+        /// Records which artifact a revision compiles to, and drops what no call can reach.
+        fn record_compilation(&self, compilation: &Compilation<'_>) -> Result<(), StoreError>;
         /// The artifact key of a revision.
         fn compilation(&self, zid: &str, revision: u64) -> Result<Option<String>, StoreError>;
         /// Every artifact key, in key order.

@@ -33,7 +33,7 @@ pub use postgres::{
     CONNECT_TIMEOUT, POOL_SIZE, POOL_WAIT, PostgresLimits, PostgresStore, STATEMENT_TIMEOUT,
 };
 pub use sqlite::artifacts::{
-    ArtifactOutcome, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS, StoredArtifact,
+    ArtifactOutcome, Compilation, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS, StoredArtifact,
 };
 pub use sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 pub use sqlite::users::{Approval, MAX_USER_NAME_CHARS, Role, User, UserRecord};
@@ -113,6 +113,20 @@ pub enum StoreError {
     /// [`SEARCH_TIME_LIMIT`], or a PostgreSQL statement past its `statement_timeout`.
     #[error("the store is busy: {0}")]
     Busy(String),
+    /// Recording a compilation would leave the artifacts that one author's compilations
+    /// name holding more than their budget (`Compilation::author_budget`): nothing was
+    /// recorded.
+    #[error(
+        "the compiled artifacts of {author:?}'s implementations would hold {bytes} bytes, over their budget of {budget}"
+    )]
+    OverBudget {
+        /// The author of the compiled revision.
+        author: String,
+        /// What their artifacts would hold.
+        bytes: u64,
+        /// The budget.
+        budget: u64,
+    },
     /// A file or directory could not be read or written.
     #[error("{path}: {message}")]
     Io {

@@ -22,9 +22,7 @@ use std::collections::HashMap;
 use postgres::GenericClient;
 use zeval_zobject::Value;
 
-use crate::sqlite::artifacts::{
-    ArtifactOutcome, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS, StoredArtifact,
-};
+use crate::sqlite::artifacts::{ArtifactColumns, ArtifactOutcome, Compilation, StoredArtifact};
 use crate::sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 use crate::sqlite::users::{Approval, Role, User, UserRecord, new_token, token_hash};
 use crate::sqlite::{
@@ -550,53 +548,77 @@ impl PostgresStore {
 
     /// Stores `artifact` under `key` unless one is there already.
     pub fn put_artifact(&self, key: &str, artifact: &StoredArtifact) -> Result<(), StoreError> {
-        let (wasm, error) = match &artifact.outcome {
-            ArtifactOutcome::Compiled(wasm) if wasm.len() > MAX_ARTIFACT_BYTES => {
-                return Err(StoreError::Invalid(format!(
-                    "an artifact of {} bytes is over the limit of {MAX_ARTIFACT_BYTES}",
-                    wasm.len()
-                )));
-            }
-            ArtifactOutcome::Compiled(wasm) => (Some(wasm.as_slice()), None),
-            ArtifactOutcome::Failed(message) => {
-                let cut: String = message.chars().take(MAX_ARTIFACT_ERROR_CHARS).collect();
-                (None, Some(text(&cut).into_owned()))
-            }
-        };
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO artifacts (key, language, compiler, wasm, error, created_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
-                &[
-                    &key,
-                    &text(&artifact.language),
-                    &text(&artifact.compiler),
-                    &wasm,
-                    &error,
-                    &now_ms(),
-                ],
-            )
-            .map_err(pg_error)?;
-            Ok(())
-        })
+        let columns = ArtifactColumns::of(artifact)?;
+        self.write(|tx| insert_artifact(tx, key, artifact, &columns))
     }
 
-    /// Records that revision `revision` of `zid` compiles to `key`.
-    pub fn record_compilation(
-        &self,
-        zid: &str,
-        revision: u64,
-        key: &str,
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
+    /// Records a compilation and drops what no call can reach, within the author's budget
+    /// (see `SqliteStore::record_compilation`). The write lock every write takes serialises
+    /// it with saves and approvals, so the revisions it keeps are current.
+    pub fn record_compilation(&self, compilation: &Compilation<'_>) -> Result<(), StoreError> {
+        let columns = compilation.artifact.map(ArtifactColumns::of).transpose()?;
+        let Compilation { zid, key, .. } = *compilation;
+        let revision = compilation.revision as i64;
+        let outcome = self.write(|tx| {
+            if let (Some(artifact), Some(columns)) = (compilation.artifact, &columns) {
+                insert_artifact(tx, key, artifact, columns)?;
+            }
             tx.execute(
-                "INSERT INTO compilations (zid, revision, key) VALUES ($1, $2, $3)
-                 ON CONFLICT (zid, revision) DO UPDATE SET key = EXCLUDED.key",
-                &[&zid, &(revision as i64), &key],
+                "INSERT INTO compilations (zid, revision, key, author)
+                 VALUES ($1, $2, $3, COALESCE(
+                     (SELECT author FROM revisions WHERE zid = $1 AND revision = $2), ''))
+                 ON CONFLICT (zid, revision) DO UPDATE
+                 SET key = EXCLUDED.key, author = EXCLUDED.author",
+                &[&zid, &revision, &key],
             )
             .map_err(pg_error)?;
-            Ok(())
-        })
+            let unreachable = tx
+                .query(
+                    "DELETE FROM compilations WHERE zid = $1 AND revision NOT IN (
+                         SELECT revision FROM objects WHERE zid = $1
+                         UNION SELECT revision FROM approvals WHERE zid = $1)
+                     RETURNING key",
+                    &[&zid],
+                )
+                .map_err(pg_error)?;
+            for row in &unreachable {
+                drop_unnamed_artifact(tx, row.get(0))?;
+            }
+            let author: Option<String> = tx
+                .query_opt(
+                    "SELECT author FROM compilations WHERE zid = $1 AND revision = $2",
+                    &[&zid, &revision],
+                )
+                .map_err(pg_error)?
+                .map(|row| row.get(0));
+            let Some(author) = author else {
+                return Ok(None);
+            };
+            let held: i64 = tx
+                .query_one(
+                    "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM artifacts WHERE key IN
+                         (SELECT key FROM compilations WHERE author = $1)",
+                    &[&author],
+                )
+                .map_err(pg_error)?
+                .get(0);
+            let held = held.max(0) as u64;
+            if held <= compilation.author_budget {
+                return Ok(None);
+            }
+            tx.execute(
+                "DELETE FROM compilations WHERE zid = $1 AND revision = $2",
+                &[&zid, &revision],
+            )
+            .map_err(pg_error)?;
+            drop_unnamed_artifact(tx, key)?;
+            Ok(Some(StoreError::OverBudget {
+                author,
+                bytes: held,
+                budget: compilation.author_budget,
+            }))
+        })?;
+        outcome.map_or(Ok(()), Err)
     }
 
     /// The artifact key of revision `revision` of `zid`.
@@ -783,6 +805,41 @@ impl ObjectSource for PostgresStore {
 
 /// Text PostgreSQL can store: it has no NUL character in `TEXT`, so one (possible in a label
 /// or a compiler message) becomes U+FFFD. The object's JSON never has one (JSON escapes it).
+fn insert_artifact(
+    tx: &mut postgres::Transaction<'_>,
+    key: &str,
+    artifact: &StoredArtifact,
+    columns: &ArtifactColumns<'_>,
+) -> Result<(), StoreError> {
+    let error = columns.error.as_deref().map(text);
+    tx.execute(
+        "INSERT INTO artifacts (key, language, compiler, wasm, error, bytes, created_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
+        &[
+            &key,
+            &text(&artifact.language),
+            &text(&artifact.compiler),
+            &columns.wasm,
+            &error,
+            &columns.bytes,
+            &now_ms(),
+        ],
+    )
+    .map_err(pg_error)?;
+    Ok(())
+}
+
+/// Drops the artifact under `key` unless a compilation names it.
+fn drop_unnamed_artifact(tx: &mut postgres::Transaction<'_>, key: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM artifacts WHERE key = $1
+           AND NOT EXISTS (SELECT 1 FROM compilations WHERE key = $1)",
+        &[&key],
+    )
+    .map_err(pg_error)?;
+    Ok(())
+}
+
 fn text(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains('\0') {
         s.replace('\0', "\u{fffd}").into()

@@ -81,6 +81,14 @@ const MIGRATIONS: &[&str] = &[
         updated_ms BIGINT NOT NULL,
         PRIMARY KEY (implementation, implementation_revision)
     );",
+    // 2: the SQLite store's migration 4 (artifacts' sizes, compilations' authors).
+    "ALTER TABLE artifacts ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0;
+    UPDATE artifacts SET bytes = COALESCE(octet_length(wasm), octet_length(error), 0);
+    ALTER TABLE compilations ADD COLUMN author TEXT NOT NULL DEFAULT '';
+    UPDATE compilations c SET author = r.author
+        FROM revisions r WHERE r.zid = c.zid AND r.revision = c.revision;
+    CREATE INDEX compilations_by_key ON compilations(key);
+    CREATE INDEX compilations_by_author ON compilations(author, key);",
 ];
 
 /// The schema version this build writes.

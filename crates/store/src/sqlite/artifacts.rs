@@ -2,6 +2,13 @@
 //! refusal), stored under its content key, and which artifact each revision of an
 //! implementation compiled to.
 //!
+//! An artifact is kept while a compilation that a call can reach names it: that of an
+//! implementation's current revision, or of its approved one. Recording a compilation drops
+//! the others of that implementation, and any artifact no compilation names any more; it
+//! also holds each author to [`Compilation::author_budget`] bytes of artifacts. Before
+//! 2026-12-06 every save kept its artifact forever: an editor saving distinct code again and
+//! again (32 MiB of artifact for a few hundred bytes of source) could fill the disk.
+//!
 //! The key is computed by the compiler (a SHA-256 of language, compiler identity, flags,
 //! signature and source), so identical code compiles and is stored once. The store keeps
 //! the bytes as given: it does not run or trust them (they run in the sandbox like any user
@@ -29,6 +36,24 @@ pub struct StoredArtifact {
     pub compiler: String,
     /// The module, or why there is none.
     pub outcome: ArtifactOutcome,
+}
+
+/// What a revision of an implementation compiled to ([`SqliteStore::record_compilation`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Compilation<'a> {
+    /// The implementation.
+    pub zid: &'a str,
+    /// Its revision that was compiled. Its author is charged for the artifact.
+    pub revision: u64,
+    /// The artifact's content key.
+    pub key: &'a str,
+    /// The artifact, stored with the compilation unless stored already (the compiler keeps
+    /// what it made in memory; without it here, a save that found the artifact a call had
+    /// compiled never stored it). `None`: only the compilation is recorded.
+    pub artifact: Option<&'a StoredArtifact>,
+    /// The most bytes of artifacts the compilations of one author's revisions may keep
+    /// ([`StoreError::OverBudget`] past it).
+    pub author_budget: u64,
 }
 
 /// What compiling gave.
@@ -67,51 +92,87 @@ impl SqliteStore {
     /// Stores `artifact` under `key` unless an artifact is there already (a key names its
     /// content, so the first one stays).
     pub fn put_artifact(&self, key: &str, artifact: &StoredArtifact) -> Result<(), StoreError> {
-        let (wasm, error) = match &artifact.outcome {
-            ArtifactOutcome::Compiled(wasm) if wasm.len() > MAX_ARTIFACT_BYTES => {
-                return Err(StoreError::Invalid(format!(
-                    "an artifact of {} bytes is over the limit of {MAX_ARTIFACT_BYTES}",
-                    wasm.len()
-                )));
-            }
-            ArtifactOutcome::Compiled(wasm) => (Some(wasm.as_slice()), None),
-            ArtifactOutcome::Failed(message) => {
-                let cut: String = message.chars().take(MAX_ARTIFACT_ERROR_CHARS).collect();
-                (None, Some(cut))
-            }
-        };
+        let columns = ArtifactColumns::of(artifact)?;
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO artifacts (key, language, compiler, wasm, error, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                key,
-                artifact.language,
-                artifact.compiler,
-                wasm,
-                error,
-                now_ms()
-            ],
-        )
-        .map_err(db_error)?;
+        insert_artifact(&tx, key, artifact, &columns)?;
         tx.commit().map_err(db_error)
     }
 
-    /// Records that revision `revision` of the implementation `zid` compiles to `key`.
-    pub fn record_compilation(
-        &self,
-        zid: &str,
-        revision: u64,
-        key: &str,
-    ) -> Result<(), StoreError> {
+    /// Records that `compilation.revision` of `compilation.zid` compiles to
+    /// `compilation.key` (storing the artifact given with it), then drops what no call can
+    /// reach any more: the implementation's compilations of revisions that are neither its
+    /// current nor its approved one, and each artifact that no compilation names after that.
+    /// All in one transaction, so an artifact is never dropped while a compilation names it.
+    ///
+    /// [`StoreError::OverBudget`], with nothing recorded (and the artifact dropped unless
+    /// another compilation names it), when the artifacts that the compilations of the
+    /// revision's author name would then hold more than `compilation.author_budget` bytes.
+    pub fn record_compilation(&self, compilation: &Compilation<'_>) -> Result<(), StoreError> {
+        let columns = compilation.artifact.map(ArtifactColumns::of).transpose()?;
+        let Compilation { zid, key, .. } = *compilation;
+        let revision = compilation.revision as i64;
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
+        if let (Some(artifact), Some(columns)) = (compilation.artifact, &columns) {
+            insert_artifact(&tx, key, artifact, columns)?;
+        }
         tx.execute(
-            "INSERT OR REPLACE INTO compilations (zid, revision, key) VALUES (?1, ?2, ?3)",
-            params![zid, revision as i64, key],
+            "INSERT OR REPLACE INTO compilations (zid, revision, key, author)
+             VALUES (?1, ?2, ?3, COALESCE(
+                 (SELECT author FROM revisions WHERE zid = ?1 AND revision = ?2), ''))",
+            params![zid, revision, key],
         )
         .map_err(db_error)?;
+        let unreachable: Vec<String> = tx
+            .prepare_cached(
+                "DELETE FROM compilations WHERE zid = ?1 AND revision NOT IN (
+                     SELECT revision FROM objects WHERE zid = ?1
+                     UNION SELECT revision FROM approvals WHERE zid = ?1)
+                 RETURNING key",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map([zid], |row| row.get(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(db_error)?;
+        for dropped in &unreachable {
+            drop_unnamed_artifact(&tx, dropped)?;
+        }
+        let author: Option<String> = tx
+            .query_row(
+                "SELECT author FROM compilations WHERE zid = ?1 AND revision = ?2",
+                params![zid, revision],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(db_error)?;
+        if let Some(author) = author {
+            let held: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(SUM(bytes), 0) FROM artifacts WHERE key IN
+                         (SELECT key FROM compilations WHERE author = ?1)",
+                    [&author],
+                    |row| row.get(0),
+                )
+                .map_err(db_error)?;
+            let held = held.max(0) as u64;
+            if held > compilation.author_budget {
+                tx.execute(
+                    "DELETE FROM compilations WHERE zid = ?1 AND revision = ?2",
+                    params![zid, revision],
+                )
+                .map_err(db_error)?;
+                drop_unnamed_artifact(&tx, key)?;
+                tx.commit().map_err(db_error)?;
+                return Err(StoreError::OverBudget {
+                    author,
+                    bytes: held,
+                    budget: compilation.author_budget,
+                });
+            }
+        }
         tx.commit().map_err(db_error)
     }
 
@@ -138,6 +199,74 @@ impl SqliteStore {
             })
             .map_err(db_error)
     }
+}
+
+/// An artifact's columns: the module or the (cut) message, and its size.
+pub(crate) struct ArtifactColumns<'a> {
+    pub(crate) wasm: Option<&'a [u8]>,
+    pub(crate) error: Option<String>,
+    pub(crate) bytes: i64,
+}
+
+impl<'a> ArtifactColumns<'a> {
+    /// The columns of `artifact`, or [`StoreError::Invalid`] past [`MAX_ARTIFACT_BYTES`].
+    pub(crate) fn of(artifact: &'a StoredArtifact) -> Result<Self, StoreError> {
+        Ok(match &artifact.outcome {
+            ArtifactOutcome::Compiled(wasm) if wasm.len() > MAX_ARTIFACT_BYTES => {
+                return Err(StoreError::Invalid(format!(
+                    "an artifact of {} bytes is over the limit of {MAX_ARTIFACT_BYTES}",
+                    wasm.len()
+                )));
+            }
+            ArtifactOutcome::Compiled(wasm) => ArtifactColumns {
+                wasm: Some(wasm),
+                error: None,
+                bytes: wasm.len() as i64,
+            },
+            ArtifactOutcome::Failed(message) => {
+                let cut: String = message.chars().take(MAX_ARTIFACT_ERROR_CHARS).collect();
+                ArtifactColumns {
+                    wasm: None,
+                    bytes: cut.len() as i64,
+                    error: Some(cut),
+                }
+            }
+        })
+    }
+}
+
+fn insert_artifact(
+    tx: &rusqlite::Transaction<'_>,
+    key: &str,
+    artifact: &StoredArtifact,
+    columns: &ArtifactColumns<'_>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO artifacts (key, language, compiler, wasm, error, bytes, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            key,
+            artifact.language,
+            artifact.compiler,
+            columns.wasm,
+            columns.error,
+            columns.bytes,
+            now_ms()
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Drops the artifact under `key` unless a compilation names it.
+fn drop_unnamed_artifact(tx: &rusqlite::Transaction<'_>, key: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM artifacts WHERE key = ?1
+           AND NOT EXISTS (SELECT 1 FROM compilations WHERE key = ?1)",
+        [key],
+    )
+    .map_err(db_error)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -174,15 +303,19 @@ mod tests {
     #[test]
     fn compilations_name_a_key_per_revision() {
         let store = SqliteStore::open_in_memory().unwrap();
-        store.record_compilation("Z10001", 1, "a").unwrap();
-        store.record_compilation("Z10001", 2, "b").unwrap();
-        store.record_compilation("Z10001", 2, "c").unwrap();
+        let z2 = serde_json::json!({"Z1K1": "Z2", "Z2K1": {"Z1K1": "Z6", "Z6K1": "Z10001"}, "Z2K2": "x"});
+        store.put("Z10001", &z2, "ed").unwrap();
+        let record = |key| Compilation {
+            zid: "Z10001",
+            revision: 1,
+            key,
+            artifact: None,
+            author_budget: u64::MAX,
+        };
+        store.record_compilation(&record("a")).unwrap();
+        store.record_compilation(&record("c")).unwrap();
         assert_eq!(
             store.compilation("Z10001", 1).unwrap().as_deref(),
-            Some("a")
-        );
-        assert_eq!(
-            store.compilation("Z10001", 2).unwrap().as_deref(),
             Some("c")
         );
         assert_eq!(store.compilation("Z10001", 3).unwrap(), None);

@@ -81,6 +81,17 @@ const MIGRATIONS: &[&str] = &[
         updated_ms INTEGER NOT NULL,
         PRIMARY KEY (implementation, implementation_revision)
     ) WITHOUT ROWID;",
+    // 4: what bounds the artifacts an editor's saves keep (`SqliteStore::record_compilation`):
+    // each artifact's size, each compilation's author (its revision's), and indexes to find
+    // an author's artifacts and whether any compilation still names one.
+    "ALTER TABLE artifacts ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE artifacts SET bytes = COALESCE(length(wasm), length(CAST(error AS BLOB)), 0);
+    ALTER TABLE compilations ADD COLUMN author TEXT NOT NULL DEFAULT '';
+    UPDATE compilations SET author = COALESCE(
+        (SELECT author FROM revisions r
+         WHERE r.zid = compilations.zid AND r.revision = compilations.revision), '');
+    CREATE INDEX compilations_by_key ON compilations(key);
+    CREATE INDEX compilations_by_author ON compilations(author, key);",
 ];
 
 /// The schema version this build writes.

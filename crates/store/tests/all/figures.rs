@@ -1,11 +1,11 @@
 //! Compiled artifacts and ranking figures, on each backend.
 
 use zeval_store::{
-    ArtifactOutcome, CallStats, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS, MAX_SKETCH_BYTES,
-    StoreError, StoredArtifact, TesterResult,
+    ArtifactOutcome, CallStats, Compilation, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS,
+    MAX_SKETCH_BYTES, Role, StoreError, StoredArtifact, TesterResult, User,
 };
 
-use crate::each_backend;
+use crate::{each_backend, implementation};
 
 fn compiled(bytes: &[u8]) -> StoredArtifact {
     StoredArtifact {
@@ -39,8 +39,15 @@ fn artifacts_are_stored_once_per_key_and_bounded() {
         // Keys in byte order on both (PostgreSQL's collation would put "B" after "a").
         store.put_artifact("a", &compiled(b"x")).unwrap();
         assert_eq!(store.artifact_keys().unwrap(), ["B", "a", "k"]);
-        store.record_compilation("Z10001", 1, "k").unwrap();
-        store.record_compilation("Z10001", 1, "a").unwrap();
+        store
+            .put("Z10001", &implementation("Z10001", "Z10000", "x"), "ed")
+            .unwrap();
+        store
+            .record_compilation(&compilation("Z10001", 1, "k", None))
+            .unwrap();
+        store
+            .record_compilation(&compilation("Z10001", 1, "a", None))
+            .unwrap();
         assert_eq!(
             store.compilation("Z10001", 1).unwrap().as_deref(),
             Some("a")
@@ -51,6 +58,124 @@ fn artifacts_are_stored_once_per_key_and_bounded() {
             store.put_artifact("h", &huge),
             Err(StoreError::Invalid(_))
         ));
+    });
+}
+
+fn compilation<'a>(
+    zid: &'a str,
+    revision: u64,
+    key: &'a str,
+    artifact: Option<&'a StoredArtifact>,
+) -> Compilation<'a> {
+    Compilation {
+        zid,
+        revision,
+        key,
+        artifact,
+        author_budget: u64::MAX,
+    }
+}
+
+/// Saves revision after revision of an implementation, each compiled to an artifact of its
+/// own, and returns what the store holds after each: an editor's saves kept every artifact
+/// until 2026-12-06.
+#[test]
+fn only_the_artifacts_of_current_and_approved_revisions_are_kept() {
+    each_backend(|store| {
+        let admin = User {
+            name: "ada".into(),
+            role: Role::Admin,
+        };
+        let artifact = compiled(&[7; 1000]);
+        let save = |revision: u64, key: &str| {
+            let saved = store
+                .put(
+                    "Z10001",
+                    &implementation("Z10001", "Z10000", &format!("code {revision}")),
+                    "ed",
+                )
+                .unwrap();
+            assert_eq!(saved, revision);
+            store
+                .record_compilation(&compilation("Z10001", revision, key, Some(&artifact)))
+                .unwrap();
+        };
+        save(1, "k1");
+        save(2, "k2");
+        // Revision 1 is neither current nor approved: its compilation and artifact are gone.
+        assert_eq!(store.compilation("Z10001", 1).unwrap(), None);
+        assert_eq!(store.artifact("k1").unwrap(), None);
+        assert_eq!(store.artifact_keys().unwrap(), ["k2"]);
+        store.approve("Z10001", &admin).unwrap();
+        save(3, "k3");
+        save(4, "k4");
+        // The approved revision (2) is what anonymous calls run: kept beside the current.
+        assert_eq!(store.artifact_keys().unwrap(), ["k2", "k4"]);
+        assert_eq!(
+            store.compilation("Z10001", 2).unwrap().as_deref(),
+            Some("k2")
+        );
+        // An artifact another implementation's compilation names is kept for it.
+        store
+            .put("Z10002", &implementation("Z10002", "Z10000", "same"), "ed")
+            .unwrap();
+        store
+            .record_compilation(&compilation("Z10002", 1, "k4", None))
+            .unwrap();
+        save(5, "k5");
+        assert_eq!(store.artifact_keys().unwrap(), ["k2", "k4", "k5"]);
+        // A compilation recorded late, for a revision no longer current, keeps nothing.
+        store
+            .record_compilation(&compilation("Z10001", 3, "k3", Some(&artifact)))
+            .unwrap();
+        assert_eq!(store.artifact_keys().unwrap(), ["k2", "k4", "k5"]);
+        assert_eq!(store.compilation("Z10001", 3).unwrap(), None);
+    });
+}
+
+#[test]
+fn an_authors_artifacts_are_kept_within_their_budget() {
+    each_backend(|store| {
+        let artifact = compiled(&[1; 1000]);
+        let record = |zid: &str, author: &str, key: &str| {
+            store
+                .put(zid, &implementation(zid, "Z10000", key), author)
+                .unwrap();
+            store.record_compilation(&Compilation {
+                author_budget: 2500,
+                ..compilation(zid, 1, key, Some(&artifact))
+            })
+        };
+        record("Z10001", "ed", "a").unwrap();
+        record("Z10002", "ed", "b").unwrap();
+        match record("Z10003", "ed", "c") {
+            Err(StoreError::OverBudget {
+                author,
+                bytes,
+                budget,
+            }) => {
+                assert_eq!((author.as_str(), bytes, budget), ("ed", 3000, 2500));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Nothing of the refused one is kept; another author has a budget of their own.
+        assert_eq!(store.compilation("Z10003", 1).unwrap(), None);
+        assert_eq!(store.artifact("c").unwrap(), None);
+        record("Z10004", "eve", "d").unwrap();
+        // The same code saved again by its author costs nothing more.
+        record("Z10005", "ed", "a").unwrap();
+        assert_eq!(store.artifact_keys().unwrap(), ["a", "b", "d"]);
+        // A new revision replaces what the old one kept.
+        store
+            .put("Z10002", &implementation("Z10002", "Z10000", "e"), "ed")
+            .unwrap();
+        store
+            .record_compilation(&Compilation {
+                author_budget: 2500,
+                ..compilation("Z10002", 2, "e", Some(&artifact))
+            })
+            .unwrap();
+        assert_eq!(store.artifact_keys().unwrap(), ["a", "d", "e"]);
     });
 }
 

@@ -29,7 +29,7 @@ fn nodes_starting_at_once_migrate_once() {
         .query("SELECT version FROM schema_version", &[])
         .unwrap();
     assert_eq!(versions.len(), 1);
-    assert_eq!(versions[0].get::<_, i64>(0), 1);
+    assert_eq!(versions[0].get::<_, i64>(0), 2);
     // Connecting again leaves the data and the version alone.
     stores[0]
         .as_ref()

@@ -1,6 +1,8 @@
-use zeval_store::{MAX_HISTORY_REVISIONS, SqliteStore};
+use zeval_store::{
+    ArtifactOutcome, Compilation, MAX_HISTORY_REVISIONS, SqliteStore, StoreError, StoredArtifact,
+};
 
-use crate::{function, z2};
+use crate::{function, implementation, z2};
 
 #[test]
 fn concurrent_creates_never_share_a_zid() {
@@ -56,8 +58,60 @@ fn data_survives_reopening_and_the_file_uses_wal() {
     let version: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    // Version 3: objects, users, approvals (1), compiled artifacts (2), ranking figures (3).
-    assert_eq!((mode.as_str(), version), ("wal", 3));
+    // Version 4: objects, users, approvals (1), compiled artifacts (2), ranking figures (3),
+    // artifacts' sizes and compilations' authors (4).
+    assert_eq!((mode.as_str(), version), ("wal", 4));
+}
+
+/// A store of version 3 gets its artifacts' sizes and its compilations' authors from
+/// migration 4, so the budget counts what was stored before it.
+#[test]
+fn migration_4_sizes_artifacts_and_names_authors() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = StoredArtifact {
+        language: "c".into(),
+        compiler: "clang".into(),
+        outcome: ArtifactOutcome::Compiled(vec![0; 1000]),
+    };
+    let compilation = |zid, key, author_budget| Compilation {
+        zid,
+        revision: 1,
+        key,
+        artifact: Some(&artifact),
+        author_budget,
+    };
+    let path = {
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        store
+            .put("Z10001", &implementation("Z10001", "Z10000", "a"), "ed")
+            .unwrap();
+        store
+            .record_compilation(&compilation("Z10001", "a", u64::MAX))
+            .unwrap();
+        store.path().unwrap().to_path_buf()
+    };
+    // Back to version 3's shape, with what version 3 stored.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "DROP INDEX compilations_by_key;
+         DROP INDEX compilations_by_author;
+         ALTER TABLE compilations DROP COLUMN author;
+         ALTER TABLE artifacts DROP COLUMN bytes;
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(raw);
+    let store = SqliteStore::open_in(dir.path()).unwrap();
+    store
+        .put("Z10002", &implementation("Z10002", "Z10000", "b"), "ed")
+        .unwrap();
+    assert!(matches!(
+        store.record_compilation(&compilation("Z10002", "b", 1500)),
+        Err(StoreError::OverBudget { bytes: 2000, .. })
+    ));
+    store
+        .record_compilation(&compilation("Z10002", "b", 2000))
+        .unwrap();
 }
 
 #[test]
