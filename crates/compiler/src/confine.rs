@@ -61,6 +61,11 @@ pub struct Limits {
     pub output_bytes: u64,
     /// Wall-clock time of the whole compilation, after which the process group is killed.
     pub wall: Duration,
+    /// Bytes of all the files under the compilation's temp dir together, checked every
+    /// 20 ms (`TEMP_CHECK_INTERVAL`); past it the process group is killed. `RLIMIT_FSIZE` bounds
+    /// each file only, and a compiler writes several (an object per codegen unit, the linked
+    /// module, its own temporaries).
+    pub temp_bytes: u64,
     /// Bytes of stdout and of stderr kept (the rest is read and discarded).
     pub captured_bytes: usize,
 }
@@ -222,12 +227,23 @@ fn build_ruleset_inner(workdir: &Path, read_only: &[PathBuf]) -> Result<Option<O
     Ok(created.into())
 }
 
+/// How often the temp dir's size is checked against [`Limits::temp_bytes`]. A compiler
+/// writes at most some hundreds of MiB a second here, so the dir ends up at most that much
+/// past its bound for a moment.
+pub(crate) const TEMP_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Entries of the temp dir counted in one check; a dir holding more counts as past its
+/// bound (a compiler writes a few dozen files at most), so that the walk itself is bounded.
+const MAX_TEMP_ENTRIES: usize = 10_000;
+
 /// How a confined process ended.
 #[derive(Debug)]
 pub(crate) struct Outcome {
     pub(crate) status: ExitStatus,
     /// Killed by the parent at the wall-clock limit.
     pub(crate) timed_out: bool,
+    /// Killed by the parent when its temp dir held more than [`Limits::temp_bytes`].
+    pub(crate) temp_full: bool,
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr: Vec<u8>,
     pub(crate) elapsed: Duration,
@@ -281,6 +297,17 @@ pub(crate) fn run(
     );
     let deadline = started + walls.limits.wall;
     let mut timed_out = false;
+    let mut temp_full = false;
+    let mut next_temp_check = started + TEMP_CHECK_INTERVAL;
+    // Whether the temp dir is past its bound, checked once per interval.
+    let mut temp_past_bound = || {
+        let now = Instant::now();
+        if now < next_temp_check {
+            return false;
+        }
+        next_temp_check = now + TEMP_CHECK_INTERVAL;
+        temp_bytes_exceed(workdir, walls.limits.temp_bytes)
+    };
     match pidfd {
         Ok(pidfd) => loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -288,14 +315,18 @@ pub(crate) fn run(
                 timed_out = true;
                 break;
             }
+            if temp_past_bound() {
+                temp_full = true;
+                break;
+            }
             let mut fds = [rustix::event::PollFd::new(
                 &pidfd,
                 rustix::event::PollFlags::IN,
             )];
-            let timeout =
-                rustix::event::Timespec::try_from(left).unwrap_or(rustix::event::Timespec {
-                    tv_sec: 1,
-                    tv_nsec: 0,
+            let timeout = rustix::event::Timespec::try_from(left.min(TEMP_CHECK_INTERVAL))
+                .unwrap_or(rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 20_000_000,
                 });
             match rustix::event::poll(&mut fds, Some(&timeout)) {
                 Ok(0) => {}
@@ -313,6 +344,10 @@ pub(crate) fn run(
                 timed_out = true;
                 break;
             }
+            if temp_past_bound() {
+                temp_full = true;
+                break;
+            }
             std::thread::sleep(Duration::from_millis(5));
         },
     }
@@ -328,11 +363,44 @@ pub(crate) fn run(
     Ok(Outcome {
         status,
         timed_out,
+        temp_full,
         stdout: join(stdout),
         stderr: join(stderr),
         elapsed: started.elapsed(),
         cpu_time,
     })
+}
+
+/// Whether the files under `dir` hold more than `bound` bytes together (their lengths;
+/// symbolic links are not followed), or there are more than [`MAX_TEMP_ENTRIES`] of them.
+/// Entries that vanish during the walk (a compiler deleting its temporaries) count nothing.
+fn temp_bytes_exceed(dir: &Path, bound: u64) -> bool {
+    let mut total: u64 = 0;
+    let mut entries = 0usize;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(listing) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in listing.flatten() {
+            entries += 1;
+            if entries > MAX_TEMP_ENTRIES {
+                return true;
+            }
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if metadata.is_dir() {
+                pending.push(entry.path());
+            } else {
+                total = total.saturating_add(metadata.len());
+                if total > bound {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
 /// Reaps the child and returns its status and CPU time (user + system, its own and that of

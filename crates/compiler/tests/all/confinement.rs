@@ -10,6 +10,7 @@ fn limits() -> Limits {
         address_space: 1 << 30,
         output_bytes: 1 << 20,
         wall: Duration::from_secs(10),
+        temp_bytes: 8 << 20,
         captured_bytes: 64 << 10,
     }
 }
@@ -92,8 +93,12 @@ fn rustix_root() -> bool {
 
 #[test]
 fn limits_apply_to_the_child() {
-    let (ok, _, _) = run(&["/bin/sh", "-c", "head -c 2000000 /dev/zero > big"]);
+    // (`/dev/zero` is not readable in there: `yes` makes the bytes.)
+    let (ok, _, stderr) = run(&["/bin/sh", "-c", "yes | head -c 2000000 > big"]);
     assert!(!ok, "a file over RLIMIT_FSIZE was written");
+    assert!(!stderr.contains("Permission denied"), "{stderr}");
+    let (ok, _, stderr) = run(&["/bin/sh", "-c", "yes | head -c 900000 > small"]);
+    assert!(ok, "{stderr}");
     let (status, _, _, confinement) = run_confined_for_test(
         &["/bin/sh", "-c", "while :; do :; done"],
         Limits {
@@ -111,6 +116,40 @@ fn limits_apply_to_the_child() {
         "{}",
         confinement.landlock
     );
+}
+
+/// `RLIMIT_FSIZE` bounds each file; until 2026-12-06 nothing bounded them together, and a
+/// compiler wrote one object per codegen unit.
+#[test]
+fn the_temp_dir_is_bounded_in_all() {
+    let started = std::time::Instant::now();
+    // Twelve files, each under the 1 MiB file bound, 12 MiB in all past the 8 MiB bound.
+    let (status, _, _, _) = run_confined_for_test(
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do yes | head -c 1000000 > f$i; done; sleep 8",
+        ],
+        limits(),
+    )
+    .expect("spawn");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "{status:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Within the bound, the same files are fine.
+    let (ok, _, stderr) = run(&[
+        "/bin/sh",
+        "-c",
+        "for i in 1 2 3 4 5 6; do yes | head -c 1000000 > f$i; done; sleep 0.2",
+    ]);
+    assert!(ok, "{stderr}");
 }
 
 fn libc_sigxcpu() -> i32 {

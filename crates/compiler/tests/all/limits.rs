@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use zeval_compiler::{CompileFailure, Kind, Language};
+use zeval_compiler::{CompileFailure, Kind, Language, STALE_TEMP_DIR_AGE, sweep_stale_temp_dirs};
 
 use crate::common::{signature, small_toolchain, unit};
 
@@ -98,6 +98,42 @@ fn big_artifacts_hit_output_size() {
         limit_of(toolchain.compile(&unit(Language::C, "Z10042", &sig, &c))),
         "output size"
     );
+}
+
+/// A dir whose last change was `ago`.
+fn dir_changed(path: &std::path::Path, ago: Duration) {
+    std::fs::create_dir(path).unwrap();
+    std::fs::write(path.join("main.o"), [0u8; 4096]).unwrap();
+    let then = std::time::SystemTime::now() - ago;
+    std::fs::File::open(path)
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
+}
+
+/// A compilation's temp dir is removed when it ends; until 2026-12-06 the dir of a process
+/// killed mid-compilation stayed for good.
+#[test]
+fn a_new_toolchain_sweeps_the_temp_dirs_a_killed_process_left() {
+    let root = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let old = STALE_TEMP_DIR_AGE + Duration::from_secs(60);
+    let stale = root.path().join("zeval-compile-stale");
+    dir_changed(&stale, old);
+    // Still in use, perhaps by another process's compilation.
+    let recent = root.path().join("zeval-compile-recent");
+    dir_changed(&recent, Duration::from_secs(60));
+    let unrelated = root.path().join("someone-else");
+    dir_changed(&unrelated, old);
+    let target = elsewhere.path().join("kept");
+    dir_changed(&target, old);
+    std::os::unix::fs::symlink(&target, root.path().join("zeval-compile-link")).unwrap();
+    small_toolchain(|config| config.temp_root = Some(root.path().to_owned()));
+    assert!(!stale.exists());
+    assert!(recent.join("main.o").exists());
+    assert!(unrelated.join("main.o").exists());
+    assert!(target.join("main.o").exists());
+    assert_eq!(sweep_stale_temp_dirs(root.path(), old), 0);
 }
 
 #[test]
