@@ -98,6 +98,8 @@ pub struct Artifacts {
     save_time: Gate,
     /// Whether what a call compiles is stored too ([`Artifacts::keeping_call_time_compilations`]).
     keep_call_time: bool,
+    /// Whether what a save compiles is stored here ([`Artifacts::leaving_saves_to_the_caller`]).
+    store_saves: bool,
 }
 
 impl Artifacts {
@@ -112,6 +114,7 @@ impl Artifacts {
             call_time: Gate::new(MAX_CALL_TIME_COMPILATIONS),
             save_time: Gate::new(saves),
             keep_call_time: false,
+            store_saves: true,
         }
     }
 
@@ -133,6 +136,17 @@ impl Artifacts {
     pub fn keeping_call_time_compilations(self) -> Self {
         Self {
             keep_call_time: true,
+            ..self
+        }
+    }
+
+    /// Do not store what saves compile ([`Artifacts::artifact`]): the caller stores it with
+    /// the revision it belongs to, from [`Artifacts::lookup`], in one step. A server's object
+    /// store keeps an artifact only while a revision names it; one stored here first and
+    /// never named (the recording failed, or the author was over their budget) stayed.
+    pub fn leaving_saves_to_the_caller(self) -> Self {
+        Self {
+            store_saves: false,
             ..self
         }
     }
@@ -314,8 +328,12 @@ impl Artifacts {
                 message: failure_message(&failure),
             },
         };
+        let stored_here = match deadline {
+            None => self.store_saves,
+            Some(_) => self.keep_call_time,
+        };
         if let Some(store) = &self.store
-            && (deadline.is_none() || self.keep_call_time)
+            && stored_here
         {
             store.put(&key, unit.language.code(), &record);
         }

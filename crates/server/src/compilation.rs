@@ -147,13 +147,18 @@ pub fn compile_revision(
         .lookup(&key)
         .map(|record| stored(unit.language.code(), &record));
     let hex = key.to_hex();
-    let recorded = store.record_compilation(&zeval_store::Compilation {
-        zid,
-        revision,
-        key: &hex,
-        artifact: artifact.as_ref(),
-        author_budget,
-    });
+    let recorded = match &artifact {
+        Some(artifact) => store.record_compilation(&zeval_store::Compilation {
+            zid,
+            revision,
+            key: &hex,
+            artifact: Some(artifact),
+            author_budget,
+        }),
+        // Nothing to keep: the compilation failed for now (a busy machine), and the next
+        // call or save compiles again.
+        None => Ok(()),
+    };
     if let Err(error) = &result {
         tracing::info!(zid, revision, %error, "an implementation does not compile");
     }
@@ -219,7 +224,9 @@ pub fn artifacts(
     };
     match zeval_compiler::Toolchain::discover(&compiler) {
         Ok(toolchain) => {
-            let artifacts = Artifacts::new(toolchain, store);
+            // Saves are stored by `compile_revision`, with their revision, within the
+            // author's budget.
+            let artifacts = Artifacts::new(toolchain, store).leaving_saves_to_the_caller();
             Some(Arc::new(if config.compiler.keep_call_time_artifacts {
                 artifacts.keeping_call_time_compilations()
             } else {

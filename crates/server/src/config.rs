@@ -501,8 +501,9 @@ pub struct Compiler {
     pub keep_call_time_artifacts: bool,
     /// The most bytes of compiled artifacts the store keeps for the implementations one
     /// author saved (default 256 MiB: a C artifact is tens of KiB, a Rust one a few hundred).
-    /// Only the artifacts of current and approved revisions count, and are kept; a save past
-    /// the budget is stored, but its artifact is kept in memory only, and its report says so.
+    /// The store keeps the artifacts of current and approved revisions only, and these count;
+    /// a save that would take its author past the budget with a new artifact is stored, but
+    /// its artifact is kept in memory only, and its compilation report says so.
     pub stored_artifact_bytes_per_author: u64,
 }
 

@@ -560,6 +560,13 @@ impl PostgresStore {
         let Compilation { zid, key, .. } = *compilation;
         let revision = compilation.revision as i64;
         let outcome = self.write(|tx| {
+            let named_already: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM compilations WHERE key = $1)",
+                    &[&key],
+                )
+                .map_err(pg_error)?
+                .get(0);
             if let (Some(artifact), Some(columns)) = (compilation.artifact, &columns) {
                 insert_artifact(tx, key, artifact, columns)?;
             }
@@ -591,7 +598,7 @@ impl PostgresStore {
                 )
                 .map_err(pg_error)?
                 .map(|row| row.get(0));
-            let Some(author) = author else {
+            let Some(author) = author.filter(|_| !named_already) else {
                 return Ok(None);
             };
             let held: i64 = tx

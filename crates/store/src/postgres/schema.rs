@@ -88,7 +88,11 @@ const MIGRATIONS: &[&str] = &[
     UPDATE compilations c SET author = r.author
         FROM revisions r WHERE r.zid = c.zid AND r.revision = c.revision;
     CREATE INDEX compilations_by_key ON compilations(key);
-    CREATE INDEX compilations_by_author ON compilations(author, key);",
+    CREATE INDEX compilations_by_author ON compilations(author, key);
+    DELETE FROM compilations c WHERE c.revision NOT IN (
+        SELECT revision FROM objects o WHERE o.zid = c.zid
+        UNION SELECT revision FROM approvals a WHERE a.zid = c.zid);
+    DELETE FROM artifacts WHERE key NOT IN (SELECT key FROM compilations);",
 ];
 
 /// The schema version this build writes.

@@ -106,14 +106,25 @@ impl SqliteStore {
     /// All in one transaction, so an artifact is never dropped while a compilation names it.
     ///
     /// [`StoreError::OverBudget`], with nothing recorded (and the artifact dropped unless
-    /// another compilation names it), when the artifacts that the compilations of the
-    /// revision's author name would then hold more than `compilation.author_budget` bytes.
+    /// another compilation names it), when the artifact is new (no compilation names it yet)
+    /// and the artifacts that the compilations of the revision's author name would then hold
+    /// more than `compilation.author_budget` bytes.
     pub fn record_compilation(&self, compilation: &Compilation<'_>) -> Result<(), StoreError> {
         let columns = compilation.artifact.map(ArtifactColumns::of).transpose()?;
         let Compilation { zid, key, .. } = *compilation;
         let revision = compilation.revision as i64;
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
+        // An artifact a compilation names already costs nothing more: charging it would let
+        // an editor over their budget drop another author's artifact by saving a new
+        // revision of their implementation with the same code (a label edit).
+        let named_already: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM compilations WHERE key = ?1)",
+                [key],
+                |row| row.get(0),
+            )
+            .map_err(db_error)?;
         if let (Some(artifact), Some(columns)) = (compilation.artifact, &columns) {
             insert_artifact(&tx, key, artifact, columns)?;
         }
@@ -148,7 +159,7 @@ impl SqliteStore {
             )
             .optional()
             .map_err(db_error)?;
-        if let Some(author) = author {
+        if let Some(author) = author.filter(|_| !named_already) {
             let held: i64 = tx
                 .query_row(
                     "SELECT COALESCE(SUM(bytes), 0) FROM artifacts WHERE key IN

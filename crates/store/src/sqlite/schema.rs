@@ -83,7 +83,10 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
     // 4: what bounds the artifacts an editor's saves keep (`SqliteStore::record_compilation`):
     // each artifact's size, each compilation's author (its revision's), and indexes to find
-    // an author's artifacts and whether any compilation still names one.
+    // an author's artifacts and whether any compilation still names one. Then, once, what
+    // no call can reach: compilations of revisions neither current nor approved, and
+    // artifacts no compilation names (those of every earlier save, and what calls compiled
+    // with `keep_call_time_artifacts`, which calls compile again).
     "ALTER TABLE artifacts ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
     UPDATE artifacts SET bytes = COALESCE(length(wasm), length(CAST(error AS BLOB)), 0);
     ALTER TABLE compilations ADD COLUMN author TEXT NOT NULL DEFAULT '';
@@ -91,7 +94,11 @@ const MIGRATIONS: &[&str] = &[
         (SELECT author FROM revisions r
          WHERE r.zid = compilations.zid AND r.revision = compilations.revision), '');
     CREATE INDEX compilations_by_key ON compilations(key);
-    CREATE INDEX compilations_by_author ON compilations(author, key);",
+    CREATE INDEX compilations_by_author ON compilations(author, key);
+    DELETE FROM compilations WHERE revision NOT IN (
+        SELECT revision FROM objects o WHERE o.zid = compilations.zid
+        UNION SELECT revision FROM approvals a WHERE a.zid = compilations.zid);
+    DELETE FROM artifacts WHERE key NOT IN (SELECT key FROM compilations);",
 ];
 
 /// The schema version this build writes.

@@ -162,16 +162,34 @@ fn an_authors_artifacts_are_kept_within_their_budget() {
         assert_eq!(store.compilation("Z10003", 1).unwrap(), None);
         assert_eq!(store.artifact("c").unwrap(), None);
         record("Z10004", "eve", "d").unwrap();
+        // An editor over their budget who saves a new revision of another author's
+        // implementation with the same code (a label edit) drops nothing: its artifact is
+        // named already, so it costs nothing more.
+        let mut relabelled = implementation("Z10004", "Z10000", "d");
+        relabelled["Z2K3"] = serde_json::json!({"Z1K1": "Z12", "Z12K1": ["Z11",
+            {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": "relabelled"}]});
+        assert_eq!(store.put("Z10004", &relabelled, "ed").unwrap(), 2);
+        store
+            .record_compilation(&Compilation {
+                author_budget: 1500,
+                ..compilation("Z10004", 2, "d", Some(&artifact))
+            })
+            .unwrap();
+        assert_eq!(
+            store.compilation("Z10004", 2).unwrap().as_deref(),
+            Some("d")
+        );
         // The same code saved again by its author costs nothing more.
         record("Z10005", "ed", "a").unwrap();
         assert_eq!(store.artifact_keys().unwrap(), ["a", "b", "d"]);
-        // A new revision replaces what the old one kept.
+        // A new revision replaces what the old one kept. (The relabelled revision is ed's:
+        // "d" counts for them too now, so they hold a, d and e.)
         store
             .put("Z10002", &implementation("Z10002", "Z10000", "e"), "ed")
             .unwrap();
         store
             .record_compilation(&Compilation {
-                author_budget: 2500,
+                author_budget: 3000,
                 ..compilation("Z10002", 2, "e", Some(&artifact))
             })
             .unwrap();

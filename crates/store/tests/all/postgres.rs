@@ -305,3 +305,66 @@ fn scans_leave_a_connection_for_lookups() {
     drop(locker);
     assert!(store.search(None, Some("l"), 10).is_ok());
 }
+
+/// The SQLite store's `migration_4_sizes_artifacts_names_authors_and_drops_what_no_call_reaches`,
+/// for PostgreSQL's migration 2.
+#[test]
+fn migration_2_sizes_artifacts_names_authors_and_drops_what_no_call_reaches() {
+    let url = fresh_database();
+    let artifact = zeval_store::StoredArtifact {
+        language: "c".into(),
+        compiler: "clang".into(),
+        outcome: zeval_store::ArtifactOutcome::Compiled(vec![0; 1000]),
+    };
+    let compilation = |zid, key, author_budget| zeval_store::Compilation {
+        zid,
+        revision: 1,
+        key,
+        artifact: Some(&artifact),
+        author_budget,
+    };
+    {
+        let store = PostgresStore::connect(&url).unwrap();
+        store
+            .put(
+                "Z10001",
+                &crate::implementation("Z10001", "Z10000", "a"),
+                "ed",
+            )
+            .unwrap();
+        store
+            .record_compilation(&compilation("Z10001", "a", u64::MAX))
+            .unwrap();
+    }
+    // Back to version 1's shape, with what version 1 stored.
+    raw(&url)
+        .batch_execute(
+            "DROP INDEX compilations_by_key;
+             DROP INDEX compilations_by_author;
+             ALTER TABLE compilations DROP COLUMN author;
+             ALTER TABLE artifacts DROP COLUMN bytes;
+             INSERT INTO artifacts (key, language, compiler, wasm, error, created_ms)
+                 VALUES ('unnamed', 'c', 'clang', '\\x00', NULL, 0),
+                        ('earlier', 'c', 'clang', '\\x00', NULL, 0);
+             INSERT INTO compilations (zid, revision, key) VALUES ('Z10001', 7, 'earlier');
+             UPDATE schema_version SET version = 1;",
+        )
+        .unwrap();
+    let store = PostgresStore::connect(&url).unwrap();
+    assert_eq!(store.artifact_keys().unwrap(), ["a"]);
+    assert_eq!(store.compilation("Z10001", 7).unwrap(), None);
+    store
+        .put(
+            "Z10002",
+            &crate::implementation("Z10002", "Z10000", "b"),
+            "ed",
+        )
+        .unwrap();
+    assert!(matches!(
+        store.record_compilation(&compilation("Z10002", "b", 1500)),
+        Err(StoreError::OverBudget { bytes: 2000, .. })
+    ));
+    store
+        .record_compilation(&compilation("Z10002", "b", 2000))
+        .unwrap();
+}

@@ -66,7 +66,7 @@ fn data_survives_reopening_and_the_file_uses_wal() {
 /// A store of version 3 gets its artifacts' sizes and its compilations' authors from
 /// migration 4, so the budget counts what was stored before it.
 #[test]
-fn migration_4_sizes_artifacts_and_names_authors() {
+fn migration_4_sizes_artifacts_names_authors_and_drops_what_no_call_reaches() {
     let dir = tempfile::tempdir().unwrap();
     let artifact = StoredArtifact {
         language: "c".into(),
@@ -97,11 +97,19 @@ fn migration_4_sizes_artifacts_and_names_authors() {
          DROP INDEX compilations_by_author;
          ALTER TABLE compilations DROP COLUMN author;
          ALTER TABLE artifacts DROP COLUMN bytes;
+         INSERT INTO artifacts (key, language, compiler, wasm, error, created_ms)
+             VALUES ('unnamed', 'c', 'clang', x'00', NULL, 0),
+                    ('earlier', 'c', 'clang', x'00', NULL, 0);
+         INSERT INTO compilations (zid, revision, key) VALUES ('Z10001', 7, 'earlier');
          PRAGMA user_version = 3;",
     )
     .unwrap();
     drop(raw);
     let store = SqliteStore::open_in(dir.path()).unwrap();
+    // What no call can reach is gone: a compilation of a revision that is not current, and
+    // artifacts no compilation names.
+    assert_eq!(store.artifact_keys().unwrap(), ["a"]);
+    assert_eq!(store.compilation("Z10001", 7).unwrap(), None);
     store
         .put("Z10002", &implementation("Z10002", "Z10000", "b"), "ed")
         .unwrap();
