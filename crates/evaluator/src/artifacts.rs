@@ -458,10 +458,13 @@ fn check_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The bytes of the regular file at `path`, owned by us and writable by nobody else.
+/// Opened without blocking: a FIFO in its place held the opening thread until someone wrote
+/// to it; now it is refused as not a regular file.
 fn read_private(path: &Path) -> Option<Vec<u8>> {
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .ok()?;
     let metadata = file.metadata().ok()?;
@@ -583,6 +586,26 @@ mod tests {
         assert!(read_private(&path).is_none());
         file.set_len(8).unwrap();
         assert_eq!(read_private(&path).map(|bytes| bytes.len()), Some(8));
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_an_artifact_file_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("artifact.wasm");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(read_private(&path)));
+        let read = receiver
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("opening the FIFO blocked");
+        assert!(read.is_none());
     }
 
     /// Small records (a refused source's message) can be a million entries: each lookup

@@ -101,6 +101,22 @@ pub(crate) fn load_module_keeping_code<'w>(
     Ok((module, compiled))
 }
 
+/// The module whose hex SHA-256 is `wasm_sha256`, when a verified precompiled copy is in
+/// `cache_dir` (the checks of [`load_module`]); `None` otherwise, with nothing removed or
+/// compiled: the caller compiles where compilations are bounded, and [`load_module`] there
+/// replaces a bad entry.
+pub(crate) fn read_back(
+    engine: &Engine,
+    cache_dir: &Path,
+    guest: &str,
+    wasm_sha256: &str,
+) -> Option<Module> {
+    prepare_directory(cache_dir).ok()?;
+    let path = cache_path(engine, cache_dir, guest, wasm_sha256);
+    let bytes = read_verified(&path, &manifest_path(&path)).ok()?;
+    deserialize(engine, &bytes).ok()
+}
+
 /// `<cache_dir>/<guest>-<module sha256>-<wasmtime version>-<engine config digest>.cwasm`.
 pub(crate) fn cache_path(
     engine: &Engine,
@@ -169,11 +185,12 @@ fn check_owner_and_mode(metadata: &Metadata) -> Result<(), String> {
 }
 
 /// Reads a regular file without following symlinks, after checking its owner and mode on
-/// the opened file itself.
+/// the opened file itself. Opened without blocking: a FIFO in its place held the opening
+/// thread (a call's) until someone wrote to it; now it is refused as not a regular file.
 fn read_checked(path: &Path) -> Result<Vec<u8>, String> {
     let mut file = OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(path)
         .map_err(|e| format!("cannot open {}: {e}", file_name(path)))?;
     let metadata = file
@@ -290,6 +307,29 @@ mod tests {
         drop(file);
         let error = read_checked(&path).unwrap_err();
         assert!(error.contains("more than the cache reads"), "{error}");
+    }
+
+    /// A FIFO where a cache file should be is refused at once; opening it blocked until
+    /// someone wrote to it.
+    #[test]
+    fn a_fifo_in_the_cache_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("guest.cwasm");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(read_checked(&path)));
+        let error = receiver
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("opening the FIFO blocked")
+            .unwrap_err();
+        assert!(error.contains("not a regular file"), "{error}");
     }
 
     #[test]

@@ -214,9 +214,19 @@ impl ModuleHost {
         }
         // A module compiled before is only read back: no need to wait for the slot behind
         // someone else's long compilation.
+        // Only a verified copy is read back here: until 2026-12-06 a `.cwasm` that merely
+        // existed (its manifest entry missing: a writer between its two renames, a crash) sent
+        // the call to compile on its own thread, outside the slot and past its deadline.
         let sha256 = sha256_of(wasm);
-        if self.inner.config.disk_cache && self.is_on_disk(key, &sha256) {
-            let guest = self.compile(key, wasm, &sha256)?;
+        if self.inner.config.disk_cache
+            && let Some(module) = crate::cache::read_back(
+                &self.inner.engine,
+                &self.inner.sandbox.cache_dir,
+                &module_name(key),
+                &sha256,
+            )
+        {
+            let guest = self.guest_of(key, &module, &sha256)?;
             self.keep(key, &guest);
             return Ok(guest);
         }
@@ -353,17 +363,6 @@ impl ModuleHost {
         self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether the module of `key` whose bytes hash to `sha256` is in the disk cache.
-    fn is_on_disk(&self, key: &str, sha256: &str) -> bool {
-        crate::cache::cache_path(
-            &self.inner.engine,
-            &self.inner.sandbox.cache_dir,
-            &module_name(key),
-            sha256,
-        )
-        .exists()
-    }
-
     /// Compiles (or reads back from the disk cache) `wasm`, whose hex SHA-256 is `sha256`.
     fn compile(&self, key: &str, wasm: &[u8], sha256: &str) -> Result<Guest, SandboxError> {
         let inner = &self.inner;
@@ -383,10 +382,21 @@ impl ModuleHost {
         } else {
             Module::new(&inner.engine, wasm).map_err(load_error)?
         };
-        crate::images::prepare(&module).map_err(load_error)?;
+        self.guest_of(key, &module, sha256)
+    }
+
+    /// The guest of `module`, compiled from bytes whose hex SHA-256 is `sha256`.
+    fn guest_of(&self, key: &str, module: &Module, sha256: &str) -> Result<Guest, SandboxError> {
+        let inner = &self.inner;
+        let name = module_name(key);
+        let load_error = |e: wasmtime::Error| SandboxError::Load {
+            guest: name.clone(),
+            message: format!("{e:#}"),
+        };
+        crate::images::prepare(module).map_err(load_error)?;
         let mut linker = Linker::new(&inner.engine);
         add_wasi_to_linker(&mut linker).map_err(load_error)?;
-        let pre = linker.instantiate_pre(&module).map_err(load_error)?;
+        let pre = linker.instantiate_pre(module).map_err(load_error)?;
         let pool = &inner.sandbox.pool;
         Ok(Guest::from_parts(GuestParts {
             name,

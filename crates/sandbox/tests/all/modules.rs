@@ -420,3 +420,55 @@ fn a_module_in_the_disk_cache_does_not_wait_for_the_compilation_slot() {
         .unwrap();
     assert_eq!(guest.run(b"", &quick()).unwrap().stdout, b"cached");
 }
+
+/// Every file under `dir` whose name ends with `suffix`.
+fn files_ending(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_ending(&path, suffix));
+        } else if path.to_string_lossy().ends_with(suffix) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// Only a verified copy in the disk cache is read back at once. Until 2026-12-06 a `.cwasm`
+/// that merely existed, its manifest entry missing (a writer between its two renames, a
+/// process killed there), sent the call to compile the module on its own thread: outside
+/// the one compilation slot, and past the call's deadline.
+#[test]
+fn a_cached_module_without_its_manifest_is_compiled_within_the_deadline() {
+    use std::sync::Arc;
+    use std::time::Instant;
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox =
+        zeval_sandbox::Sandbox::new(zeval_sandbox::SandboxConfig::new(dir.path().to_path_buf()))
+            .unwrap();
+    let config = ModuleHostConfig {
+        parallel_compilation: false,
+        ..ModuleHostConfig::default()
+    };
+    let big: Arc<[u8]> = slow_to_compile(800, 200, 11).into_bytes().into();
+    sandbox
+        .module_host(config.clone())
+        .unwrap()
+        .load("big", &big)
+        .unwrap();
+    let manifests = files_ending(dir.path(), ".cwasm.sha256");
+    assert_eq!(manifests.len(), 1, "{manifests:?}");
+    std::fs::remove_file(&manifests[0]).unwrap();
+    let host = sandbox.module_host(config).unwrap();
+    let limit = Duration::from_millis(200);
+    let started = Instant::now();
+    let answer = host.load_within("big", &big, started + limit, limit);
+    let waited = started.elapsed();
+    assert!(
+        matches!(answer, Err(SandboxError::Timeout { .. })),
+        "answered {:?} after {waited:?}",
+        answer.as_ref().map(|_| "a module")
+    );
+    assert!(waited < Duration::from_millis(1_500), "waited {waited:?}");
+}
