@@ -559,26 +559,54 @@ impl PostgresStore {
         let columns = compilation.artifact.map(ArtifactColumns::of).transpose()?;
         let Compilation { zid, key, .. } = *compilation;
         let revision = compilation.revision as i64;
-        let outcome = self.write(|tx| {
-            let named_already: bool = tx
+        self.write(|tx| {
+            let author: String = tx
                 .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM compilations WHERE key = $1)",
-                    &[&key],
+                    "SELECT COALESCE(
+                         (SELECT author FROM revisions WHERE zid = $1 AND revision = $2), '')",
+                    &[&zid, &revision],
                 )
                 .map_err(pg_error)?
                 .get(0);
+            let charged = !tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM compilations WHERE key = $1 AND author = $2)",
+                    &[&key, &author],
+                )
+                .map_err(pg_error)?
+                .get::<_, bool>(0);
             if let (Some(artifact), Some(columns)) = (compilation.artifact, &columns) {
                 insert_artifact(tx, key, artifact, columns)?;
             }
             tx.execute(
-                "INSERT INTO compilations (zid, revision, key, author)
-                 VALUES ($1, $2, $3, COALESCE(
-                     (SELECT author FROM revisions WHERE zid = $1 AND revision = $2), ''))
+                "INSERT INTO compilations (zid, revision, key, author) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (zid, revision) DO UPDATE
                  SET key = EXCLUDED.key, author = EXCLUDED.author",
-                &[&zid, &revision, &key],
+                &[&zid, &revision, &key, &author],
             )
             .map_err(pg_error)?;
+            if charged {
+                let held: i64 = tx
+                    .query_one(
+                        "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM artifacts WHERE key IN (
+                             SELECT key FROM compilations WHERE author = $1
+                             AND NOT (zid = $2 AND revision NOT IN (
+                                 SELECT revision FROM objects WHERE zid = $2
+                                 UNION SELECT revision FROM approvals WHERE zid = $2)))",
+                        &[&author, &zid],
+                    )
+                    .map_err(pg_error)?
+                    .get(0);
+                let held = held.max(0) as u64;
+                if held > compilation.author_budget {
+                    // Not committed: rolled back, so the earlier revision keeps its artifact.
+                    return Err(StoreError::OverBudget {
+                        author,
+                        bytes: held,
+                        budget: compilation.author_budget,
+                    });
+                }
+            }
             let unreachable = tx
                 .query(
                     "DELETE FROM compilations WHERE zid = $1 AND revision NOT IN (
@@ -591,41 +619,8 @@ impl PostgresStore {
             for row in &unreachable {
                 drop_unnamed_artifact(tx, row.get(0))?;
             }
-            let author: Option<String> = tx
-                .query_opt(
-                    "SELECT author FROM compilations WHERE zid = $1 AND revision = $2",
-                    &[&zid, &revision],
-                )
-                .map_err(pg_error)?
-                .map(|row| row.get(0));
-            let Some(author) = author.filter(|_| !named_already) else {
-                return Ok(None);
-            };
-            let held: i64 = tx
-                .query_one(
-                    "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM artifacts WHERE key IN
-                         (SELECT key FROM compilations WHERE author = $1)",
-                    &[&author],
-                )
-                .map_err(pg_error)?
-                .get(0);
-            let held = held.max(0) as u64;
-            if held <= compilation.author_budget {
-                return Ok(None);
-            }
-            tx.execute(
-                "DELETE FROM compilations WHERE zid = $1 AND revision = $2",
-                &[&zid, &revision],
-            )
-            .map_err(pg_error)?;
-            drop_unnamed_artifact(tx, key)?;
-            Ok(Some(StoreError::OverBudget {
-                author,
-                bytes: held,
-                budget: compilation.author_budget,
-            }))
-        })?;
-        outcome.map_or(Ok(()), Err)
+            Ok(())
+        })
     }
 
     /// The artifact key of revision `revision` of `zid`.

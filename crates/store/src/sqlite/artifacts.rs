@@ -105,24 +105,29 @@ impl SqliteStore {
     /// current nor its approved one, and each artifact that no compilation names after that.
     /// All in one transaction, so an artifact is never dropped while a compilation names it.
     ///
-    /// [`StoreError::OverBudget`], with nothing recorded (and the artifact dropped unless
-    /// another compilation names it), when the artifact is new (no compilation names it yet)
-    /// and the artifacts that the compilations of the revision's author name would then hold
-    /// more than `compilation.author_budget` bytes.
+    /// The revision's author is charged for the artifact unless a compilation of theirs
+    /// names it already. [`StoreError::OverBudget`], with nothing recorded or dropped, when
+    /// the artifacts their compilations would then name (those about to be dropped aside)
+    /// hold more than `compilation.author_budget` bytes.
     pub fn record_compilation(&self, compilation: &Compilation<'_>) -> Result<(), StoreError> {
         let columns = compilation.artifact.map(ArtifactColumns::of).transpose()?;
         let Compilation { zid, key, .. } = *compilation;
         let revision = compilation.revision as i64;
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
-        // An artifact a compilation names already costs nothing more: charging it would let
-        // an editor over their budget drop another author's artifact by saving a new
-        // revision of their implementation with the same code (a label edit).
-        let named_already: bool = tx
+        let author: String = tx
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM compilations WHERE key = ?1)",
-                [key],
+                "SELECT COALESCE(
+                     (SELECT author FROM revisions WHERE zid = ?1 AND revision = ?2), '')",
+                params![zid, revision],
                 |row| row.get(0),
+            )
+            .map_err(db_error)?;
+        let charged = !tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM compilations WHERE key = ?1 AND author = ?2)",
+                params![key, author],
+                |row| row.get::<_, bool>(0),
             )
             .map_err(db_error)?;
         if let (Some(artifact), Some(columns)) = (compilation.artifact, &columns) {
@@ -130,11 +135,32 @@ impl SqliteStore {
         }
         tx.execute(
             "INSERT OR REPLACE INTO compilations (zid, revision, key, author)
-             VALUES (?1, ?2, ?3, COALESCE(
-                 (SELECT author FROM revisions WHERE zid = ?1 AND revision = ?2), ''))",
-            params![zid, revision, key],
+             VALUES (?1, ?2, ?3, ?4)",
+            params![zid, revision, key, author],
         )
         .map_err(db_error)?;
+        if charged {
+            let held: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(SUM(bytes), 0) FROM artifacts WHERE key IN (
+                         SELECT key FROM compilations WHERE author = ?1
+                         AND NOT (zid = ?2 AND revision NOT IN (
+                             SELECT revision FROM objects WHERE zid = ?2
+                             UNION SELECT revision FROM approvals WHERE zid = ?2)))",
+                    params![author, zid],
+                    |row| row.get(0),
+                )
+                .map_err(db_error)?;
+            let held = held.max(0) as u64;
+            if held > compilation.author_budget {
+                // Dropped unfinished: rolled back, so the earlier revision keeps its artifact.
+                return Err(StoreError::OverBudget {
+                    author,
+                    bytes: held,
+                    budget: compilation.author_budget,
+                });
+            }
+        }
         let unreachable: Vec<String> = tx
             .prepare_cached(
                 "DELETE FROM compilations WHERE zid = ?1 AND revision NOT IN (
@@ -150,39 +176,6 @@ impl SqliteStore {
             .map_err(db_error)?;
         for dropped in &unreachable {
             drop_unnamed_artifact(&tx, dropped)?;
-        }
-        let author: Option<String> = tx
-            .query_row(
-                "SELECT author FROM compilations WHERE zid = ?1 AND revision = ?2",
-                params![zid, revision],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(db_error)?;
-        if let Some(author) = author.filter(|_| !named_already) {
-            let held: i64 = tx
-                .query_row(
-                    "SELECT COALESCE(SUM(bytes), 0) FROM artifacts WHERE key IN
-                         (SELECT key FROM compilations WHERE author = ?1)",
-                    [&author],
-                    |row| row.get(0),
-                )
-                .map_err(db_error)?;
-            let held = held.max(0) as u64;
-            if held > compilation.author_budget {
-                tx.execute(
-                    "DELETE FROM compilations WHERE zid = ?1 AND revision = ?2",
-                    params![zid, revision],
-                )
-                .map_err(db_error)?;
-                drop_unnamed_artifact(&tx, key)?;
-                tx.commit().map_err(db_error)?;
-                return Err(StoreError::OverBudget {
-                    author,
-                    bytes: held,
-                    budget: compilation.author_budget,
-                });
-            }
         }
         tx.commit().map_err(db_error)
     }

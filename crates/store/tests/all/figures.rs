@@ -163,33 +163,47 @@ fn an_authors_artifacts_are_kept_within_their_budget() {
         assert_eq!(store.artifact("c").unwrap(), None);
         record("Z10004", "eve", "d").unwrap();
         // An editor over their budget who saves a new revision of another author's
-        // implementation with the same code (a label edit) drops nothing: its artifact is
-        // named already, so it costs nothing more.
+        // implementation with the same code (a label edit) is refused, and drops nothing:
+        // the earlier revision keeps its artifact.
         let mut relabelled = implementation("Z10004", "Z10000", "d");
         relabelled["Z2K3"] = serde_json::json!({"Z1K1": "Z12", "Z12K1": ["Z11",
             {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": "relabelled"}]});
         assert_eq!(store.put("Z10004", &relabelled, "ed").unwrap(), 2);
-        store
-            .record_compilation(&Compilation {
+        assert!(matches!(
+            store.record_compilation(&Compilation {
                 author_budget: 1500,
                 ..compilation("Z10004", 2, "d", Some(&artifact))
-            })
-            .unwrap();
+            }),
+            Err(StoreError::OverBudget { .. })
+        ));
+        assert!(store.artifact("d").unwrap().is_some());
         assert_eq!(
-            store.compilation("Z10004", 2).unwrap().as_deref(),
+            store.compilation("Z10004", 1).unwrap().as_deref(),
             Some("d")
         );
+        // Another author's saving the same code is charged to them too: else two accounts
+        // could keep any number of artifacts, each naming what the other dropped.
+        store
+            .put("Z10006", &implementation("Z10006", "Z10000", "a"), "eve")
+            .unwrap();
+        assert!(matches!(
+            store.record_compilation(&Compilation {
+                author_budget: 1500,
+                ..compilation("Z10006", 1, "a", Some(&artifact))
+            }),
+            Err(StoreError::OverBudget { bytes: 2000, .. })
+        ));
         // The same code saved again by its author costs nothing more.
         record("Z10005", "ed", "a").unwrap();
         assert_eq!(store.artifact_keys().unwrap(), ["a", "b", "d"]);
-        // A new revision replaces what the old one kept. (The relabelled revision is ed's:
-        // "d" counts for them too now, so they hold a, d and e.)
+        // A new revision replaces what the old one kept, and the old one's bytes do not
+        // count against it.
         store
             .put("Z10002", &implementation("Z10002", "Z10000", "e"), "ed")
             .unwrap();
         store
             .record_compilation(&Compilation {
-                author_budget: 3000,
+                author_budget: 2000,
                 ..compilation("Z10002", 2, "e", Some(&artifact))
             })
             .unwrap();
