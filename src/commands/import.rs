@@ -96,7 +96,7 @@ impl ImportCommand {
                 println!("imported {users} users and {approvals} approvals");
             }
         }
-        compile_implementations(&store, &objects);
+        compile_implementations(&store, &objects, &self.author);
         println!(
             "imported {} objects ({unchanged} unchanged) into {}",
             objects.len(),
@@ -245,7 +245,11 @@ fn import_artifacts(store: &Store, dir: &Path) -> anyhow::Result<usize> {
 /// Compiles the imported implementations in compiled languages (C, Rust) into the store's
 /// artifacts, as a write through the objects API does, and says how each went. A compile
 /// error does not fail the import: broken code can be saved, and its calls report the error.
-fn compile_implementations(store: &std::sync::Arc<Store>, objects: &[(String, Value)]) {
+fn compile_implementations(
+    store: &std::sync::Arc<Store>,
+    objects: &[(String, Value)],
+    author: &str,
+) {
     let lookup = |zid: &str| -> Option<Value> {
         objects
             .iter()
@@ -293,6 +297,7 @@ fn compile_implementations(store: &std::sync::Arc<Store>, objects: &[(String, Va
             zid,
             revision,
             &unit,
+            author,
             // The operator's own import: every revision has one author ("import"), and a
             // per-editor budget would leave a large library's last artifacts unstored.
             u64::MAX,

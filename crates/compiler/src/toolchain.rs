@@ -756,12 +756,25 @@ fn find_rustc(config: &CompilerConfig) -> Result<Rustc, String> {
 }
 
 /// A counting semaphore whose waits end at a deadline: the toolchain's compilation slots, and
-/// (in `zeval_evaluator`) the call-time slots and the one compilation per key.
+/// (in `zeval_evaluator`) the call-time and save-time slots and the one compilation per key.
+///
+/// Slots go to waiters in the order they came (a ticket each): with the first free slot
+/// going to whichever thread took the lock first, one editor's many saves, each waiting up
+/// to the queue timeout, could take every slot that came free before another editor's one
+/// save, which then timed out.
 #[derive(Debug)]
 pub struct Gate {
-    running: Mutex<usize>,
+    state: Mutex<GateState>,
     freed: Condvar,
     capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    running: usize,
+    /// Tickets of the waiters, first come first.
+    waiting: std::collections::VecDeque<u64>,
+    next_ticket: u64,
 }
 
 /// A taken slot of a [`Gate`], given back when dropped.
@@ -771,7 +784,7 @@ impl Gate {
     /// A gate of `capacity` slots.
     pub fn new(capacity: usize) -> Gate {
         Gate {
-            running: Mutex::new(0),
+            state: Mutex::new(GateState::default()),
             freed: Condvar::new(),
             capacity,
         }
@@ -781,35 +794,51 @@ impl Gate {
         self.acquire_until(Some(Instant::now() + timeout))
     }
 
-    /// A slot, waiting for one until `deadline` (`None`: for as long as it takes); `None`
-    /// when the deadline passes first.
+    /// A slot, waiting for one (after those who came first) until `deadline` (`None`: for as
+    /// long as it takes); `None` when the deadline passes first.
     pub fn acquire_until(&self, deadline: Option<Instant>) -> Option<Slot<'_>> {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        while *running >= self.capacity {
-            running = match deadline {
-                None => self.freed.wait(running).unwrap_or_else(|e| e.into_inner()),
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.running < self.capacity && state.waiting.is_empty() {
+            state.running += 1;
+            return Some(Slot(self));
+        }
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.waiting.push_back(ticket);
+        loop {
+            if state.running < self.capacity && state.waiting.front() == Some(&ticket) {
+                state.waiting.pop_front();
+                state.running += 1;
+                // The next in line may take a slot still free.
+                self.freed.notify_all();
+                return Some(Slot(self));
+            }
+            state = match deadline {
+                None => self.freed.wait(state).unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
+                        state.waiting.retain(|waiting| *waiting != ticket);
+                        // Who was behind this ticket may be first now.
+                        self.freed.notify_all();
                         return None;
                     }
                     self.freed
-                        .wait_timeout(running, left)
+                        .wait_timeout(state, left)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }
             };
         }
-        *running += 1;
-        Some(Slot(self))
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        let mut running = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
-        *running -= 1;
-        self.0.freed.notify_one();
+        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.running -= 1;
+        // Every waiter looks: only the first in line takes the slot.
+        self.0.freed.notify_all();
     }
 }
 
@@ -848,6 +877,56 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         drop(first);
         assert!(waiter.join().unwrap());
+    }
+
+    /// Slots go to waiters first come, first served: a thread that gives its slot back and
+    /// asks again at once (an editor's next save) waits behind those already waiting. It
+    /// took the slot again before the waiter woke.
+    #[test]
+    fn slots_go_to_waiters_in_the_order_they_came() {
+        let gate = std::sync::Arc::new(Gate::new(1));
+        let slot = gate.acquire_until(None).unwrap();
+        let waiter = {
+            let gate = std::sync::Arc::clone(&gate);
+            std::thread::spawn(move || {
+                let slot = gate.acquire_until(Some(Instant::now() + Duration::from_secs(10)));
+                let served = Instant::now();
+                std::thread::sleep(Duration::from_millis(20));
+                drop(slot);
+                served
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        drop(slot);
+        let slot = gate.acquire_until(None).unwrap();
+        let asked_again = Instant::now();
+        drop(slot);
+        let served = waiter.join().unwrap();
+        assert!(
+            served <= asked_again,
+            "the thread that asked again was served {:?} before the one waiting",
+            served - asked_again
+        );
+        // A waiter that gave up leaves the line: the one behind it is served.
+        let held = gate.acquire_until(None).unwrap();
+        let quitter = {
+            let gate = std::sync::Arc::clone(&gate);
+            std::thread::spawn(move || {
+                gate.acquire_until(Some(Instant::now() + Duration::from_millis(50)))
+                    .is_some()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(10));
+        let patient = {
+            let gate = std::sync::Arc::clone(&gate);
+            std::thread::spawn(move || {
+                gate.acquire_until(Some(Instant::now() + Duration::from_secs(10)))
+                    .is_some()
+            })
+        };
+        assert!(!quitter.join().unwrap());
+        drop(held);
+        assert!(patient.join().unwrap());
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct Artifacts {
     keep_call_time: bool,
     /// Whether what a save compiles is stored here ([`Artifacts::leaving_saves_to_the_caller`]).
     store_saves: bool,
+    /// Authors with a save waiting for a compiler or compiling ([`Artifacts::artifact_saved_by`]).
+    saving: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Artifacts {
@@ -115,6 +117,7 @@ impl Artifacts {
             save_time: Gate::new(saves),
             keep_call_time: false,
             store_saves: true,
+            saving: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -164,6 +167,16 @@ impl Artifacts {
         self.artifact_within(unit, None)
     }
 
+    /// [`Artifacts::artifact`] for a save by `author`, who has at most one save waiting for
+    /// a compiler or compiling at a time: another of theirs meanwhile is
+    /// [`ArtifactError::Busy`] at once (an artifact already compiled is found all the same).
+    /// Saves take their compilers first come, first served, and each author is in line once:
+    /// one editor's many saves of code that compiles for its whole wall time took the save
+    /// slot turn after turn, and another editor's one save waited out its queue timeout.
+    pub fn artifact_saved_by(&self, unit: &Unit, author: &str) -> Result<Ready, ArtifactError> {
+        self.find_or_compile(unit, None, Some(author))
+    }
+
     /// [`Artifacts::artifact`], compiling (when it must) within `budget`: a call that needs
     /// a compilation gives it only the time the call has left (see
     /// `zeval_compiler::Toolchain::compile_within`), and every wait on the way (for another
@@ -175,6 +188,15 @@ impl Artifacts {
         &self,
         unit: &Unit,
         budget: Option<Duration>,
+    ) -> Result<Ready, ArtifactError> {
+        self.find_or_compile(unit, budget, None)
+    }
+
+    fn find_or_compile(
+        &self,
+        unit: &Unit,
+        budget: Option<Duration>,
+        author: Option<&str>,
     ) -> Result<Ready, ArtifactError> {
         let started = Instant::now();
         let deadline = budget.map(|budget| started + budget);
@@ -191,6 +213,17 @@ impl Artifacts {
         if let Some(record) = self.lookup_until(&key, waits_until) {
             return ready(key, record);
         }
+        let _authors_turn = match author {
+            Some(author) => match AuthorsTurn::take(&self.saving, author) {
+                Some(turn) => Some(turn),
+                None => {
+                    return Err(ArtifactError::Busy(
+                        "another save of this author's is compiling; calls compile this one, and so does saving it again".to_owned(),
+                    ));
+                }
+            },
+            None => None,
+        };
         // A save takes its compiler slot before the code's gate: waiting for the slot behind
         // the gate held every call of that code behind it, with a call slot free.
         let _save_time_slot = match deadline {
@@ -346,6 +379,32 @@ impl Artifacts {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, record);
+    }
+}
+
+/// An author's one save in line for a compiler, given back when dropped.
+struct AuthorsTurn<'a> {
+    saving: &'a Mutex<std::collections::HashSet<String>>,
+    author: String,
+}
+
+impl<'a> AuthorsTurn<'a> {
+    /// `author`'s turn, unless they hold one already.
+    fn take(saving: &'a Mutex<std::collections::HashSet<String>>, author: &str) -> Option<Self> {
+        let mut authors = saving.lock().unwrap_or_else(|p| p.into_inner());
+        authors.insert(author.to_owned()).then(|| AuthorsTurn {
+            saving,
+            author: author.to_owned(),
+        })
+    }
+}
+
+impl Drop for AuthorsTurn<'_> {
+    fn drop(&mut self) {
+        self.saving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.author);
     }
 }
 

@@ -106,8 +106,9 @@ impl StoreRepository {
         crate::compilation::unit_of(z2, |zid| self.get(zid).ok().flatten())
     }
 
-    /// Compiles revision `revision` of `zid` when it is a compiled implementation.
-    fn compile(&self, zid: &str, revision: u64, z2: &Value) {
+    /// Compiles revision `revision` of `zid`, saved by `author`, when it is a compiled
+    /// implementation.
+    fn compile(&self, zid: &str, revision: u64, z2: &Value, author: &str) {
         let Some(artifacts) = &self.artifacts else {
             return;
         };
@@ -118,6 +119,7 @@ impl StoreRepository {
                 zid,
                 revision,
                 &unit,
+                author,
                 self.artifact_bytes_per_author,
             );
         }
@@ -171,7 +173,7 @@ impl Repository for StoreRepository {
             .map_err(repo_error)?;
         self.cache.invalidate(zid);
         self.written(zid);
-        self.compile(zid, revision, z2);
+        self.compile(zid, revision, z2, author);
         Ok(revision)
     }
 
@@ -193,7 +195,7 @@ impl Repository for StoreRepository {
         if self.artifacts.is_some()
             && let Ok(Some(stored)) = self.store.get(&zid)
         {
-            self.compile(&zid, 1, &stored);
+            self.compile(&zid, 1, &stored, author);
         }
         Ok(zid)
     }

@@ -126,7 +126,8 @@ fn string_of(value: &Value) -> Option<String> {
     }
 }
 
-/// Compiles `unit` (or finds it compiled) and records it, with its artifact, for revision
+/// Compiles `unit` (or finds it compiled) for a save by `author` (one of theirs at a time:
+/// `Artifacts::artifact_saved_by`) and records it, with its artifact, for revision
 /// `revision` of `zid`; the report [`report`] shows. The store then drops the artifacts no
 /// call can reach any more, and keeps this one only within its author's budget
 /// (`[compiler] stored_artifact_bytes_per_author`): past it, the report says the artifact is
@@ -137,10 +138,11 @@ pub fn compile_revision(
     zid: &str,
     revision: u64,
     unit: &Unit,
+    author: &str,
     author_budget: u64,
 ) -> Option<Value> {
     let key = artifacts.toolchain().key(unit)?;
-    let result = artifacts.artifact(unit);
+    let result = artifacts.artifact_saved_by(unit, author);
     // What the compilation left in memory: a call's compilation found there is stored now,
     // and a compilation that failed only for now (not remembered) records no artifact.
     let artifact = artifacts

@@ -261,6 +261,56 @@ fn a_save_waits_for_the_same_code_at_most_the_queue_timeout() {
 /// Saves take every compiler slot but the calls' one: two saves of code that compiles for its
 /// whole time limit held both slots, and a call that had to compile waited to its deadline.
 /// Now the second save waits (at most the queue timeout) and the call compiles at once.
+/// C whose preprocessing doubles its tokens at each of 40 steps: it compiles until the
+/// wall-time limit. `n` makes each source (and so its key) its own.
+fn compiler_bomb(n: usize) -> String {
+    let mut bomb = format!("/* bomb {n} */\n#define A0 1+\n");
+    for step in 1..=40 {
+        bomb += &format!("#define A{step} A{0} A{0}\n", step - 1);
+    }
+    bomb + "static int sum(void) { return A40 0; }\nchar *Z1000(const char *Z1000K1) { return sum() ? (char *)Z1000K1 : \"never\"; }\n"
+}
+
+/// One author's many saves of code that compiles for its whole wall time took the save
+/// slot turn after turn, and another author's one save waited out its queue timeout. An
+/// author has one save in line at a time, and saves are served first come.
+#[test]
+fn one_authors_saves_leave_a_turn_for_anothers() {
+    let config = zeval_compiler::CompilerConfig {
+        wall_time: std::time::Duration::from_secs(2),
+        queue_timeout: std::time::Duration::from_secs(3),
+        ..zeval_compiler::CompilerConfig::default()
+    };
+    let toolchain = zeval_compiler::Toolchain::discover(&config).unwrap();
+    let artifacts = zeval_evaluator::Artifacts::new(toolchain, None);
+    let (bombs, other) = std::thread::scope(|scope| {
+        let bombs: Vec<_> = (0..4)
+            .map(|n| {
+                let unit = c_unit(&compiler_bomb(100 + n));
+                let artifacts = &artifacts;
+                let bomb = scope.spawn(move || artifacts.artifact_saved_by(&unit, "mallory"));
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                bomb
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let other = artifacts.artifact_saved_by(
+            &c_unit("char *Z1000(const char *Z1000K1) { return \"saved\"; }\n"),
+            "alice",
+        );
+        let other = (other.map(|ready| ready.key), started.elapsed());
+        let bombs: Vec<_> = bombs.into_iter().map(|bomb| bomb.join().unwrap()).collect();
+        (bombs, other)
+    });
+    assert!(other.0.is_ok(), "the other author's save: {other:?}");
+    let turned_away = bombs
+        .iter()
+        .filter(|bomb| matches!(bomb, Err(zeval_evaluator::artifacts::ArtifactError::Busy(message)) if message.contains("another save of this author's")))
+        .count();
+    assert_eq!(turned_away, 3, "{bombs:?}");
+}
+
 #[test]
 fn saves_leave_a_compiler_for_calls() {
     let config = zeval_compiler::CompilerConfig {
@@ -271,18 +321,10 @@ fn saves_leave_a_compiler_for_calls() {
     assert_eq!(config.max_concurrent, 2);
     let toolchain = zeval_compiler::Toolchain::discover(&config).unwrap();
     let artifacts = zeval_evaluator::Artifacts::new(toolchain, None);
-    // Each step doubles the tokens: the preprocessor runs until the wall-time limit.
-    let bomb = |n: usize| {
-        let mut bomb = format!("/* bomb {n} */\n#define A0 1+\n");
-        for step in 1..=40 {
-            bomb += &format!("#define A{step} A{0} A{0}\n", step - 1);
-        }
-        bomb + "static int sum(void) { return A40 0; }\nchar *Z1000(const char *Z1000K1) { return sum() ? (char *)Z1000K1 : \"never\"; }\n"
-    };
     let (saves, call) = std::thread::scope(|scope| {
         let saves: Vec<_> = (0..2)
             .map(|n| {
-                let unit = c_unit(&bomb(n));
+                let unit = c_unit(&compiler_bomb(n));
                 let artifacts = &artifacts;
                 scope.spawn(move || artifacts.artifact(&unit).map(|ready| ready.key))
             })
