@@ -42,8 +42,8 @@ pub const CALLBACK_TOKEN_HEADER: &str = "x-zeval-callback-token";
 pub const CALLBACK_REMAINING_MS_HEADER: &str = "x-zeval-remaining-ms";
 
 /// The largest answer to a nested call read from a callback URL (as the orchestrator reads an
-/// evaluator's answer).
-const MAX_CALLBACK_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
+/// evaluator's answer), and so the largest the callback route writes.
+pub const MAX_CALLBACK_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Most characters of the one-line description of a nested error given to the guest.
 const MAX_MESSAGE_CHARS: usize = 500;
@@ -152,6 +152,9 @@ pub(crate) struct Handler<'a> {
     max_answer_bytes: usize,
     /// Requests that could not be read so far ([`MAX_UNREADABLE_REQUESTS`]).
     unreadable: usize,
+    /// A refusal every later request of this guest call gets too ([`final_refusal`]): they
+    /// are answered with it unread.
+    refused_for_good: Option<Value>,
 }
 
 impl<'a> Handler<'a> {
@@ -164,11 +167,27 @@ impl<'a> Handler<'a> {
             nested_cpu: Duration::ZERO,
             max_answer_bytes,
             unreadable: 0,
+            refused_for_good: None,
         }
     }
 
     /// The answer to one request, as the runner reads it.
+    ///
+    /// A request is read (up to the guest's output limit, 8 MiB, parsed into at most
+    /// `MAX_UNTRUSTED_TOKENS` values) only when it could still be run: not after the
+    /// guest's deadline, nor once a refusal that every later request would get too has been
+    /// answered. Until 2026-12-06 a guest past its nested-call limit could send request after
+    /// request of 8 MiB, each parsed on the host's thread, outside the guest's CPU time, and
+    /// only then refused.
     pub(crate) fn answer(&mut self, request: &[u8], deadline: Instant) -> Vec<u8> {
+        if let Some(refusal) = &self.refused_for_good {
+            return self.error_answer(refusal.clone());
+        }
+        if Instant::now() >= deadline {
+            return self.error_answer(request_error(
+                "W.Call: the calling code's time is up; no more calls are run",
+            ));
+        }
         let cpu_started = crate::system::thread_cpu_time();
         let outcome = if self.unreadable >= MAX_UNREADABLE_REQUESTS {
             Err(request_error(&format!(
@@ -183,21 +202,28 @@ impl<'a> Handler<'a> {
                 }
             }
         };
+        if let Err(z5) = &outcome
+            && final_refusal(z5)
+        {
+            self.refused_for_good = Some(z5.clone());
+        }
         self.nested_cpu += crate::system::thread_cpu_time().saturating_sub(cpu_started);
         let value = match outcome {
             Ok(value) => value,
             Err(z5) => return self.error_answer(z5),
         };
-        let answer = serde_json::to_vec(&obj([("result", value)])).unwrap_or_default();
-        if answer.len() > self.max_answer_bytes {
-            let message = format!(
-                "W.Call: the result is {} bytes long, more than the {} bytes a call may be given",
-                answer.len(),
-                self.max_answer_bytes
-            );
-            return self.error_answer(request_error(&message));
+        // Written out only up to the bound: a result of up to the request's budget (256 MiB)
+        // was written whole, and only then found too long.
+        match zeval_zobject::json::to_vec_within(&obj([("result", value)]), self.max_answer_bytes) {
+            Some(answer) => answer,
+            None => {
+                let message = format!(
+                    "W.Call: the result is more than the {} bytes a call may be given",
+                    self.max_answer_bytes
+                );
+                self.error_answer(request_error(&message))
+            }
         }
-        answer
     }
 
     /// The answer for an error, which is remembered for [`NestedErrors::take`]; whole only
@@ -243,6 +269,22 @@ impl zeval_sandbox::HostCalls for Handler<'_> {
 /// The Z5 for a nested call that could not be made or answered (a request the runner
 /// should not have sent, a result too large to give the guest): the Z507 "Error in
 /// evaluation" of the original's executors, with the reason.
+/// Whether every later request of the same guest call would get `z5` too: the request's
+/// nested calls are used up (their count only rises), or the calls nest too deep (this
+/// guest's depth does not change).
+fn final_refusal(z5: &Value) -> bool {
+    if error_code(z5) != Some("Z590") {
+        return false;
+    }
+    let Some(limit) = z5.get("Z5K2").and_then(|details| details.get("Z590K1")) else {
+        return false;
+    };
+    let limit = limit
+        .as_str()
+        .or_else(|| limit.get("Z6K1").and_then(Value::as_str));
+    matches!(limit, Some("nested calls" | "reentrant depth"))
+}
+
 fn request_error(message: &str) -> Value {
     obj([
         ("Z1K1", z9("Z5")),
@@ -393,6 +435,11 @@ mod tests {
 
     use super::*;
 
+    /// A deadline the tests never reach.
+    fn later() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(600)
+    }
+
     #[test]
     fn requests_are_checked() {
         let ok = decode_request(
@@ -446,7 +493,7 @@ mod tests {
         let mut handler = Handler::new(&mut nested, 8 << 20);
         let mut largest_answer = 0;
         for _ in 0..300 {
-            let answer = handler.answer(br#"{"function": "Z10000"}"#, Instant::now());
+            let answer = handler.answer(br#"{"function": "Z10000"}"#, later());
             largest_answer = largest_answer.max(answer.len());
         }
         let kept: usize = handler.errors.0.iter().map(estimated_bytes).sum();
@@ -489,17 +536,59 @@ mod tests {
         let mut handler = Handler::new(&mut nested, 1 << 20);
         let good = br#"{"function": "Z10000", "arguments": {}}"#;
         let first: serde_json::Value =
-            serde_json::from_slice(&handler.answer(good, Instant::now())).unwrap();
+            serde_json::from_slice(&handler.answer(good, later())).unwrap();
         assert_eq!(first["result"]["Z6K1"], "ok");
         for _ in 0..MAX_UNREADABLE_REQUESTS {
-            let refused = handler.answer(b"[not json", Instant::now());
+            let refused = handler.answer(b"[not json", later());
             assert!(String::from_utf8_lossy(&refused).contains("W.Call"));
         }
-        let answer = handler.answer(good, Instant::now());
+        let answer = handler.answer(good, later());
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.contains("no more are answered"), "{answer}");
         drop(handler);
         assert_eq!(nested.0, 1);
+    }
+
+    /// Once the request's nested calls are used up, or the calls nest too deep, every
+    /// later request of the guest call gets the same refusal unread; and none is read after
+    /// the guest's deadline. Each was parsed (8 MiB at most) and only then refused.
+    #[test]
+    fn requests_that_would_be_refused_are_not_read() {
+        struct Limited(usize);
+        impl NestedCalls for Limited {
+            fn call(&mut self, _: NestedCall, _: Instant) -> Result<Value, Value> {
+                self.0 += 1;
+                match self.0 {
+                    1 => Ok(z6("ok")),
+                    _ => Err(zeval_zobject::error::z5_str(
+                        "Z590",
+                        &["nested calls", "Code made more than 1 calls"],
+                    )),
+                }
+            }
+        }
+        let good = br#"{"function": "Z10000", "arguments": {}}"#;
+        let mut nested = Limited(0);
+        let mut handler = Handler::new(&mut nested, 1 << 20);
+        assert!(String::from_utf8_lossy(&handler.answer(good, later())).contains("ok"));
+        let refused = String::from_utf8_lossy(&handler.answer(good, later())).into_owned();
+        assert!(refused.contains("nested calls"), "{refused}");
+        // Unread: a request that could not be read gets the same refusal.
+        for _ in 0..3 {
+            let again =
+                String::from_utf8_lossy(&handler.answer(b"[not json", later())).into_owned();
+            assert!(again.contains("nested calls"), "{again}");
+            assert!(!again.contains("could not"), "{again}");
+        }
+        drop(handler);
+        assert_eq!(nested.0, 2);
+        // Past the deadline nothing is read or run.
+        let mut nested = Limited(0);
+        let mut handler = Handler::new(&mut nested, 1 << 20);
+        let late = String::from_utf8_lossy(&handler.answer(good, Instant::now())).into_owned();
+        assert!(late.contains("time is up"), "{late}");
+        drop(handler);
+        assert_eq!(nested.0, 0);
     }
 
     #[test]
@@ -515,7 +604,7 @@ mod tests {
         }
         let mut nested = Failing;
         let mut handler = Handler::new(&mut nested, 1024);
-        let answer = handler.answer(br#"{"function": "Z10000"}"#, Instant::now());
+        let answer = handler.answer(br#"{"function": "Z10000"}"#, later());
         let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
         assert_eq!(answer["message"], "Z590: reentrant depth: too deep");
         assert_eq!(answer["index"], 0);
@@ -533,7 +622,7 @@ mod tests {
         }
         let mut huge = Huge;
         let mut bounded = Handler::new(&mut huge, 1024);
-        let answer = bounded.answer(br#"{"function": "Z10000"}"#, Instant::now());
+        let answer = bounded.answer(br#"{"function": "Z10000"}"#, later());
         let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
         assert!(
             answer["message"]
@@ -542,7 +631,7 @@ mod tests {
                 .contains("more than the 1024 bytes"),
             "{answer}"
         );
-        let refused = handler.answer(b"nonsense", Instant::now());
+        let refused = bounded.answer(b"nonsense", later());
         let refused: serde_json::Value = serde_json::from_slice(&refused).unwrap();
         assert!(
             refused["message"]

@@ -232,10 +232,18 @@ impl EngineCaller<'_, '_> {
             call[key.as_str()] = value;
         }
         match self.engine.orchestrate_nested_until(&call, deadline) {
-            Ok(z22) => match envelope_error(&z22) {
-                Some(error) if !is_void(error) => Err(error.clone()),
-                _ => Ok(z22.get("Z22K1").cloned().unwrap_or_else(|| z9("Z24"))),
-            },
+            Ok(mut z22) => {
+                if let Some(error) = envelope_error(&z22)
+                    && !is_void(error)
+                {
+                    return Err(error.clone());
+                }
+                // Taken, not copied: it may be as large as the request's budget allows.
+                Ok(z22
+                    .as_object_mut()
+                    .and_then(|z22| z22.remove("Z22K1"))
+                    .unwrap_or_else(|| z9("Z24")))
+            }
             Err(Fail::Error(error)) => Err(error),
             // The code may catch these and answer a value: the answer still depends on the
             // load, and must not be cached as the function's.

@@ -246,12 +246,22 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
                     zeval_zobject::json::estimated_bytes_within(value, OFF_THREAD_BYTES).is_none()
                 }
             };
+            // Written only up to what the evaluator reads: a result past it was written whole
+            // (up to the request's budget, 256 MiB), sent, and then refused there.
             let write = move || {
+                let most = zeval_evaluator::reentry::MAX_CALLBACK_ANSWER_BYTES as usize;
                 let body = match outcome {
                     Ok(result) => serde_json::json!({ "result": result }),
                     Err(error) => serde_json::json!({ "error": error }),
                 };
-                body.to_string()
+                match zeval_zobject::json::to_vec_within(&body, most) {
+                    Some(text) => String::from_utf8(text).unwrap_or_default(),
+                    None => serde_json::json!({ "error": zeval_zobject::error::z5_str(
+                        "Z500",
+                        &[format!("W.Call: the result is more than the {most} bytes a nested call may answer").as_str()],
+                    ) })
+                    .to_string(),
+                }
             };
             let written = if large {
                 crate::blocking::run(write).await
