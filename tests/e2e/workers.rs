@@ -126,6 +126,17 @@ fn every_worker_is_confined() {
             !address_space.contains("unlimited"),
             "worker {pid}: {address_space}"
         );
+        // It may open no file: until 2026-12-06 it inherited the server's open-files limit,
+        // raised to thousands for its connections.
+        let open_files: Vec<&str> = limits
+            .lines()
+            .find(|line| line.starts_with("Max open files"))
+            .unwrap()
+            .split_whitespace()
+            .skip(3)
+            .take(2)
+            .collect();
+        assert_eq!(open_files, ["0", "0"], "worker {pid}: {limits}");
         // A worker is a child of the server, not of anything else.
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         let parent: u32 = stat

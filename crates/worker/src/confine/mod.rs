@@ -169,7 +169,10 @@ pub fn confine(options: &ConfineOptions) -> Result<ConfinementReport, ConfineErr
     // 6. Landlock before seccomp: landlock_create_ruleset, landlock_restrict_self and the
     //    prctl it makes are not on the allowlist.
     let landlock = landlock::restrict_self()?;
-    // 7. Last, the filter, on every thread at once. No logging from here on: a log
+    // 7. No new file descriptors: landlock's ruleset was the last one opened, and the filter
+    //    forbids setrlimit.
+    rlimits::forbid_new_files()?;
+    // 8. Last, the filter, on every thread at once. No logging from here on: a log
     //    subscriber that opens a file would be killed.
     seccomp::apply(&program)?;
     Ok(ConfinementReport {

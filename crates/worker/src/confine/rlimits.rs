@@ -25,6 +25,12 @@ pub(crate) const FSIZE_LIMIT: u64 = 0;
 /// which is one more reason to leave root first.
 pub(crate) const NPROC_LIMIT: u64 = 0;
 
+/// File descriptors the worker may open: none beyond those it holds (the kernel checks the
+/// limit only when a new one is made). The seccomp filter allows no call that makes one, so
+/// this is the second wall: a worker inherited `zeval serve`'s open-files limit, raised to
+/// some thousands for its connections.
+pub(crate) const NOFILE_LIMIT: u64 = 0;
+
 /// Ceiling of the nice value an unprivileged thread may set itself back to, as
 /// `20 - limit`: 20 allows nice 0. The sandbox lowers a long guest call to nice 19 and
 /// `SCHED_IDLE` and restores nice 0 / `SCHED_OTHER` when it ends; without `CAP_SYS_NICE`
@@ -74,6 +80,12 @@ pub(crate) fn forbid_new_processes() -> Result<(), ConfineError> {
     set(Resource::Nproc, "RLIMIT_NPROC", NPROC_LIMIT)
 }
 
+/// Forbids new file descriptors ([`NOFILE_LIMIT`]). Must follow everything that opens one
+/// (landlock's ruleset), and precede the seccomp filter, which forbids `setrlimit`.
+pub(crate) fn forbid_new_files() -> Result<(), ConfineError> {
+    set(Resource::Nofile, "RLIMIT_NOFILE", NOFILE_LIMIT)
+}
+
 /// Whether a guest thread lowered to nice 19 and `SCHED_IDLE` can come back to `SCHED_OTHER`
 /// and `nice` (its nice value at confinement): always with `CAP_SYS_NICE`, else only when
 /// `RLIMIT_NICE` reaches down to `nice` (Linux allows an unprivileged thread nice values down
@@ -82,7 +94,8 @@ pub(crate) fn priority_restorable(early: &EarlyLimits, cap_sys_nice: bool, nice:
     cap_sys_nice || 20 - i64::try_from(early.nice).unwrap_or(i64::MAX) <= i64::from(nice)
 }
 
-/// The report line for the limits set by [`set_before_drop`] and [`forbid_new_processes`].
+/// The report line for the limits set by [`set_before_drop`], [`forbid_new_processes`] and
+/// [`forbid_new_files`].
 /// `cap_sys_nice` and `nice` are as for [`priority_restorable`]: a `RLIMIT_NICE` below
 /// [`NICE_LIMIT`] is only a problem when nothing else restores a lowered guest thread.
 pub(crate) fn describe(early: &EarlyLimits, cap_sys_nice: bool, nice: i32) -> Feature {
@@ -115,8 +128,9 @@ pub(crate) fn describe(early: &EarlyLimits, cap_sys_nice: bool, nice: i32) -> Fe
              {nice}, and without CAP_SYS_NICE long calls' priority cannot be restored"
         ));
     }
-    let detail =
-        format!("core {CORE_LIMIT}, {fsize}, nproc {NPROC_LIMIT}, {nice_detail}, not dumpable");
+    let detail = format!(
+        "core {CORE_LIMIT}, {fsize}, nproc {NPROC_LIMIT}, nofile {NOFILE_LIMIT}, {nice_detail}, not dumpable"
+    );
     if missing.is_empty() {
         Feature::On(detail)
     } else {
@@ -194,7 +208,7 @@ mod tests {
         };
         assert_eq!(
             describe(&full, false, 0),
-            Feature::On("core 0, fsize 0, nproc 0, nice 20, not dumpable".to_owned())
+            Feature::On("core 0, fsize 0, nproc 0, nofile 0, nice 20, not dumpable".to_owned())
         );
         assert!(priority_restorable(&full, false, 0));
         let partial = EarlyLimits {
@@ -205,7 +219,7 @@ mod tests {
             panic!("expected partial, got {:?}", describe(&partial, false, 0));
         };
         assert!(
-            detail.starts_with("core 0, fsize unchanged, nproc 0, nice 0"),
+            detail.starts_with("core 0, fsize unchanged, nproc 0, nofile 0, nice 0"),
             "{detail}"
         );
         assert!(detail.contains("fd 2 is a regular file"), "{detail}");
@@ -244,7 +258,7 @@ mod tests {
         assert_eq!(
             describe(&held, true, 0),
             Feature::On(
-                "core 0, fsize 0, nproc 0, nice 0 (the guest thread's CAP_SYS_NICE restores \
+                "core 0, fsize 0, nproc 0, nofile 0, nice 0 (the guest thread's CAP_SYS_NICE restores \
                  long calls instead), not dumpable"
                     .to_owned()
             )

@@ -348,14 +348,14 @@ fn every_thread_of_a_confined_worker_is_filtered_unprivileged_and_limited() {
         assert!(matches!(report.user, Feature::Unavailable(_)), "{report:?}");
     }
     // The child's stdio are pipes, so fsize is set.
-    let limits = format!("core 0, fsize 0, nproc 0, nice {nice}, not dumpable");
+    let limits = format!("core 0, fsize 0, nproc 0, nofile 0, nice {nice}, not dumpable");
     if nice == "20" {
         assert_eq!(report.rlimits, Feature::On(limits));
     } else if keeps_sys_nice() {
         assert_eq!(
             report.rlimits,
             Feature::On(format!(
-                "core 0, fsize 0, nproc 0, nice {nice} (the guest thread's CAP_SYS_NICE \
+                "core 0, fsize 0, nproc 0, nofile 0, nice {nice} (the guest thread's CAP_SYS_NICE \
                  restores long calls instead), not dumpable"
             ))
         );
