@@ -11,7 +11,7 @@
 //! 2. resource limits, soft = hard so they cannot be raised: `RLIMIT_CPU`
 //!    ([`Limits::cpu`], SIGXCPU at the limit, SIGKILL a second later), `RLIMIT_AS`
 //!    ([`Limits::address_space`]), `RLIMIT_FSIZE` ([`Limits::output_bytes`]: a bigger write
-//!    raises SIGXFSZ), `RLIMIT_CORE` 0;
+//!    raises SIGXFSZ), `RLIMIT_NOFILE` 256, `RLIMIT_CORE` 0;
 //! 3. as root only: `unshare(CLONE_NEWNET)` (an empty network namespace: no interfaces but a
 //!    down loopback, so no network at all), then every capability dropped: securebits
 //!    `NOROOT`, `NO_SETUID_FIXUP`, `KEEP_CAPS` off, `NO_CAP_AMBIENT_RAISE`, all locked (so an
@@ -143,7 +143,8 @@ impl Walls {
                 network_namespace: root,
                 capabilities_dropped: root,
                 rlimits: format!(
-                    "cpu {} s, address space {} MiB, file size {} MiB, core 0",
+                    "cpu {} s, address space {} MiB, file size {} MiB, open files \
+                     {MAX_OPEN_FILES}, core 0",
                     limits.cpu.as_secs().max(1),
                     limits.address_space >> 20,
                     limits.output_bytes >> 20
@@ -226,6 +227,10 @@ fn build_ruleset_inner(workdir: &Path, read_only: &[PathBuf]) -> Result<Option<O
         .map_err(e)?;
     Ok(created.into())
 }
+
+/// Files a compiler process may hold open at once (`RLIMIT_NOFILE`): rustc opens the
+/// sysroot's libraries (some tens), clang a few headers at a time.
+const MAX_OPEN_FILES: u64 = 256;
 
 /// How often the temp dir's size is checked against [`Limits::temp_bytes`]. A compiler
 /// writes at most some hundreds of MiB a second here, so the dir ends up at most that much
@@ -371,29 +376,43 @@ pub(crate) fn run(
     })
 }
 
-/// Whether the files under `dir` hold more than `bound` bytes together (their lengths;
-/// symbolic links are not followed), or there are more than [`MAX_TEMP_ENTRIES`] of them.
-/// Entries that vanish during the walk (a compiler deleting its temporaries) count nothing.
+/// Whether the files under `dir` hold more than `bound` bytes together, or there are more
+/// than [`MAX_TEMP_ENTRIES`] of them. A file counts its length or the blocks it takes,
+/// whichever is more (`fallocate` takes blocks without growing the length); symbolic links
+/// are not followed. Entries that vanish during the walk (a compiler deleting its
+/// temporaries) count nothing; a directory or file that cannot be read otherwise (made
+/// unreadable, a path too long to name) counts as past the bound, as no compiler makes one.
 fn temp_bytes_exceed(dir: &Path, bound: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let gone = |error: &io::Error| error.kind() == io::ErrorKind::NotFound;
     let mut total: u64 = 0;
     let mut entries = 0usize;
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let Ok(listing) = std::fs::read_dir(&dir) else {
-            continue;
+        let listing = match std::fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            Err(error) if gone(&error) => continue,
+            Err(_) => return true,
         };
-        for entry in listing.flatten() {
+        for entry in listing {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) if gone(&error) => continue,
+                Err(_) => return true,
+            };
             entries += 1;
             if entries > MAX_TEMP_ENTRIES {
                 return true;
             }
-            let Ok(metadata) = entry.metadata() else {
-                continue;
+            let metadata = match entry.metadata() {
+                Ok(metadata) => metadata,
+                Err(error) if gone(&error) => continue,
+                Err(_) => return true,
             };
             if metadata.is_dir() {
                 pending.push(entry.path());
             } else {
-                total = total.saturating_add(metadata.len());
+                total = total.saturating_add(metadata.len().max(metadata.blocks() * 512));
                 if total > bound {
                     return true;
                 }
@@ -523,6 +542,10 @@ fn confine_child(walls: &ChildWalls) -> io::Result<()> {
         limit(libc::RLIMIT_AS, walls.address_space, walls.address_space)?;
         limit(libc::RLIMIT_FSIZE, walls.output_bytes, walls.output_bytes)?;
         limit(libc::RLIMIT_CORE, 0, 0)?;
+        // Files open at once: a file unlinked while open takes its blocks out of sight of
+        // the temp dir's walk, up to `RLIMIT_FSIZE` each; the server's own limit, raised to
+        // thousands for its connections, was inherited.
+        limit(libc::RLIMIT_NOFILE, MAX_OPEN_FILES, MAX_OPEN_FILES)?;
         if walls.root {
             check(libc::unshare(libc::CLONE_NEWNET).into())?;
             const SECBIT_NOROOT: libc::c_ulong = 1 << 0;

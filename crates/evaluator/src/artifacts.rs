@@ -213,7 +213,16 @@ impl Artifacts {
         if let Some(record) = self.lookup_until(&key, waits_until) {
             return ready(key, record);
         }
+        // The same code being compiled already (the author's own save from another tab, a
+        // double submit): wait for it on its gate below rather than be turned away.
+        let compiling_already = || {
+            self.building
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&key)
+        };
         let _authors_turn = match author {
+            Some(_) if compiling_already() => None,
             Some(author) => match AuthorsTurn::take(&self.saving, author) {
                 Some(turn) => Some(turn),
                 None => {

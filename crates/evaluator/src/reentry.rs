@@ -266,12 +266,10 @@ impl zeval_sandbox::HostCalls for Handler<'_> {
     }
 }
 
-/// The Z5 for a nested call that could not be made or answered (a request the runner
-/// should not have sent, a result too large to give the guest): the Z507 "Error in
-/// evaluation" of the original's executors, with the reason.
 /// Whether every later request of the same guest call would get `z5` too: the request's
-/// nested calls are used up (their count only rises), or the calls nest too deep (this
-/// guest's depth does not change).
+/// nested calls are used up, wherever in the request that happened (their count only rises).
+/// Not "reentrant depth": a nested call that was allowed can fail with it further down, and
+/// a shallower call after it may still run (found in review).
 fn final_refusal(z5: &Value) -> bool {
     if error_code(z5) != Some("Z590") {
         return false;
@@ -282,9 +280,12 @@ fn final_refusal(z5: &Value) -> bool {
     let limit = limit
         .as_str()
         .or_else(|| limit.get("Z6K1").and_then(Value::as_str));
-    matches!(limit, Some("nested calls" | "reentrant depth"))
+    limit == Some("nested calls")
 }
 
+/// The Z5 for a nested call that could not be made or answered (a request the runner
+/// should not have sent, a result too large to give the guest): the Z507 "Error in
+/// evaluation" of the original's executors, with the reason.
 fn request_error(message: &str) -> Value {
     obj([
         ("Z1K1", z9("Z5")),
@@ -549,9 +550,9 @@ mod tests {
         assert_eq!(nested.0, 1);
     }
 
-    /// Once the request's nested calls are used up, or the calls nest too deep, every
-    /// later request of the guest call gets the same refusal unread; and none is read after
-    /// the guest's deadline. Each was parsed (8 MiB at most) and only then refused.
+    /// Once the request's nested calls are used up, every later request of the guest call
+    /// gets the same refusal unread; and none is read after the guest's deadline. Each was
+    /// parsed (8 MiB at most) and only then refused. A depth refusal is not final.
     #[test]
     fn requests_that_would_be_refused_are_not_read() {
         struct Limited(usize);
@@ -589,6 +590,25 @@ mod tests {
         assert!(late.contains("time is up"), "{late}");
         drop(handler);
         assert_eq!(nested.0, 0);
+        // A depth refusal from further down leaves later, shallower calls their turn.
+        struct DeepThenFine(usize);
+        impl NestedCalls for DeepThenFine {
+            fn call(&mut self, _: NestedCall, _: Instant) -> Result<Value, Value> {
+                self.0 += 1;
+                match self.0 {
+                    1 => Err(zeval_zobject::error::z5_str(
+                        "Z590",
+                        &["reentrant depth", "too deep"],
+                    )),
+                    _ => Ok(z6("shallow")),
+                }
+            }
+        }
+        let mut nested = DeepThenFine(0);
+        let mut handler = Handler::new(&mut nested, 1 << 20);
+        handler.answer(good, later());
+        let answer = String::from_utf8_lossy(&handler.answer(good, later())).into_owned();
+        assert!(answer.contains("shallow"), "{answer}");
     }
 
     #[test]

@@ -257,8 +257,8 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
                 match zeval_zobject::json::to_vec_within(&body, most) {
                     Some(text) => String::from_utf8(text).unwrap_or_default(),
                     None => serde_json::json!({ "error": zeval_zobject::error::z5_str(
-                        "Z500",
-                        &[format!("W.Call: the result is more than the {most} bytes a nested call may answer").as_str()],
+                        "Z507",
+                        &[format!("W.Call: the answer is more than the {most} bytes a nested call may give").as_str()],
                     ) })
                     .to_string(),
                 }

@@ -143,6 +143,28 @@ fn the_temp_dir_is_bounded_in_all() {
         "{:?}",
         started.elapsed()
     );
+    // Blocks taken without growing a file's length count too: `RLIMIT_FSIZE` does not stop
+    // them, and a walk that summed lengths saw 0 bytes.
+    let started = std::time::Instant::now();
+    let (status, _, _, _) = run_confined_for_test(
+        &[
+            "/bin/sh",
+            "-c",
+            ": > blocks; fallocate -n -l 12M blocks; sleep 8",
+        ],
+        limits(),
+    )
+    .expect("spawn");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "{status:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     // Within the bound, the same files are fine.
     let (ok, _, stderr) = run(&[
         "/bin/sh",

@@ -258,9 +258,6 @@ fn a_save_waits_for_the_same_code_at_most_the_queue_timeout() {
     assert!(error.to_string().contains("queue wait (300 ms)"), "{error}");
 }
 
-/// Saves take every compiler slot but the calls' one: two saves of code that compiles for its
-/// whole time limit held both slots, and a call that had to compile waited to its deadline.
-/// Now the second save waits (at most the queue timeout) and the call compiles at once.
 /// C whose preprocessing doubles its tokens at each of 40 steps: it compiles until the
 /// wall-time limit. `n` makes each source (and so its key) its own.
 fn compiler_bomb(n: usize) -> String {
@@ -311,6 +308,9 @@ fn one_authors_saves_leave_a_turn_for_anothers() {
     assert_eq!(turned_away, 3, "{bombs:?}");
 }
 
+/// Saves take every compiler slot but the calls' one: two saves of code that compiles for its
+/// whole time limit held both slots, and a call that had to compile waited to its deadline.
+/// Now the second save waits (at most the queue timeout) and the call compiles at once.
 #[test]
 fn saves_leave_a_compiler_for_calls() {
     let config = zeval_compiler::CompilerConfig {
