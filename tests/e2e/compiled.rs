@@ -109,14 +109,7 @@ fn four_languages_pass_the_same_testers_through_the_server() {
     }
     // Compiled when written.
     for zid in ["Z10003", "Z10004"] {
-        let report = request(
-            "GET",
-            &format!("{orch}/v1/objects/{zid}/compilation"),
-            None,
-            None,
-        );
-        assert_eq!(report.status, 200, "{}", report.text);
-        let report = report.json();
+        let report = compilation_report(orch, zid);
         assert_eq!(report["status"], "compiled", "{report}");
         assert!(report["bytes"].as_u64().unwrap() > 0, "{report}");
     }

@@ -118,53 +118,32 @@ fn limits_apply_to_the_child() {
     );
 }
 
+/// Runs `script` (which writes, then sleeps 8 s) confined, and checks it was killed well
+/// before its sleep ended.
+fn killed_soon(script: &str) {
+    let started = std::time::Instant::now();
+    let (status, _, _, _) =
+        run_confined_for_test(&["/bin/sh", "-c", script], limits()).expect("spawn");
+    let took = started.elapsed();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "{script}: {status:?} after {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "{script}: {took:?}");
+}
+
 /// `RLIMIT_FSIZE` bounds each file; until 2026-12-06 nothing bounded them together, and a
 /// compiler wrote one object per codegen unit.
 #[test]
 fn the_temp_dir_is_bounded_in_all() {
-    let started = std::time::Instant::now();
     // Twelve files, each under the 1 MiB file bound, 12 MiB in all past the 8 MiB bound.
-    let (status, _, _, _) = run_confined_for_test(
-        &[
-            "/bin/sh",
-            "-c",
-            "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do yes | head -c 1000000 > f$i; done; sleep 8",
-        ],
-        limits(),
-    )
-    .expect("spawn");
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(9),
-        "{status:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
+    killed_soon(
+        "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do yes | head -c 1000000 > f$i; done; sleep 8",
     );
     // Blocks taken without growing a file's length count too: `RLIMIT_FSIZE` does not stop
     // them, and a walk that summed lengths saw 0 bytes.
-    let started = std::time::Instant::now();
-    let (status, _, _, _) = run_confined_for_test(
-        &[
-            "/bin/sh",
-            "-c",
-            ": > blocks; fallocate -n -l 12M blocks; sleep 8",
-        ],
-        limits(),
-    )
-    .expect("spawn");
-    assert_eq!(
-        std::os::unix::process::ExitStatusExt::signal(&status),
-        Some(9),
-        "{status:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    killed_soon(": > blocks; fallocate -n -l 12M blocks; sleep 8");
     // Within the bound, the same files are fine.
     let (ok, _, stderr) = run(&[
         "/bin/sh",

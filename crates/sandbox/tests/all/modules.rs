@@ -386,6 +386,18 @@ fn a_call_stops_waiting_for_a_long_compilation_at_its_deadline() {
     eprintln!("the big module compiled in {compiled_after:?}; the call waited {waited:?}");
 }
 
+/// A sandbox whose module cache is in `dir`, and a module host's settings that compile on
+/// one core, as the evaluator's in-process host does.
+fn disk_cached_sandbox(dir: &std::path::Path) -> (zeval_sandbox::Sandbox, ModuleHostConfig) {
+    let sandbox =
+        zeval_sandbox::Sandbox::new(zeval_sandbox::SandboxConfig::new(dir.to_path_buf())).unwrap();
+    let config = ModuleHostConfig {
+        parallel_compilation: false,
+        ..ModuleHostConfig::default()
+    };
+    (sandbox, config)
+}
+
 /// A module already in the disk cache is read back at once, without waiting for the one
 /// compilation slot behind someone else's long compilation.
 #[test]
@@ -393,13 +405,7 @@ fn a_module_in_the_disk_cache_does_not_wait_for_the_compilation_slot() {
     use std::sync::Arc;
     use std::time::Instant;
     let dir = tempfile::tempdir().unwrap();
-    let sandbox =
-        zeval_sandbox::Sandbox::new(zeval_sandbox::SandboxConfig::new(dir.path().to_path_buf()))
-            .unwrap();
-    let config = ModuleHostConfig {
-        parallel_compilation: false,
-        ..ModuleHostConfig::default()
-    };
+    let (sandbox, config) = disk_cached_sandbox(dir.path());
     let small: Arc<[u8]> = printer("cached").into_bytes().into();
     sandbox
         .module_host(config.clone())
@@ -446,13 +452,7 @@ fn a_cached_module_without_its_manifest_is_compiled_within_the_deadline() {
     // Two compilations of a large module: not beside a test that times its calls.
     let _cpus = crate::common::loading_the_cpus();
     let dir = tempfile::tempdir().unwrap();
-    let sandbox =
-        zeval_sandbox::Sandbox::new(zeval_sandbox::SandboxConfig::new(dir.path().to_path_buf()))
-            .unwrap();
-    let config = ModuleHostConfig {
-        parallel_compilation: false,
-        ..ModuleHostConfig::default()
-    };
+    let (sandbox, config) = disk_cached_sandbox(dir.path());
     let big: Arc<[u8]> = slow_to_compile(800, 200, 11).into_bytes().into();
     sandbox
         .module_host(config.clone())

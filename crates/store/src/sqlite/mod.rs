@@ -198,6 +198,7 @@ impl SqliteStore {
                 message: e.to_string(),
             })?;
         }
+        check_database_files(path)?;
         let conn = Connection::open(path).map_err(db_error)?;
         let mut store = Self::with_connection(conn, Some(path.to_path_buf()))?;
         // Opened after the writer set WAL mode and migrated, so readers see the schema.
@@ -876,6 +877,64 @@ fn next_zid(conn: &Connection) -> Result<String, StoreError> {
             })?,
     };
     Ok(format!("Z{number}"))
+}
+
+/// Refuses a database file, or its write-ahead log or shared-memory file, that someone else
+/// could have written: not a regular file (a link to elsewhere), not owned by this process's
+/// effective uid, or writable by group or others. Until 2026-12-06 any file at the path was
+/// opened: another local user who could create it first (a data dir in a shared place)
+/// chose the objects, users and tokens of the store. A data dir that others may write to is
+/// only warned about: a pod's volume is one (Kubernetes makes it world-writable), and the
+/// processes that share it are the pod's own.
+fn check_database_files(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let euid = rustix::process::geteuid().as_raw();
+    let refuse = |file: &Path, why: String| StoreError::Io {
+        path: file.display().to_string(),
+        message: format!("{why}; zeval does not open a database someone else could have written"),
+    };
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        let metadata = match std::fs::symlink_metadata(&file) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(refuse(&file, error.to_string())),
+        };
+        if !metadata.file_type().is_file() {
+            return Err(refuse(&file, "it is not a regular file".to_owned()));
+        }
+        if metadata.uid() != euid {
+            return Err(refuse(
+                &file,
+                format!(
+                    "it is owned by uid {}, not by this process's uid {euid}",
+                    metadata.uid()
+                ),
+            ));
+        }
+        if metadata.permissions().mode() & 0o022 != 0 {
+            return Err(refuse(
+                &file,
+                format!(
+                    "it is writable by group or others (mode {:o})",
+                    metadata.permissions().mode() & 0o7777
+                ),
+            ));
+        }
+    }
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Ok(metadata) = std::fs::metadata(dir)
+        && metadata.permissions().mode() & 0o022 != 0
+    {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{:o}", metadata.permissions().mode() & 0o7777),
+            "the data directory is writable by others, who could replace the database"
+        );
+    }
+    Ok(())
 }
 
 /// A write transaction that takes the write lock at once, so its reads (the next ZID, the

@@ -313,3 +313,39 @@ fn reads_do_not_wait_for_a_write_held_up_by_another_process() {
     assert_eq!(writer.join().unwrap().unwrap(), 2);
     assert_eq!(store.get("Z10000").unwrap().unwrap()["Z2K2"], "y");
 }
+
+/// A database file someone else could have written is refused, before SQLite reads it:
+/// until 2026-12-06 any file at the path was opened, and whoever created it first chose the
+/// store's objects, users and tokens.
+#[test]
+fn a_database_file_others_could_have_written_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open_in(dir.path()).unwrap());
+    let database = dir.path().join(zeval_store::DATABASE_FILE);
+    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let refused = SqliteStore::open_in(dir.path()).map(drop).unwrap_err();
+    assert!(
+        refused.to_string().contains("writable by group or others"),
+        "{refused}"
+    );
+    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).unwrap();
+    SqliteStore::open_in(dir.path()).unwrap();
+    // A link to a database elsewhere.
+    let linked = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&database, linked.path().join(zeval_store::DATABASE_FILE)).unwrap();
+    let refused = SqliteStore::open_in(linked.path()).map(drop).unwrap_err();
+    assert!(
+        refused.to_string().contains("not a regular file"),
+        "{refused}"
+    );
+    // Another user's (only root can make one here).
+    if rustix::process::geteuid().is_root() {
+        std::os::unix::fs::chown(&database, Some(65534), Some(65534)).unwrap();
+        let refused = SqliteStore::open_in(dir.path()).map(drop).unwrap_err();
+        assert!(
+            refused.to_string().contains("owned by uid 65534"),
+            "{refused}"
+        );
+    }
+}
