@@ -63,8 +63,8 @@ pub struct Limits {
     pub wall: Duration,
     /// Bytes of all the files under the compilation's temp dir together, checked every
     /// 20 ms (`TEMP_CHECK_INTERVAL`); past it the process group is killed. `RLIMIT_FSIZE` bounds
-    /// each file only, and a compiler writes several (an object per codegen unit, the linked
-    /// module, its own temporaries).
+    /// each file only, and a compiler writes several (its objects, the linked module, its own
+    /// temporaries).
     pub temp_bytes: u64,
     /// Bytes of stdout and of stderr kept (the rest is read and discarded).
     pub captured_bytes: usize,

@@ -209,7 +209,8 @@ impl Toolchain {
     /// binary of the sysroot `rustc --print sysroot` reports in `config.rust_toolchain_dir`,
     /// or `config.rust_sysroot`) with the `wasm32-wasip1` standard library. A compiler that
     /// is missing is logged and reported by [`Toolchain::has`]; only unusable configured
-    /// paths are errors.
+    /// paths are errors. Removes the temp dirs that killed compilations left
+    /// ([`sweep_stale_temp_dirs`]).
     pub fn discover(config: &CompilerConfig) -> Result<Toolchain, CompilerError> {
         let mut missing = Vec::new();
         let clang = match find_clang(config) {
@@ -612,8 +613,8 @@ fn check_unit(unit: &Unit, max_source_bytes: usize) -> Result<(), String> {
 }
 
 /// How old a compilation's temp dir must be (its last change) before a new toolchain takes
-/// it for one that a killed process left: a compilation lasts at most its wall time (30 s by
-/// default) after at most its queue wait (60 s), and touches its dir all along.
+/// it for one that a killed process left: a dir is made once a compilation has its slot,
+/// and the compilation lasts at most its wall time (30 s by default).
 pub const STALE_TEMP_DIR_AGE: Duration = Duration::from_secs(60 * 60);
 
 /// Removes the `zeval-compile-*` dirs under `root` that this user owns and that nothing has
@@ -896,7 +897,10 @@ mod tests {
                 served
             })
         };
-        std::thread::sleep(Duration::from_millis(50));
+        // In line before the slot is given back, however slowly its thread starts.
+        while gate.state.lock().unwrap().waiting.is_empty() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         drop(slot);
         let slot = gate.acquire_until(None).unwrap();
         let asked_again = Instant::now();

@@ -159,7 +159,8 @@ impl Artifacts {
         &self.toolchain
     }
 
-    /// The artifact of `unit`: from memory, the store, or compiled now (and stored). Waits
+    /// The artifact of `unit`: from memory, the store, or compiled now (and stored, unless
+    /// [`Artifacts::leaving_saves_to_the_caller`]). Waits
     /// for a compiler (another compilation of the same code, then a slot) at most the
     /// toolchain's queue timeout in all (`CompilerConfig::queue_timeout`, 60 s), then
     /// compiles within the compiler's own limits (30 s of wall time by default).

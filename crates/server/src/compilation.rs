@@ -226,9 +226,15 @@ pub fn artifacts(
     };
     match zeval_compiler::Toolchain::discover(&compiler) {
         Ok(toolchain) => {
-            // Saves are stored by `compile_revision`, with their revision, within the
-            // author's budget.
-            let artifacts = Artifacts::new(toolchain, store).leaving_saves_to_the_caller();
+            // Saves are stored by `compile_revision` in the object store, with their revision,
+            // within the author's budget; but where artifacts live in a directory of their
+            // own (`artifact_dir`), calls look there, so saves are written there too.
+            let artifacts = Artifacts::new(toolchain, store);
+            let artifacts = if config.compiler.artifact_dir.is_some() {
+                artifacts
+            } else {
+                artifacts.leaving_saves_to_the_caller()
+            };
             Some(Arc::new(if config.compiler.keep_call_time_artifacts {
                 artifacts.keeping_call_time_compilations()
             } else {

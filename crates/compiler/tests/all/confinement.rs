@@ -133,8 +133,8 @@ fn killed_soon(script: &str) {
     assert!(took < Duration::from_secs(5), "{script}: {took:?}");
 }
 
-/// `RLIMIT_FSIZE` bounds each file; until 2026-12-06 nothing bounded them together, and a
-/// compiler wrote one object per codegen unit.
+/// `RLIMIT_FSIZE` bounds each file; until 2026-12-06 nothing bounded them together (a
+/// compiler writes several: rustc with `-Ccodegen-units=16`, sixteen objects).
 #[test]
 fn the_temp_dir_is_bounded_in_all() {
     // Twelve files, each under the 1 MiB file bound, 12 MiB in all past the 8 MiB bound.

@@ -805,8 +805,7 @@ impl ObjectSource for PostgresStore {
     }
 }
 
-/// Text PostgreSQL can store: it has no NUL character in `TEXT`, so one (possible in a label
-/// or a compiler message) becomes U+FFFD. The object's JSON never has one (JSON escapes it).
+/// Stores `artifact` under `key` unless an artifact is there already.
 fn insert_artifact(
     tx: &mut postgres::Transaction<'_>,
     key: &str,
@@ -842,6 +841,8 @@ fn drop_unnamed_artifact(tx: &mut postgres::Transaction<'_>, key: &str) -> Resul
     Ok(())
 }
 
+/// Text PostgreSQL can store: it has no NUL character in `TEXT`, so one (possible in a label
+/// or a compiler message) becomes U+FFFD. The object's JSON never has one (JSON escapes it).
 fn text(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains('\0') {
         s.replace('\0', "\u{fffd}").into()

@@ -43,7 +43,8 @@ pub struct StoredArtifact {
 pub struct Compilation<'a> {
     /// The implementation.
     pub zid: &'a str,
-    /// Its revision that was compiled. Its author is charged for the artifact.
+    /// Its revision that was compiled. Its author is charged for the artifact, unless a
+    /// compilation of theirs names it already.
     pub revision: u64,
     /// The artifact's content key.
     pub key: &'a str,

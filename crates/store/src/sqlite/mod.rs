@@ -189,7 +189,9 @@ impl Drop for ReadConnection<'_> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path` and migrates its schema.
+    /// Opens (creating if needed) the database file at `path` and migrates its schema. A file
+    /// there that someone else could have written is refused (not a regular file, not this
+    /// user's, or writable by others).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -881,7 +883,7 @@ fn next_zid(conn: &Connection) -> Result<String, StoreError> {
 
 /// Refuses a database file, or its write-ahead log or shared-memory file, that someone else
 /// could have written: not a regular file (a link to elsewhere), not owned by this process's
-/// effective uid, or writable by group or others. Until 2026-12-06 any file at the path was
+/// effective uid, or writable by others or by a group that is not this process's. Until 2026-12-06 any file at the path was
 /// opened: another local user who could create it first (a data dir in a shared place)
 /// chose the objects, users and tokens of the store. A data dir that others may write to is
 /// only warned about: a pod's volume is one (Kubernetes makes it world-writable), and the
@@ -889,6 +891,7 @@ fn next_zid(conn: &Connection) -> Result<String, StoreError> {
 fn check_database_files(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let euid = rustix::process::geteuid().as_raw();
+    let egid = rustix::process::getegid().as_raw();
     let refuse = |file: &Path, why: String| StoreError::Io {
         path: file.display().to_string(),
         message: format!("{why}; zeval does not open a database someone else could have written"),
@@ -914,12 +917,16 @@ fn check_database_files(path: &Path) -> Result<(), StoreError> {
                 ),
             ));
         }
-        if metadata.permissions().mode() & 0o022 != 0 {
+        // Group-writable is ours still when the group is: Kubernetes gives a volume's files
+        // to the pod's `fsGroup`, writable by it, at every start.
+        let mode = metadata.permissions().mode();
+        let writable_by_others = mode & 0o002 != 0 || (mode & 0o020 != 0 && metadata.gid() != egid);
+        if writable_by_others {
             return Err(refuse(
                 &file,
                 format!(
-                    "it is writable by group or others (mode {:o})",
-                    metadata.permissions().mode() & 0o7777
+                    "it is writable by others, or by a group not this process's (mode {:o})",
+                    mode & 0o7777
                 ),
             ));
         }

@@ -77,7 +77,7 @@ fn compilation<'a>(
 }
 
 /// Saves revision after revision of an implementation, each compiled to an artifact of its
-/// own, and returns what the store holds after each: an editor's saves kept every artifact
+/// own, and checks what the store holds after each: an editor's saves kept every artifact
 /// until 2026-12-06.
 #[test]
 fn only_the_artifacts_of_current_and_approved_revisions_are_kept() {
