@@ -24,6 +24,24 @@ pub(crate) struct Server {
     pub(crate) evaluator: Option<String>,
 }
 
+/// `zeval serve` on `listen` and `evaluator_listen` with its data in `data_dir`, its stdout
+/// (where it prints its addresses) piped.
+pub(crate) fn serve_command(listen: &str, evaluator_listen: &str, data_dir: &Path) -> Command {
+    let mut command = Command::new(zeval_binary());
+    command
+        .args([
+            "serve",
+            "--listen",
+            listen,
+            "--evaluator-listen",
+            evaluator_listen,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .stdout(Stdio::piped());
+    command
+}
+
 impl Server {
     /// Starts `zeval serve --data-dir DIR` on port 0 for both APIs with `args` and `env`
     /// added, and waits for the listeners it prints.
@@ -51,20 +69,8 @@ impl Server {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Server {
-        let mut command = Command::new(zeval_binary());
-        command
-            .args([
-                "serve",
-                "--listen",
-                listen,
-                "--evaluator-listen",
-                evaluator_listen,
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        let mut command = serve_command(listen, evaluator_listen, data_dir);
+        command.args(args).stderr(Stdio::inherit());
         for (k, v) in env {
             command.env(k, v);
         }

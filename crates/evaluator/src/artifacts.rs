@@ -5,7 +5,7 @@
 //! the call path (an artifact is needed: it is almost always there already) go through, so
 //! the same key always means the same bytes and identical code is compiled once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -101,7 +101,7 @@ pub struct Artifacts {
     /// Whether what a save compiles is stored here ([`Artifacts::leaving_saves_to_the_caller`]).
     store_saves: bool,
     /// Authors with a save waiting for a compiler or compiling ([`Artifacts::artifact_saved_by`]).
-    saving: Mutex<std::collections::HashSet<String>>,
+    saving: Mutex<HashSet<String>>,
 }
 
 impl Artifacts {
@@ -117,7 +117,7 @@ impl Artifacts {
             save_time: Gate::new(saves),
             keep_call_time: false,
             store_saves: true,
-            saving: Mutex::new(std::collections::HashSet::new()),
+            saving: Mutex::new(HashSet::new()),
         }
     }
 
@@ -394,13 +394,13 @@ impl Artifacts {
 
 /// An author's one save in line for a compiler, given back when dropped.
 struct AuthorsTurn<'a> {
-    saving: &'a Mutex<std::collections::HashSet<String>>,
+    saving: &'a Mutex<HashSet<String>>,
     author: String,
 }
 
 impl<'a> AuthorsTurn<'a> {
     /// `author`'s turn, unless they hold one already.
-    fn take(saving: &'a Mutex<std::collections::HashSet<String>>, author: &str) -> Option<Self> {
+    fn take(saving: &'a Mutex<HashSet<String>>, author: &str) -> Option<Self> {
         let mut authors = saving.lock().unwrap_or_else(|p| p.into_inner());
         authors.insert(author.to_owned()).then(|| AuthorsTurn {
             saving,

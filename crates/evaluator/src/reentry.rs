@@ -271,16 +271,12 @@ impl zeval_sandbox::HostCalls for Handler<'_> {
 /// Not "reentrant depth": a nested call that was allowed can fail with it further down, and
 /// a shallower call after it may still run (found in review).
 fn final_refusal(z5: &Value) -> bool {
-    if error_code(z5) != Some("Z590") {
-        return false;
-    }
-    let Some(limit) = z5.get("Z5K2").and_then(|details| details.get("Z590K1")) else {
-        return false;
-    };
-    let limit = limit
-        .as_str()
-        .or_else(|| limit.get("Z6K1").and_then(Value::as_str));
-    limit == Some("nested calls")
+    error_code(z5) == Some("Z590")
+        && z5
+            .get("Z5K2")
+            .and_then(|details| details.get("Z590K1"))
+            .and_then(string_value)
+            == Some("nested calls")
 }
 
 /// The Z5 for a nested call that could not be made or answered (a request the runner

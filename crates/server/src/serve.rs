@@ -757,11 +757,10 @@ impl ConnectionClock {
     /// longer ago is stuck in its handler (which sees the request only when it is done),
     /// and must not stop others from giving way.
     fn closing_soon(&self) -> bool {
-        self.closing()
-            && self
-                .closing_since
-                .get()
-                .is_some_and(|since| since.elapsed() < CLOSING_SOON)
+        // Set only once it is closing, which is never undone.
+        self.closing_since
+            .get()
+            .is_some_and(|since| since.elapsed() < CLOSING_SOON)
     }
 
     fn request_started(self: &Arc<Self>) -> RequestInProgress {

@@ -695,19 +695,8 @@ fn the_server_raises_its_open_files_limit_to_what_its_connections_need() {
         0
     );
     let hard = hard.rlim_max;
-    let mut command = std::process::Command::new(crate::common::zeval_binary());
-    command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--evaluator-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(data.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
+    let mut command = crate::common::serve_command("127.0.0.1:0", "127.0.0.1:0", data.path());
+    command.stderr(std::process::Stdio::null());
     // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
     unsafe {
         command.pre_exec(move || {

@@ -225,13 +225,7 @@ fn a_save_waits_for_the_same_code_at_most_the_queue_timeout() {
     };
     let toolchain = zeval_compiler::Toolchain::discover(&config).unwrap();
     let artifacts = zeval_evaluator::Artifacts::new(toolchain, None);
-    // Each step doubles the tokens: the preprocessor runs until the wall-time limit.
-    let mut bomb = "#define A0 1+\n".to_owned();
-    for step in 1..=40 {
-        bomb += &format!("#define A{step} A{0} A{0}\n", step - 1);
-    }
-    bomb += "static int sum(void) { return A40 0; }\nchar *Z1000(const char *Z1000K1) { return sum() ? (char *)Z1000K1 : \"never\"; }\n";
-    let unit = c_unit(&bomb);
+    let unit = c_unit(&compiler_bomb(0));
     let (first, second) = std::thread::scope(|scope| {
         let first = scope.spawn(|| {
             let started = std::time::Instant::now();
