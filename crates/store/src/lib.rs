@@ -43,8 +43,8 @@ pub use sqlite::{
     READ_CONNECTIONS, READ_WAIT, Revision, SEARCH_TIME_LIMIT, SqliteStore,
 };
 pub use wiki::{
-    DEFAULT_MISSING_TTL, DEFAULT_WIKI_TIMEOUT, MAX_MISSING_ENTRIES, MAX_RESPONSE_BYTES,
-    MAX_ZIDS_PER_REQUEST, WikiSource,
+    DEFAULT_MISSING_TTL, DEFAULT_WIKI_TIMEOUT, MAX_ANSWER_VALUES, MAX_MISSING_ENTRIES,
+    MAX_RESPONSE_BYTES, MAX_ZIDS_PER_REQUEST, WikiSource,
 };
 
 /// Why a store operation failed. (A ZID that simply does not exist is not an error: a fetch

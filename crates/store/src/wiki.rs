@@ -22,6 +22,14 @@ pub const MAX_ZIDS_PER_REQUEST: usize = 50;
 /// hundred kB each fit.
 pub const MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
 
+/// The most JSON values one answer may hold: its own and those of every object in it
+/// together, counted before each is parsed. The body's byte limit alone let one answer of
+/// 32 MiB of `[0,0,…]`, some 32 KiB on the wire with gzip, become about 17 million values
+/// (2 GiB) in the host, for any call naming a ZID the store lacks. A full batch of 50
+/// objects of 20,000 values each fits (the largest object in Wikifunctions' own built-in
+/// definitions has some 3,400); at most about 128 MiB of values per answer.
+pub const MAX_ANSWER_VALUES: usize = 1 << 20;
+
 /// How long a ZID the wiki did not have is remembered as missing, unless configured
 /// otherwise ([`WikiSource::with_missing_ttl`]): asking again within that time answers
 /// "missing" without a request, so a flood of made-up ZIDs does not become a flood of wiki
@@ -109,6 +117,10 @@ impl WikiSource {
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .user_agent(concat!("zeval/", env!("CARGO_PKG_VERSION")))
+            // A redirect is answered as it is (a fetch error): followed, it would send the
+            // request, from inside the cluster, wherever the answer names, and from
+            // `https://` to `http://`.
+            .max_redirects(0)
             .build();
         Self {
             api_url: api_url.into(),
@@ -177,8 +189,9 @@ impl WikiSource {
                     self.api_url
                 ))
             })?;
-        let answer = zeval_zobject::json::parse(&body)
-            .map_err(|e| fail(format!("the answer is not JSON: {e}")))?;
+        let mut values_left = MAX_ANSWER_VALUES;
+        let answer = parse_counted(&body, &mut values_left)
+            .map_err(|e| fail(format!("the answer could not be read: {e}")))?;
         let Value::Object(entries) = answer else {
             return Err(fail("the answer is not a JSON object".into()));
         };
@@ -200,12 +213,28 @@ impl WikiSource {
                 }
                 continue;
             };
-            let object = zeval_zobject::json::parse(text)
-                .map_err(|e| fail(format!("the object of {zid} is not JSON: {e}")))?;
+            let object = parse_counted(text, &mut values_left)
+                .map_err(|e| fail(format!("the object of {zid} could not be read: {e}")))?;
             found.insert(zid.to_string(), object);
         }
         Ok(())
     }
+}
+
+/// Parses `text` if it holds at most `values_left` JSON values ([`MAX_ANSWER_VALUES`]),
+/// counted before anything is built, and takes them from `values_left`.
+fn parse_counted(
+    text: &str,
+    values_left: &mut usize,
+) -> Result<Value, zeval_zobject::json::JsonError> {
+    let values = zeval_zobject::json::structural_tokens(text.as_bytes(), *values_left);
+    if values > *values_left {
+        return Err(zeval_zobject::json::JsonError::TooLarge {
+            max: MAX_ANSWER_VALUES,
+        });
+    }
+    *values_left -= values;
+    zeval_zobject::json::parse(text)
 }
 
 impl ObjectSource for WikiSource {

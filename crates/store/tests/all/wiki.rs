@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zeval_store::{MAX_ZIDS_PER_REQUEST, ObjectSource, StoreError, WikiSource};
+use zeval_store::{MAX_ANSWER_VALUES, MAX_ZIDS_PER_REQUEST, ObjectSource, StoreError, WikiSource};
 
 use crate::z2;
 
@@ -292,4 +292,75 @@ fn layers_and_the_shared_cache_pass_the_deadline_on() {
             .unwrap()
             .contains_key("Z10001")
     );
+}
+
+/// `[0,0,…]` of `values` JSON values.
+fn zeros(values: usize) -> String {
+    format!("[{}0]", "0,".repeat(values - 2))
+}
+
+#[test]
+fn an_answer_of_too_many_values_is_refused_before_parsing() {
+    // 60 % of the bound in each of two objects: each alone would fit, together they do not;
+    // and an answer whose own JSON is past the bound.
+    let many = zeros(MAX_ANSWER_VALUES * 6 / 10);
+    let wiki = StubWiki::start(move |zids| {
+        let body = match zids[0].as_str() {
+            "Z10001" => serde_json::json!({"Z10001": {"wikilambda_fetch": many}}).to_string(),
+            "Z10002" => serde_json::json!({
+                "Z10002": {"wikilambda_fetch": many},
+                "Z10003": {"wikilambda_fetch": many},
+            })
+            .to_string(),
+            _ => format!(
+                r#"{{"Z10004":{{"wikilambda_fetch":"{{}}"}},"x":{}}}"#,
+                zeros(MAX_ANSWER_VALUES + 1)
+            ),
+        };
+        (200, body, Duration::ZERO)
+    });
+    let source = WikiSource::new(&wiki.url);
+    let one = source.fetch(&strings(&["Z10001"])).unwrap();
+    assert_eq!(
+        one["Z10001"].as_array().map(Vec::len),
+        Some(MAX_ANSWER_VALUES * 6 / 10 - 1)
+    );
+    for zids in [&["Z10002", "Z10003"][..], &["Z10004"]] {
+        match source.fetch(&strings(zids)) {
+            Err(StoreError::Fetch { message, .. })
+                if message.contains(&format!("more than {MAX_ANSWER_VALUES} values")) => {}
+            Err(other) => panic!("{zids:?}: {other}"),
+            Ok(found) => panic!("{zids:?}: parsed {} objects", found.len()),
+        }
+    }
+}
+
+#[test]
+fn a_redirect_is_not_followed() {
+    let elsewhere = StubWiki::start(serve_known(vec!["Z10001"]));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/w/api.php", listener.local_addr().unwrap());
+    let location = elsewhere.url.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 302 Found\r\nLocation: {location}?action=wikilambda_fetch&format=json&zids=Z10001\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let err = WikiSource::new(&url)
+        .fetch(&strings(&["Z10001"]))
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Fetch { message, .. } if message.contains("HTTP 302")),
+        "{err}"
+    );
+    assert!(elsewhere.requests().is_empty());
 }
