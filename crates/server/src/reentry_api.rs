@@ -11,8 +11,9 @@
 //! answers `{"result": …}` or `{"error": <Z5>}`.
 //!
 //! Bounds: a body of at most [`MAX_BODY_BYTES`] (a guest's input limit and the envelope), read
-//! only after the id and the secret were checked, and only until the call's deadline; at
-//! most [`MAX_WAITING`] calls registered at once (past it, code runs without callbacks, as a
+//! only after the id and the secret were checked, and only until the call's deadline; one
+//! nested call of a registered call at a time (the next one's body is read once the one
+//! before is answered); at most [`MAX_WAITING`] calls registered at once (past it, code runs without callbacks, as a
 //! non-reentrant executor); each nested call waits at most until the registered call's
 //! deadline (504 after). An unknown id is 404, a wrong secret 401 (compared in constant time),
 //! a call that already ended 410. The route takes no work slot: the request it serves already
@@ -25,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{LazyLock, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -33,6 +34,7 @@ use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use tokio::sync::Semaphore;
 use zeval_evaluator::reentry::{
     CALLBACK_REMAINING_MS_HEADER, CALLBACK_TOKEN_HEADER, NestedCall, decode_request,
 };
@@ -71,6 +73,8 @@ struct Waiting {
     secret: String,
     sender: Sender<Message>,
     deadline: Instant,
+    /// One nested call of this call at a time ([`callback`]).
+    turn: Arc<Semaphore>,
 }
 
 /// The calls waiting for callbacks, and where this orchestrator can be reached.
@@ -149,6 +153,7 @@ impl Callbacks {
                     secret: secret.clone(),
                     sender: sender.clone(),
                     deadline,
+                    turn: Arc::new(Semaphore::new(1)),
                 },
             );
         }
@@ -184,7 +189,7 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
         .get(CALLBACK_TOKEN_HEADER)
         .map(|value| value.as_bytes().to_vec())
         .unwrap_or_default();
-    let (sender, deadline) = {
+    let (sender, deadline, turn) = {
         let waiting = callbacks().lock();
         let Some(entry) = waiting.get(&id) else {
             return answer(StatusCode::NOT_FOUND, "no call waits under this id");
@@ -192,7 +197,11 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
         if !crate::serve::same_secret(&given, entry.secret.as_bytes()) {
             return answer(StatusCode::UNAUTHORIZED, "wrong callback secret");
         }
-        (entry.sender.clone(), entry.deadline)
+        (
+            entry.sender.clone(),
+            entry.deadline,
+            Arc::clone(&entry.turn),
+        )
     };
     // At work for a call in progress from here (its secret checked): the connection does
     // not give way at the connection cap, which would fail the guest's nested call.
@@ -207,6 +216,14 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
         .and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms)))
         .map_or(deadline, |guest| guest.min(deadline));
+    // One nested call of a call at a time, its body read only once the one before has been
+    // answered: a guest's `W.Call` waits for its answer, so an evaluator never needs more.
+    // Nothing else bounded how many an evaluator (or whoever read its secret on the way)
+    // posted at once, each holding up to 8 MiB of body and some 40 MiB of parsed values
+    // in the queue to the call's one thread, until the call's deadline.
+    let Ok(Ok(_turn)) = tokio::time::timeout_at(deadline.into(), turn.acquire_owned()).await else {
+        return answer(StatusCode::GATEWAY_TIMEOUT, "the call's deadline passed");
+    };
     // Read only now, for a registered call and its secret, and within its deadline: the
     // route takes no work slot and is open to anyone, and a body read without a time limit
     // let anyone hold connections (and up to 8 MiB each) for as long as they liked.
@@ -494,5 +511,59 @@ mod tests {
             longest * 3 < took,
             "the runtime's thread was held {longest:?} of the call's {took:?}"
         );
+    }
+
+    /// A call's nested calls are taken one at a time: the next one's body is read only once
+    /// the one before has been answered. Every one posted at once was read and queued.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_calls_nested_calls_are_taken_one_at_a_time() {
+        let registration = callbacks()
+            .register_under(
+                "http://127.0.0.1:1",
+                Instant::now() + Duration::from_secs(10),
+            )
+            .unwrap();
+        let id = registration.url.rsplit('/').next().unwrap().to_owned();
+        let secret = registration.secret.clone();
+        let router: Router = routes();
+        let posts: Vec<_> = (0..4)
+            .map(|n| {
+                let call =
+                    format!(r#"{{"function": "Z10000", "arguments": {{"Z10000K1": "{n}"}}}}"#);
+                tokio::spawn(status_and_text(router.clone(), post(&id, &secret, &call)))
+            })
+            .collect();
+        let received = tokio::task::spawn_blocking(move || {
+            let mut received = Vec::new();
+            let mut queue = std::collections::VecDeque::new();
+            for _ in 0..4 {
+                let message = match queue.pop_front() {
+                    Some(message) => message,
+                    None => registration.receiver.recv().unwrap(),
+                };
+                let Message::Nested { call, reply, .. } = message else {
+                    panic!("not a nested call");
+                };
+                // Any other nested call posted meanwhile is still unread.
+                std::thread::sleep(Duration::from_millis(100));
+                queue.extend(registration.receiver.try_iter());
+                received.push((call.arguments[0].1.clone(), queue.len()));
+                let _ = reply.send(Ok(serde_json::json!("ok")));
+            }
+            received
+        })
+        .await
+        .unwrap();
+        for answered in posts {
+            let (status, text) = answered.await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{text}");
+        }
+        assert!(
+            received.iter().all(|(_, queued)| *queued == 0),
+            "nested calls queued beside the one in progress: {received:?}"
+        );
+        let mut arguments: Vec<_> = received.into_iter().map(|(argument, _)| argument).collect();
+        arguments.sort_by_key(ToString::to_string);
+        assert_eq!(arguments, ["0", "1", "2", "3"]);
     }
 }
