@@ -23,6 +23,7 @@ mod neighbour;
 mod shared_structure;
 mod starvation;
 mod test_runs;
+mod validation;
 mod zid_overflow;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -11,7 +11,7 @@
 //! - evaluation of a schema stops at its first failing keyword;
 //! - `anyOf`/`oneOf` keep the errors of every failed branch, followed by their own error.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -175,17 +175,33 @@ impl SchemaError<'_> {
 pub(crate) struct Evaluator {
     registry: &'static Registry,
     path: Path,
-    /// `(schema, object)` pairs already found valid, by address. Validity does not depend
-    /// on the path, and the schemas re-validate the rest of a typed list at every cell
-    /// (`LIST_OF_Zn` checks `LIST`, then recurses into `K2`), which without this is
-    /// quadratic in the list's length.
-    valid: HashSet<(usize, usize), FastHash>,
+    /// Whether each `(schema, object)` pair checked so far, by address, was valid. Validity
+    /// depends on neither the path nor the order, and the schemas check one object against
+    /// one schema many times over: the rest of a typed list at every cell (`LIST_OF_Zn`
+    /// checks `LIST`, then recurses into `K2`), quadratic in the list's length without this;
+    /// and the same child through several `anyOf`/`oneOf` branches at each level (a `Z7`
+    /// under a local key is a `Z6` resolver, a `Z1` literal, a `Z99`'s value…), some four
+    /// times per level of nesting. Until 2026-12-06 only valid pairs were kept, so a value
+    /// that failed at its bottom cost about 4^depth checks: calls nested ten deep took 57 s
+    /// (debug build) to be found invalid, five more some hours, and a request of a few
+    /// hundred bytes held a thread and its work slot that long. With failures kept too,
+    /// each pair is checked once.
+    known: HashMap<(usize, usize), bool, FastHash>,
     /// Whether to record errors (their keywords and paths). Off, a check only answers
     /// whether the data is valid, without building a path segment per property visited or an
     /// error per failed `anyOf` branch; [`super::run`] checks so first and again with errors
     /// only when the data is invalid.
     collect: bool,
+    /// Checks left to the recording pass ([`MAX_RECORDING_CHECKS`]).
+    recording_checks_left: usize,
 }
+
+/// The most checks the recording pass makes (see [`Evaluator::collect`]). It must check
+/// again what it already knows to be invalid, to say why: the same object's errors are
+/// recorded once per branch that reaches it, so that pass alone cannot keep a failure. Past
+/// this it stops, and the error says the value does not match without saying where
+/// ([`Evaluator::gave_up`]). The schemata suite's invalid objects take at most a few hundred.
+pub(crate) const MAX_RECORDING_CHECKS: usize = 100_000;
 
 type Outcome<'a> = Result<(), Vec<SchemaError<'a>>>;
 
@@ -200,9 +216,24 @@ impl Evaluator {
         Evaluator {
             registry,
             path: None,
-            valid: HashSet::default(),
+            known: HashMap::default(),
             collect,
+            recording_checks_left: MAX_RECORDING_CHECKS,
         }
+    }
+
+    /// This evaluator, now recording errors; what it found valid still holds.
+    pub(crate) fn recording(mut self) -> Self {
+        self.known.retain(|_, valid| *valid);
+        self.collect = true;
+        self.recording_checks_left = MAX_RECORDING_CHECKS;
+        self
+    }
+
+    /// Whether the recording pass stopped at [`MAX_RECORDING_CHECKS`]: its errors are
+    /// then not the whole story.
+    pub(crate) fn gave_up(&self) -> bool {
+        self.collect && self.recording_checks_left == 0
     }
 
     /// Validates `data` against the definition `reference` names (valid when there is none).
@@ -214,6 +245,12 @@ impl Evaluator {
     }
 
     pub(crate) fn check<'a>(&mut self, node: &Node, data: &'a Value) -> Outcome<'a> {
+        if self.collect {
+            if self.recording_checks_left == 0 {
+                return Err(Vec::new());
+            }
+            self.recording_checks_left -= 1;
+        }
         stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match node {
             Node::Ref(reference) => self.check_reference(reference, data),
             Node::Inline(k) if data.is_object() => {
@@ -221,12 +258,15 @@ impl Evaluator {
                     &**k as *const Keywords as usize,
                     data as *const Value as usize,
                 );
-                if self.valid.contains(&key) {
-                    return Ok(());
+                match self.known.get(&key) {
+                    Some(true) => return Ok(()),
+                    // Recording, the errors are wanted again (see `known`).
+                    Some(false) if !self.collect => return Err(Vec::new()),
+                    _ => {}
                 }
                 let outcome = self.check_keywords(k, data);
-                if outcome.is_ok() {
-                    self.valid.insert(key);
+                if outcome.is_ok() || !self.collect {
+                    self.known.insert(key, outcome.is_ok());
                 }
                 outcome
             }

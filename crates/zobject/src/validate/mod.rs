@@ -133,11 +133,19 @@ fn run(registry: &'static Registry, node: &Node, value: &Value) -> Result<(), Va
     // Valid data, the common case, is checked without recording errors; invalid data is
     // checked again to say why (the same keywords run in the same order, so the errors are
     // the ones a single recording pass would give).
-    if Evaluator::new(registry, false).check(node, value).is_ok() {
+    let mut checking = Evaluator::new(registry, false);
+    if checking.check(node, value).is_ok() {
         return Ok(());
     }
-    match Evaluator::new(registry, true).check(node, value) {
+    let mut recording = checking.recording();
+    match recording.check(node, value) {
         Ok(()) => Ok(()),
+        Err(_) if recording.gave_up() => Err(not_wellformed(z5(
+            "Z500",
+            [z6(
+                "the value does not match its schema (too many checks to say where)",
+            )],
+        ))),
         Err(errors) => Err(report::root_error(&errors).unwrap_or_else(unexplained)),
     }
 }
