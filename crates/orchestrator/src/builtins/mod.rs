@@ -76,7 +76,7 @@ pub(crate) fn run(engine: &Engine<'_>, id: &str, function: &Node, args: Vec<Node
             let key_type = arg(0)?;
             let identity = crate::types::identity(key_type);
             if !matches!(identity.ref_zid(), Some("Z6" | "Z39")) {
-                return error("Z516", [z6("Z883K1"), key_type.to_json()?]);
+                return error("Z516", [z6("Z883K1"), key_type.quoted_json()?]);
             }
             crate::types::map_type_z4(
                 &itself(function, &args, "Z883"),

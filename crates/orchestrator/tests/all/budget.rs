@@ -414,6 +414,25 @@ fn a_wrongly_typed_result_is_quoted_briefly() {
     assert!(text.len() < 20_000, "the error quotes {} bytes", text.len());
 }
 
+/// Z883 (a map type) refuses a key type other than a string or a key, and quotes it: a little
+/// of it. A list of 4 MiB of shared strings passes as the type (types built at run time are
+/// not compared), and was quoted whole, past every bound on answers.
+#[test]
+fn a_refused_map_key_type_is_quoted_briefly() {
+    let o = orchestrator(&[("Z10001", duplicate())], OrchestratorConfig::default());
+    let list = duplicated_from(9, json!("y".repeat(8 * 1024)));
+    let input = json!({"Z1K1": "Z7", "Z7K1": "Z883", "Z883K1": list, "Z883K2": "Z6"});
+    let result = o.orchestrate(&input, &CallOptions::default());
+    let text = result.to_string();
+    assert_eq!(
+        error_code(&result).as_deref(),
+        Some("Z516"),
+        "{}",
+        &text[..text.len().min(2000)]
+    );
+    assert!(text.len() < 20_000, "the error quotes {} bytes", text.len());
+}
+
 /// Answers "ok" to every code call and records how many bytes of arguments it was sent.
 #[derive(Default)]
 struct Recording {
