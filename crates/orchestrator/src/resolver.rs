@@ -18,6 +18,28 @@ use zeval_zobject::error::z5;
 use crate::engine::{Fail, R};
 use crate::node::Node;
 
+/// The longest ZID an object can have: `Z` and the 20 digits of a `u64` (stores number
+/// theirs lower still). A reference built at run time (`Z808`, a `Z9` made from a string)
+/// can name any string the budget allows, megabytes long.
+const MAX_ZID_CHARS: usize = 21;
+
+/// Whether `zid` could name an object: anything else is missing without a fetch, and is
+/// neither kept in the request's cache nor recorded as read. Until 2026-12-06 each string was
+/// kept, twice (the key and its Z504), by no budget: a recursion naming ever longer strings
+/// held gigabytes by its deadline.
+fn could_name_an_object(zid: &str) -> bool {
+    zid.len() <= MAX_ZID_CHARS && zeval_zobject::ident::is_zid(zid)
+}
+
+/// The Z504 of a name that is no ZID, quoting at most [`crate::engine::QUOTE_CHARS`] of it.
+fn no_such_object(name: &str) -> Value {
+    let quoted = match name.char_indices().nth(crate::engine::QUOTE_CHARS) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_owned(),
+    };
+    z5("Z504", [z6(quoted)])
+}
+
 /// The normalized preload objects, built once per process on first use.
 static PRELOADED: LazyLock<RwLock<HashMap<String, Value>>> = LazyLock::new(Default::default);
 
@@ -54,13 +76,19 @@ impl<'s> Resolver<'s> {
 
     /// One fetch from the source, bounded by the request's deadline, recorded as read.
     pub(crate) fn fetch_one(&self, zid: &str) -> Result<Option<Value>, DerefError> {
+        if !could_name_an_object(zid) {
+            return Ok(None);
+        }
         self.record(zid);
         self.fetch_uncached(zid)
     }
 
     /// Records `zid` as read by this request (for objects read without [`Self::lookup`]).
     pub(crate) fn record(&self, zid: &str) {
-        if !self.cache.borrow().contains_key(zid) && !self.read_past_cache.borrow().contains(zid) {
+        if could_name_an_object(zid)
+            && !self.cache.borrow().contains_key(zid)
+            && !self.read_past_cache.borrow().contains(zid)
+        {
             self.read_past_cache.borrow_mut().insert(zid.to_owned());
         }
     }
@@ -102,6 +130,9 @@ impl<'s> Resolver<'s> {
 
     /// Like [`Self::dereference`], keeping the two failure kinds apart (for Z828).
     pub(crate) fn lookup(&self, zid: &str) -> Result<Node, DerefError> {
+        if !could_name_an_object(zid) {
+            return Err(DerefError::Missing(no_such_object(zid)));
+        }
         if let Some(cached) = self.cache.borrow().get(zid) {
             return cached.clone().map_err(DerefError::Missing);
         }
@@ -194,4 +225,53 @@ fn build_preloaded(zid: &str) -> Option<Value> {
         value["Z8K4"] = zeval_zobject::build::typed_list(item_type, inlined);
     }
     Some(obj([("Z2K1", z6(zid)), ("Z2K2", value)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The catalogue's objects, as the store's first layer serves them.
+    struct Catalogue;
+
+    impl ObjectSource for Catalogue {
+        fn fetch(&self, zids: &[String]) -> Result<HashMap<String, Value>, StoreError> {
+            Ok(zids
+                .iter()
+                .filter_map(|zid| Some((zid.clone(), zeval_catalogue::get(zid)?.clone())))
+                .collect())
+        }
+    }
+
+    /// A name that is no ZID is missing without a fetch, and the request keeps nothing of it:
+    /// a megabyte name was kept twice (the cache's key and its Z504, which quoted it
+    /// whole), and recorded as read.
+    #[test]
+    fn a_name_that_is_no_zid_is_missing_and_kept_nowhere() {
+        let source = Catalogue;
+        let resolver = Resolver::new(&source, Instant::now() + std::time::Duration::from_secs(10));
+        let long_number = format!("Z{}", "1".repeat(1 << 20));
+        for name in [long_number.as_str(), "Z0", "z802", "Z802 ", "not a zid"] {
+            let Err(DerefError::Missing(z504)) = resolver.lookup(name) else {
+                panic!("{:.40} was found", name);
+            };
+            assert_eq!(z504["Z5K1"]["Z9K1"], "Z504");
+            assert!(
+                z504.to_string().len() < 1_000,
+                "quoted {} bytes",
+                z504.to_string().len()
+            );
+            resolver.record(name);
+            assert!(matches!(resolver.fetch_one(name), Ok(None)));
+        }
+        assert!(resolver.cache.borrow().is_empty());
+        assert!(resolver.dependencies().is_empty());
+        // A ZID is still looked up, kept and recorded.
+        assert!(resolver.lookup("Z802").is_ok());
+        assert!(matches!(
+            resolver.lookup("Z99999"),
+            Err(DerefError::Missing(_))
+        ));
+        assert_eq!(resolver.dependencies(), ["Z802", "Z99999"]);
+    }
 }
