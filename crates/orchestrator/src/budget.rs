@@ -82,6 +82,16 @@ pub const MAX_QUOTED_VALUE_BYTES: usize = 64 * 1024;
 /// `serde_json` recurses once per level on whatever stack it is given.
 pub const STACK_BYTES_PER_VALUE_LEVEL: usize = 64 * 1024 * 1024 / DEFAULT_MAX_VALUE_DEPTH;
 
+/// Runs `work`, which writes, copies or drops JSON as deep as the budget allows
+/// ([`STACK_BYTES_PER_VALUE_LEVEL`] per level), on a stack with room for it: this thread's,
+/// or deep in a recursion, where less may be left, a segment of that size.
+pub(crate) fn with_room_for_deep_json<T>(work: impl FnOnce() -> T) -> T {
+    let room = limits()
+        .max_value_depth
+        .saturating_mul(STACK_BYTES_PER_VALUE_LEVEL);
+    stacker::maybe_grow(room, room.saturating_add(crate::node::STACK_SEGMENT), work)
+}
+
 /// The bounds of one request's budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BudgetLimits {

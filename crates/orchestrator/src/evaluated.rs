@@ -80,10 +80,7 @@ impl Engine<'_> {
         // be left: the call then runs on a segment with room for it. Without, a JavaScript
         // call at the bottom of a recursion 19,000 deep, with a list of 5,000 items, aborted
         // the server on a stack overflow.
-        let room = crate::budget::limits()
-            .max_value_depth
-            .saturating_mul(crate::budget::STACK_BYTES_PER_VALUE_LEVEL);
-        let answer = stacker::maybe_grow(room, room.saturating_add(STACK_SEGMENT), || {
+        let answer = crate::budget::with_room_for_deep_json(|| {
             evaluator.evaluate_reentrant(&call, &mut nested)
         });
         // The arguments and what the code returned may be as deep as the budget allows, and

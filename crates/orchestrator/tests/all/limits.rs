@@ -263,6 +263,66 @@ fn a_deep_answer_from_code_at_the_bottom_of_a_deep_recursion_is_refused() {
     }
 }
 
+/// `Z10000(list, quoted)`: If(is empty(list), `bottom`, Echo(Z10000(tail(list), quoted))),
+/// `bottom` reading the quote as `Z10000K2`.
+fn nested_countdown_handing_on_a_quote(bottom: serde_json::Value) -> serde_json::Value {
+    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10000K1"});
+    let quoted = json!({"Z1K1": "Z18", "Z18K1": "Z10000K2"});
+    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10000",
+        "Z10000K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10000K2": quoted});
+    json!({"Z1K1": "Z8",
+        "Z8K1": ["Z17",
+            {"Z1K1": "Z17", "Z17K1": {"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z86"},
+             "Z17K2": "Z10000K1", "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}},
+            {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10000K2",
+             "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z1", "Z8K3": ["Z20"],
+        "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K2": {
+            "Z1K1": "Z7", "Z7K1": "Z802",
+            "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
+            "Z802K2": bottom,
+            "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}}}],
+        "Z8K5": "Z10000"})
+}
+
+/// Built-ins that turn a value into JSON of their own and drop it (Z823's envelope of a
+/// nested call, Z831's copy of the object it validates) do so deep in a recursion too, with
+/// only the engine's red zone of stack left, and JSON drops recursively: a value of a
+/// request, 3,000 levels deep, handed down a recursion to either overflowed the stack.
+#[test]
+fn json_a_built_in_makes_of_a_deep_value_is_dropped_within_the_stack() {
+    let quoted = json!({"Z1K1": "Z18", "Z18K1": "Z10000K2"});
+    let envelope = json!({"Z1K1": "Z7", "Z7K1": "Z823", "Z823K1": quoted});
+    let validation = json!({"Z1K1": "Z7", "Z7K1": "Z831", "Z831K1": quoted,
+        "Z831K2": {"Z1K1": "Z99", "Z99K1": "Z1"}});
+    for (what, bottom) in [("Z823", envelope), ("Z831", validation)] {
+        let function = nested_countdown_handing_on_a_quote(bottom);
+        for levels in [10, 1_000] {
+            let function = function.clone();
+            let outcome = std::thread::Builder::new()
+                .stack_size(16 * 1024 * 1024)
+                .spawn(move || {
+                    let mut quote = serde_json::Map::new();
+                    quote.insert("Z1K1".into(), json!("Z99"));
+                    quote.insert("Z99K1".into(), nested_objects(9_000));
+                    let mut call = countdown_call(levels);
+                    call["Z10000K2"] = serde_json::Value::Object(quote);
+                    let o = orchestrator(&[("Z10000", function)], deep_lists());
+                    let result = o.orchestrate(&call, &CallOptions::default());
+                    let outcome = error_code(&result).unwrap_or_else(|| "no error".into());
+                    // The answer holds the deep value: kept, as the test's stack cannot drop it.
+                    std::mem::forget(result);
+                    std::mem::forget(call);
+                    outcome
+                })
+                .unwrap()
+                .join()
+                .expect("no stack overflow");
+            eprintln!("{what} at {levels}: {outcome}");
+        }
+    }
+}
+
 /// `Z10000(list, x)`: If(is empty(list), x, Z10000(tail(list), x)): `x` is handed on at
 /// every step and read only at the end, through as many argument references as the list
 /// has elements.
