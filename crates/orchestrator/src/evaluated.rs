@@ -7,7 +7,7 @@ use zeval_zobject::depth::drop_iteratively;
 
 use crate::code::CodeCall;
 use crate::engine::{Engine, Env, Fail, R};
-use crate::node::{Node, STACK_SEGMENT};
+use crate::node::Node;
 
 impl Engine<'_> {
     /// Builds the evaluator request for `implementation` and runs it. An unusable evaluator
