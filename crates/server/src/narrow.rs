@@ -76,7 +76,8 @@ pub fn stored_value(
 /// it (nested calls, inline functions, type validators, calls that code returned, objects
 /// fetched from the wiki):
 ///
-/// - built-in implementations always run (they are this program's own code);
+/// - built-in implementations always run (they are this program's own code), unless an
+///   editor stored the implementation that names one (then it is approved like any other);
 /// - any other implementation runs only when it is a stored object (given by ZID), it is an
 ///   implementation of the function being called (`Z14K1`), and an admin approved its
 ///   current revision (editing it withdraws the approval);
@@ -117,7 +118,13 @@ impl ImplementationPolicy for ApprovedOnly {
         function_zid: &str,
         implementation: &ImplementationInfo,
     ) -> Result<(), String> {
-        if implementation.kind == "BuiltIn" {
+        // The program's own code: the catalogue's implementations, or one written into the
+        // request, which names a built-in its caller could call anyway. One an editor stored
+        // is approved like any other: it ran unapproved until 2026-12-06, so an editor could
+        // put a built-in in place of an approved function's reviewed implementations.
+        let catalogued = |zid: &str| zeval_catalogue::get(zid).is_some();
+        if implementation.kind == "BuiltIn" && implementation.zid.as_deref().is_none_or(catalogued)
+        {
             return Ok(());
         }
         let Some(zid) = implementation.zid.as_deref() else {

@@ -321,6 +321,58 @@ async fn approved_code_is_written_in_the_implementation_itself() {
     assert_eq!(call.json()["Z22K1"], "hi", "{}", call.text);
 }
 
+/// An implementation an editor stores is approved like any other, even one that names a
+/// built-in (`Z14K4`): counted as the program's own code, it ran for anonymous callers
+/// unapproved, and an editor could put a built-in (Echo, here) in place of an approved
+/// function's reviewed implementations.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_implementation_naming_a_built_in_needs_an_approval() {
+    let server = server(|c| c.access.calls = CallPolicy::Approved);
+    let editor = token(&server, "ed", Role::Editor);
+    let admin = token(&server, "root", Role::Admin);
+    put_composition(&server, &editor).await;
+    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
+        .await
+        .json();
+    function["Z2K2"]["Z8K4"] = serde_json::json!(["Z14", "Z10004"]);
+    let echo = z2(
+        "Z10004",
+        serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K4": "Z901"}),
+    );
+    for (zid, object) in [("Z10004", echo), ("Z10000", function)] {
+        let path = format!("/v1/objects/{zid}");
+        let answer = send(
+            &server,
+            "PUT",
+            &path,
+            Some(&editor),
+            Some(object.to_string()),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+    }
+    let call = send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await;
+    assert_eq!(call.status, 403, "{}", call.text);
+    assert_eq!(call.json()["Z5K1"], "Z559", "{}", call.text);
+    assert!(
+        call.text.contains("Z10004 is not approved"),
+        "{}",
+        call.text
+    );
+    let approved = send(
+        &server,
+        "POST",
+        "/v1/objects/Z10004/approve",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    let call = send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await;
+    assert_eq!(call.status, 200, "{}", call.text);
+    assert_eq!(call.json()["Z22K1"], "hi", "{}", call.text);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn users_mode_needs_a_token_to_call() {
     let server = server(|c| c.access.calls = CallPolicy::Users);
