@@ -199,6 +199,9 @@ impl Engine<'_> {
                     }
                 };
                 if let Err(why) = verdict {
+                    if policy.could_not_check() {
+                        self.note_unchecked();
+                    }
                     if !refusals.contains(why) {
                         refusals.push(why.clone());
                     }
@@ -208,6 +211,9 @@ impl Engine<'_> {
             if let Some(policy) = self.policy
                 && let Err(why) = policy.allows(&function_zid, &infos[index])
             {
+                if policy.could_not_check() {
+                    self.note_unchecked();
+                }
                 refusals.push(why);
                 continue;
             }

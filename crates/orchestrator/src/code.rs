@@ -194,6 +194,13 @@ pub trait ImplementationPolicy: Send + Sync {
         let _ = (function_zid, signature);
         Ok(())
     }
+
+    /// Whether a check so far could not be made (the store busy or failing) and was answered
+    /// as a refusal: the call's answer then depends on the load and is never kept
+    /// ([`crate::Trace::depends_on_load`]). The default makes no such checks.
+    fn could_not_check(&self) -> bool {
+        false
+    }
 }
 
 /// The signature of a canonical Z8, as [`ImplementationPolicy::allows_signature`] is given

@@ -99,6 +99,8 @@ pub struct ApprovedOnly {
     /// Function → its stored signature ([`zeval_orchestrator::signature_of`]), or why there
     /// is none.
     signatures: std::sync::Mutex<HashMap<String, Result<Value, String>>>,
+    /// Whether a check failed on the store ([`ImplementationPolicy::could_not_check`]).
+    unchecked: std::sync::atomic::AtomicBool,
 }
 
 impl ApprovedOnly {
@@ -108,6 +110,7 @@ impl ApprovedOnly {
             repository,
             decided: Default::default(),
             signatures: Default::default(),
+            unchecked: Default::default(),
         }
     }
 }
@@ -158,9 +161,23 @@ impl ImplementationPolicy for ApprovedOnly {
             Err(why) => Err(why.clone()),
         }
     }
+
+    fn could_not_check(&self) -> bool {
+        self.unchecked.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl ApprovedOnly {
+    /// A refusal for a check the store could not answer, noted as such.
+    fn unchecked_refusal<T>(
+        &self,
+        refused: &impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, String> {
+        self.unchecked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        refused("could not be checked")
+    }
+
     /// The signature of stored function `function_zid`, canonical.
     fn stored_signature(&self, function_zid: &str) -> Result<Value, String> {
         let refused = |why: &str| {
@@ -175,7 +192,7 @@ impl ApprovedOnly {
                 Ok(z8) => z8,
                 Err(e) => {
                     tracing::error!(%function_zid, error = %e, "reading a function failed");
-                    return refused("could not be checked");
+                    return self.unchecked_refusal(&refused);
                 }
             },
         };
@@ -201,11 +218,11 @@ impl ApprovedOnly {
             // A store too busy to answer by the call's deadline is the load, not a fault.
             Err(e @ crate::RepositoryError::Busy(_)) => {
                 tracing::warn!(%zid, error = %e, "checking an approval failed");
-                return refused("could not be checked");
+                return self.unchecked_refusal(&refused);
             }
             Err(e) => {
                 tracing::error!(%zid, error = %e, "checking an approval failed");
-                return refused("could not be checked");
+                return self.unchecked_refusal(&refused);
             }
         };
         if !approved {
@@ -218,7 +235,7 @@ impl ApprovedOnly {
             Ok(z14) => z14,
             Err(e) => {
                 tracing::error!(%zid, error = %e, "reading an implementation failed");
-                return refused("could not be checked");
+                return self.unchecked_refusal(&refused);
             }
         };
         let Some(z14) = z14.filter(|z14| z14.get("Z14K1").and_then(ref_zid) == Some(function_zid))

@@ -269,6 +269,45 @@ impl ImplementationPolicy for Refuse {
     }
 }
 
+/// Refuses everything, as a rule whose store could not answer does.
+struct CannotCheck;
+
+impl ImplementationPolicy for CannotCheck {
+    fn allows(&self, function_zid: &str, _: &ImplementationInfo) -> Result<(), String> {
+        Err(format!("{function_zid} could not be checked"))
+    }
+
+    fn could_not_check(&self) -> bool {
+        true
+    }
+}
+
+/// A refusal the rule could not check (the store busy) depends on the load and is never
+/// kept; one it could is the answer. Both were kept alike, and a moment's load refused the
+/// call to every caller for the errors' 60 s in the result cache.
+#[test]
+fn a_refusal_the_rule_could_not_check_is_never_kept() {
+    let o = orchestrator(&[("Z10001", duplicate())], OrchestratorConfig::default());
+    let input = duplicated(1);
+    let refusals: [(&str, Arc<dyn ImplementationPolicy>); 2] = [
+        ("could not check", Arc::new(CannotCheck)),
+        ("refused", Arc::new(Refuse("Z10001"))),
+    ];
+    for (what, policy) in refusals {
+        let options = CallOptions {
+            policy: Some(policy),
+            ..CallOptions::default()
+        };
+        let (result, trace) = o.orchestrate_traced(&input, &options);
+        assert_eq!(
+            error_code(&result).as_deref(),
+            Some("Z559"),
+            "{what}: {result}"
+        );
+        assert_eq!(trace.cacheable(), what == "refused", "{what}: {trace:?}");
+    }
+}
+
 #[test]
 fn a_type_validator_is_checked_before_it_runs() {
     // Type Z10010 whose validator Z10011 is a composition (it would accept everything).
