@@ -76,8 +76,9 @@ pub fn stored_value(
 /// it (nested calls, inline functions, type validators, calls that code returned, objects
 /// fetched from the wiki):
 ///
-/// - built-in implementations always run (they are this program's own code), unless an
-///   editor stored the implementation that names one (then it is approved like any other);
+/// - a catalogue function's own built-in implementations always run (they are this
+///   program's own code); a built-in any other function names is approved like any other
+///   implementation;
 /// - any other implementation runs only when it is a stored object (given by ZID), it is an
 ///   implementation of the function being called (`Z14K1`), and an admin approved its
 ///   current revision (editing it withdraws the approval);
@@ -121,12 +122,18 @@ impl ImplementationPolicy for ApprovedOnly {
         function_zid: &str,
         implementation: &ImplementationInfo,
     ) -> Result<(), String> {
-        // The program's own code: the catalogue's implementations, or one written into the
-        // request, which names a built-in its caller could call anyway. One an editor stored
-        // is approved like any other: it ran unapproved until 2026-12-06, so an editor could
-        // put a built-in in place of an approved function's reviewed implementations.
-        let catalogued = |zid: &str| zeval_catalogue::get(zid).is_some();
-        if implementation.kind == "BuiltIn" && implementation.zid.as_deref().is_none_or(catalogued)
+        // The program's own code: a catalogue function's own built-in implementations
+        // (written into its preloaded definition, or named by ZID). A built-in an editor's
+        // function names (a Z14 of their own, one written into the function, or the
+        // catalogue's implementation of another function) is approved like any other
+        // implementation: it ran unapproved until 2026-12-06, so an editor could put Echo in
+        // place of an approved function's reviewed implementations.
+        if implementation.kind == "BuiltIn"
+            && zeval_catalogue::get(function_zid).is_some()
+            && implementation
+                .zid
+                .as_deref()
+                .is_none_or(|zid| implementation_of(zid) == Some(function_zid))
         {
             return Ok(());
         }
@@ -229,7 +236,10 @@ impl ApprovedOnly {
             return refused("is not approved");
         }
         if zeval_catalogue::get(zid).is_some() {
-            return Ok(());
+            return match implementation_of(zid) {
+                Some(function) if function == function_zid => Ok(()),
+                _ => refused(&format!("is not an implementation of {function_zid}")),
+            };
         }
         let z14 = match stored_value(self.repository.as_ref(), zid) {
             Ok(z14) => z14,
@@ -248,6 +258,14 @@ impl ApprovedOnly {
         }
         Ok(())
     }
+}
+
+/// The function (`Z14K1`) of the catalogue's implementation `zid`, if it is one.
+fn implementation_of(zid: &str) -> Option<&'static str> {
+    zeval_catalogue::get(zid)?
+        .get("Z2K2")?
+        .get("Z14K1")?
+        .as_str()
 }
 
 /// `Ok` when the code of implementation `z14` (canonical) is written in it: its `Z14K3` a

@@ -335,6 +335,7 @@ async fn a_stored_implementation_naming_a_built_in_needs_an_approval() {
         .await
         .json();
     function["Z2K2"]["Z8K4"] = serde_json::json!(["Z14", "Z10004"]);
+    let stored_function = function["Z2K2"].clone();
     let echo = z2(
         "Z10004",
         serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K4": "Z901"}),
@@ -359,6 +360,31 @@ async fn a_stored_implementation_naming_a_built_in_needs_an_approval() {
         "{}",
         call.text
     );
+    // Nor does one written into the function, or the catalogue's implementation of Echo.
+    let with_implementation = |implementation: serde_json::Value| {
+        let mut function = z2("Z10000", serde_json::Value::Null);
+        function["Z2K2"] = stored_function.clone();
+        function["Z2K2"]["Z8K4"] = serde_json::json!(["Z14", implementation]);
+        function.to_string()
+    };
+    for implementation in [
+        serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K4": "Z901"}),
+        serde_json::json!("Z901"),
+        serde_json::json!("Z10004"),
+    ] {
+        let body = with_implementation(implementation.clone());
+        let answer = send(
+            &server,
+            "PUT",
+            "/v1/objects/Z10000",
+            Some(&editor),
+            Some(body),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "PUT Z10000: {}", answer.text);
+        let call = send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await;
+        assert_eq!(call.status, 403, "{implementation}: {}", call.text);
+    }
     let approved = send(
         &server,
         "POST",
