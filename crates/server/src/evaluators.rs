@@ -421,9 +421,14 @@ impl CodeEvaluator for Remote {
                         call,
                         reply,
                         deadline: by,
+                        turn,
                     }) => {
                         let by = by.min(deadline);
-                        let _ = reply.send(nested.call(&call.function, call.arguments, by));
+                        // A call whose poster has gone (its connection closed) is not run.
+                        if !reply.is_closed() {
+                            let _ = reply.send(nested.call(&call.function, call.arguments, by));
+                        }
+                        drop(turn);
                     }
                     Ok(Message::Done(answer)) => return answer.map_err(EvaluatorFailure),
                     Err(_) => {

@@ -34,7 +34,7 @@ use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeval_evaluator::reentry::{
     CALLBACK_REMAINING_MS_HEADER, CALLBACK_TOKEN_HEADER, NestedCall, decode_request,
 };
@@ -64,6 +64,10 @@ pub(crate) enum Message {
         /// When it must be answered by: the call's deadline, or the calling guest's when
         /// that comes first ([`CALLBACK_REMAINING_MS_HEADER`]).
         deadline: Instant,
+        /// The call's one turn ([`callback`]), given back once this nested call has been
+        /// run, not when its poster stops waiting: one that closed its connection after
+        /// posting would otherwise leave its call queued and post the next.
+        turn: OwnedSemaphorePermit,
     },
     /// The evaluator's answer (or why there is none): the end of the evaluation.
     Done(Result<Value, String>),
@@ -221,7 +225,7 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
     // Nothing else bounded how many an evaluator (or whoever read its secret on the way)
     // posted at once, each holding up to 8 MiB of body and some 40 MiB of parsed values
     // in the queue to the call's one thread, until the call's deadline.
-    let Ok(Ok(_turn)) = tokio::time::timeout_at(deadline.into(), turn.acquire_owned()).await else {
+    let Ok(Ok(turn)) = tokio::time::timeout_at(deadline.into(), turn.acquire_owned()).await else {
         return answer(StatusCode::GATEWAY_TIMEOUT, "the call's deadline passed");
     };
     // Read only now, for a registered call and its secret, and within its deadline: the
@@ -251,6 +255,7 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
             call,
             reply,
             deadline,
+            turn,
         })
         .is_err()
     {
@@ -565,5 +570,61 @@ mod tests {
         let mut arguments: Vec<_> = received.into_iter().map(|(argument, _)| argument).collect();
         arguments.sort_by_key(ToString::to_string);
         assert_eq!(arguments, ["0", "1", "2", "3"]);
+    }
+
+    /// A poster that closes its connection once its nested call is queued does not give the
+    /// turn back: the call still holds it until it has been run. Else an evaluator could
+    /// post, close and post again, and queue without bound.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_nested_call_keeps_the_turn_after_its_poster_left() {
+        let registration = callbacks()
+            .register_under(
+                "http://127.0.0.1:1",
+                Instant::now() + Duration::from_secs(10),
+            )
+            .unwrap();
+        let id = registration.url.rsplit('/').next().unwrap().to_owned();
+        let secret = registration.secret.clone();
+        let router: Router = routes();
+        let call = r#"{"function": "Z10000", "arguments": {"Z10000K1": "x"}}"#;
+        let first = tokio::spawn(status_and_text(router.clone(), post(&id, &secret, call)));
+        let (registration, queued) = tokio::task::spawn_blocking(move || {
+            let message = registration.receiver.recv().unwrap();
+            (registration, message)
+        })
+        .await
+        .unwrap();
+        // The poster leaves (its connection closed) with its call queued.
+        first.abort();
+        let _ = first.await;
+        let second = tokio::spawn(status_and_text(router.clone(), post(&id, &secret, call)));
+        let (registration, early) = tokio::task::spawn_blocking(move || {
+            let early = registration
+                .receiver
+                .recv_timeout(Duration::from_millis(300));
+            (registration, early)
+        })
+        .await
+        .unwrap();
+        assert!(
+            early.is_err(),
+            "the next call was read before the first was run"
+        );
+        // The first is run (its poster gone, it is dropped unanswered): the next one comes.
+        drop(queued);
+        let registration = tokio::task::spawn_blocking(move || {
+            match registration.receiver.recv_timeout(Duration::from_secs(5)) {
+                Ok(Message::Nested { reply, .. }) => {
+                    let _ = reply.send(Ok(serde_json::json!("ok")));
+                }
+                _ => panic!("the next call did not come"),
+            }
+            registration
+        })
+        .await
+        .unwrap();
+        let (status, text) = second.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{text}");
+        drop(registration);
     }
 }
