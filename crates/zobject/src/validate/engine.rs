@@ -194,14 +194,20 @@ pub(crate) struct Evaluator {
     collect: bool,
     /// Checks left to the recording pass ([`MAX_RECORDING_CHECKS`]).
     recording_checks_left: usize,
+    /// Checks made so far.
+    checks: usize,
 }
 
-/// The most checks the recording pass makes (see [`Evaluator::collect`]). It must check
-/// again what it already knows to be invalid, to say why: the same object's errors are
+/// The fewest checks the recording pass may make (see [`Evaluator::collect`]); it may also
+/// make four times as many as the first pass did, which is linear in the value. It must
+/// check again what it already knows to be invalid, to say why: the same object's errors are
 /// recorded once per branch that reaches it, so that pass alone cannot keep a failure. Past
-/// this it stops, and the error says the value does not match without saying where
-/// ([`Evaluator::gave_up`]). The schemata suite's invalid objects take at most a few hundred.
+/// its checks it stops, and the error says the value does not match without saying where
+/// ([`Evaluator::gave_up`]). The schemata suite's invalid objects take at most 434.
 pub(crate) const MAX_RECORDING_CHECKS: usize = 100_000;
+
+/// How many times the first pass's checks the recording pass may make, at least.
+const RECORDING_CHECKS_PER_CHECK: usize = 4;
 
 type Outcome<'a> = Result<(), Vec<SchemaError<'a>>>;
 
@@ -219,6 +225,7 @@ impl Evaluator {
             known: HashMap::default(),
             collect,
             recording_checks_left: MAX_RECORDING_CHECKS,
+            checks: 0,
         }
     }
 
@@ -226,12 +233,14 @@ impl Evaluator {
     pub(crate) fn recording(mut self) -> Self {
         self.known.retain(|_, valid| *valid);
         self.collect = true;
-        self.recording_checks_left = MAX_RECORDING_CHECKS;
+        self.recording_checks_left =
+            MAX_RECORDING_CHECKS.max(self.checks.saturating_mul(RECORDING_CHECKS_PER_CHECK));
         self
     }
 
-    /// Whether the recording pass stopped at [`MAX_RECORDING_CHECKS`]: its errors are
-    /// then not the whole story.
+    /// Whether the recording pass ran out of checks ([`MAX_RECORDING_CHECKS`]): its errors
+    /// are then not the whole story, and neither is its outcome (a check cut short fails,
+    /// which a `not` turns into a pass).
     pub(crate) fn gave_up(&self) -> bool {
         self.collect && self.recording_checks_left == 0
     }
@@ -245,6 +254,7 @@ impl Evaluator {
     }
 
     pub(crate) fn check<'a>(&mut self, node: &Node, data: &'a Value) -> Outcome<'a> {
+        self.checks += 1;
         if self.collect {
             if self.recording_checks_left == 0 {
                 return Err(Vec::new());

@@ -137,15 +137,20 @@ fn run(registry: &'static Registry, node: &Node, value: &Value) -> Result<(), Va
     if checking.check(node, value).is_ok() {
         return Ok(());
     }
+    // The first pass decided: invalid. The second only says why, and may run out of checks
+    // first (then even its outcome is not to be trusted).
     let mut recording = checking.recording();
-    match recording.check(node, value) {
-        Ok(()) => Ok(()),
-        Err(_) if recording.gave_up() => Err(not_wellformed(z5(
+    let outcome = recording.check(node, value);
+    if recording.gave_up() {
+        return Err(not_wellformed(z5(
             "Z500",
             [z6(
                 "the value does not match its schema (too many checks to say where)",
             )],
-        ))),
+        )));
+    }
+    match outcome {
+        Ok(()) => Err(unexplained()),
         Err(errors) => Err(report::root_error(&errors).unwrap_or_else(unexplained)),
     }
 }
