@@ -86,9 +86,16 @@ pub const STACK_BYTES_PER_VALUE_LEVEL: usize = 64 * 1024 * 1024 / DEFAULT_MAX_VA
 /// ([`STACK_BYTES_PER_VALUE_LEVEL`] per level), on a stack with room for it: this thread's,
 /// or deep in a recursion, where less may be left, a segment of that size.
 pub(crate) fn with_room_for_deep_json<T>(work: impl FnOnce() -> T) -> T {
-    let room = limits()
-        .max_value_depth
-        .saturating_mul(STACK_BYTES_PER_VALUE_LEVEL);
+    with_room_for_json_levels(limits().max_value_depth, work)
+}
+
+/// [`with_room_for_deep_json`] for JSON of at most `levels` levels: a shallow value asks
+/// for little, so that such work nested in such work (Z823 at every level of a recursion)
+/// does not map a segment for the whole budget at every level.
+pub(crate) fn with_room_for_json_levels<T>(levels: usize, work: impl FnOnce() -> T) -> T {
+    let room = levels
+        .saturating_mul(STACK_BYTES_PER_VALUE_LEVEL)
+        .max(crate::node::STACK_RED_ZONE);
     stacker::maybe_grow(room, room.saturating_add(crate::node::STACK_SEGMENT), work)
 }
 

@@ -203,9 +203,6 @@ impl<'o> Engine<'o> {
         }
     }
 
-    /// Notes that the load, or the caller's other requests, stopped something the answer
-    /// depends on ([`crate::Trace::stopped_by_load`], and so
-    /// [`crate::Trace::depends_on_load`]).
     /// Notes that an access rule refused something it could not check (the store busy or
     /// failing): the answer is never kept ([`crate::Trace::depends_on_load`]), or a refusal
     /// of a moment's load was served to every caller for the errors' time.
@@ -213,6 +210,9 @@ impl<'o> Engine<'o> {
         self.depends_on_load.set(true);
     }
 
+    /// Notes that the load, or the caller's other requests, stopped something the answer
+    /// depends on ([`crate::Trace::stopped_by_load`], and so
+    /// [`crate::Trace::depends_on_load`]).
     pub(crate) fn note_load(&self) {
         self.stopped_by_load.set(true);
         self.depends_on_load.set(true);

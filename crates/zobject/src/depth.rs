@@ -31,6 +31,22 @@ pub fn exceeds(value: &Value, max: usize) -> bool {
     false
 }
 
+/// How many levels `value` nests arrays and objects (a scalar is depth 0, `[]` is depth 1).
+/// Iterative: safe on any depth.
+pub fn of(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
+    while let Some((v, depth)) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|c| (c, depth + 1))),
+            Value::Object(m) => stack.extend(m.values().map(|c| (c, depth + 1))),
+            _ => {}
+        }
+        deepest = deepest.max(depth + usize::from(v.is_array() || v.is_object()));
+    }
+    deepest
+}
+
 /// The Z5 for a value nested deeper than [`MAX_DEPTH`]: a Z502 around a Z500 that says so.
 pub fn too_deep_error() -> Value {
     let message = format!("the ZObject nests deeper than {MAX_DEPTH} levels");
@@ -62,6 +78,14 @@ pub fn drop_iteratively(value: Value) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_depth_of_a_value() {
+        assert_eq!(of(&serde_json::json!("x")), 0);
+        assert_eq!(of(&serde_json::json!([])), 1);
+        assert_eq!(of(&serde_json::json!({"a": [1, {"b": []}], "c": 2})), 4);
+    }
+
     use super::*;
 
     fn nested_arrays(depth: usize) -> Value {

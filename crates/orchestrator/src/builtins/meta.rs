@@ -32,11 +32,22 @@ pub(super) fn trigger_metadata(name: &Node, value: &Node) -> R<Env> {
 }
 
 /// Z923: orchestrates the quoted call and returns `(value, metadata)` as a pair.
+///
+/// The call's JSON may be as deep as the budget allows, and this may run deep in a
+/// recursion, with only the engine's red zone of stack left: the nested request, which
+/// walks that JSON, runs with room for its depth, and the JSON is dropped without
+/// recursing. A quote 9,000 levels deep handed down a recursion 1,000 deep overflowed the
+/// stack (`limits::json_a_built_in_makes_of_a_deep_value_is_dropped_within_the_stack`).
 pub(super) fn envelope(engine: &Engine<'_>, quoted: &Node) -> R<Node> {
     let call = quoted.get("Z99K1").cloned().unwrap_or_else(Node::void);
-    let z22 = engine.orchestrate_nested(&call.to_json()?)?;
+    let call = call.to_json()?;
+    let levels = zeval_zobject::depth::of(&call);
+    let z22 = crate::budget::with_room_for_json_levels(levels, || engine.orchestrate_nested(&call));
+    zeval_zobject::depth::drop_iteratively(call);
+    let z22 = z22?;
     let value = Node::from_json(&z22["Z22K1"], &None);
     let meta = Node::from_json(&z22["Z22K2"], &None);
+    zeval_zobject::depth::drop_iteratively(z22);
     let ty = call_node(
         "Z882",
         vec![("Z882K1", Node::z9("Z1")), ("Z882K2", Node::z9("Z1"))],
@@ -91,10 +102,24 @@ pub(super) fn validate_against_schema(
         }
         _ => ty,
     };
-    let result = match ty.ref_zid() {
-        Some(zid) => crate::validation::check_schema(&object.to_json()?, zid),
-        None => crate::validation::check_user_type(&object.to_json()?, &ty.to_json()?),
+    // The object's JSON (and a type's) may be as deep as the budget allows, and this may
+    // run deep in a recursion: checked with room for that depth, and dropped without
+    // recursing (see `envelope`).
+    let object_json = object.to_json()?;
+    let type_json = match ty.ref_zid() {
+        Some(_) => None,
+        None => Some(ty.to_json()?),
     };
+    let levels = zeval_zobject::depth::of(&object_json)
+        .max(type_json.as_ref().map_or(0, zeval_zobject::depth::of));
+    let result = crate::budget::with_room_for_json_levels(levels, || match &type_json {
+        Some(type_json) => crate::validation::check_user_type(&object_json, type_json),
+        None => crate::validation::check_schema(&object_json, ty.ref_zid().unwrap_or_default()),
+    });
+    zeval_zobject::depth::drop_iteratively(object_json);
+    if let Some(type_json) = type_json {
+        zeval_zobject::depth::drop_iteratively(type_json);
+    }
     match result {
         Ok(()) => Ok(object),
         Err(e) => Err(Fail::Error(e)),

@@ -56,15 +56,9 @@ pub(crate) fn run(engine: &Engine<'_>, id: &str, function: &Node, args: Vec<Node
         "Z920" => return meta::trigger_metadata(arg(0)?, arg(1)?),
         "Z921" => arg(0)?.get("K1").cloned().unwrap_or_else(Node::void),
         "Z922" => arg(0)?.get("K2").cloned().unwrap_or_else(Node::void),
-        // Both make JSON of a value as deep as the budget allows (Z923 a whole nested
-        // request's), and drop it, deep in a recursion too: a value of 9,000 levels handed
-        // down a recursion 1,000 deep to Z823 overflowed the stack
-        // (`limits::json_a_built_in_makes_of_a_deep_value_is_dropped_within_the_stack`).
-        "Z923" => crate::budget::with_room_for_deep_json(|| meta::envelope(engine, arg(0)?))?,
+        "Z923" => meta::envelope(engine, arg(0)?)?,
         "Z928" => return meta::fetch(engine, arg(0)?),
-        "Z931" => crate::budget::with_room_for_deep_json(|| {
-            meta::validate_against_schema(engine, arg(0)?, arg(1)?)
-        })?,
+        "Z931" => meta::validate_against_schema(engine, arg(0)?, arg(1)?)?,
         "Z944" => Node::boolean(
             arg(0)?.get("Z40K1").and_then(Node::ref_zid)
                 == arg(1)?.get("Z40K1").and_then(Node::ref_zid),

@@ -97,6 +97,12 @@ impl ImplementationPolicy for Planner {
         }
     }
 
+    fn could_not_check(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|inner| inner.could_not_check())
+    }
+
     fn allows(
         &self,
         function_zid: &str,
