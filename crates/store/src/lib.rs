@@ -30,7 +30,8 @@ pub use layered::{
     CacheStats, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, Layered, SharedCache, estimated_bytes,
 };
 pub use postgres::{
-    CONNECT_TIMEOUT, POOL_SIZE, POOL_WAIT, PostgresLimits, PostgresStore, STATEMENT_TIMEOUT,
+    CONNECT_TIMEOUT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_RETRIES, POOL_SIZE, POOL_WAIT,
+    PostgresLimits, PostgresStore, STATEMENT_TIMEOUT, TCP_USER_TIMEOUT,
 };
 pub use sqlite::artifacts::{
     ArtifactOutcome, Compilation, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS, StoredArtifact,

@@ -36,7 +36,10 @@ mod cancel;
 pub(crate) mod pool;
 mod schema;
 
-pub use pool::{CONNECT_TIMEOUT, POOL_SIZE, POOL_WAIT, PostgresLimits, STATEMENT_TIMEOUT};
+pub use pool::{
+    CONNECT_TIMEOUT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_RETRIES, POOL_SIZE, POOL_WAIT,
+    PostgresLimits, STATEMENT_TIMEOUT, TCP_USER_TIMEOUT,
+};
 
 /// The advisory lock every write transaction holds (an arbitrary constant: "zevalwr").
 const WRITE_LOCK: i64 = 0x007a_6576_616c_7772;

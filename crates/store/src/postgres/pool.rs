@@ -30,6 +30,23 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// writes fail after this instead of piling up.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a connection may stay quiet before TCP probes whether the server is still
+/// reachable, then between probes, and how many go unanswered before it is closed: a
+/// network partition then ends a statement's wait for its answer some 25 s after the link
+/// went quiet (tokio-postgres's default idle time is 2 hours). A server that is reachable
+/// but does not answer (stopped, hung) still holds the statement: its kernel answers the
+/// probes (see `docs/security.md`). Unless the URL sets them.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+/// See [`KEEPALIVE_IDLE`].
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// See [`KEEPALIVE_IDLE`].
+pub const KEEPALIVE_RETRIES: u32 = 3;
+
+/// How long data sent to the server may go unacknowledged before the connection is closed
+/// (`TCP_USER_TIMEOUT`, unless the URL sets `tcp_user_timeout`): a statement sent into a
+/// partition fails then, rather than after the kernel's retransmissions (some 15 minutes).
+pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The bounds of a pool; [`Default`] gives the constants above, which the server uses.
 /// (Tests shrink them to reach each bound quickly.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,26 +160,47 @@ impl Drop for Pool {
     }
 }
 
+/// The settings every connection of a pool for `url` opens with: the URL's, and the bounds
+/// above where it sets none.
+fn connection_config(url: &str, limits: PostgresLimits) -> Result<Config, StoreError> {
+    let mut config: Config = url
+        .parse()
+        .map_err(|e| StoreError::Database(format!("invalid database URL: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(limits.connect_timeout);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    if config.get_keepalives() {
+        if config.get_keepalives_idle() == Config::new().get_keepalives_idle() {
+            config.keepalives_idle(KEEPALIVE_IDLE);
+        }
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval(KEEPALIVE_INTERVAL);
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(KEEPALIVE_RETRIES);
+        }
+    }
+    let timeout = format!(
+        "-c statement_timeout={}",
+        limits.statement_timeout.as_millis()
+    );
+    let options = match config.get_options() {
+        Some(given) => format!("{given} {timeout}"),
+        None => timeout,
+    };
+    config.options(&options);
+    config.application_name("zeval");
+    Ok(config)
+}
+
 impl Pool {
     /// A pool for `url` (a `postgres://` URL or a libpq key=value string). Opens one
     /// connection at once, so a wrong URL or an unreachable server fails here.
     pub(super) fn new(url: &str, limits: PostgresLimits) -> Result<Self, StoreError> {
-        let mut config: Config = url
-            .parse()
-            .map_err(|e| StoreError::Database(format!("invalid database URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(limits.connect_timeout);
-        }
-        let timeout = format!(
-            "-c statement_timeout={}",
-            limits.statement_timeout.as_millis()
-        );
-        let options = match config.get_options() {
-            Some(given) => format!("{given} {timeout}"),
-            None => timeout,
-        };
-        config.options(&options);
-        config.application_name("zeval");
+        let config = connection_config(url, limits)?;
         let pool = Pool {
             config,
             limits,
@@ -284,5 +322,32 @@ impl Pool {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A partition ends a connection's waits: probes after 10 s of quiet, and unacknowledged
+    /// data after 30 s, unless the URL says otherwise.
+    #[test]
+    fn connections_probe_a_quiet_link_unless_the_url_says_otherwise() {
+        let limits = PostgresLimits::default();
+        let config = connection_config("postgres://zeval@localhost/zeval", limits).unwrap();
+        assert!(config.get_keepalives());
+        assert_eq!(config.get_keepalives_idle(), KEEPALIVE_IDLE);
+        assert_eq!(config.get_keepalives_interval(), Some(KEEPALIVE_INTERVAL));
+        assert_eq!(config.get_keepalives_retries(), Some(KEEPALIVE_RETRIES));
+        assert_eq!(config.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        assert_eq!(config.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        let given = connection_config(
+            "host=localhost user=zeval keepalives_idle=60 tcp_user_timeout=5 keepalives=0",
+            limits,
+        )
+        .unwrap();
+        assert!(!given.get_keepalives());
+        assert_eq!(given.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(given.get_tcp_user_timeout(), Some(&Duration::from_secs(5)));
     }
 }
