@@ -13,8 +13,8 @@
 //! Bounds: a body of at most [`MAX_BODY_BYTES`] (a guest's input limit and the envelope), read
 //! only after the id and the secret were checked, and only until the call's deadline; one
 //! nested call of a registered call at a time (the next one's body is read once the one
-//! before is answered); at most [`MAX_WAITING`] calls registered at once (past it, code runs without callbacks, as a
-//! non-reentrant executor); each nested call waits at most until the registered call's
+//! before has been run); at most [`MAX_WAITING`] calls registered at once (past it, code
+//! runs without callbacks, as a non-reentrant executor); each nested call waits at most until the registered call's
 //! deadline (504 after). An unknown id is 404, a wrong secret 401 (compared in constant time),
 //! a call that already ended 410. The route takes no work slot: the request it serves already
 //! holds one, and it does no work itself.
