@@ -24,6 +24,7 @@ mod shared_structure;
 mod starvation;
 mod test_runs;
 mod validation;
+mod wiki_answers;
 mod zid_overflow;
 
 use std::io::{BufRead, BufReader, Read, Write};
