@@ -10,7 +10,7 @@
 
 use zeval_zobject::build::{ref_zid, type_zid};
 use zeval_zobject::ident::is_reference;
-use zeval_zobject::{Map, Value};
+use zeval_zobject::Value;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -311,32 +311,6 @@ pub fn code_written_in(z14: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Replaces every `Z0` placeholder (a string `Z0`, or a key or string starting `Z0K`) by
-/// `zid`, as WikiLambda does when it creates an object.
-pub fn replace_placeholder(value: &Value, zid: &str) -> Value {
-    fn fix(s: &str, zid: &str) -> String {
-        if s == "Z0" {
-            zid.to_owned()
-        } else if let Some(rest) = s.strip_prefix("Z0K") {
-            format!("{zid}K{rest}")
-        } else {
-            s.to_owned()
-        }
-    }
-    match value {
-        Value::String(s) => Value::String(fix(s, zid)),
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| replace_placeholder(v, zid)).collect())
-        }
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (fix(k, zid), replace_placeholder(v, zid)))
-                .collect::<Map<_, _>>(),
-        ),
-        other => other.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -352,17 +326,5 @@ mod tests {
         assert_eq!(narrowed["Z7K1"]["Z8K5"], json!("Z10000"));
         assert_eq!(narrowed["Z10000K1"], json!("abc"));
         assert_eq!(implementations(&z8), vec![json!("Z10001"), json!("Z10002")]);
-    }
-
-    #[test]
-    fn placeholders_become_the_new_zid() {
-        let v = json!({"Z2K1": {"Z1K1": "Z6", "Z6K1": "Z0"}, "Z2K2": {"Z8K5": "Z0",
-            "Z8K1": ["Z17", {"Z17K2": "Z0K1"}], "Z0K1": "x", "text": "Z01"}});
-        let fixed = replace_placeholder(&v, "Z10004");
-        assert_eq!(fixed["Z2K1"]["Z6K1"], "Z10004");
-        assert_eq!(fixed["Z2K2"]["Z8K5"], "Z10004");
-        assert_eq!(fixed["Z2K2"]["Z8K1"][1]["Z17K2"], "Z10004K1");
-        assert_eq!(fixed["Z2K2"]["Z10004K1"], "x");
-        assert_eq!(fixed["Z2K2"]["text"], "Z01");
     }
 }

@@ -332,7 +332,7 @@ async fn create(
         // the same way when it allocates (a concurrent create may take that ZID first, which
         // changes only the number).
         let candidate_zid = repository.next_zid()?;
-        let mut candidate = narrow::replace_placeholder(&z2, &candidate_zid);
+        let mut candidate = zeval_store::with_placeholder_replaced(&z2, &candidate_zid);
         if let Value::Object(m) = &mut candidate {
             m.insert("Z2K1".into(), json!({"Z1K1": "Z6", "Z6K1": candidate_zid}));
         }

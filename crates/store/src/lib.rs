@@ -37,6 +37,7 @@ pub use sqlite::artifacts::{
     ArtifactOutcome, Compilation, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS, StoredArtifact,
 };
 pub use sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
+pub use sqlite::summary::with_placeholder_replaced;
 pub use sqlite::users::{Approval, MAX_USER_NAME_CHARS, Role, User, UserRecord};
 pub use sqlite::{
     BUSY_TIMEOUT, CATALOGUE_AUTHOR, DATABASE_FILE, FIRST_USER_ZID, HistoryPage,

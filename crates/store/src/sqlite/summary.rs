@@ -103,6 +103,15 @@ pub(super) fn replace_placeholder(value: &mut Value, zid: &str) {
     }
 }
 
+/// `value` with the placeholder replaced as [`replace_placeholder`] does when the store
+/// creates an object: what a create validates must be what it stores. (The server's own
+/// copy rewrote any `Z0K…`, `Z0Kx` and `Z0K01` too, which the store keeps as they are.)
+pub fn with_placeholder_replaced(value: &Value, zid: &str) -> Value {
+    let mut value = value.clone();
+    replace_placeholder(&mut value, zid);
+    value
+}
+
 fn replaced_text(s: &str, zid: &str) -> Option<String> {
     if s == PLACEHOLDER {
         return Some(zid.to_string());
@@ -119,6 +128,20 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn only_the_placeholder_and_its_numbered_keys_are_replaced() {
+        let v = json!({"Z2K1": {"Z1K1": "Z6", "Z6K1": "Z0"}, "Z2K2": {"Z8K5": "Z0",
+            "Z8K1": ["Z17", {"Z17K2": "Z0K1"}], "Z0K1": "x", "text": "Z01",
+            "Z0Kx": "Z0K01"}});
+        let fixed = with_placeholder_replaced(&v, "Z10004");
+        assert_eq!(fixed["Z2K1"]["Z6K1"], "Z10004");
+        assert_eq!(fixed["Z2K2"]["Z8K5"], "Z10004");
+        assert_eq!(fixed["Z2K2"]["Z8K1"][1]["Z17K2"], "Z10004K1");
+        assert_eq!(fixed["Z2K2"]["Z10004K1"], "x");
+        assert_eq!(fixed["Z2K2"]["text"], "Z01");
+        assert_eq!(fixed["Z2K2"]["Z0Kx"], "Z0K01");
+    }
 
     fn labelled() -> Value {
         json!({
