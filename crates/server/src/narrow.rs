@@ -8,9 +8,9 @@
 //! Also here: [`ApprovedOnly`], the access rule of `calls = "approved"` for anonymous callers,
 //! which the orchestrator applies to every implementation it is about to run.
 
+use zeval_zobject::Value;
 use zeval_zobject::build::{ref_zid, type_zid};
 use zeval_zobject::ident::is_reference;
-use zeval_zobject::Value;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -154,6 +154,26 @@ impl ImplementationPolicy for Planner {
 /// which ends the orchestration.
 struct Recorder {
     planner: Arc<Planner>,
+    /// The most bytes of JSON code may be given ([`fits_a_guest`]).
+    max_input_bytes: usize,
+}
+
+/// Whether `call`'s arguments, and the call it carries, take at most `max` bytes as JSON:
+/// what a guest may be given, as the evaluator refuses more. A plan copies them several
+/// times over (the call recorded, the executor request, its text, the plan, its answer),
+/// outside the request's budget, and a request of 100 KiB can stand for megabytes of
+/// arguments (one string shared 1,024 times): until 2026-12-06 a plan of 9.4 MB of
+/// arguments answered 22 MB, written on the runtime's thread
+/// (`playground::a_plan_does_not_copy_arguments_code_may_not_be_given`).
+fn fits_a_guest(call: &CodeCall, max: usize) -> bool {
+    let mut left = max;
+    for value in call.arguments.iter().map(|(_, v)| v).chain([&call.zobject]) {
+        match zeval_zobject::json::to_vec_within(value, left) {
+            Some(text) => left -= text.len(),
+            None => return false,
+        }
+    }
+    true
 }
 
 impl CodeEvaluator for Recorder {
@@ -163,7 +183,13 @@ impl CodeEvaluator for Recorder {
             Decision::AwaitingCode { implementation }
                 if call.function_name == self.planner.function =>
             {
-                if calls_functions(&call.code) {
+                if !fits_a_guest(call, self.max_input_bytes) {
+                    Decision::Server(format!(
+                        "the arguments of {} take more than the {} bytes code may be given",
+                        implementation.as_deref().unwrap_or("the implementation"),
+                        self.max_input_bytes
+                    ))
+                } else if calls_functions(&call.code) {
                     Decision::Server(format!(
                         "{} calls other functions (W.Call), which only the server can answer",
                         implementation.as_deref().unwrap_or("the implementation")
@@ -280,6 +306,9 @@ fn plan_call(
     });
     let recorder: Arc<dyn CodeEvaluator> = Arc::new(Recorder {
         planner: planner.clone(),
+        max_input_bytes: zeval_evaluator::EvaluatorConfig::new(guests.dir())
+            .limits
+            .max_input_bytes,
     });
     let mut registry = EvaluatorRegistry::new();
     registry.register(crate::evaluators::language_strings(), recorder);
@@ -394,14 +423,27 @@ pub(super) async fn handle(
             wiki.as_ref(),
         );
         zeval_zobject::depth::drop_iteratively(zobject);
-        (plan, state)
+        // Written here, off the runtime's threads: a plan holds the call's arguments, up to
+        // what code may be given (8 MiB).
+        let written = if plan["where"] == "refused" {
+            Err(plan["error"].clone())
+        } else {
+            Ok(serde_json::to_vec(&plan).unwrap_or_default())
+        };
+        zeval_zobject::depth::drop_iteratively(plan);
+        (written, state)
     })
     .await
     .map_err(|e| ApiError::Internal(format!("planning failed: {e}")))?;
-    let (plan, state) = planned;
-    if plan["where"] == "refused" {
-        count_rejection(&state, "not_approved");
-        return Err(ApiError::Forbidden(plan["error"].clone()));
+    match planned {
+        (Err(error), state) => {
+            count_rejection(&state, "not_approved");
+            Err(ApiError::Forbidden(error))
+        }
+        (Ok(body), _) => Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()),
     }
-    Ok(axum::Json(plan).into_response())
 }

@@ -396,3 +396,71 @@ async fn an_argument_that_runs_code_first_keeps_the_call_on_the_server() {
         json!({"Z10002K1": {"Z1K1": "Z6", "Z6K1": "y"}})
     );
 }
+
+/// A plan does not copy arguments that code may not be given (the evaluator's 8 MiB): a call
+/// of 100 KiB can stand for far more (one string shared 1,024 times), and a plan copies
+/// them several times over, and wrote them all back. Such a call is planned for the server,
+/// which refuses it as any call.
+#[tokio::test]
+async fn a_plan_does_not_copy_arguments_code_may_not_be_given() {
+    let guests = guest_dir();
+    let dir = guests.path().to_owned();
+    // A budget that lets the arguments be made (a server may be given one): it is what
+    // the plan does with them that is under test.
+    let server = server(move |c| {
+        c.guest_dir = Some(dir);
+        c.limits.max_request_memory_bytes = 1 << 30;
+    });
+    let editor = token(&server, "ed", zeval_store::Role::Editor);
+    // Z10006(x) = [x, x], by reference: ten of them make 1,024 shares of x.
+    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10006K1"});
+    let duplicate = z2(
+        "Z10006",
+        json!({"Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10006K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z1", "Z8K3": ["Z20"],
+            "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10006", "Z14K2": {
+                "Z1K1": "Z7", "Z7K1": "Z810", "Z810K1": x,
+                "Z810K2": {"Z1K1": "Z7", "Z7K1": "Z810", "Z810K1": x, "Z810K2": ["Z1"]}}}],
+            "Z8K5": "Z10006"}),
+    );
+    let answer = send(
+        &server,
+        "PUT",
+        "/v1/objects/Z10006",
+        Some(&editor),
+        Some(duplicate.to_string()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let shared = (0..10).fold(
+        json!("y".repeat(9 * 1024)),
+        |inner, _| json!({"Z1K1": "Z7", "Z7K1": "Z10006", "Z10006K1": inner}),
+    );
+    let inline = json!({"zobject": {"Z1K1": "Z7",
+        "Z7K1": {"Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10005K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z1", "Z8K3": ["Z20"],
+            "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10005",
+                "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
+                          "Z16K2": "function Z10005( Z10005K1 ) { return 'ok'; }"}}],
+            "Z8K5": "Z10005"},
+        "Z10005K1": shared}});
+    let plan = send(&server, "POST", "/v1/plan", None, Some(inline.to_string())).await;
+    assert_eq!(plan.status, 200, "{:.300}", plan.text);
+    assert!(
+        plan.text.len() < 100_000,
+        "the plan took {} bytes",
+        plan.text.len()
+    );
+    let plan = plan.json();
+    assert_eq!(plan["where"], "server", "{plan}");
+    assert!(
+        plan["reason"]
+            .to_string()
+            .contains("bytes code may be given"),
+        "{plan}"
+    );
+}
