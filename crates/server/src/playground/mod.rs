@@ -104,8 +104,10 @@ pub struct Playground {
     guests: Arc<Guests>,
     /// One wiki source for every plan, so that the ZIDs the wiki does not have are
     /// remembered as missing (60 s) across requests, as the call route's are: a source per
-    /// request sent every made-up ZID to the wiki again.
-    wiki: Option<Arc<zeval_store::WikiSource>>,
+    /// request sent every made-up ZID to the wiki again. And what it has is kept
+    /// ([`plan::PlanWiki`]): every plan fetched it again, so a client planning a call of a
+    /// wiki function in a loop had this server ask the wiki as often.
+    wiki: Option<Arc<plan::PlanWiki>>,
 }
 
 impl Playground {
@@ -118,7 +120,7 @@ impl Playground {
                 .config
                 .wiki_url
                 .as_ref()
-                .map(|url| Arc::new(zeval_store::WikiSource::new(url.clone()))),
+                .map(|url| Arc::new(plan::plan_wiki(url))),
         }
     }
 

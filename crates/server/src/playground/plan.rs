@@ -258,6 +258,27 @@ impl ImplementationSelector for OrderOnly {
     }
 }
 
+/// The wiki as plans read it: its objects kept for [`PLAN_WIKI_MAX_AGE`], at most
+/// [`PLAN_WIKI_OBJECTS`] of them and [`PLAN_WIKI_BYTES`] in all (the calls' own cache is
+/// not shared with plans, which read the store's latest revisions).
+pub(crate) type PlanWiki = zeval_store::SharedCache<WikiSource>;
+
+/// How long a plan uses a wiki object before asking the wiki again.
+pub(crate) const PLAN_WIKI_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// The most wiki objects kept for plans.
+pub(crate) const PLAN_WIKI_OBJECTS: usize = 1_000;
+
+/// The most bytes of wiki objects kept for plans (as `zeval_store::estimated_bytes` counts).
+pub(crate) const PLAN_WIKI_BYTES: usize = 32 * 1024 * 1024;
+
+/// A [`PlanWiki`] for the wiki at `url`.
+pub(crate) fn plan_wiki(url: &str) -> PlanWiki {
+    zeval_store::SharedCache::new(WikiSource::new(url.to_owned()), PLAN_WIKI_OBJECTS)
+        .with_max_age(PLAN_WIKI_MAX_AGE)
+        .with_max_bytes(PLAN_WIKI_BYTES)
+}
+
 /// The objects a call reads, as the server's orchestrator reads them, without its cache:
 /// the repository (catalogue, then store; always the latest revision), then the wiki.
 struct RepositorySource(Arc<dyn Repository>);
@@ -285,7 +306,7 @@ fn plan_call(
     do_validate: bool,
     policy: Option<Arc<dyn ImplementationPolicy>>,
     guests: &Guests,
-    wiki: Option<&Arc<WikiSource>>,
+    wiki: Option<&Arc<PlanWiki>>,
 ) -> Value {
     let Some(function) = narrow::called_function(zobject)
         .map(str::to_owned)
@@ -396,7 +417,7 @@ fn browser(
 
 /// `POST /v1/plan`.
 pub(super) async fn handle(
-    State((state, guests, wiki)): State<(AppState, Arc<Guests>, Option<Arc<WikiSource>>)>,
+    State((state, guests, wiki)): State<(AppState, Arc<Guests>, Option<Arc<PlanWiki>>)>,
     headers: HeaderMap,
     checked: Option<axum::Extension<crate::access::TokenChecked>>,
     body: Body,

@@ -464,3 +464,82 @@ async fn a_plan_does_not_copy_arguments_code_may_not_be_given() {
         "{plan}"
     );
 }
+
+/// A stub wiki on 127.0.0.1 that has `objects` (ZID → canonical Z2) and counts its requests.
+fn stub_wiki(
+    objects: Vec<(&'static str, serde_json::Value)>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/w/api.php", listener.local_addr().unwrap());
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut header = String::new();
+            while reader.read_line(&mut header).unwrap() > 2 {
+                header.clear();
+            }
+            let mut answer = serde_json::Map::new();
+            for (zid, z2) in &objects {
+                if line.contains(zid) {
+                    answer.insert(
+                        (*zid).to_owned(),
+                        json!({"wikilambda_fetch": z2.to_string()}),
+                    );
+                }
+            }
+            let body = serde_json::Value::Object(answer).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, requests)
+}
+
+/// Plans keep what the wiki has, as calls do: every plan of a wiki function asked the wiki
+/// again, so a client planning in a loop had the server ask the wiki as often.
+#[tokio::test]
+async fn plans_keep_what_the_wiki_has() {
+    let function = z2(
+        "Z10700",
+        json!({"Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10700K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10701"], "Z8K5": "Z10700"}),
+    );
+    let implementation = z2(
+        "Z10701",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10700", "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
+               "Z16K2": "function Z10700( Z10700K1 ) { return Z10700K1; }"}}),
+    );
+    let (url, requests) = stub_wiki(vec![("Z10700", function), ("Z10701", implementation)]);
+    let guests = guest_dir();
+    let dir = guests.path().to_owned();
+    let server = server(move |c| {
+        c.guest_dir = Some(dir);
+        c.wiki_url = Some(url);
+    });
+    for _ in 0..3 {
+        let plan = send(
+            &server,
+            "POST",
+            "/v1/plan",
+            None,
+            Some(call("Z10700", "hi")),
+        )
+        .await;
+        assert_eq!(plan.status, 200, "{}", plan.text);
+        assert_eq!(plan.json()["where"], "browser", "{}", plan.text);
+    }
+    let asked = requests.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(asked <= 2, "three plans asked the wiki {asked} times");
+}
