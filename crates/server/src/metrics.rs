@@ -199,7 +199,8 @@ impl Metrics {
     }
 
     /// The `function` label of a call of `function` (a ZID, or a fixed word such as
-    /// `(inline)`): the ZID when the catalogue or the store has it, else `other`. Looks the
+    /// `(inline)`): the ZID when the catalogue or the store has it as a function, else
+    /// `other`. Looks the
     /// ZID up in `repository` the first time, so call it from a blocking context. The look-up
     /// takes at most [`LABEL_READ_TIME`] (it runs after the call's answer, whatever time the
     /// call had left; it used to wait for a connection up to the store's own bound, 5 s on
@@ -224,7 +225,14 @@ impl Metrics {
             zeval_store::call_deadline::within(std::time::Instant::now() + LABEL_READ_TIME, || {
                 repository.get(function)
             });
-        if !matches!(stored, Ok(Some(_))) {
+        // A function only: the catalogue alone holds more objects than the metric has
+        // series (its 885 languages among them), and a call of any of them counted under its
+        // ZID, so 1,000 calls of languages, cheap errors, left every real function counted
+        // as `other` until a restart.
+        let is_function = |z2: &zeval_zobject::Value| {
+            z2.get("Z2K2").and_then(zeval_zobject::build::type_zid) == Some("Z8")
+        };
+        if !matches!(&stored, Ok(Some(z2)) if is_function(z2)) {
             return OTHER.into();
         }
         let mut set = self
