@@ -184,11 +184,12 @@ impl Engine<'_> {
             // A function given inline runs stored implementations under the signature it
             // declares: the policy decides whether that may differ from the stored
             // function's (new argument names made an approved C implementation compile
-            // again at every call, for anonymous callers). Asked before `allows`, which a
-            // policy may take as the implementation's turn (the playground's planner does).
+            // again at every call, for anonymous callers). Built-ins too: a function stored
+            // under one ZID whose `Z8K5` names a built-in function ran that built-in under
+            // a signature of its own. Asked before `allows`, which a policy may take as the
+            // implementation's turn (the playground's planner does).
             if let Some(policy) = self.policy
                 && !its_own_signature
-                && !matches!(implementation.kind, Kind::BuiltIn(_))
             {
                 let verdict = match &inline_signature_verdict {
                     Some(verdict) => verdict,

@@ -123,17 +123,18 @@ impl ImplementationPolicy for ApprovedOnly {
         implementation: &ImplementationInfo,
     ) -> Result<(), String> {
         // The program's own code: a catalogue function's own built-in implementations
-        // (written into its preloaded definition, or named by ZID). A built-in an editor's
-        // function names (a Z14 of their own, one written into the function, or the
-        // catalogue's implementation of another function) is approved like any other
-        // implementation: it ran unapproved until 2026-12-06, so an editor could put Echo in
-        // place of an approved function's reviewed implementations.
+        // (written into its preloaded definition, or named by ZID in its `Z8K4`). A built-in
+        // an editor's function names (a Z14 of their own, or the catalogue's implementation
+        // of another function) is approved like any other implementation: it ran unapproved
+        // until 2026-12-06, so an editor could put Echo in place of an approved function's
+        // reviewed implementations. (A function whose `Z8K5` names a catalogue function
+        // runs its built-ins only under that function's signature: `allows_signature`.)
         if implementation.kind == "BuiltIn"
             && zeval_catalogue::get(function_zid).is_some()
             && implementation
                 .zid
                 .as_deref()
-                .is_none_or(|zid| implementation_of(zid) == Some(function_zid))
+                .is_none_or(|zid| catalogue_lists(function_zid, zid))
         {
             return Ok(());
         }
@@ -236,10 +237,10 @@ impl ApprovedOnly {
             return refused("is not approved");
         }
         if zeval_catalogue::get(zid).is_some() {
-            return match implementation_of(zid) {
-                Some(function) if function == function_zid => Ok(()),
-                _ => refused(&format!("is not an implementation of {function_zid}")),
-            };
+            if !catalogue_lists(function_zid, zid) {
+                return refused(&format!("is not an implementation of {function_zid}"));
+            }
+            return Ok(());
         }
         let z14 = match stored_value(self.repository.as_ref(), zid) {
             Ok(z14) => z14,
@@ -260,12 +261,13 @@ impl ApprovedOnly {
     }
 }
 
-/// The function (`Z14K1`) of the catalogue's implementation `zid`, if it is one.
-fn implementation_of(zid: &str) -> Option<&'static str> {
-    zeval_catalogue::get(zid)?
-        .get("Z2K2")?
-        .get("Z14K1")?
-        .as_str()
+/// Whether the catalogue's function `function_zid` lists `zid` among its implementations
+/// (`Z8K4`). Not the implementation's own `Z14K1`: Z123 runs Z220, an implementation of
+/// Z120.
+fn catalogue_lists(function_zid: &str, zid: &str) -> bool {
+    zeval_catalogue::get(function_zid)
+        .and_then(|z2| z2.get("Z2K2")?.get("Z8K4")?.as_array())
+        .is_some_and(|listed| listed.iter().skip(1).any(|item| item.as_str() == Some(zid)))
 }
 
 /// `Ok` when the code of implementation `z14` (canonical) is written in it: its `Z14K3` a

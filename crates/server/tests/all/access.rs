@@ -4,7 +4,7 @@
 use zeval_server::config::CallPolicy;
 use zeval_store::Role;
 
-use crate::common::{call_body, put_composition, send, server, token, z2};
+use crate::common::{call_body, put, put_composition, send, server, token, z2};
 
 const EVALUATE: &str = "/wikifunctions.org/v1/evaluate/";
 
@@ -280,16 +280,7 @@ async fn approved_code_is_written_in_the_implementation_itself() {
         ("Z10003", z2("Z10003", serde_json::json!(code))),
         ("Z10004", implementation(serde_json::json!("Z10003"))),
     ] {
-        let path = format!("/v1/objects/{zid}");
-        let answer = send(
-            &server,
-            "PUT",
-            &path,
-            Some(&editor),
-            Some(object.to_string()),
-        )
-        .await;
-        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+        put(&server, &editor, zid, &object).await;
     }
     let approve = "/v1/objects/Z10004/approve";
     let refused = send(&server, "POST", approve, Some(&admin), None).await;
@@ -341,16 +332,7 @@ async fn a_stored_implementation_naming_a_built_in_needs_an_approval() {
         serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K4": "Z901"}),
     );
     for (zid, object) in [("Z10004", echo), ("Z10000", function)] {
-        let path = format!("/v1/objects/{zid}");
-        let answer = send(
-            &server,
-            "PUT",
-            &path,
-            Some(&editor),
-            Some(object.to_string()),
-        )
-        .await;
-        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+        put(&server, &editor, zid, &object).await;
     }
     let call = send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await;
     assert_eq!(call.status, 403, "{}", call.text);
@@ -360,30 +342,33 @@ async fn a_stored_implementation_naming_a_built_in_needs_an_approval() {
         "{}",
         call.text
     );
-    // Nor does one written into the function, or the catalogue's implementation of Echo.
-    let with_implementation = |implementation: serde_json::Value| {
+    // Nor does one written into the function, or the catalogue's implementation of Echo,
+    // also when the function names Echo as its identity (`Z8K5`) under a signature of its
+    // own.
+    for (implementation, identity) in [
+        (
+            serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K4": "Z901"}),
+            "Z10000",
+        ),
+        (serde_json::json!("Z901"), "Z10000"),
+        (serde_json::json!("Z901"), "Z801"),
+        (
+            serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z801", "Z14K4": "Z901"}),
+            "Z801",
+        ),
+        (serde_json::json!("Z10004"), "Z10000"),
+    ] {
         let mut function = z2("Z10000", serde_json::Value::Null);
         function["Z2K2"] = stored_function.clone();
-        function["Z2K2"]["Z8K4"] = serde_json::json!(["Z14", implementation]);
-        function.to_string()
-    };
-    for implementation in [
-        serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K4": "Z901"}),
-        serde_json::json!("Z901"),
-        serde_json::json!("Z10004"),
-    ] {
-        let body = with_implementation(implementation.clone());
-        let answer = send(
-            &server,
-            "PUT",
-            "/v1/objects/Z10000",
-            Some(&editor),
-            Some(body),
-        )
-        .await;
-        assert_eq!(answer.status, 200, "PUT Z10000: {}", answer.text);
+        function["Z2K2"]["Z8K4"] = serde_json::json!(["Z14", implementation.clone()]);
+        function["Z2K2"]["Z8K5"] = serde_json::json!(identity);
+        put(&server, &editor, "Z10000", &function).await;
         let call = send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await;
-        assert_eq!(call.status, 403, "{implementation}: {}", call.text);
+        assert_eq!(
+            call.status, 403,
+            "{implementation} of {identity}: {}",
+            call.text
+        );
     }
     let approved = send(
         &server,

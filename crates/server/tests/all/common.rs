@@ -128,16 +128,21 @@ pub(crate) async fn put_composition(server: &Server, token: &str) {
         }),
     );
     for (zid, object) in [("Z10000", function), ("Z10001", implementation)] {
-        let answer = send(
-            server,
-            "PUT",
-            &format!("/v1/objects/{zid}"),
-            Some(token),
-            Some(object.to_string()),
-        )
-        .await;
-        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+        put(server, token, zid, &object).await;
     }
+}
+
+/// Writes `object` (a canonical Z2) as `zid`, as `token`; the write must succeed.
+pub(crate) async fn put(server: &Server, token: &str, zid: &str, object: &serde_json::Value) {
+    let answer = send(
+        server,
+        "PUT",
+        &format!("/v1/objects/{zid}"),
+        Some(token),
+        Some(object.to_string()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
 }
 
 /// The body of a call of Z10000 with `text`.
