@@ -20,7 +20,7 @@
 //!   ([`crate::evaluator_pool`]).
 //!
 //! Label values never take raw request data, so a client cannot grow `/metrics` without
-//! bound: `function` is a ZID that exists in the catalogue or the store, else `other`
+//! bound: `function` is the ZID of a function in the catalogue or the store, else `other`
 //! ([`Metrics::function_label`]); `language` is a known language code, else `other`
 //! ([`language_label`]); `implementation_type` is one of the orchestrator's kinds, else
 //! `other`. As a second line, each metric holds at most [`MAX_SERIES_PER_METRIC`] label sets;
@@ -200,8 +200,8 @@ impl Metrics {
 
     /// The `function` label of a call of `function` (a ZID, or a fixed word such as
     /// `(inline)`): the ZID when the catalogue or the store has it as a function, else
-    /// `other`. Looks the
-    /// ZID up in `repository` the first time, so call it from a blocking context. The look-up
+    /// `other`. Looks the ZID up in `repository` the first time, so call it from a blocking
+    /// context. The look-up
     /// takes at most [`LABEL_READ_TIME`] (it runs after the call's answer, whatever time the
     /// call had left; it used to wait for a connection up to the store's own bound, 5 s on
     /// SQLite and 10 s on PostgreSQL): past it, the call counts as `other`.

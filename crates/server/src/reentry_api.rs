@@ -221,7 +221,7 @@ async fn callback(Path(id): Path<String>, request: axum::extract::Request) -> Re
         .and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms)))
         .map_or(deadline, |guest| guest.min(deadline));
     // One nested call of a call at a time, its body read only once the one before has been
-    // answered: a guest's `W.Call` waits for its answer, so an evaluator never needs more.
+    // run: a guest's `W.Call` waits for its answer, so an evaluator never needs more.
     // Nothing else bounded how many an evaluator (or whoever read its secret on the way)
     // posted at once, each holding up to 8 MiB of body and some 40 MiB of parsed values
     // in the queue to the call's one thread, until the call's deadline.
@@ -329,6 +329,19 @@ mod tests {
             .header(CALLBACK_TOKEN_HEADER, secret)
             .body(Body::from(body.to_owned()))
             .unwrap()
+    }
+
+    /// A call registered for callbacks for `seconds`, its id and its secret.
+    fn registered(seconds: u64) -> (Registration, String, String) {
+        let registration = callbacks()
+            .register_under(
+                "http://127.0.0.1:1",
+                Instant::now() + Duration::from_secs(seconds),
+            )
+            .unwrap();
+        let id = registration.url.rsplit('/').next().unwrap().to_owned();
+        let secret = registration.secret.clone();
+        (registration, id, secret)
     }
 
     async fn status_and_text(router: Router, request: Request<Body>) -> (StatusCode, String) {
@@ -464,14 +477,7 @@ mod tests {
     /// on meanwhile. Both ran on it, and a one-thread runtime stopped for the whole time.
     #[tokio::test(flavor = "current_thread")]
     async fn a_large_call_is_parsed_and_answered_off_the_runtimes_threads() {
-        let registration = callbacks()
-            .register_under(
-                "http://127.0.0.1:1",
-                Instant::now() + Duration::from_secs(60),
-            )
-            .unwrap();
-        let id = registration.url.rsplit('/').next().unwrap().to_owned();
-        let secret = registration.secret.clone();
+        let (registration, id, secret) = registered(60);
         let items = vec!["\"abcdefgh\""; 250_000].join(",");
         let call = format!(
             r#"{{"function": "Z10000", "arguments": {{"Z10000K1": {{"Z1K1": "Z6", "K1": [{items}]}}}}}}"#
@@ -522,14 +528,7 @@ mod tests {
     /// the one before has been answered. Every one posted at once was read and queued.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_calls_nested_calls_are_taken_one_at_a_time() {
-        let registration = callbacks()
-            .register_under(
-                "http://127.0.0.1:1",
-                Instant::now() + Duration::from_secs(10),
-            )
-            .unwrap();
-        let id = registration.url.rsplit('/').next().unwrap().to_owned();
-        let secret = registration.secret.clone();
+        let (registration, id, secret) = registered(10);
         let router: Router = routes();
         let posts: Vec<_> = (0..4)
             .map(|n| {
@@ -577,14 +576,7 @@ mod tests {
     /// post, close and post again, and queue without bound.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_nested_call_keeps_the_turn_after_its_poster_left() {
-        let registration = callbacks()
-            .register_under(
-                "http://127.0.0.1:1",
-                Instant::now() + Duration::from_secs(10),
-            )
-            .unwrap();
-        let id = registration.url.rsplit('/').next().unwrap().to_owned();
-        let secret = registration.secret.clone();
+        let (registration, id, secret) = registered(10);
         let router: Router = routes();
         let call = r#"{"function": "Z10000", "arguments": {"Z10000K1": "x"}}"#;
         let first = tokio::spawn(status_and_text(router.clone(), post(&id, &secret, call)));

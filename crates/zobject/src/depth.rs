@@ -78,6 +78,7 @@ pub fn drop_iteratively(value: Value) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn the_depth_of_a_value() {
@@ -85,8 +86,6 @@ mod tests {
         assert_eq!(of(&serde_json::json!([])), 1);
         assert_eq!(of(&serde_json::json!({"a": [1, {"b": []}], "c": 2})), 4);
     }
-
-    use super::*;
 
     fn nested_arrays(depth: usize) -> Value {
         let mut v = Value::String("Z6".into());

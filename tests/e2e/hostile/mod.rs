@@ -535,6 +535,16 @@ pub(crate) struct MockWiki {
 
 impl MockWiki {
     pub(crate) fn start(objects: Vec<(String, Value)>, delay: Duration) -> MockWiki {
+        let texts = objects
+            .into_iter()
+            .map(|(zid, z2)| (zid, z2.to_string()))
+            .collect();
+        MockWiki::start_with_texts(texts, delay)
+    }
+
+    /// [`MockWiki::start`] with each object's text as the wiki sends it, which need not be
+    /// a ZObject (nor cost the test the memory of one).
+    pub(crate) fn start_with_texts(objects: Vec<(String, String)>, delay: Duration) -> MockWiki {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/w/api.php", listener.local_addr().unwrap());
         let requested = Arc::new(Mutex::new(Vec::new()));
@@ -563,7 +573,7 @@ impl MockWiki {
 
 fn answer_wiki(
     mut stream: TcpStream,
-    objects: &[(String, Value)],
+    objects: &[(String, String)],
     seen: &Mutex<Vec<String>>,
     delay: Duration,
 ) {
@@ -597,8 +607,8 @@ fn answer_wiki(
     std::thread::sleep(delay);
     let mut answer = serde_json::Map::new();
     for zid in &zids {
-        if let Some((_, z2)) = objects.iter().find(|(z, _)| z == zid) {
-            answer.insert(zid.clone(), json!({"wikilambda_fetch": z2.to_string()}));
+        if let Some((_, text)) = objects.iter().find(|(z, _)| z == zid) {
+            answer.insert(zid.clone(), json!({"wikilambda_fetch": text}));
         }
     }
     let body = Value::Object(answer).to_string();

@@ -107,17 +107,17 @@ pub(super) fn validate_against_schema(
     // recursing (see `envelope`).
     let object_json = object.to_json()?;
     let type_json = match ty.ref_zid() {
-        Some(_) => None,
-        None => Some(ty.to_json()?),
+        Some(zid) => Err(zid),
+        None => Ok(ty.to_json()?),
     };
     let levels = zeval_zobject::depth::of(&object_json)
         .max(type_json.as_ref().map_or(0, zeval_zobject::depth::of));
     let result = crate::budget::with_room_for_json_levels(levels, || match &type_json {
-        Some(type_json) => crate::validation::check_user_type(&object_json, type_json),
-        None => crate::validation::check_schema(&object_json, ty.ref_zid().unwrap_or_default()),
+        Ok(type_json) => crate::validation::check_user_type(&object_json, type_json),
+        Err(zid) => crate::validation::check_schema(&object_json, zid),
     });
     zeval_zobject::depth::drop_iteratively(object_json);
-    if let Some(type_json) = type_json {
+    if let Ok(type_json) = type_json {
         zeval_zobject::depth::drop_iteratively(type_json);
     }
     match result {

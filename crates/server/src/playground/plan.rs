@@ -158,16 +158,18 @@ struct Recorder {
     max_input_bytes: usize,
 }
 
-/// Whether `call`'s arguments, and the call it carries, take at most `max` bytes as JSON:
-/// what a guest may be given, as the evaluator refuses more. A plan copies them several
+/// Whether `call`'s code, its function's name and its arguments as JSON take at most `max`
+/// bytes: what a guest is given (the runner's input), and the evaluator refuses more. A plan copies them several
 /// times over (the call recorded, the executor request, its text, the plan, its answer),
 /// outside the request's budget, and a request of 100 KiB can stand for megabytes of
 /// arguments (one string shared 1,024 times): until 2026-12-06 a plan of 9.4 MB of
 /// arguments answered 22 MB, written on the runtime's thread
 /// (`playground::a_plan_does_not_copy_arguments_code_may_not_be_given`).
 fn fits_a_guest(call: &CodeCall, max: usize) -> bool {
-    let mut left = max;
-    for value in call.arguments.iter().map(|(_, v)| v).chain([&call.zobject]) {
+    let Some(mut left) = max.checked_sub(call.code.len() + call.function_name.len()) else {
+        return false;
+    };
+    for (_, value) in &call.arguments {
         match zeval_zobject::json::to_vec_within(value, left) {
             Some(text) => left -= text.len(),
             None => return false,

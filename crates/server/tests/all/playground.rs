@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use zeval_server::config::CallPolicy;
 
-use crate::common::{put_composition, send, server, token, z2};
+use crate::common::{put, put_composition, send, server, token, z2};
 
 /// A directory standing in for the guests: the plan only reads and hashes the files.
 fn guest_dir() -> tempfile::TempDir {
@@ -48,6 +48,21 @@ async fn put_javascript(server: &crate::common::Server, token: &str) {
 }
 
 const EVALUATE: &str = "/wikifunctions.org/v1/evaluate/";
+
+/// A call body of an inline JavaScript function Z10005 of one argument of any type, whose
+/// code's body is `body`, with `argument`.
+fn inline_javascript(body: &str, argument: serde_json::Value) -> serde_json::Value {
+    let code = format!("function Z10005( Z10005K1 ) {{ {body} }}");
+    json!({"zobject": {"Z1K1": "Z7",
+        "Z7K1": {"Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10005K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z1", "Z8K3": ["Z20"],
+            "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10005",
+                "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2": code}}],
+            "Z8K5": "Z10005"},
+        "Z10005K1": argument}})
+}
 
 fn call(function: &str, text: &str) -> String {
     json!({"zobject": {"Z1K1": "Z7", "Z7K1": function, format!("{function}K1"): text}}).to_string()
@@ -123,16 +138,7 @@ async fn a_deep_argument_is_planned_whole() {
     put_javascript(&server, &editor).await;
     let mut texts = vec![json!("Z6")];
     texts.extend((0..200).map(|i| json!(format!("t{i}"))));
-    let inline = json!({"zobject": {"Z1K1": "Z7",
-        "Z7K1": {"Z1K1": "Z8",
-            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10005K1",
-                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
-            "Z8K2": "Z1", "Z8K3": ["Z20"],
-            "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10005",
-                "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
-                          "Z16K2": "function Z10005( Z10005K1 ) { return Z10005K1; }"}}],
-            "Z8K5": "Z10005"},
-        "Z10005K1": texts}});
+    let inline = inline_javascript("return Z10005K1;", json!(texts));
     let plan = send(&server, "POST", "/v1/plan", None, Some(inline.to_string())).await;
     assert_eq!(plan.status, 200, "{}", plan.text);
     let plan = zeval_zobject::json::parse(&plan.text).unwrap();
@@ -425,29 +431,12 @@ async fn a_plan_does_not_copy_arguments_code_may_not_be_given() {
                 "Z810K2": {"Z1K1": "Z7", "Z7K1": "Z810", "Z810K1": x, "Z810K2": ["Z1"]}}}],
             "Z8K5": "Z10006"}),
     );
-    let answer = send(
-        &server,
-        "PUT",
-        "/v1/objects/Z10006",
-        Some(&editor),
-        Some(duplicate.to_string()),
-    )
-    .await;
-    assert_eq!(answer.status, 200, "{}", answer.text);
+    put(&server, &editor, "Z10006", &duplicate).await;
     let shared = (0..10).fold(
         json!("y".repeat(9 * 1024)),
         |inner, _| json!({"Z1K1": "Z7", "Z7K1": "Z10006", "Z10006K1": inner}),
     );
-    let inline = json!({"zobject": {"Z1K1": "Z7",
-        "Z7K1": {"Z1K1": "Z8",
-            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10005K1",
-                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
-            "Z8K2": "Z1", "Z8K3": ["Z20"],
-            "Z8K4": ["Z14", {"Z1K1": "Z14", "Z14K1": "Z10005",
-                "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
-                          "Z16K2": "function Z10005( Z10005K1 ) { return 'ok'; }"}}],
-            "Z8K5": "Z10005"},
-        "Z10005K1": shared}});
+    let inline = inline_javascript("return 'ok';", shared);
     let plan = send(&server, "POST", "/v1/plan", None, Some(inline.to_string())).await;
     assert_eq!(plan.status, 200, "{:.300}", plan.text);
     assert!(

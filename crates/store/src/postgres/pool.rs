@@ -31,11 +31,13 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a connection may stay quiet before TCP probes whether the server is still
-/// reachable, then between probes, and how many go unanswered before it is closed: a
-/// network partition then ends a statement's wait for its answer some 25 s after the link
-/// went quiet (tokio-postgres's default idle time is 2 hours). A server that is reachable
-/// but does not answer (stopped, hung) still holds the statement: its kernel answers the
-/// probes (see `docs/security.md`). Unless the URL sets them.
+/// reachable, then between probes, and how many go unanswered before it is closed (Linux
+/// lets [`TCP_USER_TIMEOUT`] decide instead when it is set, as here: the link is closed once
+/// nothing has come back for that long). A network partition then ends a statement's wait
+/// for its answer some 30 s after the link went quiet (tokio-postgres's default idle time is
+/// 2 hours). A server that is reachable but does not answer (stopped, hung) still holds the
+/// statement: its kernel answers the probes (see `docs/security.md`). Unless the URL sets
+/// other values than tokio-postgres's defaults.
 pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
 /// See [`KEEPALIVE_IDLE`].
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);

@@ -103,7 +103,7 @@ pub(super) fn replace_placeholder(value: &mut Value, zid: &str) {
     }
 }
 
-/// `value` with the placeholder replaced as [`replace_placeholder`] does when the store
+/// `value` with the placeholder replaced as `replace_placeholder` does when the store
 /// creates an object: what a create validates must be what it stores. (The server's own
 /// copy rewrote any `Z0K…`, `Z0Kx` and `Z0K01` too, which the store keeps as they are.)
 pub fn with_placeholder_replaced(value: &Value, zid: &str) -> Value {
