@@ -35,15 +35,7 @@ async fn put_javascript(server: &crate::common::Server, token: &str) {
                "Z16K2": "function Z10002( Z10002K1 ) { return Z10002K1; }"}}),
     );
     for (zid, object) in [("Z10002", function), ("Z10003", implementation)] {
-        let answer = send(
-            server,
-            "PUT",
-            &format!("/v1/objects/{zid}"),
-            Some(token),
-            Some(object.to_string()),
-        )
-        .await;
-        assert_eq!(answer.status, 200, "PUT {zid}: {}", answer.text);
+        put(server, token, zid, &object).await;
     }
 }
 
