@@ -327,11 +327,10 @@ fn plan_call(
         inner: policy,
         decision: Mutex::new(Decision::Open),
     });
+    let evaluator = zeval_evaluator::EvaluatorConfig::new(guests.dir());
     let recorder: Arc<dyn CodeEvaluator> = Arc::new(Recorder {
         planner: planner.clone(),
-        max_input_bytes: zeval_evaluator::EvaluatorConfig::new(guests.dir())
-            .limits
-            .max_input_bytes,
+        max_input_bytes: evaluator.limits.max_input_bytes,
     });
     let mut registry = EvaluatorRegistry::new();
     registry.register(crate::evaluators::language_strings(), recorder);
@@ -361,7 +360,7 @@ fn plan_call(
         Decision::Browser {
             implementation,
             call,
-        } => browser(&function, implementation, &call, guests),
+        } => browser(&function, implementation, &call, guests, &evaluator),
         Decision::Server(reason) => server(&reason),
         Decision::Open | Decision::AwaitingCode { .. } => {
             // The orchestration ended before any implementation of the function ran: an
@@ -380,13 +379,15 @@ fn server(reason: &str) -> Value {
     json!({"where": "server", "reason": reason})
 }
 
-/// The browser's plan of `call`.
+/// The browser's plan of `call`, to run within the limits of `evaluator`'s guests.
 fn browser(
     function: &str,
     implementation: Option<String>,
     call: &CodeCall,
     guests: &Guests,
+    evaluator: &zeval_evaluator::EvaluatorConfig,
 ) -> Value {
+    let limits = &evaluator.limits;
     let Some(family) = browser_family(&call.language) else {
         return server("the language runs only on the server");
     };
@@ -400,7 +401,6 @@ fn browser(
     // As deep as a call's arguments may be (serde_json alone stops at 128 levels, and a list
     // of 200 texts is some 400 in normal form).
     let request: Value = zeval_zobject::json::parse_slice(&body).unwrap_or(Value::Null);
-    let limits = zeval_evaluator::EvaluatorConfig::new(guests.dir()).limits;
     let wall = limits.wall_time.min(call.remaining_time);
     json!({
         "where": "browser",
