@@ -425,6 +425,50 @@ fn a_call_answers_by_its_deadline_while_a_table_it_reads_is_locked() {
     assert_eq!(answer.json()["Z22K1"], "ABC", "{}", answer.text);
 }
 
+/// A call answers by its deadline while the database takes its statements and never
+/// answers (every backend serving the server stopped: a hung or swapping server): the
+/// connection gives up on its statement `CUT_AFTER_DEADLINE` past the deadline and is
+/// closed. Until 2026-12-06 the request waited as long as the database did, here for ever,
+/// holding its work slot. The server answers as before once the database does.
+#[test]
+fn a_call_answers_by_its_deadline_while_the_database_does_not_answer() {
+    let (server, url, _dir) = server_with_a_function("1500");
+    let call = |zid: &str| {
+        let started = std::time::Instant::now();
+        let answer = request(
+            "POST",
+            &format!("{}/wikifunctions.org/v1/evaluate/", server.orch()),
+            None,
+            Some(&json!({"zobject": {"Z1K1": "Z7", "Z7K1": zid, format!("{zid}K1"): "abc"}})),
+        );
+        (answer, started.elapsed())
+    };
+    let stopped = postgres_server::StoppedBackends::of(&url);
+    // A function no call has read yet: its fetch asks the database.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let _ = sender.send(call("Z10100"));
+        });
+        let answered = receiver.recv_timeout(std::time::Duration::from_secs(10));
+        drop(stopped);
+        let (answer, took) = answered.expect("no answer within 10 s while the database hung");
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert!(
+            answer.text.contains("Z558"),
+            "an answer without the deadline's error: {}",
+            answer.text
+        );
+        assert!(
+            took < std::time::Duration::from_millis(3_500),
+            "answered after {took:?}"
+        );
+    });
+    let (answer, _) = call("Z10000");
+    assert_eq!(answer.json()["Z22K1"], "ABC", "{}", answer.text);
+    assert!(server.stop());
+}
+
 /// Requests with made-up tokens (any route, `/healthz` here, before any work slot) check
 /// them on the store's connections; with the `users` table locked elsewhere each check held
 /// its connection up to the 30 s statement timeout, and 64 of them held all 8, so another

@@ -11,9 +11,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use postgres::{CancelToken, NoTls};
+use tokio_postgres::{CancelToken, NoTls};
 
 /// The connections out under a deadline, and the thread that cancels them.
 pub(super) struct Watches {
@@ -33,6 +33,11 @@ struct State {
     /// other does not, so that a read costs no switch to that thread.
     wakes_at: Option<Instant>,
 }
+
+/// The longest one cancel request may take: a server that does not answer takes the
+/// request into its socket's queue, and the statement is then given up on by its connection
+/// ([`super::client::CUT_AFTER_DEADLINE`]).
+const CANCEL_WAIT: Duration = Duration::from_secs(1);
 
 struct Watch {
     deadline: Instant,
@@ -102,6 +107,17 @@ impl Watches {
     }
 
     fn cancel_when_due(&self) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                // Statements then end at their connection's own bounds (`client`).
+                tracing::warn!(%error, "no runtime to cancel statements past their deadline");
+                return;
+            }
+        };
         let mut state = self.lock();
         loop {
             if state.closed {
@@ -121,9 +137,19 @@ impl Watches {
                 state.wakes_at = Some(now);
                 drop(state);
                 for token in due {
-                    // Its own connection to the server, bounded by the connect timeout.
-                    if let Err(error) = token.cancel_query(NoTls) {
-                        tracing::warn!(%error, "cancelling a statement past its call's deadline failed");
+                    // Its own connection to the server.
+                    let cancelled = runtime.block_on(async {
+                        tokio::time::timeout(CANCEL_WAIT, token.cancel_query(NoTls)).await
+                    });
+                    match cancelled {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => tracing::warn!(
+                            %error,
+                            "cancelling a statement past its call's deadline failed"
+                        ),
+                        Err(_) => tracing::warn!(
+                            "cancelling a statement past its call's deadline took over {CANCEL_WAIT:?}"
+                        ),
                     }
                 }
                 state = self.lock();

@@ -13,13 +13,15 @@
 //! Bounds: [`pool::POOL_SIZE`] connections, [`pool::POOL_WAIT`] to get one,
 //! [`pool::CONNECT_TIMEOUT`] to open one, [`pool::STATEMENT_TIMEOUT`] per statement; for a
 //! call, its deadline too ([`crate::call_deadline`]: the wait for a connection ends by it,
-//! and a statement still running then is cancelled, see `cancel`).
+//! and a statement still running then is cancelled, see `cancel`). A server that does not
+//! answer at all is given up on by the client: [`CUT_AFTER_DEADLINE`] past a call's deadline,
+//! [`CUT_AFTER_STATEMENT_TIMEOUT`] past the statement timeout otherwise (`client`).
 //! Connections are plain TCP or a unix socket, without TLS: run PostgreSQL on the same host
 //! or a trusted network.
 
 use std::collections::HashMap;
 
-use postgres::GenericClient;
+use client::Statements;
 use zeval_zobject::Value;
 
 use crate::sqlite::artifacts::{ArtifactColumns, ArtifactOutcome, Compilation, StoredArtifact};
@@ -33,9 +35,11 @@ use crate::sqlite::{
 use crate::{ObjectSource, StoreError};
 
 mod cancel;
+mod client;
 pub(crate) mod pool;
 mod schema;
 
+pub use client::{CUT_AFTER_DEADLINE, CUT_AFTER_STATEMENT_TIMEOUT};
 pub use pool::{
     CONNECT_TIMEOUT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_RETRIES, POOL_SIZE, POOL_WAIT,
     PostgresLimits, STATEMENT_TIMEOUT, TCP_USER_TIMEOUT,
@@ -89,7 +93,7 @@ impl PostgresStore {
     /// written whole or not at all, within the pool's own bounds, as on SQLite.
     fn write<T>(
         &self,
-        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut client::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = crate::call_deadline::without(|| self.pool.get())?;
         let mut tx = conn.transaction().map_err(pg_error)?;
@@ -229,7 +233,7 @@ impl PostgresStore {
                 &[&type_zid, &pattern, &text, &limit],
             )
             .map_err(|e| {
-                if e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) {
+                if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
                     StoreError::Busy(format!(
                         "the search ran longer than its limit of {ms} ms; a longer text or a \
                          type narrows it"
@@ -810,7 +814,7 @@ impl ObjectSource for PostgresStore {
 
 /// Stores `artifact` under `key` unless an artifact is there already.
 fn insert_artifact(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut client::Transaction<'_>,
     key: &str,
     artifact: &StoredArtifact,
     columns: &ArtifactColumns<'_>,
@@ -834,7 +838,7 @@ fn insert_artifact(
 }
 
 /// Drops the artifact under `key` unless a compilation names it.
-fn drop_unnamed_artifact(tx: &mut postgres::Transaction<'_>, key: &str) -> Result<(), StoreError> {
+fn drop_unnamed_artifact(tx: &mut client::Transaction<'_>, key: &str) -> Result<(), StoreError> {
     tx.execute(
         "DELETE FROM artifacts WHERE key = $1
            AND NOT EXISTS (SELECT 1 FROM compilations WHERE key = $1)",
@@ -856,7 +860,7 @@ fn text(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// One revision inside a write transaction (see the SQLite store's `write`).
 fn write(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut client::Transaction<'_>,
     zid: &str,
     z2: &Value,
     author: &str,
@@ -912,7 +916,7 @@ fn write(
     Ok(revision as u64)
 }
 
-fn current_revision(conn: &mut impl GenericClient, zid: &str) -> Result<Option<u64>, StoreError> {
+fn current_revision(conn: &mut impl Statements, zid: &str) -> Result<Option<u64>, StoreError> {
     Ok(conn
         .query_opt("SELECT revision FROM objects WHERE zid = $1", &[&zid])
         .map_err(pg_error)?
@@ -920,7 +924,7 @@ fn current_revision(conn: &mut impl GenericClient, zid: &str) -> Result<Option<u
 }
 
 /// The same allocation as the SQLite store's; under [`WRITE_LOCK`] in [`PostgresStore::create`].
-fn next_zid(conn: &mut impl GenericClient) -> Result<String, StoreError> {
+fn next_zid(conn: &mut impl Statements) -> Result<String, StoreError> {
     let (first, max) = (FIRST_USER_ZID as i64, MAX_ZID_NUMBER as i64);
     let highest: Option<i64> = conn
         .query_one(
@@ -955,14 +959,37 @@ fn next_zid(conn: &mut impl GenericClient) -> Result<String, StoreError> {
 
 /// A database error as a [`StoreError`]: the server's message when there is one (the client's
 /// own `Display` says only "db error").
-pub(crate) fn pg_error(e: postgres::Error) -> StoreError {
+pub(crate) fn pg_error(e: client::Error) -> StoreError {
+    let e = match e {
+        client::Error::Postgres(e) => e,
+        client::Error::Runtime(e) => {
+            return StoreError::Database(format!("no runtime for a database connection: {e}"));
+        }
+        // A call's statement given up on at its deadline is the deadline's doing, as a wait
+        // for a connection is; any other, the database's: busy, as when none came free.
+        client::Error::NoAnswer {
+            call_deadline: true,
+            ..
+        } => {
+            return StoreError::DeadlineExceeded {
+                zids: String::new(),
+            };
+        }
+        client::Error::NoAnswer { waited, .. } => {
+            tracing::warn!(
+                ?waited,
+                "PostgreSQL did not answer a statement; its connection is closed"
+            );
+            return StoreError::Busy(format!("the database did not answer within {waited:?}"));
+        }
+    };
     // A statement that ran past `statement_timeout` (a lock held elsewhere, an overloaded
     // server) says nothing about the request: busy, as when no connection came free.
     let message = match e.as_db_error() {
         Some(db) => db.to_string(),
         None => e.to_string(),
     };
-    if e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) {
+    if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
         // Busy's text reaches the client (a 503): the database's own words stay in the log.
         tracing::warn!(error = %message, "a PostgreSQL statement ran past its time limit");
         StoreError::Busy("a database statement ran past its time limit".to_owned())

@@ -9,9 +9,10 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use postgres::{Client, Config, NoTls};
+use tokio_postgres::Config;
 
 use super::cancel::Watches;
+use super::client::{Bounds, Client};
 use super::pg_error;
 use crate::StoreError;
 
@@ -22,7 +23,8 @@ pub const POOL_SIZE: usize = 8;
 /// How long a caller waits for a free connection before failing.
 pub const POOL_WAIT: Duration = Duration::from_secs(10);
 
-/// How long opening a connection may take (unless the URL sets `connect_timeout`).
+/// How long opening a connection may take (unless the URL sets `connect_timeout`), its
+/// startup and authentication included.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The longest one statement may run (PostgreSQL's `statement_timeout`, set on every
@@ -140,7 +142,7 @@ impl Drop for Pooled<'_> {
         if self.scan {
             state.scans -= 1;
         }
-        if client.is_closed() || cancelled {
+        if client.is_cut() || cancelled {
             state.open -= 1;
             drop(state);
             outside_runtime(|| drop(client));
@@ -219,7 +221,8 @@ impl Pool {
     }
 
     /// `client`, lent out; watched until it comes back when a call's deadline is in force.
-    fn lend(&self, client: Client, call_deadline: Option<Instant>, scan: bool) -> Pooled<'_> {
+    fn lend(&self, mut client: Client, call_deadline: Option<Instant>, scan: bool) -> Pooled<'_> {
+        client.set_call_deadline(call_deadline);
         let watch =
             call_deadline.map(|deadline| self.watches.watch(deadline, client.cancel_token()));
         Pooled {
@@ -227,6 +230,18 @@ impl Pool {
             client: Some(client),
             watch,
             scan,
+        }
+    }
+
+    /// The bounds each connection's statements are given.
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            statement_timeout: self.limits.statement_timeout,
+            connect_timeout: self
+                .config
+                .get_connect_timeout()
+                .copied()
+                .unwrap_or(self.limits.connect_timeout),
         }
     }
 
@@ -283,8 +298,11 @@ impl Pool {
         loop {
             let may_take = !scan || state.scans < max_scans;
             if may_take && let Some(client) = state.idle.pop() {
-                if client.is_closed() {
+                if client.is_cut() {
                     state.open -= 1;
+                    drop(state);
+                    outside_runtime(|| drop(client));
+                    state = self.lock();
                     continue;
                 }
                 state.scans += usize::from(scan);
@@ -295,7 +313,7 @@ impl Pool {
                 state.open += 1;
                 state.scans += usize::from(scan);
                 drop(state);
-                return match self.config.connect(NoTls) {
+                return match Client::connect(&self.config, self.bounds(), call_deadline) {
                     Ok(client) => Ok(self.lend(client, call_deadline, scan)),
                     Err(e) => {
                         let mut state = self.lock();

@@ -4,7 +4,7 @@
 //! in one transaction that first takes an advisory lock ([`MIGRATION_LOCK`]), so two nodes
 //! starting at once do not race: the second waits, then finds the schema current.
 
-use postgres::Client;
+use super::client::{Client, Statements};
 
 use super::pg_error;
 use crate::StoreError;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use zeval_store::{PostgresLimits, PostgresStore, StoreError};
 
-use crate::postgres_server::fresh_database;
+use crate::postgres_server::{StoppedBackends, fresh_database};
 use crate::z2;
 
 fn raw(url: &str) -> postgres::Client {
@@ -367,4 +367,74 @@ fn migration_2_sizes_artifacts_names_authors_and_drops_what_no_call_reaches() {
     store
         .record_compilation(&compilation("Z10002", "b", 2000))
         .unwrap();
+}
+
+/// What `work` gave and how long it took, or a failure (the backends continued first) when
+/// it gave nothing within `bound`.
+fn within_bound<T: Send + 'static>(
+    stopped: StoppedBackends,
+    bound: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> (T, Duration) {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let outcome = work();
+        let _ = sender.send((outcome, started.elapsed()));
+    });
+    let answered = receiver.recv_timeout(bound);
+    drop(stopped);
+    answered.unwrap_or_else(|_| panic!("no answer within {bound:?} from a server that is stopped"))
+}
+
+/// A server that takes statements and never answers is given up on by the client: a call's
+/// statement `CUT_AFTER_DEADLINE` past the call's deadline, any other one
+/// `CUT_AFTER_STATEMENT_TIMEOUT` past the statement timeout (its own timeout needs the server
+/// to act, and so does the cancel request). Until 2026-12-06 each waited for as long as the
+/// server was stopped: for ever, over a unix socket as here, and over TCP too, since the
+/// server's kernel answers TCP's probes. The connections given up on are closed, and the
+/// store answers as before once the server does.
+#[test]
+fn a_server_that_does_not_answer_is_given_up_on() {
+    let url = fresh_database();
+    let limits = PostgresLimits {
+        pool_size: 2,
+        pool_wait: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(1),
+    };
+    let store = std::sync::Arc::new(PostgresStore::connect_with(&url, limits).unwrap());
+    store.put("Z10001", &z2("Z10001", "x", "l"), "a").unwrap();
+
+    let deadline = Duration::from_millis(300);
+    let (read, took) = within_bound(StoppedBackends::of(&url), Duration::from_secs(10), {
+        let store = std::sync::Arc::clone(&store);
+        move || {
+            zeval_store::call_deadline::within(Instant::now() + deadline, || store.get("Z10001"))
+        }
+    });
+    assert!(
+        matches!(read, Err(StoreError::DeadlineExceeded { .. })),
+        "{read:?}"
+    );
+    let bound = deadline + zeval_store::CUT_AFTER_DEADLINE + Duration::from_millis(500);
+    assert!(took < bound, "a call's read gave up after {took:?}");
+
+    // A new connection for the write to find idle.
+    assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "x");
+    let (write, took) = within_bound(StoppedBackends::of(&url), Duration::from_secs(20), {
+        let store = std::sync::Arc::clone(&store);
+        move || store.put("Z10002", &z2("Z10002", "y", "l"), "a")
+    });
+    assert!(matches!(write, Err(StoreError::Busy(_))), "{write:?}");
+    let bound = limits.statement_timeout
+        + zeval_store::CUT_AFTER_STATEMENT_TIMEOUT
+        + Duration::from_millis(500);
+    assert!(took < bound, "a write gave up after {took:?}");
+
+    // The backends continue; the store answers on new connections, and the write was not
+    // made.
+    assert_eq!(store.get("Z10001").unwrap().unwrap()["Z2K2"], "x");
+    assert_eq!(store.get("Z10002").unwrap(), None);
+    store.put("Z10002", &z2("Z10002", "y", "l"), "a").unwrap();
 }

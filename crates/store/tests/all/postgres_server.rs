@@ -59,6 +59,47 @@ impl PostgresServer {
     }
 }
 
+/// The backends serving zeval's connections to `url`, stopped (`SIGSTOP`) until dropped:
+/// a server that takes statements into its sockets and never answers (stopped, hung,
+/// swapping). Its other processes run on: new connections are served.
+pub(crate) struct StoppedBackends(Vec<i32>);
+
+impl StoppedBackends {
+    pub(crate) fn of(url: &str) -> Self {
+        let pids: Vec<i32> = postgres::Client::connect(url, postgres::NoTls)
+            .unwrap()
+            .query(
+                "SELECT pid FROM pg_stat_activity
+                 WHERE application_name = 'zeval' AND datname = current_database()",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert!(!pids.is_empty(), "the store holds no connection");
+        let stopped = StoppedBackends(pids);
+        stopped.signal("-STOP");
+        stopped
+    }
+
+    fn signal(&self, signal: &str) {
+        for pid in &self.0 {
+            let status = std::process::Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "kill {signal} {pid}");
+        }
+    }
+}
+
+impl Drop for StoppedBackends {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+    }
+}
+
 fn bin_dir() -> Result<PathBuf, String> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .map_err(|e| format!("/usr/lib/postgresql: {e} (apt-get install postgresql)"))?

@@ -1,0 +1,297 @@
+//! A PostgreSQL connection whose every wait ends by a time this side sets.
+//!
+//! PostgreSQL's own `statement_timeout` ends a statement the server runs, and a call's
+//! statement is cancelled at its deadline (`cancel`); both need the server to act. A server
+//! that does not (stopped, hung, swapping, a stalled disk under its WAL) left the statement
+//! waiting for its answer for ever: TCP's probes do not help, since the server's kernel
+//! answers them, and a unix socket has none. Each call's thread, its work slot and its
+//! connection were held until the server came back, and every later call queued behind
+//! them. So every statement here, and the opening of a connection, is bounded on the
+//! client's side too ([`Client::set_call_deadline`], [`Bounds`]). A connection cut that way
+//! may be in the middle of an answer: it is never used again ([`Client::is_cut`]).
+//!
+//! This wraps tokio-postgres, as the `postgres` crate does, on a runtime of its own per
+//! connection; that crate has no way to bound a statement's wait.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, NoTls, Row};
+
+/// How long past a call's deadline a statement may still wait for its answer. The
+/// statement is cancelled at the deadline (`cancel`), and a server that works answers
+/// that within milliseconds; one that does not is given up on this much later.
+pub const CUT_AFTER_DEADLINE: Duration = Duration::from_millis(500);
+
+/// How long past the statement timeout a statement with no call's deadline (a write, a
+/// command's read) may still wait: the server's own timeout ends it before then when the
+/// server works.
+pub const CUT_AFTER_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The bounds every statement of a connection is given.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bounds {
+    /// PostgreSQL's `statement_timeout` on this connection.
+    pub(super) statement_timeout: Duration,
+    /// The longest opening a connection may take, its startup and authentication included
+    /// (tokio-postgres's `connect_timeout` bounds only the socket's connection).
+    pub(super) connect_timeout: Duration,
+}
+
+/// Why a statement failed.
+#[derive(Debug)]
+pub(crate) enum Error {
+    /// What the server or the connection said.
+    Postgres(tokio_postgres::Error),
+    /// No runtime could be made to drive the connection.
+    Runtime(std::io::Error),
+    /// The server did not answer in time; the connection is cut.
+    NoAnswer {
+        /// How long the statement waited.
+        waited: Duration,
+        /// Whether the time was a call's deadline ([`CUT_AFTER_DEADLINE`] past it).
+        call_deadline: bool,
+    },
+}
+
+impl Error {
+    /// The SQL state the server gave, if it answered with one.
+    pub(crate) fn code(&self) -> Option<&tokio_postgres::error::SqlState> {
+        match self {
+            Error::Postgres(e) => e.code(),
+            Error::Runtime(_) | Error::NoAnswer { .. } => None,
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Error::Postgres(e)
+    }
+}
+
+/// A connection, with the runtime that drives it.
+pub(crate) struct Client {
+    /// Drives `inner` and its connection's task (spawned on it), during each statement.
+    runtime: tokio::runtime::Runtime,
+    inner: tokio_postgres::Client,
+    bounds: Bounds,
+    /// The deadline of the call the connection is lent to, if any.
+    call_deadline: Option<Instant>,
+    /// Set when a statement was given up on.
+    cut: bool,
+}
+
+impl Client {
+    /// Opens a connection with `config`, within [`Bounds::connect_timeout`] and no later
+    /// than [`CUT_AFTER_DEADLINE`] past `call_deadline`.
+    pub(super) fn connect(
+        config: &tokio_postgres::Config,
+        bounds: Bounds,
+        call_deadline: Option<Instant>,
+    ) -> Result<Client, Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        let started = Instant::now();
+        let own = started + bounds.connect_timeout;
+        let (until, is_call) = match call_deadline {
+            Some(call) if call + CUT_AFTER_DEADLINE < own => (call + CUT_AFTER_DEADLINE, true),
+            _ => (own, false),
+        };
+        let connected = runtime
+            .block_on(async { tokio::time::timeout_at(until.into(), config.connect(NoTls)).await });
+        let (inner, connection) = match connected {
+            Ok(connected) => connected?,
+            Err(_) => {
+                return Err(Error::NoAnswer {
+                    waited: started.elapsed(),
+                    call_deadline: is_call,
+                });
+            }
+        };
+        // Polled whenever a statement is, on this runtime's one thread: it reads the
+        // server's answers. It ends when `inner` is dropped or the server closes.
+        runtime.spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "a PostgreSQL connection ended");
+            }
+        });
+        Ok(Client {
+            runtime,
+            inner,
+            bounds,
+            call_deadline,
+            cut: false,
+        })
+    }
+
+    /// Bounds the statements from now on by `deadline` too (`None`: by the statement
+    /// timeout only).
+    pub(super) fn set_call_deadline(&mut self, deadline: Option<Instant>) {
+        self.call_deadline = deadline;
+    }
+
+    /// Whether a statement was given up on, or the connection has ended: it is not reused.
+    pub(super) fn is_cut(&self) -> bool {
+        self.cut || self.inner.is_closed()
+    }
+
+    /// What cancels this connection's statement.
+    pub(super) fn cancel_token(&self) -> tokio_postgres::CancelToken {
+        self.inner.cancel_token()
+    }
+
+    /// Starts a transaction; rolled back when dropped uncommitted.
+    pub(crate) fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
+        let mut waiter = Waiter {
+            runtime: &self.runtime,
+            bounds: self.bounds,
+            call_deadline: self.call_deadline,
+            cut: &mut self.cut,
+        };
+        let inner = waiter.wait(self.inner.transaction())?;
+        Ok(Transaction { waiter, inner })
+    }
+}
+
+/// A transaction on a [`Client`].
+pub(crate) struct Transaction<'a> {
+    waiter: Waiter<'a>,
+    inner: tokio_postgres::Transaction<'a>,
+}
+
+impl Transaction<'_> {
+    /// Commits what the transaction wrote.
+    pub(crate) fn commit(self) -> Result<(), Error> {
+        let Transaction { mut waiter, inner } = self;
+        waiter.wait(inner.commit())
+    }
+}
+
+/// Runs statements on a connection's runtime, each within its bound.
+struct Waiter<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    bounds: Bounds,
+    call_deadline: Option<Instant>,
+    cut: &'a mut bool,
+}
+
+impl Waiter<'_> {
+    /// The outcome of `statement`, unless the time runs out first: then the connection is
+    /// cut.
+    fn wait<T>(
+        &mut self,
+        statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, Error> {
+        if *self.cut {
+            // The protocol may be in the middle of an earlier answer.
+            return Err(Error::NoAnswer {
+                waited: Duration::ZERO,
+                call_deadline: self.call_deadline.is_some(),
+            });
+        }
+        let started = Instant::now();
+        let own = started + self.bounds.statement_timeout + CUT_AFTER_STATEMENT_TIMEOUT;
+        let (until, is_call) = match self.call_deadline {
+            Some(call) if call + CUT_AFTER_DEADLINE < own => (call + CUT_AFTER_DEADLINE, true),
+            _ => (own, false),
+        };
+        let outcome = self
+            .runtime
+            .block_on(async { tokio::time::timeout_at(until.into(), statement).await });
+        match outcome {
+            Ok(answer) => answer.map_err(Error::Postgres),
+            Err(_) => {
+                *self.cut = true;
+                Err(Error::NoAnswer {
+                    waited: started.elapsed(),
+                    call_deadline: is_call,
+                })
+            }
+        }
+    }
+}
+
+/// The statements a [`Client`] and a [`Transaction`] both run.
+pub(crate) trait Statements {
+    /// Runs `query`; how many rows it changed.
+    fn execute(&mut self, query: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error>;
+    /// Runs `query`; its rows.
+    fn query(&mut self, query: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error>;
+    /// Runs `query`, which returns exactly one row.
+    fn query_one(&mut self, query: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error>;
+    /// Runs `query`, which returns at most one row.
+    fn query_opt(
+        &mut self,
+        query: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error>;
+    /// Runs statements separated by semicolons, without parameters.
+    fn batch_execute(&mut self, query: &str) -> Result<(), Error>;
+}
+
+/// What runs a [`Statements`]' statement: a [`Waiter`], and tokio-postgres's client or
+/// transaction.
+trait Parts {
+    type Inner: GenericClient;
+    fn parts(&mut self) -> (Waiter<'_>, &Self::Inner);
+}
+
+impl Parts for Client {
+    type Inner = tokio_postgres::Client;
+    fn parts(&mut self) -> (Waiter<'_>, &Self::Inner) {
+        let waiter = Waiter {
+            runtime: &self.runtime,
+            bounds: self.bounds,
+            call_deadline: self.call_deadline,
+            cut: &mut self.cut,
+        };
+        (waiter, &self.inner)
+    }
+}
+
+impl<'t> Parts for Transaction<'t> {
+    type Inner = tokio_postgres::Transaction<'t>;
+    fn parts(&mut self) -> (Waiter<'_>, &Self::Inner) {
+        let waiter = Waiter {
+            runtime: self.waiter.runtime,
+            bounds: self.waiter.bounds,
+            call_deadline: self.waiter.call_deadline,
+            cut: &mut *self.waiter.cut,
+        };
+        (waiter, &self.inner)
+    }
+}
+
+impl<P: Parts> Statements for P {
+    fn execute(&mut self, query: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        let (mut waiter, inner) = self.parts();
+        waiter.wait(inner.execute(query, params))
+    }
+
+    fn query(&mut self, query: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+        let (mut waiter, inner) = self.parts();
+        waiter.wait(inner.query(query, params))
+    }
+
+    fn query_one(&mut self, query: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error> {
+        let (mut waiter, inner) = self.parts();
+        waiter.wait(inner.query_one(query, params))
+    }
+
+    fn query_opt(
+        &mut self,
+        query: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error> {
+        let (mut waiter, inner) = self.parts();
+        waiter.wait(inner.query_opt(query, params))
+    }
+
+    fn batch_execute(&mut self, query: &str) -> Result<(), Error> {
+        let (mut waiter, inner) = self.parts();
+        waiter.wait(inner.batch_execute(query))
+    }
+}
