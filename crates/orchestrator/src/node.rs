@@ -173,7 +173,19 @@ impl Node {
                 }
                 let mut map = Map::with_capacity(o.entries.len());
                 for (k, v) in &o.entries {
-                    map.insert(k.to_string(), v.to_json_counted(counter, depth + 1)?);
+                    match v.to_json_counted(counter, depth + 1) {
+                        Ok(json) => {
+                            map.insert(k.to_string(), json);
+                        }
+                        Err(e) => {
+                            // The members made before this one failed may be as deep as
+                            // the limit allows (a list cell's head, made whole before its
+                            // tail went past it), and this frame may have only the red zone
+                            // left: JSON drops recursively.
+                            zeval_zobject::depth::drop_iteratively(Value::Object(map));
+                            return Err(e);
+                        }
+                    }
                 }
                 Ok(Value::Object(map))
             }

@@ -249,6 +249,52 @@ fn code_called_at_the_bottom_of_a_deep_recursion_has_room_for_a_deep_argument() 
     target.assert_survived();
 }
 
+/// Turning a value into JSON stops at the depth limit (20,000 levels), and what was made
+/// before the member that went past it is dropped where it stopped. At the bottom of a
+/// recursion 19,000 deep, Z823 running a quoted call whose result is a list cell, its head a
+/// list just within the limit and its tail one past it, dropped that head recursively on
+/// what was left of a stack segment: the release server of `9b13cf2` aborted (the client's
+/// connection dropped after 1.5 s). Under the default memory budget a recursion deep enough to
+/// leave the thread's own stack is refused first (14,000 levels were; 10,000 reached the
+/// bottom, and the limit, on the thread's own stack).
+#[test]
+fn json_left_half_made_at_the_depth_limit_deep_in_a_recursion_is_dropped_within_the_stack() {
+    let _serial = one_at_a_time();
+    let mut target = deep_recursion_target();
+    // Z10780(list, x) = If(is empty(list), Z823(x), Echo(Z10780(tail(list), x))).
+    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10780K1"});
+    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10780K2"});
+    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10780",
+        "Z10780K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10780K2": x});
+    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
+        "Z802K2": {"Z1K1": "Z7", "Z7K1": "Z823", "Z823K1": x},
+        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
+    store_over_a_list(&mut target, "Z10780", json!("Z1"), body);
+    let code_points =
+        |c: &str, n: usize| json!({"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": c.repeat(n)});
+    let cell = json!({"Z1K1": "Z7", "Z7K1": "Z810",
+        "Z810K1": code_points("b", 19_990), "Z810K2": code_points("c", 20_000)});
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10780",
+        "Z10780K1": code_points("a", 19_000),
+        "Z10780K2": {"Z1K1": "Z99", "Z99K1": cell}});
+    let timed = target.watched_call(call);
+    let answer = timed
+        .answer
+        .as_ref()
+        .unwrap_or_else(|e| panic!("no answer after {:?}: {e}", timed.took));
+    assert!(
+        answer.text.contains("Z22"),
+        "{}",
+        super::prefix(&answer.text)
+    );
+    eprintln!(
+        "a value past the depth limit at the bottom of 19,000 levels answered in {:?}",
+        timed.took
+    );
+    target.assert_survived();
+}
+
 /// What code prints is parsed (10,000 levels at most) and kept as JSON where it is not
 /// ZObjects, which copies and drops recursively. A Python call at the bottom of a recursion
 /// 19,000 deep that printed, as its answer, an array 9,000 levels deep took the server down

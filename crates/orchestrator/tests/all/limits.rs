@@ -328,6 +328,47 @@ fn json_a_built_in_makes_of_a_deep_value_is_dropped_within_the_stack() {
     }
 }
 
+/// Turning a value into JSON stops at the depth limit; the members made before the one that
+/// went past it were dropped where it stopped, recursively, however deep they were: Z823 at
+/// the bottom of a recursion, running a quoted call whose result is a list cell with a head
+/// just within the limit and a tail past it, overflowed the stack.
+#[test]
+fn json_left_half_made_at_the_depth_limit_is_dropped_within_the_stack() {
+    const LIMIT: usize = 20_000;
+    let quoted = json!({"Z1K1": "Z18", "Z18K1": "Z10000K2"});
+    let envelope = json!({"Z1K1": "Z7", "Z7K1": "Z823", "Z823K1": quoted});
+    let function = nested_countdown_handing_on_a_quote(envelope);
+    let config = || OrchestratorConfig {
+        budget: BudgetLimits {
+            max_value_depth: LIMIT,
+            ..BudgetLimits::default()
+        },
+        ..OrchestratorConfig::default()
+    };
+    let mut outcomes = Vec::new();
+    for levels in [10, 1_000] {
+        let function = function.clone();
+        let outcome = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || {
+                let chars = |c: &str, n: usize| json!({"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": c.repeat(n)});
+                let cell = json!({"Z1K1": "Z7", "Z7K1": "Z810",
+                    "Z810K1": chars("b", LIMIT - 10), "Z810K2": chars("c", LIMIT)});
+                let mut call = countdown_call(levels);
+                call["Z10000K2"] = json!({"Z1K1": "Z99", "Z99K1": cell});
+                let o = orchestrator(&[("Z10000", function)], config());
+                let result = o.orchestrate(&call, &CallOptions::default());
+                error_code(&result).unwrap_or_else(|| "no error".into())
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        outcomes.push(outcome);
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_ne!(outcomes[0], "no error");
+}
+
 /// `Z10000(list, x)`: If(is empty(list), x, Z10000(tail(list), x)): `x` is handed on at
 /// every step and read only at the end, through as many argument references as the list
 /// has elements.
