@@ -77,15 +77,43 @@ pub const MAX_QUOTED_BYTES: usize = 64 * 1024;
 /// value.
 pub const QUOTED_TEXT_CHARS: usize = 200;
 
-/// A Z99 quote of `value` when its JSON takes at most [`MAX_QUOTED_BYTES`], else of a string
-/// of the first [`QUOTED_TEXT_CHARS`] characters of that JSON, marked "…": what an error
-/// keeps of a value that may be as large as an answer.
+/// The most levels a value [`quote_briefly`] quotes whole nests: 100, as the orchestrator's
+/// errors. An error is copied and dropped wherever it goes, recursively, and a value 10,000
+/// levels deep (as deep as a request may be) dropped on what is left of a stack deep in a
+/// recursion overflows it.
+pub const MAX_QUOTED_DEPTH: usize = 100;
+
+/// A Z99 quote of `value` when its JSON takes at most [`MAX_QUOTED_BYTES`] and nests at most
+/// [`MAX_QUOTED_DEPTH`] levels, else of a string of the first [`QUOTED_TEXT_CHARS`]
+/// characters of that JSON, marked "…": what an error keeps of a value that may be as large
+/// as an answer. A value not quoted whole is dropped without recursing.
 pub fn quote_briefly(value: Value) -> Value {
-    if crate::json::to_vec_within(&value, MAX_QUOTED_BYTES).is_some() {
+    if fits_a_quote(&value) {
         return quote(value);
     }
+    let brief = quote_the_start(&value);
+    crate::depth::drop_iteratively(value);
+    brief
+}
+
+/// [`quote_briefly`] of a value the caller keeps: only what is quoted is copied.
+pub fn quote_briefly_ref(value: &Value) -> Value {
+    if fits_a_quote(value) {
+        quote(value.clone())
+    } else {
+        quote_the_start(value)
+    }
+}
+
+fn fits_a_quote(value: &Value) -> bool {
+    // Depth first: writing the JSON recurses once per level.
+    !crate::depth::exceeds(value, MAX_QUOTED_DEPTH)
+        && crate::json::to_vec_within(value, MAX_QUOTED_BYTES).is_some()
+}
+
+fn quote_the_start(value: &Value) -> Value {
     // A character takes at most four bytes.
-    let start = crate::json::text_prefix(&value, (QUOTED_TEXT_CHARS + 1) * 4);
+    let start = crate::json::text_prefix(value, (QUOTED_TEXT_CHARS + 1) * 4);
     let text: String = start.chars().take(QUOTED_TEXT_CHARS).collect();
     quote(crate::build::z6(format!("{text}…")))
 }

@@ -301,6 +301,31 @@ mod tests {
         assert!(text.starts_with("\"yyy") && text.ends_with('…'), "{text}");
     }
 
+    #[test]
+    fn a_deep_value_is_quoted_as_the_start_of_its_text_however_small() {
+        let nested = |levels: usize| {
+            let mut value = serde_json::json!("x");
+            for _ in 0..levels {
+                value = serde_json::json!([value]);
+            }
+            value
+        };
+        let shallow = nested(crate::error::MAX_QUOTED_DEPTH);
+        assert_eq!(
+            crate::error::quote_briefly_ref(&shallow),
+            crate::error::quote(shallow.clone())
+        );
+        assert_eq!(
+            crate::error::quote_briefly(shallow.clone()),
+            crate::error::quote(shallow)
+        );
+        let deep = nested(crate::error::MAX_QUOTED_DEPTH + 1);
+        let quoted = crate::error::quote_briefly_ref(&deep);
+        let text = quoted["Z99K1"]["Z6K1"].as_str().unwrap();
+        assert!(text.starts_with("[[[") && text.ends_with('…'), "{text}");
+        assert_eq!(crate::error::quote_briefly(deep), quoted);
+    }
+
     use super::*;
 
     #[test]

@@ -369,6 +369,46 @@ fn json_left_half_made_at_the_depth_limit_is_dropped_within_the_stack() {
     assert_ne!(outcomes[0], "no error");
 }
 
+/// A schema error quotes the value it is about, and an error is copied and dropped wherever
+/// it goes, recursively: every other error quotes at most 100 levels (64 KiB). Z831
+/// validating a value 9,000 levels deep against a type it does not match (Z39 lacks `Z39K1`
+/// at every level), at the bottom of a recursion, quoted it whole: 181,336 bytes of answer,
+/// 9,000 levels deep. It is quoted briefly now.
+#[test]
+fn a_schema_error_at_the_bottom_of_a_recursion_quotes_a_deep_value_briefly() {
+    let quoted = json!({"Z1K1": "Z18", "Z18K1": "Z10000K2"});
+    let validation = json!({"Z1K1": "Z7", "Z7K1": "Z831", "Z831K1": quoted,
+        "Z831K2": {"Z1K1": "Z99", "Z99K1": "Z39"}});
+    let function = nested_countdown_handing_on_a_quote(validation);
+    let mut outcomes = Vec::new();
+    for levels in [10, 1_000] {
+        let function = function.clone();
+        let outcome = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || {
+                let mut quote = serde_json::Map::new();
+                quote.insert("Z1K1".into(), json!("Z99"));
+                quote.insert("Z99K1".into(), nested_objects(9_000));
+                let mut call = countdown_call(levels);
+                call["Z10000K2"] = serde_json::Value::Object(quote);
+                let o = orchestrator(&[("Z10000", function)], deep_lists());
+                let result = o.orchestrate(&call, &CallOptions::default());
+                let text = result.to_string();
+                // The answer holds the deep value: kept, as the test's stack cannot drop it.
+                std::mem::forget(call);
+                (error_code(&result), text.len())
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        outcomes.push(outcome);
+    }
+    for (code, bytes) in outcomes {
+        assert_eq!(code.as_deref(), Some("Z502"));
+        assert!(bytes < 16 * 1024, "an answer of {bytes} bytes");
+    }
+}
+
 /// `Z10000(list, x)`: If(is empty(list), x, Z10000(tail(list), x)): `x` is handed on at
 /// every step and read only at the end, through as many argument references as the list
 /// has elements.

@@ -10,7 +10,7 @@
 
 use crate::Value;
 use crate::build::{obj, typed_list, z6, z9};
-use crate::error::{quote, z5};
+use crate::error::{quote_briefly_ref, z5};
 
 use super::engine::{Keyword, SchemaError};
 
@@ -47,7 +47,10 @@ fn code_of(e: &SchemaError<'_>, path: &str) -> Option<&'static str> {
 
 /// The Z5 of one leaf, with the arguments the original gives each code.
 fn leaf(code: &'static str, e: &SchemaError<'_>) -> Value {
-    let quoted = || quote(e.data.clone());
+    // The original quotes the offending value whole. Here only while it is small and
+    // shallow: it may be as large and as deep as a request (8 MiB, 10,000 levels), and the
+    // error is copied and dropped wherever it goes, recursively.
+    let quoted = || quote_briefly_ref(e.data);
     match (&e.keyword, code) {
         (Keyword::Required(missing), "Z511") => z5(code, [key_reference(missing), quoted()]),
         (Keyword::AdditionalProperty(key), _) => z5(code, [z6(key.as_str())]),
