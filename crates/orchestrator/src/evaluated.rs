@@ -50,49 +50,41 @@ impl Engine<'_> {
                 crate::code::NO_EVALUATOR_FOR
             )));
         };
-        let arguments = args
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), v.to_json()?)))
-            .collect::<R<Vec<(String, Value)>>>()?;
-        let zobject = if evaluator.reads_function_call(&language) {
-            let resolved_code = code
-                .with("Z16K1", language_node)
-                .with("Z16K2", source)
-                .to_json()?;
-            function_call(function, implementation, resolved_code, &arguments)?
-        } else {
-            Value::Null
-        };
-        let call = CodeCall {
-            language,
-            function_name,
-            code: source_text,
-            arguments,
-            zobject,
-            remaining_time: self.remaining(),
-            value_only,
-        };
-        // The code may call other functions meanwhile, inside this request.
-        let mut nested = crate::reentry::EngineCaller { engine: self };
         // The evaluator writes the arguments as JSON and reads its answer on this thread,
-        // each recursing once per level, and a value may be as deep as the budget allows.
-        // Deep in a recursion (whose own walks grow the stack in segments) less than that may
-        // be left: the call then runs on a segment with room for it. Without, a JavaScript
-        // call at the bottom of a recursion 19,000 deep, with a list of 5,000 items, aborted
-        // the server on a stack overflow.
-        let answer = crate::budget::with_room_for_deep_json(|| {
-            evaluator.evaluate_reentrant(&call, &mut nested)
-        });
-        // The arguments and what the code returned may be as deep as the budget allows, and
-        // this call may be deep in a recursion, with only the engine's red zone of stack
-        // left: their JSON is dropped without recursing.
-        let CodeCall {
-            arguments, zobject, ..
-        } = call;
-        arguments
-            .into_iter()
-            .for_each(|(_, argument)| drop_iteratively(argument));
-        drop_iteratively(zobject);
+        // each recursing once per level, and a value may be as deep as the budget allows; so
+        // do making the arguments' JSON, copying it into the function call, and dropping it
+        // (also where a step fails). Deep in a recursion (whose own walks grow the stack in
+        // segments) less than that may be left: all of it then runs on a segment with room
+        // for it. Without, a JavaScript call at the bottom of a recursion 19,000 deep, with a
+        // list of 5,000 items, aborted the server on a stack overflow; and so did the copy
+        // for an evaluator that reads the function call (a remote one, C, Rust).
+        let answer = crate::budget::with_room_for_deep_json(|| -> R<_> {
+            let arguments = args
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), v.to_json()?)))
+                .collect::<R<Vec<(String, Value)>>>()?;
+            let zobject = if evaluator.reads_function_call(&language) {
+                let resolved_code = code
+                    .with("Z16K1", language_node)
+                    .with("Z16K2", source)
+                    .to_json()?;
+                function_call(function, implementation, resolved_code, &arguments)?
+            } else {
+                Value::Null
+            };
+            let call = CodeCall {
+                language,
+                function_name,
+                code: source_text,
+                arguments,
+                zobject,
+                remaining_time: self.remaining(),
+                value_only,
+            };
+            // The code may call other functions meanwhile, inside this request.
+            let mut nested = crate::reentry::EngineCaller { engine: self };
+            Ok(evaluator.evaluate_reentrant(&call, &mut nested))
+        })?;
         let mut z22 = answer.map_err(|e| Fail::Evaluator(e.0))?;
         let taken = taken_in(&mut z22);
         drop_iteratively(z22);

@@ -197,6 +197,51 @@ fn nested_text(levels: usize, open: &str, close: &str) -> String {
     format!("{}\"x\"{}", open.repeat(levels), close.repeat(levels))
 }
 
+/// An evaluator that reads the function call (a remote one, C, Rust) is given the arguments
+/// twice, in `arguments` and in the call, and the copy recursed once per level of a value as
+/// deep as the budget allows. It was made before the room a code call is given: at the bottom
+/// of a recursion, a list of 19,990 code points handed to code overflowed the stack.
+#[test]
+fn a_deep_argument_copied_into_the_function_call_at_the_bottom_of_a_recursion_fits_the_stack() {
+    let answer = leaked(json!({"Z1K1": "Z22", "Z22K1": "fine", "Z22K2": {"Z1K1": "Z24"}}));
+    let code = json!({"Z1K1": "Z8",
+        "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10100K1",
+                 "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10101"], "Z8K5": "Z10100"});
+    let implementation = json!({"Z1K1": "Z14", "Z14K1": "Z10100",
+        "Z14K3": {"Z1K1": "Z16", "Z16K1": {"Z1K1": "Z61", "Z61K1": "answers"}, "Z16K2": "any"}});
+    let recursion = nested_countdown_handing_on_a_quote(json!({"Z1K1": "Z7", "Z7K1": "Z10100",
+        "Z10100K1": {"Z1K1": "Z18", "Z18K1": "Z10000K2"}}));
+    let mut outcomes = Vec::new();
+    for (levels, elements) in [(10, 5), (10, 19_990), (1_000, 19_990)] {
+        let objects = [
+            ("Z10000", recursion.clone()),
+            ("Z10100", code.clone()),
+            ("Z10101", implementation.clone()),
+        ];
+        let result = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || {
+                let mut evaluators = zeval_orchestrator::EvaluatorRegistry::new();
+                evaluators.register(["answers"], std::sync::Arc::new(Answering(answer)));
+                let o =
+                    crate::orchestrator_with(&objects, evaluators, OrchestratorConfig::default());
+                let mut call = countdown_call(levels);
+                call["Z10000K2"] =
+                    json!({"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "b".repeat(elements)});
+                let result = o.orchestrate(&call, &CallOptions::default());
+                (result["Z22K1"].clone(), error_code(&result))
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        outcomes.push(result);
+    }
+    // Answered alike, whatever the list's length.
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!(outcomes[0], outcomes[2]);
+}
+
 /// What code returns is parsed from its output (10,000 levels at most) and kept as JSON
 /// where it is not objects and strings: an array, or metadata. Such JSON copies and drops
 /// recursively, and a code call deep in a recursion takes its answer in with only the
