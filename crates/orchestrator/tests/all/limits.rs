@@ -203,7 +203,10 @@ fn nested_text(levels: usize, open: &str, close: &str) -> String {
 /// of a recursion, a list of 19,990 code points handed to code overflowed the stack.
 #[test]
 fn a_deep_argument_copied_into_the_function_call_at_the_bottom_of_a_recursion_fits_the_stack() {
-    let answer = leaked(json!({"Z1K1": "Z22", "Z22K1": "fine", "Z22K2": {"Z1K1": "Z24"}}));
+    let answer = leaked(zeval_zobject::build::z22(
+        json!({"Z1K1": "Z6", "Z6K1": "fine"}),
+        zeval_zobject::build::void(),
+    ));
     let code = json!({"Z1K1": "Z8",
         "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": "Z10100K1",
                  "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
@@ -237,9 +240,10 @@ fn a_deep_argument_copied_into_the_function_call_at_the_bottom_of_a_recursion_fi
             .expect("no stack overflow");
         outcomes.push(result);
     }
-    // Answered alike, whatever the list's length.
-    assert_eq!(outcomes[0], outcomes[1]);
-    assert_eq!(outcomes[0], outcomes[2]);
+    // Answered alike, whatever the list's length: the code ran.
+    for outcome in outcomes {
+        assert_eq!(outcome, (json!("fine"), None));
+    }
 }
 
 /// What code returns is parsed from its output (10,000 levels at most) and kept as JSON

@@ -45,6 +45,12 @@ pub(crate) enum Error {
     Postgres(tokio_postgres::Error),
     /// No runtime could be made to drive the connection.
     Runtime(std::io::Error),
+    /// The server did not answer a commit in time; the connection is cut, and whether the
+    /// transaction was committed is unknown (the server may have it and go on).
+    CommitUnanswered {
+        /// How long the commit waited.
+        waited: Duration,
+    },
     /// The server did not answer in time; the connection is cut.
     NoAnswer {
         /// How long the statement waited.
@@ -59,7 +65,7 @@ impl Error {
     pub(crate) fn code(&self) -> Option<&tokio_postgres::error::SqlState> {
         match self {
             Error::Postgres(e) => e.code(),
-            Error::Runtime(_) | Error::NoAnswer { .. } => None,
+            Error::Runtime(_) | Error::CommitUnanswered { .. } | Error::NoAnswer { .. } => None,
         }
     }
 }
@@ -70,11 +76,45 @@ impl From<tokio_postgres::Error> for Error {
     }
 }
 
+/// How long a connection closed with no statement cut waits for its server to see the
+/// close, so that the server logs a goodbye rather than a lost client.
+const CLOSE_WAIT: Duration = Duration::from_millis(100);
+
+/// A current-thread runtime that is shut down without waiting for its blocking work when
+/// dropped: a name lookup that hangs (tokio-postgres resolves host names on the runtime's
+/// blocking pool) would otherwise hold the drop for as long as the resolver takes.
+struct Driver(Option<tokio::runtime::Runtime>);
+
+impl Driver {
+    fn new() -> std::io::Result<Driver> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Driver(Some(runtime)))
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// A connection, with the runtime that drives it.
 pub(crate) struct Client {
+    /// `None` only while it is dropped.
+    inner: Option<tokio_postgres::Client>,
+    /// The connection's task, which reads the server's answers.
+    connection: Option<tokio::task::JoinHandle<()>>,
     /// Drives `inner` and its connection's task (spawned on it), during each statement.
-    runtime: tokio::runtime::Runtime,
-    inner: tokio_postgres::Client,
+    /// Declared after them: dropped last.
+    runtime: Driver,
     bounds: Bounds,
     /// The deadline of the call the connection is lent to, if any.
     call_deadline: Option<Instant>,
@@ -90,10 +130,8 @@ impl Client {
         bounds: Bounds,
         call_deadline: Option<Instant>,
     ) -> Result<Client, Error> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Error::Runtime)?;
+        let driver = Driver::new().map_err(Error::Runtime)?;
+        let runtime = driver.runtime();
         let started = Instant::now();
         let own = started + bounds.connect_timeout;
         let (until, is_call) = match call_deadline {
@@ -113,14 +151,18 @@ impl Client {
         };
         // Polled whenever a statement is, on this runtime's one thread: it reads the
         // server's answers. It ends when `inner` is dropped or the server closes.
-        runtime.spawn(async move {
+        let connection = runtime.spawn(async move {
             if let Err(error) = connection.await {
-                tracing::debug!(%error, "a PostgreSQL connection ended");
+                // What the server said (an administrator's shutdown, a fatal error) or the
+                // socket's error: the statement that was waiting sees only a closed
+                // connection.
+                tracing::warn!(%error, "a PostgreSQL connection ended");
             }
         });
         Ok(Client {
-            runtime,
-            inner,
+            inner: Some(inner),
+            connection: Some(connection),
+            runtime: driver,
             bounds,
             call_deadline,
             cut: false,
@@ -135,38 +177,97 @@ impl Client {
 
     /// Whether a statement was given up on, or the connection has ended: it is not reused.
     pub(super) fn is_cut(&self) -> bool {
-        self.cut || self.inner.is_closed()
+        self.cut || self.inner().is_closed()
+    }
+
+    fn inner(&self) -> &tokio_postgres::Client {
+        self.inner.as_ref().expect("present until drop")
     }
 
     /// What cancels this connection's statement.
     pub(super) fn cancel_token(&self) -> tokio_postgres::CancelToken {
-        self.inner.cancel_token()
+        self.inner().cancel_token()
     }
 
     /// Starts a transaction; rolled back when dropped uncommitted.
     pub(crate) fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
+        self.transaction_within(self.bounds.statement_timeout)
+    }
+
+    /// [`Self::transaction`] whose statements the server stops after `statement_timeout`
+    /// (a `SET LOCAL` of the caller's), and the client gives up on after that and
+    /// [`CUT_AFTER_STATEMENT_TIMEOUT`], or the call's deadline.
+    pub(crate) fn transaction_within(
+        &mut self,
+        statement_timeout: Duration,
+    ) -> Result<Transaction<'_>, Error> {
         let mut waiter = Waiter {
-            runtime: &self.runtime,
-            bounds: self.bounds,
+            runtime: self.runtime.runtime(),
+            bounds: Bounds {
+                statement_timeout,
+                ..self.bounds
+            },
             call_deadline: self.call_deadline,
             cut: &mut self.cut,
         };
-        let inner = waiter.wait(self.inner.transaction())?;
-        Ok(Transaction { waiter, inner })
+        let inner = self.inner.as_mut().expect("present until drop");
+        let inner = waiter.wait(inner.transaction())?;
+        Ok(Transaction {
+            waiter,
+            inner: Some(inner),
+        })
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let inner = self.inner.take();
+        let connection = self.connection.take();
+        // A connection in the middle of an answer is only closed; a quiet one says goodbye
+        // first (dropping `inner` queues the Terminate message, which the connection's task
+        // sends), unless this thread runs a runtime, where `block_on` is not allowed (the
+        // pool drops connections outside one).
+        if self.cut || tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        drop(inner);
+        if let Some(connection) = connection {
+            let _ = self
+                .runtime
+                .runtime()
+                .block_on(async { tokio::time::timeout(CLOSE_WAIT, connection).await });
+        }
     }
 }
 
 /// A transaction on a [`Client`].
 pub(crate) struct Transaction<'a> {
     waiter: Waiter<'a>,
-    inner: tokio_postgres::Transaction<'a>,
+    /// `None` once committed.
+    inner: Option<tokio_postgres::Transaction<'a>>,
 }
 
 impl Transaction<'_> {
-    /// Commits what the transaction wrote.
-    pub(crate) fn commit(self) -> Result<(), Error> {
-        let Transaction { mut waiter, inner } = self;
-        waiter.wait(inner.commit())
+    /// Commits what the transaction wrote. A commit the server does not answer in time is
+    /// [`Error::CommitUnanswered`]: it may have been made.
+    pub(crate) fn commit(mut self) -> Result<(), Error> {
+        let inner = self.inner.take().expect("present until committed");
+        match self.waiter.wait(inner.commit()) {
+            Err(Error::NoAnswer { waited, .. }) => Err(Error::CommitUnanswered { waited }),
+            outcome => outcome,
+        }
+    }
+}
+
+impl Drop for Transaction<'_> {
+    /// Rolls back at once, within the statements' bounds. tokio-postgres only queues the
+    /// rollback when its transaction is dropped, and the connection's task sends it with the
+    /// next statement, whenever the pool lends the connection again: until then the server
+    /// kept the transaction open, its locks with it (the write lock every writer waits for).
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            let _ = self.waiter.wait(inner.rollback());
+        }
     }
 }
 
@@ -243,12 +344,12 @@ impl Parts for Client {
     type Inner = tokio_postgres::Client;
     fn parts(&mut self) -> (Waiter<'_>, &Self::Inner) {
         let waiter = Waiter {
-            runtime: &self.runtime,
+            runtime: self.runtime.runtime(),
             bounds: self.bounds,
             call_deadline: self.call_deadline,
             cut: &mut self.cut,
         };
-        (waiter, &self.inner)
+        (waiter, self.inner.as_ref().expect("present until drop"))
     }
 }
 
@@ -261,7 +362,10 @@ impl<'t> Parts for Transaction<'t> {
             call_deadline: self.waiter.call_deadline,
             cut: &mut *self.waiter.cut,
         };
-        (waiter, &self.inner)
+        (
+            waiter,
+            self.inner.as_ref().expect("present until committed"),
+        )
     }
 }
 

@@ -220,7 +220,9 @@ impl PostgresStore {
         // A text that matches little reads every label (no index serves `LIKE '%…%'`), on an
         // anonymous route: at most the search's own limit, not the pool's statement timeout
         // (30 s), as on SQLite.
-        let mut tx = conn.transaction().map_err(pg_error)?;
+        let mut tx = conn
+            .transaction_within(self.search_time_limit)
+            .map_err(pg_error)?;
         let ms = self.search_time_limit.as_millis().max(1);
         tx.batch_execute(&format!("SET LOCAL statement_timeout = {ms}"))
             .map_err(pg_error)?;
@@ -803,7 +805,7 @@ impl ObjectSource for PostgresStore {
             }
             let row = conn
                 .query_opt("SELECT json FROM objects WHERE zid = $1", &[zid])
-                .map_err(pg_error)?;
+                .map_err(|e| pg_error(e).naming_zids(zids))?;
             if let Some(row) = row {
                 found.insert(zid.clone(), parse_stored(zid, row.get(0))?);
             }
@@ -969,11 +971,26 @@ pub(crate) fn pg_error(e: client::Error) -> StoreError {
         // for a connection is; any other, the database's: busy, as when none came free.
         client::Error::NoAnswer {
             call_deadline: true,
-            ..
+            waited,
         } => {
+            tracing::warn!(
+                ?waited,
+                "PostgreSQL did not answer a statement by its call's deadline; its connection is closed"
+            );
             return StoreError::DeadlineExceeded {
                 zids: String::new(),
             };
+        }
+        // Told apart from a busy database: a retry could make the write twice.
+        client::Error::CommitUnanswered { waited } => {
+            tracing::error!(
+                ?waited,
+                "PostgreSQL did not answer a commit; its connection is closed"
+            );
+            return StoreError::Database(format!(
+                "the database did not answer a commit within {waited:?}: whether the write was \
+                 made is unknown"
+            ));
         }
         client::Error::NoAnswer { waited, .. } => {
             tracing::warn!(

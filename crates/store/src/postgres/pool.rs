@@ -37,9 +37,9 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// lets [`TCP_USER_TIMEOUT`] decide instead when it is set, as here: the link is closed once
 /// nothing has come back for that long). A network partition then ends a statement's wait
 /// for its answer some 30 s after the link went quiet (tokio-postgres's default idle time is
-/// 2 hours). A server that is reachable but does not answer (stopped, hung) still holds the
-/// statement: its kernel answers the probes (see `docs/security.md`). Unless the URL sets
-/// other values than tokio-postgres's defaults.
+/// 2 hours). A server that is reachable but does not answer (stopped, hung) is not found out
+/// by the probes, which its kernel answers: the client gives up on its statements instead
+/// (`client`). Unless the URL sets other values than tokio-postgres's defaults.
 pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
 /// See [`KEEPALIVE_IDLE`].
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
