@@ -353,7 +353,7 @@ impl Engine<'_> {
         let z2 = from_source.or_else(|| zeval_catalogue::get(zid).cloned())?;
         zeval_zobject::normalize(&z2)
             .ok()
-            .map(|n| Node::from_json(&n, &None))
+            .map(resolver::node_of_normal)
     }
 }
 

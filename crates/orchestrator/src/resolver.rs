@@ -145,7 +145,7 @@ impl<'s> Resolver<'s> {
         let fetched = self.fetch_uncached(zid)?;
         let entry = match fetched.as_ref() {
             Some(z2) => match zeval_zobject::normalize(z2) {
-                Ok(normal) => Ok(Node::from_json(&normal, &None)),
+                Ok(normal) => Ok(node_of_normal(normal)),
                 Err(e) => Err(e),
             },
             None => Err(z5("Z504", [z6(zid)])),
@@ -155,6 +155,17 @@ impl<'s> Resolver<'s> {
             .insert(zid.to_string(), entry.clone());
         entry.map_err(DerefError::Missing)
     }
+}
+
+/// The nodes of a fetched object's normal form, which is then dropped without recursing. A
+/// list is 2 levels deep as stored (its depth is bounded there) and a chain of cells as deep
+/// as it is long in normal form, and an object is first read where a call first refers to
+/// it, which may be deep in a recursion, on what is left of a stack segment: a stored list of
+/// 24,000 strings, dropped recursively there, overflowed it.
+pub(crate) fn node_of_normal(normal: Value) -> Node {
+    let node = Node::from_json(&normal, &None);
+    zeval_zobject::depth::drop_iteratively(normal);
+    node
 }
 
 fn fetch_message(e: &StoreError) -> String {

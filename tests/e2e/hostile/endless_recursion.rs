@@ -295,6 +295,54 @@ fn json_left_half_made_at_the_depth_limit_deep_in_a_recursion_is_dropped_within_
     target.assert_survived();
 }
 
+/// A stored object is read into nodes where a call first refers to it, and its normal form
+/// dropped there. A stored list, 2 levels deep as stored, is a chain of cells as deep as it
+/// is long in normal form: referred to first at the bottom of a recursion 19,000 deep, a list
+/// of 24,000 strings was dropped recursively on what was left of a stack segment, and the
+/// release server of `9b13cf2` aborted (the client's connection dropped after 1.1 s).
+#[test]
+fn a_long_stored_list_read_first_at_the_bottom_of_a_deep_recursion_fits_the_stack() {
+    let _serial = one_at_a_time();
+    let mut target = deep_recursion_target();
+    let mut list = vec![json!("Z6")];
+    list.extend(std::iter::repeat_n(json!("a"), 24_000));
+    let stored = crate::common::z2("Z10790", Value::Array(list));
+    super::put(target.orch(), &target.editor, "Z10790", &stored);
+    // Z10800(list, x) = If(is empty(list), If(is empty(Z10790), "empty", "not empty"),
+    // Echo(Z10800(tail(list), x))).
+    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10800K1"});
+    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10800K2"});
+    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10800",
+        "Z10800K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10800K2": x});
+    let said = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": "Z10790"},
+        "Z802K2": "empty", "Z802K3": "not empty"});
+    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
+        "Z802K2": said,
+        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
+    store_over_a_list(&mut target, "Z10800", json!("Z6"), body);
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10800",
+        "Z10800K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(19_000)},
+        "Z10800K2": "x"});
+    let timed = target.watched_call(call);
+    let answer = timed
+        .answer
+        .as_ref()
+        .unwrap_or_else(|e| panic!("no answer after {:?}: {e}", timed.took));
+    assert_eq!(
+        answer.json()["Z22K1"],
+        "not empty",
+        "{}",
+        super::prefix(&answer.text)
+    );
+    eprintln!(
+        "a stored list read at the bottom of 19,000 levels answered in {:?}",
+        timed.took
+    );
+    target.assert_survived();
+}
+
 /// What code prints is parsed (10,000 levels at most) and kept as JSON where it is not
 /// ZObjects, which copies and drops recursively. A Python call at the bottom of a recursion
 /// 19,000 deep that printed, as its answer, an array 9,000 levels deep took the server down

@@ -458,6 +458,41 @@ fn a_schema_error_at_the_bottom_of_a_recursion_quotes_a_deep_value_briefly() {
     }
 }
 
+/// A stored object is fetched, normalised and read into nodes where a call first refers to
+/// it, and its normal form dropped there. A list 2 levels deep as stored is a chain of cells
+/// as deep as it is long in normal form: referred to first at the bottom of a recursion, a
+/// stored list of 24,000 strings was dropped on what was left of a stack segment, and
+/// overflowed it.
+#[test]
+fn a_long_stored_list_read_first_at_the_bottom_of_a_recursion_fits_the_stack() {
+    let mut outcomes = Vec::new();
+    for levels in [10, 1_000] {
+        let outcome = std::thread::Builder::new()
+            .stack_size(16 * 1024 * 1024)
+            .spawn(move || {
+                let mut list = vec![json!("Z6")];
+                list.extend(std::iter::repeat_n(json!("a"), 24_000));
+                let is_empty = json!({"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": "Z10001"});
+                let said = json!({"Z1K1": "Z7", "Z7K1": "Z802", "Z802K1": is_empty,
+                    "Z802K2": "empty", "Z802K3": "not empty"});
+                let objects = [
+                    ("Z10000", nested_countdown_ending_in(said)),
+                    ("Z10001", serde_json::Value::Array(list)),
+                ];
+                let o = orchestrator(&objects, OrchestratorConfig::default());
+                let result = o.orchestrate(&countdown_call(levels), &CallOptions::default());
+                (result["Z22K1"].clone(), error_code(&result))
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        outcomes.push(outcome);
+    }
+    for outcome in outcomes {
+        assert_eq!(outcome, (json!("not empty"), None));
+    }
+}
+
 /// `Z10000(list, x)`: If(is empty(list), x, Z10000(tail(list), x)): `x` is handed on at
 /// every step and read only at the end, through as many argument references as the list
 /// has elements.
