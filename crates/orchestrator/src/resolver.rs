@@ -104,10 +104,16 @@ impl<'s> Resolver<'s> {
     }
 
     fn fetch_uncached(&self, zid: &str) -> Result<Option<Value>, DerefError> {
-        match self
-            .source
-            .fetch_before(&[zid.to_string()], Some(self.deadline))
-        {
+        // A source copies and drops what it fetches (the object caches do), each recursing
+        // once per level: a stored object is up to 1,000 levels deep, a wiki's up to the
+        // parser's 10,000, and a fetch may be asked for deep in a recursion. A debug server
+        // overflowed reading an object 996 levels deep at the bottom of 19,000 levels.
+        let fetched =
+            crate::budget::with_room_for_json_levels(zeval_zobject::json::MAX_DEPTH, || {
+                self.source
+                    .fetch_before(&[zid.to_string()], Some(self.deadline))
+            });
+        match fetched {
             Ok(mut fetched) => Ok(fetched.remove(zid)),
             Err(StoreError::DeadlineExceeded { .. }) => Err(DerefError::Timeout),
             Err(e) if Instant::now() >= self.deadline => {

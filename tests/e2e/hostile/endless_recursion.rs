@@ -343,6 +343,51 @@ fn a_long_stored_list_read_first_at_the_bottom_of_a_deep_recursion_fits_the_stac
     target.assert_survived();
 }
 
+/// The object caches copy and drop what the store gives them, recursively, where a call
+/// first refers to an object, which may be deep in a recursion. A stored object 996 levels
+/// deep (lists of lists; the store's bound is 1,000) referred to first at the bottom of a
+/// recursion 19,000 deep aborted a debug server (the client's connection dropped after
+/// 4.9 s); the release server of `abda853` had the room. A fetch now runs with room for an
+/// object as deep as the parser allows.
+#[test]
+fn a_deep_stored_object_read_first_at_the_bottom_of_a_deep_recursion_fits_the_stack() {
+    let _serial = one_at_a_time();
+    let mut target = deep_recursion_target();
+    let mut deep = json!(["Z1", "x"]);
+    for _ in 0..995 {
+        deep = json!(["Z1", deep]);
+    }
+    let stored = crate::common::z2("Z10810", deep);
+    super::put(target.orch(), &target.editor, "Z10810", &stored);
+    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10820K1"});
+    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10820K2"});
+    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10820",
+        "Z10820K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10820K2": x});
+    let said = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": "Z10810"},
+        "Z802K2": "empty", "Z802K3": "not empty"});
+    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
+        "Z802K2": said,
+        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
+    store_over_a_list(&mut target, "Z10820", json!("Z6"), body);
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10820",
+        "Z10820K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(19_000)},
+        "Z10820K2": "x"});
+    let timed = target.watched_call(call);
+    let answer = timed
+        .answer
+        .as_ref()
+        .unwrap_or_else(|e| panic!("no answer after {:?}: {e}", timed.took));
+    assert_eq!(
+        answer.json()["Z22K1"],
+        "not empty",
+        "{}",
+        super::prefix(&answer.text)
+    );
+    target.assert_survived();
+}
+
 /// What code prints is parsed (10,000 levels at most) and kept as JSON where it is not
 /// ZObjects, which copies and drops recursively. A Python call at the bottom of a recursion
 /// 19,000 deep that printed, as its answer, an array 9,000 levels deep took the server down
