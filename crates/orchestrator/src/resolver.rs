@@ -149,11 +149,17 @@ impl<'s> Resolver<'s> {
             return Ok(node);
         }
         let fetched = self.fetch_uncached(zid)?;
-        let entry = match fetched.as_ref() {
-            Some(z2) => match zeval_zobject::normalize(z2) {
-                Ok(normal) => Ok(node_of_normal(normal)),
-                Err(e) => Err(e),
-            },
+        let entry = match fetched {
+            Some(z2) => {
+                let normal = zeval_zobject::normalize(&z2);
+                // As deep as the source's parser allows (a wiki's object up to 10,000
+                // levels): dropped without recursing, as its normal form is.
+                zeval_zobject::depth::drop_iteratively(z2);
+                match normal {
+                    Ok(normal) => Ok(node_of_normal(normal)),
+                    Err(e) => Err(e),
+                }
+            }
             None => Err(z5("Z504", [z6(zid)])),
         };
         self.cache

@@ -231,21 +231,28 @@ fn code_called_at_the_bottom_of_a_deep_recursion_has_room_for_a_deep_argument() 
     let call = json!({"Z1K1": "Z7", "Z7K1": "Z10720",
         "Z10720K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(19_000)},
         "Z10720K2": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "b".repeat(5_000)}});
+    answers_and_survives(
+        &mut target,
+        call,
+        "ok",
+        "code at the bottom of 19,000 levels",
+    );
+}
+
+/// Asserts that `call` is answered `expected` (`Z22K1`), and that the server survived it.
+fn answers_and_survives(target: &mut Target, call: Value, expected: &str, what: &str) {
     let timed = target.watched_call(call);
     let answer = timed
         .answer
         .as_ref()
-        .unwrap_or_else(|e| panic!("no answer after {:?}: {e}", timed.took));
+        .unwrap_or_else(|e| panic!("{what}: no answer after {:?}: {e}", timed.took));
     assert_eq!(
         answer.json()["Z22K1"],
-        "ok",
-        "{}",
+        expected,
+        "{what}: {}",
         super::prefix(&answer.text)
     );
-    eprintln!(
-        "code at the bottom of 19,000 levels answered in {:?}",
-        timed.took
-    );
+    eprintln!("{what}: answered in {:?}", timed.took);
     target.assert_survived();
 }
 
@@ -295,6 +302,35 @@ fn json_left_half_made_at_the_depth_limit_deep_in_a_recursion_is_dropped_within_
     target.assert_survived();
 }
 
+/// Stores `stored` as `stored_zid`, and `zid(list, x)` = If(is empty(list), If(is
+/// empty(`stored_zid`), "empty", "not empty"), Echo(`zid`(tail(list), x))), then calls it
+/// over 19,000 code points on a fresh server: the stored object is read first at the bottom
+/// of a recursion 19,000 deep. The call must answer "not empty", and the server survive.
+fn read_first_at_the_bottom_of_a_deep_recursion(stored_zid: &str, stored: Value, zid: &str) {
+    let _serial = one_at_a_time();
+    let mut target = deep_recursion_target();
+    let stored = crate::common::z2(stored_zid, stored);
+    super::put(target.orch(), &target.editor, stored_zid, &stored);
+    let list = json!({"Z1K1": "Z18", "Z18K1": format!("{zid}K1")});
+    let x = json!({"Z1K1": "Z18", "Z18K1": format!("{zid}K2")});
+    let mut again = json!({"Z1K1": "Z7", "Z7K1": zid});
+    again[format!("{zid}K1")] = json!({"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list});
+    again[format!("{zid}K2")] = x;
+    let said = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": stored_zid},
+        "Z802K2": "empty", "Z802K3": "not empty"});
+    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
+        "Z802K2": said,
+        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
+    store_over_a_list(&mut target, zid, json!("Z6"), body);
+    let mut call = json!({"Z1K1": "Z7", "Z7K1": zid});
+    call[format!("{zid}K1")] = json!({"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(19_000)});
+    call[format!("{zid}K2")] = json!("x");
+    let what = format!("{stored_zid} read at the bottom of 19,000 levels");
+    answers_and_survives(&mut target, call, "not empty", &what);
+}
+
 /// A stored object is read into nodes where a call first refers to it, and its normal form
 /// dropped there. A stored list, 2 levels deep as stored, is a chain of cells as deep as it
 /// is long in normal form: referred to first at the bottom of a recursion 19,000 deep, a list
@@ -302,45 +338,9 @@ fn json_left_half_made_at_the_depth_limit_deep_in_a_recursion_is_dropped_within_
 /// release server of `9b13cf2` aborted (the client's connection dropped after 1.1 s).
 #[test]
 fn a_long_stored_list_read_first_at_the_bottom_of_a_deep_recursion_fits_the_stack() {
-    let _serial = one_at_a_time();
-    let mut target = deep_recursion_target();
     let mut list = vec![json!("Z6")];
     list.extend(std::iter::repeat_n(json!("a"), 24_000));
-    let stored = crate::common::z2("Z10790", Value::Array(list));
-    super::put(target.orch(), &target.editor, "Z10790", &stored);
-    // Z10800(list, x) = If(is empty(list), If(is empty(Z10790), "empty", "not empty"),
-    // Echo(Z10800(tail(list), x))).
-    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10800K1"});
-    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10800K2"});
-    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10800",
-        "Z10800K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10800K2": x});
-    let said = json!({"Z1K1": "Z7", "Z7K1": "Z802",
-        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": "Z10790"},
-        "Z802K2": "empty", "Z802K3": "not empty"});
-    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
-        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
-        "Z802K2": said,
-        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
-    store_over_a_list(&mut target, "Z10800", json!("Z6"), body);
-    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10800",
-        "Z10800K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(19_000)},
-        "Z10800K2": "x"});
-    let timed = target.watched_call(call);
-    let answer = timed
-        .answer
-        .as_ref()
-        .unwrap_or_else(|e| panic!("no answer after {:?}: {e}", timed.took));
-    assert_eq!(
-        answer.json()["Z22K1"],
-        "not empty",
-        "{}",
-        super::prefix(&answer.text)
-    );
-    eprintln!(
-        "a stored list read at the bottom of 19,000 levels answered in {:?}",
-        timed.took
-    );
-    target.assert_survived();
+    read_first_at_the_bottom_of_a_deep_recursion("Z10790", Value::Array(list), "Z10800");
 }
 
 /// The object caches copy and drop what the store gives them, recursively, where a call
@@ -351,41 +351,11 @@ fn a_long_stored_list_read_first_at_the_bottom_of_a_deep_recursion_fits_the_stac
 /// object as deep as the parser allows.
 #[test]
 fn a_deep_stored_object_read_first_at_the_bottom_of_a_deep_recursion_fits_the_stack() {
-    let _serial = one_at_a_time();
-    let mut target = deep_recursion_target();
     let mut deep = json!(["Z1", "x"]);
     for _ in 0..995 {
         deep = json!(["Z1", deep]);
     }
-    let stored = crate::common::z2("Z10810", deep);
-    super::put(target.orch(), &target.editor, "Z10810", &stored);
-    let list = json!({"Z1K1": "Z18", "Z18K1": "Z10820K1"});
-    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10820K2"});
-    let again = json!({"Z1K1": "Z7", "Z7K1": "Z10820",
-        "Z10820K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list}, "Z10820K2": x});
-    let said = json!({"Z1K1": "Z7", "Z7K1": "Z802",
-        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": "Z10810"},
-        "Z802K2": "empty", "Z802K3": "not empty"});
-    let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
-        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
-        "Z802K2": said,
-        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
-    store_over_a_list(&mut target, "Z10820", json!("Z6"), body);
-    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10820",
-        "Z10820K1": {"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(19_000)},
-        "Z10820K2": "x"});
-    let timed = target.watched_call(call);
-    let answer = timed
-        .answer
-        .as_ref()
-        .unwrap_or_else(|e| panic!("no answer after {:?}: {e}", timed.took));
-    assert_eq!(
-        answer.json()["Z22K1"],
-        "not empty",
-        "{}",
-        super::prefix(&answer.text)
-    );
-    target.assert_survived();
+    read_first_at_the_bottom_of_a_deep_recursion("Z10810", deep, "Z10820");
 }
 
 /// What code prints is parsed (10,000 levels at most) and kept as JSON where it is not

@@ -334,6 +334,34 @@ fn nested_countdown_handing_on_a_quote(bottom: serde_json::Value) -> serde_json:
         "Z8K5": "Z10000"})
 }
 
+/// What `inspect` makes of the answer to `countdown_call(levels)` of `function` handed a
+/// quote of objects nested 9,000 deep (`Z10000K2`), run on a thread of its own. The call and
+/// the answer hold the deep value: they are kept, as the test's stack cannot drop it.
+fn with_a_deep_quote_at_the_bottom<T: Send + 'static>(
+    function: serde_json::Value,
+    levels: usize,
+    inspect: impl FnOnce(&serde_json::Value) -> T + Send + 'static,
+) -> T {
+    std::thread::Builder::new()
+        .stack_size(16 * 1024 * 1024)
+        .spawn(move || {
+            let mut quote = serde_json::Map::new();
+            quote.insert("Z1K1".into(), json!("Z99"));
+            quote.insert("Z99K1".into(), nested_objects(9_000));
+            let mut call = countdown_call(levels);
+            call["Z10000K2"] = serde_json::Value::Object(quote);
+            let o = orchestrator(&[("Z10000", function)], deep_lists());
+            let result = o.orchestrate(&call, &CallOptions::default());
+            let outcome = inspect(&result);
+            std::mem::forget(result);
+            std::mem::forget(call);
+            outcome
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow")
+}
+
 /// Built-ins that turn a value into JSON of their own and drop it (Z823's envelope of a
 /// nested call, Z831's copy of the object it validates) do so deep in a recursion too, with
 /// only the engine's red zone of stack left, and JSON drops recursively: a value of a
@@ -348,27 +376,11 @@ fn json_a_built_in_makes_of_a_deep_value_is_dropped_within_the_stack() {
         let function = nested_countdown_handing_on_a_quote(bottom);
         let mut outcomes = Vec::new();
         for levels in [10, 1_000] {
-            let function = function.clone();
-            let outcome = std::thread::Builder::new()
-                .stack_size(16 * 1024 * 1024)
-                .spawn(move || {
-                    let mut quote = serde_json::Map::new();
-                    quote.insert("Z1K1".into(), json!("Z99"));
-                    quote.insert("Z99K1".into(), nested_objects(9_000));
-                    let mut call = countdown_call(levels);
-                    call["Z10000K2"] = serde_json::Value::Object(quote);
-                    let o = orchestrator(&[("Z10000", function)], deep_lists());
-                    let result = o.orchestrate(&call, &CallOptions::default());
-                    let outcome = error_code(&result).unwrap_or_else(|| "no error".into());
-                    // The answer holds the deep value: kept, as the test's stack cannot drop it.
-                    std::mem::forget(result);
-                    std::mem::forget(call);
-                    outcome
-                })
-                .unwrap()
-                .join()
-                .expect("no stack overflow");
-            outcomes.push(outcome);
+            outcomes.push(with_a_deep_quote_at_the_bottom(
+                function.clone(),
+                levels,
+                |result| error_code(result).unwrap_or_else(|| "no error".into()),
+            ));
         }
         // The bottom was reached, and answered alike: a quote of the deep value's own
         // (Z504 for its last `K1`'s type, the nested request's own doing), or its validation.
@@ -431,26 +443,11 @@ fn a_schema_error_at_the_bottom_of_a_recursion_quotes_a_deep_value_briefly() {
     let function = nested_countdown_handing_on_a_quote(validation);
     let mut outcomes = Vec::new();
     for levels in [10, 1_000] {
-        let function = function.clone();
-        let outcome = std::thread::Builder::new()
-            .stack_size(2 * 1024 * 1024)
-            .spawn(move || {
-                let mut quote = serde_json::Map::new();
-                quote.insert("Z1K1".into(), json!("Z99"));
-                quote.insert("Z99K1".into(), nested_objects(9_000));
-                let mut call = countdown_call(levels);
-                call["Z10000K2"] = serde_json::Value::Object(quote);
-                let o = orchestrator(&[("Z10000", function)], deep_lists());
-                let result = o.orchestrate(&call, &CallOptions::default());
-                let text = result.to_string();
-                // The answer holds the deep value: kept, as the test's stack cannot drop it.
-                std::mem::forget(call);
-                (error_code(&result), text.len())
-            })
-            .unwrap()
-            .join()
-            .expect("no stack overflow");
-        outcomes.push(outcome);
+        outcomes.push(with_a_deep_quote_at_the_bottom(
+            function.clone(),
+            levels,
+            |result| (error_code(result), result.to_string().len()),
+        ));
     }
     for (code, bytes) in outcomes {
         assert_eq!(code.as_deref(), Some("Z502"));

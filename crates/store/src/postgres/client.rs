@@ -76,10 +76,6 @@ impl From<tokio_postgres::Error> for Error {
     }
 }
 
-/// How long a connection closed with no statement cut waits for its server to see the
-/// close, so that the server logs a goodbye rather than a lost client.
-const CLOSE_WAIT: Duration = Duration::from_millis(100);
-
 /// A current-thread runtime that is shut down without waiting for its blocking work when
 /// dropped: a name lookup that hangs (tokio-postgres resolves host names on the runtime's
 /// blocking pool) would otherwise hold the drop for as long as the resolver takes.
@@ -108,12 +104,9 @@ impl Drop for Driver {
 
 /// A connection, with the runtime that drives it.
 pub(crate) struct Client {
-    /// `None` only while it is dropped.
-    inner: Option<tokio_postgres::Client>,
-    /// The connection's task, which reads the server's answers.
-    connection: Option<tokio::task::JoinHandle<()>>,
+    inner: tokio_postgres::Client,
     /// Drives `inner` and its connection's task (spawned on it), during each statement.
-    /// Declared after them: dropped last.
+    /// Declared after `inner`: dropped last, so the task, which ends with it, goes first.
     runtime: Driver,
     bounds: Bounds,
     /// The deadline of the call the connection is lent to, if any.
@@ -133,9 +126,11 @@ impl Client {
         let driver = Driver::new().map_err(Error::Runtime)?;
         let runtime = driver.runtime();
         let started = Instant::now();
-        let own = started + bounds.connect_timeout;
+        let own = later(started, bounds.connect_timeout);
         let (until, is_call) = match call_deadline {
-            Some(call) if call + CUT_AFTER_DEADLINE < own => (call + CUT_AFTER_DEADLINE, true),
+            Some(call) if later(call, CUT_AFTER_DEADLINE) < own => {
+                (later(call, CUT_AFTER_DEADLINE), true)
+            }
             _ => (own, false),
         };
         let connected = runtime
@@ -151,7 +146,7 @@ impl Client {
         };
         // Polled whenever a statement is, on this runtime's one thread: it reads the
         // server's answers. It ends when `inner` is dropped or the server closes.
-        let connection = runtime.spawn(async move {
+        runtime.spawn(async move {
             if let Err(error) = connection.await {
                 // What the server said (an administrator's shutdown, a fatal error) or the
                 // socket's error: the statement that was waiting sees only a closed
@@ -160,8 +155,7 @@ impl Client {
             }
         });
         Ok(Client {
-            inner: Some(inner),
-            connection: Some(connection),
+            inner,
             runtime: driver,
             bounds,
             call_deadline,
@@ -177,16 +171,12 @@ impl Client {
 
     /// Whether a statement was given up on, or the connection has ended: it is not reused.
     pub(super) fn is_cut(&self) -> bool {
-        self.cut || self.inner().is_closed()
-    }
-
-    fn inner(&self) -> &tokio_postgres::Client {
-        self.inner.as_ref().expect("present until drop")
+        self.cut || self.inner.is_closed()
     }
 
     /// What cancels this connection's statement.
     pub(super) fn cancel_token(&self) -> tokio_postgres::CancelToken {
-        self.inner().cancel_token()
+        self.inner.cancel_token()
     }
 
     /// Starts a transaction; rolled back when dropped uncommitted.
@@ -210,33 +200,11 @@ impl Client {
             call_deadline: self.call_deadline,
             cut: &mut self.cut,
         };
-        let inner = self.inner.as_mut().expect("present until drop");
-        let inner = waiter.wait(inner.transaction())?;
+        let inner = waiter.wait(self.inner.transaction())?;
         Ok(Transaction {
             waiter,
             inner: Some(inner),
         })
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let inner = self.inner.take();
-        let connection = self.connection.take();
-        // A connection in the middle of an answer is only closed; a quiet one says goodbye
-        // first (dropping `inner` queues the Terminate message, which the connection's task
-        // sends), unless this thread runs a runtime, where `block_on` is not allowed (the
-        // pool drops connections outside one).
-        if self.cut || tokio::runtime::Handle::try_current().is_ok() {
-            return;
-        }
-        drop(inner);
-        if let Some(connection) = connection {
-            let _ = self
-                .runtime
-                .runtime()
-                .block_on(async { tokio::time::timeout(CLOSE_WAIT, connection).await });
-        }
     }
 }
 
@@ -271,6 +239,15 @@ impl Drop for Transaction<'_> {
     }
 }
 
+/// `start` plus `wait`, or a year after `start` where that would overflow (a limit an
+/// operator set near `u64::MAX` milliseconds): adding past the clock's range panics.
+fn later(start: Instant, wait: Duration) -> Instant {
+    start
+        .checked_add(wait)
+        .or_else(|| start.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(start)
+}
+
 /// Runs statements on a connection's runtime, each within its bound.
 struct Waiter<'a> {
     runtime: &'a tokio::runtime::Runtime,
@@ -294,9 +271,16 @@ impl Waiter<'_> {
             });
         }
         let started = Instant::now();
-        let own = started + self.bounds.statement_timeout + CUT_AFTER_STATEMENT_TIMEOUT;
+        let own = later(
+            started,
+            self.bounds
+                .statement_timeout
+                .saturating_add(CUT_AFTER_STATEMENT_TIMEOUT),
+        );
         let (until, is_call) = match self.call_deadline {
-            Some(call) if call + CUT_AFTER_DEADLINE < own => (call + CUT_AFTER_DEADLINE, true),
+            Some(call) if later(call, CUT_AFTER_DEADLINE) < own => {
+                (later(call, CUT_AFTER_DEADLINE), true)
+            }
             _ => (own, false),
         };
         let outcome = self
@@ -349,7 +333,7 @@ impl Parts for Client {
             call_deadline: self.call_deadline,
             cut: &mut self.cut,
         };
-        (waiter, self.inner.as_ref().expect("present until drop"))
+        (waiter, &self.inner)
     }
 }
 

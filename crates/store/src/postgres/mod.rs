@@ -244,7 +244,9 @@ impl PostgresStore {
                     pg_error(e)
                 }
             })?;
-        tx.commit().map_err(pg_error)?;
+        // Read only: dropped, it is rolled back (a commit given up on would say a write's outcome
+        // is unknown).
+        drop(tx);
         Ok(rows
             .iter()
             .map(|r| ObjectSummary {
