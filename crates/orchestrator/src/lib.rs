@@ -351,9 +351,7 @@ impl Engine<'_> {
     pub(crate) fn full_definition(&self, zid: &str) -> Option<Node> {
         let from_source = self.resolver.fetch_one(zid).ok().flatten();
         let z2 = from_source.or_else(|| zeval_catalogue::get(zid).cloned())?;
-        let normal = zeval_zobject::normalize(&z2);
-        zeval_zobject::depth::drop_iteratively(z2);
-        normal.ok().map(resolver::node_of_normal)
+        resolver::node_of_stored(z2).ok()
     }
 }
 

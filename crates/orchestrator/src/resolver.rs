@@ -150,16 +150,7 @@ impl<'s> Resolver<'s> {
         }
         let fetched = self.fetch_uncached(zid)?;
         let entry = match fetched {
-            Some(z2) => {
-                let normal = zeval_zobject::normalize(&z2);
-                // As deep as the source's parser allows (a wiki's object up to 10,000
-                // levels): dropped without recursing, as its normal form is.
-                zeval_zobject::depth::drop_iteratively(z2);
-                match normal {
-                    Ok(normal) => Ok(node_of_normal(normal)),
-                    Err(e) => Err(e),
-                }
-            }
+            Some(z2) => node_of_stored(z2),
             None => Err(z5("Z504", [z6(zid)])),
         };
         self.cache
@@ -169,15 +160,20 @@ impl<'s> Resolver<'s> {
     }
 }
 
-/// The nodes of a fetched object's normal form, which is then dropped without recursing. A
-/// list is 2 levels deep as stored (its depth is bounded there) and a chain of cells as deep
-/// as it is long in normal form, and an object is first read where a call first refers to
-/// it, which may be deep in a recursion, on what is left of a stack segment: a stored list of
-/// 24,000 strings, dropped recursively there, overflowed it.
-pub(crate) fn node_of_normal(normal: Value) -> Node {
+/// The nodes of the normal form of `z2`, a persistent object as its source gave it (or the
+/// Z5 that refuses it). Both JSON forms are then dropped without recursing: an object is
+/// first read where a call first refers to it, which may be deep in a recursion, on what is
+/// left of a stack segment. The object as given is as deep as its source's parser allows (a
+/// wiki's up to 10,000 levels); a list is 2 levels deep as stored and a chain of cells as deep
+/// as it is long in normal form: a stored list of 24,000 strings, dropped recursively there,
+/// overflowed the stack.
+pub(crate) fn node_of_stored(z2: Value) -> Result<Node, Value> {
+    let normal = zeval_zobject::normalize(&z2);
+    zeval_zobject::depth::drop_iteratively(z2);
+    let normal = normal?;
     let node = Node::from_json(&normal, &None);
     zeval_zobject::depth::drop_iteratively(normal);
-    node
+    Ok(node)
 }
 
 fn fetch_message(e: &StoreError) -> String {

@@ -107,17 +107,15 @@ impl Watches {
     }
 
     fn cancel_when_due(&self) {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime,
+        let driver = match super::client::Driver::new() {
+            Ok(driver) => driver,
             Err(error) => {
                 // Statements then end at their connection's own bounds (`client`).
                 tracing::warn!(%error, "no runtime to cancel statements past their deadline");
                 return;
             }
         };
+        let runtime = driver.runtime();
         let mut state = self.lock();
         loop {
             if state.closed {

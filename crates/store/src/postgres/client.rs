@@ -79,17 +79,17 @@ impl From<tokio_postgres::Error> for Error {
 /// A current-thread runtime that is shut down without waiting for its blocking work when
 /// dropped: a name lookup that hangs (tokio-postgres resolves host names on the runtime's
 /// blocking pool) would otherwise hold the drop for as long as the resolver takes.
-struct Driver(Option<tokio::runtime::Runtime>);
+pub(super) struct Driver(Option<tokio::runtime::Runtime>);
 
 impl Driver {
-    fn new() -> std::io::Result<Driver> {
+    pub(super) fn new() -> std::io::Result<Driver> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         Ok(Driver(Some(runtime)))
     }
 
-    fn runtime(&self) -> &tokio::runtime::Runtime {
+    pub(super) fn runtime(&self) -> &tokio::runtime::Runtime {
         self.0.as_ref().expect("present until drop")
     }
 }
@@ -106,7 +106,7 @@ impl Drop for Driver {
 pub(crate) struct Client {
     inner: tokio_postgres::Client,
     /// Drives `inner` and its connection's task (spawned on it), during each statement.
-    /// Declared after `inner`: dropped last, so the task, which ends with it, goes first.
+    /// Declared after `inner`, so dropped after it: the task it runs then ends with it.
     runtime: Driver,
     bounds: Bounds,
     /// The deadline of the call the connection is lent to, if any.
