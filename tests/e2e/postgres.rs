@@ -46,12 +46,17 @@ fn put_based_on(orch: &str, token: &str, zid: &str, base: u64, z2: &Value) -> (u
 /// Adds the editor `alice` to the database at `url` (with `data_dir` as the command's own);
 /// her token.
 fn add_editor(url: &str, data_dir: &Path) -> String {
+    add_user(url, data_dir, "alice", "editor")
+}
+
+/// Adds user `name` with `role` to the database at `url`; their token.
+fn add_user(url: &str, data_dir: &Path, name: &str, role: &str) -> String {
     zeval(&[
         "user",
         "add",
-        "alice",
+        name,
         "--role",
-        "editor",
+        role,
         "--database-url",
         url,
         "--data-dir",
@@ -364,6 +369,95 @@ fn a_revision_written_through_one_server_runs_on_the_other_within_seconds() {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     eprintln!("seen on the other server after {:?}", written.elapsed());
+    assert!(a.stop() && b.stop());
+}
+
+/// Under `calls = "approved"`, a node whose cache holds an older revision of an implementation
+/// does not run it for anonymous callers once an admin approves a newer one through another
+/// node: the approval is of the store's revision, and the copy that runs must be that one.
+/// Until 2026-12-06 the other node ran the revision it had cached, which no admin had
+/// reviewed, as approved for up to `SHARED_STORE_OBJECT_MAX_AGE` (5 s): an editor could have
+/// a draft run for every anonymous caller by having a harmless revision approved.
+#[test]
+fn a_node_does_not_run_its_older_copy_of_a_newly_approved_implementation() {
+    let url = postgres_server::fresh_database();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let editor = add_editor(&url, dir_a.path());
+    let admin = add_user(&url, dir_a.path(), "ada", "admin");
+    let config = dir_a.path().join("zeval.toml");
+    std::fs::write(&config, "[access]\ncalls = \"approved\"\n").unwrap();
+    let args = ["--database-url", &url, "--config", config.to_str().unwrap()];
+    let a = Server::start(dir_a.path(), &args, &[]);
+    let b = Server::start(dir_b.path(), &args, &[]);
+    // The draft: upper case, never approved. The editor's call reads it into b's cache.
+    crate::common::put_js_function(a.orch(), &editor);
+    let call = |token: Option<&str>| {
+        request(
+            "POST",
+            &format!("{}/wikifunctions.org/v1/evaluate/", b.orch()),
+            token,
+            Some(&json!({
+                "zobject": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": "abc"},
+                "bypassCache": true,
+            })),
+        )
+    };
+    let drafted = call(Some(&editor));
+    assert_eq!(drafted.json()["Z22K1"], "ABC", "{}", drafted.text);
+    // The reviewed revision, approved through a.
+    crate::common::put_object(
+        a.orch(),
+        &editor,
+        "Z10001",
+        &z2(
+            "Z10001",
+            json!({
+                "Z1K1": "Z14", "Z14K1": "Z10000",
+                "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
+                          "Z16K2": "function Z10000( Z10000K1 ) { return 'reviewed ' + Z10000K1; }"},
+            }),
+        ),
+    );
+    let approved = request(
+        "POST",
+        &format!("{}/v1/objects/Z10001/approve", a.orch()),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    let since = std::time::Instant::now();
+    let mut refused = 0;
+    loop {
+        let answer = call(None);
+        if answer.status == 200 && answer.json()["Z22K1"] == "reviewed abc" {
+            break;
+        }
+        // Refused until b reads the approved revision.
+        assert_eq!(
+            answer.status, 403,
+            "the draft ran as approved: {}",
+            answer.text
+        );
+        assert!(
+            answer.text.contains("not the revision an admin approved"),
+            "{}",
+            answer.text
+        );
+        refused += 1;
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(15),
+            "b never ran the approved revision"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    eprintln!(
+        "refused {refused} times; the approved revision ran after {:?}",
+        since.elapsed()
+    );
+    assert!(
+        refused > 0,
+        "b had read the approved revision at once: no test"
+    );
     assert!(a.stop() && b.stop());
 }
 

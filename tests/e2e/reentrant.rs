@@ -311,6 +311,71 @@ fn access_rules_apply_to_nested_calls() {
     assert!(site.server.stop());
 }
 
+/// Under `calls = "approved"`, an approved implementation edited while a request runs is not
+/// run by the request's later nested calls: each call from code reads its objects anew, and
+/// until 2026-12-06 ran what it read under the approval the request's first check had read.
+#[test]
+fn an_implementation_edited_during_a_call_is_not_run_by_its_later_nested_calls() {
+    let site = start("[access]\ncalls = \"approved\"\n", &[]);
+    let orch = site.server.orch().to_owned();
+    let put = |zid: &str, value: Value| {
+        crate::common::put_object(&orch, &site.admin, zid, &z2(zid, value));
+    };
+    // Z10040 upper-cases its text twice through Z10000, three seconds apart.
+    put(
+        "Z10040",
+        json!({
+            "Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10040K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10041"], "Z8K5": "Z10040",
+        }),
+    );
+    put(
+        "Z10041",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10040",
+               "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2":
+                   "function Z10040( Z10040K1 ) {\n\
+                      const first = W.Call( 'Z10000', { Z10000K1: Z10040K1 } );\n\
+                      const until = Date.now() + 3000;\n\
+                      while ( Date.now() < until ) {}\n\
+                      return first + ' ' + W.Call( 'Z10000', { Z10000K1: Z10040K1 } );\n\
+                    }"}}),
+    );
+    for zid in ["Z10001", "Z10041"] {
+        let answer = request(
+            "POST",
+            &format!("{orch}/v1/objects/{zid}/approve"),
+            Some(&site.admin),
+            None,
+        );
+        assert_eq!(answer.status, 200, "approve {zid}: {}", answer.text);
+    }
+    let (status, answer) = std::thread::scope(|scope| {
+        let call = scope.spawn(|| call_status(&site, "Z10040", None, "abc"));
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        put(
+            "Z10001",
+            json!({"Z1K1": "Z14", "Z14K1": "Z10000",
+                   "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2":
+                       "function Z10000( Z10000K1 ) { return 'edited ' + Z10000K1; }"}}),
+        );
+        call.join().unwrap()
+    });
+    assert!(
+        !answer.to_string().contains("edited abc"),
+        "the edit ran: {answer}"
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(answer["Z5K1"], "Z559", "{answer}");
+    let message = answer["Z5K2"]["Z559K1"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("the copy of Z10001 this call read is not the revision an admin approved"),
+        "{answer}"
+    );
+    assert!(site.server.stop());
+}
+
 /// The README's `W.Call` examples (between `<!-- reentrant:start -->` and
 /// `<!-- reentrant:end -->`): `(language, code)` of each fenced block.
 fn readme_examples() -> Vec<(String, String)> {

@@ -9,7 +9,7 @@ use zeval_zobject::Value;
 use zeval_zobject::build::z6;
 use zeval_zobject::ident::{is_built_in_type, local_key};
 
-use crate::code::{ImplementationInfo, RunOutcome};
+use crate::code::{ImplementationInfo, ImplementationPolicy, RunOutcome};
 use crate::engine::{Engine, Env, Fail, R, arg_name, z507};
 use crate::frame::{ArgState, Frame};
 use crate::node::{EntriesByKey, Node, Obj, STACK_RED_ZONE, STACK_SEGMENT};
@@ -194,9 +194,13 @@ impl Engine<'_> {
                 let verdict = match &inline_signature_verdict {
                     Some(verdict) => verdict,
                     None => {
-                        let signature = inline_signature(&function)?;
-                        inline_signature_verdict
-                            .insert(policy.allows_signature(&function_zid, &signature))
+                        let verdict = with_room_for_policy(|| -> R<_> {
+                            let signature = inline_signature(&function)?;
+                            let verdict = policy.allows_signature(&function_zid, &signature);
+                            zeval_zobject::depth::drop_iteratively(signature);
+                            Ok(verdict)
+                        })?;
+                        inline_signature_verdict.insert(verdict)
                     }
                 };
                 if let Err(why) = verdict {
@@ -210,7 +214,11 @@ impl Engine<'_> {
                 }
             }
             if let Some(policy) = self.policy
-                && let Err(why) = policy.allows(&function_zid, &infos[index])
+                && let Err(why) = match infos[index].zid.as_deref() {
+                    Some(zid) => self.allowed_as_read(policy, zid, &implementation.node)?,
+                    None => Ok(()),
+                }
+                .and_then(|()| policy.allows(&function_zid, &infos[index]))
             {
                 if policy.could_not_check() {
                     self.note_unchecked();
@@ -488,6 +496,29 @@ impl Engine<'_> {
         Ok(Ok(out))
     }
 
+    /// [`ImplementationPolicy::allows_as_read`] for stored implementation `zid`, as this
+    /// request read it (`implementation`): asked once per request and ZID.
+    fn allowed_as_read(
+        &self,
+        policy: &dyn ImplementationPolicy,
+        zid: &str,
+        implementation: &Node,
+    ) -> R<Result<(), String>> {
+        if let Some(verdict) = self.verdicts_as_read.borrow().get(zid) {
+            return Ok(verdict.clone());
+        }
+        let verdict = with_room_for_policy(|| -> R<_> {
+            let read = implementation.to_json()?;
+            let verdict = policy.allows_as_read(zid, &read);
+            zeval_zobject::depth::drop_iteratively(read);
+            Ok(verdict)
+        })?;
+        self.verdicts_as_read
+            .borrow_mut()
+            .insert(zid.to_owned(), verdict.clone());
+        Ok(verdict)
+    }
+
     /// A frame binding `bindings`, unevaluated, for `implementation` to read them from.
     fn bound_frame(&self, implementation: &Implementation, bindings: &[Binding]) -> Rc<Frame> {
         let frame = self.new_frame(implementation.node.scope());
@@ -717,6 +748,18 @@ impl Engine<'_> {
 
 /// The signature of `function` (a Z8) as [`crate::ImplementationPolicy::allows_signature`]
 /// is given it.
+/// Runs `work`, which asks the request's policy, with room on the stack for an object as deep
+/// as the parser allows: a policy may read, parse, compare and drop the stored objects it
+/// checks (the store bounds them at 1,000 levels as stored, and their normal forms are
+/// deeper), and a check may first be made at the bottom of a deep recursion, on what is left
+/// of a stack segment. Asked of [`ImplementationPolicy::allows_as_read`], once per request and
+/// implementation, and of `allows_signature`, once per call of a function not called by its
+/// own identity: [`ImplementationPolicy::allows`], asked at every call, only looks at what
+/// those read.
+fn with_room_for_policy<T>(work: impl FnOnce() -> T) -> T {
+    crate::budget::with_room_for_json_levels(zeval_zobject::json::MAX_DEPTH, work)
+}
+
 fn inline_signature(function: &Node) -> R<Value> {
     let mut z8 = zeval_zobject::Map::new();
     for key in ["Z8K1", "Z8K2"] {

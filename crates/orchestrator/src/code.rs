@@ -181,7 +181,9 @@ pub struct RunOutcome {
 /// ([`crate::CallOptions::policy`]); without one everything may run.
 pub trait ImplementationPolicy: Send + Sync {
     /// `Ok` if `implementation` of `function_zid` may run; else the message of the Z559
-    /// "No permission to run functions" the call fails with.
+    /// "No permission to run functions" the call fails with. Asked at every run, on whatever
+    /// stack a recursion has left: a stored object a check needs is best read, once, in
+    /// [`Self::allows_as_read`], which is given room for one.
     fn allows(&self, function_zid: &str, implementation: &ImplementationInfo)
     -> Result<(), String>;
 
@@ -192,6 +194,18 @@ pub trait ImplementationPolicy: Send + Sync {
     /// is not a built-in; the default allows everything.
     fn allows_signature(&self, function_zid: &str, signature: &Value) -> Result<(), String> {
         let _ = (function_zid, signature);
+        Ok(())
+    }
+
+    /// `Ok` if stored implementation `zid` may run as this request read it: `read` is its
+    /// normal form, as fetched for this request (or a nested one, which reads anew). Asked
+    /// once per request, nested ones apart, and implementation, before [`Self::allows`]. A
+    /// policy that approves stored revisions checks here that the copy about to run is the
+    /// revision it approved: a request's copy may be older than the store's (a cluster's
+    /// node reads again only after seconds) or newer than what an earlier check read (an
+    /// edit during a long request). The default allows everything.
+    fn allows_as_read(&self, zid: &str, read: &Value) -> Result<(), String> {
+        let _ = (zid, read);
         Ok(())
     }
 

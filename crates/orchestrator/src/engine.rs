@@ -13,6 +13,7 @@
 //!   "Function call timed out".
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
@@ -114,6 +115,10 @@ pub(crate) struct Engine<'o> {
     stopped_by_load: Cell<bool>,
     /// Z4s of built-in type function calls, by the call node's address ([`Self::memoized_type`]).
     type_memo: RefCell<Vec<TypeMemoEntry>>,
+    /// The policy's verdicts on implementations as this request read them, by ZID
+    /// ([`crate::ImplementationPolicy::allows_as_read`]): the resolver reads each ZID once per
+    /// request, so one verdict holds for every run.
+    pub(crate) verdicts_as_read: RefCell<HashMap<String, Result<(), String>>>,
 }
 
 /// `((call address, internals), call, Z4)`.
@@ -165,6 +170,7 @@ impl<'o> Engine<'o> {
             depends_on_load: Cell::new(false),
             stopped_by_load: Cell::new(false),
             type_memo: RefCell::new(Vec::new()),
+            verdicts_as_read: RefCell::new(HashMap::new()),
         }
     }
 

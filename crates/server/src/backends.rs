@@ -274,11 +274,11 @@ impl Repository for StoreRepository {
         Ok(Some(revision))
     }
 
-    fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError> {
-        if zeval_catalogue::get(zid).is_some() {
-            return Ok(true);
+    fn approved_object(&self, zid: &str) -> Result<Option<Value>, RepositoryError> {
+        if let Some(builtin) = zeval_catalogue::get(zid) {
+            return Ok(Some(builtin.clone()));
         }
-        self.store.is_approved(zid).map_err(repo_error)
+        self.store.approved_object(zid).map_err(repo_error)
     }
 
     fn authenticate(&self, token: &str) -> Result<Option<Caller>, RepositoryError> {

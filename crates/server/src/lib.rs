@@ -253,8 +253,10 @@ pub trait Repository: Send + Sync {
         by: &Caller,
         expected: Option<u64>,
     ) -> Result<Option<u64>, RepositoryError>;
-    /// Whether an implementation is approved (built-ins always are).
-    fn is_approved(&self, zid: &str) -> Result<bool, RepositoryError>;
+    /// The current revision of an implementation (its Z2) when that revision is approved,
+    /// read in one go, so that it is the revision the approval is of; `None` when it is not
+    /// approved or does not exist. Built-ins always are.
+    fn approved_object(&self, zid: &str) -> Result<Option<Value>, RepositoryError>;
     /// The user a bearer token belongs to.
     fn authenticate(&self, token: &str) -> Result<Option<Caller>, RepositoryError>;
     /// [`Repository::authenticate`] if it can answer without waiting for anything (no network,

@@ -80,8 +80,9 @@ pub fn stored_value(
 ///   program's own code); a built-in any other function names is approved like any other
 ///   implementation;
 /// - any other implementation runs only when it is a stored object (given by ZID), it is an
-///   implementation of the function being called (`Z14K1`), and an admin approved its
-///   current revision (editing it withdraws the approval);
+///   implementation of the function being called (`Z14K1`), an admin approved its current
+///   revision (editing it withdraws the approval), and the copy the request read is that
+///   revision ([`ImplementationPolicy::allows_as_read`]);
 /// - so inline implementations (code or compositions written into the request) and objects
 ///   that only exist on the wiki never run for an anonymous caller.
 ///
@@ -100,6 +101,9 @@ pub struct ApprovedOnly {
     /// Function → its stored signature ([`zeval_orchestrator::signature_of`]), or why there
     /// is none.
     signatures: std::sync::Mutex<HashMap<String, Result<Value, String>>>,
+    /// Implementation → its approved revision's value (`Z2K2`, canonical), as first read;
+    /// `None` when it had none. What every copy the request runs must be.
+    approved: std::sync::Mutex<HashMap<String, Option<Value>>>,
     /// Whether a check failed on the store ([`ImplementationPolicy::could_not_check`]).
     unchecked: std::sync::atomic::AtomicBool,
 }
@@ -111,6 +115,7 @@ impl ApprovedOnly {
             repository,
             decided: Default::default(),
             signatures: Default::default(),
+            approved: Default::default(),
             unchecked: Default::default(),
         }
     }
@@ -170,6 +175,42 @@ impl ImplementationPolicy for ApprovedOnly {
         }
     }
 
+    /// The copy about to run must be the approved revision, as first read for this request.
+    /// The store's approval is of its current revision, and the copy a request runs comes
+    /// from the object cache, which may be older: until 2026-12-06 a node whose cache held
+    /// revision N of an implementation (another node's writes reach it after
+    /// `SHARED_STORE_OBJECT_MAX_AGE`) ran N for anonymous callers as soon as an admin
+    /// approved N + 1; and a nested request (a call from code), which reads its objects anew,
+    /// ran an edit made during the request under the approval its caller's check had read.
+    fn allows_as_read(&self, zid: &str, read: &Value) -> Result<(), String> {
+        if zeval_catalogue::get(zid).is_some() {
+            return Ok(());
+        }
+        let canonical = zeval_zobject::canonicalize(read);
+        let same = self.with_approved(zid, |approved| match (approved, &canonical) {
+            // Not approved at all: `allows` says so, in its own words.
+            (None, _) => true,
+            (Some(approved), Ok(read)) => read == approved,
+            (Some(_), Err(_)) => false,
+        });
+        if let Ok(canonical) = canonical {
+            zeval_zobject::depth::drop_iteratively(canonical);
+        }
+        match same {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(refusal) => return refusal,
+        }
+        // The copy will be read again within seconds: the refusal is not one to keep.
+        self.unchecked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Err(format!(
+            "the copy of {zid} this call read is not the revision an admin approved (it was \
+             edited lately); anonymous calls may only run approved implementations (calls = \
+             \"approved\"): try again in a few seconds, or send a bearer token"
+        ))
+    }
+
     fn could_not_check(&self) -> bool {
         self.unchecked.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -213,7 +254,56 @@ impl ApprovedOnly {
         }
     }
 
-    /// What the store says about stored implementation `zid` of `function_zid`.
+    /// `look` at [`Self::approved_value`] as first read for this request. Read where the
+    /// orchestrator gives the policy room on the stack ([`ImplementationPolicy::allows_as_read`]
+    /// comes first), and only looked at after: copying or dropping a stored object recurses
+    /// once per level.
+    fn with_approved<T>(
+        &self,
+        zid: &str,
+        look: impl FnOnce(Option<&Value>) -> T,
+    ) -> Result<T, Result<(), String>> {
+        let mut approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(value) = approved.get(zid) {
+            return Ok(look(value.as_ref()));
+        }
+        let value = self.approved_value(zid)?;
+        Ok(look(
+            approved.entry(zid.to_owned()).or_insert(value).as_ref(),
+        ))
+    }
+
+    /// The value (`Z2K2`, canonical) of the approved current revision of `zid`, `None` when
+    /// it has none; or the refusal of a store that could not answer.
+    fn approved_value(&self, zid: &str) -> Result<Option<Value>, Result<(), String>> {
+        match self.repository.approved_object(zid) {
+            Ok(z2) => Ok(z2
+                .and_then(|z2| match z2 {
+                    Value::Object(mut m) => m.remove("Z2K2"),
+                    _ => None,
+                })
+                .map(|value| zeval_zobject::canonicalize(&value).unwrap_or(value))),
+            Err(e) => {
+                // A store too busy to answer by the call's deadline is the load, not a fault.
+                if matches!(e, crate::RepositoryError::Busy(_)) {
+                    tracing::warn!(%zid, error = %e, "checking an approval failed");
+                } else {
+                    tracing::error!(%zid, error = %e, "checking an approval failed");
+                }
+                Err(self.unchecked_refusal(&|why: &str| {
+                    Err(format!(
+                        "{zid} {why}; anonymous calls may only run approved implementations \
+                         (calls = \"approved\"): send a bearer token, or ask an admin to \
+                         approve it"
+                    ))
+                }))
+            }
+        }
+    }
+
+    /// What the store says about stored implementation `zid` of `function_zid`: its approved
+    /// revision, read in one go (read apart from the approval, an edit in between was taken
+    /// for what the admin approved).
     fn check_stored(&self, function_zid: &str, zid: &str) -> Result<(), String> {
         let refused = |why: &str| {
             Err(format!(
@@ -221,43 +311,22 @@ impl ApprovedOnly {
                  (calls = \"approved\"): send a bearer token, or ask an admin to approve it"
             ))
         };
-        let approved = match self.repository.is_approved(zid) {
-            Ok(approved) => approved,
-            // A store too busy to answer by the call's deadline is the load, not a fault.
-            Err(e @ crate::RepositoryError::Busy(_)) => {
-                tracing::warn!(%zid, error = %e, "checking an approval failed");
-                return self.unchecked_refusal(&refused);
-            }
-            Err(e) => {
-                tracing::error!(%zid, error = %e, "checking an approval failed");
-                return self.unchecked_refusal(&refused);
-            }
-        };
-        if !approved {
-            return refused("is not approved");
-        }
         if zeval_catalogue::get(zid).is_some() {
             if !catalogue_lists(function_zid, zid) {
                 return refused(&format!("is not an implementation of {function_zid}"));
             }
             return Ok(());
         }
-        let z14 = match stored_value(self.repository.as_ref(), zid) {
-            Ok(z14) => z14,
-            Err(e) => {
-                tracing::error!(%zid, error = %e, "reading an implementation failed");
-                return self.unchecked_refusal(&refused);
+        let verdict = self.with_approved(zid, |z14| match z14 {
+            None => refused("is not approved"),
+            Some(z14) if z14.get("Z14K1").and_then(ref_zid) != Some(function_zid) => {
+                refused(&format!("is not an implementation of {function_zid}"))
             }
-        };
-        let Some(z14) = z14.filter(|z14| z14.get("Z14K1").and_then(ref_zid) == Some(function_zid))
-        else {
-            return refused(&format!("is not an implementation of {function_zid}"));
-        };
-        // Approved before approvals checked this, or written into the store by other means.
-        if let Err(why) = code_written_in(&z14) {
-            return refused(&why);
-        }
-        Ok(())
+            // Approved before approvals checked this, or written into the store by other
+            // means.
+            Some(z14) => code_written_in(z14).or_else(|why| refused(&why)),
+        });
+        verdict.unwrap_or_else(|refusal| refusal)
     }
 }
 

@@ -253,6 +253,8 @@ impl Store {
         fn approve_revision(&self, zid: &str, by: &User, expected: Option<u64>) -> Result<u64, StoreError>;
         /// Whether the current revision of `zid` is approved.
         fn is_approved(&self, zid: &str) -> Result<bool, StoreError>;
+        /// The current revision of `zid` when it is approved.
+        fn approved_object(&self, zid: &str) -> Result<Option<Value>, StoreError>;
         /// The latest approval of `zid`.
         fn approval(&self, zid: &str) -> Result<Option<Approval>, StoreError>;
         /// The artifact stored under `key`.

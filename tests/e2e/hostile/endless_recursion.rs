@@ -311,24 +311,31 @@ fn read_first_at_the_bottom_of_a_deep_recursion(stored_zid: &str, stored: Value,
     let mut target = deep_recursion_target();
     let stored = crate::common::z2(stored_zid, stored);
     super::put(target.orch(), &target.editor, stored_zid, &stored);
+    let said = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": stored_zid},
+        "Z802K2": "empty", "Z802K3": "not empty"});
+    let call = recursion_to_the_bottom(&mut target, zid, said);
+    let what = format!("{stored_zid} read at the bottom of 19,000 levels");
+    answers_and_survives(&mut target, call, "not empty", &what);
+}
+
+/// Stores `zid(list, x)` = If(is empty(list), `at_the_bottom`, Echo(`zid`(tail(list), x)))
+/// on `target` (its implementation `zid` + 1); its call over 19,000 code points.
+fn recursion_to_the_bottom(target: &mut Target, zid: &str, at_the_bottom: Value) -> Value {
     let list = json!({"Z1K1": "Z18", "Z18K1": format!("{zid}K1")});
     let x = json!({"Z1K1": "Z18", "Z18K1": format!("{zid}K2")});
     let mut again = json!({"Z1K1": "Z7", "Z7K1": zid});
     again[format!("{zid}K1")] = json!({"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": list});
     again[format!("{zid}K2")] = x;
-    let said = json!({"Z1K1": "Z7", "Z7K1": "Z802",
-        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": stored_zid},
-        "Z802K2": "empty", "Z802K3": "not empty"});
     let body = json!({"Z1K1": "Z7", "Z7K1": "Z802",
         "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": list},
-        "Z802K2": said,
+        "Z802K2": at_the_bottom,
         "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": again}});
-    store_over_a_list(&mut target, zid, json!("Z6"), body);
+    store_over_a_list(target, zid, json!("Z6"), body);
     let mut call = json!({"Z1K1": "Z7", "Z7K1": zid});
     call[format!("{zid}K1")] = json!({"Z1K1": "Z7", "Z7K1": "Z868", "Z868K1": "a".repeat(19_000)});
     call[format!("{zid}K2")] = json!("x");
-    let what = format!("{stored_zid} read at the bottom of 19,000 levels");
-    answers_and_survives(&mut target, call, "not empty", &what);
+    call
 }
 
 /// A stored object is read into nodes where a call first refers to it, and its normal form
@@ -356,6 +363,52 @@ fn a_deep_stored_object_read_first_at_the_bottom_of_a_deep_recursion_fits_the_st
         deep = json!(["Z1", deep]);
     }
     read_first_at_the_bottom_of_a_deep_recursion("Z10810", deep, "Z10820");
+}
+
+/// Under `calls = "approved"` the access rule reads each implementation's approved revision
+/// and compares it with the copy the call read, where the call first reaches it, which may be
+/// deep in a recursion. An approved composition holding a literal 990 levels deep (never
+/// evaluated), first reached at the bottom of a recursion 19,000 deep: the rule now runs with
+/// room for an object as deep as the parser allows, as fetches do.
+#[test]
+fn a_deep_approved_implementation_checked_first_at_the_bottom_of_a_deep_recursion_fits_the_stack() {
+    let _serial = one_at_a_time();
+    let mut target = Target::start(&[
+        ("ZEVAL_CALL_TIMEOUT_MS", "60000"),
+        ("ZEVAL_MAX_REQUEST_MEMORY_BYTES", "1073741824"),
+        ("ZEVAL_CALLS", "approved"),
+    ]);
+    let mut deep = json!(["Z1", "x"]);
+    for _ in 0..990 {
+        deep = json!(["Z1", deep]);
+    }
+    // Z10850(x) = If(false, the deep literal, "checked").
+    let checked = json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": "Z42", "Z802K2": deep, "Z802K3": "checked"});
+    let mut function = super::code_function("Z10850", json!("Z6"), "Z6", super::PYTHON, "");
+    function["Z8K4"] = json!(["Z14", "Z10851"]);
+    let implementation = json!({"Z1K1": "Z14", "Z14K1": "Z10850", "Z14K2": checked});
+    for (zid, value) in [("Z10851", implementation), ("Z10850", function)] {
+        super::put(
+            target.orch(),
+            &target.editor,
+            zid,
+            &crate::common::z2(zid, value),
+        );
+    }
+    let at_the_bottom = json!({"Z1K1": "Z7", "Z7K1": "Z10850", "Z10850K1": "x"});
+    let call = recursion_to_the_bottom(&mut target, "Z10860", at_the_bottom);
+    for zid in ["Z10851", "Z10861"] {
+        let answer = crate::common::request(
+            "POST",
+            &format!("{}/v1/objects/{zid}/approve", target.orch()),
+            Some(&target.admin),
+            None,
+        );
+        assert_eq!(answer.status, 200, "approve {zid}: {}", answer.text);
+    }
+    let what = "a deep approved implementation checked at the bottom of 19,000 levels";
+    answers_and_survives(&mut target, call, "checked", what);
 }
 
 /// What code prints is parsed (10,000 levels at most) and kept as JSON where it is not

@@ -97,6 +97,13 @@ impl ImplementationPolicy for Planner {
         }
     }
 
+    fn allows_as_read(&self, zid: &str, read: &Value) -> Result<(), String> {
+        match &self.inner {
+            Some(inner) => inner.allows_as_read(zid, read),
+            None => Ok(()),
+        }
+    }
+
     fn could_not_check(&self) -> bool {
         self.inner
             .as_ref()

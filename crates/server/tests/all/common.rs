@@ -389,8 +389,11 @@ impl zeval_server::Repository for Counting {
     ) -> Result<Option<u64>, zeval_server::RepositoryError> {
         self.store.approve_revision(zid, by, expected)
     }
-    fn is_approved(&self, zid: &str) -> Result<bool, zeval_server::RepositoryError> {
-        self.store.is_approved(zid)
+    fn approved_object(
+        &self,
+        zid: &str,
+    ) -> Result<Option<serde_json::Value>, zeval_server::RepositoryError> {
+        self.store.approved_object(zid)
     }
     fn authenticate(
         &self,

@@ -329,7 +329,7 @@ impl Repository for BrokenStore {
     ) -> Result<Option<u64>, RepositoryError> {
         Err(RepositoryError::Store(SECRET.into()))
     }
-    fn is_approved(&self, _: &str) -> Result<bool, RepositoryError> {
+    fn approved_object(&self, _: &str) -> Result<Option<serde_json::Value>, RepositoryError> {
         Err(RepositoryError::Store(SECRET.into()))
     }
     fn authenticate(&self, _: &str) -> Result<Option<Caller>, RepositoryError> {
@@ -539,8 +539,8 @@ impl Repository for SlowHistory {
     ) -> Result<Option<u64>, RepositoryError> {
         Err(RepositoryError::Store("read only".into()))
     }
-    fn is_approved(&self, _: &str) -> Result<bool, RepositoryError> {
-        Ok(false)
+    fn approved_object(&self, _: &str) -> Result<Option<serde_json::Value>, RepositoryError> {
+        Ok(None)
     }
     fn authenticate(&self, token: &str) -> Result<Option<Caller>, RepositoryError> {
         Ok(Some(Caller {

@@ -520,6 +520,21 @@ impl PostgresStore {
         Ok(row.is_some())
     }
 
+    /// The current revision of `zid` (its Z2) when that revision is approved (see
+    /// [`crate::SqliteStore::approved_object`]).
+    pub fn approved_object(&self, zid: &str) -> Result<Option<Value>, StoreError> {
+        let row = self
+            .pool
+            .get()?
+            .query_opt(
+                "SELECT o.json FROM objects o JOIN approvals a ON a.zid = o.zid
+                 WHERE o.zid = $1 AND a.revision = o.revision",
+                &[&zid],
+            )
+            .map_err(pg_error)?;
+        row.map(|r| parse_stored(zid, r.get(0))).transpose()
+    }
+
     /// The latest approval of `zid`.
     pub fn approval(&self, zid: &str) -> Result<Option<Approval>, StoreError> {
         let row = self

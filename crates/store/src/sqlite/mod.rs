@@ -1117,9 +1117,12 @@ mod tests {
             .map(|_| store.reader().unwrap())
             .collect();
         type Read<'a> = &'a dyn Fn() -> Result<(), StoreError>;
-        let reads: [(&str, Read<'_>); 4] = [
+        let reads: [(&str, Read<'_>); 5] = [
             ("get", &|| store.get("Z10000").map(drop)),
             ("is_approved", &|| store.is_approved("Z10000").map(drop)),
+            ("approved_object", &|| {
+                store.approved_object("Z10000").map(drop)
+            }),
             ("current_revision", &|| {
                 store.current_revision("Z10000").map(drop)
             }),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
+use zeval_zobject::Value;
 
 use super::{BUSY_TIMEOUT, SqliteStore, current_revision, db_error, immediate, now_ms};
 use crate::StoreError;
@@ -355,6 +356,21 @@ impl SqliteStore {
             return Ok(false);
         };
         Ok(approval(&tx, zid)?.is_some_and(|a| a.revision == current))
+    }
+
+    /// The current revision of `zid` (its Z2) when that revision is approved; `None` when
+    /// it is not, or `zid` does not exist. One statement, so the object is the revision the
+    /// approval is of: read apart, an edit between the two reads ran unreviewed.
+    pub fn approved_object(&self, zid: &str) -> Result<Option<Value>, StoreError> {
+        let json: Option<String> = self
+            .reader()?
+            .prepare_cached(
+                "SELECT o.json FROM objects o JOIN approvals a ON a.zid = o.zid
+                 WHERE o.zid = ?1 AND a.revision = o.revision",
+            )
+            .and_then(|mut s| s.query_row([zid], |row| row.get(0)).optional())
+            .map_err(db_error)?;
+        json.map(|json| super::parse_stored(zid, &json)).transpose()
     }
 
     /// The latest approval of `zid`, which may be of an older revision.

@@ -86,9 +86,16 @@ fn only_admins_approve_and_a_new_revision_needs_a_new_approval() {
             )
             .unwrap();
         assert!(!store.is_approved("Z10001").unwrap());
+        // The approved object is the approved revision's, or none while a newer one waits.
+        assert_eq!(store.approved_object("Z10001").unwrap(), None);
         assert_eq!(store.approve("Z10001", &admin).unwrap(), 2);
         assert!(store.is_approved("Z10001").unwrap());
         assert!(!store.is_approved("Z10009").unwrap());
+        assert_eq!(
+            store.approved_object("Z10001").unwrap(),
+            Some(implementation("Z10001", "Z10000", "other code"))
+        );
+        assert_eq!(store.approved_object("Z10009").unwrap(), None);
 
         // An approval of the revision the admin reviewed approves no other.
         store
