@@ -112,6 +112,25 @@ impl TrustedProxies {
         self.ranges.iter().any(|r| r.contains(ip))
     }
 
+    /// The address a request from `peer` with `headers` is counted under: `peer`'s, or when
+    /// `peer` is trusted, the one its `X-Forwarded-For` names ([`Self::client`]).
+    pub fn client_of(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        // The last lines: a proxy appends its own line after the client's, and a client
+        // that sent more lines than are read must not push the proxy's out of sight.
+        let mut forwarded: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .rev()
+            .take(MAX_FORWARDED_HOPS)
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        forwarded.reverse();
+        self.client(peer, &forwarded)
+    }
+
     /// The address a request from `peer` with `forwarded_for` (the header's values, in
     /// order) is counted under.
     pub fn client(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {

@@ -413,18 +413,7 @@ fn client_of(request: &Request, proxies: &TrustedProxies, ipv6_prefix: u8) -> St
     }
     match request.extensions().get::<ConnectInfo<SocketAddr>>() {
         Some(ConnectInfo(peer)) => {
-            // The last lines: a proxy appends its own line after the client's, and a client
-            // that sent more lines than are read must not push the proxy's out of sight.
-            let mut forwarded: Vec<&str> = request
-                .headers()
-                .get_all("x-forwarded-for")
-                .iter()
-                .rev()
-                .take(crate::client_address::MAX_FORWARDED_HOPS)
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            forwarded.reverse();
-            let client = proxies.client(peer.ip(), &forwarded);
+            let client = proxies.client_of(peer.ip(), request.headers());
             format!(
                 "ip {}",
                 crate::client_address::client_key(client, ipv6_prefix)

@@ -480,7 +480,12 @@ pub async fn serve_listener(
             },
         };
         let client_key = per_client.key(peer.ip());
-        let unsent = crate::unsent::ConnectionUnsent::new(unsent.clone(), client_key.clone());
+        let unsent = crate::unsent::ConnectionUnsent::new(unsent.clone());
+        // A trusted proxy's connection carries many clients' requests: each is counted
+        // under the client its `X-Forwarded-For` names.
+        let forwarded = client_key
+            .is_none()
+            .then(|| (per_client.proxies.clone(), per_client.ipv6_prefix));
         tokio::spawn(serve_connection(
             stream,
             peer,
@@ -492,6 +497,7 @@ pub async fn serve_listener(
                 _client_slot: client,
                 open: open.clone(),
                 client: client_key,
+                forwarded,
             },
             unsent,
         ));
@@ -910,6 +916,8 @@ struct Place {
     open: Arc<OpenConnections>,
     /// The client it is counted under (`None`: a trusted proxy's).
     client: Option<String>,
+    /// For a trusted proxy's connection: how to tell the client of each request.
+    forwarded: Option<(crate::client_address::TrustedProxies, u8)>,
 }
 
 /// Serves one connection until it ends, its clock runs out, it is asked to give way at the
@@ -936,7 +944,16 @@ async fn serve_connection(
     });
     let app = TowerToHyperService::new(app);
     let request_clock = clock.clone();
+    let connection_client = place.client.clone();
+    let forwarded = place.forwarded.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        let client = match &forwarded {
+            None => connection_client.clone(),
+            Some((proxies, ipv6_prefix)) => {
+                let ip = proxies.client_of(peer.ip(), request.headers());
+                (!proxies.trusts(ip)).then(|| crate::client_address::client_key(ip, *ipv6_prefix))
+            }
+        };
         request.extensions_mut().insert(ConnectInfo(peer));
         request
             .extensions_mut()
@@ -947,7 +964,7 @@ async fn serve_connection(
         async move {
             let response = response.await;
             drop(in_progress);
-            response.map(|response| unsent.admit(response))
+            response.map(|response| unsent.admit(response, client))
         }
     });
     let mut connection = pin!(

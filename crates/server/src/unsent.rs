@@ -10,7 +10,9 @@
 //! handler returns it until the kernel has taken its bytes (as the connection's writes report
 //! them) or the connection closes; one that would pass either bound becomes a 503 with
 //! `Retry-After`. A client with nothing waiting always gets its response (within the
-//! listener's bound), so no answer is too large to be sent at all. Smaller responses are not
+//! listener's bound), so no answer is too large to be sent at all. Behind a trusted proxy
+//! (`limits.trusted_proxies`) the client is the one its `X-Forwarded-For` names, response by
+//! response, as for the work slots ([`crate::client_address`]). Smaller responses are not
 //! counted (hyper buffers at most [`crate::serve::MAX_HEADER_BYTES`] of them per connection, and
 //! queues the rest as the response's own bytes), and the common
 //! path takes no lock. Zero for either bound: no bound.
@@ -21,7 +23,7 @@
 //! nested call), and the playground's files and guests (shared bytes: a response waiting to
 //! be read holds no memory of its own).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -114,25 +116,36 @@ impl UnsentResponses {
     }
 }
 
-/// What one connection holds unsent: counted when a response is admitted, released as the
-/// connection writes and, for what is left, when it closes.
+/// A connection's large responses counted and not yet written to its socket, each under the
+/// client it was counted for: HTTP/1.1 writes a connection's responses in order, so the
+/// bytes written release the oldest first. A trusted proxy's connection carries many clients'
+/// requests, each counted under its own (until 2026-12-06 all of them under none, bounded by
+/// the listener's limit only, so a few clients behind a proxy that does not buffer could fill
+/// it and have every other client's large answers refused).
 pub(crate) struct ConnectionUnsent {
     shared: Arc<UnsentResponses>,
-    client: Option<String>,
+    /// `(client, bytes not yet written)`, oldest first.
+    queue: Mutex<VecDeque<(Option<String>, usize)>>,
+    /// The bytes in `queue`, read without its lock.
     pending: AtomicUsize,
 }
 
 impl ConnectionUnsent {
-    pub(crate) fn new(shared: Arc<UnsentResponses>, client: Option<String>) -> Self {
+    pub(crate) fn new(shared: Arc<UnsentResponses>) -> Self {
         ConnectionUnsent {
             shared,
-            client,
+            queue: Mutex::new(VecDeque::new()),
             pending: AtomicUsize::new(0),
         }
     }
 
-    /// `response`, counted if it is large, or a 503 in its place past the bounds.
-    pub(crate) fn admit(&self, response: Response) -> Response {
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<(Option<String>, usize)>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `response` to a request of `client` (`None`: a trusted proxy's own, bounded by the
+    /// listener's limit only), counted if it is large, or a 503 in its place past the bounds.
+    pub(crate) fn admit(&self, response: Response, client: Option<String>) -> Response {
         let size = hyper::body::Body::size_hint(response.body()).exact();
         let Some(bytes) = size.and_then(|size| usize::try_from(size).ok()) else {
             return response;
@@ -143,12 +156,13 @@ impl ConnectionUnsent {
         {
             return response;
         }
-        if self.shared.try_hold(self.client.as_deref(), bytes) {
+        if self.shared.try_hold(client.as_deref(), bytes) {
+            self.queue().push_back((client, bytes));
             self.pending.fetch_add(bytes, Ordering::SeqCst);
             return response;
         }
         tracing::debug!(
-            client = self.client.as_deref().unwrap_or("a trusted proxy"),
+            client = client.as_deref().unwrap_or("a trusted proxy"),
             bytes,
             "refused a large response: too many are waiting to be read"
         );
@@ -174,25 +188,29 @@ impl ConnectionUnsent {
         if self.pending.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let mut released = 0;
-        let _ = self
-            .pending
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |pending| {
-                released = pending.min(bytes);
-                Some(pending - released)
-            });
-        if released > 0 {
-            self.shared.release(self.client.as_deref(), released);
+        let mut queue = self.queue();
+        let mut left = bytes;
+        while left > 0
+            && let Some((client, unwritten)) = queue.front_mut()
+        {
+            let released = (*unwritten).min(left);
+            *unwritten -= released;
+            left -= released;
+            self.shared.release(client.as_deref(), released);
+            self.pending.fetch_sub(released, Ordering::SeqCst);
+            if *unwritten == 0 {
+                queue.pop_front();
+            }
         }
     }
 }
 
 impl Drop for ConnectionUnsent {
     fn drop(&mut self) {
-        let left = self.pending.swap(0, Ordering::SeqCst);
-        if left > 0 {
-            self.shared.release(self.client.as_deref(), left);
+        for (client, unwritten) in self.queue().drain(..) {
+            self.shared.release(client.as_deref(), unwritten);
         }
+        self.pending.store(0, Ordering::SeqCst);
     }
 }
 
@@ -216,19 +234,40 @@ mod tests {
     #[test]
     fn a_client_holds_one_large_response_and_more_within_its_share() {
         let shared = shared(10 * COUNTED_FROM, 3 * COUNTED_FROM);
-        let first = ConnectionUnsent::new(shared.clone(), Some("a".into()));
-        let second = ConnectionUnsent::new(shared.clone(), Some("a".into()));
+        let first = ConnectionUnsent::new(shared.clone());
+        let second = ConnectionUnsent::new(shared.clone());
         // More than its share, but it holds nothing: let through.
-        assert_eq!(first.admit(large(4 * COUNTED_FROM)).status(), 200);
-        assert_eq!(second.admit(large(COUNTED_FROM)).status(), 503);
+        assert_eq!(
+            first
+                .admit(large(4 * COUNTED_FROM), Some("a".into()))
+                .status(),
+            200
+        );
+        assert_eq!(
+            second.admit(large(COUNTED_FROM), Some("a".into())).status(),
+            503
+        );
         // Small responses are not counted.
-        assert_eq!(second.admit(large(COUNTED_FROM - 1)).status(), 200);
+        assert_eq!(
+            second
+                .admit(large(COUNTED_FROM - 1), Some("a".into()))
+                .status(),
+            200
+        );
         // Another client has its own share.
-        let other = ConnectionUnsent::new(shared.clone(), Some("b".into()));
-        assert_eq!(other.admit(large(2 * COUNTED_FROM)).status(), 200);
+        let other = ConnectionUnsent::new(shared.clone());
+        assert_eq!(
+            other
+                .admit(large(2 * COUNTED_FROM), Some("b".into()))
+                .status(),
+            200
+        );
         // Written, it is released.
         first.written(4 * COUNTED_FROM);
-        assert_eq!(second.admit(large(COUNTED_FROM)).status(), 200);
+        assert_eq!(
+            second.admit(large(COUNTED_FROM), Some("a".into())).status(),
+            200
+        );
         // What a closed connection had not written is released too.
         drop(second);
         drop(other);
@@ -238,11 +277,11 @@ mod tests {
     #[test]
     fn a_response_marked_not_counted_is_not() {
         let shared = shared(COUNTED_FROM, COUNTED_FROM);
-        let connection = ConnectionUnsent::new(shared.clone(), Some("e".into()));
+        let connection = ConnectionUnsent::new(shared.clone());
         for _ in 0..3 {
             let mut response = large(2 * COUNTED_FROM);
             response.extensions_mut().insert(NotCounted);
-            assert_eq!(connection.admit(response).status(), 200);
+            assert_eq!(connection.admit(response, Some("d".into())).status(), 200);
         }
         assert_eq!(shared.total(), 0);
     }
@@ -250,9 +289,14 @@ mod tests {
     #[test]
     fn zero_is_no_bound() {
         let shared = shared(0, 0);
-        let connection = ConnectionUnsent::new(shared.clone(), Some("d".into()));
+        let connection = ConnectionUnsent::new(shared.clone());
         for _ in 0..4 {
-            assert_eq!(connection.admit(large(4 * COUNTED_FROM)).status(), 200);
+            assert_eq!(
+                connection
+                    .admit(large(4 * COUNTED_FROM), Some("d".into()))
+                    .status(),
+                200
+            );
         }
         assert_eq!(shared.total(), 0, "nothing is counted");
     }
@@ -260,14 +304,44 @@ mod tests {
     #[test]
     fn the_listener_bound_holds_for_proxies_and_everyone() {
         let shared = shared(3 * COUNTED_FROM, 3 * COUNTED_FROM);
-        let proxy = ConnectionUnsent::new(shared.clone(), None);
-        assert_eq!(proxy.admit(large(2 * COUNTED_FROM)).status(), 200);
-        assert_eq!(proxy.admit(large(2 * COUNTED_FROM)).status(), 503);
-        let client = ConnectionUnsent::new(shared.clone(), Some("c".into()));
-        assert_eq!(client.admit(large(2 * COUNTED_FROM)).status(), 503);
-        let refused = client.admit(large(2 * COUNTED_FROM));
+        let proxy = ConnectionUnsent::new(shared.clone());
+        assert_eq!(proxy.admit(large(2 * COUNTED_FROM), None).status(), 200);
+        assert_eq!(proxy.admit(large(2 * COUNTED_FROM), None).status(), 503);
+        let client = ConnectionUnsent::new(shared.clone());
+        assert_eq!(
+            client
+                .admit(large(2 * COUNTED_FROM), Some("c".into()))
+                .status(),
+            503
+        );
+        let refused = client.admit(large(2 * COUNTED_FROM), Some("c".into()));
         assert!(refused.headers().contains_key(header::RETRY_AFTER));
         proxy.written(usize::MAX);
-        assert_eq!(client.admit(large(2 * COUNTED_FROM)).status(), 200);
+        assert_eq!(
+            client
+                .admit(large(2 * COUNTED_FROM), Some("c".into()))
+                .status(),
+            200
+        );
+    }
+
+    #[test]
+    fn each_client_behind_one_proxy_connection_has_its_own_share() {
+        let shared = shared(10 * COUNTED_FROM, 3 * COUNTED_FROM);
+        let proxy = ConnectionUnsent::new(shared.clone());
+        let alice = || Some("alice".to_owned());
+        let bob = || Some("bob".to_owned());
+        assert_eq!(proxy.admit(large(2 * COUNTED_FROM), alice()).status(), 200);
+        assert_eq!(proxy.admit(large(2 * COUNTED_FROM), alice()).status(), 503);
+        assert_eq!(proxy.admit(large(2 * COUNTED_FROM), bob()).status(), 200);
+        // Written in order: alice's first, then bob's.
+        proxy.written(2 * COUNTED_FROM);
+        assert_eq!(proxy.pending(), 2 * COUNTED_FROM);
+        assert_eq!(proxy.admit(large(2 * COUNTED_FROM), alice()).status(), 200);
+        assert_eq!(proxy.admit(large(2 * COUNTED_FROM), bob()).status(), 503);
+        proxy.written(3 * COUNTED_FROM);
+        assert_eq!(proxy.admit(large(2 * COUNTED_FROM), bob()).status(), 200);
+        drop(proxy);
+        assert_eq!(shared.total(), 0);
     }
 }

@@ -404,6 +404,45 @@ async fn a_client_that_reads_no_answers_holds_at_most_its_share_of_them() {
     assert_eq!((status, body.len()), (200, BIG));
 }
 
+/// Behind a trusted proxy, each client the proxy forwards for has its own share of the unsent
+/// answers, as it has its own work slots: the proxy's connections used to count under no
+/// client, bounded by the listener's limit only, so a client behind a proxy that does not
+/// buffer (Envoy, HAProxy, Traefik) held as many unread answers as the listener allowed, and
+/// every other client's large answers were 503 (the second unread answer here was 200).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_behind_a_proxy_that_reads_no_answers_holds_at_most_its_share_of_them() {
+    const BIG: usize = 16 * 1024 * 1024;
+    let app = axum::Router::new().route("/big", axum::routing::get(|| async { vec![b'x'; BIG] }));
+    let proxy: std::net::IpAddr = [127, 0, 0, 9].into();
+    let addr = listen(
+        app,
+        &server_limits(|l| {
+            l.max_unsent_response_bytes_per_client = 1024 * 1024;
+            l.trusted_proxies = vec![proxy.to_string()];
+        }),
+    )
+    .await;
+    let get = |client: &str| {
+        format!("GET /big HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: {client}\r\n\r\n")
+    };
+    let _unread = connect_from(proxy, addr, get("198.51.100.1").as_bytes()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut second = connect_from(proxy, addr, get("198.51.100.1").as_bytes()).await;
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), read_response(&mut second))
+        .await
+        .expect("no answer")
+        .expect("connection closed");
+    assert_eq!(
+        status, 503,
+        "a second unread answer of the same client was held too"
+    );
+    assert!(body.contains("waiting to be read"), "{body}");
+    // Another client behind the same proxy is served in full.
+    let mut neighbour = connect_from(proxy, addr, get("198.51.100.2").as_bytes()).await;
+    let (status, body) = read_response(&mut neighbour).await.unwrap();
+    assert_eq!((status, body.len()), (200, BIG));
+}
+
 /// The playground's guests and files are shared bytes: a response of theirs waiting to be
 /// read holds no memory of its own, and is not counted among the unsent. Counted, one client
 /// that asked for a guest and read nothing made every other client's large answers 503
