@@ -377,7 +377,8 @@ fn a_revision_written_through_one_server_runs_on_the_other_within_seconds() {
 /// node: the approval is of the store's revision, and the copy that runs must be that one.
 /// Until 2026-12-06 the other node ran the revision it had cached, which no admin had
 /// reviewed, as approved for up to `SHARED_STORE_OBJECT_MAX_AGE` (5 s): an editor could have
-/// a draft run for every anonymous caller by having a harmless revision approved.
+/// a draft run for every anonymous caller by having a harmless revision approved. Now the
+/// call that finds the older copy is refused, and drops it: the next reads the approved one.
 #[test]
 fn a_node_does_not_run_its_older_copy_of_a_newly_approved_implementation() {
     let url = postgres_server::fresh_database();
@@ -432,7 +433,7 @@ fn a_node_does_not_run_its_older_copy_of_a_newly_approved_implementation() {
         if answer.status == 200 && answer.json()["Z22K1"] == "reviewed abc" {
             break;
         }
-        // Refused until b reads the approved revision.
+        // Refused while b holds the draft.
         assert_eq!(
             answer.status, 403,
             "the draft ran as approved: {}",
@@ -458,6 +459,7 @@ fn a_node_does_not_run_its_older_copy_of_a_newly_approved_implementation() {
         refused > 0,
         "b had read the approved revision at once: no test"
     );
+    assert_eq!(refused, 1, "the refusal did not drop b's older copy");
     assert!(a.stop() && b.stop());
 }
 

@@ -205,6 +205,52 @@ fn the_faster_second_implementation_answers_once_the_testers_have_run() {
     assert_eq!(again.json()["revision"], Value::Null, "{}", again.text);
 }
 
+/// A function's ranking learns only from runs of its implementations under that function.
+/// Another function stored to list them (its own ZID and signature) runs them under
+/// arguments they were not written for, and they fail: until 2026-12-06 each such failure
+/// counted against the implementation for its own function too, so anyone could rank
+/// another function's implementations down by calling a function of their own.
+#[test]
+fn runs_under_another_function_do_not_rank_its_implementations() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, editor, _) = start(data.path(), &[("ZEVAL_CACHE", "false")]);
+    let orch = server.orch();
+    store(
+        orch,
+        &editor,
+        &[("Z10001", "Z610", FAST_PYTHON), ("Z10002", "Z600", SLOW_JS)],
+        false,
+    );
+    let mut other = function(&[], &["Z10001", "Z10002"]);
+    other["Z2K1"]["Z6K1"] = json!("Z20000");
+    other["Z2K2"]["Z8K5"] = json!("Z20000");
+    other["Z2K2"]["Z8K1"][1]["Z17K2"] = json!("Z20000K1");
+    put(orch, &editor, "Z20000", &other);
+    for _ in 0..10 {
+        let answer = request(
+            "POST",
+            &format!("{orch}/wikifunctions.org/v1/evaluate/"),
+            None,
+            Some(&json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z20000", "Z20000K1": "ab"}})),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert!(
+            metadata(&answer.json(), "errors").is_some(),
+            "the implementations ran as Z20000: {}",
+            answer.text
+        );
+    }
+    // Past the ranking's refresh.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(live_calls(orch), 0, "{}", ranking(orch));
+    // Their own function's calls count.
+    let (z22, _) = call(orch, "ab");
+    assert_eq!(z22["Z22K1"], "ba", "{z22}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(live_calls(orch), 1, "{}", ranking(orch));
+    assert!(server.stop());
+}
+
 #[test]
 fn live_calls_alone_promote_the_faster_implementation() {
     let data = tempfile::tempdir().unwrap();

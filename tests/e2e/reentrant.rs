@@ -351,6 +351,8 @@ fn an_implementation_edited_during_a_call_is_not_run_by_its_later_nested_calls()
         );
         assert_eq!(answer.status, 200, "approve {zid}: {}", answer.text);
     }
+    // Both guests warm, so that the first nested call is made well within the first second.
+    assert_eq!(call(&site, "Z10000", None, "warm")["Z22K1"], "WARM");
     let (status, answer) = std::thread::scope(|scope| {
         let call = scope.spawn(|| call_status(&site, "Z10040", None, "abc"));
         std::thread::sleep(std::time::Duration::from_millis(1000));
@@ -373,6 +375,60 @@ fn an_implementation_edited_during_a_call_is_not_run_by_its_later_nested_calls()
         message.contains("the copy of Z10001 this call read is not the revision an admin approved"),
         "{answer}"
     );
+    assert!(site.server.stop());
+}
+
+/// The copy of an implementation the access rule compares with its approved revision, once
+/// per nested request, is not charged to the request's memory: a function calling an approved
+/// implementation with a 64 KiB source 100 times from code ran out of a 4 MiB budget
+/// (`ZEVAL_MAX_REQUEST_MEMORY_BYTES`) before the copy was let go uncharged.
+#[test]
+fn checking_what_nested_calls_run_costs_the_request_no_memory() {
+    let site = start(
+        "[access]\ncalls = \"approved\"\n",
+        &[("ZEVAL_MAX_REQUEST_MEMORY_BYTES", "4194304")],
+    );
+    let orch = site.server.orch().to_owned();
+    let put = |zid: &str, value: Value| {
+        crate::common::put_object(&orch, &site.admin, zid, &z2(zid, value));
+    };
+    let padding = "x".repeat(64 * 1024);
+    put(
+        "Z10001",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10000",
+               "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2": format!(
+                   "// {padding}\nfunction Z10000( Z10000K1 ) {{ return Z10000K1.toUpperCase(); }}")}}),
+    );
+    put(
+        "Z10050",
+        json!({
+            "Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10050K1",
+                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10051"], "Z8K5": "Z10050",
+        }),
+    );
+    put(
+        "Z10051",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10050",
+               "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2":
+                   "function Z10050( Z10050K1 ) {\n\
+                      let out = '';\n\
+                      for ( let i = 0; i < 100; i++ ) { out = W.Call( 'Z10000', { Z10000K1: Z10050K1 } ); }\n\
+                      return out;\n\
+                    }"}}),
+    );
+    for zid in ["Z10001", "Z10051"] {
+        let answer = request(
+            "POST",
+            &format!("{orch}/v1/objects/{zid}/approve"),
+            Some(&site.admin),
+            None,
+        );
+        assert_eq!(answer.status, 200, "approve {zid}: {}", answer.text);
+    }
+    let z22 = call(&site, "Z10050", None, "abc");
+    assert_eq!(z22["Z22K1"], "ABC", "{}", error(&z22).unwrap_or(&z22));
     assert!(site.server.stop());
 }
 

@@ -341,6 +341,8 @@ pub(crate) struct Materialisation {
     /// Bytes of strings and keys so far, and their bound ([`Self::answer`]).
     text: usize,
     max_text: usize,
+    /// Whether the bytes are charged to the request when it ends ([`Self::passing`]: not).
+    charged: bool,
 }
 
 /// The host bytes of one JSON value's slot (its string, map or array headers).
@@ -369,6 +371,18 @@ impl Materialisation {
             over_depth: false,
             text: 0,
             max_text: usize::MAX,
+            charged: true,
+        }
+    }
+
+    /// The materialisation of a copy dropped before the request goes on (one the access rule
+    /// compares with what it approved): bounded by what is left of the budget, like any, but
+    /// charged nothing after, so that checking a copy once per nested request cannot use up
+    /// the request's memory.
+    pub(crate) fn passing() -> Self {
+        Materialisation {
+            charged: false,
+            ..Materialisation::new()
         }
     }
 
@@ -529,6 +543,9 @@ impl Materialisation {
 
 impl Drop for Materialisation {
     fn drop(&mut self) {
+        if !self.charged {
+            return;
+        }
         let bytes = self.bytes.min(self.max_bytes.saturating_add(1));
         let _ = ACTIVE.try_with(|a| {
             if let Some(a) = a.borrow().as_deref() {

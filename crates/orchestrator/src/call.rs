@@ -329,7 +329,15 @@ impl Engine<'_> {
             // tester's call is narrowed to one) teaches the selector nothing. Nor does a run
             // the request's limits or the load stopped: it was neither a failure nor a
             // success of the limit's length.
+            // Nor does a run under another function: its figures are the implementation's
+            // (for the function it implements), and another function stored to list it
+            // (under its own ZID, or naming the implemented function as its identity with a
+            // signature of its own) ran it under arguments it was never written for, and
+            // ranked it down for every caller of its own function (until 2026-12-06).
             let observed = ranked
+                && its_own_signature
+                && implementation.node.get("Z14K1").and_then(Node::ref_zid)
+                    == Some(function_zid.as_str())
                 && !argument_failed
                 && infos.len() > 1
                 && !matches!(implementation.kind, Kind::BuiltIn(_))
@@ -504,11 +512,14 @@ impl Engine<'_> {
         zid: &str,
         implementation: &Node,
     ) -> R<Result<(), String>> {
+        if !policy.checks_reads() {
+            return Ok(Ok(()));
+        }
         if let Some(verdict) = self.verdicts_as_read.borrow().get(zid) {
             return Ok(verdict.clone());
         }
         let verdict = with_room_for_policy(|| -> R<_> {
-            let read = implementation.to_json()?;
+            let read = implementation.to_passing_json()?;
             let verdict = policy.allows_as_read(zid, &read);
             zeval_zobject::depth::drop_iteratively(read);
             Ok(verdict)
@@ -746,8 +757,6 @@ impl Engine<'_> {
     }
 }
 
-/// The signature of `function` (a Z8) as [`crate::ImplementationPolicy::allows_signature`]
-/// is given it.
 /// Runs `work`, which asks the request's policy, with room on the stack for an object as deep
 /// as the parser allows: a policy may read, parse, compare and drop the stored objects it
 /// checks (the store bounds them at 1,000 levels as stored, and their normal forms are
@@ -760,6 +769,8 @@ fn with_room_for_policy<T>(work: impl FnOnce() -> T) -> T {
     crate::budget::with_room_for_json_levels(zeval_zobject::json::MAX_DEPTH, work)
 }
 
+/// The signature of `function` (a Z8) as [`crate::ImplementationPolicy::allows_signature`]
+/// is given it.
 fn inline_signature(function: &Node) -> R<Value> {
     let mut z8 = zeval_zobject::Map::new();
     for key in ["Z8K1", "Z8K2"] {

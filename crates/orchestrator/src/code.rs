@@ -209,6 +209,12 @@ pub trait ImplementationPolicy: Send + Sync {
         Ok(())
     }
 
+    /// Whether [`Self::allows_as_read`] checks anything: when not, the orchestrator does not
+    /// make the copy it would be given. The default: no.
+    fn checks_reads(&self) -> bool {
+        false
+    }
+
     /// Whether a check so far could not be made (the store busy or failing) and was answered
     /// as a refusal: the call's answer then depends on the load and is never kept
     /// ([`crate::Trace::depends_on_load`]). The default makes no such checks.

@@ -112,6 +112,13 @@ impl Node {
         self.to_json_counted(&mut counter, 0)
     }
 
+    /// [`Self::to_json`] for a copy dropped before the request goes on: bounded by what is
+    /// left of the budget, and charged nothing after ([`crate::budget::Materialisation::passing`]).
+    pub(crate) fn to_passing_json(&self) -> R<Value> {
+        let mut counter = crate::budget::Materialisation::passing();
+        self.to_json_counted(&mut counter, 0)
+    }
+
     /// [`Self::to_json`] for a request's answer: its strings and keys at most
     /// [`crate::budget::MAX_ANSWER_TEXT_BYTES`] (a Z590 "answer size" past them).
     pub(crate) fn to_answer_json(&self) -> R<Value> {

@@ -274,6 +274,10 @@ impl Repository for StoreRepository {
         Ok(Some(revision))
     }
 
+    fn forget_cached(&self, zid: &str) {
+        self.cache.invalidate(zid);
+    }
+
     fn approved_object(&self, zid: &str) -> Result<Option<Value>, RepositoryError> {
         if let Some(builtin) = zeval_catalogue::get(zid) {
             return Ok(Some(builtin.clone()));

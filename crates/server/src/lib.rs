@@ -257,6 +257,11 @@ pub trait Repository: Send + Sync {
     /// read in one go, so that it is the revision the approval is of; `None` when it is not
     /// approved or does not exist. Built-ins always are.
     fn approved_object(&self, zid: &str) -> Result<Option<Value>, RepositoryError>;
+    /// Drops whatever copy of `zid` the object cache calls read holds, so that the next call
+    /// reads it from the store (the access rule found it older than the approved revision).
+    fn forget_cached(&self, zid: &str) {
+        let _ = zid;
+    }
     /// The user a bearer token belongs to.
     fn authenticate(&self, token: &str) -> Result<Option<Caller>, RepositoryError>;
     /// [`Repository::authenticate`] if it can answer without waiting for anything (no network,

@@ -90,7 +90,8 @@ pub fn stored_value(
 ///   implementations only when its signature (argument types and keys, return type) is the
 ///   stored function's that its `Z8K5` names: reviewed code runs under the signature it was
 ///   reviewed with, and a caller cannot make an approved C or Rust implementation compile
-///   again at every call by naming its arguments anew.
+///   again at every call by naming its arguments anew; and only the implementations that
+///   stored function lists now (one taken out of its list does not run).
 ///
 /// One is made per request, and it remembers its answers: a recursive composition runs the
 /// same implementation thousands of times, and the store is asked once.
@@ -98,14 +99,22 @@ pub struct ApprovedOnly {
     repository: Arc<dyn Repository>,
     /// `(function, implementation)` → the answer.
     decided: std::sync::Mutex<HashMap<(String, String), Result<(), String>>>,
-    /// Function → its stored signature ([`zeval_orchestrator::signature_of`]), or why there
-    /// is none.
-    signatures: std::sync::Mutex<HashMap<String, Result<Value, String>>>,
+    /// Function → its stored signature and implementations, or why there is none: read for
+    /// functions not called by their own identity ([`ImplementationPolicy::allows_signature`]).
+    signatures: std::sync::Mutex<HashMap<String, Result<StoredFunction, String>>>,
     /// Implementation → its approved revision's value (`Z2K2`, canonical), as first read;
     /// `None` when it had none. What every copy the request runs must be.
     approved: std::sync::Mutex<HashMap<String, Option<Value>>>,
     /// Whether a check failed on the store ([`ImplementationPolicy::could_not_check`]).
     unchecked: std::sync::atomic::AtomicBool,
+}
+
+/// A function as stored, as far as the rule needs it.
+struct StoredFunction {
+    /// [`zeval_orchestrator::signature_of`] its canonical form.
+    signature: Value,
+    /// The ZIDs its `Z8K4` lists.
+    implementations: Vec<String>,
 }
 
 impl ApprovedOnly {
@@ -151,11 +160,14 @@ impl ImplementationPolicy for ApprovedOnly {
             ));
         };
         let key = (function_zid.to_owned(), zid.to_owned());
-        let mut decided = self.decided.lock().unwrap_or_else(|e| e.into_inner());
-        decided
+        let verdict = self
+            .decided
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .entry(key)
             .or_insert_with(|| self.check_stored(function_zid, zid))
-            .clone()
+            .clone();
+        verdict.and_then(|()| self.listed(function_zid, zid))
     }
 
     fn allows_signature(&self, function_zid: &str, signature: &Value) -> Result<(), String> {
@@ -164,7 +176,7 @@ impl ImplementationPolicy for ApprovedOnly {
             .entry(function_zid.to_owned())
             .or_insert_with(|| self.stored_signature(function_zid));
         match stored {
-            Ok(stored) if stored == signature => Ok(()),
+            Ok(stored) if stored.signature == *signature => Ok(()),
             Ok(_) => Err(format!(
                 "the function given inline declares other arguments or another return type \
                  than {function_zid}; anonymous calls may only run approved implementations \
@@ -188,8 +200,10 @@ impl ImplementationPolicy for ApprovedOnly {
         }
         let canonical = zeval_zobject::canonicalize(read);
         let same = self.with_approved(zid, |approved| match (approved, &canonical) {
-            // Not approved at all: `allows` says so, in its own words.
+            // Not approved at all, or approved as something other than an implementation:
+            // `allows` refuses it, in its own words.
             (None, _) => true,
+            (Some(approved), _) if type_zid(approved) != Some("Z14") => true,
             (Some(approved), Ok(read)) => read == approved,
             (Some(_), Err(_)) => false,
         });
@@ -201,7 +215,10 @@ impl ImplementationPolicy for ApprovedOnly {
             Ok(false) => {}
             Err(refusal) => return refusal,
         }
-        // The copy will be read again within seconds: the refusal is not one to keep.
+        // The copy this node holds is older than the store's (a cluster's node reads again
+        // only after seconds) or newer (edited during the request): either way the next
+        // request reads it anew, and this refusal is not one to keep.
+        self.repository.forget_cached(zid);
         self.unchecked
             .store(true, std::sync::atomic::Ordering::Relaxed);
         Err(format!(
@@ -209,6 +226,10 @@ impl ImplementationPolicy for ApprovedOnly {
              edited lately); anonymous calls may only run approved implementations (calls = \
              \"approved\"): try again in a few seconds, or send a bearer token"
         ))
+    }
+
+    fn checks_reads(&self) -> bool {
+        true
     }
 
     fn could_not_check(&self) -> bool {
@@ -227,8 +248,28 @@ impl ApprovedOnly {
         refused("could not be checked")
     }
 
-    /// The signature of stored function `function_zid`, canonical.
-    fn stored_signature(&self, function_zid: &str) -> Result<Value, String> {
+    /// A function not called by its own identity (given inline, or stored under another ZID,
+    /// as [`ImplementationPolicy::allows_signature`] saw it) runs only the implementations
+    /// the function its `Z8K5` names lists now. Until 2026-12-06 it ran any approved
+    /// implementation of that function: one an editor had taken out of the function's list
+    /// (as Wikifunctions disconnects a faulty implementation) still ran for every anonymous
+    /// caller who named it in an inline copy of the function.
+    fn listed(&self, function_zid: &str, zid: &str) -> Result<(), String> {
+        let signatures = self.signatures.lock().unwrap_or_else(|e| e.into_inner());
+        match signatures.get(function_zid) {
+            Some(Ok(stored)) if !stored.implementations.iter().any(|listed| listed == zid) => {
+                Err(format!(
+                    "{zid} is not among the implementations {function_zid} lists; anonymous \
+                     calls may only run the approved implementations a function lists \
+                     (calls = \"approved\"): send a bearer token"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The signature and implementations of stored function `function_zid`.
+    fn stored_signature(&self, function_zid: &str) -> Result<StoredFunction, String> {
         let refused = |why: &str| {
             Err(format!(
                 "{function_zid} {why}; anonymous calls may only run approved implementations \
@@ -249,7 +290,13 @@ impl ApprovedOnly {
             return refused("is not a stored function");
         };
         match zeval_zobject::canonicalize(&z8) {
-            Ok(z8) => Ok(zeval_orchestrator::signature_of(&z8)),
+            Ok(z8) => Ok(StoredFunction {
+                signature: zeval_orchestrator::signature_of(&z8),
+                implementations: implementations(&z8)
+                    .iter()
+                    .filter_map(|listed| listed.as_str().map(str::to_owned))
+                    .collect(),
+            }),
             Err(_) => refused("is not a well-formed function"),
         }
     }
@@ -263,11 +310,16 @@ impl ApprovedOnly {
         zid: &str,
         look: impl FnOnce(Option<&Value>) -> T,
     ) -> Result<T, Result<(), String>> {
-        let mut approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(value) = approved.get(zid) {
-            return Ok(look(value.as_ref()));
+        {
+            let approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(value) = approved.get(zid) {
+                return Ok(look(value.as_ref()));
+            }
         }
+        // Read without the lock: another thread of the request (a call from code answered
+        // on a callback) waits for no store read but its own. The first read kept wins.
         let value = self.approved_value(zid)?;
+        let mut approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
         Ok(look(
             approved.entry(zid.to_owned()).or_insert(value).as_ref(),
         ))

@@ -104,6 +104,12 @@ impl ImplementationPolicy for Planner {
         }
     }
 
+    fn checks_reads(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|inner| inner.checks_reads())
+    }
+
     fn could_not_check(&self) -> bool {
         self.inner
             .as_ref()

@@ -252,6 +252,63 @@ async fn an_inline_function_runs_approved_code_only_under_its_stored_signature()
     assert_eq!(with_token.json()["Z22K1"], "hi", "{}", with_token.text);
 }
 
+/// Under `calls = "approved"`, a function given inline runs only the implementations the
+/// stored function it names lists now: an approved implementation an editor took out of the
+/// function's list (as Wikifunctions disconnects a faulty one) still ran, until 2026-12-06,
+/// for any anonymous caller who named it in an inline copy of the function.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_implementation_taken_out_of_its_functions_list_does_not_run_for_anonymous_callers() {
+    let server = server(|c| c.access.calls = CallPolicy::Approved);
+    let editor = token(&server, "ed", Role::Editor);
+    let admin = token(&server, "root", Role::Admin);
+    put_composition(&server, &editor).await;
+    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
+        .await
+        .json();
+    let code = "function Z10000( Z10000K1 ) { return 'second ' + Z10000K1; }";
+    let second = z2(
+        "Z10005",
+        serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10000",
+            "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2": code}}),
+    );
+    put(&server, &editor, "Z10005", &second).await;
+    for zid in ["Z10001", "Z10005"] {
+        let path = format!("/v1/objects/{zid}/approve");
+        let approval = send(&server, "POST", &path, Some(&admin), None).await;
+        assert_eq!(approval.status, 200, "{zid}: {}", approval.text);
+    }
+    // Z10001 taken out of the list.
+    function["Z2K2"]["Z8K4"] = serde_json::json!(["Z14", "Z10005"]);
+    put(&server, &editor, "Z10000", &function).await;
+    let inline_call = |implementation: &str| {
+        let mut z8 = function["Z2K2"].clone();
+        z8["Z8K4"] = serde_json::json!(["Z14", implementation]);
+        serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": z8, "Z10000K1": "hi"}}).to_string()
+    };
+    let listed = send(&server, "POST", EVALUATE, None, Some(inline_call("Z10005"))).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.json()["Z22K1"], "second hi", "{}", listed.text);
+    let unlisted = send(&server, "POST", EVALUATE, None, Some(inline_call("Z10001"))).await;
+    assert_eq!(unlisted.status, 403, "{}", unlisted.text);
+    assert!(
+        unlisted
+            .text
+            .contains("Z10001 is not among the implementations Z10000 lists"),
+        "{}",
+        unlisted.text
+    );
+    // With a token, any implementation may be tried.
+    let with_token = send(
+        &server,
+        "POST",
+        EVALUATE,
+        Some(&editor),
+        Some(inline_call("Z10001")),
+    )
+    .await;
+    assert_eq!(with_token.json()["Z22K1"], "hi", "{}", with_token.text);
+}
+
 /// An approval covers the implementation's own revision, so the code that runs must be
 /// written in it. A source that referred to another stored object (`"Z16K2": "Z10003"`)
 /// was approved, and then ran whatever an editor later wrote into Z10003, for every
