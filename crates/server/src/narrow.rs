@@ -105,6 +105,9 @@ pub struct ApprovedOnly {
     /// Implementation → its approved revision's value (`Z2K2`, canonical), as first read;
     /// `None` when it had none. What every copy the request runs must be.
     approved: std::sync::Mutex<HashMap<String, Option<Value>>>,
+    /// Stored object an approved implementation refers to → whether it is a definition
+    /// ([`definition_refused`]).
+    definitions: std::sync::Mutex<HashMap<String, Result<(), String>>>,
     /// Whether a check failed on the store ([`ImplementationPolicy::could_not_check`]).
     unchecked: std::sync::atomic::AtomicBool,
 }
@@ -125,6 +128,7 @@ impl ApprovedOnly {
             decided: Default::default(),
             signatures: Default::default(),
             approved: Default::default(),
+            definitions: Default::default(),
             unchecked: Default::default(),
         }
     }
@@ -199,20 +203,23 @@ impl ImplementationPolicy for ApprovedOnly {
             return Ok(());
         }
         let canonical = zeval_zobject::canonicalize(read);
+        // Whether the copy is the approved revision, and what that revision's composition
+        // refers to.
         let same = self.with_approved(zid, |approved| match (approved, &canonical) {
             // Not approved at all, or approved as something other than an implementation:
             // `allows` refuses it, in its own words.
-            (None, _) => true,
-            (Some(approved), _) if type_zid(approved) != Some("Z14") => true,
-            (Some(approved), Ok(read)) => read == approved,
-            (Some(_), Err(_)) => false,
+            (None, _) => (true, Ok(Vec::new())),
+            (Some(approved), _) if type_zid(approved) != Some("Z14") => (true, Ok(Vec::new())),
+            (Some(approved), Ok(read)) => (read == approved, referred_to(approved)),
+            (Some(_), Err(_)) => (false, Ok(Vec::new())),
         });
         if let Ok(canonical) = canonical {
             zeval_zobject::depth::drop_iteratively(canonical);
         }
         match same {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
+            Ok((true, Ok(references))) => return self.definitions_only(zid, &references),
+            Ok((true, Err(why))) => return Err(self.refusal_of(zid, &why)),
+            Ok((false, _)) => {}
             Err(refusal) => return refusal,
         }
         // The copy this node holds is older than the store's (a cluster's node reads again
@@ -238,6 +245,59 @@ impl ImplementationPolicy for ApprovedOnly {
 }
 
 impl ApprovedOnly {
+    /// The refusal of implementation `zid` for `why`.
+    fn refusal_of(&self, zid: &str, why: &str) -> String {
+        format!(
+            "{zid} {why}; anonymous calls may only run approved implementations (calls = \
+             \"approved\"): send a bearer token, or ask an admin to approve it"
+        )
+    }
+
+    /// `Ok` when every stored object approved implementation `zid` refers to
+    /// (`references`, [`referred_to`]) is a definition ([`definition_refused`]), as the
+    /// store has it now: an approval covers the implementation's own revision, and an
+    /// editor may change what it refers to after. Until 2026-12-06 an approved composition
+    /// whose body referred to Z10050 answered whatever an editor later made Z10050 compute,
+    /// for every anonymous caller. Each object is read once per request.
+    fn definitions_only(&self, zid: &str, references: &[String]) -> Result<(), String> {
+        for reference in references {
+            let verdict = {
+                let known = self
+                    .definitions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(reference)
+                    .cloned();
+                match known {
+                    Some(verdict) => verdict,
+                    None => {
+                        let verdict = match definition_refused(self.repository.as_ref(), reference)
+                        {
+                            Ok(None) => Ok(()),
+                            Ok(Some(why)) => Err(why),
+                            Err(e) => {
+                                tracing::error!(%reference, error = %e, "reading an object failed");
+                                return self.unchecked_refusal(&|why: &str| {
+                                    Err(self.refusal_of(
+                                        zid,
+                                        &format!("{why}: it refers to {reference}"),
+                                    ))
+                                });
+                            }
+                        };
+                        self.definitions
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(reference.clone(), verdict.clone());
+                        verdict
+                    }
+                }
+            };
+            verdict.map_err(|why| self.refusal_of(zid, &why))?;
+        }
+        Ok(())
+    }
+
     /// A refusal for a check the store could not answer, noted as such.
     fn unchecked_refusal<T>(
         &self,
@@ -382,6 +442,65 @@ impl ApprovedOnly {
     }
 }
 
+/// The most stored objects one approved implementation may refer to: each is read once per
+/// request that runs it.
+pub const MAX_REFERENCES: usize = 256;
+
+/// What stored objects an approved implementation may refer to (`Z2K2`'s type): functions,
+/// types, implementations, languages. Their own use passes the rule in turn (a function's
+/// implementations run only when approved), where another object's value would be whatever
+/// an editor wrote into it last (a Z7 there is computed wherever the object is referred to).
+const DEFINITIONS: [&str; 5] = ["Z8", "Z4", "Z14", "Z60", "Z61"];
+
+/// The stored objects (not the catalogue's) canonical implementation `z14` refers to, in
+/// its composition (`Z14K2`), each once; or why they are too many ([`MAX_REFERENCES`]).
+/// Code is written in the implementation itself ([`code_written_in`]).
+pub fn referred_to(z14: &Value) -> Result<Vec<String>, String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut stack: Vec<&Value> = z14.get("Z14K2").into_iter().collect();
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::String(text)
+                if is_reference(text)
+                    && zeval_catalogue::get(text).is_none()
+                    && !found.iter().any(|known| known == text) =>
+            {
+                if found.len() == MAX_REFERENCES {
+                    return Err(format!(
+                        "refers to more than {MAX_REFERENCES} stored objects"
+                    ));
+                }
+                found.push(text.clone());
+            }
+            Value::Array(items) => stack.extend(items),
+            // A string written out is text, not a reference.
+            Value::Object(m) if m.get("Z1K1").and_then(Value::as_str) == Some("Z6") => {}
+            Value::Object(m) => stack.extend(m.values()),
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// `None` when stored object `zid` is a definition an approved implementation may refer to
+/// ([`DEFINITIONS`]); else why not.
+pub fn definition_refused(
+    repository: &dyn Repository,
+    zid: &str,
+) -> Result<Option<String>, RepositoryError> {
+    let Some(value) = stored_value(repository, zid)? else {
+        return Ok(Some(format!("refers to {zid}, which does not exist")));
+    };
+    let kind = type_zid(&value).unwrap_or("a value");
+    if DEFINITIONS.contains(&kind) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "refers to {zid}, a {kind} an editor may change after the approval (an approved \
+         implementation may refer only to functions, types, implementations and languages)"
+    )))
+}
+
 /// Whether the catalogue's function `function_zid` lists `zid` among its implementations
 /// (`Z8K4`). Not the implementation's own `Z14K1`: Z123 runs Z220, an implementation of
 /// Z120.
@@ -439,6 +558,30 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_composition_refers_to_the_stored_objects_it_names_not_to_text_or_built_ins() {
+        let z14 = json!({"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K2": {
+            "Z1K1": "Z7", "Z7K1": "Z10001",
+            "Z10001K1": {"Z1K1": "Z6", "Z6K1": "Z10002"},
+            "Z10001K2": ["Z6", "Z10003", "text", "Z10001"],
+            "Z10001K3": {"Z1K1": "Z9", "Z9K1": "Z10004"},
+        }});
+        let mut found = referred_to(&z14).unwrap();
+        found.sort();
+        assert_eq!(found, ["Z10001", "Z10003", "Z10004"]);
+        // Code refers to nothing; the cap holds.
+        assert!(
+            referred_to(&json!({"Z1K1": "Z14", "Z14K3": "Z10005"}))
+                .unwrap()
+                .is_empty()
+        );
+        let many: Vec<Value> = (0..=MAX_REFERENCES)
+            .map(|i| json!(format!("Z{}", 20_000 + i)))
+            .collect();
+        let z14 = json!({"Z1K1": "Z14", "Z14K2": many});
+        assert!(referred_to(&z14).unwrap_err().contains("more than 256"));
+    }
 
     #[test]
     fn narrowing_keeps_identity_and_arguments() {

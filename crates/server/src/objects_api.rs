@@ -378,11 +378,17 @@ async fn approve(
                 "{zid} is not an implementation (Z14)"
             )));
         };
-        if let Err(why) = crate::narrow::code_written_in(z14) {
-            return Err(ApiError::BadRequest(format!(
+        let refused = |why: &str| {
+            ApiError::BadRequest(format!(
                 "{zid} cannot be approved: it {why}; an approval covers the implementation's \
                  own revision only"
-            )));
+            ))
+        };
+        crate::narrow::code_written_in(z14).map_err(|why| refused(&why))?;
+        for reference in crate::narrow::referred_to(z14).map_err(|why| refused(&why))? {
+            if let Some(why) = crate::narrow::definition_refused(repository.as_ref(), &reference)? {
+                return Err(refused(&why));
+            }
         }
         let revision = repository.approve_revision(&zid, &approver, checked)?;
         Ok((zid, revision))

@@ -309,6 +309,77 @@ async fn an_implementation_taken_out_of_its_functions_list_does_not_run_for_anon
     assert_eq!(with_token.json()["Z22K1"], "hi", "{}", with_token.text);
 }
 
+/// An approval covers the implementation's own revision, so what an approved composition
+/// refers to must be a definition (a function, type, implementation or language), whose own
+/// use passes the rule, as the store has it now. Until 2026-12-06 a composition whose body
+/// referred to Z10050, a function when it was approved, answered whatever an editor later
+/// made Z10050 compute, for every anonymous caller ("pwned", 200).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approved_composition_refers_only_to_definitions() {
+    let server = server(|c| c.access.calls = CallPolicy::Approved);
+    let editor = token(&server, "ed", Role::Editor);
+    let admin = token(&server, "root", Role::Admin);
+    put_composition(&server, &editor).await;
+    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
+        .await
+        .json();
+    let as_a_function = {
+        let mut copy = function.clone();
+        copy["Z2K1"]["Z6K1"] = serde_json::json!("Z10050");
+        copy["Z2K2"]["Z8K5"] = serde_json::json!("Z10050");
+        copy["Z2K2"]["Z8K1"][1]["Z17K2"] = serde_json::json!("Z10050K1");
+        copy
+    };
+    function["Z2K2"]["Z8K4"] = serde_json::json!(["Z14", "Z10006"]);
+    let composition = z2(
+        "Z10006",
+        serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10000", "Z14K2": "Z10050"}),
+    );
+    for (zid, object) in [
+        ("Z10050", as_a_function),
+        ("Z10006", composition),
+        ("Z10000", function),
+    ] {
+        put(&server, &editor, zid, &object).await;
+    }
+    let approve = "/v1/objects/Z10006/approve";
+    let approval = send(&server, "POST", approve, Some(&admin), None).await;
+    assert_eq!(approval.status, 200, "{}", approval.text);
+    // Z10050 made to compute an answer of the editor's choosing.
+    let computed = z2(
+        "Z10050",
+        serde_json::json!({"Z1K1": "Z7", "Z7K1": "Z801", "Z801K1": "pwned"}),
+    );
+    put(&server, &editor, "Z10050", &computed).await;
+    let call = send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await;
+    assert!(!call.text.contains("pwned\""), "{}", call.text);
+    assert_eq!(call.status, 403, "{}", call.text);
+    assert!(
+        call.text
+            .contains("refers to Z10050, a Z7 an editor may change"),
+        "{}",
+        call.text
+    );
+    // Nor is it approved again.
+    let refused = send(&server, "POST", approve, Some(&admin), None).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.text.contains("refers to Z10050"),
+        "{}",
+        refused.text
+    );
+    // An editor's call still runs it.
+    let with_token = send(
+        &server,
+        "POST",
+        EVALUATE,
+        Some(&editor),
+        Some(call_body("hi")),
+    )
+    .await;
+    assert_eq!(with_token.json()["Z22K1"], "pwned", "{}", with_token.text);
+}
+
 /// An approval covers the implementation's own revision, so the code that runs must be
 /// written in it. A source that referred to another stored object (`"Z16K2": "Z10003"`)
 /// was approved, and then ran whatever an editor later wrote into Z10003, for every
