@@ -450,7 +450,7 @@ pub const MAX_REFERENCES: usize = 256;
 /// types, implementations, languages. Their own use passes the rule in turn (a function's
 /// implementations run only when approved), where another object's value would be whatever
 /// an editor wrote into it last (a Z7 there is computed wherever the object is referred to).
-const DEFINITIONS: [&str; 5] = ["Z8", "Z4", "Z14", "Z60", "Z61"];
+pub const DEFINITIONS: [&str; 5] = ["Z8", "Z4", "Z14", "Z60", "Z61"];
 
 /// The stored objects (not the catalogue's) canonical implementation `z14` refers to, in
 /// its composition (`Z14K2`), each once; or why they are too many ([`MAX_REFERENCES`]).
