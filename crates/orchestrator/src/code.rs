@@ -210,9 +210,10 @@ pub trait ImplementationPolicy: Send + Sync {
     }
 
     /// Whether [`Self::allows_as_read`] checks anything: when not, the orchestrator does not
-    /// make the copy it would be given. The default: no.
+    /// make the copy it would be given. The default: yes (a policy that checks nothing says
+    /// so, rather than one that checks being skipped for want of saying it).
     fn checks_reads(&self) -> bool {
-        false
+        true
     }
 
     /// Whether a check so far could not be made (the store busy or failing) and was answered

@@ -108,6 +108,9 @@ pub struct ApprovedOnly {
     /// Stored object an approved implementation refers to → whether it is a definition
     /// ([`definition_refused`]).
     definitions: std::sync::Mutex<HashMap<String, Result<(), String>>>,
+    /// Implementations whose copy in the object cache this request had dropped (once each:
+    /// every drop makes fetches running at that moment, anyone's, go uncached).
+    forgotten: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Whether a check failed on the store ([`ImplementationPolicy::could_not_check`]).
     unchecked: std::sync::atomic::AtomicBool,
 }
@@ -129,6 +132,7 @@ impl ApprovedOnly {
             signatures: Default::default(),
             approved: Default::default(),
             definitions: Default::default(),
+            forgotten: Default::default(),
             unchecked: Default::default(),
         }
     }
@@ -175,10 +179,21 @@ impl ImplementationPolicy for ApprovedOnly {
     }
 
     fn allows_signature(&self, function_zid: &str, signature: &Value) -> Result<(), String> {
+        let known = self
+            .signatures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(function_zid);
+        // Read without the lock, which `listed` takes at every run; the first read kept wins.
+        let read = (!known).then(|| self.stored_signature(function_zid));
         let mut signatures = self.signatures.lock().unwrap_or_else(|e| e.into_inner());
-        let stored = signatures
-            .entry(function_zid.to_owned())
-            .or_insert_with(|| self.stored_signature(function_zid));
+        let stored = match read {
+            Some(read) => signatures.entry(function_zid.to_owned()).or_insert(read),
+            // Known: kept for the request, never removed.
+            None => signatures
+                .entry(function_zid.to_owned())
+                .or_insert_with(|| self.stored_signature(function_zid)),
+        };
         match stored {
             Ok(stored) if stored.signature == *signature => Ok(()),
             Ok(_) => Err(format!(
@@ -225,18 +240,21 @@ impl ImplementationPolicy for ApprovedOnly {
         // The copy this node holds is older than the store's (a cluster's node reads again
         // only after seconds) or newer (edited during the request): either way the next
         // request reads it anew, and this refusal is not one to keep.
-        self.repository.forget_cached(zid);
+        if self
+            .forgotten
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(zid.to_owned())
+        {
+            self.repository.forget_cached(zid);
+        }
         self.unchecked
             .store(true, std::sync::atomic::Ordering::Relaxed);
         Err(format!(
             "the copy of {zid} this call read is not the revision an admin approved (it was \
              edited lately); anonymous calls may only run approved implementations (calls = \
-             \"approved\"): try again in a few seconds, or send a bearer token"
+             \"approved\"): try again, or send a bearer token"
         ))
-    }
-
-    fn checks_reads(&self) -> bool {
-        true
     }
 
     fn could_not_check(&self) -> bool {
@@ -313,7 +331,9 @@ impl ApprovedOnly {
     /// the function its `Z8K5` names lists now. Until 2026-12-06 it ran any approved
     /// implementation of that function: one an editor had taken out of the function's list
     /// (as Wikifunctions disconnects a faulty implementation) still ran for every anonymous
-    /// caller who named it in an inline copy of the function.
+    /// caller who named it in an inline copy of the function. Once the request has read the
+    /// stored function so, its list holds for the request's calls of it by its own identity
+    /// too (their copy of the function may be older than the store's).
     fn listed(&self, function_zid: &str, zid: &str) -> Result<(), String> {
         let signatures = self.signatures.lock().unwrap_or_else(|e| e.into_inner());
         match signatures.get(function_zid) {
@@ -431,6 +451,7 @@ impl ApprovedOnly {
         }
         let verdict = self.with_approved(zid, |z14| match z14 {
             None => refused("is not approved"),
+            Some(z14) if type_zid(z14) != Some("Z14") => refused("is not an implementation (Z14)"),
             Some(z14) if z14.get("Z14K1").and_then(ref_zid) != Some(function_zid) => {
                 refused(&format!("is not an implementation of {function_zid}"))
             }

@@ -124,10 +124,20 @@ impl UnsentResponses {
 /// it and have every other client's large answers refused).
 pub(crate) struct ConnectionUnsent {
     shared: Arc<UnsentResponses>,
-    /// `(client, bytes not yet written)`, oldest first.
-    queue: Mutex<VecDeque<(Option<String>, usize)>>,
+    /// Large responses not yet written, oldest first.
+    queue: Mutex<VecDeque<Unwritten>>,
     /// The bytes in `queue`, read without its lock.
     pending: AtomicUsize,
+}
+
+/// One large response not yet written.
+struct Unwritten {
+    /// The client it is counted under; `None` inside: a trusted proxy's own. `None`: not
+    /// counted ([`NotCounted`]), queued only so that its bytes, as they are written, release
+    /// no other response's count (a client reading a 20 MB guest released the count of a
+    /// call's answer it never read).
+    counted: Option<Option<String>>,
+    bytes: usize,
 }
 
 impl ConnectionUnsent {
@@ -139,7 +149,7 @@ impl ConnectionUnsent {
         }
     }
 
-    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<(Option<String>, usize)>> {
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Unwritten>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -150,14 +160,22 @@ impl ConnectionUnsent {
         let Some(bytes) = size.and_then(|size| usize::try_from(size).ok()) else {
             return response;
         };
-        if bytes < COUNTED_FROM
-            || (self.shared.max == 0 && self.shared.max_per_client == 0)
-            || response.extensions().get::<NotCounted>().is_some()
-        {
+        if bytes < COUNTED_FROM || (self.shared.max == 0 && self.shared.max_per_client == 0) {
+            return response;
+        }
+        if response.extensions().get::<NotCounted>().is_some() {
+            self.queue().push_back(Unwritten {
+                counted: None,
+                bytes,
+            });
+            self.pending.fetch_add(bytes, Ordering::SeqCst);
             return response;
         }
         if self.shared.try_hold(client.as_deref(), bytes) {
-            self.queue().push_back((client, bytes));
+            self.queue().push_back(Unwritten {
+                counted: Some(client),
+                bytes,
+            });
             self.pending.fetch_add(bytes, Ordering::SeqCst);
             return response;
         }
@@ -191,14 +209,16 @@ impl ConnectionUnsent {
         let mut queue = self.queue();
         let mut left = bytes;
         while left > 0
-            && let Some((client, unwritten)) = queue.front_mut()
+            && let Some(front) = queue.front_mut()
         {
-            let released = (*unwritten).min(left);
-            *unwritten -= released;
+            let released = front.bytes.min(left);
+            front.bytes -= released;
             left -= released;
-            self.shared.release(client.as_deref(), released);
+            if let Some(client) = &front.counted {
+                self.shared.release(client.as_deref(), released);
+            }
             self.pending.fetch_sub(released, Ordering::SeqCst);
-            if *unwritten == 0 {
+            if front.bytes == 0 {
                 queue.pop_front();
             }
         }
@@ -207,8 +227,10 @@ impl ConnectionUnsent {
 
 impl Drop for ConnectionUnsent {
     fn drop(&mut self) {
-        for (client, unwritten) in self.queue().drain(..) {
-            self.shared.release(client.as_deref(), unwritten);
+        for unwritten in self.queue().drain(..) {
+            if let Some(client) = unwritten.counted {
+                self.shared.release(client.as_deref(), unwritten.bytes);
+            }
         }
         self.pending.store(0, Ordering::SeqCst);
     }
@@ -283,6 +305,17 @@ mod tests {
             response.extensions_mut().insert(NotCounted);
             assert_eq!(connection.admit(response, Some("d".into())).status(), 200);
         }
+        assert_eq!(shared.total(), 0);
+        // Written, its bytes release no counted response's.
+        assert_eq!(
+            connection
+                .admit(large(2 * COUNTED_FROM), Some("d".into()))
+                .status(),
+            200
+        );
+        connection.written(3 * 2 * COUNTED_FROM);
+        assert_eq!(shared.total(), 2 * COUNTED_FROM);
+        connection.written(2 * COUNTED_FROM);
         assert_eq!(shared.total(), 0);
     }
 
