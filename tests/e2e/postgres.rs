@@ -342,19 +342,7 @@ fn a_revision_written_through_one_server_runs_on_the_other_within_seconds() {
         answer.json()["Z22K1"].clone()
     };
     assert_eq!(call(b.orch()), "ABC");
-    crate::common::put_object(
-        a.orch(),
-        &token,
-        "Z10001",
-        &z2(
-            "Z10001",
-            json!({
-                "Z1K1": "Z14", "Z14K1": "Z10000",
-                "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
-                          "Z16K2": "function Z10000( Z10000K1 ) { return 'second ' + Z10000K1; }"},
-            }),
-        ),
-    );
+    put_prefixing_implementation(a.orch(), &token, "second");
     assert_eq!(call(a.orch()), "second abc");
     let written = std::time::Instant::now();
     loop {
@@ -370,6 +358,15 @@ fn a_revision_written_through_one_server_runs_on_the_other_within_seconds() {
     }
     eprintln!("seen on the other server after {:?}", written.elapsed());
     assert!(a.stop() && b.stop());
+}
+
+/// Stores, through `orch` as the holder of `token`, a revision of Z10001 (an implementation
+/// of Z10000) that answers its argument after `word` and a space.
+fn put_prefixing_implementation(orch: &str, token: &str, word: &str) {
+    let code = format!("function Z10000( Z10000K1 ) {{ return '{word} ' + Z10000K1; }}");
+    let z14 = json!({"Z1K1": "Z14", "Z14K1": "Z10000",
+                     "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2": code}});
+    crate::common::put_object(orch, token, "Z10001", &z2("Z10001", z14));
 }
 
 /// Under `calls = "approved"`, a node whose cache holds an older revision of an implementation
@@ -406,19 +403,7 @@ fn a_node_does_not_run_its_older_copy_of_a_newly_approved_implementation() {
     let drafted = call(Some(&editor));
     assert_eq!(drafted.json()["Z22K1"], "ABC", "{}", drafted.text);
     // The reviewed revision, approved through a.
-    crate::common::put_object(
-        a.orch(),
-        &editor,
-        "Z10001",
-        &z2(
-            "Z10001",
-            json!({
-                "Z1K1": "Z14", "Z14K1": "Z10000",
-                "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600",
-                          "Z16K2": "function Z10000( Z10000K1 ) { return 'reviewed ' + Z10000K1; }"},
-            }),
-        ),
-    );
+    put_prefixing_implementation(a.orch(), &editor, "reviewed");
     let approved = request(
         "POST",
         &format!("{}/v1/objects/Z10001/approve", a.orch()),

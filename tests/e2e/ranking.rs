@@ -205,6 +205,30 @@ fn the_faster_second_implementation_answers_once_the_testers_have_run() {
     assert_eq!(again.json()["revision"], Value::Null, "{}", again.text);
 }
 
+/// A server without the result cache (so that each call runs), whose Z10000 lists Z10001
+/// and Z10002 with the code of `first` and `second` (JavaScript or Python, as they read), and
+/// no testers; the server and the editor's token.
+fn uncached_with(data: &Path, [first, second]: [&str; 2]) -> (Server, String) {
+    let (server, editor, _) = start(data, &[("ZEVAL_CACHE", "false")]);
+    let language = |code: &str| {
+        if code.starts_with("def ") {
+            "Z610"
+        } else {
+            "Z600"
+        }
+    };
+    store(
+        server.orch(),
+        &editor,
+        &[
+            ("Z10001", language(first), first),
+            ("Z10002", language(second), second),
+        ],
+        false,
+    );
+    (server, editor)
+}
+
 /// A function's ranking learns only from runs of its implementations under that function.
 /// Another function stored to list them (its own ZID and signature) runs them under
 /// arguments they were not written for, and they fail: until 2026-12-06 each such failure
@@ -213,14 +237,8 @@ fn the_faster_second_implementation_answers_once_the_testers_have_run() {
 #[test]
 fn runs_under_another_function_do_not_rank_its_implementations() {
     let data = tempfile::tempdir().unwrap();
-    let (server, editor, _) = start(data.path(), &[("ZEVAL_CACHE", "false")]);
+    let (server, editor) = uncached_with(data.path(), [FAST_PYTHON, SLOW_JS]);
     let orch = server.orch();
-    store(
-        orch,
-        &editor,
-        &[("Z10001", "Z610", FAST_PYTHON), ("Z10002", "Z600", SLOW_JS)],
-        false,
-    );
     let mut other = function(&[], &["Z10001", "Z10002"]);
     other["Z2K1"]["Z6K1"] = json!("Z20000");
     other["Z2K2"]["Z8K5"] = json!("Z20000");
@@ -255,14 +273,8 @@ fn runs_under_another_function_do_not_rank_its_implementations() {
 fn live_calls_alone_promote_the_faster_implementation() {
     let data = tempfile::tempdir().unwrap();
     // The same call 400 times: without the result cache, so that each one runs.
-    let (server, editor, _) = start(data.path(), &[("ZEVAL_CACHE", "false")]);
+    let (server, _) = uncached_with(data.path(), [SLOW_JS, FAST_PYTHON]);
     let orch = server.orch();
-    store(
-        orch,
-        &editor,
-        &[("Z10001", "Z600", SLOW_JS), ("Z10002", "Z610", FAST_PYTHON)],
-        false,
-    );
     // One call in 8 explores the second until it has 20 successful calls; then, within a
     // refresh (1 s), the order follows the live p50s.
     let mut by_second = 0;

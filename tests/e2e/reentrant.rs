@@ -285,18 +285,8 @@ fn the_limits_are_settings() {
 #[test]
 fn access_rules_apply_to_nested_calls() {
     let site = start("[access]\ncalls = \"approved\"\n", &[]);
-    let orch = site.server.orch().to_owned();
-    let approve = |zid: &str| {
-        let answer = request(
-            "POST",
-            &format!("{orch}/v1/objects/{zid}/approve"),
-            Some(&site.admin),
-            None,
-        );
-        assert_eq!(answer.status, 200, "approve {zid}: {}", answer.text);
-    };
     // The caller is approved, what it calls is not: the nested call is refused.
-    approve("Z10011");
+    approve(&site, "Z10011");
     let (status, answer) = call_status(&site, "Z10010", Some("Z10011"), "abc");
     // The Z559 is the call's error (the code did not catch it), which the API answers with
     // 403 as it does any refusal.
@@ -305,7 +295,7 @@ fn access_rules_apply_to_nested_calls() {
     let message = answer["Z5K2"]["Z559K1"].as_str().unwrap_or_default();
     assert!(message.contains("Z10001 is not approved"), "{answer}");
     // Once it is approved, the call answers.
-    approve("Z10001");
+    approve(&site, "Z10001");
     let z22 = call(&site, "Z10010", Some("Z10011"), "abc");
     assert_eq!(z22["Z22K1"], "ABC!", "{z22}");
     assert!(site.server.stop());
@@ -317,50 +307,29 @@ fn access_rules_apply_to_nested_calls() {
 #[test]
 fn an_implementation_edited_during_a_call_is_not_run_by_its_later_nested_calls() {
     let site = start("[access]\ncalls = \"approved\"\n", &[]);
-    let orch = site.server.orch().to_owned();
-    let put = |zid: &str, value: Value| {
-        crate::common::put_object(&orch, &site.admin, zid, &z2(zid, value));
-    };
     // Z10040 upper-cases its text twice through Z10000, three seconds apart.
-    put(
-        "Z10040",
-        json!({
-            "Z1K1": "Z8",
-            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10040K1",
-                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
-            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10041"], "Z8K5": "Z10040",
-        }),
-    );
-    put(
-        "Z10041",
-        json!({"Z1K1": "Z14", "Z14K1": "Z10040",
-               "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2":
-                   "function Z10040( Z10040K1 ) {\n\
-                      const first = W.Call( 'Z10000', { Z10000K1: Z10040K1 } );\n\
-                      const until = Date.now() + 3000;\n\
-                      while ( Date.now() < until ) {}\n\
-                      return first + ' ' + W.Call( 'Z10000', { Z10000K1: Z10040K1 } );\n\
-                    }"}}),
+    put_string_function(
+        &site,
+        ("Z10040", "Z10041"),
+        "function Z10040( Z10040K1 ) {\n\
+           const first = W.Call( 'Z10000', { Z10000K1: Z10040K1 } );\n\
+           const until = Date.now() + 3000;\n\
+           while ( Date.now() < until ) {}\n\
+           return first + ' ' + W.Call( 'Z10000', { Z10000K1: Z10040K1 } );\n\
+         }",
     );
     for zid in ["Z10001", "Z10041"] {
-        let answer = request(
-            "POST",
-            &format!("{orch}/v1/objects/{zid}/approve"),
-            Some(&site.admin),
-            None,
-        );
-        assert_eq!(answer.status, 200, "approve {zid}: {}", answer.text);
+        approve(&site, zid);
     }
     // Both guests warm, so that the first nested call is made well within the first second.
     assert_eq!(call(&site, "Z10000", None, "warm")["Z22K1"], "WARM");
     let (status, answer) = std::thread::scope(|scope| {
         let call = scope.spawn(|| call_status(&site, "Z10040", None, "abc"));
         std::thread::sleep(std::time::Duration::from_millis(1000));
-        put(
-            "Z10001",
-            json!({"Z1K1": "Z14", "Z14K1": "Z10000",
-                   "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2":
-                       "function Z10000( Z10000K1 ) { return 'edited ' + Z10000K1; }"}}),
+        put_implementation(
+            &site,
+            ("Z10000", "Z10001"),
+            "function Z10000( Z10000K1 ) { return 'edited ' + Z10000K1; }",
         );
         call.join().unwrap()
     });
@@ -388,48 +357,63 @@ fn checking_what_nested_calls_run_costs_the_request_no_memory() {
         "[access]\ncalls = \"approved\"\n",
         &[("ZEVAL_MAX_REQUEST_MEMORY_BYTES", "4194304")],
     );
-    let orch = site.server.orch().to_owned();
-    let put = |zid: &str, value: Value| {
-        crate::common::put_object(&orch, &site.admin, zid, &z2(zid, value));
-    };
     let padding = "x".repeat(64 * 1024);
-    put(
-        "Z10001",
-        json!({"Z1K1": "Z14", "Z14K1": "Z10000",
-               "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2": format!(
-                   "// {padding}\nfunction Z10000( Z10000K1 ) {{ return Z10000K1.toUpperCase(); }}")}}),
+    put_implementation(
+        &site,
+        ("Z10000", "Z10001"),
+        &format!("// {padding}\nfunction Z10000( Z10000K1 ) {{ return Z10000K1.toUpperCase(); }}"),
     );
-    put(
-        "Z10050",
-        json!({
-            "Z1K1": "Z8",
-            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": "Z10050K1",
-                     "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
-            "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10051"], "Z8K5": "Z10050",
-        }),
-    );
-    put(
-        "Z10051",
-        json!({"Z1K1": "Z14", "Z14K1": "Z10050",
-               "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2":
-                   "function Z10050( Z10050K1 ) {\n\
-                      let out = '';\n\
-                      for ( let i = 0; i < 100; i++ ) { out = W.Call( 'Z10000', { Z10000K1: Z10050K1 } ); }\n\
-                      return out;\n\
-                    }"}}),
+    put_string_function(
+        &site,
+        ("Z10050", "Z10051"),
+        "function Z10050( Z10050K1 ) {\n\
+           let out = '';\n\
+           for ( let i = 0; i < 100; i++ ) { out = W.Call( 'Z10000', { Z10000K1: Z10050K1 } ); }\n\
+           return out;\n\
+         }",
     );
     for zid in ["Z10001", "Z10051"] {
-        let answer = request(
-            "POST",
-            &format!("{orch}/v1/objects/{zid}/approve"),
-            Some(&site.admin),
-            None,
-        );
-        assert_eq!(answer.status, 200, "approve {zid}: {}", answer.text);
+        approve(&site, zid);
     }
     let z22 = call(&site, "Z10050", None, "abc");
     assert_eq!(z22["Z22K1"], "ABC", "{}", error(&z22).unwrap_or(&z22));
     assert!(site.server.stop());
+}
+
+/// Stores, as the site's admin, the string function `function` whose one implementation is
+/// the JavaScript `code` (`implementation`).
+fn put_string_function(site: &Site, (function, implementation): (&str, &str), code: &str) {
+    let z8 = json!({
+        "Z1K1": "Z8",
+        "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": format!("{function}K1"),
+                 "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z8K2": "Z6", "Z8K3": ["Z20"], "Z8K4": ["Z14", implementation], "Z8K5": function,
+    });
+    crate::common::put_object(site.server.orch(), &site.admin, function, &z2(function, z8));
+    put_implementation(site, (function, implementation), code);
+}
+
+/// Stores, as the site's admin, `implementation` of `function`: the JavaScript `code`.
+fn put_implementation(site: &Site, (function, implementation): (&str, &str), code: &str) {
+    let z14 = json!({"Z1K1": "Z14", "Z14K1": function,
+                     "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2": code}});
+    crate::common::put_object(
+        site.server.orch(),
+        &site.admin,
+        implementation,
+        &z2(implementation, z14),
+    );
+}
+
+/// Approves the current revision of `zid` as the site's admin.
+fn approve(site: &Site, zid: &str) {
+    let answer = request(
+        "POST",
+        &format!("{}/v1/objects/{zid}/approve", site.server.orch()),
+        Some(&site.admin),
+        None,
+    );
+    assert_eq!(answer.status, 200, "approve {zid}: {}", answer.text);
 }
 
 /// The README's `W.Call` examples (between `<!-- reentrant:start -->` and

@@ -358,8 +358,12 @@ impl Toolchain {
                 });
             }
             limits.wall = limits.wall.min(left);
-            // RLIMIT_CPU counts whole seconds.
-            limits.cpu = limits.cpu.min(left.max(Duration::from_secs(1)));
+            // RLIMIT_CPU counts whole seconds: the second the time left ends in, so that the
+            // compilation gets the CPU time the wait left, and the wall time ends it on time.
+            // Truncated, 1.9 s left gave 1 s of CPU, and a Rust compilation of about a second
+            // failed now and then within a 2 s call (the hostile corpus's `thread_spawn.rs`).
+            let whole_seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            limits.cpu = limits.cpu.min(Duration::from_secs(whole_seconds.max(1)));
         }
         let dir = match &self.config.temp_root {
             Some(root) => tempfile::Builder::new()

@@ -274,6 +274,12 @@ impl Repository for StoreRepository {
         Ok(Some(revision))
     }
 
+    fn get_as_called(&self, zid: &str) -> Result<Option<Value>, RepositoryError> {
+        use zeval_store::ObjectSource;
+        let mut found = self.cache.fetch(&[zid.to_owned()]).map_err(repo_error)?;
+        Ok(found.remove(zid))
+    }
+
     fn forget_cached(&self, zid: &str) {
         self.cache.invalidate(zid);
     }

@@ -257,6 +257,11 @@ pub trait Repository: Send + Sync {
     /// read in one go, so that it is the revision the approval is of; `None` when it is not
     /// approved or does not exist. Built-ins always are.
     fn approved_object(&self, zid: &str) -> Result<Option<Value>, RepositoryError>;
+    /// `zid` as calls read it: through the object cache (which may hold, for seconds, an older
+    /// revision than the store's), and from the wiki when the store lacks it.
+    fn get_as_called(&self, zid: &str) -> Result<Option<Value>, RepositoryError> {
+        self.get(zid)
+    }
     /// Drops whatever copy of `zid` the object cache calls read holds, so that the next call
     /// reads it from the store (the access rule found it older than the approved revision).
     fn forget_cached(&self, zid: &str) {

@@ -289,10 +289,13 @@ impl ApprovedOnly {
                 match known {
                     Some(verdict) => verdict,
                     None => {
-                        let verdict = match definition_refused(self.repository.as_ref(), reference)
-                        {
-                            Ok(None) => Ok(()),
-                            Ok(Some(why)) => Err(why),
+                        // As calls read it: the copy a call would run, which a cluster's node
+                        // may hold for seconds after the store has another.
+                        let verdict = match self.repository.get_as_called(reference) {
+                            Ok(z2) => match definition_refused(reference, z2.as_ref()) {
+                                None => Ok(()),
+                                Some(why) => Err(why),
+                            },
                             Err(e) => {
                                 tracing::error!(%reference, error = %e, "reading an object failed");
                                 return self.unchecked_refusal(&|why: &str| {
@@ -467,11 +470,14 @@ impl ApprovedOnly {
 /// request that runs it.
 pub const MAX_REFERENCES: usize = 256;
 
-/// What stored objects an approved implementation may refer to (`Z2K2`'s type): functions,
-/// types, implementations, languages. Their own use passes the rule in turn (a function's
-/// implementations run only when approved), where another object's value would be whatever
-/// an editor wrote into it last (a Z7 there is computed wherever the object is referred to).
-pub const DEFINITIONS: [&str; 5] = ["Z8", "Z4", "Z14", "Z60", "Z61"];
+/// What stored objects an approved implementation may refer to (`Z2K2`'s type): functions
+/// and types. Their own use passes the rule in turn (a function's implementations run only
+/// when approved; a type's keys are never evaluated as values, its validator is a function),
+/// where another object's value would be whatever an editor wrote into it last, computed
+/// where it is used (a Z7 there, or in a field of a language or an implementation passed as
+/// data, is evaluated wherever the object is referred to). The catalogue's objects (its
+/// languages among them) are the program's own.
+pub const DEFINITIONS: [&str; 2] = ["Z8", "Z4"];
 
 /// The stored objects (not the catalogue's) canonical implementation `z14` refers to, in
 /// its composition (`Z14K2`), each once; or why they are too many ([`MAX_REFERENCES`]).
@@ -503,23 +509,21 @@ pub fn referred_to(z14: &Value) -> Result<Vec<String>, String> {
     Ok(found)
 }
 
-/// `None` when stored object `zid` is a definition an approved implementation may refer to
-/// ([`DEFINITIONS`]); else why not.
-pub fn definition_refused(
-    repository: &dyn Repository,
-    zid: &str,
-) -> Result<Option<String>, RepositoryError> {
-    let Some(value) = stored_value(repository, zid)? else {
-        return Ok(Some(format!("refers to {zid}, which does not exist")));
+/// `None` when `z2`, the persistent object `zid` as read, is a definition an approved
+/// implementation may refer to ([`DEFINITIONS`]); else why not.
+pub fn definition_refused(zid: &str, z2: Option<&Value>) -> Option<String> {
+    let Some(value) = z2.and_then(|z2| z2.get("Z2K2")) else {
+        return Some(format!("refers to {zid}, which does not exist"));
     };
-    let kind = type_zid(&value).unwrap_or("a value");
-    if DEFINITIONS.contains(&kind) {
-        return Ok(None);
-    }
-    Ok(Some(format!(
-        "refers to {zid}, a {kind} an editor may change after the approval (an approved \
-         implementation may refer only to functions, types, implementations and languages)"
-    )))
+    let kind = match type_zid(value) {
+        Some(kind) if DEFINITIONS.contains(&kind) => return None,
+        Some(kind) => format!("a {kind}"),
+        None => "a value".to_owned(),
+    };
+    Some(format!(
+        "refers to {zid}, {kind} an editor may change after the approval (an approved \
+         implementation may refer only to functions and types)"
+    ))
 }
 
 /// Whether the catalogue's function `function_zid` lists `zid` among its implementations

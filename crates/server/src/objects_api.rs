@@ -386,7 +386,8 @@ async fn approve(
         };
         crate::narrow::code_written_in(z14).map_err(|why| refused(&why))?;
         for reference in crate::narrow::referred_to(z14).map_err(|why| refused(&why))? {
-            if let Some(why) = crate::narrow::definition_refused(repository.as_ref(), &reference)? {
+            let referred = repository.get(&reference)?;
+            if let Some(why) = crate::narrow::definition_refused(&reference, referred.as_ref()) {
                 return Err(refused(&why));
             }
         }

@@ -8,6 +8,19 @@ use crate::common::{call_body, put, put_composition, send, server, token, z2};
 
 const EVALUATE: &str = "/wikifunctions.org/v1/evaluate/";
 
+/// A server under `calls = "approved"`, with [`put_composition`]'s objects stored: the
+/// server, an editor's token, an admin's, and Z10000 as stored.
+async fn approved_site() -> (crate::common::Server, String, String, serde_json::Value) {
+    let server = server(|c| c.access.calls = CallPolicy::Approved);
+    let editor = token(&server, "ed", Role::Editor);
+    let admin = token(&server, "root", Role::Admin);
+    put_composition(&server, &editor).await;
+    let function = send(&server, "GET", "/v1/objects/Z10000", None, None)
+        .await
+        .json();
+    (server, editor, admin, function)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_need_a_token_and_wrong_tokens_are_401() {
     let server = server(|_| {});
@@ -258,13 +271,7 @@ async fn an_inline_function_runs_approved_code_only_under_its_stored_signature()
 /// for any anonymous caller who named it in an inline copy of the function.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_implementation_taken_out_of_its_functions_list_does_not_run_for_anonymous_callers() {
-    let server = server(|c| c.access.calls = CallPolicy::Approved);
-    let editor = token(&server, "ed", Role::Editor);
-    let admin = token(&server, "root", Role::Admin);
-    put_composition(&server, &editor).await;
-    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
-        .await
-        .json();
+    let (server, editor, admin, mut function) = approved_site().await;
     let code = "function Z10000( Z10000K1 ) { return 'second ' + Z10000K1; }";
     let second = z2(
         "Z10005",
@@ -316,13 +323,7 @@ async fn an_implementation_taken_out_of_its_functions_list_does_not_run_for_anon
 /// made Z10050 compute, for every anonymous caller ("pwned", 200).
 #[tokio::test(flavor = "multi_thread")]
 async fn an_approved_composition_refers_only_to_definitions() {
-    let server = server(|c| c.access.calls = CallPolicy::Approved);
-    let editor = token(&server, "ed", Role::Editor);
-    let admin = token(&server, "root", Role::Admin);
-    put_composition(&server, &editor).await;
-    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
-        .await
-        .json();
+    let (server, editor, admin, mut function) = approved_site().await;
     let as_a_function = {
         let mut copy = function.clone();
         copy["Z2K1"]["Z6K1"] = serde_json::json!("Z10050");
@@ -387,14 +388,8 @@ async fn an_approved_composition_refers_only_to_definitions() {
 /// other means (before the rule, say) does not run.
 #[tokio::test(flavor = "multi_thread")]
 async fn approved_code_is_written_in_the_implementation_itself() {
-    let server = server(|c| c.access.calls = CallPolicy::Approved);
-    let editor = token(&server, "ed", Role::Editor);
-    let admin = token(&server, "root", Role::Admin);
-    put_composition(&server, &editor).await;
+    let (server, editor, admin, mut function) = approved_site().await;
     let code = "function Z10000( Z10000K1 ) { return Z10000K1; }";
-    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
-        .await
-        .json();
     function["Z2K2"]["Z8K4"] = serde_json::json!(["Z14", "Z10004"]);
     let implementation = |source: serde_json::Value| {
         z2(
@@ -446,13 +441,7 @@ async fn approved_code_is_written_in_the_implementation_itself() {
 /// function's reviewed implementations.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stored_implementation_naming_a_built_in_needs_an_approval() {
-    let server = server(|c| c.access.calls = CallPolicy::Approved);
-    let editor = token(&server, "ed", Role::Editor);
-    let admin = token(&server, "root", Role::Admin);
-    put_composition(&server, &editor).await;
-    let mut function = send(&server, "GET", "/v1/objects/Z10000", None, None)
-        .await
-        .json();
+    let (server, editor, admin, mut function) = approved_site().await;
     function["Z2K2"]["Z8K4"] = serde_json::json!(["Z14", "Z10004"]);
     let stored_function = function["Z2K2"].clone();
     let echo = z2(
