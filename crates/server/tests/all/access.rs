@@ -21,6 +21,16 @@ async fn approved_site() -> (crate::common::Server, String, String, serde_json::
     (server, editor, admin, function)
 }
 
+/// `POST`s the call `body` to the evaluate route as the holder of `token` (`None`:
+/// anonymously).
+async fn evaluate(
+    server: &crate::common::Server,
+    token: Option<&str>,
+    body: Option<String>,
+) -> crate::common::Answer {
+    send(server, "POST", EVALUATE, token, body).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_need_a_token_and_wrong_tokens_are_401() {
     let server = server(|_| {});
@@ -109,14 +119,7 @@ async fn approved_mode_runs_only_approved_implementations_for_anonymous_callers(
         "{z5}"
     );
     // A user may run it; built-ins are always allowed.
-    let with_token = send(
-        &server,
-        "POST",
-        EVALUATE,
-        Some(&editor),
-        Some(call_body("hi")),
-    )
-    .await;
+    let with_token = evaluate(&server, Some(&editor), Some(call_body("hi"))).await;
     assert_eq!(with_token.json()["Z22K1"], "hi", "{}", with_token.text);
     let builtin = serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z802", "Z802K1": "Z42", "Z802K2": "a", "Z802K3": "b"}});
     assert_eq!(
@@ -200,25 +203,11 @@ async fn an_inline_function_runs_approved_code_only_under_its_stored_signature()
         .to_string()
     };
     // The stored function's signature, given inline (as testers narrow calls): it runs.
-    let same = send(
-        &server,
-        "POST",
-        EVALUATE,
-        None,
-        Some(inline_call("Z10000K1", "Z6")),
-    )
-    .await;
+    let same = evaluate(&server, None, Some(inline_call("Z10000K1", "Z6"))).await;
     assert_eq!(same.status, 200, "{}", same.text);
     assert_eq!(same.json()["Z22K1"], "hi", "{}", same.text);
     for (key, returns) in [("Z10000K7", "Z6"), ("Z10000K1", "Z1")] {
-        let other = send(
-            &server,
-            "POST",
-            EVALUATE,
-            None,
-            Some(inline_call(key, returns)),
-        )
-        .await;
+        let other = evaluate(&server, None, Some(inline_call(key, returns))).await;
         assert_eq!(other.status, 403, "{key} → {returns}: {}", other.text);
         let z5 = other.json();
         assert_eq!(z5["Z5K1"], "Z559", "{z5}");
@@ -254,14 +243,7 @@ async fn an_inline_function_runs_approved_code_only_under_its_stored_signature()
     let refused = send(&server, "POST", EVALUATE, None, Some(by_another_name)).await;
     assert_eq!(refused.status, 403, "{}", refused.text);
     // With a token, the caller's own signature is the caller's business.
-    let with_token = send(
-        &server,
-        "POST",
-        EVALUATE,
-        Some(&editor),
-        Some(inline_call("Z10000K1", "Z1")),
-    )
-    .await;
+    let with_token = evaluate(&server, Some(&editor), Some(inline_call("Z10000K1", "Z1"))).await;
     assert_eq!(with_token.json()["Z22K1"], "hi", "{}", with_token.text);
 }
 
@@ -305,20 +287,13 @@ async fn an_implementation_taken_out_of_its_functions_list_does_not_run_for_anon
         unlisted.text
     );
     // With a token, any implementation may be tried.
-    let with_token = send(
-        &server,
-        "POST",
-        EVALUATE,
-        Some(&editor),
-        Some(inline_call("Z10001")),
-    )
-    .await;
+    let with_token = evaluate(&server, Some(&editor), Some(inline_call("Z10001"))).await;
     assert_eq!(with_token.json()["Z22K1"], "hi", "{}", with_token.text);
 }
 
 /// An approval covers the implementation's own revision, so what an approved composition
-/// refers to must be a definition (a function, type, implementation or language), whose own
-/// use passes the rule, as the store has it now. Until 2026-12-06 a composition whose body
+/// refers to must be a definition (a function or a type), whose own use passes the rule, as
+/// calls read it. Until 2026-12-06 a composition whose body
 /// referred to Z10050, a function when it was approved, answered whatever an editor later
 /// made Z10050 compute, for every anonymous caller ("pwned", 200).
 #[tokio::test(flavor = "multi_thread")]
@@ -370,14 +345,7 @@ async fn an_approved_composition_refers_only_to_definitions() {
         refused.text
     );
     // An editor's call still runs it.
-    let with_token = send(
-        &server,
-        "POST",
-        EVALUATE,
-        Some(&editor),
-        Some(call_body("hi")),
-    )
-    .await;
+    let with_token = evaluate(&server, Some(&editor), Some(call_body("hi"))).await;
     assert_eq!(with_token.json()["Z22K1"], "pwned", "{}", with_token.text);
 }
 
