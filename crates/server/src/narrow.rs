@@ -82,7 +82,8 @@ pub fn stored_value(
 /// - any other implementation runs only when it is a stored object (given by ZID), it is an
 ///   implementation of the function being called (`Z14K1`), an admin approved its current
 ///   revision (editing it withdraws the approval), and the copy the request read is that
-///   revision ([`ImplementationPolicy::allows_as_read`]);
+///   revision ([`ImplementationPolicy::allows_as_read`]); a composition, when what it
+///   refers to are the catalogue's objects, functions and types ([`DEFINITIONS`]);
 /// - so inline implementations (code or compositions written into the request) and objects
 ///   that only exist on the wiki never run for an anonymous caller.
 ///
