@@ -180,30 +180,25 @@ impl ImplementationPolicy for ApprovedOnly {
     }
 
     fn allows_signature(&self, function_zid: &str, signature: &Value) -> Result<(), String> {
-        let known = self
-            .signatures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(function_zid);
-        // Read without the lock, which `listed` takes at every run; the first read kept wins.
-        let read = (!known).then(|| self.stored_signature(function_zid));
-        let mut signatures = self.signatures.lock().unwrap_or_else(|e| e.into_inner());
-        let stored = match read {
-            Some(read) => signatures.entry(function_zid.to_owned()).or_insert(read),
-            // Known: kept for the request, never removed.
-            None => signatures
-                .entry(function_zid.to_owned())
-                .or_insert_with(|| self.stored_signature(function_zid)),
-        };
-        match stored {
-            Ok(stored) if stored.signature == *signature => Ok(()),
-            Ok(_) => Err(format!(
-                "the function given inline declares other arguments or another return type \
+        let read = || Ok::<_, std::convert::Infallible>(self.stored_signature(function_zid));
+        let verdict = remembered(
+            &self.signatures,
+            function_zid,
+            read,
+            |stored| match stored {
+                Ok(stored) if stored.signature == *signature => Ok(()),
+                Ok(_) => Err(format!(
+                    "the function given inline declares other arguments or another return type \
                  than {function_zid}; anonymous calls may only run approved implementations \
                  under their function's own signature (calls = \"approved\"): send a bearer \
                  token"
-            )),
-            Err(why) => Err(why.clone()),
+                )),
+                Err(why) => Err(why.clone()),
+            },
+        );
+        match verdict {
+            Ok(verdict) => verdict,
+            Err(never) => match never {},
         }
     }
 
@@ -280,42 +275,22 @@ impl ApprovedOnly {
     /// for every anonymous caller. Each object is read once per request.
     fn definitions_only(&self, zid: &str, references: &[String]) -> Result<(), String> {
         for reference in references {
-            let verdict = {
-                let known = self
-                    .definitions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(reference)
-                    .cloned();
-                match known {
-                    Some(verdict) => verdict,
-                    None => {
-                        // As calls read it: the copy a call would run, which a cluster's node
-                        // may hold for seconds after the store has another.
-                        let verdict = match self.repository.get_as_called(reference) {
-                            Ok(z2) => match definition_refused(reference, z2.as_ref()) {
-                                None => Ok(()),
-                                Some(why) => Err(why),
-                            },
-                            Err(e) => {
-                                tracing::error!(%reference, error = %e, "reading an object failed");
-                                return self.unchecked_refusal(&|why: &str| {
-                                    Err(self.refusal_of(
-                                        zid,
-                                        &format!("{why}: it refers to {reference}"),
-                                    ))
-                                });
-                            }
-                        };
-                        self.definitions
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(reference.clone(), verdict.clone());
-                        verdict
-                    }
+            // As calls read it: the copy a call would run, which a cluster's node may hold
+            // for seconds after the store has another.
+            let read = || match self.repository.get_as_called(reference) {
+                Ok(z2) => Ok(definition_refused(reference, z2.as_ref()).map_or(Ok(()), Err)),
+                Err(e) => {
+                    tracing::error!(%reference, error = %e, "reading an object failed");
+                    Err(self.unchecked_refusal(&|why: &str| {
+                        Err(self.refusal_of(zid, &format!("{why}: it refers to {reference}")))
+                    }))
                 }
             };
-            verdict.map_err(|why| self.refusal_of(zid, &why))?;
+            let verdict = remembered(&self.definitions, reference, read, Result::clone);
+            match verdict {
+                Ok(verdict) => verdict.map_err(|why| self.refusal_of(zid, &why))?,
+                Err(refusal) => return refusal,
+            }
         }
         Ok(())
     }
@@ -394,19 +369,12 @@ impl ApprovedOnly {
         zid: &str,
         look: impl FnOnce(Option<&Value>) -> T,
     ) -> Result<T, Result<(), String>> {
-        {
-            let approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(value) = approved.get(zid) {
-                return Ok(look(value.as_ref()));
-            }
-        }
-        // Read without the lock: another thread of the request (a call from code answered
-        // on a callback) waits for no store read but its own. The first read kept wins.
-        let value = self.approved_value(zid)?;
-        let mut approved = self.approved.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(look(
-            approved.entry(zid.to_owned()).or_insert(value).as_ref(),
-        ))
+        remembered(
+            &self.approved,
+            zid,
+            || self.approved_value(zid),
+            |value| look(value.as_ref()),
+        )
     }
 
     /// The value (`Z2K2`, canonical) of the approved current revision of `zid`, `None` when
@@ -525,6 +493,28 @@ pub fn definition_refused(zid: &str, z2: Option<&Value>) -> Option<String> {
         "refers to {zid}, {kind} an editor may change after the approval (an approved \
          implementation may refer only to functions and types)"
     ))
+}
+
+/// `look` at `memo`'s entry for `key`, made by `read` when the request has none yet (or the
+/// error `read` gives, kept nowhere). `read` runs without the lock: another thread of the
+/// request (a call from code answered on a callback) waits for no store read but its own,
+/// and [`ApprovedOnly::listed`] takes the signatures' lock at every run. The first read kept
+/// wins.
+fn remembered<V, T, E>(
+    memo: &std::sync::Mutex<HashMap<String, V>>,
+    key: &str,
+    read: impl FnOnce() -> Result<V, E>,
+    look: impl FnOnce(&V) -> T,
+) -> Result<T, E> {
+    {
+        let memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(value) = memo.get(key) {
+            return Ok(look(value));
+        }
+    }
+    let value = read()?;
+    let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(look(memo.entry(key.to_owned()).or_insert(value)))
 }
 
 /// Whether the catalogue's function `function_zid` lists `zid` among its implementations
