@@ -92,6 +92,7 @@ fn export_users(store: &Store, dir: &std::path::Path) -> anyhow::Result<(usize, 
                 "zid": zid,
                 "approved_by": approval.approved_by,
                 "timestamp_ms": approval.timestamp_ms,
+                "signature": approval.signature,
             }));
         }
     }

@@ -180,6 +180,10 @@ fn import_users(
                     .get("timestamp_ms")
                     .and_then(Value::as_i64)
                     .unwrap_or(0),
+                // What its function's signature was when approved; an export made before
+                // approvals kept it has none, and the approval then holds for no anonymous
+                // call until an admin approves again.
+                signature: item.get("signature").filter(|s| !s.is_null()).cloned(),
             },
         )?;
         approvals += 1;

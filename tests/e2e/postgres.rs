@@ -448,6 +448,91 @@ fn a_node_does_not_run_its_older_copy_of_a_newly_approved_implementation() {
     assert!(a.stop() && b.stop());
 }
 
+/// Under `calls = "approved"`, approved code runs only under the signature its function had
+/// when approved, as the store has it: a node whose cache holds another copy of the
+/// function does not run it under that copy's signature. Here an editor widened Z10000 to
+/// take and return any value (which withdrew the approval), had node b read that copy, and
+/// narrowed it back to text through node a: until 2026-12-07 b then ran the composition
+/// reviewed for text on a Boolean, for anonymous callers, for as long as its copy lasted
+/// (`SHARED_STORE_OBJECT_MAX_AGE`, 5 s), and again after every such pair of edits. Now the
+/// call that finds the other copy is refused, and drops it: the next reads the store's.
+#[test]
+fn a_node_does_not_run_approved_code_under_its_older_copy_of_the_functions_signature() {
+    let url = postgres_server::fresh_database();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let editor = add_editor(&url, dir_a.path());
+    let admin = add_user(&url, dir_a.path(), "ada", "admin");
+    let config = dir_a.path().join("zeval.toml");
+    std::fs::write(&config, "[access]\ncalls = \"approved\"\n").unwrap();
+    let args = ["--database-url", &url, "--config", config.to_str().unwrap()];
+    let a = Server::start(dir_a.path(), &args, &[]);
+    let b = Server::start(dir_b.path(), &args, &[]);
+    let function = |types: &str| {
+        z2(
+            "Z10000",
+            json!({"Z1K1": "Z8",
+                "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": types, "Z17K2": "Z10000K1",
+                         "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+                "Z8K2": types, "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10001"], "Z8K5": "Z10000"}),
+        )
+    };
+    // Answers its argument: If(true, argument, "no").
+    let composition = z2(
+        "Z10001",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10000",
+            "Z14K2": {"Z1K1": "Z7", "Z7K1": "Z802", "Z802K1": "Z41",
+                      "Z802K2": {"Z1K1": "Z18", "Z18K1": "Z10000K1"}, "Z802K3": "no"}}),
+    );
+    crate::common::put_object(a.orch(), &editor, "Z10000", &function("Z6"));
+    crate::common::put_object(a.orch(), &editor, "Z10001", &composition);
+    let approved = request(
+        "POST",
+        &format!("{}/v1/objects/Z10001/approve", a.orch()),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    let call = |token: Option<&str>, argument: Value| {
+        request(
+            "POST",
+            &format!("{}/wikifunctions.org/v1/evaluate/", b.orch()),
+            token,
+            Some(&json!({
+                "zobject": {"Z1K1": "Z7", "Z7K1": "Z10000", "Z10000K1": argument},
+                "bypassCache": true,
+            })),
+        )
+    };
+    let boolean = json!({"Z1K1": "Z40", "Z40K1": "Z41"});
+    crate::common::put_object(a.orch(), &editor, "Z10000", &function("Z1"));
+    let widened = call(Some(&editor), boolean.clone());
+    assert_eq!(widened.json()["Z22K1"], boolean, "{}", widened.text);
+    crate::common::put_object(a.orch(), &editor, "Z10000", &function("Z6"));
+    let since = std::time::Instant::now();
+    let refused = call(None, boolean.clone());
+    assert!(
+        since.elapsed() < std::time::Duration::from_secs(4),
+        "too slow to find b's copy: no test"
+    );
+    assert_ne!(
+        refused.json()["Z22K1"],
+        boolean,
+        "ran under b's copy of the signature: {}",
+        refused.text
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(
+        refused.text.contains("declares other arguments"),
+        "{}",
+        refused.text
+    );
+    // The refusal dropped b's copy: the next call reads the store's, and runs under it.
+    let text = call(None, json!("abc"));
+    assert_eq!(text.status, 200, "{}", text.text);
+    assert_eq!(text.json()["Z22K1"], "abc", "{}", text.text);
+    assert!(a.stop() && b.stop());
+}
+
 /// A server on a fresh PostgreSQL database with a call deadline of `deadline_ms` and no
 /// result cache, and Z10000 "upper case" stored (not yet called); the database's URL and the
 /// server's data directory, which lives as long as it.

@@ -171,6 +171,15 @@ impl Engine<'_> {
         // name: given inline, or stored under another ZID (or fetched) with its `Z8K5`
         // naming another function, it declares a signature of its own.
         let its_own_signature = called_by_reference.as_deref() == Some(function_zid.as_str());
+        // Called by its own identity, the function runs under the signature this request read:
+        // the policy decides whether that copy may run (one older than the store's may
+        // declare another signature than approvals are checked against).
+        let own_signature_verdict = match self.policy {
+            Some(policy) if its_own_signature => {
+                Some(self.signature_allowed_as_read(policy, &function_zid, &function)?)
+            }
+            _ => None,
+        };
         let order = if ranked {
             self.selector
                 .order_within(&function_zid, &infos, self.deadline())
@@ -212,6 +221,15 @@ impl Engine<'_> {
                     }
                     continue;
                 }
+            }
+            if let Some(Err(why)) = &own_signature_verdict {
+                if self.policy.is_some_and(|policy| policy.could_not_check()) {
+                    self.note_unchecked();
+                }
+                if !refusals.contains(why) {
+                    refusals.push(why.clone());
+                }
+                continue;
             }
             if let Some(policy) = self.policy
                 && let Err(why) = match infos[index].zid.as_deref() {
@@ -530,6 +548,32 @@ impl Engine<'_> {
         Ok(verdict)
     }
 
+    /// [`ImplementationPolicy::allows_signature_as_read`] for `function`, called by its own
+    /// identity `function_zid`, as this request read it: asked once per request and ZID.
+    fn signature_allowed_as_read(
+        &self,
+        policy: &dyn ImplementationPolicy,
+        function_zid: &str,
+        function: &Node,
+    ) -> R<Result<(), String>> {
+        if !policy.checks_reads() {
+            return Ok(Ok(()));
+        }
+        if let Some(verdict) = self.signature_verdicts_as_read.borrow().get(function_zid) {
+            return Ok(verdict.clone());
+        }
+        let verdict = with_room_for_policy(|| -> R<_> {
+            let signature = inline_signature(function)?;
+            let verdict = policy.allows_signature_as_read(function_zid, &signature);
+            zeval_zobject::depth::drop_iteratively(signature);
+            Ok(verdict)
+        })?;
+        self.signature_verdicts_as_read
+            .borrow_mut()
+            .insert(function_zid.to_owned(), verdict.clone());
+        Ok(verdict)
+    }
+
     /// A frame binding `bindings`, unevaluated, for `implementation` to read them from.
     fn bound_frame(&self, implementation: &Implementation, bindings: &[Binding]) -> Rc<Frame> {
         let frame = self.new_frame(implementation.node.scope());
@@ -761,10 +805,10 @@ impl Engine<'_> {
 /// as the parser allows: a policy may read, parse, compare and drop the stored objects it
 /// checks (the store bounds them at 1,000 levels as stored, and their normal forms are
 /// deeper), and a check may first be made at the bottom of a deep recursion, on what is left
-/// of a stack segment. Asked of [`ImplementationPolicy::allows_as_read`], once per request and
-/// implementation, and of `allows_signature`, once per call of a function not called by its
-/// own identity: [`ImplementationPolicy::allows`], asked at every call, only looks at what
-/// those read.
+/// of a stack segment. Asked of [`ImplementationPolicy::allows_as_read`] and
+/// `allows_signature_as_read`, once per request and implementation or function, and of
+/// `allows_signature`, once per call of a function not called by its own identity:
+/// [`ImplementationPolicy::allows`], asked at every call, only looks at what those read.
 fn with_room_for_policy<T>(work: impl FnOnce() -> T) -> T {
     crate::budget::with_room_for_json_levels(zeval_zobject::json::MAX_DEPTH, work)
 }

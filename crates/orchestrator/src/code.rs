@@ -197,6 +197,22 @@ pub trait ImplementationPolicy: Send + Sync {
         Ok(())
     }
 
+    /// `Ok` if function `function_zid`, called by its own identity, may run implementations
+    /// under `signature`, its signature as this request read it (in the form
+    /// [`Self::allows_signature`] is given). Asked once per request, nested ones apart, and
+    /// function, before [`Self::allows`], when [`Self::checks_reads`]. A policy that keeps
+    /// the signature an implementation was approved under checks here that the copy about
+    /// to run declares the one it checks approvals against: a request's copy of a function
+    /// may be older than the store's. The default allows everything.
+    fn allows_signature_as_read(
+        &self,
+        function_zid: &str,
+        signature: &Value,
+    ) -> Result<(), String> {
+        let _ = (function_zid, signature);
+        Ok(())
+    }
+
     /// `Ok` if stored implementation `zid` may run as this request read it: `read` is its
     /// normal form, as fetched for this request (or a nested one, which reads anew). Asked
     /// once per request, nested ones apart, and implementation, before [`Self::allows`]. A
@@ -225,30 +241,8 @@ pub trait ImplementationPolicy: Send + Sync {
 }
 
 /// The signature of a canonical Z8, as [`ImplementationPolicy::allows_signature`] is given
-/// it: `{"Z8K1": [[type, key], …], "Z8K2": type}` (labels and everything else left out;
-/// anything missing or malformed is `null` in its place).
-pub fn signature_of(z8: &Value) -> Value {
-    let arguments: Vec<Value> = match z8.get("Z8K1") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .skip(1)
-            .map(|argument| {
-                Value::Array(vec![
-                    argument.get("Z17K1").cloned().unwrap_or(Value::Null),
-                    argument.get("Z17K2").cloned().unwrap_or(Value::Null),
-                ])
-            })
-            .collect(),
-        _ => vec![Value::Null],
-    };
-    let mut signature = zeval_zobject::Map::new();
-    signature.insert("Z8K1".into(), Value::Array(arguments));
-    signature.insert(
-        "Z8K2".into(),
-        z8.get("Z8K2").cloned().unwrap_or(Value::Null),
-    );
-    Value::Object(signature)
-}
+/// it (and as an approval keeps it).
+pub use zeval_zobject::signature::signature_of;
 
 /// What a selector knows about one implementation.
 #[derive(Debug, Clone)]

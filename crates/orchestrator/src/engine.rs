@@ -119,6 +119,10 @@ pub(crate) struct Engine<'o> {
     /// ([`crate::ImplementationPolicy::allows_as_read`]): the resolver reads each ZID once per
     /// request, so one verdict holds for every run.
     pub(crate) verdicts_as_read: RefCell<HashMap<String, Result<(), String>>>,
+    /// The policy's verdicts on the signatures of functions called by their own identity, as
+    /// this request read them, by ZID
+    /// ([`crate::ImplementationPolicy::allows_signature_as_read`]).
+    pub(crate) signature_verdicts_as_read: RefCell<HashMap<String, Result<(), String>>>,
 }
 
 /// `((call address, internals), call, Z4)`.
@@ -171,6 +175,7 @@ impl<'o> Engine<'o> {
             stopped_by_load: Cell::new(false),
             type_memo: RefCell::new(Vec::new()),
             verdicts_as_read: RefCell::new(HashMap::new()),
+            signature_verdicts_as_read: RefCell::new(HashMap::new()),
         }
     }
 

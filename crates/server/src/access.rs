@@ -15,7 +15,9 @@
 //! does it on tokio's blocking pool, [`MAX_TOKEN_CHECKS_AT_ONCE`] at a time and within
 //! [`TOKEN_CHECK_TIME`]. [`reject_wrong_tokens`] checks every token once and
 //! leaves the caller it found in the request's extensions ([`TokenChecked`]), so a route that
-//! needs the caller does not look the same token up a second time.
+//! needs the caller does not look the same token up a second time; it remembers valid tokens
+//! for a while, and bounds each client's checks waiting for the store
+//! ([`crate::token_checks`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,6 +110,17 @@ pub async fn caller_async(
     headers: &HeaderMap,
     checked: Option<&TokenChecked>,
 ) -> Result<Option<Caller>, ApiError> {
+    check_token(repository, headers, checked, None).await
+}
+
+/// [`caller_async`], holding `place` (the client's place among the checks waiting,
+/// [`crate::token_checks`]) while the check waits and runs.
+async fn check_token(
+    repository: Arc<dyn Repository>,
+    headers: &HeaderMap,
+    checked: Option<&TokenChecked>,
+    place: Option<crate::token_checks::Waiting>,
+) -> Result<Option<Caller>, ApiError> {
     let Some(authorization) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -135,6 +148,7 @@ pub async fn caller_async(
     // check waits on the store does not free a turn for another one.
     tokio::task::spawn_blocking(move || {
         let _turn = turn;
+        let _place = place;
         zeval_store::call_deadline::within(ends, || {
             caller(repository.as_ref(), &only_authorization)
         })
@@ -208,7 +222,11 @@ pub async fn reject_wrong_tokens(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     if request.headers().contains_key(header::AUTHORIZATION) {
-        match caller_async(state.repository.clone(), request.headers(), None).await {
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|connection| connection.0.ip());
+        match checked_token(&state, request.headers(), peer).await {
             Ok(Some(who)) => {
                 request.extensions_mut().insert(TokenChecked(who));
             }
@@ -216,6 +234,7 @@ pub async fn reject_wrong_tokens(
             Err(refusal) => {
                 let reason = match refusal {
                     ApiError::StoreBusy(_) => "token_check_busy",
+                    ApiError::TooManyTokenChecks { .. } => "client_token_checks",
                     _ => "bad_token",
                 };
                 count_rejection(&state, reason);
@@ -224,4 +243,36 @@ pub async fn reject_wrong_tokens(
         }
     }
     next.run(request).await
+}
+
+/// The caller of a request's token, from the tokens the store found valid lately, else from
+/// the store at once when it can answer so, else from the store in turn, as one of the
+/// client's few checks waiting at once (429 past them): see [`crate::token_checks`].
+async fn checked_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> Result<Option<Caller>, ApiError> {
+    let Some(token) = bearer_token(headers)? else {
+        return Ok(None);
+    };
+    if let Some(who) = state.token_checks.known(token) {
+        return Ok(Some(who));
+    }
+    let found = match state.repository.authenticate_at_once(token) {
+        Some(found) => checked_caller(found)?,
+        None => {
+            let Some(place) = state.token_checks.wait_as(peer, headers) else {
+                return Err(ApiError::TooManyTokenChecks {
+                    limit: crate::token_checks::MAX_TOKEN_CHECKS_WAITING_PER_CLIENT,
+                    retry_after: state.config.limits.retry_after_seconds,
+                });
+            };
+            check_token(state.repository.clone(), headers, None, Some(place)).await?
+        }
+    };
+    if let Some(who) = &found {
+        state.token_checks.remember(token, who);
+    }
+    Ok(found)
 }

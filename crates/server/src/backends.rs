@@ -284,9 +284,15 @@ impl Repository for StoreRepository {
         self.cache.invalidate(zid);
     }
 
-    fn approved_object(&self, zid: &str) -> Result<Option<Value>, RepositoryError> {
+    fn approved_object(
+        &self,
+        zid: &str,
+    ) -> Result<Option<zeval_store::ApprovedObject>, RepositoryError> {
         if let Some(builtin) = zeval_catalogue::get(zid) {
-            return Ok(Some(builtin.clone()));
+            return Ok(Some(zeval_store::ApprovedObject {
+                object: builtin.clone(),
+                signature: None,
+            }));
         }
         self.store.approved_object(zid).map_err(repo_error)
     }
@@ -608,6 +614,11 @@ pub fn orchestrator_state(
         repository,
         ranking,
         shared_limits,
+        token_checks: Arc::new(crate::token_checks::TokenChecks::new(
+            crate::client_address::TrustedProxies::parse(&config.limits.trusted_proxies)
+                .unwrap_or_default(),
+            config.limits.client_ipv6_prefix,
+        )),
     })
 }
 

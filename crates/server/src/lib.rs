@@ -38,6 +38,7 @@ pub mod result_cache;
 mod serve;
 pub mod shared_limits;
 pub mod testers;
+pub mod token_checks;
 mod unsent;
 
 use std::sync::Arc;
@@ -255,8 +256,13 @@ pub trait Repository: Send + Sync {
     ) -> Result<Option<u64>, RepositoryError>;
     /// The current revision of an implementation (its Z2) when that revision is approved,
     /// read in one go, so that it is the revision the approval is of; `None` when it is not
-    /// approved or does not exist. Built-ins always are.
-    fn approved_object(&self, zid: &str) -> Result<Option<Value>, RepositoryError>;
+    /// approved or does not exist, with the signature its function had when approved
+    /// ([`zeval_store::Approval::signature`]). Built-ins always are (with none: their
+    /// functions are the catalogue's).
+    fn approved_object(
+        &self,
+        zid: &str,
+    ) -> Result<Option<zeval_store::ApprovedObject>, RepositoryError>;
     /// `zid` as calls read it: through the object cache (which may hold, for seconds, an older
     /// revision than the store's), and from the wiki when the store lacks it.
     fn get_as_called(&self, zid: &str) -> Result<Option<Value>, RepositoryError> {
@@ -295,6 +301,8 @@ pub struct AppState {
     pub ranking: Arc<ranking::Ranking>,
     /// The per-client limits shared through Redis (`limits.redis_url`), if configured.
     pub shared_limits: Option<Arc<shared_limits::SharedLimits>>,
+    /// Tokens found valid lately, and each client's token checks waiting for the store.
+    pub token_checks: Arc<token_checks::TokenChecks>,
 }
 
 pub use orchestrator_api::router as orchestrator_router;

@@ -103,9 +103,9 @@ pub struct ApprovedOnly {
     /// Function → its stored signature and implementations, or why there is none: read for
     /// functions not called by their own identity ([`ImplementationPolicy::allows_signature`]).
     signatures: std::sync::Mutex<HashMap<String, Result<StoredFunction, String>>>,
-    /// Implementation → its approved revision's value (`Z2K2`, canonical), as first read;
-    /// `None` when it had none. What every copy the request runs must be.
-    approved: std::sync::Mutex<HashMap<String, Option<Value>>>,
+    /// Implementation → its approved revision, as first read; `None` when it had none. What
+    /// every copy the request runs must be.
+    approved: std::sync::Mutex<HashMap<String, Option<ApprovedRevision>>>,
     /// Stored object an approved implementation refers to → whether it is a definition
     /// ([`definition_refused`]).
     definitions: std::sync::Mutex<HashMap<String, Result<(), String>>>,
@@ -114,6 +114,14 @@ pub struct ApprovedOnly {
     forgotten: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Whether a check failed on the store ([`ImplementationPolicy::could_not_check`]).
     unchecked: std::sync::atomic::AtomicBool,
+}
+
+/// An implementation's approved revision, as far as the rule needs it.
+struct ApprovedRevision {
+    /// Its value (`Z2K2`, canonical).
+    value: Value,
+    /// Its function's signature when approved ([`zeval_store::Approval::signature`]).
+    signature: Option<Value>,
 }
 
 /// A function as stored, as far as the rule needs it.
@@ -180,25 +188,51 @@ impl ImplementationPolicy for ApprovedOnly {
     }
 
     fn allows_signature(&self, function_zid: &str, signature: &Value) -> Result<(), String> {
-        let read = || Ok::<_, std::convert::Infallible>(self.stored_signature(function_zid));
-        let verdict = remembered(
-            &self.signatures,
-            function_zid,
-            read,
-            |stored| match stored {
-                Ok(stored) if stored.signature == *signature => Ok(()),
-                Ok(_) => Err(format!(
-                    "the function given inline declares other arguments or another return type \
+        let verdict = self.with_stored_function(function_zid, |stored| match stored {
+            Ok(stored) if stored.signature == *signature => Ok(()),
+            Ok(_) => Err(format!(
+                "the function given inline declares other arguments or another return type \
                  than {function_zid}; anonymous calls may only run approved implementations \
                  under their function's own signature (calls = \"approved\"): send a bearer \
                  token"
-                )),
-                Err(why) => Err(why.clone()),
-            },
-        );
+            )),
+            Err(why) => Err(why.clone()),
+        });
         match verdict {
             Ok(verdict) => verdict,
             Err(never) => match never {},
+        }
+    }
+
+    /// A function called by its own identity runs under the signature this request read
+    /// (`signature`), from a copy that a cluster's node may hold for seconds after the store
+    /// has another: the signature approvals are checked against is the store's
+    /// (`check_signature_kept`), so the copy must declare it. Else the copy is
+    /// dropped, and the next request reads the function anew.
+    fn allows_signature_as_read(
+        &self,
+        function_zid: &str,
+        signature: &Value,
+    ) -> Result<(), String> {
+        if zeval_catalogue::get(function_zid).is_some() {
+            return Ok(());
+        }
+        let verdict = self.with_stored_function(function_zid, |stored| match stored {
+            Ok(stored) => Ok(stored.signature == *signature),
+            Err(why) => Err(why.clone()),
+        });
+        match verdict.unwrap_or_else(|never| match never {}) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.forget_once(function_zid);
+                Err(format!(
+                    "the copy of {function_zid} this call read declares other arguments or \
+                     another return type than the stored one (it was edited lately); anonymous \
+                     calls may only run approved implementations under their function's \
+                     signature (calls = \"approved\"): try again, or send a bearer token"
+                ))
+            }
+            Err(why) => Err(why),
         }
     }
 
@@ -216,13 +250,15 @@ impl ImplementationPolicy for ApprovedOnly {
         let canonical = zeval_zobject::canonicalize(read);
         // Whether the copy is the approved revision, and what that revision's composition
         // refers to.
-        let same = self.with_approved(zid, |approved| match (approved, &canonical) {
-            // Not approved at all, or approved as something other than an implementation:
-            // `allows` refuses it, in its own words.
-            (None, _) => (true, Ok(Vec::new())),
-            (Some(approved), _) if type_zid(approved) != Some("Z14") => (true, Ok(Vec::new())),
-            (Some(approved), Ok(read)) => (read == approved, referred_to(approved)),
-            (Some(_), Err(_)) => (false, Ok(Vec::new())),
+        let same = self.with_approved(zid, |approved| {
+            match (approved.map(|a| &a.value), &canonical) {
+                // Not approved at all, or approved as something other than an implementation:
+                // `allows` refuses it, in its own words.
+                (None, _) => (true, Ok(Vec::new())),
+                (Some(approved), _) if type_zid(approved) != Some("Z14") => (true, Ok(Vec::new())),
+                (Some(approved), Ok(read)) => (read == approved, referred_to(approved)),
+                (Some(_), Err(_)) => (false, Ok(Vec::new())),
+            }
         });
         if let Ok(canonical) = canonical {
             zeval_zobject::depth::drop_iteratively(canonical);
@@ -236,16 +272,7 @@ impl ImplementationPolicy for ApprovedOnly {
         // The copy this node holds is older than the store's (a cluster's node reads again
         // only after seconds) or newer (edited during the request): either way the next
         // request reads it anew, and this refusal is not one to keep.
-        if self
-            .forgotten
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(zid.to_owned())
-        {
-            self.repository.forget_cached(zid);
-        }
-        self.unchecked
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.forget_once(zid);
         Err(format!(
             "the copy of {zid} this call read is not the revision an admin approved (it was \
              edited lately); anonymous calls may only run approved implementations (calls = \
@@ -293,6 +320,22 @@ impl ApprovedOnly {
             }
         }
         Ok(())
+    }
+
+    /// Drops the object cache's copy of `zid`, which this request found is not the store's
+    /// (once per request: every drop makes fetches running at that moment, anyone's, go
+    /// uncached); the refusal is not one to keep.
+    fn forget_once(&self, zid: &str) {
+        if self
+            .forgotten
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(zid.to_owned())
+        {
+            self.repository.forget_cached(zid);
+        }
+        self.unchecked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A refusal for a check the store could not answer, noted as such.
@@ -360,33 +403,37 @@ impl ApprovedOnly {
         }
     }
 
-    /// `look` at [`Self::approved_value`] as first read for this request. Read where the
+    /// `look` at [`Self::approved_revision`] as first read for this request. Read where the
     /// orchestrator gives the policy room on the stack ([`ImplementationPolicy::allows_as_read`]
     /// comes first), and only looked at after: copying or dropping a stored object recurses
     /// once per level.
     fn with_approved<T>(
         &self,
         zid: &str,
-        look: impl FnOnce(Option<&Value>) -> T,
+        look: impl FnOnce(Option<&ApprovedRevision>) -> T,
     ) -> Result<T, Result<(), String>> {
         remembered(
             &self.approved,
             zid,
-            || self.approved_value(zid),
-            |value| look(value.as_ref()),
+            || self.approved_revision(zid),
+            |approved| look(approved.as_ref()),
         )
     }
 
-    /// The value (`Z2K2`, canonical) of the approved current revision of `zid`, `None` when
-    /// it has none; or the refusal of a store that could not answer.
-    fn approved_value(&self, zid: &str) -> Result<Option<Value>, Result<(), String>> {
+    /// The approved current revision of `zid`, `None` when it has none; or the refusal of a
+    /// store that could not answer.
+    fn approved_revision(&self, zid: &str) -> Result<Option<ApprovedRevision>, Result<(), String>> {
         match self.repository.approved_object(zid) {
-            Ok(z2) => Ok(z2
-                .and_then(|z2| match z2 {
-                    Value::Object(mut m) => m.remove("Z2K2"),
-                    _ => None,
+            Ok(approved) => Ok(approved.and_then(|approved| {
+                let value = match approved.object {
+                    Value::Object(mut m) => m.remove("Z2K2")?,
+                    _ => return None,
+                };
+                Some(ApprovedRevision {
+                    value: zeval_zobject::canonicalize(&value).unwrap_or(value),
+                    signature: approved.signature,
                 })
-                .map(|value| zeval_zobject::canonicalize(&value).unwrap_or(value))),
+            })),
             Err(e) => {
                 // A store too busy to answer by the call's deadline is the load, not a fault.
                 if matches!(e, crate::RepositoryError::Busy(_)) {
@@ -409,29 +456,93 @@ impl ApprovedOnly {
     /// revision, read in one go (read apart from the approval, an edit in between was taken
     /// for what the admin approved).
     fn check_stored(&self, function_zid: &str, zid: &str) -> Result<(), String> {
-        let refused = |why: &str| {
-            Err(format!(
-                "{zid} {why}; anonymous calls may only run approved implementations \
-                 (calls = \"approved\"): send a bearer token, or ask an admin to approve it"
-            ))
-        };
         if zeval_catalogue::get(zid).is_some() {
             if !catalogue_lists(function_zid, zid) {
-                return refused(&format!("is not an implementation of {function_zid}"));
+                let why = format!("is not an implementation of {function_zid}");
+                return Err(self.refusal_of(zid, &why));
             }
             return Ok(());
         }
-        let verdict = self.with_approved(zid, |z14| match z14 {
-            None => refused("is not approved"),
-            Some(z14) if type_zid(z14) != Some("Z14") => refused("is not an implementation (Z14)"),
-            Some(z14) if z14.get("Z14K1").and_then(ref_zid) != Some(function_zid) => {
-                refused(&format!("is not an implementation of {function_zid}"))
+        let verdict = self.with_approved(zid, |approved| {
+            let Some(ApprovedRevision {
+                value: z14,
+                signature,
+            }) = approved
+            else {
+                return Err("is not approved".to_owned());
+            };
+            if type_zid(z14) != Some("Z14") {
+                return Err("is not an implementation (Z14)".to_owned());
+            }
+            if z14.get("Z14K1").and_then(ref_zid) != Some(function_zid) {
+                return Err(format!("is not an implementation of {function_zid}"));
             }
             // Approved before approvals checked this, or written into the store by other
             // means.
-            Some(z14) => code_written_in(z14).or_else(|why| refused(&why)),
+            code_written_in(z14)?;
+            Ok(signature.clone())
         });
-        verdict.unwrap_or_else(|refusal| refusal)
+        match verdict {
+            Ok(Ok(signature)) => self.check_signature_kept(function_zid, zid, signature),
+            Ok(Err(why)) => Err(self.refusal_of(zid, &why)),
+            Err(refusal) => refusal,
+        }
+    }
+
+    /// Reviewed code runs only under the signature its function had when it was approved
+    /// (`kept`, [`zeval_store::Approval::signature`]): until 2026-12-07 an editor who changed
+    /// a function's argument types or keys, or its return type, had every anonymous call of
+    /// it run the approved code under them (code written for a string given a list; a C or
+    /// Rust implementation compiled anew at call time). The function as the store has it
+    /// now, as this request first read it: every call of the function in the request runs
+    /// under that signature ([`ImplementationPolicy::allows_signature`] and
+    /// [`ImplementationPolicy::allows_signature_as_read`] see to it). A catalogue function's
+    /// signature is the program's own.
+    fn check_signature_kept(
+        &self,
+        function_zid: &str,
+        zid: &str,
+        kept: Option<Value>,
+    ) -> Result<(), String> {
+        if zeval_catalogue::get(function_zid).is_some() {
+            return Ok(());
+        }
+        let Some(kept) = kept else {
+            return Err(self.refusal_of(
+                zid,
+                &format!(
+                    "was approved before approvals kept its function's signature, or when \
+                     {function_zid} was not stored (approving it again keeps it)"
+                ),
+            ));
+        };
+        let verdict = self.with_stored_function(function_zid, |stored| match stored {
+            Ok(stored) if stored.signature == kept => Ok(()),
+            Ok(_) => Err(self.refusal_of(
+                zid,
+                &format!(
+                    "was approved when {function_zid} had other arguments or another return \
+                     type (approving it again accepts them)"
+                ),
+            )),
+            Err(why) => Err(why.clone()),
+        });
+        verdict.unwrap_or_else(|never| match never {})
+    }
+
+    /// `look` at stored function `function_zid` ([`Self::stored_signature`]) as first read
+    /// for this request.
+    fn with_stored_function<T>(
+        &self,
+        function_zid: &str,
+        look: impl FnOnce(&Result<StoredFunction, String>) -> T,
+    ) -> Result<T, std::convert::Infallible> {
+        remembered(
+            &self.signatures,
+            function_zid,
+            || Ok(self.stored_signature(function_zid)),
+            look,
+        )
     }
 }
 

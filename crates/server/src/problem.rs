@@ -85,6 +85,17 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after: u64,
     },
+    /// The client already has its limit of token checks waiting for the store
+    /// ([`crate::token_checks`]); try again after `retry_after` seconds.
+    #[error(
+        "you already have {limit} token checks waiting for the store, the limit per client; retry when one has finished"
+    )]
+    TooManyTokenChecks {
+        /// The limit per client.
+        limit: usize,
+        /// Seconds for `Retry-After`.
+        retry_after: u64,
+    },
     /// The store could not answer in time (no read connection came free, or a search ran
     /// past its limit): 503 with `Retry-After: 1`.
     #[error("{0}")]
@@ -116,9 +127,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Busy { .. } | ApiError::StoreBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::TooManyRequests { .. }
+            | ApiError::RateLimited { .. }
+            | ApiError::TooManyTokenChecks { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) | ApiError::InternalLogged(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -162,6 +173,7 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Busy { retry_after, .. }
             | ApiError::TooManyRequests { retry_after, .. }
+            | ApiError::TooManyTokenChecks { retry_after, .. }
             | ApiError::RateLimited { retry_after, .. } => {
                 response
                     .headers_mut()

@@ -16,8 +16,8 @@ use zeval_zobject::Value;
 use crate::postgres::PostgresStore;
 use crate::postgres::pool::outside_runtime;
 use crate::{
-    Approval, CallStats, Compilation, HistoryPage, ObjectSource, ObjectSummary, Role, SqliteStore,
-    StoreError, StoredArtifact, TesterResult, User, UserRecord,
+    Approval, ApprovedObject, CallStats, Compilation, HistoryPage, ObjectSource, ObjectSummary,
+    Role, SqliteStore, StoreError, StoredArtifact, TesterResult, User, UserRecord,
 };
 
 /// The object store: SQLite (embedded, one node) or PostgreSQL (shared by several nodes).
@@ -254,7 +254,7 @@ impl Store {
         /// Whether the current revision of `zid` is approved.
         fn is_approved(&self, zid: &str) -> Result<bool, StoreError>;
         /// The current revision of `zid` when it is approved.
-        fn approved_object(&self, zid: &str) -> Result<Option<Value>, StoreError>;
+        fn approved_object(&self, zid: &str) -> Result<Option<ApprovedObject>, StoreError>;
         /// The latest approval of `zid`.
         fn approval(&self, zid: &str) -> Result<Option<Approval>, StoreError>;
         /// The artifact stored under `key`.

@@ -13,7 +13,8 @@
 //! - [`error`]: typed Z5 errors (`Z5K2` an instance of `Z885(Z5xx)`);
 //! - [`validate`](mod@validate): schema validation of normal, canonical and mixed forms with the
 //!   original's Z5xx error trees, for built-in and user-defined types;
-//! - [`depth`]: the nesting limit for values built in memory.
+//! - [`depth`]: the nesting limit for values built in memory;
+//! - [`signature`]: a function's signature (argument types and keys, return type).
 //!
 //! Every function here returns normal-form ZObjects unless its name says otherwise.
 
@@ -26,6 +27,7 @@ pub mod ident;
 pub mod json;
 pub mod metadata_format;
 pub mod normalize;
+pub mod signature;
 pub mod validate;
 
 pub use canonicalize::canonicalize;

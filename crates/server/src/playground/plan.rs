@@ -97,6 +97,17 @@ impl ImplementationPolicy for Planner {
         }
     }
 
+    fn allows_signature_as_read(
+        &self,
+        function_zid: &str,
+        signature: &Value,
+    ) -> Result<(), String> {
+        match &self.inner {
+            Some(inner) => inner.allows_signature_as_read(function_zid, signature),
+            None => Ok(()),
+        }
+    }
+
     fn allows_as_read(&self, zid: &str, read: &Value) -> Result<(), String> {
         match &self.inner {
             Some(inner) => inner.allows_as_read(zid, read),

@@ -319,6 +319,10 @@ pub(crate) fn post_request(path: &str, token: Option<&str>, body: &str) -> Vec<u
 pub(crate) struct Counting {
     store: Arc<dyn zeval_server::Repository>,
     pub(crate) token_checks: AtomicUsize,
+    /// When not 0, token checks take this many milliseconds and none is answered at once: a
+    /// store as busy as a database server far away (the PostgreSQL store never answers at
+    /// once).
+    pub(crate) token_check_ms: std::sync::atomic::AtomicU64,
     pub(crate) revision_reads: AtomicUsize,
     pub(crate) object_reads: AtomicUsize,
 }
@@ -392,7 +396,7 @@ impl zeval_server::Repository for Counting {
     fn approved_object(
         &self,
         zid: &str,
-    ) -> Result<Option<serde_json::Value>, zeval_server::RepositoryError> {
+    ) -> Result<Option<zeval_store::ApprovedObject>, zeval_server::RepositoryError> {
         self.store.approved_object(zid)
     }
     fn authenticate(
@@ -400,12 +404,17 @@ impl zeval_server::Repository for Counting {
         token: &str,
     ) -> Result<Option<zeval_server::Caller>, zeval_server::RepositoryError> {
         self.token_checks.fetch_add(1, Ordering::SeqCst);
+        let delay = self.token_check_ms.load(Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(delay));
         self.store.authenticate(token)
     }
     fn authenticate_at_once(
         &self,
         token: &str,
     ) -> Option<Result<Option<zeval_server::Caller>, zeval_server::RepositoryError>> {
+        if self.token_check_ms.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
         let found = self.store.authenticate_at_once(token)?;
         self.token_checks.fetch_add(1, Ordering::SeqCst);
         Some(found)
@@ -425,6 +434,7 @@ pub(crate) fn counting_server(
     let counting = Arc::new(Counting {
         store: state.repository.clone(),
         token_checks: AtomicUsize::new(0),
+        token_check_ms: std::sync::atomic::AtomicU64::new(0),
         revision_reads: AtomicUsize::new(0),
         object_reads: AtomicUsize::new(0),
     });

@@ -443,6 +443,82 @@ async fn a_client_behind_a_proxy_that_reads_no_answers_holds_at_most_its_share_o
     assert_eq!((status, body.len()), (200, BIG));
 }
 
+/// Where the store cannot check tokens at once (PostgreSQL), checks wait in one queue per
+/// process, two at a time. One client's connections sending made-up tokens held every real
+/// token holder behind them: here 32 connections of checks of 100 ms each kept another
+/// client's valid token waiting past the second a check may take (503 `token_check_busy`).
+/// A client now has at most two checks waiting (429 past them), so the other's waits behind
+/// two at most; and a token found valid is remembered, so its holder's next request does
+/// not wait at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_clients_made_up_tokens_do_not_hold_up_another_clients_token() {
+    use std::sync::atomic::Ordering;
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = zeval_server::Config {
+        data_dir: data_dir.path().to_path_buf(),
+        ..zeval_server::Config::default()
+    };
+    let (server, counting) = crate::common::counting_server(config, data_dir);
+    let editor = crate::common::token(&server, "ed", zeval_store::Role::Editor);
+    counting.token_check_ms.store(100, Ordering::SeqCst);
+    let addr = listen(server.router.clone(), &Limits::default()).await;
+    let healthz = |token: &str| {
+        format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n")
+    };
+    let (attacker, user): (std::net::IpAddr, std::net::IpAddr) =
+        ([127, 0, 0, 5].into(), [127, 0, 0, 6].into());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> = (0..32)
+        .map(|n| {
+            let stop = std::sync::Arc::clone(&stop);
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let junk = format!("made-up-{n}-{}", statuses.len());
+                    let mut stream = connect_from(attacker, addr, healthz(&junk).as_bytes()).await;
+                    statuses.push(read_response(&mut stream).await.map(|(status, _)| status));
+                }
+                statuses
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ask = || async {
+        let started = std::time::Instant::now();
+        let mut stream = connect_from(user, addr, healthz(&editor).as_bytes()).await;
+        let answer = tokio::time::timeout(Duration::from_secs(10), read_response(&mut stream))
+            .await
+            .expect("no answer")
+            .expect("connection closed");
+        (answer, started.elapsed())
+    };
+    let ((status, body), took) = ask().await;
+    stop.store(true, Ordering::SeqCst);
+    let mut statuses = Vec::new();
+    for attacker in attackers {
+        statuses.extend(attacker.await.unwrap());
+    }
+    // The attackers' checks still running (their connections closed) end within a second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let checks = counting.token_checks.load(Ordering::SeqCst);
+    let ((again, _), took_again) = ask().await;
+    let checked_again = counting.token_checks.load(Ordering::SeqCst) - checks;
+    eprintln!("the valid token: {took:?}; remembered: {took_again:?}");
+    assert_eq!(status, 200, "after {took:?}: {body}");
+    assert!(
+        took < Duration::from_millis(700),
+        "the valid token waited {took:?} behind another client's"
+    );
+    assert_eq!(again, 200);
+    assert_eq!(checked_again, 0, "a token found valid was checked again");
+    assert!(took_again < Duration::from_millis(100), "{took_again:?}");
+    let refused = statuses.iter().filter(|s| **s == Some(429)).count();
+    assert!(
+        refused > 0 && statuses.iter().all(|s| matches!(s, Some(401 | 429))),
+        "{statuses:?}"
+    );
+}
+
 /// The playground's guests and files are shared bytes: a response of theirs waiting to be
 /// read holds no memory of its own, and is not counted among the unsent. Counted, one client
 /// that asked for a guest and read nothing made every other client's large answers 503

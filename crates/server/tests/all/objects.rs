@@ -329,7 +329,10 @@ impl Repository for BrokenStore {
     ) -> Result<Option<u64>, RepositoryError> {
         Err(RepositoryError::Store(SECRET.into()))
     }
-    fn approved_object(&self, _: &str) -> Result<Option<serde_json::Value>, RepositoryError> {
+    fn approved_object(
+        &self,
+        _: &str,
+    ) -> Result<Option<zeval_store::ApprovedObject>, RepositoryError> {
         Err(RepositoryError::Store(SECRET.into()))
     }
     fn authenticate(&self, _: &str) -> Result<Option<Caller>, RepositoryError> {
@@ -539,7 +542,10 @@ impl Repository for SlowHistory {
     ) -> Result<Option<u64>, RepositoryError> {
         Err(RepositoryError::Store("read only".into()))
     }
-    fn approved_object(&self, _: &str) -> Result<Option<serde_json::Value>, RepositoryError> {
+    fn approved_object(
+        &self,
+        _: &str,
+    ) -> Result<Option<zeval_store::ApprovedObject>, RepositoryError> {
         Ok(None)
     }
     fn authenticate(&self, token: &str) -> Result<Option<Caller>, RepositoryError> {

@@ -26,7 +26,10 @@ use zeval_zobject::Value;
 
 use crate::sqlite::artifacts::{ArtifactColumns, ArtifactOutcome, Compilation, StoredArtifact};
 use crate::sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
-use crate::sqlite::users::{Approval, Role, User, UserRecord, new_token, token_hash};
+use crate::sqlite::users::{
+    Approval, ApprovedObject, Role, User, UserRecord, kept_signature, new_token, signature_to_keep,
+    token_hash,
+};
 use crate::sqlite::{
     CATALOGUE_AUTHOR, FIRST_USER_ZID, HistoryPage, MAX_SEARCH_RESULTS, MAX_ZID_NUMBER,
     ObjectSummary, Prepared, Revision, Write, check_new, escape_like, history_limit, now_ms,
@@ -381,39 +384,43 @@ impl PostgresStore {
             .pool
             .get()?
             .query(
-                "SELECT zid, revision, approved_by, timestamp_ms FROM approvals
+                "SELECT zid, revision, approved_by, timestamp_ms, signature FROM approvals
                  ORDER BY zid COLLATE \"C\"",
                 &[],
             )
             .map_err(pg_error)?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                (
-                    r.get(0),
+                let zid: String = r.get(0);
+                let signature = kept_signature(&zid, r.get(4))?;
+                Ok((
+                    zid,
                     Approval {
                         revision: r.get::<_, i64>(1) as u64,
                         approved_by: r.get(2),
                         timestamp_ms: r.get(3),
+                        signature,
                     },
-                )
+                ))
             })
-            .collect())
+            .collect()
     }
 
     /// Records `approval` of `zid` as given.
     pub fn restore_approval(&self, zid: &str, approval: &Approval) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO approvals (zid, revision, approved_by, timestamp_ms)
-                 VALUES ($1, $2, $3, $4)
+                "INSERT INTO approvals (zid, revision, approved_by, timestamp_ms, signature)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (zid) DO UPDATE SET revision = EXCLUDED.revision,
-                   approved_by = EXCLUDED.approved_by, timestamp_ms = EXCLUDED.timestamp_ms",
+                   approved_by = EXCLUDED.approved_by, timestamp_ms = EXCLUDED.timestamp_ms,
+                   signature = EXCLUDED.signature",
                 &[
                     &zid,
                     &(approval.revision as i64),
                     &text(&approval.approved_by),
                     &approval.timestamp_ms,
+                    &approval.signature.as_ref().map(Value::to_string),
                 ],
             )
             .map_err(pg_error)?;
@@ -473,16 +480,19 @@ impl PostgresStore {
         by.require_admin()?;
         self.write(|tx| {
             let row = tx
-                .query_opt("SELECT revision, type FROM objects WHERE zid = $1", &[&zid])
+                .query_opt(
+                    "SELECT revision, type, json FROM objects WHERE zid = $1",
+                    &[&zid],
+                )
                 .map_err(pg_error)?;
-            let revision: i64 = match row {
+            let (revision, json): (i64, String) = match row {
                 None => return Err(StoreError::NotFound(zid.to_string())),
                 Some(r) if r.get::<_, Option<&str>>(1) != Some("Z14") => {
                     return Err(StoreError::Invalid(format!(
                         "{zid} is not an implementation (Z14)"
                     )));
                 }
-                Some(r) => r.get(0),
+                Some(r) => (r.get(0), r.get(2)),
             };
             if let Some(expected) = expected
                 && expected != revision as u64
@@ -493,12 +503,19 @@ impl PostgresStore {
                     current: Some(revision as u64),
                 });
             }
+            let signature = signature_to_keep(&parse_stored(zid, &json)?, |function| {
+                Ok(tx
+                    .query_opt("SELECT json FROM objects WHERE zid = $1", &[&function])
+                    .map_err(pg_error)?
+                    .map(|r| r.get(0)))
+            })?;
             tx.execute(
-                "INSERT INTO approvals (zid, revision, approved_by, timestamp_ms)
-                 VALUES ($1, $2, $3, $4)
+                "INSERT INTO approvals (zid, revision, approved_by, timestamp_ms, signature)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (zid) DO UPDATE SET revision = EXCLUDED.revision,
-                   approved_by = EXCLUDED.approved_by, timestamp_ms = EXCLUDED.timestamp_ms",
-                &[&zid, &revision, &by.name, &now_ms()],
+                   approved_by = EXCLUDED.approved_by, timestamp_ms = EXCLUDED.timestamp_ms,
+                   signature = EXCLUDED.signature",
+                &[&zid, &revision, &by.name, &now_ms(), &signature],
             )
             .map_err(pg_error)?;
             Ok(revision as u64)
@@ -522,17 +539,23 @@ impl PostgresStore {
 
     /// The current revision of `zid` (its Z2) when that revision is approved (see
     /// [`crate::SqliteStore::approved_object`]).
-    pub fn approved_object(&self, zid: &str) -> Result<Option<Value>, StoreError> {
+    pub fn approved_object(&self, zid: &str) -> Result<Option<ApprovedObject>, StoreError> {
         let row = self
             .pool
             .get()?
             .query_opt(
-                "SELECT o.json FROM objects o JOIN approvals a ON a.zid = o.zid
+                "SELECT o.json, a.signature FROM objects o JOIN approvals a ON a.zid = o.zid
                  WHERE o.zid = $1 AND a.revision = o.revision",
                 &[&zid],
             )
             .map_err(pg_error)?;
-        row.map(|r| parse_stored(zid, r.get(0))).transpose()
+        row.map(|r| {
+            Ok(ApprovedObject {
+                object: parse_stored(zid, r.get(0))?,
+                signature: kept_signature(zid, r.get(1))?,
+            })
+        })
+        .transpose()
     }
 
     /// The latest approval of `zid`.
@@ -541,15 +564,20 @@ impl PostgresStore {
             .pool
             .get()?
             .query_opt(
-                "SELECT revision, approved_by, timestamp_ms FROM approvals WHERE zid = $1",
+                "SELECT revision, approved_by, timestamp_ms, signature FROM approvals
+                 WHERE zid = $1",
                 &[&zid],
             )
             .map_err(pg_error)?;
-        Ok(row.map(|r| Approval {
-            revision: r.get::<_, i64>(0) as u64,
-            approved_by: r.get(1),
-            timestamp_ms: r.get(2),
-        }))
+        row.map(|r| {
+            Ok(Approval {
+                revision: r.get::<_, i64>(0) as u64,
+                approved_by: r.get(1),
+                timestamp_ms: r.get(2),
+                signature: kept_signature(zid, r.get(3))?,
+            })
+        })
+        .transpose()
     }
 
     /// The artifact stored under `key`.

@@ -4,7 +4,7 @@
 //! in one transaction that first takes an advisory lock ([`MIGRATION_LOCK`]), so two nodes
 //! starting at once do not race: the second waits, then finds the schema current.
 
-use super::client::{Client, Statements};
+use super::client::{Client, Statements, Transaction};
 
 use super::pg_error;
 use crate::StoreError;
@@ -93,10 +93,46 @@ const MIGRATIONS: &[&str] = &[
         SELECT revision FROM objects o WHERE o.zid = c.zid
         UNION SELECT revision FROM approvals a WHERE a.zid = c.zid);
     DELETE FROM artifacts WHERE key NOT IN (SELECT key FROM compilations);",
+    // 3: the SQLite store's migration 5 (each approval keeps its function's signature;
+    // those made before, the one their function has at the upgrade).
+    "ALTER TABLE approvals ADD COLUMN signature TEXT;",
 ];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The schema version whose approvals keep their function's signature.
+const KEEPS_SIGNATURES: usize = 3;
+
+/// The SQLite store's `keep_signatures_at_upgrade`: each approval of a current revision
+/// made before gets the signature its function has now.
+fn keep_signatures_at_upgrade(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+    let approved = tx
+        .query(
+            "SELECT a.zid, o.json FROM approvals a JOIN objects o ON o.zid = a.zid
+             WHERE a.revision = o.revision AND a.signature IS NULL",
+            &[],
+        )
+        .map_err(pg_error)?;
+    for row in approved {
+        let zid: String = row.get(0);
+        let Ok(z14) = crate::sqlite::parse_stored(&zid, row.get(1)) else {
+            continue;
+        };
+        let signature = crate::sqlite::users::signature_to_keep(&z14, |function| {
+            Ok(tx
+                .query_opt("SELECT json FROM objects WHERE zid = $1", &[&function])
+                .map_err(pg_error)?
+                .map(|r| r.get(0)))
+        })?;
+        tx.execute(
+            "UPDATE approvals SET signature = $1 WHERE zid = $2",
+            &[&signature, &zid],
+        )
+        .map_err(pg_error)?;
+    }
+    Ok(())
+}
 
 /// Brings the schema up to [`SCHEMA_VERSION`] in one transaction under [`MIGRATION_LOCK`].
 pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
@@ -123,6 +159,9 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
     }
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.batch_execute(sql).map_err(pg_error)?;
+        if version + 1 == KEEPS_SIGNATURES {
+            keep_signatures_at_upgrade(&mut tx)?;
+        }
         tx.execute(
             "UPDATE schema_version SET version = $1",
             &[&(version as i64 + 1)],

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::StoreError;
 
@@ -99,6 +99,10 @@ const MIGRATIONS: &[&str] = &[
         SELECT revision FROM objects o WHERE o.zid = compilations.zid
         UNION SELECT revision FROM approvals a WHERE a.zid = compilations.zid);
     DELETE FROM artifacts WHERE key NOT IN (SELECT key FROM compilations);",
+    // 5: each approval keeps its function's signature as it was when approved
+    // (`Approval::signature`); approvals made before keep the one their function has at the
+    // upgrade ([`keep_signatures_at_upgrade`]).
+    "ALTER TABLE approvals ADD COLUMN signature TEXT;",
 ];
 
 /// The schema version this build writes.
@@ -167,10 +171,50 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db_error)?;
         tx.execute_batch(sql).map_err(db_error)?;
+        if version + 1 == KEEPS_SIGNATURES {
+            keep_signatures_at_upgrade(&tx)?;
+        }
         tx.pragma_update(None, "user_version", version as i64 + 1)
             .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
         tracing::info!(version = version + 1, "migrated the store schema");
+    }
+    Ok(())
+}
+
+/// The schema version whose approvals keep their function's signature.
+const KEEPS_SIGNATURES: usize = 5;
+
+/// Gives each approval of a current revision made before approvals kept a signature the one
+/// its function has now: the signature it ran under until the upgrade, where none would
+/// have stopped every approved implementation for anonymous callers until approved again.
+fn keep_signatures_at_upgrade(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let approved: Vec<(String, String)> = tx
+        .prepare(
+            "SELECT a.zid, o.json FROM approvals a JOIN objects o ON o.zid = a.zid
+             WHERE a.revision = o.revision AND a.signature IS NULL",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .map_err(db_error)?;
+    for (zid, json) in approved {
+        let Ok(z14) = super::parse_stored(&zid, &json) else {
+            continue;
+        };
+        let signature = super::users::signature_to_keep(&z14, |function| {
+            tx.query_row("SELECT json FROM objects WHERE zid = ?1", [function], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_error)
+        })?;
+        tx.execute(
+            "UPDATE approvals SET signature = ?1 WHERE zid = ?2",
+            rusqlite::params![signature, zid],
+        )
+        .map_err(db_error)?;
     }
     Ok(())
 }

@@ -89,6 +89,48 @@ pub struct Approval {
     pub approved_by: String,
     /// When, in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
+    /// The signature of the function the implementation implements (`Z14K1`), as the store
+    /// had it when approved ([`zeval_zobject::signature`]): reviewed code was reviewed under
+    /// it, and runs for anonymous callers only while the function keeps it. `None` when the
+    /// function was not stored then (a catalogue function's cannot change), or for an
+    /// approval made before approvals kept it (2026-12-07).
+    pub signature: Option<Value>,
+}
+
+/// An approved implementation as [`SqliteStore::approved_object`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovedObject {
+    /// Its current revision (a Z2), the one approved.
+    pub object: Value,
+    /// Its function's signature when approved ([`Approval::signature`]).
+    pub signature: Option<Value>,
+}
+
+/// The signature [`Approval::signature`] keeps for implementation `z14` (a stored Z2):
+/// `function` is the stored object its `Z14K1` names, as `function_json` reads it.
+pub(crate) fn signature_to_keep(
+    z14: &Value,
+    function_json: impl FnOnce(&str) -> Result<Option<String>, StoreError>,
+) -> Result<Option<String>, StoreError> {
+    let Some(function) = z14
+        .get("Z2K2")
+        .and_then(|value| value.get("Z14K1"))
+        .and_then(zeval_zobject::build::ref_zid)
+    else {
+        return Ok(None);
+    };
+    let Some(json) = function_json(function)? else {
+        return Ok(None);
+    };
+    Ok(super::parse_stored(function, &json)
+        .ok()
+        .and_then(|z2| zeval_zobject::signature::of_stored(&z2))
+        .map(|signature| signature.to_string()))
+}
+
+/// [`Approval::signature`] as stored (JSON text).
+pub(crate) fn kept_signature(zid: &str, text: Option<String>) -> Result<Option<Value>, StoreError> {
+    text.map(|text| super::parse_stored(zid, &text)).transpose()
 }
 
 /// A user as stored, for moving a store (`zeval export` / `import`): the token only as its
@@ -179,22 +221,36 @@ impl SqliteStore {
         let conn = self.reader()?;
         let mut statement = conn
             .prepare_cached(
-                "SELECT zid, revision, approved_by, timestamp_ms FROM approvals ORDER BY zid",
+                "SELECT zid, revision, approved_by, timestamp_ms, signature FROM approvals
+                 ORDER BY zid",
             )
             .map_err(db_error)?;
         let rows = statement
             .query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
-                    Approval {
-                        revision: r.get::<_, i64>(1)? as u64,
-                        approved_by: r.get(2)?,
-                        timestamp_ms: r.get(3)?,
-                    },
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<String>>(4)?,
                 ))
             })
             .map_err(db_error)?;
-        rows.collect::<Result<_, _>>().map_err(db_error)
+        let mut approvals = Vec::new();
+        for row in rows {
+            let (zid, revision, approved_by, timestamp_ms, signature) = row.map_err(db_error)?;
+            let signature = kept_signature(&zid, signature)?;
+            approvals.push((
+                zid,
+                Approval {
+                    revision,
+                    approved_by,
+                    timestamp_ms,
+                    signature,
+                },
+            ));
+        }
+        Ok(approvals)
     }
 
     /// Records `approval` of `zid` as given (replacing an earlier one): for import, which
@@ -203,13 +259,14 @@ impl SqliteStore {
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
         tx.execute(
-            "INSERT OR REPLACE INTO approvals (zid, revision, approved_by, timestamp_ms)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR REPLACE INTO approvals (zid, revision, approved_by, timestamp_ms, signature)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 zid,
                 approval.revision as i64,
                 approval.approved_by,
-                approval.timestamp_ms
+                approval.timestamp_ms,
+                approval.signature.as_ref().map(Value::to_string)
             ],
         )
         .map_err(db_error)?;
@@ -295,7 +352,9 @@ impl SqliteStore {
     /// ([`StoreError::Forbidden`] otherwise); the object must be a stored Z14.
     ///
     /// An approval covers one revision: writing the implementation again withdraws it, so an
-    /// approved implementation cannot be swapped for other code without a new approval.
+    /// approved implementation cannot be swapped for other code without a new approval. It
+    /// keeps the signature its function has now ([`Approval::signature`]), read in the same
+    /// transaction.
     pub fn approve(&self, zid: &str, by: &User) -> Result<u64, StoreError> {
         self.approve_revision(zid, by, None)
     }
@@ -312,22 +371,22 @@ impl SqliteStore {
         by.require_admin()?;
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
-        let row: Option<(i64, Option<String>)> = tx
+        let row: Option<(i64, Option<String>, String)> = tx
             .query_row(
-                "SELECT revision, type FROM objects WHERE zid = ?1",
+                "SELECT revision, type, json FROM objects WHERE zid = ?1",
                 [zid],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(db_error)?;
-        let revision = match row {
+        let (revision, json) = match row {
             None => return Err(StoreError::NotFound(zid.to_string())),
-            Some((_, ty)) if ty.as_deref() != Some("Z14") => {
+            Some((_, ty, _)) if ty.as_deref() != Some("Z14") => {
                 return Err(StoreError::Invalid(format!(
                     "{zid} is not an implementation (Z14)"
                 )));
             }
-            Some((revision, _)) => revision,
+            Some((revision, _, json)) => (revision, json),
         };
         if let Some(expected) = expected
             && expected != revision as u64
@@ -338,9 +397,17 @@ impl SqliteStore {
                 current: Some(revision as u64),
             });
         }
+        let signature = signature_to_keep(&super::parse_stored(zid, &json)?, |function| {
+            tx.query_row("SELECT json FROM objects WHERE zid = ?1", [function], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_error)
+        })?;
         tx.execute(
-            "INSERT OR REPLACE INTO approvals (zid, revision, approved_by, timestamp_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![zid, revision, by.name, now_ms()],
+            "INSERT OR REPLACE INTO approvals (zid, revision, approved_by, timestamp_ms, signature)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![zid, revision, by.name, now_ms(), signature],
         )
         .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
@@ -361,16 +428,25 @@ impl SqliteStore {
     /// The current revision of `zid` (its Z2) when that revision is approved; `None` when
     /// it is not, or `zid` does not exist. One statement, so the object is the revision the
     /// approval is of: read apart, an edit between the two reads ran unreviewed.
-    pub fn approved_object(&self, zid: &str) -> Result<Option<Value>, StoreError> {
-        let json: Option<String> = self
+    pub fn approved_object(&self, zid: &str) -> Result<Option<ApprovedObject>, StoreError> {
+        let row: Option<(String, Option<String>)> = self
             .reader()?
             .prepare_cached(
-                "SELECT o.json FROM objects o JOIN approvals a ON a.zid = o.zid
+                "SELECT o.json, a.signature FROM objects o JOIN approvals a ON a.zid = o.zid
                  WHERE o.zid = ?1 AND a.revision = o.revision",
             )
-            .and_then(|mut s| s.query_row([zid], |row| row.get(0)).optional())
+            .and_then(|mut s| {
+                s.query_row([zid], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+            })
             .map_err(db_error)?;
-        json.map(|json| super::parse_stored(zid, &json)).transpose()
+        row.map(|(json, signature)| {
+            Ok(ApprovedObject {
+                object: super::parse_stored(zid, &json)?,
+                signature: kept_signature(zid, signature)?,
+            })
+        })
+        .transpose()
     }
 
     /// The latest approval of `zid`, which may be of an older revision.
@@ -380,18 +456,24 @@ impl SqliteStore {
 }
 
 fn approval(conn: &rusqlite::Connection, zid: &str) -> Result<Option<Approval>, StoreError> {
-    conn.prepare_cached("SELECT revision, approved_by, timestamp_ms FROM approvals WHERE zid = ?1")
+    let row: Option<(i64, String, i64, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT revision, approved_by, timestamp_ms, signature FROM approvals WHERE zid = ?1",
+        )
         .and_then(|mut s| {
-            s.query_row([zid], |r| {
-                Ok(Approval {
-                    revision: r.get::<_, i64>(0)? as u64,
-                    approved_by: r.get(1)?,
-                    timestamp_ms: r.get(2)?,
-                })
-            })
-            .optional()
+            s.query_row([zid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()
         })
-        .map_err(db_error)
+        .map_err(db_error)?;
+    row.map(|(revision, approved_by, timestamp_ms, signature)| {
+        Ok(Approval {
+            revision: revision as u64,
+            approved_by,
+            timestamp_ms,
+            signature: kept_signature(zid, signature)?,
+        })
+    })
+    .transpose()
 }
 
 /// Checks a new user's name and makes their token.

@@ -58,9 +58,9 @@ fn data_survives_reopening_and_the_file_uses_wal() {
     let version: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    // Version 4: objects, users, approvals (1), compiled artifacts (2), ranking figures (3),
-    // artifacts' sizes and compilations' authors (4).
-    assert_eq!((mode.as_str(), version), ("wal", 4));
+    // Version 5: objects, users, approvals (1), compiled artifacts (2), ranking figures (3),
+    // artifacts' sizes and compilations' authors (4), approvals' signatures (5).
+    assert_eq!((mode.as_str(), version), ("wal", 5));
 }
 
 /// A store of version 3 gets its artifacts' sizes and its compilations' authors from
@@ -97,6 +97,7 @@ fn migration_4_sizes_artifacts_names_authors_and_drops_what_no_call_reaches() {
          DROP INDEX compilations_by_author;
          ALTER TABLE compilations DROP COLUMN author;
          ALTER TABLE artifacts DROP COLUMN bytes;
+         ALTER TABLE approvals DROP COLUMN signature;
          INSERT INTO artifacts (key, language, compiler, wasm, error, created_ms)
              VALUES ('unnamed', 'c', 'clang', x'00', NULL, 0),
                     ('earlier', 'c', 'clang', x'00', NULL, 0);
@@ -120,6 +121,47 @@ fn migration_4_sizes_artifacts_names_authors_and_drops_what_no_call_reaches() {
     store
         .record_compilation(&compilation("Z10002", "b", 2000))
         .unwrap();
+}
+
+/// A store of version 4 gets, from migration 5, the signature each approval's function has
+/// at the upgrade: what its approved implementation ran under until then, so that the
+/// upgrade leaves every approved implementation running for anonymous callers.
+#[test]
+fn migration_5_keeps_the_signature_approvals_ran_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = zeval_store::User {
+        name: "ada".into(),
+        role: zeval_store::Role::Admin,
+    };
+    let path = {
+        let store = SqliteStore::open_in(dir.path()).unwrap();
+        store.put("Z10000", &function("Z10000", "f"), "ed").unwrap();
+        for zid in ["Z10001", "Z10002"] {
+            store
+                .put(zid, &implementation(zid, "Z10000", "a"), "ed")
+                .unwrap();
+            store.approve(zid, &admin).unwrap();
+        }
+        // Approved, then edited: no approval of a current revision to keep one for.
+        store
+            .put("Z10002", &implementation("Z10002", "Z10000", "b"), "ed")
+            .unwrap();
+        store.path().unwrap().to_path_buf()
+    };
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "ALTER TABLE approvals DROP COLUMN signature;
+         PRAGMA user_version = 4;",
+    )
+    .unwrap();
+    drop(raw);
+    let store = SqliteStore::open_in(dir.path()).unwrap();
+    let approved = store.approved_object("Z10001").unwrap().unwrap();
+    assert_eq!(
+        approved.signature,
+        Some(serde_json::json!({"Z8K1": [], "Z8K2": "Z6"}))
+    );
+    assert_eq!(store.approval("Z10002").unwrap().unwrap().signature, None);
 }
 
 #[test]

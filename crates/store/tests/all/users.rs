@@ -73,9 +73,23 @@ fn only_admins_approve_and_a_new_revision_needs_a_new_approval() {
 
         assert_eq!(store.approve("Z10001", &admin).unwrap(), 1);
         assert!(store.is_approved("Z10001").unwrap());
+        let approval = store.approval("Z10001").unwrap().unwrap();
+        assert_eq!(approval.approved_by, "ada");
+        // The signature its function had, labels apart, kept with the approval.
+        let signature = serde_json::json!({"Z8K1": [], "Z8K2": "Z6"});
+        assert_eq!(approval.signature.as_ref(), Some(&signature));
+        store
+            .put("Z10000", &function("Z10000", "relabelled"), "ed")
+            .unwrap();
+        let mut returns_text_list = function("Z10000", "f");
+        returns_text_list["Z2K2"]["Z8K2"] =
+            serde_json::json!({"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z6"});
+        store.put("Z10000", &returns_text_list, "ed").unwrap();
+        let kept = store.approved_object("Z10001").unwrap().unwrap();
         assert_eq!(
-            store.approval("Z10001").unwrap().unwrap().approved_by,
-            "ada"
+            kept.signature,
+            Some(signature),
+            "an approval keeps its function's signature as it was"
         );
 
         store
@@ -91,9 +105,16 @@ fn only_admins_approve_and_a_new_revision_needs_a_new_approval() {
         assert_eq!(store.approve("Z10001", &admin).unwrap(), 2);
         assert!(store.is_approved("Z10001").unwrap());
         assert!(!store.is_approved("Z10009").unwrap());
+        let approved = store.approved_object("Z10001").unwrap().unwrap();
         assert_eq!(
-            store.approved_object("Z10001").unwrap(),
-            Some(implementation("Z10001", "Z10000", "other code"))
+            approved.object,
+            implementation("Z10001", "Z10000", "other code")
+        );
+        assert_eq!(
+            approved.signature,
+            Some(serde_json::json!({"Z8K1": [],
+                "Z8K2": {"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z6"}})),
+            "approved again: the function's signature now"
         );
         assert_eq!(store.approved_object("Z10009").unwrap(), None);
 
@@ -169,6 +190,7 @@ fn users_and_approvals_move_between_stores_with_their_token_hashes() {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].token_sha256.len(), 64);
     assert_eq!(approvals[0].0, "Z10001");
+    assert!(approvals[0].1.signature.is_some());
     each_backend(|store| {
         assert!(store.restore_user(&records[0]).unwrap());
         assert!(
