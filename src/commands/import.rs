@@ -181,8 +181,8 @@ fn import_users(
                     .and_then(Value::as_i64)
                     .unwrap_or(0),
                 // What its function's signature was when approved; an export made before
-                // approvals kept it has none, and the approval then holds for no anonymous
-                // call until an admin approves again.
+                // approvals kept it has none, and the approval keeps the one its function
+                // has in the export (`restore_approval`).
                 signature: item.get("signature").filter(|s| !s.is_null()).cloned(),
             },
         )?;

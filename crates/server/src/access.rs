@@ -128,8 +128,10 @@ async fn check_token(
         return Ok(Some(who.clone()));
     }
     // A store that can answer without waiting (SQLite with a free reader) is asked here:
-    // the hand-off to a blocking thread and back cost more than the lookup.
-    if let Some(token) = bearer_token(headers)?
+    // the hand-off to a blocking thread and back cost more than the lookup. (A check given a
+    // place was asked so already.)
+    if place.is_none()
+        && let Some(token) = bearer_token(headers)?
         && let Some(found) = repository.authenticate_at_once(token)
     {
         return checked_caller(found);
@@ -262,13 +264,39 @@ async fn checked_token(
     let found = match state.repository.authenticate_at_once(token) {
         Some(found) => checked_caller(found)?,
         None => {
+            use crate::token_checks::CheckOf;
+            let checking = match state.token_checks.check_of(token) {
+                CheckOf::Own(checking) => Some(checking),
+                CheckOf::Another(mut running) => {
+                    let started = Instant::now();
+                    let _ =
+                        tokio::time::timeout(TOKEN_CHECK_TIME, running.wait_for(|ended| *ended))
+                            .await;
+                    if let Some(who) = state.token_checks.known(token) {
+                        return Ok(Some(who));
+                    }
+                    // Not found valid (or not yet): this request checks for itself, in
+                    // the time left.
+                    if started.elapsed() >= TOKEN_CHECK_TIME {
+                        return Err(ApiError::StoreBusy(
+                            "the token's check did not end in time; try again".into(),
+                        ));
+                    }
+                    None
+                }
+            };
             let Some(place) = state.token_checks.wait_as(peer, headers) else {
                 return Err(ApiError::TooManyTokenChecks {
                     limit: crate::token_checks::MAX_TOKEN_CHECKS_WAITING_PER_CLIENT,
                     retry_after: state.config.limits.retry_after_seconds,
                 });
             };
-            check_token(state.repository.clone(), headers, None, Some(place)).await?
+            let found = check_token(state.repository.clone(), headers, None, Some(place)).await;
+            if let Ok(Some(who)) = &found {
+                state.token_checks.remember(token, who);
+            }
+            drop(checking);
+            found?
         }
     };
     if let Some(who) = &found {

@@ -177,13 +177,26 @@ impl ImplementationPolicy for ApprovedOnly {
             ));
         };
         let key = (function_zid.to_owned(), zid.to_owned());
-        let verdict = self
+        let known = self
             .decided
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_insert_with(|| self.check_stored(function_zid, zid))
-            .clone();
+            .get(&key)
+            .cloned();
+        let verdict = match known {
+            Some(verdict) => verdict,
+            None => {
+                // Decided outside the lock: a check may read the store, and the request's
+                // other threads (code calling back in) ask too.
+                let verdict = self.check_stored(function_zid, zid);
+                self.decided
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(key)
+                    .or_insert(verdict)
+                    .clone()
+            }
+        };
         verdict.and_then(|()| self.listed(function_zid, zid))
     }
 

@@ -8,8 +8,10 @@
 //!   past it, 429 with `Retry-After`. Made-up tokens from one address hold at most that many
 //!   places in the queue.
 //! - A token the store found valid is remembered for [`KNOWN_TOKEN_TIME`] (at most
-//!   [`MAX_KNOWN_TOKENS`], by its SHA-256): its holder's next requests neither wait nor count,
-//!   so a client with many requests in flight on one token is checked once, not refused.
+//!   [`MAX_KNOWN_TOKENS`], by its SHA-256): its holder's next requests neither wait nor count.
+//! - Requests with a token being checked wait for that check ([`TokenChecks::check_of`])
+//!   rather than take a place of their own: a client that sends many requests at once on a
+//!   new token is checked once, not refused.
 //!   Only valid tokens are remembered, and the store cannot take a user or a role back (no
 //!   command does), so what a token grants does not change while it is remembered.
 
@@ -42,6 +44,35 @@ pub struct TokenChecks {
     known: Mutex<HashMap<[u8; 32], (Caller, Instant)>>,
     /// Client → its checks waiting or running; an entry lives while it has one.
     waiting: Mutex<HashMap<String, usize>>,
+    /// SHA-256 of a token being checked → told when that check ends; an entry lives while
+    /// it runs, so the map is bounded by the checks waiting.
+    checking: Mutex<HashMap<[u8; 32], tokio::sync::watch::Receiver<bool>>>,
+}
+
+/// Whose check of a token this is ([`TokenChecks::check_of`]).
+pub enum CheckOf {
+    /// This request's: the others with the token wait for it until this is dropped.
+    Own(Checking),
+    /// Another request's, running: wait for it, then look at [`TokenChecks::known`].
+    Another(tokio::sync::watch::Receiver<bool>),
+}
+
+/// A check of a token running; dropped when it ends, which tells those waiting for it.
+pub struct Checking {
+    checks: Arc<TokenChecks>,
+    token: [u8; 32],
+    ended: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drop for Checking {
+    fn drop(&mut self) {
+        self.checks
+            .checking
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.token);
+        self.ended.send_replace(true);
+    }
 }
 
 /// A client's place among the checks waiting; given back when dropped (it goes with the
@@ -77,7 +108,24 @@ impl TokenChecks {
             ipv6_prefix,
             known: Mutex::default(),
             waiting: Mutex::default(),
+            checking: Mutex::default(),
         }
+    }
+
+    /// This request's check of `token`, or the one running already.
+    pub fn check_of(self: &Arc<Self>, token: &str) -> CheckOf {
+        let token = hash(token);
+        let mut checking = self.checking.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = checking.get(&token) {
+            return CheckOf::Another(running.clone());
+        }
+        let (ended, running) = tokio::sync::watch::channel(false);
+        checking.insert(token, running);
+        CheckOf::Own(Checking {
+            checks: Arc::clone(self),
+            token,
+            ended,
+        })
     }
 
     /// The user of `token`, when the store said it was valid in the last [`KNOWN_TOKEN_TIME`].
@@ -156,6 +204,22 @@ mod tests {
             checks.waiting.lock().unwrap().is_empty(),
             "no entry outlives its client's checks"
         );
+    }
+
+    #[tokio::test]
+    async fn a_token_being_checked_is_checked_once() {
+        let checks = Arc::new(TokenChecks::new(TrustedProxies::default(), 64));
+        let CheckOf::Own(first) = checks.check_of("secret") else {
+            panic!("the first check is its own");
+        };
+        let CheckOf::Another(mut running) = checks.check_of("secret") else {
+            panic!("a second request waits for the first's check");
+        };
+        assert!(matches!(checks.check_of("other"), CheckOf::Own(_)));
+        drop(first);
+        assert!(*running.wait_for(|ended| *ended).await.unwrap());
+        assert!(matches!(checks.check_of("secret"), CheckOf::Own(_)));
+        assert!(checks.checking.lock().unwrap().is_empty());
     }
 
     #[test]

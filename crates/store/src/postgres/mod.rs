@@ -384,8 +384,9 @@ impl PostgresStore {
             .pool
             .get()?
             .query(
-                "SELECT zid, revision, approved_by, timestamp_ms, signature FROM approvals
-                 ORDER BY zid COLLATE \"C\"",
+                "SELECT zid, revision, approved_by, timestamp_ms,
+                   CASE WHEN signature_revision = revision THEN signature END
+                 FROM approvals ORDER BY zid COLLATE \"C\"",
                 &[],
             )
             .map_err(pg_error)?;
@@ -406,21 +407,38 @@ impl PostgresStore {
             .collect()
     }
 
-    /// Records `approval` of `zid` as given.
+    /// Records `approval` of `zid` as given (see `SqliteStore::restore_approval`).
     pub fn restore_approval(&self, zid: &str, approval: &Approval) -> Result<(), StoreError> {
         self.write(|tx| {
+            let signature = match &approval.signature {
+                Some(signature) => Some(signature.to_string()),
+                None => {
+                    let mut object = |zid: &str| -> Result<Option<String>, StoreError> {
+                        Ok(tx
+                            .query_opt("SELECT json FROM objects WHERE zid = $1", &[&zid])
+                            .map_err(pg_error)?
+                            .map(|r| r.get(0)))
+                    };
+                    match object(zid)? {
+                        Some(json) => signature_to_keep(&parse_stored(zid, &json)?, object)?,
+                        None => None,
+                    }
+                }
+            };
             tx.execute(
-                "INSERT INTO approvals (zid, revision, approved_by, timestamp_ms, signature)
-                 VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO approvals
+                   (zid, revision, approved_by, timestamp_ms, signature, signature_revision)
+                 VALUES ($1, $2, $3, $4, $5, $2)
                  ON CONFLICT (zid) DO UPDATE SET revision = EXCLUDED.revision,
                    approved_by = EXCLUDED.approved_by, timestamp_ms = EXCLUDED.timestamp_ms,
-                   signature = EXCLUDED.signature",
+                   signature = EXCLUDED.signature,
+                   signature_revision = EXCLUDED.signature_revision",
                 &[
                     &zid,
                     &(approval.revision as i64),
                     &text(&approval.approved_by),
                     &approval.timestamp_ms,
-                    &approval.signature.as_ref().map(Value::to_string),
+                    &signature,
                 ],
             )
             .map_err(pg_error)?;
@@ -510,11 +528,13 @@ impl PostgresStore {
                     .map(|r| r.get(0)))
             })?;
             tx.execute(
-                "INSERT INTO approvals (zid, revision, approved_by, timestamp_ms, signature)
-                 VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO approvals
+                   (zid, revision, approved_by, timestamp_ms, signature, signature_revision)
+                 VALUES ($1, $2, $3, $4, $5, $2)
                  ON CONFLICT (zid) DO UPDATE SET revision = EXCLUDED.revision,
                    approved_by = EXCLUDED.approved_by, timestamp_ms = EXCLUDED.timestamp_ms,
-                   signature = EXCLUDED.signature",
+                   signature = EXCLUDED.signature,
+                   signature_revision = EXCLUDED.signature_revision",
                 &[&zid, &revision, &by.name, &now_ms(), &signature],
             )
             .map_err(pg_error)?;
@@ -544,7 +564,8 @@ impl PostgresStore {
             .pool
             .get()?
             .query_opt(
-                "SELECT o.json, a.signature FROM objects o JOIN approvals a ON a.zid = o.zid
+                "SELECT o.json, CASE WHEN a.signature_revision = a.revision THEN a.signature END
+                 FROM objects o JOIN approvals a ON a.zid = o.zid
                  WHERE o.zid = $1 AND a.revision = o.revision",
                 &[&zid],
             )
@@ -564,8 +585,9 @@ impl PostgresStore {
             .pool
             .get()?
             .query_opt(
-                "SELECT revision, approved_by, timestamp_ms, signature FROM approvals
-                 WHERE zid = $1",
+                "SELECT revision, approved_by, timestamp_ms,
+                   CASE WHEN signature_revision = revision THEN signature END
+                 FROM approvals WHERE zid = $1",
                 &[&zid],
             )
             .map_err(pg_error)?;

@@ -93,9 +93,10 @@ const MIGRATIONS: &[&str] = &[
         SELECT revision FROM objects o WHERE o.zid = c.zid
         UNION SELECT revision FROM approvals a WHERE a.zid = c.zid);
     DELETE FROM artifacts WHERE key NOT IN (SELECT key FROM compilations);",
-    // 3: the SQLite store's migration 5 (each approval keeps its function's signature;
-    // those made before, the one their function has at the upgrade).
-    "ALTER TABLE approvals ADD COLUMN signature TEXT;",
+    // 3: the SQLite store's migration 5 (each approval keeps its function's signature and
+    // the revision it was kept for; those made before, the one their function had then).
+    "ALTER TABLE approvals ADD COLUMN signature TEXT;
+    ALTER TABLE approvals ADD COLUMN signature_revision BIGINT;",
 ];
 
 /// The schema version this build writes.
@@ -105,29 +106,37 @@ pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const KEEPS_SIGNATURES: usize = 3;
 
 /// The SQLite store's `keep_signatures_at_upgrade`: each approval of a current revision
-/// made before gets the signature its function has now.
+/// made before gets the signature its function had when approved, by its history.
 fn keep_signatures_at_upgrade(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
     let approved = tx
         .query(
-            "SELECT a.zid, o.json FROM approvals a JOIN objects o ON o.zid = a.zid
+            "SELECT a.zid, a.revision, a.timestamp_ms, o.json FROM approvals a
+             JOIN objects o ON o.zid = a.zid
              WHERE a.revision = o.revision AND a.signature IS NULL",
             &[],
         )
         .map_err(pg_error)?;
     for row in approved {
         let zid: String = row.get(0);
-        let Ok(z14) = crate::sqlite::parse_stored(&zid, row.get(1)) else {
+        let (revision, approved_ms): (i64, i64) = (row.get(1), row.get(2));
+        let Ok(z14) = crate::sqlite::parse_stored(&zid, row.get(3)) else {
             continue;
         };
         let signature = crate::sqlite::users::signature_to_keep(&z14, |function| {
             Ok(tx
-                .query_opt("SELECT json FROM objects WHERE zid = $1", &[&function])
+                .query_opt(
+                    "SELECT json FROM revisions WHERE zid = $1
+                     ORDER BY timestamp_ms > $2,
+                       CASE WHEN timestamp_ms > $2 THEN revision ELSE -revision END
+                     LIMIT 1",
+                    &[&function, &approved_ms],
+                )
                 .map_err(pg_error)?
                 .map(|r| r.get(0)))
         })?;
         tx.execute(
-            "UPDATE approvals SET signature = $1 WHERE zid = $2",
-            &[&signature, &zid],
+            "UPDATE approvals SET signature = $1, signature_revision = $2 WHERE zid = $3",
+            &[&signature, &revision, &zid],
         )
         .map_err(pg_error)?;
     }

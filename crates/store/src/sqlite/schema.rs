@@ -100,9 +100,11 @@ const MIGRATIONS: &[&str] = &[
         UNION SELECT revision FROM approvals a WHERE a.zid = compilations.zid);
     DELETE FROM artifacts WHERE key NOT IN (SELECT key FROM compilations);",
     // 5: each approval keeps its function's signature as it was when approved
-    // (`Approval::signature`); approvals made before keep the one their function has at the
-    // upgrade ([`keep_signatures_at_upgrade`]).
-    "ALTER TABLE approvals ADD COLUMN signature TEXT;",
+    // (`Approval::signature`), and the revision it was kept for: an approval written without
+    // one (by an older zeval sharing the database) keeps none. Approvals made before keep the
+    // one their function had then, by its history ([`keep_signatures_at_upgrade`]).
+    "ALTER TABLE approvals ADD COLUMN signature TEXT;
+    ALTER TABLE approvals ADD COLUMN signature_revision INTEGER;",
 ];
 
 /// The schema version this build writes.
@@ -186,33 +188,42 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 const KEEPS_SIGNATURES: usize = 5;
 
 /// Gives each approval of a current revision made before approvals kept a signature the one
-/// its function has now: the signature it ran under until the upgrade, where none would
-/// have stopped every approved implementation for anonymous callers until approved again.
+/// its function had when it was approved, by the function's history: the revision current
+/// then, or its first when the history starts later (an imported store, whose objects are
+/// revision 1 of the import). None would stop every approved implementation for anonymous
+/// callers at the upgrade; the function's signature now would take an edit made before the
+/// upgrade, which approvals did not guard against, for approved.
 fn keep_signatures_at_upgrade(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
-    let approved: Vec<(String, String)> = tx
+    let approved: Vec<(String, i64, i64, String)> = tx
         .prepare(
-            "SELECT a.zid, o.json FROM approvals a JOIN objects o ON o.zid = a.zid
+            "SELECT a.zid, a.revision, a.timestamp_ms, o.json FROM approvals a
+             JOIN objects o ON o.zid = a.zid
              WHERE a.revision = o.revision AND a.signature IS NULL",
         )
         .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<Result<_, _>>()
         })
         .map_err(db_error)?;
-    for (zid, json) in approved {
+    for (zid, revision, approved_ms, json) in approved {
         let Ok(z14) = super::parse_stored(&zid, &json) else {
             continue;
         };
         let signature = super::users::signature_to_keep(&z14, |function| {
-            tx.query_row("SELECT json FROM objects WHERE zid = ?1", [function], |r| {
-                r.get(0)
-            })
+            tx.query_row(
+                "SELECT json FROM revisions WHERE zid = ?1
+                 ORDER BY timestamp_ms > ?2,
+                   CASE WHEN timestamp_ms > ?2 THEN revision ELSE -revision END
+                 LIMIT 1",
+                rusqlite::params![function, approved_ms],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db_error)
         })?;
         tx.execute(
-            "UPDATE approvals SET signature = ?1 WHERE zid = ?2",
-            rusqlite::params![signature, zid],
+            "UPDATE approvals SET signature = ?1, signature_revision = ?2 WHERE zid = ?3",
+            rusqlite::params![signature, revision, zid],
         )
         .map_err(db_error)?;
     }

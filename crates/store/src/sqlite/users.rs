@@ -221,8 +221,9 @@ impl SqliteStore {
         let conn = self.reader()?;
         let mut statement = conn
             .prepare_cached(
-                "SELECT zid, revision, approved_by, timestamp_ms, signature FROM approvals
-                 ORDER BY zid",
+                "SELECT zid, revision, approved_by, timestamp_ms,
+                   CASE WHEN signature_revision = revision THEN signature END
+                 FROM approvals ORDER BY zid",
             )
             .map_err(db_error)?;
         let rows = statement
@@ -254,19 +255,38 @@ impl SqliteStore {
     }
 
     /// Records `approval` of `zid` as given (replacing an earlier one): for import, which
-    /// points it at the revision the approved content has in this store.
+    /// points it at the revision the approved content has in this store. One without a
+    /// signature (from an export made before approvals kept one) keeps the one its function
+    /// has in this store.
     pub fn restore_approval(&self, zid: &str, approval: &Approval) -> Result<(), StoreError> {
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
+        let signature = match &approval.signature {
+            Some(signature) => Some(signature.to_string()),
+            None => {
+                let object = |zid: &str| {
+                    tx.query_row("SELECT json FROM objects WHERE zid = ?1", [zid], |r| {
+                        r.get::<_, String>(0)
+                    })
+                    .optional()
+                    .map_err(db_error)
+                };
+                match object(zid)? {
+                    Some(json) => signature_to_keep(&super::parse_stored(zid, &json)?, object)?,
+                    None => None,
+                }
+            }
+        };
         tx.execute(
-            "INSERT OR REPLACE INTO approvals (zid, revision, approved_by, timestamp_ms, signature)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR REPLACE INTO approvals
+               (zid, revision, approved_by, timestamp_ms, signature, signature_revision)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?2)",
             params![
                 zid,
                 approval.revision as i64,
                 approval.approved_by,
                 approval.timestamp_ms,
-                approval.signature.as_ref().map(Value::to_string)
+                signature
             ],
         )
         .map_err(db_error)?;
@@ -405,8 +425,9 @@ impl SqliteStore {
             .map_err(db_error)
         })?;
         tx.execute(
-            "INSERT OR REPLACE INTO approvals (zid, revision, approved_by, timestamp_ms, signature)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR REPLACE INTO approvals
+               (zid, revision, approved_by, timestamp_ms, signature, signature_revision)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?2)",
             params![zid, revision, by.name, now_ms(), signature],
         )
         .map_err(db_error)?;
@@ -432,7 +453,8 @@ impl SqliteStore {
         let row: Option<(String, Option<String>)> = self
             .reader()?
             .prepare_cached(
-                "SELECT o.json, a.signature FROM objects o JOIN approvals a ON a.zid = o.zid
+                "SELECT o.json, CASE WHEN a.signature_revision = a.revision THEN a.signature END
+                 FROM objects o JOIN approvals a ON a.zid = o.zid
                  WHERE o.zid = ?1 AND a.revision = o.revision",
             )
             .and_then(|mut s| {
@@ -458,7 +480,9 @@ impl SqliteStore {
 fn approval(conn: &rusqlite::Connection, zid: &str) -> Result<Option<Approval>, StoreError> {
     let row: Option<(i64, String, i64, Option<String>)> = conn
         .prepare_cached(
-            "SELECT revision, approved_by, timestamp_ms, signature FROM approvals WHERE zid = ?1",
+            "SELECT revision, approved_by, timestamp_ms,
+               CASE WHEN signature_revision = revision THEN signature END
+             FROM approvals WHERE zid = ?1",
         )
         .and_then(|mut s| {
             s.query_row([zid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))

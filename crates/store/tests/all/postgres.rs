@@ -29,7 +29,7 @@ fn nodes_starting_at_once_migrate_once() {
         .query("SELECT version FROM schema_version", &[])
         .unwrap();
     assert_eq!(versions.len(), 1);
-    assert_eq!(versions[0].get::<_, i64>(0), 2);
+    assert_eq!(versions[0].get::<_, i64>(0), 3);
     // Connecting again leaves the data and the version alone.
     stores[0]
         .as_ref()
@@ -343,6 +343,8 @@ fn migration_2_sizes_artifacts_names_authors_and_drops_what_no_call_reaches() {
              DROP INDEX compilations_by_author;
              ALTER TABLE compilations DROP COLUMN author;
              ALTER TABLE artifacts DROP COLUMN bytes;
+             ALTER TABLE approvals DROP COLUMN signature;
+             ALTER TABLE approvals DROP COLUMN signature_revision;
              INSERT INTO artifacts (key, language, compiler, wasm, error, created_ms)
                  VALUES ('unnamed', 'c', 'clang', '\\x00', NULL, 0),
                         ('earlier', 'c', 'clang', '\\x00', NULL, 0);
@@ -367,6 +369,69 @@ fn migration_2_sizes_artifacts_names_authors_and_drops_what_no_call_reaches() {
     store
         .record_compilation(&compilation("Z10002", "b", 2000))
         .unwrap();
+}
+
+/// Migration 3 (the SQLite store's 5) gives each approval the signature its function had
+/// when approved, by the function's history, not the one it has at the upgrade; and an
+/// approval an older zeval writes during a rolling upgrade (which sets no signature, and
+/// leaves the column as the earlier approval had it) keeps none: the earlier approval's
+/// signature is not the one the new revision was reviewed under.
+#[test]
+fn migration_3_keeps_the_signature_approvals_ran_under_and_an_older_nodes_approval_none() {
+    let url = fresh_database();
+    let admin = zeval_store::User {
+        name: "ada".into(),
+        role: zeval_store::Role::Admin,
+    };
+    {
+        let store = PostgresStore::connect(&url).unwrap();
+        store
+            .put("Z10000", &crate::function("Z10000", "f"), "ed")
+            .unwrap();
+        store
+            .put(
+                "Z10001",
+                &crate::implementation("Z10001", "Z10000", "a"),
+                "ed",
+            )
+            .unwrap();
+        store.approve("Z10001", &admin).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let mut widened = crate::function("Z10000", "f");
+        widened["Z2K2"]["Z8K2"] = serde_json::json!("Z1");
+        store.put("Z10000", &widened, "ed").unwrap();
+    }
+    raw(&url)
+        .batch_execute(
+            "ALTER TABLE approvals DROP COLUMN signature;
+             ALTER TABLE approvals DROP COLUMN signature_revision;
+             UPDATE schema_version SET version = 2;",
+        )
+        .unwrap();
+    let store = PostgresStore::connect(&url).unwrap();
+    let approved = store.approved_object("Z10001").unwrap().unwrap();
+    assert_eq!(
+        approved.signature,
+        Some(serde_json::json!({"Z8K1": [], "Z8K2": "Z6"}))
+    );
+    store
+        .put(
+            "Z10001",
+            &crate::implementation("Z10001", "Z10000", "b"),
+            "ed",
+        )
+        .unwrap();
+    // As an older zeval approves.
+    raw(&url)
+        .batch_execute(
+            "INSERT INTO approvals (zid, revision, approved_by, timestamp_ms)
+             VALUES ('Z10001', 2, 'old', 0)
+             ON CONFLICT (zid) DO UPDATE SET revision = EXCLUDED.revision,
+               approved_by = EXCLUDED.approved_by, timestamp_ms = EXCLUDED.timestamp_ms",
+        )
+        .unwrap();
+    let approved = store.approved_object("Z10001").unwrap().unwrap();
+    assert_eq!(approved.signature, None);
 }
 
 /// What `work` gave and how long it took, or a failure (the backends continued first) when

@@ -98,6 +98,7 @@ fn migration_4_sizes_artifacts_names_authors_and_drops_what_no_call_reaches() {
          ALTER TABLE compilations DROP COLUMN author;
          ALTER TABLE artifacts DROP COLUMN bytes;
          ALTER TABLE approvals DROP COLUMN signature;
+         ALTER TABLE approvals DROP COLUMN signature_revision;
          INSERT INTO artifacts (key, language, compiler, wasm, error, created_ms)
              VALUES ('unnamed', 'c', 'clang', x'00', NULL, 0),
                     ('earlier', 'c', 'clang', x'00', NULL, 0);
@@ -123,9 +124,10 @@ fn migration_4_sizes_artifacts_names_authors_and_drops_what_no_call_reaches() {
         .unwrap();
 }
 
-/// A store of version 4 gets, from migration 5, the signature each approval's function has
-/// at the upgrade: what its approved implementation ran under until then, so that the
-/// upgrade leaves every approved implementation running for anonymous callers.
+/// A store of version 4 gets, from migration 5, the signature each approval's function had
+/// when it was approved, by the function's history: the upgrade leaves every approved
+/// implementation running for anonymous callers under the signature it was approved under,
+/// and an edit made before the upgrade is not taken for approved.
 #[test]
 fn migration_5_keeps_the_signature_approvals_ran_under() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,11 +148,18 @@ fn migration_5_keeps_the_signature_approvals_ran_under() {
         store
             .put("Z10002", &implementation("Z10002", "Z10000", "b"), "ed")
             .unwrap();
+        // The function edited after the approval, before the upgrade: the approval keeps the
+        // signature it was given under, not this one.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let mut widened = function("Z10000", "f");
+        widened["Z2K2"]["Z8K2"] = serde_json::json!("Z1");
+        store.put("Z10000", &widened, "ed").unwrap();
         store.path().unwrap().to_path_buf()
     };
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute_batch(
         "ALTER TABLE approvals DROP COLUMN signature;
+         ALTER TABLE approvals DROP COLUMN signature_revision;
          PRAGMA user_version = 4;",
     )
     .unwrap();

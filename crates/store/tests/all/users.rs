@@ -206,6 +206,17 @@ fn users_and_approvals_move_between_stores_with_their_token_hashes() {
         store.restore_approval("Z10001", &approvals[0].1).unwrap();
         assert!(store.is_approved("Z10001").unwrap());
         assert_eq!(store.approvals().unwrap(), approvals);
+        // From an export made before approvals kept signatures: the one its function has in
+        // this store.
+        store
+            .put("Z10000", &function("Z10000", "f"), "import")
+            .unwrap();
+        let unsigned = zeval_store::Approval {
+            signature: None,
+            ..approvals[0].1.clone()
+        };
+        store.restore_approval("Z10001", &unsigned).unwrap();
+        assert_eq!(store.approvals().unwrap(), approvals);
         let bad = zeval_store::UserRecord {
             token_sha256: "XYZ".into(),
             ..records[0].clone()
