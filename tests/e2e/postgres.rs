@@ -690,7 +690,9 @@ fn made_up_tokens_cannot_take_every_database_connection() {
     );
     // 429: the client's third check waiting (`token_checks`).
     assert!(
-        statuses.iter().all(|status| [401, 429, 503].contains(status)),
+        statuses
+            .iter()
+            .all(|status| [401, 429, 503].contains(status)),
         "{statuses:?}"
     );
     assert!(

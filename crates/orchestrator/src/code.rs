@@ -137,6 +137,19 @@ pub trait ImplementationSelector: Send + Sync {
         self.order(function_zid, implementations)
     }
 
+    /// [`ImplementationSelector::order_within`] for a request that runs nothing (a plan of
+    /// what a call would run): a selector that gives some calls to implementations it knows
+    /// little about does not count it as one, so that such requests, anyone's and cheap,
+    /// cannot take those turns from calls. The default asks `order_within`.
+    fn order_without_exploring(
+        &self,
+        function_zid: &str,
+        implementations: &[ImplementationInfo],
+        deadline: std::time::Instant,
+    ) -> Vec<usize> {
+        self.order_within(function_zid, implementations, deadline)
+    }
+
     /// Told after each implementation of a persistent function with more than one
     /// implementation ran (built-ins excepted):
     /// how long it took and whether it failed. A ranking selector learns from it; the

@@ -265,8 +265,9 @@ pub(super) fn browser_family(language: &str) -> Option<zeval_evaluator::Family> 
 }
 
 /// The server's implementation order (the ranking), asked as a call asks it; but planning
-/// runs nothing, so it teaches the ranking nothing (no `observe`), and a browser does not
-/// fall through to another implementation when one answers an error.
+/// runs nothing, so it teaches the ranking nothing (no `observe`) nor takes a call's turn to
+/// explore (`order_without_exploring`), and a browser does not fall through to another
+/// implementation when one answers an error.
 struct OrderOnly(Arc<dyn ImplementationSelector>);
 
 impl ImplementationSelector for OrderOnly {
@@ -280,7 +281,8 @@ impl ImplementationSelector for OrderOnly {
         implementations: &[ImplementationInfo],
         deadline: std::time::Instant,
     ) -> Vec<usize> {
-        self.0.order_within(function_zid, implementations, deadline)
+        self.0
+            .order_without_exploring(function_zid, implementations, deadline)
     }
 }
 

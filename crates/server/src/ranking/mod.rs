@@ -1020,6 +1020,19 @@ impl ImplementationSelector for Ranking {
         self.order_until(function_zid, implementations, Some(deadline))
     }
 
+    /// Until 2026-12-07 a plan (`POST /v1/plan`, anonymous, runs nothing) counted as a call,
+    /// and was given the turns meant for exploring: a client planning a function often
+    /// enough took them all, and its calls then never tried an implementation the ranking
+    /// knew little about.
+    fn order_without_exploring(
+        &self,
+        function_zid: &str,
+        implementations: &[ImplementationInfo],
+        deadline: Instant,
+    ) -> Vec<usize> {
+        self.order_exploring(function_zid, implementations, Some(deadline), false)
+    }
+
     fn observe(&self, _function_zid: &str, implementation: &ImplementationInfo, run: &RunOutcome) {
         if !self.config.enabled {
             return;
@@ -1042,6 +1055,17 @@ impl Ranking {
         implementations: &[ImplementationInfo],
         deadline: Option<Instant>,
     ) -> Vec<usize> {
+        self.order_exploring(function_zid, implementations, deadline, true)
+    }
+
+    /// [`Self::order_until`]; `explore` lets this call be one that explores.
+    fn order_exploring(
+        &self,
+        function_zid: &str,
+        implementations: &[ImplementationInfo],
+        deadline: Option<Instant>,
+        explore: bool,
+    ) -> Vec<usize> {
         let identity = || (0..implementations.len()).collect();
         if !self.config.enabled || implementations.len() < 2 || function_zid.is_empty() {
             return identity();
@@ -1054,7 +1078,7 @@ impl Ranking {
             // An inline implementation has no figures: keep the list order.
             return identity();
         };
-        self.order_of(function_zid, &zids, true, deadline)
+        self.order_of(function_zid, &zids, explore, deadline)
     }
 }
 
@@ -1105,6 +1129,35 @@ mod tests {
         assert_eq!(ranking.order("Z10000", &infos), vec![1, 0]);
         let explanation = ranking.state().orders["Z10000"].figures.clone();
         assert!(explanation[1].p50_us.unwrap() < explanation[0].p50_us.unwrap());
+    }
+
+    /// A plan of a call (which runs nothing) is not a call: it takes none of the turns meant
+    /// for calls to explore. Counted as calls, plans made eight at a time between calls here
+    /// took 64 of the 72 turns, and only 8 calls tried the second implementation.
+    #[test]
+    fn plans_take_no_calls_turn_to_explore() {
+        let config = RankingConfig {
+            refresh: Duration::ZERO,
+            ..RankingConfig::default()
+        };
+        let (_dir, ranking) = ranking(config);
+        let infos = [info("Z10001"), info("Z10002")];
+        let later = || Instant::now() + Duration::from_secs(60);
+        // The leader's live figures: the second one is the one to explore.
+        for _ in 0..RankingConfig::default().policy.min_live_calls {
+            ranking.observe("Z10000", &infos[0], &run(5, false));
+        }
+        let mut explored = 0;
+        for _ in 0..64 {
+            for _ in 0..8 {
+                let planned = ranking.order_without_exploring("Z10000", &infos, later());
+                assert_eq!(planned[0], 0, "a plan explored");
+            }
+            let order = ranking.order_within("Z10000", &infos, later());
+            explored += usize::from(order[0] == 1);
+        }
+        assert_eq!(explored, 8, "one call in 8 explores, plans apart");
+        assert_eq!(ranking.state().explorations, 8);
     }
 
     /// A call's figures are read no later than its deadline: each implementation's are up to
