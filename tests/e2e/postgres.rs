@@ -369,15 +369,10 @@ fn put_prefixing_implementation(orch: &str, token: &str, word: &str) {
     crate::common::put_object(orch, token, "Z10001", &z2("Z10001", z14));
 }
 
-/// Under `calls = "approved"`, a node whose cache holds an older revision of an implementation
-/// does not run it for anonymous callers once an admin approves a newer one through another
-/// node: the approval is of the store's revision, and the copy that runs must be that one.
-/// Until 2026-12-06 the other node ran the revision it had cached, which no admin had
-/// reviewed, as approved for up to `SHARED_STORE_OBJECT_MAX_AGE` (5 s): an editor could have
-/// a draft run for every anonymous caller by having a harmless revision approved. Now the
-/// call that finds the older copy is refused, and drops it: the next reads the approved one.
-#[test]
-fn a_node_does_not_run_its_older_copy_of_a_newly_approved_implementation() {
+/// Two servers, a and b, on one fresh PostgreSQL database under `calls = "approved"`, an
+/// editor's token and an admin's, and the servers' data directories (which live as long as
+/// they do).
+fn approved_cluster() -> (Server, Server, String, String, [tempfile::TempDir; 2]) {
     let url = postgres_server::fresh_database();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let editor = add_editor(&url, dir_a.path());
@@ -387,6 +382,19 @@ fn a_node_does_not_run_its_older_copy_of_a_newly_approved_implementation() {
     let args = ["--database-url", &url, "--config", config.to_str().unwrap()];
     let a = Server::start(dir_a.path(), &args, &[]);
     let b = Server::start(dir_b.path(), &args, &[]);
+    (a, b, editor, admin, [dir_a, dir_b])
+}
+
+/// Under `calls = "approved"`, a node whose cache holds an older revision of an implementation
+/// does not run it for anonymous callers once an admin approves a newer one through another
+/// node: the approval is of the store's revision, and the copy that runs must be that one.
+/// Until 2026-12-06 the other node ran the revision it had cached, which no admin had
+/// reviewed, as approved for up to `SHARED_STORE_OBJECT_MAX_AGE` (5 s): an editor could have
+/// a draft run for every anonymous caller by having a harmless revision approved. Now the
+/// call that finds the older copy is refused, and drops it: the next reads the approved one.
+#[test]
+fn a_node_does_not_run_its_older_copy_of_a_newly_approved_implementation() {
+    let (a, b, editor, admin, _dirs) = approved_cluster();
     // The draft: upper case, never approved. The editor's call reads it into b's cache.
     crate::common::put_js_function(a.orch(), &editor);
     let call = |token: Option<&str>| {
@@ -458,15 +466,7 @@ fn a_node_does_not_run_its_older_copy_of_a_newly_approved_implementation() {
 /// call that finds the other copy is refused, and drops it: the next reads the store's.
 #[test]
 fn a_node_does_not_run_approved_code_under_its_older_copy_of_the_functions_signature() {
-    let url = postgres_server::fresh_database();
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let editor = add_editor(&url, dir_a.path());
-    let admin = add_user(&url, dir_a.path(), "ada", "admin");
-    let config = dir_a.path().join("zeval.toml");
-    std::fs::write(&config, "[access]\ncalls = \"approved\"\n").unwrap();
-    let args = ["--database-url", &url, "--config", config.to_str().unwrap()];
-    let a = Server::start(dir_a.path(), &args, &[]);
-    let b = Server::start(dir_b.path(), &args, &[]);
+    let (a, b, editor, admin, _dirs) = approved_cluster();
     let function = |types: &str| {
         z2(
             "Z10000",

@@ -44,9 +44,12 @@ impl Engine<'_> {
             ArgState::Unevaluated { expr, .. } if lazy => Ok(expr),
             ArgState::Unevaluated { expr, declared } => {
                 let _link = self.enter_argument()?;
+                let started = std::time::Instant::now();
                 let evaluated = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
                     self.process_argument(&expr, &declared)
                 });
+                // The caller's expression's time, not the reader's (the ranking's figures).
+                frame.note_argument_time(started.elapsed());
                 // A failure is not kept: every link of a chain of arguments handed on would
                 // keep its own copy of the error (40,000 links of an error quoting 64 KiB are
                 // 2.6 GB no budget counted), and an argument that failed is seldom read again

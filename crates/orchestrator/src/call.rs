@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use zeval_zobject::Value;
 use zeval_zobject::build::z6;
@@ -365,8 +365,13 @@ impl Engine<'_> {
                 // A crash is the request's (its depth limit, say), not a run to learn from.
                 && !matches!(outcome, Err(Fail::Timeout | Fail::Crash(_)));
             if observed {
+                // A composition reads its arguments as it goes, inside its run: their time is
+                // the caller's, as code's (evaluated before its run) is. Counted, an anonymous
+                // caller who passed a slow argument made the composition look as slow, for
+                // every caller's ranking (until 2026-12-07).
+                let arguments = frame.as_ref().map_or(Duration::ZERO, |f| f.argument_time());
                 let run = RunOutcome {
-                    duration: started.elapsed(),
+                    duration: started.elapsed().saturating_sub(arguments),
                     failed,
                 };
                 self.selector.observe(&function_zid, &infos[index], &run);
@@ -530,22 +535,13 @@ impl Engine<'_> {
         zid: &str,
         implementation: &Node,
     ) -> R<Result<(), String>> {
-        if !policy.checks_reads() {
-            return Ok(Ok(()));
-        }
-        if let Some(verdict) = self.verdicts_as_read.borrow().get(zid) {
-            return Ok(verdict.clone());
-        }
-        let verdict = with_room_for_policy(|| -> R<_> {
-            let read = implementation.to_passing_json()?;
-            let verdict = policy.allows_as_read(zid, &read);
-            zeval_zobject::depth::drop_iteratively(read);
-            Ok(verdict)
-        })?;
-        self.verdicts_as_read
-            .borrow_mut()
-            .insert(zid.to_owned(), verdict.clone());
-        Ok(verdict)
+        self.asked_once(
+            policy,
+            &self.verdicts_as_read,
+            zid,
+            || implementation.to_passing_json(),
+            |read| policy.allows_as_read(zid, read),
+        )
     }
 
     /// [`ImplementationPolicy::allows_signature_as_read`] for `function`, called by its own
@@ -556,21 +552,41 @@ impl Engine<'_> {
         function_zid: &str,
         function: &Node,
     ) -> R<Result<(), String>> {
+        self.asked_once(
+            policy,
+            &self.signature_verdicts_as_read,
+            function_zid,
+            || inline_signature(function),
+            |signature| policy.allows_signature_as_read(function_zid, signature),
+        )
+    }
+
+    /// The policy's verdict on what this request read of `zid`, made (`ask` of what `read`
+    /// gives, with room on the stack) once per request and kept in `verdicts`; none asked
+    /// of a policy that checks no reads.
+    fn asked_once(
+        &self,
+        policy: &dyn ImplementationPolicy,
+        verdicts: &std::cell::RefCell<std::collections::HashMap<String, Result<(), String>>>,
+        zid: &str,
+        read: impl FnOnce() -> R<Value>,
+        ask: impl FnOnce(&Value) -> Result<(), String>,
+    ) -> R<Result<(), String>> {
         if !policy.checks_reads() {
             return Ok(Ok(()));
         }
-        if let Some(verdict) = self.signature_verdicts_as_read.borrow().get(function_zid) {
+        if let Some(verdict) = verdicts.borrow().get(zid) {
             return Ok(verdict.clone());
         }
         let verdict = with_room_for_policy(|| -> R<_> {
-            let signature = inline_signature(function)?;
-            let verdict = policy.allows_signature_as_read(function_zid, &signature);
-            zeval_zobject::depth::drop_iteratively(signature);
+            let read = read()?;
+            let verdict = ask(&read);
+            zeval_zobject::depth::drop_iteratively(read);
             Ok(verdict)
         })?;
-        self.signature_verdicts_as_read
+        verdicts
             .borrow_mut()
-            .insert(function_zid.to_owned(), verdict.clone());
+            .insert(zid.to_owned(), verdict.clone());
         Ok(verdict)
     }
 

@@ -31,6 +31,9 @@ pub(crate) struct Frame {
     /// Whether an argument bound here failed when it was read (a wrong type, an error of a
     /// call in it): the caller's doing, not the implementation's ([`Self::note_failed_argument`]).
     failed_argument: Cell<bool>,
+    /// How long reading arguments bound here took, first reads only
+    /// ([`Self::note_argument_time`]): the caller's expressions, not the implementation's time.
+    argument_time: Cell<std::time::Duration>,
 }
 
 /// A frame's bindings in the order they were made, found by name.
@@ -80,7 +83,18 @@ impl Frame {
             parent,
             bindings: RefCell::new(Bindings::default()),
             failed_argument: Cell::new(false),
+            argument_time: Cell::new(std::time::Duration::ZERO),
         })
+    }
+
+    /// Adds `took`, the time an argument's first read from this frame took.
+    pub(crate) fn note_argument_time(&self, took: std::time::Duration) {
+        self.argument_time.set(self.argument_time.get() + took);
+    }
+
+    /// How long the first reads of arguments from this frame took.
+    pub(crate) fn argument_time(&self) -> std::time::Duration {
+        self.argument_time.get()
     }
 
     /// Notes that an argument bound here failed when it was read.

@@ -215,6 +215,15 @@ impl WikiSource {
             };
             let object = parse_counted(text, &mut values_left)
                 .map_err(|e| fail(format!("the object of {zid} could not be read: {e}")))?;
+            // As deep as the store takes its own objects, no deeper: until 2026-12-07 the
+            // wiki's were taken to the parser's limit, ten times that.
+            if zeval_zobject::depth::exceeds(&object, crate::MAX_OBJECT_DEPTH) {
+                zeval_zobject::depth::drop_iteratively(object);
+                return Err(fail(format!(
+                    "the object of {zid} nests deeper than {} levels",
+                    crate::MAX_OBJECT_DEPTH
+                )));
+            }
             found.insert(zid.to_string(), object);
         }
         Ok(())

@@ -101,6 +101,10 @@ impl CodeEvaluator for Scripted {
             (Some("timeout"), None) => {
                 Err(json!({"Z1K1": "Z5", "Z5K1": "Z558", "Z5K2": "Function call timed out"}))
             }
+            (Some("sleep"), Some(ms)) => {
+                std::thread::sleep(std::time::Duration::from_millis(ms.parse().unwrap()));
+                Ok(argument)
+            }
             (Some("busy"), None) => Err(json!({"Z1K1": "Z5", "Z5K1": "Z558",
                 "Z5K2": "Function call timed out: every executor was busy for 10000 ms of the call's time"})),
             _ => Err(json!({"Z1K1": "Z5", "Z5K2": {"Z1K1": "Z6", "Z6K1": "bad script"}})),
@@ -193,6 +197,14 @@ fn composition_of_timeout(zid: &str) -> Vec<(String, Value)> {
     objects
 }
 
+/// A string function `zid` with two implementations: `zid + 1` a composition calling
+/// `callee` on its argument, and `zid + 2` "upper".
+fn composition_first(zid: &str, callee: &str) -> Vec<(String, Value)> {
+    let mut objects = two_implementations(zid, "unused", "upper");
+    objects[1].1 = composition_calling(objects[1].1.clone(), zid, callee);
+    objects
+}
+
 /// A string function `zid` whose one implementation is in a language no evaluator runs.
 fn in_a_language_nobody_runs(zid: &str, implementation: &str) -> [(String, Value); 2] {
     let [z8, (zid14, mut z14)] = function(zid, implementation, "unused");
@@ -211,6 +223,7 @@ fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
         function("Z10220", "Z10221", "catch Z10080"),
         function("Z10230", "Z10231", "unreachable"),
         in_a_language_nobody_runs("Z10240", "Z10241"),
+        function("Z10270", "Z10271", "sleep 300"),
     ]
     .into_iter()
     .flatten()
@@ -220,6 +233,7 @@ fn setup(reentry: ReentryLimits) -> (Orchestrator, Arc<Scripted>) {
     .chain(two_implementations("Z10090", "busy", "upper"))
     .chain(composition_of_timeout("Z10100"))
     .chain(composition_of_upper("Z10070"))
+    .chain(composition_first("Z10260", "Z10000"))
     .collect();
     let scripted = Arc::new(Scripted::default());
     let mut evaluators = EvaluatorRegistry::new();
@@ -580,6 +594,51 @@ fn an_argument_that_fails_teaches_the_ranking_nothing() {
     assert_eq!(good["Z22K1"], "X", "{good}");
     assert_eq!(counting.observed.load(Ordering::SeqCst), 2);
     assert_eq!(counting.failed.load(Ordering::SeqCst), 1);
+}
+
+/// List order that keeps how long each run took.
+#[derive(Default)]
+struct Timing(std::sync::Mutex<Vec<(String, std::time::Duration)>>);
+
+impl zeval_orchestrator::ImplementationSelector for Timing {
+    fn order(&self, _: &str, implementations: &[ImplementationInfo]) -> Vec<usize> {
+        (0..implementations.len()).collect()
+    }
+
+    fn observe(&self, _: &str, run_of: &ImplementationInfo, run: &zeval_orchestrator::RunOutcome) {
+        let zid = run_of.zid.clone().unwrap_or_default();
+        self.0.lock().unwrap().push((zid, run.duration));
+    }
+}
+
+/// A composition's time is its own: an argument it reads (evaluated as it goes, inside its
+/// run) is the caller's, as code's is (evaluated before its run starts). Counted, an
+/// anonymous caller who passed a slow argument made the composition look as slow as the
+/// argument, for every caller's ranking: here 300 ms for a composition of a few.
+#[test]
+fn a_compositions_time_leaves_out_its_arguments() {
+    let (orchestrator, _) = setup(ReentryLimits::default());
+    let timing = Arc::new(Timing::default());
+    let options = CallOptions {
+        selector: Some(timing.clone()),
+        ..CallOptions::default()
+    };
+    let slow_argument = json!({"Z1K1": "Z7", "Z7K1": "Z10270", "Z10270K1": "x"});
+    let call = json!({"Z1K1": "Z7", "Z7K1": "Z10260", "Z10260K1": slow_argument});
+    let started = std::time::Instant::now();
+    let result = orchestrator.orchestrate(&call, &options);
+    let took = started.elapsed();
+    assert_eq!(result["Z22K1"], "X", "{result}");
+    assert!(took >= std::time::Duration::from_millis(300), "{took:?}");
+    let runs = timing.0.lock().unwrap().clone();
+    eprintln!("the call: {took:?}; the composition's run: {runs:?}");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].0, "Z10261");
+    assert!(
+        runs[0].1 < std::time::Duration::from_millis(150),
+        "the composition was timed at {:?}, its argument's 300 ms in",
+        runs[0].1
+    );
 }
 
 /// Code that used its whole time limit while the request had time left has failed: the call

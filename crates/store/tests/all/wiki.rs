@@ -335,6 +335,40 @@ fn an_answer_of_too_many_values_is_refused_before_parsing() {
     }
 }
 
+/// A wiki object is taken as deep as the store takes its own (`MAX_OBJECT_DEPTH`), no
+/// deeper: until 2026-12-07 to the parser's limit, ten times that.
+#[test]
+fn an_object_deeper_than_the_store_takes_is_refused() {
+    let nested = |levels: usize| {
+        // The Z2 itself is one level.
+        let value = format!("{}{}", "[".repeat(levels - 1), "]".repeat(levels - 1));
+        format!(r#"{{"Z1K1":"Z2","Z2K2":{value}}}"#)
+    };
+    let wiki = StubWiki::start(move |zids| {
+        let levels = if zids[0] == "Z10001" {
+            zeval_store::MAX_OBJECT_DEPTH
+        } else {
+            zeval_store::MAX_OBJECT_DEPTH + 1
+        };
+        let body = serde_json::json!({zids[0].clone(): {"wikilambda_fetch": nested(levels)}});
+        (200, body.to_string(), Duration::ZERO)
+    });
+    let source = WikiSource::new(&wiki.url);
+    let found = source.fetch(&strings(&["Z10001"])).unwrap();
+    assert_eq!(
+        zeval_zobject::depth::of(&found["Z10001"]),
+        zeval_store::MAX_OBJECT_DEPTH
+    );
+    match source.fetch(&strings(&["Z10002"])) {
+        Err(StoreError::Fetch { message, .. }) if message.contains("nests deeper than") => {}
+        Err(other) => panic!("{other}"),
+        Ok(found) => panic!(
+            "took an object {} levels deep",
+            zeval_zobject::depth::of(&found["Z10002"])
+        ),
+    }
+}
+
 #[test]
 fn a_redirect_is_not_followed() {
     let elsewhere = StubWiki::start(serve_known(vec!["Z10001"]));
