@@ -171,6 +171,9 @@ fn import_users(
         else {
             continue;
         };
+        // An export made before approvals kept their function's signature has no such key
+        // (`null` is an approval that kept none, suspended where it was exported).
+        let before_signatures = item.get("signature").is_none();
         store.restore_approval(
             &zid,
             &zeval_store::Approval {
@@ -180,11 +183,9 @@ fn import_users(
                     .get("timestamp_ms")
                     .and_then(Value::as_i64)
                     .unwrap_or(0),
-                // What its function's signature was when approved; an export made before
-                // approvals kept it has none, and the approval keeps the one its function
-                // has in the export (`restore_approval`).
                 signature: item.get("signature").filter(|s| !s.is_null()).cloned(),
             },
+            before_signatures,
         )?;
         approvals += 1;
     }

@@ -110,7 +110,7 @@ pub async fn caller_async(
     headers: &HeaderMap,
     checked: Option<&TokenChecked>,
 ) -> Result<Option<Caller>, ApiError> {
-    check_token(repository, headers, checked, None).await
+    check_token(repository, headers, checked, None, Instant::now()).await
 }
 
 /// [`caller_async`], holding `place` (the client's place among the checks waiting,
@@ -120,6 +120,7 @@ async fn check_token(
     headers: &HeaderMap,
     checked: Option<&TokenChecked>,
     place: Option<crate::token_checks::Waiting>,
+    started: Instant,
 ) -> Result<Option<Caller>, ApiError> {
     let Some(authorization) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -136,9 +137,9 @@ async fn check_token(
     {
         return checked_caller(found);
     }
-    let started = Instant::now();
     let turn = Arc::clone(&TOKEN_CHECKS_AT_ONCE).acquire_owned();
-    let Ok(Ok(turn)) = tokio::time::timeout(TOKEN_CHECK_TIME, turn).await else {
+    let ends = tokio::time::Instant::from_std(started + TOKEN_CHECK_TIME);
+    let Ok(Ok(turn)) = tokio::time::timeout_at(ends, turn).await else {
         return Err(ApiError::StoreBusy(
             "too many token checks are waiting for the store; try again".into(),
         ));
@@ -171,6 +172,65 @@ pub const MAX_TOKEN_CHECKS_AT_ONCE: usize = 2;
 
 static TOKEN_CHECKS_AT_ONCE: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
     std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(MAX_TOKEN_CHECKS_AT_ONCE)));
+
+/// `token`'s caller from the store, in turn: this request's own check, as one of the
+/// client's few waiting (429 past them), or the answer of the check of the same token
+/// running already; all within [`TOKEN_CHECK_TIME`] of now.
+async fn checked_in_turn(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    token: &str,
+) -> Result<Option<Caller>, ApiError> {
+    use crate::token_checks::{CheckOf, Ended};
+    let started = Instant::now();
+    loop {
+        match state.token_checks.check_of(token) {
+            CheckOf::Own(checking) => {
+                let Some(place) = state.token_checks.wait_as(peer, headers) else {
+                    return Err(ApiError::TooManyTokenChecks {
+                        limit: crate::token_checks::MAX_TOKEN_CHECKS_WAITING_PER_CLIENT,
+                        retry_after: state.config.limits.retry_after_seconds,
+                    });
+                };
+                let found = check_token(
+                    state.repository.clone(),
+                    headers,
+                    None,
+                    Some(place),
+                    started,
+                )
+                .await;
+                if let Ok(found) = &found {
+                    if let Some(who) = found {
+                        state.token_checks.remember(token, who);
+                    }
+                    checking.answer(found.clone());
+                }
+                return found;
+            }
+            CheckOf::Another(mut running) => {
+                let ends = tokio::time::Instant::from_std(started + TOKEN_CHECK_TIME);
+                let ended = tokio::time::timeout_at(
+                    ends,
+                    running.wait_for(|ended| *ended != Ended::Running),
+                )
+                .await;
+                match ended.map(|ended| ended.map(|ended| ended.clone())) {
+                    Ok(Ok(Ended::Answered(found))) => return checked_caller(Ok(found)),
+                    // The check ended without an answer (its store busy, its client gone):
+                    // one of those waiting checks now.
+                    Ok(_) => continue,
+                    Err(_) => {
+                        return Err(ApiError::StoreBusy(
+                            "the token's check did not end in time; try again".into(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// The longest a token check takes on the store's side, its wait for a turn and for a
 /// connection included (a statement still running then is cancelled on PostgreSQL): 503 and
@@ -263,41 +323,7 @@ async fn checked_token(
     }
     let found = match state.repository.authenticate_at_once(token) {
         Some(found) => checked_caller(found)?,
-        None => {
-            use crate::token_checks::CheckOf;
-            let checking = match state.token_checks.check_of(token) {
-                CheckOf::Own(checking) => Some(checking),
-                CheckOf::Another(mut running) => {
-                    let started = Instant::now();
-                    let _ =
-                        tokio::time::timeout(TOKEN_CHECK_TIME, running.wait_for(|ended| *ended))
-                            .await;
-                    if let Some(who) = state.token_checks.known(token) {
-                        return Ok(Some(who));
-                    }
-                    // Not found valid (or not yet): this request checks for itself, in
-                    // the time left.
-                    if started.elapsed() >= TOKEN_CHECK_TIME {
-                        return Err(ApiError::StoreBusy(
-                            "the token's check did not end in time; try again".into(),
-                        ));
-                    }
-                    None
-                }
-            };
-            let Some(place) = state.token_checks.wait_as(peer, headers) else {
-                return Err(ApiError::TooManyTokenChecks {
-                    limit: crate::token_checks::MAX_TOKEN_CHECKS_WAITING_PER_CLIENT,
-                    retry_after: state.config.limits.retry_after_seconds,
-                });
-            };
-            let found = check_token(state.repository.clone(), headers, None, Some(place)).await;
-            if let Ok(Some(who)) = &found {
-                state.token_checks.remember(token, who);
-            }
-            drop(checking);
-            found?
-        }
+        None => checked_in_turn(state, headers, peer, token).await?,
     };
     if let Some(who) = &found {
         state.token_checks.remember(token, who);

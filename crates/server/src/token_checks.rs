@@ -9,9 +9,10 @@
 //!   places in the queue.
 //! - A token the store found valid is remembered for [`KNOWN_TOKEN_TIME`] (at most
 //!   [`MAX_KNOWN_TOKENS`], by its SHA-256): its holder's next requests neither wait nor count.
-//! - Requests with a token being checked wait for that check ([`TokenChecks::check_of`])
-//!   rather than take a place of their own: a client that sends many requests at once on a
-//!   new token is checked once, not refused.
+//! - Requests with a token being checked wait for that check's answer
+//!   ([`TokenChecks::check_of`]) rather than take a place of their own: a client that sends
+//!   many requests at once on a new token is checked once, not refused. A check that ends
+//!   without an answer (the store busy) hands it to one of those waiting.
 //!   Only valid tokens are remembered, and the store cannot take a user or a role back (no
 //!   command does), so what a token grants does not change while it is remembered.
 
@@ -46,22 +47,40 @@ pub struct TokenChecks {
     waiting: Mutex<HashMap<String, usize>>,
     /// SHA-256 of a token being checked → told when that check ends; an entry lives while
     /// it runs, so the map is bounded by the checks waiting.
-    checking: Mutex<HashMap<[u8; 32], tokio::sync::watch::Receiver<bool>>>,
+    checking: Mutex<HashMap<[u8; 32], tokio::sync::watch::Receiver<Ended>>>,
+}
+
+/// How a check of a token ended, as the requests waiting for it learn it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// It has not.
+    Running,
+    /// With the store's answer: the token's user, or none (not a valid token).
+    Answered(Option<Caller>),
+    /// Without one (the store busy or failing, its client gone): a waiter checks instead.
+    GaveUp,
 }
 
 /// Whose check of a token this is ([`TokenChecks::check_of`]).
 pub enum CheckOf {
     /// This request's: the others with the token wait for it until this is dropped.
     Own(Checking),
-    /// Another request's, running: wait for it, then look at [`TokenChecks::known`].
-    Another(tokio::sync::watch::Receiver<bool>),
+    /// Another request's, running: wait for its answer.
+    Another(tokio::sync::watch::Receiver<Ended>),
 }
 
 /// A check of a token running; dropped when it ends, which tells those waiting for it.
 pub struct Checking {
     checks: Arc<TokenChecks>,
     token: [u8; 32],
-    ended: tokio::sync::watch::Sender<bool>,
+    ended: tokio::sync::watch::Sender<Ended>,
+}
+
+impl Checking {
+    /// Tells those waiting the store's answer.
+    pub fn answer(self, found: Option<Caller>) {
+        self.ended.send_replace(Ended::Answered(found));
+    }
 }
 
 impl Drop for Checking {
@@ -71,7 +90,13 @@ impl Drop for Checking {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.token);
-        self.ended.send_replace(true);
+        self.ended.send_if_modified(|ended| {
+            let running = *ended == Ended::Running;
+            if running {
+                *ended = Ended::GaveUp;
+            }
+            running
+        });
     }
 }
 
@@ -119,7 +144,7 @@ impl TokenChecks {
         if let Some(running) = checking.get(&token) {
             return CheckOf::Another(running.clone());
         }
-        let (ended, running) = tokio::sync::watch::channel(false);
+        let (ended, running) = tokio::sync::watch::channel(Ended::Running);
         checking.insert(token, running);
         CheckOf::Own(Checking {
             checks: Arc::clone(self),
@@ -216,9 +241,18 @@ mod tests {
             panic!("a second request waits for the first's check");
         };
         assert!(matches!(checks.check_of("other"), CheckOf::Own(_)));
-        drop(first);
-        assert!(*running.wait_for(|ended| *ended).await.unwrap());
-        assert!(matches!(checks.check_of("secret"), CheckOf::Own(_)));
+        first.answer(None);
+        let ended = running.wait_for(|ended| *ended != Ended::Running).await;
+        assert_eq!(*ended.unwrap(), Ended::Answered(None));
+        let CheckOf::Own(second) = checks.check_of("secret") else {
+            panic!("a check that ended is not waited for");
+        };
+        let CheckOf::Another(mut running) = checks.check_of("secret") else {
+            panic!("a second request waits for the first's check");
+        };
+        drop(second);
+        let ended = running.wait_for(|ended| *ended != Ended::Running).await;
+        assert_eq!(*ended.unwrap(), Ended::GaveUp);
         assert!(checks.checking.lock().unwrap().is_empty());
     }
 

@@ -242,7 +242,7 @@ impl Store {
         /// Every approval (for export).
         fn approvals(&self) -> Result<Vec<(String, Approval)>, StoreError>;
         /// Records an approval as given (for import).
-        fn restore_approval(&self, zid: &str, approval: &Approval) -> Result<(), StoreError>;
+        fn restore_approval(&self, zid: &str, approval: &Approval, before_signatures: bool) -> Result<(), StoreError>;
         /// The user a bearer token belongs to.
         fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError>;
         /// Every user, by name.

@@ -216,13 +216,19 @@ impl WikiSource {
             let object = parse_counted(text, &mut values_left)
                 .map_err(|e| fail(format!("the object of {zid} could not be read: {e}")))?;
             // As deep as the store takes its own objects, no deeper: until 2026-12-07 the
-            // wiki's were taken to the parser's limit, ten times that.
+            // wiki's were taken to the parser's limit, ten times that. One that is deeper is
+            // missing here, as the store would refuse it; the others of the batch are not.
             if zeval_zobject::depth::exceeds(&object, crate::MAX_OBJECT_DEPTH) {
                 zeval_zobject::depth::drop_iteratively(object);
-                return Err(fail(format!(
-                    "the object of {zid} nests deeper than {} levels",
+                tracing::warn!(
+                    %zid,
+                    "the wiki's object nests deeper than {} levels; taken as missing",
                     crate::MAX_OBJECT_DEPTH
-                )));
+                );
+                if remember_missing {
+                    self.missing().remember(zid, now);
+                }
+                continue;
             }
             found.insert(zid.to_string(), object);
         }

@@ -540,6 +540,43 @@ async fn one_clients_made_up_tokens_do_not_hold_up_another_clients_token() {
     );
 }
 
+/// A client that sends many requests at once on a token not yet checked (on a store that
+/// cannot check at once) has it checked once: the others wait for that check's answer, and
+/// take none of the client's places among the checks waiting. Each taking its own, the third
+/// and later were 429.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_sent_at_once_with_a_new_token_have_it_checked_once() {
+    use std::sync::atomic::Ordering;
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = zeval_server::Config {
+        data_dir: data_dir.path().to_path_buf(),
+        ..zeval_server::Config::default()
+    };
+    let (server, counting) = crate::common::counting_server(config, data_dir);
+    let editor = crate::common::token(&server, "ed", zeval_store::Role::Editor);
+    counting.token_check_ms.store(100, Ordering::SeqCst);
+    let addr = listen(server.router.clone(), &Limits::default()).await;
+    let healthz = format!(
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {editor}\r\n\r\n"
+    );
+    let client: std::net::IpAddr = [127, 0, 0, 7].into();
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let healthz = healthz.clone();
+            tokio::spawn(async move {
+                let mut stream = connect_from(client, addr, healthz.as_bytes()).await;
+                read_response(&mut stream).await.map(|(status, _)| status)
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for request in requests {
+        statuses.push(request.await.unwrap());
+    }
+    assert_eq!(statuses, vec![Some(200); 8]);
+    assert_eq!(counting.token_checks.load(Ordering::SeqCst), 1);
+}
+
 /// The playground's guests and files are shared bytes: a response of theirs waiting to be
 /// read holds no memory of its own, and is not counted among the unsent. Counted, one client
 /// that asked for a guest and read nothing made every other client's large answers 503

@@ -408,11 +408,16 @@ impl PostgresStore {
     }
 
     /// Records `approval` of `zid` as given (see `SqliteStore::restore_approval`).
-    pub fn restore_approval(&self, zid: &str, approval: &Approval) -> Result<(), StoreError> {
+    pub fn restore_approval(
+        &self,
+        zid: &str,
+        approval: &Approval,
+        before_signatures: bool,
+    ) -> Result<(), StoreError> {
         self.write(|tx| {
-            let signature = match &approval.signature {
-                Some(signature) => Some(signature.to_string()),
-                None => {
+            let signature = match before_signatures {
+                false => approval.signature.as_ref().map(Value::to_string),
+                true => {
                     let mut object = |zid: &str| -> Result<Option<String>, StoreError> {
                         Ok(tx
                             .query_opt("SELECT json FROM objects WHERE zid = $1", &[&zid])

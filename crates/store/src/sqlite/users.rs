@@ -255,15 +255,21 @@ impl SqliteStore {
     }
 
     /// Records `approval` of `zid` as given (replacing an earlier one): for import, which
-    /// points it at the revision the approved content has in this store. One without a
-    /// signature (from an export made before approvals kept one) keeps the one its function
-    /// has in this store.
-    pub fn restore_approval(&self, zid: &str, approval: &Approval) -> Result<(), StoreError> {
+    /// points it at the revision the approved content has in this store. With
+    /// `before_signatures` (an export made before approvals kept a signature), it keeps the
+    /// one its function has in this store instead of `approval.signature`; else an approval
+    /// that kept none (suspended where it was exported) keeps none here either.
+    pub fn restore_approval(
+        &self,
+        zid: &str,
+        approval: &Approval,
+        before_signatures: bool,
+    ) -> Result<(), StoreError> {
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
-        let signature = match &approval.signature {
-            Some(signature) => Some(signature.to_string()),
-            None => {
+        let signature = match before_signatures {
+            false => approval.signature.as_ref().map(Value::to_string),
+            true => {
                 let object = |zid: &str| {
                     tx.query_row("SELECT json FROM objects WHERE zid = ?1", [zid], |r| {
                         r.get::<_, String>(0)

@@ -203,11 +203,12 @@ fn users_and_approvals_move_between_stores_with_their_token_hashes() {
         store
             .put("Z10001", &implementation("Z10001", "Z10000", "x"), "import")
             .unwrap();
-        store.restore_approval("Z10001", &approvals[0].1).unwrap();
+        store
+            .restore_approval("Z10001", &approvals[0].1, false)
+            .unwrap();
         assert!(store.is_approved("Z10001").unwrap());
         assert_eq!(store.approvals().unwrap(), approvals);
-        // From an export made before approvals kept signatures: the one its function has in
-        // this store.
+        // One that kept no signature (suspended where it was exported) keeps none here.
         store
             .put("Z10000", &function("Z10000", "f"), "import")
             .unwrap();
@@ -215,7 +216,11 @@ fn users_and_approvals_move_between_stores_with_their_token_hashes() {
             signature: None,
             ..approvals[0].1.clone()
         };
-        store.restore_approval("Z10001", &unsigned).unwrap();
+        store.restore_approval("Z10001", &unsigned, false).unwrap();
+        assert_eq!(store.approvals().unwrap()[0].1.signature, None);
+        // From an export made before approvals kept signatures: the one its function has in
+        // this store.
+        store.restore_approval("Z10001", &unsigned, true).unwrap();
         assert_eq!(store.approvals().unwrap(), approvals);
         let bad = zeval_store::UserRecord {
             token_sha256: "XYZ".into(),
