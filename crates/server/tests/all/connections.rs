@@ -443,6 +443,29 @@ async fn a_client_behind_a_proxy_that_reads_no_answers_holds_at_most_its_share_o
     assert_eq!((status, body.len()), (200, BIG));
 }
 
+/// A listening server whose store takes 100 ms to check a token and never checks one at
+/// once (as PostgreSQL's): the server, its store's counts, an editor's token and the
+/// server's address.
+async fn slow_token_checks() -> (
+    crate::common::Server,
+    std::sync::Arc<crate::common::Counting>,
+    String,
+    std::net::SocketAddr,
+) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = zeval_server::Config {
+        data_dir: data_dir.path().to_path_buf(),
+        ..zeval_server::Config::default()
+    };
+    let (server, counting) = crate::common::counting_server(config, data_dir);
+    let editor = crate::common::token(&server, "ed", zeval_store::Role::Editor);
+    counting
+        .token_check_ms
+        .store(100, std::sync::atomic::Ordering::SeqCst);
+    let addr = listen(server.router.clone(), &Limits::default()).await;
+    (server, counting, editor, addr)
+}
+
 /// Where the store cannot check tokens at once (PostgreSQL), checks wait in one queue per
 /// process, two at a time. One client's connections sending made-up tokens held every real
 /// token holder behind them: here 32 connections of checks of 100 ms each kept another
@@ -453,15 +476,7 @@ async fn a_client_behind_a_proxy_that_reads_no_answers_holds_at_most_its_share_o
 #[tokio::test(flavor = "multi_thread")]
 async fn one_clients_made_up_tokens_do_not_hold_up_another_clients_token() {
     use std::sync::atomic::Ordering;
-    let data_dir = tempfile::tempdir().unwrap();
-    let config = zeval_server::Config {
-        data_dir: data_dir.path().to_path_buf(),
-        ..zeval_server::Config::default()
-    };
-    let (server, counting) = crate::common::counting_server(config, data_dir);
-    let editor = crate::common::token(&server, "ed", zeval_store::Role::Editor);
-    counting.token_check_ms.store(100, Ordering::SeqCst);
-    let addr = listen(server.router.clone(), &Limits::default()).await;
+    let (_server, counting, editor, addr) = slow_token_checks().await;
     let healthz = |token: &str| {
         format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n")
     };
@@ -547,15 +562,7 @@ async fn one_clients_made_up_tokens_do_not_hold_up_another_clients_token() {
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_sent_at_once_with_a_new_token_have_it_checked_once() {
     use std::sync::atomic::Ordering;
-    let data_dir = tempfile::tempdir().unwrap();
-    let config = zeval_server::Config {
-        data_dir: data_dir.path().to_path_buf(),
-        ..zeval_server::Config::default()
-    };
-    let (server, counting) = crate::common::counting_server(config, data_dir);
-    let editor = crate::common::token(&server, "ed", zeval_store::Role::Editor);
-    counting.token_check_ms.store(100, Ordering::SeqCst);
-    let addr = listen(server.router.clone(), &Limits::default()).await;
+    let (_server, counting, editor, addr) = slow_token_checks().await;
     let healthz = format!(
         "GET /healthz HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {editor}\r\n\r\n"
     );
