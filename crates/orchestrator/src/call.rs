@@ -268,8 +268,23 @@ impl Engine<'_> {
                     }
                 }
             }
+            // Only a choice is worth measuring: a function with one implementation (a
+            // tester's call is narrowed to one) teaches the selector nothing. Nor does a run
+            // under another function: its figures are the implementation's (for the function
+            // it implements), and another function stored to list it (under its own ZID, or
+            // naming the implemented function as its identity with a signature of its own)
+            // ran it under arguments it was never written for, and ranked it down for every
+            // caller of its own function (until 2026-12-06).
+            let may_observe = ranked
+                && its_own_signature
+                && implementation.node.get("Z14K1").and_then(Node::ref_zid)
+                    == Some(function_zid.as_str())
+                && infos.len() > 1
+                && !matches!(implementation.kind, Kind::BuiltIn(_))
+                && infos[index].zid.is_some();
             // Compositions and built-ins read their arguments as they go, in a frame that
-            // notes whether one failed.
+            // notes whether one failed, and how long reading them took (the caller's time, not
+            // the run's).
             let frame = match implementation.kind {
                 Kind::Evaluated => None,
                 _ => Some(self.bound_frame(implementation, &bindings)),
@@ -343,23 +358,10 @@ impl Engine<'_> {
                 // Out of time or a crash of the request: not this implementation's doing.
                 Err(_) => false,
             };
-            // Only a choice is worth measuring: a function with one implementation (a
-            // tester's call is narrowed to one) teaches the selector nothing. Nor does a run
-            // the request's limits or the load stopped: it was neither a failure nor a
-            // success of the limit's length.
-            // Nor does a run under another function: its figures are the implementation's
-            // (for the function it implements), and another function stored to list it
-            // (under its own ZID, or naming the implemented function as its identity with a
-            // signature of its own) ran it under arguments it was never written for, and
-            // ranked it down for every caller of its own function (until 2026-12-06).
-            let observed = ranked
-                && its_own_signature
-                && implementation.node.get("Z14K1").and_then(Node::ref_zid)
-                    == Some(function_zid.as_str())
+            // Nor does a run the request's limits or the load stopped teach the selector: it
+            // was neither a failure nor a success of the limit's length.
+            let observed = may_observe
                 && !argument_failed
-                && infos.len() > 1
-                && !matches!(implementation.kind, Kind::BuiltIn(_))
-                && infos[index].zid.is_some()
                 && !request_limit
                 && !load_failure
                 // A crash is the request's (its depth limit, say), not a run to learn from.

@@ -201,7 +201,7 @@ impl ImplementationPolicy for ApprovedOnly {
     }
 
     fn allows_signature(&self, function_zid: &str, signature: &Value) -> Result<(), String> {
-        let verdict = self.with_stored_function(function_zid, |stored| match stored {
+        self.with_stored_function(function_zid, |stored| match stored {
             Ok(stored) if stored.signature == *signature => Ok(()),
             Ok(_) => Err(format!(
                 "the function given inline declares other arguments or another return type \
@@ -210,11 +210,7 @@ impl ImplementationPolicy for ApprovedOnly {
                  token"
             )),
             Err(why) => Err(why.clone()),
-        });
-        match verdict {
-            Ok(verdict) => verdict,
-            Err(never) => match never {},
-        }
+        })
     }
 
     /// A function called by its own identity runs under the signature this request read
@@ -234,7 +230,7 @@ impl ImplementationPolicy for ApprovedOnly {
             Ok(stored) => Ok(stored.signature == *signature),
             Err(why) => Err(why.clone()),
         });
-        match verdict.unwrap_or_else(|never| match never {}) {
+        match verdict {
             Ok(true) => Ok(()),
             Ok(false) => {
                 self.forget_once(function_zid);
@@ -529,7 +525,7 @@ impl ApprovedOnly {
                 ),
             ));
         };
-        let verdict = self.with_stored_function(function_zid, |stored| match stored {
+        self.with_stored_function(function_zid, |stored| match stored {
             Ok(stored) if stored.signature == kept => Ok(()),
             Ok(_) => Err(self.refusal_of(
                 zid,
@@ -539,8 +535,7 @@ impl ApprovedOnly {
                 ),
             )),
             Err(why) => Err(why.clone()),
-        });
-        verdict.unwrap_or_else(|never| match never {})
+        })
     }
 
     /// `look` at stored function `function_zid` ([`Self::stored_signature`]) as first read
@@ -549,13 +544,12 @@ impl ApprovedOnly {
         &self,
         function_zid: &str,
         look: impl FnOnce(&Result<StoredFunction, String>) -> T,
-    ) -> Result<T, std::convert::Infallible> {
-        remembered(
-            &self.signatures,
-            function_zid,
-            || Ok(self.stored_signature(function_zid)),
-            look,
-        )
+    ) -> T {
+        let read = || Ok::<_, std::convert::Infallible>(self.stored_signature(function_zid));
+        match remembered(&self.signatures, function_zid, read, look) {
+            Ok(looked) => looked,
+            Err(never) => match never {},
+        }
     }
 }
 
