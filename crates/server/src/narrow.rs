@@ -11,6 +11,7 @@
 use zeval_zobject::Value;
 use zeval_zobject::build::{ref_zid, type_zid};
 use zeval_zobject::ident::is_reference;
+use zeval_zobject::signature::{MAX_PINNED, Named, PinError};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -128,6 +129,10 @@ struct ApprovedRevision {
 struct StoredFunction {
     /// [`zeval_orchestrator::signature_of`] its canonical form.
     signature: Value,
+    /// That signature with what the stored objects its types name are, as this request
+    /// reads them ([`zeval_zobject::signature::pinned`]): what an approval kept must be
+    /// this. Or why there is none (it names too many).
+    pinned: Result<Value, String>,
     /// The ZIDs its `Z8K4` lists.
     implementations: Vec<String>,
 }
@@ -400,16 +405,37 @@ impl ApprovedOnly {
         let Some(z8) = z8 else {
             return refused("is not a stored function");
         };
-        match zeval_zobject::canonicalize(&z8) {
-            Ok(z8) => Ok(StoredFunction {
-                signature: zeval_orchestrator::signature_of(&z8),
-                implementations: implementations(&z8)
-                    .iter()
-                    .filter_map(|listed| listed.as_str().map(str::to_owned))
-                    .collect(),
-            }),
-            Err(_) => refused("is not a well-formed function"),
-        }
+        let Ok(z8) = zeval_zobject::canonicalize(&z8) else {
+            return refused("is not a well-formed function");
+        };
+        let signature = zeval_orchestrator::signature_of(&z8);
+        let pinned = zeval_zobject::signature::pinned(signature.clone(), |zid| {
+            if zeval_catalogue::get(zid).is_some() {
+                return Ok(Named::Builtin);
+            }
+            Ok::<_, RepositoryError>(
+                stored_value(self.repository.as_ref(), zid)?.map_or(Named::Missing, Named::Stored),
+            )
+        });
+        let pinned = match pinned {
+            Ok(pinned) => Ok(pinned),
+            Err(PinError::TooMany) => Err(format!(
+                "runs under {function_zid}, whose types name more than {MAX_PINNED} stored \
+                 objects"
+            )),
+            Err(PinError::LookUp(e)) => {
+                tracing::error!(%function_zid, error = %e, "reading a function's types failed");
+                return self.unchecked_refusal(&refused);
+            }
+        };
+        Ok(StoredFunction {
+            signature,
+            pinned,
+            implementations: implementations(&z8)
+                .iter()
+                .filter_map(|listed| listed.as_str().map(str::to_owned))
+                .collect(),
+        })
     }
 
     /// `look` at [`Self::approved_revision`] as first read for this request. Read where the
@@ -507,6 +533,11 @@ impl ApprovedOnly {
     /// under that signature ([`ImplementationPolicy::allows_signature`] and
     /// [`ImplementationPolicy::allows_signature_as_read`] see to it). A catalogue function's
     /// signature is the program's own.
+    ///
+    /// The stored types the signature names, too, must be as they were when approved
+    /// ([`zeval_zobject::signature::pinned`]), as this request reads them: until 2026-12-07
+    /// an editor who redefined one (its keys, its validator) left the function unchanged,
+    /// and the approved code was given values it was not reviewed for.
     fn check_signature_kept(
         &self,
         function_zid: &str,
@@ -525,16 +556,32 @@ impl ApprovedOnly {
                 ),
             ));
         };
-        self.with_stored_function(function_zid, |stored| match stored {
-            Ok(stored) if stored.signature == kept => Ok(()),
-            Ok(_) => Err(self.refusal_of(
-                zid,
-                &format!(
+        self.with_stored_function(function_zid, |stored| {
+            let stored = stored.as_ref().map_err(Clone::clone)?;
+            if stored.pinned.as_ref() == Ok(&kept) {
+                return Ok(());
+            }
+            let mut kept_signature = kept;
+            let kept_definitions = match &mut kept_signature {
+                Value::Object(m) => m.remove("definitions"),
+                _ => None,
+            };
+            let why = match &stored.pinned {
+                _ if stored.signature != kept_signature => format!(
                     "was approved when {function_zid} had other arguments or another return \
                      type (approving it again accepts them)"
                 ),
-            )),
-            Err(why) => Err(why.clone()),
+                Err(why) => why.clone(),
+                Ok(_) if kept_definitions.is_none() => format!(
+                    "was approved before approvals kept the stored types {function_zid} names \
+                     (approving it again keeps them)"
+                ),
+                Ok(_) => format!(
+                    "was approved when the types {function_zid} names were defined otherwise \
+                     (approving it again accepts them)"
+                ),
+            };
+            Err(self.refusal_of(zid, &why))
         })
     }
 

@@ -39,7 +39,9 @@ pub use sqlite::artifacts::{
 };
 pub use sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 pub use sqlite::summary::with_placeholder_replaced;
-pub use sqlite::users::{Approval, ApprovedObject, MAX_USER_NAME_CHARS, Role, User, UserRecord};
+pub use sqlite::users::{
+    Approval, ApprovedObject, MAX_KEPT_SIGNATURE_BYTES, MAX_USER_NAME_CHARS, Role, User, UserRecord,
+};
 pub use sqlite::{
     BUSY_TIMEOUT, CATALOGUE_AUTHOR, DATABASE_FILE, FIRST_USER_ZID, HistoryPage,
     MAX_HISTORY_REVISIONS, MAX_OBJECT_DEPTH, MAX_SEARCH_RESULTS, MAX_ZID_NUMBER, ObjectSummary,

@@ -73,6 +73,8 @@ pub(crate) struct Target {
     pub(crate) admin: String,
     pub(crate) editor: String,
     pub(crate) neighbour: String,
+    /// Its call deadline (`ZEVAL_CALL_TIMEOUT_MS`): [`DEADLINE`], or what `env` set.
+    deadline: Duration,
     /// The stored objects as read back after they were written, to prove they survive.
     stored: Vec<(String, String)>,
 }
@@ -102,6 +104,12 @@ impl Target {
             ("ZEVAL_CACHE", "false"),
         ];
         all_env.extend_from_slice(env);
+        let deadline = all_env
+            .iter()
+            .rev()
+            .find(|(name, _)| *name == "ZEVAL_CALL_TIMEOUT_MS")
+            .and_then(|(_, ms)| ms.parse().ok())
+            .map_or(DEADLINE, Duration::from_millis);
         let server = Server::start(data.path(), args, &all_env);
         let orch = server.orch().to_owned();
         put_js_function(&orch, &editor);
@@ -118,6 +126,7 @@ impl Target {
             admin,
             editor,
             neighbour,
+            deadline,
             stored: Vec::new(),
         };
         target.remember("Z10000");
@@ -177,11 +186,14 @@ impl Target {
         }
     }
 
-    /// An anonymous call of `zobject`, within [`DEADLINE`], made while [`Target::watch`]
-    /// watches the server's memory.
+    /// An anonymous call of `zobject`, within the server's call deadline (the client waits
+    /// that long and [`MARGIN`] more: a 60 s deadline's deep recursion answered in 9.5 s of a
+    /// debug build, past the 12 s a client gave every target until 2026-12-07), made while
+    /// [`Target::watch`] watches the server's memory.
     pub(crate) fn watched_call(&self, zobject: Value) -> Timed {
         let orch = self.orch().to_owned();
-        self.watch(move || timed_call(&orch, None, &zobject, DEADLINE))
+        let deadline = self.deadline;
+        self.watch(move || timed_call(&orch, None, &zobject, deadline))
     }
 
     /// The server survived: a normal call from another client (the neighbour's token) answers

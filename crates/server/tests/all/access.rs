@@ -651,3 +651,122 @@ async fn server_approval(server: &crate::common::Server) -> Option<u64> {
     let store = zeval_store::SqliteStore::open_in(server.data_dir.path()).unwrap();
     store.approval("Z10001").unwrap().map(|a| a.revision)
 }
+
+/// A stored type in canonical form: one key, `Z{zid}K1`, of type `key_type`.
+fn one_key_type(zid: &str, key_type: &str) -> serde_json::Value {
+    z2(
+        zid,
+        serde_json::json!({"Z1K1": "Z4", "Z4K1": zid,
+            "Z4K2": ["Z3", {"Z1K1": "Z3", "Z3K1": key_type, "Z3K2": format!("{zid}K1"),
+                "Z3K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z4K3": "Z101"}),
+    )
+}
+
+/// Reviewed code runs under the types it was reviewed with: until 2026-12-07 an editor who
+/// redefined a stored type a function's signature names (its keys, its validator) left the
+/// function unchanged, so every approval of its implementations held, and anonymous calls
+/// ran the approved code on values it was never reviewed for.
+#[tokio::test(flavor = "multi_thread")]
+async fn redefining_a_type_a_function_names_withdraws_its_implementations_approvals() {
+    let server = server(|c| c.access.calls = CallPolicy::Approved);
+    let editor = token(&server, "ed", Role::Editor);
+    let admin = token(&server, "root", Role::Admin);
+    put(&server, &editor, "Z10010", &one_key_type("Z10010", "Z6")).await;
+    let function = z2(
+        "Z10020",
+        serde_json::json!({"Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z10010", "Z17K2": "Z10020K1",
+                "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z10010", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10021"], "Z8K5": "Z10020"}),
+    );
+    put(&server, &editor, "Z10020", &function).await;
+    let identity = z2(
+        "Z10021",
+        serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10020",
+            "Z14K2": {"Z1K1": "Z18", "Z18K1": "Z10020K1"}}),
+    );
+    put(&server, &editor, "Z10021", &identity).await;
+    let approve = "/v1/objects/Z10021/approve";
+    let approval = send(&server, "POST", approve, Some(&admin), None).await;
+    assert_eq!(approval.status, 200, "{}", approval.text);
+    let call = |value: serde_json::Value| {
+        serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10020",
+            "Z10020K1": {"Z1K1": "Z10010", "Z10010K1": value}}})
+        .to_string()
+    };
+    let text = evaluate(&server, None, Some(call(serde_json::json!("hi")))).await;
+    assert_eq!(text.status, 200, "{}", text.text);
+    assert_eq!(text.json()["Z22K1"]["Z10010K1"], "hi", "{}", text.text);
+    // The key now takes any value: the function is unchanged.
+    put(&server, &editor, "Z10010", &one_key_type("Z10010", "Z1")).await;
+    let boolean = serde_json::json!({"Z1K1": "Z40", "Z40K1": "Z41"});
+    let refused = evaluate(&server, None, Some(call(boolean.clone()))).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(
+        refused
+            .text
+            .contains("Z10021 was approved when the types Z10020 names were defined otherwise"),
+        "{}",
+        refused.text
+    );
+    let with_token = evaluate(&server, Some(&editor), Some(call(boolean.clone()))).await;
+    assert_eq!(with_token.status, 200, "{}", with_token.text);
+    // Approved again, under the type as it is now.
+    let approval = send(&server, "POST", approve, Some(&admin), None).await;
+    assert_eq!(approval.status, 200, "{}", approval.text);
+    let runs = evaluate(&server, None, Some(call(boolean))).await;
+    assert_eq!(runs.status, 200, "{}", runs.text);
+    assert_eq!(
+        runs.json()["Z22K1"]["Z10010K1"]["Z40K1"],
+        "Z41",
+        "{}",
+        runs.text
+    );
+}
+
+/// A type whose keys name another stored type, 70 deep: more than an approval keeps its
+/// code to (each is read per request that runs it), so it cannot be approved.
+#[tokio::test(flavor = "multi_thread")]
+async fn code_under_types_naming_too_many_stored_objects_cannot_be_approved() {
+    let server = server(|c| c.access.calls = CallPolicy::Approved);
+    let editor = token(&server, "ed", Role::Editor);
+    let admin = token(&server, "root", Role::Admin);
+    for n in (0..70).rev() {
+        let zid = format!("Z{}", 10100 + n);
+        let key_type = if n == 69 {
+            "Z6".to_owned()
+        } else {
+            format!("Z{}", 10101 + n)
+        };
+        put(&server, &editor, &zid, &one_key_type(&zid, &key_type)).await;
+    }
+    let function = z2(
+        "Z10020",
+        serde_json::json!({"Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z10100", "Z17K2": "Z10020K1",
+                "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z10100", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10021"], "Z8K5": "Z10020"}),
+    );
+    put(&server, &editor, "Z10020", &function).await;
+    let identity = z2(
+        "Z10021",
+        serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10020",
+            "Z14K2": {"Z1K1": "Z18", "Z18K1": "Z10020K1"}}),
+    );
+    put(&server, &editor, "Z10021", &identity).await;
+    let approval = send(
+        &server,
+        "POST",
+        "/v1/objects/Z10021/approve",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(approval.status, 400, "{}", approval.text);
+    assert!(
+        approval.text.contains("name more than 64 stored objects"),
+        "{}",
+        approval.text
+    );
+}

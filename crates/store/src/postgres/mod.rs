@@ -28,7 +28,7 @@ use crate::sqlite::artifacts::{ArtifactColumns, ArtifactOutcome, Compilation, St
 use crate::sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 use crate::sqlite::users::{
     Approval, ApprovedObject, Role, User, UserRecord, kept_signature, new_token, signature_to_keep,
-    token_hash,
+    signature_to_keep_if_it_can, token_hash,
 };
 use crate::sqlite::{
     CATALOGUE_AUTHOR, FIRST_USER_ZID, HistoryPage, MAX_SEARCH_RESULTS, MAX_ZID_NUMBER,
@@ -425,7 +425,9 @@ impl PostgresStore {
                             .map(|r| r.get(0)))
                     };
                     match object(zid)? {
-                        Some(json) => signature_to_keep(&parse_stored(zid, &json)?, object)?,
+                        Some(json) => {
+                            signature_to_keep_if_it_can(&parse_stored(zid, &json)?, object)?
+                        }
                         None => None,
                     }
                 }
@@ -526,9 +528,9 @@ impl PostgresStore {
                     current: Some(revision as u64),
                 });
             }
-            let signature = signature_to_keep(&parse_stored(zid, &json)?, |function| {
+            let signature = signature_to_keep(&parse_stored(zid, &json)?, |object| {
                 Ok(tx
-                    .query_opt("SELECT json FROM objects WHERE zid = $1", &[&function])
+                    .query_opt("SELECT json FROM objects WHERE zid = $1", &[&object])
                     .map_err(pg_error)?
                     .map(|r| r.get(0)))
             })?;

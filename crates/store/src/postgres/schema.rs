@@ -122,14 +122,14 @@ fn keep_signatures_at_upgrade(tx: &mut Transaction<'_>) -> Result<(), StoreError
         let Ok(z14) = crate::sqlite::parse_stored(&zid, row.get(3)) else {
             continue;
         };
-        let signature = crate::sqlite::users::signature_to_keep(&z14, |function| {
+        let signature = crate::sqlite::users::signature_to_keep_if_it_can(&z14, |object| {
             Ok(tx
                 .query_opt(
                     "SELECT json FROM revisions WHERE zid = $1
                      ORDER BY timestamp_ms > $2,
                        CASE WHEN timestamp_ms > $2 THEN revision ELSE -revision END
                      LIMIT 1",
-                    &[&function, &approved_ms],
+                    &[&object, &approved_ms],
                 )
                 .map_err(pg_error)?
                 .map(|r| r.get(0)))

@@ -209,13 +209,13 @@ fn keep_signatures_at_upgrade(tx: &rusqlite::Transaction<'_>) -> Result<(), Stor
         let Ok(z14) = super::parse_stored(&zid, &json) else {
             continue;
         };
-        let signature = super::users::signature_to_keep(&z14, |function| {
+        let signature = super::users::signature_to_keep_if_it_can(&z14, |object| {
             tx.query_row(
                 "SELECT json FROM revisions WHERE zid = ?1
                  ORDER BY timestamp_ms > ?2,
                    CASE WHEN timestamp_ms > ?2 THEN revision ELSE -revision END
                  LIMIT 1",
-                rusqlite::params![function, approved_ms],
+                rusqlite::params![object, approved_ms],
                 |r| r.get(0),
             )
             .optional()

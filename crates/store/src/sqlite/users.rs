@@ -8,6 +8,7 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use zeval_zobject::Value;
+use zeval_zobject::signature::{MAX_PINNED, Named, PinError};
 
 use super::{BUSY_TIMEOUT, SqliteStore, current_revision, db_error, immediate, now_ms};
 use crate::StoreError;
@@ -90,8 +91,9 @@ pub struct Approval {
     /// When, in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
     /// The signature of the function the implementation implements (`Z14K1`), as the store
-    /// had it when approved ([`zeval_zobject::signature`]): reviewed code was reviewed under
-    /// it, and runs for anonymous callers only while the function keeps it. `None` when the
+    /// had it when approved, with what the stored types it names were then
+    /// ([`zeval_zobject::signature::pinned`]): reviewed code was reviewed under it, and runs
+    /// for anonymous callers only while the function and those types keep it. `None` when the
     /// function was not stored then (a catalogue function's cannot change), or for an
     /// approval made before approvals kept it (2026-12-07).
     pub signature: Option<Value>,
@@ -106,11 +108,18 @@ pub struct ApprovedObject {
     pub signature: Option<Value>,
 }
 
-/// The signature [`Approval::signature`] keeps for implementation `z14` (a stored Z2):
-/// `function` is the stored object its `Z14K1` names, as `function_json` reads it.
+/// The longest signature an approval keeps (its JSON text, with the definitions it pins):
+/// the access rule compares it once per request that runs the approved code.
+pub const MAX_KEPT_SIGNATURE_BYTES: usize = 256 * 1024;
+
+/// The signature [`Approval::signature`] keeps for implementation `z14` (a stored Z2), with
+/// what the stored objects its types name are ([`zeval_zobject::signature::pinned`]):
+/// `object_json` reads a stored object (the function its `Z14K1` names, then those) as the
+/// approval sees it. `Invalid` when it would pin more than the rule reads per request
+/// ([`zeval_zobject::signature::MAX_PINNED`] objects, [`MAX_KEPT_SIGNATURE_BYTES`]).
 pub(crate) fn signature_to_keep(
     z14: &Value,
-    function_json: impl FnOnce(&str) -> Result<Option<String>, StoreError>,
+    mut object_json: impl FnMut(&str) -> Result<Option<String>, StoreError>,
 ) -> Result<Option<String>, StoreError> {
     let Some(function) = z14
         .get("Z2K2")
@@ -119,13 +128,60 @@ pub(crate) fn signature_to_keep(
     else {
         return Ok(None);
     };
-    let Some(json) = function_json(function)? else {
+    let Some(json) = object_json(function)? else {
         return Ok(None);
     };
-    Ok(super::parse_stored(function, &json)
+    let Some(signature) = super::parse_stored(function, &json)
         .ok()
         .and_then(|z2| zeval_zobject::signature::of_stored(&z2))
-        .map(|signature| signature.to_string()))
+    else {
+        return Ok(None);
+    };
+    let pinned = zeval_zobject::signature::pinned(signature, |zid| {
+        if zeval_catalogue::get(zid).is_some() {
+            return Ok(Named::Builtin);
+        }
+        Ok(match object_json(zid)? {
+            None => Named::Missing,
+            Some(json) => {
+                let mut z2 = super::parse_stored(zid, &json)?;
+                Named::Stored(match z2.get_mut("Z2K2") {
+                    Some(value) => value.take(),
+                    None => Value::Null,
+                })
+            }
+        })
+    });
+    let text = match pinned {
+        Ok(signature) => signature.to_string(),
+        Err(PinError::LookUp(e)) => return Err(e),
+        Err(PinError::TooMany) => {
+            return Err(StoreError::Invalid(format!(
+                "the types of {function} name more than {MAX_PINNED} stored objects, too many \
+                 to keep the approved code to"
+            )));
+        }
+    };
+    if text.len() > MAX_KEPT_SIGNATURE_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "the signature of {function}, with the definitions its types name, is {} bytes, \
+             more than the {MAX_KEPT_SIGNATURE_BYTES} an approval keeps",
+            text.len()
+        )));
+    }
+    Ok(Some(text))
+}
+
+/// [`signature_to_keep`] for an approval made before (an upgrade, an older export): one
+/// that would pin too much keeps none (it stays suspended until approved again).
+pub(crate) fn signature_to_keep_if_it_can(
+    z14: &Value,
+    object_json: impl FnMut(&str) -> Result<Option<String>, StoreError>,
+) -> Result<Option<String>, StoreError> {
+    match signature_to_keep(z14, object_json) {
+        Err(StoreError::Invalid(_)) => Ok(None),
+        kept => kept,
+    }
 }
 
 /// [`Approval::signature`] as stored (JSON text).
@@ -278,7 +334,9 @@ impl SqliteStore {
                     .map_err(db_error)
                 };
                 match object(zid)? {
-                    Some(json) => signature_to_keep(&super::parse_stored(zid, &json)?, object)?,
+                    Some(json) => {
+                        signature_to_keep_if_it_can(&super::parse_stored(zid, &json)?, object)?
+                    }
                     None => None,
                 }
             }
@@ -423,8 +481,8 @@ impl SqliteStore {
                 current: Some(revision as u64),
             });
         }
-        let signature = signature_to_keep(&super::parse_stored(zid, &json)?, |function| {
-            tx.query_row("SELECT json FROM objects WHERE zid = ?1", [function], |r| {
+        let signature = signature_to_keep(&super::parse_stored(zid, &json)?, |object| {
+            tx.query_row("SELECT json FROM objects WHERE zid = ?1", [object], |r| {
                 r.get(0)
             })
             .optional()

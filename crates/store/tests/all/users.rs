@@ -232,3 +232,78 @@ fn users_and_approvals_move_between_stores_with_their_token_hashes() {
         ));
     });
 }
+
+/// A stored type of one key, of type `key_type`.
+fn one_key_type(zid: &str, key_type: &str) -> serde_json::Value {
+    let mut z2 = crate::z2(zid, "", "a type");
+    z2["Z2K2"] = serde_json::json!({"Z1K1": "Z4", "Z4K1": zid,
+        "Z4K2": ["Z3", {"Z1K1": "Z3", "Z3K1": key_type, "Z3K2": format!("{zid}K1"),
+            "Z3K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+        "Z4K3": "Z101"});
+    z2
+}
+
+/// An approval keeps what the stored types its function's signature names were, in its own
+/// transaction (the rule compares them with the types as calls read them); a signature
+/// naming more than the rule reads per request cannot be approved.
+#[test]
+fn an_approval_keeps_the_stored_types_its_functions_signature_names() {
+    each_backend(|store| {
+        let admin = User {
+            name: "ada".into(),
+            role: Role::Admin,
+        };
+        store
+            .put("Z10010", &one_key_type("Z10010", "Z10011"), "ed")
+            .unwrap();
+        store
+            .put("Z10011", &one_key_type("Z10011", "Z6"), "ed")
+            .unwrap();
+        let mut function = function("Z10000", "f");
+        function["Z2K2"]["Z8K1"] = serde_json::json!(["Z17", {"Z1K1": "Z17",
+            "Z17K1": "Z10010", "Z17K2": "Z10000K1", "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}]);
+        store.put("Z10000", &function, "ed").unwrap();
+        store
+            .put("Z10001", &implementation("Z10001", "Z10000", "x"), "ed")
+            .unwrap();
+        store.approve("Z10001", &admin).unwrap();
+        let kept = store
+            .approval("Z10001")
+            .unwrap()
+            .unwrap()
+            .signature
+            .unwrap();
+        assert_eq!(kept["Z8K1"], serde_json::json!([["Z10010", "Z10000K1"]]));
+        assert_eq!(
+            kept["definitions"],
+            serde_json::json!({
+                "Z10010": one_key_type("Z10010", "Z10011")["Z2K2"],
+                "Z10011": one_key_type("Z10011", "Z6")["Z2K2"],
+            })
+        );
+        // A chain of types, each naming the next, past what an approval pins.
+        let chain = zeval_zobject::signature::MAX_PINNED + 1;
+        for n in 0..chain {
+            let zid = format!("Z{}", 10100 + n);
+            let next = if n + 1 == chain {
+                "Z6".to_owned()
+            } else {
+                format!("Z{}", 10101 + n)
+            };
+            store.put(&zid, &one_key_type(&zid, &next), "ed").unwrap();
+        }
+        function["Z2K2"]["Z8K1"][1]["Z17K1"] = serde_json::json!("Z10100");
+        store.put("Z10000", &function, "ed").unwrap();
+        match store.approve("Z10001", &admin) {
+            Err(StoreError::Invalid(why)) => {
+                assert!(why.contains("name more than 64 stored objects"), "{why}")
+            }
+            other => panic!("approved: {other:?}"),
+        }
+        assert_eq!(
+            store.approval("Z10001").unwrap().unwrap().signature,
+            Some(kept),
+            "the refused approval left the earlier one as it was"
+        );
+    });
+}
