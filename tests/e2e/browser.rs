@@ -553,6 +553,29 @@ fn the_playground_works_in_chromium() {
         "document.querySelector('aside button.small')",
         "the approve button",
     );
+    // The approval names the revisions the page showed: an edit of the function saved
+    // meanwhile fails it, and nothing is approved.
+    let mut function = request("GET", &format!("{orch}/v1/objects/Z10200"), None, None).json();
+    function["Z2K3"] = json!({"Z1K1": "Z12", "Z12K1": ["Z11",
+        {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": "shout, relabelled"}]});
+    let edited = request(
+        "PUT",
+        &format!("{orch}/v1/objects/Z10200"),
+        Some(&token),
+        Some(&function),
+    );
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    browser.click("aside button.small");
+    let refused = browser.wait_for(
+        "document.querySelector('aside .error')?.textContent",
+        "the approval's refusal",
+    );
+    assert!(refused.as_str().unwrap().contains("409"), "{refused}");
+    browser.goto(&format!("{orch}/function/Z10200"));
+    browser.wait_for(
+        "document.querySelector('aside button.small')",
+        "the approve button, on the page as it is now",
+    );
     browser.click("aside button.small");
     let approved = browser.wait_for(
         "document.querySelector('aside .ok')?.textContent",

@@ -246,7 +246,7 @@ impl Repository for StoreRepository {
         &self,
         zid: &str,
         by: &Caller,
-        expected: Option<u64>,
+        reviewed: zeval_store::Reviewed,
     ) -> Result<Option<u64>, RepositoryError> {
         let user = zeval_store::User {
             name: by.name.clone(),
@@ -257,7 +257,7 @@ impl Repository for StoreRepository {
         };
         let revision = self
             .store
-            .approve_revision(zid, &user, expected)
+            .approve_revision(zid, &user, reviewed)
             .map_err(repo_error)?;
         // What an anonymous call may run changed: answers that read the implementation, or
         // the function it implements (which lists it), must miss.

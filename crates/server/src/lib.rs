@@ -244,15 +244,15 @@ pub trait Repository: Send + Sync {
     fn compilation(&self, _zid: &str) -> Result<Option<Value>, RepositoryError> {
         Ok(None)
     }
-    /// Marks the current revision of an implementation approved, only if it is `expected`
-    /// when that is given (the one the admin reviewed; [`RepositoryError::Conflict`]
-    /// otherwise, and nothing is approved): the revision approved, when the repository
-    /// knows it.
+    /// Marks the current revision of an implementation approved, only if the revisions the
+    /// admin `reviewed` (of the implementation, of its function) are current
+    /// ([`RepositoryError::Conflict`] otherwise, and nothing is approved): the revision
+    /// approved, when the repository knows it.
     fn approve_revision(
         &self,
         zid: &str,
         by: &Caller,
-        expected: Option<u64>,
+        reviewed: zeval_store::Reviewed,
     ) -> Result<Option<u64>, RepositoryError>;
     /// The current revision of an implementation (its Z2) when that revision is approved,
     /// read in one go, so that it is the revision the approval is of; `None` when it is not

@@ -348,9 +348,16 @@ async fn create(
         .into_response())
 }
 
+#[derive(serde::Deserialize)]
+struct ApproveQuery {
+    /// The revision of the implementation's function the admin reviewed.
+    function_revision: Option<String>,
+}
+
 async fn approve(
     State(state): State<AppState>,
     Path(zid): Path<String>,
+    Query(query): Query<ApproveQuery>,
     headers: HeaderMap,
     checked: Option<Extension<TokenChecked>>,
 ) -> Result<Response, ApiError> {
@@ -358,8 +365,23 @@ async fn approve(
     checked_zid(&zid)?;
     // The revision the admin reviewed (its `ETag`): approved only if it is still current,
     // else 409 with the current one. Without it, whatever is current when the approval
-    // lands is approved, which may be a revision an editor saved a moment before.
+    // lands is approved, which may be a revision an editor saved a moment before. The same
+    // for the function it implements (`?function_revision=N`), whose signature the approval
+    // keeps: the approved code runs under it.
     let reviewed = base_revision(&headers)?;
+    let function_revision = match query.function_revision.as_deref() {
+        None => None,
+        Some(text) => match text.parse::<u64>() {
+            Ok(revision) if text.bytes().all(|b| b.is_ascii_digit()) => Some(revision),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "function_revision must be the revision of the function the admin \
+                     reviewed, a number (got {:?})",
+                    text.chars().take(40).collect::<String>()
+                )));
+            }
+        },
+    };
     let repository = state.repository.clone();
     let approver = who.clone();
     let (zid, revision) = blocking(move || {
@@ -391,7 +413,11 @@ async fn approve(
                 return Err(refused(&why));
             }
         }
-        let revision = repository.approve_revision(&zid, &approver, checked)?;
+        let reviewed = zeval_store::Reviewed {
+            revision: checked,
+            function_revision,
+        };
+        let revision = repository.approve_revision(&zid, &approver, reviewed)?;
         Ok((zid, revision))
     })
     .await?;

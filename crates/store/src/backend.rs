@@ -17,7 +17,7 @@ use crate::postgres::PostgresStore;
 use crate::postgres::pool::outside_runtime;
 use crate::{
     Approval, ApprovedObject, CallStats, Compilation, HistoryPage, ObjectSource, ObjectSummary,
-    Role, SqliteStore, StoreError, StoredArtifact, TesterResult, User, UserRecord,
+    Reviewed, Role, SqliteStore, StoreError, StoredArtifact, TesterResult, User, UserRecord,
 };
 
 /// The object store: SQLite (embedded, one node) or PostgreSQL (shared by several nodes).
@@ -249,8 +249,8 @@ impl Store {
         fn users(&self) -> Result<Vec<User>, StoreError>;
         /// Approves the current revision of an implementation.
         fn approve(&self, zid: &str, by: &User) -> Result<u64, StoreError>;
-        /// Approves the current revision of an implementation if it is `expected`.
-        fn approve_revision(&self, zid: &str, by: &User, expected: Option<u64>) -> Result<u64, StoreError>;
+        /// Approves the current revision of an implementation if it is what the admin `reviewed`.
+        fn approve_revision(&self, zid: &str, by: &User, reviewed: Reviewed) -> Result<u64, StoreError>;
         /// Whether the current revision of `zid` is approved.
         fn is_approved(&self, zid: &str) -> Result<bool, StoreError>;
         /// The current revision of `zid` when it is approved.

@@ -40,7 +40,8 @@ pub use sqlite::artifacts::{
 pub use sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 pub use sqlite::summary::with_placeholder_replaced;
 pub use sqlite::users::{
-    Approval, ApprovedObject, MAX_KEPT_SIGNATURE_BYTES, MAX_USER_NAME_CHARS, Role, User, UserRecord,
+    Approval, ApprovedObject, MAX_KEPT_SIGNATURE_BYTES, MAX_USER_NAME_CHARS, Reviewed, Role, User,
+    UserRecord,
 };
 pub use sqlite::{
     BUSY_TIMEOUT, CATALOGUE_AUTHOR, DATABASE_FILE, FIRST_USER_ZID, HistoryPage,

@@ -36,9 +36,10 @@ function describeError(status, body) {
 	return `${status}: ${String(body).slice(0, 400)}`;
 }
 
-/** fetch + JSON; `withToken` false sends no token even when signed in. */
-export async function api(method, path, body, { withToken = true, tokenOverride } = {}) {
-	const headers = { Accept: 'application/json' };
+/** fetch + JSON; `withToken` false sends no token even when signed in; `onResponse` sees the
+ * response's headers. */
+export async function api(method, path, body, { withToken = true, tokenOverride, headers: extra = {}, onResponse } = {}) {
+	const headers = { Accept: 'application/json', ...extra };
 	const t = tokenOverride || (withToken ? token() : null);
 	if (t) {
 		headers.Authorization = `Bearer ${t}`;
@@ -61,11 +62,21 @@ export async function api(method, path, body, { withToken = true, tokenOverride 
 	if (!response.ok) {
 		throw new ApiError(response.status, parsed);
 	}
+	if (onResponse) {
+		onResponse(response);
+	}
 	return parsed;
 }
 
 /** Objects by ZID, fetched once per page. */
 const objects = new Map();
+/** The revision (`ETag`) of each object as this page read it: an approval names what the
+ * admin was shown, and the server refuses it (409) when either changed since. */
+const revisions = new Map();
+
+export function revisionOf(zid) {
+	return revisions.get(zid);
+}
 /** At most this many objects are fetched per page for labels and signatures. */
 const MAX_FETCHED = 500;
 
@@ -76,7 +87,14 @@ export function getObject(zid, { fresh = false } = {}) {
 	if (objects.size >= MAX_FETCHED) {
 		objects.clear();
 	}
-	const p = api('GET', `/v1/objects/${encodeURIComponent(zid)}`);
+	const p = api('GET', `/v1/objects/${encodeURIComponent(zid)}`, undefined, {
+		onResponse: (response) => {
+			const tag = (response.headers.get('ETag') || '').replace(/^W\//, '').replace(/"/g, '');
+			if (/^[0-9]+$/.test(tag)) {
+				revisions.set(zid, tag);
+			}
+		},
+	});
 	objects.set(zid, p);
 	p.catch(() => objects.delete(zid));
 	return p;

@@ -1,6 +1,6 @@
 // The zeval playground: pages routed on the path, built with DOM calls only (text from the
 // store is always inserted as text, never as HTML).
-import { api, getObject, token, setToken, forget, ApiError } from './api.js';
+import { api, getObject, revisionOf, token, setToken, forget, ApiError } from './api.js';
 import { items, ref, str, label, display, mapEntries, errorText, LANGUAGES, languageOf } from './zobject.js';
 import { codeEditor } from './editor.js';
 import { runPlan, stats as browserStats } from './browser-run.js';
@@ -302,7 +302,7 @@ async function functionPage(zid, params) {
 			const kind = lang ? lang.name : impl.Z2K2?.Z14K2 ? 'composition' : impl.Z2K2?.Z14K4 ? 'built-in' : '';
 			li.append(' ', h('span', { class: 'kind' }, kind));
 			if (token() && !zeval_builtin(zidOf)) {
-				li.append(' ', h('button', { type: 'button', class: 'small', onclick: () => approve(zidOf, li) }, 'Approve'));
+				li.append(' ', h('button', { type: 'button', class: 'small', onclick: () => approve(zidOf, zid, li) }, 'Approve'));
 			}
 		}, () => {});
 		return li;
@@ -350,9 +350,16 @@ function zeval_builtin(zid) {
 	return n < 10000;
 }
 
-async function approve(zid, li) {
+/** Approves implementation `zid` of `functionZid` as this page showed them: the revisions it
+ * read, so an edit of either saved since fails the approval (409) instead of being approved. */
+async function approve(zid, functionZid, li) {
+	const revision = revisionOf(zid);
+	const functionRevision = revisionOf(functionZid);
+	const query = functionRevision ? `?function_revision=${functionRevision}` : '';
 	try {
-		const answer = await api('POST', `/v1/objects/${zid}/approve`);
+		const answer = await api('POST', `/v1/objects/${zid}/approve${query}`, undefined, {
+			headers: revision ? { 'If-Match': `"${revision}"` } : {},
+		});
 		li.append(' ', h('span', { class: 'ok' }, `approved by ${answer.by}`));
 	} catch (e) {
 		li.append(errorBox(e));

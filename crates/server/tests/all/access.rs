@@ -646,6 +646,61 @@ async fn an_approval_of_a_reviewed_revision_approves_no_other() {
     assert_eq!(answer["revision"], 2, "{answer}");
 }
 
+/// The approval keeps the signature of the function as it is when the approval lands, and
+/// the approved code runs under it: an admin names the function's revision they reviewed
+/// (`?function_revision=`), and an edit of the function saved in between fails the approval
+/// (409). Until 2026-12-07 the approval kept whatever the function was then.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_names_the_function_revision_the_admin_reviewed() {
+    let (server, editor, admin, mut function) = approved_site().await;
+    // The admin reviewed Z10001 under revision 1 of Z10000; an editor widens it to take and
+    // answer any value.
+    function["Z2K2"]["Z8K1"][1]["Z17K1"] = serde_json::json!("Z1");
+    function["Z2K2"]["Z8K2"] = serde_json::json!("Z1");
+    put(&server, &editor, "Z10000", &function).await;
+    let approve = |query: &str| format!("/v1/objects/Z10001/approve{query}");
+    let stale = send(
+        &server,
+        "POST",
+        &approve("?function_revision=1"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(stale.status, 409, "{}", stale.text);
+    assert!(
+        stale.text.contains("Z10000 is at revision 2 now, not 1"),
+        "{}",
+        stale.text
+    );
+    assert_eq!(server_approval(&server).await, None, "approved anyway");
+    let malformed = send(
+        &server,
+        "POST",
+        &approve("?function_revision=x"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(malformed.status, 400, "{}", malformed.text);
+    assert!(
+        malformed.text.contains("function_revision must be"),
+        "{}",
+        malformed.text
+    );
+    assert_eq!(server_approval(&server).await, None, "approved anyway");
+    let current = send(
+        &server,
+        "POST",
+        &approve("?function_revision=2"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(current.status, 200, "{}", current.text);
+    assert_eq!(server_approval(&server).await, Some(1));
+}
+
 /// The revision of Z10001's approval in the server's store, if any.
 async fn server_approval(server: &crate::common::Server) -> Option<u64> {
     let store = zeval_store::SqliteStore::open_in(server.data_dir.path()).unwrap();

@@ -389,9 +389,9 @@ impl zeval_server::Repository for Counting {
         &self,
         zid: &str,
         by: &zeval_server::Caller,
-        expected: Option<u64>,
+        reviewed: zeval_store::Reviewed,
     ) -> Result<Option<u64>, zeval_server::RepositoryError> {
-        self.store.approve_revision(zid, by, expected)
+        self.store.approve_revision(zid, by, reviewed)
     }
     fn approved_object(
         &self,

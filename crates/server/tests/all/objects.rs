@@ -325,7 +325,7 @@ impl Repository for BrokenStore {
         &self,
         _: &str,
         _: &Caller,
-        _: Option<u64>,
+        _: zeval_store::Reviewed,
     ) -> Result<Option<u64>, RepositoryError> {
         Err(RepositoryError::Store(SECRET.into()))
     }
@@ -538,7 +538,7 @@ impl Repository for SlowHistory {
         &self,
         _: &str,
         _: &Caller,
-        _: Option<u64>,
+        _: zeval_store::Reviewed,
     ) -> Result<Option<u64>, RepositoryError> {
         Err(RepositoryError::Store("read only".into()))
     }

@@ -27,8 +27,8 @@ use zeval_zobject::Value;
 use crate::sqlite::artifacts::{ArtifactColumns, ArtifactOutcome, Compilation, StoredArtifact};
 use crate::sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 use crate::sqlite::users::{
-    Approval, ApprovedObject, Role, User, UserRecord, kept_signature, new_token, signature_to_keep,
-    signature_to_keep_if_it_can, token_hash,
+    Approval, ApprovedObject, Reviewed, Role, User, UserRecord, check_function_reviewed,
+    kept_signature, new_token, signature_to_keep, signature_to_keep_if_it_can, token_hash,
 };
 use crate::sqlite::{
     CATALOGUE_AUTHOR, FIRST_USER_ZID, HistoryPage, MAX_SEARCH_RESULTS, MAX_ZID_NUMBER,
@@ -491,16 +491,16 @@ impl PostgresStore {
 
     /// Approves the current revision of the implementation `zid` (admins only).
     pub fn approve(&self, zid: &str, by: &User) -> Result<u64, StoreError> {
-        self.approve_revision(zid, by, None)
+        self.approve_revision(zid, by, Reviewed::default())
     }
 
-    /// The approval of the current revision, only if it is `expected` (see
-    /// `SqliteStore::approve_revision`).
+    /// The approval of the current revision, only if the current revisions are those the
+    /// admin `reviewed` (see `SqliteStore::approve_revision`).
     pub fn approve_revision(
         &self,
         zid: &str,
         by: &User,
-        expected: Option<u64>,
+        reviewed: Reviewed,
     ) -> Result<u64, StoreError> {
         by.require_admin()?;
         self.write(|tx| {
@@ -519,7 +519,7 @@ impl PostgresStore {
                 }
                 Some(r) => (r.get(0), r.get(2)),
             };
-            if let Some(expected) = expected
+            if let Some(expected) = reviewed.revision
                 && expected != revision as u64
             {
                 return Err(StoreError::Conflict {
@@ -528,7 +528,11 @@ impl PostgresStore {
                     current: Some(revision as u64),
                 });
             }
-            let signature = signature_to_keep(&parse_stored(zid, &json)?, |object| {
+            let z14 = parse_stored(zid, &json)?;
+            check_function_reviewed(&z14, reviewed.function_revision, |function| {
+                current_revision(tx, function)
+            })?;
+            let signature = signature_to_keep(&z14, |object| {
                 Ok(tx
                     .query_opt("SELECT json FROM objects WHERE zid = $1", &[&object])
                     .map_err(pg_error)?

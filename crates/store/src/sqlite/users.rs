@@ -99,6 +99,47 @@ pub struct Approval {
     pub signature: Option<Value>,
 }
 
+/// What an admin reviewed before approving an implementation
+/// ([`SqliteStore::approve_revision`]): each revision given must still be current when the
+/// approval lands, else nothing is approved ([`StoreError::Conflict`] with the current one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reviewed {
+    /// The implementation's revision.
+    pub revision: Option<u64>,
+    /// The revision of the function it implements (`Z14K1`), whose signature the approval
+    /// keeps ([`Approval::signature`]): without it, an edit of the function saved between
+    /// the admin's review and the approval is what the approved code runs under.
+    pub function_revision: Option<u64>,
+}
+
+/// `Conflict` unless the function implementation `z14` (a stored Z2) implements is at
+/// `expected` (when given), as `current_revision` reads it.
+pub(crate) fn check_function_reviewed(
+    z14: &Value,
+    expected: Option<u64>,
+    current_revision: impl FnOnce(&str) -> Result<Option<u64>, StoreError>,
+) -> Result<(), StoreError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let function = z14
+        .get("Z2K2")
+        .and_then(|value| value.get("Z14K1"))
+        .and_then(zeval_zobject::build::ref_zid)
+        .ok_or_else(|| {
+            StoreError::Invalid("the implementation names no stored function (Z14K1)".into())
+        })?;
+    let current = current_revision(function)?;
+    if current != Some(expected) {
+        return Err(StoreError::Conflict {
+            zid: function.to_owned(),
+            base: expected,
+            current,
+        });
+    }
+    Ok(())
+}
+
 /// An approved implementation as [`SqliteStore::approved_object`] reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApprovedObject {
@@ -440,17 +481,17 @@ impl SqliteStore {
     /// keeps the signature its function has now ([`Approval::signature`]), read in the same
     /// transaction.
     pub fn approve(&self, zid: &str, by: &User) -> Result<u64, StoreError> {
-        self.approve_revision(zid, by, None)
+        self.approve_revision(zid, by, Reviewed::default())
     }
 
-    /// [`Self::approve`], only if the current revision is `expected` (the one the admin
-    /// reviewed): else [`StoreError::Conflict`] with the current revision, and nothing is
-    /// approved. Checked and written in one transaction.
+    /// [`Self::approve`], only if the current revisions are those the admin `reviewed`: else
+    /// [`StoreError::Conflict`] with the current revision, and nothing is approved. Checked
+    /// and written in one transaction.
     pub fn approve_revision(
         &self,
         zid: &str,
         by: &User,
-        expected: Option<u64>,
+        reviewed: Reviewed,
     ) -> Result<u64, StoreError> {
         by.require_admin()?;
         let mut conn = self.writer();
@@ -472,7 +513,7 @@ impl SqliteStore {
             }
             Some((revision, _, json)) => (revision, json),
         };
-        if let Some(expected) = expected
+        if let Some(expected) = reviewed.revision
             && expected != revision as u64
         {
             return Err(StoreError::Conflict {
@@ -481,7 +522,11 @@ impl SqliteStore {
                 current: Some(revision as u64),
             });
         }
-        let signature = signature_to_keep(&super::parse_stored(zid, &json)?, |object| {
+        let z14 = super::parse_stored(zid, &json)?;
+        check_function_reviewed(&z14, reviewed.function_revision, |function| {
+            current_revision(&tx, function)
+        })?;
+        let signature = signature_to_keep(&z14, |object| {
             tx.query_row("SELECT json FROM objects WHERE zid = ?1", [object], |r| {
                 r.get(0)
             })

@@ -1,4 +1,4 @@
-use zeval_store::{Role, SqliteStore, StoreError, User};
+use zeval_store::{Reviewed, Role, SqliteStore, StoreError, User};
 
 use crate::{each_backend, function, implementation};
 
@@ -123,7 +123,7 @@ fn only_admins_approve_and_a_new_revision_needs_a_new_approval() {
             .put("Z10001", &implementation("Z10001", "Z10000", "third"), "ed")
             .unwrap();
         assert!(matches!(
-            store.approve_revision("Z10001", &admin, Some(2)),
+            store.approve_revision("Z10001", &admin, reviewed(Some(2), None)),
             Err(StoreError::Conflict {
                 current: Some(3),
                 ..
@@ -131,7 +131,9 @@ fn only_admins_approve_and_a_new_revision_needs_a_new_approval() {
         ));
         assert!(!store.is_approved("Z10001").unwrap());
         assert_eq!(
-            store.approve_revision("Z10001", &admin, Some(3)).unwrap(),
+            store
+                .approve_revision("Z10001", &admin, reviewed(Some(3), None))
+                .unwrap(),
             3
         );
         assert!(store.is_approved("Z10001").unwrap());
@@ -305,5 +307,48 @@ fn an_approval_keeps_the_stored_types_its_functions_signature_names() {
             Some(kept),
             "the refused approval left the earlier one as it was"
         );
+    });
+}
+
+fn reviewed(revision: Option<u64>, function_revision: Option<u64>) -> Reviewed {
+    Reviewed {
+        revision,
+        function_revision,
+    }
+}
+
+/// An approval naming the function revision the admin reviewed lands only while the
+/// function is at it: the signature it keeps is that revision's.
+#[test]
+fn an_approval_of_a_reviewed_function_revision_keeps_no_other() {
+    each_backend(|store| {
+        let admin = User {
+            name: "ada".into(),
+            role: Role::Admin,
+        };
+        store.put("Z10000", &function("Z10000", "f"), "ed").unwrap();
+        store
+            .put("Z10001", &implementation("Z10001", "Z10000", "x"), "ed")
+            .unwrap();
+        let mut widened = function("Z10000", "f");
+        widened["Z2K2"]["Z8K2"] = serde_json::json!("Z1");
+        store.put("Z10000", &widened, "ed").unwrap();
+        match store.approve_revision("Z10001", &admin, reviewed(Some(1), Some(1))) {
+            Err(StoreError::Conflict {
+                zid,
+                base: 1,
+                current: Some(2),
+            }) => assert_eq!(zid, "Z10000"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.approval("Z10001").unwrap(), None);
+        assert_eq!(
+            store
+                .approve_revision("Z10001", &admin, reviewed(Some(1), Some(2)))
+                .unwrap(),
+            1
+        );
+        let kept = store.approval("Z10001").unwrap().unwrap().signature;
+        assert_eq!(kept, Some(serde_json::json!({"Z8K1": [], "Z8K2": "Z1"})));
     });
 }
