@@ -110,10 +110,10 @@ fn named_in(value: &Value, seen: &mut HashSet<String>, pending: &mut Vec<String>
     let mut stack = vec![value];
     while let Some(value) = stack.pop() {
         match value {
-            Value::String(text) if crate::ident::is_reference(text) => {
-                if seen.insert(text.clone()) {
-                    pending.push(text.clone());
-                }
+            Value::String(text)
+                if crate::ident::is_reference(text) && seen.insert(text.clone()) =>
+            {
+                pending.push(text.clone());
             }
             Value::Array(items) => stack.extend(items),
             Value::Object(m) if m.get("Z1K1").and_then(Value::as_str) == Some("Z6") => {}
