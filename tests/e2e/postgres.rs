@@ -533,6 +533,95 @@ fn a_node_does_not_run_approved_code_under_its_older_copy_of_the_functions_signa
     assert!(a.stop() && b.stop());
 }
 
+/// An approval keeps the stored types its function names as they were, and a node runs the
+/// approved code only while the types it reads (through its cache, as calls do) are those:
+/// here an editor widened type Z10010's key to take any value, an anonymous call had node b
+/// read that copy (refused: it is not what was approved), and the editor narrowed it back
+/// through node a. With the rule reading the store's copy, b ran the approved composition
+/// under its own copy for as long as that lasted (5 s), after every such pair of edits. Now
+/// the call that finds the other copy is refused, and drops it.
+#[test]
+fn a_node_does_not_run_approved_code_under_its_older_copy_of_a_type() {
+    let (a, b, editor, admin, _dirs) = approved_cluster();
+    let one_key_type = |key_type: &str| {
+        z2(
+            "Z10010",
+            json!({"Z1K1": "Z4", "Z4K1": "Z10010",
+                "Z4K2": ["Z3", {"Z1K1": "Z3", "Z3K1": key_type, "Z3K2": "Z10010K1",
+                    "Z3K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+                "Z4K3": "Z101"}),
+        )
+    };
+    let function = z2(
+        "Z10020",
+        json!({"Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z10010", "Z17K2": "Z10020K1",
+                "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": "Z10010", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10021"], "Z8K5": "Z10020"}),
+    );
+    let identity = z2(
+        "Z10021",
+        json!({"Z1K1": "Z14", "Z14K1": "Z10020",
+            "Z14K2": {"Z1K1": "Z18", "Z18K1": "Z10020K1"}}),
+    );
+    crate::common::put_object(a.orch(), &editor, "Z10010", &one_key_type("Z6"));
+    crate::common::put_object(a.orch(), &editor, "Z10020", &function);
+    crate::common::put_object(a.orch(), &editor, "Z10021", &identity);
+    let approved = request(
+        "POST",
+        &format!(
+            "{}/v1/objects/Z10021/approve?function=Z10020&function_revision=1",
+            a.orch()
+        ),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    let call = |token: Option<&str>, key: Value| {
+        request(
+            "POST",
+            &format!("{}/wikifunctions.org/v1/evaluate/", b.orch()),
+            token,
+            Some(&json!({
+                "zobject": {"Z1K1": "Z7", "Z7K1": "Z10020",
+                    "Z10020K1": {"Z1K1": "Z10010", "Z10010K1": key}},
+                "bypassCache": true,
+            })),
+        )
+    };
+    // (Not called on b before: its cache would hold the approved copy for 5 s, and b run
+    // under it, as approved.)
+    let boolean = json!({"Z1K1": "Z40", "Z40K1": "Z41"});
+    crate::common::put_object(a.orch(), &editor, "Z10010", &one_key_type("Z1"));
+    let widened = call(None, boolean.clone());
+    assert_eq!(widened.status, 403, "{}", widened.text);
+    assert!(
+        widened.text.contains("Z10010 differs; approving it again"),
+        "{}",
+        widened.text
+    );
+    crate::common::put_object(a.orch(), &editor, "Z10010", &one_key_type("Z6"));
+    let since = std::time::Instant::now();
+    let refused = call(None, boolean.clone());
+    assert!(
+        since.elapsed() < std::time::Duration::from_secs(4),
+        "too slow to find b's copy: no test"
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(
+        refused
+            .text
+            .contains("Z10010 differs, or this copy of it is older: try again"),
+        "{}",
+        refused.text
+    );
+    // The refusal dropped b's copy: the next call reads the store's, and runs under it.
+    let text = call(None, json!("abc"));
+    assert_eq!(text.status, 200, "{}", text.text);
+    assert_eq!(text.json()["Z22K1"]["Z10010K1"], "abc", "{}", text.text);
+    assert!(a.stop() && b.stop());
+}
+
 /// A server on a fresh PostgreSQL database with a call deadline of `deadline_ms` and no
 /// result cache, and Z10000 "upper case" stored (not yet called); the database's URL and the
 /// server's data directory, which lives as long as it.

@@ -549,6 +549,7 @@ fn reentrant_calls_through_a_remote_evaluator() {
     // The evaluator's metadata came back: the code did run over there.
     assert!(metadata(&z22, "evaluationHostname").is_some(), "{z22}");
     recursion_is_bounded(&site);
+    a_nested_answer_past_the_callbacks_bound_is_an_error(&site, &editor);
 
     // The route refuses what does not come from a registered call.
     let unknown = request(
@@ -560,6 +561,59 @@ fn reentrant_calls_through_a_remote_evaluator() {
     assert_eq!(unknown.status, 404, "{}", unknown.text);
     assert!(site.server.stop());
     assert!(evaluator.stop());
+}
+
+/// A nested call's answer is written by the callback route only up to what the evaluator
+/// reads (`MAX_CALLBACK_ANSWER_BYTES`, 16 MiB): one past it is the nested call's Z507, which
+/// the code can catch, and the servers go on. Z10040(x) = [x, x, x]; Z10041's JavaScript asks
+/// it for a list of three strings as long as it is told (18 MiB written out for 6 MiB).
+fn a_nested_answer_past_the_callbacks_bound_is_an_error(site: &Site, editor: &str) {
+    let orch = site.server.orch().to_owned();
+    let prepend = |item: Value, list: Value| json!({"Z1K1": "Z7", "Z7K1": "Z810", "Z810K1": item, "Z810K2": list});
+    let x = json!({"Z1K1": "Z18", "Z18K1": "Z10040K1"});
+    let thrice = prepend(x.clone(), prepend(x.clone(), prepend(x, json!(["Z6"]))));
+    let text_argument = |key: &str| {
+        json!(["Z17", {"Z1K1": "Z17", "Z17K1": "Z6", "Z17K2": key,
+            "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}])
+    };
+    let objects = [
+        (
+            "Z10040",
+            json!({"Z1K1": "Z8", "Z8K1": text_argument("Z10040K1"),
+            "Z8K2": {"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": "Z6"},
+            "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10042"], "Z8K5": "Z10040"}),
+        ),
+        (
+            "Z10042",
+            json!({"Z1K1": "Z14", "Z14K1": "Z10040", "Z14K2": thrice}),
+        ),
+        (
+            "Z10041",
+            json!({"Z1K1": "Z8", "Z8K1": text_argument("Z10041K1"), "Z8K2": "Z6",
+            "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10043"], "Z8K5": "Z10041"}),
+        ),
+        (
+            "Z10043",
+            json!({"Z1K1": "Z14", "Z14K1": "Z10041",
+            "Z14K3": {"Z1K1": "Z16", "Z16K1": "Z600", "Z16K2":
+                "function Z10041( Z10041K1 ) { const big = 'a'.repeat( Number( Z10041K1 ) ); \
+                 try { return 'answered ' + W.Call( 'Z10040', { Z10040K1: big } ).length; } \
+                 catch ( e ) { return 'caught ' + e.message; } }"}}),
+        ),
+    ];
+    for (zid, value) in objects {
+        crate::common::put_object(&orch, editor, zid, &z2(zid, value));
+    }
+    let z22 = call(site, "Z10041", None, &(6 * 1024 * 1024).to_string());
+    let answer = z22["Z22K1"].as_str().unwrap_or_default();
+    assert!(
+        answer.starts_with("caught ")
+            && answer.contains("more than the 16777216 bytes a nested call may give"),
+        "{z22}"
+    );
+    // Within the bound, the same call answers.
+    let z22 = call(site, "Z10041", None, "1000");
+    assert_eq!(z22["Z22K1"], "answered 3", "{z22}");
 }
 
 /// A listener standing in for an egress proxy: counts who connects until it is stopped.

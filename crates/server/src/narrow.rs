@@ -8,10 +8,10 @@
 //! Also here: [`ApprovedOnly`], the access rule of `calls = "approved"` for anonymous callers,
 //! which the orchestrator applies to every implementation it is about to run.
 
+use zeval_zobject::Map;
 use zeval_zobject::Value;
 use zeval_zobject::build::{ref_zid, type_zid};
 use zeval_zobject::ident::is_reference;
-use zeval_zobject::signature::{MAX_PINNED, Named, PinError};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -129,10 +129,6 @@ struct ApprovedRevision {
 struct StoredFunction {
     /// [`zeval_orchestrator::signature_of`] its canonical form.
     signature: Value,
-    /// That signature with what the stored objects its types name are, as this request
-    /// reads them ([`zeval_zobject::signature::pinned`]): what an approval kept must be
-    /// this. Or why there is none (it names too many).
-    pinned: Result<Value, String>,
     /// The ZIDs its `Z8K4` lists.
     implementations: Vec<String>,
 }
@@ -408,29 +404,8 @@ impl ApprovedOnly {
         let Ok(z8) = zeval_zobject::canonicalize(&z8) else {
             return refused("is not a well-formed function");
         };
-        let signature = zeval_orchestrator::signature_of(&z8);
-        let pinned = zeval_zobject::signature::pinned(signature.clone(), |zid| {
-            if zeval_catalogue::get(zid).is_some() {
-                return Ok(Named::Builtin);
-            }
-            Ok::<_, RepositoryError>(
-                stored_value(self.repository.as_ref(), zid)?.map_or(Named::Missing, Named::Stored),
-            )
-        });
-        let pinned = match pinned {
-            Ok(pinned) => Ok(pinned),
-            Err(PinError::TooMany) => Err(format!(
-                "runs under {function_zid}, whose types name more than {MAX_PINNED} stored \
-                 objects"
-            )),
-            Err(PinError::LookUp(e)) => {
-                tracing::error!(%function_zid, error = %e, "reading a function's types failed");
-                return self.unchecked_refusal(&refused);
-            }
-        };
         Ok(StoredFunction {
-            signature,
-            pinned,
+            signature: zeval_orchestrator::signature_of(&z8),
             implementations: implementations(&z8)
                 .iter()
                 .filter_map(|listed| listed.as_str().map(str::to_owned))
@@ -556,33 +531,81 @@ impl ApprovedOnly {
                 ),
             ));
         };
-        self.with_stored_function(function_zid, |stored| {
-            let stored = stored.as_ref().map_err(Clone::clone)?;
-            if stored.pinned.as_ref() == Ok(&kept) {
-                return Ok(());
-            }
-            let mut kept_signature = kept;
-            let kept_definitions = match &mut kept_signature {
-                Value::Object(m) => m.remove("definitions"),
-                _ => None,
-            };
-            let why = match &stored.pinned {
-                _ if stored.signature != kept_signature => format!(
+        let mut kept_signature = kept;
+        let kept_definitions = match &mut kept_signature {
+            Value::Object(m) => m.remove("definitions"),
+            _ => None,
+        };
+        self.with_stored_function(function_zid, |stored| match stored {
+            Ok(stored) if stored.signature == kept_signature => Ok(()),
+            Ok(_) => Err(self.refusal_of(
+                zid,
+                &format!(
                     "was approved when {function_zid} had other arguments or another return \
                      type (approving it again accepts them)"
                 ),
-                Err(why) => why.clone(),
-                Ok(_) if kept_definitions.is_none() => format!(
+            )),
+            Err(why) => Err(why.clone()),
+        })?;
+        let kept_definitions = match kept_definitions {
+            Some(Value::Object(definitions)) => Some(definitions),
+            _ => None,
+        };
+        let read = |zid: &str| -> Result<Option<Value>, RepositoryError> {
+            Ok(self
+                .repository
+                .get_as_called(zid)?
+                .and_then(|mut z2| z2.get_mut("Z2K2").map(Value::take)))
+        };
+        let changed = zeval_zobject::signature::first_changed(
+            &kept_signature,
+            kept_definitions.as_ref().unwrap_or(&Map::new()),
+            |name: &str| zeval_catalogue::get(name).is_some(),
+            read,
+        );
+        let changed = match changed {
+            Ok(None) => return Ok(()),
+            Ok(Some(changed)) => changed,
+            Err(e) => {
+                tracing::error!(%function_zid, error = %e, "reading a function's types failed");
+                return self.unchecked_refusal(&|why: &str| {
+                    Err(format!(
+                        "{zid} {why}; anonymous calls may only run approved implementations \
+                         (calls = \"approved\"): send a bearer token"
+                    ))
+                });
+            }
+        };
+        if kept_definitions.is_none() {
+            return Err(self.refusal_of(
+                zid,
+                &format!(
                     "was approved before approvals kept the stored types {function_zid} names \
                      (approving it again keeps them)"
                 ),
-                Ok(_) => format!(
-                    "was approved when the types {function_zid} names were defined otherwise \
-                     (approving it again accepts them)"
-                ),
-            };
-            Err(self.refusal_of(zid, &why))
-        })
+            ));
+        }
+        // Calls read types through the object cache, which on a cluster may hold one for
+        // seconds after the store has another: a copy older than the store's is dropped, so
+        // the next request reads the store's.
+        let as_stored = stored_value(self.repository.as_ref(), &changed);
+        let older_copy =
+            !matches!((&as_stored, read(&changed)), (Ok(stored), Ok(called)) if *stored == called);
+        if older_copy {
+            self.forget_once(&changed);
+        }
+        Err(self.refusal_of(
+            zid,
+            &format!(
+                "was approved when the types {function_zid} names were defined otherwise \
+                 ({changed} differs{}; approving it again accepts them)",
+                if older_copy {
+                    ", or this copy of it is older: try again"
+                } else {
+                    ""
+                }
+            ),
+        ))
     }
 
     /// `look` at stored function `function_zid` ([`Self::stored_signature`]) as first read

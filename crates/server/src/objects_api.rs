@@ -350,7 +350,9 @@ async fn create(
 
 #[derive(serde::Deserialize)]
 struct ApproveQuery {
-    /// The revision of the implementation's function the admin reviewed.
+    /// The function the implementation implements, as the admin reviewed it.
+    function: Option<String>,
+    /// That function's revision the admin reviewed.
     function_revision: Option<String>,
 }
 
@@ -366,13 +368,16 @@ async fn approve(
     // The revision the admin reviewed (its `ETag`): approved only if it is still current,
     // else 409 with the current one. Without it, whatever is current when the approval
     // lands is approved, which may be a revision an editor saved a moment before. The same
-    // for the function it implements (`?function_revision=N`), whose signature the approval
-    // keeps: the approved code runs under it.
+    // for the function it implements (`?function=Z…&function_revision=N`), whose signature
+    // the approval keeps: the approved code runs under it.
     let reviewed = base_revision(&headers)?;
-    let function_revision = match query.function_revision.as_deref() {
-        None => None,
-        Some(text) => match text.parse::<u64>() {
-            Ok(revision) if text.bytes().all(|b| b.is_ascii_digit()) => Some(revision),
+    let function = match (query.function, query.function_revision.as_deref()) {
+        (None, None) => None,
+        (Some(function), Some(text)) => match text.parse::<u64>() {
+            Ok(revision) if text.bytes().all(|b| b.is_ascii_digit()) => {
+                checked_zid(&function)?;
+                Some((function, revision))
+            }
             _ => {
                 return Err(ApiError::BadRequest(format!(
                     "function_revision must be the revision of the function the admin \
@@ -381,6 +386,13 @@ async fn approve(
                 )));
             }
         },
+        _ => {
+            return Err(ApiError::BadRequest(
+                "function and function_revision name the function the admin reviewed and its \
+                 revision: give both, or neither"
+                    .to_owned(),
+            ));
+        }
     };
     let repository = state.repository.clone();
     let approver = who.clone();
@@ -415,7 +427,7 @@ async fn approve(
         }
         let reviewed = zeval_store::Reviewed {
             revision: checked,
-            function_revision,
+            function,
         };
         let revision = repository.approve_revision(&zid, &approver, reviewed)?;
         Ok((zid, revision))

@@ -39,20 +39,9 @@ pub fn of_stored(z2: &Value) -> Option<Value> {
     (crate::build::type_zid(&z8) == Some("Z8")).then(|| signature_of(&z8))
 }
 
-/// The most stored objects a kept signature pins ([`pinned`]): the access rule reads each
-/// once per request that runs approved code under the signature.
+/// The most stored objects a kept signature pins ([`pinned`]), and so the most the access
+/// rule reads to compare them ([`first_changed`]), per request and approved implementation.
 pub const MAX_PINNED: usize = 64;
-
-/// What an object a signature's types name is, as a store or a cache has it ([`pinned`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Named {
-    /// The program's own (the catalogue's): it cannot change.
-    Builtin,
-    /// Not stored.
-    Missing,
-    /// Stored: its value (`Z2K2`, in any form).
-    Stored(Value),
-}
 
 /// Why [`pinned`] gave no signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,38 +53,30 @@ pub enum PinError<E> {
 }
 
 /// `signature` ([`signature_of`]) with what the stored objects its types name are now, as
-/// `look_up` finds them: `"definitions": {zid: pin, …}` (left out when there are none, so a
-/// signature of the catalogue's types alone is [`signature_of`]'s). Reviewed code was
-/// reviewed under the types as they were: an editor who redefines one (its keys, its
-/// validator) changes what the code is given without changing the function.
+/// `look_up` finds their values (`Z2K2`, any form; `None`: not stored):
+/// `"definitions": {zid: pin, …}` (left out when there are none, so a signature of the
+/// catalogue's types alone, those `is_builtin` says are the program's own, is
+/// [`signature_of`]'s). Reviewed code was reviewed under the types as they were: an editor
+/// who redefines one (its keys, its validator) changes what the code is given without
+/// changing the function.
 ///
-/// A stored function's pin is its own [`signature_of`]; any other object's its canonical
-/// value; one not stored is `null`. The objects those name are pinned in turn (text, a
-/// `Z6` written out, names nothing), up to [`MAX_PINNED`] in all.
+/// A stored function's pin is its own [`signature_of`]; a type's its canonical value without
+/// its keys' labels; any other object's its canonical value; one not stored is `null`. The
+/// objects those name are pinned in turn (text, a `Z6` written out, names nothing), up to
+/// [`MAX_PINNED`] in all (no more are read).
 pub fn pinned<E>(
     signature: Value,
-    mut look_up: impl FnMut(&str) -> Result<Named, E>,
+    is_builtin: impl Fn(&str) -> bool,
+    mut look_up: impl FnMut(&str) -> Result<Option<Value>, E>,
 ) -> Result<Value, PinError<E>> {
     let mut definitions = Map::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut pending: Vec<String> = Vec::new();
-    named_in(&signature, &mut seen, &mut pending);
-    while let Some(zid) = pending.pop() {
-        let pin = match look_up(&zid).map_err(PinError::LookUp)? {
-            Named::Builtin => continue,
-            Named::Missing => Value::Null,
-            Named::Stored(value) => {
-                let value = crate::canonicalize(&value).unwrap_or(value);
-                match crate::build::type_zid(&value) {
-                    Some("Z8") => signature_of(&value),
-                    _ => value,
-                }
-            }
-        };
+    let mut walk = Walk::from(&signature, &is_builtin);
+    while let Some(zid) = walk.next() {
         if definitions.len() == MAX_PINNED {
             return Err(PinError::TooMany);
         }
-        named_in(&pin, &mut seen, &mut pending);
+        let pin = pin_of(look_up(&zid).map_err(PinError::LookUp)?);
+        walk.follow(&pin, &is_builtin);
         definitions.insert(zid, pin);
     }
     let mut signature = signature;
@@ -105,20 +86,97 @@ pub fn pinned<E>(
     Ok(signature)
 }
 
-/// Adds to `pending` each object `value` names that is not in `seen` yet (and to `seen`).
-fn named_in(value: &Value, seen: &mut HashSet<String>, pending: &mut Vec<String>) {
-    let mut stack = vec![value];
-    while let Some(value) = stack.pop() {
-        match value {
-            Value::String(text)
-                if crate::ident::is_reference(text) && seen.insert(text.clone()) =>
-            {
-                pending.push(text.clone());
+/// The first stored object `signature`'s types name (as [`pinned`] walks them) whose pin is
+/// not the one `kept` (a pinned signature's `definitions`) holds, or that `kept` lacks;
+/// `None` when all are as kept. Reads only objects `kept` names, and at most [`MAX_PINNED`],
+/// stopping at the first that differs.
+pub fn first_changed<E>(
+    signature: &Value,
+    kept: &Map<String, Value>,
+    is_builtin: impl Fn(&str) -> bool,
+    mut look_up: impl FnMut(&str) -> Result<Option<Value>, E>,
+) -> Result<Option<String>, E> {
+    let mut walk = Walk::from(signature, &is_builtin);
+    let mut read = 0;
+    while let Some(zid) = walk.next() {
+        let Some(kept_pin) = kept.get(&zid) else {
+            return Ok(Some(zid));
+        };
+        // No approval keeps more; an imported one might.
+        if read == MAX_PINNED {
+            return Ok(Some(zid));
+        }
+        read += 1;
+        let pin = pin_of(look_up(&zid)?);
+        if pin != *kept_pin {
+            return Ok(Some(zid));
+        }
+        walk.follow(&pin, &is_builtin);
+    }
+    Ok(None)
+}
+
+/// The pin of a stored object's value ([`pinned`]).
+fn pin_of(value: Option<Value>) -> Value {
+    let Some(value) = value else {
+        return Value::Null;
+    };
+    let mut value = crate::canonicalize(&value).unwrap_or(value);
+    match crate::build::type_zid(&value) {
+        Some("Z8") => signature_of(&value),
+        Some("Z4") => {
+            // Labels are not the type, as they are not the signature: translating a key's
+            // name changes no value.
+            if let Some(Value::Array(keys)) = value.get_mut("Z4K2") {
+                for key in keys.iter_mut() {
+                    if let Value::Object(key) = key {
+                        key.remove("Z3K3");
+                    }
+                }
             }
-            Value::Array(items) => stack.extend(items),
-            Value::Object(m) if m.get("Z1K1").and_then(Value::as_str) == Some("Z6") => {}
-            Value::Object(m) => stack.extend(m.values()),
-            _ => {}
+            value
+        }
+        _ => value,
+    }
+}
+
+/// The stored objects a signature's types name, each once, and those their pins name.
+struct Walk {
+    seen: HashSet<String>,
+    pending: Vec<String>,
+}
+
+impl Walk {
+    fn from(signature: &Value, is_builtin: &impl Fn(&str) -> bool) -> Walk {
+        let mut walk = Walk {
+            seen: HashSet::new(),
+            pending: Vec::new(),
+        };
+        walk.follow(signature, is_builtin);
+        walk
+    }
+
+    fn next(&mut self) -> Option<String> {
+        self.pending.pop()
+    }
+
+    /// Adds each object `value` names that is not the program's own and not seen yet.
+    fn follow(&mut self, value: &Value, is_builtin: &impl Fn(&str) -> bool) {
+        let mut stack = vec![value];
+        while let Some(value) = stack.pop() {
+            match value {
+                Value::String(text)
+                    if crate::ident::is_reference(text)
+                        && !is_builtin(text)
+                        && self.seen.insert(text.clone()) =>
+                {
+                    self.pending.push(text.clone());
+                }
+                Value::Array(items) => stack.extend(items),
+                Value::Object(m) if m.get("Z1K1").and_then(Value::as_str) == Some("Z6") => {}
+                Value::Object(m) => stack.extend(m.values()),
+                _ => {}
+            }
         }
     }
 }
@@ -148,54 +206,100 @@ mod tests {
         let not_a_function = json!({"Z1K1": "Z2", "Z2K2": {"Z1K1": "Z6", "Z6K1": "x"}});
         assert_eq!(of_stored(&not_a_function), None);
     }
+    /// The catalogue, as these tests have it: the short ZIDs.
+    fn is_builtin(zid: &str) -> bool {
+        zid.len() < 6
+    }
+
+    /// Looks objects up in `stored`, counting the reads in `reads`.
     fn look_up_in<'a>(
         stored: &'a [(impl AsRef<str>, Value)],
-    ) -> impl FnMut(&str) -> Result<Named, ()> + 'a {
+        reads: &'a std::cell::Cell<usize>,
+    ) -> impl FnMut(&str) -> Result<Option<Value>, ()> + 'a {
         |zid| {
-            if zid.len() < 6 {
-                return Ok(Named::Builtin);
-            }
+            reads.set(reads.get() + 1);
             Ok(stored
                 .iter()
                 .find(|(known, _)| known.as_ref() == zid)
-                .map_or(Named::Missing, |(_, value)| Named::Stored(value.clone())))
+                .map(|(_, value)| value.clone()))
         }
     }
 
     #[test]
     fn a_pinned_signature_holds_what_the_stored_objects_its_types_name_are() {
+        let reads = std::cell::Cell::new(0);
         let catalogue_only = json!({"Z8K1": [["Z6", "Z10000K1"]], "Z8K2": "Z40"});
         assert_eq!(
-            pinned(catalogue_only.clone(), look_up_in(&[] as &[(&str, Value)])),
+            pinned(
+                catalogue_only.clone(),
+                is_builtin,
+                look_up_in(&[] as &[(&str, Value)], &reads)
+            ),
             Ok(catalogue_only),
             "the catalogue's types are the program's own: nothing to pin"
         );
-        let type_10010 = json!({"Z1K1": "Z4", "Z4K1": "Z10010",
-            "Z4K2": ["Z3", {"Z1K1": "Z3", "Z3K1": "Z10011", "Z3K2": "Z10010K1",
-                "Z3K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
-            "Z4K3": "Z101"});
+        assert_eq!(reads.get(), 0);
+        let key = |key_type: &str, labelled: &str| {
+            json!({"Z1K1": "Z3", "Z3K1": key_type, "Z3K2": "Z10010K1",
+                "Z3K3": {"Z1K1": "Z12", "Z12K1": ["Z11",
+                    {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": labelled}]}})
+        };
+        let type_10010 = |labelled: &str| {
+            json!({"Z1K1": "Z4", "Z4K1": "Z10010", "Z4K2": ["Z3", key("Z10011", labelled)],
+                "Z4K3": "Z101"})
+        };
         let type_10011 = json!({"Z1K1": "Z4", "Z4K1": "Z10011", "Z4K2": ["Z3"], "Z4K3": "Z101",
             "note": {"Z1K1": "Z6", "Z6K1": "Z10099"}});
         let type_function = json!({"Z1K1": "Z8", "Z8K1": ["Z17"], "Z8K2": "Z4",
             "Z8K3": ["Z20", "Z10098"], "Z8K4": ["Z14", "Z10097"], "Z8K5": "Z10040"});
         let stored = [
-            ("Z10010", type_10010.clone()),
+            ("Z10010", type_10010("name")),
             ("Z10011", type_10011.clone()),
-            ("Z10040", type_function.clone()),
+            ("Z10040", type_function),
         ];
         let signature = json!({"Z8K1": [["Z10010", "Z10000K1"],
                 [{"Z1K1": "Z7", "Z7K1": "Z10040"}, "Z10000K2"]],
             "Z8K2": "Z10030"});
         let mut expected = signature.clone();
+        let mut unlabelled = type_10010("name");
+        unlabelled["Z4K2"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("Z3K3");
         expected["definitions"] = json!({
-            "Z10010": type_10010,
+            // Its keys' labels are not the type.
+            "Z10010": unlabelled,
             "Z10011": type_10011,
             // A function's signature only: its testers and implementations are not types.
             "Z10040": {"Z8K1": [], "Z8K2": "Z4"},
             // Not stored: creating it changes what the signature names.
             "Z10030": null,
         });
-        assert_eq!(pinned(signature, look_up_in(&stored)), Ok(expected));
+        let kept = pinned(signature.clone(), is_builtin, look_up_in(&stored, &reads));
+        assert_eq!(kept, Ok(expected.clone()));
+        assert_eq!(reads.get(), 4, "each once; the text Z10099 is none");
+
+        let kept = expected["definitions"].as_object().unwrap();
+        let changed = |stored: &[(&str, Value)]| {
+            first_changed(&signature, kept, is_builtin, look_up_in(stored, &reads))
+        };
+        assert_eq!(changed(&stored), Ok(None));
+        let mut relabelled = stored.clone();
+        relabelled[0].1 = type_10010("another name");
+        assert_eq!(changed(&relabelled), Ok(None), "labels may change");
+        let mut redefined = stored.clone();
+        redefined[1].1["Z4K3"] = json!("Z10050");
+        assert_eq!(changed(&redefined), Ok(Some("Z10011".to_owned())));
+        let mut created = stored.to_vec();
+        created.push(("Z10030", json!({"Z1K1": "Z4", "Z4K1": "Z10030"})));
+        assert_eq!(changed(&created), Ok(Some("Z10030".to_owned())));
+        // The walk stops at the first change: Z10012, which nothing kept names, and Z10011,
+        // are not read.
+        reads.set(0);
+        let mut names_more = stored.clone();
+        names_more[0].1["Z4K2"][1]["Z3K1"] = json!("Z10012");
+        assert_eq!(changed(&names_more), Ok(Some("Z10010".to_owned())));
+        assert!(reads.get() <= 3, "{} reads", reads.get());
     }
 
     #[test]
@@ -215,12 +319,34 @@ mod tests {
                 .collect()
         };
         let signature = json!({"Z8K1": [["Z10100", "Z10000K1"]], "Z8K2": "Z6"});
+        let reads = std::cell::Cell::new(0);
         // The last names one not stored: MAX_PINNED in all.
-        let fits = pinned(signature.clone(), look_up_in(&chain(MAX_PINNED - 1))).unwrap();
+        let fits = pinned(
+            signature.clone(),
+            is_builtin,
+            look_up_in(&chain(MAX_PINNED - 1), &reads),
+        )
+        .unwrap();
         assert_eq!(fits["definitions"].as_object().unwrap().len(), MAX_PINNED);
+        reads.set(0);
         assert_eq!(
-            pinned(signature, look_up_in(&chain(MAX_PINNED))),
+            pinned(
+                signature.clone(),
+                is_builtin,
+                look_up_in(&chain(MAX_PINNED), &reads)
+            ),
             Err(PinError::TooMany)
         );
+        assert_eq!(reads.get(), MAX_PINNED, "no more are read");
+        // Nor are more read to compare, whatever an approval (an imported one) kept.
+        let long = chain(MAX_PINNED + 10);
+        let mut kept = Map::new();
+        for (zid, value) in &long {
+            kept.insert(zid.clone(), pin_of(Some(value.clone())));
+        }
+        reads.set(0);
+        let changed = first_changed(&signature, &kept, is_builtin, look_up_in(&long, &reads));
+        assert_eq!(changed, Ok(Some(format!("Z{}", 10100 + MAX_PINNED))));
+        assert_eq!(reads.get(), MAX_PINNED);
     }
 }

@@ -187,9 +187,9 @@ impl Target {
     }
 
     /// An anonymous call of `zobject`, within the server's call deadline (the client waits
-    /// that long and [`MARGIN`] more: a 60 s deadline's deep recursion answered in 9.5 s of a
-    /// debug build, past the 12 s a client gave every target until 2026-12-07), made while
-    /// [`Target::watch`] watches the server's memory.
+    /// that long and [`MARGIN`] more: a deep recursion under a 60 s deadline, 9.5 s alone in
+    /// a debug build, once outlasted the 12 s a client gave every target until 2026-12-07,
+    /// with CI's two cores busy), made while [`Target::watch`] watches the server's memory.
     pub(crate) fn watched_call(&self, zobject: Value) -> Timed {
         let orch = self.orch().to_owned();
         let deadline = self.deadline;

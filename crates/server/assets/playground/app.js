@@ -355,7 +355,7 @@ function zeval_builtin(zid) {
 async function approve(zid, functionZid, li) {
 	const revision = revisionOf(zid);
 	const functionRevision = revisionOf(functionZid);
-	const query = functionRevision ? `?function_revision=${functionRevision}` : '';
+	const query = functionRevision ? `?function=${functionZid}&function_revision=${functionRevision}` : '';
 	try {
 		const answer = await api('POST', `/v1/objects/${zid}/approve${query}`, undefined, {
 			headers: revision ? { 'If-Match': `"${revision}"` } : {},

@@ -647,9 +647,10 @@ async fn an_approval_of_a_reviewed_revision_approves_no_other() {
 }
 
 /// The approval keeps the signature of the function as it is when the approval lands, and
-/// the approved code runs under it: an admin names the function's revision they reviewed
-/// (`?function_revision=`), and an edit of the function saved in between fails the approval
-/// (409). Until 2026-12-07 the approval kept whatever the function was then.
+/// the approved code runs under it: an admin names the function and its revision they
+/// reviewed (`?function=Z…&function_revision=`), and an edit of the function saved in
+/// between fails the approval (409). Until 2026-12-07 the approval kept whatever the
+/// function was then.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_approval_names_the_function_revision_the_admin_reviewed() {
     let (server, editor, admin, mut function) = approved_site().await;
@@ -658,15 +659,13 @@ async fn an_approval_names_the_function_revision_the_admin_reviewed() {
     function["Z2K2"]["Z8K1"][1]["Z17K1"] = serde_json::json!("Z1");
     function["Z2K2"]["Z8K2"] = serde_json::json!("Z1");
     put(&server, &editor, "Z10000", &function).await;
-    let approve = |query: &str| format!("/v1/objects/Z10001/approve{query}");
-    let stale = send(
-        &server,
-        "POST",
-        &approve("?function_revision=1"),
-        Some(&admin),
-        None,
-    )
-    .await;
+    let approve = |query: &str| {
+        let path = format!("/v1/objects/Z10001/approve{query}");
+        let admin = admin.clone();
+        let server = &server;
+        async move { send(server, "POST", &path, Some(&admin), None).await }
+    };
+    let stale = approve("?function=Z10000&function_revision=1").await;
     assert_eq!(stale.status, 409, "{}", stale.text);
     assert!(
         stale.text.contains("Z10000 is at revision 2 now, not 1"),
@@ -674,29 +673,32 @@ async fn an_approval_names_the_function_revision_the_admin_reviewed() {
         stale.text
     );
     assert_eq!(server_approval(&server).await, None, "approved anyway");
-    let malformed = send(
-        &server,
-        "POST",
-        &approve("?function_revision=x"),
-        Some(&admin),
-        None,
-    )
-    .await;
-    assert_eq!(malformed.status, 400, "{}", malformed.text);
-    assert!(
-        malformed.text.contains("function_revision must be"),
-        "{}",
-        malformed.text
-    );
-    assert_eq!(server_approval(&server).await, None, "approved anyway");
-    let current = send(
-        &server,
-        "POST",
-        &approve("?function_revision=2"),
-        Some(&admin),
-        None,
-    )
-    .await;
+    for (query, refused) in [
+        (
+            "?function=Z10000&function_revision=x",
+            "function_revision must be",
+        ),
+        ("?function_revision=2", "give both, or neither"),
+        // The revision of another object is not the function's.
+        (
+            "?function=Z10001&function_revision=1",
+            "implements Z10000, not Z10001",
+        ),
+    ] {
+        let malformed = approve(query).await;
+        assert_eq!(malformed.status, 400, "{query}: {}", malformed.text);
+        assert!(
+            malformed.text.contains(refused),
+            "{query}: {}",
+            malformed.text
+        );
+        assert_eq!(
+            server_approval(&server).await,
+            None,
+            "{query}: approved anyway"
+        );
+    }
+    let current = approve("?function=Z10000&function_revision=2").await;
     assert_eq!(current.status, 200, "{}", current.text);
     assert_eq!(server_approval(&server).await, Some(1));
 }
@@ -753,6 +755,13 @@ async fn redefining_a_type_a_function_names_withdraws_its_implementations_approv
     let text = evaluate(&server, None, Some(call(serde_json::json!("hi")))).await;
     assert_eq!(text.status, 200, "{}", text.text);
     assert_eq!(text.json()["Z22K1"]["Z10010K1"], "hi", "{}", text.text);
+    // Labels are not the type: naming the key keeps the approval.
+    let mut labelled = one_key_type("Z10010", "Z6");
+    labelled["Z2K2"]["Z4K2"][1]["Z3K3"] = serde_json::json!({"Z1K1": "Z12",
+        "Z12K1": ["Z11", {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": "text"}]});
+    put(&server, &editor, "Z10010", &labelled).await;
+    let relabelled = evaluate(&server, None, Some(call(serde_json::json!("hi")))).await;
+    assert_eq!(relabelled.status, 200, "{}", relabelled.text);
     // The key now takes any value: the function is unchanged.
     put(&server, &editor, "Z10010", &one_key_type("Z10010", "Z1")).await;
     let boolean = serde_json::json!({"Z1K1": "Z40", "Z40K1": "Z41"});

@@ -28,7 +28,7 @@ use crate::sqlite::artifacts::{ArtifactColumns, ArtifactOutcome, Compilation, St
 use crate::sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 use crate::sqlite::users::{
     Approval, ApprovedObject, Reviewed, Role, User, UserRecord, check_function_reviewed,
-    kept_signature, new_token, signature_to_keep, signature_to_keep_if_it_can, token_hash,
+    kept_signature, new_token, signature_to_keep, token_hash,
 };
 use crate::sqlite::{
     CATALOGUE_AUTHOR, FIRST_USER_ZID, HistoryPage, MAX_SEARCH_RESULTS, MAX_ZID_NUMBER,
@@ -426,7 +426,7 @@ impl PostgresStore {
                     };
                     match object(zid)? {
                         Some(json) => {
-                            signature_to_keep_if_it_can(&parse_stored(zid, &json)?, object)?
+                            signature_to_keep(&parse_stored(zid, &json)?, object)?.or_none()
                         }
                         None => None,
                     }
@@ -529,7 +529,7 @@ impl PostgresStore {
                 });
             }
             let z14 = parse_stored(zid, &json)?;
-            check_function_reviewed(&z14, reviewed.function_revision, |function| {
+            check_function_reviewed(&z14, reviewed.function.as_ref(), |function| {
                 current_revision(tx, function)
             })?;
             let signature = signature_to_keep(&z14, |object| {
@@ -537,7 +537,8 @@ impl PostgresStore {
                     .query_opt("SELECT json FROM objects WHERE zid = $1", &[&object])
                     .map_err(pg_error)?
                     .map(|r| r.get(0)))
-            })?;
+            })?
+            .or_refused()?;
             tx.execute(
                 "INSERT INTO approvals
                    (zid, revision, approved_by, timestamp_ms, signature, signature_revision)

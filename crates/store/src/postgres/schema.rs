@@ -122,7 +122,7 @@ fn keep_signatures_at_upgrade(tx: &mut Transaction<'_>) -> Result<(), StoreError
         let Ok(z14) = crate::sqlite::parse_stored(&zid, row.get(3)) else {
             continue;
         };
-        let signature = crate::sqlite::users::signature_to_keep_if_it_can(&z14, |object| {
+        let signature = crate::sqlite::users::signature_to_keep(&z14, |object| {
             Ok(tx
                 .query_opt(
                     "SELECT json FROM revisions WHERE zid = $1
@@ -133,7 +133,8 @@ fn keep_signatures_at_upgrade(tx: &mut Transaction<'_>) -> Result<(), StoreError
                 )
                 .map_err(pg_error)?
                 .map(|r| r.get(0)))
-        })?;
+        })?
+        .or_none();
         tx.execute(
             "UPDATE approvals SET signature = $1, signature_revision = $2 WHERE zid = $3",
             &[&signature, &revision, &zid],

@@ -209,7 +209,7 @@ fn keep_signatures_at_upgrade(tx: &rusqlite::Transaction<'_>) -> Result<(), Stor
         let Ok(z14) = super::parse_stored(&zid, &json) else {
             continue;
         };
-        let signature = super::users::signature_to_keep_if_it_can(&z14, |object| {
+        let signature = super::users::signature_to_keep(&z14, |object| {
             tx.query_row(
                 "SELECT json FROM revisions WHERE zid = ?1
                  ORDER BY timestamp_ms > ?2,
@@ -220,7 +220,8 @@ fn keep_signatures_at_upgrade(tx: &rusqlite::Transaction<'_>) -> Result<(), Stor
             )
             .optional()
             .map_err(db_error)
-        })?;
+        })?
+        .or_none();
         tx.execute(
             "UPDATE approvals SET signature = ?1, signature_revision = ?2 WHERE zid = ?3",
             rusqlite::params![signature, revision, zid],

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use zeval_zobject::Value;
-use zeval_zobject::signature::{MAX_PINNED, Named, PinError};
+use zeval_zobject::signature::{MAX_PINNED, PinError};
 
 use super::{BUSY_TIMEOUT, SqliteStore, current_revision, db_error, immediate, now_ms};
 use crate::StoreError;
@@ -102,42 +102,47 @@ pub struct Approval {
 /// What an admin reviewed before approving an implementation
 /// ([`SqliteStore::approve_revision`]): each revision given must still be current when the
 /// approval lands, else nothing is approved ([`StoreError::Conflict`] with the current one).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reviewed {
     /// The implementation's revision.
     pub revision: Option<u64>,
-    /// The revision of the function it implements (`Z14K1`), whose signature the approval
-    /// keeps ([`Approval::signature`]): without it, an edit of the function saved between
-    /// the admin's review and the approval is what the approved code runs under.
-    pub function_revision: Option<u64>,
+    /// The function it implements (`Z14K1`, which must be this ZID) and that function's
+    /// revision, whose signature the approval keeps ([`Approval::signature`]): without it,
+    /// an edit of the function saved between the admin's review and the approval is what
+    /// the approved code runs under.
+    pub function: Option<(String, u64)>,
 }
 
-/// `Conflict` unless the function implementation `z14` (a stored Z2) implements is at
-/// `expected` (when given), as `current_revision` reads it.
+/// Unless the function implementation `z14` (a stored Z2) implements is the one the admin
+/// reviewed (when named), `Invalid`; unless it is still at the revision reviewed, as
+/// `current_revision` reads it, `Conflict`.
 pub(crate) fn check_function_reviewed(
     z14: &Value,
-    expected: Option<u64>,
+    reviewed: Option<&(String, u64)>,
     current_revision: impl FnOnce(&str) -> Result<Option<u64>, StoreError>,
 ) -> Result<(), StoreError> {
-    let Some(expected) = expected else {
+    let Some((reviewed, expected)) = reviewed else {
         return Ok(());
     };
     let function = z14
         .get("Z2K2")
         .and_then(|value| value.get("Z14K1"))
-        .and_then(zeval_zobject::build::ref_zid)
-        .ok_or_else(|| {
-            StoreError::Invalid("the implementation names no stored function (Z14K1)".into())
-        })?;
-    let current = current_revision(function)?;
-    if current != Some(expected) {
-        return Err(StoreError::Conflict {
-            zid: function.to_owned(),
-            base: expected,
-            current,
-        });
+        .and_then(zeval_zobject::build::ref_zid);
+    if function != Some(reviewed.as_str()) {
+        return Err(StoreError::Invalid(format!(
+            "the implementation implements {}, not {reviewed}",
+            function.unwrap_or("no stored function")
+        )));
     }
-    Ok(())
+    match current_revision(reviewed)? {
+        Some(current) if current == *expected => Ok(()),
+        Some(current) => Err(StoreError::Conflict {
+            zid: reviewed.clone(),
+            base: *expected,
+            current: Some(current),
+        }),
+        None => Err(StoreError::Invalid(format!("{reviewed} is not stored"))),
+    }
 }
 
 /// An approved implementation as [`SqliteStore::approved_object`] reads it.
@@ -156,72 +161,77 @@ pub const MAX_KEPT_SIGNATURE_BYTES: usize = 256 * 1024;
 /// The signature [`Approval::signature`] keeps for implementation `z14` (a stored Z2), with
 /// what the stored objects its types name are ([`zeval_zobject::signature::pinned`]):
 /// `object_json` reads a stored object (the function its `Z14K1` names, then those) as the
-/// approval sees it. `Invalid` when it would pin more than the rule reads per request
-/// ([`zeval_zobject::signature::MAX_PINNED`] objects, [`MAX_KEPT_SIGNATURE_BYTES`]).
+/// approval sees it; a definition whose stored JSON does not parse is pinned as missing.
 pub(crate) fn signature_to_keep(
     z14: &Value,
     mut object_json: impl FnMut(&str) -> Result<Option<String>, StoreError>,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Kept, StoreError> {
     let Some(function) = z14
         .get("Z2K2")
         .and_then(|value| value.get("Z14K1"))
         .and_then(zeval_zobject::build::ref_zid)
     else {
-        return Ok(None);
+        return Ok(Kept::Signature(None));
     };
     let Some(json) = object_json(function)? else {
-        return Ok(None);
+        return Ok(Kept::Signature(None));
     };
     let Some(signature) = super::parse_stored(function, &json)
         .ok()
         .and_then(|z2| zeval_zobject::signature::of_stored(&z2))
     else {
-        return Ok(None);
+        return Ok(Kept::Signature(None));
     };
-    let pinned = zeval_zobject::signature::pinned(signature, |zid| {
-        if zeval_catalogue::get(zid).is_some() {
-            return Ok(Named::Builtin);
-        }
-        Ok(match object_json(zid)? {
-            None => Named::Missing,
-            Some(json) => {
-                let mut z2 = super::parse_stored(zid, &json)?;
-                Named::Stored(match z2.get_mut("Z2K2") {
-                    Some(value) => value.take(),
-                    None => Value::Null,
-                })
-            }
-        })
+    let is_builtin = |zid: &str| zeval_catalogue::get(zid).is_some();
+    let pinned = zeval_zobject::signature::pinned(signature, is_builtin, |zid| {
+        Ok(object_json(zid)?
+            .and_then(|json| super::parse_stored(zid, &json).ok())
+            .and_then(|mut z2| z2.get_mut("Z2K2").map(Value::take)))
     });
     let text = match pinned {
         Ok(signature) => signature.to_string(),
         Err(PinError::LookUp(e)) => return Err(e),
         Err(PinError::TooMany) => {
-            return Err(StoreError::Invalid(format!(
+            return Ok(Kept::TooMuch(format!(
                 "the types of {function} name more than {MAX_PINNED} stored objects, too many \
                  to keep the approved code to"
             )));
         }
     };
     if text.len() > MAX_KEPT_SIGNATURE_BYTES {
-        return Err(StoreError::Invalid(format!(
+        return Ok(Kept::TooMuch(format!(
             "the signature of {function}, with the definitions its types name, is {} bytes, \
              more than the {MAX_KEPT_SIGNATURE_BYTES} an approval keeps",
             text.len()
         )));
     }
-    Ok(Some(text))
+    Ok(Kept::Signature(Some(text)))
 }
 
-/// [`signature_to_keep`] for an approval made before (an upgrade, an older export): one
-/// that would pin too much keeps none (it stays suspended until approved again).
-pub(crate) fn signature_to_keep_if_it_can(
-    z14: &Value,
-    object_json: impl FnMut(&str) -> Result<Option<String>, StoreError>,
-) -> Result<Option<String>, StoreError> {
-    match signature_to_keep(z14, object_json) {
-        Err(StoreError::Invalid(_)) => Ok(None),
-        kept => kept,
+/// What an approval keeps ([`signature_to_keep`]).
+pub(crate) enum Kept {
+    /// The signature as JSON text (`None`: the function is not stored, or not a function).
+    Signature(Option<String>),
+    /// It would pin more than the rule reads per request: why.
+    TooMuch(String),
+}
+
+impl Kept {
+    /// For a new approval: one that would pin too much is refused.
+    pub(crate) fn or_refused(self) -> Result<Option<String>, StoreError> {
+        match self {
+            Kept::Signature(text) => Ok(text),
+            Kept::TooMuch(why) => Err(StoreError::Invalid(why)),
+        }
+    }
+
+    /// For an approval made before (an upgrade, an older export): one that would pin too
+    /// much keeps none, and stays suspended until approved again.
+    pub(crate) fn or_none(self) -> Option<String> {
+        match self {
+            Kept::Signature(text) => text,
+            Kept::TooMuch(_) => None,
+        }
     }
 }
 
@@ -376,7 +386,7 @@ impl SqliteStore {
                 };
                 match object(zid)? {
                     Some(json) => {
-                        signature_to_keep_if_it_can(&super::parse_stored(zid, &json)?, object)?
+                        signature_to_keep(&super::parse_stored(zid, &json)?, object)?.or_none()
                     }
                     None => None,
                 }
@@ -523,7 +533,7 @@ impl SqliteStore {
             });
         }
         let z14 = super::parse_stored(zid, &json)?;
-        check_function_reviewed(&z14, reviewed.function_revision, |function| {
+        check_function_reviewed(&z14, reviewed.function.as_ref(), |function| {
             current_revision(&tx, function)
         })?;
         let signature = signature_to_keep(&z14, |object| {
@@ -532,7 +542,8 @@ impl SqliteStore {
             })
             .optional()
             .map_err(db_error)
-        })?;
+        })?
+        .or_refused()?;
         tx.execute(
             "INSERT OR REPLACE INTO approvals
                (zid, revision, approved_by, timestamp_ms, signature, signature_revision)

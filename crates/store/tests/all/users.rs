@@ -276,11 +276,17 @@ fn an_approval_keeps_the_stored_types_its_functions_signature_names() {
             .signature
             .unwrap();
         assert_eq!(kept["Z8K1"], serde_json::json!([["Z10010", "Z10000K1"]]));
+        // Pinned as defined, their keys' labels apart.
+        let pin = |z2: serde_json::Value| {
+            let mut value = z2["Z2K2"].clone();
+            value["Z4K2"][1].as_object_mut().unwrap().remove("Z3K3");
+            value
+        };
         assert_eq!(
             kept["definitions"],
             serde_json::json!({
-                "Z10010": one_key_type("Z10010", "Z10011")["Z2K2"],
-                "Z10011": one_key_type("Z10011", "Z6")["Z2K2"],
+                "Z10010": pin(one_key_type("Z10010", "Z10011")),
+                "Z10011": pin(one_key_type("Z10011", "Z6")),
             })
         );
         // A chain of types, each naming the next, past what an approval pins.
@@ -310,10 +316,10 @@ fn an_approval_keeps_the_stored_types_its_functions_signature_names() {
     });
 }
 
-fn reviewed(revision: Option<u64>, function_revision: Option<u64>) -> Reviewed {
+fn reviewed(revision: Option<u64>, function: Option<(&str, u64)>) -> Reviewed {
     Reviewed {
         revision,
-        function_revision,
+        function: function.map(|(zid, revision)| (zid.to_owned(), revision)),
     }
 }
 
@@ -333,7 +339,7 @@ fn an_approval_of_a_reviewed_function_revision_keeps_no_other() {
         let mut widened = function("Z10000", "f");
         widened["Z2K2"]["Z8K2"] = serde_json::json!("Z1");
         store.put("Z10000", &widened, "ed").unwrap();
-        match store.approve_revision("Z10001", &admin, reviewed(Some(1), Some(1))) {
+        match store.approve_revision("Z10001", &admin, reviewed(Some(1), Some(("Z10000", 1)))) {
             Err(StoreError::Conflict {
                 zid,
                 base: 1,
@@ -344,7 +350,7 @@ fn an_approval_of_a_reviewed_function_revision_keeps_no_other() {
         assert_eq!(store.approval("Z10001").unwrap(), None);
         assert_eq!(
             store
-                .approve_revision("Z10001", &admin, reviewed(Some(1), Some(2)))
+                .approve_revision("Z10001", &admin, reviewed(Some(1), Some(("Z10000", 2))))
                 .unwrap(),
             1
         );
