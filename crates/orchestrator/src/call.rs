@@ -828,6 +828,14 @@ impl Engine<'_> {
 /// `allows_signature`, once per call of a function not called by its own identity:
 /// [`ImplementationPolicy::allows`], asked at every call, only looks at what those read.
 fn with_room_for_policy<T>(work: impl FnOnce() -> T) -> T {
+    with_room_for_stored_objects(work)
+}
+
+/// Runs `work`, which reads, copies, compares or drops stored objects (as deep as the parser
+/// allows), on a stack with room for them: a policy's own checks that the orchestrator does
+/// not wrap (what [`ImplementationPolicy::allows`] first reads) use it, since they too may
+/// first run at the bottom of a deep recursion.
+pub fn with_room_for_stored_objects<T>(work: impl FnOnce() -> T) -> T {
     crate::budget::with_room_for_json_levels(zeval_zobject::json::MAX_DEPTH, work)
 }
 

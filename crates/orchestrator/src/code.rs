@@ -251,6 +251,14 @@ pub trait ImplementationPolicy: Send + Sync {
     fn could_not_check(&self) -> bool {
         false
     }
+
+    /// The stored objects the policy read to decide, beyond those the call itself read (the
+    /// types an approval pinned): an answer kept in the result cache depends on them too
+    /// ([`crate::Trace::dependencies`]), so that a write of one makes it miss. The default
+    /// reads none.
+    fn objects_read(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The signature of a canonical Z8, as [`ImplementationPolicy::allows_signature`] is given

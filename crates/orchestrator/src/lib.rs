@@ -17,6 +17,7 @@ mod args;
 mod budget;
 mod builtins;
 mod call;
+pub use call::with_room_for_stored_objects;
 pub mod code;
 mod engine;
 mod evaluated;
@@ -223,7 +224,18 @@ impl Orchestrator {
         let outcome = zeval_store::call_deadline::within(deadline, || engine.run_request(input));
         let trace = |outcome| {
             traced.then(|| Trace {
-                dependencies: engine.resolver.dependencies(),
+                dependencies: {
+                    let mut read = engine.resolver.dependencies();
+                    for zid in policy
+                        .map(|policy| policy.objects_read())
+                        .unwrap_or_default()
+                    {
+                        if !read.contains(&zid) {
+                            read.push(zid);
+                        }
+                    }
+                    read
+                },
                 outcome,
                 nondeterministic: engine.nondeterministic().map(str::to_owned),
                 depends_on_load: engine.depends_on_load(),

@@ -115,6 +115,11 @@ pub struct ApprovedOnly {
     forgotten: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Whether a check failed on the store ([`ImplementationPolicy::could_not_check`]).
     unchecked: std::sync::atomic::AtomicBool,
+    /// Stored object a kept signature pins → its pin as this request first read it (through
+    /// the object cache, as calls read it; [`zeval_zobject::signature::pin`]): every approved
+    /// implementation the request checks is compared with the same copy, and the answer
+    /// depends on each ([`ImplementationPolicy::objects_read`]).
+    pins: std::sync::Mutex<HashMap<String, Value>>,
 }
 
 /// An implementation's approved revision, as far as the rule needs it.
@@ -144,6 +149,7 @@ impl ApprovedOnly {
             definitions: Default::default(),
             forgotten: Default::default(),
             unchecked: Default::default(),
+            pins: Default::default(),
         }
     }
 }
@@ -292,6 +298,11 @@ impl ImplementationPolicy for ApprovedOnly {
 
     fn could_not_check(&self) -> bool {
         self.unchecked.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn objects_read(&self) -> Vec<String> {
+        let pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+        pins.keys().cloned().collect()
     }
 }
 
@@ -551,18 +562,16 @@ impl ApprovedOnly {
             Some(Value::Object(definitions)) => Some(definitions),
             _ => None,
         };
-        let read = |zid: &str| -> Result<Option<Value>, RepositoryError> {
-            Ok(self
-                .repository
-                .get_as_called(zid)?
-                .and_then(|mut z2| z2.get_mut("Z2K2").map(Value::take)))
-        };
-        let changed = zeval_zobject::signature::first_changed(
-            &kept_signature,
-            kept_definitions.as_ref().unwrap_or(&Map::new()),
-            |name: &str| zeval_catalogue::get(name).is_some(),
-            read,
-        );
+        // A type may be as deep as the parser allows, and this check first run at the bottom
+        // of a deep recursion, where `allows` has no room of its own.
+        let changed = zeval_orchestrator::with_room_for_stored_objects(|| {
+            zeval_zobject::signature::first_changed(
+                &kept_signature,
+                kept_definitions.as_ref().unwrap_or(&Map::new()),
+                |name: &str| zeval_catalogue::get(name).is_some(),
+                |name: &str| self.pin_as_read(name),
+            )
+        });
         let changed = match changed {
             Ok(None) => return Ok(()),
             Ok(Some(changed)) => changed,
@@ -585,29 +594,74 @@ impl ApprovedOnly {
                 ),
             ));
         }
-        // Calls read types through the object cache, which on a cluster may hold one for
-        // seconds after the store has another: a copy older than the store's is dropped, so
-        // the next request reads the store's.
-        let as_stored = stored_value(self.repository.as_ref(), &changed);
-        let older_copy =
-            !matches!((&as_stored, read(&changed)), (Ok(stored), Ok(called)) if *stored == called);
-        if older_copy {
-            self.forget_once(&changed);
-        }
-        Err(self.refusal_of(
-            zid,
-            &format!(
+        let why = match self.compared_with_store(&changed) {
+            Ok(Compared::Same) => format!(
                 "was approved when the types {function_zid} names were defined otherwise \
-                 ({changed} differs{}; approving it again accepts them)",
-                if older_copy {
-                    ", or this copy of it is older: try again"
-                } else {
-                    ""
-                }
+                 ({changed} differs; approving it again accepts them)"
             ),
-        ))
+            Ok(Compared::NotStored) => format!(
+                "runs under {function_zid}, whose types name {changed}, which is not stored \
+                 (approved code runs for anonymous callers only under stored types)"
+            ),
+            Ok(Compared::Older) => format!(
+                "runs under {function_zid}, whose types name {changed}; the copy of it this \
+                 call read is not the store's (it was edited lately): try again"
+            ),
+            Err(e) => {
+                tracing::error!(%changed, error = %e, "reading a type failed");
+                return self.unchecked_refusal(&|why: &str| {
+                    Err(format!(
+                        "{zid} {why}; anonymous calls may only run approved implementations \
+                         (calls = \"approved\"): send a bearer token"
+                    ))
+                });
+            }
+        };
+        Err(self.refusal_of(zid, &why))
     }
 
+    /// The pin of stored object `zid` as this request first read it, through the object
+    /// cache as calls read it ([`Self::pins`]).
+    fn pin_as_read(&self, zid: &str) -> Result<Option<Value>, RepositoryError> {
+        let read = || -> Result<Value, RepositoryError> {
+            let value = self
+                .repository
+                .get_as_called(zid)?
+                .and_then(|mut z2| z2.get_mut("Z2K2").map(Value::take));
+            Ok(zeval_zobject::signature::pin(value))
+        };
+        // `first_changed` pins what it is given: the pin of a pin is itself.
+        remembered(&self.pins, zid, read, |pin| Some(pin.clone()))
+    }
+
+    /// How the copy of `zid` this request read ([`Self::pins`]) compares with the store's.
+    /// One older than the store's (a cluster node's cache keeps a copy up to
+    /// `SHARED_STORE_OBJECT_MAX_AGE`) is dropped, so the next request reads the store's.
+    fn compared_with_store(&self, zid: &str) -> Result<Compared, RepositoryError> {
+        let Some(stored) = stored_value(self.repository.as_ref(), zid)? else {
+            return Ok(Compared::NotStored);
+        };
+        let stored = zeval_zobject::signature::pin(Some(stored));
+        let as_read = self.pin_as_read(zid)?;
+        if as_read.as_ref() == Some(&stored) {
+            return Ok(Compared::Same);
+        }
+        self.forget_once(zid);
+        Ok(Compared::Older)
+    }
+}
+
+/// How a type as a request read it compares with the store's ([`ApprovedOnly::compared_with_store`]).
+enum Compared {
+    /// The same: the type was redefined since the approval.
+    Same,
+    /// The store has none (it came from the wiki).
+    NotStored,
+    /// The request's copy is not the store's.
+    Older,
+}
+
+impl ApprovedOnly {
     /// `look` at stored function `function_zid` ([`Self::stored_signature`]) as first read
     /// for this request.
     fn with_stored_function<T>(

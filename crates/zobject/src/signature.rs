@@ -75,7 +75,7 @@ pub fn pinned<E>(
         if definitions.len() == MAX_PINNED {
             return Err(PinError::TooMany);
         }
-        let pin = pin_of(look_up(&zid).map_err(PinError::LookUp)?);
+        let pin = pin(look_up(&zid).map_err(PinError::LookUp)?);
         walk.follow(&pin, &is_builtin);
         definitions.insert(zid, pin);
     }
@@ -107,7 +107,7 @@ pub fn first_changed<E>(
             return Ok(Some(zid));
         }
         read += 1;
-        let pin = pin_of(look_up(&zid)?);
+        let pin = pin(look_up(&zid)?);
         if pin != *kept_pin {
             return Ok(Some(zid));
         }
@@ -116,8 +116,8 @@ pub fn first_changed<E>(
     Ok(None)
 }
 
-/// The pin of a stored object's value ([`pinned`]).
-fn pin_of(value: Option<Value>) -> Value {
+/// The pin of a stored object's value (`None`: not stored), as [`pinned`] keeps it.
+pub fn pin(value: Option<Value>) -> Value {
     let Some(value) = value else {
         return Value::Null;
     };
@@ -211,13 +211,13 @@ mod tests {
         zid.len() < 6
     }
 
-    /// Looks objects up in `stored`, counting the reads in `reads`.
+    /// Looks objects up in `stored`, noting each ZID read in `reads`.
     fn look_up_in<'a>(
         stored: &'a [(impl AsRef<str>, Value)],
-        reads: &'a std::cell::Cell<usize>,
+        reads: &'a std::cell::RefCell<Vec<String>>,
     ) -> impl FnMut(&str) -> Result<Option<Value>, ()> + 'a {
         |zid| {
-            reads.set(reads.get() + 1);
+            reads.borrow_mut().push(zid.to_owned());
             Ok(stored
                 .iter()
                 .find(|(known, _)| known.as_ref() == zid)
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_pinned_signature_holds_what_the_stored_objects_its_types_name_are() {
-        let reads = std::cell::Cell::new(0);
+        let reads = std::cell::RefCell::new(Vec::new());
         let catalogue_only = json!({"Z8K1": [["Z6", "Z10000K1"]], "Z8K2": "Z40"});
         assert_eq!(
             pinned(
@@ -238,7 +238,7 @@ mod tests {
             Ok(catalogue_only),
             "the catalogue's types are the program's own: nothing to pin"
         );
-        assert_eq!(reads.get(), 0);
+        assert!(reads.borrow().is_empty());
         let key = |key_type: &str, labelled: &str| {
             json!({"Z1K1": "Z3", "Z3K1": key_type, "Z3K2": "Z10010K1",
                 "Z3K3": {"Z1K1": "Z12", "Z12K1": ["Z11",
@@ -277,7 +277,13 @@ mod tests {
         });
         let kept = pinned(signature.clone(), is_builtin, look_up_in(&stored, &reads));
         assert_eq!(kept, Ok(expected.clone()));
-        assert_eq!(reads.get(), 4, "each once; the text Z10099 is none");
+        let mut read = reads.take();
+        read.sort();
+        assert_eq!(
+            read,
+            ["Z10010", "Z10011", "Z10030", "Z10040"],
+            "each once; the text Z10099 is none"
+        );
 
         let kept = expected["definitions"].as_object().unwrap();
         let changed = |stored: &[(&str, Value)]| {
@@ -295,11 +301,16 @@ mod tests {
         assert_eq!(changed(&created), Ok(Some("Z10030".to_owned())));
         // The walk stops at the first change: Z10012, which nothing kept names, and Z10011,
         // are not read.
-        reads.set(0);
+        reads.take();
         let mut names_more = stored.clone();
         names_more[0].1["Z4K2"][1]["Z3K1"] = json!("Z10012");
         assert_eq!(changed(&names_more), Ok(Some("Z10010".to_owned())));
-        assert!(reads.get() <= 3, "{} reads", reads.get());
+        let read = reads.take();
+        assert!(
+            read.last().map(String::as_str) == Some("Z10010")
+                && !read.iter().any(|zid| zid == "Z10011" || zid == "Z10012"),
+            "{read:?}"
+        );
     }
 
     #[test]
@@ -319,7 +330,7 @@ mod tests {
                 .collect()
         };
         let signature = json!({"Z8K1": [["Z10100", "Z10000K1"]], "Z8K2": "Z6"});
-        let reads = std::cell::Cell::new(0);
+        let reads = std::cell::RefCell::new(Vec::new());
         // The last names one not stored: MAX_PINNED in all.
         let fits = pinned(
             signature.clone(),
@@ -328,7 +339,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(fits["definitions"].as_object().unwrap().len(), MAX_PINNED);
-        reads.set(0);
+        reads.take();
         assert_eq!(
             pinned(
                 signature.clone(),
@@ -337,16 +348,16 @@ mod tests {
             ),
             Err(PinError::TooMany)
         );
-        assert_eq!(reads.get(), MAX_PINNED, "no more are read");
+        assert_eq!(reads.take().len(), MAX_PINNED, "no more are read");
         // Nor are more read to compare, whatever an approval (an imported one) kept.
         let long = chain(MAX_PINNED + 10);
         let mut kept = Map::new();
         for (zid, value) in &long {
-            kept.insert(zid.clone(), pin_of(Some(value.clone())));
+            kept.insert(zid.clone(), pin(Some(value.clone())));
         }
-        reads.set(0);
+        reads.take();
         let changed = first_changed(&signature, &kept, is_builtin, look_up_in(&long, &reads));
         assert_eq!(changed, Ok(Some(format!("Z{}", 10100 + MAX_PINNED))));
-        assert_eq!(reads.get(), MAX_PINNED);
+        assert_eq!(reads.take().len(), MAX_PINNED);
     }
 }

@@ -127,6 +127,13 @@ impl ImplementationPolicy for Planner {
             .is_some_and(|inner| inner.could_not_check())
     }
 
+    fn objects_read(&self) -> Vec<String> {
+        self.inner
+            .as_ref()
+            .map(|inner| inner.objects_read())
+            .unwrap_or_default()
+    }
+
     fn allows(
         &self,
         function_zid: &str,

@@ -720,6 +720,25 @@ fn one_key_type(zid: &str, key_type: &str) -> serde_json::Value {
     )
 }
 
+/// Stores, as `editor`, function Z10020 from and to stored type `type_zid`, and its
+/// implementation Z10021, a composition that answers its argument.
+async fn put_identity_over(server: &crate::common::Server, editor: &str, type_zid: &str) {
+    let function = z2(
+        "Z10020",
+        serde_json::json!({"Z1K1": "Z8",
+            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": type_zid, "Z17K2": "Z10020K1",
+                "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z8K2": type_zid, "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10021"], "Z8K5": "Z10020"}),
+    );
+    put(server, editor, "Z10020", &function).await;
+    let identity = z2(
+        "Z10021",
+        serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10020",
+            "Z14K2": {"Z1K1": "Z18", "Z18K1": "Z10020K1"}}),
+    );
+    put(server, editor, "Z10021", &identity).await;
+}
+
 /// Reviewed code runs under the types it was reviewed with: until 2026-12-07 an editor who
 /// redefined a stored type a function's signature names (its keys, its validator) left the
 /// function unchanged, so every approval of its implementations held, and anonymous calls
@@ -730,20 +749,7 @@ async fn redefining_a_type_a_function_names_withdraws_its_implementations_approv
     let editor = token(&server, "ed", Role::Editor);
     let admin = token(&server, "root", Role::Admin);
     put(&server, &editor, "Z10010", &one_key_type("Z10010", "Z6")).await;
-    let function = z2(
-        "Z10020",
-        serde_json::json!({"Z1K1": "Z8",
-            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z10010", "Z17K2": "Z10020K1",
-                "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
-            "Z8K2": "Z10010", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10021"], "Z8K5": "Z10020"}),
-    );
-    put(&server, &editor, "Z10020", &function).await;
-    let identity = z2(
-        "Z10021",
-        serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10020",
-            "Z14K2": {"Z1K1": "Z18", "Z18K1": "Z10020K1"}}),
-    );
-    put(&server, &editor, "Z10021", &identity).await;
+    put_identity_over(&server, &editor, "Z10010").await;
     let approve = "/v1/objects/Z10021/approve";
     let approval = send(&server, "POST", approve, Some(&admin), None).await;
     assert_eq!(approval.status, 200, "{}", approval.text);
@@ -789,6 +795,46 @@ async fn redefining_a_type_a_function_names_withdraws_its_implementations_approv
     );
 }
 
+/// An answer kept in the result cache depends on the types the rule compared, not only on
+/// what the call read: a call of Z10020 never reads Z10011 (the type of Z10010's key), and
+/// until 2026-12-07 its answer outlived Z10011's redefinition, for anonymous callers, for as
+/// long as answers are kept (30 days by default).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_answer_does_not_outlive_a_type_its_approval_pinned() {
+    let server = server(|c| c.access.calls = CallPolicy::Approved);
+    let editor = token(&server, "ed", Role::Editor);
+    let admin = token(&server, "root", Role::Admin);
+    put(&server, &editor, "Z10011", &one_key_type("Z10011", "Z6")).await;
+    put(
+        &server,
+        &editor,
+        "Z10010",
+        &one_key_type("Z10010", "Z10011"),
+    )
+    .await;
+    put_identity_over(&server, &editor, "Z10010").await;
+    let approval = send(
+        &server,
+        "POST",
+        "/v1/objects/Z10021/approve",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(approval.status, 200, "{}", approval.text);
+    let call = serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10020",
+        "Z10020K1": {"Z1K1": "Z10010", "Z10010K1": {"Z1K1": "Z10011", "Z10011K1": "hi"}}}})
+    .to_string();
+    for _ in 0..2 {
+        let answer = evaluate(&server, None, Some(call.clone())).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    put(&server, &editor, "Z10011", &one_key_type("Z10011", "Z1")).await;
+    let refused = evaluate(&server, None, Some(call)).await;
+    assert_eq!(refused.status, 403, "the kept answer: {}", refused.text);
+    assert!(refused.text.contains("Z10011 differs"), "{}", refused.text);
+}
+
 /// A type whose keys name another stored type, 70 deep: more than an approval keeps its
 /// code to (each is read per request that runs it), so it cannot be approved.
 #[tokio::test(flavor = "multi_thread")]
@@ -805,20 +851,7 @@ async fn code_under_types_naming_too_many_stored_objects_cannot_be_approved() {
         };
         put(&server, &editor, &zid, &one_key_type(&zid, &key_type)).await;
     }
-    let function = z2(
-        "Z10020",
-        serde_json::json!({"Z1K1": "Z8",
-            "Z8K1": ["Z17", {"Z1K1": "Z17", "Z17K1": "Z10100", "Z17K2": "Z10020K1",
-                "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
-            "Z8K2": "Z10100", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10021"], "Z8K5": "Z10020"}),
-    );
-    put(&server, &editor, "Z10020", &function).await;
-    let identity = z2(
-        "Z10021",
-        serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10020",
-            "Z14K2": {"Z1K1": "Z18", "Z18K1": "Z10020K1"}}),
-    );
-    put(&server, &editor, "Z10021", &identity).await;
+    put_identity_over(&server, &editor, "Z10100").await;
     let approval = send(
         &server,
         "POST",
