@@ -825,8 +825,10 @@ impl Engine<'_> {
 /// deeper), and a check may first be made at the bottom of a deep recursion, on what is left
 /// of a stack segment. Asked of [`ImplementationPolicy::allows_as_read`] and
 /// `allows_signature_as_read`, once per request and implementation or function, and of
-/// `allows_signature`, once per call of a function not called by its own identity:
-/// [`ImplementationPolicy::allows`], asked at every call, only looks at what those read.
+/// `allows_signature`, once per call of a function not called by its own identity.
+/// [`ImplementationPolicy::allows`], asked at every call, is not wrapped: a policy whose
+/// `allows` reads or compares stored objects the first time (an approval's pinned types)
+/// takes its own room ([`with_room_for_stored_objects`]).
 fn with_room_for_policy<T>(work: impl FnOnce() -> T) -> T {
     with_room_for_stored_objects(work)
 }

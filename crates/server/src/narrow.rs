@@ -195,7 +195,12 @@ impl ImplementationPolicy for ApprovedOnly {
             None => {
                 // Decided outside the lock: a check may read the store, and the request's
                 // other threads (code calling back in) ask too.
-                let verdict = self.check_stored(function_zid, zid);
+                // With room on the stack: the check reads, compares and drops stored objects
+                // (an approval's pinned types, as deep as the parser allows), and may first
+                // be made at the bottom of a deep recursion.
+                let verdict = zeval_orchestrator::with_room_for_stored_objects(|| {
+                    self.check_stored(function_zid, zid)
+                });
                 self.decided
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -301,8 +306,13 @@ impl ImplementationPolicy for ApprovedOnly {
     }
 
     fn objects_read(&self) -> Vec<String> {
-        let pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
-        pins.keys().cloned().collect()
+        let mut read: Vec<String> = {
+            let pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+            pins.keys().cloned().collect()
+        };
+        let definitions = self.definitions.lock().unwrap_or_else(|e| e.into_inner());
+        read.extend(definitions.keys().cloned());
+        read
     }
 }
 
@@ -562,16 +572,12 @@ impl ApprovedOnly {
             Some(Value::Object(definitions)) => Some(definitions),
             _ => None,
         };
-        // A type may be as deep as the parser allows, and this check first run at the bottom
-        // of a deep recursion, where `allows` has no room of its own.
-        let changed = zeval_orchestrator::with_room_for_stored_objects(|| {
-            zeval_zobject::signature::first_changed(
-                &kept_signature,
-                kept_definitions.as_ref().unwrap_or(&Map::new()),
-                |name: &str| zeval_catalogue::get(name).is_some(),
-                |name: &str| self.pin_as_read(name),
-            )
-        });
+        let changed = zeval_zobject::signature::first_changed(
+            &kept_signature,
+            kept_definitions.as_ref().unwrap_or(&Map::new()),
+            |name: &str| zeval_catalogue::get(name).is_some(),
+            |name: &str| self.pin_as_read(name),
+        );
         let changed = match changed {
             Ok(None) => return Ok(()),
             Ok(Some(changed)) => changed,
@@ -651,11 +657,13 @@ impl ApprovedOnly {
     }
 }
 
-/// How a type as a request read it compares with the store's ([`ApprovedOnly::compared_with_store`]).
+/// Why a type an approval pinned differs, by how the copy a request read compares with the
+/// store's ([`ApprovedOnly::compared_with_store`]): each case asks the caller for something
+/// else (an approval, nothing, a retry).
 enum Compared {
     /// The same: the type was redefined since the approval.
     Same,
-    /// The store has none (it came from the wiki).
+    /// The store has none (the call found one elsewhere: the wiki).
     NotStored,
     /// The request's copy is not the store's.
     Older,

@@ -11,14 +11,20 @@ const EVALUATE: &str = "/wikifunctions.org/v1/evaluate/";
 /// A server under `calls = "approved"`, with [`put_composition`]'s objects stored: the
 /// server, an editor's token, an admin's, and Z10000 as stored.
 async fn approved_site() -> (crate::common::Server, String, String, serde_json::Value) {
-    let server = server(|c| c.access.calls = CallPolicy::Approved);
-    let editor = token(&server, "ed", Role::Editor);
-    let admin = token(&server, "root", Role::Admin);
+    let (server, editor, admin) = approved_server();
     put_composition(&server, &editor).await;
     let function = send(&server, "GET", "/v1/objects/Z10000", None, None)
         .await
         .json();
     (server, editor, admin, function)
+}
+
+/// A server under `calls = "approved"`, with an editor's and an admin's tokens.
+fn approved_server() -> (crate::common::Server, String, String) {
+    let server = server(|c| c.access.calls = CallPolicy::Approved);
+    let editor = token(&server, "ed", Role::Editor);
+    let admin = token(&server, "root", Role::Admin);
+    (server, editor, admin)
 }
 
 /// `POST`s the call `body` to the evaluate route as the holder of `token` (`None`:
@@ -105,9 +111,7 @@ async fn only_admins_approve() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn approved_mode_runs_only_approved_implementations_for_anonymous_callers() {
-    let server = server(|c| c.access.calls = CallPolicy::Approved);
-    let editor = token(&server, "ed", Role::Editor);
-    let admin = token(&server, "root", Role::Admin);
+    let (server, editor, admin) = approved_server();
     put_composition(&server, &editor).await;
     let refused = send(&server, "POST", EVALUATE, None, Some(call_body("hi"))).await;
     assert_eq!(refused.status, 403, "{}", refused.text);
@@ -173,9 +177,7 @@ async fn approved_mode_runs_only_approved_implementations_for_anonymous_callers(
 /// caller could make approved code compile again at every call.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_inline_function_runs_approved_code_only_under_its_stored_signature() {
-    let server = server(|c| c.access.calls = CallPolicy::Approved);
-    let editor = token(&server, "ed", Role::Editor);
-    let admin = token(&server, "root", Role::Admin);
+    let (server, editor, admin) = approved_server();
     put_composition(&server, &editor).await;
     let approval = send(
         &server,
@@ -720,6 +722,9 @@ fn one_key_type(zid: &str, key_type: &str) -> serde_json::Value {
     )
 }
 
+/// The route approving [`put_identity_over`]'s implementation.
+const APPROVE_Z10021: &str = "/v1/objects/Z10021/approve";
+
 /// Stores, as `editor`, function Z10020 from and to stored type `type_zid`, and its
 /// implementation Z10021, a composition that answers its argument.
 async fn put_identity_over(server: &crate::common::Server, editor: &str, type_zid: &str) {
@@ -745,12 +750,10 @@ async fn put_identity_over(server: &crate::common::Server, editor: &str, type_zi
 /// ran the approved code on values it was never reviewed for.
 #[tokio::test(flavor = "multi_thread")]
 async fn redefining_a_type_a_function_names_withdraws_its_implementations_approvals() {
-    let server = server(|c| c.access.calls = CallPolicy::Approved);
-    let editor = token(&server, "ed", Role::Editor);
-    let admin = token(&server, "root", Role::Admin);
+    let (server, editor, admin) = approved_server();
     put(&server, &editor, "Z10010", &one_key_type("Z10010", "Z6")).await;
     put_identity_over(&server, &editor, "Z10010").await;
-    let approve = "/v1/objects/Z10021/approve";
+    let approve = APPROVE_Z10021;
     let approval = send(&server, "POST", approve, Some(&admin), None).await;
     assert_eq!(approval.status, 200, "{}", approval.text);
     let call = |value: serde_json::Value| {
@@ -801,9 +804,7 @@ async fn redefining_a_type_a_function_names_withdraws_its_implementations_approv
 /// long as answers are kept (30 days by default).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kept_answer_does_not_outlive_a_type_its_approval_pinned() {
-    let server = server(|c| c.access.calls = CallPolicy::Approved);
-    let editor = token(&server, "ed", Role::Editor);
-    let admin = token(&server, "root", Role::Admin);
+    let (server, editor, admin) = approved_server();
     put(&server, &editor, "Z10011", &one_key_type("Z10011", "Z6")).await;
     put(
         &server,
@@ -813,21 +814,20 @@ async fn a_kept_answer_does_not_outlive_a_type_its_approval_pinned() {
     )
     .await;
     put_identity_over(&server, &editor, "Z10010").await;
-    let approval = send(
-        &server,
-        "POST",
-        "/v1/objects/Z10021/approve",
-        Some(&admin),
-        None,
-    )
-    .await;
+    let approval = send(&server, "POST", APPROVE_Z10021, Some(&admin), None).await;
     assert_eq!(approval.status, 200, "{}", approval.text);
     let call = serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10020",
         "Z10020K1": {"Z1K1": "Z10010", "Z10010K1": {"Z1K1": "Z10011", "Z10011K1": "hi"}}}})
     .to_string();
-    for _ in 0..2 {
+    for cached in [false, true] {
         let answer = evaluate(&server, None, Some(call.clone())).await;
         assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(
+            answer.text.contains("functionCallCachedOn"),
+            cached,
+            "{}",
+            answer.text
+        );
     }
     put(&server, &editor, "Z10011", &one_key_type("Z10011", "Z1")).await;
     let refused = evaluate(&server, None, Some(call)).await;
@@ -839,9 +839,7 @@ async fn a_kept_answer_does_not_outlive_a_type_its_approval_pinned() {
 /// code to (each is read per request that runs it), so it cannot be approved.
 #[tokio::test(flavor = "multi_thread")]
 async fn code_under_types_naming_too_many_stored_objects_cannot_be_approved() {
-    let server = server(|c| c.access.calls = CallPolicy::Approved);
-    let editor = token(&server, "ed", Role::Editor);
-    let admin = token(&server, "root", Role::Admin);
+    let (server, editor, admin) = approved_server();
     for n in (0..70).rev() {
         let zid = format!("Z{}", 10100 + n);
         let key_type = if n == 69 {
@@ -852,14 +850,7 @@ async fn code_under_types_naming_too_many_stored_objects_cannot_be_approved() {
         put(&server, &editor, &zid, &one_key_type(&zid, &key_type)).await;
     }
     put_identity_over(&server, &editor, "Z10100").await;
-    let approval = send(
-        &server,
-        "POST",
-        "/v1/objects/Z10021/approve",
-        Some(&admin),
-        None,
-    )
-    .await;
+    let approval = send(&server, "POST", APPROVE_Z10021, Some(&admin), None).await;
     assert_eq!(approval.status, 400, "{}", approval.text);
     assert!(
         approval.text.contains("name more than 64 stored objects"),
