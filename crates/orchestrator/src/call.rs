@@ -203,7 +203,7 @@ impl Engine<'_> {
                 let verdict = match &inline_signature_verdict {
                     Some(verdict) => verdict,
                     None => {
-                        let verdict = with_room_for_policy(|| -> R<_> {
+                        let verdict = with_room_for_stored_objects(|| -> R<_> {
                             let signature = inline_signature(&function)?;
                             let verdict = policy.allows_signature(&function_zid, &signature);
                             zeval_zobject::depth::drop_iteratively(signature);
@@ -580,7 +580,7 @@ impl Engine<'_> {
         if let Some(verdict) = verdicts.borrow().get(zid) {
             return Ok(verdict.clone());
         }
-        let verdict = with_room_for_policy(|| -> R<_> {
+        let verdict = with_room_for_stored_objects(|| -> R<_> {
             let read = read()?;
             let verdict = ask(&read);
             zeval_zobject::depth::drop_iteratively(read);
@@ -819,24 +819,15 @@ impl Engine<'_> {
     }
 }
 
-/// Runs `work`, which asks the request's policy, with room on the stack for an object as deep
-/// as the parser allows: a policy may read, parse, compare and drop the stored objects it
-/// checks (the store bounds them at 1,000 levels as stored, and their normal forms are
-/// deeper), and a check may first be made at the bottom of a deep recursion, on what is left
-/// of a stack segment. Asked of [`ImplementationPolicy::allows_as_read`] and
-/// `allows_signature_as_read`, once per request and implementation or function, and of
-/// `allows_signature`, once per call of a function not called by its own identity.
-/// [`ImplementationPolicy::allows`], asked at every call, is not wrapped: a policy whose
-/// `allows` reads or compares stored objects the first time (an approval's pinned types)
-/// takes its own room ([`with_room_for_stored_objects`]).
-fn with_room_for_policy<T>(work: impl FnOnce() -> T) -> T {
-    with_room_for_stored_objects(work)
-}
-
-/// Runs `work`, which reads, copies, compares or drops stored objects (as deep as the parser
-/// allows), on a stack with room for them: a policy's own checks that the orchestrator does
-/// not wrap (what [`ImplementationPolicy::allows`] first reads) use it, since they too may
-/// first run at the bottom of a deep recursion.
+/// Runs `work`, which reads, copies, compares or drops stored objects, with room on the stack
+/// for one as deep as the parser allows (the store bounds them at 1,000 levels as stored, and
+/// their normal forms are deeper): a policy's check may first be made at the bottom of a deep
+/// recursion, on what is left of a stack segment. The orchestrator asks
+/// [`ImplementationPolicy::allows_as_read`] and `allows_signature_as_read` (once per request
+/// and implementation or function) and `allows_signature` (once per call of a function not
+/// called by its own identity) within it. [`ImplementationPolicy::allows`], asked at every
+/// call, is not wrapped: a policy whose `allows` reads or compares stored objects the first
+/// time (an approval's pinned types) calls this itself.
 pub fn with_room_for_stored_objects<T>(work: impl FnOnce() -> T) -> T {
     crate::budget::with_room_for_json_levels(zeval_zobject::json::MAX_DEPTH, work)
 }

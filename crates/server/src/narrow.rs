@@ -583,12 +583,7 @@ impl ApprovedOnly {
             Ok(Some(changed)) => changed,
             Err(e) => {
                 tracing::error!(%function_zid, error = %e, "reading a function's types failed");
-                return self.unchecked_refusal(&|why: &str| {
-                    Err(format!(
-                        "{zid} {why}; anonymous calls may only run approved implementations \
-                         (calls = \"approved\"): send a bearer token"
-                    ))
-                });
+                return self.unchecked_refusal(&|why: &str| Err(self.refusal_of(zid, why)));
             }
         };
         if kept_definitions.is_none() {
@@ -615,12 +610,7 @@ impl ApprovedOnly {
             ),
             Err(e) => {
                 tracing::error!(%changed, error = %e, "reading a type failed");
-                return self.unchecked_refusal(&|why: &str| {
-                    Err(format!(
-                        "{zid} {why}; anonymous calls may only run approved implementations \
-                         (calls = \"approved\"): send a bearer token"
-                    ))
-                });
+                return self.unchecked_refusal(&|why: &str| Err(self.refusal_of(zid, why)));
             }
         };
         Err(self.refusal_of(zid, &why))
