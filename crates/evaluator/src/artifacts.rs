@@ -83,6 +83,14 @@ pub enum ArtifactError {
     /// says nothing about the code, and a call answers it as a Z558 that names the load.
     #[error("Compilation did not start: {0}")]
     Busy(String),
+    /// A compilation at call time that the call's deadline cut (the compiler's wall or CPU
+    /// time, lowered to what the call had left, ran out): never stored, as it says nothing
+    /// about the code that a compilation with the compiler's own limits (saving the
+    /// implementation) would not say better, and a call answers it as a Z558 that names it.
+    /// Reported as a failure of the code, a call queued behind other calls' compilations
+    /// (one call-time compiler in all) was held against the implementation.
+    #[error("Compilation did not finish in the call's time: {0}")]
+    Unfinished(String),
 }
 
 /// The toolchain, the memory cache, the persistent store and the compilations in flight.
@@ -211,6 +219,14 @@ impl Artifacts {
             .toolchain
             .key(unit)
             .ok_or(ArtifactError::NoCompiler(unit.language.label()))?;
+        // The source check, before any artifact is used: the key names the source, not the
+        // check that let it compile, and a record found in the store (or a directory, or a
+        // file an older zeval or another node wrote) may have been compiled under an older
+        // check that let through what this one refuses (an `#include` of a host file spelled
+        // past it). A check of the source text, a few microseconds, for every call.
+        self.toolchain
+            .check(unit)
+            .map_err(|failure| ArtifactError::Failed(failure_message(&failure)))?;
         if let Some(record) = self.lookup_until(&key, waits_until) {
             return ready(key, record);
         }
@@ -356,16 +372,22 @@ impl Artifacts {
             {
                 // Not remembered: the next attempt may succeed.
                 tracing::warn!(key = %key, %failure, "a compilation failed for now");
-                if let CompileFailure::Limit {
-                    what: "queue wait",
-                    detail,
-                } = &failure
-                {
-                    return Err(ArtifactError::Busy(format!(
-                        "the compilers stayed busy: {detail}"
-                    )));
-                }
-                return Err(ArtifactError::Failed(failure_message(&failure)));
+                return Err(match &failure {
+                    CompileFailure::Limit {
+                        what: "queue wait",
+                        detail,
+                    } => ArtifactError::Busy(format!("the compilers stayed busy: {detail}")),
+                    CompileFailure::Limit {
+                        what: what @ ("wall time" | "CPU time"),
+                        detail,
+                    } if budget.is_some_and(|left| left < self.own_limit(what)) => {
+                        ArtifactError::Unfinished(format!(
+                            "its {what} ran out at {detail}; saving the implementation compiles \
+                         it ahead of calls, within the compiler's own limits"
+                        ))
+                    }
+                    _ => ArtifactError::Failed(failure_message(&failure)),
+                });
             }
             Err(failure) => ArtifactRecord::Failed {
                 message: failure_message(&failure),
@@ -382,6 +404,17 @@ impl Artifacts {
         }
         self.remember(key, record.clone());
         ready(key, record)
+    }
+
+    /// The compiler's own limit on `what` ("wall time" or "CPU time"), which a call's time
+    /// left may lower.
+    fn own_limit(&self, what: &str) -> Duration {
+        let config = self.toolchain.config();
+        if what == "CPU time" {
+            config.cpu_time
+        } else {
+            config.wall_time
+        }
     }
 
     fn remember(&self, key: ArtifactKey, record: ArtifactRecord) {

@@ -642,7 +642,10 @@ impl Evaluator {
             Ok(module) => module,
             // The load's doing, not the code's: a Z558 that says so, which the ranking,
             // the testers and the result cache do not hold against the implementation.
-            Err(error @ crate::artifacts::ArtifactError::Busy(_)) => {
+            Err(
+                error @ (crate::artifacts::ArtifactError::Busy(_)
+                | crate::artifacts::ArtifactError::Unfinished(_)),
+            ) => {
                 return not_run(load_timeout_error(&error.to_string()));
             }
             Err(error) => return not_run(executor_error(&error.to_string())),

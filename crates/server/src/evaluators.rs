@@ -518,8 +518,9 @@ pub fn limit_kind(error: &Value) -> Option<&'static str> {
     if let Some(why) = message.strip_prefix(zeval_zobject::error::TIMED_OUT) {
         return Some(match why {
             "" => "timeout",
-            // Before "busy": "Compilation did not start: the compilers stayed busy: …".
-            why if why.contains("Compilation did not start") => "compiler_busy",
+            // Before "busy": "Compilation did not start: the compilers stayed busy: …", and
+            // "Compilation did not finish in the call's time: …".
+            why if why.contains("Compilation did not") => "compiler_busy",
             why if why.contains("busy") => "busy",
             why if why.contains("held the CPUs") => "starved",
             _ => "reserve",

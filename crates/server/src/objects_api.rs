@@ -327,6 +327,7 @@ async fn create(
     let who = writer(&state, &headers, checked.as_deref(), false).await?;
     let z2 = read_object(&state, &headers, body).await?;
     let repository = state.repository.clone();
+    let body_limit = state.config.limits.orchestrator_body_bytes;
     let zid = blocking(move || {
         // Validate with the ZID the object would get; the store rewrites the placeholder
         // the same way when it allocates (a concurrent create may take that ZID first, which
@@ -338,6 +339,14 @@ async fn create(
         }
         check_object(repository.as_ref(), &candidate_zid, &candidate)
             .map_err(ApiError::InvalidObject)?;
+        // Rewriting the placeholder lengthens the object (each `Z0` becomes a ZID of five
+        // digits or more, each key `Z0K1` too): a body of `Z0`s within the limit was stored
+        // nearly twice as large (more for ten-digit ZIDs). What is stored stays within the
+        // body limit, on which fetches, caches and `api.php` pages count.
+        let limit = body_limit;
+        if serde_json::to_vec(&candidate).map_or(true, |stored| stored.len() > limit) {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
         Ok(repository.create(&z2, &who.name)?)
     })
     .await?;

@@ -31,9 +31,9 @@ use crate::sqlite::users::{
     kept_signature, new_token, signature_to_keep, token_hash,
 };
 use crate::sqlite::{
-    CATALOGUE_AUTHOR, FIRST_USER_ZID, HistoryPage, MAX_SEARCH_RESULTS, MAX_ZID_NUMBER,
-    ObjectSummary, Prepared, Revision, Write, check_new, escape_like, history_limit, now_ms,
-    parse_stored, prepare, with_zid,
+    CATALOGUE_AUTHOR, FIRST_USER_ZID, HistoryPage, MAX_SEARCH_RESULTS, MAX_SUMMARY_LABEL_CHARS,
+    MAX_ZID_NUMBER, ObjectSummary, Prepared, Revision, Write, check_new, escape_like,
+    history_limit, now_ms, parse_stored, prepare, summary_label, with_zid,
 };
 use crate::{ObjectSource, StoreError};
 
@@ -231,11 +231,17 @@ impl PostgresStore {
             .map_err(pg_error)?;
         let rows = tx
             .query(
-                "SELECT zid, type, label, revision FROM objects
+                "SELECT zid, type, left(label, $5), revision FROM objects
                  WHERE ($1::TEXT IS NULL OR type = $1)
                    AND ($2::TEXT IS NULL OR search_text LIKE $2 ESCAPE '\\' OR zid = $3)
                  ORDER BY number LIMIT $4",
-                &[&type_zid, &pattern, &text, &limit],
+                &[
+                    &type_zid,
+                    &pattern,
+                    &text,
+                    &limit,
+                    &(MAX_SUMMARY_LABEL_CHARS as i32 + 1),
+                ],
             )
             .map_err(|e| {
                 if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
@@ -255,7 +261,7 @@ impl PostgresStore {
             .map(|r| ObjectSummary {
                 zid: r.get(0),
                 type_zid: r.get(1),
-                label: r.get(2),
+                label: summary_label(r.get(2)),
                 revision: r.get::<_, i64>(3) as u64,
             })
             .collect())

@@ -74,6 +74,23 @@ pub const SEARCH_TIME_LIMIT: Duration = Duration::from_secs(1);
 /// The most results [`SqliteStore::search`] returns, whatever limit is asked for.
 pub const MAX_SEARCH_RESULTS: usize = 1_000;
 
+/// The most characters of its label a search hit carries ([`ObjectSummary::label`]); a
+/// longer label is cut there and ends in `…`. Labels are held only to the body limit, and
+/// the search route is anonymous: 500 hits of 100 KiB labels (which any editor can store)
+/// made a 50 MB answer, read from the database and built in memory for every request.
+pub const MAX_SUMMARY_LABEL_CHARS: usize = 200;
+
+/// `label` as a search hit carries it: at most [`MAX_SUMMARY_LABEL_CHARS`] characters and
+/// an ellipsis. The query reads one character more than that, to know whether it was cut.
+pub(crate) fn summary_label(label: Option<String>) -> Option<String> {
+    let mut label = label?;
+    if let Some((cut, _)) = label.char_indices().nth(MAX_SUMMARY_LABEL_CHARS) {
+        label.truncate(cut);
+        label.push('…');
+    }
+    Some(label)
+}
+
 /// The most revisions one [`SqliteStore::history`] page holds, whatever limit is asked for.
 /// Each revision carries its whole object, so a page holds at most this many objects
 /// (each at most the server's body limit), however many revisions the object has.
@@ -117,7 +134,8 @@ pub struct ObjectSummary {
     pub zid: String,
     /// The type of its value (`Z2K2.Z1K1`, or the function of a generic type).
     pub type_zid: Option<String>,
-    /// Its English label, else its first label.
+    /// Its English label, else its first label, cut after [`MAX_SUMMARY_LABEL_CHARS`]
+    /// characters.
     pub label: Option<String>,
     /// Its current revision.
     pub revision: u64,
@@ -542,16 +560,18 @@ impl SqliteStore {
         conn.progress_handler(100, Some(move || Instant::now() >= deadline));
         let found = (|| {
             let mut statement = conn.prepare_cached(
-                "SELECT zid, type, label, revision FROM objects
+                "SELECT zid, type, substr(label, 1, ?5), revision FROM objects
                  WHERE (?1 IS NULL OR type = ?1)
                    AND (?2 IS NULL OR search_text LIKE ?2 ESCAPE '\\' OR zid = ?3)
                  ORDER BY number LIMIT ?4",
             )?;
-            let rows = statement.query_map(params![type_zid, pattern, text, limit], |row| {
+            let label_chars = MAX_SUMMARY_LABEL_CHARS as i64 + 1;
+            let query = params![type_zid, pattern, text, limit, label_chars];
+            let rows = statement.query_map(query, |row| {
                 Ok(ObjectSummary {
                     zid: row.get(0)?,
                     type_zid: row.get(1)?,
-                    label: row.get(2)?,
+                    label: summary_label(row.get(2)?),
                     revision: row.get::<_, i64>(3)? as u64,
                 })
             })?;

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 use zeval_store::{
-    FIRST_USER_ZID, MAX_HISTORY_REVISIONS, MAX_ZID_NUMBER, ObjectSource, StoreError,
+    FIRST_USER_ZID, MAX_HISTORY_REVISIONS, MAX_SUMMARY_LABEL_CHARS, MAX_ZID_NUMBER, ObjectSource,
+    StoreError,
 };
 
 use crate::{each_backend, each_backend_twice, function, z2};
@@ -201,6 +202,28 @@ fn create_allocates_from_z10000_and_rewrites_the_placeholder() {
             Err(StoreError::Invalid(_))
         ));
         assert_eq!(store.count().unwrap(), 5);
+    });
+}
+
+#[test]
+fn a_search_hit_carries_the_start_of_a_long_label() {
+    each_backend(|store| {
+        // Four bytes a character: the cut counts characters, in both databases.
+        let long = format!("needle {}", "𝄞".repeat(25_000));
+        store
+            .put("Z10001", &function("Z10001", &long), "a")
+            .unwrap();
+        let exact = format!("needle {}", "é".repeat(MAX_SUMMARY_LABEL_CHARS - 7));
+        store
+            .put("Z10002", &function("Z10002", &exact), "a")
+            .unwrap();
+        let hits = store.search(None, Some("needle"), 10).unwrap();
+        let labels: Vec<&str> = hits.iter().filter_map(|h| h.label.as_deref()).collect();
+        let cut: String = long.chars().take(MAX_SUMMARY_LABEL_CHARS).collect();
+        assert_eq!(labels, [format!("{cut}…"), exact]);
+        // The object itself keeps its whole label.
+        let stored = store.get("Z10001").unwrap().unwrap();
+        assert_eq!(stored["Z2K3"]["Z12K1"][1]["Z11K2"], long.as_str());
     });
 }
 
