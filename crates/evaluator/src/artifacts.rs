@@ -59,6 +59,35 @@ pub trait ArtifactStore: Send + Sync {
     }
     /// Stores `record` under `key` (for a `language`), keeping any record already there.
     fn put(&self, key: &ArtifactKey, language: &str, record: &ArtifactRecord);
+    /// What the record under `key` says, without its module when the store can leave it
+    /// unread ([`Artifacts::describe`]). By default from [`Self::get`].
+    fn describe(&self, key: &ArtifactKey) -> Option<ArtifactDescription> {
+        self.get(key).map(|record| ArtifactDescription::of(&record))
+    }
+}
+
+/// An [`ArtifactRecord`] without its module: what a report of it shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArtifactDescription {
+    /// Compiled, by `compiler`, to a module of `bytes`.
+    Compiled { compiler: String, bytes: u64 },
+    /// The compiler's (or the source check's) refusal.
+    Failed { message: String },
+}
+
+impl ArtifactDescription {
+    /// The description of `record`.
+    pub fn of(record: &ArtifactRecord) -> Self {
+        match record {
+            ArtifactRecord::Compiled { wasm, compiler } => Self::Compiled {
+                compiler: compiler.clone(),
+                bytes: wasm.len() as u64,
+            },
+            ArtifactRecord::Failed { message } => Self::Failed {
+                message: message.clone(),
+            },
+        }
+    }
 }
 
 /// A compiled unit, ready to run.
@@ -293,6 +322,20 @@ impl Artifacts {
         result
     }
 
+    /// What the record of `key` says, from memory, else from the store, which reads no
+    /// module and keeps nothing in memory: a report is anyone's to ask for, and reading it
+    /// through [`Self::lookup`] read (up to 32 MiB) and kept each artifact asked about, so a
+    /// client asking about many evicted the artifacts calls use.
+    pub fn describe(&self, key: &ArtifactKey) -> Option<ArtifactDescription> {
+        let remembered = self
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .peek(key)
+            .map(ArtifactDescription::of);
+        remembered.or_else(|| self.store.as_deref()?.describe(key))
+    }
+
     /// The record of `key` from memory, else from the store (then kept in memory).
     pub fn lookup(&self, key: &ArtifactKey) -> Option<ArtifactRecord> {
         self.lookup_from(key, |store| store.get(key))
@@ -484,6 +527,11 @@ struct MemoryCache {
 const MEMORY_ENTRY_OVERHEAD: usize = 128;
 
 impl MemoryCache {
+    /// The record of `key`, leaving its place in the order of use as it is.
+    fn peek(&self, key: &ArtifactKey) -> Option<&ArtifactRecord> {
+        self.entries.get(key).map(|(record, _)| record)
+    }
+
     fn get(&mut self, key: &ArtifactKey) -> Option<ArtifactRecord> {
         self.tick += 1;
         let tick = self.tick;
@@ -563,7 +611,9 @@ fn check_private(path: &Path) -> std::io::Result<()> {
 /// The bytes of the regular file at `path`, owned by us and writable by nobody else.
 /// Opened without blocking: a FIFO in its place held the opening thread until someone wrote
 /// to it; now it is refused as not a regular file.
-fn read_private(path: &Path) -> Option<Vec<u8>> {
+/// The file at `path`, opened when this user owns it, no one else may write it, and it is a
+/// plain file (not a link, a FIFO or a device); and its size.
+fn open_private(path: &Path) -> Option<(std::fs::File, u64)> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -575,6 +625,11 @@ fn read_private(path: &Path) -> Option<Vec<u8>> {
         tracing::warn!(path = %path.display(), "ignoring an artifact file others could have written");
         return None;
     }
+    Some((file, metadata.len()))
+}
+
+fn read_private(path: &Path) -> Option<Vec<u8>> {
+    let (file, _) = open_private(path)?;
     let mut bytes = Vec::new();
     file.take(MAX_DIR_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -622,6 +677,20 @@ impl ArtifactStore for DirArtifactStore {
         }
         let message = String::from_utf8(read_private(&self.path(key, "error"))?).ok()?;
         Some(ArtifactRecord::Failed { message })
+    }
+
+    fn describe(&self, key: &ArtifactKey) -> Option<ArtifactDescription> {
+        if check_private(&self.dir).is_err() {
+            return None;
+        }
+        let compiler = String::from_utf8(read_private(&self.path(key, "compiler"))?).ok()?;
+        if let Some((_, bytes)) = open_private(&self.path(key, "wasm")) {
+            // As `get` would: a file over the limit is no artifact.
+            return (bytes <= MAX_DIR_FILE_BYTES)
+                .then_some(ArtifactDescription::Compiled { compiler, bytes });
+        }
+        let message = String::from_utf8(read_private(&self.path(key, "error"))?).ok()?;
+        Some(ArtifactDescription::Failed { message })
     }
 
     fn put(&self, key: &ArtifactKey, _language: &str, record: &ArtifactRecord) {
@@ -676,6 +745,35 @@ mod tests {
 
     /// A file over the size limit is a miss, not the limit's first bytes taken for the
     /// artifact (which never loads, and was kept as if it were).
+    #[test]
+    fn a_directorys_artifact_is_described_from_its_files_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirArtifactStore::open(dir.path().join("artifacts")).unwrap();
+        let record = ArtifactRecord::Compiled {
+            wasm: vec![1; 5_000].into(),
+            compiler: "clang".to_owned(),
+        };
+        store.put(&key(1), "c", &record);
+        store.put(
+            &key(2),
+            "c",
+            &ArtifactRecord::Failed {
+                message: "no".to_owned(),
+            },
+        );
+        assert_eq!(
+            store.describe(&key(1)),
+            Some(ArtifactDescription::of(&record))
+        );
+        assert_eq!(
+            store.describe(&key(2)),
+            Some(ArtifactDescription::Failed {
+                message: "no".to_owned()
+            })
+        );
+        assert_eq!(store.describe(&key(3)), None);
+    }
+
     #[test]
     fn an_artifact_file_over_the_limit_is_not_read() {
         use std::os::unix::fs::PermissionsExt;

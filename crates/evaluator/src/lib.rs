@@ -32,7 +32,9 @@ mod system;
 pub mod wire;
 
 pub use answer::Answer;
-pub use artifacts::{ArtifactRecord, ArtifactStore, Artifacts, DirArtifactStore};
+pub use artifacts::{
+    ArtifactDescription, ArtifactRecord, ArtifactStore, Artifacts, DirArtifactStore,
+};
 pub use config::{EvaluatorConfig, Isolation, WorkerSettings, default_instance_name};
 pub use error::EvaluatorError;
 #[doc(hidden)]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use zeval_compiler::{Language, Signature, Unit};
-use zeval_evaluator::{ArtifactRecord, ArtifactStore, Artifacts};
+use zeval_evaluator::{ArtifactDescription, ArtifactRecord, ArtifactStore, Artifacts};
 use zeval_store::{ArtifactOutcome, Store, StoredArtifact};
 use zeval_zobject::Value;
 use zeval_zobject::build::ref_zid;
@@ -52,6 +52,22 @@ impl ArtifactStore for StoreArtifacts {
         deadline: std::time::Instant,
     ) -> Option<ArtifactRecord> {
         zeval_store::call_deadline::within(deadline, || self.get(key))
+    }
+
+    fn describe(&self, key: &zeval_compiler::ArtifactKey) -> Option<ArtifactDescription> {
+        match self.0.artifact_summary(&key.to_hex()) {
+            Ok(summary) => summary.map(|summary| match summary.outcome {
+                Ok(bytes) => ArtifactDescription::Compiled {
+                    compiler: summary.compiler,
+                    bytes,
+                },
+                Err(message) => ArtifactDescription::Failed { message },
+            }),
+            Err(error) => {
+                tracing::warn!(%error, "reading an artifact's summary failed");
+                None
+            }
+        }
     }
 
     fn put(&self, key: &zeval_compiler::ArtifactKey, language: &str, record: &ArtifactRecord) {
@@ -197,13 +213,13 @@ pub fn report(
         "language": language.code(),
         "key": key.to_hex(),
     });
-    match artifacts.lookup(key) {
-        Some(ArtifactRecord::Compiled { wasm, compiler }) => {
+    match artifacts.describe(key) {
+        Some(ArtifactDescription::Compiled { compiler, bytes }) => {
             report["status"] = json!("compiled");
             report["compiler"] = json!(compiler);
-            report["bytes"] = json!(wasm.len());
+            report["bytes"] = json!(bytes);
         }
-        Some(ArtifactRecord::Failed { message }) => {
+        Some(ArtifactDescription::Failed { message }) => {
             report["status"] = json!("failed");
             report["error"] = json!({"Z1K1": "Z5", "Z5K2": message});
         }

@@ -16,8 +16,9 @@ use zeval_zobject::Value;
 use crate::postgres::PostgresStore;
 use crate::postgres::pool::outside_runtime;
 use crate::{
-    Approval, ApprovedObject, CallStats, Compilation, HistoryPage, ObjectSource, ObjectSummary,
-    Reviewed, Role, SqliteStore, StoreError, StoredArtifact, TesterResult, User, UserRecord,
+    Approval, ApprovedObject, ArtifactSummary, CallStats, Compilation, HistoryPage, ObjectSource,
+    ObjectSummary, Reviewed, Role, SqliteStore, StoreError, StoredArtifact, TesterResult, User,
+    UserRecord,
 };
 
 /// The object store: SQLite (embedded, one node) or PostgreSQL (shared by several nodes).
@@ -259,6 +260,8 @@ impl Store {
         fn approval(&self, zid: &str) -> Result<Option<Approval>, StoreError>;
         /// The artifact stored under `key`.
         fn artifact(&self, key: &str) -> Result<Option<StoredArtifact>, StoreError>;
+        /// The artifact stored under `key`, without its module.
+        fn artifact_summary(&self, key: &str) -> Result<Option<ArtifactSummary>, StoreError>;
         /// Stores an artifact under `key` unless one is there.
         fn put_artifact(&self, key: &str, artifact: &StoredArtifact) -> Result<(), StoreError>;
         /// Records which artifact a revision compiles to, and drops what no call can reach.

@@ -35,7 +35,8 @@ pub use postgres::{
     STATEMENT_TIMEOUT, TCP_USER_TIMEOUT,
 };
 pub use sqlite::artifacts::{
-    ArtifactOutcome, Compilation, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS, StoredArtifact,
+    ArtifactOutcome, ArtifactSummary, Compilation, MAX_ARTIFACT_BYTES, MAX_ARTIFACT_ERROR_CHARS,
+    StoredArtifact,
 };
 pub use sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 pub use sqlite::summary::with_placeholder_replaced;

@@ -152,6 +152,69 @@ fn a_stored_artifact_is_not_used_for_a_source_the_check_refuses() {
     }
 }
 
+/// Describes one compiled record, and counts the reads of whole records.
+#[derive(Default)]
+struct DescribingStore {
+    whole_reads: std::sync::atomic::AtomicUsize,
+}
+
+impl zeval_evaluator::ArtifactStore for DescribingStore {
+    fn get(&self, _key: &zeval_compiler::ArtifactKey) -> Option<zeval_evaluator::ArtifactRecord> {
+        self.whole_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(zeval_evaluator::ArtifactRecord::Compiled {
+            wasm: vec![0; 1 << 20].into(),
+            compiler: "clang".to_owned(),
+        })
+    }
+    fn put(
+        &self,
+        _key: &zeval_compiler::ArtifactKey,
+        _language: &str,
+        _record: &zeval_evaluator::ArtifactRecord,
+    ) {
+    }
+    fn describe(
+        &self,
+        _key: &zeval_compiler::ArtifactKey,
+    ) -> Option<zeval_evaluator::ArtifactDescription> {
+        Some(zeval_evaluator::ArtifactDescription::Compiled {
+            compiler: "clang".to_owned(),
+            bytes: 1 << 20,
+        })
+    }
+}
+
+/// A report of an artifact (`GET /v1/objects/{zid}/compilation`, anyone's to ask for) reads
+/// no module and keeps nothing in memory: through `lookup` it read each artifact asked about
+/// whole (up to 32 MiB) and kept it, so asking about many evicted what calls use.
+#[test]
+fn describing_an_artifact_reads_no_module_and_keeps_nothing() {
+    let toolchain =
+        zeval_compiler::Toolchain::discover(&zeval_compiler::CompilerConfig::default()).unwrap();
+    let store = std::sync::Arc::new(DescribingStore::default());
+    let artifacts = zeval_evaluator::Artifacts::new(toolchain, Some(store.clone()));
+    let key = zeval_compiler::ArtifactKey([7; 32]);
+    let whole_reads = || store.whole_reads.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(
+            artifacts.describe(&key),
+            Some(zeval_evaluator::ArtifactDescription::Compiled {
+                compiler: "clang".to_owned(),
+                bytes: 1 << 20
+            })
+        );
+    }
+    assert_eq!(whole_reads(), 0);
+    // A call's lookup reads it whole once, then keeps it; a report then describes the copy
+    // in memory.
+    assert!(artifacts.lookup(&key).is_some());
+    assert!(artifacts.lookup(&key).is_some());
+    assert_eq!(whole_reads(), 1);
+    assert!(artifacts.describe(&key).is_some());
+    assert_eq!(whole_reads(), 1);
+}
+
 #[test]
 fn the_same_source_compiles_once_even_when_asked_at_once() {
     let store = std::sync::Arc::new(CountingStore::default());

@@ -24,7 +24,9 @@ use std::collections::HashMap;
 use client::Statements;
 use zeval_zobject::Value;
 
-use crate::sqlite::artifacts::{ArtifactColumns, ArtifactOutcome, Compilation, StoredArtifact};
+use crate::sqlite::artifacts::{
+    ArtifactColumns, ArtifactOutcome, ArtifactSummary, Compilation, StoredArtifact,
+};
 use crate::sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 use crate::sqlite::users::{
     Approval, ApprovedObject, Reviewed, Role, User, UserRecord, check_function_reviewed,
@@ -636,6 +638,27 @@ impl PostgresStore {
             outcome: match r.get::<_, Option<Vec<u8>>>(2) {
                 Some(wasm) => ArtifactOutcome::Compiled(wasm),
                 None => ArtifactOutcome::Failed(r.get::<_, Option<String>>(3).unwrap_or_default()),
+            },
+        }))
+    }
+
+    /// [`Self::artifact`] without the module (see `SqliteStore::artifact_summary`).
+    pub fn artifact_summary(&self, key: &str) -> Result<Option<ArtifactSummary>, StoreError> {
+        let row = self
+            .pool
+            .get()?
+            .query_opt(
+                "SELECT language, compiler, octet_length(wasm)::BIGINT, error FROM artifacts
+                 WHERE key = $1",
+                &[&key],
+            )
+            .map_err(pg_error)?;
+        Ok(row.map(|r| ArtifactSummary {
+            language: r.get(0),
+            compiler: r.get(1),
+            outcome: match r.get::<_, Option<i64>>(2) {
+                Some(bytes) => Ok(bytes as u64),
+                None => Err(r.get::<_, Option<String>>(3).unwrap_or_default()),
             },
         }))
     }

@@ -38,6 +38,17 @@ pub struct StoredArtifact {
     pub outcome: ArtifactOutcome,
 }
 
+/// A stored artifact without its module ([`SqliteStore::artifact_summary`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactSummary {
+    /// The language code (`c`, `rust`).
+    pub language: String,
+    /// The compiler's identity and version.
+    pub compiler: String,
+    /// The module's size in bytes, or why there is none.
+    pub outcome: Result<u64, String>,
+}
+
 /// What a revision of an implementation compiled to ([`SqliteStore::record_compilation`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Compilation<'a> {
@@ -88,6 +99,33 @@ impl SqliteStore {
                     .optional()
             })
             .map_err(db_error)
+    }
+
+    /// [`Self::artifact`] without the module, whose size the database reads from the row:
+    /// for a report of it, which any caller may ask for, and which read and copied up to
+    /// [`MAX_ARTIFACT_BYTES`] to give one number.
+    pub fn artifact_summary(&self, key: &str) -> Result<Option<ArtifactSummary>, StoreError> {
+        let conn = self.reader()?;
+        conn.prepare_cached(
+            "SELECT language, compiler, length(wasm), error FROM artifacts WHERE key = ?1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row([key], |row| {
+                    let bytes: Option<i64> = row.get(2)?;
+                    let error: Option<String> = row.get(3)?;
+                    Ok(ArtifactSummary {
+                        language: row.get(0)?,
+                        compiler: row.get(1)?,
+                        outcome: match bytes {
+                            Some(bytes) => Ok(bytes as u64),
+                            None => Err(error.unwrap_or_default()),
+                        },
+                    })
+                })
+                .optional()
+        })
+        .map_err(db_error)
     }
 
     /// Stores `artifact` under `key` unless an artifact is there already (a key names its

@@ -24,6 +24,15 @@ fn artifacts_are_stored_once_per_key_and_bounded() {
         store.put_artifact("k", &compiled(&bytes)).unwrap();
         store.put_artifact("k", &compiled(b"two")).unwrap();
         assert_eq!(store.artifact("k").unwrap(), Some(compiled(&bytes)));
+        // A report's summary: the size, not the module.
+        let summary = |key: &str| {
+            store
+                .artifact_summary(key)
+                .unwrap()
+                .map(|s| (s.language, s.compiler, s.outcome))
+        };
+        assert_eq!(summary("k"), Some(("c".into(), "clang 19".into(), Ok(256))));
+        assert_eq!(summary("nothing"), None);
         let failed = StoredArtifact {
             language: "rust".into(),
             compiler: "rustc".into(),
@@ -36,6 +45,10 @@ fn artifacts_are_stored_once_per_key_and_bounded() {
             }
             other => panic!("{other:?}"),
         }
+        assert!(matches!(
+            store.artifact_summary("B").unwrap().map(|s| s.outcome),
+            Some(Err(message)) if message.starts_with("éé")
+        ));
         // Keys in byte order on both (PostgreSQL's collation would put "B" after "a").
         store.put_artifact("a", &compiled(b"x")).unwrap();
         assert_eq!(store.artifact_keys().unwrap(), ["B", "a", "k"]);
