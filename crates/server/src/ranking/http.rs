@@ -14,6 +14,9 @@ use crate::access::{count_rejection, permission_error, writer};
 use crate::problem::ApiError;
 use crate::{AppState, UserRole};
 
+/// The longest `GET /v1/objects/{zid}/ranking` waits for the store, in all (then 503).
+const EXPLAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(crate) fn read_routes() -> Router<AppState> {
     Router::new().route("/v1/objects/{zid}/ranking", get(show))
 }
@@ -49,7 +52,8 @@ async fn show(
 ) -> Result<Response, ApiError> {
     checked(&zid)?;
     let ranking = state.ranking.clone();
-    let explanation = tokio::task::spawn_blocking(move || ranking.explain(&zid))
+    let ends = std::time::Instant::now() + EXPLAIN_TIME;
+    let explanation = tokio::task::spawn_blocking(move || ranking.explain_by(&zid, ends))
         .await
         .map_err(|e| ApiError::Internal(format!("the ranking stopped: {e}")))??;
     Ok(axum::Json(explanation).into_response())

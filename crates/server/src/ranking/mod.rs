@@ -631,6 +631,25 @@ impl Ranking {
         Ok(self.explain_function(function, &self.stored_function(function)?))
     }
 
+    /// [`Self::explain`] with every wait for the store ending by `ends`, for the route, which
+    /// is anyone's to ask: it reads the figures of up to [`MAX_RANKED`] implementations
+    /// (three store reads each, every wait up to the store's own bound), and had no deadline.
+    /// Past `ends` it answers that the store was busy rather than an order of figures it
+    /// could not read.
+    pub fn explain_by(&self, function: &str, ends: Instant) -> Result<Explanation, RankingError> {
+        let explanation = zeval_store::call_deadline::within(ends, || self.explain(function))
+            .map_err(|error| match error {
+                RankingError::Store(zeval_store::StoreError::DeadlineExceeded { .. }) => {
+                    out_of_time()
+                }
+                other => other,
+            })?;
+        if Instant::now() >= ends {
+            return Err(out_of_time());
+        }
+        Ok(explanation)
+    }
+
     /// [`Self::explain`] of `function` as `z8` (its stored Z8) defines it, for a caller that
     /// has just read it: the testers route, which would otherwise read the function twice
     /// more per request.
@@ -705,10 +724,23 @@ impl Ranking {
         }
         let state = self.state();
         let memo = state.orders.get(function)?;
+        // Past the first `MAX_RANKED`, the memo has no figures (they keep list order): those
+        // are added as the explanation's fallback adds them. Asking for all of them again
+        // read every ranked implementation's figures twice per request.
+        let ranked = implementations.len().min(MAX_RANKED);
         let covers = memo.implementations == implementations
-            && memo.figures.len() == implementations.len()
+            && memo.figures.len() == ranked
             && memo.computed.elapsed() < self.config.refresh;
-        covers.then(|| memo.figures.clone())
+        covers.then(|| {
+            let mut figures = memo.figures.clone();
+            figures.extend(
+                implementations[ranked..]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, zid)| Figures::new(zid.clone(), 0, ranked + i)),
+            );
+            figures
+        })
     }
 
     /// The order with figures read now (not the memo), as the next call would compute it.
@@ -1082,6 +1114,13 @@ impl Ranking {
     }
 }
 
+/// Why an explanation was not finished by its deadline.
+fn out_of_time() -> RankingError {
+    RankingError::Store(zeval_store::StoreError::Busy(
+        "the ranking's figures could not be read within the route's time; try again".to_owned(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1344,6 +1383,38 @@ mod tests {
         assert_eq!(explanation.order.len(), listed.len());
         let read = ranking.state().revisions.len();
         assert!(read <= MAX_RANKED, "{read} implementations' revisions read");
+        // The figures the ranking has just read serve the explanation: asked for all of
+        // them, the memo (which has the ranked ones only) never did, and every ranked
+        // implementation's figures were read twice per request.
+        let just_ranked = ranking.figures_just_ranked("Z10000", &listed);
+        assert_eq!(just_ranked.map(|figures| figures.len()), Some(listed.len()));
+    }
+
+    /// An explanation for the route ends by its deadline: a store busy past it is a busy
+    /// answer (503), not a wait of up to the store's own bound for each of up to
+    /// [`MAX_RANKED`] implementations' three reads.
+    #[test]
+    fn an_explanation_ends_by_its_deadline() {
+        let (_dir, ranking) = ranking(RankingConfig::default());
+        let z8 = serde_json::json!({
+            "Z1K1": "Z2",
+            "Z2K1": {"Z1K1": "Z6", "Z6K1": "Z10000"},
+            "Z2K2": {"Z1K1": "Z8", "Z8K1": ["Z17"], "Z8K2": "Z6", "Z8K3": ["Z20"],
+                     "Z8K4": ["Z14", "Z10001"], "Z8K5": "Z10000"},
+        });
+        ranking.store.put("Z10000", &z8, "ed").unwrap();
+        assert!(
+            ranking
+                .explain_by("Z10000", Instant::now() + Duration::from_secs(5))
+                .is_ok()
+        );
+        let started = Instant::now();
+        let late = ranking.explain_by("Z10000", started);
+        assert!(
+            matches!(&late, Err(RankingError::Store(zeval_store::StoreError::Busy(m))) if m.contains("within the route's time")),
+            "{late:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     /// `/metrics` shows a function's first [`MAX_RANKED`] implementations, however many it
