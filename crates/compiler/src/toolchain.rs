@@ -553,15 +553,20 @@ impl Toolchain {
         // A helper process (the linker) hit a limit and the driver reported it, or the
         // compiler caught an allocation failure. Only the tools' own message lines count
         // (they start with a letter: "error…", "clang: error…", "LLVM ERROR…"); the quoted
-        // source lines of a diagnostic start with a space or a line number, so text in the
-        // user's code cannot pass for a limit. Every pattern has spaces, which no identifier has.
+        // source lines of a diagnostic start with a space or a line number. Every pattern has
+        // spaces, which no identifier has. But a message line may carry the user's words
+        // (`#error`, `compile_error!`, a static assertion's text, built by concatenation where
+        // no check of the source would see it): a CPU-time line counts only when the CPU time
+        // used bears it out, since a limit of the call's time is answered as the load's, not
+        // the code's (`ArtifactError::Unfinished`), and the ranking would not count it.
+        let used_the_cpu = outcome.cpu_time >= limits.cpu.max(Duration::from_secs(1)).mul_f64(0.9);
         for line in text
             .lines()
             .filter(|line| line.starts_with(|c: char| c.is_ascii_alphabetic()))
         {
             let lower = line.to_ascii_lowercase();
             let has = |patterns: &[&str]| patterns.iter().any(|p| lower.contains(p));
-            if has(&["(sigxcpu)", "cpu time limit exceeded"]) {
+            if used_the_cpu && has(&["(sigxcpu)", "cpu time limit exceeded"]) {
                 return limit("CPU time", cpu);
             }
             if has(&["(sigxfsz)", "file size limit exceeded", "file too large"]) {

@@ -248,14 +248,29 @@ impl Artifacts {
             .toolchain
             .key(unit)
             .ok_or(ArtifactError::NoCompiler(unit.language.label()))?;
-        // The source check, before any artifact is used: the key names the source, not the
-        // check that let it compile, and a record found in the store (or a directory, or a
-        // file an older zeval or another node wrote) may have been compiled under an older
-        // check that let through what this one refuses (an `#include` of a host file spelled
-        // past it). A check of the source text, a few microseconds, for every call.
-        self.toolchain
-            .check(unit)
-            .map_err(|failure| ArtifactError::Failed(failure_message(&failure)))?;
+        // Memory holds only what this process compiled, or found and checked below.
+        let remembered = self
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key);
+        if let Some(record) = remembered {
+            return ready(key, record);
+        }
+        // The source check, before an artifact from the store is used: the key names the
+        // source, not the check that let it compile, and a record in the store (or a
+        // directory, written by an older zeval or another node) may have been compiled under
+        // an older check that let through what this one refuses (an `#include` of a host
+        // file spelled past it). Remembered, so that it runs once per key and process (it is
+        // linear in the source: about 12 ms for 256 KiB of C), and so that the save's
+        // recording and reports find the refusal, not the old artifact.
+        if let Err(failure) = self.toolchain.check(unit) {
+            let record = ArtifactRecord::Failed {
+                message: failure_message(&failure),
+            };
+            self.remember(key, record.clone());
+            return ready(key, record);
+        }
         if let Some(record) = self.lookup_until(&key, waits_until) {
             return ready(key, record);
         }
@@ -423,12 +438,10 @@ impl Artifacts {
                     CompileFailure::Limit {
                         what: what @ ("wall time" | "CPU time"),
                         detail,
-                    } if budget.is_some_and(|left| left < self.own_limit(what)) => {
-                        ArtifactError::Unfinished(format!(
-                            "its {what} ran out at {detail}; saving the implementation compiles \
+                    } if deadline.is_some_and(came) => ArtifactError::Unfinished(format!(
+                        "its {what} ran out at {detail}; saving the implementation compiles \
                          it ahead of calls, within the compiler's own limits"
-                        ))
-                    }
+                    )),
                     _ => ArtifactError::Failed(failure_message(&failure)),
                 });
             }
@@ -447,17 +460,6 @@ impl Artifacts {
         }
         self.remember(key, record.clone());
         ready(key, record)
-    }
-
-    /// The compiler's own limit on `what` ("wall time" or "CPU time"), which a call's time
-    /// left may lower.
-    fn own_limit(&self, what: &str) -> Duration {
-        let config = self.toolchain.config();
-        if what == "CPU time" {
-            config.cpu_time
-        } else {
-            config.wall_time
-        }
     }
 
     fn remember(&self, key: ArtifactKey, record: ArtifactRecord) {
@@ -504,6 +506,17 @@ fn ready(key: ArtifactKey, record: ArtifactRecord) -> Result<Ready, ArtifactErro
         ArtifactRecord::Failed { message } => Err(ArtifactError::Failed(message)),
     }
 }
+
+/// Whether a compilation that ended now was stopped by `deadline` (the call's), not by the
+/// compiler's own wall or CPU time: the limits a call gets are lowered to what it has left
+/// after its waits, so a limit that came with the deadline was the deadline's. (CPU time
+/// runs no faster than the clock, so a CPU limit lowered to the time left ends at it too.)
+fn came(deadline: Instant) -> bool {
+    deadline.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN
+}
+
+/// How near a call's deadline a compilation's limit must end to count as the deadline's.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
 /// The text callers see for a failed compilation.
 fn failure_message(failure: &CompileFailure) -> String {

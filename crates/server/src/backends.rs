@@ -236,7 +236,7 @@ impl Repository for StoreRepository {
         let Some(key) = artifacts.toolchain().key(&unit) else {
             return Ok(None);
         };
-        let mut report = crate::compilation::report(artifacts, zid, revision, unit.language, &key);
+        let mut report = crate::compilation::report(artifacts, zid, revision, &unit, &key);
         let recorded = self.store.compilation(zid, revision).map_err(repo_error)?;
         report["stored"] = serde_json::json!(recorded == Some(key.to_hex()));
         Ok(Some(report))

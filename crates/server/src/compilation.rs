@@ -180,7 +180,7 @@ pub fn compile_revision(
     if let Err(error) = &result {
         tracing::info!(zid, revision, %error, "an implementation does not compile");
     }
-    let mut report = report(artifacts, zid, revision, unit.language, &key);
+    let mut report = report(artifacts, zid, revision, unit, &key);
     match recorded {
         Ok(()) => {}
         Err(error @ zeval_store::StoreError::OverBudget { .. }) => {
@@ -204,16 +204,24 @@ pub fn report(
     artifacts: &Artifacts,
     zid: &str,
     revision: u64,
-    language: Language,
+    unit: &Unit,
     key: &zeval_compiler::ArtifactKey,
 ) -> Value {
     let mut report = json!({
         "zid": zid,
         "revision": revision,
-        "language": language.code(),
+        "language": unit.language.code(),
         "key": key.to_hex(),
     });
-    match artifacts.describe(key) {
+    // As a call would find it: a source today's check refuses runs no artifact, whatever
+    // the store kept from a compilation under an older check.
+    let described = match artifacts.toolchain().check(unit) {
+        Err(refusal) => Some(ArtifactDescription::Failed {
+            message: format!("Compilation failed: {refusal}"),
+        }),
+        Ok(()) => artifacts.describe(key),
+    };
+    match described {
         Some(ArtifactDescription::Compiled { compiler, bytes }) => {
             report["status"] = json!("compiled");
             report["compiler"] = json!(compiler);

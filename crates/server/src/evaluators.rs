@@ -568,6 +568,13 @@ mod tests {
             )),
             Some("compiler_busy")
         );
+        // Busy in its time left: the compilations it waited behind.
+        assert_eq!(
+            limit_kind(&z5(
+                "Function call timed out: Compilation did not finish in the call's time: its wall time ran out at 2999 ms; saving …"
+            )),
+            Some("compiler_busy")
+        );
         assert_eq!(
             limit_kind(&z5(
                 "Function call timed out: every executor was busy for 10000 ms of the call's time"

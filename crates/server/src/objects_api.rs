@@ -253,6 +253,10 @@ async fn read_object(state: &AppState, headers: &HeaderMap, body: Body) -> Resul
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
 }
 
+/// The longest the compilation report (anonymous; three store reads) waits for the store, in
+/// all: past it, a busy store is a 503.
+const REPORT_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How the current revision of a compiled implementation compiled (404 for anything else).
 async fn compilation(
     State(state): State<AppState>,
@@ -260,7 +264,11 @@ async fn compilation(
 ) -> Result<Response, ApiError> {
     checked_zid(&zid)?;
     let repository = state.repository.clone();
-    let report = blocking(move || Ok(repository.compilation(&zid)?.ok_or(zid))).await?;
+    let ends = std::time::Instant::now() + REPORT_TIME;
+    let report = blocking(move || {
+        zeval_store::call_deadline::within(ends, || Ok(repository.compilation(&zid)?.ok_or(zid)))
+    })
+    .await?;
     match report {
         Ok(report) => Ok(axum::Json(report).into_response()),
         Err(zid) => Err(ApiError::NotFound(format!(
@@ -337,19 +345,27 @@ async fn create(
         if let Value::Object(m) = &mut candidate {
             m.insert("Z2K1".into(), json!({"Z1K1": "Z6", "Z6K1": candidate_zid}));
         }
-        check_object(repository.as_ref(), &candidate_zid, &candidate)
-            .map_err(ApiError::InvalidObject)?;
         // Rewriting the placeholder lengthens the object (each `Z0` becomes a ZID of five
         // digits or more, each key `Z0K1` too): a body of `Z0`s within the limit was stored
         // nearly twice as large (more for ten-digit ZIDs). What is stored stays within the
         // body limit, on which fetches, caches and `api.php` pages count.
-        let limit = body_limit;
-        if serde_json::to_vec(&candidate).map_or(true, |stored| stored.len() > limit) {
-            return Err(ApiError::PayloadTooLarge { limit });
+        let bytes = serde_json::to_vec(&candidate).map_or(usize::MAX, |stored| stored.len());
+        if bytes > body_limit {
+            return Err(ApiError::StoredTooLarge {
+                bytes,
+                limit: body_limit,
+            });
         }
+        check_object(repository.as_ref(), &candidate_zid, &candidate)
+            .map_err(ApiError::InvalidObject)?;
         Ok(repository.create(&z2, &who.name)?)
     })
-    .await?;
+    .await
+    .inspect_err(|e| {
+        if matches!(e, ApiError::StoredTooLarge { .. }) {
+            count_rejection(&state, "too_large");
+        }
+    })?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "zid": zid, "revision": 1 })),

@@ -56,6 +56,17 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// An object to create is within the body limit, but not once its placeholders are
+    /// replaced by its ZID, as it would be stored.
+    #[error(
+        "the object would be stored as {bytes} bytes, its placeholders replaced by its ZID: more than the limit of {limit}"
+    )]
+    StoredTooLarge {
+        /// Its size as stored.
+        bytes: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// Every work slot is taken; try again after `retry_after` seconds.
     #[error("the server is at its limit of {limit} concurrent requests; retry later")]
     Busy {
@@ -125,7 +136,9 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } | ApiError::StoredTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::Busy { .. } | ApiError::StoreBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests { .. }
             | ApiError::RateLimited { .. }

@@ -554,9 +554,14 @@ pub(crate) mod http {
             ranking.record_matrix(&matrix);
             // The function as this run read it: reading it again for the explanation cost
             // two more store reads per request. Built-in functions are not ranked.
-            matrix.ranking = zeval_catalogue::get(&matrix.function)
-                .is_none()
-                .then(|| ranking.explain_function(&matrix.function, &z8));
+            // Its reads end by their own deadline, the run's having passed perhaps: past it,
+            // figures not read leave list order (`Ranking::figures`).
+            let explained_by = std::time::Instant::now() + crate::ranking::http::EXPLAIN_TIME;
+            matrix.ranking = zeval_catalogue::get(&matrix.function).is_none().then(|| {
+                zeval_store::call_deadline::within(explained_by, || {
+                    ranking.explain_function(&matrix.function, &z8)
+                })
+            });
             // Written here, in the blocking work (the thread's other tasks moved away): a
             // matrix is megabytes at most
             // (`MAX_MATRIX_ERROR_BYTES`), and writing it held an async thread, and every

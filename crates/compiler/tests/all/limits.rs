@@ -31,6 +31,33 @@ fn rust_const_eval_loop_hits_cpu_time() {
     );
 }
 
+/// A message line of the compiler's may carry the user's words: `#error` and
+/// `compile_error!` do not make a CPU-time limit of a failure that used next to no CPU (at
+/// call time such a limit is the load's, which the ranking does not count against the code).
+#[test]
+fn the_users_words_do_not_pass_for_a_cpu_time_limit() {
+    let toolchain = small_toolchain(|_| {});
+    let sig = signature(&[], Kind::String, "Z10043");
+    for (language, source) in [
+        (
+            Language::C,
+            "#error CPU time limit exceeded (SIGXCPU)\nconst char *Z10043(void) { return \"x\"; }\n",
+        ),
+        (
+            Language::Rust,
+            "compile_error!(concat!(\"CPU time lim\", \"it exceeded (SIGXCPU)\"));\nfn Z10043() -> String { String::new() }",
+        ),
+    ] {
+        match toolchain.compile(&unit(language, "Z10043", &sig, source)) {
+            Err(CompileFailure::Diagnostics(text)) => {
+                assert!(text.contains("CPU time limit exceeded"), "{text}")
+            }
+            Err(other) => panic!("{language:?}: {other}"),
+            Ok(_) => panic!("{language:?}: it compiled"),
+        }
+    }
+}
+
 #[test]
 fn c_macro_bomb_hits_a_limit() {
     let toolchain = small_toolchain(|config| config.address_space = 1 << 30);

@@ -150,6 +150,16 @@ fn a_stored_artifact_is_not_used_for_a_source_the_check_refuses() {
             Err(other) => panic!("attempt {attempt}: {other}"),
         }
     }
+    // The refusal is what a save's recording and a report find, not the stored artifact.
+    let key = artifacts.toolchain().key(&refused).unwrap();
+    assert!(matches!(
+        artifacts.lookup(&key),
+        Some(zeval_evaluator::ArtifactRecord::Failed { message }) if message.contains("refused")
+    ));
+    assert!(matches!(
+        artifacts.describe(&key),
+        Some(zeval_evaluator::ArtifactDescription::Failed { .. })
+    ));
 }
 
 /// Describes one compiled record, and counts the reads of whole records.

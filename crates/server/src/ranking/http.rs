@@ -14,8 +14,9 @@ use crate::access::{count_rejection, permission_error, writer};
 use crate::problem::ApiError;
 use crate::{AppState, UserRole};
 
-/// The longest `GET /v1/objects/{zid}/ranking` waits for the store, in all (then 503).
-const EXPLAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// The longest `GET /v1/objects/{zid}/ranking` waits for the store, in all (then 503), and
+/// a test run's explanation of the ranking after its cells.
+pub(crate) const EXPLAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(crate) fn read_routes() -> Router<AppState> {
     Router::new().route("/v1/objects/{zid}/ranking", get(show))

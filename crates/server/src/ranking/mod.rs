@@ -1390,11 +1390,12 @@ mod tests {
         assert_eq!(just_ranked.map(|figures| figures.len()), Some(listed.len()));
     }
 
-    /// An explanation for the route ends by its deadline: a store busy past it is a busy
-    /// answer (503), not a wait of up to the store's own bound for each of up to
-    /// [`MAX_RANKED`] implementations' three reads.
+    /// An explanation for the route that ends past its deadline is a busy answer (503), not
+    /// an order of figures it could not read. (That the store's waits on the thread end by
+    /// the deadline, which bounds how late that is, is `zeval_store::call_deadline`'s own,
+    /// tested there.)
     #[test]
-    fn an_explanation_ends_by_its_deadline() {
+    fn an_explanation_past_its_deadline_is_busy() {
         let (_dir, ranking) = ranking(RankingConfig::default());
         let z8 = serde_json::json!({
             "Z1K1": "Z2",

@@ -196,6 +196,11 @@ async fn a_created_object_is_stored_within_the_body_limit() {
     assert!(body.len() < limit, "{} bytes", body.len());
     let answer = send(&server, "POST", "/v1/objects", Some(&editor), Some(body)).await;
     assert_eq!(answer.status, 413, "{}", answer.text);
+    assert!(
+        answer.text.contains("placeholders replaced") && answer.text.contains("limit of 10000"),
+        "{}",
+        answer.text
+    );
     assert_eq!(
         send(&server, "GET", "/v1/objects/Z10000", None, None)
             .await
