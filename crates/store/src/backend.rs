@@ -272,6 +272,8 @@ impl Store {
         fn artifact_keys(&self) -> Result<Vec<String>, StoreError>;
         /// Records a tester's result.
         fn record_tester_result(&self, result: &TesterResult) -> Result<(), StoreError>;
+        /// Records tester results in one transaction.
+        fn record_tester_results(&self, results: &[TesterResult]) -> Result<(), StoreError>;
         /// The latest tester results of an implementation revision.
         fn tester_results(&self, implementation: &str, revision: u64) -> Result<Vec<TesterResult>, StoreError>;
         /// Stores a call summary.

@@ -857,6 +857,8 @@ impl Ranking {
         // (or none of its implementations): crediting its outcome to the cell's implementation
         // let an editor's tester that calls a wrapper pass or fail implementations it never
         // ran.
+        let mut tester_revisions: HashMap<&str, u64> = HashMap::new();
+        let mut results = Vec::new();
         for cell in matrix
             .cells
             .iter()
@@ -873,15 +875,24 @@ impl Ranking {
                     revision
                 }
             };
-            let Some(tester_revision) = self.store_revision(&cell.tester) else {
-                continue;
+            // Once per tester and run: a run of one tester over 200 implementations read its
+            // revision 200 times.
+            let tester_revision = match tester_revisions.get(cell.tester.as_str()) {
+                Some(&revision) => revision,
+                None => {
+                    let Some(revision) = self.store_revision(&cell.tester) else {
+                        continue;
+                    };
+                    tester_revisions.insert(cell.tester.as_str(), revision);
+                    revision
+                }
             };
             if saved_during_the_run(&cell.implementation, implementation_revision)
                 || saved_during_the_run(&cell.tester, tester_revision)
             {
                 continue;
             }
-            let result = TesterResult {
+            results.push(TesterResult {
                 implementation: cell.implementation.clone(),
                 implementation_revision,
                 tester: cell.tester.clone(),
@@ -889,10 +900,10 @@ impl Ranking {
                 passed: cell.passed,
                 duration_us: (cell.call_ms * 1_000.0) as u64,
                 run_ms: now,
-            };
-            if let Err(e) = self.store.record_tester_result(&result) {
-                tracing::warn!(error = %e, "ranking: recording a tester result failed");
-            }
+            });
+        }
+        if let Err(e) = self.store.record_tester_results(&results) {
+            tracing::warn!(error = %e, "ranking: recording a test run's results failed");
         }
         // The next call computes the order from these results.
         let mut state = self.state();

@@ -765,31 +765,42 @@ impl PostgresStore {
 
     /// Records `result`, replacing the tester's earlier result on that revision.
     pub fn record_tester_result(&self, result: &TesterResult) -> Result<(), StoreError> {
+        self.record_tester_results(std::slice::from_ref(result))
+    }
+
+    /// Records `results` in one transaction (see `SqliteStore::record_tester_results`).
+    pub fn record_tester_results(&self, results: &[TesterResult]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
         self.write(|tx| {
             // A measurement, recorded on every test run: committed without waiting for its
             // WAL flush, as the SQLite store commits it without its fsync (see
             // `SqliteStore::record_tester_result`). Only this transaction.
             tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
                 .map_err(pg_error)?;
-            tx.execute(
-                "INSERT INTO tester_results
+            let insert = "INSERT INTO tester_results
                    (implementation, implementation_revision, tester, tester_revision, passed,
                     duration_us, run_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (implementation, implementation_revision, tester) DO UPDATE SET
                    tester_revision = EXCLUDED.tester_revision, passed = EXCLUDED.passed,
-                   duration_us = EXCLUDED.duration_us, run_ms = EXCLUDED.run_ms",
-                &[
-                    &text(&result.implementation),
-                    &(result.implementation_revision as i64),
-                    &text(&result.tester),
-                    &(result.tester_revision as i64),
-                    &result.passed,
-                    &(result.duration_us.min(i64::MAX as u64) as i64),
-                    &result.run_ms,
-                ],
-            )
-            .map_err(pg_error)?;
+                   duration_us = EXCLUDED.duration_us, run_ms = EXCLUDED.run_ms";
+            for result in results {
+                tx.execute(
+                    insert,
+                    &[
+                        &text(&result.implementation),
+                        &(result.implementation_revision as i64),
+                        &text(&result.tester),
+                        &(result.tester_revision as i64),
+                        &result.passed,
+                        &(result.duration_us.min(i64::MAX as u64) as i64),
+                        &result.run_ms,
+                    ],
+                )
+                .map_err(pg_error)?;
+            }
             Ok(())
         })
     }

@@ -63,6 +63,16 @@ pub struct CallStats {
 impl SqliteStore {
     /// Records `result`, replacing the tester's earlier result on that revision.
     pub fn record_tester_result(&self, result: &TesterResult) -> Result<(), StoreError> {
+        self.record_tester_results(std::slice::from_ref(result))
+    }
+
+    /// Records `results` in one transaction: a test run's cells (up to its limit of cells,
+    /// anyone's to run under `calls = "open"`) took the one writer once each, and editors'
+    /// saves queued behind them.
+    pub fn record_tester_results(&self, results: &[TesterResult]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.writer();
         // A tester result is a measurement, recorded on every run of `POST /v1/test`, and
         // measured again by the next run: it is committed without its own fsync
@@ -80,15 +90,18 @@ impl SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut insert| {
-                insert.execute(params![
-                    result.implementation,
-                    result.implementation_revision as i64,
-                    result.tester,
-                    result.tester_revision as i64,
-                    result.passed,
-                    result.duration_us.min(i64::MAX as u64) as i64,
-                    result.run_ms
-                ])
+                for result in results {
+                    insert.execute(params![
+                        result.implementation,
+                        result.implementation_revision as i64,
+                        result.tester,
+                        result.tester_revision as i64,
+                        result.passed,
+                        result.duration_us.min(i64::MAX as u64) as i64,
+                        result.run_ms
+                    ])?;
+                }
+                Ok(())
             })
             .map_err(db_error)?;
             tx.commit().map_err(db_error)

@@ -263,6 +263,33 @@ fn tester_results_replace_earlier_ones_of_the_same_revision() {
     });
 }
 
+/// A test run's results are recorded in one transaction, later ones of the same key replacing
+/// earlier ones as they would one by one.
+#[test]
+fn a_runs_tester_results_are_recorded_together() {
+    each_backend(|store| {
+        store.record_tester_results(&[]).unwrap();
+        let run = [
+            result("Z10010", 1, false, 900),
+            result("Z10011", 1, true, 300),
+            result("Z10010", 1, true, 400),
+            result("Z10010", 2, false, 100),
+        ];
+        store.record_tester_results(&run).unwrap();
+        assert_eq!(
+            store.tester_results("Z10001", 1).unwrap(),
+            vec![
+                result("Z10010", 1, true, 400),
+                result("Z10011", 1, true, 300)
+            ]
+        );
+        assert_eq!(
+            store.tester_results("Z10001", 2).unwrap(),
+            vec![result("Z10010", 2, false, 100)]
+        );
+    });
+}
+
 #[test]
 fn call_stats_round_trip_and_are_bounded() {
     each_backend(|store| {
