@@ -798,6 +798,73 @@ async fn redefining_a_type_a_function_names_withdraws_its_implementations_approv
     );
 }
 
+/// The rule first compares a type an approval pinned where the call first reaches its
+/// function: here at the bottom of a recursion 400 calls deep, with a type as deep as the
+/// store keeps (a key of type `Z881(Z881(…(Z6)))`, 990 levels). The comparison (reading,
+/// copying and comparing the type) runs with room on the stack, so the server answers
+/// rather than overflowing the thread's stack, which would end the process.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deep_type_first_compared_at_the_bottom_of_a_deep_recursion() {
+    let (server, editor, admin) = approved_server();
+    let mut key_type = serde_json::json!("Z6");
+    for _ in 0..990 {
+        key_type = serde_json::json!({"Z1K1": "Z7", "Z7K1": "Z881", "Z881K1": key_type});
+    }
+    let deep = z2(
+        "Z10010",
+        serde_json::json!({"Z1K1": "Z4", "Z4K1": "Z10010",
+            "Z4K2": ["Z3", {"Z1K1": "Z3", "Z3K1": key_type, "Z3K2": "Z10010K1",
+                "Z3K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}],
+            "Z4K3": "Z101"}),
+    );
+    put(&server, &editor, "Z10010", &deep).await;
+    put_identity_over(&server, &editor, "Z10010").await;
+    // Z10030(list, value): the identity of `value` once `list` is empty, else itself on the
+    // list's tail.
+    let argument = |name: &str| {
+        serde_json::json!({"Z1K1": "Z17", "Z17K1": "Z1", "Z17K2": name,
+            "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}})
+    };
+    let recursion = z2(
+        "Z10030",
+        serde_json::json!({"Z1K1": "Z8",
+            "Z8K1": ["Z17", argument("Z10030K1"), argument("Z10030K2")],
+            "Z8K2": "Z1", "Z8K3": ["Z20"], "Z8K4": ["Z14", "Z10031"], "Z8K5": "Z10030"}),
+    );
+    put(&server, &editor, "Z10030", &recursion).await;
+    let reference = |name: &str| serde_json::json!({"Z1K1": "Z18", "Z18K1": name});
+    let body = serde_json::json!({"Z1K1": "Z7", "Z7K1": "Z802",
+        "Z802K1": {"Z1K1": "Z7", "Z7K1": "Z813", "Z813K1": reference("Z10030K1")},
+        "Z802K2": {"Z1K1": "Z7", "Z7K1": "Z10020", "Z10020K1": reference("Z10030K2")},
+        "Z802K3": {"Z1K1": "Z7", "Z7K1": "Z10030",
+            "Z10030K1": {"Z1K1": "Z7", "Z7K1": "Z812", "Z812K1": reference("Z10030K1")},
+            "Z10030K2": reference("Z10030K2")}});
+    let composition = z2(
+        "Z10031",
+        serde_json::json!({"Z1K1": "Z14", "Z14K1": "Z10030", "Z14K2": body}),
+    );
+    put(&server, &editor, "Z10031", &composition).await;
+    for approve in [APPROVE_Z10021, "/v1/objects/Z10031/approve"] {
+        let approval = send(&server, "POST", approve, Some(&admin), None).await;
+        assert_eq!(approval.status, 200, "{approve}: {}", approval.text);
+    }
+    let mut list = vec![serde_json::json!("Z6")];
+    list.extend(std::iter::repeat_n(serde_json::json!("a"), 400));
+    let call = serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10030",
+        "Z10030K1": list,
+        "Z10030K2": {"Z1K1": "Z10010", "Z10010K1": "hi"}}})
+    .to_string();
+    let answer = evaluate(&server, None, Some(call.clone())).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["Z22K1"]["Z10010K1"], "hi", "{}", answer.text);
+    // The comparison is made there: redefined (shallow now), the type withdraws Z10021's
+    // approval at the bottom of the recursion.
+    put(&server, &editor, "Z10010", &one_key_type("Z10010", "Z6")).await;
+    let refused = evaluate(&server, None, Some(call)).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.text.contains("Z10021"), "{}", refused.text);
+}
+
 /// An answer kept in the result cache depends on the types the rule compared, not only on
 /// what the call read: a call of Z10020 never reads Z10011 (the type of Z10010's key), and
 /// until 2026-12-07 its answer outlived Z10011's redefinition, for anonymous callers, for as
