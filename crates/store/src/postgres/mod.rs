@@ -33,9 +33,9 @@ use crate::sqlite::users::{
     kept_signature, new_token, signature_to_keep, token_hash,
 };
 use crate::sqlite::{
-    CATALOGUE_AUTHOR, FIRST_USER_ZID, HistoryPage, MAX_SEARCH_RESULTS, MAX_SUMMARY_LABEL_CHARS,
-    MAX_ZID_NUMBER, ObjectSummary, Prepared, Revision, Write, check_new, escape_like,
-    history_limit, now_ms, parse_stored, prepare, summary_label, with_zid,
+    CATALOGUE_AUTHOR, FIRST_USER_ZID, HistoryPage, MAX_HISTORY_PAGE_BYTES, MAX_SEARCH_RESULTS,
+    MAX_SUMMARY_LABEL_CHARS, MAX_ZID_NUMBER, ObjectSummary, Prepared, Revision, Write, check_new,
+    escape_like, history_limit, now_ms, parse_stored, prepare, summary_label, with_zid,
 };
 use crate::{ObjectSource, StoreError};
 
@@ -135,30 +135,42 @@ impl PostgresStore {
         let limit = history_limit(limit);
         // One row more than the page says whether another page follows; its object is
         // never parsed.
+        // Each row's object only while the page's objects before it leave room for it (the
+        // first always): the rows come whole, so the bound is kept in the query. Lengths are
+        // read from the rows' headers, not the objects.
         let rows = self
             .pool
             .get_scan()?
             .query(
-                "SELECT revision, timestamp_ms, author, json FROM revisions
-                 WHERE zid = $1 AND revision > $2 ORDER BY revision LIMIT $3",
+                "SELECT revision, timestamp_ms, author,
+                        CASE WHEN row_number() OVER page = 1
+                               OR sum(octet_length(json)) OVER page <= $4
+                             THEN json END
+                 FROM revisions
+                 WHERE zid = $1 AND revision > $2
+                 WINDOW page AS (ORDER BY revision ROWS UNBOUNDED PRECEDING)
+                 ORDER BY revision LIMIT $3",
                 &[
                     &zid,
                     &(after.min(i64::MAX as u64) as i64),
                     &(limit as i64 + 1),
+                    &(MAX_HISTORY_PAGE_BYTES as i64),
                 ],
             )
             .map_err(pg_error)?;
         let mut page = HistoryPage::default();
-        for r in rows.iter().take(limit) {
+        for r in &rows {
+            let json: Option<&str> = r.get(3);
+            let (Some(json), true) = (json, page.revisions.len() < limit) else {
+                page.next = page.revisions.last().map(|r| r.revision);
+                break;
+            };
             page.revisions.push(Revision {
                 revision: r.get::<_, i64>(0) as u64,
                 timestamp_ms: r.get(1),
                 author: r.get(2),
-                object: parse_stored(zid, r.get(3))?,
+                object: parse_stored(zid, json)?,
             });
-        }
-        if rows.len() > limit {
-            page.next = page.revisions.last().map(|r| r.revision);
         }
         Ok(page)
     }

@@ -96,6 +96,12 @@ pub(crate) fn summary_label(label: Option<String>) -> Option<String> {
 /// (each at most the server's body limit), however many revisions the object has.
 pub const MAX_HISTORY_REVISIONS: usize = 100;
 
+/// The most bytes of stored objects one history page holds (at least one revision, whatever
+/// its size): the page then ends, and its `next` names where the following one starts. A
+/// page of [`MAX_HISTORY_REVISIONS`] objects of the body limit (100 KiB) was 10 MB, parsed and
+/// written out for each anonymous request, up to 64 at once.
+pub const MAX_HISTORY_PAGE_BYTES: usize = 1 << 20;
+
 /// The deepest nesting of arrays and objects the store accepts. Serializing and rewriting
 /// an object recurse once per level; this keeps both far inside a 2 MB thread stack.
 /// Canonical Z2s are shallow (lists are flat arrays), so real objects stay far below it.
@@ -450,9 +456,12 @@ impl SqliteStore {
             )
             .map_err(db_error)?;
         let mut page = HistoryPage::default();
+        let mut bytes = 0;
         for row in rows {
             let (revision, timestamp_ms, author, json) = row.map_err(db_error)?;
-            if page.revisions.len() == limit {
+            bytes += json.len();
+            let full = bytes > MAX_HISTORY_PAGE_BYTES && !page.revisions.is_empty();
+            if page.revisions.len() == limit || full {
                 page.next = page.revisions.last().map(|r| r.revision);
                 break;
             }

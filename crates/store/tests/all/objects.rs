@@ -3,8 +3,8 @@
 
 use serde_json::json;
 use zeval_store::{
-    FIRST_USER_ZID, MAX_HISTORY_REVISIONS, MAX_SUMMARY_LABEL_CHARS, MAX_ZID_NUMBER, ObjectSource,
-    StoreError,
+    FIRST_USER_ZID, MAX_HISTORY_PAGE_BYTES, MAX_HISTORY_REVISIONS, MAX_SUMMARY_LABEL_CHARS,
+    MAX_ZID_NUMBER, ObjectSource, StoreError,
 };
 
 use crate::{each_backend, each_backend_twice, function, z2};
@@ -50,6 +50,59 @@ fn every_put_adds_a_revision_with_author_and_time() {
                 .is_empty()
         );
         assert_eq!(store.get("Z10002").unwrap(), None);
+    });
+}
+
+/// A page ends once its objects would pass `MAX_HISTORY_PAGE_BYTES`, and holds one revision
+/// at least, however large: 100 revisions of 100 KiB objects made a 10 MB page.
+#[test]
+fn a_history_page_holds_at_most_its_bytes_of_objects() {
+    each_backend(|store| {
+        let padding = "x".repeat(90_000);
+        for n in 1..=25 {
+            store
+                .put(
+                    "Z10001",
+                    &z2("Z10001", &format!("v{n} {padding}"), "x"),
+                    "alice",
+                )
+                .unwrap();
+        }
+        let huge = "y".repeat(MAX_HISTORY_PAGE_BYTES + 1);
+        store
+            .put("Z10001", &z2("Z10001", &huge, "x"), "alice")
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut after = 0;
+        let mut pages = 0;
+        loop {
+            let page = store
+                .history("Z10001", after, MAX_HISTORY_REVISIONS)
+                .unwrap();
+            assert!(!page.revisions.is_empty());
+            let bytes: usize = page
+                .revisions
+                .iter()
+                .map(|r| r.object.to_string().len())
+                .sum();
+            assert!(
+                bytes <= MAX_HISTORY_PAGE_BYTES || page.revisions.len() == 1,
+                "{} revisions, {bytes} bytes",
+                page.revisions.len()
+            );
+            seen.extend(page.revisions.iter().map(|r| r.revision));
+            pages += 1;
+            match page.next {
+                Some(next) => {
+                    assert_eq!(Some(next), page.revisions.last().map(|r| r.revision));
+                    after = next;
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen, (1..=26).collect::<Vec<_>>());
+        // 25 objects of 90 KB: three pages of at most 11, and the huge one alone.
+        assert_eq!(pages, 4);
     });
 }
 
