@@ -47,6 +47,7 @@ fn repo_error(e: StoreError) -> RepositoryError {
         StoreError::Conflict { zid, base, current } => {
             RepositoryError::Conflict { zid, base, current }
         }
+        StoreError::Changed(message) => RepositoryError::Changed(message),
         other => RepositoryError::Store(other.to_string()),
     }
 }
@@ -240,6 +241,10 @@ impl Repository for StoreRepository {
         let recorded = self.store.compilation(zid, revision).map_err(repo_error)?;
         report["stored"] = serde_json::json!(recorded == Some(key.to_hex()));
         Ok(Some(report))
+    }
+
+    fn approval_preview(&self, zid: &str) -> Result<zeval_store::ApprovalPreview, RepositoryError> {
+        self.store.approval_preview(zid).map_err(repo_error)
     }
 
     fn approve_revision(

@@ -181,6 +181,10 @@ pub enum RepositoryError {
     /// The store could not answer in time; a retry may succeed.
     #[error("{0}")]
     Busy(String),
+    /// What an approval was based on (the signature it would keep) changed since; nothing
+    /// was written.
+    #[error("{0}")]
+    Changed(String),
     /// A write based on revision `base` found the object at another revision (another
     /// editor saved first); nothing was written.
     #[error("{zid} is at revision {} now, not {base}", current.unwrap_or(0))]
@@ -254,6 +258,13 @@ pub trait Repository: Send + Sync {
         by: &Caller,
         reviewed: zeval_store::Reviewed,
     ) -> Result<Option<u64>, RepositoryError>;
+    /// What approving implementation `zid` now would keep, and the revisions and tag an
+    /// admin names when approving it ([`zeval_store::Reviewed`]).
+    fn approval_preview(&self, zid: &str) -> Result<zeval_store::ApprovalPreview, RepositoryError> {
+        Err(RepositoryError::Invalid(format!(
+            "this server keeps no approvals to preview for {zid}"
+        )))
+    }
     /// The current revision of an implementation (its Z2) when that revision is approved,
     /// read in one go, so that it is the revision the approval is of; `None` when it is not
     /// approved or does not exist, with the signature its function had when approved

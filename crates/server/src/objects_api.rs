@@ -63,6 +63,7 @@ pub(crate) fn read_routes() -> Router<AppState> {
         .route("/v1/objects/{zid}", get(fetch))
         .route("/v1/objects/{zid}/history", get(history))
         .route("/v1/objects/{zid}/compilation", get(compilation))
+        .route("/v1/objects/{zid}/approval", get(approval_preview))
         .route("/w/api.php", get(mediawiki_api))
 }
 
@@ -84,6 +85,7 @@ impl From<RepositoryError> for ApiError {
             RepositoryError::Store(message) => store_failed(&message),
             RepositoryError::Busy(message) => ApiError::StoreBusy(message),
             conflict @ RepositoryError::Conflict { .. } => ApiError::Conflict(conflict.to_string()),
+            RepositoryError::Changed(message) => ApiError::Conflict(message),
         }
     }
 }
@@ -379,6 +381,35 @@ struct ApproveQuery {
     function: Option<String>,
     /// That function's revision the admin reviewed.
     function_revision: Option<String>,
+    /// The tag of the signature the approval would keep, as the admin reviewed it (from
+    /// `GET /v1/objects/{zid}/approval`).
+    signature: Option<String>,
+}
+
+/// `GET /v1/objects/{zid}/approval`: what approving the implementation now would keep (its
+/// function's signature, with what the stored objects its types name are), and what to name
+/// when approving it, so that an edit of any of them between the review and the approval
+/// fails the approval (409) instead of being approved unseen.
+async fn approval_preview(
+    State(state): State<AppState>,
+    Path(zid): Path<String>,
+) -> Result<Response, ApiError> {
+    checked_zid(&zid)?;
+    let repository = state.repository.clone();
+    let ends = std::time::Instant::now() + REPORT_TIME;
+    let preview = blocking(move || {
+        zeval_store::call_deadline::within(ends, || Ok(repository.approval_preview(&zid)?))
+    })
+    .await?;
+    let (function, function_revision) = preview.function.unzip();
+    Ok(axum::Json(json!({
+        "revision": preview.revision,
+        "function": function,
+        "function_revision": function_revision,
+        "signature": preview.signature,
+        "signature_tag": preview.signature_tag,
+    }))
+    .into_response())
 }
 
 async fn approve(
@@ -419,6 +450,17 @@ async fn approve(
             ));
         }
     };
+    let signature = match query.signature {
+        Some(tag) if tag.len() == 64 && tag.bytes().all(|b| b.is_ascii_hexdigit()) => Some(tag),
+        Some(tag) => {
+            return Err(ApiError::BadRequest(format!(
+                "signature must be the signature_tag GET /v1/objects/{zid}/approval gave when \
+                 the admin reviewed it, 64 hexadecimal digits (got {:?})",
+                tag.chars().take(70).collect::<String>()
+            )));
+        }
+        None => None,
+    };
     let repository = state.repository.clone();
     let approver = who.clone();
     let (zid, revision) = blocking(move || {
@@ -453,6 +495,7 @@ async fn approve(
         let reviewed = zeval_store::Reviewed {
             revision: checked,
             function,
+            signature,
         };
         let revision = repository.approve_revision(&zid, &approver, reviewed)?;
         Ok((zid, revision))

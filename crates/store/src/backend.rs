@@ -16,9 +16,9 @@ use zeval_zobject::Value;
 use crate::postgres::PostgresStore;
 use crate::postgres::pool::outside_runtime;
 use crate::{
-    Approval, ApprovedObject, ArtifactSummary, CallStats, Compilation, HistoryPage, ObjectSource,
-    ObjectSummary, Reviewed, Role, SqliteStore, StoreError, StoredArtifact, TesterResult, User,
-    UserRecord,
+    Approval, ApprovalPreview, ApprovedObject, ArtifactSummary, CallStats, Compilation,
+    HistoryPage, ObjectSource, ObjectSummary, Reviewed, Role, SqliteStore, StoreError,
+    StoredArtifact, TesterResult, User, UserRecord,
 };
 
 /// The object store: SQLite (embedded, one node) or PostgreSQL (shared by several nodes).
@@ -250,6 +250,8 @@ impl Store {
         fn users(&self) -> Result<Vec<User>, StoreError>;
         /// Approves the current revision of an implementation.
         fn approve(&self, zid: &str, by: &User) -> Result<u64, StoreError>;
+        /// What approving an implementation now would keep.
+        fn approval_preview(&self, zid: &str) -> Result<ApprovalPreview, StoreError>;
         /// Approves the current revision of an implementation if it is what the admin `reviewed`.
         fn approve_revision(&self, zid: &str, by: &User, reviewed: Reviewed) -> Result<u64, StoreError>;
         /// Whether the current revision of `zid` is approved.

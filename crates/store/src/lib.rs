@@ -41,8 +41,8 @@ pub use sqlite::artifacts::{
 pub use sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 pub use sqlite::summary::with_placeholder_replaced;
 pub use sqlite::users::{
-    Approval, ApprovedObject, MAX_KEPT_SIGNATURE_BYTES, MAX_USER_NAME_CHARS, Reviewed, Role, User,
-    UserRecord,
+    Approval, ApprovalPreview, ApprovedObject, MAX_KEPT_SIGNATURE_BYTES, MAX_USER_NAME_CHARS,
+    Reviewed, Role, User, UserRecord, signature_tag,
 };
 pub use sqlite::{
     BUSY_TIMEOUT, CATALOGUE_AUTHOR, DATABASE_FILE, FIRST_USER_ZID, HistoryPage,
@@ -119,6 +119,10 @@ pub enum StoreError {
     /// The store could not answer in time: no read connection came free within
     /// [`READ_WAIT`] (PostgreSQL: no connection within `POOL_WAIT`), a search ran past
     /// [`SEARCH_TIME_LIMIT`], or a PostgreSQL statement past its `statement_timeout`.
+    /// What an operation was based on changed since (the signature an approval would keep,
+    /// say): nothing was written.
+    #[error("{0}")]
+    Changed(String),
     #[error("the store is busy: {0}")]
     Busy(String),
     /// Recording a compilation would leave the artifacts that one author's compilations

@@ -12,6 +12,21 @@ use serde_json::{Value, json};
 use super::{Target, one_at_a_time, prefix, put};
 use crate::common::{request, z2};
 
+/// Stores, as the target's editor, an object labelled `label` at each ZID number of `zids`.
+fn put_labelled(target: &Target, zids: std::ops::Range<u64>, label: &str) {
+    for number in zids {
+        let zid = format!("Z{number}");
+        let object = json!({
+            "Z1K1": "Z2",
+            "Z2K1": {"Z1K1": "Z6", "Z6K1": zid},
+            "Z2K2": "padding",
+            "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11",
+                {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": label}]}
+        });
+        put(target.orch(), &target.editor, &zid, &object);
+    }
+}
+
 /// The revision numbers of a `/history` answer.
 fn revisions(history: &Value) -> Vec<u64> {
     history["revisions"]
@@ -130,17 +145,7 @@ fn a_search_that_runs_past_its_time_limit_is_stopped() {
     let target = Target::start(&[("ZEVAL_SEARCH_TIME_MS", "1")]);
     let orch = target.orch().to_owned();
     let label = "a long label that nobody searches for ".repeat(2_400);
-    for n in 0..40 {
-        let zid = format!("Z{}", 10_100 + n);
-        let object = json!({
-            "Z1K1": "Z2",
-            "Z2K1": {"Z1K1": "Z6", "Z6K1": zid},
-            "Z2K2": "padding",
-            "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11",
-                {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": label}]}
-        });
-        put(&orch, &target.editor, &zid, &object);
-    }
+    put_labelled(&target, 10_100..10_140, &label);
     let search = request(
         "GET",
         &format!("{orch}/v1/objects?search=zzz-not-there"),
@@ -169,17 +174,7 @@ fn search_hits_carry_the_start_of_long_labels() {
     let target = Target::start(&[]);
     let orch = target.orch().to_owned();
     let label = format!("needle {}", "a long label ".repeat(7_000));
-    for n in 0..40 {
-        let zid = format!("Z{}", 10_200 + n);
-        let object = json!({
-            "Z1K1": "Z2",
-            "Z2K1": {"Z1K1": "Z6", "Z6K1": zid},
-            "Z2K2": "padding",
-            "Z2K3": {"Z1K1": "Z12", "Z12K1": ["Z11",
-                {"Z1K1": "Z11", "Z11K1": "Z1002", "Z11K2": label}]}
-        });
-        put(&orch, &target.editor, &zid, &object);
-    }
+    put_labelled(&target, 10_200..10_240, &label);
     let search = request(
         "GET",
         &format!("{orch}/v1/objects?search=needle&limit=500"),

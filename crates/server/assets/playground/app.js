@@ -302,7 +302,10 @@ async function functionPage(zid, params) {
 			const kind = lang ? lang.name : impl.Z2K2?.Z14K2 ? 'composition' : impl.Z2K2?.Z14K4 ? 'built-in' : '';
 			li.append(' ', h('span', { class: 'kind' }, kind));
 			if (token() && !zeval_builtin(zidOf)) {
-				li.append(' ', h('button', { type: 'button', class: 'small', onclick: () => approve(zidOf, zid, li) }, 'Approve'));
+				// What approving would keep, as this page read it: the approval names its tag, so
+				// a type the function names, edited since, fails it (409) too.
+				const preview = api('GET', `/v1/objects/${zidOf}/approval`).catch(() => null);
+				li.append(' ', h('button', { type: 'button', class: 'small', onclick: () => approve(zidOf, zid, li, preview) }, 'Approve'));
 			}
 		}, () => {});
 		return li;
@@ -351,11 +354,22 @@ function zeval_builtin(zid) {
 }
 
 /** Approves implementation `zid` of `functionZid` as this page showed them: the revisions it
- * read, so an edit of either saved since fails the approval (409) instead of being approved. */
-async function approve(zid, functionZid, li) {
+ * read, and the tag of what the approval would keep (`preview`, read with the page), so an
+ * edit of either, or of a type the function names, saved since fails the approval (409)
+ * instead of being approved. */
+async function approve(zid, functionZid, li, preview) {
 	const revision = revisionOf(zid);
 	const functionRevision = revisionOf(functionZid);
-	const query = functionRevision ? `?function=${functionZid}&function_revision=${functionRevision}` : '';
+	const reviewed = await preview;
+	const params = new URLSearchParams();
+	if (functionRevision) {
+		params.set('function', functionZid);
+		params.set('function_revision', functionRevision);
+	}
+	if (reviewed && reviewed.signature_tag) {
+		params.set('signature', reviewed.signature_tag);
+	}
+	const query = params.toString() ? `?${params}` : '';
 	try {
 		const answer = await api('POST', `/v1/objects/${zid}/approve${query}`, undefined, {
 			headers: revision ? { 'If-Match': `"${revision}"` } : {},

@@ -865,27 +865,16 @@ impl Ranking {
             .filter(|c| !c.not_run && c.narrowed)
             .filter(|c| !ran_out(c))
         {
-            let implementation_revision = match revisions.get(cell.implementation.as_str()) {
-                Some(&revision) => revision,
-                None => {
-                    let Some(revision) = self.store_revision(&cell.implementation) else {
-                        continue;
-                    };
-                    revisions.insert(cell.implementation.as_str(), revision);
-                    revision
-                }
+            let Some(implementation_revision) =
+                self.revision_once(&mut revisions, &cell.implementation)
+            else {
+                continue;
             };
             // Once per tester and run: a run of one tester over 200 implementations read its
             // revision 200 times.
-            let tester_revision = match tester_revisions.get(cell.tester.as_str()) {
-                Some(&revision) => revision,
-                None => {
-                    let Some(revision) = self.store_revision(&cell.tester) else {
-                        continue;
-                    };
-                    tester_revisions.insert(cell.tester.as_str(), revision);
-                    revision
-                }
+            let Some(tester_revision) = self.revision_once(&mut tester_revisions, &cell.tester)
+            else {
+                continue;
             };
             if saved_during_the_run(&cell.implementation, implementation_revision)
                 || saved_during_the_run(&cell.tester, tester_revision)
@@ -917,6 +906,16 @@ impl Ranking {
         for (zid, revision) in revisions {
             state.revisions.insert(zid.to_owned(), (revision, read));
         }
+    }
+
+    /// [`Self::store_revision`] of `zid`, read once into `read`.
+    fn revision_once<'a>(&self, read: &mut HashMap<&'a str, u64>, zid: &'a str) -> Option<u64> {
+        if let Some(&revision) = read.get(zid) {
+            return Some(revision);
+        }
+        let revision = self.store_revision(zid)?;
+        read.insert(zid, revision);
+        Some(revision)
     }
 
     /// The current revision of `zid` (0 when the store does not have it); `None` when the

@@ -865,6 +865,60 @@ async fn a_deep_type_first_compared_at_the_bottom_of_a_deep_recursion() {
     assert!(refused.text.contains("Z10021"), "{}", refused.text);
 }
 
+/// `GET /v1/objects/Z10021/approval`, anonymously.
+async fn preview_z10021(server: &crate::common::Server) -> serde_json::Value {
+    let answer = send(server, "GET", "/v1/objects/Z10021/approval", None, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json()
+}
+
+/// An approval names what the admin reviewed of the types too: `GET …/approval` shows what
+/// approving would keep (the function's signature with the stored types it names) and its
+/// tag, and an approval naming the tag lands only while it would keep the same. Until
+/// 2026-12-07 the admin named the function's revision only, and a type an editor redefined
+/// between the review and the click was pinned as redefined.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_names_the_types_the_admin_reviewed() {
+    let (server, editor, admin) = approved_server();
+    put(&server, &editor, "Z10010", &one_key_type("Z10010", "Z6")).await;
+    put_identity_over(&server, &editor, "Z10010").await;
+    let reviewed = preview_z10021(&server).await;
+    assert_eq!(
+        (&reviewed["function"], &reviewed["function_revision"]),
+        (&serde_json::json!("Z10020"), &serde_json::json!(1))
+    );
+    assert_eq!(
+        reviewed["signature"]["definitions"]["Z10010"]["Z4K2"][1]["Z3K1"], "Z6",
+        "{reviewed}"
+    );
+    let approve =
+        |tag: &str| format!("{APPROVE_Z10021}?function=Z10020&function_revision=1&signature={tag}");
+    // The key now takes any value; the function is unchanged.
+    put(&server, &editor, "Z10010", &one_key_type("Z10010", "Z1")).await;
+    let tag = reviewed["signature_tag"].as_str().unwrap();
+    let stale = send(&server, "POST", &approve(tag), Some(&admin), None).await;
+    assert_eq!(stale.status, 409, "{}", stale.text);
+    assert!(stale.text.contains("not as reviewed"), "{}", stale.text);
+    let anonymous = serde_json::json!({"zobject": {"Z1K1": "Z7", "Z7K1": "Z10020",
+        "Z10020K1": {"Z1K1": "Z10010", "Z10010K1": "hi"}}})
+    .to_string();
+    let not_approved = evaluate(&server, None, Some(anonymous.clone())).await;
+    assert_eq!(not_approved.status, 403, "{}", not_approved.text);
+    let malformed = send(&server, "POST", &approve("xyz"), Some(&admin), None).await;
+    assert_eq!(malformed.status, 400, "{}", malformed.text);
+    // Reviewed again, as it is now.
+    let again = preview_z10021(&server).await;
+    assert_ne!(again["signature_tag"], reviewed["signature_tag"]);
+    let tag = again["signature_tag"].as_str().unwrap();
+    let approval = send(&server, "POST", &approve(tag), Some(&admin), None).await;
+    assert_eq!(approval.status, 200, "{}", approval.text);
+    let runs = evaluate(&server, None, Some(anonymous)).await;
+    assert_eq!(runs.status, 200, "{}", runs.text);
+    // Not an implementation: nothing to preview.
+    let function = send(&server, "GET", "/v1/objects/Z10020/approval", None, None).await;
+    assert_eq!(function.status, 400, "{}", function.text);
+}
+
 /// An answer kept in the result cache depends on the types the rule compared, not only on
 /// what the call read: a call of Z10020 never reads Z10011 (the type of Z10010's key), and
 /// until 2026-12-07 its answer outlived Z10011's redefinition, for anonymous callers, for as

@@ -29,8 +29,9 @@ use crate::sqlite::artifacts::{
 };
 use crate::sqlite::ranking::{CallStats, MAX_SKETCH_BYTES, MAX_TESTER_RESULTS, TesterResult};
 use crate::sqlite::users::{
-    Approval, ApprovedObject, Reviewed, Role, User, UserRecord, check_function_reviewed,
-    kept_signature, new_token, signature_to_keep, token_hash,
+    Approval, ApprovalPreview, ApprovedObject, Reviewed, Role, User, UserRecord,
+    check_function_reviewed, check_signature_reviewed, implementation_row, implemented_function,
+    kept_signature, new_token, signature_tag, signature_to_keep, token_hash,
 };
 use crate::sqlite::{
     CATALOGUE_AUTHOR, FIRST_USER_ZID, HistoryPage, MAX_HISTORY_PAGE_BYTES, MAX_SEARCH_RESULTS,
@@ -514,6 +515,41 @@ impl PostgresStore {
         self.approve_revision(zid, by, Reviewed::default())
     }
 
+    /// What approving `zid` now would keep (see `SqliteStore::approval_preview`), read in
+    /// one transaction.
+    pub fn approval_preview(&self, zid: &str) -> Result<ApprovalPreview, StoreError> {
+        let mut conn = self.pool.get()?;
+        // Read only: dropped, it is rolled back.
+        let mut tx = conn.transaction().map_err(pg_error)?;
+        let row = tx
+            .query_opt(
+                "SELECT revision, type, json FROM objects WHERE zid = $1",
+                &[&zid],
+            )
+            .map_err(pg_error)?;
+        let (revision, json) =
+            implementation_row(zid, row.map(|r| (r.get(0), r.get(1), r.get(2))))?;
+        let z14 = parse_stored(zid, &json)?;
+        let function = match implemented_function(&z14) {
+            Some(function) => current_revision(&mut tx, &function)?.map(|at| (function, at)),
+            None => None,
+        };
+        let kept = signature_to_keep(&z14, |object| {
+            Ok(tx
+                .query_opt("SELECT json FROM objects WHERE zid = $1", &[&object])
+                .map_err(pg_error)?
+                .map(|r| r.get(0)))
+        })?
+        .or_refused()?;
+        drop(tx);
+        Ok(ApprovalPreview {
+            revision: revision as u64,
+            function,
+            signature_tag: signature_tag(kept.as_deref()),
+            signature: kept_signature(zid, kept)?,
+        })
+    }
+
     /// The approval of the current revision, only if the current revisions are those the
     /// admin `reviewed` (see `SqliteStore::approve_revision`).
     pub fn approve_revision(
@@ -530,15 +566,8 @@ impl PostgresStore {
                     &[&zid],
                 )
                 .map_err(pg_error)?;
-            let (revision, json): (i64, String) = match row {
-                None => return Err(StoreError::NotFound(zid.to_string())),
-                Some(r) if r.get::<_, Option<&str>>(1) != Some("Z14") => {
-                    return Err(StoreError::Invalid(format!(
-                        "{zid} is not an implementation (Z14)"
-                    )));
-                }
-                Some(r) => (r.get(0), r.get(2)),
-            };
+            let (revision, json) =
+                implementation_row(zid, row.map(|r| (r.get(0), r.get(1), r.get(2))))?;
             if let Some(expected) = reviewed.revision
                 && expected != revision as u64
             {
@@ -559,6 +588,7 @@ impl PostgresStore {
                     .map(|r| r.get(0)))
             })?
             .or_refused()?;
+            check_signature_reviewed(zid, signature.as_deref(), reviewed.signature.as_deref())?;
             tx.execute(
                 "INSERT INTO approvals
                    (zid, revision, approved_by, timestamp_ms, signature, signature_revision)

@@ -111,6 +111,71 @@ pub struct Reviewed {
     /// an edit of the function saved between the admin's review and the approval is what
     /// the approved code runs under.
     pub function: Option<(String, u64)>,
+    /// The tag ([`signature_tag`]) of the signature the approval would keep, with what the
+    /// stored objects its types name were, as the admin reviewed it
+    /// ([`SqliteStore::approval_preview`]): without it, a type an editor redefined between
+    /// the review and the approval is what the approval pins.
+    pub signature: Option<String>,
+}
+
+/// The tag of a kept signature (its JSON text; `None`: none kept): hex SHA-256.
+pub fn signature_tag(kept: Option<&str>) -> String {
+    hex::encode(Sha256::digest(kept.unwrap_or("null").as_bytes()))
+}
+
+/// Unless the approval would keep what the admin reviewed (when named), `Changed`.
+pub(crate) fn check_signature_reviewed(
+    zid: &str,
+    kept: Option<&str>,
+    reviewed: Option<&str>,
+) -> Result<(), StoreError> {
+    let now = signature_tag(kept);
+    match reviewed {
+        Some(tag) if tag != now => Err(StoreError::Changed(format!(
+            "the signature of {zid}'s function, or a type it names, is not as reviewed (the \
+             tag of what an approval would keep is {now} now, not {tag}): review it again"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// What approving an implementation now would keep ([`SqliteStore::approval_preview`]): what
+/// an admin reviews, and names when approving ([`Reviewed`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalPreview {
+    /// The implementation's current revision.
+    pub revision: u64,
+    /// The function it implements and that function's current revision (`None`: it names
+    /// none that is stored).
+    pub function: Option<(String, u64)>,
+    /// The signature the approval would keep, with what the stored objects its types name
+    /// are ([`Approval::signature`]).
+    pub signature: Option<Value>,
+    /// Its tag ([`signature_tag`]), for [`Reviewed::signature`].
+    pub signature_tag: String,
+}
+
+/// The revision and JSON of implementation `zid` from its row (revision, type, JSON):
+/// `NotFound`, or `Invalid` for an object that is not a Z14.
+pub(crate) fn implementation_row(
+    zid: &str,
+    row: Option<(i64, Option<String>, String)>,
+) -> Result<(i64, String), StoreError> {
+    match row {
+        None => Err(StoreError::NotFound(zid.to_string())),
+        Some((_, ty, _)) if ty.as_deref() != Some("Z14") => Err(StoreError::Invalid(format!(
+            "{zid} is not an implementation (Z14)"
+        ))),
+        Some((revision, _, json)) => Ok((revision, json)),
+    }
+}
+
+/// The ZID of the function implementation `z14` (a stored Z2) names.
+pub(crate) fn implemented_function(z14: &Value) -> Option<String> {
+    z14.get("Z2K2")
+        .and_then(|value| value.get("Z14K1"))
+        .and_then(zeval_zobject::build::ref_zid)
+        .map(str::to_owned)
 }
 
 /// Unless the function implementation `z14` (a stored Z2) implements is the one the admin
@@ -494,6 +559,42 @@ impl SqliteStore {
         self.approve_revision(zid, by, Reviewed::default())
     }
 
+    /// What approving `zid` now would keep, and the revisions and tag to name when approving
+    /// it ([`Reviewed`]), read in one transaction; `Invalid` when the approval would be
+    /// refused for what it would keep.
+    pub fn approval_preview(&self, zid: &str) -> Result<ApprovalPreview, StoreError> {
+        let conn = self.reader()?;
+        let tx = conn.unchecked_transaction().map_err(db_error)?;
+        let row: Option<(i64, Option<String>, String)> = tx
+            .query_row(
+                "SELECT revision, type, json FROM objects WHERE zid = ?1",
+                [zid],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(db_error)?;
+        let (revision, json) = implementation_row(zid, row)?;
+        let z14 = super::parse_stored(zid, &json)?;
+        let function = match implemented_function(&z14) {
+            Some(function) => current_revision(&tx, &function)?.map(|at| (function, at)),
+            None => None,
+        };
+        let kept = signature_to_keep(&z14, |object| {
+            tx.query_row("SELECT json FROM objects WHERE zid = ?1", [object], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_error)
+        })?
+        .or_refused()?;
+        Ok(ApprovalPreview {
+            revision: revision as u64,
+            function,
+            signature_tag: signature_tag(kept.as_deref()),
+            signature: kept_signature(zid, kept)?,
+        })
+    }
+
     /// [`Self::approve`], only if the current revisions are those the admin `reviewed`: else
     /// [`StoreError::Conflict`] with the current revision, and nothing is approved. Checked
     /// and written in one transaction.
@@ -514,15 +615,7 @@ impl SqliteStore {
             )
             .optional()
             .map_err(db_error)?;
-        let (revision, json) = match row {
-            None => return Err(StoreError::NotFound(zid.to_string())),
-            Some((_, ty, _)) if ty.as_deref() != Some("Z14") => {
-                return Err(StoreError::Invalid(format!(
-                    "{zid} is not an implementation (Z14)"
-                )));
-            }
-            Some((revision, _, json)) => (revision, json),
-        };
+        let (revision, json) = implementation_row(zid, row)?;
         if let Some(expected) = reviewed.revision
             && expected != revision as u64
         {
@@ -544,6 +637,7 @@ impl SqliteStore {
             .map_err(db_error)
         })?
         .or_refused()?;
+        check_signature_reviewed(zid, signature.as_deref(), reviewed.signature.as_deref())?;
         tx.execute(
             "INSERT OR REPLACE INTO approvals
                (zid, revision, approved_by, timestamp_ms, signature, signature_revision)

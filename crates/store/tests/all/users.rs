@@ -320,7 +320,71 @@ fn reviewed(revision: Option<u64>, function: Option<(&str, u64)>) -> Reviewed {
     Reviewed {
         revision,
         function: function.map(|(zid, revision)| (zid.to_owned(), revision)),
+        signature: None,
     }
+}
+
+/// An approval naming the tag of what the admin reviewed (`approval_preview`) lands only while
+/// it would keep the same: a type the function names, redefined between the review and the
+/// approval, is not pinned unseen.
+#[test]
+fn an_approval_of_reviewed_types_keeps_no_others() {
+    each_backend(|store| {
+        let admin = User {
+            name: "ada".into(),
+            role: Role::Admin,
+        };
+        store
+            .put("Z10010", &one_key_type("Z10010", "Z6"), "ed")
+            .unwrap();
+        let mut function = function("Z10000", "f");
+        function["Z2K2"]["Z8K1"] = serde_json::json!(["Z17", {"Z1K1": "Z17",
+            "Z17K1": "Z10010", "Z17K2": "Z10000K1", "Z17K3": {"Z1K1": "Z12", "Z12K1": ["Z11"]}}]);
+        store.put("Z10000", &function, "ed").unwrap();
+        store
+            .put("Z10001", &implementation("Z10001", "Z10000", "x"), "ed")
+            .unwrap();
+        let preview = store.approval_preview("Z10001").unwrap();
+        assert_eq!(
+            (preview.revision, preview.function.clone()),
+            (1, Some(("Z10000".to_owned(), 1)))
+        );
+        assert!(preview.signature.as_ref().unwrap()["definitions"]["Z10010"].is_object());
+        let as_reviewed = |preview: &zeval_store::ApprovalPreview| Reviewed {
+            revision: Some(preview.revision),
+            function: preview.function.clone(),
+            signature: Some(preview.signature_tag.clone()),
+        };
+        // An editor redefines the type, not the function: its revision still matches.
+        store
+            .put("Z10010", &one_key_type("Z10010", "Z1"), "ed")
+            .unwrap();
+        match store.approve_revision("Z10001", &admin, as_reviewed(&preview)) {
+            Err(StoreError::Changed(message)) => {
+                assert!(message.contains("not as reviewed"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.approval("Z10001").unwrap(), None);
+        let again = store.approval_preview("Z10001").unwrap();
+        assert_ne!(again.signature_tag, preview.signature_tag);
+        assert_eq!(
+            store
+                .approve_revision("Z10001", &admin, as_reviewed(&again))
+                .unwrap(),
+            1
+        );
+        let kept = store.approval("Z10001").unwrap().unwrap().signature;
+        assert_eq!(kept, again.signature);
+        assert!(matches!(
+            store.approval_preview("Z10000"),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            store.approval_preview("Z19999"),
+            Err(StoreError::NotFound(_))
+        ));
+    });
 }
 
 /// An approval naming the function revision the admin reviewed lands only while the
