@@ -451,7 +451,9 @@ async fn approve(
         }
     };
     let signature = match query.signature {
-        Some(tag) if tag.len() == 64 && tag.bytes().all(|b| b.is_ascii_hexdigit()) => Some(tag),
+        Some(tag) if tag.len() == 64 && tag.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(tag.to_ascii_lowercase())
+        }
         Some(tag) => {
             return Err(ApiError::BadRequest(format!(
                 "signature must be the signature_tag GET /v1/objects/{zid}/approval gave when \

@@ -116,13 +116,13 @@ pub enum StoreError {
         /// Its current revision (`None`: it does not exist).
         current: Option<u64>,
     },
-    /// The store could not answer in time: no read connection came free within
-    /// [`READ_WAIT`] (PostgreSQL: no connection within `POOL_WAIT`), a search ran past
-    /// [`SEARCH_TIME_LIMIT`], or a PostgreSQL statement past its `statement_timeout`.
     /// What an operation was based on changed since (the signature an approval would keep,
     /// say): nothing was written.
     #[error("{0}")]
     Changed(String),
+    /// The store could not answer in time: no read connection came free within
+    /// [`READ_WAIT`] (PostgreSQL: no connection within `POOL_WAIT`), a search ran past
+    /// [`SEARCH_TIME_LIMIT`], or a PostgreSQL statement past its `statement_timeout`.
     #[error("the store is busy: {0}")]
     Busy(String),
     /// Recording a compilation would leave the artifacts that one author's compilations

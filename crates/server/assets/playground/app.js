@@ -361,15 +361,19 @@ async function approve(zid, functionZid, li, preview) {
 	const revision = revisionOf(zid);
 	const functionRevision = revisionOf(functionZid);
 	const reviewed = await preview;
+	// Without what the approval would keep, the server would pin the types as they are when
+	// the click lands: refused here instead of approved with the weaker check.
+	if (!reviewed || !reviewed.signature_tag) {
+		li.append(errorBox(new Error('What approving would keep could not be read; reload the page and review it again.')));
+		return;
+	}
 	const params = new URLSearchParams();
 	if (functionRevision) {
 		params.set('function', functionZid);
 		params.set('function_revision', functionRevision);
 	}
-	if (reviewed && reviewed.signature_tag) {
-		params.set('signature', reviewed.signature_tag);
-	}
-	const query = params.toString() ? `?${params}` : '';
+	params.set('signature', reviewed.signature_tag);
+	const query = `?${params}`;
 	try {
 		const answer = await api('POST', `/v1/objects/${zid}/approve${query}`, undefined, {
 			headers: revision ? { 'If-Match': `"${revision}"` } : {},

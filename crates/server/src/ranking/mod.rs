@@ -666,12 +666,7 @@ impl Ranking {
                 // function may list thousands of implementations, each three store reads.
                 let ranked = implementations.len().min(MAX_RANKED);
                 let mut figures = self.figures(&implementations[..ranked], &testers);
-                figures.extend(
-                    implementations[ranked..]
-                        .iter()
-                        .enumerate()
-                        .map(|(i, zid)| Figures::new(zid.clone(), 0, ranked + i)),
-                );
+                figures.extend(unranked(&implementations, ranked));
                 figures
             });
         let policy = &self.config.policy;
@@ -733,12 +728,7 @@ impl Ranking {
             && memo.computed.elapsed() < self.config.refresh;
         covers.then(|| {
             let mut figures = memo.figures.clone();
-            figures.extend(
-                implementations[ranked..]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, zid)| Figures::new(zid.clone(), 0, ranked + i)),
-            );
+            figures.extend(unranked(implementations, ranked));
             figures
         })
     }
@@ -1122,6 +1112,14 @@ impl Ranking {
         };
         self.order_of(function_zid, &zids, explore, deadline)
     }
+}
+
+/// The figures of the implementations past the first `ranked`: none read, in list order.
+fn unranked(implementations: &[String], ranked: usize) -> impl Iterator<Item = Figures> + '_ {
+    implementations[ranked..]
+        .iter()
+        .enumerate()
+        .map(move |(i, zid)| Figures::new(zid.clone(), 0, ranked + i))
 }
 
 /// Why an explanation was not finished by its deadline.

@@ -518,9 +518,14 @@ impl PostgresStore {
     /// What approving `zid` now would keep (see `SqliteStore::approval_preview`), read in
     /// one transaction.
     pub fn approval_preview(&self, zid: &str) -> Result<ApprovalPreview, StoreError> {
-        let mut conn = self.pool.get()?;
+        // A scan's connection (up to 65 objects read, on an anonymous route), and one snapshot:
+        // at READ COMMITTED each statement would see the latest commit, and an edit saved
+        // meanwhile could pair a function's revision with another revision's tag.
+        let mut conn = self.pool.get_scan()?;
         // Read only: dropped, it is rolled back.
         let mut tx = conn.transaction().map_err(pg_error)?;
+        tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .map_err(pg_error)?;
         let row = tx
             .query_opt(
                 "SELECT revision, type, json FROM objects WHERE zid = $1",

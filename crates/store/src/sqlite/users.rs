@@ -170,6 +170,31 @@ pub(crate) fn implementation_row(
     }
 }
 
+/// The revision and JSON of implementation `zid` as `conn` reads it ([`implementation_row`]).
+fn stored_implementation(
+    conn: &rusqlite::Connection,
+    zid: &str,
+) -> Result<(i64, String), StoreError> {
+    let row: Option<(i64, Option<String>, String)> = conn
+        .query_row(
+            "SELECT revision, type, json FROM objects WHERE zid = ?1",
+            [zid],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(db_error)?;
+    implementation_row(zid, row)
+}
+
+/// The stored JSON of `zid` as `conn` reads it.
+fn object_json(conn: &rusqlite::Connection, zid: &str) -> Result<Option<String>, StoreError> {
+    conn.query_row("SELECT json FROM objects WHERE zid = ?1", [zid], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map_err(db_error)
+}
+
 /// The ZID of the function implementation `z14` (a stored Z2) names.
 pub(crate) fn implemented_function(z14: &Value) -> Option<String> {
     z14.get("Z2K2")
@@ -563,30 +588,17 @@ impl SqliteStore {
     /// it ([`Reviewed`]), read in one transaction; `Invalid` when the approval would be
     /// refused for what it would keep.
     pub fn approval_preview(&self, zid: &str) -> Result<ApprovalPreview, StoreError> {
-        let conn = self.reader()?;
+        // A scan's reader: up to 65 objects read and parsed, on an anonymous route, so a
+        // lookup (a token check, a call's fetch) always finds a reader of its own.
+        let conn = self.scan_reader()?;
         let tx = conn.unchecked_transaction().map_err(db_error)?;
-        let row: Option<(i64, Option<String>, String)> = tx
-            .query_row(
-                "SELECT revision, type, json FROM objects WHERE zid = ?1",
-                [zid],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(db_error)?;
-        let (revision, json) = implementation_row(zid, row)?;
+        let (revision, json) = stored_implementation(&tx, zid)?;
         let z14 = super::parse_stored(zid, &json)?;
         let function = match implemented_function(&z14) {
             Some(function) => current_revision(&tx, &function)?.map(|at| (function, at)),
             None => None,
         };
-        let kept = signature_to_keep(&z14, |object| {
-            tx.query_row("SELECT json FROM objects WHERE zid = ?1", [object], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(db_error)
-        })?
-        .or_refused()?;
+        let kept = signature_to_keep(&z14, |object| object_json(&tx, object))?.or_refused()?;
         Ok(ApprovalPreview {
             revision: revision as u64,
             function,
@@ -607,15 +619,7 @@ impl SqliteStore {
         by.require_admin()?;
         let mut conn = self.writer();
         let tx = immediate(&mut conn)?;
-        let row: Option<(i64, Option<String>, String)> = tx
-            .query_row(
-                "SELECT revision, type, json FROM objects WHERE zid = ?1",
-                [zid],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(db_error)?;
-        let (revision, json) = implementation_row(zid, row)?;
+        let (revision, json) = stored_implementation(&tx, zid)?;
         if let Some(expected) = reviewed.revision
             && expected != revision as u64
         {
@@ -629,14 +633,7 @@ impl SqliteStore {
         check_function_reviewed(&z14, reviewed.function.as_ref(), |function| {
             current_revision(&tx, function)
         })?;
-        let signature = signature_to_keep(&z14, |object| {
-            tx.query_row("SELECT json FROM objects WHERE zid = ?1", [object], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(db_error)
-        })?
-        .or_refused()?;
+        let signature = signature_to_keep(&z14, |object| object_json(&tx, object))?.or_refused()?;
         check_signature_reviewed(zid, signature.as_deref(), reviewed.signature.as_deref())?;
         tx.execute(
             "INSERT OR REPLACE INTO approvals
