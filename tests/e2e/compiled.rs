@@ -442,3 +442,72 @@ fn import_compiles_and_export_carries_the_artifacts() {
     assert!(imported.contains("Z10003: artifact found"), "{imported}");
     assert!(imported.contains("Z10004: artifact found"), "{imported}");
 }
+
+/// C whose preprocessing doubles its tokens at each of 40 steps: it compiles until its
+/// limit. `n` makes each source its own.
+fn compiler_bomb(n: usize) -> String {
+    let mut bomb = format!("/* bomb {n} */\n#define A0 1+\n");
+    for step in 1..=40 {
+        bomb += &format!("#define A{step} A{0} A{0}\n", step - 1);
+    }
+    bomb + "static int sum(void) { return A40 0; }\nchar *Z10000(const char *Z10000K1) { return sum() ? (char *)Z10000K1 : \"never\"; }\n"
+}
+
+/// One compiler runs what calls compile, and it went to waiters first come, first served:
+/// one client's calls of distinct inline C that compiles until its deadline, sent one after
+/// another, queued ahead of every other client's, and each held the compiler to its deadline.
+/// A client (here, each token) now has one call in line for it: its others meanwhile are
+/// answered at once, and another client's call waits behind one of them at most.
+#[test]
+fn one_clients_inline_code_leaves_the_call_time_compiler_to_another() {
+    use crate::hostile::{Client, call_of, code_function};
+    use std::time::Duration;
+
+    let data = tempfile::tempdir().unwrap();
+    let mallory = add_user(data.path(), "mallory", "editor");
+    let alice = add_user(data.path(), "alice", "editor");
+    let server = Server::start(
+        data.path(),
+        &[],
+        &[
+            ("ZEVAL_CALL_TIMEOUT_MS", "2000"),
+            ("ZEVAL_CALLS", "open"),
+            ("ZEVAL_CACHE", "false"),
+        ],
+    );
+    let c_call = |code: &str| {
+        call_of(
+            code_function("Z10000", json!("Z6"), "Z6", "Z630", code),
+            "Z10000",
+            json!("called"),
+        )
+    };
+    let answers = std::thread::scope(|scope| {
+        let bombs: Vec<_> = (0..4)
+            .map(|n| {
+                let call = c_call(&compiler_bomb(n));
+                let client = Client::new(server.orch(), Some(&mallory), Duration::from_secs(20));
+                let bomb = scope.spawn(move || client.evaluate(&call).unwrap().text);
+                std::thread::sleep(Duration::from_millis(300));
+                bomb
+            })
+            .collect();
+        let client = Client::new(server.orch(), Some(&alice), Duration::from_secs(20));
+        let other = client
+            .evaluate(&c_call(
+                "char *Z10000(const char *Z10000K1) { return (char *)Z10000K1; }\n",
+            ))
+            .unwrap()
+            .text;
+        let bombs: Vec<String> = bombs.into_iter().map(|bomb| bomb.join().unwrap()).collect();
+        (bombs, other)
+    });
+    let (bombs, other) = answers;
+    let other: Value = serde_json::from_str(&other).unwrap();
+    assert_eq!(other["Z22K1"], json!("called"), "{other}");
+    let turned_away = bombs
+        .iter()
+        .filter(|answer| answer.contains("another call of this client's"))
+        .count();
+    assert_eq!(turned_away, 3, "{bombs:#?}");
+}

@@ -368,6 +368,7 @@ fn executor_request(language: &str, name: &str, code: &str, argument: &str) -> E
         function_name: Some(name.into()),
         function_arguments: arguments,
         signature: None,
+        client: None,
     }
 }
 

@@ -23,6 +23,14 @@ use zeval_compiler::{ArtifactKey, CompileFailure, Gate, Toolchain, Unit};
 /// call that had to compile waited to its deadline.
 pub const MAX_CALL_TIME_COMPILATIONS: usize = 1;
 
+/// Call-time compilations one client may have waiting for the call-time compiler or running
+/// on it ([`Artifacts::artifact_for_call`]); another of theirs meanwhile is busy at once. The
+/// slot goes to waiters first come, first served, so with no bound per client one client's
+/// calls of distinct inline code that compiles until its deadline (8 at once, its work slots)
+/// queued behind each other and ahead of every other client, again and again, and no other
+/// client's inline code compiled at all.
+pub const MAX_CALL_TIME_COMPILATIONS_PER_CLIENT: usize = 1;
+
 /// Bytes of artifacts kept in memory (least recently used dropped first): 256 MiB. A C
 /// artifact is tens of KiB, a Rust one a few hundred.
 pub const MEMORY_CACHE_BYTES: usize = 256 * 1024 * 1024;
@@ -139,6 +147,9 @@ pub struct Artifacts {
     store_saves: bool,
     /// Authors with a save waiting for a compiler or compiling ([`Artifacts::artifact_saved_by`]).
     saving: Mutex<HashSet<String>>,
+    /// Clients with a call's compilation waiting for the call-time compiler or compiling
+    /// ([`Artifacts::artifact_for_call`]).
+    calling: Mutex<HashSet<String>>,
 }
 
 impl Artifacts {
@@ -155,6 +166,7 @@ impl Artifacts {
             keep_call_time: false,
             store_saves: true,
             saving: Mutex::new(HashSet::new()),
+            calling: Mutex::new(HashSet::new()),
         }
     }
 
@@ -230,11 +242,27 @@ impl Artifacts {
         self.find_or_compile(unit, budget, None)
     }
 
+    /// [`Artifacts::artifact_within`] `budget` for a call of `client` (the server's
+    /// per-client key; `None`: not counted), who has at most
+    /// [`MAX_CALL_TIME_COMPILATIONS_PER_CLIENT`] compilation waiting for the call-time
+    /// compiler or compiling: another of theirs meanwhile is [`ArtifactError::Busy`] at once
+    /// (an artifact already compiled is found all the same, and a call of code being compiled
+    /// already waits for it, taking no place). So another client's call waits behind at most
+    /// one compilation of each client.
+    pub fn artifact_for_call(
+        &self,
+        unit: &Unit,
+        budget: Duration,
+        client: Option<&str>,
+    ) -> Result<Ready, ArtifactError> {
+        self.find_or_compile(unit, Some(budget), client)
+    }
+
     fn find_or_compile(
         &self,
         unit: &Unit,
         budget: Option<Duration>,
-        author: Option<&str>,
+        in_line_for: Option<&str>,
     ) -> Result<Ready, ArtifactError> {
         let started = Instant::now();
         let deadline = budget.map(|budget| started + budget);
@@ -282,16 +310,28 @@ impl Artifacts {
                 .unwrap_or_else(|p| p.into_inner())
                 .contains_key(&key)
         };
-        let _authors_turn = match author {
+        // A save's author, or a call's client, is in line once (saves and calls apart).
+        let _turn = match in_line_for {
             Some(_) if compiling_already() => None,
-            Some(author) => match AuthorsTurn::take(&self.saving, author) {
-                Some(turn) => Some(turn),
-                None => {
-                    return Err(ArtifactError::Busy(
-                        "another save of this author's is compiling; calls compile this one, and so does saving it again".to_owned(),
-                    ));
+            Some(who) => {
+                let in_line = match deadline {
+                    None => &self.saving,
+                    Some(_) => &self.calling,
+                };
+                match Turn::take(in_line, who) {
+                    Some(turn) => Some(turn),
+                    None if deadline.is_none() => {
+                        return Err(ArtifactError::Busy(
+                            "another save of this author's is compiling; calls compile this one, and so does saving it again".to_owned(),
+                        ));
+                    }
+                    None => {
+                        return Err(ArtifactError::Busy(
+                            "another call of this client's is waiting for the call-time compiler or compiling; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
+                        ));
+                    }
                 }
-            },
+            }
             None => None,
         };
         // A save takes its compiler slot before the code's gate: waiting for the slot behind
@@ -438,10 +478,17 @@ impl Artifacts {
                     CompileFailure::Limit {
                         what: what @ ("wall time" | "CPU time"),
                         detail,
-                    } if deadline.is_some_and(came) => ArtifactError::Unfinished(format!(
-                        "its {what} ran out at {detail}; saving the implementation compiles \
+                    } if deadline.is_some_and(came)
+                        || (*what == "CPU time"
+                            && budget.is_some_and(|budget| {
+                                budget < self.toolchain.config().cpu_time
+                            })) =>
+                    {
+                        ArtifactError::Unfinished(format!(
+                            "its {what} ran out at {detail}; saving the implementation compiles \
                          it ahead of calls, within the compiler's own limits"
-                    )),
+                        ))
+                    }
                     _ => ArtifactError::Failed(failure_message(&failure)),
                 });
             }
@@ -470,29 +517,30 @@ impl Artifacts {
     }
 }
 
-/// An author's one save in line for a compiler, given back when dropped.
-struct AuthorsTurn<'a> {
-    saving: &'a Mutex<HashSet<String>>,
-    author: String,
+/// An author's one save, or a client's one call, in line for a compiler, given back when
+/// dropped.
+struct Turn<'a> {
+    in_line: &'a Mutex<HashSet<String>>,
+    who: String,
 }
 
-impl<'a> AuthorsTurn<'a> {
-    /// `author`'s turn, unless they hold one already.
-    fn take(saving: &'a Mutex<HashSet<String>>, author: &str) -> Option<Self> {
-        let mut authors = saving.lock().unwrap_or_else(|p| p.into_inner());
-        authors.insert(author.to_owned()).then(|| AuthorsTurn {
-            saving,
-            author: author.to_owned(),
+impl<'a> Turn<'a> {
+    /// `who`'s turn, unless they hold one already.
+    fn take(in_line: &'a Mutex<HashSet<String>>, who: &str) -> Option<Self> {
+        let mut holders = in_line.lock().unwrap_or_else(|p| p.into_inner());
+        holders.insert(who.to_owned()).then(|| Turn {
+            in_line,
+            who: who.to_owned(),
         })
     }
 }
 
-impl Drop for AuthorsTurn<'_> {
+impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        self.saving
+        self.in_line
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.author);
+            .remove(&self.who);
     }
 }
 
@@ -509,8 +557,10 @@ fn ready(key: ArtifactKey, record: ArtifactRecord) -> Result<Ready, ArtifactErro
 
 /// Whether a compilation that ended now was stopped by `deadline` (the call's), not by the
 /// compiler's own wall or CPU time: the limits a call gets are lowered to what it has left
-/// after its waits, so a limit that came with the deadline was the deadline's. (CPU time
-/// runs no faster than the clock, so a CPU limit lowered to the time left ends at it too.)
+/// after its waits, so a limit that came with the deadline was the deadline's. A CPU limit
+/// lowered to the time left may end before it (a compiler's threads, rustc's among them,
+/// spend CPU time faster than the clock), so `compile` counts a CPU limit as the call's
+/// whenever the call's time lowered it: until 2026-12-07 that was a failure of the code.
 fn came(deadline: Instant) -> bool {
     deadline.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN
 }

@@ -638,7 +638,7 @@ impl Evaluator {
         };
         // One deadline for compiling and running: what a compilation took is not given again.
         let deadline = Instant::now() + budget;
-        let module = match artifacts.artifact_within(&unit, Some(budget)) {
+        let module = match artifacts.artifact_for_call(&unit, budget, request.client.as_deref()) {
             Ok(module) => module,
             // The load's doing, not the code's: a Z558 that says so, which the ranking,
             // the testers and the result cache do not hold against the implementation.
@@ -830,6 +830,7 @@ fn warm_up_input(family: Family) -> Vec<u8> {
             function_name: Some("Z1000001".to_owned()),
             function_arguments: Map::new(),
             signature: None,
+            client: None,
         },
         &CodeLookup::Compile,
         &Limits::default(),
@@ -1317,6 +1318,7 @@ mod tests {
             function_name: Some("f".to_owned()),
             function_arguments: Map::new(),
             signature: None,
+            client: None,
         };
         // The bytes may hold the separator themselves: only the first one ends the JSON.
         let compiled = CodeLookup::Compiled(Arc::from(&b"\x00raw\xff"[..]));

@@ -115,6 +115,7 @@ fn legacy_executor_request(zobject: Value, reentrant: bool) -> ExecutorRequest {
         function_name,
         function_arguments,
         signature,
+        client: None,
     }
 }
 

@@ -35,6 +35,10 @@ pub struct CodeCall {
     /// An evaluator may leave the rest out instead of building it (the server's own evaluator
     /// does; a remote one is asked for everything).
     pub value_only: bool,
+    /// Who sent the request ([`crate::CallOptions::client`]), for what an evaluator shares
+    /// among clients (the server's own evaluator gives each client one place in line for its
+    /// call-time compiler). `None` outside a request or for a request without one.
+    pub client: Option<Arc<str>>,
 }
 
 /// The evaluator could not be used; the orchestrator tries the next implementation. The

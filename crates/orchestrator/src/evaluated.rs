@@ -80,6 +80,8 @@ impl Engine<'_> {
                 zobject,
                 remaining_time: self.remaining(),
                 value_only,
+                client: crate::budget::with_reentry(|counters| counters.client.borrow().clone())
+                    .flatten(),
             };
             // The code may call other functions meanwhile, inside this request.
             let mut nested = crate::reentry::EngineCaller { engine: self };

@@ -232,6 +232,7 @@ pub(crate) fn executor_request(call: &CodeCall) -> ExecutorRequest {
         signature: zeval_compiler::Language::from_code(&call.language)
             .and_then(|_| call.zobject.get("Z7K1"))
             .and_then(|function| zeval_compiler::Signature::from_function(function).ok()),
+        client: call.client.clone(),
     }
 }
 

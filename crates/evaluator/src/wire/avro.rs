@@ -216,6 +216,7 @@ impl Reader<'_> {
             function_name: Some(function_name),
             function_arguments,
             signature: None,
+            client: None,
         }))
     }
 
@@ -432,6 +433,7 @@ mod tests {
             function_name: Some("Z1000".into()),
             function_arguments: arguments,
             signature: None,
+            client: None,
         }
     }
 
@@ -494,6 +496,7 @@ mod tests {
             function_name: Some("Z1000".into()),
             function_arguments: arguments,
             signature: None,
+            client: None,
         };
         let body = encode_v004(&request(arguments.clone())).unwrap();
         match decode(&body) {
@@ -522,6 +525,7 @@ mod tests {
             function_name: Some("Z1000".into()),
             function_arguments: arguments,
             signature: None,
+            client: None,
         };
         let body = encode_v004(&request).unwrap();
         assert_eq!(decode(&body).unwrap(), Request::Executor(request));

@@ -116,6 +116,7 @@ fn executor(mut object: Map<String, Value>, reentrant: bool) -> Result<ExecutorR
         function_name,
         function_arguments,
         signature: None,
+        client: None,
     })
 }
 

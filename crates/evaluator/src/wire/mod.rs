@@ -48,6 +48,11 @@ pub struct ExecutorRequest {
     /// convention needs them (zeval only: read from the `Z8` of a whole function call; the
     /// executor form and Avro do not carry it).
     pub signature: Option<zeval_compiler::Signature>,
+    /// Who the call is for (the server's per-client key), when the orchestrator runs in the
+    /// same process (no wire carries it): a client has one place in line for the call-time
+    /// compiler ([`crate::Artifacts::artifact_for_call`]). `None` (a remote orchestrator's
+    /// call, `zeval call`): not counted.
+    pub client: Option<std::sync::Arc<str>>,
 }
 
 /// Why a body could not be decoded. The service answers these with a Z5 in a Z22.
@@ -154,6 +159,7 @@ pub fn executor_form(zobject: &Value, reentrant: bool) -> Option<ExecutorRequest
         function_name: Some(function_name.to_owned()),
         function_arguments: arguments,
         signature: None,
+        client: None,
     })
 }
 

@@ -433,6 +433,57 @@ fn one_authors_saves_leave_a_turn_for_anothers() {
     assert_eq!(turned_away, 3, "{bombs:?}");
 }
 
+/// The call-time compiler went to waiters first come, first served, whoever sent them: one
+/// client's calls of distinct inline code that compiles until its deadline (staggered, its 8
+/// work slots) queued ahead of every other client, each holding the compiler to its deadline,
+/// and another client's call waited behind all of them. A client now has one call in line;
+/// another of theirs meanwhile is busy at once, and another client waits behind one at most.
+#[test]
+fn one_clients_calls_leave_a_turn_for_anothers() {
+    let toolchain =
+        zeval_compiler::Toolchain::discover(&zeval_compiler::CompilerConfig::default()).unwrap();
+    let artifacts = zeval_evaluator::Artifacts::new(toolchain, None);
+    let budget = std::time::Duration::from_millis(1_500);
+    let (bombs, other) = std::thread::scope(|scope| {
+        let bombs: Vec<_> = (0..4)
+            .map(|n| {
+                let unit = c_unit(&compiler_bomb(200 + n));
+                let artifacts = &artifacts;
+                let bomb = scope
+                    .spawn(move || artifacts.artifact_for_call(&unit, budget, Some("mallory")));
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                bomb
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let other = artifacts.artifact_for_call(
+            &c_unit("char *Z1000(const char *Z1000K1) { return \"called\"; }\n"),
+            budget,
+            Some("alice"),
+        );
+        let other = (other.map(|ready| ready.key), started.elapsed());
+        let bombs: Vec<_> = bombs.into_iter().map(|bomb| bomb.join().unwrap()).collect();
+        (bombs, other)
+    });
+    // Behind the first bomb only (it holds the compiler until 1.5 s; this call came at 1.2 s).
+    assert!(other.0.is_ok(), "the other client's call: {other:?}");
+    let turned_away = bombs
+        .iter()
+        .filter(|bomb| matches!(bomb, Err(zeval_evaluator::artifacts::ArtifactError::Busy(message)) if message.contains("another call of this client's")))
+        .count();
+    assert_eq!(turned_away, 3, "{bombs:?}");
+    // A call without a client is not counted.
+    assert!(
+        artifacts
+            .artifact_for_call(
+                &c_unit("char *Z1000(const char *Z1000K1) { return \"again\"; }\n"),
+                budget,
+                None,
+            )
+            .is_ok()
+    );
+}
+
 /// Saves take every compiler slot but the calls' one: two saves of code that compiles for its
 /// whole time limit held both slots, and a call that had to compile waited to its deadline.
 /// Now the second save waits (at most the queue timeout) and the call compiles at once.
