@@ -111,6 +111,6 @@ pub use convention::{
 };
 pub use language::{ArtifactKey, Language, Unit};
 pub use toolchain::{
-    CompileFailure, Compiled, CompilerConfig, CompilerError, Gate, MAX_DIAGNOSTICS_BYTES,
-    STALE_TEMP_DIR_AGE, Slot, Toolchain, sweep_stale_temp_dirs,
+    CALLS_CPU_TIME, CompileFailure, Compiled, CompilerConfig, CompilerError, Gate,
+    MAX_DIAGNOSTICS_BYTES, STALE_TEMP_DIR_AGE, Slot, Toolchain, sweep_stale_temp_dirs,
 };

@@ -95,7 +95,8 @@ pub enum CompileFailure {
     #[error("the compiler reported errors:\n{0}")]
     Diagnostics(String),
     /// A limit stopped the compilation. `what` is "CPU time", "memory", "wall time",
-    /// "output size", "temporary files" or "queue wait".
+    /// "output size", "temporary files", "queue wait", or [`CALLS_CPU_TIME`] (the CPU time a
+    /// call's time left lowered the limit to).
     #[error("compilation stopped: the {what} limit was exceeded ({detail})")]
     Limit { what: &'static str, detail: String },
     /// This server has no compiler for the language.
@@ -105,6 +106,10 @@ pub enum CompileFailure {
     #[error("internal error while compiling: {0}")]
     Internal(String),
 }
+
+/// `CompileFailure::Limit::what` of a CPU-time limit that a call's time left lowered below
+/// [`CompilerConfig::cpu_time`] (see [`Toolchain::compile_queued`]).
+pub const CALLS_CPU_TIME: &str = "call's CPU time";
 
 impl CompileFailure {
     /// Whether trying again later may succeed: a wall-time limit or a full queue (the
@@ -401,7 +406,19 @@ impl Toolchain {
             "compiler finished"
         );
         if let Some(limit) = self.limit_hit(&outcome, &text, &limits) {
-            return Err(limit);
+            return Err(match limit {
+                // Lowered to the call's time left: the call's limit, not the compiler's own.
+                // A compiler's threads (rustc's) spend CPU time faster than the clock, so it
+                // may end before the call's deadline.
+                CompileFailure::Limit {
+                    what: "CPU time",
+                    detail,
+                } if limits.cpu < self.config.cpu_time => CompileFailure::Limit {
+                    what: CALLS_CPU_TIME,
+                    detail,
+                },
+                limit => limit,
+            });
         }
         if !outcome.status.success() {
             return Err(CompileFailure::Diagnostics(if text.is_empty() {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use zeval_compiler::{ArtifactKey, CompileFailure, Gate, Toolchain, Unit};
+use zeval_compiler::{ArtifactKey, CALLS_CPU_TIME, CompileFailure, Gate, Toolchain, Unit};
 
 /// Compilations a function call may run at once, across all callers: calls are anonymous,
 /// so they get one of the toolchain's slots (`CompilerConfig::max_concurrent`, 2 by
@@ -245,9 +245,10 @@ impl Artifacts {
     /// [`Artifacts::artifact_within`] `budget` for a call of `client` (the server's
     /// per-client key; `None`: not counted), who has at most
     /// [`MAX_CALL_TIME_COMPILATIONS_PER_CLIENT`] compilation waiting for the call-time
-    /// compiler or compiling: another of theirs meanwhile is [`ArtifactError::Busy`] at once
-    /// (an artifact already compiled is found all the same, and a call of code being compiled
-    /// already waits for it, taking no place). So another client's call waits behind at most
+    /// compiler or compiling: another of theirs that must compile meanwhile is
+    /// [`ArtifactError::Busy`] at once (an artifact already compiled is found all the same,
+    /// and a call of code being compiled already waits for that compilation, taking no place
+    /// until it must compile the code itself). So another client's call waits behind at most
     /// one compilation of each client.
     pub fn artifact_for_call(
         &self,
@@ -310,28 +311,17 @@ impl Artifacts {
                 .unwrap_or_else(|p| p.into_inner())
                 .contains_key(&key)
         };
-        // A save's author, or a call's client, is in line once (saves and calls apart).
-        let _turn = match in_line_for {
-            Some(_) if compiling_already() => None,
-            Some(who) => {
-                let in_line = match deadline {
-                    None => &self.saving,
-                    Some(_) => &self.calling,
-                };
-                match Turn::take(in_line, who) {
-                    Some(turn) => Some(turn),
-                    None if deadline.is_none() => {
-                        return Err(ArtifactError::Busy(
-                            "another save of this author's is compiling; calls compile this one, and so does saving it again".to_owned(),
-                        ));
-                    }
-                    None => {
-                        return Err(ArtifactError::Busy(
-                            "another call of this client's is waiting for the call-time compiler or compiling; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
-                        ));
-                    }
+        // A save's author is in line once (a call's client, below, once it must compile).
+        let _authors_turn = match in_line_for {
+            Some(_) if deadline.is_some() || compiling_already() => None,
+            Some(author) => match Turn::take(&self.saving, author) {
+                Some(turn) => Some(turn),
+                None => {
+                    return Err(ArtifactError::Busy(
+                        "another save of this author's is compiling; calls compile this one, and so does saving it again".to_owned(),
+                    ));
                 }
-            }
+            },
             None => None,
         };
         // A save takes its compiler slot before the code's gate: waiting for the slot behind
@@ -359,7 +349,19 @@ impl Artifacts {
         let result = match lock.acquire_until(Some(waits_until)) {
             Some(_compiling) => match self.lookup_until(&key, waits_until) {
                 Some(record) => ready(key, record),
-                None => self.compile(key, unit, deadline, waits_until),
+                None => match deadline.and(in_line_for) {
+                    // A call's client is in line once, taken only here, where this call is
+                    // to compile: a call that waited on the gate for the same code, whose
+                    // compilation ended unrecorded (cut by its deadline), compiles it itself,
+                    // and took no place while it waited.
+                    Some(client) => match Turn::take(&self.calling, client) {
+                        Some(_clients_turn) => self.compile(key, unit, deadline, waits_until),
+                        None => Err(ArtifactError::Busy(
+                            "another call of this client's is waiting for the call-time compiler or compiling; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
+                        )),
+                    },
+                    None => self.compile(key, unit, deadline, waits_until),
+                },
             },
             None if deadline.is_some() => Err(ArtifactError::Busy(
                 "another call was compiling the same code until this call's deadline; try again"
@@ -476,14 +478,9 @@ impl Artifacts {
                         detail,
                     } => ArtifactError::Busy(format!("the compilers stayed busy: {detail}")),
                     CompileFailure::Limit {
-                        what: what @ ("wall time" | "CPU time"),
+                        what: what @ ("wall time" | "CPU time" | CALLS_CPU_TIME),
                         detail,
-                    } if deadline.is_some_and(came)
-                        || (*what == "CPU time"
-                            && budget.is_some_and(|budget| {
-                                budget < self.toolchain.config().cpu_time
-                            })) =>
-                    {
+                    } if deadline.is_some_and(came) || *what == CALLS_CPU_TIME => {
                         ArtifactError::Unfinished(format!(
                             "its {what} ran out at {detail}; saving the implementation compiles \
                          it ahead of calls, within the compiler's own limits"
@@ -559,8 +556,9 @@ fn ready(key: ArtifactKey, record: ArtifactRecord) -> Result<Ready, ArtifactErro
 /// compiler's own wall or CPU time: the limits a call gets are lowered to what it has left
 /// after its waits, so a limit that came with the deadline was the deadline's. A CPU limit
 /// lowered to the time left may end before it (a compiler's threads, rustc's among them,
-/// spend CPU time faster than the clock), so `compile` counts a CPU limit as the call's
-/// whenever the call's time lowered it: until 2026-12-07 that was a failure of the code.
+/// spend CPU time faster than the clock): the toolchain names it
+/// [`zeval_compiler::CALLS_CPU_TIME`], and `compile` counts it as the call's whatever the
+/// clock says (until 2026-12-07 that was a failure of the code).
 fn came(deadline: Instant) -> bool {
     deadline.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN
 }

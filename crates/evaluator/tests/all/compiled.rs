@@ -472,16 +472,82 @@ fn one_clients_calls_leave_a_turn_for_anothers() {
         .filter(|bomb| matches!(bomb, Err(zeval_evaluator::artifacts::ArtifactError::Busy(message)) if message.contains("another call of this client's")))
         .count();
     assert_eq!(turned_away, 3, "{bombs:?}");
-    // A call without a client is not counted.
-    assert!(
-        artifacts
-            .artifact_for_call(
-                &c_unit("char *Z1000(const char *Z1000K1) { return \"again\"; }\n"),
-                budget,
-                None,
+}
+
+/// A call of code its client is compiling already waits for that compilation without a place
+/// in line; when it ends unrecorded (cut by its deadline), the waiting call compiles the code
+/// itself, and only then takes its client's place: the client's other calls are still turned
+/// away, and another client waits behind one of its compilations at a time.
+#[test]
+fn a_call_waiting_for_its_clients_own_compilation_takes_its_place_only_to_compile() {
+    use std::time::{Duration, Instant};
+    let toolchain =
+        zeval_compiler::Toolchain::discover(&zeval_compiler::CompilerConfig::default()).unwrap();
+    let artifacts = zeval_evaluator::Artifacts::new(toolchain, None);
+    let bomb = c_unit(&compiler_bomb(300));
+    let turned_away = |answer: &Result<
+        zeval_evaluator::artifacts::Ready,
+        zeval_evaluator::artifacts::ArtifactError,
+    >| {
+        matches!(answer, Err(zeval_evaluator::artifacts::ArtifactError::Busy(message)) if message.contains("another call of this client's"))
+    };
+    let started = Instant::now();
+    let at = |millis: u64| {
+        std::thread::sleep(Duration::from_millis(millis).saturating_sub(started.elapsed()));
+    };
+    let timed = |client: &'static str, unit: &zeval_compiler::Unit, budget: u64| {
+        let began = Instant::now();
+        let answer = artifacts.artifact_for_call(unit, Duration::from_millis(budget), Some(client));
+        (answer, began.elapsed())
+    };
+    std::thread::scope(|scope| {
+        // Holds the compiler and mallory's place until 1.5 s.
+        let first = scope.spawn(|| timed("mallory", &bomb, 1_500));
+        at(100);
+        // The same code: waits for the first, then compiles it itself until 3.1 s.
+        let second = scope.spawn(|| timed("mallory", &bomb, 3_000));
+        at(300);
+        let other = scope.spawn(|| {
+            timed(
+                "alice",
+                &c_unit("char *Z1000(const char *Z1000K1) { return \"alice\"; }\n"),
+                3_000,
             )
-            .is_ok()
-    );
+        });
+        at(600);
+        let while_first = timed("mallory", &c_unit(&compiler_bomb(301)), 2_000);
+        assert!(turned_away(&while_first.0), "{while_first:?}");
+        assert!(
+            while_first.1 < Duration::from_millis(500),
+            "{while_first:?}"
+        );
+        at(2_000);
+        // The second now compiles in mallory's place.
+        let while_second = timed("mallory", &c_unit(&compiler_bomb(302)), 2_000);
+        assert!(turned_away(&while_second.0), "{while_second:?}");
+        let (first, second, other) = (
+            first.join().unwrap(),
+            second.join().unwrap(),
+            other.join().unwrap(),
+        );
+        assert!(first.0.is_err(), "the bomb compiled: {first:?}");
+        assert!(second.0.is_err(), "the bomb compiled: {second:?}");
+        // Behind the first bomb only: it came at 0.3 s, the first ended at 1.5 s.
+        assert!(other.0.is_ok(), "the other client's call: {other:?}");
+    });
+    // A call without a client is not counted, while mallory's place is taken.
+    let taken = std::thread::scope(|scope| {
+        let holder = scope.spawn(|| timed("mallory", &c_unit(&compiler_bomb(303)), 1_000));
+        std::thread::sleep(Duration::from_millis(100));
+        let anonymous = artifacts.artifact_for_call(
+            &c_unit("char *Z1000(const char *Z1000K1) { return \"anonymous\"; }\n"),
+            Duration::from_millis(3_000),
+            None,
+        );
+        (holder.join().unwrap(), anonymous)
+    });
+    assert!(taken.0.0.is_err(), "{:?}", taken.0);
+    assert!(taken.1.is_ok(), "{:?}", taken.1.map(|ready| ready.key));
 }
 
 /// Saves take every compiler slot but the calls' one: two saves of code that compiles for its
