@@ -453,6 +453,52 @@ fn compiler_bomb(n: usize) -> String {
     bomb + "static int sum(void) { return A40 0; }\nchar *Z10000(const char *Z10000K1) { return sum() ? (char *)Z10000K1 : \"never\"; }\n"
 }
 
+/// Four calls of `mallory`'s, of distinct C that compiles until its deadline, 300 ms apart,
+/// then one of `alice`'s: the answers to mallory's calls, and alice's Z22.
+fn four_bombs_then_another_client(orch: &str, mallory: &str, alice: &str) -> (Vec<String>, Value) {
+    use crate::hostile::{Client, call_of, code_function};
+    use std::time::Duration;
+
+    let c_call = |code: &str| {
+        call_of(
+            code_function("Z10000", json!("Z6"), "Z6", "Z630", code),
+            "Z10000",
+            json!("called"),
+        )
+    };
+    std::thread::scope(|scope| {
+        let bombs: Vec<_> = (0..4)
+            .map(|n| {
+                let call = c_call(&compiler_bomb(n));
+                let client = Client::new(orch, Some(mallory), Duration::from_secs(20));
+                let bomb = scope.spawn(move || client.evaluate(&call).unwrap().text);
+                std::thread::sleep(Duration::from_millis(300));
+                bomb
+            })
+            .collect();
+        let client = Client::new(orch, Some(alice), Duration::from_secs(20));
+        let other = client
+            .evaluate(&c_call(
+                "char *Z10000(const char *Z10000K1) { return (char *)Z10000K1; }\n",
+            ))
+            .unwrap()
+            .text;
+        let bombs: Vec<String> = bombs.into_iter().map(|bomb| bomb.join().unwrap()).collect();
+        (bombs, serde_json::from_str(&other).unwrap())
+    })
+}
+
+/// Whether `bombs` has three answers turned away for their client's place in line, and
+/// `other` compiled and ran.
+fn one_place_per_client(bombs: &[String], other: &Value) {
+    assert_eq!(other["Z22K1"], json!("called"), "{other}");
+    let turned_away = bombs
+        .iter()
+        .filter(|answer| answer.contains("another call of this client's"))
+        .count();
+    assert_eq!(turned_away, 3, "{bombs:#?}");
+}
+
 /// One compiler runs what calls compile, and it went to waiters first come, first served:
 /// one client's calls of distinct inline C that compiles until its deadline, sent one after
 /// another, queued ahead of every other client's, and each held the compiler to its deadline.
@@ -460,9 +506,6 @@ fn compiler_bomb(n: usize) -> String {
 /// answered at once, and another client's call waits behind one of them at most.
 #[test]
 fn one_clients_inline_code_leaves_the_call_time_compiler_to_another() {
-    use crate::hostile::{Client, call_of, code_function};
-    use std::time::Duration;
-
     let data = tempfile::tempdir().unwrap();
     let mallory = add_user(data.path(), "mallory", "editor");
     let alice = add_user(data.path(), "alice", "editor");
@@ -475,39 +518,56 @@ fn one_clients_inline_code_leaves_the_call_time_compiler_to_another() {
             ("ZEVAL_CACHE", "false"),
         ],
     );
-    let c_call = |code: &str| {
-        call_of(
-            code_function("Z10000", json!("Z6"), "Z6", "Z630", code),
-            "Z10000",
-            json!("called"),
-        )
-    };
-    let answers = std::thread::scope(|scope| {
-        let bombs: Vec<_> = (0..4)
-            .map(|n| {
-                let call = c_call(&compiler_bomb(n));
-                let client = Client::new(server.orch(), Some(&mallory), Duration::from_secs(20));
-                let bomb = scope.spawn(move || client.evaluate(&call).unwrap().text);
-                std::thread::sleep(Duration::from_millis(300));
-                bomb
-            })
-            .collect();
-        let client = Client::new(server.orch(), Some(&alice), Duration::from_secs(20));
-        let other = client
-            .evaluate(&c_call(
-                "char *Z10000(const char *Z10000K1) { return (char *)Z10000K1; }\n",
-            ))
-            .unwrap()
-            .text;
-        let bombs: Vec<String> = bombs.into_iter().map(|bomb| bomb.join().unwrap()).collect();
-        (bombs, other)
-    });
-    let (bombs, other) = answers;
-    let other: Value = serde_json::from_str(&other).unwrap();
-    assert_eq!(other["Z22K1"], json!("called"), "{other}");
-    let turned_away = bombs
-        .iter()
-        .filter(|answer| answer.contains("another call of this client's"))
-        .count();
-    assert_eq!(turned_away, 3, "{bombs:#?}");
+    let (bombs, other) = four_bombs_then_another_client(server.orch(), &mallory, &alice);
+    one_place_per_client(&bombs, &other);
+}
+
+/// The same with the evaluator in another process (`--role evaluator`, reached with the
+/// evaluator secret): the orchestrator names each call's client in a header, as a digest
+/// (`CLIENT_HEADER`), and the evaluator believes it from a request with the secret only.
+/// Before, a remote evaluator counted no client at all.
+#[test]
+fn a_remote_evaluator_gives_each_client_of_its_orchestrator_one_place_for_its_compiler() {
+    let secret = "0123456789abcdef0123456789abcdef";
+    let evaluator_data = tempfile::tempdir().unwrap();
+    let evaluator = Server::start(
+        evaluator_data.path(),
+        &["--role", "evaluator"],
+        &[
+            ("ZEVAL_EVALUATOR_SECRET", secret),
+            ("ZEVAL_CALL_TIMEOUT_MS", "2000"),
+        ],
+    );
+    let evaluate_url = format!(
+        "{}/wikifunctions.org/v1/evaluate/",
+        evaluator.evaluator.as_deref().unwrap()
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mallory = add_user(data.path(), "mallory", "editor");
+    let alice = add_user(data.path(), "alice", "editor");
+    // JSON carries the function (a compiled implementation needs its signature; Avro does
+    // not carry it).
+    let config = data.path().join("zeval.toml");
+    std::fs::write(
+        &config,
+        format!("[evaluators]\nc17 = {{ url = \"{evaluate_url}\", format = \"json\" }}\n"),
+    )
+    .unwrap();
+    let orchestrator = Server::start(
+        data.path(),
+        &[
+            "--role",
+            "orchestrator",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[
+            ("ZEVAL_EVALUATOR_SECRET", secret),
+            ("ZEVAL_CALL_TIMEOUT_MS", "2000"),
+            ("ZEVAL_CALLS", "open"),
+            ("ZEVAL_CACHE", "false"),
+        ],
+    );
+    let (bombs, other) = four_bombs_then_another_client(orchestrator.orch(), &mallory, &alice);
+    one_place_per_client(&bombs, &other);
 }

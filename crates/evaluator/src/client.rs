@@ -39,6 +39,12 @@ pub struct RemoteEvaluator {
 /// orchestrators (`zeval serve`'s `evaluator_secret`).
 pub const SECRET_HEADER: &str = "x-zeval-evaluator-secret";
 
+/// The header in which an orchestrator names the client a call is for
+/// ([`crate::ExecutorRequest::client`]: a digest of the orchestrator's per-client key, never
+/// a token), for what the evaluator shares among clients (one call in line per client for the
+/// call-time compiler). An evaluator believes it only from a request with the secret.
+pub const CLIENT_HEADER: &str = "x-zeval-client";
+
 impl RemoteEvaluator {
     /// A client posting to `url` (e.g. `http://localhost:6927/wikifunctions.org/v1/evaluate/`)
     /// in `encoding`, giving up after `timeout` at most (each call may give up sooner, see
@@ -126,6 +132,18 @@ impl RemoteEvaluator {
         remaining: Duration,
         callback: Option<(&str, &str)>,
     ) -> Result<Value, RemoteFailure> {
+        self.try_evaluate_for(request, remaining, callback, None)
+    }
+
+    /// [`RemoteEvaluator::try_evaluate`] for a call of `client` (sent in [`CLIENT_HEADER`]
+    /// when there is one and this client sends the evaluator secret).
+    pub fn try_evaluate_for(
+        &self,
+        request: &Request,
+        remaining: Duration,
+        callback: Option<(&str, &str)>,
+        client: Option<&str>,
+    ) -> Result<Value, RemoteFailure> {
         let failed = |message: String| RemoteFailure {
             kind: FailureKind::Failed,
             message,
@@ -153,6 +171,9 @@ impl RemoteEvaluator {
             .header("Content-Type", self.encoding.content_type());
         if let Some(secret) = &self.secret {
             post = post.header(SECRET_HEADER, secret);
+            if let Some(client) = client {
+                post = post.header(CLIENT_HEADER, client);
+            }
         }
         if let Some((url, token)) = callback {
             post = post

@@ -334,10 +334,22 @@ impl Evaluator {
         content_type: Option<&str>,
         nested: Option<&mut dyn NestedCalls>,
     ) -> Answer {
+        self.answer_body_for(body, content_type, nested, None)
+    }
+
+    /// [`Evaluator::answer_body`] for a call of `client` (`ExecutorRequest::client`, which
+    /// no wire carries: an orchestrator names it in a header of its own).
+    pub fn answer_body_for(
+        &self,
+        body: &[u8],
+        content_type: Option<&str>,
+        nested: Option<&mut dyn NestedCalls>,
+        client: Option<std::sync::Arc<str>>,
+    ) -> Answer {
         let started = Started::now();
         match wire::decode_with_remaining_time(body, content_type) {
             Ok((request, remaining_time)) => {
-                self.evaluate_from(request, remaining_time, started, nested)
+                self.evaluate_from(request, remaining_time, client, started, nested)
             }
             Err(error) => self.finish(
                 failure(z5_untyped(
@@ -366,13 +378,14 @@ impl Evaluator {
     /// [`Evaluator::evaluate`] (with `nested`, [`Evaluator::evaluate_with`]) as an
     /// [`Answer`], for a caller that wants its metadata as text or not at all.
     pub fn answer(&self, request: Request, nested: Option<&mut dyn NestedCalls>) -> Answer {
-        self.evaluate_from(request, None, Started::now(), nested)
+        self.evaluate_from(request, None, None, Started::now(), nested)
     }
 
     fn evaluate_from(
         &self,
         request: Request,
         remaining_time: Option<f64>,
+        client: Option<std::sync::Arc<str>>,
         mut started: Started,
         nested: Option<&mut dyn NestedCalls>,
     ) -> Answer {
@@ -380,6 +393,9 @@ impl Evaluator {
             Ok(mut plan) => {
                 if plan.request.remaining_time.is_none() {
                     plan.request.remaining_time = remaining_time;
+                }
+                if plan.request.client.is_none() {
+                    plan.request.client = client;
                 }
                 let (execution, nested_cpu) =
                     self.execute_inner(plan.family, &plan.request, started.instant, nested);

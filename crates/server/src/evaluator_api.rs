@@ -44,8 +44,23 @@ pub fn router(evaluator: Arc<Evaluator>) -> Router {
         .with_state(evaluator)
 }
 
+/// A request that carried the configured `evaluator_secret` (set by the secret's check), so
+/// its [`CLIENT_HEADER`] is its orchestrator's word.
+#[derive(Clone, Copy)]
+pub struct FromOrchestrator;
+
+/// The header in which an orchestrator names the client a call is for, as an opaque digest
+/// ([`zeval_evaluator::client::CLIENT_HEADER`]). Read only from a request that carried the
+/// evaluator secret: without one (loopback), anyone local could name another client and take
+/// its place in line for the call-time compiler.
+pub const CLIENT_HEADER: &str = zeval_evaluator::client::CLIENT_HEADER;
+
+/// The longest [`CLIENT_HEADER`] read: an orchestrator sends 64 hexadecimal digits.
+const MAX_CLIENT_HEADER_BYTES: usize = 128;
+
 async fn evaluate(
     State(evaluator): State<Arc<Evaluator>>,
+    from_orchestrator: Option<axum::Extension<FromOrchestrator>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -61,6 +76,10 @@ async fn evaluate(
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
     };
+    let client: Option<Arc<str>> = from_orchestrator
+        .and_then(|_| header_text(CLIENT_HEADER))
+        .filter(|client| !client.is_empty() && client.len() <= MAX_CLIENT_HEADER_BYTES)
+        .map(Arc::from);
     let mut callback = header_text(CALLBACK_URL_HEADER)
         .zip(header_text(CALLBACK_TOKEN_HEADER))
         .and_then(|(url, token)| CallbackClient::new(&url, &token));
@@ -69,7 +88,7 @@ async fn evaluate(
             .as_mut()
             .map(|callback| callback as &mut dyn zeval_evaluator::NestedCalls);
         evaluator
-            .answer_body(&body, content_type.as_deref(), nested)
+            .answer_body_for(&body, content_type.as_deref(), nested, client)
             .to_json()
     };
     match run_blocking(work).await {

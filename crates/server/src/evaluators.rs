@@ -232,8 +232,22 @@ pub(crate) fn executor_request(call: &CodeCall) -> ExecutorRequest {
         signature: zeval_compiler::Language::from_code(&call.language)
             .and_then(|_| call.zobject.get("Z7K1"))
             .and_then(|function| zeval_compiler::Signature::from_function(function).ok()),
-        client: call.client.clone(),
+        client: client_for_compiler(call),
     }
+}
+
+/// Who `call` is for, as the evaluator's call-time compiler counts clients: a SHA-256 digest
+/// of the request's per-client key (which may be a bearer token, and so never leaves the
+/// orchestrator as it is: not in a header to a remote evaluator, nor in a `Debug` of the
+/// request), and only for a compiled language, the only calls that may compile (so no other
+/// call pays for the digest).
+fn client_for_compiler(call: &CodeCall) -> Option<Arc<str>> {
+    use sha2::Digest;
+    zeval_compiler::Language::from_code(&call.language)?;
+    let client = call.client.as_deref()?;
+    Some(Arc::from(hex::encode(sha2::Sha256::digest(
+        client.as_bytes(),
+    ))))
 }
 
 /// This process's sandbox.
@@ -356,9 +370,10 @@ impl CodeEvaluator for Remote {
         };
         // The call's remaining time bounds each HTTP call and travels as `remainingTime`.
         let deadline = Instant::now() + call.remaining_time;
+        let for_client = client_for_compiler(call);
         self.pool
             .run(deadline, |client, remaining| {
-                client.try_evaluate(&request, remaining, None)
+                client.try_evaluate_for(&request, remaining, None, for_client.as_deref())
             })
             .map_err(EvaluatorFailure)
     }
@@ -386,10 +401,12 @@ impl CodeEvaluator for Remote {
                 ..executor_request(call)
             }),
         };
+        let for_client = client_for_compiler(call);
         std::thread::scope(|scope| {
             let done = registration.done.clone();
             let (url, secret) = (&registration.url, &registration.secret);
             let request = &request;
+            let for_client = &for_client;
             // With Rust's default 2 MiB of stack, a list 2,000 deep (Z868 of 2,000
             // characters) overflowed it and aborted the process.
             let sender = std::thread::Builder::new()
@@ -403,7 +420,12 @@ impl CodeEvaluator for Remote {
                     // its channel never closes (the registration keeps a sender).
                     let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         self.pool.run(deadline, |client, remaining| {
-                            client.try_evaluate(request, remaining, Some((url, secret)))
+                            client.try_evaluate_for(
+                                request,
+                                remaining,
+                                Some((url, secret)),
+                                for_client.as_deref(),
+                            )
                         })
                     }))
                     .unwrap_or_else(|_| {

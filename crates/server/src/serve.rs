@@ -325,7 +325,7 @@ struct OrchestratorSecret {
 /// (`/_info`, which names the worker processes, needs it too).
 async fn require_orchestrator_secret(
     State(expected): State<OrchestratorSecret>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let health = matches!(*request.method(), Method::GET | Method::HEAD)
@@ -342,6 +342,9 @@ async fn require_orchestrator_secret(
             ))
             .into_response();
         }
+        request
+            .extensions_mut()
+            .insert(crate::evaluator_api::FromOrchestrator);
     }
     next.run(request).await
 }
