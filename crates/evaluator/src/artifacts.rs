@@ -312,7 +312,7 @@ impl Artifacts {
                 .contains_key(&key)
         };
         // A save's author is in line once (a call's client, below, once it must compile).
-        let _authors_turn = match in_line_for {
+        let authors_turn = match in_line_for {
             Some(_) if deadline.is_some() || compiling_already() => None,
             Some(author) => match Turn::take(&self.saving, author) {
                 Some(turn) => Some(turn),
@@ -326,7 +326,7 @@ impl Artifacts {
         };
         // A save takes its compiler slot before the code's gate: waiting for the slot behind
         // the gate held every call of that code behind it, with a call slot free.
-        let _save_time_slot = match deadline {
+        let save_time_slot = match deadline {
             Some(_) => None,
             None => match self.save_time.acquire_until(Some(waits_until)) {
                 Some(slot) => Some(slot),
@@ -349,18 +349,31 @@ impl Artifacts {
         let result = match lock.acquire_until(Some(waits_until)) {
             Some(_compiling) => match self.lookup_until(&key, waits_until) {
                 Some(record) => ready(key, record),
-                None => match deadline.and(in_line_for) {
+                None => match (deadline, in_line_for) {
                     // A call's client is in line once, taken only here, where this call is
                     // to compile: a call that waited on the gate for the same code, whose
                     // compilation ended unrecorded (cut by its deadline), compiles it itself,
                     // and took no place while it waited.
-                    Some(client) => match Turn::take(&self.calling, client) {
+                    (Some(_), Some(client)) => match Turn::take(&self.calling, client) {
                         Some(_clients_turn) => self.compile(key, unit, deadline, waits_until),
                         None => Err(ArtifactError::Busy(
                             "another call of this client's is waiting for the call-time compiler or compiling; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
                         )),
                     },
-                    None => self.compile(key, unit, deadline, waits_until),
+                    // So is a save that waited for its author's own compilation of the same
+                    // code, ended for now (its wall time): it compiles in the author's place,
+                    // or not at all, or the author had it and another save in line at once.
+                    (None, Some(author)) if authors_turn.is_none() => {
+                        match Turn::take(&self.saving, author) {
+                            Some(_authors_turn) => {
+                                self.compile(key, unit, deadline, waits_until)
+                            }
+                            None => Err(ArtifactError::Busy(
+                                "another save of this author's is compiling; calls compile this one, and so does saving it again".to_owned(),
+                            )),
+                        }
+                    }
+                    _ => self.compile(key, unit, deadline, waits_until),
                 },
             },
             None if deadline.is_some() => Err(ArtifactError::Busy(
@@ -376,6 +389,11 @@ impl Artifacts {
         if Arc::strong_count(&lock) <= 2 {
             building.remove(&key);
         }
+        drop(building);
+        // The author's place before the save slot: a save of the same code waiting for the
+        // slot takes the place next, and found it still taken when it came second.
+        drop(authors_turn);
+        drop(save_time_slot);
         result
     }
 

@@ -550,6 +550,45 @@ fn a_call_waiting_for_its_clients_own_compilation_takes_its_place_only_to_compil
     assert!(taken.1.is_ok(), "{:?}", taken.1.map(|ready| ready.key));
 }
 
+/// A save of code its author is compiling already waits for that compilation (behind the save
+/// slot) without a place in line; when it ends for now (its wall time), the waiting save
+/// compiles the code itself, and takes the author's place to: else the author had it and a
+/// save of other code in line at once.
+#[test]
+fn a_save_waiting_for_its_authors_own_compilation_takes_their_place_to_compile() {
+    use std::time::{Duration, Instant};
+    let config = zeval_compiler::CompilerConfig {
+        wall_time: Duration::from_secs(2),
+        queue_timeout: Duration::from_secs(6),
+        ..zeval_compiler::CompilerConfig::default()
+    };
+    let toolchain = zeval_compiler::Toolchain::discover(&config).unwrap();
+    let artifacts = zeval_evaluator::Artifacts::new(toolchain, None);
+    let bomb = c_unit(&compiler_bomb(400));
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| artifacts.artifact_saved_by(&bomb, "mallory"));
+        std::thread::sleep(Duration::from_millis(100));
+        let second = scope.spawn(|| artifacts.artifact_saved_by(&bomb, "mallory"));
+        // The first ends at 2 s; the second then compiles the same code until 4 s.
+        std::thread::sleep(Duration::from_millis(2_300).saturating_sub(started.elapsed()));
+        let asked = Instant::now();
+        let other = artifacts.artifact_saved_by(&c_unit(&compiler_bomb(401)), "mallory");
+        assert!(
+            matches!(&other, Err(zeval_evaluator::artifacts::ArtifactError::Busy(message)) if message.contains("another save of this author's")),
+            "{:?}",
+            other.map(|ready| ready.key)
+        );
+        assert!(
+            asked.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert!(first.join().unwrap().is_err(), "the bomb compiled");
+        assert!(second.join().unwrap().is_err(), "the bomb compiled");
+    });
+}
+
 /// Saves take every compiler slot but the calls' one: two saves of code that compiles for its
 /// whole time limit held both slots, and a call that had to compile waited to its deadline.
 /// Now the second save waits (at most the queue timeout) and the call compiles at once.
