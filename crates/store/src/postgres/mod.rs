@@ -439,12 +439,7 @@ impl PostgresStore {
             let signature = match before_signatures {
                 false => approval.signature.as_ref().map(Value::to_string),
                 true => {
-                    let mut object = |zid: &str| -> Result<Option<String>, StoreError> {
-                        Ok(tx
-                            .query_opt("SELECT json FROM objects WHERE zid = $1", &[&zid])
-                            .map_err(pg_error)?
-                            .map(|r| r.get(0)))
-                    };
+                    let mut object = |zid: &str| object_json(tx, zid);
                     match object(zid)? {
                         Some(json) => {
                             signature_to_keep(&parse_stored(zid, &json)?, object)?.or_none()
@@ -526,26 +521,13 @@ impl PostgresStore {
         let mut tx = conn.transaction().map_err(pg_error)?;
         tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .map_err(pg_error)?;
-        let row = tx
-            .query_opt(
-                "SELECT revision, type, json FROM objects WHERE zid = $1",
-                &[&zid],
-            )
-            .map_err(pg_error)?;
-        let (revision, json) =
-            implementation_row(zid, row.map(|r| (r.get(0), r.get(1), r.get(2))))?;
+        let (revision, json) = stored_implementation(&mut tx, zid)?;
         let z14 = parse_stored(zid, &json)?;
         let function = match implemented_function(&z14) {
             Some(function) => current_revision(&mut tx, &function)?.map(|at| (function, at)),
             None => None,
         };
-        let kept = signature_to_keep(&z14, |object| {
-            Ok(tx
-                .query_opt("SELECT json FROM objects WHERE zid = $1", &[&object])
-                .map_err(pg_error)?
-                .map(|r| r.get(0)))
-        })?
-        .or_refused()?;
+        let kept = signature_to_keep(&z14, |object| object_json(&mut tx, object))?.or_refused()?;
         drop(tx);
         Ok(ApprovalPreview {
             revision: revision as u64,
@@ -565,14 +547,7 @@ impl PostgresStore {
     ) -> Result<u64, StoreError> {
         by.require_admin()?;
         self.write(|tx| {
-            let row = tx
-                .query_opt(
-                    "SELECT revision, type, json FROM objects WHERE zid = $1",
-                    &[&zid],
-                )
-                .map_err(pg_error)?;
-            let (revision, json) =
-                implementation_row(zid, row.map(|r| (r.get(0), r.get(1), r.get(2))))?;
+            let (revision, json) = stored_implementation(tx, zid)?;
             if let Some(expected) = reviewed.revision
                 && expected != revision as u64
             {
@@ -586,13 +561,8 @@ impl PostgresStore {
             check_function_reviewed(&z14, reviewed.function.as_ref(), |function| {
                 current_revision(tx, function)
             })?;
-            let signature = signature_to_keep(&z14, |object| {
-                Ok(tx
-                    .query_opt("SELECT json FROM objects WHERE zid = $1", &[&object])
-                    .map_err(pg_error)?
-                    .map(|r| r.get(0)))
-            })?
-            .or_refused()?;
+            let signature =
+                signature_to_keep(&z14, |object| object_json(tx, object))?.or_refused()?;
             check_signature_reviewed(zid, signature.as_deref(), reviewed.signature.as_deref())?;
             tx.execute(
                 "INSERT INTO approvals
@@ -1082,6 +1052,28 @@ fn write(
         )));
     }
     Ok(revision as u64)
+}
+
+/// The stored JSON of `zid` as `conn` reads it.
+fn object_json(conn: &mut impl Statements, zid: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_opt("SELECT json FROM objects WHERE zid = $1", &[&zid])
+        .map_err(pg_error)?
+        .map(|r| r.get(0)))
+}
+
+/// The revision and JSON of implementation `zid` as `conn` reads it ([`implementation_row`]).
+fn stored_implementation(
+    conn: &mut impl Statements,
+    zid: &str,
+) -> Result<(i64, String), StoreError> {
+    let row = conn
+        .query_opt(
+            "SELECT revision, type, json FROM objects WHERE zid = $1",
+            &[&zid],
+        )
+        .map_err(pg_error)?;
+    implementation_row(zid, row.map(|r| (r.get(0), r.get(1), r.get(2))))
 }
 
 fn current_revision(conn: &mut impl Statements, zid: &str) -> Result<Option<u64>, StoreError> {
