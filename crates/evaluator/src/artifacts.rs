@@ -23,14 +23,6 @@ use zeval_compiler::{ArtifactKey, CALLS_CPU_TIME, CompileFailure, Gate, Toolchai
 /// call that had to compile waited to its deadline.
 pub const MAX_CALL_TIME_COMPILATIONS: usize = 1;
 
-/// Call-time compilations one client may have waiting for the call-time compiler or running
-/// on it ([`Artifacts::artifact_for_call`]); another of theirs meanwhile is busy at once. The
-/// slot goes to waiters first come, first served, so with no bound per client one client's
-/// calls of distinct inline code that compiles until its deadline (8 at once, its work slots)
-/// queued behind each other and ahead of every other client, again and again, and no other
-/// client's inline code compiled at all.
-pub const MAX_CALL_TIME_COMPILATIONS_PER_CLIENT: usize = 1;
-
 /// Bytes of artifacts kept in memory (least recently used dropped first): 256 MiB. A C
 /// artifact is tens of KiB, a Rust one a few hundred.
 pub const MEMORY_CACHE_BYTES: usize = 256 * 1024 * 1024;
@@ -148,7 +140,10 @@ pub struct Artifacts {
     /// Authors with a save waiting for a compiler or compiling ([`Artifacts::artifact_saved_by`]).
     saving: Mutex<HashSet<String>>,
     /// Clients with a call's compilation waiting for the call-time compiler or compiling
-    /// ([`Artifacts::artifact_for_call`]).
+    /// ([`Artifacts::artifact_for_call`]): one each. The slot goes to waiters first come,
+    /// first served, so without this one client's calls of distinct inline code that compiles
+    /// until its deadline (8 at once, its work slots) queued ahead of every other client,
+    /// again and again, and no other client's inline code compiled at all.
     calling: Mutex<HashSet<String>>,
 }
 
@@ -243,9 +238,8 @@ impl Artifacts {
     }
 
     /// [`Artifacts::artifact_within`] `budget` for a call of `client` (the server's
-    /// per-client key; `None`: not counted), who has at most
-    /// [`MAX_CALL_TIME_COMPILATIONS_PER_CLIENT`] compilation waiting for the call-time
-    /// compiler or compiling: another of theirs that must compile meanwhile is
+    /// per-client key; `None`: not counted), who has at most one compilation waiting for the
+    /// call-time compiler or compiling: another of theirs that must compile meanwhile is
     /// [`ArtifactError::Busy`] at once (an artifact already compiled is found all the same,
     /// and a call of code being compiled already waits for that compilation, taking no place
     /// until it must compile the code itself). So another client's call waits behind at most
@@ -316,11 +310,7 @@ impl Artifacts {
             Some(_) if deadline.is_some() || compiling_already() => None,
             Some(author) => match Turn::take(&self.saving, author) {
                 Some(turn) => Some(turn),
-                None => {
-                    return Err(ArtifactError::Busy(
-                        "another save of this author's is compiling; calls compile this one, and so does saving it again".to_owned(),
-                    ));
-                }
+                None => return Err(in_line_already(false)),
             },
             None => None,
         };
@@ -349,32 +339,27 @@ impl Artifacts {
         let result = match lock.acquire_until(Some(waits_until)) {
             Some(_compiling) => match self.lookup_until(&key, waits_until) {
                 Some(record) => ready(key, record),
-                None => match (deadline, in_line_for) {
+                None => {
                     // A call's client is in line once, taken only here, where this call is
                     // to compile: a call that waited on the gate for the same code, whose
                     // compilation ended unrecorded (cut by its deadline), compiles it itself,
-                    // and took no place while it waited.
-                    (Some(_), Some(client)) => match Turn::take(&self.calling, client) {
-                        Some(_clients_turn) => self.compile(key, unit, deadline, waits_until),
-                        None => Err(ArtifactError::Busy(
-                            "another call of this client's is waiting for the call-time compiler or compiling; try again, or save the implementation so that it is compiled ahead of calls".to_owned(),
-                        )),
-                    },
-                    // So is a save that waited for its author's own compilation of the same
-                    // code, ended for now (its wall time): it compiles in the author's place,
-                    // or not at all, or the author had it and another save in line at once.
-                    (None, Some(author)) if authors_turn.is_none() => {
-                        match Turn::take(&self.saving, author) {
-                            Some(_authors_turn) => {
-                                self.compile(key, unit, deadline, waits_until)
-                            }
-                            None => Err(ArtifactError::Busy(
-                                "another save of this author's is compiling; calls compile this one, and so does saving it again".to_owned(),
-                            )),
+                    // and took no place while it waited. So does a save that waited for its
+                    // author's own compilation of the same code, ended for now (its wall
+                    // time), or the author had a place and another save in line at once.
+                    let in_line = match (deadline, in_line_for) {
+                        (Some(_), Some(client)) => Some((&self.calling, client)),
+                        (None, Some(author)) if authors_turn.is_none() => {
+                            Some((&self.saving, author))
                         }
+                        _ => None,
+                    };
+                    let turn = in_line.map(|(holders, who)| Turn::take(holders, who));
+                    if matches!(turn, Some(None)) {
+                        Err(in_line_already(deadline.is_some()))
+                    } else {
+                        self.compile(key, unit, deadline, waits_until)
                     }
-                    _ => self.compile(key, unit, deadline, waits_until),
-                },
+                }
             },
             None if deadline.is_some() => Err(ArtifactError::Busy(
                 "another call was compiling the same code until this call's deadline; try again"
@@ -559,6 +544,16 @@ impl Drop for Turn<'_> {
     }
 }
 
+/// Why a call (`call`), or a save, was turned away: its client, or its author, is in line
+/// for a compiler already.
+fn in_line_already(call: bool) -> ArtifactError {
+    ArtifactError::Busy(if call {
+        "another call of this client's is waiting for the call-time compiler or compiling; try again, or save the implementation so that it is compiled ahead of calls".to_owned()
+    } else {
+        "another save of this author's is compiling; calls compile this one, and so does saving it again".to_owned()
+    })
+}
+
 fn ready(key: ArtifactKey, record: ArtifactRecord) -> Result<Ready, ArtifactError> {
     match record {
         ArtifactRecord::Compiled { wasm, compiler } => Ok(Ready {
@@ -687,11 +682,10 @@ fn check_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The bytes of the regular file at `path`, owned by us and writable by nobody else.
-/// Opened without blocking: a FIFO in its place held the opening thread until someone wrote
-/// to it; now it is refused as not a regular file.
 /// The file at `path`, opened when this user owns it, no one else may write it, and it is a
-/// plain file (not a link, a FIFO or a device); and its size.
+/// plain file (not a link, a FIFO or a device); and its size. Opened without blocking: a
+/// FIFO in its place held the opening thread until someone wrote to it; now it is refused as
+/// not a regular file.
 fn open_private(path: &Path) -> Option<(std::fs::File, u64)> {
     let file = OpenOptions::new()
         .read(true)
@@ -707,6 +701,7 @@ fn open_private(path: &Path) -> Option<(std::fs::File, u64)> {
     Some((file, metadata.len()))
 }
 
+/// The bytes of the regular file at `path` ([`open_private`]), at most [`MAX_DIR_FILE_BYTES`].
 fn read_private(path: &Path) -> Option<Vec<u8>> {
     let (file, _) = open_private(path)?;
     let mut bytes = Vec::new();
@@ -822,8 +817,7 @@ mod tests {
         assert_eq!(cache.entries.len(), cache.by_use.len());
     }
 
-    /// A file over the size limit is a miss, not the limit's first bytes taken for the
-    /// artifact (which never loads, and was kept as if it were).
+    /// A report reads a directory's artifact's size, not its module.
     #[test]
     fn a_directorys_artifact_is_described_from_its_files_size() {
         let dir = tempfile::tempdir().unwrap();
@@ -853,6 +847,8 @@ mod tests {
         assert_eq!(store.describe(&key(3)), None);
     }
 
+    /// A file over the size limit is a miss, not the limit's first bytes taken for the
+    /// artifact (which never loads, and was kept as if it were).
     #[test]
     fn an_artifact_file_over_the_limit_is_not_read() {
         use std::os::unix::fs::PermissionsExt;

@@ -255,9 +255,17 @@ async fn read_object(state: &AppState, headers: &HeaderMap, body: Body) -> Resul
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
 }
 
-/// The longest the compilation report (anonymous; three store reads) waits for the store, in
-/// all: past it, a busy store is a 503.
+/// The longest an anonymous report (a compilation report: three store reads; an approval
+/// preview: up to 65) waits for the store, in all: past it, a busy store is a 503.
 const REPORT_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// [`blocking`] for an anonymous report: every wait for the store ends by [`REPORT_TIME`].
+async fn report<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let ends = std::time::Instant::now() + REPORT_TIME;
+    blocking(move || zeval_store::call_deadline::within(ends, read)).await
+}
 
 /// How the current revision of a compiled implementation compiled (404 for anything else).
 async fn compilation(
@@ -266,13 +274,9 @@ async fn compilation(
 ) -> Result<Response, ApiError> {
     checked_zid(&zid)?;
     let repository = state.repository.clone();
-    let ends = std::time::Instant::now() + REPORT_TIME;
-    let report = blocking(move || {
-        zeval_store::call_deadline::within(ends, || Ok(repository.compilation(&zid)?.ok_or(zid)))
-    })
-    .await?;
-    match report {
-        Ok(report) => Ok(axum::Json(report).into_response()),
+    let compiled = report(move || Ok(repository.compilation(&zid)?.ok_or(zid))).await?;
+    match compiled {
+        Ok(found) => Ok(axum::Json(found).into_response()),
         Err(zid) => Err(ApiError::NotFound(format!(
             "{zid} is not an implementation in a compiled language"
         ))),
@@ -396,11 +400,7 @@ async fn approval_preview(
 ) -> Result<Response, ApiError> {
     checked_zid(&zid)?;
     let repository = state.repository.clone();
-    let ends = std::time::Instant::now() + REPORT_TIME;
-    let preview = blocking(move || {
-        zeval_store::call_deadline::within(ends, || Ok(repository.approval_preview(&zid)?))
-    })
-    .await?;
+    let preview = report(move || Ok(repository.approval_preview(&zid)?)).await?;
     let (function, function_revision) = preview.function.unzip();
     Ok(axum::Json(json!({
         "revision": preview.revision,

@@ -48,10 +48,11 @@ pub struct ExecutorRequest {
     /// convention needs them (zeval only: read from the `Z8` of a whole function call; the
     /// executor form and Avro do not carry it).
     pub signature: Option<zeval_compiler::Signature>,
-    /// Who the call is for (the server's per-client key), when the orchestrator runs in the
-    /// same process (no wire carries it): a client has one place in line for the call-time
-    /// compiler ([`crate::Artifacts::artifact_for_call`]). `None` (a remote orchestrator's
-    /// call, `zeval call`): not counted.
+    /// Who the call is for (a digest of the orchestrator's per-client key): a client has one
+    /// place in line for the call-time compiler ([`crate::Artifacts::artifact_for_call`]). No
+    /// wire format carries it: an orchestrator in the same process sets it, a remote one
+    /// sends it in [`crate::client::CLIENT_HEADER`]. `None` (`zeval call`, an orchestrator
+    /// without the evaluator secret, the original's): not counted.
     pub client: Option<std::sync::Arc<str>>,
 }
 
