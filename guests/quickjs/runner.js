@@ -4,9 +4,12 @@
 // withBytecode)` receives the call's stdin up to its first NUL (the JSON below) and returns
 // the text written to stdout.
 //
-// Protocol with the host (crates/evaluator/src/runner.rs):
+// Protocol with the host (crates/evaluator/src/evaluator.rs):
 //   input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
-//          (the original executor's request; ZObjects in normal form)
+//          (the original executor's request; ZObjects in normal form); with bytecode after
+//          it (below), "codeNewlines": n (how many "\n" the code string holds) instead of the
+//          code string, whose text nothing then needs: the guest's JSON.parse costs about a
+//          hundred wasm instructions a byte, on every call
 //   output {"result": <normal ZObject>} or {"error": "<message>", "nestedError"?: n}
 //   code cache (zeval_sandbox::code_cache): the input {"compileOnly": <output limit>,
 //          "functionName", "codeString"} runs no code: the answer {"compiled":true} is
@@ -356,8 +359,33 @@
 
 	// ---- the call ------------------------------------------------------------------------------
 
-	// The text last given to eval, so that a syntax error can tell whether it is at the end.
-	let lastSource;
+	// What was last given to eval, so that a syntax error can tell whether it is at the end
+	// (`lastSourceLines()`): the function name, and the code string or, with bytecode, how
+	// many newlines it holds.
+	let lastFunctionName;
+	let lastCodeString;
+	let lastCodeNewlines;
+
+	function remember(functionName, codeString, codeNewlines) {
+		lastFunctionName = functionName;
+		lastCodeString = codeString;
+		lastCodeNewlines = codeNewlines;
+	}
+
+	// How many lines `wrapperSource` made of the last code: `split('\n').length` of its text,
+	// which is the code's and the name's newlines and the wrapper's two, plus one.
+	function lastSourceLines() {
+		if (lastFunctionName === undefined) {
+			return undefined;
+		}
+		if (lastCodeString !== undefined) {
+			return wrapperSource(lastCodeString, lastFunctionName).split('\n').length;
+		}
+		if (typeof lastCodeNewlines !== 'number') {
+			return undefined;
+		}
+		return lastCodeNewlines + lastFunctionName.split('\n').length + 2;
+	}
 
 	// Indirect eval of a function declaration: the code sees only globals, and runs in
 	// strict mode as in the original (whose executor module is strict). Bytecode of the same
@@ -367,12 +395,14 @@
 			'\nreturn ' + functionName + ';}';
 	}
 
-	function compile(codeString, functionName, withBytecode) {
-		lastSource = wrapperSource(codeString, functionName);
+	function compile(request, functionName, withBytecode) {
 		if (withBytecode) {
+			remember(functionName, undefined, request.codeNewlines);
 			runBytecode();
 		} else {
-			(0, eval)(lastSource);
+			const codeString = String(request.codeString);
+			remember(functionName, codeString, undefined);
+			(0, eval)(wrapperSource(codeString, functionName));
 		}
 		// eslint-disable-next-line no-undef
 		const wrapper = globalThis.__zeval_wrapper;
@@ -392,13 +422,13 @@
 			throw new Error('Function call did not provide functionName.');
 		}
 		const codeString = request.codeString;
-		if (codeString === undefined || codeString === null) {
+		if (!withBytecode && (codeString === undefined || codeString === null)) {
 			throw new Error('Function call did not provide codeString.');
 		}
 		const argumentsByKey = request.functionArguments || {};
 		const keys = Object.keys(argumentsByKey).sort();
 		const args = keys.map((key) => deserialize(argumentsByKey[key]));
-		const fn = compile(String(codeString), String(functionName), withBytecode);
+		const fn = compile(request, String(functionName), withBytecode);
 		return serialize(fn.apply(null, args));
 	}
 
@@ -414,25 +444,25 @@
 		if (!isString(functionName) || !isString(codeString)) {
 			throw new Error('compileOnly needs functionName and codeString.');
 		}
-		lastSource = wrapperSource(codeString, functionName);
-		bytecodeOf(lastSource, request.compileOnly);
+		remember(functionName, codeString, undefined);
+		bytecodeOf(wrapperSource(codeString, functionName), request.compileOnly);
 		return stringify({ compiled: true });
 	}
 
 	// QuickJS names the token a syntax error stopped at; at the end of the input that token
 	// is empty ("unexpected token in expression: ''", "expecting '}'" at EOF). V8, which the
 	// original ran, says "Unexpected end of input" for all of these.
-	function syntaxMessage(error, source) {
+	function syntaxMessage(error, sourceLines) {
 		const message = String(error.message);
 		const atEnd = /: ''$/.test(message) ||
-			(typeof error.lineNumber === 'number' && source !== undefined &&
-				error.lineNumber >= source.split('\n').length && /^expecting /.test(message));
+			(typeof error.lineNumber === 'number' && sourceLines !== undefined &&
+				error.lineNumber >= sourceLines && /^expecting /.test(message));
 		return atEnd ? 'Unexpected end of input' : message;
 	}
 
-	function messageOf(error, source) {
+	function messageOf(error, sourceLines) {
 		if (error instanceof SyntaxError) {
-			return syntaxMessage(error, source);
+			return syntaxMessage(error, sourceLines);
 		}
 		// QuickJS's InternalError "stack overflow" is V8's RangeError with this message.
 		if (error !== null && typeof error === 'object' && error.name === 'InternalError' &&
@@ -509,7 +539,7 @@
 			return stringify({ result: execute(request, withBytecode === true) });
 		} catch (e) {
 			try {
-				const answer = { error: messageOf(e, lastSource) };
+				const answer = { error: messageOf(e, lastSourceLines()) };
 				if (e instanceof ZError && Number.isInteger(e.index)) {
 					answer.nestedError = e.index;
 				}

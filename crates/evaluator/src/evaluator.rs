@@ -996,8 +996,22 @@ fn named_code(request: &ExecutorRequest) -> Map<String, Value> {
 }
 
 fn runner_input_with(request: &ExecutorRequest, code: &CodeLookup) -> Vec<u8> {
-    // The code string goes even with its compiled code: the runner's messages quote it.
-    let mut object = named_code(request);
+    let mut object = match (code, &request.code_string) {
+        // With its compiled code the runner needs only how many lines the code string has
+        // (JavaScript's messages tell a syntax error at the end of the code by its line), not
+        // its text: QuickJS's JSON.parse costs about a hundred wasm instructions a byte, in
+        // every call, for a string nothing reads. CPython's runner needs neither.
+        (CodeLookup::Compiled(_), Some(source)) => {
+            let mut object = Map::new();
+            if let Some(name) = &request.function_name {
+                object.insert("functionName".into(), Value::String(name.clone()));
+            }
+            let newlines = source.bytes().filter(|&byte| byte == b'\n').count();
+            object.insert("codeNewlines".into(), Value::from(newlines));
+            object
+        }
+        _ => named_code(request),
+    };
     object.insert(
         "functionArguments".into(),
         Value::Object(request.function_arguments.clone()),
@@ -1342,8 +1356,19 @@ mod tests {
         let end = input.iter().position(|&b| b == COMPILED_SEPARATOR).unwrap();
         assert_eq!(&input[end + 1..], b"\x00raw\xff");
         let json: Value = serde_json::from_slice(&input[..end]).unwrap();
-        assert_eq!(json["codeString"], "def f(): pass");
+        // The code string's text stays out with its compiled code; its newlines go.
+        assert!(json.get("codeString").is_none(), "{json}");
+        assert_eq!(json["codeNewlines"], 0);
+        assert_eq!(json["functionName"], "f");
         assert!(json.get("compiled").is_none() && json.get("wantCompiled").is_none());
+        let lines = ExecutorRequest {
+            code_string: Some("def f():\n    pass\n".to_owned()),
+            ..request.clone()
+        };
+        let input = runner_input(&lines, &compiled, &Limits::default());
+        let end = input.iter().position(|&b| b == COMPILED_SEPARATOR).unwrap();
+        let json: Value = serde_json::from_slice(&input[..end]).unwrap();
+        assert_eq!(json["codeNewlines"], 2);
         // Compiled code over the input limit is left out: the code string is compiled.
         let small = Limits {
             max_input_bytes: end + 3,
@@ -1351,6 +1376,8 @@ mod tests {
         };
         let input = runner_input(&request, &compiled, &small);
         assert!(!input.contains(&COMPILED_SEPARATOR));
+        let json: Value = serde_json::from_slice(&input).unwrap();
+        assert_eq!(json["codeString"], "def f(): pass");
 
         // A call's run is never asked for its compiled code: what it writes after a NUL is
         // dropped. Only a compile-only run's answer hands compiled code back.

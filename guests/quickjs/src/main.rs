@@ -23,14 +23,19 @@ const RUNNER_JS: &str = include_str!("../runner.js");
 
 thread_local! {
     static INTERPRETER: RefCell<Option<(Runtime, Context)>> = const { RefCell::new(None) };
-    /// xorshift64* state behind `Math.random`, reseeded from WASI random at every call.
-    static RANDOM_STATE: Cell<u64> = const { Cell::new(1) };
+    /// xorshift64* state behind `Math.random`, seeded from WASI random at a call's first
+    /// `Math.random` (0 until then: a seeded state is odd, so never 0).
+    static RANDOM_STATE: Cell<u64> = const { Cell::new(0) };
     /// The bytecode that came after the request's JSON, for `__zeval_run_bytecode`.
     static BYTECODE_IN: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
     /// The bytecode `__zeval_bytecode` wrote, and the output limit it must fit in with the
     /// answer: written after the answer's JSON.
     static BYTECODE_OUT: RefCell<Option<(Vec<u8>, usize)>> = const { RefCell::new(None) };
 }
+
+/// The bytes [`main`] makes room for before it reads the request; a longer one grows the
+/// buffer as it comes.
+const INPUT_CAPACITY: usize = 16 * 1024;
 
 /// The byte between the JSON and the bytecode after it, in the input and in the answer
 /// (`zeval-evaluator`'s `COMPILED_SEPARATOR`): JSON text never holds a raw NUL.
@@ -177,8 +182,12 @@ fn wasi_random_u64() -> u64 {
 
 fn next_random() -> f64 {
     RANDOM_STATE.with(|state| {
-        // The same generator QuickJS uses (xorshift64*), but with our per-call state.
+        // The same generator QuickJS uses (xorshift64*), but with our per-call state, seeded
+        // only in calls that use it: most never do, and the seed is a host call.
         let mut x = state.get();
+        if x == 0 {
+            x = wasi_random_u64() | 1;
+        }
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
@@ -310,9 +319,13 @@ fn run(input: &str, with_bytecode: bool) -> Result<String, String> {
 
 fn main() {
     ensure_interpreter();
-    RANDOM_STATE.with(|state| state.set(wasi_random_u64() | 1));
+    // A snapshot taken after a warm-up that drew from `Math.random` must not hand every call
+    // the same sequence: the state starts unseeded in every call.
+    RANDOM_STATE.with(|state| state.set(0));
 
-    let mut input = Vec::new();
+    // Room for a usual request up front: it then comes in one `fd_read` (and one more that
+    // finds its end) instead of one per doubling of the buffer, each a host call.
+    let mut input = Vec::with_capacity(INPUT_CAPACITY);
     if let Err(e) = std::io::stdin().read_to_end(&mut input) {
         eprintln!("reading stdin: {e}");
         std::process::exit(2);

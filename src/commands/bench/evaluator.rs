@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use zeval_evaluator::client::RemoteEvaluator;
-use zeval_evaluator::{Encoding, Evaluator, EvaluatorConfig, ExecutorRequest, Family, Request};
+use zeval_evaluator::{
+    Encoding, Evaluator, EvaluatorConfig, ExecutorRequest, Family, Request, ResetLeft,
+};
 use zeval_zobject::Value;
 use zeval_zobject::build::{envelope_error, z6};
 
@@ -94,6 +96,13 @@ pub(crate) struct EvaluatorBench {
     /// pool slot.
     #[arg(long)]
     after_heavy: bool,
+    /// Time each in-process call up to the reset of its instance instead of up to its
+    /// answer. By default a call is timed as the evaluator route serves it: its instance is
+    /// reset after the answer is written (`zeval_evaluator::answer_first`), as a worker resets
+    /// after it answers; this flag adds the reset's time (its CPU shows in `--http` either
+    /// way).
+    #[arg(long)]
+    reset_in_call: bool,
 }
 
 struct Case {
@@ -113,6 +122,15 @@ struct Case {
 /// Python snapshot warms up on `Z1000`, an add written another way; the evaluator warms each
 /// guest with `Z1000001`), so the figures are what a function seen for the first time costs.
 const FUNCTION: &str = "Z14071";
+
+/// The code of "JS long add": a trivial call whose code string has the length of a real
+/// implementation's (about 0.9 KB), since what a call costs grows with its code's length. A
+/// macro, so that the native baseline's program can hold it too.
+macro_rules! long_add_code {
+    () => {
+        "function Z14071(Z14071K1, Z14071K2) {\n  // Adds two decimal numbers given as strings, digit by digit, so that numbers of any\n  // length work (JavaScript's own numbers lose precision past 2^53).\n  const a = String(Z14071K1).trim();\n  const b = String(Z14071K2).trim();\n  if (!/^[0-9]+$/.test(a) || !/^[0-9]+$/.test(b)) {\n    throw new Error('Both arguments must be non-negative whole numbers, not ' + a + ' and ' + b);\n  }\n  const digits = [];\n  let carry = 0;\n  for (let i = a.length - 1, j = b.length - 1; i >= 0 || j >= 0 || carry; i--, j--) {\n    const x = i >= 0 ? a.charCodeAt(i) - 48 : 0;\n    const y = j >= 0 ? b.charCodeAt(j) - 48 : 0;\n    const sum = x + y + carry;\n    digits.push(sum % 10);\n    carry = sum >= 10 ? 1 : 0;\n  }\n  while (digits.length > 1 && digits[digits.length - 1] === 0) {\n    digits.pop();\n  }\n  return digits.reverse().join('');\n}\n"
+    };
+}
 
 const CASES: &[Case] = &[
     Case {
@@ -155,6 +173,19 @@ const CASES: &[Case] = &[
         ),
         native_once: None,
     },
+    Case {
+        name: "JS long add",
+        family: Family::JavaScript,
+        code: long_add_code!(),
+        args: &["5", "8"],
+        expected: "13",
+        native_loop: Some(concat!(
+            "node -e ",
+            long_add_code!(),
+            "const t=[];for(let i=0;i<ITER;i++){const s=process.hrtime.bigint();if(Z14071('5','8')!=='13')throw 1;t.push(Number(process.hrtime.bigint()-s))}console.log(JSON.stringify(t))"
+        )),
+        native_once: None,
+    },
 ];
 
 /// A heavy call for `--after-heavy`: no arguments, a string result.
@@ -194,6 +225,13 @@ const HEAVY: &[(&str, &[Heavy])] = &[
 ];
 
 impl EvaluatorBench {
+    fn call_options(&self) -> CallOptions {
+        CallOptions {
+            as_tree: self.answer_as_tree,
+            reset_in_call: self.reset_in_call,
+        }
+    }
+
     /// An evaluator with `count` confined workers (`zeval worker`), as the flags say.
     fn workers_config(&self, count: usize) -> anyhow::Result<EvaluatorConfig> {
         let program = std::env::current_exe().context("finding this program")?;
@@ -255,9 +293,9 @@ impl EvaluatorBench {
         for case in self.cases() {
             let prepared = Prepared::new(case)?;
             let ours = measure(self.iterations, || {
-                call(&snapshot, &prepared, self.answer_as_tree)
+                call(&snapshot, &prepared, self.call_options())
             })?;
-            let unsnapshotted = measure(few, || call(&raw, &prepared, self.answer_as_tree))?;
+            let unsnapshotted = measure(few, || call(&raw, &prepared, self.call_options()))?;
             let process = measure(few, || call_in_new_process(case))?;
             let native = native(case, few)?;
             let ratio = |other: &Stats| other.p50.as_secs_f64() / ours.p50.as_secs_f64();
@@ -330,7 +368,9 @@ impl EvaluatorBench {
             let prepared = Prepared::new(case)?;
             let mut cells = Vec::new();
             let mut measured = || -> anyhow::Result<()> {
-                let stats = measure(self.iterations, || call(&evaluator, &prepared, false))?;
+                let stats = measure(self.iterations, || {
+                    call(&evaluator, &prepared, self.call_options())
+                })?;
                 cells.push(format!("{} / {}", show(stats.p50), show(stats.p90)));
                 Ok(())
             };
@@ -389,8 +429,8 @@ impl EvaluatorBench {
             let mut ours = Vec::with_capacity(self.iterations);
             let mut hop = Vec::with_capacity(self.iterations);
             let prepared = Prepared::new(case)?;
-            call(&in_process, &prepared, self.answer_as_tree)?;
-            call(&workers, &prepared, self.answer_as_tree)?;
+            call(&in_process, &prepared, self.call_options())?;
+            call(&workers, &prepared, self.call_options())?;
             let mut fresh = 0u64;
             while ours.len() < self.iterations {
                 for (evaluator, samples) in [(&in_process, &mut ours), (&workers, &mut hop)] {
@@ -403,8 +443,9 @@ impl EvaluatorBench {
                         };
                         let prepared = fresh_prepared.as_ref().unwrap_or(&prepared);
                         let started = Instant::now();
-                        call(evaluator, prepared, self.answer_as_tree)?;
+                        let left = call(evaluator, prepared, self.call_options())?;
                         samples.push(started.elapsed());
+                        drop(left);
                     }
                 }
             }
@@ -679,18 +720,38 @@ impl<'c> Prepared<'c> {
     }
 }
 
+/// How [`call`] writes and times an in-process answer.
+#[derive(Clone, Copy)]
+struct CallOptions {
+    /// [`EvaluatorBench::answer_as_tree`].
+    as_tree: bool,
+    /// [`EvaluatorBench::reset_in_call`].
+    reset_in_call: bool,
+}
+
 /// One call through the whole path a request to the evaluator route takes: the JSON body is
 /// decoded, planned, run, and the answer written as the route sends it. Only the check, a
-/// comparison of the answer's first bytes with the expected result, is the bench's own.
-fn call(evaluator: &Evaluator, prepared: &Prepared<'_>, as_tree: bool) -> anyhow::Result<()> {
-    let answer = evaluator.answer_body(&prepared.body, Some("application/json"), None);
-    let json = if as_tree {
-        serde_json::to_vec(&answer.into_value())?
-    } else {
-        answer.to_json()
-    };
+/// comparison of the answer's first bytes with the expected result, is the bench's own. The
+/// instance of a guest run in this process is left to reset when the returned value is
+/// dropped, after the caller's timing, as the route resets after it answers; with
+/// `reset_in_call` it is reset here.
+fn call(
+    evaluator: &Evaluator,
+    prepared: &Prepared<'_>,
+    options: CallOptions,
+) -> anyhow::Result<Option<ResetLeft>> {
+    let (json, reset_left) = zeval_evaluator::answer_first(|| {
+        let answer = evaluator.answer_body(&prepared.body, Some("application/json"), None);
+        if options.as_tree {
+            serde_json::to_vec(&answer.into_value())
+        } else {
+            Ok(answer.to_json())
+        }
+    });
+    let json = json?;
+    let reset_left = (!options.reset_in_call).then_some(reset_left);
     if json.starts_with(&prepared.expected) {
-        return Ok(());
+        return Ok(reset_left);
     }
     let z22 = zeval_zobject::json::parse_slice(&json)?;
     check(prepared.case, &z22)?;
@@ -772,15 +833,21 @@ impl Stats {
 }
 
 /// Times `iterations` calls after a few warm-up calls.
-fn measure(iterations: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Stats> {
+/// `f`'s times after three untimed calls; what `f` returns (a reset left for later) is
+/// dropped after its time is taken.
+fn measure<T>(
+    iterations: usize,
+    mut f: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<Stats> {
     for _ in 0..3 {
         f()?;
     }
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations.max(1) {
         let started = Instant::now();
-        f()?;
+        let left = f()?;
         samples.push(started.elapsed());
+        drop(left);
     }
     Ok(Stats::from(&mut samples))
 }

@@ -221,6 +221,31 @@ fn javascript_errors_are_the_same_from_bytecode_and_syntax_errors_are_never_cach
 }
 
 #[test]
+fn javascript_tells_a_syntax_error_at_the_end_of_its_code_the_same_from_bytecode() {
+    // A syntax error whose line is the code wrapper's last or later is reported as V8 words
+    // it ("Unexpected end of input"). With bytecode the runner knows the code's lines only
+    // from the count the host sends in place of the code string. QuickJS gives its own
+    // errors no line number, so the error here names its line itself: the fifth is past the
+    // end of one line of code (three in the wrapper) and before the end of twenty.
+    let calls = Calls::new();
+    let throw = r#"throw Object.assign(new SyntaxError("expecting '}'"), { lineNumber: 5 });"#;
+    let short = format!("function Z1000(Z1000K1) {{ {throw} }} // cache test 9");
+    let long = format!(
+        "function Z1000(Z1000K1) {{\n{}{throw}\n}} // cache test 9",
+        "// padding\n".repeat(18)
+    );
+    for (code, expected) in [(short, "Unexpected end of input"), (long, "expecting '}'")] {
+        for hits in [0, 0, 1, 1] {
+            assert_eq!(
+                calls.javascript(&code, &["a"]),
+                (Err(expected.to_owned()), hits),
+                "{code}"
+            );
+        }
+    }
+}
+
+#[test]
 fn the_same_code_string_under_another_function_name_is_another_entry() {
     // JavaScript's compiled wrapper returns the function it names: bytecode compiled for one
     // name must never answer for another.
