@@ -372,19 +372,15 @@
 		lastCodeNewlines = codeNewlines;
 	}
 
-	// How many lines `wrapperSource` made of the last code: `split('\n').length` of its text,
-	// which is the code's and the name's newlines and the wrapper's two, plus one.
+	// How many lines `wrapperSource` made of the last code (`split('\n').length` of its
+	// text): the code's and the name's newlines, the wrapper's two, plus one.
 	function lastSourceLines() {
-		if (lastFunctionName === undefined) {
+		const codeNewlines = lastCodeString !== undefined ?
+			lastCodeString.split('\n').length - 1 : lastCodeNewlines;
+		if (lastFunctionName === undefined || typeof codeNewlines !== 'number') {
 			return undefined;
 		}
-		if (lastCodeString !== undefined) {
-			return wrapperSource(lastCodeString, lastFunctionName).split('\n').length;
-		}
-		if (typeof lastCodeNewlines !== 'number') {
-			return undefined;
-		}
-		return lastCodeNewlines + lastFunctionName.split('\n').length + 2;
+		return codeNewlines + lastFunctionName.split('\n').length + 2;
 	}
 
 	// Indirect eval of a function declaration: the code sees only globals, and runs in

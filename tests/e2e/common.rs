@@ -49,6 +49,31 @@ impl Server {
         Server::start_on("127.0.0.1:0", data_dir, args, env)
     }
 
+    /// An orchestrator node (`--role orchestrator`) reading its settings from `config`.
+    pub(crate) fn start_orchestrator(
+        data_dir: &Path,
+        config: &Path,
+        env: &[(&str, &str)],
+    ) -> Server {
+        let config = config.to_str().expect("a UTF-8 path");
+        Server::start(
+            data_dir,
+            &["--role", "orchestrator", "--config", config],
+            env,
+        )
+    }
+
+    /// [`Server::start_orchestrator`] with `toml` written to `zeval.toml` in `data_dir`.
+    pub(crate) fn start_orchestrator_configured(
+        data_dir: &Path,
+        toml: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
+        let config = data_dir.join("zeval.toml");
+        std::fs::write(&config, toml).unwrap();
+        Server::start_orchestrator(data_dir, &config, env)
+    }
+
     /// [`Server::start`] with the evaluator API on `evaluator_listen` (to restart an
     /// evaluator where its orchestrator expects it).
     pub(crate) fn start_on(

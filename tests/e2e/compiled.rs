@@ -547,20 +547,9 @@ fn a_remote_evaluator_gives_each_client_of_its_orchestrator_one_place_for_its_co
     let alice = add_user(data.path(), "alice", "editor");
     // JSON carries the function (a compiled implementation needs its signature; Avro does
     // not carry it).
-    let config = data.path().join("zeval.toml");
-    std::fs::write(
-        &config,
-        format!("[evaluators]\nc17 = {{ url = \"{evaluate_url}\", format = \"json\" }}\n"),
-    )
-    .unwrap();
-    let orchestrator = Server::start(
+    let orchestrator = Server::start_orchestrator_configured(
         data.path(),
-        &[
-            "--role",
-            "orchestrator",
-            "--config",
-            config.to_str().unwrap(),
-        ],
+        &format!("[evaluators]\nc17 = {{ url = \"{evaluate_url}\", format = \"json\" }}\n"),
         &[
             ("ZEVAL_EVALUATOR_SECRET", secret),
             ("ZEVAL_CALL_TIMEOUT_MS", "2000"),

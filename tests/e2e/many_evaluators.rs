@@ -148,17 +148,9 @@ fn calls_spread_fail_over_and_drain() {
         addresses,
         urls,
     } = started;
-    let orchestrator = Server::start(
-        data.path(),
-        &[
-            "--role",
-            "orchestrator",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        // Every call must reach an evaluator.
-        &[("ZEVAL_CACHE", "false")],
-    );
+    // Every call must reach an evaluator.
+    let orchestrator =
+        Server::start_orchestrator(data.path(), &config, &[("ZEVAL_CACHE", "false")]);
     let orch = orchestrator.orch().to_owned();
     put_slow_function(&orch, &token);
 

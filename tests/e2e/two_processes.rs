@@ -85,20 +85,9 @@ fn orchestrator_and_evaluator_talk_over_http() {
     );
     drop(avro);
 
-    let config = data.path().join("zeval.toml");
-    std::fs::write(
-        &config,
-        format!("[evaluators]\njavascript = {{ url = \"{evaluate_url}\", format = \"json\" }}\n"),
-    )
-    .unwrap();
-    let json = Server::start(
+    let json = Server::start_orchestrator_configured(
         data.path(),
-        &[
-            "--role",
-            "orchestrator",
-            "--config",
-            config.to_str().unwrap(),
-        ],
+        &format!("[evaluators]\njavascript = {{ url = \"{evaluate_url}\", format = \"json\" }}\n"),
         &[],
     );
     assert_eq!(call(json.orch(), None, "json").json()["Z22K1"], "JSON");
@@ -137,21 +126,10 @@ fn children_of(pid: u32) -> usize {
 #[test]
 fn an_orchestrator_runs_its_in_process_languages_in_workers() {
     let data = tempfile::tempdir().unwrap();
-    let config = data.path().join("zeval.toml");
     // JavaScript goes elsewhere (nobody listens there); Python stays in process.
-    std::fs::write(
-        &config,
-        "[evaluators]\njavascript = { url = \"http://127.0.0.1:9/v1/evaluate/\" }\n",
-    )
-    .unwrap();
-    let server = Server::start(
+    let server = Server::start_orchestrator_configured(
         data.path(),
-        &[
-            "--role",
-            "orchestrator",
-            "--config",
-            config.to_str().unwrap(),
-        ],
+        "[evaluators]\njavascript = { url = \"http://127.0.0.1:9/v1/evaluate/\" }\n",
         &[],
     );
     let python = serde_json::json!({

@@ -984,34 +984,30 @@ fn runner_input(request: &ExecutorRequest, code: &CodeLookup, limits: &Limits) -
 }
 
 /// The runner's input fields every request has: the function's name and the code string.
-fn named_code(request: &ExecutorRequest) -> Map<String, Value> {
+/// With its compiled code (`compiled`) the runner needs only how many lines the code string
+/// has (JavaScript's messages tell a syntax error at the end of the code by its line), not
+/// its text: QuickJS's JSON.parse costs about a hundred wasm instructions a byte, in every
+/// call, for a string nothing reads. CPython's runner needs neither.
+fn named_code(request: &ExecutorRequest, compiled: bool) -> Map<String, Value> {
     let mut object = Map::new();
     if let Some(name) = &request.function_name {
         object.insert("functionName".into(), Value::String(name.clone()));
     }
-    if let Some(source) = &request.code_string {
-        object.insert("codeString".into(), Value::String(source.clone()));
+    match &request.code_string {
+        Some(source) if compiled => {
+            let newlines = source.bytes().filter(|&byte| byte == b'\n').count();
+            object.insert("codeNewlines".into(), Value::from(newlines));
+        }
+        Some(source) => {
+            object.insert("codeString".into(), Value::String(source.clone()));
+        }
+        None => {}
     }
     object
 }
 
 fn runner_input_with(request: &ExecutorRequest, code: &CodeLookup) -> Vec<u8> {
-    let mut object = match (code, &request.code_string) {
-        // With its compiled code the runner needs only how many lines the code string has
-        // (JavaScript's messages tell a syntax error at the end of the code by its line), not
-        // its text: QuickJS's JSON.parse costs about a hundred wasm instructions a byte, in
-        // every call, for a string nothing reads. CPython's runner needs neither.
-        (CodeLookup::Compiled(_), Some(source)) => {
-            let mut object = Map::new();
-            if let Some(name) = &request.function_name {
-                object.insert("functionName".into(), Value::String(name.clone()));
-            }
-            let newlines = source.bytes().filter(|&byte| byte == b'\n').count();
-            object.insert("codeNewlines".into(), Value::from(newlines));
-            object
-        }
-        _ => named_code(request),
-    };
+    let mut object = named_code(request, matches!(code, CodeLookup::Compiled(_)));
     object.insert(
         "functionArguments".into(),
         Value::Object(request.function_arguments.clone()),
@@ -1046,7 +1042,7 @@ fn compile_only_time(wall_time: Duration, elapsed: Duration) -> Option<Duration>
 /// (`"compileOnly"`: the output limit, within which the runner hands back the compiled code
 /// after its answer, `{"compiled": true}`, and a NUL).
 fn compile_only_input(request: &ExecutorRequest, limits: &Limits) -> Vec<u8> {
-    let mut object = named_code(request);
+    let mut object = named_code(request, false);
     object.insert("compileOnly".into(), limits.max_output_bytes.into());
     serde_json::to_vec(&Value::Object(object)).unwrap_or_default()
 }
