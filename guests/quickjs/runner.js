@@ -2,7 +2,8 @@
 //
 // Contract with the guest (guests/quickjs/src/main.rs): `globalThis.__zeval_run(inputText,
 // withBytecode)` receives the call's stdin up to its first NUL (the JSON below) and returns
-// the text written to stdout.
+// the text written to stdout. A request whose arguments are all strings main.rs reads
+// itself, and gives to `__zeval_run_strings` (below) instead.
 //
 // Protocol with the host (crates/evaluator/src/evaluator.rs):
 //   input  {"functionName"?: "Z1000", "codeString"?: "...", "functionArguments": {key: ZObject}}
@@ -391,12 +392,12 @@
 			'\nreturn ' + functionName + ';}';
 	}
 
-	function compile(request, functionName, withBytecode) {
+	function compile(functionName, codeString, codeNewlines, withBytecode) {
 		if (withBytecode) {
-			remember(functionName, undefined, request.codeNewlines);
+			remember(functionName, undefined, codeNewlines);
 			runBytecode();
 		} else {
-			const codeString = String(request.codeString);
+			codeString = String(codeString);
 			remember(functionName, codeString, undefined);
 			(0, eval)(wrapperSource(codeString, functionName));
 		}
@@ -424,7 +425,7 @@
 		const argumentsByKey = request.functionArguments || {};
 		const keys = Object.keys(argumentsByKey).sort();
 		const args = keys.map((key) => deserialize(argumentsByKey[key]));
-		const fn = compile(request, String(functionName), withBytecode);
+		const fn = compile(String(functionName), codeString, request.codeNewlines, withBytecode);
 		return serialize(fn.apply(null, args));
 	}
 
@@ -474,6 +475,19 @@
 
 	const stringify = JSON.stringify;
 	const parse = JSON.parse;
+
+	// The answer to an error a call threw.
+	function errorAnswer(e) {
+		try {
+			const answer = { error: messageOf(e, lastSourceLines()) };
+			if (e instanceof ZError && Number.isInteger(e.index)) {
+				answer.nestedError = e.index;
+			}
+			return stringify(answer);
+		} catch (inner) {
+			return stringify({ error: 'The error could not be described.' });
+		}
+	}
 
 	// ---- W.Call: calls back to the orchestrator ------------------------------------------------
 
@@ -534,15 +548,34 @@
 			}
 			return stringify({ result: execute(request, withBytecode === true) });
 		} catch (e) {
-			try {
-				const answer = { error: messageOf(e, lastSourceLines()) };
-				if (e instanceof ZError && Number.isInteger(e.index)) {
-					answer.nestedError = e.index;
-				}
-				return stringify(answer);
-			} catch (inner) {
-				return stringify({ error: 'The error could not be described.' });
-			}
+			return errorAnswer(e);
+		}
+	};
+
+	// main.rs's entry for a request it read itself: one whose arguments are all strings
+	// (Z6), the usual shape, given here already sorted by key. QuickJS's JSON.parse and
+	// JSON.stringify cost thousands of wasm instructions for even a tiny request; Rust's
+	// serde_json, a few hundred. A string result is returned as it is, and main.rs writes
+	// its answer (`{"result": {"Z1K1": "Z6", "Z6K1": value}}`); anything else comes back as
+	// `[answerText]`, the answer `__zeval_run` would give.
+	globalThis.__zeval_run_strings = function (functionName, codeString, codeNewlines,
+		withBytecode, args) {
+		try {
+			const value = compile(functionName, codeString, codeNewlines, withBytecode)
+				.apply(null, args);
+			return typeof value === 'string' ? value : [stringify({ result: serialize(value) })];
+		} catch (e) {
+			return [errorAnswer(e)];
+		}
+	};
+
+	// The answer of a call that returned `value`: for a string main.rs cannot write as
+	// UTF-8 (one with a lone surrogate, which JSON escapes).
+	globalThis.__zeval_result_answer = function (value) {
+		try {
+			return stringify({ result: serialize(value) });
+		} catch (e) {
+			return errorAnswer(e);
 		}
 	};
 	globalThis.ZPair = ZPair;

@@ -10,13 +10,21 @@
 //! stdin (then `withBytecode` is true, and `__zeval_run_bytecode()` runs it), and after the
 //! answer in stdout (what `__zeval_bytecode(source, limit)` kept, when the two fit `limit`).
 //!
+//! A request whose arguments are all strings, the usual shape, is read here instead of by
+//! runner.js ([`string_call`]), and its string answer written here: QuickJS's JSON is most of
+//! a trivial call's cost otherwise.
+//!
 //! Without a snapshot (`quickjs.raw.wasm`) `main` does the initialisation itself.
 //! Exit codes: 0 success; 1 the runner threw or returned a non-string; 2 stdin was not UTF-8.
 
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 
-use rquickjs::{CatchResultExt, Context, Ctx, Function, Object, Runtime, qjs};
+use rquickjs::{Array, CatchResultExt, Context, Ctx, Function, Object, Runtime, Value, qjs};
+
+mod string_call;
+
+use string_call::StringCall;
 
 /// The runner script, whose contract is documented at its top.
 const RUNNER_JS: &str = include_str!("../runner.js");
@@ -274,25 +282,27 @@ const WARM_UP_REQUEST: &str = concat!(
 /// bytecode declared (a script's declaration cannot be deleted), which every call of the
 /// code cache's bytecode path declares again anyway.
 fn warm_up() {
-    let run_or_panic = |input: &str, with_bytecode: bool| {
-        let answer = run(input, with_bytecode).unwrap_or_else(|e| panic!("warm-up: {e}"));
+    let expect_five = |answer: Result<String, String>| {
+        let answer = answer.unwrap_or_else(|e| panic!("warm-up: {e}"));
         assert!(
             answer.contains(r#""Z6K1":"5""#),
             "warm-up answered {answer}"
         );
     };
     for _ in 0..3 {
-        run_or_panic(WARM_UP_REQUEST, false);
+        expect_five(answer(WARM_UP_REQUEST, false));
     }
+    // runner.js's own reading of a request (`answer` reads the warm-up's strings itself).
+    expect_five(run(WARM_UP_REQUEST, false));
     let compile_only = WARM_UP_REQUEST.replacen('{', r#"{"compileOnly":1048576,"#, 1);
-    let answer = run(&compile_only, false).unwrap_or_else(|e| panic!("warm-up: {e}"));
-    assert_eq!(answer, r#"{"compiled":true}"#, "warm-up compiled only");
+    let compiled = run(&compile_only, false).unwrap_or_else(|e| panic!("warm-up: {e}"));
+    assert_eq!(compiled, r#"{"compiled":true}"#, "warm-up compiled only");
     let (bytecode, _) = BYTECODE_OUT
         .with(|out| out.borrow_mut().take())
         .expect("the warm-up handed back its bytecode");
     for _ in 0..3 {
         BYTECODE_IN.with(|input| *input.borrow_mut() = Some(bytecode.clone()));
-        run_or_panic(WARM_UP_REQUEST, true);
+        expect_five(answer(WARM_UP_REQUEST, true));
     }
     INTERPRETER.with(|slot| {
         if let Some((runtime, _)) = slot.borrow().as_ref() {
@@ -301,6 +311,63 @@ fn warm_up() {
     });
 }
 
+/// The answer to the request `input`: read here when it is a call of string arguments, by
+/// runner.js otherwise.
+fn answer(input: &str, with_bytecode: bool) -> Result<String, String> {
+    match StringCall::read(input, with_bytecode) {
+        Some(call) => run_strings(&call, with_bytecode),
+        None => run(input, with_bytecode),
+    }
+}
+
+/// runner.js's `__zeval_run_strings` for a request read here.
+fn run_strings(call: &StringCall<'_>, with_bytecode: bool) -> Result<String, String> {
+    INTERPRETER.with(|slot| {
+        let slot = slot.borrow();
+        let (_, context) = slot.as_ref().expect("interpreter initialised");
+        context.with(|ctx| {
+            let fail = |e: rquickjs::Error| format!("__zeval_run_strings failed: {e}");
+            let run: Function<'_> = ctx
+                .globals()
+                .get("__zeval_run_strings")
+                .map_err(|e| format!("runner.js defines no __zeval_run_strings: {e}"))?;
+            let arguments = Array::new(ctx.clone()).map_err(fail)?;
+            for (index, argument) in call.arguments().into_iter().enumerate() {
+                arguments.set(index, argument).map_err(fail)?;
+            }
+            let returned: Value<'_> = run
+                .call((
+                    call.function_name.as_ref(),
+                    call.code_string.as_deref(),
+                    call.code_newlines,
+                    with_bytecode,
+                    arguments,
+                ))
+                .catch(&ctx)
+                .map_err(|e| format!("__zeval_run_strings failed: {e}"))?;
+            if let Some(value) = returned.as_string() {
+                if let Ok(value) = value.to_string() {
+                    return Ok(string_call::string_answer(&value));
+                }
+                // A lone surrogate: JSON escapes it, which runner.js does.
+                let result_answer: Function<'_> = ctx
+                    .globals()
+                    .get("__zeval_result_answer")
+                    .map_err(|e| format!("runner.js defines no __zeval_result_answer: {e}"))?;
+                return result_answer
+                    .call::<_, String>((returned,))
+                    .catch(&ctx)
+                    .map_err(|e| format!("__zeval_result_answer failed: {e}"));
+            }
+            returned
+                .as_array()
+                .and_then(|answer| answer.get::<String>(0).ok())
+                .ok_or_else(|| "__zeval_run_strings returned no answer".to_owned())
+        })
+    })
+}
+
+/// runner.js's `__zeval_run`, which reads the request `input` itself.
 fn run(input: &str, with_bytecode: bool) -> Result<String, String> {
     INTERPRETER.with(|slot| {
         let slot = slot.borrow();
@@ -343,7 +410,7 @@ fn main() {
         eprintln!("the request is not UTF-8");
         std::process::exit(2);
     };
-    match run(&input, with_bytecode) {
+    match answer(&input, with_bytecode) {
         Ok(output) => {
             let mut stdout = std::io::stdout().lock();
             // The bytecode goes after the answer when the two fit the limit the host gave.

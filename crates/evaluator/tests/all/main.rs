@@ -14,6 +14,7 @@ mod hostile_limits;
 mod hostile_network;
 mod hostile_processes;
 mod javascript_locale;
+mod javascript_strings;
 mod python_stdlib;
 mod reentry;
 mod suite_requests;
