@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use zeval_orchestrator::{
     CallOptions, CodeCall, CodeEvaluator, EvaluatorFailure, EvaluatorRegistry,
@@ -62,6 +62,8 @@ pub struct Suite {
     /// The evaluate URL of a remote evaluator to send code calls to, instead of calling the
     /// mock evaluator in process.
     remote_evaluator: Option<String>,
+    /// What the mock wiki has read, shared by every orchestrator of the suite.
+    wiki_texts: Arc<WikiTexts>,
 }
 
 impl Suite {
@@ -121,6 +123,7 @@ impl Suite {
             cases,
             presets: Arc::new(presets),
             remote_evaluator: None,
+            wiki_texts: Arc::default(),
         })
     }
 
@@ -141,6 +144,7 @@ impl Suite {
     pub fn orchestrator(&self) -> Orchestrator {
         let wiki = Arc::new(MockWiki {
             dir: self.dir.clone(),
+            texts: self.wiki_texts.clone(),
         });
         let evaluators = match &self.remote_evaluator {
             None => {
@@ -310,8 +314,39 @@ fn check(case: &Case, result: &Value) -> Result<(), String> {
 
 /// The mock wiki: `wiki/<ZID>.json`, then `../definitions/<ZID>.json`; any other ZID makes
 /// the whole fetch fail, and Z1010101 (registered with an error) makes the answer empty.
+///
+/// An object's file is read once per suite and its text kept ([`WikiTexts`]), as the
+/// original's mock served its bodies from memory: a file read on every fetch was 7 % of a
+/// case's time in `zeval bench orchestrator` (path lookups, `statx`, `open`, `read`), a
+/// cost of the harness and not of the orchestrator. Every fetch still parses the text, as
+/// a wiki's answer must be.
 struct MockWiki {
     dir: PathBuf,
+    texts: Arc<WikiTexts>,
+}
+
+/// The text of each object the mock wiki was asked for, by ZID (`None`: no file has it).
+type WikiTexts = Mutex<HashMap<String, Option<Arc<str>>>>;
+
+impl MockWiki {
+    fn text(&self, zid: &str) -> Result<Option<Arc<str>>, StoreError> {
+        let texts = || self.texts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(text) = texts().get(zid) {
+            return Ok(text.clone());
+        }
+        let candidates = [
+            self.dir.join("wiki").join(format!("{zid}.json")),
+            self.dir.join("../definitions").join(format!("{zid}.json")),
+        ];
+        let text = match candidates.iter().find(|p| p.is_file()) {
+            Some(path) => Some(Arc::from(
+                std::fs::read_to_string(path).map_err(|e| StoreError::Database(e.to_string()))?,
+            )),
+            None => None,
+        };
+        texts().insert(zid.to_owned(), text.clone());
+        Ok(text)
+    }
 }
 
 impl ObjectSource for MockWiki {
@@ -321,14 +356,8 @@ impl ObjectSource for MockWiki {
             if zid == "Z1010101" {
                 return Ok(HashMap::new());
             }
-            let candidates = [
-                self.dir.join("wiki").join(format!("{zid}.json")),
-                self.dir.join("../definitions").join(format!("{zid}.json")),
-            ];
-            match candidates.iter().find(|p| p.is_file()) {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .map_err(|e| StoreError::Database(e.to_string()))?;
+            match self.text(zid)? {
+                Some(text) => {
                     let value = zeval_zobject::json::parse(&text)
                         .map_err(|e| StoreError::Invalid(e.to_string()))?;
                     out.insert(zid.clone(), value);

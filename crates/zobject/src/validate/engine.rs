@@ -11,6 +11,7 @@
 //! - evaluation of a schema stops at its first failing keyword;
 //! - `anyOf`/`oneOf` keep the errors of every failed branch, followed by their own error.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::rc::Rc;
@@ -186,7 +187,7 @@ pub(crate) struct Evaluator {
     /// (debug build) to be found invalid, five more some hours, and a request of a few
     /// hundred bytes held a thread and its work slot that long. With failures kept too,
     /// each pair is checked once.
-    known: HashMap<(usize, usize), bool, FastHash>,
+    known: Known,
     /// Whether to record errors (their keywords and paths). Off, a check only answers
     /// whether the data is valid, without building a path segment per property visited or an
     /// error per failed `anyOf` branch; [`super::run`] checks so first and again with errors
@@ -196,6 +197,32 @@ pub(crate) struct Evaluator {
     recording_checks_left: usize,
     /// Checks made so far.
     checks: usize,
+}
+
+/// [`Evaluator::known`]: validity by `(schema, object)` address.
+type Known = HashMap<(usize, usize), bool, FastHash>;
+
+thread_local! {
+    /// The `known` map of the last evaluator that ended on this thread, emptied, for the
+    /// next one: grown from empty in every validation, its rehashing and inserts were an
+    /// eighth of the time of an orchestrator case that validates many calls
+    /// (`function call for Z808 with reference to Z908`, `zeval bench orchestrator`).
+    pub(crate) static SPARE_KNOWN: RefCell<Option<Known>> = const { RefCell::new(None) };
+}
+
+/// The largest `known` map kept for the next evaluator, in entries: a validation of a huge
+/// value must not leave every later one clearing (and holding) its table.
+pub(crate) const MAX_SPARE_KNOWN: usize = 4096;
+
+impl Drop for Evaluator {
+    fn drop(&mut self) {
+        let mut known = std::mem::take(&mut self.known);
+        if known.capacity() <= MAX_SPARE_KNOWN {
+            known.clear();
+            // A thread being torn down keeps nothing.
+            let _ = SPARE_KNOWN.try_with(|spare| *spare.borrow_mut() = Some(known));
+        }
+    }
 }
 
 /// The fewest checks the recording pass may make (see [`Evaluator::collect`]); it may also
@@ -222,7 +249,11 @@ impl Evaluator {
         Evaluator {
             registry,
             path: None,
-            known: HashMap::default(),
+            known: SPARE_KNOWN
+                .try_with(|spare| spare.borrow_mut().take())
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
             collect,
             recording_checks_left: MAX_RECORDING_CHECKS,
             checks: 0,

@@ -201,3 +201,32 @@ fn a_deep_value_is_checked_once_per_schema_whatever_its_outcome() {
     let z502 = || Err(Some("Z502".to_owned()));
     assert_eq!(checked.join().unwrap(), [z502(), Ok(()), z502(), z502()]);
 }
+
+#[test]
+fn a_validation_leaves_its_emptied_memo_to_the_next_unless_it_grew_too_large() {
+    let spare = || {
+        engine::SPARE_KNOWN.with(|spare| {
+            spare
+                .borrow()
+                .as_ref()
+                .map(|known| (known.len(), known.capacity()))
+        })
+    };
+    assert!(validate(&json!({"Z1K1": "Z6", "Z6K1": "x"}), "Z1", Form::Normal).is_ok());
+    let (len, capacity) = spare().expect("a memo kept");
+    assert_eq!(len, 0);
+    assert!(capacity > 0);
+    // An object of 5,000 strings memoises more pairs than a kept memo may hold.
+    let mut wide = serde_json::Map::new();
+    wide.insert("Z1K1".to_owned(), json!({"Z1K1": "Z9", "Z9K1": "Z10000"}));
+    for n in 1..=5000 {
+        wide.insert(format!("Z10000K{n}"), json!({"Z1K1": "Z6", "Z6K1": "x"}));
+    }
+    let wide = Value::Object(wide);
+    assert!(validate(&wide, "Z1", Form::Normal).is_ok());
+    // The large memo was dropped; the small one taken by that validation is gone with it.
+    assert_eq!(spare(), None);
+    assert!(validate(&json!({"Z1K1": "Z6", "Z6K1": "x"}), "Z1", Form::Normal).is_ok());
+    let (_, capacity) = spare().expect("a memo kept");
+    assert!(capacity <= engine::MAX_SPARE_KNOWN);
+}
