@@ -64,8 +64,9 @@ impl RemoteEvaluator {
             .timeout_global(Some(timeout))
             .max_idle_connections(MAX_IDLE_CONNECTIONS)
             .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
-            .build()
-            .into();
+            .build();
+        // No lookup (and no thread for one) when the URL names an address.
+        let agent = crate::resolver::agent(agent);
         Self {
             url: url.into(),
             encoding,

@@ -315,8 +315,9 @@ impl CallbackClient {
             // Nor through a proxy named in the environment (see `client::RemoteEvaluator`):
             // the request carries the call's token.
             .proxy(None)
-            .build()
-            .into();
+            .build();
+        // No lookup (and no thread for one) when the URL names an address.
+        let agent = crate::resolver::agent(agent);
         Some(CallbackClient {
             url: url.to_owned(),
             token: token.to_owned(),
