@@ -77,22 +77,17 @@ mod tests {
 
     #[test]
     fn addresses_are_taken_as_they_are() {
-        assert_eq!(
-            address("http://127.0.0.1:6927/wikifunctions.org/v1/evaluate/"),
-            Some("127.0.0.1:6927".parse().unwrap())
-        );
-        assert_eq!(
-            address("http://[::1]:8080/x"),
-            Some("[::1]:8080".parse().unwrap())
-        );
-        assert_eq!(
-            address("http://10.0.0.2/x"),
-            Some("10.0.0.2:80".parse().unwrap())
-        );
-        assert_eq!(
-            address("https://10.0.0.2/x"),
-            Some("10.0.0.2:443".parse().unwrap())
-        );
+        for (uri, expected) in [
+            (
+                "http://127.0.0.1:6927/wikifunctions.org/v1/evaluate/",
+                "127.0.0.1:6927",
+            ),
+            ("http://[::1]:8080/x", "[::1]:8080"),
+            ("http://10.0.0.2/x", "10.0.0.2:80"),
+            ("https://10.0.0.2/x", "10.0.0.2:443"),
+        ] {
+            assert_eq!(address(uri), Some(expected.parse().unwrap()), "{uri}");
+        }
     }
 
     #[test]
