@@ -282,6 +282,12 @@ const WARM_UP_REQUEST: &str = concat!(
 /// bytecode declared (a script's declaration cannot be deleted), which every call of the
 /// code cache's bytecode path declares again anyway.
 fn warm_up() {
+    // The answer as `main` would write it.
+    let written = |with_bytecode: bool| {
+        let mut out = Vec::new();
+        let text = answer(WARM_UP_REQUEST, with_bytecode, &mut out)?;
+        Ok(text.unwrap_or_else(|| String::from_utf8_lossy(&out).into_owned()))
+    };
     let expect_five = |answer: Result<String, String>| {
         let answer = answer.unwrap_or_else(|e| panic!("warm-up: {e}"));
         assert!(
@@ -290,7 +296,7 @@ fn warm_up() {
         );
     };
     for _ in 0..3 {
-        expect_five(answer(WARM_UP_REQUEST, false));
+        expect_five(written(false));
     }
     // runner.js's own reading of a request (`answer` reads the warm-up's strings itself).
     expect_five(run(WARM_UP_REQUEST, false));
@@ -302,7 +308,7 @@ fn warm_up() {
         .expect("the warm-up handed back its bytecode");
     for _ in 0..3 {
         BYTECODE_IN.with(|input| *input.borrow_mut() = Some(bytecode.clone()));
-        expect_five(answer(WARM_UP_REQUEST, true));
+        expect_five(written(true));
     }
     INTERPRETER.with(|slot| {
         if let Some((runtime, _)) = slot.borrow().as_ref() {
@@ -312,16 +318,23 @@ fn warm_up() {
 }
 
 /// The answer to the request `input`: read here when it is a call of string arguments, by
-/// runner.js otherwise.
-fn answer(input: &str, with_bytecode: bool) -> Result<String, String> {
+/// runner.js otherwise. A string result's answer is written to `out` here (`None`), streamed
+/// from QuickJS's copy of the string: a result near the output limit must meet that limit,
+/// not the memory limit, and each whole copy of it (a Rust `String`, its JSON) would take
+/// as much memory again. Any other answer is returned for [`main`] to write.
+fn answer(input: &str, with_bytecode: bool, out: &mut dyn Write) -> Result<Option<String>, String> {
     match StringCall::read(input, with_bytecode) {
-        Some(call) => run_strings(&call, with_bytecode),
-        None => run(input, with_bytecode),
+        Some(call) => run_strings(&call, with_bytecode, out),
+        None => run(input, with_bytecode).map(Some),
     }
 }
 
-/// runner.js's `__zeval_run_strings` for a request read here.
-fn run_strings(call: &StringCall<'_>, with_bytecode: bool) -> Result<String, String> {
+/// runner.js's `__zeval_run_strings` for a request read here (see [`answer`]).
+fn run_strings(
+    call: &StringCall<'_>,
+    with_bytecode: bool,
+    out: &mut dyn Write,
+) -> Result<Option<String>, String> {
     INTERPRETER.with(|slot| {
         let slot = slot.borrow();
         let (_, context) = slot.as_ref().expect("interpreter initialised");
@@ -346,10 +359,18 @@ fn run_strings(call: &StringCall<'_>, with_bytecode: bool) -> Result<String, Str
                 .catch(&ctx)
                 .map_err(|e| format!("__zeval_run_strings failed: {e}"))?;
             if let Some(value) = returned.as_string() {
-                if let Ok(value) = value.to_string() {
-                    return Ok(string_call::string_answer(&value));
+                let text = value.clone().to_cstring().map_err(fail)?;
+                // SAFETY: QuickJS holds `text.len()` bytes at `text.as_ptr()` until `text`
+                // is dropped, after this slice's last use.
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(text.as_ptr().cast::<u8>(), text.len()) };
+                // Not UTF-8 when the string holds a lone surrogate (QuickJS writes it as
+                // WTF-8): JSON escapes it, which runner.js does.
+                if let Ok(value) = std::str::from_utf8(bytes) {
+                    string_call::write_string_answer(out, value)
+                        .map_err(|e| format!("writing the answer: {e}"))?;
+                    return Ok(None);
                 }
-                // A lone surrogate: JSON escapes it, which runner.js does.
                 let result_answer: Function<'_> = ctx
                     .globals()
                     .get("__zeval_result_answer")
@@ -357,11 +378,13 @@ fn run_strings(call: &StringCall<'_>, with_bytecode: bool) -> Result<String, Str
                 return result_answer
                     .call::<_, String>((returned,))
                     .catch(&ctx)
+                    .map(Some)
                     .map_err(|e| format!("__zeval_result_answer failed: {e}"));
             }
             returned
                 .as_array()
                 .and_then(|answer| answer.get::<String>(0).ok())
+                .map(Some)
                 .ok_or_else(|| "__zeval_run_strings returned no answer".to_owned())
         })
     })
@@ -410,9 +433,14 @@ fn main() {
         eprintln!("the request is not UTF-8");
         std::process::exit(2);
     };
-    match answer(&input, with_bytecode) {
-        Ok(output) => {
-            let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::stdout().lock();
+    match answer(&input, with_bytecode, &mut stdout) {
+        Ok(None) => {
+            if stdout.flush().is_err() {
+                std::process::exit(1);
+            }
+        }
+        Ok(Some(output)) => {
             // The bytecode goes after the answer when the two fit the limit the host gave.
             let bytecode = BYTECODE_OUT
                 .with(|out| out.borrow_mut().take())

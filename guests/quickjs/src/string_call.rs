@@ -150,15 +150,14 @@ impl<'a> StringCall<'a> {
     }
 }
 
-/// The answer runner.js gives for a call that returned the string `value`.
-pub(crate) fn string_answer(value: &str) -> String {
-    const HEAD: &str = r#"{"result":{"Z1K1":"Z6","Z6K1":"#;
-    let mut answer = String::with_capacity(HEAD.len() + value.len() + 4);
-    answer.push_str(HEAD);
-    // A `String` always serialises.
-    answer.push_str(&serde_json::to_string(value).unwrap_or_default());
-    answer.push_str("}}");
-    answer
+/// Writes the answer runner.js gives for a call that returned the string `value`.
+pub(crate) fn write_string_answer(
+    out: &mut dyn std::io::Write,
+    value: &str,
+) -> std::io::Result<()> {
+    out.write_all(br#"{"result":{"Z1K1":"Z6","Z6K1":"#)?;
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"}}")
 }
 
 #[cfg(test)]
@@ -233,8 +232,10 @@ mod tests {
 
     #[test]
     fn a_string_answer_is_the_json_runner_js_writes() {
+        let mut out = Vec::new();
+        write_string_answer(&mut out, "a \"b\"\n\u{1}é").expect("written");
         assert_eq!(
-            string_answer("a \"b\"\n\u{1}é"),
+            String::from_utf8(out).expect("UTF-8"),
             r#"{"result":{"Z1K1":"Z6","Z6K1":"a \"b\"\n\u0001é"}}"#
         );
     }
