@@ -560,24 +560,26 @@
 	// `[answerText]`, the answer `__zeval_run` would give.
 	globalThis.__zeval_run_strings = function (functionName, codeString, codeNewlines,
 		withBytecode, args) {
+		let value;
 		try {
-			const value = compile(functionName, codeString, codeNewlines, withBytecode)
+			value = compile(functionName, codeString, codeNewlines, withBytecode)
 				.apply(null, args);
-			return typeof value === 'string' ? value : [stringify({ result: serialize(value) })];
 		} catch (e) {
 			return [errorAnswer(e)];
 		}
+		return typeof value === 'string' ? value : [resultAnswer(value)];
 	};
 
-	// The answer of a call that returned `value`: for a string main.rs cannot write as
-	// UTF-8 (one with a lone surrogate, which JSON escapes).
-	globalThis.__zeval_result_answer = function (value) {
+	// The answer of a call that returned `value`; main.rs's too, for a string it cannot
+	// write as UTF-8 (one with a lone surrogate, which JSON escapes).
+	function resultAnswer(value) {
 		try {
 			return stringify({ result: serialize(value) });
 		} catch (e) {
 			return errorAnswer(e);
 		}
-	};
+	}
+	globalThis.__zeval_result_answer = resultAnswer;
 	globalThis.ZPair = ZPair;
 	globalThis.ZObject = ZObject;
 	globalThis.ZError = ZError;

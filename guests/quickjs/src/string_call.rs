@@ -8,10 +8,13 @@
 //! would give its `Z6K1` string. Anything else (another argument type, a duplicate key, a
 //! number where a string was expected, a lone surrogate in a string, a `compileOnly`) is
 //! left to runner.js's `__zeval_run`, which reads the text as before.
+//!
+//! Bounds: the request is the host's input, within its input limit; serde_json stops at 128
+//! levels of nesting (a deeper request goes to runner.js); what is read borrows the input's
+//! strings except those with escapes, so it takes at most about the input's size again.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 use serde::Deserialize;
 
@@ -36,44 +39,45 @@ pub(crate) struct StringCall<'a> {
 /// An argument in normal form whose `deserialize` is its `Z6K1` string.
 #[derive(Deserialize)]
 struct StringArgument<'a> {
-    #[serde(rename = "Z1K1", borrow)]
-    type_: ArgumentType<'a>,
+    #[serde(rename = "Z1K1")]
+    _type: StringType,
     #[serde(rename = "Z6K1", borrow)]
     value: Cow<'a, str>,
 }
 
-/// An argument's `Z1K1`: a bare ZID, or a reference to one (`{"Z1K1": "Z9", "Z9K1": ZID}`).
-/// Read by hand: serde's untagged enums buffer what they read, which costs more than the
-/// whole rest of a trivial request.
-enum ArgumentType<'a> {
-    Zid(Cow<'a, str>),
-    Reference {
-        kind: Cow<'a, str>,
-        zid: Cow<'a, str>,
-    },
-}
+/// An argument's `Z1K1` that runner.js's `getZID` names Z6: "Z6", or a reference to it
+/// (`{"Z1K1": "Z9", "Z9K1": "Z6"}`). Any other type fails to read, and the request goes to
+/// runner.js. Read by hand: serde's untagged enums buffer what they read, which costs more
+/// than the whole rest of a trivial request.
+struct StringType;
 
-impl<'de: 'a, 'a> Deserialize<'de> for ArgumentType<'a> {
+impl<'de> Deserialize<'de> for StringType {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ArgumentTypeVisitor(PhantomData))
+        deserializer.deserialize_any(StringTypeVisitor)
     }
 }
 
-struct ArgumentTypeVisitor<'a>(PhantomData<&'a str>);
+struct StringTypeVisitor;
 
-impl<'de: 'a, 'a> serde::de::Visitor<'de> for ArgumentTypeVisitor<'a> {
-    type Value = ArgumentType<'a>;
+impl StringTypeVisitor {
+    fn z6_or<E: serde::de::Error>(is_z6: bool) -> Result<StringType, E> {
+        if is_z6 {
+            Ok(StringType)
+        } else {
+            Err(E::custom("not a string's type"))
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StringTypeVisitor {
+    type Value = StringType;
 
     fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("a ZID or a reference to one")
-    }
-
-    fn visit_borrowed_str<E: serde::de::Error>(self, zid: &'de str) -> Result<Self::Value, E> {
-        Ok(ArgumentType::Zid(Cow::Borrowed(zid)))
+        formatter.write_str("Z6 or a reference to it")
     }
 
     fn visit_str<E: serde::de::Error>(self, zid: &str) -> Result<Self::Value, E> {
-        Ok(ArgumentType::Zid(Cow::Owned(zid.to_owned())))
+        Self::z6_or(zid == "Z6")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -93,10 +97,7 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for ArgumentTypeVisitor<'a> {
             }
             *slot = Some(map.next_value::<BorrowedOrOwned<'de>>()?.0);
         }
-        match (kind, zid) {
-            (Some(kind), Some(zid)) => Ok(ArgumentType::Reference { kind, zid }),
-            _ => Err(serde::de::Error::custom("not a reference")),
-        }
+        Self::z6_or(kind.as_deref() == Some("Z9") && zid.as_deref() == Some("Z6"))
     }
 }
 
@@ -112,28 +113,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for BorrowedOrOwned<'a> {
     }
 }
 
-impl ArgumentType<'_> {
-    /// Whether runner.js's `getZID` names this type Z6.
-    fn is_string(&self) -> bool {
-        match self {
-            Self::Zid(zid) => zid == "Z6",
-            Self::Reference { kind, zid } => kind == "Z9" && zid == "Z6",
-        }
-    }
-}
-
 impl<'a> StringCall<'a> {
     /// `input` read as a call of string arguments that runner.js would run, or `None` when
     /// runner.js must read it (see the module's docs).
     pub(crate) fn read(input: &'a str, with_bytecode: bool) -> Option<Self> {
         let call: Self = serde_json::from_str(input).ok()?;
-        let arguments_are_strings = call
-            .function_arguments
-            .iter()
-            .flatten()
-            .all(|(_, argument)| argument.type_.is_string());
         let has_code = with_bytecode || call.code_string.is_some();
-        (call.compile_only.is_none() && arguments_are_strings && has_code).then_some(call)
+        (call.compile_only.is_none() && has_code).then_some(call)
     }
 
     /// The arguments' strings in the order runner.js passes them: by key, as JavaScript
