@@ -17,9 +17,47 @@ use zeval_zobject::error::z5;
 /// What an orchestration answers (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Answer {
-    z22: Value,
+    z22: Z22,
     entries: Vec<(&'static str, String)>,
     form: Form,
+}
+
+/// An answer's Z22: built for this request, or one that is the same for every request that
+/// gets it (such as "not a function call"), written from where it is kept without a copy.
+#[derive(Debug, Clone)]
+pub(crate) enum Z22 {
+    Built(Value),
+    Constant(&'static Value),
+}
+
+impl Z22 {
+    /// The Z22 as a value of its own (a copy of a constant).
+    pub(crate) fn into_owned(mut self) -> Value {
+        match &mut self {
+            Z22::Built(value) => std::mem::take(value),
+            Z22::Constant(value) => (*value).clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for Z22 {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        match self {
+            Z22::Built(value) => value,
+            Z22::Constant(value) => value,
+        }
+    }
+}
+
+impl Drop for Z22 {
+    fn drop(&mut self) {
+        // The normal form of a long list nests two levels per element; dropping it must not
+        // recurse on a small server-thread stack.
+        if let Z22::Built(value) = self {
+            drop_iteratively(std::mem::take(value));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +73,7 @@ enum Form {
 }
 
 impl Answer {
-    pub(crate) fn new(z22: Value, entries: Vec<(&'static str, String)>, canonical: bool) -> Self {
+    pub(crate) fn new(z22: Z22, entries: Vec<(&'static str, String)>, canonical: bool) -> Self {
         let form = if canonical {
             Form::Canonical
         } else {
@@ -47,7 +85,7 @@ impl Answer {
     /// An answer that is already complete, such as one a result cache kept.
     pub fn from_value(z22: Value) -> Self {
         Answer {
-            z22,
+            z22: Z22::Built(z22),
             entries: Vec::new(),
             form: Form::Final,
         }
@@ -68,7 +106,7 @@ impl Answer {
     /// The answer as a tree: canonical unless normal form was asked for or canonicalization
     /// failed.
     pub fn into_value(mut self) -> Value {
-        let z22 = std::mem::take(&mut self.z22);
+        let z22 = self.take_z22();
         let entries = std::mem::take(&mut self.entries);
         let entries = entries.into_iter().map(|(key, text)| (key, z6(text)));
         match self.form {
@@ -90,7 +128,7 @@ impl Answer {
     /// check building, then dropping them (2026-12-05). `Err` also when the answer is not a
     /// Z22 at all.
     pub fn into_result(mut self) -> Result<Value, Value> {
-        let z22 = std::mem::take(&mut self.z22);
+        let z22 = self.take_z22();
         if let Some(error) = envelope_error(&z22) {
             let error = error.clone();
             drop_iteratively(z22);
@@ -134,6 +172,10 @@ impl Answer {
         self.canonical_text().is_some()
     }
 
+    fn take_z22(&mut self) -> Value {
+        std::mem::replace(&mut self.z22, Z22::Built(Value::Null)).into_owned()
+    }
+
     /// The canonical text written straight from the normal Z22, when that path covers it.
     fn canonical_text(&self) -> Option<Vec<u8>> {
         // Anything but strings and typed objects goes through the validating canonicalize
@@ -143,14 +185,6 @@ impl Answer {
         }
         let mut out = Vec::with_capacity(2048);
         write_canonical_envelope(&self.z22, &self.entries, &mut out).then_some(out)
-    }
-}
-
-impl Drop for Answer {
-    fn drop(&mut self) {
-        // The normal form of a long list nests two levels per element; dropping it must not
-        // recurse on a small server-thread stack.
-        drop_iteratively(std::mem::take(&mut self.z22));
     }
 }
 
@@ -234,7 +268,11 @@ mod tests {
         let value = normal(json!({"Z1K1": "Z6", "Z6K1": "Z41"}));
         let entries = vec![("orchestrationDuration", "1 ms".to_owned())];
         for canonical in [true, false] {
-            let answer = Answer::new(z22(value.clone(), void()), entries.clone(), canonical);
+            let answer = Answer::new(
+                Z22::Built(z22(value.clone(), void())),
+                entries.clone(),
+                canonical,
+            );
             assert_eq!(answer.into_result(), Ok(value.clone()));
         }
     }
@@ -242,9 +280,9 @@ mod tests {
     #[test]
     fn into_result_gives_the_error_of_either_metadata_form() {
         let error = normal(z5("Z507", [z6("too deep")]));
-        let bare = Answer::new(z22(void(), error.clone()), Vec::new(), true);
+        let bare = Answer::new(Z22::Built(z22(void(), error.clone())), Vec::new(), true);
         assert_eq!(bare.into_result(), Err(error.clone()));
-        let mapped = Answer::new(failure(error.clone()), Vec::new(), true);
+        let mapped = Answer::new(Z22::Built(failure(error.clone())), Vec::new(), true);
         assert_eq!(mapped.into_result(), Err(error));
     }
 
@@ -257,5 +295,26 @@ mod tests {
         );
         let not_a_z22 = Answer::from_value(json!("text"));
         assert!(not_a_z22.into_result().is_err());
+    }
+
+    #[test]
+    fn a_constant_z22_answers_as_its_copy_would() {
+        static CONSTANT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+            z22(void(), normal(z5("Z539", [z6("not a function call")])))
+        });
+        let entries = vec![("orchestrationDuration", "1 ms".to_owned())];
+        for canonical in [true, false] {
+            let constant = Answer::new(Z22::Constant(&CONSTANT), entries.clone(), canonical);
+            let built = Answer::new(Z22::Built(CONSTANT.clone()), entries.clone(), canonical);
+            assert_eq!(constant.to_json(), built.to_json());
+            assert_eq!(constant.error(), built.error());
+            assert_eq!(constant.clone().into_value(), built.clone().into_value());
+            assert_eq!(constant.into_result(), built.into_result());
+        }
+        // The constant itself is untouched by the answers taken from it.
+        assert_eq!(
+            *CONSTANT,
+            z22(void(), normal(z5("Z539", [z6("not a function call")])))
+        );
     }
 }

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use zeval_store::ObjectSource;
 use zeval_zobject::Value;
 use zeval_zobject::build::{failure, set_envelope_metadata, type_zid, z6, z22};
+use zeval_zobject::depth::drop_iteratively;
 use zeval_zobject::error::{quote, z5, z5_untyped};
 
 pub use answer::Answer;
@@ -55,6 +56,7 @@ pub use trace::{NONDETERMINISTIC_BUILTINS, Outcome, Trace};
 
 pub use reentry::{NestedCaller, ReentryLimits};
 
+use answer::Z22;
 use engine::{Engine, Fail};
 use node::Node;
 
@@ -272,30 +274,34 @@ fn timed_out() -> Value {
 
 impl Engine<'_> {
     /// The request pipeline; `None` when the deadline passed.
-    fn run_request(&self, input: &Value) -> Option<Value> {
+    fn run_request(&self, input: &Value) -> Option<Z22> {
         if type_zid(input) == Some("Z5") {
-            return Some(z22(zeval_zobject::build::void(), input.clone()));
+            return Some(Z22::Built(z22(zeval_zobject::build::void(), input.clone())));
         }
-        // Built once: a clone copies the maps' tables instead of hashing every key again.
+        // Built once and never copied: the answer is written from it (a copy, then dropping
+        // it, was a third of such a request, 2026-12-07).
         static NOT_A_FUNCTION_CALL: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
-            z5("Z539", [z6("The provided object is not a function call")])
+            failed(z5(
+                "Z539",
+                [z6("The provided object is not a function call")],
+            ))
         });
-        let not_a_function_call = || NOT_A_FUNCTION_CALL.clone();
+        let not_a_function_call = || Z22::Constant(&NOT_A_FUNCTION_CALL);
         // A string normalizes to a Z6 or Z9 and an array to a typed list, never to a Z7: once
         // normalize's checks pass, the answer is known without building the normal form.
         if matches!(input, Value::String(_) | Value::Array(_)) {
-            let error = match zeval_zobject::normalize::check(input) {
+            return Some(match zeval_zobject::normalize::check(input) {
                 Ok(()) => not_a_function_call(),
-                Err(e) => e,
-            };
-            return Some(failed(error));
+                Err(e) => Z22::Built(failed(e)),
+            });
         }
         let normal = match zeval_zobject::normalize(input) {
             Ok(n) => n,
-            Err(e) => return Some(failed(e)),
+            Err(e) => return Some(Z22::Built(failed(e))),
         };
         if !is_function_call(&normal) {
-            return Some(failed(not_a_function_call()));
+            drop_iteratively(normal);
+            return Some(not_a_function_call());
         }
         let call = Node::from_json(&normal, &None);
         let outcome = (|| {
@@ -309,12 +315,12 @@ impl Engine<'_> {
             Ok(z22(env.value.to_answer_json()?, meta))
         })();
         match outcome {
-            Ok(z22) => Some(z22),
-            Err(Fail::Error(e)) => Some(failed(e)),
+            Ok(z22) => Some(Z22::Built(z22)),
+            Err(Fail::Error(e)) => Some(Z22::Built(failed(e))),
             Err(Fail::Crash(message)) | Err(Fail::Evaluator(message)) => {
                 // The store or an evaluator failed (busy, unreachable): not the call's doing.
                 self.note_load();
-                Some(failed(crash_error(input, &message)))
+                Some(Z22::Built(failed(crash_error(input, &message))))
             }
             Err(Fail::Timeout) => None,
         }
@@ -345,8 +351,9 @@ impl Engine<'_> {
         // A call nested through Z823 counts towards the same depth limit.
         nested.inherit_depth(self);
         let budget = budget::install_or_share(self.orchestrator.config.budget, self.deadline());
-        let outcome =
-            zeval_store::call_deadline::within(nested.deadline(), || nested.run_request(call));
+        let outcome = zeval_store::call_deadline::within(nested.deadline(), || {
+            nested.run_request(call).map(Z22::into_owned)
+        });
         self.absorb(&nested);
         let Some(mut result) = outcome else {
             return Err(Fail::Timeout);

@@ -2,8 +2,9 @@
 //! schema validator of `zeval_zobject`.
 
 use zeval_zobject::Value;
+use zeval_zobject::depth::drop_iteratively;
 use zeval_zobject::ident::is_built_in_type;
-use zeval_zobject::validate::list_of_errors;
+use zeval_zobject::validate::{Session, list_of_errors};
 use zeval_zobject::{Form, validate, validate_with_type};
 
 use crate::engine::{Engine, Fail, R};
@@ -24,7 +25,14 @@ impl Engine<'_> {
     /// Z509 of several.
     pub(crate) fn static_validation(&self, call: &Node) -> R<Option<Value>> {
         let mut errors = Vec::new();
-        self.validate_node(call, &mut errors)?;
+        // One copy of the request for every check (it used to be one copy per typed object,
+        // each checked from scratch; see `Session`).
+        let json = call.to_passing_json()?;
+        let mut session = Session::new(&json, Form::Normal);
+        let outcome = self.validate_node(call, &json, &mut session, &mut errors);
+        drop(session);
+        drop_iteratively(json);
+        outcome?;
         Ok(match errors.len() {
             0 => None,
             1 => errors.pop(),
@@ -32,7 +40,14 @@ impl Engine<'_> {
         })
     }
 
-    fn validate_node(&self, node: &Node, errors: &mut Vec<Value>) -> R<()> {
+    /// Validates `node`, whose JSON is `json` (a part of the session's root), and its parts.
+    fn validate_node<'v>(
+        &self,
+        node: &Node,
+        json: &'v Value,
+        session: &mut Session<'v>,
+        errors: &mut Vec<Value>,
+    ) -> R<()> {
         let Some(obj) = node.as_obj() else {
             return Ok(());
         };
@@ -44,28 +59,51 @@ impl Engine<'_> {
             return Ok(());
         }
         if let Some(zid) = ty.ref_zid() {
-            self.validate_typed(node, zid, errors)?;
+            self.validate_typed(node, json, zid, session, errors)?;
         }
         let is_call = node.is_type("Z7");
+        // The JSON has the node's keys in the node's order; a lookup is the fallback.
+        let fields = json.as_object();
+        let mut in_order = fields.into_iter().flatten();
         for (k, child) in &obj.entries {
+            let next = in_order.next();
             if is_call && !matches!(&**k, "Z1K1" | "Z7K1") {
                 continue;
             }
-            stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
-                self.validate_node(child, errors)
+            let child_json = match next {
+                Some((key, value)) if key.as_str() == &**k => Some(value),
+                _ => fields.and_then(|fields| fields.get(&**k)),
+            };
+            stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match child_json {
+                Some(child_json) => self.validate_node(child, child_json, session, errors),
+                None => {
+                    let own = child.to_passing_json()?;
+                    let mut own_session = Session::new(&own, Form::Normal);
+                    let outcome = self.validate_node(child, &own, &mut own_session, errors);
+                    drop(own_session);
+                    drop_iteratively(own);
+                    outcome
+                }
             })?;
         }
         Ok(())
     }
 
-    fn validate_typed(&self, node: &Node, zid: &str, errors: &mut Vec<Value>) -> R<()> {
+    fn validate_typed<'v>(
+        &self,
+        node: &Node,
+        json: &'v Value,
+        zid: &str,
+        session: &mut Session<'v>,
+        errors: &mut Vec<Value>,
+    ) -> R<()> {
         if !is_built_in_type(zid) {
             // The original cannot build a schema for a user-defined type here and throws.
             return Err(Fail::Crash(format!(
                 "TypeError: Cannot read properties of undefined (reading 'validate') for {zid}"
             )));
         }
-        if let Err(e) = check_schema(&node.to_json()?, zid) {
+        if let Err(e) = session.validate(json, zid) {
             errors.push(e);
             return Ok(());
         }

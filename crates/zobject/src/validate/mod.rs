@@ -87,6 +87,54 @@ pub fn validate(value: &Value, schema: &str, form: Form) -> Result<(), Value> {
     run(registry, node, value)
 }
 
+/// Validations of several parts of one value, in one form, that share what they learn: each
+/// `(schema, object)` pair is checked once across all of them.
+///
+/// The orchestrator's static validation checks every typed object of a request against its
+/// type's schema, and each schema already checks the object's typed parts, which are then
+/// checked again on their own: separate [`validate`] calls repeat the work once per level
+/// of nesting (most of `function call for Z808 with reference to Z908`, whose argument nests
+/// types some ten levels deep). A session keeps the pairs by address, which is why it
+/// borrows every value it checks for as long as it lives: none of them can move or be freed
+/// meanwhile, so an address names one object. Its memory is that of one [`validate`] of the
+/// root (at most one entry per schema node and object).
+///
+/// Valid parts, the common case, cost nothing more; a part that fails is validated again on
+/// its own to say why, so its error is exactly [`validate`]'s.
+pub struct Session<'v> {
+    registry: &'static Registry,
+    checking: Evaluator,
+    /// Whether the root is deeper than [`crate::depth::MAX_DEPTH`]: then every part goes
+    /// through [`validate`], which rejects the too deep ones as it always did.
+    root_too_deep: bool,
+    values: std::marker::PhantomData<&'v Value>,
+}
+
+impl<'v> Session<'v> {
+    /// A session over `root` and its parts, in `form`.
+    pub fn new(root: &'v Value, form: Form) -> Self {
+        let registry = registry(form);
+        Session {
+            registry,
+            checking: Evaluator::new(registry, false),
+            root_too_deep: crate::depth::exceeds(root, crate::depth::MAX_DEPTH),
+            values: std::marker::PhantomData,
+        }
+    }
+
+    /// [`validate`] of `value`, a part of the session's root (its depth was checked there),
+    /// against `schema`.
+    pub fn validate(&mut self, value: &'v Value, schema: &str) -> Result<(), Value> {
+        let Some(node) = self.registry.get(schema) else {
+            return Err(z5("Z543", [z6(schema)]));
+        };
+        if !self.root_too_deep && self.checking.check(node, value).is_ok() {
+            return Ok(());
+        }
+        run(self.registry, node, value)
+    }
+}
+
 /// Validates a value against the MIXED schema (what `normalize` accepts).
 pub fn validate_mixed(value: &Value) -> Result<(), Value> {
     let registry = mixed_registry();

@@ -216,10 +216,10 @@ fn a_validation_leaves_its_emptied_memo_to_the_next_unless_it_grew_too_large() {
     let (len, capacity) = spare().expect("a memo kept");
     assert_eq!(len, 0);
     assert!(capacity > 0);
-    // An object of 5,000 strings memoises more pairs than a kept memo may hold.
+    // An object of 20,000 strings memoises more pairs than a kept memo may hold.
     let mut wide = serde_json::Map::new();
     wide.insert("Z1K1".to_owned(), json!({"Z1K1": "Z9", "Z9K1": "Z10000"}));
-    for n in 1..=5000 {
+    for n in 1..=20_000 {
         wide.insert(format!("Z10000K{n}"), json!({"Z1K1": "Z6", "Z6K1": "x"}));
     }
     let wide = Value::Object(wide);
@@ -229,4 +229,33 @@ fn a_validation_leaves_its_emptied_memo_to_the_next_unless_it_grew_too_large() {
     assert!(validate(&json!({"Z1K1": "Z6", "Z6K1": "x"}), "Z1", Form::Normal).is_ok());
     let (_, capacity) = spare().expect("a memo kept");
     assert!(capacity <= engine::MAX_SPARE_KNOWN);
+}
+
+#[test]
+fn a_session_answers_each_part_as_validate_does() {
+    // A key whose value is a bad string: the whole is invalid as a Z3, and so is the part.
+    let bad_string = json!({"Z1K1": "Z6", "Z6K2": "x"});
+    let root = json!({
+        "Z1K1": {"Z1K1": "Z9", "Z9K1": "Z3"},
+        "Z3K1": {"Z1K1": "Z9", "Z9K1": "Z6"},
+        "Z3K2": {"Z1K1": "Z6", "Z6K1": "Z1000K1"},
+        "Z3K3": bad_string,
+    });
+    let parts = [
+        (&root, "Z3"),
+        (&root["Z3K1"], "Z9"),
+        (&root["Z3K2"], "Z6"),
+        (&root["Z3K3"], "Z6"),
+        (&root["Z3K2"], "Z1"),
+        (&root["Z3K3"], "Z1"),
+        (&root, "Z3"),
+        (&root["Z3K1"], "Z99999"),
+    ];
+    let mut session = Session::new(&root, Form::Normal);
+    for (part, schema) in parts {
+        let alone = validate(part, schema, Form::Normal);
+        assert_eq!(session.validate(part, schema), alone, "{part} as {schema}");
+    }
+    assert!(validate(&root, "Z3", Form::Normal).is_err());
+    assert!(validate(&root["Z3K2"], "Z6", Form::Normal).is_ok());
 }
