@@ -197,6 +197,18 @@ pub(crate) struct Evaluator {
     recording_checks_left: usize,
     /// Checks made so far.
     checks: usize,
+    /// Which thread-local spare `known` came from and goes back to.
+    spare: Spare,
+}
+
+/// Where an evaluator's `known` map is kept between validations on a thread.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spare {
+    /// [`SPARE_KNOWN`]: one validation of one value.
+    Single,
+    /// [`SPARE_SESSION_KNOWN`]: a [`super::Session`], which checks every typed part of a
+    /// request and may record thousands of pairs.
+    Session,
 }
 
 /// [`Evaluator::known`]: validity by `(schema, object)` address.
@@ -208,24 +220,40 @@ thread_local! {
     /// eighth of the time of an orchestrator case that validates many calls
     /// (`function call for Z808 with reference to Z908`, `zeval bench orchestrator`).
     pub(crate) static SPARE_KNOWN: RefCell<Option<Known>> = const { RefCell::new(None) };
+    /// The same for the last [`super::Session`] (see [`MAX_SPARE_SESSION_KNOWN`]).
+    pub(crate) static SPARE_SESSION_KNOWN: RefCell<Option<Known>> = const { RefCell::new(None) };
 }
 
 /// The largest `known` map kept for the next evaluator, in entries: a validation of a huge
-/// value must not leave every later one clearing (and holding) its table. At 16,384 a
-/// thread keeps at most about 400 KB (25 bytes a slot). The static validation of
-/// `function call for Z808 with reference to Z908` (a 6.5 KB request) records 8,290 pairs:
-/// with the earlier 4,096 its table was dropped and grown again from empty in every request,
-/// a sixth of that case's time (1.18 → 0.98 ms, 2026-12-07).
-pub(crate) const MAX_SPARE_KNOWN: usize = 16_384;
+/// value must not leave every later one clearing (and holding) its table.
+pub(crate) const MAX_SPARE_KNOWN: usize = 4096;
+
+/// The largest `known` map kept for the next session, in entries: at 16,384 a thread keeps
+/// at most about 400 KB (25 bytes a slot). The static validation of `function call for Z808
+/// with reference to Z908` (a 6.5 KB request) records 8,290 pairs; with 4,096 its table was
+/// dropped and grown again from empty in every request, a sixth of that case's time
+/// (1.18 → 0.98 ms, 2026-12-07). Clearing a table costs a write per slot, so one larger than
+/// [`MAX_SPARE_KNOWN`] is kept only while the sessions that take it fill a quarter of it:
+/// otherwise a large request would make every small one after it on the thread pay for it.
+pub(crate) const MAX_SPARE_SESSION_KNOWN: usize = 16_384;
 
 impl Drop for Evaluator {
     fn drop(&mut self) {
         let mut known = std::mem::take(&mut self.known);
-        if known.capacity() <= MAX_SPARE_KNOWN {
-            known.clear();
-            // A thread being torn down keeps nothing.
-            let _ = SPARE_KNOWN.try_with(|spare| *spare.borrow_mut() = Some(known));
+        let (spare, largest) = match self.spare {
+            Spare::Single => (&SPARE_KNOWN, MAX_SPARE_KNOWN),
+            Spare::Session => (&SPARE_SESSION_KNOWN, MAX_SPARE_SESSION_KNOWN),
+        };
+        if known.capacity() > largest {
+            return;
         }
+        if known.capacity() > MAX_SPARE_KNOWN && known.len() * 4 < known.capacity() {
+            known = Known::with_capacity_and_hasher(known.len(), FastHash::default());
+        } else {
+            known.clear();
+        }
+        // A thread being torn down keeps nothing.
+        let _ = spare.try_with(|spare| *spare.borrow_mut() = Some(known));
     }
 }
 
@@ -250,17 +278,27 @@ const STACK_SEGMENT: usize = 2 * 1024 * 1024;
 impl Evaluator {
     /// An evaluator that records errors when `collect` is set.
     pub(crate) fn new(registry: &'static Registry, collect: bool) -> Self {
+        Self::with_spare(registry, collect, Spare::Single)
+    }
+
+    /// [`Self::new`] drawing its `known` map from `spare`.
+    pub(crate) fn with_spare(registry: &'static Registry, collect: bool, spare: Spare) -> Self {
+        let kept = match spare {
+            Spare::Single => &SPARE_KNOWN,
+            Spare::Session => &SPARE_SESSION_KNOWN,
+        };
         Evaluator {
             registry,
             path: None,
-            known: SPARE_KNOWN
-                .try_with(|spare| spare.borrow_mut().take())
+            known: kept
+                .try_with(|kept| kept.borrow_mut().take())
                 .ok()
                 .flatten()
                 .unwrap_or_default(),
             collect,
             recording_checks_left: MAX_RECORDING_CHECKS,
             checks: 0,
+            spare,
         }
     }
 

@@ -116,7 +116,7 @@ impl<'v> Session<'v> {
         let registry = registry(form);
         Session {
             registry,
-            checking: Evaluator::new(registry, false),
+            checking: Evaluator::with_spare(registry, false, engine::Spare::Session),
             root_too_deep: crate::depth::exceeds(root, crate::depth::MAX_DEPTH),
             values: std::marker::PhantomData,
         }

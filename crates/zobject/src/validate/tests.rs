@@ -216,10 +216,10 @@ fn a_validation_leaves_its_emptied_memo_to_the_next_unless_it_grew_too_large() {
     let (len, capacity) = spare().expect("a memo kept");
     assert_eq!(len, 0);
     assert!(capacity > 0);
-    // An object of 20,000 strings memoises more pairs than a kept memo may hold.
+    // An object of 5,000 strings memoises more pairs than a kept memo may hold.
     let mut wide = serde_json::Map::new();
     wide.insert("Z1K1".to_owned(), json!({"Z1K1": "Z9", "Z9K1": "Z10000"}));
-    for n in 1..=20_000 {
+    for n in 1..=5000 {
         wide.insert(format!("Z10000K{n}"), json!({"Z1K1": "Z6", "Z6K1": "x"}));
     }
     let wide = Value::Object(wide);
@@ -229,6 +229,41 @@ fn a_validation_leaves_its_emptied_memo_to_the_next_unless_it_grew_too_large() {
     assert!(validate(&json!({"Z1K1": "Z6", "Z6K1": "x"}), "Z1", Form::Normal).is_ok());
     let (_, capacity) = spare().expect("a memo kept");
     assert!(capacity <= engine::MAX_SPARE_KNOWN);
+}
+
+#[test]
+fn a_session_keeps_a_larger_memo_while_sessions_fill_a_quarter_of_it() {
+    let spare = || {
+        engine::SPARE_SESSION_KNOWN
+            .with(|spare| spare.borrow().as_ref().map(|known| known.capacity()))
+    };
+    let strings = |count: usize| {
+        let mut wide = serde_json::Map::new();
+        wide.insert("Z1K1".to_owned(), json!({"Z1K1": "Z9", "Z9K1": "Z10000"}));
+        for n in 1..=count {
+            wide.insert(format!("Z10000K{n}"), json!({"Z1K1": "Z6", "Z6K1": "x"}));
+        }
+        Value::Object(wide)
+    };
+    let session_of = |value: &Value| {
+        let mut session = Session::new(value, Form::Normal);
+        assert!(session.validate(value, "Z1").is_ok());
+    };
+    session_of(&strings(2500));
+    let large = spare().expect("a memo kept");
+    assert!(large > engine::MAX_SPARE_KNOWN, "{large}");
+    assert!(large <= engine::MAX_SPARE_SESSION_KNOWN, "{large}");
+    session_of(&strings(2500));
+    assert_eq!(spare(), Some(large));
+    // A single validation has its own memo, and leaves the session's alone.
+    assert!(validate(&strings(2500), "Z1", Form::Normal).is_ok());
+    assert_eq!(spare(), Some(large));
+    session_of(&json!({"Z1K1": "Z6", "Z6K1": "x"}));
+    let small = spare().expect("a memo kept");
+    assert!(small <= engine::MAX_SPARE_KNOWN, "{small}");
+    // Past the largest, a session's memo is not kept.
+    session_of(&strings(20_000));
+    assert_eq!(spare(), None);
 }
 
 #[test]
