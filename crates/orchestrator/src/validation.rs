@@ -25,19 +25,24 @@ impl Engine<'_> {
     /// Z509 of several.
     pub(crate) fn static_validation(&self, call: &Node) -> R<Option<Value>> {
         let mut errors = Vec::new();
-        // One copy of the request for every check (it used to be one copy per typed object,
-        // each checked from scratch; see `Session`).
-        let json = call.to_passing_json()?;
-        let mut session = Session::new(&json, Form::Normal);
-        let outcome = self.validate_node(call, &json, &mut session, &mut errors);
-        drop(session);
-        drop_iteratively(json);
-        outcome?;
+        self.validate_copy(call, &mut errors)?;
         Ok(match errors.len() {
             0 => None,
             1 => errors.pop(),
             _ => Some(list_of_errors(errors)),
         })
+    }
+
+    /// Validates `node` and its parts on one copy of it, in one session: one copy for every
+    /// check (it used to be one copy per typed object, each checked from scratch; see
+    /// `Session`).
+    fn validate_copy(&self, node: &Node, errors: &mut Vec<Value>) -> R<()> {
+        let json = node.to_passing_json()?;
+        let mut session = Session::new(&json, Form::Normal);
+        let outcome = self.validate_node(node, &json, &mut session, errors);
+        drop(session);
+        drop_iteratively(json);
+        outcome
     }
 
     /// Validates `node`, whose JSON is `json` (a part of the session's root), and its parts.
@@ -76,14 +81,7 @@ impl Engine<'_> {
             };
             stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || match child_json {
                 Some(child_json) => self.validate_node(child, child_json, session, errors),
-                None => {
-                    let own = child.to_passing_json()?;
-                    let mut own_session = Session::new(&own, Form::Normal);
-                    let outcome = self.validate_node(child, &own, &mut own_session, errors);
-                    drop(own_session);
-                    drop_iteratively(own);
-                    outcome
-                }
+                None => self.validate_copy(child, errors),
             })?;
         }
         Ok(())

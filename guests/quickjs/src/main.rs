@@ -436,6 +436,8 @@ fn main() {
     let mut stdout = std::io::stdout().lock();
     match answer(&input, with_bytecode, &mut stdout) {
         Ok(None) => {
+            // No bytecode waits: only a `compileOnly` request makes one, and runner.js
+            // answers those.
             if stdout.flush().is_err() {
                 std::process::exit(1);
             }

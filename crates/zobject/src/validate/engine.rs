@@ -211,6 +211,21 @@ pub(crate) enum Spare {
     Session,
 }
 
+impl Spare {
+    /// The thread-local spare, and the largest map it keeps.
+    fn kept(
+        self,
+    ) -> (
+        &'static std::thread::LocalKey<RefCell<Option<Known>>>,
+        usize,
+    ) {
+        match self {
+            Spare::Single => (&SPARE_KNOWN, MAX_SPARE_KNOWN),
+            Spare::Session => (&SPARE_SESSION_KNOWN, MAX_SPARE_SESSION_KNOWN),
+        }
+    }
+}
+
 /// [`Evaluator::known`]: validity by `(schema, object)` address.
 type Known = HashMap<(usize, usize), bool, FastHash>;
 
@@ -240,10 +255,7 @@ pub(crate) const MAX_SPARE_SESSION_KNOWN: usize = 16_384;
 impl Drop for Evaluator {
     fn drop(&mut self) {
         let mut known = std::mem::take(&mut self.known);
-        let (spare, largest) = match self.spare {
-            Spare::Single => (&SPARE_KNOWN, MAX_SPARE_KNOWN),
-            Spare::Session => (&SPARE_SESSION_KNOWN, MAX_SPARE_SESSION_KNOWN),
-        };
+        let (spare, largest) = self.spare.kept();
         if known.capacity() > largest {
             return;
         }
@@ -283,10 +295,7 @@ impl Evaluator {
 
     /// [`Self::new`] drawing its `known` map from `spare`.
     pub(crate) fn with_spare(registry: &'static Registry, collect: bool, spare: Spare) -> Self {
-        let kept = match spare {
-            Spare::Single => &SPARE_KNOWN,
-            Spare::Session => &SPARE_SESSION_KNOWN,
-        };
+        let (kept, _) = spare.kept();
         Evaluator {
             registry,
             path: None,
