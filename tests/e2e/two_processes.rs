@@ -1,6 +1,6 @@
 //! `--role evaluator` and `--role orchestrator` as two processes: the orchestrator reaches
 //! the evaluator over HTTP (Avro 0.0.4, from `ZEVAL_EVALUATOR_URL`, and JSON from a config
-//! file), and a call fails over to an error, which names no internal address, once the
+//! file, by address and by host name), and a call fails over to an error, which names no internal address, once the
 //! evaluator is gone.
 
 use crate::common::{Server, add_user, call, metadata, put_js_function, request};
@@ -91,6 +91,18 @@ fn orchestrator_and_evaluator_talk_over_http() {
         &[],
     );
     assert_eq!(call(json.orch(), None, "json").json()["Z22K1"], "JSON");
+    drop(json);
+
+    // The evaluator named by a host name, as in a cluster (a service's name): looked up on
+    // the orchestrator's lookup threads (`zeval_resolver`), not a thread per connection.
+    let named_url = evaluate_url.replacen("127.0.0.1", "localhost", 1);
+    assert_ne!(named_url, evaluate_url);
+    let json = Server::start_orchestrator_configured(
+        data.path(),
+        &format!("[evaluators]\njavascript = {{ url = \"{named_url}\", format = \"json\" }}\n"),
+        &[],
+    );
+    assert_eq!(call(json.orch(), None, "named").json()["Z22K1"], "NAMED");
 
     assert!(evaluator.stop(), "the evaluator did not shut down cleanly");
     let answer = call(json.orch(), None, "gone");

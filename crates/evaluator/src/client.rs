@@ -66,7 +66,7 @@ impl RemoteEvaluator {
             .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS)
             .build();
         // No lookup (and no thread for one) when the URL names an address.
-        let agent = crate::resolver::agent(agent);
+        let agent = zeval_resolver::agent(agent);
         Self {
             url: url.into(),
             encoding,

@@ -13,8 +13,10 @@
 //!   persistent store, or compiled once by `zeval_compiler`, and run as modules of the
 //!   sandbox (in process or in the worker processes, like the interpreters);
 //! - [`reentry`]: nested calls from code (`W.Call`), answered by the evaluator's caller;
-//! - [`client`]: a blocking HTTP client of a remote evaluator (the orchestrator's remote path);
-//! - [`resolver`]: how those clients find a host (an IP address without a lookup thread).
+//! - [`client`]: a blocking HTTP client of a remote evaluator (the orchestrator's remote path).
+//!
+//! The HTTP clients of [`client`] and [`reentry`] find hosts with `zeval_resolver` (an IP
+//! address without a lookup, a name on long-lived lookup threads, no thread per connection).
 //!
 //! For the interpreted languages, the calling convention and (de)serialization live in the runner scripts inside the guests
 //! (`guests/quickjs/runner.js`, `guests/python/runner.py`); the protocol between host and
@@ -29,7 +31,6 @@ mod evaluator;
 pub mod language;
 pub mod plan;
 pub mod reentry;
-pub mod resolver;
 mod system;
 pub mod wire;
 

@@ -317,7 +317,7 @@ impl CallbackClient {
             .proxy(None)
             .build();
         // No lookup (and no thread for one) when the URL names an address.
-        let agent = crate::resolver::agent(agent);
+        let agent = zeval_resolver::agent(agent);
         Some(CallbackClient {
             url: url.to_owned(),
             token: token.to_owned(),

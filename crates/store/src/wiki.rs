@@ -124,7 +124,9 @@ impl WikiSource {
             .build();
         Self {
             api_url: api_url.into(),
-            agent: ureq::Agent::new_with_config(config),
+            // The wiki's host is a name: looked up on the process's lookup threads, not on a
+            // thread spawned and detached per new connection (see `zeval_resolver`).
+            agent: zeval_resolver::agent(config),
             timeout,
             missing: Arc::new(Mutex::new(MissingZids::new(DEFAULT_MISSING_TTL))),
         }
