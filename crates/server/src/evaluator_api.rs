@@ -111,7 +111,10 @@ async fn evaluate(
 /// (docs/benchmarks.md, 2026-12-03): with one client it made no difference beyond the noise,
 /// and with eight it lost 13 % of the calls per second on average (in four pairs of five),
 /// the churn of handing the worker's other tasks to another thread on every call costing
-/// more than the hop it saves.
+/// more than the hop it saves. Taking the hop out altogether (the call run on the async worker
+/// that read the request, or each connection served start to end by one thread) did not
+/// raise the rate either, and it would let one long call hold its thread's other connections
+/// (docs/benchmarks.md, "Without the hop", 2026-12-07).
 async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     answer_first(work)
         .await
