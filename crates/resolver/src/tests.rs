@@ -31,17 +31,7 @@ fn names_are_not_taken_as_addresses() {
 /// The agent reaches an address without a lookup (and so without a thread for one).
 #[test]
 fn an_agent_reaches_an_address() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-    let port = listener.local_addr().expect("its address").port();
-    let server = std::thread::spawn(move || {
-        use std::io::{Read, Write};
-        let (mut stream, _) = listener.accept().expect("a connection");
-        let mut request = [0u8; 1024];
-        let _ = stream.read(&mut request);
-        stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
-            .expect("an answer");
-    });
+    let (port, server) = one_answer_server();
     let config = ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(5)))
         .build();
