@@ -6,12 +6,14 @@
 //!   ties go round-robin, so that sequential calls spread too ([`pick`]). An endpoint down
 //!   or draining gets no runs while another one is healthy; when none is, those down are
 //!   tried, then those draining (a mark may be stale, and a refusal costs little).
-//! - **Health**: one thread per registry checks every endpoint (`GET` on its evaluate route,
+//! - **Health**: one thread per endpoint checks it (`GET` on its evaluate route,
 //!   [`RemoteEvaluator::health`]) each `failover.health_interval_ms`, waiting at most
-//!   `failover.health_timeout_ms` for each, and marks it healthy, down or draining. During
-//!   calls, no response marks an endpoint down at once, a 503 saying `draining` marks it
-//!   draining, and a success brings a down one back. The thread ends once the pools are
-//!   dropped (within one interval).
+//!   `failover.health_timeout_ms`, and marks it healthy, down or draining. Each endpoint has
+//!   its own thread so that one that hangs until the timeout delays no other's check (they
+//!   were checked one after another on one thread until 2026-12-07); the threads are as many
+//!   as the configuration's URLs. During calls, no response marks an endpoint down at once, a
+//!   503 saying `draining` marks it draining, and a success brings a down one back. A thread
+//!   ends once its endpoint is dropped (within one interval and one check).
 //! - **Fail-over**: a run whose endpoint gave no response (refused, reset, closed before the
 //!   status line) or refused it with 503 is sent again, with the time the call has left, at
 //!   most `failover.max_attempts` times in all ([`Pool::run`]): to an endpoint not tried yet
@@ -251,32 +253,25 @@ impl Pool {
     }
 }
 
-/// Checks the health of `endpoints` every `interval` (each waited for at most `timeout`),
-/// on one thread that ends once none of them is in use any more.
+/// Checks the health of each of `endpoints` every `interval` (waiting at most `timeout`), on
+/// a thread of its own that ends once that endpoint is no longer in use.
 pub fn spawn_health_checks(endpoints: &[Arc<Endpoint>], interval: Duration, timeout: Duration) {
-    if endpoints.is_empty() {
-        return;
-    }
-    let weak: Vec<Weak<Endpoint>> = endpoints.iter().map(Arc::downgrade).collect();
     // A zero interval would spin.
     let interval = interval.max(Duration::from_millis(10));
-    let spawned = std::thread::Builder::new()
-        .name("zeval-evaluator-health".into())
-        .spawn(move || {
-            loop {
-                let mut alive = false;
-                for endpoint in weak.iter().filter_map(Weak::upgrade) {
-                    alive = true;
+    for endpoint in endpoints {
+        let weak: Weak<Endpoint> = Arc::downgrade(endpoint);
+        let spawned = std::thread::Builder::new()
+            .name("zeval-evaluator-health".into())
+            .spawn(move || {
+                while let Some(endpoint) = weak.upgrade() {
                     endpoint.check(timeout);
+                    drop(endpoint);
+                    std::thread::sleep(interval);
                 }
-                if !alive {
-                    return;
-                }
-                std::thread::sleep(interval);
-            }
-        });
-    if let Err(error) = spawned {
-        tracing::error!(%error, "cannot start the evaluator health checks");
+            });
+        if let Err(error) = spawned {
+            tracing::error!(%error, url = endpoint.url(), "cannot start an evaluator's health checks");
+        }
     }
 }
 
@@ -592,5 +587,42 @@ mod tests {
         ));
         endpoint.check(Duration::from_millis(500));
         assert_eq!(endpoint.state(), State::Down);
+    }
+
+    /// An endpoint that hangs until the health timeout delays no other endpoint's check.
+    #[test]
+    fn a_hanging_endpoint_delays_no_other_health_check() {
+        // Connections complete in the kernel's backlog and are never answered.
+        let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let unreachable = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let endpoint = |port: u16| {
+            Arc::new(Endpoint::new(RemoteEvaluator::new(
+                format!("http://127.0.0.1:{port}/wikifunctions.org/v1/evaluate/"),
+                Encoding::Json,
+                Duration::from_secs(1),
+            )))
+        };
+        let endpoints = vec![
+            endpoint(hanging.local_addr().unwrap().port()),
+            endpoint(unreachable),
+        ];
+        let health_timeout = Duration::from_secs(3);
+        spawn_health_checks(&endpoints, Duration::from_millis(20), health_timeout);
+        let started = Instant::now();
+        while endpoints[1].state() != State::Down && started.elapsed() < health_timeout {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let took = started.elapsed();
+        assert_eq!(endpoints[1].state(), State::Down);
+        assert!(
+            took < Duration::from_secs(1),
+            "the unreachable endpoint was marked down after {took:?}, behind the hanging one's {health_timeout:?}"
+        );
+        // The hanging one is still being waited for.
+        assert_eq!(endpoints[0].state(), State::Healthy);
     }
 }
