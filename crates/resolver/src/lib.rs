@@ -113,7 +113,7 @@ enum LookupFailure {
 }
 
 /// What a lookup finds: `host:port` to its addresses.
-type LookUp = dyn Fn(&str) -> io::Result<Vec<SocketAddr>> + Send + Sync;
+type FindAddresses = dyn Fn(&str) -> io::Result<Vec<SocketAddr>> + Send + Sync;
 
 /// One lookup waiting for a thread, and where its answer goes.
 struct Lookup {
@@ -150,7 +150,7 @@ impl Lookups {
     /// `threads` threads named `name` that run `look_up`, with `waiting` lookups queued at
     /// most. A thread that cannot be started is logged; with none, every lookup fails (its
     /// queue has no reader).
-    fn start(name: &str, threads: usize, waiting: usize, look_up: Arc<LookUp>) -> Self {
+    fn start(name: &str, threads: usize, waiting: usize, look_up: Arc<FindAddresses>) -> Self {
         let (queue, lookups) = sync_channel::<Lookup>(waiting);
         let lookups = Arc::new(Mutex::new(lookups));
         for _ in 0..threads {
@@ -209,7 +209,7 @@ fn lookup_thread_gone() -> LookupFailure {
 }
 
 /// A lookup thread's life: one lookup at a time, until the queue is gone.
-fn serve_lookups(lookups: &Mutex<Receiver<Lookup>>, look_up: &LookUp) {
+fn serve_lookups(lookups: &Mutex<Receiver<Lookup>>, look_up: &FindAddresses) {
     loop {
         // The lock is held while waiting: the other idle threads wait on it instead of on the
         // queue, and the first to get it takes the next lookup.

@@ -265,6 +265,7 @@ pub fn spawn_health_checks(endpoints: &[Arc<Endpoint>], interval: Duration, time
             .spawn(move || {
                 while let Some(endpoint) = weak.upgrade() {
                     endpoint.check(timeout);
+                    // Not held while sleeping: the thread must not keep its endpoint alive.
                     drop(endpoint);
                     std::thread::sleep(interval);
                 }
