@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::Router;
+use zeval_evaluator::Evaluator;
 use zeval_server::config::{Config, Role};
+use zeval_server::guest_lanes::{GuestLanes, LANE_WAIT};
 use zeval_server::{Metrics, ServeError, Services};
 
 /// Run the services. Settings come from `--config FILE` (see zeval.toml), then `ZEVAL_*`
@@ -91,10 +94,29 @@ fn build(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, ServeError
         )?),
         Role::Evaluator => None,
     };
+    let evaluator = match evaluator {
+        Some(evaluator) => Some(evaluator_router(config, evaluator)?),
+        None => None,
+    };
     Ok(Services {
         orchestrator,
-        evaluator: evaluator.map(zeval_server::evaluator_api::router),
+        evaluator,
     })
+}
+
+/// The evaluator API: with guests in this process, its calls run on guest lanes
+/// (`limits.guest_lanes`); through worker processes, on tokio's blocking threads, since a
+/// lane would wait for the worker.
+fn evaluator_router(config: &Config, evaluator: Arc<Evaluator>) -> Result<Router, ServeError> {
+    let lanes = config.guest_lanes(zeval_server::available_cpus());
+    if evaluator.worker_pool().is_some() || lanes == 0 {
+        return Ok(zeval_server::evaluator_api::router(evaluator));
+    }
+    let lanes = GuestLanes::start(lanes, config.limits.worker_stack_bytes, LANE_WAIT)
+        .map_err(|e| ServeError::Setup(format!("cannot start the guest lanes: {e}")))?;
+    Ok(zeval_server::evaluator_api::router_on_lanes(
+        evaluator, lanes,
+    ))
 }
 
 /// This binary, which serves as a worker process with the argument `worker`.

@@ -11,6 +11,7 @@ mod common;
 mod compiled;
 mod corpus;
 mod deploy;
+mod guest_lanes;
 mod hostile;
 mod library;
 mod many_evaluators;

@@ -225,6 +225,12 @@ pub struct Limits {
     /// Work slots of the evaluator API, separate from the orchestrator's so that neither
     /// side can starve the other (default 32).
     pub evaluator_max_concurrent_requests: usize,
+    /// Threads that run the evaluator API's guest calls from a queue when guests run in
+    /// this process (`crate::guest_lanes`; `ZEVAL_GUEST_LANES`). Unset: the CPUs less a
+    /// third of them (less one at least; one lane at least), and an evaluator node
+    /// (`role = "evaluator"`) then runs its async side on the CPUs left. 0: none, every call
+    /// on tokio's blocking threads.
+    pub guest_lanes: Option<usize>,
     /// Work slots one client may hold at once on the orchestrator API (default 8); beyond it
     /// the answer is 429 with `Retry-After`. A client is its bearer token when it sends one,
     /// else its IP address.
@@ -356,6 +362,7 @@ impl Default for Limits {
             evaluator_body_bytes: 2 * 1024 * 1024,
             max_concurrent_requests: 64,
             evaluator_max_concurrent_requests: 32,
+            guest_lanes: None,
             per_client_concurrent_requests: 8,
             reserve_requests: 8,
             reserve_call_timeout_ms: 1000,
@@ -785,6 +792,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "limits.per_client_requests_per_minute",
     ),
     ("ZEVAL_RESERVE_REQUESTS", "limits.reserve_requests"),
+    ("ZEVAL_GUEST_LANES", "limits.guest_lanes"),
     (
         "ZEVAL_RESERVE_CALL_TIMEOUT_MS",
         "limits.reserve_call_timeout_ms",
@@ -926,6 +934,7 @@ impl Config {
                     self.limits.per_client_concurrent_requests = parsed(name, v)?
                 }
                 "ZEVAL_RESERVE_REQUESTS" => self.limits.reserve_requests = parsed(name, v)?,
+                "ZEVAL_GUEST_LANES" => self.limits.guest_lanes = Some(parsed(name, v)?),
                 "ZEVAL_RESERVE_CALL_TIMEOUT_MS" => {
                     self.limits.reserve_call_timeout_ms = parsed(name, v)?
                 }
@@ -1000,6 +1009,25 @@ impl Config {
         self.instance_name
             .clone()
             .unwrap_or_else(|| zeval_orchestrator::default_instance_name().to_owned())
+    }
+
+    /// The guest lanes of this node's evaluator API when its guests run in process
+    /// (`limits.guest_lanes`; unset: `cpus` less a third of them, and less at least one, for
+    /// the async side; at least one).
+    pub fn guest_lanes(&self, cpus: usize) -> usize {
+        self.limits
+            .guest_lanes
+            .unwrap_or_else(|| cpus.saturating_sub((cpus / 3).max(1)).max(1))
+    }
+
+    /// The async worker threads of `zeval serve` on a machine of `cpus` CPUs: for an
+    /// evaluator node whose guests run in process on lanes, the CPUs the lanes leave (at
+    /// least one), so that the threads that read and write requests do not take the lanes'
+    /// CPUs from them; otherwise `None`, tokio's default of one per CPU.
+    pub fn async_threads(&self, cpus: usize) -> Option<usize> {
+        let lanes = self.guest_lanes(cpus);
+        (self.role == Role::Evaluator && !self.workers.enabled && lanes > 0)
+            .then(|| cpus.saturating_sub(lanes).max(1))
     }
 
     /// Refuses settings that would expose the service: an evaluator API listening anywhere
@@ -1163,6 +1191,7 @@ mod tests {
             "evaluator_max_concurrent_requests",
             "per_client_concurrent_requests",
             "reserve_requests",
+            "guest_lanes",
             "reserve_call_timeout_ms",
             "per_client_requests_per_minute",
             "trusted_proxies",
@@ -1466,6 +1495,32 @@ mod tests {
         assert!(err.to_string().contains("reserve_call_timeout_ms"), "{err}");
         config.limits.reserve_requests = 0;
         assert!(config.check().is_ok());
+    }
+
+    #[test]
+    fn guest_lanes_leave_the_async_side_a_third_of_the_cpus() {
+        let mut config = Config::default();
+        let split = |config: &Config, cpus| (config.guest_lanes(cpus), config.async_threads(cpus));
+        // Not an evaluator node with guests in process: tokio's own thread count.
+        assert_eq!(split(&config, 2), (1, None));
+        config.role = Role::Evaluator;
+        assert_eq!(split(&config, 2), (1, None), "guests in worker processes");
+        config.workers.enabled = false;
+        assert_eq!(split(&config, 1), (1, Some(1)));
+        assert_eq!(split(&config, 2), (1, Some(1)));
+        assert_eq!(split(&config, 3), (2, Some(1)));
+        assert_eq!(split(&config, 8), (6, Some(2)));
+        config
+            .apply_env(|name| (name == "ZEVAL_GUEST_LANES").then(|| "0".into()))
+            .unwrap();
+        assert_eq!(config.limits.guest_lanes, Some(0));
+        assert_eq!(
+            split(&config, 8),
+            (0, None),
+            "no lanes: tokio's own thread count"
+        );
+        config.limits.guest_lanes = Some(3);
+        assert_eq!(split(&config, 8), (3, Some(5)));
     }
 
     #[test]

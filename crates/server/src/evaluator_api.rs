@@ -32,16 +32,36 @@ use axum::routing::get;
 use zeval_evaluator::reentry::{CALLBACK_TOKEN_HEADER, CALLBACK_URL_HEADER, CallbackClient};
 use zeval_evaluator::{Evaluator, Family};
 
+use crate::guest_lanes::GuestLanes;
+
 /// The header in which an orchestrator sends `evaluator_secret` to the evaluator API.
 pub const EVALUATOR_SECRET_HEADER: &str = zeval_evaluator::client::SECRET_HEADER;
 
-/// The evaluator API over `evaluator`.
+/// The evaluator API over `evaluator`, its calls run on tokio's blocking threads.
 pub fn router(evaluator: Arc<Evaluator>) -> Router {
+    router_with(evaluator, None)
+}
+
+/// The evaluator API over `evaluator`, its calls run on `lanes` (see [`GuestLanes`]; meant
+/// for guests in this process: a call through a worker process waits for it, and a lane
+/// would wait with it).
+pub fn router_on_lanes(evaluator: Arc<Evaluator>, lanes: Arc<GuestLanes>) -> Router {
+    router_with(evaluator, Some(lanes))
+}
+
+fn router_with(evaluator: Arc<Evaluator>, lanes: Option<Arc<GuestLanes>>) -> Router {
     Router::new()
         .route("/{domain}/v1/evaluate/", get(health).post(evaluate))
         .route("/{domain}/v1/evaluate", get(health).post(evaluate))
         .route("/_info", get(info))
-        .with_state(evaluator)
+        .with_state(Api { evaluator, lanes })
+}
+
+/// The state of the evaluator API's routes.
+#[derive(Clone)]
+struct Api {
+    evaluator: Arc<Evaluator>,
+    lanes: Option<Arc<GuestLanes>>,
 }
 
 /// A request that carried the configured `evaluator_secret` (set by the secret's check), so
@@ -59,7 +79,7 @@ pub const CLIENT_HEADER: &str = zeval_evaluator::client::CLIENT_HEADER;
 const MAX_CLIENT_HEADER_BYTES: usize = 128;
 
 async fn evaluate(
-    State(evaluator): State<Arc<Evaluator>>,
+    State(Api { evaluator, lanes }): State<Api>,
     from_orchestrator: Option<axum::Extension<FromOrchestrator>>,
     headers: HeaderMap,
     body: Bytes,
@@ -91,7 +111,7 @@ async fn evaluate(
             .answer_body_for(&body, content_type.as_deref(), nested, client)
             .to_json()
     };
-    match run_blocking(work).await {
+    match run_blocking(lanes.as_deref(), work).await {
         Some(json) => json_response(StatusCode::OK, json),
         None => {
             let body = serde_json::json!({"error": "the evaluation failed unexpectedly"});
@@ -115,9 +135,18 @@ async fn evaluate(
 /// that read the request, or each connection served start to end by one thread) did not
 /// raise the rate either, and it would let one long call hold its thread's other connections
 /// (docs/benchmarks.md, "Without the hop", 2026-12-07).
-async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    answer_first(work)
-        .await
+///
+/// On `lanes`, when the router has them, the hop costs less under load: a lane that finds the
+/// next call queued takes it without sleeping ([`GuestLanes`]).
+async fn run_blocking<T: Send + 'static>(
+    lanes: Option<&GuestLanes>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let answer = match lanes {
+        Some(lanes) => lanes.run(work).await,
+        None => answer_first(work).await,
+    };
+    answer
         .inspect_err(|error| tracing::error!(%error, "an evaluation task failed"))
         .ok()
 }
@@ -147,7 +176,7 @@ pub(crate) async fn answer_first<T: Send + 'static>(
     }
 }
 
-async fn health(State(evaluator): State<Arc<Evaluator>>) -> Response {
+async fn health(State(Api { evaluator, .. }): State<Api>) -> Response {
     let mut languages = serde_json::Map::new();
     for family in [Family::JavaScript, Family::Python] {
         if let Some(version) = evaluator.language_version(family) {
@@ -162,7 +191,7 @@ async fn health(State(evaluator): State<Arc<Evaluator>>) -> Response {
     json_response(StatusCode::OK, body.to_string().into_bytes())
 }
 
-async fn info(State(evaluator): State<Arc<Evaluator>>) -> Response {
+async fn info(State(Api { evaluator, .. }): State<Api>) -> Response {
     let (isolation, workers) = match evaluator.worker_status() {
         Some(status) => (
             "worker processes",

@@ -24,6 +24,7 @@ pub mod drain;
 pub mod evaluator_api;
 pub mod evaluator_pool;
 pub mod evaluators;
+pub mod guest_lanes;
 pub mod limits;
 pub mod metrics;
 pub mod narrow;
@@ -48,8 +49,8 @@ pub use config::Config;
 pub use metrics::Metrics;
 pub use problem::ApiError;
 pub use serve::{
-    SHUTDOWN_GRACE, ServeError, Services, evaluator_app, evaluator_app_draining, serve,
-    serve_listener,
+    SHUTDOWN_GRACE, ServeError, Services, available_cpus, evaluator_app, evaluator_app_draining,
+    serve, serve_listener,
 };
 use zeval_zobject::Value;
 

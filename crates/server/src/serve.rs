@@ -110,7 +110,11 @@ pub fn serve(
 ) -> Result<(), ServeError> {
     config.check()?;
     raise_open_files_limit(&config);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = config.async_threads(available_cpus()) {
+        runtime.worker_threads(threads);
+    }
+    let runtime = runtime
         .enable_all()
         .thread_stack_size(config.limits.worker_stack_bytes)
         .thread_name("zeval-worker")
@@ -121,6 +125,11 @@ pub fn serve(
     // keep the process: dropping the runtime would wait for it without bound.
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     result
+}
+
+/// The CPUs this process may run on.
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Open files the process needs besides its listeners' connections: the store, workers'

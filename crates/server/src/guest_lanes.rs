@@ -1,0 +1,192 @@
+//! Guest lanes: a few long-lived threads that run the evaluator API's in-process guest calls
+//! from one queue, one call after another.
+//!
+//! Without them each call went to tokio's blocking pool, which hands every new task to an
+//! idle thread: under load every call woke a sleeping thread, and that thread slept again
+//! after it, both on this 2-core VM a context switch of its own (a futex round trip between
+//! two vCPUs costs about 16 µs of CPU here). A lane that finds the next call already queued
+//! runs it without sleeping, so under load the calls pass from the async thread to a lane
+//! with no wake-up at all. With one lane and one async thread on 2 cores, trivial JS calls
+//! over HTTP went from 12,100–12,300 to 15,400–17,000 calls/s (docs/benchmarks.md, "Guest
+//! lanes", 2026-12-07).
+//!
+//! Limits and fairness:
+//! - a call waits in the queue at most [`LANE_WAIT`]; still waiting then, it is taken back
+//!   and run on tokio's blocking pool as before, so a long call in a lane holds up the calls
+//!   behind it by that much at most, not by its own length;
+//! - while every lane has been on its current call for longer than [`LANE_WAIT`], new calls
+//!   skip the queue and go to the blocking pool at once;
+//! - the queue holds at most one entry per request in flight, and those are bounded by the
+//!   evaluator API's work slots (`limits.evaluator_max_concurrent_requests`);
+//! - a call that panics is logged, and its lane goes on with the next.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long a call may wait in the queue before it is run on tokio's blocking pool instead,
+/// as `zeval serve` starts the lanes. About twenty trivial calls' time: under steady load the
+/// queue is never this long, while a call queued behind a long one is not held for long.
+pub const LANE_WAIT: Duration = Duration::from_millis(1);
+
+type Work = Box<dyn FnOnce() + Send>;
+
+/// A queued call, run by whichever takes it first: a lane, or its caller once
+/// [`LANE_WAIT`] has passed.
+struct Job(Mutex<Option<Work>>);
+
+impl Job {
+    fn take(&self) -> Option<Work> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// The queue and what each lane is doing.
+struct State {
+    queue: VecDeque<Arc<Job>>,
+    /// When each lane took its current call (`None`: between calls or asleep).
+    busy_since: Vec<Option<Instant>>,
+    /// Lanes asleep, waiting for a call.
+    asleep: usize,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    work_queued: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The lanes of one evaluator API (see the module documentation).
+pub struct GuestLanes {
+    shared: Arc<Shared>,
+    /// The longest a call waits in the queue ([`LANE_WAIT`] in `zeval serve`).
+    wait: Duration,
+}
+
+impl GuestLanes {
+    /// Starts `lanes` threads (at least one), each with a stack of `stack_bytes` (as tokio's
+    /// threads get `limits.worker_stack_bytes`: the host's side of a call recurses on it),
+    /// whose calls wait in the queue at most `wait`. They live as long as the process.
+    pub fn start(lanes: usize, stack_bytes: usize, wait: Duration) -> std::io::Result<Arc<Self>> {
+        let lanes = lanes.max(1);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                busy_since: vec![None; lanes],
+                asleep: 0,
+            }),
+            work_queued: Condvar::new(),
+        });
+        for lane in 0..lanes {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("zeval-lane-{lane}"))
+                .stack_size(stack_bytes)
+                .spawn(move || serve_lane(&shared, lane))?;
+        }
+        Ok(Arc::new(GuestLanes { shared, wait }))
+    }
+
+    /// Runs `work` on a lane, or on tokio's blocking pool (see the module documentation),
+    /// and returns its value as soon as it is ready: the reset of the guest instance it ran
+    /// is done after the value is sent, as with [`crate::evaluator_api::answer_first`]. The
+    /// error says the call panicked (logged where it did).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let (sender, mut answer) = tokio::sync::oneshot::channel();
+        let call: Work = Box::new(move || {
+            let (value, reset_left) = zeval_evaluator::answer_first(work);
+            // Nobody waits for it when the client has gone; the reset is done all the same.
+            let _ = sender.send(value);
+            drop(reset_left);
+        });
+        let job = Arc::new(Job(Mutex::new(Some(call))));
+        if !self.queue(&job) {
+            run_on_blocking_pool(&job);
+        } else if let Ok(answer) = tokio::time::timeout(self.wait, &mut answer).await {
+            return answer.map_err(|_| PANICKED.to_owned());
+        } else {
+            run_on_blocking_pool(&job);
+        }
+        answer.await.map_err(|_| PANICKED.to_owned())
+    }
+
+    /// Queues `job` unless every lane has been on its call for longer than the wait; false if
+    /// it did not.
+    fn queue(&self, job: &Arc<Job>) -> bool {
+        let now = Instant::now();
+        let mut state = self.shared.lock();
+        let all_held = state.busy_since.iter().all(|since| {
+            since.is_some_and(|since| now.saturating_duration_since(since) > self.wait)
+        });
+        if all_held {
+            return false;
+        }
+        state.queue.push_back(job.clone());
+        let wake = state.asleep > 0;
+        drop(state);
+        if wake {
+            self.shared.work_queued.notify_one();
+        }
+        true
+    }
+
+    /// Calls waiting in the queue (for tests and metrics).
+    pub fn queued(&self) -> usize {
+        self.shared.lock().queue.len()
+    }
+}
+
+const PANICKED: &str = "the call ended without an answer (it panicked; see the log)";
+
+/// Runs `job` on tokio's blocking pool, unless a lane has taken it meanwhile.
+fn run_on_blocking_pool(job: &Job) {
+    if let Some(work) = job.take() {
+        tokio::task::spawn_blocking(move || run_logging_panics(work));
+    }
+}
+
+fn run_logging_panics(work: Work) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(work)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a panic without a message");
+        tracing::error!(message, "a guest call panicked");
+    }
+}
+
+/// A lane's life: take the next call, run it, and sleep only when the queue is empty.
+fn serve_lane(shared: &Shared, lane: usize) {
+    let mut state = shared.lock();
+    loop {
+        state.busy_since[lane] = None;
+        let Some(job) = state.queue.pop_front() else {
+            state.asleep += 1;
+            state = shared
+                .work_queued
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.asleep -= 1;
+            continue;
+        };
+        state.busy_since[lane] = Some(Instant::now());
+        drop(state);
+        if let Some(work) = job.take() {
+            run_logging_panics(work);
+        }
+        state = shared.lock();
+    }
+}
+
+#[cfg(test)]
+mod tests;
