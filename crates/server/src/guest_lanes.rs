@@ -15,7 +15,9 @@
 //!   and run on tokio's blocking pool as before, so a long call in a lane holds up the calls
 //!   behind it by that much at most, not by its own length;
 //! - while every lane has been on its current call for longer than [`LANE_WAIT`], new calls
-//!   skip the queue and go to the blocking pool at once;
+//!   skip the queue and go to the blocking pool at once, and so does a call that would wait
+//!   longer than [`SPILL_WAIT`] at the pace of the recent calls (the lanes fall behind: the
+//!   calls are heavy, and a CPU the lanes leave idle can take it);
 //! - the queue holds at most one entry per request in flight, and those are bounded by the
 //!   evaluator API's work slots (`limits.evaluator_max_concurrent_requests`);
 //! - a call that panics is logged, and its lane goes on with the next.
@@ -29,6 +31,14 @@ use std::time::{Duration, Instant};
 /// as `zeval serve` starts the lanes. About twenty trivial calls' time: under steady load the
 /// queue is never this long, while a call queued behind a long one is not held for long.
 pub const LANE_WAIT: Duration = Duration::from_millis(1);
+
+/// The longest a new call is expected to wait in the queue, at the pace of the lanes' recent
+/// calls, for it to be queued at all (see [`State::keeps_up`]). Measured with wrk and 8
+/// connections on 2 CPUs (docs/benchmarks.md, "Guest lanes"): trivial JS calls (about 60 µs
+/// on a lane) never reach it and keep to the lane, trivial Python calls (about 170 µs) pass it
+/// at five queued and use the second CPU: 8,400–9,100 calls/s against 6,000–6,600 with no
+/// such bound, and 6,500–6,700 at 1 ms.
+pub const SPILL_WAIT: Duration = Duration::from_micros(800);
 
 type Work = Box<dyn FnOnce() + Send>;
 
@@ -49,6 +59,27 @@ struct State {
     busy_since: Vec<Option<Instant>>,
     /// Lanes asleep, waiting for a call.
     asleep: usize,
+    /// How long the lanes' recent calls took, on average (each call weighs an eighth).
+    recent_call: Duration,
+}
+
+impl State {
+    /// Whether a new call should join the queue: not while every lane has held its call
+    /// longer than `wait` (the queue would only make the call wait that long), nor while the
+    /// calls queued ahead of it would take its lane longer than [`SPILL_WAIT`] at the pace of
+    /// the recent calls (the lanes fall behind; a thread of its own runs it now, on a CPU the
+    /// lanes leave idle).
+    fn keeps_up(&self, now: Instant, wait: Duration) -> bool {
+        let all_held = self
+            .busy_since
+            .iter()
+            .all(|since| since.is_some_and(|since| now.saturating_duration_since(since) > wait));
+        let ahead_per_lane = self.queue.len() / self.busy_since.len().max(1);
+        let expected_wait = self
+            .recent_call
+            .saturating_mul(u32::try_from(ahead_per_lane).unwrap_or(u32::MAX));
+        !all_held && expected_wait <= SPILL_WAIT
+    }
 }
 
 struct Shared {
@@ -80,6 +111,7 @@ impl GuestLanes {
                 queue: VecDeque::new(),
                 busy_since: vec![None; lanes],
                 asleep: 0,
+                recent_call: Duration::ZERO,
             }),
             work_queued: Condvar::new(),
         });
@@ -114,20 +146,16 @@ impl GuestLanes {
         } else if let Ok(answer) = tokio::time::timeout(self.wait, &mut answer).await {
             return answer.map_err(|_| PANICKED.to_owned());
         } else {
+            self.unqueue(&job);
             run_on_blocking_pool(&job);
         }
         answer.await.map_err(|_| PANICKED.to_owned())
     }
 
-    /// Queues `job` unless every lane has been on its call for longer than the wait; false if
-    /// it did not.
+    /// Queues `job` if the lanes keep up ([`State::keeps_up`]); false if it did not.
     fn queue(&self, job: &Arc<Job>) -> bool {
-        let now = Instant::now();
         let mut state = self.shared.lock();
-        let all_held = state.busy_since.iter().all(|since| {
-            since.is_some_and(|since| now.saturating_duration_since(since) > self.wait)
-        });
-        if all_held {
+        if !state.keeps_up(Instant::now(), self.wait) {
             return false;
         }
         state.queue.push_back(job.clone());
@@ -137,6 +165,15 @@ impl GuestLanes {
             self.shared.work_queued.notify_one();
         }
         true
+    }
+
+    /// Takes `job` out of the queue (a lane may have taken it meanwhile), so that the queue
+    /// counts only calls still waiting.
+    fn unqueue(&self, job: &Arc<Job>) {
+        self.shared
+            .lock()
+            .queue
+            .retain(|queued| !Arc::ptr_eq(queued, job));
     }
 
     /// Calls waiting in the queue (for tests and metrics).
@@ -167,9 +204,13 @@ fn run_logging_panics(work: Work) {
 
 /// A lane's life: take the next call, run it, and sleep only when the queue is empty.
 fn serve_lane(shared: &Shared, lane: usize) {
+    let mut last_call: Option<Duration> = None;
     let mut state = shared.lock();
     loop {
         state.busy_since[lane] = None;
+        if let Some(took) = last_call.take() {
+            state.recent_call = state.recent_call.saturating_mul(7).saturating_add(took) / 8;
+        }
         let Some(job) = state.queue.pop_front() else {
             state.asleep += 1;
             state = shared
@@ -179,10 +220,13 @@ fn serve_lane(shared: &Shared, lane: usize) {
             state.asleep -= 1;
             continue;
         };
-        state.busy_since[lane] = Some(Instant::now());
+        let started = Instant::now();
+        state.busy_since[lane] = Some(started);
         drop(state);
+        // Empty when its caller took it back.
         if let Some(work) = job.take() {
             run_logging_panics(work);
+            last_call = Some(started.elapsed());
         }
         state = shared.lock();
     }

@@ -57,11 +57,7 @@ async fn a_call_queued_behind_a_long_one_is_taken_back_after_the_lane_wait() {
         waited < Duration::from_secs(2),
         "taken back after {waited:?}"
     );
-    assert_eq!(
-        lanes.queued(),
-        1,
-        "the taken-back call's empty entry is still queued"
-    );
+    assert_eq!(lanes.queued(), 0, "the call taken back left the queue");
 
     // Now the lane has been held longer than the wait: a new call skips the queue.
     let skipped_at = Instant::now();
@@ -72,11 +68,11 @@ async fn a_call_queued_behind_a_long_one_is_taken_back_after_the_lane_wait() {
         "{:?}",
         skipped_at.elapsed()
     );
-    assert_eq!(lanes.queued(), 1, "nothing more was queued");
+    assert_eq!(lanes.queued(), 0, "nothing was queued");
 
     release.send(()).unwrap();
     assert_eq!(long.await.unwrap().unwrap(), "zeval-lane-0");
-    // The lane passes over the empty entry and serves again.
+    // The lane serves again.
     let after = lanes.run(thread_name).await.unwrap();
     assert_eq!(after, "zeval-lane-0");
     assert_eq!(lanes.queued(), 0);
@@ -119,4 +115,57 @@ async fn several_lanes_take_calls_at_once() {
     }
     names.sort();
     assert_eq!(names, ["zeval-lane-0", "zeval-lane-1"]);
+}
+
+fn state(queued: usize, busy_since: Vec<Option<Instant>>, recent_call: Duration) -> State {
+    State {
+        queue: (0..queued)
+            .map(|_| Arc::new(Job(Mutex::new(None))))
+            .collect(),
+        busy_since,
+        asleep: 0,
+        recent_call,
+    }
+}
+
+#[test]
+fn a_call_joins_the_queue_while_the_lanes_keep_up() {
+    let now = Instant::now();
+    let wait = Duration::from_millis(1);
+    let just_now = Some(now);
+    let long_ago = Some(now - Duration::from_millis(5));
+    let trivial = Duration::from_micros(60);
+    let heavy = Duration::from_micros(170);
+    // An idle lane, or one that just took its call, with a short queue.
+    assert!(state(0, vec![None], heavy).keeps_up(now, wait));
+    assert!(state(13, vec![just_now], trivial).keeps_up(now, wait));
+    // Every lane held longer than the wait: not even with nothing queued.
+    assert!(!state(0, vec![long_ago], trivial).keeps_up(now, wait));
+    assert!(!state(0, vec![long_ago, long_ago], trivial).keeps_up(now, wait));
+    assert!(state(0, vec![long_ago, just_now], trivial).keeps_up(now, wait));
+    // Heavy calls: four ahead are 680 µs of waiting, five are 850 µs, past SPILL_WAIT.
+    assert!(state(4, vec![just_now], heavy).keeps_up(now, wait));
+    assert!(!state(5, vec![just_now], heavy).keeps_up(now, wait));
+    // Two lanes share what is queued.
+    assert!(state(9, vec![just_now, just_now], heavy).keeps_up(now, wait));
+    assert!(!state(10, vec![just_now, just_now], heavy).keeps_up(now, wait));
+    // No call finished yet: nothing to pace by.
+    assert!(state(1000, vec![just_now], Duration::ZERO).keeps_up(now, wait));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn the_pace_is_the_recent_calls() {
+    let lanes = GuestLanes::start(1, 2 << 20, PATIENT).unwrap();
+    for _ in 0..8 {
+        lanes
+            .run(|| std::thread::sleep(Duration::from_millis(4)))
+            .await
+            .unwrap();
+    }
+    let pace = lanes.shared.lock().recent_call;
+    // Each call weighs an eighth: after eight of 4 ms, from nothing, 1 - (7/8)^8 of 4 ms.
+    assert!(
+        pace >= Duration::from_micros(2_500) && pace < Duration::from_millis(100),
+        "{pace:?}"
+    );
 }
