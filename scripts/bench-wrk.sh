@@ -6,7 +6,7 @@
 # The issue's own load generator (issue 12: "wrk or an equivalent load generator, keep-alive,
 # on this 2-core machine, the load generator included"), as a check on
 # `zeval bench evaluator --http`, whose clients are threads in the server's own process and
-# whose server is the evaluator's bare router. Here the server is the shipped binary with
+# whose server is the evaluator's router alone (on guest lanes, as `zeval serve` runs it). Here the server is the shipped binary with
 # everything a request meets (admission, limits, metrics, drain), started twice: guests in
 # process (`ZEVAL_WORKERS=false`) and through the confined workers (the default). Each round
 # measures JS add and Python add (a ZID and bodies no snapshot has seen, as in the bench) on

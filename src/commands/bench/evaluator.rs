@@ -477,12 +477,31 @@ impl EvaluatorBench {
         };
         let evaluator = Arc::new(Evaluator::new(config).context("loading the guests")?);
         wait_for_idle_workers(&evaluator)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
+        // As `zeval serve --role evaluator` runs it: with guests in process, on guest lanes
+        // (`ZEVAL_GUEST_LANES`), and the async side on the CPUs the lanes leave.
+        let mut serve_config = zeval_server::Config::default();
+        serve_config.apply_env(|name| std::env::var(name).ok())?;
+        serve_config.role = zeval_server::config::Role::Evaluator;
+        serve_config.workers.enabled = self.workers;
+        let cpus = zeval_server::available_cpus();
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        if let Some(threads) = serve_config.async_threads(cpus) {
+            runtime.worker_threads(threads);
+        }
+        let runtime = runtime.enable_all().build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let address = listener.local_addr()?;
-        let router = zeval_server::evaluator_api::router(evaluator);
+        let lanes = serve_config.guest_lanes(cpus);
+        let router = if self.workers || lanes == 0 {
+            zeval_server::evaluator_api::router(evaluator)
+        } else {
+            let lanes = zeval_server::guest_lanes::GuestLanes::start(
+                lanes,
+                serve_config.limits.worker_stack_bytes,
+                zeval_server::guest_lanes::LANE_WAIT,
+            )?;
+            zeval_server::evaluator_api::router_on_lanes(evaluator, lanes)
+        };
         runtime.spawn(async move { axum::serve(listener, router).await });
         let url = format!("http://{address}{EVALUATE_PATH}");
         let case = match self.language.as_str() {
