@@ -20,7 +20,9 @@
 //!   calls are heavy, and a CPU the lanes leave idle can take it);
 //! - the queue holds at most one entry per request in flight, and those are bounded by the
 //!   evaluator API's work slots (`limits.evaluator_max_concurrent_requests`);
-//! - a call that panics is logged, and its lane goes on with the next.
+//! - a call that panics is logged, and its lane goes on with the next;
+//! - a call from code (`W.Call`) that comes back to this node as a new request while its
+//!   caller holds a lane is a call like any other: it waits at most [`LANE_WAIT`].
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -33,7 +35,7 @@ use std::time::{Duration, Instant};
 pub const LANE_WAIT: Duration = Duration::from_millis(1);
 
 /// The longest a new call is expected to wait in the queue, at the pace of the lanes' recent
-/// calls, for it to be queued at all (see [`State::keeps_up`]). Measured with wrk and 8
+/// calls, for it to be queued at all (see the module documentation). Measured with wrk and 8
 /// connections on 2 CPUs (docs/benchmarks.md, "Guest lanes"): trivial JS calls (about 60 µs
 /// on a lane) never reach it and keep to the lane, trivial Python calls (about 170 µs) pass it
 /// at five queued and use the second CPU: 8,400–9,100 calls/s against 6,000–6,600 with no
@@ -127,8 +129,8 @@ impl GuestLanes {
 
     /// Runs `work` on a lane, or on tokio's blocking pool (see the module documentation),
     /// and returns its value as soon as it is ready: the reset of the guest instance it ran
-    /// is done after the value is sent, as with [`crate::evaluator_api::answer_first`]. The
-    /// error says the call panicked (logged where it did).
+    /// is done after the value is sent (`zeval_evaluator::answer_first`), as on tokio's
+    /// blocking threads. The error says the call panicked (logged where it did).
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,

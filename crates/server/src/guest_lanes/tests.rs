@@ -5,8 +5,9 @@ use super::*;
 
 /// Long enough that no call in these tests is taken back unless it is meant to be.
 const PATIENT: Duration = Duration::from_secs(60);
-/// The wait of the test that takes a call back.
-const SHORT: Duration = Duration::from_millis(200);
+/// The wait of the test that takes a call back: long enough that the call is surely queued
+/// before the lane has been held that long, on a loaded machine too.
+const SHORT: Duration = Duration::from_secs(1);
 
 fn thread_name() -> String {
     std::thread::current().name().unwrap_or("").to_owned()
@@ -54,7 +55,7 @@ async fn a_call_queued_behind_a_long_one_is_taken_back_after_the_lane_wait() {
     assert!(!on_a_lane(&short), "ran on {short}");
     assert!(waited >= SHORT, "taken back after {waited:?}");
     assert!(
-        waited < Duration::from_secs(2),
+        waited < Duration::from_secs(10),
         "taken back after {waited:?}"
     );
     assert_eq!(lanes.queued(), 0, "the call taken back left the queue");
@@ -163,9 +164,10 @@ async fn the_pace_is_the_recent_calls() {
             .unwrap();
     }
     let pace = lanes.shared.lock().recent_call;
-    // Each call weighs an eighth: after eight of 4 ms, from nothing, 1 - (7/8)^8 of 4 ms.
+    // Each call weighs an eighth: after eight of 4 ms, from nothing, 1 - (7/8)^8 of 4 ms
+    // (2.6 ms); 2.4 ms if the lane has not yet counted the last one.
     assert!(
-        pace >= Duration::from_micros(2_500) && pace < Duration::from_millis(100),
+        pace >= Duration::from_millis(2) && pace < Duration::from_millis(100),
         "{pace:?}"
     );
 }
