@@ -10,7 +10,8 @@
 //! - `GET /{domain}/v1/evaluate/`: health, with the loaded languages.
 //! - `GET /_info`: the service, and where guests run: with worker processes, their pids and
 //!   what confinement the kernel granted them (a feature the kernel lacks shows as
-//!   `unavailable` with the reason).
+//!   `unavailable` with the reason); in process on guest lanes, what the lanes have done
+//!   (`guest_lanes`: calls queued, and those that ran on a thread of their own instead).
 //!
 //! Limits: the body size is axum's `DefaultBodyLimit`, 2 MiB unless the app around this
 //! router sets another ([`crate::evaluator_app`] sets `limits.evaluator_body_bytes`); the
@@ -191,7 +192,7 @@ async fn health(State(Api { evaluator, .. }): State<Api>) -> Response {
     json_response(StatusCode::OK, body.to_string().into_bytes())
 }
 
-async fn info(State(Api { evaluator, .. }): State<Api>) -> Response {
+async fn info(State(Api { evaluator, lanes }): State<Api>) -> Response {
     let (isolation, workers) = match evaluator.worker_status() {
         Some(status) => (
             "worker processes",
@@ -204,6 +205,7 @@ async fn info(State(Api { evaluator, .. }): State<Api>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "isolation": isolation,
         "workers": workers,
+        "guest_lanes": lanes.map(|lanes| lanes.status()),
     });
     json_response(StatusCode::OK, body.to_string().into_bytes())
 }

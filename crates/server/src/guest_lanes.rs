@@ -26,6 +26,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -65,23 +66,52 @@ struct State {
     recent_call: Duration,
 }
 
+/// Why a call ran on a blocking thread of its own instead of a lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bypass {
+    /// Every lane had held its call longer than the wait.
+    Held,
+    /// The calls queued ahead of it would have made it wait longer than [`SPILL_WAIT`].
+    Behind,
+    /// It waited in the queue as long as it may, and was taken back.
+    Waited,
+}
+
 impl State {
-    /// Whether a new call should join the queue: not while every lane has held its call
-    /// longer than `wait` (the queue would only make the call wait that long), nor while the
-    /// calls queued ahead of it would take its lane longer than [`SPILL_WAIT`] at the pace of
-    /// the recent calls (the lanes fall behind; a thread of its own runs it now, on a CPU the
-    /// lanes leave idle).
-    fn keeps_up(&self, now: Instant, wait: Duration) -> bool {
+    /// Why a new call should not join the queue, if it should not: while every lane has held
+    /// its call longer than `wait` (the queue would only make the call wait that long), or
+    /// while the calls queued ahead of it would take its lane longer than [`SPILL_WAIT`] at
+    /// the pace of the recent calls (the lanes fall behind; a thread of its own runs it now,
+    /// on a CPU the lanes leave idle).
+    fn bypass(&self, now: Instant, wait: Duration) -> Option<Bypass> {
         let all_held = self
             .busy_since
             .iter()
             .all(|since| since.is_some_and(|since| now.saturating_duration_since(since) > wait));
+        if all_held {
+            return Some(Bypass::Held);
+        }
         let ahead_per_lane = self.queue.len() / self.busy_since.len().max(1);
         let expected_wait = self
             .recent_call
             .saturating_mul(u32::try_from(ahead_per_lane).unwrap_or(u32::MAX));
-        !all_held && expected_wait <= SPILL_WAIT
+        (expected_wait > SPILL_WAIT).then_some(Bypass::Behind)
     }
+}
+
+/// What the lanes have done, for `GET /_info`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LaneStatus {
+    /// Lane threads.
+    pub lanes: usize,
+    /// Calls waiting in the queue now.
+    pub queued: usize,
+    /// Calls that skipped the queue because every lane held a call longer than the wait.
+    pub skipped_held: u64,
+    /// Calls that skipped the queue because the lanes had fallen behind.
+    pub skipped_behind: u64,
+    /// Calls taken back from the queue after waiting as long as they may.
+    pub taken_back: u64,
 }
 
 struct Shared {
@@ -98,6 +128,8 @@ impl Shared {
 /// The lanes of one evaluator API (see the module documentation).
 pub struct GuestLanes {
     shared: Arc<Shared>,
+    /// Calls run on a blocking thread instead, by [`Bypass`] in its order.
+    bypassed: [AtomicU64; 3],
     /// The longest a call waits in the queue ([`LANE_WAIT`] in `zeval serve`).
     wait: Duration,
 }
@@ -124,7 +156,11 @@ impl GuestLanes {
                 .stack_size(stack_bytes)
                 .spawn(move || serve_lane(&shared, lane))?;
         }
-        Ok(Arc::new(GuestLanes { shared, wait }))
+        Ok(Arc::new(GuestLanes {
+            shared,
+            bypassed: Default::default(),
+            wait,
+        }))
     }
 
     /// Runs `work` on a lane, or on tokio's blocking pool (see the module documentation),
@@ -143,22 +179,25 @@ impl GuestLanes {
             drop(reset_left);
         });
         let job = Arc::new(Job(Mutex::new(Some(call))));
-        if !self.queue(&job) {
+        if let Err(bypass) = self.queue(&job) {
+            self.count(bypass);
             run_on_blocking_pool(&job);
         } else if let Ok(answer) = tokio::time::timeout(self.wait, &mut answer).await {
             return answer.map_err(|_| PANICKED.to_owned());
         } else {
             self.unqueue(&job);
-            run_on_blocking_pool(&job);
+            if run_on_blocking_pool(&job) {
+                self.count(Bypass::Waited);
+            }
         }
         answer.await.map_err(|_| PANICKED.to_owned())
     }
 
-    /// Queues `job` if the lanes keep up ([`State::keeps_up`]); false if it did not.
-    fn queue(&self, job: &Arc<Job>) -> bool {
+    /// Queues `job` unless the lanes cannot take it now ([`State::bypass`]).
+    fn queue(&self, job: &Arc<Job>) -> Result<(), Bypass> {
         let mut state = self.shared.lock();
-        if !state.keeps_up(Instant::now(), self.wait) {
-            return false;
+        if let Some(bypass) = state.bypass(Instant::now(), self.wait) {
+            return Err(bypass);
         }
         state.queue.push_back(job.clone());
         let wake = state.asleep > 0;
@@ -166,7 +205,24 @@ impl GuestLanes {
         if wake {
             self.shared.work_queued.notify_one();
         }
-        true
+        Ok(())
+    }
+
+    fn count(&self, bypass: Bypass) {
+        self.bypassed[bypass as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What the lanes have done so far.
+    pub fn status(&self) -> LaneStatus {
+        let state = self.shared.lock();
+        let bypassed = |bypass: Bypass| self.bypassed[bypass as usize].load(Ordering::Relaxed);
+        LaneStatus {
+            lanes: state.busy_since.len(),
+            queued: state.queue.len(),
+            skipped_held: bypassed(Bypass::Held),
+            skipped_behind: bypassed(Bypass::Behind),
+            taken_back: bypassed(Bypass::Waited),
+        }
     }
 
     /// Takes `job` out of the queue (a lane may have taken it meanwhile), so that the queue
@@ -177,20 +233,17 @@ impl GuestLanes {
             .queue
             .retain(|queued| !Arc::ptr_eq(queued, job));
     }
-
-    /// Calls waiting in the queue (for tests and metrics).
-    pub fn queued(&self) -> usize {
-        self.shared.lock().queue.len()
-    }
 }
 
 const PANICKED: &str = "the call ended without an answer (it panicked; see the log)";
 
-/// Runs `job` on tokio's blocking pool, unless a lane has taken it meanwhile.
-fn run_on_blocking_pool(job: &Job) {
-    if let Some(work) = job.take() {
-        tokio::task::spawn_blocking(move || run_logging_panics(work));
-    }
+/// Runs `job` on tokio's blocking pool, unless a lane has taken it meanwhile (false then).
+fn run_on_blocking_pool(job: &Job) -> bool {
+    let Some(work) = job.take() else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || run_logging_panics(work));
+    true
 }
 
 fn run_logging_panics(work: Work) {

@@ -27,7 +27,7 @@ async fn calls_run_on_the_lanes_one_after_another() {
         names.push(name);
     }
     assert!(names.iter().all(|name| name == "zeval-lane-0"), "{names:?}");
-    assert_eq!(lanes.queued(), 0);
+    assert_eq!(lanes.status().queued, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,7 +58,9 @@ async fn a_call_queued_behind_a_long_one_is_taken_back_after_the_lane_wait() {
         waited < Duration::from_secs(10),
         "taken back after {waited:?}"
     );
-    assert_eq!(lanes.queued(), 0, "the call taken back left the queue");
+    let status = lanes.status();
+    assert_eq!(status.queued, 0, "the call taken back left the queue");
+    assert_eq!((status.taken_back, status.skipped_held), (1, 0));
 
     // Now the lane has been held longer than the wait: a new call skips the queue.
     let skipped_at = Instant::now();
@@ -69,14 +71,25 @@ async fn a_call_queued_behind_a_long_one_is_taken_back_after_the_lane_wait() {
         "{:?}",
         skipped_at.elapsed()
     );
-    assert_eq!(lanes.queued(), 0, "nothing was queued");
+    let status = lanes.status();
+    assert_eq!(status.queued, 0, "nothing was queued");
+    assert_eq!((status.taken_back, status.skipped_held), (1, 1));
 
     release.send(()).unwrap();
     assert_eq!(long.await.unwrap().unwrap(), "zeval-lane-0");
     // The lane serves again.
     let after = lanes.run(thread_name).await.unwrap();
     assert_eq!(after, "zeval-lane-0");
-    assert_eq!(lanes.queued(), 0);
+    assert_eq!(
+        lanes.status(),
+        LaneStatus {
+            lanes: 1,
+            queued: 0,
+            skipped_held: 1,
+            skipped_behind: 0,
+            taken_back: 1
+        }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
@@ -130,7 +143,7 @@ fn state(queued: usize, busy_since: Vec<Option<Instant>>, recent_call: Duration)
 }
 
 #[test]
-fn a_call_joins_the_queue_while_the_lanes_keep_up() {
+fn a_call_joins_the_queue_unless_the_lanes_are_held_or_behind() {
     let now = Instant::now();
     let wait = Duration::from_millis(1);
     let just_now = Some(now);
@@ -138,20 +151,41 @@ fn a_call_joins_the_queue_while_the_lanes_keep_up() {
     let trivial = Duration::from_micros(60);
     let heavy = Duration::from_micros(170);
     // An idle lane, or one that just took its call, with a short queue.
-    assert!(state(0, vec![None], heavy).keeps_up(now, wait));
-    assert!(state(13, vec![just_now], trivial).keeps_up(now, wait));
+    assert_eq!(state(0, vec![None], heavy).bypass(now, wait), None);
+    assert_eq!(state(13, vec![just_now], trivial).bypass(now, wait), None);
     // Every lane held longer than the wait: not even with nothing queued.
-    assert!(!state(0, vec![long_ago], trivial).keeps_up(now, wait));
-    assert!(!state(0, vec![long_ago, long_ago], trivial).keeps_up(now, wait));
-    assert!(state(0, vec![long_ago, just_now], trivial).keeps_up(now, wait));
+    assert_eq!(
+        state(0, vec![long_ago], trivial).bypass(now, wait),
+        Some(Bypass::Held)
+    );
+    assert_eq!(
+        state(0, vec![long_ago, long_ago], trivial).bypass(now, wait),
+        Some(Bypass::Held)
+    );
+    assert_eq!(
+        state(0, vec![long_ago, just_now], trivial).bypass(now, wait),
+        None
+    );
     // Heavy calls: four ahead are 680 µs of waiting, five are 850 µs, past SPILL_WAIT.
-    assert!(state(4, vec![just_now], heavy).keeps_up(now, wait));
-    assert!(!state(5, vec![just_now], heavy).keeps_up(now, wait));
+    assert_eq!(state(4, vec![just_now], heavy).bypass(now, wait), None);
+    assert_eq!(
+        state(5, vec![just_now], heavy).bypass(now, wait),
+        Some(Bypass::Behind)
+    );
     // Two lanes share what is queued.
-    assert!(state(9, vec![just_now, just_now], heavy).keeps_up(now, wait));
-    assert!(!state(10, vec![just_now, just_now], heavy).keeps_up(now, wait));
+    assert_eq!(
+        state(9, vec![just_now, just_now], heavy).bypass(now, wait),
+        None
+    );
+    assert_eq!(
+        state(10, vec![just_now, just_now], heavy).bypass(now, wait),
+        Some(Bypass::Behind)
+    );
     // No call finished yet: nothing to pace by.
-    assert!(state(1000, vec![just_now], Duration::ZERO).keeps_up(now, wait));
+    assert_eq!(
+        state(1000, vec![just_now], Duration::ZERO).bypass(now, wait),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
