@@ -107,7 +107,10 @@ fn build(config: &Config, metrics: &Arc<Metrics>) -> Result<Services, ServeError
 /// The evaluator API: with guests in this process, its calls run on guest lanes
 /// (`limits.guest_lanes`); through worker processes, on tokio's blocking threads, since a
 /// lane would wait for the worker.
-fn evaluator_router(config: &Config, evaluator: Arc<Evaluator>) -> Result<Router, ServeError> {
+pub(crate) fn evaluator_router(
+    config: &Config,
+    evaluator: Arc<Evaluator>,
+) -> Result<Router, ServeError> {
     let lanes = config.guest_lanes(zeval_server::available_cpus());
     if evaluator.worker_pool().is_some() || lanes == 0 {
         return Ok(zeval_server::evaluator_api::router(evaluator));

@@ -36,7 +36,7 @@ pub(crate) async fn run<T: Send + 'static>(
         .map_err(|error| error.to_string())
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let text = panic
         .downcast_ref::<&str>()
         .copied()

@@ -162,12 +162,7 @@ pub(crate) async fn answer_first<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, String> {
     let (sender, answer) = tokio::sync::oneshot::channel();
-    let task = tokio::task::spawn_blocking(move || {
-        let (value, reset_left) = zeval_evaluator::answer_first(work);
-        // Nobody waits for it when the client has gone; the reset is done all the same.
-        let _ = sender.send(value);
-        drop(reset_left);
-    });
+    let task = tokio::task::spawn_blocking(move || send_then_reset(work, sender));
     match answer.await {
         Ok(value) => Ok(value),
         Err(_) => Err(match task.await {
@@ -175,6 +170,19 @@ pub(crate) async fn answer_first<T: Send + 'static>(
             Ok(()) => "the task ended without an answer".to_owned(),
         }),
     }
+}
+
+/// Runs `work`, sends its value, and only then resets the guest instance it ran
+/// (`zeval_evaluator::answer_first`): the blocking side of [`answer_first`] and of a guest
+/// lane's call.
+pub(crate) fn send_then_reset<T>(
+    work: impl FnOnce() -> T,
+    sender: tokio::sync::oneshot::Sender<T>,
+) {
+    let (value, reset_left) = zeval_evaluator::answer_first(work);
+    // Nobody waits for it when the client has gone; the reset is done all the same.
+    let _ = sender.send(value);
+    drop(reset_left);
 }
 
 async fn health(State(Api { evaluator, .. }): State<Api>) -> Response {

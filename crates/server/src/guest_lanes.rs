@@ -172,12 +172,7 @@ impl GuestLanes {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, String> {
         let (sender, mut answer) = tokio::sync::oneshot::channel();
-        let call: Work = Box::new(move || {
-            let (value, reset_left) = zeval_evaluator::answer_first(work);
-            // Nobody waits for it when the client has gone; the reset is done all the same.
-            let _ = sender.send(value);
-            drop(reset_left);
-        });
+        let call: Work = Box::new(move || crate::evaluator_api::send_then_reset(work, sender));
         let job = Arc::new(Job(Mutex::new(Some(call))));
         if let Err(bypass) = self.queue(&job) {
             self.count(bypass);
@@ -248,12 +243,8 @@ fn run_on_blocking_pool(job: &Job) -> bool {
 
 fn run_logging_panics(work: Work) {
     if let Err(panic) = catch_unwind(AssertUnwindSafe(work)) {
-        let message = panic
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("a panic without a message");
-        tracing::error!(message, "a guest call panicked");
+        let message = crate::blocking::panic_message(panic.as_ref());
+        tracing::error!(%message, "a guest call panicked");
     }
 }
 

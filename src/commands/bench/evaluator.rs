@@ -491,17 +491,7 @@ impl EvaluatorBench {
         let runtime = runtime.enable_all().build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let address = listener.local_addr()?;
-        let lanes = serve_config.guest_lanes(cpus);
-        let router = if self.workers || lanes == 0 {
-            zeval_server::evaluator_api::router(evaluator)
-        } else {
-            let lanes = zeval_server::guest_lanes::GuestLanes::start(
-                lanes,
-                serve_config.limits.worker_stack_bytes,
-                zeval_server::guest_lanes::LANE_WAIT,
-            )?;
-            zeval_server::evaluator_api::router_on_lanes(evaluator, lanes)
-        };
+        let router = crate::commands::serve::evaluator_router(&serve_config, evaluator)?;
         runtime.spawn(async move { axum::serve(listener, router).await });
         let url = format!("http://{address}{EVALUATE_PATH}");
         let case = match self.language.as_str() {
