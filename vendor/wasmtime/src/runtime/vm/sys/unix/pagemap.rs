@@ -282,9 +282,16 @@ pub unsafe fn reset_with_pagemap(
     // zeval: 32 in wasmtime 48.0.8; see vendor/wasmtime/ZEVAL-PATCH.md.
     const MAX_REGIONS: usize = 1024;
     let mut storage = [MaybeUninit::uninit(); MAX_REGIONS];
+    let max_pages = keep_resident.byte_count() / host_page_size;
+    // zeval: offer the kernel no more room than the scan can fill (each run
+    // holds at least one of at most `max_pages` pages). The kernel copies the
+    // runs through a buffer of `min(vec_len, 512)` entries that it allocates on
+    // every scan: 512 entries (12 KiB) come from the page allocator, 256
+    // (6 KiB, `keep_resident` of 1 MiB) from a slab. See ZEVAL-PATCH.md.
+    let storage = &mut storage[..MAX_REGIONS.min(max_pages.max(1))];
 
     let scan_arg = PageMapScanBuilder::new(ptr::slice_from_raw_parts(ptr, len.byte_count()))
-        .max_pages(keep_resident.byte_count() / host_page_size)
+        .max_pages(max_pages)
         // We specifically want pages that are NOT backed by the zero page or
         // backed by files. Such pages mean that they haven't changed from their
         // original contents, so they're inverted.
@@ -303,7 +310,7 @@ pub unsafe fn reset_with_pagemap(
         // since the reported set of categories is always empty and we otherwise
         // aren't looking for anything in particular.
         .return_mask(Categories::empty())
-        .build(&mut storage);
+        .build(storage);
 
     // SAFETY: this should be a safe ioctl as we control the fd we're operating
     // on plus all of `scan_arg`, but this relies on `Ioctl` below being the
