@@ -133,6 +133,30 @@ fn scattered_dirty_pages_stay_resident_between_calls() {
     );
 }
 
+/// The same with as many runs as `keep_resident` can hold pages, less one: 255 single dirty
+/// pages, every other page of the first 2 MiB, within the default 1 MiB (256 pages) kept
+/// resident. The vendored wasmtime offers the kernel's scan room for as many runs as
+/// `keep_resident` has pages (so that the kernel's buffer fits a slab,
+/// vendor/wasmtime/ZEVAL-PATCH.md, fourth change); with less room the scan would stop early
+/// and the whole memory would be returned, and every call would fault its 255 pages in again.
+#[test]
+fn dirty_pages_in_as_many_runs_as_keep_resident_has_pages_stay_resident() {
+    let guest = wat_guest(
+        "single-page-runs",
+        r#"(module (memory (export "memory") 32)
+          (func (export "_start") (local $at i32)
+            (loop
+              (i32.store8 (local.get $at) (i32.const 1))
+              (local.set $at (i32.add (local.get $at) (i32.const 8192)))
+              (br_if 0 (i32.lt_u (local.get $at) (i32.const 2088960))))))"#,
+    );
+    let fewest = fewest_faults(&guest, 13, 3);
+    assert!(
+        fewest < 32,
+        "a call faulted {fewest} pages in again (it writes 255)"
+    );
+}
+
 /// A call that dirties more pages than `keep_resident` leaves later calls of the same guest
 /// their own pages, not its. Without uffd write-protection, wasmtime's `PAGEMAP_SCAN` counts
 /// every private page as written, so before the vendored patch (vendor/wasmtime/ZEVAL-PATCH.md)
