@@ -107,6 +107,30 @@ fn fewest_faults(guest: &zeval_sandbox::Guest, calls: usize, skipped: usize) -> 
         .unwrap_or(i64::MAX)
 }
 
+/// Asserts that the pages written by a guest that writes one byte in every other 4 KiB page
+/// of its first `pages * 8` KiB (`pages` separate runs of one dirty page) stay resident for
+/// its later calls: the fewest faults of one call stay far below `pages`.
+fn every_other_page_stays_resident(name: &str, pages: u32) {
+    let guest = wat_guest(
+        name,
+        &format!(
+            r#"(module (memory (export "memory") 32)
+              (func (export "_start") (local $at i32)
+                (loop
+                  (i32.store8 (local.get $at) (i32.const 1))
+                  (local.set $at (i32.add (local.get $at) (i32.const 8192)))
+                  (br_if 0 (i32.lt_u (local.get $at) (i32.const {end}))))))"#,
+            end = pages * 8192
+        ),
+    );
+    // The first calls may each take a fresh slot of the pool.
+    let fewest = fewest_faults(&guest, 13, 3);
+    assert!(
+        fewest < 32,
+        "a call faulted {fewest} pages in again (it writes {pages})"
+    );
+}
+
 /// A call's dirty pages stay resident for the next call when they fit `keep_resident`, even
 /// when they are scattered. The guest writes every other 4 KiB page of its first MiB: 128
 /// separate runs of dirty pages, within the default 1 MiB kept resident. wasmtime 48.0.8's
@@ -116,21 +140,7 @@ fn fewest_faults(guest: &zeval_sandbox::Guest, calls: usize, skipped: usize) -> 
 /// kernel, wasmtime keeps the first MiB resident, which covers these pages too.
 #[test]
 fn scattered_dirty_pages_stay_resident_between_calls() {
-    let guest = wat_guest(
-        "scattered-writes",
-        r#"(module (memory (export "memory") 32)
-          (func (export "_start") (local $at i32)
-            (loop
-              (i32.store8 (local.get $at) (i32.const 1))
-              (local.set $at (i32.add (local.get $at) (i32.const 8192)))
-              (br_if 0 (i32.lt_u (local.get $at) (i32.const 1048576))))))"#,
-    );
-    // The first calls may each take a fresh slot of the pool.
-    let fewest = fewest_faults(&guest, 13, 3);
-    assert!(
-        fewest < 32,
-        "a call faulted {fewest} pages in again (it writes 128)"
-    );
+    every_other_page_stays_resident("scattered-writes", 128);
 }
 
 /// The same with as many runs as `keep_resident` can hold pages, less one: 255 single dirty
@@ -141,20 +151,7 @@ fn scattered_dirty_pages_stay_resident_between_calls() {
 /// and the whole memory would be returned, and every call would fault its 255 pages in again.
 #[test]
 fn dirty_pages_in_as_many_runs_as_keep_resident_has_pages_stay_resident() {
-    let guest = wat_guest(
-        "single-page-runs",
-        r#"(module (memory (export "memory") 32)
-          (func (export "_start") (local $at i32)
-            (loop
-              (i32.store8 (local.get $at) (i32.const 1))
-              (local.set $at (i32.add (local.get $at) (i32.const 8192)))
-              (br_if 0 (i32.lt_u (local.get $at) (i32.const 2088960))))))"#,
-    );
-    let fewest = fewest_faults(&guest, 13, 3);
-    assert!(
-        fewest < 32,
-        "a call faulted {fewest} pages in again (it writes 255)"
-    );
+    every_other_page_stays_resident("single-page-runs", 255);
 }
 
 /// A call that dirties more pages than `keep_resident` leaves later calls of the same guest
