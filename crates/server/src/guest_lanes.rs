@@ -104,6 +104,8 @@ impl State {
 pub struct LaneStatus {
     /// Lane threads.
     pub lanes: usize,
+    /// Lanes running a call now (until the call's answer is sent and its instance reset).
+    pub busy: usize,
     /// Calls waiting in the queue now.
     pub queued: usize,
     /// Calls that skipped the queue because every lane held a call longer than the wait.
@@ -213,6 +215,7 @@ impl GuestLanes {
         let bypassed = |bypass: Bypass| self.bypassed[bypass as usize].load(Ordering::Relaxed);
         LaneStatus {
             lanes: state.busy_since.len(),
+            busy: state.busy_since.iter().flatten().count(),
             queued: state.queue.len(),
             skipped_held: bypassed(Bypass::Held),
             skipped_behind: bypassed(Bypass::Behind),

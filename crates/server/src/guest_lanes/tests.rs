@@ -17,6 +17,16 @@ fn on_a_lane(name: &str) -> bool {
     name.starts_with("zeval-lane-")
 }
 
+/// Waits until no lane holds a call (a lane frees itself just after its call's answer is
+/// sent); at most 10 s.
+async fn until_free(lanes: &GuestLanes) {
+    let by = Instant::now() + Duration::from_secs(10);
+    while lanes.status().busy > 0 {
+        assert!(Instant::now() < by, "a lane was not freed");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn calls_run_on_the_lanes_one_after_another() {
     let lanes = GuestLanes::start(1, 2 << 20, PATIENT).unwrap();
@@ -59,6 +69,7 @@ async fn a_call_queued_behind_a_long_one_is_taken_back_after_the_lane_wait() {
         "taken back after {waited:?}"
     );
     let status = lanes.status();
+    assert_eq!(status.busy, 1, "the long call holds the lane");
     assert_eq!(status.queued, 0, "the call taken back left the queue");
     assert_eq!((status.taken_back, status.skipped_held), (1, 0));
 
@@ -77,13 +88,17 @@ async fn a_call_queued_behind_a_long_one_is_taken_back_after_the_lane_wait() {
 
     release.send(()).unwrap();
     assert_eq!(long.await.unwrap().unwrap(), "zeval-lane-0");
-    // The lane serves again.
+    // The lane serves again, once it is free: its caller has the answer a moment before the
+    // lane takes the next call (a call in that moment still finds it held, and skips it).
+    until_free(&lanes).await;
     let after = lanes.run(thread_name).await.unwrap();
     assert_eq!(after, "zeval-lane-0");
+    until_free(&lanes).await;
     assert_eq!(
         lanes.status(),
         LaneStatus {
             lanes: 1,
+            busy: 0,
             queued: 0,
             skipped_held: 1,
             skipped_behind: 0,
