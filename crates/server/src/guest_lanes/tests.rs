@@ -165,42 +165,32 @@ fn a_call_joins_the_queue_unless_the_lanes_are_held_or_behind() {
     let long_ago = Some(now - Duration::from_millis(5));
     let trivial = Duration::from_micros(60);
     let heavy = Duration::from_micros(170);
-    // An idle lane, or one that just took its call, with a short queue.
-    assert_eq!(state(0, vec![None], heavy).bypass(now, wait), None);
-    assert_eq!(state(13, vec![just_now], trivial).bypass(now, wait), None);
-    // Every lane held longer than the wait: not even with nothing queued.
-    assert_eq!(
-        state(0, vec![long_ago], trivial).bypass(now, wait),
-        Some(Bypass::Held)
-    );
-    assert_eq!(
-        state(0, vec![long_ago, long_ago], trivial).bypass(now, wait),
-        Some(Bypass::Held)
-    );
-    assert_eq!(
-        state(0, vec![long_ago, just_now], trivial).bypass(now, wait),
-        None
-    );
-    // Heavy calls: four ahead are 680 µs of waiting, five are 850 µs, past SPILL_WAIT.
-    assert_eq!(state(4, vec![just_now], heavy).bypass(now, wait), None);
-    assert_eq!(
-        state(5, vec![just_now], heavy).bypass(now, wait),
-        Some(Bypass::Behind)
-    );
-    // Two lanes share what is queued.
-    assert_eq!(
-        state(9, vec![just_now, just_now], heavy).bypass(now, wait),
-        None
-    );
-    assert_eq!(
-        state(10, vec![just_now, just_now], heavy).bypass(now, wait),
-        Some(Bypass::Behind)
-    );
-    // No call finished yet: nothing to pace by.
-    assert_eq!(
-        state(1000, vec![just_now], Duration::ZERO).bypass(now, wait),
-        None
-    );
+    // (calls queued, each lane's call since, the recent pace, what a new call does)
+    let cases = [
+        // An idle lane, or one that just took its call, with a short queue.
+        (0, vec![None], heavy, None),
+        (13, vec![just_now], trivial, None),
+        // Every lane held longer than the wait: not even with nothing queued.
+        (0, vec![long_ago], trivial, Some(Bypass::Held)),
+        (0, vec![long_ago, long_ago], trivial, Some(Bypass::Held)),
+        (0, vec![long_ago, just_now], trivial, None),
+        // Heavy calls: four ahead are 680 µs of waiting, five are 850 µs, past SPILL_WAIT.
+        (4, vec![just_now], heavy, None),
+        (5, vec![just_now], heavy, Some(Bypass::Behind)),
+        // Two lanes share what is queued.
+        (9, vec![just_now, just_now], heavy, None),
+        (10, vec![just_now, just_now], heavy, Some(Bypass::Behind)),
+        // No call finished yet: nothing to pace by.
+        (1000, vec![just_now], Duration::ZERO, None),
+    ];
+    for (queued, busy_since, pace, expected) in cases {
+        let case = format!("{queued} queued, lanes {busy_since:?}, pace {pace:?}");
+        assert_eq!(
+            state(queued, busy_since, pace).bypass(now, wait),
+            expected,
+            "{case}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
