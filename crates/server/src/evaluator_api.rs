@@ -11,7 +11,8 @@
 //! - `GET /_info`: the service, and where guests run: with worker processes, their pids and
 //!   what confinement the kernel granted them (a feature the kernel lacks shows as
 //!   `unavailable` with the reason); in process on guest lanes, what the lanes have done
-//!   (`guest_lanes`: calls queued, and those that ran on a thread of their own instead).
+//!   (`guest_lanes`: lanes busy, calls queued, and those that ran on a thread of their own
+//!   instead).
 //!
 //! Limits: the body size is axum's `DefaultBodyLimit`, 2 MiB unless the app around this
 //! router sets another ([`crate::evaluator_app`] sets `limits.evaluator_body_bytes`); the
