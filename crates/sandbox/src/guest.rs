@@ -12,6 +12,7 @@ use crate::host_call::{self, HostCalls, SharedExchange};
 use crate::limiter::CallLimiter;
 use crate::output::CappedPipe;
 use crate::priority::CallPriority;
+use crate::stdio::Stdio;
 use crate::{GuestOptions, Limits, SandboxError, engine::EngineRegistry};
 
 /// The most bytes one `random_get` may ask for (wasmtime-wasi's default is 64 MiB, which the
@@ -74,6 +75,8 @@ struct GuestInner {
 /// The store data of one call.
 pub(crate) struct CallState {
     wasi: WasiP1Ctx,
+    /// What `fd_read` and `fd_write` serve without `wasi` while they can ([`crate::stdio`]).
+    pub(crate) stdio: Stdio,
     limiter: CallLimiter,
     /// Dropped with the store, on the calling thread, which restores its priority.
     priority: CallPriority,
@@ -153,6 +156,7 @@ pub(crate) struct GuestParts {
 pub(crate) fn add_wasi_to_linker(linker: &mut wasmtime::Linker<CallState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p1::add_to_linker_async(linker, |state: &mut CallState| &mut state.wasi)?;
     crate::wasi_bounds::bound_poll_oneoff(linker)?;
+    crate::stdio::serve_stdio_directly(linker)?;
     crate::host_call::add_to_linker(linker)
 }
 
@@ -410,12 +414,13 @@ impl Guest {
         stdout: &CappedPipe,
         stderr: &CappedPipe,
     ) -> Result<Store<CallState>, SandboxError> {
+        let stdin = MemoryInputPipe::new(stdin.to_vec());
         let mut wasi = WasiCtxBuilder::new();
         // argv[0] only; no environment, no preopens, no sockets (WASI preview 1 cannot open
         // any), no name lookup. Clocks and randomness are wasmtime-wasi's defaults (see the
         // crate docs).
         wasi.arg(&self.inner.name)
-            .stdin(MemoryInputPipe::new(stdin.to_vec()))
+            .stdin(stdin.clone())
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .max_random_size(MAX_RANDOM_BYTES);
@@ -433,6 +438,7 @@ impl Guest {
         }
         let state = CallState {
             wasi: wasi.build_p1(),
+            stdio: Stdio::new(stdin, stdout.clone(), stderr.clone()),
             limiter: CallLimiter::new(limits.memory_bytes, self.inner.max_table_elements),
             priority: CallPriority::new(started, self.inner.lower_priority_after),
             host_exchange: None,

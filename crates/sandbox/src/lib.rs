@@ -16,7 +16,9 @@
 //! - files: none (no preopened directory, so every path fails with `ENOENT`/`EBADF`);
 //! - sockets: none (WASI preview 1 cannot create them, and name lookup is off);
 //! - stdin: the call's input; stdout/stderr: memory pipes capped at
-//!   [`Limits::max_output_bytes`] each; crossing a cap traps at once ([`SandboxError::OutputLimit`]);
+//!   [`Limits::max_output_bytes`] each; crossing a cap traps at once ([`SandboxError::OutputLimit`]).
+//!   Read and written by the host directly while the guest leaves the three descriptors as
+//!   they are, with wasmtime-wasi's answers (`stdio`);
 //! - clocks: wasmtime-wasi's defaults, i.e. the host's real wall clock (so `Date.now()` and
 //!   `datetime.now()` are correct) and a monotonic clock starting anywhere; resolution as the
 //!   host's. This is a choice, not an oversight: guests share no secrets with each other
@@ -137,6 +139,7 @@ mod output;
 mod priority;
 mod sandbox;
 mod sealed;
+mod stdio;
 mod wasi_bounds;
 pub mod wizer;
 

@@ -43,7 +43,7 @@ impl CappedPipe {
     }
 
     /// Appends `bytes`, or marks the pipe overflowed and keeps what fitted.
-    fn append(&self, bytes: &[u8]) -> Result<(), OutputOverflow> {
+    pub(crate) fn append(&self, bytes: &[u8]) -> Result<(), OutputOverflow> {
         let mut buffer = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
         let room = self.capacity - buffer.len();
         if bytes.len() > room {

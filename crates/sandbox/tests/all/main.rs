@@ -12,6 +12,7 @@ mod memory;
 mod modules;
 mod output;
 mod stack;
+mod stdio;
 mod swapped_pages;
 mod time;
 mod wasi;
