@@ -118,6 +118,7 @@ fn worker_response_seeds() -> Vec<Vec<u8>> {
             peak_memory_bytes: 1 << 20,
             duration: Duration::from_micros(80),
             cpu_time: Duration::from_micros(70),
+            ended: None,
         }),
         Response::Failed(SandboxError::Timeout {
             limit: Duration::from_secs(1),

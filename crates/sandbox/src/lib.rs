@@ -150,7 +150,7 @@ pub use code_cache::{CodeCache, CodeLookup};
 pub use config::{DEFAULT_LOWER_PRIORITY_AFTER, GuestOptions, PoolConfig, SandboxConfig};
 pub use engine::EPOCH_TICK;
 pub use error::SandboxError;
-pub use guest::{Guest, PendingReset, RunOutput};
+pub use guest::{Guest, PendingReset, RunOutput, ThreadClockReading};
 pub use host_call::HostCalls;
 pub use limits::Limits;
 pub use modules::{MAX_COMPILATIONS_AT_ONCE, MODULE_ENGINE_NAME, ModuleHost, ModuleHostConfig};

@@ -434,6 +434,7 @@ impl Response {
                     peak_memory_bytes,
                     duration,
                     cpu_time,
+                    ended: None,
                 }))
             }
             FAILED => {
@@ -700,6 +701,10 @@ mod tests {
             peak_memory_bytes: 4096,
             duration: Duration::from_micros(55),
             cpu_time: Duration::from_micros(50),
+            ended: Some(zeval_sandbox::ThreadClockReading {
+                at: std::time::Instant::now(),
+                thread_cpu: Duration::from_micros(70),
+            }),
         });
         let Response::Ran(output) = Response::decode(&payload(&ran.to_frame())).unwrap() else {
             panic!("not ran");
@@ -709,6 +714,8 @@ mod tests {
         assert_eq!(output.fuel_consumed, None);
         assert_eq!(output.peak_memory_bytes, 4096);
         assert_eq!(output.cpu_time, Duration::from_micros(50));
+        // A reading of the worker's thread's clock means nothing to the caller's.
+        assert_eq!(output.ended, None);
 
         let failed = Response::Failed(SandboxError::MemoryLimit { limit: 1 << 20 });
         assert!(matches!(

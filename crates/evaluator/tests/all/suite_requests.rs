@@ -35,6 +35,39 @@ fn success_carries_the_metadata() {
     assert!(get_metadata(meta, "errors").is_none());
 }
 
+/// `"<n> ms"` (evaluation) or `"<n> μs"` (execution) as microseconds.
+fn micros(meta: &serde_json::Value, key: &str) -> f64 {
+    let text = get_metadata(meta, key)
+        .and_then(string_value)
+        .unwrap_or_else(|| panic!("no {key} in {meta}"));
+    let (number, unit) = text.split_once(' ').unwrap();
+    let number: f64 = number.parse().unwrap();
+    match unit {
+        "ms" => number * 1000.0,
+        "μs" => number,
+        _ => panic!("{key}: {text}"),
+    }
+}
+
+#[test]
+fn the_evaluation_uses_at_least_the_cpu_its_execution_did_and_not_much_more() {
+    // Some tens of ms of CPU in the guest. The evaluation's CPU time is taken from the
+    // guest's reading of the clock as it ended, and the wall time since: a mix-up of clocks
+    // would show here as a figure far from the execution's.
+    let code = "function Z1000(a) { let x = 0; for (let i = 0; i < 3e6; i++) { x += i % 7; } \
+                return String(x > 0); }";
+    let z22 = evaluator().evaluate(request(Family::JavaScript, code, &["1"]));
+    assert_eq!(z22["Z22K1"]["Z6K1"], "true", "{z22}");
+    let meta = &z22["Z22K2"];
+    let execution = micros(meta, "executionCpuUsage");
+    let evaluation = micros(meta, "evaluationCpuUsage");
+    assert!(execution >= 5_000.0, "{meta}");
+    assert!(
+        evaluation >= execution && evaluation <= execution + 20_000.0,
+        "evaluation {evaluation} µs against execution {execution} µs"
+    );
+}
+
 #[test]
 fn with_fuel_metering_on_the_fuel_burnt_is_reported() {
     let mut config = EvaluatorConfig {
