@@ -176,20 +176,13 @@ pub fn text_prefix(value: &Value, max: usize) -> String {
 /// than `limit + 1`.
 pub fn structural_tokens(bytes: &[u8], limit: usize) -> usize {
     let mut tokens = 1;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in bytes {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
         match byte {
-            b'"' => in_string = true,
+            b'"' => {
+                at = past_string(bytes, at);
+                continue;
+            }
             b'[' | b'{' | b',' | b':' => {
                 tokens += 1;
                 if tokens > limit {
@@ -198,8 +191,28 @@ pub fn structural_tokens(bytes: &[u8], limit: usize) -> usize {
             }
             _ => {}
         }
+        at += 1;
     }
     tokens
+}
+
+/// The index just past the string whose opening quote is `bytes[open]`: the byte after its
+/// closing quote, or `bytes.len()` when it is not closed. It jumps from one quote or
+/// backslash to the next (`memchr2`), so the pre-scans cost a string a fraction of a byte
+/// loop; a backslash escapes the byte after it, as in the parser.
+fn past_string(bytes: &[u8], open: usize) -> usize {
+    let mut at = open + 1;
+    while let Some(found) = bytes
+        .get(at..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        let index = at + found;
+        if bytes[index] == b'"' {
+            return index + 1;
+        }
+        at = index + 2;
+    }
+    bytes.len()
 }
 
 /// Parses JSON text with a caller-chosen nesting limit.
@@ -233,29 +246,23 @@ fn strip_position(message: &str) -> String {
 /// The byte offset where nesting first exceeds `max`, skipping brackets inside strings.
 fn depth_violation(bytes: &[u8], max: usize) -> Option<usize> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b'"' => {
+                at = past_string(bytes, at);
+                continue;
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
-                    return Some(i);
+                    return Some(at);
                 }
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        at += 1;
     }
     None
 }
@@ -333,6 +340,68 @@ mod tests {
         assert_eq!(structural_tokens(br#"{"a": [1, 2]}"#, 100), 5);
         assert_eq!(structural_tokens(br#"{"a,b:[{": "x\"[,"}"#, 100), 3);
         assert_eq!(structural_tokens(&b"[0,".repeat(1000), 10), 11);
+    }
+
+    /// The pre-scans as a byte loop, the way they were written before they skipped strings
+    /// with `memchr2`: (tokens, offset where nesting first passes `max_depth`).
+    fn byte_by_byte(bytes: &[u8], max_depth: usize) -> (usize, Option<usize>) {
+        let (mut tokens, mut depth, mut too_deep) = (1, 0usize, None);
+        let (mut in_string, mut escaped) = (false, false);
+        for (i, &byte) in bytes.iter().enumerate() {
+            if in_string {
+                match (escaped, byte) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    tokens += 1;
+                    depth += 1;
+                    if depth > max_depth && too_deep.is_none() {
+                        too_deep = Some(i);
+                    }
+                }
+                b',' | b':' => tokens += 1,
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        (tokens, too_deep)
+    }
+
+    #[test]
+    fn the_pre_scans_skip_strings_as_a_byte_loop_does() {
+        let texts: [&[u8]; 12] = [
+            br#"{"a": [1, 2], "b": {"c": "d"}}"#,
+            br#"["\"", "[", "\\", "\\\"[", "{,:}"]"#,
+            br#"[[["x\\"]]]"#,
+            br#"[["unclosed [ { , :"#,
+            br#"["ends in a backslash \"#,
+            br#"["ends after an escaped quote \""#,
+            br#"["\\\\\\\\", [[[]]], "\\\"\\\"", {"": [[]]}]"#,
+            b"[\"\xc3\xa9\\u00e9\", [\"\xf0\x9d\x84\x9e\"]]",
+            b"",
+            b"\"",
+            b"\"\\",
+            br#"[] "a" [[ "b" ]] {"#,
+        ];
+        for text in texts {
+            let (tokens, too_deep) = byte_by_byte(text, 2);
+            assert_eq!(structural_tokens(text, usize::MAX - 1), tokens, "{text:?}");
+            assert_eq!(depth_violation(text, 2), too_deep, "{text:?}");
+        }
+        // A long string with escapes all through it, and brackets inside it.
+        let long = format!("[\"{}\", [[[0]]]]", "ab\\\"[{,:\\\\".repeat(10_000));
+        let (tokens, too_deep) = byte_by_byte(long.as_bytes(), 3);
+        assert_eq!(structural_tokens(long.as_bytes(), usize::MAX - 1), tokens);
+        assert_eq!(tokens, 6);
+        assert_eq!(depth_violation(long.as_bytes(), 3), too_deep);
+        assert!(too_deep.is_some());
     }
 
     #[test]
