@@ -176,30 +176,37 @@ pub fn text_prefix(value: &Value, max: usize) -> String {
 /// than `limit + 1`.
 pub fn structural_tokens(bytes: &[u8], limit: usize) -> usize {
     let mut tokens = 1;
-    let mut at = 0;
-    while let Some(&byte) = bytes.get(at) {
-        match byte {
-            b'"' => {
-                at = past_string(bytes, at);
-                continue;
+    for (_, byte) in outside_strings(bytes) {
+        if matches!(byte, b'[' | b'{' | b',' | b':') {
+            tokens += 1;
+            if tokens > limit {
+                break;
             }
-            b'[' | b'{' | b',' | b':' => {
-                tokens += 1;
-                if tokens > limit {
-                    break;
-                }
-            }
-            _ => {}
         }
-        at += 1;
     }
     tokens
 }
 
+/// The bytes of JSON text outside its strings, with their offsets (a string's quotes
+/// included in it). Strings are jumped through from one quote or backslash to the next
+/// (`memchr2`), so the pre-scans cost a string a fraction of a byte loop; a backslash escapes
+/// the byte after it, as in the parser, and a string that is not closed runs to the end.
+fn outside_strings(bytes: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while let Some(&byte) = bytes.get(at) {
+            if byte != b'"' {
+                at += 1;
+                return Some((at - 1, byte));
+            }
+            at = past_string(bytes, at);
+        }
+        None
+    })
+}
+
 /// The index just past the string whose opening quote is `bytes[open]`: the byte after its
-/// closing quote, or `bytes.len()` when it is not closed. It jumps from one quote or
-/// backslash to the next (`memchr2`), so the pre-scans cost a string a fraction of a byte
-/// loop; a backslash escapes the byte after it, as in the parser.
+/// closing quote, or `bytes.len()` when it is not closed.
 fn past_string(bytes: &[u8], open: usize) -> usize {
     let mut at = open + 1;
     while let Some(found) = bytes
@@ -246,13 +253,8 @@ fn strip_position(message: &str) -> String {
 /// The byte offset where nesting first exceeds `max`, skipping brackets inside strings.
 fn depth_violation(bytes: &[u8], max: usize) -> Option<usize> {
     let mut depth = 0usize;
-    let mut at = 0;
-    while let Some(&byte) = bytes.get(at) {
+    for (at, byte) in outside_strings(bytes) {
         match byte {
-            b'"' => {
-                at = past_string(bytes, at);
-                continue;
-            }
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
@@ -262,7 +264,6 @@ fn depth_violation(bytes: &[u8], max: usize) -> Option<usize> {
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
-        at += 1;
     }
     None
 }
