@@ -31,12 +31,12 @@
 //! run each case both ways and compare.
 
 use wasmtime::{AsContextMut, Caller, Extern, Linker};
-use wasmtime_wasi::p1::wasi_snapshot_preview1::{self, WasiSnapshotPreview1 as _};
 use wasmtime_wasi::p2::InputStream as _;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 use crate::guest::CallState;
 use crate::output::CappedPipe;
+use crate::wasi_bounds::wasi_call;
 
 /// WASI preview 1's `errno::intr`.
 const ERRNO_INTR: i32 = 27;
@@ -79,28 +79,6 @@ pub(crate) fn serve_stdio_directly(linker: &mut Linker<CallState>) -> wasmtime::
     let defined = define(linker);
     linker.allow_shadowing(false);
     defined
-}
-
-/// Runs one of wasmtime-wasi's preview 1 calls on the calling instance's memory, as its
-/// generated glue does (and as `crate::wasi_bounds` does).
-macro_rules! wasi_call {
-    ($caller:ident, $function:ident($($argument:expr),*)) => {{
-        let fuel = $caller.as_context_mut().hostcall_fuel();
-        let export = $caller.get_export("memory");
-        let (mut memory, wasi) = match &export {
-            Some(Extern::Memory(memory)) => {
-                let (bytes, state) = memory.data_and_store_mut(&mut $caller);
-                (wiggle::GuestMemory::Unshared(bytes), state.wasi_mut())
-            }
-            Some(Extern::SharedMemory(memory)) => (
-                wiggle::GuestMemory::Shared(memory.data()),
-                $caller.data_mut().wasi_mut(),
-            ),
-            _ => wasmtime::bail!("missing required memory export"),
-        };
-        wasi.set_hostcall_fuel(fuel);
-        wasi_snapshot_preview1::$function(wasi, &mut memory, $($argument),*).await
-    }};
 }
 
 fn define(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {

@@ -10,10 +10,37 @@
 //! guest writing its answer in one large write would then fail with a confusing error
 //! instead of meeting the output limit.
 
-use wasmtime::{AsContextMut, Caller, Extern, Linker};
-use wasmtime_wasi::p1::wasi_snapshot_preview1::{self, WasiSnapshotPreview1 as _};
+use wasmtime::{Caller, Linker};
 
 use crate::guest::CallState;
+
+/// Runs wasmtime-wasi's preview 1 call `$function` with `$argument`s on the memory of the
+/// instance that `$caller` (a `Caller<'_, CallState>`) is calling from, as wiggle's generated
+/// glue does for either kind of memory, under the store's host-call fuel; evaluates to the
+/// call's `wasmtime::Result<i32>` (its errno). For host functions that check or take over
+/// part of a call and leave the rest to wasmtime-wasi (here, and `crate::stdio`).
+macro_rules! wasi_call {
+    ($caller:ident, $function:ident($($argument:expr),*)) => {{
+        use ::wasmtime::AsContextMut as _;
+        use ::wasmtime_wasi::p1::wasi_snapshot_preview1::{self, WasiSnapshotPreview1 as _};
+        let fuel = $caller.as_context_mut().hostcall_fuel();
+        let export = $caller.get_export("memory");
+        let (mut memory, wasi) = match &export {
+            Some(::wasmtime::Extern::Memory(memory)) => {
+                let (bytes, state) = memory.data_and_store_mut(&mut $caller);
+                (::wiggle::GuestMemory::Unshared(bytes), state.wasi_mut())
+            }
+            Some(::wasmtime::Extern::SharedMemory(memory)) => (
+                ::wiggle::GuestMemory::Shared(memory.data()),
+                $caller.data_mut().wasi_mut(),
+            ),
+            _ => ::wasmtime::bail!("missing required memory export"),
+        };
+        wasi.set_hostcall_fuel(fuel);
+        wasi_snapshot_preview1::$function(wasi, &mut memory, $($argument),*).await
+    }};
+}
+pub(crate) use wasi_call;
 
 /// The most subscriptions one `poll_oneoff` may wait on. A guest has stdin, stdout and
 /// stderr and no other descriptor, so a real poll names a handful (`poll()` with its fds,
@@ -41,31 +68,11 @@ pub(crate) fn bound_poll_oneoff(linker: &mut Linker<CallState>) -> wasmtime::Res
                     if count as u32 > MAX_POLL_SUBSCRIPTIONS {
                         return Ok(ERRNO_INVAL);
                     }
-                    let fuel = caller.as_context_mut().hostcall_fuel();
                     caller.data_mut().start_sleeping();
-                    // As wiggle's generated glue does, for either kind of memory.
-                    let export = caller.get_export("memory");
-                    let (mut memory, wasi) = match &export {
-                        Some(Extern::Memory(memory)) => {
-                            let (bytes, state) = memory.data_and_store_mut(&mut caller);
-                            (wiggle::GuestMemory::Unshared(bytes), state.wasi_mut())
-                        }
-                        Some(Extern::SharedMemory(memory)) => (
-                            wiggle::GuestMemory::Shared(memory.data()),
-                            caller.data_mut().wasi_mut(),
-                        ),
-                        _ => wasmtime::bail!("missing required memory export"),
-                    };
-                    wasi.set_hostcall_fuel(fuel);
-                    let polled = wasi_snapshot_preview1::poll_oneoff(
-                        wasi,
-                        &mut memory,
-                        subscriptions,
-                        events,
-                        count,
-                        events_written,
-                    )
-                    .await;
+                    let polled = wasi_call!(
+                        caller,
+                        poll_oneoff(subscriptions, events, count, events_written)
+                    );
                     caller.data_mut().stop_sleeping();
                     polled
                 })
